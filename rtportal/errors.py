@@ -1,0 +1,118 @@
+"""One exception tree for rtportal, each error with a stable code.
+
+Codes are part of the public API (HTTP JSON bodies, websocket ``error``
+frames, CLI exit messages) and never change meaning once released. Add new
+codes; never reuse an old one.
+
+==========================  ======  ==============================================
+code                        HTTP    meaning
+==========================  ======  ==============================================
+``bad_request``             400     malformed input (JSON, frame, field type)
+``invalid_cursor``          400     a cursor/token that does not parse
+``payload_too_large``       413     a body, frame or upload over its limit
+``unauthenticated``         401     no or bad credentials
+``forbidden_origin``        403     websocket/HTTP Origin not allowed
+``not_found``               404     no such object *for this caller* (also used
+                                    for objects of another matter: never 403)
+``conflict``                409     idempotency key reused with other content
+``stale_epoch``             409     a write under an epoch that is not current
+``rate_limited``            429     too many attempts
+``unavailable``             503     a backend (database, broker) is unreachable
+``internal``                500     a bug; never raised on purpose
+``crypto_invalid``          422     a cryptographic object failed verification
+==========================  ======  ==============================================
+
+Errors of other libraries (SQLAlchemy, redis, websockets) are mapped to this
+tree at the boundary where they are caught, never leaked to clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "CryptoInvalid",
+    "ForbiddenOrigin",
+    "InvalidCursor",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "RtPortalError",
+    "StaleEpoch",
+    "Unauthenticated",
+    "Unavailable",
+]
+
+
+class RtPortalError(Exception):
+    """Base of every error rtportal raises on purpose."""
+
+    code: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body sent to a client: code, message, optional details."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(RtPortalError):
+    code = "bad_request"
+    http_status = 400
+
+
+class InvalidCursor(BadRequest):
+    code = "invalid_cursor"
+
+
+class PayloadTooLarge(RtPortalError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class Unauthenticated(RtPortalError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class ForbiddenOrigin(RtPortalError):
+    code = "forbidden_origin"
+    http_status = 403
+
+
+class NotFound(RtPortalError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(RtPortalError):
+    code = "conflict"
+    http_status = 409
+
+
+class StaleEpoch(Conflict):
+    code = "stale_epoch"
+
+
+class RateLimited(RtPortalError):
+    code = "rate_limited"
+    http_status = 429
+
+
+class Unavailable(RtPortalError):
+    code = "unavailable"
+    http_status = 503
+
+
+class CryptoInvalid(RtPortalError):
+    code = "crypto_invalid"
+    http_status = 422
