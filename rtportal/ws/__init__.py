@@ -1,0 +1,1 @@
+"""Websocket transport: sans-I/O protocol core (protocol.py) and Starlette endpoint."""
