@@ -1,0 +1,138 @@
+"""One rtportal worker as a real ``uvicorn`` OS process, owned by one test.
+
+Multi-process tests need what production runs: separate interpreters that
+share nothing but the database and the broker. A :class:`Worker` starts
+``python -m uvicorn --factory rtportal.app:create_app_from_env`` on a free
+port with the environment it is given, logs to a file (shown in assertion
+messages when the worker dies), and is stopped by its own pid — never by
+name — so a test can ``kill -9`` it as a crash would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.support.procs import ManagedProcess, free_port
+
+__all__ = ["Worker", "WorkerDied", "worker_env"]
+
+_APP_FACTORY = "rtportal.app:create_app_from_env"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerDied(RuntimeError):
+    """The worker process exited while it was expected to be serving."""
+
+
+def worker_env(
+    *,
+    database_url: str,
+    broker_url: str,
+    data_dir: Path,
+    secret_key: str,
+    allowed_origins: str = "http://127.0.0.1:8000",
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a worker: the parent's, minus RTPORTAL_*, plus ours.
+
+    Inherited ``RTPORTAL_*`` variables (e.g. the test-suite's own
+    ``RTPORTAL_TEST_DATABASE_URL``) are dropped so that a worker's settings
+    come only from what the test chose.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTPORTAL_")}
+    env.update(
+        {
+            "RTPORTAL_DATABASE_URL": database_url,
+            "RTPORTAL_BROKER_URL": broker_url,
+            "RTPORTAL_DATA_DIR": str(data_dir),
+            "RTPORTAL_SECRET_KEY": secret_key,
+            "RTPORTAL_ALLOWED_ORIGINS": allowed_origins,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Worker:
+    """A uvicorn process serving rtportal on ``127.0.0.1:<port>``."""
+
+    def __init__(
+        self, name: str, env: Mapping[str, str], log_dir: Path, *, port: int | None = None
+    ) -> None:
+        self.name = name
+        self.port = port or free_port()
+        self.log_path = log_dir / f"worker-{name}-{self.port}.log"
+        argv = [
+            sys.executable, "-m", "uvicorn", "--factory", _APP_FACTORY,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--lifespan", "on",                 # a failing startup must fail, not limp on
+            "--ws", "websockets",
+            "--ws-per-message-deflate", "false",
+            "--log-level", "warning",
+            "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
+        self.process = ManagedProcess(argv, env=dict(env), cwd=_REPO_ROOT, log_path=self.log_path)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        proc = self.process.proc
+        return proc is not None and proc.poll() is None
+
+    def log_text(self, tail: int = 4000) -> str:
+        """The last ``tail`` characters of the worker's log (for failure messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except FileNotFoundError:
+            return "<no log>"
+
+    async def start(self, within: float = 30.0) -> None:
+        """Spawn the process and wait until it accepts TCP connections.
+
+        uvicorn runs the lifespan startup (migrations, database, broker,
+        hub) before it binds, so an accepted connection means ready. Polls
+        with a deadline and fails early with the log if the process exits.
+        """
+        self.process.start()
+        deadline = time.monotonic() + within
+        while True:
+            if not self.alive():
+                raise WorkerDied(f"worker {self.name} exited during startup:\n{self.log_text()}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(
+                        f"worker {self.name} not listening after {within}s:\n{self.log_text()}"
+                    ) from None
+                await asyncio.sleep(0.05)  # reason: polling a port that has no event to await
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+    def kill9(self) -> None:
+        """SIGKILL by pid, as a crash would."""
+        self.process.kill9()
+
+    def stop(self) -> None:
+        """SIGTERM by pid (graceful: websockets get 1012), SIGKILL if it hangs."""
+        self.process.stop(timeout=10.0)
