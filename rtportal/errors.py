@@ -20,6 +20,7 @@ code                        HTTP    meaning
 ``unavailable``             503     a backend (database, broker) is unreachable
 ``internal``                500     a bug; never raised on purpose
 ``crypto_invalid``          422     a cryptographic object failed verification
+``invalid_config``          500     a setting (URL, path, value) rtportal cannot use
 ==========================  ======  ==============================================
 
 Errors of other libraries (SQLAlchemy, redis, websockets) are mapped to this
@@ -35,6 +36,7 @@ __all__ = [
     "Conflict",
     "CryptoInvalid",
     "ForbiddenOrigin",
+    "InvalidConfig",
     "InvalidCursor",
     "NotFound",
     "PayloadTooLarge",
@@ -116,3 +118,10 @@ class Unavailable(RtPortalError):
 class CryptoInvalid(RtPortalError):
     code = "crypto_invalid"
     http_status = 422
+
+
+class InvalidConfig(RtPortalError):
+    """Operator error found at start (bad URL scheme, bad value): fix the setting."""
+
+    code = "invalid_config"
+    http_status = 500

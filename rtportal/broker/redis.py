@@ -1,0 +1,331 @@
+"""Redis pub/sub broker (``redis://host:port/db[?prefix=name]``).
+
+One subscriber connection per worker, owned by one reader task. Every
+connection failure ends that connection for good: the reader drops it,
+backs off, opens a new one, subscribes every wanted topic in one command and
+then calls ``on_reset()`` (messages may have been lost while down). redis-py's
+own silent reconnect is switched off (``retries=0`` on the subscriber client)
+because a reconnect we do not see is a gap nobody fills.
+
+Publishing goes through a bounded queue drained by one sender task, which
+pipelines whatever is queued into one round trip. ``publish`` therefore
+never waits on Redis and never raises: the caller has already committed to
+the database, which is the record. Overflow policy: **drop-newest** (the
+message that does not fit is counted and logged; the hub of every worker
+finds the gap from the next message or from its safety poll).
+
+Pub/sub channels are global to a Redis server (the ``/db`` number does not
+separate them), so deployments or test runs sharing one Redis set distinct
+``?prefix=`` values; topics on the wire are ``<prefix><topic>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from rtportal.broker.base import (
+    Backoff,
+    OnMessage,
+    OnReset,
+    RateLimitedLog,
+    dispatch_message,
+    dispatch_reset,
+)
+
+__all__ = ["RedisBroker", "split_prefix"]
+
+log = logging.getLogger("rtportal.broker.redis")
+
+# Errors that mean "the backend is unreachable or the connection broke".
+_BACKEND_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+_RESET_PING = b"rtp-resubscribed"
+_KEEPALIVE_PING = b"rtp-keepalive"
+_BATCH_MAX = 256
+
+
+def split_prefix(url: str) -> tuple[str, str]:
+    """Remove our ``prefix`` query parameter from a Redis URL: (url, prefix)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = "".join(v for k, v in query if k == "prefix")
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+class RedisBroker:
+    """A ``Broker`` over Redis pub/sub with reconnect, resubscribe and reset."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue_size: int = 10_000,
+        connect_timeout: float = 2.0,
+        keepalive: float = 5.0,
+        confirm_timeout: float = 2.0,
+    ) -> None:
+        self._url, self._prefix = split_prefix(url)
+        self._pfx = self._prefix.encode()
+        self._connect_timeout = connect_timeout
+        self._keepalive = keepalive
+        self._confirm_timeout = confirm_timeout
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=queue_size)
+        self._topics: set[str] = set()
+        self._on_message: OnMessage | None = None
+        self._on_reset: OnReset | None = None
+        self._ps: PubSub | None = None
+        self._cmd_lock = asyncio.Lock()
+        self._connected = asyncio.Event()
+        self._waiters: dict[bytes, list[asyncio.Future[bool]]] = {}
+        self._last_rx = 0.0
+        self._sub_client: Redis | None = None
+        self._pub_client: Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self._pub_log = RateLimitedLog(log)
+        self._sub_log = RateLimitedLog(log)
+        self.dropped = 0
+        """Messages published but never handed to Redis (queue full or backend down)."""
+        self.resets = 0
+        """How many times ``on_reset`` was called (reconnects)."""
+
+    # -- contract ---------------------------------------------------------
+
+    def set_handler(self, on_message: OnMessage, on_reset: OnReset) -> None:
+        self._on_message = on_message
+        self._on_reset = on_reset
+
+    async def start(self) -> None:
+        common: dict[str, Any] = {
+            "socket_connect_timeout": self._connect_timeout,
+            "socket_timeout": max(self._connect_timeout, 5.0),
+            "socket_keepalive": True,
+            "health_check_interval": 0,
+        }
+        # Subscriber: no hidden retries, every broken connection is seen.
+        self._sub_client = Redis.from_url(self._url, retry=Retry(NoBackoff(), 0), **common)
+        # Publisher: one immediate retry, so the first publish after a Redis
+        # restart reconnects instead of failing on a stale pooled socket.
+        self._pub_client = Redis.from_url(self._url, retry=Retry(NoBackoff(), 1), **common)
+        self._tasks = [
+            asyncio.create_task(self._reader(), name="rtportal-redis-reader"),
+            asyncio.create_task(self._sender(), name="rtportal-redis-sender"),
+        ]
+        try:
+            await asyncio.wait_for(self._connected.wait(), self._connect_timeout)
+        except TimeoutError:
+            log.warning("Redis %s unreachable at start; retrying in the background", self._url)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._tasks and not self._queue.empty():
+            # Best effort: flush what was published before close.
+            try:
+                await asyncio.wait_for(self._queue.join(), 1.0)
+            except TimeoutError:
+                log.warning("closing with %d unpublished messages", self._queue.qsize())
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for client in (self._sub_client, self._pub_client):
+            if client is not None:
+                with contextlib.suppress(*_BACKEND_ERRORS):
+                    await client.aclose()
+        self._topics.clear()
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait((topic, data))
+        except asyncio.QueueFull:
+            # Named policy: drop-newest. Counted and logged; the database has
+            # the event and every hub fills the gap from it.
+            self.dropped += 1
+            self._pub_log.warning(
+                "publish queue full (%d): dropping newest message (drop-newest policy)",
+                self._queue.maxsize,
+            )
+
+    async def subscribe(self, topic: str) -> None:
+        chan = self._chan(topic)
+        async with self._cmd_lock:
+            if topic in self._topics or self._closed:
+                return
+            self._topics.add(topic)
+            ps = self._ps
+            if ps is None:
+                return  # the reconnect subscribes it, then calls on_reset
+            fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(chan, []).append(fut)
+            try:
+                await ps.subscribe(chan)
+            except _BACKEND_ERRORS as exc:
+                self._sub_log.warning("SUBSCRIBE %r failed: %r (reader reconnects)", topic, exc)
+                self._drop_waiter(chan, fut)
+                return
+        # Wait (outside the lock) until Redis confirms, so a caller that reads
+        # the database next cannot miss a message published in between.
+        try:
+            await asyncio.wait_for(fut, self._confirm_timeout)
+        except TimeoutError:
+            self._sub_log.warning("SUBSCRIBE %r not confirmed in time", topic)
+        finally:
+            self._drop_waiter(chan, fut)
+
+    async def unsubscribe(self, topic: str) -> None:
+        async with self._cmd_lock:
+            if topic not in self._topics:
+                return
+            self._topics.discard(topic)
+            ps = self._ps
+            if ps is None:
+                return
+            try:
+                await ps.unsubscribe(self._chan(topic))
+            except _BACKEND_ERRORS as exc:
+                self._sub_log.warning("UNSUBSCRIBE %r failed: %r", topic, exc)
+
+    # -- reader -----------------------------------------------------------
+
+    def _chan(self, topic: str) -> bytes:
+        return self._pfx + topic.encode()
+
+    def _drop_waiter(self, chan: bytes, fut: asyncio.Future[bool]) -> None:
+        waiters = self._waiters.get(chan)
+        if waiters is not None and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self._waiters[chan]
+
+    def _wake_waiters(self, chan: bytes | None, ok: bool) -> None:
+        """Resolve subscribe waiters of chan (or of every channel when None)."""
+        chans = list(self._waiters) if chan is None else [chan]
+        for c in chans:
+            for fut in self._waiters.pop(c, []):
+                if not fut.done():
+                    fut.set_result(ok)
+
+    async def _reader(self) -> None:
+        backoff = Backoff()
+        first_attempt = True
+        while not self._closed:
+            assert self._sub_client is not None
+            ps = self._sub_client.pubsub()
+            keepalive: asyncio.Task[None] | None = None
+            try:
+                async with self._cmd_lock:
+                    await ps.connect()
+                    wanted = [self._chan(t) for t in self._topics]
+                    if wanted:
+                        await ps.subscribe(*wanted)
+                    if not first_attempt:
+                        # The reply to this PING arrives after every SUBSCRIBE
+                        # above took effect: only then is catching up safe.
+                        await ps.ping(_RESET_PING)
+                    self._ps = ps
+                backoff.reset()
+                first_attempt = False
+                self._last_rx = time.monotonic()
+                self._connected.set()
+                keepalive = asyncio.create_task(self._keep_alive(ps), name="rtportal-redis-ping")
+                while True:
+                    msg = await ps.get_message(timeout=None)
+                    self._last_rx = time.monotonic()
+                    if msg is not None:
+                        self._handle(msg)
+            except _BACKEND_ERRORS as exc:
+                self._sub_log.warning("Redis subscriber connection lost: %r; reconnecting", exc)
+            finally:
+                first_attempt = False
+                if keepalive is not None:
+                    keepalive.cancel()
+                self._connected.clear()
+                self._ps = None
+                self._wake_waiters(None, False)
+                with contextlib.suppress(*_BACKEND_ERRORS):
+                    await ps.aclose()
+            await asyncio.sleep(backoff.next_delay())  # reason: reconnect backoff
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        if kind == "message":
+            chan: bytes = msg["channel"]
+            topic = chan[len(self._pfx) :].decode()
+            # Drop messages still in flight for a topic we left.
+            if topic in self._topics and self._on_message is not None:
+                dispatch_message(self._on_message, topic, msg["data"])
+        elif kind == "subscribe":
+            self._wake_waiters(msg["channel"], True)
+        elif kind == "pong" and msg["data"] == _RESET_PING:
+            self.resets += 1
+            log.info("Redis subscriber reconnected (%d topics): resetting", len(self._topics))
+            if self._on_reset is not None:
+                dispatch_reset(self._on_reset)
+
+    async def _keep_alive(self, ps: PubSub) -> None:
+        """Ping an idle connection; tear it down if Redis stops answering.
+
+        A half-open TCP connection (network partition, frozen server) never
+        errors on its own; without this the reader would wait forever.
+        """
+        while True:
+            await asyncio.sleep(self._keepalive / 2)  # reason: periodic keepalive timer
+            idle = time.monotonic() - self._last_rx
+            if idle > 3 * self._keepalive:
+                self._sub_log.warning("Redis silent for %.1fs: dropping the connection", idle)
+                conn = ps.connection
+                if conn is not None:
+                    await conn.disconnect(nowait=True)
+                return
+            if idle > self._keepalive:
+                try:
+                    await ps.ping(_KEEPALIVE_PING)
+                except _BACKEND_ERRORS:
+                    return  # the reader sees the same failure
+
+    # -- sender -----------------------------------------------------------
+
+    async def _sender(self) -> None:
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < _BATCH_MAX and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._send(batch)
+            except _BACKEND_ERRORS as exc:
+                self.dropped += len(batch)
+                self._pub_log.warning("PUBLISH of %d messages failed: %r", len(batch), exc)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        client = self._pub_client
+        assert client is not None
+        if len(batch) == 1:
+            topic, data = batch[0]
+            await client.publish(self._chan(topic), data)
+            return
+        pipe = client.pipeline(transaction=False)
+        for topic, data in batch:
+            pipe.publish(self._chan(topic), data)
+        await pipe.execute()
