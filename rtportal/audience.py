@@ -1,0 +1,56 @@
+"""``view_for``: the only function that builds what a viewer may see of an event.
+
+Two viewer classes exist: ``staff`` (staff and bots of the firm: the full
+event) and ``portal`` (contacts: no staff-audience events, no ``staff_*``
+payload fields). The view is built once per (event, class) and the same
+dict object is returned to every viewer of that class, because this runs
+per delivered message per connection. Treat returned dicts as read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from rtportal.principal import Principal
+from rtportal.stream import StoredEvent
+
+__all__ = ["ViewerClass", "portal_view", "view_for", "viewer_class"]
+
+ViewerClass = Literal["staff", "portal"]
+
+
+def viewer_class(principal: Principal) -> ViewerClass:
+    """``"staff"`` for staff and bots, ``"portal"`` for contacts."""
+    return "staff" if principal.is_staff else "portal"
+
+
+def portal_view(event: StoredEvent) -> dict[str, Any] | None:
+    """What a client may see of ``event`` (cached on the event)."""
+    views = event._views
+    if "portal" in views:
+        return views["portal"]
+    view: dict[str, Any] | None
+    if event.audience != "portal":
+        view = None
+    else:
+        view = event.to_wire()
+        payload = view["payload"]
+        if any(k.startswith("staff_") for k in payload):
+            view["payload"] = {k: v for k, v in payload.items() if not k.startswith("staff_")}
+    views["portal"] = view
+    return view
+
+
+def _staff_view(event: StoredEvent) -> dict[str, Any]:
+    view = event._views.get("staff")
+    if view is None:
+        view = event.to_wire()
+        event._views["staff"] = view
+    return view
+
+
+def view_for(event: StoredEvent, principal: Principal) -> dict[str, Any] | None:
+    """The event as ``principal`` may see it, or ``None`` if they may not see it."""
+    if principal.is_staff:
+        return _staff_view(event)
+    return portal_view(event)

@@ -1,0 +1,176 @@
+"""Database access: one async engine per backend, sessions, write transactions.
+
+The URL scheme picks the driver: ``sqlite+aiosqlite:///path`` (embedded
+default) or ``postgresql+asyncpg://...`` (several worker processes).
+
+SQLite specifics, and why:
+
+* WAL journal + ``synchronous=NORMAL``: readers never block the writer and
+  a commit costs one fsync of the WAL at checkpoints, not per transaction.
+* ``busy_timeout=10000``: a writer waits for another process's write lock
+  instead of failing at once.
+* Write transactions start with ``BEGIN IMMEDIATE``. A deferred transaction
+  that first reads and then writes must *upgrade* its lock; if another
+  process committed in between, SQLite answers ``SQLITE_BUSY`` at once (the
+  busy handler is not used for that case). Taking the write lock up front
+  makes two uvicorn workers on one file wait for each other instead.
+  ``Database.session()`` is write-capable (``BEGIN IMMEDIATE``) because
+  callers read-then-write (``can_access`` then ``append``);
+  ``Database.read()`` is a deferred, read-only snapshot for pure readers.
+* ``foreign_keys=ON``: SQLite does not enforce them unless asked.
+
+Backend failures (connection refused, database locked past the timeout)
+are mapped to ``Unavailable`` at this boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from rtportal.errors import BadRequest, Unavailable
+
+__all__ = ["Database", "backend_of", "make_engine"]
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Errors that mean "the backend is not usable right now", not "your input is bad".
+_BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def backend_of(url: str) -> str:
+    """``"sqlite"`` or ``"postgresql"``; anything else is a configuration error."""
+    if url.startswith("sqlite+aiosqlite://"):
+        return "sqlite"
+    if url.startswith("postgresql+asyncpg://"):
+        return "postgresql"
+    raise BadRequest(
+        "unsupported database URL: use sqlite+aiosqlite:///path or postgresql+asyncpg://..."
+    )
+
+
+def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+    """Pragmas on every new connection; explicit BEGIN [IMMEDIATE] per transaction."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so the "begin" hook
+        # below decides how a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin_sql)
+
+
+def make_engine(url: str, *, immediate: bool = True) -> AsyncEngine:
+    """An engine for ``url``; on SQLite ``immediate`` picks BEGIN IMMEDIATE."""
+    backend = backend_of(url)
+    if backend == "sqlite":
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, pool_timeout=30)
+        _setup_sqlite(engine, immediate=immediate)
+        return engine
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_timeout=30, pool_pre_ping=True
+    )
+
+
+class Database:
+    """The database of one worker process.
+
+    ``session()`` yields a write-capable session the caller commits (so the
+    caller can publish *after* commit); ``write()`` commits on success;
+    ``read()`` is for pure readers. All roll back on error.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.backend = backend_of(url)
+        self.engine = make_engine(url, immediate=True)
+        # PostgreSQL needs no separate reader engine: MVCC readers never block.
+        self.read_engine = (
+            make_engine(url, immediate=False) if self.backend == "sqlite" else self.engine
+        )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction may write; the caller commits."""
+        async with self._sessions() as session:
+            try:
+                yield session
+            except _BACKEND_ERRORS as exc:
+                await _quiet_rollback(session)
+                raise Unavailable("the database is unavailable") from exc
+            except BaseException:
+                await _quiet_rollback(session)
+                raise
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction committed when the block exits without error."""
+        async with self.session() as session:
+            yield session
+            try:
+                await session.commit()
+            except _BACKEND_ERRORS as exc:
+                raise Unavailable("the database is unavailable") from exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session (deferred snapshot on SQLite); never commits."""
+        async with self._readers() as session:
+            try:
+                yield session
+            except _BACKEND_ERRORS as exc:
+                raise Unavailable("the database is unavailable") from exc
+            finally:
+                await _quiet_rollback(session)
+
+    async def ping(self) -> bool:
+        """True when a trivial query succeeds (used by /healthz)."""
+        from sqlalchemy import text
+
+        try:
+            async with self.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Unavailable:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+async def _quiet_rollback(session: AsyncSession) -> None:
+    # A rollback on a dead connection raises again; the original error matters more.
+    try:
+        await session.rollback()
+    except _BACKEND_ERRORS:
+        pass

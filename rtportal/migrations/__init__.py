@@ -1,0 +1,1 @@
+"""Alembic migrations of rtportal (applied by ``rtportal.migrate.upgrade``)."""

@@ -1,0 +1,33 @@
+"""``Principal``: who is calling (a staff member, a contact or a bot)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Principal", "PrincipalKind"]
+
+PrincipalKind = Literal["staff", "contact", "bot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller, always bound to one firm.
+
+    Staff see every matter of their firm; contacts and bots only the matters
+    they are active members of (``rtportal.stream.can_access``).
+    """
+
+    kind: PrincipalKind
+    id: int
+    firm_id: int
+    display_name: str
+
+    @property
+    def is_staff(self) -> bool:
+        """Staff and bots of the firm see staff-audience events; contacts never do."""
+        return self.kind != "contact"
+
+    def actor(self) -> dict[str, object]:
+        """The ``actor`` object recorded on events this principal writes."""
+        return {"kind": self.kind, "id": self.id, "name": self.display_name}

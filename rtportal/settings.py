@@ -1,0 +1,140 @@
+"""One frozen ``Settings`` object built from the environment.
+
+Every tunable of rtportal lives here so that tests, the CLI and the app
+factory build the same object the same way (``Settings.from_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtportal.errors import BadRequest
+
+__all__ = ["Settings", "load_secret_key"]
+
+_DEFAULT_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise BadRequest(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise BadRequest(f"{name} must be > 0, got {value}")
+    return value
+
+
+def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
+    """The server secret: from ``RTPORTAL_SECRET_KEY`` or ``<data_dir>/secret.key``.
+
+    A hex value of at least 32 bytes is decoded; any other text is used as
+    UTF-8 bytes. When unset, 32 random bytes are generated once and written
+    with mode 0600, created exclusively so that two workers starting together
+    agree on one key (the loser of the race reads the winner's file).
+    """
+    if raw is not None and raw.strip():
+        text = raw.strip()
+        try:
+            decoded = bytes.fromhex(text)
+        except ValueError:
+            decoded = b""
+        if len(decoded) >= 32:
+            return decoded
+        if len(text.encode()) < 16:
+            raise BadRequest("RTPORTAL_SECRET_KEY is too short (at least 16 bytes)")
+        return text.encode()
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        content = path.read_text().strip()
+        try:
+            existing = bytes.fromhex(content)
+        except ValueError:
+            existing = b""
+        if len(existing) < 32:
+            raise BadRequest(f"{path} does not hold a 32-byte hex key") from None
+        return existing
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex() + "\n")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process-wide configuration; see docs/operations.md for every variable."""
+
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    files_dir: Path
+    allowed_origins: tuple[str, ...]
+    secret_key: bytes = field(repr=False)  # never printed in logs or tracebacks
+    public_url: str
+    ws_max_frame_bytes: int = 1_048_576
+    ws_send_queue: int = 1024
+    backlog_limit: int = 1000
+    history_page_max: int = 500
+    event_payload_max: int = 65_536
+    event_blob_max: int = 262_144
+    hub_poll_interval: float = 2.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``).
+
+        Invalid values raise ``BadRequest`` naming the variable, so a
+        misconfigured deployment stops at start with a clear message.
+        """
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        data_dir = Path(env.get("RTPORTAL_DATA_DIR") or "./data").expanduser().resolve()
+        database_url = (
+            env.get("RTPORTAL_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'rtportal.db'}"
+        )
+        files_dir = Path(env.get("RTPORTAL_FILES_DIR") or data_dir / "files").expanduser()
+        origins_raw = env.get("RTPORTAL_ALLOWED_ORIGINS")
+        origins = (
+            tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip())
+            if origins_raw
+            else _DEFAULT_ORIGINS
+        )
+        public_url = (env.get("RTPORTAL_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            broker_url=env.get("RTPORTAL_BROKER_URL") or "memory://",
+            files_dir=files_dir,
+            allowed_origins=origins,
+            secret_key=load_secret_key(data_dir, env.get("RTPORTAL_SECRET_KEY")),
+            public_url=public_url,
+            ws_max_frame_bytes=_int(env, "RTPORTAL_WS_MAX_FRAME_BYTES", 1_048_576, 1024),
+            ws_send_queue=_int(env, "RTPORTAL_WS_SEND_QUEUE", 1024),
+            backlog_limit=_int(env, "RTPORTAL_BACKLOG_LIMIT", 1000),
+            history_page_max=_int(env, "RTPORTAL_HISTORY_PAGE_MAX", 500),
+            event_payload_max=_int(env, "RTPORTAL_EVENT_PAYLOAD_MAX", 65_536, 64),
+            event_blob_max=_int(env, "RTPORTAL_EVENT_BLOB_MAX", 262_144, 0),
+            hub_poll_interval=_float(env, "RTPORTAL_HUB_POLL_INTERVAL", 2.0),
+        )
