@@ -1,0 +1,115 @@
+"""The JavaScript rtp1 library (static/crypto/) proven against the Python one.
+
+Runs Node's built-in test runner over static/crypto/test/, then checks golden
+vectors in both directions: Python generates and JavaScript verifies and
+decrypts; JavaScript generates and Python verifies and decrypts; and the
+committed golden directories (tests/vectors/py, tests/vectors/js) are verified
+by the other language. Node missing is a failure when CI=true.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import service_unavailable
+
+REPO = Path(__file__).resolve().parent.parent
+STATIC = REPO / "static" / "crypto"
+GEN_JS = STATIC / "tools" / "gen_vectors.mjs"
+VERIFY_JS = STATIC / "tools" / "verify_vectors.mjs"
+PY_GOLDEN = REPO / "tests" / "vectors" / "py"
+JS_GOLDEN = REPO / "tests" / "vectors" / "js"
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    exe = shutil.which("node")
+    if exe is None:
+        service_unavailable("node (Node.js 20+)")
+    assert exe is not None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    major = int(out.stdout.strip().lstrip("v").split(".")[0])
+    if major < 20:
+        service_unavailable(f"node >= 20 (found {out.stdout.strip()})")
+    return exe
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def explain(p: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {p.returncode}\n--- stdout ---\n{p.stdout[-6000:]}\n--- stderr ---\n{p.stderr[-6000:]}"
+
+
+def test_node_test_runner_passes(node: str) -> None:
+    p = run([node, "--test", "static/crypto/test/"])
+    assert p.returncode == 0, explain(p)
+    assert "# fail 0" in p.stdout, explain(p)
+    # guard against a runner that found nothing to run
+    passed = [ln for ln in p.stdout.splitlines() if ln.startswith("# pass ")]
+    assert passed and int(passed[-1].split()[-1]) > 20, explain(p)
+
+
+def test_python_vectors_verified_by_js(node: str, tmp_path: Path) -> None:
+    out = tmp_path / "py"
+    p = run([sys.executable, "-m", "rtportal.crypto.vectors", "generate", str(out)])
+    assert p.returncode == 0, explain(p)
+    v = run([node, str(VERIFY_JS), str(out)])
+    assert v.returncode == 0, explain(v)
+
+
+def test_js_vectors_verified_by_python(node: str, tmp_path: Path) -> None:
+    out = tmp_path / "js"
+    g = run([node, str(GEN_JS), str(out)])
+    assert g.returncode == 0, explain(g)
+    v = run([sys.executable, "-m", "rtportal.crypto.vectors", "verify", str(out)])
+    assert v.returncode == 0, explain(v)
+
+
+def test_committed_python_golden_vectors_verified_by_js(node: str) -> None:
+    assert any(PY_GOLDEN.glob("*.json")), f"no golden vectors in {PY_GOLDEN}"
+    v = run([node, str(VERIFY_JS), str(PY_GOLDEN)])
+    assert v.returncode == 0, explain(v)
+
+
+def test_committed_js_golden_vectors_verified_by_python(node: str) -> None:
+    assert any(JS_GOLDEN.glob("*.json")), f"no golden vectors in {JS_GOLDEN}"
+    v = run([sys.executable, "-m", "rtportal.crypto.vectors", "verify", str(JS_GOLDEN)])
+    assert v.returncode == 0, explain(v)
+
+
+def test_js_verifier_rejects_a_tampered_vector(node: str, tmp_path: Path) -> None:
+    """The JS verifier must be able to fail: flip one byte in a signed field."""
+    src = PY_GOLDEN if any(PY_GOLDEN.glob("*.json")) else None
+    assert src is not None, "no Python golden vectors to tamper with"
+    dst = tmp_path / "tampered"
+    shutil.copytree(src, dst)
+    target = next(iter(sorted(dst.glob("envelope*.json"))), None) or next(iter(sorted(dst.glob("*.json"))))
+    text = target.read_text()
+    # flip the first hex digit of the first "sig" value
+    key = '"sig": "'
+    i = text.find(key)
+    if i < 0:
+        key = '"sig":"'
+        i = text.find(key)
+    assert i >= 0, f"no sig field in {target.name}"
+    j = i + len(key)
+    flipped = "1" if text[j] != "1" else "2"
+    target.write_text(text[:j] + flipped + text[j + 1 :])
+    v = run([node, str(VERIFY_JS), str(dst)])
+    assert v.returncode != 0, "JS verifier accepted a vector with a corrupted signature"
+
+
+def test_vendored_argon2_hash_pinned() -> None:
+    import hashlib
+
+    data = (REPO / "static" / "vendor" / "argon2.umd.min.js").read_bytes()
+    readme = (REPO / "static" / "vendor" / "README.md").read_text()
+    assert hashlib.sha256(data).hexdigest() in readme
