@@ -1,0 +1,379 @@
+"""Websocket frames of protocol v1: parse and validate client frames, encode server frames.
+
+This is the only module that turns wire text into typed frames and typed
+frames into wire text (see ``docs/protocol.md``). It knows nothing about
+connections or state: ``parse_client_frame`` is a pure function that either
+returns a frame or raises ``FrameError`` carrying a stable error code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rtportal.errors import BadRequest, PayloadTooLarge, RtPortalError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Ack",
+    "ClientFrame",
+    "FrameError",
+    "Limits",
+    "Ping",
+    "Send",
+    "SubRequest",
+    "Subscribe",
+    "Unsubscribe",
+    "ack_frame",
+    "decode_blob",
+    "encode",
+    "error_frame",
+    "event_frame",
+    "hello_frame",
+    "parse_client_frame",
+    "pong_frame",
+    "resync_frame",
+    "subscribed_frame",
+    "unsubscribed_frame",
+]
+
+PROTOCOL_VERSION = 1
+
+_ID_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+_MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # same rule as rtportal.stream
+# A send id is stored as the event's client_id: same rule as rtportal.stream.valid_client_id.
+_CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
+_MAX_SEQ = 2**53 - 1  # JSON numbers above this lose precision in browsers
+_AUDIENCES = ("portal", "staff")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-connection limits announced in ``hello`` (from Settings)."""
+
+    max_frame_bytes: int = 1_048_576
+    max_payload_bytes: int = 65_536
+    max_blob_bytes: int = 262_144
+    max_subscriptions: int = 1000
+    max_subs_per_frame: int = 100
+    max_inflight_sends: int = 64
+    backlog_limit: int = 1000
+    send_queue: int = 1024
+    max_bad_frames: int = 10
+
+    def to_wire(self) -> dict[str, int]:
+        return {
+            "max_frame_bytes": self.max_frame_bytes,
+            "max_payload_bytes": self.max_payload_bytes,
+            "max_blob_bytes": self.max_blob_bytes,
+            "max_subscriptions": self.max_subscriptions,
+            "max_subs_per_frame": self.max_subs_per_frame,
+            "max_inflight_sends": self.max_inflight_sends,
+            "backlog_limit": self.backlog_limit,
+            "send_queue": self.send_queue,
+        }
+
+
+class FrameError(Exception):
+    """A client frame that cannot be accepted; ``error`` carries the stable code."""
+
+    def __init__(self, error: RtPortalError, frame_id: str | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.frame_id = frame_id
+
+
+@dataclass(frozen=True, slots=True)
+class SubRequest:
+    matter: str
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    id: str
+    subs: tuple[SubRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    id: str
+    matters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    id: str
+    matter: str
+    kind: str
+    audience: Literal["portal", "staff"]
+    payload: dict[str, Any]
+    blob: bytes | None
+
+    def fingerprint(self) -> tuple[str, str, str, str, bytes | None]:
+        """What makes two sends with the same id "the same content" (idempotency)."""
+        payload = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
+        return (self.matter, self.kind, self.audience, payload, self.blob)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    id: str
+    matter: str
+    seq: int
+    duplicate: bool
+
+
+ClientFrame = Subscribe | Unsubscribe | Send | Ping
+
+
+def encode(obj: Any) -> str:
+    """Compact JSON, UTF-8 kept as is (smaller frames than ``\\uXXXX`` escapes)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _bad(message: str, frame_id: str | None) -> FrameError:
+    return FrameError(BadRequest(message), frame_id)
+
+
+def _frame_id(raw: dict[str, Any]) -> str | None:
+    value = raw.get("id")
+    if isinstance(value, str) and _ID_RE.fullmatch(value):
+        return value
+    return None
+
+
+def _require_id(raw: dict[str, Any]) -> str:
+    frame_id = _frame_id(raw)
+    if frame_id is None:
+        raise _bad("id: required string of 1-64 characters without control characters", None)
+    return frame_id
+
+
+def _matter(value: object, frame_id: str, where: str) -> str:
+    if not isinstance(value, str) or not _MATTER_RE.fullmatch(value):
+        raise _bad(f"{where}: must be a matter reference (1-32 of A-Z a-z 0-9 _ -)", frame_id)
+    return value
+
+
+def _seq(value: object, frame_id: str, where: str) -> int:
+    # bool is an int subclass in Python; true/false is never a cursor.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_SEQ:
+        raise _bad(f"{where}: must be an integer >= 0", frame_id)
+    return value
+
+
+def decode_blob(value: object, limit: int, frame_id: str | None = None) -> bytes | None:
+    """Standard base64 (URL-safe alphabet accepted) -> bytes, at most ``limit`` decoded bytes."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad("blob: must be a base64 string or null", frame_id)
+    # 4 base64 chars carry 3 bytes: reject before decoding a huge string.
+    if len(value) > (limit + 2) // 3 * 4 + 4:
+        raise FrameError(PayloadTooLarge(f"blob: over {limit} bytes"), frame_id)
+    text = value.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad("blob: not valid base64", frame_id) from None
+    if len(data) > limit:
+        raise FrameError(PayloadTooLarge(f"blob: over {limit} bytes"), frame_id)
+    return data
+
+
+def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subscribe:
+    subs_raw = raw.get("subs")
+    if not isinstance(subs_raw, list) or not subs_raw:
+        raise _bad("subs: must be a non-empty list", frame_id)
+    if len(subs_raw) > limits.max_subs_per_frame:
+        raise _bad(f"subs: at most {limits.max_subs_per_frame} per frame", frame_id)
+    subs: list[SubRequest] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(subs_raw):
+        if not isinstance(entry, dict):
+            raise _bad(f"subs[{i}]: must be an object", frame_id)
+        matter = _matter(entry.get("matter"), frame_id, f"subs[{i}].matter")
+        after = _seq(entry.get("after", 0), frame_id, f"subs[{i}].after")
+        if matter in seen:
+            raise _bad(f"subs[{i}]: matter {matter} listed twice", frame_id)
+        seen.add(matter)
+        subs.append(SubRequest(matter, after))
+    return Subscribe(frame_id, tuple(subs))
+
+
+def _parse_unsubscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Unsubscribe:
+    matters_raw = raw.get("matters")
+    if not isinstance(matters_raw, list) or not matters_raw:
+        raise _bad("matters: must be a non-empty list", frame_id)
+    if len(matters_raw) > limits.max_subscriptions:
+        raise _bad(f"matters: at most {limits.max_subscriptions}", frame_id)
+    matters = tuple(_matter(m, frame_id, f"matters[{i}]") for i, m in enumerate(matters_raw))
+    return Unsubscribe(frame_id, tuple(dict.fromkeys(matters)))
+
+
+def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
+    if not _CLIENT_ID_RE.fullmatch(frame_id):
+        raise _bad("id: a send id is 1-64 of A-Z a-z 0-9 _ . : ~ -", frame_id)
+    matter = _matter(raw.get("matter"), frame_id, "matter")
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+        raise _bad("kind: 1-32 of a-z 0-9 _ . - starting with a letter", frame_id)
+    audience = raw.get("audience")
+    if audience == "portal":
+        aud: Literal["portal", "staff"] = "portal"
+    elif audience == "staff":
+        aud = "staff"
+    else:
+        raise _bad('audience: must be "portal" or "staff"', frame_id)
+    payload = raw.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise _bad("payload: must be a JSON object", frame_id)
+    if len(encode(payload).encode()) > limits.max_payload_bytes:
+        raise FrameError(
+            PayloadTooLarge(f"payload: over {limits.max_payload_bytes} bytes"), frame_id
+        )
+    blob = decode_blob(raw.get("blob"), limits.max_blob_bytes, frame_id)
+    return Send(frame_id, matter, kind, aud, payload, blob)
+
+
+def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
+    """Parse one client text frame; raises ``FrameError`` (never anything else)."""
+    try:
+        raw = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        # RecursionError: "[[[[..." nested deeper than the decoder's stack.
+        raise _bad("frame is not valid JSON", None) from None
+    if not isinstance(raw, dict):
+        raise _bad("frame must be a JSON object", None)
+    frame_type = raw.get("type")
+    # isinstance first: a list or object "type" is unhashable for the dict lookup.
+    parser = _PARSERS.get(frame_type) if isinstance(frame_type, str) else None
+    if parser is None:
+        raise _bad("type: unknown frame type", _frame_id(raw))
+    return parser(raw, _require_id(raw), limits)
+
+
+def _parse_ping(raw: dict[str, Any], frame_id: str, limits: Limits) -> Ping:
+    return Ping(frame_id)
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any], str, Limits], ClientFrame]] = {
+    "subscribe": _parse_subscribe,
+    "unsubscribe": _parse_unsubscribe,
+    "send": _parse_send,
+    "ping": _parse_ping,
+}
+
+
+# --- server frames -------------------------------------------------------------
+
+
+def hello_frame(kind: str, principal_id: int, name: str, limits: Limits) -> str:
+    return encode(
+        {
+            "type": "hello",
+            "v": PROTOCOL_VERSION,
+            "principal": {"kind": kind, "id": principal_id, "name": name},
+            "limits": limits.to_wire(),
+        }
+    )
+
+
+def subscribed_frame(frame_id: str, matter: str, head: int) -> str:
+    return encode({"type": "subscribed", "id": frame_id, "matter": matter, "head": head})
+
+
+def resync_frame(frame_id: str | None, matter: str, after: int, head: int, reason: str) -> str:
+    return encode(
+        {
+            "type": "resync",
+            "id": frame_id,
+            "matter": matter,
+            "after": after,
+            "head": head,
+            "reason": reason,
+        }
+    )
+
+
+def unsubscribed_frame(frame_id: str, matters: tuple[str, ...]) -> str:
+    return encode({"type": "unsubscribed", "id": frame_id, "matters": list(matters)})
+
+
+def ack_frame(ack: Ack) -> str:
+    return encode(
+        {
+            "type": "ack",
+            "id": ack.id,
+            "matter": ack.matter,
+            "seq": ack.seq,
+            "duplicate": ack.duplicate,
+        }
+    )
+
+
+def pong_frame(frame_id: str) -> str:
+    return encode({"type": "pong", "id": frame_id})
+
+
+def error_frame(frame_id: str | None, error: RtPortalError, matter: str | None = None) -> str:
+    body: dict[str, Any] = {
+        "type": "error",
+        "id": frame_id,
+        "code": error.code,
+        "message": error.message,
+    }
+    if matter is not None:
+        body["matter"] = matter
+    return encode(body)
+
+
+def _standard_b64(blob: object) -> object:
+    """``to_wire`` may use the URL-safe alphabet; the wire always carries standard base64."""
+    if isinstance(blob, bytes):
+        return base64.b64encode(blob).decode("ascii")
+    if isinstance(blob, str):
+        text = blob.replace("-", "+").replace("_", "/")
+        return text + "=" * (-len(text) % 4)
+    return None
+
+
+def event_frame(view: dict[str, Any]) -> str:
+    """Encode an ``audience.view_for`` result (never a raw event) as an ``event`` frame.
+
+    Fields are picked by name so that nothing the view carries for internal
+    use (e.g. ``matter_id``) reaches the wire.
+    """
+    return encode(
+        {
+            "type": "event",
+            "matter": view["matter"],
+            "seq": view["seq"],
+            "kind": view["kind"],
+            "audience": view["audience"],
+            "actor": view["actor"],
+            "payload": view["payload"],
+            "blob": _standard_b64(view.get("blob")),
+            "client_id": view.get("client_id"),
+            "created_at": view["created_at"],
+        }
+    )
