@@ -28,7 +28,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,6 +109,7 @@ class StreamClient:
         max_queue: int = 16,
         rcvbuf: int | None = None,
         connect_timeout: float = 30.0,
+        auto_reconnect: bool = False,
     ) -> None:
         if not urls:
             raise ValueError("at least one worker URL")
@@ -120,6 +121,8 @@ class StreamClient:
         self.max_queue = max_queue
         self.rcvbuf = rcvbuf
         self.connect_timeout = connect_timeout
+        self.auto_reconnect = auto_reconnect  # reconnect + resume whenever a connection ends
+        self._closing = False
 
         self.hello: dict[str, Any] | None = None
         self.cursors: dict[str, int] = {}  # matter -> last accepted seq
@@ -142,12 +145,17 @@ class StreamClient:
         self._reading.set()
         self._counter = 0
         self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ state
 
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed.is_set()
+
+    @property
+    def is_contact(self) -> bool:
+        return self.hello is not None and self.hello.get("principal", {}).get("kind") == "contact"
 
     @property
     def connection_number(self) -> int:
@@ -280,6 +288,10 @@ class StreamClient:
                 raise ConnectionLost(f"{self.name}: no answer to subscribe {m}") from exc
         return out
 
+    async def _resubscribe(self, conn: _Conn, matter: str) -> None:
+        with contextlib.suppress(ConnectionLost, ServerError):
+            await self._subscribe(conn, {matter: self.cursors[matter]})
+
     async def _send_frame(self, conn: _Conn, frame: dict[str, Any]) -> None:
         try:
             await conn.ws.send(json.dumps(frame, separators=(",", ":")))
@@ -318,6 +330,23 @@ class StreamClient:
                 fut.exception()  # mark retrieved: nobody may be awaiting it any more
         conn.closed.set()
         self._changed.set()
+        if self.auto_reconnect and not self._closing:
+            self._spawn(self._reconnect())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reconnect(self) -> None:
+        while not self._closing and not self.connected:
+            try:
+                await self.connect()
+            except ConnectionLost:
+                continue  # connect() already waited across every URL; try again
+            except ServerError as exc:
+                self.errors.append({"type": "client_resubscribe_failed", "frame": exc.frame})
+                return
 
     def _dispatch(self, conn: _Conn, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -334,24 +363,24 @@ class StreamClient:
                 self.resyncs.append(frame)
             fut = conn.subs.pop((str(frame.get("id")), matter), None)
             if fut is None and kind == "resync":
-                return  # a live resync (gap too large) is recorded above
+                # A live resync ended the subscription: resubscribe from the
+                # cursor (tests keep within backlog_limit; a real client
+                # would page history over HTTP first when too far behind).
+                self._spawn(self._resubscribe(conn, matter))
+                return
             if fut is not None and not fut.done():
                 fut.set_result(frame)
         elif kind == "error":
-            fid = frame.get("id")
-            fut = conn.pending.pop(str(fid), None) if fid is not None else None
+            fid = None if frame.get("id") is None else str(frame.get("id"))
+            fut = conn.pending.pop(fid, None) if fid is not None else None
+            if fut is None and fid is not None and "matter" in frame:
+                # A subscribe entry refused: the error names the request id and matter.
+                fut = conn.subs.pop((fid, str(frame["matter"])), None)
             if fut is None:
-                # A subscribe error names the request id; answer every matter of it.
-                hit = [k for k in conn.subs if k[0] == fid and fid is not None]
-                for key in hit:
-                    f = conn.subs.pop(key)
-                    if not f.done():
-                        f.set_exception(ServerError(frame))
-                        f.exception()
-                if not hit:
-                    self.errors.append(frame)
+                self.errors.append(frame)
             elif not fut.done():
                 fut.set_exception(ServerError(frame))
+                fut.exception()  # the awaiting side re-raises it; none may be waiting
         else:
             fut = conn.pending.pop(str(frame.get("id")), None)
             if fut is not None and not fut.done():
@@ -372,7 +401,8 @@ class StreamClient:
             if seq in known and known[seq] != frame.get("client_id"):
                 self.dup_mismatches.append((matter, seq))
             return
-        if seq != cursor + 1:
+        if seq != cursor + 1 and not self.is_contact:
+            # Contacts legitimately skip staff-audience seqs; anyone else may not.
             # Accepted anyway (the final log comparison shows what is missing).
             self.gaps.append(Gap(matter, cursor + 1, seq, conn.number))
         self.cursors[matter] = seq
@@ -499,12 +529,15 @@ class StreamClient:
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
 
     async def close(self) -> None:
+        self._closing = True
         conn = self._conn
         if conn is None:
             return
         if not conn.closed.is_set():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.ws.close(), 5)
+        for task in self._tasks:
+            task.cancel()
         if conn.reader is not None:
             conn.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -1,0 +1,527 @@
+"""The conversation stream across real worker processes (issue 2's proof).
+
+Every test starts its own ``uvicorn`` workers (tests/support/worker.py) that
+share one database and one Redis, drives them with real websocket clients
+(tests/support/wsclient.py), breaks things the way production breaks
+(disconnects, ``kill -9``, a Redis outage, a client that stops reading) and
+then compares what every client accepted with the database log:
+
+* 0 lost: every client's per-matter log equals the database's;
+* 0 duplicated: no seq accepted twice, every client id exactly once;
+* one order: (seq -> client_id) is the same for every receiver.
+
+Backends: the database is ``RTPORTAL_TEST_DATABASE_URL`` when set (CI's
+PostgreSQL run), otherwise one SQLite file per test shared by its workers.
+Redis is always a private ``redis-server`` of this module (or of the test
+that stops it), never the machine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from rtportal.auth.tokens import issue_token
+from rtportal.db import Database
+from rtportal.migrate import upgrade
+from rtportal.models import Contact, Event, Firm, Matter, MatterMember, StaffUser
+from tests.support.procs import RedisProcess, service_unavailable
+from tests.support.worker import Worker, worker_env
+from tests.support.wsclient import ServerError, StreamClient, wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+SEED = int(os.environ.get("RTPORTAL_TEST_SEED", "0")) or secrets.randbelow(2**31)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def module_redis() -> Iterator[RedisProcess]:
+    """A private redis-server for this module's workers, stopped by its pid."""
+    redis = RedisProcess()
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return os.environ.get("RTPORTAL_TEST_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The migrated shared database, opened in the test process for seeding/checks."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        try:
+            socket.create_connection((url.host or "127.0.0.1", url.port or 5432), 3).close()
+        except OSError as exc:
+            service_unavailable(f"PostgreSQL at {url.host}:{url.port} ({exc!r})")
+    await asyncio.wait_for(upgrade(database_url), 60)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+Spawn = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+async def spawn(tmp_path: Path, database_url: str) -> AsyncIterator[Spawn]:
+    """Start workers on the shared database; every one is stopped at teardown."""
+    workers: list[Worker] = []
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    secret = secrets.token_hex(32)
+
+    async def start(name: str, broker_url: str, **extra: str) -> Worker:
+        env = worker_env(
+            database_url=database_url,
+            broker_url=broker_url,
+            data_dir=data_dir,
+            secret_key=secret,
+            extra={f"RTPORTAL_{k.upper()}": v for k, v in extra.items()},
+        )
+        worker = Worker(name, env, tmp_path)
+        workers.append(worker)
+        await worker.start()
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[StreamClient]]:
+    """Clients a test registers here are closed at teardown, even on failure."""
+    made: list[StreamClient] = []
+    try:
+        yield made
+    finally:
+        await asyncio.gather(*(c.close() for c in made), return_exceptions=True)
+
+
+# ------------------------------------------------------------------- seeding
+
+
+@dataclass
+class Cast:
+    """Test data: one firm, its people (with tokens) and matters."""
+
+    matters: list[str]
+    matter_ids: dict[str, int]
+    staff: list[str]  # bearer tokens
+    contacts: list[str]
+
+
+async def seed(db: Database, *, staff: int, contacts: int, matters: int) -> Cast:
+    """A firm with unique matter references (tests share PostgreSQL without truncation)."""
+    tag = secrets.token_hex(3).upper()
+    async with db.write() as s:
+        firm = Firm(name=f"Multiprocess {tag}")
+        s.add(firm)
+        await s.flush()
+        people = [
+            StaffUser(firm_id=firm.id, email=f"s{i}-{tag}@example.test",
+                      display_name=f"Staff {i}", role="staff")
+            for i in range(staff)
+        ]  # fmt: skip
+        clients = [
+            Contact(firm_id=firm.id, email=f"c{i}-{tag}@example.test", display_name=f"Client {i}")
+            for i in range(contacts)
+        ]
+        refs = [f"MP{tag}{i:02d}" for i in range(matters)]
+        rows = [Matter(firm_id=firm.id, reference=r, title=f"Matter {r}") for r in refs]
+        s.add_all([*people, *clients, *rows])
+        await s.flush()
+        s.add_all(
+            MatterMember(matter_id=m.id, principal_kind="contact", principal_id=c.id, role="client")
+            for m in rows
+            for c in clients
+        )
+        ttl = timedelta(hours=2)
+        staff_tokens = [
+            await issue_token(s, "staff", p.id, label="multiprocess", ttl=ttl) for p in people
+        ]
+        contact_tokens = [
+            await issue_token(s, "contact", c.id, label="multiprocess", ttl=ttl) for c in clients
+        ]
+        ids = {m.reference: m.id for m in rows}
+    return Cast(refs, ids, staff_tokens, contact_tokens)
+
+
+async def db_log(db: Database, matter_id: int) -> list[tuple[int, str | None]]:
+    """The matter's log as the database has it: (seq, client_id) in seq order."""
+    async with db.read() as s:
+        rows = await s.execute(
+            select(Event.seq, Event.client_id)
+            .where(Event.matter_id == matter_id)
+            .order_by(Event.seq)
+        )
+        return [(int(seq), cid) for seq, cid in rows.all()]
+
+
+# ----------------------------------------------------------------- traffic
+
+
+@dataclass
+class SendStats:
+    acked: int = 0
+    retries: int = 0  # sends that needed more than one attempt
+    duplicate_acks: int = 0  # retries the server recognised as already stored
+    unavailable: int = 0  # `unavailable` errors retried with the same id
+    seqs: dict[str, list[int]] = field(default_factory=dict)  # client -> acked seqs in order
+
+
+async def reliable_send(
+    client: StreamClient, matter: str, cid: str, payload: dict[str, Any], stats: SendStats
+) -> int:
+    """Send until acked, retrying the same id (lost connection or `unavailable`)."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            ack, attempts = await client.send_until_acked(matter, cid, payload, deadline=90)
+        except ServerError as exc:
+            if exc.code != "unavailable" or time.monotonic() > deadline:
+                raise
+            stats.unavailable += 1
+            continue
+        if attempts > 1:
+            stats.retries += 1
+        if ack.get("duplicate"):
+            stats.duplicate_acks += 1
+        stats.acked += 1
+        seq = int(ack["seq"])
+        stats.seqs.setdefault(client.name, []).append(seq)
+        return seq
+
+
+async def run_sender(
+    client: StreamClient,
+    matters: list[str],
+    count: int,
+    stats: SendStats,
+    *,
+    pad: int = 0,
+    on_ack: Callable[[], None] | None = None,
+) -> None:
+    """``count`` sequential sends (each awaits its ack), alternating over ``matters``."""
+    for i in range(count):
+        payload: dict[str, Any] = {"n": i, "by": client.name}
+        if pad:
+            payload["pad"] = "x" * pad
+        await reliable_send(client, matters[i % len(matters)], f"{client.name}-{i}", payload, stats)
+        if on_ack is not None:
+            on_ack()
+
+
+async def assert_all_delivered(
+    db: Database, cast: Cast, receivers: list[StreamClient], *, within: float = 60.0
+) -> dict[str, list[tuple[int, str | None]]]:
+    """Every receiver catches up to the database head; their logs equal the database's."""
+    logs = {m: await db_log(db, cast.matter_ids[m]) for m in cast.matters}
+    heads = {m: len(log) for m, log in logs.items()}
+    for m, log in logs.items():
+        assert [seq for seq, _ in log] == list(range(1, len(log) + 1)), f"{m}: seq has gaps"
+        ids = [cid for _, cid in log]
+        assert len(ids) == len(set(ids)), f"{m}: a client id was stored twice"
+    await asyncio.gather(*(r.caught_up(heads, within) for r in receivers))
+    for r in receivers:
+        for m, log in logs.items():
+            got = r.log(m)
+            missing = sorted(set(log) - set(got))
+            assert got == log, (
+                f"{r.name} {m}: {len(got)} accepted vs {len(log)} stored; "
+                f"missing {missing[:10]}; gaps {r.gaps[:5]}"
+            )
+        assert r.gaps == [], f"{r.name}: gaps on one connection: {r.gaps[:5]}"
+        assert r.dup_mismatches == [], f"{r.name}: same seq, other client_id: {r.dup_mismatches}"
+        assert r.strays == [], f"{r.name}: events of matters it never subscribed"
+        assert r.errors == [], f"{r.name}: unexpected frames: {r.errors[:5]}"
+    return logs
+
+
+def client(
+    made: list[StreamClient],
+    workers: list[Worker],
+    token: str,
+    name: str,
+    prefer: int,
+    **kw: Any,
+) -> StreamClient:
+    c = StreamClient([w.ws_url for w in workers], token, name=name, prefer=prefer, **kw)
+    made.append(c)
+    return c
+
+
+def dead_worker_report(workers: list[Worker]) -> str:
+    return "\n".join(f"{w.name} died:\n{w.log_text()}" for w in workers if not w.alive())
+
+
+# -------------------------------------------------------------------- tests
+
+
+async def test_two_workers_deliver_each_others_events(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """Sent on B is received on A and vice versa; audience is enforced on both."""
+    cast = await seed(db, staff=2, contacts=2, matters=1)
+    (m,) = cast.matters
+    a = await spawn("a", module_redis.url)
+    b = await spawn("b", module_redis.url)
+    ws = [a, b]
+    staff_a = client(clients, ws, cast.staff[0], "staff-a", prefer=0)
+    staff_b = client(clients, ws, cast.staff[1], "staff-b", prefer=1)
+    contact_a = client(clients, ws, cast.contacts[0], "contact-a", prefer=0)
+    contact_b = client(clients, ws, cast.contacts[1], "contact-b", prefer=1)
+    everyone = [staff_a, staff_b, contact_a, contact_b]
+    for c in everyone:
+        hello = await c.connect()
+        assert hello["type"] == "hello" and hello["v"] == 1
+        answer = await c.subscribe([m])
+        assert answer[m]["type"] == "subscribed" and answer[m]["head"] == 0
+    assert [c.url for c in everyone] == [a.ws_url, b.ws_url, a.ws_url, b.ws_url]
+
+    ack_b = await staff_b.send(m, "from-b", {"text": "hello A", "staff_hint": "internal"})
+    ack_a = await contact_a.send(m, "from-a", {"text": "hello B"})
+    note = await staff_a.send(m, "note-a", {"staff_note": "x"}, kind="note", audience="staff")
+    last = await staff_b.send(m, "last-b", {"text": "bye"})
+    assert (ack_b["seq"], ack_a["seq"], note["seq"], last["seq"]) == (1, 2, 3, 4)
+
+    await staff_a.caught_up({m: 4}, 15)
+    await staff_b.caught_up({m: 4}, 15)
+    await contact_a.caught_up({m: 4}, 15)
+    await contact_b.caught_up({m: 4}, 15)
+    full = [(1, "from-b"), (2, "from-a"), (3, "note-a"), (4, "last-b")]
+    assert staff_a.log(m) == full and staff_b.log(m) == full
+    portal = [(1, "from-b"), (2, "from-a"), (4, "last-b")]
+    assert contact_a.log(m) == portal and contact_b.log(m) == portal
+    # Staff-only payload keys never reach a contact, on either worker.
+    for c in (contact_a, contact_b):
+        assert all(not k.startswith("staff_") for e in c.events[m] for k in e["payload"])
+        assert all(e["audience"] == "portal" for e in c.events[m])
+    assert staff_a.events[m][0]["payload"]["staff_hint"] == "internal"
+    assert staff_a.events[m][1]["actor"]["kind"] == "contact"
+    for c in everyone:
+        assert c.duplicates == 0 and c.gaps == [] and c.errors == []
+    assert a.alive() and b.alive(), dead_worker_report(ws)
+
+
+async def test_concurrent_senders_and_resuming_receivers(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """5 senders x 1,000 over both workers; 20 receivers dropped and resumed at random."""
+    senders_n, per_sender, receivers_n = 5, 1000, 20
+    rng = random.Random(SEED)
+    cast = await seed(db, staff=3 + receivers_n // 2, contacts=2 + receivers_n // 2, matters=2)
+    ws = [await spawn("a", module_redis.url), await spawn("b", module_redis.url)]
+    tokens = cast.staff[:3] + cast.contacts[:2]  # senders: 3 staff, 2 contacts
+    senders = [client(clients, ws, t, f"snd{i}", prefer=i) for i, t in enumerate(tokens)]
+    rtokens = cast.staff[3:] + cast.contacts[2:]
+    receivers = [
+        client(clients, ws, t, f"rcv{i}", prefer=i, auto_reconnect=True)
+        for i, t in enumerate(rtokens)
+    ]
+    assert len(senders) == senders_n and len(receivers) == receivers_n
+    for r in receivers:
+        await r.subscribe(cast.matters)
+
+    # Chaos driven by progress, not by a clock: every 20th ack drops a random
+    # receiver (TCP abort); it reconnects by itself, half the time to the
+    # other worker, and resumes from its cursors.
+    stats = SendStats()
+    drops = 0
+    dropping: set[asyncio.Task[None]] = set()
+
+    def chaos() -> None:
+        nonlocal drops
+        if stats.acked % 20:
+            return
+        victim = rng.choice(receivers)
+        if victim.connected:
+            drops += 1
+            victim.prefer = rng.randrange(2)
+            task = asyncio.get_running_loop().create_task(victim.drop(abrupt=True))
+            dropping.add(task)
+            task.add_done_callback(dropping.discard)
+
+    started = time.monotonic()
+    await asyncio.gather(
+        *(run_sender(s, cast.matters, per_sender, stats, on_ack=chaos) for s in senders)
+    )
+    send_time = time.monotonic() - started
+    assert stats.acked == senders_n * per_sender
+    logs = await assert_all_delivered(db, cast, receivers, within=90)
+    assert sum(len(log) for log in logs.values()) == senders_n * per_sender
+    # Each sender awaited each ack before the next send: its seqs per matter rise.
+    for name, seqs in stats.seqs.items():
+        for k, m in enumerate(cast.matters):
+            mine = seqs[k :: len(cast.matters)]
+            assert mine == sorted(mine), f"{name}: acked seqs on {m} out of order"
+    reconnects = sum(r.connects - 1 for r in receivers)
+    assert drops > 50 and reconnects >= drops, (drops, reconnects)
+    print(
+        f"\nseed={SEED} sent={stats.acked} in {send_time:.1f}s "
+        f"({stats.acked / send_time:.0f}/s), drops={drops}, reconnects={reconnects}, "
+        f"dups dropped by receivers={sum(r.duplicates for r in receivers)}"
+    )
+    assert all(w.alive() for w in ws), dead_worker_report(ws)
+
+
+async def test_kill9_worker_clients_resume_on_the_other(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """kill -9 of worker A mid-run: its clients resume on B; retries make no duplicates."""
+    per_sender = 300
+    cast = await seed(db, staff=6, contacts=4, matters=2)
+    a = await spawn("a", module_redis.url)
+    b = await spawn("b", module_redis.url)
+    ws = [a, b]
+    senders = [
+        client(clients, ws, t, f"snd{i}", prefer=i % 2)
+        for i, t in enumerate([cast.staff[0], cast.staff[1], cast.contacts[0], cast.contacts[1]])
+    ]
+    receivers = [
+        client(clients, ws, t, f"rcv{i}", prefer=i % 2, auto_reconnect=True)
+        for i, t in enumerate([*cast.staff[2:6], *cast.contacts[2:4]])
+    ]
+    for r in receivers:
+        await r.subscribe(cast.matters)
+    on_a = [c for c in senders + receivers if c.url == a.ws_url or c.prefer == 0]
+
+    stats = SendStats()
+    total = per_sender * len(senders)
+    traffic = asyncio.gather(*(run_sender(s, cast.matters, per_sender, stats) for s in senders))
+    await wait_until(lambda: stats.acked >= total // 3, 60, "a third of the sends acked")
+    a.kill9()
+    assert not a.alive()
+    killed_at = stats.acked
+    await asyncio.wait_for(traffic, 120)
+    assert stats.acked == total
+    await assert_all_delivered(db, cast, receivers, within=60)
+    for c in on_a:
+        assert c.url == b.ws_url, f"{c.name} did not move to worker b"
+    moved = [r for r in receivers if r.connects > 1]
+    assert len(moved) >= len(receivers) // 2, "the receivers of worker a never reconnected"
+    print(
+        f"\nkilled a after {killed_at}/{total} acks; sender retries={stats.retries}, "
+        f"duplicate acks={stats.duplicate_acks}, receivers moved={len(moved)}"
+    )
+    assert b.alive(), dead_worker_report(ws)
+
+
+async def test_redis_outage_then_catch_up(
+    db: Database, spawn: Spawn, clients: list[StreamClient]
+) -> None:
+    """Redis stopped for 5 s under traffic and restarted on its port: 0 lost after catch-up."""
+    redis = RedisProcess()
+    redis.start()
+    restarted: RedisProcess | None = None
+    try:
+        cast = await seed(db, staff=6, contacts=2, matters=1)
+        ws = [await spawn("a", redis.url), await spawn("b", redis.url)]
+        senders = [
+            client(clients, ws, t, f"snd{i}", prefer=i) for i, t in enumerate(cast.staff[:2])
+        ]
+        receivers = [
+            client(clients, ws, t, f"rcv{i}", prefer=i % 2, auto_reconnect=True)
+            for i, t in enumerate([*cast.staff[2:6], *cast.contacts])
+        ]
+        for r in receivers:
+            await r.subscribe(cast.matters)
+
+        stats = SendStats()
+        stop = asyncio.Event()
+        phases: dict[str, int] = {}
+
+        async def sender(c: StreamClient) -> None:
+            i = 0
+            while not stop.is_set():
+                await reliable_send(c, cast.matters[0], f"{c.name}-{i}", {"n": i}, stats)
+                i += 1
+
+        traffic = asyncio.gather(*(sender(s) for s in senders))
+        await wait_until(lambda: stats.acked >= 50, 30, "50 acks before the outage")
+        phases["before"] = stats.acked
+        redis.stop()
+        await asyncio.sleep(5)  # reason: the scenario is a 5 s outage
+        phases["during"] = stats.acked - phases["before"]
+        restarted = RedisProcess(port=redis.port)
+        restarted.start()
+        mark = stats.acked
+        await wait_until(lambda: stats.acked >= mark + 50, 60, "50 acks after the restart")
+        stop.set()
+        await asyncio.wait_for(traffic, 60)
+        logs = await assert_all_delivered(db, cast, receivers, within=60)
+        assert phases["during"] > 0, "no send was acked while Redis was down"
+        print(
+            f"\nacked before={phases['before']} during outage={phases['during']} "
+            f"total={len(logs[cast.matters[0]])}; unavailable retried={stats.unavailable}"
+        )
+        assert all(w.alive() for w in ws), dead_worker_report(ws)
+    finally:
+        if restarted is not None:
+            restarted.stop()
+        redis.stop()
+
+
+async def test_slow_consumer_closed_4008_then_resumes(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """A receiver that stops reading is closed with 4008; it resumes with 0 lost."""
+    queue, count, pad = 32, 600, 4000
+    cast = await seed(db, staff=3, contacts=0, matters=1)
+    (m,) = cast.matters
+    a = await spawn("a", module_redis.url, ws_send_queue=str(queue))
+    b = await spawn("b", module_redis.url, ws_send_queue=str(queue))
+    ws = [a, b]
+    slow = client(clients, ws, cast.staff[0], "slow", prefer=0, max_queue=1, rcvbuf=4096)
+    steady = client(clients, ws, cast.staff[1], "steady", prefer=0)
+    sender = client(clients, ws, cast.staff[2], "sender", prefer=1)
+    await slow.subscribe([m])
+    await steady.subscribe([m])
+    assert slow.url == a.ws_url and steady.url == a.ws_url and (await sender.connect())
+    assert slow.hello is not None and slow.hello["limits"]["send_queue"] == queue
+
+    slow.pause()
+    stats = SendStats()
+    await run_sender(sender, [m], count, stats, pad=pad)
+    # Worker a has fanned every event out to its listeners once the steady
+    # reader (same worker) has them all: the slow queue overflowed meanwhile,
+    # and the steady reader was not held up by it.
+    await steady.caught_up({m: count}, 60)
+    assert slow.cursors[m] < count
+    slow.resume_reading()
+    code = await slow.wait_closed(30)
+    assert code == 4008, f"slow consumer closed with {code}, expected 4008"
+    before = slow.cursors[m]
+    await slow.resume()
+    await assert_all_delivered(db, cast, [slow, steady], within=60)
+    assert slow.connects == 2 and slow.close_codes == [4008]
+    print(f"\nslow consumer had {before}/{count} events when closed with 4008")
+    assert all(w.alive() for w in ws), dead_worker_report(ws)
