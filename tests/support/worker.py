@@ -67,8 +67,13 @@ class Worker:
         self, name: str, env: Mapping[str, str], log_dir: Path, *, port: int | None = None
     ) -> None:
         self.name = name
-        self.port = port or free_port()
-        self.log_path = log_dir / f"worker-{name}-{self.port}.log"
+        self.env = dict(env)
+        self.log_dir = log_dir
+        self._rebuild(port or free_port())
+
+    def _rebuild(self, port: int) -> None:
+        self.port = port
+        self.log_path = self.log_dir / f"worker-{self.name}-{self.port}.log"
         argv = [
             sys.executable, "-m", "uvicorn", "--factory", _APP_FACTORY,
             "--host", "127.0.0.1", "--port", str(self.port),
@@ -78,7 +83,7 @@ class Worker:
             "--log-level", "warning",
             "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
-        self.process = ManagedProcess(argv, env=dict(env), cwd=_REPO_ROOT, log_path=self.log_path)
+        self.process = ManagedProcess(argv, env=self.env, cwd=_REPO_ROOT, log_path=self.log_path)
 
     @property
     def ws_url(self) -> str:
@@ -103,7 +108,7 @@ class Worker:
         except FileNotFoundError:
             return "<no log>"
 
-    async def start(self, within: float = 30.0) -> None:
+    async def start(self, within: float = 30.0, *, retries_left: int = 2) -> None:
         """Spawn the process and wait until it accepts TCP connections.
 
         uvicorn runs the lifespan startup (migrations, database, broker,
@@ -114,6 +119,11 @@ class Worker:
         deadline = time.monotonic() + within
         while True:
             if not self.alive():
+                if "address already in use" in self.log_text().lower() and retries_left > 0:
+                    # Another process took the free port between our probe and bind.
+                    self._rebuild(free_port())
+                    await self.start(within, retries_left=retries_left - 1)
+                    return
                 raise WorkerDied(f"worker {self.name} exited during startup:\n{self.log_text()}")
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)

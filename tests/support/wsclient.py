@@ -316,6 +316,9 @@ class StreamClient:
                 self._dispatch(conn, frame)
         except ConnectionClosed:
             pass
+        except Exception as exc:  # a client bug must show up in the test, not vanish
+            self.errors.append({"type": "client_reader_crashed", "error": repr(exc)})
+            await conn.ws.close()
         finally:
             self._on_closed(conn)
 
