@@ -1,19 +1,46 @@
 // The one error type the rtp1 library throws for bad cryptographic input.
-// `code` is the stable rtportal error code ("crypto_invalid", as in
-// rtportal/errors.py); `reason` is a finer stable code naming what failed
-// (the same strings the Python library uses, see docs/security.md).
+// `code` is one of the stable strings of docs/security.md §12 (the same codes
+// as rtportal/crypto/errors.py; all are HTTP 422 `CryptoInvalid` server-side).
+
+export const CODES = Object.freeze([
+  'crypto_encoding',
+  'crypto_signature',
+  'crypto_decrypt',
+  'crypto_low_order',
+  'crypto_wrong_context',
+  'crypto_uncertified',
+  'crypto_revoked',
+  'crypto_commitment',
+  'crypto_chain',
+  'crypto_rollback',
+  'crypto_epoch_gap',
+  'crypto_stale_epoch',
+  'crypto_replay',
+  'crypto_attachment',
+  'crypto_recovery',
+]);
 
 export class CryptoInvalid extends Error {
-  /** @param {string} reason stable machine-readable reason @param {string} [message] */
-  constructor(reason, message) {
-    super(message ? `${reason}: ${message}` : reason);
+  /** @param {string} code one of CODES @param {string} [message] */
+  constructor(code, message) {
+    super(message ? `${code}: ${message}` : code);
+    if (!CODES.includes(code)) throw new TypeError(`unknown rtp1 error code ${code}`);
     this.name = 'CryptoInvalid';
-    this.code = 'crypto_invalid';
-    this.reason = reason;
+    this.code = code;
   }
 }
 
-/** Throw CryptoInvalid(reason) unless cond. */
-export function check(cond, reason, message) {
-  if (!cond) throw new CryptoInvalid(reason, message);
+/** Throw CryptoInvalid(code) unless cond. */
+export function check(cond, code, message) {
+  if (!cond) throw new CryptoInvalid(code, message);
+}
+
+/** Run fn; rethrow any CryptoInvalid whose code is in `from` as `to` (e.g. chunk decrypt -> attachment). */
+export async function recode(fn, to, from = CODES) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof CryptoInvalid && from.includes(e.code) && e.code !== to) throw new CryptoInvalid(to, e.message);
+    throw e;
+  }
 }

@@ -47,7 +47,7 @@ async function extractAndExpand(dh, kemContext) {
 
 /** Encap(pkR) with an optional injected ephemeral private key skE. */
 export async function encap(pkR, skE) {
-  check(pkR instanceof Uint8Array && pkR.length === N_PK, 'wrong_length', 'HPKE recipient key must be 32 bytes');
+  check(pkR instanceof Uint8Array && pkR.length === N_PK, 'crypto_encoding', 'HPKE recipient key must be 32 bytes');
   const eph = skE ?? randomBytes(N_SK);
   const enc = await x25519Public(eph);
   const dh = await x25519(eph, pkR); // rejects low-order pkR
@@ -56,7 +56,7 @@ export async function encap(pkR, skE) {
 
 /** Decap(enc, skR); pkR may be passed to save one scalar multiplication. */
 export async function decap(enc, skR, pkR) {
-  check(enc instanceof Uint8Array && enc.length === N_ENC, 'wrong_length', 'HPKE enc must be 32 bytes');
+  check(enc instanceof Uint8Array && enc.length === N_ENC, 'crypto_encoding', 'HPKE enc must be 32 bytes');
   const dh = await x25519(skR, enc); // rejects low-order enc
   const pk = pkR ?? (await x25519Public(skR));
   return extractAndExpand(dh, concat(enc, pk));
@@ -94,7 +94,7 @@ export async function seal(pkR, info, plaintext, aad = EMPTY, opts = {}) {
 
 /** Single-shot base-mode open; throws CryptoInvalid on any failure. */
 export async function open(skR, enc, info, ct, aad = EMPTY, pkR = undefined) {
-  check(ct instanceof Uint8Array && ct.length >= 16, 'wrong_length', 'HPKE ciphertext shorter than a tag');
+  check(ct instanceof Uint8Array && ct.length >= 16, 'crypto_encoding', 'HPKE ciphertext shorter than a tag');
   const sharedSecret = await decap(enc, skR, pkR);
   const { key, baseNonce } = await keySchedule(sharedSecret, info);
   return aesGcmDecrypt(key, baseNonce, ct, aad);

@@ -22,8 +22,8 @@ const X25519_BASE = (() => {
 })();
 
 function need(b, n, what) {
-  check(b instanceof Uint8Array, 'wrong_length', `${what} must be bytes`);
-  check(b.length === n, 'wrong_length', `${what} must be ${n} bytes, got ${b.length}`);
+  check(b instanceof Uint8Array, 'crypto_encoding', `${what} must be bytes`);
+  check(b.length === n, 'crypto_encoding', `${what} must be ${n} bytes, got ${b.length}`);
 }
 
 // ---------------------------------------------------------------- hashes
@@ -90,14 +90,14 @@ export async function aesGcmEncrypt(key, nonce, plaintext, aad) {
 
 export async function aesGcmDecrypt(key, nonce, ciphertext, aad) {
   need(nonce, GCM_NONCE, 'GCM nonce');
-  check(ciphertext instanceof Uint8Array && ciphertext.length >= GCM_TAG, 'wrong_length', 'ciphertext shorter than a tag');
+  check(ciphertext instanceof Uint8Array && ciphertext.length >= GCM_TAG, 'crypto_encoding', 'ciphertext shorter than a tag');
   const k = await aesKey(key);
   try {
     return new Uint8Array(
       await subtle.decrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, k, ciphertext),
     );
   } catch {
-    throw new CryptoInvalid('decrypt_failed', 'AES-GCM authentication failed');
+    throw new CryptoInvalid('crypto_decrypt', 'AES-GCM authentication failed');
   }
 }
 
@@ -116,7 +116,7 @@ async function x25519PublicKey(pub) {
 
 /**
  * X25519(priv, pub). An all-zero result (a low-order or small-subgroup peer
- * key) is rejected with reason "low_order_point", whatever the platform does.
+ * key) is rejected with code "crypto_low_order", whatever the platform does.
  */
 export async function x25519(priv, pub) {
   const sk = await x25519PrivateKey(priv);
@@ -126,9 +126,9 @@ export async function x25519(priv, pub) {
     out = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pk }, sk, 256));
   } catch {
     // WebCrypto implementations that follow the Secure Curves draft throw on an all-zero secret.
-    throw new CryptoInvalid('low_order_point', 'X25519 produced no shared secret');
+    throw new CryptoInvalid('crypto_low_order', 'X25519 produced no shared secret');
   }
-  check(!ctEqual(out, ZERO32), 'low_order_point', 'X25519 shared secret is all zero');
+  check(!ctEqual(out, ZERO32), 'crypto_low_order', 'X25519 shared secret is all zero');
   return out;
 }
 

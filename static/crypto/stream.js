@@ -11,7 +11,7 @@
 // bounded by about two chunks, whatever the attachment size.
 
 import { concat } from './bytes.js';
-import { check } from './errors.js';
+import { check, recode } from './errors.js';
 import { GCM_TAG, aesGcmDecrypt, aesGcmEncrypt, aesKey } from './primitives.js';
 
 export const CHUNK = 65536;
@@ -98,6 +98,13 @@ export class ChunkOpener {
     return this._key;
   }
 
+  async _open(ct, last) {
+    const k = await this._k();
+    const nonce = chunkNonce(this._i++, last);
+    // every chunk failure (reordered, truncated, extended, re-headed) is an attachment error
+    return recode(() => aesGcmDecrypt(k, nonce, ct, this._aad), 'crypto_attachment', ['crypto_decrypt']);
+  }
+
   /** Feed ciphertext; returns plaintext of every chunk known not to be the last. */
   async push(data) {
     if (this._done) throw new Error('opener already finished');
@@ -107,7 +114,7 @@ export class ChunkOpener {
       if (this._fill === CT_CHUNK + 1) {
         // a byte beyond a full chunk exists, so that chunk is not the last one
         const ct = this._buf.subarray(0, CT_CHUNK);
-        const pt = await aesGcmDecrypt(await this._k(), chunkNonce(this._i++, false), ct, this._aad);
+        const pt = await this._open(ct, false);
         out.push(pt);
         this.plaintextLength += pt.length;
         this._buf[0] = this._buf[CT_CHUNK];
@@ -125,10 +132,10 @@ export class ChunkOpener {
   async finish() {
     if (this._done) throw new Error('opener already finished');
     this._done = true;
-    check(this._fill >= GCM_TAG, 'truncated', 'attachment ends without a final chunk');
+    check(this._fill >= GCM_TAG, 'crypto_attachment', 'attachment ends without a final chunk');
     const ct = this._buf.subarray(0, this._fill);
-    const pt = await aesGcmDecrypt(await this._k(), chunkNonce(this._i++, true), ct, this._aad);
-    check(pt.length > 0 || this._i === 1, 'truncated', 'empty final chunk after data');
+    const pt = await this._open(ct, true);
+    check(pt.length > 0 || this._i === 1, 'crypto_attachment', 'empty final chunk after data');
     this.plaintextLength += pt.length;
     return pt;
   }
@@ -179,7 +186,7 @@ export function openerTransform(headerLength, makeOpener) {
       }
     },
     async flush(controller) {
-      check(opener !== null, 'truncated', 'attachment shorter than its header');
+      check(opener !== null, 'crypto_attachment', 'attachment shorter than its header');
       const last = await opener.finish();
       if (last.length) controller.enqueue(last);
     },

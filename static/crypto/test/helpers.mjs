@@ -24,6 +24,6 @@ export async function rejectsWith(assert, promiseOrFn, reason) {
   }
   assert.ok(err, `expected rejection${reason ? ` with ${reason}` : ''}`);
   assert.equal(err.name, 'CryptoInvalid', `expected CryptoInvalid, got ${err && err.stack}`);
-  if (reason) assert.equal(err.reason, reason, `expected reason ${reason}, got ${err.reason} (${err.message})`);
+  if (reason) assert.equal(err.code, reason, `expected code ${reason}, got ${err.code} (${err.message})`);
   return err;
 }
