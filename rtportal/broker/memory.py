@@ -50,18 +50,18 @@ class MemoryBroker:
         self._on_message: OnMessage | None = None
         self._on_reset: OnReset | None = None
         self._open = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def set_handler(self, on_message: OnMessage, on_reset: OnReset) -> None:
         self._on_message = on_message
         self._on_reset = on_reset
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._open = True
+        self._open = not self._closed
 
     async def close(self) -> None:
         self._open = False
+        self._closed = True
         for topic in self._topics:
             subs = self._bus.subscribers.get(topic)
             if subs is not None:
@@ -72,14 +72,14 @@ class MemoryBroker:
 
     async def publish(self, topic: str, data: bytes) -> None:
         subs = self._bus.subscribers.get(topic)
-        if not subs:
+        if not subs or self._closed:
             return
         loop = asyncio.get_running_loop()
         for broker in subs:
             loop.call_soon(broker._deliver, topic, data)
 
     async def subscribe(self, topic: str) -> None:
-        if topic in self._topics:
+        if topic in self._topics or self._closed:
             return
         self._topics.add(topic)
         self._bus.subscribers.setdefault(topic, set()).add(self)

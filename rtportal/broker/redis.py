@@ -101,6 +101,11 @@ class RedisBroker:
         self.resets = 0
         """How many times ``on_reset`` was called (reconnects)."""
 
+    @property
+    def connected(self) -> bool:
+        """True while the subscriber connection is up (for health checks)."""
+        return self._connected.is_set()
+
     # -- contract ---------------------------------------------------------
 
     def set_handler(self, on_message: OnMessage, on_reset: OnReset) -> None:
@@ -120,8 +125,8 @@ class RedisBroker:
         # restart reconnects instead of failing on a stale pooled socket.
         self._pub_client = Redis.from_url(self._url, retry=Retry(NoBackoff(), 1), **common)
         self._tasks = [
-            asyncio.create_task(self._reader(), name="rtportal-redis-reader"),
-            asyncio.create_task(self._sender(), name="rtportal-redis-sender"),
+            asyncio.create_task(self._reader(), name=f"rtportal-redis-reader-{id(self):x}"),
+            asyncio.create_task(self._sender(), name=f"rtportal-redis-sender-{id(self):x}"),
         ]
         try:
             await asyncio.wait_for(self._connected.wait(), self._connect_timeout)
@@ -229,10 +234,11 @@ class RedisBroker:
         while not self._closed:
             assert self._sub_client is not None
             ps = self._sub_client.pubsub()
-            keepalive: asyncio.Task[None] | None = None
             try:
+                # Connect outside the lock: a slow connect must not hold up
+                # subscribe() callers (they only record the topic meanwhile).
+                await ps.connect()  # type: ignore[no-untyped-call]
                 async with self._cmd_lock:
-                    await ps.connect()
                     wanted = [self._chan(t) for t in self._topics]
                     if wanted:
                         await ps.subscribe(*wanted)
@@ -245,24 +251,40 @@ class RedisBroker:
                 first_attempt = False
                 self._last_rx = time.monotonic()
                 self._connected.set()
-                keepalive = asyncio.create_task(self._keep_alive(ps), name="rtportal-redis-ping")
-                while True:
-                    msg = await ps.get_message(timeout=None)
-                    self._last_rx = time.monotonic()
-                    if msg is not None:
-                        self._handle(msg)
+                await self._serve(ps)
             except _BACKEND_ERRORS as exc:
                 self._sub_log.warning("Redis subscriber connection lost: %r; reconnecting", exc)
             finally:
                 first_attempt = False
-                if keepalive is not None:
-                    keepalive.cancel()
                 self._connected.clear()
                 self._ps = None
                 self._wake_waiters(None, False)
                 with contextlib.suppress(*_BACKEND_ERRORS):
-                    await ps.aclose()
+                    await ps.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff.next_delay())  # reason: reconnect backoff
+
+    async def _serve(self, ps: PubSub) -> None:
+        """Read one connection until it fails or the keepalive gives up on it."""
+        tag = f"{id(self):x}"
+        reading = asyncio.create_task(self._read_loop(ps), name=f"rtportal-redis-read-{tag}")
+        watching = asyncio.create_task(self._keep_alive(ps), name=f"rtportal-redis-ping-{tag}")
+        try:
+            done, _ = await asyncio.wait({reading, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Cancelling a read mid-reply is safe: this connection is dropped.
+            reading.cancel()
+            watching.cancel()
+            await asyncio.gather(reading, watching, return_exceptions=True)
+        if reading in done:
+            reading.result()  # re-raise the backend error
+        raise ConnectionError(f"no reply from Redis for {3 * self._keepalive:.1f}s")
+
+    async def _read_loop(self, ps: PubSub) -> None:
+        while True:
+            msg = await ps.get_message(timeout=None)
+            self._last_rx = time.monotonic()
+            if msg is not None:
+                self._handle(msg)
 
     def _handle(self, msg: dict[str, Any]) -> None:
         kind = msg["type"]
@@ -281,7 +303,7 @@ class RedisBroker:
                 dispatch_reset(self._on_reset)
 
     async def _keep_alive(self, ps: PubSub) -> None:
-        """Ping an idle connection; tear it down if Redis stops answering.
+        """Ping an idle connection; return when Redis stopped answering.
 
         A half-open TCP connection (network partition, frozen server) never
         errors on its own; without this the reader would wait forever.
@@ -291,15 +313,12 @@ class RedisBroker:
             idle = time.monotonic() - self._last_rx
             if idle > 3 * self._keepalive:
                 self._sub_log.warning("Redis silent for %.1fs: dropping the connection", idle)
-                conn = ps.connection
-                if conn is not None:
-                    await conn.disconnect(nowait=True)
                 return
             if idle > self._keepalive:
                 try:
-                    await ps.ping(_KEEPALIVE_PING)
-                except _BACKEND_ERRORS:
-                    return  # the reader sees the same failure
+                    await asyncio.wait_for(ps.ping(_KEEPALIVE_PING), self._keepalive)
+                except (*_BACKEND_ERRORS, TimeoutError):
+                    return  # a ping that cannot even be sent: drop the connection
 
     # -- sender -----------------------------------------------------------
 
