@@ -116,6 +116,7 @@ function validateInt(name, t, v) {
   if (t.enum && !t.enum.includes(Number(v))) throw bad(`${name}: unknown value ${v}`);
   if (t.mask !== undefined && (Number(v) & ~t.mask) !== 0) throw bad(`${name}: unknown flag bits`);
   if (t.eq !== undefined && Number(v) !== t.eq) throw bad(`${name}: must be ${t.eq}`);
+  if (t.min !== undefined && Number(v) < t.min) throw bad(`${name}: must be >= ${t.min}`);
 }
 
 function field(b, long, name) {
