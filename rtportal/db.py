@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from rtportal.errors import BadRequest, Unavailable
+from rtportal.errors import InvalidConfig, Unavailable
 
 __all__ = ["Database", "backend_of", "make_engine"]
 
@@ -59,7 +59,7 @@ def backend_of(url: str) -> str:
         return "sqlite"
     if url.startswith("postgresql+asyncpg://"):
         return "postgresql"
-    raise BadRequest(
+    raise InvalidConfig(
         "unsupported database URL: use sqlite+aiosqlite:///path or postgresql+asyncpg://..."
     )
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtportal.errors import BadRequest
+from rtportal.errors import InvalidConfig
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -26,9 +26,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     try:
         value = int(raw.strip())
     except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+        raise InvalidConfig(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
-        raise BadRequest(f"{name} must be >= {minimum}, got {value}")
+        raise InvalidConfig(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
@@ -39,9 +39,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise BadRequest(f"{name} must be a number, got {raw!r}") from None
+        raise InvalidConfig(f"{name} must be a number, got {raw!r}") from None
     if not value > 0:
-        raise BadRequest(f"{name} must be > 0, got {value}")
+        raise InvalidConfig(f"{name} must be > 0, got {value}")
     return value
 
 
@@ -62,7 +62,7 @@ def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
         if len(decoded) >= 32:
             return decoded
         if len(text.encode()) < 16:
-            raise BadRequest("RTPORTAL_SECRET_KEY is too short (at least 16 bytes)")
+            raise InvalidConfig("RTPORTAL_SECRET_KEY is too short (at least 16 bytes)")
         return text.encode()
     path = data_dir / "secret.key"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
         except ValueError:
             existing = b""
         if len(existing) < 32:
-            raise BadRequest(f"{path} does not hold a 32-byte hex key") from None
+            raise InvalidConfig(f"{path} does not hold a 32-byte hex key") from None
         return existing
     with os.fdopen(fd, "w") as fh:
         fh.write(key.hex() + "\n")
@@ -106,7 +106,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``).
 
-        Invalid values raise ``BadRequest`` naming the variable, so a
+        Invalid values raise ``InvalidConfig`` naming the variable, so a
         misconfigured deployment stops at start with a clear message.
         """
         env: Mapping[str, str] = os.environ if environ is None else environ

@@ -320,7 +320,7 @@ async def read_since(
         .order_by(Event.seq)
         .limit(limit)
     )
-    return [_from_row(row, ref) for row, ref in result.tuples()]
+    return [_from_row(row, ref) for row, ref in result.all()]
 
 
 async def head(session: AsyncSession, matter_id: int) -> int:
@@ -339,7 +339,7 @@ async def heads(session: AsyncSession, matter_ids: list[int]) -> dict[int, int]:
     result = await session.execute(
         select(Matter.id, Matter.last_seq).where(Matter.id.in_(matter_ids))
     )
-    return {int(mid): int(seq) for mid, seq in result.tuples()}
+    return {int(mid): int(seq) for mid, seq in result.all()}
 
 
 def _membership(principal: Principal) -> Any:

@@ -1,0 +1,242 @@
+"""The demo firm seed, and the small creation helpers it (and the tests) use.
+
+``seed_demo`` is idempotent: it finds the demo firm by its matter reference
+``AAAA0000`` and only creates what is missing, so ``rtportal serve --demo``
+can run at every start. Each run issues fresh bearer tokens for the demo
+users (older ones stay valid until revoked) because only hashes are stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal import stream
+from rtportal.auth.tokens import issue_token
+from rtportal.db import Database
+from rtportal.models import Contact, Firm, Matter, MatterMember, StaffUser
+from rtportal.principal import Principal, PrincipalKind
+
+__all__ = [
+    "DEMO_FIRM",
+    "DEMO_MATTER",
+    "DemoUser",
+    "add_member",
+    "create_contact",
+    "create_firm",
+    "create_matter",
+    "create_staff",
+    "format_demo",
+    "new_matter_reference",
+    "seed_demo",
+]
+
+DEMO_FIRM = "Harbour & Finch Migration"
+DEMO_MATTER = "AAAA0000"
+
+
+def new_matter_reference() -> str:
+    """A random reference "ABCD1234" (collisions are checked by the caller)."""
+    letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
+    return f"{letters}{secrets.randbelow(10_000):04d}"
+
+
+async def create_firm(session: AsyncSession, name: str) -> Firm:
+    firm = Firm(name=name)
+    session.add(firm)
+    await session.flush()
+    return firm
+
+
+async def create_staff(
+    session: AsyncSession, firm: Firm, *, email: str, display_name: str, role: str = "staff"
+) -> Principal:
+    """A staff member (or a bot with ``role="bot"``) of ``firm``."""
+    user = StaffUser(firm_id=firm.id, email=email, display_name=display_name, role=role)
+    session.add(user)
+    await session.flush()
+    return Principal("bot" if role == "bot" else "staff", user.id, firm.id, display_name)
+
+
+async def create_contact(
+    session: AsyncSession,
+    firm: Firm,
+    *,
+    display_name: str,
+    email: str | None = None,
+    phone: str | None = None,
+) -> Principal:
+    contact = Contact(firm_id=firm.id, display_name=display_name, email=email, phone=phone)
+    session.add(contact)
+    await session.flush()
+    return Principal("contact", contact.id, firm.id, display_name)
+
+
+async def create_matter(
+    session: AsyncSession,
+    firm: Firm,
+    *,
+    title: str,
+    reference: str | None = None,
+    responsible: Principal | None = None,
+) -> Matter:
+    """A matter with a globally unique reference (random unless given)."""
+    ref = reference
+    while ref is None:
+        candidate = new_matter_reference()
+        taken = await session.execute(select(Matter.id).where(Matter.reference == candidate))
+        if taken.scalar_one_or_none() is None:
+            ref = candidate
+    matter = Matter(
+        firm_id=firm.id,
+        reference=ref,
+        title=title,
+        responsible_staff_id=responsible.id if responsible else None,
+        last_seq=0,
+    )
+    session.add(matter)
+    await session.flush()
+    return matter
+
+
+async def add_member(session: AsyncSession, matter: Matter, principal: Principal) -> MatterMember:
+    """Admit a contact (role ``client``) or a bot (role ``bot``) to ``matter``."""
+    if principal.kind == "staff":
+        raise ValueError("staff see every matter of their firm; they are not members")
+    member = MatterMember(
+        matter_id=matter.id,
+        principal_kind=principal.kind,
+        principal_id=principal.id,
+        role="client" if principal.kind == "contact" else "bot",
+    )
+    session.add(member)
+    await session.flush()
+    return member
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    role: str
+    principal: Principal
+    email: str
+    token: str
+
+
+async def _find_demo(session: AsyncSession) -> Matter | None:
+    result = await session.execute(select(Matter).where(Matter.reference == DEMO_MATTER))
+    return result.scalar_one_or_none()
+
+
+async def _staff_by_email(session: AsyncSession, firm_id: int, email: str) -> Principal:
+    user = (
+        await session.execute(
+            select(StaffUser).where(StaffUser.firm_id == firm_id, StaffUser.email == email)
+        )
+    ).scalar_one()
+    kind: PrincipalKind = "bot" if user.role == "bot" else "staff"
+    return Principal(kind, user.id, firm_id, user.display_name)
+
+
+async def _create_demo(session: AsyncSession) -> None:
+    firm = await create_firm(session, DEMO_FIRM)
+    admin = await create_staff(
+        session,
+        firm,
+        email="olivia@harbourfinch.example",
+        display_name="Olivia Harbour",
+        role="org_admin",
+    )
+    await create_staff(
+        session, firm, email="sam@harbourfinch.example", display_name="Sam Finch", role="staff"
+    )
+    bot = await create_staff(
+        session, firm, email="bot@harbourfinch.example", display_name="Visa Tracker", role="bot"
+    )
+    client = await create_contact(
+        session,
+        firm,
+        display_name="Amira Haddad",
+        email="amira@client.example",
+        phone="+61400000000",
+    )
+    matter = await create_matter(
+        session, firm, title="Skilled visa 189 - Haddad", reference=DEMO_MATTER, responsible=admin
+    )
+    await add_member(session, matter, client)
+    await add_member(session, matter, bot)
+    samples: list[tuple[Principal, str, str, dict[str, Any]]] = [
+        (admin, "message", "portal", {"thread": "welcome", "demo_text": "Welcome to your portal"}),
+        (admin, "note", "staff", {"staff_note": "Client prefers phone calls before 5pm"}),
+        (bot, "bot", "portal", {"status": "application lodged"}),
+    ]
+    for i, (actor, kind, audience, payload) in enumerate(samples, start=1):
+        await stream.append(
+            session,
+            matter=matter,
+            actor=actor,
+            kind=kind,
+            audience=audience,
+            payload=payload,
+            blob=None,
+            client_id=f"demo-seed-{i}",
+        )
+
+
+async def seed_demo(db: Database) -> list[DemoUser]:
+    """Create the demo firm if missing; return its users with fresh tokens."""
+    async with db.write() as session:
+        matter = await _find_demo(session)
+        if matter is None:
+            await _create_demo(session)
+            matter = await _find_demo(session)
+            assert matter is not None
+        firm_id = matter.firm_id
+        users: list[DemoUser] = []
+        for role, email in (
+            ("org admin", "olivia@harbourfinch.example"),
+            ("staff", "sam@harbourfinch.example"),
+            ("bot", "bot@harbourfinch.example"),
+        ):
+            principal = await _staff_by_email(session, firm_id, email)
+            token = await issue_token(
+                session, principal.kind, principal.id, label="demo", ttl=timedelta(days=30)
+            )
+            users.append(DemoUser(role, principal, email, token))
+        contact = (
+            await session.execute(
+                select(Contact).where(
+                    Contact.firm_id == firm_id, Contact.email == "amira@client.example"
+                )
+            )
+        ).scalar_one()
+        principal = Principal("contact", contact.id, firm_id, contact.display_name)
+        token = await issue_token(
+            session, "contact", contact.id, label="demo", ttl=timedelta(days=30)
+        )
+        users.append(DemoUser("client", principal, "amira@client.example", token))
+    return users
+
+
+def format_demo(users: list[DemoUser], public_url: str) -> str:
+    """Human instructions: a login link per user (token in the URL fragment) and curl."""
+    base = public_url.rstrip("/")
+    lines = [f"Demo firm: {DEMO_FIRM}; matter {DEMO_MATTER}", ""]
+    for user in users:
+        lines += [
+            f"{user.role}: {user.principal.display_name} <{user.email}>",
+            f"  login link: {base}/#token={user.token}",
+            f"  API:        curl -H 'Authorization: Bearer {user.token}' "
+            f"{base}/api/v1/matters/{DEMO_MATTER}/events",
+            "",
+        ]
+    lines.append(
+        "The token rides in the URL fragment (#...), which browsers never send to "
+        "the server; the page exchanges it for an HttpOnly cookie via POST /api/v1/session."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,298 @@
+"""Fixtures every test module uses: settings, db, make_firm, app, http, uvicorn_server.
+
+Backends: ``RTPORTAL_TEST_DATABASE_URL`` (default: a fresh SQLite file per
+test, copied from a template migrated once per session) and
+``RTPORTAL_TEST_BROKER_URL`` (default ``memory://``). A configured service
+that cannot be reached fails the test in CI and skips it elsewhere
+(``tests.support.procs.service_unavailable``). Tests on a shared PostgreSQL
+never collide because every ``make_firm`` gets its own firm and random
+matter references; nothing is truncated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from starlette.applications import Starlette
+
+from rtportal.auth.tokens import issue_token
+from rtportal.db import Database
+from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
+from rtportal.migrate import upgrade
+from rtportal.models import Firm, Matter, MatterMember, utcnow
+from rtportal.principal import Principal
+from rtportal.settings import Settings
+from tests.support.procs import service_unavailable
+from tests.support.server import RunningServer, running_server
+
+TEST_SECRET_HEX = "5e" * 32
+TEST_ORIGIN = "http://127.0.0.1:8000"
+
+
+def _run_sync(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion from a sync fixture.
+
+    In a thread of its own, so that neither a running loop nor the current
+    thread's event loop (pytest-asyncio's) is touched.
+    """
+
+    async def main() -> Any:
+        return await coro
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+_checked: dict[str, str | None] = {}  # url -> None if reachable, else the reason
+_migrated: set[str] = set()
+
+
+async def _probe_database(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, connect_args={"timeout": 5})
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+async def _probe_redis(url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+def _require(url: str, probe: Callable[[str], Awaitable[None]], what: str) -> None:
+    """Probe a service once per session; fail (CI) or skip when it is down."""
+    if url not in _checked:
+        try:
+            _run_sync(asyncio.wait_for(probe(url), 10))
+            _checked[url] = None
+        except Exception as exc:
+            _checked[url] = f"{what} at {url} ({type(exc).__name__}: {exc})"
+    reason = _checked[url]
+    if reason is not None:
+        service_unavailable(reason)
+
+
+def test_database_url() -> str | None:
+    """The configured external test database, or ``None`` for per-test SQLite."""
+    return os.environ.get("RTPORTAL_TEST_DATABASE_URL") or None
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (migrating per test is slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _run_sync(upgrade(f"sqlite+aiosqlite:///{path}"))
+    # The last connection closed: the WAL is checkpointed into the main file.
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    external = test_database_url()
+    if external:
+        _require(external, _probe_database, "the test database")
+        if external not in _migrated:
+            _run_sync(upgrade(external))
+            _migrated.add(external)
+        return external
+    target = tmp_path / "rtportal.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def broker_url() -> str:
+    url = os.environ.get("RTPORTAL_TEST_BROKER_URL") or "memory://"
+    if url.startswith("redis://"):
+        _require(url, _probe_redis, "the test Redis broker")
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
+    data_dir = tmp_path / "data"
+    return Settings.from_env(
+        {
+            "RTPORTAL_DATA_DIR": str(data_dir),
+            "RTPORTAL_DATABASE_URL": database_url,
+            "RTPORTAL_BROKER_URL": broker_url,
+            "RTPORTAL_SECRET_KEY": TEST_SECRET_HEX,
+            "RTPORTAL_ALLOWED_ORIGINS": f"{TEST_ORIGIN},http://localhost:8000",
+            "RTPORTAL_HUB_POLL_INTERVAL": "0.5",
+        }
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """A migrated ``Database`` on the test backend."""
+    database = Database(settings.database_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@dataclass
+class FirmKit:
+    """A firm with an org admin, a staff member, a client contact, a bot and a matter."""
+
+    db: Database
+    firm_id: int
+    name: str
+    admin: Principal
+    staff: Principal
+    contact: Principal
+    bot: Principal
+    matter: Matter
+    tokens: dict[str, str] = field(default_factory=dict)  # admin/staff/contact/bot
+
+    @property
+    def ref(self) -> str:
+        return self.matter.reference
+
+    def auth(self, who: str) -> dict[str, str]:
+        """``Authorization`` header of ``who`` (admin/staff/contact/bot)."""
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def _firm(self, session: Any) -> Firm:
+        firm = await session.get(Firm, self.firm_id)
+        assert firm is not None
+        return firm
+
+    async def add_matter(
+        self, *, title: str = "Another matter", members: tuple[Principal, ...] | None = None
+    ) -> Matter:
+        """A new matter of this firm; by default the contact and the bot are members."""
+        async with self.db.write() as session:
+            firm = await self._firm(session)
+            matter = await create_matter(session, firm, title=title, responsible=self.staff)
+            for principal in members if members is not None else (self.contact, self.bot):
+                await add_member(session, matter, principal)
+        return matter
+
+    async def add_contact(
+        self, name: str = "Another Client", *, matter: Matter | None = None
+    ) -> tuple[Principal, str]:
+        """A new contact (member of ``matter`` if given) and a bearer token for it."""
+        async with self.db.write() as session:
+            firm = await self._firm(session)
+            contact = await create_contact(session, firm, display_name=name)
+            if matter is not None:
+                await add_member(session, matter, contact)
+            token = await issue_token(session, "contact", contact.id, label="test", ttl=None)
+        return contact, token
+
+    async def remove_member(self, principal: Principal, matter: Matter | None = None) -> None:
+        """End ``principal``'s membership of ``matter`` (default: the kit's matter)."""
+        target = matter or self.matter
+        async with self.db.write() as session:
+            await session.execute(
+                update(MatterMember)
+                .where(
+                    MatterMember.matter_id == target.id,
+                    MatterMember.principal_kind == principal.kind,
+                    MatterMember.principal_id == principal.id,
+                )
+                .values(removed_at=utcnow())
+            )
+
+
+MakeFirm = Callable[..., Awaitable[FirmKit]]
+
+
+@pytest.fixture
+def make_firm(db: Database) -> MakeFirm:
+    """Factory: ``kit = await make_firm(name="...")`` builds a fresh firm."""
+    counter = 0
+
+    async def factory(name: str | None = None) -> FirmKit:
+        nonlocal counter
+        counter += 1
+        label = name or f"Test Firm {counter}"
+        async with db.write() as session:
+            firm = await create_firm(session, label)
+            tag = f"{firm.id}.{counter}"
+            admin = await create_staff(
+                session,
+                firm,
+                email=f"admin{tag}@firm.test",
+                display_name="Ada Admin",
+                role="org_admin",
+            )
+            staff = await create_staff(
+                session, firm, email=f"staff{tag}@firm.test", display_name="Sam Staff"
+            )
+            bot = await create_staff(
+                session, firm, email=f"bot{tag}@firm.test", display_name="Robo", role="bot"
+            )
+            contact = await create_contact(session, firm, display_name="Cleo Client")
+            matter = await create_matter(session, firm, title="Visa application", responsible=staff)
+            await add_member(session, matter, contact)
+            await add_member(session, matter, bot)
+            tokens = {}
+            for key, principal in (
+                ("admin", admin),
+                ("staff", staff),
+                ("contact", contact),
+                ("bot", bot),
+            ):
+                tokens[key] = await issue_token(
+                    session, principal.kind, principal.id, label="test", ttl=timedelta(hours=1)
+                )
+        return FirmKit(db, firm.id, label, admin, staff, contact, bot, matter, tokens)
+
+    return factory
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The rtportal app with its lifespan (migrations, db, broker, hub) running."""
+    from rtportal.app import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to ``app`` in-process (no sockets)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def uvicorn_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """A fresh app served by a real uvicorn on a free port (lifespan run by uvicorn)."""
+    from rtportal.app import create_app
+
+    async with running_server(create_app(settings)) as server:
+        yield server
