@@ -1,0 +1,14 @@
+"""rtp1: the end-to-end encryption library of rtportal (see docs/security.md).
+
+Modules, one idea each: ``encoding`` (canonical records), ``kdf`` (labelled
+derivations), ``keys`` (key types, key ids, fingerprints), ``hpke`` (RFC 9180
+base mode), ``certs`` (certificates, revocations), ``wrap`` (signed key wraps),
+``manifest`` (epoch manifests), ``envelope`` (messages), ``attachment``
+(streamed files), ``backup`` (Argon2id login secret + key backup),
+``recovery`` (recovery-code proof), ``directory`` (a client's verifier
+state), ``vectors`` (golden vectors shared with the JavaScript library).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

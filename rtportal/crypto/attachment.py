@@ -1,0 +1,245 @@
+"""Streamed attachments: STREAM over AES-256-GCM in 64 KiB chunks (docs/security.md §9).
+
+Encryptor and decryptor are incremental objects holding at most one chunk
+(plus the piece being fed), so a 5 MiB file is never held twice. The last
+chunk has its own nonce flag, which is how truncation and extension are
+caught; the header (version + att_id) is every chunk's AAD, so a chunk from
+another attachment never authenticates here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rtportal.crypto.errors import AttachmentInvalid, EncodingInvalid
+from rtportal.crypto.kdf import attachment_chunk_key
+from rtportal.crypto.rng import Rng, system_rng
+
+__all__ = [
+    "CHUNK",
+    "CT_CHUNK",
+    "HEADER_LEN",
+    "AttachmentDecryptor",
+    "AttachmentEncryptor",
+    "blob_length",
+    "decrypt_bytes",
+    "decrypt_file",
+    "encrypt_bytes",
+    "encrypt_file",
+    "header",
+    "new_attachment",
+]
+
+CHUNK = 65536
+TAG = 16
+CT_CHUNK = CHUNK + TAG
+VERSION = 1
+HEADER_LEN = 21
+_READ = CHUNK
+
+
+def header(att_id: bytes) -> bytes:
+    if len(att_id) != 16:
+        raise EncodingInvalid("att_id is 16 bytes")
+    return b"RTA1" + bytes([VERSION]) + att_id
+
+
+def blob_length(size: int) -> int:
+    """``21 + size + 16·max(1, ceil(size/65536))``: servers enforce limits on this."""
+    chunks = max(1, -(-size // CHUNK))
+    return HEADER_LEN + size + TAG * chunks
+
+
+def _nonce(i: int, last: bool) -> bytes:
+    return i.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def new_attachment(rng: Rng = system_rng) -> tuple[bytes, bytes]:
+    """A fresh ``(att_id, fk)``."""
+    return rng(16), rng(32)
+
+
+class AttachmentEncryptor:
+    """``header`` first, then ``update()`` pieces, then ``finalize()``; concatenate all outputs."""
+
+    def __init__(self, fk: bytes, att_id: bytes) -> None:
+        if len(fk) != 32:
+            raise EncodingInvalid("file keys are 32 bytes")
+        self.header = header(att_id)
+        self._aead = AESGCM(attachment_chunk_key(fk, att_id))
+        self._buf = bytearray()
+        self._i = 0
+        self._size = 0
+        self._done = False
+        self._hash = hashlib.sha256(self.header)
+
+    def _seal(self, pt: bytes, last: bool) -> bytes:
+        out = self._aead.encrypt(_nonce(self._i, last), pt, self.header)
+        self._i += 1
+        self._hash.update(out)
+        return out
+
+    def update(self, data: bytes) -> bytes:
+        """Ciphertext of every chunk now known not to be the last (one chunk is held back)."""
+        if self._done:
+            raise ValueError("encryptor finalized")
+        self._buf += data
+        self._size += len(data)
+        out = []
+        while len(self._buf) > CHUNK:
+            out.append(self._seal(bytes(self._buf[:CHUNK]), last=False))
+            del self._buf[:CHUNK]
+        return b"".join(out)
+
+    def finalize(self) -> bytes:
+        """The last chunk (an empty file is one empty last chunk)."""
+        if self._done:
+            raise ValueError("encryptor finalized")
+        self._done = True
+        out = self._seal(bytes(self._buf), last=True)
+        self._buf.clear()
+        return out
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def ct_sha256(self) -> bytes:
+        """SHA-256 of the whole blob (header included); valid after ``finalize()``."""
+        if not self._done:
+            raise ValueError("ct_sha256 is known after finalize()")
+        return self._hash.digest()
+
+
+class AttachmentDecryptor:
+    """Feed the blob with ``update()``; ``finalize()`` checks the end and the whole-blob hash.
+
+    Plaintext is released per authenticated chunk; if ``finalize()`` (or any
+    call) raises, the consumer must discard everything it received.
+    """
+
+    def __init__(
+        self,
+        fk: bytes,
+        att_id: bytes,
+        *,
+        ct_sha256: bytes | None = None,
+        size: int | None = None,
+    ) -> None:
+        if len(fk) != 32:
+            raise EncodingInvalid("file keys are 32 bytes")
+        self._header = header(att_id)
+        self._aead = AESGCM(attachment_chunk_key(fk, att_id))
+        self._expect_hash = ct_sha256
+        self._expect_size = size
+        self._hash = hashlib.sha256()
+        self._buf = bytearray()
+        self._header_ok = False
+        self._i = 0
+        self._size = 0
+        self._state = "open"  # "open" | "done" | "failed"
+
+    def _fail(self, why: str) -> AttachmentInvalid:
+        self._state = "failed"
+        self._buf.clear()
+        return AttachmentInvalid(why)
+
+    def _open(self, ct: bytes, last: bool) -> bytes:
+        try:
+            pt = self._aead.decrypt(_nonce(self._i, last), ct, self._header)
+        except InvalidTag:
+            raise self._fail(f"chunk {self._i} does not authenticate") from None
+        self._i += 1
+        self._size += len(pt)
+        if self._expect_size is not None and self._size > self._expect_size:
+            raise self._fail("attachment longer than its descriptor says")
+        return pt
+
+    def update(self, data: bytes) -> bytes:
+        if self._state != "open":
+            raise AttachmentInvalid(f"decryptor is {self._state}")
+        self._hash.update(data)
+        self._buf += data
+        if not self._header_ok:
+            if len(self._buf) < HEADER_LEN:
+                return b""
+            if not hmac.compare_digest(bytes(self._buf[:HEADER_LEN]), self._header):
+                raise self._fail("attachment header is not the expected one")
+            del self._buf[:HEADER_LEN]
+            self._header_ok = True
+        out = []
+        while len(self._buf) > CT_CHUNK:
+            out.append(self._open(bytes(self._buf[:CT_CHUNK]), last=False))
+            del self._buf[:CT_CHUNK]
+        return b"".join(out)
+
+    def finalize(self) -> bytes:
+        if self._state != "open":
+            raise AttachmentInvalid(f"decryptor is {self._state}")
+        if not self._header_ok:
+            raise self._fail("attachment shorter than its header")
+        if len(self._buf) < TAG:
+            raise self._fail("attachment truncated")
+        pt = self._open(bytes(self._buf), last=True)
+        self._buf.clear()
+        if self._expect_size is not None and self._size != self._expect_size:
+            raise self._fail("attachment size differs from its descriptor")
+        if self._expect_hash is not None and not hmac.compare_digest(
+            self._hash.digest(), self._expect_hash
+        ):
+            raise self._fail("attachment blob hash differs from its descriptor")
+        self._state = "done"
+        return pt
+
+
+def encrypt_bytes(fk: bytes, att_id: bytes, data: bytes) -> bytes:
+    e = AttachmentEncryptor(fk, att_id)
+    return e.header + e.update(data) + e.finalize()
+
+
+def decrypt_bytes(
+    fk: bytes, att_id: bytes, blob: bytes, *, ct_sha256: bytes | None = None
+) -> bytes:
+    d = AttachmentDecryptor(fk, att_id, ct_sha256=ct_sha256)
+    return d.update(blob) + d.finalize()
+
+
+def encrypt_file(src: Path, dst: Path, fk: bytes, att_id: bytes) -> tuple[bytes, int]:
+    """Encrypt ``src`` into ``dst`` chunk by chunk; returns ``(ct_sha256, size)``."""
+    e = AttachmentEncryptor(fk, att_id)
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        fout.write(e.header)
+        while piece := fin.read(_READ):
+            fout.write(e.update(piece))
+        fout.write(e.finalize())
+    return e.ct_sha256, e.size
+
+
+def decrypt_file(
+    src: Path, dst: Path, fk: bytes, att_id: bytes, *, ct_sha256: bytes, size: int | None = None
+) -> int:
+    """Decrypt into a temporary file renamed to ``dst`` only if everything checks out."""
+    d = AttachmentDecryptor(fk, att_id, ct_sha256=ct_sha256, size=size)
+    tmp = dst.with_name(dst.name + ".part")
+    written = 0
+    try:
+        with src.open("rb") as fin, tmp.open("wb") as fout:
+            while piece := fin.read(_READ):
+                out = d.update(piece)
+                fout.write(out)
+                written += len(out)
+            out = d.finalize()
+            fout.write(out)
+            written += len(out)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return written

@@ -1,0 +1,171 @@
+"""Password-derived login secret and key backup (docs/security.md §10).
+
+One Argon2id run gives 64 bytes; HKDF splits them into the login secret (sent
+to the server, which hashes it again) and the KEK (never leaves the client),
+so the server's copy of the login secret does not open the backup. The
+parameters travel in the backup header and are part of its AAD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rtportal.crypto import encoding as enc
+from rtportal.crypto.errors import DecryptFailed, EncodingInvalid
+from rtportal.crypto.kdf import kek, login_secret
+from rtportal.crypto.keys import IdentityKey
+from rtportal.crypto.rng import Rng, system_rng
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "Argon2Params",
+    "Backup",
+    "BackupContents",
+    "PasswordKeys",
+    "argon2id",
+    "create_backup",
+    "derive_password_keys",
+    "open_backup",
+]
+
+VERSION = 1
+OUT_LEN = 64
+SALT_LEN = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Argon2Params:
+    m_kib: int = 65536
+    t: int = 3
+    p: int = 1
+
+    def check(self) -> None:
+        """Bounds refused before any work, so a hostile server cannot make us burn memory."""
+        if not (1 <= self.p <= 8 and 8 * self.p <= self.m_kib <= 1_048_576 and 1 <= self.t <= 16):
+            raise EncodingInvalid("Argon2id parameters out of bounds")
+
+
+DEFAULT_PARAMS = Argon2Params()
+
+
+def argon2id(password: bytes, salt: bytes, params: Argon2Params, length: int = OUT_LEN) -> bytes:
+    params.check()
+    return hash_secret_raw(
+        secret=password,
+        salt=salt,
+        time_cost=params.t,
+        memory_cost=params.m_kib,
+        parallelism=params.p,
+        hash_len=length,
+        type=Type.ID,
+        version=19,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordKeys:
+    login_secret: bytes
+    kek: bytes
+
+
+def derive_password_keys(password: str, salt: bytes, params: Argon2Params) -> PasswordKeys:
+    if len(salt) != SALT_LEN:
+        raise EncodingInvalid("Argon2 salts are 16 bytes")
+    out = argon2id(password.encode("utf-8"), salt, params)
+    return PasswordKeys(login_secret(out), kek(out))
+
+
+@dataclass(frozen=True, slots=True)
+class BackupContents:
+    identity: IdentityKey
+    frk_fingerprint: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(
+            b"RTBP",
+            enc.field(self.identity.x_sk),
+            enc.field(self.identity.ed_sk),
+            enc.field(self.frk_fingerprint),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> BackupContents:
+        r = enc.Reader(data, b"RTBP")
+        x_sk, ed_sk, fp = r.fixed(32), r.fixed(32), r.fixed(32)
+        r.done()
+        return cls(IdentityKey(x_sk, ed_sk), fp)
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    firm: str
+    user: str
+    params: Argon2Params
+    salt: bytes
+    nonce: bytes
+    ct: bytes
+
+    def header(self) -> bytes:
+        return enc.record(
+            b"RTBH",
+            enc.field(enc.u8(VERSION)),
+            enc.field(enc.id_(self.firm)),
+            enc.field(enc.id_(self.user)),
+            enc.field(enc.u32(self.params.m_kib)),
+            enc.field(enc.u32(self.params.t)),
+            enc.field(enc.u32(self.params.p)),
+            enc.field(self.salt),
+        )
+
+    def encode(self) -> bytes:
+        return enc.record(
+            b"RTBK", enc.field(self.header()), enc.field(self.nonce), enc.field(self.ct)
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> Backup:
+        r = enc.Reader(data, b"RTBK")
+        h = enc.Reader(r.raw(), b"RTBH")
+        if h.u8() != VERSION:
+            raise EncodingInvalid("unsupported backup version")
+        firm, user = h.id_(), h.id_()
+        params = Argon2Params(h.u32(), h.u32(), h.u32())
+        salt = h.fixed(SALT_LEN)
+        h.done()
+        nonce, ct = r.fixed(12), r.raw()
+        r.done()
+        if len(ct) < 16:
+            raise EncodingInvalid("backup ciphertext too short")
+        return cls(firm, user, params, salt, nonce, ct)
+
+
+def create_backup(
+    firm: str,
+    user: str,
+    kek_: bytes,
+    contents: BackupContents,
+    *,
+    params: Argon2Params,
+    salt: bytes,
+    rng: Rng = system_rng,
+) -> Backup:
+    """Encrypt ``contents`` under a KEK from :func:`derive_password_keys` (same params/salt)."""
+    shell = Backup(firm, user, params, salt, rng(12), b"")
+    ct = AESGCM(kek_).encrypt(shell.nonce, contents.encode(), shell.header())
+    return Backup(firm, user, params, salt, shell.nonce, ct)
+
+
+def open_backup(blob: bytes, password: str) -> tuple[Backup, PasswordKeys, BackupContents]:
+    """Decode (bounds checked first), run Argon2id, decrypt; wrong password = ``crypto_decrypt``."""
+    backup = Backup.decode(blob)
+    backup.params.check()
+    keys = derive_password_keys(password, backup.salt, backup.params)
+    try:
+        pt = AESGCM(keys.kek).decrypt(backup.nonce, backup.ct, backup.header())
+    except InvalidTag:
+        raise DecryptFailed("wrong password or altered backup") from None
+    return backup, keys, BackupContents.decode(pt)

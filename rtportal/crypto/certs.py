@@ -1,0 +1,223 @@
+"""Certificates and revocations (docs/security.md §5).
+
+A certificate binds (firm, role, user) to both public keys of a UIK. Staff
+and bot certificates are signed by the firm root key; client certificates by
+a staff member whose certificate carries CERTIFY_CLIENTS. This module only
+encodes, signs and checks one signature; the chain rules (who may issue
+what, revocation, expiry) live in ``directory``, which has the trust state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Protocol
+
+from rtportal.crypto import encoding as enc
+from rtportal.crypto.errors import EncodingInvalid
+from rtportal.crypto.keys import IdentityPublic, check_x25519_public, ed25519_verify
+
+__all__ = [
+    "FRK_ISSUER",
+    "CertBody",
+    "Certificate",
+    "Flag",
+    "Revocation",
+    "RevocationBody",
+    "Role",
+    "Signer",
+    "issue",
+    "parse_role",
+    "revoke",
+]
+
+FRK_ISSUER = "#frk"
+CLOCK_SKEW_MS = 5 * 60 * 1000
+
+
+class Role(IntEnum):
+    STAFF = 1
+    CLIENT = 2
+    BOT = 3
+
+
+class Flag(IntFlag):
+    CERTIFY_CLIENTS = 0x1
+    CUSTODIAN = 0x2
+
+
+_KNOWN_FLAGS = int(Flag.CERTIFY_CLIENTS | Flag.CUSTODIAN)
+
+
+class Signer(Protocol):
+    """Anything that signs with Ed25519 (``FirmRootKey``, ``IdentityKey``)."""
+
+    def sign(self, msg: bytes) -> bytes: ...
+
+    @property
+    def kid(self) -> bytes: ...
+
+
+def parse_role(value: int) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise EncodingInvalid(f"unknown role {value}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CertBody:
+    firm: str
+    role: Role
+    user: str
+    x_pk: bytes
+    ed_pk: bytes
+    serial: int
+    issued_at_ms: int
+    expires_at_ms: int  # 0 = no expiry
+    flags: Flag
+    scopes: tuple[str, ...]  # matter ids; empty = every matter of the firm
+    issuer: str  # FRK_ISSUER or the issuing staff member's user id
+    issuer_kid: bytes
+
+    def encode(self) -> bytes:
+        """The to-be-signed record ``RTC1``."""
+        if int(self.flags) & ~_KNOWN_FLAGS:
+            raise EncodingInvalid("unknown certificate flag")
+        if self.role is Role.CLIENT and self.flags:
+            raise EncodingInvalid("client certificates carry no flags")
+        return enc.record(
+            b"RTC1",
+            enc.field(enc.id_(self.firm)),
+            enc.field(enc.u8(int(self.role))),
+            enc.field(enc.id_(self.user)),
+            enc.field(self.x_pk),
+            enc.field(self.ed_pk),
+            enc.field(enc.u64(self.serial)),
+            enc.field(enc.u64(self.issued_at_ms)),
+            enc.field(enc.u64(self.expires_at_ms)),
+            enc.field(enc.u32(int(self.flags))),
+            enc.field(enc.sorted_list(enc.ids(self.scopes))),
+            enc.field(enc.id_(self.issuer)),
+            enc.field(self.issuer_kid),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> CertBody:
+        r = enc.Reader(data, b"RTC1")
+        firm, role, user = r.id_(), parse_role(r.u8()), r.id_()
+        x_pk, ed_pk = r.fixed(32), r.fixed(32)
+        serial, issued, expires, flags = r.u64(), r.u64(), r.u64(), r.u32()
+        scopes = tuple(_utf8_id(s) for s in r.list_(sorted_=True))
+        issuer, issuer_kid = r.id_(), r.fixed(16)
+        r.done()
+        body = cls(firm, role, user, x_pk, ed_pk, serial, issued, expires, Flag(flags), scopes,
+                   issuer, issuer_kid)  # fmt: skip
+        if body.encode() != data:  # flags/role rules; also a belt-and-braces canonical check
+            raise EncodingInvalid("non-canonical certificate")
+        return body
+
+    @property
+    def public(self) -> IdentityPublic:
+        return IdentityPublic(self.x_pk, self.ed_pk)
+
+    @property
+    def kid(self) -> bytes:
+        return self.public.kid
+
+    def valid_at(self, now_ms: int) -> bool:
+        if self.issued_at_ms > now_ms + CLOCK_SKEW_MS:
+            return False
+        return self.expires_at_ms == 0 or now_ms < self.expires_at_ms
+
+    def in_scope(self, matter: str) -> bool:
+        return not self.scopes or matter in self.scopes
+
+
+def _utf8_id(raw: bytes) -> str:
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EncodingInvalid("invalid UTF-8") from None
+    enc.id_(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    body: CertBody
+    sig: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(b"RTCX", enc.field(self.body.encode()), enc.field(self.sig))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Certificate:
+        r = enc.Reader(data, b"RTCX")
+        body, sig = CertBody.decode(r.raw()), r.fixed(64)
+        r.done()
+        return cls(body, sig)
+
+    def verify_signature(self, issuer_ed_pk: bytes) -> None:
+        """Only the signature; use ``Directory`` for the full chain rules."""
+        ed25519_verify(issuer_ed_pk, self.sig, self.body.encode())
+
+
+def issue(body: CertBody, signer: Signer) -> Certificate:
+    """Sign ``body``; refuses a low-order X25519 key or a mismatched issuer kid."""
+    check_x25519_public(body.x_pk)
+    if body.issuer_kid != signer.kid:
+        raise EncodingInvalid("issuer_kid is not the signer's key id")
+    return Certificate(body, signer.sign(body.encode()))
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationBody:
+    firm: str
+    user: str
+    kid: bytes
+    serial: int
+    revoked_at_ms: int
+    issuer: str
+    issuer_kid: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(
+            b"RTV1",
+            enc.field(enc.id_(self.firm)),
+            enc.field(enc.id_(self.user)),
+            enc.field(self.kid),
+            enc.field(enc.u64(self.serial)),
+            enc.field(enc.u64(self.revoked_at_ms)),
+            enc.field(enc.id_(self.issuer)),
+            enc.field(self.issuer_kid),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationBody:
+        r = enc.Reader(data, b"RTV1")
+        body = cls(r.id_(), r.id_(), r.fixed(16), r.u64(), r.u64(), r.id_(), r.fixed(16))
+        r.done()
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    body: RevocationBody
+    sig: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(b"RTVX", enc.field(self.body.encode()), enc.field(self.sig))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Revocation:
+        r = enc.Reader(data, b"RTVX")
+        body, sig = RevocationBody.decode(r.raw()), r.fixed(64)
+        r.done()
+        return cls(body, sig)
+
+
+def revoke(body: RevocationBody, signer: Signer) -> Revocation:
+    if body.issuer_kid != signer.kid:
+        raise EncodingInvalid("issuer_kid is not the signer's key id")
+    return Revocation(body, signer.sign(body.encode()))
