@@ -23,7 +23,7 @@ export const AAD = schema('RTM1', [
   ['parent', 'opt-b16'],
   ['sender', 'id'],
   ['sender_kid', 'b16'],
-  ['epoch', { type: 'u32', min: 1 }],
+  ['epoch', 'u32'],
   ['vis', { type: 'u8', enum: [0, 1] }],
   ['ts_ms', 'u64'],
   ['ctype', 'ascii'],
