@@ -144,12 +144,13 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (deferred snapshot on SQLite); never commits."""
         async with self._readers() as session:
+            # No rollback here: closing the session (by the context manager)
+            # ends the transaction without expiring loaded objects, so ORM
+            # rows read here stay usable after the block.
             try:
                 yield session
             except _BACKEND_ERRORS as exc:
                 raise Unavailable("the database is unavailable") from exc
-            finally:
-                await _quiet_rollback(session)
 
     async def ping(self) -> bool:
         """True when a trivial query succeeds (used by /healthz)."""

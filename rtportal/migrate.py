@@ -10,6 +10,7 @@ loser waits, then finds the schema at head and does nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -20,7 +21,14 @@ from sqlalchemy import Connection, text
 
 from rtportal.db import make_engine
 
-__all__ = ["MIGRATION_LOCK_KEY", "alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = [
+    "MIGRATION_LOCK_KEY",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Arbitrary fixed 64-bit key for pg_advisory_xact_lock ("rtportal" in ASCII).
@@ -46,12 +54,16 @@ def _upgrade_sync(connection: Connection, target: str) -> None:
     command.upgrade(alembic_config(connection), target)
 
 
+def _downgrade_sync(connection: Connection, target: str) -> None:
+    command.downgrade(alembic_config(connection), target)
+
+
 def _current_sync(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade(url: str, target: str = "head") -> None:
-    """Bring the database at ``url`` to ``target`` (default: the newest revision)."""
+async def _locked(url: str, step: Callable[[Connection, str], None], target: str) -> None:
+    """Run one Alembic command in a single transaction holding the migration lock."""
     engine = make_engine(url, immediate=True)
     try:
         async with engine.begin() as conn:
@@ -59,9 +71,19 @@ async def upgrade(url: str, target: str = "head") -> None:
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
                 )
-            await conn.run_sync(_upgrade_sync, target)
+            await conn.run_sync(step, target)
     finally:
         await engine.dispose()
+
+
+async def upgrade(url: str, target: str = "head") -> None:
+    """Bring the database at ``url`` to ``target`` (default: the newest revision)."""
+    await _locked(url, _upgrade_sync, target)
+
+
+async def downgrade(url: str, target: str) -> None:
+    """Roll the schema back to ``target`` (``"base"``: drop everything). Operators only."""
+    await _locked(url, _downgrade_sync, target)
 
 
 async def current_revision(url: str) -> str | None:

@@ -1,0 +1,376 @@
+"""The HTTP API (JSON), version 1. Reference: docs/api.md.
+
+Every endpoint runs inside ``_json_endpoint``: rtportal errors become
+``{"error": {"code", "message"}}`` with their HTTP status, backend failures
+become ``unavailable`` (503) and anything unexpected becomes ``internal``
+(500) without details (the traceback goes to the log only). Request bodies
+are read with a size cap *before* JSON parsing. Writes commit first and
+publish to the hub after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from rtportal import stream
+from rtportal.audience import view_for, viewer_class
+from rtportal.auth.tokens import (
+    SESSION_COOKIE,
+    authenticate,
+    issue_token,
+    revoke_token,
+    token_from_connection,
+)
+from rtportal.cursor import Cursor
+from rtportal.db import Database
+from rtportal.errors import (
+    BadRequest,
+    ForbiddenOrigin,
+    NotFound,
+    PayloadTooLarge,
+    RtPortalError,
+    Unauthenticated,
+    Unavailable,
+)
+from rtportal.principal import Principal
+from rtportal.settings import Settings
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "SESSION_TTL",
+    "error_response",
+    "exception_handlers",
+    "routes",
+]
+
+log = logging.getLogger("rtportal.api")
+
+DEFAULT_PAGE = 100
+SESSION_TTL = timedelta(days=14)
+_SMALL_BODY = 4096
+_EVENT_FIELDS = frozenset({"client_id", "kind", "audience", "payload", "blob"})
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def error_response(error: RtPortalError, status: int | None = None) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="rtportal"'
+    return JSONResponse(
+        {"error": error.to_dict()}, status_code=status or error.http_status, headers=headers
+    )
+
+
+def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _json_endpoint(fn: Endpoint) -> Endpoint:
+    """Map every failure of ``fn`` to the JSON error shape; never leak internals."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except RtPortalError as exc:
+            return error_response(exc)
+        except (OperationalError, InterfaceError, ConnectionError, TimeoutError):
+            log.warning(
+                "backend unavailable during %s %s", request.method, request.url.path, exc_info=True
+            )
+            return error_response(Unavailable("a backend is unavailable; retry later"))
+        except Exception:
+            log.exception("internal error in %s %s", request.method, request.url.path)
+            return error_response(RtPortalError("internal error"))
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _check_origin(request: Request) -> None:
+    """Cookie-authenticated writes must come from an allowed Origin (CSRF defence
+    in depth behind SameSite=Strict); bearer requests carry no ambient credentials."""
+    if request.method not in _UNSAFE or "authorization" in request.headers:
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in _settings(request).allowed_origins:
+        raise ForbiddenOrigin("origin not allowed")
+
+
+async def _principal(request: Request) -> Principal:
+    _check_origin(request)
+    token = token_from_connection(request)
+    async with _db(request).read() as session:
+        return await authenticate(session, token)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes before buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"request body is over {limit} bytes")
+        except ValueError:
+            raise BadRequest("invalid Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_object(
+    request: Request, limit: int, *, allow_empty: bool = False
+) -> dict[str, Any]:
+    body = await _read_body(request, limit)
+    if not body.strip():
+        if allow_empty:
+            return {}
+        raise BadRequest("a JSON object body is required")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        # Also a CSRF guard: HTML forms cannot send application/json.
+        raise BadRequest("Content-Type must be application/json")
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest("body must be a JSON object")
+    return value
+
+
+def _principal_body(principal: Principal) -> dict[str, Any]:
+    return {
+        "kind": principal.kind,
+        "id": principal.id,
+        "firm_id": principal.firm_id,
+        "name": principal.display_name,
+        "viewer": viewer_class(principal),
+    }
+
+
+@_json_endpoint
+async def healthz(request: Request) -> Response:
+    """Liveness + database reachability (no authentication, no data)."""
+    if await _db(request).ping():
+        return _ok({"status": "ok"})
+    return error_response(Unavailable("database unreachable"))
+
+
+@_json_endpoint
+async def me(request: Request) -> Response:
+    principal = await _principal(request)
+    return _ok({"principal": _principal_body(principal)})
+
+
+@_json_endpoint
+async def list_matters(request: Request) -> Response:
+    principal = await _principal(request)
+    async with _db(request).read() as session:
+        matters = await stream.list_matters(session, principal)
+    return _ok(
+        {"matters": [{"ref": m.reference, "title": m.title, "head": m.last_seq} for m in matters]}
+    )
+
+
+def _limit(request: Request) -> int:
+    page_max = _settings(request).history_page_max
+    raw = request.query_params.get("limit")
+    if raw is None or raw == "":
+        return min(DEFAULT_PAGE, page_max)
+    if not raw.isdigit() or not 1 <= int(raw) <= page_max:
+        raise BadRequest(f"limit must be an integer from 1 to {page_max}")
+    return int(raw)
+
+
+@_json_endpoint
+async def history(request: Request) -> Response:
+    """One page of a matter's events after a cursor, as this caller may see them."""
+    cursor = Cursor.from_string(request.query_params.get("after"))
+    limit = _limit(request)
+    principal = await _principal(request)
+    ref = request.path_params["ref"]
+    async with _db(request).read() as session:
+        matter = await stream.can_access(session, principal, ref)
+        events = await stream.read_since(session, matter.id, cursor.after, limit)
+        head = await stream.head(session, matter.id)
+    views = [v for v in (view_for(e, principal) for e in events) if v is not None]
+    # The cursor advances over events this caller may not see, so paging ends.
+    last = events[-1].seq if events else cursor.after
+    return _ok(
+        {
+            "matter": matter.reference,
+            "events": views,
+            "next": str(Cursor(last)),
+            "head": head,
+            "more": last < head,
+        }
+    )
+
+
+def _event_body_limit(settings: Settings) -> int:
+    # JSON payload + base64 of the largest blob + room for the other fields.
+    return settings.event_payload_max + math.ceil(settings.event_blob_max / 3) * 4 + 4096
+
+
+@_json_endpoint
+async def post_event(request: Request) -> Response:
+    """Append an event (idempotent by ``client_id``); publish after commit."""
+    settings = _settings(request)
+    principal = await _principal(request)
+    body = await _json_object(request, _event_body_limit(settings))
+    unknown = set(body) - _EVENT_FIELDS
+    if unknown:
+        raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise BadRequest("kind is required (a string)")
+    audience = body.get("audience", "portal")
+    if not isinstance(audience, str):
+        raise BadRequest("audience must be a string")
+    client_id = body.get("client_id")
+    if client_id is not None and not isinstance(client_id, str):
+        raise BadRequest("client_id must be a string")
+    payload = body.get("payload", {})
+    if not isinstance(payload, dict):
+        raise BadRequest("payload must be a JSON object")
+    raw_blob = body.get("blob")
+    blob = None if raw_blob is None else stream.b64decode_any(raw_blob)
+    ref = request.path_params["ref"]
+    async with _db(request).write() as session:
+        matter = await stream.can_access(session, principal, ref)
+        event, created = await stream.append(
+            session,
+            matter=matter,
+            actor=principal,
+            kind=kind,
+            audience=audience,
+            payload=payload,
+            blob=blob,
+            client_id=client_id,
+            settings=settings,
+        )
+    if created:
+        try:
+            await request.app.state.hub.publish([event])
+        except Exception:
+            # Committed is committed: live delivery catches up from the database
+            # (hub gap fill / safety poll), so the sender still gets its seq.
+            log.exception("publish failed after commit (matter %s seq %s)", event.matter, event.seq)
+    return _ok(
+        {"seq": event.seq, "duplicate": not created, "event": view_for(event, principal)},
+        status=201 if created else 200,
+    )
+
+
+def _secure_cookie(request: Request) -> bool:
+    return request.url.scheme == "https" or _settings(request).public_url.startswith("https://")
+
+
+@_json_endpoint
+async def create_session(request: Request) -> Response:
+    """Exchange a bearer token (header or ``{"token"}`` body) for a session cookie."""
+    body = await _json_object(request, _SMALL_BODY, allow_empty=True)
+    token = body.get("token") if body else None
+    if token is not None and not isinstance(token, str):
+        raise BadRequest("token must be a string")
+    if token is None:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+    db = _db(request)
+    async with db.write() as session:
+        principal = await authenticate(session, token)
+        session_token = await issue_token(
+            session, principal.kind, principal.id, label="browser session", ttl=SESSION_TTL
+        )
+    response = _ok({"principal": _principal_body(principal)}, status=201)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_secure_cookie(request),
+    )
+    return response
+
+
+@_json_endpoint
+async def delete_session(request: Request) -> Response:
+    """Log out: revoke the presented token and clear the cookie."""
+    _check_origin(request)
+    token = token_from_connection(request)
+    if not token:
+        raise Unauthenticated("missing token")
+    async with _db(request).write() as session:
+        await authenticate(session, token)
+        await revoke_token(session, token)
+    response = _ok({"ok": True})
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure_cookie(request)
+    )
+    return response
+
+
+@_json_endpoint
+async def api_not_found(request: Request) -> Response:
+    raise NotFound("no such endpoint")
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown route, wrong method) in the JSON error shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        return error_response(NotFound("no such endpoint"))
+    if status == 405:
+        return error_response(BadRequest("method not allowed"), status=405)
+    return error_response(RtPortalError("internal error"), status=status)
+
+
+exception_handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    HTTPException: _http_exception,
+}
+
+
+def routes() -> list[BaseRoute]:
+    """The API routes, mounted by ``rtportal.app.create_app``."""
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/me", me, methods=["GET"]),
+        Route("/api/v1/matters", list_matters, methods=["GET"]),
+        Route("/api/v1/matters/{ref}/events", history, methods=["GET"]),
+        Route("/api/v1/matters/{ref}/events", post_event, methods=["POST"]),
+        Route("/api/v1/session", create_session, methods=["POST"]),
+        Route("/api/v1/session", delete_session, methods=["DELETE"]),
+        Route("/api/{rest:path}", api_not_found),
+    ]

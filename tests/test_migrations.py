@@ -1,0 +1,90 @@
+"""Alembic migrations: empty -> head on SQLite and PostgreSQL, schema == models."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from rtportal.migrate import current_revision, downgrade, head_revision, upgrade
+from rtportal.models import Base
+from tests.support.procs import service_unavailable
+
+PG_URL = os.environ.get("RTPORTAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+TABLES = {"firms", "staff_users", "contacts", "matters", "matter_members", "events", "auth_tokens"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL of an empty database: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"rtp_migtest_{secrets.token_hex(4)}"
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server, missing rights
+        await admin.dispose()
+        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+def _diff(conn: Connection) -> list[Any]:
+    ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(ctx, Base.metadata))
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+async def _inspect(url: str) -> tuple[list[Any], set[str]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_diff), await conn.run_sync(_tables)
+    finally:
+        await engine.dispose()
+
+
+async def test_empty_to_head_matches_models(empty_url: str) -> None:
+    assert await current_revision(empty_url) is None
+    await upgrade(empty_url)
+    assert await current_revision(empty_url) == head_revision()
+    diff, tables = await _inspect(empty_url)
+    assert tables == TABLES
+    assert diff == [], f"models and migrations disagree: {diff}"
+    await upgrade(empty_url)  # a second start is a no-op
+    assert await current_revision(empty_url) == head_revision()
+
+
+async def test_downgrade_to_base_and_back(empty_url: str) -> None:
+    await upgrade(empty_url)
+    await downgrade(empty_url, "base")
+    assert await current_revision(empty_url) is None
+    assert (await _inspect(empty_url))[1] == set()
+    await upgrade(empty_url)
+    assert (await _inspect(empty_url))[1] == TABLES
+
+
+async def test_workers_starting_together_do_not_race(empty_url: str) -> None:
+    """Concurrent upgrades (separate engines, like separate workers) all succeed."""
+    await asyncio.wait_for(asyncio.gather(*(upgrade(empty_url) for _ in range(3))), 60)
+    assert await current_revision(empty_url) == head_revision()
+    assert (await _inspect(empty_url))[0] == []
