@@ -38,7 +38,7 @@ export class AttachmentEncryptor {
     this.header = header;
     this.attId = attId;
     this._sealer = new ChunkSealer(key, header);
-    this._hash = new Sha256().update(header);
+    this._hash = new Sha256(); // the header is hashed with the first output
     this._started = false;
     this.size = 0;
   }
