@@ -1,0 +1,98 @@
+"""Command line: ``rtportal serve | migrate | seed-demo``.
+
+``serve`` migrates once in the parent (workers then find the schema at
+head), optionally seeds the demo firm, and runs uvicorn with the app
+factory: uvloop/httptools when installed, no per-message deflate (it costs
+CPU per frame and E2EE ciphertext does not compress), ``ws_max_size`` from
+settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from rtportal.db import Database
+from rtportal.demo import format_demo, seed_demo
+from rtportal.errors import RtPortalError
+from rtportal.migrate import current_revision, upgrade
+from rtportal.settings import Settings
+
+__all__ = ["build_parser", "main"]
+
+APP_FACTORY = "rtportal.app:create_app_from_env"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rtportal", description="rtportal server and tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web server (HTTP API + websockets)")
+    serve.add_argument("--demo", action="store_true", help="seed the demo firm, print logins")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (needs Redis)")
+    serve.add_argument("--log-level", default="info")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("seed-demo", help="create the demo firm (idempotent), print logins")
+    return parser
+
+
+async def _seed(settings: Settings) -> str:
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        users = await seed_demo(db)
+    finally:
+        await db.close()
+    return format_demo(users, settings.public_url)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    if args.workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    if args.workers > 1 and settings.broker_url.startswith("memory://"):
+        # An in-process broker cannot reach the other workers' websockets.
+        raise SystemExit(
+            "--workers > 1 needs a shared broker: set RTPORTAL_BROKER_URL=redis://host:6379/0"
+        )
+    asyncio.run(upgrade(settings.database_url))
+    if args.demo:
+        print(asyncio.run(_seed(settings)), flush=True)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.ws_max_frame_bytes,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command == "migrate":
+            asyncio.run(upgrade(settings.database_url))
+            print(f"database at revision {asyncio.run(current_revision(settings.database_url))}")
+            return 0
+        if args.command == "seed-demo":
+            print(asyncio.run(_seed(settings)))
+            return 0
+    except RtPortalError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 1
+    return 2  # pragma: no cover - argparse rejects unknown commands
