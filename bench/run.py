@@ -1,0 +1,528 @@
+"""Benchmark runner: every system side by side in one run, one JSON line each.
+
+    python bench/run.py --quick          # ~3 minutes
+    python bench/run.py                  # the full run recorded in docs/benchmarks.md
+    python bench/run.py --systems relay,channels --workloads fanout
+
+Systems (each its own uvicorn process: one worker, uvloop, httptools,
+websockets-sansio, no per-message deflate; started and stopped by pid):
+
+* ``rtportal-sqlite``  rtportal, SQLite (WAL) + in-process broker
+* ``rtportal-pg``      rtportal, PostgreSQL + Redis broker
+* ``relay``            raw in-memory relay, no persistence (the ceiling)
+* ``channels``         Django Channels consumer + channels_redis (the peer)
+
+Workloads: ``rooms`` (100 matters x 10 members), ``fanout`` (1 matter x
+1,000 members), ``idle`` (5,000 subscribed idle connections; 1,000 in
+--quick). For rooms/fanout the offered send rate is stepped up until p99 >
+100 ms, a message is lost or a send fails; the best passing step gives the
+figures. Redis is a private redis-server the runner starts on a free port;
+PostgreSQL is the local server, database ``rtportal_bench`` (recreated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from bench.loadgen import ClientSpec, raise_nofile, worker_main  # noqa: E402
+from bench.machine import describe  # noqa: E402
+from bench.report import write_markdown  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+P99_TARGET_MS = 100.0
+
+
+def log(*parts: object) -> None:
+    print("[bench]", *parts, file=sys.stderr, flush=True)
+
+
+# --- processes ------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {port} after {timeout}s") from None
+            time.sleep(0.05)  # reason: polling a port that has no event to await
+
+
+def stop_proc(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a process this runner started, by its own pid."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
+@contextmanager
+def private_redis() -> Iterator[tuple[str, int]]:
+    """A redis-server of our own (nothing on disk): no key or pub/sub collisions
+    with the team's tests on the shared Redis, and its CPU is measurable by pid."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server not found")
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--maxclients", "20000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_port(port, proc)
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
+    finally:
+        stop_proc(proc)
+
+
+def uvicorn_argv(target: str, port: int, *, factory: bool = False,
+                 lifespan: str = "on") -> list[str]:
+    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+            "--ws-per-message-deflate", "false", "--no-access-log", "--log-level", "warning",
+            "--lifespan", lifespan, "--backlog", "4096"]
+    if factory:
+        argv.append("--factory")
+    return argv
+
+
+# --- systems -------------------------------------------------------------------------
+@dataclass
+class Layout:
+    """Matters and members of one workload, with per-client credentials."""
+
+    name: str
+    matters: list[str]
+    members: int
+    senders_per_matter: int
+    clients: int  # total connections (idle may reuse members several times)
+    headers: Callable[[int, int], tuple[tuple[str, str], ...]] = lambda m, k: ()
+
+    def specs(self) -> list[ClientSpec]:
+        out = []
+        for i in range(self.clients):
+            m = i % len(self.matters)
+            k = (i // len(self.matters)) % self.members  # member index inside its matter
+            sender = (i // len(self.matters)) < self.senders_per_matter
+            members = min(self.members, self.clients // len(self.matters))
+            out.append(ClientSpec(i, self.matters[m], members, sender, self.headers(m, k)))
+        return out
+
+
+@dataclass
+class System:
+    name: str
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    layouts: dict[str, Layout]
+    backend_pids: Callable[[], list[int]] = list
+    cleanup: Callable[[], None] = lambda: None
+
+
+def plain_layouts(run_id: str, idle_n: int) -> dict[str, Layout]:
+    return {
+        "rooms": Layout("rooms", [f"R{run_id}{m:03d}" for m in range(100)], 10, 1, 1000),
+        "fanout": Layout("fanout", [f"F{run_id}000"], 1000, 4, 1000),
+        "idle": Layout("idle", [f"I{run_id}{m:03d}" for m in range(100)], 10, 0, idle_n),
+    }
+
+
+def make_relay(port: int, run_id: str, idle_n: int) -> System:
+    return System("relay", "raw relay (in-memory, no persistence)",
+                  uvicorn_argv("bench.servers.relay:app", port), {},
+                  plain_layouts(run_id, idle_n))
+
+
+def make_channels(port: int, run_id: str, idle_n: int, redis_url: str, redis_pid: int) -> System:
+    return System("channels", "Django Channels + channels_redis",
+                  uvicorn_argv("bench.servers.channels_peer:application", port, lifespan="off"),
+                  {"BENCH_REDIS_URL": redis_url, "BENCH_RUN_ID": run_id},
+                  plain_layouts(run_id, idle_n), backend_pids=lambda: [redis_pid])
+
+
+# --- measurement ------------------------------------------------------------------------
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def percentile(sorted_values: array[int] | list[int], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    idx = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
+    return float(sorted_values[idx])
+
+
+@dataclass
+class Generator:
+    """The coordinator's handle on the load-generator processes."""
+
+    port: int
+    n: int
+    pipes: list[Connection] = field(default_factory=list)
+    procs: list[mp.process.BaseProcess] = field(default_factory=list)
+
+    def start(self) -> None:
+        ctx = mp.get_context("fork")
+        for wid in range(self.n):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(child, "127.0.0.1", self.port, "/ws", wid),
+                               daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs if p.pid is not None]
+
+    def ask_all(self, msgs: list[tuple[Any, ...]], timeout: float = 300) -> list[Any]:
+        for pipe, msg in zip(self.pipes, msgs, strict=True):
+            pipe.send(msg)
+        out = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise TimeoutError(f"load generator did not answer {msgs[0][0]!r}")
+            out.append(pipe.recv()[1])
+        return out
+
+    def broadcast(self, msg: tuple[Any, ...], timeout: float = 300) -> list[Any]:
+        return self.ask_all([msg] * self.n, timeout)
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(("exit",))
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(timeout=5)
+        self.pipes.clear()
+        self.procs.clear()
+
+
+def connect(gen: Generator, layout: Layout) -> dict[str, Any]:
+    specs = layout.specs()
+    shares: list[list[ClientSpec]] = [[] for _ in range(gen.n)]
+    for i, spec in enumerate(specs):
+        shares[i % gen.n].append(spec)
+    answers = gen.ask_all([("connect", share, 200) for share in shares])
+    outcome: dict[str, int] = {}
+    for a in answers:
+        for k, v in a["outcome"].items():
+            outcome[k] = outcome.get(k, 0) + v
+    return {"outcome": outcome, "seconds": round(max(a["seconds"] for a in answers), 2)}
+
+
+def run_step(gen: Generator, server_pid: int, backend: list[int], step_id: int,
+             rate: float, duration: float, drain: float, members: int) -> dict[str, Any]:
+    """Offer ``rate`` sends/s for ``duration`` s, wait for delivery, aggregate."""
+    cpu0 = cpu_seconds([server_pid])
+    bcpu0 = cpu_seconds(backend)
+    gcpu0 = cpu_seconds(gen.pids)
+    t0 = time.monotonic()
+    gen.ask_all([("step", step_id, rate / gen.n, duration)] * gen.n)
+    deadline = time.monotonic() + drain
+    while True:
+        counts = gen.broadcast(("count", step_id))
+        sent = sum(c["sent"] for c in counts)
+        answered = sum(c["acked"] + c["errors"] for c in counts)
+        expected = sum(c["expected"] for c in counts)
+        received = sum(c["received"] for c in counts)
+        if (answered >= sent and received >= expected) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # reason: polling counters in other processes
+    wall = time.monotonic() - t0
+    cpu = cpu_seconds([server_pid]) - cpu0
+    bcpu = cpu_seconds(backend) - bcpu0
+    gcpu = cpu_seconds(gen.pids) - gcpu0
+    stats = gen.broadcast(("collect", step_id))
+    lat = array("I")
+    for s in stats:
+        part = array("I")
+        part.frombytes(s["latencies_us"])
+        lat.extend(part)
+    lat = array("I", sorted(lat))
+    sent = sum(s["sent"] for s in stats)
+    received = sum(s["received"] for s in stats)
+    expected = sum(s["expected"] for s in stats)
+    errors = sum(s["errors"] for s in stats)
+    codes: dict[str, int] = {}
+    closes: dict[str, int] = {}
+    for s in stats:
+        for k, v in s["error_codes"].items():
+            codes[k] = codes.get(k, 0) + v
+        for k, v in s["closes"].items():
+            closes[k] = closes.get(k, 0) + v
+    p50 = percentile(lat, 50) / 1000
+    p99 = percentile(lat, 99) / 1000
+    lost = max(0, expected - received)
+    result = {
+        "step": step_id, "offered_sends_per_s": round(rate, 1),
+        "offered_deliveries_per_s": round(rate * members, 1),
+        "sent": sent, "acked": sum(s["acked"] for s in stats), "errors": errors,
+        "error_codes": codes, "expected": expected, "received": received, "lost": lost,
+        "duplicates": sum(s["duplicates"] for s in stats),
+        "out_of_order": sum(s["out_of_order"] for s in stats),
+        "delivered_per_s": round(received / duration, 1),
+        "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
+        "max_ms": round(lat[-1] / 1000, 2) if lat else None,
+        "server_cpu_pct": round(100 * cpu / wall, 1),
+        "server_cpu_us_per_delivery": round(1e6 * cpu / received, 2) if received else None,
+        "backend_cpu_us_per_delivery": round(1e6 * bcpu / received, 2) if received else None,
+        "generator_cpu_pct": round(100 * gcpu / wall, 1),
+        "machine_cpu_pct": round(psutil.cpu_percent(interval=None), 1),
+        "closes": closes, "open": sum(s["open"] for s in stats), "seconds": round(wall, 2),
+    }
+    result["pass"] = bool(
+        received > 0 and p99 <= P99_TARGET_MS and lost == 0 and errors == 0
+        and not any(k not in ("1000",) for k in closes)
+        and received >= 0.9 * rate * members * duration)
+    return result
+
+
+def stepped(gen: Generator, server_pid: int, backend: list[int], layout: Layout,
+            start_rate: float, factor: float, max_steps: int, duration: float,
+            drain: float, bisect: bool) -> dict[str, Any]:
+    members = layout.members
+    steps: list[dict[str, Any]] = []
+    rate = start_rate
+    best: dict[str, Any] | None = None
+    fail_rate: float | None = None
+    for step_id in range(1, max_steps + 1):
+        r = run_step(gen, server_pid, backend, step_id, rate, duration, drain, members)
+        log(f"  {layout.name} step {step_id}: offered {r['offered_deliveries_per_s']}/s "
+            f"delivered {r['delivered_per_s']}/s p50 {r['p50_ms']} p99 {r['p99_ms']} ms "
+            f"lost {r['lost']} err {r['errors']} srv {r['server_cpu_pct']}% "
+            f"gen {r['generator_cpu_pct']}% {'PASS' if r['pass'] else 'FAIL'}")
+        steps.append(r)
+        if not r["pass"]:
+            fail_rate = rate
+            break
+        best = r
+        rate *= factor
+    if bisect and best is not None and fail_rate is not None:
+        mid = (best["offered_sends_per_s"] * fail_rate) ** 0.5
+        r = run_step(gen, server_pid, backend, len(steps) + 1, mid, duration, drain, members)
+        log(f"  {layout.name} bisect: offered {r['offered_deliveries_per_s']}/s "
+            f"delivered {r['delivered_per_s']}/s p99 {r['p99_ms']} ms "
+            f"{'PASS' if r['pass'] else 'FAIL'}")
+        steps.append(r)
+        if r["pass"] and r["delivered_per_s"] > best["delivered_per_s"]:
+            best = r
+    summary: dict[str, Any] = {"workload": layout.name, "steps": steps,
+                               "lost_total": sum(s["lost"] for s in steps)}
+    if best is None:
+        summary.update(max_delivered_per_s=0.0, p50_ms=None, p99_ms=None, lost=None,
+                       server_cpu_us_per_delivery=None, backend_cpu_us_per_delivery=None,
+                       generator_cpu_pct=None)
+    else:
+        summary.update(max_delivered_per_s=best["delivered_per_s"], p50_ms=best["p50_ms"],
+                       p99_ms=best["p99_ms"], lost=best["lost"],
+                       server_cpu_us_per_delivery=best["server_cpu_us_per_delivery"],
+                       backend_cpu_us_per_delivery=best["backend_cpu_us_per_delivery"],
+                       server_cpu_pct=best["server_cpu_pct"],
+                       generator_cpu_pct=best["generator_cpu_pct"])
+    summary["saturated_by"] = None if fail_rate is None else _why(steps[-1])
+    return summary
+
+
+def _why(step: dict[str, Any]) -> str:
+    reasons = []
+    if step["p99_ms"] != step["p99_ms"] or step["p99_ms"] > P99_TARGET_MS:
+        reasons.append(f"p99 {step['p99_ms']} ms")
+    if step["lost"]:
+        reasons.append(f"{step['lost']} lost")
+    if step["errors"]:
+        reasons.append(f"errors {step['error_codes']}")
+    if any(k != "1000" for k in step["closes"]):
+        reasons.append(f"closes {step['closes']}")
+    if not reasons:
+        reasons.append("delivered < 90% of offered")
+    return "; ".join(reasons)
+
+
+def idle(gen: Generator, server_pid: int, layout: Layout) -> dict[str, Any]:
+    time.sleep(0.5)  # reason: let the fresh server finish start-up allocations
+    rss0 = rss_bytes(server_pid)
+    info = connect(gen, layout)
+    ok = info["outcome"].get("subscribed", 0)
+    # RSS settles once the handshakes' garbage is collected; poll until stable.
+    deadline = time.monotonic() + 5
+    last = rss_bytes(server_pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)  # reason: sampling RSS of another process
+        now = rss_bytes(server_pid)
+        if abs(now - last) < 64 * 1024:
+            break
+        last = now
+    rss1 = rss_bytes(server_pid)
+    return {"workload": "idle", "connections": ok, "connect": info,
+            "rss_before_mib": round(rss0 / 2**20, 1), "rss_after_mib": round(rss1 / 2**20, 1),
+            "bytes_per_connection": round((rss1 - rss0) / ok) if ok else None,
+            "kib_per_connection": round((rss1 - rss0) / ok / 1024, 1) if ok else None}
+
+
+# --- main ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    step_seconds: float
+    drain_seconds: float
+    factor: float
+    max_steps: int
+    idle_n: int
+    workers: int
+
+    @staticmethod
+    def make(quick: bool, workers: int, idle_n: int | None) -> Plan:
+        if quick:
+            return Plan(True, 2.0, 3.0, 2.0, 8, idle_n or 1000, workers)
+        return Plan(False, 6.0, 5.0, 1.5, 10, idle_n or 5000, workers)
+
+
+START_RATES = {"rooms": 100.0, "fanout": 2.0}  # sends/s: 1,000 and 2,000 deliveries/s
+
+
+def bench_system(system: System, port: int, plan: Plan, workloads: list[str]) -> list[dict[str, Any]]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log_path = RESULTS / f"{system.name}.log"
+    env = {**os.environ, **system.env}
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(system.argv, env=env, cwd=ROOT, stdout=out,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    results: list[dict[str, Any]] = []
+    gen = Generator(port, plan.workers)
+    try:
+        wait_for_port(port, proc)
+        log(f"{system.name}: server pid {proc.pid} on port {port}")
+        gen.start()
+        for name in workloads:
+            layout = system.layouts[name]
+            if name == "idle":
+                res = idle(gen, proc.pid, layout)
+                log(f"  idle: {res['connections']} connections, "
+                    f"{res['kib_per_connection']} KiB each")
+            else:
+                info = connect(gen, layout)
+                log(f"  {name}: connected {info}")
+                res = stepped(gen, proc.pid, system.backend_pids(), layout, START_RATES[name],
+                              plan.factor, plan.max_steps, plan.step_seconds,
+                              plan.drain_seconds, bisect=not plan.quick)
+                res["connect"] = info
+            gen.broadcast(("close",))
+            res = {"system": system.name, "label": system.label, **res}
+            results.append(res)
+            print(json.dumps({k: v for k, v in res.items() if k != "steps"}), flush=True)
+    except Exception as exc:  # one system failing must not hide the others' figures
+        log(f"{system.name}: FAILED: {exc!r} (server log: {log_path})")
+        results.append({"system": system.name, "label": system.label, "error": repr(exc)})
+        print(json.dumps(results[-1]), flush=True)
+    finally:
+        gen.stop()
+        stop_proc(proc)
+        system.cleanup()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short steps, 1,000 idle (~3 min)")
+    parser.add_argument("--systems", default="rtportal-sqlite,rtportal-pg,relay,channels")
+    parser.add_argument("--workloads", default="idle,rooms,fanout")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--idle", type=int, default=None, help="idle connections")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="an existing database to connect to for creating rtportal_bench")
+    args = parser.parse_args(argv)
+    raise_nofile()
+    plan = Plan.make(args.quick, args.workers, args.idle)
+    run_id = uuid.uuid4().hex[:6].upper()
+    machine = describe()
+    log(f"run {run_id} on {machine['cpu']} x{machine['cores']}, load {machine['load_avg_at_start']}")
+    psutil.cpu_percent(interval=None)
+    workloads = [w for w in args.workloads.split(",") if w]
+    all_results: list[dict[str, Any]] = []
+    with private_redis() as (redis_url, redis_pid), tempfile.TemporaryDirectory() as tmp:
+        for name in [s for s in args.systems.split(",") if s]:
+            port = free_port()
+            if name == "relay":
+                system = make_relay(port, run_id, plan.idle_n)
+            elif name == "channels":
+                system = make_channels(port, run_id, plan.idle_n, redis_url, redis_pid)
+            elif name in ("rtportal-sqlite", "rtportal-pg"):
+                from bench.rtportal_system import make_rtportal
+
+                try:
+                    system = make_rtportal(name, port, run_id, plan.idle_n, Path(tmp),
+                                           redis_url, redis_pid, args.pg_url)
+                except Exception as exc:
+                    log(f"{name}: cannot set up: {exc!r}")
+                    all_results.append({"system": name, "error": repr(exc)})
+                    print(json.dumps(all_results[-1]), flush=True)
+                    continue
+            else:
+                parser.error(f"unknown system {name}")
+            log(f"== {name}: {system.label}")
+            all_results.extend(bench_system(system, port, plan, workloads))
+    md = write_markdown(all_results, machine, plan.quick, RESULTS)
+    log(f"markdown table: {md}")
+    with open(RESULTS / f"run-{run_id}.json", "w") as f:
+        json.dump({"machine": machine, "quick": plan.quick, "results": all_results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""A lean websocket client: websockets' sans-I/O protocol on an asyncio Protocol.
+
+Why not ``websockets.asyncio.client``: the load generator must not be the
+bottleneck, and on a 2-core machine every microsecond the client spends per
+received frame is taken from the server under test. Driving the sans-I/O
+``ClientProtocol`` straight from ``data_received`` skips the per-connection
+reader task, the message queue and the assembler: a received text frame costs
+one parse and one callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import cast
+
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
+
+__all__ = ["WSClient", "open_ws"]
+
+
+class WSClient(asyncio.Protocol):
+    """One websocket connection; ``on_text`` is called for every text frame."""
+
+    def __init__(
+        self,
+        uri: str,
+        headers: Mapping[str, str],
+        on_text: Callable[[WSClient, str], None],
+        on_close: Callable[[WSClient, int | None], None],
+        tag: object = None,
+    ) -> None:
+        self.proto = ClientProtocol(parse_uri(uri), max_size=2**22)
+        self.headers = headers
+        self.on_text = on_text
+        self.on_close = on_close
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed = False
+        self.close_code: int | None = None
+        self.tag = tag  # the owner's per-connection state (set before any frame arrives)
+
+    # asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but quack alike.
+        self.transport = cast(asyncio.Transport, transport)
+        request = self.proto.connect()
+        for name, value in self.headers.items():
+            request.headers[name] = value
+        self.proto.send_request(request)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Response):
+                if self.proto.handshake_exc is not None:
+                    if not self.opened.done():
+                        self.opened.set_exception(self.proto.handshake_exc)
+                elif not self.opened.done():
+                    self.opened.set_result(None)
+                continue
+            if event.opcode is Opcode.TEXT:
+                self.on_text(self, event.data.decode())
+            elif event.opcode is Opcode.CLOSE:
+                rcvd = self.proto.close_rcvd
+                self.close_code = rcvd.code if rcvd is not None else None
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self.proto.receive_eof()
+        self._flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during handshake"))
+        if not self.closed:
+            self.closed = True
+            self.on_close(self, self.close_code)
+
+    # sending ------------------------------------------------------------------------
+    def send_text(self, text: str) -> None:
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
+        self.proto.send_text(text.encode())
+        self._flush()
+
+    def close(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        try:
+            self.proto.send_close(1000)
+            self._flush()
+        except Exception:  # already closing: just drop the socket
+            pass
+        self.transport.close()
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+
+async def open_ws(
+    host: str,
+    port: int,
+    path: str,
+    headers: Mapping[str, str],
+    on_text: Callable[[WSClient, str], None],
+    on_close: Callable[[WSClient, int | None], None],
+    tag: object = None,
+    timeout: float = 30.0,
+) -> WSClient:
+    """Connect and finish the opening handshake (raises on refusal or timeout)."""
+    loop = asyncio.get_running_loop()
+    uri = f"ws://{host}:{port}{path}"
+    _, client = await asyncio.wait_for(
+        loop.create_connection(lambda: WSClient(uri, headers, on_text, on_close, tag), host, port),
+        timeout,
+    )
+    await asyncio.wait_for(client.opened, timeout)
+    return client
