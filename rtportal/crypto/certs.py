@@ -111,8 +111,20 @@ class CertBody:
         scopes = tuple(_utf8_id(s) for s in r.list_(sorted_=True))
         issuer, issuer_kid = r.id_(), r.fixed(16)
         r.done()
-        body = cls(firm, role, user, x_pk, ed_pk, serial, issued, expires, Flag(flags), scopes,
-                   issuer, issuer_kid)  # fmt: skip
+        body = cls(
+            firm,
+            role,
+            user,
+            x_pk,
+            ed_pk,
+            serial,
+            issued,
+            expires,
+            Flag(flags),
+            scopes,
+            issuer,
+            issuer_kid,
+        )
         if body.encode() != data:  # flags/role rules; also a belt-and-braces canonical check
             raise EncodingInvalid("non-canonical certificate")
         return body

@@ -87,15 +87,31 @@ class Header:
         if v != VERSION:
             raise EncodingInvalid(f"unsupported envelope version {v}")
         firm, matter, thread, msg_id, parent = (
-            r.id_(), r.id_(), r.id_(), r.fixed(16), r.opt_fixed(16),
-        )  # fmt: skip
+            r.id_(),
+            r.id_(),
+            r.id_(),
+            r.fixed(16),
+            r.opt_fixed(16),
+        )
         sender, sender_kid, epoch, vis = r.id_(), r.fixed(16), r.u32(), r.u8()
         ts_ms, ctype = r.u64(), r.ascii_()
         r.done()
         if vis > 1:
             raise EncodingInvalid(f"unknown visibility {vis}")
-        return cls(firm, matter, thread, msg_id, parent, sender, sender_kid, epoch,
-                   Visibility(vis), ts_ms, ctype, v)  # fmt: skip
+        return cls(
+            firm,
+            matter,
+            thread,
+            msg_id,
+            parent,
+            sender,
+            sender_kid,
+            epoch,
+            Visibility(vis),
+            ts_ms,
+            ctype,
+            v,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,16 +85,31 @@ class ManifestBody:
     def decode(cls, data: bytes) -> ManifestBody:
         r = enc.Reader(data, b"RTE1")
         firm, matter, epoch, prev_hash, fek_version = (
-            r.id_(), r.id_(), r.u32(), r.fixed(32), r.u32(),
-        )  # fmt: skip
+            r.id_(),
+            r.id_(),
+            r.u32(),
+            r.fixed(32),
+            r.u32(),
+        )
         members = tuple(Member.decode(m) for m in r.list_(sorted_=True))
         share_history, creator, creator_kid = r.bool_(), r.id_(), r.fixed(16)
         ts_ms, commit = r.u64(), r.fixed(32)
         r.done()
         if epoch < 1:
             raise EncodingInvalid("epochs start at 1")
-        return cls(firm, matter, epoch, prev_hash, fek_version, members, share_history,
-                   creator, creator_kid, ts_ms, commit)  # fmt: skip
+        return cls(
+            firm,
+            matter,
+            epoch,
+            prev_hash,
+            fek_version,
+            members,
+            share_history,
+            creator,
+            creator_kid,
+            ts_ms,
+            commit,
+        )
 
     @property
     def hash(self) -> bytes:
