@@ -1,0 +1,75 @@
+"""The application factory: routes plus a lifespan that owns db, broker and hub.
+
+Start order: migrations (under a lock, so workers starting together do not
+race), database, broker, hub. Stop order is the reverse: the hub first
+(it closes websockets with 1012 "service restart"), then the broker, then
+the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from rtportal import api, migrate
+from rtportal.broker import from_url
+from rtportal.db import Database
+from rtportal.hub import Hub
+from rtportal.settings import Settings
+from rtportal.ws.endpoint import websocket_endpoint
+
+__all__ = ["STATIC_DIR", "create_app", "create_app_from_env"]
+
+log = logging.getLogger("rtportal.app")
+
+# The web client (plain ES modules) lives beside the package in a checkout.
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def _routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [*api.routes(), WebSocketRoute("/ws", websocket_endpoint)]
+    if STATIC_DIR.is_dir():
+        routes.append(Mount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    return routes
+
+
+def create_app(settings: Settings) -> Starlette:
+    """A Starlette app for ``settings``; nothing connects until the lifespan runs."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await migrate.upgrade(settings.database_url)
+            db = Database(settings.database_url)
+            stack.push_async_callback(db.close)
+            broker = from_url(settings.broker_url)
+            stack.push_async_callback(broker.close)
+            # hub.start() installs its handlers, then starts the broker.
+            hub = Hub(db, broker, settings)
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            app.state.db = db
+            app.state.broker = broker
+            app.state.hub = hub
+            log.info(
+                "rtportal started (database %s, broker %s)",
+                db.backend,
+                settings.broker_url.split("://", 1)[0],
+            )
+            yield
+
+    app = Starlette(routes=_routes(), lifespan=lifespan, exception_handlers=api.exception_handlers)
+    # Available before startup too (the uvicorn test helper reads ws_max_size).
+    app.state.settings = settings
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory rtportal.app:create_app_from_env``."""
+    return create_app(Settings.from_env())

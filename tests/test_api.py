@@ -1,0 +1,360 @@
+"""The HTTP API through the real app (lifespan, database, broker, hub)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from rtportal import stream
+from rtportal.db import Database
+from rtportal.principal import Principal
+from rtportal.stream import StoredEvent
+from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
+from tests.support.server import RunningServer
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    return dict(body["error"])
+
+
+async def _post(
+    http: httpx.AsyncClient, kit: FirmKit, who: str, body: dict[str, Any], ref: str | None = None
+) -> httpx.Response:
+    return await http.post(
+        f"/api/v1/matters/{ref or kit.ref}/events", json=body, headers=kit.auth(who)
+    )
+
+
+async def test_healthz(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_me_needs_a_valid_token(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    response = await http.get("/api/v1/me")
+    _error(response, 401, "unauthenticated")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    _error(
+        await http.get("/api/v1/me", headers={"Authorization": "Bearer nope"}),
+        401,
+        "unauthenticated",
+    )
+    _error(await http.get(f"/api/v1/me?token={kit.tokens['staff']}"), 401, "unauthenticated")
+    for who, principal, viewer in (
+        ("staff", kit.staff, "staff"),
+        ("bot", kit.bot, "staff"),
+        ("contact", kit.contact, "portal"),
+    ):
+        body = (await http.get("/api/v1/me", headers=kit.auth(who))).json()
+        assert body == {
+            "principal": {
+                "kind": principal.kind,
+                "id": principal.id,
+                "firm_id": kit.firm_id,
+                "name": principal.display_name,
+                "viewer": viewer,
+            }
+        }
+
+
+async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    other = await make_firm()
+    private = await kit.add_matter(title="Staff only", members=())
+    await _post(http, kit, "staff", {"kind": "message", "payload": {}})
+    staff = (await http.get("/api/v1/matters", headers=kit.auth("staff"))).json()["matters"]
+    assert sorted(staff, key=lambda m: m["ref"]) == sorted(
+        [
+            {"ref": kit.ref, "title": "Visa application", "head": 1},
+            {"ref": private.reference, "title": "Staff only", "head": 0},
+        ],
+        key=lambda m: m["ref"],
+    )
+    contact = (await http.get("/api/v1/matters", headers=kit.auth("contact"))).json()
+    assert contact == {"matters": [{"ref": kit.ref, "title": "Visa application", "head": 1}]}
+    theirs = (await http.get("/api/v1/matters", headers=other.auth("staff"))).json()["matters"]
+    assert [m["ref"] for m in theirs] == [other.ref]
+
+
+async def test_post_is_idempotent_and_published_after_commit(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    got: list[StoredEvent] = []
+    arrived = asyncio.Event()
+
+    class Listener:
+        principal: Principal = kit.staff
+
+        def deliver(self, event: StoredEvent) -> None:
+            got.append(event)
+            arrived.set()
+
+        def close(self, code: int) -> None:
+            pass
+
+    listener = Listener()
+    assert await app.state.hub.join(kit.matter.id, listener) == 0
+    try:
+        blob = bytes(range(40))
+        body = {
+            "client_id": "c-1",
+            "kind": "message",
+            "audience": "portal",
+            "payload": {"thread": "t1"},
+            "blob": base64.b64encode(blob).decode(),
+        }
+        first = await _post(http, kit, "contact", body)
+        assert first.status_code == 201, first.text
+        assert first.json()["seq"] == 1 and first.json()["duplicate"] is False
+        assert first.json()["event"]["blob"] == base64.urlsafe_b64encode(blob).decode().rstrip("=")
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert [(e.seq, e.client_id, e.blob) for e in got] == [(1, "c-1", blob)]
+        again = await _post(http, kit, "contact", body)
+        assert again.status_code == 200
+        assert again.json()["seq"] == 1 and again.json()["duplicate"] is True
+        changed = await _post(http, kit, "contact", {**body, "payload": {"thread": "t2"}})
+        _error(changed, 409, "conflict")
+        second = await _post(http, kit, "contact", {**body, "client_id": "c-2"})
+        assert second.json()["seq"] == 2
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(got) < 2:  # the duplicate was not published again
+            assert asyncio.get_running_loop().time() < deadline, got
+            arrived.clear()
+            await asyncio.wait_for(arrived.wait(), 5)
+        assert [e.seq for e in got] == [1, 2]
+    finally:
+        await app.state.hub.leave(kit.matter.id, listener)
+
+
+async def test_bad_event_bodies(http: httpx.AsyncClient, make_firm: MakeFirm, db: Database) -> None:
+    kit = await make_firm()
+    url = f"/api/v1/matters/{kit.ref}/events"
+    auth = kit.auth("staff")
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"payload": {}}, 400, "bad_request"),  # kind missing
+        ({"kind": 5}, 400, "bad_request"),
+        ({"kind": "message", "payload": []}, 400, "bad_request"),
+        ({"kind": "message", "audience": "all"}, 400, "bad_request"),
+        ({"kind": "message", "client_id": 7}, 400, "bad_request"),
+        ({"kind": "message", "client_id": "has space"}, 400, "bad_request"),
+        ({"kind": "message", "blob": "***"}, 400, "bad_request"),
+        ({"kind": "message", "extra": 1}, 400, "bad_request"),
+        ({"kind": "message", "payload": {"x": "y" * 70_000}}, 413, "payload_too_large"),
+        ({"kind": "message", "blob": "A" * 400_000}, 413, "payload_too_large"),
+    ]
+    for body, status, code in cases:
+        _error(await http.post(url, json=body, headers=auth), status, code)
+    _error(await http.post(url, content=b"{not json", headers={**auth, **JSON}), 400, "bad_request")
+    _error(await http.post(url, content=b"[1]", headers={**auth, **JSON}), 400, "bad_request")
+    _error(
+        await http.post(
+            url, content=b'{"kind":"message"}', headers={**auth, "Content-Type": "text/plain"}
+        ),
+        400,
+        "bad_request",
+    )
+    _error(await http.post(url, content=b"", headers={**auth, **JSON}), 400, "bad_request")
+    huge = b'{"kind":"message","payload":{"x":"' + b"y" * 2_000_000 + b'"}}'
+    _error(await http.post(url, content=huge, headers={**auth, **JSON}), 413, "payload_too_large")
+    # A contact may not write staff-only data.
+    _error(
+        await _post(http, kit, "contact", {"kind": "note", "audience": "staff"}), 400, "bad_request"
+    )
+    _error(
+        await _post(http, kit, "contact", {"kind": "message", "payload": {"staff_x": 1}}),
+        400,
+        "bad_request",
+    )
+    async with db.read() as session:
+        assert await stream.head(session, kit.matter.id) == 0  # nothing half-written
+
+
+async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    for i in range(5):
+        await _post(http, kit, "staff", {"kind": "message", "payload": {"i": i, "staff_tag": "x"}})
+        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {"i": i}})
+    url = f"/api/v1/matters/{kit.ref}/events"
+    page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
+    assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
+    assert page["next"] == "4" and page["head"] == 10 and page["more"] is True
+    assert page["events"][0]["payload"] == {"i": 0, "staff_tag": "x"}
+    seen: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        response = await http.get(
+            url, headers=kit.auth("contact"), params={"after": after, "limit": 3}
+        )
+        body = response.json()
+        seen += body["events"]
+        after = body["next"]
+        if not body["more"]:
+            break
+    assert [e["seq"] for e in seen] == [1, 3, 5, 7, 9]
+    assert all(e["audience"] == "portal" and "staff_tag" not in e["payload"] for e in seen)
+    assert after == "10"
+    tail = (await http.get(url, headers=kit.auth("contact"), params={"after": "10"})).json()
+    assert tail["events"] == [] and tail["next"] == "10" and tail["more"] is False
+    for params, code in (
+        ({"after": "-1"}, "invalid_cursor"),
+        ({"after": "abc"}, "invalid_cursor"),
+        ({"after": "01"}, "invalid_cursor"),
+        ({"limit": "0"}, "bad_request"),
+        ({"limit": "501"}, "bad_request"),
+        ({"limit": "x"}, "bad_request"),
+    ):
+        _error(await http.get(url, headers=kit.auth("staff"), params=params), 400, code)
+
+
+async def test_other_matters_are_404_never_data(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A contact (and a bot) trying every other matter gets 404 with no data."""
+    kit = await make_firm()
+    other = await make_firm()
+    private = await kit.add_matter(title="Not yours", members=())
+    removed = await kit.add_matter(title="Was yours")
+    await kit.remove_member(kit.contact, removed)
+    await kit.remove_member(kit.bot, removed)
+    for k, who in ((kit, "staff"), (other, "staff")):
+        await _post(http, k, who, {"kind": "message", "payload": {"secret": "s3cr3t"}})
+    targets = [other.ref, private.reference, removed.reference, "ZZZZ9999", "bad-ref"]
+    bodies = set()
+    for who in ("contact", "bot"):
+        for ref in targets:
+            for response in (
+                await http.get(f"/api/v1/matters/{ref}/events", headers=kit.auth(who)),
+                await _post(http, kit, who, {"kind": "message", "client_id": "x"}, ref=ref),
+            ):
+                _error(response, 404, "not_found")
+                assert "s3cr3t" not in response.text
+                bodies.add(response.text)
+    assert len(bodies) == 1  # no oracle: every miss looks the same
+    for ref in (other.ref,):
+        _error(
+            await http.get(f"/api/v1/matters/{ref}/events", headers=kit.auth("staff")),
+            404,
+            "not_found",
+        )
+    async with other.db.read() as session:
+        assert await stream.head(session, other.matter.id) == 1  # nothing written there
+
+
+async def test_cookie_session_lifecycle(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    _error(
+        await http.post("/api/v1/session", headers={"Authorization": "Bearer bad"}),
+        401,
+        "unauthenticated",
+    )
+    response = await http.post("/api/v1/session", headers=kit.auth("contact"))
+    assert response.status_code == 201
+    assert response.json()["principal"]["kind"] == "contact"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("rtp_session=")
+    lowered = cookie.lower()
+    assert "httponly" in lowered and "samesite=strict" in lowered and "path=/" in lowered
+    assert "secure" not in lowered  # plain http in tests
+    session_token = response.cookies["rtp_session"]
+    assert session_token != kit.tokens["contact"]
+    http.cookies.set("rtp_session", session_token)
+    try:
+        me = (await http.get("/api/v1/me")).json()
+        assert me["principal"]["id"] == kit.contact.id
+        # Cookie-authenticated writes from a foreign page are refused.
+        evil = await http.post(
+            f"/api/v1/matters/{kit.ref}/events",
+            json={"kind": "message"},
+            headers={"Origin": "https://evil.example"},
+        )
+        _error(evil, 403, "forbidden_origin")
+        ok = await http.post(
+            f"/api/v1/matters/{kit.ref}/events",
+            json={"kind": "message"},
+            headers={"Origin": TEST_ORIGIN},
+        )
+        assert ok.status_code == 201
+        out = await http.delete("/api/v1/session")
+        assert out.status_code == 200 and "rtp_session=" in out.headers["set-cookie"]
+        http.cookies.set("rtp_session", session_token)
+        _error(await http.get("/api/v1/me"), 401, "unauthenticated")
+    finally:
+        http.cookies.clear()
+    # The login token itself still works; a token in the body is accepted too.
+    body_login = await http.post("/api/v1/session", json={"token": kit.tokens["staff"]})
+    assert body_login.status_code == 201
+    assert body_login.json()["principal"]["id"] == kit.staff.id
+
+
+async def test_unknown_routes_and_methods_are_json(http: httpx.AsyncClient) -> None:
+    _error(await http.get("/api/v1/nothing"), 404, "not_found")
+    _error(await http.put("/api/v1/matters"), 405, "bad_request")
+
+
+async def test_backend_down_is_unavailable(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    real = app.state.db
+    dead = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
+    app.state.db = dead
+    try:
+        _error(await http.get("/healthz"), 503, "unavailable")
+        _error(await http.get("/api/v1/me", headers=kit.auth("staff")), 503, "unavailable")
+    finally:
+        app.state.db = real
+        await dead.close()
+    assert (await http.get("/api/v1/me", headers=kit.auth("staff"))).status_code == 200
+
+
+async def test_unexpected_errors_do_not_leak(
+    http: httpx.AsyncClient, make_firm: MakeFirm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kit = await make_firm()
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    monkeypatch.setattr(stream, "list_matters", broken)  # fault injection: a bug
+    response = await http.get("/api/v1/matters", headers=kit.auth("staff"))
+    error = _error(response, 500, "internal")
+    assert "secret" not in response.text and error["message"] == "internal error"
+
+
+async def test_through_real_uvicorn(uvicorn_server: RunningServer, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    async with httpx.AsyncClient(base_url=uvicorn_server.base_url, timeout=10) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        response = await client.post(
+            f"/api/v1/matters/{kit.ref}/events",
+            json={"kind": "message", "client_id": "u1"},
+            headers=kit.auth("bot"),
+        )
+        assert response.status_code == 201 and response.json()["seq"] == 1
+
+        async def chunks() -> Any:  # no Content-Length: the cap applies while streaming
+            yield b'{"kind":"message","payload":{"x":"'
+            for _ in range(64):
+                yield b"y" * 65_536
+            yield b'"}}'
+
+        big = await client.post(
+            f"/api/v1/matters/{kit.ref}/events",
+            content=chunks(),
+            headers={**kit.auth("bot"), **JSON},
+        )
+        _error(big, 413, "payload_too_large")
+        assert (await client.get("/healthz")).status_code == 200
