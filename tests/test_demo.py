@@ -1,0 +1,161 @@
+"""The demo seed and the CLI (real subprocesses, a real ``rtportal serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from rtportal import stream
+from rtportal.audience import view_for
+from rtportal.auth.tokens import authenticate
+from rtportal.db import Database
+from rtportal.demo import DEMO_FIRM, DEMO_MATTER, format_demo, seed_demo
+from rtportal.models import Firm
+from rtportal.settings import Settings
+from tests.conftest import TEST_SECRET_HEX
+from tests.support.procs import ManagedProcess, free_port
+
+TOKEN_RE = re.compile(r"^(org admin|staff|bot|client): .*?\n  login link: \S+#token=(\S+)", re.M)
+
+
+def _env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTPORTAL_")}
+    env.update(
+        {
+            "RTPORTAL_DATA_DIR": str(tmp_path / "cli-data"),
+            "RTPORTAL_DATABASE_URL": settings.database_url,
+            "RTPORTAL_BROKER_URL": "memory://",
+            "RTPORTAL_SECRET_KEY": TEST_SECRET_HEX,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+async def test_seed_is_idempotent_and_tokens_work(db: Database) -> None:
+    first = await seed_demo(db)
+    second = await seed_demo(db)
+    assert [u.role for u in first] == ["org admin", "staff", "bot", "client"]
+    assert [u.principal for u in first] == [u.principal for u in second]
+    async with db.read() as session:
+        firms = await session.scalar(
+            select(func.count()).select_from(Firm).where(Firm.name == DEMO_FIRM)
+        )
+        assert firms == 1
+        client = first[3].principal
+        for user in first + second:
+            assert await authenticate(session, user.token) == user.principal
+        matter = await stream.can_access(session, client, DEMO_MATTER)
+        events = await stream.read_since(session, matter.id, 0, 100)
+    assert [(e.kind, e.audience) for e in events] == [
+        ("message", "portal"),
+        ("note", "staff"),
+        ("bot", "portal"),
+    ]
+    assert [view_for(e, client) is None for e in events] == [False, True, False]
+    text = format_demo(first, "http://127.0.0.1:8000")
+    assert len(TOKEN_RE.findall(text)) == 4
+    assert "?token=" not in text and "curl -H 'Authorization: Bearer " in text
+
+
+def test_cli_migrate_and_seed_demo(settings: Settings, tmp_path: Path) -> None:
+    env = _env(settings, tmp_path)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "rtportal", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    assert "database at revision 0001_core" in migrate.stdout
+    seed = subprocess.run(
+        [sys.executable, "-m", "rtportal", "seed-demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert seed.returncode == 0, seed.stderr
+    assert {role for role, _ in TOKEN_RE.findall(seed.stdout)} == {
+        "org admin",
+        "staff",
+        "bot",
+        "client",
+    }
+
+
+def test_cli_reports_bad_settings_and_refuses_memory_broker_for_workers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = {**_env(settings, tmp_path), "RTPORTAL_DATABASE_URL": "mysql://nope"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "rtportal", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "error [invalid_config]" in bad.stderr
+    workers = subprocess.run(
+        [sys.executable, "-m", "rtportal", "serve", "--workers", "2", "--port", "1"],
+        env=_env(settings, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert workers.returncode != 0 and "RTPORTAL_BROKER_URL=redis://" in workers.stderr
+
+
+async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = ManagedProcess(
+        [
+            sys.executable,
+            "-m",
+            "rtportal",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=_env(settings, tmp_path),
+        log_path=log,
+    )
+    proc.start()
+    try:
+        tokens: dict[str, str] = {}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:  # poll until the server answers (it migrates and seeds first)
+                assert proc.proc is not None and proc.proc.poll() is None, log.read_text()
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert asyncio.get_running_loop().time() < deadline, log.read_text()
+                await asyncio.sleep(0.1)  # reason: polling a port that has no event to await
+            tokens = dict(TOKEN_RE.findall(log.read_text()))
+            me = await client.get(
+                "/api/v1/me", headers={"Authorization": f"Bearer {tokens['client']}"}
+            )
+            assert me.json()["principal"]["name"] == "Amira Haddad"
+            history = await client.get(
+                f"/api/v1/matters/{DEMO_MATTER}/events",
+                headers={"Authorization": f"Bearer {tokens['client']}"},
+            )
+            assert [e["kind"] for e in history.json()["events"]] == ["message", "bot"]
+    finally:
+        proc.stop()
+    assert proc.proc is not None and proc.proc.returncode is not None
