@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import resource
+import threading
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -141,17 +142,30 @@ class Worker:
             client = _Client(spec)
             async with sem:
                 try:
-                    client.ws = await open_ws(self.host, self.port, self.path,
-                                              dict(spec.headers), self.on_text,
-                                              self.on_close, tag=client)
+                    client.ws = await open_ws(
+                        self.host,
+                        self.port,
+                        self.path,
+                        dict(spec.headers),
+                        self.on_text,
+                        self.on_close,
+                        tag=client,
+                    )
                 except Exception as exc:
                     key = "connect:" + type(exc).__name__
                     outcome[key] = outcome.get(key, 0) + 1
                     return
                 loop = asyncio.get_running_loop()
                 client.subscribed = loop.create_future()
-                client.ws.send_text(json.dumps({"type": "subscribe", "id": "s1",
-                                                "subs": [{"matter": spec.matter, "after": 0}]}))
+                client.ws.send_text(
+                    json.dumps(
+                        {
+                            "type": "subscribe",
+                            "id": "s1",
+                            "subs": [{"matter": spec.matter, "after": 0}],
+                        }
+                    )
+                )
                 try:
                     result = await asyncio.wait_for(client.subscribed, 60)
                 except TimeoutError:
@@ -168,11 +182,11 @@ class Worker:
         counters = self.steps.setdefault(step_id, StepCounters())
         sent_before = counters.sent
         senders = [c for c in self.clients if c.spec.sender and c.ws and not c.ws.closed]
-        if not senders or rate <= 0:
+        if not senders or rate <= 0 or round(rate * duration) == 0:
             await asyncio.sleep(duration)
             return {"sent": 0}
         start = time.monotonic()
-        total = max(1, round(rate * duration))
+        total = round(rate * duration)
         rr = 0
         prefix = f"w{self.wid}s{step_id}-"
         while True:
@@ -190,27 +204,49 @@ class Worker:
                 counters.sent += 1
                 counters.expected += client.spec.members
                 assert client.ws is not None
-                client.ws.send_text(json.dumps({
-                    "type": "send", "id": sid, "matter": client.spec.matter,
-                    "kind": "message", "audience": "portal",
-                    "payload": {"t": time.time_ns(), "s": step_id}, "blob": _BLOB,
-                }, separators=(",", ":")))
+                client.ws.send_text(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "id": sid,
+                            "matter": client.spec.matter,
+                            "kind": "message",
+                            "audience": "portal",
+                            "payload": {"t": time.time_ns(), "s": step_id},
+                            "blob": _BLOB,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
             await asyncio.sleep(_TICK)
         return {"sent": counters.sent}
 
     def counts(self, step_id: int) -> dict[str, int]:
         c = self.steps.get(step_id, StepCounters())
-        return {"sent": c.sent, "acked": c.acked, "errors": c.errors,
-                "expected": c.expected, "received": c.received}
+        return {
+            "sent": c.sent,
+            "acked": c.acked,
+            "errors": c.errors,
+            "expected": c.expected,
+            "received": c.received,
+        }
 
     def collect(self, step_id: int) -> dict[str, Any]:
         c = self.steps.pop(step_id, StepCounters())
-        return {"sent": c.sent, "acked": c.acked, "duplicates": c.duplicates,
-                "errors": c.errors, "error_codes": c.error_codes, "expected": c.expected,
-                "received": c.received, "out_of_order": c.out_of_order,
-                "latencies_us": c.latencies_us.tobytes(), "closes": dict(self.closes),
-                "resyncs": self.resyncs, "open": sum(1 for x in self.clients
-                                                     if x.ws and not x.ws.closed)}
+        return {
+            "sent": c.sent,
+            "acked": c.acked,
+            "duplicates": c.duplicates,
+            "errors": c.errors,
+            "error_codes": c.error_codes,
+            "expected": c.expected,
+            "received": c.received,
+            "out_of_order": c.out_of_order,
+            "latencies_us": c.latencies_us.tobytes(),
+            "closes": dict(self.closes),
+            "resyncs": self.resyncs,
+            "open": sum(1 for x in self.clients if x.ws and not x.ws.closed),
+        }
 
     async def close_all(self) -> None:
         for client in self.clients:
@@ -230,14 +266,19 @@ async def _serve(pipe: Connection, worker: Worker) -> None:
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
 
-    def readable() -> None:
-        try:
-            inbox.put_nowait(pipe.recv())
-        except EOFError:
-            loop.remove_reader(pipe.fileno())
-            inbox.put_nowait(("exit",))
+    # A thread blocks on the pipe: the event loop's add_reader would make the
+    # pipe non-blocking, and multi-megabyte latency replies then fail with EAGAIN.
+    def reader() -> None:
+        while True:
+            try:
+                msg = pipe.recv()
+            except (EOFError, OSError):
+                msg = ("exit",)
+            loop.call_soon_threadsafe(inbox.put_nowait, msg)
+            if msg[0] == "exit":
+                return
 
-    loop.add_reader(pipe.fileno(), readable)
+    threading.Thread(target=reader, name="pipe-reader", daemon=True).start()
     while True:
         cmd = await inbox.get()
         op = cmd[0]

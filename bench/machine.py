@@ -41,7 +41,21 @@ def describe() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "versions": {d: _version(d) for d in (
-            "uvicorn", "uvloop", "httptools", "websockets", "starlette", "sqlalchemy",
-            "asyncpg", "aiosqlite", "redis", "django", "channels", "channels-redis")},
+        "versions": {
+            d: _version(d)
+            for d in (
+                "uvicorn",
+                "uvloop",
+                "httptools",
+                "websockets",
+                "starlette",
+                "sqlalchemy",
+                "asyncpg",
+                "aiosqlite",
+                "redis",
+                "django",
+                "channels",
+                "channels-redis",
+            )
+        },
     }

@@ -33,8 +33,10 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
     idle_rows = []
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['system']} | {r.get('workload', '-')} | error: {r['error']} "
-                         "| | | | | | | | |")
+            lines.append(
+                f"| {r['system']} | {r.get('workload', '-')} | error: {r['error']} "
+                "| | | | | | | | |"
+            )
             continue
         if r["workload"] == "idle":
             idle_rows.append(r)
@@ -44,19 +46,26 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
             f"| {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {_fmt(r['lost_total'])} "
             f"| {_fmt(r['server_cpu_us_per_delivery'])} "
             f"| {_fmt(r['backend_cpu_us_per_delivery'])} | {_fmt(r.get('server_cpu_pct'))} "
-            f"| {_fmt(r['generator_cpu_pct'])} | {r['saturated_by'] or 'not reached'} |")
+            f"| {_fmt(r['generator_cpu_pct'])} | {r['saturated_by'] or 'not reached'} |"
+        )
     if idle_rows:
-        lines += ["", "| system | idle connections | server RSS before → after (MiB) "
-                  "| KiB per connection |", "| --- | ---: | --- | ---: |"]
+        lines += [
+            "",
+            "| system | idle connections | server RSS before → after (MiB) | KiB per connection |",
+            "| --- | ---: | --- | ---: |",
+        ]
         for r in idle_rows:
-            lines.append(f"| {r['system']} | {_fmt(r['connections'])} "
-                         f"| {r['rss_before_mib']} → {r['rss_after_mib']} "
-                         f"| {_fmt(r['kib_per_connection'])} |")
+            lines.append(
+                f"| {r['system']} | {_fmt(r['connections'])} "
+                f"| {r['rss_before_mib']} → {r['rss_after_mib']} "
+                f"| {_fmt(r['kib_per_connection'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool,
-                   directory: Path) -> Path:
+def write_markdown(
+    results: list[dict[str, Any]], machine: dict[str, Any], quick: bool, directory: Path
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"results-{stamp}{'-quick' if quick else ''}.md"

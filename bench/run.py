@@ -24,33 +24,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import multiprocessing as mp
 import os
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
+import psutil
 
-from bench.loadgen import ClientSpec, raise_nofile, worker_main  # noqa: E402
-from bench.machine import describe  # noqa: E402
-from bench.report import write_markdown  # noqa: E402
+from bench.loadgen import ClientSpec, raise_nofile, worker_main
+from bench.machine import describe
+from bench.report import write_markdown
+from bench.systems import ROOT, Layout, System, make_channels, make_relay
 
 RESULTS = ROOT / "bench" / "results"
 P99_TARGET_MS = 100.0
@@ -101,81 +102,29 @@ def private_redis() -> Iterator[tuple[str, int]]:
     if exe is None:
         raise RuntimeError("redis-server not found")
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--maxclients", "20000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxclients",
+            "20000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, proc)
         yield f"redis://127.0.0.1:{port}/0", proc.pid
     finally:
         stop_proc(proc)
-
-
-def uvicorn_argv(target: str, port: int, *, factory: bool = False,
-                 lifespan: str = "on") -> list[str]:
-    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
-            "--ws-per-message-deflate", "false", "--no-access-log", "--log-level", "warning",
-            "--lifespan", lifespan, "--backlog", "4096"]
-    if factory:
-        argv.append("--factory")
-    return argv
-
-
-# --- systems -------------------------------------------------------------------------
-@dataclass
-class Layout:
-    """Matters and members of one workload, with per-client credentials."""
-
-    name: str
-    matters: list[str]
-    members: int
-    senders_per_matter: int
-    clients: int  # total connections (idle may reuse members several times)
-    headers: Callable[[int, int], tuple[tuple[str, str], ...]] = lambda m, k: ()
-
-    def specs(self) -> list[ClientSpec]:
-        out = []
-        for i in range(self.clients):
-            m = i % len(self.matters)
-            k = (i // len(self.matters)) % self.members  # member index inside its matter
-            sender = (i // len(self.matters)) < self.senders_per_matter
-            members = min(self.members, self.clients // len(self.matters))
-            out.append(ClientSpec(i, self.matters[m], members, sender, self.headers(m, k)))
-        return out
-
-
-@dataclass
-class System:
-    name: str
-    label: str
-    argv: list[str]
-    env: dict[str, str]
-    layouts: dict[str, Layout]
-    backend_pids: Callable[[], list[int]] = list
-    cleanup: Callable[[], None] = lambda: None
-
-
-def plain_layouts(run_id: str, idle_n: int) -> dict[str, Layout]:
-    return {
-        "rooms": Layout("rooms", [f"R{run_id}{m:03d}" for m in range(100)], 10, 1, 1000),
-        "fanout": Layout("fanout", [f"F{run_id}000"], 1000, 4, 1000),
-        "idle": Layout("idle", [f"I{run_id}{m:03d}" for m in range(100)], 10, 0, idle_n),
-    }
-
-
-def make_relay(port: int, run_id: str, idle_n: int) -> System:
-    return System("relay", "raw relay (in-memory, no persistence)",
-                  uvicorn_argv("bench.servers.relay:app", port), {},
-                  plain_layouts(run_id, idle_n))
-
-
-def make_channels(port: int, run_id: str, idle_n: int, redis_url: str, redis_pid: int) -> System:
-    return System("channels", "Django Channels + channels_redis",
-                  uvicorn_argv("bench.servers.channels_peer:application", port, lifespan="off"),
-                  {"BENCH_REDIS_URL": redis_url, "BENCH_RUN_ID": run_id},
-                  plain_layouts(run_id, idle_n), backend_pids=lambda: [redis_pid])
 
 
 # --- measurement ------------------------------------------------------------------------
@@ -214,8 +163,9 @@ class Generator:
         ctx = mp.get_context("fork")
         for wid in range(self.n):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(child, "127.0.0.1", self.port, "/ws", wid),
-                               daemon=True)
+            proc = ctx.Process(
+                target=worker_main, args=(child, "127.0.0.1", self.port, "/ws", wid), daemon=True
+            )
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
@@ -265,8 +215,16 @@ def connect(gen: Generator, layout: Layout) -> dict[str, Any]:
     return {"outcome": outcome, "seconds": round(max(a["seconds"] for a in answers), 2)}
 
 
-def run_step(gen: Generator, server_pid: int, backend: list[int], step_id: int,
-             rate: float, duration: float, drain: float, members: int) -> dict[str, Any]:
+def run_step(
+    gen: Generator,
+    server_pid: int,
+    backend: list[int],
+    step_id: int,
+    rate: float,
+    duration: float,
+    drain: float,
+    members: int,
+) -> dict[str, Any]:
     """Offer ``rate`` sends/s for ``duration`` s, wait for delivery, aggregate."""
     cpu0 = cpu_seconds([server_pid])
     bcpu0 = cpu_seconds(backend)
@@ -309,32 +267,54 @@ def run_step(gen: Generator, server_pid: int, backend: list[int], step_id: int,
     p99 = percentile(lat, 99) / 1000
     lost = max(0, expected - received)
     result = {
-        "step": step_id, "offered_sends_per_s": round(rate, 1),
-        "offered_deliveries_per_s": round(rate * members, 1),
-        "sent": sent, "acked": sum(s["acked"] for s in stats), "errors": errors,
-        "error_codes": codes, "expected": expected, "received": received, "lost": lost,
+        "step": step_id,
+        "offered_sends_per_s": round(rate, 1),
+        "offered_deliveries_per_s": round(sent * members / duration, 1),
+        "sent": sent,
+        "acked": sum(s["acked"] for s in stats),
+        "errors": errors,
+        "error_codes": codes,
+        "expected": expected,
+        "received": received,
+        "lost": lost,
         "duplicates": sum(s["duplicates"] for s in stats),
         "out_of_order": sum(s["out_of_order"] for s in stats),
         "delivered_per_s": round(received / duration, 1),
-        "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
         "max_ms": round(lat[-1] / 1000, 2) if lat else None,
         "server_cpu_pct": round(100 * cpu / wall, 1),
         "server_cpu_us_per_delivery": round(1e6 * cpu / received, 2) if received else None,
         "backend_cpu_us_per_delivery": round(1e6 * bcpu / received, 2) if received else None,
         "generator_cpu_pct": round(100 * gcpu / wall, 1),
         "machine_cpu_pct": round(psutil.cpu_percent(interval=None), 1),
-        "closes": closes, "open": sum(s["open"] for s in stats), "seconds": round(wall, 2),
+        "closes": closes,
+        "open": sum(s["open"] for s in stats),
+        "seconds": round(wall, 2),
     }
     result["pass"] = bool(
-        received > 0 and p99 <= P99_TARGET_MS and lost == 0 and errors == 0
+        received > 0
+        and p99 <= P99_TARGET_MS
+        and lost == 0
+        and errors == 0
         and not any(k not in ("1000",) for k in closes)
-        and received >= 0.9 * rate * members * duration)
+        and received >= 0.9 * rate * members * duration
+    )
     return result
 
 
-def stepped(gen: Generator, server_pid: int, backend: list[int], layout: Layout,
-            start_rate: float, factor: float, max_steps: int, duration: float,
-            drain: float, bisect: bool) -> dict[str, Any]:
+def stepped(
+    gen: Generator,
+    server_pid: int,
+    backend: list[int],
+    layout: Layout,
+    start_rate: float,
+    factor: float,
+    max_steps: int,
+    duration: float,
+    drain: float,
+    bisect: bool,
+) -> dict[str, Any]:
     members = layout.members
     steps: list[dict[str, Any]] = []
     rate = start_rate
@@ -342,10 +322,12 @@ def stepped(gen: Generator, server_pid: int, backend: list[int], layout: Layout,
     fail_rate: float | None = None
     for step_id in range(1, max_steps + 1):
         r = run_step(gen, server_pid, backend, step_id, rate, duration, drain, members)
-        log(f"  {layout.name} step {step_id}: offered {r['offered_deliveries_per_s']}/s "
+        log(
+            f"  {layout.name} step {step_id}: offered {r['offered_deliveries_per_s']}/s "
             f"delivered {r['delivered_per_s']}/s p50 {r['p50_ms']} p99 {r['p99_ms']} ms "
             f"lost {r['lost']} err {r['errors']} srv {r['server_cpu_pct']}% "
-            f"gen {r['generator_cpu_pct']}% {'PASS' if r['pass'] else 'FAIL'}")
+            f"gen {r['generator_cpu_pct']}% {'PASS' if r['pass'] else 'FAIL'}"
+        )
         steps.append(r)
         if not r["pass"]:
             fail_rate = rate
@@ -355,25 +337,40 @@ def stepped(gen: Generator, server_pid: int, backend: list[int], layout: Layout,
     if bisect and best is not None and fail_rate is not None:
         mid = (best["offered_sends_per_s"] * fail_rate) ** 0.5
         r = run_step(gen, server_pid, backend, len(steps) + 1, mid, duration, drain, members)
-        log(f"  {layout.name} bisect: offered {r['offered_deliveries_per_s']}/s "
+        log(
+            f"  {layout.name} bisect: offered {r['offered_deliveries_per_s']}/s "
             f"delivered {r['delivered_per_s']}/s p99 {r['p99_ms']} ms "
-            f"{'PASS' if r['pass'] else 'FAIL'}")
+            f"{'PASS' if r['pass'] else 'FAIL'}"
+        )
         steps.append(r)
         if r["pass"] and r["delivered_per_s"] > best["delivered_per_s"]:
             best = r
-    summary: dict[str, Any] = {"workload": layout.name, "steps": steps,
-                               "lost_total": sum(s["lost"] for s in steps)}
+    summary: dict[str, Any] = {
+        "workload": layout.name,
+        "steps": steps,
+        "lost_total": sum(s["lost"] for s in steps),
+    }
     if best is None:
-        summary.update(max_delivered_per_s=0.0, p50_ms=None, p99_ms=None, lost=None,
-                       server_cpu_us_per_delivery=None, backend_cpu_us_per_delivery=None,
-                       generator_cpu_pct=None)
+        summary.update(
+            max_delivered_per_s=0.0,
+            p50_ms=None,
+            p99_ms=None,
+            lost=None,
+            server_cpu_us_per_delivery=None,
+            backend_cpu_us_per_delivery=None,
+            generator_cpu_pct=None,
+        )
     else:
-        summary.update(max_delivered_per_s=best["delivered_per_s"], p50_ms=best["p50_ms"],
-                       p99_ms=best["p99_ms"], lost=best["lost"],
-                       server_cpu_us_per_delivery=best["server_cpu_us_per_delivery"],
-                       backend_cpu_us_per_delivery=best["backend_cpu_us_per_delivery"],
-                       server_cpu_pct=best["server_cpu_pct"],
-                       generator_cpu_pct=best["generator_cpu_pct"])
+        summary.update(
+            max_delivered_per_s=best["delivered_per_s"],
+            p50_ms=best["p50_ms"],
+            p99_ms=best["p99_ms"],
+            lost=best["lost"],
+            server_cpu_us_per_delivery=best["server_cpu_us_per_delivery"],
+            backend_cpu_us_per_delivery=best["backend_cpu_us_per_delivery"],
+            server_cpu_pct=best["server_cpu_pct"],
+            generator_cpu_pct=best["generator_cpu_pct"],
+        )
     summary["saturated_by"] = None if fail_rate is None else _why(steps[-1])
     return summary
 
@@ -408,10 +405,15 @@ def idle(gen: Generator, server_pid: int, layout: Layout) -> dict[str, Any]:
             break
         last = now
     rss1 = rss_bytes(server_pid)
-    return {"workload": "idle", "connections": ok, "connect": info,
-            "rss_before_mib": round(rss0 / 2**20, 1), "rss_after_mib": round(rss1 / 2**20, 1),
-            "bytes_per_connection": round((rss1 - rss0) / ok) if ok else None,
-            "kib_per_connection": round((rss1 - rss0) / ok / 1024, 1) if ok else None}
+    return {
+        "workload": "idle",
+        "connections": ok,
+        "connect": info,
+        "rss_before_mib": round(rss0 / 2**20, 1),
+        "rss_after_mib": round(rss1 / 2**20, 1),
+        "bytes_per_connection": round((rss1 - rss0) / ok) if ok else None,
+        "kib_per_connection": round((rss1 - rss0) / ok / 1024, 1) if ok else None,
+    }
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -432,16 +434,24 @@ class Plan:
         return Plan(False, 6.0, 5.0, 1.5, 10, idle_n or 5000, workers)
 
 
-START_RATES = {"rooms": 100.0, "fanout": 2.0}  # sends/s: 1,000 and 2,000 deliveries/s
+START_RATES = {"rooms": 25.0, "fanout": 1.0}  # sends/s: 250 and 1,000 deliveries/s
 
 
-def bench_system(system: System, port: int, plan: Plan, workloads: list[str]) -> list[dict[str, Any]]:
+def bench_system(
+    system: System, port: int, plan: Plan, workloads: list[str]
+) -> list[dict[str, Any]]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     log_path = RESULTS / f"{system.name}.log"
     env = {**os.environ, **system.env}
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(system.argv, env=env, cwd=ROOT, stdout=out,  # noqa: S603
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            system.argv,
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     results: list[dict[str, Any]] = []
     gen = Generator(port, plan.workers)
     try:
@@ -452,14 +462,27 @@ def bench_system(system: System, port: int, plan: Plan, workloads: list[str]) ->
             layout = system.layouts[name]
             if name == "idle":
                 res = idle(gen, proc.pid, layout)
-                log(f"  idle: {res['connections']} connections, "
-                    f"{res['kib_per_connection']} KiB each")
+                log(
+                    f"  idle: {res['connections']} connections, "
+                    f"{res['kib_per_connection']} KiB each"
+                )
             else:
                 info = connect(gen, layout)
                 log(f"  {name}: connected {info}")
-                res = stepped(gen, proc.pid, system.backend_pids(), layout, START_RATES[name],
-                              plan.factor, plan.max_steps, plan.step_seconds,
-                              plan.drain_seconds, bisect=not plan.quick)
+                if info["outcome"] != {"subscribed": layout.clients}:
+                    raise RuntimeError(f"{name}: not every client subscribed: {info}")
+                res = stepped(
+                    gen,
+                    proc.pid,
+                    system.backend_pids(),
+                    layout,
+                    START_RATES[name],
+                    plan.factor,
+                    plan.max_steps,
+                    plan.step_seconds,
+                    plan.drain_seconds,
+                    bisect=not plan.quick,
+                )
                 res["connect"] = info
             gen.broadcast(("close",))
             res = {"system": system.name, "label": system.label, **res}
@@ -477,21 +500,27 @@ def bench_system(system: System, port: int, plan: Plan, workloads: list[str]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="short steps, 1,000 idle (~3 min)")
     parser.add_argument("--systems", default="rtportal-sqlite,rtportal-pg,relay,channels")
     parser.add_argument("--workloads", default="idle,rooms,fanout")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--idle", type=int, default=None, help="idle connections")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
-                        help="an existing database to connect to for creating rtportal_bench")
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="an existing database to connect to for creating rtportal_bench",
+    )
     args = parser.parse_args(argv)
     raise_nofile()
     plan = Plan.make(args.quick, args.workers, args.idle)
-    run_id = uuid.uuid4().hex[:6].upper()
+    run_id = "".join(random.choice(string.ascii_uppercase) for _ in range(2))
     machine = describe()
-    log(f"run {run_id} on {machine['cpu']} x{machine['cores']}, load {machine['load_avg_at_start']}")
+    log(
+        f"run {run_id} on {machine['cpu']} x{machine['cores']}, load {machine['load_avg_at_start']}"
+    )
     psutil.cpu_percent(interval=None)
     workloads = [w for w in args.workloads.split(",") if w]
     all_results: list[dict[str, Any]] = []
@@ -506,8 +535,16 @@ def main(argv: list[str] | None = None) -> int:
                 from bench.rtportal_system import make_rtportal
 
                 try:
-                    system = make_rtportal(name, port, run_id, plan.idle_n, Path(tmp),
-                                           redis_url, redis_pid, args.pg_url)
+                    system = make_rtportal(
+                        name,
+                        port,
+                        run_id,
+                        plan.idle_n,
+                        Path(tmp),
+                        redis_url,
+                        redis_pid,
+                        args.pg_url,
+                    )
                 except Exception as exc:
                     log(f"{name}: cannot set up: {exc!r}")
                     all_results.append({"system": name, "error": repr(exc)})

@@ -116,14 +116,14 @@ async def open_ws(
     on_text: Callable[[WSClient, str], None],
     on_close: Callable[[WSClient, int | None], None],
     tag: object = None,
-    timeout: float = 30.0,
+    open_timeout: float = 30.0,
 ) -> WSClient:
     """Connect and finish the opening handshake (raises on refusal or timeout)."""
     loop = asyncio.get_running_loop()
     uri = f"ws://{host}:{port}{path}"
     _, client = await asyncio.wait_for(
         loop.create_connection(lambda: WSClient(uri, headers, on_text, on_close, tag), host, port),
-        timeout,
+        open_timeout,
     )
-    await asyncio.wait_for(client.opened, timeout)
+    await asyncio.wait_for(client.opened, open_timeout)
     return client

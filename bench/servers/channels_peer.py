@@ -22,7 +22,7 @@ from django.conf import settings
 if not settings.configured:
     settings.configure(
         DEBUG=False,
-        SECRET_KEY="bench-only-not-secret",  # noqa: S106 - a throwaway benchmark server
+        SECRET_KEY="bench-only-not-secret",
         ALLOWED_HOSTS=["*"],
         INSTALLED_APPS=["channels"],
         DATABASES={},
@@ -39,9 +39,9 @@ if not settings.configured:
     )
     django.setup()
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import re_path  # noqa: E402
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import re_path
 
 __all__ = ["application"]
 
@@ -58,9 +58,14 @@ class MatterConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.joined: list[str] = []
         await self.accept()
-        await self.send_json({"type": "hello", "v": 1,
-                              "principal": {"kind": "bot", "id": 0, "name": "channels"},
-                              "limits": {"max_frame_bytes": 1_048_576}})
+        await self.send_json(
+            {
+                "type": "hello",
+                "v": 1,
+                "principal": {"kind": "bot", "id": 0, "name": "channels"},
+                "limits": {"max_frame_bytes": 1_048_576},
+            }
+        )
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type")
@@ -69,21 +74,40 @@ class MatterConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             seq = _seq.get(matter, 0) + 1
             _seq[matter] = seq
             event = {
-                "type": "event", "matter": matter, "seq": seq, "kind": content.get("kind"),
-                "audience": content.get("audience"), "payload": content.get("payload"),
-                "blob": content.get("blob"), "client_id": content.get("id"),
+                "type": "event",
+                "matter": matter,
+                "seq": seq,
+                "kind": content.get("kind"),
+                "audience": content.get("audience"),
+                "payload": content.get("payload"),
+                "blob": content.get("blob"),
+                "client_id": content.get("id"),
             }
-            await self.send_json({"type": "ack", "id": content.get("id"), "matter": matter,
-                                  "seq": seq, "duplicate": False})
-            await self.channel_layer.group_send(_group(matter),
-                                                {"type": "matter.event", "event": event})
+            await self.send_json(
+                {
+                    "type": "ack",
+                    "id": content.get("id"),
+                    "matter": matter,
+                    "seq": seq,
+                    "duplicate": False,
+                }
+            )
+            await self.channel_layer.group_send(
+                _group(matter), {"type": "matter.event", "event": event}
+            )
         elif kind == "subscribe":
             for sub in content.get("subs", ()):
                 matter = sub["matter"]
                 await self.channel_layer.group_add(_group(matter), self.channel_name)
                 self.joined.append(_group(matter))
-                await self.send_json({"type": "subscribed", "id": content.get("id"),
-                                      "matter": matter, "head": _seq.get(matter, 0)})
+                await self.send_json(
+                    {
+                        "type": "subscribed",
+                        "id": content.get("id"),
+                        "matter": matter,
+                        "head": _seq.get(matter, 0),
+                    }
+                )
         elif kind == "ping":
             await self.send_json({"type": "pong", "id": content.get("id")})
 

@@ -24,8 +24,12 @@ Send = Callable[[Message], Awaitable[None]]
 _members: dict[str, list[Send]] = {}
 _seq: dict[str, int] = {}
 _HELLO = json.dumps(
-    {"type": "hello", "v": 1, "principal": {"kind": "bot", "id": 0, "name": "relay"},
-     "limits": {"max_frame_bytes": 1_048_576}}
+    {
+        "type": "hello",
+        "v": 1,
+        "principal": {"kind": "bot", "id": 0, "name": "relay"},
+        "limits": {"max_frame_bytes": 1_048_576},
+    }
 )
 
 
@@ -54,25 +58,55 @@ async def _session(receive: Receive, send: Send) -> None:
                 seq = _seq.get(matter, 0) + 1
                 _seq[matter] = seq
                 event = {
-                    "type": "event", "matter": matter, "seq": seq, "kind": frame.get("kind"),
-                    "audience": frame.get("audience"), "payload": frame.get("payload"),
-                    "blob": frame.get("blob"), "client_id": frame.get("id"),
+                    "type": "event",
+                    "matter": matter,
+                    "seq": seq,
+                    "kind": frame.get("kind"),
+                    "audience": frame.get("audience"),
+                    "payload": frame.get("payload"),
+                    "blob": frame.get("blob"),
+                    "client_id": frame.get("id"),
                 }
-                await send({"type": "websocket.send", "text": json.dumps(
-                    {"type": "ack", "id": frame.get("id"), "matter": matter, "seq": seq,
-                     "duplicate": False})})
+                await send(
+                    {
+                        "type": "websocket.send",
+                        "text": json.dumps(
+                            {
+                                "type": "ack",
+                                "id": frame.get("id"),
+                                "matter": matter,
+                                "seq": seq,
+                                "duplicate": False,
+                            }
+                        ),
+                    }
+                )
                 await _broadcast(matter, json.dumps(event))
             elif kind == "subscribe":
                 for sub in frame.get("subs", ()):
                     matter = sub["matter"]
                     _members.setdefault(matter, []).append(send)
                     joined.append(matter)
-                    await send({"type": "websocket.send", "text": json.dumps(
-                        {"type": "subscribed", "id": frame.get("id"), "matter": matter,
-                         "head": _seq.get(matter, 0)})})
+                    await send(
+                        {
+                            "type": "websocket.send",
+                            "text": json.dumps(
+                                {
+                                    "type": "subscribed",
+                                    "id": frame.get("id"),
+                                    "matter": matter,
+                                    "head": _seq.get(matter, 0),
+                                }
+                            ),
+                        }
+                    )
             elif kind == "ping":
-                await send({"type": "websocket.send",
-                            "text": json.dumps({"type": "pong", "id": frame.get("id")})})
+                await send(
+                    {
+                        "type": "websocket.send",
+                        "text": json.dumps({"type": "pong", "id": frame.get("id")}),
+                    }
+                )
     finally:
         for matter in joined:
             members = _members.get(matter)

@@ -1,0 +1,57 @@
+"""Seed rtportal for a benchmark run (run as a subprocess by the runner).
+
+    python -m bench.rtportal_seed DATABASE_URL SPEC_JSON  -> prints tokens JSON
+
+Goes through rtportal's own code: ``rtportal.migrate.upgrade`` for the schema,
+the demo module's creation helpers for the firm, matters, contacts and
+memberships, and ``rtportal.auth.tokens.issue_token`` for bearer tokens. Every
+member is a contact (what a client's phone is), so the benchmark also pays
+for the audience filter that contacts get.
+
+SPEC_JSON: ``{"layouts": {"rooms": [["R...000", 10], ...], ...}}`` (matter
+reference and member count per layout). Output: ``{"rooms": [[token, ...]
+per matter], ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from rtportal import migrate
+from rtportal.auth.tokens import issue_token
+from rtportal.db import Database
+from rtportal.demo import add_member, create_contact, create_firm, create_matter
+
+__all__ = ["seed"]
+
+
+async def seed(url: str, spec: dict[str, Any]) -> dict[str, list[list[str]]]:
+    await migrate.upgrade(url)
+    db = Database(url)
+    out: dict[str, list[list[str]]] = {}
+    try:
+        async with db.write() as session:
+            firm = await create_firm(session, "Benchmark & Co")
+            for name, matters in spec["layouts"].items():
+                per_matter: list[list[str]] = []
+                for ref, members in matters:
+                    matter = await create_matter(session, firm, title=f"bench {ref}", reference=ref)
+                    tokens = []
+                    for k in range(members):
+                        who = await create_contact(session, firm, display_name=f"Client {ref}-{k}")
+                        await add_member(session, matter, who)
+                        tokens.append(
+                            await issue_token(session, "contact", who.id, label="bench", ttl=None)
+                        )
+                    per_matter.append(tokens)
+                out[name] = per_matter
+    finally:
+        await db.close()
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(seed(sys.argv[1], json.loads(sys.argv[2])))))

@@ -1,0 +1,107 @@
+"""rtportal as a benchmarked system: environment, seed, credentials per client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+from bench.systems import ROOT, Layout, System, plain_layouts, uvicorn_argv
+
+__all__ = ["make_rtportal"]
+
+BENCH_DB = "rtportal_bench"
+
+
+async def _recreate_database(admin_url: str) -> None:
+    """Drop and create ``rtportal_bench``: a database of its own, never the tests'."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    finally:
+        await conn.close()
+
+
+def _pg_backend_pids() -> list[int]:
+    """PostgreSQL backends serving the bench database (their CPU is the DB's cost)."""
+    pids = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or ())
+        except psutil.Error:
+            continue
+        if proc.info["name"] == "postgres" and BENCH_DB in cmd:
+            pids.append(proc.pid)
+    return pids
+
+
+def make_rtportal(
+    name: str,
+    port: int,
+    run_id: str,
+    idle_n: int,
+    tmp: Path,
+    redis_url: str,
+    redis_pid: int,
+    pg_admin_url: str,
+) -> System:
+    layouts = plain_layouts(run_id + ("P" if name == "rtportal-pg" else "S"), idle_n)
+    data_dir = tmp / name
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if name == "rtportal-pg":
+        asyncio.run(_recreate_database(pg_admin_url))
+        base = pg_admin_url.rsplit("/", 1)[0]
+        db_url = base.replace("postgresql://", "postgresql+asyncpg://") + "/" + BENCH_DB
+        broker_url = redis_url
+        label = "rtportal, PostgreSQL + Redis broker"
+
+        def backend() -> list[int]:
+            return [redis_pid, *_pg_backend_pids()]
+    else:
+        db_url = f"sqlite+aiosqlite:///{data_dir / 'rtportal.db'}"
+        broker_url = "memory://"
+        label = "rtportal, SQLite + in-process broker"
+
+        def backend() -> list[int]:
+            return []
+
+    spec = {
+        "layouts": {k: [[ref, lay.members] for ref in lay.matters] for k, lay in layouts.items()}
+    }
+    seeded = subprocess.run(  # the seed runs apart: no DB threads in the forking runner
+        [sys.executable, "-m", "bench.rtportal_seed", db_url, json.dumps(spec)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    tokens: dict[str, list[list[str]]] = json.loads(seeded.stdout.strip().splitlines()[-1])
+
+    def headers_for(layout: str) -> object:
+        def headers(m: int, k: int) -> tuple[tuple[str, str], ...]:
+            return (("Authorization", "Bearer " + tokens[layout][m][k]),)
+
+        return headers
+
+    with_auth = {
+        k: Layout(
+            lay.name, lay.matters, lay.members, lay.senders_per_matter, lay.clients, headers_for(k)
+        )  # type: ignore[arg-type]
+        for k, lay in layouts.items()
+    }
+    env = {
+        "RTPORTAL_DATA_DIR": str(data_dir),
+        "RTPORTAL_DATABASE_URL": db_url,
+        "RTPORTAL_BROKER_URL": broker_url,
+        "RTPORTAL_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+        "RTPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RTPORTAL_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+    }
+    argv = uvicorn_argv("rtportal.app:create_app_from_env", port, factory=True)
+    return System(name, label, argv, env, with_auth, backend_pids=backend)
