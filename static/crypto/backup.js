@@ -42,9 +42,12 @@ export function checkParams({ mKib, t, p }) {
 /** Argon2id(password, salt) -> 64 bytes, plus the login secret and KEK derived from it. */
 export async function passwordKeys(password, salt, params = DEFAULT_PARAMS) {
   checkParams(params);
+  const pw = typeof password === 'string' ? utf8(password) : password;
+  // an empty password protects nothing (and the vendored Argon2 refuses it)
+  check(pw instanceof Uint8Array && pw.length > 0, 'crypto_encoding', 'empty password');
   check(salt instanceof Uint8Array && salt.length === 16, 'crypto_encoding', 'salt must be 16 bytes');
   const out = await argon2idRaw({
-    password: typeof password === 'string' ? utf8(password) : password,
+    password: pw,
     salt,
     memoryKiB: params.mKib,
     iterations: params.t,

@@ -39,6 +39,7 @@ test('wrong password, altered parameters or salt fail to decrypt; absurd paramet
   await rejectsWith(assert, openBackup(reheader({ m_kib: 7 }), 'pw'), 'crypto_encoding');
   await rejectsWith(assert, openBackup(b.blob, 'pw', { firm: 'f', user: 'other' }), 'crypto_wrong_context');
   await rejectsWith(assert, passwordKeys('pw', new Uint8Array(15), SMALL), 'crypto_encoding');
+  await rejectsWith(assert, passwordKeys('', new Uint8Array(16), SMALL), 'crypto_encoding');
 });
 
 test('recovery code formats and proof', async () => {
