@@ -69,7 +69,6 @@ __all__ = [
     "Leave",
     "LoadBacklog",
     "Protocol",
-    "default_frame_cache",
 ]
 
 CLOSE_FRAME_TOO_BIG = 1009
@@ -150,31 +149,32 @@ class FrameCache:
     would dominate CPU; encoding once per viewer class and reusing the text
     makes fan-out O(connections) cheap string handoffs. ``""`` caches "this
     class may not see the event".
+
+    (matter_id, seq) names one immutable event only within one database, so
+    use one cache per app (the endpoint keeps it on ``app.state``); each entry
+    also remembers ``created_at`` and is re-encoded if it does not match.
     """
 
     def __init__(self, size: int = 8192) -> None:
         self._size = size
-        self._frames: OrderedDict[tuple[int, int, str], str] = OrderedDict()
+        self._frames: OrderedDict[tuple[int, int, str], tuple[str, str]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
     def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
         key = (event.matter_id, event.seq, cls)
-        text = self._frames.get(key)
-        if text is not None:
+        entry = self._frames.get(key)
+        if entry is not None and entry[0] == event.created_at:
             self.hits += 1
             self._frames.move_to_end(key)
-            return text
+            return entry[1]
         self.misses += 1
         view = view_for(event, principal)
         text = "" if view is None else event_frame(view)
-        self._frames[key] = text
+        self._frames[key] = (event.created_at, text)
         if len(self._frames) > self._size:
             self._frames.popitem(last=False)
         return text
-
-
-default_frame_cache = FrameCache()
 
 
 # --- per-subscription and per-send state ----------------------------------------
@@ -209,7 +209,7 @@ class Protocol:
     ) -> None:
         self.principal = principal
         self.limits = limits or Limits()
-        self.cache = cache or default_frame_cache
+        self.cache = cache if cache is not None else FrameCache(size=256)
         self._cls = viewer_class(principal)
         self._outbox: deque[str] = deque()
         self._subs: dict[str, _Sub] = {}
@@ -500,6 +500,14 @@ class Protocol:
         return actions
 
     # --- introspection (endpoint, tests) ----------------------------------------------
+
+    def wants(self, matter: str) -> bool:
+        """Whether any subscription of ``matter`` exists (authorising, loading or live)."""
+        return matter in self._subs
+
+    def is_current(self, token: int, matter: str) -> bool:
+        """Whether ``token`` is still the subscription of ``matter`` (not unsubscribed)."""
+        return self._current(token, matter) is not None
 
     def subscriptions(self) -> dict[str, int]:
         """Matter -> last seq handed to the client, for active subscriptions."""

@@ -1,0 +1,324 @@
+"""The Starlette websocket endpoint: Origin, authentication, pumps, I/O for the protocol core.
+
+Thin on purpose: every decision about frames lives in ``rtportal.ws.protocol``.
+This module only moves bytes and executes the core's I/O requests:
+
+* access checks (``stream.can_access``), hub joins and backlog reads;
+* appends in a write transaction, **commit**, then ``hub.publish``, then ack;
+* a writer task that drains the core's bounded outbox to the socket, so the
+  hub's ``deliver`` never waits (a full outbox closes with 4008);
+* a reader task that feeds client frames to the core.
+
+Every exception is mapped at this boundary: a client sees an ``error``
+frame with a stable code or a documented close code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from rtportal import stream
+from rtportal.auth.tokens import authenticate, token_from_connection
+from rtportal.db import Database
+from rtportal.errors import RtPortalError, Unauthenticated, Unavailable
+from rtportal.hub import Hub
+from rtportal.principal import Principal
+from rtportal.settings import Settings
+from rtportal.stream import StoredEvent
+from rtportal.ws.frames import Limits
+from rtportal.ws.protocol import (
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_INTERNAL,
+    CLOSE_RESTART,
+    CLOSE_REVOKED,
+    CLOSE_SLOW,
+    CLOSE_TRY_LATER,
+    CLOSE_UNAUTHENTICATED,
+    Action,
+    Append,
+    Authorize,
+    Close,
+    FrameCache,
+    Leave,
+    LoadBacklog,
+    Protocol,
+)
+
+__all__ = ["Connection", "limits_from_settings", "origin_allowed", "websocket_endpoint"]
+
+log = logging.getLogger("rtportal.ws")
+
+_DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
+_CLOSE_TIMEOUT = 5.0  # seconds to hand the close frame to a client that stopped reading
+_WRITE_BATCH = 64
+_REASONS = {
+    CLOSE_RESTART: "server restarting",
+    CLOSE_REVOKED: "session revoked",
+    CLOSE_SLOW: "slow consumer",
+    CLOSE_INTERNAL: "internal error",
+}
+
+
+def limits_from_settings(settings: Settings) -> Limits:
+    return Limits(
+        max_frame_bytes=settings.ws_max_frame_bytes,
+        max_payload_bytes=settings.event_payload_max,
+        max_blob_bytes=settings.event_blob_max,
+        backlog_limit=settings.backlog_limit,
+        send_queue=settings.ws_send_queue,
+    )
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
+    """No Origin (bots, native apps) is fine; a browser's Origin must be listed exactly."""
+    if origin is None:
+        return True
+    return origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    # Accept, then close: browsers expose close codes to scripts but hide
+    # the HTTP status of a refused upgrade (docs/protocol.md).
+    await websocket.accept()
+    await websocket.close(code, reason)
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    """``/ws``: check Origin, authenticate, then run one ``Connection``."""
+    state = websocket.app.state
+    settings: Settings = state.settings
+    if not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
+        await _refuse(websocket, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
+        return
+    db: Database = state.db
+    try:
+        async with db.read() as session:
+            principal = await authenticate(session, token_from_connection(websocket))
+    except Unauthenticated:
+        await _refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
+        return
+    except Unavailable:
+        await _refuse(websocket, CLOSE_TRY_LATER, "unavailable")
+        return
+    except Exception:
+        log.exception("websocket authentication failed")
+        await _refuse(websocket, CLOSE_INTERNAL, "internal error")
+        return
+    await websocket.accept()
+    await Connection(websocket, principal, settings, db, state.hub, _frame_cache(state)).run()
+
+
+def _frame_cache(state: Any) -> FrameCache:
+    """One encoded-frame cache per app: event (matter_id, seq) is unique per database."""
+    cache = getattr(state, "ws_frame_cache", None)
+    if not isinstance(cache, FrameCache):
+        cache = FrameCache()
+        state.ws_frame_cache = cache
+    return cache
+
+
+class Connection:
+    """One accepted websocket: a ``Protocol`` plus the tasks that do its I/O.
+
+    Also the hub ``Listener`` (``principal``, ``deliver``, ``close``):
+    ``deliver`` and ``close`` run the core synchronously and never await.
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        settings: Settings,
+        db: Database,
+        hub: Hub,
+        cache: FrameCache | None = None,
+    ) -> None:
+        self.websocket = websocket
+        self.principal = principal
+        self.settings = settings
+        self.db = db
+        self.hub = hub
+        self.proto = Protocol(principal, limits_from_settings(settings), cache or FrameCache())
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._close: Close | None = None
+        self._client_gone = False
+        self._joined: dict[str, int] = {}  # matter ref -> matter id joined on the hub
+        self._hub_lock = asyncio.Lock()  # orders joins and leaves of this connection
+        self._db_slots = asyncio.Semaphore(_DB_CONCURRENCY)
+        # Sends of one connection are appended in the order received (a client's
+        # pipelined messages keep their order); asyncio.Lock wakes waiters FIFO.
+        self._append_order = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- Listener ---------------------------------------------------------------
+
+    def deliver(self, event: StoredEvent) -> None:
+        self._feed(self.proto.deliver(event))
+
+    def close(self, code: int) -> None:
+        self._feed(self.proto.close(code, _REASONS.get(code, "closed")))
+
+    # --- running ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.hub.register(self)  # reachable by close_principal before any join
+        reader = asyncio.create_task(self._reader(), name="ws-reader")
+        writer = asyncio.create_task(self._writer(), name="ws-writer")
+        closing = asyncio.create_task(self._closing.wait(), name="ws-closing")
+        try:
+            self._feed(self.proto.connected())
+            await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer, closing, *self._tasks):
+                task.cancel()
+            for task in (reader, writer, closing, *self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._finish()
+
+    async def _finish(self) -> None:
+        for matter_id in list(self._joined.values()):
+            with contextlib.suppress(Exception):
+                await self.hub.leave(matter_id, self)
+        self._joined.clear()
+        self.hub.unregister(self)
+        if self._client_gone or self.websocket.client_state == WebSocketState.DISCONNECTED:
+            return
+        close = self._close or Close(1000, "")
+        with contextlib.suppress(Exception):
+            # A client that stopped reading may never take the close frame.
+            await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    self._client_gone = True
+                    return
+                text = message.get("text")
+                if text is not None:
+                    self._feed(self.proto.receive_text(text))
+                else:
+                    self._feed(self.proto.receive_bytes(message.get("bytes") or b""))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The socket went away under us (uvicorn raises on a dead connection).
+            self._client_gone = True
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while frames := self.proto.take_frames(_WRITE_BATCH):
+                    for text in frames:
+                        await self.websocket.send_text(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._client_gone = True
+
+    # --- executing the core's requests --------------------------------------------
+
+    def _feed(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Close):
+                self._close = action
+                self._closing.set()
+            elif isinstance(action, Leave):
+                self._spawn(self._leave(action.matter))
+            elif isinstance(action, Authorize):
+                self._spawn(self._authorize(action))
+            elif isinstance(action, LoadBacklog):
+                self._spawn(self._load(action))
+            elif isinstance(action, Append):
+                self._spawn(self._append(action))
+        if self.proto.queued:
+            self._wake.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _leave(self, matter: str) -> None:
+        async with self._hub_lock:
+            if self.proto.wants(matter):
+                return  # a newer subscription of this matter shares the join
+            matter_id = self._joined.pop(matter, None)
+            if matter_id is not None:
+                await self.hub.leave(matter_id, self)
+
+    async def _authorize(self, action: Authorize) -> None:
+        try:
+            async with self._db_slots:
+                async with self.db.read() as session:
+                    matter = await stream.can_access(session, self.principal, action.matter)
+                    matter_id = matter.id
+                async with self._hub_lock:
+                    if not self.proto.is_current(action.sub, action.matter):
+                        return  # unsubscribed meanwhile: do not join
+                    hub_head = await self.hub.join(matter_id, self)
+                    self._joined[action.matter] = matter_id
+                # Read after the join: every event after this head arrives live.
+                async with self.db.read() as session:
+                    db_head = await stream.head(session, matter_id)
+            head = max(hub_head, db_head)
+            self._feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
+        except Exception as exc:
+            err = _as_error(exc, "subscribe")
+            self._feed(self.proto.subscribe_failed(action.sub, action.matter, err))
+
+    async def _load(self, action: LoadBacklog) -> None:
+        try:
+            async with self._db_slots, self.db.read() as session:
+                events = await stream.read_since(
+                    session, action.matter_id, action.after, action.limit
+                )
+            self._feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+        except Exception as exc:
+            err = _as_error(exc, "backlog read")
+            self._feed(self.proto.backlog_failed(action.sub, action.matter, err))
+
+    async def _append(self, action: Append) -> None:
+        try:
+            async with self._append_order, self._db_slots:
+                async with self.db.write() as session:
+                    matter = await stream.can_access(session, self.principal, action.matter)
+                    event, created = await stream.append(
+                        session,
+                        matter=matter,
+                        actor=self.principal,
+                        kind=action.kind,
+                        audience=action.audience,
+                        payload=action.payload,
+                        blob=action.blob,
+                        client_id=action.request_id,
+                        settings=self.settings,
+                    )
+                # Committed: publish (never before), then ack.
+                if created:
+                    try:
+                        await self.hub.publish([event])
+                    except Exception:
+                        # The row is committed; other workers catch up by polling.
+                        log.exception("hub.publish failed after commit")
+            self._feed(self.proto.appended(action.request_id, event, created))
+        except Exception as exc:
+            self._feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
+
+
+def _as_error(exc: BaseException, what: str) -> RtPortalError:
+    """Map any exception to one with a stable code; bugs become ``internal`` (logged)."""
+    if isinstance(exc, RtPortalError):
+        return exc
+    log.exception("websocket %s failed", what, exc_info=exc)
+    return RtPortalError("internal error")

@@ -1,0 +1,471 @@
+"""The websocket endpoint through a real uvicorn server and a real ``websockets`` client.
+
+Each test gets a fresh app (database per the test backend, broker per
+``RTPORTAL_TEST_BROKER_URL``) served on a free port by
+``tests.support.server.running_server``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from rtportal.app import create_app
+from rtportal.db import Database
+from rtportal.settings import Settings
+from rtportal.stream import read_since
+from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
+from tests.support.server import RunningServer, running_server
+
+Frame = dict[str, Any]
+TIMEOUT = 20.0
+
+
+@pytest.fixture
+def ws_settings(settings: Settings) -> Settings:
+    return settings
+
+
+@pytest.fixture
+async def server(ws_settings: Settings) -> AsyncIterator[RunningServer]:
+    async with running_server(create_app(ws_settings)) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def kit(make_firm: MakeFirm) -> FirmKit:
+    return await make_firm()
+
+
+async def open_ws(
+    server: RunningServer,
+    token: str | None = None,
+    *,
+    cookie: str | None = None,
+    origin: str | None = None,
+    **options: Any,
+) -> ClientConnection:
+    headers: dict[str, str] = {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if cookie is not None:
+        headers["Cookie"] = f"rtp_session={cookie}"
+    return await connect(
+        server.ws_url,
+        additional_headers=headers,
+        origin=origin,  # type: ignore[arg-type]
+        proxy=None,
+        compression=None,
+        open_timeout=TIMEOUT,
+        **options,
+    )
+
+
+async def recv(ws: ClientConnection, wait: float = TIMEOUT) -> Frame:
+    frame: Frame = json.loads(await asyncio.wait_for(ws.recv(), wait))
+    return frame
+
+
+async def recv_until(
+    ws: ClientConnection, done: Callable[[Frame], bool], wait: float = TIMEOUT
+) -> list[Frame]:
+    """Every frame up to and including the first one for which ``done`` is true."""
+    out: list[Frame] = []
+
+    async def loop() -> None:
+        while True:
+            frame = await recv(ws, wait)
+            out.append(frame)
+            if done(frame):
+                return
+
+    await asyncio.wait_for(loop(), wait)
+    return out
+
+
+async def close_code(ws: ClientConnection, wait: float = TIMEOUT) -> tuple[int | None, list[Frame]]:
+    """Read until the server closes; the close code and the frames read before it."""
+    frames: list[Frame] = []
+
+    async def loop() -> int | None:
+        try:
+            while True:
+                frames.append(json.loads(await ws.recv()))
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+    return await asyncio.wait_for(loop(), wait), frames
+
+
+async def connected(server: RunningServer, token: str, **options: Any) -> ClientConnection:
+    ws = await open_ws(server, token, **options)
+    hello = await recv(ws)
+    assert hello["type"] == "hello"
+    return ws
+
+
+async def subscribe(ws: ClientConnection, matter: str, after: int = 0, fid: str = "s1") -> Frame:
+    await ws.send(
+        json.dumps({"type": "subscribe", "id": fid, "subs": [{"matter": matter, "after": after}]})
+    )
+    return await recv(ws)
+
+
+def send_frame(
+    fid: str,
+    matter: str,
+    audience: str = "portal",
+    payload: Any = None,
+    blob: bytes | None = b"RTM1-ciphertext",
+) -> str:
+    return json.dumps(
+        {
+            "type": "send",
+            "id": fid,
+            "matter": matter,
+            "kind": "message",
+            "audience": audience,
+            "payload": payload if payload is not None else {"n": fid},
+            "blob": None if blob is None else base64.b64encode(blob).decode(),
+        }
+    )
+
+
+async def send_many(ws: ClientConnection, matter: str, ids: list[str], **kw: Any) -> dict[str, int]:
+    """Pipeline sends; id -> acked seq (event frames on this connection are skipped)."""
+    for fid in ids:
+        await ws.send(send_frame(fid, matter, **kw))
+    acks: dict[str, int] = {}
+    while len(acks) < len(ids):
+        frame = await recv(ws)
+        if frame["type"] == "ack":
+            acks[frame["id"]] = frame["seq"]
+        else:
+            assert frame["type"] == "event", frame
+    return acks
+
+
+async def stored(db: Database, matter_id: int) -> list[Any]:
+    async with db.read() as session:
+        return await read_since(session, matter_id, 0, 10_000)
+
+
+# --- connecting -----------------------------------------------------------------------
+
+
+async def test_bearer_and_cookie_authenticate(server: RunningServer, kit: FirmKit) -> None:
+    ws = await open_ws(server, kit.tokens["contact"])
+    hello = await recv(ws)
+    assert hello["v"] == 1
+    assert hello["principal"] == {"kind": "contact", "id": kit.contact.id, "name": "Cleo Client"}
+    assert hello["limits"]["max_frame_bytes"] == 1_048_576
+    await ws.close()
+    ws = await open_ws(server, cookie=kit.tokens["staff"], origin=TEST_ORIGIN)
+    hello = await recv(ws)
+    assert hello["principal"]["kind"] == "staff" and hello["principal"]["id"] == kit.staff.id
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("token", "origin", "code"),
+    [
+        (None, None, 4001),
+        ("x" * 43, None, 4001),
+        ("staff", "https://evil.example", 4003),
+        ("staff", "null", 4003),
+    ],
+)
+async def test_refused_connections_get_a_close_code_and_no_frame(
+    server: RunningServer, kit: FirmKit, token: str | None, origin: str | None, code: int
+) -> None:
+    real = kit.tokens.get(token or "", token)
+    ws = await open_ws(server, real, origin=origin)
+    got, frames = await close_code(ws)
+    assert (got, frames) == (code, [])
+
+
+# --- subscribe: backlog, live, seam ------------------------------------------------
+
+
+async def test_backlog_then_live_without_gap_or_duplicate_while_another_client_sends(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    writer = await connected(server, kit.tokens["staff"])
+    first = await send_many(writer, kit.ref, [f"a{i}" for i in range(20)])
+    assert sorted(first.values()) == list(range(1, 21))
+    total = 80
+    sent = 20
+    progress = asyncio.Condition()
+
+    async def flood() -> None:
+        nonlocal sent
+        for i in range(20, total, 5):
+            await send_many(writer, kit.ref, [f"b{j}" for j in range(i, i + 5)])
+            async with progress:
+                sent = i + 5
+                progress.notify_all()
+
+    async def reader(after: int, start_at: int) -> list[int]:
+        # Subscribe at different moments of the flood.
+        async with progress:
+            await progress.wait_for(lambda: sent >= start_at)
+        ws = await connected(server, kit.tokens["bot"])
+        sub = await subscribe(ws, kit.ref, after)
+        assert sub["type"] == "subscribed" and sub["head"] >= after
+        frames = await recv_until(ws, lambda f: f.get("seq") == total)
+        await ws.close()
+        assert all(f["type"] == "event" for f in frames)
+        return [f["seq"] for f in frames]
+
+    results = await asyncio.gather(
+        flood(), reader(10, 20), reader(0, 35), reader(30, 50), reader(25, 70)
+    )
+    for after, seqs in zip((10, 0, 30, 25), results[1:], strict=True):
+        assert seqs == list(range(after + 1, total + 1))
+    await writer.close()
+
+
+async def test_idempotent_send_one_row_same_seq(server: RunningServer, kit: FirmKit) -> None:
+    ws = await connected(server, kit.tokens["contact"])
+    frame = send_frame("m-1", kit.ref)
+    await ws.send(frame)
+    await ws.send(frame)  # retried while the first is in flight
+    acks = [await recv(ws), await recv(ws)]
+    assert [a["type"] for a in acks] == ["ack", "ack"]
+    assert acks[0]["seq"] == acks[1]["seq"]
+    assert sorted(a["duplicate"] for a in acks) == [False, True]
+    await ws.close()
+    # A retry after a reconnect is still the same event.
+    ws = await connected(server, kit.tokens["contact"])
+    await ws.send(frame)
+    again = await recv(ws)
+    assert (again["seq"], again["duplicate"]) == (acks[0]["seq"], True)
+    # Same id, other content: conflict, nothing written.
+    await ws.send(send_frame("m-1", kit.ref, payload={"other": 1}))
+    err = await recv(ws)
+    assert (err["type"], err["id"], err["code"]) == ("error", "m-1", "conflict")
+    rows = await stored(kit.db, kit.matter.id)
+    assert [r.client_id for r in rows] == ["m-1"]
+    assert rows[0].blob == b"RTM1-ciphertext"
+    await ws.close()
+
+
+@pytest.fixture
+def small_backlog(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, backlog_limit=5)
+
+
+async def test_stale_or_future_cursor_gets_resync(
+    small_backlog: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    async with running_server(create_app(small_backlog)) as srv:
+        ws = await connected(srv, kit.tokens["staff"])
+        await send_many(ws, kit.ref, [f"x{i}" for i in range(8)])
+        assert await subscribe(ws, kit.ref, 1) == {
+            "type": "resync",
+            "id": "s1",
+            "matter": kit.ref,
+            "after": 1,
+            "head": 8,
+            "reason": "cursor_too_old",
+        }
+        frame = await subscribe(ws, kit.ref, 9, fid="s2")
+        assert (frame["type"], frame["reason"]) == ("resync", "cursor_ahead")
+        # Exactly backlog_limit behind is served.
+        frame = await subscribe(ws, kit.ref, 3, fid="s3")
+        assert (frame["type"], frame["head"]) == ("subscribed", 8)
+        frames = await recv_until(ws, lambda f: f.get("seq") == 8)
+        assert [f["seq"] for f in frames] == [4, 5, 6, 7, 8]
+        await ws.close()
+
+
+# --- bad input --------------------------------------------------------------------
+
+
+async def test_bad_frames_get_errors_and_the_server_keeps_serving(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    other = await connected(server, kit.tokens["staff"])
+    ws = await connected(server, kit.tokens["contact"])
+    await ws.send("{not json")
+    assert await recv(ws) == {
+        "type": "error",
+        "id": None,
+        "code": "bad_request",
+        "message": "frame is not valid JSON",
+    }
+    await ws.send('{"type":"launch","id":"z1"}')
+    err = await recv(ws)
+    assert (err["id"], err["code"]) == ("z1", "bad_request")
+    await ws.send(send_frame("big", kit.ref, payload={"x": "y" * 70_000}))
+    err = await recv(ws)
+    assert (err["id"], err["code"]) == ("big", "payload_too_large")
+    await ws.send(send_frame("note", kit.ref, audience="staff"))  # contacts write portal only
+    err = await recv(ws)
+    assert (err["id"], err["code"]) == ("note", "bad_request")
+    await ws.send('{"type":"ping","id":"p1"}')
+    assert await recv(ws) == {"type": "pong", "id": "p1"}
+    # Over max_frame_bytes: uvicorn (ws_max_size) closes with 1009.
+    await ws.send("x" * (1_048_576 + 10))
+    code, _ = await close_code(ws)
+    assert code == 1009
+    # Ten bad frames in a row: 4002.
+    ws = await connected(server, kit.tokens["contact"])
+    for _ in range(10):
+        await ws.send("[]")
+    code, frames = await close_code(ws)
+    assert code == 4002 and len(frames) <= 9
+    # Binary frames are a protocol violation.
+    ws = await connected(server, kit.tokens["contact"])
+    await ws.send(b"\x00\x01")
+    assert (await close_code(ws))[0] == 4002
+    # Nothing was written, and the other connection still works.
+    assert await stored(kit.db, kit.matter.id) == []
+    await other.send('{"type":"ping","id":"still"}')
+    assert await recv(other) == {"type": "pong", "id": "still"}
+    await other.close()
+
+
+# --- slow consumers -----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_queue(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, ws_send_queue=8)
+
+
+async def test_slow_consumer_is_closed_4008_and_resumes_with_nothing_lost(
+    small_queue: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    count = 60
+    blob = bytes(200_000)  # 60 x ~270 KB frames: far beyond socket buffers
+    async with running_server(create_app(small_queue)) as srv:
+        # max_queue=1 and no reads: the client stops taking data off the socket.
+        slow = await connected(srv, kit.tokens["contact"], max_queue=1)
+        assert (await subscribe(slow, kit.ref))["type"] == "subscribed"
+        fast = await connected(srv, kit.tokens["bot"])
+        assert (await subscribe(fast, kit.ref))["type"] == "subscribed"
+        fast_seqs: list[int] = []
+        progress = asyncio.Condition()
+
+        async def read_fast() -> None:
+            while not fast_seqs or fast_seqs[-1] < count:
+                frame = await recv(fast, wait=60)
+                async with progress:
+                    fast_seqs.append(frame["seq"])
+                    progress.notify_all()
+
+        fast_task = asyncio.create_task(read_fast())
+        writer = await connected(srv, kit.tokens["staff"])
+        ids = [f"f{i}" for i in range(count)]
+        for i in range(0, count, 4):
+            await send_many(writer, kit.ref, ids[i : i + 4], blob=blob)
+            # Pace the writer on the fast reader: it keeps up, the slow one never reads.
+            target = min(i + 4, count)
+            async with progress:
+                await asyncio.wait_for(progress.wait_for(lambda n=target: len(fast_seqs) >= n), 60)
+        await asyncio.wait_for(fast_task, 60)
+        # The fast reader was not held back by the slow one.
+        assert fast_seqs == list(range(1, count + 1))
+        # The slow one now reads what was buffered, then the 4008 close.
+        code, got = await close_code(slow, wait=60)
+        assert code == 4008
+        seqs = [f["seq"] for f in got if f["type"] == "event"]
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < count
+        # Resume from the cursor: nothing lost, nothing twice.
+        again = await connected(srv, kit.tokens["contact"])
+        last = seqs[-1] if seqs else 0
+        assert (await subscribe(again, kit.ref, last))["type"] == "subscribed"
+        rest = await recv_until(again, lambda f: f.get("seq") == count, wait=60)
+        assert seqs + [f["seq"] for f in rest] == list(range(1, count + 1))
+        for ws in (again, fast, writer):
+            await ws.close()
+
+
+# --- audience and scoping ---------------------------------------------------------------
+
+
+async def test_contact_never_sees_staff_events_or_fields(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    contact = await connected(server, kit.tokens["contact"])
+    assert (await subscribe(contact, kit.ref))["type"] == "subscribed"
+    staff = await connected(server, kit.tokens["staff"])
+    assert (await subscribe(staff, kit.ref))["type"] == "subscribed"
+    await staff.send(send_frame("n1", kit.ref, audience="staff", payload={"note": "internal"}))
+    await staff.send(send_frame("p1", kit.ref, payload={"text": "hi", "staff_tag": "vip"}))
+    await staff.send(send_frame("n2", kit.ref, audience="staff", payload={"note": "more"}))
+    await staff.send(send_frame("p2", kit.ref, payload={"text": "bye"}))
+    staff_frames = await recv_until(staff, lambda f: f.get("type") == "event" and f["seq"] == 4)
+    assert [f["seq"] for f in staff_frames if f["type"] == "event"] == [1, 2, 3, 4]
+    contact_frames = await recv_until(contact, lambda f: f.get("seq") == 4)
+    assert [(f["seq"], f["audience"]) for f in contact_frames] == [(2, "portal"), (4, "portal")], (
+        contact_frames,
+        staff_frames,
+    )
+    assert contact_frames[0]["payload"] == {"text": "hi"}
+    assert "staff_" not in json.dumps(contact_frames) and "internal" not in json.dumps(
+        contact_frames
+    )
+    # The backlog path filters the same way.
+    late = await connected(server, kit.tokens["contact"])
+    assert (await subscribe(late, kit.ref))["type"] == "subscribed"
+    backlog = await recv_until(late, lambda f: f.get("seq") == 4)
+    assert [f["seq"] for f in backlog] == [2, 4] and backlog == contact_frames
+    for ws in (contact, staff, late):
+        await ws.close()
+
+
+async def test_other_matters_are_not_found_with_no_data(
+    server: RunningServer, kit: FirmKit, make_firm: MakeFirm
+) -> None:
+    other_firm = await make_firm("Other Firm")
+    same_firm_other = await kit.add_matter(title="Not mine", members=())
+    ws = await connected(server, kit.tokens["contact"])
+    for ref in (other_firm.ref, same_firm_other.reference, "ZZZZ0000", "nonsense"):
+        frame = await subscribe(ws, ref)
+        assert frame == {
+            "type": "error",
+            "id": "s1",
+            "code": "not_found",
+            "message": "no such matter",
+            "matter": ref,
+        }
+        await ws.send(send_frame("w-" + ref, ref))
+        err = await recv(ws)
+        assert (err["type"], err["code"]) == ("error", "not_found")
+    # Staff of another firm cannot see this firm's matter either.
+    foreign = await connected(server, other_firm.tokens["staff"])
+    assert (await subscribe(foreign, kit.ref))["code"] == "not_found"
+    assert await stored(kit.db, other_firm.matter.id) == []
+    assert await stored(kit.db, same_firm_other.id) == []
+    await ws.close()
+    await foreign.close()
+
+
+async def test_unsubscribe_stops_events_and_revocation_closes_4010(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    ws = await connected(server, kit.tokens["contact"])
+    assert (await subscribe(ws, kit.ref))["type"] == "subscribed"
+    await ws.send(json.dumps({"type": "unsubscribe", "id": "u1", "matters": [kit.ref]}))
+    assert await recv(ws) == {"type": "unsubscribed", "id": "u1", "matters": [kit.ref]}
+    staff = await connected(server, kit.tokens["staff"])
+    await send_many(staff, kit.ref, ["after-unsub"])
+    await ws.send('{"type":"ping","id":"p"}')
+    assert await recv(ws) == {"type": "pong", "id": "p"}  # no event frame came first
+    await server.app.state.hub.close_principal("contact", kit.contact.id)
+    assert (await close_code(ws))[0] == 4010
+    await staff.send('{"type":"ping","id":"p"}')
+    assert await recv(staff) == {"type": "pong", "id": "p"}
+    await staff.close()
