@@ -9,6 +9,8 @@ by the other language. Node missing is a failure when CI=true.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -44,8 +46,14 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
 
 
+def py_vectors(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m rtportal.crypto.vectors ARGS`` (the Python side's stable CLI)."""
+    return run([sys.executable, "-m", "rtportal.crypto.vectors", *args])
+
+
 def explain(p: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {p.returncode}\n--- stdout ---\n{p.stdout[-6000:]}\n--- stderr ---\n{p.stderr[-6000:]}"
+    out, err = p.stdout[-6000:], p.stderr[-6000:]
+    return f"exit {p.returncode}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
 
 
 def test_node_test_runner_passes(node: str) -> None:
@@ -59,7 +67,7 @@ def test_node_test_runner_passes(node: str) -> None:
 
 def test_python_vectors_verified_by_js(node: str, tmp_path: Path) -> None:
     out = tmp_path / "py"
-    p = run([sys.executable, "-m", "rtportal.crypto.vectors", "generate", str(out)])
+    p = py_vectors("generate", str(out))
     assert p.returncode == 0, explain(p)
     v = run([node, str(VERIFY_JS), str(out)])
     assert v.returncode == 0, explain(v)
@@ -69,7 +77,7 @@ def test_js_vectors_verified_by_python(node: str, tmp_path: Path) -> None:
     out = tmp_path / "js"
     g = run([node, str(GEN_JS), str(out)])
     assert g.returncode == 0, explain(g)
-    v = run([sys.executable, "-m", "rtportal.crypto.vectors", "verify", str(out)])
+    v = py_vectors("verify", str(out), "--strict-codes")
     assert v.returncode == 0, explain(v)
 
 
@@ -81,35 +89,39 @@ def test_committed_python_golden_vectors_verified_by_js(node: str) -> None:
 
 def test_committed_js_golden_vectors_verified_by_python(node: str) -> None:
     assert any(JS_GOLDEN.glob("*.json")), f"no golden vectors in {JS_GOLDEN}"
-    v = run([sys.executable, "-m", "rtportal.crypto.vectors", "verify", str(JS_GOLDEN)])
+    v = py_vectors("verify", str(JS_GOLDEN), "--strict-codes")
     assert v.returncode == 0, explain(v)
 
 
-def test_js_verifier_rejects_a_tampered_vector(node: str, tmp_path: Path) -> None:
-    """The JS verifier must be able to fail: flip one byte in a signed field."""
-    src = PY_GOLDEN if any(PY_GOLDEN.glob("*.json")) else None
-    assert src is not None, "no Python golden vectors to tamper with"
-    dst = tmp_path / "tampered"
+def _tamper_first_sig(src: Path, dst: Path) -> str:
+    """Copy a vector directory and flip one hex digit of the first envelope signature."""
     shutil.copytree(src, dst)
-    target = next(iter(sorted(dst.glob("envelope*.json"))), None) or next(iter(sorted(dst.glob("*.json"))))
-    text = target.read_text()
-    # flip the first hex digit of the first "sig" value
-    key = '"sig": "'
-    i = text.find(key)
-    if i < 0:
-        key = '"sig":"'
-        i = text.find(key)
-    assert i >= 0, f"no sig field in {target.name}"
-    j = i + len(key)
-    flipped = "1" if text[j] != "1" else "2"
-    target.write_text(text[:j] + flipped + text[j + 1 :])
-    v = run([node, str(VERIFY_JS), str(dst)])
+    target = dst / "envelopes.json"
+    text = target.read_text(encoding="utf-8")
+    m = re.search(r'"sig": ?"([0-9a-f])', text)
+    assert m is not None, "no sig field in envelopes.json"
+    j = m.start(1)
+    target.write_text(text[:j] + ("1" if text[j] != "1" else "2") + text[j + 1 :], encoding="utf-8")
+    return "envelopes.json"
+
+
+def test_js_verifier_rejects_a_tampered_vector(node: str, tmp_path: Path) -> None:
+    """The JS verifier can fail: one hex digit of a signature changed in Python's vectors."""
+    name = _tamper_first_sig(PY_GOLDEN, tmp_path / "tampered")
+    v = run([node, str(VERIFY_JS), str(tmp_path / "tampered")])
     assert v.returncode != 0, "JS verifier accepted a vector with a corrupted signature"
+    assert f"FAIL {name}" in v.stdout, explain(v)
+
+
+def test_python_verifier_rejects_a_tampered_js_vector(node: str, tmp_path: Path) -> None:
+    """And the Python verifier catches the same corruption in JS's vectors."""
+    name = _tamper_first_sig(JS_GOLDEN, tmp_path / "tampered")
+    v = py_vectors("verify", str(tmp_path / "tampered"))
+    assert v.returncode != 0, "Python verifier accepted a JS vector with a corrupted signature"
+    assert f"FAIL {name}" in v.stdout, explain(v)
 
 
 def test_vendored_argon2_hash_pinned() -> None:
-    import hashlib
-
     data = (REPO / "static" / "vendor" / "argon2.umd.min.js").read_bytes()
-    readme = (REPO / "static" / "vendor" / "README.md").read_text()
+    readme = (REPO / "static" / "vendor" / "README.md").read_text(encoding="utf-8")
     assert hashlib.sha256(data).hexdigest() in readme

@@ -7,14 +7,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { concat, toHex, u32, utf8 } from '../bytes.js';
-import { encode } from '../encoding.js';
+import { concat, fromHex, toHex, u32, utf8 } from '../bytes.js';
+import { compareBytes, encode } from '../encoding.js';
 import { deterministicRng } from '../rng.js';
 import { D, attachmentKey, epochCommit, internalKey, messageKey, recoveryKey } from '../kdf.js';
 import { hkdf, ed25519Sign, sha256 } from '../primitives.js';
 import { fekFromSecret, fingerprintLink, fingerprintText, frkFromSeed, keyFile, uikFromSeeds } from '../keys.js';
 import { CERT, CERT_TBS, FLAG, FRK_ISSUER, ROLE, issueCert, issueRevocation } from '../certs.js';
-import { MANIFEST, MANIFEST_TBS, ZERO_HASH, createManifest } from '../manifest.js';
+import { MANIFEST, MANIFEST_TBS, MEMBER, ZERO_HASH } from '../manifest.js';
 import { FEK_RECIPIENT, FIRM_MATTER, KIND, WRAP, WRAP_SIG, wrapInfo, wrapKey } from '../wrap.js';
 import { AAD, CTYPE, ENVELOPE, SIG_INPUT, VIS, encodeBody, sealMessage } from '../envelope.js';
 import { CHUNK, HEADER_LEN, attachmentHeader, encryptAttachment } from '../attachment.js';
@@ -199,16 +199,11 @@ async function manifestCase(name, m, mek, p, expect = 'ok', error = null, verifi
 }
 
 function memberBytes(m) {
-  return encode({ tag: 'RTEM', tagBytes: utf8('RTEM'), fields: [['user', 'id'], ['kid', 'b16'], ['role', 'u8']] },
-    { user: m.user, kid: typeof m.kid === 'string' ? new Uint8Array(Buffer.from(m.kid, 'hex')) : m.kid, role: m.role });
+  return encode(MEMBER, { user: m.user, kid: typeof m.kid === 'string' ? fromHex(m.kid) : m.kid, role: m.role });
 }
 
 function cmpMember(a, b) {
-  const x = memberBytes(a);
-  const y = memberBytes(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
+  return compareBytes(memberBytes(a), memberBytes(b));
 }
 
 async function caseManifests(w) {
