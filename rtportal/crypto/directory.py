@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rtportal.crypto.certs import FRK_ISSUER, CertBody, Certificate, Flag, Revocation, Role
-from rtportal.crypto.envelope import Envelope, Header, Visibility, open_envelope, seal_envelope
+from rtportal.crypto.envelope import (
+    Envelope,
+    Header,
+    Visibility,
+    decrypt_envelope,
+    seal_envelope,
+    verify_envelope,
+)
 from rtportal.crypto.errors import (
     ChainBroken,
     EpochGap,
@@ -250,12 +257,13 @@ class Directory:
             raise WrongContext("message belongs to another firm, matter or thread")
         sender = self._check_sender(h, now_ms)
         key = self._key_for(h)
+        aad = verify_envelope(
+            env, firm=self.firm, matter=matter, thread=thread, sender_ed_pk=sender.ed_pk
+        )
         seen = self.matter(matter).seen
         if h.msg_id in seen:
             raise Replay("msg_id seen before")
-        pt = open_envelope(
-            env, firm=self.firm, matter=matter, thread=thread, sender_ed_pk=sender.ed_pk, key=key
-        )
+        pt = decrypt_envelope(env, aad, key)
         seen.add(h.msg_id)
         return h, sender, pt
 

@@ -29,8 +29,10 @@ __all__ = [
     "Envelope",
     "Header",
     "Visibility",
+    "decrypt_envelope",
     "open_envelope",
     "seal_envelope",
+    "verify_envelope",
 ]
 
 VERSION = 1
@@ -163,6 +165,28 @@ def seal_envelope(
     return replace(env, sig=signer.sign(env.sig_input(aad)))
 
 
+def verify_envelope(
+    env: Envelope, *, firm: str, matter: str, thread: str, sender_ed_pk: bytes
+) -> bytes:
+    """Check the context and the signature over the *rebuilt* AAD; returns that AAD.
+
+    ``sender_ed_pk`` must come from a certificate the caller already checked.
+    """
+    h = env.header
+    if (h.firm, h.matter, h.thread) != (firm, matter, thread):
+        raise WrongContext("message belongs to another firm, matter or thread")
+    aad = replace(h, firm=firm, matter=matter, thread=thread).aad()
+    ed25519_verify(sender_ed_pk, env.sig, env.sig_input(aad))
+    return aad
+
+
+def decrypt_envelope(env: Envelope, aad: bytes, key: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(env.nonce, env.ct, aad)
+    except InvalidTag:
+        raise DecryptFailed("message does not decrypt") from None
+
+
 def open_envelope(
     env: Envelope,
     *,
@@ -172,19 +196,9 @@ def open_envelope(
     sender_ed_pk: bytes,
     key: bytes,
 ) -> bytes:
-    """Check context, verify the signature over the *rebuilt* AAD, then decrypt.
-
-    ``sender_ed_pk`` must come from a certificate the caller already checked.
-    """
-    h = env.header
-    if (h.firm, h.matter, h.thread) != (firm, matter, thread):
-        raise WrongContext("message belongs to another firm, matter or thread")
-    aad = replace(h, firm=firm, matter=matter, thread=thread).aad()
-    ed25519_verify(sender_ed_pk, env.sig, env.sig_input(aad))
-    try:
-        return AESGCM(key).decrypt(env.nonce, env.ct, aad)
-    except InvalidTag:
-        raise DecryptFailed("message does not decrypt") from None
+    """:func:`verify_envelope` then decrypt (no replay check: see ``Directory``)."""
+    aad = verify_envelope(env, firm=firm, matter=matter, thread=thread, sender_ed_pk=sender_ed_pk)
+    return decrypt_envelope(env, aad, key)
 
 
 @dataclass(frozen=True, slots=True)
