@@ -20,6 +20,9 @@ code                        HTTP    meaning
 ``unavailable``             503     a backend (database, broker) is unreachable
 ``internal``                500     a bug; never raised on purpose
 ``crypto_invalid``          422     a cryptographic object failed verification
+``crypto_*``                422     its subclasses in ``rtportal/crypto/errors.py``
+                                    (``crypto_signature``, ``crypto_replay``, …;
+                                    table in docs/security.md §12)
 ``invalid_config``          500     a setting (URL, path, value) rtportal cannot use
 ==========================  ======  ==============================================
 
