@@ -177,23 +177,23 @@ class Worker:
         await asyncio.gather(*(one(s) for s in specs))
         return {"outcome": outcome, "seconds": time.monotonic() - t0}
 
-    async def run_step(self, step_id: int, rate: float, duration: float) -> dict[str, Any]:
-        """Send at ``rate`` frames/s spread round-robin over this worker's senders."""
+    async def run_step(self, step_id: int, total: int, duration: float) -> dict[str, Any]:
+        """Send ``total`` frames evenly over ``duration`` s, round-robin over the senders."""
         counters = self.steps.setdefault(step_id, StepCounters())
         sent_before = counters.sent
         senders = [c for c in self.clients if c.spec.sender and c.ws and not c.ws.closed]
-        if not senders or rate <= 0 or round(rate * duration) == 0:
+        if not senders or total <= 0:
             await asyncio.sleep(duration)
             return {"sent": 0}
         start = time.monotonic()
-        total = round(rate * duration)
+        rate = total / duration
         rr = 0
         prefix = f"w{self.wid}s{step_id}-"
         while True:
             elapsed = time.monotonic() - start
             if elapsed >= duration or counters.sent - sent_before >= total:
                 break
-            # Send at the start of each 1/rate interval, exactly rate x duration in all.
+            # Send at the start of each 1/rate interval: exactly ``total`` in all.
             due = min(total, int(elapsed * rate) + 1) - (counters.sent - sent_before)
             for _ in range(due):
                 client = senders[rr % len(senders)]

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import multiprocessing as mp
 import os
+import random
 import shutil
 import signal
 import socket
@@ -230,7 +230,9 @@ def run_step(
     bcpu0 = cpu_seconds(backend)
     gcpu0 = cpu_seconds(gen.pids)
     t0 = time.monotonic()
-    gen.ask_all([("step", step_id, rate / gen.n, duration)] * gen.n)
+    total = max(1, round(rate * duration))
+    shares = [total // gen.n + (1 if w < total % gen.n else 0) for w in range(gen.n)]
+    gen.ask_all([("step", step_id, share, duration) for share in shares])
     deadline = time.monotonic() + drain
     while True:
         counts = gen.broadcast(("count", step_id))
@@ -416,6 +418,49 @@ def idle(gen: Generator, server_pid: int, layout: Layout) -> dict[str, Any]:
     }
 
 
+# --- profiling ------------------------------------------------------------------------------
+def start_profiler(pid: int, system: str, workload: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """py-spy samples the server (by pid) while the steps run; SIGINT writes the file."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    out = RESULTS / f"profile-{system}-{workload}.txt"
+    proc = subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return proc, out
+
+
+def stop_profiler(proc: subprocess.Popen[bytes], out: Path) -> str:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop_proc(proc)
+    from bench.profile_summary import summarize
+
+    summary = RESULTS / (out.stem + "-summary.txt")
+    summary.write_text(summarize(out.read_text()) if out.exists() else "no profile written\n")
+    log(f"  profile: {out} (summary {summary})")
+    return str(summary)
+
+
 # --- main ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Plan:
@@ -426,15 +471,62 @@ class Plan:
     max_steps: int
     idle_n: int
     workers: int
+    profile: bool = False
 
     @staticmethod
-    def make(quick: bool, workers: int, idle_n: int | None) -> Plan:
+    def make(quick: bool, workers: int, idle_n: int | None, profile: bool = False) -> Plan:
         if quick:
-            return Plan(True, 2.0, 3.0, 2.0, 8, idle_n or 1000, workers)
-        return Plan(False, 6.0, 5.0, 1.5, 10, idle_n or 5000, workers)
+            return Plan(True, 2.0, 3.0, 2.0, 8, idle_n or 1000, workers, profile)
+        return Plan(False, 6.0, 5.0, 1.5, 10, idle_n or 5000, workers, profile)
 
 
-START_RATES = {"rooms": 25.0, "fanout": 1.0}  # sends/s: 250 and 1,000 deliveries/s
+START_RATES = {"rooms": 10.0, "fanout": 0.5}  # sends/s: 100 and 500 deliveries/s
+
+
+def _workload(
+    system: System,
+    pid: int,
+    gen: Generator,
+    plan: Plan,
+    name: str,
+    share_idle: bool,
+    connected: str | None,
+) -> dict[str, Any]:
+    if name == "idle":
+        layout = system.layouts["rooms" if share_idle else "idle"]
+        profiler = start_profiler(pid, system.name, "connect") if plan.profile else None
+        res = idle(gen, pid, layout)
+        if profiler is not None:
+            res["profile"] = stop_profiler(*profiler)
+        log(f"  idle: {res['connections']} connections, {res['kib_per_connection']} KiB each")
+        if res["connect"]["outcome"] != {"subscribed": layout.clients}:
+            raise RuntimeError(f"not every idle client subscribed: {res['connect']}")
+        return res
+    layout = system.layouts[name]
+    if connected == name:
+        info: dict[str, Any] = {"reused": "idle connections"}
+    else:
+        info = connect(gen, layout)
+        log(f"  {name}: connected {info}")
+        if info["outcome"] != {"subscribed": layout.clients}:
+            raise RuntimeError(f"not every client subscribed: {info}")
+    profiler = start_profiler(pid, system.name, name) if plan.profile else None
+    res = stepped(
+        gen,
+        pid,
+        system.backend_pids(),
+        layout,
+        START_RATES[name],
+        plan.factor,
+        plan.max_steps,
+        plan.step_seconds,
+        plan.drain_seconds,
+        bisect=not plan.quick,
+    )
+    res["connect"] = info
+    if profiler is not None:
+        res["profile"] = stop_profiler(*profiler)
+    return res
 
 
 def bench_system(
@@ -458,33 +550,22 @@ def bench_system(
         wait_for_port(port, proc)
         log(f"{system.name}: server pid {proc.pid} on port {port}")
         gen.start()
+        # In --quick the 1,000 idle connections are the rooms clients themselves
+        # (same layout): measured idle first, then loaded; saves a reconnect.
+        share_idle = plan.idle_n == system.layouts["rooms"].clients and "rooms" in workloads
+        connected: str | None = None
         for name in workloads:
-            layout = system.layouts[name]
-            if name == "idle":
-                res = idle(gen, proc.pid, layout)
-                log(
-                    f"  idle: {res['connections']} connections, "
-                    f"{res['kib_per_connection']} KiB each"
-                )
+            try:
+                res = _workload(system, proc.pid, gen, plan, name, share_idle, connected)
+            except Exception as exc:  # one workload failing must not hide the others
+                log(f"  {name}: FAILED: {exc!r} (server log: {log_path})")
+                res = {"workload": name, "error": repr(exc)}
+                connected = None
+                gen.broadcast(("close",))
             else:
-                info = connect(gen, layout)
-                log(f"  {name}: connected {info}")
-                if info["outcome"] != {"subscribed": layout.clients}:
-                    raise RuntimeError(f"{name}: not every client subscribed: {info}")
-                res = stepped(
-                    gen,
-                    proc.pid,
-                    system.backend_pids(),
-                    layout,
-                    START_RATES[name],
-                    plan.factor,
-                    plan.max_steps,
-                    plan.step_seconds,
-                    plan.drain_seconds,
-                    bisect=not plan.quick,
-                )
-                res["connect"] = info
-            gen.broadcast(("close",))
+                connected = "rooms" if (name == "idle" and share_idle) else None
+                if connected is None:
+                    gen.broadcast(("close",))
             res = {"system": system.name, "label": system.label, **res}
             results.append(res)
             print(json.dumps({k: v for k, v in res.items() if k != "steps"}), flush=True)
@@ -509,13 +590,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--idle", type=int, default=None, help="idle connections")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each server with py-spy during rooms/fanout (collapsed stacks and a "
+        "hot-spot summary in bench/results/)",
+    )
+    parser.add_argument(
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="an existing database to connect to for creating rtportal_bench",
     )
     args = parser.parse_args(argv)
     raise_nofile()
-    plan = Plan.make(args.quick, args.workers, args.idle)
+    plan = Plan.make(args.quick, args.workers, args.idle, args.profile)
     run_id = "".join(random.choice(string.ascii_uppercase) for _ in range(2))
     machine = describe()
     log(
