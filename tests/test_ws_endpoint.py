@@ -469,3 +469,31 @@ async def test_unsubscribe_stops_events_and_revocation_closes_4010(
     await staff.send('{"type":"ping","id":"p"}')
     assert await recv(staff) == {"type": "pong", "id": "p"}
     await staff.close()
+
+
+async def test_two_matters_in_one_subscribe_and_shutdown_closes_1012(
+    ws_settings: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    second = await kit.add_matter(title="Second")
+    async with running_server(create_app(ws_settings)) as srv:
+        ws = await connected(srv, kit.tokens["contact"])
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "subscribe",
+                    "id": "both",
+                    "subs": [{"matter": kit.ref, "after": 0}, {"matter": second.reference}],
+                }
+            )
+        )
+        frames = [await recv(ws), await recv(ws)]
+        assert sorted((f["type"], f["matter"], f["head"]) for f in frames) == sorted(
+            [("subscribed", kit.ref, 0), ("subscribed", second.reference, 0)]
+        )
+        staff = await connected(srv, kit.tokens["staff"])
+        await send_many(staff, second.reference, ["s1"])
+        event = await recv(ws)
+        assert (event["matter"], event["seq"], event["client_id"]) == (second.reference, 1, "s1")
+    # Leaving the block stops the server: live connections are told to reconnect.
+    assert (await close_code(ws))[0] == 1012

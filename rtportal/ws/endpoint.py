@@ -250,12 +250,15 @@ class Connection:
         task.add_done_callback(self._tasks.discard)
 
     async def _leave(self, matter: str) -> None:
-        async with self._hub_lock:
-            if self.proto.wants(matter):
-                return  # a newer subscription of this matter shares the join
-            matter_id = self._joined.pop(matter, None)
-            if matter_id is not None:
-                await self.hub.leave(matter_id, self)
+        try:
+            async with self._hub_lock:
+                if self.proto.wants(matter):
+                    return  # a newer subscription of this matter shares the join
+                matter_id = self._joined.pop(matter, None)
+                if matter_id is not None:
+                    await self.hub.leave(matter_id, self)
+        except Exception:
+            log.exception("hub.leave failed")
 
     async def _authorize(self, action: Authorize) -> None:
         try:
@@ -291,29 +294,35 @@ class Connection:
     async def _append(self, action: Append) -> None:
         try:
             async with self._append_order, self._db_slots:
-                async with self.db.write() as session:
-                    matter = await stream.can_access(session, self.principal, action.matter)
-                    event, created = await stream.append(
-                        session,
-                        matter=matter,
-                        actor=self.principal,
-                        kind=action.kind,
-                        audience=action.audience,
-                        payload=action.payload,
-                        blob=action.blob,
-                        client_id=action.request_id,
-                        settings=self.settings,
-                    )
-                # Committed: publish (never before), then ack.
-                if created:
-                    try:
-                        await self.hub.publish([event])
-                    except Exception:
-                        # The row is committed; other workers catch up by polling.
-                        log.exception("hub.publish failed after commit")
+                # Shielded: if the client goes away mid-append, a commit that
+                # happens still gets published at once (not at the next poll).
+                event, created = await asyncio.shield(self._commit_and_publish(action))
             self._feed(self.proto.appended(action.request_id, event, created))
         except Exception as exc:
             self._feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
+
+    async def _commit_and_publish(self, action: Append) -> tuple[StoredEvent, bool]:
+        async with self.db.write() as session:
+            matter = await stream.can_access(session, self.principal, action.matter)
+            event, created = await stream.append(
+                session,
+                matter=matter,
+                actor=self.principal,
+                kind=action.kind,
+                audience=action.audience,
+                payload=action.payload,
+                blob=action.blob,
+                client_id=action.request_id,
+                settings=self.settings,
+            )
+        # Committed: publish (never before), then the caller acks.
+        if created:
+            try:
+                await self.hub.publish([event])
+            except Exception:
+                # The row is committed; workers catch up with their safety poll.
+                log.exception("hub.publish failed after commit")
+        return event, created
 
 
 def _as_error(exc: BaseException, what: str) -> RtPortalError:
