@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -252,7 +254,7 @@ async def append(
 
     # Take the matter's row lock (and the next seq) first: a concurrent
     # retry of the same client_id then waits here and, once it holds the
-    # lock, sees the winner's committed row below.
+    # lock, sees the winner's committed row.
     result = await session.execute(
         update(Matter)
         .where(Matter.id == matter.id)
@@ -263,9 +265,35 @@ async def append(
     if seq is None:
         raise NotFound("no such matter")
 
-    if client_id is not None:
-        existing = await _find_retry(session, matter, actor, client_id)
-        if existing is not None:
+    created = utcnow()
+    values = {
+        "matter_id": matter.id,
+        "seq": seq,
+        "kind": kind,
+        "audience": audience,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.display_name,
+        "payload": payload_text,
+        "blob": blob_bytes,
+        "client_id": client_id,
+        "created_at": created,
+    }
+    if client_id is None:
+        await session.execute(insert(Event).values(**values))
+    else:
+        # One statement for the common case: the unique (matter, actor,
+        # client_id) constraint detects a retry. Any writer that inserted
+        # this id held the matter lock we now hold, so it has committed.
+        dialect = session.get_bind().dialect.name
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+        inserted = await session.execute(
+            upsert(Event).values(**values).on_conflict_do_nothing().returning(Event.id)
+        )
+        if inserted.scalar_one_or_none() is None:
+            existing = await _find_retry(session, matter, actor, client_id)
+            if existing is None:  # pragma: no cover - only a (matter, seq) clash gets here
+                raise RuntimeError(f"seq {seq} of matter {matter.id} already exists")
             # Give the seq back while we still hold the lock: no gap.
             await session.execute(
                 update(Matter).where(Matter.id == matter.id).values(last_seq=Matter.last_seq - 1)
@@ -273,23 +301,6 @@ async def append(
             if not _same_content(existing, kind, audience, payload_text, blob_bytes):
                 raise Conflict("client_id was already used with different content")
             return _from_row(existing, matter.reference), False
-
-    created = utcnow()
-    await session.execute(
-        insert(Event).values(
-            matter_id=matter.id,
-            seq=seq,
-            kind=kind,
-            audience=audience,
-            actor_kind=actor.kind,
-            actor_id=actor.id,
-            actor_name=actor.display_name,
-            payload=payload_text,
-            blob=blob_bytes,
-            client_id=client_id,
-            created_at=created,
-        )
-    )
     # Keep the loaded Matter in step without marking it dirty.
     set_committed_value(matter, "last_seq", seq)
     event = StoredEvent(
