@@ -23,6 +23,7 @@ import os
 import random
 import secrets
 import socket
+import string
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -155,7 +156,10 @@ async def seed(db: Database, *, staff: int, contacts: int, matters: int) -> Cast
             Contact(firm_id=firm.id, email=f"c{i}-{tag}@example.test", display_name=f"Client {i}")
             for i in range(contacts)
         ]
-        refs = [f"MP{tag}{i:02d}" for i in range(matters)]
+        # References are "AAAA0000"-shaped; random letters keep tests on a
+        # shared PostgreSQL apart.
+        letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
+        refs = [f"{letters}{secrets.randbelow(100):02d}{i:02d}" for i in range(matters)]
         rows = [Matter(firm_id=firm.id, reference=r, title=f"Matter {r}") for r in refs]
         s.add_all([*people, *clients, *rows])
         await s.flush()
