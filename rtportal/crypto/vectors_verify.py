@@ -23,8 +23,15 @@ from rtportal.crypto import recovery as rec
 from rtportal.crypto.certs import CertBody, Certificate, Flag, Revocation, RevocationBody, Role
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body, Envelope, Header, Visibility, seal_envelope
-from rtportal.crypto.keys import FirmEscrowKey, FirmRootKey, FirmRootPublic, IdentityKey
+from rtportal.crypto.keys import (
+    FirmEscrowKey,
+    FirmRootKey,
+    FirmRootPublic,
+    IdentityKey,
+    IdentityPublic,
+)
 from rtportal.crypto.manifest import Manifest, ManifestBody, Member
+from rtportal.crypto.vectors import pattern
 from rtportal.crypto.wrap import FEK_RECIPIENT, WrapInfo, WrapKind, wrap_key
 from rtportal.errors import CryptoInvalid
 
@@ -80,6 +87,7 @@ class _Verifier:
         self.frk: Case = {}
         self.fek: Case = {}
         self.dir: Directory | None = None
+        self.pending_revocations: list[Case] = []
 
     # ---- plumbing -----------------------------------------------------
     def run(
@@ -180,9 +188,9 @@ class _Verifier:
             raise VectorMismatch(f"unknown key case type {t}")
 
     # ---- certificates -------------------------------------------------
-    def _cert(self, case: Case) -> Certificate:
-        cert = Certificate.decode(u(case["cert"]))
-        return cert
+    @staticmethod
+    def _cert(case: Case) -> Certificate:
+        return Certificate.decode(u(case["cert"]))
 
     def cert_ok(self, case: Case) -> None:
         if case.get("type") == "revocation":
@@ -224,9 +232,7 @@ class _Verifier:
         eq(body.encode(), u(case["rtbs"]), "rtbs")
         eq(self.signer(case["issuer"]).sign(body.encode()), u(case["sig"]), "sig")
         eq(Revocation(body, u(case["sig"])).encode(), u(case["revocation"]), "revocation")
-        self._pending_revocations.append(case)
-
-    _pending_revocations: list[Case]
+        self.pending_revocations.append(case)
 
     # ---- manifests ----------------------------------------------------
     def manifest_ok(self, case: Case) -> None:
@@ -394,8 +400,6 @@ class _Verifier:
         return b"".join(out)
 
     def attachment_ok(self, case: Case, base: Path) -> None:
-        from rtportal.crypto.vectors import pattern
-
         fk, att_id, size = u(case["fk"]), u(case["att_id"]), case["size"]
         eq(kdf.attachment_chunk_key(fk, att_id), u(case["chunk_key"]), "chunk_key")
         eq(att.header(att_id), u(case["header"]), "header")
@@ -449,8 +453,6 @@ class _Verifier:
         eq(rec.parse_code(case["code_text"]), code, "parse_code")
         eq(rec.code_from_link(case["link"]), code, "code_from_link")
         eq(kdf.recovery_key(code, case["firm"], case["user"]), u(case["rk"]), "rk")
-        from rtportal.crypto.keys import IdentityPublic
-
         proof = rec.prove(
             code, case["firm"], case["user"], IdentityPublic(u(case["x_pk"]), u(case["ed_pk"]))
         )
@@ -482,7 +484,6 @@ def verify_dir(path: Path, *, strict_codes: bool = False, skip: Collection[str] 
     """Verify every file of §13 in ``path`` (but ``skip``); a missing file is a failure."""
     report = Report()
     v = _Verifier(report, strict_codes)
-    v._pending_revocations = []
     docs: dict[str, Any] = {}
     for name in FILES:
         if name in skip:
@@ -521,7 +522,7 @@ def verify_dir(path: Path, *, strict_codes: bool = False, skip: Collection[str] 
             v.run(name, case, ok, reject)
         if name == "certs.json":
             # revocations apply after all certificate cases (§13)
-            for case in v._pending_revocations:
+            for case in v.pending_revocations:
                 try:
                     v.d.add_revocation(u(case["revocation"]), case["now_ms"])
                 except Exception as e:
