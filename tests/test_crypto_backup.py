@@ -40,6 +40,11 @@ def test_login_secret_and_kek_are_independent() -> None:
     assert len(keys.login_secret) == len(keys.kek) == 32
 
 
+def test_empty_password_refused() -> None:
+    with pytest.raises(EncodingInvalid):
+        bk.derive_password_keys("", os.urandom(16), FAST)
+
+
 def test_wrong_password_rejected() -> None:
     blob, _, _ = make("right")
     with pytest.raises(DecryptFailed):

@@ -111,6 +111,21 @@ def test_argon2id_vectors(v: dict[str, Any]) -> None:
     assert argon2id(u(v["password"]), u(v["salt"]), params, v["length"]) == u(v["out"])
 
 
+def test_rfc9106_argon2id_with_secret_and_ad() -> None:
+    """RFC 9106 §5.3 needs secret and ad, which argon2-cffi cannot pass: check the RFC answer
+    with cryptography's Argon2id, then that it agrees with argon2-cffi on rtp1's parameters."""
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+    (v,) = STD["argon2id_rfc9106"]
+    kdf = Argon2id(salt=u(v["salt"]), length=v["length"], iterations=v["t"], lanes=v["p"],
+                   memory_cost=v["m_kib"], ad=u(v["ad"]), secret=u(v["secret"]))  # fmt: skip
+    assert kdf.derive(u(v["password"])) == u(v["out"])
+    salt, pw = os.urandom(16), "pässword".encode()
+    ours = argon2id(pw, salt, Argon2Params())
+    theirs = Argon2id(salt=salt, length=64, iterations=3, lanes=1, memory_cost=65536).derive(pw)
+    assert ours == theirs
+
+
 HPKE = STD["hpke"][0]
 
 

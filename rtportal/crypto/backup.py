@@ -75,6 +75,8 @@ class PasswordKeys:
 def derive_password_keys(password: str, salt: bytes, params: Argon2Params) -> PasswordKeys:
     if len(salt) != SALT_LEN:
         raise EncodingInvalid("Argon2 salts are 16 bytes")
+    if not password:
+        raise EncodingInvalid("an empty password protects nothing")
     out = argon2id(password.encode("utf-8"), salt, params)
     return PasswordKeys(login_secret(out), kek(out))
 
