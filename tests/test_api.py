@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from typing import Any
 
 import httpx
@@ -11,8 +12,10 @@ import pytest
 from starlette.applications import Starlette
 
 from rtportal import stream
+from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.principal import Principal
+from rtportal.settings import Settings
 from rtportal.stream import StoredEvent
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.server import RunningServer
@@ -358,3 +361,16 @@ async def test_through_real_uvicorn(uvicorn_server: RunningServer, make_firm: Ma
         )
         _error(big, 413, "payload_too_large")
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_cookie_is_secure_behind_https(settings: Settings, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    https = dataclasses.replace(settings, public_url="https://portal.example")
+    app = create_app(https)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.post("/api/v1/session", headers=kit.auth("staff"))
+            assert response.status_code == 201
+            assert "secure" in response.headers["set-cookie"].lower()
+            _error(await client.delete("/api/v1/session"), 401, "unauthenticated")
