@@ -29,8 +29,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,6 +49,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 _BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
+    DisconnectionError,
+    PoolTimeout,  # every pooled connection busy for pool_timeout seconds
     ConnectionError,
     TimeoutError,
 )
@@ -154,8 +157,6 @@ class Database:
 
     async def ping(self) -> bool:
         """True when a trivial query succeeds (used by /healthz)."""
-        from sqlalchemy import text
-
         try:
             async with self.read() as session:
                 await session.execute(text("SELECT 1"))
