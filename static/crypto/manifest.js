@@ -117,8 +117,9 @@ export class ManifestVerifier {
     const hash = await sha256(t.raw);
     const st = this.state(firm, matter);
     if (!st) {
-      check(t.epoch === 1, 'crypto_epoch_gap', 'first manifest seen must be epoch 1 (or pin a start)');
-      check(bytesEqual(t.prev_hash, ZERO_HASH), 'crypto_chain', 'epoch 1 must have prev_hash 0^32');
+      // a matter's chain starts at epoch 1 with a zero prev_hash (same code as the Python verifier)
+      check(t.epoch === 1 && bytesEqual(t.prev_hash, ZERO_HASH), 'crypto_chain',
+        'the chain starts at epoch 1 with prev_hash 0^32 (or pin a later start)');
     } else {
       if (t.epoch === st.epoch && bytesEqual(hash, st.hash)) return t; // idempotent re-delivery
       if (t.epoch <= st.epoch) throw new CryptoInvalid('crypto_rollback', `epoch ${t.epoch} <= ${st.epoch}`);
