@@ -123,3 +123,9 @@ export async function readKeyFile(bytes) {
   const f = decode(KEY_FILE, bytes);
   return { firm: f.firm, user: f.user, ...(await uikFromSeeds(f.x_sk, f.ed_sk)) };
 }
+
+/** The FEK/FIR pair from the 64-byte plaintext of a kind-2 wrap (FEK x_sk ‖ FIR). */
+export async function fekFromWrapped(firm, version, plaintext) {
+  check(plaintext instanceof Uint8Array && plaintext.length === 64, 'crypto_encoding', 'firm keys are 64 bytes');
+  return fekFromSecret(firm, version, plaintext.slice(0, 32), plaintext.slice(32));
+}

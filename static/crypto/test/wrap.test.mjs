@@ -28,7 +28,12 @@ test('MEK to a client and to the FEK; firm keys to staff', async () => {
   const firmKeys = concat(w.fek.xSk, w.fek.fir);
   const c = await wrapKey(firmCtx, firmKeys, w.users['staff-1'].signer);
   assert.equal(c.ct.length, 80);
-  assert.deepEqual(await unwrapKey(c.wrap, firmCtx, s2, w.trust, NOW), firmKeys);
+  const got = await unwrapKey(c.wrap, firmCtx, s2, w.trust, NOW);
+  assert.deepEqual(got, firmKeys);
+  const { fekFromWrapped } = await import('../keys.js');
+  const fek = await fekFromWrapped(FIRM, 1, got);
+  assert.deepEqual(fek.kid, w.fek.kid);
+  assert.deepEqual(fek.fir, w.fek.fir);
 });
 
 test('a wrap for another matter, epoch, kind or recipient is rejected', async () => {
