@@ -14,8 +14,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rtportal import api, migrate
 from rtportal.broker import from_url
@@ -24,12 +26,50 @@ from rtportal.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint
 
-__all__ = ["STATIC_DIR", "create_app", "create_app_from_env"]
+__all__ = ["SECURITY_HEADERS", "STATIC_DIR", "SecurityHeaders", "create_app", "create_app_from_env"]
 
 log = logging.getLogger("rtportal.app")
 
 # The web client (plain ES modules) lives beside the package in a checkout.
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+# Sent on every HTTP response: no MIME sniffing, no framing (clickjacking),
+# no Referer (URLs of the portal say which matter a user looks at), and a
+# CSP that lets pages load only same-origin scripts (web E2EE is only as
+# strong as the code the server serves; see docs/security.md).
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; "
+        b"base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    ),
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (websockets pass through untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _routes() -> list[BaseRoute]:
@@ -64,7 +104,12 @@ def create_app(settings: Settings) -> Starlette:
             )
             yield
 
-    app = Starlette(routes=_routes(), lifespan=lifespan, exception_handlers=api.exception_handlers)
+    app = Starlette(
+        routes=_routes(),
+        lifespan=lifespan,
+        exception_handlers=api.exception_handlers,
+        middleware=[Middleware(SecurityHeaders)],
+    )
     # Available before startup too (the uvicorn test helper reads ws_max_size).
     app.state.settings = settings
     return app

@@ -374,3 +374,11 @@ async def test_cookie_is_secure_behind_https(settings: Settings, make_firm: Make
             assert response.status_code == 201
             assert "secure" in response.headers["set-cookie"].lower()
             _error(await client.delete("/api/v1/session"), 401, "unauthenticated")
+
+
+async def test_security_headers(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert (await http.get("/api/v1/nothing")).headers["x-frame-options"] == "DENY"
