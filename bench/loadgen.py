@@ -286,6 +286,9 @@ async def _serve(pipe: Connection, worker: Worker) -> None:
             pipe.send(("connected", await worker.connect(cmd[1], cmd[2])))
         elif op == "step":
             pipe.send(("stepped", await worker.run_step(cmd[1], cmd[2], cmd[3])))
+        elif op == "prepare":
+            worker.steps.setdefault(cmd[1], StepCounters())
+            pipe.send(("prepared", {}))
         elif op == "count":
             pipe.send(("count", worker.counts(cmd[1])))
         elif op == "collect":

@@ -50,6 +50,7 @@ def make_rtportal(
     redis_url: str,
     redis_pid: int,
     pg_admin_url: str,
+    sql_trace: Path | None = None,
 ) -> System:
     layouts = plain_layouts(run_id + ("P" if name == "rtportal-pg" else "S"), idle_n)
     data_dir = tmp / name
@@ -103,5 +104,9 @@ def make_rtportal(
         "RTPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RTPORTAL_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
     }
-    argv = uvicorn_argv("rtportal.app:create_app_from_env", port, factory=True)
+    target = "rtportal.app:create_app_from_env"
+    if sql_trace is not None:
+        target = "bench.servers.rtportal_traced:create_app"
+        env["BENCH_SQL_TRACE"] = str(sql_trace / f"sql-{name}.txt")
+    argv = uvicorn_argv(target, port, factory=True)
     return System(name, label, argv, env, with_auth, backend_pids=backend)

@@ -51,7 +51,7 @@ import psutil
 from bench.loadgen import ClientSpec, raise_nofile, worker_main
 from bench.machine import describe
 from bench.report import write_markdown
-from bench.systems import ROOT, Layout, System, make_channels, make_relay
+from bench.systems import ROOT, WS_IMPL, Layout, System, make_channels, make_relay
 
 RESULTS = ROOT / "bench" / "results"
 P99_TARGET_MS = 100.0
@@ -207,7 +207,7 @@ def connect(gen: Generator, layout: Layout) -> dict[str, Any]:
     shares: list[list[ClientSpec]] = [[] for _ in range(gen.n)]
     for i, spec in enumerate(specs):
         shares[i % gen.n].append(spec)
-    answers = gen.ask_all([("connect", share, 200) for share in shares])
+    answers = gen.ask_all([("connect", share, 50) for share in shares])
     outcome: dict[str, int] = {}
     for a in answers:
         for k, v in a["outcome"].items():
@@ -230,6 +230,8 @@ def run_step(
     bcpu0 = cpu_seconds(backend)
     gcpu0 = cpu_seconds(gen.pids)
     t0 = time.monotonic()
+    # Every worker must count this step's deliveries before anyone sends.
+    gen.broadcast(("prepare", step_id))
     total = max(1, round(rate * duration))
     shares = [total // gen.n + (1 if w < total % gen.n else 0) for w in range(gen.n)]
     gen.ask_all([("step", step_id, share, duration) for share in shares])
@@ -315,38 +317,57 @@ def stepped(
     max_steps: int,
     duration: float,
     drain: float,
-    bisect: bool,
+    bisect: int,
 ) -> dict[str, Any]:
     members = layout.members
     steps: list[dict[str, Any]] = []
-    rate = start_rate
     best: dict[str, Any] | None = None
     fail_rate: float | None = None
-    for step_id in range(1, max_steps + 1):
-        r = run_step(gen, server_pid, backend, step_id, rate, duration, drain, members)
+
+    def step(rate: float, what: str) -> dict[str, Any]:
+        r = run_step(gen, server_pid, backend, len(steps) + 1, rate, duration, drain, members)
         log(
-            f"  {layout.name} step {step_id}: offered {r['offered_deliveries_per_s']}/s "
+            f"  {layout.name} {what} {len(steps) + 1}: offered {r['offered_deliveries_per_s']}/s "
             f"delivered {r['delivered_per_s']}/s p50 {r['p50_ms']} p99 {r['p99_ms']} ms "
             f"lost {r['lost']} err {r['errors']} srv {r['server_cpu_pct']}% "
             f"gen {r['generator_cpu_pct']}% {'PASS' if r['pass'] else 'FAIL'}"
         )
         steps.append(r)
+        return r
+
+    # Up by ``factor`` until a step fails ...
+    rate = start_rate
+    for _ in range(max_steps):
+        r = step(rate, "step")
         if not r["pass"]:
             fail_rate = rate
             break
         best = r
         rate *= factor
-    if bisect and best is not None and fail_rate is not None:
-        mid = (best["offered_sends_per_s"] * fail_rate) ** 0.5
-        r = run_step(gen, server_pid, backend, len(steps) + 1, mid, duration, drain, members)
-        log(
-            f"  {layout.name} bisect: offered {r['offered_deliveries_per_s']}/s "
-            f"delivered {r['delivered_per_s']}/s p99 {r['p99_ms']} ms "
-            f"{'PASS' if r['pass'] else 'FAIL'}"
-        )
-        steps.append(r)
-        if r["pass"] and r["delivered_per_s"] > best["delivered_per_s"]:
+    # ... or down, if even the first step failed (a slow system still gets a figure) ...
+    down = rate
+    for _ in range(3 if best is None else 0):
+        if round(down * duration) <= 1:
+            break  # already one message per step: nothing lower to offer
+        down /= factor
+        r = step(down, "down")
+        if r["pass"]:
             best = r
+            break
+        fail_rate = down
+    # ... then narrow the gap between the best pass and the first failure.
+    for _ in range(bisect):
+        if best is None or fail_rate is None:
+            break
+        mid = (best["offered_sends_per_s"] * fail_rate) ** 0.5
+        r = step(mid, "bisect")
+        if r["pass"]:
+            if r["delivered_per_s"] > best["delivered_per_s"]:
+                best = r
+            else:
+                break
+        else:
+            fail_rate = mid
     summary: dict[str, Any] = {
         "workload": layout.name,
         "steps": steps,
@@ -469,6 +490,7 @@ class Plan:
     drain_seconds: float
     factor: float
     max_steps: int
+    bisect: int  # rounds of narrowing between the best pass and the first failure
     idle_n: int
     workers: int
     profile: bool = False
@@ -476,8 +498,8 @@ class Plan:
     @staticmethod
     def make(quick: bool, workers: int, idle_n: int | None, profile: bool = False) -> Plan:
         if quick:
-            return Plan(True, 2.0, 3.0, 2.0, 8, idle_n or 1000, workers, profile)
-        return Plan(False, 6.0, 5.0, 1.5, 10, idle_n or 5000, workers, profile)
+            return Plan(True, 2.0, 3.0, 2.0, 10, 0, idle_n or 1000, workers, profile)
+        return Plan(False, 5.0, 5.0, 2.0, 12, 2, idle_n or 5000, workers, profile)
 
 
 START_RATES = {"rooms": 10.0, "fanout": 0.5}  # sends/s: 100 and 500 deliveries/s
@@ -521,7 +543,7 @@ def _workload(
         plan.max_steps,
         plan.step_seconds,
         plan.drain_seconds,
-        bisect=not plan.quick,
+        bisect=plan.bisect,
     )
     res["connect"] = info
     if profiler is not None:
@@ -590,6 +612,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--idle", type=int, default=None, help="idle connections")
     parser.add_argument(
+        "--sql-trace",
+        action="store_true",
+        help="serve rtportal through bench.servers.rtportal_traced: SQL time per statement "
+        "in bench/results/sql-<system>.txt",
+    )
+    parser.add_argument(
+        "--ws",
+        default="websockets-sansio",
+        choices=["websockets-sansio", "websockets"],
+        help="uvicorn websocket implementation used by every system",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample each server with py-spy during rooms/fanout (collapsed stacks and a "
@@ -602,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     raise_nofile()
+    WS_IMPL[0] = args.ws
     plan = Plan.make(args.quick, args.workers, args.idle, args.profile)
     run_id = "".join(random.choice(string.ascii_uppercase) for _ in range(2))
     machine = describe()
@@ -631,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
                         redis_url,
                         redis_pid,
                         args.pg_url,
+                        RESULTS if args.sql_trace else None,
                     )
                 except Exception as exc:
                     log(f"{name}: cannot set up: {exc!r}")

@@ -20,6 +20,9 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+# uvicorn's websocket implementation for every system (run.py --ws sets it):
+# one stack for all, so the comparison is of the apps, not of ws libraries.
+WS_IMPL = ["websockets-sansio"]
 
 
 def uvicorn_argv(
@@ -39,7 +42,7 @@ def uvicorn_argv(
         "--http",
         "httptools",
         "--ws",
-        "websockets-sansio",
+        WS_IMPL[0],
         "--ws-per-message-deflate",
         "false",
         "--no-access-log",
