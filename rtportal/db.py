@@ -96,8 +96,11 @@ def make_engine(url: str, *, immediate: bool = True) -> AsyncEngine:
         engine = create_async_engine(url, pool_size=8, max_overflow=8, pool_timeout=30)
         _setup_sqlite(engine, immediate=immediate)
         return engine
+    # No pool_pre_ping: it costs a round trip per transaction. A connection
+    # broken by a server restart fails one request (503 ``unavailable``) and
+    # SQLAlchemy then invalidates the pool; pool_recycle bounds idle age.
     return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_timeout=30, pool_pre_ping=True
+        url, pool_size=10, max_overflow=20, pool_timeout=30, pool_recycle=1800
     )
 
 
