@@ -53,6 +53,7 @@ _BACKEND_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 _RESET_PING = b"rtp-resubscribed"
 _KEEPALIVE_PING = b"rtp-keepalive"
 _BATCH_MAX = 256
+_CLOSE_WAIT = 1.0  # seconds close() waits for each step before moving on
 
 
 def split_prefix(url: str) -> tuple[str, str]:
@@ -130,7 +131,10 @@ class RedisBroker:
         ]
         try:
             await asyncio.wait_for(self._connected.wait(), self._connect_timeout)
-        except TimeoutError:
+            # Open the publisher's pooled connection now, not on the first
+            # publish after commit.
+            await asyncio.wait_for(self._pub_client.ping(), self._connect_timeout)
+        except (*_BACKEND_ERRORS, TimeoutError):
             log.warning("Redis %s unreachable at start; retrying in the background", self._url)
 
     async def close(self) -> None:
@@ -140,19 +144,24 @@ class RedisBroker:
         if self._tasks and not self._queue.empty():
             # Best effort: flush what was published before close.
             try:
-                await asyncio.wait_for(self._queue.join(), 1.0)
+                await asyncio.wait_for(self._queue.join(), _CLOSE_WAIT)
             except TimeoutError:
                 log.warning("closing with %d unpublished messages", self._queue.qsize())
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: a task stuck inside a redis-py call that does not honour
+            # cancellation promptly must not hang the worker's shutdown.
+            _, stuck = await asyncio.wait(self._tasks, timeout=_CLOSE_WAIT)
+            if stuck:
+                log.warning("%d broker tasks did not stop in time", len(stuck))
         self._tasks = []
         for client in (self._sub_client, self._pub_client):
             if client is not None:
-                with contextlib.suppress(*_BACKEND_ERRORS):
-                    await client.aclose()
+                try:
+                    await asyncio.wait_for(client.aclose(), _CLOSE_WAIT)
+                except (*_BACKEND_ERRORS, TimeoutError) as exc:
+                    log.warning("closing a Redis client failed: %r", exc)
         self._topics.clear()
 
     async def publish(self, topic: str, data: bytes) -> None:
