@@ -22,6 +22,7 @@ import asyncio
 import os
 import random
 import secrets
+import signal
 import socket
 import string
 import time
@@ -280,7 +281,13 @@ async def assert_all_delivered(
                 f"{r.name} {m}: {len(got)} accepted vs {len(log)} stored; "
                 f"missing {missing[:10]}; gaps {r.gaps[:5]}"
             )
+            for e in r.events[m]:  # the content rides with its id, unmixed
+                p = e["payload"]
+                if "by" in p:
+                    assert e["client_id"] == f"{p['by']}-{p['n']}", (r.name, e)
         assert r.gaps == [], f"{r.name}: gaps on one connection: {r.gaps[:5]}"
+        # Resubscribing from the cursor must not replay: exactly once, even raw.
+        assert r.duplicates == 0, f"{r.name}: {r.duplicates} events delivered twice"
         assert r.dup_mismatches == [], f"{r.name}: same seq, other client_id: {r.dup_mismatches}"
         assert r.strays == [], f"{r.name}: events of matters it never subscribed"
         assert r.errors == [], f"{r.name}: unexpected frames: {r.errors[:5]}"
@@ -466,7 +473,10 @@ async def test_redis_outage_then_catch_up(
     restarted: RedisProcess | None = None
     try:
         cast = await seed(db, staff=6, contacts=2, matters=1)
-        ws = [await spawn("a", redis.url), await spawn("b", redis.url)]
+        # No safety poll: what crosses workers after the outage must come from
+        # the broker's reconnect (resubscribe + on_reset catch-up), proving
+        # that path rather than the poll that would mask a broken one.
+        ws = [await spawn(name, redis.url, hub_poll_interval="3600") for name in ("a", "b")]
         senders = [
             client(clients, ws, t, f"snd{i}", prefer=i) for i, t in enumerate(cast.staff[:2])
         ]
@@ -484,7 +494,8 @@ async def test_redis_outage_then_catch_up(
         async def sender(c: StreamClient) -> None:
             i = 0
             while not stop.is_set():
-                await reliable_send(c, cast.matters[0], f"{c.name}-{i}", {"n": i}, stats)
+                payload = {"n": i, "by": c.name}
+                await reliable_send(c, cast.matters[0], f"{c.name}-{i}", payload, stats)
                 i += 1
 
         traffic = asyncio.gather(*(sender(s) for s in senders))
@@ -550,3 +561,35 @@ async def test_slow_consumer_closed_4008_then_resumes(
     assert slow.connects == 2 and slow.close_codes == [4008]
     print(f"\nslow consumer had {before}/{count} events when closed with 4008")
     assert all(w.alive() for w in ws), dead_worker_report(ws)
+
+
+async def test_graceful_shutdown_1012_then_resume_on_the_other(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """SIGTERM (a deploy) closes worker B's websockets with 1012; they resume on A."""
+    cast = await seed(db, staff=6, contacts=2, matters=1)
+    a = await spawn("a", module_redis.url)
+    b = await spawn("b", module_redis.url)
+    ws = [a, b]
+    sender = client(clients, ws, cast.staff[0], "snd0", prefer=1)
+    receivers = [
+        client(clients, ws, t, f"rcv{i}", prefer=1, auto_reconnect=True)
+        for i, t in enumerate([*cast.staff[1:6], *cast.contacts])
+    ]
+    for r in receivers:
+        await r.subscribe(cast.matters)
+    assert all(r.url == b.ws_url for r in receivers)
+
+    stats = SendStats()
+    traffic = asyncio.create_task(run_sender(sender, cast.matters, 300, stats))
+    await wait_until(lambda: stats.acked >= 100, 60, "100 acks before the shutdown")
+    code = await b.terminate()
+    # uvicorn re-raises the captured SIGTERM once its graceful shutdown is done.
+    assert code in (0, -signal.SIGTERM), f"worker b exited with {code}:\n{b.log_text()}"
+    await asyncio.wait_for(traffic, 120)
+    await assert_all_delivered(db, cast, receivers, within=60)
+    for r in receivers:
+        assert r.close_codes[:1] == [1012], f"{r.name} closed with {r.close_codes}"
+        assert r.url == a.ws_url
+    assert sender.url == a.ws_url
+    assert a.alive(), dead_worker_report(ws)

@@ -78,6 +78,7 @@ class Worker:
             sys.executable, "-m", "uvicorn", "--factory", _APP_FACTORY,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lifespan", "on",                 # a failing startup must fail, not limp on
+            "--loop", "uvloop", "--http", "httptools",   # as in the Procfile
             "--ws", "websockets",
             "--ws-per-message-deflate", "false",
             "--log-level", "warning",
@@ -142,6 +143,25 @@ class Worker:
     def kill9(self) -> None:
         """SIGKILL by pid, as a crash would."""
         self.process.kill9()
+
+    async def terminate(self, within: float = 20.0) -> int:
+        """SIGTERM by pid and await the exit without blocking the event loop.
+
+        The test's own websocket clients must keep running meanwhile: they
+        answer the server's closing handshake (1012) while it shuts down.
+        Returns the exit code; SIGKILL and ``TimeoutError`` after ``within`` s.
+        """
+        proc = self.process.proc
+        assert proc is not None
+        if proc.poll() is None:
+            proc.terminate()
+        deadline = time.monotonic() + within
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.process.kill9()
+                raise TimeoutError(f"worker {self.name} ignored SIGTERM for {within}s")
+            await asyncio.sleep(0.05)  # reason: polling a child's exit (no awaitable here)
+        return int(proc.returncode)
 
     def stop(self) -> None:
         """SIGTERM by pid (graceful: websockets get 1012), SIGKILL if it hangs."""
