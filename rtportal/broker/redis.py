@@ -114,6 +114,8 @@ class RedisBroker:
         self._on_reset = on_reset
 
     async def start(self) -> None:
+        if self._tasks or self._closed:
+            return  # already started (or closed): one reader and one sender per broker
         common: dict[str, Any] = {
             "socket_connect_timeout": self._connect_timeout,
             "socket_timeout": max(self._connect_timeout, 5.0),
