@@ -213,25 +213,45 @@ def _limit(request: Request) -> int:
 
 @_json_endpoint
 async def history(request: Request) -> Response:
-    """One page of a matter's events after a cursor, as this caller may see them."""
-    cursor = Cursor.from_string(request.query_params.get("after"))
+    """One page of a matter's events, as this caller may see them.
+
+    Forward from ``after`` (default: the start), or backward from
+    ``before`` (the newest events with a smaller seq; ``before = head + 1``
+    is the latest page). Pages are always in seq order.
+    """
+    query = request.query_params
+    if "after" in query and "before" in query:
+        raise BadRequest("use either after or before, not both")
+    backward = "before" in query
+    cursor = Cursor.from_string(query.get("before" if backward else "after"))
     limit = _limit(request)
     principal = await _principal(request)
     ref = request.path_params["ref"]
     async with _db(request).read() as session:
         matter = await stream.can_access(session, principal, ref)
-        events = await stream.read_since(session, matter.id, cursor.after, limit)
+        if backward:
+            events = await stream.read_before(session, matter.id, cursor.after, limit)
+        else:
+            events = await stream.read_since(session, matter.id, cursor.after, limit)
         head = await stream.head(session, matter.id)
     views = [v for v in (view_for(e, principal) for e in events) if v is not None]
-    # The cursor advances over events this caller may not see, so paging ends.
-    last = events[-1].seq if events else cursor.after
+    # Cursors advance over events this caller may not see, so paging ends.
+    if backward:
+        first = events[0].seq if events else min(cursor.after, head + 1)
+        last = events[-1].seq if events else first - 1
+        more = first > 1
+    else:
+        last = events[-1].seq if events else cursor.after
+        first = events[0].seq if events else cursor.after + 1
+        more = last < head
     return _ok(
         {
             "matter": matter.reference,
             "events": views,
-            "next": str(Cursor(last)),
+            "next": str(Cursor(max(last, 0))),
+            "prev": str(Cursor(max(first, 1))),
             "head": head,
-            "more": last < head,
+            "more": more,
         }
     )
 

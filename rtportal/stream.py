@@ -46,6 +46,7 @@ __all__ = [
     "head",
     "heads",
     "list_matters",
+    "read_before",
     "read_since",
     "valid_client_id",
     "valid_matter_ref",
@@ -332,6 +333,26 @@ async def read_since(
         .limit(limit)
     )
     return [_from_row(row, ref) for row, ref in result.all()]
+
+
+async def read_before(
+    session: AsyncSession, matter_id: int, before_seq: int, limit: int
+) -> list[StoredEvent]:
+    """The newest ``limit`` events with ``seq < before_seq``, returned in seq order.
+
+    For a chat opening on its latest page (``before_seq = head + 1``) and
+    scrolling back.
+    """
+    if limit <= 0 or before_seq <= 1:
+        return []
+    result = await session.execute(
+        select(Event, Matter.reference)
+        .join(Matter, Matter.id == Event.matter_id)
+        .where(Event.matter_id == matter_id, Event.seq < before_seq)
+        .order_by(Event.seq.desc())
+        .limit(limit)
+    )
+    return [_from_row(row, ref) for row, ref in reversed(result.all())]
 
 
 async def head(session: AsyncSession, matter_id: int) -> int:

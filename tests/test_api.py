@@ -382,3 +382,41 @@ async def test_security_headers(http: httpx.AsyncClient) -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert (await http.get("/api/v1/nothing")).headers["x-frame-options"] == "DENY"
+
+
+async def test_history_backward_from_the_latest_page(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    for i in range(4):
+        await _post(http, kit, "staff", {"kind": "message", "payload": {"i": i}})
+        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
+    url = f"/api/v1/matters/{kit.ref}/events"
+    latest = (
+        await http.get(url, headers=kit.auth("staff"), params={"before": "9", "limit": 3})
+    ).json()
+    assert [e["seq"] for e in latest["events"]] == [6, 7, 8]
+    assert (latest["prev"], latest["next"], latest["more"]) == ("6", "8", True)
+    pages: list[list[int]] = []
+    before = "9"
+    while True:
+        body = (
+            await http.get(url, headers=kit.auth("contact"), params={"before": before, "limit": 3})
+        ).json()
+        pages.append([e["seq"] for e in body["events"]])
+        before = body["prev"]
+        if not body["more"]:
+            break
+    assert pages == [[7], [3, 5], [1]]  # staff notes skipped, pages still in seq order
+    empty = (await http.get(url, headers=kit.auth("staff"), params={"before": "1"})).json()
+    assert empty["events"] == [] and empty["more"] is False
+    _error(
+        await http.get(url, headers=kit.auth("staff"), params={"before": "x"}),
+        400,
+        "invalid_cursor",
+    )
+    _error(
+        await http.get(url, headers=kit.auth("staff"), params={"before": "5", "after": "1"}),
+        400,
+        "bad_request",
+    )
