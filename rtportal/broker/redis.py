@@ -169,6 +169,10 @@ class RedisBroker:
     async def publish(self, topic: str, data: bytes) -> None:
         if self._closed:
             return
+        if self._queue.qsize() * 2 > self._queue.maxsize and self._tasks:
+            # Above half full: yield once so the sender can drain a burst
+            # published in one go (still never waits on Redis itself).
+            await asyncio.sleep(0)
         try:
             self._queue.put_nowait((topic, data))
         except asyncio.QueueFull:
