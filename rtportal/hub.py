@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rtportal import stream
 from rtportal.broker.base import Broker
+from rtportal.errors import Unavailable
 from rtportal.principal import Principal
 from rtportal.stream import StoredEvent
 
@@ -198,10 +199,13 @@ class Hub:
         """Register ``listener`` for ``matter_id``; returns the seq delivered up to.
 
         Afterwards the listener gets every event with a higher seq, in order.
+        Raises ``NotFound`` for a missing matter and ``Unavailable`` (after
+        ``listener.close(1012)``) when the hub is stopped.
         The first join of a matter on this worker subscribes its topic (and
         waits for the broker to confirm) and then reads the head from the
         database: an event committed in between arrives through the broker.
         """
+        self._refuse_if_stopped(listener)
         st = self._matters.get(matter_id)
         if st is None:
             st = self._matters[matter_id] = _Matter()
@@ -214,11 +218,19 @@ class Hub:
                 if not st.ready:
                     await self._maybe_teardown(matter_id, st)
         # No await from here on: the listener sees exactly the seqs after st.last.
+        self._refuse_if_stopped(listener)
         key = id(listener)
         if key not in st.listeners:
             st.listeners[key] = listener
             self._ref(listener, +1)
         return st.last
+
+    def _refuse_if_stopped(self, listener: Listener) -> None:
+        if not self._running:
+            # The worker is shutting down (or not started): nothing would be
+            # delivered here; the client reconnects to another worker.
+            self._close_listener(listener, CLOSE_RESTART)
+            raise Unavailable("this worker is shutting down")
 
     async def leave(self, matter_id: int, listener: Listener) -> None:
         """Stop delivering ``matter_id`` to ``listener``; unsubscribe with the last one."""

@@ -22,6 +22,7 @@ from rtportal import stream
 from rtportal.broker import Broker, from_url
 from rtportal.broker.redis import RedisBroker, split_prefix
 from rtportal.db import Database
+from rtportal.errors import Unavailable
 from rtportal.hub import (
     CLOSE_RESTART,
     CLOSE_REVOKED,
@@ -423,6 +424,11 @@ async def test_stop_closes_listeners_with_1012(make_hub: MakeHub, make_firm: Mak
     assert a.closed == [CLOSE_RESTART] and b.closed == [CLOSE_RESTART]
     assert hub.subscribed_matters() == []
     await hub.stop()  # idempotent
+    late = Rec(kit.staff)
+    with pytest.raises(Unavailable):  # during shutdown: told to reconnect elsewhere
+        await hub.join(kit.matter.id, late)
+    assert late.closed == [CLOSE_RESTART]
+    assert hub.subscribed_matters() == []
 
 
 async def test_join_of_a_missing_matter_raises_and_leaves_nothing(
