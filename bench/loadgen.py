@@ -56,6 +56,7 @@ class StepCounters:
     received: int = 0
     out_of_order: int = 0
     latencies_us: array[int] = field(default_factory=lambda: array("I"))
+    ack_latencies_us: array[int] = field(default_factory=lambda: array("I"))
     error_codes: dict[str, int] = field(default_factory=dict)
 
 
@@ -65,7 +66,7 @@ class _Client:
     ws: WSClient | None = None
     subscribed: asyncio.Future[str] | None = None
     last_seq: int = 0
-    pending: dict[str, int] = field(default_factory=dict)  # send id -> step
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (step, t_ns)
 
 
 class Worker:
@@ -101,10 +102,11 @@ class Worker:
             client.last_seq = seq
         elif kind == "ack":
             sid = frame.get("id")
-            step_id = client.pending.pop(sid, None) if sid else None
-            step = self.steps.get(step_id) if step_id is not None else None
-            if step is not None:
+            sent = client.pending.pop(sid, None) if sid else None
+            step = self.steps.get(sent[0]) if sent is not None else None
+            if step is not None and sent is not None:
                 step.acked += 1
+                step.ack_latencies_us.append(max(0, (time.time_ns() - sent[1]) // 1000))
                 step.duplicates += bool(frame.get("duplicate"))
         elif kind == "subscribed":
             if client.subscribed is not None and not client.subscribed.done():
@@ -116,9 +118,9 @@ class Worker:
         elif kind == "error":
             sid = frame.get("id")
             code = str(frame.get("code"))
-            step_id = client.pending.pop(sid, None) if sid else None
-            if step_id is not None and step_id in self.steps:
-                step = self.steps[step_id]
+            sent = client.pending.pop(sid, None) if sid else None
+            if sent is not None and sent[0] in self.steps:
+                step = self.steps[sent[0]]
                 step.errors += 1
                 step.expected -= client.spec.members  # nothing was written: no delivery due
                 step.error_codes[code] = step.error_codes.get(code, 0) + 1
@@ -200,7 +202,8 @@ class Worker:
                 rr += 1
                 self.counter += 1
                 sid = prefix + str(self.counter)
-                client.pending[sid] = step_id
+                now = time.time_ns()
+                client.pending[sid] = (step_id, now)
                 counters.sent += 1
                 counters.expected += client.spec.members
                 assert client.ws is not None
@@ -212,7 +215,7 @@ class Worker:
                             "matter": client.spec.matter,
                             "kind": "message",
                             "audience": "portal",
-                            "payload": {"t": time.time_ns(), "s": step_id},
+                            "payload": {"t": now, "s": step_id},
                             "blob": _BLOB,
                         },
                         separators=(",", ":"),
@@ -243,6 +246,7 @@ class Worker:
             "received": c.received,
             "out_of_order": c.out_of_order,
             "latencies_us": c.latencies_us.tobytes(),
+            "ack_latencies_us": c.ack_latencies_us.tobytes(),
             "closes": dict(self.closes),
             "resyncs": self.resyncs,
             "open": sum(1 for x in self.clients if x.ws and not x.ws.closed),

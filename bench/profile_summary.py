@@ -33,9 +33,21 @@ def _short(frame: str) -> str:
     return f"{m['func']} ({path})"
 
 
+def _package(frame: str) -> str:
+    """``func (pkg/mod.py)`` -> ``pkg``; the event loop's own C code is named."""
+    if frame.startswith("Runner.run ") or frame.startswith("run_until_complete"):
+        return "event loop (uvloop C code: socket I/O, callbacks)"
+    if frame.startswith("_connection_worker_thread "):
+        return "aiosqlite worker thread (SQLite C library)"
+    inner = frame[frame.rfind("(") + 1 : -1]
+    return inner.split("/", 1)[0] if "/" in inner else inner
+
+
 def summarize(collapsed: str, top: int = 30) -> str:
     self_samples: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
+    by_rtportal: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -47,11 +59,18 @@ def summarize(collapsed: str, top: int = 30) -> str:
         if not frames:
             continue
         self_samples[frames[-1]] += count
+        by_package[_package(frames[-1])] += count
+        owner = next((f for f in reversed(frames) if "(rtportal/" in f), "(no rtportal frame)")
+        by_rtportal[owner] += count
         for frame in set(frames):
             inclusive[frame] += count
     if total == 0:
         return "no samples\n"
-    out = [f"{total} samples", "", "self %  function"]
+    out = [f"{total} samples", "", "by package of the leaf frame (where the CPU is spent):"]
+    out += [f"{100 * n / total:6.1f}  {k}" for k, n in by_package.most_common(15)]
+    out += ["", "by innermost rtportal function on the stack (who asked for it):"]
+    out += [f"{100 * n / total:6.1f}  {k}" for k, n in by_rtportal.most_common(25)]
+    out += ["", "self %  function"]
     out += [f"{100 * n / total:6.1f}  {f}" for f, n in self_samples.most_common(top)]
     out += ["", "incl %  function"]
     out += [f"{100 * n / total:6.1f}  {f}" for f, n in inclusive.most_common(top * 2)]

@@ -25,17 +25,16 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
         f"{machine['cores']} cores, {machine['ram_gib']} GiB RAM, kernel {machine['kernel']}, "
         f"Python {machine['python']}; load average at start {machine['load_avg_at_start']}.",
         "",
-        "| system | workload | max delivered msg/s (p99 ≤ 100 ms) | p50 ms | p99 ms | lost "
-        "| server CPU µs/delivery | backend CPU µs/delivery | server CPU % | generator CPU % "
-        "| stopped by |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| system | workload | max delivered msg/s (p99 ≤ 100 ms) | p50 ms | p99 ms "
+        "| send→ack p99 ms | lost | server CPU µs/delivery (net of idle) "
+        "| backend CPU µs/delivery | server CPU % | generator CPU % | stopped by |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     idle_rows = []
     for r in results:
         if "error" in r:
             lines.append(
-                f"| {r['system']} | {r.get('workload', '-')} | error: {r['error']} "
-                "| | | | | | | | |"
+                f"| {r['system']} | {r.get('workload', '-')} | error: {r['error']}" + " |" * 10
             )
             continue
         if r["workload"] == "idle":
@@ -43,8 +42,10 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
             continue
         lines.append(
             f"| {r['system']} | {r['workload']} | {_fmt(r['max_delivered_per_s'], 0)} "
-            f"| {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {_fmt(r['lost_total'])} "
+            f"| {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {_fmt(r.get('ack_p99_ms'), 2)} "
+            f"| {_fmt(r['lost_total'])} "
             f"| {_fmt(r['server_cpu_us_per_delivery'])} "
+            f"({_fmt(r.get('server_cpu_us_per_delivery_net'))}) "
             f"| {_fmt(r['backend_cpu_us_per_delivery'])} | {_fmt(r.get('server_cpu_pct'))} "
             f"| {_fmt(r['generator_cpu_pct'])} | {r['saturated_by'] or 'not reached'} |"
         )

@@ -215,6 +215,16 @@ def connect(gen: Generator, layout: Layout) -> dict[str, Any]:
     return {"outcome": outcome, "seconds": round(max(a["seconds"] for a in answers), 2)}
 
 
+def _merged(stats: list[dict[str, Any]], key: str) -> array[int]:
+    """Latency samples of every worker, sorted (microseconds)."""
+    merged = array("I")
+    for s in stats:
+        part = array("I")
+        part.frombytes(s[key])
+        merged.extend(part)
+    return array("I", sorted(merged))
+
+
 def run_step(
     gen: Generator,
     server_pid: int,
@@ -250,12 +260,8 @@ def run_step(
     bcpu = cpu_seconds(backend) - bcpu0
     gcpu = cpu_seconds(gen.pids) - gcpu0
     stats = gen.broadcast(("collect", step_id))
-    lat = array("I")
-    for s in stats:
-        part = array("I")
-        part.frombytes(s["latencies_us"])
-        lat.extend(part)
-    lat = array("I", sorted(lat))
+    lat = _merged(stats, "latencies_us")
+    ack = _merged(stats, "ack_latencies_us")
     sent = sum(s["sent"] for s in stats)
     received = sum(s["received"] for s in stats)
     expected = sum(s["expected"] for s in stats)
@@ -287,6 +293,8 @@ def run_step(
         "p50_ms": round(p50, 2),
         "p99_ms": round(p99, 2),
         "max_ms": round(lat[-1] / 1000, 2) if lat else None,
+        "ack_p50_ms": round(percentile(ack, 50) / 1000, 2),
+        "ack_p99_ms": round(percentile(ack, 99) / 1000, 2),
         "server_cpu_pct": round(100 * cpu / wall, 1),
         "server_cpu_us_per_delivery": round(1e6 * cpu / received, 2) if received else None,
         "backend_cpu_us_per_delivery": round(1e6 * bcpu / received, 2) if received else None,
@@ -329,11 +337,25 @@ def stepped(
         log(
             f"  {layout.name} {what} {len(steps) + 1}: offered {r['offered_deliveries_per_s']}/s "
             f"delivered {r['delivered_per_s']}/s p50 {r['p50_ms']} p99 {r['p99_ms']} ms "
+            f"(ack p50 {r['ack_p50_ms']} p99 {r['ack_p99_ms']}) "
             f"lost {r['lost']} err {r['errors']} srv {r['server_cpu_pct']}% "
             f"gen {r['generator_cpu_pct']}% {'PASS' if r['pass'] else 'FAIL'}"
         )
         steps.append(r)
         return r
+
+    # Background CPU with every client connected and nobody sending (pings,
+    # the hub's safety poll, ...): per-delivery CPU is also reported net of it.
+    c0, t0 = cpu_seconds([server_pid]), time.monotonic()
+    time.sleep(min(3.0, duration))  # reason: measuring CPU over an interval
+    baseline = (cpu_seconds([server_pid]) - c0) / (time.monotonic() - t0)
+    log(f"  {layout.name} baseline: server CPU {100 * baseline:.1f}% with nobody sending")
+
+    def net(r: dict[str, Any]) -> float | None:
+        if not r["received"]:
+            return None
+        spare = r["server_cpu_pct"] / 100 - baseline
+        return round(1e6 * max(0.0, spare) * r["seconds"] / r["received"], 2)
 
     # Up by ``factor`` until a step fails ...
     rate = start_rate
@@ -370,6 +392,7 @@ def stepped(
             fail_rate = mid
     summary: dict[str, Any] = {
         "workload": layout.name,
+        "baseline_cpu_pct": round(100 * baseline, 1),
         "steps": steps,
         "lost_total": sum(s["lost"] for s in steps),
     }
@@ -390,8 +413,11 @@ def stepped(
             p99_ms=best["p99_ms"],
             lost=best["lost"],
             server_cpu_us_per_delivery=best["server_cpu_us_per_delivery"],
+            server_cpu_us_per_delivery_net=net(best),
             backend_cpu_us_per_delivery=best["backend_cpu_us_per_delivery"],
             server_cpu_pct=best["server_cpu_pct"],
+            ack_p50_ms=best["ack_p50_ms"],
+            ack_p99_ms=best["ack_p99_ms"],
             generator_cpu_pct=best["generator_cpu_pct"],
         )
     summary["saturated_by"] = None if fail_rate is None else _why(steps[-1])
