@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -50,24 +51,38 @@ def service_unavailable(what: str) -> None:
     """A needed service is unreachable: fail in CI, skip with the reason elsewhere."""
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{what} is unreachable and CI=true: service tests never skip in CI")
-    pytest.skip(f"{what} is unreachable (set CI=true to make this a failure)")  # reason: local runs without the service
+    reason = f"{what} is unreachable (set CI=true to make this a failure)"
+    pytest.skip(reason)  # reason: a local run without the service says why it skipped
 
 
 class ManagedProcess:
     """A child process owned by one test; stopped by its own pid."""
 
-    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.env = env
         self.cwd = cwd
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> None:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(  # noqa: S603
-            self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+        if self.log_path is not None and self._log is None:
+            self._log = open(self.log_path, "ab")  # closed in stop()
+        out: IO[bytes] | int = self._log if self._log is not None else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -83,14 +98,19 @@ class ManagedProcess:
             self.proc.wait(timeout=10)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
         try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=timeout)
+            if self.proc is None or self.proc.poll() is not None:
+                return
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
 
 class RedisProcess(ManagedProcess):
@@ -101,8 +121,19 @@ class RedisProcess(ManagedProcess):
         if exe is None:
             service_unavailable("redis-server binary")
         self.port = port or free_port()
-        super().__init__([str(exe), "--port", str(self.port), "--bind", "127.0.0.1",
-                          "--save", "", "--appendonly", "no"])
+        super().__init__(
+            [
+                str(exe),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+        )
 
     @property
     def url(self) -> str:
