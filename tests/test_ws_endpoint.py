@@ -11,18 +11,24 @@ import asyncio
 import base64
 import dataclasses
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from rtportal.app import create_app
+from rtportal.auth.tokens import issue_token
 from rtportal.db import Database
+from rtportal.demo import create_firm, create_matter, create_staff
+from rtportal.migrate import upgrade
 from rtportal.settings import Settings
 from rtportal.stream import read_since
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
+from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
 
 Frame = dict[str, Any]
@@ -497,3 +503,106 @@ async def test_two_matters_in_one_subscribe_and_shutdown_closes_1012(
         assert (event["matter"], event["seq"], event["client_id"]) == (second.reference, 1, "s1")
     # Leaving the block stops the server: live connections are told to reconnect.
     assert (await close_code(ws))[0] == 1012
+
+
+# --- database outage (PostgreSQL through a proxy the test can cut) -----------------------
+
+PG_URL = os.environ.get("RTPORTAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+class CuttableProxy:
+    """A TCP proxy to PostgreSQL; ``cut()`` drops every connection and refuses new ones."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.open = True
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        self.open = False
+        for w in self.writers:
+            w.transport.abort()
+        self.writers.clear()
+
+    async def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
+    settings: Settings,
+) -> None:
+    url = make_url(PG_URL)
+    try:
+        await asyncio.wait_for(upgrade(PG_URL), 30)
+    except Exception as exc:
+        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    db = Database(PG_URL)
+    try:
+        async with db.write() as session:
+            firm = await create_firm(session, "Outage Firm")
+            staff = await create_staff(
+                session, firm, email=f"o{firm.id}@firm.test", display_name="Olga"
+            )
+            matter = await create_matter(session, firm, title="Outage", responsible=staff)
+            token = await issue_token(session, "staff", staff.id, label="t", ttl=None)
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        app_settings = dataclasses.replace(settings, database_url=proxied)
+        async with running_server(create_app(app_settings)) as srv:
+            ws = await connected(srv, token)
+            assert (await send_many(ws, matter.reference, ["before"])) == {"before": 1}
+            proxy.cut()
+            await ws.send(send_frame("during", matter.reference))
+            err = await recv(ws)
+            assert (err["type"], err["id"], err["code"]) == ("error", "during", "unavailable")
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "subscribe",
+                        "id": "s9",
+                        "subs": [{"matter": matter.reference, "after": 0}],
+                    }
+                )
+            )
+            err = await recv(ws)
+            assert (err["type"], err["code"], err["matter"]) == (
+                "error",
+                "unavailable",
+                matter.reference,
+            )
+            # The connection survived; once the database is back the same id goes through.
+            proxy.open = True
+            assert await send_many(ws, matter.reference, ["during"]) == {"during": 2}
+            await ws.close()
+        rows = await stored(db, matter.id)
+        assert [r.client_id for r in rows] == ["before", "during"]
+    finally:
+        await proxy.close()
+        await db.close()
