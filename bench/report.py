@@ -52,12 +52,14 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
     if idle_rows:
         lines += [
             "",
-            "| system | idle connections | server RSS before → after (MiB) | KiB per connection |",
-            "| --- | ---: | --- | ---: |",
+            "| system | idle connections open (failed) | connect time s "
+            "| server RSS before → after (MiB) | KiB per connection |",
+            "| --- | ---: | ---: | --- | ---: |",
         ]
         for r in idle_rows:
             lines.append(
-                f"| {r['system']} | {_fmt(r['connections'])} "
+                f"| {r['system']} | {_fmt(r['connections'])} ({_fmt(r.get('failed_connections'))}) "
+                f"| {_fmt(r['connect'].get('seconds'))} "
                 f"| {r['rss_before_mib']} → {r['rss_after_mib']} "
                 f"| {_fmt(r['kib_per_connection'])} |"
             )

@@ -547,8 +547,9 @@ def _workload(
         if profiler is not None:
             res["profile"] = stop_profiler(*profiler)
         log(f"  idle: {res['connections']} connections, {res['kib_per_connection']} KiB each")
-        if res["connect"]["outcome"] != {"subscribed": layout.clients}:
-            raise RuntimeError(f"not every idle client subscribed: {res['connect']}")
+        # Failed connects are reported (connect.outcome), not fatal: the memory
+        # figure is per connection actually open and subscribed.
+        res["failed_connections"] = layout.clients - res["connections"]
         return res
     layout = system.layouts[name]
     if connected == name:
@@ -611,7 +612,8 @@ def bench_system(
                 connected = None
                 gen.broadcast(("close",))
             else:
-                connected = "rooms" if (name == "idle" and share_idle) else None
+                complete = res.get("failed_connections") == 0
+                connected = "rooms" if (name == "idle" and share_idle and complete) else None
                 if connected is None:
                     gen.broadcast(("close",))
             res = {"system": system.name, "label": system.label, **res}
