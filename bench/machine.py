@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 __all__ = ["describe"]
 

@@ -6,10 +6,11 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import asyncpg
-import psutil
+import asyncpg  # type: ignore[import-untyped]
+import psutil  # type: ignore[import-untyped]
 
 from bench.systems import ROOT, Layout, System, plain_layouts, uvicorn_argv
 
@@ -84,7 +85,7 @@ def make_rtportal(
     )
     tokens: dict[str, list[list[str]]] = json.loads(seeded.stdout.strip().splitlines()[-1])
 
-    def headers_for(layout: str) -> object:
+    def headers_for(layout: str) -> Callable[[int, int], tuple[tuple[str, str], ...]]:
         def headers(m: int, k: int) -> tuple[tuple[str, str], ...]:
             return (("Authorization", "Bearer " + tokens[layout][m][k]),)
 
@@ -93,7 +94,7 @@ def make_rtportal(
     with_auth = {
         k: Layout(
             lay.name, lay.matters, lay.members, lay.senders_per_matter, lay.clients, headers_for(k)
-        )  # type: ignore[arg-type]
+        )
         for k, lay in layouts.items()
     }
     env = {

@@ -46,7 +46,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from bench.loadgen import ClientSpec, raise_nofile, worker_main
 from bench.machine import describe
@@ -354,8 +354,8 @@ def stepped(
     def net(r: dict[str, Any]) -> float | None:
         if not r["received"]:
             return None
-        spare = r["server_cpu_pct"] / 100 - baseline
-        return round(1e6 * max(0.0, spare) * r["seconds"] / r["received"], 2)
+        spare = float(r["server_cpu_pct"]) / 100 - baseline
+        return round(1e6 * max(0.0, spare) * float(r["seconds"]) / int(r["received"]), 2)
 
     # Up by ``factor`` until a step fails ...
     rate = start_rate

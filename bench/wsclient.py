@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import cast
 
 from websockets.client import ClientProtocol
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
@@ -63,8 +63,10 @@ class WSClient(asyncio.Protocol):
                 elif not self.opened.done():
                     self.opened.set_result(None)
                 continue
+            if not isinstance(event, Frame):
+                continue
             if event.opcode is Opcode.TEXT:
-                self.on_text(self, event.data.decode())
+                self.on_text(self, bytes(event.data).decode())
             elif event.opcode is Opcode.CLOSE:
                 rcvd = self.proto.close_rcvd
                 self.close_code = rcvd.code if rcvd is not None else None

@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import django
-from django.conf import settings
+import django  # type: ignore[import-untyped]
+from django.conf import settings  # type: ignore[import-untyped]
 
 if not settings.configured:
     settings.configure(
@@ -39,9 +39,9 @@ if not settings.configured:
     )
     django.setup()
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.routing import ProtocolTypeRouter, URLRouter
-from django.urls import re_path
+from channels.generic.websocket import AsyncJsonWebsocketConsumer  # type: ignore[import-untyped]
+from channels.routing import ProtocolTypeRouter, URLRouter  # type: ignore[import-untyped]
+from django.urls import re_path  # type: ignore[import-untyped]
 
 __all__ = ["application"]
 
