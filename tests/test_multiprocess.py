@@ -184,15 +184,15 @@ async def seed(db: Database, *, staff: int, contacts: int, matters: int) -> Cast
     return Cast(refs, ids, staff_tokens, contact_tokens)
 
 
-async def db_log(db: Database, matter_id: int) -> list[tuple[int, str | None]]:
-    """The matter's log as the database has it: (seq, client_id) in seq order."""
+async def db_log(db: Database, matter_id: int) -> list[tuple[int, str | None, str]]:
+    """The matter's log as the database has it: (seq, client_id, audience) in seq order."""
     async with db.read() as s:
         rows = await s.execute(
-            select(Event.seq, Event.client_id)
+            select(Event.seq, Event.client_id, Event.audience)
             .where(Event.matter_id == matter_id)
             .order_by(Event.seq)
         )
-        return [(int(seq), cid) for seq, cid in rows.all()]
+        return [(int(seq), cid, str(aud)) for seq, cid, aud in rows.all()]
 
 
 # ----------------------------------------------------------------- traffic
@@ -208,13 +208,18 @@ class SendStats:
 
 
 async def reliable_send(
-    client: StreamClient, matter: str, cid: str, payload: dict[str, Any], stats: SendStats
+    client: StreamClient,
+    matter: str,
+    cid: str,
+    payload: dict[str, Any],
+    stats: SendStats,
+    **kw: Any,
 ) -> int:
     """Send until acked, retrying the same id (lost connection or `unavailable`)."""
     deadline = time.monotonic() + 90
     while True:
         try:
-            ack, attempts = await client.send_until_acked(matter, cid, payload, deadline=90)
+            ack, attempts = await client.send_until_acked(matter, cid, payload, deadline=90, **kw)
         except ServerError as exc:
             if exc.code != "unavailable" or time.monotonic() > deadline:
                 raise
@@ -238,6 +243,7 @@ async def run_sender(
     *,
     pad: int = 0,
     window: int = 1,
+    notes_every: int = 0,
     on_ack: Callable[[], None] | None = None,
 ) -> None:
     """``count`` sends alternating over ``matters``, at most ``window`` unacked at once.
@@ -246,6 +252,8 @@ async def run_sender(
     per matter must rise); a larger window pipelines like a busy client
     would (the protocol allows ``max_inflight_sends``) and keeps the test
     fast where each round trip waits on a shared, busy machine.
+    ``notes_every=k`` (staff senders) makes every k-th send a staff-audience
+    note and marks every send with a staff-only ``staff_tag`` payload key.
     """
     slots = asyncio.Semaphore(window)
 
@@ -254,8 +262,13 @@ async def run_sender(
             payload: dict[str, Any] = {"n": i, "by": client.name}
             if pad:
                 payload["pad"] = "x" * pad
+            kw: dict[str, str] = {}
+            if notes_every:
+                payload["staff_tag"] = f"t{i}"
+                if i % notes_every == 0:
+                    kw = {"kind": "note", "audience": "staff"}
             matter = matters[i % len(matters)]
-            await reliable_send(client, matter, f"{client.name}-{i}", payload, stats)
+            await reliable_send(client, matter, f"{client.name}-{i}", payload, stats, **kw)
             if on_ack is not None:
                 on_ack()
 
@@ -268,27 +281,40 @@ async def run_sender(
 
 async def assert_all_delivered(
     db: Database, cast: Cast, receivers: list[StreamClient], *, within: float = 60.0
-) -> dict[str, list[tuple[int, str | None]]]:
-    """Every receiver catches up to the database head; their logs equal the database's."""
+) -> dict[str, list[tuple[int, str | None, str]]]:
+    """Every receiver catches up; its log equals the database's as its audience sees it.
+
+    Staff see every event; a contact sees exactly the portal-audience events
+    (no staff event, no ``staff_*`` payload key), in the same order.
+    """
     logs = {m: await db_log(db, cast.matter_ids[m]) for m in cast.matters}
-    heads = {m: len(log) for m, log in logs.items()}
     for m, log in logs.items():
-        assert [seq for seq, _ in log] == list(range(1, len(log) + 1)), f"{m}: seq has gaps"
-        ids = [cid for _, cid in log]
+        assert [row[0] for row in log] == list(range(1, len(log) + 1)), f"{m}: seq has gaps"
+        ids = [row[1] for row in log]
         assert len(ids) == len(set(ids)), f"{m}: a client id was stored twice"
-    await asyncio.gather(*(r.caught_up(heads, within) for r in receivers))
+
+    def expected(r: StreamClient, m: str) -> list[tuple[int, str | None]]:
+        return [(seq, cid) for seq, cid, aud in logs[m] if aud == "portal" or not r.is_contact]
+
+    def heads(r: StreamClient) -> dict[str, int]:
+        return {m: max((seq for seq, _ in expected(r, m)), default=0) for m in logs}
+
+    await asyncio.gather(*(r.caught_up(heads(r), within) for r in receivers))
     for r in receivers:
-        for m, log in logs.items():
-            got = r.log(m)
-            missing = sorted(set(log) - set(got))
-            assert got == log, (
-                f"{r.name} {m}: {len(got)} accepted vs {len(log)} stored; "
+        for m in logs:
+            want, got = expected(r, m), r.log(m)
+            missing = sorted(set(want) - set(got))
+            assert got == want, (
+                f"{r.name} {m}: {len(got)} accepted vs {len(want)} stored; "
                 f"missing {missing[:10]}; gaps {r.gaps[:5]}"
             )
             for e in r.events[m]:  # the content rides with its id, unmixed
                 p = e["payload"]
                 if "by" in p:
                     assert e["client_id"] == f"{p['by']}-{p['n']}", (r.name, e)
+                if r.is_contact:
+                    assert e["audience"] == "portal", (r.name, e)
+                    assert not [k for k in p if k.startswith("staff_")], (r.name, e)
         assert r.gaps == [], f"{r.name}: gaps on one connection: {r.gaps[:5]}"
         # Resubscribing from the cursor must not replay: exactly once, even raw.
         assert r.duplicates == 0, f"{r.name}: {r.duplicates} events delivered twice"
@@ -404,7 +430,18 @@ async def test_concurrent_senders_and_resuming_receivers(
 
     started = time.monotonic()
     await asyncio.gather(
-        *(run_sender(s, cast.matters, per_sender, stats, window=8, on_ack=chaos) for s in senders)
+        *(
+            run_sender(
+                s,
+                cast.matters,
+                per_sender,
+                stats,
+                window=8,
+                on_ack=chaos,
+                notes_every=10 if i < 3 else 0,  # the staff senders add staff notes
+            )
+            for i, s in enumerate(senders)
+        )
     )
     send_time = time.monotonic() - started
     assert stats.acked == senders_n * per_sender
