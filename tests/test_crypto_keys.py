@@ -336,3 +336,14 @@ def test_manifest_for_other_matter_rejected(world: World) -> None:
     world.new_epoch("M-2", ("client-1",))
     with pytest.raises(WrongContext):
         world.directory().accept_manifest(world.chains["M-2"].manifests[1], M, NOW_MS)
+
+
+def test_firm_keys_wrapped_by_a_scoped_custodian_rejected(world: World) -> None:
+    """Firm keys are firm-wide: a custodian bot limited to some matters may not hand them out."""
+    world.add_user("cust-m1", Role.BOT, flags=Flag.CUSTODIAN, scopes=(M,))
+    d = world.directory()
+    w = world.wrap_firm_keys("staff-2", wrapper="cust-m1")
+    with pytest.raises(Uncertified):
+        d.unwrap(w.encode(), w.info, world.ids["staff-2"].x_sk, NOW_MS)
+    ok = world.wrap_firm_keys("staff-2", wrapper="custodian")  # unscoped custodian: fine
+    assert d.unwrap(ok.encode(), ok.info, world.ids["staff-2"].x_sk, NOW_MS)[32:] == world.fek.fir

@@ -25,6 +25,7 @@ from rtportal.crypto.envelope import (
 )
 from rtportal.crypto.errors import (
     ChainBroken,
+    CommitmentMismatch,
     EpochGap,
     Replay,
     Revoked,
@@ -37,7 +38,7 @@ from rtportal.crypto.kdf import commitment, internal_key, message_key
 from rtportal.crypto.keys import FirmEscrowKey, FirmRootPublic, IdentityKey, check_x25519_public
 from rtportal.crypto.manifest import GENESIS_HASH, Manifest, ManifestBody
 from rtportal.crypto.rng import Rng, system_rng
-from rtportal.crypto.wrap import FIRM_MATTER, Wrap, WrapInfo, WrapKind, open_wrap
+from rtportal.crypto.wrap import Wrap, WrapInfo, WrapKind, open_wrap
 
 __all__ = ["Directory", "MatterState"]
 
@@ -178,7 +179,9 @@ class Directory:
         w = self.certificate(wrap.wrapper, wrap.wrapper_kid, now_ms)
         if not (w.role is Role.STAFF or (w.role is Role.BOT and w.flags & Flag.CUSTODIAN)):
             raise Uncertified("key wraps are made by staff or a custodian bot")
-        if matter != FIRM_MATTER and not w.in_scope(matter):
+        # a bot with scopes wraps only in those matters; firm keys ("#firm") are never in a
+        # scope, so only an unscoped custodian bot distributes them (same rule as JavaScript)
+        if not w.in_scope(matter):
             raise Uncertified("wrapper not scoped to this matter")
         return w
 
@@ -201,12 +204,9 @@ class Directory:
 
     def add_mek(self, matter: str, epoch: int, mek: bytes) -> None:
         """A MEK this client made itself (or got from FEK); checked against the manifest."""
-
         if not hmac.compare_digest(
             commitment(mek, self.firm, matter, epoch), self.manifest(matter, epoch).commit
         ):
-            from rtportal.crypto.errors import CommitmentMismatch
-
             raise CommitmentMismatch("MEK does not match the manifest commitment")
         self.matter(matter).meks[epoch] = mek
 
@@ -228,20 +228,22 @@ class Directory:
 
     # ---- messages -----------------------------------------------------
     def _check_sender(self, h: Header, now_ms: int) -> CertBody:
+        """Step 3 of §8: the sender's certificate, role, visibility and scope."""
         cert = self.certificate(h.sender, h.sender_kid, now_ms)
-        manifest = self.manifest(h.matter, h.epoch)
-        if cert.role is Role.CLIENT:
-            if h.vis is not Visibility.PORTAL:
-                raise Uncertified("clients cannot write staff-only content")
-            if manifest.member(h.sender, h.sender_kid) is None:
-                raise Uncertified("sender is not a member of this epoch")
-        elif cert.role is Role.BOT:
-            if not cert.in_scope(h.matter):
-                raise Uncertified("bot not scoped to this matter")
-            member = manifest.member(h.sender, h.sender_kid) is not None
-            if not member and not cert.flags & Flag.CUSTODIAN:
-                raise Uncertified("bot is not a member of this epoch")
+        if cert.role is Role.CLIENT and h.vis is not Visibility.PORTAL:
+            raise Uncertified("clients cannot write staff-only content")
+        if cert.role is Role.BOT and not cert.in_scope(h.matter):
+            raise Uncertified("bot not scoped to this matter")
         return cert
+
+    def _check_membership(self, h: Header, cert: CertBody) -> None:
+        """Step 5 of §8: the epoch manifest is verified; clients and plain bots are members."""
+        manifest = self.manifest(h.matter, h.epoch)
+        member = manifest.member(h.sender, h.sender_kid) is not None
+        if cert.role is Role.CLIENT and not member:
+            raise Uncertified("sender is not a member of this epoch")
+        if cert.role is Role.BOT and not member and not cert.flags & Flag.CUSTODIAN:
+            raise Uncertified("bot is not a member of this epoch")
 
     def open_message(
         self, blob: Envelope | bytes, *, matter: str, thread: str, now_ms: int
@@ -256,10 +258,11 @@ class Directory:
         if (h.firm, h.matter, h.thread) != (self.firm, matter, thread):
             raise WrongContext("message belongs to another firm, matter or thread")
         sender = self._check_sender(h, now_ms)
-        key = self._key_for(h)
         aad = verify_envelope(
             env, firm=self.firm, matter=matter, thread=thread, sender_ed_pk=sender.ed_pk
         )
+        self._check_membership(h, sender)
+        key = self._key_for(h)
         seen = self.matter(matter).seen
         if h.msg_id in seen:
             raise Replay("msg_id seen before")

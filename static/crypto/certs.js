@@ -174,8 +174,11 @@ export class TrustStore {
       const issuer = this.lookup(t.issuer, t.issuer_kid, nowMs);
       check(issuer.role === ROLE.staff && (issuer.flags & FLAG.CERTIFY_CLIENTS) !== 0, 'crypto_uncertified',
         'issuer may not revoke');
+      // the target must be a known client certificate: a revocation of a key not yet seen could
+      // otherwise pre-revoke a staff or bot key that only the FRK may revoke (as in Python)
       const target = this._certs.get(certKey(t.user, t.kid));
-      check(!target || target.role === ROLE.client, 'crypto_uncertified', 'staff and bots are revoked by the FRK only');
+      check(target !== undefined && target.role === ROLE.client, 'crypto_uncertified',
+        'staff members revoke known client certificates only');
       issuerPk = issuer.ed_pk;
     }
     check(await ed25519Verify(issuerPk, t.raw, r.sig), 'crypto_signature', 'revocation signature');

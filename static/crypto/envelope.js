@@ -7,7 +7,7 @@
 import { bytesEqual, randomBytes, toHex, utf8, fromUtf8 } from './bytes.js';
 import { decode, encode, schema } from './encoding.js';
 import { CryptoInvalid, check } from './errors.js';
-import { ROLE } from './certs.js';
+import { FLAG, ROLE } from './certs.js';
 import { internalKey, messageKey } from './kdf.js';
 import { aesGcmDecrypt, aesGcmEncrypt, ed25519Sign, ed25519Verify } from './primitives.js';
 
@@ -90,11 +90,14 @@ export function buildAad(f) {
  * firm internal root FIR of the epoch manifest's fek_version.
  */
 export function keyForMessage(vis, { firm, matter, epoch, mek, fir, fekVersion }) {
+  // codes as in docs/security.md §8 step 3 (and Python's Directory): a reader
+  // without the epoch's MEK (e.g. a removed client) is crypto_wrong_context, a
+  // reader without the FIR (every client) is crypto_uncertified
   if (vis === VIS.PORTAL) {
-    check(mek instanceof Uint8Array, 'crypto_decrypt', 'no epoch key for this message');
+    check(mek instanceof Uint8Array, 'crypto_wrong_context', 'no epoch key for this message');
     return messageKey(mek, firm, matter, epoch);
   }
-  check(fir instanceof Uint8Array && Number.isInteger(fekVersion), 'crypto_decrypt', 'no firm internal key');
+  check(fir instanceof Uint8Array && Number.isInteger(fekVersion), 'crypto_uncertified', 'no firm internal key');
   return internalKey(fir, firm, matter, fekVersion);
 }
 
@@ -142,8 +145,10 @@ export class ReplayGuard {
 
 /**
  * Open an envelope as a reader showing view = {firm, matter, thread}.
- * ctx: {trust (TrustStore), verifier (ManifestVerifier, optional), replay
- * (ReplayGuard), nowMs, keys: ({epoch, vis}) => ({mek} | {fir, fekVersion})}.
+ * ctx: {trust (TrustStore), verifier (ManifestVerifier: the epoch's manifest must
+ * have been accepted), replay (ReplayGuard), nowMs,
+ * keys: ({epoch, vis, fekVersion}) => ({mek} | {fir})}; vis 1 uses the FIR of the
+ * manifest's fek_version.
  * Returns {header, plaintext, body?, senderRole, senderCert}.
  */
 export async function openMessage(envBytes, view, ctx) {
@@ -155,23 +160,31 @@ export async function openMessage(envBytes, view, ctx) {
   check(a.firm === view.firm && a.matter === view.matter && a.thread === view.thread, 'crypto_wrong_context',
     'message belongs to another firm, matter or thread');
   const aad = buildAad({ ...a, firm: view.firm, matter: view.matter, thread: view.thread });
-  // 3. sender certificate, role and membership
+  // 3. sender certificate: role, visibility, scope
   const cert = ctx.trust.lookup(a.sender, a.sender_kid, ctx.nowMs);
-  if (cert.role === ROLE.client) {
-    check(a.vis === VIS.PORTAL, 'crypto_uncertified', 'clients cannot write staff-only content');
-    check(ctx.verifier && ctx.verifier.isMemberAt(view.firm, view.matter, a.epoch, a.sender, a.sender_kid),
-      'crypto_uncertified', 'client sender is not a member of this epoch');
-  }
+  if (cert.role === ROLE.client) check(a.vis === VIS.PORTAL, 'crypto_uncertified', 'clients cannot write staff-only content');
   if (cert.role === ROLE.bot && cert.scopes.length) {
     check(cert.scopes.includes(view.matter), 'crypto_uncertified', 'bot not scoped to this matter');
   }
-  // 4. signature over the rebuilt AAD
+  // 4. signature over the rebuilt AAD (so a rewritten header field is crypto_signature)
   const sigInput = encode(SIG_INPUT, { aad, nonce: e.nonce, ct: e.ct });
   check(await ed25519Verify(cert.ed_pk, sigInput, e.sig), 'crypto_signature', 'message signature');
-  // 5. replay, then decrypt, then record
+  // 5. the epoch's manifest was verified; membership in it
+  const manifest = ctx.verifier ? ctx.verifier.manifestAt(view.firm, view.matter, a.epoch) : undefined;
+  check(manifest !== undefined, 'crypto_wrong_context', `no verified manifest for epoch ${a.epoch}`);
+  const isMember = manifest.members.some((m) => m.user === a.sender && bytesEqual(m.kid, a.sender_kid));
+  // staff may always write; a client must be a member; a bot a member or a custodian
+  if (cert.role === ROLE.client) check(isMember, 'crypto_uncertified', 'client sender is not a member of this epoch');
+  if (cert.role === ROLE.bot) {
+    check(isMember || (cert.flags & FLAG.CUSTODIAN) !== 0, 'crypto_uncertified', 'bot is not a member of this epoch');
+  }
+  // 6. replay, then decrypt, then record
   check(!ctx.replay.seen(view.firm, view.matter, a.msg_id), 'crypto_replay', 'msg_id seen before');
-  const keys = await ctx.keys({ epoch: a.epoch, vis: a.vis });
-  const msgKey = await keyForMessage(a.vis, { firm: view.firm, matter: view.matter, epoch: a.epoch, ...keys });
+  // staff-only content is under the FIR of the version the verified manifest names, not one the caller picks
+  const keys = await ctx.keys({ epoch: a.epoch, vis: a.vis, fekVersion: manifest.fek_version });
+  const msgKey = await keyForMessage(a.vis, {
+    firm: view.firm, matter: view.matter, epoch: a.epoch, ...keys, fekVersion: manifest.fek_version,
+  });
   const plaintext = await aesGcmDecrypt(msgKey, e.nonce, e.ct, aad);
   let body;
   if (a.ctype === CTYPE.BODY) body = decodeBody(plaintext);

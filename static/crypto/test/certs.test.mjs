@@ -81,3 +81,21 @@ test('a flipped bit anywhere in a certificate is rejected', async () => {
     await assert.rejects(fresh2.addCert(t, NOW), (e) => e.name === 'CryptoInvalid', `bit ${i}`);
   }
 });
+
+test('a staff revocation of a key the store has not seen is refused (it could be a staff key)', async () => {
+  const t = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  await t.addCert(w.certs['staff-1'], NOW);
+  const pre = await issueRevocation(
+    { firm: FIRM, user: 'staff-2', kid: w.users['staff-2'].kid, serial: 2, revokedAtMs: NOW },
+    w.users['staff-1'].signer,
+  );
+  await rejectsWith(assert, t.addRevocation(pre.revocation, NOW), 'crypto_uncertified');
+  await t.addCert(w.certs['staff-2'], NOW); // the FRK-certified staff key is still usable
+  assert.equal(t.lookup('staff-2', w.users['staff-2'].kid, NOW).role, ROLE.staff);
+  // the FRK may revoke any key, seen or not
+  const byRoot = await issueRevocation(
+    { firm: FIRM, user: 'bot-7', kid: new Uint8Array(16).fill(7), serial: 7, revokedAtMs: NOW }, w.frkIssuer,
+  );
+  await t.addRevocation(byRoot.revocation, NOW);
+  assert.equal(t.isRevoked('bot-7', new Uint8Array(16).fill(7)), true);
+});

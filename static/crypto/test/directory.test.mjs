@@ -102,8 +102,12 @@ test('substitutes a public key: a wrap to the server\'s key, or a cert with a sw
 
 test('moves a message to another thread or matter; replays it', async () => {
   const cl = newClient();
-  await loadCerts(cl, [w.certs['staff-1']]);
+  await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   const ctx = { ...cl, nowMs: NOW, keys: async () => ({ mek: h.mek2 }) };
+  // before the epoch's manifest is verified, nothing of that epoch is read
+  await rejectsWith(assert, openMessage(h.msg.envelope, { firm: FIRM, matter: MATTER, thread: 't-1' }, ctx), 'crypto_wrong_context');
+  await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
+  await cl.verifier.accept(h.m2.manifest, FIRM, MATTER, NOW);
   await rejectsWith(assert, openMessage(h.msg.envelope, { firm: FIRM, matter: MATTER, thread: 't-2' }, ctx), 'crypto_wrong_context');
   await rejectsWith(assert, openMessage(h.msg.envelope, { firm: FIRM, matter: 'M-0009', thread: 't-1' }, ctx), 'crypto_wrong_context');
   await openMessage(h.msg.envelope, { firm: FIRM, matter: MATTER, thread: 't-1' }, ctx);

@@ -16,7 +16,7 @@ const mek = w.rand(32);
 const verifier = new ManifestVerifier(w.trust);
 const m1 = await createManifest(
   { firm: FIRM, matter: MATTER, epoch: 1, prevHash: ZERO_HASH, fekVersion: 1, shareHistory: false, tsMs: NOW,
-    members: [{ user: 'client-1', kid: w.users['client-1'].kid, role: 2 }],
+    members: [{ user: 'client-1', kid: w.users['client-1'].kid, role: 2 }, { user: 'bot-1', kid: w.users['bot-1'].kid, role: 3 }],
     commit: await epochCommit(mek, FIRM, MATTER, 1) },
   w.users['staff-1'].signer,
 );
@@ -94,7 +94,8 @@ test('a replayed msg_id is rejected; a failed decrypt does not burn the id', asy
 test('staff-only content: clients cannot derive the key, clients cannot write it', async () => {
   const n = await sealMessage(header('staff-1', { vis: VIS.STAFF, ctype: CTYPE.TEXT }), utf8('internal note'), { fir: w.fek.fir, fekVersion: 1 }, w.users['staff-1'].signer);
   assert.equal(fromUtf8((await openMessage(n.envelope, VIEW, ctx())).plaintext), 'internal note');
-  await rejectsWith(assert, openMessage(n.envelope, VIEW, ctx(clientKeys)), 'crypto_decrypt');
+  // a reader without the FIR (every client) is crypto_uncertified (docs/security.md §8 step 5, as in Python)
+  await rejectsWith(assert, openMessage(n.envelope, VIEW, ctx(clientKeys)), 'crypto_uncertified');
   // even with the MEK, a vis=1 note never decrypts under the message key
   await rejectsWith(assert, openMessage(n.envelope, VIEW, ctx(async () => ({ mek, fir: mek, fekVersion: 1 }))), 'crypto_decrypt');
   const c = await sealMessage(header('client-1', { vis: VIS.STAFF }), body, { fir: w.fek.fir, fekVersion: 1 }, w.users['client-1'].signer);
@@ -123,4 +124,35 @@ test('the signature covers RTMS(aad, nonce, ct) exactly', async () => {
   assert.deepEqual(s.sigInput, encode(SIG_INPUT, { aad: s.aad, nonce: s.nonce, ct: s.ct }));
   assert.deepEqual(await ed25519Sign(w.users['staff-1'].edSk, s.sigInput), s.sig);
   assert.deepEqual(decode(AAD, s.aad).thread, 't-1');
+});
+
+test('bots: a member or a custodian may write; a non-member bot may not', async () => {
+  const v2 = new ManifestVerifier(w.trust);
+  const m = await createManifest(
+    { firm: FIRM, matter: MATTER, epoch: 1, prevHash: ZERO_HASH, fekVersion: 1, shareHistory: false, tsMs: NOW,
+      members: [{ user: 'client-1', kid: w.users['client-1'].kid, role: 2 }], commit: await epochCommit(mek, FIRM, MATTER, 1) },
+    w.users['staff-1'].signer,
+  );
+  await v2.accept(m.manifest, FIRM, MATTER, NOW);
+  const c = { ...ctx(), verifier: v2 };
+  const b = await sealMessage(header('bot-1', { ctype: CTYPE.TEXT }), utf8('x'), { mek }, w.users['bot-1'].signer);
+  await rejectsWith(assert, openMessage(b.envelope, VIEW, c), 'crypto_uncertified');
+  const cu = await sealMessage(header('custodian', { ctype: CTYPE.TEXT }), utf8('rotated'), { mek }, w.users['custodian'].signer);
+  assert.equal(fromUtf8((await openMessage(cu.envelope, VIEW, c)).plaintext), 'rotated');
+});
+
+test('no verified manifest for the epoch: nothing is read (crypto_wrong_context)', async () => {
+  const s = await sealMessage(header('staff-1'), body, { mek }, w.users['staff-1'].signer);
+  await rejectsWith(assert, openMessage(s.envelope, VIEW, { ...ctx(), verifier: new ManifestVerifier(w.trust) }), 'crypto_wrong_context');
+  await rejectsWith(assert, openMessage(s.envelope, VIEW, { ...ctx(), verifier: undefined }), 'crypto_wrong_context');
+});
+
+test('staff-only content uses the FIR version named by the verified manifest, not the caller', async () => {
+  const n = await sealMessage(header('staff-1', { vis: VIS.STAFF, ctype: CTYPE.TEXT }), utf8('note'), { fir: w.fek.fir, fekVersion: 2 }, w.users['staff-1'].signer);
+  // sealed under version 2, but the manifest of epoch 1 says fek_version 1
+  await rejectsWith(assert, openMessage(n.envelope, VIEW, ctx(async () => ({ fir: w.fek.fir, fekVersion: 2 }))), 'crypto_decrypt');
+  let asked;
+  const m = await sealMessage(header('staff-1', { vis: VIS.STAFF, ctype: CTYPE.TEXT }), utf8('note'), { fir: w.fek.fir, fekVersion: 1 }, w.users['staff-1'].signer);
+  await openMessage(m.envelope, VIEW, ctx(async (q) => { asked = q.fekVersion; return { fir: w.fek.fir }; }));
+  assert.equal(asked, 1);
 });

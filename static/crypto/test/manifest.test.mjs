@@ -87,3 +87,18 @@ test('any single bit flip of a manifest is rejected', async () => {
     await assert.rejects(v.accept(t, FIRM, MATTER, NOW), (e) => e.name === 'CryptoInvalid', `bit ${i}`);
   }
 });
+
+test('a custodian bot scoped to other matters may not sign this matter\'s manifest', async () => {
+  const { FLAG, issueCert } = await import('../certs.js');
+  const k = w.users['client-2']; // any key pair; certified here as a scoped custodian bot
+  const scoped = await issueCert({ firm: FIRM, role: ROLE.bot, user: 'cust-2', xPk: k.xPk, edPk: k.edPk, serial: 50,
+    issuedAtMs: NOW, flags: FLAG.CUSTODIAN, scopes: ['M-0002'] }, w.frkIssuer);
+  await w.trust.addCert(scoped.cert, NOW);
+  w.users['cust-2'] = { ...k, id: 'cust-2', signer: { id: 'cust-2', kid: k.kid, edSk: k.edSk } };
+  const v = new ManifestVerifier(w.trust);
+  await rejectsWith(assert, v.accept((await mk(1, ZERO_HASH, [], 'cust-2')).manifest, FIRM, MATTER, NOW), 'crypto_uncertified');
+  const other = await createManifest({ firm: FIRM, matter: 'M-0002', epoch: 1, prevHash: ZERO_HASH, fekVersion: 1, members: [],
+    shareHistory: false, tsMs: NOW, commit: new Uint8Array(32) }, w.users['cust-2'].signer);
+  assert.equal((await v.accept(other.manifest, FIRM, 'M-0002', NOW)).epoch, 1);
+  assert.equal(v.state(FIRM, MATTER), undefined);
+});
