@@ -172,3 +172,21 @@ def test_failed_file_decrypt_leaves_nothing(tmp_path: Path) -> None:
         att.decrypt_file(enc, out, fk, att_id, ct_sha256=digest)
     assert not out.exists()
     assert {p.name for p in tmp_path.iterdir()} == {"a.bin", "a.rta"}
+
+
+def test_empty_last_chunk_after_data_rejected() -> None:
+    """Never produced by the encryptor (a 65536-byte file is one last chunk): non-canonical."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from rtportal.crypto.kdf import attachment_chunk_key
+
+    att_id, fk = keys()
+    data = os.urandom(C)
+    aead = AESGCM(attachment_chunk_key(fk, att_id))
+    head = att.header(att_id)
+    first = aead.encrypt((0).to_bytes(11, "big") + b"\x00", data, head)
+    empty_last = aead.encrypt((1).to_bytes(11, "big") + b"\x01", b"", head)
+    blob = head + first + empty_last
+    with pytest.raises(AttachmentInvalid):
+        att.decrypt_bytes(fk, att_id, blob)
+    assert att.decrypt_bytes(fk, att_id, att.encrypt_bytes(fk, att_id, data)) == data

@@ -9,7 +9,7 @@ import pytest
 
 from rtportal.crypto import backup as bk
 from rtportal.crypto import recovery as rec
-from rtportal.crypto.errors import DecryptFailed, EncodingInvalid, RecoveryInvalid
+from rtportal.crypto.errors import DecryptFailed, EncodingInvalid, RecoveryInvalid, WrongContext
 from rtportal.crypto.keys import FirmRootKey, IdentityKey
 
 FAST = bk.Argon2Params(1024, 1, 1)  # tests of the format; the real parameters are tested once
@@ -118,3 +118,26 @@ def test_recovery_proof_verifies_and_binds_everything() -> None:
     relabelled = rec.RecoveryProof("firm-1", "client-2", new, proof.proof)
     with pytest.raises(RecoveryInvalid):
         rec.verify_proof(code, relabelled, firm="firm-1", user="client-2")
+
+
+def test_backup_of_another_user_refused_before_work() -> None:
+    blob, contents, _ = make("pw")
+    _, _, got = bk.open_backup(blob, "pw", firm="firm-1", user="client-1")
+    assert got == contents
+    with pytest.raises(WrongContext):
+        bk.open_backup(blob, "pw", firm="firm-1", user="client-2")
+    huge = replace(bk.Backup.decode(blob), params=bk.Argon2Params(1 << 30, 1, 1))
+    with pytest.raises(WrongContext):  # context first: no Argon2 run for someone else's blob
+        bk.open_backup(huge.encode(), "pw", firm="firm-2", user="client-1")
+
+
+def test_recovery_link_is_strict_canonical_base64url() -> None:
+    code = bytes(range(0, 16 * 17, 17))
+    link = rec.code_link(code)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    bumped = link[:-1] + alphabet[alphabet.index(link[-1]) ^ 1]  # same bytes, non-zero pad bits
+    assert rec.code_from_link(link) == code
+    for bad in (bumped, link + "=", link + "==", "+" + link[1:], link[:10] + " " + link[10:],
+                link[:10] + "!" + link[10:], link + "A", ""):  # fmt: skip
+        with pytest.raises(EncodingInvalid):
+            rec.code_from_link(bad)

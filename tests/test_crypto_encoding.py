@@ -214,6 +214,11 @@ def test_integer_and_id_bounds_on_encode() -> None:
         enc.ascii_("has space")
     with pytest.raises(EncodingInvalid):
         enc.field(b"x" * 65536)
+    for lone_surrogate in ("\ud800", "a\udfffb"):  # not Unicode text: a clear rtp1 error
+        with pytest.raises(EncodingInvalid):
+            enc.id_(lone_surrogate)
+        with pytest.raises(EncodingInvalid):
+            enc.text(lone_surrogate)
 
 
 def test_fingerprint_text_format() -> None:

@@ -189,6 +189,10 @@ class AttachmentDecryptor:
             raise self._fail("attachment truncated")
         pt = self._open(bytes(self._buf), last=True)
         self._buf.clear()
+        if not pt and self._i > 1:
+            # the encryptor never makes it (only an empty file has an empty last chunk), so it is
+            # a non-canonical blob: one plaintext, one blob (same rule as static/crypto/stream.js)
+            raise self._fail("empty last chunk after data")
         if self._expect_size is not None and self._size != self._expect_size:
             raise self._fail("attachment size differs from its descriptor")
         if self._expect_hash is not None and not hmac.compare_digest(

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rtportal.crypto import encoding as enc
-from rtportal.crypto.errors import DecryptFailed, EncodingInvalid
+from rtportal.crypto.errors import DecryptFailed, EncodingInvalid, WrongContext
 from rtportal.crypto.kdf import kek, login_secret
 from rtportal.crypto.keys import IdentityKey
 from rtportal.crypto.rng import Rng, system_rng
@@ -161,9 +161,17 @@ def create_backup(
     return Backup(firm, user, params, salt, shell.nonce, ct)
 
 
-def open_backup(blob: bytes, password: str) -> tuple[Backup, PasswordKeys, BackupContents]:
-    """Decode (bounds checked first), run Argon2id, decrypt; wrong password = ``crypto_decrypt``."""
+def open_backup(
+    blob: bytes, password: str, *, firm: str | None = None, user: str | None = None
+) -> tuple[Backup, PasswordKeys, BackupContents]:
+    """Decode (bounds checked first), run Argon2id, decrypt; wrong password = ``crypto_decrypt``.
+
+    With ``firm``/``user`` the header must name them (``crypto_wrong_context``),
+    checked before any Argon2 work, as JavaScript's ``openBackup(blob, pw, expected)``.
+    """
     backup = Backup.decode(blob)
+    if (firm is not None or user is not None) and (backup.firm, backup.user) != (firm, user):
+        raise WrongContext("backup of another firm or user")
     backup.params.check()
     keys = derive_password_keys(password, backup.salt, backup.params)
     try:

@@ -81,16 +81,23 @@ def u64(value: int) -> bytes:
     return _uint(value, 8)
 
 
+def _encode_utf8(value: str) -> bytes:
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: not Unicode text, so not encodable
+        raise EncodingInvalid("text is not valid Unicode") from None
+
+
 def id_(value: str) -> bytes:
     """An identifier: UTF-8, 1..255 bytes."""
-    raw = value.encode("utf-8")
+    raw = _encode_utf8(value)
     if not 1 <= len(raw) <= ID_MAX:
         raise EncodingInvalid("identifiers are 1..255 bytes of UTF-8")
     return raw
 
 
 def text(value: str) -> bytes:
-    return value.encode("utf-8")
+    return _encode_utf8(value)
 
 
 def ascii_(value: str) -> bytes:

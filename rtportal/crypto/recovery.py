@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from rtportal.crypto import encoding as enc
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 CODE_LEN = 16
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def new_code(rng: Rng = system_rng) -> bytes:
@@ -61,12 +63,21 @@ def code_link(code: bytes) -> str:
 
 
 def code_from_link(value: str) -> bytes:
+    """Strict: base64url alphabet only, no padding, canonical (re-encodes to ``value``).
+
+    ``urlsafe_b64decode`` alone would skip foreign characters and ignore
+    non-zero trailing bits, so several strings would name one code.
+    """
+    if not isinstance(value, str) or not _B64URL.fullmatch(value):
+        raise EncodingInvalid("bad recovery link value")
     try:
         code = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except ValueError:
         raise EncodingInvalid("bad recovery link value") from None
     if len(code) != CODE_LEN:
         raise EncodingInvalid("a recovery code is 16 bytes")
+    if code_link(code) != value:
+        raise EncodingInvalid("non-canonical recovery link value")
     return code
 
 

@@ -131,11 +131,17 @@ export function b64url(b) {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+/**
+ * Strict base64url (no padding): only the URL alphabet, and canonical — atob
+ * ignores non-zero trailing bits, so the result must re-encode to the input
+ * (one value, one string; same rule as Python's recovery.code_from_link).
+ */
 export function fromB64url(s) {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) throw new TypeError('invalid base64url');
+  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) throw new TypeError('invalid base64url');
   const p = s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4);
   const bin = atob(p);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  if (b64url(out) !== s) throw new TypeError('non-canonical base64url');
   return out;
 }

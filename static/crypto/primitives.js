@@ -3,7 +3,7 @@
 // and Ed25519 (RFC 8032). Raw 32-byte private seeds are imported through the
 // PKCS#8 prefix because WebCrypto will not import raw private OKP keys.
 
-import { concat, ctEqual, u8 } from './bytes.js';
+import { concat, ctEqual, fromB64url, u8 } from './bytes.js';
 import { CryptoInvalid, check } from './errors.js';
 
 const subtle = globalThis.crypto.subtle;
@@ -150,7 +150,7 @@ export async function ed25519Public(seed) {
   need(seed, 32, 'Ed25519 seed');
   const k = await ed25519PrivateKey(seed, true);
   const jwk = await subtle.exportKey('jwk', k);
-  return b64urlToBytes(jwk.x);
+  return fromB64url(jwk.x);
 }
 
 export async function ed25519Sign(seed, message) {
@@ -169,12 +169,4 @@ export async function ed25519Verify(pub, message, sig) {
   } catch {
     return false;
   }
-}
-
-function b64urlToBytes(s) {
-  const p = s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4);
-  const bin = atob(p);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }

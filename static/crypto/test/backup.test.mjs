@@ -63,3 +63,19 @@ test('recovery code formats and proof', async () => {
   const sub = encode(PROOF, { firm: 'f', user: 'u', x_pk: other.xPk, ed_pk: uik.edPk, proof: p.proof });
   await rejectsWith(assert, verifyRecoveryProof(sub, code, 'f', 'u'), 'crypto_recovery');
 });
+
+test('link values (r=, frk=) are strict, canonical base64url', async () => {
+  const { fingerprintFromLink, fingerprintLink } = await import('../keys.js');
+  const code = Uint8Array.from({ length: 16 }, (_, i) => i * 17);
+  const link = recoveryCodeLink(code); // 22 characters; the last carries 4 zero padding bits
+  const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const bumped = link.slice(0, -1) + last[last.indexOf(link.at(-1)) ^ 1]; // same 16 bytes, non-zero pad bits
+  for (const bad of [bumped, `${link}=`, `${link}==`, link.replace(/^./, '+'), `${link.slice(0, 10)} ${link.slice(10)}`, `${link}A`]) {
+    await rejectsWith(assert, async () => recoveryCodeFromLink(bad), 'crypto_encoding');
+  }
+  const fp = new Uint8Array(32).fill(0xab);
+  const fl = fingerprintLink(fp);
+  assert.deepEqual(fingerprintFromLink(fl), fp);
+  const fbumped = fl.slice(0, -1) + last[last.indexOf(fl.at(-1)) ^ 1];
+  await rejectsWith(assert, async () => fingerprintFromLink(fbumped), 'crypto_encoding');
+});
