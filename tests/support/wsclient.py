@@ -127,6 +127,7 @@ class StreamClient:
         self.hello: dict[str, Any] | None = None
         self.cursors: dict[str, int] = {}  # matter -> last accepted seq
         self.heads: dict[str, int] = {}  # matter -> head from the last `subscribed`
+        self.answers: dict[str, dict[str, Any]] = {}  # matter -> last subscribed/resync frame
         self.events: dict[str, list[dict[str, Any]]] = {}  # accepted, in seq order
         self._by_seq: dict[str, dict[int, Any]] = {}  # matter -> seq -> client_id
         self.duplicates = 0  # event frames dropped because seq <= cursor
@@ -263,8 +264,8 @@ class StreamClient:
             self.events.setdefault(m, [])
             self._by_seq.setdefault(m, {})
         if not self.connected:
-            await self.connect()  # resubscribes from the cursors set above
-            return {}
+            await self.connect()  # subscribes every cursor, the new ones included
+            return {m: self.answers[m] for m in matters}
         assert self._conn is not None
         return await self._subscribe(self._conn, {m: self.cursors[m] for m in matters})
 
@@ -286,6 +287,7 @@ class StreamClient:
                 out[m] = await asyncio.wait_for(asyncio.shield(fut), 15)
             except TimeoutError as exc:
                 raise ConnectionLost(f"{self.name}: no answer to subscribe {m}") from exc
+        self.answers.update(out)
         return out
 
     async def _resubscribe(self, conn: _Conn, matter: str) -> None:
