@@ -165,6 +165,12 @@ def test_ping_pong() -> None:
             None,
         ),
         ("[" * 100_000 + "]" * 100_000, None),
+        (
+            '{"type":"send","id":"m1","matter":"AAAA0000","kind":"message","audience":"portal",'
+            '"payload":{"x":1e999}}',
+            None,
+        ),
+        ('{"type":"ping","id":"p","n":' + "1" * 5000 + "}", None),
     ],
 )
 def test_bad_frames_get_bad_request_with_the_id_when_readable(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,6 +148,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # "1e999" is valid JSON but parses to inf, which cannot be encoded back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
 def _bad(message: str, frame_id: str | None) -> FrameError:
     return FrameError(BadRequest(message), frame_id)
 
@@ -258,7 +267,7 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
 def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
     """Parse one client text frame; raises ``FrameError`` (never anything else)."""
     try:
-        raw = json.loads(text, parse_constant=_reject_constant)
+        raw = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         # RecursionError: "[[[[..." nested deeper than the decoder's stack.
         raise _bad("frame is not valid JSON", None) from None

@@ -23,6 +23,7 @@ load, or a ``resync`` when the gap is larger than ``backlog_limit``.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ __all__ = [
     "LoadBacklog",
     "Protocol",
 ]
+
+log = logging.getLogger("rtportal.ws")
 
 CLOSE_FRAME_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
@@ -290,6 +293,11 @@ class Protocol:
             if self._bad_frames >= self.limits.max_bad_frames:
                 return self._close(CLOSE_PROTOCOL, "too many bad frames")
             self._emit(error_frame(exc.frame_id, exc.error), actions)
+            return actions
+        except Exception:
+            # A parser bug must cost the client one frame, not the connection.
+            log.exception("unexpected error parsing a client frame")
+            self._emit(error_frame(None, RtPortalError("internal error")), actions)
             return actions
         self._bad_frames = 0
         if isinstance(frame, Subscribe):
