@@ -609,7 +609,9 @@ async def test_slow_consumer_closed_4008_then_resumes(
     code = await slow.wait_closed(30)
     assert code == 4008, f"slow consumer closed with {code}, expected 4008"
     before = slow.cursors[m]
+    slow.prefer = 1  # resume on the other worker: the cursor is all it needs
     await slow.resume()
+    assert slow.url == b.ws_url
     await assert_all_delivered(db, cast, [slow, steady], within=60)
     assert slow.connects == 2 and slow.close_codes == [4008]
     print(f"\nslow consumer had {before}/{count} events when closed with 4008")

@@ -217,6 +217,8 @@ class StreamClient:
         connects, the others wait for it.
         """
         async with self._lock:
+            if self._closing:
+                raise ConnectionLost(f"{self.name}: closed by the test")
             if self.connected:
                 assert self.hello is not None
                 return self.hello
