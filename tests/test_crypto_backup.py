@@ -70,7 +70,10 @@ def test_every_backup_field_is_authenticated(field: str) -> None:
 @pytest.mark.parametrize(
     "params",
     [bk.Argon2Params(2_000_000, 3, 1), bk.Argon2Params(65536, 0, 1), bk.Argon2Params(65536, 99, 1),
-     bk.Argon2Params(65536, 3, 0), bk.Argon2Params(7, 1, 1), bk.Argon2Params(65536, 3, 9)],
+     bk.Argon2Params(65536, 3, 0), bk.Argon2Params(7, 1, 1), bk.Argon2Params(65536, 3, 9),
+     # inside the old 1 GiB / t=16 bounds, outside the tightened ones (256 MiB, t=10)
+     bk.Argon2Params(1_048_576, 3, 1), bk.Argon2Params(262_145, 3, 1),
+     bk.Argon2Params(65536, 11, 1), bk.Argon2Params(65536, 16, 1)],
     ids=str,
 )  # fmt: skip
 def test_hostile_parameters_refused_before_work(params: bk.Argon2Params) -> None:
@@ -141,3 +144,10 @@ def test_recovery_link_is_strict_canonical_base64url() -> None:
                 link[:10] + "!" + link[10:], link + "A", ""):  # fmt: skip
         with pytest.raises(EncodingInvalid):
             rec.code_from_link(bad)
+
+
+def test_parameter_bounds_are_inclusive() -> None:
+    """The largest accepted parameters pass the check (no Argon2 run here: check() only)."""
+    bk.Argon2Params(bk.MAX_M_KIB, bk.MAX_T, bk.MAX_P).check()
+    bk.Argon2Params(8, 1, 1).check()
+    assert (bk.MAX_M_KIB, bk.MAX_T, bk.MAX_P) == (262_144, 10, 8)

@@ -32,7 +32,7 @@ BACKUP = bk.create_backup("firm-1", "client-1", _KEYS.kek,
                           salt=SALT).encode()  # fmt: skip
 CODE = rec.new_code()
 PROOF = rec.prove(CODE, "firm-1", "client-1", IdentityKey.generate().public).encode()
-# flips in m_kib/t could ask Argon2 for up to 1 GiB: those bytes are covered by
+# flips in m_kib/t could ask Argon2 for up to 256 MiB: those bytes are covered by
 # test_crypto_backup.py::test_every_backup_field_is_authenticated instead
 _P = BACKUP.index(b"\x00\x04\x00\x00\x00\x40\x00\x04\x00\x00\x00\x01") + 2
 EXCLUDED = {"backup": range(_P, _P + 10)}

@@ -35,6 +35,9 @@ __all__ = [
 VERSION = 1
 OUT_LEN = 64
 SALT_LEN = 16
+MAX_M_KIB = 262_144  # 256 MiB
+MAX_T = 10
+MAX_P = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,15 @@ class Argon2Params:
     p: int = 1
 
     def check(self) -> None:
-        """Bounds refused before any work, so a hostile server cannot make us burn memory."""
-        if not (1 <= self.p <= 8 and 8 * self.p <= self.m_kib <= 1_048_576 and 1 <= self.t <= 16):
+        """Bounds refused before any work, so a hostile server cannot make us burn memory.
+
+        At most 4x the default memory and ~13x its work (256 MiB, t=10): room to
+        raise the defaults later, but a server-sent header can no longer ask a
+        browser tab for 1 GiB of wasm memory and 16 passes over it.
+        """
+        if not (
+            1 <= self.p <= MAX_P and 8 * self.p <= self.m_kib <= MAX_M_KIB and 1 <= self.t <= MAX_T
+        ):
             raise EncodingInvalid("Argon2id parameters out of bounds")
 
 

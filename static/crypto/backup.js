@@ -32,11 +32,15 @@ export const BACKUP = schema('RTBK', [
   ['ct', 'bytes'],
 ]);
 
+// Upper bounds (docs/security.md §10): 4x the default memory, ~13x its work. A
+// server-sent header must not make a browser tab allocate 1 GiB of wasm memory.
+export const MAX_PARAMS = Object.freeze({ mKib: 262144, t: 10, p: 8 });
+
 /** Refuse absurd parameters before any Argon2 work (a server could ask for 4 GiB). */
 export function checkParams({ mKib, t, p }) {
-  check(Number.isInteger(p) && p >= 1 && p <= 8, 'crypto_encoding', 'Argon2 p out of range');
-  check(Number.isInteger(t) && t >= 1 && t <= 16, 'crypto_encoding', 'Argon2 t out of range');
-  check(Number.isInteger(mKib) && mKib >= 8 * p && mKib <= 1048576, 'crypto_encoding', 'Argon2 m out of range');
+  check(Number.isInteger(p) && p >= 1 && p <= MAX_PARAMS.p, 'crypto_encoding', 'Argon2 p out of range');
+  check(Number.isInteger(t) && t >= 1 && t <= MAX_PARAMS.t, 'crypto_encoding', 'Argon2 t out of range');
+  check(Number.isInteger(mKib) && mKib >= 8 * p && mKib <= MAX_PARAMS.mKib, 'crypto_encoding', 'Argon2 m out of range');
 }
 
 /** Argon2id(password, salt) -> 64 bytes, plus the login secret and KEK derived from it. */

@@ -1,7 +1,7 @@
 // Login secret and key backup; recovery-code proof.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBackup, openBackup, passwordKeys } from '../backup.js';
+import { MAX_PARAMS, checkParams, createBackup, openBackup, passwordKeys } from '../backup.js';
 import { decode, encode } from '../encoding.js';
 import { BACKUP, BACKUP_HEADER } from '../backup.js';
 import {
@@ -37,6 +37,10 @@ test('wrong password, altered parameters or salt fail to decrypt; absurd paramet
   await rejectsWith(assert, openBackup(reheader({ t: 17 }), 'pw'), 'crypto_encoding');
   await rejectsWith(assert, openBackup(reheader({ p: 9 }), 'pw'), 'crypto_encoding');
   await rejectsWith(assert, openBackup(reheader({ m_kib: 7 }), 'pw'), 'crypto_encoding');
+  // inside the old 1 GiB / t=16 bounds, outside the tightened ones (256 MiB, t=10): refused before work
+  for (const over of [{ m_kib: 1048576 }, { m_kib: 262145 }, { t: 11 }, { t: 16 }]) {
+    await rejectsWith(assert, openBackup(reheader(over), 'pw'), 'crypto_encoding');
+  }
   await rejectsWith(assert, openBackup(b.blob, 'pw', { firm: 'f', user: 'other' }), 'crypto_wrong_context');
   await rejectsWith(assert, passwordKeys('pw', new Uint8Array(15), SMALL), 'crypto_encoding');
   await rejectsWith(assert, passwordKeys('', new Uint8Array(16), SMALL), 'crypto_encoding');
@@ -78,4 +82,10 @@ test('link values (r=, frk=) are strict, canonical base64url', async () => {
   assert.deepEqual(fingerprintFromLink(fl), fp);
   const fbumped = fl.slice(0, -1) + last[last.indexOf(fl.at(-1)) ^ 1];
   await rejectsWith(assert, async () => fingerprintFromLink(fbumped), 'crypto_encoding');
+});
+
+test('Argon2 parameter bounds are inclusive and match Python (256 MiB, t=10, p=8)', () => {
+  assert.deepEqual({ ...MAX_PARAMS }, { mKib: 262144, t: 10, p: 8 });
+  checkParams(MAX_PARAMS);
+  checkParams({ mKib: 8, t: 1, p: 1 });
 });
