@@ -198,6 +198,17 @@ async def test_refused_connections_get_a_close_code_and_no_frame(
     assert (got, frames) == (code, [])
 
 
+async def test_cross_site_page_cannot_ride_the_session_cookie(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    """Cross-site websocket hijacking: a valid cookie from a foreign Origin is refused."""
+    ws = await open_ws(server, cookie=kit.tokens["contact"], origin="https://evil.example")
+    assert await close_code(ws) == (4003, [])
+    ws = await open_ws(server, cookie=kit.tokens["contact"], origin="http://localhost:8000")
+    assert (await recv(ws))["principal"]["id"] == kit.contact.id
+    await ws.close()
+
+
 # --- subscribe: backlog, live, seam ------------------------------------------------
 
 

@@ -546,6 +546,16 @@ def test_frame_cache_reuses_the_same_text_and_evicts_oldest() -> None:
 # --- property tests ----------------------------------------------------------------
 
 
+def _numeric_frame(t: tuple[str, str]) -> str:
+    """A frame with a raw number token (out-of-range floats, huge ints) in every slot."""
+    kind, num = t
+    return (
+        f'{{"type":"{kind}","id":"x1","matter":"AAAA0000","kind":"message",'
+        f'"audience":"portal","subs":[{{"matter":"AAAA0000","after":{num}}}],'
+        f'"payload":{{"n":{num}}}}}'
+    )
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
@@ -578,6 +588,10 @@ def test_frame_cache_reuses_the_same_text_and_evicts_oldest() -> None:
                 "blob": st.text(max_size=20) | st.none(),
             },
         ).map(json.dumps),
+        st.tuples(
+            st.sampled_from(["subscribe", "send", "ping"]),
+            st.sampled_from(["1e999", "-1e400", "1" * 4400, "0.1e-999", "-0", "NaN", "[]", "{}"]),
+        ).map(_numeric_frame),
     )
 )
 def test_receive_text_never_raises(text: str) -> None:
