@@ -1,0 +1,248 @@
+// The live stream of the signed-in user's matters: history over HTTP, live
+// events over /ws, resync and resume from cursors (docs/protocol.md).
+//
+// Invariants:
+// * a matter's cursor only moves over a contiguous stream: a history page
+//   (its `next`/`head`) or websocket events after a subscribe from that
+//   cursor. An event seen any other way (a POST answer) is shown but never
+//   moves the cursor, so a reconnect cannot skip what lay in between;
+// * every event goes through MatterView.add, which renders a seq once.
+
+import { api, ApiError, historyPage } from './http.js';
+import { newClientId } from './format.js';
+import { Socket } from './socket.js';
+
+const PAGE = 100; // events per history page on screen at first
+const RESYNC_PAGE = 500; // RTPORTAL_HISTORY_PAGE_MAX default
+const RESYNC_MAX_FORWARD = 2000; // further behind than this: jump to the latest page
+const RETRY_MS = 3000;
+
+export class Feed {
+  /**
+   * `views`: Map ref -> MatterView. `cursors`: Cursors. Callbacks:
+   * onState(state, detail) for the connection line, onSignedOut(),
+   * onFatal(message).
+   */
+  constructor({ views, cursors, onState, onSignedOut, onFatal }) {
+    this.views = views;
+    this.cursors = cursors;
+    this.onSignedOut = onSignedOut;
+    this.onFatal = onFatal;
+    this.limits = { max_subs_per_frame: 100 };
+    this.subs = new Map(); // ref -> 'none' | 'pending' | 'active'
+    this.resyncing = new Set();
+    this.earliest = new Map(); // ref -> `prev` cursor of the oldest page shown
+    this.frameId = 0;
+    this.stopped = false;
+    for (const ref of views.keys()) this.subs.set(ref, 'none');
+    this.socket = new Socket({
+      onOpen: (hello) => this.opened(hello),
+      onFrame: (frame) => this.frame(frame),
+      onState,
+      onEnd: (reason) => {
+        if (reason === 'signed-out') this.onSignedOut();
+        else this.onFatal('This page is not allowed to connect to the server (origin).');
+      },
+    });
+  }
+
+  /** First paint: the latest page of every matter, then go live. `heads`: ref -> head. */
+  async start(heads) {
+    const refs = [...this.views.keys()];
+    // A few matters at a time: staff may see many matters.
+    for (let i = 0; i < refs.length; i += 4) {
+      const chunk = refs.slice(i, i + 4);
+      await Promise.all(chunk.map((ref) => this.loadLatest(ref, heads.get(ref) ?? 0, true)));
+    }
+    if (!this.stopped) this.socket.start();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.socket.stop();
+  }
+
+  /**
+   * Show the page of `ref` that ends at `head` (backward paging from
+   * head + 1 opens on the latest events, as a chat does) and put the cursor
+   * at `head`: the page covers every seq below `before`, whatever was
+   * appended since, so subscribing from `head` leaves no gap.
+   */
+  async loadLatest(ref, head, first = false) {
+    const view = this.views.get(ref);
+    const seen = this.cursors.get(ref);
+    view.setBusy(true);
+    try {
+      const page = await historyPage(ref, { before: head + 1, limit: PAGE });
+      for (const event of page.events) view.add(event);
+      this.earliest.set(ref, page.prev);
+      view.setMoreEarlier(page.more);
+      this.cursors.set(ref, head);
+      if (first) view.markNewAfter(seen);
+      return true;
+    } catch (err) {
+      this.httpFailed(ref, err);
+      return false;
+    } finally {
+      view.setBusy(false);
+    }
+  }
+
+  /** "Show earlier events": one more page backwards (never moves the cursor). */
+  async loadEarlier(ref) {
+    const view = this.views.get(ref);
+    const before = this.earliest.get(ref);
+    if (!before) return;
+    view.setBusy(true);
+    try {
+      const page = await historyPage(ref, { before, limit: PAGE });
+      for (const event of page.events) view.add(event);
+      this.earliest.set(ref, page.prev);
+      view.setMoreEarlier(page.more);
+    } catch (err) {
+      this.httpFailed(ref, err);
+    } finally {
+      view.setBusy(false);
+    }
+  }
+
+  /** Staff: append a phase event (plain metadata, client-visible) over HTTP. */
+  async postPhase(ref, phase) {
+    const body = { kind: 'phase', audience: 'portal', payload: { phase }, client_id: newClientId() };
+    let data;
+    try {
+      data = await api('POST', `/api/v1/matters/${encodeURIComponent(ref)}/events`, body);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'network') {
+        // Safe to retry once: the same client_id never makes a second event.
+        data = await api('POST', `/api/v1/matters/${encodeURIComponent(ref)}/events`, body);
+      } else {
+        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+        throw err;
+      }
+    }
+    // Shown at once; the websocket delivers the same seq and is deduplicated.
+    this.views.get(ref).add(data.event);
+  }
+
+  // -- websocket ---------------------------------------------------------
+
+  opened(hello) {
+    if (hello.limits && Number.isSafeInteger(hello.limits.max_subs_per_frame)) {
+      this.limits = hello.limits;
+    }
+    for (const ref of this.subs.keys()) {
+      if (this.subs.get(ref) !== 'gone') this.subs.set(ref, 'none');
+    }
+    this.subscribe([...this.subs.keys()].filter((ref) => !this.resyncing.has(ref)));
+  }
+
+  /** Subscribe `refs` from their cursors, in frames of at most max_subs_per_frame. */
+  subscribe(refs) {
+    const wanted = refs.filter((ref) => this.subs.get(ref) === 'none');
+    const size = Math.max(1, this.limits.max_subs_per_frame || 100);
+    for (let i = 0; i < wanted.length; i += size) {
+      const chunk = wanted.slice(i, i + size);
+      const subs = chunk.map((ref) => ({ matter: ref, after: this.cursors.get(ref) ?? 0 }));
+      this.frameId += 1;
+      if (!this.socket.send({ type: 'subscribe', id: `s${this.frameId}`, subs })) return;
+      for (const ref of chunk) this.subs.set(ref, 'pending');
+    }
+  }
+
+  frame(frame) {
+    const ref = typeof frame.matter === 'string' ? frame.matter : null;
+    if (ref === null || !this.views.has(ref)) return; // ignore what we do not know
+    switch (frame.type) {
+      case 'subscribed':
+        this.subs.set(ref, 'active');
+        this.views.get(ref).setState('');
+        break;
+      case 'event':
+        this.views.get(ref).add(frame);
+        this.cursors.advance(ref, frame.seq);
+        break;
+      case 'resync':
+        this.subs.set(ref, 'none');
+        this.resync(ref, frame);
+        break;
+      case 'error':
+        this.subscribeError(ref, frame);
+        break;
+      default:
+        break; // unknown server frames are ignored (protocol v1 is additive)
+    }
+  }
+
+  subscribeError(ref, frame) {
+    const view = this.views.get(ref);
+    if (frame.code === 'conflict') {
+      this.subs.set(ref, 'active'); // already subscribed on this connection
+    } else if (frame.code === 'not_found') {
+      this.subs.set(ref, 'gone');
+      view.setState('You no longer have access to this matter.');
+    } else {
+      // unavailable, rate_limited, internal: try again shortly.
+      this.subs.set(ref, 'none');
+      view.setState('Updates paused; retrying…');
+      setTimeout(() => {
+        if (!this.stopped) this.subscribe([ref]);
+      }, RETRY_MS);
+    }
+  }
+
+  /** Page the history over HTTP from the cursor, then subscribe again. */
+  async resync(ref, frame) {
+    if (this.stopped || this.resyncing.has(ref)) return;
+    this.resyncing.add(ref);
+    const view = this.views.get(ref);
+    view.setState('Catching up…');
+    let ok = true;
+    try {
+      let cursor = this.cursors.get(ref) ?? 0;
+      const head = Number.isSafeInteger(frame.head) ? frame.head : cursor;
+      if (frame.reason === 'cursor_ahead' || cursor > head) {
+        // The server's log is behind this tab (restored database, other
+        // deployment): what we show may not exist. Start over from its head.
+        view.clear();
+        ok = await this.loadLatest(ref, head);
+      } else if (head - cursor > RESYNC_MAX_FORWARD) {
+        // Too far behind to replay on a phone: open on the latest page;
+        // "Show earlier events" reaches the rest, without a hidden hole.
+        view.clear();
+        ok = await this.loadLatest(ref, head);
+      } else {
+        for (;;) {
+          const page = await historyPage(ref, { after: cursor, limit: RESYNC_PAGE });
+          for (const event of page.events) view.add(event);
+          cursor = page.next;
+          this.cursors.advance(ref, cursor);
+          if (!page.more) break;
+        }
+      }
+    } catch (err) {
+      this.httpFailed(ref, err);
+      ok = false;
+    } finally {
+      this.resyncing.delete(ref);
+    }
+    if (ok) {
+      view.setState('');
+      this.subscribe([ref]); // if the socket is down, the next hello does it
+    } else if (this.subs.get(ref) !== 'gone') {
+      setTimeout(() => this.resync(ref, frame), RETRY_MS);
+    }
+  }
+
+  httpFailed(ref, err) {
+    const view = this.views.get(ref);
+    if (err instanceof ApiError && err.status === 401) {
+      this.onSignedOut();
+    } else if (err instanceof ApiError && err.code === 'not_found') {
+      this.subs.set(ref, 'gone');
+      view.setState('You no longer have access to this matter.');
+    } else {
+      view.setState('Could not load the history; retrying…');
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// Pure formatting helpers (no DOM): sizes, times, payload fields.
+
+/**
+ * Decoded size in bytes of a base64 string, standard or URL-safe, padded or
+ * not (the websocket sends padded standard base64, the HTTP API unpadded
+ * base64url). Computed from the length: the ciphertext is never decoded here.
+ */
+export function base64Bytes(text) {
+  if (typeof text !== 'string') return 0;
+  const body = text.replace(/=+$/, '');
+  return Math.floor((body.length * 3) / 4);
+}
+
+/** "1 byte", "2,048 bytes" in the reader's locale. */
+export function formatBytes(n) {
+  return `${n.toLocaleString()} ${n === 1 ? 'byte' : 'bytes'}`;
+}
+
+/** A short local date and time for `created_at` (ISO 8601 UTC), or the raw text. */
+export function formatTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+const MAX_VALUE_CHARS = 500;
+
+/**
+ * The payload as [key, text, staffOnly] rows. Payload values are plain JSON
+ * metadata (message bodies are in the encrypted blob); nested values are
+ * shown as compact JSON, long values are cut so one event cannot flood a
+ * phone screen. Keys starting `staff_` only ever reach staff viewers.
+ */
+export function payloadRows(payload) {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return [];
+  return Object.keys(payload)
+    .sort()
+    .map((key) => {
+      const value = payload[key];
+      let text = typeof value === 'string' ? value : JSON.stringify(value);
+      if (text === undefined) text = String(value);
+      if (text.length > MAX_VALUE_CHARS) text = `${text.slice(0, MAX_VALUE_CHARS)}…`;
+      return [key, text, key.startsWith('staff_')];
+    });
+}
+
+/** "Sam Finch (staff)" style label of an event's actor. */
+export function actorLabel(actor) {
+  if (!actor || typeof actor !== 'object') return 'Unknown';
+  const name = typeof actor.name === 'string' && actor.name ? actor.name : 'Unknown';
+  const kind = typeof actor.kind === 'string' ? actor.kind : '';
+  return kind ? `${name} (${kind})` : name;
+}
+
+/** A client-chosen idempotency id for `send`/POST (1–64 of [A-Za-z0-9_.:~-]). */
+export function newClientId(prefix = 'web') {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${prefix}-${hex}`;
+}

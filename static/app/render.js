@@ -1,0 +1,208 @@
+// DOM for one matter's conversation stream.
+//
+// Rule: text that comes from the server (titles, names, kinds, payload
+// values) is only ever put in the page with textContent — never innerHTML —
+// so a payload like "<img onerror=...>" is shown as text, not run.
+//
+// A MatterView keeps its events ordered by seq and renders each seq at most
+// once: the same event can arrive from a history page, a websocket backlog
+// after a reconnect and a POST response, and must appear once.
+
+import { actorLabel, base64Bytes, formatBytes, formatTime, payloadRows } from './format.js';
+
+/** `el('li', 'event', 'text')`: an element with a class and text content. */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function eventElement(event, ref) {
+  const internal = event.audience === 'staff';
+  const item = el('li', internal ? 'event internal' : 'event');
+  item.id = `ev-${ref}-${event.seq}`;
+  item.dataset.seq = String(event.seq);
+  item.dataset.kind = String(event.kind);
+  item.dataset.audience = String(event.audience);
+
+  const head = el('p', 'event-head');
+  head.append(el('span', 'kind', event.kind));
+  if (internal) {
+    // Visible text, not only colour: the marking must survive screen
+    // readers, high-contrast modes and a glance on a small screen.
+    head.append(el('span', 'badge internal-badge', 'Internal'));
+  }
+  head.append(el('span', 'actor', actorLabel(event.actor)));
+  const time = el('time', 'time', formatTime(event.created_at));
+  time.dateTime = String(event.created_at);
+  time.title = String(event.created_at);
+  head.append(time);
+  const seq = el('span', 'seq', `#${event.seq}`);
+  seq.setAttribute('aria-label', `event ${event.seq}`);
+  head.append(seq);
+  item.append(head);
+
+  if (event.blob) {
+    // End-to-end ciphertext: the key directory that lets this page decrypt
+    // it arrives in a later release; until then say what it is.
+    const size = base64Bytes(event.blob);
+    item.append(el('p', 'blob', `Encrypted message, ${formatBytes(size)}`));
+  }
+
+  const rows = payloadRows(event.payload);
+  if (rows.length) {
+    const list = el('dl', 'payload');
+    for (const [key, text, staffOnly] of rows) {
+      const row = el('div', staffOnly ? 'payload-row internal' : 'payload-row');
+      const term = el('dt', null, key);
+      if (staffOnly) term.append(el('span', 'badge internal-badge', 'Internal'));
+      row.append(term, el('dd', null, text));
+      list.append(row);
+    }
+    item.append(list);
+  }
+  return item;
+}
+
+export class MatterView {
+  /**
+   * `matter` is {ref, title}; `onPhase(ref, phase)` (staff only) posts a
+   * phase change and resolves when the server stored it.
+   */
+  constructor(matter, { onLoadEarlier, onPhase } = {}) {
+    this.ref = matter.ref;
+    this.items = new Map(); // seq -> <li>
+    this.maxSeq = 0;
+
+    const ref = matter.ref;
+    this.section = el('section', 'matter');
+    this.section.id = `matter-${ref}`;
+    this.section.dataset.ref = ref;
+    const title = el('h2', 'matter-title', matter.title || ref);
+    title.id = `matter-${ref}-title`;
+    title.append(el('span', 'ref', ref));
+    this.section.setAttribute('aria-labelledby', title.id);
+
+    this.state = el('p', 'matter-state');
+    this.state.hidden = true;
+
+    this.earlier = el('button', 'button quiet load-earlier', 'Show earlier events');
+    this.earlier.type = 'button';
+    this.earlier.hidden = true;
+    if (onLoadEarlier) this.earlier.addEventListener('click', () => onLoadEarlier(ref));
+
+    // role=log: assistive technology announces what is appended, politely.
+    this.log = el('div', 'log');
+    this.log.setAttribute('role', 'log');
+    this.log.setAttribute('aria-label', `Conversation: ${matter.title || ref}`);
+    this.log.setAttribute('aria-busy', 'true');
+    this.list = el('ol', 'events');
+    this.empty = el('p', 'empty', 'Nothing here yet.');
+    this.log.append(this.list);
+
+    this.section.append(title, this.state, this.earlier, this.log, this.empty);
+    if (onPhase) this.section.append(this.phaseForm(onPhase));
+  }
+
+  /** Render `event` in seq order; false if this seq is already shown. */
+  add(event) {
+    const seq = event.seq;
+    if (!Number.isSafeInteger(seq) || this.items.has(seq)) return false;
+    const item = eventElement(event, this.ref);
+    const follow = this.isLastVisible();
+    if (seq > this.maxSeq) {
+      this.list.append(item);
+      this.maxSeq = seq;
+    } else {
+      // Older than the newest (history paged backwards): find its place.
+      let after = this.list.lastElementChild;
+      while (after && !(after.dataset.seq && Number(after.dataset.seq) < seq)) {
+        after = after.previousElementSibling;
+      }
+      if (after) after.after(item);
+      else this.list.prepend(item);
+    }
+    this.items.set(seq, item);
+    this.empty.hidden = true;
+    if (follow && seq === this.maxSeq) item.scrollIntoView({ block: 'nearest' });
+    return true;
+  }
+
+  /** Was the newest event on screen (so a new one should scroll into view)? */
+  isLastVisible() {
+    const last = this.list.lastElementChild;
+    if (!last || document.visibilityState !== 'visible') return false;
+    const rect = last.getBoundingClientRect();
+    return rect.top < window.innerHeight && rect.bottom > 0;
+  }
+
+  /** A "New" divider before the first event after `seenSeq`, if any. */
+  markNewAfter(seenSeq) {
+    for (const old of this.list.querySelectorAll('.divider')) old.remove();
+    if (seenSeq === null) return;
+    const first = [...this.items.keys()].filter((s) => s > seenSeq).sort((a, b) => a - b)[0];
+    if (first === undefined) return;
+    const divider = el('li', 'divider', 'New since your last visit');
+    divider.setAttribute('role', 'separator');
+    this.items.get(first).before(divider);
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.items.clear();
+    this.maxSeq = 0;
+    this.empty.hidden = false;
+  }
+
+  setBusy(busy) {
+    this.log.setAttribute('aria-busy', busy ? 'true' : 'false');
+  }
+
+  setMoreEarlier(more) {
+    this.earlier.hidden = !more;
+  }
+
+  /** A line under the title ("Updating…", "You no longer have access…"), or none. */
+  setState(text) {
+    this.state.textContent = text || '';
+    this.state.hidden = !text;
+  }
+
+  phaseForm(onPhase) {
+    const form = el('form', 'phase-form');
+    const id = `phase-${this.ref}`;
+    const label = el('label', null, 'New phase (visible to the client)');
+    label.htmlFor = id;
+    const input = el('input');
+    input.id = id;
+    input.name = 'phase';
+    input.required = true;
+    input.maxLength = 120;
+    input.autocomplete = 'off';
+    const button = el('button', 'button', 'Post phase');
+    button.type = 'submit';
+    const status = el('p', 'form-status');
+    status.setAttribute('role', 'status');
+    const row = el('div', 'form-row');
+    row.append(input, button);
+    form.append(label, row, status);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const phase = input.value.trim();
+      if (!phase) return;
+      button.disabled = true;
+      status.textContent = 'Posting…';
+      try {
+        await onPhase(this.ref, phase);
+        status.textContent = 'Posted.';
+        input.value = '';
+      } catch (err) {
+        status.textContent = `Not posted: ${err.message}`;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return form;
+  }
+}

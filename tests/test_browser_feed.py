@@ -1,0 +1,328 @@
+"""The portal page (static/index.html + static/app/) in a real Chromium.
+
+A real uvicorn serves the app (lifespan, websockets, static files, security
+headers); Debian's Chromium, driven by Playwright, opens the demo-style
+login link. What is checked is what a client and a staff member would see:
+the token leaves the URL, the session cookie is HttpOnly, events posted over
+the HTTP API appear live, staff-only events never reach a contact's page
+(checked after a *later* portal event arrived, so a leak would be seen),
+a reload shows the history once, a server-side close (4008 slow consumer)
+is survived without loss or duplicates, and logout revokes the session.
+
+Every wait is Playwright's auto-waiting ``expect`` with a timeout: no sleeps.
+Without Chromium or Playwright the tests skip locally and fail in CI
+(``service_unavailable``); a browser is never downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rtportal.settings import Settings
+from tests.conftest import FirmKit, MakeFirm
+from tests.support.procs import service_unavailable
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.timeout(120)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_PRESENT = CHROMIUM.exists()  # checked once, outside the event loop
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+WAIT_MS = 15_000  # generous: 2 shared cores under a full test suite
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """A headless Chromium (Debian's); skip locally / fail in CI when missing."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError as exc:
+        service_unavailable(f"the playwright package ({exc})")
+    if not CHROMIUM_PRESENT:
+        service_unavailable(f"Chromium at {CHROMIUM}")
+    async with async_playwright() as pw:
+        try:
+            chromium = await pw.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+        except Exception as exc:  # a broken install is "unavailable", not a bug of ours
+            service_unavailable(f"Chromium at {CHROMIUM} ({type(exc).__name__}: {exc})")
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+def portal(uvicorn_server: RunningServer, settings: Settings) -> RunningServer:
+    """The server, with its own (random-port) origin allowed.
+
+    A browser sends ``Origin: http://127.0.0.1:<port>`` on the websocket
+    upgrade and on cookie-authenticated writes; the port is only known once
+    uvicorn has bound it, and the API and the websocket endpoint read the
+    settings from ``app.state`` per request, so the origin is added there.
+    """
+    app = uvicorn_server.app
+    app.state.settings = dataclasses.replace(
+        settings, allowed_origins=(*settings.allowed_origins, uvicorn_server.base_url)
+    )
+    return uvicorn_server
+
+
+async def post_event(
+    client: httpx.AsyncClient, kit: FirmKit, who: str, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth(who)
+    )
+    assert response.status_code == 201, response.text
+    event: dict[str, Any] = response.json()["event"]
+    return event
+
+
+class PageWatch:
+    """Script errors, console errors (CSP violations land there) and failed
+    responses of one page. The browser's own favicon probe is no problem."""
+
+    def __init__(self, page: Any) -> None:
+        self.problems: list[str] = []
+        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
+        page.on("console", self._console)
+        page.on("response", self._response)
+
+    def _console(self, msg: Any) -> None:
+        # "Failed to load resource" repeats a failed response, recorded with its URL below.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.problems.append(f"console.error: {msg.text}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            self.problems.append(f"HTTP {response.status} {response.url}")
+
+
+async def open_portal(context: Any, base_url: str, token: str) -> tuple[Any, PageWatch]:
+    from playwright.async_api import expect
+
+    page = await context.new_page()
+    watch = PageWatch(page)
+    await page.goto(f"{base_url}/#token={token}")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    return page, watch
+
+
+async def shown_seqs(page: Any) -> list[int]:
+    """Seqs of the rendered events, in page order (duplicates would show twice)."""
+    values = await page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.seq)")
+    return [int(v) for v in values]
+
+
+async def record_states(page: Any) -> None:
+    """Collect every connection state the page shows into ``window.__states``."""
+    await page.evaluate(
+        """() => {
+            const line = document.getElementById('conn');
+            window.__states = [line.dataset.state];
+            new MutationObserver(() => window.__states.push(line.dataset.state))
+                .observe(line, {attributes: true, attributeFilter: ['data-state']});
+        }"""
+    )
+
+
+async def test_contact_page_is_live_private_and_survives_reload(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm
+) -> None:
+    from playwright.async_api import expect
+
+    kit = await make_firm()
+    token = kit.tokens["contact"]
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=10) as client:
+        # History before the page opens: an E2EE message (5 bytes of
+        # "ciphertext"), a staff note, and a portal event with a staff_ field.
+        message = await post_event(
+            client, kit, "staff", kind="message", payload={"thread": "t-1"}, blob="AQIDBAU"
+        )
+        await post_event(client, kit, "staff", kind="note", audience="staff",
+                         payload={"staff_note": "SECRET-HISTORY"})  # fmt: skip
+        mixed = await post_event(
+            client, kit, "staff", kind="phase",
+            payload={"phase": "Lodged", "staff_reason": "SECRET-FIELD"},
+        )  # fmt: skip
+
+        context = await browser.new_context()
+        page, watch = await open_portal(context, portal.base_url, token)
+
+        # The credential left the URL (replaceState: no history entry keeps it).
+        assert await page.evaluate("location.hash") == ""
+        assert token not in page.url
+        cookies = {c["name"]: c for c in await context.cookies()}
+        assert cookies["rtp_session"]["httpOnly"] is True
+        assert cookies["rtp_session"]["sameSite"] == "Strict"
+        assert cookies["rtp_session"]["value"] != token  # a session token, not the link's
+        assert "rtp_session" not in await page.evaluate("document.cookie")
+
+        # History: the message shows as ciphertext with its size; nothing staff-only.
+        item = page.locator(f"#ev-{kit.ref}-{message['seq']}")
+        await expect(item.locator(".blob")).to_have_text("Encrypted message, 5 bytes")
+        await expect(item.locator(".kind")).to_have_text("message")
+        await expect(item.locator(".actor")).to_have_text("Sam Staff (staff)")
+        await expect(page.locator(f"#ev-{kit.ref}-{mixed['seq']} dd")).to_have_text("Lodged")
+        assert await shown_seqs(page) == [message["seq"], mixed["seq"]]
+
+        # Live: a staff note and a portal event at the same time, then a later
+        # portal event. Once the later one is on the page, the note would
+        # have been delivered before it (seq order) had it leaked.
+        await record_states(page)
+        note, hostile = await asyncio.gather(
+            post_event(client, kit, "admin", kind="note", audience="staff",
+                       payload={"staff_note": "SECRET-LIVE"}),
+            post_event(client, kit, "staff", kind="phase",
+                       payload={"phase": "<img src=x onerror=window.__xss=1>"}),
+        )  # fmt: skip
+        later = await post_event(client, kit, "bot", kind="bot", payload={"status": "checked"})
+        assert later["seq"] > note["seq"]
+        await expect(page.locator(f"#ev-{kit.ref}-{later['seq']}")).to_be_visible(timeout=WAIT_MS)
+        hostile_item = page.locator(f"#ev-{kit.ref}-{hostile['seq']} dd")
+        await expect(hostile_item).to_have_text("<img src=x onerror=window.__xss=1>")
+        assert await page.locator("img").count() == 0
+        assert await page.evaluate("window.__xss") is None
+        assert await page.locator(f"#ev-{kit.ref}-{note['seq']}").count() == 0
+        assert await page.locator("[data-audience=staff], .internal-badge").count() == 0
+        body = await page.locator("body").inner_text()
+        for secret in ("SECRET-HISTORY", "SECRET-LIVE", "SECRET-FIELD", "staff_"):
+            assert secret not in body
+        portal_seqs = [message["seq"], mixed["seq"], hostile["seq"], later["seq"]]
+        assert await shown_seqs(page) == portal_seqs
+        assert await page.evaluate("window.__states") == ["live"]  # no reconnect so far
+
+        # The server drops the socket as a slow consumer (4008); an event
+        # committed meanwhile arrives after the reconnect, exactly once.
+        hub = portal.app.state.hub
+        await hub.close_principal("contact", kit.contact.id, 4008)
+        gap = await post_event(client, kit, "staff", kind="phase", payload={"phase": "Review"})
+        await expect(page.locator(f"#ev-{kit.ref}-{gap['seq']}")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        states = await page.evaluate("window.__states")
+        assert "reconnecting" in states, states
+        portal_seqs.append(gap["seq"])
+        assert await shown_seqs(page) == portal_seqs
+        cursor_key = f"rtportal.cursor.v1.contact.{kit.contact.id}.{kit.ref}"
+        cursor = await page.evaluate(f"sessionStorage.getItem({cursor_key!r})")
+        assert cursor == str(gap["seq"])
+
+        # Reload: same history, once each, still live; nothing new since.
+        await page.reload()
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        await expect(page.locator("li.event")).to_have_count(len(portal_seqs))
+        assert await shown_seqs(page) == portal_seqs
+        assert await page.locator(".divider").count() == 0
+        after_reload = await post_event(
+            client, kit, "staff", kind="phase", payload={"phase": "Decision"}
+        )
+        await expect(page.locator(f"#ev-{kit.ref}-{after_reload['seq']}")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        assert await shown_seqs(page) == [*portal_seqs, after_reload["seq"]]
+
+        # Logout: the session token is revoked server-side and the cookie is gone.
+        session_token = cookies["rtp_session"]["value"]
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "signed-out")
+        await expect(page.locator("#notice")).to_be_visible()
+        assert await page.locator("li.event").count() == 0
+        assert "rtp_session" not in {c["name"] for c in await context.cookies()}
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {session_token}"})
+        assert me.status_code == 401
+        assert await page.evaluate("sessionStorage.length") == 0
+
+        assert watch.problems == []
+        await context.close()
+
+
+async def test_staff_page_marks_internal_events_and_posts_a_phase(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm
+) -> None:
+    from playwright.async_api import expect
+
+    kit = await make_firm()
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=10) as client:
+        context = await browser.new_context()
+        page, watch = await open_portal(context, portal.base_url, kit.tokens["staff"])
+        await expect(page.locator("#who")).to_contain_text("Sam Staff")
+        await expect(page.locator("#who")).to_contain_text("Staff view")
+
+        note = await post_event(
+            client, kit, "admin", kind="note", audience="staff",
+            payload={"staff_note": "Client prefers calls"},
+        )  # fmt: skip
+        update = await post_event(
+            client, kit, "bot", kind="bot",
+            payload={"status": "lodged", "staff_detail": "ref 42"},
+        )  # fmt: skip
+        note_item = page.locator(f"#ev-{kit.ref}-{note['seq']}")
+        await expect(note_item).to_be_visible(timeout=WAIT_MS)
+        await expect(note_item).to_have_class("event internal")
+        await expect(note_item.locator(".event-head .internal-badge")).to_have_text("Internal")
+        await expect(note_item.locator("dd")).to_have_text("Client prefers calls")
+
+        update_item = page.locator(f"#ev-{kit.ref}-{update['seq']}")
+        await expect(update_item).to_be_visible(timeout=WAIT_MS)
+        await expect(update_item).to_have_class("event")  # portal event: not internal
+        assert await update_item.locator(".event-head .internal-badge").count() == 0
+        # ... but its staff-only field is marked.
+        await expect(update_item.locator(".payload-row.internal dt")).to_contain_text(
+            "staff_detail"
+        )
+
+        # The staff-only composer: a phase change, client-visible, over the API.
+        await page.get_by_label("New phase (visible to the client)").fill("Documents requested")
+        await page.get_by_role("button", name="Post phase").click()
+        await expect(page.locator(".form-status")).to_have_text("Posted.", timeout=WAIT_MS)
+        history = await client.get(f"/api/v1/matters/{kit.ref}/events", headers=kit.auth("bot"))
+        last = history.json()["events"][-1]
+        assert (last["kind"], last["audience"], last["payload"]) == (
+            "phase",
+            "portal",
+            {"phase": "Documents requested"},
+        )
+        assert last["actor"]["id"] == kit.staff.id
+        phase_item = page.locator(f"#ev-{kit.ref}-{last['seq']}")
+        await expect(phase_item).to_have_count(1)
+        assert await shown_seqs(page) == [note["seq"], update["seq"], last["seq"]]
+
+        assert watch.problems == []
+        await context.close()
+
+
+async def test_page_without_credentials_asks_to_sign_in(
+    browser: Any, portal: RunningServer
+) -> None:
+    from playwright.async_api import expect
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    watch = PageWatch(page)
+    response = await page.goto(f"{portal.base_url}/#token=not-a-valid-token")
+    assert response is not None and response.status == 200
+    csp = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in csp
+    await expect(page.locator("#notice")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#notice-title")).to_have_text("This link does not work")
+    assert await page.evaluate("location.hash") == ""
+    # The refused exchange is the only failure; /api/v1/me is not even tried.
+    assert watch.problems == [f"HTTP 401 {portal.base_url}/api/v1/session"]
+    await context.close()
