@@ -467,7 +467,12 @@ def idle(gen: Generator, server_pid: int, layout: Layout) -> dict[str, Any]:
 
 # --- profiling ------------------------------------------------------------------------------
 def start_profiler(pid: int, system: str, workload: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """py-spy samples the server (by pid) while the steps run; SIGINT writes the file."""
+    """py-spy samples the server (by pid) while the steps run; SIGINT writes the file.
+
+    ``--gil``: only the thread holding the GIL is sampled, i.e. Python CPU time;
+    without it, idle threads blocked in C (aiosqlite's workers waiting on their
+    queue, the loop in epoll) are sampled as busy and drown the real costs.
+    """
     exe = shutil.which("py-spy")
     if exe is None:
         raise RuntimeError("--profile needs py-spy (pip install py-spy)")
@@ -483,6 +488,7 @@ def start_profiler(pid: int, system: str, workload: str) -> tuple[subprocess.Pop
             "--format",
             "raw",
             "--nonblocking",
+            "--gil",
             "--output",
             str(out),
         ],
