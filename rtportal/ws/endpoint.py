@@ -196,22 +196,30 @@ class Connection:
             await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
 
     async def _reader(self) -> None:
-        try:
-            while True:
+        while True:
+            try:
                 message = await self.websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    self._client_gone = True
-                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The socket went away under us (uvicorn raises on a dead connection).
+                self._client_gone = True
+                return
+            if message["type"] == "websocket.disconnect":
+                self._client_gone = True
+                return
+            try:
                 text = message.get("text")
                 if text is not None:
                     self._feed(self.proto.receive_text(text))
                 else:
                     self._feed(self.proto.receive_bytes(message.get("bytes") or b""))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The socket went away under us (uvicorn raises on a dead connection).
-            self._client_gone = True
+            except Exception:
+                # A bug here must still close with a code, never a bare drop.
+                log.exception("websocket frame handling failed")
+                self._feed(self.proto.close(CLOSE_INTERNAL, "internal error"))
+                self._close = self._close or Close(CLOSE_INTERNAL, "internal error")
+                return
 
     async def _writer(self) -> None:
         try:
