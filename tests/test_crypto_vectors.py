@@ -109,3 +109,12 @@ def test_cli_generate_and_verify(tmp_path: Path) -> None:
     assert " 0 failed" in v.stdout
     # another seed, other bytes
     assert (out / "keys.json").read_text() != (GOLDEN / "keys.json").read_text()
+
+
+def test_vector_hex_is_strict_lowercase() -> None:
+    from rtportal.crypto.vectors_verify import VectorMismatch, u
+
+    assert u("00ff10") == b"\x00\xff\x10"
+    for bad in ("00FF", "0", "zz", "00 ff", " 00", "0x00"):
+        with pytest.raises(VectorMismatch):
+            u(bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,13 @@ class VectorMismatch(Exception):
     """A rebuilt value differs from the vector."""
 
 
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
 def u(value: str) -> bytes:
+    """Strict lowercase hex (§13): ``bytes.fromhex`` alone also takes spaces and upper case."""
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise VectorMismatch(f"not lowercase hex: {str(value)[:40]!r}")
     return bytes.fromhex(value)
 
 

@@ -26,7 +26,8 @@ export function toHex(b) {
 
 /** @param {string} h @returns {Uint8Array} */
 export function fromHex(h) {
-  if (typeof h !== 'string' || h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) {
+  // strict: lowercase only, as docs/security.md §1 and the vectors write it (one value, one string)
+  if (typeof h !== 'string' || h.length % 2 !== 0 || !/^[0-9a-f]*$/.test(h)) {
     throw new TypeError('invalid hex string');
   }
   const out = new Uint8Array(h.length / 2);

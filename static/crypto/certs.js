@@ -192,7 +192,9 @@ export class TrustStore {
     if (this.isRevoked(user, kid)) throw new CryptoInvalid('crypto_revoked', `key of ${user} is revoked`);
     const c = this._certs.get(certKey(user, kid));
     check(c !== undefined, 'crypto_uncertified', `no certificate for ${user}`);
-    check(nowMs === undefined || certValidAt(c, nowMs), 'crypto_uncertified', `certificate of ${user} not valid now`);
+    // the time is required: a forgotten nowMs must not silently skip expiry (Python requires it too)
+    check(Number.isSafeInteger(nowMs), 'crypto_encoding', 'lookup needs the current time in ms');
+    check(certValidAt(c, nowMs), 'crypto_uncertified', `certificate of ${user} not valid now`);
     return c;
   }
 }

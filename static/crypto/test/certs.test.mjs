@@ -99,3 +99,10 @@ test('a staff revocation of a key the store has not seen is refused (it could be
   await t.addRevocation(byRoot.revocation, NOW);
   assert.equal(t.isRevoked('bot-7', new Uint8Array(16).fill(7)), true);
 });
+
+test('lookup needs the time: a forgotten nowMs does not skip expiry', async () => {
+  const kid = w.users['staff-1'].kid;
+  assert.equal(w.trust.lookup('staff-1', kid, NOW).role, ROLE.staff);
+  await rejectsWith(assert, async () => w.trust.lookup('staff-1', kid), 'crypto_encoding');
+  await rejectsWith(assert, async () => w.trust.lookup('staff-1', kid, '1700000000000'), 'crypto_encoding');
+});

@@ -99,3 +99,8 @@ test('ctEqual and integer helpers', () => {
   assert.equal(toHex(concat(Uint8Array.of(1), Uint8Array.of(), Uint8Array.of(2))), '0102');
   assert.throws(() => fromHex('0g'));
 });
+
+test('fromHex is strict: lowercase pairs only', () => {
+  assert.deepEqual(fromHex('00ff10'), Uint8Array.of(0, 255, 16));
+  for (const bad of ['00FF', '0', 'zz', '00 ff', '0x00', ' 00']) assert.throws(() => fromHex(bad), TypeError, bad);
+});
