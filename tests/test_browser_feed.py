@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -304,6 +305,71 @@ async def test_staff_page_marks_internal_events_and_posts_a_phase(
         await expect(phase_item).to_have_count(1)
         assert await shown_seqs(page) == [note["seq"], update["seq"], last["seq"]]
 
+        assert watch.problems == []
+        await context.close()
+
+
+async def test_outage_longer_than_the_backlog_resyncs_over_http(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm
+) -> None:
+    """Network down (websockets refused) while more events than the backlog
+    limit are committed: on the way back the server answers ``resync``, the
+    page pages the history over HTTP, resubscribes, and shows everything once."""
+    from playwright.async_api import expect
+
+    kit = await make_firm()
+    app = portal.app
+    app.state.settings = dataclasses.replace(app.state.settings, backlog_limit=3)
+    network = {"up": True}
+    refused = asyncio.Event()
+    resyncs: list[dict[str, Any]] = []
+
+    def frame_seen(message: str | bytes) -> None:
+        if isinstance(message, str) and '"resync"' in message:
+            resyncs.append(json.loads(message))
+
+    async def route(ws: Any) -> None:
+        # Playwright sits between the page and /ws: a real server socket when
+        # the "network" is up, an immediate failure when it is down.
+        if not network["up"]:
+            refused.set()
+            await ws.close(code=1013, reason="test: network down")
+            return
+        server = ws.connect_to_server()
+        server.on_message(lambda m: (frame_seen(m), ws.send(m)))
+
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=10) as client:
+        first = await post_event(client, kit, "staff", kind="phase", payload={"phase": "Open"})
+        context = await browser.new_context()
+        page = await context.new_page()
+        watch = PageWatch(page)
+        await page.route_web_socket(f"{portal.ws_url}", route)
+        await page.goto(f"{portal.base_url}/#token={kit.tokens['contact']}")
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        assert await shown_seqs(page) == [first["seq"]]
+
+        network["up"] = False
+        await app.state.hub.close_principal("contact", kit.contact.id, 1012)
+        await asyncio.wait_for(refused.wait(), WAIT_MS / 1000)
+        missed = [
+            await post_event(client, kit, "staff", kind="phase", payload={"phase": f"Step {i}"})
+            for i in range(5)
+        ]
+        await post_event(client, kit, "admin", kind="note", audience="staff",
+                         payload={"staff_note": "SECRET-OUTAGE"})  # fmt: skip
+        network["up"] = True
+        last = missed[-1]["seq"]
+        await expect(page.locator(f"#ev-{kit.ref}-{last}")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        assert [r["reason"] for r in resyncs] == ["cursor_too_old"]
+        assert resyncs[0]["after"] == first["seq"]
+        assert await shown_seqs(page) == [first["seq"], *(e["seq"] for e in missed)]
+
+        # Resubscribed after the resync: live again, from the right cursor.
+        live = await post_event(client, kit, "staff", kind="phase", payload={"phase": "Back"})
+        await expect(page.locator(f"#ev-{kit.ref}-{live['seq']}")).to_be_visible(timeout=WAIT_MS)
+        assert await shown_seqs(page) == [first["seq"], *(e["seq"] for e in missed), live["seq"]]
+        assert "SECRET-OUTAGE" not in await page.locator("body").inner_text()
         assert watch.problems == []
         await context.close()
 

@@ -39,6 +39,7 @@ export class Cursors {
 
   /** Move the cursor of `ref` forward to `seq` (never backwards). */
   advance(ref, seq) {
+    if (!Number.isSafeInteger(seq) || seq < 0) return;
     const current = this.get(ref);
     if (current !== null && current >= seq) return;
     this.set(ref, seq);
@@ -46,6 +47,8 @@ export class Cursors {
 
   /** Set the cursor exactly (a resync after `cursor_ahead` moves it back). */
   set(ref, seq) {
+    // A bad value would make every later subscribe a bad_request: refuse it.
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new TypeError(`bad cursor ${seq}`);
     this.memory.set(ref, seq);
     if (this.store) {
       try {

@@ -215,7 +215,7 @@ export class Feed {
         for (;;) {
           const page = await historyPage(ref, { after: cursor, limit: RESYNC_PAGE });
           for (const event of page.events) view.add(event);
-          cursor = page.next;
+          cursor = Number(page.next); // API cursors are decimal strings
           this.cursors.advance(ref, cursor);
           if (!page.more) break;
         }

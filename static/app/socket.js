@@ -12,6 +12,7 @@
 
 const PING_EVERY_MS = 25_000; // phones move between networks; find dead sockets
 const PONG_WITHIN_MS = 10_000;
+const HELLO_WITHIN_MS = 15_000; // a handshake stuck on a bad network is abandoned
 const STABLE_MS = 10_000; // a connection this old resets the backoff
 const MAX_DELAY_MS = 30_000;
 
@@ -39,6 +40,7 @@ export class Socket {
     this.timer = null;
     this.pingTimer = null;
     this.pongTimer = null;
+    this.helloTimer = null;
     this.openedAt = 0;
     this.stopped = false;
     this.pingId = 0;
@@ -96,6 +98,11 @@ export class Socket {
       return;
     }
     this.ws = ws;
+    this.helloTimer = setTimeout(() => {
+      if (this.ws !== ws || this.live) return;
+      this.detach(1000, 'no hello');
+      this.scheduleReconnect(1006);
+    }, HELLO_WITHIN_MS);
     ws.onmessage = (msg) => this.receive(msg);
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -115,6 +122,8 @@ export class Socket {
     if (!frame || typeof frame !== 'object') return;
     this.alive();
     if (frame.type === 'hello') {
+      clearTimeout(this.helloTimer);
+      this.helloTimer = null;
       this.live = true;
       this.openedAt = Date.now();
       this.cb.onState('live');
@@ -146,14 +155,12 @@ export class Socket {
   }
 
   scheduleReconnect(code) {
-    if (navigator.onLine === false) {
-      // Nothing to try until the 'online' event; it calls connectNow().
-      this.cb.onState('offline');
-      return;
-    }
     const delay = reconnectDelay(this.attempt, code);
     this.attempt += 1;
-    this.cb.onState('reconnecting', delay);
+    // Offline: the 'online' event calls connectNow(); the timer stays as a
+    // fallback for webviews whose online/offline events are unreliable.
+    if (navigator.onLine === false) this.cb.onState('offline');
+    else this.cb.onState('reconnecting', delay);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.connect();
@@ -201,7 +208,9 @@ export class Socket {
   clearPing() {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    clearTimeout(this.helloTimer);
     this.pingTimer = null;
     this.pongTimer = null;
+    this.helloTimer = null;
   }
 }
