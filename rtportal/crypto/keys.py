@@ -91,15 +91,13 @@ class _Signer:
         return self._ed.sign(msg)
 
 
-@dataclass(frozen=True, slots=True)
-class FirmRootPublic:
-    ed_pk: bytes
+class _PublicRecord:
+    """Fingerprint = SHA-256 of the canonical public record; kid = its first 16 bytes (§4)."""
 
-    def __post_init__(self) -> None:
-        _check_len(self.ed_pk, 32, "FRK public key")
+    __slots__ = ()
 
     def record(self) -> bytes:
-        return enc.record(b"RTKR", enc.field(self.ed_pk))
+        raise NotImplementedError
 
     @property
     def fingerprint(self) -> bytes:
@@ -108,6 +106,17 @@ class FirmRootPublic:
     @property
     def kid(self) -> bytes:
         return self.fingerprint[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class FirmRootPublic(_PublicRecord):
+    ed_pk: bytes
+
+    def __post_init__(self) -> None:
+        _check_len(self.ed_pk, 32, "FRK public key")
+
+    def record(self) -> bytes:
+        return enc.record(b"RTKR", enc.field(self.ed_pk))
 
     @property
     def fingerprint_text(self) -> str:
@@ -145,7 +154,7 @@ class FirmRootKey(_Signer):
 
 
 @dataclass(frozen=True, slots=True)
-class IdentityPublic:
+class IdentityPublic(_PublicRecord):
     """A user's public identity keys: X25519 (receives wraps) + Ed25519 (signs)."""
 
     x_pk: bytes
@@ -157,14 +166,6 @@ class IdentityPublic:
 
     def record(self) -> bytes:
         return enc.record(b"RTKU", enc.field(self.x_pk), enc.field(self.ed_pk))
-
-    @property
-    def fingerprint(self) -> bytes:
-        return hashlib.sha256(self.record()).digest()
-
-    @property
-    def kid(self) -> bytes:
-        return self.fingerprint[:16]
 
     def verify(self, sig: bytes, msg: bytes) -> None:
         ed25519_verify(self.ed_pk, sig, msg)
@@ -218,7 +219,7 @@ class IdentityKey(_Signer):
 
 
 @dataclass(frozen=True, slots=True)
-class FirmEscrowPublic:
+class FirmEscrowPublic(_PublicRecord):
     firm: str
     version: int
     x_pk: bytes
@@ -230,10 +231,6 @@ class FirmEscrowPublic:
             enc.field(enc.u32(self.version)),
             enc.field(_check_len(self.x_pk, 32, "FEK public key")),
         )
-
-    @property
-    def kid(self) -> bytes:
-        return hashlib.sha256(self.record()).digest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

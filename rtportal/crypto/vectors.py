@@ -548,90 +548,27 @@ def _case_wraps(w: _World, chain: dict[int, Manifest]) -> list[dict[str, Any]]:
 
     commit1 = chain[1].body.commit
     wr, key, eph, info = mk("staff-1", "client-1", 1)
-    cases.append(
-        _wrap_case(
+    # one good wrap for client-1, opened by a reader expecting another context
+    for name, expected in (
+        (
             "reject-other-recipient",
-            wr,
-            "staff-1",
-            "client-1",
-            key,
-            eph,
-            commit1,
-            "reject",
-            "crypto_wrong_context",
             replace(info, recipient="client-2", recipient_kid=w.kid("client-2")),
-        )
-    )
-    cases.append(
-        _wrap_case(
-            "reject-other-epoch",
-            wr,
-            "staff-1",
-            "client-1",
-            key,
-            eph,
-            commit1,
-            "reject",
-            "crypto_wrong_context",
-            replace(info, epoch=2),
-        )
-    )
-    cases.append(
-        _wrap_case(
-            "reject-other-matter",
-            wr,
-            "staff-1",
-            "client-1",
-            key,
-            eph,
-            commit1,
-            "reject",
-            "crypto_wrong_context",
-            replace(info, matter=OTHER_MATTER),
-        )
-    )
-    wr, key, eph, _ = mk("client-2", "client-1", 1)
-    cases.append(
-        _wrap_case(
-            "reject-wrapper-not-staff",
-            wr,
-            "client-2",
-            "client-1",
-            key,
-            eph,
-            commit1,
-            "reject",
-            "crypto_uncertified",
-        )
-    )
-    wr, key, eph, _ = mk("bot-1", "client-1", 1)
-    cases.append(
-        _wrap_case(
-            "reject-wrapper-plain-bot",
-            wr,
-            "bot-1",
-            "client-1",
-            key,
-            eph,
-            commit1,
-            "reject",
-            "crypto_uncertified",
-        )
-    )
-    wr, key, eph, _ = mk("staff-1", "client-1", 1, key=w.rng(32))
-    cases.append(
-        _wrap_case(
-            "reject-commitment-mismatch",
-            wr,
-            "staff-1",
-            "client-1",
-            key,
-            eph,
-            commit1,
-            "reject",
-            "crypto_commitment",
-        )
-    )
+        ),
+        ("reject-other-epoch", replace(info, epoch=2)),
+        ("reject-other-matter", replace(info, matter=OTHER_MATTER)),
+    ):
+        case = _wrap_case(name, wr, "staff-1", "client-1", key, eph, commit1, "reject",
+                          "crypto_wrong_context", expected)  # fmt: skip
+        cases.append(case)
+    # wraps made by someone who may not wrap, or of a key that is not the epoch's
+    for name, wrapper, error in (
+        ("reject-wrapper-not-staff", "client-2", "crypto_uncertified"),
+        ("reject-wrapper-plain-bot", "bot-1", "crypto_uncertified"),
+        ("reject-commitment-mismatch", "staff-1", "crypto_commitment"),
+    ):
+        other_key = w.rng(32) if error == "crypto_commitment" else None  # drawn before eph
+        wr, key, eph, _ = mk(wrapper, "client-1", 1, key=other_key)
+        cases.append(_wrap_case(name, wr, wrapper, "client-1", key, eph, commit1, "reject", error))
     wr, key, eph, _ = mk("staff-1", "client-1", 1)
     flipped = replace(wr, ct=bytes([wr.ct[0] ^ 1]) + wr.ct[1:])
     cases.append(

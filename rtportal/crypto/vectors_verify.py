@@ -32,22 +32,12 @@ from rtportal.crypto.keys import (
     IdentityPublic,
 )
 from rtportal.crypto.manifest import Manifest, ManifestBody, Member
-from rtportal.crypto.vectors import pattern
+from rtportal.crypto.vectors import FILES, pattern
 from rtportal.crypto.wrap import FEK_RECIPIENT, WrapInfo, WrapKind, wrap_key
 from rtportal.errors import CryptoInvalid
 
 __all__ = ["Report", "VectorMismatch", "verify_dir"]
 
-FILES = (
-    "keys.json",
-    "certs.json",
-    "manifests.json",
-    "wraps.json",
-    "envelopes.json",
-    "attachments.json",
-    "backups.json",
-    "recovery.json",
-)
 _PIECE = 10_007  # feed streams in odd-sized pieces so chunk seams are exercised
 
 Case = dict[str, Any]
