@@ -52,6 +52,7 @@ def make_rtportal(
     redis_pid: int,
     pg_admin_url: str,
     sql_trace: Path | None = None,
+    tracemalloc: bool = False,
 ) -> System:
     layouts = plain_layouts(run_id + ("P" if name == "rtportal-pg" else "S"), idle_n)
     data_dir = tmp / name
@@ -109,5 +110,7 @@ def make_rtportal(
     if sql_trace is not None:
         target = "bench.servers.rtportal_traced:create_app"
         env["BENCH_SQL_TRACE"] = str(sql_trace / f"sql-{name}.txt")
+        if tracemalloc:
+            env["BENCH_TRACEMALLOC"] = str(sql_trace / f"memory-{name}.txt")
     argv = uvicorn_argv(target, port, factory=True)
     return System(name, label, argv, env, with_auth, backend_pids=backend)

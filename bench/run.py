@@ -652,6 +652,12 @@ def main(argv: list[str] | None = None) -> int:
         "in bench/results/sql-<system>.txt",
     )
     parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="serve rtportal through bench.servers.rtportal_traced with tracemalloc: Python "
+        "memory growth by source line in bench/results/memory-<system>.txt (slow)",
+    )
+    parser.add_argument(
         "--ws",
         default="websockets-sansio",
         choices=["websockets-sansio", "websockets"],
@@ -700,7 +706,8 @@ def main(argv: list[str] | None = None) -> int:
                         redis_url,
                         redis_pid,
                         args.pg_url,
-                        RESULTS if args.sql_trace else None,
+                        RESULTS if (args.sql_trace or args.tracemalloc) else None,
+                        args.tracemalloc,
                     )
                 except Exception as exc:
                     log(f"{name}: cannot set up: {exc!r}")

@@ -7,6 +7,11 @@ rtportal creates is covered). On shutdown it writes a table of statements by
 total time to ``$BENCH_SQL_TRACE`` (run.py --sql-trace sets it). Statement
 time is wall time between the cursor events: on SQLite that includes waiting
 for the single writer; on PostgreSQL the round trip.
+
+With ``$BENCH_TRACEMALLOC`` (run.py --tracemalloc) it also traces Python
+allocations and writes, every few seconds, the biggest growths since the app
+was created, by source line: with N idle connections open, lines with about
+N (or k x N) new blocks are the per-connection memory.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import re
 import threading
 import time
+import tracemalloc
 from collections import defaultdict
 from typing import Any
 
@@ -69,9 +75,33 @@ def _dump_every(seconds: float) -> None:
     while True:
         time.sleep(seconds)
         _dump()
+        _dump_memory()
+
+
+_baseline: list[tracemalloc.Snapshot] = []
+
+
+def _dump_memory() -> None:
+    path = os.environ.get("BENCH_TRACEMALLOC")
+    if not path or not _baseline:
+        return
+    stats = tracemalloc.take_snapshot().compare_to(_baseline[0], "lineno")
+    grown = [st for st in stats if st.size_diff > 0]
+    total = sum(st.size_diff for st in grown)
+    with open(path, "w") as f:
+        f.write(f"python heap growth since start: {total / 2**20:.1f} MiB (traced)\n")
+        f.write(f"{'KiB':>9} {'blocks':>8}  source line\n")
+        for st in grown[:40]:
+            frame = st.traceback[0]
+            f.write(
+                f"{st.size_diff / 1024:9.1f} {st.count_diff:8d}  {frame.filename}:{frame.lineno}\n"
+            )
 
 
 def create_app() -> Starlette:
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        tracemalloc.start(1)
+        _baseline.append(tracemalloc.take_snapshot())
     event.listen(Engine, "before_cursor_execute", _before)
     event.listen(Engine, "after_cursor_execute", _after)
     atexit.register(_dump)
