@@ -374,6 +374,53 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
         await context.close()
 
 
+async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm
+) -> None:
+    """4010 closes every socket of the contact, both when the firm removes
+    them from one matter and when their session is revoked: the page must
+    tell the two apart (it asks ``/api/v1/me``)."""
+    from playwright.async_api import expect
+
+    kit = await make_firm()
+    second = await kit.add_matter(title="Second matter")
+    hub = portal.app.state.hub
+    context = await browser.new_context()
+    page, watch = await open_portal(context, portal.base_url, kit.tokens["contact"])
+    await expect(page.locator("section.matter")).to_have_count(2)
+
+    await kit.remove_member(kit.contact)
+    await hub.close_principal("contact", kit.contact.id, 4010)
+    await expect(page.locator("section.matter")).to_have_count(1, timeout=WAIT_MS)
+    await expect(page.locator("section.matter")).to_have_attribute("data-ref", second.reference)
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=10) as client:
+        response = await client.post(
+            f"/api/v1/matters/{second.reference}/events",
+            json={"kind": "phase", "payload": {"phase": "Still here"}},
+            headers=kit.auth("staff"),
+        )
+        assert response.status_code == 201, response.text
+        seq = response.json()["seq"]
+        await expect(page.locator(f"#ev-{second.reference}-{seq}")).to_be_visible(timeout=WAIT_MS)
+
+        # The session itself is revoked (e.g. signed out elsewhere): signed-out screen.
+        cookie = {c["name"]: c["value"] for c in await context.cookies()}["rtp_session"]
+        revoked = await client.delete(
+            "/api/v1/session", headers={"Authorization": f"Bearer {cookie}"}
+        )
+        assert revoked.status_code == 200
+    await hub.close_principal("contact", kit.contact.id, 4010)
+    await expect(page.locator("#conn")).to_have_attribute(
+        "data-state", "signed-out", timeout=WAIT_MS
+    )
+    await expect(page.locator("#notice-title")).to_have_text("Signed out")
+    assert await page.locator("section.matter").count() == 0
+    # The page's own /api/v1/me check after the close is the expected 401.
+    assert watch.problems == [f"HTTP 401 {portal.base_url}/api/v1/me"]
+    await context.close()
+
+
 async def test_page_without_credentials_asks_to_sign_in(
     browser: Any, portal: RunningServer
 ) -> None:

@@ -20,10 +20,10 @@ const RETRY_MS = 3000;
 export class Feed {
   /**
    * `views`: Map ref -> MatterView. `cursors`: Cursors. Callbacks:
-   * onState(state, detail) for the connection line, onSignedOut(),
-   * onFatal(message).
+   * onState(state, detail) for the connection line, onSignedOut() (an
+   * HTTP 401), onSessionEnded() (websocket closed 4001/4010), onFatal(message).
    */
-  constructor({ views, cursors, onState, onSignedOut, onFatal }) {
+  constructor({ views, cursors, onState, onSignedOut, onSessionEnded, onFatal }) {
     this.views = views;
     this.cursors = cursors;
     this.onSignedOut = onSignedOut;
@@ -40,7 +40,7 @@ export class Feed {
       onFrame: (frame) => this.frame(frame),
       onState,
       onEnd: (reason) => {
-        if (reason === 'signed-out') this.onSignedOut();
+        if (reason === 'signed-out') onSessionEnded();
         else this.onFatal('This page is not allowed to connect to the server (origin).');
       },
     });

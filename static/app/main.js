@@ -23,6 +23,7 @@ const STATE_TEXT = {
 };
 
 let feed = null;
+let lastRestart = 0;
 
 function showState(state, detail) {
   const line = $('conn');
@@ -56,6 +57,33 @@ function signedOut() {
     'Signed out',
     'Your session has ended. Open the login link from your invitation to sign in again.',
   );
+}
+
+/**
+ * The websocket closed with 4001/4010. That is also how the server ends
+ * live sockets when the firm removes this user from *one* matter, so ask
+ * the API whether the session itself is still valid: if so, reload the
+ * matter list and go live again; if not, show the signed-out screen.
+ */
+async function sessionEnded() {
+  try {
+    await api('GET', '/api/v1/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) signedOut();
+    else showNotice('Not connected', `${err.message}. Reload the page to try again.`, 'error');
+    return;
+  }
+  if (Date.now() - lastRestart < 30_000) {
+    // Closed again right after a restart: do not loop; let the user decide.
+    showNotice('Not connected', 'Your access has changed. Reload the page to continue.', 'error');
+    return;
+  }
+  lastRestart = Date.now();
+  if (feed) feed.stop();
+  feed = null;
+  $('matters').replaceChildren();
+  $('notice').hidden = true;
+  await load();
 }
 
 async function onLogout() {
@@ -118,7 +146,11 @@ async function boot() {
       return;
     }
   }
+  await load();
+}
 
+/** Who am I, my matters, their history, then live. */
+async function load() {
   let principal;
   let matters;
   try {
@@ -161,6 +193,9 @@ async function boot() {
     cursors: new Cursors(principal),
     onState: showState,
     onSignedOut: signedOut,
+    onSessionEnded: () => {
+      sessionEnded().catch((err) => showNotice('Something went wrong', String(err), 'error'));
+    },
     onFatal: (message) => showNotice('Cannot connect', message, 'error'),
   });
   await feed.start(heads);
