@@ -120,6 +120,14 @@ async def spawn(tmp_path: Path, database_url: str) -> AsyncIterator[Spawn]:
     finally:
         for worker in workers:
             worker.stop()
+        # Captured: pytest shows it only when the test failed.
+        for worker in workers:
+            lines = [
+                line
+                for line in worker.log_text(20_000).splitlines()
+                if line.strip() and "Deprecat" not in line and "warnings.warn" not in line
+            ]
+            print(f"--- worker {worker.name} (pid {worker.pid}) log tail:", *lines[-60:], sep="\n")
 
 
 @pytest.fixture

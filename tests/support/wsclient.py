@@ -473,18 +473,25 @@ class StreamClient:
         """
         end = time.monotonic() + deadline
         attempts = 0
+        why: list[str] = []  # each failed attempt, for the failure message
         while True:
             attempts += 1
             try:
                 ack = await self.send(matter, client_id, payload, **kw)
                 return ack, attempts
-            except (ConnectionLost, TimeoutError):
+            except (ConnectionLost, TimeoutError) as exc:
+                why.append(f"{time.monotonic() - end + deadline:.1f}s {self.url}: {exc!r}")
+                if self._closing:
+                    raise
                 if time.monotonic() > end:
                     raise TimeoutError(
-                        f"{self.name}: {client_id} not acked in {deadline}s"
+                        f"{self.name}: {client_id} not acked in {deadline}s; attempts: {why}"
                     ) from None
-                with contextlib.suppress(ConnectionLost):
+                try:
                     await self.connect()
+                except ConnectionLost as lost:
+                    why.append(f"reconnect: {lost}")
+                    await asyncio.sleep(0.1)  # reason: backoff between reconnect attempts
 
     async def ping(self, within: float = 10.0) -> dict[str, Any]:
         return await self.request({"type": "ping", "id": self._next_id("p")}, within)
