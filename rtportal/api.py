@@ -43,6 +43,7 @@ from rtportal.errors import (
     Unauthenticated,
     Unavailable,
 )
+from rtportal.hub import CLOSE_REVOKED
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
@@ -353,8 +354,13 @@ async def delete_session(request: Request) -> Response:
     if not token:
         raise Unauthenticated("missing token")
     async with _db(request).write() as session:
-        await authenticate(session, token)
+        principal = await authenticate(session, token)
         await revoke_token(session, token)
+    # After commit: the session's live websockets on every worker close with
+    # 4010 (a reconnect would be refused anyway; this makes it immediate).
+    await request.app.state.hub.close_principal(
+        principal.kind, principal.id, CLOSE_REVOKED, session_id=principal.session_id
+    )
     response = _ok({"ok": True})
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure_cookie(request)

@@ -306,27 +306,40 @@ class Hub:
             await self._broker.publish(matter_topic(event.matter_id), encode_event_message(event))
 
     async def close_principal(
-        self, kind: str, principal_id: int, code: int = CLOSE_REVOKED
+        self,
+        kind: str,
+        principal_id: int,
+        code: int = CLOSE_REVOKED,
+        *,
+        session_id: str | None = None,
     ) -> None:
-        """Close every live connection of a principal on every worker."""
+        """Close every live connection of a principal on every worker.
+
+        With ``session_id``, only the connections of that login session (a
+        logout on one device leaves the user's other devices connected).
+        """
         msg_id = uuid.uuid4().hex
         self._recent_ctl.append(msg_id)
-        self._close_principal_local(kind, principal_id, code)
+        self._close_principal_local(kind, principal_id, code, session_id)
         body = {
             "op": "close_principal",
             "id": msg_id,
             "kind": kind,
             "pid": principal_id,
             "code": code,
+            "sid": session_id,
         }
         await self._broker.publish(CTL_TOPIC, json.dumps(body).encode())
 
-    def _close_principal_local(self, kind: str, principal_id: int, code: int) -> None:
+    def _close_principal_local(
+        self, kind: str, principal_id: int, code: int, session_id: str | None = None
+    ) -> None:
         group = self._by_principal.get((kind, principal_id))
         if not group:
             return
         for listener in list(group.values()):
-            self._close_listener(listener, code)
+            if session_id is None or listener.principal.session_id == session_id:
+                self._close_listener(listener, code)
 
     # -- receiving --------------------------------------------------------
 
@@ -363,14 +376,17 @@ class Hub:
             if msg.get("op") != "close_principal":
                 raise ValueError(msg.get("op"))
             msg_id, kind, pid, code = msg["id"], msg["kind"], msg["pid"], msg["code"]
+            sid = msg.get("sid")
             if not (isinstance(kind, str) and type(pid) is int and type(code) is int):
                 raise TypeError("bad field types")
+            if sid is not None and not isinstance(sid, str):
+                raise TypeError("bad session id")
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("dropping a malformed control message")
             return
         if msg_id in self._recent_ctl:
             return  # our own, already applied locally
-        self._close_principal_local(kind, pid, code)
+        self._close_principal_local(kind, pid, code, sid)
 
     def _on_reset(self) -> None:
         """The broker reconnected: anything may have been lost; poll every matter now."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = ["Principal", "PrincipalKind"]
@@ -22,6 +22,10 @@ class Principal:
     id: int
     firm_id: int
     display_name: str
+    # Which login session (token) authenticated this caller, when known: a
+    # logout closes that session's websockets, not the user's other devices.
+    # Not part of equality: the same person is the same principal everywhere.
+    session_id: str | None = field(default=None, compare=False)
 
     @property
     def is_staff(self) -> bool:

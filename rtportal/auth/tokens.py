@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -30,6 +31,7 @@ __all__ = [
     "load_principal",
     "revoke_principal_tokens",
     "revoke_token",
+    "session_id_of",
     "token_from_connection",
 ]
 
@@ -40,6 +42,11 @@ _KINDS: tuple[PrincipalKind, ...] = ("staff", "contact", "bot")
 
 def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def session_id_of(token: str) -> str:
+    """A public name for a login session: a prefix of its token's hash (not the token)."""
+    return hash_token(token).hex()[:32]
 
 
 def token_from_connection(conn: HTTPConnection) -> str | None:
@@ -89,7 +96,7 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
         raise Unauthenticated("invalid token") from None
     if principal.firm_id != row.firm_id:
         raise Unauthenticated("invalid token")
-    return principal
+    return replace(principal, session_id=session_id_of(token))
 
 
 async def issue_token(

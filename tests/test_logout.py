@@ -1,0 +1,86 @@
+"""Logging out closes that session's websockets at once (4010), not the user's other devices."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from rtportal.app import create_app
+from rtportal.auth.tokens import issue_token, session_id_of
+from rtportal.settings import Settings
+from tests.conftest import FirmKit, MakeFirm
+from tests.support.server import RunningServer, running_server
+
+TIMEOUT = 20.0
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    async with running_server(create_app(settings)) as srv:
+        yield srv
+
+
+async def _open(server: RunningServer, token: str) -> ClientConnection:
+    ws = await connect(
+        server.ws_url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        proxy=None,
+        compression=None,
+        open_timeout=TIMEOUT,
+    )
+    hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    assert hello["type"] == "hello"
+    return ws
+
+
+async def _close_code(ws: ClientConnection) -> int | None:
+    async def loop() -> int | None:
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+    return await asyncio.wait_for(loop(), TIMEOUT)
+
+
+async def test_logout_closes_only_that_sessions_websockets(
+    server: RunningServer, make_firm: MakeFirm
+) -> None:
+    kit: FirmKit = await make_firm()
+    phone_token = kit.tokens["contact"]
+    async with kit.db.write() as session:
+        laptop_token = await issue_token(
+            session, "contact", kit.contact.id, label="laptop", ttl=None
+        )
+    assert session_id_of(phone_token) != session_id_of(laptop_token)
+
+    phone = await _open(server, phone_token)
+    laptop = await _open(server, laptop_token)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as http:
+            r = await http.delete(
+                "/api/v1/session", headers={"Authorization": f"Bearer {phone_token}"}
+            )
+            assert r.status_code == 200, r.text
+        assert await _close_code(phone) == 4010
+
+        # The other device's session is untouched: it still answers a ping.
+        await laptop.send(json.dumps({"type": "ping", "id": "p1"}))
+        pong = json.loads(await asyncio.wait_for(laptop.recv(), TIMEOUT))
+        assert pong == {"type": "pong", "id": "p1"}
+
+        # And the logged-out token cannot come back.
+        async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as http:
+            me = await http.get("/api/v1/me", headers={"Authorization": f"Bearer {phone_token}"})
+            assert me.status_code == 401
+            assert me.json()["error"]["code"] == "unauthenticated"
+    finally:
+        await phone.close()
+        await laptop.close()
