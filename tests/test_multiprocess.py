@@ -717,13 +717,6 @@ async def test_close_principal_reaches_every_worker(
     assert all(w.alive() for w in ws), dead_worker_report(ws)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,  # only "the socket stayed open" is the known bug
-    reason="bug: DELETE /api/v1/session revokes the token but leaves its open websockets "
-    "(docs/protocol.md lists 'logged out' under close code 4010; rtportal/api.py "
-    "delete_session never calls hub.close_principal or closes that session's sockets)",
-)
 async def test_logout_closes_that_sessions_websockets_on_every_worker(
     db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
 ) -> None:
