@@ -26,7 +26,14 @@ from rtportal.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint
 
-__all__ = ["SECURITY_HEADERS", "STATIC_DIR", "SecurityHeaders", "create_app", "create_app_from_env"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "STATIC_DIR",
+    "SecurityHeaders",
+    "create_app",
+    "create_app_from_env",
+    "security_headers",
+]
 
 log = logging.getLogger("rtportal.app")
 
@@ -50,11 +57,32 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+def security_headers(settings: Settings) -> tuple[tuple[bytes, bytes], ...]:
+    """``SECURITY_HEADERS`` with a ``connect-src`` naming the websocket origins.
+
+    CSP3 browsers match same-origin ``ws:``/``wss:`` against ``'self'``, but
+    older WebKit (iOS webviews) does not and would block the portal page's
+    ``/ws``. Listing the ws form of each allowed origin (the only origins
+    ``/ws`` accepts anyway) keeps the policy exact.
+    """
+    sockets = sorted(
+        {"ws" + o[len("http") :] for o in settings.allowed_origins if o.startswith("http")}
+    )
+    connect = " ".join(["connect-src 'self'", *sockets]).encode()
+    return tuple(
+        (k, v + b"; " + connect if k == b"content-security-policy" else v)
+        for k, v in SECURITY_HEADERS
+    )
+
+
 class SecurityHeaders:
     """Pure ASGI middleware (websockets pass through untouched)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, headers: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS
+    ) -> None:
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +93,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                headers += [(k, v) for k, v in self.headers if k not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -108,7 +136,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=_routes(),
         lifespan=lifespan,
         exception_handlers=api.exception_handlers,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
     )
     # Available before startup too (the uvicorn test helper reads ws_max_size).
     app.state.settings = settings

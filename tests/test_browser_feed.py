@@ -433,6 +433,8 @@ async def test_page_without_credentials_asks_to_sign_in(
     assert response is not None and response.status == 200
     csp = response.headers.get("content-security-policy", "")
     assert "script-src 'self'" in csp
+    # connect-src names the websocket origins (older WebKit does not match ws: to 'self').
+    assert "connect-src 'self' ws://127.0.0.1:8000 ws://localhost:8000" in csp
     await expect(page.locator("#notice")).to_be_visible(timeout=WAIT_MS)
     await expect(page.locator("#notice-title")).to_have_text("This link does not work")
     assert await page.evaluate("location.hash") == ""
