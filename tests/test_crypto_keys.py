@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from rtportal.crypto.certs import FRK_ISSUER, Certificate, Flag, RevocationBody, Role, revoke
+from rtportal.crypto.certs import FRK_ISSUER, Certificate, Flag, RevocationBody, Role, issue, revoke
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.errors import (
     ChainBroken,
@@ -100,6 +100,18 @@ def test_low_order_identity_key_rejected(world: World) -> None:
     cert = Certificate(body, world.ids["staff-1"].sign(body.encode()))
     with pytest.raises(LowOrderPoint):
         world.directory().add_certificate(cert, NOW_MS)
+
+
+def test_non_canonical_identity_key_rejected(world: World) -> None:
+    """The client's key with its top bit set: same point, another kid; signed by the issuer."""
+    c = world.certs["client-1"]
+    x_pk = c.body.x_pk[:31] + bytes([c.body.x_pk[31] | 0x80])
+    body = replace(c.body, x_pk=x_pk)
+    cert = Certificate(body, world.ids["staff-1"].sign(body.encode()))
+    with pytest.raises(EncodingInvalid):
+        world.directory().add_certificate(cert, NOW_MS)
+    with pytest.raises(EncodingInvalid):
+        issue(body, world.ids["staff-1"])
 
 
 def test_revocation_by_root_blocks_the_key(world: World) -> None:

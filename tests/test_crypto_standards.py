@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rtportal.crypto import hpke
 from rtportal.crypto.backup import Argon2Params, argon2id
-from rtportal.crypto.errors import DecryptFailed, LowOrderPoint
+from rtportal.crypto.errors import DecryptFailed, EncodingInvalid, LowOrderPoint
 from rtportal.crypto.kdf import hkdf, hkdf_expand, hkdf_extract
 from rtportal.crypto.keys import (
     FirmRootKey,
@@ -179,3 +179,16 @@ def test_ed25519_seed_is_the_rfc_private_key() -> None:
         FirmRootKey(seed).public.ed_pk
         == Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
     )
+
+
+def test_non_canonical_x25519_public_keys_rejected() -> None:
+    """Top bit set, or u >= p: the same point as a canonical key, so refused (one key, one kid)."""
+    p = 2**255 - 19
+    pk = x25519_public(os.urandom(32))
+    top = bytes(pk[:31]) + bytes([pk[31] | 0x80])
+    plus_p = (2 + p).to_bytes(32, "little")  # u = 2 written as p + 2: not a low-order point
+    assert x25519(os.urandom(32), plus_p)  # X25519 itself takes it (RFC 7748 reduces mod p)
+    assert check_x25519_public(pk) == pk
+    for bad in (top, plus_p):
+        with pytest.raises(EncodingInvalid):
+            check_x25519_public(bad)

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _CHECK_SCALAR = bytes([1]) + bytes(31)
+_P25519 = 2**255 - 19
 
 
 def _check_len(value: bytes, n: int, what: str) -> bytes:
@@ -56,8 +57,16 @@ def x25519(sk: bytes, pk: bytes) -> bytes:
 
 
 def check_x25519_public(pk: bytes) -> bytes:
-    """Reject low-order public keys: clamping clears the cofactor, so X25519(c, pk) = 0."""
-    x25519(_CHECK_SCALAR, pk)
+    """Reject low-order public keys (clamping clears the cofactor, so X25519(c, pk) = 0),
+    then non-canonical encodings (u >= 2^255 - 19, top bit included).
+
+    A certified key must have one encoding: its kid hashes the bytes, and HPKE's
+    kem_context uses the bytes the sender saw while the recipient recomputes the
+    canonical ones, so a non-canonical certified key could never receive a wrap.
+    """
+    x25519(_CHECK_SCALAR, pk)  # first, so every low-order encoding is crypto_low_order
+    if int.from_bytes(pk, "little") >= _P25519:
+        raise EncodingInvalid("non-canonical X25519 public key")
     return pk
 
 

@@ -25,6 +25,8 @@ export const KEY_FILE = schema('RTUK', [
   ['ed_sk', 'b32'],
 ]);
 
+const P25519 = (1n << 255n) - 19n;
+
 /** The fixed scalar of the low-order check: 0x01 ‖ 0^31 (clamping clears the cofactor). */
 const CHECK_SCALAR = (() => {
   const b = new Uint8Array(32);
@@ -38,7 +40,12 @@ const CHECK_SCALAR = (() => {
  */
 export async function checkX25519Public(pk) {
   check(pk instanceof Uint8Array && pk.length === 32, 'crypto_encoding', 'X25519 public key must be 32 bytes');
-  await x25519(CHECK_SCALAR, pk);
+  await x25519(CHECK_SCALAR, pk); // first, so every low-order encoding is crypto_low_order
+  // then canonical: u < 2^255 - 19 (top bit clear). A certified key has one encoding: its kid
+  // hashes the bytes and HPKE's kem_context uses them (same rule as Python)
+  let u = 0n;
+  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(pk[i]);
+  check(u < P25519, 'crypto_encoding', 'non-canonical X25519 public key');
 }
 
 /** {fingerprint (32 bytes), kid (16 bytes)} of a public record. */

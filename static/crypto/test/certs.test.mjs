@@ -106,3 +106,18 @@ test('lookup needs the time: a forgotten nowMs does not skip expiry', async () =
   await rejectsWith(assert, async () => w.trust.lookup('staff-1', kid), 'crypto_encoding');
   await rejectsWith(assert, async () => w.trust.lookup('staff-1', kid, '1700000000000'), 'crypto_encoding');
 });
+
+test('a non-canonical X25519 key (top bit set, or u >= p) in a certificate is rejected', async () => {
+  const k = await fresh(9);
+  const top = new Uint8Array(k.xPk);
+  top[31] |= 0x80; // the same point, another encoding
+  const plusP = new Uint8Array(32); // u = 2 + p (not low order)
+  let v = 2n + (1n << 255n) - 19n;
+  for (let i = 0; i < 32; i++, v >>= 8n) plusP[i] = Number(v & 0xffn);
+  for (const xPk of [top, plusP]) {
+    const c = await issueCert({ ...base(k, { user: 'client-8' }), xPk }, w.users['staff-1'].signer);
+    await rejectsWith(assert, w.trust.addCert(c.cert, NOW), 'crypto_encoding');
+  }
+  const ok = await issueCert(base(k, { user: 'client-8' }), w.users['staff-1'].signer);
+  assert.equal((await w.trust.addCert(ok.cert, NOW)).user, 'client-8');
+});
