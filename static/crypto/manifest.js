@@ -92,8 +92,11 @@ export class ManifestVerifier {
   /**
    * Verify a manifest for the expected (firm, matter) and advance the state.
    * A rejected manifest leaves the state unchanged. Returns the decoded tbs.
+   * opts.pin: with no state yet, accept a (fully verified) first manifest at a
+   * later epoch — trust on first use for a member joining without history,
+   * like Python's accept_manifest(..., pin=True).
    */
-  async accept(bytes, firm, matter, nowMs) {
+  async accept(bytes, firm, matter, nowMs, { pin = false } = {}) {
     const m = decode(MANIFEST, bytes);
     const t = m.tbs;
     check(t.firm === firm && t.matter === matter, 'crypto_wrong_context', 'manifest of another matter');
@@ -121,17 +124,26 @@ export class ManifestVerifier {
     const st = this.state(firm, matter);
     if (!st) {
       // a matter's chain starts at epoch 1 with a zero prev_hash (same code as the Python verifier)
-      check(t.epoch === 1 && bytesEqual(t.prev_hash, ZERO_HASH), 'crypto_chain',
+      check(pin || (t.epoch === 1 && bytesEqual(t.prev_hash, ZERO_HASH)), 'crypto_chain',
         'the chain starts at epoch 1 with prev_hash 0^32 (or pin a later start)');
     } else {
-      if (t.epoch === st.epoch && bytesEqual(hash, st.hash)) return t; // idempotent re-delivery
+      if (t.epoch === st.epoch && bytesEqual(hash, st.hash)) {
+        // idempotent re-delivery; for a pin()ned hash this is the first time the manifest itself
+        // is seen (and now verified): remember it, or messages of that epoch could never be read
+        if (!st.manifest) this._remember(firm, matter, t, hash);
+        return t;
+      }
       if (t.epoch <= st.epoch) throw new CryptoInvalid('crypto_rollback', `epoch ${t.epoch} <= ${st.epoch}`);
       check(t.epoch === st.epoch + 1, 'crypto_epoch_gap', `epoch ${t.epoch} skips after ${st.epoch}`);
       check(bytesEqual(t.prev_hash, st.hash), 'crypto_chain', 'prev_hash does not chain');
     }
+    this._remember(firm, matter, t, hash);
+    return t;
+  }
+
+  _remember(firm, matter, t, hash) {
     this._state.set(this._key(firm, matter), { epoch: t.epoch, hash, manifest: t });
     this._history.set(`${this._key(firm, matter)}\u0000${t.epoch}`, t);
-    return t;
   }
 
   /** Is (user, kid) a member of the current manifest of the matter? */

@@ -102,3 +102,30 @@ test('a custodian bot scoped to other matters may not sign this matter\'s manife
   assert.equal((await v.accept(other.manifest, FIRM, 'M-0002', NOW)).epoch, 1);
   assert.equal(v.state(FIRM, MATTER), undefined);
 });
+
+test('pin option: a fully verified first manifest at a later epoch (as Python pin=True)', async () => {
+  const m1 = await mk(1, ZERO_HASH, []);
+  const m2 = await mk(2, m1.hash, [member('client-1')]);
+  const m3 = await mk(3, m2.hash, [member('client-1')]);
+  const plain = new ManifestVerifier(w.trust);
+  await rejectsWith(assert, plain.accept(m2.manifest, FIRM, MATTER, NOW), 'crypto_chain');
+  assert.equal(plain.state(FIRM, MATTER), undefined);
+  const v = new ManifestVerifier(w.trust);
+  await v.accept(m2.manifest, FIRM, MATTER, NOW, { pin: true });
+  assert.equal(v.manifestAt(FIRM, MATTER, 2).epoch, 2);
+  await rejectsWith(assert, v.accept(m1.manifest, FIRM, MATTER, NOW, { pin: true }), 'crypto_rollback');
+  await v.accept(m3.manifest, FIRM, MATTER, NOW);
+  assert.equal(v.state(FIRM, MATTER).epoch, 3);
+  // still fully verified: an uncertified member is refused even when pinning
+  const ghost = { user: 'ghost', kid: new Uint8Array(16).fill(1), role: ROLE.client };
+  await rejectsWith(assert, new ManifestVerifier(w.trust).accept((await mk(4, m3.hash, [ghost])).manifest, FIRM, MATTER, NOW, { pin: true }), 'crypto_uncertified');
+});
+
+test('a pin()ned hash: its manifest delivered later is verified and remembered for reading', async () => {
+  const m1 = await mk(1, ZERO_HASH, [member('client-1')]);
+  const v = new ManifestVerifier(w.trust);
+  v.pin(FIRM, MATTER, 1, m1.hash);
+  assert.equal(v.manifestAt(FIRM, MATTER, 1), undefined);
+  await v.accept(m1.manifest, FIRM, MATTER, NOW);
+  assert.equal(v.isMemberAt(FIRM, MATTER, 1, 'client-1', w.users['client-1'].kid), true);
+});
