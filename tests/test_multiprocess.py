@@ -95,7 +95,17 @@ Spawn = Callable[..., Awaitable[Worker]]
 
 
 @pytest.fixture
-async def spawn(tmp_path: Path, database_url: str) -> AsyncIterator[Spawn]:
+def topic_prefix() -> str:
+    """This test's Redis topic prefix: SQLite matter ids repeat across tests sharing a Redis."""
+    return f"mp{secrets.token_hex(4)}:"
+
+
+def prefixed(broker_url: str, prefix: str) -> str:
+    return f"{broker_url}{'&' if '?' in broker_url else '?'}prefix={prefix}"
+
+
+@pytest.fixture
+async def spawn(tmp_path: Path, database_url: str, topic_prefix: str) -> AsyncIterator[Spawn]:
     """Start workers on the shared database; every one is stopped at teardown."""
     workers: list[Worker] = []
     data_dir = tmp_path / "data"
@@ -105,7 +115,7 @@ async def spawn(tmp_path: Path, database_url: str) -> AsyncIterator[Spawn]:
     async def start(name: str, broker_url: str, **extra: str) -> Worker:
         env = worker_env(
             database_url=database_url,
-            broker_url=broker_url,
+            broker_url=prefixed(broker_url, topic_prefix),
             data_dir=data_dir,
             secret_key=secret,
             extra={f"RTPORTAL_{k.upper()}": v for k, v in extra.items()},
@@ -665,6 +675,7 @@ async def test_close_principal_reaches_every_worker(
     clients: list[StreamClient],
     database_url: str,
     tmp_path: Path,
+    topic_prefix: str,
 ) -> None:
     """Removing a client ends their websockets on every worker at once (4010).
 
@@ -691,13 +702,13 @@ async def test_close_principal_reaches_every_worker(
     settings = Settings.from_env(
         {
             "RTPORTAL_DATABASE_URL": database_url,
-            "RTPORTAL_BROKER_URL": module_redis.url,
+            "RTPORTAL_BROKER_URL": prefixed(module_redis.url, topic_prefix),
             "RTPORTAL_DATA_DIR": str(tmp_path / "admin"),
             "RTPORTAL_SECRET_KEY": secrets.token_hex(32),
             "RTPORTAL_HUB_POLL_INTERVAL": "3600",  # the admin joins no matter
         }
     )
-    broker = broker_from_url(module_redis.url)
+    broker = broker_from_url(prefixed(module_redis.url, topic_prefix))
     admin = Hub(db, broker, settings)
     await admin.start()
     try:
