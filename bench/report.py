@@ -63,7 +63,53 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
                 f"| {r['rss_before_mib']} → {r['rss_after_mib']} "
                 f"| {_fmt(r['kib_per_connection'])} |"
             )
+    lines += _targets(results)
     return "\n".join(lines) + "\n"
+
+
+def _targets(results: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, checked for each rtportal system and workload."""
+    best = {
+        (r["system"], r["workload"]): r
+        for r in results
+        if "error" not in r and r.get("workload") in ("rooms", "fanout")
+    }
+    idle = {r["system"]: r for r in results if "error" not in r and r.get("workload") == "idle"}
+    out = [
+        "",
+        "| target | rooms | fanout |",
+        "| --- | --- | --- |",
+    ]
+    for system in ("rtportal-pg", "rtportal-sqlite"):
+        for other, factor in (("relay", 0.5), ("channels", 3.0)):
+            cells = []
+            for workload in ("rooms", "fanout"):
+                mine, theirs = best.get((system, workload)), best.get((other, workload))
+                if mine is None or theirs is None:
+                    cells.append("-")
+                    continue
+                a, b = mine["max_delivered_per_s"], theirs["max_delivered_per_s"]
+                if b:
+                    ratio = a / b
+                    verdict = "met" if ratio >= factor else "missed"
+                    cells.append(f"{ratio:.2g}x ({a:,.0f} vs {b:,.0f}): {verdict}")
+                elif a > 0:
+                    cells.append(f"{a:,.0f} vs 0 ({other} passed no step): met")
+                else:
+                    cells.append("neither passed a step: n/a")
+            out.append(f"| {system} ≥ {factor}× {other} | {cells[0]} | {cells[1]} |")
+        lost = [best[(system, w)]["lost_total"] for w in ("rooms", "fanout") if (system, w) in best]
+        out.append(
+            f"| {system} 0 lost | {lost[0] if lost else '-'} "
+            f"| {lost[1] if len(lost) > 1 else '-'} |"
+        )
+        if system in idle and idle[system].get("kib_per_connection") is not None:
+            kib = idle[system]["kib_per_connection"]
+            out.append(
+                f"| {system} idle ≤ 20 KB/connection | {kib} KiB: "
+                f"{'met' if kib * 1.024 <= 20 else 'missed'} | |"
+            )
+    return out
 
 
 def write_markdown(

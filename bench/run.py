@@ -590,7 +590,7 @@ def bench_system(
     RESULTS.mkdir(parents=True, exist_ok=True)
     log_path = RESULTS / f"{system.name}.log"
     env = {**os.environ, **system.env}
-    with open(log_path, "ab") as out:
+    with open(log_path, "wb") as out:  # one log per system and run
         proc = subprocess.Popen(
             system.argv,
             env=env,

@@ -31,7 +31,18 @@ if not settings.configured:
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")],
+                    # redis-py 8 reads with a 5 s socket timeout by default, exactly
+                    # channels_redis's BZPOPMIN timeout: an idle consumer's receive
+                    # then dies with TimeoutError and its websocket drops. Longer
+                    # socket timeout = the configuration that works.
+                    "hosts": [
+                        {
+                            "address": os.environ.get(
+                                "BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"
+                            ),
+                            "socket_timeout": 30,
+                        }
+                    ],
                     "prefix": "bench" + os.environ.get("BENCH_RUN_ID", "0") + ":",
                 },
             }
