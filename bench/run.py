@@ -636,6 +636,28 @@ def bench_system(
     return results
 
 
+_KEY_FIGURES = (
+    "max_delivered_per_s",
+    "p50_ms",
+    "p99_ms",
+    "lost_total",
+    "server_cpu_us_per_delivery",
+    "kib_per_connection",
+    "connections",
+    "error",
+)
+
+
+def system_lines(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary object per system: its workloads' key figures side by side."""
+    lines: dict[str, dict[str, Any]] = {}
+    for r in results:
+        line = lines.setdefault(r["system"], {"system": r["system"], "summary": True})
+        figures = {k: r[k] for k in _KEY_FIGURES if k in r}
+        line[r.get("workload", "setup")] = figures
+    return list(lines.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -718,6 +740,9 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"unknown system {name}")
             log(f"== {name}: {system.label}")
             all_results.extend(bench_system(system, port, plan, workloads))
+    # Then one line per system with its key figures (what --quick is read by).
+    for line in system_lines(all_results):
+        print(json.dumps(line), flush=True)
     md = write_markdown(all_results, machine, plan.quick, RESULTS)
     log(f"markdown table: {md}")
     with open(RESULTS / f"run-{run_id}.json", "w") as f:
