@@ -212,3 +212,18 @@ def test_decrypt_failure_with_valid_signature(world: World) -> None:
     flipped = replace(flipped, sig=world.ids["client-1"].sign(flipped.sig_input()))
     with pytest.raises(DecryptFailed):
         world.reader("staff-1", M).open_message(flipped, matter=M, thread=T, now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize(("ctype", "pt"), [(CTYPE_TEXT, b"\xff\xfe"), (CTYPE_BODY, b"RTB1\x00")])
+def test_plaintext_must_match_its_ctype(world: World, ctype: str, pt: bytes) -> None:
+    """Signed and authentic, but not what ctype says: crypto_encoding, msg_id not burnt (as JS)."""
+    w = world.reader("client-1", M)
+    env = w.seal_message(world.ids["client-1"], sender_id="client-1", matter=M, thread=T,
+                         plaintext=pt, ts_ms=NOW_MS, ctype=ctype)  # fmt: skip
+    reader = world.reader("staff-1", M)
+    for _ in range(2):  # the second time too: a rejected message is not recorded as seen
+        with pytest.raises(EncodingInvalid):
+            reader.open_message(env, matter=M, thread=T, now_ms=NOW_MS)
+    good = w.seal_message(world.ids["client-1"], sender_id="client-1", matter=M, thread=T,
+                          plaintext="ünïcode".encode(), ts_ms=NOW_MS, ctype=CTYPE_TEXT)  # fmt: skip
+    assert reader.open_message(good, matter=M, thread=T, now_ms=NOW_MS)[2] == "ünïcode".encode()

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 from rtportal.crypto.certs import FRK_ISSUER, CertBody, Certificate, Flag, Revocation, Role
 from rtportal.crypto.envelope import (
+    CTYPE_BODY,
+    CTYPE_TEXT,
+    Body,
     Envelope,
     Header,
     Visibility,
@@ -26,6 +29,7 @@ from rtportal.crypto.envelope import (
 from rtportal.crypto.errors import (
     ChainBroken,
     CommitmentMismatch,
+    EncodingInvalid,
     EpochGap,
     Replay,
     Revoked,
@@ -267,6 +271,7 @@ class Directory:
         if h.msg_id in seen:
             raise Replay("msg_id seen before")
         pt = decrypt_envelope(env, aad, key)
+        _check_plaintext(h.ctype, pt)
         seen.add(h.msg_id)
         return h, sender, pt
 
@@ -310,3 +315,17 @@ class Directory:
     def mark_seen(self, matter: str, msg_ids: Iterable[bytes]) -> None:
         """Restore replay state (e.g. from local storage)."""
         self.matter(matter).seen.update(msg_ids)
+
+
+def _check_plaintext(ctype: str, pt: bytes) -> None:
+    """The plaintext is what its (signed) ctype says, as JavaScript's ``openMessage`` checks.
+
+    A malformed body is ``crypto_encoding`` and its ``msg_id`` is not recorded.
+    """
+    if ctype == CTYPE_BODY:
+        Body.decode(pt)
+    elif ctype == CTYPE_TEXT:
+        try:
+            pt.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EncodingInvalid("text message is not UTF-8") from None
