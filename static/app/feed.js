@@ -54,6 +54,8 @@ export class Feed {
       const chunk = refs.slice(i, i + 4);
       await Promise.all(chunk.map((ref) => this.loadLatest(ref, heads.get(ref) ?? 0, true)));
     }
+    // One matter (a client's usual case): open on its newest events, as a chat does.
+    if (this.views.size === 1) [...this.views.values()][0].revealLatest();
     if (!this.stopped) this.socket.start();
   }
 

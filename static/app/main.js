@@ -24,6 +24,7 @@ const STATE_TEXT = {
 
 let feed = null;
 let lastRestart = 0;
+let signingOut = false; // our own DELETE /api/v1/session closes the socket with 4010
 
 function showState(state, detail) {
   const line = $('conn');
@@ -66,6 +67,7 @@ function signedOut() {
  * matter list and go live again; if not, show the signed-out screen.
  */
 async function sessionEnded() {
+  if (signingOut) return;
   try {
     await api('GET', '/api/v1/me');
   } catch (err) {
@@ -89,11 +91,13 @@ async function sessionEnded() {
 async function onLogout() {
   const button = $('logout');
   button.disabled = true;
+  signingOut = true;
   try {
     await logout();
   } catch (err) {
     // 401: the session was already gone, which is what the user wanted.
     if (!(err instanceof ApiError && err.status === 401)) {
+      signingOut = false;
       button.disabled = false;
       showState('error');
       $('conn').textContent = `Could not sign out (${err.message}). Try again.`;

@@ -74,6 +74,7 @@ export class MatterView {
     this.ref = matter.ref;
     this.items = new Map(); // seq -> <li>
     this.maxSeq = 0;
+    this.busy = false;
 
     const ref = matter.ref;
     this.section = el('section', 'matter');
@@ -110,7 +111,7 @@ export class MatterView {
     const seq = event.seq;
     if (!Number.isSafeInteger(seq) || this.items.has(seq)) return false;
     const item = eventElement(event, this.ref);
-    const follow = this.isLastVisible();
+    const follow = !this.busy && this.isLastVisible();
     if (seq > this.maxSeq) {
       this.list.append(item);
       this.maxSeq = seq;
@@ -156,7 +157,14 @@ export class MatterView {
   }
 
   setBusy(busy) {
+    this.busy = busy; // no scrolling (nor layout reads) per event while a page loads
     this.log.setAttribute('aria-busy', busy ? 'true' : 'false');
+  }
+
+  /** Bring the "New" divider, else the newest event, on screen (a chat opens there). */
+  revealLatest() {
+    const target = this.list.querySelector('.divider') || this.list.lastElementChild;
+    if (target) target.scrollIntoView({ block: target.classList.contains('divider') ? 'start' : 'end' });
   }
 
   setMoreEarlier(more) {
