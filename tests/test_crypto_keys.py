@@ -359,3 +359,18 @@ def test_firm_keys_wrapped_by_a_scoped_custodian_rejected(world: World) -> None:
         d.unwrap(w.encode(), w.info, world.ids["staff-2"].x_sk, NOW_MS)
     ok = world.wrap_firm_keys("staff-2", wrapper="custodian")  # unscoped custodian: fine
     assert d.unwrap(ok.encode(), ok.info, world.ids["staff-2"].x_sk, NOW_MS)[32:] == world.fek.fir
+
+
+def test_older_certificate_of_a_key_does_not_replace_a_newer_one(world: World) -> None:
+    """The FRK narrows bot-1 to one matter (serial up); the server re-serves the old, wider one."""
+    d = world.directory()
+    wide = world.certs["bot-1"]
+    narrow_body = replace(wide.body, serial=wide.body.serial + 100, scopes=("M-other",))
+    narrow = Certificate(narrow_body, world.frk.sign(narrow_body.encode()))
+    assert d.add_certificate(narrow, NOW_MS).scopes == ("M-other",)
+    assert d.add_certificate(wide, NOW_MS).scopes == ("M-other",)  # still the newer one
+    assert d.certificate("bot-1", wide.body.kid, NOW_MS).serial == narrow_body.serial
+    fresh = world.directory()  # a client that sees them in the other order ends the same
+    fresh.add_certificate(wide, NOW_MS)
+    fresh.add_certificate(narrow, NOW_MS)
+    assert fresh.certificate("bot-1", wide.body.kid, NOW_MS).scopes == ("M-other",)

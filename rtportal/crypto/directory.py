@@ -88,6 +88,11 @@ class Directory:
             raise Uncertified("certificate not valid now")
         if (b.user, b.kid) in self._revoked:
             raise Revoked("certificate key is revoked")
+        known = self._certs.get((b.user, b.kid))
+        if known is not None and known.body.serial > b.serial:
+            # an older certificate of the same key (served again, e.g. with wider scopes
+            # or more flags) never replaces a newer one this client has seen
+            return known.body
         self._certs[(b.user, b.kid)] = c
         return b
 

@@ -156,6 +156,10 @@ export class TrustStore {
     check(certValidAt(t, nowMs), 'crypto_uncertified', 'certificate not valid at this time');
     const kid = await uikKid(t.x_pk, t.ed_pk);
     check(!this.isRevoked(t.user, kid), 'crypto_revoked', 'certified key is revoked');
+    // an older certificate of the same key (served again, e.g. with wider scopes or more
+    // flags) never replaces a newer one this store has seen (as in Python)
+    const known = this._certs.get(certKey(t.user, kid));
+    if (known && known.serial > t.serial) return known;
     const entry = Object.freeze({ ...t, kid, cert: c.raw });
     this._certs.set(certKey(t.user, kid), entry);
     return entry;

@@ -121,3 +121,17 @@ test('a non-canonical X25519 key (top bit set, or u >= p) in a certificate is re
   const ok = await issueCert(base(k, { user: 'client-8' }), w.users['staff-1'].signer);
   assert.equal((await w.trust.addCert(ok.cert, NOW)).user, 'client-8');
 });
+
+test('an older certificate of a key does not replace a newer one (serial)', async () => {
+  const t = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  const b = w.users['bot-1'];
+  const wide = await issueCert({ firm: FIRM, role: ROLE.bot, user: 'bot-1', xPk: b.xPk, edPk: b.edPk, serial: 10,
+    issuedAtMs: NOW - 1000, scopes: [] }, w.frkIssuer);
+  const narrow = await issueCert({ firm: FIRM, role: ROLE.bot, user: 'bot-1', xPk: b.xPk, edPk: b.edPk, serial: 11,
+    issuedAtMs: NOW - 1000, scopes: ['M-0009'] }, w.frkIssuer);
+  await t.addCert(narrow.cert, NOW);
+  assert.deepEqual((await t.addCert(wide.cert, NOW)).scopes, ['M-0009']);
+  assert.deepEqual(t.lookup('bot-1', b.kid, NOW).scopes, ['M-0009']);
+  await t.addCert(narrow.cert, NOW); // same serial again: fine
+  assert.equal(t.lookup('bot-1', b.kid, NOW).serial, 11);
+});
