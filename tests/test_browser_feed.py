@@ -421,6 +421,75 @@ async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out
     await context.close()
 
 
+async def test_another_login_in_the_same_browser_restarts_the_page(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm
+) -> None:
+    """A second tab opens a staff login link: the shared cookie now belongs
+    to the staff member. When the first tab reconnects, its socket's hello
+    names another principal, and the page starts over as that user instead
+    of showing them under the contact's name and cursors."""
+    from playwright.async_api import expect
+
+    kit = await make_firm()
+    context = await browser.new_context()
+    contact_page, watch = await open_portal(context, portal.base_url, kit.tokens["contact"])
+    await expect(contact_page.locator("#who")).to_have_text("Cleo Client")
+    staff_page, _ = await open_portal(context, portal.base_url, kit.tokens["staff"])
+    await expect(staff_page.locator("#who")).to_contain_text("Sam Staff")
+
+    await portal.app.state.hub.close_principal("contact", kit.contact.id, 1012)
+    await expect(contact_page.locator("#who")).to_contain_text("Sam Staff", timeout=WAIT_MS)
+    await expect(contact_page.locator("#who")).to_contain_text("Staff view")
+    await expect(contact_page.locator("#conn")).to_have_attribute(
+        "data-state", "live", timeout=WAIT_MS
+    )
+    assert watch.problems == []
+    await context.close()
+
+
+async def test_page_helpers(browser: Any, portal: RunningServer) -> None:
+    """The pure helpers, run as the page's own modules in Chromium."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{portal.base_url}/")
+    result = await page.evaluate(
+        """async () => {
+            const f = await import('/app/format.js');
+            const s = await import('/app/socket.js');
+            const delays = (code, attempts, r) =>
+                attempts.map((a) => s.reconnectDelay(a, code, () => r));
+            return {
+                sizes: ['', 'AQ==', 'AQ', 'AQI=', 'AQID', 'AQIDBA', 'AQIDBA==', '-_-_', null]
+                    .map(f.base64Bytes),
+                rows: f.payloadRows({b: 1, a: 'x', staff_n: {k: [1]}, long: 'y'.repeat(600)}),
+                actor: [f.actorLabel({kind: 'bot', name: 'Robo'}), f.actorLabel(null)],
+                id: f.newClientId(),
+                slow: delays(4008, [0, 1], 0.999),
+                restart: delays(1012, [0], 0),
+                lost: [...delays(1006, [0, 1, 2, 10], 0), ...delays(1006, [0, 10], 0.999)],
+            };
+        }"""
+    )
+    assert result["sizes"] == [0, 1, 1, 2, 3, 4, 4, 3, 0]
+    rows = result["rows"]
+    assert [r[0] for r in rows] == ["a", "b", "long", "staff_n"]
+    assert rows[1][1] == "1" and rows[3] == ["staff_n", '{"k":[1]}', True]
+    assert len(rows[2][1]) == 501 and rows[2][1].endswith("…")
+    assert result["actor"] == ["Robo (bot)", "Unknown"]
+    assert len(result["id"]) <= 64 and result["id"].startswith("web-")
+    assert result["slow"][0] < 500 and result["slow"][1] > 1000  # only the first is quick
+    assert result["restart"] == [300]
+    assert result["lost"] == [
+        500,
+        1000,
+        2000,
+        15000,
+        pytest.approx(1000, abs=1),
+        pytest.approx(30000, abs=20),
+    ]
+    await context.close()
+
+
 async def test_page_without_credentials_asks_to_sign_in(
     browser: Any, portal: RunningServer
 ) -> None:

@@ -23,7 +23,9 @@ export class Feed {
    * onState(state, detail) for the connection line, onSignedOut() (an
    * HTTP 401), onSessionEnded() (websocket closed 4001/4010), onFatal(message).
    */
-  constructor({ views, cursors, onState, onSignedOut, onSessionEnded, onFatal }) {
+  constructor({ principal, views, cursors, onState, onSignedOut, onSessionEnded, onFatal }) {
+    this.principal = principal;
+    this.onSessionEnded = onSessionEnded;
     this.views = views;
     this.cursors = cursors;
     this.onSignedOut = onSignedOut;
@@ -130,6 +132,14 @@ export class Feed {
   // -- websocket ---------------------------------------------------------
 
   opened(hello) {
+    const who = hello.principal || {};
+    if (who.kind !== this.principal.kind || who.id !== this.principal.id) {
+      // Another login in this browser replaced the cookie: this page's
+      // matters and cursors belong to someone else now. Start over.
+      this.stop();
+      this.onSessionEnded();
+      return;
+    }
     if (hello.limits && Number.isSafeInteger(hello.limits.max_subs_per_frame)) {
       this.limits = hello.limits;
     }

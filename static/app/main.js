@@ -193,6 +193,7 @@ async function load() {
   }
 
   feed = new Feed({
+    principal,
     views,
     cursors: new Cursors(principal),
     onState: showState,
