@@ -151,3 +151,11 @@ def test_parameter_bounds_are_inclusive() -> None:
     bk.Argon2Params(bk.MAX_M_KIB, bk.MAX_T, bk.MAX_P).check()
     bk.Argon2Params(8, 1, 1).check()
     assert (bk.MAX_M_KIB, bk.MAX_T, bk.MAX_P) == (262_144, 10, 8)
+
+
+def test_recovery_code_separators_match_javascript() -> None:
+    code = bytes(range(16))
+    text = rec.code_text(code)
+    assert rec.parse_code(text.replace("-", "\r\n", 2).replace("-", "\t", 1)) == code
+    with pytest.raises(EncodingInvalid):  # a Unicode space is not a separator in either language
+        rec.parse_code(text.replace("-", "\u00a0", 1))

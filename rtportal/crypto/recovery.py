@@ -45,7 +45,8 @@ def code_text(code: bytes) -> str:
 
 
 def parse_code(text: str) -> bytes:
-    cleaned = "".join(c for c in text if c not in " -\t\n").upper()
+    # the same set as JavaScript's parseRecoveryCode: ASCII space, tab, CR, LF and "-"
+    cleaned = "".join(c for c in text if c not in " -\t\r\n").upper()
     if len(cleaned) != 26:
         raise EncodingInvalid("a recovery code has 26 base32 characters")
     try:

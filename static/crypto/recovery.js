@@ -36,7 +36,8 @@ export function recoveryCodeText(code) {
 /** Parse a typed code: spaces and "-" removed, uppercased, exactly 16 bytes. */
 export function parseRecoveryCode(text) {
   check(typeof text === 'string', 'crypto_encoding', 'recovery code must be text');
-  const b = fromBase32(text.replace(/[\s-]/g, '').toUpperCase());
+  // the same set as Python's parse_code: ASCII space, tab, CR, LF and "-" (\s would add Unicode spaces)
+  const b = fromBase32(text.replace(/[ \t\r\n-]/g, '').toUpperCase());
   check(b !== null && b.length === 16, 'crypto_encoding', 'recovery code must decode to 16 bytes');
   return b;
 }

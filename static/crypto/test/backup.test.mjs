@@ -89,3 +89,10 @@ test('Argon2 parameter bounds are inclusive and match Python (256 MiB, t=10, p=8
   checkParams(MAX_PARAMS);
   checkParams({ mKib: 8, t: 1, p: 1 });
 });
+
+test('recovery code separators match Python (ASCII space, tab, CR, LF, "-")', async () => {
+  const code = Uint8Array.from({ length: 16 }, (_, i) => i);
+  const text = recoveryCodeText(code);
+  assert.deepEqual(parseRecoveryCode(text.replace('-', '\r\n').replace('-', '\t')), code);
+  await rejectsWith(assert, async () => parseRecoveryCode(text.replace('-', '\u00a0')), 'crypto_encoding');
+});
