@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -69,6 +70,7 @@ class Worker:
         self.name = name
         self.env = dict(env)
         self.log_dir = log_dir
+        self._tombstone: socket.socket | None = None
         self._rebuild(port or free_port())
 
     def _rebuild(self, port: int) -> None:
@@ -141,8 +143,33 @@ class Worker:
             return
 
     def kill9(self) -> None:
-        """SIGKILL by pid, as a crash would."""
+        """SIGKILL by pid, as a crash would; the dead address then refuses connections."""
         self.process.kill9()
+        self._hold_port()
+
+    def _hold_port(self) -> None:
+        """Bind (never listen on) the dead worker's port until ``stop()``.
+
+        On a machine where other test runs pick free ports all the time, a
+        freed port can be taken by someone else's server within seconds, and
+        this test's clients would then talk to a stranger. A bound socket
+        that does not listen keeps the port ours and makes every connect to
+        it fail at once with "connection refused", as a dead worker should.
+        """
+        if self._tombstone is not None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError:
+            # TIME_WAIT leftovers of the dead server's connections.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", self.port))
+            except OSError:
+                sock.close()
+                return  # someone already has it; the test will say so if it matters
+        self._tombstone = sock
 
     async def terminate(self, within: float = 20.0) -> int:
         """SIGTERM by pid and await the exit without blocking the event loop.
@@ -161,8 +188,12 @@ class Worker:
                 self.process.kill9()
                 raise TimeoutError(f"worker {self.name} ignored SIGTERM for {within}s")
             await asyncio.sleep(0.05)  # reason: polling a child's exit (no awaitable here)
+        self._hold_port()
         return int(proc.returncode)
 
     def stop(self) -> None:
         """SIGTERM by pid (graceful: websockets get 1012), SIGKILL if it hangs."""
         self.process.stop(timeout=10.0)
+        if self._tombstone is not None:
+            self._tombstone.close()
+            self._tombstone = None

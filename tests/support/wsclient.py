@@ -49,6 +49,12 @@ __all__ = [
 class ConnectionLost(Exception):
     """The connection ended before the awaited reply arrived."""
 
+    definitive = False  # True when the server refused us (trying again elsewhere is futile)
+
+
+# Close codes that refuse the principal itself, on every worker alike.
+_DEFINITIVE = frozenset({4001, 4003, 4010})
+
 
 class ServerError(Exception):
     """The server answered a request with an ``error`` frame."""
@@ -224,37 +230,45 @@ class StreamClient:
                 return self.hello
             deadline = time.monotonic() + self.connect_timeout
             attempt = 0
-            last_error: BaseException | None = None
             while True:
                 url = self.urls[(self.prefer + attempt) % len(self.urls)]
                 attempt += 1
                 try:
-                    ws = await self._open(url)
-                except (OSError, InvalidHandshake, TimeoutError) as exc:
-                    last_error = exc
+                    conn, hello = await self._open_with_hello(url)
+                    break
+                except (OSError, InvalidHandshake, TimeoutError, ConnectionLost) as exc:
+                    if isinstance(exc, ConnectionLost) and exc.definitive:
+                        raise  # the server said no (4001/4003/4010): another worker says the same
                     if time.monotonic() > deadline:
                         raise ConnectionLost(
                             f"{self.name}: no worker accepted within "
-                            f"{self.connect_timeout}s: {last_error!r}"
+                            f"{self.connect_timeout}s: {exc!r}"
                         ) from exc
                     if attempt % len(self.urls) == 0:
                         await asyncio.sleep(0.1)  # reason: backoff before retrying every URL
-                    continue
-                break
-            self.connects += 1
-            self.urls_used.append(url)
-            loop = asyncio.get_running_loop()
-            conn = _Conn(number=self.connects, url=url, ws=ws, hello=loop.create_future())
-            self._conn = conn
-            conn.reader = asyncio.create_task(self._read(conn), name=f"{self.name}-reader")
-            try:
-                hello = await asyncio.wait_for(asyncio.shield(conn.hello), 10)
-            except (ConnectionLost, TimeoutError) as exc:
-                raise ConnectionLost(f"{self.name}: no hello from {url}: {exc!r}") from exc
             self.hello = hello
             if self.cursors:
                 await self._subscribe(conn, dict(self.cursors))
             return hello
+
+    async def _open_with_hello(self, url: str) -> tuple[_Conn, dict[str, Any]]:
+        """One connection attempt: upgrade, start the reader, await ``hello``."""
+        ws = await self._open(url)
+        self.connects += 1
+        self.urls_used.append(url)
+        loop = asyncio.get_running_loop()
+        conn = _Conn(number=self.connects, url=url, ws=ws, hello=loop.create_future())
+        self._conn = conn
+        conn.reader = asyncio.create_task(self._read(conn), name=f"{self.name}-reader")
+        try:
+            hello = await asyncio.wait_for(asyncio.shield(conn.hello), 10)
+        except (ConnectionLost, TimeoutError) as exc:
+            ws.transport.abort()
+            await conn.closed.wait()
+            lost = ConnectionLost(f"{self.name}: no hello from {url} (close {conn.close_code})")
+            lost.definitive = conn.close_code in _DEFINITIVE
+            raise lost from exc
+        return conn, hello
 
     async def subscribe(self, matters: Sequence[str], after: int = 0) -> dict[str, dict[str, Any]]:
         """Subscribe to matters from ``after`` (their cursor from now on).
@@ -349,7 +363,10 @@ class StreamClient:
         while not self._closing and not self.connected:
             try:
                 await self.connect()
-            except ConnectionLost:
+            except ConnectionLost as exc:
+                if exc.definitive:
+                    self.errors.append({"type": "client_refused", "error": str(exc)})
+                    return
                 continue  # connect() already waited across every URL; try again
             except ServerError as exc:
                 self.errors.append({"type": "client_resubscribe_failed", "frame": exc.frame})
