@@ -35,6 +35,7 @@ export class Feed {
     this.resyncing = new Set();
     this.earliest = new Map(); // ref -> `prev` cursor of the oldest page shown
     this.frameId = 0;
+    this.subFrames = new Map(); // subscribe frame id -> refs (on this connection)
     this.stopped = false;
     for (const ref of views.keys()) this.subs.set(ref, 'none');
     this.socket = new Socket({
@@ -143,6 +144,7 @@ export class Feed {
     if (hello.limits && Number.isSafeInteger(hello.limits.max_subs_per_frame)) {
       this.limits = hello.limits;
     }
+    this.subFrames.clear();
     for (const ref of this.subs.keys()) {
       if (this.subs.get(ref) !== 'gone') this.subs.set(ref, 'none');
     }
@@ -157,13 +159,19 @@ export class Feed {
       const chunk = wanted.slice(i, i + size);
       const subs = chunk.map((ref) => ({ matter: ref, after: this.cursors.get(ref) ?? 0 }));
       this.frameId += 1;
-      if (!this.socket.send({ type: 'subscribe', id: `s${this.frameId}`, subs })) return;
+      const id = `s${this.frameId}`;
+      if (!this.socket.send({ type: 'subscribe', id, subs })) return;
+      this.subFrames.set(id, chunk);
       for (const ref of chunk) this.subs.set(ref, 'pending');
     }
   }
 
   frame(frame) {
     const ref = typeof frame.matter === 'string' ? frame.matter : null;
+    if (frame.type === 'error' && ref === null) {
+      this.frameError(frame);
+      return;
+    }
     if (ref === null || !this.views.has(ref)) return; // ignore what we do not know
     switch (frame.type) {
       case 'subscribed':
@@ -183,6 +191,17 @@ export class Feed {
         break;
       default:
         break; // unknown server frames are ignored (protocol v1 is additive)
+    }
+  }
+
+  /** A whole subscribe frame was refused (bad_request: a bug of this page). */
+  frameError(frame) {
+    const refs = this.subFrames.get(frame.id) || [];
+    this.subFrames.delete(frame.id);
+    console.error(`rtportal: frame ${frame.id} refused: ${frame.code} ${frame.message}`);
+    for (const ref of refs) {
+      this.subs.set(ref, 'none');
+      this.views.get(ref).setState(`Live updates are not working (${frame.code}). Reload the page.`);
     }
   }
 

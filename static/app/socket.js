@@ -43,6 +43,7 @@ export class Socket {
     this.helloTimer = null;
     this.openedAt = 0;
     this.stopped = false;
+    this.live = false; // hello received on the current socket
     this.pingId = 0;
     this.url = `${window.location.protocol === 'https:' ? 'wss:' : 'ws:'}//${window.location.host}/ws`;
     this.onOnline = () => this.connectNow();
