@@ -237,3 +237,10 @@ def test_key_file_round_trip_and_strict() -> None:
     assert IdentityKey.from_key_file(blob) == ("firm", "bot-1", k)
     with pytest.raises(EncodingInvalid):
         IdentityKey.from_key_file(blob + b"\x00")
+
+
+def test_sorted_list_refuses_duplicates_on_encode() -> None:
+    """Like JS: a duplicate scope is an error, not silently dropped from what gets signed."""
+    assert enc.sorted_list([b"b", b"a"]) == enc.field(b"a") + enc.field(b"b")
+    with pytest.raises(EncodingInvalid):
+        enc.sorted_list([b"a", b"b", b"a"])

@@ -113,8 +113,14 @@ def list_(items: Iterable[bytes]) -> bytes:
 
 
 def sorted_list(items: Iterable[bytes]) -> bytes:
-    """A sorted list: items strictly increasing by their encoded bytes."""
-    ordered = sorted(set(items))
+    """A sorted list: items strictly increasing by their encoded bytes.
+
+    A duplicate is an error, not silently dropped: the signer must sign what it
+    was given (JavaScript's encoder refuses duplicates too).
+    """
+    ordered = sorted(items)
+    if any(a == b for a, b in itertools.pairwise(ordered)):
+        raise EncodingInvalid("duplicate item in a sorted list")
     return list_(ordered)
 
 
