@@ -3,12 +3,16 @@
 Every test starts its own ``uvicorn`` workers (tests/support/worker.py) that
 share one database and one Redis, drives them with real websocket clients
 (tests/support/wsclient.py), breaks things the way production breaks
-(disconnects, ``kill -9``, a Redis outage, a client that stops reading) and
+(disconnects, ``kill -9``, a deploy's SIGTERM, a Redis outage, a client that
+stops reading, a client removed or logged out while connected elsewhere) and
 then compares what every client accepted with the database log:
 
 * 0 lost: every client's per-matter log equals the database's;
 * 0 duplicated: no seq accepted twice, every client id exactly once;
-* one order: (seq -> client_id) is the same for every receiver.
+* one order: (seq -> client_id) is the same for every receiver;
+* audience: a contact gets exactly the portal events, never a ``staff_*`` key.
+
+Set ``RTPORTAL_TEST_SEED`` to replay scenario 2's random disconnects.
 
 Backends: the database is ``RTPORTAL_TEST_DATABASE_URL`` when set (CI's
 PostgreSQL run), otherwise one SQLite file per test shared by its workers.
