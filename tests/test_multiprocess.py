@@ -747,3 +747,35 @@ async def test_logout_closes_that_sessions_websockets_on_every_worker(
         )
         assert r.status_code == 200, r.text
     assert await c.wait_closed(5) == 4010
+
+
+async def test_cursor_too_old_resyncs_over_http_on_the_other_worker(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """Offline past ``backlog_limit``: resync, history over HTTP, resubscribe; 0 lost."""
+    limit, offline, live = 20, 70, 10
+    cast = await seed(db, staff=2, contacts=1, matters=1)
+    (m,) = cast.matters
+    ws = [await spawn(n, module_redis.url, backlog_limit=str(limit)) for n in ("a", "b")]
+    sender = client(clients, ws, cast.staff[0], "snd0", prefer=1)
+    staff = client(clients, ws, cast.staff[1], "staff", prefer=0)
+    contact = client(clients, ws, cast.contacts[0], "contact", prefer=0)
+    receivers = [staff, contact]
+    for r in receivers:
+        await r.subscribe([m])
+        await r.drop(abrupt=True)
+
+    stats = SendStats()
+    # Staff notes among them: the contact's history pages skip those seqs.
+    await run_sender(sender, [m], offline, stats, notes_every=7)
+    for r in receivers:
+        r.prefer = 1  # come back through the other worker
+        answers = await r.subscribe([m])  # connects, gets resync, pages, resubscribes
+        assert answers[m]["type"] == "subscribed" and r.url == ws[1].ws_url
+        assert [f["reason"] for f in r.resyncs] == ["cursor_too_old"], r.resyncs
+        assert r.history_pages >= 1
+    live_sender = client(clients, ws, cast.staff[0], "snd1", prefer=0)
+    await run_sender(live_sender, [m], live, stats)
+    await assert_all_delivered(db, cast, receivers, within=30)
+    assert len(staff.log(m)) == offline + live
+    assert all(w.alive() for w in ws), dead_worker_report(ws)

@@ -10,6 +10,8 @@ needs to judge the server:
 * accepts ``event`` frames in seq order, drops duplicates (seq at or below
   the cursor) and counts them, records any gap (seq beyond cursor + 1 on one
   connection: the server promised never to do that);
+* answers ``resync`` like a real client: pages the history over HTTP from
+  its cursor, then subscribes again;
 * sends with client-chosen ids and awaits the ``ack``; ``send_until_acked``
   retries the same id across reconnects, as the protocol's idempotency
   allows;
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
@@ -140,7 +143,8 @@ class StreamClient:
         self.dup_mismatches: list[tuple[str, int]] = []  # a dup whose client_id differed
         self.gaps: list[Gap] = []
         self.strays: list[dict[str, Any]] = []  # events of matters not subscribed
-        self.resyncs: list[dict[str, Any]] = []
+        self.resyncs: list[dict[str, Any]] = []  # every resync frame (answers and live)
+        self.history_pages = 0  # HTTP history pages read to recover from resyncs
         self.errors: list[dict[str, Any]] = []  # error frames nobody awaited
         self.close_codes: list[int | None] = []  # one per ended connection
         self.connects = 0
@@ -248,7 +252,7 @@ class StreamClient:
                         await asyncio.sleep(0.1)  # reason: backoff before retrying every URL
             self.hello = hello
             if self.cursors:
-                await self._subscribe(conn, dict(self.cursors))
+                await self._settle(conn, await self._subscribe(conn, dict(self.cursors)))
             return hello
 
     async def _open_with_hello(self, url: str) -> tuple[_Conn, dict[str, Any]]:
@@ -283,7 +287,10 @@ class StreamClient:
             await self.connect()  # subscribes every cursor, the new ones included
             return {m: self.answers[m] for m in matters}
         assert self._conn is not None
-        return await self._subscribe(self._conn, {m: self.cursors[m] for m in matters})
+        conn = self._conn
+        answers = await self._subscribe(conn, {m: self.cursors[m] for m in matters})
+        await self._settle(conn, answers)
+        return answers
 
     async def _subscribe(self, conn: _Conn, cursors: dict[str, int]) -> dict[str, dict[str, Any]]:
         rid = self._next_id("s")
@@ -308,7 +315,48 @@ class StreamClient:
 
     async def _resubscribe(self, conn: _Conn, matter: str) -> None:
         with contextlib.suppress(ConnectionLost, ServerError):
-            await self._subscribe(conn, {matter: self.cursors[matter]})
+            answers = await self._subscribe(conn, {matter: self.cursors[matter]})
+            await self._settle(conn, answers)
+
+    async def _settle(self, conn: _Conn, answers: dict[str, dict[str, Any]]) -> None:
+        """Recover every matter answered with ``resync``: page history, resubscribe."""
+        for matter, answer in answers.items():
+            for _ in range(5):  # the head may run ahead again while we page
+                if answer.get("type") != "resync":
+                    break
+                await self.page_history(conn.url, matter)
+                answer = (await self._subscribe(conn, {matter: self.cursors[matter]}))[matter]
+            else:
+                raise ConnectionLost(f"{self.name}: {matter} still resync after 5 rounds")
+
+    async def page_history(self, ws_url: str, matter: str) -> int:
+        """Read the matter's history after our cursor over HTTP (docs/api.md); returns count.
+
+        What a real client does after ``resync``: the worker's HTTP API
+        pages the log from the cursor (a decimal seq) until ``more`` is false.
+        """
+        parts = urlsplit(ws_url)
+        base = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+        headers = {"Authorization": f"Bearer {self.token}"}
+        read = 0
+        async with httpx.AsyncClient(base_url=base, headers=headers, trust_env=False) as http:
+            after = self.cursors[matter]
+            while True:
+                r = await http.get(
+                    f"/api/v1/matters/{matter}/events", params={"after": after, "limit": 500}
+                )
+                if r.status_code != 200:
+                    raise ConnectionLost(f"{self.name}: history {r.status_code}: {r.text[:200]}")
+                page = r.json()
+                for event in page["events"]:
+                    self._accept(matter, {**event, "matter": matter}, 0)
+                read += len(page["events"])
+                self.history_pages += 1
+                after = int(page["next"])
+                # Contacts: the cursor moves past staff events they never see.
+                self.cursors[matter] = max(self.cursors[matter], after)
+                if not page["more"]:
+                    return read
 
     async def _send_frame(self, conn: _Conn, frame: dict[str, Any]) -> None:
         try:
@@ -413,7 +461,10 @@ class StreamClient:
                 self.errors.append({"type": "client_saw_unexpected", "frame": frame})
 
     def _on_event(self, conn: _Conn, frame: dict[str, Any]) -> None:
-        matter = str(frame.get("matter"))
+        self._accept(str(frame.get("matter")), frame, conn.number)
+
+    def _accept(self, matter: str, frame: dict[str, Any], source: int) -> None:
+        """Accept one event (``source``: connection number, 0 for HTTP history)."""
         seq = int(frame["seq"])
         cursor = self.cursors.get(matter)
         if cursor is None:
@@ -428,7 +479,7 @@ class StreamClient:
         if seq != cursor + 1 and not self.is_contact:
             # Contacts legitimately skip staff-audience seqs; anyone else may not.
             # Accepted anyway (the final log comparison shows what is missing).
-            self.gaps.append(Gap(matter, cursor + 1, seq, conn.number))
+            self.gaps.append(Gap(matter, cursor + 1, seq, source))
         self.cursors[matter] = seq
         self.events[matter].append(frame)
         self._by_seq[matter][seq] = frame.get("client_id")
