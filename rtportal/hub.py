@@ -28,7 +28,11 @@ without gaps, until ``leave`` (or until the hub closes it).
 
 The ``ctl`` topic carries control messages: ``close_principal`` makes every
 worker call ``listener.close(code)`` on the listeners of that principal
-(used when a client is removed or their login is regenerated).
+(used when a client is removed or their login is regenerated). Being on the
+broker, that message is at-most-once too, so the hub also re-checks the
+login sessions of its listeners against the tokens table (one query per
+1,000 distinct sessions) after every broker reset and with every safety
+poll, and closes those whose session is revoked or expired with 4010.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rtportal import stream
+from rtportal.auth.tokens import live_sessions
 from rtportal.broker.base import Broker
 from rtportal.errors import Unavailable
 from rtportal.principal import Principal
@@ -73,6 +78,7 @@ _GAP_WAIT = 0.02  # seconds to wait for an out-of-order message before reading t
 _FILL_PAGE = 500  # events per database read while filling a gap
 _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from the database
 _HEADS_CHUNK = 1000  # matter ids per heads query (keeps IN lists reasonable)
+_SESSIONS_CHUNK = 1000  # session ids per revocation re-check query
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
 
 
@@ -389,10 +395,14 @@ class Hub:
         self._close_principal_local(kind, pid, code, sid)
 
     def _on_reset(self) -> None:
-        """The broker reconnected: anything may have been lost; poll every matter now."""
+        """The broker reconnected: anything may have been lost; poll every matter now.
+
+        A lost ``close_principal`` is caught here too: the sessions of every
+        listener are re-checked against the database.
+        """
         if self._running:
             task = asyncio.get_running_loop().create_task(
-                self._poll_once(), name="rtportal-hub-reset"
+                self._poll_and_recheck(), name="rtportal-hub-reset"
             )
             self._side_tasks.add(task)
             task.add_done_callback(self._side_tasks.discard)
@@ -516,7 +526,53 @@ class Hub:
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self._poll_interval)  # reason: periodic safety poll
-            await self._poll_once()
+            await self._poll_and_recheck()
+
+    async def _poll_and_recheck(self) -> None:
+        await self._poll_once()
+        await self.recheck_sessions()
+
+    async def recheck_sessions(self) -> int:
+        """Close (4010) listeners whose login session is revoked or expired; returns how many.
+
+        ``close_principal`` rides on the broker, which is at-most-once: a
+        revocation published while Redis was down never reaches the other
+        workers. The tokens table is the record, so the hub re-reads it for
+        the distinct sessions of its registered listeners (one indexed query
+        per 1,000 sessions, never one per connection) after a broker reset
+        and with each safety poll. Listeners without a session id (tests,
+        internal listeners) are not checked. A database error is logged and
+        retried at the next poll.
+        """
+        by_session: dict[str, list[Listener]] = {}
+        for listener in self._all_listeners():
+            sid = listener.principal.session_id
+            if sid is not None:
+                by_session.setdefault(sid, []).append(listener)
+        if not by_session:
+            return 0
+        sids = list(by_session)
+        live: set[str] = set()
+        try:
+            for start in range(0, len(sids), _SESSIONS_CHUNK):
+                async with self._db.read() as session:
+                    live |= await live_sessions(session, sids[start : start + _SESSIONS_CHUNK])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session re-check failed; retrying at the next poll")
+            return 0
+        closed = 0
+        for sid in sids:
+            if sid in live:
+                continue
+            for listener in by_session[sid]:
+                if id(listener) in self._refs:  # still here after the await
+                    self._close_listener(listener, CLOSE_REVOKED)
+                    closed += 1
+        if closed:
+            log.info("closed %d connection(s) of revoked or expired sessions", closed)
+        return closed
 
     async def _poll_once(self) -> None:
         """One heads query for every subscribed matter; fill where the database is ahead."""

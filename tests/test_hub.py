@@ -478,3 +478,128 @@ async def test_reset_after_redis_restart_catches_up(
         await hub.stop()
         await broker.close()
         await worker_db.close()
+
+
+# -- revocation is durable: the tokens table, not only the ctl message ------
+
+
+async def _session_principal(kit: FirmKit, label: str) -> tuple[Principal, str]:
+    """The kit's contact as authenticated by a new token of its own (with a session id)."""
+    from rtportal.auth.tokens import authenticate, issue_token
+
+    async with kit.db.write() as session:
+        token = await issue_token(session, "contact", kit.contact.id, label=label, ttl=None)
+    async with kit.db.read() as session:
+        principal = await authenticate(session, token)
+    assert principal.session_id is not None
+    return principal, token
+
+
+async def test_revocation_while_redis_is_down_closes_on_every_worker(
+    settings: Settings, make_firm: MakeFirm, private_redis: RedisProcess
+) -> None:
+    """The close_principal message is lost in the outage; on_reset re-checks the sessions."""
+    from rtportal.auth.tokens import revoke_token
+
+    kit = await make_firm()
+    phone_p, phone_token = await _session_principal(kit, "phone")
+    laptop_p, _ = await _session_principal(kit, "laptop")
+    made: list[tuple[Hub, RedisBroker, Database]] = []
+    for _ in range(2):  # two workers
+        worker_db = Database(settings.database_url)
+        broker = RedisBroker(f"{private_redis.url}?prefix=revoke:", connect_timeout=0.5)
+        # no safety poll: only on_reset can catch the lost control message
+        hub = Hub(worker_db, broker, dataclasses.replace(settings, hub_poll_interval=3600))
+        await hub.start()
+        made.append((hub, broker, worker_db))
+    (hub_a, broker_a, _), (hub_b, broker_b, _) = made
+    try:
+        phone_a, phone_b, laptop_b = Rec(phone_p), Rec(phone_p), Rec(laptop_p)
+        hub_a.register(phone_a)
+        await hub_b.join(kit.matter.id, phone_b)
+        hub_b.register(laptop_b)
+        private_redis.stop()
+        await wait_until(lambda: not broker_a.connected and not broker_b.connected)
+        # logout on worker a during the outage: revoke, then close_principal
+        async with kit.db.write() as session:
+            assert await revoke_token(session, phone_token)
+        dropped = broker_a.dropped
+        await hub_a.close_principal(
+            "contact", kit.contact.id, CLOSE_REVOKED, session_id=phone_p.session_id
+        )
+        assert phone_a.closed == [CLOSE_REVOKED]  # the local one at once
+        await wait_until(lambda: broker_a.dropped > dropped)  # really lost, not just queued
+        assert phone_b.closed == []  # the control message went nowhere
+        private_redis.start()
+        await phone_b.until(lambda: phone_b.closed == [CLOSE_REVOKED], within=20)
+        # the same pass checked the live session and left it open
+        assert laptop_b.closed == []
+        # a connection goes once closed; then nothing is left to close
+        await hub_b.leave(kit.matter.id, phone_b)
+        assert await hub_b.recheck_sessions() == 0
+        assert laptop_b.closed == [] and phone_b.closed == [CLOSE_REVOKED]
+    finally:
+        for hub, broker, worker_db in made:
+            await hub.stop()
+            await broker.close()
+            await worker_db.close()
+
+
+async def test_safety_poll_closes_revoked_and_expired_sessions(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    """No control message at all (lost on a live broker): the poll finds the dead sessions."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from rtportal.auth.tokens import hash_token, revoke_token
+    from rtportal.models import AuthToken, utcnow
+
+    kit = await make_firm()
+    revoked_p, revoked_token = await _session_principal(kit, "revoked")
+    expired_p, expired_token = await _session_principal(kit, "expired")
+    live_p, _ = await _session_principal(kit, "live")
+    hub, _ = await make_hub(poll=0.05)
+    revoked, expired, live = Rec(revoked_p), Rec(expired_p), Rec(live_p)
+    no_session = Rec(kit.contact)  # a listener without a session id is never re-checked
+    await hub.join(kit.matter.id, revoked)
+    hub.register(expired)
+    await hub.join(kit.matter.id, live)
+    hub.register(no_session)
+    async with kit.db.write() as session:
+        assert await revoke_token(session, revoked_token)
+        await session.execute(
+            update(AuthToken)
+            .where(AuthToken.token_hash == hash_token(expired_token))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    await revoked.until(lambda: CLOSE_REVOKED in revoked.closed)
+    await expired.until(lambda: CLOSE_REVOKED in expired.closed)
+    assert set(revoked.closed) == set(expired.closed) == {CLOSE_REVOKED}
+    # closed connections go away; a pass then closes nothing, and the live
+    # session and the listener without a session id were never closed
+    await hub.leave(kit.matter.id, revoked)
+    hub.unregister(expired)
+    assert await hub.recheck_sessions() == 0
+    assert live.closed == [] and no_session.closed == []
+    # the live one still gets events
+    await hub.publish(await write(kit))
+    await live.until(lambda: live.seqs() == [1])
+
+
+async def test_live_sessions_is_one_lookup_by_token_hash(make_firm: MakeFirm) -> None:
+    from rtportal.auth.tokens import live_sessions, revoke_token, session_id_of
+
+    kit = await make_firm()
+    staff_sid = session_id_of(kit.tokens["staff"])
+    contact_sid = session_id_of(kit.tokens["contact"])
+    assert len(staff_sid) == 64  # the full hash: a unique-index hit
+    async with kit.db.write() as session:
+        assert await revoke_token(session, kit.tokens["contact"])
+    unknown = "ab" * 32
+    async with kit.db.read() as session:
+        live = await live_sessions(session, [staff_sid, contact_sid, unknown, "not hex", "abcd"])
+    assert live == {staff_sid}
+    async with kit.db.read() as session:
+        assert await live_sessions(session, []) == set()

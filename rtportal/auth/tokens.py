@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ __all__ = [
     "authenticate",
     "hash_token",
     "issue_token",
+    "live_sessions",
     "load_principal",
     "revoke_principal_tokens",
     "revoke_token",
@@ -45,8 +47,13 @@ def hash_token(token: str) -> bytes:
 
 
 def session_id_of(token: str) -> str:
-    """A public name for a login session: a prefix of its token's hash (not the token)."""
-    return hash_token(token).hex()[:32]
+    """A public name for a login session: the hex of its token's hash (not the token).
+
+    The full hash, so that the hub's revocation re-check
+    (``live_sessions``) finds the row through the unique ``token_hash``
+    index. A hash is not a credential: it cannot be turned back into a token.
+    """
+    return hash_token(token).hex()
 
 
 def token_from_connection(conn: HTTPConnection) -> str | None:
@@ -156,3 +163,36 @@ async def revoke_principal_tokens(session: AsyncSession, kind: str, principal_id
         .values(revoked_at=utcnow())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def live_sessions(session: AsyncSession, session_ids: Collection[str]) -> set[str]:
+    """Which of ``session_ids`` (``session_id_of`` values) are still live.
+
+    Live means what ``authenticate`` accepts: the token exists, is not
+    revoked and has not expired. One query through the unique
+    ``token_hash`` index; the hub calls it for the sessions of its
+    connections (after a broker reset and with its safety poll), because a
+    ``close_principal`` control message on the broker is at-most-once.
+    Malformed ids are simply not live.
+    """
+    wanted: dict[bytes, str] = {}
+    for sid in session_ids:
+        try:
+            raw = bytes.fromhex(sid)
+        except ValueError:
+            continue
+        if len(raw) == 32:
+            wanted[raw] = sid
+    if not wanted:
+        return set()
+    rows = await session.execute(
+        select(AuthToken.token_hash, AuthToken.revoked_at, AuthToken.expires_at).where(
+            AuthToken.token_hash.in_(list(wanted))
+        )
+    )
+    now = utcnow()
+    return {
+        wanted[token_hash]
+        for token_hash, revoked_at, expires_at in rows
+        if revoked_at is None and (expires_at is None or expires_at > now)
+    }
