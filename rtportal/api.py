@@ -207,7 +207,9 @@ def _limit(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return min(DEFAULT_PAGE, page_max)
-    if not raw.isdigit() or not 1 <= int(raw) <= page_max:
+    # isascii: str.isdigit() is also true for "²" (int() refuses it: a 500) and
+    # for other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= page_max:
         raise BadRequest(f"limit must be an integer from 1 to {page_max}")
     return int(raw)
 
