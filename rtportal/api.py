@@ -161,7 +161,8 @@ async def _json_object(
         raise BadRequest("Content-Type must be application/json")
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # RecursionError: "[[[[..." nested deeper than the decoder's stack.
         raise BadRequest("body is not valid JSON") from None
     if not isinstance(value, dict):
         raise BadRequest("body must be a JSON object")

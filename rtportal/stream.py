@@ -72,8 +72,14 @@ def valid_client_id(client_id: str) -> bool:
 
 
 def canonical_json(value: dict[str, Any]) -> str:
-    """One spelling per payload, so retries compare equal byte for byte."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """One spelling per payload, so retries compare equal byte for byte.
+
+    ``allow_nan=False``: NaN and Infinity are not JSON; stored, they would
+    make every later read of the matter fail to encode (a poisoned log).
+    """
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def b64encode_url(data: bytes) -> str:
@@ -192,9 +198,10 @@ def _validate(
             raise BadRequest("contacts may not set staff_* payload fields")
     try:
         text = canonical_json(payload)
-    except (TypeError, ValueError):
-        raise BadRequest("payload is not JSON-serialisable") from None
-    if len(text.encode("utf-8")) > payload_max:
+        size = len(text.encode("utf-8"))  # a lone surrogate raises UnicodeEncodeError here
+    except (TypeError, ValueError, RecursionError):
+        raise BadRequest("payload is not valid JSON (NaN, Infinity, lone surrogate?)") from None
+    if size > payload_max:
         raise PayloadTooLarge(f"payload is over {payload_max} bytes")
     if blob is not None and len(blob) > blob_max:
         raise PayloadTooLarge(f"blob is over {blob_max} bytes")

@@ -170,6 +170,16 @@ async def test_bad_event_bodies(http: httpx.AsyncClient, make_firm: MakeFirm, db
         "bad_request",
     )
     _error(await http.post(url, content=b"", headers={**auth, **JSON}), 400, "bad_request")
+    # JSON that Python parses but that is not storable or not servable JSON:
+    # NaN/Infinity (no JSON encoder may write them back), nesting deeper than
+    # the decoder's stack, a lone surrogate (not encodable as UTF-8).
+    for raw in (
+        b'{"kind":"message","payload":{"x":NaN}}',
+        b'{"kind":"message","payload":{"x":-Infinity}}',
+        b'{"kind":"message","payload":{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+        b'{"kind":"message","payload":{"x":"\\ud800"}}',
+    ):
+        _error(await http.post(url, content=raw, headers={**auth, **JSON}), 400, "bad_request")
     huge = b'{"kind":"message","payload":{"x":"' + b"y" * 2_000_000 + b'"}}'
     _error(await http.post(url, content=huge, headers={**auth, **JSON}), 413, "payload_too_large")
     # A contact may not write staff-only data.

@@ -259,6 +259,10 @@ async def test_limits_and_validation_leave_nothing_behind(
         {"client_id": "has space"},
         {"payload": ["not", "an", "object"]},
         {"payload": {"x": {1, 2}}},
+        # not JSON: stored, no reader could encode the matter's log again
+        {"payload": {"x": float("nan")}},
+        {"payload": {"x": [float("-inf")]}},
+        {"payload": {"x": "\ud800"}},  # a lone surrogate is not UTF-8
     ]
     for kwargs in bad:
         with pytest.raises(BadRequest):
