@@ -171,6 +171,18 @@ def test_ping_pong() -> None:
             None,
         ),
         ('{"type":"ping","id":"p","n":' + "1" * 5000 + "}", None),
+        # lone UTF-16 surrogates: valid JSON escapes, not UTF-8 (an echo could not be sent)
+        ('{"type":"ping","id":"p\\ud800"}', None),
+        (
+            '{"type":"send","id":"m1","matter":"AAAA0000","kind":"message","audience":"portal",'
+            '"payload":{"x":"\\udc00"}}',
+            "m1",
+        ),
+        (
+            '{"type":"send","id":"m1","matter":"AAAA0000","kind":"message","audience":"portal",'
+            '"payload":{"\\ud800":1}}',
+            "m1",
+        ),
     ],
 )
 def test_bad_frames_get_bad_request_with_the_id_when_readable(
@@ -183,6 +195,21 @@ def test_bad_frames_get_bad_request_with_the_id_when_readable(
     assert err["code"] == "bad_request"
     assert err["id"] == frame_id
     assert err["message"]
+
+
+def test_every_answer_frame_is_utf8_even_for_surrogate_escapes() -> None:
+    """A pair of escapes is one character and fine; the answer is always sendable."""
+    p = connected()
+    for text in (
+        '{"type":"ping","id":"p\\ud83d\\ude00"}',  # an emoji as a surrogate pair
+        '{"type":"ping","id":"p\\ud83d"}',
+        '{"type":"nope","id":"\\ude00"}',
+    ):
+        p.receive_text(text)
+    out = p.take_frames()
+    for text in out:
+        text.encode("utf-8")  # the websocket layer would raise here
+    assert [json.loads(t)["id"] for t in out] == ["p\U0001f600", None, None]
 
 
 def test_payload_and_blob_limits_are_payload_too_large() -> None:

@@ -45,7 +45,10 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 
-_ID_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+# No control characters, and no lone UTF-16 surrogates ("\ud800" is valid JSON
+# but not UTF-8): the id is echoed, and a frame that cannot be encoded would
+# kill the connection's writer instead of answering.
+_ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # same rule as rtportal.stream
 # A send id is stored as the event's client_id: same rule as rtportal.stream.valid_client_id.
@@ -256,7 +259,11 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
         payload = {}
     if not isinstance(payload, dict):
         raise _bad("payload: must be a JSON object", frame_id)
-    if len(encode(payload).encode()) > limits.max_payload_bytes:
+    try:
+        size = len(encode(payload).encode())
+    except UnicodeEncodeError:  # a lone surrogate: not storable, not sendable
+        raise _bad("payload: strings must be valid Unicode (a lone surrogate?)", frame_id) from None
+    if size > limits.max_payload_bytes:
         raise FrameError(
             PayloadTooLarge(f"payload: over {limits.max_payload_bytes} bytes"), frame_id
         )
