@@ -229,7 +229,9 @@ def _same_content(
         row.kind == kind
         and row.audience == audience
         and row.payload == payload_text
-        and (row.blob or None) == (bytes(blob) if blob is not None else None)
+        # An empty blob and no blob are the same content on both sides (b""
+        # may be stored as either): a retry of an empty blob is not a conflict.
+        and (row.blob or None) == (bytes(blob) if blob else None)
     )
 
 

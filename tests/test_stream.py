@@ -171,6 +171,20 @@ async def test_retry_returns_stored_event_without_new_row(
     assert await _head(db, kit.matter.id) == 2
 
 
+async def test_retry_of_an_empty_blob_is_a_duplicate_not_a_conflict(
+    db: Database, make_firm: MakeFirm
+) -> None:
+    """An empty blob ("" on the wire) is stored as NULL or b"": a retry must still match."""
+    kit = await make_firm()
+    first, created = await _append(db, kit, kit.contact, client_id="empty-1", blob=b"")
+    assert created
+    again, created_again = await _append(db, kit, kit.contact, client_id="empty-1", blob=b"")
+    assert created_again is False and again.seq == first.seq
+    with pytest.raises(Conflict):  # an empty blob is still not a non-empty one
+        await _append(db, kit, kit.contact, client_id="empty-1", blob=b"x")
+    assert await _head(db, kit.matter.id) == 1
+
+
 async def test_reused_client_id_with_other_content_conflicts(
     db: Database, make_firm: MakeFirm
 ) -> None:
