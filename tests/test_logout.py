@@ -84,3 +84,28 @@ async def test_logout_closes_only_that_sessions_websockets(
     finally:
         await phone.close()
         await laptop.close()
+
+
+async def test_revoked_session_closes_even_without_a_control_message(
+    server: RunningServer, make_firm: MakeFirm
+) -> None:
+    """A token revoked in the database alone (its ctl message lost) is found by the poll."""
+    from rtportal.auth.tokens import revoke_token
+
+    kit: FirmKit = await make_firm()
+    async with kit.db.write() as session:
+        other_token = await issue_token(
+            session, "contact", kit.contact.id, label="other device", ttl=None
+        )
+    revoked = await _open(server, kit.tokens["contact"])
+    kept = await _open(server, other_token)
+    try:
+        async with kit.db.write() as session:  # no hub.close_principal at all
+            assert await revoke_token(session, kit.tokens["contact"])
+        assert await _close_code(revoked) == 4010  # within a safety-poll interval (0.5 s)
+        await kept.send(json.dumps({"type": "ping", "id": "p1"}))
+        pong = json.loads(await asyncio.wait_for(kept.recv(), TIMEOUT))
+        assert pong == {"type": "pong", "id": "p1"}
+    finally:
+        await revoked.close()
+        await kept.close()
