@@ -230,6 +230,7 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
         ({"limit": "x"}, "bad_request"),
         ({"limit": "\u00b2"}, "bad_request"),  # str.isdigit() is true, int() refuses it
         ({"limit": "\u0661\u0660"}, "bad_request"),  # Arabic-Indic digits: ASCII only
+        ({"limit": "9" * 5000}, "bad_request"),  # int() refuses > 4,300 digits
     ):
         _error(await http.get(url, headers=kit.auth("staff"), params=params), 400, code)
 
