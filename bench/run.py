@@ -327,6 +327,7 @@ def stepped(
     duration: float,
     drain: float,
     bisect: int,
+    retry: bool = True,
 ) -> dict[str, Any]:
     members = layout.members
     steps: list[dict[str, Any]] = []
@@ -364,7 +365,7 @@ def stepped(
     rate = start_rate
     for _ in range(max_steps):
         r = step(rate, "step")
-        if not r["pass"]:
+        if not r["pass"] and retry:
             r = step(rate, "retry")
         if not r["pass"]:
             fail_rate = rate
@@ -589,6 +590,7 @@ def _workload(
         plan.step_seconds,
         plan.drain_seconds,
         bisect=plan.bisect,
+        retry=not plan.quick,
     )
     res["connect"] = info
     if profiler is not None:
