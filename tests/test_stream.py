@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from rtportal import stream
 from rtportal.db import Database
-from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unavailable
 from rtportal.models import Event, Matter
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -395,3 +395,36 @@ async def test_wire_round_trip(db: Database, make_firm: MakeFirm) -> None:
     async with db.read() as session:
         (stored,) = await stream.read_since(session, kit.matter.id, 0, 10)
     assert stored == event
+
+
+async def test_no_free_pooled_connection_is_unavailable(db: Database) -> None:
+    """A checkout that waits past ``pool_timeout`` (a reconnect storm holding
+    every pooled connection) is ``unavailable`` (503 / retry), not ``internal``."""
+    small = Database(db.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        async with small.read() as holder:
+            await holder.execute(select(func.count()).select_from(Matter))
+            with pytest.raises(Unavailable):
+                async with small.read() as session:
+                    await session.execute(select(func.count()).select_from(Matter))
+            if small.backend == "postgresql":  # one engine: writers share the pool
+                with pytest.raises(Unavailable):
+                    async with small.write() as session:
+                        await session.execute(select(func.count()).select_from(Matter))
+        # The pool recovers once the holder is done.
+        async with small.read() as session:
+            count = (await session.execute(select(func.count()).select_from(Matter))).scalar()
+            assert count is not None
+    finally:
+        await small.close()
+
+
+async def test_sqlite_writers_of_one_process_queue(db: Database, make_firm: MakeFirm) -> None:
+    """Concurrent write transactions of one process all commit in turn
+    (SQLite: on the process's write lock), gapless, none ``unavailable``."""
+    kit = await make_firm()
+    results = await asyncio.gather(
+        *(_append(db, kit, kit.bot, payload={"k": k}) for k in range(24))
+    )
+    assert sorted(event.seq for event, _ in results) == list(range(1, 25))
+    assert await _head(db, kit.matter.id) == 24
