@@ -32,7 +32,9 @@ worker call ``listener.close(code)`` on the listeners of that principal
 broker, that message is at-most-once too, so the hub also re-checks the
 login sessions of its listeners against the tokens table (one query per
 1,000 distinct sessions) after every broker reset and with every safety
-poll, and closes those whose session is revoked or expired with 4010.
+poll, and closes those whose session is revoked or expired with 4010. The
+same passes close contacts and bots joined to a matter they are no longer
+an active member of (access is otherwise checked at subscribe and send).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ _FILL_PAGE = 500  # events per database read while filling a gap
 _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from the database
 _HEADS_CHUNK = 1000  # matter ids per heads query (keeps IN lists reasonable)
 _SESSIONS_CHUNK = 1000  # session ids per revocation re-check query
+_MEMBERS_CHUNK = 500  # (matter, principal) pairs per membership re-check query
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
 
 
@@ -531,6 +534,53 @@ class Hub:
     async def _poll_and_recheck(self) -> None:
         await self._poll_once()
         await self.recheck_sessions()
+        await self.recheck_memberships()
+
+    async def recheck_memberships(self) -> int:
+        """Close (4010) contacts and bots joined to a matter they are no longer members of.
+
+        Access is checked when a connection subscribes and on every send;
+        this stops the *live* stream of a removed member, whichever worker
+        removed them and whether or not the broker carried the news: one
+        query per 500 (matter, principal) pairs this worker delivers to,
+        with each safety poll and after a broker reset. Staff see every
+        matter of their firm and are not re-checked here. Returns how many
+        listeners were closed; a database error is retried at the next poll.
+        """
+        pairs: dict[tuple[int, str, int], list[Listener]] = {}
+        for matter_id, st in self._matters.items():
+            for listener in st.listeners.values():
+                p = listener.principal
+                if p.kind != "staff":
+                    pairs.setdefault((matter_id, p.kind, p.id), []).append(listener)
+        if not pairs:
+            return 0
+        keys = list(pairs)
+        active: set[tuple[int, str, int]] = set()
+        try:
+            for start in range(0, len(keys), _MEMBERS_CHUNK):
+                chunk = keys[start : start + _MEMBERS_CHUNK]
+                async with self._db.read() as session:
+                    active |= await stream.active_memberships(
+                        session, sorted({k[0] for k in chunk}), sorted({k[2] for k in chunk})
+                    )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("membership re-check failed; retrying at the next poll")
+            return 0
+        closed = 0
+        for key in keys:
+            if key in active:
+                continue
+            now = self._matters.get(key[0])
+            for listener in pairs[key]:
+                if now is not None and id(listener) in now.listeners:  # still joined
+                    self._close_listener(listener, CLOSE_REVOKED)
+                    closed += 1
+        if closed:
+            log.info("closed %d connection(s) of removed matter members", closed)
+        return closed
 
     async def recheck_sessions(self) -> int:
         """Close (4010) listeners whose login session is revoked or expired; returns how many.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_BLOB_MAX",
     "DEFAULT_PAYLOAD_MAX",
     "StoredEvent",
+    "active_memberships",
     "append",
     "b64decode_any",
     "b64encode_url",
@@ -408,6 +410,29 @@ def _membership(principal: Principal) -> Any:
         MatterMember.principal_id == principal.id,
         MatterMember.removed_at.is_(None),
     )
+
+
+async def active_memberships(
+    session: AsyncSession, matter_ids: Sequence[int], principal_ids: Sequence[int]
+) -> set[tuple[int, str, int]]:
+    """``(matter_id, principal_kind, principal_id)`` of the active memberships among these.
+
+    One query (the hub re-checks the contacts and bots it delivers to: a
+    membership removed on another worker, or while the broker was down, must
+    still stop the live stream).
+    """
+    if not matter_ids or not principal_ids:
+        return set()
+    result = await session.execute(
+        select(
+            MatterMember.matter_id, MatterMember.principal_kind, MatterMember.principal_id
+        ).where(
+            MatterMember.matter_id.in_(list(matter_ids)),
+            MatterMember.principal_id.in_(list(principal_ids)),
+            MatterMember.removed_at.is_(None),
+        )
+    )
+    return {(int(mid), str(kind), int(pid)) for mid, kind, pid in result.all()}
 
 
 async def can_access(session: AsyncSession, principal: Principal, matter_ref: str) -> Matter:

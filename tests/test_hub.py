@@ -603,3 +603,30 @@ async def test_live_sessions_is_one_lookup_by_token_hash(make_firm: MakeFirm) ->
     assert live == {staff_sid}
     async with kit.db.read() as session:
         assert await live_sessions(session, []) == set()
+
+
+async def test_poll_closes_members_removed_from_the_matter(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    """Access is checked at subscribe; a removal later must stop the live stream too."""
+    kit = await make_firm()
+    other, _ = await kit.add_contact("Co-applicant", matter=kit.matter)
+    second = await kit.add_matter(title="Second")  # the kit's contact and bot are members
+    hub, _ = await make_hub(poll=0.05)
+    removed, elsewhere, stays = Rec(kit.contact), Rec(kit.contact), Rec(other)
+    bot, staff = Rec(kit.bot), Rec(kit.staff)
+    stranger = Rec(Principal("contact", other.id + 1000, kit.contact.firm_id, "never a member"))
+    await hub.join(kit.matter.id, removed)
+    await hub.join(second.id, elsewhere)
+    for listener in (stays, bot, staff, stranger):
+        await hub.join(kit.matter.id, listener)
+    await stranger.until(lambda: CLOSE_REVOKED in stranger.closed)
+    await kit.remove_member(kit.contact)  # from the kit's matter only
+    await removed.until(lambda: CLOSE_REVOKED in removed.closed)
+    for gone in (removed, stranger):
+        await hub.leave(kit.matter.id, gone)
+    assert await hub.recheck_memberships() == 0
+    assert elsewhere.closed == stays.closed == bot.closed == staff.closed == []
+    await hub.publish(await write(kit))
+    await stays.until(lambda: stays.seqs() == [1])
+    assert removed.seqs() == []
