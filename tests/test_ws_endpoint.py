@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -468,6 +469,44 @@ async def test_other_matters_are_not_found_with_no_data(
     assert await stored(kit.db, same_firm_other.id) == []
     await ws.close()
     await foreign.close()
+
+
+def _is_access_check(sql: str) -> bool:
+    # stream.can_access: the matter row if an active membership EXISTS (the
+    # hub's own periodic membership re-check is a different statement).
+    return "FROM matters" in sql and "EXISTS" in sql and "matter_members" in sql
+
+
+async def test_sends_reuse_the_connections_access_check(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    """Access is checked once per connection and matter, not per ``send``:
+    the membership query runs at subscribe and never again for the sends
+    (removal closes the connection instead); each send is still stored."""
+    db: Database = server.app.state.db
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        statements.append(sql)
+
+    engines = {db.engine.sync_engine, db.read_engine.sync_engine}
+    ws = await connected(server, kit.tokens["contact"])
+    for engine in engines:
+        sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert (await subscribe(ws, kit.ref))["type"] == "subscribed"
+        checks = sum(_is_access_check(sql) for sql in statements)
+        assert checks == 1
+        acks = await send_many(ws, kit.ref, [f"c-{n}" for n in range(5)])
+    finally:
+        for engine in engines:
+            sa_event.remove(engine, "before_cursor_execute", seen)
+    assert sorted(acks.values()) == [1, 2, 3, 4, 5]
+    assert sum(_is_access_check(sql) for sql in statements) == checks
+    assert [r.client_id for r in await stored(kit.db, kit.matter.id)] == [
+        f"c-{n}" for n in range(5)
+    ]
+    await ws.close()
 
 
 async def test_unsubscribe_stops_events_and_revocation_closes_4010(

@@ -3,8 +3,11 @@
 Thin on purpose: every decision about frames lives in ``rtportal.ws.protocol``.
 This module only moves bytes and executes the core's I/O requests:
 
-* access checks (``stream.can_access``), hub joins and backlog reads;
-* appends in a write transaction, **commit**, then ``hub.publish``, then ack;
+* access checks (``stream.can_access``: at subscribe, and at the first send
+  to a matter; the decision is then cached per connection, see
+  ``Connection._matter``), hub joins and backlog reads;
+* appends in a write transaction (no access query per send), **commit**,
+  then ``hub.publish``, then ack;
 * a writer task that drains the core's bounded outbox to the socket, so the
   hub's ``deliver`` never waits (a full outbox closes with 4008);
 * a reader task that feeds client frames to the core.
@@ -25,8 +28,9 @@ from starlette.websockets import WebSocket, WebSocketState
 from rtportal import stream
 from rtportal.auth.tokens import authenticate, token_from_connection
 from rtportal.db import Database
-from rtportal.errors import RtPortalError, Unauthenticated, Unavailable
+from rtportal.errors import NotFound, RtPortalError, Unauthenticated, Unavailable
 from rtportal.hub import Hub
+from rtportal.models import Matter
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from rtportal.stream import StoredEvent
@@ -56,6 +60,10 @@ log = logging.getLogger("rtportal.ws")
 _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
 _CLOSE_TIMEOUT = 5.0  # seconds to hand the close frame to a client that stopped reading
 _WRITE_BATCH = 64
+# A cached access decision is trusted this long (seconds) before a send
+# re-checks membership in the database (see Connection._matter).
+_ACCESS_TTL = 15.0
+_ACCESS_CACHE_MAX = 256  # matters remembered per connection
 _REASONS = {
     CLOSE_RESTART: "server restarting",
     CLOSE_REVOKED: "session revoked",
@@ -127,7 +135,30 @@ class Connection:
 
     Also the hub ``Listener`` (``principal``, ``deliver``, ``close``):
     ``deliver`` and ``close`` run the core synchronously and never await.
+
+    Kept small (thousands are idle at once): ``__slots__``, futures instead
+    of ``asyncio.Event`` (each Event owns a deque), locks created on first
+    use, and two tasks per connection (reader, writer).
     """
+
+    __slots__ = (
+        "_access",
+        "_append_order",
+        "_client_gone",
+        "_close",
+        "_closing",
+        "_db_slots",
+        "_hub_lock",
+        "_joined",
+        "_tasks",
+        "_wake",
+        "db",
+        "hub",
+        "principal",
+        "proto",
+        "settings",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -144,17 +175,19 @@ class Connection:
         self.db = db
         self.hub = hub
         self.proto = Protocol(principal, limits_from_settings(settings), cache or FrameCache())
-        self._wake = asyncio.Event()
-        self._closing = asyncio.Event()
+        self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
+        self._closing: asyncio.Future[None] | None = None  # resolved by a Close action
         self._close: Close | None = None
         self._client_gone = False
         self._joined: dict[str, int] = {}  # matter ref -> matter id joined on the hub
-        self._hub_lock = asyncio.Lock()  # orders joins and leaves of this connection
-        self._db_slots = asyncio.Semaphore(_DB_CONCURRENCY)
+        self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
+        self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
         # Sends of one connection are appended in the order received (a client's
         # pipelined messages keep their order); asyncio.Lock wakes waiters FIFO.
-        self._append_order = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._append_order: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task[None]] | None = None
+        # matter ref -> (Matter, loop time of the access check); see _matter().
+        self._access: dict[str, tuple[Matter, float]] | None = None
 
     # --- Listener ---------------------------------------------------------------
 
@@ -167,17 +200,20 @@ class Connection:
     # --- running ----------------------------------------------------------------
 
     async def run(self) -> None:
+        closing = self._closing = asyncio.get_running_loop().create_future()
+        if self._close is not None:
+            closing.set_result(None)
         self.hub.register(self)  # reachable by close_principal before any join
         reader = asyncio.create_task(self._reader(), name="ws-reader")
         writer = asyncio.create_task(self._writer(), name="ws-writer")
-        closing = asyncio.create_task(self._closing.wait(), name="ws-closing")
         try:
             self._feed(self.proto.connected())
             await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, writer, closing, *self._tasks):
+            tasks = (reader, writer, *(self._tasks or ()))
+            for task in tasks:
                 task.cancel()
-            for task in (reader, writer, closing, *self._tasks):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._finish()
@@ -222,13 +258,20 @@ class Connection:
                 return
 
     async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        send = self.websocket.send_text
+        take = self.proto.take_frames
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while frames := self.proto.take_frames(_WRITE_BATCH):
-                    for text in frames:
-                        await self.websocket.send_text(text)
+                frames = take(_WRITE_BATCH)
+                if not frames:
+                    # Idle: wait for _feed to queue something. No await between
+                    # the empty check and parking, so no frame can be missed.
+                    wake = self._wake = loop.create_future()
+                    await wake
+                    continue
+                for text in frames:
+                    await send(text)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -240,26 +283,83 @@ class Connection:
         for action in actions:
             if isinstance(action, Close):
                 self._close = action
-                self._closing.set()
-            elif isinstance(action, Leave):
-                self._spawn(self._leave(action.matter))
-            elif isinstance(action, Authorize):
-                self._spawn(self._authorize(action))
-            elif isinstance(action, LoadBacklog):
-                self._spawn(self._load(action))
+                closing = self._closing
+                if closing is not None and not closing.done():
+                    closing.set_result(None)
             elif isinstance(action, Append):
                 self._spawn(self._append(action))
-        if self.proto.queued:
-            self._wake.set()
+            elif isinstance(action, LoadBacklog):
+                self._spawn(self._load(action))
+            elif isinstance(action, Authorize):
+                self._spawn(self._authorize(action))
+            elif isinstance(action, Leave):
+                self._spawn(self._leave(action.matter))
+        wake = self._wake
+        if wake is not None and not wake.done() and self.proto.queued:
+            wake.set_result(None)
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _hub_guard(self) -> asyncio.Lock:
+        if self._hub_lock is None:
+            self._hub_lock = asyncio.Lock()
+        return self._hub_lock
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self._db_slots is None:
+            self._db_slots = asyncio.Semaphore(_DB_CONCURRENCY)
+        return self._db_slots
+
+    def _order(self) -> asyncio.Lock:
+        if self._append_order is None:
+            self._append_order = asyncio.Lock()
+        return self._append_order
+
+    # --- the access cache -----------------------------------------------------------
+
+    def _matter(self, ref: str) -> Matter | None:
+        """The Matter this connection was authorised for, if checked recently.
+
+        Why a cache is safe: access is checked once per connection and
+        matter (at ``subscribe`` or the first ``send``); losing access ends
+        the connection: removing a contact and revoking a session close its
+        live websockets on every worker (``hub.close_principal``, code 4010;
+        the hub's safety poll re-checks sessions), so a cached decision
+        cannot outlive access. The TTL is a second fence in case a close is
+        lost: a send then re-checks membership at most ``_ACCESS_TTL``
+        seconds after the last check. Before: one membership query per send.
+        """
+        access = self._access
+        if access is None:
+            return None
+        entry = access.get(ref)
+        if entry is None:
+            return None
+        matter, checked = entry
+        if asyncio.get_running_loop().time() - checked > _ACCESS_TTL:
+            del access[ref]
+            return None
+        return matter
+
+    def _remember(self, ref: str, matter: Matter) -> None:
+        if self._access is None:
+            self._access = {}
+        elif len(self._access) >= _ACCESS_CACHE_MAX and ref not in self._access:
+            self._access.clear()  # bounded; a miss only costs one query
+        self._access[ref] = (matter, asyncio.get_running_loop().time())
+
+    def _forget(self, ref: str) -> None:
+        if self._access is not None:
+            self._access.pop(ref, None)
+
     async def _leave(self, matter: str) -> None:
         try:
-            async with self._hub_lock:
+            async with self._hub_guard():
                 if self.proto.wants(matter):
                     return  # a newer subscription of this matter shares the join
                 matter_id = self._joined.pop(matter, None)
@@ -270,11 +370,13 @@ class Connection:
 
     async def _authorize(self, action: Authorize) -> None:
         try:
-            async with self._db_slots:
+            async with self._slots():
+                # Always checked against the database at subscribe (never cached).
                 async with self.db.read() as session:
                     matter = await stream.can_access(session, self.principal, action.matter)
                     matter_id = matter.id
-                async with self._hub_lock:
+                self._remember(action.matter, matter)
+                async with self._hub_guard():
                     if not self.proto.is_current(action.sub, action.matter):
                         return  # unsubscribed meanwhile: do not join
                     hub_head = await self.hub.join(matter_id, self)
@@ -285,12 +387,13 @@ class Connection:
             head = max(hub_head, db_head)
             self._feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
         except Exception as exc:
+            self._forget(action.matter)
             err = _as_error(exc, "subscribe")
             self._feed(self.proto.subscribe_failed(action.sub, action.matter, err))
 
     async def _load(self, action: LoadBacklog) -> None:
         try:
-            async with self._db_slots, self.db.read() as session:
+            async with self._slots(), self.db.read() as session:
                 events = await stream.read_since(
                     session, action.matter_id, action.after, action.limit
                 )
@@ -301,17 +404,24 @@ class Connection:
 
     async def _append(self, action: Append) -> None:
         try:
-            async with self._append_order, self._db_slots:
+            async with self._order(), self._slots():
                 # Shielded: if the client goes away mid-append, a commit that
                 # happens still gets published at once (not at the next poll).
                 event, created = await asyncio.shield(self._commit_and_publish(action))
             self._feed(self.proto.appended(action.request_id, event, created))
         except Exception as exc:
+            if isinstance(exc, NotFound):
+                self._forget(action.matter)
             self._feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
 
     async def _commit_and_publish(self, action: Append) -> tuple[StoredEvent, bool]:
+        # Round trips per send: BEGIN, UPDATE ... RETURNING, INSERT, COMMIT
+        # (plus one access check per matter and _ACCESS_TTL, see _matter).
         async with self.db.write() as session:
-            matter = await stream.can_access(session, self.principal, action.matter)
+            matter = self._matter(action.matter)
+            if matter is None:
+                matter = await stream.can_access(session, self.principal, action.matter)
+                self._remember(action.matter, matter)
             event, created = await stream.append(
                 session,
                 matter=matter,
