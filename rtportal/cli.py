@@ -71,7 +71,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        ws="websockets",
+        ws="websockets-sansio",  # ~8 KiB less per idle connection than the legacy one
         ws_per_message_deflate=False,
         ws_max_size=settings.ws_max_frame_bytes,
         log_level=args.log_level,

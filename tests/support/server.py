@@ -63,7 +63,7 @@ async def running_server(
 ) -> AsyncIterator[RunningServer]:
     """Serve ``app`` on a free port for the duration of the block.
 
-    Extra keyword arguments go to ``uvicorn.Config`` (defaults: websockets
+    Extra keyword arguments go to ``uvicorn.Config`` (defaults: websockets-sansio
     implementation, no per-message deflate, ``ws_max_size`` from the app's
     settings when present, lifespan on, warnings only).
     """
@@ -71,7 +71,7 @@ async def running_server(
     options: dict[str, Any] = {
         "lifespan": "on",
         "log_level": "warning",
-        "ws": "websockets",
+        "ws": "websockets-sansio",  # as in the Procfile
         "ws_per_message_deflate": False,
         "timeout_graceful_shutdown": 5,
     }
