@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event as sa_event
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -26,11 +27,13 @@ from rtportal.auth.tokens import issue_token
 from rtportal.db import Database
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.migrate import upgrade
+from rtportal.models import Matter
 from rtportal.settings import Settings
 from rtportal.stream import read_since
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
+from tests.support.wsclient import wait_until
 
 Frame = dict[str, Any]
 TIMEOUT = 20.0
@@ -507,6 +510,71 @@ async def test_sends_reuse_the_connections_access_check(
         f"c-{n}" for n in range(5)
     ]
     await ws.close()
+
+
+async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    """Group commit: sends that arrive while a commit waits share the next
+    transaction; within it a bad request, a conflict and a duplicate get
+    their own answer and the other sends commit, gapless, published once."""
+    db: Database = server.app.state.db
+    watcher = await connected(server, kit.tokens["staff"])
+    assert (await subscribe(watcher, kit.ref))["type"] == "subscribed"
+    staff = await connected(server, kit.tokens["staff"])
+    bot = await connected(server, kit.tokens["bot"])
+    assert (await send_many(staff, kit.ref, ["dup"]))["dup"] == 1
+    assert (await send_many(bot, kit.ref, ["bdup"]))["bdup"] == 2
+    conns = {
+        "contact": await connected(server, kit.tokens["contact"]),
+        "contact2": await connected(server, kit.tokens["contact"]),
+        "staff2": await connected(server, kit.tokens["staff"]),
+        "admin": await connected(server, kit.tokens["admin"]),
+    }
+    frames = {
+        "contact": send_frame("bad", kit.ref, audience="staff"),  # contacts write portal only
+        "staff": send_frame("dup", kit.ref, payload={"other": 1}),  # conflict
+        "bot": send_frame("bdup", kit.ref),  # duplicate
+        "contact2": send_frame("d1", kit.ref),
+        "staff2": send_frame("e1", kit.ref),
+        "admin": send_frame("f1", kit.ref),
+    }
+    sockets = {**conns, "staff": staff, "bot": bot}
+    begins: list[int] = []
+
+    def began(_conn: Any) -> None:
+        begins.append(1)
+
+    async with db.write() as session:
+        # Hold the matter's row lock (and on SQLite the process's write lock):
+        # the first commit waits, the other sends queue behind it.
+        await session.execute(
+            sa_update(Matter).where(Matter.id == kit.matter.id).values(last_seq=Matter.last_seq)
+        )
+        sa_event.listen(db.engine.sync_engine, "begin", began)
+        for who, frame in frames.items():
+            await sockets[who].send(frame)
+        committer = server.app.state.ws_group_commit
+        await wait_until(lambda: committer.waiting == len(frames), TIMEOUT, "queued sends")
+    try:
+        answers = {who: await recv(ws) for who, ws in sockets.items()}
+    finally:
+        sa_event.remove(db.engine.sync_engine, "begin", began)
+    assert len(begins) <= 2  # one transaction per send would be 6
+    assert (answers["contact"]["type"], answers["contact"]["code"]) == ("error", "bad_request")
+    assert (answers["staff"]["type"], answers["staff"]["code"]) == ("error", "conflict")
+    assert (answers["bot"]["seq"], answers["bot"]["duplicate"]) == (2, True)
+    new = sorted(answers[who]["seq"] for who in ("contact2", "staff2", "admin"))
+    assert new == [3, 4, 5]
+    assert all(answers[who]["duplicate"] is False for who in ("contact2", "staff2", "admin"))
+    rows = await stored(kit.db, kit.matter.id)
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert {r.client_id for r in rows} == {"dup", "bdup", "d1", "e1", "f1"}
+    # The watcher sees each new event once, in seq order.
+    seen = await recv_until(watcher, lambda f: f.get("seq") == 5)
+    assert [f["seq"] for f in seen if f["type"] == "event"] == [1, 2, 3, 4, 5]
+    for ws in (watcher, *sockets.values()):
+        await ws.close()
 
 
 async def test_unsubscribe_stops_events_and_revocation_closes_4010(

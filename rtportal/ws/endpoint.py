@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
@@ -53,7 +55,13 @@ from rtportal.ws.protocol import (
     Protocol,
 )
 
-__all__ = ["Connection", "limits_from_settings", "origin_allowed", "websocket_endpoint"]
+__all__ = [
+    "Connection",
+    "GroupCommit",
+    "limits_from_settings",
+    "origin_allowed",
+    "websocket_endpoint",
+]
 
 log = logging.getLogger("rtportal.ws")
 
@@ -64,6 +72,7 @@ _WRITE_BATCH = 64
 # re-checks membership in the database (see Connection._matter).
 _ACCESS_TTL = 15.0
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
+_BATCH_MAX = 128  # sends per group-commit transaction
 _REASONS = {
     CLOSE_RESTART: "server restarting",
     CLOSE_REVOKED: "session revoked",
@@ -118,7 +127,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, CLOSE_INTERNAL, "internal error")
         return
     await websocket.accept()
-    await Connection(websocket, principal, settings, db, state.hub, _frame_cache(state)).run()
+    await Connection(
+        websocket, principal, settings, db, state.hub, _frame_cache(state), _group_commit(state)
+    ).run()
 
 
 def _frame_cache(state: Any) -> FrameCache:
@@ -128,6 +139,174 @@ def _frame_cache(state: Any) -> FrameCache:
         cache = FrameCache()
         state.ws_frame_cache = cache
     return cache
+
+
+def _group_commit(state: Any) -> GroupCommit:
+    """One committer per app (its database and hub): sends of every connection share it."""
+    committer = getattr(state, "ws_group_commit", None)
+    if not isinstance(committer, GroupCommit) or committer.db is not state.db:
+        committer = GroupCommit(state.db, state.hub, state.settings)
+        state.ws_group_commit = committer
+    return committer
+
+
+@dataclass(slots=True)
+class _Request:
+    principal: Principal
+    action: Append
+    matter: Matter | None  # from the connection's access cache; None: check it here
+    result: asyncio.Future[tuple[StoredEvent, bool, Matter]]
+
+
+class _BatchFailed(Exception):
+    """A batch hit an error that may have spoilt its transaction (rolled back)."""
+
+
+class GroupCommit:
+    """Group commit for websocket sends: the sends that arrive while a commit
+    is in flight share the next transaction (one BEGIN and one COMMIT for the
+    lot, then one ``hub.publish`` of their events, in order).
+
+    Guarantees kept: every event is committed before it is published and
+    before its sender is acked; ``seq`` stays gapless (allocated inside the
+    transaction, rolled back with it); a retried ``client_id`` is a
+    duplicate, even within one batch (the insert sees the batch's own rows).
+    A request's own failure (``bad_request``, ``not_found``, ``conflict``...)
+    happens before ``stream.append`` writes anything or after it has given
+    its seq back, so it leaves the shared transaction clean and only that
+    sender gets an error. Any other error rolls the batch back and its
+    requests are retried one transaction each, so one bad request cannot
+    fail the others. Within a batch, appends run in matter-id order (so two
+    workers' batches on PostgreSQL always take matter row locks in the same
+    order: no deadlock); each connection still has at most one send in here
+    at a time, so its sends keep their order.
+    """
+
+    __slots__ = ("_busy", "_inflight", "_queue", "_task", "db", "hub", "settings")
+
+    def __init__(self, db: Database, hub: Hub, settings: Settings) -> None:
+        self.db = db
+        self.hub = hub
+        self.settings = settings
+        self._queue: deque[_Request] = deque()
+        self._busy = False
+        self._inflight = 0  # requests of the batch being committed
+        self._task: asyncio.Task[None] | None = None  # the loop keeps only weak references
+
+    @property
+    def waiting(self) -> int:
+        """Sends queued or being committed (for tests and diagnostics)."""
+        return len(self._queue) + self._inflight
+
+    async def append(
+        self, principal: Principal, action: Append, matter: Matter | None
+    ) -> tuple[StoredEvent, bool, Matter]:
+        """Commit and publish one send; ``(event, created, matter)`` once committed."""
+        result: asyncio.Future[tuple[StoredEvent, bool, Matter]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(_Request(principal, action, matter, result))
+        if not self._busy:
+            self._busy = True
+            # The committer runs on its own: a sender that goes away does not
+            # cancel a commit (whatever commits is still published at once).
+            self._task = asyncio.get_running_loop().create_task(
+                self._drain(), name="ws-group-commit"
+            )
+        return await result
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
+                self._inflight = len(batch)
+                try:
+                    try:
+                        await self._commit(batch)
+                    except _BatchFailed:
+                        for request in batch:  # isolate the culprit: one transaction each
+                            await self._commit([request])
+                except BaseException:
+                    # Cancelled (shutdown): no sender may wait forever.
+                    for request in batch:
+                        _settle(request, exc=Unavailable("the server is stopping"))
+                    raise
+        finally:
+            self._busy = False
+            self._inflight = 0
+            while self._queue:
+                _settle(self._queue.popleft(), exc=Unavailable("the server is stopping"))
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        done: list[tuple[_Request, StoredEvent, bool, Matter]] = []
+        failed: list[tuple[_Request, BaseException]] = []
+        try:
+            async with self.db.write() as session:
+                ready: list[tuple[_Request, Matter]] = []
+                for request in batch:
+                    matter = request.matter
+                    if matter is None:
+                        try:
+                            matter = await stream.can_access(
+                                session, request.principal, request.action.matter
+                            )
+                        except NotFound as err:  # a read: nothing written
+                            failed.append((request, err))
+                            continue
+                    ready.append((request, matter))
+                ready.sort(key=lambda pair: pair[1].id)  # row-lock order, see the class
+                for request, matter in ready:
+                    action = request.action
+                    try:
+                        event, created = await stream.append(
+                            session,
+                            matter=matter,
+                            actor=request.principal,
+                            kind=action.kind,
+                            audience=action.audience,
+                            payload=action.payload,
+                            blob=action.blob,
+                            client_id=action.request_id,
+                            settings=self.settings,
+                        )
+                    except Unavailable:
+                        raise
+                    except RtPortalError as err:
+                        failed.append((request, err))  # left nothing behind (see above)
+                        continue
+                    done.append((request, event, created, matter))
+        except Exception as error:
+            if len(batch) > 1 and not isinstance(error, Unavailable):
+                raise _BatchFailed from error  # retried one by one by _drain
+            for request in batch:
+                _settle(request, exc=error)
+            return
+        # Committed: publish (never before), then the senders ack.
+        created_events = [event for _, event, created, _ in done if created]
+        if created_events:
+            try:
+                await self.hub.publish(created_events)
+            except Exception:
+                # The rows are committed; workers catch up with their safety poll.
+                log.exception("hub.publish failed after commit")
+        for request, event, created, matter in done:
+            _settle(request, value=(event, created, matter))
+        for request, exc in failed:
+            _settle(request, exc=exc)
+
+
+def _settle(
+    request: _Request,
+    *,
+    value: tuple[StoredEvent, bool, Matter] | None = None,
+    exc: BaseException | None = None,
+) -> None:
+    if request.result.done():  # the sender was cancelled (connection gone)
+        return
+    if exc is not None:
+        request.result.set_exception(exc)
+    elif value is not None:
+        request.result.set_result(value)
 
 
 class Connection:
@@ -152,6 +331,7 @@ class Connection:
         "_joined",
         "_tasks",
         "_wake",
+        "committer",
         "db",
         "hub",
         "principal",
@@ -168,8 +348,10 @@ class Connection:
         db: Database,
         hub: Hub,
         cache: FrameCache | None = None,
+        committer: GroupCommit | None = None,
     ) -> None:
         self.websocket = websocket
+        self.committer = committer or GroupCommit(db, hub, settings)
         self.principal = principal
         self.settings = settings
         self.db = db
@@ -405,42 +587,18 @@ class Connection:
     async def _append(self, action: Append) -> None:
         try:
             async with self._order(), self._slots():
-                # Shielded: if the client goes away mid-append, a commit that
-                # happens still gets published at once (not at the next poll).
-                event, created = await asyncio.shield(self._commit_and_publish(action))
+                # Round trips per send: its share of one BEGIN/COMMIT (group
+                # commit), UPDATE ... RETURNING and INSERT; no access query
+                # while the cached decision is fresh (see _matter).
+                event, created, matter = await self.committer.append(
+                    self.principal, action, self._matter(action.matter)
+                )
+            self._remember(action.matter, matter)
             self._feed(self.proto.appended(action.request_id, event, created))
         except Exception as exc:
             if isinstance(exc, NotFound):
                 self._forget(action.matter)
             self._feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
-
-    async def _commit_and_publish(self, action: Append) -> tuple[StoredEvent, bool]:
-        # Round trips per send: BEGIN, UPDATE ... RETURNING, INSERT, COMMIT
-        # (plus one access check per matter and _ACCESS_TTL, see _matter).
-        async with self.db.write() as session:
-            matter = self._matter(action.matter)
-            if matter is None:
-                matter = await stream.can_access(session, self.principal, action.matter)
-                self._remember(action.matter, matter)
-            event, created = await stream.append(
-                session,
-                matter=matter,
-                actor=self.principal,
-                kind=action.kind,
-                audience=action.audience,
-                payload=action.payload,
-                blob=action.blob,
-                client_id=action.request_id,
-                settings=self.settings,
-            )
-        # Committed: publish (never before), then the caller acks.
-        if created:
-            try:
-                await self.hub.publish([event])
-            except Exception:
-                # The row is committed; workers catch up with their safety poll.
-                log.exception("hub.publish failed after commit")
-        return event, created
 
 
 def _as_error(exc: BaseException, what: str) -> RtPortalError:
