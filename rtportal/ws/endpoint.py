@@ -73,6 +73,7 @@ _WRITE_BATCH = 64
 _ACCESS_TTL = 15.0
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
 _BATCH_MAX = 128  # sends per group-commit transaction
+_PG_LANES = 4  # group-commit transactions in flight per worker on PostgreSQL
 _REASONS = {
     CLOSE_RESTART: "server restarting",
     CLOSE_REVOKED: "session revoked",
@@ -180,18 +181,24 @@ class GroupCommit:
     workers' batches on PostgreSQL always take matter row locks in the same
     order: no deadlock); each connection still has at most one send in here
     at a time, so its sends keep their order.
+
+    Lanes: up to ``lanes`` batches are committed at once (SQLite: 1, its
+    writes are serialised anyway; PostgreSQL: ``_PG_LANES``, so one slow
+    commit/fsync does not hold every sender of the worker). Lanes take
+    matter row locks in ascending id order too, so they cannot deadlock.
     """
 
-    __slots__ = ("_busy", "_inflight", "_queue", "_task", "db", "hub", "settings")
+    __slots__ = ("_inflight", "_lanes", "_queue", "db", "hub", "lanes", "settings")
 
     def __init__(self, db: Database, hub: Hub, settings: Settings) -> None:
         self.db = db
         self.hub = hub
         self.settings = settings
+        self.lanes = 1 if db.backend == "sqlite" else _PG_LANES
         self._queue: deque[_Request] = deque()
-        self._busy = False
-        self._inflight = 0  # requests of the batch being committed
-        self._task: asyncio.Task[None] | None = None  # the loop keeps only weak references
+        self._inflight = 0  # requests of the batches being committed
+        # Running lanes (the event loop keeps only weak references to tasks).
+        self._lanes: set[asyncio.Task[None]] = set()
 
     @property
     def waiting(self) -> int:
@@ -206,36 +213,34 @@ class GroupCommit:
             asyncio.get_running_loop().create_future()
         )
         self._queue.append(_Request(principal, action, matter, result))
-        if not self._busy:
-            self._busy = True
-            # The committer runs on its own: a sender that goes away does not
-            # cancel a commit (whatever commits is still published at once).
-            self._task = asyncio.get_running_loop().create_task(
-                self._drain(), name="ws-group-commit"
-            )
+        if len(self._lanes) < self.lanes:
+            # Lanes run on their own: a sender that goes away does not cancel
+            # a commit (whatever commits is still published at once).
+            lane = asyncio.get_running_loop().create_task(self._drain(), name="ws-group-commit")
+            self._lanes.add(lane)
+            lane.add_done_callback(self._lanes.discard)
         return await result
 
     async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
-                self._inflight = len(batch)
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
+            self._inflight += len(batch)
+            try:
                 try:
-                    try:
-                        await self._commit(batch)
-                    except _BatchFailed:
-                        for request in batch:  # isolate the culprit: one transaction each
-                            await self._commit([request])
-                except BaseException:
-                    # Cancelled (shutdown): no sender may wait forever.
-                    for request in batch:
-                        _settle(request, exc=Unavailable("the server is stopping"))
-                    raise
-        finally:
-            self._busy = False
-            self._inflight = 0
-            while self._queue:
-                _settle(self._queue.popleft(), exc=Unavailable("the server is stopping"))
+                    await self._commit(batch)
+                except _BatchFailed:
+                    for request in batch:  # isolate the culprit: one transaction each
+                        await self._commit([request])
+            except BaseException:
+                # Cancelled (shutdown): no sender may wait forever.
+                stopping = Unavailable("the server is stopping")
+                for request in batch:
+                    _settle(request, exc=stopping)
+                while self._queue:
+                    _settle(self._queue.popleft(), exc=stopping)
+                raise
+            finally:
+                self._inflight -= len(batch)
 
     async def _commit(self, batch: list[_Request]) -> None:
         done: list[tuple[_Request, StoredEvent, bool, Matter]] = []
