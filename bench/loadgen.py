@@ -203,11 +203,9 @@ class Worker:
                 self.counter += 1
                 sid = prefix + str(self.counter)
                 now = time.time_ns()
-                client.pending[sid] = (step_id, now)
                 counters.sent += 1
-                counters.expected += client.spec.members
                 assert client.ws is not None
-                client.ws.send_text(
+                ok = client.ws.send_text(
                     json.dumps(
                         {
                             "type": "send",
@@ -221,6 +219,12 @@ class Worker:
                         separators=(",", ":"),
                     )
                 )
+                if ok:
+                    client.pending[sid] = (step_id, now)
+                    counters.expected += client.spec.members
+                else:  # the server closed this sender: a failed send, no delivery due
+                    counters.errors += 1
+                    counters.error_codes["closed"] = counters.error_codes.get("closed", 0) + 1
             await asyncio.sleep(_TICK)
         return {"sent": counters.sent}
 

@@ -17,6 +17,7 @@ from typing import cast
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 __all__ = ["WSClient", "open_ws"]
@@ -85,11 +86,15 @@ class WSClient(asyncio.Protocol):
             self.on_close(self, self.close_code)
 
     # sending ------------------------------------------------------------------------
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str) -> bool:
+        """Queue a text frame; False if the connection is closing (nothing sent)."""
         if self.closed or self.transport is None or self.transport.is_closing():
-            return
+            return False
+        if self.proto.state is not State.OPEN:  # e.g. the server's close frame arrived
+            return False
         self.proto.send_text(text.encode())
         self._flush()
+        return True
 
     def close(self) -> None:
         if self.transport is None or self.closed:
