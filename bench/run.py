@@ -426,7 +426,8 @@ def stepped(
             ack_p99_ms=best["ack_p99_ms"],
             generator_cpu_pct=best["generator_cpu_pct"],
         )
-    summary["saturated_by"] = None if fail_rate is None else _why(steps[-1])
+    failed = [st for st in steps if not st["pass"]]
+    summary["saturated_by"] = None if fail_rate is None or not failed else _why(failed[-1])
     return summary
 
 
