@@ -24,12 +24,16 @@ from websockets.exceptions import ConnectionClosed
 
 from rtportal.app import create_app
 from rtportal.auth.tokens import issue_token
+from rtportal.broker import from_url as broker_from_url
 from rtportal.db import Database
 from rtportal.demo import create_firm, create_matter, create_staff
+from rtportal.hub import Hub
 from rtportal.migrate import upgrade
 from rtportal.models import Matter
 from rtportal.settings import Settings
-from rtportal.stream import read_since
+from rtportal.stream import can_access, read_since
+from rtportal.ws.endpoint import GroupCommit
+from rtportal.ws.protocol import Append
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
@@ -577,6 +581,22 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
     assert [f["seq"] for f in seen if f["type"] == "event"] == [1, 2, 3, 4, 5]
     for ws in (watcher, *sockets.values()):
         await ws.close()
+
+
+async def test_group_commit_takes_a_send_queued_as_its_lane_finishes(
+    db: Database, settings: Settings, make_firm: MakeFirm
+) -> None:
+    """One sender, one send at a time: each send arrives just as the lane that
+    committed the previous one is finishing; it must still be committed."""
+    kit = await make_firm()
+    committer = GroupCommit(db, Hub(db, broker_from_url("memory://"), settings), settings)
+    async with db.read() as session:
+        matter = await can_access(session, kit.contact, kit.ref)
+    for n in range(4):
+        send = Append(f"q-{n}", kit.ref, "message", "portal", {"n": n}, None)
+        async with asyncio.timeout(TIMEOUT):  # no extra task: the race is one loop turn
+            event, created, _ = await committer.append(kit.contact, send, matter)
+        assert (event.seq, created) == (n + 1, True)
 
 
 async def test_unsubscribe_stops_events_and_revocation_closes_4010(

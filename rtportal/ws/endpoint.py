@@ -188,7 +188,7 @@ class GroupCommit:
     matter row locks in ascending id order too, so they cannot deadlock.
     """
 
-    __slots__ = ("_inflight", "_lanes", "_queue", "db", "hub", "lanes", "settings")
+    __slots__ = ("_inflight", "_lanes", "_queue", "_running", "db", "hub", "lanes", "settings")
 
     def __init__(self, db: Database, hub: Hub, settings: Settings) -> None:
         self.db = db
@@ -197,8 +197,11 @@ class GroupCommit:
         self.lanes = 1 if db.backend == "sqlite" else _PG_LANES
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
-        # Running lanes (the event loop keeps only weak references to tasks).
-        self._lanes: set[asyncio.Task[None]] = set()
+        # Lanes running. Counted by _drain itself, not by task done-callbacks:
+        # those run a loop iteration after a lane has seen an empty queue, and
+        # a send queued in between would be stranded with no lane to take it.
+        self._running = 0
+        self._lanes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     @property
     def waiting(self) -> int:
@@ -213,15 +216,24 @@ class GroupCommit:
             asyncio.get_running_loop().create_future()
         )
         self._queue.append(_Request(principal, action, matter, result))
-        if len(self._lanes) < self.lanes:
+        if self._running < self.lanes:
             # Lanes run on their own: a sender that goes away does not cancel
             # a commit (whatever commits is still published at once).
+            self._running += 1
             lane = asyncio.get_running_loop().create_task(self._drain(), name="ws-group-commit")
             self._lanes.add(lane)
             lane.add_done_callback(self._lanes.discard)
         return await result
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_queue()
+        finally:
+            # No await between the last empty-queue check and this: a send
+            # queued after it finds _running below the limit and starts a lane.
+            self._running -= 1
+
+    async def _drain_queue(self) -> None:
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
             self._inflight += len(batch)
