@@ -14,6 +14,14 @@ from pathlib import Path
 
 from rtportal.errors import InvalidConfig
 
+# Defaults of the limits, in one place: the websocket protocol's ``Limits``
+# and ``stream.append`` (when called without settings) use these too.
+DEFAULT_WS_MAX_FRAME_BYTES = 1_048_576
+DEFAULT_WS_SEND_QUEUE = 1024
+DEFAULT_BACKLOG_LIMIT = 1000
+DEFAULT_EVENT_PAYLOAD_MAX = 65_536
+DEFAULT_EVENT_BLOB_MAX = 262_144
+
 __all__ = ["Settings", "load_secret_key"]
 
 _DEFAULT_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
@@ -94,12 +102,12 @@ class Settings:
     allowed_origins: tuple[str, ...]
     secret_key: bytes = field(repr=False)  # never printed in logs or tracebacks
     public_url: str
-    ws_max_frame_bytes: int = 1_048_576
-    ws_send_queue: int = 1024
-    backlog_limit: int = 1000
+    ws_max_frame_bytes: int = DEFAULT_WS_MAX_FRAME_BYTES
+    ws_send_queue: int = DEFAULT_WS_SEND_QUEUE
+    backlog_limit: int = DEFAULT_BACKLOG_LIMIT
     history_page_max: int = 500
-    event_payload_max: int = 65_536
-    event_blob_max: int = 262_144
+    event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
+    event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
     hub_poll_interval: float = 2.0
 
     @classmethod
@@ -130,11 +138,15 @@ class Settings:
             allowed_origins=origins,
             secret_key=load_secret_key(data_dir, env.get("RTPORTAL_SECRET_KEY")),
             public_url=public_url,
-            ws_max_frame_bytes=_int(env, "RTPORTAL_WS_MAX_FRAME_BYTES", 1_048_576, 1024),
-            ws_send_queue=_int(env, "RTPORTAL_WS_SEND_QUEUE", 1024),
-            backlog_limit=_int(env, "RTPORTAL_BACKLOG_LIMIT", 1000),
+            ws_max_frame_bytes=_int(
+                env, "RTPORTAL_WS_MAX_FRAME_BYTES", DEFAULT_WS_MAX_FRAME_BYTES, 1024
+            ),
+            ws_send_queue=_int(env, "RTPORTAL_WS_SEND_QUEUE", DEFAULT_WS_SEND_QUEUE),
+            backlog_limit=_int(env, "RTPORTAL_BACKLOG_LIMIT", DEFAULT_BACKLOG_LIMIT),
             history_page_max=_int(env, "RTPORTAL_HISTORY_PAGE_MAX", 500),
-            event_payload_max=_int(env, "RTPORTAL_EVENT_PAYLOAD_MAX", 65_536, 64),
-            event_blob_max=_int(env, "RTPORTAL_EVENT_BLOB_MAX", 262_144, 0),
+            event_payload_max=_int(
+                env, "RTPORTAL_EVENT_PAYLOAD_MAX", DEFAULT_EVENT_PAYLOAD_MAX, 64
+            ),
+            event_blob_max=_int(env, "RTPORTAL_EVENT_BLOB_MAX", DEFAULT_EVENT_BLOB_MAX, 0),
             hub_poll_interval=_float(env, "RTPORTAL_HUB_POLL_INTERVAL", 2.0),
         )

@@ -30,6 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from rtportal.models import Event, Matter, MatterMember, utcnow
 from rtportal.principal import Principal
+from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
 
 if TYPE_CHECKING:
     from rtportal.settings import Settings
@@ -55,8 +56,8 @@ __all__ = [
 ]
 
 AUDIENCES = ("portal", "staff")
-DEFAULT_PAYLOAD_MAX = 65_536
-DEFAULT_BLOB_MAX = 262_144
+DEFAULT_PAYLOAD_MAX = DEFAULT_EVENT_PAYLOAD_MAX
+DEFAULT_BLOB_MAX = DEFAULT_EVENT_BLOB_MAX
 
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")

@@ -18,6 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtportal.errors import BadRequest, PayloadTooLarge, RtPortalError
+from rtportal.settings import (
+    DEFAULT_BACKLOG_LIMIT,
+    DEFAULT_EVENT_BLOB_MAX,
+    DEFAULT_EVENT_PAYLOAD_MAX,
+    DEFAULT_WS_MAX_FRAME_BYTES,
+    DEFAULT_WS_SEND_QUEUE,
+)
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -61,14 +68,14 @@ _AUDIENCES = ("portal", "staff")
 class Limits:
     """Per-connection limits announced in ``hello`` (from Settings)."""
 
-    max_frame_bytes: int = 1_048_576
-    max_payload_bytes: int = 65_536
-    max_blob_bytes: int = 262_144
+    max_frame_bytes: int = DEFAULT_WS_MAX_FRAME_BYTES
+    max_payload_bytes: int = DEFAULT_EVENT_PAYLOAD_MAX
+    max_blob_bytes: int = DEFAULT_EVENT_BLOB_MAX
     max_subscriptions: int = 1000
     max_subs_per_frame: int = 100
     max_inflight_sends: int = 64
-    backlog_limit: int = 1000
-    send_queue: int = 1024
+    backlog_limit: int = DEFAULT_BACKLOG_LIMIT
+    send_queue: int = DEFAULT_WS_SEND_QUEUE
     max_bad_frames: int = 10
 
     def to_wire(self) -> dict[str, int]:
