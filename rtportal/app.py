@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rtportal import api, migrate
 from rtportal.broker import from_url
 from rtportal.db import Database
+from rtportal.groupcommit import GroupCommit
 from rtportal.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint
@@ -125,6 +126,8 @@ def create_app(settings: Settings) -> Starlette:
             app.state.db = db
             app.state.broker = broker
             app.state.hub = hub
+            # One per worker: websocket and HTTP sends share its transactions.
+            app.state.committer = GroupCommit(db, hub, settings)
             log.info(
                 "rtportal started (database %s, broker %s)",
                 db.backend,

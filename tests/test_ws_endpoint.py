@@ -27,12 +27,12 @@ from rtportal.auth.tokens import issue_token
 from rtportal.broker import from_url as broker_from_url
 from rtportal.db import Database
 from rtportal.demo import create_firm, create_matter, create_staff
+from rtportal.groupcommit import GroupCommit
 from rtportal.hub import Hub
 from rtportal.migrate import upgrade
 from rtportal.models import Matter
 from rtportal.settings import Settings
 from rtportal.stream import can_access, read_since
-from rtportal.ws.endpoint import GroupCommit
 from rtportal.ws.protocol import Append
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
@@ -558,7 +558,7 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
         sa_event.listen(db.engine.sync_engine, "begin", began)
         for who, frame in frames.items():
             await sockets[who].send(frame)
-        committer = server.app.state.ws_group_commit
+        committer = server.app.state.committer
         await wait_until(lambda: committer.waiting == len(frames), TIMEOUT, "queued sends")
     try:
         answers = {who: await recv(ws) for who, ws in sockets.items()}
