@@ -45,8 +45,8 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from rtportal import stream
 from rtportal.auth.tokens import live_sessions
@@ -56,6 +56,8 @@ from rtportal.principal import Principal
 from rtportal.stream import StoredEvent
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from rtportal.db import Database
     from rtportal.settings import Settings
 
@@ -63,6 +65,7 @@ __all__ = [
     "CLOSE_RESTART",
     "CLOSE_REVOKED",
     "CTL_TOPIC",
+    "RECHECK_SLICES",
     "Hub",
     "Listener",
     "decode_event_message",
@@ -72,6 +75,9 @@ __all__ = [
 
 log = logging.getLogger("rtportal.hub")
 
+_K = TypeVar("_K")
+_Pair = tuple[int, str, int]  # (matter id, principal kind, principal id)
+
 CTL_TOPIC = "ctl"
 CLOSE_RESTART = 1012  # websocket "service restart": reconnect and resume
 CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
@@ -79,9 +85,14 @@ CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
 _GAP_WAIT = 0.02  # seconds to wait for an out-of-order message before reading the database
 _FILL_PAGE = 500  # events per database read while filling a gap
 _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from the database
-_HEADS_CHUNK = 1000  # matter ids per heads query (keeps IN lists reasonable)
-_SESSIONS_CHUNK = 1000  # session ids per revocation re-check query
-_MEMBERS_CHUNK = 500  # (matter, principal) pairs per membership re-check query
+# Chunk sizes of the safety poll's queries. Each id in an IN list costs the
+# event loop ~5-10 us to render and read back (SQLAlchemy expands IN lists
+# per execution), so these bound the longest synchronous stretch of a poll
+# to a few ms; the loop turns over between chunks (bench/hub_poll_cost.py).
+_HEADS_CHUNK = 500  # matter ids per heads query
+_SESSIONS_CHUNK = 250  # session ids per revocation re-check query
+_MEMBERS_CHUNK = 250  # (matter, principal) pairs per membership re-check query
+RECHECK_SLICES = 5  # a periodic poll re-checks 1/RECHECK_SLICES of sessions and memberships
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
 
 
@@ -123,6 +134,15 @@ def decode_event_message(data: bytes) -> tuple[int, int, dict[str, Any]]:
     return matter_id, seq, msg["event"]
 
 
+def _discard(index: dict[_K, dict[int, Listener]], key: _K, listener_key: int) -> None:
+    """Remove one listener from ``index[key]``, and the key when it was the last."""
+    group = index.get(key)
+    if group is not None:
+        group.pop(listener_key, None)
+        if not group:
+            del index[key]
+
+
 class _Matter:
     """What one worker knows about one matter it delivers."""
 
@@ -154,8 +174,16 @@ class Hub:
     """Per-worker fan-out; see the module docstring and docs/delivery.md."""
 
     def __init__(
-        self, db: Database, broker: Broker, settings: Settings, *, gap_wait: float = _GAP_WAIT
+        self,
+        db: Database,
+        broker: Broker,
+        settings: Settings,
+        *,
+        gap_wait: float = _GAP_WAIT,
+        recheck_slices: int = RECHECK_SLICES,
     ) -> None:
+        if recheck_slices < 1:
+            raise ValueError("recheck_slices must be >= 1")
         self._db = db
         self._broker = broker
         self._poll_interval = settings.hub_poll_interval
@@ -165,6 +193,17 @@ class Hub:
         # a count of its joins: close_principal must find them all.
         self._by_principal: dict[tuple[str, int], dict[int, Listener]] = {}
         self._refs: dict[int, int] = {}
+        # What the safety poll re-checks, kept up to date by _ref/join/leave
+        # (not rebuilt per poll) and split into slices by hash: periodic poll
+        # n re-checks slice n % recheck_slices, so every session and every
+        # (matter, principal) pair is re-checked exactly once per
+        # recheck_slices consecutive polls.
+        self._slices = recheck_slices
+        # slice -> session id -> listeners of that login session
+        self._sessions: list[dict[str, dict[int, Listener]]] = [{} for _ in range(recheck_slices)]
+        # slice -> (matter, kind, principal id) -> joined contacts/bots
+        self._pairs: list[dict[_Pair, dict[int, Listener]]] = [{} for _ in range(recheck_slices)]
+        self._polls = 0
         self._recent_ctl: deque[str] = deque(maxlen=_RECENT_CTL)
         self._poll_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -199,6 +238,10 @@ class Hub:
         self._matters.clear()
         self._by_principal.clear()
         self._refs.clear()
+        for part in self._sessions:
+            part.clear()
+        for pairs in self._pairs:
+            pairs.clear()
         for listener in listeners.values():
             self._close_listener(listener, CLOSE_RESTART)
 
@@ -232,6 +275,7 @@ class Hub:
         if key not in st.listeners:
             st.listeners[key] = listener
             self._ref(listener, +1)
+            self._index_pair(matter_id, listener, add=True)
         return st.last
 
     def _refuse_if_stopped(self, listener: Listener) -> None:
@@ -247,6 +291,7 @@ class Hub:
         if st is None or st.listeners.pop(id(listener), None) is None:
             return
         self._ref(listener, -1)
+        self._index_pair(matter_id, listener, add=False)
         if not st.listeners:
             await self._maybe_teardown(matter_id, st)
 
@@ -293,17 +338,31 @@ class Hub:
     def _ref(self, listener: Listener, delta: int) -> None:
         key = id(listener)
         count = self._refs.get(key, 0) + delta
-        pkey = (listener.principal.kind, listener.principal.id)
+        principal = listener.principal
+        pkey = (principal.kind, principal.id)
+        sid = principal.session_id
         if count > 0:
+            if sid is not None and key not in self._refs:
+                part = self._sessions[hash(sid) % self._slices]
+                part.setdefault(sid, {})[key] = listener
             self._refs[key] = count
             self._by_principal.setdefault(pkey, {})[key] = listener
             return
-        self._refs.pop(key, None)
-        group = self._by_principal.get(pkey)
-        if group is not None:
-            group.pop(key, None)
-            if not group:
-                del self._by_principal[pkey]
+        if self._refs.pop(key, None) is not None and sid is not None:
+            _discard(self._sessions[hash(sid) % self._slices], sid, key)
+        _discard(self._by_principal, pkey, key)
+
+    def _index_pair(self, matter_id: int, listener: Listener, *, add: bool) -> None:
+        """Keep the membership re-check's (matter, principal) index in step with joins."""
+        p = listener.principal
+        if p.kind == "staff":
+            return  # staff see every matter of their firm: nothing to re-check
+        pair = (matter_id, p.kind, p.id)
+        pairs = self._pairs[hash(pair) % self._slices]
+        if add:
+            pairs.setdefault(pair, {})[id(listener)] = listener
+        else:
+            _discard(pairs, pair, id(listener))
 
     # -- publishing -------------------------------------------------------
 
@@ -405,7 +464,7 @@ class Hub:
         """
         if self._running:
             task = asyncio.get_running_loop().create_task(
-                self._poll_and_recheck(), name="rtportal-hub-reset"
+                self._recheck_all(), name="rtportal-hub-reset"
             )
             self._side_tasks.add(task)
             task.add_done_callback(self._side_tasks.discard)
@@ -529,106 +588,129 @@ class Hub:
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self._poll_interval)  # reason: periodic safety poll
-            await self._poll_and_recheck()
+            await self.poll()
 
-    async def _poll_and_recheck(self) -> None:
+    async def poll(self) -> int:
+        """One periodic safety poll (what the poll task runs); returns how many it closed.
+
+        The heads of every subscribed matter (a fill where the database is
+        ahead), then one slice of the re-checks: slice ``n % recheck_slices``
+        of the login sessions and of the (matter, principal) memberships,
+        the slices taken by hash. Each session and each membership is
+        therefore re-checked once every ``recheck_slices`` polls (5 by
+        default: within 10 s at the default 2 s interval), at 1/5 of the cost
+        of re-checking everything every time. Every query is small (at most
+        250 ids) and the loop turns over between queries, so deliveries
+        never wait more than a few ms behind a poll.
+        """
+        part = self._polls % self._slices
+        self._polls += 1
+        await self._poll_once()
+        return await self.recheck_sessions(part) + await self.recheck_memberships(part)
+
+    async def _recheck_all(self) -> None:
+        """After a broker reset: heads, then every session and membership (still chunked)."""
         await self._poll_once()
         await self.recheck_sessions()
         await self.recheck_memberships()
 
-    async def recheck_memberships(self) -> int:
+    async def recheck_memberships(self, part: int | None = None) -> int:
         """Close (4010) contacts and bots joined to a matter they are no longer members of.
 
         Access is checked when a connection subscribes and on every send;
         this stops the *live* stream of a removed member, whichever worker
         removed them and whether or not the broker carried the news: one
-        query per 500 (matter, principal) pairs this worker delivers to,
-        with each safety poll and after a broker reset. Staff see every
-        matter of their firm and are not re-checked here. Returns how many
-        listeners were closed; a database error is retried at the next poll.
+        query per 250 (matter, principal) pairs this worker delivers to.
+        ``part=None`` (after a broker reset) checks every pair, ``part=n``
+        only slice ``n`` (a periodic poll). Staff see every matter of their
+        firm and are not re-checked here. Returns how many listeners were
+        closed; a database error ends the pass (logged), the next poll of
+        the slice retries.
         """
-        pairs: dict[tuple[int, str, int], list[Listener]] = {}
-        for matter_id, st in self._matters.items():
-            for listener in st.listeners.values():
-                p = listener.principal
-                if p.kind != "staff":
-                    pairs.setdefault((matter_id, p.kind, p.id), []).append(listener)
-        if not pairs:
-            return 0
-        keys = list(pairs)
-        active: set[tuple[int, str, int]] = set()
-        try:
-            for start in range(0, len(keys), _MEMBERS_CHUNK):
-                chunk = keys[start : start + _MEMBERS_CHUNK]
-                async with self._db.read() as session:
-                    active |= await stream.active_memberships(
-                        session, sorted({k[0] for k in chunk}), sorted({k[2] for k in chunk})
-                    )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("membership re-check failed; retrying at the next poll")
-            return 0
-        closed = 0
-        for key in keys:
-            if key in active:
-                continue
-            now = self._matters.get(key[0])
-            for listener in pairs[key]:
-                if now is not None and id(listener) in now.listeners:  # still joined
-                    self._close_listener(listener, CLOSE_REVOKED)
-                    closed += 1
+        parts = self._pairs if part is None else [self._pairs[part % self._slices]]
+        # Sorted: a chunk then covers few matters (compact IN lists).
+        keys = sorted(key for pairs in parts for key in pairs)
+
+        async def active(session: AsyncSession, chunk: list[_Pair]) -> set[_Pair]:
+            matter_ids = list({k[0] for k in chunk})
+            return await stream.active_memberships(session, matter_ids, list({k[2] for k in chunk}))
+
+        closed = await self._recheck(keys, _MEMBERS_CHUNK, active, self._pairs, "membership")
         if closed:
             log.info("closed %d connection(s) of removed matter members", closed)
         return closed
 
-    async def recheck_sessions(self) -> int:
+    async def recheck_sessions(self, part: int | None = None) -> int:
         """Close (4010) listeners whose login session is revoked or expired; returns how many.
 
         ``close_principal`` rides on the broker, which is at-most-once: a
         revocation published while Redis was down never reaches the other
         workers. The tokens table is the record, so the hub re-reads it for
         the distinct sessions of its registered listeners (one indexed query
-        per 1,000 sessions, never one per connection) after a broker reset
-        and with each safety poll. Listeners without a session id (tests,
-        internal listeners) are not checked. A database error is logged and
-        retried at the next poll.
+        per 250 sessions, never one per connection): all of them
+        (``part=None``) after a broker reset, slice ``part`` with a periodic
+        poll. Listeners without a session id (tests, internal listeners) are
+        not checked. A database error ends the pass (logged); the next poll
+        of the slice retries.
         """
-        by_session: dict[str, list[Listener]] = {}
-        for listener in self._all_listeners():
-            sid = listener.principal.session_id
-            if sid is not None:
-                by_session.setdefault(sid, []).append(listener)
-        if not by_session:
-            return 0
-        sids = list(by_session)
-        live: set[str] = set()
-        try:
-            for start in range(0, len(sids), _SESSIONS_CHUNK):
-                async with self._db.read() as session:
-                    live |= await live_sessions(session, sids[start : start + _SESSIONS_CHUNK])
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("session re-check failed; retrying at the next poll")
-            return 0
-        closed = 0
-        for sid in sids:
-            if sid in live:
-                continue
-            for listener in by_session[sid]:
-                if id(listener) in self._refs:  # still here after the await
-                    self._close_listener(listener, CLOSE_REVOKED)
-                    closed += 1
+        parts = self._sessions if part is None else [self._sessions[part % self._slices]]
+        sids = [sid for sessions in parts for sid in sessions]
+        closed = await self._recheck(
+            sids, _SESSIONS_CHUNK, live_sessions, self._sessions, "session"
+        )
         if closed:
             log.info("closed %d connection(s) of revoked or expired sessions", closed)
         return closed
 
+    async def _recheck(
+        self,
+        keys: list[_K],
+        chunk_size: int,
+        valid: Callable[[AsyncSession, list[_K]], Awaitable[set[_K]]],
+        index: list[dict[_K, dict[int, Listener]]],
+        what: str,
+    ) -> int:
+        """Ask the database which ``keys`` are still valid, in chunks; close the rest.
+
+        One read session for the pass (a session per chunk costs more CPU
+        than the chunk's query) and a loop turn between chunks. The
+        listeners closed are those under the key in ``index`` *now*: who
+        left during the query is gone, who arrived with a dead key goes too.
+        """
+        if not keys:
+            return 0
+        closed = 0
+        try:
+            async with self._db.read() as session:
+                for start in range(0, len(keys), chunk_size):
+                    if start:
+                        await asyncio.sleep(0)  # reason: let deliveries run between chunks
+                    chunk = keys[start : start + chunk_size]
+                    ok = await valid(session, chunk)
+                    for key in chunk:
+                        if key not in ok:
+                            closed += self._close_all(index[hash(key) % self._slices].get(key))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s re-check failed; retrying at the next poll", what)
+        return closed
+
+    def _close_all(self, group: dict[int, Listener] | None) -> int:
+        if not group:
+            return 0
+        listeners = list(group.values())  # close() may call back into the hub
+        for listener in listeners:
+            self._close_listener(listener, CLOSE_REVOKED)
+        return len(listeners)
+
     async def _poll_once(self) -> None:
-        """One heads query for every subscribed matter; fill where the database is ahead."""
+        """One heads query per 500 subscribed matters; fill where the database is ahead."""
         ids = [mid for mid, st in self._matters.items() if st.ready]
         try:
             for start in range(0, len(ids), _HEADS_CHUNK):
+                if start:
+                    await asyncio.sleep(0)  # reason: let deliveries run between chunks
                 async with self._db.read() as session:
                     heads = await stream.heads(session, ids[start : start + _HEADS_CHUNK])
                 for mid, head in heads.items():
