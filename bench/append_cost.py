@@ -1,23 +1,28 @@
 """In-process cost of rtportal's write path per message, without sockets.
 
-    python -m bench.append_cost [--n 500] [--pg URL] [--profile]
+    python -m bench.append_cost [--n 2000] [--pg URL] [--concurrency 1,8,64,256]
+                                [--matters 100] [--mode groupcommit|direct] [--profile]
 
-Runs exactly what the websocket endpoint runs for one ``send`` (``db.write()``
-transaction: ``stream.can_access`` + ``stream.append``, commit) ``--n`` times
-against a fresh SQLite file and, with ``--pg``, a fresh PostgreSQL database,
-with 1 and with 8 concurrent writers (each on its own matter, like ``rooms``),
-and prints messages/s, process CPU per message and append latency p50/p99
-(one JSON line per backend and concurrency). With ``--profile``, cProfile's top functions by
-cumulative time show which layer (SQLAlchemy ORM, driver, rtportal) the CPU
-goes to. This isolates the persistence cost that the end-to-end benchmark
-(``bench/run.py``) pays once per message before fan-out.
+``--mode groupcommit`` (default) runs exactly what the websocket endpoint
+runs for a ``send``: ``GroupCommit.append(principal, action, matter)`` with
+the matter from the connection's access cache, so concurrent sends share a
+transaction and one ``hub.publish`` (memory broker, no listeners). Each of
+``--concurrency`` senders is a connection with one send in flight at a
+time, on matter ``sender % --matters`` (256 senders on 100 matters: two or
+three senders per matter, so a batch often holds several sends of one
+matter). ``--mode direct`` is the older one-transaction-per-send path
+(``db.write()``: ``stream.can_access`` + ``stream.append``, commit), kept to
+compare. Against a fresh SQLite file and, with ``--pg``, a fresh PostgreSQL
+database per run; prints one JSON line per backend and concurrency:
+messages/s, this process's CPU per message (not the PostgreSQL server's),
+and per-send latency p50/p99 (call to ack). With ``--profile``, cProfile's
+top functions by cumulative time go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import io
 import json
@@ -30,8 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from rtportal import migrate, stream
+from rtportal.broker import from_url as broker_from_url
 from rtportal.db import Database
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
+from rtportal.groupcommit import GroupCommit
+from rtportal.hub import Hub
+from rtportal.models import Matter
+from rtportal.settings import Settings
+from rtportal.ws.protocol import Append
 
 __all__ = ["measure"]
 
@@ -39,12 +50,23 @@ _BLOB = os.urandom(256)
 
 
 async def measure(
-    url: str, n: int, profile: bool, concurrency: int = 1, writer_lock: bool = False
+    url: str,
+    n: int,
+    *,
+    concurrency: int = 1,
+    matters: int = 100,
+    mode: str = "groupcommit",
+    profile: bool = False,
+    data_dir: Path,
 ) -> dict[str, Any]:
-    """``n`` appends by ``concurrency`` tasks, each on its own matter (as in ``rooms``)."""
+    """``n`` sends by ``concurrency`` senders (one in flight each) over ``matters`` matters."""
     await migrate.upgrade(url)
+    settings = Settings.from_env({"RTPORTAL_DATA_DIR": str(data_dir), "RTPORTAL_DATABASE_URL": url})
     db = Database(url)
-    refs = [f"APPC{i:04d}" for i in range(concurrency)]
+    n_matters = max(1, min(matters, concurrency))
+    refs = [f"APPC{i:04d}" for i in range(n_matters)]
+    hub = Hub(db, broker_from_url("memory://"), settings)
+    committer = GroupCommit(db, hub, settings)
     try:
         async with db.write() as session:
             firm = await create_firm(session, "Append Cost")
@@ -52,52 +74,68 @@ async def measure(
             for ref in refs:
                 matter = await create_matter(session, firm, title="append", reference=ref)
                 await add_member(session, matter, who)
+        cached: dict[str, Matter] = {}
+        async with db.read() as session:
+            for ref in refs:  # the endpoint's per-connection access cache
+                cached[ref] = await stream.can_access(session, who, ref)
 
         latencies: list[float] = []
 
-        # --writer-lock: what-if experiment, not rtportal's code: one asyncio.Lock
-        # around each write transaction, so a process's writers queue in FIFO order
-        # instead of meeting in SQLite's busy handler (which sleeps with back-off).
-        lock = asyncio.Lock() if writer_lock else contextlib.nullcontext()
-
-        async def one(ref: str, i: int) -> None:
+        async def one(ref: str, sender: int, i: int) -> None:
             t = time.perf_counter()
-            async with lock, db.write() as session:
-                m = await stream.can_access(session, who, ref)
-                await stream.append(
-                    session,
-                    matter=m,
-                    actor=who,
-                    kind="message",
-                    audience="portal",
-                    payload={"t": i, "s": 1},
-                    blob=_BLOB,
-                    client_id=f"ac-{ref}-{i}",
-                )
+            client_id = f"ac-{sender}-{i}"
+            payload = {"t": i, "s": sender}
+            if mode == "groupcommit":
+                action = Append(client_id, ref, "message", "portal", payload, _BLOB)
+                await committer.append(who, action, cached[ref])
+            else:
+                async with db.write() as session:
+                    m = await stream.can_access(session, who, ref)
+                    event, created = await stream.append(
+                        session,
+                        matter=m,
+                        actor=who,
+                        kind="message",
+                        audience="portal",
+                        payload=payload,
+                        blob=_BLOB,
+                        client_id=client_id,
+                    )
+                if created:
+                    await hub.publish([event])
             latencies.append(time.perf_counter() - t)
 
-        async def writer(ref: str, count: int, start: int) -> None:
+        async def sender(k: int, count: int, start: int) -> None:
+            ref = refs[k % n_matters]
             for i in range(start, start + count):
-                await one(ref, i)
+                await one(ref, k, i)
 
-        await asyncio.gather(*(writer(ref, 10, -1000) for ref in refs))  # warm caches, pool
+        # Warm caches and the pool.
+        await asyncio.gather(*(sender(k, 3, -1000) for k in range(concurrency)))
         latencies.clear()
+        per_sender = max(1, n // concurrency)
         prof = cProfile.Profile() if profile else None
         cpu0, t0 = time.process_time(), time.perf_counter()
         if prof:
             prof.enable()
-        await asyncio.gather(*(writer(ref, n // concurrency, 0) for ref in refs))
+        await asyncio.gather(*(sender(k, per_sender, 0) for k in range(concurrency)))
         if prof:
             prof.disable()
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        async with db.read() as session:  # every send landed, no gaps
+            heads = await stream.heads(session, [m.id for m in cached.values()])
+        expected = (per_sender + 3) * concurrency
+        if sum(heads.values()) != expected:
+            raise SystemExit(f"lost sends: heads sum {sum(heads.values())} != {expected}")
     finally:
         await db.close()
     done = len(latencies)
     latencies.sort()
     out: dict[str, Any] = {
         "backend": url.split(":", 1)[0],
+        "mode": mode,
         "concurrency": concurrency,
-        "writer_lock": writer_lock,
+        "matters": n_matters,
         "messages": done,
         "messages_per_s": round(done / wall, 1),
         "cpu_ms_per_message": round(1000 * cpu / done, 3),
@@ -114,6 +152,7 @@ async def measure(
 async def _recreate(admin_url: str, name: str) -> str:
     import asyncpg  # type: ignore[import-untyped]
 
+    admin_url = admin_url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -126,26 +165,38 @@ async def _recreate(admin_url: str, name: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--n", type=int, default=2000)
     parser.add_argument(
-        "--pg", default=None, help="admin URL, e.g. postgresql://postgres@127.0.0.1:5432/test"
+        "--pg",
+        default=None,
+        help="admin URL (a fresh database is made beside it), "
+        "e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test",
     )
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--concurrency", default="1,8", help="comma-separated writer counts")
-    parser.add_argument(
-        "--writer-lock",
-        action="store_true",
-        help="what-if: serialise write transactions with an asyncio.Lock (not rtportal's code)",
-    )
+    parser.add_argument("--concurrency", default="1,8,64,256", help="comma-separated senders")
+    parser.add_argument("--matters", type=int, default=100)
+    parser.add_argument("--mode", choices=("groupcommit", "direct"), default="groupcommit")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        urls = ["sqlite"] + (["pg"] if args.pg else [])
-        for i, url in enumerate(urls):
+        backends = ([] if args.no_sqlite else ["sqlite"]) + (["pg"] if args.pg else [])
+        for backend in backends:
             for c in (int(x) for x in args.concurrency.split(",")):
-                fresh = url if i else f"sqlite+aiosqlite:///{Path(tmp) / f'append-{c}.db'}"
-                if i:
-                    fresh = asyncio.run(_recreate(args.pg, f"rtportal_bench_append{c}"))
-                res = asyncio.run(measure(fresh, args.n, args.profile, c, args.writer_lock))
+                if backend == "pg":
+                    url = asyncio.run(_recreate(args.pg, f"rtportal_bench_append{c}"))
+                else:
+                    url = f"sqlite+aiosqlite:///{Path(tmp) / f'append-{c}.db'}"
+                res = asyncio.run(
+                    measure(
+                        url,
+                        args.n,
+                        concurrency=c,
+                        matters=args.matters,
+                        mode=args.mode,
+                        profile=args.profile,
+                        data_dir=Path(tmp),
+                    )
+                )
                 prof = res.pop("profile", None)
                 print(json.dumps(res), flush=True)
                 if prof:

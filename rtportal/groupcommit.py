@@ -1,9 +1,10 @@
 """Group commit: concurrent sends of a worker share one write transaction.
 
-Every websocket send of a worker goes through one ``GroupCommit`` (created
-by the app's lifespan, ``app.state.committer``): the sends that arrive while
-a commit is in flight share the next transaction, then their events are
-published once, in order, after the commit.
+Every send of a worker, websocket or HTTP, goes through one ``GroupCommit``
+(created by the app's lifespan, ``app.state.committer``): the sends that
+arrive while a commit is in flight share the next transaction (written by
+``stream.append_batch`` in a constant number of statements), then their
+events are published once, in order, after the commit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 
 from rtportal import stream
 from rtportal.db import Database
@@ -20,10 +24,10 @@ from rtportal.hub import Hub
 from rtportal.models import Matter
 from rtportal.principal import Principal
 from rtportal.settings import Settings
-from rtportal.stream import StoredEvent
+from rtportal.stream import AppendItem, StoredEvent
 from rtportal.ws.protocol import Append
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "Send"]
 
 log = logging.getLogger("rtportal.commit")
 
@@ -31,10 +35,34 @@ _BATCH_MAX = 128  # sends per group-commit transaction
 _PG_LANES = 4  # group-commit transactions in flight per worker on PostgreSQL
 
 
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A request to append one event, whoever asks (HTTP ``POST``, tests).
+
+    The websocket endpoint passes its ``ws.protocol.Append`` instead; the
+    two differ only in naming the idempotency id (``request_id`` there).
+    """
+
+    matter: str  # reference, e.g. "AAAA0000"
+    kind: str
+    audience: str
+    payload: dict[str, Any]
+    blob: bytes | None = None
+    client_id: str | None = None
+
+
+def _as_send(action: Append | Send) -> Send:
+    if isinstance(action, Send):
+        return action
+    return Send(
+        action.matter, action.kind, action.audience, action.payload, action.blob, action.request_id
+    )
+
+
 @dataclass(slots=True)
 class _Request:
     principal: Principal
-    action: Append
+    action: Send
     matter: Matter | None  # from the connection's access cache; None: check it here
     result: asyncio.Future[tuple[StoredEvent, bool, Matter]]
 
@@ -44,23 +72,24 @@ class _BatchFailed(Exception):
 
 
 class GroupCommit:
-    """Group commit for websocket sends: the sends that arrive while a commit
-    is in flight share the next transaction (one BEGIN and one COMMIT for the
-    lot, then one ``hub.publish`` of their events, in order).
+    """Group commit for sends: the sends that arrive while a commit is in
+    flight share the next transaction (one BEGIN and one COMMIT for the lot,
+    ``stream.append_batch`` writing them in a handful of statements, then one
+    ``hub.publish`` of their events, in order).
 
     Guarantees kept: every event is committed before it is published and
     before its sender is acked; ``seq`` stays gapless (allocated inside the
     transaction, rolled back with it); a retried ``client_id`` is a
-    duplicate, even within one batch (the insert sees the batch's own rows).
-    A request's own failure (``bad_request``, ``not_found``, ``conflict``...)
-    happens before ``stream.append`` writes anything or after it has given
-    its seq back, so it leaves the shared transaction clean and only that
-    sender gets an error. Any other error rolls the batch back and its
-    requests are retried one transaction each, so one bad request cannot
-    fail the others. Within a batch, appends run in matter-id order (so two
-    workers' batches on PostgreSQL always take matter row locks in the same
-    order: no deadlock); each connection still has at most one send in here
-    at a time, so its sends keep their order.
+    duplicate, even within one batch. A request's own failure
+    (``bad_request``, ``not_found``, ``conflict``...) is found before
+    anything is written for it (``append_batch`` returns it instead of
+    raising), so it leaves the shared transaction clean and only that sender
+    gets an error. Any other error rolls the batch back and its requests are
+    retried one transaction each, so one bad request cannot fail the others.
+    ``append_batch`` locks the batch's matter rows in ascending id order
+    (PostgreSQL), so two lanes' or workers' batches cannot deadlock; sends of
+    one matter get seqs in queue order, and each connection has at most one
+    send in here at a time, so its sends keep their order.
 
     Lanes: up to ``lanes`` batches are committed at once (SQLite: 1, its
     writes are serialised anyway; PostgreSQL: ``_PG_LANES``, so one slow
@@ -89,13 +118,18 @@ class GroupCommit:
         return len(self._queue) + self._inflight
 
     async def append(
-        self, principal: Principal, action: Append, matter: Matter | None
+        self, principal: Principal, action: Append | Send, matter: Matter | None
     ) -> tuple[StoredEvent, bool, Matter]:
-        """Commit and publish one send; ``(event, created, matter)`` once committed."""
+        """Commit and publish one send; ``(event, created, matter)`` once committed.
+
+        ``matter``: the matter ``action.matter`` names, already checked by
+        ``stream.can_access`` for ``principal`` (a connection's cache), or
+        ``None`` to check it in the batch's transaction (``NotFound``).
+        """
         result: asyncio.Future[tuple[StoredEvent, bool, Matter]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._queue.append(_Request(principal, action, matter, result))
+        self._queue.append(_Request(principal, _as_send(action), matter, result))
         if self._running < self.lanes:
             # Lanes run on their own: a sender that goes away does not cancel
             # a commit (whatever commits is still published at once).
@@ -151,28 +185,26 @@ class GroupCommit:
                             failed.append((request, err))
                             continue
                     ready.append((request, matter))
-                ready.sort(key=lambda pair: pair[1].id)  # row-lock order, see the class
-                for request, matter in ready:
-                    action = request.action
-                    try:
-                        event, created = await stream.append(
-                            session,
-                            matter=matter,
-                            actor=request.principal,
-                            kind=action.kind,
-                            audience=action.audience,
-                            payload=action.payload,
-                            blob=action.blob,
-                            client_id=action.request_id,
-                            settings=self.settings,
-                        )
-                    except Unavailable:
-                        raise
-                    except RtPortalError as err:
-                        failed.append((request, err))  # left nothing behind (see above)
-                        continue
-                    done.append((request, event, created, matter))
-        except Exception as error:
+                items = [
+                    AppendItem(
+                        matter,
+                        request.principal,
+                        request.action.kind,
+                        request.action.audience,
+                        request.action.payload,
+                        request.action.blob,
+                        request.action.client_id,
+                    )
+                    for request, matter in ready
+                ]
+                results = await stream.append_batch(session, items, self.settings)
+                for (request, matter), outcome in zip(ready, results, strict=True):
+                    if isinstance(outcome, RtPortalError):
+                        failed.append((request, outcome))  # wrote nothing for it
+                    else:
+                        done.append((request, outcome[0], outcome[1], matter))
+        except Exception as raised:
+            error = _lost_connection(raised) or raised
             if len(batch) > 1 and not isinstance(error, Unavailable):
                 raise _BatchFailed from error  # retried one by one by _drain
             for request in batch:
@@ -190,6 +222,18 @@ class GroupCommit:
             _settle(request, value=(event, created, matter))
         for request, exc in failed:
             _settle(request, exc=exc)
+
+
+def _lost_connection(exc: BaseException) -> Unavailable | None:
+    """``Unavailable`` for a connection lost mid-statement, else ``None``.
+
+    asyncpg reports a connection closed in the middle of a statement as a
+    plain ``DBAPIError`` (not ``OperationalError``/``InterfaceError``, which
+    ``Database`` already maps); it is the backend's failure, not the batch's.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return Unavailable("the database is unavailable")
+    return None
 
 
 def _settle(

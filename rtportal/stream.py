@@ -16,19 +16,18 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Table, and_, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
-from rtportal.models import Event, Matter, MatterMember, utcnow
+from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
+from rtportal.models import Event, Matter, MatterMember, UTCDateTime, utcnow
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
 
@@ -39,9 +38,12 @@ __all__ = [
     "AUDIENCES",
     "DEFAULT_BLOB_MAX",
     "DEFAULT_PAYLOAD_MAX",
+    "AppendItem",
+    "AppendResult",
     "StoredEvent",
     "active_memberships",
     "append",
+    "append_batch",
     "b64decode_any",
     "b64encode_url",
     "can_access",
@@ -64,30 +66,58 @@ _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
 _MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
 
 
-# The write path's statements, built once at import: SQLAlchemy Core on the
-# tables (not ORM-enabled statements through the Session, whose statement
-# building and bulk-operation plumbing was ~40 % of a send's CPU). Built
-# once, each statement's cache key is memoised and its compiled SQL comes
-# from the engine's compiled cache; only the parameters change per call.
-_MATTERS = cast(Table, Matter.__table__)
+# The write path's statements: a constant number per batch, not per event
+# (see append_batch). Plain SQL text built once at import, one spelling per
+# backend with the same text whatever the batch size, so SQLAlchemy's
+# compiled cache and asyncpg's prepared-statement cache both hit. Per-event
+# values travel as arrays (PostgreSQL: unnest) or one JSON text (SQLite:
+# json_each), not as one bind parameter per value.
 _EVENTS = cast(Table, Event.__table__)
-_NEXT_SEQ = (
-    update(_MATTERS)
-    .where(_MATTERS.c.id == bindparam("matter_pk"))
-    .values(last_seq=_MATTERS.c.last_seq + 1)
-    .returning(_MATTERS.c.last_seq)
+# Row locks in ascending id order: two transactions (lanes, workers) that
+# lock overlapping sets of matters always queue, never deadlock.
+_PG_LOCK = text(
+    "SELECT id FROM matters WHERE id = ANY(CAST(:ids AS INTEGER[])) ORDER BY id FOR UPDATE"
 )
-_GIVE_BACK_SEQ = (
-    update(_MATTERS)
-    .where(_MATTERS.c.id == bindparam("matter_pk"))
-    .values(last_seq=_MATTERS.c.last_seq - 1)
+_PG_STORED = text(
+    "SELECT e.matter_id, e.actor_kind, e.actor_id, e.client_id, e.seq, e.kind, e.audience,"
+    " e.actor_name, e.payload, e.blob, e.created_at FROM events AS e"
+    " JOIN unnest(CAST(:matter_ids AS INTEGER[]), CAST(:actor_kinds AS TEXT[]),"
+    " CAST(:actor_ids AS INTEGER[]), CAST(:client_ids AS TEXT[]))"
+    " AS r(matter_id, actor_kind, actor_id, client_id)"
+    " ON e.matter_id = r.matter_id AND e.actor_kind = r.actor_kind"
+    " AND e.actor_id = r.actor_id AND e.client_id = r.client_id"
+).columns(created_at=UTCDateTime())
+_PG_NEXT_SEQS = text(
+    "UPDATE matters AS m SET last_seq = m.last_seq + v.n"
+    " FROM unnest(CAST(:ids AS INTEGER[]), CAST(:ns AS INTEGER[])) AS v(mid, n)"
+    " WHERE m.id = v.mid RETURNING m.id, m.last_seq"
 )
-_INSERT_EVENT = insert(_EVENTS)
-# A retry (same actor, matter, client_id) hits the unique constraint: no row back.
-_INSERT_EVENT_ONCE = {
-    "postgresql": pg_insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id),
-    "sqlite": sqlite_insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id),
-}
+_PG_INSERT = text(
+    "INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id, actor_name,"
+    " payload, blob, client_id, created_at)"
+    " SELECT r.*, CAST(:created_at AS TIMESTAMPTZ) FROM unnest("
+    "CAST(:matter_id AS INTEGER[]), CAST(:seq AS INTEGER[]), CAST(:kind AS TEXT[]),"
+    " CAST(:audience AS TEXT[]), CAST(:actor_kind AS TEXT[]), CAST(:actor_id AS INTEGER[]),"
+    " CAST(:actor_name AS TEXT[]), CAST(:payload AS TEXT[]), CAST(:blob AS BYTEA[]),"
+    " CAST(:client_id AS TEXT[])) AS r"
+)
+# SQLite (3.35+ for RETURNING; the write transaction already holds the
+# database write lock, so nothing to lock row by row).
+_SQLITE_STORED = text(
+    "SELECT e.matter_id, e.actor_kind, e.actor_id, e.client_id, e.seq, e.kind, e.audience,"
+    " e.actor_name, e.payload, e.blob, e.created_at FROM json_each(:keys) AS r JOIN events AS e"
+    " ON e.matter_id = json_extract(r.value, '$[0]')"
+    " AND e.actor_kind = json_extract(r.value, '$[1]')"
+    " AND e.actor_id = json_extract(r.value, '$[2]')"
+    " AND e.client_id = json_extract(r.value, '$[3]')"
+).columns(created_at=UTCDateTime())
+_SQLITE_NEXT_SEQS = text(
+    "UPDATE matters SET last_seq = last_seq + v.n FROM (SELECT json_extract(value, '$[0]') AS mid,"
+    " json_extract(value, '$[1]') AS n FROM json_each(:counts)) AS v"
+    " WHERE matters.id = v.mid RETURNING id, last_seq"
+)
+# executemany: one call into the driver (aiosqlite: one hop to its thread).
+_SQLITE_INSERT = insert(_EVENTS)
 
 
 def valid_matter_ref(ref: str) -> bool:
@@ -237,31 +267,256 @@ def _validate(
     return text
 
 
-async def _find_retry(
-    session: AsyncSession, matter: Matter, actor: Principal, client_id: str
-) -> Event | None:
-    result = await session.execute(
-        select(Event).where(
-            Event.matter_id == matter.id,
-            Event.actor_kind == actor.kind,
-            Event.actor_id == actor.id,
-            Event.client_id == client_id,
-        )
-    )
-    return result.scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class AppendItem:
+    """One event to append: ``matter`` must come from ``can_access`` for ``actor``."""
+
+    matter: Matter
+    actor: Principal
+    kind: str
+    audience: str
+    payload: dict[str, Any]
+    blob: bytes | None = None
+    client_id: str | None = None
+
+
+# Per item: ``(event, created)``, or the item's own error (nothing written for it).
+AppendResult = tuple[StoredEvent, bool] | RtPortalError
+
+_Key = tuple[int, str, int, str]  # (matter_id, actor_kind, actor_id, client_id)
+
+
+@dataclass(slots=True)
+class _Checked:
+    """A valid item, its position in the batch and its canonical content."""
+
+    index: int
+    item: AppendItem
+    payload_text: str
+    blob: bytes | None
+    key: _Key | None
 
 
 def _same_content(
-    row: Event, kind: str, audience: str, payload_text: str, blob: bytes | None
+    kind: str,
+    audience: str,
+    payload_text: str,
+    blob: bytes | None,
+    other: _Checked,
 ) -> bool:
     return (
-        row.kind == kind
-        and row.audience == audience
-        and row.payload == payload_text
+        kind == other.item.kind
+        and audience == other.item.audience
+        and payload_text == other.payload_text
         # An empty blob and no blob are the same content on both sides (b""
         # may be stored as either): a retry of an empty blob is not a conflict.
-        and (row.blob or None) == (bytes(blob) if blob else None)
+        and (blob or None) == (other.blob or None)
     )
+
+
+def _stored_event(row: Row[Any], reference: str) -> StoredEvent:
+    return StoredEvent(
+        matter_id=int(row.matter_id),
+        matter=reference,
+        seq=int(row.seq),
+        kind=row.kind,
+        audience=cast(Literal["portal", "staff"], row.audience),
+        actor={"kind": row.actor_kind, "id": int(row.actor_id), "name": row.actor_name},
+        payload=json.loads(row.payload),
+        blob=None if row.blob is None else bytes(row.blob),
+        client_id=row.client_id,
+        created_at=_iso(row.created_at),
+    )
+
+
+async def _stored(conn: AsyncConnection, pg: bool, keys: list[_Key]) -> dict[_Key, Row[Any]]:
+    """The stored events among these idempotency keys (one statement)."""
+    if pg:
+        params: dict[str, Any] = {
+            "matter_ids": [k[0] for k in keys],
+            "actor_kinds": [k[1] for k in keys],
+            "actor_ids": [k[2] for k in keys],
+            "client_ids": [k[3] for k in keys],
+        }
+        result = await conn.execute(_PG_STORED, params)
+    else:
+        result = await conn.execute(_SQLITE_STORED, {"keys": json.dumps(keys)})
+    return {(int(r.matter_id), r.actor_kind, int(r.actor_id), r.client_id): r for r in result.all()}
+
+
+async def _next_seqs(conn: AsyncConnection, pg: bool, counts: Counter[int]) -> dict[int, int]:
+    """Add ``counts[m]`` to each matter's ``last_seq``; the new heads (missing matters left out)."""
+    ids = sorted(counts)
+    if pg:
+        params: dict[str, Any] = {"ids": ids, "ns": [counts[m] for m in ids]}
+        result = await conn.execute(_PG_NEXT_SEQS, params)
+    else:
+        pairs = json.dumps([[m, counts[m]] for m in ids])
+        result = await conn.execute(_SQLITE_NEXT_SEQS, {"counts": pairs})
+    return {int(mid): int(seq) for mid, seq in result.all()}
+
+
+async def _insert(
+    conn: AsyncConnection, pg: bool, rows: list[dict[str, Any]], at: datetime
+) -> None:
+    if pg:
+        columns = (
+            "matter_id", "seq", "kind", "audience", "actor_kind", "actor_id", "actor_name",
+            "payload", "blob", "client_id",
+        )  # fmt: skip
+        params: dict[str, Any] = {c: [r[c] for r in rows] for c in columns}
+        params["created_at"] = at
+        await conn.execute(_PG_INSERT, params)
+    else:
+        for row in rows:
+            row["created_at"] = at
+        await conn.execute(_SQLITE_INSERT, rows)
+
+
+async def append_batch(
+    session: AsyncSession, items: Sequence[AppendItem], settings: Settings | None = None
+) -> list[AppendResult]:
+    """Append several events in the caller's transaction, in a constant number
+    of statements (not per event); one result per item, in item order.
+
+    Items may name many matters, several items one matter (they get
+    consecutive seqs in item order) and repeat a ``client_id`` (of the same
+    actor and matter: a retry). Statements: on PostgreSQL lock the matters'
+    rows in ascending id order (``SELECT ... FOR UPDATE``); find the stored
+    events among the items' idempotency keys (after the lock, so a
+    concurrent writer of the same key has committed); one ``UPDATE ...
+    RETURNING`` allocates each matter's seqs; one multi-row ``INSERT``.
+
+    An item's own failure is returned, not raised, and writes nothing:
+    ``BadRequest``/``PayloadTooLarge`` (validation), ``NotFound`` (another
+    firm's or a deleted matter), ``Conflict`` (its ``client_id`` is stored,
+    or earlier in the batch, with other content). A retry of a stored or
+    earlier item returns that event with ``created=False`` (no new row, do
+    not publish it again). Seqs are allocated only for the rows inserted,
+    so the transaction stays clean and gapless whatever fails. Backend
+    errors raise (the caller rolls back: nothing half-written).
+    """
+    payload_max = settings.event_payload_max if settings else DEFAULT_PAYLOAD_MAX
+    blob_max = settings.event_blob_max if settings else DEFAULT_BLOB_MAX
+    results: list[AppendResult | None] = [None] * len(items)
+    checked: list[_Checked] = []
+    for index, item in enumerate(items):
+        actor = item.actor
+        try:
+            if item.matter.firm_id != actor.firm_id:
+                raise NotFound("no such matter")
+            payload_text = _validate(
+                actor,
+                item.kind,
+                item.audience,
+                item.payload,
+                item.blob,
+                item.client_id,
+                payload_max,
+                blob_max,
+            )
+        except RtPortalError as err:
+            results[index] = err
+            continue
+        blob = bytes(item.blob) if item.blob is not None else None
+        key = (
+            None
+            if item.client_id is None
+            else (item.matter.id, actor.kind, actor.id, item.client_id)
+        )
+        checked.append(_Checked(index, item, payload_text, blob, key))
+    if checked:
+        await _write(session, checked, results)
+    return [r if r is not None else NotFound("no such matter") for r in results]
+
+
+async def _write(
+    session: AsyncSession, checked: list[_Checked], results: list[AppendResult | None]
+) -> None:
+    conn = await session.connection()
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        ids = sorted({c.item.matter.id for c in checked})
+        locked = set((await conn.execute(_PG_LOCK, {"ids": ids})).scalars())
+        checked = [c for c in checked if c.item.matter.id in locked]  # else NotFound
+    keys = list(dict.fromkeys(c.key for c in checked if c.key is not None))
+    stored = await _stored(conn, pg, keys) if keys else {}
+
+    new: list[_Checked] = []
+    first: dict[_Key, _Checked] = {}  # key -> the earlier item of this batch that inserts it
+    repeats: list[tuple[_Checked, _Checked]] = []  # (retry, earlier item) within the batch
+    for c in checked:
+        if c.key is not None:
+            row = stored.get(c.key)
+            if row is not None:
+                same = _same_content(row.kind, row.audience, row.payload, row.blob, c)
+                results[c.index] = (
+                    (_stored_event(row, c.item.matter.reference), False)
+                    if same
+                    else Conflict("client_id was already used with different content")
+                )
+                continue
+            if c.key in first:
+                repeats.append((c, first[c.key]))
+                continue
+            first[c.key] = c
+        new.append(c)
+
+    if new:
+        counts = Counter(c.item.matter.id for c in new)
+        heads = await _next_seqs(conn, pg, counts)
+        next_seq = {m: heads[m] - counts[m] + 1 for m in heads}
+        at = utcnow()
+        rows: list[dict[str, Any]] = []
+        for c in new:
+            item, matter_id = c.item, c.item.matter.id
+            if matter_id not in next_seq:  # deleted since can_access (SQLite)
+                continue
+            seq = next_seq[matter_id]
+            next_seq[matter_id] = seq + 1
+            actor = item.actor
+            rows.append(
+                {
+                    "matter_id": matter_id,
+                    "seq": seq,
+                    "kind": item.kind,
+                    "audience": item.audience,
+                    "actor_kind": actor.kind,
+                    "actor_id": actor.id,
+                    "actor_name": actor.display_name,
+                    "payload": c.payload_text,
+                    "blob": c.blob,
+                    "client_id": item.client_id,
+                }
+            )
+            event = StoredEvent(
+                matter_id=matter_id,
+                matter=item.matter.reference,
+                seq=seq,
+                kind=item.kind,
+                audience=cast(Literal["portal", "staff"], item.audience),
+                actor=actor.actor(),
+                payload=json.loads(c.payload_text),
+                blob=c.blob,
+                client_id=item.client_id,
+                created_at=_iso(at),
+            )
+            results[c.index] = (event, True)
+        if rows:
+            await _insert(conn, pg, rows, at)
+        for c in new:
+            if c.item.matter.id in heads:
+                # Keep loaded Matters in step without marking them dirty.
+                set_committed_value(c.item.matter, "last_seq", heads[c.item.matter.id])
+
+    for c, earlier in repeats:
+        done = results[earlier.index]
+        if done is None or isinstance(done, RtPortalError):
+            continue  # the earlier item's matter is gone: NotFound for both
+        if _same_content(c.item.kind, c.item.audience, c.payload_text, c.blob, earlier):
+            results[c.index] = (done[0], False)
+        else:
+            results[c.index] = Conflict("client_id was already used with different content")
 
 
 async def append(
@@ -278,75 +533,18 @@ async def append(
 ) -> tuple[StoredEvent, bool]:
     """Append one event in the caller's transaction; returns ``(event, created)``.
 
-    ``matter`` must come from ``can_access`` for ``actor``. A repeated
-    ``client_id`` of the same actor on the same matter returns the stored
-    event with ``created=False`` (do not publish it again); the same id with
-    different content raises ``Conflict``. Limits come from ``settings``
-    (defaults: the ``Settings`` defaults).
+    A batch of one (``append_batch``): ``matter`` must come from
+    ``can_access`` for ``actor``. A repeated ``client_id`` of the same actor
+    on the same matter returns the stored event with ``created=False`` (do
+    not publish it again); the same id with different content raises
+    ``Conflict``. Limits come from ``settings`` (defaults: the ``Settings``
+    defaults). Errors raise and leave the transaction clean.
     """
-    if matter.firm_id != actor.firm_id:
-        raise NotFound("no such matter")
-    payload_max = settings.event_payload_max if settings else DEFAULT_PAYLOAD_MAX
-    blob_max = settings.event_blob_max if settings else DEFAULT_BLOB_MAX
-    payload_text = _validate(actor, kind, audience, payload, blob, client_id, payload_max, blob_max)
-    blob_bytes = bytes(blob) if blob is not None else None
-
-    # Core statements on the session's connection (same transaction), two
-    # round trips: UPDATE ... RETURNING, then INSERT.
-    conn = await session.connection()
-    # Take the matter's row lock (and the next seq) first: a concurrent
-    # retry of the same client_id then waits here and, once it holds the
-    # lock, sees the winner's committed row.
-    result = await conn.execute(_NEXT_SEQ, {"matter_pk": matter.id})
-    seq = result.scalar_one_or_none()
-    if seq is None:
-        raise NotFound("no such matter")
-
-    created = utcnow()
-    values = {
-        "matter_id": matter.id,
-        "seq": seq,
-        "kind": kind,
-        "audience": audience,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_name": actor.display_name,
-        "payload": payload_text,
-        "blob": blob_bytes,
-        "client_id": client_id,
-        "created_at": created,
-    }
-    if client_id is None:
-        await conn.execute(_INSERT_EVENT, values)
-    else:
-        # One statement for the common case: the unique (matter, actor,
-        # client_id) constraint detects a retry. Any writer that inserted
-        # this id held the matter lock we now hold, so it has committed.
-        inserted = await conn.execute(_INSERT_EVENT_ONCE[conn.dialect.name], values)
-        if inserted.scalar_one_or_none() is None:
-            existing = await _find_retry(session, matter, actor, client_id)
-            if existing is None:  # pragma: no cover - only a (matter, seq) clash gets here
-                raise RuntimeError(f"seq {seq} of matter {matter.id} already exists")
-            # Give the seq back while we still hold the lock: no gap.
-            await conn.execute(_GIVE_BACK_SEQ, {"matter_pk": matter.id})
-            if not _same_content(existing, kind, audience, payload_text, blob_bytes):
-                raise Conflict("client_id was already used with different content")
-            return _from_row(existing, matter.reference), False
-    # Keep the loaded Matter in step without marking it dirty.
-    set_committed_value(matter, "last_seq", seq)
-    event = StoredEvent(
-        matter_id=matter.id,
-        matter=matter.reference,
-        seq=seq,
-        kind=kind,
-        audience=cast(Literal["portal", "staff"], audience),
-        actor=actor.actor(),
-        payload=json.loads(payload_text),
-        blob=blob_bytes,
-        client_id=client_id,
-        created_at=_iso(created),
-    )
-    return event, True
+    item = AppendItem(matter, actor, kind, audience, payload, blob, client_id)
+    (result,) = await append_batch(session, [item], settings)
+    if isinstance(result, RtPortalError):
+        raise result
+    return result
 
 
 async def read_since(
