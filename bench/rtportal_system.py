@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import psutil  # type: ignore[import-untyped]
 
-from bench.systems import ROOT, Layout, System, plain_layouts, uvicorn_argv
+from bench.systems import ROOT, RTPORTAL_WS, Layout, System, plain_layouts, uvicorn_argv
 
 __all__ = ["make_rtportal"]
 
@@ -112,5 +112,5 @@ def make_rtportal(
         env["BENCH_SQL_TRACE"] = str(sql_trace / f"sql-{name}.txt")
         if tracemalloc:
             env["BENCH_TRACEMALLOC"] = str(sql_trace / f"memory-{name}.txt")
-    argv = uvicorn_argv(target, port, factory=True)
+    argv = uvicorn_argv(target, port, factory=True, ws=RTPORTAL_WS[0])
     return System(name, label, argv, env, with_auth, backend_pids=backend)

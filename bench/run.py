@@ -52,7 +52,7 @@ import psutil  # type: ignore[import-untyped]
 from bench.loadgen import ClientSpec, raise_nofile, worker_main
 from bench.machine import describe
 from bench.report import write_markdown
-from bench.systems import ROOT, WS_IMPL, Layout, System, make_channels, make_relay
+from bench.systems import ROOT, RTPORTAL_WS, WS_IMPL, Layout, System, make_channels, make_relay
 
 RESULTS = ROOT / "bench" / "results"
 P99_TARGET_MS = 100.0
@@ -698,7 +698,15 @@ def main(argv: list[str] | None = None) -> int:
         "--ws",
         default="websockets-sansio",
         choices=["websockets-sansio", "websockets"],
-        help="uvicorn websocket implementation used by every system",
+        help="uvicorn websocket implementation of the relay and Channels (and of rtportal "
+        "with --rtportal-ws shared)",
+    )
+    parser.add_argument(
+        "--rtportal-ws",
+        default="native",
+        choices=["native", "shared"],
+        help="rtportal's websocket transport: its own uvicorn protocol (rtportal.ws.native, "
+        "as deployed) or the --ws implementation shared with the other systems",
     )
     parser.add_argument(
         "--profile",
@@ -714,6 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raise_nofile()
     WS_IMPL[0] = args.ws
+    if args.rtportal_ws == "shared":
+        RTPORTAL_WS[0] = args.ws
     plan = Plan.make(args.quick, args.workers, args.idle, args.profile)
     run_id = "".join(random.choice(string.ascii_uppercase) for _ in range(2))
     machine = describe()

@@ -23,10 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # uvicorn's websocket implementation for every system (run.py --ws sets it):
 # one stack for all, so the comparison is of the apps, not of ws libraries.
 WS_IMPL = ["websockets-sansio"]
+# rtportal runs its own uvicorn websocket protocol, as in its Procfile
+# (run.py --rtportal-ws websockets-sansio puts it on the shared stack instead).
+RTPORTAL_WS = ["rtportal.ws.native:WebSocketProtocol"]
 
 
 def uvicorn_argv(
-    target: str, port: int, *, factory: bool = False, lifespan: str = "on"
+    target: str, port: int, *, factory: bool = False, lifespan: str = "on", ws: str = ""
 ) -> list[str]:
     argv = [
         sys.executable,
@@ -42,7 +45,7 @@ def uvicorn_argv(
         "--http",
         "httptools",
         "--ws",
-        WS_IMPL[0],
+        ws or WS_IMPL[0],
         "--ws-per-message-deflate",
         "false",
         "--no-access-log",

@@ -24,6 +24,7 @@ from rtportal.broker import from_url
 from rtportal.db import Database
 from rtportal.groupcommit import GroupCommit
 from rtportal.hub import Hub
+from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint
 
@@ -112,7 +113,7 @@ def create_app(settings: Settings) -> Starlette:
     """A Starlette app for ``settings``; nothing connects until the lifespan runs."""
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
         async with AsyncExitStack() as stack:
             await migrate.upgrade(settings.database_url)
             db = Database(settings.database_url)
@@ -127,13 +128,16 @@ def create_app(settings: Settings) -> Starlette:
             app.state.broker = broker
             app.state.hub = hub
             # One per worker: websocket and HTTP sends share its transactions.
-            app.state.committer = GroupCommit(db, hub, settings)
+            committer = app.state.committer = GroupCommit(db, hub, settings)
+            runtime = Runtime(settings, db, hub, committer)
+            app.state.ws_frame_cache = runtime.frames
             log.info(
                 "rtportal started (database %s, broker %s)",
                 db.backend,
                 settings.broker_url.split("://", 1)[0],
             )
-            yield
+            # Lifespan state: how rtportal.ws.native (not a route) finds the runtime.
+            yield {RUNTIME_KEY: runtime}
 
     app = Starlette(
         routes=_routes(),

@@ -18,6 +18,9 @@ from rtportal.errors import InvalidConfig
 # and ``stream.append`` (when called without settings) use these too.
 DEFAULT_WS_MAX_FRAME_BYTES = 1_048_576
 DEFAULT_WS_SEND_QUEUE = 1024
+# Bytes a client may leave unread (uvicorn transport buffer, rtportal.ws.native)
+# before it is closed with 4008: a few backlog pages of large frames.
+DEFAULT_WS_SEND_BUFFER_MAX = 4 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
 DEFAULT_EVENT_PAYLOAD_MAX = 65_536
 DEFAULT_EVENT_BLOB_MAX = 262_144
@@ -104,6 +107,7 @@ class Settings:
     public_url: str
     ws_max_frame_bytes: int = DEFAULT_WS_MAX_FRAME_BYTES
     ws_send_queue: int = DEFAULT_WS_SEND_QUEUE
+    ws_send_buffer_max: int = DEFAULT_WS_SEND_BUFFER_MAX
     backlog_limit: int = DEFAULT_BACKLOG_LIMIT
     history_page_max: int = 500
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
@@ -142,6 +146,9 @@ class Settings:
                 env, "RTPORTAL_WS_MAX_FRAME_BYTES", DEFAULT_WS_MAX_FRAME_BYTES, 1024
             ),
             ws_send_queue=_int(env, "RTPORTAL_WS_SEND_QUEUE", DEFAULT_WS_SEND_QUEUE),
+            ws_send_buffer_max=_int(
+                env, "RTPORTAL_WS_SEND_BUFFER_MAX", DEFAULT_WS_SEND_BUFFER_MAX, 1024
+            ),
             backlog_limit=_int(env, "RTPORTAL_BACKLOG_LIMIT", DEFAULT_BACKLOG_LIMIT),
             history_page_max=_int(env, "RTPORTAL_HISTORY_PAGE_MAX", 500),
             event_payload_max=_int(

@@ -608,12 +608,14 @@ async def test_slow_consumer_closed_4008_then_resumes(
     """A receiver that stops reading is closed with 4008; it resumes with 0 lost."""
     # Loopback TCP autotunes the server's send buffer to ~3 MB whatever the
     # client's receive buffer, so the volume must exceed that by far before
-    # frames pile up in the worker's queue: 500 events of ~12 KB = ~6 MB.
-    queue, count, pad = 32, 500, 12_000
+    # frames pile up in the worker's transport buffer (overflow: more than
+    # ws_send_buffer_max bytes unsent): 500 events of ~12 KB = ~6 MB.
+    queue, count, pad, unsent_max = 32, 500, 12_000, 65_536
     cast = await seed(db, staff=3, contacts=0, matters=1)
     (m,) = cast.matters
-    a = await spawn("a", module_redis.url, ws_send_queue=str(queue))
-    b = await spawn("b", module_redis.url, ws_send_queue=str(queue))
+    limits = {"ws_send_queue": str(queue), "ws_send_buffer_max": str(unsent_max)}
+    a = await spawn("a", module_redis.url, **limits)
+    b = await spawn("b", module_redis.url, **limits)
     ws = [a, b]
     slow = client(clients, ws, cast.staff[0], "slow", prefer=0, max_queue=1, rcvbuf=4096)
     steady = client(clients, ws, cast.staff[1], "steady", prefer=0)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, cookie_parser
 
 from rtportal.errors import NotFound, Unauthenticated
 from rtportal.models import AuthToken, Contact, StaffUser, utcnow
@@ -35,6 +35,7 @@ __all__ = [
     "revoke_token",
     "session_id_of",
     "token_from_connection",
+    "token_from_headers",
 ]
 
 SESSION_COOKIE = "rtp_session"
@@ -58,14 +59,23 @@ def session_id_of(token: str) -> str:
 
 def token_from_connection(conn: HTTPConnection) -> str | None:
     """The caller's token: ``Authorization: Bearer`` first, else the session cookie."""
-    header = conn.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
+    return token_from_headers(conn.headers.get("authorization"), conn.headers.get("cookie"))
+
+
+def token_from_headers(authorization: str | None, cookie: str | None) -> str | None:
+    """The one parser of credentials in request headers (HTTP and every websocket transport).
+
+    ``Authorization: Bearer <token>`` first; a malformed Authorization header
+    is not silently replaced by the cookie. Else the ``rtp_session`` cookie.
+    """
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-        return None  # a malformed Authorization header is not silently replaced by the cookie
-    cookie = conn.cookies.get(SESSION_COOKIE)
-    return cookie or None
+        return None
+    if cookie:
+        return cookie_parser(cookie).get(SESSION_COOKIE) or None
+    return None
 
 
 async def load_principal(session: AsyncSession, kind: str, principal_id: int) -> Principal:

@@ -56,6 +56,7 @@ from rtportal.ws.protocol import (
 
 __all__ = [
     "Connection",
+    "ConnectionCore",
     "GroupCommit",
     "limits_from_settings",
     "origin_allowed",
@@ -148,40 +149,37 @@ def _group_commit(state: Any) -> GroupCommit:
     return committer
 
 
-class Connection:
-    """One accepted websocket: a ``Protocol`` plus the tasks that do its I/O.
+class ConnectionCore:
+    """What every transport shares: a ``Protocol`` core plus the I/O it asks for.
 
-    Also the hub ``Listener`` (``principal``, ``deliver``, ``close``):
-    ``deliver`` and ``close`` run the core synchronously and never await.
+    The hub ``Listener`` (``principal``, ``deliver``, ``close``): ``deliver``
+    and ``close`` run the core synchronously and never await. A transport
+    subclass moves the frames (``_frames_ready``) and ends the connection
+    (``_close_requested``); the core's I/O requests (access checks, hub
+    joins, backlog reads, appends) are executed here, the same for both.
 
-    Kept small (thousands are idle at once): ``__slots__``, futures instead
-    of ``asyncio.Event`` (each Event owns a deque), locks created on first
-    use, and two tasks per connection (reader, writer).
+    Kept small (thousands are idle at once): ``__slots__``, locks and
+    containers created on first use.
     """
 
     __slots__ = (
         "_access",
         "_append_order",
-        "_client_gone",
         "_close",
-        "_closing",
         "_db_slots",
         "_hub_lock",
         "_joined",
         "_tasks",
-        "_wake",
         "committer",
         "db",
         "hub",
         "principal",
         "proto",
         "settings",
-        "websocket",
     )
 
     def __init__(
         self,
-        websocket: WebSocket,
         principal: Principal,
         settings: Settings,
         db: Database,
@@ -189,18 +187,14 @@ class Connection:
         cache: FrameCache | None = None,
         committer: GroupCommit | None = None,
     ) -> None:
-        self.websocket = websocket
         self.committer = committer or GroupCommit(db, hub, settings)
         self.principal = principal
         self.settings = settings
         self.db = db
         self.hub = hub
         self.proto = Protocol(principal, limits_from_settings(settings), cache or FrameCache())
-        self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
-        self._closing: asyncio.Future[None] | None = None  # resolved by a Close action
         self._close: Close | None = None
-        self._client_gone = False
-        self._joined: dict[str, int] = {}  # matter ref -> matter id joined on the hub
+        self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
         self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
         self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
         # Sends of one connection are appended in the order received (a client's
@@ -213,100 +207,48 @@ class Connection:
     # --- Listener ---------------------------------------------------------------
 
     def deliver(self, event: StoredEvent) -> None:
-        self._feed(self.proto.deliver(event))
+        self.feed(self.proto.deliver(event))
 
     def close(self, code: int) -> None:
-        self._feed(self.proto.close(code, _REASONS.get(code, "closed")))
+        self.feed(self.proto.close(code, _REASONS.get(code, "closed")))
 
-    # --- running ----------------------------------------------------------------
+    # --- transport hooks ----------------------------------------------------------
 
-    async def run(self) -> None:
-        closing = self._closing = asyncio.get_running_loop().create_future()
-        if self._close is not None:
-            closing.set_result(None)
-        self.hub.register(self)  # reachable by close_principal before any join
-        reader = asyncio.create_task(self._reader(), name="ws-reader")
-        writer = asyncio.create_task(self._writer(), name="ws-writer")
-        try:
-            self._feed(self.proto.connected())
-            await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            tasks = (reader, writer, *(self._tasks or ()))
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            await self._finish()
+    def _frames_ready(self) -> None:
+        """``proto`` has frames queued: write them (``proto.take_frames``)."""
+        raise NotImplementedError
 
-    async def _finish(self) -> None:
-        for matter_id in list(self._joined.values()):
+    def _close_requested(self, close: Close) -> None:
+        """The core ended the connection: send ``close`` and stop."""
+        raise NotImplementedError
+
+    @property
+    def in_flight(self) -> int:
+        """Requests of this connection being executed (appends, subscribes, reads)."""
+        return len(self._tasks) if self._tasks else 0
+
+    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
+        tasks = list(self._tasks or ())
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    async def _leave_all(self) -> None:
+        """Leave every joined matter and unregister from the hub (the connection is over)."""
+        joined = self._joined
+        self._joined = None
+        for matter_id in list((joined or {}).values()):
             with contextlib.suppress(Exception):
                 await self.hub.leave(matter_id, self)
-        self._joined.clear()
         self.hub.unregister(self)
-        if self._client_gone or self.websocket.client_state == WebSocketState.DISCONNECTED:
-            return
-        close = self._close or Close(1000, "")
-        with contextlib.suppress(Exception):
-            # A client that stopped reading may never take the close frame.
-            await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
-
-    async def _reader(self) -> None:
-        while True:
-            try:
-                message = await self.websocket.receive()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The socket went away under us (uvicorn raises on a dead connection).
-                self._client_gone = True
-                return
-            if message["type"] == "websocket.disconnect":
-                self._client_gone = True
-                return
-            try:
-                text = message.get("text")
-                if text is not None:
-                    self._feed(self.proto.receive_text(text))
-                else:
-                    self._feed(self.proto.receive_bytes(message.get("bytes") or b""))
-            except Exception:
-                # A bug here must still close with a code, never a bare drop.
-                log.exception("websocket frame handling failed")
-                self._feed(self.proto.close(CLOSE_INTERNAL, "internal error"))
-                self._close = self._close or Close(CLOSE_INTERNAL, "internal error")
-                return
-
-    async def _writer(self) -> None:
-        loop = asyncio.get_running_loop()
-        send = self.websocket.send_text
-        take = self.proto.take_frames
-        try:
-            while True:
-                frames = take(_WRITE_BATCH)
-                if not frames:
-                    # Idle: wait for _feed to queue something. No await between
-                    # the empty check and parking, so no frame can be missed.
-                    wake = self._wake = loop.create_future()
-                    await wake
-                    continue
-                for text in frames:
-                    await send(text)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self._client_gone = True
 
     # --- executing the core's requests --------------------------------------------
 
-    def _feed(self, actions: list[Action]) -> None:
+    def feed(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Close):
                 self._close = action
-                closing = self._closing
-                if closing is not None and not closing.done():
-                    closing.set_result(None)
+                self._close_requested(action)
             elif isinstance(action, Append):
                 self._spawn(self._append(action))
             elif isinstance(action, LoadBacklog):
@@ -315,16 +257,19 @@ class Connection:
                 self._spawn(self._authorize(action))
             elif isinstance(action, Leave):
                 self._spawn(self._leave(action.matter))
-        wake = self._wake
-        if wake is not None and not wake.done() and self.proto.queued:
-            wake.set_result(None)
+        if self.proto.queued:
+            self._frames_ready()
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if self._tasks is not None:
+            self._tasks.discard(task)
 
     def _hub_guard(self) -> asyncio.Lock:
         if self._hub_lock is None:
@@ -383,7 +328,7 @@ class Connection:
             async with self._hub_guard():
                 if self.proto.wants(matter):
                     return  # a newer subscription of this matter shares the join
-                matter_id = self._joined.pop(matter, None)
+                matter_id = self._joined.pop(matter, None) if self._joined else None
                 if matter_id is not None:
                     await self.hub.leave(matter_id, self)
         except Exception:
@@ -401,16 +346,18 @@ class Connection:
                     if not self.proto.is_current(action.sub, action.matter):
                         return  # unsubscribed meanwhile: do not join
                     hub_head = await self.hub.join(matter_id, self)
+                    if self._joined is None:
+                        self._joined = {}
                     self._joined[action.matter] = matter_id
                 # Read after the join: every event after this head arrives live.
                 async with self.db.read() as session:
                     db_head = await stream.head(session, matter_id)
             head = max(hub_head, db_head)
-            self._feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
+            self.feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
         except Exception as exc:
             self._forget(action.matter)
             err = _as_error(exc, "subscribe")
-            self._feed(self.proto.subscribe_failed(action.sub, action.matter, err))
+            self.feed(self.proto.subscribe_failed(action.sub, action.matter, err))
 
     async def _load(self, action: LoadBacklog) -> None:
         try:
@@ -418,10 +365,10 @@ class Connection:
                 events = await stream.read_since(
                     session, action.matter_id, action.after, action.limit
                 )
-            self._feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+            self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
         except Exception as exc:
             err = _as_error(exc, "backlog read")
-            self._feed(self.proto.backlog_failed(action.sub, action.matter, err))
+            self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
 
     async def _append(self, action: Append) -> None:
         try:
@@ -433,11 +380,124 @@ class Connection:
                     self.principal, action, self._matter(action.matter)
                 )
             self._remember(action.matter, matter)
-            self._feed(self.proto.appended(action.request_id, event, created))
+            self.feed(self.proto.appended(action.request_id, event, created))
         except Exception as exc:
             if isinstance(exc, NotFound):
                 self._forget(action.matter)
-            self._feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
+            self.feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
+
+
+class Connection(ConnectionCore):
+    """The portable ASGI transport: a reader task and a writer task per connection.
+
+    Runs under any ASGI server (Starlette's TestClient included). Production
+    runs ``rtportal.ws.native`` on uvicorn instead, which needs no task per
+    idle connection; both execute the same core (``ConnectionCore``).
+    """
+
+    __slots__ = ("_client_gone", "_closing", "_wake", "websocket")
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        settings: Settings,
+        db: Database,
+        hub: Hub,
+        cache: FrameCache | None = None,
+        committer: GroupCommit | None = None,
+    ) -> None:
+        super().__init__(principal, settings, db, hub, cache, committer)
+        self.websocket = websocket
+        self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
+        self._closing: asyncio.Future[None] | None = None  # resolved by a Close action
+        self._client_gone = False
+
+    def _frames_ready(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _close_requested(self, close: Close) -> None:
+        closing = self._closing
+        if closing is not None and not closing.done():
+            closing.set_result(None)
+
+    # --- running ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        closing = self._closing = asyncio.get_running_loop().create_future()
+        if self._close is not None:
+            closing.set_result(None)
+        self.hub.register(self)  # reachable by close_principal before any join
+        reader = asyncio.create_task(self._reader(), name="ws-reader")
+        writer = asyncio.create_task(self._writer(), name="ws-writer")
+        try:
+            self.feed(self.proto.connected())
+            await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            tasks = (reader, writer, *self._cancel_tasks())
+            reader.cancel()
+            writer.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._finish()
+
+    async def _finish(self) -> None:
+        await self._leave_all()
+        if self._client_gone or self.websocket.client_state == WebSocketState.DISCONNECTED:
+            return
+        close = self._close or Close(1000, "")
+        with contextlib.suppress(Exception):
+            # A client that stopped reading may never take the close frame.
+            await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
+
+    async def _reader(self) -> None:
+        while True:
+            try:
+                message = await self.websocket.receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The socket went away under us (uvicorn raises on a dead connection).
+                self._client_gone = True
+                return
+            if message["type"] == "websocket.disconnect":
+                self._client_gone = True
+                return
+            try:
+                text = message.get("text")
+                if text is not None:
+                    self.feed(self.proto.receive_text(text))
+                else:
+                    self.feed(self.proto.receive_bytes(message.get("bytes") or b""))
+            except Exception:
+                # A bug here must still close with a code, never a bare drop.
+                log.exception("websocket frame handling failed")
+                self.feed(self.proto.close(CLOSE_INTERNAL, "internal error"))
+                self._close = self._close or Close(CLOSE_INTERNAL, "internal error")
+                return
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        send = self.websocket.send_text
+        take = self.proto.take_frames
+        try:
+            while True:
+                frames = take(_WRITE_BATCH)
+                if not frames:
+                    # Idle: wait for _feed to queue something. No await between
+                    # the empty check and parking, so no frame can be missed.
+                    wake = self._wake = loop.create_future()
+                    await wake
+                    continue
+                for text in frames:
+                    await send(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._client_gone = True
 
 
 def _as_error(exc: BaseException, what: str) -> RtPortalError:

@@ -21,6 +21,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from rtportal.ws.native import UVICORN_WS
+
 __all__ = ["RunningServer", "running_server"]
 
 
@@ -63,15 +65,15 @@ async def running_server(
 ) -> AsyncIterator[RunningServer]:
     """Serve ``app`` on a free port for the duration of the block.
 
-    Extra keyword arguments go to ``uvicorn.Config`` (defaults: websockets-sansio
-    implementation, no per-message deflate, ``ws_max_size`` from the app's
+    Extra keyword arguments go to ``uvicorn.Config`` (defaults: rtportal's native
+    websocket transport, no per-message deflate, ``ws_max_size`` from the app's
     settings when present, lifespan on, warnings only).
     """
     settings = getattr(app.state, "settings", None)
     options: dict[str, Any] = {
         "lifespan": "on",
         "log_level": "warning",
-        "ws": "websockets-sansio",  # as in the Procfile
+        "ws": UVICORN_WS,  # as in the Procfile
         "ws_per_message_deflate": False,
         "timeout_graceful_shutdown": 5,
     }

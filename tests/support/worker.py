@@ -81,7 +81,7 @@ class Worker:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lifespan", "on",                 # a failing startup must fail, not limp on
             "--loop", "uvloop", "--http", "httptools",   # as in the Procfile
-            "--ws", "websockets-sansio",          # as in the Procfile
+            "--ws", "rtportal.ws.native:WebSocketProtocol",  # as in the Procfile
             "--ws-per-message-deflate", "false",
             "--log-level", "warning",
             "--timeout-graceful-shutdown", "5",

@@ -1,0 +1,31 @@
+"""The per-worker runtime: what the app's lifespan builds and every transport shares.
+
+The lifespan yields it as ASGI lifespan state (``RUNTIME_KEY``), so a
+transport that is not a Starlette route (``rtportal.ws.native``, a uvicorn
+websocket protocol) finds the same database, hub and committer as the HTTP
+routes, without module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rtportal.db import Database
+from rtportal.groupcommit import GroupCommit
+from rtportal.hub import Hub
+from rtportal.settings import Settings
+from rtportal.ws.protocol import FrameCache
+
+__all__ = ["RUNTIME_KEY", "Runtime"]
+
+RUNTIME_KEY = "rtportal.runtime"
+
+
+@dataclass(slots=True, eq=False)
+class Runtime:
+    settings: Settings
+    db: Database
+    hub: Hub
+    committer: GroupCommit
+    # One encoded-frame cache per worker: (matter_id, seq) names one event per database.
+    frames: FrameCache = field(default_factory=FrameCache)

@@ -1,0 +1,489 @@
+"""rtportal's websocket transport for uvicorn: no task, no queue per idle connection.
+
+Run uvicorn with ``--ws rtportal.ws.native:WebSocketProtocol`` (the Procfile,
+``rtportal serve`` and the benchmark do). uvicorn hands every websocket
+upgrade to this ``asyncio.Protocol``, which drives ``websockets``' sans-I/O
+``ServerProtocol`` from the transport's callbacks and executes rtportal's
+protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
+
+* **No task per connection.** A frame from the client is parsed in
+  ``data_received`` and fed to the core; only requests that need the
+  database (authenticate, subscribe, backlog, send) run as short tasks.
+  An idle connection is a transport, a parser and the core's state.
+* **Fan-out writes straight to the socket.** Server frames are not masked,
+  so an event frame is the same bytes for every viewer of one class: it is
+  framed once (``_FrameBytes``) and each connection does one
+  ``transport.write``. No writer task wakes per connection per event.
+* **Overflow policy: close, never buffer without bound.** When a client
+  reads slower than events arrive and more than
+  ``settings.ws_send_buffer_max`` bytes are waiting in the transport, the
+  connection is closed with 4008 "slow consumer"; it resumes from its
+  cursor (docs/protocol.md).
+* **Keepalive without a timer per connection.** One sweep per worker every
+  ``--ws-ping-interval`` seconds pings the connections that sent nothing
+  since the last sweep, and closes (1011) those that sent nothing, not even
+  the pong, by the sweep after ``--ws-ping-timeout``.
+* **Back-pressure on input.** A connection with ``_MAX_IN_FLIGHT`` requests
+  being executed stops being read until one finishes.
+
+The runtime (database, hub, committer) comes from the app's lifespan state
+(``rtportal.runtime.RUNTIME_KEY``): this module is not a route, so it only
+serves ``/ws``; every other websocket path gets 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from typing import Any, cast
+
+from websockets.datastructures import Headers
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from rtportal.auth.tokens import authenticate, token_from_headers
+from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.principal import Principal
+from rtportal.runtime import RUNTIME_KEY, Runtime
+from rtportal.ws.endpoint import ConnectionCore, origin_allowed
+from rtportal.ws.protocol import (
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_INTERNAL,
+    CLOSE_SLOW,
+    CLOSE_TRY_LATER,
+    CLOSE_UNAUTHENTICATED,
+    Close,
+)
+
+__all__ = ["UVICORN_WS", "WS_PATH", "NativeConnection", "WebSocketProtocol"]
+
+log = logging.getLogger("rtportal.ws")
+
+WS_PATH = "/ws"
+# What to pass as uvicorn's ``ws`` (``--ws``) option.
+UVICORN_WS = "rtportal.ws.native:WebSocketProtocol"
+_CLOSE_TIMEOUT = 5.0  # seconds for the client to answer our close frame before we drop it
+_MAX_IN_FLIGHT = 16  # requests per connection being executed before reading pauses
+_SHARED_KEY = "rtportal.ws.native"  # per-worker state in uvicorn's app_state
+
+
+class _FrameBytes:
+    """Text frame bytes per frame text, shared by every connection of a worker.
+
+    Keyed by the identity of the text: the core's ``FrameCache`` hands the
+    same ``str`` object to every viewer of one class, so a fan-out to 1,000
+    members frames (and UTF-8 encodes) the event once. The entry keeps the
+    text alive, so its id cannot be reused while it is cached.
+    """
+
+    __slots__ = ("_memo",)
+    _SIZE = 64
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[str, bytes]] = {}
+
+    def __call__(self, text: str) -> bytes:
+        entry = self._memo.get(id(text))
+        if entry is not None and entry[0] is text:
+            return entry[1]
+        data = text.encode()
+        n = len(data)
+        if n < 126:
+            frame = bytes((0x81, n)) + data
+        elif n < 65536:
+            frame = struct.pack("!BBH", 0x81, 126, n) + data
+        else:
+            frame = struct.pack("!BBQ", 0x81, 127, n) + data
+        if len(self._memo) >= self._SIZE:
+            self._memo.clear()  # bounded; a miss only costs one encode
+        self._memo[id(text)] = (text, frame)
+        return frame
+
+
+class _Shared:
+    """Per-worker state of the native transport (in uvicorn's ``app_state``)."""
+
+    __slots__ = ("connections", "frame_bytes", "sweeping")
+
+    def __init__(self) -> None:
+        self.frame_bytes = _FrameBytes()
+        self.connections: set[WebSocketProtocol] = set()
+        self.sweeping = False
+
+
+class NativeConnection(ConnectionCore):
+    """The protocol core of one accepted websocket, writing through its ``WebSocketProtocol``."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: WebSocketProtocol, principal: Principal, runtime: Runtime) -> None:
+        super().__init__(
+            principal, runtime.settings, runtime.db, runtime.hub, runtime.frames, runtime.committer
+        )
+        self._owner = owner
+
+    def _frames_ready(self) -> None:
+        self._owner.write_frames(self.proto.take_frames(1 << 30))
+
+    def _close_requested(self, close: Close) -> None:
+        self._owner.close_with(close.code, close.reason)
+
+    def _spawn(self, coro: Any) -> None:
+        super()._spawn(coro)
+        if self.in_flight >= _MAX_IN_FLIGHT:
+            self._owner.pause_input()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        super()._task_done(task)
+        if self.in_flight < _MAX_IN_FLIGHT:
+            self._owner.resume_input()
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    """One websocket connection on uvicorn (see the module docstring)."""
+
+    __slots__ = (
+        "_app_state",
+        "_close_timer",
+        "_config",
+        "_conn",
+        "_fragments",
+        "_heard",
+        "_pending_text",
+        "_pinged",
+        "_read_paused",
+        "_server_state",
+        "_shared",
+        "_transport",
+        "_ws",
+    )
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._config = config
+        self._server_state = server_state
+        self._app_state = app_state
+        shared = app_state.get(_SHARED_KEY)
+        if not isinstance(shared, _Shared):
+            shared = app_state[_SHARED_KEY] = _Shared()
+        self._shared: _Shared = shared
+        runtime = app_state.get(RUNTIME_KEY)
+        max_size = (
+            runtime.settings.ws_max_frame_bytes
+            if isinstance(runtime, Runtime)
+            else config.ws_max_size
+        )
+        self._ws = ServerProtocol(max_size=max_size, logger=log)
+        self._transport: asyncio.Transport | None = None
+        self._conn: NativeConnection | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._fragments: list[bytes] | None = None  # a fragmented message being assembled
+        self._pending_text = True  # ... and whether it is text
+        self._heard = True  # data arrived since the last keepalive sweep
+        self._pinged = False
+        self._read_paused = False
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._server_state.connections.add(self)
+        self._shared.connections.add(self)
+        self._start_keepalive()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server_state.connections.discard(self)
+        self._shared.connections.discard(self)
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            # Leaving the hub awaits (the last listener of a matter unsubscribes).
+            self._track(asyncio.get_running_loop().create_task(_finish(conn)))
+
+    def data_received(self, data: bytes) -> None:
+        ws = self._ws
+        ws.receive_data(data)
+        self._heard = True
+        events = ws.events_received()
+        self._flush()
+        for event in events:
+            if isinstance(event, Frame):
+                self._on_frame(event)
+            elif isinstance(event, Request):
+                self._on_request(event)
+        if ws.parser_exc is not None:
+            self._on_parse_error()
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._flush()
+        return None
+
+    # --- uvicorn ---------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: 1012, the client reconnects to another worker."""
+        if self._ws.state is State.OPEN:
+            self.close_with(1012, "server restarting")
+        elif self._transport is not None:
+            self._transport.close()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def write_frames(self, texts: list[str]) -> None:
+        transport = self._transport
+        if transport is None or self._ws.state is not State.OPEN or transport.is_closing():
+            return
+        framed = self._shared.frame_bytes
+        if len(texts) == 1:
+            transport.write(framed(texts[0]))
+        else:
+            transport.write(b"".join([framed(t) for t in texts]))
+        conn = self._conn
+        if (
+            conn is not None
+            and transport.get_write_buffer_size() > conn.settings.ws_send_buffer_max
+        ):
+            # Named overflow policy: close the slow consumer; it resumes from its cursor.
+            conn.close(CLOSE_SLOW)
+
+    def close_with(self, code: int, reason: str) -> None:
+        ws = self._ws
+        if ws.state is not State.OPEN:
+            return
+        ws.send_close(code, reason)
+        self._flush()
+        if self._close_timer is None and self._transport is not None:
+            # A client that stopped reading may never answer: drop it after a while.
+            loop = asyncio.get_running_loop()
+            self._close_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
+
+    def pause_input(self) -> None:
+        if not self._read_paused and self._transport is not None:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def resume_input(self) -> None:
+        if self._read_paused and self._transport is not None and not self._transport.is_closing():
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def _flush(self) -> None:
+        """Write what websockets queued (handshake, pongs, close); close TCP on its EOF."""
+        transport = self._transport
+        if transport is None:
+            return
+        for data in self._ws.data_to_send():
+            if data:
+                transport.write(data)
+            else:  # websockets' SEND_EOF: the server ends the TCP connection
+                transport.close()
+
+    # --- frames from the client -------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if frame.fin:
+                self._on_message(opcode is Opcode.TEXT, bytes(frame.data))
+            else:
+                self._fragments = [bytes(frame.data)]
+                self._pending_text = opcode is Opcode.TEXT
+        elif opcode is Opcode.CONT:
+            if self._fragments is not None:  # websockets rejects a stray CONT itself
+                self._fragments.append(bytes(frame.data))
+                if frame.fin:
+                    data = b"".join(self._fragments)
+                    self._fragments = None
+                    self._on_message(self._pending_text, data)
+        elif opcode is Opcode.PONG:
+            self._pinged = False
+        elif opcode is Opcode.CLOSE:
+            conn = self._conn
+            if conn is not None:
+                conn.proto.close(1000, "")  # stop producing frames; the reply is queued
+
+    def _on_message(self, is_text: bool, data: bytes) -> None:
+        conn = self._conn
+        if conn is None or self._ws.state is not State.OPEN:
+            return  # before authentication completes, or while closing: ignored
+        try:
+            if is_text:
+                try:
+                    text = data.decode()
+                except UnicodeDecodeError:
+                    self._ws.fail(1007, "invalid UTF-8")
+                    self._flush()
+                    return
+                conn.feed(conn.proto.receive_text(text))
+            else:
+                conn.feed(conn.proto.receive_bytes(data))
+        except Exception:
+            # A bug here must still close with a code, never a bare drop.
+            log.exception("websocket frame handling failed")
+            conn.feed(conn.proto.close(CLOSE_INTERNAL, "internal error"))
+
+    def _on_parse_error(self) -> None:
+        # websockets queued the close frame (1002 protocol error, 1009 too big...).
+        self._flush()
+        if self._ws.close_expected() and self._transport is not None:
+            if self._close_timer is None:
+                loop = asyncio.get_running_loop()
+                self._close_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
+
+    # --- the opening handshake --------------------------------------------------------
+
+    def _on_request(self, request: Request) -> None:
+        ws = self._ws
+        path = request.path.partition("?")[0]
+        if path != self._config.root_path + WS_PATH:
+            self._respond(ws.reject(404, "Not Found\n"))
+            return
+        response = ws.accept(request)
+        if response.status_code != 101:
+            self._respond(response)  # a malformed upgrade: websockets explains it
+            return
+        runtime = self._app_state.get(RUNTIME_KEY)
+        if not isinstance(runtime, Runtime):
+            # The lifespan has not run (or was turned off): nothing to serve.
+            self._respond(ws.reject(503, "Service Unavailable\n"))
+            return
+        headers = request.headers
+        try:
+            origin = _single(headers, "Origin")
+        except _RepeatedHeader:
+            origin = "(repeated)"  # never an allowed origin
+        if not origin_allowed(origin, runtime.settings.allowed_origins):
+            self._refuse(response, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
+            return
+        cookie = "; ".join(headers.get_all("Cookie"))
+        try:
+            token = token_from_headers(_single(headers, "Authorization"), cookie or None)
+        except _RepeatedHeader:
+            token = None  # ambiguous credentials authenticate nobody
+        self._track(
+            asyncio.get_running_loop().create_task(self._authenticate(runtime, response, token))
+        )
+
+    async def _authenticate(self, runtime: Runtime, response: Response, token: str | None) -> None:
+        try:
+            async with runtime.db.read() as session:
+                principal = await authenticate(session, token)
+        except Unauthenticated:
+            self._refuse(response, CLOSE_UNAUTHENTICATED, "unauthenticated")
+            return
+        except Unavailable:
+            self._refuse(response, CLOSE_TRY_LATER, "unavailable")
+            return
+        except Exception:
+            log.exception("websocket authentication failed")
+            self._refuse(response, CLOSE_INTERNAL, "internal error")
+            return
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return  # the client left while we were checking its token
+        self._ws.send_response(response)
+        self._flush()
+        conn = self._conn = NativeConnection(self, principal, runtime)
+        runtime.hub.register(conn)  # reachable by close_principal before any join
+        conn.feed(conn.proto.connected())
+
+    def _respond(self, response: Response) -> None:
+        """Refuse the upgrade with an HTTP response (no websocket was opened)."""
+        self._ws.send_response(response)
+        self._flush()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _refuse(self, response: Response, code: int, reason: str) -> None:
+        # Accept, then close: browsers expose close codes to scripts but hide
+        # the HTTP status of a refused upgrade (docs/protocol.md).
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._ws.send_response(response)
+        self._flush()
+        self.close_with(code, reason)
+
+    # --- keepalive -------------------------------------------------------------------
+
+    def _start_keepalive(self) -> None:
+        shared = self._shared
+        interval = self._config.ws_ping_interval
+        if shared.sweeping or not interval or interval <= 0:
+            return
+        shared.sweeping = True
+        timeout = self._config.ws_ping_timeout
+        loop = asyncio.get_running_loop()
+
+        def sweep() -> None:
+            # One timer per worker, not per connection; a chain of call_later
+            # (no task) so a stopping loop simply drops it.
+            now = loop.time()
+            for proto in list(shared.connections):
+                proto._keepalive(now, timeout)
+            if shared.connections:
+                loop.call_later(interval, sweep)
+            else:
+                shared.sweeping = False
+
+        loop.call_later(interval, sweep)
+
+    def _keepalive(self, now: float, timeout: float | None) -> None:
+        ws = self._ws
+        if ws.state is not State.OPEN or self._transport is None:
+            return
+        if self._heard:
+            self._heard = False
+            self._pinged = False
+            return
+        if not self._pinged:
+            self._pinged = True
+            ws.send_ping(b"")
+            self._flush()
+            return
+        if timeout is not None:
+            # Pinged a sweep ago and nothing came back, not even the pong.
+            ws.fail(1011, "keepalive ping timeout")
+            self._flush()
+            self._transport.abort()
+
+    # --- tasks ------------------------------------------------------------------------
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """uvicorn waits for these tasks at shutdown (and the loop keeps only weak refs)."""
+        tasks = self._server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+class _RepeatedHeader(Exception):
+    """A header that must appear at most once came twice (ambiguous: refused)."""
+
+
+def _single(headers: Headers, name: str) -> str | None:
+    values = headers.get_all(name)
+    if len(values) > 1:
+        raise _RepeatedHeader(name)
+    return str(values[0]) if values else None
+
+
+async def _finish(conn: NativeConnection) -> None:
+    tasks = conn._cancel_tasks()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await conn._leave_all()
