@@ -13,9 +13,9 @@ Why each piece exists (docs/delivery.md has the full story):
   **once per matter per worker** (concurrent gap fills of one matter
   coalesce into one task), and fans out in order.
 * ``on_reset`` (the broker reconnected) and the safety poll (every
-  ``settings.hub_poll_interval`` s, one query for the heads of every
-  subscribed matter) catch the loss nothing later would reveal: the last
-  message before a quiet period.
+  ``settings.hub_poll_interval`` s, one query per 500 subscribed matters for
+  their heads) catch the loss nothing later would reveal: the last message
+  before a quiet period.
 * ``seq <= last`` is a duplicate (the echo of our own publish, a repeated
   delivery) and is dropped before the event is even rebuilt.
 * Fan-out calls ``listener.deliver(event)`` which never blocks; the hub
@@ -30,11 +30,18 @@ The ``ctl`` topic carries control messages: ``close_principal`` makes every
 worker call ``listener.close(code)`` on the listeners of that principal
 (used when a client is removed or their login is regenerated). Being on the
 broker, that message is at-most-once too, so the hub also re-checks the
-login sessions of its listeners against the tokens table (one query per
-1,000 distinct sessions) after every broker reset and with every safety
-poll, and closes those whose session is revoked or expired with 4010. The
-same passes close contacts and bots joined to a matter they are no longer
-an active member of (access is otherwise checked at subscribe and send).
+login sessions of its listeners against the tokens table and closes those
+whose session is revoked or expired with 4010; the same re-checks close
+contacts and bots joined to a matter they are no longer an active member of
+(access is otherwise checked at subscribe and send). After a broker reset
+everything is re-checked. The safety poll re-checks one slice of it: the
+sessions and (matter, principal) pairs are kept in ``RECHECK_SLICES`` (5)
+hash slices, updated on register/join/leave rather than rebuilt, and poll
+``n`` re-checks slice ``n % 5``; so each is re-checked once every 5 polls
+(a lost revocation is acted on within 5 poll intervals, 10 s by default)
+at a fifth of the cost. Every pass runs as small queries (250 ids) with a
+loop turn between them, so the deliveries in flight never wait behind a
+poll for more than a few ms (bench/hub_poll_cost.py measures it).
 """
 
 from __future__ import annotations
