@@ -44,6 +44,7 @@ from rtportal.errors import (
     Unauthenticated,
     Unavailable,
 )
+from rtportal.groupcommit import GroupCommit, Send
 from rtportal.hub import CLOSE_REVOKED
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -269,7 +270,8 @@ def _event_body_limit(settings: Settings) -> int:
 
 @_json_endpoint
 async def post_event(request: Request) -> Response:
-    """Append an event (idempotent by ``client_id``); publish after commit."""
+    """Append an event (idempotent by ``client_id``) through the worker's
+    ``GroupCommit``: committed, then published, then answered."""
     settings = _settings(request)
     principal = await _principal(request)
     body = await _json_object(request, _event_body_limit(settings))
@@ -290,27 +292,11 @@ async def post_event(request: Request) -> Response:
         raise BadRequest("payload must be a JSON object")
     raw_blob = body.get("blob")
     blob = None if raw_blob is None else stream.b64decode_any(raw_blob)
-    ref = request.path_params["ref"]
-    async with _db(request).write() as session:
-        matter = await stream.can_access(session, principal, ref)
-        event, created = await stream.append(
-            session,
-            matter=matter,
-            actor=principal,
-            kind=kind,
-            audience=audience,
-            payload=payload,
-            blob=blob,
-            client_id=client_id,
-            settings=settings,
-        )
-    if created:
-        try:
-            await request.app.state.hub.publish([event])
-        except Exception:
-            # Committed is committed: live delivery catches up from the database
-            # (hub gap fill / safety poll), so the sender still gets its seq.
-            log.exception("publish failed after commit (matter %s seq %s)", event.matter, event.seq)
+    # The worker's group commit (shared with websocket sends): access check,
+    # append and commit in a batch's transaction, publish after the commit.
+    committer: GroupCommit = request.app.state.committer
+    send = Send(request.path_params["ref"], kind, audience, payload, blob, client_id)
+    event, created, _ = await committer.append(principal, send, None)
     return _ok(
         {"seq": event.seq, "duplicate": not created, "event": view_for(event, principal)},
         status=201 if created else 200,
