@@ -214,18 +214,24 @@ class WebSocketProtocol(asyncio.Protocol):
             self._track(asyncio.get_running_loop().create_task(_finish(conn)))
 
     def data_received(self, data: bytes) -> None:
-        ws = self._ws
-        ws.receive_data(data)
-        self._heard = True
-        events = ws.events_received()
-        self._flush()
-        for event in events:
-            if isinstance(event, Frame):
-                self._on_frame(event)
-            elif isinstance(event, Request):
-                self._on_request(event)
-        if ws.parser_exc is not None:
-            self._on_parse_error()
+        try:
+            ws = self._ws
+            ws.receive_data(data)
+            self._heard = True
+            events = ws.events_received()
+            self._flush()
+            for event in events:
+                if isinstance(event, Frame):
+                    self._on_frame(event)
+                elif isinstance(event, Request):
+                    self._on_request(event)
+            if ws.parser_exc is not None:
+                self._on_parse_error()
+        except Exception:
+            # A bug must not leave a half-open connection behind.
+            log.exception("websocket input handling failed")
+            if self._transport is not None:
+                self._transport.abort()
 
     def eof_received(self) -> bool | None:
         self._ws.receive_eof()
@@ -374,6 +380,9 @@ class WebSocketProtocol(asyncio.Protocol):
             token = token_from_headers(_single(headers, "Authorization"), cookie or None)
         except _RepeatedHeader:
             token = None  # ambiguous credentials authenticate nobody
+        # Nothing is read until the token is checked: a client may not send
+        # frames before the 101 anyway (RFC 6455 4.1), and none is lost.
+        self.pause_input()
         self._track(
             asyncio.get_running_loop().create_task(self._authenticate(runtime, response, token))
         )
@@ -400,6 +409,7 @@ class WebSocketProtocol(asyncio.Protocol):
         conn = self._conn = NativeConnection(self, principal, runtime)
         runtime.hub.register(conn)  # reachable by close_principal before any join
         conn.feed(conn.proto.connected())
+        self.resume_input()
 
     def _respond(self, response: Response) -> None:
         """Refuse the upgrade with an HTTP response (no websocket was opened)."""
@@ -417,6 +427,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._ws.send_response(response)
         self._flush()
         self.close_with(code, reason)
+        self.resume_input()  # to read the client's answering close frame
 
     # --- keepalive -------------------------------------------------------------------
 
