@@ -80,7 +80,8 @@ def _targets(results: list[dict[str, Any]]) -> list[str]:
         "| target | rooms | fanout |",
         "| --- | --- | --- |",
     ]
-    for system in ("rtportal-pg", "rtportal-sqlite"):
+    systems = sorted({r["system"] for r in results if r["system"].startswith("rtportal-")})
+    for system in systems:
         for other, factor in (("relay", 0.5), ("channels", 3.0)):
             cells = []
             for workload in ("rooms", "fanout"):

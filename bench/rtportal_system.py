@@ -54,15 +54,21 @@ def make_rtportal(
     sql_trace: Path | None = None,
     tracemalloc: bool = False,
 ) -> System:
-    layouts = plain_layouts(run_id + ("P" if name == "rtportal-pg" else "S"), idle_n)
+    # rtportal-pg2: the same as rtportal-pg with two uvicorn worker processes
+    # (Redis carries events between them), CPU and RSS summed over the tree.
+    workers = 2 if name == "rtportal-pg2" else 1
+    prefix = {"rtportal-pg": "P", "rtportal-pg2": "Q"}.get(name, "S")
+    layouts = plain_layouts(run_id + prefix, idle_n)
     data_dir = tmp / name
     data_dir.mkdir(parents=True, exist_ok=True)
-    if name == "rtportal-pg":
+    if name in ("rtportal-pg", "rtportal-pg2"):
         asyncio.run(_recreate_database(pg_admin_url))
         base = pg_admin_url.rsplit("/", 1)[0]
         db_url = base.replace("postgresql://", "postgresql+asyncpg://") + "/" + BENCH_DB
         broker_url = redis_url
-        label = "rtportal, PostgreSQL + Redis broker"
+        label = "rtportal, PostgreSQL + Redis broker" + (
+            f", {workers} workers" if workers > 1 else ""
+        )
 
         def backend() -> list[int]:
             return [redis_pid, *_pg_backend_pids()]
@@ -113,4 +119,6 @@ def make_rtportal(
         if tracemalloc:
             env["BENCH_TRACEMALLOC"] = str(sql_trace / f"memory-{name}.txt")
     argv = uvicorn_argv(target, port, factory=True, ws=RTPORTAL_WS[0])
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     return System(name, label, argv, env, with_auth, backend_pids=backend)

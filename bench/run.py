@@ -129,19 +129,35 @@ def private_redis() -> Iterator[tuple[str, int]]:
 
 
 # --- measurement ------------------------------------------------------------------------
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and its children (uvicorn --workers N forks its workers)."""
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
-        try:
-            t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
+        for proc in _tree(pid):
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
     return total
 
 
 def rss_bytes(pid: int) -> int:
-    return int(psutil.Process(pid).memory_info().rss)
+    total = 0
+    for proc in _tree(pid):
+        try:
+            total += int(proc.memory_info().rss)
+        except psutil.Error:
+            pass
+    return total
 
 
 def percentile(sorted_values: array[int] | list[int], q: float) -> float:
@@ -740,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
                 system = make_relay(port, run_id, plan.idle_n)
             elif name == "channels":
                 system = make_channels(port, run_id, plan.idle_n, redis_url, redis_pid)
-            elif name in ("rtportal-sqlite", "rtportal-pg"):
+            elif name in ("rtportal-sqlite", "rtportal-pg", "rtportal-pg2"):
                 from bench.rtportal_system import make_rtportal
 
                 try:
