@@ -1,12 +1,14 @@
-"""The per-matter event log: ``append``, ``read_since``, ``head``, ``can_access``.
+"""The per-matter event log: ``append_batch``/``append``, ``read_since``, ``head``, ``can_access``.
 
 Every change to a matter is an event with a per-matter ``seq`` (1, 2, 3...
 without gaps) written in the caller's transaction. ``seq`` comes from
-``UPDATE matters SET last_seq = last_seq + 1 ... RETURNING last_seq``: on
-PostgreSQL the row lock serialises writers of one matter across processes
-until commit; on SQLite the write transaction (``BEGIN IMMEDIATE``) already
-holds the database write lock. A rollback undoes the counter with the
-insert, so a failed transaction leaves no gap and no half-written record.
+``UPDATE matters SET last_seq = last_seq + n ... RETURNING last_seq`` (``n``
+new events of the matter in the batch): on PostgreSQL the matter's row lock
+(taken first, in matter-id order) serialises writers of one matter across
+processes until commit; on SQLite the write transaction (``BEGIN
+IMMEDIATE``) already holds the database write lock. A rollback undoes the
+counter with the insert, so a failed transaction leaves no gap and no
+half-written record.
 
 Callers commit, then publish (``hub.publish``); nothing here publishes.
 """
@@ -78,29 +80,39 @@ _EVENTS = cast(Table, Event.__table__)
 _PG_LOCK = text(
     "SELECT id FROM matters WHERE id = ANY(CAST(:ids AS INTEGER[])) ORDER BY id FOR UPDATE"
 )
-_PG_STORED = text(
-    "SELECT e.matter_id, e.actor_kind, e.actor_id, e.client_id, e.seq, e.kind, e.audience,"
-    " e.actor_name, e.payload, e.blob, e.created_at FROM events AS e"
-    " JOIN unnest(CAST(:matter_ids AS INTEGER[]), CAST(:actor_kinds AS TEXT[]),"
-    " CAST(:actor_ids AS INTEGER[]), CAST(:client_ids AS TEXT[]))"
-    " AS r(matter_id, actor_kind, actor_id, client_id)"
-    " ON e.matter_id = r.matter_id AND e.actor_kind = r.actor_kind"
-    " AND e.actor_id = r.actor_id AND e.client_id = r.client_id"
+# After the locks, one statement does the rest (its snapshot is taken once
+# the locks are held, so it sees whatever a writer that held them committed):
+# ``old`` finds the stored events among the items' idempotency keys; the
+# other items (``fresh``) are numbered per matter (``k`` of ``n``, in item
+# order); ``heads`` adds ``n`` to each matter's ``last_seq``; the insert
+# gives item ``k`` the seq ``head - n + k``. Returned: the ``old`` rows and
+# the new heads (Python derives the same seqs, ``_seqs``).
+_PG_WRITE = text(
+    "WITH r AS (SELECT * FROM unnest(CAST(:idx AS INTEGER[]), CAST(:matter_id AS INTEGER[]),"
+    " CAST(:kind AS TEXT[]), CAST(:audience AS TEXT[]), CAST(:actor_kind AS TEXT[]),"
+    " CAST(:actor_id AS INTEGER[]), CAST(:actor_name AS TEXT[]), CAST(:payload AS TEXT[]),"
+    " CAST(:blob AS BYTEA[]), CAST(:client_id AS TEXT[]))"
+    " AS r(idx, matter_id, kind, audience, actor_kind, actor_id, actor_name, payload, blob,"
+    " client_id)),"
+    " old AS (SELECT r.idx, e.seq, e.kind, e.audience, e.actor_name, e.payload, e.blob,"
+    " e.created_at FROM r JOIN events AS e ON e.matter_id = r.matter_id"
+    " AND e.actor_kind = r.actor_kind AND e.actor_id = r.actor_id"
+    " AND e.client_id = r.client_id),"
+    " fresh AS (SELECT r.*, row_number() OVER (PARTITION BY r.matter_id ORDER BY r.idx) AS k,"
+    " count(*) OVER (PARTITION BY r.matter_id) AS n FROM r"
+    " WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.idx = r.idx)),"
+    " heads AS (UPDATE matters AS m SET last_seq = m.last_seq + c.n"
+    " FROM (SELECT DISTINCT matter_id, n FROM fresh) AS c WHERE m.id = c.matter_id"
+    " RETURNING m.id, m.last_seq),"
+    " ins AS (INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id,"
+    " actor_name, payload, blob, client_id, created_at)"
+    " SELECT f.matter_id, h.last_seq - f.n + f.k, f.kind, f.audience, f.actor_kind, f.actor_id,"
+    " f.actor_name, f.payload, f.blob, f.client_id, CAST(:created_at AS TIMESTAMPTZ)"
+    " FROM fresh AS f JOIN heads AS h ON h.id = f.matter_id)"
+    " SELECT 'old' AS src, idx, seq, kind, audience, actor_name, payload, blob, created_at"
+    " FROM old UNION ALL SELECT 'head', id, last_seq, NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM heads"
 ).columns(created_at=UTCDateTime())
-_PG_NEXT_SEQS = text(
-    "UPDATE matters AS m SET last_seq = m.last_seq + v.n"
-    " FROM unnest(CAST(:ids AS INTEGER[]), CAST(:ns AS INTEGER[])) AS v(mid, n)"
-    " WHERE m.id = v.mid RETURNING m.id, m.last_seq"
-)
-_PG_INSERT = text(
-    "INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id, actor_name,"
-    " payload, blob, client_id, created_at)"
-    " SELECT r.*, CAST(:created_at AS TIMESTAMPTZ) FROM unnest("
-    "CAST(:matter_id AS INTEGER[]), CAST(:seq AS INTEGER[]), CAST(:kind AS TEXT[]),"
-    " CAST(:audience AS TEXT[]), CAST(:actor_kind AS TEXT[]), CAST(:actor_id AS INTEGER[]),"
-    " CAST(:actor_name AS TEXT[]), CAST(:payload AS TEXT[]), CAST(:blob AS BYTEA[]),"
-    " CAST(:client_id AS TEXT[])) AS r"
-)
 # SQLite (3.35+ for RETURNING; the write transaction already holds the
 # database write lock, so nothing to lock row by row).
 _SQLITE_STORED = text(
@@ -314,63 +326,112 @@ def _same_content(
     )
 
 
-def _stored_event(row: Row[Any], reference: str) -> StoredEvent:
+def _conflict() -> Conflict:
+    return Conflict("client_id was already used with different content")
+
+
+def _stored_event(row: Row[Any], c: _Checked) -> StoredEvent:
+    """The stored event an item's idempotency key names (its key fields are the item's)."""
+    item = c.item
     return StoredEvent(
-        matter_id=int(row.matter_id),
-        matter=reference,
+        matter_id=item.matter.id,
+        matter=item.matter.reference,
         seq=int(row.seq),
         kind=row.kind,
         audience=cast(Literal["portal", "staff"], row.audience),
-        actor={"kind": row.actor_kind, "id": int(row.actor_id), "name": row.actor_name},
+        actor={"kind": item.actor.kind, "id": item.actor.id, "name": row.actor_name},
         payload=json.loads(row.payload),
         blob=None if row.blob is None else bytes(row.blob),
-        client_id=row.client_id,
+        client_id=item.client_id,
         created_at=_iso(row.created_at),
     )
 
 
-async def _stored(conn: AsyncConnection, pg: bool, keys: list[_Key]) -> dict[_Key, Row[Any]]:
-    """The stored events among these idempotency keys (one statement)."""
-    if pg:
-        params: dict[str, Any] = {
-            "matter_ids": [k[0] for k in keys],
-            "actor_kinds": [k[1] for k in keys],
-            "actor_ids": [k[2] for k in keys],
-            "client_ids": [k[3] for k in keys],
-        }
-        result = await conn.execute(_PG_STORED, params)
-    else:
+def _seqs(fresh: list[_Checked], heads: dict[int, int]) -> dict[int, int]:
+    """Item index -> seq: each matter's new items take the seqs up to its new
+    head, in item order (the same rule as ``_PG_WRITE``'s ``k`` and ``n``)."""
+    counts = Counter(c.item.matter.id for c in fresh)
+    next_seq = {m: heads[m] - counts[m] + 1 for m in counts if m in heads}
+    seqs: dict[int, int] = {}
+    for c in fresh:
+        matter_id = c.item.matter.id
+        if matter_id in next_seq:  # else deleted since can_access: NotFound
+            seqs[c.index] = next_seq[matter_id]
+            next_seq[matter_id] += 1
+    return seqs
+
+
+_COLUMNS = (
+    "matter_id", "kind", "audience", "actor_kind", "actor_id", "actor_name", "payload",
+    "blob", "client_id",
+)  # fmt: skip
+
+
+def _values(c: _Checked) -> dict[str, Any]:
+    item, actor = c.item, c.item.actor
+    return {
+        "matter_id": item.matter.id,
+        "kind": item.kind,
+        "audience": item.audience,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.display_name,
+        "payload": c.payload_text,
+        "blob": c.blob,
+        "client_id": item.client_id,
+    }
+
+
+async def _pg_write(
+    conn: AsyncConnection, unique: list[_Checked], at: datetime
+) -> tuple[dict[int, Row[Any]], dict[int, int]]:
+    """Two statements: the ordered row locks, then ``_PG_WRITE``."""
+    ids = sorted({c.item.matter.id for c in unique})
+    locked = set((await conn.execute(_PG_LOCK, {"ids": ids})).scalars())
+    live = [c for c in unique if c.item.matter.id in locked]  # the others: NotFound
+    if not live:
+        return {}, {}
+    values = [_values(c) for c in live]
+    params: dict[str, Any] = {col: [v[col] for v in values] for col in _COLUMNS}
+    params["idx"] = [c.index for c in live]
+    params["created_at"] = at
+    stored: dict[int, Row[Any]] = {}
+    heads: dict[int, int] = {}
+    for row in await conn.execute(_PG_WRITE, params):
+        if row.src == "old":
+            stored[int(row.idx)] = row
+        else:
+            heads[int(row.idx)] = int(row.seq)
+    return stored, heads
+
+
+async def _sqlite_write(
+    conn: AsyncConnection, unique: list[_Checked], at: datetime
+) -> tuple[dict[int, Row[Any]], dict[int, int]]:
+    """Up to three statements (the transaction already holds the write lock):
+    the stored keys, the seqs, the rows."""
+    keys = [c.key for c in unique if c.key is not None]
+    stored: dict[int, Row[Any]] = {}
+    if keys:
         result = await conn.execute(_SQLITE_STORED, {"keys": json.dumps(keys)})
-    return {(int(r.matter_id), r.actor_kind, int(r.actor_id), r.client_id): r for r in result.all()}
-
-
-async def _next_seqs(conn: AsyncConnection, pg: bool, counts: Counter[int]) -> dict[int, int]:
-    """Add ``counts[m]`` to each matter's ``last_seq``; the new heads (missing matters left out)."""
-    ids = sorted(counts)
-    if pg:
-        params: dict[str, Any] = {"ids": ids, "ns": [counts[m] for m in ids]}
-        result = await conn.execute(_PG_NEXT_SEQS, params)
-    else:
-        pairs = json.dumps([[m, counts[m]] for m in ids])
-        result = await conn.execute(_SQLITE_NEXT_SEQS, {"counts": pairs})
-    return {int(mid): int(seq) for mid, seq in result.all()}
-
-
-async def _insert(
-    conn: AsyncConnection, pg: bool, rows: list[dict[str, Any]], at: datetime
-) -> None:
-    if pg:
-        columns = (
-            "matter_id", "seq", "kind", "audience", "actor_kind", "actor_id", "actor_name",
-            "payload", "blob", "client_id",
-        )  # fmt: skip
-        params: dict[str, Any] = {c: [r[c] for r in rows] for c in columns}
-        params["created_at"] = at
-        await conn.execute(_PG_INSERT, params)
-    else:
-        for row in rows:
-            row["created_at"] = at
+        by_key = {
+            (int(r.matter_id), r.actor_kind, int(r.actor_id), r.client_id): r for r in result.all()
+        }
+        stored = {c.index: by_key[c.key] for c in unique if c.key is not None and c.key in by_key}
+    fresh = [c for c in unique if c.index not in stored]
+    if not fresh:
+        return stored, {}
+    counts = Counter(c.item.matter.id for c in fresh)
+    pairs = json.dumps([[m, n] for m, n in sorted(counts.items())])
+    result = await conn.execute(_SQLITE_NEXT_SEQS, {"counts": pairs})
+    heads = {int(mid): int(seq) for mid, seq in result.all()}
+    seqs = _seqs(fresh, heads)
+    rows = [
+        {**_values(c), "seq": seqs[c.index], "created_at": at} for c in fresh if c.index in seqs
+    ]
+    if rows:
         await conn.execute(_SQLITE_INSERT, rows)
+    return stored, heads
 
 
 async def append_batch(
@@ -381,11 +442,15 @@ async def append_batch(
 
     Items may name many matters, several items one matter (they get
     consecutive seqs in item order) and repeat a ``client_id`` (of the same
-    actor and matter: a retry). Statements: on PostgreSQL lock the matters'
-    rows in ascending id order (``SELECT ... FOR UPDATE``); find the stored
-    events among the items' idempotency keys (after the lock, so a
-    concurrent writer of the same key has committed); one ``UPDATE ...
-    RETURNING`` allocates each matter's seqs; one multi-row ``INSERT``.
+    actor and matter: a retry). Statements, whatever the batch size:
+    PostgreSQL, two: lock the matters' rows in ascending id order (``SELECT
+    ... FOR UPDATE``), then one statement (``_PG_WRITE``) that finds the
+    stored events among the items' idempotency keys (its snapshot is taken
+    after the locks, so a concurrent writer of the same key has committed),
+    allocates each matter's seqs (``UPDATE ... RETURNING``) and inserts the
+    new rows. SQLite, up to three (the write transaction holds the database
+    lock): the stored keys (``json_each``), ``UPDATE ... RETURNING``, one
+    ``executemany`` insert.
 
     An item's own failure is returned, not raised, and writes nothing:
     ``BadRequest``/``PayloadTooLarge`` (validation), ``NotFound`` (another
@@ -433,90 +498,69 @@ async def append_batch(
 async def _write(
     session: AsyncSession, checked: list[_Checked], results: list[AppendResult | None]
 ) -> None:
-    conn = await session.connection()
-    pg = conn.dialect.name == "postgresql"
-    if pg:
-        ids = sorted({c.item.matter.id for c in checked})
-        locked = set((await conn.execute(_PG_LOCK, {"ids": ids})).scalars())
-        checked = [c for c in checked if c.item.matter.id in locked]  # else NotFound
-    keys = list(dict.fromkeys(c.key for c in checked if c.key is not None))
-    stored = await _stored(conn, pg, keys) if keys else {}
-
-    new: list[_Checked] = []
-    first: dict[_Key, _Checked] = {}  # key -> the earlier item of this batch that inserts it
-    repeats: list[tuple[_Checked, _Checked]] = []  # (retry, earlier item) within the batch
+    # Repeats of a key within the batch are settled here, after their first
+    # occurrence (the only one that goes to the database).
+    first: dict[_Key, _Checked] = {}
+    repeats: list[tuple[_Checked, _Checked]] = []  # (repeat, first occurrence)
+    unique: list[_Checked] = []
     for c in checked:
         if c.key is not None:
-            row = stored.get(c.key)
-            if row is not None:
-                same = _same_content(row.kind, row.audience, row.payload, row.blob, c)
-                results[c.index] = (
-                    (_stored_event(row, c.item.matter.reference), False)
-                    if same
-                    else Conflict("client_id was already used with different content")
-                )
-                continue
             if c.key in first:
                 repeats.append((c, first[c.key]))
                 continue
             first[c.key] = c
-        new.append(c)
+        unique.append(c)
 
-    if new:
-        counts = Counter(c.item.matter.id for c in new)
-        heads = await _next_seqs(conn, pg, counts)
-        next_seq = {m: heads[m] - counts[m] + 1 for m in heads}
-        at = utcnow()
-        rows: list[dict[str, Any]] = []
-        for c in new:
-            item, matter_id = c.item, c.item.matter.id
-            if matter_id not in next_seq:  # deleted since can_access (SQLite)
-                continue
-            seq = next_seq[matter_id]
-            next_seq[matter_id] = seq + 1
-            actor = item.actor
-            rows.append(
-                {
-                    "matter_id": matter_id,
-                    "seq": seq,
-                    "kind": item.kind,
-                    "audience": item.audience,
-                    "actor_kind": actor.kind,
-                    "actor_id": actor.id,
-                    "actor_name": actor.display_name,
-                    "payload": c.payload_text,
-                    "blob": c.blob,
-                    "client_id": item.client_id,
-                }
-            )
-            event = StoredEvent(
-                matter_id=matter_id,
+    conn = await session.connection()
+    at = utcnow()
+    write = _pg_write if conn.dialect.name == "postgresql" else _sqlite_write
+    stored, heads = await write(conn, unique, at)
+
+    fresh: list[_Checked] = []
+    for c in unique:
+        row = stored.get(c.index)
+        if row is None:
+            fresh.append(c)
+        elif _same_content(row.kind, row.audience, row.payload, row.blob, c):
+            results[c.index] = (_stored_event(row, c), False)
+        else:
+            results[c.index] = _conflict()
+    seqs = _seqs(fresh, heads)
+    for c in fresh:
+        seq = seqs.get(c.index)
+        if seq is None:
+            continue  # matter gone: NotFound
+        item = c.item
+        results[c.index] = (
+            StoredEvent(
+                matter_id=item.matter.id,
                 matter=item.matter.reference,
                 seq=seq,
                 kind=item.kind,
                 audience=cast(Literal["portal", "staff"], item.audience),
-                actor=actor.actor(),
+                actor=item.actor.actor(),
                 payload=json.loads(c.payload_text),
                 blob=c.blob,
                 client_id=item.client_id,
                 created_at=_iso(at),
-            )
-            results[c.index] = (event, True)
-        if rows:
-            await _insert(conn, pg, rows, at)
-        for c in new:
-            if c.item.matter.id in heads:
-                # Keep loaded Matters in step without marking them dirty.
-                set_committed_value(c.item.matter, "last_seq", heads[c.item.matter.id])
+            ),
+            True,
+        )
+        # Keep loaded Matters in step without marking them dirty.
+        set_committed_value(item.matter, "last_seq", heads[item.matter.id])
 
     for c, earlier in repeats:
+        row = stored.get(earlier.index)
         done = results[earlier.index]
-        if done is None or isinstance(done, RtPortalError):
-            continue  # the earlier item's matter is gone: NotFound for both
-        if _same_content(c.item.kind, c.item.audience, c.payload_text, c.blob, earlier):
+        if row is not None:  # a retry of a stored event, like its first occurrence
+            same = _same_content(row.kind, row.audience, row.payload, row.blob, c)
+            results[c.index] = (_stored_event(row, c), False) if same else _conflict()
+        elif done is None or isinstance(done, RtPortalError):
+            continue  # the first occurrence's matter is gone: NotFound too
+        elif _same_content(c.item.kind, c.item.audience, c.payload_text, c.blob, earlier):
             results[c.index] = (done[0], False)
         else:
-            results[c.index] = Conflict("client_id was already used with different content")
+            results[c.index] = _conflict()
 
 
 async def append(

@@ -240,7 +240,8 @@ async def test_one_batch_mixes_new_events_retries_conflicts_and_bad_items(
             (kit.contact, send(kit.ref, "r1", {"n": 5}), m_a),
             (kit.staff, send(kit.ref, "r1", {"n": 1}), None),
             (kit.contact, send(kit.ref, "r3", {"n": 6}), m_a),
-            (kit.contact, send(kit.ref, "r2", {"n": 4}, blob=b""), m_a),
+            (kit.contact, send(kit.ref, "r2", {"n": 7}), m_a),  # conflicts...
+            (kit.contact, send(kit.ref, "r2", {"n": 4}, blob=b""), m_a),  # ...this one retries
         ],
     )
     first = out[0]
@@ -253,7 +254,8 @@ async def test_one_batch_mixes_new_events_retries_conflicts_and_bad_items(
     assert not isinstance(again[2], BaseException) and again[2][0].seq == 3
     assert not isinstance(again[3], BaseException) and again[3][1] is True
     assert again[3][0].seq == 5  # no gap left by the retries and the conflict
-    assert not isinstance(again[4], BaseException) and (again[4][0].seq, again[4][1]) == (4, False)
+    assert isinstance(again[4], Conflict)
+    assert not isinstance(again[5], BaseException) and (again[5][0].seq, again[5][1]) == (4, False)
     assert await head(db, kit.matter.id) == 5
 
 
