@@ -19,9 +19,17 @@ joins N fake listeners and times complete polls:
   would wait behind. Measured in a second run of the same poll, as the
   ticker burns CPU of its own.
 
+Two kinds of pass: ``poll`` (one periodic poll: heads and one slice of the
+re-checks) and ``full`` (heads and every re-check, what a broker reset
+runs). Copied into a checkout from before the re-checks were sliced (no
+``Hub.poll``), it times that version's every-poll pass as both, which is
+how docs/delivery.md got its "before" figures.
+
 Layouts: ``fanout`` (1 matter x N listeners) and ``rooms`` (N/10 matters x 10).
-The database URL of ``--pg`` must name a database that may be wiped: its
-tables are created by the migrations and the seed is added to it.
+Runs on uvloop (as the server does) unless ``--no-uvloop``. ``--pg`` must
+name a scratch database: the migrations create its tables and every run
+adds its own firm, matters, contacts and tokens (nothing is deleted; drop
+the database afterwards).
 """
 
 from __future__ import annotations
