@@ -433,3 +433,37 @@ async def test_http_posts_share_the_group_commit(
             select(func.count()).select_from(Event).where(Event.matter_id == kit.matter.id)
         )
     assert count == 13
+
+
+async def test_the_same_send_on_two_workers_at_once_is_stored_once(
+    db: Database, settings: Settings, make_firm: MakeFirm
+) -> None:
+    """A client's retry reaching another worker while the first attempt commits:
+    the second batch takes the matter lock after the first commits, then finds
+    the stored key (a duplicate with the same seq), never a unique violation."""
+    kit = await make_firm()
+    other_db = Database(settings.database_url)
+    workers = [
+        GroupCommit(d, Hub(d, broker_from_url("memory://"), settings), settings)
+        for d in (db, other_db)
+    ]
+    try:
+        matters = [await cached(d, kit.contact, kit.ref) for d in (db, other_db)]
+        rounds = 15
+        for r in range(rounds):
+            action = send(kit.ref, f"same-{r}", {"r": r})
+            async with asyncio.timeout(TIMEOUT):
+                out = await asyncio.gather(
+                    *(
+                        w.append(kit.contact, action, m)
+                        for w, m in zip(workers, matters, strict=True)
+                    )
+                )
+            assert sorted(created for _, created, _ in out) == [False, True]
+            assert {event.seq for event, _, _ in out} == {r + 1}
+    finally:
+        await other_db.close()
+    assert [(s, c) for s, c, _ in await rows(db, kit.matter.id)] == [
+        (r + 1, f"same-{r}") for r in range(rounds)
+    ]
+    assert await head(db, kit.matter.id) == rounds
