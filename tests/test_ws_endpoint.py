@@ -2,7 +2,11 @@
 
 Each test gets a fresh app (database per the test backend, broker per
 ``RTPORTAL_TEST_BROKER_URL``) served on a free port by
-``tests.support.server.running_server``.
+``tests.support.server.running_server``, once per websocket transport (the
+``serve`` fixture): rtportal's own uvicorn protocol (``native``,
+``rtportal.ws.native``, as deployed) and the portable ASGI endpoint
+(``asgi``, ``rtportal.ws.endpoint`` under uvicorn's ``websockets-sansio``).
+What only the native transport does is in ``tests/test_ws_native.py``.
 """
 
 from __future__ import annotations
@@ -10,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -33,6 +40,7 @@ from rtportal.migrate import upgrade
 from rtportal.models import Matter
 from rtportal.settings import Settings
 from rtportal.stream import can_access, read_since
+from rtportal.ws.native import UVICORN_WS
 from rtportal.ws.protocol import Append
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
@@ -43,14 +51,25 @@ Frame = dict[str, Any]
 TIMEOUT = 20.0
 
 
+Serve = Callable[[Starlette], AbstractAsyncContextManager[RunningServer]]
+# uvicorn's ``ws`` option per transport under test.
+TRANSPORTS = {"native": UVICORN_WS, "asgi": "websockets-sansio"}
+
+
+@pytest.fixture(params=list(TRANSPORTS))
+def serve(request: pytest.FixtureRequest) -> Serve:
+    """``async with serve(app) as srv``: ``running_server`` on this test's transport."""
+    return functools.partial(running_server, ws=TRANSPORTS[request.param])
+
+
 @pytest.fixture
 def ws_settings(settings: Settings) -> Settings:
     return settings
 
 
 @pytest.fixture
-async def server(ws_settings: Settings) -> AsyncIterator[RunningServer]:
-    async with running_server(create_app(ws_settings)) as srv:
+async def server(serve: Serve, ws_settings: Settings) -> AsyncIterator[RunningServer]:
+    async with serve(create_app(ws_settings)) as srv:
         yield srv
 
 
@@ -289,10 +308,10 @@ def small_backlog(settings: Settings) -> Settings:
 
 
 async def test_stale_or_future_cursor_gets_resync(
-    small_backlog: Settings, make_firm: MakeFirm
+    serve: Serve, small_backlog: Settings, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    async with running_server(create_app(small_backlog)) as srv:
+    async with serve(create_app(small_backlog)) as srv:
         ws = await connected(srv, kit.tokens["staff"])
         await send_many(ws, kit.ref, [f"x{i}" for i in range(8)])
         assert await subscribe(ws, kit.ref, 1) == {
@@ -369,12 +388,13 @@ def small_queue(settings: Settings) -> Settings:
 
 
 async def test_slow_consumer_is_closed_4008_and_resumes_with_nothing_lost(
-    small_queue: Settings, make_firm: MakeFirm
+    serve: Serve, small_queue: Settings, make_firm: MakeFirm
 ) -> None:
+    """A frame queue of 8 (asgi) or 4 MiB unsent (native, ws_send_buffer_max): both overflow."""
     kit = await make_firm()
     count = 60
     blob = bytes(200_000)  # 60 x ~270 KB frames: far beyond socket buffers
-    async with running_server(create_app(small_queue)) as srv:
+    async with serve(create_app(small_queue)) as srv:
         # max_queue=1 and no reads: the client stops taking data off the socket.
         slow = await connected(srv, kit.tokens["contact"], max_queue=1)
         assert (await subscribe(slow, kit.ref))["type"] == "subscribed"
@@ -618,11 +638,11 @@ async def test_unsubscribe_stops_events_and_revocation_closes_4010(
 
 
 async def test_two_matters_in_one_subscribe_and_shutdown_closes_1012(
-    ws_settings: Settings, make_firm: MakeFirm
+    serve: Serve, ws_settings: Settings, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
     second = await kit.add_matter(title="Second")
-    async with running_server(create_app(ws_settings)) as srv:
+    async with serve(create_app(ws_settings)) as srv:
         ws = await connected(srv, kit.tokens["contact"])
         await ws.send(
             json.dumps(
@@ -695,7 +715,7 @@ class CuttableProxy:
 
 
 async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
-    settings: Settings,
+    serve: Serve, settings: Settings
 ) -> None:
     url = make_url(PG_URL)
     try:
@@ -715,7 +735,7 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
             token = await issue_token(session, "staff", staff.id, label="t", ttl=None)
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         app_settings = dataclasses.replace(settings, database_url=proxied)
-        async with running_server(create_app(app_settings)) as srv:
+        async with serve(create_app(app_settings)) as srv:
             ws = await connected(srv, token)
             assert (await send_many(ws, matter.reference, ["before"])) == {"before": 1}
             proxy.cut()
