@@ -601,6 +601,24 @@ async def test_a_client_gone_while_its_token_is_checked_leaves_nothing_registere
     await drained(server)
 
 
+async def test_frames_sent_before_the_101_wait_for_the_token_check(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    """RFC 6455 forbids it, but a frame that arrives while the token is being
+    checked is not read before ``hello`` (and not lost): it is answered after."""
+    state = server.server.server_state
+    async with every_connection_held(server.app.state.db.read_engine):
+        client = await RawClient.open(server, [("Authorization", f"Bearer {kit.tokens['staff']}")])
+        await wait_until(lambda: len(state.tasks) == 1, TIMEOUT, "the authentication task")
+        early = Frame(Opcode.TEXT, b'{"type":"ping","id":"early"}').serialize(mask=True)
+        await asyncio.get_running_loop().sock_sendall(client.sock, early)
+    assert (await client.handshake()).status_code == 101
+    assert (await client.recv_json())["type"] == "hello"
+    assert await client.recv_json() == {"type": "pong", "id": "early"}
+    client.close()
+    await drained(server)
+
+
 async def test_the_hub_is_empty_after_every_client_leaves_however_it_leaves(
     server: RunningServer, kit: FirmKit
 ) -> None:
