@@ -435,13 +435,17 @@ async def test_http_posts_share_the_group_commit(
     assert count == 13
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["alone", "in-a-batch"])
 async def test_the_same_send_on_two_workers_at_once_is_stored_once(
-    db: Database, settings: Settings, make_firm: MakeFirm
+    db: Database, settings: Settings, make_firm: MakeFirm, batched: bool
 ) -> None:
     """A client's retry reaching another worker while the first attempt commits:
     the second batch takes the matter lock after the first commits, then finds
-    the stored key (a duplicate with the same seq), never a unique violation."""
+    the stored key (a duplicate with the same seq), never a unique violation.
+    ``batched``: each worker's batch also holds a send to another matter (the
+    multi-row statements); alone: a batch of one (the two-statement path)."""
     kit = await make_firm()
+    side = await kit.add_matter(title="Side")
     other_db = Database(settings.database_url)
     workers = [
         GroupCommit(d, Hub(d, broker_from_url("memory://"), settings), settings)
@@ -449,21 +453,34 @@ async def test_the_same_send_on_two_workers_at_once_is_stored_once(
     ]
     try:
         matters = [await cached(d, kit.contact, kit.ref) for d in (db, other_db)]
-        rounds = 15
-        for r in range(rounds):
+        sides = [await cached(d, kit.contact, side.reference) for d in (db, other_db)]
+
+        async def one_round(r: int) -> None:
             action = send(kit.ref, f"same-{r}", {"r": r})
+            calls = [
+                w.append(kit.contact, action, m) for w, m in zip(workers, matters, strict=True)
+            ]
+            if batched:  # queued in the same loop turn: the same batch
+                calls += [
+                    w.append(kit.contact, send(side.reference, f"side-{r}-{i}"), m)
+                    for i, (w, m) in enumerate(zip(workers, sides, strict=True))
+                ]
             async with asyncio.timeout(TIMEOUT):
-                out = await asyncio.gather(
-                    *(
-                        w.append(kit.contact, action, m)
-                        for w, m in zip(workers, matters, strict=True)
-                    )
-                )
+                out = (await asyncio.gather(*calls))[:2]
             assert sorted(created for _, created, _ in out) == [False, True]
             assert {event.seq for event, _, _ in out} == {r + 1}
+
+        rounds = 15
+        with counting_begins(db) as begins, counting_begins(other_db) as other_begins:
+            for r in range(rounds):
+                await one_round(r)
+        # One transaction per worker and round: no batch failed and was retried
+        # one send at a time (which would hide a unique violation).
+        assert len(begins) + len(other_begins) == 2 * rounds
     finally:
         await other_db.close()
     assert [(s, c) for s, c, _ in await rows(db, kit.matter.id)] == [
         (r + 1, f"same-{r}") for r in range(rounds)
     ]
     assert await head(db, kit.matter.id) == rounds
+    assert await head(db, side.id) == (2 * rounds if batched else 0)
