@@ -409,6 +409,22 @@ async def test_fragmented_messages_are_assembled_and_answered(
     await drained(server)
 
 
+async def test_a_control_frame_between_fragments_is_allowed(
+    server: RunningServer, kit: FirmKit
+) -> None:
+    """RFC 6455 5.4: pings may be interleaved with the fragments of a message."""
+    client, _ = await RawClient.connect(server, kit.tokens["staff"])
+    client.proto.send_text(b'{"type":"ping",', fin=False)
+    client.proto.send_ping(b"between")
+    client.proto.send_continuation(b'"id":"split"}', fin=True)
+    await client.flush()
+    pong = await client.next_frame()
+    assert pong is not None and (pong.opcode, pong.data) == (Opcode.PONG, b"between")
+    assert await client.recv_json() == {"type": "pong", "id": "split"}
+    client.close()
+    await drained(server)
+
+
 @pytest.mark.parametrize(
     "message",
     [b'{"type":"ping","id":"\xff"}', [b'{"type":"ping",', b'"id":"\xc3"}']],
@@ -592,6 +608,26 @@ async def test_shutdown_closes_every_open_client_1012(
     raw.close()
     assert hub._all_listeners() == [] and not state.tasks
     assert not [c for c in state.connections if isinstance(c, WebSocketProtocol)]
+
+
+async def test_shutdown_while_a_token_is_checked_opens_nothing(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    async with running_server(create_app(settings), ws=UVICORN_WS) as srv:
+        state = srv.server.server_state
+        hub = srv.app.state.hub
+        async with every_connection_held(srv.app.state.db.read_engine):
+            client = await RawClient.open(srv, [("Authorization", f"Bearer {kit.tokens['staff']}")])
+            await wait_until(lambda: len(state.tasks) == 1, TIMEOUT, "the authentication task")
+            srv.server.should_exit = True  # uvicorn starts its shutdown
+            # No websocket was opened: the client gets EOF instead of the 101.
+            with pytest.raises(ConnectionError, match="EOF before the handshake"):
+                await client.handshake()
+            client.close()
+        # Released: the check completes after the fact and registers nothing.
+        await wait_until(lambda: not state.tasks, TIMEOUT, "the authentication task to end")
+        assert hub._all_listeners() == []
 
 
 @pytest.mark.parametrize("leaves", ["abort", "close"])
