@@ -307,27 +307,16 @@ async def test_repeated_authorization_header_is_refused_4001(
     await drained(server)
 
 
-# websockets' ServerProtocol.accept() answers a repeated Origin with HTTP 400
-# ("invalid Origin header: multiple values") before native.py's own check runs.
-_REPEATED_ORIGIN_IS_400 = pytest.mark.xfail(
-    strict=True,
-    reason="rtportal.ws.native: two Origin headers get HTTP 400 from websockets' accept(), "
-    "docs/protocol.md says 4003 (native's _RepeatedHeader branch for Origin is unreachable)",
-)
-
-
 @pytest.mark.parametrize(
     "origins",
     [
-        pytest.param((TEST_ORIGIN, TEST_ORIGIN), marks=_REPEATED_ORIGIN_IS_400),
-        pytest.param((TEST_ORIGIN, "https://evil.example"), marks=_REPEATED_ORIGIN_IS_400),
         ("https://evil.example",),
         ("http://127.0.0.1:8000.evil.example",),
         ("null",),
     ],
-    ids=["twice-allowed", "allowed-and-foreign", "foreign", "suffix", "null"],
+    ids=["foreign", "suffix", "null"],
 )
-async def test_repeated_or_foreign_origin_is_refused_4003(
+async def test_foreign_origin_is_refused_4003(
     server: RunningServer, kit: FirmKit, origins: tuple[str, ...]
 ) -> None:
     headers = [("Authorization", f"Bearer {kit.tokens['staff']}")]
@@ -339,8 +328,25 @@ async def test_repeated_or_foreign_origin_is_refused_4003(
     await drained(server)
 
 
+@pytest.mark.parametrize(
+    "origins",
+    [(TEST_ORIGIN, TEST_ORIGIN), (TEST_ORIGIN, "https://evil.example")],
+    ids=["twice-allowed", "allowed-and-foreign"],
+)
+async def test_repeated_origin_is_a_malformed_upgrade_400(
+    server: RunningServer, kit: FirmKit, origins: tuple[str, ...]
+) -> None:
+    """websockets' handshake validation refuses two Origin headers (docs/protocol.md)."""
+    headers = [("Authorization", f"Bearer {kit.tokens['staff']}")]
+    headers += [("Origin", origin) for origin in origins]
+    client = await RawClient.open(server, headers)
+    assert (await client.handshake()).status_code == 400
+    client.close()
+    await drained(server)
+
+
 async def test_repeated_origin_never_opens_a_session(server: RunningServer, kit: FirmKit) -> None:
-    """Whatever the refusal (see the xfail above), two Origins never get ``hello``."""
+    """Two Origins never get ``hello``."""
     headers = [("Authorization", f"Bearer {kit.tokens['staff']}")]
     headers += [("Origin", TEST_ORIGIN), ("Origin", TEST_ORIGIN)]
     client = await RawClient.open(server, headers)
@@ -701,12 +707,6 @@ async def test_the_hub_is_empty_after_every_client_leaves_however_it_leaves(
     await drained(server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rtportal.ws.native: pause_reading() stops further reads, but every frame already "
-    "received in the same data_received() chunk is still fed to the core, so sends past "
-    "the 64 in flight are refused rate_limited (observed: p-064.. get rate_limited)",
-)
 async def test_pipelined_sends_are_all_acked_in_order(server: RunningServer, kit: FirmKit) -> None:
     """200 sends without reading: reading pauses at 16 requests in flight and resumes,
     so none is refused ``rate_limited`` (64 unanswered sends) and acks keep the order."""

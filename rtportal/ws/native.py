@@ -153,6 +153,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_conn",
         "_fragments",
         "_heard",
+        "_held",
         "_pending_text",
         "_pinged",
         "_read_paused",
@@ -191,6 +192,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._heard = True  # data arrived since the last keepalive sweep
         self._pinged = False
         self._read_paused = False
+        # Events parsed from the last read but not handled because input was
+        # paused meanwhile (a list made only then: idle connections carry None).
+        self._held: list[Any] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------
 
@@ -220,11 +224,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self._heard = True
             events = ws.events_received()
             self._flush()
-            for event in events:
-                if isinstance(event, Frame):
-                    self._on_frame(event)
-                elif isinstance(event, Request):
-                    self._on_request(event)
+            if self._held is not None:
+                self._held.extend(events)  # behind what is already waiting
+            else:
+                self._handle(events)
             if ws.parser_exc is not None:
                 self._on_parse_error()
         except Exception:
@@ -232,6 +235,23 @@ class WebSocketProtocol(asyncio.Protocol):
             log.exception("websocket input handling failed")
             if self._transport is not None:
                 self._transport.abort()
+
+    def _handle(self, events: list[Any]) -> None:
+        """Handle parsed events in order; stop when input gets paused, holding the rest.
+
+        One read can carry many frames: pausing the transport stops the next
+        read, not the frames already parsed, so those wait here until
+        ``resume_input`` (the protocol's in-flight limit is never hit by a
+        client that merely pipelines).
+        """
+        for i, event in enumerate(events):
+            if self._read_paused:
+                self._held = events[i:]
+                return
+            if isinstance(event, Frame):
+                self._on_frame(event)
+            elif isinstance(event, Request):
+                self._on_request(event)
 
     def eof_received(self) -> bool | None:
         self._ws.receive_eof()
@@ -285,7 +305,11 @@ class WebSocketProtocol(asyncio.Protocol):
     def resume_input(self) -> None:
         if self._read_paused and self._transport is not None and not self._transport.is_closing():
             self._read_paused = False
-            self._transport.resume_reading()
+            held, self._held = self._held, None
+            if held:
+                self._handle(held)  # may pause again, holding what is left
+            if not self._read_paused:
+                self._transport.resume_reading()
 
     def _flush(self) -> None:
         """Write what websockets queued (handshake, pongs, close); close TCP on its EOF."""
@@ -466,8 +490,9 @@ class WebSocketProtocol(asyncio.Protocol):
             ws.send_ping(b"")
             self._flush()
             return
-        if timeout is not None:
+        if timeout is not None and not self._read_paused:
             # Pinged a sweep ago and nothing came back, not even the pong.
+            # (Not while we ourselves stopped reading: the pong may be waiting.)
             ws.fail(1011, "keepalive ping timeout")
             self._flush()
             self._transport.abort()
