@@ -17,6 +17,7 @@ Without Chromium or Playwright the tests skip locally and fail in CI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -26,10 +27,11 @@ from typing import Any
 import httpx
 import pytest
 
+from rtportal.app import create_app
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.procs import service_unavailable
-from tests.support.server import RunningServer
+from tests.support.procs import free_port, service_unavailable
+from tests.support.server import RunningServer, running_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,20 +71,36 @@ async def browser() -> AsyncIterator[Any]:
             await chromium.close()
 
 
-@pytest.fixture
-def portal(uvicorn_server: RunningServer, settings: Settings) -> RunningServer:
-    """The server, with its own (random-port) origin allowed.
+@contextlib.asynccontextmanager
+async def serve_portal(settings: Settings, **overrides: Any) -> AsyncIterator[RunningServer]:
+    """The app on a port chosen first, so its own origin is in the settings it starts with.
 
     A browser sends ``Origin: http://127.0.0.1:<port>`` on the websocket
-    upgrade and on cookie-authenticated writes; the port is only known once
-    uvicorn has bound it, and the API and the websocket endpoint read the
-    settings from ``app.state`` per request, so the origin is added there.
+    upgrade and on cookie-authenticated writes; settings are fixed when the
+    app starts (the websocket transport takes them from the lifespan).
     """
-    app = uvicorn_server.app
-    app.state.settings = dataclasses.replace(
-        settings, allowed_origins=(*settings.allowed_origins, uvicorn_server.base_url)
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    app = create_app(
+        dataclasses.replace(
+            settings, allowed_origins=(*settings.allowed_origins, origin), **overrides
+        )
     )
-    return uvicorn_server
+    async with running_server(app, port=port) as server:
+        yield server
+
+
+@pytest.fixture
+async def portal(settings: Settings) -> AsyncIterator[RunningServer]:
+    async with serve_portal(settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def small_backlog_portal(settings: Settings) -> AsyncIterator[RunningServer]:
+    """A portal whose websocket backlog is 3 events (a longer gap gets ``resync``)."""
+    async with serve_portal(settings, backlog_limit=3) as server:
+        yield server
 
 
 async def post_event(
@@ -310,16 +328,16 @@ async def test_staff_page_marks_internal_events_and_posts_a_phase(
 
 
 async def test_outage_longer_than_the_backlog_resyncs_over_http(
-    browser: Any, portal: RunningServer, make_firm: MakeFirm
+    browser: Any, small_backlog_portal: RunningServer, make_firm: MakeFirm
 ) -> None:
     """Network down (websockets refused) while more events than the backlog
     limit are committed: on the way back the server answers ``resync``, the
     page pages the history over HTTP, resubscribes, and shows everything once."""
     from playwright.async_api import expect
 
+    portal = small_backlog_portal
     kit = await make_firm()
     app = portal.app
-    app.state.settings = dataclasses.replace(app.state.settings, backlog_limit=3)
     network = {"up": True}
     refused = asyncio.Event()
     resyncs: list[dict[str, Any]] = []
@@ -503,7 +521,8 @@ async def test_page_without_credentials_asks_to_sign_in(
     csp = response.headers.get("content-security-policy", "")
     assert "script-src 'self'" in csp
     # connect-src names the websocket origins (older WebKit does not match ws: to 'self').
-    assert "connect-src 'self' ws://127.0.0.1:8000 ws://localhost:8000" in csp
+    own = "ws" + portal.base_url[len("http") :]
+    assert f"connect-src 'self' {own} ws://127.0.0.1:8000 ws://localhost:8000" in csp
     await expect(page.locator("#notice")).to_be_visible(timeout=WAIT_MS)
     await expect(page.locator("#notice-title")).to_have_text("This link does not work")
     assert await page.evaluate("location.hash") == ""

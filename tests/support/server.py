@@ -60,6 +60,7 @@ async def running_server(
     app: Starlette,
     *,
     host: str = "127.0.0.1",
+    port: int = 0,
     startup_timeout: float = 20.0,
     **config: Any,
 ) -> AsyncIterator[RunningServer]:
@@ -82,7 +83,7 @@ async def running_server(
     options.update(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))  # 0: a free port
     port = int(sock.getsockname()[1])
     server = _QuietServer(uvicorn.Config(app, host=host, port=port, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn:{port}")
