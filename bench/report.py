@@ -19,11 +19,26 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _probe_line(machine: dict[str, Any]) -> list[str]:
+    probe = machine.get("pg_commit_probe")
+    if not probe:
+        return []
+    return [
+        "",
+        "PostgreSQL commit latency on this machine before the run (bench/pg_commit_probe.py, "
+        f"{probe['commits']} single-row commits, "
+        f"synchronous_commit={probe['synchronous_commit']}): "
+        f"p50 {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms, p99.9 {probe['p999_ms']} ms, "
+        f"max {probe['max_ms']} ms; {probe['over_100ms']} over 100 ms.",
+    ]
+
+
 def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool) -> str:
     lines = [
         f"Run: {machine['date']} ({'quick' if quick else 'full'}) on {machine['cpu']}, "
         f"{machine['cores']} cores, {machine['ram_gib']} GiB RAM, kernel {machine['kernel']}, "
         f"Python {machine['python']}; load average at start {machine['load_avg_at_start']}.",
+        *_probe_line(machine),
         "",
         "| system | workload | max delivered msg/s (p99 ≤ 100 ms) | p50 ms | p99 ms "
         "| send→ack p99 ms | lost | server CPU µs/delivery (net of idle) "

@@ -746,6 +746,19 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"run {run_id} on {machine['cpu']} x{machine['cores']}, load {machine['load_avg_at_start']}"
     )
+    if any(s.startswith("rtportal-pg") for s in args.systems.split(",")):
+        # The machine's own durable-commit latency (its disk's fsync), no
+        # rtportal code: a stall here is a stall of every message in flight.
+        import asyncio
+
+        from bench.pg_commit_probe import probe
+
+        try:
+            seconds = 5.0 if args.quick else 15.0
+            machine["pg_commit_probe"] = asyncio.run(probe(args.pg_url, seconds))
+            log(f"PostgreSQL commit probe: {machine['pg_commit_probe']}")
+        except Exception as exc:
+            log(f"PostgreSQL commit probe failed: {exc!r}")
     psutil.cpu_percent(interval=None)
     workloads = [w for w in args.workloads.split(",") if w]
     all_results: list[dict[str, Any]] = []
