@@ -694,7 +694,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="short steps, 1,000 idle (~3 min)")
-    parser.add_argument("--systems", default="rtportal-sqlite,rtportal-pg,relay,channels")
+    parser.add_argument(
+        "--systems", default="rtportal-sqlite,rtportal-pg,rtportal-pg2,relay,channels"
+    )
     parser.add_argument("--workloads", default="idle,rooms,fanout")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--idle", type=int, default=None, help="idle connections")
