@@ -40,7 +40,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -64,6 +64,18 @@ _BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+
+
+def _backend_failure(exc: BaseException) -> bool:
+    """The backend is unusable (not "your input is bad"): map to ``Unavailable``.
+
+    Besides ``_BACKEND_ERRORS``: asyncpg reports a connection closed in the
+    middle of a statement as a plain ``DBAPIError`` that SQLAlchemy flags
+    ``connection_invalidated``.
+    """
+    if isinstance(exc, _BACKEND_ERRORS):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def backend_of(url: str) -> str:
@@ -201,11 +213,10 @@ class Database:
         async with self._sessions() as session:
             try:
                 yield session
-            except _BACKEND_ERRORS as exc:
+            except BaseException as exc:
                 await _quiet_rollback(session)
-                raise Unavailable("the database is unavailable") from exc
-            except BaseException:
-                await _quiet_rollback(session)
+                if _backend_failure(exc):
+                    raise Unavailable("the database is unavailable") from exc
                 raise
 
     @asynccontextmanager
@@ -215,8 +226,10 @@ class Database:
             yield session
             try:
                 await session.commit()
-            except _BACKEND_ERRORS as exc:
-                raise Unavailable("the database is unavailable") from exc
+            except Exception as exc:
+                if _backend_failure(exc):
+                    raise Unavailable("the database is unavailable") from exc
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -227,8 +240,10 @@ class Database:
             # rows read here stay usable after the block.
             try:
                 yield session
-            except _BACKEND_ERRORS as exc:
-                raise Unavailable("the database is unavailable") from exc
+            except Exception as exc:
+                if _backend_failure(exc):
+                    raise Unavailable("the database is unavailable") from exc
+                raise
 
     async def ping(self) -> bool:
         """True when a trivial query succeeds (used by /healthz)."""

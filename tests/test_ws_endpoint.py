@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import update as sa_update
@@ -757,6 +758,16 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
                 "unavailable",
                 matter.reference,
             )
+            # HTTP reads and writes through the cut: 503 unavailable, never a 500.
+            async with httpx.AsyncClient(base_url=srv.base_url, timeout=30) as client:
+                auth = {"Authorization": f"Bearer {token}"}
+                url = f"/api/v1/matters/{matter.reference}/events"
+                for response in (
+                    await client.get(url, headers=auth),
+                    await client.post(url, headers=auth, json={"kind": "message"}),
+                ):
+                    assert response.status_code == 503, response.text
+                    assert response.json()["error"]["code"] == "unavailable"
             # The connection survived; once the database is back the same id goes through.
             proxy.open = True
             assert await send_many(ws, matter.reference, ["during"]) == {"during": 2}
