@@ -1,7 +1,7 @@
 """In-process cost of rtportal's write path per message, without sockets.
 
     python -m bench.append_cost [--n 2000] [--pg URL] [--concurrency 1,8,64,256]
-                                [--matters 100] [--mode groupcommit|direct] [--profile]
+                                [--matters 100] [--mode groupcommit|direct|batch] [--profile]
 
 ``--mode groupcommit`` (default) runs exactly what the websocket endpoint
 runs for a ``send``: ``GroupCommit.append(principal, action, matter)`` with
@@ -12,11 +12,16 @@ time, on matter ``sender % --matters`` (256 senders on 100 matters: two or
 three senders per matter, so a batch often holds several sends of one
 matter). ``--mode direct`` is the older one-transaction-per-send path
 (``db.write()``: ``stream.can_access`` + ``stream.append``, commit), kept to
-compare. Against a fresh SQLite file and, with ``--pg``, a fresh PostgreSQL
-database per run; prints one JSON line per backend and concurrency:
-messages/s, this process's CPU per message (not the PostgreSQL server's),
-and per-send latency p50/p99 (call to ack). With ``--profile``, cProfile's
-top functions by cumulative time go to stderr.
+compare. ``--mode batch`` isolates the write path's cost per event from
+group commit's timing (whose batch sizes vary with the speed of a commit):
+one sender commits batches of exactly ``--concurrency`` sends
+(``db.write()`` + ``stream.append_batch``, the sends spread over the
+matters as above), then publishes them. Against a fresh SQLite file and,
+with ``--pg``, a fresh PostgreSQL database per run; prints one JSON line
+per backend and concurrency: messages/s, this process's CPU per message
+(not the PostgreSQL server's), and per-send latency p50/p99 (call to ack).
+With ``--profile``, cProfile's top functions by cumulative time go to
+stderr.
 """
 
 from __future__ import annotations
@@ -110,15 +115,45 @@ async def measure(
             for i in range(start, start + count):
                 await one(ref, k, i)
 
+        async def batches(count: int, start: int) -> None:
+            # One batch per round: "sender" k's i-th send, for every k.
+            for i in range(start, start + count):
+                t = time.perf_counter()
+                items = [
+                    stream.AppendItem(
+                        cached[refs[k % n_matters]],
+                        who,
+                        "message",
+                        "portal",
+                        {"t": i, "s": k},
+                        _BLOB,
+                        f"ac-{k}-{i}",
+                    )
+                    for k in range(concurrency)
+                ]
+                async with db.write() as session:
+                    results = await stream.append_batch(session, items, settings)
+                events = [r[0] for r in results if not isinstance(r, Exception) and r[1]]
+                if len(events) != concurrency:
+                    raise SystemExit(f"batch failed: {results}")
+                await hub.publish(events)
+                latencies.extend([time.perf_counter() - t] * concurrency)
+
+        async def run(count: int, start: int) -> None:
+            if mode == "batch":
+                await batches(count, start)
+            else:
+                await asyncio.gather(*(sender(k, count, start) for k in range(concurrency)))
+
         # Warm caches and the pool.
-        await asyncio.gather(*(sender(k, 3, -1000) for k in range(concurrency)))
+        await run(3, -1000)
         latencies.clear()
         per_sender = max(1, n // concurrency)
         prof = cProfile.Profile() if profile else None
         cpu0, t0 = time.process_time(), time.perf_counter()
         if prof:
             prof.enable()
-        await asyncio.gather(*(sender(k, per_sender, 0) for k in range(concurrency)))
+        await run(per_sender, 0)
         if prof:
             prof.disable()
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -144,7 +179,9 @@ async def measure(
     }
     if prof:
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(35)
+        pstats.Stats(prof, stream=buf).sort_stats(
+            os.environ.get("APPEND_COST_SORT", "cumulative")
+        ).print_stats(35)
         out["profile"] = buf.getvalue()
     return out
 
@@ -175,7 +212,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--concurrency", default="1,8,64,256", help="comma-separated senders")
     parser.add_argument("--matters", type=int, default=100)
-    parser.add_argument("--mode", choices=("groupcommit", "direct"), default="groupcommit")
+    parser.add_argument("--mode", choices=("groupcommit", "direct", "batch"), default="groupcommit")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,20 +18,21 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import and_, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
-from rtportal.models import Event, Matter, MatterMember, UTCDateTime, utcnow
+from rtportal.models import Event, Matter, MatterMember, utcnow
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
 
@@ -70,15 +71,28 @@ _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
 _MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
 
 
-# The write path's statements: a constant number per batch, not per event
-# (see append_batch). Plain SQL text built once at import, one spelling per
-# backend with the same text whatever the batch size, so SQLAlchemy's
-# compiled cache and asyncpg's prepared-statement cache both hit. Per-event
-# values travel as arrays (PostgreSQL: unnest) or one JSON text (SQLite:
-# json_each), not as one bind parameter per value.
-_EVENTS = cast(Table, Event.__table__)
+# The write path: a constant number of statements per batch, not per event
+# (see append_batch), in one small section per backend below.
+#
+# Why the driver directly: SQLAlchemy still owns the transaction (BEGIN
+# [IMMEDIATE] / COMMIT / rollback) and the pool, but the hot statements of a
+# send run on the DBAPI driver's own connection (``_driver``) inside that
+# transaction. SQLAlchemy's per-statement work (compiled-cache lookup, bind
+# and result processing, ORM execute, greenlet hops) was about a fifth of a
+# busy worker's CPU; aiosqlite takes one thread hop per statement
+# (``execute_fetchall``/``executemany``), asyncpg caches the prepared
+# statements itself. Statements are plain SQL constants, the same text
+# whatever the batch size; per-event values travel as arrays (PostgreSQL:
+# unnest) or one JSON text (SQLite: json_each), not as one parameter per
+# value. Driver errors are raised as the SQLAlchemy errors they were
+# (``_driver_error``): callers map them as before.
+
+# --- PostgreSQL (asyncpg) --------------------------------------------------
 # Row locks in ascending id order: two transactions (lanes, workers) that
-# lock overlapping sets of matters always queue, never deadlock.
+# lock overlapping sets of matters always queue, never deadlock. Sent
+# through SQLAlchemy, first: SQLAlchemy's asyncpg adapter BEGINs its
+# transaction lazily, on its first statement, and the raw statements after
+# it must run in that transaction (``_driver`` checks).
 _PG_LOCK = text(
     "SELECT id FROM matters WHERE id = ANY(CAST(:ids AS INTEGER[])) ORDER BY id FOR UPDATE"
 )
@@ -88,12 +102,11 @@ _PG_LOCK = text(
 # other items (``fresh``) are numbered per matter (``k`` of ``n``, in item
 # order); ``heads`` adds ``n`` to each matter's ``last_seq``; the insert
 # gives item ``k`` the seq ``head - n + k``. Returned: the ``old`` rows and
-# the new heads (Python derives the same seqs, ``_seqs``).
-_PG_WRITE = text(
-    "WITH r AS (SELECT * FROM unnest(CAST(:idx AS INTEGER[]), CAST(:matter_id AS INTEGER[]),"
-    " CAST(:kind AS TEXT[]), CAST(:audience AS TEXT[]), CAST(:actor_kind AS TEXT[]),"
-    " CAST(:actor_id AS INTEGER[]), CAST(:actor_name AS TEXT[]), CAST(:payload AS TEXT[]),"
-    " CAST(:blob AS BYTEA[]), CAST(:client_id AS TEXT[]))"
+# the new heads (Python derives the same seqs, ``_seqs``). Parameters: one
+# array per column of ``r``, in item order, then ``created_at``.
+_PG_WRITE = (
+    "WITH r AS (SELECT * FROM unnest($1::INTEGER[], $2::INTEGER[], $3::TEXT[], $4::TEXT[],"
+    " $5::TEXT[], $6::INTEGER[], $7::TEXT[], $8::TEXT[], $9::BYTEA[], $10::TEXT[])"
     " AS r(idx, matter_id, kind, audience, actor_kind, actor_id, actor_name, payload, blob,"
     " client_id)),"
     " old AS (SELECT r.idx, e.seq, e.kind, e.audience, e.actor_name, e.payload, e.blob,"
@@ -109,68 +122,63 @@ _PG_WRITE = text(
     " ins AS (INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id,"
     " actor_name, payload, blob, client_id, created_at)"
     " SELECT f.matter_id, h.last_seq - f.n + f.k, f.kind, f.audience, f.actor_kind, f.actor_id,"
-    " f.actor_name, f.payload, f.blob, f.client_id, CAST(:created_at AS TIMESTAMPTZ)"
+    " f.actor_name, f.payload, f.blob, f.client_id, $11::TIMESTAMPTZ"
     " FROM fresh AS f JOIN heads AS h ON h.id = f.matter_id)"
     " SELECT 'old' AS src, idx, seq, kind, audience, actor_name, payload, blob, created_at"
     " FROM old UNION ALL SELECT 'head', id, last_seq, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM heads"
-).columns(created_at=UTCDateTime())
-# SQLite (3.35+ for RETURNING; the write transaction already holds the
-# database write lock, so nothing to lock row by row).
-_SQLITE_STORED = text(
-    "SELECT e.matter_id, e.actor_kind, e.actor_id, e.client_id, e.seq, e.kind, e.audience,"
-    " e.actor_name, e.payload, e.blob, e.created_at FROM json_each(:keys) AS r JOIN events AS e"
-    " ON e.matter_id = json_extract(r.value, '$[0]')"
-    " AND e.actor_kind = json_extract(r.value, '$[1]')"
-    " AND e.actor_id = json_extract(r.value, '$[2]')"
-    " AND e.client_id = json_extract(r.value, '$[3]')"
-).columns(created_at=UTCDateTime())
-_SQLITE_NEXT_SEQS = text(
-    "UPDATE matters SET last_seq = last_seq + v.n FROM (SELECT json_extract(value, '$[0]') AS mid,"
-    " json_extract(value, '$[1]') AS n FROM json_each(:counts)) AS v"
-    " WHERE matters.id = v.mid RETURNING id, last_seq"
 )
-# executemany: one call into the driver (aiosqlite: one hop to its thread).
-_SQLITE_INSERT = insert(_EVENTS)
-
 # A batch of one (a lone send: light load, the HTTP API, the demo) takes the
 # two plain statements it always took, on both backends: cheaper for one row
 # than the batch statements (CTEs, unnest, window functions), same
 # guarantees. The UPDATE takes the matter's row lock (and the next seq)
 # first, so a concurrent retry of the same key waits for it and, once it
-# holds the lock, its INSERT meets the winner's committed row.
-_MATTERS = cast(Table, Matter.__table__)
-_NEXT_SEQ = (
-    update(_MATTERS)
-    .where(_MATTERS.c.id == bindparam("matter_pk"))
-    .values(last_seq=_MATTERS.c.last_seq + 1)
-    .returning(_MATTERS.c.last_seq)
+# holds the lock, its INSERT meets the winner's committed row. On
+# PostgreSQL it goes through SQLAlchemy, first (its transaction, as above).
+_PG_NEXT_SEQ = text("UPDATE matters SET last_seq = last_seq + 1 WHERE id = :id RETURNING last_seq")
+# Parameters: ``_row``.
+_PG_INSERT = (
+    "INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id, actor_name,"
+    " payload, blob, client_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
-_GIVE_BACK_SEQ = (
-    update(_MATTERS)
-    .where(_MATTERS.c.id == bindparam("matter_pk"))
-    .values(last_seq=_MATTERS.c.last_seq - 1)
-)
-_INSERT_EVENT = insert(_EVENTS)
 # A retry (same actor, matter, client_id) hits the unique constraint: no row back.
-_INSERT_EVENT_ONCE = {
-    "postgresql": pg_insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id),
-    "sqlite": sqlite_insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id),
-}
-_FIND_STORED = select(
-    _EVENTS.c.seq,
-    _EVENTS.c.kind,
-    _EVENTS.c.audience,
-    _EVENTS.c.actor_name,
-    _EVENTS.c.payload,
-    _EVENTS.c.blob,
-    _EVENTS.c.created_at,
-).where(
-    _EVENTS.c.matter_id == bindparam("matter_pk"),
-    _EVENTS.c.actor_kind == bindparam("actor_kind"),
-    _EVENTS.c.actor_id == bindparam("actor_id"),
-    _EVENTS.c.client_id == bindparam("client_id"),
+_PG_INSERT_ONCE = _PG_INSERT + " ON CONFLICT DO NOTHING RETURNING id"
+_PG_FIND_STORED = (
+    "SELECT seq, kind, audience, actor_name, payload, blob, created_at FROM events"
+    " WHERE matter_id = $1 AND actor_kind = $2 AND actor_id = $3 AND client_id = $4"
 )
+_PG_GIVE_BACK_SEQ = "UPDATE matters SET last_seq = last_seq - 1 WHERE id = $1"
+
+# --- SQLite (aiosqlite; 3.35+ for RETURNING) --------------------------------
+# ``session.connection()`` has run BEGIN IMMEDIATE (rtportal.db): the
+# transaction holds the database write lock, nothing to lock row by row.
+_SQLITE_STORED = (
+    "SELECT e.matter_id, e.actor_kind, e.actor_id, e.client_id, e.seq, e.kind, e.audience,"
+    " e.actor_name, e.payload, e.blob, e.created_at FROM json_each(?) AS r JOIN events AS e"
+    " ON e.matter_id = json_extract(r.value, '$[0]')"
+    " AND e.actor_kind = json_extract(r.value, '$[1]')"
+    " AND e.actor_id = json_extract(r.value, '$[2]')"
+    " AND e.client_id = json_extract(r.value, '$[3]')"
+)
+_SQLITE_NEXT_SEQS = (
+    "UPDATE matters SET last_seq = last_seq + v.n FROM (SELECT json_extract(value, '$[0]') AS mid,"
+    " json_extract(value, '$[1]') AS n FROM json_each(?)) AS v"
+    " WHERE matters.id = v.mid RETURNING id, last_seq"
+)
+# Batches: executemany (one hop). A batch of one: as on PostgreSQL.
+_SQLITE_INSERT = (
+    "INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id, actor_name,"
+    " payload, blob, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_ONCE = _SQLITE_INSERT + " ON CONFLICT DO NOTHING RETURNING id"
+_SQLITE_NEXT_SEQ = "UPDATE matters SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"
+_SQLITE_FIND_STORED = (
+    "SELECT seq, kind, audience, actor_name, payload, blob, created_at FROM events"
+    " WHERE matter_id = ? AND actor_kind = ? AND actor_id = ? AND client_id = ?"
+)
+_SQLITE_GIVE_BACK_SEQ = "UPDATE matters SET last_seq = last_seq - 1 WHERE id = ?"
+# Driver errors: SQLite's and asyncpg's (a lost connection may surface as OSError).
+_DRIVER_ERRORS = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 def valid_matter_ref(ref: str) -> bool:
@@ -348,6 +356,8 @@ class _Checked:
     payload_text: str
     blob: bytes | None
     key: _Key | None
+    # ``item.matter.id`` read once: an ORM attribute costs a descriptor call.
+    matter_id: int
 
 
 def _same_content(
@@ -371,11 +381,11 @@ def _conflict() -> Conflict:
     return Conflict("client_id was already used with different content")
 
 
-def _stored_event(row: Row[Any], c: _Checked) -> StoredEvent:
+def _stored_event(row: _Stored, c: _Checked) -> StoredEvent:
     """The stored event an item's idempotency key names (its key fields are the item's)."""
     item = c.item
     return StoredEvent(
-        matter_id=item.matter.id,
+        matter_id=c.matter_id,
         matter=item.matter.reference,
         seq=int(row.seq),
         kind=row.kind,
@@ -391,121 +401,191 @@ def _stored_event(row: Row[Any], c: _Checked) -> StoredEvent:
 def _seqs(fresh: list[_Checked], heads: dict[int, int]) -> dict[int, int]:
     """Item index -> seq: each matter's new items take the seqs up to its new
     head, in item order (the same rule as ``_PG_WRITE``'s ``k`` and ``n``)."""
-    counts = Counter(c.item.matter.id for c in fresh)
+    counts = Counter(c.matter_id for c in fresh)
     next_seq = {m: heads[m] - counts[m] + 1 for m in counts if m in heads}
     seqs: dict[int, int] = {}
     for c in fresh:
-        matter_id = c.item.matter.id
+        matter_id = c.matter_id
         if matter_id in next_seq:  # else deleted since can_access: NotFound
             seqs[c.index] = next_seq[matter_id]
             next_seq[matter_id] += 1
     return seqs
 
 
-_COLUMNS = (
-    "matter_id", "kind", "audience", "actor_kind", "actor_id", "actor_name", "payload",
-    "blob", "client_id",
-)  # fmt: skip
+class _Stored(NamedTuple):
+    """A stored event an item's idempotency key names (read by the write path)."""
+
+    seq: int
+    kind: str
+    audience: str
+    actor_name: str
+    payload: str
+    blob: bytes | None
+    created_at: datetime
 
 
-def _values(c: _Checked) -> dict[str, Any]:
+_Written = tuple[dict[int, _Stored], dict[int, int]]  # (stored by item index, new heads)
+
+
+def _row(c: _Checked, seq: int, at: Any) -> tuple[Any, ...]:
+    """An insert's parameters, in the column order of ``_PG_INSERT``/``_SQLITE_INSERT``."""
     item, actor = c.item, c.item.actor
-    return {
-        "matter_id": item.matter.id,
-        "kind": item.kind,
-        "audience": item.audience,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_name": actor.display_name,
-        "payload": c.payload_text,
-        "blob": c.blob,
-        "client_id": item.client_id,
-    }
+    return (
+        c.matter_id, seq, item.kind, item.audience, actor.kind, actor.id,
+        actor.display_name, c.payload_text, c.blob, item.client_id, at,
+    )  # fmt: skip
 
 
-async def _pg_write(
-    conn: AsyncConnection, unique: list[_Checked], at: datetime
-) -> tuple[dict[int, Row[Any]], dict[int, int]]:
-    """Two statements: the ordered row locks, then ``_PG_WRITE``."""
-    ids = sorted({c.item.matter.id for c in unique})
+async def _driver(conn: AsyncConnection) -> Any:
+    """The driver's connection under ``conn`` (``aiosqlite.Connection`` or
+    ``asyncpg.Connection``), checked to be inside the open transaction: a
+    raw statement outside it would autocommit, and a rollback would not
+    undo it."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if conn.dialect.name == "postgresql":
+        in_transaction = driver.is_in_transaction()
+    else:
+        in_transaction = driver.in_transaction
+    if not in_transaction:  # pragma: no cover - a bug in the order of statements
+        raise RuntimeError("the write path's statements must run in the open transaction")
+    return driver
+
+
+async def _driver_error(conn: AsyncConnection, driver: Any, err: Exception) -> DBAPIError:
+    """The SQLAlchemy error SQLAlchemy would have raised for a driver error:
+    ``Database`` maps ``OperationalError`` to ``Unavailable``; a connection
+    found closed is invalidated (as SQLAlchemy does), so the pool drops it."""
+    if isinstance(err, sqlite3.IntegrityError | asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(None, None, err)
+    lost = conn.dialect.name == "postgresql" and (
+        driver is None
+        or driver.is_closed()
+        or isinstance(err, OSError | asyncpg.PostgresConnectionError)
+    )
+    if lost:
+        await conn.invalidate(err)
+    if lost or isinstance(err, sqlite3.OperationalError | OSError):
+        return OperationalError(None, None, err, connection_invalidated=lost)
+    return DBAPIError(None, None, err)
+
+
+# --- PostgreSQL ----------------------------------------------------------
+
+
+async def _pg_write(conn: AsyncConnection, unique: list[_Checked], at: datetime) -> _Written:
+    """Two statements: the ordered row locks (through SQLAlchemy: it starts
+    the transaction), then ``_PG_WRITE`` on the driver."""
+    ids = sorted({c.matter_id for c in unique})
     locked = set((await conn.execute(_PG_LOCK, {"ids": ids})).scalars())
-    live = [c for c in unique if c.item.matter.id in locked]  # the others: NotFound
+    live = [c for c in unique if c.matter_id in locked]  # the others: NotFound
     if not live:
         return {}, {}
-    values = [_values(c) for c in live]
-    params: dict[str, Any] = {col: [v[col] for v in values] for col in _COLUMNS}
-    params["idx"] = [c.index for c in live]
-    params["created_at"] = at
-    stored: dict[int, Row[Any]] = {}
+    driver = await _driver(conn)
+    items = [c.item for c in live]
+    rows = await driver.fetch(
+        _PG_WRITE,
+        [c.index for c in live],
+        [c.matter_id for c in live],
+        [i.kind for i in items],
+        [i.audience for i in items],
+        [i.actor.kind for i in items],
+        [i.actor.id for i in items],
+        [i.actor.display_name for i in items],
+        [c.payload_text for c in live],
+        [c.blob for c in live],
+        [i.client_id for i in items],
+        at,
+    )
+    stored: dict[int, _Stored] = {}
     heads: dict[int, int] = {}
-    for row in await conn.execute(_PG_WRITE, params):
-        if row.src == "old":
-            stored[int(row.idx)] = row
+    for src, idx, seq, kind, audience, actor_name, payload, blob, created_at in rows:
+        if src == "old":
+            stored[idx] = _Stored(seq, kind, audience, actor_name, payload, blob, created_at)
         else:
-            heads[int(row.idx)] = int(row.seq)
+            heads[idx] = seq
     return stored, heads
 
 
-async def _write_one(
-    conn: AsyncConnection, c: _Checked, at: datetime
-) -> tuple[dict[int, Row[Any]], dict[int, int]]:
-    """A batch of one: UPDATE ... RETURNING, then INSERT (a retry: the stored
-    row is looked up and the seq given back while the lock is held: no gap)."""
-    matter_id = c.item.matter.id
-    head = (await conn.execute(_NEXT_SEQ, {"matter_pk": matter_id})).scalar_one_or_none()
+async def _pg_write_one(conn: AsyncConnection, c: _Checked, at: datetime) -> _Written:
+    """A batch of one: UPDATE ... RETURNING (through SQLAlchemy: it starts
+    the transaction), then INSERT on the driver (a retry: the stored row is
+    looked up and the seq given back while the lock is held: no gap)."""
+    matter_id = c.matter_id
+    head = (await conn.execute(_PG_NEXT_SEQ, {"id": matter_id})).scalar_one_or_none()
     if head is None:
         return {}, {}  # matter gone: NotFound
-    values = {**_values(c), "seq": head, "created_at": at}
+    driver = await _driver(conn)
+    row = _row(c, head, at)
     if c.key is None:
-        await conn.execute(_INSERT_EVENT, values)
+        await driver.execute(_PG_INSERT, *row)
         return {}, {matter_id: head}
-    inserted = await conn.execute(_INSERT_EVENT_ONCE[conn.dialect.name], values)
-    if inserted.scalar_one_or_none() is not None:
+    if await driver.fetchval(_PG_INSERT_ONCE, *row) is not None:
         return {}, {matter_id: head}
-    _, actor_kind, actor_id, client_id = c.key
-    found = await conn.execute(
-        _FIND_STORED,
-        {
-            "matter_pk": matter_id,
-            "actor_kind": actor_kind,
-            "actor_id": actor_id,
-            "client_id": client_id,
-        },
-    )
-    row = found.one_or_none()
-    if row is None:  # pragma: no cover - only a (matter, seq) clash gets here
+    found = await driver.fetchrow(_PG_FIND_STORED, *c.key)
+    if found is None:  # pragma: no cover - only a (matter, seq) clash gets here
         raise RuntimeError(f"seq {head} of matter {matter_id} already exists")
-    await conn.execute(_GIVE_BACK_SEQ, {"matter_pk": matter_id})
-    return {c.index: cast(Row[Any], row)}, {}
+    await driver.execute(_PG_GIVE_BACK_SEQ, matter_id)
+    return {c.index: _Stored(*found)}, {}
 
 
-async def _sqlite_write(
-    conn: AsyncConnection, unique: list[_Checked], at: datetime
-) -> tuple[dict[int, Row[Any]], dict[int, int]]:
-    """Up to three statements (the transaction already holds the write lock):
-    the stored keys, the seqs, the rows."""
+# --- SQLite --------------------------------------------------------------
+
+
+def _sqlite_time(at: datetime) -> str:
+    """SQLAlchemy's SQLite spelling of ``UTCDateTime`` (naive UTC, microseconds)."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_stored(row: Sequence[Any]) -> _Stored:
+    seq, kind, audience, actor_name, payload, blob, created_at = row
+    when = datetime.fromisoformat(created_at).replace(tzinfo=UTC)
+    return _Stored(seq, kind, audience, actor_name, payload, blob, when)
+
+
+async def _sqlite_write(conn: AsyncConnection, unique: list[_Checked], at: datetime) -> _Written:
+    """Up to three statements on the driver (the transaction already holds
+    the write lock): the stored keys, the seqs, the rows."""
+    driver = await _driver(conn)
     keys = [c.key for c in unique if c.key is not None]
-    stored: dict[int, Row[Any]] = {}
+    stored: dict[int, _Stored] = {}
     if keys:
-        result = await conn.execute(_SQLITE_STORED, {"keys": json.dumps(keys)})
-        by_key = {
-            (int(r.matter_id), r.actor_kind, int(r.actor_id), r.client_id): r for r in result.all()
-        }
+        found = await driver.execute_fetchall(_SQLITE_STORED, (json.dumps(keys),))
+        by_key = {(r[0], r[1], r[2], r[3]): _sqlite_stored(r[4:]) for r in found}
         stored = {c.index: by_key[c.key] for c in unique if c.key is not None and c.key in by_key}
     fresh = [c for c in unique if c.index not in stored]
     if not fresh:
         return stored, {}
-    counts = Counter(c.item.matter.id for c in fresh)
+    counts = Counter(c.matter_id for c in fresh)
     pairs = json.dumps([[m, n] for m, n in sorted(counts.items())])
-    result = await conn.execute(_SQLITE_NEXT_SEQS, {"counts": pairs})
-    heads = {int(mid): int(seq) for mid, seq in result.all()}
+    heads = dict(await driver.execute_fetchall(_SQLITE_NEXT_SEQS, (pairs,)))
     seqs = _seqs(fresh, heads)
-    rows = [
-        {**_values(c), "seq": seqs[c.index], "created_at": at} for c in fresh if c.index in seqs
-    ]
+    when = _sqlite_time(at)
+    rows = [_row(c, seqs[c.index], when) for c in fresh if c.index in seqs]
     if rows:
-        await conn.execute(_SQLITE_INSERT, rows)
+        await driver.executemany(_SQLITE_INSERT, rows)
     return stored, heads
+
+
+async def _sqlite_write_one(conn: AsyncConnection, c: _Checked, at: datetime) -> _Written:
+    """A batch of one, as ``_pg_write_one`` (all on the driver)."""
+    driver = await _driver(conn)
+    matter_id = c.matter_id
+    found = await driver.execute_fetchall(_SQLITE_NEXT_SEQ, (matter_id,))
+    if not found:
+        return {}, {}  # matter gone: NotFound
+    ((head,),) = found
+    row = _row(c, head, _sqlite_time(at))
+    if c.key is None:
+        await driver.execute_fetchall(_SQLITE_INSERT, row)
+        return {}, {matter_id: head}
+    if await driver.execute_fetchall(_SQLITE_INSERT_ONCE, row):
+        return {}, {matter_id: head}
+    stored = await driver.execute_fetchall(_SQLITE_FIND_STORED, c.key)
+    if not stored:  # pragma: no cover - only a (matter, seq) clash gets here
+        raise RuntimeError(f"seq {head} of matter {matter_id} already exists")
+    await driver.execute_fetchall(_SQLITE_GIVE_BACK_SEQ, (matter_id,))
+    return {c.index: _sqlite_stored(next(iter(stored)))}, {}
 
 
 async def append_batch(
@@ -541,6 +621,7 @@ async def append_batch(
     checked: list[_Checked] = []
     for index, item in enumerate(items):
         actor = item.actor
+        matter_id = item.matter.id
         try:
             if item.matter.firm_id != actor.firm_id:
                 raise NotFound("no such matter")
@@ -558,12 +639,8 @@ async def append_batch(
             results[index] = err
             continue
         blob = bytes(item.blob) if item.blob is not None else None
-        key = (
-            None
-            if item.client_id is None
-            else (item.matter.id, actor.kind, actor.id, item.client_id)
-        )
-        checked.append(_Checked(index, item, payload_text, blob, key))
+        key = None if item.client_id is None else (matter_id, actor.kind, actor.id, item.client_id)
+        checked.append(_Checked(index, item, payload_text, blob, key, matter_id))
     if checked:
         await _write(session, checked, results)
     return [r if r is not None else NotFound("no such matter") for r in results]
@@ -585,14 +662,18 @@ async def _write(
             first[c.key] = c
         unique.append(c)
 
-    conn = await session.connection()
+    conn = await session.connection()  # SQLite: BEGIN IMMEDIATE has run
     at = utcnow()
-    if len(unique) == 1:
-        stored, heads = await _write_one(conn, unique[0], at)
-    elif conn.dialect.name == "postgresql":
-        stored, heads = await _pg_write(conn, unique, at)
-    else:
-        stored, heads = await _sqlite_write(conn, unique, at)
+    pg = conn.dialect.name == "postgresql"
+    try:
+        if len(unique) == 1:
+            write_one = _pg_write_one if pg else _sqlite_write_one
+            stored, heads = await write_one(conn, unique[0], at)
+        else:
+            stored, heads = await (_pg_write if pg else _sqlite_write)(conn, unique, at)
+    except _DRIVER_ERRORS as err:
+        raw = await conn.get_raw_connection()
+        raise await _driver_error(conn, raw.driver_connection, err) from err
 
     fresh: list[_Checked] = []
     for c in unique:
@@ -604,14 +685,18 @@ async def _write(
         else:
             results[c.index] = _conflict()
     seqs = _seqs(fresh, heads)
+    created_at = _iso(at)
+    # Each loaded Matter written to (several items may share one), by identity.
+    written: dict[int, tuple[Matter, int]] = {}
     for c in fresh:
         seq = seqs.get(c.index)
         if seq is None:
             continue  # matter gone: NotFound
         item = c.item
+        written[id(item.matter)] = (item.matter, c.matter_id)
         results[c.index] = (
             StoredEvent(
-                matter_id=item.matter.id,
+                matter_id=c.matter_id,
                 matter=item.matter.reference,
                 seq=seq,
                 kind=item.kind,
@@ -620,12 +705,13 @@ async def _write(
                 payload=json.loads(c.payload_text),
                 blob=c.blob,
                 client_id=item.client_id,
-                created_at=_iso(at),
+                created_at=created_at,
             ),
             True,
         )
+    for matter, matter_id in written.values():
         # Keep loaded Matters in step without marking them dirty.
-        set_committed_value(item.matter, "last_seq", heads[item.matter.id])
+        set_committed_value(matter, "last_seq", heads[matter_id])
 
     for c, earlier in repeats:
         row = stored.get(earlier.index)

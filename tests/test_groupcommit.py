@@ -356,6 +356,54 @@ async def test_append_batch_rolled_back_leaves_no_trace(db: Database, make_firm:
     assert [r[0].seq for r in results if not isinstance(r, RtPortalError)] == [1, 2]
 
 
+@pytest.mark.parametrize("case", ["one", "one-retry", "batch"])
+async def test_the_driver_statements_run_in_the_sessions_transaction(
+    db: Database, make_firm: MakeFirm, case: str
+) -> None:
+    """append_batch runs its statements on the driver's connection: they must
+    run in the session's transaction. Their rows are seen by the session's
+    own SQLAlchemy statements, not by another connection before the commit,
+    and a rollback leaves nothing (each path: a batch of one, a retry of a
+    stored key, a batch over two matters)."""
+    kit = await make_firm()
+    other = await kit.add_matter()
+    one = await cached(db, kit.staff, kit.ref)
+    two = await cached(db, kit.staff, other.reference)
+    async with db.write() as session:
+        await stream.append_batch(
+            session, [AppendItem(one, kit.staff, "m", "portal", {}, None, "k")]
+        )
+    before = [await rows(db, m.id) for m in (one, two)]
+    retry = AppendItem(one, kit.staff, "m", "portal", {}, None, "k")
+    items = {
+        "one": [AppendItem(two, kit.staff, "m", "portal", {"n": 1}, b"x", "new")],
+        "one-retry": [retry],
+        "batch": [
+            retry,
+            AppendItem(one, kit.staff, "m", "portal", {"n": 2}, None, "new"),
+            AppendItem(two, kit.staff, "m", "portal", {"n": 3}),
+            AppendItem(two, kit.staff, "m", "portal", {"n": 4}, b"y", "new"),
+        ],
+    }[case]
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with db.write() as session:
+            results = await stream.append_batch(session, items)
+            created = [r[0] for r in results if not isinstance(r, RtPortalError) and r[1]]
+            assert len(created) == sum(1 for i in items if i is not retry)
+            # The session sees the driver's writes: one transaction, one connection...
+            for event in created:
+                assert await stream.head(session, event.matter_id) >= event.seq
+            # ...another connection does not, before the commit.
+            assert [await rows(db, m.id) for m in (one, two)] == before
+            raise Abort
+    assert [await rows(db, m.id) for m in (one, two)] == before
+    assert await head(db, one.id) == 1 and await head(db, two.id) == 0
+
+
 async def test_two_workers_batches_on_overlapping_matters(
     db: Database, settings: Settings, make_firm: MakeFirm
 ) -> None:
