@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -90,12 +90,11 @@ _MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
 # --- PostgreSQL (asyncpg) --------------------------------------------------
 # Row locks in ascending id order: two transactions (lanes, workers) that
 # lock overlapping sets of matters always queue, never deadlock. Sent
-# through SQLAlchemy, first: SQLAlchemy's asyncpg adapter BEGINs its
-# transaction lazily, on its first statement, and the raw statements after
-# it must run in that transaction (``_driver`` checks).
-_PG_LOCK = text(
-    "SELECT id FROM matters WHERE id = ANY(CAST(:ids AS INTEGER[])) ORDER BY id FOR UPDATE"
-)
+# through SQLAlchemy (``exec_driver_sql``: no compiling), first:
+# SQLAlchemy's asyncpg adapter BEGINs its transaction lazily, on its first
+# statement, and the raw statements after it must run in that transaction
+# (``_driver`` checks).
+_PG_LOCK = "SELECT id FROM matters WHERE id = ANY($1::INTEGER[]) ORDER BY id FOR UPDATE"
 # After the locks, one statement does the rest (its snapshot is taken once
 # the locks are held, so it sees whatever a writer that held them committed):
 # ``old`` finds the stored events among the items' idempotency keys; the
@@ -135,7 +134,7 @@ _PG_WRITE = (
 # first, so a concurrent retry of the same key waits for it and, once it
 # holds the lock, its INSERT meets the winner's committed row. On
 # PostgreSQL it goes through SQLAlchemy, first (its transaction, as above).
-_PG_NEXT_SEQ = text("UPDATE matters SET last_seq = last_seq + 1 WHERE id = :id RETURNING last_seq")
+_PG_NEXT_SEQ = "UPDATE matters SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq"
 # Parameters: ``_row``.
 _PG_INSERT = (
     "INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id, actor_name,"
@@ -477,7 +476,7 @@ async def _pg_write(conn: AsyncConnection, unique: list[_Checked], at: datetime)
     """Two statements: the ordered row locks (through SQLAlchemy: it starts
     the transaction), then ``_PG_WRITE`` on the driver."""
     ids = sorted({c.matter_id for c in unique})
-    locked = set((await conn.execute(_PG_LOCK, {"ids": ids})).scalars())
+    locked = set((await conn.exec_driver_sql(_PG_LOCK, (ids,))).scalars())
     live = [c for c in unique if c.matter_id in locked]  # the others: NotFound
     if not live:
         return {}, {}
@@ -512,7 +511,7 @@ async def _pg_write_one(conn: AsyncConnection, c: _Checked, at: datetime) -> _Wr
     the transaction), then INSERT on the driver (a retry: the stored row is
     looked up and the seq given back while the lock is held: no gap)."""
     matter_id = c.matter_id
-    head = (await conn.execute(_PG_NEXT_SEQ, {"id": matter_id})).scalar_one_or_none()
+    head = (await conn.exec_driver_sql(_PG_NEXT_SEQ, (matter_id,))).scalar_one_or_none()
     if head is None:
         return {}, {}  # matter gone: NotFound
     driver = await _driver(conn)
@@ -604,7 +603,9 @@ async def append_batch(
     allocates each matter's seqs (``UPDATE ... RETURNING``) and inserts the
     new rows. SQLite, up to three (the write transaction holds the database
     lock): the stored keys (``json_each``), ``UPDATE ... RETURNING``, one
-    ``executemany`` insert.
+    ``executemany`` insert. They run on the driver's connection, in the
+    session's transaction (PostgreSQL: after the first, sent through
+    SQLAlchemy, which starts it); see the write path's section above.
 
     An item's own failure is returned, not raised, and writes nothing:
     ``BadRequest``/``PayloadTooLarge`` (validation), ``NotFound`` (another
