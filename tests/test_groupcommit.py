@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError
 
 from rtportal import stream
 from rtportal.broker import from_url as broker_from_url
@@ -402,6 +403,37 @@ async def test_the_driver_statements_run_in_the_sessions_transaction(
             raise Abort
     assert [await rows(db, m.id) for m in (one, two)] == before
     assert await head(db, one.id) == 1 and await head(db, two.id) == 0
+
+
+@pytest.mark.parametrize("size", [1, 2])
+async def test_a_driver_error_is_raised_as_sqlalchemys(
+    db: Database, make_firm: MakeFirm, size: int
+) -> None:
+    """The driver's own exception (here the unique (matter, seq) of a planted
+    row) reaches callers as the SQLAlchemy error it always was, and the
+    rollback leaves the planted row alone."""
+    kit = await make_firm()
+    matter = await cached(db, kit.staff, kit.ref)
+    async with db.write() as session:  # seq 1 taken without moving last_seq
+        await session.execute(
+            insert(Event).values(
+                matter_id=matter.id,
+                seq=1,
+                kind="message",
+                audience="portal",
+                actor_kind="staff",
+                actor_id=kit.staff.id,
+                actor_name="planted",
+                payload="{}",
+                created_at=utcnow(),
+            )
+        )
+    items = [AppendItem(matter, kit.staff, "m", "portal", {"i": i}) for i in range(size)]
+    with pytest.raises(IntegrityError):
+        async with db.write() as session:
+            await stream.append_batch(session, items)
+    assert await head(db, matter.id) == 0
+    assert [(s, c) for s, c, _ in await rows(db, matter.id)] == [(1, None)]
 
 
 async def test_two_workers_batches_on_overlapping_matters(
