@@ -392,10 +392,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._respond(ws.reject(503, "Service Unavailable\n"))
             return
         headers = request.headers
-        try:
-            origin = _single(headers, "Origin")
-        except _RepeatedHeader:
-            origin = "(repeated)"  # never an allowed origin
+        # accept() above already refused (400) a request with two Origin headers.
+        origin = headers.get("Origin")
         if not origin_allowed(origin, runtime.settings.allowed_origins):
             self._refuse(response, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
             return
