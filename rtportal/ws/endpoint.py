@@ -1,16 +1,21 @@
-"""The Starlette websocket endpoint: Origin, authentication, pumps, I/O for the protocol core.
+"""The transport-independent half of a websocket connection, and the portable ASGI endpoint.
 
 Thin on purpose: every decision about frames lives in ``rtportal.ws.protocol``.
-This module only moves bytes and executes the core's I/O requests:
+
+``ConnectionCore`` executes the core's I/O requests, the same for every
+transport:
 
 * access checks (``stream.can_access``: at subscribe, and at the first send
   to a matter; the decision is then cached per connection, see
-  ``Connection._matter``), hub joins and backlog reads;
-* appends in a write transaction (no access query per send), **commit**,
-  then ``hub.publish``, then ack;
-* a writer task that drains the core's bounded outbox to the socket, so the
-  hub's ``deliver`` never waits (a full outbox closes with 4008);
-* a reader task that feeds client frames to the core.
+  ``ConnectionCore._matter``), hub joins and backlog reads;
+* appends through the worker's ``GroupCommit`` (no access query per send):
+  **commit**, then ``hub.publish``, then ack.
+
+Transports: ``rtportal.ws.native`` (uvicorn, as deployed: no task per idle
+connection) and, here, the portable Starlette endpoint for any ASGI server
+(``Connection``): a writer task that drains the core's bounded outbox to
+the socket, so the hub's ``deliver`` never waits (a full outbox closes with
+4008), and a reader task that feeds client frames to the core.
 
 Every exception is mapped at this boundary: a client sees an ``error``
 frame with a stable code or a documented close code, never a traceback.
