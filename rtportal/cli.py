@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 
 from rtportal.db import Database
 from rtportal.demo import format_demo, seed_demo
@@ -51,9 +52,34 @@ async def _seed(settings: Settings) -> str:
     return format_demo(users, settings.public_url)
 
 
+def _listen_defaults(host: str, port: int, environ: MutableMapping[str, str]) -> None:
+    """Where the server listens decides its default public URL and allowed origins.
+
+    Without this, ``rtportal serve --port 8765`` printed login links to port
+    8000 and refused the browser's websocket (Origin ``:8765`` not allowed).
+    Only variables the operator did not set are filled in, in ``environ``
+    (``os.environ``: uvicorn's worker processes build their settings from it).
+    """
+    # A comparison, not a bind: "every interface" is reached here as 127.0.0.1.
+    local = host in ("", "0.0.0.0", "::", "127.0.0.1", "localhost")  # noqa: S104
+    shown = "127.0.0.1" if local else host
+    origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    if not local:
+        origins.append(f"http://{host}:{port}")
+    for name, value in (
+        ("RTPORTAL_PUBLIC_URL", f"http://{shown}:{port}"),
+        ("RTPORTAL_ALLOWED_ORIGINS", ",".join(origins)),
+    ):
+        if not environ.get(name):  # unset or empty: Settings would use port 8000
+            environ[name] = value
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if not (os.environ.get("RTPORTAL_PUBLIC_URL") and os.environ.get("RTPORTAL_ALLOWED_ORIGINS")):
+        _listen_defaults(args.host, args.port, os.environ)
+        settings = Settings.from_env()
     if args.workers < 1:
         raise SystemExit("--workers must be at least 1")
     if args.workers > 1 and settings.broker_url.startswith("memory://"):

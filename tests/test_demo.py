@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -10,7 +11,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import websockets
 from sqlalchemy import func, select
+from websockets.typing import Origin
 
 from rtportal import stream
 from rtportal.audience import view_for
@@ -146,7 +149,17 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
                     pass
                 assert asyncio.get_running_loop().time() < deadline, log.read_text()
                 await asyncio.sleep(0.1)  # reason: polling a port that has no event to await
-            tokens = dict(TOKEN_RE.findall(log.read_text()))
+            printed = log.read_text()
+            tokens = dict(TOKEN_RE.findall(printed))
+            # The printed links and the allowed origins follow --port.
+            assert f"login link: http://127.0.0.1:{port}/#token=" in printed
+            async with websockets.connect(
+                f"ws://127.0.0.1:{port}/ws",
+                origin=Origin(f"http://127.0.0.1:{port}"),
+                additional_headers={"Authorization": f"Bearer {tokens['client']}"},
+            ) as ws:
+                hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert hello["type"] == "hello"
             me = await client.get(
                 "/api/v1/me", headers={"Authorization": f"Bearer {tokens['client']}"}
             )
