@@ -35,6 +35,7 @@ pooled connection free within ``pool_timeout``) are mapped to
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -89,6 +90,25 @@ def backend_of(url: str) -> str:
     )
 
 
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the file to WAL (once per file; a no-op read after that).
+
+    Converting a fresh file needs a lock SQLite does not wait for with
+    ``busy_timeout`` (it answers "database is locked" at once), and several
+    workers start together on a new file: retry for up to the busy timeout.
+    Only that first conversion can wait; it happens at startup.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # reason: SQLite offers no event for "lock released"
+
+
 def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     """Pragmas on every new connection; explicit BEGIN [IMMEDIATE] per transaction."""
 
@@ -98,9 +118,12 @@ def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         # below decides how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # busy_timeout first: switching a fresh file to WAL takes a lock that
+        # another process opening it at the same moment (workers starting
+        # together) may hold; without the timeout that is "database is locked".
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _ensure_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
