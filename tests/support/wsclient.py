@@ -102,6 +102,7 @@ class _Conn:
     subs: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int | None = None
+    dropped: bool = False  # drop() already ended (or is ending) this connection
 
 
 class StreamClient:
@@ -573,17 +574,23 @@ class StreamClient:
     def resume_reading(self) -> None:
         self._reading.set()
 
-    async def drop(self, *, abrupt: bool = True) -> None:
-        """End the current connection (abrupt: TCP abort, as a lost network would)."""
+    async def drop(self, *, abrupt: bool = True) -> bool:
+        """End the current connection (abrupt: TCP abort, as a lost network would).
+
+        True if this call ended a live connection; False if there was none
+        (never connected, already closed, or being replaced).
+        """
         conn = self._conn
-        if conn is None or conn.closed.is_set():
-            return
+        if conn is None or conn.closed.is_set() or conn.dropped:
+            return False
+        conn.dropped = True
         if abrupt:
             transport = conn.ws.transport
             transport.abort()
         else:
             await conn.ws.close()
         await asyncio.wait_for(conn.closed.wait(), 10)
+        return True
 
     async def wait_closed(self, within: float) -> int | None:
         """Wait until the current connection ends; return its close code."""
