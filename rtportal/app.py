@@ -139,8 +139,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             app.state.hub = hub
             # One per worker: websocket and HTTP sends share its transactions.
             committer = app.state.committer = GroupCommit(db, hub, settings)
-            runtime = Runtime(settings, db, hub, committer)
-            app.state.ws_frame_cache = runtime.frames
+            runtime = app.state.runtime = Runtime(settings, db, hub, committer)
             log.info(
                 "rtportal started (database %s, broker %s)",
                 db.backend,

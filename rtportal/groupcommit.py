@@ -15,8 +15,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from rtportal import stream
 from rtportal.db import Database
 from rtportal.errors import NotFound, RtPortalError, Unavailable
@@ -203,8 +201,8 @@ class GroupCommit:
                         failed.append((request, outcome))  # wrote nothing for it
                     else:
                         done.append((request, outcome[0], outcome[1], matter))
-        except Exception as raised:
-            error = _lost_connection(raised) or raised
+        except Exception as error:
+            # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):
                 raise _BatchFailed from error  # retried one by one by _drain
             for request in batch:
@@ -222,18 +220,6 @@ class GroupCommit:
             _settle(request, value=(event, created, matter))
         for request, exc in failed:
             _settle(request, exc=exc)
-
-
-def _lost_connection(exc: BaseException) -> Unavailable | None:
-    """``Unavailable`` for a connection lost mid-statement, else ``None``.
-
-    asyncpg reports a connection closed in the middle of a statement as a
-    plain ``DBAPIError`` (not ``OperationalError``/``InterfaceError``, which
-    ``Database`` already maps); it is the backend's failure, not the batch's.
-    """
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return Unavailable("the database is unavailable")
-    return None
 
 
 def _settle(

@@ -3,7 +3,8 @@
 The lifespan yields it as ASGI lifespan state (``RUNTIME_KEY``), so a
 transport that is not a Starlette route (``rtportal.ws.native``, a uvicorn
 websocket protocol) finds the same database, hub and committer as the HTTP
-routes, without module globals.
+routes, without module globals. The portable endpoint reads the same
+object from ``app.state.runtime``.
 """
 
 from __future__ import annotations

@@ -32,12 +32,10 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from rtportal import stream
 from rtportal.auth.tokens import authenticate, token_from_connection
-from rtportal.db import Database
 from rtportal.errors import NotFound, RtPortalError, Unauthenticated, Unavailable
-from rtportal.groupcommit import GroupCommit
-from rtportal.hub import Hub
 from rtportal.models import Matter
 from rtportal.principal import Principal
+from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 from rtportal.stream import StoredEvent
 from rtportal.ws.frames import Limits
@@ -53,7 +51,6 @@ from rtportal.ws.protocol import (
     Append,
     Authorize,
     Close,
-    FrameCache,
     Leave,
     LoadBacklog,
     Protocol,
@@ -62,7 +59,6 @@ from rtportal.ws.protocol import (
 __all__ = [
     "Connection",
     "ConnectionCore",
-    "GroupCommit",
     "limits_from_settings",
     "origin_allowed",
     "websocket_endpoint",
@@ -111,14 +107,13 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
     """``/ws``: check Origin, authenticate, then run one ``Connection``."""
-    state = websocket.app.state
-    settings: Settings = state.settings
-    if not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
+    # The same runtime rtportal.ws.native finds in the lifespan state.
+    runtime: Runtime = websocket.app.state.runtime
+    if not origin_allowed(websocket.headers.get("origin"), runtime.settings.allowed_origins):
         await _refuse(websocket, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
         return
-    db: Database = state.db
     try:
-        async with db.read() as session:
+        async with runtime.db.read() as session:
             principal = await authenticate(session, token_from_connection(websocket))
     except Unauthenticated:
         await _refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
@@ -131,27 +126,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, CLOSE_INTERNAL, "internal error")
         return
     await websocket.accept()
-    await Connection(
-        websocket, principal, settings, db, state.hub, _frame_cache(state), _group_commit(state)
-    ).run()
-
-
-def _frame_cache(state: Any) -> FrameCache:
-    """One encoded-frame cache per app: event (matter_id, seq) is unique per database."""
-    cache = getattr(state, "ws_frame_cache", None)
-    if not isinstance(cache, FrameCache):
-        cache = FrameCache()
-        state.ws_frame_cache = cache
-    return cache
-
-
-def _group_commit(state: Any) -> GroupCommit:
-    """The app's committer (made by the lifespan): sends of every connection share it."""
-    committer = getattr(state, "committer", None)
-    if not isinstance(committer, GroupCommit) or committer.db is not state.db:
-        committer = GroupCommit(state.db, state.hub, state.settings)
-        state.committer = committer
-    return committer
+    await Connection(websocket, principal, runtime).run()
 
 
 class ConnectionCore:
@@ -183,21 +158,14 @@ class ConnectionCore:
         "settings",
     )
 
-    def __init__(
-        self,
-        principal: Principal,
-        settings: Settings,
-        db: Database,
-        hub: Hub,
-        cache: FrameCache | None = None,
-        committer: GroupCommit | None = None,
-    ) -> None:
-        self.committer = committer or GroupCommit(db, hub, settings)
+    def __init__(self, principal: Principal, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.committer = runtime.committer
         self.principal = principal
         self.settings = settings
-        self.db = db
-        self.hub = hub
-        self.proto = Protocol(principal, limits_from_settings(settings), cache or FrameCache())
+        self.db = runtime.db
+        self.hub = runtime.hub
+        self.proto = Protocol(principal, limits_from_settings(settings), runtime.frames)
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
         self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
@@ -402,17 +370,8 @@ class Connection(ConnectionCore):
 
     __slots__ = ("_client_gone", "_closing", "_wake", "websocket")
 
-    def __init__(
-        self,
-        websocket: WebSocket,
-        principal: Principal,
-        settings: Settings,
-        db: Database,
-        hub: Hub,
-        cache: FrameCache | None = None,
-        committer: GroupCommit | None = None,
-    ) -> None:
-        super().__init__(principal, settings, db, hub, cache, committer)
+    def __init__(self, websocket: WebSocket, principal: Principal, runtime: Runtime) -> None:
+        super().__init__(principal, runtime)
         self.websocket = websocket
         self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
         self._closing: asyncio.Future[None] | None = None  # resolved by a Close action

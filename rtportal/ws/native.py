@@ -121,9 +121,7 @@ class NativeConnection(ConnectionCore):
     __slots__ = ("_owner",)
 
     def __init__(self, owner: WebSocketProtocol, principal: Principal, runtime: Runtime) -> None:
-        super().__init__(
-            principal, runtime.settings, runtime.db, runtime.hub, runtime.frames, runtime.committer
-        )
+        super().__init__(principal, runtime)
         self._owner = owner
 
     def _frames_ready(self) -> None:
