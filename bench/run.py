@@ -733,6 +733,16 @@ def main(argv: list[str] | None = None) -> int:
         "hot-spot summary in bench/results/)",
     )
     parser.add_argument(
+        "--start",
+        type=float,
+        default=None,
+        help="deliveries/s of the first rooms/fanout step (default: 100 rooms, 500 fanout); "
+        "with --steps, a quick side-by-side of CPU per delivery at fixed rates",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="at most this many doubling steps per workload"
+    )
+    parser.add_argument(
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="an existing database to connect to for creating rtportal_bench",
@@ -743,6 +753,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rtportal_ws == "shared":
         RTPORTAL_WS[0] = args.ws
     plan = Plan.make(args.quick, args.workers, args.idle, args.profile)
+    if args.steps is not None:
+        plan = dataclasses.replace(plan, max_steps=args.steps)
+    if args.start is not None:
+        for workload, members in (("rooms", 10), ("fanout", 1000)):
+            START_RATES[workload] = args.start / members
     run_id = "".join(random.choice(string.ascii_uppercase) for _ in range(2))
     machine = describe()
     log(

@@ -77,6 +77,7 @@ __all__ = [
     "Listener",
     "decode_event_message",
     "encode_event_message",
+    "peek_event_message",
     "matter_topic",
 ]
 
@@ -125,20 +126,36 @@ def matter_topic(matter_id: int) -> str:
 
 
 def encode_event_message(event: StoredEvent) -> bytes:
-    """``{"matter_id", "seq", "event": to_wire()}`` as published on ``m:<id>``."""
-    body = {"matter_id": event.matter_id, "seq": event.seq, "event": event.to_wire()}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """``b"<matter_id>:<seq>:" + JSON(to_wire())`` as published on ``m:<id>``.
+
+    Why a plain header before the JSON: every worker receives its own
+    publishes back (Redis pub/sub has no "not to me"), and most messages a
+    worker reads are such echoes or duplicates; the header lets it drop
+    them without decoding the event (``peek_event_message``).
+    """
+    body = json.dumps(event.to_wire(), separators=(",", ":"), ensure_ascii=False).encode()
+    return b"%d:%d:%b" % (event.matter_id, event.seq, body)
+
+
+def peek_event_message(data: bytes) -> tuple[int, int, bytes]:
+    """``(matter_id, seq, body)`` from the header; ``ValueError`` if malformed."""
+    head_m, sep_m, rest = data.partition(b":")
+    head_s, sep_s, body = rest.partition(b":")
+    if not (sep_m and sep_s and head_m.isdigit() and head_s.isdigit()):
+        raise ValueError("not an event message")
+    matter_id, seq = int(head_m), int(head_s)
+    if seq < 1:
+        raise ValueError("bad seq")
+    return matter_id, seq, body
 
 
 def decode_event_message(data: bytes) -> tuple[int, int, dict[str, Any]]:
     """``(matter_id, seq, wire_event)``; ``ValueError`` for anything malformed."""
-    msg = json.loads(data)
-    if not isinstance(msg, dict) or not isinstance(msg.get("event"), dict):
+    matter_id, seq, body = peek_event_message(data)
+    wire = json.loads(body)
+    if not isinstance(wire, dict):
         raise ValueError("not an event message")
-    matter_id, seq = msg["matter_id"], msg["seq"]
-    if type(matter_id) is not int or type(seq) is not int or seq < 1:
-        raise ValueError("bad matter_id/seq")
-    return matter_id, seq, msg["event"]
+    return matter_id, seq, wire
 
 
 def _discard(index: dict[_K, dict[int, Listener]], key: _K, listener_key: int) -> None:
@@ -425,8 +442,8 @@ class Hub:
             self._on_control(data)
             return
         try:
-            matter_id, seq, wire = decode_event_message(data)
-        except (ValueError, KeyError, TypeError):
+            matter_id, seq, body = peek_event_message(data)
+        except ValueError:
             log.warning("dropping a malformed broker message on %r", topic)
             return
         if topic != matter_topic(matter_id):
@@ -434,9 +451,14 @@ class Hub:
             return
         st = self._matters.get(matter_id)
         if st is None or (st.ready and seq <= st.last):
-            return  # not delivered here, or a duplicate (e.g. our own echo)
+            return  # not delivered here, or a duplicate (e.g. our own echo): not decoded
         try:
+            wire = json.loads(body)
+            if not isinstance(wire, dict):
+                raise ValueError("not an event")
             event = StoredEvent.from_wire(matter_id, wire)
+            if event.seq != seq:
+                raise ValueError("header and event disagree")
         except Exception:
             # Cannot rebuild it: treat it as lost; the database has it.
             log.warning("unreadable event %d/%d from the broker; reading it", matter_id, seq)
