@@ -77,8 +77,8 @@ __all__ = [
     "Listener",
     "decode_event_message",
     "encode_event_message",
-    "peek_event_message",
     "matter_topic",
+    "peek_event_message",
 ]
 
 log = logging.getLogger("rtportal.hub")
