@@ -275,7 +275,7 @@ class RedisBroker:
                 self._ps = None
                 self._wake_waiters(None, False)
                 with contextlib.suppress(*_BACKEND_ERRORS):
-                    await ps.aclose()  # type: ignore[no-untyped-call]
+                    await ps.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             await asyncio.sleep(backoff.next_delay())  # reason: reconnect backoff
 
     async def _serve(self, ps: PubSub) -> None:
