@@ -55,7 +55,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from rtportal import stream
+from rtportal import stream, wirejson
 from rtportal.auth.tokens import live_sessions
 from rtportal.broker.base import Broker
 from rtportal.errors import Unavailable
@@ -133,7 +133,7 @@ def encode_event_message(event: StoredEvent) -> bytes:
     worker reads are such echoes or duplicates; the header lets it drop
     them without decoding the event (``peek_event_message``).
     """
-    body = json.dumps(event.to_wire(), separators=(",", ":"), ensure_ascii=False).encode()
+    body = wirejson.dumpb(event.to_wire())
     return b"%d:%d:%b" % (event.matter_id, event.seq, body)
 
 
@@ -152,7 +152,7 @@ def peek_event_message(data: bytes) -> tuple[int, int, bytes]:
 def decode_event_message(data: bytes) -> tuple[int, int, dict[str, Any]]:
     """``(matter_id, seq, wire_event)``; ``ValueError`` for anything malformed."""
     matter_id, seq, body = peek_event_message(data)
-    wire = json.loads(body)
+    wire = wirejson.loads(body)
     if not isinstance(wire, dict):
         raise ValueError("not an event message")
     return matter_id, seq, wire
@@ -453,7 +453,7 @@ class Hub:
         if st is None or (st.ready and seq <= st.last):
             return  # not delivered here, or a duplicate (e.g. our own echo): not decoded
         try:
-            wire = json.loads(body)
+            wire = wirejson.loads(body)
             if not isinstance(wire, dict):
                 raise ValueError("not an event")
             event = StoredEvent.from_wire(matter_id, wire)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rtportal import wirejson
 from rtportal.errors import BadRequest, PayloadTooLarge, RtPortalError
 from rtportal.settings import (
     DEFAULT_BACKLOG_LIMIT,
@@ -151,7 +152,7 @@ ClientFrame = Subscribe | Unsubscribe | Send | Ping
 
 def encode(obj: Any) -> str:
     """Compact JSON, UTF-8 kept as is (smaller frames than ``\\uXXXX`` escapes)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return wirejson.dumps(obj)
 
 
 def _reject_constant(name: str) -> Any:
