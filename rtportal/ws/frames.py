@@ -167,6 +167,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every client frame (json.loads with hooks builds a new one per call).
+_CLIENT_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _bad(message: str, frame_id: str | None) -> FrameError:
     return FrameError(BadRequest(message), frame_id)
 
@@ -268,7 +272,7 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
     if not isinstance(payload, dict):
         raise _bad("payload: must be a JSON object", frame_id)
     try:
-        size = len(encode(payload).encode())
+        size = len(wirejson.dumpb(payload))
     except UnicodeEncodeError:  # a lone surrogate: not storable, not sendable
         raise _bad("payload: strings must be valid Unicode (a lone surrogate?)", frame_id) from None
     if size > limits.max_payload_bytes:
@@ -282,7 +286,7 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
 def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
     """Parse one client text frame; raises ``FrameError`` (never anything else)."""
     try:
-        raw = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        raw = _CLIENT_JSON.decode(text)
     except (ValueError, RecursionError):
         # RecursionError: "[[[[..." nested deeper than the decoder's stack.
         raise _bad("frame is not valid JSON", None) from None
