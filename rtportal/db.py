@@ -40,6 +40,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -64,6 +65,14 @@ _BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     PoolTimeout,  # every pooled connection busy for pool_timeout seconds
     ConnectionError,
     TimeoutError,
+)
+
+
+# A PostgreSQL connection that is gone (asyncpg): invalidate it, do not reuse it.
+_PG_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
 )
 
 
@@ -205,6 +214,9 @@ class Database:
         # SQLite only: this process's writers queue here (see the module
         # docstring). Created lazily: an asyncio.Lock binds to the running loop.
         self._write_lock: asyncio.Lock | None = None
+        self.autocommits = 0
+        """``autocommit()`` blocks entered (for tests and diagnostics: write
+        transactions that SQLAlchemy's ``begin`` event does not see)."""
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -267,6 +279,35 @@ class Database:
                 if _backend_failure(exc):
                     raise Unavailable("the database is unavailable") from exc
                 raise
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Any]:
+        """PostgreSQL only: the asyncpg connection of a pooled connection with
+        no transaction open, so each statement commits on its own (the write
+        path's one-statement batches, ``stream.commit_batch``).
+
+        A connection lost in the middle (closed, reset, the server gone) is
+        invalidated, so the pool drops it, and raised as ``Unavailable``;
+        other driver errors propagate as they are.
+        """
+        if self.backend != "postgresql":
+            raise RuntimeError("autocommit() is for PostgreSQL")
+        self.autocommits += 1
+        try:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                try:
+                    yield driver
+                except Exception as exc:
+                    if driver.is_closed() or isinstance(exc, _PG_LOST):
+                        await conn.invalidate(exc)
+                        raise Unavailable("the database is unavailable") from exc
+                    raise
+        except Exception as exc:
+            if _backend_failure(exc):  # the checkout itself (refused, pool timeout)
+                raise Unavailable("the database is unavailable") from exc
+            raise
 
     async def ping(self) -> bool:
         """True when a trivial query succeeds (used by /healthz)."""

@@ -2,9 +2,11 @@
 
 Every send of a worker, websocket or HTTP, goes through one ``GroupCommit``
 (created by the app's lifespan, ``app.state.committer``): the sends that
-arrive while a commit is in flight share the next transaction (written by
-``stream.append_batch`` in a constant number of statements), then their
-events are published once, in order, after the commit.
+arrive while a commit is in flight share the next transaction
+(``stream.commit_batch``: on PostgreSQL one round trip, a statement that is
+its own transaction; on SQLite a handful of statements in one write
+transaction), then their events are published once, in order, after the
+commit.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ class _BatchFailed(Exception):
 
 class GroupCommit:
     """Group commit for sends: the sends that arrive while a commit is in
-    flight share the next transaction (one BEGIN and one COMMIT for the lot,
-    ``stream.append_batch`` writing them in a handful of statements, then one
+    flight share the next transaction (``stream.commit_batch`` writing them
+    in one round trip on PostgreSQL, a handful of statements on SQLite, then one
     ``hub.publish`` of their events, in order).
 
     Guarantees kept: every event is committed before it is published and
@@ -170,37 +172,44 @@ class GroupCommit:
         done: list[tuple[_Request, StoredEvent, bool, Matter]] = []
         failed: list[tuple[_Request, BaseException]] = []
         try:
-            async with self.db.write() as session:
-                ready: list[tuple[_Request, Matter]] = []
-                for request in batch:
-                    matter = request.matter
-                    if matter is None:
+            checked: dict[int, Matter] = {}
+            unchecked = [request for request in batch if request.matter is None]
+            if unchecked:
+                # Not yet authorised by the connection's cache (HTTP, a first
+                # send): one read for the lot, before the write (a read
+                # committed check, as it was inside the write transaction).
+                async with self.db.read() as session:
+                    for request in unchecked:
                         try:
-                            matter = await stream.can_access(
+                            checked[id(request)] = await stream.can_access(
                                 session, request.principal, request.action.matter
                             )
-                        except NotFound as err:  # a read: nothing written
+                        except NotFound as err:  # nothing written for it
                             failed.append((request, err))
-                            continue
+            ready: list[tuple[_Request, Matter]] = []
+            for request in batch:
+                matter = request.matter or checked.get(id(request))
+                if matter is not None:
                     ready.append((request, matter))
-                items = [
-                    AppendItem(
-                        matter,
-                        request.principal,
-                        request.action.kind,
-                        request.action.audience,
-                        request.action.payload,
-                        request.action.blob,
-                        request.action.client_id,
-                    )
-                    for request, matter in ready
-                ]
-                results = await stream.append_batch(session, items, self.settings)
-                for (request, matter), outcome in zip(ready, results, strict=True):
-                    if isinstance(outcome, RtPortalError):
-                        failed.append((request, outcome))  # wrote nothing for it
-                    else:
-                        done.append((request, outcome[0], outcome[1], matter))
+            items = [
+                AppendItem(
+                    matter,
+                    request.principal,
+                    request.action.kind,
+                    request.action.audience,
+                    request.action.payload,
+                    request.action.blob,
+                    request.action.client_id,
+                )
+                for request, matter in ready
+            ]
+            # One transaction of its own (PostgreSQL: one round trip).
+            results = await stream.commit_batch(self.db, items, self.settings)
+            for (request, matter), outcome in zip(ready, results, strict=True):
+                if isinstance(outcome, RtPortalError):
+                    failed.append((request, outcome))  # wrote nothing for it
+                else:
+                    done.append((request, outcome[0], outcome[1], matter))
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):

@@ -31,12 +31,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from rtportal import wirejson
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
 from rtportal.models import Event, Matter, MatterMember, utcnow
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
 
 if TYPE_CHECKING:
+    from rtportal.db import Database
     from rtportal.settings import Settings
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "b64encode_url",
     "can_access",
     "canonical_json",
+    "commit_batch",
     "head",
     "heads",
     "list_matters",
@@ -147,6 +150,11 @@ _PG_FIND_STORED = (
     " WHERE matter_id = $1 AND actor_kind = $2 AND actor_id = $3 AND client_id = $4"
 )
 _PG_GIVE_BACK_SEQ = "UPDATE matters SET last_seq = last_seq - 1 WHERE id = $1"
+# The group commit's batch in one round trip, outside any transaction (the
+# statement is its own): the function of migration 0002, which takes the
+# locks of ``_PG_LOCK`` and then runs ``_PG_WRITE``'s statement; same
+# parameters as ``_PG_WRITE``, same rows back.
+_PG_APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 # --- SQLite (aiosqlite; 3.35+ for RETURNING) --------------------------------
 # ``session.connection()`` has run BEGIN IMMEDIATE (rtportal.db): the
@@ -481,9 +489,21 @@ async def _pg_write(conn: AsyncConnection, unique: list[_Checked], at: datetime)
     if not live:
         return {}, {}
     driver = await _driver(conn)
+    return _pg_result(await driver.fetch(_PG_WRITE, *_pg_arrays(live), at))
+
+
+async def _pg_commit(driver: Any, unique: list[_Checked], at: datetime) -> _Written:
+    """The whole batch in one autocommitted statement (``_PG_APPEND``)."""
+    try:
+        return _pg_result(await driver.fetch(_PG_APPEND, *_pg_arrays(unique), at))
+    except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
+        raise IntegrityError(None, None, err) from err
+
+
+def _pg_arrays(live: list[_Checked]) -> list[list[Any]]:
+    """``_PG_WRITE``'s and ``_PG_APPEND``'s array parameters, one per column of ``r``."""
     items = [c.item for c in live]
-    rows = await driver.fetch(
-        _PG_WRITE,
+    return [
         [c.index for c in live],
         [c.matter_id for c in live],
         [i.kind for i in items],
@@ -494,8 +514,10 @@ async def _pg_write(conn: AsyncConnection, unique: list[_Checked], at: datetime)
         [c.payload_text for c in live],
         [c.blob for c in live],
         [i.client_id for i in items],
-        at,
-    )
+    ]
+
+
+def _pg_result(rows: Sequence[Any]) -> _Written:
     stored: dict[int, _Stored] = {}
     heads: dict[int, int] = {}
     for src, idx, seq, kind, audience, actor_name, payload, blob, created_at in rows:
@@ -616,6 +638,56 @@ async def append_batch(
     so the transaction stays clean and gapless whatever fails. Backend
     errors raise (the caller rolls back: nothing half-written).
     """
+    results, checked = _check(items, settings)
+    if checked:
+        unique, repeats = _unique(checked)
+        conn = await session.connection()  # SQLite: BEGIN IMMEDIATE has run
+        at = utcnow()
+        pg = conn.dialect.name == "postgresql"
+        try:
+            if len(unique) == 1:
+                write_one = _pg_write_one if pg else _sqlite_write_one
+                stored, heads = await write_one(conn, unique[0], at)
+            else:
+                stored, heads = await (_pg_write if pg else _sqlite_write)(conn, unique, at)
+        except _DRIVER_ERRORS as err:
+            raw = await conn.get_raw_connection()
+            raise await _driver_error(conn, raw.driver_connection, err) from err
+        _finish(unique, repeats, stored, heads, at, results)
+    return [r if r is not None else NotFound("no such matter") for r in results]
+
+
+async def commit_batch(
+    db: Database, items: Sequence[AppendItem], settings: Settings | None = None
+) -> list[AppendResult]:
+    """``append_batch`` in a transaction of its own, committed on return.
+
+    The group commit's write: on PostgreSQL one round trip, the function
+    ``rtp_append_events`` (migration 0002: the same locks and statement as
+    ``_pg_write``) called outside any transaction, so the statement is its
+    own transaction and commits without BEGIN/COMMIT round trips or
+    SQLAlchemy's session around it. On SQLite, ``append_batch`` in
+    ``db.write()`` (the database write lock; nothing to gain from a server
+    function). Results as ``append_batch``'s; committed when returned
+    (backend errors raise, nothing written).
+    """
+    if db.backend != "postgresql":
+        async with db.write() as session:
+            return await append_batch(session, items, settings)
+    results, checked = _check(items, settings)
+    if checked:
+        unique, repeats = _unique(checked)
+        at = utcnow()
+        async with db.autocommit() as driver:
+            stored, heads = await _pg_commit(driver, unique, at)
+        _finish(unique, repeats, stored, heads, at, results)
+    return [r if r is not None else NotFound("no such matter") for r in results]
+
+
+def _check(
+    items: Sequence[AppendItem], settings: Settings | None
+) -> tuple[list[AppendResult | None], list[_Checked]]:
+    """Validate every item: the errors in ``results``, the valid items checked."""
     payload_max = settings.event_payload_max if settings else DEFAULT_PAYLOAD_MAX
     blob_max = settings.event_blob_max if settings else DEFAULT_BLOB_MAX
     results: list[AppendResult | None] = [None] * len(items)
@@ -642,18 +714,14 @@ async def append_batch(
         blob = bytes(item.blob) if item.blob is not None else None
         key = None if item.client_id is None else (matter_id, actor.kind, actor.id, item.client_id)
         checked.append(_Checked(index, item, payload_text, blob, key, matter_id))
-    if checked:
-        await _write(session, checked, results)
-    return [r if r is not None else NotFound("no such matter") for r in results]
+    return results, checked
 
 
-async def _write(
-    session: AsyncSession, checked: list[_Checked], results: list[AppendResult | None]
-) -> None:
-    # Repeats of a key within the batch are settled here, after their first
-    # occurrence (the only one that goes to the database).
+def _unique(checked: list[_Checked]) -> tuple[list[_Checked], list[tuple[_Checked, _Checked]]]:
+    """The items that go to the database (first occurrence of each key) and the
+    repeats of a key within the batch, settled after it as ``(repeat, first)``."""
     first: dict[_Key, _Checked] = {}
-    repeats: list[tuple[_Checked, _Checked]] = []  # (repeat, first occurrence)
+    repeats: list[tuple[_Checked, _Checked]] = []
     unique: list[_Checked] = []
     for c in checked:
         if c.key is not None:
@@ -662,20 +730,18 @@ async def _write(
                 continue
             first[c.key] = c
         unique.append(c)
+    return unique, repeats
 
-    conn = await session.connection()  # SQLite: BEGIN IMMEDIATE has run
-    at = utcnow()
-    pg = conn.dialect.name == "postgresql"
-    try:
-        if len(unique) == 1:
-            write_one = _pg_write_one if pg else _sqlite_write_one
-            stored, heads = await write_one(conn, unique[0], at)
-        else:
-            stored, heads = await (_pg_write if pg else _sqlite_write)(conn, unique, at)
-    except _DRIVER_ERRORS as err:
-        raw = await conn.get_raw_connection()
-        raise await _driver_error(conn, raw.driver_connection, err) from err
 
+def _finish(
+    unique: list[_Checked],
+    repeats: list[tuple[_Checked, _Checked]],
+    stored: dict[int, _Stored],
+    heads: dict[int, int],
+    at: datetime,
+    results: list[AppendResult | None],
+) -> None:
+    """Fill ``results`` from what the write found (``stored``) and allocated (``heads``)."""
     fresh: list[_Checked] = []
     for c in unique:
         row = stored.get(c.index)
@@ -703,7 +769,7 @@ async def _write(
                 kind=item.kind,
                 audience=cast(Literal["portal", "staff"], item.audience),
                 actor=item.actor.actor(),
-                payload=json.loads(c.payload_text),
+                payload=wirejson.loads(c.payload_text),
                 blob=c.blob,
                 client_id=item.client_id,
                 created_at=created_at,

@@ -15,6 +15,7 @@ import websockets
 from sqlalchemy import func, select
 from websockets.typing import Origin
 
+from rtportal import migrate as migrate_mod
 from rtportal import stream
 from rtportal.audience import view_for
 from rtportal.auth.tokens import authenticate
@@ -78,7 +79,7 @@ def test_cli_migrate_and_seed_demo(settings: Settings, tmp_path: Path) -> None:
         timeout=60,
     )
     assert migrate.returncode == 0, migrate.stderr
-    assert "database at revision 0001_core" in migrate.stdout
+    assert f"database at revision {migrate_mod.head_revision()}" in migrate.stdout
     seed = subprocess.run(
         [sys.executable, "-m", "rtportal", "seed-demo"],
         env=env,

@@ -78,12 +78,29 @@ def committer(db: Database, hub: Hub, settings: Settings) -> GroupCommit:
     return GroupCommit(db, hub, settings)
 
 
+class _Begins:
+    """Write transactions begun. SQLite: SQLAlchemy's BEGIN IMMEDIATE on the
+    write engine (reads have their own engine). PostgreSQL: the group
+    commit's one-statement transactions (``Database.autocommit``; SQLAlchemy
+    begins only the reads there, on the same engine)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sa = 0
+        self.start = db.autocommits
+
+    def __len__(self) -> int:
+        if self.db.backend == "postgresql":
+            return self.db.autocommits - self.start
+        return self.sa
+
+
 @contextmanager
-def counting_begins(db: Database) -> Iterator[list[int]]:
-    begins: list[int] = []
+def counting_begins(db: Database) -> Iterator[_Begins]:
+    begins = _Begins(db)
 
     def began(_conn: Any) -> None:
-        begins.append(1)
+        begins.sa += 1
 
     sa_event.listen(db.engine.sync_engine, "begin", began)
     try:
