@@ -349,10 +349,12 @@ class ConnectionCore:
                 # Round trips per send: its share of one BEGIN/COMMIT (group
                 # commit), UPDATE ... RETURNING and INSERT; no access query
                 # while the cached decision is fresh (see _matter).
-                event, created, matter = await self.committer.append(
-                    self.principal, action, self._matter(action.matter)
-                )
-            self._remember(action.matter, matter)
+                cached = self._matter(action.matter)
+                event, created, matter = await self.committer.append(self.principal, action, cached)
+            if cached is None:
+                # Checked by the commit just now. A cached decision is not
+                # refreshed by using it: the TTL counts from the last check.
+                self._remember(action.matter, matter)
             self.feed(self.proto.appended(action.request_id, event, created))
         except Exception as exc:
             if isinstance(exc, NotFound):
