@@ -15,7 +15,7 @@ matter). ``--mode direct`` is the older one-transaction-per-send path
 compare. ``--mode batch`` isolates the write path's cost per event from
 group commit's timing (whose batch sizes vary with the speed of a commit):
 one sender commits batches of exactly ``--concurrency`` sends
-(``db.write()`` + ``stream.append_batch``, the sends spread over the
+(``stream.commit_batch``, what GroupCommit calls, the sends spread over the
 matters as above), then publishes them. Against a fresh SQLite file and,
 with ``--pg``, a fresh PostgreSQL database per run; prints one JSON line
 per backend and concurrency: messages/s, messages per write transaction,
@@ -133,8 +133,7 @@ async def measure(
                     )
                     for k in range(concurrency)
                 ]
-                async with db.write() as session:
-                    results = await stream.append_batch(session, items, settings)
+                results = await stream.commit_batch(db, items, settings)
                 events = [r[0] for r in results if not isinstance(r, Exception) and r[1]]
                 if len(events) != concurrency:
                     raise SystemExit(f"batch failed: {results}")

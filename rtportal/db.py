@@ -35,13 +35,14 @@ pooled connection free within ``pool_timeout``) are mapped to
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -52,10 +53,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from rtportal.errors import InvalidConfig, Unavailable
+from rtportal.sqlite_writer import SQLiteWriter
 
 __all__ = ["Database", "backend_of", "make_engine"]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
 
 # Errors that mean "the backend is not usable right now", not "your input is bad".
 _BACKEND_ERRORS: tuple[type[BaseException], ...] = (
@@ -118,6 +121,17 @@ def _ensure_wal(cursor: Any) -> None:
             time.sleep(0.02)  # reason: SQLite offers no event for "lock released"
 
 
+def sqlite_pragmas(cursor: Any) -> None:
+    """The pragmas of every SQLite connection (the engine's and the writer's)."""
+    # busy_timeout first: switching a fresh file to WAL takes a lock that
+    # another process opening it at the same moment (workers starting
+    # together) may hold; without the timeout that is "database is locked".
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _ensure_wal(cursor)
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+
+
 def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     """Pragmas on every new connection; explicit BEGIN [IMMEDIATE] per transaction."""
 
@@ -127,13 +141,7 @@ def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         # below decides how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # busy_timeout first: switching a fresh file to WAL takes a lock that
-        # another process opening it at the same moment (workers starting
-        # together) may hold; without the timeout that is "database is locked".
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _ensure_wal(cursor)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        sqlite_pragmas(cursor)
         cursor.close()
 
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
@@ -214,9 +222,11 @@ class Database:
         # SQLite only: this process's writers queue here (see the module
         # docstring). Created lazily: an asyncio.Lock binds to the running loop.
         self._write_lock: asyncio.Lock | None = None
-        self.autocommits = 0
-        """``autocommit()`` blocks entered (for tests and diagnostics: write
-        transactions that SQLAlchemy's ``begin`` event does not see)."""
+        self._writer: SQLiteWriter | None = None  # see has_sqlite_writer
+        self.direct_writes = 0
+        """Write transactions run outside SQLAlchemy (``autocommit()`` blocks,
+        ``sqlite_transaction()`` calls): for tests and diagnostics, as
+        SQLAlchemy's ``begin`` event does not see them."""
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -229,6 +239,16 @@ class Database:
             async with self._write_session() as session:
                 yield session
             return
+        async with self.write_lock(), self._write_session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """SQLite: this process's write lock (see the module docstring);
+        ``Unavailable`` after the busy timeout. PostgreSQL: nothing to hold."""
+        if self.backend != "sqlite":
+            yield
+            return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
         lock = self._write_lock
@@ -238,10 +258,34 @@ class Database:
         except TimeoutError:
             raise Unavailable("the database is busy") from None
         try:
-            async with self._write_session() as session:
-                yield session
+            yield
         finally:
             lock.release()
+
+    @property
+    def has_sqlite_writer(self) -> bool:
+        """SQLite on a file: ``sqlite_transaction()`` is available. Not for
+        PostgreSQL, nor for an in-memory database (a second connection
+        would open another, empty database)."""
+        if self._writer is None and self.backend == "sqlite":
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self._writer = SQLiteWriter(path, sqlite_pragmas)
+        return self._writer is not None
+
+    async def sqlite_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in one SQLite write transaction, in one hop to
+        the writer thread (``rtportal.sqlite_writer``), under this process's
+        write lock; committed when it returns. ``Unavailable`` when SQLite is
+        locked past the busy timeout or fails (as ``write()``)."""
+        if not self.has_sqlite_writer or self._writer is None:
+            raise RuntimeError("no SQLite writer for this database")
+        self.direct_writes += 1
+        try:
+            async with self.write_lock():
+                return await self._writer.run(fn)
+        except sqlite3.OperationalError as err:
+            raise Unavailable("the database is unavailable") from err
 
     @asynccontextmanager
     async def _write_session(self) -> AsyncIterator[AsyncSession]:
@@ -292,7 +336,7 @@ class Database:
         """
         if self.backend != "postgresql":
             raise RuntimeError("autocommit() is for PostgreSQL")
-        self.autocommits += 1
+        self.direct_writes += 1
         try:
             async with self.engine.connect() as conn:
                 raw = await conn.get_raw_connection()
@@ -319,6 +363,8 @@ class Database:
         return True
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

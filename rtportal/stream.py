@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import asyncpg  # type: ignore[import-untyped]
@@ -32,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rtportal import wirejson
-from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
+from rtportal.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    RtPortalError,
+)
 from rtportal.models import Event, Matter, MatterMember, utcnow
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
@@ -609,6 +616,48 @@ async def _sqlite_write_one(conn: AsyncConnection, c: _Checked, at: datetime) ->
     return {c.index: _sqlite_stored(next(iter(stored)))}, {}
 
 
+def _sqlite_commit(unique: list[_Checked], at: datetime, conn: sqlite3.Connection) -> _Written:
+    """``_sqlite_write``/``_sqlite_write_one`` as one function, run in the
+    writer thread inside its transaction (``SQLiteWriter.run``): the same
+    statements, no hop between them."""
+    when = _sqlite_time(at)
+    if len(unique) == 1:
+        c = unique[0]
+        matter_id = c.matter_id
+        found = conn.execute(_SQLITE_NEXT_SEQ, (matter_id,)).fetchall()
+        if not found:
+            return {}, {}  # matter gone: NotFound
+        ((head,),) = found
+        row = _row(c, head, when)
+        if c.key is None:
+            conn.execute(_SQLITE_INSERT, row)
+            return {}, {matter_id: head}
+        if conn.execute(_SQLITE_INSERT_ONCE, row).fetchall():
+            return {}, {matter_id: head}
+        stored_row = conn.execute(_SQLITE_FIND_STORED, c.key).fetchone()
+        if stored_row is None:  # pragma: no cover - only a (matter, seq) clash gets here
+            raise RuntimeError(f"seq {head} of matter {matter_id} already exists")
+        conn.execute(_SQLITE_GIVE_BACK_SEQ, (matter_id,))
+        return {c.index: _sqlite_stored(stored_row)}, {}
+    keys = [c.key for c in unique if c.key is not None]
+    stored: dict[int, _Stored] = {}
+    if keys:
+        found = conn.execute(_SQLITE_STORED, (json.dumps(keys),)).fetchall()
+        by_key = {(r[0], r[1], r[2], r[3]): _sqlite_stored(r[4:]) for r in found}
+        stored = {c.index: by_key[c.key] for c in unique if c.key is not None and c.key in by_key}
+    fresh = [c for c in unique if c.index not in stored]
+    if not fresh:
+        return stored, {}
+    counts = Counter(c.matter_id for c in fresh)
+    pairs = json.dumps([[m, n] for m, n in sorted(counts.items())])
+    heads = dict(conn.execute(_SQLITE_NEXT_SEQS, (pairs,)).fetchall())
+    seqs = _seqs(fresh, heads)
+    rows = [_row(c, seqs[c.index], when) for c in fresh if c.index in seqs]
+    if rows:
+        conn.executemany(_SQLITE_INSERT, rows)
+    return stored, heads
+
+
 async def append_batch(
     session: AsyncSession, items: Sequence[AppendItem], settings: Settings | None = None
 ) -> list[AppendResult]:
@@ -666,20 +715,26 @@ async def commit_batch(
     ``rtp_append_events`` (migration 0002: the same locks and statement as
     ``_pg_write``) called outside any transaction, so the statement is its
     own transaction and commits without BEGIN/COMMIT round trips or
-    SQLAlchemy's session around it. On SQLite, ``append_batch`` in
-    ``db.write()`` (the database write lock; nothing to gain from a server
-    function). Results as ``append_batch``'s; committed when returned
-    (backend errors raise, nothing written).
+    SQLAlchemy's session around it. On SQLite, the same statements as
+    ``append_batch`` in one hop to the database's writer thread
+    (``rtportal.sqlite_writer``: BEGIN IMMEDIATE to COMMIT there, under the
+    process's write lock) instead of a hop per statement. Results as
+    ``append_batch``'s; committed when returned (backend errors raise,
+    nothing written).
     """
-    if db.backend != "postgresql":
+    pg = db.backend == "postgresql"
+    if not pg and not db.has_sqlite_writer:  # in-memory SQLite
         async with db.write() as session:
             return await append_batch(session, items, settings)
     results, checked = _check(items, settings)
     if checked:
         unique, repeats = _unique(checked)
         at = utcnow()
-        async with db.autocommit() as driver:
-            stored, heads = await _pg_commit(driver, unique, at)
+        if pg:
+            async with db.autocommit() as driver:
+                stored, heads = await _pg_commit(driver, unique, at)
+        else:
+            stored, heads = await db.sqlite_transaction(partial(_sqlite_commit, unique, at))
         _finish(unique, repeats, stored, heads, at, results)
     return [r if r is not None else NotFound("no such matter") for r in results]
 

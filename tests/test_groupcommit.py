@@ -79,20 +79,19 @@ def committer(db: Database, hub: Hub, settings: Settings) -> GroupCommit:
 
 
 class _Begins:
-    """Write transactions begun. SQLite: SQLAlchemy's BEGIN IMMEDIATE on the
-    write engine (reads have their own engine). PostgreSQL: the group
-    commit's one-statement transactions (``Database.autocommit``; SQLAlchemy
-    begins only the reads there, on the same engine)."""
+    """Write transactions begun: those run outside SQLAlchemy (the group
+    commit's: ``Database.direct_writes``), plus, on SQLite, SQLAlchemy's
+    BEGIN IMMEDIATE on the write engine (reads have their own engine there;
+    on PostgreSQL SQLAlchemy begins only reads on that engine)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.sa = 0
-        self.start = db.autocommits
+        self.start = db.direct_writes
 
     def __len__(self) -> int:
-        if self.db.backend == "postgresql":
-            return self.db.autocommits - self.start
-        return self.sa
+        direct = self.db.direct_writes - self.start
+        return direct if self.db.backend == "postgresql" else direct + self.sa
 
 
 @contextmanager

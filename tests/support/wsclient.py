@@ -363,6 +363,11 @@ class StreamClient:
         try:
             await conn.ws.send(json.dumps(frame, separators=(",", ":")))
         except ConnectionClosed as exc:
+            # Let the reader see the close first: a retry that found the
+            # connection still "connected" would send again at once, never
+            # yield to the reader, and spin (seen after kill -9 of a worker).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.closed.wait(), 5)
             raise ConnectionLost(f"{self.name}: connection closed while sending") from exc
 
     # ---------------------------------------------------------------- reading
