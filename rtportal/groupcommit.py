@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from rtportal.settings import Settings
 from rtportal.stream import AppendItem, StoredEvent
 from rtportal.ws.protocol import Append
 
-__all__ = ["GroupCommit", "Send"]
+__all__ = ["GroupCommit", "OnDone", "Outcome", "Send"]
 
 log = logging.getLogger("rtportal.commit")
 
@@ -63,12 +64,17 @@ def _as_send(action: Append | Send) -> Send:
     )
 
 
+Outcome = tuple[StoredEvent, bool, Matter]  # (event, created, matter)
+OnDone = Callable[[Outcome | None, BaseException | None], None]
+
+
 @dataclass(slots=True)
 class _Request:
     principal: Principal
     action: Send
     matter: Matter | None  # from the connection's access cache; None: check it here
-    result: asyncio.Future[tuple[StoredEvent, bool, Matter]]
+    result: asyncio.Future[Outcome] | None  # append(): awaited
+    on_done: OnDone | None  # submit(): called
 
 
 class _BatchFailed(Exception):
@@ -131,12 +137,24 @@ class GroupCommit:
 
         ``matter``: the matter ``action.matter`` names, already checked by
         ``stream.can_access`` for ``principal`` (a connection's cache), or
-        ``None`` to check it in the batch's transaction (``NotFound``).
+        ``None`` to check it before the batch's write (``NotFound``).
         """
         result: asyncio.Future[tuple[StoredEvent, bool, Matter]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._queue.append(_Request(principal, _as_send(action), matter, result))
+        self._enqueue(_Request(principal, _as_send(action), matter, result, None))
+        return await result
+
+    def submit(
+        self, principal: Principal, action: Append | Send, matter: Matter | None, on_done: OnDone
+    ) -> None:
+        """``append`` without a task or future per send (the websocket hot path):
+        ``on_done(outcome, None)`` once committed and published, or
+        ``on_done(None, error)``; called on the event loop, exactly once."""
+        self._enqueue(_Request(principal, _as_send(action), matter, None, on_done))
+
+    def _enqueue(self, request: _Request) -> None:
+        self._queue.append(request)
         running = self._running
         if running == 0 or (running < self.lanes and len(self._queue) >= _LANE_BACKLOG):
             # Lanes run on their own: a sender that goes away does not cancel
@@ -145,7 +163,6 @@ class GroupCommit:
             lane = asyncio.get_running_loop().create_task(self._drain(), name="ws-group-commit")
             self._lanes.add(lane)
             lane.add_done_callback(self._lanes.discard)
-        return await result
 
     async def _drain(self) -> None:
         try:
@@ -242,12 +259,22 @@ class GroupCommit:
 def _settle(
     request: _Request,
     *,
-    value: tuple[StoredEvent, bool, Matter] | None = None,
+    value: Outcome | None = None,
     exc: BaseException | None = None,
 ) -> None:
-    if request.result.done():  # the sender was cancelled (connection gone)
+    on_done = request.on_done
+    if on_done is not None:
+        request.on_done = None  # exactly once
+        try:
+            on_done(value, exc)
+        except Exception:
+            # A connection's bug must not stop the lane (the others' acks).
+            log.exception("a send's completion callback failed")
+        return
+    result = request.result
+    if result is None or result.done():  # the sender was cancelled (connection gone)
         return
     if exc is not None:
-        request.result.set_exception(exc)
+        result.set_exception(exc)
     elif value is not None:
-        request.result.set_result(value)
+        result.set_result(value)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections import deque
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
@@ -33,6 +35,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from rtportal import stream
 from rtportal.auth.tokens import authenticate, token_from_connection
 from rtportal.errors import NotFound, RtPortalError, Unauthenticated, Unavailable
+from rtportal.groupcommit import Outcome
 from rtportal.models import Matter
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
@@ -144,9 +147,11 @@ class ConnectionCore:
 
     __slots__ = (
         "_access",
-        "_append_order",
+        "_appending",
+        "_appends",
         "_close",
         "_db_slots",
+        "_ended",
         "_hub_lock",
         "_joined",
         "_tasks",
@@ -171,8 +176,11 @@ class ConnectionCore:
         self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
         self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
         # Sends of one connection are appended in the order received (a client's
-        # pipelined messages keep their order); asyncio.Lock wakes waiters FIFO.
-        self._append_order: asyncio.Lock | None = None
+        # pipelined messages keep their order): one at a time in the group
+        # commit (``_appending``), the next ones waiting here.
+        self._appending = False
+        self._appends: deque[Append] | None = None
+        self._ended = False  # _cancel_tasks ran: the connection is over
         self._tasks: set[asyncio.Task[None]] | None = None
         # matter ref -> (Matter, loop time of the access check); see _matter().
         self._access: dict[str, tuple[Matter, float]] | None = None
@@ -197,10 +205,22 @@ class ConnectionCore:
 
     @property
     def in_flight(self) -> int:
-        """Requests of this connection being executed (appends, subscribes, reads)."""
-        return len(self._tasks) if self._tasks else 0
+        """Requests of this connection being executed or waiting (sends,
+        subscribes, reads)."""
+        n = len(self._tasks) if self._tasks else 0
+        if self._appending:
+            n += 1 + (len(self._appends) if self._appends else 0)
+        return n
+
+    def _in_flight_changed(self) -> None:
+        """``in_flight`` went up or down (the native transport pauses input)."""
 
     def _cancel_tasks(self) -> list[asyncio.Task[None]]:
+        """The connection is over: cancel its requests (a send already in the
+        group commit is still committed and published; its ack is dropped)."""
+        self._ended = True
+        if self._appends:
+            self._appends.clear()
         tasks = list(self._tasks or ())
         for task in tasks:
             task.cancel()
@@ -223,7 +243,7 @@ class ConnectionCore:
                 self._close = action
                 self._close_requested(action)
             elif isinstance(action, Append):
-                self._spawn(self._append(action))
+                self._queue_append(action)
             elif isinstance(action, LoadBacklog):
                 self._spawn(self._load(action))
             elif isinstance(action, Authorize):
@@ -239,10 +259,12 @@ class ConnectionCore:
             self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        self._in_flight_changed()
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if self._tasks is not None:
             self._tasks.discard(task)
+        self._in_flight_changed()
 
     def _hub_guard(self) -> asyncio.Lock:
         if self._hub_lock is None:
@@ -253,11 +275,6 @@ class ConnectionCore:
         if self._db_slots is None:
             self._db_slots = asyncio.Semaphore(_DB_CONCURRENCY)
         return self._db_slots
-
-    def _order(self) -> asyncio.Lock:
-        if self._append_order is None:
-            self._append_order = asyncio.Lock()
-        return self._append_order
 
     # --- the access cache -----------------------------------------------------------
 
@@ -343,23 +360,53 @@ class ConnectionCore:
             err = _as_error(exc, "backlog read")
             self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
 
-    async def _append(self, action: Append) -> None:
-        try:
-            async with self._order(), self._slots():
-                # Round trips per send: its share of one BEGIN/COMMIT (group
-                # commit), UPDATE ... RETURNING and INSERT; no access query
-                # while the cached decision is fresh (see _matter).
-                cached = self._matter(action.matter)
-                event, created, matter = await self.committer.append(self.principal, action, cached)
-            if cached is None:
-                # Checked by the commit just now. A cached decision is not
-                # refreshed by using it: the TTL counts from the last check.
-                self._remember(action.matter, matter)
-            self.feed(self.proto.appended(action.request_id, event, created))
-        except Exception as exc:
-            if isinstance(exc, NotFound):
-                self._forget(action.matter)
-            self.feed(self.proto.failed(action.request_id, _as_error(exc, "append")))
+    # Sends: no task per send. The group commit calls ``_appended`` back once
+    # the send is committed and published; the connection's next send is
+    # handed over then, so its sends keep their order.
+
+    def _queue_append(self, action: Append) -> None:
+        if self._appending:
+            if self._appends is None:
+                self._appends = deque()
+            self._appends.append(action)
+            self._in_flight_changed()
+            return
+        self._submit(action)
+
+    def _submit(self, action: Append) -> None:
+        self._appending = True
+        cached = self._matter(action.matter)
+        # Round trips per send: its share of one group-commit transaction; no
+        # access query while the cached decision is fresh (see _matter).
+        self.committer.submit(
+            self.principal,
+            action,
+            cached,
+            functools.partial(self._appended, action, cached is None),
+        )
+        self._in_flight_changed()
+
+    def _appended(
+        self, action: Append, checked: bool, outcome: Outcome | None, exc: BaseException | None
+    ) -> None:
+        self._appending = False
+        if not self._ended:  # else nobody to ack (the event is committed all the same)
+            if outcome is not None:
+                event, created, matter = outcome
+                if checked:
+                    # Checked by the commit just now. A cached decision is not
+                    # refreshed by using it: the TTL counts from the last check.
+                    self._remember(action.matter, matter)
+                self.feed(self.proto.appended(action.request_id, event, created))
+            else:
+                if isinstance(exc, NotFound):
+                    self._forget(action.matter)
+                err = _as_error(exc or RuntimeError("no outcome"), "append")
+                self.feed(self.proto.failed(action.request_id, err))
+        if self._appends and not self._ended:
+            self._submit(self._appends.popleft())
+        else:
+            self._in_flight_changed()
 
 
 class Connection(ConnectionCore):

@@ -130,14 +130,10 @@ class NativeConnection(ConnectionCore):
     def _close_requested(self, close: Close) -> None:
         self._owner.close_with(close.code, close.reason)
 
-    def _spawn(self, coro: Any) -> None:
-        super()._spawn(coro)
+    def _in_flight_changed(self) -> None:
         if self.in_flight >= _MAX_IN_FLIGHT:
             self._owner.pause_input()
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        super()._task_done(task)
-        if self.in_flight < _MAX_IN_FLIGHT:
+        else:
             self._owner.resume_input()
 
 
