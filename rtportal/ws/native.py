@@ -68,6 +68,10 @@ WS_PATH = "/ws"
 UVICORN_WS = "rtportal.ws.native:WebSocketProtocol"
 _CLOSE_TIMEOUT = 5.0  # seconds for the client to answer our close frame before we drop it
 _MAX_IN_FLIGHT = 16  # requests per connection being executed before reading pauses
+# Frames waiting in a connection's outbox beyond which they are written at
+# once rather than at the end of the loop iteration (bounds what a burst,
+# e.g. backlog pages of several matters, accumulates before the flush).
+_WRITE_NOW = 64
 _SHARED_KEY = "rtportal.ws.native"  # per-worker state in uvicorn's app_state
 
 
@@ -107,12 +111,30 @@ class _FrameBytes:
 class _Shared:
     """Per-worker state of the native transport (in uvicorn's ``app_state``)."""
 
-    __slots__ = ("connections", "frame_bytes", "sweeping")
+    __slots__ = ("connections", "dirty", "flush_scheduled", "frame_bytes", "sweeping")
 
     def __init__(self) -> None:
         self.frame_bytes = _FrameBytes()
         self.connections: set[WebSocketProtocol] = set()
         self.sweeping = False
+        self.dirty: list[WebSocketProtocol] = []  # frames waiting for the flush
+        self.flush_scheduled = False
+
+    def write_soon(self, ws: WebSocketProtocol) -> None:
+        """Write ``ws``'s frames at the end of this loop iteration, with
+        whatever else it is sent meanwhile: a sender's ack and the event it
+        made go out in one write (one syscall), as do the events of one
+        group commit to one connection."""
+        self.dirty.append(ws)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        dirty, self.dirty = self.dirty, []
+        for ws in dirty:
+            ws.flush_frames()
 
 
 class NativeConnection(ConnectionCore):
@@ -125,9 +147,16 @@ class NativeConnection(ConnectionCore):
         self._owner = owner
 
     def _frames_ready(self) -> None:
-        self._owner.write_frames(self.proto.take_frames(1 << 30))
+        owner = self._owner
+        if self.proto.queued >= _WRITE_NOW:
+            owner.write_frames(self.proto.take_frames(1 << 30))  # a burst: no waiting
+        elif not owner.flush_pending:
+            owner.flush_pending = True
+            owner.shared.write_soon(owner)
 
     def _close_requested(self, close: Close) -> None:
+        if self.proto.queued:  # what was sent before the close goes first
+            self._owner.write_frames(self.proto.take_frames(1 << 30))
         self._owner.close_with(close.code, close.reason)
 
     def _in_flight_changed(self) -> None:
@@ -155,6 +184,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_shared",
         "_transport",
         "_ws",
+        "flush_pending",
     )
 
     def __init__(
@@ -171,6 +201,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if not isinstance(shared, _Shared):
             shared = app_state[_SHARED_KEY] = _Shared()
         self._shared: _Shared = shared
+        self.flush_pending = False  # in the shared dirty list
         runtime = app_state.get(RUNTIME_KEY)
         max_size = (
             runtime.settings.ws_max_frame_bytes
@@ -262,6 +293,17 @@ class WebSocketProtocol(asyncio.Protocol):
             self._transport.close()
 
     # --- writing ---------------------------------------------------------------------
+
+    @property
+    def shared(self) -> _Shared:
+        return self._shared
+
+    def flush_frames(self) -> None:
+        """The end-of-iteration flush (``_Shared.write_soon``)."""
+        self.flush_pending = False
+        conn = self._conn
+        if conn is not None and conn.proto.queued:
+            self.write_frames(conn.proto.take_frames(1 << 30))
 
     def write_frames(self, texts: list[str]) -> None:
         transport = self._transport
