@@ -8,7 +8,10 @@ own silent reconnect is switched off (``retries=0`` on the subscriber client)
 because a reconnect we do not see is a gap nobody fills.
 
 Publishing goes through a bounded queue drained by one sender task, which
-pipelines whatever is queued into one round trip. ``publish`` therefore
+sends whatever is queued as one command: a small Lua script that PUBLISHes
+every (channel, data) pair of its ARGV (one message alone is a plain
+PUBLISH). One command and one reply per batch instead of N is what makes a
+published message cheap in Python. ``publish`` therefore
 never waits on Redis and never raises: the caller has already committed to
 the database, which is the record. Overflow policy: **drop-newest** (the
 message that does not fit is counted and logged; the hub of every worker
@@ -17,6 +20,10 @@ finds the gap from the next message or from its safety poll).
 Pub/sub channels are global to a Redis server (the ``/db`` number does not
 separate them), so deployments or test runs sharing one Redis set distinct
 ``?prefix=`` values; topics on the wire are ``<prefix><topic>``.
+
+The subscriber reads replies from its connection itself (``_read_loop``)
+instead of through ``PubSub.get_message``: that path costs a retry wrapper,
+a health-check test and a dict per message, none of which we use.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,7 +40,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from rtportal.broker.base import (
     Backoff,
@@ -53,7 +62,20 @@ _BACKEND_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 _RESET_PING = b"rtp-resubscribed"
 _KEEPALIVE_PING = b"rtp-keepalive"
 _BATCH_MAX = 256
+_SCRIPT_RETRY_AFTER = 60.0  # seconds of pipelined PUBLISHes after the script was refused
+# Channels travel as ARGV, not KEYS: they are not keys (no slot, no ACL key
+# pattern). Returns nothing: one nil reply per batch is all we need.
+_PUBLISH_ALL = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end"
 _CLOSE_WAIT = 1.0  # seconds close() waits for each step before moving on
+
+
+async def _as_is(push: Any) -> Any:
+    """RESP3 pub/sub push handler: the push itself, to ``_read_loop``.
+
+    redis-py's default one logs every message at debug level (a logger
+    lookup per message even when debug is off).
+    """
+    return push
 
 
 def split_prefix(url: str) -> tuple[str, str]:
@@ -93,6 +115,8 @@ class RedisBroker:
         self._last_rx = 0.0
         self._sub_client: Redis | None = None
         self._pub_client: Redis | None = None
+        self._publish_all: AsyncScript | None = None
+        self._script_off_until = 0.0  # monotonic; see _send
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._pub_log = RateLimitedLog(log)
@@ -123,10 +147,18 @@ class RedisBroker:
             "health_check_interval": 0,
         }
         # Subscriber: no hidden retries, every broken connection is seen.
-        self._sub_client = Redis.from_url(self._url, retry=Retry(NoBackoff(), 0), **common)
+        # RESP2 unless the URL sets ?protocol=: a message is then a plain
+        # reply, not a RESP3 push that redis-py routes through its push
+        # handlers (about 0.5 us more per received message).
+        self._sub_client = Redis.from_url(
+            self._url, retry=Retry(NoBackoff(), 0), protocol=2, **common
+        )
         # Publisher: one immediate retry, so the first publish after a Redis
         # restart reconnects instead of failing on a stale pooled socket.
         self._pub_client = Redis.from_url(self._url, retry=Retry(NoBackoff(), 1), **common)
+        # EVALSHA; on NOSCRIPT (a restarted or flushed Redis) redis-py loads
+        # the script and sends the EVALSHA again.
+        self._publish_all = self._pub_client.register_script(_PUBLISH_ALL)
         self._tasks = [
             asyncio.create_task(self._reader(), name=f"rtportal-redis-reader-{id(self):x}"),
             asyncio.create_task(self._sender(), name=f"rtportal-redis-sender-{id(self):x}"),
@@ -248,7 +280,7 @@ class RedisBroker:
         first_attempt = True
         while not self._closed:
             assert self._sub_client is not None
-            ps = self._sub_client.pubsub()
+            ps = self._sub_client.pubsub(push_handler_func=_as_is)
             try:
                 # Connect outside the lock: a slow connect must not hold up
                 # subscribe() callers (they only record the topic meanwhile).
@@ -295,23 +327,50 @@ class RedisBroker:
         raise ConnectionError(f"no reply from Redis for {3 * self._keepalive:.1f}s")
 
     async def _read_loop(self, ps: PubSub) -> None:
+        # Replies straight from the connection. What PubSub.get_message adds
+        # per message is unused here: its retry wrapper (retries=0) only ever
+        # reconnected behind our back before raising, the health check is off
+        # (health_check_interval=0) and its message dict is built to be
+        # taken apart again. Connection.read_response with timeout=math.inf
+        # is redis-py's documented "block without socket_timeout" read;
+        # tests/test_broker_redis.py pins the reply shapes handled below.
+        conn = ps.connection
+        assert conn is not None  # connected by _reader before serving
+        read = conn.read_response
+        handle = self._handle
         while True:
-            msg = await ps.get_message(timeout=None)
+            reply = await read(timeout=math.inf, disconnect_on_error=False, push_request=True)
             self._last_rx = time.monotonic()
-            if msg is not None:
-                self._handle(msg)
+            handle(ps, reply)
 
-    def _handle(self, msg: dict[str, Any]) -> None:
-        kind = msg["type"]
-        if kind == "message":
-            chan: bytes = msg["channel"]
-            topic = chan[len(self._pfx) :].decode()
-            # Drop messages still in flight for a topic we left.
-            if topic in self._topics and self._on_message is not None:
-                dispatch_message(self._on_message, topic, msg["data"])
-        elif kind == "subscribe":
-            self._wake_waiters(msg["channel"], True)
-        elif kind == "pong" and msg["data"] == _RESET_PING:
+    def _handle(self, ps: PubSub, reply: Any) -> None:
+        """One reply of the subscriber connection (RESP2 list or RESP3 push)."""
+        if isinstance(reply, list):
+            kind = reply[0]
+            if kind == b"message":
+                chan: bytes = reply[1]
+                topic = chan[len(self._pfx) :].decode()
+                # Drop messages still in flight for a topic we left.
+                if topic in self._topics and self._on_message is not None:
+                    dispatch_message(self._on_message, topic, reply[2])
+            elif kind == b"subscribe":
+                self._wake_waiters(reply[1], True)
+            elif kind == b"unsubscribe":
+                # PubSub's own bookkeeping, done by the get_message we skip:
+                # forget a channel once Redis confirmed leaving it (unless it
+                # was subscribed again meanwhile).
+                chan = reply[1]
+                if chan in ps.pending_unsubscribe_channels:
+                    ps.pending_unsubscribe_channels.discard(chan)
+                    ps.channels.pop(chan, None)
+            elif kind == b"pong":  # RESP2, while subscribed: [b"pong", data]
+                self._on_pong(reply[1])
+        elif isinstance(reply, bytes):
+            # PING's reply when not subscribed (RESP2) or always (RESP3).
+            self._on_pong(reply)
+
+    def _on_pong(self, data: bytes) -> None:
+        if data == _RESET_PING:
             self.resets += 1
             log.info("Redis subscriber reconnected (%d topics): resetting", len(self._topics))
             if self._on_reset is not None:
@@ -355,11 +414,34 @@ class RedisBroker:
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
         client = self._pub_client
         assert client is not None
+        pfx = self._pfx
         if len(batch) == 1:
             topic, data = batch[0]
-            await client.publish(self._chan(topic), data)
+            await client.publish(pfx + topic.encode(), data)
             return
+        script = self._publish_all
+        if script is not None and time.monotonic() >= self._script_off_until:
+            args: list[bytes] = []
+            for topic, data in batch:
+                args += (pfx + topic.encode(), data)
+            try:
+                await script(args=args)
+                return
+            except ResponseError as exc:
+                if isinstance(exc, NoScriptError):
+                    raise  # the script cache emptied between load and call: counted as dropped
+                # Scripting refused (an ACL without EVALSHA, a proxy or a
+                # managed Redis without scripting, a BUSY server): this batch
+                # again as pipelined PUBLISHes, and so for a while before the
+                # script is tried again. A script that failed midway may have
+                # published part of the batch; the hub drops duplicates.
+                self._script_off_until = time.monotonic() + _SCRIPT_RETRY_AFTER
+                self._pub_log.warning(
+                    "Lua PUBLISH script refused (%r): pipelining PUBLISHes for %.0fs",
+                    exc,
+                    _SCRIPT_RETRY_AFTER,
+                )
         pipe = client.pipeline(transaction=False)
         for topic, data in batch:
-            pipe.publish(self._chan(topic), data)
+            pipe.publish(pfx + topic.encode(), data)
         await pipe.execute()
