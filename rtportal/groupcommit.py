@@ -34,10 +34,15 @@ log = logging.getLogger("rtportal.commit")
 
 _BATCH_MAX = 128  # sends per group-commit transaction
 _PG_LANES = 4  # group-commit transactions in flight per worker on PostgreSQL, at most
-# A further lane starts only when this many sends wait: one lane's batches
-# grow with the load (a commit's cost is mostly per batch), and more lanes
-# start when a slow commit (an fsync stall) holds the queue up.
-_LANE_BACKLOG = 32
+# A further lane starts only when every running lane's commit has been in
+# flight this long (seconds): a stalled commit (a row lock held by another
+# worker's transaction, a slow server) then does not hold up every sender of
+# the worker. Not on a mere backlog: the lanes of one worker lock the same
+# hot ``matters`` rows, and under overload extra lanes made PostgreSQL spend
+# more CPU per send (lock and buffer contention), which fed the overload
+# (bench: p50 went from 20 ms to 2 s between 25,600 and 51,200 deliveries/s
+# and stayed there at 30,000). One lane's batches grow with the load instead.
+_LANE_STALL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +108,25 @@ class GroupCommit:
 
     Lanes: up to ``lanes`` batches are committed at once (SQLite: 1, its
     writes are serialised anyway; PostgreSQL: ``_PG_LANES``, so one slow
-    commit/fsync does not hold every sender of the worker). A second lane
-    starts only when ``_LANE_BACKLOG`` sends wait: at steady load one lane
-    with larger batches costs less CPU per send (PostgreSQL and worker)
-    than several lanes with batches of one or two. Lanes take matter row
-    locks in ascending id order too, so they cannot deadlock.
+    commit does not hold every sender of the worker). A second lane starts
+    only when every running lane's commit has been in flight for
+    ``_LANE_STALL`` s: at steady load, and under overload, one lane with
+    larger batches costs less CPU per send (PostgreSQL and worker) than
+    several lanes contending for the same rows. Lanes take matter row locks
+    in ascending id order too, so they cannot deadlock.
     """
 
-    __slots__ = ("_inflight", "_lanes", "_queue", "_running", "db", "hub", "lanes", "settings")
+    __slots__ = (
+        "_inflight",
+        "_lanes",
+        "_queue",
+        "_running",
+        "_started",
+        "db",
+        "hub",
+        "lanes",
+        "settings",
+    )
 
     def __init__(self, db: Database, hub: Hub, settings: Settings) -> None:
         self.db = db
@@ -124,6 +140,7 @@ class GroupCommit:
         # a send queued in between would be stranded with no lane to take it.
         self._running = 0
         self._lanes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+        self._started: dict[object, float] = {}  # lane -> loop time its commit started
 
     @property
     def waiting(self) -> int:
@@ -156,7 +173,7 @@ class GroupCommit:
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
         running = self._running
-        if running == 0 or (running < self.lanes and len(self._queue) >= _LANE_BACKLOG):
+        if running == 0 or (running < self.lanes and self._stalled()):
             # Lanes run on their own: a sender that goes away does not cancel
             # a commit (whatever commits is still published at once).
             self._running += 1
@@ -172,10 +189,20 @@ class GroupCommit:
             # queued after it finds _running below the limit and starts a lane.
             self._running -= 1
 
+    def _stalled(self) -> bool:
+        """Every running lane's commit started over ``_LANE_STALL`` s ago."""
+        started = self._started
+        if len(started) < self._running:
+            return False  # a lane is between batches: it takes the queue next
+        return asyncio.get_running_loop().time() - max(started.values()) > _LANE_STALL
+
     async def _drain_queue(self) -> None:
+        loop = asyncio.get_running_loop()
+        me = object()
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
             self._inflight += len(batch)
+            self._started[me] = loop.time()
             try:
                 try:
                     await self._commit(batch)
@@ -192,6 +219,7 @@ class GroupCommit:
                 raise
             finally:
                 self._inflight -= len(batch)
+                del self._started[me]
 
     async def _commit(self, batch: list[_Request]) -> None:
         done: list[tuple[_Request, StoredEvent, bool, Matter]] = []
