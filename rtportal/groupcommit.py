@@ -33,16 +33,17 @@ __all__ = ["GroupCommit", "OnDone", "Outcome", "Send"]
 log = logging.getLogger("rtportal.commit")
 
 _BATCH_MAX = 128  # sends per group-commit transaction
-_PG_LANES = 4  # group-commit transactions in flight per worker on PostgreSQL, at most
-# A further lane starts only when every running lane's commit has been in
-# flight this long (seconds): a stalled commit (a row lock held by another
-# worker's transaction, a slow server) then does not hold up every sender of
-# the worker. Not on a mere backlog: the lanes of one worker lock the same
-# hot ``matters`` rows, and under overload extra lanes made PostgreSQL spend
-# more CPU per send (lock and buffer contention), which fed the overload
-# (bench: p50 went from 20 ms to 2 s between 25,600 and 51,200 deliveries/s
-# and stayed there at 30,000). One lane's batches grow with the load instead.
-_LANE_STALL = 0.05
+# One batch in flight per worker, on both backends. Several lanes (batches
+# committed at once) were tried on PostgreSQL, always (4) and then only
+# while a commit stalled: the lanes of one worker lock the same hot
+# ``matters`` rows, so they queue on each other and spend PostgreSQL CPU
+# (lock and buffer contention); their commits finish out of order, so the
+# hub saw gaps and read the database to fill them; and every commit waits for
+# the same WAL flush anyway, so a stalled fsync stalls them all. Under
+# overload that fed on itself (bench, 2026-12-05: p50 2 s at 51,200
+# deliveries/s that stayed at 30,000). One lane's batches grow with the load
+# instead (up to _BATCH_MAX): a commit costs mostly per batch.
+_LANES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +107,9 @@ class GroupCommit:
     one matter get seqs in queue order, and each connection has at most one
     send in here at a time, so its sends keep their order.
 
-    Lanes: up to ``lanes`` batches are committed at once (SQLite: 1, its
-    writes are serialised anyway; PostgreSQL: ``_PG_LANES``, so one slow
-    commit does not hold every sender of the worker). A second lane starts
-    only when every running lane's commit has been in flight for
-    ``_LANE_STALL`` s: at steady load, and under overload, one lane with
-    larger batches costs less CPU per send (PostgreSQL and worker) than
-    several lanes contending for the same rows. Lanes take matter row locks
-    in ascending id order too, so they cannot deadlock.
+    Lanes: one batch is committed at a time per worker (``_LANES``, on
+    both backends; why not more: see its comment); the sends that arrive
+    meanwhile form the next batch, so batches grow with the load.
     """
 
     __slots__ = (
@@ -121,7 +117,6 @@ class GroupCommit:
         "_lanes",
         "_queue",
         "_running",
-        "_started",
         "db",
         "hub",
         "lanes",
@@ -132,7 +127,7 @@ class GroupCommit:
         self.db = db
         self.hub = hub
         self.settings = settings
-        self.lanes = 1 if db.backend == "sqlite" else _PG_LANES
+        self.lanes = _LANES
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # Lanes running. Counted by _drain itself, not by task done-callbacks:
@@ -140,7 +135,6 @@ class GroupCommit:
         # a send queued in between would be stranded with no lane to take it.
         self._running = 0
         self._lanes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
-        self._started: dict[object, float] = {}  # lane -> loop time its commit started
 
     @property
     def waiting(self) -> int:
@@ -173,7 +167,7 @@ class GroupCommit:
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
         running = self._running
-        if running == 0 or (running < self.lanes and self._stalled()):
+        if running < self.lanes:
             # Lanes run on their own: a sender that goes away does not cancel
             # a commit (whatever commits is still published at once).
             self._running += 1
@@ -189,20 +183,10 @@ class GroupCommit:
             # queued after it finds _running below the limit and starts a lane.
             self._running -= 1
 
-    def _stalled(self) -> bool:
-        """Every running lane's commit started over ``_LANE_STALL`` s ago."""
-        started = self._started
-        if len(started) < self._running:
-            return False  # a lane is between batches: it takes the queue next
-        return asyncio.get_running_loop().time() - max(started.values()) > _LANE_STALL
-
     async def _drain_queue(self) -> None:
-        loop = asyncio.get_running_loop()
-        me = object()
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
             self._inflight += len(batch)
-            self._started[me] = loop.time()
             try:
                 try:
                     await self._commit(batch)
@@ -219,7 +203,6 @@ class GroupCommit:
                 raise
             finally:
                 self._inflight -= len(batch)
-                del self._started[me]
 
     async def _commit(self, batch: list[_Request]) -> None:
         done: list[tuple[_Request, StoredEvent, bool, Matter]] = []

@@ -98,7 +98,7 @@ _MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
 # (``_driver_error``): callers map them as before.
 
 # --- PostgreSQL (asyncpg) --------------------------------------------------
-# Row locks in ascending id order: two transactions (lanes, workers) that
+# Row locks in ascending id order: two transactions (of two workers) that
 # lock overlapping sets of matters always queue, never deadlock. Sent
 # through SQLAlchemy (``exec_driver_sql``: no compiling), first:
 # SQLAlchemy's asyncpg adapter BEGINs its transaction lazily, on its first

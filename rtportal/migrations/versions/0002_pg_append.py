@@ -28,8 +28,8 @@ depends_on: str | None = None
 # batch of one takes plain statements instead (~160 us).
 #
 # Statement by statement:
-# 1. Lock the matters' rows in ascending id order: two writers (lanes,
-#    workers) of overlapping matters queue, never deadlock.
+# 1. Lock the matters' rows in ascending id order: two writers (workers,
+#    or any other transaction) of overlapping matters queue, never deadlock.
 # 2. One statement does the rest. In READ COMMITTED every statement of a
 #    (volatile) PL/pgSQL function takes a new snapshot, so this one, taken
 #    once the locks are held, sees whatever a writer that held them
