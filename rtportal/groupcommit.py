@@ -42,7 +42,10 @@ _BATCH_MAX = 128  # sends per group-commit transaction
 # the same WAL flush anyway, so a stalled fsync stalls them all. Under
 # overload that fed on itself (bench, 2026-12-05: p50 2 s at 51,200
 # deliveries/s that stayed at 30,000). One lane's batches grow with the load
-# instead (up to _BATCH_MAX): a commit costs mostly per batch.
+# instead (up to _BATCH_MAX): a commit costs mostly per batch. One lane is
+# also what keeps a connection's sends in order while several are in flight
+# (ws/endpoint.py does not wait for an ack before the next send): sends are
+# taken first in, first out and batches are committed one after the other.
 _LANES = 1
 
 
@@ -102,10 +105,11 @@ class GroupCommit:
     raising), so it leaves the shared transaction clean and only that sender
     gets an error. Any other error rolls the batch back and its requests are
     retried one transaction each, so one bad request cannot fail the others.
-    ``append_batch`` locks the batch's matter rows in ascending id order
-    (PostgreSQL), so two lanes' or workers' batches cannot deadlock; sends of
-    one matter get seqs in queue order, and each connection has at most one
-    send in here at a time, so its sends keep their order.
+    The write locks the batch's matter rows in ascending id order
+    (PostgreSQL), so two workers' batches cannot deadlock; sends of one
+    matter get seqs in queue order, and the queue is first in, first out
+    with one batch committed at a time, so a connection's sends keep their
+    order however many it has in here.
 
     Lanes: one batch is committed at a time per worker (``_LANES``, on
     both backends; why not more: see its comment); the sends that arrive

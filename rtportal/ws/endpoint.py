@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import deque
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
@@ -148,7 +147,6 @@ class ConnectionCore:
     __slots__ = (
         "_access",
         "_appending",
-        "_appends",
         "_close",
         "_db_slots",
         "_ended",
@@ -175,11 +173,8 @@ class ConnectionCore:
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
         self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
         self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
-        # Sends of one connection are appended in the order received (a client's
-        # pipelined messages keep their order): one at a time in the group
-        # commit (``_appending``), the next ones waiting here.
-        self._appending = False
-        self._appends: deque[Append] | None = None
+        # Sends of this connection in the group commit (see _submit).
+        self._appending = 0
         self._ended = False  # _cancel_tasks ran: the connection is over
         self._tasks: set[asyncio.Task[None]] | None = None
         # matter ref -> (Matter, loop time of the access check); see _matter().
@@ -208,9 +203,7 @@ class ConnectionCore:
         """Requests of this connection being executed or waiting (sends,
         subscribes, reads)."""
         n = len(self._tasks) if self._tasks else 0
-        if self._appending:
-            n += 1 + (len(self._appends) if self._appends else 0)
-        return n
+        return n + self._appending
 
     def _in_flight_changed(self) -> None:
         """``in_flight`` went up or down (the native transport pauses input)."""
@@ -219,8 +212,6 @@ class ConnectionCore:
         """The connection is over: cancel its requests (a send already in the
         group commit is still committed and published; its ack is dropped)."""
         self._ended = True
-        if self._appends:
-            self._appends.clear()
         tasks = list(self._tasks or ())
         for task in tasks:
             task.cancel()
@@ -360,21 +351,17 @@ class ConnectionCore:
             err = _as_error(exc, "backlog read")
             self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
 
-    # Sends: no task per send. The group commit calls ``_appended`` back once
-    # the send is committed and published; the connection's next send is
-    # handed over then, so its sends keep their order.
+    # Sends: no task per send, no wait for the previous ack. Each goes to the
+    # group commit as it arrives; the group commit calls ``_appended`` back
+    # once it is committed and published. A connection's sends keep their
+    # order (seqs and acks): the group commit takes sends first in, first
+    # out and commits one batch at a time (groupcommit._LANES), and one
+    # batch gives a matter's sends their seqs in queue order. Not waiting
+    # for the ack matters: the next batch forms while one commits, so a
+    # client that pipelines sends is not held to one per commit round trip.
 
     def _queue_append(self, action: Append) -> None:
-        if self._appending:
-            if self._appends is None:
-                self._appends = deque()
-            self._appends.append(action)
-            self._in_flight_changed()
-            return
-        self._submit(action)
-
-    def _submit(self, action: Append) -> None:
-        self._appending = True
+        self._appending += 1
         cached = self._matter(action.matter)
         # Round trips per send: its share of one group-commit transaction; no
         # access query while the cached decision is fresh (see _matter).
@@ -389,7 +376,7 @@ class ConnectionCore:
     def _appended(
         self, action: Append, checked: bool, outcome: Outcome | None, exc: BaseException | None
     ) -> None:
-        self._appending = False
+        self._appending -= 1
         if not self._ended:  # else nobody to ack (the event is committed all the same)
             if outcome is not None:
                 event, created, matter = outcome
@@ -403,10 +390,7 @@ class ConnectionCore:
                     self._forget(action.matter)
                 err = _as_error(exc or RuntimeError("no outcome"), "append")
                 self.feed(self.proto.failed(action.request_id, err))
-        if self._appends and not self._ended:
-            self._submit(self._appends.popleft())
-        else:
-            self._in_flight_changed()
+        self._in_flight_changed()
 
 
 class Connection(ConnectionCore):
