@@ -86,6 +86,11 @@ class _Request:
     on_done: OnDone | None  # submit(): called
 
 
+_Done = tuple[_Request, StoredEvent, bool, Matter]
+_Failed = tuple[_Request, BaseException]
+_Outcomes = tuple[list[_Done], list[_Failed]]  # a written batch: (committed, refused)
+
+
 class _BatchFailed(Exception):
     """A batch hit an error that may have spoilt its transaction (rolled back)."""
 
@@ -188,18 +193,33 @@ class GroupCommit:
             self._running -= 1
 
     async def _drain_queue(self) -> None:
-        while self._queue:
+        # Two batches overlap: while one is being written, the one before it
+        # (committed) is published and answered. The worker's CPU work for a
+        # batch then runs during the next one's round trip instead of after
+        # it; publishes keep the commit order (batch k is published before
+        # batch k+1's write returns).
+        committed: _Outcomes | None = None
+        while True:
+            if not self._queue:
+                if committed is None:
+                    return  # no await since the check: see _drain
+                outcomes, committed = committed, None
+                await self._publish(outcomes)
+                continue
             batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
             self._inflight += len(batch)
+            writing = asyncio.get_running_loop().create_task(self._write_all(batch))
             try:
-                try:
-                    await self._commit(batch)
-                except _BatchFailed:
-                    for request in batch:  # isolate the culprit: one transaction each
-                        await self._commit([request])
+                if committed is not None:
+                    outcomes, committed = committed, None
+                    await self._publish(outcomes)
+                committed = await writing
             except BaseException:
                 # Cancelled (shutdown): no sender may wait forever.
+                writing.cancel()
                 stopping = Unavailable("the server is stopping")
+                if committed is not None:  # committed, not published: acked
+                    _answer(committed)
                 for request in batch:
                     _settle(request, exc=stopping)
                 while self._queue:
@@ -208,9 +228,21 @@ class GroupCommit:
             finally:
                 self._inflight -= len(batch)
 
-    async def _commit(self, batch: list[_Request]) -> None:
-        done: list[tuple[_Request, StoredEvent, bool, Matter]] = []
-        failed: list[tuple[_Request, BaseException]] = []
+    async def _write_all(self, batch: list[_Request]) -> _Outcomes:
+        done: list[_Done] = []
+        failed: list[_Failed] = []
+        try:
+            await self._write(batch, done, failed)
+        except _BatchFailed:
+            done.clear()
+            failed.clear()
+            for request in batch:  # isolate the culprit: one transaction each
+                await self._write([request], done, failed)  # a batch of one never raises
+        return done, failed
+
+    async def _write(self, batch: list[_Request], done: list[_Done], failed: list[_Failed]) -> None:
+        """Write ``batch`` in one transaction; outcomes into ``done``/``failed``."""
+        mark = len(failed)
         try:
             checked: dict[int, Matter] = {}
             unchecked = [request for request in batch if request.matter is None]
@@ -253,11 +285,13 @@ class GroupCommit:
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):
-                raise _BatchFailed from error  # retried one by one by _drain
-            for request in batch:
-                _settle(request, exc=error)
-            return
-        # Committed: publish (never before), then the senders ack.
+                raise _BatchFailed from error  # retried one by one by _write_all
+            del failed[mark:]  # the whole batch failed: one error for each
+            failed.extend((request, error) for request in batch)
+
+    async def _publish(self, outcomes: _Outcomes) -> None:
+        """Committed: publish (never before), then the senders are answered."""
+        done, _ = outcomes
         created_events = [event for _, event, created, _ in done if created]
         if created_events:
             try:
@@ -265,10 +299,15 @@ class GroupCommit:
             except Exception:
                 # The rows are committed; workers catch up with their safety poll.
                 log.exception("hub.publish failed after commit")
-        for request, event, created, matter in done:
-            _settle(request, value=(event, created, matter))
-        for request, exc in failed:
-            _settle(request, exc=exc)
+        _answer(outcomes)
+
+
+def _answer(outcomes: _Outcomes) -> None:
+    done, failed = outcomes
+    for request, event, created, matter in done:
+        _settle(request, value=(event, created, matter))
+    for request, exc in failed:
+        _settle(request, exc=exc)
 
 
 def _settle(
