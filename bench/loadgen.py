@@ -81,6 +81,10 @@ class Worker:
         self.resyncs = 0
         self.max_samples = 3_000_000
         self.counter = 0
+        # Deliveries of steps already collected (they missed their step's
+        # drain window): late, not lost. The runner subtracts them from "lost".
+        self.collected: set[int] = set()
+        self.late = 0
 
     # frames in -----------------------------------------------------------------------
     def on_text(self, ws: WSClient, text: str) -> None:
@@ -92,6 +96,8 @@ class Worker:
             payload = frame.get("payload") or {}
             step = self.steps.get(payload.get("s", -1))
             if step is None:
+                if payload.get("s") in self.collected:
+                    self.late += 1
                 return
             step.received += 1
             if len(step.latencies_us) < self.max_samples:
@@ -240,6 +246,7 @@ class Worker:
 
     def collect(self, step_id: int) -> dict[str, Any]:
         c = self.steps.pop(step_id, StepCounters())
+        self.collected.add(step_id)
         return {
             "sent": c.sent,
             "acked": c.acked,
@@ -268,6 +275,8 @@ class Worker:
         self.clients.clear()
         self.closes.clear()
         self.resyncs = 0
+        self.collected.clear()
+        self.late = 0
 
 
 async def _serve(pipe: Connection, worker: Worker) -> None:
@@ -299,6 +308,8 @@ async def _serve(pipe: Connection, worker: Worker) -> None:
             pipe.send(("prepared", {}))
         elif op == "count":
             pipe.send(("count", worker.counts(cmd[1])))
+        elif op == "late":
+            pipe.send(("late", {"late": worker.late}))
         elif op == "collect":
             pipe.send(("stats", worker.collect(cmd[1])))
         elif op == "close":

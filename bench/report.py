@@ -9,6 +9,12 @@ from typing import Any
 __all__ = ["markdown", "write_markdown"]
 
 
+def _late(r: dict[str, Any]) -> str:
+    """Deliveries that missed their step's window but arrived (not lost)."""
+    late = r.get("late_total")
+    return f" ({_fmt(late)} late)" if late else ""
+
+
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -58,7 +64,7 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], quick: bool
         lines.append(
             f"| {r['system']} | {r['workload']} | {_fmt(r['max_delivered_per_s'], 0)} "
             f"| {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {_fmt(r.get('ack_p99_ms'), 2)} "
-            f"| {_fmt(r['lost_total'])} "
+            f"| {_fmt(r['lost_total'])}{_late(r)} "
             f"| {_fmt(r['server_cpu_us_per_delivery'])} "
             f"({_fmt(r.get('server_cpu_us_per_delivery_net'))}) "
             f"| {_fmt(r['backend_cpu_us_per_delivery'])} | {_fmt(r.get('server_cpu_pct'))} "

@@ -412,11 +412,15 @@ def stepped(
                 break
         else:
             fail_rate = mid
+    late = wait_for_late(gen, sum(s["lost"] for s in steps))
     summary: dict[str, Any] = {
         "workload": layout.name,
         "baseline_cpu_pct": round(100 * baseline, 1),
         "steps": steps,
-        "lost_total": sum(s["lost"] for s in steps),
+        # A step's "lost" counts what had not arrived when the step was
+        # collected (it fails the step); what arrived later is "late".
+        "late_total": late,
+        "lost_total": max(0, sum(s["lost"] for s in steps) - late),
     }
     if best is None:
         summary.update(
@@ -445,6 +449,17 @@ def stepped(
     failed = [st for st in steps if not st["pass"]]
     summary["saturated_by"] = None if fail_rate is None or not failed else _why(failed[-1])
     return summary
+
+
+def wait_for_late(gen: Generator, missing: int, timeout: float = 30.0) -> int:
+    """Deliveries that arrived after their step was collected, once they
+    stop coming (all ``missing`` arrived, or ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        late = sum(c["late"] for c in gen.broadcast(("late",)))
+        if late >= missing or time.monotonic() > deadline:
+            return late
+        time.sleep(0.1)  # reason: polling counters in other processes
 
 
 def _why(step: dict[str, Any]) -> str:
