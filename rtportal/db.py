@@ -177,13 +177,41 @@ def make_engine(
     # No pool_pre_ping: it costs a round trip per transaction. A connection
     # broken by a server restart fails one request (503 ``unavailable``) and
     # SQLAlchemy then invalidates the pool; pool_recycle bounds idle age.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=10 if pool_size is None else pool_size,
         max_overflow=20 if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
         pool_recycle=1800,
     )
+    _setup_postgresql(engine)
+    return engine
+
+
+REPLAN_SECONDS = 60.0
+_PLANNED_AT = "rtportal_planned_at"
+
+
+def _setup_postgresql(engine: AsyncEngine) -> None:
+    """Re-plan each pooled connection's statements at most every
+    ``REPLAN_SECONDS`` (``DISCARD PLANS`` at checkout).
+
+    Why: PostgreSQL keeps a prepared statement's generic plan (and those of
+    ``rtp_append_events``, which asks for generic plans) until something
+    invalidates it, in practice an ANALYZE of a table it reads. Where
+    autovacuum is off or slow, a plan made while ``events`` was small stays
+    while the table grows 1,000-fold; re-planned, it sees the table's real
+    size (the planner reads the current number of pages). One round trip a
+    minute per connection; the statements stay prepared.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        now = time.monotonic()
+        planned = record.info.setdefault(_PLANNED_AT, now)  # a new connection plans afresh
+        if now - planned >= REPLAN_SECONDS:
+            record.info[_PLANNED_AT] = now
+            dbapi_connection.run_async(lambda conn: conn.execute("DISCARD PLANS"))
 
 
 class Database:
