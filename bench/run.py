@@ -344,6 +344,7 @@ def stepped(
     drain: float,
     bisect: int,
     retry: bool = True,
+    rates: tuple[float, ...] = (),
 ) -> dict[str, Any]:
     members = layout.members
     steps: list[dict[str, Any]] = []
@@ -378,8 +379,14 @@ def stepped(
     # Up by ``factor`` until a step fails ...
     # (A failing step is run once more before it counts: on a shared 2-core
     # machine one scheduling hiccup can push a p99 over 100 ms.)
+    for fixed in rates:  # --rates: exactly these steps (e.g. how a system recovers)
+        r = step(fixed / members, "fixed")
+        if r["pass"] and (best is None or r["delivered_per_s"] > best["delivered_per_s"]):
+            best = r
+        elif not r["pass"]:
+            fail_rate = fixed / members
     rate = start_rate
-    for _ in range(max_steps):
+    for _ in range(0 if rates else max_steps):
         r = step(rate, "step")
         if not r["pass"] and retry:
             r = step(rate, "retry")
@@ -390,7 +397,7 @@ def stepped(
         rate *= factor
     # ... or down, if even the first step failed (a slow system still gets a figure) ...
     down = rate
-    for _ in range(3 if best is None else 0):
+    for _ in range(3 if best is None and not rates else 0):
         if round(down * duration) <= 1:
             break  # already one message per step: nothing lower to offer
         down /= factor
@@ -400,7 +407,7 @@ def stepped(
             break
         fail_rate = down
     # ... then narrow the gap between the best pass and the first failure.
-    for _ in range(bisect):
+    for _ in range(0 if rates else bisect):
         if best is None or fail_rate is None:
             break
         mid = (best["offered_sends_per_s"] * fail_rate) ** 0.5
@@ -571,6 +578,7 @@ class Plan:
     idle_n: int
     workers: int
     profile: bool = False
+    rates: tuple[float, ...] = ()  # deliveries/s of fixed steps (--rates): no search
 
     @staticmethod
     def make(quick: bool, workers: int, idle_n: int | None, profile: bool = False) -> Plan:
@@ -623,6 +631,7 @@ def _workload(
         plan.drain_seconds,
         bisect=plan.bisect,
         retry=not plan.quick,
+        rates=plan.rates,
     )
     res["connect"] = info
     if profiler is not None:
@@ -758,6 +767,15 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", type=int, default=None, help="at most this many doubling steps per workload"
     )
     parser.add_argument(
+        "--rates",
+        default=None,
+        help="comma-separated deliveries/s: run exactly these rooms/fanout steps, in order "
+        "(no search), e.g. 36000,72000,36000 to see how a system recovers from overload",
+    )
+    parser.add_argument(
+        "--step-seconds", type=float, default=None, help="seconds per step (default 5, quick 2)"
+    )
+    parser.add_argument(
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="an existing database to connect to for creating rtportal_bench",
@@ -770,6 +788,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.make(args.quick, args.workers, args.idle, args.profile)
     if args.steps is not None:
         plan = dataclasses.replace(plan, max_steps=args.steps)
+    if args.rates:
+        plan = dataclasses.replace(plan, rates=tuple(float(x) for x in args.rates.split(",")))
+    if args.step_seconds is not None:
+        plan = dataclasses.replace(plan, step_seconds=args.step_seconds)
     if args.start is not None:
         for workload, members in (("rooms", 10), ("fanout", 1000)):
             START_RATES[workload] = args.start / members
