@@ -162,6 +162,10 @@ _PG_GIVE_BACK_SEQ = "UPDATE matters SET last_seq = last_seq - 1 WHERE id = $1"
 # locks of ``_PG_LOCK`` and then runs ``_PG_WRITE``'s statement; same
 # parameters as ``_PG_WRITE``, same rows back.
 _PG_APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+# Most batches: the function of migration 0004, the same without looking the
+# sends up first; a retried send fails it on this key (``_pg_commit``).
+_PG_APPEND_FRESH = "SELECT * FROM rtp_append_fresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+_IDEMPOTENCY_KEY = "uq_events_matter_id_actor_kind_actor_id_client_id"
 
 # --- SQLite (aiosqlite; 3.35+ for RETURNING) --------------------------------
 # ``session.connection()`` has run BEGIN IMMEDIATE (rtportal.db): the
@@ -500,9 +504,20 @@ async def _pg_write(conn: AsyncConnection, unique: list[_Checked], at: datetime)
 
 
 async def _pg_commit(driver: Any, unique: list[_Checked], at: datetime) -> _Written:
-    """The whole batch in one autocommitted statement (``_PG_APPEND``)."""
+    """The whole batch in one autocommitted statement: ``_PG_APPEND_FRESH``
+    (no idempotency lookup) for two or more sends, and if one of them was
+    stored already (its insert hits the idempotency key: the statement wrote
+    nothing), or for a batch of one, ``_PG_APPEND``."""
+    arrays = _pg_arrays(unique)
     try:
-        return _pg_result(await driver.fetch(_PG_APPEND, *_pg_arrays(unique), at))
+        if len(unique) > 1:
+            try:
+                rows = await driver.fetch(_PG_APPEND_FRESH, *arrays, at)
+                return {}, {matter_id: head for _, matter_id, head in rows}
+            except asyncpg.UniqueViolationError as err:
+                if err.constraint_name != _IDEMPOTENCY_KEY:
+                    raise
+        return _pg_result(await driver.fetch(_PG_APPEND, *arrays, at))
     except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
         raise IntegrityError(None, None, err) from err
 
@@ -712,8 +727,9 @@ async def commit_batch(
     """``append_batch`` in a transaction of its own, committed on return.
 
     The group commit's write: on PostgreSQL one round trip, the function
-    ``rtp_append_events`` (migration 0002: the same locks and statement as
-    ``_pg_write``) called outside any transaction, so the statement is its
+    ``rtp_append_fresh`` (migration 0004; ``rtp_append_events`` of 0002/0003
+    for a batch of one or one holding a retry: the same locks and statement
+    as ``_pg_write``) called outside any transaction, so the statement is its
     own transaction and commits without BEGIN/COMMIT round trips or
     SQLAlchemy's session around it. On SQLite, the same statements as
     ``append_batch`` in one hop to the database's writer thread
