@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +10,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from rtportal.migrate import current_revision, downgrade, head_revision, upgrade
 from rtportal.models import Base
-from tests.support.procs import service_unavailable
+from tests.support.pgdb import new_pg_database
 
-PG_URL = os.environ.get("RTPORTAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TABLES = {"firms", "staff_users", "contacts", "matters", "matter_members", "events", "auth_tokens"}
 
 
@@ -29,20 +26,8 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"rtp_migtest_{secrets.token_hex(4)}"
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # unreachable server, missing rights
-        await admin.dispose()
-        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with new_pg_database("rtp_migtest") as url:
+        yield url
 
 
 def _diff(conn: Connection) -> list[Any]:

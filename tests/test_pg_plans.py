@@ -13,7 +13,6 @@ plan PostgreSQL then runs (``auto_explain`` notices of the nested statements):
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,16 +20,13 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from rtportal import db as db_module
 from rtportal.db import Database
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.migrate import upgrade
-from tests.support.procs import service_unavailable
+from tests.support.pgdb import new_pg_database
 
-PG_URL = os.environ.get("RTPORTAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 _APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 
@@ -38,22 +34,9 @@ _APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $
 async def fresh_url() -> AsyncIterator[str]:
     """A new, migrated PostgreSQL database (small tables: plans made here are
     made for small tables)."""
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"rtp_plantest_{secrets.token_hex(4)}"
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # unreachable server, missing rights
-        await admin.dispose()
-        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    async with new_pg_database("rtp_plantest") as url:
         await upgrade(url)
         yield url
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _seed(url: str) -> tuple[int, int, int]:
