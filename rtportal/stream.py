@@ -20,7 +20,7 @@ import json
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -158,8 +158,8 @@ _PG_FIND_STORED = (
 )
 _PG_GIVE_BACK_SEQ = "UPDATE matters SET last_seq = last_seq - 1 WHERE id = $1"
 # The group commit's batch in one round trip, outside any transaction (the
-# statement is its own): the function of migration 0002, which takes the
-# locks of ``_PG_LOCK`` and then runs ``_PG_WRITE``'s statement; same
+# statement is its own): the function of migrations 0002/0003, which takes
+# the locks of ``_PG_LOCK`` and then runs ``_PG_WRITE``'s statement; same
 # parameters as ``_PG_WRITE``, same rows back.
 _PG_APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 # Most batches: the function of migration 0004, the same without looking the
@@ -586,78 +586,43 @@ def _sqlite_stored(row: Sequence[Any]) -> _Stored:
     return _Stored(seq, kind, audience, actor_name, payload, blob, when)
 
 
-async def _sqlite_write(conn: AsyncConnection, unique: list[_Checked], at: datetime) -> _Written:
-    """Up to three statements on the driver (the transaction already holds
-    the write lock): the stored keys, the seqs, the rows."""
-    driver = await _driver(conn)
-    keys = [c.key for c in unique if c.key is not None]
-    stored: dict[int, _Stored] = {}
-    if keys:
-        found = await driver.execute_fetchall(_SQLITE_STORED, (json.dumps(keys),))
-        by_key = {(r[0], r[1], r[2], r[3]): _sqlite_stored(r[4:]) for r in found}
-        stored = {c.index: by_key[c.key] for c in unique if c.key is not None and c.key in by_key}
-    fresh = [c for c in unique if c.index not in stored]
-    if not fresh:
-        return stored, {}
-    counts = Counter(c.matter_id for c in fresh)
-    pairs = json.dumps([[m, n] for m, n in sorted(counts.items())])
-    heads = dict(await driver.execute_fetchall(_SQLITE_NEXT_SEQS, (pairs,)))
-    seqs = _seqs(fresh, heads)
-    when = _sqlite_time(at)
-    rows = [_row(c, seqs[c.index], when) for c in fresh if c.index in seqs]
-    if rows:
-        await driver.executemany(_SQLITE_INSERT, rows)
-    return stored, heads
+# The SQLite write is one plan, run two ways: on the session's aiosqlite
+# connection (``append_batch``, in the caller's transaction) and on the
+# writer thread's sqlite3 connection (``commit_batch``). The plan yields
+# each statement as ``(sql, parameters, many)`` and is sent its rows back;
+# its return value is the ``_Written``.
+_Step = tuple[str, Any, bool]
+_Plan = Generator[_Step, list[Any], _Written]
 
 
-async def _sqlite_write_one(conn: AsyncConnection, c: _Checked, at: datetime) -> _Written:
-    """A batch of one, as ``_pg_write_one`` (all on the driver)."""
-    driver = await _driver(conn)
-    matter_id = c.matter_id
-    found = await driver.execute_fetchall(_SQLITE_NEXT_SEQ, (matter_id,))
-    if not found:
-        return {}, {}  # matter gone: NotFound
-    ((head,),) = found
-    row = _row(c, head, _sqlite_time(at))
-    if c.key is None:
-        await driver.execute_fetchall(_SQLITE_INSERT, row)
-        return {}, {matter_id: head}
-    if await driver.execute_fetchall(_SQLITE_INSERT_ONCE, row):
-        return {}, {matter_id: head}
-    stored = await driver.execute_fetchall(_SQLITE_FIND_STORED, c.key)
-    if not stored:  # pragma: no cover - only a (matter, seq) clash gets here
-        raise RuntimeError(f"seq {head} of matter {matter_id} already exists")
-    await driver.execute_fetchall(_SQLITE_GIVE_BACK_SEQ, (matter_id,))
-    return {c.index: _sqlite_stored(next(iter(stored)))}, {}
-
-
-def _sqlite_commit(unique: list[_Checked], at: datetime, conn: sqlite3.Connection) -> _Written:
-    """``_sqlite_write``/``_sqlite_write_one`` as one function, run in the
-    writer thread inside its transaction (``SQLiteWriter.run``): the same
-    statements, no hop between them."""
+def _sqlite_plan(unique: list[_Checked], at: datetime) -> _Plan:
+    """The statements of a batch (the transaction already holds the write
+    lock): for one send, its seq then its row (a retry gives the seq back
+    and returns the stored row); for several, up to three: the stored keys,
+    the seqs, the rows."""
     when = _sqlite_time(at)
     if len(unique) == 1:
         c = unique[0]
         matter_id = c.matter_id
-        found = conn.execute(_SQLITE_NEXT_SEQ, (matter_id,)).fetchall()
+        found = yield _SQLITE_NEXT_SEQ, (matter_id,), False
         if not found:
             return {}, {}  # matter gone: NotFound
         ((head,),) = found
         row = _row(c, head, when)
         if c.key is None:
-            conn.execute(_SQLITE_INSERT, row)
+            yield _SQLITE_INSERT, row, False
             return {}, {matter_id: head}
-        if conn.execute(_SQLITE_INSERT_ONCE, row).fetchall():
+        if (yield _SQLITE_INSERT_ONCE, row, False):
             return {}, {matter_id: head}
-        stored_row = conn.execute(_SQLITE_FIND_STORED, c.key).fetchone()
-        if stored_row is None:  # pragma: no cover - only a (matter, seq) clash gets here
+        stored_rows = yield _SQLITE_FIND_STORED, c.key, False
+        if not stored_rows:  # pragma: no cover - only a (matter, seq) clash gets here
             raise RuntimeError(f"seq {head} of matter {matter_id} already exists")
-        conn.execute(_SQLITE_GIVE_BACK_SEQ, (matter_id,))
-        return {c.index: _sqlite_stored(stored_row)}, {}
+        yield _SQLITE_GIVE_BACK_SEQ, (matter_id,), False
+        return {c.index: _sqlite_stored(stored_rows[0])}, {}
     keys = [c.key for c in unique if c.key is not None]
     stored: dict[int, _Stored] = {}
     if keys:
-        found = conn.execute(_SQLITE_STORED, (json.dumps(keys),)).fetchall()
+        found = yield _SQLITE_STORED, (json.dumps(keys),), False
         by_key = {(r[0], r[1], r[2], r[3]): _sqlite_stored(r[4:]) for r in found}
         stored = {c.index: by_key[c.key] for c in unique if c.key is not None and c.key in by_key}
     fresh = [c for c in unique if c.index not in stored]
@@ -665,12 +630,46 @@ def _sqlite_commit(unique: list[_Checked], at: datetime, conn: sqlite3.Connectio
         return stored, {}
     counts = Counter(c.matter_id for c in fresh)
     pairs = json.dumps([[m, n] for m, n in sorted(counts.items())])
-    heads = dict(conn.execute(_SQLITE_NEXT_SEQS, (pairs,)).fetchall())
+    heads = dict((yield _SQLITE_NEXT_SEQS, (pairs,), False))
     seqs = _seqs(fresh, heads)
     rows = [_row(c, seqs[c.index], when) for c in fresh if c.index in seqs]
     if rows:
-        conn.executemany(_SQLITE_INSERT, rows)
+        yield _SQLITE_INSERT, rows, True
     return stored, heads
+
+
+async def _sqlite_write(conn: AsyncConnection, unique: list[_Checked], at: datetime) -> _Written:
+    """``_sqlite_plan`` on the session's driver (aiosqlite), in its transaction."""
+    driver = await _driver(conn)
+    plan = _sqlite_plan(unique, at)
+    try:
+        sql, params, many = next(plan)
+        while True:
+            if many:
+                await driver.executemany(sql, params)
+                rows: list[Any] = []
+            else:
+                rows = list(await driver.execute_fetchall(sql, params))
+            sql, params, many = plan.send(rows)
+    except StopIteration as done:
+        return cast(_Written, done.value)
+
+
+def _sqlite_commit(unique: list[_Checked], at: datetime, conn: sqlite3.Connection) -> _Written:
+    """``_sqlite_plan`` on the writer thread's connection, inside its
+    transaction (``SQLiteWriter.run``): no hop between the statements."""
+    plan = _sqlite_plan(unique, at)
+    try:
+        sql, params, many = next(plan)
+        while True:
+            if many:
+                conn.executemany(sql, params)
+                rows: list[Any] = []
+            else:
+                rows = conn.execute(sql, params).fetchall()
+            sql, params, many = plan.send(rows)
+    except StopIteration as done:
+        return cast(_Written, done.value)
 
 
 async def append_batch(
@@ -709,11 +708,12 @@ async def append_batch(
         at = utcnow()
         pg = conn.dialect.name == "postgresql"
         try:
-            if len(unique) == 1:
-                write_one = _pg_write_one if pg else _sqlite_write_one
-                stored, heads = await write_one(conn, unique[0], at)
+            if not pg:
+                stored, heads = await _sqlite_write(conn, unique, at)
+            elif len(unique) == 1:
+                stored, heads = await _pg_write_one(conn, unique[0], at)
             else:
-                stored, heads = await (_pg_write if pg else _sqlite_write)(conn, unique, at)
+                stored, heads = await _pg_write(conn, unique, at)
         except _DRIVER_ERRORS as err:
             raw = await conn.get_raw_connection()
             raise await _driver_error(conn, raw.driver_connection, err) from err
