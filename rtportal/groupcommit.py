@@ -45,8 +45,8 @@ _BATCH_MAX = 128  # sends per group-commit transaction
 # instead (up to _BATCH_MAX): a commit costs mostly per batch. One lane is
 # also what keeps a connection's sends in order while several are in flight
 # (ws/endpoint.py does not wait for an ack before the next send): sends are
-# taken first in, first out and batches are committed one after the other.
-_LANES = 1
+# taken first in, first out and batches are committed one after the other,
+# by one drain task (GroupCommit._drainer).
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,34 +116,28 @@ class GroupCommit:
     with one batch committed at a time, so a connection's sends keep their
     order however many it has in here.
 
-    Lanes: one batch is committed at a time per worker (``_LANES``, on
-    both backends; why not more: see its comment); the sends that arrive
-    meanwhile form the next batch, so batches grow with the load.
+    One batch is committed at a time per worker (``lanes``, on both
+    backends; why not more: see the comment above the class); the sends
+    that arrive meanwhile form the next batch, so batches grow with the
+    load.
     """
 
-    __slots__ = (
-        "_inflight",
-        "_lanes",
-        "_queue",
-        "_running",
-        "db",
-        "hub",
-        "lanes",
-        "settings",
-    )
+    __slots__ = ("_drainer", "_inflight", "_queue", "db", "hub", "settings")
+
+    lanes = 1  # batches committed at once per worker: one, always (see above)
 
     def __init__(self, db: Database, hub: Hub, settings: Settings) -> None:
         self.db = db
         self.hub = hub
         self.settings = settings
-        self.lanes = _LANES
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
-        # Lanes running. Counted by _drain itself, not by task done-callbacks:
-        # those run a loop iteration after a lane has seen an empty queue, and
-        # a send queued in between would be stranded with no lane to take it.
-        self._running = 0
-        self._lanes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+        # The task draining the queue, if any. Cleared by _drain itself, not
+        # by a done-callback: that runs a loop iteration after the drain has
+        # seen an empty queue, and a send queued in between would be
+        # stranded with nobody to take it. (Also the strong reference: the
+        # loop keeps only weak ones.)
+        self._drainer: asyncio.Task[None] | None = None
 
     @property
     def waiting(self) -> int:
@@ -175,22 +169,20 @@ class GroupCommit:
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
-        running = self._running
-        if running < self.lanes:
-            # Lanes run on their own: a sender that goes away does not cancel
-            # a commit (whatever commits is still published at once).
-            self._running += 1
-            lane = asyncio.get_running_loop().create_task(self._drain(), name="ws-group-commit")
-            self._lanes.add(lane)
-            lane.add_done_callback(self._lanes.discard)
+        if self._drainer is None:
+            # The drain runs on its own: a sender that goes away does not
+            # cancel a commit (whatever commits is still published at once).
+            self._drainer = asyncio.get_running_loop().create_task(
+                self._drain(), name="ws-group-commit"
+            )
 
     async def _drain(self) -> None:
         try:
             await self._drain_queue()
         finally:
             # No await between the last empty-queue check and this: a send
-            # queued after it finds _running below the limit and starts a lane.
-            self._running -= 1
+            # queued after it finds no drainer and starts one.
+            self._drainer = None
 
     async def _drain_queue(self) -> None:
         # Two batches overlap: while one is being written, the one before it

@@ -355,7 +355,7 @@ class ConnectionCore:
     # group commit as it arrives; the group commit calls ``_appended`` back
     # once it is committed and published. A connection's sends keep their
     # order (seqs and acks): the group commit takes sends first in, first
-    # out and commits one batch at a time (groupcommit._LANES), and one
+    # out and commits one batch at a time (GroupCommit.lanes), and one
     # batch gives a matter's sends their seqs in queue order. Not waiting
     # for the ack matters: the next batch forms while one commits, so a
     # client that pipelines sends is not held to one per commit round trip.
