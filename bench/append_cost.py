@@ -41,13 +41,13 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
-from rtportal import migrate, stream
-from rtportal.broker import from_url as broker_from_url
-from rtportal.db import Database
+from rtportal.db import Database, migrate
+from rtportal.db.models import Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
-from rtportal.groupcommit import GroupCommit
-from rtportal.hub import Hub
-from rtportal.models import Matter
+from rtportal.events import log as stream
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.realtime.broker import from_url as broker_from_url
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.protocol import Append
 

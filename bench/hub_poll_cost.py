@@ -50,15 +50,14 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 from sqlalchemy import insert, select
 
-from rtportal import migrate
-from rtportal.auth.tokens import hash_token
-from rtportal.broker import from_url
-from rtportal.db import Database
-from rtportal.hub import Hub
-from rtportal.models import AuthToken, Contact, Firm, Matter, MatterMember, utcnow
+from rtportal.access.sessions import hash_token
+from rtportal.db import Database, migrate
+from rtportal.db.models import AuthToken, Contact, Firm, Matter, MatterMember, utcnow
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
+from rtportal.realtime.broker import from_url
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.stream import StoredEvent
 
 __all__ = ["main"]
 

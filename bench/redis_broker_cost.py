@@ -56,7 +56,7 @@ r.publish("bench:done", b"done")
 
 def load(path: str | None) -> ModuleType:
     if path is None:
-        from rtportal.broker import redis as current
+        from rtportal.realtime.broker import redis as current
 
         return current
     spec = importlib.util.spec_from_file_location("redis_broker_under_test", path)

@@ -2,9 +2,9 @@
 
     python -m bench.rtportal_seed DATABASE_URL SPEC_JSON  -> prints tokens JSON
 
-Goes through rtportal's own code: ``rtportal.migrate.upgrade`` for the schema,
+Goes through rtportal's own code: ``rtportal.db.migrate.upgrade`` for the schema,
 the demo module's creation helpers for the firm, matters, contacts and
-memberships, and ``rtportal.auth.tokens.issue_token`` for bearer tokens. Every
+memberships, and ``rtportal.access.sessions.issue_token`` for bearer tokens. Every
 member is a contact (what a client's phone is), so the benchmark also pays
 for the audience filter that contacts get.
 
@@ -20,9 +20,8 @@ import json
 import sys
 from typing import Any
 
-from rtportal import migrate
-from rtportal.auth.tokens import issue_token
-from rtportal.db import Database
+from rtportal.access.sessions import issue_token
+from rtportal.db import Database, migrate
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
 
 __all__ = ["seed"]

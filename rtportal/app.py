@@ -20,11 +20,11 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rtportal import api, migrate
-from rtportal.broker import from_url
-from rtportal.db import Database
-from rtportal.groupcommit import GroupCommit
-from rtportal.hub import Hub
+from rtportal.db import Database, migrate
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.http import routes as api
+from rtportal.realtime.broker import from_url
+from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint

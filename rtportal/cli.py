@@ -17,9 +17,9 @@ import sys
 from collections.abc import MutableMapping, Sequence
 
 from rtportal.db import Database
+from rtportal.db.migrate import current_revision, upgrade
 from rtportal.demo import format_demo, seed_demo
 from rtportal.errors import RtPortalError
-from rtportal.migrate import current_revision, upgrade
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
 

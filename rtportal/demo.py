@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal import stream
-from rtportal.auth.tokens import issue_token
+from rtportal.access.sessions import issue_token
 from rtportal.db import Database
-from rtportal.models import Contact, Firm, Matter, MatterMember, StaffUser
+from rtportal.db.models import Contact, Firm, Matter, MatterMember, StaffUser
+from rtportal.events import log as stream
 from rtportal.principal import Principal, PrincipalKind
 
 __all__ = [

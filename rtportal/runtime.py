@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rtportal.db import Database
-from rtportal.groupcommit import GroupCommit
-from rtportal.hub import Hub
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.protocol import FrameCache
 

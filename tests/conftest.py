@@ -26,11 +26,11 @@ import pytest
 from sqlalchemy import update
 from starlette.applications import Starlette
 
-from rtportal.auth.tokens import issue_token
+from rtportal.access.sessions import issue_token
 from rtportal.db import Database
+from rtportal.db.migrate import upgrade
+from rtportal.db.models import Firm, Matter, MatterMember, utcnow
 from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
-from rtportal.migrate import upgrade
-from rtportal.models import Firm, Matter, MatterMember, utcnow
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.support.procs import service_unavailable

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from rtportal import stream
 from rtportal.app import create_app
 from rtportal.db import Database
+from rtportal.events import log as stream
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import Settings
-from rtportal.stream import StoredEvent
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.server import RunningServer
 

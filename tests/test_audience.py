@@ -7,11 +7,11 @@ from typing import Any, Literal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtportal import stream
-from rtportal.audience import portal_view, view_for, viewer_class
 from rtportal.db import Database
+from rtportal.events import log as stream
+from rtportal.events.audience import portal_view, view_for, viewer_class
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
-from rtportal.stream import StoredEvent
 from tests.conftest import MakeFirm
 
 STAFF = Principal("staff", 1, 1, "Sam")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from starlette.requests import Request
 
-from rtportal.auth.tokens import (
+from rtportal.access.sessions import (
     authenticate,
     issue_token,
     revoke_principal_tokens,
@@ -17,8 +17,8 @@ from rtportal.auth.tokens import (
     token_from_connection,
 )
 from rtportal.db import Database
+from rtportal.db.models import AuthToken, utcnow
 from rtportal.errors import NotFound, Unauthenticated
-from rtportal.models import AuthToken, utcnow
 from tests.conftest import MakeFirm
 
 

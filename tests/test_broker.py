@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from rtportal.broker import Broker, MemoryBroker, RedisBroker, from_url
-from rtportal.broker.redis import split_prefix
 from rtportal.errors import InvalidConfig
+from rtportal.realtime.broker import Broker, MemoryBroker, RedisBroker, from_url
+from rtportal.realtime.broker.redis import split_prefix
 from tests.support.procs import RedisProcess, free_port, service_unavailable
 
 REDIS_URL = os.environ.get("RTPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

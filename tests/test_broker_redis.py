@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from rtportal.broker.redis import RedisBroker
+from rtportal.realtime.broker.redis import RedisBroker
 from tests.support.procs import RedisProcess
 from tests.test_broker import Recorder
 

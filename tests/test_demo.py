@@ -15,13 +15,13 @@ import websockets
 from sqlalchemy import func, select
 from websockets.typing import Origin
 
-from rtportal import migrate as migrate_mod
-from rtportal import stream
-from rtportal.audience import view_for
-from rtportal.auth.tokens import authenticate
+from rtportal.access.sessions import authenticate
 from rtportal.db import Database
+from rtportal.db import migrate as migrate_mod
+from rtportal.db.models import Firm
 from rtportal.demo import DEMO_FIRM, DEMO_MATTER, format_demo, seed_demo
-from rtportal.models import Firm
+from rtportal.events import log as stream
+from rtportal.events.audience import view_for
 from rtportal.settings import Settings
 from tests.conftest import TEST_SECRET_HEX
 from tests.support.procs import ManagedProcess, free_port

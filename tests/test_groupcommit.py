@@ -17,16 +17,16 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
-from rtportal import stream
-from rtportal.broker import from_url as broker_from_url
 from rtportal.db import Database
+from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
-from rtportal.groupcommit import GroupCommit, Send
-from rtportal.hub import Hub
-from rtportal.models import Event, Matter, utcnow
+from rtportal.events import log as stream
+from rtportal.events.groupcommit import GroupCommit, Send
+from rtportal.events.log import AppendItem, StoredEvent
 from rtportal.principal import Principal
+from rtportal.realtime.broker import from_url as broker_from_url
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.stream import AppendItem, StoredEvent
 from tests.conftest import MakeFirm
 
 TIMEOUT = 60.0

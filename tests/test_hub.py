@@ -18,12 +18,15 @@ from typing import Any
 
 import pytest
 
-from rtportal import stream
-from rtportal.broker import Broker, from_url
-from rtportal.broker.redis import RedisBroker, split_prefix
 from rtportal.db import Database
+from rtportal.db.models import Matter
 from rtportal.errors import Unavailable
-from rtportal.hub import (
+from rtportal.events import log as stream
+from rtportal.events.log import StoredEvent
+from rtportal.principal import Principal
+from rtportal.realtime.broker import Broker, from_url
+from rtportal.realtime.broker.redis import RedisBroker, split_prefix
+from rtportal.realtime.hub import (
     CLOSE_RESTART,
     CLOSE_REVOKED,
     CTL_TOPIC,
@@ -32,10 +35,7 @@ from rtportal.hub import (
     encode_event_message,
     matter_topic,
 )
-from rtportal.models import Matter
-from rtportal.principal import Principal
 from rtportal.settings import Settings
-from rtportal.stream import StoredEvent
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.procs import RedisProcess, service_unavailable
 
@@ -485,7 +485,7 @@ async def test_reset_after_redis_restart_catches_up(
 
 async def _session_principal(kit: FirmKit, label: str) -> tuple[Principal, str]:
     """The kit's contact as authenticated by a new token of its own (with a session id)."""
-    from rtportal.auth.tokens import authenticate, issue_token
+    from rtportal.access.sessions import authenticate, issue_token
 
     async with kit.db.write() as session:
         token = await issue_token(session, "contact", kit.contact.id, label=label, ttl=None)
@@ -499,7 +499,7 @@ async def test_revocation_while_redis_is_down_closes_on_every_worker(
     settings: Settings, make_firm: MakeFirm, private_redis: RedisProcess
 ) -> None:
     """The close_principal message is lost in the outage; on_reset re-checks the sessions."""
-    from rtportal.auth.tokens import revoke_token
+    from rtportal.access.sessions import revoke_token
 
     kit = await make_firm()
     phone_p, phone_token = await _session_principal(kit, "phone")
@@ -553,8 +553,8 @@ async def test_safety_poll_closes_revoked_and_expired_sessions(
 
     from sqlalchemy import update
 
-    from rtportal.auth.tokens import hash_token, revoke_token
-    from rtportal.models import AuthToken, utcnow
+    from rtportal.access.sessions import hash_token, revoke_token
+    from rtportal.db.models import AuthToken, utcnow
 
     kit = await make_firm()
     revoked_p, revoked_token = await _session_principal(kit, "revoked")
@@ -589,7 +589,7 @@ async def test_safety_poll_closes_revoked_and_expired_sessions(
 
 
 async def test_live_sessions_is_one_lookup_by_token_hash(make_firm: MakeFirm) -> None:
-    from rtportal.auth.tokens import live_sessions, revoke_token, session_id_of
+    from rtportal.access.sessions import live_sessions, revoke_token, session_id_of
 
     kit = await make_firm()
     staff_sid = session_id_of(kit.tokens["staff"])

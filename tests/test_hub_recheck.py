@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from sqlalchemy import insert, select
 
-from rtportal.auth.tokens import hash_token, revoke_token, session_id_of
-from rtportal.broker import from_url
+from rtportal.access.sessions import hash_token, revoke_token, session_id_of
 from rtportal.db import Database
-from rtportal.hub import CLOSE_REVOKED, RECHECK_SLICES, Hub
-from rtportal.models import AuthToken, Contact, MatterMember, utcnow
+from rtportal.db.models import AuthToken, Contact, MatterMember, utcnow
 from rtportal.principal import Principal
+from rtportal.realtime.broker import from_url
+from rtportal.realtime.hub import CLOSE_REVOKED, RECHECK_SLICES, Hub
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.test_hub import Rec, write

@@ -11,8 +11,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from rtportal.access.sessions import issue_token, session_id_of
 from rtportal.app import create_app
-from rtportal.auth.tokens import issue_token, session_id_of
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
@@ -90,7 +90,7 @@ async def test_revoked_session_closes_even_without_a_control_message(
     server: RunningServer, make_firm: MakeFirm
 ) -> None:
     """A token revoked in the database alone (its ctl message lost) is found by the poll."""
-    from rtportal.auth.tokens import revoke_token
+    from rtportal.access.sessions import revoke_token
 
     kit: FirmKit = await make_firm()
     async with kit.db.write() as session:

@@ -13,8 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from rtportal.migrate import current_revision, downgrade, head_revision, upgrade
-from rtportal.models import Base
+from rtportal.db.migrate import current_revision, downgrade, head_revision, upgrade
+from rtportal.db.models import Base
 from tests.support.pgdb import new_pg_database
 
 TABLES = {"firms", "staff_users", "contacts", "matters", "matter_members", "events", "auth_tokens"}

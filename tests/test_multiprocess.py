@@ -41,12 +41,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from rtportal.auth.tokens import issue_token, revoke_principal_tokens
-from rtportal.broker import from_url as broker_from_url
+from rtportal.access.sessions import issue_token, revoke_principal_tokens
 from rtportal.db import Database
-from rtportal.hub import Hub
-from rtportal.migrate import upgrade
-from rtportal.models import Contact, Event, Firm, Matter, MatterMember, StaffUser
+from rtportal.db.migrate import upgrade
+from rtportal.db.models import Contact, Event, Firm, Matter, MatterMember, StaffUser
+from rtportal.realtime.broker import from_url as broker_from_url
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from tests.support.procs import RedisProcess, service_unavailable
 from tests.support.worker import Worker, worker_env

@@ -21,10 +21,10 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from rtportal import db as db_module
 from rtportal.db import Database
+from rtportal.db import engine as db_module
+from rtportal.db.migrate import upgrade
 from rtportal.demo import create_firm, create_matter, create_staff
-from rtportal.migrate import upgrade
 from tests.support.pgdb import new_pg_database
 
 _APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"

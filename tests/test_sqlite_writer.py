@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rtportal.db import Database, sqlite_pragmas
-from rtportal.sqlite_writer import SQLiteWriter
+from rtportal.db import Database
+from rtportal.db.engine import sqlite_pragmas
+from rtportal.db.sqlite_writer import SQLiteWriter
 
 
 def _setup(timeout_ms: int):  # type: ignore[no-untyped-def]
@@ -88,7 +89,7 @@ async def test_closed_writer_refuses(path: str) -> None:
 
 
 async def test_database_maps_a_locked_file_to_unavailable(tmp_path: Path) -> None:
-    from rtportal import migrate
+    from rtportal.db import migrate
     from rtportal.errors import Unavailable
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from rtportal import stream
 from rtportal.db import Database
+from rtportal.db.models import Event, Matter
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unavailable
-from rtportal.models import Event, Matter
+from rtportal.events import log as stream
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import Settings
-from rtportal.stream import StoredEvent
 from tests.conftest import FirmKit, MakeFirm
 
 

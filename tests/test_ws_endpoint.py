@@ -30,17 +30,17 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
-from rtportal.auth.tokens import issue_token
-from rtportal.broker import from_url as broker_from_url
 from rtportal.db import Database
+from rtportal.db.migrate import upgrade
+from rtportal.db.models import Matter
 from rtportal.demo import create_firm, create_matter, create_staff
-from rtportal.groupcommit import GroupCommit
-from rtportal.hub import Hub
-from rtportal.migrate import upgrade
-from rtportal.models import Matter
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.log import can_access, read_since
+from rtportal.realtime.broker import from_url as broker_from_url
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.stream import can_access, read_since
 from rtportal.ws.native import UVICORN_WS
 from rtportal.ws.protocol import Append
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm

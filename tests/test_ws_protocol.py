@@ -23,8 +23,8 @@ from hypothesis.stateful import (
 )
 
 from rtportal.errors import NotFound, Unavailable
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
-from rtportal.stream import StoredEvent
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
     Append,

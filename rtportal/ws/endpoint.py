@@ -31,15 +31,15 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
-from rtportal import stream
-from rtportal.auth.tokens import authenticate, token_from_connection
+from rtportal.access.sessions import authenticate, token_from_connection
+from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError, Unauthenticated, Unavailable
-from rtportal.groupcommit import Outcome
-from rtportal.models import Matter
+from rtportal.events import log as stream
+from rtportal.events.groupcommit import Outcome
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
-from rtportal.stream import StoredEvent
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,

@@ -58,8 +58,8 @@ PROTOCOL_VERSION = 1
 # kill the connection's writer instead of answering.
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # same rule as rtportal.stream
-# A send id is stored as the event's client_id: same rule as rtportal.stream.valid_client_id.
+_KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # same rule as rtportal.events.log
+# A send id is stored as the event's client_id: same rule as rtportal.events.log.valid_client_id.
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
 _MAX_SEQ = 2**53 - 1  # JSON numbers above this lose precision in browsers
 _AUDIENCES = ("portal", "staff")

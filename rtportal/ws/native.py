@@ -45,7 +45,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rtportal.auth.tokens import authenticate, token_from_headers
+from rtportal.access.sessions import authenticate, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime

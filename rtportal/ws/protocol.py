@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rtportal.audience import view_for, viewer_class
 from rtportal.errors import Conflict, RateLimited, RtPortalError
+from rtportal.events.audience import view_for, viewer_class
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
-from rtportal.stream import StoredEvent
 from rtportal.ws.frames import (
     Ack,
     FrameError,

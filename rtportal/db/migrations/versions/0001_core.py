@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from rtportal.models import UTCDateTime
+from rtportal.db.models import UTCDateTime
 
 revision: str = "0001_core"
 down_revision: str | None = None

@@ -55,12 +55,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from rtportal import stream, wirejson
-from rtportal.auth.tokens import live_sessions
-from rtportal.broker.base import Broker
+from rtportal import wirejson
+from rtportal.access.sessions import live_sessions
 from rtportal.errors import Unavailable
+from rtportal.events import log as stream
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
-from rtportal.stream import StoredEvent
+from rtportal.realtime.broker.base import Broker
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,7 +82,7 @@ __all__ = [
     "peek_event_message",
 ]
 
-log = logging.getLogger("rtportal.hub")
+log = logging.getLogger("rtportal.realtime.hub")
 
 _K = TypeVar("_K")
 _Pair = tuple[int, str, int]  # (matter id, principal kind, principal id)

@@ -26,7 +26,7 @@ __all__ = [
     "dispatch_reset",
 ]
 
-log = logging.getLogger("rtportal.broker")
+log = logging.getLogger("rtportal.realtime.broker")
 
 OnMessage = Callable[[str, bytes], None]
 """``on_message(topic, data)``: called on the event loop, must not block."""

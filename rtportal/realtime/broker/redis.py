@@ -43,7 +43,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from rtportal.broker.base import (
+from rtportal.realtime.broker.base import (
     Backoff,
     OnMessage,
     OnReset,
@@ -54,7 +54,7 @@ from rtportal.broker.base import (
 
 __all__ = ["RedisBroker", "split_prefix"]
 
-log = logging.getLogger("rtportal.broker.redis")
+log = logging.getLogger("rtportal.realtime.broker.redis")
 
 # Errors that mean "the backend is unreachable or the connection broke".
 _BACKEND_ERRORS = (RedisError, OSError, asyncio.TimeoutError)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from rtportal.broker.base import Broker, OnMessage, OnReset
-from rtportal.broker.memory import MemoryBroker
-from rtportal.broker.redis import RedisBroker
 from rtportal.errors import InvalidConfig
+from rtportal.realtime.broker.base import Broker, OnMessage, OnReset
+from rtportal.realtime.broker.memory import MemoryBroker
+from rtportal.realtime.broker.redis import RedisBroker
 
 __all__ = ["Broker", "MemoryBroker", "OnMessage", "OnReset", "RedisBroker", "from_url"]
 

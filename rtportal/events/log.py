@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rtportal import wirejson
+from rtportal.db.models import Event, Matter, MatterMember, utcnow
 from rtportal.errors import (
     BadRequest,
     Conflict,
@@ -40,7 +41,6 @@ from rtportal.errors import (
     PayloadTooLarge,
     RtPortalError,
 )
-from rtportal.models import Event, Matter, MatterMember, utcnow
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
 
@@ -254,7 +254,7 @@ class StoredEvent:
     blob: bytes | None
     client_id: str | None
     created_at: str
-    # Per-viewer-class views built by rtportal.audience.view_for, shared by
+    # Per-viewer-class views built by rtportal.events.audience.view_for, shared by
     # every connection of that class (read-only by convention).
     _views: dict[str, dict[str, Any] | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -733,7 +733,7 @@ async def commit_batch(
     own transaction and commits without BEGIN/COMMIT round trips or
     SQLAlchemy's session around it. On SQLite, the same statements as
     ``append_batch`` in one hop to the database's writer thread
-    (``rtportal.sqlite_writer``: BEGIN IMMEDIATE to COMMIT there, under the
+    (``rtportal.db.sqlite_writer``: BEGIN IMMEDIATE to COMMIT there, under the
     process's write lock) instead of a hop per statement. Results as
     ``append_batch``'s; committed when returned (backend errors raise,
     nothing written).

@@ -11,7 +11,7 @@ per row that almost never finds anything, and the unique index on
 numbers and inserts the batch straight away; a send that *was* stored (a
 client's retry after a lost ack) makes the insert fail with a unique
 violation on that index, which aborts the statement's implicit transaction
-(nothing written, no seq used), and ``rtportal.stream`` then writes the same
+(nothing written, no seq used), and ``rtportal.events.log`` then writes the same
 batch through ``rtp_append_events``, which finds it. PostgreSQL CPU per row,
 batch of 128 (bench, 2026-12-05): 23.4 -> 18.2 us.
 

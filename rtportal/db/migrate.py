@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from rtportal.db import make_engine
+from rtportal.db.engine import make_engine
 
 __all__ = [
     "MIGRATION_LOCK_KEY",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from rtportal.broker.base import OnMessage, OnReset, dispatch_message
+from rtportal.realtime.broker.base import OnMessage, OnReset, dispatch_message
 
 __all__ = ["MemoryBroker"]
 

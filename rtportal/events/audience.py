@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
-from rtportal.stream import StoredEvent
 
 __all__ = ["ViewerClass", "portal_view", "view_for", "viewer_class"]
 

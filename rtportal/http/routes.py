@@ -24,16 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from rtportal import stream
-from rtportal.audience import view_for, viewer_class
-from rtportal.auth.tokens import (
+from rtportal.access.sessions import (
     SESSION_COOKIE,
     authenticate,
     issue_token,
     revoke_token,
     token_from_connection,
 )
-from rtportal.cursor import Cursor
 from rtportal.db import Database
 from rtportal.errors import (
     BadRequest,
@@ -44,9 +41,12 @@ from rtportal.errors import (
     Unauthenticated,
     Unavailable,
 )
-from rtportal.groupcommit import GroupCommit, Send
-from rtportal.hub import CLOSE_REVOKED
+from rtportal.events import log as stream
+from rtportal.events.audience import view_for, viewer_class
+from rtportal.events.cursor import Cursor
+from rtportal.events.groupcommit import GroupCommit, Send
 from rtportal.principal import Principal
+from rtportal.realtime.hub import CLOSE_REVOKED
 from rtportal.settings import Settings
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
     "routes",
 ]
 
-log = logging.getLogger("rtportal.api")
+log = logging.getLogger("rtportal.http.routes")
 
 DEFAULT_PAGE = 100
 SESSION_TTL = timedelta(days=14)

@@ -8,7 +8,7 @@ Why a function: a batch written as BEGIN, the ordered row locks, the write
 statement and COMMIT is four round trips, and SQLAlchemy's transaction
 machinery around them; called on its own (autocommit), this function is one
 round trip and one implicit transaction, with the same guarantees (see
-``rtportal.stream``'s write path). SQLite has no server side: nothing here.
+``rtportal.events.log``'s write path). SQLite has no server side: nothing here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Alembic environment, driven programmatically by ``rtportal.migrate``.
+"""Alembic environment, driven programmatically by ``rtportal.db.migrate``.
 
-No alembic.ini: ``rtportal.migrate`` builds the Config and passes an open
+No alembic.ini: ``rtportal.db.migrate`` builds the Config and passes an open
 synchronous connection in ``config.attributes["connection"]`` (the async
 engine's connection through ``run_sync``), already inside a transaction
 that holds the migration lock.
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from rtportal.models import Base
+from rtportal.db.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through rtportal.migrate (python -m rtportal migrate)")
+    raise RuntimeError("run migrations through rtportal.db.migrate (python -m rtportal migrate)")
 
 context.configure(
     connection=connection,

@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection, cookie_parser
 
+from rtportal.db.models import AuthToken, Contact, StaffUser, utcnow
 from rtportal.errors import NotFound, Unauthenticated
-from rtportal.models import AuthToken, Contact, StaffUser, utcnow
 from rtportal.principal import Principal, PrincipalKind
 
 __all__ = [

@@ -161,7 +161,7 @@ class MatterMember(Base):
 
 
 class Event(Base):
-    """One entry of a matter's conversation stream (see ``rtportal.stream``)."""
+    """One entry of a matter's conversation stream (see ``rtportal.events.log``)."""
 
     __tablename__ = "events"
     __table_args__ = (

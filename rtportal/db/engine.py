@@ -52,8 +52,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from rtportal.db.sqlite_writer import SQLiteWriter
 from rtportal.errors import InvalidConfig, Unavailable
-from rtportal.sqlite_writer import SQLiteWriter
 
 __all__ = ["Database", "backend_of", "make_engine"]
 
@@ -303,7 +303,7 @@ class Database:
 
     async def sqlite_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(connection)`` in one SQLite write transaction, in one hop to
-        the writer thread (``rtportal.sqlite_writer``), under this process's
+        the writer thread (``rtportal.db.sqlite_writer``), under this process's
         write lock; committed when it returns. ``Unavailable`` when SQLite is
         locked past the busy timeout or fails (as ``write()``)."""
         if not self.has_sqlite_writer or self._writer is None:

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rtportal import stream
 from rtportal.db import Database
+from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError, Unavailable
-from rtportal.hub import Hub
-from rtportal.models import Matter
+from rtportal.events import log as stream
+from rtportal.events.log import AppendItem, StoredEvent
 from rtportal.principal import Principal
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.stream import AppendItem, StoredEvent
 from rtportal.ws.protocol import Append
 
 __all__ = ["GroupCommit", "OnDone", "Outcome", "Send"]

@@ -1,0 +1,1 @@
+"""Who may reach what: memberships, sessions, removal and revocation."""

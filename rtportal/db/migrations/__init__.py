@@ -1,0 +1,1 @@
+"""Alembic migrations of rtportal (applied by ``rtportal.db.migrate.upgrade``)."""

@@ -1,0 +1,1 @@
+"""The event kernel: events and their codec, the kind registry, the log, the group commit."""

@@ -1,0 +1,1 @@
+"""The HTTP API: routes, request bodies, errors mapped at the boundary."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of rtportal (applied by ``rtportal.migrate.upgrade``)."""

@@ -1,0 +1,1 @@
+"""Fan-out across workers: the hub, the broker message format, brokers."""
