@@ -53,7 +53,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from rtportal import wirejson
 from rtportal.access.sessions import live_sessions
@@ -62,6 +62,12 @@ from rtportal.events import log as stream
 from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker.base import Broker
+from rtportal.realtime.message import (
+    CTL_TOPIC,
+    encode_event_message,
+    matter_topic,
+    peek_event_message,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,14 +78,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOSE_RESTART",
     "CLOSE_REVOKED",
-    "CTL_TOPIC",
     "RECHECK_SLICES",
     "Hub",
     "Listener",
-    "decode_event_message",
-    "encode_event_message",
-    "matter_topic",
-    "peek_event_message",
 ]
 
 log = logging.getLogger("rtportal.realtime.hub")
@@ -87,7 +88,6 @@ log = logging.getLogger("rtportal.realtime.hub")
 _K = TypeVar("_K")
 _Pair = tuple[int, str, int]  # (matter id, principal kind, principal id)
 
-CTL_TOPIC = "ctl"
 CLOSE_RESTART = 1012  # websocket "service restart": reconnect and resume
 CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
 
@@ -119,44 +119,6 @@ class Listener(Protocol):
     def deliver(self, event: StoredEvent) -> None: ...
 
     def close(self, code: int) -> None: ...
-
-
-def matter_topic(matter_id: int) -> str:
-    """The broker topic of a matter's events."""
-    return f"m:{matter_id}"
-
-
-def encode_event_message(event: StoredEvent) -> bytes:
-    """``b"<matter_id>:<seq>:" + JSON(to_wire())`` as published on ``m:<id>``.
-
-    Why a plain header before the JSON: every worker receives its own
-    publishes back (Redis pub/sub has no "not to me"), and most messages a
-    worker reads are such echoes or duplicates; the header lets it drop
-    them without decoding the event (``peek_event_message``).
-    """
-    body = wirejson.dumpb(event.to_wire())
-    return b"%d:%d:%b" % (event.matter_id, event.seq, body)
-
-
-def peek_event_message(data: bytes) -> tuple[int, int, bytes]:
-    """``(matter_id, seq, body)`` from the header; ``ValueError`` if malformed."""
-    head_m, sep_m, rest = data.partition(b":")
-    head_s, sep_s, body = rest.partition(b":")
-    if not (sep_m and sep_s and head_m.isdigit() and head_s.isdigit()):
-        raise ValueError("not an event message")
-    matter_id, seq = int(head_m), int(head_s)
-    if seq < 1:
-        raise ValueError("bad seq")
-    return matter_id, seq, body
-
-
-def decode_event_message(data: bytes) -> tuple[int, int, dict[str, Any]]:
-    """``(matter_id, seq, wire_event)``; ``ValueError`` for anything malformed."""
-    matter_id, seq, body = peek_event_message(data)
-    wire = wirejson.loads(body)
-    if not isinstance(wire, dict):
-        raise ValueError("not an event message")
-    return matter_id, seq, wire
 
 
 def _discard(index: dict[_K, dict[int, Listener]], key: _K, listener_key: int) -> None:

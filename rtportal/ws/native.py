@@ -49,7 +49,7 @@ from rtportal.access.sessions import authenticate, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
-from rtportal.ws.endpoint import ConnectionCore, origin_allowed
+from rtportal.ws.core import ConnectionCore, origin_allowed
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,

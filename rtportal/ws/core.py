@@ -1,0 +1,350 @@
+"""The transport-independent half of a websocket connection (``ConnectionCore``).
+
+Thin on purpose: every decision about frames lives in ``rtportal.ws.protocol``.
+``ConnectionCore`` executes the protocol core's I/O requests, the same for
+every transport (``rtportal.ws.native`` on uvicorn, ``rtportal.ws.endpoint``
+on any ASGI server):
+
+* access checks (``can_access``: at subscribe, and at the first send to a
+  matter; the decision is then cached per connection, see
+  ``ConnectionCore._matter``), hub joins and backlog reads;
+* appends through the worker's ``GroupCommit`` (no access query per send):
+  **commit**, then ``hub.publish``, then ack.
+
+Every exception is mapped at this boundary: a client sees an ``error``
+frame with a stable code or a documented close code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from typing import Any
+
+from rtportal.db.models import Matter
+from rtportal.errors import NotFound, RtPortalError
+from rtportal.events import log as stream
+from rtportal.events.groupcommit import Outcome
+from rtportal.events.log import StoredEvent
+from rtportal.principal import Principal
+from rtportal.runtime import Runtime
+from rtportal.settings import Settings
+from rtportal.ws.frames import Limits
+from rtportal.ws.protocol import (
+    CLOSE_INTERNAL,
+    CLOSE_RESTART,
+    CLOSE_REVOKED,
+    CLOSE_SLOW,
+    Action,
+    Append,
+    Authorize,
+    Close,
+    Leave,
+    LoadBacklog,
+    Protocol,
+)
+
+__all__ = ["ConnectionCore", "as_error", "limits_from_settings", "origin_allowed"]
+
+log = logging.getLogger("rtportal.ws")
+
+_DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
+# A cached access decision is trusted this long (seconds) before a send
+# re-checks membership in the database (see Connection._matter).
+_ACCESS_TTL = 15.0
+_ACCESS_CACHE_MAX = 256  # matters remembered per connection
+_REASONS = {
+    CLOSE_RESTART: "server restarting",
+    CLOSE_REVOKED: "session revoked",
+    CLOSE_SLOW: "slow consumer",
+    CLOSE_INTERNAL: "internal error",
+}
+
+
+def limits_from_settings(settings: Settings) -> Limits:
+    return Limits(
+        max_frame_bytes=settings.ws_max_frame_bytes,
+        max_payload_bytes=settings.event_payload_max,
+        max_blob_bytes=settings.event_blob_max,
+        backlog_limit=settings.backlog_limit,
+        send_queue=settings.ws_send_queue,
+    )
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
+    """No Origin (bots, native apps) is fine; a browser's Origin must be listed exactly."""
+    if origin is None:
+        return True
+    return origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}
+
+
+class ConnectionCore:
+    """What every transport shares: a ``Protocol`` core plus the I/O it asks for.
+
+    The hub ``Listener`` (``principal``, ``deliver``, ``close``): ``deliver``
+    and ``close`` run the core synchronously and never await. A transport
+    subclass moves the frames (``_frames_ready``) and ends the connection
+    (``_close_requested``); the core's I/O requests (access checks, hub
+    joins, backlog reads, appends) are executed here, the same for both.
+
+    Kept small (thousands are idle at once): ``__slots__``, locks and
+    containers created on first use.
+    """
+
+    __slots__ = (
+        "_access",
+        "_appending",
+        "_close",
+        "_db_slots",
+        "_ended",
+        "_hub_lock",
+        "_joined",
+        "_tasks",
+        "committer",
+        "db",
+        "hub",
+        "principal",
+        "proto",
+        "settings",
+    )
+
+    def __init__(self, principal: Principal, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.committer = runtime.committer
+        self.principal = principal
+        self.settings = settings
+        self.db = runtime.db
+        self.hub = runtime.hub
+        self.proto = Protocol(principal, limits_from_settings(settings), runtime.frames)
+        self._close: Close | None = None
+        self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
+        self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
+        self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
+        # Sends of this connection in the group commit (see _submit).
+        self._appending = 0
+        self._ended = False  # _cancel_tasks ran: the connection is over
+        self._tasks: set[asyncio.Task[None]] | None = None
+        # matter ref -> (Matter, loop time of the access check); see _matter().
+        self._access: dict[str, tuple[Matter, float]] | None = None
+
+    # --- Listener ---------------------------------------------------------------
+
+    def deliver(self, event: StoredEvent) -> None:
+        self.feed(self.proto.deliver(event))
+
+    def close(self, code: int) -> None:
+        self.feed(self.proto.close(code, _REASONS.get(code, "closed")))
+
+    # --- transport hooks ----------------------------------------------------------
+
+    def _frames_ready(self) -> None:
+        """``proto`` has frames queued: write them (``proto.take_frames``)."""
+        raise NotImplementedError
+
+    def _close_requested(self, close: Close) -> None:
+        """The core ended the connection: send ``close`` and stop."""
+        raise NotImplementedError
+
+    @property
+    def in_flight(self) -> int:
+        """Requests of this connection being executed or waiting (sends,
+        subscribes, reads)."""
+        n = len(self._tasks) if self._tasks else 0
+        return n + self._appending
+
+    def _in_flight_changed(self) -> None:
+        """``in_flight`` went up or down (the native transport pauses input)."""
+
+    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
+        """The connection is over: cancel its requests (a send already in the
+        group commit is still committed and published; its ack is dropped)."""
+        self._ended = True
+        tasks = list(self._tasks or ())
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    async def _leave_all(self) -> None:
+        """Leave every joined matter and unregister from the hub (the connection is over)."""
+        joined = self._joined
+        self._joined = None
+        for matter_id in list((joined or {}).values()):
+            with contextlib.suppress(Exception):
+                await self.hub.leave(matter_id, self)
+        self.hub.unregister(self)
+
+    # --- executing the core's requests --------------------------------------------
+
+    def feed(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Close):
+                self._close = action
+                self._close_requested(action)
+            elif isinstance(action, Append):
+                self._queue_append(action)
+            elif isinstance(action, LoadBacklog):
+                self._spawn(self._load(action))
+            elif isinstance(action, Authorize):
+                self._spawn(self._authorize(action))
+            elif isinstance(action, Leave):
+                self._spawn(self._leave(action.matter))
+        if self.proto.queued:
+            self._frames_ready()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        self._in_flight_changed()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if self._tasks is not None:
+            self._tasks.discard(task)
+        self._in_flight_changed()
+
+    def _hub_guard(self) -> asyncio.Lock:
+        if self._hub_lock is None:
+            self._hub_lock = asyncio.Lock()
+        return self._hub_lock
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self._db_slots is None:
+            self._db_slots = asyncio.Semaphore(_DB_CONCURRENCY)
+        return self._db_slots
+
+    # --- the access cache -----------------------------------------------------------
+
+    def _matter(self, ref: str) -> Matter | None:
+        """The Matter this connection was authorised for, if checked recently.
+
+        Why a cache is safe: access is checked once per connection and
+        matter (at ``subscribe`` or the first ``send``); losing access ends
+        the connection: removing a contact and revoking a session close its
+        live websockets on every worker (``hub.close_principal``, code 4010;
+        the hub's safety poll re-checks sessions), so a cached decision
+        cannot outlive access. The TTL is a second fence in case a close is
+        lost: a send then re-checks membership at most ``_ACCESS_TTL``
+        seconds after the last check. Before: one membership query per send.
+        """
+        access = self._access
+        if access is None:
+            return None
+        entry = access.get(ref)
+        if entry is None:
+            return None
+        matter, checked = entry
+        if asyncio.get_running_loop().time() - checked > _ACCESS_TTL:
+            del access[ref]
+            return None
+        return matter
+
+    def _remember(self, ref: str, matter: Matter) -> None:
+        if self._access is None:
+            self._access = {}
+        elif len(self._access) >= _ACCESS_CACHE_MAX and ref not in self._access:
+            self._access.clear()  # bounded; a miss only costs one query
+        self._access[ref] = (matter, asyncio.get_running_loop().time())
+
+    def _forget(self, ref: str) -> None:
+        if self._access is not None:
+            self._access.pop(ref, None)
+
+    async def _leave(self, matter: str) -> None:
+        try:
+            async with self._hub_guard():
+                if self.proto.wants(matter):
+                    return  # a newer subscription of this matter shares the join
+                matter_id = self._joined.pop(matter, None) if self._joined else None
+                if matter_id is not None:
+                    await self.hub.leave(matter_id, self)
+        except Exception:
+            log.exception("hub.leave failed")
+
+    async def _authorize(self, action: Authorize) -> None:
+        try:
+            async with self._slots():
+                # Always checked against the database at subscribe (never cached).
+                async with self.db.read() as session:
+                    matter = await stream.can_access(session, self.principal, action.matter)
+                    matter_id = matter.id
+                self._remember(action.matter, matter)
+                async with self._hub_guard():
+                    if not self.proto.is_current(action.sub, action.matter):
+                        return  # unsubscribed meanwhile: do not join
+                    hub_head = await self.hub.join(matter_id, self)
+                    if self._joined is None:
+                        self._joined = {}
+                    self._joined[action.matter] = matter_id
+                # Read after the join: every event after this head arrives live.
+                async with self.db.read() as session:
+                    db_head = await stream.head(session, matter_id)
+            head = max(hub_head, db_head)
+            self.feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
+        except Exception as exc:
+            self._forget(action.matter)
+            err = as_error(exc, "subscribe")
+            self.feed(self.proto.subscribe_failed(action.sub, action.matter, err))
+
+    async def _load(self, action: LoadBacklog) -> None:
+        try:
+            async with self._slots(), self.db.read() as session:
+                events = await stream.read_since(
+                    session, action.matter_id, action.after, action.limit
+                )
+            self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+        except Exception as exc:
+            err = as_error(exc, "backlog read")
+            self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
+
+    # Sends: no task per send, no wait for the previous ack. Each goes to the
+    # group commit as it arrives; the group commit calls ``_appended`` back
+    # once it is committed and published. A connection's sends keep their
+    # order (seqs and acks): the group commit takes sends first in, first
+    # out and commits one batch at a time (GroupCommit.lanes), and one
+    # batch gives a matter's sends their seqs in queue order. Not waiting
+    # for the ack matters: the next batch forms while one commits, so a
+    # client that pipelines sends is not held to one per commit round trip.
+
+    def _queue_append(self, action: Append) -> None:
+        self._appending += 1
+        cached = self._matter(action.matter)
+        # Round trips per send: its share of one group-commit transaction; no
+        # access query while the cached decision is fresh (see _matter).
+        self.committer.submit(
+            self.principal,
+            action,
+            cached,
+            functools.partial(self._appended, action, cached is None),
+        )
+        self._in_flight_changed()
+
+    def _appended(
+        self, action: Append, checked: bool, outcome: Outcome | None, exc: BaseException | None
+    ) -> None:
+        self._appending -= 1
+        if not self._ended:  # else nobody to ack (the event is committed all the same)
+            if outcome is not None:
+                event, created, matter = outcome
+                if checked:
+                    # Checked by the commit just now. A cached decision is not
+                    # refreshed by using it: the TTL counts from the last check.
+                    self._remember(action.matter, matter)
+                self.feed(self.proto.appended(action.request_id, event, created))
+            else:
+                if isinstance(exc, NotFound):
+                    self._forget(action.matter)
+                err = as_error(exc or RuntimeError("no outcome"), "append")
+                self.feed(self.proto.failed(action.request_id, err))
+        self._in_flight_changed()
+
+
+def as_error(exc: BaseException, what: str) -> RtPortalError:
+    """Map any exception to one with a stable code; bugs become ``internal`` (logged)."""
+    if isinstance(exc, RtPortalError):
+        return exc
+    log.exception("websocket %s failed", what, exc_info=exc)
+    return RtPortalError("internal error")
