@@ -20,8 +20,8 @@ from rtportal.crypto.errors import (
     Uncertified,
     WrongContext,
 )
-from rtportal.crypto.world import NOW_MS, World
 from rtportal.errors import CryptoInvalid
+from tests.support.crypto.world import NOW_MS, World
 
 M, T = "M-1", "thread-1"
 
