@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from rtportal.access.sessions import issue_token
@@ -181,7 +182,7 @@ class FirmKit:
         """``Authorization`` header of ``who`` (admin/staff/contact/bot)."""
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
-    async def _firm(self, session: Any) -> Firm:
+    async def _firm(self, session: AsyncSession) -> Firm:
         firm = await session.get(Firm, self.firm_id)
         assert firm is not None
         return firm
