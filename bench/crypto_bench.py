@@ -21,14 +21,19 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+# the test firm lives in tests/support (test tooling, not the installed package)
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rtportal.crypto import attachment as att
 from rtportal.crypto import backup as bk
 from rtportal.crypto.certs import Flag, Role
 from rtportal.crypto.envelope import CTYPE_BODY, Body, Envelope
 from rtportal.crypto.rng import DeterministicRng
-from rtportal.crypto.world import NOW_MS, World
+from tests.support.crypto.world import NOW_MS, World
 
 MIB = 1024 * 1024
 M, T = "M-0001", "t-1"

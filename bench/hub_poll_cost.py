@@ -21,9 +21,8 @@ joins N fake listeners and times complete polls:
 
 Two kinds of pass: ``poll`` (one periodic poll: heads and one slice of the
 re-checks) and ``full`` (heads and every re-check, what a broker reset
-runs). Copied into a checkout from before the re-checks were sliced (no
-``Hub.poll``), it times that version's every-poll pass as both, which is
-how docs/delivery.md got its "before" figures.
+runs). A hub without ``Hub.poll`` (one pass that re-checks everything)
+has that pass timed as both, so two versions compare on one machine.
 
 Layouts: ``fanout`` (1 matter x N listeners) and ``rooms`` (N/10 matters x 10).
 Runs on uvloop (as the server does) unless ``--no-uvloop``. ``--pg`` must
@@ -183,9 +182,9 @@ async def measure(
             hub.register(listener)
             await hub.join(matter_id, listener)
         out: dict[str, Any] = {"n": n, "per_matter": per_matter}
-        # "poll": one periodic poll (after the change: heads + one slice of
-        # the re-checks); "full": heads + every session and membership (what
-        # a broker reset runs; before the change every poll was this).
+        # "poll": one periodic poll (heads + one slice of the re-checks);
+        # "full": heads + every session and membership (what a broker reset
+        # runs); a hub with a single pass runs it for both.
         periodic = getattr(hub, "poll", None) or hub._poll_and_recheck  # type: ignore[attr-defined]
         full = getattr(hub, "_recheck_all", None) or hub._poll_and_recheck  # type: ignore[attr-defined]
         for name, fn in (("poll", periodic), ("full", full)):

@@ -13,8 +13,8 @@ every channel so that PUBLISH fans out.
 * receive: a subscribed broker reads 50,000 messages that a separate
   process publishes in pipelines of 500; best of 5.
 
-``--impl`` loads another version of rtportal/broker/redis.py (e.g. one from
-``git show``) to compare before and after on the same machine. uvloop (the
+``--impl`` loads another version of rtportal/realtime/broker/redis.py (e.g.
+one from ``git show``) to compare two versions on the same machine. uvloop (the
 production loop) unless ``--asyncio``.
 """
 

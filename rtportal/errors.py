@@ -15,7 +15,6 @@ code                        HTTP    meaning
 ``not_found``               404     no such object *for this caller* (also used
                                     for objects of another matter: never 403)
 ``conflict``                409     idempotency key reused with other content
-``stale_epoch``             409     a write under an epoch that is not current
 ``rate_limited``            429     too many attempts
 ``unavailable``             503     a backend (database, broker) is unreachable
 ``internal``                500     a bug; never raised on purpose
@@ -45,7 +44,6 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "RtPortalError",
-    "StaleEpoch",
     "Unauthenticated",
     "Unavailable",
 ]
@@ -102,10 +100,6 @@ class NotFound(RtPortalError):
 class Conflict(RtPortalError):
     code = "conflict"
     http_status = 409
-
-
-class StaleEpoch(Conflict):
-    code = "stale_epoch"
 
 
 class RateLimited(RtPortalError):

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from rtportal.access.sessions import issue_token
@@ -73,7 +74,9 @@ async def _probe_database(url: str) -> None:
 async def _probe_redis(url: str) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, socket_connect_timeout=3)
+    from rtportal.realtime.broker.redis import split_prefix
+
+    client = aioredis.from_url(split_prefix(url)[0], socket_connect_timeout=3)
     try:
         await client.ping()
     finally:
@@ -181,7 +184,7 @@ class FirmKit:
         """``Authorization`` header of ``who`` (admin/staff/contact/bot)."""
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
-    async def _firm(self, session: Any) -> Firm:
+    async def _firm(self, session: AsyncSession) -> Firm:
         firm = await session.get(Firm, self.firm_id)
         assert firm is not None
         return firm

@@ -83,7 +83,7 @@ async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) 
             {"ref": kit.ref, "title": "Visa application", "head": 1},
             {"ref": private.reference, "title": "Staff only", "head": 0},
         ],
-        key=lambda m: m["ref"],
+        key=lambda m: str(m["ref"]),
     )
     contact = (await http.get("/api/v1/matters", headers=kit.auth("contact"))).json()
     assert contact == {"matters": [{"ref": kit.ref, "title": "Visa application", "head": 1}]}

@@ -1,4 +1,4 @@
-"""The portal page (static/index.html + static/app/) in a real Chromium.
+"""The portal page (static/index.html + static/shared|client|staff/) in a real Chromium.
 
 A real uvicorn serves the app (lifespan, websockets, static files, security
 headers); Debian's Chromium, driven by Playwright, opens the demo-style
@@ -239,7 +239,7 @@ async def test_contact_page_is_live_private_and_survives_reload(
         assert "reconnecting" in states, states
         portal_seqs.append(gap["seq"])
         assert await shown_seqs(page) == portal_seqs
-        cursor_key = f"rtportal.events.cursor.v1.contact.{kit.contact.id}.{kit.ref}"
+        cursor_key = f"rtportal.cursor.v1.contact.{kit.contact.id}.{kit.ref}"
         cursor = await page.evaluate(f"sessionStorage.getItem({cursor_key!r})")
         assert cursor == str(gap["seq"])
 
@@ -354,7 +354,12 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
             await ws.close(code=1013, reason="test: network down")
             return
         server = ws.connect_to_server()
-        server.on_message(lambda m: (frame_seen(m), ws.send(m)))
+
+        def relay(message: str | bytes) -> None:
+            frame_seen(message)
+            ws.send(message)
+
+        server.on_message(relay)
 
     async with httpx.AsyncClient(base_url=portal.base_url, timeout=10) as client:
         first = await post_event(client, kit, "staff", kind="phase", payload={"phase": "Open"})
@@ -472,8 +477,8 @@ async def test_page_helpers(browser: Any, portal: RunningServer) -> None:
     await page.goto(f"{portal.base_url}/")
     result = await page.evaluate(
         """async () => {
-            const f = await import('/app/format.js');
-            const s = await import('/app/socket.js');
+            const f = await import('/shared/format.js');
+            const s = await import('/shared/socket.js');
             const delays = (code, attempts, r) =>
                 attempts.map((a) => s.reconnectDelay(a, code, () => r));
             return {

@@ -14,8 +14,8 @@ from rtportal.crypto import backup as bk
 from rtportal.crypto import recovery as rec
 from rtportal.crypto.certs import Flag, Role
 from rtportal.crypto.keys import IdentityKey
-from rtportal.crypto.world import NOW_MS, World
 from rtportal.errors import CryptoInvalid
+from tests.support.crypto.world import NOW_MS, World
 
 M = "M-1"
 W = World()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -119,7 +120,7 @@ def _cert_blob() -> bytes:
     return Certificate(body, frk.sign(body.encode())).encode()
 
 
-NON_CANONICAL = {
+NON_CANONICAL: dict[str, Callable[[bytes], bytes]] = {
     "wrong tag": lambda b: b"RTCY" + b[4:],
     "trailing byte": lambda b: b + b"\x00",
     "truncated": lambda b: b[:-1],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +21,8 @@ from rtportal.crypto.errors import (
     Uncertified,
     WrongContext,
 )
-from rtportal.crypto.world import NOW_MS, World
 from rtportal.errors import CryptoInvalid
+from tests.support.crypto.world import NOW_MS, World
 
 M, T = "M-1", "thread-1"
 
@@ -106,7 +107,8 @@ def test_own_message_echo_is_a_replay(world: World) -> None:
         d.open_message(env, matter=M, thread=T, now_ms=NOW_MS)
 
 
-HEADER_CHANGES = {
+# Header field name -> a changed value of that field's type (the types differ)
+HEADER_CHANGES: dict[str, Any] = {
     "v": None,  # only version 1 exists: a changed v is an encoding error
     "firm": "firm-2",
     "matter": "M-2",

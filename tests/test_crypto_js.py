@@ -50,8 +50,8 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def py_vectors(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m rtportal.crypto.vectors ARGS`` (the Python side's stable CLI)."""
-    return run([sys.executable, "-m", "rtportal.crypto.vectors", *args])
+    """``python -m tests.support.crypto.vectors ARGS`` (the Python side's stable CLI)."""
+    return run([sys.executable, "-m", "tests.support.crypto.vectors", *args])
 
 
 def explain(p: subprocess.CompletedProcess[str]) -> str:

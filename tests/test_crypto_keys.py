@@ -24,8 +24,8 @@ from rtportal.crypto.errors import (
 )
 from rtportal.crypto.keys import FirmRootKey
 from rtportal.crypto.manifest import Manifest, Member, sign_manifest
-from rtportal.crypto.world import NOW_MS, World
 from rtportal.crypto.wrap import FEK_RECIPIENT, Wrap, WrapInfo, WrapKind, wrap_key
+from tests.support.crypto.world import NOW_MS, World
 
 M = "M-1"
 

@@ -28,8 +28,8 @@ from rtportal.crypto.errors import (
 )
 from rtportal.crypto.keys import IdentityKey
 from rtportal.crypto.manifest import Manifest, Member, sign_manifest
-from rtportal.crypto.world import NOW_MS, World
 from rtportal.crypto.wrap import WrapInfo, WrapKind, wrap_key
+from tests.support.crypto.world import NOW_MS, World
 
 M, T = "M-1", "thread-1"
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rtportal.crypto.vectors import FILES, generate, main
-from rtportal.crypto.vectors_verify import verify_dir
+from tests.support.crypto.vectors import FILES, generate, main
+from tests.support.crypto.vectors_verify import verify_dir
 
 GOLDEN = Path(__file__).parent / "vectors" / "py"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +101,12 @@ def test_missing_file_fails(tmp_path: Path) -> None:
 
 def test_cli_generate_and_verify(tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "rtportal.crypto.vectors"]
+    cmd = [sys.executable, "-m", "tests.support.crypto.vectors"]
     g = subprocess.run([*cmd, "generate", str(out), "--seed", "ff" * 32, "--no-blob-files"],
-                       capture_output=True, text=True)  # fmt: skip
+                       capture_output=True, text=True, cwd=REPO)  # fmt: skip
     assert g.returncode == 0, g.stderr
-    v = subprocess.run([*cmd, "verify", str(out), "--strict-codes"], capture_output=True, text=True)
+    v = subprocess.run([*cmd, "verify", str(out), "--strict-codes"],
+                       capture_output=True, text=True, cwd=REPO)  # fmt: skip
     assert v.returncode == 0, v.stdout + v.stderr
     assert " 0 failed" in v.stdout
     # another seed, other bytes
@@ -112,7 +114,7 @@ def test_cli_generate_and_verify(tmp_path: Path) -> None:
 
 
 def test_vector_hex_is_strict_lowercase() -> None:
-    from rtportal.crypto.vectors_verify import VectorMismatch, u
+    from tests.support.crypto.vectors_verify import VectorMismatch, u
 
     assert u("00ff10") == b"\x00\xff\x10"
     for bad in ("00FF", "0", "zz", "00 ff", " 00", "0x00"):

@@ -8,7 +8,7 @@ are counted on the engine to show it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -141,7 +141,7 @@ def send(
 
 
 async def settle(
-    committer: GroupCommit, calls: list[tuple[Principal, Send, Matter | None]]
+    committer: GroupCommit, calls: Sequence[tuple[Principal, Send, Matter | None]]
 ) -> list[tuple[StoredEvent, bool, Matter] | BaseException]:
     """Queue every call in one loop turn (one batch) and wait for all of them."""
     async with asyncio.timeout(TIMEOUT):

@@ -26,15 +26,8 @@ from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix
-from rtportal.realtime.hub import (
-    CLOSE_RESTART,
-    CLOSE_REVOKED,
-    CTL_TOPIC,
-    Hub,
-    Listener,
-    encode_event_message,
-    matter_topic,
-)
+from rtportal.realtime.hub import CLOSE_RESTART, CLOSE_REVOKED, Hub, Listener
+from rtportal.realtime.message import CTL_TOPIC, encode_event_message, matter_topic
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.procs import RedisProcess, service_unavailable
@@ -67,6 +60,9 @@ class Rec:
 
     def seqs(self, matter_id: int | None = None) -> list[int]:
         return [e.seq for e in self.events if matter_id is None or e.matter_id == matter_id]
+
+    async def until_seqs(self, want: list[int]) -> None:
+        await self.until(lambda: self.seqs() == want)
 
     async def until(self, cond: Callable[[], bool], within: float = 10.0) -> None:
         async def loop() -> None:
@@ -219,7 +215,7 @@ async def test_concurrent_first_joins_share_one_subscription(
     other, _ = await make_hub()
     await other.publish(await write(kit))
     for r in recs:
-        await r.until(lambda r=r: r.seqs() == [3])
+        await r.until_seqs([3])
 
 
 async def test_two_workers_deliver_each_others_events(
@@ -315,7 +311,7 @@ async def test_concurrent_gaps_coalesce_into_one_read(
     publisher, _ = await make_hub()
     await publisher.publish(events[6:])  # 7, 8, 9, 10: each one shows the gap
     for r in listeners:
-        await r.until(lambda r=r: r.seqs() == list(range(1, 11)))
+        await r.until_seqs(list(range(1, 11)))
     assert hub.gap_reads == 1
 
 

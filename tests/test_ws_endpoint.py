@@ -411,6 +411,9 @@ async def test_slow_consumer_is_closed_4008_and_resumes_with_nothing_lost(
                     fast_seqs.append(frame["seq"])
                     progress.notify_all()
 
+        def fast_reached(n: int) -> Callable[[], bool]:
+            return lambda: len(fast_seqs) >= n
+
         fast_task = asyncio.create_task(read_fast())
         writer = await connected(srv, kit.tokens["staff"])
         ids = [f"f{i}" for i in range(count)]
@@ -419,7 +422,7 @@ async def test_slow_consumer_is_closed_4008_and_resumes_with_nothing_lost(
             # Pace the writer on the fast reader: it keeps up, the slow one never reads.
             target = min(i + 4, count)
             async with progress:
-                await asyncio.wait_for(progress.wait_for(lambda n=target: len(fast_seqs) >= n), 60)
+                await asyncio.wait_for(progress.wait_for(fast_reached(target)), 60)
         await asyncio.wait_for(fast_task, 60)
         # The fast reader was not held back by the slow one.
         assert fast_seqs == list(range(1, count + 1))
@@ -764,10 +767,10 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
             # HTTP reads and writes through the cut: 503 unavailable, never a 500.
             async with httpx.AsyncClient(base_url=srv.base_url, timeout=30) as client:
                 auth = {"Authorization": f"Bearer {token}"}
-                url = f"/api/v1/matters/{matter.reference}/events"
+                path = f"/api/v1/matters/{matter.reference}/events"
                 for response in (
-                    await client.get(url, headers=auth),
-                    await client.post(url, headers=auth, json={"kind": "message"}),
+                    await client.get(path, headers=auth),
+                    await client.post(path, headers=auth, json={"kind": "message"}),
                 ):
                     assert response.status_code == 503, response.text
                     assert response.json()["error"]["code"] == "unavailable"

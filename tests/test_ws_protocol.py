@@ -27,6 +27,7 @@ from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
+    Action,
     Append,
     Authorize,
     Close,
@@ -90,11 +91,17 @@ def subscribe(p: Protocol, after: int = 0, matter: str = M, fid: str = "c1") -> 
     return actions[0]
 
 
+def only_load(actions: list[Action]) -> LoadBacklog:
+    """The single action of ``actions``, which must be a backlog load."""
+    [load] = actions
+    assert isinstance(load, LoadBacklog)
+    return load
+
+
 def live_sub(p: Protocol, after: int = 0, head: int = 0) -> None:
     """Subscribe and finish the (empty) backlog: the subscription is live."""
     auth = subscribe(p, after)
-    [load] = p.subscribed(auth.sub, M, MID, head)
-    assert isinstance(load, LoadBacklog)
+    load = only_load(p.subscribed(auth.sub, M, MID, head))
     p.backlog_loaded(load.sub, M, [ev(s) for s in range(after + 1, head + 1)])
     frames(p)
 
@@ -258,7 +265,7 @@ def test_subscribe_backlog_then_live_with_events_arriving_during_every_phase() -
     auth = subscribe(p, after=2)
     assert auth.matter == M and auth.after == 2
     p.deliver(ev(5))  # joined the hub, not yet authorised: buffered
-    [load] = p.subscribed(auth.sub, M, MID, head=5)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=5))
     assert load == LoadBacklog(auth.sub, M, MID, 2, load.limit)
     p.deliver(ev(6))  # backlog loading: buffered
     p.deliver(ev(6))  # repeated delivery
@@ -301,7 +308,7 @@ def test_live_gap_requests_a_fill_and_buffers_until_it_arrives() -> None:
 def test_gap_in_the_buffer_after_backlog_requests_another_load() -> None:
     p = connected()
     auth = subscribe(p, 0)
-    [load] = p.subscribed(auth.sub, M, MID, head=1)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=1))
     for s in (2, 4, 5):  # seq 3 was lost by the broker
         p.deliver(ev(s))
     [again] = p.backlog_loaded(load.sub, M, [ev(1), ev(2)])
@@ -347,7 +354,7 @@ def test_stale_or_future_cursor_gets_resync_and_no_subscription(
 def test_cursor_exactly_backlog_limit_behind_is_served() -> None:
     p = connected(backlog_limit=4, send_queue=100)
     auth = subscribe(p, 1)
-    [load] = p.subscribed(auth.sub, M, MID, head=5)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=5))
     p.backlog_loaded(load.sub, M, [ev(s) for s in range(2, 6)])
     assert event_seqs(frames(p)) == [2, 3, 4, 5]
 
@@ -355,7 +362,7 @@ def test_cursor_exactly_backlog_limit_behind_is_served() -> None:
 def test_backlog_is_paged_so_one_load_never_fills_the_send_queue() -> None:
     p = connected(backlog_limit=100, send_queue=8)  # page = 4
     auth = subscribe(p, 0)
-    [load] = p.subscribed(auth.sub, M, MID, head=10)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=10))
     assert load.limit == 4
     got: list[int] = []
     after = 0
@@ -367,8 +374,8 @@ def test_backlog_is_paged_so_one_load_never_fills_the_send_queue() -> None:
         after = got[-1]
         if not actions:
             break
-        [load] = actions
-        assert isinstance(load, LoadBacklog) and load.after == after
+        load = only_load(actions)
+        assert load.after == after
     assert got == list(range(1, 11))
 
 
@@ -376,7 +383,7 @@ def test_full_live_buffer_while_loading_reloads_from_the_database() -> None:
     p = connected(backlog_limit=1000, send_queue=4)  # page 2, live buffer 4
     db = [ev(s) for s in range(1, 9)]
     auth = subscribe(p, 0)
-    [load] = p.subscribed(auth.sub, M, MID, head=1)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=1))
     for e in db[1:]:  # 7 live events while loading: the buffer overflows
         p.deliver(e)
     got = event_seqs(frames(p))
@@ -388,8 +395,8 @@ def test_full_live_buffer_while_loading_reloads_from_the_database() -> None:
         assert p.closed is None
         if not actions:
             break
-        [load] = actions
-        assert isinstance(load, LoadBacklog) and load.after == got[-1]
+        load = only_load(actions)
+        assert load.after == got[-1]
         answer = db[load.after : load.after + load.limit]
         loads += 1
     assert got == list(range(1, 9))
@@ -414,7 +421,7 @@ def test_not_found_and_unavailable_end_the_subscription_with_an_error() -> None:
         }
     ]
     auth = subscribe(p, 0, fid="c2")
-    [load] = p.subscribed(auth.sub, M, MID, 3)
+    load = only_load(p.subscribed(auth.sub, M, MID, 3))
     p.backlog_failed(load.sub, M, Unavailable("database unreachable"))
     assert frames(p)[-1]["code"] == "unavailable"
     assert p.subscriptions() == {}
@@ -441,7 +448,7 @@ def test_answers_for_a_subscription_that_was_dropped_are_ignored() -> None:
     frames(p)
     # The first authorisation returns after a newer subscription exists: no Leave.
     assert p.subscribed(first.sub, M, MID, 0) == []
-    [load] = p.subscribed(second.sub, M, MID, 0)
+    load = only_load(p.subscribed(second.sub, M, MID, 0))
     assert p.backlog_loaded(first.sub, M, [ev(1)]) == []
     p.backlog_loaded(load.sub, M, [])
     p.receive_text('{"type":"unsubscribe","id":"u2","matters":["AAAA0000"]}')
@@ -541,7 +548,7 @@ def test_contact_never_gets_staff_events_or_staff_fields_but_staff_and_bots_do()
         p.connected()
         frames(p)
         auth = subscribe(p, 0)
-        [load] = p.subscribed(auth.sub, M, MID, 2)
+        load = only_load(p.subscribed(auth.sub, M, MID, 2))
         frames(p)
         p.backlog_loaded(load.sub, M, events[:2])
         for e in events[2:]:
@@ -791,8 +798,9 @@ class SeamMachine(RuleBasedStateMachine):
         for name in self.conns:
             seqs = [f["seq"] for f in self.got[name] if f["type"] == "event"]
             assert seqs == sorted(set(seqs)), seqs
-            if self.cursor[name] is not None and seqs:
-                assert seqs[0] > self.cursor[name]  # type: ignore[operator]
+            cursor = self.cursor[name]
+            if cursor is not None and seqs:
+                assert seqs[0] > cursor
             if name == "contact":
                 for f in self.got[name]:
                     if f["type"] == "event":

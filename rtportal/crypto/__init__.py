@@ -6,7 +6,8 @@ base mode), ``certs`` (certificates, revocations), ``wrap`` (signed key wraps),
 ``manifest`` (epoch manifests), ``envelope`` (messages), ``attachment``
 (streamed files), ``backup`` (Argon2id login secret + key backup),
 ``recovery`` (recovery-code proof), ``directory`` (a client's verifier
-state), ``vectors`` (golden vectors shared with the JavaScript library).
+state). The golden vectors shared with the JavaScript library, and the test
+firm they are built from, are test tooling in ``tests/support/crypto/``.
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ class Argon2Params:
         """Bounds refused before any work, so a hostile server cannot make us burn memory.
 
         At most 4x the default memory and ~13x its work (256 MiB, t=10): room to
-        raise the defaults later, but a server-sent header can no longer ask a
-        browser tab for 1 GiB of wasm memory and 16 passes over it.
+        raise the defaults, while a server-sent header cannot ask a browser
+        tab for 1 GiB of wasm memory and 16 passes over it.
         """
         if not (
             1 <= self.p <= MAX_P and 8 * self.p <= self.m_kib <= MAX_M_KIB and 1 <= self.t <= MAX_T

@@ -21,11 +21,12 @@ SQLite specifics, and why:
 * One write transaction at a time per ``Database`` (an ``asyncio.Lock``
   taken before the connection is checked out): a second writer of the same
   process queues on the lock in FIFO order instead of sleeping in SQLite's
-  busy handler with back-off (which gave p99 > 1 s with 8 writers; see
-  docs/benchmarks.md). Other processes on the same file still meet at the
-  file lock, where ``BEGIN IMMEDIATE`` + ``busy_timeout`` make them wait.
-  A writer that waits longer than ``busy_timeout`` for the lock gets
-  ``Unavailable``, as it would from SQLite.
+  busy handler, whose growing back-off sleeps leave the lock free while
+  writers sleep, so their latency grows with their number. Other processes
+  on the same file still meet at the file lock, where ``BEGIN IMMEDIATE``
+  + ``busy_timeout`` make them wait. A writer that waits longer than
+  ``busy_timeout`` for the lock gets ``Unavailable``, as it would from
+  SQLite.
 
 Backend failures (connection refused, database locked past the timeout, no
 pooled connection free within ``pool_timeout``) are mapped to
@@ -356,7 +357,7 @@ class Database:
     async def autocommit(self) -> AsyncIterator[Any]:
         """PostgreSQL only: the asyncpg connection of a pooled connection with
         no transaction open, so each statement commits on its own (the write
-        path's one-statement batches, ``stream.commit_batch``).
+        path's one-statement batches, ``events.log.commit_batch``).
 
         A connection lost in the middle (closed, reset, the server gone) is
         invalidated, so the pool drops it, and raised as ``Unavailable``;

@@ -20,12 +20,11 @@ down_revision: str | None = "0001_core"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-# Generic plans (``plan_cache_mode``): with the default, PostgreSQL kept
-# planning the statement below afresh on every call (its generic plan's
-# estimate for ``unnest`` of a parameter looks worse than the custom plans),
-# about half of the function's CPU for a small batch (bench, 2026-12-05:
-# 617 -> 300 us per one-row call; batch of 32: 33 -> 30 us per row). A
-# batch of one takes plain statements instead (~160 us).
+# Generic plans (``plan_cache_mode``): with the default, PostgreSQL plans
+# the statement below afresh on every call (its generic plan's estimate for
+# ``unnest`` of a parameter looks worse than the custom plans), which costs
+# about half of the function's CPU for a small batch. A batch of one takes
+# plain statements instead, cheaper still.
 #
 # Statement by statement:
 # 1. Lock the matters' rows in ascending id order: two writers (workers,

@@ -6,11 +6,12 @@ Create Date: 2026-12-05
 
 The function of 0002 runs on a generic plan (``plan_cache_mode``), made once
 per connection and kept until something invalidates it (an ANALYZE, a schema
-change, ``DISCARD PLANS``). Made while ``events`` was small, its idempotency
-lookup (``old``) was a hash join over a sequential scan of ``events``; as the
-table grew it read every row on every batch (bench, 2026-12-05: 2.4 -> 23 ms
-per 40-row call at 100,000 events with autovacuum off, and PostgreSQL
-``rooms`` never recovered after an overload step). Here ``old`` looks each
+change, ``DISCARD PLANS``). Made while ``events`` is small, 0002's
+idempotency lookup (``old``) is a hash join over a sequential scan of
+``events``; as the table grows that plan reads every row on every batch (at
+100,000 events with autovacuum off, a 40-row call takes ten times as long as
+on a freshly planned connection, and an overloaded server cannot catch up).
+Here ``old`` looks each
 item up through the unique index (a LATERAL subquery with LIMIT 1: one index
 probe per item whatever the table's size when the plan was made). The rest
 of the function is unchanged; ``rtportal.db`` also re-plans every pooled

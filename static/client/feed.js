@@ -8,9 +8,9 @@
 //   moves the cursor, so a reconnect cannot skip what lay in between;
 // * every event goes through MatterView.add, which renders a seq once.
 
-import { api, ApiError, historyPage } from './http.js';
-import { newClientId } from './format.js';
-import { Socket } from './socket.js';
+import { ApiError, historyPage } from '../shared/http.js';
+import { Socket } from '../shared/socket.js';
+import { TEXT, liveBroken } from '../shared/strings.js';
 
 const PAGE = 100; // events per history page on screen at first
 const RESYNC_PAGE = 500; // RTPORTAL_HISTORY_PAGE_MAX default
@@ -44,7 +44,7 @@ export class Feed {
       onState,
       onEnd: (reason) => {
         if (reason === 'signed-out') onSessionEnded();
-        else this.onFatal('This page is not allowed to connect to the server (origin).');
+        else this.onFatal(TEXT.forbiddenOrigin);
       },
     });
   }
@@ -109,25 +109,6 @@ export class Feed {
     } finally {
       view.setBusy(false);
     }
-  }
-
-  /** Staff: append a phase event (plain metadata, client-visible) over HTTP. */
-  async postPhase(ref, phase) {
-    const body = { kind: 'phase', audience: 'portal', payload: { phase }, client_id: newClientId() };
-    let data;
-    try {
-      data = await api('POST', `/api/v1/matters/${encodeURIComponent(ref)}/events`, body);
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'network') {
-        // Safe to retry once: the same client_id never makes a second event.
-        data = await api('POST', `/api/v1/matters/${encodeURIComponent(ref)}/events`, body);
-      } else {
-        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
-        throw err;
-      }
-    }
-    // Shown at once; the websocket delivers the same seq and is deduplicated.
-    this.views.get(ref).add(data.event);
   }
 
   // -- websocket ---------------------------------------------------------
@@ -201,7 +182,7 @@ export class Feed {
     console.error(`rtportal: frame ${frame.id} refused: ${frame.code} ${frame.message}`);
     for (const ref of refs) {
       this.subs.set(ref, 'none');
-      this.views.get(ref).setState(`Live updates are not working (${frame.code}). Reload the page.`);
+      this.views.get(ref).setState(liveBroken(frame.code));
     }
   }
 
@@ -211,11 +192,11 @@ export class Feed {
       this.subs.set(ref, 'active'); // already subscribed on this connection
     } else if (frame.code === 'not_found') {
       this.subs.set(ref, 'gone');
-      view.setState('You no longer have access to this matter.');
+      view.setState(TEXT.noAccess);
     } else {
       // unavailable, rate_limited, internal: try again shortly.
       this.subs.set(ref, 'none');
-      view.setState('Updates paused; retrying…');
+      view.setState(TEXT.updatesPaused);
       setTimeout(() => {
         if (!this.stopped) this.subscribe([ref]);
       }, RETRY_MS);
@@ -227,7 +208,7 @@ export class Feed {
     if (this.stopped || this.resyncing.has(ref)) return;
     this.resyncing.add(ref);
     const view = this.views.get(ref);
-    view.setState('Catching up…');
+    view.setState(TEXT.catchingUp);
     let ok = true;
     try {
       let cursor = this.cursors.get(ref) ?? 0;
@@ -271,9 +252,9 @@ export class Feed {
       this.onSignedOut();
     } else if (err instanceof ApiError && err.code === 'not_found') {
       this.subs.set(ref, 'gone');
-      view.setState('You no longer have access to this matter.');
+      view.setState(TEXT.noAccess);
     } else {
-      view.setState('Could not load the history; retrying…');
+      view.setState(TEXT.historyRetrying);
     }
   }
 }

@@ -32,9 +32,9 @@ from rtportal.crypto.keys import (
     IdentityPublic,
 )
 from rtportal.crypto.manifest import Manifest, ManifestBody, Member
-from rtportal.crypto.vectors import FILES, pattern
 from rtportal.crypto.wrap import FEK_RECIPIENT, WrapInfo, WrapKind, wrap_key
 from rtportal.errors import CryptoInvalid
+from tests.support.crypto.vectors import FILES, pattern
 
 __all__ = ["Report", "VectorMismatch", "verify_dir"]
 

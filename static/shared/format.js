@@ -1,5 +1,7 @@
 // Pure formatting helpers (no DOM): sizes, times, payload fields.
 
+import { TEXT, actorText } from './strings.js';
+
 /**
  * Decoded size in bytes of a base64 string, standard or URL-safe, padded or
  * not (the websocket sends padded standard base64, the HTTP API unpadded
@@ -9,11 +11,6 @@ export function base64Bytes(text) {
   if (typeof text !== 'string') return 0;
   const body = text.replace(/=+$/, '');
   return Math.floor((body.length * 3) / 4);
-}
-
-/** "1 byte", "2,048 bytes" in the reader's locale. */
-export function formatBytes(n) {
-  return `${n.toLocaleString()} ${n === 1 ? 'byte' : 'bytes'}`;
 }
 
 /** A short local date and time for `created_at` (ISO 8601 UTC), or the raw text. */
@@ -46,10 +43,10 @@ export function payloadRows(payload) {
 
 /** "Sam Finch (staff)" style label of an event's actor. */
 export function actorLabel(actor) {
-  if (!actor || typeof actor !== 'object') return 'Unknown';
-  const name = typeof actor.name === 'string' && actor.name ? actor.name : 'Unknown';
+  if (!actor || typeof actor !== 'object') return TEXT.unknownActor;
+  const name = typeof actor.name === 'string' && actor.name ? actor.name : TEXT.unknownActor;
   const kind = typeof actor.kind === 'string' ? actor.kind : '';
-  return kind ? `${name} (${kind})` : name;
+  return actorText(name, kind);
 }
 
 /** A client-chosen idempotency id for `send`/POST (1–64 of [A-Za-z0-9_.:~-]). */

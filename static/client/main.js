@@ -1,26 +1,27 @@
-// Entry point of the portal page (static/index.html).
+// Entry point of the portal page (static/index.html), for clients and staff.
 //
 // Boot: login link fragment -> session cookie; who am I; my matters; the
-// latest history of each; then the live websocket. Everything the page
-// shows from the server goes through render.js (textContent only).
+// latest history of each; then the live websocket. A staff member's page
+// also loads the staff tools (static/staff/). Everything the page shows
+// from the server goes through render.js (textContent only); every text of
+// its own comes from shared/strings.js.
 
-import { api, ApiError } from './http.js';
-import { exchangeToken, logout, takeFragmentToken } from './login.js';
-import { Cursors } from './cursors.js';
-import { MatterView, el } from './render.js';
+import { Cursors } from '../shared/cursors.js';
+import { el } from '../shared/dom.js';
+import { api, ApiError } from '../shared/http.js';
+import { exchangeToken, logout, takeFragmentToken } from '../shared/login.js';
+import {
+  NOTICE,
+  STATE_TEXT,
+  TEXT,
+  matterLink,
+  reconnectingIn,
+  signOutFailed,
+} from '../shared/strings.js';
 import { Feed } from './feed.js';
+import { MatterView } from './render.js';
 
 const $ = (id) => document.getElementById(id);
-
-const STATE_TEXT = {
-  starting: 'Starting…',
-  connecting: 'Connecting…',
-  live: 'Live',
-  offline: 'Offline: waiting for the network…',
-  stopped: 'Not connected',
-  'signed-out': 'Signed out',
-  error: 'Not connected',
-};
 
 let feed = null;
 let lastRestart = 0;
@@ -31,14 +32,14 @@ function showState(state, detail) {
   line.dataset.state = state;
   if (state === 'reconnecting') {
     const seconds = Math.max(1, Math.round((detail || 0) / 1000));
-    line.textContent = `Connection lost: reconnecting in ${seconds} s…`;
+    line.textContent = reconnectingIn(seconds);
   } else {
     line.textContent = STATE_TEXT[state] || state;
   }
 }
 
 /** Replace the stream with a message (signed out, bad link, no access). */
-function showNotice(title, text, state = 'signed-out') {
+function showNotice([title, text], state = 'signed-out') {
   if (feed) {
     feed.stop();
     feed = null;
@@ -54,10 +55,7 @@ function showNotice(title, text, state = 'signed-out') {
 }
 
 function signedOut() {
-  showNotice(
-    'Signed out',
-    'Your session has ended. Open the login link from your invitation to sign in again.',
-  );
+  showNotice(NOTICE.signedOut);
 }
 
 /**
@@ -72,12 +70,12 @@ async function sessionEnded() {
     await api('GET', '/api/v1/me');
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) signedOut();
-    else showNotice('Not connected', `${err.message}. Reload the page to try again.`, 'error');
+    else showNotice(NOTICE.notConnected(err.message), 'error');
     return;
   }
   if (Date.now() - lastRestart < 30_000) {
     // Closed again right after a restart: do not loop; let the user decide.
-    showNotice('Not connected', 'Your access has changed. Reload the page to continue.', 'error');
+    showNotice(NOTICE.accessChanged, 'error');
     return;
   }
   lastRestart = Date.now();
@@ -100,18 +98,18 @@ async function onLogout() {
       signingOut = false;
       button.disabled = false;
       showState('error');
-      $('conn').textContent = `Could not sign out (${err.message}). Try again.`;
+      $('conn').textContent = signOutFailed(err.message);
       return;
     }
   }
   Cursors.clearAll();
-  showNotice('Signed out', 'You have signed out. You can close this page.');
+  showNotice(NOTICE.signedOutByUser);
 }
 
 function renderWho(principal) {
   const who = $('who');
   who.replaceChildren(el('span', 'who-name', principal.name));
-  if (principal.viewer === 'staff') who.append(el('span', 'badge staff-badge', 'Staff view'));
+  if (principal.viewer === 'staff') who.append(el('span', 'badge staff-badge', TEXT.staffView));
   who.hidden = false;
   const button = $('logout');
   button.hidden = false;
@@ -122,7 +120,7 @@ function renderNav(matters) {
   const links = $('matter-links');
   links.replaceChildren();
   for (const matter of matters) {
-    const a = el('a', null, `${matter.title || matter.ref} (${matter.ref})`);
+    const a = el('a', null, matterLink(matter.title || matter.ref, matter.ref));
     a.href = `#matter-${matter.ref}`;
     const li = el('li');
     li.append(a);
@@ -131,7 +129,17 @@ function renderNav(matters) {
   $('matter-nav').hidden = matters.length < 2;
 }
 
+/** The page's own texts (index.html holds none but the <noscript> one). */
+function labelPage() {
+  document.title = TEXT.pageTitle;
+  $('title').textContent = TEXT.pageTitle;
+  $('logout').textContent = TEXT.signOut;
+  $('matter-nav').setAttribute('aria-label', TEXT.mattersNav);
+  showState('starting');
+}
+
 async function boot() {
+  labelPage();
   $('logout').addEventListener('click', onLogout);
   const token = takeFragmentToken();
   if (token) {
@@ -140,12 +148,9 @@ async function boot() {
       await exchangeToken(token);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
-        showNotice(
-          'This link does not work',
-          'The login link is not valid any more. Ask the firm for a new one.',
-        );
+        showNotice(NOTICE.badLink);
       } else {
-        showNotice('Cannot sign in', `The portal cannot be reached (${err.message}). Try again later.`, 'error');
+        showNotice(NOTICE.cannotSignIn(err.message), 'error');
       }
       return;
     }
@@ -162,9 +167,9 @@ async function load() {
     matters = (await api('GET', '/api/v1/matters')).matters;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
-      showNotice('Sign in', 'Open the login link from your invitation to see your matters.');
+      showNotice(NOTICE.signIn);
     } else {
-      showNotice('Cannot load the portal', `${err.message}. Try again later.`, 'error');
+      showNotice(NOTICE.cannotLoad(err.message), 'error');
     }
     return;
   }
@@ -172,18 +177,25 @@ async function load() {
   renderWho(principal);
   renderNav(matters);
   if (!matters.length) {
-    $('notice-title').textContent = 'No matters yet';
-    $('notice-text').textContent = 'When the firm opens a matter for you, it appears here.';
+    [$('notice-title').textContent, $('notice-text').textContent] = NOTICE.noMatters;
     $('notice').hidden = false;
   }
 
   const staff = principal.viewer === 'staff' && principal.kind === 'staff';
+  // Staff tools are a separate module: a client's page never loads them.
+  const tools = staff ? await import('../staff/phase.js') : null;
   const views = new Map();
   const heads = new Map();
   const container = $('matters');
   const handlers = {
     onLoadEarlier: (ref) => feed && feed.loadEarlier(ref),
-    onPhase: staff ? (ref, phase) => feed.postPhase(ref, phase) : undefined,
+    tools: tools
+      ? (ref) =>
+          tools.phaseForm(ref, {
+            onPosted: (event) => views.get(ref).add(event),
+            onSignedOut: signedOut,
+          })
+      : undefined,
   };
   for (const matter of matters) {
     const view = new MatterView(matter, handlers);
@@ -199,14 +211,14 @@ async function load() {
     onState: showState,
     onSignedOut: signedOut,
     onSessionEnded: () => {
-      sessionEnded().catch((err) => showNotice('Something went wrong', String(err), 'error'));
+      sessionEnded().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
     },
-    onFatal: (message) => showNotice('Cannot connect', message, 'error'),
+    onFatal: (message) => showNotice(NOTICE.cannotConnect(message), 'error'),
   });
   await feed.start(heads);
 }
 
 boot().catch((err) => {
   // A bug, not a server answer: say so instead of leaving a blank page.
-  showNotice('Something went wrong', `Reload the page to try again. (${err && err.message})`, 'error');
+  showNotice(NOTICE.broken(err && err.message), 'error');
 });

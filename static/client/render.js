@@ -8,15 +8,9 @@
 // once: the same event can arrive from a history page, a websocket backlog
 // after a reconnect and a POST response, and must appear once.
 
-import { actorLabel, base64Bytes, formatBytes, formatTime, payloadRows } from './format.js';
-
-/** `el('li', 'event', 'text')`: an element with a class and text content. */
-export function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
+import { el } from '../shared/dom.js';
+import { actorLabel, base64Bytes, formatTime, payloadRows } from '../shared/format.js';
+import { TEXT, bytesText, conversationLabel, encryptedMessage, eventLabel } from '../shared/strings.js';
 
 function eventElement(event, ref) {
   const internal = event.audience === 'staff';
@@ -31,7 +25,7 @@ function eventElement(event, ref) {
   if (internal) {
     // Visible text, not only colour: the marking must survive screen
     // readers, high-contrast modes and a glance on a small screen.
-    head.append(el('span', 'badge internal-badge', 'Internal'));
+    head.append(el('span', 'badge internal-badge', TEXT.internal));
   }
   head.append(el('span', 'actor', actorLabel(event.actor)));
   const time = el('time', 'time', formatTime(event.created_at));
@@ -39,7 +33,7 @@ function eventElement(event, ref) {
   time.title = String(event.created_at);
   head.append(time);
   const seq = el('span', 'seq', `#${event.seq}`);
-  seq.setAttribute('aria-label', `event ${event.seq}`);
+  seq.setAttribute('aria-label', eventLabel(event.seq));
   head.append(seq);
   item.append(head);
 
@@ -47,7 +41,7 @@ function eventElement(event, ref) {
     // End-to-end ciphertext: the key directory that lets this page decrypt
     // it arrives in a later release; until then say what it is.
     const size = base64Bytes(event.blob);
-    item.append(el('p', 'blob', `Encrypted message, ${formatBytes(size)}`));
+    item.append(el('p', 'blob', encryptedMessage(bytesText(size))));
   }
 
   const rows = payloadRows(event.payload);
@@ -56,7 +50,7 @@ function eventElement(event, ref) {
     for (const [key, text, staffOnly] of rows) {
       const row = el('div', staffOnly ? 'payload-row internal' : 'payload-row');
       const term = el('dt', null, key);
-      if (staffOnly) term.append(el('span', 'badge internal-badge', 'Internal'));
+      if (staffOnly) term.append(el('span', 'badge internal-badge', TEXT.internal));
       row.append(term, el('dd', null, text));
       list.append(row);
     }
@@ -67,10 +61,10 @@ function eventElement(event, ref) {
 
 export class MatterView {
   /**
-   * `matter` is {ref, title}; `onPhase(ref, phase)` (staff only) posts a
-   * phase change and resolves when the server stored it.
+   * `matter` is {ref, title}; `tools(ref)` (staff only, staff/phase.js)
+   * returns an element added under the conversation.
    */
-  constructor(matter, { onLoadEarlier, onPhase } = {}) {
+  constructor(matter, { onLoadEarlier, tools } = {}) {
     this.ref = matter.ref;
     this.items = new Map(); // seq -> <li>
     this.maxSeq = 0;
@@ -88,7 +82,7 @@ export class MatterView {
     this.state = el('p', 'matter-state');
     this.state.hidden = true;
 
-    this.earlier = el('button', 'button quiet load-earlier', 'Show earlier events');
+    this.earlier = el('button', 'button quiet load-earlier', TEXT.showEarlier);
     this.earlier.type = 'button';
     this.earlier.hidden = true;
     if (onLoadEarlier) this.earlier.addEventListener('click', () => onLoadEarlier(ref));
@@ -96,14 +90,14 @@ export class MatterView {
     // role=log: assistive technology announces what is appended, politely.
     this.log = el('div', 'log');
     this.log.setAttribute('role', 'log');
-    this.log.setAttribute('aria-label', `Conversation: ${matter.title || ref}`);
+    this.log.setAttribute('aria-label', conversationLabel(matter.title || ref));
     this.log.setAttribute('aria-busy', 'true');
     this.list = el('ol', 'events');
-    this.empty = el('p', 'empty', 'Nothing here yet.');
+    this.empty = el('p', 'empty', TEXT.nothingYet);
     this.log.append(this.list);
 
     this.section.append(title, this.state, this.earlier, this.log, this.empty);
-    if (onPhase) this.section.append(this.phaseForm(onPhase));
+    if (tools) this.section.append(tools(ref));
   }
 
   /** Render `event` in seq order; false if this seq is already shown. */
@@ -144,7 +138,7 @@ export class MatterView {
     if (seenSeq === null) return;
     const first = [...this.items.keys()].filter((s) => s > seenSeq).sort((a, b) => a - b)[0];
     if (first === undefined) return;
-    const divider = el('li', 'divider', 'New since your last visit');
+    const divider = el('li', 'divider', TEXT.newSinceLastVisit);
     divider.setAttribute('role', 'separator');
     this.items.get(first).before(divider);
   }
@@ -175,42 +169,5 @@ export class MatterView {
   setState(text) {
     this.state.textContent = text || '';
     this.state.hidden = !text;
-  }
-
-  phaseForm(onPhase) {
-    const form = el('form', 'phase-form');
-    const id = `phase-${this.ref}`;
-    const label = el('label', null, 'New phase (visible to the client)');
-    label.htmlFor = id;
-    const input = el('input');
-    input.id = id;
-    input.name = 'phase';
-    input.required = true;
-    input.maxLength = 120;
-    input.autocomplete = 'off';
-    const button = el('button', 'button', 'Post phase');
-    button.type = 'submit';
-    const status = el('p', 'form-status');
-    status.setAttribute('role', 'status');
-    const row = el('div', 'form-row');
-    row.append(input, button);
-    form.append(label, row, status);
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const phase = input.value.trim();
-      if (!phase) return;
-      button.disabled = true;
-      status.textContent = 'Posting…';
-      try {
-        await onPhase(this.ref, phase);
-        status.textContent = 'Posted.';
-        input.value = '';
-      } catch (err) {
-        status.textContent = `Not posted: ${err.message}`;
-      } finally {
-        button.disabled = false;
-      }
-    });
-    return form;
   }
 }

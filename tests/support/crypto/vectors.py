@@ -6,8 +6,8 @@ the formats define, with every random input recorded, plus rejection cases.
 ``verify`` (in ``vectors_verify``) re-derives and checks a directory written
 by either language. CLI::
 
-    python -m rtportal.crypto.vectors generate OUTDIR [--seed HEX] [--no-blob-files]
-    python -m rtportal.crypto.vectors verify DIR [--strict-codes]
+    python -m tests.support.crypto.vectors generate OUTDIR [--seed HEX] [--no-blob-files]
+    python -m tests.support.crypto.vectors verify DIR [--strict-codes]
 """
 
 from __future__ import annotations
@@ -1082,7 +1082,7 @@ def generate(out: Path, seed: bytes = DEFAULT_SEED, *, blob_files: bool = True) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rtportal.crypto.vectors")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.crypto.vectors")
     sub = parser.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate", help="write golden vectors into OUTDIR")
     g.add_argument("outdir", type=Path)
@@ -1104,7 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = generate(args.outdir, bytes.fromhex(args.seed), blob_files=not args.no_blob_files)
         print(f"wrote {len(paths)} files to {args.outdir}")
         return 0
-    from rtportal.crypto.vectors_verify import verify_dir
+    from tests.support.crypto.vectors_verify import verify_dir
 
     report = verify_dir(args.dir, strict_codes=args.strict_codes)
     for line in report.lines:

@@ -1,0 +1,95 @@
+"""The layout rules of static/ and of the installed package, read from the files.
+
+* Every text the portal page shows comes from ``static/shared/strings.js``:
+  no other page module holds an English phrase, and ``index.html`` holds
+  text only in ``<noscript>`` (which no script can fill).
+* A client's page never loads the staff tools: nothing in ``shared/`` or
+  ``client/`` imports ``staff/`` statically (``client/main.js`` imports it
+  with ``import()`` after a staff member signed in).
+* The crypto test tooling is not part of the installed package.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STATIC = REPO / "static"
+PAGE_DIRS = ("shared", "client", "staff")
+STRINGS = STATIC / "shared" / "strings.js"
+
+# A quoted or template literal holding a capitalised word followed by another
+# word ("Sign out", `Could not sign out (${...})`): user-visible text. Code
+# strings (ids, classes, frame types, close reasons) are lower case.
+PHRASE = re.compile(r"""(['"`])[^'"`\n]*\b[A-Z][a-z]+\s+[a-z][^'"`\n]*\1""")
+COMMENT = re.compile(r"^\s*(//|\*|/\*)")
+
+
+def page_modules() -> list[Path]:
+    found = sorted(p for d in PAGE_DIRS for p in (STATIC / d).glob("*.js"))
+    assert found, "no page modules under static/shared|client|staff"
+    return found
+
+
+def test_user_visible_text_lives_only_in_strings_js() -> None:
+    offenders = []
+    for path in page_modules():
+        if path == STRINGS:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if COMMENT.match(line):
+                continue
+            code = line.split(" // ", 1)[0]
+            for match in PHRASE.finditer(code):
+                if "console." in code:  # developer diagnostics, not page text
+                    continue
+                offenders.append(f"{path.relative_to(REPO)}:{n}: {match.group(0)}")
+    assert offenders == []
+    assert "export const TEXT" in STRINGS.read_text()
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("meta", "link", "br", "img", "input"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            del self.stack[len(self.stack) - 1 - self.stack[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        if data.strip() and "noscript" not in self.stack:
+            self.text.append(data.strip())
+
+
+def test_index_html_holds_no_text_but_noscript() -> None:
+    parser = _Text()
+    parser.feed((STATIC / "index.html").read_text())
+    assert parser.text == []
+
+
+def test_client_and_shared_modules_do_not_import_staff_statically() -> None:
+    static_import = re.compile(r"^\s*import\b[^;]*from\s+['\"]([^'\"]+)['\"]", re.M)
+    for path in page_modules():
+        if path.parent.name == "staff":
+            continue
+        for target in static_import.findall(path.read_text()):
+            assert "staff/" not in target, f"{path.relative_to(REPO)} imports {target}"
+    assert "import('../staff/" in (STATIC / "client" / "main.js").read_text()
+
+
+def test_crypto_test_tooling_is_not_in_the_package() -> None:
+    crypto = REPO / "rtportal" / "crypto"
+    for name in ("vectors.py", "vectors_verify.py", "world.py"):
+        assert not (crypto / name).exists()
+        assert (REPO / "tests" / "support" / "crypto" / name).exists()
+    imports_tests = re.compile(r"^\s*(from|import)\s+tests\b", re.M)
+    for path in (REPO / "rtportal").rglob("*.py"):
+        assert not imports_tests.search(path.read_text()), path
