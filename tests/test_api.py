@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm

@@ -7,10 +7,11 @@ from typing import Any, Literal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rtportal.access import membership
 from rtportal.db import Database
 from rtportal.events import log as stream
 from rtportal.events.audience import portal_view, view_for, viewer_class
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from tests.conftest import MakeFirm
 
@@ -89,7 +90,7 @@ def test_no_staff_data_ever_reaches_a_client(payload: dict[str, int], audience: 
 async def test_views_of_stored_events(db: Database, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     async with db.write() as session:
-        matter = await stream.can_access(session, kit.staff, kit.ref)
+        matter = await membership.can_access(session, kit.staff, kit.ref)
         for audience, payload in (("portal", {"m": 1, "staff_x": 1}), ("staff", {"note": 1})):
             await stream.append(
                 session,

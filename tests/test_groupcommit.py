@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
+from rtportal.access import membership
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
@@ -125,7 +126,7 @@ async def head(db: Database, matter_id: int) -> int:
 
 async def cached(db: Database, who: Principal, ref: str) -> Matter:
     async with db.read() as session:
-        return await stream.can_access(session, who, ref)
+        return await membership.can_access(session, who, ref)
 
 
 def send(

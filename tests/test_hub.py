@@ -22,7 +22,7 @@ from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix

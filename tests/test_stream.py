@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from rtportal.access import membership
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unavailable
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
@@ -33,7 +34,7 @@ async def _append(
     settings: Settings | None = None,
 ) -> tuple[StoredEvent, bool]:
     async with db.write() as session:
-        matter = await stream.can_access(session, actor, kit.ref)
+        matter = await membership.can_access(session, actor, kit.ref)
         return await stream.append(
             session,
             matter=matter,
@@ -99,7 +100,7 @@ def _process_writer(
         try:
             for k in range(count):
                 async with db.write() as session:
-                    matter = await stream.can_access(session, principal, ref)
+                    matter = await membership.can_access(session, principal, ref)
                     await stream.append(
                         session,
                         matter=matter,
@@ -302,7 +303,7 @@ async def test_rollback_leaves_no_gap_and_no_row(db: Database, make_firm: MakeFi
 
     with pytest.raises(Boom):
         async with db.write() as session:
-            matter = await stream.can_access(session, kit.staff, kit.ref)
+            matter = await membership.can_access(session, kit.staff, kit.ref)
             event, _ = await stream.append(
                 session,
                 matter=matter,
@@ -327,8 +328,8 @@ async def test_can_access_scopes_by_firm_and_membership(db: Database, make_firm:
     private = await kit.add_matter(members=())
     async with db.read() as session:
         for who in (kit.staff, kit.admin, kit.contact, kit.bot):
-            assert (await stream.can_access(session, who, kit.ref)).id == kit.matter.id
-        assert (await stream.can_access(session, kit.staff, private.reference)).id == private.id
+            assert (await membership.can_access(session, who, kit.ref)).id == kit.matter.id
+        assert (await membership.can_access(session, kit.staff, private.reference)).id == private.id
         for who, ref in (
             (kit.contact, private.reference),
             (kit.bot, private.reference),
@@ -342,15 +343,15 @@ async def test_can_access_scopes_by_firm_and_membership(db: Database, make_firm:
             (kit.staff, "' OR 1=1 --"),
         ):
             with pytest.raises(NotFound):
-                await stream.can_access(session, who, ref)
-        assert [m.reference for m in await stream.list_matters(session, kit.contact)] == [kit.ref]
-        staff_refs = {m.reference for m in await stream.list_matters(session, kit.staff)}
+                await membership.can_access(session, who, ref)
+        assert [m.reference for m in await membership.list_matters(session, kit.contact)] == [kit.ref]
+        staff_refs = {m.reference for m in await membership.list_matters(session, kit.staff)}
         assert staff_refs == {kit.ref, private.reference}
     await kit.remove_member(kit.contact)
     async with db.read() as session:
         with pytest.raises(NotFound):
-            await stream.can_access(session, kit.contact, kit.ref)
-        assert await stream.list_matters(session, kit.contact) == []
+            await membership.can_access(session, kit.contact, kit.ref)
+        assert await membership.list_matters(session, kit.contact) == []
 
 
 async def test_append_refuses_a_matter_of_another_firm(db: Database, make_firm: MakeFirm) -> None:

@@ -23,7 +23,7 @@ from hypothesis.stateful import (
 )
 
 from rtportal.errors import NotFound, Unavailable
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
