@@ -151,7 +151,7 @@ async def write(kit: FirmKit, n: int = 1, *, audience: str = "portal") -> list[S
                 actor=kit.staff,
                 kind="message",
                 audience=audience,
-                payload={"n": uuid.uuid4().hex[:8]},
+                payload={"thread": uuid.uuid4().hex[:8]},
                 blob=None,
                 client_id=None,
             )

@@ -41,7 +41,7 @@ async def _append(
             actor=actor,
             kind=kind,
             audience=audience,
-            payload=payload if payload is not None else {"n": 1},
+            payload=payload if payload is not None else {"sent_at": 1},
             blob=blob,
             client_id=client_id,
             settings=settings,
@@ -73,7 +73,7 @@ async def test_concurrent_writers_get_gapless_ordered_seqs(
         seqs = []
         for k in range(per_writer):
             event, created = await _append(
-                db, kit, kit.staff, client_id=f"w{w}-{k}", payload={"w": w, "k": k}
+                db, kit, kit.staff, client_id=f"w{w}-{k}", payload={"thread": f"w{w}", "sent_at": k}
             )
             assert created
             seqs.append(event.seq)
@@ -107,7 +107,7 @@ def _process_writer(
                         actor=principal,
                         kind="message",
                         audience="portal",
-                        payload={"tag": tag, "k": k},
+                        payload={"thread": tag, "sent_at": k},
                         blob=None,
                         client_id=f"{tag}-{k}",
                     )
@@ -190,12 +190,12 @@ async def test_reused_client_id_with_other_content_conflicts(
     db: Database, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    await _append(db, kit, kit.staff, client_id="x", payload={"a": 1}, blob=b"one")
+    await _append(db, kit, kit.staff, client_id="x", payload={"sent_at": 1}, blob=b"one")
     for change in (
-        {"payload": {"a": 2}, "blob": b"one"},
-        {"payload": {"a": 1}, "blob": b"two"},
-        {"payload": {"a": 1}, "blob": b"one", "kind": "note"},
-        {"payload": {"a": 1}, "blob": b"one", "audience": "staff"},
+        {"payload": {"sent_at": 2}, "blob": b"one"},
+        {"payload": {"sent_at": 1}, "blob": b"two"},
+        {"payload": {}, "blob": b"one", "kind": "note", "audience": "staff"},
+        {"payload": {"sent_at": 1}, "blob": b"one", "audience": "staff"},
     ):
         with pytest.raises(Conflict):
             await _append(db, kit, kit.staff, client_id="x", **change)  # type: ignore[arg-type]
@@ -216,7 +216,10 @@ async def test_concurrent_retries_of_one_id_make_one_event(
     kit = await make_firm()
     results = await asyncio.wait_for(
         asyncio.gather(
-            *(_append(db, kit, kit.staff, client_id="dup", payload={"v": 1}) for _ in range(6))
+            *(
+                _append(db, kit, kit.staff, client_id="dup", payload={"sent_at": 1})
+                for _ in range(6)
+            )
         ),
         60,
     )
@@ -229,7 +232,7 @@ async def test_concurrent_retries_of_one_id_make_one_event(
 async def test_read_since_pages_in_order(db: Database, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     for i in range(25):
-        await _append(db, kit, kit.staff, payload={"i": i})
+        await _append(db, kit, kit.staff, payload={"sent_at": i})
     async with db.read() as session:
         pages, after = [], 0
         while True:
@@ -242,7 +245,7 @@ async def test_read_since_pages_in_order(db: Database, make_firm: MakeFirm) -> N
         assert await stream.read_since(session, kit.matter.id, 25, 10) == []
         assert await stream.read_since(session, kit.matter.id, 0, 0) == []
         events = await stream.read_since(session, kit.matter.id, 4, 1)
-        assert events[0].payload == {"i": 4} and events[0].matter == kit.ref
+        assert events[0].payload == {"sent_at": 4} and events[0].matter == kit.ref
         assert await stream.heads(session, [kit.matter.id, -1]) == {kit.matter.id: 25}
 
 
@@ -290,7 +293,7 @@ async def test_limits_and_validation_leave_nothing_behind(
     assert await _rows(db, kit.matter.id) == []
     assert await _head(db, kit.matter.id) == 0
     ok, _ = await _append(
-        db, kit, kit.staff, payload={"x": "a" * 50}, blob=b"b" * 10, settings=small
+        db, kit, kit.staff, payload={"thread": "a" * 50}, blob=b"b" * 10, settings=small
     )
     assert ok.seq == 1
 
@@ -344,7 +347,9 @@ async def test_can_access_scopes_by_firm_and_membership(db: Database, make_firm:
         ):
             with pytest.raises(NotFound):
                 await membership.can_access(session, who, ref)
-        assert [m.reference for m in await membership.list_matters(session, kit.contact)] == [kit.ref]
+        assert [m.reference for m in await membership.list_matters(session, kit.contact)] == [
+            kit.ref
+        ]
         staff_refs = {m.reference for m in await membership.list_matters(session, kit.staff)}
         assert staff_refs == {kit.ref, private.reference}
     await kit.remove_member(kit.contact)
@@ -385,7 +390,7 @@ async def test_wire_round_trip(db: Database, make_firm: MakeFirm) -> None:
         kit,
         kit.bot,
         client_id="rt",
-        payload={"ü": [1, None]},
+        payload={"thread": "ü", "reply_to": 1},
         blob=bytes(range(256)),
         audience="staff",
     )
@@ -425,7 +430,7 @@ async def test_sqlite_writers_of_one_process_queue(db: Database, make_firm: Make
     (SQLite: on the process's write lock), gapless, none ``unavailable``."""
     kit = await make_firm()
     results = await asyncio.gather(
-        *(_append(db, kit, kit.bot, payload={"k": k}) for k in range(24))
+        *(_append(db, kit, kit.bot, payload={"sent_at": k}) for k in range(24))
     )
     assert sorted(event.seq for event, _ in results) == list(range(1, 25))
     assert await _head(db, kit.matter.id) == 24

@@ -328,7 +328,7 @@ class ConnectionCore:
         self, action: Append, checked: bool, outcome: Outcome | None, exc: BaseException | None
     ) -> None:
         self._appending -= 1
-        request_id = action.send.client_id or ""
+        request_id = action.request_id
         if not self._ended:  # else nobody to ack (the event is committed all the same)
             if outcome is not None:
                 event, created, matter = outcome

@@ -126,6 +126,11 @@ class Append:
 
     send: Send
 
+    @property
+    def request_id(self) -> str:
+        """The frame's id (the parser always sets ``send.client_id`` to it)."""
+        return self.send.client_id or ""
+
 
 @dataclass(frozen=True, slots=True)
 class Close:
