@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from rtportal.access import membership
 from rtportal.app import create_app
 from rtportal.db import Database
-from rtportal.access import membership
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal

@@ -18,15 +18,15 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from rtportal.access import membership
+from rtportal.access.membership import can_access
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
 from rtportal.events import log as stream
-from rtportal.access.membership import can_access
-from rtportal.events.groupcommit import GroupCommit
-from rtportal.events.send import Send
 from rtportal.events.batch import AppendItem
 from rtportal.events.event import StoredEvent
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub

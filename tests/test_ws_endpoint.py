@@ -30,6 +30,7 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from rtportal.access.membership import can_access
 from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
 from rtportal.db import Database
@@ -37,13 +38,12 @@ from rtportal.db.migrate import upgrade
 from rtportal.db.models import Matter
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.events.groupcommit import GroupCommit
-from rtportal.access.membership import can_access
 from rtportal.events.log import read_since
+from rtportal.events.send import Send
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
-from rtportal.events.send import Send
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
