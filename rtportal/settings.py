@@ -15,7 +15,7 @@ from pathlib import Path
 from rtportal.errors import InvalidConfig
 
 # Defaults of the limits, in one place: the websocket protocol's ``Limits``
-# and ``stream.append`` (when called without settings) use these too.
+# and ``events.log.append`` (when called without settings) use these too.
 DEFAULT_WS_MAX_FRAME_BYTES = 1_048_576
 DEFAULT_WS_SEND_QUEUE = 1024
 # Bytes a client may leave unread (uvicorn transport buffer, rtportal.ws.native)

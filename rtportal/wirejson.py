@@ -8,7 +8,7 @@ kept as is). Two differences are handled here: orjson refuses integers
 beyond 64 bits (valid JSON a client may send), which fall back to the
 standard library; and orjson would write NaN as ``null`` where the standard
 library refuses it, which cannot happen: stored payloads are checked by
-``stream.canonical_json`` (``allow_nan=False``) and client frames reject
+``events.event.canonical_json`` (``allow_nan=False``) and client frames reject
 non-finite numbers at parse time.
 
 Not used for ``canonical_json`` (the stored spelling of a payload, compared

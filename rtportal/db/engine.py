@@ -356,7 +356,7 @@ class Database:
     async def autocommit(self) -> AsyncIterator[Any]:
         """PostgreSQL only: the asyncpg connection of a pooled connection with
         no transaction open, so each statement commits on its own (the write
-        path's one-statement batches, ``stream.commit_batch``).
+        path's one-statement batches, ``events.log.commit_batch``).
 
         A connection lost in the middle (closed, reset, the server gone) is
         invalidated, so the pool drops it, and raised as ``Unavailable``;
