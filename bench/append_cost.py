@@ -11,7 +11,7 @@ transaction and one ``hub.publish`` (memory broker, no listeners). Each of
 time, on matter ``sender % --matters`` (256 senders on 100 matters: two or
 three senders per matter, so a batch often holds several sends of one
 matter). ``--mode direct`` is the older one-transaction-per-send path
-(``db.write()``: ``stream.can_access`` + ``stream.append``, commit), kept to
+(a ``Unit``: ``membership.can_access`` + ``append``, commit, publish), kept to
 compare. ``--mode batch`` isolates the write path's cost per event from
 group commit's timing (whose batch sizes vary with the speed of a commit):
 one sender commits batches of exactly ``--concurrency`` sends
@@ -41,15 +41,18 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
+from rtportal.access import membership
 from rtportal.db import Database, migrate
 from rtportal.db.models import Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
 from rtportal.events import log as stream
+from rtportal.events.batch import AppendItem
 from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.send import Send
+from rtportal.events.unit import Unit
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.ws.protocol import Append
 
 __all__ = ["measure"]
 
@@ -73,7 +76,7 @@ async def measure(
     n_matters = max(1, min(matters, concurrency))
     refs = [f"APPC{i:04d}" for i in range(n_matters)]
     hub = Hub(db, broker_from_url("memory://"), settings)
-    committer = GroupCommit(db, hub, settings)
+    committer = GroupCommit(db, hub.publish, settings, membership.can_access)
     try:
         async with db.write() as session:
             firm = await create_firm(session, "Append Cost")
@@ -84,22 +87,21 @@ async def measure(
         cached: dict[str, Matter] = {}
         async with db.read() as session:
             for ref in refs:  # the endpoint's per-connection access cache
-                cached[ref] = await stream.can_access(session, who, ref)
+                cached[ref] = await membership.can_access(session, who, ref)
 
         latencies: list[float] = []
 
         async def one(ref: str, sender: int, i: int) -> None:
             t = time.perf_counter()
             client_id = f"ac-{sender}-{i}"
-            payload = {"t": i, "s": sender}
+            payload = {"sent_at": i, "thread": str(sender)}
             if mode == "groupcommit":
-                action = Append(client_id, ref, "message", "portal", payload, _BLOB)
-                await committer.append(who, action, cached[ref])
+                send = Send(ref, "message", "portal", payload, _BLOB, client_id)
+                await committer.append(who, send, cached[ref])
             else:
-                async with db.write() as session:
-                    m = await stream.can_access(session, who, ref)
-                    event, created = await stream.append(
-                        session,
+                async with Unit(db, hub.publish, settings) as unit:
+                    m = await membership.can_access(unit.session, who, ref)
+                    await unit.append(
                         matter=m,
                         actor=who,
                         kind="message",
@@ -108,8 +110,6 @@ async def measure(
                         blob=_BLOB,
                         client_id=client_id,
                     )
-                if created:
-                    await hub.publish([event])
             latencies.append(time.perf_counter() - t)
 
         async def sender(k: int, count: int, start: int) -> None:
@@ -122,14 +122,17 @@ async def measure(
             for i in range(start, start + count):
                 t = time.perf_counter()
                 items = [
-                    stream.AppendItem(
+                    AppendItem(
                         cached[refs[k % n_matters]],
                         who,
-                        "message",
-                        "portal",
-                        {"t": i, "s": k},
-                        _BLOB,
-                        f"ac-{k}-{i}",
+                        Send(
+                            refs[k % n_matters],
+                            "message",
+                            "portal",
+                            {"sent_at": i, "thread": str(k)},
+                            _BLOB,
+                            f"ac-{k}-{i}",
+                        ),
                     )
                     for k in range(concurrency)
                 ]
@@ -147,7 +150,7 @@ async def measure(
                 await asyncio.gather(*(sender(k, count, start) for k in range(concurrency)))
 
         # Warm caches and the pool.
-        await run(3, -1000)
+        await run(3, 10**9)  # ids and sent_at values the measured run never uses
         latencies.clear()
         per_sender = max(1, n // concurrency)
         prof = cProfile.Profile() if profile else None

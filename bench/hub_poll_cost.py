@@ -52,7 +52,7 @@ from sqlalchemy import insert, select
 from rtportal.access.sessions import hash_token
 from rtportal.db import Database, migrate
 from rtportal.db.models import AuthToken, Contact, Firm, Matter, MatterMember, utcnow
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub

@@ -94,14 +94,16 @@ class Worker:
         if kind == "event":
             now = time.time_ns()
             payload = frame.get("payload") or {}
-            step = self.steps.get(payload.get("s", -1))
+            thread = payload.get("thread")
+            step_id = int(thread) if isinstance(thread, str) and thread.isdigit() else -1
+            step = self.steps.get(step_id)
             if step is None:
-                if payload.get("s") in self.collected:
+                if step_id in self.collected:
                     self.late += 1
                 return
             step.received += 1
             if len(step.latencies_us) < self.max_samples:
-                step.latencies_us.append(max(0, (now - payload["t"]) // 1000))
+                step.latencies_us.append(max(0, (now - payload["sent_at"]) // 1000))
             seq = frame.get("seq", 0)
             if seq <= client.last_seq:
                 step.out_of_order += 1
@@ -219,7 +221,7 @@ class Worker:
                             "matter": client.spec.matter,
                             "kind": "message",
                             "audience": "portal",
-                            "payload": {"t": now, "s": step_id},
+                            "payload": {"sent_at": now, "thread": str(step_id)},
                             "blob": _BLOB,
                         },
                         separators=(",", ":"),

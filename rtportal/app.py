@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rtportal.access import membership
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.http import routes as api
@@ -149,7 +150,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             app.state.broker = broker
             app.state.hub = hub
             # One per worker: websocket and HTTP sends share its transactions.
-            committer = app.state.committer = GroupCommit(db, hub, settings)
+            committer = app.state.committer = GroupCommit(
+                db, hub.publish, settings, membership.can_access
+            )
             runtime = app.state.runtime = Runtime(settings, db, hub, committer)
             log.info(
                 "rtportal started (database %s, broker %s)",

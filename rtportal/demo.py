@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.access.sessions import issue_token
 from rtportal.db import Database
 from rtportal.db.models import Contact, Firm, Matter, MatterMember, StaffUser
-from rtportal.events import log as stream
+from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
 
 __all__ = [
@@ -143,7 +143,8 @@ async def _staff_by_email(session: AsyncSession, firm_id: int, email: str) -> Pr
     return Principal(kind, user.id, firm_id, user.display_name)
 
 
-async def _create_demo(session: AsyncSession) -> None:
+async def _create_demo(unit: Unit) -> None:
+    session = unit.session
     firm = await create_firm(session, DEMO_FIRM)
     admin = await create_staff(
         session,
@@ -171,13 +172,12 @@ async def _create_demo(session: AsyncSession) -> None:
     await add_member(session, matter, client)
     await add_member(session, matter, bot)
     samples: list[tuple[Principal, str, str, dict[str, Any]]] = [
-        (admin, "message", "portal", {"thread": "welcome", "demo_text": "Welcome to your portal"}),
-        (admin, "note", "staff", {"staff_note": "Client prefers phone calls before 5pm"}),
+        (admin, "message", "portal", {"thread": "welcome"}),
+        (admin, "note", "staff", {"text": "Client prefers phone calls before 5pm"}),
         (bot, "bot", "portal", {"status": "application lodged"}),
     ]
     for i, (actor, kind, audience, payload) in enumerate(samples, start=1):
-        await stream.append(
-            session,
+        await unit.append(
             matter=matter,
             actor=actor,
             kind=kind,
@@ -188,12 +188,17 @@ async def _create_demo(session: AsyncSession) -> None:
         )
 
 
-async def seed_demo(db: Database) -> list[DemoUser]:
-    """Create the demo firm if missing; return its users with fresh tokens."""
-    async with db.write() as session:
+async def seed_demo(db: Database, publish: Publish | None = None) -> list[DemoUser]:
+    """Create the demo firm if missing; return its users with fresh tokens.
+
+    The sample events are published after the commit when ``publish`` is
+    given (a running worker's hub); the command line seeds with nobody
+    listening."""
+    async with Unit(db, publish) as unit:
+        session = unit.session
         matter = await _find_demo(session)
         if matter is None:
-            await _create_demo(session)
+            await _create_demo(unit)
             matter = await _find_demo(session)
             assert matter is not None
         firm_id = matter.firm_id

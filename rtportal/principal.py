@@ -15,7 +15,7 @@ class Principal:
     """An authenticated caller, always bound to one firm.
 
     Staff see every matter of their firm; contacts and bots only the matters
-    they are active members of (``rtportal.events.log.can_access``).
+    they are active members of (``rtportal.access.membership.can_access``).
     """
 
     kind: PrincipalKind

@@ -2,12 +2,13 @@
 
 Why orjson: encoding the event frame, the broker message and the ack is a
 large share of a worker's CPU per message, and orjson does it about ten
-times faster than the standard library. Output is the same JSON (compact separators, UTF-8
+times faster than the standard library (``bench/`` figures in
+docs/benchmarks.md). Output is the same JSON (compact separators, UTF-8
 kept as is). Two differences are handled here: orjson refuses integers
 beyond 64 bits (valid JSON a client may send), which fall back to the
 standard library; and orjson would write NaN as ``null`` where the standard
 library refuses it, which cannot happen: stored payloads are checked by
-``events.log.canonical_json`` (``allow_nan=False``) and client frames reject
+``events.event.canonical_json`` (``allow_nan=False``) and client frames reject
 non-finite numbers at parse time.
 
 Not used for ``canonical_json`` (the stored spelling of a payload, compared

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from rtportal.access import membership
 from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
@@ -198,13 +199,14 @@ async def test_bad_event_bodies(http: httpx.AsyncClient, make_firm: MakeFirm, db
 async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     for i in range(5):
-        await _post(http, kit, "staff", {"kind": "message", "payload": {"i": i, "staff_tag": "x"}})
-        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {"i": i}})
+        phase = {"phase": f"p{i}", "staff_detail": "x"}
+        await _post(http, kit, "staff", {"kind": "phase", "payload": phase})
+        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
     assert page["next"] == "4" and page["head"] == 10 and page["more"] is True
-    assert page["events"][0]["payload"] == {"i": 0, "staff_tag": "x"}
+    assert page["events"][0]["payload"] == {"phase": "p0", "staff_detail": "x"}
     seen: list[dict[str, Any]] = []
     after = ""
     while True:
@@ -217,7 +219,9 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
         if not body["more"]:
             break
     assert [e["seq"] for e in seen] == [1, 3, 5, 7, 9]
-    assert all(e["audience"] == "portal" and "staff_tag" not in e["payload"] for e in seen)
+    assert all(
+        e["audience"] == "portal" and e["payload"] == {"phase": f"p{e['seq'] // 2}"} for e in seen
+    )
     assert after == "10"
     tail = (await http.get(url, headers=kit.auth("contact"), params={"after": "10"})).json()
     assert tail["events"] == [] and tail["next"] == "10" and tail["more"] is False
@@ -246,7 +250,7 @@ async def test_other_matters_are_404_never_data(
     await kit.remove_member(kit.contact, removed)
     await kit.remove_member(kit.bot, removed)
     for k, who in ((kit, "staff"), (other, "staff")):
-        await _post(http, k, who, {"kind": "message", "payload": {"secret": "s3cr3t"}})
+        await _post(http, k, who, {"kind": "message", "payload": {"thread": "s3cr3t"}})
     targets = [other.ref, private.reference, removed.reference, "ZZZZ9999", "bad-ref"]
     bodies = set()
     for who in ("contact", "bot"):
@@ -344,7 +348,7 @@ async def test_unexpected_errors_do_not_leak(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    monkeypatch.setattr(stream, "list_matters", broken)  # fault injection: a bug
+    monkeypatch.setattr(membership, "list_matters", broken)  # fault injection: a bug
     response = await http.get("/api/v1/matters", headers=kit.auth("staff"))
     error = _error(response, 500, "internal")
     assert "secret" not in response.text and error["message"] == "internal error"
@@ -402,7 +406,7 @@ async def test_history_backward_from_the_latest_page(
 ) -> None:
     kit = await make_firm()
     for i in range(4):
-        await _post(http, kit, "staff", {"kind": "message", "payload": {"i": i}})
+        await _post(http, kit, "staff", {"kind": "message", "payload": {"sent_at": i}})
         await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
     url = f"/api/v1/matters/{kit.ref}/events"
     latest = (

@@ -7,10 +7,11 @@ from typing import Any, Literal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rtportal.access import membership
 from rtportal.db import Database
 from rtportal.events import log as stream
 from rtportal.events.audience import portal_view, view_for, viewer_class
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from tests.conftest import MakeFirm
 
@@ -21,12 +22,14 @@ CLIENT = Principal("contact", 4, 1, "Cleo")
 CLIENT2 = Principal("contact", 5, 1, "Dan")
 
 
-def _event(audience: Literal["portal", "staff"], payload: dict[str, Any]) -> StoredEvent:
+def _event(
+    audience: Literal["portal", "staff"], payload: dict[str, Any], kind: str = "message"
+) -> StoredEvent:
     return StoredEvent(
         matter_id=7,
         matter="ABCD1234",
         seq=3,
-        kind="message",
+        kind=kind,
         audience=audience,
         actor={"kind": "staff", "id": 1, "name": "Sam"},
         payload=payload,
@@ -48,16 +51,39 @@ def test_staff_event_is_invisible_to_clients() -> None:
     assert view_for(event, BOT) == event.to_wire()
 
 
-def test_staff_fields_are_stripped_for_clients_only() -> None:
-    event = _event("portal", {"text_ct": "x", "staff_tags": ["vip"], "staffing": 1})
+def test_client_view_holds_only_the_kinds_client_fields() -> None:
+    payload = {
+        "phase": "Lodged",
+        "step": {"index": 2, "total": 5, "staff_reason": "S1", "extra": "S2"},
+        "checklist": [{"label": "Passport", "done": True, "staff_comment": "S3"}, "S4", {}],
+        "staff_detail": "S5",
+        "meta": {"staff_comment": "S6"},
+    }
+    event = _event("portal", payload, kind="phase")
     client = view_for(event, CLIENT)
     assert client is not None
-    assert client["payload"] == {"text_ct": "x", "staffing": 1}
-    assert client["blob"] == "AQI"
+    assert client["payload"] == {
+        "phase": "Lodged",
+        "step": {"index": 2, "total": 5},
+        "checklist": [{"label": "Passport", "done": True}, {}],
+    }
+    assert client["blob"] is None  # phase carries no blob: none is shown
     staff = view_for(event, STAFF)
-    assert staff is not None and staff["payload"]["staff_tags"] == ["vip"]
-    # Building the client view did not strip the event itself.
-    assert event.payload["staff_tags"] == ["vip"]
+    assert staff is not None and staff["payload"] == payload
+    # Building the client view did not change the event itself.
+    assert event.payload["step"]["staff_reason"] == "S1"
+
+
+def test_values_that_do_not_fit_their_type_are_left_out() -> None:
+    event = _event("portal", {"thread": ["x"], "reply_to": "3", "sent_at": 5})
+    client = view_for(event, CLIENT)
+    assert client is not None and client["payload"] == {"sent_at": 5}
+    assert client["blob"] == "AQI"
+
+
+def test_staff_kinds_and_unknown_kinds_never_reach_a_client() -> None:
+    for kind in ("note", "tag", "invite", "no-such-kind"):
+        assert view_for(_event("portal", {"text": "x"}, kind=kind), CLIENT) is None
 
 
 def test_views_are_shared_per_viewer_class() -> None:
@@ -69,28 +95,30 @@ def test_views_are_shared_per_viewer_class() -> None:
 
 @given(
     payload=st.dictionaries(
-        st.one_of(st.text(max_size=8), st.text(max_size=8).map(lambda s: "staff_" + s)),
-        st.integers(),
+        st.one_of(st.sampled_from(["thread", "reply_to", "sent_at"]), st.text(max_size=8)),
+        st.one_of(st.integers(), st.text(max_size=8), st.dictionaries(st.text(), st.integers())),
         max_size=8,
     ),
     audience=st.sampled_from(["portal", "staff"]),
 )
-def test_no_staff_data_ever_reaches_a_client(payload: dict[str, int], audience: str) -> None:
+def test_no_undeclared_data_ever_reaches_a_client(payload: dict[str, Any], audience: str) -> None:
     event = _event(audience, payload)  # type: ignore[arg-type]
     view = portal_view(event)
     if audience == "staff":
         assert view is None
         return
     assert view is not None
-    assert {k: v for k, v in payload.items() if not k.startswith("staff_")} == view["payload"]
+    declared = {"thread": str, "reply_to": int, "sent_at": int}
+    for key, value in view["payload"].items():
+        assert type(value) is declared[key] and payload[key] == value
     assert view_for(event, STAFF)["payload"] == payload  # type: ignore[index]
 
 
 async def test_views_of_stored_events(db: Database, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     async with db.write() as session:
-        matter = await stream.can_access(session, kit.staff, kit.ref)
-        for audience, payload in (("portal", {"m": 1, "staff_x": 1}), ("staff", {"note": 1})):
+        matter = await membership.can_access(session, kit.staff, kit.ref)
+        for audience, payload in (("portal", {"thread": "t"}), ("staff", {"thread": "s"})):
             await stream.append(
                 session,
                 matter=matter,
@@ -104,7 +132,7 @@ async def test_views_of_stored_events(db: Database, make_firm: MakeFirm) -> None
     async with db.read() as session:
         events = await stream.read_since(session, kit.matter.id, 0, 10)
     assert [view_for(e, kit.contact) for e in events] == [
-        {**events[0].to_wire(), "payload": {"m": 1}},
+        {**events[0].to_wire(), "payload": {"thread": "t"}},
         None,
     ]
     assert [view_for(e, kit.bot) for e in events] == [e.to_wire() for e in events]

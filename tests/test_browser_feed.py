@@ -176,10 +176,10 @@ async def test_contact_page_is_live_private_and_survives_reload(
             client, kit, "staff", kind="message", payload={"thread": "t-1"}, blob="AQIDBAU"
         )
         await post_event(client, kit, "staff", kind="note", audience="staff",
-                         payload={"staff_note": "SECRET-HISTORY"})  # fmt: skip
+                         payload={"text": "SECRET-HISTORY"})  # fmt: skip
         mixed = await post_event(
             client, kit, "staff", kind="phase",
-            payload={"phase": "Lodged", "staff_reason": "SECRET-FIELD"},
+            payload={"phase": "Lodged", "staff_detail": "SECRET-FIELD"},
         )  # fmt: skip
 
         context = await browser.new_context()
@@ -208,7 +208,7 @@ async def test_contact_page_is_live_private_and_survives_reload(
         await record_states(page)
         note, hostile = await asyncio.gather(
             post_event(client, kit, "admin", kind="note", audience="staff",
-                       payload={"staff_note": "SECRET-LIVE"}),
+                       payload={"text": "SECRET-LIVE"}),
             post_event(client, kit, "staff", kind="phase",
                        payload={"phase": "<img src=x onerror=window.__xss=1>"}),
         )  # fmt: skip
@@ -286,7 +286,7 @@ async def test_staff_page_marks_internal_events_and_posts_a_phase(
 
         note = await post_event(
             client, kit, "admin", kind="note", audience="staff",
-            payload={"staff_note": "Client prefers calls"},
+            payload={"text": "Client prefers calls"},
         )  # fmt: skip
         update = await post_event(
             client, kit, "bot", kind="bot",
@@ -379,7 +379,7 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
             for i in range(5)
         ]
         await post_event(client, kit, "admin", kind="note", audience="staff",
-                         payload={"staff_note": "SECRET-OUTAGE"})  # fmt: skip
+                         payload={"text": "SECRET-OUTAGE"})  # fmt: skip
         network["up"] = True
         last = missed[-1]["seq"]
         await expect(page.locator(f"#ev-{kit.ref}-{last}")).to_be_visible(timeout=WAIT_MS)

@@ -15,6 +15,7 @@ import websockets
 from sqlalchemy import func, select
 from websockets.typing import Origin
 
+from rtportal.access import membership
 from rtportal.access.sessions import authenticate
 from rtportal.db import Database
 from rtportal.db import migrate as migrate_mod
@@ -56,7 +57,7 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database) -> None:
         client = first[3].principal
         for user in first + second:
             assert await authenticate(session, user.token) == user.principal
-        matter = await stream.can_access(session, client, DEMO_MATTER)
+        matter = await membership.can_access(session, client, DEMO_MATTER)
         events = await stream.read_since(session, matter.id, 0, 100)
     assert [(e.kind, e.audience) for e in events] == [
         ("message", "portal"),

@@ -17,12 +17,16 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
+from rtportal.access import membership
+from rtportal.access.membership import can_access
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
 from rtportal.events import log as stream
-from rtportal.events.groupcommit import GroupCommit, Send
-from rtportal.events.log import AppendItem, StoredEvent
+from rtportal.events.batch import AppendItem
+from rtportal.events.event import StoredEvent
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
@@ -75,7 +79,7 @@ async def hub(db: Database, settings: Settings) -> AsyncIterator[Hub]:
 
 @pytest.fixture
 def committer(db: Database, hub: Hub, settings: Settings) -> GroupCommit:
-    return GroupCommit(db, hub, settings)
+    return GroupCommit(db, hub.publish, settings, can_access)
 
 
 class _Begins:
@@ -125,7 +129,7 @@ async def head(db: Database, matter_id: int) -> int:
 
 async def cached(db: Database, who: Principal, ref: str) -> Matter:
     async with db.read() as session:
-        return await stream.can_access(session, who, ref)
+        return await membership.can_access(session, who, ref)
 
 
 def send(
@@ -169,7 +173,7 @@ async def test_concurrent_senders_get_gapless_seqs_in_commit_order(
         who, ref = whos[k % len(whos)], refs[k % len(refs)]
         acked = []
         for i in range(per_sender):
-            action = send(ref, f"s{k}-{i}", {"k": k, "i": i})
+            action = send(ref, f"s{k}-{i}", {"thread": f"s{k}", "sent_at": i})
             event, created, matter = await committer.append(who, action, caches[(who.kind, ref)])
             assert created and matter.reference == ref
             acked.append((event.matter_id, event.seq))
@@ -206,18 +210,18 @@ async def test_one_batch_mixes_new_events_retries_conflicts_and_bad_items(
     m_a, m_b = await cached(db, kit.contact, kit.ref), await cached(db, kit.contact, b.reference)
     too_big = {"x": "y" * (settings.event_payload_max + 1)}
     calls: list[tuple[Principal, Send, Matter | None]] = [
-        (kit.contact, send(kit.ref, "r1", {"n": 1}), m_a),  # 0 new: seq 1
-        (kit.contact, send(kit.ref, "r1", {"n": 1}), m_a),  # 1 in-batch retry of 0
-        (kit.contact, send(kit.ref, "r1", {"n": 2}), m_a),  # 2 same id, other content
+        (kit.contact, send(kit.ref, "r1", {"sent_at": 1}), m_a),  # 0 new: seq 1
+        (kit.contact, send(kit.ref, "r1", {"sent_at": 1}), m_a),  # 1 in-batch retry of 0
+        (kit.contact, send(kit.ref, "r1", {"sent_at": 2}), m_a),  # 2 same id, other content
         (kit.contact, send(kit.ref, "bad", kind="Not A Kind"), m_a),  # 3 bad_request
         (kit.contact, send(kit.ref, "big", too_big), m_a),  # 4 payload_too_large
         (kit.contact, send(kit.ref, "st", audience="staff"), m_a),  # 5 contact -> staff: bad
         (kit.contact, send(other.ref, "x1"), None),  # 6 another firm's matter: not_found
-        (kit.contact, send(b.reference, "r1", {"n": 9}), m_b),  # 7 same id, other matter: new
-        (kit.contact, send(kit.ref, None, {"n": 3}), m_a),  # 8 no client_id: seq 2
-        (kit.staff, send(kit.ref, "r1", {"n": 1}), None),  # 9 same id, other actor: seq 3
-        (kit.contact, send(kit.ref, "r2", {"n": 4}, blob=b""), m_a),  # 10 new: seq 4
-        (kit.contact, send(kit.ref, "r2", {"n": 4}), m_a),  # 11 retry; b"" == no blob
+        (kit.contact, send(b.reference, "r1", {"sent_at": 9}), m_b),  # 7 same id, other matter: new
+        (kit.contact, send(kit.ref, None, {"sent_at": 3}), m_a),  # 8 no client_id: seq 2
+        (kit.staff, send(kit.ref, "r1", {"sent_at": 1}), None),  # 9 same id, other actor: seq 3
+        (kit.contact, send(kit.ref, "r2", {"sent_at": 4}, blob=b""), m_a),  # 10 new: seq 4
+        (kit.contact, send(kit.ref, "r2", {"sent_at": 4}), m_a),  # 11 retry; b"" == no blob
     ]
     with counting_begins(db) as begins:
         out = await settle(committer, calls)
@@ -253,12 +257,16 @@ async def test_one_batch_mixes_new_events_retries_conflicts_and_bad_items(
     again = await settle(
         committer,
         [
-            (kit.contact, send(kit.ref, "r1", {"n": 1}), m_a),
-            (kit.contact, send(kit.ref, "r1", {"n": 5}), m_a),
-            (kit.staff, send(kit.ref, "r1", {"n": 1}), None),
-            (kit.contact, send(kit.ref, "r3", {"n": 6}), m_a),
-            (kit.contact, send(kit.ref, "r2", {"n": 7}), m_a),  # conflicts...
-            (kit.contact, send(kit.ref, "r2", {"n": 4}, blob=b""), m_a),  # ...this one retries
+            (kit.contact, send(kit.ref, "r1", {"sent_at": 1}), m_a),
+            (kit.contact, send(kit.ref, "r1", {"sent_at": 5}), m_a),
+            (kit.staff, send(kit.ref, "r1", {"sent_at": 1}), None),
+            (kit.contact, send(kit.ref, "r3", {"sent_at": 6}), m_a),
+            (kit.contact, send(kit.ref, "r2", {"sent_at": 7}), m_a),  # conflicts...
+            (
+                kit.contact,
+                send(kit.ref, "r2", {"sent_at": 4}, blob=b""),
+                m_a,
+            ),  # ...this one retries
         ],
     )
     first = out[0]
@@ -266,7 +274,7 @@ async def test_one_batch_mixes_new_events_retries_conflicts_and_bad_items(
     retry = again[0]
     assert not isinstance(retry, BaseException)
     assert (retry[0].seq, retry[1]) == (1, False)
-    assert retry[0].created_at == first[0].created_at and retry[0].payload == {"n": 1}
+    assert retry[0].created_at == first[0].created_at and retry[0].payload == {"sent_at": 1}
     assert isinstance(again[1], Conflict)
     assert not isinstance(again[2], BaseException) and again[2][0].seq == 3
     assert not isinstance(again[3], BaseException) and again[3][1] is True
@@ -350,7 +358,10 @@ async def test_a_failing_batch_rolls_back_and_its_sends_are_retried_alone(
 async def test_append_batch_rolled_back_leaves_no_trace(db: Database, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     matter = await cached(db, kit.staff, kit.ref)
-    items = [AppendItem(matter, kit.staff, "message", "portal", {"i": i}) for i in range(5)]
+    items = [
+        AppendItem(matter, kit.staff, Send(matter.reference, "message", "portal", {"sent_at": i}))
+        for i in range(5)
+    ]
 
     class Abort(Exception):
         pass
@@ -388,18 +399,33 @@ async def test_the_driver_statements_run_in_the_sessions_transaction(
     two = await cached(db, kit.staff, other.reference)
     async with db.write() as session:
         await stream.append_batch(
-            session, [AppendItem(one, kit.staff, "m", "portal", {}, None, "k")]
+            session,
+            [AppendItem(one, kit.staff, Send(one.reference, "message", "portal", {}, None, "k"))],
         )
     before = [await rows(db, m.id) for m in (one, two)]
-    retry = AppendItem(one, kit.staff, "m", "portal", {}, None, "k")
+    retry = AppendItem(one, kit.staff, Send(one.reference, "message", "portal", {}, None, "k"))
     items = {
-        "one": [AppendItem(two, kit.staff, "m", "portal", {"n": 1}, b"x", "new")],
+        "one": [
+            AppendItem(
+                two,
+                kit.staff,
+                Send(two.reference, "message", "portal", {"sent_at": 1}, b"x", "new"),
+            )
+        ],
         "one-retry": [retry],
         "batch": [
             retry,
-            AppendItem(one, kit.staff, "m", "portal", {"n": 2}, None, "new"),
-            AppendItem(two, kit.staff, "m", "portal", {"n": 3}),
-            AppendItem(two, kit.staff, "m", "portal", {"n": 4}, b"y", "new"),
+            AppendItem(
+                one,
+                kit.staff,
+                Send(one.reference, "message", "portal", {"sent_at": 2}, None, "new"),
+            ),
+            AppendItem(two, kit.staff, Send(two.reference, "message", "portal", {"sent_at": 3})),
+            AppendItem(
+                two,
+                kit.staff,
+                Send(two.reference, "message", "portal", {"sent_at": 4}, b"y", "new"),
+            ),
         ],
     }[case]
 
@@ -444,7 +470,10 @@ async def test_a_driver_error_is_raised_as_sqlalchemys(
                 created_at=utcnow(),
             )
         )
-    items = [AppendItem(matter, kit.staff, "m", "portal", {"i": i}) for i in range(size)]
+    items = [
+        AppendItem(matter, kit.staff, Send(matter.reference, "message", "portal", {"sent_at": i}))
+        for i in range(size)
+    ]
     with pytest.raises(IntegrityError):
         async with db.write() as session:
             await stream.append_batch(session, items)
@@ -461,7 +490,10 @@ async def test_two_workers_batches_on_overlapping_matters(
     matters = [kit.matter] + [await kit.add_matter(title=f"M{i}") for i in range(4)]
     other_db = Database(settings.database_url)
     hubs = [Hub(d, broker_from_url("memory://"), settings) for d in (db, other_db)]
-    workers = [GroupCommit(d, h, settings) for d, h in zip((db, other_db), hubs, strict=True)]
+    workers = [
+        GroupCommit(d, h.publish, settings, can_access)
+        for d, h in zip((db, other_db), hubs, strict=True)
+    ]
     try:
         caches = [
             [await cached(d, kit.staff, m.reference) for m in matters] for d in (db, other_db)
@@ -503,7 +535,7 @@ async def test_http_posts_share_the_group_commit(
     url = f"/api/v1/matters/{kit.ref}/events"
 
     async def post(client_id: str, n: int) -> Any:
-        body = {"kind": "message", "client_id": client_id, "payload": {"n": n}}
+        body = {"kind": "message", "client_id": client_id, "payload": {"sent_at": n}}
         return await http.post(url, json=body, headers=kit.auth("staff"))
 
     async with asyncio.timeout(TIMEOUT):
@@ -520,7 +552,7 @@ async def test_http_posts_share_the_group_commit(
     assert len(same) == 1
     conflict = await http.post(
         url,
-        json={"kind": "message", "client_id": "same", "payload": {"n": 1}},
+        json={"kind": "message", "client_id": "same", "payload": {"sent_at": 1}},
         headers=kit.auth("staff"),
     )
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "conflict"
@@ -544,7 +576,7 @@ async def test_the_same_send_on_two_workers_at_once_is_stored_once(
     side = await kit.add_matter(title="Side")
     other_db = Database(settings.database_url)
     workers = [
-        GroupCommit(d, Hub(d, broker_from_url("memory://"), settings), settings)
+        GroupCommit(d, Hub(d, broker_from_url("memory://"), settings).publish, settings, can_access)
         for d in (db, other_db)
     ]
     try:
@@ -552,7 +584,7 @@ async def test_the_same_send_on_two_workers_at_once_is_stored_once(
         sides = [await cached(d, kit.contact, side.reference) for d in (db, other_db)]
 
         async def one_round(r: int) -> None:
-            action = send(kit.ref, f"same-{r}", {"r": r})
+            action = send(kit.ref, f"same-{r}", {"sent_at": r})
             calls = [
                 w.append(kit.contact, action, m) for w, m in zip(workers, matters, strict=True)
             ]

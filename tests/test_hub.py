@@ -22,7 +22,7 @@ from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix
@@ -147,7 +147,7 @@ async def write(kit: FirmKit, n: int = 1, *, audience: str = "portal") -> list[S
                 actor=kit.staff,
                 kind="message",
                 audience=audience,
-                payload={"n": uuid.uuid4().hex[:8]},
+                payload={"thread": uuid.uuid4().hex[:8]},
                 blob=None,
                 client_id=None,
             )

@@ -275,20 +275,18 @@ async def run_sender(
     would (the protocol allows ``max_inflight_sends``) and keeps the test
     fast where each round trip waits on a shared, busy machine.
     ``notes_every=k`` (staff senders) makes every k-th send a staff-audience
-    note and marks every send with a staff-only ``staff_tag`` payload key.
+    note (kind ``note``: staff-only, never delivered to a contact).
     """
     slots = asyncio.Semaphore(window)
 
     async def one(i: int) -> None:
         async with slots:
-            payload: dict[str, Any] = {"n": i, "by": client.name}
-            if pad:
-                payload["pad"] = "x" * pad
-            kw: dict[str, str] = {}
-            if notes_every:
-                payload["staff_tag"] = f"t{i}"
-                if i % notes_every == 0:
-                    kw = {"kind": "note", "audience": "staff"}
+            payload: dict[str, Any] = {"sent_at": i, "thread": client.name}
+            # ``pad``: bytes of event on the wire, carried by the blob (base64: 4/3).
+            kw: dict[str, Any] = {"blob": b"x" * (pad * 3 // 4)} if pad else {}
+            if notes_every and i % notes_every == 0:
+                payload = {"thread": client.name, "text": f"t{i}"}
+                kw = {**kw, "kind": "note", "audience": "staff"}
             matter = matters[i % len(matters)]
             await reliable_send(client, matter, f"{client.name}-{i}", payload, stats, **kw)
             if on_ack is not None:
@@ -307,7 +305,7 @@ async def assert_all_delivered(
     """Every receiver catches up; its log equals the database's as its audience sees it.
 
     Staff see every event; a contact sees exactly the portal-audience events
-    (no staff event, no ``staff_*`` payload key), in the same order.
+    (no staff event, only the kind's client fields), in the same order.
     """
     logs = {m: await db_log(db, cast.matter_ids[m]) for m in cast.matters}
     for m, log in logs.items():
@@ -333,11 +331,11 @@ async def assert_all_delivered(
             )
             for e in r.events[m]:  # the content rides with its id, unmixed
                 p = e["payload"]
-                if "by" in p:
-                    assert e["client_id"] == f"{p['by']}-{p['n']}", (r.name, e)
+                if "sent_at" in p:
+                    assert e["client_id"] == f"{p['thread']}-{p['sent_at']}", (r.name, e)
                 if r.is_contact:
-                    assert e["audience"] == "portal", (r.name, e)
-                    assert not [k for k in p if k.startswith("staff_")], (r.name, e)
+                    assert e["audience"] == "portal" and e["kind"] == "message", (r.name, e)
+                    assert set(p) <= {"thread", "reply_to", "sent_at"}, (r.name, e)
         assert r.gaps == [], f"{r.name}: gaps on one connection: {r.gaps[:5]}"
         # Resubscribing from the cursor must not replay: exactly once, even raw.
         assert r.duplicates == 0, f"{r.name}: {r.duplicates} events delivered twice"
@@ -388,10 +386,11 @@ async def test_two_workers_deliver_each_others_events(
         assert answer[m]["type"] == "subscribed" and answer[m]["head"] == 0
     assert [c.url for c in everyone] == [a.ws_url, b.ws_url, a.ws_url, b.ws_url]
 
-    ack_b = await staff_b.send(m, "from-b", {"text": "hello A", "staff_hint": "internal"})
-    ack_a = await contact_a.send(m, "from-a", {"text": "hello B"})
-    note = await staff_a.send(m, "note-a", {"staff_note": "x"}, kind="note", audience="staff")
-    last = await staff_b.send(m, "last-b", {"text": "bye"})
+    phase = {"phase": "hello A", "staff_detail": "internal"}
+    ack_b = await staff_b.send(m, "from-b", phase, kind="phase")
+    ack_a = await contact_a.send(m, "from-a", {"thread": "hello B"})
+    note = await staff_a.send(m, "note-a", {"text": "x"}, kind="note", audience="staff")
+    last = await staff_b.send(m, "last-b", {"thread": "bye"})
     assert (ack_b["seq"], ack_a["seq"], note["seq"], last["seq"]) == (1, 2, 3, 4)
 
     await staff_a.caught_up({m: 4}, 15)
@@ -406,7 +405,7 @@ async def test_two_workers_deliver_each_others_events(
     for c in (contact_a, contact_b):
         assert all(not k.startswith("staff_") for e in c.events[m] for k in e["payload"])
         assert all(e["audience"] == "portal" for e in c.events[m])
-    assert staff_a.events[m][0]["payload"]["staff_hint"] == "internal"
+    assert staff_a.events[m][0]["payload"]["staff_detail"] == "internal"
     assert staff_a.events[m][1]["actor"]["kind"] == "contact"
     for c in everyone:
         assert c.duplicates == 0 and c.gaps == [] and c.errors == []
@@ -575,7 +574,7 @@ async def test_redis_outage_then_catch_up(
         async def sender(c: StreamClient) -> None:
             i = 0
             while not stop.is_set():
-                payload = {"n": i, "by": c.name}
+                payload = {"sent_at": i, "thread": c.name}
                 await reliable_send(c, cast.matters[i % 2], f"{c.name}-{i}", payload, stats)
                 i += 1
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from rtportal.access import membership
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unavailable
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
@@ -33,14 +34,14 @@ async def _append(
     settings: Settings | None = None,
 ) -> tuple[StoredEvent, bool]:
     async with db.write() as session:
-        matter = await stream.can_access(session, actor, kit.ref)
+        matter = await membership.can_access(session, actor, kit.ref)
         return await stream.append(
             session,
             matter=matter,
             actor=actor,
             kind=kind,
             audience=audience,
-            payload=payload if payload is not None else {"n": 1},
+            payload=payload if payload is not None else {"sent_at": 1},
             blob=blob,
             client_id=client_id,
             settings=settings,
@@ -72,7 +73,7 @@ async def test_concurrent_writers_get_gapless_ordered_seqs(
         seqs = []
         for k in range(per_writer):
             event, created = await _append(
-                db, kit, kit.staff, client_id=f"w{w}-{k}", payload={"w": w, "k": k}
+                db, kit, kit.staff, client_id=f"w{w}-{k}", payload={"thread": f"w{w}", "sent_at": k}
             )
             assert created
             seqs.append(event.seq)
@@ -99,14 +100,14 @@ def _process_writer(
         try:
             for k in range(count):
                 async with db.write() as session:
-                    matter = await stream.can_access(session, principal, ref)
+                    matter = await membership.can_access(session, principal, ref)
                     await stream.append(
                         session,
                         matter=matter,
                         actor=principal,
                         kind="message",
                         audience="portal",
-                        payload={"tag": tag, "k": k},
+                        payload={"thread": tag, "sent_at": k},
                         blob=None,
                         client_id=f"{tag}-{k}",
                     )
@@ -189,12 +190,12 @@ async def test_reused_client_id_with_other_content_conflicts(
     db: Database, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    await _append(db, kit, kit.staff, client_id="x", payload={"a": 1}, blob=b"one")
+    await _append(db, kit, kit.staff, client_id="x", payload={"sent_at": 1}, blob=b"one")
     for change in (
-        {"payload": {"a": 2}, "blob": b"one"},
-        {"payload": {"a": 1}, "blob": b"two"},
-        {"payload": {"a": 1}, "blob": b"one", "kind": "note"},
-        {"payload": {"a": 1}, "blob": b"one", "audience": "staff"},
+        {"payload": {"sent_at": 2}, "blob": b"one"},
+        {"payload": {"sent_at": 1}, "blob": b"two"},
+        {"payload": {}, "blob": b"one", "kind": "note", "audience": "staff"},
+        {"payload": {"sent_at": 1}, "blob": b"one", "audience": "staff"},
     ):
         with pytest.raises(Conflict):
             await _append(db, kit, kit.staff, client_id="x", **change)  # type: ignore[arg-type]
@@ -215,7 +216,10 @@ async def test_concurrent_retries_of_one_id_make_one_event(
     kit = await make_firm()
     results = await asyncio.wait_for(
         asyncio.gather(
-            *(_append(db, kit, kit.staff, client_id="dup", payload={"v": 1}) for _ in range(6))
+            *(
+                _append(db, kit, kit.staff, client_id="dup", payload={"sent_at": 1})
+                for _ in range(6)
+            )
         ),
         60,
     )
@@ -228,7 +232,7 @@ async def test_concurrent_retries_of_one_id_make_one_event(
 async def test_read_since_pages_in_order(db: Database, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     for i in range(25):
-        await _append(db, kit, kit.staff, payload={"i": i})
+        await _append(db, kit, kit.staff, payload={"sent_at": i})
     async with db.read() as session:
         pages, after = [], 0
         while True:
@@ -241,7 +245,7 @@ async def test_read_since_pages_in_order(db: Database, make_firm: MakeFirm) -> N
         assert await stream.read_since(session, kit.matter.id, 25, 10) == []
         assert await stream.read_since(session, kit.matter.id, 0, 0) == []
         events = await stream.read_since(session, kit.matter.id, 4, 1)
-        assert events[0].payload == {"i": 4} and events[0].matter == kit.ref
+        assert events[0].payload == {"sent_at": 4} and events[0].matter == kit.ref
         assert await stream.heads(session, [kit.matter.id, -1]) == {kit.matter.id: 25}
 
 
@@ -289,7 +293,7 @@ async def test_limits_and_validation_leave_nothing_behind(
     assert await _rows(db, kit.matter.id) == []
     assert await _head(db, kit.matter.id) == 0
     ok, _ = await _append(
-        db, kit, kit.staff, payload={"x": "a" * 50}, blob=b"b" * 10, settings=small
+        db, kit, kit.staff, payload={"thread": "a" * 50}, blob=b"b" * 10, settings=small
     )
     assert ok.seq == 1
 
@@ -302,7 +306,7 @@ async def test_rollback_leaves_no_gap_and_no_row(db: Database, make_firm: MakeFi
 
     with pytest.raises(Boom):
         async with db.write() as session:
-            matter = await stream.can_access(session, kit.staff, kit.ref)
+            matter = await membership.can_access(session, kit.staff, kit.ref)
             event, _ = await stream.append(
                 session,
                 matter=matter,
@@ -327,8 +331,8 @@ async def test_can_access_scopes_by_firm_and_membership(db: Database, make_firm:
     private = await kit.add_matter(members=())
     async with db.read() as session:
         for who in (kit.staff, kit.admin, kit.contact, kit.bot):
-            assert (await stream.can_access(session, who, kit.ref)).id == kit.matter.id
-        assert (await stream.can_access(session, kit.staff, private.reference)).id == private.id
+            assert (await membership.can_access(session, who, kit.ref)).id == kit.matter.id
+        assert (await membership.can_access(session, kit.staff, private.reference)).id == private.id
         for who, ref in (
             (kit.contact, private.reference),
             (kit.bot, private.reference),
@@ -342,15 +346,17 @@ async def test_can_access_scopes_by_firm_and_membership(db: Database, make_firm:
             (kit.staff, "' OR 1=1 --"),
         ):
             with pytest.raises(NotFound):
-                await stream.can_access(session, who, ref)
-        assert [m.reference for m in await stream.list_matters(session, kit.contact)] == [kit.ref]
-        staff_refs = {m.reference for m in await stream.list_matters(session, kit.staff)}
+                await membership.can_access(session, who, ref)
+        assert [m.reference for m in await membership.list_matters(session, kit.contact)] == [
+            kit.ref
+        ]
+        staff_refs = {m.reference for m in await membership.list_matters(session, kit.staff)}
         assert staff_refs == {kit.ref, private.reference}
     await kit.remove_member(kit.contact)
     async with db.read() as session:
         with pytest.raises(NotFound):
-            await stream.can_access(session, kit.contact, kit.ref)
-        assert await stream.list_matters(session, kit.contact) == []
+            await membership.can_access(session, kit.contact, kit.ref)
+        assert await membership.list_matters(session, kit.contact) == []
 
 
 async def test_append_refuses_a_matter_of_another_firm(db: Database, make_firm: MakeFirm) -> None:
@@ -384,7 +390,7 @@ async def test_wire_round_trip(db: Database, make_firm: MakeFirm) -> None:
         kit,
         kit.bot,
         client_id="rt",
-        payload={"ü": [1, None]},
+        payload={"thread": "ü", "reply_to": 1},
         blob=bytes(range(256)),
         audience="staff",
     )
@@ -424,7 +430,7 @@ async def test_sqlite_writers_of_one_process_queue(db: Database, make_firm: Make
     (SQLite: on the process's write lock), gapless, none ``unavailable``."""
     kit = await make_firm()
     results = await asyncio.gather(
-        *(_append(db, kit, kit.bot, payload={"k": k}) for k in range(24))
+        *(_append(db, kit, kit.bot, payload={"sent_at": k}) for k in range(24))
     )
     assert sorted(event.seq for event, _ in results) == list(range(1, 25))
     assert await _head(db, kit.matter.id) == 24

@@ -30,6 +30,7 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from rtportal.access.membership import can_access
 from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
 from rtportal.db import Database
@@ -37,12 +38,12 @@ from rtportal.db.migrate import upgrade
 from rtportal.db.models import Matter
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.events.groupcommit import GroupCommit
-from rtportal.events.log import can_access, read_since
+from rtportal.events.log import read_since
+from rtportal.events.send import Send
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
-from rtportal.ws.protocol import Append
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
@@ -167,7 +168,7 @@ def send_frame(
             "matter": matter,
             "kind": "message",
             "audience": audience,
-            "payload": payload if payload is not None else {"n": fid},
+            "payload": payload if payload is not None else {"thread": fid},
             "blob": None if blob is None else base64.b64encode(blob).decode(),
         }
     )
@@ -294,7 +295,7 @@ async def test_idempotent_send_one_row_same_seq(server: RunningServer, kit: Firm
     again = await recv(ws)
     assert (again["seq"], again["duplicate"]) == (acks[0]["seq"], True)
     # Same id, other content: conflict, nothing written.
-    await ws.send(send_frame("m-1", kit.ref, payload={"other": 1}))
+    await ws.send(send_frame("m-1", kit.ref, payload={"thread": "other"}))
     err = await recv(ws)
     assert (err["type"], err["id"], err["code"]) == ("error", "m-1", "conflict")
     rows = await stored(kit.db, kit.matter.id)
@@ -451,10 +452,10 @@ async def test_contact_never_sees_staff_events_or_fields(
     assert (await subscribe(contact, kit.ref))["type"] == "subscribed"
     staff = await connected(server, kit.tokens["staff"])
     assert (await subscribe(staff, kit.ref))["type"] == "subscribed"
-    await staff.send(send_frame("n1", kit.ref, audience="staff", payload={"note": "internal"}))
-    await staff.send(send_frame("p1", kit.ref, payload={"text": "hi", "staff_tag": "vip"}))
-    await staff.send(send_frame("n2", kit.ref, audience="staff", payload={"note": "more"}))
-    await staff.send(send_frame("p2", kit.ref, payload={"text": "bye"}))
+    await staff.send(send_frame("n1", kit.ref, audience="staff", payload={"thread": "internal"}))
+    await staff.send(send_frame("p1", kit.ref, payload={"thread": "hi"}))
+    await staff.send(send_frame("n2", kit.ref, audience="staff", payload={"thread": "more"}))
+    await staff.send(send_frame("p2", kit.ref, payload={"thread": "bye"}))
     staff_frames = await recv_until(staff, lambda f: f.get("type") == "event" and f["seq"] == 4)
     assert [f["seq"] for f in staff_frames if f["type"] == "event"] == [1, 2, 3, 4]
     contact_frames = await recv_until(contact, lambda f: f.get("seq") == 4)
@@ -462,7 +463,7 @@ async def test_contact_never_sees_staff_events_or_fields(
         contact_frames,
         staff_frames,
     )
-    assert contact_frames[0]["payload"] == {"text": "hi"}
+    assert contact_frames[0]["payload"] == {"thread": "hi"}
     assert "staff_" not in json.dumps(contact_frames) and "internal" not in json.dumps(
         contact_frames
     )
@@ -561,7 +562,7 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
     }
     frames = {
         "contact": send_frame("bad", kit.ref, audience="staff"),  # contacts write portal only
-        "staff": send_frame("dup", kit.ref, payload={"other": 1}),  # conflict
+        "staff": send_frame("dup", kit.ref, payload={"thread": "other"}),  # conflict
         "bot": send_frame("bdup", kit.ref),  # duplicate
         "contact2": send_frame("d1", kit.ref),
         "staff2": send_frame("e1", kit.ref),
@@ -593,7 +594,7 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
     # transactions: SQLAlchemy's, plus the group commit's own (PostgreSQL's
     # one-statement transactions, SQLite's writer thread).
     writes = len(begins) + server.app.state.db.direct_writes - direct_before
-    assert 1 <= writes <= committer.lanes + 1 < len(frames)  # not one per send
+    assert 1 <= writes <= 2 < len(frames)  # not one per send
     assert (answers["contact"]["type"], answers["contact"]["code"]) == ("error", "bad_request")
     assert (answers["staff"]["type"], answers["staff"]["code"]) == ("error", "conflict")
     assert (answers["bot"]["seq"], answers["bot"]["duplicate"]) == (2, True)
@@ -616,11 +617,12 @@ async def test_group_commit_takes_a_send_queued_as_its_lane_finishes(
     """One sender, one send at a time: each send arrives just as the lane that
     committed the previous one is finishing; it must still be committed."""
     kit = await make_firm()
-    committer = GroupCommit(db, Hub(db, broker_from_url("memory://"), settings), settings)
+    hub = Hub(db, broker_from_url("memory://"), settings)
+    committer = GroupCommit(db, hub.publish, settings, can_access)
     async with db.read() as session:
         matter = await can_access(session, kit.contact, kit.ref)
     for n in range(4):
-        send = Append(f"q-{n}", kit.ref, "message", "portal", {"n": n}, None)
+        send = Send(kit.ref, "message", "portal", {"sent_at": n}, None, f"q-{n}")
         async with asyncio.timeout(TIMEOUT):  # no extra task: the race is one loop turn
             event, created, _ = await committer.append(kit.contact, send, matter)
         assert (event.seq, created) == (n + 1, True)

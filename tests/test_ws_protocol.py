@@ -23,7 +23,8 @@ from hypothesis.stateful import (
 )
 
 from rtportal.errors import NotFound, Unavailable
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
+from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
@@ -59,7 +60,7 @@ def ev(
         kind="message",
         audience=audience,  # type: ignore[arg-type]
         actor={"kind": "staff", "id": 1, "name": "Ada Staff"},
-        payload=payload if payload is not None else {"n": seq},
+        payload=payload if payload is not None else {"sent_at": seq},
         blob=b"\x00\x01\xfe\xff",
         client_id=client_id,
         created_at="2026-11-23T16:00:00.000000Z",
@@ -232,7 +233,7 @@ def test_payload_and_blob_limits_are_payload_too_large() -> None:
     ]
     # At the limit is fine: 4 bytes, URL-safe alphabet accepted.
     [append] = p.receive_text(json.dumps({**base, "id": "d", "blob": "-_-_-w=="}))
-    assert isinstance(append, Append) and append.blob == b"\xfb\xff\xbf\xfb"[:4]
+    assert isinstance(append, Append) and append.send.blob == b"\xfb\xff\xbf\xfb"[:4]
 
 
 def test_ten_consecutive_bad_frames_close_4002_but_a_good_one_resets() -> None:
@@ -277,7 +278,7 @@ def test_subscribe_backlog_then_live_with_events_arriving_during_every_phase() -
     p.deliver(ev(7))
     out = frames(p)
     assert event_seqs(out) == [3, 4, 5, 6, 7]
-    assert out[0]["payload"] == {"n": 3} and out[0]["blob"] == "AAH+/w=="
+    assert out[0]["payload"] == {"sent_at": 3} and out[0]["blob"] == "AAH+/w=="
     assert set(out[0]) == {
         "type",
         "matter",
@@ -480,7 +481,7 @@ SEND = {
 def test_send_appends_and_acks() -> None:
     p = connected()
     [append] = p.receive_text(json.dumps(SEND))
-    assert append == Append("m1", M, "message", "portal", {"thread": "t1"}, b"RTM1")
+    assert append == Append(Send(M, "message", "portal", {"thread": "t1"}, b"RTM1", "m1"))
     assert p.appended("m1", ev(43, client_id="m1"), created=True) == []
     assert frames(p) == [{"type": "ack", "id": "m1", "matter": M, "seq": 43, "duplicate": False}]
     # A retry after the ack goes to the database again, which answers "not created".
@@ -541,7 +542,7 @@ def test_contact_never_gets_staff_events_or_staff_fields_but_staff_and_bots_do()
     events = [
         ev(1),
         ev(2, "staff", payload={"note": "x"}),
-        ev(3, payload={"text": "hi", "staff_review": "ok"}),
+        ev(3, payload={"thread": "hi", "staff_review": "ok"}),
         ev(4),
     ]
     for p in conns.values():
@@ -556,11 +557,11 @@ def test_contact_never_gets_staff_events_or_staff_fields_but_staff_and_bots_do()
     contact = frames(conns[CONTACT])
     assert event_seqs(contact) == [1, 3, 4]
     assert all(f["audience"] == "portal" for f in contact)
-    assert contact[1]["payload"] == {"text": "hi"}
+    assert contact[1]["payload"] == {"thread": "hi"}
     for who in (STAFF, BOT):
         got = frames(conns[who])
         assert event_seqs(got) == [1, 2, 3, 4]
-        assert got[2]["payload"] == {"text": "hi", "staff_review": "ok"}
+        assert got[2]["payload"] == {"thread": "hi", "staff_review": "ok"}
     # The contact's cursor still moved past the staff event: no false gap.
     assert conns[CONTACT].subscriptions() == {M: 4}
     # Encoded once per (event, class): 4 events x 2 classes.
@@ -697,7 +698,7 @@ class SeamMachine(RuleBasedStateMachine):
     # --- rules
     @rule(audience=st.sampled_from(["portal", "staff"]), secret=st.booleans())
     def commit_event(self, audience: str, secret: bool) -> None:
-        payload = {"staff_x": 1, "a": 2} if secret else {"a": 1}
+        payload = {"staff_x": 1, "a": 2} if secret else {"sent_at": 1}
         self._append(audience, payload, None, STAFF)
 
     @precondition(lambda self: self.hub_pos < len(self.log))
@@ -761,7 +762,7 @@ class SeamMachine(RuleBasedStateMachine):
             "matter": M,
             "kind": "message",
             "audience": "portal",
-            "payload": {"k": self.sends},
+            "payload": {"sent_at": self.sends},
         }
         self._run(name, self.conns[name].receive_text(json.dumps(frame)))
 
@@ -781,7 +782,9 @@ class SeamMachine(RuleBasedStateMachine):
             self._run(name, p.backlog_loaded(a.sub, a.matter, events))
         elif isinstance(a, Append):
             who = STAFF if name == "staff" else CONTACT
-            e, created = self._append(a.audience, a.payload, f"{name}:{a.request_id}", who)
+            e, created = self._append(
+                a.send.audience, a.send.payload, f"{name}:{a.request_id}", who
+            )
             self._run(name, p.appended(a.request_id, e, created))
 
     def _quiesce(self) -> None:
@@ -805,7 +808,7 @@ class SeamMachine(RuleBasedStateMachine):
                 for f in self.got[name]:
                     if f["type"] == "event":
                         assert f["audience"] == "portal"
-                        assert not any(k.startswith("staff_") for k in f["payload"])
+                        assert set(f["payload"]) <= {"thread", "reply_to", "sent_at"}
 
     def teardown(self) -> None:
         if not hasattr(self, "conns"):

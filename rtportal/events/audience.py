@@ -1,17 +1,21 @@
 """``view_for``: the only function that builds what a viewer may see of an event.
 
 Two viewer classes exist: ``staff`` (staff and bots of the firm: the full
-event) and ``portal`` (contacts: no staff-audience events, no ``staff_*``
-payload fields). The view is built once per (event, class) and the same
-dict object is returned to every viewer of that class, because this runs
-per delivered message per connection. Treat returned dicts as read-only.
+event) and ``portal`` (contacts). A contact's view is built from the event
+kind's schema (``rtportal.events.kinds``): only portal-audience events of a
+registered kind, and of their payload only the fields the schema declares
+visible to clients, copied recursively; nothing else of the stored payload
+is read. The view is built once per (event, class) and the same dict
+object is returned to every viewer of that class, because this runs per
+delivered message per connection. Treat returned dicts as read-only.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
+from rtportal.events.kinds import KINDS
 from rtportal.principal import Principal
 
 __all__ = ["ViewerClass", "portal_view", "view_for", "viewer_class"]
@@ -26,26 +30,26 @@ def viewer_class(principal: Principal) -> ViewerClass:
 
 def portal_view(event: StoredEvent) -> dict[str, Any] | None:
     """What a client may see of ``event`` (cached on the event)."""
-    views = event._views
+    views = event.views
     if "portal" in views:
         return views["portal"]
-    view: dict[str, Any] | None
-    if event.audience != "portal":
-        view = None
-    else:
+    view: dict[str, Any] | None = None
+    kind = KINDS.get(event.kind)
+    if event.audience == "portal" and kind is not None and "portal" in kind.audiences:
+        payload = kind.payload.client_copy(event.payload)
         view = event.to_wire()
-        payload = view["payload"]
-        if any(k.startswith("staff_") for k in payload):
-            view["payload"] = {k: v for k, v in payload.items() if not k.startswith("staff_")}
+        view["payload"] = payload if isinstance(payload, dict) else {}
+        if not kind.blob:
+            view["blob"] = None
     views["portal"] = view
     return view
 
 
 def _staff_view(event: StoredEvent) -> dict[str, Any]:
-    view = event._views.get("staff")
+    view = event.views.get("staff")
     if view is None:
         view = event.to_wire()
-        event._views["staff"] = view
+        event.views["staff"] = view
     return view
 
 

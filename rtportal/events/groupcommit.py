@@ -3,7 +3,7 @@
 Every send of a worker, websocket or HTTP, goes through one ``GroupCommit``
 (created by the app's lifespan, ``app.state.committer``): the sends that
 arrive while a commit is in flight share the next transaction
-(``stream.commit_batch``: on PostgreSQL one round trip, a statement that is
+(``log.commit_batch``: on PostgreSQL one round trip, a statement that is
 its own transaction; on SQLite a handful of statements in one write
 transaction), then their events are published once, in order, after the
 commit.
@@ -14,63 +14,46 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError, Unavailable
-from rtportal.events import log as stream
-from rtportal.events.log import AppendItem, StoredEvent
+from rtportal.events.batch import AppendItem
+from rtportal.events.event import StoredEvent
+from rtportal.events.log import commit_batch
+from rtportal.events.send import Send
+from rtportal.events.unit import Publish
 from rtportal.principal import Principal
-from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.ws.protocol import Append
 
-__all__ = ["GroupCommit", "OnDone", "Outcome", "Send"]
+__all__ = ["Authorize", "GroupCommit", "OnDone", "Outcome", "Publish"]
 
 log = logging.getLogger("rtportal.commit")
 
 _BATCH_MAX = 128  # sends per group-commit transaction
-# One batch in flight per worker, on both backends. Several lanes (batches
-# committed at once) were tried on PostgreSQL, always (4) and then only
-# while a commit stalled: the lanes of one worker lock the same hot
-# ``matters`` rows, so they queue on each other and spend PostgreSQL CPU
-# (lock and buffer contention); their commits finish out of order, so the
-# hub saw gaps and read the database to fill them; and every commit waits for
-# the same WAL flush anyway, so a stalled fsync stalls them all. Under
-# overload that fed on itself (bench, 2026-12-05: p50 2 s at 51,200
-# deliveries/s that stayed at 30,000). One lane's batches grow with the load
-# instead (up to _BATCH_MAX): a commit costs mostly per batch. One lane is
-# also what keeps a connection's sends in order while several are in flight
-# (ws/endpoint.py does not wait for an ack before the next send): sends are
-# taken first in, first out and batches are committed one after the other,
-# by one drain task (GroupCommit._drainer).
+# One batch in flight per worker, on both backends: the batches of one
+# worker would lock the same hot ``matters`` rows and queue on each other,
+# commit out of order (the hub would see gaps and read the database to fill
+# them) and wait for the same WAL flush anyway. One lane's batches grow with
+# the load instead (up to _BATCH_MAX): a commit costs mostly per batch. One
+# lane is also what keeps a connection's sends in order while several are in
+# flight (the websocket does not wait for an ack before the next send):
+# sends are taken first in, first out and batches are committed one after
+# the other, by one drain task (GroupCommit._drainer).
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
-    """A request to append one event, whoever asks (HTTP ``POST``, tests).
+class Authorize(Protocol):
+    """The matter ``matter_ref`` if ``principal`` may write to it, else
+    ``NotFound`` (``rtportal.access.membership.can_access``)."""
 
-    The websocket endpoint passes its ``ws.protocol.Append`` instead; the
-    two differ only in naming the idempotency id (``request_id`` there).
-    """
-
-    matter: str  # reference, e.g. "AAAA0000"
-    kind: str
-    audience: str
-    payload: dict[str, Any]
-    blob: bytes | None = None
-    client_id: str | None = None
-
-
-def _as_send(action: Append | Send) -> Send:
-    if isinstance(action, Send):
-        return action
-    return Send(
-        action.matter, action.kind, action.audience, action.payload, action.blob, action.request_id
-    )
+    def __call__(
+        self, session: AsyncSession, principal: Principal, matter_ref: str, /
+    ) -> Awaitable[Matter]: ...
 
 
 Outcome = tuple[StoredEvent, bool, Matter]  # (event, created, matter)
@@ -80,7 +63,7 @@ OnDone = Callable[[Outcome | None, BaseException | None], None]
 @dataclass(slots=True)
 class _Request:
     principal: Principal
-    action: Send
+    send: Send
     matter: Matter | None  # from the connection's access cache; None: check it here
     result: asyncio.Future[Outcome] | None  # append(): awaited
     on_done: OnDone | None  # submit(): called
@@ -97,9 +80,9 @@ class _BatchFailed(Exception):
 
 class GroupCommit:
     """Group commit for sends: the sends that arrive while a commit is in
-    flight share the next transaction (``stream.commit_batch`` writing them
+    flight share the next transaction (``log.commit_batch`` writing them
     in one round trip on PostgreSQL, a handful of statements on SQLite, then one
-    ``hub.publish`` of their events, in order).
+    ``publish`` of their events, in order).
 
     Guarantees kept: every event is committed before it is published and
     before its sender is acked; ``seq`` stays gapless (allocated inside the
@@ -116,20 +99,23 @@ class GroupCommit:
     with one batch committed at a time, so a connection's sends keep their
     order however many it has in here.
 
-    One batch is committed at a time per worker (``lanes``, on both
-    backends; why not more: see the comment above the class); the sends
-    that arrive meanwhile form the next batch, so batches grow with the
-    load.
+    One batch is committed at a time per worker (why not more: see the
+    comment above ``Authorize``); the sends that arrive meanwhile form the
+    next batch, so batches grow with the load.
+
+    ``publish`` gets each batch's new events after its commit (the hub);
+    ``authorize`` checks a send whose matter its caller has not checked.
     """
 
-    __slots__ = ("_drainer", "_inflight", "_queue", "db", "hub", "settings")
+    __slots__ = ("_drainer", "_inflight", "_queue", "authorize", "db", "publish", "settings")
 
-    lanes = 1  # batches committed at once per worker: one, always (see above)
-
-    def __init__(self, db: Database, hub: Hub, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, publish: Publish, settings: Settings, authorize: Authorize
+    ) -> None:
         self.db = db
-        self.hub = hub
+        self.publish = publish
         self.settings = settings
+        self.authorize = authorize
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -145,27 +131,27 @@ class GroupCommit:
         return len(self._queue) + self._inflight
 
     async def append(
-        self, principal: Principal, action: Append | Send, matter: Matter | None
+        self, principal: Principal, send: Send, matter: Matter | None
     ) -> tuple[StoredEvent, bool, Matter]:
         """Commit and publish one send; ``(event, created, matter)`` once committed.
 
-        ``matter``: the matter ``action.matter`` names, already checked by
-        ``stream.can_access`` for ``principal`` (a connection's cache), or
-        ``None`` to check it before the batch's write (``NotFound``).
+        ``matter``: the matter ``send.matter`` names, already checked by
+        ``authorize`` for ``principal`` (a connection's cache), or ``None``
+        to check it before the batch's write (``NotFound``).
         """
         result: asyncio.Future[tuple[StoredEvent, bool, Matter]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._enqueue(_Request(principal, _as_send(action), matter, result, None))
+        self._enqueue(_Request(principal, send, matter, result, None))
         return await result
 
     def submit(
-        self, principal: Principal, action: Append | Send, matter: Matter | None, on_done: OnDone
+        self, principal: Principal, send: Send, matter: Matter | None, on_done: OnDone
     ) -> None:
         """``append`` without a task or future per send (the websocket hot path):
         ``on_done(outcome, None)`` once committed and published, or
         ``on_done(None, error)``; called on the event loop, exactly once."""
-        self._enqueue(_Request(principal, _as_send(action), matter, None, on_done))
+        self._enqueue(_Request(principal, send, matter, None, on_done))
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
@@ -245,8 +231,8 @@ class GroupCommit:
                 async with self.db.read() as session:
                     for request in unchecked:
                         try:
-                            checked[id(request)] = await stream.can_access(
-                                session, request.principal, request.action.matter
+                            checked[id(request)] = await self.authorize(
+                                session, request.principal, request.send.matter
                             )
                         except NotFound as err:  # nothing written for it
                             failed.append((request, err))
@@ -256,19 +242,10 @@ class GroupCommit:
                 if matter is not None:
                     ready.append((request, matter))
             items = [
-                AppendItem(
-                    matter,
-                    request.principal,
-                    request.action.kind,
-                    request.action.audience,
-                    request.action.payload,
-                    request.action.blob,
-                    request.action.client_id,
-                )
-                for request, matter in ready
+                AppendItem(matter, request.principal, request.send) for request, matter in ready
             ]
             # One transaction of its own (PostgreSQL: one round trip).
-            results = await stream.commit_batch(self.db, items, self.settings)
+            results = await commit_batch(self.db, items, self.settings)
             for (request, matter), outcome in zip(ready, results, strict=True):
                 if isinstance(outcome, RtPortalError):
                     failed.append((request, outcome))  # wrote nothing for it
@@ -287,10 +264,10 @@ class GroupCommit:
         created_events = [event for _, event, created, _ in done if created]
         if created_events:
             try:
-                await self.hub.publish(created_events)
+                await self.publish(created_events)
             except Exception:
                 # The rows are committed; workers catch up with their safety poll.
-                log.exception("hub.publish failed after commit")
+                log.exception("publish failed after commit")
         _answer(outcomes)
 
 

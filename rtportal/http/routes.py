@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from rtportal.access import membership
 from rtportal.access.sessions import (
     SESSION_COOKIE,
     authenticate,
@@ -44,7 +45,9 @@ from rtportal.errors import (
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for, viewer_class
 from rtportal.events.cursor import Cursor
-from rtportal.events.groupcommit import GroupCommit, Send
+from rtportal.events.event import b64decode_any
+from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.realtime.hub import CLOSE_REVOKED
 from rtportal.settings import Settings
@@ -200,7 +203,7 @@ async def me(request: Request) -> Response:
 async def list_matters(request: Request) -> Response:
     principal = await _principal(request)
     async with _db(request).read() as session:
-        matters = await stream.list_matters(session, principal)
+        matters = await membership.list_matters(session, principal)
     return _ok(
         {"matters": [{"ref": m.reference, "title": m.title, "head": m.last_seq} for m in matters]}
     )
@@ -235,7 +238,7 @@ async def history(request: Request) -> Response:
     principal = await _principal(request)
     ref = request.path_params["ref"]
     async with _db(request).read() as session:
-        matter = await stream.can_access(session, principal, ref)
+        matter = await membership.can_access(session, principal, ref)
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit)
         else:
@@ -291,7 +294,7 @@ async def post_event(request: Request) -> Response:
     if not isinstance(payload, dict):
         raise BadRequest("payload must be a JSON object")
     raw_blob = body.get("blob")
-    blob = None if raw_blob is None else stream.b64decode_any(raw_blob)
+    blob = None if raw_blob is None else b64decode_any(raw_blob)
     # The worker's group commit (shared with websocket sends): access check,
     # append and commit in a batch's transaction, publish after the commit.
     committer: GroupCommit = request.app.state.committer

@@ -56,10 +56,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from rtportal import wirejson
+from rtportal.access import membership
 from rtportal.access.sessions import live_sessions
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker.base import Broker
 from rtportal.realtime.message import (
@@ -625,7 +626,9 @@ class Hub:
 
         async def active(session: AsyncSession, chunk: list[_Pair]) -> set[_Pair]:
             matter_ids = list({k[0] for k in chunk})
-            return await stream.active_memberships(session, matter_ids, list({k[2] for k in chunk}))
+            return await membership.active_memberships(
+                session, matter_ids, list({k[2] for k in chunk})
+            )
 
         closed = await self._recheck(keys, _MEMBERS_CHUNK, active, self._pairs, "membership")
         if closed:

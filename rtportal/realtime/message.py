@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rtportal import wirejson
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 
 __all__ = ["CTL_TOPIC", "encode_event_message", "matter_topic", "peek_event_message"]
 

@@ -23,11 +23,12 @@ import functools
 import logging
 from typing import Any
 
+from rtportal.access import membership
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError
 from rtportal.events import log as stream
+from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import Outcome
-from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
@@ -269,7 +270,7 @@ class ConnectionCore:
             async with self._slots():
                 # Always checked against the database at subscribe (never cached).
                 async with self.db.read() as session:
-                    matter = await stream.can_access(session, self.principal, action.matter)
+                    matter = await membership.can_access(session, self.principal, action.matter)
                     matter_id = matter.id
                 self._remember(action.matter, matter)
                 async with self._hub_guard():
@@ -304,19 +305,20 @@ class ConnectionCore:
     # group commit as it arrives; the group commit calls ``_appended`` back
     # once it is committed and published. A connection's sends keep their
     # order (seqs and acks): the group commit takes sends first in, first
-    # out and commits one batch at a time (GroupCommit.lanes), and one
+    # out and commits one batch at a time, and one
     # batch gives a matter's sends their seqs in queue order. Not waiting
     # for the ack matters: the next batch forms while one commits, so a
     # client that pipelines sends is not held to one per commit round trip.
 
     def _queue_append(self, action: Append) -> None:
         self._appending += 1
-        cached = self._matter(action.matter)
+        send = action.send
+        cached = self._matter(send.matter)
         # Round trips per send: its share of one group-commit transaction; no
         # access query while the cached decision is fresh (see _matter).
         self.committer.submit(
             self.principal,
-            action,
+            send,
             cached,
             functools.partial(self._appended, action, cached is None),
         )
@@ -326,19 +328,20 @@ class ConnectionCore:
         self, action: Append, checked: bool, outcome: Outcome | None, exc: BaseException | None
     ) -> None:
         self._appending -= 1
+        request_id = action.request_id
         if not self._ended:  # else nobody to ack (the event is committed all the same)
             if outcome is not None:
                 event, created, matter = outcome
                 if checked:
                     # Checked by the commit just now. A cached decision is not
                     # refreshed by using it: the TTL counts from the last check.
-                    self._remember(action.matter, matter)
-                self.feed(self.proto.appended(action.request_id, event, created))
+                    self._remember(action.send.matter, matter)
+                self.feed(self.proto.appended(request_id, event, created))
             else:
                 if isinstance(exc, NotFound):
-                    self._forget(action.matter)
+                    self._forget(action.send.matter)
                 err = as_error(exc or RuntimeError("no outcome"), "append")
-                self.feed(self.proto.failed(action.request_id, err))
+                self.feed(self.proto.failed(request_id, err))
         self._in_flight_changed()
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from rtportal import wirejson
 from rtportal.errors import BadRequest, PayloadTooLarge, RtPortalError
+from rtportal.events.send import Send
 from rtportal.settings import (
     DEFAULT_BACKLOG_LIMIT,
     DEFAULT_EVENT_BLOB_MAX,
@@ -58,8 +59,8 @@ PROTOCOL_VERSION = 1
 # kill the connection's writer instead of answering.
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # same rule as rtportal.events.log
-# A send id is stored as the event's client_id: same rule as rtportal.events.log.valid_client_id.
+_KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
+# A send id is stored as the event's client_id: the rule of events.validate.valid_client_id.
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
 _MAX_SEQ = 2**53 - 1  # JSON numbers above this lose precision in browsers
 _AUDIENCES = ("portal", "staff")
@@ -117,21 +118,6 @@ class Subscribe:
 class Unsubscribe:
     id: str
     matters: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    id: str
-    matter: str
-    kind: str
-    audience: Literal["portal", "staff"]
-    payload: dict[str, Any]
-    blob: bytes | None
-
-    def fingerprint(self) -> tuple[str, str, str, str, bytes | None]:
-        """What makes two sends with the same id "the same content" (idempotency)."""
-        payload = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
-        return (self.matter, self.kind, self.audience, payload, self.blob)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +266,7 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
             PayloadTooLarge(f"payload: over {limits.max_payload_bytes} bytes"), frame_id
         )
     blob = decode_blob(raw.get("blob"), limits.max_blob_bytes, frame_id)
-    return Send(frame_id, matter, kind, aud, payload, blob)
+    return Send(matter, kind, aud, payload, blob, frame_id)
 
 
 def parse_client_frame(text: str, limits: Limits) -> ClientFrame:

@@ -27,11 +27,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from rtportal.errors import Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import view_for, viewer_class
-from rtportal.events.log import StoredEvent
+from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.ws.frames import (
     Ack,
@@ -121,14 +121,15 @@ class Leave:
 
 @dataclass(frozen=True, slots=True)
 class Append:
-    """Append an event in a write transaction, commit, publish; answer ``appended``/``failed``."""
+    """Append ``send`` (its ``client_id`` is the frame's id) through the group
+    commit: commit, publish; answer ``appended``/``failed``."""
 
-    request_id: str
-    matter: str
-    kind: str
-    audience: Literal["portal", "staff"]
-    payload: dict[str, Any]
-    blob: bytes | None
+    send: Send
+
+    @property
+    def request_id(self) -> str:
+        """The frame's id (the parser always sets ``send.client_id`` to it)."""
+        return self.send.client_id or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,22 +470,21 @@ class Protocol:
     # --- sends ---------------------------------------------------------------------
 
     def _on_send(self, frame: Send, actions: list[Action]) -> None:
-        pending = self._pending.get(frame.id)
+        rid = frame.client_id or ""  # always set by the frame parser (the frame's id)
+        pending = self._pending.get(rid)
         if pending is not None:
             if pending.send.fingerprint() != frame.fingerprint():
                 err: RtPortalError = Conflict("id is in use by another send")
-                self._emit(error_frame(frame.id, err), actions)
+                self._emit(error_frame(rid, err), actions)
             else:
                 pending.waiters += 1  # a retry while the first is in flight: one append
             return
         if len(self._pending) >= self.limits.max_inflight_sends:
             err = RateLimited(f"at most {self.limits.max_inflight_sends} unanswered sends")
-            self._emit(error_frame(frame.id, err), actions)
+            self._emit(error_frame(rid, err), actions)
             return
-        self._pending[frame.id] = _Pending(frame)
-        actions.append(
-            Append(frame.id, frame.matter, frame.kind, frame.audience, frame.payload, frame.blob)
-        )
+        self._pending[rid] = _Pending(frame)
+        actions.append(Append(frame))
 
     def appended(self, request_id: str, event: StoredEvent, created: bool) -> list[Action]:
         """The append committed (``created``) or matched an earlier send with this id."""

@@ -1,0 +1,89 @@
+"""Who may see which matter: ``can_access``, ``list_matters``, memberships.
+
+Staff see every matter of their firm; contacts and bots the matters where
+they are an active member. The coming access lifecycle (invitations,
+removal, revocation) extends this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal.db.models import Matter, MatterMember
+from rtportal.errors import NotFound
+from rtportal.principal import Principal
+
+__all__ = ["active_memberships", "can_access", "list_matters", "valid_matter_ref"]
+
+_MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
+
+
+def valid_matter_ref(ref: str) -> bool:
+    """Matter references are four capital letters and four digits ("AAAA0000")."""
+    return isinstance(ref, str) and _MATTER_REF_RE.fullmatch(ref) is not None
+
+
+def _membership(principal: Principal) -> Any:
+    return and_(
+        MatterMember.matter_id == Matter.id,
+        MatterMember.principal_kind == principal.kind,
+        MatterMember.principal_id == principal.id,
+        MatterMember.removed_at.is_(None),
+    )
+
+
+async def active_memberships(
+    session: AsyncSession, matter_ids: Sequence[int], principal_ids: Sequence[int]
+) -> set[tuple[int, str, int]]:
+    """``(matter_id, principal_kind, principal_id)`` of the active memberships among these.
+
+    One query (the hub re-checks the contacts and bots it delivers to: a
+    membership removed on another worker, or while the broker was down, must
+    still stop the live stream).
+    """
+    if not matter_ids or not principal_ids:
+        return set()
+    result = await session.execute(
+        select(
+            MatterMember.matter_id, MatterMember.principal_kind, MatterMember.principal_id
+        ).where(
+            MatterMember.matter_id.in_(list(matter_ids)),
+            MatterMember.principal_id.in_(list(principal_ids)),
+            MatterMember.removed_at.is_(None),
+        )
+    )
+    return {(int(mid), str(kind), int(pid)) for mid, kind, pid in result.all()}
+
+
+async def can_access(session: AsyncSession, principal: Principal, matter_ref: str) -> Matter:
+    """The matter ``matter_ref`` if ``principal`` may see it, else ``NotFound``.
+
+    Staff: any matter of their firm. Contacts and bots: matters where they
+    are an active member. Another firm's matter, a removed membership and a
+    malformed reference all look exactly like a missing matter.
+    """
+    if not valid_matter_ref(matter_ref):
+        raise NotFound("no such matter")
+    query = select(Matter).where(
+        Matter.reference == matter_ref, Matter.firm_id == principal.firm_id
+    )
+    if principal.kind != "staff":
+        query = query.where(select(MatterMember.id).where(_membership(principal)).exists())
+    matter = (await session.execute(query)).scalar_one_or_none()
+    if matter is None:
+        raise NotFound("no such matter")
+    return matter
+
+
+async def list_matters(session: AsyncSession, principal: Principal) -> list[Matter]:
+    """Every matter ``principal`` may see (same rule as ``can_access``), by reference."""
+    query = select(Matter).where(Matter.firm_id == principal.firm_id)
+    if principal.kind != "staff":
+        query = query.where(select(MatterMember.id).where(_membership(principal)).exists())
+    result = await session.execute(query.order_by(Matter.reference))
+    return list(result.scalars())

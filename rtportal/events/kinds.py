@@ -1,0 +1,129 @@
+"""The registry of event kinds: who writes each, its audiences, its payload.
+
+Every event names a registered kind. A kind says which principals may
+write it (``staff``, ``contact``, ``bot``), which audiences it may have
+(``staff``: staff and bots only; ``portal``: clients too), whether it may
+carry a ``blob``, and the schema of its payload (``rtportal.events.schema``):
+a write must fit it exactly (``rtportal.events.validate``), and a client's
+view of a portal event is built from the fields the schema declares visible
+to clients (``rtportal.events.audience``). A field not declared ``client``
+is staff-only, wherever it is nested.
+
+``docs/protocol.md`` ("Event kinds") lists the same table for client authors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from rtportal.events.event import Audience
+from rtportal.events.schema import Bool, Field, Int, List, Obj, Str
+from rtportal.principal import PrincipalKind
+
+__all__ = ["KINDS", "Kind", "kind_of"]
+
+_MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exact
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str
+    writers: frozenset[PrincipalKind]
+    audiences: tuple[Audience, ...]
+    payload: Obj
+    blob: bool = False  # may an event of this kind carry a blob
+
+
+def _obj(**fields: Field) -> Obj:
+    return Obj(MappingProxyType(fields))
+
+
+_STAFF: frozenset[PrincipalKind] = frozenset({"staff"})
+
+_KINDS = (
+    # A conversation message. Its body is end-to-end encrypted in ``blob``;
+    # the payload holds only metadata, all of it visible to the matter's
+    # members. Audience ``staff``: an internal message clients never see.
+    Kind(
+        "message",
+        frozenset({"staff", "contact", "bot"}),
+        ("portal", "staff"),
+        _obj(
+            thread=Field(Str(64), client=True),
+            reply_to=Field(Int(1, _MAX_SEQ), client=True),
+            # The sender's clock (ns since the Unix epoch): informational.
+            sent_at=Field(Int(0, 2**63 - 1), client=True),
+        ),
+        blob=True,
+    ),
+    # A staff note on the matter (body optionally encrypted in ``blob``).
+    Kind(
+        "note",
+        _STAFF,
+        ("staff",),
+        _obj(text=Field(Str(8000)), thread=Field(Str(64))),
+        blob=True,
+    ),
+    # A label on the matter, set or (``removed``) taken off.
+    Kind("tag", _STAFF, ("staff",), _obj(tag=Field(Str(64), required=True), removed=Field(Bool()))),
+    # The matter's current step, shown to the client; reasons stay with staff.
+    Kind(
+        "phase",
+        frozenset({"staff", "bot"}),
+        ("portal",),
+        _obj(
+            phase=Field(Str(200), required=True, client=True),
+            step=Field(
+                _obj(
+                    index=Field(Int(0, 1000), client=True),
+                    total=Field(Int(0, 1000), client=True),
+                    staff_reason=Field(Str(2000)),
+                ),
+                client=True,
+            ),
+            checklist=Field(
+                List(
+                    _obj(
+                        label=Field(Str(200), required=True, client=True),
+                        done=Field(Bool(), client=True),
+                        staff_comment=Field(Str(2000)),
+                    ),
+                    50,
+                ),
+                client=True,
+            ),
+            staff_detail=Field(Str(2000)),
+        ),
+    ),
+    # A contact was invited to the matter (staff record).
+    Kind(
+        "invite",
+        _STAFF,
+        ("staff",),
+        _obj(
+            contact_id=Field(Int(1, _MAX_SEQ), required=True),
+            email=Field(Str(254)),
+            name=Field(Str(200)),
+        ),
+    ),
+    # An automated status update from the firm's bot; its raw detail stays with staff.
+    Kind(
+        "bot",
+        frozenset({"bot"}),
+        ("portal", "staff"),
+        _obj(
+            status=Field(Str(200), required=True, client=True),
+            source=Field(Str(64), client=True),
+            staff_detail=Field(Str(2000)),
+        ),
+    ),
+)
+
+KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in _KINDS})
+
+
+def kind_of(name: str) -> Kind | None:
+    """The registered kind ``name``, or ``None``."""
+    return KINDS.get(name)

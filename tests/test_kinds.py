@@ -1,0 +1,356 @@
+"""The kind registry: who writes each kind, and that no staff-only data reaches a client.
+
+The scan writes events of every registered kind with a marker string in
+every staff-only field (nested ones included), plus rows inserted straight
+into the database with undeclared nested fields, then reads every output a
+client has (live websocket frames, the backlog on subscribe, HTTP history)
+and finds none of the markers; staff read them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from websockets.asyncio.client import ClientConnection, connect
+
+from rtportal.db import Database
+from rtportal.db.models import Event, Matter
+from rtportal.events.kinds import KINDS
+from rtportal.events.unit import Unit
+from tests.conftest import FirmKit, MakeFirm
+from tests.support.server import RunningServer
+
+TIMEOUT = 20.0
+Frame = dict[str, Any]
+
+# kind -> (writer, audience, payload): every staff-only field holds a marker.
+WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("message", "staff", "staff", {"thread": "LEAK-message-staff"}),
+    ("message", "staff", "portal", {"thread": "ok", "reply_to": 1, "sent_at": 5}),
+    ("note", "staff", "staff", {"text": "LEAK-note", "thread": "LEAK-note-thread"}),
+    ("tag", "staff", "staff", {"tag": "LEAK-tag", "removed": False}),
+    (
+        "phase",
+        "staff",
+        "portal",
+        {
+            "phase": "Lodged",
+            "step": {"index": 1, "total": 3, "staff_reason": "LEAK-phase-step"},
+            "checklist": [{"label": "Passport", "done": True, "staff_comment": "LEAK-phase-check"}],
+            "staff_detail": "LEAK-phase-detail",
+        },
+    ),
+    (
+        "invite",
+        "staff",
+        "staff",
+        {"contact_id": 7, "email": "LEAK-invite@example.com", "name": "LEAK-invite"},
+    ),
+    ("bot", "bot", "portal", {"status": "checked", "staff_detail": "LEAK-bot-detail"}),
+    ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
+]
+
+# Rows written around the registry (an older version, a manual fix, a bug):
+# undeclared fields at every depth, values of the wrong type, a staff kind
+# stored with audience portal, a kind nobody registered.
+DIRECT: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "message",
+        "portal",
+        {"thread": "ok", "meta": {"staff_comment": "LEAK-direct-meta"}, "x": "LEAK-direct-x"},
+    ),
+    (
+        "phase",
+        "portal",
+        {
+            "phase": "Review",
+            "step": {"index": 2, "staff_reason": "LEAK-direct-step", "deep": {"y": "LEAK-d1"}},
+            "checklist": [{"label": "Visa", "extra": "LEAK-direct-item"}, "LEAK-direct-str"],
+        },
+    ),
+    ("phase", "portal", {"phase": {"nested": "LEAK-direct-type"}}),
+    ("note", "portal", {"text": "LEAK-direct-note"}),
+    ("legacy", "portal", {"text": "LEAK-direct-legacy"}),
+]
+
+
+async def _post(
+    http: httpx.AsyncClient, kit: FirmKit, who: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await http.post(f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth(who))
+
+
+# --- who may write what ---------------------------------------------------------------
+
+
+async def test_a_client_cannot_write_staff_kinds_or_undeclared_fields(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    refused: list[dict[str, Any]] = [
+        {"kind": "message", "payload": {"meta": {"staff_comment": "x"}}},
+        {"kind": "message", "payload": {"thread": "t", "staff_note": "x"}},
+        {"kind": "message", "payload": {"thread": 5}},
+        {"kind": "note", "audience": "portal", "payload": {}},
+        {"kind": "note", "audience": "staff", "payload": {"text": "x"}},
+        {"kind": "tag", "payload": {"tag": "vip"}},
+        {"kind": "phase", "payload": {"phase": "Done"}},
+        {"kind": "invite", "payload": {"contact_id": 1}},
+        {"kind": "bot", "payload": {"status": "x"}},
+        {"kind": "whatever", "payload": {}},
+    ]
+    for body in refused:
+        response = await _post(http, kit, "contact", body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["error"]["code"] == "bad_request"
+    ok = await _post(http, kit, "contact", {"kind": "message", "payload": {"thread": "t"}})
+    assert ok.status_code == 201
+    async with kit.db.read() as session:
+        head = (await session.get(Matter, kit.matter.id)).last_seq  # type: ignore[union-attr]
+    assert head == 1  # nothing of the refused ones was written
+
+
+async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "message", "payload": {"meta": {"a": 1}}}, "payload.meta: unknown field"),
+        ({"kind": "phase", "payload": {"step": {"index": 1}}}, "payload.phase is required"),
+        (
+            {"kind": "phase", "payload": {"phase": "p", "step": {"secret": "x"}}},
+            "payload.step.secret: unknown field",
+        ),
+        ({"kind": "phase", "payload": {"phase": "p" * 201}}, "payload.phase is over 200 bytes"),
+        (
+            {"kind": "phase", "payload": {"phase": "p", "checklist": [{}] * 51}},
+            "payload.checklist has over 50 items",
+        ),
+        ({"kind": "tag", "audience": "portal", "payload": {"tag": "t"}}, "audience of kind"),
+        ({"kind": "bot", "payload": {"status": "x"}}, "cannot be written by staff"),
+        ({"kind": "nope", "payload": {}}, "kind: unknown"),
+        ({"kind": "tag", "audience": "staff", "payload": {"tag": "t"}, "blob": "AQID"}, "no blob"),
+    ]
+    for body, message in cases:
+        response = await _post(http, kit, "staff", body)
+        assert response.status_code == 400, (body, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "bad_request" and message in error["message"], error
+
+
+async def test_a_websocket_send_is_checked_against_the_registry(
+    uvicorn_server: RunningServer, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    async with _ws(uvicorn_server, kit, "contact") as ws:
+        for fid, kind, payload in (
+            ("a", "message", {"meta": {"staff_comment": "x"}}),
+            ("b", "note", {"text": "x"}),
+            ("c", "phase", {"phase": "x"}),
+        ):
+            frame = {"type": "send", "id": fid, "matter": kit.ref, "kind": kind}
+            await ws.send(json.dumps({**frame, "audience": "portal", "payload": payload}))
+            answer = await _recv(ws)
+            assert (answer["type"], answer["id"], answer["code"]) == ("error", fid, "bad_request")
+
+
+# --- the 0-leak audience scan -----------------------------------------------------------
+
+
+async def _insert_directly(db: Database, kit: FirmKit) -> None:
+    """``DIRECT`` as rows written straight into the events table (no validation)."""
+    async with db.write() as session:
+        matter = await session.get(Matter, kit.matter.id)
+        assert matter is not None
+        seq = matter.last_seq
+        for kind, audience, payload in DIRECT:
+            seq += 1
+            session.add(
+                Event(
+                    matter_id=kit.matter.id,
+                    seq=seq,
+                    kind=kind,
+                    audience=audience,
+                    actor_kind="staff",
+                    actor_id=kit.staff.id,
+                    actor_name=kit.staff.display_name,
+                    payload=json.dumps(payload),
+                    blob=None,
+                    client_id=None,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        await session.execute(update(Matter).where(Matter.id == kit.matter.id).values(last_seq=seq))
+
+
+async def test_no_staff_only_data_reaches_any_client_output(
+    uvicorn_server: RunningServer, make_firm: MakeFirm
+) -> None:
+    assert {kind for kind, *_ in WRITES} == set(KINDS)  # every registered kind is written
+    kit = await make_firm()
+    db: Database = uvicorn_server.app.state.db
+    async with (
+        httpx.AsyncClient(base_url=uvicorn_server.base_url) as http,
+        _ws(uvicorn_server, kit, "contact") as live,
+        _ws(uvicorn_server, kit, "staff") as staff_live,
+    ):
+        for ws in (live, staff_live):
+            assert (await _subscribe(ws, kit.ref))["type"] == "subscribed"
+        for kind, who, audience, payload in WRITES:
+            body = {"kind": kind, "audience": audience, "payload": payload}
+            response = await _post(http, kit, who, body)
+            assert response.status_code == 201, (body, response.text)
+        await _insert_directly(db, kit)
+        # A last regular event: the hub reads the directly inserted rows to
+        # fill the gap before it, so they are delivered live too.
+        last = await _post(http, kit, "staff", {"kind": "message", "payload": {"thread": "end"}})
+        head = last.json()["seq"]
+        assert head == len(WRITES) + len(DIRECT) + 1
+
+        live_frames = await _recv_until(live, head)
+        staff_frames = await _recv_until(staff_live, head)
+        async with _ws(uvicorn_server, kit, "contact") as late:
+            backlog = [await _subscribe(late, kit.ref)] + await _recv_until(late, head)
+        history = await _history(http, kit, "contact")
+        staff_history = await _history(http, kit, "staff")
+
+    outputs = {
+        "live": json.dumps(live_frames),
+        "backlog": json.dumps(backlog),
+        "history": json.dumps(history),
+    }
+    for name, text in outputs.items():
+        assert "LEAK" not in text, (name, text)
+    # Clients got the portal events, with their declared client fields.
+    seen = [f for f in live_frames if f.get("type") == "event"]
+    assert {f["kind"] for f in seen} == {"message", "phase", "bot"}
+    phase = next(f for f in seen if f["kind"] == "phase")
+    assert phase["payload"] == {
+        "phase": "Lodged",
+        "step": {"index": 1, "total": 3},
+        "checklist": [{"label": "Passport", "done": True}],
+    }
+    assert [e["seq"] for e in history] == [e["seq"] for e in seen]
+    # Staff see everything, markers included, live and in history.
+    for text in (json.dumps(staff_frames), json.dumps(staff_history)):
+        for kind, _, _, payload in WRITES:
+            for marker in _markers(payload):
+                assert marker in text, (kind, marker)
+        for _, _, payload in DIRECT:
+            for marker in _markers(payload):
+                assert marker in text, marker
+
+
+async def test_the_unit_of_work_publishes_only_after_commit(
+    db: Database, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    published: list[list[int]] = []
+    committed_heads: list[int] = []
+
+    async def publish(events: list[Any]) -> None:
+        # Publication sees the rows committed: a fresh read finds them.
+        async with db.read() as session:
+            matter = await session.get(Matter, kit.matter.id)
+            assert matter is not None
+            committed_heads.append(matter.last_seq)
+        published.append([e.seq for e in events])
+
+    async with Unit(db, publish) as unit:
+        matter = await unit.session.get(Matter, kit.matter.id)
+        assert matter is not None
+        for n in range(3):
+            await unit.append(
+                matter=matter,
+                actor=kit.staff,
+                kind="phase",
+                audience="portal",
+                payload={"phase": f"step {n}"},
+            )
+        assert published == []  # nothing before the commit
+    assert published == [[1, 2, 3]] and committed_heads == [3]
+
+    with pytest.raises(RuntimeError, match="fails"):
+        async with Unit(db, publish) as unit:
+            matter = await unit.session.get(Matter, kit.matter.id)
+            assert matter is not None
+            await unit.append(
+                matter=matter, actor=kit.staff, kind="note", audience="staff", payload={}
+            )
+            raise RuntimeError("the service fails after appending")
+    assert published == [[1, 2, 3]]  # nothing published for the rolled-back event
+    async with db.read() as session:
+        matter = await session.get(Matter, kit.matter.id)
+        assert matter is not None and matter.last_seq == 3
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _markers(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.startswith("LEAK") else []
+    if isinstance(value, dict):
+        return [m for v in value.values() for m in _markers(v)]
+    if isinstance(value, list):
+        return [m for v in value for m in _markers(v)]
+    return []
+
+
+class _WS:
+    """``async with _ws(server, kit, who) as ws``: an open websocket past ``hello``."""
+
+    def __init__(self, server: RunningServer, kit: FirmKit, who: str) -> None:
+        self.server, self.kit, self.who = server, kit, who
+        self.ws: ClientConnection | None = None
+
+    async def __aenter__(self) -> ClientConnection:
+        self.ws = await connect(
+            self.server.ws_url,
+            additional_headers=self.kit.auth(self.who),
+            proxy=None,
+            open_timeout=TIMEOUT,
+        )
+        assert (await _recv(self.ws))["type"] == "hello"
+        return self.ws
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.ws is not None
+        await self.ws.close()
+
+
+def _ws(server: RunningServer, kit: FirmKit, who: str) -> _WS:
+    return _WS(server, kit, who)
+
+
+async def _recv(ws: ClientConnection) -> Frame:
+    frame: Frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    return frame
+
+
+async def _subscribe(ws: ClientConnection, ref: str) -> Frame:
+    await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": ref}]}))
+    return await _recv(ws)
+
+
+async def _recv_until(ws: ClientConnection, head: int) -> list[Frame]:
+    """Every frame up to the event with seq ``head`` (the last write)."""
+    frames: list[Frame] = []
+    while not frames or frames[-1].get("seq") != head or frames[-1].get("type") != "event":
+        frames.append(await _recv(ws))
+    return frames
+
+
+async def _history(http: httpx.AsyncClient, kit: FirmKit, who: str) -> list[Frame]:
+    response = await http.get(
+        f"/api/v1/matters/{kit.ref}/events", headers=kit.auth(who), params={"limit": 500}
+    )
+    assert response.status_code == 200, response.text
+    events: list[Frame] = response.json()["events"]
+    return events
