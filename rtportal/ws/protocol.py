@@ -33,6 +33,7 @@ from rtportal.errors import Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import view_for, viewer_class
 from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
+from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
 from rtportal.ws.frames import (
     Ack,
     FrameError,
@@ -153,30 +154,49 @@ class FrameCache:
     makes fan-out O(connections) cheap string handoffs. ``""`` caches "this
     class may not see the event".
 
+    Bounded by ``max_bytes`` (the texts' lengths plus ``ENTRY_COST`` per
+    entry) and by ``size`` entries: the least recently used entries go
+    first. A fan-out uses an entry within one loop iteration, so eviction
+    only costs a re-encode for a later backlog read.
+
     (matter_id, seq) names one immutable event only within one database, so
     use one cache per app (the endpoint keeps it on ``app.state``); each entry
     also remembers ``created_at`` and is re-encoded if it does not match.
     """
 
-    def __init__(self, size: int = 8192) -> None:
+    ENTRY_COST = 200  # bytes of key, tuple and dict slot per entry, roughly
+
+    def __init__(self, size: int = 8192, max_bytes: int = DEFAULT_FRAME_CACHE_BYTES) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._frames: OrderedDict[tuple[int, int, str], tuple[str, str]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
+    @property
+    def nbytes(self) -> int:
+        """What the cached entries count against ``max_bytes``."""
+        return self._bytes
+
     def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
         key = (event.matter_id, event.seq, cls)
-        entry = self._frames.get(key)
+        frames = self._frames
+        entry = frames.get(key)
         if entry is not None and entry[0] == event.created_at:
             self.hits += 1
-            self._frames.move_to_end(key)
+            frames.move_to_end(key)
             return entry[1]
         self.misses += 1
         view = view_for(event, principal)
         text = "" if view is None else event_frame(view)
-        self._frames[key] = (event.created_at, text)
-        if len(self._frames) > self._size:
-            self._frames.popitem(last=False)
+        if entry is not None:
+            self._bytes -= len(entry[1]) + self.ENTRY_COST
+        frames[key] = (event.created_at, text)
+        self._bytes += len(text) + self.ENTRY_COST
+        while self._bytes > self._max_bytes or len(frames) > self._size:
+            _, (_, old) = frames.popitem(last=False)
+            self._bytes -= len(old) + self.ENTRY_COST
         return text
 
 

@@ -1,0 +1,77 @@
+"""Log pages bounded in bytes as well as in count (``read_since``/``read_before``)."""
+
+from __future__ import annotations
+
+from rtportal.db import Database
+from rtportal.events import log as stream
+from tests.conftest import MakeFirm
+
+
+async def test_pages_are_bounded_by_stored_bytes_and_stay_gapless(
+    db: Database, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    # Stored sizes: payload text + blob. Non-ASCII text counts in bytes.
+    sizes = []
+    for i in range(12):
+        payload = {"t": "é" * (100 * (i % 3))}
+        blob = bytes(1000 + 500 * (i % 4))
+        async with db.write() as session:
+            matter = await stream.can_access(session, kit.staff, kit.ref)
+            await stream.append(
+                session,
+                matter=matter,
+                actor=kit.staff,
+                kind="message",
+                audience="portal",
+                payload=payload,
+                blob=blob,
+                client_id=None,
+            )
+        sizes.append(len(stream.canonical_json(payload).encode()) + len(blob))
+    budget = 4000
+
+    def expected_forward(after: int, limit: int) -> list[int]:
+        page: list[int] = []
+        total = 0
+        for seq in range(after + 1, min(after + limit, 12) + 1):
+            if page and total >= budget:
+                break
+            page.append(seq)
+            total += sizes[seq - 1]
+        return page
+
+    async with db.read() as session:
+        seen: list[int] = []
+        after = 0
+        while True:
+            page = await stream.read_since(session, kit.matter.id, after, 10, budget)
+            seqs = [e.seq for e in page]
+            assert seqs == expected_forward(after, 10)
+            if not page:
+                break
+            assert sum(sizes[s - 1] for s in seqs[:-1]) < budget
+            seen += seqs
+            after = seqs[-1]
+        assert seen == list(range(1, 13))
+        # One event larger than the budget still makes a page (the reader never stalls).
+        (only,) = await stream.read_since(session, kit.matter.id, 0, 10, 1)
+        assert only.seq == 1
+        # Backward: the newest events first, then on before the page's first seq.
+        back: list[int] = []
+        before = 13
+        while True:
+            page = await stream.read_before(session, kit.matter.id, before, 10, budget)
+            if not page:
+                break
+            seqs = [e.seq for e in page]
+            assert seqs == sorted(seqs) and seqs[-1] == before - 1
+            assert sum(sizes[s - 1] for s in seqs[1:]) < budget
+            back = seqs + back
+            before = seqs[0]
+        assert back == list(range(1, 13))
+        assert [e.seq for e in await stream.read_before(session, kit.matter.id, 13, 3)] == [
+            10,
+            11,
+            12,
+        ]
