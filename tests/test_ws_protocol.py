@@ -259,7 +259,7 @@ def test_subscribe_backlog_then_live_with_events_arriving_during_every_phase() -
     assert auth.matter == M and auth.after == 2
     p.deliver(ev(5))  # joined the hub, not yet authorised: buffered
     [load] = p.subscribed(auth.sub, M, MID, head=5)
-    assert load == LoadBacklog(auth.sub, M, MID, 2, load.limit)
+    assert load == LoadBacklog(auth.sub, M, MID, 2, load.limit, load.max_bytes)
     p.deliver(ev(6))  # backlog loading: buffered
     p.deliver(ev(6))  # repeated delivery
     [sub_frame] = frames(p)
