@@ -1,9 +1,16 @@
-"""Log pages bounded in bytes as well as in count (``read_since``/``read_before``)."""
+"""Log pages bounded in bytes as well as in count (read_since, read_before, HTTP history)."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+
+import httpx
+
+from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.events import log as stream
+from rtportal.settings import Settings
 from tests.conftest import MakeFirm
 
 
@@ -75,3 +82,46 @@ async def test_pages_are_bounded_by_stored_bytes_and_stay_gapless(
             11,
             12,
         ]
+
+
+async def test_history_page_is_bounded_in_bytes_and_next_continues(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    small = dataclasses.replace(settings, history_page_bytes=1024)
+    app = create_app(small)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            url = f"/api/v1/matters/{kit.ref}/events"
+            blob = base64.b64encode(bytes(600)).decode()
+            for i in range(7):
+                body = {"kind": "message", "payload": {"i": i}, "blob": blob}
+                r = await http.post(url, json=body, headers=kit.auth("staff"))
+                assert r.status_code == 201, r.text
+            # ~610 stored bytes per event: a page stops at the second event.
+            pages: list[list[int]] = []
+            after = "0"
+            while True:
+                r = await http.get(
+                    url, params={"after": after, "limit": 100}, headers=kit.auth("contact")
+                )
+                assert r.status_code == 200, r.text
+                body = r.json()
+                pages.append([e["seq"] for e in body["events"]])
+                after = str(body["next"])
+                if not body["more"]:
+                    break
+            assert pages == [[1, 2], [3, 4], [5, 6], [7]]
+            back: list[list[int]] = []
+            before = "8"
+            while True:
+                r = await http.get(
+                    url, params={"before": before, "limit": 100}, headers=kit.auth("staff")
+                )
+                body = r.json()
+                back.append([e["seq"] for e in body["events"]])
+                before = str(body["prev"])
+                if not body["more"]:
+                    break
+            assert back == [[6, 7], [4, 5], [2, 3], [1]]
