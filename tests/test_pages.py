@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+import secrets
 
 import httpx
 
 from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.events import log as stream
+from rtportal.events.log import StoredEvent
+from rtportal.principal import Principal
+from rtportal.realtime.broker import from_url
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from tests.conftest import MakeFirm
 
@@ -125,3 +131,64 @@ async def test_history_page_is_bounded_in_bytes_and_next_continues(
                 if not body["more"]:
                     break
             assert back == [[6, 7], [4, 5], [2, 3], [1]]
+
+
+class _Listener:
+    """A hub listener that records what it gets and wakes the test on each event."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.seqs: list[int] = []
+        self.changed = asyncio.Event()
+
+    def deliver(self, event: StoredEvent) -> None:
+        self.seqs.append(event.seq)
+        self.changed.set()
+
+    def close(self, code: int) -> None:
+        self.changed.set()
+
+
+async def test_hub_gap_fill_reads_pages_bounded_in_bytes(
+    settings: Settings, db: Database, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    small = dataclasses.replace(settings, backlog_page_bytes=1024, hub_poll_interval=60.0)
+    bus = f"memory://pages-{secrets.token_hex(4)}"
+    dbs = [Database(settings.database_url) for _ in range(2)]
+    brokers = [from_url(bus) for _ in range(2)]
+    hubs = [Hub(d, b, small) for d, b in zip(dbs, brokers, strict=True)]
+    for hub in hubs:
+        await hub.start()
+    try:
+        receiver, publisher = hubs
+        listener = _Listener(kit.contact)
+        await receiver.join(kit.matter.id, listener)
+        # Six ~620-byte events committed and never published (lost broker
+        # messages), then a seventh published: the gap is read in pages of two.
+        events: list[StoredEvent] = []
+        async with db.write() as session:
+            matter = await stream.can_access(session, kit.staff, kit.ref)
+            for i in range(7):
+                event, _ = await stream.append(
+                    session,
+                    matter=matter,
+                    actor=kit.staff,
+                    kind="message",
+                    audience="portal",
+                    payload={"i": i},
+                    blob=bytes(600),
+                    client_id=None,
+                )
+                events.append(event)
+        await publisher.publish(events[-1:])
+        async with asyncio.timeout(10):
+            while listener.seqs != [1, 2, 3, 4, 5, 6, 7]:
+                listener.changed.clear()
+                await listener.changed.wait()
+        assert receiver.gap_reads == 3
+    finally:
+        for hub, broker, worker_db in zip(hubs, brokers, dbs, strict=True):
+            await hub.stop()
+            await broker.close()
+            await worker_db.close()
