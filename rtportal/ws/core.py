@@ -49,7 +49,13 @@ from rtportal.ws.protocol import (
     Protocol,
 )
 
-__all__ = ["ConnectionCore", "as_error", "limits_from_settings", "origin_allowed"]
+__all__ = [
+    "ConnectionCore",
+    "as_error",
+    "backlog_low_water",
+    "limits_from_settings",
+    "origin_allowed",
+]
 
 log = logging.getLogger("rtportal.ws")
 
@@ -74,8 +80,18 @@ def limits_from_settings(settings: Settings) -> Limits:
         backlog_limit=settings.backlog_limit,
         send_queue=settings.ws_send_queue,
         send_queue_bytes=settings.ws_send_buffer_max,
-        backlog_page_bytes=settings.backlog_page_bytes,
+        # A page written at the low-water mark stays within ws_send_buffer_max.
+        backlog_page_bytes=min(settings.backlog_page_bytes, settings.ws_send_buffer_max // 4),
     )
+
+
+def backlog_low_water(settings: Settings) -> int:
+    """The backlog low-water mark in effect: at most a quarter of ``ws_send_buffer_max``.
+
+    With the page bound (also at most a quarter), a backlog page written at
+    the mark leaves room under the limit: a backlog never causes a 4008.
+    """
+    return min(settings.ws_backlog_low_water, settings.ws_send_buffer_max // 4)
 
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
@@ -172,7 +188,7 @@ class ConnectionCore:
         transport that buffers itself counts its buffer too and calls
         ``writable`` when it drains.
         """
-        return self.proto.queued_bytes > self.settings.ws_backlog_low_water
+        return self.proto.queued_bytes > backlog_low_water(self.settings)
 
     def writable(self) -> None:
         """The transport wrote: wake the backlog reads if the unsent bytes are low again."""

@@ -54,7 +54,7 @@ from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_WS_BACKLOG_LOW_WATER
-from rtportal.ws.core import ConnectionCore, origin_allowed
+from rtportal.ws.core import ConnectionCore, backlog_low_water, origin_allowed
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
@@ -228,7 +228,7 @@ class WebSocketProtocol(asyncio.Protocol):
         )
         self._ws = ServerProtocol(max_size=max_size, logger=log)
         self._low_water = (
-            runtime.settings.ws_backlog_low_water
+            backlog_low_water(runtime.settings)
             if isinstance(runtime, Runtime)
             else DEFAULT_WS_BACKLOG_LOW_WATER
         )
