@@ -258,6 +258,7 @@ class Protocol:
         self._page = max(1, min(self.limits.backlog_limit, self.limits.send_queue // 2))
         self._buffer_max = max(1, self.limits.send_queue)
         self._queued_max = self.limits.send_queue_bytes
+        self._send_queue = self.limits.send_queue
 
     # --- outbox -----------------------------------------------------------------
 
@@ -289,7 +290,7 @@ class Protocol:
         outbox = self._outbox
         # An empty outbox takes one frame whatever its size (a limit below
         # the frame size must not end every connection).
-        if len(outbox) >= self.limits.send_queue or (outbox and size > self._queued_max):
+        if (size > self._queued_max and outbox) or len(outbox) >= self._send_queue:
             actions.extend(self._close(CLOSE_SLOW, "slow consumer: resume from your cursor"))
             return
         self._queued_bytes = size
