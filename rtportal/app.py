@@ -29,6 +29,7 @@ from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint
+from rtportal.ws.protocol import FrameCache
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -153,7 +154,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             committer = app.state.committer = GroupCommit(
                 db, hub.publish, settings, membership.can_access
             )
-            runtime = app.state.runtime = Runtime(settings, db, hub, committer)
+            frames = FrameCache(max_bytes=settings.frame_cache_bytes)
+            runtime = app.state.runtime = Runtime(settings, db, hub, committer, frames)
             log.info(
                 "rtportal started (database %s, broker %s)",
                 db.backend,

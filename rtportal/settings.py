@@ -21,6 +21,16 @@ DEFAULT_WS_SEND_QUEUE = 1024
 # Bytes a client may leave unread (uvicorn transport buffer, rtportal.ws.native)
 # before it is closed with 4008: a few backlog pages of large frames.
 DEFAULT_WS_SEND_BUFFER_MAX = 4 * 1024 * 1024
+# A subscription's next backlog page is read only once the connection's
+# unsent bytes are at most this (pacing: a client that does not read does
+# not pull the log into memory).
+DEFAULT_WS_BACKLOG_LOW_WATER = 1024 * 1024
+# Stored bytes (payload text + blob) per backlog page read from the database.
+DEFAULT_BACKLOG_PAGE_BYTES = 1024 * 1024
+# Stored bytes (payload text + blob) per HTTP history page.
+DEFAULT_HISTORY_PAGE_BYTES = 4 * 1024 * 1024
+# Encoded event frames kept per worker for reuse (FrameCache), in bytes.
+DEFAULT_FRAME_CACHE_BYTES = 32 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
 DEFAULT_EVENT_PAYLOAD_MAX = 65_536
 DEFAULT_EVENT_BLOB_MAX = 262_144
@@ -108,8 +118,12 @@ class Settings:
     ws_max_frame_bytes: int = DEFAULT_WS_MAX_FRAME_BYTES
     ws_send_queue: int = DEFAULT_WS_SEND_QUEUE
     ws_send_buffer_max: int = DEFAULT_WS_SEND_BUFFER_MAX
+    ws_backlog_low_water: int = DEFAULT_WS_BACKLOG_LOW_WATER
     backlog_limit: int = DEFAULT_BACKLOG_LIMIT
+    backlog_page_bytes: int = DEFAULT_BACKLOG_PAGE_BYTES
     history_page_max: int = 500
+    history_page_bytes: int = DEFAULT_HISTORY_PAGE_BYTES
+    frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
     hub_poll_interval: float = 2.0
@@ -149,8 +163,20 @@ class Settings:
             ws_send_buffer_max=_int(
                 env, "RTPORTAL_WS_SEND_BUFFER_MAX", DEFAULT_WS_SEND_BUFFER_MAX, 1024
             ),
+            ws_backlog_low_water=_int(
+                env, "RTPORTAL_WS_BACKLOG_LOW_WATER", DEFAULT_WS_BACKLOG_LOW_WATER, 1024
+            ),
             backlog_limit=_int(env, "RTPORTAL_BACKLOG_LIMIT", DEFAULT_BACKLOG_LIMIT),
+            backlog_page_bytes=_int(
+                env, "RTPORTAL_BACKLOG_PAGE_BYTES", DEFAULT_BACKLOG_PAGE_BYTES, 1024
+            ),
             history_page_max=_int(env, "RTPORTAL_HISTORY_PAGE_MAX", 500),
+            history_page_bytes=_int(
+                env, "RTPORTAL_HISTORY_PAGE_BYTES", DEFAULT_HISTORY_PAGE_BYTES, 1024
+            ),
+            frame_cache_bytes=_int(
+                env, "RTPORTAL_FRAME_CACHE_BYTES", DEFAULT_FRAME_CACHE_BYTES, 1024
+            ),
             event_payload_max=_int(
                 env, "RTPORTAL_EVENT_PAYLOAD_MAX", DEFAULT_EVENT_PAYLOAD_MAX, 64
             ),

@@ -108,3 +108,23 @@ def test_reads_os_environ_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("RTPORTAL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("RTPORTAL_BROKER_URL", "memory://shared")
     assert Settings.from_env().broker_url == "memory://shared"
+
+
+def test_memory_limits_are_bytes_with_defaults_and_overrides(tmp_path: Path) -> None:
+    names = {
+        "RTPORTAL_WS_SEND_BUFFER_MAX": "ws_send_buffer_max",
+        "RTPORTAL_WS_BACKLOG_LOW_WATER": "ws_backlog_low_water",
+        "RTPORTAL_BACKLOG_PAGE_BYTES": "backlog_page_bytes",
+        "RTPORTAL_HISTORY_PAGE_BYTES": "history_page_bytes",
+        "RTPORTAL_FRAME_CACHE_BYTES": "frame_cache_bytes",
+    }
+    base = {"RTPORTAL_DATA_DIR": str(tmp_path)}
+    s = Settings.from_env(base)
+    MiB = 1024 * 1024
+    assert [getattr(s, f) for f in names.values()] == [4 * MiB, MiB, MiB, 4 * MiB, 32 * MiB]
+    s = Settings.from_env({**base, **{n: str(5000 + i) for i, n in enumerate(names)}})
+    assert [getattr(s, f) for f in names.values()] == [5000, 5001, 5002, 5003, 5004]
+    for name in names:
+        with pytest.raises(InvalidConfig) as info:
+            Settings.from_env({**base, name: "100"})  # below 1 KiB
+        assert name in info.value.message

@@ -535,9 +535,11 @@ async def test_slow_consumer_is_closed_4008_and_resumes_from_its_cursor(
     settings: Settings, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    limited = dataclasses.replace(settings, ws_send_buffer_max=65_536)
-    count = 40
-    blob = bytes(150_000)  # ~200 KB event frames: 8 MB in all, far past socket buffers
+    # The limit holds one burst of 5 event frames (the writer's round), so the
+    # reader that keeps up is never closed; the one that stops reading is.
+    limited = dataclasses.replace(settings, ws_send_buffer_max=1_100_000)
+    count = 60
+    blob = bytes(150_000)  # ~200 KB event frames: 12 MB in all, far past socket buffers
     async with running_server(create_app(limited), ws=UVICORN_WS) as srv:
         slow, _ = await RawClient.connect(srv, kit.tokens["contact"], rcvbuf=4096)
         await slow.send_text(

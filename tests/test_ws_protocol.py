@@ -267,7 +267,7 @@ def test_subscribe_backlog_then_live_with_events_arriving_during_every_phase() -
     assert auth.matter == M and auth.after == 2
     p.deliver(ev(5))  # joined the hub, not yet authorised: buffered
     load = only_load(p.subscribed(auth.sub, M, MID, head=5))
-    assert load == LoadBacklog(auth.sub, M, MID, 2, load.limit)
+    assert load == LoadBacklog(auth.sub, M, MID, 2, load.limit, load.max_bytes)
     p.deliver(ev(6))  # backlog loading: buffered
     p.deliver(ev(6))  # repeated delivery
     [sub_frame] = frames(p)
@@ -512,6 +512,77 @@ def test_failed_send_is_an_error_frame_and_inflight_limit_is_rate_limited() -> N
     assert len(p.receive_text(json.dumps({**SEND, "id": "m2"}))) == 1
 
 
+def big(seq: int, chars: int = 10_000) -> StoredEvent:
+    """An event whose frame is a little over ``chars`` bytes."""
+    return ev(seq, payload={"t": "x" * chars})
+
+
+def test_a_page_cut_short_by_bytes_is_followed_by_the_next() -> None:
+    p = connected(backlog_limit=100, send_queue=8, backlog_page_bytes=5000)  # page = 4
+    auth = subscribe(p, 0)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=6))
+    assert (load.limit, load.max_bytes) == (4, 5000)
+    got: list[int] = []
+    # The database answers fewer than ``limit`` events (its byte bound): the
+    # head at subscribe says more exist, so reading goes on.
+    for answer in ([1], [2, 3], [4, 5, 6]):
+        assert isinstance(load, LoadBacklog) and load.after == (got[-1] if got else 0)
+        actions = p.backlog_loaded(load.sub, M, [ev(s) for s in answer])
+        got += event_seqs(frames(p))
+        if answer[-1] < 6:
+            load = only_load(actions)
+        else:
+            assert actions == []
+    assert got == [1, 2, 3, 4, 5, 6]
+    p.deliver(ev(7))
+    assert event_seqs(frames(p)) == [7]
+
+
+def test_backlog_page_stops_at_a_full_outbox_and_reads_on_later() -> None:
+    p = connected(send_queue_bytes=25_000)
+    auth = subscribe(p, 0)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=5))
+    db = [big(s) for s in range(1, 6)]
+    got: list[int] = []
+    answer = db[: load.limit]
+    while True:
+        actions = p.backlog_loaded(load.sub, M, answer)
+        assert p.closed is None  # a backlog never makes a slow consumer
+        assert p.queued_bytes <= 25_000
+        batch = event_seqs(frames(p))
+        assert len(batch) <= 2  # two ~10 KB frames fit, a third would not
+        got += batch
+        if not actions:
+            break
+        load = only_load(actions)
+        assert load.after == got[-1]
+        answer = db[load.after : load.after + load.limit]
+    assert got == [1, 2, 3, 4, 5]
+
+
+def test_live_events_buffered_while_loading_are_bounded_in_bytes() -> None:
+    p = connected(send_queue_bytes=25_000)
+    auth = subscribe(p, 0)
+    load = only_load(p.subscribed(auth.sub, M, MID, head=1))
+    for s in (2, 3, 4):  # the third passes 25,000 bytes: dropped, read again later
+        assert p.deliver(big(s)) == []
+    frames(p)
+    db = [ev(1)] + [big(s) for s in (2, 3, 4)]
+    got: list[int] = []
+    answer = db[:1]
+    loads = 0
+    while True:
+        actions = p.backlog_loaded(load.sub, M, answer)
+        got += event_seqs(frames(p))
+        if not actions:
+            break
+        load = only_load(actions)
+        assert load.after == got[-1]
+        answer = db[load.after : load.after + load.limit]
+        loads += 1
+    assert got == [1, 2, 3, 4] and loads >= 1
+
+
 # --- slow consumers, close ---------------------------------------------------------
 
 
@@ -524,6 +595,21 @@ def test_slow_consumer_is_closed_4008_and_its_queue_dropped() -> None:
     assert p.deliver(ev(6)) == [Close(4008, "slow consumer: resume from your cursor")]
     assert p.queued == 0 and p.take_frames() == []
     assert p.deliver(ev(7)) == [] and p.receive_text('{"type":"ping","id":"p"}') == []
+
+
+def test_outbox_is_bounded_in_bytes_and_takes_one_frame_of_any_size() -> None:
+    p = connected(send_queue_bytes=25_000)
+    live_sub(p)
+    assert p.deliver(big(1, 40_000)) == []  # an empty outbox takes any one frame
+    assert p.queued == 1 and p.queued_bytes > 40_000
+    frames(p)
+    assert p.queued_bytes == 0
+    assert p.deliver(big(2)) == [] and p.deliver(big(3)) == []
+    two = p.queued_bytes
+    assert p.take_frames(1) and 0 < p.queued_bytes < two
+    assert p.deliver(big(4)) == []
+    assert p.deliver(big(5)) == [Close(4008, "slow consumer: resume from your cursor")]
+    assert p.queued == 0 and p.queued_bytes == 0
 
 
 def test_server_close_is_final() -> None:
@@ -576,6 +662,18 @@ def test_frame_cache_reuses_the_same_text_and_evicts_oldest() -> None:
     cache.frame(ev(3), STAFF, "staff")
     cache.frame(ev(1), STAFF, "staff")
     assert cache.misses == 4 and cache.hits == 1
+
+
+def test_frame_cache_is_bounded_in_bytes() -> None:
+    one = len(FrameCache().frame(big(0), STAFF, "staff")) + FrameCache.ENTRY_COST
+    cache = FrameCache(max_bytes=3 * one)
+    for s in range(1, 5):
+        cache.frame(big(s), STAFF, "staff")
+        assert cache.nbytes <= 3 * one
+    cache.frame(big(4), STAFF, "staff")
+    assert cache.hits == 1
+    cache.frame(big(1), STAFF, "staff")  # the oldest went first
+    assert cache.misses == 5
 
 
 # --- property tests ----------------------------------------------------------------

@@ -32,7 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from rtportal import wirejson
 from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import Conflict, NotFound, RtPortalError
-from rtportal.events import store_pg, store_sqlite
+from rtportal.events import pages, store_pg, store_sqlite
 from rtportal.events.batch import (
     DRIVER_ERRORS,
     AppendItem,
@@ -342,38 +342,58 @@ async def append(
 
 
 async def read_since(
-    session: AsyncSession, matter_id: int, after_seq: int, limit: int
+    session: AsyncSession,
+    matter_id: int,
+    after_seq: int,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> list[StoredEvent]:
-    """Events of a matter with ``seq > after_seq``, in seq order, at most ``limit``."""
+    """Events of a matter with ``seq > after_seq``, in seq order, at most ``limit``.
+
+    With ``max_bytes``, also at most that many stored bytes (the first event
+    always; ``rtportal.events.pages``): fewer than ``limit`` events do not
+    mean the log ends there.
+    """
     if limit <= 0:
         return []
-    result = await session.execute(
+    query = (
         select(Event, Matter.reference)
         .join(Matter, Matter.id == Event.matter_id)
         .where(Event.matter_id == matter_id, Event.seq > after_seq)
-        .order_by(Event.seq)
-        .limit(limit)
     )
+    if max_bytes is not None:
+        query = query.where(
+            Event.seq <= pages.last_seq_within(session, matter_id, after_seq, limit, max_bytes)
+        )
+    result = await session.execute(query.order_by(Event.seq).limit(limit))
     return [_from_row(row, ref) for row, ref in result.all()]
 
 
 async def read_before(
-    session: AsyncSession, matter_id: int, before_seq: int, limit: int
+    session: AsyncSession,
+    matter_id: int,
+    before_seq: int,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> list[StoredEvent]:
     """The newest ``limit`` events with ``seq < before_seq``, returned in seq order.
 
     For a chat opening on its latest page (``before_seq = head + 1``) and
-    scrolling back.
+    scrolling back. ``max_bytes`` bounds the page as in ``read_since``,
+    counted from the newest event back.
     """
     if limit <= 0 or before_seq <= 1:
         return []
-    result = await session.execute(
+    query = (
         select(Event, Matter.reference)
         .join(Matter, Matter.id == Event.matter_id)
         .where(Event.matter_id == matter_id, Event.seq < before_seq)
-        .order_by(Event.seq.desc())
-        .limit(limit)
     )
+    if max_bytes is not None:
+        query = query.where(
+            Event.seq >= pages.first_seq_within(session, matter_id, before_seq, limit, max_bytes)
+        )
+    result = await session.execute(query.order_by(Event.seq.desc()).limit(limit))
     return [_from_row(row, ref) for row, ref in reversed(result.all())]
 
 

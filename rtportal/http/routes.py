@@ -227,7 +227,9 @@ async def history(request: Request) -> Response:
 
     Forward from ``after`` (default: the start), or backward from
     ``before`` (the newest events with a smaller seq; ``before = head + 1``
-    is the latest page). Pages are always in seq order.
+    is the latest page). Pages are always in seq order, at most ``limit``
+    events and about ``history_page_bytes`` stored bytes; ``next``/``prev``
+    say where the next page starts.
     """
     query = request.query_params
     if "after" in query and "before" in query:
@@ -239,10 +241,12 @@ async def history(request: Request) -> Response:
     ref = request.path_params["ref"]
     async with _db(request).read() as session:
         matter = await membership.can_access(session, principal, ref)
+        # Bounded in bytes too: a page may hold fewer than ``limit`` events.
+        page_bytes = _settings(request).history_page_bytes
         if backward:
-            events = await stream.read_before(session, matter.id, cursor.after, limit)
+            events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
-            events = await stream.read_since(session, matter.id, cursor.after, limit)
+            events = await stream.read_since(session, matter.id, cursor.after, limit, page_bytes)
         head = await stream.head(session, matter.id)
     views = [v for v in (view_for(e, principal) for e in events) if v is not None]
     # Cursors advance over events this caller may not see, so paging ends.

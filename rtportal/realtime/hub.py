@@ -175,6 +175,7 @@ class Hub:
         self._db = db
         self._broker = broker
         self._poll_interval = settings.hub_poll_interval
+        self._fill_bytes = settings.backlog_page_bytes  # stored bytes per gap-fill read
         self._gap_wait = gap_wait
         self._matters: dict[int, _Matter] = {}
         # Every listener joined somewhere (or registered), by principal, with
@@ -538,7 +539,9 @@ class Hub:
             while st.ready and st.target > st.last and self._matters.get(matter_id) is st:
                 want = min(st.target - st.last, _FILL_PAGE)
                 async with self._db.read() as session:
-                    events = await stream.read_since(session, matter_id, st.last, want)
+                    events = await stream.read_since(
+                        session, matter_id, st.last, want, self._fill_bytes
+                    )
                 self.gap_reads += 1
                 progressed = False
                 for event in events:

@@ -9,7 +9,10 @@ on any ASGI server):
   matter; the decision is then cached per connection, see
   ``ConnectionCore._matter``), hub joins and backlog reads;
 * appends through the worker's ``GroupCommit`` (no access query per send):
-  **commit**, then ``hub.publish``, then ack.
+  **commit**, then ``hub.publish``, then ack;
+* backlog pacing: a backlog page is read only once the connection's unsent
+  bytes are at most ``settings.ws_backlog_low_water`` (``_until_writable``),
+  so a client that does not read holds at most about one page.
 
 Every exception is mapped at this boundary: a client sees an ``error``
 frame with a stable code or a documented close code, never a traceback.
@@ -47,7 +50,13 @@ from rtportal.ws.protocol import (
     Protocol,
 )
 
-__all__ = ["ConnectionCore", "as_error", "limits_from_settings", "origin_allowed"]
+__all__ = [
+    "ConnectionCore",
+    "as_error",
+    "backlog_low_water",
+    "limits_from_settings",
+    "origin_allowed",
+]
 
 log = logging.getLogger("rtportal.ws")
 
@@ -71,7 +80,19 @@ def limits_from_settings(settings: Settings) -> Limits:
         max_blob_bytes=settings.event_blob_max,
         backlog_limit=settings.backlog_limit,
         send_queue=settings.ws_send_queue,
+        send_queue_bytes=settings.ws_send_buffer_max,
+        # A page written at the low-water mark stays within ws_send_buffer_max.
+        backlog_page_bytes=min(settings.backlog_page_bytes, settings.ws_send_buffer_max // 4),
     )
+
+
+def backlog_low_water(settings: Settings) -> int:
+    """The backlog low-water mark in effect: at most a quarter of ``ws_send_buffer_max``.
+
+    With the page bound (also at most a quarter), a backlog page written at
+    the mark leaves room under the limit: a backlog never causes a 4008.
+    """
+    return min(settings.ws_backlog_low_water, settings.ws_send_buffer_max // 4)
 
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
@@ -99,6 +120,7 @@ class ConnectionCore:
         "_appending",
         "_close",
         "_db_slots",
+        "_drain_waiter",
         "_ended",
         "_hub_lock",
         "_joined",
@@ -127,6 +149,8 @@ class ConnectionCore:
         self._appending = 0
         self._ended = False  # _cancel_tasks ran: the connection is over
         self._tasks: set[asyncio.Task[None]] | None = None
+        # Backlog reads waiting for the unsent bytes to drain (see _until_writable).
+        self._drain_waiter: asyncio.Future[None] | None = None
         # matter ref -> (Matter, loop time of the access check); see _matter().
         self._access: dict[str, tuple[Matter, float]] | None = None
 
@@ -157,6 +181,30 @@ class ConnectionCore:
 
     def _in_flight_changed(self) -> None:
         """``in_flight`` went up or down (the native transport pauses input)."""
+
+    def _backlogged(self) -> bool:
+        """Whether the unsent bytes are above the low-water mark (backlog reads wait).
+
+        This transport-independent version counts the core's outbox; a
+        transport that buffers itself counts its buffer too and calls
+        ``writable`` when it drains.
+        """
+        return self.proto.queued_bytes > backlog_low_water(self.settings)
+
+    def writable(self) -> None:
+        """The transport wrote: wake the backlog reads if the unsent bytes are low again."""
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done() and not self._backlogged():
+            self._drain_waiter = None
+            waiter.set_result(None)
+
+    async def _until_writable(self) -> None:
+        """Return once the unsent bytes are at most the low-water mark (backlog pacing)."""
+        while self._backlogged():
+            waiter = self._drain_waiter
+            if waiter is None or waiter.done():
+                waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+            await waiter
 
     def _cancel_tasks(self) -> list[asyncio.Task[None]]:
         """The connection is over: cancel its requests (a send already in the
@@ -292,9 +340,10 @@ class ConnectionCore:
 
     async def _load(self, action: LoadBacklog) -> None:
         try:
+            await self._until_writable()
             async with self._slots(), self.db.read() as session:
                 events = await stream.read_since(
-                    session, action.matter_id, action.after, action.limit
+                    session, action.matter_id, action.after, action.limit, action.max_bytes
                 )
             self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
         except Exception as exc:

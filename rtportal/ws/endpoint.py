@@ -1,8 +1,10 @@
 """The portable ASGI websocket endpoint (``Connection``), for any ASGI server.
 
 A writer task drains the core's bounded outbox to the socket, so the hub's
-``deliver`` never waits (a full outbox closes with 4008), and a reader task
-feeds client frames to the core. Production runs ``rtportal.ws.native`` on
+``deliver`` never waits (an outbox beyond ``ws_send_queue`` frames or
+``ws_send_buffer_max`` bytes closes with 4008; the writer holds at most one
+batch taken from it besides), and a reader task feeds client frames to the
+core. Production runs ``rtportal.ws.native`` on
 uvicorn instead (no task per idle connection); both share
 ``rtportal.ws.core.ConnectionCore``.
 """
@@ -167,6 +169,7 @@ class Connection(ConnectionCore):
                     continue
                 for text in frames:
                     await send(text)
+                self.writable()
         except asyncio.CancelledError:
             raise
         except Exception:

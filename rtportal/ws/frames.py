@@ -22,9 +22,11 @@ from rtportal.errors import BadRequest, PayloadTooLarge, RtPortalError
 from rtportal.events.send import Send
 from rtportal.settings import (
     DEFAULT_BACKLOG_LIMIT,
+    DEFAULT_BACKLOG_PAGE_BYTES,
     DEFAULT_EVENT_BLOB_MAX,
     DEFAULT_EVENT_PAYLOAD_MAX,
     DEFAULT_WS_MAX_FRAME_BYTES,
+    DEFAULT_WS_SEND_BUFFER_MAX,
     DEFAULT_WS_SEND_QUEUE,
 )
 
@@ -79,6 +81,10 @@ class Limits:
     backlog_limit: int = DEFAULT_BACKLOG_LIMIT
     send_queue: int = DEFAULT_WS_SEND_QUEUE
     max_bad_frames: int = 10
+    # Bytes (not announced in hello): unsent frames per connection, and
+    # stored bytes per backlog page read.
+    send_queue_bytes: int = DEFAULT_WS_SEND_BUFFER_MAX
+    backlog_page_bytes: int = DEFAULT_BACKLOG_PAGE_BYTES
 
     def to_wire(self) -> dict[str, int]:
         return {

@@ -14,11 +14,15 @@ protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
   so an event frame is the same bytes for every viewer of one class: it is
   framed once (``_FrameBytes``) and each connection does one
   ``transport.write``. No writer task wakes per connection per event.
-* **Overflow policy: close, never buffer without bound.** When a client
-  reads slower than events arrive and more than
-  ``settings.ws_send_buffer_max`` bytes are waiting in the transport, the
-  connection is closed with 4008 "slow consumer"; it resumes from its
+* **Overflow policy: close, never buffer without bound.** Before frames are
+  written, the transport's unsent bytes plus the frames are compared with
+  ``settings.ws_send_buffer_max``: beyond it the frames are not written and
+  the connection is closed with 4008 "slow consumer"; it resumes from its
   cursor (docs/protocol.md).
+* **Backlog pacing.** The transport's high-water mark is
+  ``settings.ws_backlog_low_water``: while it is paused (``pause_writing``)
+  no backlog page is read for the connection, so a client that does not
+  read holds about one page, not the log.
 * **Keepalive without a timer per connection.** One sweep per worker every
   ``--ws-ping-interval`` seconds pings the connections that sent nothing
   since the last sweep, and closes (1011) those that sent nothing, not even
@@ -49,7 +53,8 @@ from rtportal.access.sessions import authenticate, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
-from rtportal.ws.core import ConnectionCore, origin_allowed
+from rtportal.settings import DEFAULT_WS_BACKLOG_LOW_WATER
+from rtportal.ws.core import ConnectionCore, backlog_low_water, origin_allowed
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
@@ -84,11 +89,13 @@ class _FrameBytes:
     text alive, so its id cannot be reused while it is cached.
     """
 
-    __slots__ = ("_memo",)
+    __slots__ = ("_bytes", "_memo")
     _SIZE = 64
+    _MAX_BYTES = 8 * 1024 * 1024  # framed bytes kept, besides the entry count
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[str, bytes]] = {}
+        self._bytes = 0
 
     def __call__(self, text: str) -> bytes:
         entry = self._memo.get(id(text))
@@ -102,9 +109,11 @@ class _FrameBytes:
             frame = struct.pack("!BBH", 0x81, 126, n) + data
         else:
             frame = struct.pack("!BBQ", 0x81, 127, n) + data
-        if len(self._memo) >= self._SIZE:
+        if len(self._memo) >= self._SIZE or self._bytes > self._MAX_BYTES:
             self._memo.clear()  # bounded; a miss only costs one encode
+            self._bytes = 0
         self._memo[id(text)] = (text, frame)
+        self._bytes += len(frame)
         return frame
 
 
@@ -165,6 +174,13 @@ class NativeConnection(ConnectionCore):
         else:
             self._owner.resume_input()
 
+    def _backlogged(self) -> bool:
+        # Queued frames go to the transport first: its flow control then
+        # says whether more than the low-water mark is unsent.
+        owner = self._owner
+        owner.flush_frames()
+        return owner.write_paused
+
 
 class WebSocketProtocol(asyncio.Protocol):
     """One websocket connection on uvicorn (see the module docstring)."""
@@ -177,6 +193,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_fragments",
         "_heard",
         "_held",
+        "_low_water",
         "_pending_text",
         "_pinged",
         "_read_paused",
@@ -185,6 +202,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_transport",
         "_ws",
         "flush_pending",
+        "write_paused",
     )
 
     def __init__(
@@ -209,6 +227,12 @@ class WebSocketProtocol(asyncio.Protocol):
             else config.ws_max_size
         )
         self._ws = ServerProtocol(max_size=max_size, logger=log)
+        self._low_water = (
+            backlog_low_water(runtime.settings)
+            if isinstance(runtime, Runtime)
+            else DEFAULT_WS_BACKLOG_LOW_WATER
+        )
+        self.write_paused = False  # the transport holds more than _low_water unsent bytes
         self._transport: asyncio.Transport | None = None
         self._conn: NativeConnection | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -226,9 +250,19 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        # Flow control at the low-water mark: pause_writing/resume_writing pace backlog reads.
+        self._transport.set_write_buffer_limits(high=self._low_water, low=self._low_water // 2)
         self._server_state.connections.add(self)
         self._shared.connections.add(self)
         self._start_keepalive()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._conn is not None:
+            self._conn.writable()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server_state.connections.discard(self)
@@ -310,17 +344,17 @@ class WebSocketProtocol(asyncio.Protocol):
         if transport is None or self._ws.state is not State.OPEN or transport.is_closing():
             return
         framed = self._shared.frame_bytes
-        if len(texts) == 1:
-            transport.write(framed(texts[0]))
-        else:
-            transport.write(b"".join([framed(t) for t in texts]))
+        data = framed(texts[0]) if len(texts) == 1 else b"".join([framed(t) for t in texts])
         conn = self._conn
-        if (
-            conn is not None
-            and transport.get_write_buffer_size() > conn.settings.ws_send_buffer_max
-        ):
-            # Named overflow policy: close the slow consumer; it resumes from its cursor.
+        unsent = transport.get_write_buffer_size()
+        if unsent and conn is not None and unsent + len(data) > conn.settings.ws_send_buffer_max:
+            # Named overflow policy, checked before writing: close the slow
+            # consumer (these frames are not sent); it resumes from its cursor.
+            # (With nothing unsent the frames go: the outbox they come from
+            # is bounded by the same limit.)
             conn.close(CLOSE_SLOW)
+            return
+        transport.write(data)
 
     def close_with(self, code: int, reason: str) -> None:
         ws = self._ws

@@ -5,8 +5,9 @@ database results, live events from the hub) and executes what comes out.
 
 * Frames for the client accumulate in a bounded outbox; the endpoint's
   writer drains it with ``take_frames``. When the outbox would exceed
-  ``limits.send_queue`` the connection is a slow consumer: the outbox is
-  dropped and ``Close(4008)`` is returned. Fan-out therefore never waits.
+  ``limits.send_queue`` frames or ``limits.send_queue_bytes`` the
+  connection is a slow consumer: the outbox is dropped and ``Close(4008)``
+  is returned. Fan-out therefore never waits.
 * I/O requests are returned as a list of actions (``Authorize``,
   ``LoadBacklog``, ``Leave``, ``Append``, ``Close``); their results come back
   through ``subscribed``/``subscribe_failed``, ``backlog_loaded``/
@@ -15,7 +16,8 @@ database results, live events from the hub) and executes what comes out.
 Per subscription the machine owns the backlog/live seam: ``after`` is the
 last seq handed to the client (or skipped because the viewer may not see
 it). While the subscription is being authorised or its backlog loaded,
-live events are buffered (bounded); afterwards the backlog is emitted, then
+live events are buffered (bounded in count and bytes; on overflow they are
+dropped and read again from the database); afterwards the backlog is emitted, then
 the buffer through the same live path, which drops ``seq <= after``
 (duplicates) and turns ``seq > after + 1`` (a gap) into another backlog
 load, or a ``resync`` when the gap is larger than ``backlog_limit``.
@@ -33,6 +35,7 @@ from rtportal.errors import Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import view_for, viewer_class
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
+from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
 from rtportal.ws.frames import (
     Ack,
     FrameError,
@@ -103,13 +106,18 @@ class Authorize:
 
 @dataclass(frozen=True, slots=True)
 class LoadBacklog:
-    """Read up to ``limit`` events with seq > ``after``; answer ``backlog_loaded``/``_failed``."""
+    """Read up to ``limit`` events and ``max_bytes`` stored bytes with seq > ``after``.
+
+    Answer ``backlog_loaded``/``_failed``. The endpoint reads only once the
+    connection's unsent bytes are below its low-water mark (pacing).
+    """
 
     sub: int
     matter: str
     matter_id: int
     after: int
     limit: int
+    max_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,30 +162,49 @@ class FrameCache:
     makes fan-out O(connections) cheap string handoffs. ``""`` caches "this
     class may not see the event".
 
+    Bounded by ``max_bytes`` (the texts' lengths plus ``ENTRY_COST`` per
+    entry) and by ``size`` entries: the least recently used entries go
+    first. A fan-out uses an entry within one loop iteration, so eviction
+    only costs a re-encode for a later backlog read.
+
     (matter_id, seq) names one immutable event only within one database, so
     use one cache per app (the endpoint keeps it on ``app.state``); each entry
     also remembers ``created_at`` and is re-encoded if it does not match.
     """
 
-    def __init__(self, size: int = 8192) -> None:
+    ENTRY_COST = 200  # bytes of key, tuple and dict slot per entry, roughly
+
+    def __init__(self, size: int = 8192, max_bytes: int = DEFAULT_FRAME_CACHE_BYTES) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._frames: OrderedDict[tuple[int, int, str], tuple[str, str]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
+    @property
+    def nbytes(self) -> int:
+        """What the cached entries count against ``max_bytes``."""
+        return self._bytes
+
     def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
         key = (event.matter_id, event.seq, cls)
-        entry = self._frames.get(key)
+        frames = self._frames
+        entry = frames.get(key)
         if entry is not None and entry[0] == event.created_at:
             self.hits += 1
-            self._frames.move_to_end(key)
+            frames.move_to_end(key)
             return entry[1]
         self.misses += 1
         view = view_for(event, principal)
         text = "" if view is None else event_frame(view)
-        self._frames[key] = (event.created_at, text)
-        if len(self._frames) > self._size:
-            self._frames.popitem(last=False)
+        if entry is not None:
+            self._bytes -= len(entry[1]) + self.ENTRY_COST
+        frames[key] = (event.created_at, text)
+        self._bytes += len(text) + self.ENTRY_COST
+        while self._bytes > self._max_bytes or len(frames) > self._size:
+            _, (_, old) = frames.popitem(last=False)
+            self._bytes -= len(old) + self.ENTRY_COST
         return text
 
 
@@ -192,7 +219,11 @@ class _Sub:
     after: int
     state: Literal["authorizing", "loading", "live"] = "authorizing"
     matter_id: int = 0
+    # The highest seq known to be in the database (the head at subscribe, the
+    # end of a gap): the backlog is read until ``after`` reaches it.
+    known: int = 0
     buffer: list[StoredEvent] = field(default_factory=list)
+    buffer_bytes: int = 0  # encoded frame sizes of ``buffer``
     overflow: bool = False
 
 
@@ -218,6 +249,7 @@ class Protocol:
         # A list, not a deque: an empty deque costs ~600 bytes per idle
         # connection, and the outbox is drained whole (take_frames).
         self._outbox: list[str] = []
+        self._queued_bytes = 0  # characters of the frames in the outbox
         self._subs: dict[str, _Sub] = {}
         self._pending: dict[str, _Pending] = {}
         self._next_token = 1
@@ -226,6 +258,8 @@ class Protocol:
         # A backlog page never fills the outbox on its own: page size is bounded by it.
         self._page = max(1, min(self.limits.backlog_limit, self.limits.send_queue // 2))
         self._buffer_max = max(1, self.limits.send_queue)
+        self._queued_max = self.limits.send_queue_bytes
+        self._send_queue = self.limits.send_queue
 
     # --- outbox -----------------------------------------------------------------
 
@@ -234,28 +268,41 @@ class Protocol:
         outbox = self._outbox
         if len(outbox) <= max_frames:
             self._outbox = []
+            self._queued_bytes = 0
             return outbox
         out = outbox[:max_frames]
         del outbox[:max_frames]
+        self._queued_bytes -= sum(map(len, out))
         return out
 
     @property
     def queued(self) -> int:
         return len(self._outbox)
 
+    @property
+    def queued_bytes(self) -> int:
+        """Size of the frames in the outbox (characters: bytes for ASCII text)."""
+        return self._queued_bytes
+
     def _emit(self, text: str, actions: list[Action]) -> None:
         if self.closed is not None:
             return
-        if len(self._outbox) >= self.limits.send_queue:
+        size = self._queued_bytes + len(text)
+        outbox = self._outbox
+        # An empty outbox takes one frame whatever its size (a limit below
+        # the frame size must not end every connection).
+        if (size > self._queued_max and outbox) or len(outbox) >= self._send_queue:
             actions.extend(self._close(CLOSE_SLOW, "slow consumer: resume from your cursor"))
             return
-        self._outbox.append(text)
+        self._queued_bytes = size
+        outbox.append(text)
 
     def _close(self, code: int, reason: str) -> list[Action]:
         if self.closed is not None:
             return []
         self.closed = Close(code, reason)
         self._outbox.clear()
+        self._queued_bytes = 0
         self._subs.clear()
         self._pending.clear()
         return [self.closed]
@@ -360,6 +407,7 @@ class Protocol:
             actions.append(Leave(matter))
             return actions
         self._emit(subscribed_frame(sub.frame_id, matter, head), actions)
+        sub.known = max(sub.known, head)
         self._load(sub, actions)
         return actions
 
@@ -377,12 +425,26 @@ class Protocol:
 
     def _load(self, sub: _Sub, actions: list[Action]) -> None:
         sub.state = "loading"
-        actions.append(LoadBacklog(sub.token, sub.matter, sub.matter_id, sub.after, self._page))
+        limits = self.limits
+        actions.append(
+            LoadBacklog(
+                sub.token,
+                sub.matter,
+                sub.matter_id,
+                sub.after,
+                self._page,
+                limits.backlog_page_bytes,
+            )
+        )
 
     def backlog_loaded(
         self, token: int, matter: str, events: Sequence[StoredEvent]
     ) -> list[Action]:
-        """Events with seq > the requested ``after``, in order, at most the requested limit."""
+        """Events with seq > the requested ``after``, in order, within the requested limits.
+
+        A page may end before ``limit`` events (its byte bound): reading goes
+        on while ``after`` is below the highest seq known to exist.
+        """
         if self.closed is not None:
             return []
         sub = self._current(token, matter)
@@ -396,18 +458,30 @@ class Protocol:
             if event.seq != sub.after + 1:
                 more = True  # the log has no gaps: never skip a seq, read again instead
                 break
-            self._send_event(sub, event, actions)
-            if self.closed is not None:
-                return actions
+            text = self.cache.frame(event, self.principal, self._cls)
+            if text and self._outbox and self._queued_bytes + len(text) > self._queued_max:
+                # The outbox is full: a backlog never closes the connection;
+                # the rest is read again once the client has drained it.
+                more = True
+                break
+            sub.after = event.seq
+            if text:
+                self._emit(text, actions)
+                if self.closed is not None:
+                    return actions
+        if events and sub.after < sub.known:
+            more = True
         if more or sub.overflow:
             # More may exist than one page, or live events were dropped from a full
             # buffer: read on from the database (they are all committed there).
             sub.overflow = False
             sub.buffer.clear()
+            sub.buffer_bytes = 0
             self._load(sub, actions)
             return actions
         sub.state = "live"
         buffered, sub.buffer = sub.buffer, []
+        sub.buffer_bytes = 0
         for event in buffered:
             outcome = self._live(sub, event, actions)
             if self.closed is not None or outcome == "ended":
@@ -433,10 +507,21 @@ class Protocol:
             return []
         actions: list[Action] = []
         if sub.state != "live":
-            if event.seq > sub.after:
-                if len(sub.buffer) >= self._buffer_max:
-                    sub.overflow = True  # reload from the database once the backlog is in
+            if sub.overflow:
+                sub.known = max(sub.known, event.seq)  # dropped: read from the database
+            elif event.seq > sub.after:
+                # Sized by its frame (encoded once per viewer class, then cached).
+                size = len(self.cache.frame(event, self.principal, self._cls))
+                sub.buffer_bytes += size
+                if (
+                    len(sub.buffer) >= self._buffer_max
+                    or sub.buffer_bytes > self.limits.send_queue_bytes
+                ):
+                    # Reload from the database once the backlog is in.
+                    sub.overflow = True
+                    sub.known = max(sub.known, event.seq)
                     sub.buffer.clear()
+                    sub.buffer_bytes = 0
                 else:
                     sub.buffer.append(event)
             return actions
@@ -458,6 +543,8 @@ class Protocol:
             actions.append(Leave(sub.matter))
             return "ended"
         sub.buffer = [event]
+        sub.buffer_bytes = 0
+        sub.known = max(sub.known, event.seq - 1)
         self._load(sub, actions)
         return "loading"
 
