@@ -1,7 +1,8 @@
 """The application factory: routes plus a lifespan that owns db, broker and hub.
 
-Start order: migrations (under a lock, so workers starting together do not
-race), database, broker, hub. Stop order is the reverse: the hub first
+Start order: the data directories (owner-only, ``rtportal.datafiles``),
+migrations (under a lock, so workers starting together do not race),
+database, broker, hub. Stop order is the reverse: the hub first
 (it closes websockets with 1012 "service restart"), then the broker, then
 the database.
 """
@@ -20,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.http import routes as api
@@ -136,6 +138,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
         async with AsyncExitStack() as stack:
+            private_dir(settings.data_dir)
+            private_dir(settings.files_dir)
             await migrate.upgrade(settings.database_url)
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtportal.datafiles import FILE_MODE, private_dir, private_file
 from rtportal.errors import InvalidConfig
 
 # Defaults of the limits, in one place: the websocket protocol's ``Limits``
@@ -61,8 +62,9 @@ def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
 
     A hex value of at least 32 bytes is decoded; any other text is used as
     UTF-8 bytes. When unset, 32 random bytes are generated once and written
-    with mode 0600, created exclusively so that two workers starting together
-    agree on one key (the loser of the race reads the winner's file).
+    with mode 0600 in the 0700 data directory, created exclusively so that
+    two workers starting together agree on one key (the loser of the race
+    reads the winner's file).
     """
     if raw is not None and raw.strip():
         text = raw.strip()
@@ -76,11 +78,12 @@ def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
             raise InvalidConfig("RTPORTAL_SECRET_KEY is too short (at least 16 bytes)")
         return text.encode()
     path = data_dir / "secret.key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     key = secrets.token_bytes(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
+        private_file(path)  # exists: narrowed to 0600 if it allows more
         content = path.read_text().strip()
         try:
             existing = bytes.fromhex(content)
