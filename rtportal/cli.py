@@ -20,6 +20,7 @@ from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
 from rtportal.demo import format_demo, seed_demo
 from rtportal.errors import RtPortalError
+from rtportal.http.uvicorn_http import UVICORN_HTTP
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
 
@@ -97,7 +98,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # httptools with rtportal's header timeout (rtportal/http/uvicorn_http.py).
+        http=UVICORN_HTTP if importlib.util.find_spec("httptools") else "h11",
         # rtportal's own transport: no task per idle connection (rtportal/ws/native.py).
         ws=UVICORN_WS,
         ws_per_message_deflate=False,

@@ -25,6 +25,15 @@ DEFAULT_WS_SEND_BUFFER_MAX = 4 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
 DEFAULT_EVENT_PAYLOAD_MAX = 65_536
 DEFAULT_EVENT_BLOB_MAX = 262_144
+# Seconds a client has from connecting until its request headers are
+# complete, and (websocket) until the upgrade is answered.
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+# Per principal and worker: open websockets, and writes (websocket sends
+# and HTTP POSTs) as a token bucket of WRITE_BURST tokens refilled at
+# WRITE_RATE per second.
+DEFAULT_MAX_CONNECTIONS_PER_USER = 20
+DEFAULT_WRITE_RATE = 20.0
+DEFAULT_WRITE_BURST = 100
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -116,6 +125,10 @@ class Settings:
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
     hub_poll_interval: float = 2.0
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER
+    write_rate: float = DEFAULT_WRITE_RATE
+    write_burst: int = DEFAULT_WRITE_BURST
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,4 +172,10 @@ class Settings:
             ),
             event_blob_max=_int(env, "RTPORTAL_EVENT_BLOB_MAX", DEFAULT_EVENT_BLOB_MAX, 0),
             hub_poll_interval=_float(env, "RTPORTAL_HUB_POLL_INTERVAL", 2.0),
+            handshake_timeout=_float(env, "RTPORTAL_HANDSHAKE_TIMEOUT", DEFAULT_HANDSHAKE_TIMEOUT),
+            max_connections_per_user=_int(
+                env, "RTPORTAL_MAX_CONNECTIONS_PER_USER", DEFAULT_MAX_CONNECTIONS_PER_USER
+            ),
+            write_rate=_float(env, "RTPORTAL_WRITE_RATE", DEFAULT_WRITE_RATE),
+            write_burst=_int(env, "RTPORTAL_WRITE_BURST", DEFAULT_WRITE_BURST),
         )

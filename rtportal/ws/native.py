@@ -23,6 +23,9 @@ protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
   ``--ws-ping-interval`` seconds pings the connections that sent nothing
   since the last sweep, and closes (1011) those that sent nothing, not even
   the pong, by the sweep after ``--ws-ping-timeout``.
+* **Handshake timeout.** An upgrade not answered within
+  ``settings.handshake_timeout`` seconds (the token check stalled) is
+  dropped; ``rtportal.http.uvicorn_http`` bounds the request headers before it.
 * **Back-pressure on input.** A connection with ``_MAX_IN_FLIGHT`` requests
   being executed stops being read until one finishes.
 
@@ -49,6 +52,7 @@ from rtportal.access.sessions import authenticate, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
+from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT
 from rtportal.ws.core import ConnectionCore, origin_allowed
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
@@ -175,6 +179,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_config",
         "_conn",
         "_fragments",
+        "_handshake_timer",
         "_heard",
         "_held",
         "_pending_text",
@@ -212,6 +217,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._conn: NativeConnection | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._handshake_timer: asyncio.TimerHandle | None = None
         self._fragments: list[bytes] | None = None  # a fragmented message being assembled
         self._pending_text = True  # ... and whether it is text
         self._heard = True  # data arrived since the last keepalive sweep
@@ -229,6 +235,16 @@ class WebSocketProtocol(asyncio.Protocol):
         self._server_state.connections.add(self)
         self._shared.connections.add(self)
         self._start_keepalive()
+        # The upgrade must be answered in time (a stalled token check holds a socket).
+        runtime = self._app_state.get(RUNTIME_KEY)
+        timeout = (
+            runtime.settings.handshake_timeout
+            if isinstance(runtime, Runtime)
+            else DEFAULT_HANDSHAKE_TIMEOUT
+        )
+        self._handshake_timer = asyncio.get_running_loop().call_later(
+            timeout, self._handshake_expired
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server_state.connections.discard(self)
@@ -236,6 +252,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
+        self._handshake_done()
         conn = self._conn
         if conn is not None:
             self._conn = None
@@ -462,6 +479,7 @@ class WebSocketProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return  # the client left while we were checking its token
+        self._handshake_done()
         self._ws.send_response(response)
         self._flush()
         conn = self._conn = NativeConnection(self, principal, runtime)
@@ -469,8 +487,21 @@ class WebSocketProtocol(asyncio.Protocol):
         conn.feed(conn.proto.connected())
         self.resume_input()
 
+    def _handshake_done(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def _handshake_expired(self) -> None:
+        """The upgrade was not answered within ``settings.handshake_timeout``: dropped."""
+        self._handshake_timer = None
+        if self._ws.state is State.CONNECTING and self._transport is not None:
+            log.info("websocket upgrade not answered in time: connection dropped")
+            self._transport.abort()
+
     def _respond(self, response: Response) -> None:
         """Refuse the upgrade with an HTTP response (no websocket was opened)."""
+        self._handshake_done()
         self._ws.send_response(response)
         self._flush()
         if self._transport is not None:
@@ -482,6 +513,7 @@ class WebSocketProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
+        self._handshake_done()
         self._ws.send_response(response)
         self._flush()
         self.close_with(code, reason)
