@@ -25,6 +25,7 @@ from rtportal.events.groupcommit import GroupCommit
 from rtportal.http import routes as api
 from rtportal.http.headers import SecurityHeaders, security_headers
 from rtportal.http.static import PortalStatic
+from rtportal.limits import UserLimits
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
@@ -88,7 +89,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             app.state.hub = hub
             # One per worker: websocket and HTTP sends share its transactions.
             committer = app.state.committer = GroupCommit(db, hub, settings)
-            runtime = app.state.runtime = Runtime(settings, db, hub, committer)
+            runtime = app.state.runtime = Runtime(
+                settings, db, hub, committer, UserLimits(settings)
+            )
             log.info(
                 "rtportal started (database %s, broker %s)",
                 db.backend,

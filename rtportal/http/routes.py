@@ -37,6 +37,7 @@ from rtportal.errors import (
     ForbiddenOrigin,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     RtPortalError,
     Unauthenticated,
     Unavailable,
@@ -47,6 +48,7 @@ from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit, Send
 from rtportal.principal import Principal
 from rtportal.realtime.hub import CLOSE_REVOKED
+from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 
 __all__ = [
@@ -73,6 +75,9 @@ def error_response(error: RtPortalError, status: int | None = None) -> JSONRespo
     headers = {"Cache-Control": "no-store"}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="rtportal"'
+    retry_after = error.details.get("retry_after")
+    if isinstance(error, RateLimited) and isinstance(retry_after, (int, float)):
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))  # whole seconds
     return JSONResponse(
         {"error": error.to_dict()}, status_code=status or error.http_status, headers=headers
     )
@@ -274,6 +279,9 @@ async def post_event(request: Request) -> Response:
     ``GroupCommit``: committed, then published, then answered."""
     settings = _settings(request)
     principal = await _principal(request)
+    # The user's write rate, shared with websocket sends (rtportal.limits).
+    runtime: Runtime = request.app.state.runtime
+    runtime.limits.check_write(principal)
     body = await _json_object(request, _event_body_limit(settings))
     unknown = set(body) - _EVENT_FIELDS
     if unknown:

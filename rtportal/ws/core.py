@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from rtportal.db.models import Matter
-from rtportal.errors import NotFound, RtPortalError
+from rtportal.errors import NotFound, RateLimited, RtPortalError
 from rtportal.events import log as stream
 from rtportal.events.groupcommit import Outcome
 from rtportal.events.log import StoredEvent
@@ -70,6 +70,8 @@ def limits_from_settings(settings: Settings) -> Limits:
         max_blob_bytes=settings.event_blob_max,
         backlog_limit=settings.backlog_limit,
         send_queue=settings.ws_send_queue,
+        write_rate=settings.write_rate,
+        write_burst=settings.write_burst,
     )
 
 
@@ -105,6 +107,7 @@ class ConnectionCore:
         "committer",
         "db",
         "hub",
+        "limits",
         "principal",
         "proto",
         "settings",
@@ -117,6 +120,7 @@ class ConnectionCore:
         self.settings = settings
         self.db = runtime.db
         self.hub = runtime.hub
+        self.limits = runtime.limits
         self.proto = Protocol(principal, limits_from_settings(settings), runtime.frames)
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
@@ -310,6 +314,11 @@ class ConnectionCore:
     # client that pipelines sends is not held to one per commit round trip.
 
     def _queue_append(self, action: Append) -> None:
+        try:
+            self.limits.check_write(self.principal)
+        except RateLimited as err:  # the user's write rate: refused, nothing written
+            self.feed(self.proto.failed(action.request_id, err))
+            return
         self._appending += 1
         cached = self._matter(action.matter)
         # Round trips per send: its share of one group-commit transaction; no

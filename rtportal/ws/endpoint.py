@@ -26,6 +26,7 @@ from rtportal.ws.core import (
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
     Close,
@@ -65,8 +66,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         log.exception("websocket authentication failed")
         await _refuse(websocket, CLOSE_INTERNAL, "internal error")
         return
-    await websocket.accept()
-    await Connection(websocket, principal, runtime).run()
+    if not runtime.limits.connect(principal):
+        await _refuse(websocket, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
+        return
+    try:
+        await websocket.accept()
+        await Connection(websocket, principal, runtime).run()
+    finally:
+        runtime.limits.disconnect(principal)
 
 
 class Connection(ConnectionCore):
@@ -77,7 +84,7 @@ class Connection(ConnectionCore):
     idle connection; both execute the same core (``ConnectionCore``).
     """
 
-    __slots__ = ("_client_gone", "_closing", "_wake", "websocket")
+    __slots__ = ("_client_gone", "_closing", "_room", "_wake", "websocket")
 
     def __init__(self, websocket: WebSocket, principal: Principal, runtime: Runtime) -> None:
         super().__init__(principal, runtime)
@@ -85,6 +92,15 @@ class Connection(ConnectionCore):
         self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
         self._closing: asyncio.Future[None] | None = None  # resolved by a Close action
         self._client_gone = False
+        # The reader waits on it while max_in_flight requests are executing.
+        self._room: asyncio.Future[None] | None = None
+
+    def _in_flight_changed(self) -> None:
+        room = self._room
+        if room is None or room.done():
+            return
+        if self.in_flight < self.proto.limits.max_in_flight:
+            room.set_result(None)
 
     def _frames_ready(self) -> None:
         wake = self._wake
@@ -127,7 +143,13 @@ class Connection(ConnectionCore):
             await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
 
     async def _reader(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            # Back-pressure, as on the native transport: at max_in_flight
+            # requests executing, the next frame is not read until one ends.
+            while self.in_flight >= self.proto.limits.max_in_flight:
+                room = self._room = loop.create_future()
+                await room
             try:
                 message = await self.websocket.receive()
             except asyncio.CancelledError:

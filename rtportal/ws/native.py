@@ -26,7 +26,7 @@ protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
 * **Handshake timeout.** An upgrade not answered within
   ``settings.handshake_timeout`` seconds (the token check stalled) is
   dropped; ``rtportal.http.uvicorn_http`` bounds the request headers before it.
-* **Back-pressure on input.** A connection with ``_MAX_IN_FLIGHT`` requests
+* **Back-pressure on input.** A connection with ``max_in_flight`` requests
   being executed stops being read until one finishes.
 
 The runtime (database, hub, committer) comes from the app's lifespan state
@@ -58,6 +58,7 @@ from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
     CLOSE_SLOW,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
     Close,
@@ -71,7 +72,6 @@ WS_PATH = "/ws"
 # What to pass as uvicorn's ``ws`` (``--ws``) option.
 UVICORN_WS = "rtportal.ws.native:WebSocketProtocol"
 _CLOSE_TIMEOUT = 5.0  # seconds for the client to answer our close frame before we drop it
-_MAX_IN_FLIGHT = 16  # requests per connection being executed before reading pauses
 # Frames waiting in a connection's outbox beyond which they are written at
 # once rather than at the end of the loop iteration (bounds what a burst,
 # e.g. backlog pages of several matters, accumulates before the flush).
@@ -164,7 +164,7 @@ class NativeConnection(ConnectionCore):
         self._owner.close_with(close.code, close.reason)
 
     def _in_flight_changed(self) -> None:
-        if self.in_flight >= _MAX_IN_FLIGHT:
+        if self.in_flight >= self.proto.limits.max_in_flight:
             self._owner.pause_input()
         else:
             self._owner.resume_input()
@@ -256,6 +256,7 @@ class WebSocketProtocol(asyncio.Protocol):
         conn = self._conn
         if conn is not None:
             self._conn = None
+            conn.limits.disconnect(conn.principal)
             # Leaving the hub awaits (the last listener of a matter unsubscribes).
             self._track(asyncio.get_running_loop().create_task(_finish(conn)))
 
@@ -479,9 +480,13 @@ class WebSocketProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return  # the client left while we were checking its token
+        if not runtime.limits.connect(principal):
+            self._refuse(response, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
+            return
         self._handshake_done()
         self._ws.send_response(response)
         self._flush()
+        # Counted by limits.connect above; connection_lost uncounts it.
         conn = self._conn = NativeConnection(self, principal, runtime)
         runtime.hub.register(conn)  # reachable by close_principal before any join
         conn.feed(conn.proto.connected())

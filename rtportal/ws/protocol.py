@@ -60,6 +60,7 @@ __all__ = [
     "CLOSE_RESTART",
     "CLOSE_REVOKED",
     "CLOSE_SLOW",
+    "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_TRY_LATER",
     "CLOSE_UNAUTHENTICATED",
     "Action",
@@ -83,6 +84,7 @@ CLOSE_PROTOCOL = 4002
 CLOSE_FORBIDDEN_ORIGIN = 4003
 CLOSE_SLOW = 4008
 CLOSE_REVOKED = 4010
+CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 
 # --- actions (I/O requests for the endpoint) ----------------------------------------
@@ -477,8 +479,10 @@ class Protocol:
             else:
                 pending.waiters += 1  # a retry while the first is in flight: one append
             return
-        if len(self._pending) >= self.limits.max_inflight_sends:
-            err = RateLimited(f"at most {self.limits.max_inflight_sends} unanswered sends")
+        if len(self._pending) >= self.limits.max_in_flight:
+            # A transport stops reading at max_in_flight requests, so this
+            # bounds the core only when driven without one (sans-I/O).
+            err = RateLimited(f"at most {self.limits.max_in_flight} unanswered sends")
             self._emit(error_frame(frame.id, err), actions)
             return
         self._pending[frame.id] = _Pending(frame)
