@@ -19,11 +19,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
+from rtportal import logs
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.http import routes as api
 from rtportal.http.headers import SecurityHeaders, security_headers
+from rtportal.http.requestid import RequestIds
 from rtportal.http.static import PortalStatic
 from rtportal.limits import UserLimits
 from rtportal.realtime.broker import from_url
@@ -108,7 +110,10 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
         routes=_routes(),
         lifespan=lifespan,
         exception_handlers=api.exception_handlers,
-        middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(SecurityHeaders, headers=security_headers(settings)),
+        ],
     )
     # Available before startup too (the uvicorn test helper reads ws_max_size).
     app.state.settings = settings
@@ -117,4 +122,6 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory rtportal.app:create_app_from_env``."""
-    return create_app(Settings.from_env(), freeze_gc=True)
+    settings = Settings.from_env()
+    logs.setup(settings.log_format)  # in each worker process
+    return create_app(settings, freeze_gc=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rtportal.datafiles import FILE_MODE, private_dir, private_file
 from rtportal.errors import InvalidConfig
+from rtportal.logs import LogFormat
 
 # Defaults of the limits, in one place: the websocket protocol's ``Limits``
 # and ``stream.append`` (when called without settings) use these too.
@@ -64,6 +65,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise InvalidConfig(f"{name} must be > 0, got {value}")
     return value
+
+
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    raw = (env.get("RTPORTAL_LOG_FORMAT") or "text").strip().lower()
+    if raw == "json":
+        return "json"
+    if raw == "text":
+        return "text"
+    raise InvalidConfig(f"RTPORTAL_LOG_FORMAT must be text or json, got {raw!r}")
 
 
 def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
@@ -129,6 +139,7 @@ class Settings:
     max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER
     write_rate: float = DEFAULT_WRITE_RATE
     write_burst: int = DEFAULT_WRITE_BURST
+    log_format: LogFormat = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -178,4 +189,5 @@ class Settings:
             ),
             write_rate=_float(env, "RTPORTAL_WRITE_RATE", DEFAULT_WRITE_RATE),
             write_burst=_int(env, "RTPORTAL_WRITE_BURST", DEFAULT_WRITE_BURST),
+            log_format=_log_format(env),
         )

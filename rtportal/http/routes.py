@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from rtportal import logs
 from rtportal.access.sessions import (
     SESSION_COOKIE,
     authenticate,
@@ -46,6 +47,7 @@ from rtportal.events import log as stream
 from rtportal.events.audience import view_for, viewer_class
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit, Send
+from rtportal.http.requestid import request_id
 from rtportal.principal import Principal
 from rtportal.realtime.hub import CLOSE_REVOKED
 from rtportal.runtime import Runtime
@@ -94,6 +96,7 @@ def _json_endpoint(fn: Endpoint) -> Endpoint:
         try:
             return await fn(request)
         except RtPortalError as exc:
+            _log_refusal(request, exc)
             return error_response(exc)
         except (OperationalError, InterfaceError, ConnectionError, TimeoutError):
             log.warning(
@@ -107,6 +110,32 @@ def _json_endpoint(fn: Endpoint) -> Endpoint:
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _log_refusal(request: Request, exc: RtPortalError) -> None:
+    """An operator's log line for refused origins, failed authentication and
+    rate limiting (ids, addresses and reasons only: never a token or body)."""
+    if isinstance(exc, ForbiddenOrigin):
+        name = "origin_refused"
+        extra: dict[str, object] = {"origin": request.headers.get("origin")}
+    elif isinstance(exc, Unauthenticated):
+        name, extra = "auth_failed", {"reason": exc.message}
+    elif isinstance(exc, RateLimited):
+        name, extra = "rate_limited", {}
+    else:
+        return
+    client = request.client
+    logs.event(
+        log,
+        name,
+        logging.WARNING,
+        transport="http",
+        request=request_id(request),
+        method=request.method,
+        path=request.url.path,
+        client=client.host if client else None,
+        **extra,
+    )
 
 
 def _db(request: Request) -> Database:

@@ -23,6 +23,7 @@ import functools
 import logging
 from typing import Any
 
+from rtportal import logs
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RateLimited, RtPortalError
 from rtportal.events import log as stream
@@ -105,6 +106,7 @@ class ConnectionCore:
         "_joined",
         "_tasks",
         "committer",
+        "conn_id",
         "db",
         "hub",
         "limits",
@@ -113,8 +115,9 @@ class ConnectionCore:
         "settings",
     )
 
-    def __init__(self, principal: Principal, runtime: Runtime) -> None:
+    def __init__(self, principal: Principal, runtime: Runtime, conn_id: str) -> None:
         settings = runtime.settings
+        self.conn_id = conn_id  # in this connection's log lines
         self.committer = runtime.committer
         self.principal = principal
         self.settings = settings
@@ -132,6 +135,11 @@ class ConnectionCore:
         self._tasks: set[asyncio.Task[None]] | None = None
         # matter ref -> (Matter, loop time of the access check); see _matter().
         self._access: dict[str, tuple[Matter, float]] | None = None
+
+    @property
+    def principal_label(self) -> str:
+        """``kind:id`` of the principal, for log lines."""
+        return f"{self.principal.kind}:{self.principal.id}"
 
     # --- Listener ---------------------------------------------------------------
 
@@ -184,6 +192,15 @@ class ConnectionCore:
     def feed(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Close):
+                if action.code == CLOSE_SLOW:
+                    logs.event(
+                        log,
+                        "slow_consumer",
+                        logging.WARNING,
+                        conn=self.conn_id,
+                        principal=self.principal_label,
+                        code=CLOSE_SLOW,
+                    )
                 self._close = action
                 self._close_requested(action)
             elif isinstance(action, Append):
@@ -291,6 +308,16 @@ class ConnectionCore:
         except Exception as exc:
             self._forget(action.matter)
             err = as_error(exc, "subscribe")
+            denied = err.code == "not_found"  # no such matter for this principal
+            logs.event(
+                log,
+                "subscribe_denied" if denied else "subscribe_failed",
+                logging.WARNING if denied else logging.INFO,
+                conn=self.conn_id,
+                principal=self.principal_label,
+                matter=action.matter,
+                code=err.code,
+            )
             self.feed(self.proto.subscribe_failed(action.sub, action.matter, err))
 
     async def _load(self, action: LoadBacklog) -> None:

@@ -48,8 +48,10 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from rtportal import logs
 from rtportal.access.sessions import authenticate, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.logs import new_id
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT
@@ -147,7 +149,7 @@ class NativeConnection(ConnectionCore):
     __slots__ = ("_owner",)
 
     def __init__(self, owner: WebSocketProtocol, principal: Principal, runtime: Runtime) -> None:
-        super().__init__(principal, runtime)
+        super().__init__(principal, runtime, owner.conn_id)
         self._owner = owner
 
     def _frames_ready(self) -> None:
@@ -189,6 +191,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_shared",
         "_transport",
         "_ws",
+        "conn_id",
         "flush_pending",
     )
 
@@ -206,6 +209,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if not isinstance(shared, _Shared):
             shared = app_state[_SHARED_KEY] = _Shared()
         self._shared: _Shared = shared
+        self.conn_id = new_id("c")  # ties this connection's log lines together
         self.flush_pending = False  # in the shared dirty list
         runtime = app_state.get(RUNTIME_KEY)
         max_size = (
@@ -247,6 +251,7 @@ class WebSocketProtocol(asyncio.Protocol):
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._log_closed()
         self._server_state.connections.discard(self)
         self._shared.connections.discard(self)
         if self._close_timer is not None:
@@ -449,6 +454,16 @@ class WebSocketProtocol(asyncio.Protocol):
         # accept() above already refused (400) a request with two Origin headers.
         origin = headers.get("Origin")
         if not origin_allowed(origin, runtime.settings.allowed_origins):
+            logs.event(
+                log,
+                "origin_refused",
+                logging.WARNING,
+                transport="ws",
+                conn=self.conn_id,
+                origin=origin,
+                client=self._client(),
+                hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
+            )
             self._refuse(response, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
             return
         cookie = "; ".join(headers.get_all("Cookie"))
@@ -467,7 +482,16 @@ class WebSocketProtocol(asyncio.Protocol):
         try:
             async with runtime.db.read() as session:
                 principal = await authenticate(session, token)
-        except Unauthenticated:
+        except Unauthenticated as exc:
+            logs.event(
+                log,
+                "auth_failed",
+                logging.WARNING,
+                transport="ws",
+                conn=self.conn_id,
+                reason=exc.message,
+                client=self._client(),
+            )
             self._refuse(response, CLOSE_UNAUTHENTICATED, "unauthenticated")
             return
         except Unavailable:
@@ -481,6 +505,14 @@ class WebSocketProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return  # the client left while we were checking its token
         if not runtime.limits.connect(principal):
+            logs.event(
+                log,
+                "too_many_connections",
+                logging.WARNING,
+                conn=self.conn_id,
+                principal=f"{principal.kind}:{principal.id}",
+                client=self._client(),
+            )
             self._refuse(response, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
             return
         self._handshake_done()
@@ -492,6 +524,27 @@ class WebSocketProtocol(asyncio.Protocol):
         conn.feed(conn.proto.connected())
         self.resume_input()
 
+    def _client(self) -> str | None:
+        peer = self._transport.get_extra_info("peername") if self._transport else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+    def _log_closed(self) -> None:
+        """One ``ws_closed`` line per upgraded connection: who closed, with which code."""
+        ws = self._ws
+        if ws.state is State.CONNECTING:
+            return  # never upgraded (refused over HTTP, dropped): not a websocket close
+        sent, received = ws.close_sent, ws.close_rcvd
+        conn = self._conn
+        logs.event(
+            log,
+            "ws_closed",
+            conn=self.conn_id,
+            principal=conn.principal_label if conn is not None else None,
+            code=sent.code if sent else (received.code if received else 1006),
+            reason=sent.reason if sent else (received.reason if received else ""),
+            by=_closer(ws),
+        )
+
     def _handshake_done(self) -> None:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
@@ -501,7 +554,9 @@ class WebSocketProtocol(asyncio.Protocol):
         """The upgrade was not answered within ``settings.handshake_timeout``: dropped."""
         self._handshake_timer = None
         if self._ws.state is State.CONNECTING and self._transport is not None:
-            log.info("websocket upgrade not answered in time: connection dropped")
+            logs.event(
+                log, "handshake_timeout", logging.WARNING, conn=self.conn_id, client=self._client()
+            )
             self._transport.abort()
 
     def _respond(self, response: Response) -> None:
@@ -586,6 +641,15 @@ def _single(headers: Headers, name: str) -> str | None:
     if len(values) > 1:
         raise _RepeatedHeader(name)
     return str(values[0]) if values else None
+
+
+def _closer(ws: ServerProtocol) -> str:
+    """Who started the closing handshake: ``server``, ``client`` or ``network`` (no close frame)."""
+    if ws.close_rcvd_then_sent is not None:
+        return "client" if ws.close_rcvd_then_sent else "server"
+    if ws.close_sent is not None:
+        return "server"
+    return "client" if ws.close_rcvd is not None else "network"
 
 
 async def _finish(conn: NativeConnection) -> None:
