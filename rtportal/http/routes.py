@@ -100,11 +100,20 @@ def _json_endpoint(fn: Endpoint) -> Endpoint:
             return error_response(exc)
         except (OperationalError, InterfaceError, ConnectionError, TimeoutError):
             log.warning(
-                "backend unavailable during %s %s", request.method, request.url.path, exc_info=True
+                "backend unavailable during %s %s (request %s)",
+                request.method,
+                request.url.path,
+                request_id(request),
+                exc_info=True,
             )
             return error_response(Unavailable("a backend is unavailable; retry later"))
         except Exception:
-            log.exception("internal error in %s %s", request.method, request.url.path)
+            log.exception(
+                "internal error in %s %s (request %s)",
+                request.method,
+                request.url.path,
+                request_id(request),
+            )
             return error_response(RtPortalError("internal error"))
 
     wrapper.__name__ = fn.__name__
