@@ -111,6 +111,10 @@ def make_rtportal(
         "RTPORTAL_SECRET_KEY": "bench-secret-key-0123456789abcdef",
         "RTPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RTPORTAL_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+        # The load generator's senders write far faster than a person: the
+        # per-user write rate (default 20/s) stays out of the measurement.
+        "RTPORTAL_WRITE_RATE": "1000000",
+        "RTPORTAL_WRITE_BURST": "1000000",
     }
     target = "rtportal.app:create_app_from_env"
     if sql_trace is not None:

@@ -1,7 +1,8 @@
 """The application factory: routes plus a lifespan that owns db, broker and hub.
 
-Start order: migrations (under a lock, so workers starting together do not
-race), database, broker, hub. Stop order is the reverse: the hub first
+Start order: the data directories (owner-only, ``rtportal.datafiles``),
+migrations (under a lock, so workers starting together do not race),
+database, broker, hub. Stop order is the reverse: the hub first
 (it closes websockets with 1012 "service restart"), then the broker, then
 the database.
 """
@@ -17,13 +18,17 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rtportal import logs
 from rtportal.access import membership
+from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.http import routes as api
+from rtportal.http.headers import SecurityHeaders, security_headers
+from rtportal.http.requestid import RequestIds
+from rtportal.http.static import PortalStatic
+from rtportal.limits import UserLimits
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
@@ -31,14 +36,7 @@ from rtportal.settings import Settings
 from rtportal.ws.endpoint import websocket_endpoint
 from rtportal.ws.protocol import FrameCache
 
-__all__ = [
-    "SECURITY_HEADERS",
-    "STATIC_DIR",
-    "SecurityHeaders",
-    "create_app",
-    "create_app_from_env",
-    "security_headers",
-]
+__all__ = ["STATIC_DIR", "create_app", "create_app_from_env"]
 
 log = logging.getLogger("rtportal.app")
 
@@ -46,69 +44,10 @@ log = logging.getLogger("rtportal.app")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-# Sent on every HTTP response: no MIME sniffing, no framing (clickjacking),
-# no Referer (URLs of the portal say which matter a user looks at), and a
-# CSP that lets pages load only same-origin scripts (web E2EE is only as
-# strong as the code the server serves; see docs/security.md).
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; "
-        b"base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-    ),
-)
-
-
-def security_headers(settings: Settings) -> tuple[tuple[bytes, bytes], ...]:
-    """``SECURITY_HEADERS`` with a ``connect-src`` naming the websocket origins.
-
-    CSP3 browsers match same-origin ``ws:``/``wss:`` against ``'self'``, but
-    older WebKit (iOS webviews) does not and would block the portal page's
-    ``/ws``. Listing the ws form of each allowed origin (the only origins
-    ``/ws`` accepts anyway) keeps the policy exact.
-    """
-    sockets = sorted(
-        {"ws" + o[len("http") :] for o in settings.allowed_origins if o.startswith("http")}
-    )
-    connect = " ".join(["connect-src 'self'", *sockets]).encode()
-    return tuple(
-        (k, v + b"; " + connect if k == b"content-security-policy" else v)
-        for k, v in SECURITY_HEADERS
-    )
-
-
-class SecurityHeaders:
-    """Pure ASGI middleware (websockets pass through untouched)."""
-
-    def __init__(
-        self, app: ASGIApp, headers: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS
-    ) -> None:
-        self.app = app
-        self.headers = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in self.headers if k not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [*api.routes(), WebSocketRoute("/ws", websocket_endpoint)]
     if STATIC_DIR.is_dir():
-        routes.append(Mount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+        routes.append(Mount("/", app=PortalStatic(directory=STATIC_DIR, html=True), name="static"))
     return routes
 
 
@@ -138,6 +77,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
         async with AsyncExitStack() as stack:
+            private_dir(settings.data_dir)
+            private_dir(settings.files_dir)
             await migrate.upgrade(settings.database_url)
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
@@ -155,7 +96,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 db, hub.publish, settings, membership.can_access
             )
             frames = FrameCache(max_bytes=settings.frame_cache_bytes)
-            runtime = app.state.runtime = Runtime(settings, db, hub, committer, frames)
+            runtime = app.state.runtime = Runtime(
+                settings, db, hub, committer, UserLimits(settings), frames
+            )
             log.info(
                 "rtportal started (database %s, broker %s)",
                 db.backend,
@@ -172,7 +115,10 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
         routes=_routes(),
         lifespan=lifespan,
         exception_handlers=api.exception_handlers,
-        middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(SecurityHeaders, headers=security_headers(settings)),
+        ],
     )
     # Available before startup too (the uvicorn test helper reads ws_max_size).
     app.state.settings = settings
@@ -181,4 +127,6 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory rtportal.app:create_app_from_env``."""
-    return create_app(Settings.from_env(), freeze_gc=True)
+    settings = Settings.from_env()
+    logs.setup(settings.log_format)  # in each worker process
+    return create_app(settings, freeze_gc=True)

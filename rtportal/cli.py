@@ -12,20 +12,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import logging
 import os
+import socket
 import sys
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 
+from rtportal import logs
 from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
 from rtportal.demo import format_demo, seed_demo
 from rtportal.errors import RtPortalError
+from rtportal.http.uvicorn_http import UVICORN_HTTP
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "every_interface_hint", "machine_address", "main"]
 
 APP_FACTORY = "rtportal.app:create_app_from_env"
+
+log = logging.getLogger("rtportal.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +80,47 @@ def _listen_defaults(host: str, port: int, environ: MutableMapping[str, str]) ->
             environ[name] = value
 
 
+def machine_address() -> str | None:
+    """This machine's address on its default route (what other machines reach), if any."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            # A UDP "connect" only picks the route and source address: nothing is sent.
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737)
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address  # noqa: S104
+
+
+def every_interface_hint(host: str, port: int, environ: Mapping[str, str]) -> str | None:
+    """What to set when ``--host`` is every interface but the defaults accept only localhost.
+
+    Pages opened by this machine's address would have their websocket
+    refused (4003, the Origin is not allowed) and their login links would
+    name 127.0.0.1: say so at start, with the values to set.
+    """
+    if host not in ("", "0.0.0.0", "::"):  # noqa: S104 - a comparison, not a bind
+        return None
+    if environ.get("RTPORTAL_ALLOWED_ORIGINS") and environ.get("RTPORTAL_PUBLIC_URL"):
+        return None
+    address = machine_address() or "<this machine's address>"
+    url = f"http://{address}:{port}"
+    return (
+        f"listening on every interface, but only pages opened as http://127.0.0.1:{port} or "
+        f"http://localhost:{port} may connect (RTPORTAL_ALLOWED_ORIGINS) and links name "
+        f"127.0.0.1 (RTPORTAL_PUBLIC_URL). To open the portal as {url} from other machines, "
+        f"set RTPORTAL_PUBLIC_URL={url} RTPORTAL_ALLOWED_ORIGINS={url},"
+        f"http://127.0.0.1:{port} (behind a TLS proxy, its https:// address instead)"
+    )
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    logs.setup(settings.log_format)
+    hint = every_interface_hint(args.host, args.port, os.environ)
+    if hint is not None:
+        logs.event(log, "origins_hint", logging.WARNING, message=hint)
     if not (os.environ.get("RTPORTAL_PUBLIC_URL") and os.environ.get("RTPORTAL_ALLOWED_ORIGINS")):
         _listen_defaults(args.host, args.port, os.environ)
         settings = Settings.from_env()
@@ -97,7 +141,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # httptools with rtportal's header timeout (rtportal/http/uvicorn_http.py).
+        http=UVICORN_HTTP if importlib.util.find_spec("httptools") else "h11",
         # rtportal's own transport: no task per idle connection (rtportal/ws/native.py).
         ws=UVICORN_WS,
         ws_per_message_deflate=False,

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtportal.datafiles import FILE_MODE, private_dir, private_file
 from rtportal.errors import InvalidConfig
+from rtportal.logs import LogFormat
 
 # Defaults of the limits, in one place: the websocket protocol's ``Limits``
 # and ``events.log.append`` (when called without settings) use these too.
@@ -34,6 +36,15 @@ DEFAULT_FRAME_CACHE_BYTES = 32 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
 DEFAULT_EVENT_PAYLOAD_MAX = 65_536
 DEFAULT_EVENT_BLOB_MAX = 262_144
+# Seconds a client has from connecting until its request headers are
+# complete, and (websocket) until the upgrade is answered.
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+# Per principal and worker: open websockets, and writes (websocket sends
+# and HTTP POSTs) as a token bucket of WRITE_BURST tokens refilled at
+# WRITE_RATE per second.
+DEFAULT_MAX_CONNECTIONS_PER_USER = 20
+DEFAULT_WRITE_RATE = 20.0
+DEFAULT_WRITE_BURST = 100
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -66,13 +77,23 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    raw = (env.get("RTPORTAL_LOG_FORMAT") or "text").strip().lower()
+    if raw == "json":
+        return "json"
+    if raw == "text":
+        return "text"
+    raise InvalidConfig(f"RTPORTAL_LOG_FORMAT must be text or json, got {raw!r}")
+
+
 def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
     """The server secret: from ``RTPORTAL_SECRET_KEY`` or ``<data_dir>/secret.key``.
 
     A hex value of at least 32 bytes is decoded; any other text is used as
     UTF-8 bytes. When unset, 32 random bytes are generated once and written
-    with mode 0600, created exclusively so that two workers starting together
-    agree on one key (the loser of the race reads the winner's file).
+    with mode 0600 in the 0700 data directory, created exclusively so that
+    two workers starting together agree on one key (the loser of the race
+    reads the winner's file).
     """
     if raw is not None and raw.strip():
         text = raw.strip()
@@ -86,11 +107,12 @@ def load_secret_key(data_dir: Path, raw: str | None) -> bytes:
             raise InvalidConfig("RTPORTAL_SECRET_KEY is too short (at least 16 bytes)")
         return text.encode()
     path = data_dir / "secret.key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     key = secrets.token_bytes(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
+        private_file(path)  # exists: narrowed to 0600 if it allows more
         content = path.read_text().strip()
         try:
             existing = bytes.fromhex(content)
@@ -127,6 +149,11 @@ class Settings:
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
     hub_poll_interval: float = 2.0
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER
+    write_rate: float = DEFAULT_WRITE_RATE
+    write_burst: int = DEFAULT_WRITE_BURST
+    log_format: LogFormat = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -182,4 +209,11 @@ class Settings:
             ),
             event_blob_max=_int(env, "RTPORTAL_EVENT_BLOB_MAX", DEFAULT_EVENT_BLOB_MAX, 0),
             hub_poll_interval=_float(env, "RTPORTAL_HUB_POLL_INTERVAL", 2.0),
+            handshake_timeout=_float(env, "RTPORTAL_HANDSHAKE_TIMEOUT", DEFAULT_HANDSHAKE_TIMEOUT),
+            max_connections_per_user=_int(
+                env, "RTPORTAL_MAX_CONNECTIONS_PER_USER", DEFAULT_MAX_CONNECTIONS_PER_USER
+            ),
+            write_rate=_float(env, "RTPORTAL_WRITE_RATE", DEFAULT_WRITE_RATE),
+            write_burst=_int(env, "RTPORTAL_WRITE_BURST", DEFAULT_WRITE_BURST),
+            log_format=_log_format(env),
         )

@@ -76,6 +76,7 @@ async def _probe_redis(url: str) -> None:
 
     from rtportal.realtime.broker.redis import split_prefix
 
+    # ``?prefix=`` is the broker's, not redis-py's.
     client = aioredis.from_url(split_prefix(url)[0], socket_connect_timeout=3)
     try:
         await client.ping()

@@ -24,6 +24,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert (s.ws_max_frame_bytes, s.ws_send_queue, s.backlog_limit) == (1_048_576, 1024, 1000)
     assert (s.history_page_max, s.event_payload_max, s.event_blob_max) == (500, 65_536, 262_144)
     assert s.hub_poll_interval == 2.0
+    assert (s.handshake_timeout, s.max_connections_per_user) == (10.0, 20)
+    assert (s.write_rate, s.write_burst, s.log_format) == (20.0, 100, "text")
 
 
 def test_overrides(tmp_path: Path) -> None:
@@ -43,6 +45,11 @@ def test_overrides(tmp_path: Path) -> None:
             "RTPORTAL_EVENT_PAYLOAD_MAX": "1000",
             "RTPORTAL_EVENT_BLOB_MAX": "0",
             "RTPORTAL_HUB_POLL_INTERVAL": "0.25",
+            "RTPORTAL_HANDSHAKE_TIMEOUT": "2.5",
+            "RTPORTAL_MAX_CONNECTIONS_PER_USER": "3",
+            "RTPORTAL_WRITE_RATE": "0.5",
+            "RTPORTAL_WRITE_BURST": "7",
+            "RTPORTAL_LOG_FORMAT": " JSON ",
         }
     )
     assert s.database_url == "postgresql+asyncpg://u@h/db"
@@ -54,6 +61,8 @@ def test_overrides(tmp_path: Path) -> None:
     assert (s.ws_max_frame_bytes, s.ws_send_queue, s.backlog_limit) == (2048, 16, 50)
     assert (s.history_page_max, s.event_payload_max, s.event_blob_max) == (20, 1000, 0)
     assert s.hub_poll_interval == 0.25
+    assert (s.handshake_timeout, s.max_connections_per_user) == (2.5, 3)
+    assert (s.write_rate, s.write_burst, s.log_format) == (0.5, 7, "json")
     assert not (tmp_path / "secret.key").exists()  # an explicit key writes no file
 
 
@@ -67,6 +76,11 @@ def test_overrides(tmp_path: Path) -> None:
         ("RTPORTAL_HUB_POLL_INTERVAL", "0"),
         ("RTPORTAL_HUB_POLL_INTERVAL", "soon"),
         ("RTPORTAL_SECRET_KEY", "short"),
+        ("RTPORTAL_HANDSHAKE_TIMEOUT", "0"),
+        ("RTPORTAL_MAX_CONNECTIONS_PER_USER", "0"),
+        ("RTPORTAL_WRITE_RATE", "-1"),
+        ("RTPORTAL_WRITE_BURST", "0"),
+        ("RTPORTAL_LOG_FORMAT", "xml"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:

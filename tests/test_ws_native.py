@@ -709,9 +709,16 @@ async def test_the_hub_is_empty_after_every_client_leaves_however_it_leaves(
     await drained(server)
 
 
-async def test_pipelined_sends_are_all_acked_in_order(server: RunningServer, kit: FirmKit) -> None:
-    """200 sends without reading: reading pauses at 16 requests in flight and resumes,
-    so none is refused ``rate_limited`` (64 unanswered sends) and acks keep the order."""
+async def test_pipelined_sends_are_all_acked_in_order(settings: Settings, kit: FirmKit) -> None:
+    """200 sends without reading: reading pauses at ``max_in_flight`` requests in
+    flight and resumes, so none is refused and acks keep the order. (A write
+    burst of 200 here: the default bucket would refuse sends beyond 100.)"""
+    roomy = dataclasses.replace(settings, write_burst=200)
+    async with running_server(create_app(roomy)) as server:
+        await _pipelined_sends_are_acked(server, kit)
+
+
+async def _pipelined_sends_are_acked(server: RunningServer, kit: FirmKit) -> None:
     ws = await connected(server, kit.tokens["staff"])
     ids = [f"p-{n:03}" for n in range(200)]
     for fid in ids:

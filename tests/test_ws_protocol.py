@@ -501,7 +501,7 @@ def test_retry_while_in_flight_makes_one_append_and_two_acks() -> None:
 
 
 def test_failed_send_is_an_error_frame_and_inflight_limit_is_rate_limited() -> None:
-    p = connected(max_inflight_sends=1)
+    p = connected(max_in_flight=1)
     p.receive_text(json.dumps(SEND))
     p.receive_text(json.dumps({**SEND, "id": "m2"}))
     assert [(f["id"], f["code"]) for f in frames(p)] == [("m2", "rate_limited")]

@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from rtportal.datafiles import private_sqlite
 from rtportal.db.sqlite_writer import SQLiteWriter
 from rtportal.errors import InvalidConfig, Unavailable
 
@@ -167,6 +168,9 @@ def make_engine(
     """
     backend = backend_of(url)
     if backend == "sqlite":
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_sqlite(path)  # 0600 before SQLite creates it (and its WAL/SHM)
         engine = create_async_engine(
             url,
             pool_size=8 if pool_size is None else pool_size,

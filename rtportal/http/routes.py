@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from rtportal import logs
 from rtportal.access import membership
 from rtportal.access.sessions import (
     SESSION_COOKIE,
@@ -38,6 +39,7 @@ from rtportal.errors import (
     ForbiddenOrigin,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     RtPortalError,
     Unauthenticated,
     Unavailable,
@@ -48,8 +50,10 @@ from rtportal.events.cursor import Cursor
 from rtportal.events.event import b64decode_any
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
+from rtportal.http.requestid import request_id
 from rtportal.principal import Principal
 from rtportal.realtime.hub import CLOSE_REVOKED
+from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 
 __all__ = [
@@ -76,6 +80,9 @@ def error_response(error: RtPortalError, status: int | None = None) -> JSONRespo
     headers = {"Cache-Control": "no-store"}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="rtportal"'
+    retry_after = error.details.get("retry_after")
+    if isinstance(error, RateLimited) and isinstance(retry_after, (int, float)):
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))  # whole seconds
     return JSONResponse(
         {"error": error.to_dict()}, status_code=status or error.http_status, headers=headers
     )
@@ -92,19 +99,55 @@ def _json_endpoint(fn: Endpoint) -> Endpoint:
         try:
             return await fn(request)
         except RtPortalError as exc:
+            _log_refusal(request, exc)
             return error_response(exc)
         except (OperationalError, InterfaceError, ConnectionError, TimeoutError):
             log.warning(
-                "backend unavailable during %s %s", request.method, request.url.path, exc_info=True
+                "backend unavailable during %s %s (request %s)",
+                request.method,
+                request.url.path,
+                request_id(request),
+                exc_info=True,
             )
             return error_response(Unavailable("a backend is unavailable; retry later"))
         except Exception:
-            log.exception("internal error in %s %s", request.method, request.url.path)
+            log.exception(
+                "internal error in %s %s (request %s)",
+                request.method,
+                request.url.path,
+                request_id(request),
+            )
             return error_response(RtPortalError("internal error"))
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _log_refusal(request: Request, exc: RtPortalError) -> None:
+    """An operator's log line for refused origins, failed authentication and
+    rate limiting (ids, addresses and reasons only: never a token or body)."""
+    if isinstance(exc, ForbiddenOrigin):
+        name = "origin_refused"
+        extra: dict[str, object] = {"origin": request.headers.get("origin")}
+    elif isinstance(exc, Unauthenticated):
+        name, extra = "auth_failed", {"reason": exc.message}
+    elif isinstance(exc, RateLimited):
+        name, extra = "rate_limited", {}
+    else:
+        return
+    client = request.client
+    logs.event(
+        log,
+        name,
+        logging.WARNING,
+        transport="http",
+        request=request_id(request),
+        method=request.method,
+        path=request.url.path,
+        client=client.host if client else None,
+        **extra,
+    )
 
 
 def _db(request: Request) -> Database:
@@ -281,6 +324,9 @@ async def post_event(request: Request) -> Response:
     ``GroupCommit``: committed, then published, then answered."""
     settings = _settings(request)
     principal = await _principal(request)
+    # The user's write rate, shared with websocket sends (rtportal.limits).
+    runtime: Runtime = request.app.state.runtime
+    runtime.limits.check_write(principal)
     body = await _json_object(request, _event_body_limit(settings))
     unknown = set(body) - _EVENT_FIELDS
     if unknown:

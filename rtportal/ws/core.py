@@ -26,9 +26,10 @@ import functools
 import logging
 from typing import Any
 
+from rtportal import logs
 from rtportal.access import membership
 from rtportal.db.models import Matter
-from rtportal.errors import NotFound, RtPortalError
+from rtportal.errors import NotFound, RateLimited, RtPortalError
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import Outcome
@@ -83,6 +84,8 @@ def limits_from_settings(settings: Settings) -> Limits:
         send_queue_bytes=settings.ws_send_buffer_max,
         # A page written at the low-water mark stays within ws_send_buffer_max.
         backlog_page_bytes=min(settings.backlog_page_bytes, settings.ws_send_buffer_max // 4),
+        write_rate=settings.write_rate,
+        write_burst=settings.write_burst,
     )
 
 
@@ -126,20 +129,24 @@ class ConnectionCore:
         "_joined",
         "_tasks",
         "committer",
+        "conn_id",
         "db",
         "hub",
+        "limits",
         "principal",
         "proto",
         "settings",
     )
 
-    def __init__(self, principal: Principal, runtime: Runtime) -> None:
+    def __init__(self, principal: Principal, runtime: Runtime, conn_id: str) -> None:
         settings = runtime.settings
+        self.conn_id = conn_id  # in this connection's log lines
         self.committer = runtime.committer
         self.principal = principal
         self.settings = settings
         self.db = runtime.db
         self.hub = runtime.hub
+        self.limits = runtime.limits
         self.proto = Protocol(principal, limits_from_settings(settings), runtime.frames)
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
@@ -153,6 +160,11 @@ class ConnectionCore:
         self._drain_waiter: asyncio.Future[None] | None = None
         # matter ref -> (Matter, loop time of the access check); see _matter().
         self._access: dict[str, tuple[Matter, float]] | None = None
+
+    @property
+    def principal_label(self) -> str:
+        """``kind:id`` of the principal, for log lines."""
+        return f"{self.principal.kind}:{self.principal.id}"
 
     # --- Listener ---------------------------------------------------------------
 
@@ -229,6 +241,15 @@ class ConnectionCore:
     def feed(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Close):
+                if action.code == CLOSE_SLOW:
+                    logs.event(
+                        log,
+                        "slow_consumer",
+                        logging.WARNING,
+                        conn=self.conn_id,
+                        principal=self.principal_label,
+                        code=CLOSE_SLOW,
+                    )
                 self._close = action
                 self._close_requested(action)
             elif isinstance(action, Append):
@@ -336,6 +357,16 @@ class ConnectionCore:
         except Exception as exc:
             self._forget(action.matter)
             err = as_error(exc, "subscribe")
+            denied = err.code == "not_found"  # no such matter for this principal
+            logs.event(
+                log,
+                "subscribe_denied" if denied else "subscribe_failed",
+                logging.WARNING if denied else logging.INFO,
+                conn=self.conn_id,
+                principal=self.principal_label,
+                matter=action.matter,
+                code=err.code,
+            )
             self.feed(self.proto.subscribe_failed(action.sub, action.matter, err))
 
     async def _load(self, action: LoadBacklog) -> None:
@@ -360,6 +391,11 @@ class ConnectionCore:
     # client that pipelines sends is not held to one per commit round trip.
 
     def _queue_append(self, action: Append) -> None:
+        try:
+            self.limits.check_write(self.principal)
+        except RateLimited as err:  # the user's write rate: refused, nothing written
+            self.feed(self.proto.failed(action.request_id, err))
+            return
         self._appending += 1
         send = action.send
         cached = self._matter(send.matter)

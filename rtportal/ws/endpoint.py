@@ -17,8 +17,10 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from rtportal import logs
 from rtportal.access.sessions import authenticate, token_from_connection
 from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.logs import new_id
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.ws.core import (
@@ -28,6 +30,7 @@ from rtportal.ws.core import (
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
     Close,
@@ -51,13 +54,35 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     """``/ws``: check Origin, authenticate, then run one ``Connection``."""
     # The same runtime rtportal.ws.native finds in the lifespan state.
     runtime: Runtime = websocket.app.state.runtime
-    if not origin_allowed(websocket.headers.get("origin"), runtime.settings.allowed_origins):
+    conn_id = new_id("c")
+    client = websocket.client.host if websocket.client else None
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, runtime.settings.allowed_origins):
+        logs.event(
+            log,
+            "origin_refused",
+            logging.WARNING,
+            transport="ws",
+            conn=conn_id,
+            origin=origin,
+            client=client,
+            hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
+        )
         await _refuse(websocket, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
         return
     try:
         async with runtime.db.read() as session:
             principal = await authenticate(session, token_from_connection(websocket))
-    except Unauthenticated:
+    except Unauthenticated as exc:
+        logs.event(
+            log,
+            "auth_failed",
+            logging.WARNING,
+            transport="ws",
+            conn=conn_id,
+            reason=exc.message,
+            client=client,
+        )
         await _refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
         return
     except Unavailable:
@@ -67,8 +92,22 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         log.exception("websocket authentication failed")
         await _refuse(websocket, CLOSE_INTERNAL, "internal error")
         return
-    await websocket.accept()
-    await Connection(websocket, principal, runtime).run()
+    if not runtime.limits.connect(principal):
+        logs.event(
+            log,
+            "too_many_connections",
+            logging.WARNING,
+            conn=conn_id,
+            principal=f"{principal.kind}:{principal.id}",
+            client=client,
+        )
+        await _refuse(websocket, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
+        return
+    try:
+        await websocket.accept()
+        await Connection(websocket, principal, runtime, conn_id).run()
+    finally:
+        runtime.limits.disconnect(principal)
 
 
 class Connection(ConnectionCore):
@@ -79,14 +118,25 @@ class Connection(ConnectionCore):
     idle connection; both execute the same core (``ConnectionCore``).
     """
 
-    __slots__ = ("_client_gone", "_closing", "_wake", "websocket")
+    __slots__ = ("_client_gone", "_closing", "_room", "_wake", "websocket")
 
-    def __init__(self, websocket: WebSocket, principal: Principal, runtime: Runtime) -> None:
-        super().__init__(principal, runtime)
+    def __init__(
+        self, websocket: WebSocket, principal: Principal, runtime: Runtime, conn_id: str
+    ) -> None:
+        super().__init__(principal, runtime, conn_id)
         self.websocket = websocket
         self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
         self._closing: asyncio.Future[None] | None = None  # resolved by a Close action
         self._client_gone = False
+        # The reader waits on it while max_in_flight requests are executing.
+        self._room: asyncio.Future[None] | None = None
+
+    def _in_flight_changed(self) -> None:
+        room = self._room
+        if room is None or room.done():
+            return
+        if self.in_flight < self.proto.limits.max_in_flight:
+            room.set_result(None)
 
     def _frames_ready(self) -> None:
         wake = self._wake
@@ -121,6 +171,16 @@ class Connection(ConnectionCore):
 
     async def _finish(self) -> None:
         await self._leave_all()
+        close = self._close
+        logs.event(
+            log,
+            "ws_closed",
+            conn=self.conn_id,
+            principal=self.principal_label,
+            code=close.code if close is not None else None,
+            reason=close.reason if close is not None else "",
+            by="server" if close is not None else "client",
+        )
         if self._client_gone or self.websocket.client_state == WebSocketState.DISCONNECTED:
             return
         close = self._close or Close(1000, "")
@@ -129,7 +189,13 @@ class Connection(ConnectionCore):
             await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
 
     async def _reader(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            # Back-pressure, as on the native transport: at max_in_flight
+            # requests executing, the next frame is not read until one ends.
+            while self.in_flight >= self.proto.limits.max_in_flight:
+                room = self._room = loop.create_future()
+                await room
             try:
                 message = await self.websocket.receive()
             except asyncio.CancelledError:

@@ -25,6 +25,8 @@ from rtportal.settings import (
     DEFAULT_BACKLOG_PAGE_BYTES,
     DEFAULT_EVENT_BLOB_MAX,
     DEFAULT_EVENT_PAYLOAD_MAX,
+    DEFAULT_WRITE_BURST,
+    DEFAULT_WRITE_RATE,
     DEFAULT_WS_MAX_FRAME_BYTES,
     DEFAULT_WS_SEND_BUFFER_MAX,
     DEFAULT_WS_SEND_QUEUE,
@@ -77,25 +79,34 @@ class Limits:
     max_blob_bytes: int = DEFAULT_EVENT_BLOB_MAX
     max_subscriptions: int = 1000
     max_subs_per_frame: int = 100
-    max_inflight_sends: int = 64
+    # Requests of one connection being executed (sends, subscribes) at which
+    # the server stops reading it until one finishes: pipelining is never
+    # refused, it waits in TCP.
+    max_in_flight: int = 16
     backlog_limit: int = DEFAULT_BACKLOG_LIMIT
     send_queue: int = DEFAULT_WS_SEND_QUEUE
+    # The user's write token bucket (rtportal.limits): sends beyond it are
+    # answered ``rate_limited``.
+    write_rate: float = DEFAULT_WRITE_RATE
+    write_burst: int = DEFAULT_WRITE_BURST
     max_bad_frames: int = 10
     # Bytes (not announced in hello): unsent frames per connection, and
     # stored bytes per backlog page read.
     send_queue_bytes: int = DEFAULT_WS_SEND_BUFFER_MAX
     backlog_page_bytes: int = DEFAULT_BACKLOG_PAGE_BYTES
 
-    def to_wire(self) -> dict[str, int]:
+    def to_wire(self) -> dict[str, int | float]:
         return {
             "max_frame_bytes": self.max_frame_bytes,
             "max_payload_bytes": self.max_payload_bytes,
             "max_blob_bytes": self.max_blob_bytes,
             "max_subscriptions": self.max_subscriptions,
             "max_subs_per_frame": self.max_subs_per_frame,
-            "max_inflight_sends": self.max_inflight_sends,
+            "max_in_flight": self.max_in_flight,
             "backlog_limit": self.backlog_limit,
             "send_queue": self.send_queue,
+            "write_rate": self.write_rate,
+            "write_burst": self.write_burst,
         }
 
 
@@ -364,6 +375,8 @@ def error_frame(frame_id: str | None, error: RtPortalError, matter: str | None =
     }
     if matter is not None:
         body["matter"] = matter
+    if error.details:
+        body["details"] = error.details  # e.g. rate_limited's retry_after
     return encode(body)
 
 

@@ -27,7 +27,10 @@ protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
   ``--ws-ping-interval`` seconds pings the connections that sent nothing
   since the last sweep, and closes (1011) those that sent nothing, not even
   the pong, by the sweep after ``--ws-ping-timeout``.
-* **Back-pressure on input.** A connection with ``_MAX_IN_FLIGHT`` requests
+* **Handshake timeout.** An upgrade not answered within
+  ``settings.handshake_timeout`` seconds (the token check stalled) is
+  dropped; ``rtportal.http.uvicorn_http`` bounds the request headers before it.
+* **Back-pressure on input.** A connection with ``max_in_flight`` requests
   being executed stops being read until one finishes.
 
 The runtime (database, hub, committer) comes from the app's lifespan state
@@ -49,16 +52,19 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from rtportal import logs
 from rtportal.access.sessions import authenticate, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.logs import new_id
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
-from rtportal.settings import DEFAULT_WS_BACKLOG_LOW_WATER
+from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
 from rtportal.ws.core import ConnectionCore, backlog_low_water, origin_allowed
 from rtportal.ws.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
     CLOSE_SLOW,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
     Close,
@@ -72,7 +78,6 @@ WS_PATH = "/ws"
 # What to pass as uvicorn's ``ws`` (``--ws``) option.
 UVICORN_WS = "rtportal.ws.native:WebSocketProtocol"
 _CLOSE_TIMEOUT = 5.0  # seconds for the client to answer our close frame before we drop it
-_MAX_IN_FLIGHT = 16  # requests per connection being executed before reading pauses
 # Frames waiting in a connection's outbox beyond which they are written at
 # once rather than at the end of the loop iteration (bounds what a burst,
 # e.g. backlog pages of several matters, accumulates before the flush).
@@ -152,7 +157,7 @@ class NativeConnection(ConnectionCore):
     __slots__ = ("_owner",)
 
     def __init__(self, owner: WebSocketProtocol, principal: Principal, runtime: Runtime) -> None:
-        super().__init__(principal, runtime)
+        super().__init__(principal, runtime, owner.conn_id)
         self._owner = owner
 
     def _frames_ready(self) -> None:
@@ -169,7 +174,7 @@ class NativeConnection(ConnectionCore):
         self._owner.close_with(close.code, close.reason)
 
     def _in_flight_changed(self) -> None:
-        if self.in_flight >= _MAX_IN_FLIGHT:
+        if self.in_flight >= self.proto.limits.max_in_flight:
             self._owner.pause_input()
         else:
             self._owner.resume_input()
@@ -191,6 +196,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_config",
         "_conn",
         "_fragments",
+        "_handshake_timer",
         "_heard",
         "_held",
         "_low_water",
@@ -201,6 +207,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_shared",
         "_transport",
         "_ws",
+        "conn_id",
         "flush_pending",
         "write_paused",
     )
@@ -219,6 +226,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if not isinstance(shared, _Shared):
             shared = app_state[_SHARED_KEY] = _Shared()
         self._shared: _Shared = shared
+        self.conn_id = new_id("c")  # ties this connection's log lines together
         self.flush_pending = False  # in the shared dirty list
         runtime = app_state.get(RUNTIME_KEY)
         max_size = (
@@ -236,6 +244,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._conn: NativeConnection | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._handshake_timer: asyncio.TimerHandle | None = None
         self._fragments: list[bytes] | None = None  # a fragmented message being assembled
         self._pending_text = True  # ... and whether it is text
         self._heard = True  # data arrived since the last keepalive sweep
@@ -255,6 +264,16 @@ class WebSocketProtocol(asyncio.Protocol):
         self._server_state.connections.add(self)
         self._shared.connections.add(self)
         self._start_keepalive()
+        # The upgrade must be answered in time (a stalled token check holds a socket).
+        runtime = self._app_state.get(RUNTIME_KEY)
+        timeout = (
+            runtime.settings.handshake_timeout
+            if isinstance(runtime, Runtime)
+            else DEFAULT_HANDSHAKE_TIMEOUT
+        )
+        self._handshake_timer = asyncio.get_running_loop().call_later(
+            timeout, self._handshake_expired
+        )
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -265,14 +284,17 @@ class WebSocketProtocol(asyncio.Protocol):
             self._conn.writable()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._log_closed()
         self._server_state.connections.discard(self)
         self._shared.connections.discard(self)
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
+        self._handshake_done()
         conn = self._conn
         if conn is not None:
             self._conn = None
+            conn.limits.disconnect(conn.principal)
             # Leaving the hub awaits (the last listener of a matter unsubscribes).
             self._track(asyncio.get_running_loop().create_task(_finish(conn)))
 
@@ -465,6 +487,16 @@ class WebSocketProtocol(asyncio.Protocol):
         # accept() above already refused (400) a request with two Origin headers.
         origin = headers.get("Origin")
         if not origin_allowed(origin, runtime.settings.allowed_origins):
+            logs.event(
+                log,
+                "origin_refused",
+                logging.WARNING,
+                transport="ws",
+                conn=self.conn_id,
+                origin=origin,
+                client=self._client(),
+                hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
+            )
             self._refuse(response, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
             return
         cookie = "; ".join(headers.get_all("Cookie"))
@@ -483,7 +515,16 @@ class WebSocketProtocol(asyncio.Protocol):
         try:
             async with runtime.db.read() as session:
                 principal = await authenticate(session, token)
-        except Unauthenticated:
+        except Unauthenticated as exc:
+            logs.event(
+                log,
+                "auth_failed",
+                logging.WARNING,
+                transport="ws",
+                conn=self.conn_id,
+                reason=exc.message,
+                client=self._client(),
+            )
             self._refuse(response, CLOSE_UNAUTHENTICATED, "unauthenticated")
             return
         except Unavailable:
@@ -496,15 +537,64 @@ class WebSocketProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return  # the client left while we were checking its token
+        if not runtime.limits.connect(principal):
+            logs.event(
+                log,
+                "too_many_connections",
+                logging.WARNING,
+                conn=self.conn_id,
+                principal=f"{principal.kind}:{principal.id}",
+                client=self._client(),
+            )
+            self._refuse(response, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
+            return
+        self._handshake_done()
         self._ws.send_response(response)
         self._flush()
+        # Counted by limits.connect above; connection_lost uncounts it.
         conn = self._conn = NativeConnection(self, principal, runtime)
         runtime.hub.register(conn)  # reachable by close_principal before any join
         conn.feed(conn.proto.connected())
         self.resume_input()
 
+    def _client(self) -> str | None:
+        peer = self._transport.get_extra_info("peername") if self._transport else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+    def _log_closed(self) -> None:
+        """One ``ws_closed`` line per upgraded connection: who closed, with which code."""
+        ws = self._ws
+        if ws.state is State.CONNECTING:
+            return  # never upgraded (refused over HTTP, dropped): not a websocket close
+        sent, received = ws.close_sent, ws.close_rcvd
+        conn = self._conn
+        logs.event(
+            log,
+            "ws_closed",
+            conn=self.conn_id,
+            principal=conn.principal_label if conn is not None else None,
+            code=sent.code if sent else (received.code if received else 1006),
+            reason=sent.reason if sent else (received.reason if received else ""),
+            by=_closer(ws),
+        )
+
+    def _handshake_done(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def _handshake_expired(self) -> None:
+        """The upgrade was not answered within ``settings.handshake_timeout``: dropped."""
+        self._handshake_timer = None
+        if self._ws.state is State.CONNECTING and self._transport is not None:
+            logs.event(
+                log, "handshake_timeout", logging.WARNING, conn=self.conn_id, client=self._client()
+            )
+            self._transport.abort()
+
     def _respond(self, response: Response) -> None:
         """Refuse the upgrade with an HTTP response (no websocket was opened)."""
+        self._handshake_done()
         self._ws.send_response(response)
         self._flush()
         if self._transport is not None:
@@ -516,6 +606,7 @@ class WebSocketProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
+        self._handshake_done()
         self._ws.send_response(response)
         self._flush()
         self.close_with(code, reason)
@@ -583,6 +674,15 @@ def _single(headers: Headers, name: str) -> str | None:
     if len(values) > 1:
         raise _RepeatedHeader(name)
     return str(values[0]) if values else None
+
+
+def _closer(ws: ServerProtocol) -> str:
+    """Who started the closing handshake: ``server``, ``client`` or ``network`` (no close frame)."""
+    if ws.close_rcvd_then_sent is not None:
+        return "client" if ws.close_rcvd_then_sent else "server"
+    if ws.close_sent is not None:
+        return "server"
+    return "client" if ws.close_rcvd is not None else "network"
 
 
 async def _finish(conn: NativeConnection) -> None:

@@ -63,6 +63,7 @@ __all__ = [
     "CLOSE_RESTART",
     "CLOSE_REVOKED",
     "CLOSE_SLOW",
+    "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_TRY_LATER",
     "CLOSE_UNAUTHENTICATED",
     "Action",
@@ -86,6 +87,7 @@ CLOSE_PROTOCOL = 4002
 CLOSE_FORBIDDEN_ORIGIN = 4003
 CLOSE_SLOW = 4008
 CLOSE_REVOKED = 4010
+CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 
 # --- actions (I/O requests for the endpoint) ----------------------------------------
@@ -566,8 +568,10 @@ class Protocol:
             else:
                 pending.waiters += 1  # a retry while the first is in flight: one append
             return
-        if len(self._pending) >= self.limits.max_inflight_sends:
-            err = RateLimited(f"at most {self.limits.max_inflight_sends} unanswered sends")
+        if len(self._pending) >= self.limits.max_in_flight:
+            # A transport stops reading at max_in_flight requests, so this
+            # bounds the core only when driven without one (sans-I/O).
+            err = RateLimited(f"at most {self.limits.max_in_flight} unanswered sends")
             self._emit(error_frame(rid, err), actions)
             return
         self._pending[rid] = _Pending(frame)

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from rtportal.http.uvicorn_http import UVICORN_HTTP
 from rtportal.ws.native import UVICORN_WS
 
 __all__ = ["RunningServer", "running_server"]
@@ -67,14 +68,16 @@ async def running_server(
     """Serve ``app`` on a free port for the duration of the block.
 
     Extra keyword arguments go to ``uvicorn.Config`` (defaults: rtportal's native
-    websocket transport, no per-message deflate, ``ws_max_size`` from the app's
-    settings when present, lifespan on, warnings only).
+    websocket transport and header-timed HTTP protocol, no per-message deflate,
+    ``ws_max_size`` from the app's settings when present, lifespan on,
+    warnings only).
     """
     settings = getattr(app.state, "settings", None)
     options: dict[str, Any] = {
         "lifespan": "on",
         "log_level": "warning",
         "ws": UVICORN_WS,  # as in the Procfile
+        "http": UVICORN_HTTP,
         "ws_per_message_deflate": False,
         "timeout_graceful_shutdown": 5,
     }

@@ -53,6 +53,9 @@ def worker_env(
             "RTPORTAL_DATA_DIR": str(data_dir),
             "RTPORTAL_SECRET_KEY": secret_key,
             "RTPORTAL_ALLOWED_ORIGINS": allowed_origins,
+            # These tests load workers on purpose: no per-user write rate.
+            "RTPORTAL_WRITE_RATE": "1000000",
+            "RTPORTAL_WRITE_BURST": "1000000",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -80,7 +83,8 @@ class Worker:
             sys.executable, "-m", "uvicorn", "--factory", _APP_FACTORY,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lifespan", "on",                 # a failing startup must fail, not limp on
-            "--loop", "uvloop", "--http", "httptools",   # as in the Procfile
+            "--loop", "uvloop",
+            "--http", "rtportal.http.uvicorn_http:HttpToolsProtocol",  # as in the Procfile
             "--ws", "rtportal.ws.native:WebSocketProtocol",  # as in the Procfile
             "--ws-per-message-deflate", "false",
             "--log-level", "warning",
