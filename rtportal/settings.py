@@ -24,6 +24,11 @@ DEFAULT_WS_SEND_BUFFER_MAX = 4 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
 DEFAULT_EVENT_PAYLOAD_MAX = 65_536
 DEFAULT_EVENT_BLOB_MAX = 262_144
+# Login and session lifetimes, in seconds (rtportal.access.sessions).
+DEFAULT_LOGIN_LINK_TTL = 15 * 60
+DEFAULT_SESSION_IDLE = 30 * 60
+DEFAULT_STAFF_SESSION_IDLE = 2 * 60 * 60
+DEFAULT_SESSION_LIFETIME = 12 * 60 * 60
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -113,6 +118,10 @@ class Settings:
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
     hub_poll_interval: float = 2.0
+    login_link_ttl: int = DEFAULT_LOGIN_LINK_TTL
+    session_idle: int = DEFAULT_SESSION_IDLE  # contacts
+    staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
+    session_lifetime: int = DEFAULT_SESSION_LIFETIME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -156,4 +165,8 @@ class Settings:
             ),
             event_blob_max=_int(env, "RTPORTAL_EVENT_BLOB_MAX", DEFAULT_EVENT_BLOB_MAX, 0),
             hub_poll_interval=_float(env, "RTPORTAL_HUB_POLL_INTERVAL", 2.0),
+            login_link_ttl=_int(env, "RTPORTAL_LOGIN_LINK_TTL", DEFAULT_LOGIN_LINK_TTL),
+            session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),
+            staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
+            session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
         )

@@ -488,9 +488,11 @@ async def _session_principal(kit: FirmKit, label: str) -> tuple[Principal, str]:
     from rtportal.access.sessions import authenticate, issue_token
 
     async with kit.db.write() as session:
-        token = await issue_token(session, "contact", kit.contact.id, label=label, ttl=None)
+        token = await issue_token(
+            session, kit.settings.secret_key, "contact", kit.contact.id, label=label, ttl=None
+        )
     async with kit.db.read() as session:
-        principal = await authenticate(session, token)
+        principal = await authenticate(session, kit.settings.secret_key, token)
     assert principal.session_id is not None
     return principal, token
 
@@ -522,7 +524,7 @@ async def test_revocation_while_redis_is_down_closes_on_every_worker(
         await wait_until(lambda: not broker_a.connected and not broker_b.connected)
         # logout on worker a during the outage: revoke, then close_principal
         async with kit.db.write() as session:
-            assert await revoke_token(session, phone_token)
+            assert await revoke_token(session, kit.settings.secret_key, phone_token)
         dropped = broker_a.dropped
         await hub_a.close_principal(
             "contact", kit.contact.id, CLOSE_REVOKED, session_id=phone_p.session_id
@@ -568,10 +570,10 @@ async def test_safety_poll_closes_revoked_and_expired_sessions(
     await hub.join(kit.matter.id, live)
     hub.register(no_session)
     async with kit.db.write() as session:
-        assert await revoke_token(session, revoked_token)
+        assert await revoke_token(session, kit.settings.secret_key, revoked_token)
         await session.execute(
             update(AuthToken)
-            .where(AuthToken.token_hash == hash_token(expired_token))
+            .where(AuthToken.token_hash == hash_token(kit.settings.secret_key, expired_token))
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     await revoked.until(lambda: CLOSE_REVOKED in revoked.closed)
@@ -592,11 +594,11 @@ async def test_live_sessions_is_one_lookup_by_token_hash(make_firm: MakeFirm) ->
     from rtportal.access.sessions import live_sessions, revoke_token, session_id_of
 
     kit = await make_firm()
-    staff_sid = session_id_of(kit.tokens["staff"])
-    contact_sid = session_id_of(kit.tokens["contact"])
+    staff_sid = session_id_of(kit.settings.secret_key, kit.tokens["staff"])
+    contact_sid = session_id_of(kit.settings.secret_key, kit.tokens["contact"])
     assert len(staff_sid) == 64  # the full hash: a unique-index hit
     async with kit.db.write() as session:
-        assert await revoke_token(session, kit.tokens["contact"])
+        assert await revoke_token(session, kit.settings.secret_key, kit.tokens["contact"])
     unknown = "ab" * 32
     async with kit.db.read() as session:
         live = await live_sessions(session, [staff_sid, contact_sid, unknown, "not hex", "abcd"])

@@ -55,6 +55,9 @@ from tests.support.wsclient import ConnectionLost, ServerError, StreamClient, wa
 pytestmark = pytest.mark.timeout(300)
 
 SEED = int(os.environ.get("RTPORTAL_TEST_SEED", "0")) or secrets.randbelow(2**31)
+# The workers' server secret; the test process issues tokens with it too.
+SECRET_HEX = secrets.token_hex(32)
+KEY = bytes.fromhex(SECRET_HEX)
 
 
 # ---------------------------------------------------------------- fixtures
@@ -114,14 +117,13 @@ async def spawn(tmp_path: Path, database_url: str, topic_prefix: str) -> AsyncIt
     workers: list[Worker] = []
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
-    secret = secrets.token_hex(32)
 
     async def start(name: str, broker_url: str, **extra: str) -> Worker:
         env = worker_env(
             database_url=database_url,
             broker_url=prefixed(broker_url, topic_prefix),
             data_dir=data_dir,
-            secret_key=secret,
+            secret_key=SECRET_HEX,
             extra={f"RTPORTAL_{k.upper()}": v for k, v in extra.items()},
         )
         worker = Worker(name, env, tmp_path)
@@ -197,10 +199,11 @@ async def seed(db: Database, *, staff: int, contacts: int, matters: int) -> Cast
         )
         ttl = timedelta(hours=2)
         staff_tokens = [
-            await issue_token(s, "staff", p.id, label="multiprocess", ttl=ttl) for p in people
+            await issue_token(s, KEY, "staff", p.id, label="multiprocess", ttl=ttl) for p in people
         ]
         contact_tokens = [
-            await issue_token(s, "contact", c.id, label="multiprocess", ttl=ttl) for c in clients
+            await issue_token(s, KEY, "contact", c.id, label="multiprocess", ttl=ttl)
+            for c in clients
         ]
         ids = {m.reference: m.id for m in rows}
     return Cast(refs, ids, staff_tokens, contact_tokens)
