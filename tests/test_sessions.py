@@ -326,3 +326,36 @@ async def test_the_host_prefixed_cookie_over_https(app: Starlette, make_firm: Ma
         response = await plain.post("/api/v1/session", json={"token": await login_link(kit)})
         assert response.headers["set-cookie"].startswith(f"{SESSION_COOKIE}=")
         assert "secure" not in response.headers["set-cookie"].lower()
+
+
+async def test_websocket_activity_keeps_a_session_alive_and_idleness_closes_it(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    async with two_workers(settings) as (a, _):
+        async with httpx.AsyncClient(base_url=a.base_url, trust_env=False) as http:
+            token = cookie_token(await exchange(http, await login_link(kit)))
+        ws = await open_socket(a, token, cookie=True)
+        try:
+            # Last active 90 s ago: a subscribe records the activity (once a minute).
+            stale = utcnow() - timedelta(seconds=90)
+            await set_token(kit, token, last_seen_at=stale)
+            subscribe = {"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref, "after": 0}]}
+            await ws.send(json.dumps(subscribe))
+            frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert frame["type"] == "subscribed", frame
+
+            async def seen_after(moment: datetime) -> bool:
+                seen = (await stored(kit, token)).last_seen_at
+                return seen is not None and seen > moment
+
+            deadline = asyncio.get_running_loop().time() + TIMEOUT
+            while not await seen_after(stale + timedelta(seconds=60)):
+                assert asyncio.get_running_loop().time() < deadline, "activity not recorded"
+                await asyncio.sleep(0.05)  # reason: polling the row the touch task writes
+            # Idle past the timeout: the hub's session re-check closes the socket.
+            idle = timedelta(seconds=kit.settings.session_idle + 1)
+            await set_token(kit, token, last_seen_at=utcnow() - idle)
+            assert await closed_with(ws) == 4010
+        finally:
+            await ws.close()

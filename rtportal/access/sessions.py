@@ -163,14 +163,13 @@ def _idle_expired(last_seen: datetime | None, idle_seconds: int | None, now: dat
     return last_seen + timedelta(seconds=idle_seconds) <= now
 
 
-async def _token_row(session: AsyncSession, key: bytes, token: str | None) -> AuthToken:
+async def _token_row(
+    session: AsyncSession, key: bytes, token: str | None, *, lock: bool = False
+) -> AuthToken:
     if not token or _TOKEN_RE.fullmatch(token) is None:
         raise Unauthenticated("missing or malformed token")
-    row = (
-        await session.execute(
-            select(AuthToken).where(AuthToken.token_hash == hash_token(key, token))
-        )
-    ).scalar_one_or_none()
+    query = select(AuthToken).where(AuthToken.token_hash == hash_token(key, token))
+    row = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if row is None:
         raise Unauthenticated("invalid token")
     return row
@@ -351,14 +350,16 @@ async def exchange(session: AsyncSession, settings: Settings, token: str | None)
     transaction: of two concurrent exchanges of one link, the second finds
     it used (SQLite serialises writers; on PostgreSQL the second ``UPDATE``
     waits for the first to commit and then matches no row) and gets
-    ``Unauthenticated``. The new session ends ``settings.session_lifetime``
+    ``Unauthenticated``. The token's row is locked (PostgreSQL): an exchange
+    racing a logout of the same token waits for it and then sees it revoked.
+    The new session ends ``settings.session_lifetime``
     seconds after the login (capped by an API token's own end); exchanged
     from a session, it inherits that session's end. It is a child of the
     token it came from, so revoking that token revokes it.
     """
     key = settings.secret_key
     now = utcnow()
-    row = await _token_row(session, key, token)
+    row = await _token_row(session, key, token, lock=True)
     if not _is_live(row, now) or (row.kind == "login" and row.used_at is not None):
         raise Unauthenticated("invalid or expired token")
     principal = await _principal_of(session, row)
@@ -405,6 +406,9 @@ async def revoke_token(session: AsyncSession, key: bytes, token: str) -> list[st
 
     Returns the session ids (``session_id_of``) revoked now (empty when the
     token was unknown or already revoked), so their websockets can be closed.
+    Repeated until no live descendant is left: an exchange that locked a
+    descendant before this transaction reached it commits its new session
+    first (this ``UPDATE`` waits for it), and the next round revokes that one.
     """
     if _TOKEN_RE.fullmatch(token) is None:
         return []
@@ -417,10 +421,18 @@ async def revoke_token(session: AsyncSession, key: bytes, token: str) -> list[st
         return []
     tree = select(AuthToken.id).where(AuthToken.id == root).cte("tree", recursive=True)
     tree = tree.union_all(select(AuthToken.id).where(AuthToken.parent_id == tree.c.id))
-    live = AuthToken.id.in_(select(tree.c.id)), AuthToken.revoked_at.is_(None)
-    hashes = (await session.execute(select(AuthToken.token_hash).where(*live))).scalars().all()
-    await session.execute(update(AuthToken).where(*live).values(revoked_at=utcnow()))
-    return [h.hex() for h in hashes]
+    live = select(AuthToken.id, AuthToken.token_hash).where(
+        AuthToken.id.in_(select(tree.c.id)), AuthToken.revoked_at.is_(None)
+    )
+    revoked: list[str] = []
+    while rows := (await session.execute(live)).all():
+        await session.execute(
+            update(AuthToken)
+            .where(AuthToken.id.in_([row_id for row_id, _ in rows]))
+            .values(revoked_at=utcnow())
+        )
+        revoked += [token_hash.hex() for _, token_hash in rows]
+    return revoked
 
 
 async def revoke_principal_tokens(session: AsyncSession, kind: str, principal_id: int) -> int:

@@ -56,7 +56,7 @@ function showNotice(title, text, state = 'signed-out') {
 function signedOut() {
   showNotice(
     'Signed out',
-    'Your session has ended. Open the login link from your invitation to sign in again.',
+    'Your session has ended. Ask the firm for a new login link to sign in again.',
   );
 }
 
