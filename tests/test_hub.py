@@ -413,6 +413,84 @@ async def test_close_principal_on_every_worker(make_hub: MakeHub, make_firm: Mak
     assert idle_b.closed == [CLOSE_REVOKED] and on_b.closed == [CLOSE_REVOKED]
 
 
+async def test_close_access_reaches_holders_of_that_matter_on_every_worker(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    """Joined or only holding (sending) a matter: both close; other matters and people stay."""
+    kit = await make_firm()
+    second = await kit.add_matter(title="Second")
+    hub_a, _ = await make_hub()
+    hub_b, _ = await make_hub()
+    joined_a, sender_b, elsewhere_b = Rec(kit.contact), Rec(kit.contact), Rec(kit.contact)
+    co_member_b = Rec(Principal("contact", kit.contact.id + 1, kit.firm_id, "co"))
+    await hub_a.join(kit.matter.id, joined_a)
+    hub_b.register(sender_b)
+    hub_b.hold(kit.matter.id, sender_b)  # sent to the matter, never subscribed
+    hub_b.register(elsewhere_b)
+    hub_b.hold(second.id, elsewhere_b)
+    hub_b.register(co_member_b)
+    hub_b.hold(kit.matter.id, co_member_b)
+    await hub_a.close_access(kit.matter.id, "contact", kit.contact.id)
+    assert joined_a.closed == [CLOSE_REVOKED]  # this worker: at once
+    await sender_b.until(lambda: sender_b.closed == [CLOSE_REVOKED])
+    # a second control message is a barrier: the first was applied everywhere
+    await hub_a.close_principal("contact", co_member_b.principal.id, code=4011)
+    await co_member_b.until(lambda: co_member_b.closed == [4011])
+    assert elsewhere_b.closed == []
+
+
+async def test_holds_are_counted_and_session_ids_select_connections(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    hub, _ = await make_hub()
+    phone = Rec(dataclasses.replace(kit.contact, session_id="aa" * 32))
+    laptop = Rec(dataclasses.replace(kit.contact, session_id="bb" * 32))
+    await hub.join(kit.matter.id, phone)
+    hub.hold(kit.matter.id, phone)  # joined and sending: two holds
+    await hub.leave(kit.matter.id, phone)
+    hub.register(phone)
+    await hub.close_access(kit.matter.id, "contact", kit.contact.id)
+    assert phone.closed == [CLOSE_REVOKED]  # still held after the leave
+    hub.release(kit.matter.id, phone)
+    await hub.close_access(kit.matter.id, "contact", kit.contact.id)
+    assert phone.closed == [CLOSE_REVOKED]  # released: no longer reached
+    hub.register(laptop)
+    await hub.close_principal("contact", kit.contact.id, session_ids=[])
+    await hub.close_principal("contact", kit.contact.id, session_ids=["cc" * 32])
+    assert laptop.closed == []
+    await hub.close_principal("contact", kit.contact.id, session_ids=["cc" * 32, "bb" * 32])
+    assert laptop.closed == [CLOSE_REVOKED] and phone.closed == [CLOSE_REVOKED]  # not "aa"
+
+
+def test_control_messages_round_trip_and_malformed_ones_are_refused() -> None:
+    from rtportal.realtime.message import (
+        CloseAccess,
+        ClosePrincipal,
+        decode_control,
+        encode_control,
+    )
+
+    for ctl in (
+        ClosePrincipal("m1", "contact", 7, 4010, None),
+        ClosePrincipal("m2", "staff", 8, 4010, frozenset({"ab", "cd"})),
+        CloseAccess("m3", 12, "bot", 9, 4010),
+    ):
+        assert decode_control(encode_control(ctl)) == ctl
+    for bad in (
+        b"not json",
+        b"[]",
+        b'{"op": "close_principal"}',
+        b'{"op": "reboot", "id": "x", "kind": "contact", "pid": 1, "code": 4010}',
+        b'{"op": "close_access", "id": "x", "kind": "contact", "pid": 1, "code": 4010}',
+        b'{"op": "close_principal", "id": "x", "kind": "contact", "pid": true, "code": 4010}',
+        b'{"op": "close_principal", "id": "x", "kind": "contact", "pid": 1, "code": 4010,'
+        b' "sids": [1]}',
+    ):
+        with pytest.raises(ValueError):
+            decode_control(bad)
+
+
 async def test_stop_closes_listeners_with_1012(make_hub: MakeHub, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     hub, _ = await make_hub(poll=0.05)
