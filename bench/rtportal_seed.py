@@ -1,10 +1,12 @@
 """Seed rtportal for a benchmark run (run as a subprocess by the runner).
 
-    python -m bench.rtportal_seed DATABASE_URL SPEC_JSON  -> prints tokens JSON
+    RTPORTAL_SECRET_KEY=... python -m bench.rtportal_seed DATABASE_URL SPEC_JSON
+        -> prints tokens JSON
 
 Goes through rtportal's own code: ``rtportal.db.migrate.upgrade`` for the schema,
 the demo module's creation helpers for the firm, matters, contacts and
-memberships, and ``rtportal.access.sessions.issue_token`` for bearer tokens. Every
+memberships, and ``rtportal.access.sessions.issue_token`` for bearer tokens
+(keyed with the server's ``RTPORTAL_SECRET_KEY``, which the server must share). Every
 member is a contact (what a client's phone is), so the benchmark also pays
 for the audience filter that contacts get.
 
@@ -17,17 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rtportal.access.sessions import issue_token
 from rtportal.db import Database, migrate
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
+from rtportal.settings import load_secret_key
 
 __all__ = ["seed"]
 
 
-async def seed(url: str, spec: dict[str, Any]) -> dict[str, list[list[str]]]:
+async def seed(url: str, spec: dict[str, Any], key: bytes) -> dict[str, list[list[str]]]:
     await migrate.upgrade(url)
     db = Database(url)
     out: dict[str, list[list[str]]] = {}
@@ -43,7 +48,9 @@ async def seed(url: str, spec: dict[str, Any]) -> dict[str, list[list[str]]]:
                         who = await create_contact(session, firm, display_name=f"Client {ref}-{k}")
                         await add_member(session, matter, who)
                         tokens.append(
-                            await issue_token(session, "contact", who.id, label="bench", ttl=None)
+                            await issue_token(
+                                session, key, "contact", who.id, label="bench", ttl=None
+                            )
                         )
                     per_matter.append(tokens)
                 out[name] = per_matter
@@ -53,4 +60,5 @@ async def seed(url: str, spec: dict[str, Any]) -> dict[str, list[list[str]]]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(seed(sys.argv[1], json.loads(sys.argv[2])))))
+    secret = load_secret_key(Path("."), os.environ["RTPORTAL_SECRET_KEY"])
+    print(json.dumps(asyncio.run(seed(sys.argv[1], json.loads(sys.argv[2]), secret))))

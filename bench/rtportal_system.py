@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from bench.systems import ROOT, RTPORTAL_WS, Layout, System, plain_layouts, uvic
 __all__ = ["make_rtportal"]
 
 BENCH_DB = "rtportal_bench"
+# The server and the seed share it: token hashes are keyed with it.
+_SECRET_KEY = "bench-secret-key-0123456789abcdef"
 
 
 async def _recreate_database(admin_url: str) -> None:
@@ -86,6 +89,7 @@ def make_rtportal(
     seeded = subprocess.run(  # the seed runs apart: no DB threads in the forking runner
         [sys.executable, "-m", "bench.rtportal_seed", db_url, json.dumps(spec)],
         cwd=ROOT,
+        env={**os.environ, "RTPORTAL_SECRET_KEY": _SECRET_KEY},
         check=True,
         capture_output=True,
         text=True,
@@ -108,7 +112,7 @@ def make_rtportal(
         "RTPORTAL_DATA_DIR": str(data_dir),
         "RTPORTAL_DATABASE_URL": db_url,
         "RTPORTAL_BROKER_URL": broker_url,
-        "RTPORTAL_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+        "RTPORTAL_SECRET_KEY": _SECRET_KEY,
         "RTPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RTPORTAL_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
         # The load generator's senders write far faster than a person: the

@@ -52,7 +52,7 @@ async def _seed(settings: Settings) -> str:
     await upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
-        users = await seed_demo(db)
+        users = await seed_demo(db, settings)
     finally:
         await db.close()
     return format_demo(users, settings.public_url)

@@ -2,8 +2,9 @@
 
 ``seed_demo`` is idempotent: it finds the demo firm by its matter reference
 ``AAAA0000`` and only creates what is missing, so ``rtportal serve --demo``
-can run at every start. Each run issues fresh bearer tokens for the demo
-users (older ones stay valid until revoked) because only hashes are stored.
+can run at every start. Each run issues, for every demo user, a fresh
+login link (single-use, valid ``settings.login_link_ttl`` seconds) and a
+fresh API token for curl (30 days), because only hashes are stored.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.access.sessions import issue_token
+from rtportal.access.sessions import issue_login_link, issue_token
 from rtportal.db import Database
 from rtportal.db.models import Contact, Firm, Matter, MatterMember, StaffUser
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
+from rtportal.settings import Settings
 
 __all__ = [
     "DEMO_FIRM",
@@ -125,7 +127,8 @@ class DemoUser:
     role: str
     principal: Principal
     email: str
-    token: str
+    login: str  # a login link's token (single-use, short-lived)
+    token: str  # an API (bearer) token
 
 
 async def _find_demo(session: AsyncSession) -> Matter | None:
@@ -188,8 +191,25 @@ async def _create_demo(unit: Unit) -> None:
         )
 
 
-async def seed_demo(db: Database, publish: Publish | None = None) -> list[DemoUser]:
-    """Create the demo firm if missing; return its users with fresh tokens.
+async def _demo_user(
+    session: AsyncSession, settings: Settings, role: str, principal: Principal, email: str
+) -> DemoUser:
+    login = await issue_login_link(session, settings, principal.kind, principal.id)
+    token = await issue_token(
+        session,
+        settings.secret_key,
+        principal.kind,
+        principal.id,
+        label="demo",
+        ttl=timedelta(days=30),
+    )
+    return DemoUser(role, principal, email, login, token)
+
+
+async def seed_demo(
+    db: Database, settings: Settings, publish: Publish | None = None
+) -> list[DemoUser]:
+    """Create the demo firm if missing; return its users with fresh login links and tokens.
 
     The sample events are published after the commit when ``publish`` is
     given (a running worker's hub); the command line seeds with nobody
@@ -209,10 +229,7 @@ async def seed_demo(db: Database, publish: Publish | None = None) -> list[DemoUs
             ("bot", "bot@harbourfinch.example"),
         ):
             principal = await _staff_by_email(session, firm_id, email)
-            token = await issue_token(
-                session, principal.kind, principal.id, label="demo", ttl=timedelta(days=30)
-            )
-            users.append(DemoUser(role, principal, email, token))
+            users.append(await _demo_user(session, settings, role, principal, email))
         contact = (
             await session.execute(
                 select(Contact).where(
@@ -221,10 +238,9 @@ async def seed_demo(db: Database, publish: Publish | None = None) -> list[DemoUs
             )
         ).scalar_one()
         principal = Principal("contact", contact.id, firm_id, contact.display_name)
-        token = await issue_token(
-            session, "contact", contact.id, label="demo", ttl=timedelta(days=30)
+        users.append(
+            await _demo_user(session, settings, "client", principal, "amira@client.example")
         )
-        users.append(DemoUser("client", principal, "amira@client.example", token))
     return users
 
 
@@ -235,13 +251,15 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
     for user in users:
         lines += [
             f"{user.role}: {user.principal.display_name} <{user.email}>",
-            f"  login link: {base}/#token={user.token}",
+            f"  login link: {base}/#token={user.login}",
             f"  API:        curl -H 'Authorization: Bearer {user.token}' "
             f"{base}/api/v1/matters/{DEMO_MATTER}/events",
             "",
         ]
     lines.append(
-        "The token rides in the URL fragment (#...), which browsers never send to "
-        "the server; the page exchanges it for an HttpOnly cookie via POST /api/v1/session."
+        "A login link works once, within a few minutes (run the command again for "
+        "fresh ones). Its token rides in the URL fragment (#...), which browsers never "
+        "send to the server; the page exchanges it for an HttpOnly session cookie via "
+        "POST /api/v1/session."
     )
     return "\n".join(lines)

@@ -26,6 +26,9 @@ class Principal:
     # logout closes that session's websockets, not the user's other devices.
     # Not part of equality: the same person is the same principal everywhere.
     session_id: str | None = field(default=None, compare=False)
+    # The session has an idle timeout: activity on it is recorded
+    # (``rtportal.access.sessions.touch``), at most once a minute.
+    session_idle: bool = field(default=False, compare=False)
 
     @property
     def is_staff(self) -> bool:

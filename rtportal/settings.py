@@ -45,6 +45,11 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS_PER_USER = 20
 DEFAULT_WRITE_RATE = 20.0
 DEFAULT_WRITE_BURST = 100
+# Login and session lifetimes, in seconds (rtportal.access.sessions).
+DEFAULT_LOGIN_LINK_TTL = 15 * 60
+DEFAULT_SESSION_IDLE = 30 * 60
+DEFAULT_STAFF_SESSION_IDLE = 2 * 60 * 60
+DEFAULT_SESSION_LIFETIME = 12 * 60 * 60
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -154,6 +159,10 @@ class Settings:
     write_rate: float = DEFAULT_WRITE_RATE
     write_burst: int = DEFAULT_WRITE_BURST
     log_format: LogFormat = "text"
+    login_link_ttl: int = DEFAULT_LOGIN_LINK_TTL
+    session_idle: int = DEFAULT_SESSION_IDLE  # contacts
+    staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
+    session_lifetime: int = DEFAULT_SESSION_LIFETIME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -216,4 +225,8 @@ class Settings:
             write_rate=_float(env, "RTPORTAL_WRITE_RATE", DEFAULT_WRITE_RATE),
             write_burst=_int(env, "RTPORTAL_WRITE_BURST", DEFAULT_WRITE_BURST),
             log_format=_log_format(env),
+            login_link_ttl=_int(env, "RTPORTAL_LOGIN_LINK_TTL", DEFAULT_LOGIN_LINK_TTL),
+            session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),
+            staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
+            session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
         )

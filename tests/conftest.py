@@ -23,16 +23,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
+from rtportal.access.removal import end_membership, remove_member
 from rtportal.access.sessions import issue_token
 from rtportal.db import Database
 from rtportal.db.migrate import upgrade
-from rtportal.db.models import Firm, Matter, MatterMember, utcnow
+from rtportal.db.models import Firm, Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
 from rtportal.principal import Principal
+from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
@@ -168,6 +169,7 @@ class FirmKit:
     """A firm with an org admin, a staff member, a client contact, a bot and a matter."""
 
     db: Database
+    settings: Settings
     firm_id: int
     name: str
     admin: Principal
@@ -210,29 +212,33 @@ class FirmKit:
             contact = await create_contact(session, firm, display_name=name)
             if matter is not None:
                 await add_member(session, matter, contact)
-            token = await issue_token(session, "contact", contact.id, label="test", ttl=None)
+            token = await issue_token(
+                session, self.settings.secret_key, "contact", contact.id, label="test", ttl=None
+            )
         return contact, token
 
-    async def remove_member(self, principal: Principal, matter: Matter | None = None) -> None:
-        """End ``principal``'s membership of ``matter`` (default: the kit's matter)."""
+    async def remove_member(
+        self, principal: Principal, matter: Matter | None = None, *, hub: Hub | None = None
+    ) -> None:
+        """End ``principal``'s membership of ``matter`` (default: the kit's matter).
+
+        With ``hub``: ``rtportal.access.removal.remove_member`` (its live
+        websockets holding the matter close at once on every worker).
+        Without: the database change only, as when the control message is lost.
+        """
         target = matter or self.matter
+        if hub is not None:
+            await remove_member(self.db, hub, target.id, principal.kind, principal.id)
+            return
         async with self.db.write() as session:
-            await session.execute(
-                update(MatterMember)
-                .where(
-                    MatterMember.matter_id == target.id,
-                    MatterMember.principal_kind == principal.kind,
-                    MatterMember.principal_id == principal.id,
-                )
-                .values(removed_at=utcnow())
-            )
+            await end_membership(session, target.id, principal.kind, principal.id)
 
 
 MakeFirm = Callable[..., Awaitable[FirmKit]]
 
 
 @pytest.fixture
-def make_firm(db: Database) -> MakeFirm:
+def make_firm(db: Database, settings: Settings) -> MakeFirm:
     """Factory: ``kit = await make_firm(name="...")`` builds a fresh firm."""
     counter = 0
 
@@ -268,9 +274,14 @@ def make_firm(db: Database) -> MakeFirm:
                 ("bot", bot),
             ):
                 tokens[key] = await issue_token(
-                    session, principal.kind, principal.id, label="test", ttl=timedelta(hours=1)
+                    session,
+                    settings.secret_key,
+                    principal.kind,
+                    principal.id,
+                    label="test",
+                    ttl=timedelta(hours=1),
                 )
-        return FirmKit(db, firm.id, label, admin, staff, contact, bot, matter, tokens)
+        return FirmKit(db, settings, firm.id, label, admin, staff, contact, bot, matter, tokens)
 
     return factory
 

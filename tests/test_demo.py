@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import websockets
 from sqlalchemy import func, select
 from websockets.typing import Origin
@@ -21,6 +22,7 @@ from rtportal.db import Database
 from rtportal.db import migrate as migrate_mod
 from rtportal.db.models import Firm
 from rtportal.demo import DEMO_FIRM, DEMO_MATTER, format_demo, seed_demo
+from rtportal.errors import Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
 from rtportal.settings import Settings
@@ -28,6 +30,10 @@ from tests.conftest import TEST_SECRET_HEX
 from tests.support.procs import ManagedProcess, free_port
 
 TOKEN_RE = re.compile(r"^(org admin|staff|bot|client): .*?\n  login link: \S+#token=(\S+)", re.M)
+API_RE = re.compile(
+    r"^(org admin|staff|bot|client): .*?\n.*?\n  API: +curl -H 'Authorization: Bearer (\S+)'",
+    re.M,
+)
 
 
 def _env(settings: Settings, tmp_path: Path) -> dict[str, str]:
@@ -44,9 +50,9 @@ def _env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-async def test_seed_is_idempotent_and_tokens_work(db: Database) -> None:
-    first = await seed_demo(db)
-    second = await seed_demo(db)
+async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settings) -> None:
+    first = await seed_demo(db, settings)
+    second = await seed_demo(db, settings)
     assert [u.role for u in first] == ["org admin", "staff", "bot", "client"]
     assert [u.principal for u in first] == [u.principal for u in second]
     async with db.read() as session:
@@ -56,7 +62,9 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database) -> None:
         assert firms == 1
         client = first[3].principal
         for user in first + second:
-            assert await authenticate(session, user.token) == user.principal
+            assert await authenticate(session, settings.secret_key, user.token) == user.principal
+            with pytest.raises(Unauthenticated):  # a login link is no bearer token
+                await authenticate(session, settings.secret_key, user.login)
         matter = await membership.can_access(session, client, DEMO_MATTER)
         events = await stream.read_since(session, matter.id, 0, 100)
     assert [(e.kind, e.audience) for e in events] == [
@@ -66,7 +74,7 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database) -> None:
     ]
     assert [view_for(e, client) is None for e in events] == [False, True, False]
     text = format_demo(first, "http://127.0.0.1:8000")
-    assert len(TOKEN_RE.findall(text)) == 4
+    assert len(TOKEN_RE.findall(text)) == len(API_RE.findall(text)) == 4
     assert "?token=" not in text and "curl -H 'Authorization: Bearer " in text
 
 
@@ -152,9 +160,15 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
                 assert asyncio.get_running_loop().time() < deadline, log.read_text()
                 await asyncio.sleep(0.1)  # reason: polling a port that has no event to await
             printed = log.read_text()
-            tokens = dict(TOKEN_RE.findall(printed))
+            tokens = dict(API_RE.findall(printed))
+            logins = dict(TOKEN_RE.findall(printed))
             # The printed links and the allowed origins follow --port.
             assert f"login link: http://127.0.0.1:{port}/#token=" in printed
+            # A login link works once.
+            for status in (201, 401):
+                exchanged = await client.post("/api/v1/session", json={"token": logins["client"]})
+                assert exchanged.status_code == status, exchanged.text
+            client.cookies.clear()
             async with websockets.connect(
                 f"ws://127.0.0.1:{port}/ws",
                 origin=Origin(f"http://127.0.0.1:{port}"),

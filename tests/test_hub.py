@@ -409,6 +409,84 @@ async def test_close_principal_on_every_worker(make_hub: MakeHub, make_firm: Mak
     assert idle_b.closed == [CLOSE_REVOKED] and on_b.closed == [CLOSE_REVOKED]
 
 
+async def test_close_access_reaches_holders_of_that_matter_on_every_worker(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    """Joined or only holding (sending) a matter: both close; other matters and people stay."""
+    kit = await make_firm()
+    second = await kit.add_matter(title="Second")
+    hub_a, _ = await make_hub()
+    hub_b, _ = await make_hub()
+    joined_a, sender_b, elsewhere_b = Rec(kit.contact), Rec(kit.contact), Rec(kit.contact)
+    co_member_b = Rec(Principal("contact", kit.contact.id + 1, kit.firm_id, "co"))
+    await hub_a.join(kit.matter.id, joined_a)
+    hub_b.register(sender_b)
+    hub_b.hold(kit.matter.id, sender_b)  # sent to the matter, never subscribed
+    hub_b.register(elsewhere_b)
+    hub_b.hold(second.id, elsewhere_b)
+    hub_b.register(co_member_b)
+    hub_b.hold(kit.matter.id, co_member_b)
+    await hub_a.close_access(kit.matter.id, "contact", kit.contact.id)
+    assert joined_a.closed == [CLOSE_REVOKED]  # this worker: at once
+    await sender_b.until(lambda: sender_b.closed == [CLOSE_REVOKED])
+    # a second control message is a barrier: the first was applied everywhere
+    await hub_a.close_principal("contact", co_member_b.principal.id, code=4011)
+    await co_member_b.until(lambda: co_member_b.closed == [4011])
+    assert elsewhere_b.closed == []
+
+
+async def test_holds_are_counted_and_session_ids_select_connections(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    hub, _ = await make_hub()
+    phone = Rec(dataclasses.replace(kit.contact, session_id="aa" * 32))
+    laptop = Rec(dataclasses.replace(kit.contact, session_id="bb" * 32))
+    await hub.join(kit.matter.id, phone)
+    hub.hold(kit.matter.id, phone)  # joined and sending: two holds
+    await hub.leave(kit.matter.id, phone)
+    hub.register(phone)
+    await hub.close_access(kit.matter.id, "contact", kit.contact.id)
+    assert phone.closed == [CLOSE_REVOKED]  # still held after the leave
+    hub.release(kit.matter.id, phone)
+    await hub.close_access(kit.matter.id, "contact", kit.contact.id)
+    assert phone.closed == [CLOSE_REVOKED]  # released: no longer reached
+    hub.register(laptop)
+    await hub.close_principal("contact", kit.contact.id, session_ids=[])
+    await hub.close_principal("contact", kit.contact.id, session_ids=["cc" * 32])
+    assert laptop.closed == []
+    await hub.close_principal("contact", kit.contact.id, session_ids=["cc" * 32, "bb" * 32])
+    assert laptop.closed == [CLOSE_REVOKED] and phone.closed == [CLOSE_REVOKED]  # not "aa"
+
+
+def test_control_messages_round_trip_and_malformed_ones_are_refused() -> None:
+    from rtportal.realtime.message import (
+        CloseAccess,
+        ClosePrincipal,
+        decode_control,
+        encode_control,
+    )
+
+    for ctl in (
+        ClosePrincipal("m1", "contact", 7, 4010, None),
+        ClosePrincipal("m2", "staff", 8, 4010, frozenset({"ab", "cd"})),
+        CloseAccess("m3", 12, "bot", 9, 4010),
+    ):
+        assert decode_control(encode_control(ctl)) == ctl
+    for bad in (
+        b"not json",
+        b"[]",
+        b'{"op": "close_principal"}',
+        b'{"op": "reboot", "id": "x", "kind": "contact", "pid": 1, "code": 4010}',
+        b'{"op": "close_access", "id": "x", "kind": "contact", "pid": 1, "code": 4010}',
+        b'{"op": "close_principal", "id": "x", "kind": "contact", "pid": true, "code": 4010}',
+        b'{"op": "close_principal", "id": "x", "kind": "contact", "pid": 1, "code": 4010,'
+        b' "sids": [1]}',
+    ):
+        with pytest.raises(ValueError):
+            decode_control(bad)
+
+
 async def test_stop_closes_listeners_with_1012(make_hub: MakeHub, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     hub, _ = await make_hub(poll=0.05)
@@ -484,9 +562,11 @@ async def _session_principal(kit: FirmKit, label: str) -> tuple[Principal, str]:
     from rtportal.access.sessions import authenticate, issue_token
 
     async with kit.db.write() as session:
-        token = await issue_token(session, "contact", kit.contact.id, label=label, ttl=None)
+        token = await issue_token(
+            session, kit.settings.secret_key, "contact", kit.contact.id, label=label, ttl=None
+        )
     async with kit.db.read() as session:
-        principal = await authenticate(session, token)
+        principal = await authenticate(session, kit.settings.secret_key, token)
     assert principal.session_id is not None
     return principal, token
 
@@ -518,7 +598,7 @@ async def test_revocation_while_redis_is_down_closes_on_every_worker(
         await wait_until(lambda: not broker_a.connected and not broker_b.connected)
         # logout on worker a during the outage: revoke, then close_principal
         async with kit.db.write() as session:
-            assert await revoke_token(session, phone_token)
+            assert await revoke_token(session, kit.settings.secret_key, phone_token)
         dropped = broker_a.dropped
         await hub_a.close_principal(
             "contact", kit.contact.id, CLOSE_REVOKED, session_id=phone_p.session_id
@@ -564,10 +644,10 @@ async def test_safety_poll_closes_revoked_and_expired_sessions(
     await hub.join(kit.matter.id, live)
     hub.register(no_session)
     async with kit.db.write() as session:
-        assert await revoke_token(session, revoked_token)
+        assert await revoke_token(session, kit.settings.secret_key, revoked_token)
         await session.execute(
             update(AuthToken)
-            .where(AuthToken.token_hash == hash_token(expired_token))
+            .where(AuthToken.token_hash == hash_token(kit.settings.secret_key, expired_token))
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     await revoked.until(lambda: CLOSE_REVOKED in revoked.closed)
@@ -588,11 +668,11 @@ async def test_live_sessions_is_one_lookup_by_token_hash(make_firm: MakeFirm) ->
     from rtportal.access.sessions import live_sessions, revoke_token, session_id_of
 
     kit = await make_firm()
-    staff_sid = session_id_of(kit.tokens["staff"])
-    contact_sid = session_id_of(kit.tokens["contact"])
+    staff_sid = session_id_of(kit.settings.secret_key, kit.tokens["staff"])
+    contact_sid = session_id_of(kit.settings.secret_key, kit.tokens["contact"])
     assert len(staff_sid) == 64  # the full hash: a unique-index hit
     async with kit.db.write() as session:
-        assert await revoke_token(session, kit.tokens["contact"])
+        assert await revoke_token(session, kit.settings.secret_key, kit.tokens["contact"])
     unknown = "ab" * 32
     async with kit.db.read() as session:
         live = await live_sessions(session, [staff_sid, contact_sid, unknown, "not hex", "abcd"])

@@ -58,7 +58,7 @@ async def _clients(kit: FirmKit, n: int) -> list[tuple[Principal, str]]:
             insert(AuthToken),
             [
                 {
-                    "token_hash": hash_token(token),
+                    "token_hash": hash_token(kit.settings.secret_key, token),
                     "principal_kind": "contact",
                     "principal_id": ids[name],
                     "firm_id": kit.firm_id,
@@ -71,7 +71,13 @@ async def _clients(kit: FirmKit, n: int) -> list[tuple[Principal, str]]:
         )
     return [
         (
-            Principal("contact", ids[name], kit.firm_id, name, session_id=session_id_of(token)),
+            Principal(
+                "contact",
+                ids[name],
+                kit.firm_id,
+                name,
+                session_id=session_id_of(kit.settings.secret_key, token),
+            ),
             token,
         )
         for name, token in zip(names, tokens, strict=True)
@@ -118,7 +124,7 @@ async def test_revoked_session_and_removed_member_among_2000_close_within_the_bo
     # No control message at all: only the polls can find these.
     revoked, removed = recs[777], recs[1500]
     async with kit.db.write() as session:
-        assert await revoke_token(session, clients[777][1])
+        assert await revoke_token(session, kit.settings.secret_key, clients[777][1])
     await kit.remove_member(removed.principal)
     assert await _polls_until_closed(hub, [revoked, removed]) <= RECHECK_SLICES
     assert revoked.closed[0] == removed.closed[0] == CLOSE_REVOKED
@@ -128,7 +134,7 @@ async def test_revoked_session_and_removed_member_among_2000_close_within_the_bo
         for _ in range(index % RECHECK_SLICES):  # move the rotation on a little
             await hub.poll()
         async with kit.db.write() as session:
-            assert await revoke_token(session, clients[index][1])
+            assert await revoke_token(session, kit.settings.secret_key, clients[index][1])
         assert await _polls_until_closed(hub, [recs[index]]) <= RECHECK_SLICES
         assert set(recs[index].closed) == {CLOSE_REVOKED}
 
@@ -157,7 +163,7 @@ async def test_a_poll_rechecks_one_slice_and_the_full_pass_everything(
         hub.register(rec)
     async with kit.db.write() as session:
         for _, token in clients:
-            assert await revoke_token(session, token)
+            assert await revoke_token(session, kit.settings.secret_key, token)
     per_poll = [await hub.poll() for _ in range(RECHECK_SLICES)]
     # Every session was checked exactly once in the rotation, a part at a time.
     assert sum(per_poll) == len(recs)

@@ -57,9 +57,10 @@ async def test_logout_closes_only_that_sessions_websockets(
     phone_token = kit.tokens["contact"]
     async with kit.db.write() as session:
         laptop_token = await issue_token(
-            session, "contact", kit.contact.id, label="laptop", ttl=None
+            session, kit.settings.secret_key, "contact", kit.contact.id, label="laptop", ttl=None
         )
-    assert session_id_of(phone_token) != session_id_of(laptop_token)
+    key = kit.settings.secret_key
+    assert session_id_of(key, phone_token) != session_id_of(key, laptop_token)
 
     phone = await _open(server, phone_token)
     laptop = await _open(server, laptop_token)
@@ -95,13 +96,18 @@ async def test_revoked_session_closes_even_without_a_control_message(
     kit: FirmKit = await make_firm()
     async with kit.db.write() as session:
         other_token = await issue_token(
-            session, "contact", kit.contact.id, label="other device", ttl=None
+            session,
+            kit.settings.secret_key,
+            "contact",
+            kit.contact.id,
+            label="other device",
+            ttl=None,
         )
     revoked = await _open(server, kit.tokens["contact"])
     kept = await _open(server, other_token)
     try:
         async with kit.db.write() as session:  # no hub.close_principal at all
-            assert await revoke_token(session, kit.tokens["contact"])
+            assert await revoke_token(session, kit.settings.secret_key, kit.tokens["contact"])
         assert await _close_code(revoked) == 4010  # within 5 safety polls (0.5 s each)
         await kept.send(json.dumps({"type": "ping", "id": "p1"}))
         pong = json.loads(await asyncio.wait_for(kept.recv(), TIMEOUT))

@@ -14,7 +14,6 @@ import base64
 import json
 import logging
 import os
-import secrets
 import socket
 import sys
 import time
@@ -29,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from rtportal import logs
 from rtportal.cli import every_interface_hint
+from rtportal.settings import Settings
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import ManagedProcess, free_port
 from tests.support.worker import Worker, worker_env
@@ -41,12 +41,14 @@ EVIL = "http://evil.example"
 
 
 @pytest.fixture
-async def worker(tmp_path: Path, database_url: str, broker_url: str) -> AsyncIterator[Worker]:
+async def worker(
+    tmp_path: Path, database_url: str, broker_url: str, settings: Settings
+) -> AsyncIterator[Worker]:
     env = worker_env(
         database_url=database_url,
         broker_url=broker_url,
         data_dir=tmp_path / "data",
-        secret_key=secrets.token_hex(32),
+        secret_key=settings.secret_key.hex(),  # the key conftest issued the tokens with
         allowed_origins=TEST_ORIGIN,
         extra={"RTPORTAL_LOG_FORMAT": "json", "RTPORTAL_WS_SEND_BUFFER_MAX": "65536"},
     )
@@ -192,7 +194,7 @@ async def test_a_slow_consumer_is_logged_with_its_close(
                 posted = await http.post(
                     f"/api/v1/matters/{kit.ref}/events",
                     headers=kit.auth("staff"),
-                    json={"kind": "message", "payload": {"n": n}, "blob": blob},
+                    json={"kind": "message", "payload": {"sent_at": n}, "blob": blob},
                 )
                 assert posted.status_code == 201
         slow_line = await _line(worker, _event("slow_consumer"), "slow_consumer")

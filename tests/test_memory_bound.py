@@ -52,6 +52,7 @@ from rtportal.events.batch import AppendItem
 from rtportal.events.event import canonical_json
 from rtportal.events.send import Send
 from rtportal.principal import Principal
+from rtportal.settings import load_secret_key
 from tests.support.procs import service_unavailable
 from tests.support.worker import Worker, worker_env
 
@@ -263,7 +264,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def _seed(db: Database) -> tuple[str, int, str, list[str]]:
+async def _seed(db: Database, key: bytes) -> tuple[str, int, str, list[str]]:
     """A matter full of maximum-size events; (ref, id, staff token, contact tokens)."""
     tag = secrets.token_hex(3).upper()
     letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
@@ -290,8 +291,10 @@ async def _seed(db: Database) -> tuple[str, int, str, list[str]]:
             for c in contacts
         )
         ttl = timedelta(hours=1)
-        staff_token = await issue_token(s, "staff", staff.id, label="memory", ttl=ttl)
-        tokens = [await issue_token(s, "contact", c.id, label="memory", ttl=ttl) for c in contacts]
+        staff_token = await issue_token(s, key, "staff", staff.id, label="memory", ttl=ttl)
+        tokens = [
+            await issue_token(s, key, "contact", c.id, label="memory", ttl=ttl) for c in contacts
+        ]
         matter_id = matter.id
         actor = Principal(kind="staff", id=staff.id, firm_id=firm.id, display_name="Staff")
     for start in range(0, BACKLOG_EVENTS, 20):
@@ -312,16 +315,17 @@ async def _seed(db: Database) -> tuple[str, int, str, list[str]]:
 async def test_readers_that_never_read_cannot_blow_up_the_workers_memory(
     tmp_path: Path, database_url: str, db: Database
 ) -> None:
-    ref, _, staff_token, tokens = await _seed(db)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
+    secret_hex = secrets.token_hex(32)
+    ref, _, staff_token, tokens = await _seed(db, load_secret_key(data_dir, secret_hex))
     extra = {f"RTPORTAL_{k.upper()}": str(v) for k, v in LIMITS.items()}
     extra["RTPORTAL_HISTORY_PAGE_MAX"] = str(HISTORY_PAGE_MAX)
     env = worker_env(
         database_url=database_url,
         broker_url="memory://",
         data_dir=data_dir,
-        secret_key=secrets.token_hex(32),
+        secret_key=secret_hex,
         extra=extra,
     )
     worker = Worker("memory", env, tmp_path)

@@ -41,6 +41,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from rtportal.access.removal import remove_member
 from rtportal.access.sessions import issue_token, revoke_principal_tokens
 from rtportal.db import Database
 from rtportal.db.migrate import upgrade
@@ -55,6 +56,9 @@ from tests.support.wsclient import ConnectionLost, ServerError, StreamClient, wa
 pytestmark = pytest.mark.timeout(300)
 
 SEED = int(os.environ.get("RTPORTAL_TEST_SEED", "0")) or secrets.randbelow(2**31)
+# The workers' server secret; the test process issues tokens with it too.
+SECRET_HEX = secrets.token_hex(32)
+KEY = bytes.fromhex(SECRET_HEX)
 
 
 # ---------------------------------------------------------------- fixtures
@@ -114,14 +118,13 @@ async def spawn(tmp_path: Path, database_url: str, topic_prefix: str) -> AsyncIt
     workers: list[Worker] = []
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
-    secret = secrets.token_hex(32)
 
     async def start(name: str, broker_url: str, **extra: str) -> Worker:
         env = worker_env(
             database_url=database_url,
             broker_url=prefixed(broker_url, topic_prefix),
             data_dir=data_dir,
-            secret_key=secret,
+            secret_key=SECRET_HEX,
             extra={f"RTPORTAL_{k.upper()}": v for k, v in extra.items()},
         )
         worker = Worker(name, env, tmp_path)
@@ -197,10 +200,11 @@ async def seed(db: Database, *, staff: int, contacts: int, matters: int) -> Cast
         )
         ttl = timedelta(hours=2)
         staff_tokens = [
-            await issue_token(s, "staff", p.id, label="multiprocess", ttl=ttl) for p in people
+            await issue_token(s, KEY, "staff", p.id, label="multiprocess", ttl=ttl) for p in people
         ]
         contact_tokens = [
-            await issue_token(s, "contact", c.id, label="multiprocess", ttl=ttl) for c in clients
+            await issue_token(s, KEY, "contact", c.id, label="multiprocess", ttl=ttl)
+            for c in clients
         ]
         ids = {m.reference: m.id for m in rows}
     return Cast(refs, ids, staff_tokens, contact_tokens)
@@ -740,6 +744,59 @@ async def test_close_principal_reaches_every_worker(
     with pytest.raises(ConnectionLost):
         await gone[0].connect()
     assert gone[0].close_codes[-1] == 4001
+    assert all(w.alive() for w in ws), dead_worker_report(ws)
+
+
+async def test_removal_closes_a_send_only_socket_on_another_worker(
+    db: Database,
+    spawn: Spawn,
+    module_redis: RedisProcess,
+    clients: list[StreamClient],
+    database_url: str,
+    tmp_path: Path,
+    topic_prefix: str,
+) -> None:
+    """A client that only sends (never subscribed) is closed 4010 by a removal on another worker.
+
+    The removal runs through ``rtportal.access.removal.remove_member`` on a
+    Hub in the test process (as an admin request on worker a would); the
+    client's socket is on worker b and has sent to the matter, so b
+    remembers its access. The control message closes it; reconnected, its
+    sends are refused.
+    """
+    cast = await seed(db, staff=0, contacts=2, matters=1)
+    ws = [await spawn("a", module_redis.url), await spawn("b", module_redis.url)]
+    gone = client(clients, ws, cast.contacts[0], "gone", prefer=1)
+    kept = client(clients, ws, cast.contacts[1], "kept", prefer=1)
+    ref = cast.matters[0]
+    assert (await gone.send(ref, "before", {"sent_at": 0}))["type"] == "ack"
+    assert (await kept.send(ref, "kept-before", {"sent_at": 0}))["type"] == "ack"
+    assert gone.url == ws[1].ws_url and gone.hello is not None
+    contact_id = int(gone.hello["principal"]["id"])
+
+    settings = Settings.from_env(
+        {
+            "RTPORTAL_DATABASE_URL": database_url,
+            "RTPORTAL_BROKER_URL": prefixed(module_redis.url, topic_prefix),
+            "RTPORTAL_DATA_DIR": str(tmp_path / "admin"),
+            "RTPORTAL_SECRET_KEY": SECRET_HEX,
+            "RTPORTAL_HUB_POLL_INTERVAL": "3600",  # the admin joins no matter
+        }
+    )
+    broker = broker_from_url(prefixed(module_redis.url, topic_prefix))
+    admin = Hub(db, broker, settings)
+    await admin.start()
+    try:
+        await remove_member(db, admin, cast.matter_ids[ref], "contact", contact_id)
+        # Well within the 10 s a lost message would take the re-check.
+        assert await gone.wait_closed(5) == 4010
+    finally:
+        await admin.stop()
+        await broker.close()
+    with pytest.raises(ServerError) as refused:
+        await gone.send(ref, "after", {"sent_at": 1})  # reconnects, then sends
+    assert refused.value.code == "not_found"
+    assert (await kept.send(ref, "kept-after", {"sent_at": 1}))["type"] == "ack"
     assert all(w.alive() for w in ws), dead_worker_report(ws)
 
 

@@ -741,7 +741,9 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
                 session, firm, email=f"o{firm.id}@firm.test", display_name="Olga"
             )
             matter = await create_matter(session, firm, title="Outage", responsible=staff)
-            token = await issue_token(session, "staff", staff.id, label="t", ttl=None)
+            token = await issue_token(
+                session, settings.secret_key, "staff", staff.id, label="t", ttl=None
+            )
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         app_settings = dataclasses.replace(settings, database_url=proxied)
         async with serve(create_app(app_settings)) as srv:

@@ -187,20 +187,36 @@ class Event(Base):
 
 
 class AuthToken(Base):
-    """A bearer/session token, stored only as its SHA-256 hash."""
+    """A login link, browser session or API token, stored only as its keyed hash.
+
+    ``kind``: ``login`` (a login link: short-lived, exchanged once, then
+    ``used_at`` is set), ``session`` (a browser session made by an exchange:
+    idle timeout ``idle_seconds`` after ``last_seen_at``, absolute end
+    ``expires_at``, ``parent_id`` the token it was exchanged from) or
+    ``api`` (a bearer token for a program; ``expires_at`` optional).
+    Revoking a token revokes its descendants (``rtportal.access.sessions``).
+    """
 
     __tablename__ = "auth_tokens"
     __table_args__ = (
         CheckConstraint("principal_kind IN ('staff', 'contact', 'bot')", name="principal_kind"),
+        CheckConstraint("kind IN ('login', 'session', 'api')", name="kind"),
         Index("ix_auth_tokens_principal", "principal_kind", "principal_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="api", server_default="api")
     principal_kind: Mapped[str] = mapped_column(String(10))
     principal_id: Mapped[int] = mapped_column(Integer)
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("auth_tokens.id", ondelete="CASCADE"), index=True
+    )
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    idle_seconds: Mapped[int | None] = mapped_column(Integer)

@@ -15,7 +15,6 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -27,13 +26,17 @@ from starlette.routing import BaseRoute, Route
 from rtportal import logs
 from rtportal.access import membership
 from rtportal.access.sessions import (
-    SESSION_COOKIE,
     authenticate,
-    issue_token,
+    cookie_name,
+    exchange,
+    is_secure,
+    revoke_principal_tokens,
     revoke_token,
+    sign_in,
     token_from_connection,
 )
 from rtportal.db import Database
+from rtportal.db.models import utcnow
 from rtportal.errors import (
     BadRequest,
     ForbiddenOrigin,
@@ -58,7 +61,6 @@ from rtportal.settings import Settings
 
 __all__ = [
     "DEFAULT_PAGE",
-    "SESSION_TTL",
     "error_response",
     "exception_handlers",
     "routes",
@@ -67,7 +69,6 @@ __all__ = [
 log = logging.getLogger("rtportal.http.routes")
 
 DEFAULT_PAGE = 100
-SESSION_TTL = timedelta(days=14)
 _SMALL_BODY = 4096
 _EVENT_FIELDS = frozenset({"client_id", "kind", "audience", "payload", "blob"})
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -172,9 +173,10 @@ def _check_origin(request: Request) -> None:
 
 async def _principal(request: Request) -> Principal:
     _check_origin(request)
-    token = token_from_connection(request)
-    async with _db(request).read() as session:
-        return await authenticate(session, token)
+    settings = _settings(request)
+    return await sign_in(
+        _db(request), settings.secret_key, token_from_connection(request, settings)
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -357,12 +359,20 @@ async def post_event(request: Request) -> Response:
 
 
 def _secure_cookie(request: Request) -> bool:
-    return request.url.scheme == "https" or _settings(request).public_url.startswith("https://")
+    return is_secure(_settings(request), request.url.scheme)
+
+
+def _clear_cookie(request: Request, response: Response) -> None:
+    secure = _secure_cookie(request)
+    response.delete_cookie(
+        cookie_name(secure), path="/", httponly=True, samesite="strict", secure=secure
+    )
 
 
 @_json_endpoint
 async def create_session(request: Request) -> Response:
-    """Exchange a bearer token (header or ``{"token"}`` body) for a session cookie."""
+    """Exchange a login link, a session or an API token (header or ``{"token"}`` body)
+    for a new session cookie; see ``rtportal.access.sessions.exchange``."""
     body = await _json_object(request, _SMALL_BODY, allow_empty=True)
     token = body.get("token") if body else None
     if token is not None and not isinstance(token, str):
@@ -371,44 +381,54 @@ async def create_session(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else None
-    db = _db(request)
-    async with db.write() as session:
-        principal = await authenticate(session, token)
-        session_token = await issue_token(
-            session, principal.kind, principal.id, label="browser session", ttl=SESSION_TTL
-        )
-    response = _ok({"principal": _principal_body(principal)}, status=201)
+    settings = _settings(request)
+    async with _db(request).write() as session:
+        made = await exchange(session, settings, token)
+    secure = _secure_cookie(request)
+    response = _ok({"principal": _principal_body(made.principal)}, status=201)
+    # __Host- over HTTPS: Secure, Path=/ and no Domain, as the prefix requires.
     response.set_cookie(
-        SESSION_COOKIE,
-        session_token,
-        max_age=int(SESSION_TTL.total_seconds()),
+        cookie_name(secure),
+        made.token,
+        max_age=max(0, int((made.expires_at - utcnow()).total_seconds())),
         path="/",
         httponly=True,
         samesite="strict",
-        secure=_secure_cookie(request),
+        secure=secure,
     )
     return response
 
 
 @_json_endpoint
 async def delete_session(request: Request) -> Response:
-    """Log out: revoke the presented token and clear the cookie."""
+    """Log out: revoke the presented token and every session exchanged from it."""
     _check_origin(request)
-    token = token_from_connection(request)
+    settings = _settings(request)
+    token = token_from_connection(request, settings)
     if not token:
         raise Unauthenticated("missing token")
     async with _db(request).write() as session:
-        principal = await authenticate(session, token)
-        await revoke_token(session, token)
-    # After commit: the session's live websockets on every worker close with
-    # 4010 (a reconnect would be refused anyway; this makes it immediate).
+        principal = await authenticate(session, settings.secret_key, token)
+        revoked = await revoke_token(session, settings.secret_key, token)
+    # After commit: those sessions' live websockets on every worker close
+    # with 4010 (a reconnect would be refused anyway; this makes it immediate).
     await request.app.state.hub.close_principal(
-        principal.kind, principal.id, CLOSE_REVOKED, session_id=principal.session_id
+        principal.kind, principal.id, CLOSE_REVOKED, session_ids=revoked
     )
     response = _ok({"ok": True})
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure_cookie(request)
-    )
+    _clear_cookie(request, response)
+    return response
+
+
+@_json_endpoint
+async def delete_sessions(request: Request) -> Response:
+    """Sign out everywhere: revoke every token of the caller and close all their websockets."""
+    principal = await _principal(request)
+    async with _db(request).write() as session:
+        revoked = await revoke_principal_tokens(session, principal.kind, principal.id)
+    await request.app.state.hub.close_principal(principal.kind, principal.id, CLOSE_REVOKED)
+    response = _ok({"ok": True, "revoked": revoked})
+    _clear_cookie(request, response)
     return response
 
 
@@ -442,5 +462,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/matters/{ref}/events", post_event, methods=["POST"]),
         Route("/api/v1/session", create_session, methods=["POST"]),
         Route("/api/v1/session", delete_session, methods=["DELETE"]),
+        Route("/api/v1/sessions", delete_sessions, methods=["DELETE"]),
         Route("/api/{rest:path}", api_not_found),
     ]

@@ -26,53 +26,47 @@ A listener joined at ``head = await hub.join(matter_id, listener)`` then
 receives every event with ``seq > head`` of that matter, in seq order,
 without gaps, until ``leave`` (or until the hub closes it).
 
-The ``ctl`` topic carries control messages: ``close_principal`` makes every
-worker call ``listener.close(code)`` on the listeners of that principal
-(used when a client is removed or their login is regenerated). Being on the
-broker, that message is at-most-once too, so the hub also re-checks the
-login sessions of its listeners against the tokens table and closes those
-whose session is revoked or expired with 4010; the same re-checks close
-contacts and bots joined to a matter they are no longer an active member of
-(access is otherwise checked at subscribe and send). After a broker reset
-everything is re-checked. The safety poll re-checks one slice of it: the
-sessions and (matter, principal) pairs are kept in ``RECHECK_SLICES`` (5)
-hash slices, updated on register/join/leave rather than rebuilt, and poll
-``n`` re-checks slice ``n % 5``; so each is re-checked once every 5 polls
-(a lost revocation is acted on within 5 poll intervals, 10 s by default)
-at a fifth of the cost. Every pass runs as small queries (250 ids) with a
-loop turn between them, so the deliveries in flight never wait behind a
-poll for more than a few ms (bench/hub_poll_cost.py measures it).
+The ``ctl`` topic carries control messages (``rtportal.realtime.message``):
+``close_principal`` makes every worker close the connections of a
+principal, or of some of its login sessions (logout, revocation, sign out
+everywhere); ``close_access`` closes a principal's connections that hold a
+matter (joined to it, or remembering access to it for sends: ``hold``)
+when their membership ends. Every connection is ``register``ed for its
+whole life, so both reach connections that only send. Being on the broker,
+these messages are at-most-once too: ``rtportal.realtime.recheck`` re-reads
+the database for the sessions and memberships the connections rely on,
+after a broker reset and a slice at each safety poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from rtportal import wirejson
-from rtportal.access import membership
-from rtportal.access.sessions import live_sessions
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
-from rtportal.principal import Principal
 from rtportal.realtime.broker.base import Broker
+from rtportal.realtime.listener import Listener
 from rtportal.realtime.message import (
     CTL_TOPIC,
+    CloseAccess,
+    ClosePrincipal,
+    decode_control,
+    encode_control,
     encode_event_message,
     matter_topic,
     peek_event_message,
 )
+from rtportal.realtime.recheck import RECHECK_SLICES, Rechecks
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from rtportal.db import Database
     from rtportal.settings import Settings
 
@@ -86,8 +80,6 @@ __all__ = [
 
 log = logging.getLogger("rtportal.realtime.hub")
 
-_K = TypeVar("_K")
-_Pair = tuple[int, str, int]  # (matter id, principal kind, principal id)
 
 CLOSE_RESTART = 1012  # websocket "service restart": reconnect and resume
 CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
@@ -95,40 +87,10 @@ CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
 _GAP_WAIT = 0.02  # seconds to wait for an out-of-order message before reading the database
 _FILL_PAGE = 500  # events per database read while filling a gap
 _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from the database
-# Chunk sizes of the safety poll's queries. Each id in an IN list costs the
-# event loop ~5-10 us to render and read back (SQLAlchemy expands IN lists
-# per execution), so these bound the longest synchronous stretch of a poll
-# to a few ms; the loop turns over between chunks (bench/hub_poll_cost.py).
-_HEADS_CHUNK = 500  # matter ids per heads query
-_SESSIONS_CHUNK = 250  # session ids per revocation re-check query
-_MEMBERS_CHUNK = 250  # (matter, principal) pairs per membership re-check query
-RECHECK_SLICES = 5  # a periodic poll re-checks 1/RECHECK_SLICES of sessions and memberships
+# Matter ids per heads query of the safety poll: bounds its longest
+# synchronous stretch to a few ms (bench/hub_poll_cost.py).
+_HEADS_CHUNK = 500
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
-
-
-@runtime_checkable
-class Listener(Protocol):
-    """A live consumer of events (a websocket connection) on this worker.
-
-    ``deliver`` and ``close`` are called on the event loop and must not
-    block or await: queue a frame or mark the connection slow/closing.
-    """
-
-    @property
-    def principal(self) -> Principal: ...
-
-    def deliver(self, event: StoredEvent) -> None: ...
-
-    def close(self, code: int) -> None: ...
-
-
-def _discard(index: dict[_K, dict[int, Listener]], key: _K, listener_key: int) -> None:
-    """Remove one listener from ``index[key]``, and the key when it was the last."""
-    group = index.get(key)
-    if group is not None:
-        group.pop(listener_key, None)
-        if not group:
-            del index[key]
 
 
 class _Matter:
@@ -170,8 +132,6 @@ class Hub:
         gap_wait: float = _GAP_WAIT,
         recheck_slices: int = RECHECK_SLICES,
     ) -> None:
-        if recheck_slices < 1:
-            raise ValueError("recheck_slices must be >= 1")
         self._db = db
         self._broker = broker
         self._poll_interval = settings.hub_poll_interval
@@ -182,16 +142,8 @@ class Hub:
         # a count of its joins: close_principal must find them all.
         self._by_principal: dict[tuple[str, int], dict[int, Listener]] = {}
         self._refs: dict[int, int] = {}
-        # What the safety poll re-checks, kept up to date by _ref/join/leave
-        # (not rebuilt per poll) and split into slices by hash: periodic poll
-        # n re-checks slice n % recheck_slices, so every session and every
-        # (matter, principal) pair is re-checked exactly once per
-        # recheck_slices consecutive polls.
-        self._slices = recheck_slices
-        # slice -> session id -> listeners of that login session
-        self._sessions: list[dict[str, dict[int, Listener]]] = [{} for _ in range(recheck_slices)]
-        # slice -> (matter, kind, principal id) -> joined contacts/bots
-        self._pairs: list[dict[_Pair, dict[int, Listener]]] = [{} for _ in range(recheck_slices)]
+        # What the safety poll re-checks (sessions, held memberships).
+        self._rechecks = Rechecks(db, self._revoke, recheck_slices)
         self._polls = 0
         self._recent_ctl: deque[str] = deque(maxlen=_RECENT_CTL)
         self._poll_task: asyncio.Task[None] | None = None
@@ -227,10 +179,7 @@ class Hub:
         self._matters.clear()
         self._by_principal.clear()
         self._refs.clear()
-        for part in self._sessions:
-            part.clear()
-        for pairs in self._pairs:
-            pairs.clear()
+        self._rechecks.clear()
         for listener in listeners.values():
             self._close_listener(listener, CLOSE_RESTART)
 
@@ -264,7 +213,7 @@ class Hub:
         if key not in st.listeners:
             st.listeners[key] = listener
             self._ref(listener, +1)
-            self._index_pair(matter_id, listener, add=True)
+            self._rechecks.hold(matter_id, listener)
         return st.last
 
     def _refuse_if_stopped(self, listener: Listener) -> None:
@@ -280,7 +229,7 @@ class Hub:
         if st is None or st.listeners.pop(id(listener), None) is None:
             return
         self._ref(listener, -1)
-        self._index_pair(matter_id, listener, add=False)
+        self._rechecks.release(matter_id, listener)
         if not st.listeners:
             await self._maybe_teardown(matter_id, st)
 
@@ -291,6 +240,18 @@ class Hub:
     def unregister(self, listener: Listener) -> None:
         """Undo ``register`` (joins keep their own references)."""
         self._ref(listener, -1)
+
+    def hold(self, matter_id: int, listener: Listener) -> None:
+        """``listener`` remembers access to ``matter_id`` without joining it (sends).
+
+        ``close_access`` and the membership re-check then reach it as they
+        reach a joined listener. Counted: one ``release`` per ``hold``.
+        """
+        self._rechecks.hold(matter_id, listener)
+
+    def release(self, matter_id: int, listener: Listener) -> None:
+        """Undo one ``hold``."""
+        self._rechecks.release(matter_id, listener)
 
     async def _ensure_ready(self, matter_id: int, st: _Matter) -> None:
         async with st.lock:
@@ -329,29 +290,19 @@ class Hub:
         count = self._refs.get(key, 0) + delta
         principal = listener.principal
         pkey = (principal.kind, principal.id)
-        sid = principal.session_id
         if count > 0:
-            if sid is not None and key not in self._refs:
-                part = self._sessions[hash(sid) % self._slices]
-                part.setdefault(sid, {})[key] = listener
+            if key not in self._refs:
+                self._rechecks.add_session(listener)
             self._refs[key] = count
             self._by_principal.setdefault(pkey, {})[key] = listener
             return
-        if self._refs.pop(key, None) is not None and sid is not None:
-            _discard(self._sessions[hash(sid) % self._slices], sid, key)
-        _discard(self._by_principal, pkey, key)
-
-    def _index_pair(self, matter_id: int, listener: Listener, *, add: bool) -> None:
-        """Keep the membership re-check's (matter, principal) index in step with joins."""
-        p = listener.principal
-        if p.kind == "staff":
-            return  # staff see every matter of their firm: nothing to re-check
-        pair = (matter_id, p.kind, p.id)
-        pairs = self._pairs[hash(pair) % self._slices]
-        if add:
-            pairs.setdefault(pair, {})[id(listener)] = listener
-        else:
-            _discard(pairs, pair, id(listener))
+        if self._refs.pop(key, None) is not None:
+            self._rechecks.remove_session(listener)
+        group = self._by_principal.get(pkey)
+        if group is not None:
+            group.pop(key, None)
+            if not group:
+                del self._by_principal[pkey]
 
     # -- publishing -------------------------------------------------------
 
@@ -369,34 +320,54 @@ class Hub:
         code: int = CLOSE_REVOKED,
         *,
         session_id: str | None = None,
+        session_ids: Collection[str] | None = None,
     ) -> None:
         """Close every live connection of a principal on every worker.
 
-        With ``session_id``, only the connections of that login session (a
-        logout on one device leaves the user's other devices connected).
+        With ``session_id`` or ``session_ids``, only the connections of those
+        login sessions (a logout on one device leaves the user's other
+        devices connected). Connections that only send are registered too.
         """
-        msg_id = uuid.uuid4().hex
-        self._recent_ctl.append(msg_id)
-        self._close_principal_local(kind, principal_id, code, session_id)
-        body = {
-            "op": "close_principal",
-            "id": msg_id,
-            "kind": kind,
-            "pid": principal_id,
-            "code": code,
-            "sid": session_id,
-        }
-        await self._broker.publish(CTL_TOPIC, json.dumps(body).encode())
+        sids = None if session_ids is None and session_id is None else set(session_ids or ())
+        if sids is not None and session_id is not None:
+            sids.add(session_id)
+        if sids is not None and not sids:
+            return
+        ctl = ClosePrincipal(
+            uuid.uuid4().hex, kind, principal_id, code, None if sids is None else frozenset(sids)
+        )
+        self._recent_ctl.append(ctl.id)
+        self._apply_control(ctl)
+        await self._broker.publish(CTL_TOPIC, encode_control(ctl))
 
-    def _close_principal_local(
-        self, kind: str, principal_id: int, code: int, session_id: str | None = None
+    async def close_access(
+        self, matter_id: int, kind: str, principal_id: int, code: int = CLOSE_REVOKED
     ) -> None:
-        group = self._by_principal.get((kind, principal_id))
+        """Close, on every worker, the principal's connections that hold ``matter_id``.
+
+        Those joined to its live stream and those that remember access to it
+        for sends (``hold``); the principal's other connections stay open.
+        Called after a removal from the matter is committed.
+        """
+        ctl = CloseAccess(uuid.uuid4().hex, matter_id, kind, principal_id, code)
+        self._recent_ctl.append(ctl.id)
+        self._apply_control(ctl)
+        await self._broker.publish(CTL_TOPIC, encode_control(ctl))
+
+    def _apply_control(self, ctl: ClosePrincipal | CloseAccess) -> None:
+        if isinstance(ctl, CloseAccess):
+            for listener in self._rechecks.holders(ctl.matter_id, ctl.kind, ctl.principal_id):
+                self._close_listener(listener, ctl.code)
+            return
+        group = self._by_principal.get((ctl.kind, ctl.principal_id))
         if not group:
             return
         for listener in list(group.values()):
-            if session_id is None or listener.principal.session_id == session_id:
-                self._close_listener(listener, code)
+            if ctl.session_ids is None or listener.principal.session_id in ctl.session_ids:
+                self._close_listener(listener, ctl.code)
+
+    def _revoke(self, listener: Listener) -> None:
+        self._close_listener(listener, CLOSE_REVOKED)
 
     # -- receiving --------------------------------------------------------
 
@@ -434,21 +405,13 @@ class Hub:
 
     def _on_control(self, data: bytes) -> None:
         try:
-            msg = json.loads(data)
-            if msg.get("op") != "close_principal":
-                raise ValueError(msg.get("op"))
-            msg_id, kind, pid, code = msg["id"], msg["kind"], msg["pid"], msg["code"]
-            sid = msg.get("sid")
-            if not (isinstance(kind, str) and type(pid) is int and type(code) is int):
-                raise TypeError("bad field types")
-            if sid is not None and not isinstance(sid, str):
-                raise TypeError("bad session id")
-        except (ValueError, KeyError, TypeError, AttributeError):
+            ctl = decode_control(data)
+        except ValueError:
             log.warning("dropping a malformed control message")
             return
-        if msg_id in self._recent_ctl:
+        if ctl.id in self._recent_ctl:
             return  # our own, already applied locally
-        self._close_principal_local(kind, pid, code, sid)
+        self._apply_control(ctl)
 
     def _on_reset(self) -> None:
         """The broker reconnected: anything may have been lost; poll every matter now.
@@ -599,7 +562,7 @@ class Hub:
         250 ids) and the loop turns over between queries, so deliveries
         never wait more than a few ms behind a poll.
         """
-        part = self._polls % self._slices
+        part = self._polls % self._rechecks.slices
         self._polls += 1
         await self._poll_once()
         return await self.recheck_sessions(part) + await self.recheck_memberships(part)
@@ -611,96 +574,21 @@ class Hub:
         await self.recheck_memberships()
 
     async def recheck_memberships(self, part: int | None = None) -> int:
-        """Close (4010) contacts and bots joined to a matter they are no longer members of.
+        """Close (4010) contacts and bots holding a matter they are no longer members of.
 
-        Access is checked when a connection subscribes and on every send;
-        this stops the *live* stream of a removed member, whichever worker
-        removed them and whether or not the broker carried the news: one
-        query per 250 (matter, principal) pairs this worker delivers to.
-        ``part=None`` (after a broker reset) checks every pair, ``part=n``
-        only slice ``n`` (a periodic poll). Staff see every matter of their
-        firm and are not re-checked here. Returns how many listeners were
-        closed; a database error ends the pass (logged), the next poll of
-        the slice retries.
+        Joined to it or remembering access to it for sends (``hold``);
+        ``part=None`` checks every pair, ``part=n`` slice ``n``. Returns how
+        many were closed (``rtportal.realtime.recheck``).
         """
-        parts = self._pairs if part is None else [self._pairs[part % self._slices]]
-        # Sorted: a chunk then covers few matters (compact IN lists).
-        keys = sorted(key for pairs in parts for key in pairs)
-
-        async def active(session: AsyncSession, chunk: list[_Pair]) -> set[_Pair]:
-            matter_ids = list({k[0] for k in chunk})
-            return await membership.active_memberships(
-                session, matter_ids, list({k[2] for k in chunk})
-            )
-
-        closed = await self._recheck(keys, _MEMBERS_CHUNK, active, self._pairs, "membership")
-        if closed:
-            log.info("closed %d connection(s) of removed matter members", closed)
-        return closed
+        return await self._rechecks.memberships(part)
 
     async def recheck_sessions(self, part: int | None = None) -> int:
-        """Close (4010) listeners whose login session is revoked or expired; returns how many.
+        """Close (4010) listeners whose login session is revoked, expired or idle.
 
-        ``close_principal`` rides on the broker, which is at-most-once: a
-        revocation published while Redis was down never reaches the other
-        workers. The tokens table is the record, so the hub re-reads it for
-        the distinct sessions of its registered listeners (one indexed query
-        per 250 sessions, never one per connection): all of them
-        (``part=None``) after a broker reset, slice ``part`` with a periodic
-        poll. Listeners without a session id (tests, internal listeners) are
-        not checked. A database error ends the pass (logged); the next poll
-        of the slice retries.
+        ``part=None`` checks every session, ``part=n`` slice ``n``. Returns
+        how many were closed (``rtportal.realtime.recheck``).
         """
-        parts = self._sessions if part is None else [self._sessions[part % self._slices]]
-        sids = [sid for sessions in parts for sid in sessions]
-        closed = await self._recheck(
-            sids, _SESSIONS_CHUNK, live_sessions, self._sessions, "session"
-        )
-        if closed:
-            log.info("closed %d connection(s) of revoked or expired sessions", closed)
-        return closed
-
-    async def _recheck(
-        self,
-        keys: list[_K],
-        chunk_size: int,
-        valid: Callable[[AsyncSession, list[_K]], Awaitable[set[_K]]],
-        index: list[dict[_K, dict[int, Listener]]],
-        what: str,
-    ) -> int:
-        """Ask the database which ``keys`` are still valid, in chunks; close the rest.
-
-        One read session for the pass (a session per chunk costs more CPU
-        than the chunk's query) and a loop turn between chunks. The
-        listeners closed are those under the key in ``index`` *now*: who
-        left during the query is gone, who arrived with a dead key goes too.
-        """
-        if not keys:
-            return 0
-        closed = 0
-        try:
-            async with self._db.read() as session:
-                for start in range(0, len(keys), chunk_size):
-                    if start:
-                        await asyncio.sleep(0)  # reason: let deliveries run between chunks
-                    chunk = keys[start : start + chunk_size]
-                    ok = await valid(session, chunk)
-                    for key in chunk:
-                        if key not in ok:
-                            closed += self._close_all(index[hash(key) % self._slices].get(key))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s re-check failed; retrying at the next poll", what)
-        return closed
-
-    def _close_all(self, group: dict[int, Listener] | None) -> int:
-        if not group:
-            return 0
-        listeners = list(group.values())  # close() may call back into the hub
-        for listener in listeners:
-            self._close_listener(listener, CLOSE_REVOKED)
-        return len(listeners)
+        return await self._rechecks.sessions(part)
 
     async def _poll_once(self) -> None:
         """One heads query per 500 subscribed matters; fill where the database is ahead."""

@@ -6,8 +6,10 @@ every transport (``rtportal.ws.native`` on uvicorn, ``rtportal.ws.endpoint``
 on any ASGI server):
 
 * access checks (``can_access``: at subscribe, and at the first send to a
-  matter; the decision is then cached per connection, see
-  ``ConnectionCore._matter``), hub joins and backlog reads;
+  matter; the decision is then cached per connection and held on the hub,
+  see ``ConnectionCore._matter``), hub joins and backlog reads;
+* activity on a session with an idle timeout (sends, subscribes) recorded
+  at most once a minute (``rtportal.access.sessions.touch``);
 * appends through the worker's ``GroupCommit`` (no access query per send):
   **commit**, then ``hub.publish``, then ack;
 * backlog pacing: a backlog page is read only once the connection's unsent
@@ -28,6 +30,7 @@ from typing import Any
 
 from rtportal import logs
 from rtportal.access import membership
+from rtportal.access.sessions import TOUCH_INTERVAL, touch
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RateLimited, RtPortalError
 from rtportal.events import log as stream
@@ -62,9 +65,6 @@ __all__ = [
 log = logging.getLogger("rtportal.ws")
 
 _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
-# A cached access decision is trusted this long (seconds) before a send
-# re-checks membership in the database (see Connection._matter).
-_ACCESS_TTL = 15.0
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
 _REASONS = {
     CLOSE_RESTART: "server restarting",
@@ -128,6 +128,7 @@ class ConnectionCore:
         "_hub_lock",
         "_joined",
         "_tasks",
+        "_touch_due",
         "committer",
         "conn_id",
         "db",
@@ -158,8 +159,10 @@ class ConnectionCore:
         self._tasks: set[asyncio.Task[None]] | None = None
         # Backlog reads waiting for the unsent bytes to drain (see _until_writable).
         self._drain_waiter: asyncio.Future[None] | None = None
-        # matter ref -> (Matter, loop time of the access check); see _matter().
-        self._access: dict[str, tuple[Matter, float]] | None = None
+        # matter ref -> Matter this connection was authorised for; see _matter().
+        self._access: dict[str, Matter] | None = None
+        # Loop time after which activity is next recorded on an idle-timeout session.
+        self._touch_due = 0.0
 
     @property
     def principal_label(self) -> str:
@@ -234,6 +237,7 @@ class ConnectionCore:
         for matter_id in list((joined or {}).values()):
             with contextlib.suppress(Exception):
                 await self.hub.leave(matter_id, self)
+        self._forget_all()
         self.hub.unregister(self)
 
     # --- executing the core's requests --------------------------------------------
@@ -257,6 +261,8 @@ class ConnectionCore:
             elif isinstance(action, LoadBacklog):
                 self._spawn(self._load(action))
             elif isinstance(action, Authorize):
+                if self.principal.session_idle:
+                    self._active()
                 self._spawn(self._authorize(action))
             elif isinstance(action, Leave):
                 self._spawn(self._leave(action.matter))
@@ -289,39 +295,57 @@ class ConnectionCore:
     # --- the access cache -----------------------------------------------------------
 
     def _matter(self, ref: str) -> Matter | None:
-        """The Matter this connection was authorised for, if checked recently.
+        """The Matter this connection was authorised for, if it was.
 
         Why a cache is safe: access is checked once per connection and
-        matter (at ``subscribe`` or the first ``send``); losing access ends
-        the connection: removing a contact and revoking a session close its
-        live websockets on every worker (``hub.close_principal``, code 4010;
-        the hub's safety poll re-checks sessions), so a cached decision
-        cannot outlive access. The TTL is a second fence in case a close is
-        lost: a send then re-checks membership at most ``_ACCESS_TTL``
-        seconds after the last check. Before: one membership query per send.
+        matter (at ``subscribe`` or the first ``send``) and the decision is
+        then held on the hub (``hub.hold``). Losing access ends the
+        connection on every worker at once: a removal closes the
+        connections holding that matter (``hub.close_access``, 4010), a
+        revocation those of the session or principal
+        (``hub.close_principal``), and the hub's re-check of sessions and
+        held memberships catches a lost control message. Before the cache:
+        one membership query per send.
         """
         access = self._access
-        if access is None:
-            return None
-        entry = access.get(ref)
-        if entry is None:
-            return None
-        matter, checked = entry
-        if asyncio.get_running_loop().time() - checked > _ACCESS_TTL:
-            del access[ref]
-            return None
-        return matter
+        return None if access is None else access.get(ref)
 
     def _remember(self, ref: str, matter: Matter) -> None:
+        if self._ended:
+            return  # the connection is over: nothing to hold
         if self._access is None:
             self._access = {}
         elif len(self._access) >= _ACCESS_CACHE_MAX and ref not in self._access:
-            self._access.clear()  # bounded; a miss only costs one query
-        self._access[ref] = (matter, asyncio.get_running_loop().time())
+            self._forget_all()  # bounded; a miss only costs one query
+            self._access = {}
+        if ref not in self._access:
+            self.hub.hold(matter.id, self)
+        self._access[ref] = matter
 
     def _forget(self, ref: str) -> None:
-        if self._access is not None:
-            self._access.pop(ref, None)
+        matter = self._access.pop(ref, None) if self._access is not None else None
+        if matter is not None:
+            self.hub.release(matter.id, self)
+
+    def _forget_all(self) -> None:
+        access = self._access
+        self._access = None
+        for matter in (access or {}).values():
+            self.hub.release(matter.id, self)
+
+    def _active(self) -> None:
+        """A client action on a session with an idle timeout: record it, once a minute."""
+        now = asyncio.get_running_loop().time()
+        sid = self.principal.session_id
+        if now >= self._touch_due and sid is not None:
+            self._touch_due = now + TOUCH_INTERVAL.total_seconds()
+            self._spawn(self._touch(sid))
+
+    async def _touch(self, session_id: str) -> None:
+        try:
+            await touch(self.db, session_id)
+        except Exception:
+            log.warning("recording session activity failed", exc_info=True)
 
     async def _leave(self, matter: str) -> None:
         try:
@@ -396,6 +420,8 @@ class ConnectionCore:
         except RateLimited as err:  # the user's write rate: refused, nothing written
             self.feed(self.proto.failed(action.request_id, err))
             return
+        if self.principal.session_idle:
+            self._active()
         self._appending += 1
         send = action.send
         cached = self._matter(send.matter)
@@ -418,9 +444,7 @@ class ConnectionCore:
             if outcome is not None:
                 event, created, matter = outcome
                 if checked:
-                    # Checked by the commit just now. A cached decision is not
-                    # refreshed by using it: the TTL counts from the last check.
-                    self._remember(action.send.matter, matter)
+                    self._remember(action.send.matter, matter)  # checked by the commit just now
                 self.feed(self.proto.appended(request_id, event, created))
             else:
                 if isinstance(exc, NotFound):

@@ -18,7 +18,7 @@ import logging
 from starlette.websockets import WebSocket, WebSocketState
 
 from rtportal import logs
-from rtportal.access.sessions import authenticate, token_from_connection
+from rtportal.access.sessions import sign_in, token_from_connection
 from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.logs import new_id
 from rtportal.principal import Principal
@@ -71,8 +71,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
         return
     try:
-        async with runtime.db.read() as session:
-            principal = await authenticate(session, token_from_connection(websocket))
+        token = token_from_connection(websocket, runtime.settings)
+        principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
     except Unauthenticated as exc:
         logs.event(
             log,

@@ -53,7 +53,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from rtportal import logs
-from rtportal.access.sessions import authenticate, token_from_headers
+from rtportal.access.sessions import is_secure, sign_in, token_from_headers
 from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.logs import new_id
 from rtportal.principal import Principal
@@ -501,7 +501,11 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         cookie = "; ".join(headers.get_all("Cookie"))
         try:
-            token = token_from_headers(_single(headers, "Authorization"), cookie or None)
+            token = token_from_headers(
+                _single(headers, "Authorization"),
+                cookie or None,
+                secure=is_secure(runtime.settings, "ws"),
+            )
         except _RepeatedHeader:
             token = None  # ambiguous credentials authenticate nobody
         # Nothing is read until the token is checked: a client may not send
@@ -513,8 +517,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     async def _authenticate(self, runtime: Runtime, response: Response, token: str | None) -> None:
         try:
-            async with runtime.db.read() as session:
-                principal = await authenticate(session, token)
+            principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
         except Unauthenticated as exc:
             logs.event(
                 log,

@@ -18,13 +18,13 @@ export function takeFragmentToken(loc = window.location, hist = window.history) 
   return token || null;
 }
 
-/** POST /api/v1/session: the server sets the `rtp_session` cookie. */
+/** POST /api/v1/session: uses the login link up; the server sets the HttpOnly session cookie. */
 export async function exchangeToken(token) {
   const data = await api('POST', '/api/v1/session', { token });
   return data.principal;
 }
 
-/** DELETE /api/v1/session: revokes the session token and clears the cookie. */
+/** DELETE /api/v1/session: revokes this session (and any exchanged from it) and clears the cookie. */
 export async function logout() {
   await api('DELETE', '/api/v1/session');
 }
