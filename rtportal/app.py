@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
+from rtportal.http import errors as http_errors
 from rtportal.http import routes as api
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
@@ -166,7 +167,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
     app = Starlette(
         routes=_routes(),
         lifespan=lifespan,
-        exception_handlers=api.exception_handlers,
+        exception_handlers=http_errors.exception_handlers,
         middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
     )
     # Available before startup too (the uvicorn test helper reads ws_max_size).

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from rtportal.closecodes import CLOSE_RESTART, CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import Unavailable
@@ -27,8 +28,6 @@ from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix
 from rtportal.realtime.hub import (
-    CLOSE_RESTART,
-    CLOSE_REVOKED,
     CTL_TOPIC,
     Hub,
     Listener,

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from rtportal import wirejson
+from rtportal import jsonlimits, wirejson
 from rtportal.db.models import Event, Matter, MatterMember, utcnow
 from rtportal.errors import (
     BadRequest,
@@ -300,7 +300,7 @@ def _from_row(row: Event, reference: str) -> StoredEvent:
         kind=row.kind,
         audience=cast(Literal["portal", "staff"], row.audience),
         actor={"kind": row.actor_kind, "id": row.actor_id, "name": row.actor_name},
-        payload=json.loads(row.payload),
+        payload=jsonlimits.stored_payload(row.payload),
         blob=row.blob,
         client_id=row.client_id,
         created_at=_iso(row.created_at),
@@ -409,7 +409,7 @@ def _stored_event(row: _Stored, c: _Checked) -> StoredEvent:
         kind=row.kind,
         audience=cast(Literal["portal", "staff"], row.audience),
         actor={"kind": item.actor.kind, "id": item.actor.id, "name": row.actor_name},
-        payload=json.loads(row.payload),
+        payload=jsonlimits.stored_payload(row.payload),
         blob=None if row.blob is None else bytes(row.blob),
         client_id=item.client_id,
         created_at=_iso(row.created_at),

@@ -55,9 +55,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
-from rtportal import wirejson
+from rtportal import jsonlimits, wirejson
 from rtportal.access.sessions import live_sessions
-from rtportal.errors import Unavailable
+from rtportal.closecodes import CLOSE_INTERNAL, CLOSE_RESTART, CLOSE_REVOKED
+from rtportal.errors import BadRequest, Unavailable
 from rtportal.events import log as stream
 from rtportal.events.log import StoredEvent
 from rtportal.principal import Principal
@@ -76,8 +77,6 @@ if TYPE_CHECKING:
     from rtportal.settings import Settings
 
 __all__ = [
-    "CLOSE_RESTART",
-    "CLOSE_REVOKED",
     "RECHECK_SLICES",
     "Hub",
     "Listener",
@@ -88,8 +87,6 @@ log = logging.getLogger("rtportal.realtime.hub")
 _K = TypeVar("_K")
 _Pair = tuple[int, str, int]  # (matter id, principal kind, principal id)
 
-CLOSE_RESTART = 1012  # websocket "service restart": reconnect and resume
-CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
 
 _GAP_WAIT = 0.02  # seconds to wait for an out-of-order message before reading the database
 _FILL_PAGE = 500  # events per database read while filling a gap
@@ -417,8 +414,10 @@ class Hub:
             return  # not delivered here, or a duplicate (e.g. our own echo): not decoded
         try:
             wire = wirejson.loads(body)
-            if not isinstance(wire, dict):
-                raise ValueError("not an event")
+            if not isinstance(wire, dict) or jsonlimits.too_deep(
+                wire, jsonlimits.MAX_DOCUMENT_DEPTH
+            ):
+                raise ValueError("not an event within the JSON rule")
             event = StoredEvent.from_wire(matter_id, wire)
             if event.seq != seq:
                 raise ValueError("header and event disagree")
@@ -432,8 +431,11 @@ class Hub:
 
     def _on_control(self, data: bytes) -> None:
         try:
-            msg = json.loads(data)
-            if msg.get("op") != "close_principal":
+            msg = jsonlimits.loads(data, "control message")
+            if (
+                jsonlimits.too_deep(msg, jsonlimits.MAX_DOCUMENT_DEPTH)
+                or msg.get("op") != "close_principal"
+            ):
                 raise ValueError(msg.get("op"))
             msg_id, kind, pid, code = msg["id"], msg["kind"], msg["pid"], msg["code"]
             sid = msg.get("sid")
@@ -441,7 +443,7 @@ class Hub:
                 raise TypeError("bad field types")
             if sid is not None and not isinstance(sid, str):
                 raise TypeError("bad session id")
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (BadRequest, ValueError, KeyError, TypeError, AttributeError):
             log.warning("dropping a malformed control message")
             return
         if msg_id in self._recent_ctl:
@@ -511,7 +513,7 @@ class Hub:
             except Exception:
                 # A listener bug must not cost the other listeners their event.
                 log.exception("listener.deliver failed; closing that listener")
-                self._close_listener(listener, 1011)
+                self._close_listener(listener, CLOSE_INTERNAL)
 
     def _close_listener(self, listener: Listener, code: int) -> None:
         try:

@@ -23,6 +23,7 @@ import functools
 import logging
 from typing import Any
 
+from rtportal import closecodes
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError
 from rtportal.events import log as stream
@@ -33,10 +34,6 @@ from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
-    CLOSE_INTERNAL,
-    CLOSE_RESTART,
-    CLOSE_REVOKED,
-    CLOSE_SLOW,
     Action,
     Append,
     Authorize,
@@ -46,7 +43,7 @@ from rtportal.ws.protocol import (
     Protocol,
 )
 
-__all__ = ["ConnectionCore", "as_error", "limits_from_settings", "origin_allowed"]
+__all__ = ["ConnectionCore", "as_error", "limits_from_settings"]
 
 log = logging.getLogger("rtportal.ws")
 
@@ -55,12 +52,6 @@ _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is
 # re-checks membership in the database (see Connection._matter).
 _ACCESS_TTL = 15.0
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
-_REASONS = {
-    CLOSE_RESTART: "server restarting",
-    CLOSE_REVOKED: "session revoked",
-    CLOSE_SLOW: "slow consumer",
-    CLOSE_INTERNAL: "internal error",
-}
 
 
 def limits_from_settings(settings: Settings) -> Limits:
@@ -71,13 +62,6 @@ def limits_from_settings(settings: Settings) -> Limits:
         backlog_limit=settings.backlog_limit,
         send_queue=settings.ws_send_queue,
     )
-
-
-def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
-    """No Origin (bots, native apps) is fine; a browser's Origin must be listed exactly."""
-    if origin is None:
-        return True
-    return origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}
 
 
 class ConnectionCore:
@@ -135,7 +119,7 @@ class ConnectionCore:
         self.feed(self.proto.deliver(event))
 
     def close(self, code: int) -> None:
-        self.feed(self.proto.close(code, _REASONS.get(code, "closed")))
+        self.feed(self.proto.close(code, closecodes.reason(code) or "closed"))
 
     # --- transport hooks ----------------------------------------------------------
 

@@ -16,18 +16,18 @@ import logging
 from starlette.websockets import WebSocket, WebSocketState
 
 from rtportal.access.sessions import authenticate, token_from_connection
-from rtportal.errors import Unauthenticated, Unavailable
-from rtportal.principal import Principal
-from rtportal.runtime import Runtime
-from rtportal.ws.core import (
-    ConnectionCore,
-    origin_allowed,
-)
-from rtportal.ws.protocol import (
+from rtportal.closecodes import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
+)
+from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.origins import origin_allowed
+from rtportal.principal import Principal
+from rtportal.runtime import Runtime
+from rtportal.ws.core import ConnectionCore
+from rtportal.ws.protocol import (
     Close,
 )
 
@@ -123,8 +123,14 @@ class Connection(ConnectionCore):
             return
         close = self._close or Close(1000, "")
         with contextlib.suppress(Exception):
-            # A client that stopped reading may never take the close frame.
-            await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
+            # A client that stopped reading may never take the close frame (nor
+            # the answers the core still holds, written first).
+            await asyncio.wait_for(self._send_rest_and_close(close), _CLOSE_TIMEOUT)
+
+    async def _send_rest_and_close(self, close: Close) -> None:
+        for text in self.proto.take_frames(1 << 30):
+            await self.websocket.send_text(text)
+        await self.websocket.close(close.code, close.reason)
 
     async def _reader(self) -> None:
         while True:

@@ -46,16 +46,21 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from rtportal.access.sessions import authenticate, token_from_headers
-from rtportal.errors import Unauthenticated, Unavailable
-from rtportal.principal import Principal
-from rtportal.runtime import RUNTIME_KEY, Runtime
-from rtportal.ws.core import ConnectionCore, origin_allowed
-from rtportal.ws.protocol import (
+from rtportal.closecodes import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
+    CLOSE_RESTART,
     CLOSE_SLOW,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
+    reason,
+)
+from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.origins import origin_allowed
+from rtportal.principal import Principal
+from rtportal.runtime import RUNTIME_KEY, Runtime
+from rtportal.ws.core import ConnectionCore
+from rtportal.ws.protocol import (
     Close,
 )
 
@@ -287,8 +292,10 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """uvicorn is stopping: 1012, the client reconnects to another worker."""
-        if self._ws.state is State.OPEN:
-            self.close_with(1012, "server restarting")
+        if self._ws.state is State.OPEN and self._conn is not None:
+            self._conn.close(CLOSE_RESTART)  # through the core: queued answers go first
+        elif self._ws.state is State.OPEN:
+            self.close_with(CLOSE_RESTART, reason(CLOSE_RESTART))
         elif self._transport is not None:
             self._transport.close()
 
@@ -527,7 +534,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if timeout is not None and not self._read_paused:
             # Pinged a sweep ago and nothing came back, not even the pong.
             # (Not while we ourselves stopped reading: the pong may be waiting.)
-            ws.fail(1011, "keepalive ping timeout")
+            ws.fail(CLOSE_INTERNAL, "keepalive ping timeout")
             self._flush()
             self._transport.abort()
 

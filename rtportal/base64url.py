@@ -1,0 +1,47 @@
+"""``blob`` on the wire: unpadded base64url (RFC 4648 §5, no ``=``), one form everywhere.
+
+Events carry their blob in this form over HTTP and the websocket, and both
+accept exactly this form on input: the URL-safe alphabet ``A-Z a-z 0-9 - _``,
+no padding, no whitespace, and the canonical spelling (unused trailing bits
+zero), so one blob has one spelling.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from rtportal.errors import BadRequest, PayloadTooLarge
+
+__all__ = ["decode", "encode"]
+
+_ALPHABET_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def encode(data: bytes) -> str:
+    """``data`` as unpadded base64url."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode(value: object, limit: int, what: str = "blob") -> bytes | None:
+    """Unpadded base64url (or ``None``) -> bytes of at most ``limit`` bytes.
+
+    ``BadRequest`` for anything but the documented form, ``PayloadTooLarge``
+    over the limit (checked on the text length before decoding).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{what}: must be an unpadded base64url string or null")
+    if len(value) > (limit * 4 + 2) // 3:
+        raise PayloadTooLarge(f"{what}: over {limit} bytes")
+    if len(value) % 4 == 1 or _ALPHABET_RE.fullmatch(value) is None:
+        raise BadRequest(f"{what}: not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{what}: not unpadded base64url") from None
+    if encode(data) != value:
+        raise BadRequest(f"{what}: not canonical base64url (unused bits must be zero)")
+    return data
