@@ -25,6 +25,7 @@ from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_FORBIDDEN_ORIGIN, CLOSE_PROTOCOL, CLOSE_RESTART
 from rtportal.principal import Principal
 from rtportal.settings import Settings
+from rtportal.ws.core import refusal
 from rtportal.ws.frames import Limits
 from rtportal.ws.native import UVICORN_WS
 from rtportal.ws.protocol import Close, FrameCache, Protocol
@@ -92,6 +93,26 @@ def test_error_codes_are_the_documented_ones() -> None:
     assert ws_codes <= set(codes)
     # Every code a client can receive is documented for one of the two.
     assert set(codes) - {"invalid_config"} <= set(api_codes) | ws_codes
+
+
+def test_refused_connections_close_with_the_documented_codes() -> None:
+    """docs/protocol.md "Connecting": authentication failures, their codes and reasons."""
+    rows = table_rows((DOCS / "protocol.md").read_text(), "HTTP status of a refused upgrade")
+    documented = {code_cell(r[1]): r[2] for r in rows}
+    assert documented == {
+        "4003": "`forbidden_origin`",
+        "4001": "`unauthenticated`",
+        "1013": "`unavailable` (try again later)",
+        "1011": "`internal error`",
+    }
+    for exc, code in (
+        (errors.Unauthenticated("expired"), "4001"),
+        (errors.Unavailable("database down"), "1013"),
+        (RuntimeError("a bug"), "1011"),
+    ):
+        close = refusal(exc)
+        assert str(close.code) == code
+        assert documented[code].startswith(f"`{close.reason}`")
 
 
 # --- closes answer what was queued ------------------------------------------------------

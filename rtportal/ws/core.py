@@ -43,7 +43,7 @@ from rtportal.ws.protocol import (
     Protocol,
 )
 
-__all__ = ["ConnectionCore", "as_error", "limits_from_settings"]
+__all__ = ["ConnectionCore", "as_error", "limits_from_settings", "refusal"]
 
 log = logging.getLogger("rtportal.ws")
 
@@ -332,3 +332,21 @@ def as_error(exc: BaseException, what: str) -> RtPortalError:
         return exc
     log.exception("websocket %s failed", what, exc_info=exc)
     return RtPortalError("internal error")
+
+
+# A failed authentication is refused with a close code (docs/protocol.md).
+_REFUSALS = {
+    "unauthenticated": closecodes.CLOSE_UNAUTHENTICATED,
+    "unavailable": closecodes.CLOSE_TRY_LATER,
+}
+
+
+def refusal(exc: BaseException) -> Close:
+    """The close that refuses a connection whose authentication raised ``exc``:
+    4001 unauthenticated, 1013 unavailable, else 1011 (logged by ``as_error``);
+    the reason is the error code."""
+    err = as_error(exc, "authentication")
+    code = _REFUSALS.get(err.code)
+    if code is None:
+        return Close(closecodes.CLOSE_INTERNAL, "internal error")
+    return Close(code, err.code)

@@ -19,14 +19,11 @@ from rtportal.access.sessions import authenticate, token_from_connection
 from rtportal.closecodes import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
-    CLOSE_TRY_LATER,
-    CLOSE_UNAUTHENTICATED,
 )
-from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
-from rtportal.ws.core import ConnectionCore
+from rtportal.ws.core import ConnectionCore, refusal
 from rtportal.ws.protocol import (
     Close,
 )
@@ -55,15 +52,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         async with runtime.db.read() as session:
             principal = await authenticate(session, token_from_connection(websocket))
-    except Unauthenticated:
-        await _refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
-        return
-    except Unavailable:
-        await _refuse(websocket, CLOSE_TRY_LATER, "unavailable")
-        return
-    except Exception:
-        log.exception("websocket authentication failed")
-        await _refuse(websocket, CLOSE_INTERNAL, "internal error")
+    except Exception as exc:
+        close = refusal(exc)
+        await _refuse(websocket, close.code, close.reason)
         return
     await websocket.accept()
     await Connection(websocket, principal, runtime).run()

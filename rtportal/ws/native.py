@@ -51,15 +51,12 @@ from rtportal.closecodes import (
     CLOSE_INTERNAL,
     CLOSE_RESTART,
     CLOSE_SLOW,
-    CLOSE_TRY_LATER,
-    CLOSE_UNAUTHENTICATED,
     reason,
 )
-from rtportal.errors import Unauthenticated, Unavailable
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
-from rtportal.ws.core import ConnectionCore
+from rtportal.ws.core import ConnectionCore, refusal
 from rtportal.ws.protocol import (
     Close,
 )
@@ -456,15 +453,9 @@ class WebSocketProtocol(asyncio.Protocol):
         try:
             async with runtime.db.read() as session:
                 principal = await authenticate(session, token)
-        except Unauthenticated:
-            self._refuse(response, CLOSE_UNAUTHENTICATED, "unauthenticated")
-            return
-        except Unavailable:
-            self._refuse(response, CLOSE_TRY_LATER, "unavailable")
-            return
-        except Exception:
-            log.exception("websocket authentication failed")
-            self._refuse(response, CLOSE_INTERNAL, "internal error")
+        except Exception as exc:
+            close = refusal(exc)
+            self._refuse(response, close.code, close.reason)
             return
         transport = self._transport
         if transport is None or transport.is_closing():
