@@ -73,7 +73,9 @@ async def _probe_database(url: str) -> None:
 async def _probe_redis(url: str) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, socket_connect_timeout=3)
+    from rtportal.realtime.broker.redis import split_prefix
+
+    client = aioredis.from_url(split_prefix(url)[0], socket_connect_timeout=3)
     try:
         await client.ping()
     finally:
