@@ -19,9 +19,10 @@ Depth counts nested objects and arrays: ``{}`` is 1 deep, ``{"a": [1]}`` is 2.
   passes its limit (``Settings.event_payload_max``, the frame and body caps).
 
 Syntax is strict: ``NaN``, ``Infinity`` and numbers that overflow to
-infinity are refused (they are not JSON and cannot be encoded back), and so
-are strings with a lone UTF-16 surrogate when a payload is measured (not
-UTF-8).
+infinity are refused (they are not JSON and cannot be encoded back). A
+payload is also refused when it holds a string with a lone UTF-16 surrogate
+(not UTF-8) or an integer outside -2^63 … 2^64−1 (orjson, which writes every
+server frame and broker message, cannot carry it).
 
 Payloads stored before these limits existed (or written into the database
 by other means) may break them. ``stored_payload`` never raises: a stored
@@ -36,6 +37,8 @@ import json
 import logging
 import math
 from typing import Any
+
+import orjson
 
 from rtportal import wirejson
 from rtportal.errors import BadRequest, PayloadTooLarge
@@ -113,14 +116,19 @@ def check_depth(value: Any, limit: int, what: str) -> None:
 def payload_size(payload: dict[str, Any], limit: int, what: str = "payload") -> int:
     """Check a payload against the rule; returns its size in bytes of compact JSON.
 
-    ``BadRequest`` when it is too deep or holds a lone surrogate,
-    ``PayloadTooLarge`` when it is over ``limit`` bytes.
+    ``BadRequest`` when it is too deep, holds a lone surrogate or an integer
+    outside -2^63 … 2^64−1, ``PayloadTooLarge`` when it is over ``limit`` bytes.
     """
     check_depth(payload, MAX_PAYLOAD_DEPTH, what)
     try:
-        size = len(wirejson.dumpb(payload))
-    except (UnicodeEncodeError, TypeError, ValueError):
-        raise BadRequest(f"{what}: strings must be valid Unicode (a lone surrogate?)") from None
+        # orjson, as every server frame and broker message is written: what it
+        # refuses here (a lone surrogate, an integer beyond 64 bits) could not
+        # be sent on, or would come back from the broker as a float.
+        size = len(orjson.dumps(payload))
+    except orjson.JSONEncodeError:
+        raise BadRequest(
+            f"{what}: integers must fit in 64 bits and strings be valid Unicode"
+        ) from None
     if size > limit:
         raise PayloadTooLarge(f"{what}: over {limit} bytes")
     return size

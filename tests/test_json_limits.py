@@ -109,6 +109,34 @@ async def test_a_deep_post_is_refused_over_http_and_nothing_is_stored(
     assert await stored_count(db, kit.matter.id) == 1
 
 
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1])
+async def test_an_integer_beyond_64_bits_is_refused_over_both(
+    uvicorn_server: RunningServer,
+    http_client: httpx.AsyncClient,
+    kit: FirmKit,
+    db: Database,
+    number: int,
+) -> None:
+    """Every server frame and broker message is written by orjson, which
+    cannot carry it (another worker would have received a float)."""
+    ws = await connected(uvicorn_server, kit.tokens["contact"])
+    try:
+        await ws.send(send_text("big-1", kit.ref, json.dumps({"n": number})))
+        err = await recv(ws)
+        assert (err["type"], err["id"], err["code"]) == ("error", "big-1", "bad_request")
+        await ws.send(send_text("edge-1", kit.ref, json.dumps({"n": [2**64 - 1, -(2**63)]})))
+        assert (await recv(ws))["type"] == "ack"
+    finally:
+        await ws.close()
+    response = await http_client.post(
+        f"/api/v1/matters/{kit.ref}/events",
+        json={"kind": "message", "payload": {"n": number}},
+        headers=kit.auth("contact"),
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request"
+    assert await stored_count(db, kit.matter.id) == 1
+
+
 async def poison(db: Database, matter: Matter, seq: int, payload_text: str) -> None:
     """Write ``payload_text`` into event ``seq`` behind the server's back."""
     async with db.write() as session:
