@@ -239,7 +239,7 @@ async def test_contact_page_is_live_private_and_survives_reload(
         assert "reconnecting" in states, states
         portal_seqs.append(gap["seq"])
         assert await shown_seqs(page) == portal_seqs
-        cursor_key = f"rtportal.events.cursor.v1.contact.{kit.contact.id}.{kit.ref}"
+        cursor_key = f"rtportal.cursor.v1.contact.{kit.contact.id}.{kit.ref}"
         cursor = await page.evaluate(f"sessionStorage.getItem({cursor_key!r})")
         assert cursor == str(gap["seq"])
 
