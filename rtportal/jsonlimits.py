@@ -27,7 +27,7 @@ server frame and broker message, cannot carry it).
 Payloads stored before these limits existed (or written into the database
 by other means) may break them. ``stored_payload`` never raises: a stored
 payload that cannot be decoded, is not an object, is too deep or cannot be
-encoded again is replaced by ``UNREADABLE_PAYLOAD`` (``{"unreadable":
+encoded again is replaced by ``unreadable_payload()`` (``{"unreadable":
 true}``) and logged, so one bad row cannot fail every read of its matter.
 """
 
