@@ -12,9 +12,12 @@ Depth counts nested objects and arrays: ``{}`` is 1 deep, ``{"a": [1]}`` is 2.
   encoders that read payloads back (orjson: 255 levels, the standard
   library: Python's recursion limit) handle 32 with room to spare, so an
   accepted payload can always be sent again.
-- A document that carries a payload (a ``send`` frame, an HTTP body, a
-  broker message: payload inside an event inside the message) is at most
-  ``MAX_DOCUMENT_DEPTH`` = 32 + 2 deep.
+- An HTTP body or a broker message (payload inside an event inside the
+  message) is at most ``MAX_DOCUMENT_DEPTH`` = 32 + 2 deep. A websocket
+  frame is not walked as a whole (it is on the send path): its fields other
+  than the payload have fixed shapes and unknown fields are ignored.
+- Parsing itself is bounded: nesting deeper than the parser's stack is
+  refused as too deep (``loads``).
 - Sizes are in bytes of compact UTF-8 JSON (``payload_size``); each caller
   passes its limit (``Settings.event_payload_max``, the frame and body caps).
 
@@ -95,16 +98,26 @@ def loads(text: str | bytes, what: str = "body") -> Any:
 
 
 def too_deep(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests objects/arrays more than ``limit`` levels."""
-    if isinstance(value, dict):
-        children: Any = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
+    """Whether ``value`` nests objects/arrays more than ``limit`` levels.
+
+    Level by level, without recursion: cheap on the send path (a typical
+    payload is two or three levels of a few keys).
+    """
+    if not isinstance(value, dict | list):
         return False
-    if limit <= 0:
-        return True
-    return any(too_deep(child, limit - 1) for child in children if isinstance(child, dict | list))
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        inner: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    inner.append(child)
+        level = inner
+    return False
 
 
 def check_depth(value: Any, limit: int, what: str) -> None:

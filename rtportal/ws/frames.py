@@ -256,10 +256,6 @@ def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
         raise FrameError(err, None) from None
     if not isinstance(raw, dict):
         raise _bad("frame must be a JSON object", None)
-    if jsonlimits.too_deep(raw, jsonlimits.MAX_DOCUMENT_DEPTH):
-        raise _bad(
-            f"frame: nested deeper than {jsonlimits.MAX_DOCUMENT_DEPTH} levels", _frame_id(raw)
-        )
     frame_type = raw.get("type")
     # isinstance first: a list or object "type" is unhashable for the dict lookup.
     parser = _PARSERS.get(frame_type) if isinstance(frame_type, str) else None
