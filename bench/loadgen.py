@@ -31,7 +31,7 @@ from bench.wsclient import WSClient, open_ws
 __all__ = ["ClientSpec", "StepCounters", "worker_main"]
 
 # A realistic short message: rtp1 envelopes of a few lines of text are ~250 B.
-_BLOB = base64.b64encode(os.urandom(256)).decode()
+_BLOB = base64.urlsafe_b64encode(os.urandom(256)).decode().rstrip("=")  # unpadded base64url
 _TICK = 0.005  # seconds between pacing ticks of the sender loop
 
 

@@ -24,6 +24,7 @@ from rtportal.access import membership
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
+from rtportal.http import errors as http_errors
 from rtportal.http import routes as api
 from rtportal.http.headers import SecurityHeaders, security_headers
 from rtportal.http.requestid import RequestIds
@@ -114,7 +115,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
     app = Starlette(
         routes=_routes(),
         lifespan=lifespan,
-        exception_handlers=api.exception_handlers,
+        exception_handlers=http_errors.exception_handlers,
         middleware=[
             Middleware(RequestIds),
             Middleware(SecurityHeaders, headers=security_headers(settings)),

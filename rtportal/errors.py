@@ -25,8 +25,13 @@ code                        HTTP    meaning
 ``invalid_config``          500     a setting (URL, path, value) rtportal cannot use
 ==========================  ======  ==============================================
 
-Errors of other libraries (SQLAlchemy, redis, websockets) are mapped to this
-tree at the boundary where they are caught, never leaked to clients.
+Errors of other libraries are mapped to this tree once, at a boundary, and
+never leaked to clients: database errors to ``Unavailable`` by
+``rtportal.db.engine.Database``; broker errors never reach callers (brokers
+queue publishes and reconnect); what reaches a client boundary is mapped by
+``rtportal.http.errors.json_endpoint`` (HTTP) and
+``rtportal.ws.core.as_error`` / ``refusal`` (websocket): an ``RtPortalError``
+keeps its code, anything else is ``internal``.
 """
 
 from __future__ import annotations

@@ -5,15 +5,15 @@ large share of a worker's CPU per message, and orjson does it about ten
 times faster than the standard library (``bench/`` figures in
 docs/benchmarks.md). Output is the same JSON (compact separators, UTF-8
 kept as is). Two differences are handled here: orjson refuses integers
-beyond 64 bits (valid JSON a client may send), which fall back to the
-standard library; and orjson would write NaN as ``null`` where the standard
-library refuses it, which cannot happen: stored payloads are checked by
-``events.event.canonical_json`` (``allow_nan=False``) and client frames reject
-non-finite numbers at parse time.
+beyond 64 bits, which fall back to the standard library (new payloads
+cannot hold them, ``rtportal.jsonlimits``; older stored ones may); and
+orjson would write NaN as ``null`` where the standard library refuses it,
+which cannot happen: untrusted JSON is parsed by ``rtportal.jsonlimits``,
+which rejects non-finite numbers, and stored payloads that hold one are
+read as unreadable.
 
 Not used for ``canonical_json`` (the stored spelling of a payload, compared
-byte for byte on retries), nor for parsing client input (its own strict
-parser in ``rtportal.ws.frames``).
+byte for byte on retries), nor for parsing client input (``rtportal.jsonlimits``).
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ async def test_post_is_idempotent_and_published_after_commit(
             "kind": "message",
             "audience": "portal",
             "payload": {"thread": "t1"},
-            "blob": base64.b64encode(blob).decode(),
+            "blob": base64.urlsafe_b64encode(blob).decode().rstrip("="),
         }
         first = await _post(http, kit, "contact", body)
         assert first.status_code == 201, first.text
@@ -205,10 +205,10 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
-    assert page["next"] == "4" and page["head"] == 10 and page["more"] is True
+    assert page["next"] == 4 and page["head"] == 10 and page["more"] is True
     assert page["events"][0]["payload"] == {"phase": "p0", "staff_detail": "x"}
     seen: list[dict[str, Any]] = []
-    after = ""
+    after: int | str = ""
     while True:
         response = await http.get(
             url, headers=kit.auth("contact"), params={"after": after, "limit": 3}
@@ -222,9 +222,9 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
     assert all(
         e["audience"] == "portal" and e["payload"] == {"phase": f"p{e['seq'] // 2}"} for e in seen
     )
-    assert after == "10"
+    assert after == 10
     tail = (await http.get(url, headers=kit.auth("contact"), params={"after": "10"})).json()
-    assert tail["events"] == [] and tail["next"] == "10" and tail["more"] is False
+    assert tail["events"] == [] and tail["next"] == 10 and tail["more"] is False
     for params, code in (
         ({"after": "-1"}, "invalid_cursor"),
         ({"after": "abc"}, "invalid_cursor"),
@@ -413,9 +413,9 @@ async def test_history_backward_from_the_latest_page(
         await http.get(url, headers=kit.auth("staff"), params={"before": "9", "limit": 3})
     ).json()
     assert [e["seq"] for e in latest["events"]] == [6, 7, 8]
-    assert (latest["prev"], latest["next"], latest["more"]) == ("6", "8", True)
+    assert (latest["prev"], latest["next"], latest["more"]) == (6, 8, True)
     pages: list[list[int]] = []
-    before = "9"
+    before: int | str = "9"
     while True:
         body = (
             await http.get(url, headers=kit.auth("contact"), params={"before": before, "limit": 3})

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from rtportal.closecodes import CLOSE_RESTART, CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import Unavailable
@@ -26,7 +27,7 @@ from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix
-from rtportal.realtime.hub import CLOSE_RESTART, CLOSE_REVOKED, Hub, Listener
+from rtportal.realtime.hub import Hub, Listener
 from rtportal.realtime.message import CTL_TOPIC, encode_event_message, matter_topic
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm

@@ -19,11 +19,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from rtportal.access.sessions import hash_token, revoke_token, session_id_of
+from rtportal.closecodes import CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import AuthToken, Contact, MatterMember, utcnow
 from rtportal.principal import Principal
 from rtportal.realtime.broker import from_url
-from rtportal.realtime.hub import CLOSE_REVOKED, RECHECK_SLICES, Hub
+from rtportal.realtime.hub import RECHECK_SLICES, Hub
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.test_hub import Rec, write

@@ -14,9 +14,10 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rtportal.closecodes import CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import MatterMember, utcnow
-from rtportal.realtime.hub import CLOSE_REVOKED, Hub
+from rtportal.realtime.hub import Hub
 
 __all__ = ["end_membership", "remove_member"]
 

@@ -16,11 +16,13 @@ from typing import Any, Literal
 
 from rtportal.events.event import StoredEvent
 from rtportal.events.kinds import KINDS
+from rtportal.jsonlimits import unreadable_payload
 from rtportal.principal import Principal
 
 __all__ = ["ViewerClass", "portal_view", "view_for", "viewer_class"]
 
 ViewerClass = Literal["staff", "portal"]
+_UNREADABLE = unreadable_payload()
 
 
 def viewer_class(principal: Principal) -> ViewerClass:
@@ -36,7 +38,12 @@ def portal_view(event: StoredEvent) -> dict[str, Any] | None:
     view: dict[str, Any] | None = None
     kind = KINDS.get(event.kind)
     if event.audience == "portal" and kind is not None and "portal" in kind.audiences:
-        payload = kind.payload.client_copy(event.payload)
+        if event.payload == _UNREADABLE:
+            # A stored payload that broke the JSON rule (jsonlimits.stored_payload):
+            # the client is told so instead of being shown an empty payload.
+            payload: Any = dict(_UNREADABLE)
+        else:
+            payload = kind.payload.client_copy(event.payload)
         view = event.to_wire()
         view["payload"] = payload if isinstance(payload, dict) else {}
         if not kind.blob:

@@ -1,8 +1,10 @@
-"""History cursors of the HTTP API, parsed in exactly one place.
+"""Cursors, parsed in exactly one place: HTTP history and websocket ``subscribe``.
 
-A cursor names a position in one matter's log: "events after seq N". Its
-text form is the decimal seq, so bots can also build one from an event's
-``seq``; anything else is ``InvalidCursor``.
+A cursor names a position in one matter's log: "events after seq N". It is
+always the integer seq (0 … 2^53−1, exact in JavaScript numbers): a JSON
+integer in frames and response bodies (``after``, ``head``, ``next``,
+``prev``), its decimal spelling in a URL query. Anything else is
+``InvalidCursor``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ class Cursor:
         value = int(text)
         if value > MAX_SEQ:
             raise InvalidCursor("cursor is out of range")
+        return cls(value)
+
+    @classmethod
+    def from_json(cls, value: object, where: str = "cursor") -> Cursor:
+        """Parse a cursor given as a JSON value: an integer 0 … 2^53−1, never a string."""
+        # bool is an int subclass in Python; true/false is never a cursor.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidCursor(f"{where}: must be an integer from 0 to {MAX_SEQ}")
+        if not 0 <= value <= MAX_SEQ:
+            raise InvalidCursor(f"{where}: must be an integer from 0 to {MAX_SEQ}")
         return cls(value)
 
     def __str__(self) -> str:

@@ -19,7 +19,6 @@ other writers go through a unit of work (``rtportal.events.unit``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
@@ -29,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from rtportal import wirejson
+from rtportal import jsonlimits, wirejson
 from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import Conflict, NotFound, RtPortalError
 from rtportal.events import pages, store_pg, store_sqlite
@@ -78,7 +77,7 @@ def _from_row(row: Event, reference: str) -> StoredEvent:
         kind=row.kind,
         audience=cast(Literal["portal", "staff"], row.audience),
         actor={"kind": row.actor_kind, "id": row.actor_id, "name": row.actor_name},
-        payload=json.loads(row.payload),
+        payload=jsonlimits.stored_payload(row.payload),
         blob=row.blob,
         client_id=row.client_id,
         created_at=iso_time(row.created_at),
@@ -120,7 +119,7 @@ def _stored_event(row: Stored, c: Checked) -> StoredEvent:
         kind=row.kind,
         audience=cast(Literal["portal", "staff"], row.audience),
         actor={"kind": item.actor.kind, "id": item.actor.id, "name": row.actor_name},
-        payload=json.loads(row.payload),
+        payload=jsonlimits.stored_payload(row.payload),
         blob=None if row.blob is None else bytes(row.blob),
         client_id=item.send.client_id,
         created_at=iso_time(row.created_at),

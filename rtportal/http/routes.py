@@ -1,29 +1,22 @@
 """The HTTP API (JSON), version 1. Reference: docs/api.md.
 
-Every endpoint runs inside ``_json_endpoint``: rtportal errors become
-``{"error": {"code", "message"}}`` with their HTTP status, backend failures
-become ``unavailable`` (503) and anything unexpected becomes ``internal``
-(500) without details (the traceback goes to the log only). Request bodies
-are read with a size cap *before* JSON parsing. Writes commit first and
-publish to the hub after the commit.
+Every endpoint runs inside ``rtportal.http.errors.json_endpoint`` (the one
+place failures become the JSON error shape); request bodies are read and
+parsed by ``rtportal.http.bodies``. Writes commit first and publish to the
+hub after the commit.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from rtportal import logs
+from rtportal import base64url, jsonlimits
 from rtportal.access import membership
 from rtportal.access.sessions import (
     authenticate,
@@ -35,38 +28,29 @@ from rtportal.access.sessions import (
     sign_in,
     token_from_connection,
 )
+from rtportal.closecodes import CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import utcnow
 from rtportal.errors import (
     BadRequest,
     ForbiddenOrigin,
     NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    RtPortalError,
     Unauthenticated,
     Unavailable,
 )
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for, viewer_class
 from rtportal.events.cursor import Cursor
-from rtportal.events.event import b64decode_any
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http.requestid import request_id
+from rtportal.http.bodies import json_object
+from rtportal.http.errors import error_response, json_endpoint
+from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
-from rtportal.realtime.hub import CLOSE_REVOKED
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 
-__all__ = [
-    "DEFAULT_PAGE",
-    "error_response",
-    "exception_handlers",
-    "routes",
-]
-
-log = logging.getLogger("rtportal.http.routes")
+__all__ = ["DEFAULT_PAGE", "routes"]
 
 DEFAULT_PAGE = 100
 _SMALL_BODY = 4096
@@ -74,81 +58,9 @@ _EVENT_FIELDS = frozenset({"client_id", "kind", "audience", "payload", "blob"})
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _LIMIT_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits only
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def error_response(error: RtPortalError, status: int | None = None) -> JSONResponse:
-    headers = {"Cache-Control": "no-store"}
-    if isinstance(error, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="rtportal"'
-    retry_after = error.details.get("retry_after")
-    if isinstance(error, RateLimited) and isinstance(retry_after, (int, float)):
-        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))  # whole seconds
-    return JSONResponse(
-        {"error": error.to_dict()}, status_code=status or error.http_status, headers=headers
-    )
-
 
 def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-def _json_endpoint(fn: Endpoint) -> Endpoint:
-    """Map every failure of ``fn`` to the JSON error shape; never leak internals."""
-
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except RtPortalError as exc:
-            _log_refusal(request, exc)
-            return error_response(exc)
-        except (OperationalError, InterfaceError, ConnectionError, TimeoutError):
-            log.warning(
-                "backend unavailable during %s %s (request %s)",
-                request.method,
-                request.url.path,
-                request_id(request),
-                exc_info=True,
-            )
-            return error_response(Unavailable("a backend is unavailable; retry later"))
-        except Exception:
-            log.exception(
-                "internal error in %s %s (request %s)",
-                request.method,
-                request.url.path,
-                request_id(request),
-            )
-            return error_response(RtPortalError("internal error"))
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-def _log_refusal(request: Request, exc: RtPortalError) -> None:
-    """An operator's log line for refused origins, failed authentication and
-    rate limiting (ids, addresses and reasons only: never a token or body)."""
-    if isinstance(exc, ForbiddenOrigin):
-        name = "origin_refused"
-        extra: dict[str, object] = {"origin": request.headers.get("origin")}
-    elif isinstance(exc, Unauthenticated):
-        name, extra = "auth_failed", {"reason": exc.message}
-    elif isinstance(exc, RateLimited):
-        name, extra = "rate_limited", {}
-    else:
-        return
-    client = request.client
-    logs.event(
-        log,
-        name,
-        logging.WARNING,
-        transport="http",
-        request=request_id(request),
-        method=request.method,
-        path=request.url.path,
-        client=client.host if client else None,
-        **extra,
-    )
 
 
 def _db(request: Request) -> Database:
@@ -166,8 +78,7 @@ def _check_origin(request: Request) -> None:
     in depth behind SameSite=Strict); bearer requests carry no ambient credentials."""
     if request.method not in _UNSAFE or "authorization" in request.headers:
         return
-    origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") not in _settings(request).allowed_origins:
+    if not origin_allowed(request.headers.get("origin"), _settings(request).allowed_origins):
         raise ForbiddenOrigin("origin not allowed")
 
 
@@ -177,47 +88,6 @@ async def _principal(request: Request) -> Principal:
     return await sign_in(
         _db(request), settings.secret_key, token_from_connection(request, settings)
     )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes before buffering it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise PayloadTooLarge(f"request body is over {limit} bytes")
-        except ValueError:
-            raise BadRequest("invalid Content-Length") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _json_object(
-    request: Request, limit: int, *, allow_empty: bool = False
-) -> dict[str, Any]:
-    body = await _read_body(request, limit)
-    if not body.strip():
-        if allow_empty:
-            return {}
-        raise BadRequest("a JSON object body is required")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        # Also a CSRF guard: HTML forms cannot send application/json.
-        raise BadRequest("Content-Type must be application/json")
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        # RecursionError: "[[[[..." nested deeper than the decoder's stack.
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise BadRequest("body must be a JSON object")
-    return value
 
 
 def _principal_body(principal: Principal) -> dict[str, Any]:
@@ -230,7 +100,7 @@ def _principal_body(principal: Principal) -> dict[str, Any]:
     }
 
 
-@_json_endpoint
+@json_endpoint
 async def healthz(request: Request) -> Response:
     """Liveness + database reachability (no authentication, no data)."""
     if await _db(request).ping():
@@ -238,13 +108,13 @@ async def healthz(request: Request) -> Response:
     return error_response(Unavailable("database unreachable"))
 
 
-@_json_endpoint
+@json_endpoint
 async def me(request: Request) -> Response:
     principal = await _principal(request)
     return _ok({"principal": _principal_body(principal)})
 
 
-@_json_endpoint
+@json_endpoint
 async def list_matters(request: Request) -> Response:
     principal = await _principal(request)
     async with _db(request).read() as session:
@@ -266,7 +136,7 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
-@_json_endpoint
+@json_endpoint
 async def history(request: Request) -> Response:
     """One page of a matter's events, as this caller may see them.
 
@@ -307,8 +177,8 @@ async def history(request: Request) -> Response:
         {
             "matter": matter.reference,
             "events": views,
-            "next": str(Cursor(max(last, 0))),
-            "prev": str(Cursor(max(first, 1))),
+            "next": max(last, 0),
+            "prev": max(first, 1),
             "head": head,
             "more": more,
         }
@@ -320,7 +190,7 @@ def _event_body_limit(settings: Settings) -> int:
     return settings.event_payload_max + math.ceil(settings.event_blob_max / 3) * 4 + 4096
 
 
-@_json_endpoint
+@json_endpoint
 async def post_event(request: Request) -> Response:
     """Append an event (idempotent by ``client_id``) through the worker's
     ``GroupCommit``: committed, then published, then answered."""
@@ -329,7 +199,7 @@ async def post_event(request: Request) -> Response:
     # The user's write rate, shared with websocket sends (rtportal.limits).
     runtime: Runtime = request.app.state.runtime
     runtime.limits.check_write(principal)
-    body = await _json_object(request, _event_body_limit(settings))
+    body = await json_object(request, _event_body_limit(settings))
     unknown = set(body) - _EVENT_FIELDS
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -342,11 +212,13 @@ async def post_event(request: Request) -> Response:
     client_id = body.get("client_id")
     if client_id is not None and not isinstance(client_id, str):
         raise BadRequest("client_id must be a string")
-    payload = body.get("payload", {})
+    payload = body.get("payload")
+    if payload is None:
+        payload = {}  # absent or null: the empty object, as on the websocket
     if not isinstance(payload, dict):
         raise BadRequest("payload must be a JSON object")
-    raw_blob = body.get("blob")
-    blob = None if raw_blob is None else b64decode_any(raw_blob)
+    jsonlimits.payload_size(payload, settings.event_payload_max)
+    blob = base64url.decode(body.get("blob"), settings.event_blob_max)
     # The worker's group commit (shared with websocket sends): access check,
     # append and commit in a batch's transaction, publish after the commit.
     committer: GroupCommit = request.app.state.committer
@@ -369,11 +241,11 @@ def _clear_cookie(request: Request, response: Response) -> None:
     )
 
 
-@_json_endpoint
+@json_endpoint
 async def create_session(request: Request) -> Response:
     """Exchange a login link, a session or an API token (header or ``{"token"}`` body)
     for a new session cookie; see ``rtportal.access.sessions.exchange``."""
-    body = await _json_object(request, _SMALL_BODY, allow_empty=True)
+    body = await json_object(request, _SMALL_BODY, allow_empty=True)
     token = body.get("token") if body else None
     if token is not None and not isinstance(token, str):
         raise BadRequest("token must be a string")
@@ -399,7 +271,7 @@ async def create_session(request: Request) -> Response:
     return response
 
 
-@_json_endpoint
+@json_endpoint
 async def delete_session(request: Request) -> Response:
     """Log out: revoke the presented token and every session exchanged from it."""
     _check_origin(request)
@@ -420,7 +292,7 @@ async def delete_session(request: Request) -> Response:
     return response
 
 
-@_json_endpoint
+@json_endpoint
 async def delete_sessions(request: Request) -> Response:
     """Sign out everywhere: revoke every token of the caller and close all their websockets."""
     principal = await _principal(request)
@@ -432,24 +304,9 @@ async def delete_sessions(request: Request) -> Response:
     return response
 
 
-@_json_endpoint
+@json_endpoint
 async def api_not_found(request: Request) -> Response:
     raise NotFound("no such endpoint")
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 (unknown route, wrong method) in the JSON error shape."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status == 404:
-        return error_response(NotFound("no such endpoint"))
-    if status == 405:
-        return error_response(BadRequest("method not allowed"), status=405)
-    return error_response(RtPortalError("internal error"), status=status)
-
-
-exception_handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-    HTTPException: _http_exception,
-}
 
 
 def routes() -> list[BaseRoute]:

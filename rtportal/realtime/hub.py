@@ -48,7 +48,8 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from rtportal import wirejson
+from rtportal import jsonlimits, wirejson
+from rtportal.closecodes import CLOSE_INTERNAL, CLOSE_RESTART, CLOSE_REVOKED
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
@@ -71,8 +72,6 @@ if TYPE_CHECKING:
     from rtportal.settings import Settings
 
 __all__ = [
-    "CLOSE_RESTART",
-    "CLOSE_REVOKED",
     "RECHECK_SLICES",
     "Hub",
     "Listener",
@@ -80,9 +79,6 @@ __all__ = [
 
 log = logging.getLogger("rtportal.realtime.hub")
 
-
-CLOSE_RESTART = 1012  # websocket "service restart": reconnect and resume
-CLOSE_REVOKED = 4010  # session revoked (client removed, login regenerated)
 
 _GAP_WAIT = 0.02  # seconds to wait for an out-of-order message before reading the database
 _FILL_PAGE = 500  # events per database read while filling a gap
@@ -390,8 +386,10 @@ class Hub:
             return  # not delivered here, or a duplicate (e.g. our own echo): not decoded
         try:
             wire = wirejson.loads(body)
-            if not isinstance(wire, dict):
-                raise ValueError("not an event")
+            if not isinstance(wire, dict) or jsonlimits.too_deep(
+                wire, jsonlimits.MAX_DOCUMENT_DEPTH
+            ):
+                raise ValueError("not an event within the JSON rule")
             event = StoredEvent.from_wire(matter_id, wire)
             if event.seq != seq:
                 raise ValueError("header and event disagree")
@@ -476,7 +474,7 @@ class Hub:
             except Exception:
                 # A listener bug must not cost the other listeners their event.
                 log.exception("listener.deliver failed; closing that listener")
-                self._close_listener(listener, 1011)
+                self._close_listener(listener, CLOSE_INTERNAL)
 
     def _close_listener(self, listener: Listener, code: int) -> None:
         try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from rtportal import wirejson
+from rtportal import jsonlimits, wirejson
+from rtportal.errors import BadRequest
 from rtportal.events.event import StoredEvent
 
 __all__ = [
@@ -101,9 +102,11 @@ def encode_control(ctl: ClosePrincipal | CloseAccess) -> bytes:
 def decode_control(data: bytes) -> ClosePrincipal | CloseAccess:
     """The control message in ``data``; ``ValueError`` if it is not a valid one."""
     try:
-        msg = json.loads(data)
+        msg = jsonlimits.loads(data, "control message")
+        if jsonlimits.too_deep(msg, jsonlimits.MAX_DOCUMENT_DEPTH):
+            raise ValueError("control message nested too deep")
         op, msg_id, kind, pid, code = msg["op"], msg["id"], msg["kind"], msg["pid"], msg["code"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (BadRequest, ValueError, KeyError, TypeError) as exc:
         raise ValueError("malformed control message") from exc
     if not (isinstance(msg_id, str) and isinstance(kind, str)):
         raise ValueError("malformed control message")

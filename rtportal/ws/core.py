@@ -28,7 +28,7 @@ import functools
 import logging
 from typing import Any
 
-from rtportal import logs
+from rtportal import closecodes, logs
 from rtportal.access import membership
 from rtportal.access.sessions import TOUCH_INTERVAL, touch
 from rtportal.db.models import Matter
@@ -41,10 +41,6 @@ from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
-    CLOSE_INTERNAL,
-    CLOSE_RESTART,
-    CLOSE_REVOKED,
-    CLOSE_SLOW,
     Action,
     Append,
     Authorize,
@@ -59,19 +55,13 @@ __all__ = [
     "as_error",
     "backlog_low_water",
     "limits_from_settings",
-    "origin_allowed",
+    "refusal",
 ]
 
 log = logging.getLogger("rtportal.ws")
 
 _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
-_REASONS = {
-    CLOSE_RESTART: "server restarting",
-    CLOSE_REVOKED: "session revoked",
-    CLOSE_SLOW: "slow consumer",
-    CLOSE_INTERNAL: "internal error",
-}
 
 
 def limits_from_settings(settings: Settings) -> Limits:
@@ -96,13 +86,6 @@ def backlog_low_water(settings: Settings) -> int:
     the mark leaves room under the limit: a backlog never causes a 4008.
     """
     return min(settings.ws_backlog_low_water, settings.ws_send_buffer_max // 4)
-
-
-def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
-    """No Origin (bots, native apps) is fine; a browser's Origin must be listed exactly."""
-    if origin is None:
-        return True
-    return origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}
 
 
 class ConnectionCore:
@@ -175,7 +158,7 @@ class ConnectionCore:
         self.feed(self.proto.deliver(event))
 
     def close(self, code: int) -> None:
-        self.feed(self.proto.close(code, _REASONS.get(code, "closed")))
+        self.feed(self.proto.close(code, closecodes.reason(code) or "closed"))
 
     # --- transport hooks ----------------------------------------------------------
 
@@ -245,14 +228,14 @@ class ConnectionCore:
     def feed(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Close):
-                if action.code == CLOSE_SLOW:
+                if action.code == closecodes.CLOSE_SLOW:
                     logs.event(
                         log,
                         "slow_consumer",
                         logging.WARNING,
                         conn=self.conn_id,
                         principal=self.principal_label,
-                        code=CLOSE_SLOW,
+                        code=closecodes.CLOSE_SLOW,
                     )
                 self._close = action
                 self._close_requested(action)
@@ -460,3 +443,21 @@ def as_error(exc: BaseException, what: str) -> RtPortalError:
         return exc
     log.exception("websocket %s failed", what, exc_info=exc)
     return RtPortalError("internal error")
+
+
+# A failed authentication is refused with a close code (docs/protocol.md).
+_REFUSALS = {
+    "unauthenticated": closecodes.CLOSE_UNAUTHENTICATED,
+    "unavailable": closecodes.CLOSE_TRY_LATER,
+}
+
+
+def refusal(exc: BaseException) -> Close:
+    """The close that refuses a connection whose authentication raised ``exc``:
+    4001 unauthenticated, 1013 unavailable, else 1011 (logged by ``as_error``);
+    the reason is the error code."""
+    err = as_error(exc, "authentication")
+    code = _REFUSALS.get(err.code)
+    if code is None:
+        return Close(closecodes.CLOSE_INTERNAL, "internal error")
+    return Close(code, err.code)

@@ -19,20 +19,18 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from rtportal import logs
 from rtportal.access.sessions import sign_in, token_from_connection
-from rtportal.errors import Unauthenticated, Unavailable
-from rtportal.logs import new_id
-from rtportal.principal import Principal
-from rtportal.runtime import Runtime
-from rtportal.ws.core import (
-    ConnectionCore,
-    origin_allowed,
-)
-from rtportal.ws.protocol import (
+from rtportal.closecodes import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
     CLOSE_TOO_MANY_CONNECTIONS,
-    CLOSE_TRY_LATER,
-    CLOSE_UNAUTHENTICATED,
+)
+from rtportal.errors import Unauthenticated
+from rtportal.logs import new_id
+from rtportal.origins import origin_allowed
+from rtportal.principal import Principal
+from rtportal.runtime import Runtime
+from rtportal.ws.core import ConnectionCore, refusal
+from rtportal.ws.protocol import (
     Close,
 )
 
@@ -73,24 +71,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         token = token_from_connection(websocket, runtime.settings)
         principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
-    except Unauthenticated as exc:
-        logs.event(
-            log,
-            "auth_failed",
-            logging.WARNING,
-            transport="ws",
-            conn=conn_id,
-            reason=exc.message,
-            client=client,
-        )
-        await _refuse(websocket, CLOSE_UNAUTHENTICATED, "unauthenticated")
-        return
-    except Unavailable:
-        await _refuse(websocket, CLOSE_TRY_LATER, "unavailable")
-        return
-    except Exception:
-        log.exception("websocket authentication failed")
-        await _refuse(websocket, CLOSE_INTERNAL, "internal error")
+    except Exception as exc:
+        if isinstance(exc, Unauthenticated):
+            logs.event(
+                log,
+                "auth_failed",
+                logging.WARNING,
+                transport="ws",
+                conn=conn_id,
+                reason=exc.message,
+                client=client,
+            )
+        close = refusal(exc)
+        await _refuse(websocket, close.code, close.reason)
         return
     if not runtime.limits.connect(principal):
         logs.event(
@@ -185,8 +178,14 @@ class Connection(ConnectionCore):
             return
         close = self._close or Close(1000, "")
         with contextlib.suppress(Exception):
-            # A client that stopped reading may never take the close frame.
-            await asyncio.wait_for(self.websocket.close(close.code, close.reason), _CLOSE_TIMEOUT)
+            # A client that stopped reading may never take the close frame (nor
+            # the answers the core still holds, written first).
+            await asyncio.wait_for(self._send_rest_and_close(close), _CLOSE_TIMEOUT)
+
+    async def _send_rest_and_close(self, close: Close) -> None:
+        for text in self.proto.take_frames(1 << 30):
+            await self.websocket.send_text(text)
+        await self.websocket.close(close.code, close.reason)
 
     async def _reader(self) -> None:
         loop = asyncio.get_running_loop()

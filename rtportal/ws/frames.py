@@ -8,17 +8,14 @@ returns a frame or raises ``FrameError`` carrying a stable error code.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rtportal import wirejson
-from rtportal.errors import BadRequest, PayloadTooLarge, RtPortalError
+from rtportal import base64url, jsonlimits, wirejson
+from rtportal.errors import BadRequest, RtPortalError
+from rtportal.events.cursor import Cursor
 from rtportal.events.send import Send
 from rtportal.settings import (
     DEFAULT_BACKLOG_LIMIT,
@@ -66,7 +63,6 @@ _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
 # A send id is stored as the event's client_id: the rule of events.validate.valid_client_id.
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
-_MAX_SEQ = 2**53 - 1  # JSON numbers above this lose precision in browsers
 _AUDIENCES = ("portal", "staff")
 
 
@@ -158,22 +154,6 @@ def encode(obj: Any) -> str:
     return wirejson.dumps(obj)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    # "1e999" is valid JSON but parses to inf, which cannot be encoded back.
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
-
-
-# One decoder for every client frame (json.loads with hooks builds a new one per call).
-_CLIENT_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
 def _bad(message: str, frame_id: str | None) -> FrameError:
     return FrameError(BadRequest(message), frame_id)
 
@@ -198,31 +178,19 @@ def _matter(value: object, frame_id: str, where: str) -> str:
     return value
 
 
-def _seq(value: object, frame_id: str, where: str) -> int:
-    # bool is an int subclass in Python; true/false is never a cursor.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_SEQ:
-        raise _bad(f"{where}: must be an integer >= 0", frame_id)
-    return value
+def _after(value: object, frame_id: str, where: str) -> int:
+    try:
+        return Cursor.from_json(value, where).after
+    except RtPortalError as err:
+        raise FrameError(err, frame_id) from None
 
 
 def decode_blob(value: object, limit: int, frame_id: str | None = None) -> bytes | None:
-    """Standard base64 (URL-safe alphabet accepted) -> bytes, at most ``limit`` decoded bytes."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _bad("blob: must be a base64 string or null", frame_id)
-    # 4 base64 chars carry 3 bytes: reject before decoding a huge string.
-    if len(value) > (limit + 2) // 3 * 4 + 4:
-        raise FrameError(PayloadTooLarge(f"blob: over {limit} bytes"), frame_id)
-    text = value.replace("-", "+").replace("_", "/")
-    text += "=" * (-len(text) % 4)
+    """Unpadded base64url (``rtportal.base64url``) -> bytes, at most ``limit`` bytes."""
     try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise _bad("blob: not valid base64", frame_id) from None
-    if len(data) > limit:
-        raise FrameError(PayloadTooLarge(f"blob: over {limit} bytes"), frame_id)
-    return data
+        return base64url.decode(value, limit)
+    except RtPortalError as err:
+        raise FrameError(err, frame_id) from None
 
 
 def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subscribe:
@@ -237,7 +205,7 @@ def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subs
         if not isinstance(entry, dict):
             raise _bad(f"subs[{i}]: must be an object", frame_id)
         matter = _matter(entry.get("matter"), frame_id, f"subs[{i}].matter")
-        after = _seq(entry.get("after", 0), frame_id, f"subs[{i}].after")
+        after = _after(entry.get("after", 0), frame_id, f"subs[{i}].after")
         if matter in seen:
             raise _bad(f"subs[{i}]: matter {matter} listed twice", frame_id)
         seen.add(matter)
@@ -262,7 +230,7 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
     kind = raw.get("kind")
     if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
         raise _bad("kind: 1-32 of a-z 0-9 _ . - starting with a letter", frame_id)
-    audience = raw.get("audience")
+    audience = raw.get("audience", "portal")
     if audience == "portal":
         aud: Literal["portal", "staff"] = "portal"
     elif audience == "staff":
@@ -275,13 +243,9 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
     if not isinstance(payload, dict):
         raise _bad("payload: must be a JSON object", frame_id)
     try:
-        size = len(wirejson.dumpb(payload))
-    except UnicodeEncodeError:  # a lone surrogate: not storable, not sendable
-        raise _bad("payload: strings must be valid Unicode (a lone surrogate?)", frame_id) from None
-    if size > limits.max_payload_bytes:
-        raise FrameError(
-            PayloadTooLarge(f"payload: over {limits.max_payload_bytes} bytes"), frame_id
-        )
+        jsonlimits.payload_size(payload, limits.max_payload_bytes)
+    except RtPortalError as err:
+        raise FrameError(err, frame_id) from None
     blob = decode_blob(raw.get("blob"), limits.max_blob_bytes, frame_id)
     return Send(matter, kind, aud, payload, blob, frame_id)
 
@@ -289,10 +253,9 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
 def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
     """Parse one client text frame; raises ``FrameError`` (never anything else)."""
     try:
-        raw = _CLIENT_JSON.decode(text)
-    except (ValueError, RecursionError):
-        # RecursionError: "[[[[..." nested deeper than the decoder's stack.
-        raise _bad("frame is not valid JSON", None) from None
+        raw = jsonlimits.loads(text, "frame")
+    except RtPortalError as err:
+        raise FrameError(err, None) from None
     if not isinstance(raw, dict):
         raise _bad("frame must be a JSON object", None)
     frame_type = raw.get("type")
@@ -380,16 +343,6 @@ def error_frame(frame_id: str | None, error: RtPortalError, matter: str | None =
     return encode(body)
 
 
-def _standard_b64(blob: object) -> object:
-    """``to_wire`` may use the URL-safe alphabet; the wire always carries standard base64."""
-    if isinstance(blob, bytes):
-        return base64.b64encode(blob).decode("ascii")
-    if isinstance(blob, str):
-        text = blob.replace("-", "+").replace("_", "/")
-        return text + "=" * (-len(text) % 4)
-    return None
-
-
 def event_frame(view: dict[str, Any]) -> str:
     """Encode an ``audience.view_for`` result (never a raw event) as an ``event`` frame.
 
@@ -405,7 +358,7 @@ def event_frame(view: dict[str, Any]) -> str:
             "audience": view["audience"],
             "actor": view["actor"],
             "payload": view["payload"],
-            "blob": _standard_b64(view.get("blob")),
+            "blob": view.get("blob"),  # unpadded base64url (StoredEvent.to_wire)
             "client_id": view.get("client_id"),
             "created_at": view["created_at"],
         }

@@ -54,19 +54,22 @@ from websockets.server import ServerProtocol
 
 from rtportal import logs
 from rtportal.access.sessions import is_secure, sign_in, token_from_headers
-from rtportal.errors import Unauthenticated, Unavailable
+from rtportal.closecodes import (
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_INTERNAL,
+    CLOSE_RESTART,
+    CLOSE_SLOW,
+    CLOSE_TOO_MANY_CONNECTIONS,
+    reason,
+)
+from rtportal.errors import Unauthenticated
 from rtportal.logs import new_id
+from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
-from rtportal.ws.core import ConnectionCore, backlog_low_water, origin_allowed
+from rtportal.ws.core import ConnectionCore, backlog_low_water, refusal
 from rtportal.ws.protocol import (
-    CLOSE_FORBIDDEN_ORIGIN,
-    CLOSE_INTERNAL,
-    CLOSE_SLOW,
-    CLOSE_TOO_MANY_CONNECTIONS,
-    CLOSE_TRY_LATER,
-    CLOSE_UNAUTHENTICATED,
     Close,
 )
 
@@ -343,8 +346,10 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """uvicorn is stopping: 1012, the client reconnects to another worker."""
-        if self._ws.state is State.OPEN:
-            self.close_with(1012, "server restarting")
+        if self._ws.state is State.OPEN and self._conn is not None:
+            self._conn.close(CLOSE_RESTART)  # through the core: queued answers go first
+        elif self._ws.state is State.OPEN:
+            self.close_with(CLOSE_RESTART, reason(CLOSE_RESTART))
         elif self._transport is not None:
             self._transport.close()
 
@@ -518,24 +523,19 @@ class WebSocketProtocol(asyncio.Protocol):
     async def _authenticate(self, runtime: Runtime, response: Response, token: str | None) -> None:
         try:
             principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
-        except Unauthenticated as exc:
-            logs.event(
-                log,
-                "auth_failed",
-                logging.WARNING,
-                transport="ws",
-                conn=self.conn_id,
-                reason=exc.message,
-                client=self._client(),
-            )
-            self._refuse(response, CLOSE_UNAUTHENTICATED, "unauthenticated")
-            return
-        except Unavailable:
-            self._refuse(response, CLOSE_TRY_LATER, "unavailable")
-            return
-        except Exception:
-            log.exception("websocket authentication failed")
-            self._refuse(response, CLOSE_INTERNAL, "internal error")
+        except Exception as exc:
+            if isinstance(exc, Unauthenticated):
+                logs.event(
+                    log,
+                    "auth_failed",
+                    logging.WARNING,
+                    transport="ws",
+                    conn=self.conn_id,
+                    reason=exc.message,
+                    client=self._client(),
+                )
+            close = refusal(exc)
+            self._refuse(response, close.code, close.reason)
             return
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -655,7 +655,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if timeout is not None and not self._read_paused:
             # Pinged a sweep ago and nothing came back, not even the pong.
             # (Not while we ourselves stopped reading: the pong may be waiting.)
-            ws.fail(1011, "keepalive ping timeout")
+            ws.fail(CLOSE_INTERNAL, "keepalive ping timeout")
             self._flush()
             self._transport.abort()
 

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rtportal.closecodes import CLOSE_FRAME_TOO_BIG, CLOSE_PROTOCOL, CLOSE_REVOKED, CLOSE_SLOW
 from rtportal.errors import Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import view_for, viewer_class
 from rtportal.events.event import StoredEvent
@@ -56,16 +57,6 @@ from rtportal.ws.frames import (
 )
 
 __all__ = [
-    "CLOSE_FORBIDDEN_ORIGIN",
-    "CLOSE_FRAME_TOO_BIG",
-    "CLOSE_INTERNAL",
-    "CLOSE_PROTOCOL",
-    "CLOSE_RESTART",
-    "CLOSE_REVOKED",
-    "CLOSE_SLOW",
-    "CLOSE_TOO_MANY_CONNECTIONS",
-    "CLOSE_TRY_LATER",
-    "CLOSE_UNAUTHENTICATED",
     "Action",
     "Append",
     "Authorize",
@@ -78,16 +69,8 @@ __all__ = [
 
 log = logging.getLogger("rtportal.ws")
 
-CLOSE_FRAME_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_RESTART = 1012
-CLOSE_TRY_LATER = 1013
-CLOSE_UNAUTHENTICATED = 4001
-CLOSE_PROTOCOL = 4002
-CLOSE_FORBIDDEN_ORIGIN = 4003
-CLOSE_SLOW = 4008
-CLOSE_REVOKED = 4010
-CLOSE_TOO_MANY_CONNECTIONS = 4029
+# Closes that discard the frames still queued (every other close writes them first).
+_DROP_QUEUED = frozenset({CLOSE_SLOW, CLOSE_REVOKED})
 
 
 # --- actions (I/O requests for the endpoint) ----------------------------------------
@@ -300,11 +283,15 @@ class Protocol:
         outbox.append(text)
 
     def _close(self, code: int, reason: str) -> list[Action]:
+        """Close; frames already queued are still written before the close frame,
+        except on 4008 (the client is not reading them) and 4010 (the session may
+        no longer see them). Sends not yet acked get no ack (docs/protocol.md)."""
         if self.closed is not None:
             return []
         self.closed = Close(code, reason)
-        self._outbox.clear()
-        self._queued_bytes = 0
+        if code in _DROP_QUEUED:
+            self._outbox.clear()
+            self._queued_bytes = 0
         self._subs.clear()
         self._pending.clear()
         return [self.closed]
@@ -345,9 +332,10 @@ class Protocol:
             frame = parse_client_frame(text, self.limits)
         except FrameError as exc:
             self._bad_frames += 1
-            if self._bad_frames >= self.limits.max_bad_frames:
-                return self._close(CLOSE_PROTOCOL, "too many bad frames")
+            # Every malformed frame is answered, the one that ends the connection too.
             self._emit(error_frame(exc.frame_id, exc.error), actions)
+            if self._bad_frames >= self.limits.max_bad_frames:
+                actions.extend(self._close(CLOSE_PROTOCOL, "too many bad frames"))
             return actions
         except Exception:
             # A parser bug must cost the client one frame, not the connection.

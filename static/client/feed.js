@@ -227,7 +227,7 @@ export class Feed {
         for (;;) {
           const page = await historyPage(ref, { after: cursor, limit: RESYNC_PAGE });
           for (const event of page.events) view.add(event);
-          cursor = Number(page.next); // API cursors are decimal strings
+          cursor = page.next; // an integer seq, as over the websocket
           this.cursors.advance(ref, cursor);
           if (!page.more) break;
         }

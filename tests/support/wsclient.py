@@ -528,7 +528,7 @@ class StreamClient:
             "kind": kind,
             "audience": audience,
             "payload": payload,
-            "blob": None if blob is None else base64.b64encode(blob).decode("ascii"),
+            "blob": None if blob is None else base64.urlsafe_b64encode(blob).decode().rstrip("="),
         }
         return await self.request(frame, within)
 

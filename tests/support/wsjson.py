@@ -1,0 +1,56 @@
+"""Small helpers for tests that speak protocol v1 as JSON over a real websocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.server import RunningServer
+
+Frame = dict[str, Any]
+TIMEOUT = 20.0
+
+
+async def open_ws(
+    server: RunningServer, token: str | None, *, origin: str | None = None
+) -> ClientConnection:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return await connect(
+        server.ws_url,
+        additional_headers=headers,
+        origin=origin,  # type: ignore[arg-type]
+        proxy=None,
+        compression=None,
+        open_timeout=TIMEOUT,
+    )
+
+
+async def connected(server: RunningServer, token: str) -> ClientConnection:
+    """A connection past its ``hello`` frame."""
+    ws = await open_ws(server, token)
+    hello = await recv(ws)
+    assert hello["type"] == "hello"
+    return ws
+
+
+async def recv(ws: ClientConnection) -> Frame:
+    frame: Frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    return frame
+
+
+async def until_closed(ws: ClientConnection) -> tuple[int | None, list[Frame]]:
+    """Read until the server closes: its close code and every frame before it."""
+    frames: list[Frame] = []
+
+    async def loop() -> int | None:
+        try:
+            while True:
+                frames.append(json.loads(await ws.recv()))
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+    return await asyncio.wait_for(loop(), TIMEOUT), frames
