@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 
 from rtportal.access import membership
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.db import Database, migrate
 from rtportal.db.models import Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
@@ -75,7 +76,7 @@ async def measure(
     db = Database(url)
     n_matters = max(1, min(matters, concurrency))
     refs = [f"APPC{i:04d}" for i in range(n_matters)]
-    hub = Hub(db, broker_from_url("memory://"), settings)
+    hub = Hub(db, broker_from_url("memory://"), settings, ACCESS_QUERIES)
     committer = GroupCommit(db, hub.publish, settings, membership.can_access)
     try:
         async with db.write() as session:

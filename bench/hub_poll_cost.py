@@ -49,6 +49,7 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 from sqlalchemy import insert, select
 
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.sessions import hash_token
 from rtportal.db import Database, migrate
 from rtportal.db.models import AuthToken, Contact, Firm, Matter, MatterMember, utcnow
@@ -176,7 +177,7 @@ async def measure(
 ) -> dict[str, Any]:
     db = Database(db_url)
     broker = from_url(f"memory://poll-{uuid.uuid4().hex}")
-    hub = Hub(db, broker, dataclasses.replace(settings, hub_poll_interval=0))
+    hub = Hub(db, broker, dataclasses.replace(settings, hub_poll_interval=0), ACCESS_QUERIES)
     await hub.start()
     try:
         members = await seed(db, n, per_matter)

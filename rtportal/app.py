@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from rtportal import logs
 from rtportal.access import membership
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
@@ -86,7 +87,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             broker = from_url(settings.broker_url)
             stack.push_async_callback(broker.close)
             # hub.start() installs its handlers, then starts the broker.
-            hub = Hub(db, broker, settings)
+            hub = Hub(db, broker, settings, ACCESS_QUERIES)
             await hub.start()
             stack.push_async_callback(hub.stop)
             app.state.db = db

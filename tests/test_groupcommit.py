@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from rtportal.access import membership
 from rtportal.access.membership import can_access
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter, utcnow
 from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RtPortalError
@@ -68,7 +69,7 @@ class Rec:
 @pytest.fixture
 async def hub(db: Database, settings: Settings) -> AsyncIterator[Hub]:
     broker = broker_from_url("memory://")
-    the_hub = Hub(db, broker, settings)
+    the_hub = Hub(db, broker, settings, ACCESS_QUERIES)
     await the_hub.start()
     try:
         yield the_hub
@@ -489,7 +490,7 @@ async def test_two_workers_batches_on_overlapping_matters(
     kit = await make_firm()
     matters = [kit.matter] + [await kit.add_matter(title=f"M{i}") for i in range(4)]
     other_db = Database(settings.database_url)
-    hubs = [Hub(d, broker_from_url("memory://"), settings) for d in (db, other_db)]
+    hubs = [Hub(d, broker_from_url("memory://"), settings, ACCESS_QUERIES) for d in (db, other_db)]
     workers = [
         GroupCommit(d, h.publish, settings, can_access)
         for d, h in zip((db, other_db), hubs, strict=True)
@@ -576,7 +577,12 @@ async def test_the_same_send_on_two_workers_at_once_is_stored_once(
     side = await kit.add_matter(title="Side")
     other_db = Database(settings.database_url)
     workers = [
-        GroupCommit(d, Hub(d, broker_from_url("memory://"), settings).publish, settings, can_access)
+        GroupCommit(
+            d,
+            Hub(d, broker_from_url("memory://"), settings, ACCESS_QUERIES).publish,
+            settings,
+            can_access,
+        )
         for d in (db, other_db)
     ]
     try:

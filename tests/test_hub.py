@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.closecodes import CLOSE_RESTART, CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import Matter
@@ -122,6 +123,7 @@ async def make_hub(settings: Settings, db: Database, bus_url: str) -> AsyncItera
             worker_db,
             broker,
             dataclasses.replace(settings, hub_poll_interval=poll),
+            ACCESS_QUERIES,
             gap_wait=gap_wait,
         )
         await hub.start()
@@ -536,7 +538,9 @@ async def test_reset_after_redis_restart_catches_up(
     worker_db = Database(settings.database_url)
     broker = RedisBroker(f"{private_redis.url}?prefix=reset:", connect_timeout=0.5)
     # no safety poll during the test: only on_reset can deliver the lost events
-    hub = Hub(worker_db, broker, dataclasses.replace(settings, hub_poll_interval=3600))
+    hub = Hub(
+        worker_db, broker, dataclasses.replace(settings, hub_poll_interval=3600), ACCESS_QUERIES
+    )
     await hub.start()
     try:
         a = Rec(kit.staff)
@@ -586,7 +590,9 @@ async def test_revocation_while_redis_is_down_closes_on_every_worker(
         worker_db = Database(settings.database_url)
         broker = RedisBroker(f"{private_redis.url}?prefix=revoke:", connect_timeout=0.5)
         # no safety poll: only on_reset can catch the lost control message
-        hub = Hub(worker_db, broker, dataclasses.replace(settings, hub_poll_interval=3600))
+        hub = Hub(
+            worker_db, broker, dataclasses.replace(settings, hub_poll_interval=3600), ACCESS_QUERIES
+        )
         await hub.start()
         made.append((hub, broker, worker_db))
     (hub_a, broker_a, _), (hub_b, broker_b, _) = made

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from sqlalchemy import insert, select
 
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.sessions import hash_token, revoke_token, session_id_of
 from rtportal.closecodes import CLOSE_REVOKED
 from rtportal.db import Database
@@ -90,7 +91,7 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
     """A started hub with no poll task: the test runs each poll itself."""
     worker_db = Database(settings.database_url)
     broker = from_url(f"memory://recheck-{uuid.uuid4().hex}")  # the re-checks never use it
-    hub = Hub(worker_db, broker, dataclasses.replace(settings, hub_poll_interval=0))
+    hub = Hub(worker_db, broker, dataclasses.replace(settings, hub_poll_interval=0), ACCESS_QUERIES)
     await hub.start()
     try:
         yield hub

@@ -41,6 +41,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.removal import remove_member
 from rtportal.access.sessions import issue_token, revoke_principal_tokens
 from rtportal.db import Database
@@ -728,7 +729,7 @@ async def test_close_principal_reaches_every_worker(
         }
     )
     broker = broker_from_url(prefixed(module_redis.url, topic_prefix))
-    admin = Hub(db, broker, settings)
+    admin = Hub(db, broker, settings, ACCESS_QUERIES)
     await admin.start()
     try:
         async with db.write() as s:
@@ -784,7 +785,7 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
         }
     )
     broker = broker_from_url(prefixed(module_redis.url, topic_prefix))
-    admin = Hub(db, broker, settings)
+    admin = Hub(db, broker, settings, ACCESS_QUERIES)
     await admin.start()
     try:
         await remove_member(db, admin, cast.matter_ids[ref], "contact", contact_id)

@@ -10,6 +10,7 @@ import secrets
 import httpx
 
 from rtportal.access import membership
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.events import log as stream
@@ -158,7 +159,7 @@ async def test_hub_gap_fill_reads_pages_bounded_in_bytes(
     bus = f"memory://pages-{secrets.token_hex(4)}"
     dbs = [Database(settings.database_url) for _ in range(2)]
     brokers = [from_url(bus) for _ in range(2)]
-    hubs = [Hub(d, b, small) for d, b in zip(dbs, brokers, strict=True)]
+    hubs = [Hub(d, b, small, ACCESS_QUERIES) for d, b in zip(dbs, brokers, strict=True)]
     for hub in hubs:
         await hub.start()
     try:

@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from rtportal.access.membership import can_access
+from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
 from rtportal.db import Database
@@ -617,7 +618,7 @@ async def test_group_commit_takes_a_send_queued_as_its_lane_finishes(
     """One sender, one send at a time: each send arrives just as the lane that
     committed the previous one is finishing; it must still be committed."""
     kit = await make_firm()
-    hub = Hub(db, broker_from_url("memory://"), settings)
+    hub = Hub(db, broker_from_url("memory://"), settings, ACCESS_QUERIES)
     committer = GroupCommit(db, hub.publish, settings, can_access)
     async with db.read() as session:
         matter = await can_access(session, kit.contact, kit.ref)

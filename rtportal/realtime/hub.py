@@ -65,7 +65,7 @@ from rtportal.realtime.message import (
     matter_topic,
     peek_event_message,
 )
-from rtportal.realtime.recheck import RECHECK_SLICES, Rechecks
+from rtportal.realtime.recheck import RECHECK_SLICES, AccessQueries, Rechecks
 
 if TYPE_CHECKING:
     from rtportal.db import Database
@@ -124,6 +124,7 @@ class Hub:
         db: Database,
         broker: Broker,
         settings: Settings,
+        access: AccessQueries,
         *,
         gap_wait: float = _GAP_WAIT,
         recheck_slices: int = RECHECK_SLICES,
@@ -139,7 +140,7 @@ class Hub:
         self._by_principal: dict[tuple[str, int], dict[int, Listener]] = {}
         self._refs: dict[int, int] = {}
         # What the safety poll re-checks (sessions, held memberships).
-        self._rechecks = Rechecks(db, self._revoke, recheck_slices)
+        self._rechecks = Rechecks(db, access, self._revoke, recheck_slices)
         self._polls = 0
         self._recent_ctl: deque[str] = deque(maxlen=_RECENT_CTL)
         self._poll_task: asyncio.Task[None] | None = None

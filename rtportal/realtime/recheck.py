@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from rtportal.access import membership
-from rtportal.access.sessions import live_sessions
 from rtportal.realtime.listener import Listener
 
 if TYPE_CHECKING:
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
 
     from rtportal.db import Database
 
-__all__ = ["RECHECK_SLICES", "Pair", "Rechecks"]
+__all__ = ["RECHECK_SLICES", "AccessQueries", "Pair", "Rechecks"]
 
 log = logging.getLogger("rtportal.realtime.recheck")
 
@@ -52,6 +50,20 @@ Pair = tuple[int, str, int]  # (matter id, principal kind, principal id)
 _SESSIONS_CHUNK = 250  # session ids per revocation re-check query
 _MEMBERS_CHUNK = 250  # (matter, principal) pairs per membership re-check query
 RECHECK_SLICES = 5  # a periodic poll re-checks 1/RECHECK_SLICES of sessions and memberships
+
+
+class AccessQueries(Protocol):
+    """The two database questions the re-check asks, answered by ``rtportal.access``
+    (``access.queries.ACCESS_QUERIES``): passed in, because the access rules
+    live above the realtime layer."""
+
+    async def live_sessions(
+        self, session: AsyncSession, session_ids: Collection[str]
+    ) -> set[str]: ...
+
+    async def active_memberships(
+        self, session: AsyncSession, matter_ids: Sequence[int], principal_ids: Sequence[int]
+    ) -> set[Pair]: ...
 
 
 def _discard(index: dict[_K, dict[int, Listener]], key: _K, listener_key: int) -> None:
@@ -67,11 +79,16 @@ class Rechecks:
     """What one worker re-checks, indexed by session and by (matter, principal)."""
 
     def __init__(
-        self, db: Database, close: Callable[[Listener], None], slices: int = RECHECK_SLICES
+        self,
+        db: Database,
+        access: AccessQueries,
+        close: Callable[[Listener], None],
+        slices: int = RECHECK_SLICES,
     ) -> None:
         if slices < 1:
             raise ValueError("recheck_slices must be >= 1")
         self._db = db
+        self._access = access
         self._close = close
         self.slices = slices
         # slice -> session id -> listeners of that login session
@@ -143,7 +160,7 @@ class Rechecks:
 
         async def active(session: AsyncSession, chunk: list[Pair]) -> set[Pair]:
             matter_ids = list({k[0] for k in chunk})
-            return await membership.active_memberships(
+            return await self._access.active_memberships(
                 session, matter_ids, list({k[2] for k in chunk})
             )
 
@@ -163,7 +180,7 @@ class Rechecks:
         parts = self._sessions if part is None else [self._sessions[part % self.slices]]
         sids = [sid for sessions in parts for sid in sessions]
         closed = await self._recheck(
-            sids, _SESSIONS_CHUNK, live_sessions, self._sessions, "session"
+            sids, _SESSIONS_CHUNK, self._access.live_sessions, self._sessions, "session"
         )
         if closed:
             log.info("closed %d connection(s) of revoked or expired sessions", closed)
