@@ -64,15 +64,12 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
     ``freeze_gc`` (set for a server process, see ``create_app_from_env``):
     after startup, move every object built so far (modules, SQLAlchemy
     metadata and statement caches, the hub) out of the cyclic collector's
-    reach. A full collection then walks only what connections made since:
-    with 5,000 connections a full collection was a ~50 ms pause of every
-    delivery, and about one ran per safety poll. Then the young generation
-    is collected every ``GC_THRESHOLDS[0]`` new objects instead of 700:
-    fewer objects survive long enough to reach the old generation, so full
-    collections become rare (``rooms`` at 36,000-43,000 deliveries/s,
-    2 x 10 s, bench 2026-12-05: collections over 5 ms were 7 full ones of
-    10-33 ms and 3 of the middle generation of 5-7 ms before; after, 5 young
-    ones of 5-7 ms and 1 middle one of 20 ms). Not for a test process,
+    reach, so a full collection walks only what connections made since
+    (with thousands of connections a full collection of everything pauses
+    every delivery for tens of ms). Then the young generation is collected
+    every ``GC_THRESHOLDS[0]`` new objects instead of 700: fewer short-lived
+    objects survive into the old generation, so full collections become
+    rare. Not for a test process,
     which would freeze its other tests' objects too.
     """
 

@@ -3,7 +3,7 @@
 ``UserLimits`` (one per worker, in the ``Runtime``) counts each principal's
 open websockets (``settings.max_connections_per_user``; one more is
 refused with close code 4029) and meters its writes, websocket ``send``
-frames and HTTP POSTs alike, with a token bucket: ``settings.write_burst``
+frames and HTTP event POSTs alike, with a token bucket: ``settings.write_burst``
 tokens, refilled at ``settings.write_rate`` per second; a write finding the
 bucket empty is answered ``rate_limited`` with the seconds until the next
 token (HTTP 429 with ``Retry-After``). The limits are per worker: with N

@@ -40,7 +40,7 @@ DEFAULT_EVENT_BLOB_MAX = 262_144
 # complete, and (websocket) until the upgrade is answered.
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 # Per principal and worker: open websockets, and writes (websocket sends
-# and HTTP POSTs) as a token bucket of WRITE_BURST tokens refilled at
+# and HTTP event POSTs) as a token bucket of WRITE_BURST tokens refilled at
 # WRITE_RATE per second.
 DEFAULT_MAX_CONNECTIONS_PER_USER = 20
 DEFAULT_WRITE_RATE = 20.0

@@ -1,8 +1,8 @@
 """Who may see which matter: ``can_access``, ``list_matters``, memberships.
 
 Staff see every matter of their firm; contacts and bots the matters where
-they are an active member. The coming access lifecycle (invitations,
-removal, revocation) extends this module.
+they are an active member. Ending a membership is ``rtportal.access.removal``;
+sessions and their revocation are ``rtportal.access.sessions``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 typed tables.
 
-The schema is created by Alembic migrations (``rtportal/migrations``), never
+The schema is created by Alembic migrations (``rtportal/db/migrations``), never
 by ``metadata.create_all``; ``tests/test_migrations.py`` checks that this
 metadata and the migrated schema agree.
 """

@@ -6,8 +6,8 @@ backend (``store_pg``, ``store_sqlite``). SQLAlchemy owns the transaction
 (BEGIN [IMMEDIATE] / COMMIT / rollback) and the pool, but the hot statements
 run on the DBAPI driver's own connection (``driver_of``) inside that
 transaction: SQLAlchemy's per-statement work (compiled-cache lookup, bind
-and result processing, ORM execute, greenlet hops) was about a fifth of a
-busy worker's CPU. Statements are plain SQL constants, the same text
+and result processing, ORM execute, greenlet hops) would otherwise be a
+large share of a busy worker's CPU. Statements are plain SQL constants, the same text
 whatever the batch size; per-event values travel as arrays (PostgreSQL:
 unnest) or one JSON text (SQLite: json_each).
 

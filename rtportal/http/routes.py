@@ -130,7 +130,7 @@ def _limit(request: Request) -> int:
     if raw is None or raw == "":
         return min(DEFAULT_PAGE, page_max)
     # Checked as text first: str.isdigit() is also true for "²" (int() refuses
-    # it) and int() refuses more than 4,300 digits; either was a 500.
+    # it) and int() refuses more than 4,300 digits: both would raise.
     if _LIMIT_RE.fullmatch(raw) is None or not 1 <= int(raw) <= page_max:
         raise BadRequest(f"limit must be an integer from 1 to {page_max}")
     return int(raw)

@@ -153,7 +153,7 @@ class FrameCache:
     only costs a re-encode for a later backlog read.
 
     (matter_id, seq) names one immutable event only within one database, so
-    use one cache per app (the endpoint keeps it on ``app.state``); each entry
+    use one cache per app (``Runtime.frames``); each entry
     also remembers ``created_at`` and is re-encoded if it does not match.
     """
 

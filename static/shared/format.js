@@ -3,9 +3,9 @@
 import { TEXT, actorText } from './strings.js';
 
 /**
- * Decoded size in bytes of a base64 string, standard or URL-safe, padded or
- * not (the websocket sends padded standard base64, the HTTP API unpadded
- * base64url). Computed from the length: the ciphertext is never decoded here.
+ * Decoded size in bytes of a blob (unpadded base64url, as the websocket and
+ * the HTTP API both send it; padding is tolerated). Computed from the
+ * length: the ciphertext is never decoded here.
  */
 export function base64Bytes(text) {
   if (typeof text !== 'string') return 0;
