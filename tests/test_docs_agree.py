@@ -111,7 +111,7 @@ def test_refused_connections_close_with_the_documented_codes() -> None:
         (errors.Unavailable("database down"), "1013"),
         (RuntimeError("a bug"), "1011"),
     ):
-        close = refusal(exc)
+        close = refusal(exc, "c-test", None)
         assert str(close.code) == code
         assert documented[code].startswith(f"`{close.reason}`")
 

@@ -32,10 +32,11 @@ from rtportal import closecodes, logs
 from rtportal.access import membership
 from rtportal.access.sessions import TOUCH_INTERVAL, touch
 from rtportal.db.models import Matter
-from rtportal.errors import NotFound, RateLimited, RtPortalError
+from rtportal.errors import NotFound, RateLimited, RtPortalError, Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import Outcome
+from rtportal.limits import UserLimits
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
@@ -52,6 +53,7 @@ from rtportal.ws.protocol import (
 
 __all__ = [
     "ConnectionCore",
+    "admit",
     "as_error",
     "backlog_low_water",
     "limits_from_settings",
@@ -452,12 +454,38 @@ _REFUSALS = {
 }
 
 
-def refusal(exc: BaseException) -> Close:
+def refusal(exc: BaseException, conn: str, client: str | None) -> Close:
     """The close that refuses a connection whose authentication raised ``exc``:
-    4001 unauthenticated, 1013 unavailable, else 1011 (logged by ``as_error``);
-    the reason is the error code."""
+    4001 unauthenticated (logged as ``auth_failed``), 1013 unavailable, else
+    1011 (logged by ``as_error``); the reason is the error code."""
+    if isinstance(exc, Unauthenticated):
+        logs.event(
+            log,
+            "auth_failed",
+            logging.WARNING,
+            transport="ws",
+            conn=conn,
+            reason=exc.message,
+            client=client,
+        )
     err = as_error(exc, "authentication")
     code = _REFUSALS.get(err.code)
     if code is None:
         return Close(closecodes.CLOSE_INTERNAL, "internal error")
     return Close(code, err.code)
+
+
+def admit(limits: UserLimits, principal: Principal, conn: str, client: str | None) -> bool:
+    """Count a new connection of ``principal`` (``limits.connect``); ``False``,
+    logged as ``too_many_connections``, when the user is at the cap (close 4029)."""
+    if limits.connect(principal):
+        return True
+    logs.event(
+        log,
+        "too_many_connections",
+        logging.WARNING,
+        conn=conn,
+        principal=f"{principal.kind}:{principal.id}",
+        client=client,
+    )
+    return False

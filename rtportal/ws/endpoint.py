@@ -24,12 +24,11 @@ from rtportal.closecodes import (
     CLOSE_INTERNAL,
     CLOSE_TOO_MANY_CONNECTIONS,
 )
-from rtportal.errors import Unauthenticated
 from rtportal.logs import new_id
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
-from rtportal.ws.core import ConnectionCore, refusal
+from rtportal.ws.core import ConnectionCore, admit, refusal
 from rtportal.ws.protocol import (
     Close,
 )
@@ -72,28 +71,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         token = token_from_connection(websocket, runtime.settings)
         principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
     except Exception as exc:
-        if isinstance(exc, Unauthenticated):
-            logs.event(
-                log,
-                "auth_failed",
-                logging.WARNING,
-                transport="ws",
-                conn=conn_id,
-                reason=exc.message,
-                client=client,
-            )
-        close = refusal(exc)
+        close = refusal(exc, conn_id, client)
         await _refuse(websocket, close.code, close.reason)
         return
-    if not runtime.limits.connect(principal):
-        logs.event(
-            log,
-            "too_many_connections",
-            logging.WARNING,
-            conn=conn_id,
-            principal=f"{principal.kind}:{principal.id}",
-            client=client,
-        )
+    if not admit(runtime.limits, principal, conn_id, client):
         await _refuse(websocket, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
         return
     try:

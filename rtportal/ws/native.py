@@ -62,13 +62,12 @@ from rtportal.closecodes import (
     CLOSE_TOO_MANY_CONNECTIONS,
     reason,
 )
-from rtportal.errors import Unauthenticated
 from rtportal.logs import new_id
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
-from rtportal.ws.core import ConnectionCore, backlog_low_water, refusal
+from rtportal.ws.core import ConnectionCore, admit, backlog_low_water, refusal
 from rtportal.ws.protocol import (
     Close,
 )
@@ -524,31 +523,13 @@ class WebSocketProtocol(asyncio.Protocol):
         try:
             principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
         except Exception as exc:
-            if isinstance(exc, Unauthenticated):
-                logs.event(
-                    log,
-                    "auth_failed",
-                    logging.WARNING,
-                    transport="ws",
-                    conn=self.conn_id,
-                    reason=exc.message,
-                    client=self._client(),
-                )
-            close = refusal(exc)
+            close = refusal(exc, self.conn_id, self._client())
             self._refuse(response, close.code, close.reason)
             return
         transport = self._transport
         if transport is None or transport.is_closing():
             return  # the client left while we were checking its token
-        if not runtime.limits.connect(principal):
-            logs.event(
-                log,
-                "too_many_connections",
-                logging.WARNING,
-                conn=self.conn_id,
-                principal=f"{principal.kind}:{principal.id}",
-                client=self._client(),
-            )
+        if not admit(runtime.limits, principal, self.conn_id, self._client()):
             self._refuse(response, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
             return
         self._handshake_done()
