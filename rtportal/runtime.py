@@ -9,14 +9,14 @@ object from ``app.state.runtime``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rtportal.db import Database
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.limits import UserLimits
+from rtportal.realtime.framecache import FrameCache
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from rtportal.ws.protocol import FrameCache
 
 __all__ = ["RUNTIME_KEY", "Runtime"]
 
@@ -31,4 +31,4 @@ class Runtime:
     committer: GroupCommit
     limits: UserLimits  # per-user connection cap and write rate of this worker
     # One encoded-frame cache per worker: (matter_id, seq) names one event per database.
-    frames: FrameCache = field(default_factory=FrameCache)
+    frames: FrameCache

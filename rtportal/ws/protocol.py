@@ -26,16 +26,16 @@ load, or a ``resync`` when the gap is larger than ``backlog_limit``.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from rtportal.closecodes import CLOSE_FRAME_TOO_BIG, CLOSE_PROTOCOL, CLOSE_REVOKED, CLOSE_SLOW
 from rtportal.errors import Conflict, RateLimited, RtPortalError
-from rtportal.events.audience import view_for, viewer_class
+from rtportal.events.audience import viewer_class
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
+from rtportal.realtime import framecache
 from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
 from rtportal.ws.frames import (
     Ack,
@@ -139,58 +139,12 @@ Action = Authorize | LoadBacklog | Leave | Append | Close
 # --- encoded event frames, shared by every connection of a worker ------------------
 
 
-class FrameCache:
-    """LRU of encoded ``event`` frames keyed by (matter_id, seq, viewer class).
-
-    With 1,000 members in a matter, JSON-encoding an event per connection
-    would dominate CPU; encoding once per viewer class and reusing the text
-    makes fan-out O(connections) cheap string handoffs. ``""`` caches "this
-    class may not see the event".
-
-    Bounded by ``max_bytes`` (the texts' lengths plus ``ENTRY_COST`` per
-    entry) and by ``size`` entries: the least recently used entries go
-    first. A fan-out uses an entry within one loop iteration, so eviction
-    only costs a re-encode for a later backlog read.
-
-    (matter_id, seq) names one immutable event only within one database, so
-    use one cache per app (``Runtime.frames``); each entry
-    also remembers ``created_at`` and is re-encoded if it does not match.
-    """
-
-    ENTRY_COST = 200  # bytes of key, tuple and dict slot per entry, roughly
+class FrameCache(framecache.FrameCache):
+    """The worker's frame cache (``rtportal.realtime.framecache``) bound to the
+    ``event`` frame encoder of this protocol."""
 
     def __init__(self, size: int = 8192, max_bytes: int = DEFAULT_FRAME_CACHE_BYTES) -> None:
-        self._size = size
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._frames: OrderedDict[tuple[int, int, str], tuple[str, str]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    @property
-    def nbytes(self) -> int:
-        """What the cached entries count against ``max_bytes``."""
-        return self._bytes
-
-    def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
-        key = (event.matter_id, event.seq, cls)
-        frames = self._frames
-        entry = frames.get(key)
-        if entry is not None and entry[0] == event.created_at:
-            self.hits += 1
-            frames.move_to_end(key)
-            return entry[1]
-        self.misses += 1
-        view = view_for(event, principal)
-        text = "" if view is None else event_frame(view)
-        if entry is not None:
-            self._bytes -= len(entry[1]) + self.ENTRY_COST
-        frames[key] = (event.created_at, text)
-        self._bytes += len(text) + self.ENTRY_COST
-        while self._bytes > self._max_bytes or len(frames) > self._size:
-            _, (_, old) = frames.popitem(last=False)
-            self._bytes -= len(old) + self.ENTRY_COST
-        return text
+        super().__init__(event_frame, size, max_bytes)
 
 
 # --- per-subscription and per-send state ----------------------------------------
@@ -225,7 +179,7 @@ class Protocol:
         self,
         principal: Principal,
         limits: Limits | None = None,
-        cache: FrameCache | None = None,
+        cache: framecache.FrameCache | None = None,
     ) -> None:
         self.principal = principal
         self.limits = limits or Limits()

@@ -1,0 +1,84 @@
+"""The per-worker cache of encoded event frames, shared by every connection.
+
+Fan-out machinery: an event is encoded once per viewer class and the text
+handed to every connection of that class. Lives below the websocket layer
+so that the per-worker ``Runtime`` can hold it; the frame format itself is
+the websocket layer's (``rtportal.ws.protocol.FrameCache`` binds it).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from rtportal.events.audience import view_for
+from rtportal.events.event import StoredEvent
+from rtportal.principal import Principal
+from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
+
+__all__ = ["FrameCache"]
+
+
+class FrameCache:
+    """LRU of encoded ``event`` frames keyed by (matter_id, seq, viewer class).
+
+    ``encode`` turns a view (``audience.view_for``) into the frame text: the
+    websocket layer passes its ``event`` frame encoder (``rtportal.ws.protocol
+    .FrameCache``), so this module knows no wire format.
+
+    With 1,000 members in a matter, JSON-encoding an event per connection
+    would dominate CPU; encoding once per viewer class and reusing the text
+    makes fan-out O(connections) cheap string handoffs. ``""`` caches "this
+    class may not see the event".
+
+    Bounded by ``max_bytes`` (the texts' lengths plus ``ENTRY_COST`` per
+    entry) and by ``size`` entries: the least recently used entries go
+    first. A fan-out uses an entry within one loop iteration, so eviction
+    only costs a re-encode for a later backlog read.
+
+    (matter_id, seq) names one immutable event only within one database, so
+    use one cache per app (``Runtime.frames``); each entry
+    also remembers ``created_at`` and is re-encoded if it does not match.
+    """
+
+    ENTRY_COST = 200  # bytes of key, tuple and dict slot per entry, roughly
+
+    def __init__(
+        self,
+        encode: Callable[[dict[str, Any]], str],
+        size: int = 8192,
+        max_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
+    ) -> None:
+        self._encode = encode
+        self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._frames: OrderedDict[tuple[int, int, str], tuple[str, str]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        """What the cached entries count against ``max_bytes``."""
+        return self._bytes
+
+    def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
+        key = (event.matter_id, event.seq, cls)
+        frames = self._frames
+        entry = frames.get(key)
+        if entry is not None and entry[0] == event.created_at:
+            self.hits += 1
+            frames.move_to_end(key)
+            return entry[1]
+        self.misses += 1
+        view = view_for(event, principal)
+        text = "" if view is None else self._encode(view)
+        if entry is not None:
+            self._bytes -= len(entry[1]) + self.ENTRY_COST
+        frames[key] = (event.created_at, text)
+        self._bytes += len(text) + self.ENTRY_COST
+        while self._bytes > self._max_bytes or len(frames) > self._size:
+            _, (_, old) = frames.popitem(last=False)
+            self._bytes -= len(old) + self.ENTRY_COST
+        return text
