@@ -23,13 +23,15 @@ token is looked up. The address is the ASGI client address: behind a
 reverse proxy it is the client's only when uvicorn trusts the proxy's
 ``X-Forwarded-For`` (``--forwarded-allow-ips``), else every request counts
 against the proxy's address. At ``_PRUNE_AT`` addresses, full buckets are
-dropped, and if none is full the oldest bucket is evicted (overflow policy:
-drop oldest), so memory stays bounded whatever the number of addresses.
+dropped, and if none is full the oldest tenth is evicted (overflow policy:
+drop oldest), so memory and work stay bounded whatever the number of
+addresses.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -151,6 +153,10 @@ class AuthFailures:
         # address key -> [tokens, time of the last refill]
         self._buckets: dict[str, list[float]] = {}
 
+    def __len__(self) -> int:
+        """Addresses with a bucket (at most ``_PRUNE_AT``)."""
+        return len(self._buckets)
+
     def check(self, address: str | None) -> None:
         """Raise ``RateLimited`` while ``address`` has no failure left (nothing is spent)."""
         if not self._buckets:
@@ -185,4 +191,7 @@ class AuthFailures:
         for key in full:
             del self._buckets[key]
         if len(self._buckets) >= _PRUNE_AT:
-            del self._buckets[next(iter(self._buckets))]
+            # None full: drop the oldest tenth (a scan per _PRUNE_AT // 10
+            # new addresses, not per failure).
+            for key in list(itertools.islice(self._buckets, _PRUNE_AT // 10)):
+                del self._buckets[key]

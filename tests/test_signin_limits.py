@@ -14,6 +14,8 @@ import pytest
 from rtportal.access.sessions import EXCHANGE_LIMIT
 from rtportal.app import create_app
 from rtportal.db import Database
+from rtportal.errors import RateLimited
+from rtportal.limits import AuthFailures
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import running_server
@@ -98,3 +100,25 @@ async def test_a_token_makes_a_bounded_number_of_sessions(
             assert (
                 await http.post("/api/v1/session", headers=kit.auth("staff"))
             ).status_code == 201
+
+
+def test_failure_buckets_by_address_are_bounded(settings: Settings) -> None:
+    now = [0.0]
+    failures = AuthFailures(
+        dataclasses.replace(settings, auth_failure_burst=2, auth_failure_rate=1.0),
+        clock=lambda: now[0],
+    )
+    # One IPv6 host's /64 is one bucket; IPv4 addresses are their own.
+    failures.failed("2001:db8::1")
+    failures.failed("2001:db8::ffff:1")
+    with pytest.raises(RateLimited) as raised:
+        failures.check("2001:db8::2")
+    assert raised.value.details["retry_after"] == 1.0
+    failures.check("2001:db8:0:1::1")  # another /64
+    failures.check("192.0.2.1")
+    now[0] = 1.0
+    failures.check("2001:db8::3")  # refilled
+    # Many addresses, none refilled: the oldest buckets are evicted, memory stays bounded.
+    for n in range(30_000):
+        failures.failed(f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}")
+    assert len(failures) <= 10_000
