@@ -30,7 +30,7 @@ from rtportal.http import routes as api
 from rtportal.http.headers import SecurityHeaders, security_headers
 from rtportal.http.requestid import RequestIds
 from rtportal.http.static import PortalStatic
-from rtportal.limits import UserLimits
+from rtportal.limits import AuthFailures, UserLimits
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
@@ -96,7 +96,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             )
             frames = FrameCache(max_bytes=settings.frame_cache_bytes)
             runtime = app.state.runtime = Runtime(
-                settings, db, hub, committer, UserLimits(settings), frames
+                settings, db, hub, committer, UserLimits(settings), AuthFailures(settings), frames
             )
             log.info(
                 "rtportal started (database %s, broker %s)",

@@ -61,10 +61,10 @@ async def _seed(settings: Settings) -> str:
 def _listen_defaults(host: str, port: int, environ: MutableMapping[str, str]) -> None:
     """Where the server listens decides its default public URL and allowed origins.
 
-    Without this, ``rtportal serve --port 8765`` printed login links to port
-    8000 and refused the browser's websocket (Origin ``:8765`` not allowed).
-    Only variables the operator did not set are filled in, in ``environ``
-    (``os.environ``: uvicorn's worker processes build their settings from it).
+    ``rtportal serve --port 8765`` prints login links to port 8765 and
+    allows the Origin of that port. Only variables the operator did not set
+    are filled in, in ``environ`` (``os.environ``: uvicorn's worker
+    processes build their settings from it).
     """
     # A comparison, not a bind: "every interface" is reached here as 127.0.0.1.
     local = host in ("", "0.0.0.0", "::", "127.0.0.1", "localhost")  # noqa: S104

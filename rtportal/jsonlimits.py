@@ -1,9 +1,13 @@
 """The one rule for untrusted JSON: strict syntax, bounded depth, bounded size.
 
-Every parser of JSON rtportal did not write itself uses this module:
-websocket client frames (``rtportal.ws.frames``), HTTP request bodies
-(``rtportal.http.bodies``), broker messages (``rtportal.realtime.hub``) and
-event payloads read back from the database (``stored_payload``).
+Every parser of client JSON uses this module: websocket client frames
+(``rtportal.ws.frames``) and HTTP request bodies (``rtportal.http.bodies``);
+so do broker control messages (``rtportal.realtime.message``) and event
+payloads read back from the database (``stored_payload``). Broker event
+messages, which only workers write, are parsed on the fan-out path by the
+faster ``rtportal.wirejson.loads`` and then held to ``too_deep`` with
+``MAX_DOCUMENT_DEPTH`` by the hub; one that fails is read from the database
+instead.
 
 Depth counts nested objects and arrays: ``{}`` is 1 deep, ``{"a": [1]}`` is 2.
 

@@ -13,10 +13,25 @@ connections).
 Memory is bounded: a principal's counter is dropped when its last
 connection closes, and buckets that have refilled completely (the same as
 a new one) are dropped when there are more than ``_PRUNE_AT``.
+
+``AuthFailures`` (one per worker, in the ``Runtime``) meters failed
+authentications over HTTP per source address (an IPv6 address by its /64):
+``settings.auth_failure_burst`` failures, refilled at
+``settings.auth_failure_rate`` per second. While an address's bucket is
+empty, its authenticated requests are answered ``rate_limited`` before the
+token is looked up. The address is the ASGI client address: behind a
+reverse proxy it is the client's only when uvicorn trusts the proxy's
+``X-Forwarded-For`` (``--forwarded-allow-ips``), else every request counts
+against the proxy's address. At ``_PRUNE_AT`` addresses, full buckets are
+dropped, and if none is full the oldest tenth is evicted (overflow policy:
+drop oldest), so memory and work stay bounded whatever the number of
+addresses.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -25,7 +40,7 @@ from rtportal.errors import RateLimited
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
-__all__ = ["UserLimits"]
+__all__ = ["AuthFailures", "UserLimits"]
 
 _Key = tuple[str, int]
 _PRUNE_AT = 10_000  # buckets kept before full ones are dropped
@@ -109,3 +124,74 @@ class UserLimits:
         ]
         for key in full:
             del self._buckets[key]
+
+
+def _address_key(address: str | None) -> str:
+    """The bucket of an address: IPv4 as is, IPv6 by its /64 (one host's range)."""
+    if not address:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+class AuthFailures:
+    """One worker's failed-authentication buckets, per source address."""
+
+    __slots__ = ("_buckets", "_clock", "burst", "rate")
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = settings.auth_failure_rate
+        self.burst = float(settings.auth_failure_burst)
+        self._clock = clock
+        # address key -> [tokens, time of the last refill]
+        self._buckets: dict[str, list[float]] = {}
+
+    def __len__(self) -> int:
+        """Addresses with a bucket (at most ``_PRUNE_AT``)."""
+        return len(self._buckets)
+
+    def check(self, address: str | None) -> None:
+        """Raise ``RateLimited`` while ``address`` has no failure left (nothing is spent)."""
+        if not self._buckets:
+            return
+        bucket = self._buckets.get(_address_key(address))
+        if bucket is None:
+            return
+        tokens = min(self.burst, bucket[0] + (self._clock() - bucket[1]) * self.rate)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / self.rate
+            raise RateLimited("too many failed sign-ins", retry_after=math.ceil(wait * 1000) / 1000)
+
+    def failed(self, address: str | None) -> None:
+        """Spend one token of ``address``'s bucket for a failed authentication."""
+        now = self._clock()
+        key = _address_key(address)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _PRUNE_AT:
+                self._prune(now)
+            self._buckets[key] = [self.burst - 1.0, now]
+            return
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[0], bucket[1] = max(0.0, tokens - 1.0), now
+
+    def _prune(self, now: float) -> None:
+        full = [
+            key
+            for key, (tokens, stamp) in self._buckets.items()
+            if tokens + (now - stamp) * self.rate >= self.burst
+        ]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= _PRUNE_AT:
+            # None full: drop the oldest tenth (a scan per _PRUNE_AT // 10
+            # new addresses, not per failure).
+            for key in list(itertools.islice(self._buckets, _PRUNE_AT // 10)):
+                del self._buckets[key]

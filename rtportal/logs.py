@@ -11,7 +11,11 @@ logger (and re-formats uvicorn's) that writes either
   ``2026-12-06T02:20:00.123Z info rtportal.ws ws_closed conn=c-1f2e3d4c5b6a code=4008``.
 
 Plain log calls (``log.info("...")``) come out the same way, their message
-as ``event``. Callers pass only what is safe to keep: ids, codes, reasons,
+as ``event``. Both formats write printable ASCII only: any other
+character of a value (a control character, NEL, U+2028, an undecodable
+byte) is escaped, in text inside a quoted JSON string, so a client-sent
+value (an Origin, a close reason) can neither forge a line nor make the
+handler fail. Callers pass only what is safe to keep: ids, codes, reasons,
 addresses, never tokens, cookies or payloads (docs/operations.md lists the
 events).
 """
@@ -69,13 +73,21 @@ class JsonFormatter(logging.Formatter):
             line.setdefault(key, value)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        # ASCII with escapes: a client's bytes (an Origin, a close reason) can
+        # neither end the line nor fail its encoding (lone surrogates included).
+        return json.dumps(line, default=str)
+
+
+def _plain(text: str) -> bool:
+    """Printable ASCII only: no control character (CR, TAB, ESC), no NEL or
+    U+2028, no undecodable byte (a lone surrogate) that could forge or break a line."""
+    return text.isascii() and text.isprintable()
 
 
 def _text_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c in text for c in ' "=\n'):
-        return json.dumps(text)
+    if text == "" or not _plain(text) or any(c in text for c in ' "='):
+        return json.dumps(text)  # ASCII with escapes (ensure_ascii), never raises
     return text
 
 
@@ -83,7 +95,10 @@ class TextFormatter(logging.Formatter):
     """``ts level logger event key=value ...`` (values quoted when they need it)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record), record.levelname.lower(), record.name, record.getMessage()]
+        message = record.getMessage()
+        if not _plain(message):
+            message = json.dumps(message)
+        parts = [_timestamp(record), record.levelname.lower(), record.name, message]
         parts += [f"{key}={_text_value(value)}" for key, value in _fields(record).items()]
         line = " ".join(parts)
         if record.exc_info:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rtportal.db import Database
 from rtportal.events.groupcommit import GroupCommit
-from rtportal.limits import UserLimits
+from rtportal.limits import AuthFailures, UserLimits
 from rtportal.realtime.framecache import FrameCache
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
@@ -30,5 +30,6 @@ class Runtime:
     hub: Hub
     committer: GroupCommit
     limits: UserLimits  # per-user connection cap and write rate of this worker
+    auth_failures: AuthFailures  # failed HTTP authentications per source address
     # One encoded-frame cache per worker: (matter_id, seq) names one event per database.
     frames: FrameCache

@@ -45,6 +45,10 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS_PER_USER = 20
 DEFAULT_WRITE_RATE = 20.0
 DEFAULT_WRITE_BURST = 100
+# Per source address and worker: failed authentications over HTTP, as a
+# token bucket of AUTH_FAILURE_BURST refilled at AUTH_FAILURE_RATE per second.
+DEFAULT_AUTH_FAILURE_BURST = 20
+DEFAULT_AUTH_FAILURE_RATE = 0.2
 # Login and session lifetimes, in seconds (rtportal.access.sessions).
 DEFAULT_LOGIN_LINK_TTL = 15 * 60
 DEFAULT_SESSION_IDLE = 30 * 60
@@ -158,6 +162,8 @@ class Settings:
     max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER
     write_rate: float = DEFAULT_WRITE_RATE
     write_burst: int = DEFAULT_WRITE_BURST
+    auth_failure_burst: int = DEFAULT_AUTH_FAILURE_BURST
+    auth_failure_rate: float = DEFAULT_AUTH_FAILURE_RATE
     log_format: LogFormat = "text"
     login_link_ttl: int = DEFAULT_LOGIN_LINK_TTL
     session_idle: int = DEFAULT_SESSION_IDLE  # contacts
@@ -224,6 +230,8 @@ class Settings:
             ),
             write_rate=_float(env, "RTPORTAL_WRITE_RATE", DEFAULT_WRITE_RATE),
             write_burst=_int(env, "RTPORTAL_WRITE_BURST", DEFAULT_WRITE_BURST),
+            auth_failure_burst=_int(env, "RTPORTAL_AUTH_FAILURE_BURST", DEFAULT_AUTH_FAILURE_BURST),
+            auth_failure_rate=_float(env, "RTPORTAL_AUTH_FAILURE_RATE", DEFAULT_AUTH_FAILURE_RATE),
             log_format=_log_format(env),
             login_link_ttl=_int(env, "RTPORTAL_LOGIN_LINK_TTL", DEFAULT_LOGIN_LINK_TTL),
             session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),

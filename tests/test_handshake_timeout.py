@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -63,14 +64,31 @@ async def _closed_after(sock: socket.socket) -> bytes:
             received += chunk
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_a_silent_connection_is_closed(server: RunningServer) -> None:
+    handler = _Records()
+    logger = logging.getLogger("rtportal.http")
+    logger.addHandler(handler)
     started = time.monotonic()
     sock = await _open(server)
     try:
         assert await _closed_after(sock) == b""
     finally:
         sock.close()
+        logger.removeHandler(handler)
     assert time.monotonic() - started >= TIMEOUT * 0.9  # closed by the timer, not at once
+    # Logged as the documented event (docs/operations.md, "Logs").
+    [record] = [r for r in handler.records if r.getMessage() == "handshake_timeout"]
+    assert record.levelno == logging.WARNING
+    assert getattr(record, "rtportal_fields", None) == {"transport": "http", "client": "127.0.0.1"}
 
 
 @pytest.mark.parametrize(

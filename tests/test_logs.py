@@ -260,3 +260,48 @@ def _first_json_line(path: Path, server: ManagedProcess) -> Line:
             raise AssertionError(f"rtportal serve exited: {text}")
         time.sleep(0.05)  # reason: polling a log file that has no event to await
     raise TimeoutError("rtportal serve logged nothing")
+
+
+HOSTILE = "a\rb\tc\x1b[31md\x85e\u2028f\udcffg"  # CR, TAB, ESC, NEL, U+2028, a non-UTF-8 byte
+
+
+def _record(**fields: Any) -> logging.LogRecord:
+    record = logging.LogRecord("rtportal.ws", logging.WARNING, __file__, 1, "ws_closed", (), None)
+    record.rtportal_fields = fields
+    return record
+
+
+@pytest.mark.parametrize("formatter", [logs.TextFormatter(), logs.JsonFormatter()])
+def test_client_values_cannot_forge_or_break_a_line(formatter: logging.Formatter) -> None:
+    line = formatter.format(_record(origin=HOSTILE, reason="x\ny=1"))
+    assert line.isascii() and line.isprintable(), line
+    line.encode("utf-8")  # a strict UTF-8 stream takes it
+    if isinstance(formatter, logs.JsonFormatter):
+        assert json.loads(line)["origin"] == HOSTILE
+    else:
+        assert f"origin={json.dumps(HOSTILE)}" in line
+    message = logging.LogRecord(
+        "rtportal", logging.INFO, __file__, 1, "evil\u2028%s", ("\r",), None
+    )
+    assert formatter.format(message).isprintable()
+
+
+async def test_an_origin_with_undecodable_bytes_is_logged_as_one_line(worker: Worker) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", worker.port)
+    try:
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nOrigin: http://evil\texample\xff\x80\r\n\r\n"
+        )
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        assert b" 101 " in status, status
+    finally:
+        writer.close()
+    # Every line of the log still parses (a failing handler writes a traceback)
+    # and is printable ASCII: the bytes arrive escaped.
+    line = await _line(worker, _event("origin_refused", transport="ws"), "ws origin_refused")
+    assert line["origin"].startswith("http://evil\texample")
+    for raw in worker.log_path.read_bytes().splitlines():
+        assert raw.isascii() and raw.decode().isprintable(), raw

@@ -17,7 +17,7 @@ from rtportal.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Una
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
-from rtportal.settings import Settings
+from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, Settings
 from tests.conftest import FirmKit, MakeFirm
 
 
@@ -266,7 +266,7 @@ async def test_limits_and_validation_leave_nothing_behind(
     with pytest.raises(PayloadTooLarge):
         await _append(db, kit, kit.staff, blob=b"b" * 11, settings=small)
     with pytest.raises(PayloadTooLarge):  # default limits apply without settings
-        await _append(db, kit, kit.staff, blob=b"b" * (stream.DEFAULT_BLOB_MAX + 1))
+        await _append(db, kit, kit.staff, blob=b"b" * (DEFAULT_EVENT_BLOB_MAX + 1))
     bad: list[dict[str, Any]] = [
         {"kind": ""},
         {"kind": "Message"},

@@ -24,23 +24,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection, cookie_parser
 
 from rtportal.db import Database
 from rtportal.db.models import AuthToken, Contact, StaffUser, utcnow
-from rtportal.errors import NotFound, Unauthenticated
+from rtportal.errors import NotFound, RateLimited, Unauthenticated
 from rtportal.principal import Principal, PrincipalKind
 from rtportal.settings import Settings
 
 __all__ = [
+    "EXCHANGE_LIMIT",
+    "EXCHANGE_WINDOW",
     "SECURE_SESSION_COOKIE",
     "SESSION_COOKIE",
     "TOUCH_INTERVAL",
@@ -48,6 +51,7 @@ __all__ = [
     "authenticate",
     "cookie_name",
     "exchange",
+    "exchangeable",
     "hash_token",
     "is_secure",
     "issue_login_link",
@@ -71,6 +75,10 @@ SECURE_SESSION_COOKIE = "__Host-rtp_session"
 # Activity moves a session's last_seen_at at most this often (one write a
 # minute per active session, never one per request or frame).
 TOUCH_INTERVAL = timedelta(seconds=60)
+# A session or API token makes at most EXCHANGE_LIMIT sessions per
+# EXCHANGE_WINDOW (each is a stored row); a login link makes exactly one.
+EXCHANGE_LIMIT = 30
+EXCHANGE_WINDOW = timedelta(hours=1)
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _KINDS: tuple[PrincipalKind, ...] = ("staff", "contact", "bot")
 
@@ -343,6 +351,31 @@ class Exchanged:
     expires_at: datetime
 
 
+def _check_exchangeable(row: AuthToken, now: datetime) -> None:
+    if not _is_live(row, now) or (row.kind == "login" and row.used_at is not None):
+        raise Unauthenticated("invalid or expired token")
+
+
+async def exchangeable(session: AsyncSession, key: bytes, token: str | None) -> None:
+    """Raise ``Unauthenticated`` unless ``exchange`` could use ``token`` (a read, no lock):
+    callers look a token up with this before they open a write transaction."""
+    _check_exchangeable(await _token_row(session, key, token), utcnow())
+
+
+async def _check_exchange_rate(session: AsyncSession, token_id: int, now: datetime) -> None:
+    """``RateLimited`` when ``token_id`` made ``EXCHANGE_LIMIT`` sessions in the window."""
+    made, oldest = (
+        await session.execute(
+            select(func.count(AuthToken.id), func.min(AuthToken.created_at)).where(
+                AuthToken.parent_id == token_id, AuthToken.created_at > now - EXCHANGE_WINDOW
+            )
+        )
+    ).one()
+    if made >= EXCHANGE_LIMIT and oldest is not None:
+        wait = (oldest + EXCHANGE_WINDOW - now).total_seconds()
+        raise RateLimited("too many sessions from this token", retry_after=max(1, math.ceil(wait)))
+
+
 async def exchange(session: AsyncSession, settings: Settings, token: str | None) -> Exchanged:
     """Trade a login link, a session or an API token for a new session (caller's transaction).
 
@@ -352,6 +385,8 @@ async def exchange(session: AsyncSession, settings: Settings, token: str | None)
     waits for the first to commit and then matches no row) and gets
     ``Unauthenticated``. The token's row is locked (PostgreSQL): an exchange
     racing a logout of the same token waits for it and then sees it revoked.
+    A session or API token makes at most ``EXCHANGE_LIMIT`` sessions per
+    ``EXCHANGE_WINDOW`` (then ``RateLimited``).
     The new session ends ``settings.session_lifetime``
     seconds after the login (capped by an API token's own end); exchanged
     from a session, it inherits that session's end. It is a child of the
@@ -360,9 +395,10 @@ async def exchange(session: AsyncSession, settings: Settings, token: str | None)
     key = settings.secret_key
     now = utcnow()
     row = await _token_row(session, key, token, lock=True)
-    if not _is_live(row, now) or (row.kind == "login" and row.used_at is not None):
-        raise Unauthenticated("invalid or expired token")
+    _check_exchangeable(row, now)
     principal = await _principal_of(session, row)
+    if row.kind != "login":
+        await _check_exchange_rate(session, row.id, now)
     lifetime_end = now + timedelta(seconds=settings.session_lifetime)
     if row.kind == "login":
         used = await session.execute(

@@ -1,32 +1,26 @@
 """``StoredEvent``, the event every layer sees, and its wire codec.
 
-Also the two spellings an event's content has outside Python: the stored
-payload text (``canonical_json``) and the wire form of ``blob`` (unpadded
-base64url, ``b64encode_url``; read back by ``b64decode_any``).
+Also the stored spelling of a payload (``canonical_json``); ``blob`` is on
+the wire in the one form of ``rtportal.base64url``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from rtportal.errors import BadRequest
+from rtportal import base64url
 
 __all__ = [
-    "AUDIENCES",
     "Audience",
     "StoredEvent",
-    "b64decode_any",
-    "b64encode_url",
     "canonical_json",
     "iso_time",
 ]
 
 Audience = Literal["portal", "staff"]
-AUDIENCES: tuple[Audience, ...] = ("portal", "staff")
 
 
 def canonical_json(value: dict[str, Any]) -> str:
@@ -38,22 +32,6 @@ def canonical_json(value: dict[str, Any]) -> str:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-
-
-def b64encode_url(data: bytes) -> str:
-    """Unpadded base64url: the wire form of ``blob``."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64decode_any(text: str) -> bytes:
-    """Decode standard or URL-safe base64, padded or not; ``BadRequest`` otherwise."""
-    if not isinstance(text, str):
-        raise BadRequest("blob must be a base64 string")
-    cleaned = text.strip().rstrip("=").replace("+", "-").replace("/", "_")
-    try:
-        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), altchars=b"-_", validate=True)
-    except ValueError:
-        raise BadRequest("blob is not valid base64") from None
 
 
 def iso_time(ts: datetime) -> str:
@@ -90,7 +68,7 @@ class StoredEvent:
             "audience": self.audience,
             "actor": dict(self.actor),
             "payload": dict(self.payload),
-            "blob": None if self.blob is None else b64encode_url(self.blob),
+            "blob": None if self.blob is None else base64url.encode(self.blob),
             "client_id": self.client_id,
             "created_at": self.created_at,
         }
@@ -107,7 +85,8 @@ class StoredEvent:
             audience=cast(Audience, data["audience"]),
             actor=dict(data["actor"]),
             payload=dict(data["payload"]),
-            blob=None if blob is None else b64decode_any(blob),
+            # A worker wrote it, within the blob limit when the event was stored.
+            blob=None if blob is None else base64url.decode(blob, len(blob)),
             client_id=data.get("client_id"),
             created_at=str(data["created_at"]),
         )

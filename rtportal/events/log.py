@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from rtportal.settings import Settings
 
 __all__ = [
-    "DEFAULT_BLOB_MAX",
-    "DEFAULT_PAYLOAD_MAX",
     "AppendItem",
     "AppendResult",
     "append",
@@ -64,9 +62,6 @@ __all__ = [
     "read_before",
     "read_since",
 ]
-
-DEFAULT_PAYLOAD_MAX = DEFAULT_EVENT_PAYLOAD_MAX
-DEFAULT_BLOB_MAX = DEFAULT_EVENT_BLOB_MAX
 
 
 def _from_row(row: Event, reference: str) -> StoredEvent:
@@ -212,8 +207,8 @@ def _check(
     items: Sequence[AppendItem], settings: Settings | None
 ) -> tuple[list[AppendResult | None], list[Checked]]:
     """Validate every item: the errors in ``results``, the valid items checked."""
-    payload_max = settings.event_payload_max if settings else DEFAULT_PAYLOAD_MAX
-    blob_max = settings.event_blob_max if settings else DEFAULT_BLOB_MAX
+    payload_max = settings.event_payload_max if settings else DEFAULT_EVENT_PAYLOAD_MAX
+    blob_max = settings.event_blob_max if settings else DEFAULT_EVENT_BLOB_MAX
     results: list[AppendResult | None] = [None] * len(items)
     checked: list[Checked] = []
     for index, item in enumerate(items):

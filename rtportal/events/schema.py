@@ -48,9 +48,6 @@ class Str:
             return value
         return MISSING
 
-    def describe(self) -> str:
-        return f"string ≤ {self.max_bytes} bytes"
-
 
 @dataclass(frozen=True, slots=True)
 class Int:
@@ -69,9 +66,6 @@ class Int:
                 return value
         return MISSING
 
-    def describe(self) -> str:
-        return f"integer {self.min}..{self.max}"
-
 
 @dataclass(frozen=True, slots=True)
 class Bool:
@@ -81,9 +75,6 @@ class Bool:
 
     def client_copy(self, value: Any) -> Any:
         return value if isinstance(value, bool) else MISSING
-
-    def describe(self) -> str:
-        return "boolean"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +115,6 @@ class Obj:
                     view[key] = item
         return view
 
-    def describe(self) -> str:
-        return "object"
-
 
 @dataclass(frozen=True, slots=True)
 class List:
@@ -146,9 +134,6 @@ class List:
             return MISSING
         items = (self.item.client_copy(item) for item in value[: self.max_items])
         return [item for item in items if item is not MISSING]
-
-    def describe(self) -> str:
-        return f"list of ≤ {self.max_items} {self.item.describe()}"
 
 
 Type = Str | Int | Bool | Obj | List

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +24,7 @@ from rtportal.access.sessions import (
     authenticate,
     cookie_name,
     exchange,
+    exchangeable,
     is_secure,
     revoke_principal_tokens,
     revoke_token,
@@ -82,12 +85,31 @@ def _check_origin(request: Request) -> None:
         raise ForbiddenOrigin("origin not allowed")
 
 
+@contextmanager
+def _metered(request: Request, token: str | None) -> Iterator[None]:
+    """Meter an authentication with a presented token against the caller's
+    address (``rtportal.limits.AuthFailures``): refused ``rate_limited``
+    before the lookup while the address has no failure left, and one
+    failure spent when the block raises ``Unauthenticated``."""
+    if not token:
+        yield
+        return
+    runtime: Runtime = request.app.state.runtime
+    address = request.client.host if request.client else None
+    runtime.auth_failures.check(address)
+    try:
+        yield
+    except Unauthenticated:
+        runtime.auth_failures.failed(address)
+        raise
+
+
 async def _principal(request: Request) -> Principal:
     _check_origin(request)
     settings = _settings(request)
-    return await sign_in(
-        _db(request), settings.secret_key, token_from_connection(request, settings)
-    )
+    token = token_from_connection(request, settings)
+    with _metered(request, token):
+        return await sign_in(_db(request), settings.secret_key, token)
 
 
 def _principal_body(principal: Principal) -> dict[str, Any]:
@@ -254,8 +276,13 @@ async def create_session(request: Request) -> Response:
         scheme, _, value = header.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else None
     settings = _settings(request)
-    async with _db(request).write() as session:
-        made = await exchange(session, settings, token)
+    with _metered(request, token):
+        # Looked up with a read first: an unknown or dead token never takes
+        # the write lock (SQLite has one per process).
+        async with _db(request).read() as session:
+            await exchangeable(session, settings.secret_key, token)
+        async with _db(request).write() as session:
+            made = await exchange(session, settings, token)
     secure = _secure_cookie(request)
     response = _ok({"principal": _principal_body(made.principal)}, status=201)
     # __Host- over HTTPS: Secure, Path=/ and no Domain, as the prefix requires.
@@ -279,8 +306,10 @@ async def delete_session(request: Request) -> Response:
     token = token_from_connection(request, settings)
     if not token:
         raise Unauthenticated("missing token")
+    with _metered(request, token):
+        async with _db(request).read() as session:
+            principal = await authenticate(session, settings.secret_key, token)
     async with _db(request).write() as session:
-        principal = await authenticate(session, settings.secret_key, token)
         revoked = await revoke_token(session, settings.secret_key, token)
     # After commit: those sessions' live websockets on every worker close
     # with 4010 (a reconnect would be refused anyway; this makes it immediate).

@@ -23,6 +23,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
 
+from rtportal import logs
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT
 
@@ -85,5 +86,6 @@ class HttpToolsProtocol(_Base):
         self._header_timer = None
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            log.info("request headers not complete in %ss: connection closed", self._header_timeout)
+            client = self.client[0] if self.client else None
+            logs.event(log, "handshake_timeout", logging.WARNING, transport="http", client=client)
             transport.abort()

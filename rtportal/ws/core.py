@@ -52,6 +52,7 @@ from rtportal.ws.protocol import (
 )
 
 __all__ = [
+    "CLOSE_TIMEOUT",
     "ConnectionCore",
     "admit",
     "as_error",
@@ -62,6 +63,9 @@ __all__ = [
 
 log = logging.getLogger("rtportal.ws")
 
+# Seconds a closing connection has to finish its close (the client to take
+# and answer our close frame) before both transports drop it.
+CLOSE_TIMEOUT = 5.0
 _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
 
@@ -140,7 +144,7 @@ class ConnectionCore:
         self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
         # Sends of this connection in the group commit (see _submit).
         self._appending = 0
-        self._ended = False  # _cancel_tasks ran: the connection is over
+        self._ended = False  # cancel_tasks ran: the connection is over
         self._tasks: set[asyncio.Task[None]] | None = None
         # Backlog reads waiting for the unsent bytes to drain (see _until_writable).
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -206,7 +210,7 @@ class ConnectionCore:
                 waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
             await waiter
 
-    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
+    def cancel_tasks(self) -> list[asyncio.Task[None]]:
         """The connection is over: cancel its requests (a send already in the
         group commit is still committed and published; its ack is dropped)."""
         self._ended = True
@@ -215,7 +219,7 @@ class ConnectionCore:
             task.cancel()
         return tasks
 
-    async def _leave_all(self) -> None:
+    async def leave_all(self) -> None:
         """Leave every joined matter and unregister from the hub (the connection is over)."""
         joined = self._joined
         self._joined = None
@@ -289,8 +293,7 @@ class ConnectionCore:
         connections holding that matter (``hub.close_access``, 4010), a
         revocation those of the session or principal
         (``hub.close_principal``), and the hub's re-check of sessions and
-        held memberships catches a lost control message. Before the cache:
-        one membership query per send.
+        held memberships catches a lost control message.
         """
         access = self._access
         return None if access is None else access.get(ref)

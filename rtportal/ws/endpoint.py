@@ -28,16 +28,13 @@ from rtportal.logs import new_id
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
-from rtportal.ws.core import ConnectionCore, admit, refusal
-from rtportal.ws.protocol import (
-    Close,
-)
+from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, refusal
+from rtportal.ws.protocol import Close
 
 __all__ = ["Connection", "websocket_endpoint"]
 
 log = logging.getLogger("rtportal.ws")
 _WRITE_BATCH = 64
-_CLOSE_TIMEOUT = 5.0  # seconds to hand the close frame to a client that stopped reading
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
@@ -135,7 +132,7 @@ class Connection(ConnectionCore):
             self.feed(self.proto.connected())
             await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            tasks = (reader, writer, *self._cancel_tasks())
+            tasks = (reader, writer, *self.cancel_tasks())
             reader.cancel()
             writer.cancel()
             for task in tasks:
@@ -144,7 +141,7 @@ class Connection(ConnectionCore):
             await self._finish()
 
     async def _finish(self) -> None:
-        await self._leave_all()
+        await self.leave_all()
         close = self._close
         logs.event(
             log,
@@ -161,7 +158,7 @@ class Connection(ConnectionCore):
         with contextlib.suppress(Exception):
             # A client that stopped reading may never take the close frame (nor
             # the answers the core still holds, written first).
-            await asyncio.wait_for(self._send_rest_and_close(close), _CLOSE_TIMEOUT)
+            await asyncio.wait_for(self._send_rest_and_close(close), CLOSE_TIMEOUT)
 
     async def _send_rest_and_close(self, close: Close) -> None:
         for text in self.proto.take_frames(1 << 30):

@@ -17,6 +17,7 @@ from rtportal import base64url, jsonlimits, wirejson
 from rtportal.errors import BadRequest, RtPortalError
 from rtportal.events.cursor import Cursor
 from rtportal.events.send import Send
+from rtportal.events.validate import valid_client_id
 from rtportal.settings import (
     DEFAULT_BACKLOG_LIMIT,
     DEFAULT_BACKLOG_PAGE_BYTES,
@@ -41,7 +42,6 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "ack_frame",
-    "decode_blob",
     "encode",
     "error_frame",
     "event_frame",
@@ -61,9 +61,6 @@ PROTOCOL_VERSION = 1
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
-# A send id is stored as the event's client_id: the rule of events.validate.valid_client_id.
-_CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
-_AUDIENCES = ("portal", "staff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +182,7 @@ def _after(value: object, frame_id: str, where: str) -> int:
         raise FrameError(err, frame_id) from None
 
 
-def decode_blob(value: object, limit: int, frame_id: str | None = None) -> bytes | None:
+def _decode_blob(value: object, limit: int, frame_id: str | None = None) -> bytes | None:
     """Unpadded base64url (``rtportal.base64url``) -> bytes, at most ``limit`` bytes."""
     try:
         return base64url.decode(value, limit)
@@ -224,7 +221,7 @@ def _parse_unsubscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Un
 
 
 def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
-    if not _CLIENT_ID_RE.fullmatch(frame_id):
+    if not valid_client_id(frame_id):  # a send id is stored as the event's client_id
         raise _bad("id: a send id is 1-64 of A-Z a-z 0-9 _ . : ~ -", frame_id)
     matter = _matter(raw.get("matter"), frame_id, "matter")
     kind = raw.get("kind")
@@ -246,7 +243,7 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
         jsonlimits.payload_size(payload, limits.max_payload_bytes)
     except RtPortalError as err:
         raise FrameError(err, frame_id) from None
-    blob = decode_blob(raw.get("blob"), limits.max_blob_bytes, frame_id)
+    blob = _decode_blob(raw.get("blob"), limits.max_blob_bytes, frame_id)
     return Send(matter, kind, aud, payload, blob, frame_id)
 
 

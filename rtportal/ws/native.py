@@ -67,10 +67,8 @@ from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
-from rtportal.ws.core import ConnectionCore, admit, backlog_low_water, refusal
-from rtportal.ws.protocol import (
-    Close,
-)
+from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, backlog_low_water, refusal
+from rtportal.ws.protocol import Close
 
 __all__ = ["UVICORN_WS", "WS_PATH", "NativeConnection", "WebSocketProtocol"]
 
@@ -79,7 +77,6 @@ log = logging.getLogger("rtportal.ws")
 WS_PATH = "/ws"
 # What to pass as uvicorn's ``ws`` (``--ws``) option.
 UVICORN_WS = "rtportal.ws.native:WebSocketProtocol"
-_CLOSE_TIMEOUT = 5.0  # seconds for the client to answer our close frame before we drop it
 # Frames waiting in a connection's outbox beyond which they are written at
 # once rather than at the end of the loop iteration (bounds what a burst,
 # e.g. backlog pages of several matters, accumulates before the flush).
@@ -391,7 +388,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._close_timer is None and self._transport is not None:
             # A client that stopped reading may never answer: drop it after a while.
             loop = asyncio.get_running_loop()
-            self._close_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
+            self._close_timer = loop.call_later(CLOSE_TIMEOUT, self._transport.abort)
 
     def pause_input(self) -> None:
         if not self._read_paused and self._transport is not None:
@@ -468,7 +465,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._ws.close_expected() and self._transport is not None:
             if self._close_timer is None:
                 loop = asyncio.get_running_loop()
-                self._close_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
+                self._close_timer = loop.call_later(CLOSE_TIMEOUT, self._transport.abort)
 
     # --- the opening handshake --------------------------------------------------------
 
@@ -670,8 +667,8 @@ def _closer(ws: ServerProtocol) -> str:
 
 
 async def _finish(conn: NativeConnection) -> None:
-    tasks = conn._cancel_tasks()
+    tasks = conn.cancel_tasks()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await conn._leave_all()
+    await conn.leave_all()
