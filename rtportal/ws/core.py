@@ -454,7 +454,9 @@ class ConnectionCore:
             self.principal,
             send,
             cached,
-            functools.partial(self._appended, action, None if cached else self._closes()),
+            functools.partial(
+                self._appended, action, None if cached is not None else self._closes()
+            ),
         )
         self._in_flight_changed()
 
