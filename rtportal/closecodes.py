@@ -10,6 +10,7 @@ transports, so it lives in a leaf module below both.
 from __future__ import annotations
 
 __all__ = [
+    "CLOSE_ACCESS_REMOVED",
     "CLOSE_FORBIDDEN_ORIGIN",
     "CLOSE_FRAME_TOO_BIG",
     "CLOSE_INTERNAL",
@@ -37,6 +38,7 @@ CLOSE_PROTOCOL = 4002
 CLOSE_FORBIDDEN_ORIGIN = 4003
 CLOSE_SLOW = 4008
 CLOSE_REVOKED = 4010
+CLOSE_ACCESS_REMOVED = 4011
 CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 REASONS: dict[int, str] = {
@@ -51,6 +53,7 @@ REASONS: dict[int, str] = {
     CLOSE_FORBIDDEN_ORIGIN: "forbidden origin",
     CLOSE_SLOW: "slow consumer",
     CLOSE_REVOKED: "session revoked",
+    CLOSE_ACCESS_REMOVED: "access removed",
     CLOSE_TOO_MANY_CONNECTIONS: "too many connections",
 }
 

@@ -400,9 +400,8 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
 async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out(
     browser: Any, portal: RunningServer, make_firm: MakeFirm
 ) -> None:
-    """4010 closes every socket of the contact, both when the firm removes
-    them from one matter and when their session is revoked: the page must
-    tell the two apart (it asks ``/api/v1/me``)."""
+    """Removed from one matter (4011) the page reloads its matters and goes
+    live again; the session revoked (4010), it shows the signed-out screen."""
     from playwright.async_api import expect
 
     kit = await make_firm()
@@ -412,8 +411,7 @@ async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out
     page, watch = await open_portal(context, portal.base_url, kit.tokens["contact"])
     await expect(page.locator("section.matter")).to_have_count(2)
 
-    await kit.remove_member(kit.contact)
-    await hub.close_principal("contact", kit.contact.id, 4010)
+    await kit.remove_member(kit.contact, hub=hub)  # closes the page's socket 4011
     await expect(page.locator("section.matter")).to_have_count(1, timeout=WAIT_MS)
     await expect(page.locator("section.matter")).to_have_attribute("data-ref", second.reference)
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)

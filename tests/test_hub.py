@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from rtportal.access.queries import ACCESS_QUERIES
-from rtportal.closecodes import CLOSE_RESTART, CLOSE_REVOKED
+from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_RESTART, CLOSE_REVOKED
 from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import Unavailable
@@ -430,8 +430,8 @@ async def test_close_access_reaches_holders_of_that_matter_on_every_worker(
     hub_b.register(co_member_b)
     hub_b.hold(kit.matter.id, co_member_b)
     await hub_a.close_access(kit.matter.id, "contact", kit.contact.id)
-    assert joined_a.closed == [CLOSE_REVOKED]  # this worker: at once
-    await sender_b.until(lambda: sender_b.closed == [CLOSE_REVOKED])
+    assert joined_a.closed == [CLOSE_ACCESS_REMOVED]  # this worker: at once
+    await sender_b.until(lambda: sender_b.closed == [CLOSE_ACCESS_REMOVED])
     # a second control message is a barrier: the first was applied everywhere
     await hub_a.close_principal("contact", co_member_b.principal.id, code=4011)
     await co_member_b.until(lambda: co_member_b.closed == [4011])
@@ -450,16 +450,16 @@ async def test_holds_are_counted_and_session_ids_select_connections(
     await hub.leave(kit.matter.id, phone)
     hub.register(phone)
     await hub.close_access(kit.matter.id, "contact", kit.contact.id)
-    assert phone.closed == [CLOSE_REVOKED]  # still held after the leave
+    assert phone.closed == [CLOSE_ACCESS_REMOVED]  # still held after the leave
     hub.release(kit.matter.id, phone)
     await hub.close_access(kit.matter.id, "contact", kit.contact.id)
-    assert phone.closed == [CLOSE_REVOKED]  # released: no longer reached
+    assert phone.closed == [CLOSE_ACCESS_REMOVED]  # released: no longer reached
     hub.register(laptop)
     await hub.close_principal("contact", kit.contact.id, session_ids=[])
     await hub.close_principal("contact", kit.contact.id, session_ids=["cc" * 32])
     assert laptop.closed == []
     await hub.close_principal("contact", kit.contact.id, session_ids=["cc" * 32, "bb" * 32])
-    assert laptop.closed == [CLOSE_REVOKED] and phone.closed == [CLOSE_REVOKED]  # not "aa"
+    assert laptop.closed == [CLOSE_REVOKED] and phone.closed == [CLOSE_ACCESS_REMOVED]  # not "aa"
 
 
 def test_control_messages_round_trip_and_malformed_ones_are_refused() -> None:
@@ -703,9 +703,9 @@ async def test_poll_closes_members_removed_from_the_matter(
     await hub.join(second.id, elsewhere)
     for listener in (stays, bot, staff, stranger):
         await hub.join(kit.matter.id, listener)
-    await stranger.until(lambda: CLOSE_REVOKED in stranger.closed)
+    await stranger.until(lambda: CLOSE_ACCESS_REMOVED in stranger.closed)
     await kit.remove_member(kit.contact)  # from the kit's matter only
-    await removed.until(lambda: CLOSE_REVOKED in removed.closed)
+    await removed.until(lambda: CLOSE_ACCESS_REMOVED in removed.closed)
     for gone in (removed, stranger):
         await hub.leave(kit.matter.id, gone)
     assert await hub.recheck_memberships() == 0

@@ -120,7 +120,7 @@ async def test_revoked_session_closes_even_without_a_control_message(
 async def test_removal_from_a_matter_ends_that_matters_live_stream(
     server: RunningServer, make_firm: MakeFirm
 ) -> None:
-    """A removed contact's subscribed websocket closes 4010; its other matter's socket stays."""
+    """A removed contact's subscribed websocket closes 4011; its other matter's socket stays."""
     kit: FirmKit = await make_firm()
     second = await kit.add_matter(title="Second")
     watching = await _open(server, kit.tokens["contact"])
@@ -133,7 +133,7 @@ async def test_removal_from_a_matter_ends_that_matters_live_stream(
             frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert frame["type"] == "subscribed", frame
         await kit.remove_member(kit.contact)  # no control message: the hub's poll finds it
-        assert await _close_code(watching) == 4010
+        assert await _close_code(watching) == 4011
         await other.send(json.dumps({"type": "ping", "id": "p1"}))
         pong = json.loads(await asyncio.wait_for(other.recv(), TIMEOUT))
         assert pong == {"type": "pong", "id": "p1"}

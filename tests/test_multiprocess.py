@@ -757,7 +757,7 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
     tmp_path: Path,
     topic_prefix: str,
 ) -> None:
-    """A client that only sends (never subscribed) is closed 4010 by a removal on another worker.
+    """A client that only sends (never subscribed) is closed 4011 by a removal on another worker.
 
     The removal runs through ``rtportal.access.removal.remove_member`` on a
     Hub in the test process (as an admin request on worker a would); the
@@ -790,7 +790,7 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
     try:
         await remove_member(db, admin, cast.matter_ids[ref], "contact", contact_id)
         # Well within the 10 s a lost message would take the re-check.
-        assert await gone.wait_closed(5) == 4010
+        assert await gone.wait_closed(5) == 4011
     finally:
         await admin.stop()
         await broker.close()

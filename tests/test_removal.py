@@ -2,7 +2,7 @@
 
 A websocket that never subscribed but sent to a matter remembers its
 access (no membership query per send). Removing the member must close it
-(4010) before another send is acked, whichever worker it is on
+(4011 access removed) before another send is acked, whichever worker it is on
 (``rtportal.access.removal.remove_member``), and, should the control
 message be lost, the hub's membership re-check must close it too.
 """
@@ -104,7 +104,7 @@ async def test_removal_closes_a_send_only_socket_before_another_send_is_acked(
             await kit.remove_member(kit.contact, hub=hub_of(server))
             await send(ws, kit.ref, "after")
             frames, code = await frames_until_closed(ws)
-            assert code == 4010
+            assert code == 4011
             assert not [f for f in frames if f.get("type") == "ack"], frames
             # Only the connections holding that matter close.
             await acked(elsewhere, second.reference, "still-there")
@@ -138,9 +138,9 @@ async def test_removal_closes_send_only_sockets_on_every_worker(
             # Worker a removes; worker b hears it on the broker and closes
             # its send-only socket (a's subscribed one closes at once).
             await kit.remove_member(kit.contact, hub=hub_of(a))
-            assert (await frames_until_closed(subscribed_a))[1] == 4010
+            assert (await frames_until_closed(subscribed_a))[1] == 4011
             frames, code = await frames_until_closed(on_b)
-            assert code == 4010 and frames == [], frames
+            assert code == 4011 and frames == [], frames
         finally:
             await on_b.close()
             await subscribed_a.close()
@@ -157,6 +157,6 @@ async def test_a_lost_removal_message_is_caught_by_the_recheck_for_send_only_soc
             await acked(ws, kit.ref, "before")
             await kit.remove_member(kit.contact)  # no hub: nothing on the broker
             # Within 5 safety polls (0.5 s each in the test settings).
-            assert (await frames_until_closed(ws))[1] == 4010
+            assert (await frames_until_closed(ws))[1] == 4011
         finally:
             await ws.close()

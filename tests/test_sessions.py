@@ -328,6 +328,69 @@ async def test_the_host_prefixed_cookie_over_https(app: Starlette, make_firm: Ma
         assert "secure" not in response.headers["set-cookie"].lower()
 
 
+async def until_seen_after(kit: FirmKit, token: str, moment: datetime) -> None:
+    """Wait until the session's recorded activity is later than ``moment``."""
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        seen = (await stored(kit, token)).last_seen_at
+        if seen is not None and seen > moment:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "activity not recorded"
+        await asyncio.sleep(0.05)  # reason: polling the row the touch task writes
+
+
+async def test_a_ping_is_activity_so_an_open_page_that_only_reads_stays_signed_in(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    """The page pings while open; a reader that never sends must not idle out."""
+    kit = await make_firm()
+    async with running_server(create_app(settings)) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as http:
+            token = cookie_token(await exchange(http, await login_link(kit)))
+        ws = await open_socket(server, token, cookie=True)
+        try:
+            stale = utcnow() - timedelta(seconds=90)  # last active 90 s ago
+            await set_token(kit, token, last_seen_at=stale)
+            await ws.send(json.dumps({"type": "ping", "id": "p1"}))
+            pong = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert pong == {"type": "pong", "id": "p1"}
+            await until_seen_after(kit, token, stale + timedelta(seconds=60))
+        finally:
+            await ws.close()
+
+
+async def test_the_websocket_picks_the_cookie_by_the_same_rule_as_http(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    """Behind a trusted TLS proxy (X-Forwarded-Proto: https) the plain-named
+    cookie, which a sibling subdomain could plant, authenticates nobody: not
+    over HTTP, not over the websocket; the ``__Host-`` cookie does."""
+    kit = await make_firm()
+    assert not settings.public_url.startswith("https://")
+    async with running_server(create_app(settings)) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as http:
+            token = cookie_token(await exchange(http, await login_link(kit)))
+            for name, status in ((SESSION_COOKIE, 401), (SECURE_SESSION_COOKIE, 200)):
+                me = await http.get(
+                    "/api/v1/me",
+                    headers={"Cookie": f"{name}={token}", "X-Forwarded-Proto": "https"},
+                )
+                assert me.status_code == status, (name, me.text)
+        headers = {"Cookie": f"{SESSION_COOKIE}={token}", "X-Forwarded-Proto": "https"}
+        ws = await connect(server.ws_url, additional_headers=headers, proxy=None)
+        try:
+            assert await closed_with(ws) == 4001
+        finally:
+            await ws.close()
+        headers["Cookie"] = f"{SECURE_SESSION_COOKIE}={token}"
+        ws = await connect(server.ws_url, additional_headers=headers, proxy=None)
+        try:
+            hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert hello["type"] == "hello", hello
+        finally:
+            await ws.close()
+
+
 async def test_websocket_activity_keeps_a_session_alive_and_idleness_closes_it(
     settings: Settings, make_firm: MakeFirm
 ) -> None:
@@ -345,14 +408,7 @@ async def test_websocket_activity_keeps_a_session_alive_and_idleness_closes_it(
             frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert frame["type"] == "subscribed", frame
 
-            async def seen_after(moment: datetime) -> bool:
-                seen = (await stored(kit, token)).last_seen_at
-                return seen is not None and seen > moment
-
-            deadline = asyncio.get_running_loop().time() + TIMEOUT
-            while not await seen_after(stale + timedelta(seconds=60)):
-                assert asyncio.get_running_loop().time() < deadline, "activity not recorded"
-                await asyncio.sleep(0.05)  # reason: polling the row the touch task writes
+            await until_seen_after(kit, token, stale + timedelta(seconds=60))
             # Idle past the timeout: the hub's session re-check closes the socket.
             idle = timedelta(seconds=kit.settings.session_idle + 1)
             await set_token(kit, token, last_seen_at=utcnow() - idle)

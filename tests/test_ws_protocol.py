@@ -33,6 +33,7 @@ from rtportal.ws.protocol import (
     Authorize,
     Close,
     FrameCache,
+    Heartbeat,
     Leave,
     LoadBacklog,
     Protocol,
@@ -127,7 +128,8 @@ def test_hello_announces_version_principal_and_limits() -> None:
 
 def test_ping_pong() -> None:
     p = connected()
-    assert p.receive_text('{"type":"ping","id":"p1"}') == []
+    # The heartbeat: activity on a session with an idle timeout.
+    assert p.receive_text('{"type":"ping","id":"p1"}') == [Heartbeat()]
     assert frames(p) == [{"type": "pong", "id": "p1"}]
 
 
@@ -744,7 +746,7 @@ def test_receive_text_never_raises(text: str) -> None:
     for _ in range(2):
         actions = p.receive_text(text)
         for action in actions:
-            assert isinstance(action, Authorize | Append | Leave | Close)
+            assert isinstance(action, Authorize | Append | Leave | Close | Heartbeat)
     for out in frames(p):
         assert out["type"] in {"error", "pong", "unsubscribed"}
         if out["type"] == "error":

@@ -4,7 +4,7 @@
 nothing else: the principal's sessions and other matters are untouched).
 ``remove_member`` commits that, then closes the principal's live
 websockets that hold the matter (subscribed to it, or having sent to it)
-on every worker with 4010 (``Hub.close_access``). Should the control
+on every worker with 4011 (``Hub.close_access``). Should the control
 message be lost, the hubs' membership re-check closes them within a few
 safety polls.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.closecodes import CLOSE_REVOKED
+from rtportal.closecodes import CLOSE_ACCESS_REMOVED
 from rtportal.db import Database
 from rtportal.db.models import MatterMember, utcnow
 from rtportal.realtime.hub import Hub
@@ -50,5 +50,5 @@ async def remove_member(
     """
     async with db.write() as session:
         ended = await end_membership(session, matter_id, principal_kind, principal_id)
-    await hub.close_access(matter_id, principal_kind, principal_id, CLOSE_REVOKED)
+    await hub.close_access(matter_id, principal_kind, principal_id, CLOSE_ACCESS_REMOVED)
     return ended

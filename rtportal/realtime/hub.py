@@ -49,7 +49,12 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from rtportal import jsonlimits, wirejson
-from rtportal.closecodes import CLOSE_INTERNAL, CLOSE_RESTART, CLOSE_REVOKED
+from rtportal.closecodes import (
+    CLOSE_ACCESS_REMOVED,
+    CLOSE_INTERNAL,
+    CLOSE_RESTART,
+    CLOSE_REVOKED,
+)
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
@@ -87,6 +92,9 @@ _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from
 # synchronous stretch to a few ms (bench/hub_poll_cost.py).
 _HEADS_CHUNK = 500
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
+# Counters of applied closes, by a hash of the principal: fixed memory for
+# any number of principals (a collision only costs a needless re-check).
+_CLOSE_COUNTERS = 1024
 
 
 class _Matter:
@@ -140,9 +148,11 @@ class Hub:
         self._by_principal: dict[tuple[str, int], dict[int, Listener]] = {}
         self._refs: dict[int, int] = {}
         # What the safety poll re-checks (sessions, held memberships).
-        self._rechecks = Rechecks(db, access, self._revoke, recheck_slices)
+        self._rechecks = Rechecks(db, access, self._close_listener, recheck_slices)
         self._polls = 0
         self._recent_ctl: deque[str] = deque(maxlen=_RECENT_CTL)
+        self._closes = [0] * _CLOSE_COUNTERS  # see closes()
+        self._closes_total = 0  # see closes_total()
         self._poll_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._running = False
@@ -338,7 +348,7 @@ class Hub:
         await self._broker.publish(CTL_TOPIC, encode_control(ctl))
 
     async def close_access(
-        self, matter_id: int, kind: str, principal_id: int, code: int = CLOSE_REVOKED
+        self, matter_id: int, kind: str, principal_id: int, code: int = CLOSE_ACCESS_REMOVED
     ) -> None:
         """Close, on every worker, the principal's connections that hold ``matter_id``.
 
@@ -351,7 +361,27 @@ class Hub:
         self._apply_control(ctl)
         await self._broker.publish(CTL_TOPIC, encode_control(ctl))
 
+    def closes(self, kind: str, principal_id: int) -> int:
+        """A counter bumped by every close of ``kind:principal_id`` applied on this worker.
+
+        ``close_access`` and ``close_principal`` (local or from the broker)
+        reach only the connections registered or holding the matter at that
+        moment. A connection reads this before its database check and again
+        once it is registered or holds the matter: a change means a close
+        may have been applied in between, missing it, and it checks again.
+        """
+        return self._closes[hash((kind, principal_id)) % _CLOSE_COUNTERS]
+
+    def closes_total(self) -> int:
+        """Every close applied on this worker (``closes`` of any principal).
+
+        For a connection that does not know its principal yet (sign-in).
+        """
+        return self._closes_total
+
     def _apply_control(self, ctl: ClosePrincipal | CloseAccess) -> None:
+        self._closes[hash((ctl.kind, ctl.principal_id)) % _CLOSE_COUNTERS] += 1
+        self._closes_total += 1
         if isinstance(ctl, CloseAccess):
             for listener in self._rechecks.holders(ctl.matter_id, ctl.kind, ctl.principal_id):
                 self._close_listener(listener, ctl.code)
@@ -362,9 +392,6 @@ class Hub:
         for listener in list(group.values()):
             if ctl.session_ids is None or listener.principal.session_id in ctl.session_ids:
                 self._close_listener(listener, ctl.code)
-
-    def _revoke(self, listener: Listener) -> None:
-        self._close_listener(listener, CLOSE_REVOKED)
 
     # -- receiving --------------------------------------------------------
 
@@ -573,7 +600,7 @@ class Hub:
         await self.recheck_memberships()
 
     async def recheck_memberships(self, part: int | None = None) -> int:
-        """Close (4010) contacts and bots holding a matter they are no longer members of.
+        """Close (4011) contacts and bots holding a matter they are no longer members of.
 
         Joined to it or remembering access to it for sends (``hold``);
         ``part=None`` checks every pair, ``part=n`` slice ``n``. Returns how

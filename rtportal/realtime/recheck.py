@@ -12,7 +12,8 @@ connections rely on:
   access to it for sends (``Rechecks.hold``). Staff see every matter of
   their firm and are not re-checked.
 
-A connection that fails either is closed (the hub closes it with 4010).
+A connection that fails either is closed: 4010 for its session, 4011 for a
+matter it holds.
 After a broker reset everything is re-checked; the periodic safety poll
 re-checks one slice: sessions and pairs are kept in ``RECHECK_SLICES`` (5)
 hash slices, updated on register/hold/release rather than rebuilt, and poll
@@ -30,6 +31,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.realtime.listener import Listener
 
 if TYPE_CHECKING:
@@ -82,7 +84,7 @@ class Rechecks:
         self,
         db: Database,
         access: AccessQueries,
-        close: Callable[[Listener], None],
+        close: Callable[[Listener, int], None],
         slices: int = RECHECK_SLICES,
     ) -> None:
         if slices < 1:
@@ -164,7 +166,9 @@ class Rechecks:
                 session, matter_ids, list({k[2] for k in chunk})
             )
 
-        closed = await self._recheck(keys, _MEMBERS_CHUNK, active, self._pairs, "membership")
+        closed = await self._recheck(
+            keys, _MEMBERS_CHUNK, active, self._pairs, "membership", CLOSE_ACCESS_REMOVED
+        )
         if closed:
             log.info("closed %d connection(s) of removed matter members", closed)
         return closed
@@ -180,7 +184,12 @@ class Rechecks:
         parts = self._sessions if part is None else [self._sessions[part % self.slices]]
         sids = [sid for sessions in parts for sid in sessions]
         closed = await self._recheck(
-            sids, _SESSIONS_CHUNK, self._access.live_sessions, self._sessions, "session"
+            sids,
+            _SESSIONS_CHUNK,
+            self._access.live_sessions,
+            self._sessions,
+            "session",
+            CLOSE_REVOKED,
         )
         if closed:
             log.info("closed %d connection(s) of revoked or expired sessions", closed)
@@ -193,12 +202,13 @@ class Rechecks:
         valid: Callable[[AsyncSession, list[_K]], Awaitable[set[_K]]],
         index: list[dict[_K, dict[int, Listener]]],
         what: str,
+        code: int,
     ) -> int:
         """Ask the database which ``keys`` are still valid, in chunks; close the rest.
 
         One read session for the pass (a session per chunk costs more CPU
         than the chunk's query) and a loop turn between chunks. The
-        listeners closed are those under the key in ``index`` *now*: who
+        listeners closed (with ``code``) are those under the key in ``index`` *now*: who
         left during the query is gone, who arrived with a dead key goes too.
         """
         if not keys:
@@ -214,17 +224,17 @@ class Rechecks:
                     for key in chunk:
                         if key not in ok:
                             group = index[hash(key) % self.slices].get(key)
-                            closed += self._close_all(group)
+                            closed += self._close_all(group, code)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("%s re-check failed; retrying at the next poll", what)
         return closed
 
-    def _close_all(self, group: dict[int, Listener] | None) -> int:
+    def _close_all(self, group: dict[int, Listener] | None, code: int) -> int:
         if not group:
             return 0
         listeners = list(group.values())  # close() may call back into the hub
         for listener in listeners:
-            self._close(listener)
+            self._close(listener, code)
         return len(listeners)

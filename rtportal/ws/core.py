@@ -30,7 +30,7 @@ from typing import Any
 
 from rtportal import closecodes, logs
 from rtportal.access import membership
-from rtportal.access.sessions import TOUCH_INTERVAL, touch
+from rtportal.access.sessions import TOUCH_INTERVAL, authenticate, touch
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RateLimited, RtPortalError, Unauthenticated
 from rtportal.events import log as stream
@@ -46,6 +46,7 @@ from rtportal.ws.protocol import (
     Append,
     Authorize,
     Close,
+    Heartbeat,
     Leave,
     LoadBacklog,
     Protocol,
@@ -255,6 +256,9 @@ class ConnectionCore:
                 self._spawn(self._authorize(action))
             elif isinstance(action, Leave):
                 self._spawn(self._leave(action.matter))
+            elif isinstance(action, Heartbeat):
+                if self.principal.session_idle:
+                    self._active()  # an open page that only reads is active too
         if self.proto.queued:
             self._frames_ready()
 
@@ -290,7 +294,7 @@ class ConnectionCore:
         matter (at ``subscribe`` or the first ``send``) and the decision is
         then held on the hub (``hub.hold``). Losing access ends the
         connection on every worker at once: a removal closes the
-        connections holding that matter (``hub.close_access``, 4010), a
+        connections holding that matter (``hub.close_access``, 4011), a
         revocation those of the session or principal
         (``hub.close_principal``), and the hub's re-check of sessions and
         held memberships catches a lost control message.
@@ -321,6 +325,29 @@ class ConnectionCore:
         for matter in (access or {}).values():
             self.hub.release(matter.id, self)
 
+    def _closes(self) -> int:
+        """The hub's count of closes applied to this principal (see ``hub.closes``)."""
+        return self.hub.closes(self.principal.kind, self.principal.id)
+
+    def registered(self, token: str | None, closes: int) -> None:
+        """The transport registered this connection on the hub after signing in.
+
+        ``closes`` is ``hub.closes_total()`` read before ``sign_in``: if a
+        close was applied since, a logout may have landed between the check
+        and the registration, reaching nobody: the session is checked again.
+        """
+        if self.hub.closes_total() != closes:
+            self._spawn(self._recheck_session(token))
+
+    async def _recheck_session(self, token: str | None) -> None:
+        try:
+            async with self.db.read() as session:
+                await authenticate(session, self.settings.secret_key, token)
+        except Unauthenticated:
+            self.close(closecodes.CLOSE_REVOKED)
+        except Exception:
+            log.warning("re-checking a new connection's session failed", exc_info=True)
+
     def _active(self) -> None:
         """A client action on a session with an idle timeout: record it, once a minute."""
         now = asyncio.get_running_loop().time()
@@ -349,6 +376,7 @@ class ConnectionCore:
     async def _authorize(self, action: Authorize) -> None:
         try:
             async with self._slots():
+                closes = self._closes()
                 # Always checked against the database at subscribe (never cached).
                 async with self.db.read() as session:
                     matter = await membership.can_access(session, self.principal, action.matter)
@@ -361,6 +389,16 @@ class ConnectionCore:
                     if self._joined is None:
                         self._joined = {}
                     self._joined[action.matter] = matter_id
+                if self._closes() != closes:
+                    # A removal may have been applied between the check and
+                    # the hold, reaching nobody: check again, now held.
+                    try:
+                        async with self.db.read() as session:
+                            await membership.can_access(session, self.principal, action.matter)
+                    except NotFound:
+                        # As a removal after the hold would: close (4011).
+                        self.close(closecodes.CLOSE_ACCESS_REMOVED)
+                        return
                 # Read after the join: every event after this head arrives live.
                 async with self.db.read() as session:
                     db_head = await stream.head(session, matter_id)
@@ -419,20 +457,31 @@ class ConnectionCore:
             self.principal,
             send,
             cached,
-            functools.partial(self._appended, action, cached is None),
+            functools.partial(
+                self._appended, action, None if cached is not None else self._closes()
+            ),
         )
         self._in_flight_changed()
 
     def _appended(
-        self, action: Append, checked: bool, outcome: Outcome | None, exc: BaseException | None
+        self,
+        action: Append,
+        checked: int | None,
+        outcome: Outcome | None,
+        exc: BaseException | None,
     ) -> None:
+        """The group commit answered a send; ``checked`` is ``hub.closes`` read
+        before the commit checked access (``None``: the cached access was used)."""
         self._appending -= 1
         request_id = action.request_id
         if not self._ended:  # else nobody to ack (the event is committed all the same)
             if outcome is not None:
                 event, created, matter = outcome
-                if checked:
-                    self._remember(action.send.matter, matter)  # checked by the commit just now
+                # Checked by the commit just now: cached unless a removal may have
+                # been applied since the check, before this hold (the next send
+                # is then checked again).
+                if checked is not None and checked == self._closes():
+                    self._remember(action.send.matter, matter)
                 self.feed(self.proto.appended(request_id, event, created))
             else:
                 if isinstance(exc, NotFound):

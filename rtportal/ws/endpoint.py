@@ -66,6 +66,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     try:
         token = token_from_connection(websocket, runtime.settings)
+        closes = runtime.hub.closes_total()  # see ConnectionCore.registered
         principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
     except Exception as exc:
         close = refusal(exc, conn_id, client)
@@ -76,7 +77,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     try:
         await websocket.accept()
-        await Connection(websocket, principal, runtime, conn_id).run()
+        await Connection(websocket, principal, runtime, conn_id).run(token, closes)
     finally:
         runtime.limits.disconnect(principal)
 
@@ -121,11 +122,13 @@ class Connection(ConnectionCore):
 
     # --- running ----------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, token: str | None, closes: int) -> None:
+        """Serve until closed; ``token`` and ``closes`` as in ``registered``."""
         closing = self._closing = asyncio.get_running_loop().create_future()
         if self._close is not None:
             closing.set_result(None)
         self.hub.register(self)  # reachable by close_principal before any join
+        self.registered(token, closes)
         reader = asyncio.create_task(self._reader(), name="ws-reader")
         writer = asyncio.create_task(self._writer(), name="ws-writer")
         try:

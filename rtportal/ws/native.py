@@ -44,8 +44,10 @@ import asyncio
 import contextlib
 import logging
 import struct
+from collections.abc import Callable
 from typing import Any, cast
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -124,9 +126,10 @@ class _FrameBytes:
 class _Shared:
     """Per-worker state of the native transport (in uvicorn's ``app_state``)."""
 
-    __slots__ = ("connections", "dirty", "flush_scheduled", "frame_bytes", "sweeping")
+    __slots__ = ("connections", "dirty", "flush_scheduled", "frame_bytes", "proxies", "sweeping")
 
-    def __init__(self) -> None:
+    def __init__(self, config: Any) -> None:
+        self.proxies = _proxies(config)
         self.frame_bytes = _FrameBytes()
         self.connections: set[WebSocketProtocol] = set()
         self.sweeping = False
@@ -223,7 +226,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._app_state = app_state
         shared = app_state.get(_SHARED_KEY)
         if not isinstance(shared, _Shared):
-            shared = app_state[_SHARED_KEY] = _Shared()
+            shared = app_state[_SHARED_KEY] = _Shared(config)
         self._shared: _Shared = shared
         self.conn_id = new_id("c")  # ties this connection's log lines together
         self.flush_pending = False  # in the shared dirty list
@@ -505,7 +508,7 @@ class WebSocketProtocol(asyncio.Protocol):
             token = token_from_headers(
                 _single(headers, "Authorization"),
                 cookie or None,
-                secure=is_secure(runtime.settings, "ws"),
+                secure=is_secure(runtime.settings, self._scheme(headers)),
             )
         except _RepeatedHeader:
             token = None  # ambiguous credentials authenticate nobody
@@ -517,6 +520,7 @@ class WebSocketProtocol(asyncio.Protocol):
         )
 
     async def _authenticate(self, runtime: Runtime, response: Response, token: str | None) -> None:
+        closes = runtime.hub.closes_total()  # see ConnectionCore.registered
         try:
             principal = await sign_in(runtime.db, runtime.settings.secret_key, token)
         except Exception as exc:
@@ -535,8 +539,22 @@ class WebSocketProtocol(asyncio.Protocol):
         # Counted by limits.connect above; connection_lost uncounts it.
         conn = self._conn = NativeConnection(self, principal, runtime)
         runtime.hub.register(conn)  # reachable by close_principal before any join
+        conn.registered(token, closes)
         conn.feed(conn.proto.connected())
         self.resume_input()
+
+    def _scheme(self, headers: Headers) -> str:
+        """``wss`` over TLS or when a trusted proxy says so (``X-Forwarded-Proto``),
+        else ``ws``: the rule uvicorn applies to an HTTP request's scheme."""
+        transport = self._transport
+        tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+        scheme = "wss" if tls else "ws"
+        proxies = self._shared.proxies
+        if proxies is not None and proxies(self._client()):
+            forwarded = headers.get_all("X-Forwarded-Proto")
+            if forwarded and forwarded[-1].strip() in {"http", "https", "ws", "wss"}:
+                scheme = forwarded[-1].strip().replace("http", "ws")
+        return scheme
 
     def _client(self) -> str | None:
         peer = self._transport.get_extra_info("peername") if self._transport else None
@@ -648,6 +666,18 @@ class WebSocketProtocol(asyncio.Protocol):
 
 class _RepeatedHeader(Exception):
     """A header that must appear at most once came twice (ambiguous: refused)."""
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+    """Never called: ``ProxyHeadersMiddleware`` is built only for its trust check."""
+
+
+def _proxies(config: Any) -> Callable[[str | None], bool] | None:
+    """Whether uvicorn trusts a peer's forwarded headers (``--forwarded-allow-ips``);
+    ``None`` when proxy headers are off."""
+    if not getattr(config, "proxy_headers", False):
+        return None
+    return ProxyHeadersMiddleware(_no_app, config.forwarded_allow_ips).trusted_hosts.__contains__
 
 
 def _single(headers: Headers, name: str) -> str | None:

@@ -30,7 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rtportal.closecodes import CLOSE_FRAME_TOO_BIG, CLOSE_PROTOCOL, CLOSE_REVOKED, CLOSE_SLOW
+from rtportal.closecodes import (
+    CLOSE_ACCESS_REMOVED,
+    CLOSE_FRAME_TOO_BIG,
+    CLOSE_PROTOCOL,
+    CLOSE_REVOKED,
+    CLOSE_SLOW,
+)
 from rtportal.errors import Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import viewer_class
 from rtportal.events.event import StoredEvent
@@ -62,6 +68,7 @@ __all__ = [
     "Authorize",
     "Close",
     "FrameCache",
+    "Heartbeat",
     "Leave",
     "LoadBacklog",
     "Protocol",
@@ -70,7 +77,7 @@ __all__ = [
 log = logging.getLogger("rtportal.ws")
 
 # Closes that discard the frames still queued (every other close writes them first).
-_DROP_QUEUED = frozenset({CLOSE_SLOW, CLOSE_REVOKED})
+_DROP_QUEUED = frozenset({CLOSE_SLOW, CLOSE_REVOKED, CLOSE_ACCESS_REMOVED})
 
 
 # --- actions (I/O requests for the endpoint) ----------------------------------------
@@ -133,7 +140,14 @@ class Close:
     reason: str
 
 
-Action = Authorize | LoadBacklog | Leave | Append | Close
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The client pinged: it is there (activity on an idle-timeout session)."""
+
+
+Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat
+
+_HEARTBEAT = Heartbeat()
 
 
 # --- encoded event frames, shared by every connection of a worker ------------------
@@ -305,6 +319,7 @@ class Protocol:
             self._on_send(frame, actions)
         elif isinstance(frame, Ping):
             self._emit(pong_frame(frame.id), actions)
+            actions.append(_HEARTBEAT)
         return actions
 
     # --- subscribe / unsubscribe ------------------------------------------------

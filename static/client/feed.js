@@ -21,9 +21,19 @@ export class Feed {
   /**
    * `views`: Map ref -> MatterView. `cursors`: Cursors. Callbacks:
    * onState(state, detail) for the connection line, onSignedOut() (an
-   * HTTP 401), onSessionEnded() (websocket closed 4001/4010), onFatal(message).
+   * HTTP 401), onSessionEnded() (websocket closed 4001/4010), onAccessRemoved()
+   * (closed 4011: removed from a matter), onFatal(message).
    */
-  constructor({ principal, views, cursors, onState, onSignedOut, onSessionEnded, onFatal }) {
+  constructor({
+    principal,
+    views,
+    cursors,
+    onState,
+    onSignedOut,
+    onSessionEnded,
+    onAccessRemoved,
+    onFatal,
+  }) {
     this.principal = principal;
     this.onSessionEnded = onSessionEnded;
     this.views = views;
@@ -44,6 +54,7 @@ export class Feed {
       onState,
       onEnd: (reason) => {
         if (reason === 'signed-out') onSessionEnded();
+        else if (reason === 'access-removed') onAccessRemoved();
         else this.onFatal(TEXT.forbiddenOrigin);
       },
     });

@@ -59,10 +59,9 @@ function signedOut() {
 }
 
 /**
- * The websocket closed with 4001/4010. That is also how the server ends
- * live sockets when the firm removes this user from *one* matter, so ask
- * the API whether the session itself is still valid: if so, reload the
- * matter list and go live again; if not, show the signed-out screen.
+ * The websocket closed with 4001/4010 (or another login replaced the
+ * cookie): ask the API whether this browser's session is still valid: if
+ * so, start over with its matters; if not, show the signed-out screen.
  */
 async function sessionEnded() {
   if (signingOut) return;
@@ -73,6 +72,14 @@ async function sessionEnded() {
     else showNotice(NOTICE.notConnected(err.message), 'error');
     return;
   }
+  await restart();
+}
+
+/**
+ * Start over: reload the matter list (a matter this user was removed from,
+ * close 4011, is no longer in it) and go live again.
+ */
+async function restart() {
   if (Date.now() - lastRestart < 30_000) {
     // Closed again right after a restart: do not loop; let the user decide.
     showNotice(NOTICE.accessChanged, 'error');
@@ -212,6 +219,9 @@ async function load() {
     onSignedOut: signedOut,
     onSessionEnded: () => {
       sessionEnded().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
+    },
+    onAccessRemoved: () => {
+      restart().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
     },
     onFatal: (message) => showNotice(NOTICE.cannotConnect(message), 'error'),
   });

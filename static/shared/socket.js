@@ -5,6 +5,7 @@
 // feed resubscribes from its cursors. Close codes (docs/protocol.md) decide
 // what happens next:
 //   4001/4010  the session is gone        -> stop, ask the user to sign in
+//   4011       removed from a matter      -> stop; the page reloads its matters
 //   4003       origin not allowed         -> stop (misconfigured site)
 //   4008       slow consumer              -> reconnect at once, resume
 //   1012       server restarting          -> reconnect soon, spread out
@@ -18,6 +19,7 @@ const MAX_DELAY_MS = 30_000;
 
 export const CLOSE_SIGNED_OUT = new Set([4001, 4010]);
 export const CLOSE_FATAL = new Set([4003]);
+export const CLOSE_ACCESS_REMOVED = 4011;
 
 /** Delay before reconnect attempt `attempt` (0-based) after close `code`. */
 export function reconnectDelay(attempt, code, random = Math.random) {
@@ -30,7 +32,7 @@ export function reconnectDelay(attempt, code, random = Math.random) {
 export class Socket {
   /**
    * Callbacks: onOpen(hello), onFrame(frame), onState(state, detail),
-   * onEnd(reason) with reason 'signed-out' | 'forbidden-origin'.
+   * onEnd(reason) with reason 'signed-out' | 'access-removed' | 'forbidden-origin'.
    * States: connecting, live, reconnecting (detail: ms), offline, stopped.
    */
   constructor(callbacks) {
@@ -144,6 +146,11 @@ export class Socket {
     if (CLOSE_SIGNED_OUT.has(code)) {
       this.stopped = true;
       this.cb.onEnd('signed-out');
+      return;
+    }
+    if (code === CLOSE_ACCESS_REMOVED) {
+      this.stopped = true;
+      this.cb.onEnd('access-removed');
       return;
     }
     if (CLOSE_FATAL.has(code)) {
