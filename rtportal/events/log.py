@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -335,6 +335,48 @@ async def append(
     return result
 
 
+@cache
+def _page_query(dialect: str | None, forward: bool) -> Any:
+    """A page of a matter's log after (``forward``) or before ``pages.SEQ``, at
+    most ``pages.LIMIT`` events and, with a ``dialect``, ``pages.MAX_BYTES``.
+
+    Built once (see ``rtportal.events.pages``): executed with the parameters
+    ``pages.MATTER_ID``, ``pages.SEQ``, ``pages.LIMIT`` (and ``pages.MAX_BYTES``).
+    """
+    seq = bindparam(pages.SEQ, type_=Integer)
+    query = (
+        select(Event, Matter.reference)
+        .join(Matter, Matter.id == Event.matter_id)
+        .where(
+            Event.matter_id == bindparam(pages.MATTER_ID, type_=Integer),
+            Event.seq > seq if forward else Event.seq < seq,
+        )
+    )
+    if dialect is not None:
+        edge = pages.seq_within(dialect, forward)
+        query = query.where(Event.seq <= edge if forward else Event.seq >= edge)
+    return query.order_by(Event.seq if forward else Event.seq.desc()).limit(
+        bindparam(pages.LIMIT, type_=Integer)
+    )
+
+
+async def _read_page(
+    session: AsyncSession,
+    matter_id: int,
+    seq: int,
+    limit: int,
+    max_bytes: int | None,
+    forward: bool,
+) -> Sequence[Any]:
+    params = {pages.MATTER_ID: matter_id, pages.SEQ: seq, pages.LIMIT: limit}
+    dialect = None
+    if max_bytes is not None:
+        dialect = session.get_bind().dialect.name
+        params[pages.MAX_BYTES] = max_bytes
+    result = await session.execute(_page_query(dialect, forward), params)
+    return result.all()
+
+
 async def read_since(
     session: AsyncSession,
     matter_id: int,
@@ -350,17 +392,8 @@ async def read_since(
     """
     if limit <= 0:
         return []
-    query = (
-        select(Event, Matter.reference)
-        .join(Matter, Matter.id == Event.matter_id)
-        .where(Event.matter_id == matter_id, Event.seq > after_seq)
-    )
-    if max_bytes is not None:
-        query = query.where(
-            Event.seq <= pages.last_seq_within(session, matter_id, after_seq, limit, max_bytes)
-        )
-    result = await session.execute(query.order_by(Event.seq).limit(limit))
-    return [_from_row(row, ref) for row, ref in result.all()]
+    rows = await _read_page(session, matter_id, after_seq, limit, max_bytes, True)
+    return [_from_row(row, ref) for row, ref in rows]
 
 
 async def read_before(
@@ -378,17 +411,8 @@ async def read_before(
     """
     if limit <= 0 or before_seq <= 1:
         return []
-    query = (
-        select(Event, Matter.reference)
-        .join(Matter, Matter.id == Event.matter_id)
-        .where(Event.matter_id == matter_id, Event.seq < before_seq)
-    )
-    if max_bytes is not None:
-        query = query.where(
-            Event.seq >= pages.first_seq_within(session, matter_id, before_seq, limit, max_bytes)
-        )
-    result = await session.execute(query.order_by(Event.seq.desc()).limit(limit))
-    return [_from_row(row, ref) for row, ref in reversed(result.all())]
+    rows = await _read_page(session, matter_id, before_seq, limit, max_bytes, False)
+    return [_from_row(row, ref) for row, ref in reversed(rows)]
 
 
 async def head(session: AsyncSession, matter_id: int) -> int:

@@ -97,8 +97,10 @@ class Rechecks:
         self._sessions: list[dict[str, dict[int, Listener]]] = [{} for _ in range(slices)]
         # slice -> (matter, kind, principal id) -> contacts/bots holding it
         self._pairs: list[dict[Pair, dict[int, Listener]]] = [{} for _ in range(slices)]
-        # (pair, id(listener)) -> holds (a join and a remembered access each count one)
-        self._holds: dict[tuple[Pair, int], int] = {}
+        # (matter id, id(listener)) -> holds (a join and a remembered access each
+        # count one); a listener has one principal, so this names its pair
+        # without keeping a pair tuple per connection.
+        self._holds: dict[tuple[int, int], int] = {}
 
     # -- the indexes -------------------------------------------------------
 
@@ -117,21 +119,21 @@ class Rechecks:
         p = listener.principal
         if p.kind == "staff":
             return  # staff see every matter of their firm: nothing to re-check
-        pair = (matter_id, p.kind, p.id)
-        key = (pair, id(listener))
+        key = (matter_id, id(listener))
         self._holds[key] = self._holds.get(key, 0) + 1
+        pair = (matter_id, p.kind, p.id)  # a key already in the index keeps its own tuple
         self._pairs[hash(pair) % self.slices].setdefault(pair, {})[id(listener)] = listener
 
     def release(self, matter_id: int, listener: Listener) -> None:
         """Undo one ``hold``; the pair is forgotten with the last one."""
-        p = listener.principal
-        pair = (matter_id, p.kind, p.id)
-        key = (pair, id(listener))
+        key = (matter_id, id(listener))
         count = self._holds.get(key, 0) - 1
         if count > 0:
             self._holds[key] = count
             return
         if self._holds.pop(key, None) is not None:
+            p = listener.principal
+            pair = (matter_id, p.kind, p.id)
             _discard(self._pairs[hash(pair) % self.slices], pair, id(listener))
 
     def holders(self, matter_id: int, kind: str, principal_id: int) -> list[Listener]:

@@ -71,7 +71,10 @@ _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
 
 
+@functools.lru_cache(maxsize=8)
 def limits_from_settings(settings: Settings) -> Limits:
+    """The ``Limits`` of ``settings``: one shared (frozen) object per settings,
+    not one per connection."""
     return Limits(
         max_frame_bytes=settings.ws_max_frame_bytes,
         max_payload_bytes=settings.event_payload_max,
