@@ -106,6 +106,7 @@ class ConnectionCore:
     __slots__ = (
         "_access",
         "_appending",
+        "_backlog_lock",
         "_close",
         "_db_slots",
         "_drain_waiter",
@@ -137,6 +138,8 @@ class ConnectionCore:
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
         self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
+        # One backlog page in flight per connection (see _load).
+        self._backlog_lock: asyncio.Lock | None = None
         self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
         # Sends of this connection in the group commit (see _submit).
         self._appending = 0
@@ -379,13 +382,19 @@ class ConnectionCore:
             self.feed(self.proto.subscribe_failed(action.sub, action.matter, err))
 
     async def _load(self, action: LoadBacklog) -> None:
+        # One page at a time per connection: wait for room, read, queue the
+        # page, then let the next read check the room again (several
+        # subscriptions' backlogs never pass the check together).
+        if self._backlog_lock is None:
+            self._backlog_lock = asyncio.Lock()
         try:
-            await self._until_writable()
-            async with self._slots(), self.db.read() as session:
-                events = await stream.read_since(
-                    session, action.matter_id, action.after, action.limit, action.max_bytes
-                )
-            self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+            async with self._backlog_lock:
+                await self._until_writable()
+                async with self._slots(), self.db.read() as session:
+                    events = await stream.read_since(
+                        session, action.matter_id, action.after, action.limit, action.max_bytes
+                    )
+                self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
         except Exception as exc:
             err = as_error(exc, "backlog read")
             self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
