@@ -172,7 +172,7 @@ def test_ping_pong() -> None:
             '"payload":{"x":NaN}}',
             None,
         ),
-        ("[" * 100_000 + "]" * 100_000, None),
+        ("[" * 30_000 + "]" * 30_000, None),  # deep, under max_control_frame_bytes
         (
             '{"type":"send","id":"m1","matter":"AAAA0000","kind":"message","audience":"portal",'
             '"payload":{"x":1e999}}',
@@ -244,6 +244,44 @@ def test_payload_and_blob_limits_are_payload_too_large() -> None:
     # At the limit is fine: 4 bytes, URL-safe alphabet accepted.
     [append] = p.receive_text(json.dumps({**base, "id": "d", "blob": "-_-_-w"}))
     assert isinstance(append, Append) and append.send.blob == b"\xfb\xff\xbf\xfb"[:4]
+
+
+def test_only_a_send_may_exceed_max_control_frame_bytes() -> None:
+    """Frames that cost no write token (ping, subscribe, unsubscribe) are small.
+
+    A padded ping or subscribe over the cap closes 1009 (before parsing when
+    it does not even name type "send"); a send of the same size is accepted.
+    """
+    floats = ",".join(["1.5e300"] * 10_000)  # ~80 KB of floats: slow to parse
+    for text in (
+        '{"type":"ping","id":"p","pad":[' + floats + "]}",
+        '{"type":"subscribe","id":"s","subs":[{"matter":"' + M + '"}],"pad":[' + floats + "]}",
+        # names "send" only inside, or is not JSON: parsed, then refused as a non-send
+        '{"type":"ping","id":"p","pad":{"type":"send","x":[' + floats + "]}}",
+        '{"type":"send","id":"p","pad":[' + floats + "]",
+    ):
+        assert len(text) > Limits().max_control_frame_bytes
+        p = connected()
+        assert p.receive_text(text) == [Close(1009, "frame too big")]
+    p = connected()
+    base = {"type": "send", "matter": M, "kind": "message", "audience": "portal"}
+    blob = "A" * (Limits().max_control_frame_bytes + 8)
+    [append] = p.receive_text(json.dumps({**base, "id": "big", "blob": blob}))
+    assert isinstance(append, Append)
+
+
+def test_fields_a_frame_does_not_define_are_bad_request() -> None:
+    p = connected()
+    p.receive_text('{"type":"ping","id":"p","pad":[1.5]}')
+    p.receive_text('{"type":"subscribe","id":"s","subs":[{"matter":"' + M + '"}],"x":1}')
+    p.receive_text('{"type":"subscribe","id":"t","subs":[{"matter":"' + M + '","x":1}]}')
+    p.receive_text('{"type":"unsubscribe","id":"u","matters":["' + M + '"],"x":1}')
+    assert [(f["id"], f["code"], f["message"]) for f in frames(p)] == [
+        ("p", "bad_request", "pad: unknown field"),
+        ("s", "bad_request", "x: unknown field"),
+        ("t", "bad_request", "subs[0].x: unknown field"),
+        ("u", "bad_request", "x: unknown field"),
+    ]
 
 
 def test_ten_consecutive_bad_frames_close_4002_but_a_good_one_resets() -> None:

@@ -68,6 +68,7 @@ log = logging.getLogger("rtportal.ws")
 # and answer our close frame) before both transports drop it.
 CLOSE_TIMEOUT = 5.0
 _DB_CONCURRENCY = 4  # database operations in flight per connection (the pool is shared)
+_DENIED_LOG_INTERVAL = 10.0  # seconds between subscribe_denied lines of one connection
 _ACCESS_CACHE_MAX = 256  # matters remembered per connection
 
 
@@ -114,8 +115,10 @@ class ConnectionCore:
     __slots__ = (
         "_access",
         "_appending",
+        "_backlog_lock",
         "_close",
         "_db_slots",
+        "_denied",
         "_drain_waiter",
         "_ended",
         "_hub_lock",
@@ -145,6 +148,10 @@ class ConnectionCore:
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
         self._hub_lock: asyncio.Lock | None = None  # orders joins and leaves of this connection
+        # (next loop time a subscribe_denied line may be logged, denials not logged since)
+        self._denied: tuple[float, int] | None = None
+        # One backlog page in flight per connection (see _load).
+        self._backlog_lock: asyncio.Lock | None = None
         self._db_slots: asyncio.Semaphore | None = None  # _DB_CONCURRENCY operations in flight
         # Sends of this connection in the group commit (see _submit).
         self._appending = 0
@@ -411,25 +418,54 @@ class ConnectionCore:
             self._forget(action.matter)
             err = as_error(exc, "subscribe")
             denied = err.code == "not_found"  # no such matter for this principal
-            logs.event(
-                log,
-                "subscribe_denied" if denied else "subscribe_failed",
-                logging.WARNING if denied else logging.INFO,
-                conn=self.conn_id,
-                principal=self.principal_label,
-                matter=action.matter,
-                code=err.code,
-            )
+            if not denied:
+                logs.event(
+                    log,
+                    "subscribe_failed",
+                    conn=self.conn_id,
+                    principal=self.principal_label,
+                    matter=action.matter,
+                    code=err.code,
+                )
+            elif (unlogged := self._unlogged_denials()) is not None:
+                logs.event(
+                    log,
+                    "subscribe_denied",
+                    logging.WARNING,
+                    conn=self.conn_id,
+                    principal=self.principal_label,
+                    matter=action.matter,
+                    code=err.code,
+                    unlogged=unlogged,
+                )
             self.feed(self.proto.subscribe_failed(action.sub, action.matter, err))
 
+    def _unlogged_denials(self) -> int | None:
+        """A denied subscribe: ``None`` if it is not logged (at most one line
+        per connection per ``_DENIED_LOG_INTERVAL``; it is counted), else how
+        many were not logged since the previous line."""
+        now = asyncio.get_running_loop().time()
+        denied = self._denied
+        if denied is not None and now < denied[0]:
+            self._denied = (denied[0], denied[1] + 1)
+            return None
+        self._denied = (now + _DENIED_LOG_INTERVAL, 0)
+        return denied[1] if denied else 0
+
     async def _load(self, action: LoadBacklog) -> None:
+        # One page at a time per connection: wait for room, read, queue the
+        # page, then let the next read check the room again (several
+        # subscriptions' backlogs never pass the check together).
+        if self._backlog_lock is None:
+            self._backlog_lock = asyncio.Lock()
         try:
-            await self._until_writable()
-            async with self._slots(), self.db.read() as session:
-                events = await stream.read_since(
-                    session, action.matter_id, action.after, action.limit, action.max_bytes
-                )
-            self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+            async with self._backlog_lock:
+                await self._until_writable()
+                async with self._slots(), self.db.read() as session:
+                    events = await stream.read_since(
+                        session, action.matter_id, action.after, action.limit, action.max_bytes
+                    )
+                self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
         except Exception as exc:
             err = as_error(exc, "backlog read")
             self.feed(self.proto.backlog_failed(action.sub, action.matter, err))

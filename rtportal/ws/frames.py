@@ -34,6 +34,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
     "ClientFrame",
+    "ControlFrameTooBig",
     "FrameError",
     "Limits",
     "Ping",
@@ -68,6 +69,10 @@ class Limits:
     """Per-connection limits announced in ``hello`` (from Settings)."""
 
     max_frame_bytes: int = DEFAULT_WS_MAX_FRAME_BYTES
+    # Every frame but ``send`` (subscribe, unsubscribe, ping): they cost no
+    # write token, so they are kept small enough to parse in well under a
+    # millisecond (an unsubscribe of max_subscriptions matters fits).
+    max_control_frame_bytes: int = 65_536
     max_payload_bytes: int = DEFAULT_EVENT_PAYLOAD_MAX
     max_blob_bytes: int = DEFAULT_EVENT_BLOB_MAX
     max_subscriptions: int = 1000
@@ -91,6 +96,7 @@ class Limits:
     def to_wire(self) -> dict[str, int | float]:
         return {
             "max_frame_bytes": self.max_frame_bytes,
+            "max_control_frame_bytes": self.max_control_frame_bytes,
             "max_payload_bytes": self.max_payload_bytes,
             "max_blob_bytes": self.max_blob_bytes,
             "max_subscriptions": self.max_subscriptions,
@@ -191,6 +197,7 @@ def _decode_blob(value: object, limit: int, frame_id: str | None = None) -> byte
 
 
 def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subscribe:
+    _only(raw, _SUBSCRIBE_FIELDS, frame_id)
     subs_raw = raw.get("subs")
     if not isinstance(subs_raw, list) or not subs_raw:
         raise _bad("subs: must be a non-empty list", frame_id)
@@ -201,6 +208,7 @@ def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subs
     for i, entry in enumerate(subs_raw):
         if not isinstance(entry, dict):
             raise _bad(f"subs[{i}]: must be an object", frame_id)
+        _only(entry, _SUB_FIELDS, frame_id, f"subs[{i}].")
         matter = _matter(entry.get("matter"), frame_id, f"subs[{i}].matter")
         after = _after(entry.get("after", 0), frame_id, f"subs[{i}].after")
         if matter in seen:
@@ -211,6 +219,7 @@ def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subs
 
 
 def _parse_unsubscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Unsubscribe:
+    _only(raw, _UNSUBSCRIBE_FIELDS, frame_id)
     matters_raw = raw.get("matters")
     if not isinstance(matters_raw, list) or not matters_raw:
         raise _bad("matters: must be a non-empty list", frame_id)
@@ -247,12 +256,22 @@ def _parse_send(raw: dict[str, Any], frame_id: str, limits: Limits) -> Send:
     return Send(matter, kind, aud, payload, blob, frame_id)
 
 
-def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
-    """Parse one client text frame; raises ``FrameError`` (never anything else)."""
+class ControlFrameTooBig(Exception):
+    """A frame other than ``send`` over ``max_control_frame_bytes`` (closes 1009)."""
+
+
+def parse_client_frame(text: str, limits: Limits, send_only: bool = False) -> ClientFrame:
+    """Parse one client text frame; raises ``FrameError``, or ``ControlFrameTooBig``
+    when ``send_only`` (the frame is over ``max_control_frame_bytes``) and it is
+    not a send (never anything else)."""
     try:
         raw = jsonlimits.loads(text, "frame")
     except RtPortalError as err:
+        if send_only:
+            raise ControlFrameTooBig from None
         raise FrameError(err, None) from None
+    if send_only and (not isinstance(raw, dict) or raw.get("type") != "send"):
+        raise ControlFrameTooBig
     if not isinstance(raw, dict):
         raise _bad("frame must be a JSON object", None)
     frame_type = raw.get("type")
@@ -264,7 +283,21 @@ def parse_client_frame(text: str, limits: Limits) -> ClientFrame:
 
 
 def _parse_ping(raw: dict[str, Any], frame_id: str, limits: Limits) -> Ping:
+    _only(raw, _PING_FIELDS, frame_id)
     return Ping(frame_id)
+
+
+_PING_FIELDS = frozenset({"type", "id"})
+_SUBSCRIBE_FIELDS = frozenset({"type", "id", "subs"})
+_SUB_FIELDS = frozenset({"matter", "after"})
+_UNSUBSCRIBE_FIELDS = frozenset({"type", "id", "matters"})
+
+
+def _only(raw: dict[str, Any], allowed: frozenset[str], frame_id: str, where: str = "") -> None:
+    """Refuse fields a frame (other than send) does not define."""
+    if not allowed.issuperset(raw):
+        extra = sorted(k for k in raw if k not in allowed)[0]
+        raise _bad(f"{where}{extra[:32]}: unknown field", frame_id)
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any], str, Limits], ClientFrame]] = {

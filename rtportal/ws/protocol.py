@@ -26,6 +26,7 @@ load, or a ``resync`` when the gap is larger than ``backlog_limit``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -45,6 +46,7 @@ from rtportal.realtime import framecache
 from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
 from rtportal.ws.frames import (
     Ack,
+    ControlFrameTooBig,
     FrameError,
     Limits,
     Ping,
@@ -77,6 +79,19 @@ __all__ = [
 log = logging.getLogger("rtportal.ws")
 
 # Closes that discard the frames still queued (every other close writes them first).
+# A top-level or nested ``"type": "send"``: the cheap test a frame over
+# max_control_frame_bytes must pass before it is parsed.
+_SEND_TYPE_RE = re.compile(r'"type"\s*:\s*"send"')
+
+
+def _over(text: str, max_bytes: int) -> bool:
+    """Whether ``text`` is more than ``max_bytes`` in UTF-8."""
+    # UTF-8 is at least one byte per character: only encode when it could matter.
+    return len(text) > max_bytes or (
+        len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes
+    )
+
+
 _DROP_QUEUED = frozenset({CLOSE_SLOW, CLOSE_REVOKED, CLOSE_ACCESS_REMOVED})
 
 
@@ -289,15 +304,20 @@ class Protocol:
         """One client frame; never raises: answers an ``error`` frame or closes."""
         if self.closed is not None:
             return []
-        # UTF-8 is at least one byte per character: only encode when it could matter.
-        if len(text) > self.limits.max_frame_bytes or (
-            len(text) * 4 > self.limits.max_frame_bytes
-            and len(text.encode("utf-8", "surrogatepass")) > self.limits.max_frame_bytes
-        ):
+        if _over(text, self.limits.max_frame_bytes):
+            return self._close(CLOSE_FRAME_TOO_BIG, "frame too big")
+        # Only a send may be larger than max_control_frame_bytes: a larger
+        # frame that does not name type "send" is refused before parsing,
+        # and one that does but is another type after parsing (so each such
+        # frame costs the client its connection).
+        big = _over(text, self.limits.max_control_frame_bytes)
+        if big and _SEND_TYPE_RE.search(text) is None:
             return self._close(CLOSE_FRAME_TOO_BIG, "frame too big")
         actions: list[Action] = []
         try:
-            frame = parse_client_frame(text, self.limits)
+            frame = parse_client_frame(text, self.limits, send_only=big)
+        except ControlFrameTooBig:
+            return self._close(CLOSE_FRAME_TOO_BIG, "frame too big")
         except FrameError as exc:
             self._bad_frames += 1
             # Every malformed frame is answered, the one that ends the connection too.
