@@ -32,6 +32,7 @@ from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.procs import free_port, service_unavailable
 from tests.support.server import RunningServer, running_server
+from tests.support.wsclient import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -410,6 +411,11 @@ async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out
     context = await browser.new_context()
     page, watch = await open_portal(context, portal.base_url, kit.tokens["contact"])
     await expect(page.locator("section.matter")).to_have_count(2)
+    # Subscribed to both first (the hub holds both for the page): a removal
+    # that wins the race with the page's subscribe is a refused subscribe
+    # (the matter then shows "no access"), not a close.
+    both = {kit.matter.id, second.id}
+    await wait_until(lambda: both <= set(hub.subscribed_matters()), WAIT_MS / 1000, "subscribed")
 
     await kit.remove_member(kit.contact, hub=hub)  # closes the page's socket 4011
     await expect(page.locator("section.matter")).to_have_count(1, timeout=WAIT_MS)
