@@ -33,6 +33,7 @@ async def test_unknown_tokens_do_not_take_the_write_lock(
     async with running_server(create_app(settings)) as server:
         db: Database = server.app.state.db
         if db.backend != "sqlite":
+            # reason: PostgreSQL has no process write lock; the test is about SQLite only
             pytest.skip("the process write lock is SQLite's")
         taken = 0
         original: Callable[[], AbstractAsyncContextManager[None]] = db.write_lock

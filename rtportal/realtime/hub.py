@@ -43,29 +43,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rtportal import jsonlimits, wirejson
 from rtportal.closecodes import (
-    CLOSE_ACCESS_REMOVED,
     CLOSE_INTERNAL,
     CLOSE_RESTART,
-    CLOSE_REVOKED,
 )
 from rtportal.errors import Unavailable
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.realtime.broker.base import Broker
+from rtportal.realtime.control import ControlPlane
 from rtportal.realtime.listener import Listener
+from rtportal.realtime.matterstate import CloseCounts, MatterState
 from rtportal.realtime.message import (
     CTL_TOPIC,
-    CloseAccess,
-    ClosePrincipal,
-    decode_control,
-    encode_control,
     encode_event_message,
     matter_topic,
     peek_event_message,
@@ -92,39 +87,9 @@ _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from
 # synchronous stretch to a few ms (bench/hub_poll_cost.py).
 _HEADS_CHUNK = 500
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
-# Counters of applied closes, by a hash of the principal: fixed memory for
-# any number of principals (a collision only costs a needless re-check).
-_CLOSE_COUNTERS = 1024
 
 
-class _Matter:
-    """What one worker knows about one matter it delivers."""
-
-    __slots__ = (
-        "fill_task",
-        "joining",
-        "last",
-        "listeners",
-        "lock",
-        "pending",
-        "ready",
-        "subscribed",
-        "target",
-    )
-
-    def __init__(self) -> None:
-        self.listeners: dict[int, Listener] = {}  # id(listener) -> listener
-        self.last = 0  # seq delivered up to (valid when ready)
-        self.target = 0  # highest seq known to exist
-        self.pending: dict[int, StoredEvent] = {}  # seq > last + 1, waiting for the gap
-        self.ready = False  # subscribed and head read: messages can be applied
-        self.subscribed = False
-        self.joining = 0  # joins in progress (keep the state alive)
-        self.lock = asyncio.Lock()  # serialises subscribe/unsubscribe of this topic
-        self.fill_task: asyncio.Task[None] | None = None
-
-
-class Hub:
+class Hub(ControlPlane):
     """Per-worker fan-out; see the module docstring and docs/delivery.md."""
 
     def __init__(
@@ -142,7 +107,7 @@ class Hub:
         self._poll_interval = settings.hub_poll_interval
         self._fill_bytes = settings.backlog_page_bytes  # stored bytes per gap-fill read
         self._gap_wait = gap_wait
-        self._matters: dict[int, _Matter] = {}
+        self._matters: dict[int, MatterState] = {}
         # Every listener joined somewhere (or registered), by principal, with
         # a count of its joins: close_principal must find them all.
         self._by_principal: dict[tuple[str, int], dict[int, Listener]] = {}
@@ -151,8 +116,7 @@ class Hub:
         self._rechecks = Rechecks(db, access, self._close_listener, recheck_slices)
         self._polls = 0
         self._recent_ctl: deque[str] = deque(maxlen=_RECENT_CTL)
-        self._closes = [0] * _CLOSE_COUNTERS  # see closes()
-        self._closes_total = 0  # see closes_total()
+        self._closes = CloseCounts()  # see closes()
         self._poll_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._running = False
@@ -205,7 +169,7 @@ class Hub:
         self._refuse_if_stopped(listener)
         st = self._matters.get(matter_id)
         if st is None:
-            st = self._matters[matter_id] = _Matter()
+            st = self._matters[matter_id] = MatterState()
         if not st.ready:
             st.joining += 1
             try:
@@ -260,7 +224,7 @@ class Hub:
         """Undo one ``hold``."""
         self._rechecks.release(matter_id, listener)
 
-    async def _ensure_ready(self, matter_id: int, st: _Matter) -> None:
+    async def _ensure_ready(self, matter_id: int, st: MatterState) -> None:
         async with st.lock:
             if st.ready:
                 return
@@ -275,7 +239,7 @@ class Hub:
             # Messages that arrived while we read the head.
             self._drain(matter_id, st)
 
-    async def _maybe_teardown(self, matter_id: int, st: _Matter) -> None:
+    async def _maybe_teardown(self, matter_id: int, st: MatterState) -> None:
         async with st.lock:
             if st.listeners or st.joining or self._matters.get(matter_id) is not st:
                 return
@@ -320,79 +284,6 @@ class Hub:
         for event in events:
             await self._broker.publish(matter_topic(event.matter_id), encode_event_message(event))
 
-    async def close_principal(
-        self,
-        kind: str,
-        principal_id: int,
-        code: int = CLOSE_REVOKED,
-        *,
-        session_id: str | None = None,
-        session_ids: Collection[str] | None = None,
-    ) -> None:
-        """Close every live connection of a principal on every worker.
-
-        With ``session_id`` or ``session_ids``, only the connections of those
-        login sessions (a logout on one device leaves the user's other
-        devices connected). Connections that only send are registered too.
-        """
-        sids = None if session_ids is None and session_id is None else set(session_ids or ())
-        if sids is not None and session_id is not None:
-            sids.add(session_id)
-        if sids is not None and not sids:
-            return
-        ctl = ClosePrincipal(
-            uuid.uuid4().hex, kind, principal_id, code, None if sids is None else frozenset(sids)
-        )
-        self._recent_ctl.append(ctl.id)
-        self._apply_control(ctl)
-        await self._broker.publish(CTL_TOPIC, encode_control(ctl))
-
-    async def close_access(
-        self, matter_id: int, kind: str, principal_id: int, code: int = CLOSE_ACCESS_REMOVED
-    ) -> None:
-        """Close, on every worker, the principal's connections that hold ``matter_id``.
-
-        Those joined to its live stream and those that remember access to it
-        for sends (``hold``); the principal's other connections stay open.
-        Called after a removal from the matter is committed.
-        """
-        ctl = CloseAccess(uuid.uuid4().hex, matter_id, kind, principal_id, code)
-        self._recent_ctl.append(ctl.id)
-        self._apply_control(ctl)
-        await self._broker.publish(CTL_TOPIC, encode_control(ctl))
-
-    def closes(self, kind: str, principal_id: int) -> int:
-        """A counter bumped by every close of ``kind:principal_id`` applied on this worker.
-
-        ``close_access`` and ``close_principal`` (local or from the broker)
-        reach only the connections registered or holding the matter at that
-        moment. A connection reads this before its database check and again
-        once it is registered or holds the matter: a change means a close
-        may have been applied in between, missing it, and it checks again.
-        """
-        return self._closes[hash((kind, principal_id)) % _CLOSE_COUNTERS]
-
-    def closes_total(self) -> int:
-        """Every close applied on this worker (``closes`` of any principal).
-
-        For a connection that does not know its principal yet (sign-in).
-        """
-        return self._closes_total
-
-    def _apply_control(self, ctl: ClosePrincipal | CloseAccess) -> None:
-        self._closes[hash((ctl.kind, ctl.principal_id)) % _CLOSE_COUNTERS] += 1
-        self._closes_total += 1
-        if isinstance(ctl, CloseAccess):
-            for listener in self._rechecks.holders(ctl.matter_id, ctl.kind, ctl.principal_id):
-                self._close_listener(listener, ctl.code)
-            return
-        group = self._by_principal.get((ctl.kind, ctl.principal_id))
-        if not group:
-            return
-        for listener in list(group.values()):
-            if ctl.session_ids is None or listener.principal.session_id in ctl.session_ids:
-                self._close_listener(listener, ctl.code)
-
     # -- receiving --------------------------------------------------------
 
     def _on_message(self, topic: str, data: bytes) -> None:
@@ -428,16 +319,6 @@ class Hub:
             self._schedule_fill(matter_id, st)
             return
         self._apply(event)
-
-    def _on_control(self, data: bytes) -> None:
-        try:
-            ctl = decode_control(data)
-        except ValueError:
-            log.warning("dropping a malformed control message")
-            return
-        if ctl.id in self._recent_ctl:
-            return  # our own, already applied locally
-        self._apply_control(ctl)
 
     def _on_reset(self) -> None:
         """The broker reconnected: anything may have been lost; poll every matter now.
@@ -476,12 +357,12 @@ class Hub:
         self._keep_pending(st, event)
         self._schedule_fill(event.matter_id, st)
 
-    def _keep_pending(self, st: _Matter, event: StoredEvent) -> None:
+    def _keep_pending(self, st: MatterState, event: StoredEvent) -> None:
         if len(st.pending) < _PENDING_MAX:
             st.pending[event.seq] = event
         # else drop it: the fill re-reads it from the database (target covers it)
 
-    def _drain(self, matter_id: int, st: _Matter) -> None:
+    def _drain(self, matter_id: int, st: MatterState) -> None:
         """Deliver pending events that are now next in line; fill if a gap remains."""
         pending = st.pending
         for seq in [s for s in pending if s <= st.last]:
@@ -495,7 +376,7 @@ class Hub:
         if st.target > st.last:
             self._schedule_fill(matter_id, st)
 
-    def _fan_out(self, st: _Matter, event: StoredEvent) -> None:
+    def _fan_out(self, st: MatterState, event: StoredEvent) -> None:
         for listener in list(st.listeners.values()):
             try:
                 listener.deliver(event)
@@ -512,13 +393,13 @@ class Hub:
 
     # -- gap fill ---------------------------------------------------------
 
-    def _schedule_fill(self, matter_id: int, st: _Matter) -> None:
+    def _schedule_fill(self, matter_id: int, st: MatterState) -> None:
         if st.fill_task is None and st.ready and self._running:
             st.fill_task = asyncio.get_running_loop().create_task(
                 self._fill(matter_id, st), name=f"rtportal-hub-fill-{matter_id}"
             )
 
-    async def _fill(self, matter_id: int, st: _Matter) -> None:
+    async def _fill(self, matter_id: int, st: MatterState) -> None:
         """Read ``(last, target]`` from the database and deliver it, once per matter."""
         try:
             if self._gap_wait > 0:

@@ -240,6 +240,13 @@ class ConnectionCore:
         self._forget_all()
         self.hub.unregister(self)
 
+    async def finish(self) -> None:
+        """The transport is gone: cancel the requests, wait for them, leave the hub."""
+        for task in self.cancel_tasks():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.leave_all()
+
     # --- executing the core's requests --------------------------------------------
 
     def feed(self, actions: list[Action]) -> None:

@@ -11,9 +11,8 @@ protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
   database (authenticate, subscribe, backlog, send) run as short tasks.
   An idle connection is a transport, a parser and the core's state.
 * **Fan-out writes straight to the socket.** Server frames are not masked,
-  so an event frame is the same bytes for every viewer of one class: it is
-  framed once (``_FrameBytes``) and each connection does one
-  ``transport.write``. No writer task wakes per connection per event.
+  so an event frame is framed once per viewer class
+  (``rtportal.ws.nativeshared``) and written with one ``transport.write``.
 * **Overflow policy: close, never buffer without bound.** Before frames are
   written, the transport's unsent bytes plus the frames are compared with
   ``settings.ws_send_buffer_max``: beyond it the frames are not written and
@@ -24,9 +23,8 @@ protocol core (``ConnectionCore``, the same as the portable ASGI endpoint):
   no backlog page is read for the connection, so a client that does not
   read holds about one page, not the log.
 * **Keepalive without a timer per connection.** One sweep per worker every
-  ``--ws-ping-interval`` seconds pings the connections that sent nothing
-  since the last sweep, and closes (1011) those that sent nothing, not even
-  the pong, by the sweep after ``--ws-ping-timeout``.
+  ``--ws-ping-interval`` s pings the connections silent since the last one
+  and closes (1011) those still silent after ``--ws-ping-timeout``.
 * **Handshake timeout.** An upgrade not answered within
   ``settings.handshake_timeout`` seconds (the token check stalled) is
   dropped; ``rtportal.http.uvicorn_http`` bounds the request headers before it.
@@ -41,13 +39,9 @@ serves ``/ws``; every other websocket path gets 404.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import struct
-from collections.abc import Callable
 from typing import Any, cast
 
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -70,6 +64,8 @@ from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
 from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, backlog_low_water, refusal
+from rtportal.ws.handshake import RepeatedHeader, closer, single_header
+from rtportal.ws.nativeshared import Shared
 from rtportal.ws.protocol import Close
 
 __all__ = ["UVICORN_WS", "WS_PATH", "NativeConnection", "WebSocketProtocol"]
@@ -84,73 +80,6 @@ UVICORN_WS = "rtportal.ws.native:WebSocketProtocol"
 # e.g. backlog pages of several matters, accumulates before the flush).
 _WRITE_NOW = 64
 _SHARED_KEY = "rtportal.ws.native"  # per-worker state in uvicorn's app_state
-
-
-class _FrameBytes:
-    """Text frame bytes per frame text, shared by every connection of a worker.
-
-    Keyed by the identity of the text: the core's ``FrameCache`` hands the
-    same ``str`` object to every viewer of one class, so a fan-out to 1,000
-    members frames (and UTF-8 encodes) the event once. The entry keeps the
-    text alive, so its id cannot be reused while it is cached.
-    """
-
-    __slots__ = ("_bytes", "_memo")
-    _SIZE = 64
-    _MAX_BYTES = 8 * 1024 * 1024  # framed bytes kept, besides the entry count
-
-    def __init__(self) -> None:
-        self._memo: dict[int, tuple[str, bytes]] = {}
-        self._bytes = 0
-
-    def __call__(self, text: str) -> bytes:
-        entry = self._memo.get(id(text))
-        if entry is not None and entry[0] is text:
-            return entry[1]
-        data = text.encode()
-        n = len(data)
-        if n < 126:
-            frame = bytes((0x81, n)) + data
-        elif n < 65536:
-            frame = struct.pack("!BBH", 0x81, 126, n) + data
-        else:
-            frame = struct.pack("!BBQ", 0x81, 127, n) + data
-        if len(self._memo) >= self._SIZE or self._bytes > self._MAX_BYTES:
-            self._memo.clear()  # bounded; a miss only costs one encode
-            self._bytes = 0
-        self._memo[id(text)] = (text, frame)
-        self._bytes += len(frame)
-        return frame
-
-
-class _Shared:
-    """Per-worker state of the native transport (in uvicorn's ``app_state``)."""
-
-    __slots__ = ("connections", "dirty", "flush_scheduled", "frame_bytes", "proxies", "sweeping")
-
-    def __init__(self, config: Any) -> None:
-        self.proxies = _proxies(config)
-        self.frame_bytes = _FrameBytes()
-        self.connections: set[WebSocketProtocol] = set()
-        self.sweeping = False
-        self.dirty: list[WebSocketProtocol] = []  # frames waiting for the flush
-        self.flush_scheduled = False
-
-    def write_soon(self, ws: WebSocketProtocol) -> None:
-        """Write ``ws``'s frames at the end of this loop iteration, with
-        whatever else it is sent meanwhile: a sender's ack and the event it
-        made go out in one write (one syscall), as do the events of one
-        group commit to one connection."""
-        self.dirty.append(ws)
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self.flush_scheduled = False
-        dirty, self.dirty = self.dirty, []
-        for ws in dirty:
-            ws.flush_frames()
 
 
 class NativeConnection(ConnectionCore):
@@ -225,9 +154,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._server_state = server_state
         self._app_state = app_state
         shared = app_state.get(_SHARED_KEY)
-        if not isinstance(shared, _Shared):
-            shared = app_state[_SHARED_KEY] = _Shared(config)
-        self._shared: _Shared = shared
+        if not isinstance(shared, Shared):
+            shared = app_state[_SHARED_KEY] = Shared(config)
+        self._shared: Shared = shared
         self.conn_id = new_id("c")  # ties this connection's log lines together
         self.flush_pending = False  # in the shared dirty list
         runtime = app_state.get(RUNTIME_KEY)
@@ -298,7 +227,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._conn = None
             conn.limits.disconnect(conn.principal)
             # Leaving the hub awaits (the last listener of a matter unsubscribes).
-            self._track(asyncio.get_running_loop().create_task(_finish(conn)))
+            self._track(asyncio.get_running_loop().create_task(conn.finish()))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -355,11 +284,11 @@ class WebSocketProtocol(asyncio.Protocol):
     # --- writing ---------------------------------------------------------------------
 
     @property
-    def shared(self) -> _Shared:
+    def shared(self) -> Shared:
         return self._shared
 
     def flush_frames(self) -> None:
-        """The end-of-iteration flush (``_Shared.write_soon``)."""
+        """The end-of-iteration flush (``Shared.write_soon``)."""
         self.flush_pending = False
         conn = self._conn
         if conn is not None and conn.proto.queued:
@@ -506,11 +435,11 @@ class WebSocketProtocol(asyncio.Protocol):
         cookie = "; ".join(headers.get_all("Cookie"))
         try:
             token = token_from_headers(
-                _single(headers, "Authorization"),
+                single_header(headers, "Authorization"),
                 cookie or None,
                 secure=is_secure(runtime.settings, self._scheme(headers)),
             )
-        except _RepeatedHeader:
+        except RepeatedHeader:
             token = None  # ambiguous credentials authenticate nobody
         # Nothing is read until the token is checked: a client may not send
         # frames before the 101 anyway (RFC 6455 4.1), and none is lost.
@@ -574,7 +503,7 @@ class WebSocketProtocol(asyncio.Protocol):
             principal=conn.principal_label if conn is not None else None,
             code=sent.code if sent else (received.code if received else 1006),
             reason=sent.reason if sent else (received.reason if received else ""),
-            by=_closer(ws),
+            by=closer(ws),
         )
 
     def _handshake_done(self) -> None:
@@ -662,43 +591,3 @@ class WebSocketProtocol(asyncio.Protocol):
         tasks = self._server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-
-
-class _RepeatedHeader(Exception):
-    """A header that must appear at most once came twice (ambiguous: refused)."""
-
-
-async def _no_app(scope: Any, receive: Any, send: Any) -> None:
-    """Never called: ``ProxyHeadersMiddleware`` is built only for its trust check."""
-
-
-def _proxies(config: Any) -> Callable[[str | None], bool] | None:
-    """Whether uvicorn trusts a peer's forwarded headers (``--forwarded-allow-ips``);
-    ``None`` when proxy headers are off."""
-    if not getattr(config, "proxy_headers", False):
-        return None
-    return ProxyHeadersMiddleware(_no_app, config.forwarded_allow_ips).trusted_hosts.__contains__
-
-
-def _single(headers: Headers, name: str) -> str | None:
-    values = headers.get_all(name)
-    if len(values) > 1:
-        raise _RepeatedHeader(name)
-    return str(values[0]) if values else None
-
-
-def _closer(ws: ServerProtocol) -> str:
-    """Who started the closing handshake: ``server``, ``client`` or ``network`` (no close frame)."""
-    if ws.close_rcvd_then_sent is not None:
-        return "client" if ws.close_rcvd_then_sent else "server"
-    if ws.close_sent is not None:
-        return "server"
-    return "client" if ws.close_rcvd is not None else "network"
-
-
-async def _finish(conn: NativeConnection) -> None:
-    tasks = conn.cancel_tasks()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    await conn.leave_all()
