@@ -36,7 +36,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
@@ -45,7 +44,6 @@ from websockets.uri import parse_uri
 from rtportal.access import membership
 from rtportal.access.sessions import issue_token
 from rtportal.db import Database
-from rtportal.db.migrate import upgrade
 from rtportal.db.models import Contact, Firm, Matter, MatterMember, StaffUser
 from rtportal.events import log as stream
 from rtportal.events.batch import AppendItem
@@ -53,8 +51,7 @@ from rtportal.events.event import canonical_json
 from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.settings import load_secret_key
-from tests.support.procs import service_unavailable
-from tests.support.worker import Worker, worker_env
+from tests.support.worker import Worker, migrated_db, worker_env
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -250,18 +247,8 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        try:
-            socket.create_connection((url.host or "127.0.0.1", url.port or 5432), 3).close()
-        except OSError as exc:
-            service_unavailable(f"PostgreSQL at {url.host}:{url.port} ({exc!r})")
-    await asyncio.wait_for(upgrade(database_url), 60)
-    database = Database(database_url)
-    try:
+    async with migrated_db(database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def _seed(db: Database, key: bytes) -> tuple[str, int, str, list[str]]:

@@ -27,7 +27,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import string
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -39,19 +38,17 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.removal import remove_member
 from rtportal.access.sessions import issue_token, revoke_principal_tokens
 from rtportal.db import Database
-from rtportal.db.migrate import upgrade
 from rtportal.db.models import Contact, Event, Firm, Matter, MatterMember, StaffUser
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
-from tests.support.procs import RedisProcess, service_unavailable
-from tests.support.worker import Worker, worker_env
+from tests.support.procs import RedisProcess
+from tests.support.worker import Worker, migrated_db, worker_env
 from tests.support.wsclient import ConnectionLost, ServerError, StreamClient, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -86,18 +83,8 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     """The migrated shared database, opened in the test process for seeding/checks."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        try:
-            socket.create_connection((url.host or "127.0.0.1", url.port or 5432), 3).close()
-        except OSError as exc:
-            service_unavailable(f"PostgreSQL at {url.host}:{url.port} ({exc!r})")
-    await asyncio.wait_for(upgrade(database_url), 60)
-    database = Database(database_url)
-    try:
+    async with migrated_db(database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 Spawn = Callable[..., Awaitable[Worker]]

@@ -15,10 +15,15 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.support.procs import ManagedProcess, free_port
+from sqlalchemy import make_url
+
+from rtportal.db import Database
+from rtportal.db.migrate import upgrade
+from tests.support.procs import ManagedProcess, free_port, service_unavailable
 
 __all__ = ["Worker", "WorkerDied", "worker_env"]
 
@@ -201,3 +206,21 @@ class Worker:
         if self._tombstone is not None:
             self._tombstone.close()
             self._tombstone = None
+
+
+@asynccontextmanager
+async def migrated_db(database_url: str) -> AsyncIterator[Database]:
+    """The database the workers share, migrated and opened in the test process
+    (a PostgreSQL that does not answer is ``service_unavailable``)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        try:
+            socket.create_connection((url.host or "127.0.0.1", url.port or 5432), 3).close()
+        except OSError as exc:
+            service_unavailable(f"PostgreSQL at {url.host}:{url.port} ({exc!r})")
+    await asyncio.wait_for(upgrade(database_url), 60)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await database.close()
