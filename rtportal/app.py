@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from rtportal import logs
 from rtportal.access import membership
 from rtportal.access.queries import ACCESS_QUERIES
+from rtportal.access.ratelimit import MemoryLimiter
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
@@ -31,6 +32,7 @@ from rtportal.http.headers import SecurityHeaders, security_headers
 from rtportal.http.requestid import RequestIds
 from rtportal.http.static import PortalStatic
 from rtportal.limits import AuthFailures, UserLimits
+from rtportal.notify.held import HeldNotifier
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
@@ -95,8 +97,20 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 db, hub.publish, settings, membership.can_access
             )
             frames = FrameCache(max_bytes=settings.frame_cache_bytes)
+            limiter = MemoryLimiter()
+            stack.push_async_callback(limiter.close)
+            notifier = HeldNotifier()
+            stack.push_async_callback(notifier.close)
             runtime = app.state.runtime = Runtime(
-                settings, db, hub, committer, UserLimits(settings), AuthFailures(settings), frames
+                settings,
+                db,
+                hub,
+                committer,
+                UserLimits(settings),
+                AuthFailures(settings),
+                frames,
+                limiter,
+                notifier,
             )
             log.info(
                 "rtportal started (database %s, broker %s)",

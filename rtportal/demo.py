@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access.sessions import issue_login_link, issue_token
 from rtportal.db import Database
-from rtportal.db.models import Contact, Firm, Matter, MatterMember, StaffUser
+from rtportal.db.models import (
+    Contact,
+    ContactEmail,
+    ContactPhone,
+    Firm,
+    Matter,
+    MatterMember,
+    StaffUser,
+)
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
 from rtportal.settings import Settings
@@ -37,6 +45,7 @@ __all__ = [
     "format_demo",
     "new_matter_reference",
     "seed_demo",
+    "slug_of",
 ]
 
 DEMO_FIRM = "Harbour & Finch Migration"
@@ -49,8 +58,24 @@ def new_matter_reference() -> str:
     return f"{letters}{secrets.randbelow(10_000):04d}"
 
 
-async def create_firm(session: AsyncSession, name: str) -> Firm:
-    firm = Firm(name=name)
+def slug_of(name: str) -> str:
+    """``"Harbour & Finch Migration"`` -> ``"harbour-finch-migration"`` (at most 48 characters)."""
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in name.lower()).split()
+    return "-".join(words)[:48].strip("-") or "firm"
+
+
+async def create_firm(session: AsyncSession, name: str, *, slug: str | None = None) -> Firm:
+    """A firm; its slug is derived from the name (a suffix makes it unique) unless given."""
+    chosen = slug
+    base = slug_of(name)
+    n = 1
+    while chosen is None:
+        candidate = base if n == 1 else f"{base}-{n}"
+        taken = await session.execute(select(Firm.id).where(Firm.slug == candidate))
+        if taken.scalar_one_or_none() is None:
+            chosen = candidate
+        n += 1
+    firm = Firm(name=name, slug=chosen)
     session.add(firm)
     await session.flush()
     return firm
@@ -63,7 +88,7 @@ async def create_staff(
     user = StaffUser(firm_id=firm.id, email=email, display_name=display_name, role=role)
     session.add(user)
     await session.flush()
-    return Principal("bot" if role == "bot" else "staff", user.id, firm.id, display_name)
+    return Principal("bot" if role == "bot" else "staff", user.id, firm.id, display_name, role=role)
 
 
 async def create_contact(
@@ -73,9 +98,21 @@ async def create_contact(
     display_name: str,
     email: str | None = None,
     phone: str | None = None,
+    personal_mobile: bool = False,
 ) -> Principal:
-    contact = Contact(firm_id=firm.id, display_name=display_name, email=email, phone=phone)
+    """A contact with at most one email address and one phone number (the
+    access package's contact service takes several of each)."""
+    contact = Contact(firm_id=firm.id, display_name=display_name)
     session.add(contact)
+    await session.flush()
+    if email is not None:
+        session.add(ContactEmail(contact_id=contact.id, address=email.lower(), position=0))
+    if phone is not None:
+        session.add(
+            ContactPhone(
+                contact_id=contact.id, number=phone, personal_mobile=personal_mobile, position=0
+            )
+        )
     await session.flush()
     return Principal("contact", contact.id, firm.id, display_name)
 
@@ -143,7 +180,7 @@ async def _staff_by_email(session: AsyncSession, firm_id: int, email: str) -> Pr
         )
     ).scalar_one()
     kind: PrincipalKind = "bot" if user.role == "bot" else "staff"
-    return Principal(kind, user.id, firm_id, user.display_name)
+    return Principal(kind, user.id, firm_id, user.display_name, role=user.role)
 
 
 async def _create_demo(unit: Unit) -> None:
@@ -168,6 +205,7 @@ async def _create_demo(unit: Unit) -> None:
         display_name="Amira Haddad",
         email="amira@client.example",
         phone="+61400000000",
+        personal_mobile=True,
     )
     matter = await create_matter(
         session, firm, title="Skilled visa 189 - Haddad", reference=DEMO_MATTER, responsible=admin
@@ -232,9 +270,9 @@ async def seed_demo(
             users.append(await _demo_user(session, settings, role, principal, email))
         contact = (
             await session.execute(
-                select(Contact).where(
-                    Contact.firm_id == firm_id, Contact.email == "amira@client.example"
-                )
+                select(Contact)
+                .join(ContactEmail, ContactEmail.contact_id == Contact.id)
+                .where(Contact.firm_id == firm_id, ContactEmail.address == "amira@client.example")
             )
         ).scalar_one()
         principal = Principal("contact", contact.id, firm_id, contact.display_name)

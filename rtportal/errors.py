@@ -23,6 +23,22 @@ code                        HTTP    meaning
                                     (``crypto_signature``, ``crypto_replay``, …;
                                     table in docs/security.md §12)
 ``invalid_config``          500     a setting (URL, path, value) rtportal cannot use
+``forbidden``               403     a staff member whose role may not do this
+                                    (only for callers who may see the object)
+``csrf_failed``             403     a cookie-authenticated write without a valid
+                                    ``X-CSRF-Token`` header
+``invalid_credentials``     401     wrong email, password or second factor; the
+                                    same answer for an unknown or removed user
+``second_factor_required``  401     the password was right; a TOTP code (or a
+                                    recovery code) is needed too
+``invalid_link``            400     an invite or setup link that is unknown, used,
+                                    superseded by a resend, or expired
+``invalid_passcode``        400     a wrong or expired SMS passcode (the invite's
+                                    tries are counted; after 5 it is locked)
+``precondition_failed``     422     the request is valid but the object is not in
+                                    a state that allows it (``details.reason``:
+                                    ``contact_no_email``, ``contact_no_mobile``,
+                                    ``invite_not_pending``, ``weak_password``, …)
 ==========================  ======  ==============================================
 
 Errors of other libraries are mapped to this tree once, at a boundary, and
@@ -42,13 +58,20 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "CryptoInvalid",
+    "CsrfFailed",
+    "Forbidden",
     "ForbiddenOrigin",
     "InvalidConfig",
+    "InvalidCredentials",
     "InvalidCursor",
+    "InvalidLink",
+    "InvalidPasscode",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "RateLimited",
     "RtPortalError",
+    "SecondFactorRequired",
     "Unauthenticated",
     "Unavailable",
 ]
@@ -127,3 +150,41 @@ class InvalidConfig(RtPortalError):
 
     code = "invalid_config"
     http_status = 500
+
+
+class Forbidden(RtPortalError):
+    """A staff member's role does not allow the action (never for other firms' objects: 404)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class CsrfFailed(RtPortalError):
+    code = "csrf_failed"
+    http_status = 403
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+
+
+class SecondFactorRequired(Unauthenticated):
+    code = "second_factor_required"
+
+
+class InvalidLink(BadRequest):
+    code = "invalid_link"
+
+
+class InvalidPasscode(BadRequest):
+    code = "invalid_passcode"
+
+
+class PreconditionFailed(RtPortalError):
+    """Valid request, wrong state; ``details["reason"]`` names which precondition."""
+
+    code = "precondition_failed"
+    http_status = 422
+
+    def __init__(self, reason: str, message: str = "", **details: Any) -> None:
+        super().__init__(message or reason.replace("_", " "), reason=reason, **details)

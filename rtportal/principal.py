@@ -22,6 +22,9 @@ class Principal:
     id: int
     firm_id: int
     display_name: str
+    # Staff role (``org_admin``, ``matter_admin``, ``staff``; ``bot`` for
+    # bots); None for contacts. Checked by ``rtportal.access.roles``.
+    role: str | None = field(default=None, compare=False)
     # Which login session (token) authenticated this caller, when known: a
     # logout closes that session's websockets, not the user's other devices.
     # Not part of equality: the same person is the same principal everywhere.

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtportal.access.ratelimit import Limiter
 from rtportal.db import Database
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.limits import AuthFailures, UserLimits
+from rtportal.notify.outbox import Notifier
 from rtportal.realtime.framecache import FrameCache
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
@@ -33,3 +35,8 @@ class Runtime:
     auth_failures: AuthFailures  # failed HTTP authentications per source address
     # One encoded-frame cache per worker: (matter_id, seq) names one event per database.
     frames: FrameCache
+    # Sign-in, passcode, invite and password-change limits (shared across
+    # workers through Redis when the broker is Redis).
+    limiter: Limiter
+    # Delivers queued email/SMS after their transaction committed.
+    notifier: Notifier

@@ -258,16 +258,13 @@ async def _seed(db: Database, key: bytes) -> tuple[str, int, str, list[str]]:
     ref = f"{letters}{secrets.randbelow(10_000):04d}"
     readers = BACKLOG_READERS + LIVE_READERS
     async with db.write() as s:
-        firm = Firm(name=f"Memory {tag}")
+        firm = Firm(name=f"Memory {tag}", slug=f"memory-{tag}")
         s.add(firm)
         await s.flush()
         staff = StaffUser(
             firm_id=firm.id, email=f"s-{tag}@example.test", display_name="Staff", role="staff"
         )
-        contacts = [
-            Contact(firm_id=firm.id, email=f"c{i}-{tag}@example.test", display_name=f"C{i}")
-            for i in range(readers)
-        ]
+        contacts = [Contact(firm_id=firm.id, display_name=f"C{i}") for i in range(readers)]
         matter = Matter(firm_id=firm.id, reference=ref, title="Memory")
         s.add_all([staff, *contacts, matter])
         await s.flush()

@@ -17,7 +17,24 @@ from rtportal.db.migrate import current_revision, downgrade, head_revision, upgr
 from rtportal.db.models import Base
 from tests.support.pgdb import new_pg_database
 
-TABLES = {"firms", "staff_users", "contacts", "matters", "matter_members", "events", "auth_tokens"}
+TABLES = {
+    "firms",
+    "staff_users",
+    "contacts",
+    "matters",
+    "matter_members",
+    "events",
+    "auth_tokens",
+    "contact_emails",
+    "contact_phones",
+    "matter_applicants",
+    "credentials",
+    "recovery_codes",
+    "invites",
+    "message_templates",
+    "outbox",
+    "audit_log",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

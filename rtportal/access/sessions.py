@@ -150,8 +150,14 @@ async def load_principal(session: AsyncSession, kind: str, principal_id: int) ->
         user = await session.get(StaffUser, principal_id)
         if user is None or (user.role == "bot") != (kind == "bot"):
             raise NotFound("no such principal")
+        if user.status == "disabled":
+            raise NotFound("no such principal")
         return Principal(
-            "bot" if kind == "bot" else "staff", user.id, user.firm_id, user.display_name
+            "bot" if kind == "bot" else "staff",
+            user.id,
+            user.firm_id,
+            user.display_name,
+            role=user.role,
         )
     raise NotFound("no such principal")
 

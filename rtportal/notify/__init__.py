@@ -1,0 +1,1 @@
+"""Email and SMS: the outbox table, SMTP delivery, SMS providers."""
