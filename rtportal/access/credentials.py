@@ -1,0 +1,123 @@
+"""Credentials: how a staff member or contact signs in (``Credential`` rows).
+
+The interface the invite and staff-setup flows use to give a person a
+password, and sign-in uses to check it. The browser sends only the login
+secret (docs/access.md "Accounts and sign-in"); it is hashed here with
+argon2-cffi. This module is the one place that parses and checks the
+client-side KDF parameters (``Kdf.parse``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal import base64url
+from rtportal.db.models import Credential, utcnow
+from rtportal.errors import BadRequest
+
+__all__ = ["Kdf", "clear_login", "credential_of", "set_login"]
+
+SALT_BYTES = 16
+LOGIN_SECRET_BYTES = 32
+
+_HASHER = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class Kdf:
+    """The browser's Argon2id salt and parameters for one credential."""
+
+    salt: bytes
+    m_kib: int = 65536
+    t: int = 3
+    p: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alg": "argon2id",
+            "salt": base64url.encode(self.salt),
+            "m_kib": self.m_kib,
+            "t": self.t,
+            "p": self.p,
+        }
+
+    def params_text(self) -> str:
+        return json.dumps({"m_kib": self.m_kib, "t": self.t, "p": self.p}, sort_keys=True)
+
+    @classmethod
+    def parse(cls, raw: object) -> Kdf:
+        """A request's ``kdf`` object; ``BadRequest`` for anything else."""
+        if not isinstance(raw, dict) or raw.get("alg") != "argon2id":
+            raise BadRequest("kdf must be {alg: argon2id, salt, m_kib, t, p}")
+        salt = base64url.decode(raw.get("salt"), SALT_BYTES, "kdf.salt")
+        if salt is None or len(salt) != SALT_BYTES:
+            raise BadRequest("kdf.salt must be 16 bytes")
+        values = [raw.get(k) for k in ("m_kib", "t", "p")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise BadRequest("kdf.m_kib, kdf.t and kdf.p must be integers")
+        return cls(salt, *values)  # type: ignore[arg-type]
+
+
+async def credential_of(
+    session: AsyncSession, principal_kind: str, principal_id: int
+) -> Credential | None:
+    result = await session.execute(
+        select(Credential).where(
+            Credential.principal_kind == principal_kind, Credential.principal_id == principal_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def set_login(
+    session: AsyncSession,
+    *,
+    firm_id: int,
+    principal_kind: str,
+    principal_id: int,
+    email: str,
+    kdf: Kdf,
+    login_secret: bytes,
+    key_backup: bytes | None = None,
+    public_keys: bytes | None = None,
+) -> Credential:
+    """Give the principal a password (create or replace its credential), in the caller's
+    transaction."""
+    if len(login_secret) != LOGIN_SECRET_BYTES:
+        raise BadRequest("login_secret must be 32 bytes")
+    verifier = await asyncio.to_thread(_HASHER.hash, login_secret)
+    row = await credential_of(session, principal_kind, principal_id)
+    if row is None:
+        row = Credential(
+            firm_id=firm_id,
+            email=email.lower(),
+            principal_kind=principal_kind,
+            principal_id=principal_id,
+        )
+        session.add(row)
+    row.email = email.lower()
+    row.kdf_salt = kdf.salt
+    row.kdf_params = kdf.params_text()
+    row.verifier = verifier
+    row.key_backup = key_backup
+    row.public_keys = public_keys
+    row.password_set_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def clear_login(session: AsyncSession, principal_kind: str, principal_id: int) -> None:
+    """Forget the principal's password (regenerate login details).
+
+    The caller ends the principal's sessions in the same transaction."""
+    row = await credential_of(session, principal_kind, principal_id)
+    if row is not None:
+        row.verifier = None
+        await session.flush()
