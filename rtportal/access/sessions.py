@@ -55,6 +55,7 @@ __all__ = [
     "hash_token",
     "is_secure",
     "issue_login_link",
+    "issue_session",
     "issue_token",
     "live_sessions",
     "load_principal",
@@ -439,6 +440,33 @@ async def exchange(session: AsyncSession, settings: Settings, token: str | None)
     return Exchanged(
         replace(principal, session_id=session_id_of(key, new_token), session_idle=True),
         new_token,
+        expires,
+    )
+
+
+async def issue_session(
+    session: AsyncSession, settings: Settings, principal: Principal, *, label: str = "sign-in"
+) -> Exchanged:
+    """A new browser session for ``principal`` after a sign-in (password, invite
+    acceptance, staff setup), in the caller's transaction: no parent, idle
+    timeout by kind, absolute end ``settings.session_lifetime`` from now."""
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.session_lifetime)
+    idle = settings.session_idle if principal.kind == "contact" else settings.staff_session_idle
+    key = settings.secret_key
+    token = await _add_token(
+        session,
+        key,
+        principal,
+        kind="session",
+        label=label,
+        expires=expires,
+        idle_seconds=idle,
+        now=now,
+    )
+    return Exchanged(
+        replace(principal, session_id=session_id_of(key, token), session_idle=True),
+        token,
         expires,
     )
 

@@ -32,12 +32,16 @@ async def check_second_factor(
     *,
     required: bool,
     code: str | None,
-) -> None:
+) -> list[str] | None:
     """Pass, or raise ``SecondFactorRequired`` (no code given, or one is needed but
     none is enrolled: ``details.enrol = true``) or ``InvalidCredentials`` (wrong,
-    replayed, or too many tries)."""
+    replayed, or too many tries).
+
+    Returns the new recovery codes (shown once) when this code confirmed an
+    enrolment started at sign-in (``start_enrolment``), else None.
+    """
     if credential.totp_enabled_at is None and not required:
-        return
+        return None
     raise SecondFactorRequired(
         "a second factor is needed", enrol=credential.totp_enabled_at is None
     )

@@ -10,47 +10,47 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal import base64url, jsonlimits
 from rtportal.access import membership
 from rtportal.access.sessions import (
     authenticate,
-    cookie_name,
     exchange,
     exchangeable,
-    is_secure,
     revoke_principal_tokens,
     revoke_token,
-    sign_in,
     token_from_connection,
 )
 from rtportal.closecodes import CLOSE_REVOKED
-from rtportal.db import Database
-from rtportal.db.models import utcnow
 from rtportal.errors import (
     BadRequest,
-    ForbiddenOrigin,
     NotFound,
     Unauthenticated,
     Unavailable,
 )
 from rtportal.events import log as stream
-from rtportal.events.audience import view_for, viewer_class
+from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
 from rtportal.http.bodies import json_object
+from rtportal.http.context import (
+    check_origin,
+    clear_session_cookie,
+    db_of,
+    metered,
+    ok,
+    principal_body,
+    principal_of,
+    runtime_of,
+    set_session_cookie,
+    settings_of,
+)
 from rtportal.http.errors import error_response, json_endpoint
-from rtportal.origins import origin_allowed
-from rtportal.principal import Principal
-from rtportal.runtime import Runtime
 from rtportal.settings import Settings
 
 __all__ = ["DEFAULT_PAGE", "routes"]
@@ -58,96 +58,35 @@ __all__ = ["DEFAULT_PAGE", "routes"]
 DEFAULT_PAGE = 100
 _SMALL_BODY = 4096
 _EVENT_FIELDS = frozenset({"client_id", "kind", "audience", "payload", "blob"})
-_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _LIMIT_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits only
-
-
-def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _check_origin(request: Request) -> None:
-    """Cookie-authenticated writes must come from an allowed Origin (CSRF defence
-    in depth behind SameSite=Strict); bearer requests carry no ambient credentials."""
-    if request.method not in _UNSAFE or "authorization" in request.headers:
-        return
-    if not origin_allowed(request.headers.get("origin"), _settings(request).allowed_origins):
-        raise ForbiddenOrigin("origin not allowed")
-
-
-@contextmanager
-def _metered(request: Request, token: str | None) -> Iterator[None]:
-    """Meter an authentication with a presented token against the caller's
-    address (``rtportal.limits.AuthFailures``): refused ``rate_limited``
-    before the lookup while the address has no failure left, and one
-    failure spent when the block raises ``Unauthenticated``."""
-    if not token:
-        yield
-        return
-    runtime: Runtime = request.app.state.runtime
-    address = request.client.host if request.client else None
-    runtime.auth_failures.check(address)
-    try:
-        yield
-    except Unauthenticated:
-        runtime.auth_failures.failed(address)
-        raise
-
-
-async def _principal(request: Request) -> Principal:
-    _check_origin(request)
-    settings = _settings(request)
-    token = token_from_connection(request, settings)
-    with _metered(request, token):
-        return await sign_in(_db(request), settings.secret_key, token)
-
-
-def _principal_body(principal: Principal) -> dict[str, Any]:
-    return {
-        "kind": principal.kind,
-        "id": principal.id,
-        "firm_id": principal.firm_id,
-        "name": principal.display_name,
-        "viewer": viewer_class(principal),
-    }
 
 
 @json_endpoint
 async def healthz(request: Request) -> Response:
     """Liveness + database reachability (no authentication, no data)."""
-    if await _db(request).ping():
-        return _ok({"status": "ok"})
+    if await db_of(request).ping():
+        return ok({"status": "ok"})
     return error_response(Unavailable("database unreachable"))
 
 
 @json_endpoint
 async def me(request: Request) -> Response:
-    principal = await _principal(request)
-    return _ok({"principal": _principal_body(principal)})
+    principal = await principal_of(request)
+    return ok({"principal": principal_body(principal)})
 
 
 @json_endpoint
 async def list_matters(request: Request) -> Response:
-    principal = await _principal(request)
-    async with _db(request).read() as session:
+    principal = await principal_of(request)
+    async with db_of(request).read() as session:
         matters = await membership.list_matters(session, principal)
-    return _ok(
+    return ok(
         {"matters": [{"ref": m.reference, "title": m.title, "head": m.last_seq} for m in matters]}
     )
 
 
 def _limit(request: Request) -> int:
-    page_max = _settings(request).history_page_max
+    page_max = settings_of(request).history_page_max
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return min(DEFAULT_PAGE, page_max)
@@ -174,12 +113,12 @@ async def history(request: Request) -> Response:
     backward = "before" in query
     cursor = Cursor.from_string(query.get("before" if backward else "after"))
     limit = _limit(request)
-    principal = await _principal(request)
+    principal = await principal_of(request)
     ref = request.path_params["ref"]
-    async with _db(request).read() as session:
+    async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, ref)
         # Bounded in bytes too: a page may hold fewer than ``limit`` events.
-        page_bytes = _settings(request).history_page_bytes
+        page_bytes = settings_of(request).history_page_bytes
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
@@ -195,7 +134,7 @@ async def history(request: Request) -> Response:
         last = events[-1].seq if events else cursor.after
         first = events[0].seq if events else cursor.after + 1
         more = last < head
-    return _ok(
+    return ok(
         {
             "matter": matter.reference,
             "events": views,
@@ -216,10 +155,10 @@ def _event_body_limit(settings: Settings) -> int:
 async def post_event(request: Request) -> Response:
     """Append an event (idempotent by ``client_id``) through the worker's
     ``GroupCommit``: committed, then published, then answered."""
-    settings = _settings(request)
-    principal = await _principal(request)
+    settings = settings_of(request)
+    principal = await principal_of(request)
     # The user's write rate, shared with websocket sends (rtportal.limits).
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     runtime.limits.check_write(principal)
     body = await json_object(request, _event_body_limit(settings))
     unknown = set(body) - _EVENT_FIELDS
@@ -246,20 +185,9 @@ async def post_event(request: Request) -> Response:
     committer: GroupCommit = request.app.state.committer
     send = Send(request.path_params["ref"], kind, audience, payload, blob, client_id)
     event, created, _ = await committer.append(principal, send, None)
-    return _ok(
+    return ok(
         {"seq": event.seq, "duplicate": not created, "event": view_for(event, principal)},
         status=201 if created else 200,
-    )
-
-
-def _secure_cookie(request: Request) -> bool:
-    return is_secure(_settings(request), request.url.scheme)
-
-
-def _clear_cookie(request: Request, response: Response) -> None:
-    secure = _secure_cookie(request)
-    response.delete_cookie(
-        cookie_name(secure), path="/", httponly=True, samesite="strict", secure=secure
     )
 
 
@@ -275,61 +203,51 @@ async def create_session(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else None
-    settings = _settings(request)
-    with _metered(request, token):
+    settings = settings_of(request)
+    with metered(request, token):
         # Looked up with a read first: an unknown or dead token never takes
         # the write lock (SQLite has one per process).
-        async with _db(request).read() as session:
+        async with db_of(request).read() as session:
             await exchangeable(session, settings.secret_key, token)
-        async with _db(request).write() as session:
+        async with db_of(request).write() as session:
             made = await exchange(session, settings, token)
-    secure = _secure_cookie(request)
-    response = _ok({"principal": _principal_body(made.principal)}, status=201)
-    # __Host- over HTTPS: Secure, Path=/ and no Domain, as the prefix requires.
-    response.set_cookie(
-        cookie_name(secure),
-        made.token,
-        max_age=max(0, int((made.expires_at - utcnow()).total_seconds())),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-    )
+    response = ok({"principal": principal_body(made.principal)}, status=201)
+    set_session_cookie(request, response, made)
     return response
 
 
 @json_endpoint
 async def delete_session(request: Request) -> Response:
     """Log out: revoke the presented token and every session exchanged from it."""
-    _check_origin(request)
-    settings = _settings(request)
+    check_origin(request)
+    settings = settings_of(request)
     token = token_from_connection(request, settings)
     if not token:
         raise Unauthenticated("missing token")
-    with _metered(request, token):
-        async with _db(request).read() as session:
+    with metered(request, token):
+        async with db_of(request).read() as session:
             principal = await authenticate(session, settings.secret_key, token)
-    async with _db(request).write() as session:
+    async with db_of(request).write() as session:
         revoked = await revoke_token(session, settings.secret_key, token)
     # After commit: those sessions' live websockets on every worker close
     # with 4010 (a reconnect would be refused anyway; this makes it immediate).
     await request.app.state.hub.close_principal(
         principal.kind, principal.id, CLOSE_REVOKED, session_ids=revoked
     )
-    response = _ok({"ok": True})
-    _clear_cookie(request, response)
+    response = ok({"ok": True})
+    clear_session_cookie(request, response)
     return response
 
 
 @json_endpoint
 async def delete_sessions(request: Request) -> Response:
     """Sign out everywhere: revoke every token of the caller and close all their websockets."""
-    principal = await _principal(request)
-    async with _db(request).write() as session:
+    principal = await principal_of(request)
+    async with db_of(request).write() as session:
         revoked = await revoke_principal_tokens(session, principal.kind, principal.id)
     await request.app.state.hub.close_principal(principal.kind, principal.id, CLOSE_REVOKED)
-    response = _ok({"ok": True, "revoked": revoked})
-    _clear_cookie(request, response)
+    response = ok({"ok": True, "revoked": revoked})
+    clear_session_cookie(request, response)
     return response
 
 

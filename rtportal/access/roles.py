@@ -1,0 +1,54 @@
+"""What each staff role may do (docs/access.md "Roles"): the one permission table.
+
+Only for callers who may already see the object: a caller of another firm,
+or a client who is not a member, gets ``not_found`` from the lookup before
+a role is ever checked. ``require`` raises ``Forbidden`` (403).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rtportal.db.models import Matter
+from rtportal.errors import Forbidden
+from rtportal.principal import Principal
+
+__all__ = ["Action", "allowed", "require"]
+
+Action = Literal[
+    "firm.manage",  # firm settings, welcome templates
+    "staff.manage",  # invite staff, change roles, disable
+    "outbox.read",
+    "audit.read",
+    "matter.create",
+    "matter.edit",
+    "contact.edit",  # create and edit contacts, link applicants
+    "portal.manage",  # invite, resend, remove, regenerate (on one matter)
+]
+
+_ORG_ADMIN_ONLY = frozenset({"firm.manage", "staff.manage", "outbox.read", "audit.read"})
+_MATTER_ADMIN = frozenset({"matter.create", "matter.edit", "contact.edit", "portal.manage"})
+
+
+def allowed(principal: Principal, action: Action, matter: Matter | None = None) -> bool:
+    """May ``principal`` (of the object's firm) do ``action`` (on ``matter``)?"""
+    if principal.kind != "staff":
+        return False
+    role = principal.role
+    if role == "org_admin":
+        return True
+    if action in _ORG_ADMIN_ONLY:
+        return False
+    if role == "matter_admin":
+        return action in _MATTER_ADMIN
+    if role == "staff":
+        if action == "contact.edit":
+            return True
+        if action == "portal.manage":
+            return matter is not None and matter.responsible_staff_id == principal.id
+    return False
+
+
+def require(principal: Principal, action: Action, matter: Matter | None = None) -> None:
+    if not allowed(principal, action, matter):
+        raise Forbidden(f"your role may not do this ({action})")
