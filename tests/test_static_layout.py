@@ -93,3 +93,47 @@ def test_crypto_test_tooling_is_not_in_the_package() -> None:
     imports_tests = re.compile(r"^\s*(from|import)\s+tests\b", re.M)
     for path in (REPO / "rtportal").rglob("*.py"):
         assert not imports_tests.search(path.read_text()), path
+
+
+def _string_tables() -> dict[str, set[str]]:
+    """The keys of each ``export const NAME = {...}`` table of strings.js."""
+    text = STRINGS.read_text()
+    tables: dict[str, set[str]] = {}
+    for match in re.finditer(r"^export const ([A-Z_]+) = \{\n(.*?)^\};", text, re.M | re.S):
+        keys = re.findall(r"^  (?:'([^']+)'|([A-Za-z_][A-Za-z0-9_]*)):", match.group(2), re.M)
+        tables[match.group(1)] = {quoted or bare for quoted, bare in keys}
+    return tables
+
+
+def test_every_string_a_page_uses_exists_in_strings_js() -> None:
+    """``STAFF.sendd`` would show "undefined": every ``TABLE.key`` a module reads is defined."""
+    tables = _string_tables()
+    assert {"TEXT", "AUTH", "STAFF", "ERRORS", "NOTICE"} <= set(tables)
+    missing = []
+    for path in page_modules():
+        if path == STRINGS:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for table, key in re.findall(r"\b([A-Z][A-Z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\b", line):
+                if table in tables and key not in tables[table]:
+                    missing.append(f"{path.relative_to(REPO)}:{n}: {table}.{key}")
+    assert missing == []
+
+
+def test_page_modules_put_no_literal_text_in_elements() -> None:
+    """``el(tag, class, 'Some text')`` and ``.textContent = 'Text'`` take text from strings.js."""
+    literal_el = re.compile(r"\bel\([^()]*,[^()]*,\s*(['\"`])[^'\"`]*[A-Za-z]{2}")
+    literal_text = re.compile(
+        r"\.(textContent|placeholder|title)\s*=\s*(['\"`])[^'\"`]*[A-Za-z]{2}"
+    )
+    offenders = []
+    for path in page_modules():
+        if path == STRINGS:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if COMMENT.match(line):
+                continue
+            code = re.sub(r"\$\{[^}]*\}", "", line)  # interpolated code is not text
+            if literal_el.search(code) or literal_text.search(code):
+                offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert offenders == []

@@ -1,0 +1,368 @@
+"""The portal access lifecycle in a real Chromium, at desktop and phone size.
+
+The journey of docs/access.md through the screens (static/shared|client|staff):
+an org admin signs in (email + password; the firm requires an
+authenticator, so the sign-in page enrols one: the code is computed here
+from the key the page shows) -> opens a matter whose portal is OFF -> adds
+a contact in the invitation flyout and invites them by email link + SMS
+passcode -> the email arrives at a real SMTP server on loopback (aiosmtpd;
+the app's ``RTPORTAL_SMTP_URL`` points at it) -> staff resends: the first
+link is dead at once -> the client opens the new link, takes the passcode
+from the SMS in the outbox screen (no SMS provider: the outbox holds it),
+is refused a weak password, chooses a good one and lands on the matter's
+stream with the welcome item, which staff see live too -> staff removes
+the client -> the client's open page loses access at once.
+
+Every screen is saved into docs/screenshots/ (``<screen>-desktop.png``,
+``<screen>-mobile.png``), which the README shows. Every wait is
+Playwright's auto-waiting ``expect`` or a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email
+import email.policy
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from rtportal.access.credentials import Kdf, set_login
+from rtportal.app import create_app
+from rtportal.crypto.backup import Argon2Params, derive_password_keys
+from rtportal.db.models import Firm
+from rtportal.principal import Principal
+from rtportal.settings import Settings
+from tests import test_browser_feed as feed_test
+from tests.conftest import TEST_SECRET_HEX, FirmKit, MakeFirm
+from tests.support.procs import free_port
+from tests.support.server import RunningServer, running_server
+from tests.support.wsclient import wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+browser = feed_test.browser  # Debian's Chromium (fails in CI when missing, never downloaded)
+PageWatch = feed_test.PageWatch
+WAIT_MS = feed_test.WAIT_MS
+
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "mobile": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+ADMIN_PASSWORD = "staple orbit lantern 42"
+CLIENT_PASSWORD = "seven quiet harbours"
+CLIENT_EMAIL = "jo.client@example.test"
+CLIENT_MOBILE = "+61400111222"
+
+
+class Mailbox:
+    """An SMTP server on loopback keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.port = free_port()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    async def link(self, address: str, nth: int) -> str:
+        """The portal link of the ``nth`` (1-based) message to ``address``."""
+        await wait_until(lambda: len(self.to(address)) >= nth, 20, f"email {nth} to {address}")
+        message = self.to(address)[nth - 1]
+        part = message.get_body(preferencelist=("plain", "html"))
+        assert part is not None
+        found = re.search(r"https?://[^\s\"'<>]+#invite=[A-Za-z0-9_-]+", str(part.get_content()))
+        assert found, f"no invite link in {part.get_content()!r}"
+        return found.group(0)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def portal_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, database_url: str, broker_url: str, portal_port: int, mailbox: Mailbox
+) -> Settings:
+    """The test settings, with the portal's own origin and the loopback SMTP server."""
+    origin = f"http://127.0.0.1:{portal_port}"
+    return Settings.from_env(
+        {
+            "RTPORTAL_DATA_DIR": str(tmp_path / "data"),
+            "RTPORTAL_DATABASE_URL": database_url,
+            "RTPORTAL_BROKER_URL": broker_url,
+            "RTPORTAL_SECRET_KEY": TEST_SECRET_HEX,
+            "RTPORTAL_ALLOWED_ORIGINS": origin,
+            "RTPORTAL_PUBLIC_URL": origin,
+            "RTPORTAL_HUB_POLL_INTERVAL": "0.5",
+            "RTPORTAL_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
+        }
+    )
+
+
+@pytest.fixture
+async def portal(settings: Settings, portal_port: int) -> AsyncIterator[RunningServer]:
+    async with running_server(create_app(settings), port=portal_port) as server:
+        yield server
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    """RFC 6238 (SHA-1, 30 s, 6 digits): what an authenticator app shows for ``secret``."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // 30)
+    mac = hmac.new(key, counter.to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(int.from_bytes(mac[offset : offset + 4], 'big') & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+async def give_password(kit: FirmKit, who: Principal, address: str, password: str) -> str:
+    """Give ``who`` a password as the browser would derive it; returns the firm's slug."""
+    salt = secrets.token_bytes(16)
+    kdf = Kdf(salt)
+    keys = derive_password_keys(password, salt, Argon2Params(kdf.m_kib, kdf.t, kdf.p))
+    async with kit.db.write() as session:
+        await set_login(
+            session,
+            firm_id=kit.firm_id,
+            principal_kind=who.kind,
+            principal_id=who.id,
+            email=address,
+            kdf=kdf,
+            login_secret=keys.login_secret,
+        )
+        firm = await session.get(Firm, kit.firm_id)
+        assert firm is not None
+        return firm.slug
+
+
+class Shots:
+    """Screenshots of one layout, under stable names."""
+
+    def __init__(self, layout: str) -> None:
+        self.layout = layout
+        SHOTS.mkdir(parents=True, exist_ok=True)
+
+    async def __call__(self, page: Any, name: str) -> None:
+        await page.screenshot(path=str(SHOTS / f"{name}-{self.layout}.png"), full_page=True)
+
+
+@contextlib.asynccontextmanager
+async def browser_page(browser: Any, layout: str) -> AsyncIterator[tuple[Any, PageWatch]]:
+    context = await browser.new_context(**LAYOUTS[layout])
+    try:
+        page = await context.new_page()
+        yield page, PageWatch(page)
+    finally:
+        await context.close()
+
+
+async def no_sideways_scroll(page: Any) -> None:
+    """Nothing is wider than the screen (usable at 360-390 px)."""
+    widths = await page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+
+
+@pytest.mark.parametrize("layout", ["desktop", "mobile"])
+async def test_portal_access_journey(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm, mailbox: Mailbox, layout: str
+) -> None:
+    from playwright.async_api import expect
+
+    shot = Shots(layout)
+    kit = await make_firm(name=f"Harbour Legal {layout}")
+    admin_email = f"ada.{layout}@harbour.test"
+    slug = await give_password(kit, kit.admin, admin_email, ADMIN_PASSWORD)
+    base = portal.base_url
+
+    async with (
+        browser_page(browser, layout) as (staff, staff_watch),
+        browser_page(browser, layout) as (client, client_watch),
+    ):
+        # --- Staff sign-in: the firm comes from ?firm=, the org admin must enrol a TOTP app.
+        await staff.goto(f"{base}/?firm={slug}")
+        signin = staff.locator("#signin")
+        await expect(signin).to_be_visible(timeout=WAIT_MS)
+        await expect(signin.get_by_label("Firm code")).to_be_hidden()
+        await signin.get_by_role("button", name="Forgot your password?").click()
+        await expect(staff.locator("#forgot-text")).to_contain_text("ask them to send you")
+        await shot(staff, "signin")
+        await signin.get_by_label("Email address").fill(admin_email)
+        await signin.get_by_label("Password").fill(ADMIN_PASSWORD)
+        await signin.get_by_role("button", name="Sign in").click()
+        secret = staff.locator("#enrol-secret")
+        await expect(secret).to_be_visible(timeout=WAIT_MS)
+        await expect(staff.locator("#enrol-uri")).to_contain_text("otpauth://totp/")
+        await shot(staff, "staff-totp-enrol")
+        await signin.get_by_label("Authenticator code").fill(totp_code(await secret.inner_text()))
+        await signin.get_by_role("button", name="Sign in").click()
+        nav = staff.locator("nav.staff-nav")
+        await expect(nav).to_be_visible(timeout=WAIT_MS)
+        await expect(staff.locator("#who")).to_contain_text("Ada Admin")
+
+        # --- Matters list: this matter's portal is OFF.
+        await nav.get_by_role("link", name="Matters").click()
+        row = staff.locator(f".matter-row[data-ref='{kit.ref}']")
+        await expect(row.locator(".portal-badge")).to_have_text("Portal OFF", timeout=WAIT_MS)
+        await no_sideways_scroll(staff)
+        await shot(staff, "staff-matters")
+        await row.get_by_role("link").click()
+        control = staff.locator("#portal-control")
+        await expect(control).to_have_text("Turn portal on", timeout=WAIT_MS)
+        await shot(staff, "staff-matter-portal-off")
+
+        # --- The flyout: add a contact, email link + SMS passcode, welcome message.
+        await control.click()
+        flyout = staff.locator("#invite-flyout")
+        await expect(flyout).to_be_visible()
+        await flyout.get_by_text("Add a contact").click()
+        await flyout.get_by_label("Full name").fill("Jo Client")
+        await flyout.get_by_label("Email address").fill(CLIENT_EMAIL)
+        await flyout.get_by_label("Mobile phone").fill(CLIENT_MOBILE)
+        await flyout.get_by_role("button", name="Add contact").click()
+        pick = flyout.locator(".pick-row").filter(has_text="Jo Client")
+        await expect(pick.get_by_role("checkbox")).to_be_checked(timeout=WAIT_MS)
+        await expect(pick.get_by_label("How to send")).to_have_value("email_sms")
+        await pick.get_by_label("May see the other applicants").select_option("no")
+        await expect(flyout.get_by_label("Subject")).to_have_value(
+            re.compile(re.escape(kit.ref)), timeout=WAIT_MS
+        )
+        await shot(staff, "staff-invite-flyout")
+        await flyout.get_by_role("button", name="Send invitation").click()
+        await expect(flyout).to_have_count(0, timeout=WAIT_MS)
+        pending = staff.locator(".invite-row").filter(has_text="Jo Client")
+        await expect(pending).to_have_attribute("data-status", "pending", timeout=WAIT_MS)
+        await expect(staff.locator(".portal-row .portal-badge")).to_have_text("Portal ON")
+        # The welcome item appears live in the staff stream of the matter.
+        welcome = staff.locator(".matter-stream li.event[data-kind='welcome']")
+        await expect(welcome).to_have_count(1, timeout=WAIT_MS)
+
+        first_link = await mailbox.link(CLIENT_EMAIL, 1)
+        assert f"firm={slug}" in first_link
+        await staff.reload()
+        pending = staff.locator(".invite-row").filter(has_text="Jo Client")
+        await expect(pending.locator(".delivery")).to_contain_text("sent", timeout=WAIT_MS)
+        await no_sideways_scroll(staff)
+        await shot(staff, "staff-invite-pending")
+
+        # --- Resend: a new link and passcode; the first link is dead at once.
+        await pending.locator("[data-action='resend']").click()
+        second_link = await mailbox.link(CLIENT_EMAIL, 2)
+        assert second_link != first_link
+        await client.goto(first_link)
+        await expect(client.locator("#notice-title")).to_have_text(
+            "This link does not work", timeout=WAIT_MS
+        )
+        assert await client.evaluate("location.hash") == ""
+        await shot(client, "client-link-dead")
+
+        # --- The SMS passcode, read in the outbox (no SMS provider: it is held there).
+        await nav.get_by_role("link", name="Outbox").click()
+        sms = staff.locator(".outbox-row[data-channel='sms']").first
+        await expect(sms.locator(".message-body")).to_contain_text(
+            re.compile(r"\d{6}"), timeout=WAIT_MS
+        )
+        passcode = re.findall(r"\b(\d{6})\b", await sms.locator(".message-body").inner_text())[-1]
+        await no_sideways_scroll(staff)
+        await shot(staff, "staff-outbox")
+
+        # --- The client opens the new link: passcode, a weak password refused, a good one.
+        await client.goto(second_link)
+        accept = client.locator("#accept")
+        await expect(accept.get_by_label("Passcode from the text message")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        assert await client.evaluate("location.hash") == ""
+        assert "invite=" not in client.url
+        await accept.get_by_label("Passcode from the text message").fill(passcode)
+        await accept.get_by_label("Choose a password").fill("password123")
+        await accept.get_by_label("Type the password again").fill("password123")
+        await accept.get_by_role("button", name="Open my portal").click()
+        await expect(accept.locator(".form-status")).to_have_text(
+            "Choose a stronger password: at least 10 characters, and not a common one."
+        )
+        await shot(client, "client-invite-accept")
+        await accept.get_by_label("Choose a password").fill(CLIENT_PASSWORD)
+        await accept.get_by_label("Type the password again").fill(CLIENT_PASSWORD)
+        await accept.get_by_role("button", name="Open my portal").click()
+        client_welcome = client.locator("#matters li.event[data-kind='welcome']")
+        await expect(client_welcome).to_have_count(1, timeout=WAIT_MS)
+        await expect(client.locator("#who")).to_have_text("Jo Client")
+        await expect(client.locator("#conn")).to_have_attribute(
+            "data-state", "live", timeout=WAIT_MS
+        )
+        await no_sideways_scroll(client)
+        await shot(client, "client-stream")
+        await client.get_by_role("button", name="Account").click()
+        await expect(client.locator("#change-password")).to_be_visible()
+        await shot(client, "client-account")
+        await client.locator("#account-panel").get_by_role("button", name="Close").click()
+
+        # --- Staff see the invite active, then remove the client.
+        await nav.get_by_role("link", name="Matters").click()
+        await staff.locator(f".matter-row[data-ref='{kit.ref}']").get_by_role("link").click()
+        active = staff.locator(".invite-row").filter(has_text="Jo Client")
+        await expect(active).to_have_attribute("data-status", "active", timeout=WAIT_MS)
+        await expect(welcome).to_have_count(1, timeout=WAIT_MS)
+        await shot(staff, "staff-invite-active")
+        await active.locator("[data-action='remove']").click()
+        await active.get_by_role("button", name="Yes, remove").click()
+        # The client's open page loses access at once (its sessions end, its socket closes).
+        await expect(client.locator("#matters section.matter")).to_have_count(0, timeout=5_000)
+        await expect(client.locator("#notice")).to_be_visible(timeout=5_000)
+        await expect(client_welcome).to_have_count(0)
+        await shot(client, "client-removed")
+        await expect(active).to_have_attribute("data-status", "removed", timeout=WAIT_MS)
+
+        # --- The org admin's other screens.
+        await nav.get_by_role("link", name="Staff").click()
+        await expect(staff.locator(".staff-row").first).to_be_visible(timeout=WAIT_MS)
+        await shot(staff, "staff-roles")
+        await nav.get_by_role("link", name="Audit log").click()
+        await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)
+        await expect(staff.get_by_role("link", name="Export CSV")).to_have_attribute(
+            "href", "/api/v1/audit/export?format=csv"
+        )
+        await shot(staff, "staff-audit")
+        await nav.get_by_role("link", name="Account").click()
+        await expect(staff.locator("#change-password")).to_be_visible()
+        await shot(staff, "staff-account")
+
+        assert staff_watch.problems == []
+        # The client's refusals were the dead link and, after removal, the session check.
+        assert all(p.startswith(("HTTP 400", "HTTP 401")) for p in client_watch.problems), (
+            client_watch.problems
+        )
