@@ -175,6 +175,8 @@ class Shots:
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     async def __call__(self, page: Any, name: str) -> None:
+        # From the top: a full-page capture of a scrolled page repeats the sticky header.
+        await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=str(SHOTS / f"{name}-{self.layout}.png"), full_page=True)
 
 
@@ -248,7 +250,7 @@ async def test_portal_access_journey(
         await control.click()
         flyout = staff.locator("#invite-flyout")
         await expect(flyout).to_be_visible()
-        await flyout.get_by_text("Add a contact").click()
+        await flyout.get_by_text("Add a contact", exact=True).click()
         await flyout.get_by_label("Full name").fill("Jo Client")
         await flyout.get_by_label("Email address").fill(CLIENT_EMAIL)
         await flyout.get_by_label("Mobile phone").fill(CLIENT_MOBILE)
@@ -361,8 +363,66 @@ async def test_portal_access_journey(
         await expect(staff.locator("#change-password")).to_be_visible()
         await shot(staff, "staff-account")
 
-        assert staff_watch.problems == []
+        # Before signing in: /me answers 401, and the password alone is 401 (second factor).
+        assert staff_watch.problems == [
+            f"HTTP 401 {base}/api/v1/me",
+            f"HTTP 401 {base}/api/v1/signin",
+        ]
         # The client's refusals were the dead link and, after removal, the session check.
         assert all(p.startswith(("HTTP 400", "HTTP 401")) for p in client_watch.problems), (
             client_watch.problems
         )
+
+
+async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer) -> None:
+    """The screens' pure helpers, run as the page's own modules in Chromium: the
+    password check, reading (and removing) link fragments, the staff routes, and
+    the login secret, which must equal the server side's derivation."""
+    salt = bytes(range(16))
+    expected = derive_password_keys("seven quiet harbours", salt, Argon2Params(1024, 1, 1))
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{portal.base_url}/")
+    result = await page.evaluate(
+        """async (salt) => {
+            const pw = await import('/shared/password.js');
+            const login = await import('/shared/login.js');
+            const account = await import('/shared/account.js');
+            const app = await import('/staff/app.js');
+            const take = (hash) => {
+                const hist = {state: null, url: null, replaceState(s, t, u) { this.url = u; }};
+                const link = login.takeFragmentLink(
+                    {hash, pathname: '/', search: '?firm=harbour'}, hist);
+                return [link, hist.url];
+            };
+            return {
+                weak: ['', 'short', 'password123', 'PassWord123', 'aaaaaaaaaaaa', '123456789']
+                    .map(pw.passwordProblem),
+                strong: ['seven quiet harbours', 'Tr1cky-but-fine'].map(pw.passwordProblem),
+                links: [take('#invite=abc'), take('#setup=s3t'), take('#token=t'),
+                        take('#/matters'), take('')],
+                routes: ['#/matter/ABCD1234', '#/staff', '#/nope', '#matter-ABCD1234', '']
+                    .map(app.parseRoute),
+                secret: await account.loginSecret(
+                    'seven quiet harbours', {salt, m_kib: 1024, t: 1, p: 1}),
+                kdf: account.newKdf({m_kib: 1024, t: 2, p: 1}),
+            };
+        }""",
+        base64.urlsafe_b64encode(salt).decode().rstrip("="),
+    )
+    await context.close()
+    assert result["weak"] == ["weak_password"] * 6
+    assert result["strong"] == [None, None]
+    assert result["links"] == [
+        [{"kind": "invite", "secret": "abc"}, "/?firm=harbour"],
+        [{"kind": "setup", "secret": "s3t"}, "/?firm=harbour"],
+        [{"kind": "token", "secret": "t"}, "/?firm=harbour"],
+        [None, None],  # a staff route is no secret: it stays in the address bar
+        [None, None],
+    ]
+    assert result["routes"] == [["matter", "ABCD1234"], ["staff", None], [""], [""], [""]]
+    secret = base64.urlsafe_b64decode(result["secret"] + "=" * (-len(result["secret"]) % 4))
+    assert secret == expected.login_secret
+    kdf = result["kdf"]
+    assert (kdf["alg"], kdf["m_kib"], kdf["t"], kdf["p"]) == ("argon2id", 1024, 2, 1)
+    assert len(base64.urlsafe_b64decode(kdf["salt"] + "==")) == 16

@@ -76,6 +76,7 @@ function stopStreams() {
 
 /** The sign-in screen, under a notice when one is given (signed out, session ended). */
 function showSignIn(notice) {
+  principalNow = null;
   if (notice) showNotice(notice);
   else {
     showNotice(NOTICE.signIn);
@@ -208,12 +209,13 @@ function labelPage() {
   showState('starting');
 }
 
-async function boot() {
-  labelPage();
-  $('logout').addEventListener('click', onLogout);
-  $('account').addEventListener('click', toggleAccount);
-  const link = takeFragmentLink();
-  if (link && link.kind === 'token') {
+/**
+ * Use a link's secret: a login link becomes the session cookie (then the
+ * page loads); an invitation or setup link shows its page. False when a
+ * login link was refused (the notice says why).
+ */
+async function openLink(link) {
+  if (link.kind === 'token') {
     showState('connecting');
     try {
       await exchangeToken(link.secret);
@@ -223,25 +225,43 @@ async function boot() {
       } else {
         showNotice(NOTICE.cannotSignIn(err.message), 'error');
       }
-      return;
+      return false;
     }
-  } else if (link) {
-    showState('stopped');
-    await acceptScreen($('screen'), {
-      kind: link.kind,
-      firm: currentFirm(),
-      secret: link.secret,
-      onSignedIn: signedIn,
-      onBadLink: (err) => {
-        if (err instanceof ApiError && err.status < 500 && err.code !== 'network') {
-          showNotice(NOTICE.badInvite);
-        } else {
-          showNotice(NOTICE.cannotSignIn(err.message), 'error');
-        }
-      },
-    });
-    return;
+    return true;
   }
+  showNotice(NOTICE.signIn, 'stopped');
+  $('notice').hidden = true;
+  await acceptScreen($('screen'), {
+    kind: link.kind,
+    firm: currentFirm(),
+    secret: link.secret,
+    onSignedIn: signedIn,
+    onBadLink: (err) => {
+      if (err instanceof ApiError && err.status < 500 && err.code !== 'network') {
+        showNotice(NOTICE.badInvite);
+      } else {
+        showNotice(NOTICE.cannotSignIn(err.message), 'error');
+      }
+    },
+  });
+  return false;
+}
+
+/** A link opened in a tab already showing the portal changes only the fragment. */
+async function onHashChange() {
+  const link = takeFragmentLink();
+  if (link && (await openLink(link))) signedIn();
+}
+
+async function boot() {
+  labelPage();
+  $('logout').addEventListener('click', onLogout);
+  $('account').addEventListener('click', toggleAccount);
+  window.addEventListener('hashchange', () => {
+    onHashChange().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
+  });
+  const link = takeFragmentLink();
+  if (link && !(await openLink(link))) return;
   await load();
 }
 
@@ -252,7 +272,8 @@ async function load() {
     principal = await whoAmI();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
-      showSignIn();
+      // Signed in until now (access removed, session ended): say so above the form.
+      showSignIn(principalNow ? NOTICE.signedOut : undefined);
     } else {
       showNotice(NOTICE.cannotLoad(err.message), 'error');
     }

@@ -35,7 +35,7 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onBad
     onBadLink(err);
     return;
   }
-  say(opening, '');
+  opening.remove();
   const firmSlug = info.firm && typeof info.firm === 'object' ? info.firm.slug : firm;
   const firmName = info.firm && typeof info.firm === 'object' ? info.firm.name : info.firm;
   const matter = info.matter && typeof info.matter === 'object' ? info.matter.title || info.matter.ref : info.matter;
@@ -86,10 +86,9 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onBad
       if (info.needs_passcode) body.passcode = passcode.value.trim();
       const answer = await api('POST', acceptPath, body);
       rememberAccount(firmSlug, info.email);
-      if (answer && answer.csrf_token) {
-        setCsrfToken(answer.csrf_token);
-      } else if (info.email) {
-        // The link made the account but no session: sign in with the new password.
+      if (answer && answer.csrf_token) setCsrfToken(answer.csrf_token);
+      if (!(answer && answer.principal) && info.email) {
+        // The link set the password but made no session: sign in with it.
         const { secret: s } = await secretFor(firmSlug, info.email, password.value);
         await signIn(firmSlug, info.email, s);
       }

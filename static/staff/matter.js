@@ -70,6 +70,7 @@ export function matterView(ctx, ref) {
   let matter = null;
   let applicants = [];
   let refreshTimer = null;
+  let lastShown = null;
 
   function renderPortal(invites) {
     const on = portalOn(matter) || invites.some(isLive);
@@ -98,6 +99,10 @@ export function matterView(ctx, ref) {
       matter = { ...matter, ...(detail.matter || detail) };
       applicants = detail.applicants || matter.applicants || applicants;
       heading.textContent = matterHeading(matter.title, refOf(matter) || ref);
+      // Unchanged answers leave the page alone (an open "remove?" stays open).
+      const shown = JSON.stringify([matter, applicants, invites.invites]);
+      if (shown === lastShown) return;
+      lastShown = shown;
       renderPortal(invites.invites);
       renderApplicants();
       accessBody.replaceChildren(
@@ -107,6 +112,7 @@ export function matterView(ctx, ref) {
         }),
       );
     } catch (err) {
+      lastShown = null;
       const line = el('p', 'form-status');
       accessBody.replaceChildren(line);
       failed(ctx, line, err);
