@@ -10,8 +10,10 @@ the app's ``RTPORTAL_SMTP_URL`` points at it) -> staff resends: the first
 link is dead at once -> the client opens the new link, takes the passcode
 from the SMS in the outbox screen (no SMS provider: the outbox holds it),
 is refused a weak password, chooses a good one and lands on the matter's
-stream with the welcome item, which staff see live too -> staff removes
-the client -> the client's open page loses access at once.
+stream with the welcome item, which staff see live too -> staff generate
+new login details ("forgot password"): the client's page is signed out at
+once, and the new link and passcode let them choose a new password ->
+staff remove the client -> the client's open page loses access at once.
 
 Every screen is saved into docs/screenshots/ (``<screen>-desktop.png``,
 ``<screen>-mobile.png``), which the README shows. Every wait is
@@ -85,13 +87,13 @@ class Mailbox:
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [m for m in self.messages if address in str(m["To"])]
 
-    async def link(self, address: str, nth: int) -> str:
-        """The portal link of the ``nth`` (1-based) message to ``address``."""
+    async def link(self, address: str, nth: int, kind: str = "invite") -> str:
+        """The ``#<kind>=`` link of the ``nth`` (1-based) message to ``address``."""
         await wait_until(lambda: len(self.to(address)) >= nth, 20, f"email {nth} to {address}")
         message = self.to(address)[nth - 1]
         part = message.get_body(preferencelist=("plain", "html"))
         assert part is not None
-        found = re.search(r"https?://[^\s\"'<>]+#invite=[A-Za-z0-9_-]+", str(part.get_content()))
+        found = re.search(rf"https?://[^\s\"'<>]+#{kind}=[A-Za-z0-9_-]+", str(part.get_content()))
         assert found, f"no invite link in {part.get_content()!r}"
         return found.group(0)
 
@@ -231,6 +233,10 @@ async def test_portal_access_journey(
         await shot(staff, "staff-totp-enrol")
         await signin.get_by_label("Authenticator code").fill(totp_code(await secret.inner_text()))
         await signin.get_by_role("button", name="Sign in").click()
+        # The confirmed enrolment's one-time recovery codes, shown once.
+        await expect(staff.locator(".recovery-codes li")).to_have_count(10, timeout=WAIT_MS)
+        await shot(staff, "staff-recovery-codes")
+        await staff.get_by_role("button", name="Continue").click()
         nav = staff.locator("nav.staff-nav")
         await expect(nav).to_be_visible(timeout=WAIT_MS)
         await expect(staff.locator("#who")).to_contain_text("Ada Admin")
@@ -340,6 +346,32 @@ async def test_portal_access_journey(
         await expect(active).to_have_attribute("data-status", "active", timeout=WAIT_MS)
         await expect(welcome).to_have_count(1, timeout=WAIT_MS)
         await shot(staff, "staff-invite-active")
+
+        # --- The client forgot the password: staff generate new login details. The
+        # client's open page is signed out at once; a new link and passcode arrive.
+        await active.locator("[data-action='regenerate']").click()
+        await active.get_by_role("button", name="Yes, send new details").click()
+        await expect(client.locator("#notice-title")).to_have_text("Signed out", timeout=5_000)
+        await expect(client_welcome).to_have_count(0)
+        third_link = await mailbox.link(CLIENT_EMAIL, 3)
+        await nav.get_by_role("link", name="Outbox").click()
+        texts = staff.locator(".outbox-row[data-channel='sms'] .message-body")
+        await expect(texts).to_have_count(3, timeout=WAIT_MS)
+        new_passcode = re.findall(r"\b(\d{6})\b", await texts.first.inner_text())[-1]
+        await client.goto(third_link)
+        await accept.get_by_label("Passcode from the text message").fill(new_passcode)
+        await accept.get_by_label("Choose a password").fill(CLIENT_PASSWORD + " again")
+        await accept.get_by_label("Type the password again").fill(CLIENT_PASSWORD + " again")
+        await accept.get_by_role("button", name="Open my portal").click()
+        await expect(client_welcome).to_have_count(1, timeout=WAIT_MS)
+        await expect(client.locator("#conn")).to_have_attribute(
+            "data-state", "live", timeout=WAIT_MS
+        )
+        await nav.get_by_role("link", name="Matters").click()
+        await staff.locator(f".matter-row[data-ref='{kit.ref}']").get_by_role("link").click()
+        await expect(active).to_have_attribute("data-status", "active", timeout=WAIT_MS)
+
+        # --- Remove from the portal.
         await active.locator("[data-action='remove']").click()
         await active.get_by_role("button", name="Yes, remove").click()
         # The client's open page loses access at once (its sessions end, its socket closes).
@@ -352,7 +384,34 @@ async def test_portal_access_journey(
         # --- The org admin's other screens.
         await nav.get_by_role("link", name="Staff").click()
         await expect(staff.locator(".staff-row").first).to_be_visible(timeout=WAIT_MS)
+        # An org admin invites a colleague: the setup link arrives by email and
+        # makes their account (a plain staff member sees no admin sections).
+        invite_form = staff.locator("#invite-staff")
+        await invite_form.get_by_label("Name").fill("Nina New")
+        await invite_form.get_by_label("Email").fill(f"nina.{layout}@harbour.test")
+        await invite_form.get_by_label("Role").select_option("staff")
+        await invite_form.get_by_role("button", name="Send setup link").click()
+        await expect(staff.locator(".staff-row").filter(has_text="Nina New")).to_be_visible(
+            timeout=WAIT_MS
+        )
         await shot(staff, "staff-roles")
+        setup_link = await mailbox.link(f"nina.{layout}@harbour.test", 1, "setup")
+        async with browser_page(browser, layout) as (nina, nina_watch):
+            await nina.goto(setup_link)
+            setup = nina.locator("#accept")
+            await expect(setup.get_by_label("Choose a password")).to_be_visible(timeout=WAIT_MS)
+            assert await nina.evaluate("location.hash") == ""
+            await setup.get_by_label("Choose a password").fill("nina's own long password")
+            await setup.get_by_label("Type the password again").fill("nina's own long password")
+            await shot(nina, "staff-setup")
+            await setup.get_by_role("button", name="Create my account").click()
+            nina_nav = nina.locator("nav.staff-nav")
+            await expect(nina_nav).to_be_visible(timeout=WAIT_MS)
+            await expect(nina.locator("#who")).to_contain_text("Nina New")
+            await expect(nina_nav.get_by_role("link")).to_have_text(
+                ["Conversations", "Matters", "Account"]
+            )
+            assert nina_watch.problems == []
         await nav.get_by_role("link", name="Audit log").click()
         await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)
         await expect(staff.get_by_role("link", name="Export CSV")).to_have_attribute(

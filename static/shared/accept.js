@@ -30,7 +30,7 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onBad
 
   let info;
   try {
-    info = await api('POST', openPath, { token: secret });
+    info = await api('POST', openPath, { token: secret }, { session: false });
   } catch (err) {
     onBadLink(err);
     return;
@@ -84,7 +84,7 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onBad
       const kdf = info.kdf && info.kdf.salt ? info.kdf : newKdf(info.kdf);
       const body = { token: secret, kdf, login_secret: await loginSecret(password.value, kdf) };
       if (info.needs_passcode) body.passcode = passcode.value.trim();
-      const answer = await api('POST', acceptPath, body);
+      const answer = await api('POST', acceptPath, body, { session: false });
       rememberAccount(firmSlug, info.email);
       if (answer && answer.csrf_token) setCsrfToken(answer.csrf_token);
       if (!(answer && answer.principal) && info.email) {

@@ -7,6 +7,8 @@ import { DEFAULT_PARAMS, passwordKeys } from '../crypto/backup.js';
 import { b64url, fromB64url, randomBytes } from '../crypto/bytes.js';
 import { api, setCsrfToken } from './http.js';
 
+// Writes made before there is a session: no CSRF token to look up first.
+const NO_SESSION = { session: false };
 const FIRM_KEY = 'rtp.firm';
 const EMAIL_KEY = 'rtp.email';
 
@@ -66,7 +68,7 @@ function firmField(firm) {
 
 /** The login secret of `email`'s account: prelogin, then Argon2id in this browser (~1 s). */
 export async function secretFor(firm, email, password) {
-  const { kdf } = await api('POST', '/api/v1/prelogin', { ...firmField(firm), email });
+  const { kdf } = await api('POST', '/api/v1/prelogin', { ...firmField(firm), email }, NO_SESSION);
   return { kdf, secret: await loginSecret(password, kdf) };
 }
 
@@ -78,7 +80,7 @@ export async function secretFor(firm, email, password) {
 export async function signIn(firm, email, secret, totp, extra = {}) {
   const body = { ...firmField(firm), email, login_secret: secret, ...extra };
   if (totp) body.totp = totp;
-  const data = await api('POST', '/api/v1/signin', body);
+  const data = await api('POST', '/api/v1/signin', body, NO_SESSION);
   if (data && data.totp_setup) return data; // an enrolment started: no session yet
   setCsrfToken(data.csrf_token);
   remember(FIRM_KEY, firm);

@@ -39,6 +39,8 @@ export function select(name, options, value) {
   for (const [v, text] of options) {
     const option = el('option', null, text);
     option.value = v;
+    // defaultSelected: a form.reset() comes back to `value`, not the first option
+    option.defaultSelected = v === value;
     node.append(option);
   }
   if (value !== undefined) node.value = value;

@@ -24,17 +24,6 @@ export function setCsrfToken(token) {
   csrfToken = typeof token === 'string' ? token : null;
 }
 
-// Writes made before there is a session (sign-in, links): no CSRF token to fetch.
-const NO_SESSION_YET = new Set([
-  '/api/v1/session',
-  '/api/v1/prelogin',
-  '/api/v1/signin',
-  '/api/v1/invites/open',
-  '/api/v1/invites/accept',
-  '/api/v1/setup/open',
-  '/api/v1/setup/accept',
-]);
-
 async function ensureCsrf() {
   if (csrfToken !== null) return;
   try {
@@ -47,11 +36,12 @@ async function ensureCsrf() {
 /**
  * One request. `body` (an object) is sent as JSON; a write carries the
  * session's X-CSRF-Token (fetched once from /api/v1/me, and again once when
- * the server says `csrf_failed`: the session changed).
+ * the server says `csrf_failed`: the session changed). Writes that need no
+ * session (sign-in, a login or setup link) pass `{ session: false }`.
  * A network failure is ApiError(0, 'network').
  */
-export async function api(method, path, body) {
-  if (!UNSAFE.has(method) || NO_SESSION_YET.has(path)) return request(method, path, body);
+export async function api(method, path, body, { session = true } = {}) {
+  if (!UNSAFE.has(method) || !session) return request(method, path, body);
   await ensureCsrf();
   try {
     return await request(method, path, body);

@@ -9,6 +9,16 @@ import { button, busy, control, field, say, statusLine } from './forms.js';
 import { ApiError } from './http.js';
 import { AUTH } from './strings.js';
 
+/** A first sign-in that confirmed an authenticator: its one-time recovery codes, shown once. */
+function showRecoveryCodes(section, answer, onSignedIn) {
+  const codes = el('ul', 'recovery-codes');
+  for (const code of answer.recovery_codes) codes.append(el('li', null, code));
+  const next = button(AUTH.continue, 'button', 'button');
+  next.addEventListener('click', () => onSignedIn(answer));
+  section.replaceChildren(el('h2', null, AUTH.recoveryTitle), el('p', null, AUTH.recoveryText), codes, next);
+  next.focus();
+}
+
 /** Render into `root`; `onSignedIn(answer)` once the server accepted. */
 export function signInScreen(root, { onSignedIn }) {
   const firm = currentFirm();
@@ -101,7 +111,11 @@ export function signInScreen(root, { onSignedIn }) {
     }
     if (answer) {
       password.value = '';
-      onSignedIn(answer);
+      if (Array.isArray(answer.recovery_codes) && answer.recovery_codes.length) {
+        showRecoveryCodes(section, answer, onSignedIn);
+      } else {
+        onSignedIn(answer);
+      }
     }
   });
 

@@ -90,6 +90,10 @@ export const AUTH = {
   signInSubmit: 'Sign in',
   enrolText:
     'Your account needs two-step sign-in. Add this key to an authenticator app (or open the link on this device), then enter the 6-digit code the app shows.',
+  recoveryTitle: 'Your recovery codes',
+  recoveryText:
+    'Two-step sign-in is on. If you lose your phone, each of these codes signs you in once instead of a code from the app. Keep them somewhere safe: they are not shown again.',
+  continue: 'Continue',
   totpKey: 'Key',
   totpLink: 'Link for the app',
   checking: 'Checking…',
