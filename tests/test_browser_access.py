@@ -10,7 +10,8 @@ the app's ``RTPORTAL_SMTP_URL`` points at it) -> staff resends: the first
 link is dead at once -> the client opens the new link, takes the passcode
 from the SMS in the outbox screen (no SMS provider: the outbox holds it),
 is refused a weak password, chooses a good one and lands on the matter's
-stream with the welcome item, which staff see live too -> staff generate
+stream with the welcome item, which staff see live too -> the client changes
+the password, signs out, and signs in with the new one (the old is refused) -> staff generate
 new login details ("forgot password"): the client's page is signed out at
 once, and the new link and passcode let them choose a new password ->
 staff remove the client -> the client's open page loses access at once.
@@ -67,6 +68,7 @@ LAYOUTS: dict[str, dict[str, Any]] = {
 }
 ADMIN_PASSWORD = "staple orbit lantern 42"
 CLIENT_PASSWORD = "seven quiet harbours"
+NEW_CLIENT_PASSWORD = "eight loud lighthouses"
 CLIENT_EMAIL = "jo.client@example.test"
 CLIENT_MOBILE = "+61400111222"
 
@@ -334,10 +336,36 @@ async def test_portal_access_journey(
         )
         await no_sideways_scroll(client)
         await shot(client, "client-stream")
+
+        # --- The client changes the password, signs out, signs in with the new one.
         await client.get_by_role("button", name="Account").click()
-        await expect(client.locator("#change-password")).to_be_visible()
+        change = client.locator("#change-password")
+        await change.get_by_label("Current password").fill(CLIENT_PASSWORD)
+        await change.get_by_label("Choose a password").fill(NEW_CLIENT_PASSWORD)
+        await change.get_by_label("Type the password again").fill(NEW_CLIENT_PASSWORD)
+        await change.get_by_role("button", name="Change password").click()
+        await expect(change.locator(".form-status")).to_have_text(
+            "Your password was changed.", timeout=WAIT_MS
+        )
         await shot(client, "client-account")
         await client.locator("#account-panel").get_by_role("button", name="Close").click()
+        await client.get_by_role("button", name="Sign out").click()
+        client_signin = client.locator("#signin")
+        await expect(client_signin).to_be_visible(timeout=WAIT_MS)
+        await expect(client.locator("#notice-title")).to_have_text("Signed out")
+        await expect(client_signin.get_by_label("Email address")).to_have_value(CLIENT_EMAIL)
+        await client_signin.get_by_label("Password").fill(CLIENT_PASSWORD)
+        await client_signin.get_by_role("button", name="Sign in").click()
+        await expect(client_signin.locator(".form-status")).to_have_text(
+            "Wrong email address or password.", timeout=WAIT_MS
+        )
+        await shot(client, "client-signin")
+        await client_signin.get_by_label("Password").fill(NEW_CLIENT_PASSWORD)
+        await client_signin.get_by_role("button", name="Sign in").click()
+        await expect(client_welcome).to_have_count(1, timeout=WAIT_MS)
+        await expect(client.locator("#conn")).to_have_attribute(
+            "data-state", "live", timeout=WAIT_MS
+        )
 
         # --- Staff see the invite active, then remove the client.
         await nav.get_by_role("link", name="Matters").click()
@@ -427,7 +455,7 @@ async def test_portal_access_journey(
             f"HTTP 401 {base}/api/v1/me",
             f"HTTP 401 {base}/api/v1/signin",
         ]
-        # The client's refusals were the dead link and, after removal, the session check.
+        # The client's refusals: the dead link, the old password, the session checks.
         assert all(p.startswith(("HTTP 400", "HTTP 401")) for p in client_watch.problems), (
             client_watch.problems
         )
