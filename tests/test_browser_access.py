@@ -194,6 +194,15 @@ async def browser_page(browser: Any, layout: str) -> AsyncIterator[tuple[Any, Pa
         await context.close()
 
 
+async def accept_invite(accept: Any, passcode: str | None, password: str) -> None:
+    """Fill the invitation page (the passcode unless already typed) and submit."""
+    if passcode is not None:
+        await accept.get_by_label("Passcode from the text message").fill(passcode)
+    await accept.get_by_label("Choose a password").fill(password)
+    await accept.get_by_label("Type the password again").fill(password)
+    await accept.get_by_role("button", name="Open my portal").click()
+
+
 async def no_sideways_scroll(page: Any) -> None:
     """Nothing is wider than the screen (usable at 360-390 px)."""
     widths = await page.evaluate(
@@ -317,17 +326,12 @@ async def test_portal_access_journey(
         )
         assert await client.evaluate("location.hash") == ""
         assert "invite=" not in client.url
-        await accept.get_by_label("Passcode from the text message").fill(passcode)
-        await accept.get_by_label("Choose a password").fill("password123")
-        await accept.get_by_label("Type the password again").fill("password123")
-        await accept.get_by_role("button", name="Open my portal").click()
+        await accept_invite(accept, passcode, "password123")
         await expect(accept.locator(".form-status")).to_have_text(
             "Choose a stronger password: at least 10 characters, and not a common one."
         )
         await shot(client, "client-invite-accept")
-        await accept.get_by_label("Choose a password").fill(CLIENT_PASSWORD)
-        await accept.get_by_label("Type the password again").fill(CLIENT_PASSWORD)
-        await accept.get_by_role("button", name="Open my portal").click()
+        await accept_invite(accept, None, CLIENT_PASSWORD)
         client_welcome = client.locator("#matters li.event[data-kind='welcome']")
         await expect(client_welcome).to_have_count(1, timeout=WAIT_MS)
         await expect(client.locator("#who")).to_have_text("Jo Client")
@@ -387,10 +391,7 @@ async def test_portal_access_journey(
         await expect(texts).to_have_count(3, timeout=WAIT_MS)
         new_passcode = re.findall(r"\b(\d{6})\b", await texts.first.inner_text())[-1]
         await client.goto(third_link)
-        await accept.get_by_label("Passcode from the text message").fill(new_passcode)
-        await accept.get_by_label("Choose a password").fill(CLIENT_PASSWORD + " again")
-        await accept.get_by_label("Type the password again").fill(CLIENT_PASSWORD + " again")
-        await accept.get_by_role("button", name="Open my portal").click()
+        await accept_invite(accept, new_passcode, CLIENT_PASSWORD + " again")
         await expect(client_welcome).to_have_count(1, timeout=WAIT_MS)
         await expect(client.locator("#conn")).to_have_attribute(
             "data-state", "live", timeout=WAIT_MS
