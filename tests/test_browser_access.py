@@ -409,6 +409,14 @@ async def test_portal_access_journey(
         await expect(client_welcome).to_have_count(0)
         await shot(client, "client-removed")
         await expect(active).to_have_attribute("data-status", "removed", timeout=WAIT_MS)
+        # The portal is OFF again; the flyout offers the applicant, with their details.
+        await expect(control).to_have_text("Turn portal on", timeout=WAIT_MS)
+        await control.click()
+        again = flyout.locator(".pick-row").filter(has_text="Jo Client")
+        await expect(again).to_contain_text(CLIENT_EMAIL, timeout=WAIT_MS)
+        await expect(again.get_by_role("checkbox")).to_be_checked()
+        await flyout.get_by_role("button", name="Cancel").click()
+        await expect(flyout).to_have_count(0)
 
         # --- The org admin's other screens.
         await nav.get_by_role("link", name="Staff").click()

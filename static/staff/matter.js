@@ -134,11 +134,31 @@ export function matterView(ctx, ref) {
     if (control) control.focus();
   }
 
-  function openFlyout() {
+  // The applicants as contacts with their addresses and numbers (the
+  // flyout picks a method from them); a contact that cannot be read keeps
+  // its name only.
+  function applicantContacts() {
+    return Promise.all(
+      applicants.map(async (a) => {
+        const id = a.id ?? a.contact_id;
+        try {
+          const data = await api('GET', `/api/v1/contacts/${enc(id)}`);
+          return data.contact || data;
+        } catch (err) {
+          return { id, name: a.name };
+        }
+      }),
+    );
+  }
+
+  async function openFlyout() {
     if (flyout) return;
+    flyout = el('section', 'flyout'); // taken at once: a second click does nothing
+    const contacts = await applicantContacts();
+    if (stopped) return;
     flyout = inviteFlyout({
       ref,
-      applicants,
+      applicants: contacts,
       onClose: closeFlyout,
       onSent: () => {
         closeFlyout();
