@@ -448,6 +448,18 @@ async def test_portal_access_journey(
             await expect(nina_nav.get_by_role("link")).to_have_text(
                 ["Conversations", "Matters", "Account"]
             )
+            # A plain staff member may enrol an authenticator from their account.
+            await nina_nav.get_by_role("link", name="Account").click()
+            await nina.get_by_role("button", name="Set up an authenticator app").click()
+            key = nina.locator("#totp-secret")
+            await expect(key).to_be_visible(timeout=WAIT_MS)
+            await expect(nina.locator("#totp-uri")).to_contain_text("otpauth://totp/")
+            await nina.get_by_label("Code from the app").fill(totp_code(await key.inner_text()))
+            await shot(nina, "staff-totp-account")
+            await nina.get_by_role("button", name="Confirm").click()
+            await expect(nina.locator("#totp .recovery-codes li")).to_have_count(
+                10, timeout=WAIT_MS
+            )
             assert nina_watch.problems == []
         await nav.get_by_role("link", name="Audit log").click()
         await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)

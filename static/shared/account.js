@@ -94,10 +94,11 @@ export function rememberAccount(firm, email) {
   remember(EMAIL_KEY, email);
 }
 
-/** GET /api/v1/me; keeps its CSRF token for this page's writes. */
+/** GET /api/v1/me; keeps its CSRF token for this page's writes, and remembers the firm. */
 export async function whoAmI() {
   const data = await api('GET', '/api/v1/me');
   setCsrfToken(data.csrf_token);
+  if (data.firm && typeof data.firm.slug === 'string') remember(FIRM_KEY, data.firm.slug);
   return data.principal;
 }
 
