@@ -351,6 +351,7 @@ async def test_portal_access_journey(
         await expect(change.locator(".form-status")).to_have_text(
             "Your password was changed.", timeout=WAIT_MS
         )
+        await expect(client.locator("#totp")).to_contain_text("Set up an authenticator app")
         await shot(client, "client-account")
         await client.locator("#account-panel").get_by_role("button", name="Close").click()
         await client.get_by_role("button", name="Sign out").click()

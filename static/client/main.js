@@ -16,6 +16,7 @@ import { currentFirm, whoAmI } from '../shared/account.js';
 import { accountPanel } from '../shared/accountview.js';
 import { exchangeToken, logout, takeFragmentLink } from '../shared/login.js';
 import { signInScreen } from '../shared/signin.js';
+import { totpPanel } from '../shared/totpview.js';
 import {
   AUTH,
   NOTICE,
@@ -43,7 +44,7 @@ function showState(state, detail) {
     const seconds = Math.max(1, Math.round((detail || 0) / 1000));
     line.textContent = reconnectingIn(seconds);
   } else {
-    line.textContent = STATE_TEXT[state] || state;
+    line.textContent = state in STATE_TEXT ? STATE_TEXT[state] : state;
   }
 }
 
@@ -169,6 +170,7 @@ function toggleAccount() {
   };
   screen.replaceChildren(
     accountPanel({ email: principalNow && principalNow.email, onSignedOut: signedOut, onClose: close }),
+    totpPanel({ onSignedOut: signedOut }),
   );
   button.setAttribute('aria-expanded', 'true');
   screen.querySelector('input:not([hidden])').focus();

@@ -26,6 +26,7 @@ export const TEXT = {
 
 /** The connection line for each state of the socket (socket.js). */
 export const STATE_TEXT = {
+  idle: '',
   starting: 'Starting…',
   connecting: 'Connecting…',
   live: 'Live',
@@ -94,6 +95,13 @@ export const AUTH = {
   recoveryText:
     'Two-step sign-in is on. If you lose your phone, each of these codes signs you in once instead of a code from the app. Keep them somewhere safe: they are not shown again.',
   continue: 'Continue',
+  totpTitle: 'Two-step sign-in (authenticator app)',
+  totpIntro: 'Add this account to an authenticator app with the key or the link below, then enter the code it shows.',
+  totpStart: 'Set up an authenticator app',
+  totpCode: 'Code from the app',
+  totpConfirm: 'Confirm',
+  totpDone: 'Two-step sign-in is on. Keep these recovery codes somewhere safe; each works once:',
+  starting: 'Starting…',
   totpKey: 'Key',
   totpLink: 'Link for the app',
   checking: 'Checking…',
@@ -227,15 +235,6 @@ export const STAFF = {
   actor: 'Actor',
   when: 'When',
   source: 'Source address',
-  totpTitle: 'Two-step sign-in (authenticator app)',
-  totpIntro: 'Add this account to an authenticator app with the key or the link below, then enter the code it shows.',
-  totpStart: 'Set up an authenticator app',
-  totpSecret: 'Key',
-  totpUri: 'Link for the app',
-  totpCode: 'Code from the app',
-  totpConfirm: 'Confirm',
-  totpDone: 'Two-step sign-in is on. Keep these recovery codes somewhere safe; each works once:',
-  totpOn: 'Two-step sign-in is on.',
 };
 
 /** Role names as shown. */

@@ -79,6 +79,7 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
       return;
     }
     streams.hide();
+    onState('idle'); // no live stream on this view (a matter's page goes live itself)
     current = VIEWS[name](ctx, arg);
     body.replaceChildren(current.node);
     window.scrollTo(0, 0);
