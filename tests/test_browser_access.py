@@ -462,6 +462,12 @@ async def test_portal_access_journey(
                 10, timeout=WAIT_MS
             )
             assert nina_watch.problems == []
+
+        # Roles: the org admin makes the colleague a matter admin.
+        await nav.get_by_role("link", name="Staff").click()
+        nina_row = staff.locator(".staff-row").filter(has_text="Nina New")
+        await nina_row.get_by_label("Role").select_option("matter_admin")
+        await expect(nina_row.locator(".form-status")).to_have_text("Saved.", timeout=WAIT_MS)
         await nav.get_by_role("link", name="Audit log").click()
         await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)
         await expect(staff.get_by_role("link", name="Export CSV")).to_have_attribute(
@@ -471,6 +477,17 @@ async def test_portal_access_journey(
         await nav.get_by_role("link", name="Account").click()
         await expect(staff.locator("#change-password")).to_be_visible()
         await shot(staff, "staff-account")
+
+        # A new matter from the matters list opens with its portal OFF.
+        await nav.get_by_role("link", name="Matters").click()
+        create = staff.locator("#create-matter")
+        await create.get_by_label("Title").fill("Smith purchase")
+        await create.get_by_label("Matter type").fill("Conveyancing")
+        await create.get_by_role("button", name="Create matter").click()
+        await expect(staff.locator("#matter-page-title")).to_contain_text(
+            "Smith purchase", timeout=WAIT_MS
+        )
+        await expect(staff.locator("#portal-control")).to_have_text("Turn portal on")
 
         # Before signing in: /me answers 401, and the password alone is 401 (second factor).
         assert staff_watch.problems == [
