@@ -27,8 +27,8 @@ export function signInScreen(root, { onSignedIn }) {
   section.append(el('h2', null, AUTH.signInTitle));
 
   const form = el('form', 'stack');
-  form.noValidate = false;
-  const firmInput = control('firm', { required: true, autocomplete: 'organization', value: firm || '' });
+  // Not required: a deployment with one firm needs none.
+  const firmInput = control('firm', { autocomplete: 'organization', value: firm || '' });
   const email = control('email', {
     type: 'email',
     required: true,
