@@ -37,6 +37,7 @@ from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import Outcome
 from rtportal.limits import UserLimits
+from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
@@ -571,6 +572,26 @@ def refusal(exc: BaseException, conn: str, client: str | None) -> Close:
     if code is None:
         return Close(closecodes.CLOSE_INTERNAL, "internal error")
     return Close(code, err.code)
+
+
+def origin_refusal(
+    origin: str | None, allowed: tuple[str, ...], conn: str, client: str | None
+) -> Close | None:
+    """``None`` when ``origin`` may connect; else the close that refuses it (4003),
+    logged as ``origin_refused`` with what the operator should set."""
+    if origin_allowed(origin, allowed):
+        return None
+    logs.event(
+        log,
+        "origin_refused",
+        logging.WARNING,
+        transport="ws",
+        conn=conn,
+        origin=origin,
+        client=client,
+        hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
+    )
+    return Close(closecodes.CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
 
 
 def admit(limits: UserLimits, principal: Principal, conn: str, client: str | None) -> bool:
