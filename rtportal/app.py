@@ -23,6 +23,7 @@ from rtportal import logs
 from rtportal.access import membership
 from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.ratelimit import MemoryLimiter
+from rtportal.bytebudget import ByteBudget
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 UserLimits(settings),
                 AuthFailures(settings),
                 frames,
+                ByteBudget(settings.read_budget_bytes),
                 limiter,
                 notifier,
             )

@@ -31,6 +31,8 @@ DEFAULT_WS_BACKLOG_LOW_WATER = 1024 * 1024
 DEFAULT_BACKLOG_PAGE_BYTES = 1024 * 1024
 # Stored bytes (payload text + blob) per HTTP history page.
 DEFAULT_HISTORY_PAGE_BYTES = 4 * 1024 * 1024
+# Bytes of backlog and history pages one worker reads and encodes at once (ByteBudget).
+DEFAULT_READ_BUDGET_BYTES = 64 * 1024 * 1024
 # Encoded event frames kept per worker for reuse (FrameCache), in bytes.
 DEFAULT_FRAME_CACHE_BYTES = 32 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
@@ -154,6 +156,7 @@ class Settings:
     backlog_page_bytes: int = DEFAULT_BACKLOG_PAGE_BYTES
     history_page_max: int = 500
     history_page_bytes: int = DEFAULT_HISTORY_PAGE_BYTES
+    read_budget_bytes: int = DEFAULT_READ_BUDGET_BYTES
     frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
@@ -215,6 +218,9 @@ class Settings:
             history_page_max=_int(env, "RTPORTAL_HISTORY_PAGE_MAX", 500),
             history_page_bytes=_int(
                 env, "RTPORTAL_HISTORY_PAGE_BYTES", DEFAULT_HISTORY_PAGE_BYTES, 1024
+            ),
+            read_budget_bytes=_int(
+                env, "RTPORTAL_READ_BUDGET_BYTES", DEFAULT_READ_BUDGET_BYTES, 1024
             ),
             frame_cache_bytes=_int(
                 env, "RTPORTAL_FRAME_CACHE_BYTES", DEFAULT_FRAME_CACHE_BYTES, 1024

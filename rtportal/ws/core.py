@@ -133,6 +133,7 @@ class ConnectionCore:
         "limits",
         "principal",
         "proto",
+        "reads",
         "settings",
     )
 
@@ -145,6 +146,7 @@ class ConnectionCore:
         self.db = runtime.db
         self.hub = runtime.hub
         self.limits = runtime.limits
+        self.reads = runtime.reads  # the worker's byte budget of page reads
         self.proto = Protocol(principal, limits_from_settings(settings), runtime.frames)
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
@@ -469,11 +471,14 @@ class ConnectionCore:
         try:
             async with self._backlog_lock:
                 await self._until_writable()
-                async with self._slots(), self.db.read() as session:
-                    events = await stream.read_since(
-                        session, action.matter_id, action.after, action.limit, action.max_bytes
-                    )
-                self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+                # The page's byte bound is reserved from the worker's budget
+                # until its frames are queued (rtportal.bytebudget).
+                async with self.reads.hold(action.max_bytes):
+                    async with self._slots(), self.db.read() as session:
+                        events = await stream.read_since(
+                            session, action.matter_id, action.after, action.limit, action.max_bytes
+                        )
+                    self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
         except Exception as exc:
             err = as_error(exc, "backlog read")
             self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
