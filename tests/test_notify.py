@@ -6,19 +6,24 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from rtportal.app import create_app
 from rtportal.db import Database
 from rtportal.db.models import OutboxMessage, utcnow
+from rtportal.errors import InvalidConfig
 from rtportal.notify.notifier import DeliveringNotifier, notifier_for
 from rtportal.notify.outbox import Channel, queue
 from rtportal.notify.sms import SIGNATURE_HEADER, WebhookSms, sign
-from rtportal.notify.smtp import SmtpTransport
+from rtportal.notify.smtp import SmtpTransport, parse_smtp_url
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.mailsink import http_sink, mail_sink
+from tests.support.mailsink import http_sink, loopback_tls, mail_sink
 from tests.support.procs import free_port
 
 
@@ -280,3 +285,91 @@ async def test_outbox_lists_held_messages_for_org_admins(
         r = await http.get(f"/api/v1/outbox?{bad}", headers=kit.auth("admin"))
         assert r.status_code == 400, bad
         assert r.json()["error"]["code"] == "bad_request"
+
+
+async def _send_one(kit: FirmKit, db: Database, transport: SmtpTransport) -> OutboxMessage:
+    notifier = DeliveringNotifier(db, {"email": transport})
+    await notifier.start()
+    try:
+        mid = await _queue(kit, notifier, "email", "cleo@client.test", subject="Over TLS")
+        await _deliver(notifier, mid)
+    finally:
+        await notifier.close()
+    return await _row(db, mid)
+
+
+async def test_smtps_and_starttls_with_login(
+    make_firm: MakeFirm, db: Database, tmp_path: Path
+) -> None:
+    kit = await make_firm()
+    server_tls, client_tls = loopback_tls(tmp_path)
+    with mail_sink(ssl_context=server_tls) as (sink, port):
+        row = await _send_one(
+            kit,
+            db,
+            SmtpTransport(f"smtps://127.0.0.1:{port}", "p@firm.test", tls_context=client_tls),
+        )
+        assert row.status == "sent", row.error
+        assert [m["Subject"] for m in sink.messages] == ["Over TLS"]
+
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"p@ss:w0rd")
+
+    options: dict[str, Any] = {
+        "tls_context": server_tls,
+        "require_starttls": True,
+        "authenticator": authenticator,
+        "auth_required": True,
+    }
+    with mail_sink(**options) as (sink, port):
+        url = f"smtp://portal:p%40ss%3Aw0rd@127.0.0.1:{port}?starttls=1"
+        row = await _send_one(kit, db, SmtpTransport(url, "p@firm.test", tls_context=client_tls))
+        assert row.status == "sent", row.error
+        assert len(sink.messages) == 1
+        # Without STARTTLS the server offers no login: a failed row that says so.
+        row = await _send_one(
+            kit, db, SmtpTransport(f"smtp://portal:hunter2@127.0.0.1:{port}", "p@firm.test")
+        )
+        assert row.status == "failed"
+        assert row.error is not None and "AUTH extension is not supported" in row.error
+    assert logins == [(b"portal", b"p@ss:w0rd")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://mail.example",
+        "smtp://",
+        "smtp://mail.example:99999",
+        "smtps://mail.example?starttls=1",
+        "smtp://mail.example?starttls=maybe",
+    ],
+)
+def test_bad_smtp_urls_are_refused_at_start(url: str) -> None:
+    with pytest.raises(InvalidConfig) as caught:
+        parse_smtp_url(url.replace("mail", "u:hunter2@mail"))
+    assert "hunter2" not in str(caught.value)
+
+
+def test_smtp_url_defaults() -> None:
+    plain = parse_smtp_url("smtp://mail.example")
+    assert (plain.port, plain.implicit_tls, plain.starttls, plain.username) == (
+        25,
+        False,
+        False,
+        None,
+    )
+    tls = parse_smtp_url("smtps://me%40x:pw@mail.example")
+    assert (tls.port, tls.implicit_tls, tls.username, tls.password) == (465, True, "me@x", "pw")
+    assert parse_smtp_url("smtp://mail.example:587?starttls=1").starttls
+
+
+def test_bad_sms_url_is_refused() -> None:
+    with pytest.raises(InvalidConfig):
+        WebhookSms("ftp://gateway.example/send", None)

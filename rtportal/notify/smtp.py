@@ -125,8 +125,8 @@ class SmtpTransport:
                 ) from None
             except (aiosmtplib.SMTPTimeoutError, TimeoutError):
                 raise DeliveryFailed(reason(f"timed out after {self._timeout:g} s")) from None
-            except aiosmtplib.SMTPException as exc:
-                raise DeliveryFailed(reason(f"smtp: {type(exc).__name__}")) from None
+            except aiosmtplib.SMTPException as exc:  # the library's own words, no credentials
+                raise DeliveryFailed(reason(f"smtp: {exc.message}")) from None
             except (OSError, ssl.SSLError) as exc:
                 raise DeliveryFailed(
                     reason(f"cannot reach {config.host}:{config.port}: {type(exc).__name__}")

@@ -6,17 +6,25 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.procs import free_port
 
-__all__ = ["HttpSink", "MailSink", "http_sink", "mail_sink"]
+__all__ = ["HttpSink", "MailSink", "http_sink", "loopback_tls", "mail_sink"]
 
 
 class MailSink:
@@ -42,16 +50,57 @@ class MailSink:
 
 
 @contextmanager
-def mail_sink(refused: frozenset[str] = frozenset()) -> Iterator[tuple[MailSink, int]]:
-    """An aiosmtpd server on 127.0.0.1 (its own thread): (sink, port)."""
+def mail_sink(
+    refused: frozenset[str] = frozenset(), **smtp_options: Any
+) -> Iterator[tuple[MailSink, int]]:
+    """An aiosmtpd server on 127.0.0.1 (its own thread): (sink, port).
+
+    ``smtp_options`` go to aiosmtpd: ``ssl_context`` (implicit TLS),
+    ``tls_context`` / ``require_starttls``, ``authenticator``."""
     sink = MailSink(refused)
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp_options)
     controller.start()
     try:
         yield sink, port
     finally:
         controller.stop()
+
+
+def loopback_tls(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) TLS contexts for a fresh self-signed certificate of 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(pem)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cadata=pem.decode())
+    return server, client
 
 
 @dataclass
