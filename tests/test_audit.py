@@ -19,6 +19,11 @@ from rtportal.db.models import AuditEntry, Firm
 from rtportal.settings import Settings
 from tests.conftest import TEST_SECRET_HEX, FirmKit, MakeFirm
 
+# The export's documented columns (docs/api.md), in order.
+HEADER = (
+    "seq,at,actor_kind,actor_id,action,target_kind,target_id,matter_id,address,detail,prev_hash,hash"
+).split(",")
+
 
 async def _record(kit: FirmKit, n: int, *, action: str = "signin.ok") -> None:
     for i in range(n):
@@ -207,20 +212,7 @@ async def test_audit_list_and_exports(make_firm: MakeFirm, http: httpx.AsyncClie
     disposition = r.headers["content-disposition"]
     assert disposition.startswith('attachment; filename="audit-') and disposition.endswith('.csv"')
     rows = list(csv.reader(io.StringIO(r.text)))
-    assert rows[0] == [
-        "seq",
-        "at",
-        "actor_kind",
-        "actor_id",
-        "action",
-        "target_kind",
-        "target_id",
-        "matter_id",
-        "address",
-        "detail",
-        "prev_hash",
-        "hash",
-    ]
+    assert rows[0] == HEADER
     assert [row[0] for row in rows[1:]] == [str(n) for n in range(1, 8)]
     assert all(row[4] == "signin.ok" for row in rows[1:])
     assert json.loads(rows[3][9]) == {"email": "user2@firm.test", "n": 2}
@@ -249,21 +241,4 @@ async def test_empty_exports(make_firm: MakeFirm, http: httpx.AsyncClient) -> No
     r = await http.get("/api/v1/audit/export?format=json", headers=kit.auth("admin"))
     assert r.json() == []
     r = await http.get("/api/v1/audit/export", headers=kit.auth("admin"))
-    assert r.text.splitlines() == [
-        ",".join(
-            [
-                "seq",
-                "at",
-                "actor_kind",
-                "actor_id",
-                "action",
-                "target_kind",
-                "target_id",
-                "matter_id",
-                "address",
-                "detail",
-                "prev_hash",
-                "hash",
-            ]
-        )
-    ]
+    assert r.text.splitlines() == [",".join(HEADER)]

@@ -21,6 +21,7 @@ from rtportal.notify.notifier import DeliveringNotifier, notifier_for
 from rtportal.notify.outbox import Channel, queue
 from rtportal.notify.sms import SIGNATURE_HEADER, WebhookSms, sign
 from rtportal.notify.smtp import SmtpTransport, parse_smtp_url
+from rtportal.notify.transport import Transport
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.mailsink import http_sink, loopback_tls, mail_sink
@@ -59,6 +60,27 @@ async def _row(db: Database, message_id: int) -> OutboxMessage:
 async def _deliver(notifier: DeliveringNotifier, *ids: int) -> None:
     await notifier.deliver(list(ids))
     await notifier.idle()
+
+
+async def _send_one(
+    kit: FirmKit,
+    db: Database,
+    transport: Transport,
+    *,
+    recipient: str = "cleo@client.test",
+    subject: str = "Over TLS",
+    body: str = "Hello there",
+) -> OutboxMessage:
+    """Queue one message for ``transport``'s channel, deliver it, return its row."""
+    channel: Channel = "sms" if transport.name == "sms_http" else "email"
+    notifier = DeliveringNotifier(db, {channel: transport})
+    await notifier.start()
+    try:
+        mid = await _queue(kit, notifier, channel, recipient, subject=subject, body=body)
+        await _deliver(notifier, mid)
+    finally:
+        await notifier.close()
+    return await _row(db, mid)
 
 
 async def test_email_arrives_through_smtp(make_firm: MakeFirm, db: Database) -> None:
@@ -101,47 +123,22 @@ async def test_refused_recipient_and_unreachable_server_fail_with_a_reason(
 ) -> None:
     kit = await make_firm()
     with mail_sink(refused=frozenset({"nobody@client.test"})) as (sink, port):
-        notifier = DeliveringNotifier(
-            db,
-            {"email": SmtpTransport(f"smtp://user:hunter2@127.0.0.1:{port}", "p@firm.test")},
-        )
         # No AUTH on the sink: the login fails, and the reason never shows the password.
-        await notifier.start()
-        try:
-            mid = await _queue(kit, notifier, "email", "cleo@client.test")
-            await _deliver(notifier, mid)
-        finally:
-            await notifier.close()
-        row = await _row(db, mid)
+        login = SmtpTransport(f"smtp://user:hunter2@127.0.0.1:{port}", "p@firm.test")
+        row = await _send_one(kit, db, login)
         assert row.status == "failed" and row.error, row.error
         assert "hunter2" not in row.error
 
-        notifier = DeliveringNotifier(
-            db, {"email": SmtpTransport(f"smtp://127.0.0.1:{port}", "p@firm.test")}
-        )
-        await notifier.start()
-        try:
-            refused = await _queue(kit, notifier, "email", "nobody@client.test")
-            await _deliver(notifier, refused)
-        finally:
-            await notifier.close()
+        plain = SmtpTransport(f"smtp://127.0.0.1:{port}", "p@firm.test")
+        row = await _send_one(kit, db, plain, recipient="nobody@client.test")
         assert sink.messages == []
-    row = await _row(db, refused)
     assert row.status == "failed"
     assert row.error is not None and "recipient refused" in row.error and "550" in row.error
     assert (row.attempts, row.sent_at, row.body) == (1, None, None)
 
     dead = free_port()  # nothing listens there
-    notifier = DeliveringNotifier(
-        db, {"email": SmtpTransport(f"smtp://127.0.0.1:{dead}", "p@firm.test", timeout=5)}
-    )
-    await notifier.start()
-    try:
-        mid = await _queue(kit, notifier, "email", "cleo@client.test")
-        await _deliver(notifier, mid)
-    finally:
-        await notifier.close()
-    row = await _row(db, mid)
+    unreachable = SmtpTransport(f"smtp://127.0.0.1:{dead}", "p@firm.test", timeout=5)
+    row = await _send_one(kit, db, unreachable)
     assert row.status == "failed"
     assert row.error == f"cannot connect to 127.0.0.1:{dead}"
 
@@ -150,40 +147,23 @@ async def test_sms_webhook_receives_signed_json(make_firm: MakeFirm, db: Databas
     kit = await make_firm()
     secret = b"gateway-shared-secret"
     async with http_sink() as gateway:
-        notifier = DeliveringNotifier(
-            db, {"sms": WebhookSms(f"http://127.0.0.1:{gateway.port}/send?key=k1", secret)}
-        )
-        await notifier.start()
-        try:
-            assert notifier.transport_for("sms") == "sms_http"
-            mid = await _queue(kit, notifier, "sms", "+61400000001", body="Your code: 123456")
-            await _deliver(notifier, mid)
-        finally:
-            await notifier.close()
+        sms = WebhookSms(f"http://127.0.0.1:{gateway.port}/send?key=k1", secret)
+        row = await _send_one(kit, db, sms, recipient="+61400000001", body="Your code: 123456")
     assert len(gateway.requests) == 1
     path, headers, body = gateway.requests[0]
     assert path == "/send?key=k1"
     assert json.loads(body) == {"to": "+61400000001", "body": "Your code: 123456"}
     assert headers["content-type"] == "application/json"
     assert headers[SIGNATURE_HEADER.lower()] == sign(secret, body)
-    row = await _row(db, mid)
     assert (row.status, row.attempts, row.body) == ("sent", 1, None)
 
 
 async def test_sms_gateway_refusal_is_a_failed_row(make_firm: MakeFirm, db: Database) -> None:
     kit = await make_firm()
     async with http_sink(status=502) as gateway:
-        notifier = DeliveringNotifier(
-            db, {"sms": WebhookSms(f"http://127.0.0.1:{gateway.port}/send?key=s3cr3t", None)}
-        )
-        await notifier.start()
-        try:
-            mid = await _queue(kit, notifier, "sms", "+61400000002")
-            await _deliver(notifier, mid)
-        finally:
-            await notifier.close()
+        sms = WebhookSms(f"http://127.0.0.1:{gateway.port}/send?key=s3cr3t", None)
+        row = await _send_one(kit, db, sms, recipient="+61400000002")
     assert SIGNATURE_HEADER.lower() not in gateway.requests[0][1]  # no secret: no signature
-    row = await _row(db, mid)
     assert row.status == "failed"
     assert row.error == "sms gateway answered 502 X"
 
@@ -285,17 +265,6 @@ async def test_outbox_lists_held_messages_for_org_admins(
         r = await http.get(f"/api/v1/outbox?{bad}", headers=kit.auth("admin"))
         assert r.status_code == 400, bad
         assert r.json()["error"]["code"] == "bad_request"
-
-
-async def _send_one(kit: FirmKit, db: Database, transport: SmtpTransport) -> OutboxMessage:
-    notifier = DeliveringNotifier(db, {"email": transport})
-    await notifier.start()
-    try:
-        mid = await _queue(kit, notifier, "email", "cleo@client.test", subject="Over TLS")
-        await _deliver(notifier, mid)
-    finally:
-        await notifier.close()
-    return await _row(db, mid)
 
 
 async def test_smtps_and_starttls_with_login(

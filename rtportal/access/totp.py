@@ -93,9 +93,19 @@ def _open(settings: Settings, credential: Credential) -> str | None:
         return None  # another server secret: as if nothing were enrolled
 
 
-def _principal(credential: Credential) -> Principal:
+async def _audit(
+    session: AsyncSession, credential: Credential, action: str, address: str | None = None
+) -> None:
+    """An audit entry by the credential's owner about their own second factor."""
     kind: PrincipalKind = "staff" if credential.principal_kind == "staff" else "contact"
-    return Principal(kind, credential.principal_id, credential.firm_id, credential.email)
+    await audit.record(
+        session,
+        firm_id=credential.firm_id,
+        action=action,
+        actor=Principal(kind, credential.principal_id, credential.firm_id, credential.email),
+        target=("credential", credential.id),
+        address=address,
+    )
 
 
 async def start_enrolment(
@@ -167,13 +177,7 @@ async def check_second_factor(
         if not await recoverycodes.use(session, settings.secret_key, credential.id, typed):
             raise InvalidCredentials("wrong second factor")
         await limiter.reset("totp", str(credential.id))
-        await audit.record(
-            session,
-            firm_id=credential.firm_id,
-            action="recovery_code.used",
-            actor=_principal(credential),
-            target=("credential", credential.id),
-        )
+        await _audit(session, credential, "recovery_code.used")
         return None
     step = _matching_step(secret, typed, time.time()) if _CODE.fullmatch(typed) else None
     last = credential.totp_last_step
@@ -186,13 +190,7 @@ async def check_second_factor(
         return None
     credential.totp_enabled_at = utcnow()
     codes = await recoverycodes.replace_codes(session, settings.secret_key, credential.id)
-    await audit.record(
-        session,
-        firm_id=credential.firm_id,
-        action="totp.enrolled",
-        actor=_principal(credential),
-        target=("credential", credential.id),
-    )
+    await _audit(session, credential, "totp.enrolled")
     return codes
 
 
@@ -223,11 +221,4 @@ async def remove(
     credential.totp_enabled_at = None
     credential.totp_last_step = None
     await recoverycodes.delete_codes(session, credential.id)
-    await audit.record(
-        session,
-        firm_id=credential.firm_id,
-        action="totp.removed",
-        actor=_principal(credential),
-        target=("credential", credential.id),
-        address=address,
-    )
+    await _audit(session, credential, "totp.removed", address)

@@ -21,7 +21,7 @@ from rtportal.db.models import AuditEntry, Firm, utcnow
 from rtportal.errors import BadRequest, NotFound
 from rtportal.http.context import db_of, ok, principal_of
 from rtportal.http.errors import json_endpoint
-from rtportal.http.paging import page_params
+from rtportal.http.paging import newest_first, page_params
 
 __all__ = ["CSV_COLUMNS", "entry_body", "routes"]
 
@@ -67,22 +67,13 @@ def entry_body(entry: AuditEntry) -> dict[str, Any]:
 
 @json_endpoint
 async def list_audit(request: Request) -> Response:
-    limit, before = page_params(request)
+    page_params(request)  # a bad query string is refused before authentication work
     principal = await principal_of(request)
     roles.require(principal, "audit.read")
     query = select(AuditEntry).where(AuditEntry.firm_id == principal.firm_id)
-    if before is not None:
-        query = query.where(AuditEntry.firm_seq < before)
     async with db_of(request).read() as session:
-        rows = (
-            await session.scalars(query.order_by(AuditEntry.firm_seq.desc()).limit(limit))
-        ).all()
-    return ok(
-        {
-            "entries": [entry_body(e) for e in rows],
-            "next": rows[-1].firm_seq if len(rows) == limit else None,
-        }
-    )
+        rows, cursor = await newest_first(session, query, AuditEntry.firm_seq, request)
+    return ok({"entries": [entry_body(e) for e in rows], "next": cursor})
 
 
 def _csv_line(values: list[Any]) -> str:

@@ -18,7 +18,7 @@ from rtportal.access import roles
 from rtportal.db.models import OutboxMessage
 from rtportal.http.context import db_of, ok, principal_of
 from rtportal.http.errors import json_endpoint
-from rtportal.http.paging import page_params
+from rtportal.http.paging import newest_first, page_params
 
 __all__ = ["message_body", "routes"]
 
@@ -46,20 +46,13 @@ def message_body(row: OutboxMessage) -> dict[str, Any]:
 
 @json_endpoint
 async def list_outbox(request: Request) -> Response:
-    limit, before = page_params(request)
+    page_params(request)  # a bad query string is refused before authentication work
     principal = await principal_of(request)
     roles.require(principal, "outbox.read")
     query = select(OutboxMessage).where(OutboxMessage.firm_id == principal.firm_id)
-    if before is not None:
-        query = query.where(OutboxMessage.id < before)
     async with db_of(request).read() as session:
-        rows = (await session.scalars(query.order_by(OutboxMessage.id.desc()).limit(limit))).all()
-    return ok(
-        {
-            "messages": [message_body(r) for r in rows],
-            "next": rows[-1].id if len(rows) == limit else None,
-        }
-    )
+        rows, cursor = await newest_first(session, query, OutboxMessage.id, request)
+    return ok({"messages": [message_body(r) for r in rows], "next": cursor})
 
 
 def routes() -> list[BaseRoute]:
