@@ -342,3 +342,23 @@ def test_smtp_url_defaults() -> None:
 def test_bad_sms_url_is_refused() -> None:
     with pytest.raises(InvalidConfig):
         WebhookSms("ftp://gateway.example/send", None)
+
+
+async def test_overflow_leaves_rows_queued_for_the_sweep(make_firm: MakeFirm, db: Database) -> None:
+    kit = await make_firm()
+    async with http_sink() as gateway:
+        sms = WebhookSms(f"http://127.0.0.1:{gateway.port}/", None)
+        notifier = DeliveringNotifier(db, {"sms": sms}, queue_size=2)
+        await notifier.start()
+        try:
+            ids = [await _queue(kit, notifier, "sms", f"+6140000001{n}") for n in range(3)]
+            await _deliver(notifier, *ids)
+            assert notifier.overflowed == 1
+            statuses = [(await _row(db, i)).status for i in ids]
+            assert statuses == ["sent", "sent", "queued"]
+            assert await notifier.sweep(older_than=0) == 1
+            await notifier.idle()
+        finally:
+            await notifier.close()
+    assert [(await _row(db, i)).status for i in ids] == ["sent", "sent", "sent"]
+    assert len(gateway.requests) == 3
