@@ -172,6 +172,11 @@ class Settings:
     session_idle: int = DEFAULT_SESSION_IDLE  # contacts
     staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
     session_lifetime: int = DEFAULT_SESSION_LIFETIME
+    # Email and SMS providers (docs/operations.md "Email and SMS"); None: the outbox holds them.
+    smtp_url: str | None = field(default=None, repr=False)  # may carry a password
+    mail_from: str = "rtportal@localhost"
+    sms_url: str | None = field(default=None, repr=False)
+    sms_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -243,4 +248,8 @@ class Settings:
             session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),
             staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
             session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
+            smtp_url=env.get("RTPORTAL_SMTP_URL") or None,
+            mail_from=env.get("RTPORTAL_MAIL_FROM") or "rtportal@localhost",
+            sms_url=env.get("RTPORTAL_SMS_URL") or None,
+            sms_secret=(env.get("RTPORTAL_SMS_SECRET") or "").encode() or None,
         )

@@ -37,6 +37,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
+from rtportal.http import audit, outbox, totp
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
     check_origin,
@@ -277,5 +278,8 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/session", create_session, methods=["POST"]),
         Route("/api/v1/session", delete_session, methods=["DELETE"]),
         Route("/api/v1/sessions", delete_sessions, methods=["DELETE"]),
+        *outbox.routes(),
+        *totp.routes(),
+        *audit.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]
