@@ -1,9 +1,8 @@
 """First run: a firm and its first org admin with a password (``rtportal create-firm``).
 
 The password is turned into the login secret here, in Python, exactly as
-the browser does (``rtportal.crypto.backup.derive_password_keys`` with the
-settings' parameters for new passwords); the server then stores only its
-argon2 hash of that secret (``credentials.set_login``).
+the browser does (``credentials.set_password_text``); the server then
+stores only its argon2 hash of that secret.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit
-from rtportal.access.credentials import Kdf, set_login
-from rtportal.crypto.backup import Argon2Params, derive_password_keys
+from rtportal.access.credentials import MIN_PASSWORD_CHARS, set_password_text
 from rtportal.db import Database
 from rtportal.db.models import Firm, StaffUser
 from rtportal.demo import create_firm, create_staff
@@ -24,15 +21,8 @@ from rtportal.errors import BadRequest, Conflict, PreconditionFailed
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
-__all__ = [
-    "MIN_PASSWORD_CHARS",
-    "FirstRun",
-    "create_firm_with_admin",
-    "give_password",
-    "signin_url",
-]
+__all__ = ["FirstRun", "create_firm_with_admin", "signin_url"]
 
-MIN_PASSWORD_CHARS = 10
 _SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
@@ -46,31 +36,6 @@ class FirstRun:
 
 def signin_url(settings: Settings, slug: str) -> str:
     return f"{settings.public_url}/?firm={slug}"
-
-
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise PreconditionFailed(
-            "weak_password", f"a password has at least {MIN_PASSWORD_CHARS} characters"
-        )
-
-
-async def give_password(
-    session: AsyncSession, settings: Settings, principal: Principal, email: str, password: str
-) -> None:
-    """Set ``principal``'s password from its plain text (the CLI and the demo only)."""
-    check_password(password)
-    kdf = Kdf.new(settings)
-    keys = derive_password_keys(password, kdf.salt, Argon2Params(kdf.m_kib, kdf.t, kdf.p))
-    await set_login(
-        session,
-        firm_id=principal.firm_id,
-        principal_kind=principal.kind,
-        principal_id=principal.id,
-        email=email,
-        kdf=kdf,
-        login_secret=keys.login_secret,
-    )
 
 
 async def create_firm_with_admin(
@@ -91,7 +56,10 @@ async def create_firm_with_admin(
         raise BadRequest("--admin-email must be an email address")
     if slug is not None and _SLUG_RE.fullmatch(slug) is None:
         raise BadRequest("--slug is lower-case letters, digits and dashes (at most 64)")
-    check_password(password)
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise PreconditionFailed(
+            "weak_password", f"a password has at least {MIN_PASSWORD_CHARS} characters"
+        )
     async with db.write() as session:
         if slug is not None:
             taken = await session.execute(
@@ -106,7 +74,15 @@ async def create_firm_with_admin(
         user = await session.get(StaffUser, admin.id)
         assert user is not None
         user.status = "active"
-        await give_password(session, settings, admin, admin_email, password)
+        await set_password_text(
+            session,
+            settings,
+            firm_id=firm.id,
+            principal_kind="staff",
+            principal_id=admin.id,
+            email=admin_email,
+            password=password,
+        )
         await audit.record(
             session,
             firm_id=firm.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,6 +18,7 @@ from rtportal.access import passwords
 from rtportal.access.credentials import credential_of
 from rtportal.app import create_app
 from rtportal.db.models import AuditEntry, Firm, Invite, StaffUser
+from rtportal.demo import format_demo, seed_demo
 from rtportal.settings import Settings
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.logins import give_password, secret_for, signin_body
@@ -263,3 +265,22 @@ async def test_change_password_ends_the_other_sessions(
     )
     assert new.status_code == 201, new.text
     assert "password.changed" in [a for a, _ in await actions(kit)]
+
+
+async def test_the_demo_staff_sign_in_with_the_printed_password(
+    app: Starlette, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    users = await seed_demo(app.state.db, settings)
+    again = await seed_demo(app.state.db, settings)  # idempotent: the same password
+    text = format_demo(again, settings.public_url)
+    lines = re.findall(r"staff sign-in: \S+/\?firm=([\w-]+) (\S+) / (\S+)", text)
+    assert {email for _, email, _ in lines} == {
+        "olivia@harbourfinch.example",
+        "sam@harbourfinch.example",
+    }
+    assert len(users) == len(again)
+    slug, email, password = next(line for line in lines if line[1].startswith("sam@"))
+    kdf = (await http.post("/api/v1/prelogin", json={"firm": slug, "email": email})).json()
+    r = await http.post("/api/v1/signin", json=signin_body(slug, email, password, kdf["kdf"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["principal"]["name"] == "Sam Finch"

@@ -21,15 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import base64url
 from rtportal.access import passwords
-from rtportal.crypto.backup import MAX_M_KIB, MAX_P, MAX_T
+from rtportal.crypto.backup import MAX_M_KIB, MAX_P, MAX_T, Argon2Params, derive_password_keys
 from rtportal.db.models import Credential, utcnow
 from rtportal.errors import BadRequest, PreconditionFailed
 from rtportal.settings import Settings
 
-__all__ = ["Kdf", "clear_login", "credential_of", "set_login"]
+__all__ = [
+    "MIN_PASSWORD_CHARS",
+    "Kdf",
+    "clear_login",
+    "credential_of",
+    "set_login",
+    "set_password_text",
+]
 
 SALT_BYTES = 16
 LOGIN_SECRET_BYTES = 32
+# For passwords the server sees as text (create-firm, the demo): browsers
+# enforce their own rule before deriving the login secret.
+MIN_PASSWORD_CHARS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +167,33 @@ async def clear_login(session: AsyncSession, principal_kind: str, principal_id: 
     if row is not None:
         row.verifier = None
         await session.flush()
+
+
+async def set_password_text(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    firm_id: int,
+    principal_kind: str,
+    principal_id: int,
+    email: str,
+    password: str,
+) -> Credential:
+    """``set_login`` from a plain-text password, derived here exactly as a browser
+    does (``derive_password_keys`` with the settings' parameters for new
+    passwords): only ``rtportal create-firm`` and the demo know a password."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise PreconditionFailed(
+            "weak_password", f"a password has at least {MIN_PASSWORD_CHARS} characters"
+        )
+    kdf = Kdf.new(settings)
+    keys = derive_password_keys(password, kdf.salt, Argon2Params(kdf.m_kib, kdf.t, kdf.p))
+    return await set_login(
+        session,
+        firm_id=firm_id,
+        principal_kind=principal_kind,
+        principal_id=principal_id,
+        email=email,
+        kdf=kdf,
+        login_secret=keys.login_secret,
+    )
