@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from rtportal.access.passwords import Hashing, HashParams
 from rtportal.db.models import Firm, StaffUser
