@@ -35,11 +35,12 @@ async function ensureCsrf() {
 /**
  * One request. `body` (an object) is sent as JSON; a write carries the
  * session's X-CSRF-Token (fetched once from /api/v1/me, and again once when
- * the server says `csrf_failed`: the session changed).
+ * the server says `csrf_failed`: the session changed). Writes that need no
+ * session (sign-in, a login or setup link) pass `{ session: false }`.
  * A network failure is ApiError(0, 'network').
  */
-export async function api(method, path, body) {
-  if (!UNSAFE.has(method)) return request(method, path, body);
+export async function api(method, path, body, { session = true } = {}) {
+  if (!UNSAFE.has(method) || !session) return request(method, path, body);
   await ensureCsrf();
   try {
     return await request(method, path, body);

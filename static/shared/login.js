@@ -20,7 +20,7 @@ export function takeFragmentToken(loc = window.location, hist = window.history) 
 
 /** POST /api/v1/session: uses the login link up; the server sets the HttpOnly session cookie. */
 export async function exchangeToken(token) {
-  const data = await api('POST', '/api/v1/session', { token });
+  const data = await api('POST', '/api/v1/session', { token }, { session: false });
   return data.principal;
 }
 
