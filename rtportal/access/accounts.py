@@ -25,6 +25,7 @@ __all__ = [
     "Candidate",
     "can_sign_in",
     "find_firm",
+    "lock_firm",
     "lookup",
     "prelogin_kdf",
     "revoke_other_tokens",
@@ -41,6 +42,17 @@ class Candidate:
     firm: Firm | None
     credential: Credential | None
     eligible: bool  # the person may sign in (status), and has a password
+
+
+async def lock_firm(session: AsyncSession, firm_id: int) -> None:
+    """Take the firm row's lock that ``audit.record`` takes, first in a write
+    transaction that inserts rows referencing the firm and then audits.
+
+    On PostgreSQL an insert with a foreign key to the firm holds a KEY SHARE
+    lock on its row; two such transactions that then both ask for the audit's
+    FOR UPDATE deadlock. Taking FOR UPDATE before any insert orders them.
+    """
+    await session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update())
 
 
 async def find_firm(session: AsyncSession, slug: str | None) -> Firm | None:

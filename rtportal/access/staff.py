@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit
+from rtportal.access.accounts import lock_firm
 from rtportal.access.sessions import hash_token, revoke_principal_tokens
 from rtportal.db.models import AuthToken, Credential, Firm, OutboxMessage, StaffUser, utcnow
 from rtportal.errors import BadRequest, Conflict, InvalidLink, NotFound, PreconditionFailed
@@ -138,6 +139,7 @@ async def invite(
     email = email.lower()
     if "@" not in email:
         raise BadRequest("email must be an email address")
+    await lock_firm(session, actor.firm_id)
     firm = await session.get(Firm, actor.firm_id)
     assert firm is not None
     taken = await session.execute(
@@ -177,6 +179,7 @@ async def resend_setup(
     address: str | None,
 ) -> OutboxMessage:
     """A new setup link for a member who has not set a password yet."""
+    await lock_firm(session, actor.firm_id)
     user = await _member(session, actor, user_id)
     if user.status != "invited":
         raise PreconditionFailed("not_invited", "this staff member is not awaiting setup")
@@ -230,7 +233,7 @@ async def change(
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
     # One change of a firm's staff at a time (PostgreSQL; SQLite has one writer),
     # so two admins demoting each other cannot leave the firm without one.
-    await session.execute(select(Firm.id).where(Firm.id == actor.firm_id).with_for_update())
+    await lock_firm(session, actor.firm_id)
     user = await _member(session, actor, user_id)
     loses_admin = user.role == "org_admin" and user.status == "active"
     loses_admin = loses_admin and (
@@ -324,8 +327,9 @@ async def accept_setup(
 ) -> tuple[Firm, StaffUser]:
     """Use the link up (once: a conditional ``UPDATE``) and make the member active;
     the caller sets the password in the same transaction."""
-    firm, user = await open_setup(session, settings, token)
     row = await _setup_row(session, settings, token)
+    await lock_firm(session, row.firm_id)
+    firm, user = await open_setup(session, settings, token)
     used = await session.execute(
         update(AuthToken)
         .where(AuthToken.id == row.id, AuthToken.used_at.is_(None), AuthToken.revoked_at.is_(None))

@@ -161,6 +161,7 @@ async def signin(request: Request) -> Response:
     firm, credential_id = found.firm, found.credential.id
     try:
         async with db_of(request).write() as session:
+            await accounts.lock_firm(session, firm.id)
             credential = await session.get(Credential, credential_id)
             if credential is None:
                 raise InvalidCredentials(accounts.INVALID)
@@ -245,6 +246,7 @@ async def change_password(request: Request) -> Response:
     if not (await passwords.hashing().verify(verifier, current)).ok or credential is None:
         raise InvalidCredentials(accounts.INVALID)
     async with db_of(request).write() as session:
+        await accounts.lock_firm(session, principal.firm_id)
         row = await credential_of(session, principal.kind, principal.id)
         if row is None:
             raise InvalidCredentials(accounts.INVALID)
