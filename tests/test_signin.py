@@ -284,3 +284,22 @@ async def test_the_demo_staff_sign_in_with_the_printed_password(
     r = await http.post("/api/v1/signin", json=signin_body(slug, email, password, kdf["kdf"]))
     assert r.status_code == 201, r.text
     assert r.json()["principal"]["name"] == "Sam Finch"
+
+
+async def test_sign_in_is_rate_limited_per_address(settings: Settings, make_firm: MakeFirm) -> None:
+    limited = dataclasses.replace(settings, signin_address_limit=4)
+    app = create_app(limited)
+    async with app.router.lifespan_context(app):
+        kit = await make_firm()
+        slug = await slug_of(kit)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            kdf = await http.post("/api/v1/prelogin", json={"firm": slug, "email": "a@x.test"})
+            answers = [
+                await http.post(
+                    "/api/v1/signin",
+                    json=signin_body(slug, f"guess{i}@x.test", "pw", kdf.json()["kdf"]),
+                )
+                for i in range(6)
+            ]
+            assert [a.status_code for a in answers] == [401] * 4 + [429] * 2

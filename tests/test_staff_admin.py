@@ -258,3 +258,34 @@ async def test_disabling_closes_their_live_websocket(
         assert user is not None and user.status == "active"
     actions = await audit_actions(kit)
     assert "staff.disabled" in actions and "sessions.revoked" in actions
+
+
+async def test_concurrent_accepts_of_one_setup_link_make_one_session(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    email = "racer@firm.test"
+    invited = await http.post(
+        "/api/v1/staff",
+        json={"email": email, "name": "Racer", "role": "staff"},
+        headers=kit.auth("admin"),
+    )
+    assert invited.status_code == 201, invited.text
+    token = await setup_token(kit, email)
+    kdf = (await http.post("/api/v1/setup/open", json={"token": token})).json()["kdf"]
+    body = {"token": token, "kdf": kdf, "login_secret": secret_for("racing pw", kdf)}
+    answers = await asyncio.gather(
+        *(http.post("/api/v1/setup/accept", json=body) for _ in range(10))
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201] + [400] * 9, [a.text for a in answers]
+    assert all(error_code(a) == "invalid_link" for a in answers if a.status_code == 400)
+    async with kit.db.read() as session:
+        sessions = await session.execute(
+            select(AuthToken.id).where(
+                AuthToken.kind == "session",
+                AuthToken.principal_id == invited.json()["staff"]["id"],
+                AuthToken.principal_kind == "staff",
+            )
+        )
+        assert len(sessions.all()) == 1
