@@ -111,8 +111,9 @@ async def test_staff_sign_in_gives_a_session_with_a_csrf_token(
 
 
 async def test_every_refusal_is_the_same_answer(
-    http: httpx.AsyncClient, kit: FirmKit, settings: Settings
+    http: httpx.AsyncClient, kit: FirmKit, settings: Settings, make_firm: MakeFirm
 ) -> None:
+    await make_firm()  # a second firm: a sign-in must name its firm
     slug = await slug_of(kit)
     staff = await staff_email(kit, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, staff, PASSWORD)
@@ -133,6 +134,9 @@ async def test_every_refusal_is_the_same_answer(
         "contact without an active invite": await attempt(contact_email),
         "unknown firm": await http.post(
             "/api/v1/signin", json=signin_body("no-such-firm", staff, PASSWORD, kdf)
+        ),
+        "no firm named": await http.post(
+            "/api/v1/signin", json={**signin_body("", staff, PASSWORD, kdf), "firm": None}
         ),
     }
     async with kit.db.write() as session:
