@@ -159,6 +159,7 @@ async def signin(request: Request) -> Response:
         raise
     assert found.firm is not None and found.credential is not None
     firm, credential_id = found.firm, found.credential.id
+    why = "gone"  # the person was removed or disabled since the lookup
     try:
         async with db_of(request).write() as session:
             await accounts.lock_firm(session, firm.id)
@@ -173,6 +174,7 @@ async def signin(request: Request) -> Response:
                 )
             except NotFound:
                 raise InvalidCredentials(accounts.INVALID) from None
+            why = "second_factor"
             try:
                 recovery = await totp.check_second_factor(
                     session,
@@ -188,7 +190,7 @@ async def signin(request: Request) -> Response:
                 raise
             response = await signed_in(request, session, principal, credential, recovery)
     except InvalidCredentials:
-        await _failed(request, firm, email, "second_factor")
+        await _failed(request, firm, email, why)
         raise
     await runtime.limiter.reset("signin", f"acct|{slug or ''}|{email}")
     return response
