@@ -13,10 +13,11 @@ from sqlalchemy import select, update
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from rtportal import base64url
 from rtportal.db.models import AuditEntry, AuthToken, OutboxMessage, StaffUser, utcnow
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.logins import secret_for
+from tests.support.logins import give_password, secret_for, signin_body
 from tests.support.server import RunningServer
 
 TIMEOUT = 10.0
@@ -289,3 +290,37 @@ async def test_concurrent_accepts_of_one_setup_link_make_one_session(
             )
         )
         assert len(sessions.all()) == 1
+
+
+async def test_a_password_change_closes_the_other_sessions_websockets(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, settings: Settings
+) -> None:
+    kit = await make_firm()
+    async with kit.db.read() as session:
+        user = await session.get(StaffUser, kit.staff.id)
+        assert user is not None
+        email = user.email
+    kdf = (await give_password(kit.db, settings, kit.staff, email, "first password")).to_json()
+    other_device = await open_socket(uvicorn_server, kit.tokens["staff"])
+    try:
+        async with httpx.AsyncClient(base_url=uvicorn_server.base_url, trust_env=False) as http:
+            slug = (await http.get("/api/v1/me", headers=kit.auth("staff"))).json()["firm"]["slug"]
+            signed = await http.post(
+                "/api/v1/signin", json=signin_body(slug, email, "first password", kdf)
+            )
+            assert signed.status_code == 201, signed.text
+            new_kdf = {**kdf, "salt": base64url.encode(b"k" * 16)}
+            changed = await http.post(
+                "/api/v1/me/password",
+                json={
+                    "current_login_secret": secret_for("first password", kdf),
+                    "kdf": new_kdf,
+                    "login_secret": secret_for("second password", new_kdf),
+                },
+                headers={"X-CSRF-Token": signed.json()["csrf_token"]},
+            )
+            assert changed.status_code == 200, changed.text
+            assert await closed_with(other_device) == 4010
+            assert (await http.get("/api/v1/me")).status_code == 200  # this session stays
+    finally:
+        await other_device.close()
