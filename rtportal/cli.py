@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 
 from rtportal import logs
+from rtportal.access import passwords
 from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
 from rtportal.demo import format_demo, seed_demo
@@ -77,6 +78,7 @@ def _create_firm(args: argparse.Namespace, settings: Settings) -> int:
     password = _read_password(args.password_stdin)
 
     async def run() -> FirstRun:
+        passwords.configure(settings)  # the server's hash parameters, as the app uses
         await upgrade(settings.database_url)
         db = Database(settings.database_url)
         try:
@@ -99,6 +101,7 @@ def _create_firm(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _seed(settings: Settings) -> str:
+    passwords.configure(settings)  # the demo staff's password hashes
     await upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import httpx
+from argon2 import extract_parameters
 from sqlalchemy import select
 from starlette.applications import Starlette
 
+from rtportal.access.credentials import credential_of
 from rtportal.db.models import Firm, StaffUser
 from rtportal.settings import Settings
 from tests.conftest import FAST_LOGIN_ENV, TEST_SECRET_HEX
@@ -65,6 +67,11 @@ async def test_create_firm_makes_an_admin_who_can_sign_in(
             await session.execute(select(StaffUser).where(StaffUser.firm_id == firm.id))
         ).scalar_one()
     assert (admin.email, admin.role, admin.status) == ("boss@acme.test", "org_admin", "active")
+    async with app.state.db.read() as session:
+        credential = await credential_of(session, "staff", admin.id)
+    assert credential is not None and credential.verifier is not None
+    # Hashed with the configured server parameters, not the library's defaults.
+    assert extract_parameters(credential.verifier).memory_cost == settings.login_hash_memory_kib
     kdf = (
         await http.post("/api/v1/prelogin", json={"firm": slug, "email": "boss@acme.test"})
     ).json()
