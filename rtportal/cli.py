@@ -1,4 +1,4 @@
-"""Command line: ``rtportal serve | migrate | seed-demo``.
+"""Command line: ``rtportal serve | migrate | seed-demo | create-firm | audit verify``.
 
 ``serve`` migrates once in the parent (workers then find the schema at
 head), optionally seeds the demo firm, and runs uvicorn with the app
@@ -19,10 +19,13 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 
 from rtportal import logs
+from rtportal.access import audit, passwords
 from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
+from rtportal.db.models import Firm
 from rtportal.demo import format_demo, seed_demo
 from rtportal.errors import RtPortalError
+from rtportal.firstrun import FirstRun, create_firm_with_admin, signin_url
 from rtportal.http.uvicorn_http import UVICORN_HTTP
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
@@ -45,10 +48,85 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("seed-demo", help="create the demo firm (idempotent), print logins")
+    create = sub.add_parser("create-firm", help="create a firm and its first org admin")
+    create.add_argument("--name", required=True, help="the firm's name")
+    create.add_argument(
+        "--slug", help="the firm's short name in sign-in links (default: from --name)"
+    )
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-name", required=True)
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the admin's password from the first line of standard input (else a prompt)",
+    )
+    audit_cmd = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain of every firm's audit log")
+    verify.add_argument("--firm", metavar="SLUG", help="only this firm")
     return parser
 
 
+async def _audit_verify(settings: Settings, slug: str | None) -> int:
+    """Print each firm's verified count (exit 0), or the first broken entry (exit 1)."""
+    db = Database(settings.database_url)
+    try:
+        results = await audit.verify_firms(db, slug)
+    except audit.ChainBroken as broken:
+        async with db.read() as session:
+            firm = await session.get(Firm, broken.firm_id)
+        name = firm.slug if firm else broken.firm_id
+        print(f"audit chain BROKEN: firm {name}: entry {broken.firm_seq}: {broken.why}")
+        return 1
+    finally:
+        await db.close()
+    for firm_slug, count in results:
+        print(f"firm {firm_slug}: {count} entries, chain ok")
+    total = sum(count for _, count in results)
+    print(f"{len(results)} firms, {total} entries verified")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The admin's password: one line of stdin, or typed twice at a prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password for the org admin: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise SystemExit("error: the passwords differ")
+    return first
+
+
+def _create_firm(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password(args.password_stdin)
+
+    async def run() -> FirstRun:
+        passwords.configure(settings)  # the server's hash parameters, as the app uses
+        await upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            return await create_firm_with_admin(
+                db,
+                settings,
+                name=args.name,
+                slug=args.slug,
+                admin_email=args.admin_email,
+                admin_name=args.admin_name,
+                password=password,
+            )
+        finally:
+            await db.close()
+
+    made = asyncio.run(run())
+    print(f"created firm {args.name!r} (slug {made.slug}) with org admin {args.admin_email}")
+    print(f"sign in: {signin_url(settings, made.slug)}")
+    return 0
+
+
 async def _seed(settings: Settings) -> str:
+    passwords.configure(settings)  # the demo staff's password hashes
     await upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
@@ -165,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "seed-demo":
             print(asyncio.run(_seed(settings)))
             return 0
+        if args.command == "audit":
+            return asyncio.run(_audit_verify(settings, args.firm))
+        if args.command == "create-firm":
+            return _create_firm(args, settings)
     except RtPortalError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 1

@@ -31,6 +31,8 @@ DEFAULT_WS_BACKLOG_LOW_WATER = 1024 * 1024
 DEFAULT_BACKLOG_PAGE_BYTES = 1024 * 1024
 # Stored bytes (payload text + blob) per HTTP history page.
 DEFAULT_HISTORY_PAGE_BYTES = 4 * 1024 * 1024
+# Bytes of backlog and history pages one worker reads and encodes at once (ByteBudget).
+DEFAULT_READ_BUDGET_BYTES = 64 * 1024 * 1024
 # Encoded event frames kept per worker for reuse (FrameCache), in bytes.
 DEFAULT_FRAME_CACHE_BYTES = 32 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
@@ -54,6 +56,26 @@ DEFAULT_LOGIN_LINK_TTL = 15 * 60
 DEFAULT_SESSION_IDLE = 30 * 60
 DEFAULT_STAFF_SESSION_IDLE = 2 * 60 * 60
 DEFAULT_SESSION_LIFETIME = 12 * 60 * 60
+# Passwords (rtportal.access.passwords, rtportal.access.credentials): the
+# server's argon2-cffi hash of the login secret, at most HASH_CONCURRENCY at
+# once per worker (each takes HASH_MEMORY_KIB) with HASH_QUEUE callers
+# waiting; the browser's Argon2id parameters for new passwords, and the
+# floor below which a client-chosen parameter set is refused.
+DEFAULT_LOGIN_HASH_CONCURRENCY = 4
+DEFAULT_LOGIN_HASH_QUEUE = 64
+DEFAULT_LOGIN_HASH_MEMORY_KIB = 65536
+DEFAULT_LOGIN_HASH_TIME_COST = 3
+DEFAULT_LOGIN_KDF_M_KIB = 65536
+DEFAULT_LOGIN_KDF_T = 3
+DEFAULT_LOGIN_KDF_P = 1
+DEFAULT_LOGIN_KDF_MIN_M_KIB = 19456
+DEFAULT_LOGIN_KDF_MIN_T = 2
+# Sign-in attempts per account and per source address in SIGNIN_WINDOW s.
+DEFAULT_SIGNIN_ACCOUNT_LIMIT = 10
+DEFAULT_SIGNIN_ADDRESS_LIMIT = 100
+DEFAULT_SIGNIN_WINDOW = 15 * 60
+# A staff member's setup link (rtportal.access.staff).
+DEFAULT_SETUP_LINK_TTL = 7 * 24 * 60 * 60
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -154,6 +176,7 @@ class Settings:
     backlog_page_bytes: int = DEFAULT_BACKLOG_PAGE_BYTES
     history_page_max: int = 500
     history_page_bytes: int = DEFAULT_HISTORY_PAGE_BYTES
+    read_budget_bytes: int = DEFAULT_READ_BUDGET_BYTES
     frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
@@ -169,6 +192,24 @@ class Settings:
     session_idle: int = DEFAULT_SESSION_IDLE  # contacts
     staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
     session_lifetime: int = DEFAULT_SESSION_LIFETIME
+    # Email and SMS providers (docs/operations.md "Email and SMS"); None: the outbox holds them.
+    smtp_url: str | None = field(default=None, repr=False)  # may carry a password
+    mail_from: str = "rtportal@localhost"
+    sms_url: str | None = field(default=None, repr=False)
+    sms_secret: bytes | None = field(default=None, repr=False)
+    login_hash_concurrency: int = DEFAULT_LOGIN_HASH_CONCURRENCY
+    login_hash_queue: int = DEFAULT_LOGIN_HASH_QUEUE
+    login_hash_memory_kib: int = DEFAULT_LOGIN_HASH_MEMORY_KIB
+    login_hash_time_cost: int = DEFAULT_LOGIN_HASH_TIME_COST
+    login_kdf_m_kib: int = DEFAULT_LOGIN_KDF_M_KIB
+    login_kdf_t: int = DEFAULT_LOGIN_KDF_T
+    login_kdf_p: int = DEFAULT_LOGIN_KDF_P
+    login_kdf_min_m_kib: int = DEFAULT_LOGIN_KDF_MIN_M_KIB
+    login_kdf_min_t: int = DEFAULT_LOGIN_KDF_MIN_T
+    signin_account_limit: int = DEFAULT_SIGNIN_ACCOUNT_LIMIT
+    signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
+    signin_window: int = DEFAULT_SIGNIN_WINDOW
+    setup_link_ttl: int = DEFAULT_SETUP_LINK_TTL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -216,6 +257,9 @@ class Settings:
             history_page_bytes=_int(
                 env, "RTPORTAL_HISTORY_PAGE_BYTES", DEFAULT_HISTORY_PAGE_BYTES, 1024
             ),
+            read_budget_bytes=_int(
+                env, "RTPORTAL_READ_BUDGET_BYTES", DEFAULT_READ_BUDGET_BYTES, 1024
+            ),
             frame_cache_bytes=_int(
                 env, "RTPORTAL_FRAME_CACHE_BYTES", DEFAULT_FRAME_CACHE_BYTES, 1024
             ),
@@ -237,4 +281,40 @@ class Settings:
             session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),
             staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
             session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
+            smtp_url=env.get("RTPORTAL_SMTP_URL") or None,
+            mail_from=env.get("RTPORTAL_MAIL_FROM") or "rtportal@localhost",
+            sms_url=env.get("RTPORTAL_SMS_URL") or None,
+            sms_secret=(env.get("RTPORTAL_SMS_SECRET") or "").encode() or None,
+            **_login_settings(env),
         )
+
+
+def _login_settings(env: Mapping[str, str]) -> dict[str, int]:
+    """The password and sign-in settings (``RTPORTAL_LOGIN_*``, ``RTPORTAL_SIGNIN_*``)."""
+    return {
+        "login_hash_concurrency": _int(
+            env, "RTPORTAL_LOGIN_HASH_CONCURRENCY", DEFAULT_LOGIN_HASH_CONCURRENCY
+        ),
+        "login_hash_queue": _int(env, "RTPORTAL_LOGIN_HASH_QUEUE", DEFAULT_LOGIN_HASH_QUEUE, 0),
+        "login_hash_memory_kib": _int(
+            env, "RTPORTAL_LOGIN_HASH_MEMORY_KIB", DEFAULT_LOGIN_HASH_MEMORY_KIB, 64
+        ),
+        "login_hash_time_cost": _int(
+            env, "RTPORTAL_LOGIN_HASH_TIME_COST", DEFAULT_LOGIN_HASH_TIME_COST
+        ),
+        "login_kdf_m_kib": _int(env, "RTPORTAL_LOGIN_KDF_M_KIB", DEFAULT_LOGIN_KDF_M_KIB, 8),
+        "login_kdf_t": _int(env, "RTPORTAL_LOGIN_KDF_T", DEFAULT_LOGIN_KDF_T),
+        "login_kdf_p": _int(env, "RTPORTAL_LOGIN_KDF_P", DEFAULT_LOGIN_KDF_P),
+        "login_kdf_min_m_kib": _int(
+            env, "RTPORTAL_LOGIN_KDF_MIN_M_KIB", DEFAULT_LOGIN_KDF_MIN_M_KIB, 8
+        ),
+        "login_kdf_min_t": _int(env, "RTPORTAL_LOGIN_KDF_MIN_T", DEFAULT_LOGIN_KDF_MIN_T),
+        "signin_account_limit": _int(
+            env, "RTPORTAL_SIGNIN_ACCOUNT_LIMIT", DEFAULT_SIGNIN_ACCOUNT_LIMIT
+        ),
+        "signin_address_limit": _int(
+            env, "RTPORTAL_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT
+        ),
+        "signin_window": _int(env, "RTPORTAL_SIGNIN_WINDOW", DEFAULT_SIGNIN_WINDOW),
+        "setup_link_ttl": _int(env, "RTPORTAL_SETUP_LINK_TTL", DEFAULT_SETUP_LINK_TTL),
+    }

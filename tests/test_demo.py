@@ -26,7 +26,7 @@ from rtportal.errors import Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
 from rtportal.settings import Settings
-from tests.conftest import TEST_SECRET_HEX
+from tests.conftest import FAST_LOGIN_ENV, TEST_SECRET_HEX
 from tests.support.procs import ManagedProcess, free_port
 
 TOKEN_RE = re.compile(r"^(org admin|staff|bot|client): .*?\n  login link: \S+#token=(\S+)", re.M)
@@ -45,6 +45,7 @@ def _env(settings: Settings, tmp_path: Path) -> dict[str, str]:
             "RTPORTAL_BROKER_URL": "memory://",
             "RTPORTAL_SECRET_KEY": TEST_SECRET_HEX,
             "PYTHONUNBUFFERED": "1",
+            **FAST_LOGIN_ENV,
         }
     )
     return env
@@ -76,6 +77,10 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
     text = format_demo(first, "http://127.0.0.1:8000")
     assert len(TOKEN_RE.findall(text)) == len(API_RE.findall(text)) == 4
     assert "?token=" not in text and "curl -H 'Authorization: Bearer " in text
+    admin = next(u for u in first if u.role == "org admin")
+    assert f"curl -H 'Authorization: Bearer {admin.token}' http://127.0.0.1:8000/api/v1/outbox" in (
+        text
+    )
 
 
 def test_cli_migrate_and_seed_demo(settings: Settings, tmp_path: Path) -> None:

@@ -204,8 +204,9 @@ async def _check(
     session: AsyncSession, key: bytes, token: str | None, now: datetime
 ) -> tuple[Principal, AuthToken]:
     row = await _token_row(session, key, token)
-    # A login link is only good for one exchange, never as a bearer token.
-    if row.kind == "login" or not _is_live(row, now):
+    # A login link is only good for one exchange, a setup link for setting a
+    # password (rtportal.access.staff): neither is a bearer token.
+    if row.kind in ("login", "setup") or not _is_live(row, now):
         raise Unauthenticated("invalid or expired token")
     principal = await _principal_of(session, row)
     return replace(
@@ -359,6 +360,8 @@ class Exchanged:
 
 
 def _check_exchangeable(row: AuthToken, now: datetime) -> None:
+    if row.kind == "setup":  # used only by POST /api/v1/setup/accept
+        raise Unauthenticated("invalid or expired token")
     if not _is_live(row, now) or (row.kind == "login" and row.used_at is not None):
         raise Unauthenticated("invalid or expired token")
 
@@ -425,22 +428,8 @@ async def exchange(session: AsyncSession, settings: Settings, token: str | None)
         expires = row.expires_at
     else:
         expires = lifetime_end if row.expires_at is None else min(lifetime_end, row.expires_at)
-    idle = settings.session_idle if principal.kind == "contact" else settings.staff_session_idle
-    new_token = await _add_token(
-        session,
-        key,
-        principal,
-        kind="session",
-        label="browser session",
-        expires=expires,
-        parent_id=row.id,
-        idle_seconds=idle,
-        now=now,
-    )
-    return Exchanged(
-        replace(principal, session_id=session_id_of(key, new_token), session_idle=True),
-        new_token,
-        expires,
+    return await _new_session(
+        session, settings, principal, "browser session", expires, parent_id=row.id, now=now
     )
 
 
@@ -452,6 +441,20 @@ async def issue_session(
     timeout by kind, absolute end ``settings.session_lifetime`` from now."""
     now = utcnow()
     expires = now + timedelta(seconds=settings.session_lifetime)
+    return await _new_session(session, settings, principal, label, expires, parent_id=None, now=now)
+
+
+async def _new_session(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    label: str,
+    expires: datetime,
+    *,
+    parent_id: int | None,
+    now: datetime,
+) -> Exchanged:
+    """A session token: idle timeout by the principal's kind, absolute end ``expires``."""
     idle = settings.session_idle if principal.kind == "contact" else settings.staff_session_idle
     key = settings.secret_key
     token = await _add_token(
@@ -461,6 +464,7 @@ async def issue_session(
         kind="session",
         label=label,
         expires=expires,
+        parent_id=parent_id,
         idle_seconds=idle,
         now=now,
     )

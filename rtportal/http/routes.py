@@ -37,10 +37,13 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
+from rtportal.http import audit, auth, outbox, staff, totp
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
+    check_csrf,
     check_origin,
     clear_session_cookie,
+    csrf_token,
     db_of,
     metered,
     ok,
@@ -51,6 +54,7 @@ from rtportal.http.context import (
     settings_of,
 )
 from rtportal.http.errors import error_response, json_endpoint
+from rtportal.principal import Principal
 from rtportal.settings import Settings
 
 __all__ = ["DEFAULT_PAGE", "routes"]
@@ -67,12 +71,6 @@ async def healthz(request: Request) -> Response:
     if await db_of(request).ping():
         return ok({"status": "ok"})
     return error_response(Unavailable("database unreachable"))
-
-
-@json_endpoint
-async def me(request: Request) -> Response:
-    principal = await principal_of(request)
-    return ok({"principal": principal_body(principal)})
 
 
 @json_endpoint
@@ -115,10 +113,19 @@ async def history(request: Request) -> Response:
     limit = _limit(request)
     principal = await principal_of(request)
     ref = request.path_params["ref"]
+    # The page's byte bound is reserved from the worker's budget while it is
+    # read and encoded (rtportal.bytebudget).
+    async with runtime_of(request).reads.hold(settings_of(request).history_page_bytes):
+        return await _history_page(request, principal, ref, cursor, limit, backward)
+
+
+async def _history_page(
+    request: Request, principal: Principal, ref: str, cursor: Cursor, limit: int, backward: bool
+) -> Response:
+    page_bytes = settings_of(request).history_page_bytes
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, ref)
         # Bounded in bytes too: a page may hold fewer than ``limit`` events.
-        page_bytes = settings_of(request).history_page_bytes
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
@@ -211,7 +218,13 @@ async def create_session(request: Request) -> Response:
             await exchangeable(session, settings.secret_key, token)
         async with db_of(request).write() as session:
             made = await exchange(session, settings, token)
-    response = ok({"principal": principal_body(made.principal)}, status=201)
+    response = ok(
+        {
+            "principal": principal_body(made.principal),
+            "csrf_token": csrf_token(request, made.principal),
+        },
+        status=201,
+    )
     set_session_cookie(request, response, made)
     return response
 
@@ -227,6 +240,7 @@ async def delete_session(request: Request) -> Response:
     with metered(request, token):
         async with db_of(request).read() as session:
             principal = await authenticate(session, settings.secret_key, token)
+    check_csrf(request, principal)
     async with db_of(request).write() as session:
         revoked = await revoke_token(session, settings.secret_key, token)
     # After commit: those sessions' live websockets on every worker close
@@ -260,12 +274,16 @@ def routes() -> list[BaseRoute]:
     """The API routes, mounted by ``rtportal.app.create_app``."""
     return [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/api/v1/me", me, methods=["GET"]),
         Route("/api/v1/matters", list_matters, methods=["GET"]),
         Route("/api/v1/matters/{ref}/events", history, methods=["GET"]),
         Route("/api/v1/matters/{ref}/events", post_event, methods=["POST"]),
         Route("/api/v1/session", create_session, methods=["POST"]),
         Route("/api/v1/session", delete_session, methods=["DELETE"]),
         Route("/api/v1/sessions", delete_sessions, methods=["DELETE"]),
+        *outbox.routes(),
+        *totp.routes(),
+        *audit.routes(),
+        *auth.routes(),
+        *staff.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]
