@@ -238,6 +238,7 @@ async function openLink(link) {
     firm: currentFirm(),
     secret: link.secret,
     onSignedIn: signedIn,
+    onPasswordSet: () => showSignIn(NOTICE.passwordSet),
     onBadLink: (err) => {
       if (err instanceof ApiError && err.status < 500 && err.code !== 'network') {
         showNotice(NOTICE.badInvite);

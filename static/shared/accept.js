@@ -3,7 +3,7 @@
 // needs one, let the person choose a password (checked here first: the
 // server only ever sees the login secret), then the server signs them in.
 
-import { loginSecret, newKdf, rememberAccount, secretFor, signIn } from './account.js';
+import { loginSecret, newKdf, rememberAccount } from './account.js';
 import { el } from './dom.js';
 import { button, busy, control, field, say, statusLine } from './forms.js';
 import { api, setCsrfToken } from './http.js';
@@ -17,9 +17,10 @@ const PATHS = {
 
 /**
  * Render into `root`. `kind`: 'invite' | 'setup'. `onSignedIn()` once
- * signed in; `onBadLink(err)` when the link does not open.
+ * signed in, `onPasswordSet()` when the password is set but the account
+ * must sign in first; `onBadLink(err)` when the link does not open.
  */
-export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onBadLink }) {
+export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onPasswordSet, onBadLink }) {
   const [openPath, acceptPath] = PATHS[kind];
   const section = el('section', 'panel auth');
   section.id = 'accept';
@@ -87,17 +88,14 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onBad
       const answer = await api('POST', acceptPath, body, { session: false });
       rememberAccount(firmSlug, info.email);
       if (answer && answer.csrf_token) setCsrfToken(answer.csrf_token);
-      if (!(answer && answer.principal) && info.email) {
-        // The link set the password but made no session: sign in with it.
-        const { secret: s } = await secretFor(firmSlug, info.email, password.value);
-        await signIn(firmSlug, info.email, s);
-      }
-      return true;
+      // No session: the account must sign in first (an org admin enrols an
+      // authenticator at their first sign-in).
+      return Boolean(answer && answer.principal);
     });
-    if (done) {
-      password.value = '';
-      confirm.value = '';
-      onSignedIn();
-    }
+    if (done === null) return;
+    password.value = '';
+    confirm.value = '';
+    if (done) onSignedIn();
+    else onPasswordSet();
   });
 }

@@ -33,26 +33,6 @@ async function ensureCsrf() {
   }
 }
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-// The session's CSRF token: every answer that carries `csrf_token` (sign-in,
-// GET /api/v1/me, a session exchange) sets it; cookie-authenticated writes
-// send it as X-CSRF-Token. Unknown before a write: read from /api/v1/me.
-let csrfToken = null;
-
-/** Remember the CSRF token of the session an answer names (or forget it: null). */
-export function setCsrfToken(token) {
-  csrfToken = typeof token === 'string' ? token : null;
-}
-
-async function ensureCsrf() {
-  if (csrfToken !== null) return;
-  try {
-    await request('GET', '/api/v1/me');
-  } catch (err) {
-    // Not signed in: the write itself answers with the reason.
-  }
-}
-
 /**
  * One request. `body` (an object) is sent as JSON; a write carries the
  * session's X-CSRF-Token (fetched once from /api/v1/me, and again once when
@@ -106,9 +86,6 @@ async function request(method, path, body) {
     );
     if (error.details && typeof error.details === 'object') failure.details = error.details;
     throw failure;
-  }
-  if (data && typeof data === 'object' && typeof data.csrf_token === 'string') {
-    csrfToken = data.csrf_token;
   }
   if (data && typeof data === 'object' && typeof data.csrf_token === 'string') {
     csrfToken = data.csrf_token;

@@ -41,6 +41,7 @@ export const NOTICE = {
   signedOut: ['Signed out', 'Your session has ended. Sign in again to continue.'],
   signedOutByUser: ['Signed out', 'You have signed out. You can close this page.'],
   signIn: ['Sign in', 'Sign in with your email address and password.'],
+  passwordSet: ['Password set', 'Sign in with your new password to continue.'],
   badLink: ['This link does not work', 'The login link is not valid any more. Ask the firm for a new one.'],
   badInvite: ['This link does not work', 'This invitation link was used already, replaced by a newer one, or has expired. Ask the firm to send you a new one.'],
   accessChanged: ['Not connected', 'Your access has changed. Reload the page to continue.'],
