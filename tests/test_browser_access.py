@@ -463,6 +463,27 @@ async def test_portal_access_journey(
             )
             assert nina_watch.problems == []
 
+        # A new org admin's setup link sets the password only: their first
+        # sign-in enrols an authenticator, so the page sends them to sign in.
+        omar = f"omar.{layout}@harbour.test"
+        await invite_form.get_by_label("Name").fill("Omar Org")
+        await invite_form.get_by_label("Email").fill(omar)
+        await invite_form.get_by_label("Role").select_option("org_admin")
+        await invite_form.get_by_role("button", name="Send setup link").click()
+        omar_link = await mailbox.link(omar, 1, "setup")
+        async with browser_page(browser, layout) as (omar_page, _):
+            await omar_page.goto(omar_link)
+            setup = omar_page.locator("#accept")
+            await setup.get_by_label("Choose a password").fill("omar's own long password")
+            await setup.get_by_label("Type the password again").fill("omar's own long password")
+            await setup.get_by_role("button", name="Create my account").click()
+            await expect(omar_page.locator("#notice-title")).to_have_text(
+                "Password set", timeout=WAIT_MS
+            )
+            await expect(omar_page.locator("#signin").get_by_label("Email address")).to_have_value(
+                omar
+            )
+
         # Roles: the org admin makes the colleague a matter admin.
         await nav.get_by_role("link", name="Staff").click()
         nina_row = staff.locator(".staff-row").filter(has_text="Nina New")
