@@ -573,3 +573,19 @@ async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer
     kdf = result["kdf"]
     assert (kdf["alg"], kdf["m_kib"], kdf["t"], kdf["p"]) == ("argon2id", 1024, 2, 1)
     assert len(base64.urlsafe_b64decode(kdf["salt"] + "==")) == 16
+
+
+async def test_sign_in_fits_a_360_px_screen(browser: Any, portal: RunningServer) -> None:
+    """The narrowest phone the portal supports: the sign-in page (with the firm
+    field, as for a firm not known yet) needs no sideways scrolling."""
+    from playwright.async_api import expect
+
+    context = await browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(f"{portal.base_url}/")
+    signin = page.locator("#signin")
+    await expect(signin.get_by_label("Firm code")).to_be_visible(timeout=WAIT_MS)
+    await signin.get_by_role("button", name="Forgot your password?").click()
+    await expect(page.locator("#forgot-text")).to_be_visible()
+    await no_sideways_scroll(page)
+    await context.close()
