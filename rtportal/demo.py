@@ -9,8 +9,6 @@ fresh API token for curl (30 days), because only hashes are stored.
 
 from __future__ import annotations
 
-import secrets
-import string
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rtportal.access.directory import new_matter_reference
 from rtportal.access.sessions import issue_login_link, issue_token
 from rtportal.db import Database
 from rtportal.db.models import (
@@ -50,12 +49,6 @@ __all__ = [
 
 DEMO_FIRM = "Harbour & Finch Migration"
 DEMO_MATTER = "AAAA0000"
-
-
-def new_matter_reference() -> str:
-    """A random reference "ABCD1234" (collisions are checked by the caller)."""
-    letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
-    return f"{letters}{secrets.randbelow(10_000):04d}"
 
 
 def slug_of(name: str) -> str:

@@ -51,6 +51,7 @@ DEFAULT_AUTH_FAILURE_BURST = 20
 DEFAULT_AUTH_FAILURE_RATE = 0.2
 # Login and session lifetimes, in seconds (rtportal.access.sessions).
 DEFAULT_LOGIN_LINK_TTL = 15 * 60
+DEFAULT_INVITE_LINK_TTL = 7 * 24 * 3600
 DEFAULT_SESSION_IDLE = 30 * 60
 DEFAULT_STAFF_SESSION_IDLE = 2 * 60 * 60
 DEFAULT_SESSION_LIFETIME = 12 * 60 * 60
@@ -169,6 +170,7 @@ class Settings:
     session_idle: int = DEFAULT_SESSION_IDLE  # contacts
     staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
     session_lifetime: int = DEFAULT_SESSION_LIFETIME
+    invite_link_ttl: int = DEFAULT_INVITE_LINK_TTL  # a portal invite's link (seconds)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -237,4 +239,5 @@ class Settings:
             session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),
             staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
             session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
+            invite_link_ttl=_int(env, "RTPORTAL_INVITE_LINK_TTL", DEFAULT_INVITE_LINK_TTL),
         )

@@ -56,6 +56,16 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
 ]
 
+# System kinds: written only by the server's services (a Unit with system=True).
+SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "access",
+        "staff",
+        {"action": "LEAK-access", "contact_id": 7, "invite_id": 1, "method": "LEAK-m"},
+    ),
+    ("welcome", "portal", {"thread": "welcome-1", "to": [7], "subject": "Hi", "text": "Welcome"}),
+]
+
 # Rows written around the registry (an older version, a manual fix, a bug):
 # undeclared fields at every depth, values of the wrong type, a staff kind
 # stored with audience portal, a kind nobody registered.
@@ -103,6 +113,8 @@ async def test_a_client_cannot_write_staff_kinds_or_undeclared_fields(
         {"kind": "phase", "payload": {"phase": "Done"}},
         {"kind": "invite", "payload": {"contact_id": 1}},
         {"kind": "bot", "payload": {"status": "x"}},
+        {"kind": "access", "audience": "staff", "payload": {}},
+        {"kind": "welcome", "payload": {"thread": "t", "to": [1]}},
         {"kind": "whatever", "payload": {}},
     ]
     for body in refused:
@@ -134,6 +146,18 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
         ),
         ({"kind": "tag", "audience": "portal", "payload": {"tag": "t"}}, "audience of kind"),
         ({"kind": "bot", "payload": {"status": "x"}}, "cannot be written by staff"),
+        (
+            {"kind": "welcome", "payload": {"thread": "t", "to": [1]}},
+            "kind 'welcome' is written only by the server",
+        ),
+        (
+            {
+                "kind": "access",
+                "audience": "staff",
+                "payload": {"action": "invited", "contact_id": 1, "invite_id": 1},
+            },
+            "kind 'access' is written only by the server",
+        ),
         ({"kind": "nope", "payload": {}}, "kind: unknown"),
         ({"kind": "tag", "audience": "staff", "payload": {"tag": "t"}, "blob": "AQID"}, "no blob"),
     ]
@@ -153,6 +177,7 @@ async def test_a_websocket_send_is_checked_against_the_registry(
             ("a", "message", {"meta": {"staff_comment": "x"}}),
             ("b", "note", {"text": "x"}),
             ("c", "phase", {"phase": "x"}),
+            ("d", "welcome", {"thread": "t", "to": [1]}),
         ):
             frame = {"type": "send", "id": fid, "matter": kit.ref, "kind": kind}
             await ws.send(json.dumps({**frame, "audience": "portal", "payload": payload}))
@@ -192,7 +217,8 @@ async def _insert_directly(db: Database, kit: FirmKit) -> None:
 async def test_no_staff_only_data_reaches_any_client_output(
     uvicorn_server: RunningServer, make_firm: MakeFirm
 ) -> None:
-    assert {kind for kind, *_ in WRITES} == set(KINDS)  # every registered kind is written
+    written = {kind for kind, *_ in WRITES} | {kind for kind, *_ in SYSTEM}
+    assert written == set(KINDS)  # every registered kind is written
     kit = await make_firm()
     db: Database = uvicorn_server.app.state.db
     async with (
@@ -206,12 +232,24 @@ async def test_no_staff_only_data_reaches_any_client_output(
             body = {"kind": kind, "audience": audience, "payload": payload}
             response = await _post(http, kit, who, body)
             assert response.status_code == 201, (body, response.text)
+        async with Unit(db, uvicorn_server.app.state.hub.publish) as unit:
+            matter = await unit.session.get(Matter, kit.matter.id)
+            assert matter is not None
+            for kind, audience, payload in SYSTEM:
+                await unit.append(
+                    matter=matter,
+                    actor=kit.staff,
+                    kind=kind,
+                    audience=audience,
+                    payload=payload,
+                    system=True,
+                )
         await _insert_directly(db, kit)
         # A last regular event: the hub reads the directly inserted rows to
         # fill the gap before it, so they are delivered live too.
         last = await _post(http, kit, "staff", {"kind": "message", "payload": {"thread": "end"}})
         head = last.json()["seq"]
-        assert head == len(WRITES) + len(DIRECT) + 1
+        assert head == len(WRITES) + len(SYSTEM) + len(DIRECT) + 1
 
         live_frames = await _recv_until(live, head)
         staff_frames = await _recv_until(staff_live, head)
@@ -229,7 +267,7 @@ async def test_no_staff_only_data_reaches_any_client_output(
         assert "LEAK" not in text, (name, text)
     # Clients got the portal events, with their declared client fields.
     seen = [f for f in live_frames if f.get("type") == "event"]
-    assert {f["kind"] for f in seen} == {"message", "phase", "bot"}
+    assert {f["kind"] for f in seen} == {"message", "phase", "bot", "welcome"}
     phase = next(f for f in seen if f["kind"] == "phase")
     assert phase["payload"] == {
         "phase": "Lodged",
@@ -240,6 +278,9 @@ async def test_no_staff_only_data_reaches_any_client_output(
     # Staff see everything, markers included, live and in history.
     for text in (json.dumps(staff_frames), json.dumps(staff_history)):
         for kind, _, _, payload in WRITES:
+            for marker in _markers(payload):
+                assert marker in text, (kind, marker)
+        for kind, _, payload in SYSTEM:
             for marker in _markers(payload):
                 assert marker in text, (kind, marker)
         for _, _, payload in DIRECT:
