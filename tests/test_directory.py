@@ -71,7 +71,7 @@ async def test_bad_contact_input_gets_bad_request_naming_the_field(
     http: httpx.AsyncClient, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    cases: list[tuple[dict[str, Any], str]] = [
+    cases: list[tuple[dict[str, Any], str | None]] = [
         ({}, "name"),
         ({"name": "   "}, "name"),
         ({"name": "x" * 201}, "name"),

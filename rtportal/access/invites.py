@@ -567,7 +567,7 @@ async def list_invites(session: AsyncSession, matter: Matter) -> list[dict[str, 
         .order_by(Invite.id.desc())
         .limit(500)
     )
-    pairs = list(rows.tuples())
+    pairs = [(invite, contact) for invite, contact in rows.all()]
     ids = [invite.id for invite, _ in pairs]
     latest: dict[tuple[int, str], OutboxMessage] = {}
     if ids:
