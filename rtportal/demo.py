@@ -28,6 +28,7 @@ from rtportal.db.models import (
     MatterMember,
     StaffUser,
 )
+from rtportal.demoportal import DEMO_CLIENT_PASSWORD, seed_portal
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
 from rtportal.settings import Settings
@@ -268,6 +269,8 @@ async def seed_demo(
                 .where(Contact.firm_id == firm_id, ContactEmail.address == "amira@client.example")
             )
         ).scalar_one()
+        # The demo matter's portal is on: Amira accepted her invite (rtportal.demoportal).
+        await seed_portal(unit, matter, contact, users[0].principal)
         principal = Principal("contact", contact.id, firm_id, contact.display_name)
         users.append(
             await _demo_user(session, settings, "client", principal, "amira@client.example")
@@ -287,6 +290,11 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
             f"{base}/api/v1/matters/{DEMO_MATTER}/events",
             "",
         ]
+    lines += [
+        f"client sign-in: {base}/?firm={slug_of(DEMO_FIRM)} as amira@client.example, "
+        f"password {DEMO_CLIENT_PASSWORD} (the demo matter's portal is on)",
+        "",
+    ]
     lines.append(
         "A login link works once, within a few minutes (run the command again for "
         "fresh ones). Its token rides in the URL fragment (#...), which browsers never "
