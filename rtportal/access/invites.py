@@ -61,7 +61,8 @@ __all__ = [
 METHODS = ("email", "sms", "email_sms")
 LIVE = ("pending", "active")  # the states that keep a matter's portal on
 MAX_ROUND = 20  # contacts per invite round
-MAX_WELCOME_SUBJECT = 2000  # bytes once merged (the welcome kind's bound)
+# Bytes once merged: the welcome kind's bounds (rtportal.events.kinds).
+MAX_WELCOME_SUBJECT = 2000
 MAX_WELCOME_TEXT = 48_000
 
 

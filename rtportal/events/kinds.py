@@ -138,8 +138,8 @@ _KINDS = (
         _obj(
             thread=Field(Str(64), required=True, client=True),
             to=Field(List(Int(1, _MAX_SEQ), 20), required=True, client=True),
-            subject=Field(Str(1000), client=True),
-            text=Field(Str(20000), client=True),
+            subject=Field(Str(2000), client=True),
+            text=Field(Str(48_000), client=True),
         ),
         system=True,
     ),
