@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -18,14 +19,14 @@ import pytest
 from sqlalchemy import select, update
 from websockets.asyncio.client import connect
 
-from rtportal.access import templates
+from rtportal.access import invites, templates
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import AuditEntry, Credential, Firm, Invite, MatterMember, utcnow
 from rtportal.http import invites as invite_http
+from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, login_secret, received
-from tests.support.server import RunningServer
-from tests.test_removal import frames_until_closed
+from tests.test_removal import frames_until_closed, workers
 
 TIMEOUT = 20.0
 
@@ -393,11 +394,14 @@ async def test_resend_by_another_method_and_only_while_pending(
     assert actions == ["invited", "resent", "invited", "accepted"]
 
 
-async def test_removal_closes_the_contacts_live_websocket_and_sessions(
-    uvicorn_server: RunningServer, make_firm: MakeFirm
+async def test_removal_closes_the_contacts_live_websocket_on_another_worker(
+    settings: Settings, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    async with httpx.AsyncClient(base_url=uvicorn_server.base_url) as http:
+    async with (
+        workers(settings, 2) as (first, second),
+        httpx.AsyncClient(base_url=first.base_url) as http,
+    ):
         contact_id = await _new_contact(http, kit)
         invite_id = await _invite(http, kit, contact_id)
         got = await received(kit.db, invite_id)
@@ -406,7 +410,7 @@ async def test_removal_closes_the_contacts_live_websocket_and_sessions(
         session_token = accepted.cookies["rtp_session"]
         http.cookies.clear()
         ws = await connect(
-            uvicorn_server.ws_url,
+            second.ws_url,
             additional_headers={"Authorization": f"Bearer {session_token}"},
             proxy=None,
             open_timeout=TIMEOUT,
@@ -417,7 +421,9 @@ async def test_removal_closes_the_contacts_live_websocket_and_sessions(
             pass
         removed = await http.post(f"/api/v1/invites/{invite_id}/remove", headers=kit.auth("staff"))
         assert removed.status_code == 200, removed.text
+        answered = time.monotonic()
         _, code = await frames_until_closed(ws)
+        assert time.monotonic() - answered < 1.0  # closed on the other worker within 1 s
         assert code in (CLOSE_ACCESS_REMOVED, CLOSE_REVOKED)
         bearer = {"Authorization": f"Bearer {session_token}"}
         assert (await http.get("/api/v1/me", headers=bearer)).status_code == 401
@@ -506,6 +512,8 @@ async def test_access_expires_with_the_firm_setting(
     (row,) = (await _listing(http, kit))["invites"]
     assert row["access_expires_at"] is not None
     assert (await http.get(f"/api/v1/matters/{kit.ref}", headers=bearer)).status_code == 200
+    async with kit.db.read() as session:
+        assert await invites.has_active_invite(session, contact_id)
     past = utcnow() - timedelta(seconds=1)
     async with kit.db.write() as session:
         await session.execute(
@@ -518,6 +526,8 @@ async def test_access_expires_with_the_firm_setting(
         )
     response = await http.get(f"/api/v1/matters/{kit.ref}", headers=bearer)
     assert response.status_code == 404 and _code(response) == "not_found"
+    async with kit.db.read() as session:
+        assert not await invites.has_active_invite(session, contact_id)
     assert kit.ref not in [
         m["ref"] for m in (await http.get("/api/v1/matters", headers=bearer)).json()["matters"]
     ]

@@ -45,6 +45,7 @@ __all__ = [
     "Sent",
     "effective_status",
     "expire_due",
+    "has_active_invite",
     "invite_body",
     "invite_round",
     "list_invites",
@@ -519,6 +520,11 @@ async def regenerate(
     )
     await _event(unit, matter, principal, "regenerated", invite)
     return Sent([invite], messages), Closing(matter.id, contact.id, True)
+
+
+async def has_active_invite(session: AsyncSession, contact_id: int) -> bool:
+    """May this contact sign in? Only with an active, unexpired invite (on any matter)."""
+    return await _other_live_invites(session, contact_id, 0)
 
 
 async def portal_on(session: AsyncSession, matter_ids: list[int]) -> set[int]:
