@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from datetime import timedelta
 from typing import Any
@@ -627,3 +628,97 @@ async def test_templates_merge_only_their_four_fields(
     assert templates.merge("{portal_link}{company}", {"company": "{portal_link}"}) == (
         "{portal_link}{portal_link}"
     )
+
+
+_DOCUMENTED = {
+    "bad_request",
+    "payload_too_large",
+    "not_found",
+    "forbidden",
+    "conflict",
+    "precondition_failed",
+    "invalid_link",
+    "invalid_passcode",
+    "invalid_credentials",
+    "rate_limited",
+}
+
+
+def _junk(rng: random.Random, depth: int = 0) -> Any:
+    """A random JSON value: the shapes a careless or hostile client sends."""
+    choices: list[Any] = [
+        None,
+        True,
+        0,
+        -1,
+        2**31,
+        2**63,
+        1.5,
+        "",
+        "x" * rng.randint(1, 400),
+        "+61400000000",
+        "a@b.co",
+        "email_sms",
+        "\ud800",
+        "{company}{portal_link}",
+    ]
+    if depth < 3:
+        choices += [
+            [_junk(rng, depth + 1) for _ in range(rng.randint(0, 4))],
+            {k: _junk(rng, depth + 1) for k in rng.sample(_KEYS, rng.randint(0, 4))},
+        ]
+    return rng.choice(choices)
+
+
+_KEYS = [
+    "name", "emails", "phones", "number", "personal_mobile", "title", "reference",
+    "matter_type", "responsible_staff_id", "invites", "contact_id", "method",
+    "see_applicants", "subject", "body", "token", "passcode", "kdf", "login_secret",
+    "key_backup", "public_keys", "alg", "salt", "m_kib", "is_default", "x",
+]  # fmt: skip
+
+
+async def test_random_bodies_get_documented_codes_never_a_500(
+    http: httpx.AsyncClient, make_firm: MakeFirm, app: Any
+) -> None:
+    kit = await make_firm()
+    contact_id = await _new_contact(http, kit)
+    invite_id = await _invite(http, kit, contact_id)
+    rng = random.Random(20261206)
+    contact_keys = ["name", "emails", "phones"]
+    matter_keys = ["title", "reference", "matter_type", "responsible_staff_id"]
+    targets = [
+        ("POST", "/api/v1/contacts", contact_keys),
+        ("PATCH", f"/api/v1/contacts/{contact_id}", contact_keys),
+        ("POST", "/api/v1/matters", matter_keys),
+        ("PATCH", f"/api/v1/matters/{kit.ref}", matter_keys),
+        ("POST", f"/api/v1/matters/{kit.ref}/invites", ["invites", "subject", "body"]),
+        ("POST", f"/api/v1/invites/{invite_id}/resend", ["method"]),
+        ("POST", f"/api/v1/invites/{invite_id}/regenerate", ["method"]),
+        ("POST", "/api/v1/templates", ["name", "subject", "body", "is_default"]),
+        ("POST", "/api/v1/invites/open", ["token"]),
+        (
+            "POST",
+            "/api/v1/invites/accept",
+            ["token", "passcode", "kdf", "login_secret", "key_backup", "public_keys"],
+        ),
+    ]
+    seen = 0
+    for _ in range(60):
+        for method, url, keys in targets:
+            # Mostly the endpoint's own fields (so the values are what gets tested).
+            pool = keys if rng.random() < 0.8 else _KEYS
+            body = {k: _junk(rng) for k in rng.sample(pool, rng.randint(0, len(pool)))}
+            content = json.dumps(body)
+            await app.state.runtime.limiter.reset("invite_link", "127.0.0.1")
+            response = await http.request(
+                method,
+                url,
+                content=content,
+                headers={**kit.auth("admin"), "Content-Type": "application/json"},
+            )
+            assert response.status_code < 500, (url, content, response.text)
+            if response.status_code >= 400:
+                assert _code(response) in _DOCUMENTED, (url, response.text)
+            seen += 1
+    assert seen == 600

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from rtportal import jsonlimits
 from rtportal.access import directory, invites, membership, roles
 from rtportal.db.models import Contact, Matter, MatterMember
 from rtportal.errors import BadRequest, NotFound
@@ -24,11 +25,19 @@ from rtportal.http.context import db_of, ok, principal_of
 from rtportal.http.errors import json_endpoint
 from rtportal.principal import Principal
 
-__all__ = ["MAX_CONTACT_PAGE", "matter_body", "routes", "staff_only"]
+__all__ = ["MAX_CONTACT_PAGE", "body_of", "matter_body", "routes", "staff_only"]
 
 _BODY = 16 * 1024
 MAX_CONTACT_PAGE = 100
 _NUMBER_RE = re.compile(r"[0-9]{1,15}")
+
+
+async def body_of(request: Request, limit: int, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The JSON object body, whose strings are valid Unicode (no lone surrogate,
+    which no database column could store) and integers fit in 64 bits."""
+    body = await json_object(request, limit, allow_empty=allow_empty)
+    jsonlimits.payload_size(body, limit, "body")
+    return body
 
 
 def staff_only(principal: Principal, what: str = "endpoint") -> None:
@@ -86,7 +95,7 @@ async def matter_body(
 async def create_matter(request: Request) -> Response:
     principal = await principal_of(request)
     roles.require(principal, "matter.create")
-    data = directory.parse_matter(await json_object(request, _BODY))
+    data = directory.parse_matter(await body_of(request, _BODY))
     async with db_of(request).write() as session:
         matter = await directory.create_matter(session, principal.firm_id, data)
         body = await matter_body(session, principal, matter, portal=False)
@@ -105,7 +114,7 @@ async def get_matter(request: Request) -> Response:
 @json_endpoint
 async def patch_matter(request: Request) -> Response:
     principal = await principal_of(request)
-    data = directory.parse_matter(await json_object(request, _BODY), partial=True)
+    data = directory.parse_matter(await body_of(request, _BODY), partial=True)
     async with db_of(request).write() as session:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
         roles.require(principal, "matter.edit", matter)
@@ -135,7 +144,7 @@ async def create_contact(request: Request) -> Response:
     principal = await principal_of(request)
     staff_only(principal)
     roles.require(principal, "contact.edit")
-    data = directory.parse_contact(await json_object(request, _BODY))
+    data = directory.parse_contact(await body_of(request, _BODY))
     async with db_of(request).write() as session:
         contact = await directory.create_contact(session, principal.firm_id, data)
         body = await directory.contact_body(session, contact)
@@ -159,7 +168,7 @@ async def get_contact(request: Request) -> Response:
 @json_endpoint
 async def patch_contact(request: Request) -> Response:
     principal = await principal_of(request)
-    data = directory.parse_contact(await json_object(request, _BODY), partial=True)
+    data = directory.parse_contact(await body_of(request, _BODY), partial=True)
     async with db_of(request).write() as session:
         contact = await _contact(session, principal, request)
         roles.require(principal, "contact.edit")

@@ -18,7 +18,6 @@ from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import Firm
 from rtportal.errors import BadRequest
 from rtportal.events.unit import Unit
-from rtportal.http.bodies import json_object
 from rtportal.http.context import (
     client_address,
     db_of,
@@ -29,7 +28,7 @@ from rtportal.http.context import (
     set_session_cookie,
     settings_of,
 )
-from rtportal.http.directory import staff_only
+from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
 from rtportal.principal import Principal
 
@@ -82,7 +81,7 @@ async def create_template(request: Request) -> Response:
     principal = await principal_of(request)
     staff_only(principal)
     roles.require(principal, "firm.manage")
-    data = templates.parse_template(await json_object(request, _BODY))
+    data = templates.parse_template(await body_of(request, _BODY))
     async with db_of(request).write() as session:
         row = await templates.save_template(session, principal.firm_id, data)
         body = templates.template_body(row)
@@ -93,7 +92,7 @@ async def create_template(request: Request) -> Response:
 async def patch_template(request: Request) -> Response:
     principal = await principal_of(request)
     staff_only(principal, "template")
-    data = templates.parse_template(await json_object(request, _BODY), partial=True)
+    data = templates.parse_template(await body_of(request, _BODY), partial=True)
     async with db_of(request).write() as session:
         row = await templates.get_template(session, principal.firm_id, request.path_params["id"])
         roles.require(principal, "firm.manage")
@@ -137,7 +136,7 @@ async def draft(request: Request) -> Response:
 @json_endpoint
 async def send_invites(request: Request) -> Response:
     principal = await principal_of(request)
-    requests, subject, text = invites.parse_round(await json_object(request, _BODY))
+    requests, subject, text = invites.parse_round(await body_of(request, _BODY))
     runtime = runtime_of(request)
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
@@ -172,7 +171,7 @@ async def list_invites(request: Request) -> Response:
 
 
 async def _method(request: Request) -> str | None:
-    body = await json_object(request, 1024, allow_empty=True)
+    body = await body_of(request, 1024, allow_empty=True)
     unknown = set(body) - {"method"}
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -205,7 +204,7 @@ async def resend(request: Request) -> Response:
 @json_endpoint
 async def remove(request: Request) -> Response:
     principal = await principal_of(request)
-    await json_object(request, 1024, allow_empty=True)
+    await body_of(request, 1024, allow_empty=True)
     async with _unit(request) as unit:
         invite, closing = await invites.remove(
             unit, principal, request.path_params["id"], client_address(request)
@@ -250,14 +249,14 @@ async def _link_attempt(request: Request) -> None:
 
 @json_endpoint
 async def open_invite(request: Request) -> Response:
-    body = await json_object(request, 1024)
+    body = await body_of(request, 1024)
     await _link_attempt(request)
     return ok(await acceptance.open_invite(db_of(request), settings_of(request), body.get("token")))
 
 
 @json_endpoint
 async def accept(request: Request) -> Response:
-    parsed = acceptance.parse_acceptance(await json_object(request, 3 * _BODY))
+    parsed = acceptance.parse_acceptance(await body_of(request, 3 * _BODY))
     await _link_attempt(request)
     made = await acceptance.accept(
         db_of(request),
