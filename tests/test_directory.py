@@ -185,7 +185,10 @@ async def test_matter_details_edit_and_applicants(
     async with kit.db.write() as session:
         await session.execute(
             update(MatterMember)
-            .where(MatterMember.principal_id == kit.contact.id)
+            .where(
+                MatterMember.principal_kind == "contact",
+                MatterMember.principal_id == kit.contact.id,
+            )
             .values(see_applicants=False)
         )
     client_view = (await http.get(url, headers=kit.auth("contact"))).json()["matter"]

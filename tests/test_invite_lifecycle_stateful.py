@@ -279,6 +279,7 @@ class InviteLifecycle(RuleBasedStateMachine):
                 update(MatterMember)
                 .where(
                     MatterMember.matter_id == self.matters[model.matter].id,
+                    MatterMember.principal_kind == "contact",
                     MatterMember.principal_id == self.contacts[model.contact].id,
                     MatterMember.removed_at.is_(None),
                 )

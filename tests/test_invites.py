@@ -183,7 +183,11 @@ async def test_an_email_invite_is_sent_opened_and_accepted(
         ).scalars()
         assert list(actions_logged) == ["invite.sent", "invite.accepted"]
         credential = (
-            await session.execute(select(Credential).where(Credential.principal_id == contact_id))
+            await session.execute(
+                select(Credential).where(
+                    Credential.principal_kind == "contact", Credential.principal_id == contact_id
+                )
+            )
         ).scalar_one()
         assert credential.verifier is not None and credential.principal_kind == "contact"
 
@@ -435,7 +439,10 @@ async def test_removal_closes_the_contacts_live_websocket_on_another_worker(
         async with kit.db.read() as session:
             member = (
                 await session.execute(
-                    select(MatterMember).where(MatterMember.principal_id == contact_id)
+                    select(MatterMember).where(
+                        MatterMember.principal_kind == "contact",
+                        MatterMember.principal_id == contact_id,
+                    )
                 )
             ).scalar_one()
             assert member.removed_at is not None
@@ -475,7 +482,11 @@ async def test_regenerated_login_details_reset_the_password(
     assert (await http.get("/api/v1/me", headers=bearer)).status_code == 401
     async with kit.db.read() as session:
         credential = (
-            await session.execute(select(Credential).where(Credential.principal_id == contact_id))
+            await session.execute(
+                select(Credential).where(
+                    Credential.principal_kind == "contact", Credential.principal_id == contact_id
+                )
+            )
         ).scalar_one()
         assert credential.verifier is None
     fresh = await received(kit.db, invite_id)
@@ -522,7 +533,9 @@ async def test_access_expires_with_the_firm_setting(
         )
         await session.execute(
             update(MatterMember)
-            .where(MatterMember.principal_id == contact_id)
+            .where(
+                MatterMember.principal_kind == "contact", MatterMember.principal_id == contact_id
+            )
             .values(expires_at=past)
         )
     response = await http.get(f"/api/v1/matters/{kit.ref}", headers=bearer)
@@ -556,7 +569,10 @@ async def test_twenty_concurrent_accepts_of_one_link_make_one_session(
     async with kit.db.read() as session:
         members = (
             await session.execute(
-                select(MatterMember).where(MatterMember.principal_id == contact_id)
+                select(MatterMember).where(
+                    MatterMember.principal_kind == "contact",
+                    MatterMember.principal_id == contact_id,
+                )
             )
         ).all()
         assert len(members) == 1
