@@ -291,6 +291,12 @@ async def test_every_bad_input_gets_its_code(http: httpx.AsyncClient, make_firm:
         opened = await http.post("/api/v1/invites/open", json={"token": token})
         assert opened.status_code in (400, 413), (token, opened.text)
         assert _code(opened) in ("invalid_link", "payload_too_large")
+    foreign = await http.post(
+        "/api/v1/invites/accept",
+        json={"token": "x" * 43, "login_secret": login_secret()},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403 and _code(foreign) == "forbidden_origin"
     good = {"token": "x" * 43, "kdf": None, "login_secret": login_secret()}
     bad_accepts: list[tuple[dict[str, Any], str]] = [
         ({**good, "login_secret": "abc"}, "bad_request"),

@@ -19,6 +19,7 @@ from rtportal.db.models import Firm
 from rtportal.errors import BadRequest
 from rtportal.events.unit import Unit
 from rtportal.http.context import (
+    check_origin,
     client_address,
     db_of,
     ok,
@@ -249,6 +250,7 @@ async def _link_attempt(request: Request) -> None:
 
 @json_endpoint
 async def open_invite(request: Request) -> Response:
+    check_origin(request)
     body = await body_of(request, 1024)
     await _link_attempt(request)
     return ok(await acceptance.open_invite(db_of(request), settings_of(request), body.get("token")))
@@ -256,6 +258,8 @@ async def open_invite(request: Request) -> Response:
 
 @json_endpoint
 async def accept(request: Request) -> Response:
+    # A foreign page must not sign a visitor in to an account of its choosing.
+    check_origin(request)
     parsed = acceptance.parse_acceptance(await body_of(request, 3 * _BODY))
     await _link_attempt(request)
     made = await acceptance.accept(
