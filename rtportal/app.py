@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from rtportal import logs
 from rtportal.access import membership
 from rtportal.access.queries import ACCESS_QUERIES
-from rtportal.access.ratelimit import MemoryLimiter
+from rtportal.access.ratelimit_redis import limiter_for
+from rtportal.bytebudget import ByteBudget
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.groupcommit import GroupCommit
@@ -32,7 +33,7 @@ from rtportal.http.headers import SecurityHeaders, security_headers
 from rtportal.http.requestid import RequestIds
 from rtportal.http.static import PortalStatic
 from rtportal.limits import AuthFailures, UserLimits
-from rtportal.notify.held import HeldNotifier
+from rtportal.notify.notifier import notifier_for
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
@@ -97,9 +98,12 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 db, hub.publish, settings, membership.can_access
             )
             frames = FrameCache(max_bytes=settings.frame_cache_bytes)
-            limiter = MemoryLimiter()
+            limiter = limiter_for(settings)
             stack.push_async_callback(limiter.close)
-            notifier = HeldNotifier()
+            # Sends queued email/SMS in the background; its start sweeps rows a
+            # dead worker left queued (rtportal/notify/notifier.py).
+            notifier = notifier_for(settings, db)
+            await notifier.start()
             stack.push_async_callback(notifier.close)
             runtime = app.state.runtime = Runtime(
                 settings,
@@ -109,6 +113,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 UserLimits(settings),
                 AuthFailures(settings),
                 frames,
+                ByteBudget(settings.read_budget_bytes),
                 limiter,
                 notifier,
             )

@@ -1,4 +1,4 @@
-"""Command line: ``rtportal serve | migrate | seed-demo``.
+"""Command line: ``rtportal serve | migrate | seed-demo | audit verify``.
 
 ``serve`` migrates once in the parent (workers then find the schema at
 head), optionally seeds the demo firm, and runs uvicorn with the app
@@ -19,8 +19,10 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 
 from rtportal import logs
+from rtportal.access import audit
 from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
+from rtportal.db.models import Firm
 from rtportal.demo import format_demo, seed_demo
 from rtportal.errors import RtPortalError
 from rtportal.http.uvicorn_http import UVICORN_HTTP
@@ -45,7 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("seed-demo", help="create the demo firm (idempotent), print logins")
+    audit_cmd = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain of every firm's audit log")
+    verify.add_argument("--firm", metavar="SLUG", help="only this firm")
     return parser
+
+
+async def _audit_verify(settings: Settings, slug: str | None) -> int:
+    """Print each firm's verified count (exit 0), or the first broken entry (exit 1)."""
+    db = Database(settings.database_url)
+    try:
+        results = await audit.verify_firms(db, slug)
+    except audit.ChainBroken as broken:
+        async with db.read() as session:
+            firm = await session.get(Firm, broken.firm_id)
+        name = firm.slug if firm else broken.firm_id
+        print(f"audit chain BROKEN: firm {name}: entry {broken.firm_seq}: {broken.why}")
+        return 1
+    finally:
+        await db.close()
+    for firm_slug, count in results:
+        print(f"firm {firm_slug}: {count} entries, chain ok")
+    total = sum(count for _, count in results)
+    print(f"{len(results)} firms, {total} entries verified")
+    return 0
 
 
 async def _seed(settings: Settings) -> str:
@@ -165,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "seed-demo":
             print(asyncio.run(_seed(settings)))
             return 0
+        if args.command == "audit":
+            return asyncio.run(_audit_verify(settings, args.firm))
     except RtPortalError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 1

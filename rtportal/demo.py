@@ -295,6 +295,14 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
         f"password {DEMO_CLIENT_PASSWORD} (the demo matter's portal is on)",
         "",
     ]
+    admins = [u for u in users if u.role == "org admin"]
+    if admins:
+        lines += [
+            "Outbox: the email and SMS the portal holds while no provider is set "
+            "(RTPORTAL_SMTP_URL, RTPORTAL_SMS_URL; docs/operations.md), for org admins:",
+            f"  curl -H 'Authorization: Bearer {admins[0].token}' {base}/api/v1/outbox",
+            "",
+        ]
     lines.append(
         "A login link works once, within a few minutes (run the command again for "
         "fresh ones). Its token rides in the URL fragment (#...), which browsers never "

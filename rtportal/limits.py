@@ -35,6 +35,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rtportal.errors import RateLimited
 from rtportal.principal import Principal
@@ -117,13 +118,16 @@ class UserLimits:
 
     def _prune(self, now: float) -> None:
         """Drop the buckets that are full again (a new bucket is the same)."""
-        full = [
-            key
-            for key, (tokens, stamp) in self._buckets.items()
-            if tokens + (now - stamp) * self.rate >= self.burst
-        ]
-        for key in full:
-            del self._buckets[key]
+        _drop_full(self._buckets, self.rate, self.burst, now)
+
+
+def _drop_full(buckets: dict[Any, list[float]], rate: float, burst: float, now: float) -> None:
+    """Drop the token buckets that have refilled completely (the same as a new one)."""
+    full = [
+        key for key, (tokens, stamp) in buckets.items() if tokens + (now - stamp) * rate >= burst
+    ]
+    for key in full:
+        del buckets[key]
 
 
 def _address_key(address: str | None) -> str:
@@ -183,13 +187,7 @@ class AuthFailures:
         bucket[0], bucket[1] = max(0.0, tokens - 1.0), now
 
     def _prune(self, now: float) -> None:
-        full = [
-            key
-            for key, (tokens, stamp) in self._buckets.items()
-            if tokens + (now - stamp) * self.rate >= self.burst
-        ]
-        for key in full:
-            del self._buckets[key]
+        _drop_full(self._buckets, self.rate, self.burst, now)
         if len(self._buckets) >= _PRUNE_AT:
             # None full: drop the oldest tenth (a scan per _PRUNE_AT // 10
             # new addresses, not per failure).

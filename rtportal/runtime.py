@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtportal.access.ratelimit import Limiter
+from rtportal.bytebudget import ByteBudget
 from rtportal.db import Database
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.limits import AuthFailures, UserLimits
@@ -35,6 +36,8 @@ class Runtime:
     auth_failures: AuthFailures  # failed HTTP authentications per source address
     # One encoded-frame cache per worker: (matter_id, seq) names one event per database.
     frames: FrameCache
+    # Bytes of backlog and history pages being read and encoded at once.
+    reads: ByteBudget
     # Sign-in, passcode, invite and password-change limits (shared across
     # workers through Redis when the broker is Redis).
     limiter: Limiter

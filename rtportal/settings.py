@@ -31,6 +31,8 @@ DEFAULT_WS_BACKLOG_LOW_WATER = 1024 * 1024
 DEFAULT_BACKLOG_PAGE_BYTES = 1024 * 1024
 # Stored bytes (payload text + blob) per HTTP history page.
 DEFAULT_HISTORY_PAGE_BYTES = 4 * 1024 * 1024
+# Bytes of backlog and history pages one worker reads and encodes at once (ByteBudget).
+DEFAULT_READ_BUDGET_BYTES = 64 * 1024 * 1024
 # Encoded event frames kept per worker for reuse (FrameCache), in bytes.
 DEFAULT_FRAME_CACHE_BYTES = 32 * 1024 * 1024
 DEFAULT_BACKLOG_LIMIT = 1000
@@ -155,6 +157,7 @@ class Settings:
     backlog_page_bytes: int = DEFAULT_BACKLOG_PAGE_BYTES
     history_page_max: int = 500
     history_page_bytes: int = DEFAULT_HISTORY_PAGE_BYTES
+    read_budget_bytes: int = DEFAULT_READ_BUDGET_BYTES
     frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES
     event_payload_max: int = DEFAULT_EVENT_PAYLOAD_MAX
     event_blob_max: int = DEFAULT_EVENT_BLOB_MAX
@@ -171,6 +174,11 @@ class Settings:
     staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
     session_lifetime: int = DEFAULT_SESSION_LIFETIME
     invite_link_ttl: int = DEFAULT_INVITE_LINK_TTL  # a portal invite's link (seconds)
+    # Email and SMS providers (docs/operations.md "Email and SMS"); None: the outbox holds them.
+    smtp_url: str | None = field(default=None, repr=False)  # may carry a password
+    mail_from: str = "rtportal@localhost"
+    sms_url: str | None = field(default=None, repr=False)
+    sms_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -218,6 +226,9 @@ class Settings:
             history_page_bytes=_int(
                 env, "RTPORTAL_HISTORY_PAGE_BYTES", DEFAULT_HISTORY_PAGE_BYTES, 1024
             ),
+            read_budget_bytes=_int(
+                env, "RTPORTAL_READ_BUDGET_BYTES", DEFAULT_READ_BUDGET_BYTES, 1024
+            ),
             frame_cache_bytes=_int(
                 env, "RTPORTAL_FRAME_CACHE_BYTES", DEFAULT_FRAME_CACHE_BYTES, 1024
             ),
@@ -240,4 +251,8 @@ class Settings:
             staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
             session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
             invite_link_ttl=_int(env, "RTPORTAL_INVITE_LINK_TTL", DEFAULT_INVITE_LINK_TTL),
+            smtp_url=env.get("RTPORTAL_SMTP_URL") or None,
+            mail_from=env.get("RTPORTAL_MAIL_FROM") or "rtportal@localhost",
+            sms_url=env.get("RTPORTAL_SMS_URL") or None,
+            sms_secret=(env.get("RTPORTAL_SMS_SECRET") or "").encode() or None,
         )

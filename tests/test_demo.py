@@ -81,6 +81,10 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
     text = format_demo(first, "http://127.0.0.1:8000")
     assert len(TOKEN_RE.findall(text)) == len(API_RE.findall(text)) == 4
     assert "?token=" not in text and "curl -H 'Authorization: Bearer " in text
+    admin = next(u for u in first if u.role == "org admin")
+    assert f"curl -H 'Authorization: Bearer {admin.token}' http://127.0.0.1:8000/api/v1/outbox" in (
+        text
+    )
 
 
 async def test_the_demo_client_signs_in_with_the_printed_password(

@@ -29,6 +29,7 @@ from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix
 from rtportal.realtime.hub import Hub, Listener
+from rtportal.realtime.matterstate import PendingBudget, PendingEvents
 from rtportal.realtime.message import CTL_TOPIC, encode_event_message, matter_topic
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
@@ -713,3 +714,39 @@ async def test_poll_closes_members_removed_from_the_matter(
     await hub.publish(await write(kit))
     await stays.until(lambda: stays.seqs() == [1])
     assert removed.seqs() == []
+
+
+def _early(seq: int, blob_bytes: int) -> StoredEvent:
+    return StoredEvent(
+        matter_id=1,
+        matter="AAAA0000",
+        seq=seq,
+        kind="message",
+        audience="portal",
+        actor={"kind": "staff", "id": 1, "name": "S"},
+        payload={},
+        blob=b"x" * blob_bytes,
+        client_id=None,
+        created_at="2026-12-06T00:00:00Z",
+    )
+
+
+def test_early_events_are_bounded_in_bytes_per_worker() -> None:
+    """Out-of-order events are held within the worker's byte budget over all
+    matters (drop-newest beyond: the gap fill re-reads them), and the budget
+    comes back as they are delivered or forgotten."""
+    budget = PendingBudget(max_bytes=100_000)
+    a = PendingEvents(budget, max_count=1000)
+    b = PendingEvents(budget, max_count=1000)
+    assert a.add(_early(2, 40_000))
+    assert b.add(_early(2, 40_000))
+    assert not a.add(_early(3, 40_000))  # over the worker's bytes: not kept
+    assert len(a) == 1 and budget.used <= budget.max_bytes
+    assert a.pop(2) is not None
+    assert a.add(_early(3, 40_000))  # room again
+    a.drop_through(3)
+    b.clear()
+    assert budget.used == 0 and not a and not b
+    small = PendingEvents(PendingBudget(10**9), max_count=2)
+    assert small.add(_early(5, 0)) and small.add(_early(6, 0))
+    assert not small.add(_early(7, 0))  # over the count

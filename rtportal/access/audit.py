@@ -17,19 +17,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rtportal.db import Database
 from rtportal.db.models import AuditEntry, Firm, utcnow
+from rtportal.errors import NotFound
 from rtportal.principal import Principal
 
-__all__ = ["GENESIS", "ChainBroken", "entry_hash", "record", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "ChainBroken",
+    "ChainCheck",
+    "chain_pages",
+    "entries_after",
+    "entry_hash",
+    "record",
+    "verify_chain",
+    "verify_firm",
+    "verify_firms",
+]
 
 GENESIS = bytes(32)
+EXPORT_PAGE = 500  # entries read per transaction by exports and verification
 
 
 class ChainBroken(Exception):
@@ -39,6 +53,7 @@ class ChainBroken(Exception):
         super().__init__(f"firm {firm_id}: audit entry {firm_seq}: {why}")
         self.firm_id = firm_id
         self.firm_seq = firm_seq
+        self.why = why
 
 
 def _canonical(entry: AuditEntry) -> bytes:
@@ -112,20 +127,76 @@ async def record(
     return entry
 
 
+class ChainCheck:
+    """Checks one firm's entries fed in ``firm_seq`` order, a page at a time."""
+
+    __slots__ = ("count", "firm_id", "prev")
+
+    def __init__(self, firm_id: int) -> None:
+        self.firm_id = firm_id
+        self.prev = GENESIS
+        self.count = 0
+
+    def feed(self, entry: AuditEntry) -> None:
+        n = self.count + 1
+        if entry.firm_seq != n:
+            raise ChainBroken(self.firm_id, n, f"sequence gap (found {entry.firm_seq})")
+        if entry.prev_hash != self.prev:
+            raise ChainBroken(self.firm_id, n, "prev_hash does not match the previous entry")
+        if entry.hash != entry_hash(self.prev, entry):
+            raise ChainBroken(self.firm_id, n, "hash does not match the entry")
+        self.prev = entry.hash
+        self.count = n
+
+
 def verify_chain(firm_id: int, entries: Iterable[AuditEntry]) -> int:
     """Check one firm's entries (in ``firm_seq`` order); the count, or ``ChainBroken``."""
-    prev = GENESIS
-    n = 0
+    check = ChainCheck(firm_id)
     for entry in entries:
-        n += 1
-        if entry.firm_seq != n:
-            raise ChainBroken(firm_id, n, f"sequence gap (found {entry.firm_seq})")
-        if entry.prev_hash != prev:
-            raise ChainBroken(firm_id, n, "prev_hash does not match the previous entry")
-        if entry.hash != entry_hash(prev, entry):
-            raise ChainBroken(firm_id, n, "hash does not match the entry")
-        prev = entry.hash
-    return n
+        check.feed(entry)
+    return check.count
+
+
+async def entries_after(
+    session: AsyncSession, firm_id: int, after_seq: int, limit: int
+) -> Sequence[AuditEntry]:
+    """One page of ``firm_id``'s chain, oldest first, from ``after_seq + 1``."""
+    result = await session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.firm_id == firm_id, AuditEntry.firm_seq > after_seq)
+        .order_by(AuditEntry.firm_seq)
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def chain_pages(
+    db: Database, firm_id: int, page: int = EXPORT_PAGE
+) -> AsyncIterator[Sequence[AuditEntry]]:
+    """The whole chain, oldest first, one short read transaction per page
+    (memory bounded by ``page``, however long the chain)."""
+    after = 0
+    while True:
+        async with db.read() as session:
+            rows = await entries_after(session, firm_id, after, page)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].firm_seq
+
+
+async def verify_firm(db: Database, firm_id: int) -> int:
+    """Check ``firm_id``'s whole chain: the count of entries, or ``ChainBroken``.
+
+    An entry changed, inserted or deleted inside the chain breaks it;
+    entries deleted from its end leave a shorter valid chain (compare the
+    count with an earlier run or an export to see that).
+    """
+    check = ChainCheck(firm_id)
+    async for rows in chain_pages(db, firm_id):
+        for entry in rows:
+            check.feed(entry)
+    return check.count
 
 
 async def count(session: AsyncSession, firm_id: int) -> int:
@@ -133,3 +204,16 @@ async def count(session: AsyncSession, firm_id: int) -> int:
         select(func.count()).select_from(AuditEntry).where(AuditEntry.firm_id == firm_id)
     )
     return int(result.scalar_one())
+
+
+async def verify_firms(db: Database, slug: str | None = None) -> list[tuple[str, int]]:
+    """Verify every firm's chain (or the firm ``slug``'s): [(slug, entries)] in
+    firm order; ``ChainBroken`` at the first bad entry; ``NotFound`` for an unknown slug."""
+    query = select(Firm.id, Firm.slug).order_by(Firm.id)
+    if slug is not None:
+        query = query.where(Firm.slug == slug)
+    async with db.read() as session:
+        firms = (await session.execute(query)).all()
+    if slug is not None and not firms:
+        raise NotFound(f"no firm with slug {slug!r}")
+    return [(firm_slug, await verify_firm(db, firm_id)) for firm_id, firm_slug in firms]

@@ -425,22 +425,8 @@ async def exchange(session: AsyncSession, settings: Settings, token: str | None)
         expires = row.expires_at
     else:
         expires = lifetime_end if row.expires_at is None else min(lifetime_end, row.expires_at)
-    idle = settings.session_idle if principal.kind == "contact" else settings.staff_session_idle
-    new_token = await _add_token(
-        session,
-        key,
-        principal,
-        kind="session",
-        label="browser session",
-        expires=expires,
-        parent_id=row.id,
-        idle_seconds=idle,
-        now=now,
-    )
-    return Exchanged(
-        replace(principal, session_id=session_id_of(key, new_token), session_idle=True),
-        new_token,
-        expires,
+    return await _new_session(
+        session, settings, principal, "browser session", expires, parent_id=row.id, now=now
     )
 
 
@@ -452,6 +438,20 @@ async def issue_session(
     timeout by kind, absolute end ``settings.session_lifetime`` from now."""
     now = utcnow()
     expires = now + timedelta(seconds=settings.session_lifetime)
+    return await _new_session(session, settings, principal, label, expires, parent_id=None, now=now)
+
+
+async def _new_session(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    label: str,
+    expires: datetime,
+    *,
+    parent_id: int | None,
+    now: datetime,
+) -> Exchanged:
+    """A session token: idle timeout by the principal's kind, absolute end ``expires``."""
     idle = settings.session_idle if principal.kind == "contact" else settings.staff_session_idle
     key = settings.secret_key
     token = await _add_token(
@@ -461,6 +461,7 @@ async def issue_session(
         kind="session",
         label=label,
         expires=expires,
+        parent_id=parent_id,
         idle_seconds=idle,
         now=now,
     )

@@ -37,7 +37,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import directory
+from rtportal.http import audit, directory, outbox, totp
 from rtportal.http import invites as invite_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
@@ -53,6 +53,7 @@ from rtportal.http.context import (
     settings_of,
 )
 from rtportal.http.errors import error_response, json_endpoint
+from rtportal.principal import Principal
 from rtportal.settings import Settings
 
 __all__ = ["DEFAULT_PAGE", "routes"]
@@ -127,10 +128,19 @@ async def history(request: Request) -> Response:
     limit = _limit(request)
     principal = await principal_of(request)
     ref = request.path_params["ref"]
+    # The page's byte bound is reserved from the worker's budget while it is
+    # read and encoded (rtportal.bytebudget).
+    async with runtime_of(request).reads.hold(settings_of(request).history_page_bytes):
+        return await _history_page(request, principal, ref, cursor, limit, backward)
+
+
+async def _history_page(
+    request: Request, principal: Principal, ref: str, cursor: Cursor, limit: int, backward: bool
+) -> Response:
+    page_bytes = settings_of(request).history_page_bytes
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, ref)
         # Bounded in bytes too: a page may hold fewer than ``limit`` events.
-        page_bytes = settings_of(request).history_page_bytes
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
@@ -281,5 +291,8 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/sessions", delete_sessions, methods=["DELETE"]),
         *directory.routes(),
         *invite_routes.routes(),
+        *outbox.routes(),
+        *totp.routes(),
+        *audit.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

@@ -13,6 +13,9 @@ class HeldNotifier:
     def transport_for(self, channel: Channel) -> str:
         return "outbox"
 
+    async def start(self) -> None:
+        return None
+
     async def deliver(self, message_ids: Sequence[int]) -> None:
         return None  # held rows are read in the outbox, not sent
 

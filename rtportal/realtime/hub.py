@@ -58,7 +58,7 @@ from rtportal.events.event import StoredEvent
 from rtportal.realtime.broker.base import Broker
 from rtportal.realtime.control import ControlPlane
 from rtportal.realtime.listener import Listener
-from rtportal.realtime.matterstate import CloseCounts, MatterState
+from rtportal.realtime.matterstate import CloseCounts, MatterState, PendingBudget, PendingEvents
 from rtportal.realtime.message import (
     CTL_TOPIC,
     encode_event_message,
@@ -83,6 +83,8 @@ log = logging.getLogger("rtportal.realtime.hub")
 _GAP_WAIT = 0.02  # seconds to wait for an out-of-order message before reading the database
 _FILL_PAGE = 500  # events per database read while filling a gap
 _PENDING_MAX = 1000  # out-of-order events kept per matter; beyond, re-read from the database
+# Bytes of out-of-order events kept by one worker over all matters (drop-newest beyond).
+PENDING_BYTES_MAX = 16 * 1024 * 1024
 # Matter ids per heads query of the safety poll: bounds its longest
 # synchronous stretch to a few ms (bench/hub_poll_cost.py).
 _HEADS_CHUNK = 500
@@ -108,6 +110,7 @@ class Hub(ControlPlane):
         self._fill_bytes = settings.backlog_page_bytes  # stored bytes per gap-fill read
         self._gap_wait = gap_wait
         self._matters: dict[int, MatterState] = {}
+        self._pending_budget = PendingBudget(PENDING_BYTES_MAX)
         # Every listener joined somewhere (or registered), by principal, with
         # a count of its joins: close_principal must find them all.
         self._by_principal: dict[tuple[str, int], dict[int, Listener]] = {}
@@ -169,7 +172,9 @@ class Hub(ControlPlane):
         self._refuse_if_stopped(listener)
         st = self._matters.get(matter_id)
         if st is None:
-            st = self._matters[matter_id] = MatterState()
+            st = self._matters[matter_id] = MatterState(
+                PendingEvents(self._pending_budget, _PENDING_MAX)
+            )
         if not st.ready:
             st.joining += 1
             try:
@@ -358,17 +363,16 @@ class Hub(ControlPlane):
         self._schedule_fill(event.matter_id, st)
 
     def _keep_pending(self, st: MatterState, event: StoredEvent) -> None:
-        if len(st.pending) < _PENDING_MAX:
-            st.pending[event.seq] = event
-        # else drop it: the fill re-reads it from the database (target covers it)
+        # Not kept when over the count or the worker's byte budget: the fill
+        # re-reads it from the database (target covers it).
+        st.pending.add(event)
 
     def _drain(self, matter_id: int, st: MatterState) -> None:
         """Deliver pending events that are now next in line; fill if a gap remains."""
         pending = st.pending
-        for seq in [s for s in pending if s <= st.last]:
-            del pending[seq]
+        pending.drop_through(st.last)
         while pending:
-            event = pending.pop(st.last + 1, None)
+            event = pending.pop(st.last + 1)
             if event is None:
                 break
             self._fan_out(st, event)
@@ -419,11 +423,10 @@ class Hub(ControlPlane):
                         self._fan_out(st, event)
                         st.last = event.seq
                         progressed = True
-                    st.pending.pop(event.seq, None)
+                    st.pending.pop(event.seq)
                 if st.pending:
-                    for seq in [s for s in st.pending if s <= st.last]:
-                        del st.pending[seq]
-                    while (event2 := st.pending.pop(st.last + 1, None)) is not None:
+                    st.pending.drop_through(st.last)
+                    while (event2 := st.pending.pop(st.last + 1)) is not None:
                         self._fan_out(st, event2)
                         st.last = event2.seq
                 if not progressed:

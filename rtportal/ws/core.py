@@ -37,6 +37,7 @@ from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import Outcome
 from rtportal.limits import UserLimits
+from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
@@ -132,6 +133,7 @@ class ConnectionCore:
         "limits",
         "principal",
         "proto",
+        "reads",
         "settings",
     )
 
@@ -144,6 +146,7 @@ class ConnectionCore:
         self.db = runtime.db
         self.hub = runtime.hub
         self.limits = runtime.limits
+        self.reads = runtime.reads  # the worker's byte budget of page reads
         self.proto = Protocol(principal, limits_from_settings(settings), runtime.frames)
         self._close: Close | None = None
         self._joined: dict[str, int] | None = None  # matter ref -> matter id joined on the hub
@@ -468,11 +471,14 @@ class ConnectionCore:
         try:
             async with self._backlog_lock:
                 await self._until_writable()
-                async with self._slots(), self.db.read() as session:
-                    events = await stream.read_since(
-                        session, action.matter_id, action.after, action.limit, action.max_bytes
-                    )
-                self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
+                # The page's byte bound is reserved from the worker's budget
+                # until its frames are queued (rtportal.bytebudget).
+                async with self.reads.hold(action.max_bytes):
+                    async with self._slots(), self.db.read() as session:
+                        events = await stream.read_since(
+                            session, action.matter_id, action.after, action.limit, action.max_bytes
+                        )
+                    self.feed(self.proto.backlog_loaded(action.sub, action.matter, events))
         except Exception as exc:
             err = as_error(exc, "backlog read")
             self.feed(self.proto.backlog_failed(action.sub, action.matter, err))
@@ -571,6 +577,26 @@ def refusal(exc: BaseException, conn: str, client: str | None) -> Close:
     if code is None:
         return Close(closecodes.CLOSE_INTERNAL, "internal error")
     return Close(code, err.code)
+
+
+def origin_refusal(
+    origin: str | None, allowed: tuple[str, ...], conn: str, client: str | None
+) -> Close | None:
+    """``None`` when ``origin`` may connect; else the close that refuses it (4003),
+    logged as ``origin_refused`` with what the operator should set."""
+    if origin_allowed(origin, allowed):
+        return None
+    logs.event(
+        log,
+        "origin_refused",
+        logging.WARNING,
+        transport="ws",
+        conn=conn,
+        origin=origin,
+        client=client,
+        hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
+    )
+    return Close(closecodes.CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
 
 
 def admit(limits: UserLimits, principal: Principal, conn: str, client: str | None) -> bool:

@@ -20,15 +20,13 @@ from starlette.websockets import WebSocket, WebSocketState
 from rtportal import logs
 from rtportal.access.sessions import sign_in, token_from_connection
 from rtportal.closecodes import (
-    CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
     CLOSE_TOO_MANY_CONNECTIONS,
 )
 from rtportal.logs import new_id
-from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
-from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, refusal
+from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, origin_refusal, refusal
 from rtportal.ws.protocol import Close
 
 __all__ = ["Connection", "websocket_endpoint"]
@@ -50,19 +48,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
     conn_id = new_id("c")
     client = websocket.client.host if websocket.client else None
-    origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, runtime.settings.allowed_origins):
-        logs.event(
-            log,
-            "origin_refused",
-            logging.WARNING,
-            transport="ws",
-            conn=conn_id,
-            origin=origin,
-            client=client,
-            hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
-        )
-        await _refuse(websocket, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
+    refused = origin_refusal(
+        websocket.headers.get("origin"), runtime.settings.allowed_origins, conn_id, client
+    )
+    if refused is not None:
+        await _refuse(websocket, refused.code, refused.reason)
         return
     try:
         token = token_from_connection(websocket, runtime.settings)

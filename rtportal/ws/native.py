@@ -51,7 +51,6 @@ from websockets.server import ServerProtocol
 from rtportal import logs
 from rtportal.access.sessions import is_secure, sign_in, token_from_headers
 from rtportal.closecodes import (
-    CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_INTERNAL,
     CLOSE_RESTART,
     CLOSE_SLOW,
@@ -59,11 +58,17 @@ from rtportal.closecodes import (
     reason,
 )
 from rtportal.logs import new_id
-from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
-from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, backlog_low_water, refusal
+from rtportal.ws.core import (
+    CLOSE_TIMEOUT,
+    ConnectionCore,
+    admit,
+    backlog_low_water,
+    origin_refusal,
+    refusal,
+)
 from rtportal.ws.handshake import RepeatedHeader, closer, single_header
 from rtportal.ws.nativeshared import Shared
 from rtportal.ws.protocol import Close
@@ -418,19 +423,11 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         headers = request.headers
         # accept() above already refused (400) a request with two Origin headers.
-        origin = headers.get("Origin")
-        if not origin_allowed(origin, runtime.settings.allowed_origins):
-            logs.event(
-                log,
-                "origin_refused",
-                logging.WARNING,
-                transport="ws",
-                conn=self.conn_id,
-                origin=origin,
-                client=self._client(),
-                hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
-            )
-            self._refuse(response, CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
+        refused = origin_refusal(
+            headers.get("Origin"), runtime.settings.allowed_origins, self.conn_id, self._client()
+        )
+        if refused is not None:
+            self._refuse(response, refused.code, refused.reason)
             return
         cookie = "; ".join(headers.get_all("Cookie"))
         try:

@@ -554,15 +554,18 @@ class Protocol:
         self._pending[rid] = _Pending(frame)
         actions.append(Append(frame))
 
+    def _settle(self, request_id: str) -> int:
+        """Forget a pending send; how many frames wait for its answer (0 once closed)."""
+        if self.closed is not None:
+            return 0
+        pending = self._pending.pop(request_id, None)
+        return 0 if pending is None else pending.waiters
+
     def appended(self, request_id: str, event: StoredEvent, created: bool) -> list[Action]:
         """The append committed (``created``) or matched an earlier send with this id."""
-        if self.closed is not None:
-            return []
-        pending = self._pending.pop(request_id, None)
-        if pending is None:
-            return []
+        waiters = self._settle(request_id)
         actions: list[Action] = []
-        for i in range(pending.waiters):
+        for i in range(waiters):
             duplicate = not created or i > 0
             ack = Ack(request_id, event.matter, event.seq, duplicate)
             self._emit(ack_frame(ack), actions)
@@ -570,13 +573,9 @@ class Protocol:
 
     def failed(self, request_id: str, error: RtPortalError) -> list[Action]:
         """The append failed with a stable error; nothing was written."""
-        if self.closed is not None:
-            return []
-        pending = self._pending.pop(request_id, None)
-        if pending is None:
-            return []
+        waiters = self._settle(request_id)
         actions: list[Action] = []
-        for _ in range(pending.waiters):
+        for _ in range(waiters):
             self._emit(error_frame(request_id, error), actions)
         return actions
 
