@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import select, update
 from websockets.asyncio.client import connect
 
 from rtportal.access import invites, templates
+from rtportal.access.ratelimit_redis import limiter_for
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import AuditEntry, Credential, Firm, Invite, MatterMember, utcnow
 from rtportal.http import invites as invite_http
@@ -30,6 +32,19 @@ from tests.support.invites import acceptance, login_secret, received
 from tests.test_removal import frames_until_closed, workers
 
 TIMEOUT = 20.0
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_address_limits(settings: Settings) -> AsyncIterator[None]:
+    """Every test here comes from 127.0.0.1: start it with a fresh count of link
+    attempts and invites from that address (on Redis the counts outlive a test)."""
+    limiter = limiter_for(settings)
+    try:
+        await limiter.reset("invite_link", "127.0.0.1")
+        await limiter.reset("invite", "addr:127.0.0.1")
+    finally:
+        await limiter.close()
+    yield
 
 
 def _code(response: httpx.Response) -> str:
