@@ -9,8 +9,10 @@ limits, concurrent accepts, and a code for every bad input.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,12 +25,14 @@ from websockets.asyncio.client import connect
 
 from rtportal.access import invites, templates
 from rtportal.access.ratelimit_redis import limiter_for
+from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import AuditEntry, Credential, Firm, Invite, MatterMember, utcnow
 from rtportal.http import invites as invite_http
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, login_secret, received
+from tests.support.mailsink import http_sink, mail_sink
 from tests.test_removal import frames_until_closed, workers
 
 TIMEOUT = 20.0
@@ -759,3 +763,78 @@ async def test_random_bodies_get_documented_codes_never_a_500(
                 assert _code(response) in _DOCUMENTED, (url, response.text)
             seen += 1
     assert seen == 600
+
+
+async def test_the_welcome_email_and_passcode_sms_arrive_through_real_providers(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    """SMTP (aiosmtpd on loopback) and the SMS webhook: the merged welcome with its
+    link, the passcode by SMS, both rows ``sent`` in the invite list, and the
+    link and passcode from the mailbox and the gateway accept the invite."""
+    kit = await make_firm(name="Harbour Mail")
+    async with http_sink() as sms:
+        with mail_sink() as (mailbox, port):
+            configured = dataclasses.replace(
+                settings,
+                smtp_url=f"smtp://127.0.0.1:{port}",
+                sms_url=f"http://127.0.0.1:{sms.port}/sms",
+            )
+            app = create_app(configured)
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+                ) as http,
+            ):
+                contact_id = await _new_contact(http, kit)
+                await _invite(http, kit, contact_id, "email_sms")
+                await app.state.runtime.notifier.idle()
+                (mail,) = mailbox.messages
+                assert mail["Subject"] == (
+                    f"Welcome to the Harbour Mail Secure Client Portal (Our Ref: {kit.ref})"
+                )
+                assert mail["To"] == f"mei.{kit.firm_id}@client.test"
+                content = mail.get_content()
+                assert "Dear Mei Chen," in content
+                link = re.search(r"#invite=([A-Za-z0-9_-]{43})", content)
+                ((path, _, raw),) = sms.requests
+                text = json.loads(raw)["body"]
+                passcode = re.search(r"passcode is ([0-9]{6})", text)
+                assert path == "/sms" and link is not None and passcode is not None
+                assert link.group(1) not in text  # the SMS carries the passcode only
+                (row,) = (await _listing(http, kit))["invites"]
+                assert row["delivery"] == [
+                    {"channel": "email", "status": "sent", "error": None},
+                    {"channel": "sms", "status": "sent", "error": None},
+                ]
+                accepted = await _accept(http, link.group(1), passcode=passcode.group(1))
+                assert accepted.status_code == 201, accepted.text
+
+
+async def test_regenerated_login_details_close_the_contacts_websockets(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    async with (
+        workers(settings, 2) as (first, second),
+        httpx.AsyncClient(base_url=first.base_url) as http,
+    ):
+        contact_id = await _new_contact(http, kit)
+        invite_id = await _invite(http, kit, contact_id)
+        accepted = await _accept(http, (await received(kit.db, invite_id)).link or "")
+        token = accepted.cookies["rtp_session"]
+        http.cookies.clear()
+        ws = await connect(
+            second.ws_url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            proxy=None,
+            open_timeout=TIMEOUT,
+        )
+        assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "hello"
+        regenerated = await http.post(
+            f"/api/v1/invites/{invite_id}/regenerate", json={}, headers=kit.auth("staff")
+        )
+        assert regenerated.status_code == 200, regenerated.text
+        answered = time.monotonic()
+        _, code = await frames_until_closed(ws)
+        assert code == CLOSE_REVOKED and time.monotonic() - answered < 1.0
