@@ -838,3 +838,24 @@ async def test_regenerated_login_details_close_the_contacts_websockets(
         answered = time.monotonic()
         _, code = await frames_until_closed(ws)
         assert code == CLOSE_REVOKED and time.monotonic() - answered < 1.0
+
+
+async def test_each_client_sees_only_their_own_welcome(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    first = await _new_contact(http, kit, "Mei Chen")
+    second = await _new_contact(http, kit, "Ola Berg")
+    tokens = {}
+    for contact_id in (first, second):
+        invite_id = await _invite(http, kit, contact_id)
+        accepted = await _accept(http, (await received(kit.db, invite_id)).link or "")
+        tokens[contact_id] = accepted.cookies["rtp_session"]
+        http.cookies.clear()
+    for contact_id, name in ((first, "Mei Chen"), (second, "Ola Berg")):
+        bearer = {"Authorization": f"Bearer {tokens[contact_id]}"}
+        welcomes = [e for e in await _events(http, kit, bearer) if e["kind"] == "welcome"]
+        assert [e["payload"]["to"] for e in welcomes] == [[contact_id]]
+        assert f"Dear {name}," in welcomes[0]["payload"]["text"]
+    staff = [e for e in await _events(http, kit, kit.auth("staff")) if e["kind"] == "welcome"]
+    assert [e["payload"]["to"] for e in staff] == [[first], [second]]

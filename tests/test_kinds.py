@@ -21,8 +21,12 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter
+from rtportal.events.audience import view_for
+from rtportal.events.event import StoredEvent
 from rtportal.events.kinds import KINDS
 from rtportal.events.unit import Unit
+from rtportal.principal import Principal
+from rtportal.ws.protocol import FrameCache
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer
 
@@ -63,7 +67,14 @@ SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
         "staff",
         {"action": "LEAK-access", "contact_id": 7, "invite_id": 1, "method": "LEAK-m"},
     ),
-    ("welcome", "portal", {"thread": "welcome-1", "to": [7], "subject": "Hi", "text": "Welcome"}),
+    # "to": ME is the scanning contact; a welcome addressed to another contact
+    # is that contact's alone (addressed kind): its text must not reach ME.
+    ("welcome", "portal", {"thread": "welcome-1", "to": "ME", "subject": "Hi", "text": "Welcome"}),
+    (
+        "welcome",
+        "portal",
+        {"thread": "welcome-2", "to": [2**40], "subject": "LEAK-welcome", "text": "LEAK-other"},
+    ),
 ]
 
 # Rows written around the registry (an older version, a manual fix, a bug):
@@ -236,6 +247,8 @@ async def test_no_staff_only_data_reaches_any_client_output(
             matter = await unit.session.get(Matter, kit.matter.id)
             assert matter is not None
             for kind, audience, payload in SYSTEM:
+                if payload.get("to") == "ME":
+                    payload = {**payload, "to": [kit.contact.id]}
                 await unit.append(
                     matter=matter,
                     actor=kit.staff,
@@ -395,3 +408,29 @@ async def _history(http: httpx.AsyncClient, kit: FirmKit, who: str) -> list[Fram
     assert response.status_code == 200, response.text
     events: list[Frame] = response.json()["events"]
     return events
+
+
+def test_an_addressed_kind_reaches_only_the_contacts_it_names() -> None:
+    """``welcome`` names its readers in ``to``: the worker's frame cache, shared by
+    every connection, keys it per contact, in whichever order they read it."""
+    named = Principal("contact", 7, 1, "Mei")
+    other = Principal("contact", 8, 1, "Ola")
+    staff = Principal("staff", 1, 1, "Sam", role="staff")
+    for first, second in ((other, named), (named, other)):
+        event = StoredEvent(
+            matter_id=1,
+            matter="AAAA0000",
+            seq=1,
+            kind="welcome",
+            audience="portal",
+            actor={"kind": "staff", "id": 1, "name": "Sam"},
+            payload={"thread": "welcome-1", "to": [7], "subject": "Hi Mei", "text": "Welcome"},
+            blob=None,
+            client_id=None,
+            created_at="2026-12-06T00:00:00.000000Z",
+        )
+        cache = FrameCache()
+        texts = {p.id: cache.frame(event, p, "portal") for p in (first, second)}
+        assert texts[8] == "" and "Hi Mei" in texts[7]
+        assert view_for(event, other) is None and view_for(event, named) is not None
+        assert "Hi Mei" in cache.frame(event, staff, "staff")

@@ -40,6 +40,9 @@ class Kind:
     # Written only by the server's services (``Unit.append(..., system=True)``):
     # an HTTP or websocket send of it is refused whoever sends it.
     system: bool = False
+    # A client sees it only when addressed: their contact id is in ``payload.to``
+    # (rtportal.events.audience.view_for); staff see every one.
+    addressed: bool = False
 
 
 def _obj(**fields: Field) -> Obj:
@@ -142,6 +145,7 @@ _KINDS = (
             text=Field(Str(48_000), client=True),
         ),
         system=True,
+        addressed=True,
     ),
     # An automated status update from the firm's bot; its raw detail stays with staff.
     Kind(
