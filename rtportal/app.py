@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from rtportal import logs
-from rtportal.access import membership
+from rtportal.access import membership, passwords
 from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.ratelimit_redis import limiter_for
 from rtportal.bytebudget import ByteBudget
@@ -84,6 +84,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             await migrate.upgrade(settings.database_url)
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
+            # The process's password hashing pool, with this app's parameters.
+            app.state.hashing = passwords.configure(settings)
             broker = from_url(settings.broker_url)
             stack.push_async_callback(broker.close)
             # hub.start() installs its handlers, then starts the broker.

@@ -1,4 +1,4 @@
-"""Command line: ``rtportal serve | migrate | seed-demo | audit verify``.
+"""Command line: ``rtportal serve | migrate | seed-demo | create-firm | audit verify``.
 
 ``serve`` migrates once in the parent (workers then find the schema at
 head), optionally seeds the demo firm, and runs uvicorn with the app
@@ -19,12 +19,13 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 
 from rtportal import logs
-from rtportal.access import audit
+from rtportal.access import audit, passwords
 from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
 from rtportal.db.models import Firm
 from rtportal.demo import format_demo, seed_demo
 from rtportal.errors import RtPortalError
+from rtportal.firstrun import FirstRun, create_firm_with_admin, signin_url
 from rtportal.http.uvicorn_http import UVICORN_HTTP
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
@@ -47,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("seed-demo", help="create the demo firm (idempotent), print logins")
+    create = sub.add_parser("create-firm", help="create a firm and its first org admin")
+    create.add_argument("--name", required=True, help="the firm's name")
+    create.add_argument(
+        "--slug", help="the firm's short name in sign-in links (default: from --name)"
+    )
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-name", required=True)
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the admin's password from the first line of standard input (else a prompt)",
+    )
     audit_cmd = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain of every firm's audit log")
@@ -74,7 +87,46 @@ async def _audit_verify(settings: Settings, slug: str | None) -> int:
     return 0
 
 
+def _read_password(from_stdin: bool) -> str:
+    """The admin's password: one line of stdin, or typed twice at a prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password for the org admin: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise SystemExit("error: the passwords differ")
+    return first
+
+
+def _create_firm(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password(args.password_stdin)
+
+    async def run() -> FirstRun:
+        passwords.configure(settings)  # the server's hash parameters, as the app uses
+        await upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            return await create_firm_with_admin(
+                db,
+                settings,
+                name=args.name,
+                slug=args.slug,
+                admin_email=args.admin_email,
+                admin_name=args.admin_name,
+                password=password,
+            )
+        finally:
+            await db.close()
+
+    made = asyncio.run(run())
+    print(f"created firm {args.name!r} (slug {made.slug}) with org admin {args.admin_email}")
+    print(f"sign in: {signin_url(settings, made.slug)}")
+    return 0
+
+
 async def _seed(settings: Settings) -> str:
+    passwords.configure(settings)  # the demo staff's password hashes
     await upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
@@ -193,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "audit":
             return asyncio.run(_audit_verify(settings, args.firm))
+        if args.command == "create-firm":
+            return _create_firm(args, settings)
     except RtPortalError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 1

@@ -9,13 +9,14 @@ fresh API token for curl (30 days), because only hashes are stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rtportal.access.credentials import credential_of, set_password_text
 from rtportal.access.directory import new_matter_reference
 from rtportal.access.sessions import issue_login_link, issue_token
 from rtportal.db import Database
@@ -36,6 +37,7 @@ from rtportal.settings import Settings
 __all__ = [
     "DEMO_FIRM",
     "DEMO_MATTER",
+    "DEMO_PASSWORD",
     "DemoUser",
     "add_member",
     "create_contact",
@@ -50,6 +52,8 @@ __all__ = [
 
 DEMO_FIRM = "Harbour & Finch Migration"
 DEMO_MATTER = "AAAA0000"
+# The demo staff's password (printed by ``rtportal serve --demo``; a demo only).
+DEMO_PASSWORD = "harbour-finch-demo"  # noqa: S105 - published: a demo firm only
 
 
 def slug_of(name: str) -> str:
@@ -160,6 +164,8 @@ class DemoUser:
     email: str
     login: str  # a login link's token (single-use, short-lived)
     token: str  # an API (bearer) token
+    password: str | None = None  # staff: their demo password
+    firm_slug: str = ""
 
 
 async def _find_demo(session: AsyncSession) -> Matter | None:
@@ -261,7 +267,10 @@ async def seed_demo(
             ("bot", "bot@harbourfinch.example"),
         ):
             principal = await _staff_by_email(session, firm_id, email)
-            users.append(await _demo_user(session, settings, role, principal, email))
+            user = await _demo_user(session, settings, role, principal, email)
+            if role != "bot":
+                user = await _with_password(session, settings, user)
+            users.append(user)
         contact = (
             await session.execute(
                 select(Contact)
@@ -270,7 +279,7 @@ async def seed_demo(
             )
         ).scalar_one()
         # The demo matter's portal is on: Amira accepted her invite (rtportal.demoportal).
-        await seed_portal(unit, matter, contact, users[0].principal)
+        await seed_portal(unit, settings, matter, contact, users[0].principal)
         principal = Principal("contact", contact.id, firm_id, contact.display_name)
         users.append(
             await _demo_user(session, settings, "client", principal, "amira@client.example")
@@ -278,10 +287,38 @@ async def seed_demo(
     return users
 
 
+async def _with_password(session: AsyncSession, settings: Settings, user: DemoUser) -> DemoUser:
+    """The demo staff member with ``DEMO_PASSWORD`` (set once; kept if changed since)."""
+    firm = await session.get(Firm, user.principal.firm_id)
+    assert firm is not None
+    if await credential_of(session, "staff", user.principal.id) is None:
+        staff = await session.get(StaffUser, user.principal.id)
+        assert staff is not None
+        staff.status = "active"
+        await set_password_text(
+            session,
+            settings,
+            firm_id=firm.id,
+            principal_kind="staff",
+            principal_id=user.principal.id,
+            email=user.email,
+            password=DEMO_PASSWORD,
+        )
+    return replace(user, password=DEMO_PASSWORD, firm_slug=firm.slug)
+
+
 def format_demo(users: list[DemoUser], public_url: str) -> str:
-    """Human instructions: a login link per user (token in the URL fragment) and curl."""
+    """Human instructions: a login link per user (token in the URL fragment) and curl;
+    the staff's password sign-in."""
     base = public_url.rstrip("/")
     lines = [f"Demo firm: {DEMO_FIRM}; matter {DEMO_MATTER}", ""]
+    for user in users:
+        if user.password is not None:
+            lines.append(
+                f"staff sign-in: {base}/?firm={user.firm_slug} {user.email} / {user.password}"
+            )
+    if any(user.password is not None for user in users):
+        lines.append("")
     for user in users:
         lines += [
             f"{user.role}: {user.principal.display_name} <{user.email}>",

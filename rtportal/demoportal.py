@@ -9,16 +9,14 @@ has an invite there.
 
 from __future__ import annotations
 
-import os
-
 from sqlalchemy import select
 
 from rtportal.access import directory, templates
-from rtportal.access.credentials import Kdf, credential_of, set_login
-from rtportal.crypto.backup import Argon2Params, derive_password_keys
+from rtportal.access.credentials import credential_of, set_password_text
 from rtportal.db.models import Contact, Firm, Invite, Matter, utcnow
 from rtportal.events.unit import Unit
 from rtportal.principal import Principal
+from rtportal.settings import Settings
 
 __all__ = ["DEMO_CLIENT_PASSWORD", "seed_portal"]
 
@@ -26,7 +24,9 @@ __all__ = ["DEMO_CLIENT_PASSWORD", "seed_portal"]
 DEMO_CLIENT_PASSWORD = "harbour-demo-client"  # noqa: S105
 
 
-async def seed_portal(unit: Unit, matter: Matter, client: Contact, actor: Principal) -> None:
+async def seed_portal(
+    unit: Unit, settings: Settings, matter: Matter, client: Contact, actor: Principal
+) -> None:
     """Turn the demo matter's portal on with ``client`` active (once)."""
     session = unit.session
     found = await session.execute(
@@ -62,17 +62,14 @@ async def seed_portal(unit: Unit, matter: Matter, client: Contact, actor: Princi
     email = await directory.primary_email(session, client.id)
     assert email is not None
     if await credential_of(session, "contact", client.id) is None:
-        params = Argon2Params()
-        salt = os.urandom(16)
-        keys = derive_password_keys(DEMO_CLIENT_PASSWORD, salt, params)
-        await set_login(
+        await set_password_text(
             session,
+            settings,
             firm_id=firm.id,
             principal_kind="contact",
             principal_id=client.id,
             email=email,
-            kdf=Kdf(salt, params.m_kib, params.t, params.p),
-            login_secret=keys.login_secret,
+            password=DEMO_CLIENT_PASSWORD,
         )
     portal = {"portal_link": "/"}
     await unit.append(

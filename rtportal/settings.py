@@ -57,6 +57,26 @@ DEFAULT_INVITE_LINK_TTL = 7 * 24 * 3600
 DEFAULT_SESSION_IDLE = 30 * 60
 DEFAULT_STAFF_SESSION_IDLE = 2 * 60 * 60
 DEFAULT_SESSION_LIFETIME = 12 * 60 * 60
+# Passwords (rtportal.access.passwords, rtportal.access.credentials): the
+# server's argon2-cffi hash of the login secret, at most HASH_CONCURRENCY at
+# once per worker (each takes HASH_MEMORY_KIB) with HASH_QUEUE callers
+# waiting; the browser's Argon2id parameters for new passwords, and the
+# floor below which a client-chosen parameter set is refused.
+DEFAULT_LOGIN_HASH_CONCURRENCY = 4
+DEFAULT_LOGIN_HASH_QUEUE = 64
+DEFAULT_LOGIN_HASH_MEMORY_KIB = 65536
+DEFAULT_LOGIN_HASH_TIME_COST = 3
+DEFAULT_LOGIN_KDF_M_KIB = 65536
+DEFAULT_LOGIN_KDF_T = 3
+DEFAULT_LOGIN_KDF_P = 1
+DEFAULT_LOGIN_KDF_MIN_M_KIB = 19456
+DEFAULT_LOGIN_KDF_MIN_T = 2
+# Sign-in attempts per account and per source address in SIGNIN_WINDOW s.
+DEFAULT_SIGNIN_ACCOUNT_LIMIT = 10
+DEFAULT_SIGNIN_ADDRESS_LIMIT = 100
+DEFAULT_SIGNIN_WINDOW = 15 * 60
+# A staff member's setup link (rtportal.access.staff).
+DEFAULT_SETUP_LINK_TTL = 7 * 24 * 60 * 60
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -179,6 +199,19 @@ class Settings:
     mail_from: str = "rtportal@localhost"
     sms_url: str | None = field(default=None, repr=False)
     sms_secret: bytes | None = field(default=None, repr=False)
+    login_hash_concurrency: int = DEFAULT_LOGIN_HASH_CONCURRENCY
+    login_hash_queue: int = DEFAULT_LOGIN_HASH_QUEUE
+    login_hash_memory_kib: int = DEFAULT_LOGIN_HASH_MEMORY_KIB
+    login_hash_time_cost: int = DEFAULT_LOGIN_HASH_TIME_COST
+    login_kdf_m_kib: int = DEFAULT_LOGIN_KDF_M_KIB
+    login_kdf_t: int = DEFAULT_LOGIN_KDF_T
+    login_kdf_p: int = DEFAULT_LOGIN_KDF_P
+    login_kdf_min_m_kib: int = DEFAULT_LOGIN_KDF_MIN_M_KIB
+    login_kdf_min_t: int = DEFAULT_LOGIN_KDF_MIN_T
+    signin_account_limit: int = DEFAULT_SIGNIN_ACCOUNT_LIMIT
+    signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
+    signin_window: int = DEFAULT_SIGNIN_WINDOW
+    setup_link_ttl: int = DEFAULT_SETUP_LINK_TTL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -255,4 +288,36 @@ class Settings:
             mail_from=env.get("RTPORTAL_MAIL_FROM") or "rtportal@localhost",
             sms_url=env.get("RTPORTAL_SMS_URL") or None,
             sms_secret=(env.get("RTPORTAL_SMS_SECRET") or "").encode() or None,
+            **_login_settings(env),
         )
+
+
+def _login_settings(env: Mapping[str, str]) -> dict[str, int]:
+    """The password and sign-in settings (``RTPORTAL_LOGIN_*``, ``RTPORTAL_SIGNIN_*``)."""
+    return {
+        "login_hash_concurrency": _int(
+            env, "RTPORTAL_LOGIN_HASH_CONCURRENCY", DEFAULT_LOGIN_HASH_CONCURRENCY
+        ),
+        "login_hash_queue": _int(env, "RTPORTAL_LOGIN_HASH_QUEUE", DEFAULT_LOGIN_HASH_QUEUE, 0),
+        "login_hash_memory_kib": _int(
+            env, "RTPORTAL_LOGIN_HASH_MEMORY_KIB", DEFAULT_LOGIN_HASH_MEMORY_KIB, 64
+        ),
+        "login_hash_time_cost": _int(
+            env, "RTPORTAL_LOGIN_HASH_TIME_COST", DEFAULT_LOGIN_HASH_TIME_COST
+        ),
+        "login_kdf_m_kib": _int(env, "RTPORTAL_LOGIN_KDF_M_KIB", DEFAULT_LOGIN_KDF_M_KIB, 8),
+        "login_kdf_t": _int(env, "RTPORTAL_LOGIN_KDF_T", DEFAULT_LOGIN_KDF_T),
+        "login_kdf_p": _int(env, "RTPORTAL_LOGIN_KDF_P", DEFAULT_LOGIN_KDF_P),
+        "login_kdf_min_m_kib": _int(
+            env, "RTPORTAL_LOGIN_KDF_MIN_M_KIB", DEFAULT_LOGIN_KDF_MIN_M_KIB, 8
+        ),
+        "login_kdf_min_t": _int(env, "RTPORTAL_LOGIN_KDF_MIN_T", DEFAULT_LOGIN_KDF_MIN_T),
+        "signin_account_limit": _int(
+            env, "RTPORTAL_SIGNIN_ACCOUNT_LIMIT", DEFAULT_SIGNIN_ACCOUNT_LIMIT
+        ),
+        "signin_address_limit": _int(
+            env, "RTPORTAL_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT
+        ),
+        "signin_window": _int(env, "RTPORTAL_SIGNIN_WINDOW", DEFAULT_SIGNIN_WINDOW),
+        "setup_link_ttl": _int(env, "RTPORTAL_SETUP_LINK_TTL", DEFAULT_SETUP_LINK_TTL),
+    }

@@ -40,6 +40,15 @@ from tests.support.server import RunningServer, running_server
 
 TEST_SECRET_HEX = "5e" * 32
 TEST_ORIGIN = "http://127.0.0.1:8000"
+# Cheap password hashing for tests (the defaults take ~64 MiB and tens of ms each).
+FAST_LOGIN_ENV = {
+    "RTPORTAL_LOGIN_HASH_MEMORY_KIB": "1024",
+    "RTPORTAL_LOGIN_HASH_TIME_COST": "1",
+    "RTPORTAL_LOGIN_KDF_M_KIB": "256",
+    "RTPORTAL_LOGIN_KDF_T": "1",
+    "RTPORTAL_LOGIN_KDF_MIN_M_KIB": "64",
+    "RTPORTAL_LOGIN_KDF_MIN_T": "1",
+}
 
 
 def _run_sync(coro: Awaitable[Any]) -> Any:
@@ -150,6 +159,7 @@ def settings(tmp_path: Path, database_url: str, broker_url: str) -> Settings:
             "RTPORTAL_SECRET_KEY": TEST_SECRET_HEX,
             "RTPORTAL_ALLOWED_ORIGINS": f"{TEST_ORIGIN},http://localhost:8000",
             "RTPORTAL_HUB_POLL_INTERVAL": "0.5",
+            **FAST_LOGIN_ENV,
         }
     )
 

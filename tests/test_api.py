@@ -71,7 +71,9 @@ async def test_me_needs_a_valid_token(http: httpx.AsyncClient, make_firm: MakeFi
         }
         if principal.role is not None:  # staff and bots carry their role
             expected["role"] = principal.role
-        assert body == {"principal": expected}
+        assert body["principal"] == expected
+        assert set(body) == {"principal", "csrf_token", "firm"}
+        assert body["firm"]["name"] == kit.name
 
 
 async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
@@ -292,10 +294,12 @@ async def test_cookie_session_lifecycle(http: httpx.AsyncClient, make_firm: Make
     assert "secure" not in lowered  # plain http in tests
     session_token = response.cookies["rtp_session"]
     assert session_token != kit.tokens["contact"]
+    csrf = response.json()["csrf_token"]
     http.cookies.set("rtp_session", session_token)
     try:
         me = (await http.get("/api/v1/me")).json()
         assert me["principal"]["id"] == kit.contact.id
+        assert me["csrf_token"] == csrf
         # Cookie-authenticated writes from a foreign page are refused.
         evil = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
@@ -306,10 +310,10 @@ async def test_cookie_session_lifecycle(http: httpx.AsyncClient, make_firm: Make
         ok = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
             json={"kind": "message"},
-            headers={"Origin": TEST_ORIGIN},
+            headers={"Origin": TEST_ORIGIN, "X-CSRF-Token": csrf},
         )
         assert ok.status_code == 201
-        out = await http.delete("/api/v1/session")
+        out = await http.delete("/api/v1/session", headers={"X-CSRF-Token": csrf})
         assert out.status_code == 200 and "rtp_session=" in out.headers["set-cookie"]
         http.cookies.set("rtp_session", session_token)
         _error(await http.get("/api/v1/me"), 401, "unauthenticated")

@@ -30,7 +30,7 @@ from rtportal.errors import Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
 from rtportal.settings import Settings
-from tests.conftest import TEST_SECRET_HEX
+from tests.conftest import FAST_LOGIN_ENV, TEST_SECRET_HEX
 from tests.support.procs import ManagedProcess, free_port
 
 TOKEN_RE = re.compile(r"^(org admin|staff|bot|client): .*?\n  login link: \S+#token=(\S+)", re.M)
@@ -49,6 +49,7 @@ def _env(settings: Settings, tmp_path: Path) -> dict[str, str]:
             "RTPORTAL_BROKER_URL": "memory://",
             "RTPORTAL_SECRET_KEY": TEST_SECRET_HEX,
             "PYTHONUNBUFFERED": "1",
+            **FAST_LOGIN_ENV,
         }
     )
     return env

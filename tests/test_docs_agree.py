@@ -192,19 +192,20 @@ async def test_the_websocket_origin_check_is_exact(
     assert (code, frames) == (CLOSE_FORBIDDEN_ORIGIN, [])
 
 
-async def cookie_for(http: httpx.AsyncClient, kit: FirmKit) -> str:
+async def cookie_for(http: httpx.AsyncClient, kit: FirmKit) -> tuple[str, str]:
+    """A contact's session cookie and its CSRF token."""
     response = await http.post("/api/v1/session", headers=kit.auth("contact"))
     assert response.status_code == 201, response.text
     cookie = response.cookies.get("rtp_session")
     assert cookie
-    return cookie
+    return cookie, response.json()["csrf_token"]
 
 
 @pytest.mark.parametrize("origin", NEAR_MISSES)
 async def test_the_cookie_http_origin_check_is_exact(
     http: httpx.AsyncClient, kit: FirmKit, settings: Settings, origin: str
 ) -> None:
-    cookie = await cookie_for(http, kit)
+    cookie, csrf = await cookie_for(http, kit)
     http.cookies.clear()
     url = f"/api/v1/matters/{kit.ref}/events"
 
@@ -212,7 +213,11 @@ async def test_the_cookie_http_origin_check_is_exact(
         return await http.post(
             url,
             json={"kind": "message"},
-            headers={"Cookie": f"rtp_session={cookie}", "Origin": with_origin},
+            headers={
+                "Cookie": f"rtp_session={cookie}",
+                "Origin": with_origin,
+                "X-CSRF-Token": csrf,
+            },
         )
 
     refused = await post(origin)

@@ -169,6 +169,7 @@ async def test_an_email_invite_is_sent_opened_and_accepted(
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["principal"]["kind"] == "contact"
     assert accepted.json()["principal"]["id"] == contact_id
+    assert isinstance(accepted.json()["csrf_token"], str)  # for the cookie's writes
     assert "rtp_session" in accepted.headers["set-cookie"]
     assert "HttpOnly" in accepted.headers["set-cookie"]
     # The cookie is a session: the contact now sees the matter, and the welcome item.
@@ -542,10 +543,17 @@ async def test_access_expires_with_the_firm_setting(
         )
     contact_id = await _new_contact(http, kit)
     invite_id = await _invite(http, kit, contact_id)
-    accepted = await _accept(http, (await received(kit.db, invite_id)).link or "")
+    link = (await received(kit.db, invite_id)).link or ""
+    slug = (await http.post("/api/v1/invites/open", json={"token": link})).json()["firm"]["slug"]
+    secret = login_secret()
+    accepted = await _accept(http, link, secret)
     token = accepted.cookies["rtp_session"]
     http.cookies.clear()
     bearer = {"Authorization": f"Bearer {token}"}
+    signin = {"firm": slug, "email": f"mei.{kit.firm_id}@client.test", "login_secret": secret}
+    signed_in = await http.post("/api/v1/signin", json=signin)
+    assert signed_in.status_code == 201, signed_in.text
+    http.cookies.clear()
     (row,) = (await _listing(http, kit))["invites"]
     assert row["access_expires_at"] is not None
     assert (await http.get(f"/api/v1/matters/{kit.ref}", headers=bearer)).status_code == 200
@@ -567,6 +575,9 @@ async def test_access_expires_with_the_firm_setting(
     assert response.status_code == 404 and _code(response) == "not_found"
     async with kit.db.read() as session:
         assert not await invites.has_active_invite(session, contact_id)
+    # Expired access: signing in is refused as a wrong password is.
+    refused = await http.post("/api/v1/signin", json=signin)
+    assert refused.status_code == 401 and _code(refused) == "invalid_credentials"
     assert kit.ref not in [
         m["ref"] for m in (await http.get("/api/v1/matters", headers=bearer)).json()["matters"]
     ]

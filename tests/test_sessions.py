@@ -30,6 +30,7 @@ from rtportal.app import create_app
 from rtportal.db.models import AuthToken, utcnow
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
+from tests.support.csrf import csrf_header
 from tests.support.server import RunningServer, running_server
 
 TIMEOUT = 20.0
@@ -277,7 +278,10 @@ async def test_sign_out_everywhere_closes_every_socket_on_every_worker(
             try:
                 out = await http.delete(
                     "/api/v1/sessions",
-                    headers={"Cookie": f"{SESSION_COOKIE}={laptop}"},
+                    headers={
+                        "Cookie": f"{SESSION_COOKIE}={laptop}",
+                        **csrf_header(settings.secret_key, laptop),
+                    },
                 )
                 assert out.status_code == 200, out.text
                 # Every token not yet revoked: the two sessions, the kit's API
@@ -318,7 +322,11 @@ async def test_the_host_prefixed_cookie_over_https(app: Starlette, make_firm: Ma
         planted = await https.get("/api/v1/me", headers={"Cookie": f"{SESSION_COOKIE}={token}"})
         assert planted.status_code == 401
         out = await https.delete(
-            "/api/v1/session", headers={"Cookie": f"{SECURE_SESSION_COOKIE}={token}"}
+            "/api/v1/session",
+            headers={
+                "Cookie": f"{SECURE_SESSION_COOKIE}={token}",
+                **csrf_header(app.state.settings.secret_key, token),
+            },
         )
         assert out.headers["set-cookie"].startswith(f"{SECURE_SESSION_COOKIE}=")
     # Plain http (development on localhost): the plain name, not Secure.

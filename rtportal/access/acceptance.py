@@ -17,19 +17,15 @@ with the same message whatever the reason.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import base64url
-from rtportal.access import audit, directory
+from rtportal.access import audit, directory, passwords
 from rtportal.access.credentials import LOGIN_SECRET_BYTES, Kdf, credential_of, set_login
 from rtportal.access.invitecodes import PASSCODE_TRIES, link_hash, passcode_matches
 from rtportal.access.membership import live
@@ -51,7 +47,6 @@ from rtportal.settings import Settings
 
 __all__ = ["Acceptance", "accept", "open_invite", "parse_acceptance"]
 
-_HASHER = PasswordHasher()
 _BLOB_MAX = 64 * 1024  # key backup / public keys: opaque, bounded
 
 
@@ -113,11 +108,6 @@ def _has_password(credential: Credential | None) -> bool:
     return credential is not None and credential.verifier is not None
 
 
-def _kdf_of(credential: Credential) -> Kdf:
-    params = json.loads(credential.kdf_params)
-    return Kdf(credential.kdf_salt, params["m_kib"], params["t"], params["p"])
-
-
 async def open_invite(db: Database, settings: Settings, token: object) -> dict[str, Any]:
     """What the acceptance page shows; consumes nothing."""
     async with db.read() as session:
@@ -136,7 +126,7 @@ async def open_invite(db: Database, settings: Settings, token: object) -> dict[s
         "email": email,
         "needs_passcode": invite.method == "email_sms",
         "has_password": has_password,
-        "kdf": _kdf_of(credential).to_json() if has_password and credential else None,
+        "kdf": Kdf.of(credential).to_json() if has_password and credential else None,
     }
 
 
@@ -166,13 +156,6 @@ async def _spend_passcode_try(
     ):
         left = max(0, PASSCODE_TRIES - invite.passcode_tries - 1)
         raise InvalidPasscode("wrong or expired passcode", tries_left=left)
-
-
-async def _verify(verifier: str, secret: bytes) -> bool:
-    try:
-        return await asyncio.to_thread(_HASHER.verify, verifier, secret)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 async def _admit(
@@ -229,10 +212,13 @@ async def accept(
     has_password = _has_password(credential)
     if has_password:
         assert credential is not None and credential.verifier is not None
-        if not await _verify(credential.verifier, request.login_secret):
+        verified = await passwords.hashing().verify(credential.verifier, request.login_secret)
+        if not verified.ok:
             raise InvalidCredentials("wrong password for this account")
     elif request.kdf is None:
         raise BadRequest("kdf: required to set a password", field="kdf")
+    else:
+        request.kdf.check(settings)  # weak_kdf_params below the server's floor
     async with Unit(db, publish, settings) as unit:
         session = unit.session
         consumed = await session.execute(

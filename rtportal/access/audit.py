@@ -96,7 +96,10 @@ async def record(
     (PostgreSQL ``FOR UPDATE``; SQLite has one writer), so entries of one
     firm are appended one at a time.
     """
-    await session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update())
+    # FOR NO KEY UPDATE, not FOR UPDATE: a transaction that inserted a row
+    # referencing the firm holds KEY SHARE on it, which this does not wait
+    # for, so two such transactions that then audit cannot deadlock.
+    await session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update(key_share=True))
     last = (
         await session.execute(
             select(AuditEntry.firm_seq, AuditEntry.hash)

@@ -204,8 +204,9 @@ async def _check(
     session: AsyncSession, key: bytes, token: str | None, now: datetime
 ) -> tuple[Principal, AuthToken]:
     row = await _token_row(session, key, token)
-    # A login link is only good for one exchange, never as a bearer token.
-    if row.kind == "login" or not _is_live(row, now):
+    # A login link is only good for one exchange, a setup link for setting a
+    # password (rtportal.access.staff): neither is a bearer token.
+    if row.kind in ("login", "setup") or not _is_live(row, now):
         raise Unauthenticated("invalid or expired token")
     principal = await _principal_of(session, row)
     return replace(
@@ -359,6 +360,8 @@ class Exchanged:
 
 
 def _check_exchangeable(row: AuthToken, now: datetime) -> None:
+    if row.kind == "setup":  # used only by POST /api/v1/setup/accept
+        raise Unauthenticated("invalid or expired token")
     if not _is_live(row, now) or (row.kind == "login" and row.used_at is not None):
         raise Unauthenticated("invalid or expired token")
 

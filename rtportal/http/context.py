@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rtportal.access import csrf
 from rtportal.access.sessions import (
     Exchanged,
     cookie_name,
@@ -23,7 +24,7 @@ from rtportal.access.sessions import (
 )
 from rtportal.db import Database
 from rtportal.db.models import utcnow
-from rtportal.errors import ForbiddenOrigin, Unauthenticated
+from rtportal.errors import CsrfFailed, ForbiddenOrigin, Unauthenticated
 from rtportal.events.audience import viewer_class
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
@@ -32,9 +33,11 @@ from rtportal.settings import Settings
 
 __all__ = [
     "UNSAFE_METHODS",
+    "check_csrf",
     "check_origin",
     "clear_session_cookie",
     "client_address",
+    "csrf_token",
     "db_of",
     "metered",
     "ok",
@@ -101,13 +104,33 @@ def metered(request: Request, token: str | None) -> Iterator[None]:
         raise
 
 
+def check_csrf(request: Request, principal: Principal) -> None:
+    """A cookie-authenticated write must carry the session's ``X-CSRF-Token``
+    (``rtportal.access.csrf``); bearer requests carry no ambient credentials."""
+    if request.method not in UNSAFE_METHODS or "authorization" in request.headers:
+        return
+    presented = request.headers.get(csrf.HEADER)
+    if not csrf.matches(settings_of(request).secret_key, principal.session_id, presented):
+        raise CsrfFailed("missing or wrong X-CSRF-Token header")
+
+
 async def principal_of(request: Request) -> Principal:
-    """The authenticated caller (session cookie or bearer token), or ``Unauthenticated``."""
+    """The authenticated caller (session cookie or bearer token), or ``Unauthenticated``;
+    a cookie-authenticated write without its CSRF token is ``csrf_failed``."""
     check_origin(request)
     settings = settings_of(request)
     token = token_from_connection(request, settings)
     with metered(request, token):
-        return await sign_in(db_of(request), settings.secret_key, token)
+        principal = await sign_in(db_of(request), settings.secret_key, token)
+    check_csrf(request, principal)
+    return principal
+
+
+def csrf_token(request: Request, principal: Principal) -> str | None:
+    """The CSRF token of the caller's session (None without one)."""
+    if principal.session_id is None:
+        return None
+    return csrf.token_for(settings_of(request).secret_key, principal.session_id)
 
 
 def principal_body(principal: Principal) -> dict[str, Any]:

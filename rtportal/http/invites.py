@@ -21,6 +21,7 @@ from rtportal.events.unit import Unit
 from rtportal.http.context import (
     check_origin,
     client_address,
+    csrf_token,
     db_of,
     ok,
     principal_body,
@@ -269,7 +270,13 @@ async def accept(request: Request) -> Response:
         parsed,
         client_address(request),
     )
-    response = ok({"principal": principal_body(made.principal)}, status=201)
+    response = ok(
+        {
+            "principal": principal_body(made.principal),
+            "csrf_token": csrf_token(request, made.principal),
+        },
+        status=201,
+    )
     set_session_cookie(request, response, made)
     return response
 

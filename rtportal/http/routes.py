@@ -37,12 +37,14 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, directory, outbox, totp
+from rtportal.http import audit, auth, directory, outbox, staff, totp
 from rtportal.http import invites as invite_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
+    check_csrf,
     check_origin,
     clear_session_cookie,
+    csrf_token,
     db_of,
     metered,
     ok,
@@ -70,12 +72,6 @@ async def healthz(request: Request) -> Response:
     if await db_of(request).ping():
         return ok({"status": "ok"})
     return error_response(Unavailable("database unreachable"))
-
-
-@json_endpoint
-async def me(request: Request) -> Response:
-    principal = await principal_of(request)
-    return ok({"principal": principal_body(principal)})
 
 
 @json_endpoint
@@ -233,7 +229,13 @@ async def create_session(request: Request) -> Response:
             await exchangeable(session, settings.secret_key, token)
         async with db_of(request).write() as session:
             made = await exchange(session, settings, token)
-    response = ok({"principal": principal_body(made.principal)}, status=201)
+    response = ok(
+        {
+            "principal": principal_body(made.principal),
+            "csrf_token": csrf_token(request, made.principal),
+        },
+        status=201,
+    )
     set_session_cookie(request, response, made)
     return response
 
@@ -249,6 +251,7 @@ async def delete_session(request: Request) -> Response:
     with metered(request, token):
         async with db_of(request).read() as session:
             principal = await authenticate(session, settings.secret_key, token)
+    check_csrf(request, principal)
     async with db_of(request).write() as session:
         revoked = await revoke_token(session, settings.secret_key, token)
     # After commit: those sessions' live websockets on every worker close
@@ -282,7 +285,6 @@ def routes() -> list[BaseRoute]:
     """The API routes, mounted by ``rtportal.app.create_app``."""
     return [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/api/v1/me", me, methods=["GET"]),
         Route("/api/v1/matters", list_matters, methods=["GET"]),
         Route("/api/v1/matters/{ref}/events", history, methods=["GET"]),
         Route("/api/v1/matters/{ref}/events", post_event, methods=["POST"]),
@@ -294,5 +296,7 @@ def routes() -> list[BaseRoute]:
         *outbox.routes(),
         *totp.routes(),
         *audit.routes(),
+        *auth.routes(),
+        *staff.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

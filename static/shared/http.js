@@ -12,18 +12,54 @@ export class ApiError extends Error {
   }
 }
 
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+// The session's CSRF token: every answer that carries `csrf_token` (sign-in,
+// GET /api/v1/me, a session exchange) sets it; cookie-authenticated writes
+// send it as X-CSRF-Token. Unknown before a write: read from /api/v1/me.
+let csrfToken = null;
+
+/** Remember the CSRF token of the session an answer names (or forget it: null). */
+export function setCsrfToken(token) {
+  csrfToken = typeof token === 'string' ? token : null;
+}
+
+async function ensureCsrf() {
+  if (csrfToken !== null) return;
+  try {
+    await request('GET', '/api/v1/me');
+  } catch (err) {
+    // Not signed in: the write itself answers with the reason.
+  }
+}
+
 /**
- * One request. `body` (an object) is sent as JSON: cookie-authenticated
- * writes need `Content-Type: application/json` (the API's CSRF rule).
+ * One request. `body` (an object) is sent as JSON; a write carries the
+ * session's X-CSRF-Token (fetched once from /api/v1/me, and again once when
+ * the server says `csrf_failed`: the session changed). Writes that need no
+ * session (sign-in, a login or setup link) pass `{ session: false }`.
  * A network failure is ApiError(0, 'network').
  */
-export async function api(method, path, body) {
+export async function api(method, path, body, { session = true } = {}) {
+  if (!UNSAFE.has(method) || !session) return request(method, path, body);
+  await ensureCsrf();
+  try {
+    return await request(method, path, body);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 'csrf_failed') throw err;
+    csrfToken = null;
+    await ensureCsrf();
+    return request(method, path, body);
+  }
+}
+
+async function request(method, path, body) {
   const init = {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
     headers: { Accept: 'application/json' },
   };
+  if (UNSAFE.has(method) && csrfToken !== null) init.headers['X-CSRF-Token'] = csrfToken;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -47,6 +83,9 @@ export async function api(method, path, body) {
       typeof error.code === 'string' ? error.code : 'internal',
       typeof error.message === 'string' ? error.message : `HTTP ${response.status}`,
     );
+  }
+  if (data && typeof data === 'object' && typeof data.csrf_token === 'string') {
+    csrfToken = data.csrf_token;
   }
   return data;
 }

@@ -5,7 +5,7 @@
 // so the credential does not linger in the URL, in a bookmark or in a
 // screenshot of the page — even if the exchange then fails.
 
-import { api } from './http.js';
+import { api, setCsrfToken } from './http.js';
 
 /** The token of the URL fragment, or null; the fragment is removed either way. */
 export function takeFragmentToken(loc = window.location, hist = window.history) {
@@ -20,11 +20,12 @@ export function takeFragmentToken(loc = window.location, hist = window.history) 
 
 /** POST /api/v1/session: uses the login link up; the server sets the HttpOnly session cookie. */
 export async function exchangeToken(token) {
-  const data = await api('POST', '/api/v1/session', { token });
+  const data = await api('POST', '/api/v1/session', { token }, { session: false });
   return data.principal;
 }
 
 /** DELETE /api/v1/session: revokes this session (and any exchanged from it) and clears the cookie. */
 export async function logout() {
   await api('DELETE', '/api/v1/session');
+  setCsrfToken(null);
 }
