@@ -38,17 +38,29 @@ from tests.test_removal import frames_until_closed, workers
 TIMEOUT = 20.0
 
 
-@pytest.fixture(autouse=True)
-async def _fresh_address_limits(settings: Settings) -> AsyncIterator[None]:
-    """Every test here comes from 127.0.0.1: start it with a fresh count of link
-    attempts and invites from that address (on Redis the counts outlive a test)."""
+_ADDRESS_COUNTS = (
+    ("invite_link", "127.0.0.1"),
+    ("invite", "addr:127.0.0.1"),
+    ("signin", "addr|127.0.0.1"),
+)
+
+
+async def _reset_address_counts(settings: Settings) -> None:
     limiter = limiter_for(settings)
     try:
-        await limiter.reset("invite_link", "127.0.0.1")
-        await limiter.reset("invite", "addr:127.0.0.1")
+        for scope, key in _ADDRESS_COUNTS:
+            await limiter.reset(scope, key)
     finally:
         await limiter.close()
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_address_limits(settings: Settings) -> AsyncIterator[None]:
+    """Every test here comes from 127.0.0.1: it starts, and leaves the next test,
+    with fresh per-address counts (on Redis the counts outlive a test)."""
+    await _reset_address_counts(settings)
     yield
+    await _reset_address_counts(settings)
 
 
 def _code(response: httpx.Response) -> str:
