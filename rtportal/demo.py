@@ -9,8 +9,6 @@ fresh API token for curl (30 days), because only hashes are stored.
 
 from __future__ import annotations
 
-import secrets
-import string
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -19,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access.credentials import credential_of, set_password_text
+from rtportal.access.directory import new_matter_reference
 from rtportal.access.sessions import issue_login_link, issue_token
 from rtportal.db import Database
 from rtportal.db.models import (
@@ -30,6 +29,7 @@ from rtportal.db.models import (
     MatterMember,
     StaffUser,
 )
+from rtportal.demoportal import DEMO_CLIENT_PASSWORD, seed_portal
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
 from rtportal.settings import Settings
@@ -54,12 +54,6 @@ DEMO_FIRM = "Harbour & Finch Migration"
 DEMO_MATTER = "AAAA0000"
 # The demo staff's password (printed by ``rtportal serve --demo``; a demo only).
 DEMO_PASSWORD = "harbour-finch-demo"  # noqa: S105 - published: a demo firm only
-
-
-def new_matter_reference() -> str:
-    """A random reference "ABCD1234" (collisions are checked by the caller)."""
-    letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
-    return f"{letters}{secrets.randbelow(10_000):04d}"
 
 
 def slug_of(name: str) -> str:
@@ -284,6 +278,8 @@ async def seed_demo(
                 .where(Contact.firm_id == firm_id, ContactEmail.address == "amira@client.example")
             )
         ).scalar_one()
+        # The demo matter's portal is on: Amira accepted her invite (rtportal.demoportal).
+        await seed_portal(unit, settings, matter, contact, users[0].principal)
         principal = Principal("contact", contact.id, firm_id, contact.display_name)
         users.append(
             await _demo_user(session, settings, "client", principal, "amira@client.example")
@@ -331,6 +327,11 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
             f"{base}/api/v1/matters/{DEMO_MATTER}/events",
             "",
         ]
+    lines += [
+        f"client sign-in: {base}/?firm={slug_of(DEMO_FIRM)} as amira@client.example, "
+        f"password {DEMO_CLIENT_PASSWORD} (the demo matter's portal is on)",
+        "",
+    ]
     admins = [u for u in users if u.role == "org admin"]
     if admins:
         lines += [

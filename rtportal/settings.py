@@ -53,6 +53,7 @@ DEFAULT_AUTH_FAILURE_BURST = 20
 DEFAULT_AUTH_FAILURE_RATE = 0.2
 # Login and session lifetimes, in seconds (rtportal.access.sessions).
 DEFAULT_LOGIN_LINK_TTL = 15 * 60
+DEFAULT_INVITE_LINK_TTL = 7 * 24 * 3600
 DEFAULT_SESSION_IDLE = 30 * 60
 DEFAULT_STAFF_SESSION_IDLE = 2 * 60 * 60
 DEFAULT_SESSION_LIFETIME = 12 * 60 * 60
@@ -192,6 +193,7 @@ class Settings:
     session_idle: int = DEFAULT_SESSION_IDLE  # contacts
     staff_session_idle: int = DEFAULT_STAFF_SESSION_IDLE  # staff and bots
     session_lifetime: int = DEFAULT_SESSION_LIFETIME
+    invite_link_ttl: int = DEFAULT_INVITE_LINK_TTL  # a portal invite's link (seconds)
     # Email and SMS providers (docs/operations.md "Email and SMS"); None: the outbox holds them.
     smtp_url: str | None = field(default=None, repr=False)  # may carry a password
     mail_from: str = "rtportal@localhost"
@@ -281,6 +283,7 @@ class Settings:
             session_idle=_int(env, "RTPORTAL_SESSION_IDLE", DEFAULT_SESSION_IDLE),
             staff_session_idle=_int(env, "RTPORTAL_STAFF_SESSION_IDLE", DEFAULT_STAFF_SESSION_IDLE),
             session_lifetime=_int(env, "RTPORTAL_SESSION_LIFETIME", DEFAULT_SESSION_LIFETIME),
+            invite_link_ttl=_int(env, "RTPORTAL_INVITE_LINK_TTL", DEFAULT_INVITE_LINK_TTL),
             smtp_url=env.get("RTPORTAL_SMTP_URL") or None,
             mail_from=env.get("RTPORTAL_MAIL_FROM") or "rtportal@localhost",
             sms_url=env.get("RTPORTAL_SMS_URL") or None,

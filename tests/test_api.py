@@ -84,8 +84,9 @@ async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) 
     staff = (await http.get("/api/v1/matters", headers=kit.auth("staff"))).json()["matters"]
     assert sorted(staff, key=lambda m: m["ref"]) == sorted(
         [
-            {"ref": kit.ref, "title": "Visa application", "head": 1},
-            {"ref": private.reference, "title": "Staff only", "head": 0},
+            # Staff also see whether each matter's portal is on.
+            {"ref": kit.ref, "title": "Visa application", "head": 1, "portal": "off"},
+            {"ref": private.reference, "title": "Staff only", "head": 0, "portal": "off"},
         ],
         key=lambda m: str(m["ref"]),
     )

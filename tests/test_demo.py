@@ -13,15 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from websockets.typing import Origin
 
-from rtportal.access import membership
+from rtportal.access import invites, membership
+from rtportal.access.credentials import credential_of
 from rtportal.access.sessions import authenticate
+from rtportal.crypto.backup import Argon2Params, derive_password_keys
 from rtportal.db import Database
 from rtportal.db import migrate as migrate_mod
-from rtportal.db.models import Firm
+from rtportal.db.models import Firm, Invite
 from rtportal.demo import DEMO_FIRM, DEMO_MATTER, format_demo, seed_demo
+from rtportal.demoportal import DEMO_CLIENT_PASSWORD
 from rtportal.errors import Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
@@ -72,8 +76,9 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
         ("message", "portal"),
         ("note", "staff"),
         ("bot", "portal"),
+        ("welcome", "portal"),
     ]
-    assert [view_for(e, client) is None for e in events] == [False, True, False]
+    assert [view_for(e, client) is None for e in events] == [False, True, False, False]
     text = format_demo(first, "http://127.0.0.1:8000")
     assert len(TOKEN_RE.findall(text)) == len(API_RE.findall(text)) == 4
     assert "?token=" not in text and "curl -H 'Authorization: Bearer " in text
@@ -81,6 +86,33 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
     assert f"curl -H 'Authorization: Bearer {admin.token}' http://127.0.0.1:8000/api/v1/outbox" in (
         text
     )
+
+
+async def test_the_demo_client_signs_in_with_the_printed_password(
+    db: Database, settings: Settings
+) -> None:
+    """The demo matter's portal is on: Amira's invite is active, and the password
+    printed by the demo derives (as the browser does) the login secret her
+    credential verifies."""
+    users = await seed_demo(db, settings)
+    await seed_demo(db, settings)  # idempotent: one invite
+    client = users[3].principal
+    text = format_demo(users, "http://127.0.0.1:8000")
+    assert f"amira@client.example, password {DEMO_CLIENT_PASSWORD}" in text
+    async with db.read() as session:
+        (invite,) = (
+            await session.execute(select(Invite).where(Invite.contact_id == client.id))
+        ).scalars()
+        assert invite.status == "active"
+        matter = await membership.can_access(session, client, DEMO_MATTER)
+        assert await invites.portal_on(session, [matter.id]) == {matter.id}
+        credential = await credential_of(session, "contact", client.id)
+    assert credential is not None and credential.verifier is not None
+    params = json.loads(credential.kdf_params)
+    keys = derive_password_keys(
+        DEMO_CLIENT_PASSWORD, credential.kdf_salt, Argon2Params(params["m_kib"], params["t"])
+    )
+    assert PasswordHasher().verify(credential.verifier, keys.login_secret)
 
 
 def test_cli_migrate_and_seed_demo(settings: Settings, tmp_path: Path) -> None:
@@ -189,7 +221,7 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
                 f"/api/v1/matters/{DEMO_MATTER}/events",
                 headers={"Authorization": f"Bearer {tokens['client']}"},
             )
-            assert [e["kind"] for e in history.json()["events"]] == ["message", "bot"]
+            assert [e["kind"] for e in history.json()["events"]] == ["message", "bot", "welcome"]
     finally:
         proc.stop()
     assert proc.proc is not None and proc.proc.returncode is not None

@@ -21,8 +21,12 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter
+from rtportal.events.audience import view_for
+from rtportal.events.event import StoredEvent
 from rtportal.events.kinds import KINDS
 from rtportal.events.unit import Unit
+from rtportal.principal import Principal
+from rtportal.ws.protocol import FrameCache
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer
 
@@ -54,6 +58,23 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ),
     ("bot", "bot", "portal", {"status": "checked", "staff_detail": "LEAK-bot-detail"}),
     ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
+]
+
+# System kinds: written only by the server's services (a Unit with system=True).
+SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "access",
+        "staff",
+        {"action": "LEAK-access", "contact_id": 7, "invite_id": 1, "method": "LEAK-m"},
+    ),
+    # "to": ME is the scanning contact; a welcome addressed to another contact
+    # is that contact's alone (addressed kind): its text must not reach ME.
+    ("welcome", "portal", {"thread": "welcome-1", "to": "ME", "subject": "Hi", "text": "Welcome"}),
+    (
+        "welcome",
+        "portal",
+        {"thread": "welcome-2", "to": [2**40], "subject": "LEAK-welcome", "text": "LEAK-other"},
+    ),
 ]
 
 # Rows written around the registry (an older version, a manual fix, a bug):
@@ -103,6 +124,8 @@ async def test_a_client_cannot_write_staff_kinds_or_undeclared_fields(
         {"kind": "phase", "payload": {"phase": "Done"}},
         {"kind": "invite", "payload": {"contact_id": 1}},
         {"kind": "bot", "payload": {"status": "x"}},
+        {"kind": "access", "audience": "staff", "payload": {}},
+        {"kind": "welcome", "payload": {"thread": "t", "to": [1]}},
         {"kind": "whatever", "payload": {}},
     ]
     for body in refused:
@@ -134,6 +157,18 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
         ),
         ({"kind": "tag", "audience": "portal", "payload": {"tag": "t"}}, "audience of kind"),
         ({"kind": "bot", "payload": {"status": "x"}}, "cannot be written by staff"),
+        (
+            {"kind": "welcome", "payload": {"thread": "t", "to": [1]}},
+            "kind 'welcome' is written only by the server",
+        ),
+        (
+            {
+                "kind": "access",
+                "audience": "staff",
+                "payload": {"action": "invited", "contact_id": 1, "invite_id": 1},
+            },
+            "kind 'access' is written only by the server",
+        ),
         ({"kind": "nope", "payload": {}}, "kind: unknown"),
         ({"kind": "tag", "audience": "staff", "payload": {"tag": "t"}, "blob": "AQID"}, "no blob"),
     ]
@@ -153,6 +188,7 @@ async def test_a_websocket_send_is_checked_against_the_registry(
             ("a", "message", {"meta": {"staff_comment": "x"}}),
             ("b", "note", {"text": "x"}),
             ("c", "phase", {"phase": "x"}),
+            ("d", "welcome", {"thread": "t", "to": [1]}),
         ):
             frame = {"type": "send", "id": fid, "matter": kit.ref, "kind": kind}
             await ws.send(json.dumps({**frame, "audience": "portal", "payload": payload}))
@@ -192,7 +228,8 @@ async def _insert_directly(db: Database, kit: FirmKit) -> None:
 async def test_no_staff_only_data_reaches_any_client_output(
     uvicorn_server: RunningServer, make_firm: MakeFirm
 ) -> None:
-    assert {kind for kind, *_ in WRITES} == set(KINDS)  # every registered kind is written
+    written = {kind for kind, *_ in WRITES} | {kind for kind, *_ in SYSTEM}
+    assert written == set(KINDS)  # every registered kind is written
     kit = await make_firm()
     db: Database = uvicorn_server.app.state.db
     async with (
@@ -206,12 +243,26 @@ async def test_no_staff_only_data_reaches_any_client_output(
             body = {"kind": kind, "audience": audience, "payload": payload}
             response = await _post(http, kit, who, body)
             assert response.status_code == 201, (body, response.text)
+        async with Unit(db, uvicorn_server.app.state.hub.publish) as unit:
+            matter = await unit.session.get(Matter, kit.matter.id)
+            assert matter is not None
+            for kind, audience, payload in SYSTEM:
+                if payload.get("to") == "ME":
+                    payload = {**payload, "to": [kit.contact.id]}
+                await unit.append(
+                    matter=matter,
+                    actor=kit.staff,
+                    kind=kind,
+                    audience=audience,
+                    payload=payload,
+                    system=True,
+                )
         await _insert_directly(db, kit)
         # A last regular event: the hub reads the directly inserted rows to
         # fill the gap before it, so they are delivered live too.
         last = await _post(http, kit, "staff", {"kind": "message", "payload": {"thread": "end"}})
         head = last.json()["seq"]
-        assert head == len(WRITES) + len(DIRECT) + 1
+        assert head == len(WRITES) + len(SYSTEM) + len(DIRECT) + 1
 
         live_frames = await _recv_until(live, head)
         staff_frames = await _recv_until(staff_live, head)
@@ -229,7 +280,7 @@ async def test_no_staff_only_data_reaches_any_client_output(
         assert "LEAK" not in text, (name, text)
     # Clients got the portal events, with their declared client fields.
     seen = [f for f in live_frames if f.get("type") == "event"]
-    assert {f["kind"] for f in seen} == {"message", "phase", "bot"}
+    assert {f["kind"] for f in seen} == {"message", "phase", "bot", "welcome"}
     phase = next(f for f in seen if f["kind"] == "phase")
     assert phase["payload"] == {
         "phase": "Lodged",
@@ -240,6 +291,9 @@ async def test_no_staff_only_data_reaches_any_client_output(
     # Staff see everything, markers included, live and in history.
     for text in (json.dumps(staff_frames), json.dumps(staff_history)):
         for kind, _, _, payload in WRITES:
+            for marker in _markers(payload):
+                assert marker in text, (kind, marker)
+        for kind, _, payload in SYSTEM:
             for marker in _markers(payload):
                 assert marker in text, (kind, marker)
         for _, _, payload in DIRECT:
@@ -354,3 +408,29 @@ async def _history(http: httpx.AsyncClient, kit: FirmKit, who: str) -> list[Fram
     assert response.status_code == 200, response.text
     events: list[Frame] = response.json()["events"]
     return events
+
+
+def test_an_addressed_kind_reaches_only_the_contacts_it_names() -> None:
+    """``welcome`` names its readers in ``to``: the worker's frame cache, shared by
+    every connection, keys it per contact, in whichever order they read it."""
+    named = Principal("contact", 7, 1, "Mei")
+    other = Principal("contact", 8, 1, "Ola")
+    staff = Principal("staff", 1, 1, "Sam", role="staff")
+    for first, second in ((other, named), (named, other)):
+        event = StoredEvent(
+            matter_id=1,
+            matter="AAAA0000",
+            seq=1,
+            kind="welcome",
+            audience="portal",
+            actor={"kind": "staff", "id": 1, "name": "Sam"},
+            payload={"thread": "welcome-1", "to": [7], "subject": "Hi Mei", "text": "Welcome"},
+            blob=None,
+            client_id=None,
+            created_at="2026-12-06T00:00:00.000000Z",
+        )
+        cache = FrameCache()
+        texts = {p.id: cache.frame(event, p, "portal") for p in (first, second)}
+        assert texts[8] == "" and "Hi Mei" in texts[7]
+        assert view_for(event, other) is None and view_for(event, named) is not None
+        assert "Hi Mei" in cache.frame(event, staff, "staff")

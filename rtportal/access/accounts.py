@@ -12,12 +12,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.access import passwords
+from rtportal.access import invites, passwords
 from rtportal.access.credentials import SALT_BYTES, Kdf
-from rtportal.db.models import AuthToken, Credential, Firm, Invite, StaffUser, utcnow
+from rtportal.db.models import AuthToken, Credential, Firm, StaffUser, utcnow
 from rtportal.errors import InvalidCredentials
 from rtportal.settings import Settings
 
@@ -52,9 +52,7 @@ async def lock_firm(session: AsyncSession, firm_id: int) -> None:
     the lock (FOR NO KEY UPDATE, as ``audit.record``) does not conflict
     with the KEY SHARE locks inserts referencing the firm take.
     """
-    await session.execute(
-        select(Firm.id).where(Firm.id == firm_id).with_for_update(key_share=True)
-    )
+    await session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update(key_share=True))
 
 
 async def find_firm(session: AsyncSession, slug: str | None) -> Firm | None:
@@ -66,16 +64,12 @@ async def find_firm(session: AsyncSession, slug: str | None) -> Firm | None:
 
 
 async def can_sign_in(session: AsyncSession, credential: Credential) -> bool:
-    """Staff: status active. Contacts: at least one active invite."""
+    """Staff: status active. Contacts: at least one active, unexpired invite."""
     if credential.principal_kind == "staff":
         user = await session.get(StaffUser, credential.principal_id)
         return user is not None and user.status == "active" and user.role != "bot"
-    active = await session.execute(
-        select(func.count())
-        .select_from(Invite)
-        .where(Invite.contact_id == credential.principal_id, Invite.status == "active")
-    )
-    return int(active.scalar_one()) > 0
+    # An active invite past the firm's access expiry does not count.
+    return await invites.has_active_invite(session, credential.principal_id)
 
 
 async def lookup(session: AsyncSession, slug: str | None, email: str) -> Candidate:

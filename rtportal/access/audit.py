@@ -99,9 +99,7 @@ async def record(
     # FOR NO KEY UPDATE, not FOR UPDATE: a transaction that inserted a row
     # referencing the firm holds KEY SHARE on it, which this does not wait
     # for, so two such transactions that then audit cannot deadlock.
-    await session.execute(
-        select(Firm.id).where(Firm.id == firm_id).with_for_update(key_share=True)
-    )
+    await session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update(key_share=True))
     last = (
         await session.execute(
             select(AuditEntry.firm_seq, AuditEntry.hash)

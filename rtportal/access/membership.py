@@ -1,8 +1,11 @@
 """Who may see which matter: ``can_access``, ``list_matters``, memberships.
 
 Staff see every matter of their firm; contacts and bots the matters where
-they are an active member. Ending a membership is ``rtportal.access.removal``;
-sessions and their revocation are ``rtportal.access.sessions``.
+they are an active member: not removed, and not past the firm's access
+expiry (``expires_at``, set when a portal invite is accepted; an expired
+membership stops working at once, without a job having to end it).
+Ending a membership is ``rtportal.access.removal``; sessions and their
+revocation are ``rtportal.access.sessions``.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.db.models import Matter, MatterMember
+from rtportal.db.models import Matter, MatterMember, utcnow
 from rtportal.errors import NotFound
 from rtportal.principal import Principal
 
-__all__ = ["active_memberships", "can_access", "list_matters", "valid_matter_ref"]
+__all__ = ["active_memberships", "can_access", "list_matters", "live", "valid_matter_ref"]
 
 _MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
 
@@ -28,12 +31,20 @@ def valid_matter_ref(ref: str) -> bool:
     return isinstance(ref, str) and _MATTER_REF_RE.fullmatch(ref) is not None
 
 
+def live() -> Any:
+    """The condition of an active ``MatterMember`` row: not removed, not expired."""
+    return and_(
+        MatterMember.removed_at.is_(None),
+        or_(MatterMember.expires_at.is_(None), MatterMember.expires_at > utcnow()),
+    )
+
+
 def _membership(principal: Principal) -> Any:
     return and_(
         MatterMember.matter_id == Matter.id,
         MatterMember.principal_kind == principal.kind,
         MatterMember.principal_id == principal.id,
-        MatterMember.removed_at.is_(None),
+        live(),
     )
 
 
@@ -54,7 +65,7 @@ async def active_memberships(
         ).where(
             MatterMember.matter_id.in_(list(matter_ids)),
             MatterMember.principal_id.in_(list(principal_ids)),
-            MatterMember.removed_at.is_(None),
+            live(),
         )
     )
     return {(int(mid), str(kind), int(pid)) for mid, kind, pid in result.all()}

@@ -212,6 +212,9 @@ class MatterMember(Base):
     see_applicants: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The firm's access expiry (the invite's ``access_expires_at``): past it the
+    # membership is no longer active, without a job having to end it.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MatterApplicant(Base):

@@ -19,7 +19,7 @@ from rtportal.events.kinds import KINDS
 from rtportal.jsonlimits import unreadable_payload
 from rtportal.principal import Principal
 
-__all__ = ["ViewerClass", "portal_view", "view_for", "viewer_class"]
+__all__ = ["ViewerClass", "addressed", "portal_view", "view_for", "viewer_class"]
 
 ViewerClass = Literal["staff", "portal"]
 _UNREADABLE = unreadable_payload()
@@ -60,8 +60,24 @@ def _staff_view(event: StoredEvent) -> dict[str, Any]:
     return view
 
 
+def addressed(event: StoredEvent) -> bool:
+    """Is ``event`` of a kind clients see only when it names them (``payload.to``)?"""
+    kind = KINDS.get(event.kind)
+    return kind is not None and kind.addressed
+
+
 def view_for(event: StoredEvent, principal: Principal) -> dict[str, Any] | None:
-    """The event as ``principal`` may see it, or ``None`` if they may not see it."""
+    """The event as ``principal`` may see it, or ``None`` if they may not see it.
+
+    A client's view of an addressed kind (``welcome``) exists only for the
+    contacts its ``to`` names: the same view object, so callers that cache
+    per viewer class key addressed events per contact (``realtime.framecache``).
+    """
     if principal.is_staff:
         return _staff_view(event)
-    return portal_view(event)
+    view = portal_view(event)
+    if view is not None and addressed(event):
+        to = view["payload"].get("to")
+        if not isinstance(to, list) or principal.id not in to:
+            return None
+    return view

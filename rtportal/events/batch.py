@@ -56,6 +56,9 @@ class AppendItem:
     matter: Matter
     actor: Principal
     send: Send
+    # Written by the server's own service (may write system kinds): never
+    # set for a client's HTTP or websocket send.
+    system: bool = False
 
 
 Key = tuple[int, str, int, str]  # (matter_id, actor_kind, actor_id, client_id)

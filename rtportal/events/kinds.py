@@ -3,7 +3,10 @@
 Every event names a registered kind. A kind says which principals may
 write it (``staff``, ``contact``, ``bot``), which audiences it may have
 (``staff``: staff and bots only; ``portal``: clients too), whether it may
-carry a ``blob``, and the schema of its payload (``rtportal.events.schema``):
+carry a ``blob``, whether it is a ``system`` kind (written only by the
+server's own services, such as the portal invite lifecycle: every HTTP or
+websocket send of it is refused, whoever sends it), and the schema of its
+payload (``rtportal.events.schema``):
 a write must fit it exactly (``rtportal.events.validate``), and a client's
 view of a portal event is built from the fields the schema declares visible
 to clients (``rtportal.events.audience``). A field not declared ``client``
@@ -34,6 +37,12 @@ class Kind:
     audiences: tuple[Audience, ...]
     payload: Obj
     blob: bool = False  # may an event of this kind carry a blob
+    # Written only by the server's services (``Unit.append(..., system=True)``):
+    # an HTTP or websocket send of it is refused whoever sends it.
+    system: bool = False
+    # A client sees it only when addressed: their contact id is in ``payload.to``
+    # (rtportal.events.audience.view_for); staff see every one.
+    addressed: bool = False
 
 
 def _obj(**fields: Field) -> Obj:
@@ -107,6 +116,36 @@ _KINDS = (
             email=Field(Str(254)),
             name=Field(Str(200)),
         ),
+    ),
+    # The portal access lifecycle of one contact on the matter (staff record,
+    # written by rtportal.access.invites in the invite's transaction).
+    Kind(
+        "access",
+        _STAFF,
+        ("staff",),
+        _obj(
+            # invited, resent, accepted, removed, regenerated or expired
+            action=Field(Str(16), required=True),
+            contact_id=Field(Int(1, _MAX_SEQ), required=True),
+            invite_id=Field(Int(1, _MAX_SEQ), required=True),
+            method=Field(Str(10)),
+        ),
+        system=True,
+    ),
+    # The welcome message of a portal invite: the invited client's first thread
+    # (``welcome-<invite id>``), addressed to the contacts in ``to``.
+    Kind(
+        "welcome",
+        _STAFF,
+        ("portal",),
+        _obj(
+            thread=Field(Str(64), required=True, client=True),
+            to=Field(List(Int(1, _MAX_SEQ), 20), required=True, client=True),
+            subject=Field(Str(2000), client=True),
+            text=Field(Str(48_000), client=True),
+        ),
+        system=True,
+        addressed=True,
     ),
     # An automated status update from the firm's bot; its raw detail stays with staff.
     Kind(

@@ -217,7 +217,7 @@ def _check(
         try:
             if item.matter.firm_id != actor.firm_id:
                 raise NotFound("no such matter")
-            payload_text = validate(actor, send, payload_max, blob_max)
+            payload_text = validate(actor, send, payload_max, blob_max, system=item.system)
         except RtPortalError as err:
             results[index] = err
             continue
@@ -316,6 +316,7 @@ async def append(
     blob: bytes | None,
     client_id: str | None,
     settings: Settings | None = None,
+    system: bool = False,
 ) -> tuple[StoredEvent, bool]:
     """Append one event in the caller's transaction; returns ``(event, created)``.
 
@@ -323,11 +324,12 @@ async def append(
     ``can_access`` for ``actor``. A repeated ``client_id`` of the same actor
     on the same matter returns the stored event with ``created=False`` (do
     not publish it again); the same id with different content raises
-    ``Conflict``. Limits come from ``settings`` (defaults: the ``Settings``
-    defaults). Errors raise and leave the transaction clean.
+    ``Conflict``. ``system``: a write of the server's own service (may write
+    system kinds, ``rtportal.events.kinds``). Limits come from ``settings``
+    (defaults: the ``Settings`` defaults). Errors raise and leave the transaction clean.
     """
     item = AppendItem(
-        matter, actor, Send(matter.reference, kind, audience, payload, blob, client_id)
+        matter, actor, Send(matter.reference, kind, audience, payload, blob, client_id), system
     )
     (result,) = await append_batch(session, [item], settings)
     if isinstance(result, RtPortalError):

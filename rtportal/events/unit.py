@@ -101,9 +101,11 @@ class Unit:
         payload: dict[str, Any],
         blob: bytes | None = None,
         client_id: str | None = None,
+        system: bool = False,
     ) -> tuple[StoredEvent, bool]:
         """``log.append`` in this unit's transaction; a new event is published
-        after the commit (a retried ``client_id``, ``created=False``, is not)."""
+        after the commit (a retried ``client_id``, ``created=False``, is not).
+        ``system``: the service writes a system kind (``rtportal.events.kinds``)."""
         event, created = await append(
             self.session,
             matter=matter,
@@ -114,6 +116,7 @@ class Unit:
             blob=blob,
             client_id=client_id,
             settings=self.settings,
+            system=system,
         )
         if created:
             self._events.append(event)

@@ -21,13 +21,17 @@ def valid_client_id(client_id: str) -> bool:
     return isinstance(client_id, str) and _CLIENT_ID_RE.fullmatch(client_id) is not None
 
 
-def validate(actor: Principal, send: Send, payload_max: int, blob_max: int) -> str:
+def validate(
+    actor: Principal, send: Send, payload_max: int, blob_max: int, *, system: bool = False
+) -> str:
     """Check ``send`` for ``actor``; returns the canonical payload text.
 
     Order: the shape of the request, the limits (bytes), then the kind's
-    rules (who may write it, its audiences, its payload schema). Every
-    refusal is ``BadRequest`` or ``PayloadTooLarge`` with a message naming
-    what is wrong.
+    rules (a system kind only from the server's services, who may write it,
+    its audiences, its payload schema). Every refusal is ``BadRequest`` or
+    ``PayloadTooLarge`` with a message naming what is wrong. ``system``: the
+    server's own service writes (``Unit.append(..., system=True)``), which
+    may write system kinds in the kind's audiences, whoever the actor is.
     """
     kind = KINDS.get(send.kind) if isinstance(send.kind, str) else None
     if kind is None:
@@ -48,12 +52,14 @@ def validate(actor: Principal, send: Send, payload_max: int, blob_max: int) -> s
         raise PayloadTooLarge(f"payload is over {payload_max} bytes")
     if blob is not None and len(blob) > blob_max:
         raise PayloadTooLarge(f"blob is over {blob_max} bytes")
-    if actor.kind not in kind.writers:
+    if kind.system and not system:
+        raise BadRequest(f"kind {kind.name!r} is written only by the server")
+    if not system and actor.kind not in kind.writers:
         raise BadRequest(f"kind {kind.name!r} cannot be written by {_ROLE[actor.kind]}")
     if send.audience not in kind.audiences:
         allowed = " or ".join(repr(a) for a in kind.audiences)
         raise BadRequest(f"audience of kind {kind.name!r} must be {allowed}")
-    if not actor.is_staff and send.audience != "portal":
+    if not system and not actor.is_staff and send.audience != "portal":
         raise BadRequest("contacts may only append events with audience 'portal'")
     if blob and not kind.blob:
         raise BadRequest(f"kind {kind.name!r} carries no blob")

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal import base64url, jsonlimits
-from rtportal.access import membership
+from rtportal.access import invites, membership
 from rtportal.access.sessions import (
     authenticate,
     exchange,
@@ -37,7 +37,8 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, auth, outbox, staff, totp
+from rtportal.http import audit, auth, directory, outbox, staff, totp
+from rtportal.http import invites as invite_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
     check_csrf,
@@ -78,9 +79,19 @@ async def list_matters(request: Request) -> Response:
     principal = await principal_of(request)
     async with db_of(request).read() as session:
         matters = await membership.list_matters(session, principal)
-    return ok(
-        {"matters": [{"ref": m.reference, "title": m.title, "head": m.last_seq} for m in matters]}
-    )
+        # Staff also see whether each matter's portal is on (docs/access.md).
+        on = (
+            await invites.portal_on(session, [m.id for m in matters])
+            if principal.kind == "staff"
+            else None
+        )
+    rows = []
+    for m in matters:
+        row: dict[str, object] = {"ref": m.reference, "title": m.title, "head": m.last_seq}
+        if on is not None:
+            row["portal"] = "on" if m.id in on else "off"
+        rows.append(row)
+    return ok({"matters": rows})
 
 
 def _limit(request: Request) -> int:
@@ -280,6 +291,8 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/session", create_session, methods=["POST"]),
         Route("/api/v1/session", delete_session, methods=["DELETE"]),
         Route("/api/v1/sessions", delete_sessions, methods=["DELETE"]),
+        *directory.routes(),
+        *invite_routes.routes(),
         *outbox.routes(),
         *totp.routes(),
         *audit.routes(),

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from rtportal.events.audience import view_for
+from rtportal.events.audience import addressed, view_for
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
@@ -64,6 +64,9 @@ class FrameCache:
         return self._bytes
 
     def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
+        if cls == "portal" and addressed(event):
+            # Seen only by the contacts it names: one entry per contact.
+            cls = f"portal:{principal.id}"
         key = (event.matter_id, event.seq, cls)
         frames = self._frames
         entry = frames.get(key)

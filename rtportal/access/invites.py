@@ -1,0 +1,595 @@
+"""The portal invite lifecycle, staff side: invite, resend, remove, regenerate.
+
+docs/access.md ("The portal of a matter") is the contract. Each function
+runs in the caller's ``Unit`` (one transaction): the invite rows, their
+outbox messages (``rtportal.notify.outbox``), the audit entries and the
+matter's ``access`` / ``welcome`` events commit together; the caller then
+delivers the messages and, for ``remove`` / ``regenerate``, closes the
+contact's live websockets (``Closing``).
+
+Link and passcode (``rtportal.access.invitecodes``) are stored only as
+keyed hashes and replaced on every resend. An invite whose firm access
+expiry passed is ``expired``: the membership stops at once
+(``MatterMember.expires_at``), and the row's status is brought in line the
+next time staff act on the matter's invites (``expire_due``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal.access import audit, directory, roles, templates
+from rtportal.access.credentials import clear_login
+from rtportal.access.invitecodes import new_link, new_passcode
+from rtportal.access.removal import end_membership
+from rtportal.access.sessions import revoke_principal_tokens
+from rtportal.db.models import Contact, Firm, Invite, Matter, OutboxMessage, utcnow
+from rtportal.errors import BadRequest, NotFound, PreconditionFailed
+from rtportal.events.unit import Unit
+from rtportal.notify import outbox
+from rtportal.notify.outbox import Notifier
+from rtportal.principal import Principal
+from rtportal.settings import Settings
+
+__all__ = [
+    "LIVE",
+    "MAX_ROUND",
+    "METHODS",
+    "Closing",
+    "InviteRequest",
+    "Sent",
+    "effective_status",
+    "expire_due",
+    "has_active_invite",
+    "invite_body",
+    "invite_round",
+    "list_invites",
+    "load_invite",
+    "parse_method",
+    "parse_round",
+    "portal_on",
+    "portal_url",
+    "regenerate",
+    "remove",
+    "resend",
+]
+
+METHODS = ("email", "sms", "email_sms")
+LIVE = ("pending", "active")  # the states that keep a matter's portal on
+MAX_ROUND = 20  # contacts per invite round
+# Bytes once merged: the welcome kind's bounds (rtportal.events.kinds).
+MAX_WELCOME_SUBJECT = 2000
+MAX_WELCOME_TEXT = 48_000
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRequest:
+    contact_id: int
+    method: str
+    see_applicants: bool
+
+
+@dataclass(slots=True)
+class Sent:
+    """What a service did, for the caller to finish after the commit."""
+
+    invites: list[Invite] = field(default_factory=list)
+    messages: list[int] = field(default_factory=list)  # outbox ids to deliver
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """Websockets to close after the commit: the contact's on ``matter_id``, and
+    all of them when its sessions were revoked."""
+
+    matter_id: int
+    contact_id: int
+    sessions_revoked: bool
+
+
+def parse_method(raw: object, field_name: str = "method") -> str:
+    if not isinstance(raw, str) or raw not in METHODS:
+        raise BadRequest(f"{field_name}: must be one of {', '.join(METHODS)}", field=field_name)
+    return raw
+
+
+def _text(raw: object, field_name: str, maximum: int) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > maximum:
+        raise BadRequest(
+            f"{field_name}: must be a non-empty string of at most {maximum} characters",
+            field=field_name,
+        )
+    return raw
+
+
+def parse_round(body: dict[str, Any]) -> tuple[list[InviteRequest], str | None, str | None]:
+    """``{invites: [{contact_id, method, see_applicants}], subject?, body?}``."""
+    unknown = set(body) - {"invites", "subject", "body"}
+    if unknown:
+        raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    raw = body.get("invites")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ROUND:
+        raise BadRequest(f"invites: must be a list of 1 to {MAX_ROUND} invites", field="invites")
+    requests: list[InviteRequest] = []
+    for i, item in enumerate(raw):
+        where = f"invites[{i}]"
+        if not isinstance(item, dict) or set(item) - {"contact_id", "method", "see_applicants"}:
+            raise BadRequest(
+                f"{where}: must be {{contact_id, method, see_applicants}}", field=where
+            )
+        contact_id = item.get("contact_id")
+        if not isinstance(contact_id, int) or isinstance(contact_id, bool):
+            raise BadRequest(f"{where}.contact_id: must be an integer", field=f"{where}.contact_id")
+        see = item.get("see_applicants", True)
+        if not isinstance(see, bool):
+            raise BadRequest(
+                f"{where}.see_applicants: must be a boolean", field=f"{where}.see_applicants"
+            )
+        method = parse_method(item.get("method"), f"{where}.method")
+        if any(r.contact_id == contact_id for r in requests):
+            raise BadRequest(f"{where}.contact_id: named twice", field=f"{where}.contact_id")
+        requests.append(InviteRequest(contact_id, method, see))
+    subject = _text(body.get("subject"), "subject", templates.MAX_SUBJECT)
+    text = _text(body.get("body"), "body", templates.MAX_BODY)
+    return requests, subject, text
+
+
+def portal_url(settings: Settings, firm: Firm) -> str:
+    """The firm's portal page (no secret): what the stream's welcome item links to."""
+    return f"{settings.public_url}/?firm={firm.slug}"
+
+
+def effective_status(invite: Invite, now: datetime) -> str:
+    """The invite's state now: an active invite past its access expiry is ``expired``."""
+    if (
+        invite.status == "active"
+        and invite.access_expires_at is not None
+        and invite.access_expires_at <= now
+    ):
+        return "expired"
+    return invite.status
+
+
+async def load_invite(session: AsyncSession, principal: Principal, invite_id: object) -> Invite:
+    """A staff member's firm's invite; ``NotFound`` for anything else (another firm's,
+    a missing one, a malformed id; clients and bots never see invites)."""
+    if (
+        principal.kind != "staff"
+        or not isinstance(invite_id, int)
+        or isinstance(invite_id, bool)
+        or not 1 <= invite_id <= directory.MAX_ID
+    ):
+        raise NotFound("no such invite")
+    invite = await session.get(Invite, invite_id)
+    if invite is None or invite.firm_id != principal.firm_id:
+        raise NotFound("no such invite")
+    return invite
+
+
+async def _event(unit: Unit, matter: Matter, actor: Principal, action: str, invite: Invite) -> None:
+    await unit.append(
+        matter=matter,
+        actor=actor,
+        kind="access",
+        audience="staff",
+        payload={
+            "action": action,
+            "contact_id": invite.contact_id,
+            "invite_id": invite.id,
+            "method": invite.method,
+        },
+        system=True,
+    )
+
+
+async def expire_due(unit: Unit, matter: Matter, actor: Principal) -> None:
+    """Mark the matter's invites past their access expiry ``expired`` (one
+    ``access`` event each); their memberships already stopped at the expiry."""
+    now = utcnow()
+    rows = await unit.session.execute(
+        select(Invite).where(
+            Invite.matter_id == matter.id,
+            Invite.status == "active",
+            Invite.access_expires_at.is_not(None),
+            Invite.access_expires_at <= now,
+        )
+    )
+    for invite in rows.scalars():
+        invite.status = "expired"
+        invite.link_hash = None
+        invite.passcode_hash = None
+        await end_membership(unit.session, matter.id, "contact", invite.contact_id)
+        await _event(unit, matter, actor, "expired", invite)
+    await unit.session.flush()
+
+
+async def _address_for(session: AsyncSession, contact: Contact, method: str) -> None:
+    """``PreconditionFailed`` unless the contact can receive ``method``."""
+    if (
+        method in ("email", "email_sms")
+        and await directory.primary_email(session, contact.id) is None
+    ):
+        raise PreconditionFailed("contact_no_email", contact_id=contact.id)
+    if (
+        method in ("sms", "email_sms")
+        and await directory.primary_mobile(session, contact.id) is None
+    ):
+        raise PreconditionFailed("contact_no_mobile", contact_id=contact.id)
+
+
+def _bounded(text: str, maximum: int, field_name: str) -> str:
+    if len(text.encode("utf-8")) > maximum:
+        raise BadRequest(f"{field_name}: over {maximum} bytes once merged", field=field_name)
+    return text
+
+
+async def _send(
+    session: AsyncSession,
+    settings: Settings,
+    notifier: Notifier,
+    firm: Firm,
+    matter: Matter,
+    invite: Invite,
+) -> list[int]:
+    """New link (and passcode) for ``invite``, replacing any previous ones, and
+    its messages queued; the outbox ids."""
+    now = utcnow()
+    secret, invite.link_hash = new_link(settings.secret_key)
+    invite.link_expires_at = now + timedelta(seconds=settings.invite_link_ttl)
+    invite.sent_at = now
+    link = f"{portal_url(settings, firm)}#invite={secret}"
+    code = None
+    if invite.method == "email_sms":
+        code, invite.passcode_hash = new_passcode(settings.secret_key, invite.id)
+        invite.passcode_expires_at = now + timedelta(minutes=10)
+    else:
+        invite.passcode_hash = None
+        invite.passcode_expires_at = None
+    invite.passcode_tries = 0
+    ids: list[int] = []
+    if invite.method in ("email", "email_sms"):
+        address = await directory.primary_email(session, invite.contact_id)
+        assert address is not None  # checked by _address_for
+        body = templates.merge(invite.body, {"portal_link": link})
+        if link not in body:
+            body += f"\n\nYour personal link: {link}"
+        message = await outbox.queue(
+            session,
+            notifier,
+            firm_id=firm.id,
+            channel="email",
+            recipient=address,
+            subject=templates.merge(invite.subject, {"portal_link": portal_url(settings, firm)}),
+            body=body,
+            invite_id=invite.id,
+        )
+        ids.append(message.id)
+    if invite.method in ("sms", "email_sms"):
+        number = await directory.primary_mobile(session, invite.contact_id)
+        assert number is not None
+        text = (
+            f"{firm.name}: your secure client portal for {matter.reference}: {link}"
+            if code is None
+            else f"{firm.name}: your portal passcode is {code}. It expires in 10 minutes."
+        )
+        message = await outbox.queue(
+            session,
+            notifier,
+            firm_id=firm.id,
+            channel="sms",
+            recipient=number,
+            subject="",
+            body=text,
+            invite_id=invite.id,
+        )
+        ids.append(message.id)
+    await session.flush()
+    return ids
+
+
+async def _live_invite_of(session: AsyncSession, matter_id: int, contact_id: int) -> list[Invite]:
+    rows = await session.execute(
+        select(Invite).where(
+            Invite.matter_id == matter_id,
+            Invite.contact_id == contact_id,
+            Invite.status.in_(LIVE),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def invite_round(
+    unit: Unit,
+    settings: Settings,
+    notifier: Notifier,
+    principal: Principal,
+    matter: Matter,
+    requests: list[InviteRequest],
+    subject: str | None,
+    body: str | None,
+    address: str | None,
+) -> Sent:
+    """Invite each contact (all or none): turn the matter's portal on.
+
+    A contact not yet an applicant of the matter is linked as one. A
+    contact with a pending or active invite on this matter is refused
+    (``already_invited``); one whose access expired may be invited again.
+    """
+    roles.require(principal, "portal.manage", matter)
+    session = unit.session
+    # One round at a time per matter: two concurrent rounds cannot both invite a contact.
+    await session.execute(select(Matter.id).where(Matter.id == matter.id).with_for_update())
+    await expire_due(unit, matter, principal)
+    firm = await session.get(Firm, matter.firm_id)
+    assert firm is not None
+    template = await templates.default_template(session, firm.id)
+    contacts: list[Contact] = []
+    for request in requests:
+        try:
+            contact = await directory.get_contact(session, firm.id, request.contact_id)
+        except NotFound:
+            raise NotFound("no such contact", contact_id=request.contact_id) from None
+        await _address_for(session, contact, request.method)
+        if await _live_invite_of(session, matter.id, contact.id):
+            raise PreconditionFailed("already_invited", contact_id=contact.id)
+        contacts.append(contact)
+    sent = Sent()
+    for request, contact in zip(requests, contacts, strict=True):
+        await directory.link_applicant(session, matter, contact)
+        values = {
+            "company": firm.name,
+            "client_name": contact.display_name,
+            "matter_ref": matter.reference,
+        }
+        invite = Invite(
+            firm_id=firm.id,
+            matter_id=matter.id,
+            contact_id=contact.id,
+            method=request.method,
+            see_applicants=request.see_applicants,
+            status="pending",
+            subject=templates.merge(subject or template.subject, values),
+            body=templates.merge(body or template.body, values),
+            created_by=principal.id,
+        )
+        session.add(invite)
+        await session.flush()
+        public = {"portal_link": portal_url(settings, firm)}
+        welcome_subject = _bounded(
+            templates.merge(invite.subject, public), MAX_WELCOME_SUBJECT, "subject"
+        )
+        welcome_text = _bounded(templates.merge(invite.body, public), MAX_WELCOME_TEXT, "body")
+        sent.messages += await _send(session, settings, notifier, firm, matter, invite)
+        sent.invites.append(invite)
+        await audit.record(
+            session,
+            firm_id=firm.id,
+            action="invite.sent",
+            actor=principal,
+            target=("invite", invite.id),
+            matter_id=matter.id,
+            address=address,
+            detail={"contact_id": contact.id, "method": invite.method},
+        )
+        await _event(unit, matter, principal, "invited", invite)
+        await unit.append(
+            matter=matter,
+            actor=principal,
+            kind="welcome",
+            audience="portal",
+            payload={
+                "thread": f"welcome-{invite.id}",
+                "to": [contact.id],
+                "subject": welcome_subject,
+                "text": welcome_text,
+            },
+            system=True,
+        )
+    return sent
+
+
+async def _managed(
+    unit: Unit, principal: Principal, invite_id: object
+) -> tuple[Invite, Matter, Firm, Contact]:
+    session = unit.session
+    invite = await load_invite(session, principal, invite_id)
+    matter = await session.get(Matter, invite.matter_id)
+    firm = await session.get(Firm, invite.firm_id)
+    contact = await session.get(Contact, invite.contact_id)
+    assert matter is not None and firm is not None and contact is not None
+    roles.require(principal, "portal.manage", matter)
+    await session.execute(select(Matter.id).where(Matter.id == matter.id).with_for_update())
+    await session.refresh(invite)
+    await expire_due(unit, matter, principal)
+    return invite, matter, firm, contact
+
+
+async def resend(
+    unit: Unit,
+    settings: Settings,
+    notifier: Notifier,
+    principal: Principal,
+    invite_id: object,
+    method: str | None,
+    address: str | None,
+) -> Sent:
+    """A new link (and passcode) for a pending invite, optionally by another
+    method; the previous ones stop working in this transaction."""
+    invite, matter, firm, contact = await _managed(unit, principal, invite_id)
+    if invite.status != "pending":
+        raise PreconditionFailed("invite_not_pending", invite_id=invite.id)
+    if method is not None:
+        await _address_for(unit.session, contact, method)
+        invite.method = method
+    invite.resends += 1
+    messages = await _send(unit.session, settings, notifier, firm, matter, invite)
+    await audit.record(
+        unit.session,
+        firm_id=firm.id,
+        action="invite.resent",
+        actor=principal,
+        target=("invite", invite.id),
+        matter_id=matter.id,
+        address=address,
+        detail={"contact_id": contact.id, "method": invite.method},
+    )
+    await _event(unit, matter, principal, "resent", invite)
+    return Sent([invite], messages)
+
+
+async def _other_live_invites(session: AsyncSession, contact_id: int, invite_id: int) -> bool:
+    """Has the contact an active, unexpired invite other than ``invite_id``?"""
+    now = utcnow()
+    rows = await session.execute(
+        select(Invite).where(
+            Invite.contact_id == contact_id, Invite.id != invite_id, Invite.status == "active"
+        )
+    )
+    return any(effective_status(row, now) == "active" for row in rows.scalars())
+
+
+async def remove(
+    unit: Unit, principal: Principal, invite_id: object, address: str | None
+) -> tuple[Invite, Closing]:
+    """Remove the contact from the matter's portal: the invite ends, so does the
+    membership, and, without another active invite, every session of the contact."""
+    invite, matter, firm, contact = await _managed(unit, principal, invite_id)
+    if invite.status not in LIVE:
+        raise PreconditionFailed("invite_ended", invite_id=invite.id)
+    session = unit.session
+    invite.status = "removed"
+    invite.removed_at = utcnow()
+    invite.link_hash = None
+    invite.passcode_hash = None
+    await end_membership(session, matter.id, "contact", contact.id)
+    revoked = 0
+    if not await _other_live_invites(session, contact.id, invite.id):
+        revoked = await revoke_principal_tokens(session, "contact", contact.id)
+    await audit.record(
+        session,
+        firm_id=firm.id,
+        action="invite.removed",
+        actor=principal,
+        target=("invite", invite.id),
+        matter_id=matter.id,
+        address=address,
+        detail={"contact_id": contact.id, "sessions_revoked": revoked},
+    )
+    await _event(unit, matter, principal, "removed", invite)
+    return invite, Closing(matter.id, contact.id, revoked > 0)
+
+
+async def regenerate(
+    unit: Unit,
+    settings: Settings,
+    notifier: Notifier,
+    principal: Principal,
+    invite_id: object,
+    method: str | None,
+    address: str | None,
+) -> tuple[Sent, Closing]:
+    """New login details: the contact's password is cleared, every session of
+    theirs ends, and a new link (and passcode) goes out; accepting it sets a
+    new password. The invite keeps its state (an active client stays a member)."""
+    invite, matter, firm, contact = await _managed(unit, principal, invite_id)
+    if invite.status not in LIVE:
+        raise PreconditionFailed("invite_ended", invite_id=invite.id)
+    session = unit.session
+    if method is not None:
+        await _address_for(session, contact, method)
+        invite.method = method
+    await clear_login(session, "contact", contact.id)
+    await revoke_principal_tokens(session, "contact", contact.id)
+    messages = await _send(session, settings, notifier, firm, matter, invite)
+    await audit.record(
+        session,
+        firm_id=firm.id,
+        action="login.regenerated",
+        actor=principal,
+        target=("invite", invite.id),
+        matter_id=matter.id,
+        address=address,
+        detail={"contact_id": contact.id, "method": invite.method},
+    )
+    await _event(unit, matter, principal, "regenerated", invite)
+    return Sent([invite], messages), Closing(matter.id, contact.id, True)
+
+
+async def has_active_invite(session: AsyncSession, contact_id: int) -> bool:
+    """May this contact sign in? Only with an active, unexpired invite (on any matter)."""
+    return await _other_live_invites(session, contact_id, 0)
+
+
+async def portal_on(session: AsyncSession, matter_ids: list[int]) -> set[int]:
+    """Which of the matters have their portal on (an invite pending, or active
+    and unexpired)."""
+    if not matter_ids:
+        return set()
+    now = utcnow()
+    rows = await session.execute(
+        select(Invite).where(Invite.matter_id.in_(matter_ids), Invite.status.in_(LIVE))
+    )
+    return {row.matter_id for row in rows.scalars() if effective_status(row, now) in LIVE}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def invite_body(invite: Invite, contact: Contact, delivery: list[OutboxMessage]) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": invite.id,
+        "contact": {"id": contact.id, "name": contact.display_name},
+        "status": effective_status(invite, now),
+        "method": invite.method,
+        "see_applicants": invite.see_applicants,
+        "resends": invite.resends,
+        "created_at": _iso(invite.created_at),
+        "sent_at": _iso(invite.sent_at),
+        "accepted_at": _iso(invite.accepted_at),
+        "removed_at": _iso(invite.removed_at),
+        "link_expires_at": _iso(invite.link_expires_at),
+        "access_expires_at": _iso(invite.access_expires_at),
+        "delivery": [
+            {"channel": m.channel, "status": m.status, "error": m.error} for m in delivery
+        ],
+    }
+
+
+async def list_invites(session: AsyncSession, matter: Matter) -> list[dict[str, Any]]:
+    """The matter's invites, newest first, each with the delivery status of its
+    latest messages (one per channel, from its last send)."""
+    rows = await session.execute(
+        select(Invite, Contact)
+        .join(Contact, Contact.id == Invite.contact_id)
+        .where(Invite.matter_id == matter.id)
+        .order_by(Invite.id.desc())
+        .limit(500)
+    )
+    pairs = [(invite, contact) for invite, contact in rows.all()]
+    ids = [invite.id for invite, _ in pairs]
+    latest: dict[tuple[int, str], OutboxMessage] = {}
+    if ids:
+        messages = await session.execute(
+            select(OutboxMessage).where(OutboxMessage.invite_id.in_(ids)).order_by(OutboxMessage.id)
+        )
+        for message in messages.scalars():
+            assert message.invite_id is not None
+            latest[(message.invite_id, message.channel)] = message
+    out = []
+    for invite, contact in pairs:
+        delivery: list[OutboxMessage] = []
+        for channel in ("email", "sms"):
+            found = latest.get((invite.id, channel))
+            if found is not None and (invite.sent_at is None or found.created_at >= invite.sent_at):
+                delivery.append(found)
+        out.append(invite_body(invite, contact, delivery))
+    return out
