@@ -27,26 +27,22 @@ import base64
 import contextlib
 import email
 import email.policy
-import hashlib
-import hmac
 import re
-import secrets
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 
-from rtportal.access.credentials import Kdf, set_login
 from rtportal.app import create_app
 from rtportal.crypto.backup import Argon2Params, derive_password_keys
 from rtportal.db.models import Firm
-from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests import test_browser_feed as feed_test
 from tests.conftest import TEST_SECRET_HEX, FirmKit, MakeFirm
+from tests.support.logins import give_password
 from tests.support.procs import free_port
 from tests.support.server import RunningServer, running_server
 from tests.support.wsclient import wait_until
@@ -142,30 +138,13 @@ async def portal(settings: Settings, portal_port: int) -> AsyncIterator[RunningS
         yield server
 
 
-def totp_code(secret: str, at: float | None = None) -> str:
-    """RFC 6238 (SHA-1, 30 s, 6 digits): what an authenticator app shows for ``secret``."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    counter = int((time.time() if at is None else at) // 30)
-    mac = hmac.new(key, counter.to_bytes(8, "big"), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    return f"{(int.from_bytes(mac[offset : offset + 4], 'big') & 0x7FFFFFFF) % 1_000_000:06d}"
+def totp_code(secret: str) -> str:
+    """What an authenticator app shows now for ``secret`` (RFC 6238)."""
+    return str(pyotp.TOTP(secret).now())
 
 
-async def give_password(kit: FirmKit, who: Principal, address: str, password: str) -> str:
-    """Give ``who`` a password as the browser would derive it; returns the firm's slug."""
-    salt = secrets.token_bytes(16)
-    kdf = Kdf(salt)
-    keys = derive_password_keys(password, salt, Argon2Params(kdf.m_kib, kdf.t, kdf.p))
-    async with kit.db.write() as session:
-        await set_login(
-            session,
-            firm_id=kit.firm_id,
-            principal_kind=who.kind,
-            principal_id=who.id,
-            email=address,
-            kdf=kdf,
-            login_secret=keys.login_secret,
-        )
+async def firm_slug(kit: FirmKit) -> str:
+    async with kit.db.read() as session:
         firm = await session.get(Firm, kit.firm_id)
         assert firm is not None
         return firm.slug
@@ -194,13 +173,25 @@ async def browser_page(browser: Any, layout: str) -> AsyncIterator[tuple[Any, Pa
         await context.close()
 
 
+async def fill_passwords(form: Any, password: str, passcode: str | None = None) -> None:
+    """Type a new password twice (and the SMS passcode, when given) into ``form``."""
+    if passcode is not None:
+        await form.get_by_label("Passcode from the text message").fill(passcode)
+    await form.get_by_label("Choose a password").fill(password)
+    await form.get_by_label("Type the password again").fill(password)
+
+
 async def accept_invite(accept: Any, passcode: str | None, password: str) -> None:
     """Fill the invitation page (the passcode unless already typed) and submit."""
-    if passcode is not None:
-        await accept.get_by_label("Passcode from the text message").fill(passcode)
-    await accept.get_by_label("Choose a password").fill(password)
-    await accept.get_by_label("Type the password again").fill(password)
+    await fill_passwords(accept, password, passcode)
     await accept.get_by_role("button", name="Open my portal").click()
+
+
+async def invite_staff(form: Any, name: str, address: str, role: str) -> None:
+    await form.get_by_label("Name").fill(name)
+    await form.get_by_label("Email").fill(address)
+    await form.get_by_label("Role").select_option(role)
+    await form.get_by_role("button", name="Send setup link").click()
 
 
 async def no_sideways_scroll(page: Any) -> None:
@@ -220,7 +211,8 @@ async def test_portal_access_journey(
     shot = Shots(layout)
     kit = await make_firm(name=f"Harbour Legal {layout}")
     admin_email = f"ada.{layout}@harbour.test"
-    slug = await give_password(kit, kit.admin, admin_email, ADMIN_PASSWORD)
+    await give_password(kit.db, kit.settings, kit.admin, admin_email, ADMIN_PASSWORD)
+    slug = await firm_slug(kit)
     base = portal.base_url
 
     async with (
@@ -345,8 +337,7 @@ async def test_portal_access_journey(
         await client.get_by_role("button", name="Account").click()
         change = client.locator("#change-password")
         await change.get_by_label("Current password").fill(CLIENT_PASSWORD)
-        await change.get_by_label("Choose a password").fill(NEW_CLIENT_PASSWORD)
-        await change.get_by_label("Type the password again").fill(NEW_CLIENT_PASSWORD)
+        await fill_passwords(change, NEW_CLIENT_PASSWORD)
         await change.get_by_role("button", name="Change password").click()
         await expect(change.locator(".form-status")).to_have_text(
             "Your password was changed.", timeout=WAIT_MS
@@ -425,10 +416,7 @@ async def test_portal_access_journey(
         # An org admin invites a colleague: the setup link arrives by email and
         # makes their account (a plain staff member sees no admin sections).
         invite_form = staff.locator("#invite-staff")
-        await invite_form.get_by_label("Name").fill("Nina New")
-        await invite_form.get_by_label("Email").fill(f"nina.{layout}@harbour.test")
-        await invite_form.get_by_label("Role").select_option("staff")
-        await invite_form.get_by_role("button", name="Send setup link").click()
+        await invite_staff(invite_form, "Nina New", f"nina.{layout}@harbour.test", "staff")
         await expect(staff.locator(".staff-row").filter(has_text="Nina New")).to_be_visible(
             timeout=WAIT_MS
         )
@@ -439,8 +427,7 @@ async def test_portal_access_journey(
             setup = nina.locator("#accept")
             await expect(setup.get_by_label("Choose a password")).to_be_visible(timeout=WAIT_MS)
             assert await nina.evaluate("location.hash") == ""
-            await setup.get_by_label("Choose a password").fill("nina's own long password")
-            await setup.get_by_label("Type the password again").fill("nina's own long password")
+            await fill_passwords(setup, "nina's own long password")
             await shot(nina, "staff-setup")
             await setup.get_by_role("button", name="Create my account").click()
             nina_nav = nina.locator("nav.staff-nav")
@@ -466,16 +453,12 @@ async def test_portal_access_journey(
         # A new org admin's setup link sets the password only: their first
         # sign-in enrols an authenticator, so the page sends them to sign in.
         omar = f"omar.{layout}@harbour.test"
-        await invite_form.get_by_label("Name").fill("Omar Org")
-        await invite_form.get_by_label("Email").fill(omar)
-        await invite_form.get_by_label("Role").select_option("org_admin")
-        await invite_form.get_by_role("button", name="Send setup link").click()
+        await invite_staff(invite_form, "Omar Org", omar, "org_admin")
         omar_link = await mailbox.link(omar, 1, "setup")
         async with browser_page(browser, layout) as (omar_page, _):
             await omar_page.goto(omar_link)
             setup = omar_page.locator("#accept")
-            await setup.get_by_label("Choose a password").fill("omar's own long password")
-            await setup.get_by_label("Type the password again").fill("omar's own long password")
+            await fill_passwords(setup, "omar's own long password")
             await setup.get_by_role("button", name="Create my account").click()
             await expect(omar_page.locator("#notice-title")).to_have_text(
                 "Password set", timeout=WAIT_MS
