@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import select, update
 from websockets.asyncio.client import connect
 
+from rtportal import base64url
 from rtportal.access import invites, templates
 from rtportal.access.ratelimit_redis import limiter_for
 from rtportal.app import create_app
@@ -175,8 +176,10 @@ async def test_an_email_invite_is_sent_opened_and_accepted(
         "email": f"mei.{kit.firm_id}@client.test",
         "needs_passcode": False,
         "has_password": False,
-        "kdf": None,
+        "kdf": opened.json()["kdf"],  # a fresh salt with the parameters for new passwords
     }
+    fresh = opened.json()["kdf"]
+    assert fresh["alg"] == "argon2id" and len(base64url.decode(fresh["salt"], 16) or b"") == 16
     accepted = await _accept(http, got.link)
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["principal"]["kind"] == "contact"

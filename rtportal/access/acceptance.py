@@ -126,7 +126,9 @@ async def open_invite(db: Database, settings: Settings, token: object) -> dict[s
         "email": email,
         "needs_passcode": invite.method == "email_sms",
         "has_password": has_password,
-        "kdf": Kdf.of(credential).to_json() if has_password and credential else None,
+        # The stored salt and parameters to derive the same login secret; for a
+        # new password a fresh salt with the server's parameters for new ones.
+        "kdf": (Kdf.of(credential) if has_password and credential else Kdf.new(settings)).to_json(),
     }
 
 
