@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -142,9 +143,17 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 @pytest.fixture
 def broker_url() -> str:
+    """The test broker; on Redis each test gets its own key prefix, so what one
+    test leaves in Redis (rate-limit counts of 127.0.0.1, channels) never
+    reaches another test or a later run."""
     url = os.environ.get("RTPORTAL_TEST_BROKER_URL") or "memory://"
     if url.startswith("redis://"):
         _require(url, _probe_redis, "the test Redis broker")
+        from rtportal.realtime.broker.redis import split_prefix
+
+        base, prefix = split_prefix(url)
+        sep = "&" if "?" in base else "?"
+        url = f"{base}{sep}prefix={prefix}t{secrets.token_hex(4)}:"
     return url
 
 

@@ -25,10 +25,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import base64url
-from rtportal.access import audit, directory, passwords
-from rtportal.access.credentials import LOGIN_SECRET_BYTES, Kdf, credential_of, set_login
+from rtportal.access import audit, directory, passwords, totp
+from rtportal.access.credentials import (
+    LOGIN_SECRET_BYTES,
+    Kdf,
+    credential_of,
+    login_taken,
+    set_login,
+)
 from rtportal.access.invitecodes import PASSCODE_TRIES, link_hash, passcode_matches
 from rtportal.access.membership import live
+from rtportal.access.ratelimit import Limiter
 from rtportal.access.sessions import Exchanged, issue_session
 from rtportal.db import Database
 from rtportal.db.models import (
@@ -40,7 +47,13 @@ from rtportal.db.models import (
     MatterMember,
     utcnow,
 )
-from rtportal.errors import BadRequest, InvalidCredentials, InvalidLink, InvalidPasscode
+from rtportal.errors import (
+    BadRequest,
+    InvalidCredentials,
+    InvalidLink,
+    InvalidPasscode,
+    PreconditionFailed,
+)
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -58,15 +71,19 @@ class Acceptance:
     login_secret: bytes
     key_backup: bytes | None
     public_keys: bytes | None
+    totp: str | None = None  # the second factor, for a contact who enrolled one
 
 
 def parse_acceptance(body: dict[str, Any]) -> Acceptance:
-    """``{token, passcode?, kdf, login_secret, key_backup?, public_keys?}``; ``kdf``
-    may be left out when the contact already has a password."""
-    allowed = {"token", "passcode", "kdf", "login_secret", "key_backup", "public_keys"}
+    """``{token, passcode?, kdf, login_secret, key_backup?, public_keys?, totp?}``;
+    ``kdf`` may be left out when the contact already has a password."""
+    allowed = {"token", "passcode", "kdf", "login_secret", "key_backup", "public_keys", "totp"}
     unknown = set(body) - allowed
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    code = body.get("totp")
+    if code is not None and not isinstance(code, str):
+        raise BadRequest("totp: must be a string", field="totp")
     passcode = body.get("passcode")
     if passcode is not None and not isinstance(passcode, str):
         raise BadRequest("passcode: must be a string of 6 digits", field="passcode")
@@ -81,6 +98,7 @@ def parse_acceptance(body: dict[str, Any]) -> Acceptance:
         secret,
         base64url.decode(body.get("key_backup"), _BLOB_MAX, "key_backup"),
         base64url.decode(body.get("public_keys"), _BLOB_MAX, "public_keys"),
+        code,
     )
 
 
@@ -126,7 +144,9 @@ async def open_invite(db: Database, settings: Settings, token: object) -> dict[s
         "email": email,
         "needs_passcode": invite.method == "email_sms",
         "has_password": has_password,
-        "kdf": Kdf.of(credential).to_json() if has_password and credential else None,
+        # The stored salt and parameters to derive the same login secret; for a
+        # new password a fresh salt with the server's parameters for new ones.
+        "kdf": (Kdf.of(credential) if has_password and credential else Kdf.new(settings)).to_json(),
     }
 
 
@@ -195,6 +215,7 @@ async def accept(
     db: Database,
     publish: Publish | None,
     settings: Settings,
+    limiter: Limiter,
     request: Acceptance,
     address: str | None,
 ) -> Exchanged:
@@ -246,6 +267,9 @@ async def accept(
             row.accepted_at = now
         if not has_password:
             assert request.kdf is not None and login_name is not None
+            # Checked at the invite too; someone may have taken it since.
+            if await login_taken(session, firm.id, login_name, "contact", contact.id):
+                raise PreconditionFailed("login_in_use", contact_id=contact.id)
             await set_login(
                 session,
                 firm_id=firm.id,
@@ -256,6 +280,15 @@ async def accept(
                 login_secret=request.login_secret,
                 key_backup=request.key_backup,
                 public_keys=request.public_keys,
+            )
+        if has_password:
+            # A contact with a password may have a second factor: a link is no
+            # way around it (a code, or second_factor_required; the consumed
+            # link rolls back with this transaction).
+            current = await credential_of(session, "contact", contact.id)
+            assert current is not None
+            await totp.check_second_factor(
+                session, settings, limiter, current, required=False, code=request.totp
             )
         principal = Principal("contact", contact.id, firm.id, contact.display_name)
         made = await issue_session(session, settings, principal, label="invite acceptance")

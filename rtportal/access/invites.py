@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit, directory, roles, templates
-from rtportal.access.credentials import clear_login
+from rtportal.access.credentials import clear_login, login_taken
 from rtportal.access.invitecodes import new_link, new_passcode
 from rtportal.access.removal import end_membership
 from rtportal.access.sessions import revoke_principal_tokens
@@ -90,6 +90,9 @@ class Closing:
     matter_id: int
     contact_id: int
     sessions_revoked: bool
+    # The membership ended (remove): its sockets close 4011 "access removed".
+    # A regeneration keeps the member; only the sessions end (4010).
+    membership_ended: bool = True
 
 
 def parse_method(raw: object, field_name: str = "method") -> str:
@@ -211,17 +214,19 @@ async def expire_due(unit: Unit, matter: Matter, actor: Principal) -> None:
 
 
 async def _address_for(session: AsyncSession, contact: Contact, method: str) -> None:
-    """``PreconditionFailed`` unless the contact can receive ``method``."""
-    if (
-        method in ("email", "email_sms")
-        and await directory.primary_email(session, contact.id) is None
-    ):
+    """``PreconditionFailed`` unless the contact can receive ``method`` and sign in
+    with the address it goes to (no one else of the firm signs in with it)."""
+    email = await directory.primary_email(session, contact.id)
+    mobile = await directory.primary_mobile(session, contact.id)
+    if method in ("email", "email_sms") and email is None:
         raise PreconditionFailed("contact_no_email", contact_id=contact.id)
-    if (
-        method in ("sms", "email_sms")
-        and await directory.primary_mobile(session, contact.id) is None
-    ):
+    if method in ("sms", "email_sms") and mobile is None:
         raise PreconditionFailed("contact_no_mobile", contact_id=contact.id)
+    login = email if email is not None else mobile
+    if login is not None and await login_taken(
+        session, contact.firm_id, login, "contact", contact.id
+    ):
+        raise PreconditionFailed("login_in_use", contact_id=contact.id)
 
 
 def _bounded(text: str, maximum: int, field_name: str) -> str:
@@ -519,7 +524,7 @@ async def regenerate(
         detail={"contact_id": contact.id, "method": invite.method},
     )
     await _event(unit, matter, principal, "regenerated", invite)
-    return Sent([invite], messages), Closing(matter.id, contact.id, True)
+    return Sent([invite], messages), Closing(matter.id, contact.id, True, membership_ended=False)
 
 
 async def has_active_invite(session: AsyncSession, contact_id: int) -> bool:

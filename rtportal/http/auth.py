@@ -21,6 +21,7 @@ from rtportal.db.models import Credential, Firm
 from rtportal.errors import BadRequest, InvalidCredentials, NotFound, SecondFactorRequired
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
+    check_origin,
     client_address,
     csrf_token,
     db_of,
@@ -133,6 +134,8 @@ async def _failed(request: Request, firm: Firm | None, email: str, why: str) -> 
 @json_endpoint
 async def signin(request: Request) -> Response:
     """Email + login secret (+ TOTP) -> a session cookie (docs/api.md "Sign-in")."""
+    # Login CSRF: a foreign page must not sign a visitor in to an account of its choosing.
+    check_origin(request)
     settings = settings_of(request)
     runtime = runtime_of(request)
     body = await json_object(request, _SMALL_BODY)
