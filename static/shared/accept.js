@@ -6,7 +6,7 @@
 import { loginSecret, newKdf, rememberAccount } from './account.js';
 import { el } from './dom.js';
 import { button, busy, control, field, say, statusLine } from './forms.js';
-import { api, setCsrfToken } from './http.js';
+import { ApiError, api, setCsrfToken } from './http.js';
 import { passwordProblem } from './password.js';
 import { AUTH, ERRORS, inviteFor } from './strings.js';
 
@@ -68,6 +68,12 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onPas
   } else {
     form.append(field(AUTH.newPassword, password, AUTH.passwordHint), field(AUTH.confirmPassword, confirm));
   }
+  // A client who already has a password may have an authenticator too: the
+  // server then asks for its code (second_factor_required), as sign-in does.
+  const totp = control('totp', { inputMode: 'numeric', autocomplete: 'one-time-code', maxLength: 32 });
+  const totpField = field(AUTH.totp, totp, AUTH.totpHint);
+  totpField.hidden = true;
+  form.append(totpField);
   const line = statusLine();
   form.append(button(kind === 'invite' ? AUTH.acceptSubmit : AUTH.setupSubmit), line);
   section.append(form);
@@ -85,12 +91,20 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onPas
       const kdf = info.kdf && info.kdf.salt ? info.kdf : newKdf(info.kdf);
       const body = { token: secret, kdf, login_secret: await loginSecret(password.value, kdf) };
       if (info.needs_passcode) body.passcode = passcode.value.trim();
+      if (!totpField.hidden && totp.value.trim()) body.totp = totp.value.trim();
       const answer = await api('POST', acceptPath, body, { session: false });
       rememberAccount(firmSlug, info.email);
       if (answer && answer.csrf_token) setCsrfToken(answer.csrf_token);
       // No session: the account must sign in first (an org admin enrols an
       // authenticator at their first sign-in).
       return Boolean(answer && answer.principal);
+    }, (err) => {
+      if (!(err instanceof ApiError && err.code === 'second_factor_required')) return false;
+      totpField.hidden = false;
+      totp.required = true;
+      totp.focus();
+      say(line, AUTH.totpHint, 'error');
+      return true;
     });
     if (done === null) return;
     password.value = '';

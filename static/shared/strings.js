@@ -150,6 +150,7 @@ export const ERRORS = {
   not_found: 'Not found.',
   contact_no_email: 'This contact has no email address.',
   contact_no_mobile: 'This contact has no phone number marked as personal mobile.',
+  login_in_use: 'Another contact of the firm already signs in with this email address.',
   invite_not_pending: 'This invitation is no longer pending.',
   mismatch: 'The two passwords are not the same.',
 };
