@@ -29,7 +29,15 @@ from rtportal.access import invites, templates
 from rtportal.access.ratelimit_redis import limiter_for
 from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
-from rtportal.db.models import AuditEntry, Credential, Firm, Invite, MatterMember, utcnow
+from rtportal.db.models import (
+    AuditEntry,
+    Credential,
+    Firm,
+    Invite,
+    MatterMember,
+    OutboxMessage,
+    utcnow,
+)
 from rtportal.http import invites as invite_http
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
@@ -957,3 +965,35 @@ async def test_an_invite_link_is_no_way_around_a_clients_second_factor(
         },
     )
     assert with_code.status_code == 201, with_code.text
+
+
+async def test_the_outbox_keeps_no_link_that_is_not_the_live_one(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Held email/SMS (no provider) are read by org admins: once a resend replaces a
+    link, or the link is used, the earlier messages' bodies are gone."""
+    kit = await make_firm()
+    contact_id = await _new_contact(http, kit)
+    invite_id = await _invite(http, kit, contact_id, "email_sms")
+    first = await received(kit.db, invite_id)
+    resent = await http.post(
+        f"/api/v1/invites/{invite_id}/resend", json={}, headers=kit.auth("staff")
+    )
+    assert resent.status_code == 200, resent.text
+
+    async def bodies() -> list[str | None]:
+        async with kit.db.read() as session:
+            rows = await session.execute(
+                select(OutboxMessage.body)
+                .where(OutboxMessage.invite_id == invite_id)
+                .order_by(OutboxMessage.id)
+            )
+            return list(rows.scalars())
+
+    held = await bodies()
+    assert len(held) == 4 and held[:2] == [None, None] and all(held[2:])
+    assert not any(first.link and b and first.link in b for b in held)
+    latest = await received(kit.db, invite_id)
+    accepted = await _accept(http, latest.link or "", passcode=latest.passcode)
+    assert accepted.status_code == 201, accepted.text
+    assert await bodies() == [None] * 4

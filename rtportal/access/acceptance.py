@@ -55,6 +55,7 @@ from rtportal.errors import (
     PreconditionFailed,
 )
 from rtportal.events.unit import Publish, Unit
+from rtportal.notify.outbox import forget_held_bodies
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
@@ -254,6 +255,7 @@ async def accept(
         )
         if consumed.rowcount != 1:  # type: ignore[attr-defined]
             raise InvalidLink("this link is not valid (used, replaced or expired)")
+        await forget_held_bodies(session, invite.id)  # the link is used up
         row = await session.get(Invite, invite.id)
         firm = await session.get(Firm, invite.firm_id)
         matter = await session.get(Matter, invite.matter_id)

@@ -32,7 +32,7 @@ from rtportal.db.models import Contact, Firm, Invite, Matter, OutboxMessage, utc
 from rtportal.errors import BadRequest, NotFound, PreconditionFailed
 from rtportal.events.unit import Unit
 from rtportal.notify import outbox
-from rtportal.notify.outbox import Notifier
+from rtportal.notify.outbox import Notifier, forget_held_bodies
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
@@ -208,6 +208,7 @@ async def expire_due(unit: Unit, matter: Matter, actor: Principal) -> None:
         invite.status = "expired"
         invite.link_hash = None
         invite.passcode_hash = None
+        await forget_held_bodies(unit.session, invite.id)
         await end_membership(unit.session, matter.id, "contact", invite.contact_id)
         await _event(unit, matter, actor, "expired", invite)
     await unit.session.flush()
@@ -246,6 +247,7 @@ async def _send(
     """New link (and passcode) for ``invite``, replacing any previous ones, and
     its messages queued; the outbox ids."""
     now = utcnow()
+    await forget_held_bodies(session, invite.id)  # the previous link stops working
     secret, invite.link_hash = new_link(settings.secret_key)
     invite.link_expires_at = now + timedelta(seconds=settings.invite_link_ttl)
     invite.sent_at = now
@@ -473,6 +475,7 @@ async def remove(
     invite.removed_at = utcnow()
     invite.link_hash = None
     invite.passcode_hash = None
+    await forget_held_bodies(session, invite.id)
     await end_membership(session, matter.id, "contact", contact.id)
     revoked = 0
     if not await _other_live_invites(session, contact.id, invite.id):
