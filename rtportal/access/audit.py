@@ -93,7 +93,7 @@ async def record(
 
     ``actor`` None: the system or an anonymous caller (a failed sign-in
     names the email tried in ``detail``). The firm row is locked first
-    (PostgreSQL ``FOR UPDATE``; SQLite has one writer), so entries of one
+    (PostgreSQL ``FOR NO KEY UPDATE``; SQLite has one writer), so entries of one
     firm are appended one at a time.
     """
     # FOR NO KEY UPDATE, not FOR UPDATE: a transaction that inserted a row
