@@ -476,6 +476,15 @@ async def test_portal_access_journey(
         nina_row = staff.locator(".staff-row").filter(has_text="Nina New")
         await nina_row.get_by_label("Role").select_option("matter_admin")
         await expect(nina_row.locator(".form-status")).to_have_text("Saved.", timeout=WAIT_MS)
+        # Firm settings: client access lasts 90 days from now on.
+        firm_form = staff.locator("#firm-settings form")
+        await firm_form.get_by_label("Client access lasts").fill("90")
+        await firm_form.get_by_role("button", name="Save").click()
+        await expect(firm_form.locator(".form-status")).to_have_text("Saved.", timeout=WAIT_MS)
+        await staff.reload()
+        await expect(
+            staff.locator("#firm-settings").get_by_label("Client access lasts")
+        ).to_have_value("90", timeout=WAIT_MS)
         await nav.get_by_role("link", name="Audit log").click()
         await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)
         await expect(staff.get_by_role("link", name="Export CSV")).to_have_attribute(

@@ -1,12 +1,14 @@
 // Staff and roles (org admins): every staff member of the firm with their
-// role and status, changing a role, disabling or enabling an account, and
-// inviting a new member (the server emails them a setup link).
+// role and status, changing a role, disabling or enabling an account,
+// inviting a new member (the server emails them a setup link), and the
+// firm's settings (staff/firm.js).
 
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
 import { ROLE, STAFF, STAFF_STATUS } from '../shared/strings.js';
 import { failed, load, panel } from './common.js';
+import { firmPanel } from './firm.js';
 
 const ROLES = Object.entries(ROLE);
 
@@ -89,5 +91,7 @@ export function staffView(ctx) {
     if (!data) return;
     for (const member of data.staff) list.append(memberRow(ctx, member));
   });
-  return { node: section };
+  const box = el('div', 'stack');
+  box.append(section, firmPanel(ctx));
+  return { node: box };
 }
