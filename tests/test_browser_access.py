@@ -267,6 +267,7 @@ async def test_portal_access_journey(
         pick = flyout.locator(".pick-row").filter(has_text="Jo Client")
         await expect(pick.get_by_role("checkbox")).to_be_checked(timeout=WAIT_MS)
         await expect(pick.get_by_label("How to send")).to_have_value("email_sms")
+        await expect(staff.locator("#applicants")).to_contain_text("Jo Client")
         await pick.get_by_label("May see the other applicants").select_option("no")
         await expect(flyout.get_by_label("Subject")).to_have_value(
             re.compile(re.escape(kit.ref)), timeout=WAIT_MS

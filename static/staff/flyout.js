@@ -102,9 +102,10 @@ function addContactForm(ref, onAdded, onFailed) {
 
 /**
  * The flyout for matter `ref` with its `applicants` (contacts). `onSent()`
- * after a round was sent; `onClose()`; `onFailed(line, err)` shows errors.
+ * after a round was sent; `onClose()`; `onAdded(contact)` after a contact
+ * became an applicant; `onFailed(line, err)` shows errors.
  */
-export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed }) {
+export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed, onAdded = () => {} }) {
   const aside = el('section', 'flyout');
   aside.id = 'invite-flyout';
   aside.setAttribute('role', 'dialog');
@@ -184,6 +185,7 @@ export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed }) {
   const adder = addContactForm(ref, (contact) => {
     empty.hidden = true;
     addPick(contact, true);
+    onAdded(contact);
   }, onFailed);
   aside.append(head, form, adder);
   return aside;

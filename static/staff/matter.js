@@ -160,6 +160,7 @@ export function matterView(ctx, ref) {
       ref,
       applicants: contacts,
       onClose: closeFlyout,
+      onAdded: refresh,
       onSent: () => {
         closeFlyout();
         refresh();
