@@ -126,8 +126,6 @@ SPECS: dict[tuple[str, str], Spec] = {
     # --- matters and their stream: {ref} = M1
     ("GET", "/api/v1/matters"): Spec(client=OK, member=OK, foreign=OK),
     ("POST", "/api/v1/matters"): Spec(
-        client=403,
-        member=403,
         foreign=SKIP,
         staff=403,
         body={"title": "Staff should not"},
@@ -141,7 +139,6 @@ SPECS: dict[tuple[str, str], Spec] = {
     # A client member may see M1, so a staff action on it is a role refusal (as for
     # POST .../invites: "staff actions need portal.manage ..., else 403 forbidden").
     ("PATCH", "/api/v1/matters/{ref}"): Spec(
-        member=403,
         staff=403,
         body={"matter_type": "x"},
         cross=True,
@@ -169,7 +166,6 @@ SPECS: dict[tuple[str, str], Spec] = {
     # --- invites: {ref} = M1, {id} = C1's invite
     ("GET", "/api/v1/matters/{ref}/invites/draft"): Spec(query={"contact_id": "@C1"}, cross=True),
     ("POST", "/api/v1/matters/{ref}/invites"): Spec(
-        member=403,
         staff=403,
         body={"invites": [{"contact_id": "@C1", "method": "email", "see_applicants": True}]},
         cross=True,
@@ -184,27 +180,21 @@ SPECS: dict[tuple[str, str], Spec] = {
         anon=400,
         body={"token": _JUNK_LINK, "kdf": _KDF, "login_secret": _SECRET},
     ),
-    # --- firm administration
-    ("GET", "/api/v1/outbox"): Spec(client=403, member=403, foreign=OK, staff=403),
-    ("GET", "/api/v1/audit"): Spec(client=403, member=403, foreign=OK, staff=403),
-    ("GET", "/api/v1/audit/export"): Spec(
-        client=403, member=403, foreign=OK, staff=403, query={"format": "json"}
-    ),
-    ("GET", "/api/v1/staff"): Spec(client=403, member=403, foreign=OK, staff=403),
+    # --- firm administration (staff actions do not exist for clients: 404)
+    ("GET", "/api/v1/firm"): Spec(foreign=OK, staff=403),
+    ("PATCH", "/api/v1/firm"): Spec(foreign=OK, staff=403, body={"require_totp": False}),
+    ("GET", "/api/v1/outbox"): Spec(foreign=OK, staff=403),
+    ("GET", "/api/v1/audit"): Spec(foreign=OK, staff=403),
+    ("GET", "/api/v1/audit/export"): Spec(foreign=OK, staff=403, query={"format": "json"}),
+    ("GET", "/api/v1/staff"): Spec(foreign=OK, staff=403),
     ("POST", "/api/v1/staff"): Spec(
-        client=403,
-        member=403,
         foreign=SKIP,
         staff=403,
         body={"email": "intruder@example.test", "name": "Intruder", "role": "org_admin"},
     ),
     # {user_id} = firm A's plain staff member (its org admin, for the plain staff member)
-    ("PATCH", "/api/v1/staff/{user_id}"): Spec(
-        client=403, member=403, staff=403, body={"status": "disabled"}
-    ),
-    ("POST", "/api/v1/staff/{user_id}/resend-setup"): Spec(
-        client=403, member=403, staff=403, body={}
-    ),
+    ("PATCH", "/api/v1/staff/{user_id}"): Spec(staff=403, body={"status": "disabled"}),
+    ("POST", "/api/v1/staff/{user_id}/resend-setup"): Spec(staff=403, body={}),
     ("POST", "/api/v1/setup/open"): Spec(public=True, anon=400, body={"token": _JUNK_LINK}),
     ("POST", "/api/v1/setup/accept"): Spec(
         public=True,
