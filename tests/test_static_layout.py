@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -33,19 +34,24 @@ def page_modules() -> list[Path]:
     return found
 
 
-def test_user_visible_text_lives_only_in_strings_js() -> None:
-    offenders = []
+def page_code_lines() -> Iterator[tuple[str, str]]:
+    """("static/x.js:12", line) of every code line (not a comment) of the page
+    modules other than strings.js."""
     for path in page_modules():
         if path == STRINGS:
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
-            if COMMENT.match(line):
-                continue
-            code = line.split(" // ", 1)[0]
-            for match in PHRASE.finditer(code):
-                if "console." in code:  # developer diagnostics, not page text
-                    continue
-                offenders.append(f"{path.relative_to(REPO)}:{n}: {match.group(0)}")
+            if not COMMENT.match(line):
+                yield f"{path.relative_to(REPO)}:{n}", line
+
+
+def test_user_visible_text_lives_only_in_strings_js() -> None:
+    offenders: list[str] = []
+    for where, line in page_code_lines():
+        code = line.split(" // ", 1)[0]
+        if "console." in code:  # developer diagnostics, not page text
+            continue
+        offenders.extend(f"{where}: {match.group(0)}" for match in PHRASE.finditer(code))
     assert offenders == []
     assert "export const TEXT" in STRINGS.read_text()
 
@@ -93,3 +99,39 @@ def test_crypto_test_tooling_is_not_in_the_package() -> None:
     imports_tests = re.compile(r"^\s*(from|import)\s+tests\b", re.M)
     for path in (REPO / "rtportal").rglob("*.py"):
         assert not imports_tests.search(path.read_text()), path
+
+
+def _string_tables() -> dict[str, set[str]]:
+    """The keys of each ``export const NAME = {...}`` table of strings.js."""
+    text = STRINGS.read_text()
+    tables: dict[str, set[str]] = {}
+    for match in re.finditer(r"^export const ([A-Z_]+) = \{\n(.*?)^\};", text, re.M | re.S):
+        keys = re.findall(r"^  (?:'([^']+)'|([A-Za-z_][A-Za-z0-9_]*)):", match.group(2), re.M)
+        tables[match.group(1)] = {quoted or bare for quoted, bare in keys}
+    return tables
+
+
+def test_every_string_a_page_uses_exists_in_strings_js() -> None:
+    """``STAFF.sendd`` would show "undefined": every ``TABLE.key`` a module reads is defined."""
+    tables = _string_tables()
+    assert {"TEXT", "AUTH", "STAFF", "ERRORS", "NOTICE"} <= set(tables)
+    missing = []
+    for where, line in page_code_lines():
+        for table, key in re.findall(r"\b([A-Z][A-Z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\b", line):
+            if table in tables and key not in tables[table]:
+                missing.append(f"{where}: {table}.{key}")
+    assert missing == []
+
+
+def test_page_modules_put_no_literal_text_in_elements() -> None:
+    """``el(tag, class, 'Some text')`` and ``.textContent = 'Text'`` take text from strings.js."""
+    literal_el = re.compile(r"\bel\([^()]*,[^()]*,\s*(['\"`])[^'\"`]*[A-Za-z]{2}")
+    literal_text = re.compile(
+        r"\.(textContent|placeholder|title)\s*=\s*(['\"`])[^'\"`]*[A-Za-z]{2}"
+    )
+    offenders = []
+    for where, line in page_code_lines():
+        code = re.sub(r"\$\{[^}]*\}", "", line)  # interpolated code is not text
+        if literal_el.search(code) or literal_text.search(code):
+            offenders.append(f"{where}: {line.strip()}")
+    assert offenders == []

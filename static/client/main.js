@@ -1,16 +1,24 @@
 // Entry point of the portal page (static/index.html), for clients and staff.
 //
-// Boot: login link fragment -> session cookie; who am I; my matters; the
-// latest history of each; then the live websocket. A staff member's page
-// also loads the staff tools (static/staff/). Everything the page shows
-// from the server goes through render.js (textContent only); every text of
-// its own comes from shared/strings.js.
+// Boot: a link in the fragment (login link -> session cookie; invitation or
+// staff setup link -> shared/accept.js); who am I (or the sign-in screen);
+// my matters; the latest history of each; then the live websocket. A staff
+// member's page also loads the staff app (static/staff/), whose first view
+// is this same stream of every matter. Everything the page shows from the
+// server goes through render.js (textContent only); every text of its own
+// comes from shared/strings.js.
 
 import { Cursors } from '../shared/cursors.js';
 import { el } from '../shared/dom.js';
 import { api, ApiError } from '../shared/http.js';
-import { exchangeToken, logout, takeFragmentToken } from '../shared/login.js';
+import { acceptScreen } from '../shared/accept.js';
+import { currentFirm, whoAmI } from '../shared/account.js';
+import { accountPanel } from '../shared/accountview.js';
+import { exchangeToken, logout, takeFragmentLink } from '../shared/login.js';
+import { signInScreen } from '../shared/signin.js';
+import { totpPanel } from '../shared/totpview.js';
 import {
+  AUTH,
   NOTICE,
   STATE_TEXT,
   TEXT,
@@ -24,6 +32,8 @@ import { MatterView } from './render.js';
 const $ = (id) => document.getElementById(id);
 
 let feed = null;
+let staffApp = null; // the staff app (static/staff/app.js) while a staff member is signed in
+let principalNow = null;
 let lastRestart = 0;
 let signingOut = false; // our own DELETE /api/v1/session closes the socket with 4010
 
@@ -34,19 +44,20 @@ function showState(state, detail) {
     const seconds = Math.max(1, Math.round((detail || 0) / 1000));
     line.textContent = reconnectingIn(seconds);
   } else {
-    line.textContent = STATE_TEXT[state] || state;
+    line.textContent = state in STATE_TEXT ? STATE_TEXT[state] : state;
   }
 }
 
 /** Replace the stream with a message (signed out, bad link, no access). */
 function showNotice([title, text], state = 'signed-out') {
-  if (feed) {
-    feed.stop();
-    feed = null;
+  stopStreams();
+  if (staffApp) {
+    staffApp.stop();
+    staffApp = null;
   }
-  $('matters').replaceChildren();
-  $('matter-nav').hidden = true;
+  $('screen').replaceChildren();
   $('logout').hidden = true;
+  $('account').hidden = true;
   $('who').hidden = true;
   $('notice-title').textContent = title;
   $('notice-text').textContent = text;
@@ -54,8 +65,38 @@ function showNotice([title, text], state = 'signed-out') {
   showState(state);
 }
 
+/** The live stream of every matter stops and leaves the page. */
+function stopStreams() {
+  if (feed) {
+    feed.stop();
+    feed = null;
+  }
+  $('matters').replaceChildren();
+  $('matter-nav').hidden = true;
+}
+
+/** The sign-in screen, under a notice when one is given (signed out, session ended). */
+function showSignIn(notice) {
+  principalNow = null;
+  if (notice) showNotice(notice);
+  else {
+    showNotice(NOTICE.signIn);
+    $('notice').hidden = true;
+  }
+  signInScreen($('screen'), { onSignedIn: () => signedIn() });
+}
+
+/** After a sign-in or an accepted link: start over as the signed-in user. */
+function signedIn() {
+  $('screen').replaceChildren();
+  $('notice').hidden = true;
+  lastRestart = 0;
+  signingOut = false;
+  load().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
+}
+
 function signedOut() {
-  showNotice(NOTICE.signedOut);
+  showSignIn(NOTICE.signedOut);
 }
 
 /**
@@ -110,7 +151,29 @@ async function onLogout() {
     }
   }
   Cursors.clearAll();
-  showNotice(NOTICE.signedOutByUser);
+  showSignIn(NOTICE.signedOutByUser);
+}
+
+/** The client's account panel (change password, sign out everywhere), opened from the header. */
+function toggleAccount() {
+  const screen = $('screen');
+  const button = $('account');
+  if (screen.querySelector('#account-panel')) {
+    screen.replaceChildren();
+    button.setAttribute('aria-expanded', 'false');
+    return;
+  }
+  const close = () => {
+    screen.replaceChildren();
+    button.setAttribute('aria-expanded', 'false');
+    button.focus();
+  };
+  screen.replaceChildren(
+    accountPanel({ email: principalNow && principalNow.email, onSignedOut: signedOut, onClose: close }),
+    totpPanel({ onSignedOut: signedOut }),
+  );
+  button.setAttribute('aria-expanded', 'true');
+  screen.querySelector('input:not([hidden])').focus();
 }
 
 function renderWho(principal) {
@@ -121,6 +184,8 @@ function renderWho(principal) {
   const button = $('logout');
   button.hidden = false;
   button.disabled = false;
+  // Staff reach their account from the staff app's navigation.
+  $('account').hidden = principal.kind === 'staff';
 }
 
 function renderNav(matters) {
@@ -141,47 +206,119 @@ function labelPage() {
   document.title = TEXT.pageTitle;
   $('title').textContent = TEXT.pageTitle;
   $('logout').textContent = TEXT.signOut;
+  $('account').textContent = AUTH.account;
   $('matter-nav').setAttribute('aria-label', TEXT.mattersNav);
   showState('starting');
 }
 
-async function boot() {
-  labelPage();
-  $('logout').addEventListener('click', onLogout);
-  const token = takeFragmentToken();
-  if (token) {
+/**
+ * Use a link's secret: a login link becomes the session cookie (then the
+ * page loads); an invitation or setup link shows its page. False when a
+ * login link was refused (the notice says why).
+ */
+async function openLink(link) {
+  if (link.kind === 'token') {
     showState('connecting');
     try {
-      await exchangeToken(token);
+      await exchangeToken(link.secret);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
         showNotice(NOTICE.badLink);
       } else {
         showNotice(NOTICE.cannotSignIn(err.message), 'error');
       }
-      return;
+      return false;
     }
+    return true;
   }
+  showNotice(NOTICE.signIn, 'stopped');
+  $('notice').hidden = true;
+  await acceptScreen($('screen'), {
+    kind: link.kind,
+    firm: currentFirm(),
+    secret: link.secret,
+    onSignedIn: signedIn,
+    onPasswordSet: () => showSignIn(NOTICE.passwordSet),
+    onBadLink: (err) => {
+      if (err instanceof ApiError && err.status < 500 && err.code !== 'network') {
+        showNotice(NOTICE.badInvite);
+      } else {
+        showNotice(NOTICE.cannotSignIn(err.message), 'error');
+      }
+    },
+  });
+  return false;
+}
+
+/** A link opened in a tab already showing the portal changes only the fragment. */
+async function onHashChange() {
+  const link = takeFragmentLink();
+  if (link && (await openLink(link))) signedIn();
+}
+
+async function boot() {
+  labelPage();
+  $('logout').addEventListener('click', onLogout);
+  $('account').addEventListener('click', toggleAccount);
+  window.addEventListener('hashchange', () => {
+    onHashChange().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
+  });
+  const link = takeFragmentLink();
+  if (link && !(await openLink(link))) return;
   await load();
 }
 
-/** Who am I, my matters, their history, then live. */
+/** Who am I; then the staff app, or (a client) my matters, their history, then live. */
 async function load() {
   let principal;
+  try {
+    principal = await whoAmI();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      // Signed in until now (access removed, session ended): say so above the form.
+      showSignIn(principalNow ? NOTICE.signedOut : undefined);
+    } else {
+      showNotice(NOTICE.cannotLoad(err.message), 'error');
+    }
+    return;
+  }
+  principalNow = principal;
+  renderWho(principal);
+  if (principal.kind === 'staff') {
+    // Staff tools are a separate module: a client's page never loads them.
+    const app = await import('../staff/app.js');
+    if (staffApp) staffApp.stop();
+    staffApp = app.startStaff({
+      principal,
+      root: $('screen'),
+      streams: { show: () => loadStreams(principal), hide: stopStreams },
+      onSignedOut: signedOut,
+      onSessionEnded: () => {
+        sessionEnded().catch((err) => showNotice(NOTICE.broken(String(err)), 'error'));
+      },
+      onState: showState,
+    });
+    return;
+  }
+  await loadStreams(principal);
+}
+
+/** The stream of every matter of `principal`: history, then live. */
+async function loadStreams(principal) {
+  stopStreams();
+  $('notice').hidden = true;
   let matters;
   try {
-    principal = (await api('GET', '/api/v1/me')).principal;
     matters = (await api('GET', '/api/v1/matters')).matters;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
-      showNotice(NOTICE.signIn);
+      signedOut();
     } else {
       showNotice(NOTICE.cannotLoad(err.message), 'error');
     }
     return;
   }
 
-  renderWho(principal);
   renderNav(matters);
   if (!matters.length) {
     [$('notice-title').textContent, $('notice-text').textContent] = NOTICE.noMatters;
@@ -189,7 +326,6 @@ async function load() {
   }
 
   const staff = principal.viewer === 'staff' && principal.kind === 'staff';
-  // Staff tools are a separate module: a client's page never loads them.
   const tools = staff ? await import('../staff/phase.js') : null;
   const views = new Map();
   const heads = new Map();

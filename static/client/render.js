@@ -44,6 +44,13 @@ function eventElement(event, ref) {
     item.append(el('p', 'blob', encryptedMessage(bytesText(size))));
   }
 
+  const payload = event.payload || {};
+  if (event.kind === 'welcome' && typeof payload.text === 'string') {
+    // The firm's welcome message reads as a letter, not as a list of fields.
+    if (typeof payload.subject === 'string') item.append(el('p', 'welcome-subject', payload.subject));
+    item.append(el('p', 'welcome-text', payload.text));
+    return item;
+  }
   const rows = payloadRows(event.payload);
   if (rows.length) {
     const list = el('dl', 'payload');

@@ -9,6 +9,7 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.details = {}; // the error body's `details` (e.g. `reason` of precondition_failed)
   }
 }
 
@@ -78,11 +79,13 @@ async function request(method, path, body) {
   }
   if (!response.ok) {
     const error = data && typeof data === 'object' && data.error ? data.error : {};
-    throw new ApiError(
+    const failure = new ApiError(
       response.status,
       typeof error.code === 'string' ? error.code : 'internal',
       typeof error.message === 'string' ? error.message : `HTTP ${response.status}`,
     );
+    if (error.details && typeof error.details === 'object') failure.details = error.details;
+    throw failure;
   }
   if (data && typeof data === 'object' && typeof data.csrf_token === 'string') {
     csrfToken = data.csrf_token;

@@ -1,4 +1,5 @@
-// The login link `https://portal/#token=...` -> an HttpOnly session cookie.
+// Links into the portal: `#token=` (a login link -> an HttpOnly session
+// cookie), `#invite=` and `#setup=` (read here, used by shared/accept.js).
 //
 // The fragment never reaches the server (browsers do not send it), and we
 // drop it from the address bar and the session history *before* using it,
@@ -7,15 +8,33 @@
 
 import { api, setCsrfToken } from './http.js';
 
-/** The token of the URL fragment, or null; the fragment is removed either way. */
-export function takeFragmentToken(loc = window.location, hist = window.history) {
+// The secrets a link may carry in its fragment: a demo/API login link
+// (`#token=`), a client's portal invitation (`#invite=`) and a staff
+// member's setup link (`#setup=`).
+const LINK_KINDS = ['token', 'invite', 'setup'];
+
+/**
+ * The link secret of the URL fragment as `{kind, secret}`, or null. A
+ * fragment holding a secret is removed from the address bar either way;
+ * any other fragment (an in-page anchor, a staff route) stays.
+ */
+export function takeFragmentLink(loc = window.location, hist = window.history) {
   const hash = loc.hash.startsWith('#') ? loc.hash.slice(1) : loc.hash;
   if (!hash) return null;
-  const token = new URLSearchParams(hash).get('token');
+  const params = new URLSearchParams(hash);
+  const kind = LINK_KINDS.find((k) => params.has(k));
+  if (!kind) return null;
   // replaceState, not `location.hash = ''`: no new history entry and no
-  // trailing '#', and the Back button cannot bring the token back.
+  // trailing '#', and the Back button cannot bring the secret back.
   hist.replaceState(hist.state, '', loc.pathname + loc.search);
-  return token || null;
+  const secret = params.get(kind);
+  return secret ? { kind, secret } : null;
+}
+
+/** The login-link token of the URL fragment, or null (see takeFragmentLink). */
+export function takeFragmentToken(loc = window.location, hist = window.history) {
+  const link = takeFragmentLink(loc, hist);
+  return link && link.kind === 'token' ? link.secret : null;
 }
 
 /** POST /api/v1/session: uses the login link up; the server sets the HttpOnly session cookie. */

@@ -26,6 +26,7 @@ export const TEXT = {
 
 /** The connection line for each state of the socket (socket.js). */
 export const STATE_TEXT = {
+  idle: '',
   starting: 'Starting…',
   connecting: 'Connecting…',
   live: 'Live',
@@ -37,10 +38,12 @@ export const STATE_TEXT = {
 
 /** Titles and texts of the notice shown instead of the stream. */
 export const NOTICE = {
-  signedOut: ['Signed out', 'Your session has ended. Open the login link from your invitation to sign in again.'],
+  signedOut: ['Signed out', 'Your session has ended. Sign in again to continue.'],
   signedOutByUser: ['Signed out', 'You have signed out. You can close this page.'],
-  signIn: ['Sign in', 'Open the login link from your invitation to see your matters.'],
+  signIn: ['Sign in', 'Sign in with your email address and password.'],
+  passwordSet: ['Password set', 'Sign in with your new password to continue.'],
   badLink: ['This link does not work', 'The login link is not valid any more. Ask the firm for a new one.'],
+  badInvite: ['This link does not work', 'This invitation link was used already, replaced by a newer one, or has expired. Ask the firm to send you a new one.'],
   accessChanged: ['Not connected', 'Your access has changed. Reload the page to continue.'],
   noMatters: ['No matters yet', 'When the firm opens a matter for you, it appears here.'],
   notConnected: (message) => ['Not connected', `${message}. Reload the page to try again.`],
@@ -77,3 +80,192 @@ export const matterLink = (title, ref) => `${title} (${ref})`;
 
 /** The phase form's status line when the post failed. */
 export const notPosted = (message) => `Not posted: ${message}`;
+
+/** Sign-in, invitation and password screens (shared by clients and staff). */
+export const AUTH = {
+  signInTitle: 'Sign in',
+  firm: 'Firm code',
+  email: 'Email address',
+  password: 'Password',
+  totp: 'Authenticator code',
+  totpHint: 'Enter the 6-digit code from your authenticator app (or a recovery code).',
+  signInSubmit: 'Sign in',
+  enrolText:
+    'Your account needs two-step sign-in. Add this key to an authenticator app (or open the link on this device), then enter the 6-digit code the app shows.',
+  recoveryTitle: 'Your recovery codes',
+  recoveryText:
+    'Two-step sign-in is on. If you lose your phone, each of these codes signs you in once instead of a code from the app. Keep them somewhere safe: they are not shown again.',
+  continue: 'Continue',
+  totpTitle: 'Two-step sign-in (authenticator app)',
+  totpIntro: 'Add this account to an authenticator app with the key or the link below, then enter the code it shows.',
+  totpStart: 'Set up an authenticator app',
+  totpCode: 'Code from the app',
+  totpConfirm: 'Confirm',
+  totpDone: 'Two-step sign-in is on. Keep these recovery codes somewhere safe; each works once:',
+  starting: 'Starting…',
+  totpKey: 'Key',
+  totpLink: 'Link for the app',
+  checking: 'Checking…',
+  forgotPassword: 'Forgot your password?',
+  forgotText:
+    'For your security the portal does not send password reset emails. Contact the firm that invited you and ask them to send you new login details.',
+  welcomeTitle: 'Welcome to your secure client portal',
+  setupTitle: 'Set up your staff account',
+  passcode: 'Passcode from the text message',
+  passcodeHint: 'We sent a 6-digit passcode to your mobile phone. It is valid for 10 minutes.',
+  newPassword: 'Choose a password',
+  confirmPassword: 'Type the password again',
+  existingPassword: 'Your portal password',
+  passwordHint: 'At least 10 characters. A few unrelated words make a strong password.',
+  acceptSubmit: 'Open my portal',
+  setupSubmit: 'Create my account',
+  opening: 'Opening your invitation…',
+  mismatch: 'The two passwords are not the same.',
+  accountTitle: 'Your account',
+  account: 'Account',
+  changePasswordTitle: 'Change password',
+  currentPassword: 'Current password',
+  changePasswordSubmit: 'Change password',
+  passwordChanged: 'Your password was changed.',
+  signOutEverywhere: 'Sign out on every device',
+  close: 'Close',
+};
+
+/** "Invited to AAAA0000 by Smith & Co as Jane Citizen (jane@example.com)" */
+export const inviteFor = (firm, matter, name, email) =>
+  [firm, matter, name && email ? `${name} (${email})` : name || email].filter(Boolean).join(' · ');
+
+/** Texts of the API's stable error codes (docs/api.md); other codes show the server's message. */
+export const ERRORS = {
+  network: 'The server cannot be reached. Check your connection and try again.',
+  invalid_credentials: 'Wrong email address or password.',
+  second_factor_required: 'Enter the code from your authenticator app.',
+  invalid_link: 'This link was used already, replaced by a newer one, or has expired. Ask the firm for a new one.',
+  invalid_passcode: 'Wrong or expired passcode. Ask the firm to resend the invitation if it keeps failing.',
+  weak_password: 'Choose a stronger password: at least 10 characters, and not a common one.',
+  rate_limited: 'Too many tries. Wait a little and try again.',
+  forbidden: 'Your role does not allow this.',
+  csrf_failed: 'Your session has changed. Reload the page.',
+  unauthenticated: 'Your session has ended. Sign in again.',
+  not_found: 'Not found.',
+  contact_no_email: 'This contact has no email address.',
+  contact_no_mobile: 'This contact has no phone number marked as personal mobile.',
+  login_in_use: 'Another contact of the firm already signs in with this email address.',
+  invite_not_pending: 'This invitation is no longer pending.',
+  mismatch: 'The two passwords are not the same.',
+};
+
+/** Staff app: navigation, matters, the portal control and its invitation flyout, administration. */
+export const STAFF = {
+  nav: 'Staff sections',
+  conversations: 'Conversations',
+  matters: 'Matters',
+  staff: 'Staff',
+  outbox: 'Outbox',
+  audit: 'Audit log',
+  account: 'Account',
+  loading: 'Loading…',
+  saving: 'Saving…',
+  saved: 'Saved.',
+  ref: 'Reference',
+  title: 'Title',
+  matterType: 'Matter type',
+  portal: 'Portal',
+  portalOn: 'Portal ON',
+  portalOff: 'Portal OFF',
+  newMatter: 'New matter',
+  refHint: 'Four capital letters and four digits, such as ABCD1234. Leave empty to have one made.',
+  createMatter: 'Create matter',
+  noMatters: 'No matters yet.',
+  backToMatters: 'All matters',
+  applicants: 'Applicants',
+  noApplicants: 'No applicants yet: add a contact below.',
+  turnPortalOn: 'Turn portal on',
+  inviteMore: 'Invite contacts',
+  invitesTitle: 'Portal access',
+  noInvites: 'Nobody has been invited yet.',
+  flyoutTitle: 'Invite to the portal',
+  pickContacts: 'Who to invite',
+  addContact: 'Add a contact',
+  contactName: 'Full name',
+  contactEmail: 'Email address',
+  contactPhone: 'Mobile phone',
+  personalMobile: 'This is a personal mobile',
+  addContactSubmit: 'Add contact',
+  method: 'How to send',
+  methodEmail: 'Email with a login link',
+  methodSms: 'Text message with a login link',
+  methodEmailSms: 'Email link and SMS passcode',
+  seeApplicants: 'May see the other applicants',
+  yes: 'Yes',
+  no: 'No',
+  subject: 'Subject',
+  body: 'Welcome message',
+  mergeHint: 'Merge fields: {company}, {client_name}, {matter_ref}, {portal_link}.',
+  send: 'Send invitation',
+  sending: 'Sending…',
+  sent: 'Invitation sent.',
+  cancel: 'Cancel',
+  pickSomeone: 'Choose at least one contact.',
+  status: 'Status',
+  delivery: 'Delivery',
+  resend: 'Resend',
+  resendBy: 'Resend by',
+  remove: 'Remove from portal',
+  confirmRemove: 'Yes, remove',
+  regenerate: 'Generate new login details',
+  confirmRegenerate: 'Yes, send new details',
+  done: 'Done.',
+  stream: 'Conversation',
+  staffTitle: 'Staff and roles',
+  firmTitle: 'Firm settings',
+  requireTotp: 'Every staff member needs two-step sign-in (org admins always do)',
+  accessDays: "Client access lasts (days after accepting)",
+  accessDaysHint: 'Leave empty: access lasts until staff remove it.',
+  save: 'Save',
+  inviteStaff: 'Invite a staff member',
+  name: 'Name',
+  email: 'Email',
+  role: 'Role',
+  inviteStaffSubmit: 'Send setup link',
+  disable: 'Disable',
+  enable: 'Enable',
+  outboxTitle: 'Outbox (messages not sent through a provider)',
+  outboxEmpty: 'The outbox is empty.',
+  to: 'To',
+  channel: 'Channel',
+  auditTitle: 'Audit log',
+  auditEmpty: 'Nothing recorded yet.',
+  exportCsv: 'Export CSV',
+  exportJson: 'Export JSON',
+  action: 'Action',
+  actor: 'Actor',
+  when: 'When',
+  source: 'Source address',
+};
+
+/** Role names as shown. */
+export const ROLE = { org_admin: 'Organisation admin', matter_admin: 'Matter admin', staff: 'Staff' };
+
+/** Invite states and delivery as shown. */
+export const INVITE_STATUS = {
+  pending: 'Pending acceptance',
+  active: 'Active',
+  removed: 'Removed',
+  expired: 'Expired',
+  regenerated: 'New details sent',
+};
+export const METHOD = { email: 'Email', sms: 'SMS', email_sms: 'Email + SMS passcode' };
+export const STAFF_STATUS = { active: 'Active', invited: 'Invited', disabled: 'Disabled' };
+
+/** "email: sent", "sms: failed: no route" */
+export const deliveryLine = (channel, status, error) =>
+  `${METHOD[channel] || channel}: ${status === 'failed' && error ? `failed: ${error}` : status}`;
+
+/** The matter heading: "Smith purchase (ABCD1234)" */
+export const matterHeading = (title, ref) => (title ? `${title} (${ref})` : ref);
+
+/** "Remove Jane Citizen from the portal?" */
+export const confirmRemoveText = (name) => `Remove ${name} from the portal? Their sessions end at once.`;
+export const confirmRegenerateText = (name) =>
+  `Send ${name} new login details? Their password stops working and their sessions end.`;

@@ -1,0 +1,98 @@
+// The staff app: a navigation bar and one view at a time, chosen by the
+// URL fragment (`#/matters`, `#/matter/ABCD1234`, `#/staff`, `#/outbox`,
+// `#/audit`, `#/account`; anything else is the live stream of every
+// matter, which client/main.js draws). Org admins also see staff, outbox
+// and audit log.
+
+import { el } from '../shared/dom.js';
+import { STAFF } from '../shared/strings.js';
+import { accountView } from './account.js';
+import { routeHref } from './common.js';
+import { auditView } from './audit.js';
+import { matterView } from './matter.js';
+import { mattersView } from './matters.js';
+import { outboxView } from './outbox.js';
+import { staffView } from './people.js';
+
+const VIEWS = {
+  matters: mattersView,
+  matter: matterView,
+  staff: staffView,
+  outbox: outboxView,
+  audit: auditView,
+  account: accountView,
+};
+const ADMIN_ONLY = new Set(['staff', 'outbox', 'audit']);
+
+/** `#/matter/ABCD1234` -> ['matter', 'ABCD1234']; the stream view is ['']. */
+export function parseRoute(hash) {
+  if (!hash.startsWith('#/')) return [''];
+  const [name, arg] = hash.slice(2).split('/');
+  return VIEWS[name] ? [name, arg ? decodeURIComponent(arg) : undefined] : [''];
+}
+
+/**
+ * Start the app in `root` for `principal` ({kind, id, name, role}).
+ * `streams`: {show, hide} of the page's stream of every matter.
+ * Returns {stop}.
+ */
+export function startStaff({ principal, root, streams, onSignedOut, onSessionEnded, onState }) {
+  const admin = principal.role === 'org_admin';
+  const nav = el('nav', 'staff-nav');
+  nav.setAttribute('aria-label', STAFF.nav);
+  const list = el('ul');
+  const entries = [
+    ['', STAFF.conversations],
+    ['matters', STAFF.matters],
+    ...(admin ? [['staff', STAFF.staff], ['outbox', STAFF.outbox], ['audit', STAFF.audit]] : []),
+    ['account', STAFF.account],
+  ];
+  const links = new Map();
+  for (const [name, text] of entries) {
+    const a = el('a', null, text);
+    a.href = name ? routeHref(name) : '#/';
+    a.dataset.route = name;
+    links.set(name, a);
+    const li = el('li');
+    li.append(a);
+    list.append(li);
+  }
+  nav.append(list);
+  const body = el('div', 'staff-view');
+  root.replaceChildren(nav, body);
+
+  const ctx = { principal, admin, onSignedOut, onSessionEnded, onState, go: (hash) => (location.hash = hash) };
+  let current = null;
+
+  function show() {
+    let [name, arg] = parseRoute(location.hash);
+    if (ADMIN_ONLY.has(name) && !admin) name = 'matters';
+    if (current && current.stop) current.stop();
+    current = null;
+    for (const [route, a] of links) {
+      if (route === (name === 'matter' ? 'matters' : name)) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    if (!name) {
+      body.replaceChildren();
+      streams.show();
+      return;
+    }
+    streams.hide();
+    onState('idle'); // no live stream on this view (a matter's page goes live itself)
+    current = VIEWS[name](ctx, arg);
+    body.replaceChildren(current.node);
+    window.scrollTo(0, 0);
+  }
+
+  window.addEventListener('hashchange', show);
+  show();
+  return {
+    stop() {
+      window.removeEventListener('hashchange', show);
+      if (current && current.stop) current.stop();
+      current = null;
+      root.replaceChildren();
+    },
+  };
+}

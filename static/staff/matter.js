@@ -1,0 +1,198 @@
+// A matter's page for staff: its portal state with the Portal OFF/ON
+// control (which opens the invitation flyout), the portal access list with
+// its actions, the applicants, and the matter's live conversation.
+
+import { Feed } from '../client/feed.js';
+import { MatterView } from '../client/render.js';
+import { Cursors } from '../shared/cursors.js';
+import { el } from '../shared/dom.js';
+import { button } from '../shared/forms.js';
+import { api } from '../shared/http.js';
+import { ERRORS, STAFF, matterHeading } from '../shared/strings.js';
+import { failed, load, panel, routeHref } from './common.js';
+import { inviteFlyout } from './flyout.js';
+import { inviteList, isLive } from './invites.js';
+import { portalBadge, portalOn, refOf } from './matters.js';
+import { phaseForm } from './phase.js';
+
+const enc = encodeURIComponent;
+
+/** The live conversation of one matter (the same Feed the stream page uses). */
+function startStream(ctx, matter, container, onEvent) {
+  const views = new Map();
+  const view = new MatterView(
+    { ref: refOf(matter), title: matter.title, head: matter.head },
+    {
+      onLoadEarlier: (ref) => feed.loadEarlier(ref),
+      tools: (ref) =>
+        phaseForm(ref, { onPosted: (event) => view.add(event), onSignedOut: ctx.onSignedOut }),
+    },
+  );
+  const add = view.add.bind(view);
+  view.add = (event) => {
+    add(event);
+    onEvent(event);
+  };
+  views.set(refOf(matter), view);
+  container.append(view.section);
+  const feed = new Feed({
+    principal: ctx.principal,
+    views,
+    cursors: new Cursors(ctx.principal),
+    onState: ctx.onState,
+    onSignedOut: ctx.onSignedOut,
+    onSessionEnded: ctx.onSessionEnded,
+    onAccessRemoved: ctx.onSessionEnded,
+    onFatal: () => ctx.onState('error'),
+  });
+  feed.start(new Map([[refOf(matter), matter.head ?? 0]]));
+  return feed;
+}
+
+export function matterView(ctx, ref) {
+  const section = panel('matter-page', ref);
+  const back = el('a', 'back', STAFF.backToMatters);
+  back.href = routeHref('matters');
+  section.prepend(back);
+  const heading = section.querySelector('h2');
+  const portalRow = el('div', 'portal-row');
+  const access = el('section', 'subpanel');
+  access.id = 'portal-access';
+  const accessTitle = el('h3', null, STAFF.invitesTitle);
+  const accessBody = el('div');
+  access.append(accessTitle, accessBody);
+  const people = el('section', 'subpanel');
+  people.id = 'applicants';
+  const stream = el('div', 'matter-stream');
+  let flyout = null;
+  let feed = null;
+  let stopped = false;
+  let matter = null;
+  let applicants = [];
+  let refreshTimer = null;
+  let lastShown = null;
+
+  function renderPortal(invites) {
+    const on = portalOn(matter) || invites.some(isLive);
+    const control = button(on ? STAFF.inviteMore : STAFF.turnPortalOn, on ? 'button quiet' : 'button', 'button');
+    control.id = 'portal-control';
+    control.setAttribute('aria-controls', 'invite-flyout');
+    control.addEventListener('click', openFlyout);
+    const label = el('span', 'portal-label', STAFF.portal);
+    portalRow.replaceChildren(label, portalBadge(on), control);
+  }
+
+  function renderApplicants() {
+    const list = el('ul', 'chips');
+    for (const c of applicants) list.append(el('li', 'chip', c.name));
+    people.replaceChildren(el('h3', null, STAFF.applicants), applicants.length ? list : el('p', 'empty', STAFF.noApplicants));
+  }
+
+  async function refresh() {
+    if (stopped) return;
+    try {
+      const [detail, invites] = await Promise.all([
+        api('GET', `/api/v1/matters/${enc(ref)}`),
+        api('GET', `/api/v1/matters/${enc(ref)}/invites`),
+      ]);
+      if (stopped) return;
+      matter = { ...matter, ...(detail.matter || detail) };
+      applicants = detail.applicants || matter.applicants || applicants;
+      heading.textContent = matterHeading(matter.title, refOf(matter) || ref);
+      // Unchanged answers leave the page alone (an open "remove?" stays open).
+      const shown = JSON.stringify([matter, applicants, invites.invites]);
+      if (shown === lastShown) return;
+      lastShown = shown;
+      renderPortal(invites.invites);
+      renderApplicants();
+      accessBody.replaceChildren(
+        inviteList(invites.invites, {
+          onChanged: refresh,
+          onFailed: (line, err) => failed(ctx, line, err),
+        }),
+      );
+    } catch (err) {
+      lastShown = null;
+      const line = el('p', 'form-status');
+      accessBody.replaceChildren(line);
+      failed(ctx, line, err);
+    }
+  }
+
+  // Invite events (sent, resent, accepted, removed) and the welcome item
+  // change the access list: read it again once they stop arriving.
+  function onEvent(event) {
+    if (event.kind !== 'invite' && event.kind !== 'welcome') return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 300);
+  }
+
+  function closeFlyout() {
+    if (flyout) flyout.remove();
+    flyout = null;
+    const control = document.getElementById('portal-control');
+    if (control) control.focus();
+  }
+
+  // The applicants as contacts with their addresses and numbers (the
+  // flyout picks a method from them); a contact that cannot be read keeps
+  // its name only.
+  function applicantContacts() {
+    return Promise.all(
+      applicants.map(async (a) => {
+        const id = a.id ?? a.contact_id;
+        try {
+          const data = await api('GET', `/api/v1/contacts/${enc(id)}`);
+          return data.contact || data;
+        } catch (err) {
+          return { id, name: a.name };
+        }
+      }),
+    );
+  }
+
+  async function openFlyout() {
+    if (flyout) return;
+    flyout = el('section', 'flyout'); // taken at once: a second click does nothing
+    const contacts = await applicantContacts();
+    if (stopped) return;
+    flyout = inviteFlyout({
+      ref,
+      applicants: contacts,
+      onClose: closeFlyout,
+      onAdded: refresh,
+      onSent: () => {
+        closeFlyout();
+        refresh();
+      },
+      onFailed: (line, err) => failed(ctx, line, err),
+    });
+    portalRow.after(flyout);
+    const first = flyout.querySelector('input, select, textarea');
+    if (first) first.focus();
+  }
+
+  load(ctx, section, async () => {
+    const list = await api('GET', '/api/v1/matters');
+    return list.matters.find((m) => refOf(m) === ref) || null;
+  }).then(async (found) => {
+    if (stopped) return;
+    if (!found) {
+      section.append(el('p', 'empty', ERRORS.not_found));
+      return;
+    }
+    matter = found;
+    section.append(portalRow, access, people, stream);
+    await refresh();
+    if (!stopped) feed = startStream(ctx, matter, stream, onEvent);
+  });
+
+  return {
+    node: section,
+    stop() {
+      stopped = true;
+      clearTimeout(refreshTimer);
+      if (feed) feed.stop();
+    },
+  };
+}
