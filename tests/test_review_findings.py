@@ -1,0 +1,142 @@
+"""Findings of the security review of the access lifecycle (issue 10).
+
+Each test shows one weakness found by attacking a running app; it fails
+while the weakness is there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from rtportal.db.models import Firm, StaffUser
+from rtportal.settings import Settings
+from tests.conftest import FirmKit, MakeFirm
+from tests.support.invites import acceptance, login_secret, received
+from tests.support.logins import give_password, signin_body
+
+PASSWORD = "correct horse battery staple"
+
+
+async def _slug(kit: FirmKit) -> str:
+    async with kit.db.read() as session:
+        firm = await session.get(Firm, kit.firm_id)
+        assert firm is not None
+        return firm.slug
+
+
+async def _staff_email(kit: FirmKit, user_id: int) -> str:
+    async with kit.db.read() as session:
+        user = await session.get(StaffUser, user_id)
+        assert user is not None
+        return user.email
+
+
+async def _contact(http: httpx.AsyncClient, kit: FirmKit, name: str, email: str) -> int:
+    response = await http.post(
+        "/api/v1/contacts",
+        json={"name": name, "emails": [email], "phones": []},
+        headers=kit.auth("staff"),
+    )
+    assert response.status_code == 201, response.text
+    contact_id: int = response.json()["contact"]["id"]
+    return contact_id
+
+
+async def _invite(http: httpx.AsyncClient, kit: FirmKit, contact_id: int) -> int:
+    response = await http.post(
+        f"/api/v1/matters/{kit.ref}/invites",
+        json={"invites": [{"contact_id": contact_id, "method": "email"}]},
+        headers=kit.auth("staff"),
+    )
+    assert response.status_code == 201, response.text
+    (invite_id,) = response.json()["invites"]
+    assert isinstance(invite_id, int)
+    return invite_id
+
+
+async def _prelogin(http: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+    response = await http.post("/api/v1/prelogin", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["kdf"]
+
+
+async def test_prelogin_does_not_tell_an_account_from_nobody_by_naming_the_firm_or_not(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    """With one firm, a sign-in may leave the firm out. A real account's salt is
+    the same either way; nobody's must be too, or two prelogins enumerate accounts."""
+    kit = await make_firm()
+    slug = await _slug(kit)
+    email = await _staff_email(kit, kit.staff.id)
+    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
+    real_named = await _prelogin(http, {"firm": slug, "email": email})
+    real_unnamed = await _prelogin(http, {"email": email})
+    assert real_named == real_unnamed
+    nobody_named = await _prelogin(http, {"firm": slug, "email": "nobody@firm.test"})
+    nobody_unnamed = await _prelogin(http, {"email": "nobody@firm.test"})
+    assert nobody_named == nobody_unnamed
+
+
+async def test_the_account_sign_in_limit_is_one_count_whether_the_firm_is_named_or_not(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    kit = await make_firm()
+    slug = await _slug(kit)
+    email = await _staff_email(kit, kit.staff.id)
+    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
+    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    wrong = signin_body(slug, email, "wrong password entirely", kdf)
+    codes = []
+    for i in range(2 * settings.signin_account_limit):
+        body = dict(wrong) if i % 2 else {k: v for k, v in wrong.items() if k != "firm"}
+        response = await http.post("/api/v1/signin", json=body)
+        codes.append(response.json()["error"]["code"])
+    assert codes.count("invalid_credentials") == settings.signin_account_limit, codes
+
+
+async def test_two_contacts_sharing_an_email_can_both_accept(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Families share an address; the second acceptance must not be a 500."""
+    kit = await make_firm()
+    first = await _contact(http, kit, "Ana Silva", "family@client.test")
+    second = await _contact(http, kit, "Rui Silva", "family@client.test")
+    for contact_id in (first, second):
+        invite_id = await _invite(http, kit, contact_id)
+        link = (await received(kit.db, invite_id)).link
+        assert link is not None
+        response = await http.post("/api/v1/invites/accept", json=acceptance(link, login_secret()))
+        http.cookies.clear()
+        assert response.status_code != 500, response.text
+
+
+async def test_a_contact_with_a_staff_members_email_is_refused_cleanly(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    kit = await make_firm()
+    email = await _staff_email(kit, kit.staff.id)
+    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
+    contact_id = await _contact(http, kit, "Eve Imposter", email)
+    invite_id = await _invite(http, kit, contact_id)
+    link = (await received(kit.db, invite_id)).link
+    assert link is not None
+    response = await http.post("/api/v1/invites/accept", json=acceptance(link, login_secret()))
+    assert response.status_code != 500, response.text
+
+
+async def test_sign_in_refuses_a_foreign_origin_like_invite_accept(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    kit = await make_firm()
+    slug = await _slug(kit)
+    email = await _staff_email(kit, kit.staff.id)
+    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
+    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    response = await http.post(
+        "/api/v1/signin",
+        json=signin_body(slug, email, PASSWORD, kdf),
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403, response.text
