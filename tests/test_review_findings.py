@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from rtportal.db.models import Firm, StaffUser
+from rtportal.http import invites as invite_http
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, login_secret, received
@@ -140,3 +142,51 @@ async def test_sign_in_refuses_a_foreign_origin_like_invite_accept(
         headers={"Origin": "https://evil.example"},
     )
     assert response.status_code == 403, response.text
+
+
+async def test_invite_acceptance_is_no_password_oracle_beyond_the_account_limit(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    """A client with a password who is invited to a second matter must give that
+    password to accept; guesses there count like sign-in guesses (the account
+    limit), not only against the caller's address."""
+    kit = await make_firm()
+    contact_id = await _contact(http, kit, "Ana Silva", "ana@client.test")
+    first = (await received(kit.db, await _invite(http, kit, contact_id))).link
+    assert first is not None
+    accepted = await http.post("/api/v1/invites/accept", json=acceptance(first, login_secret()))
+    assert accepted.status_code == 201, accepted.text
+    http.cookies.clear()
+    made = await http.post(
+        "/api/v1/matters", json={"title": "Second visa"}, headers=kit.auth("admin")
+    )
+    assert made.status_code == 201, made.text
+    ref = made.json()["matter"]["ref"]
+    response = await http.post(
+        f"/api/v1/matters/{ref}/invites",
+        json={"invites": [{"contact_id": contact_id, "method": "email"}]},
+        headers=kit.auth("admin"),
+    )
+    assert response.status_code == 201, response.text
+    (invite_id,) = response.json()["invites"]
+    link = (await received(kit.db, invite_id)).link
+    assert link is not None
+    codes = []
+    for _ in range(settings.signin_account_limit + 5):
+        guess = await http.post(
+            "/api/v1/invites/accept", json=acceptance(link, login_secret(), kdf=False)
+        )
+        codes.append(guess.json()["error"]["code"])
+    assert "rate_limited" in codes, codes
+
+
+async def test_address_limits_count_an_ipv6_host_by_its_64(app: Starlette) -> None:
+    """One host holds a whole /64: stepping through its addresses must not reset
+    the per-address limits of invite links (nor sign-in, which shares the key)."""
+    codes = []
+    for i in range(invite_http.LINK_LIMIT + 1):
+        transport = httpx.ASGITransport(app=app, client=(f"2001:db8:1:2::{i + 1:x}", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            response = await c.post("/api/v1/invites/open", json={"token": "x" * 43})
+            codes.append(response.json()["error"]["code"])
+    assert codes[-1] == "rate_limited", codes[-3:]
