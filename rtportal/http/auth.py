@@ -147,11 +147,11 @@ async def signin(request: Request) -> Response:
     await runtime.limiter.hit(
         "signin", f"addr|{address}", limit=settings.signin_address_limit, window=window
     )
-    await runtime.limiter.hit(
-        "signin", f"acct|{slug or ''}|{email}", limit=settings.signin_account_limit, window=window
-    )
     async with db_of(request).read() as session:
         found = await accounts.lookup(session, slug, email)
+    # One count per account however the firm is named (or left out).
+    account = f"acct|{accounts.firm_key(slug, found)}|{email}"
+    await runtime.limiter.hit("signin", account, limit=settings.signin_account_limit, window=window)
     try:
         rehash = await accounts.verify_secret(found, secret)
     except InvalidCredentials:
@@ -192,7 +192,7 @@ async def signin(request: Request) -> Response:
     except InvalidCredentials:
         await _failed(request, firm, email, why)
         raise
-    await runtime.limiter.reset("signin", f"acct|{slug or ''}|{email}")
+    await runtime.limiter.reset("signin", account)
     return response
 
 
