@@ -142,6 +142,14 @@ async def test_sign_in_refuses_a_foreign_origin_like_invite_accept(
         headers={"Origin": "https://evil.example"},
     )
     assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "forbidden_origin"
+    for url, body in (
+        ("/api/v1/setup/open", {"token": "x" * 43}),
+        ("/api/v1/setup/accept", {"token": "x" * 43}),
+        ("/api/v1/session", {"token": "x" * 43}),
+    ):
+        refused = await http.post(url, json=body, headers={"Origin": "https://evil.example"})
+        assert refused.status_code == 403, (url, refused.text)
 
 
 async def test_invite_acceptance_is_no_password_oracle_beyond_the_account_limit(

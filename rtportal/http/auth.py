@@ -21,9 +21,11 @@ from rtportal.db.models import Credential, Firm
 from rtportal.errors import BadRequest, InvalidCredentials, NotFound, SecondFactorRequired
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
+    check_origin,
     client_address,
     csrf_token,
     db_of,
+    limit_address,
     ok,
     principal_body,
     principal_of,
@@ -133,6 +135,8 @@ async def _failed(request: Request, firm: Firm | None, email: str, why: str) -> 
 @json_endpoint
 async def signin(request: Request) -> Response:
     """Email + login secret (+ TOTP) -> a session cookie (docs/api.md "Sign-in")."""
+    # A foreign page must not sign a visitor in to an account of its choosing.
+    check_origin(request)
     settings = settings_of(request)
     runtime = runtime_of(request)
     body = await json_object(request, _SMALL_BODY)
@@ -143,7 +147,7 @@ async def signin(request: Request) -> Response:
     if code is not None and not isinstance(code, str):
         raise BadRequest("totp must be a string")
     window = settings.signin_window
-    address = client_address(request) or "unknown"
+    address = limit_address(request)
     await runtime.limiter.hit(
         "signin", f"addr|{address}", limit=settings.signin_address_limit, window=window
     )

@@ -23,6 +23,7 @@ from rtportal.http.context import (
     client_address,
     csrf_token,
     db_of,
+    limit_address,
     ok,
     principal_body,
     principal_of,
@@ -48,7 +49,7 @@ LINK_WINDOW = 600.0
 
 async def _count_invites(request: Request, principal: Principal, n: int) -> None:
     limiter = runtime_of(request).limiter
-    address = client_address(request) or "unknown"
+    address = limit_address(request)
     for _ in range(n):
         await limiter.hit("invite", f"staff:{principal.id}", limit=INVITE_LIMIT, window=3600)
         await limiter.hit("invite", f"addr:{address}", limit=INVITE_ADDRESS_LIMIT, window=3600)
@@ -243,7 +244,7 @@ async def regenerate(request: Request) -> Response:
 
 
 async def _link_attempt(request: Request) -> None:
-    address = client_address(request) or "unknown"
+    address = limit_address(request)
     await runtime_of(request).limiter.hit(
         "invite_link", address, limit=LINK_LIMIT, window=LINK_WINDOW
     )

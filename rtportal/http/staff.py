@@ -18,6 +18,7 @@ from rtportal.errors import BadRequest, NotFound
 from rtportal.http.auth import secret_field, signed_in, text_field
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
+    check_origin,
     client_address,
     db_of,
     ok,
@@ -120,6 +121,7 @@ async def update_staff(request: Request) -> Response:
 @json_endpoint
 async def open_setup(request: Request) -> Response:
     """What the setup page shows: the firm, the member, and a fresh salt."""
+    check_origin(request)
     body = await json_object(request, _SMALL_BODY)
     settings = settings_of(request)
     async with db_of(request).read() as session:
@@ -136,6 +138,7 @@ async def open_setup(request: Request) -> Response:
 @json_endpoint
 async def accept_setup(request: Request) -> Response:
     """Set the password through the setup link (once) and sign in."""
+    check_origin(request)
     body = await json_object(request, _SMALL_BODY)
     settings = settings_of(request)
     kdf = Kdf.parse(body.get("kdf")).check(settings)
