@@ -29,6 +29,7 @@ from rtportal.access import audit, directory, passwords
 from rtportal.access.credentials import LOGIN_SECRET_BYTES, Kdf, credential_of, set_login
 from rtportal.access.invitecodes import PASSCODE_TRIES, link_hash, passcode_matches
 from rtportal.access.membership import live
+from rtportal.access.ratelimit import Limiter
 from rtportal.access.sessions import Exchanged, issue_session
 from rtportal.db import Database
 from rtportal.db.models import (
@@ -197,13 +198,24 @@ async def accept(
     settings: Settings,
     request: Acceptance,
     address: str | None,
+    limiter: Limiter | None = None,
 ) -> Exchanged:
-    """Accept an invite: the contact becomes a member and is signed in."""
+    """Accept an invite: the contact becomes a member and is signed in.
+
+    With ``limiter``, a contact who already has a password spends a try of
+    the sign-in account limit on each check of it here (the same count as
+    ``POST /api/v1/signin``), so a link is no way around that limit."""
     key = settings.secret_key
     now = utcnow()
     async with db.read() as session:
         invite, hashed = await _live_invite(session, key, request.token, now)
         credential = await credential_of(session, "contact", invite.contact_id)
+        firm_row = await session.get(Firm, invite.firm_id)
+        account = (
+            f"acct|{firm_row.slug}|{credential.email}"
+            if firm_row is not None and credential is not None
+            else None
+        )
         login_name = await directory.primary_email(
             session, invite.contact_id
         ) or await directory.primary_mobile(session, invite.contact_id)
@@ -212,6 +224,13 @@ async def accept(
     has_password = _has_password(credential)
     if has_password:
         assert credential is not None and credential.verifier is not None
+        if limiter is not None and account is not None:
+            await limiter.hit(
+                "signin",
+                account,
+                limit=settings.signin_account_limit,
+                window=settings.signin_window,
+            )
         verified = await passwords.hashing().verify(credential.verifier, request.login_secret)
         if not verified.ok:
             raise InvalidCredentials("wrong password for this account")
@@ -282,4 +301,6 @@ async def accept(
             },
             system=True,
         )
+    if has_password and limiter is not None and account is not None:
+        await limiter.reset("signin", account)
     return made

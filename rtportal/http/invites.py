@@ -270,6 +270,7 @@ async def accept(request: Request) -> Response:
         settings_of(request),
         parsed,
         client_address(request),
+        runtime_of(request).limiter,
     )
     response = ok(
         {
