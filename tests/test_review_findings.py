@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pyotp
 from starlette.applications import Starlette
 
 from rtportal.db.models import Firm, StaffUser
 from rtportal.http import invites as invite_http
 from rtportal.settings import Settings
-from tests.conftest import FirmKit, MakeFirm
+from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.invites import acceptance, login_secret, received
 from tests.support.logins import give_password, signin_body
 
@@ -198,3 +199,40 @@ async def test_address_limits_count_an_ipv6_host_by_its_64(app: Starlette) -> No
             response = await c.post("/api/v1/invites/open", json={"token": "x" * 43})
             codes.append(response.json()["error"]["code"])
     assert codes[-1] == "rate_limited", codes[-3:]
+
+
+async def test_a_client_with_a_second_factor_needs_it_to_accept_another_invite(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A client who enrolled TOTP signs in with password and code; accepting an
+    invite to another matter with the password alone must not give a session."""
+    kit = await make_firm()
+    contact_id = await _contact(http, kit, "Ana Silva", "ana@client.test")
+    first = (await received(kit.db, await _invite(http, kit, contact_id))).link
+    assert first is not None
+    secret = login_secret()
+    accepted = await http.post("/api/v1/invites/accept", json=acceptance(first, secret))
+    assert accepted.status_code == 201, accepted.text
+    cookie = {"Origin": TEST_ORIGIN, "X-CSRF-Token": accepted.json()["csrf_token"]}
+    started = await http.post("/api/v1/me/totp", headers=cookie)
+    assert started.status_code == 200, started.text
+    code = pyotp.TOTP(started.json()["secret"]).now()
+    confirmed = await http.post("/api/v1/me/totp/confirm", json={"code": code}, headers=cookie)
+    assert confirmed.status_code == 200, confirmed.text
+    http.cookies.clear()
+    made = await http.post(
+        "/api/v1/matters", json={"title": "Second visa"}, headers=kit.auth("admin")
+    )
+    ref = made.json()["matter"]["ref"]
+    response = await http.post(
+        f"/api/v1/matters/{ref}/invites",
+        json={"invites": [{"contact_id": contact_id, "method": "email"}]},
+        headers=kit.auth("admin"),
+    )
+    assert response.status_code == 201, response.text
+    (invite_id,) = response.json()["invites"]
+    link = (await received(kit.db, invite_id)).link
+    assert link is not None
+    again = await http.post("/api/v1/invites/accept", json=acceptance(link, secret, kdf=False))
+    assert again.status_code == 401, again.text
+    assert again.json()["error"]["code"] == "second_factor_required"
