@@ -6,6 +6,7 @@ while the weakness is there.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -236,3 +237,7 @@ async def test_a_client_with_a_second_factor_needs_it_to_accept_another_invite(
     again = await http.post("/api/v1/invites/accept", json=acceptance(link, secret, kdf=False))
     assert again.status_code == 401, again.text
     assert again.json()["error"]["code"] == "second_factor_required"
+    body = acceptance(link, secret, kdf=False)
+    body["totp"] = pyotp.TOTP(started.json()["secret"]).at(time.time() + 30)
+    with_code = await http.post("/api/v1/invites/accept", json=body)
+    assert with_code.status_code == 201, with_code.text

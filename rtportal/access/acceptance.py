@@ -25,11 +25,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import base64url
-from rtportal.access import audit, directory, passwords
+from rtportal.access import audit, directory, passwords, totp
 from rtportal.access.credentials import LOGIN_SECRET_BYTES, Kdf, credential_of, set_login
 from rtportal.access.invitecodes import PASSCODE_TRIES, link_hash, passcode_matches
 from rtportal.access.membership import live
-from rtportal.access.ratelimit import Limiter
+from rtportal.access.ratelimit import Limiter, MemoryLimiter
 from rtportal.access.sessions import Exchanged, issue_session
 from rtportal.db import Database
 from rtportal.db.models import (
@@ -49,6 +49,7 @@ from rtportal.settings import Settings
 __all__ = ["Acceptance", "accept", "open_invite", "parse_acceptance"]
 
 _BLOB_MAX = 64 * 1024  # key backup / public keys: opaque, bounded
+_CODE_MAX = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +60,13 @@ class Acceptance:
     login_secret: bytes
     key_backup: bytes | None
     public_keys: bytes | None
+    totp: str | None = None  # a client with a second factor who has a password
 
 
 def parse_acceptance(body: dict[str, Any]) -> Acceptance:
     """``{token, passcode?, kdf, login_secret, key_backup?, public_keys?}``; ``kdf``
     may be left out when the contact already has a password."""
-    allowed = {"token", "passcode", "kdf", "login_secret", "key_backup", "public_keys"}
+    allowed = {"token", "passcode", "kdf", "login_secret", "key_backup", "public_keys", "totp"}
     unknown = set(body) - allowed
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -72,6 +74,9 @@ def parse_acceptance(body: dict[str, Any]) -> Acceptance:
     if passcode is not None and not isinstance(passcode, str):
         raise BadRequest("passcode: must be a string of 6 digits", field="passcode")
     kdf = Kdf.parse(body["kdf"]) if body.get("kdf") is not None else None
+    code = body.get("totp")
+    if code is not None and (not isinstance(code, str) or len(code) > _CODE_MAX):
+        raise BadRequest("totp: must be the 6-digit code or a recovery code", field="totp")
     secret = base64url.decode(body.get("login_secret"), LOGIN_SECRET_BYTES, "login_secret")
     if secret is None or len(secret) != LOGIN_SECRET_BYTES:
         raise BadRequest("login_secret: must be 32 bytes of base64url", field="login_secret")
@@ -82,6 +87,7 @@ def parse_acceptance(body: dict[str, Any]) -> Acceptance:
         secret,
         base64url.decode(body.get("key_backup"), _BLOB_MAX, "key_backup"),
         base64url.decode(body.get("public_keys"), _BLOB_MAX, "public_keys"),
+        code,
     )
 
 
@@ -258,6 +264,19 @@ async def accept(
         contact = await session.get(Contact, invite.contact_id)
         assert row is not None and firm is not None and matter is not None and contact is not None
         await session.refresh(row)
+        if has_password and credential is not None and credential.totp_enabled_at is not None:
+            # A password with a second factor proves the person only with its code,
+            # as at sign-in (a regeneration clears the password: no code then).
+            held = await session.get(Credential, credential.id)
+            assert held is not None
+            await totp.check_second_factor(
+                session,
+                settings,
+                limiter if limiter is not None else MemoryLimiter(),
+                held,
+                required=True,
+                code=request.totp,
+            )
         first_acceptance = row.status == "pending"
         row.access_expires_at = await _admit(session, row, firm, now)
         row.status = "active"
