@@ -241,3 +241,23 @@ async def test_a_client_with_a_second_factor_needs_it_to_accept_another_invite(
     body["totp"] = pyotp.TOTP(started.json()["secret"]).at(time.time() + 30)
     with_code = await http.post("/api/v1/invites/accept", json=body)
     assert with_code.status_code == 201, with_code.text
+
+
+async def test_promotion_to_org_admin_ends_sessions_that_never_saw_a_second_factor(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    """Org admins must sign in with a second factor: a plain staff member's
+    password-only session must not become an org admin's session on promotion."""
+    kit = await make_firm()
+    slug = await _slug(kit)
+    email = await _staff_email(kit, kit.staff.id)
+    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
+    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    signed = await http.post("/api/v1/signin", json=signin_body(slug, email, PASSWORD, kdf))
+    assert signed.status_code == 201, signed.text
+    promoted = await http.patch(
+        f"/api/v1/staff/{kit.staff.id}", json={"role": "org_admin"}, headers=kit.auth("admin")
+    )
+    assert promoted.status_code == 200, promoted.text
+    as_admin = await http.get("/api/v1/staff")  # the password-only session's cookie
+    assert as_admin.status_code == 401, as_admin.text
