@@ -112,7 +112,7 @@ async def update_staff(request: Request) -> Response:
             session, actor, user_id, role=role, status=status, address=client_address(request)
         )
         answer = service.staff_json(changed.user)
-    if changed.disabled:
+    if changed.disabled or changed.sessions_ended:
         # After commit: their live websockets on every worker close with 4010.
         await request.app.state.hub.close_principal("staff", user_id, CLOSE_REVOKED)
     return ok({"staff": answer})
