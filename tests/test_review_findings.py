@@ -261,3 +261,13 @@ async def test_promotion_to_org_admin_ends_sessions_that_never_saw_a_second_fact
     assert promoted.status_code == 200, promoted.text
     as_admin = await http.get("/api/v1/staff")  # the password-only session's cookie
     assert as_admin.status_code == 401, as_admin.text
+
+
+async def test_setup_links_are_rate_limited_per_address_like_invite_links(
+    http: httpx.AsyncClient,
+) -> None:
+    codes = []
+    for _ in range(invite_http.LINK_LIMIT + 1):
+        response = await http.post("/api/v1/setup/open", json={"token": "x" * 43})
+        codes.append(response.json()["error"]["code"])
+    assert codes[-1] == "rate_limited", codes[-3:]
