@@ -27,6 +27,7 @@ from rtportal.http.context import (
     settings_of,
 )
 from rtportal.http.errors import json_endpoint
+from rtportal.http.invites import link_attempt
 from rtportal.principal import Principal
 
 __all__ = ["routes"]
@@ -123,6 +124,7 @@ async def open_setup(request: Request) -> Response:
     """What the setup page shows: the firm, the member, and a fresh salt."""
     check_origin(request)
     body = await json_object(request, _SMALL_BODY)
+    await link_attempt(request)
     settings = settings_of(request)
     async with db_of(request).read() as session:
         firm, user = await service.open_setup(session, settings, body.get("token"))
@@ -143,6 +145,7 @@ async def accept_setup(request: Request) -> Response:
     settings = settings_of(request)
     kdf = Kdf.parse(body.get("kdf")).check(settings)
     secret = secret_field(body, "login_secret")
+    await link_attempt(request)
     async with db_of(request).write() as session:
         firm, user = await service.accept_setup(session, settings, body.get("token"))
         credential = await set_login(
