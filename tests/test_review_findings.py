@@ -107,6 +107,7 @@ async def test_two_contacts_sharing_an_email_can_both_accept(
     kit = await make_firm()
     first = await _contact(http, kit, "Ana Silva", "family@client.test")
     second = await _contact(http, kit, "Rui Silva", "family@client.test")
+    statuses = []
     for contact_id in (first, second):
         invite_id = await _invite(http, kit, contact_id)
         link = (await received(kit.db, invite_id)).link
@@ -114,6 +115,9 @@ async def test_two_contacts_sharing_an_email_can_both_accept(
         response = await http.post("/api/v1/invites/accept", json=acceptance(link, login_secret()))
         http.cookies.clear()
         assert response.status_code != 500, response.text
+        statuses.append((response.status_code, response.json().get("error", {}).get("code")))
+    # The address is the first one's login name; the second is told, not crashed.
+    assert statuses == [(201, None), (409, "conflict")]
 
 
 async def test_a_contact_with_a_staff_members_email_is_refused_cleanly(
@@ -128,6 +132,7 @@ async def test_a_contact_with_a_staff_members_email_is_refused_cleanly(
     assert link is not None
     response = await http.post("/api/v1/invites/accept", json=acceptance(link, login_secret()))
     assert response.status_code != 500, response.text
+    assert response.json()["error"]["code"] == "conflict"
 
 
 async def test_sign_in_refuses_a_foreign_origin_like_invite_accept(

@@ -39,9 +39,10 @@ from rtportal.db.models import (
     Invite,
     Matter,
     MatterMember,
+    StaffUser,
     utcnow,
 )
-from rtportal.errors import BadRequest, InvalidCredentials, InvalidLink, InvalidPasscode
+from rtportal.errors import BadRequest, Conflict, InvalidCredentials, InvalidLink, InvalidPasscode
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -109,6 +110,26 @@ async def _live_invite(
     ):
         raise InvalidLink("this link is not valid (used, replaced or expired)")
     return invite, hashed
+
+
+async def _login_taken(
+    session: AsyncSession, firm_id: int, login_name: str, contact_id: int
+) -> bool:
+    """Does someone else at the firm (a staff member, or another contact who
+    shares the address) already sign in with ``login_name``? Login names are
+    unique per firm."""
+    name = login_name.lower()
+    other = await session.execute(
+        select(Credential.id).where(
+            Credential.firm_id == firm_id,
+            Credential.email == name,
+            ~((Credential.principal_kind == "contact") & (Credential.principal_id == contact_id)),
+        )
+    )
+    staff = await session.execute(
+        select(StaffUser.id).where(StaffUser.firm_id == firm_id, StaffUser.email == name)
+    )
+    return other.first() is not None or staff.first() is not None
 
 
 def _has_password(credential: Credential | None) -> bool:
@@ -284,6 +305,11 @@ async def accept(
             row.accepted_at = now
         if not has_password:
             assert request.kdf is not None and login_name is not None
+            if await _login_taken(session, firm.id, login_name, contact.id):
+                raise Conflict(
+                    "another account at this firm signs in with this email: ask the firm",
+                    field="email",
+                )
             await set_login(
                 session,
                 firm_id=firm.id,
