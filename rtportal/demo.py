@@ -318,7 +318,11 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
                 f"staff sign-in: {base}/?firm={user.firm_slug} {user.email} / {user.password}"
             )
     if any(user.password is not None for user in users):
-        lines.append("")
+        lines += [
+            "  (an org admin's first sign-in sets up an authenticator app: every org admin",
+            "   uses a second factor; the page shows the code to scan or type)",
+            "",
+        ]
     for user in users:
         lines += [
             f"{user.role}: {user.principal.display_name} <{user.email}>",

@@ -38,6 +38,7 @@ from rtportal.access import acceptance, invites, membership
 from rtportal.access.acceptance import Acceptance
 from rtportal.access.credentials import Kdf
 from rtportal.access.invitecodes import PASSCODE_TRIES
+from rtportal.access.ratelimit import MemoryLimiter
 from rtportal.db import Database
 from rtportal.db.models import Firm, Invite, Matter, MatterMember, utcnow
 from rtportal.demo import create_contact, create_firm, create_matter, create_staff
@@ -318,7 +319,9 @@ class InviteLifecycle(RuleBasedStateMachine):
         passcode = sent.passcode if right_passcode else wrong
         request = Acceptance(sent.link, passcode, Kdf(b"s" * 16), secret, None, None)
         opened = self._outcome(acceptance.open_invite(self.db, self.config, sent.link))
-        result = self._outcome(acceptance.accept(self.db, None, self.config, request, None))
+        result = self._outcome(
+            acceptance.accept(self.db, None, self.config, MemoryLimiter(), request, None)
+        )
         live = model.latest == sent.link and model.status in ("pending", "active")
         if not live:
             assert isinstance(opened, InvalidLink), opened

@@ -19,15 +19,25 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import select, update
 from websockets.asyncio.client import connect
 
+from rtportal import base64url
 from rtportal.access import invites, templates
 from rtportal.access.ratelimit_redis import limiter_for
 from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
-from rtportal.db.models import AuditEntry, Credential, Firm, Invite, MatterMember, utcnow
+from rtportal.db.models import (
+    AuditEntry,
+    Credential,
+    Firm,
+    Invite,
+    MatterMember,
+    OutboxMessage,
+    utcnow,
+)
 from rtportal.http import invites as invite_http
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
@@ -175,8 +185,10 @@ async def test_an_email_invite_is_sent_opened_and_accepted(
         "email": f"mei.{kit.firm_id}@client.test",
         "needs_passcode": False,
         "has_password": False,
-        "kdf": None,
+        "kdf": opened.json()["kdf"],  # a fresh salt with the parameters for new passwords
     }
+    fresh = opened.json()["kdf"]
+    assert fresh["alg"] == "argon2id" and len(base64url.decode(fresh["salt"], 16) or b"") == 16
     accepted = await _accept(http, got.link)
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["principal"]["kind"] == "contact"
@@ -274,8 +286,9 @@ async def test_invite_preconditions_each_have_their_code_and_nothing_is_half_don
         headers=kit.auth("staff"),
     )
     assert response.status_code == 403 and _code(response) == "forbidden"
-    assert _code(await round_((landline, "email"), who="contact")) == "forbidden"
-    assert _code(await round_((landline, "email"), who="bot")) == "forbidden"
+    # Clients and bots: staff actions do not exist for them (never a 403 hint).
+    assert _code(await round_((landline, "email"), who="contact")) == "not_found"
+    assert _code(await round_((landline, "email"), who="bot")) == "not_found"
     response = await http.post(
         url,
         json={"invites": [{"contact_id": foreign, "method": "email"}]},
@@ -854,6 +867,10 @@ async def test_regenerated_login_details_close_the_contacts_websockets(
             open_timeout=TIMEOUT,
         )
         assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "hello"
+        # Subscribed: the socket holds the matter, which the client keeps (4010, not 4011).
+        await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref}]}))
+        while json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)).get("type") != "subscribed":
+            pass
         regenerated = await http.post(
             f"/api/v1/invites/{invite_id}/regenerate", json={}, headers=kit.auth("staff")
         )
@@ -882,3 +899,101 @@ async def test_each_client_sees_only_their_own_welcome(
         assert f"Dear {name}," in welcomes[0]["payload"]["text"]
     staff = [e for e in await _events(http, kit, kit.auth("staff")) if e["kind"] == "welcome"]
     assert [e["payload"]["to"] for e in staff] == [[first], [second]]
+
+
+async def test_two_contacts_of_a_firm_cannot_share_one_sign_in_address(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A couple sharing an email: the second invite by that address is refused
+    (``login_in_use``), before sending and again at acceptance, and never a 500."""
+    kit = await make_firm()
+    first = await _new_contact(http, kit, "Mei Chen")
+    second = await _new_contact(http, kit, "Mei Lee")  # the same address (and mobile)
+    both_pending = await _invite(http, kit, second)  # before anyone signs in with it
+    accepted = await _accept(
+        http, (await received(kit.db, await _invite(http, kit, first))).link or ""
+    )
+    assert accepted.status_code == 201, accepted.text
+    http.cookies.clear()
+    late = await _accept(http, (await received(kit.db, both_pending)).link or "")
+    assert late.status_code == 422 and _reason(late) == "login_in_use", late.text
+    assert late.json()["error"]["details"]["contact_id"] == second
+    listing = await _listing(http, kit)
+    assert {i["id"]: i["status"] for i in listing["invites"]}[both_pending] == "pending"
+    other = await kit.add_matter(title="Second matter", members=())
+    again = await http.post(
+        f"/api/v1/matters/{other.reference}/invites",
+        json={"invites": [{"contact_id": second, "method": "email", "see_applicants": True}]},
+        headers=kit.auth("staff"),
+    )
+    assert again.status_code == 422 and _reason(again) == "login_in_use", again.text
+
+
+async def test_an_invite_link_is_no_way_around_a_clients_second_factor(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    contact_id = await _new_contact(http, kit)
+    secret = login_secret()
+    first = await _accept(
+        http, (await received(kit.db, await _invite(http, kit, contact_id))).link or "", secret
+    )
+    assert first.status_code == 201, first.text
+    bearer = {"Authorization": f"Bearer {first.cookies['rtp_session']}"}
+    http.cookies.clear()
+    started = await http.post("/api/v1/me/totp", headers=bearer)
+    assert started.status_code == 200, started.text
+    totp_secret = started.json()["secret"]
+    now = time.time()
+    confirmed = await http.post(
+        "/api/v1/me/totp/confirm", json={"code": pyotp.TOTP(totp_secret).at(now)}, headers=bearer
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    other = await kit.add_matter(title="Second matter", members=())
+    link = (await received(kit.db, await _invite(http, kit, contact_id, ref=other.reference))).link
+    without = await http.post(
+        "/api/v1/invites/accept", json={"token": link, "login_secret": secret}
+    )
+    assert without.status_code == 401 and _code(without) == "second_factor_required"
+    assert not http.cookies
+    with_code = await http.post(
+        "/api/v1/invites/accept",
+        json={
+            "token": link,
+            "login_secret": secret,
+            "totp": pyotp.TOTP(totp_secret).at(now + 30),
+        },
+    )
+    assert with_code.status_code == 201, with_code.text
+
+
+async def test_the_outbox_keeps_no_link_that_is_not_the_live_one(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Held email/SMS (no provider) are read by org admins: once a resend replaces a
+    link, or the link is used, the earlier messages' bodies are gone."""
+    kit = await make_firm()
+    contact_id = await _new_contact(http, kit)
+    invite_id = await _invite(http, kit, contact_id, "email_sms")
+    first = await received(kit.db, invite_id)
+    resent = await http.post(
+        f"/api/v1/invites/{invite_id}/resend", json={}, headers=kit.auth("staff")
+    )
+    assert resent.status_code == 200, resent.text
+
+    async def bodies() -> list[str | None]:
+        async with kit.db.read() as session:
+            rows = await session.execute(
+                select(OutboxMessage.body)
+                .where(OutboxMessage.invite_id == invite_id)
+                .order_by(OutboxMessage.id)
+            )
+            return list(rows.scalars())
+
+    held = await bodies()
+    assert len(held) == 4 and held[:2] == [None, None] and all(held[2:])
+    assert not any(first.link and b and first.link in b for b in held)
+    latest = await received(kit.db, invite_id)
+    accepted = await _accept(http, latest.link or "", passcode=latest.passcode)
+    assert accepted.status_code == 201, accepted.text
+    assert await bodies() == [None] * 4

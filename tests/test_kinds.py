@@ -50,18 +50,13 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
             "staff_detail": "LEAK-phase-detail",
         },
     ),
-    (
-        "invite",
-        "staff",
-        "staff",
-        {"contact_id": 7, "email": "LEAK-invite@example.com", "name": "LEAK-invite"},
-    ),
     ("bot", "bot", "portal", {"status": "checked", "staff_detail": "LEAK-bot-detail"}),
     ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
 ]
 
 # System kinds: written only by the server's services (a Unit with system=True).
 SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
+    ("invite", "staff", {"contact_id": 7, "email": "LEAK-invite@example.com", "name": "LEAK-i"}),
     (
         "access",
         "staff",

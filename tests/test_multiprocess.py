@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import secrets
 import signal
 import string
@@ -43,10 +44,20 @@ from rtportal.access.queries import ACCESS_QUERIES
 from rtportal.access.removal import remove_member
 from rtportal.access.sessions import issue_token, revoke_principal_tokens
 from rtportal.db import Database
-from rtportal.db.models import Contact, Event, Firm, Matter, MatterMember, StaffUser
+from rtportal.db.models import (
+    Contact,
+    Event,
+    Firm,
+    Matter,
+    MatterMember,
+    OutboxMessage,
+    StaffUser,
+)
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
+from tests.conftest import FAST_LOGIN_ENV
+from tests.support.logins import secret_for
 from tests.support.procs import RedisProcess
 from tests.support.worker import Worker, migrated_db, worker_env
 from tests.support.wsclient import ConnectionLost, ServerError, StreamClient, wait_until
@@ -832,3 +843,81 @@ async def test_cursor_too_old_resyncs_over_http_on_the_other_worker(
     await assert_all_delivered(db, cast, receivers, within=30)
     assert len(staff.log(m)) == offline + live
     assert all(w.alive() for w in ws), dead_worker_report(ws)
+
+
+async def test_removing_an_invite_closes_the_clients_websocket_in_another_process_within_1s(
+    db: Database, spawn: Spawn, module_redis: RedisProcess, clients: list[StreamClient]
+) -> None:
+    """Issue 10: staff remove a client from the portal over HTTP on worker a; the
+    client's live, subscribed websocket on worker b (another OS process) closes
+    within 1 s of the answer, and their session is dead everywhere."""
+    cast = await seed(db, staff=0, contacts=0, matters=1)
+    ref = cast.matters[0]
+    tag = secrets.token_hex(3)
+    async with db.write() as s:
+        firm_id = (await s.execute(select(Matter.firm_id).where(Matter.reference == ref))).scalar()
+        admin = StaffUser(
+            firm_id=firm_id,
+            email=f"admin-{tag}@example.test",
+            display_name="Admin",
+            role="org_admin",
+        )
+        s.add(admin)
+        await s.flush()
+        staff_token = await issue_token(
+            s, KEY, "staff", admin.id, label="mp", ttl=timedelta(hours=1)
+        )
+    fast = {k.removeprefix("RTPORTAL_").lower(): v for k, v in FAST_LOGIN_ENV.items()}
+    a = await spawn("a", module_redis.url, **fast)
+    b = await spawn("b", module_redis.url, **fast)
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    origin = {"Origin": "http://127.0.0.1:8000"}
+    async with httpx.AsyncClient(base_url=a.http_url, timeout=20) as http:
+        made = await http.post(
+            "/api/v1/contacts",
+            json={"name": "Removed Client", "emails": [f"client-{tag}@example.test"], "phones": []},
+            headers=staff,
+        )
+        assert made.status_code == 201, made.text
+        contact_id = made.json()["contact"]["id"]
+        sent = await http.post(
+            f"/api/v1/matters/{ref}/invites",
+            json={
+                "invites": [{"contact_id": contact_id, "method": "email", "see_applicants": True}]
+            },
+            headers=staff,
+        )
+        assert sent.status_code == 201, sent.text
+        invite_id = sent.json()["invites"][0]
+        async with db.read() as s:
+            body = (
+                await s.execute(
+                    select(OutboxMessage.body).where(OutboxMessage.invite_id == invite_id)
+                )
+            ).scalar_one()
+        link = re.search(r"#invite=([A-Za-z0-9_-]+)", body or "")
+        assert link, body
+        opened = await http.post("/api/v1/invites/open", json={"token": link.group(1)})
+        assert opened.status_code == 200, opened.text
+        kdf = opened.json()["kdf"]
+        accepted = await http.post(
+            "/api/v1/invites/accept",
+            json={"token": link.group(1), "kdf": kdf, "login_secret": secret_for("pw client", kdf)},
+            headers=origin,
+        )
+        assert accepted.status_code == 201, accepted.text
+        session_token = accepted.cookies["rtp_session"]
+        http.cookies.clear()
+        client_ws = StreamClient([b.ws_url], session_token, name="removed")
+        clients.append(client_ws)
+        await client_ws.subscribe([ref])
+        removed = await http.post(f"/api/v1/invites/{invite_id}/remove", headers=staff)
+        assert removed.status_code == 200, removed.text
+        answered = time.monotonic()
+        code = await client_ws.wait_closed(5)
+        took = time.monotonic() - answered
+        assert code in (4010, 4011), code
+        assert took < 1.0, f"closed {took:.2f} s after the removal answered"
+        bearer = {"Authorization": f"Bearer {session_token}"}
+        assert (await http.get("/api/v1/me", headers=bearer)).status_code == 401
+    assert a.alive() and b.alive()

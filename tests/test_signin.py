@@ -307,3 +307,12 @@ async def test_sign_in_is_rate_limited_per_address(settings: Settings, make_firm
                 for i in range(6)
             ]
             assert [a.status_code for a in answers] == [401] * 4 + [429] * 2
+
+
+async def test_sign_in_and_setup_refuse_a_foreign_origin(http: httpx.AsyncClient) -> None:
+    """Login CSRF: a foreign page cannot sign a visitor in to an account of its choosing
+    (before anything is looked up: the same answer for any body)."""
+    evil = {"Origin": "https://evil.example"}
+    for path in ("/api/v1/signin", "/api/v1/setup/accept", "/api/v1/invites/accept"):
+        r = await http.post(path, json={}, headers=evil)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_origin", path

@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from rtportal import base64url
-from rtportal.db.models import AuditEntry, AuthToken, OutboxMessage, StaffUser, utcnow
+from rtportal.db.models import AuditEntry, AuthToken, Firm, OutboxMessage, StaffUser, utcnow
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.logins import give_password, secret_for, signin_body
@@ -69,7 +69,8 @@ async def test_only_org_admins_manage_staff_and_only_their_own(
     for who in ("staff", "contact", "bot"):
         for method, url, body in calls:
             r = await http.request(method, url, json=body, headers=kit.auth(who))
-            assert r.status_code == 403 and error_code(r) == "forbidden", (who, url, r.text)
+            expected = (403, "forbidden") if who == "staff" else (404, "not_found")
+            assert (r.status_code, error_code(r)) == expected, (who, url, r.text)
     # Another firm's admin: the member does not exist for them.
     for method, url, body in calls[2:]:
         r = await http.request(method, url, json=body, headers=other.auth("admin"))
@@ -362,3 +363,37 @@ async def test_an_invited_org_admin_enrols_an_authenticator_before_any_session(
     assert signed.status_code == 201, signed.text
     assert signed.json()["principal"]["role"] == "org_admin"
     assert len(signed.json()["recovery_codes"]) == 10
+
+
+async def test_org_admins_set_the_firms_second_factor_and_access_expiry(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    kit = await make_firm()
+    got = await http.get("/api/v1/firm", headers=kit.auth("admin"))
+    assert got.status_code == 200 and got.json()["firm"]["require_totp"] is False
+    patched = await http.patch(
+        "/api/v1/firm",
+        json={"require_totp": True, "invite_expiry_days": 90},
+        headers=kit.auth("admin"),
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["firm"]["invite_expiry_days"] == 90
+    for bad in ({"require_totp": "yes"}, {"invite_expiry_days": 0}, {"colour": "red"}):
+        r = await http.patch("/api/v1/firm", json=bad, headers=kit.auth("admin"))
+        assert r.status_code == 400 and error_code(r) == "bad_request", bad
+    for who, expected in (("staff", 403), ("contact", 404), ("bot", 404)):
+        r = await http.patch("/api/v1/firm", json={"require_totp": False}, headers=kit.auth(who))
+        assert r.status_code == expected, (who, r.text)
+    assert "firm.settings_changed" in await audit_actions(kit)
+    # Now every staff member needs a second factor: a plain staff member's sign-in asks for it.
+    async with kit.db.read() as session:
+        slug = (await session.execute(select(Firm.slug).where(Firm.id == kit.firm_id))).scalar()
+    assert slug is not None
+    email = "plain.staff@firm.test"
+    async with kit.db.write() as session:
+        await session.execute(
+            update(StaffUser).where(StaffUser.id == kit.staff.id).values(email=email)
+        )
+    kdf = await give_password(kit.db, settings, kit.staff, email, "pw staff")
+    r = await http.post("/api/v1/signin", json=signin_body(slug, email, "pw staff", kdf.to_json()))
+    assert r.status_code == 401 and error_code(r) == "second_factor_required", r.text

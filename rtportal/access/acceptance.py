@@ -26,10 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import base64url
 from rtportal.access import audit, directory, passwords, totp
-from rtportal.access.credentials import LOGIN_SECRET_BYTES, Kdf, credential_of, set_login
+from rtportal.access.credentials import (
+    LOGIN_SECRET_BYTES,
+    Kdf,
+    credential_of,
+    login_taken,
+    set_login,
+)
 from rtportal.access.invitecodes import PASSCODE_TRIES, link_hash, passcode_matches
 from rtportal.access.membership import live
-from rtportal.access.ratelimit import Limiter, MemoryLimiter
+from rtportal.access.ratelimit import Limiter
 from rtportal.access.sessions import Exchanged, issue_session
 from rtportal.db import Database
 from rtportal.db.models import (
@@ -39,18 +45,23 @@ from rtportal.db.models import (
     Invite,
     Matter,
     MatterMember,
-    StaffUser,
     utcnow,
 )
-from rtportal.errors import BadRequest, Conflict, InvalidCredentials, InvalidLink, InvalidPasscode
+from rtportal.errors import (
+    BadRequest,
+    InvalidCredentials,
+    InvalidLink,
+    InvalidPasscode,
+    PreconditionFailed,
+)
 from rtportal.events.unit import Publish, Unit
+from rtportal.notify.outbox import forget_held_bodies
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
 __all__ = ["Acceptance", "accept", "open_invite", "parse_acceptance"]
 
 _BLOB_MAX = 64 * 1024  # key backup / public keys: opaque, bounded
-_CODE_MAX = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +72,23 @@ class Acceptance:
     login_secret: bytes
     key_backup: bytes | None
     public_keys: bytes | None
-    totp: str | None = None  # a client with a second factor who has a password
+    totp: str | None = None  # the second factor, for a contact who enrolled one
 
 
 def parse_acceptance(body: dict[str, Any]) -> Acceptance:
-    """``{token, passcode?, kdf, login_secret, key_backup?, public_keys?}``; ``kdf``
-    may be left out when the contact already has a password."""
+    """``{token, passcode?, kdf, login_secret, key_backup?, public_keys?, totp?}``;
+    ``kdf`` may be left out when the contact already has a password."""
     allowed = {"token", "passcode", "kdf", "login_secret", "key_backup", "public_keys", "totp"}
     unknown = set(body) - allowed
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    code = body.get("totp")
+    if code is not None and not isinstance(code, str):
+        raise BadRequest("totp: must be a string", field="totp")
     passcode = body.get("passcode")
     if passcode is not None and not isinstance(passcode, str):
         raise BadRequest("passcode: must be a string of 6 digits", field="passcode")
     kdf = Kdf.parse(body["kdf"]) if body.get("kdf") is not None else None
-    code = body.get("totp")
-    if code is not None and (not isinstance(code, str) or len(code) > _CODE_MAX):
-        raise BadRequest("totp: must be the 6-digit code or a recovery code", field="totp")
     secret = base64url.decode(body.get("login_secret"), LOGIN_SECRET_BYTES, "login_secret")
     if secret is None or len(secret) != LOGIN_SECRET_BYTES:
         raise BadRequest("login_secret: must be 32 bytes of base64url", field="login_secret")
@@ -112,26 +123,6 @@ async def _live_invite(
     return invite, hashed
 
 
-async def _login_taken(
-    session: AsyncSession, firm_id: int, login_name: str, contact_id: int
-) -> bool:
-    """Does someone else at the firm (a staff member, or another contact who
-    shares the address) already sign in with ``login_name``? Login names are
-    unique per firm."""
-    name = login_name.lower()
-    other = await session.execute(
-        select(Credential.id).where(
-            Credential.firm_id == firm_id,
-            Credential.email == name,
-            ~((Credential.principal_kind == "contact") & (Credential.principal_id == contact_id)),
-        )
-    )
-    staff = await session.execute(
-        select(StaffUser.id).where(StaffUser.firm_id == firm_id, StaffUser.email == name)
-    )
-    return other.first() is not None or staff.first() is not None
-
-
 def _has_password(credential: Credential | None) -> bool:
     return credential is not None and credential.verifier is not None
 
@@ -154,7 +145,9 @@ async def open_invite(db: Database, settings: Settings, token: object) -> dict[s
         "email": email,
         "needs_passcode": invite.method == "email_sms",
         "has_password": has_password,
-        "kdf": Kdf.of(credential).to_json() if has_password and credential else None,
+        # The stored salt and parameters to derive the same login secret; for a
+        # new password a fresh salt with the server's parameters for new ones.
+        "kdf": (Kdf.of(credential) if has_password and credential else Kdf.new(settings)).to_json(),
     }
 
 
@@ -223,13 +216,13 @@ async def accept(
     db: Database,
     publish: Publish | None,
     settings: Settings,
+    limiter: Limiter,
     request: Acceptance,
     address: str | None,
-    limiter: Limiter | None = None,
 ) -> Exchanged:
     """Accept an invite: the contact becomes a member and is signed in.
 
-    With ``limiter``, a contact who already has a password spends a try of
+    A contact who already has a password spends a try of
     the sign-in account limit on each check of it here (the same count as
     ``POST /api/v1/signin``), so a link is no way around that limit."""
     key = settings.secret_key
@@ -251,7 +244,7 @@ async def accept(
     has_password = _has_password(credential)
     if has_password:
         assert credential is not None and credential.verifier is not None
-        if limiter is not None and account is not None:
+        if account is not None:
             await limiter.hit(
                 "signin",
                 account,
@@ -279,25 +272,13 @@ async def accept(
         )
         if consumed.rowcount != 1:  # type: ignore[attr-defined]
             raise InvalidLink("this link is not valid (used, replaced or expired)")
+        await forget_held_bodies(session, invite.id)  # the link is used up
         row = await session.get(Invite, invite.id)
         firm = await session.get(Firm, invite.firm_id)
         matter = await session.get(Matter, invite.matter_id)
         contact = await session.get(Contact, invite.contact_id)
         assert row is not None and firm is not None and matter is not None and contact is not None
         await session.refresh(row)
-        if has_password and credential is not None and credential.totp_enabled_at is not None:
-            # A password with a second factor proves the person only with its code,
-            # as at sign-in (a regeneration clears the password: no code then).
-            held = await session.get(Credential, credential.id)
-            assert held is not None
-            await totp.check_second_factor(
-                session,
-                settings,
-                limiter if limiter is not None else MemoryLimiter(),
-                held,
-                required=True,
-                code=request.totp,
-            )
         first_acceptance = row.status == "pending"
         row.access_expires_at = await _admit(session, row, firm, now)
         row.status = "active"
@@ -305,11 +286,9 @@ async def accept(
             row.accepted_at = now
         if not has_password:
             assert request.kdf is not None and login_name is not None
-            if await _login_taken(session, firm.id, login_name, contact.id):
-                raise Conflict(
-                    "another account at this firm signs in with this email: ask the firm",
-                    field="email",
-                )
+            # Checked at the invite too; someone may have taken it since.
+            if await login_taken(session, firm.id, login_name, "contact", contact.id):
+                raise PreconditionFailed("login_in_use", contact_id=contact.id)
             await set_login(
                 session,
                 firm_id=firm.id,
@@ -320,6 +299,15 @@ async def accept(
                 login_secret=request.login_secret,
                 key_backup=request.key_backup,
                 public_keys=request.public_keys,
+            )
+        if has_password:
+            # A contact with a password may have a second factor: a link is no
+            # way around it (a code, or second_factor_required; the consumed
+            # link rolls back with this transaction).
+            current = await credential_of(session, "contact", contact.id)
+            assert current is not None
+            await totp.check_second_factor(
+                session, settings, limiter, current, required=False, code=request.totp
             )
         principal = Principal("contact", contact.id, firm.id, contact.display_name)
         made = await issue_session(session, settings, principal, label="invite acceptance")
@@ -346,6 +334,6 @@ async def accept(
             },
             system=True,
         )
-    if has_password and limiter is not None and account is not None:
+    if has_password and account is not None:
         await limiter.reset("signin", account)
     return made

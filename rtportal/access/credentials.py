@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal import base64url
 from rtportal.access import passwords
 from rtportal.crypto.backup import MAX_M_KIB, MAX_P, MAX_T, Argon2Params, derive_password_keys
-from rtportal.db.models import Credential, utcnow
+from rtportal.db.models import Credential, StaffUser, utcnow
 from rtportal.errors import BadRequest, PreconditionFailed
 from rtportal.settings import Settings
 
@@ -120,6 +120,31 @@ async def credential_of(
         )
     )
     return result.scalar_one_or_none()
+
+
+async def login_taken(
+    session: AsyncSession, firm_id: int, login: str, principal_kind: str, principal_id: int
+) -> bool:
+    """Does someone else at the firm sign in (or a staff member stand to sign in)
+    with ``login``? Sign-in names a person by (firm, email), so two people of
+    one firm cannot share one (a couple sharing an address: one of them gets
+    invited by SMS, or with their own address)."""
+    login = login.lower()
+    owner = (
+        await session.execute(
+            select(Credential.principal_kind, Credential.principal_id).where(
+                Credential.firm_id == firm_id, Credential.email == login
+            )
+        )
+    ).first()
+    if owner is not None and (owner[0], owner[1]) != (principal_kind, principal_id):
+        return True
+    staff = (
+        await session.execute(
+            select(StaffUser.id).where(StaffUser.firm_id == firm_id, StaffUser.email == login)
+        )
+    ).first()
+    return staff is not None and (principal_kind, principal_id) != ("staff", staff[0])
 
 
 async def set_login(

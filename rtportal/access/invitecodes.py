@@ -1,8 +1,11 @@
 """An invite's secrets: the link's 32 random bytes and the SMS passcode.
 
 Both are stored only as ``HMAC-SHA-256(server secret, ...)``
-(``sessions.hash_token``), like session tokens: a leaked database holds no
-usable link. The link secret travels only in the URL fragment
+(``sessions.hash_token``), like session tokens. One copy in clear exists
+while no email/SMS provider is configured: the held outbox message of the
+latest send (read by org admins), blanked once a resend replaces it or the
+link is used, removed or expired (``notify.outbox.forget_held_bodies``).
+The link secret travels only in the URL fragment
 (``#invite=<secret>``), which browsers never send to a server. A passcode
 is 6 digits from ``secrets``; its hash names the invite, so the same
 digits of two invites hash differently.

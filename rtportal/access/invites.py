@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit, directory, roles, templates
-from rtportal.access.credentials import clear_login
+from rtportal.access.credentials import clear_login, login_taken
 from rtportal.access.invitecodes import new_link, new_passcode
 from rtportal.access.removal import end_membership
 from rtportal.access.sessions import revoke_principal_tokens
@@ -32,7 +32,7 @@ from rtportal.db.models import Contact, Firm, Invite, Matter, OutboxMessage, utc
 from rtportal.errors import BadRequest, NotFound, PreconditionFailed
 from rtportal.events.unit import Unit
 from rtportal.notify import outbox
-from rtportal.notify.outbox import Notifier
+from rtportal.notify.outbox import Notifier, forget_held_bodies
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
@@ -90,6 +90,9 @@ class Closing:
     matter_id: int
     contact_id: int
     sessions_revoked: bool
+    # The membership ended (remove): its sockets close 4011 "access removed".
+    # A regeneration keeps the member; only the sessions end (4010).
+    membership_ended: bool = True
 
 
 def parse_method(raw: object, field_name: str = "method") -> str:
@@ -205,23 +208,26 @@ async def expire_due(unit: Unit, matter: Matter, actor: Principal) -> None:
         invite.status = "expired"
         invite.link_hash = None
         invite.passcode_hash = None
+        await forget_held_bodies(unit.session, invite.id)
         await end_membership(unit.session, matter.id, "contact", invite.contact_id)
         await _event(unit, matter, actor, "expired", invite)
     await unit.session.flush()
 
 
 async def _address_for(session: AsyncSession, contact: Contact, method: str) -> None:
-    """``PreconditionFailed`` unless the contact can receive ``method``."""
-    if (
-        method in ("email", "email_sms")
-        and await directory.primary_email(session, contact.id) is None
-    ):
+    """``PreconditionFailed`` unless the contact can receive ``method`` and sign in
+    with the address it goes to (no one else of the firm signs in with it)."""
+    email = await directory.primary_email(session, contact.id)
+    mobile = await directory.primary_mobile(session, contact.id)
+    if method in ("email", "email_sms") and email is None:
         raise PreconditionFailed("contact_no_email", contact_id=contact.id)
-    if (
-        method in ("sms", "email_sms")
-        and await directory.primary_mobile(session, contact.id) is None
-    ):
+    if method in ("sms", "email_sms") and mobile is None:
         raise PreconditionFailed("contact_no_mobile", contact_id=contact.id)
+    login = email if email is not None else mobile
+    if login is not None and await login_taken(
+        session, contact.firm_id, login, "contact", contact.id
+    ):
+        raise PreconditionFailed("login_in_use", contact_id=contact.id)
 
 
 def _bounded(text: str, maximum: int, field_name: str) -> str:
@@ -241,6 +247,7 @@ async def _send(
     """New link (and passcode) for ``invite``, replacing any previous ones, and
     its messages queued; the outbox ids."""
     now = utcnow()
+    await forget_held_bodies(session, invite.id)  # the previous link stops working
     secret, invite.link_hash = new_link(settings.secret_key)
     invite.link_expires_at = now + timedelta(seconds=settings.invite_link_ttl)
     invite.sent_at = now
@@ -468,6 +475,7 @@ async def remove(
     invite.removed_at = utcnow()
     invite.link_hash = None
     invite.passcode_hash = None
+    await forget_held_bodies(session, invite.id)
     await end_membership(session, matter.id, "contact", contact.id)
     revoked = 0
     if not await _other_live_invites(session, contact.id, invite.id):
@@ -519,7 +527,7 @@ async def regenerate(
         detail={"contact_id": contact.id, "method": invite.method},
     )
     await _event(unit, matter, principal, "regenerated", invite)
-    return Sent([invite], messages), Closing(matter.id, contact.id, True)
+    return Sent([invite], messages), Closing(matter.id, contact.id, True, membership_ended=False)
 
 
 async def has_active_invite(session: AsyncSession, contact_id: int) -> bool:

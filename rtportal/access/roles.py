@@ -2,7 +2,8 @@
 
 Only for callers who may already see the object: a caller of another firm,
 or a client who is not a member, gets ``not_found`` from the lookup before
-a role is ever checked. ``require`` raises ``Forbidden`` (403).
+a role is ever checked. ``require`` raises ``Forbidden`` (403) for staff,
+``NotFound`` for clients and bots.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from rtportal.db.models import Matter
-from rtportal.errors import Forbidden
+from rtportal.errors import Forbidden, NotFound
 from rtportal.principal import Principal
 
 __all__ = ["Action", "allowed", "require"]
@@ -50,5 +51,11 @@ def allowed(principal: Principal, action: Action, matter: Matter | None = None) 
 
 
 def require(principal: Principal, action: Action, matter: Matter | None = None) -> None:
-    if not allowed(principal, action, matter):
-        raise Forbidden(f"your role may not do this ({action})")
+    """``Forbidden`` for a staff member whose role does not allow ``action``;
+    ``NotFound`` for clients and bots, for whom staff actions do not exist (a
+    client learns nothing about what the firm's staff can do or see)."""
+    if allowed(principal, action, matter):
+        return
+    if principal.kind != "staff":
+        raise NotFound("no such endpoint or object")
+    raise Forbidden(f"your role may not do this ({action})")

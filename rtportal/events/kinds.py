@@ -106,7 +106,10 @@ _KINDS = (
             staff_detail=Field(Str(2000)),
         ),
     ),
-    # A contact was invited to the matter (staff record).
+    # The first record of an invitation, before the access lifecycle: ``access``
+    # has replaced it. Kept so stored events of it still read; nobody writes it
+    # (a staff-written "invited" beside the server's ``access`` record would be
+    # a forgery of the lifecycle).
     Kind(
         "invite",
         _STAFF,
@@ -116,9 +119,11 @@ _KINDS = (
             email=Field(Str(254)),
             name=Field(Str(200)),
         ),
+        system=True,
     ),
     # The portal access lifecycle of one contact on the matter (staff record,
-    # written by rtportal.access.invites in the invite's transaction).
+    # written by rtportal.access.invites and rtportal.access.acceptance in the
+    # transaction of the act).
     Kind(
         "access",
         _STAFF,

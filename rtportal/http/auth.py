@@ -135,7 +135,7 @@ async def _failed(request: Request, firm: Firm | None, email: str, why: str) -> 
 @json_endpoint
 async def signin(request: Request) -> Response:
     """Email + login secret (+ TOTP) -> a session cookie (docs/api.md "Sign-in")."""
-    # A foreign page must not sign a visitor in to an account of its choosing.
+    # Login CSRF: a foreign page must not sign a visitor in to an account of its choosing.
     check_origin(request)
     settings = settings_of(request)
     runtime = runtime_of(request)

@@ -61,7 +61,10 @@ def _unit(request: Request) -> Unit:
 
 async def _close(request: Request, closing: invites.Closing) -> None:
     hub = request.app.state.hub
-    await hub.close_access(closing.matter_id, "contact", closing.contact_id, CLOSE_ACCESS_REMOVED)
+    if closing.membership_ended:
+        await hub.close_access(
+            closing.matter_id, "contact", closing.contact_id, CLOSE_ACCESS_REMOVED
+        )
     if closing.sessions_revoked:
         await hub.close_principal("contact", closing.contact_id, CLOSE_REVOKED)
 
@@ -269,9 +272,9 @@ async def accept(request: Request) -> Response:
         db_of(request),
         request.app.state.hub.publish,
         settings_of(request),
+        runtime_of(request).limiter,
         parsed,
         client_address(request),
-        runtime_of(request).limiter,
     )
     response = ok(
         {

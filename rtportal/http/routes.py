@@ -37,7 +37,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, auth, directory, outbox, staff, totp
+from rtportal.http import audit, auth, directory, firm, outbox, staff, totp
 from rtportal.http import invites as invite_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
@@ -297,6 +297,7 @@ def routes() -> list[BaseRoute]:
         *outbox.routes(),
         *totp.routes(),
         *audit.routes(),
+        *firm.routes(),
         *auth.routes(),
         *staff.routes(),
         Route("/api/{rest:path}", api_not_found),

@@ -140,7 +140,7 @@ async def open_setup(request: Request) -> Response:
 @json_endpoint
 async def accept_setup(request: Request) -> Response:
     """Set the password through the setup link (once) and sign in."""
-    check_origin(request)
+    check_origin(request)  # login CSRF, as sign-in and invite acceptance
     body = await json_object(request, _SMALL_BODY)
     settings = settings_of(request)
     kdf = Kdf.parse(body.get("kdf")).check(settings)

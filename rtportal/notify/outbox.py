@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import OutboxMessage
 
-__all__ = ["Channel", "Notifier", "queue"]
+__all__ = ["Channel", "Notifier", "forget_held_bodies", "queue"]
 
 Channel = Literal["email", "sms"]
 
@@ -62,3 +63,19 @@ async def queue(
     session.add(message)
     await session.flush()
     return message
+
+
+async def forget_held_bodies(session: AsyncSession, invite_id: int) -> None:
+    """Blank the held messages of an invite whose link and passcode are no longer
+    the live ones (a resend, an acceptance, a removal, an expiry), in the caller's
+    transaction: the outbox never keeps a link or passcode that still works
+    beyond the one latest, unused send."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.invite_id == invite_id,
+            OutboxMessage.status == "held",
+            OutboxMessage.body.is_not(None),
+        )
+        .values(body=None)
+    )
