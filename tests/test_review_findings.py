@@ -279,3 +279,21 @@ async def test_setup_links_are_rate_limited_per_address_like_invite_links(
         response = await http.post("/api/v1/setup/open", json={"token": "x" * 43})
         codes.append(response.json()["error"]["code"])
     assert codes[-1] == "rate_limited", codes[-3:]
+
+
+async def test_requiring_a_second_factor_ends_staff_sessions_that_never_saw_one(
+    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
+) -> None:
+    kit = await make_firm()
+    slug = await _slug(kit)
+    email = await _staff_email(kit, kit.staff.id)
+    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
+    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    signed = await http.post("/api/v1/signin", json=signin_body(slug, email, PASSWORD, kdf))
+    assert signed.status_code == 201, signed.text
+    required = await http.patch(
+        "/api/v1/firm", json={"require_totp": True}, headers=kit.auth("admin")
+    )
+    assert required.status_code == 200, required.text
+    after = await http.get("/api/v1/matters")  # the password-only session's cookie
+    assert after.status_code == 401, after.text
