@@ -41,7 +41,7 @@ from rtportal.errors import RateLimited
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
-__all__ = ["AuthFailures", "UserLimits"]
+__all__ = ["AuthFailures", "UserLimits", "address_key"]
 
 _Key = tuple[str, int]
 _PRUNE_AT = 10_000  # buckets kept before full ones are dropped
@@ -130,7 +130,7 @@ def _drop_full(buckets: dict[Any, list[float]], rate: float, burst: float, now: 
         del buckets[key]
 
 
-def _address_key(address: str | None) -> str:
+def address_key(address: str | None) -> str:
     """The bucket of an address: IPv4 as is, IPv6 by its /64 (one host's range)."""
     if not address:
         return ""
@@ -165,7 +165,7 @@ class AuthFailures:
         """Raise ``RateLimited`` while ``address`` has no failure left (nothing is spent)."""
         if not self._buckets:
             return
-        bucket = self._buckets.get(_address_key(address))
+        bucket = self._buckets.get(address_key(address))
         if bucket is None:
             return
         tokens = min(self.burst, bucket[0] + (self._clock() - bucket[1]) * self.rate)
@@ -176,7 +176,7 @@ class AuthFailures:
     def failed(self, address: str | None) -> None:
         """Spend one token of ``address``'s bucket for a failed authentication."""
         now = self._clock()
-        key = _address_key(address)
+        key = address_key(address)
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _PRUNE_AT:

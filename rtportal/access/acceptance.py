@@ -220,12 +220,22 @@ async def accept(
     request: Acceptance,
     address: str | None,
 ) -> Exchanged:
-    """Accept an invite: the contact becomes a member and is signed in."""
+    """Accept an invite: the contact becomes a member and is signed in.
+
+    A contact who already has a password spends a try of
+    the sign-in account limit on each check of it here (the same count as
+    ``POST /api/v1/signin``), so a link is no way around that limit."""
     key = settings.secret_key
     now = utcnow()
     async with db.read() as session:
         invite, hashed = await _live_invite(session, key, request.token, now)
         credential = await credential_of(session, "contact", invite.contact_id)
+        firm_row = await session.get(Firm, invite.firm_id)
+        account = (
+            f"acct|{firm_row.slug}|{credential.email}"
+            if firm_row is not None and credential is not None
+            else None
+        )
         login_name = await directory.primary_email(
             session, invite.contact_id
         ) or await directory.primary_mobile(session, invite.contact_id)
@@ -234,6 +244,13 @@ async def accept(
     has_password = _has_password(credential)
     if has_password:
         assert credential is not None and credential.verifier is not None
+        if account is not None:
+            await limiter.hit(
+                "signin",
+                account,
+                limit=settings.signin_account_limit,
+                window=settings.signin_window,
+            )
         verified = await passwords.hashing().verify(credential.verifier, request.login_secret)
         if not verified.ok:
             raise InvalidCredentials("wrong password for this account")
@@ -317,4 +334,6 @@ async def accept(
             },
             system=True,
         )
+    if has_password and account is not None:
+        await limiter.reset("signin", account)
     return made

@@ -25,6 +25,7 @@ __all__ = [
     "Candidate",
     "can_sign_in",
     "find_firm",
+    "firm_key",
     "lock_firm",
     "lookup",
     "prelogin_kdf",
@@ -89,12 +90,18 @@ async def lookup(session: AsyncSession, slug: str | None, email: str) -> Candida
     return Candidate(firm, credential, eligible)
 
 
+def firm_key(slug: str | None, found: Candidate) -> str:
+    """The firm as named for keys derived from a sign-in: the firm found (a sign-in
+    that leaves out the only firm's slug is the same firm), else the slug given."""
+    return found.firm.slug if found.firm is not None else (slug or "")
+
+
 def prelogin_kdf(settings: Settings, slug: str | None, email: str, found: Candidate) -> Kdf:
     """The credential's salt and parameters; for nobody, a stable salt derived
     from the server secret and (firm, email) with the default parameters."""
     if found.credential is not None:
         return Kdf.of(found.credential)
-    message = f"prelogin|{slug or ''}|{email.lower()}".encode()
+    message = f"prelogin|{firm_key(slug, found)}|{email.lower()}".encode()
     salt = hmac.new(settings.secret_key, message, hashlib.sha256).digest()[:SALT_BYTES]
     return Kdf(salt, settings.login_kdf_m_kib, settings.login_kdf_t, settings.login_kdf_p)
 

@@ -3,16 +3,19 @@ long a client's portal access lasts after acceptance (org admins change them).""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit
-from rtportal.db.models import Firm
+from rtportal.access.sessions import revoke_principal_tokens
+from rtportal.db.models import Credential, Firm, StaffUser
 from rtportal.errors import BadRequest, NotFound
 from rtportal.principal import Principal
 
-__all__ = ["MAX_EXPIRY_DAYS", "firm_body", "update_settings"]
+__all__ = ["MAX_EXPIRY_DAYS", "Updated", "firm_body", "update_settings"]
 
 MAX_EXPIRY_DAYS = 3650
 _FIELDS = frozenset({"require_totp", "invite_expiry_days"})
@@ -27,10 +30,39 @@ def firm_body(firm: Firm) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Updated:
+    firm: Firm
+    ended: list[int]  # staff whose sessions were revoked: close their websockets
+
+
+async def _end_sessions_without_second_factor(session: AsyncSession, firm_id: int) -> list[int]:
+    """Revoke every token of the firm's staff (not org admins, who always need a
+    second factor, nor bots) without a confirmed enrolment; their ids."""
+    rows = await session.execute(
+        select(StaffUser.id, Credential.totp_enabled_at)
+        .outerjoin(
+            Credential,
+            (Credential.principal_kind == "staff") & (Credential.principal_id == StaffUser.id),
+        )
+        .where(StaffUser.firm_id == firm_id, StaffUser.role.in_(("matter_admin", "staff")))
+    )
+    ended = []
+    for user_id, enrolled_at in rows.all():
+        if enrolled_at is None and await revoke_principal_tokens(session, "staff", user_id):
+            ended.append(int(user_id))
+    return ended
+
+
 async def update_settings(
     session: AsyncSession, principal: Principal, body: dict[str, Any], address: str | None
-) -> Firm:
-    """Apply ``{require_totp?, invite_expiry_days?}`` (``null``: access until removed)."""
+) -> Updated:
+    """Apply ``{require_totp?, invite_expiry_days?}`` (``null``: access until removed).
+
+    Turning ``require_totp`` on revokes the tokens of the staff who have no
+    enrolled second factor (their sessions never saw one; the next sign-in
+    enrols one); ``Updated.ended`` names them, to close their websockets."""
+    ended: list[int] = []
     unknown = set(body) - _FIELDS
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -42,7 +74,11 @@ async def update_settings(
         value = body["require_totp"]
         if not isinstance(value, bool):
             raise BadRequest("require_totp: must be true or false", field="require_totp")
+        if value and not firm.require_totp:
+            ended = await _end_sessions_without_second_factor(session, firm.id)
         firm.require_totp = changed["require_totp"] = value
+        if ended:
+            changed["staff_signed_out"] = len(ended)
     if "invite_expiry_days" in body:
         days = body["invite_expiry_days"]
         if days is not None and (
@@ -62,4 +98,4 @@ async def update_settings(
             address=address,
             detail=changed,
         )
-    return firm
+    return Updated(firm, ended)

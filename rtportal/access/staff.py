@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.access import audit
+from rtportal.access import audit, totp
 from rtportal.access.accounts import lock_firm
+from rtportal.access.credentials import credential_of
 from rtportal.access.sessions import hash_token, revoke_principal_tokens
 from rtportal.db.models import AuthToken, Credential, Firm, OutboxMessage, StaffUser, utcnow
 from rtportal.errors import BadRequest, Conflict, InvalidLink, NotFound, PreconditionFailed
@@ -201,6 +202,9 @@ async def resend_setup(
 class Changed:
     user: StaffUser
     disabled: bool  # its sessions were revoked: close its websockets after commit
+    # Promoted to a role that needs a second factor it has not enrolled: its
+    # sessions (which never saw one) were revoked; close its websockets too.
+    sessions_ended: bool = False
 
 
 async def _other_active_admins(session: AsyncSession, firm_id: int, user_id: int) -> int:
@@ -241,6 +245,7 @@ async def change(
     )
     if loses_admin and await _other_active_admins(session, user.firm_id, user.id) == 0:
         raise PreconditionFailed("last_org_admin", "the firm's last active org admin stays")
+    role_changed = role is not None and role != user.role
     if role is not None and role != user.role:
         await audit.record(
             session,
@@ -252,6 +257,23 @@ async def change(
             detail={"from": user.role, "to": role},
         )
         user.role = role
+    sessions_ended = False
+    firm = await session.get(Firm, user.firm_id)
+    if role_changed and firm is not None and totp.required_for(firm, "staff", user.role):
+        credential = await credential_of(session, "staff", user.id)
+        if credential is None or credential.totp_enabled_at is None:
+            ended = await revoke_principal_tokens(session, "staff", user.id)
+            sessions_ended = ended > 0
+            if ended:
+                await audit.record(
+                    session,
+                    firm_id=user.firm_id,
+                    action="sessions.revoked",
+                    actor=actor,
+                    target=("staff", user.id),
+                    address=address,
+                    detail={"count": ended},
+                )
     disabled = False
     if status == "disabled" and user.status != "disabled":
         user.status = "disabled"
@@ -285,7 +307,7 @@ async def change(
             address=address,
         )
     await session.flush()
-    return Changed(user, disabled)
+    return Changed(user, disabled, sessions_ended)
 
 
 async def _setup_row(session: AsyncSession, settings: Settings, token: object) -> AuthToken:

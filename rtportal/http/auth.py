@@ -25,6 +25,7 @@ from rtportal.http.context import (
     client_address,
     csrf_token,
     db_of,
+    limit_address,
     ok,
     principal_body,
     principal_of,
@@ -146,15 +147,15 @@ async def signin(request: Request) -> Response:
     if code is not None and not isinstance(code, str):
         raise BadRequest("totp must be a string")
     window = settings.signin_window
-    address = client_address(request) or "unknown"
+    address = limit_address(request)
     await runtime.limiter.hit(
         "signin", f"addr|{address}", limit=settings.signin_address_limit, window=window
     )
-    await runtime.limiter.hit(
-        "signin", f"acct|{slug or ''}|{email}", limit=settings.signin_account_limit, window=window
-    )
     async with db_of(request).read() as session:
         found = await accounts.lookup(session, slug, email)
+    # One count per account however the firm is named (or left out).
+    account = f"acct|{accounts.firm_key(slug, found)}|{email}"
+    await runtime.limiter.hit("signin", account, limit=settings.signin_account_limit, window=window)
     try:
         rehash = await accounts.verify_secret(found, secret)
     except InvalidCredentials:
@@ -195,7 +196,7 @@ async def signin(request: Request) -> Response:
     except InvalidCredentials:
         await _failed(request, firm, email, why)
         raise
-    await runtime.limiter.reset("signin", f"acct|{slug or ''}|{email}")
+    await runtime.limiter.reset("signin", account)
     return response
 
 

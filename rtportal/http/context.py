@@ -26,6 +26,7 @@ from rtportal.db import Database
 from rtportal.db.models import utcnow
 from rtportal.errors import CsrfFailed, ForbiddenOrigin, Unauthenticated
 from rtportal.events.audience import viewer_class
+from rtportal.limits import address_key
 from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
@@ -39,6 +40,7 @@ __all__ = [
     "client_address",
     "csrf_token",
     "db_of",
+    "limit_address",
     "metered",
     "ok",
     "principal_body",
@@ -74,6 +76,12 @@ def runtime_of(request: Request) -> Runtime:
 def client_address(request: Request) -> str | None:
     """The caller's address as uvicorn sees it (the proxy's unless it is trusted)."""
     return request.client.host if request.client else None
+
+
+def limit_address(request: Request) -> str:
+    """The caller's address as rate limits count it: an IPv6 host by its /64
+    (one host holds the whole range), as ``AuthFailures`` does."""
+    return address_key(client_address(request)) or "unknown"
 
 
 def check_origin(request: Request) -> None:

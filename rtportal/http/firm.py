@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal.access import firms, roles
+from rtportal.closecodes import CLOSE_REVOKED
 from rtportal.db.models import Firm
 from rtportal.errors import NotFound
 from rtportal.http.bodies import json_object
@@ -35,8 +36,10 @@ async def patch_firm(request: Request) -> Response:
     roles.require(principal, "firm.manage")
     body = await json_object(request, _BODY)
     async with db_of(request).write() as session:
-        firm = await firms.update_settings(session, principal, body, client_address(request))
-        answer = firms.firm_body(firm)
+        updated = await firms.update_settings(session, principal, body, client_address(request))
+        answer = firms.firm_body(updated.firm)
+    for user_id in updated.ended:  # after commit, on every worker
+        await request.app.state.hub.close_principal("staff", user_id, CLOSE_REVOKED)
     return ok({"firm": answer})
 
 

@@ -23,6 +23,7 @@ from rtportal.http.context import (
     client_address,
     csrf_token,
     db_of,
+    limit_address,
     ok,
     principal_body,
     principal_of,
@@ -34,7 +35,7 @@ from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
 from rtportal.principal import Principal
 
-__all__ = ["INVITE_LIMIT", "LINK_LIMIT", "routes"]
+__all__ = ["INVITE_LIMIT", "LINK_LIMIT", "link_attempt", "routes"]
 
 _BODY = 64 * 1024
 # Invites sent (rounds count each contact, resends and regenerations one) per
@@ -48,7 +49,7 @@ LINK_WINDOW = 600.0
 
 async def _count_invites(request: Request, principal: Principal, n: int) -> None:
     limiter = runtime_of(request).limiter
-    address = client_address(request) or "unknown"
+    address = limit_address(request)
     for _ in range(n):
         await limiter.hit("invite", f"staff:{principal.id}", limit=INVITE_LIMIT, window=3600)
         await limiter.hit("invite", f"addr:{address}", limit=INVITE_ADDRESS_LIMIT, window=3600)
@@ -245,8 +246,9 @@ async def regenerate(request: Request) -> Response:
 # --- the client's side ----------------------------------------------------------------
 
 
-async def _link_attempt(request: Request) -> None:
-    address = client_address(request) or "unknown"
+async def link_attempt(request: Request) -> None:
+    """Count one use of a link secret (invite or staff setup) by the caller's address."""
+    address = limit_address(request)
     await runtime_of(request).limiter.hit(
         "invite_link", address, limit=LINK_LIMIT, window=LINK_WINDOW
     )
@@ -256,7 +258,7 @@ async def _link_attempt(request: Request) -> None:
 async def open_invite(request: Request) -> Response:
     check_origin(request)
     body = await body_of(request, 1024)
-    await _link_attempt(request)
+    await link_attempt(request)
     return ok(await acceptance.open_invite(db_of(request), settings_of(request), body.get("token")))
 
 
@@ -265,7 +267,7 @@ async def accept(request: Request) -> Response:
     # A foreign page must not sign a visitor in to an account of its choosing.
     check_origin(request)
     parsed = acceptance.parse_acceptance(await body_of(request, 3 * _BODY))
-    await _link_attempt(request)
+    await link_attempt(request)
     made = await acceptance.accept(
         db_of(request),
         request.app.state.hub.publish,

@@ -213,6 +213,7 @@ async def post_event(request: Request) -> Response:
 async def create_session(request: Request) -> Response:
     """Exchange a login link, a session or an API token (header or ``{"token"}`` body)
     for a new session cookie; see ``rtportal.access.sessions.exchange``."""
+    check_origin(request)  # no login CSRF with a link of another's account
     body = await json_object(request, _SMALL_BODY, allow_empty=True)
     token = body.get("token") if body else None
     if token is not None and not isinstance(token, str):

@@ -27,6 +27,7 @@ from rtportal.http.context import (
     settings_of,
 )
 from rtportal.http.errors import json_endpoint
+from rtportal.http.invites import link_attempt
 from rtportal.principal import Principal
 
 __all__ = ["routes"]
@@ -112,7 +113,7 @@ async def update_staff(request: Request) -> Response:
             session, actor, user_id, role=role, status=status, address=client_address(request)
         )
         answer = service.staff_json(changed.user)
-    if changed.disabled:
+    if changed.disabled or changed.sessions_ended:
         # After commit: their live websockets on every worker close with 4010.
         await request.app.state.hub.close_principal("staff", user_id, CLOSE_REVOKED)
     return ok({"staff": answer})
@@ -121,7 +122,9 @@ async def update_staff(request: Request) -> Response:
 @json_endpoint
 async def open_setup(request: Request) -> Response:
     """What the setup page shows: the firm, the member, and a fresh salt."""
+    check_origin(request)
     body = await json_object(request, _SMALL_BODY)
+    await link_attempt(request)
     settings = settings_of(request)
     async with db_of(request).read() as session:
         firm, user = await service.open_setup(session, settings, body.get("token"))
@@ -142,6 +145,7 @@ async def accept_setup(request: Request) -> Response:
     settings = settings_of(request)
     kdf = Kdf.parse(body.get("kdf")).check(settings)
     secret = secret_field(body, "login_secret")
+    await link_attempt(request)
     async with db_of(request).write() as session:
         firm, user = await service.accept_setup(session, settings, body.get("token"))
         credential = await set_login(
