@@ -192,6 +192,32 @@ async def _event(unit: Unit, matter: Matter, actor: Principal, action: str, invi
     )
 
 
+async def _record(
+    unit: Unit,
+    principal: Principal,
+    firm: Firm,
+    matter: Matter,
+    invite: Invite,
+    audit_action: str,
+    event_action: str,
+    address: str | None,
+    detail: dict[str, Any],
+) -> None:
+    """A staff act on an invite, recorded twice in its transaction: the audit
+    log's entry and the matter's staff-only ``access`` event."""
+    await audit.record(
+        unit.session,
+        firm_id=firm.id,
+        action=audit_action,
+        actor=principal,
+        target=("invite", invite.id),
+        matter_id=matter.id,
+        address=address,
+        detail=detail,
+    )
+    await _event(unit, matter, principal, event_action, invite)
+
+
 async def expire_due(unit: Unit, matter: Matter, actor: Principal) -> None:
     """Mark the matter's invites past their access expiry ``expired`` (one
     ``access`` event each); their memberships already stopped at the expiry."""
@@ -375,17 +401,17 @@ async def invite_round(
         welcome_text = _bounded(templates.merge(invite.body, public), MAX_WELCOME_TEXT, "body")
         sent.messages += await _send(session, settings, notifier, firm, matter, invite)
         sent.invites.append(invite)
-        await audit.record(
-            session,
-            firm_id=firm.id,
-            action="invite.sent",
-            actor=principal,
-            target=("invite", invite.id),
-            matter_id=matter.id,
-            address=address,
-            detail={"contact_id": contact.id, "method": invite.method},
+        await _record(
+            unit,
+            principal,
+            firm,
+            matter,
+            invite,
+            "invite.sent",
+            "invited",
+            address,
+            {"contact_id": contact.id, "method": invite.method},
         )
-        await _event(unit, matter, principal, "invited", invite)
         await unit.append(
             matter=matter,
             actor=principal,
@@ -437,17 +463,17 @@ async def resend(
         invite.method = method
     invite.resends += 1
     messages = await _send(unit.session, settings, notifier, firm, matter, invite)
-    await audit.record(
-        unit.session,
-        firm_id=firm.id,
-        action="invite.resent",
-        actor=principal,
-        target=("invite", invite.id),
-        matter_id=matter.id,
-        address=address,
-        detail={"contact_id": contact.id, "method": invite.method},
+    await _record(
+        unit,
+        principal,
+        firm,
+        matter,
+        invite,
+        "invite.resent",
+        "resent",
+        address,
+        {"contact_id": contact.id, "method": invite.method},
     )
-    await _event(unit, matter, principal, "resent", invite)
     return Sent([invite], messages)
 
 
@@ -480,17 +506,17 @@ async def remove(
     revoked = 0
     if not await _other_live_invites(session, contact.id, invite.id):
         revoked = await revoke_principal_tokens(session, "contact", contact.id)
-    await audit.record(
-        session,
-        firm_id=firm.id,
-        action="invite.removed",
-        actor=principal,
-        target=("invite", invite.id),
-        matter_id=matter.id,
-        address=address,
-        detail={"contact_id": contact.id, "sessions_revoked": revoked},
+    await _record(
+        unit,
+        principal,
+        firm,
+        matter,
+        invite,
+        "invite.removed",
+        "removed",
+        address,
+        {"contact_id": contact.id, "sessions_revoked": revoked},
     )
-    await _event(unit, matter, principal, "removed", invite)
     return invite, Closing(matter.id, contact.id, revoked > 0)
 
 
@@ -516,17 +542,17 @@ async def regenerate(
     await clear_login(session, "contact", contact.id)
     await revoke_principal_tokens(session, "contact", contact.id)
     messages = await _send(session, settings, notifier, firm, matter, invite)
-    await audit.record(
-        session,
-        firm_id=firm.id,
-        action="login.regenerated",
-        actor=principal,
-        target=("invite", invite.id),
-        matter_id=matter.id,
-        address=address,
-        detail={"contact_id": contact.id, "method": invite.method},
+    await _record(
+        unit,
+        principal,
+        firm,
+        matter,
+        invite,
+        "login.regenerated",
+        "regenerated",
+        address,
+        {"contact_id": contact.id, "method": invite.method},
     )
-    await _event(unit, matter, principal, "regenerated", invite)
     return Sent([invite], messages), Closing(matter.id, contact.id, True, membership_ended=False)
 
 

@@ -207,6 +207,26 @@ class Changed:
     sessions_ended: bool = False
 
 
+async def _audit(
+    session: AsyncSession,
+    actor: Principal,
+    user: StaffUser,
+    action: str,
+    address: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit entry of ``actor`` acting on staff member ``user``."""
+    await audit.record(
+        session,
+        firm_id=user.firm_id,
+        action=action,
+        actor=actor,
+        target=("staff", user.id),
+        address=address,
+        detail=detail,
+    )
+
+
 async def _other_active_admins(session: AsyncSession, firm_id: int, user_id: int) -> int:
     result = await session.execute(
         select(func.count())
@@ -247,15 +267,7 @@ async def change(
         raise PreconditionFailed("last_org_admin", "the firm's last active org admin stays")
     role_changed = role is not None and role != user.role
     if role is not None and role != user.role:
-        await audit.record(
-            session,
-            firm_id=user.firm_id,
-            action="role.changed",
-            actor=actor,
-            target=("staff", user.id),
-            address=address,
-            detail={"from": user.role, "to": role},
-        )
+        await _audit(session, actor, user, "role.changed", address, {"from": user.role, "to": role})
         user.role = role
     sessions_ended = False
     firm = await session.get(Firm, user.firm_id)
@@ -265,47 +277,17 @@ async def change(
             ended = await revoke_principal_tokens(session, "staff", user.id)
             sessions_ended = ended > 0
             if ended:
-                await audit.record(
-                    session,
-                    firm_id=user.firm_id,
-                    action="sessions.revoked",
-                    actor=actor,
-                    target=("staff", user.id),
-                    address=address,
-                    detail={"count": ended},
-                )
+                await _audit(session, actor, user, "sessions.revoked", address, {"count": ended})
     disabled = False
     if status == "disabled" and user.status != "disabled":
         user.status = "disabled"
         revoked = await revoke_principal_tokens(session, "staff", user.id)
-        await audit.record(
-            session,
-            firm_id=user.firm_id,
-            action="staff.disabled",
-            actor=actor,
-            target=("staff", user.id),
-            address=address,
-        )
-        await audit.record(
-            session,
-            firm_id=user.firm_id,
-            action="sessions.revoked",
-            actor=actor,
-            target=("staff", user.id),
-            address=address,
-            detail={"count": revoked},
-        )
+        await _audit(session, actor, user, "staff.disabled", address)
+        await _audit(session, actor, user, "sessions.revoked", address, {"count": revoked})
         disabled = True
     elif status == "active" and user.status == "disabled":
         user.status = "active"
-        await audit.record(
-            session,
-            firm_id=user.firm_id,
-            action="staff.enabled",
-            actor=actor,
-            target=("staff", user.id),
-            address=address,
-        )
+        await _audit(session, actor, user, "staff.enabled", address)
     await session.flush()
     return Changed(user, disabled, sessions_ended)
 
