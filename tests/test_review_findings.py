@@ -66,40 +66,6 @@ async def _prelogin(http: httpx.AsyncClient, body: dict[str, Any]) -> Any:
     return response.json()["kdf"]
 
 
-async def test_prelogin_does_not_tell_an_account_from_nobody_by_naming_the_firm_or_not(
-    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
-) -> None:
-    """With one firm, a sign-in may leave the firm out. A real account's salt is
-    the same either way; nobody's must be too, or two prelogins enumerate accounts."""
-    kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
-    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    real_named = await _prelogin(http, {"firm": slug, "email": email})
-    real_unnamed = await _prelogin(http, {"email": email})
-    assert real_named == real_unnamed
-    nobody_named = await _prelogin(http, {"firm": slug, "email": "nobody@firm.test"})
-    nobody_unnamed = await _prelogin(http, {"email": "nobody@firm.test"})
-    assert nobody_named == nobody_unnamed
-
-
-async def test_the_account_sign_in_limit_is_one_count_whether_the_firm_is_named_or_not(
-    http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
-) -> None:
-    kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
-    await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    kdf = await _prelogin(http, {"firm": slug, "email": email})
-    wrong = signin_body(slug, email, "wrong password entirely", kdf)
-    codes = []
-    for i in range(2 * settings.signin_account_limit):
-        body = dict(wrong) if i % 2 else {k: v for k, v in wrong.items() if k != "firm"}
-        response = await http.post("/api/v1/signin", json=body)
-        codes.append(response.json()["error"]["code"])
-    assert codes.count("invalid_credentials") == settings.signin_account_limit, codes
-
-
 async def test_two_contacts_sharing_an_email_can_both_accept(
     http: httpx.AsyncClient, make_firm: MakeFirm
 ) -> None:
