@@ -320,7 +320,8 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
     if any(user.password is not None for user in users):
         lines += [
             "  (an org admin's first sign-in sets up an authenticator app: every org admin",
-            "   uses a second factor; the page shows the code to scan or type)",
+            "   uses a second factor. Its key is emailed; with no email provider it waits",
+            "   in the outbox: read it with the outbox curl line below)",
             "",
         ]
     for user in users:

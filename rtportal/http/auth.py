@@ -34,8 +34,8 @@ from rtportal.http.context import (
     settings_of,
 )
 from rtportal.http.errors import json_endpoint
+from rtportal.notify import outbox
 from rtportal.principal import Principal
-from rtportal.settings import Settings
 
 __all__ = ["PASSWORD_LIMIT", "PASSWORD_WINDOW", "routes", "secret_field", "signed_in", "text_field"]
 
@@ -164,6 +164,7 @@ async def signin(request: Request) -> Response:
     assert found.firm is not None and found.credential is not None
     firm, credential_id = found.firm, found.credential.id
     why = "gone"  # the person was removed or disabled since the lookup
+    emailed: int | None = None  # an enrolment key sent instead of a session
     try:
         async with db_of(request).write() as session:
             await accounts.lock_firm(session, firm.id)
@@ -189,26 +190,45 @@ async def signin(request: Request) -> Response:
                     code=code,
                 )
             except SecondFactorRequired as needed:
-                if needed.details.get("enrol") and body.get("totp_setup") is True:
-                    return await _start_enrolment(session, settings, credential)
-                raise
-            response = await signed_in(request, session, principal, credential, recovery)
+                if not (needed.details.get("enrol") and body.get("totp_setup") is True):
+                    raise
+                emailed = await _start_enrolment(request, session, credential, firm)
+            else:
+                response = await signed_in(request, session, principal, credential, recovery)
     except InvalidCredentials:
         await _failed(request, firm, email, why)
         raise
+    if emailed is not None:
+        await runtime.notifier.deliver([emailed])
+        return ok({"totp_setup": {"emailed": True}})
     await runtime.limiter.reset("signin", account)
     return response
 
 
 async def _start_enrolment(
-    session: AsyncSession,
-    settings: Settings,
-    credential: Credential,
-) -> Response:
-    """Begin a TOTP enrolment at sign-in: the secret to show, and no session yet
-    (the next sign-in with a code from it confirms the enrolment)."""
-    started = await totp.start_enrolment(session, settings, credential)
-    return ok({"totp_setup": {"secret": started.secret, "uri": started.uri}})
+    request: Request, session: AsyncSession, credential: Credential, firm: Firm
+) -> int:
+    """Begin the TOTP enrolment an account must make, at sign-in: the new key goes
+    to the account's email, never into the answer, so knowing the password is not
+    enough to enrol (the mailbox proves the person, as the setup link did). No
+    session yet: the next sign-in with a code from the key confirms it. The
+    outbox id, delivered after the commit."""
+    started = await totp.start_enrolment(session, settings_of(request), credential)
+    message = await outbox.queue(
+        session,
+        runtime_of(request).notifier,
+        firm_id=firm.id,
+        channel="email",
+        recipient=credential.email,
+        subject=f"Your authenticator key for {firm.name}",
+        body=(
+            f"To finish signing in to {firm.name}, add this key to your authenticator "
+            f"app (or open the link on your phone), then sign in with the app's code.\n\n"
+            f"Key: {started.secret}\n\n{started.uri}\n\n"
+            "If you did not just sign in, someone knows your password: tell your firm."
+        ),
+    )
+    return message.id
 
 
 @json_endpoint

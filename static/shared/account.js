@@ -75,7 +75,7 @@ export async function secretFor(firm, email, password) {
 /**
  * POST /api/v1/signin; remembers the firm, the email and the CSRF token. Resolves with the
  * answer. `extra` {totp_setup: true} asks an account that must enrol an
- * authenticator for its key instead (answer `{totp_setup: {secret, uri}}`).
+ * authenticator to email it its key instead (answer `{totp_setup: {emailed: true}}`).
  */
 export async function signIn(firm, email, secret, totp, extra = {}) {
   const body = { ...firmField(firm), email, login_secret: secret, ...extra };

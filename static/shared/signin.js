@@ -59,16 +59,13 @@ export function signInScreen(root, { onSignedIn }) {
   let derived = null;
   for (const input of [firmInput, email, password]) input.addEventListener('input', () => (derived = null));
 
-  // An account that must have an authenticator and has none: show the key
-  // the server made (text to type or paste, and its otpauth link); the next
-  // sign-in with a code from it confirms the enrolment.
-  function showEnrolment(setup) {
-    const key = el('code', 'secret', setup.secret);
-    key.id = 'enrol-secret';
-    const link = el('a', 'secret', setup.uri);
-    link.id = 'enrol-uri';
-    link.href = setup.uri;
-    enrol.replaceChildren(el('p', null, AUTH.enrolText), el('h3', null, AUTH.totpKey), key, el('h3', null, AUTH.totpLink), link);
+  // An account that must have an authenticator and has none: the server
+  // emailed the key (the mailbox proves the person; the password alone does
+  // not); the next sign-in with a code from it confirms the enrolment.
+  function showEnrolment() {
+    const text = el('p', null, AUTH.enrolText);
+    text.id = 'enrol-text';
+    enrol.replaceChildren(text);
     enrol.hidden = false;
     totpField.hidden = false;
     totp.required = true;
@@ -106,7 +103,7 @@ export function signInScreen(root, { onSignedIn }) {
       },
     );
     if (answer && answer.totp_setup) {
-      showEnrolment(answer.totp_setup);
+      showEnrolment();
       return;
     }
     if (answer) {

@@ -91,7 +91,7 @@ export const AUTH = {
   totpHint: 'Enter the 6-digit code from your authenticator app (or a recovery code).',
   signInSubmit: 'Sign in',
   enrolText:
-    'Your account needs two-step sign-in. Add this key to an authenticator app (or open the link on this device), then enter the 6-digit code the app shows.',
+    'Your account needs two-step sign-in. We have emailed you a key: add it to an authenticator app (or open the email\'s link on your phone), then enter the 6-digit code the app shows.',
   recoveryTitle: 'Your recovery codes',
   recoveryText:
     'Two-step sign-in is on. If you lose your phone, each of these codes signs you in once instead of a code from the app. Keep them somewhere safe: they are not shown again.',
