@@ -26,6 +26,7 @@ from rtportal.db.models import (
     ContactPhone,
     Firm,
     Matter,
+    MatterApplicant,
     MatterMember,
     StaffUser,
 )
@@ -193,7 +194,7 @@ async def _create_demo(unit: Unit) -> None:
         display_name="Olivia Harbour",
         role="org_admin",
     )
-    await create_staff(
+    sam = await create_staff(
         session, firm, email="sam@harbourfinch.example", display_name="Sam Finch", role="staff"
     )
     bot = await create_staff(
@@ -217,6 +218,18 @@ async def _create_demo(unit: Unit) -> None:
         (admin, "note", "staff", {"text": "Client prefers phone calls before 5pm"}),
         (bot, "bot", "portal", {"status": "application lodged"}),
     ]
+    # A second matter whose portal is still OFF: two applicants to invite.
+    partner = await create_matter(
+        session, firm, title="Partner visa 820 - Nguyen", reference="AAAA0001", responsible=sam
+    )
+    for name, email, phone in (
+        ("Linh Nguyen", "linh@client.example", "+61400000001"),
+        ("Minh Tran", "minh@client.example", None),
+    ):
+        applicant = await create_contact(
+            session, firm, display_name=name, email=email, phone=phone, personal_mobile=True
+        )
+        session.add(MatterApplicant(matter_id=partner.id, contact_id=applicant.id))
     for i, (actor, kind, audience, payload) in enumerate(samples, start=1):
         await unit.append(
             matter=matter,
@@ -311,7 +324,11 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
     """Human instructions: a login link per user (token in the URL fragment) and curl;
     the staff's password sign-in."""
     base = public_url.rstrip("/")
-    lines = [f"Demo firm: {DEMO_FIRM}; matter {DEMO_MATTER}", ""]
+    lines = [
+        f"Demo firm: {DEMO_FIRM}; matter {DEMO_MATTER} (portal on), AAAA0001 (portal off:"
+        " invite its applicants)",
+        "",
+    ]
     for user in users:
         if user.password is not None:
             lines.append(
