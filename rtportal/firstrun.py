@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from rtportal.access import audit
 from rtportal.access.credentials import MIN_PASSWORD_CHARS, set_password_text
+from rtportal.access.directory import is_email
 from rtportal.db import Database
 from rtportal.db.models import Firm, StaffUser
 from rtportal.demo import create_firm, create_staff
@@ -24,7 +25,6 @@ from rtportal.settings import Settings
 __all__ = ["FirstRun", "create_firm_with_admin", "signin_url"]
 
 _SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ async def create_firm_with_admin(
     name, admin_name, admin_email = name.strip(), admin_name.strip(), admin_email.strip().lower()
     if not name or len(name) > 200 or not admin_name or len(admin_name) > 200:
         raise BadRequest("the firm's and the admin's names are 1 to 200 characters")
-    if _EMAIL_RE.fullmatch(admin_email) is None:
+    if not is_email(admin_email):
         raise BadRequest("--admin-email must be an email address")
     if slug is not None and _SLUG_RE.fullmatch(slug) is None:
         raise BadRequest("--slug is lower-case letters, digits and dashes (at most 64)")

@@ -411,3 +411,23 @@ async def test_org_admins_set_the_firms_second_factor_and_access_expiry(
     kdf = await give_password(kit.db, settings, kit.staff, email, "pw staff")
     r = await http.post("/api/v1/signin", json=signin_body(slug, email, "pw staff", kdf.to_json()))
     assert r.status_code == 401 and error_code(r) == "second_factor_required", r.text
+
+
+async def test_a_staff_invitation_goes_to_one_mailbox(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A list of addresses, a display name or a bare word is refused: the setup
+    link (a credential) never goes to two people, and nothing is written."""
+    kit = await make_firm()
+    for address in ("a@x.test, b@y.test", "Eve <eve@x.test>", "a@x.test;b@y.test", "nobody"):
+        r = await http.post(
+            "/api/v1/staff",
+            json={"email": address, "name": "Two", "role": "staff"},
+            headers=kit.auth("admin"),
+        )
+        assert r.status_code == 400 and error_code(r) == "bad_request", (address, r.text)
+    async with kit.db.read() as session:
+        sent = await session.execute(
+            select(OutboxMessage.id).where(OutboxMessage.firm_id == kit.firm_id)
+        )
+        assert sent.first() is None

@@ -105,12 +105,18 @@ class ContactInput:
 _CONTACT_FIELDS = frozenset({"name", "emails", "phones"})
 
 
+def is_email(text: str) -> bool:
+    """The one address rule (contacts, staff, the first org admin): one mailbox,
+    no list separators, display names or spaces, a dotted domain, ≤ 254 bytes."""
+    return len(text) <= 254 and _EMAIL_RE.fullmatch(text) is not None
+
+
 def _emails(raw: object) -> list[str]:
     if not isinstance(raw, list) or len(raw) > MAX_EMAILS:
         raise _bad("emails", f"must be a list of at most {MAX_EMAILS} addresses")
     seen: list[str] = []
     for i, item in enumerate(raw):
-        if not isinstance(item, str) or len(item) > 254 or not _EMAIL_RE.fullmatch(item.strip()):
+        if not isinstance(item, str) or not is_email(item.strip()):
             raise _bad(f"emails[{i}]", "not an email address")
         address = item.strip().lower()
         if address not in seen:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.access import audit, totp
 from rtportal.access.accounts import lock_firm
 from rtportal.access.credentials import credential_of
+from rtportal.access.directory import is_email
 from rtportal.access.sessions import hash_token, revoke_principal_tokens
 from rtportal.db.models import AuthToken, Credential, Firm, OutboxMessage, StaffUser, utcnow
 from rtportal.errors import BadRequest, Conflict, InvalidLink, NotFound, PreconditionFailed
@@ -137,9 +138,10 @@ async def invite(
     """A new staff member (status ``invited``) and their setup link's email."""
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}")
-    email = email.lower()
-    if "@" not in email:
-        raise BadRequest("email must be an email address")
+    email = email.strip().lower()
+    # One mailbox: "a@x, b@y" must not send the setup link to two people.
+    if not is_email(email):
+        raise BadRequest("email must be one email address")
     await lock_firm(session, actor.firm_id)
     firm = await session.get(Firm, actor.firm_id)
     assert firm is not None
