@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,15 +28,21 @@ def _bogus() -> str:
 
 
 async def test_unknown_tokens_do_not_take_the_write_lock(
-    settings: Settings, make_firm: MakeFirm, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await make_firm()
-    settings = dataclasses.replace(settings, auth_failure_burst=1000)
+    """SQLite's process-wide write lock (PostgreSQL has none): the test runs on a
+    SQLite database of its own whatever the suite's backend, so it never skips."""
+    target = tmp_path / "writelock.db"
+    shutil.copyfile(sqlite_template, target)
+    settings = dataclasses.replace(
+        settings, database_url=f"sqlite+aiosqlite:///{target}", auth_failure_burst=1000
+    )
     async with running_server(create_app(settings)) as server:
         db: Database = server.app.state.db
-        if db.backend != "sqlite":
-            # reason: PostgreSQL has no process write lock; the test is about SQLite only
-            pytest.skip("the process write lock is SQLite's")
+        assert db.backend == "sqlite"
         taken = 0
         original: Callable[[], AbstractAsyncContextManager[None]] = db.write_lock
 
