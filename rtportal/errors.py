@@ -46,7 +46,7 @@ never leaked to clients: database errors to ``Unavailable`` by
 ``rtportal.db.engine.Database``; broker errors never reach callers (brokers
 queue publishes and reconnect); what reaches a client boundary is mapped by
 ``rtportal.http.errors.json_endpoint`` (HTTP) and
-``rtportal.ws.core.as_error`` / ``refusal`` (websocket): an ``RtPortalError``
+``rtportal.ws.admission.as_error`` / ``refusal`` (websocket): an ``RtPortalError``
 keeps its code, anything else is ``internal``.
 """
 

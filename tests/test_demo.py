@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from websockets.typing import Origin
 
-from rtportal.access import invites, membership
+from rtportal.access import invitelist, membership
 from rtportal.access.credentials import credential_of
 from rtportal.access.sessions import authenticate
 from rtportal.crypto.backup import Argon2Params, derive_password_keys
@@ -105,7 +105,7 @@ async def test_the_demo_client_signs_in_with_the_printed_password(
         ).scalars()
         assert invite.status == "active"
         matter = await membership.can_access(session, client, DEMO_MATTER)
-        assert await invites.portal_on(session, [matter.id]) == {matter.id}
+        assert await invitelist.portal_on(session, [matter.id]) == {matter.id}
         credential = await credential_of(session, "contact", client.id)
     assert credential is not None and credential.verifier is not None
     params = json.loads(credential.kdf_params)

@@ -25,7 +25,7 @@ from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_FORBIDDEN_ORIGIN, CLOSE_PROTOCOL, CLOSE_RESTART
 from rtportal.principal import Principal
 from rtportal.settings import Settings
-from rtportal.ws.core import refusal
+from rtportal.ws.admission import refusal
 from rtportal.ws.frames import Limits
 from rtportal.ws.native import UVICORN_WS
 from rtportal.ws.protocol import Close, FrameCache, Protocol

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal import jsonlimits
-from rtportal.access import directory, invites, membership, roles
+from rtportal.access import directory, invitelist, membership, roles
 from rtportal.db.models import Contact, Matter, MatterMember
 from rtportal.errors import BadRequest, NotFound
 from rtportal.http.bodies import json_object
@@ -63,7 +63,7 @@ async def matter_body(
     applicants = await directory.applicants_of(session, matter.id)
     if principal.kind == "staff":
         if portal is None:
-            portal = matter.id in await invites.portal_on(session, [matter.id])
+            portal = matter.id in await invitelist.portal_on(session, [matter.id])
         body.update(
             matter_type=matter.matter_type,
             responsible_staff_id=matter.responsible_staff_id,

@@ -13,7 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from rtportal.access import acceptance, directory, invites, membership, roles, templates
+from rtportal.access import (
+    acceptance,
+    directory,
+    invitelist,
+    invites,
+    membership,
+    roles,
+    templates,
+)
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import Firm
 from rtportal.errors import BadRequest
@@ -171,7 +179,7 @@ async def list_invites(request: Request) -> Response:
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
         staff_only(principal, "matter")
-        rows = await invites.list_invites(session, matter)
+        rows = await invitelist.list_invites(session, matter)
     portal = any(row["status"] in invites.LIVE for row in rows)
     return ok({"matter": matter.reference, "portal": "on" if portal else "off", "invites": rows})
 

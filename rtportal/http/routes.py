@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal import base64url, jsonlimits
-from rtportal.access import invites, membership
+from rtportal.access import invitelist, membership
 from rtportal.access.sessions import (
     authenticate,
     exchange,
@@ -81,7 +81,7 @@ async def list_matters(request: Request) -> Response:
         matters = await membership.list_matters(session, principal)
         # Staff also see whether each matter's portal is on (docs/access.md).
         on = (
-            await invites.portal_on(session, [m.id for m in matters])
+            await invitelist.portal_on(session, [m.id for m in matters])
             if principal.kind == "staff"
             else None
         )

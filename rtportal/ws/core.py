@@ -32,15 +32,14 @@ from rtportal import closecodes, logs
 from rtportal.access import membership
 from rtportal.access.sessions import TOUCH_INTERVAL, authenticate, touch
 from rtportal.db.models import Matter
-from rtportal.errors import NotFound, RateLimited, RtPortalError, Unauthenticated
+from rtportal.errors import NotFound, RateLimited, Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import Outcome
-from rtportal.limits import UserLimits
-from rtportal.origins import origin_allowed
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
+from rtportal.ws.admission import as_error
 from rtportal.ws.frames import Limits
 from rtportal.ws.protocol import (
     Action,
@@ -56,11 +55,8 @@ from rtportal.ws.protocol import (
 __all__ = [
     "CLOSE_TIMEOUT",
     "ConnectionCore",
-    "admit",
-    "as_error",
     "backlog_low_water",
     "limits_from_settings",
-    "refusal",
 ]
 
 log = logging.getLogger("rtportal.ws")
@@ -541,75 +537,3 @@ class ConnectionCore:
                 err = as_error(exc or RuntimeError("no outcome"), "append")
                 self.feed(self.proto.failed(request_id, err))
         self._in_flight_changed()
-
-
-def as_error(exc: BaseException, what: str) -> RtPortalError:
-    """Map any exception to one with a stable code; bugs become ``internal`` (logged)."""
-    if isinstance(exc, RtPortalError):
-        return exc
-    log.exception("websocket %s failed", what, exc_info=exc)
-    return RtPortalError("internal error")
-
-
-# A failed authentication is refused with a close code (docs/protocol.md).
-_REFUSALS = {
-    "unauthenticated": closecodes.CLOSE_UNAUTHENTICATED,
-    "unavailable": closecodes.CLOSE_TRY_LATER,
-}
-
-
-def refusal(exc: BaseException, conn: str, client: str | None) -> Close:
-    """The close that refuses a connection whose authentication raised ``exc``:
-    4001 unauthenticated (logged as ``auth_failed``), 1013 unavailable, else
-    1011 (logged by ``as_error``); the reason is the error code."""
-    if isinstance(exc, Unauthenticated):
-        logs.event(
-            log,
-            "auth_failed",
-            logging.WARNING,
-            transport="ws",
-            conn=conn,
-            reason=exc.message,
-            client=client,
-        )
-    err = as_error(exc, "authentication")
-    code = _REFUSALS.get(err.code)
-    if code is None:
-        return Close(closecodes.CLOSE_INTERNAL, "internal error")
-    return Close(code, err.code)
-
-
-def origin_refusal(
-    origin: str | None, allowed: tuple[str, ...], conn: str, client: str | None
-) -> Close | None:
-    """``None`` when ``origin`` may connect; else the close that refuses it (4003),
-    logged as ``origin_refused`` with what the operator should set."""
-    if origin_allowed(origin, allowed):
-        return None
-    logs.event(
-        log,
-        "origin_refused",
-        logging.WARNING,
-        transport="ws",
-        conn=conn,
-        origin=origin,
-        client=client,
-        hint="add it to RTPORTAL_ALLOWED_ORIGINS if it is this portal's address",
-    )
-    return Close(closecodes.CLOSE_FORBIDDEN_ORIGIN, "forbidden_origin")
-
-
-def admit(limits: UserLimits, principal: Principal, conn: str, client: str | None) -> bool:
-    """Count a new connection of ``principal`` (``limits.connect``); ``False``,
-    logged as ``too_many_connections``, when the user is at the cap (close 4029)."""
-    if limits.connect(principal):
-        return True
-    logs.event(
-        log,
-        "too_many_connections",
-        logging.WARNING,
-        conn=conn,
-        principal=f"{principal.kind}:{principal.id}",
-        client=client,
-    )
-    return False

@@ -26,7 +26,8 @@ from rtportal.closecodes import (
 from rtportal.logs import new_id
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
-from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, admit, origin_refusal, refusal
+from rtportal.ws.admission import admit, origin_refusal, refusal
+from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore
 from rtportal.ws.protocol import Close
 
 __all__ = ["Connection", "websocket_endpoint"]

@@ -61,14 +61,8 @@ from rtportal.logs import new_id
 from rtportal.principal import Principal
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WS_BACKLOG_LOW_WATER
-from rtportal.ws.core import (
-    CLOSE_TIMEOUT,
-    ConnectionCore,
-    admit,
-    backlog_low_water,
-    origin_refusal,
-    refusal,
-)
+from rtportal.ws.admission import admit, origin_refusal, refusal
+from rtportal.ws.core import CLOSE_TIMEOUT, ConnectionCore, backlog_low_water
 from rtportal.ws.handshake import RepeatedHeader, closer, single_header
 from rtportal.ws.nativeshared import Shared
 from rtportal.ws.protocol import Close
