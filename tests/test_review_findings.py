@@ -7,34 +7,24 @@ while the weakness is there.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import pyotp
 from starlette.applications import Starlette
 
-from rtportal.db.models import Firm, StaffUser
 from rtportal.http import invites as invite_http
 from rtportal.settings import Settings
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.invites import acceptance, login_secret, received
-from tests.support.logins import give_password, signin_body
+from tests.support.logins import (
+    firm_slug,
+    give_password,
+    prelogin_kdf,
+    signin_body,
+    staff_email,
+)
 
 PASSWORD = "correct horse battery staple"
-
-
-async def _slug(kit: FirmKit) -> str:
-    async with kit.db.read() as session:
-        firm = await session.get(Firm, kit.firm_id)
-        assert firm is not None
-        return firm.slug
-
-
-async def _staff_email(kit: FirmKit, user_id: int) -> str:
-    async with kit.db.read() as session:
-        user = await session.get(StaffUser, user_id)
-        assert user is not None
-        return user.email
 
 
 async def _contact(http: httpx.AsyncClient, kit: FirmKit, name: str, email: str) -> int:
@@ -58,12 +48,6 @@ async def _invite(http: httpx.AsyncClient, kit: FirmKit, contact_id: int) -> int
     (invite_id,) = response.json()["invites"]
     assert isinstance(invite_id, int)
     return invite_id
-
-
-async def _prelogin(http: httpx.AsyncClient, body: dict[str, Any]) -> Any:
-    response = await http.post("/api/v1/prelogin", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["kdf"]
 
 
 async def test_two_contacts_sharing_an_email_can_both_accept(
@@ -92,7 +76,7 @@ async def test_a_contact_with_a_staff_members_email_is_refused_cleanly(
     http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
 ) -> None:
     kit = await make_firm()
-    email = await _staff_email(kit, kit.staff.id)
+    email = await staff_email(kit.db, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, email, PASSWORD)
     contact_id = await _contact(http, kit, "Eve Imposter", email)
     response = await http.post(
@@ -108,10 +92,10 @@ async def test_sign_in_refuses_a_foreign_origin_like_invite_accept(
     http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
 ) -> None:
     kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
+    slug = await firm_slug(kit.db, kit.firm_id)
+    email = await staff_email(kit.db, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    kdf = await prelogin_kdf(http, {"firm": slug, "email": email})
     response = await http.post(
         "/api/v1/signin",
         json=signin_body(slug, email, PASSWORD, kdf),
@@ -223,10 +207,10 @@ async def test_promotion_to_org_admin_ends_sessions_that_never_saw_a_second_fact
     """Org admins must sign in with a second factor: a plain staff member's
     password-only session must not become an org admin's session on promotion."""
     kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
+    slug = await firm_slug(kit.db, kit.firm_id)
+    email = await staff_email(kit.db, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    kdf = await prelogin_kdf(http, {"firm": slug, "email": email})
     signed = await http.post("/api/v1/signin", json=signin_body(slug, email, PASSWORD, kdf))
     assert signed.status_code == 201, signed.text
     promoted = await http.patch(
@@ -251,10 +235,10 @@ async def test_requiring_a_second_factor_ends_staff_sessions_that_never_saw_one(
     http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
 ) -> None:
     kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
+    slug = await firm_slug(kit.db, kit.firm_id)
+    email = await staff_email(kit.db, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    kdf = await prelogin_kdf(http, {"firm": slug, "email": email})
     signed = await http.post("/api/v1/signin", json=signin_body(slug, email, PASSWORD, kdf))
     assert signed.status_code == 201, signed.text
     required = await http.patch(

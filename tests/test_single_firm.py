@@ -11,17 +11,21 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from rtportal.db.migrate import upgrade
-from rtportal.db.models import Firm, StaffUser
 from rtportal.settings import Settings
-from tests.conftest import FirmKit, MakeFirm
+from tests.conftest import MakeFirm
 from tests.conftest import test_database_url as external_database_url
-from tests.support.logins import give_password, signin_body
+from tests.support.logins import (
+    firm_slug,
+    give_password,
+    prelogin_kdf,
+    signin_body,
+    staff_email,
+)
 from tests.support.pgdb import new_pg_database
 
 PASSWORD = "correct horse battery staple"
@@ -40,40 +44,20 @@ async def database_url(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[s
     yield f"sqlite+aiosqlite:///{target}"
 
 
-async def _slug(kit: FirmKit) -> str:
-    async with kit.db.read() as session:
-        firm = await session.get(Firm, kit.firm_id)
-        assert firm is not None
-        return firm.slug
-
-
-async def _staff_email(kit: FirmKit, user_id: int) -> str:
-    async with kit.db.read() as session:
-        user = await session.get(StaffUser, user_id)
-        assert user is not None
-        return user.email
-
-
-async def _prelogin(http: httpx.AsyncClient, body: dict[str, Any]) -> Any:
-    response = await http.post("/api/v1/prelogin", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["kdf"]
-
-
 async def test_prelogin_does_not_tell_an_account_from_nobody_by_naming_the_firm_or_not(
     http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
 ) -> None:
     """With one firm, a sign-in may leave the firm out. A real account's salt is
     the same either way; nobody's must be too, or two prelogins enumerate accounts."""
     kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
+    slug = await firm_slug(kit.db, kit.firm_id)
+    email = await staff_email(kit.db, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    real_named = await _prelogin(http, {"firm": slug, "email": email})
-    real_unnamed = await _prelogin(http, {"email": email})
+    real_named = await prelogin_kdf(http, {"firm": slug, "email": email})
+    real_unnamed = await prelogin_kdf(http, {"email": email})
     assert real_named == real_unnamed
-    nobody_named = await _prelogin(http, {"firm": slug, "email": "nobody@firm.test"})
-    nobody_unnamed = await _prelogin(http, {"email": "nobody@firm.test"})
+    nobody_named = await prelogin_kdf(http, {"firm": slug, "email": "nobody@firm.test"})
+    nobody_unnamed = await prelogin_kdf(http, {"email": "nobody@firm.test"})
     assert nobody_named == nobody_unnamed
 
 
@@ -81,10 +65,10 @@ async def test_the_account_sign_in_limit_is_one_count_whether_the_firm_is_named_
     http: httpx.AsyncClient, make_firm: MakeFirm, settings: Settings
 ) -> None:
     kit = await make_firm()
-    slug = await _slug(kit)
-    email = await _staff_email(kit, kit.staff.id)
+    slug = await firm_slug(kit.db, kit.firm_id)
+    email = await staff_email(kit.db, kit.staff.id)
     await give_password(kit.db, settings, kit.staff, email, PASSWORD)
-    kdf = await _prelogin(http, {"firm": slug, "email": email})
+    kdf = await prelogin_kdf(http, {"firm": slug, "email": email})
     wrong = signin_body(slug, email, "wrong password entirely", kdf)
     codes = []
     for i in range(2 * settings.signin_account_limit):
