@@ -115,6 +115,8 @@ export async function sealMessage(h, plaintext, keys, sender, opts = {}) {
     check(st && st.epoch === h.epoch, 'crypto_stale_epoch', `epoch ${h.epoch} is not the newest verified one`);
   }
   const fields = { ...h, msgId: h.msgId ?? rand(16), tsMs: h.tsMs ?? Date.now() };
+  // a fresh head of this epoch and the newest escrow version (docs/keys.md)
+  if (opts.verifier) opts.verifier.checkWritable(h.firm, h.matter, fields.tsMs);
   const aad = buildAad(fields);
   const msgKey = await keyForMessage(h.vis, { firm: h.firm, matter: h.matter, epoch: h.epoch, ...keys });
   const nonce = opts.nonce ?? rand(12);
@@ -160,8 +162,8 @@ export async function openMessage(envBytes, view, ctx) {
   check(a.firm === view.firm && a.matter === view.matter && a.thread === view.thread, 'crypto_wrong_context',
     'message belongs to another firm, matter or thread');
   const aad = buildAad({ ...a, firm: view.firm, matter: view.matter, thread: view.thread });
-  // 3. sender certificate: role, visibility, scope
-  const cert = ctx.trust.lookup(a.sender, a.sender_kid, ctx.nowMs);
+  // 3. sender certificate at the message's time: role, visibility, scope
+  const cert = ctx.trust.lookup(a.sender, a.sender_kid, ctx.nowMs, a.ts_ms);
   if (cert.role === ROLE.client) check(a.vis === VIS.PORTAL, 'crypto_uncertified', 'clients cannot write staff-only content');
   if (cert.role === ROLE.bot && cert.scopes.length) {
     check(cert.scopes.includes(view.matter), 'crypto_uncertified', 'bot not scoped to this matter');
@@ -177,6 +179,12 @@ export async function openMessage(envBytes, view, ctx) {
   if (cert.role === ROLE.client) check(isMember, 'crypto_uncertified', 'client sender is not a member of this epoch');
   if (cert.role === ROLE.bot) {
     check(isMember || (cert.flags & FLAG.CUSTODIAN) !== 0, 'crypto_uncertified', 'bot is not a member of this epoch');
+  }
+  // a member's message under an old epoch dated at or after the first later manifest that
+  // left them out is a removed member still writing (custodian bots write without membership)
+  if (isMember && !(cert.role === ROLE.bot && (cert.flags & FLAG.CUSTODIAN) !== 0)) {
+    const leftAt = ctx.verifier.leftOutAt(view.firm, view.matter, a.epoch, a.sender, a.sender_kid);
+    check(leftAt === null || a.ts_ms < leftAt, 'crypto_stale_epoch', `${a.sender} was left out of a later epoch before this message`);
   }
   // 6. replay, then decrypt, then record
   check(!ctx.replay.seen(view.firm, view.matter, a.msg_id), 'crypto_replay', 'msg_id seen before');

@@ -11,7 +11,7 @@ import { epochCommit } from '../kdf.js';
 import { uikFromSeeds } from '../keys.js';
 import { ManifestVerifier, ZERO_HASH, createManifest } from '../manifest.js';
 import { KIND, unwrapKey, wrapKey } from '../wrap.js';
-import { FIRM, MATTER, NOW, makeWorld } from './world.mjs';
+import { FIRM, MATTER, NOW, makeWorld, newTrust } from './world.mjs';
 import { rejectsWith } from './helpers.mjs';
 
 const w = await makeWorld('directory');
@@ -42,8 +42,8 @@ async function honestHistory() {
 }
 
 /** A client (client-1) that pinned the FRK from its invite link and trusts nothing else. */
-function newClient() {
-  const trust = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+async function newClient() {
+  const trust = await newTrust(w);
   return { trust, verifier: new ManifestVerifier(trust), replay: new ReplayGuard() };
 }
 
@@ -54,7 +54,7 @@ async function loadCerts(client, certs) {
 const h = await honestHistory();
 
 test('honest directory: the client follows the epochs, unwraps, reads and opens the file', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
   await cl.verifier.accept(h.m2.manifest, FIRM, MATTER, NOW);
@@ -67,7 +67,7 @@ test('honest directory: the client follows the epochs, unwraps, reads and opens 
 });
 
 test('injects a member: an uncertified reader in a new manifest is rejected', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
   // the server made up its own key for "client-3" and signed a manifest with a key it controls
@@ -83,7 +83,7 @@ test('injects a member: an uncertified reader in a new manifest is rejected', as
 });
 
 test('substitutes a public key: a wrap to the server\'s key, or a cert with a swapped key, is rejected', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1']]);
   // certificate of client-1 with the X25519 key replaced by the server's
   const spy = await uikFromSeeds(new Uint8Array(32).fill(7), new Uint8Array(32).fill(6));
@@ -101,7 +101,7 @@ test('substitutes a public key: a wrap to the server\'s key, or a cert with a sw
 });
 
 test('moves a message to another thread or matter; replays it', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   const ctx = { ...cl, nowMs: NOW, keys: async () => ({ mek: h.mek2 }) };
   // before the epoch's manifest is verified, nothing of that epoch is read
@@ -124,7 +124,7 @@ test('swaps an attachment blob: the descriptor hash catches it', async () => {
 
 test('after client-2 is removed: stale epoch, rollback and old wraps are refused', async () => {
   // client-2's view: it saw epoch 2 (where it is no longer a member)
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
   await cl.verifier.accept(h.m2.manifest, FIRM, MATTER, NOW);

@@ -6,7 +6,7 @@ import { fromUtf8, utf8 } from '../bytes.js';
 import { decode, encode } from '../encoding.js';
 import { AAD, CTYPE, ENVELOPE, ReplayGuard, SIG_INPUT, VIS, decodeBody, encodeBody, openMessage, sealMessage } from '../envelope.js';
 import { epochCommit } from '../kdf.js';
-import { ManifestVerifier, ZERO_HASH, createManifest } from '../manifest.js';
+import { ManifestVerifier, ZERO_HASH, createManifest, signHead } from '../manifest.js';
 import { ed25519Sign } from '../primitives.js';
 import { FIRM, MATTER, NOW, makeWorld } from './world.mjs';
 import { rejectsWith } from './helpers.mjs';
@@ -21,6 +21,8 @@ const m1 = await createManifest(
   w.users['staff-1'].signer,
 );
 await verifier.accept(m1.manifest, FIRM, MATTER, NOW);
+const head1 = await signHead({ firm: FIRM, matter: MATTER, epoch: 1, hash: m1.hash, tsMs: NOW }, w.users['staff-1'].signer);
+await verifier.acceptHead(head1.head, FIRM, MATTER, NOW);
 const VIEW = { firm: FIRM, matter: MATTER, thread: 't-1' };
 const header = (who, over = {}) => ({
   firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: who, senderKid: w.users[who].kid, epoch: 1,

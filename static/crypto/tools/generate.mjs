@@ -22,6 +22,7 @@ import { CT_CHUNK } from '../stream.js';
 import { createBackup } from '../backup.js';
 import { makeRecoveryProof, recoveryCodeLink, recoveryCodeText } from '../recovery.js';
 import { FILES, pattern } from './verify.mjs';
+import * as lc from './lifecycle_vectors.mjs';
 
 export const DEFAULT_SEED = Uint8Array.from({ length: 32 }, (_, i) => i);
 const FIRM = 'firm-1';
@@ -256,7 +257,7 @@ async function caseManifests(w) {
   cases.push(await manifestCase('reject-member-added-after-signing', tampered, m4, p2, 'reject', 'crypto_signature'));
   p = await body(4, ['client-1'], chain[3].hash, m4, OTHER_MATTER);
   cases.push(await manifestCase('reject-other-matter', await sign(p), m4, p, 'reject', 'crypto_wrong_context'));
-  return { cases, bodies };
+  return { cases, bodies, chain };
 }
 
 function wrapCase(name, wr, wrapper, recipient, ctx, key, ephSk, commit, expect = 'ok', error = null, expectCtx = null) {
@@ -387,7 +388,8 @@ async function caseEnvelopes(w) {
   const body4 = { subject: '', text: 'Status: documents received (system update)', attachments: [] };
   ok.push(envCase('bot-update', await seal('bot-1', 3, encodeBody(body4)), body4));
   const body5 = { subject: 'Earlier', text: 'message from epoch 2', attachments: [] };
-  ok.push(envCase('client-2-epoch-2', await seal('client-2', 2, encodeBody(body5)), body5));
+  // dated before epoch 3 left client-2 out (after it, a removed member writing: refused)
+  ok.push(envCase('client-2-epoch-2', await seal('client-2', 2, encodeBody(body5), { ts: NOW_MS - 450_000 }), body5));
 
   bad.push(envCase('reject-replay', e1, null, 'reject', 'crypto_replay'));
   bad.push(envCase('reject-moved-thread', await seal('client-1', 3, utf8('moved')), null, 'reject', 'crypto_wrong_context',
@@ -575,11 +577,13 @@ export async function generate(outDir, seed = DEFAULT_SEED, { blobFiles = true }
   const w = await World.create(seed);
   const files = {};
   files['keys.json'] = await caseKeys(w);
+  files['lifecycle.json'] = await lc.caseLifecycle(w, FIRM, NOW_MS, seed);
   files['certs.json'] = await caseCerts(w);
   const m = await caseManifests(w);
-  files['manifests.json'] = m.cases;
-  files['wraps.json'] = await caseWraps(w, m.bodies);
-  files['envelopes.json'] = await caseEnvelopes(w);
+  const chain = Object.fromEntries([1, 2, 3].map((e) => [e, { ...m.bodies[e], hash: m.chain[e].hash }]));
+  files['manifests.json'] = [...m.cases, ...(await lc.caseHeads(w, chain, NOW_MS, seed))];
+  files['wraps.json'] = [...(await caseWraps(w, m.bodies)), ...(await lc.caseSelfMadeFek(w, NOW_MS, seed))];
+  files['envelopes.json'] = [...(await caseEnvelopes(w)), ...(await lc.caseRemovedMember(w, chain, NOW_MS, seed))];
   files['attachments.json'] = await caseAttachments(w, outDir, blobFiles);
   files['backups.json'] = await caseBackups(w);
   files['recovery.json'] = await caseRecovery(w);
