@@ -45,7 +45,7 @@ export async function makeWorld(seedText = 'world') {
     const issuer = role === ROLE.client ? users['staff-1'].signer : frkIssuer;
     certs[name] = (
       await issueCert(
-        { firm: FIRM, role, user: name, xPk: k.xPk, edPk: k.edPk, serial: serial++, issuedAtMs: NOW - 1000, flags, scopes },
+        { firm: FIRM, role, user: name, xPk: k.xPk, edPk: k.edPk, serial: serial++, issuedAtMs: NOW - DAY, flags, scopes },
         issuer,
       )
     ).cert;
