@@ -75,6 +75,12 @@ def _post(d: Directory, w: World, who: str, ts_ms: int, epoch: int | None = None
     return seal_envelope(h, key, Body("", f"{who} at {ts_ms}").encode(), w.ids[who])
 
 
+def _write(d: Directory, w: World, ts_ms: int = NOW_MS) -> Envelope:
+    """client-1 writes through the library (the writer's checks apply)."""
+    return d.seal_message(w.ids["client-1"], sender_id="client-1", matter=M, thread=T,
+                          plaintext=b"x", ts_ms=ts_ms, ctype=CTYPE_BODY)  # fmt: skip
+
+
 def _open(d: Directory, env: Envelope, now_ms: int = NOW_MS) -> str:
     _, cert, _ = d.open_message(env.encode(), matter=M, thread=T, now_ms=now_ms)
     return cert.user
@@ -220,27 +226,11 @@ def test_writer_refuses_an_epoch_under_an_older_escrow_version(world: World) -> 
     world.rotate_escrow()  # staff-2 left: FEK/FIR v2, signed by the FRK
     d = world.reader("client-1", M)
     with pytest.raises(StaleEpochWrite) as e:
-        d.seal_message(
-            world.ids["client-1"],
-            sender_id="client-1",
-            matter=M,
-            thread=T,
-            plaintext=b"x",
-            ts_ms=NOW_MS,
-            ctype=CTYPE_BODY,
-        )
+        _write(d, world)
     assert e.value.code == "crypto_stale_epoch"
     world.new_epoch(M, ("client-1",))  # the next epoch under v2: writable again
     d = world.reader("client-1", M)
-    d.seal_message(
-        world.ids["client-1"],
-        sender_id="client-1",
-        matter=M,
-        thread=T,
-        plaintext=b"x",
-        ts_ms=NOW_MS,
-        ctype=CTYPE_BODY,
-    )
+    _write(d, world)
 
 
 # ---- finding 3: a removed client can still post ----------------------------------
@@ -293,23 +283,12 @@ def test_writer_needs_a_fresh_head_of_the_current_epoch(world: World) -> None:
         NOW_MS,
     )
 
-    def write(ts: int) -> Envelope:
-        return d.seal_message(
-            world.ids["client-1"],
-            sender_id="client-1",
-            matter=M,
-            thread=T,
-            plaintext=b"x",
-            ts_ms=ts,
-            ctype=CTYPE_BODY,
-        )
-
     with pytest.raises(Stale):  # no head: the server may be hiding newer epochs
-        write(NOW_MS)
+        _write(d, world)
     d.accept_head(world.head(M), M, NOW_MS)
-    write(NOW_MS)
+    _write(d, world)
     with pytest.raises(Stale):  # the head ages out
-        write(NOW_MS + HEAD_MAX_AGE_MS + 1)
+        _write(d, world, NOW_MS + HEAD_MAX_AGE_MS + 1)
     with pytest.raises(Stale):
         d.accept_head(world.head(M, ts_ms=NOW_MS - HEAD_MAX_AGE_MS - 1), M, NOW_MS)
 
@@ -320,15 +299,7 @@ def test_head_ahead_of_the_chain_blocks_writes_until_synced(world: World) -> Non
     m2, _ = world.new_epoch(M, ("client-1",))
     d.accept_head(world.head(M), M, NOW_MS)  # the server showed the head, not the epoch
     with pytest.raises(Stale):
-        d.seal_message(
-            world.ids["client-1"],
-            sender_id="client-1",
-            matter=M,
-            thread=T,
-            plaintext=b"x",
-            ts_ms=NOW_MS,
-            ctype=CTYPE_BODY,
-        )
+        _write(d, world)
     with pytest.raises(Stale):  # and an older head cannot replace it
         d.accept_head(_head(world, 1), M, NOW_MS)
     d.accept_manifest(m2, M, NOW_MS)
@@ -338,15 +309,7 @@ def test_head_ahead_of_the_chain_blocks_writes_until_synced(world: World) -> Non
         world.ids["client-1"].x_sk,
         NOW_MS,
     )
-    d.seal_message(
-        world.ids["client-1"],
-        sender_id="client-1",
-        matter=M,
-        thread=T,
-        plaintext=b"x",
-        ts_ms=NOW_MS,
-        ctype=CTYPE_BODY,
-    )
+    _write(d, world)
 
 
 def _head(
