@@ -37,7 +37,6 @@ from rtportal.crypto.errors import (
     EncodingInvalid,
     EpochGap,
     Replay,
-    Revoked,
     Rollback,
     Stale,
     StaleEpochWrite,
@@ -195,10 +194,7 @@ class Directory(TrustStore):
         time keeps wraps from someone who left since valid, and "now" lets a
         staff member who joined later re-wrap old epochs for a recovered client.
         """
-        try:
-            w = self.certificate(wrap.wrapper, wrap.wrapper_kid, now_ms)
-        except (Revoked, Uncertified):
-            w = self.certificate(wrap.wrapper, wrap.wrapper_kid, now_ms, at_ms=then_ms)
+        w = self.certificate_now_or_then(wrap.wrapper, wrap.wrapper_kid, now_ms, then_ms)
         if not (w.role is Role.STAFF or (w.role is Role.BOT and w.flags & Flag.CUSTODIAN)):
             raise Uncertified("key wraps are made by staff or a custodian bot")
         # a bot with scopes wraps only in those matters; firm keys ("#firm") are never in a

@@ -219,3 +219,11 @@ class TrustStore:
         if c.body.role is Role.CLIENT:
             self._check_issuer(c.body)
         return c.body
+
+    def certificate_now_or_then(self, user: str, kid: bytes, now_ms: int, then_ms: int) -> CertBody:
+        """For signatures without a time of their own (key wraps): usable now, or at
+        ``then_ms`` (the time of what is wrapped) if it left or expired since."""
+        try:
+            return self.certificate(user, kid, now_ms)
+        except (Revoked, Uncertified):
+            return self.certificate(user, kid, now_ms, at_ms=then_ms)
