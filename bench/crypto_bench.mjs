@@ -16,11 +16,11 @@ import { performance } from 'node:perf_hooks';
 import { attachmentKey } from '../static/crypto/kdf.js';
 import { AttachmentDecryptor, AttachmentEncryptor } from '../static/crypto/attachment.js';
 import { createBackup, openBackup } from '../static/crypto/backup.js';
-import { FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert } from '../static/crypto/certs.js';
+import { FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert, signRevocationList } from '../static/crypto/certs.js';
 import { CTYPE, ReplayGuard, VIS, encodeBody, openMessage, sealMessage } from '../static/crypto/envelope.js';
 import { epochCommit } from '../static/crypto/kdf.js';
-import { frkFromSeed, uikFromSeeds } from '../static/crypto/keys.js';
-import { ManifestVerifier, ZERO_HASH, createManifest } from '../static/crypto/manifest.js';
+import { fekFromSecret, frkFromSeed, signEscrowRecord, uikFromSeeds } from '../static/crypto/keys.js';
+import { ManifestVerifier, ZERO_HASH, createManifest, signHead } from '../static/crypto/manifest.js';
 import { deterministicRng } from '../static/crypto/rng.js';
 import { KIND, unwrapKey, wrapKey } from '../static/crypto/wrap.js';
 
@@ -56,6 +56,8 @@ const frk = await frkFromSeed(rand(32));
 const staff = await uikFromSeeds(rand(32), rand(32));
 const client = await uikFromSeeds(rand(32), rand(32));
 const trust = new TrustStore({ firm: FIRM, frkEdPk: frk.edPk });
+await trust.setRevocationList((await signRevocationList({ firm: FIRM, version: 1, issuedAtMs: NOW - 1000,
+  nextUpdateMs: NOW + 86_400_000, entries: [] }, frk)).list, NOW);
 const staffSigner = { id: 'staff-1', kid: staff.kid, edSk: staff.edSk };
 await trust.addCert((await issueCert({ firm: FIRM, role: ROLE.staff, user: 'staff-1', xPk: staff.xPk, edPk: staff.edPk,
   serial: 1, issuedAtMs: NOW - 1000, flags: FLAG.CERTIFY_CLIENTS }, { id: FRK_ISSUER, kid: frk.kid, edSk: frk.edSk })).cert, NOW);
@@ -64,9 +66,13 @@ await trust.addCert((await issueCert({ firm: FIRM, role: ROLE.client, user: 'cli
 const mek = rand(32);
 const commit = await epochCommit(mek, FIRM, MATTER, 1);
 const verifier = new ManifestVerifier(trust);
-await verifier.accept((await createManifest({ firm: FIRM, matter: MATTER, epoch: 1, prevHash: ZERO_HASH, fekVersion: 1,
-  members: [{ user: 'client-1', kid: client.kid, role: ROLE.client }], shareHistory: false, tsMs: NOW, commit }, staffSigner)).manifest,
-FIRM, MATTER, NOW);
+const m1 = await createManifest({ firm: FIRM, matter: MATTER, epoch: 1, prevHash: ZERO_HASH, fekVersion: 1,
+  members: [{ user: 'client-1', kid: client.kid, role: ROLE.client }], shareHistory: false, tsMs: NOW, commit }, staffSigner);
+await verifier.accept(m1.manifest, FIRM, MATTER, NOW);
+await verifier.acceptHead((await signHead({ firm: FIRM, matter: MATTER, epoch: 1, hash: m1.hash, tsMs: NOW }, staffSigner)).head,
+  FIRM, MATTER, NOW);
+const fek = await fekFromSecret(FIRM, 1, rand(32), rand(32));
+await trust.addEscrowRecord((await signEscrowRecord({ firm: FIRM, version: 1, xPk: fek.xPk, createdAtMs: NOW }, frk)).record);
 
 console.log(JSON.stringify({ lang: 'js', runtime: `node ${process.version}`, op: 'machine', cpus: os.cpus().length,
   cpu: os.cpus()[0]?.model ?? '?', loadavg: os.loadavg().map((x) => +x.toFixed(2)) }));

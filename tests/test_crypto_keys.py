@@ -82,12 +82,24 @@ def test_staff_certificate_signed_by_staff_rejected(world: World) -> None:
         dd.add_certificate(world.certs["staff-3"], NOW_MS)
 
 
-def test_expired_and_future_certificates_rejected(world: World) -> None:
+def test_expired_certificate_unusable_now_but_kept_for_history(world: World) -> None:
+    """Expiry ends a key's use at ``expires_at``; what it signed before stays verifiable."""
+    d = world.directory()
+    c = world.certs["client-1"]
+    body = replace(c.body, serial=c.body.serial + 1, expires_at_ms=NOW_MS - 1)
+    d.add_certificate(Certificate(body, world.ids["staff-1"].sign(body.encode())), NOW_MS)
+    kid = world.ids["client-1"].kid
+    with pytest.raises(Uncertified):
+        d.certificate("client-1", kid, NOW_MS)
+    assert d.certificate("client-1", kid, NOW_MS, at_ms=NOW_MS - 2).user == "client-1"
+
+
+def test_future_and_never_valid_certificates_rejected(world: World) -> None:
     d = world.directory()
     c = world.certs["client-1"]
     for body in (
-        replace(c.body, expires_at_ms=NOW_MS - 1),
         replace(c.body, issued_at_ms=NOW_MS + 3_600_000),
+        replace(c.body, expires_at_ms=c.body.issued_at_ms),
     ):
         cert = Certificate(body, world.ids["staff-1"].sign(body.encode()))
         with pytest.raises(Uncertified):

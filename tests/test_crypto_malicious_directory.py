@@ -39,6 +39,9 @@ class Server:
     """An honest store; attacks are applied by editing what it holds or serves."""
 
     certs: dict[str, bytes] = field(default_factory=dict)
+    revocations: bytes = b""
+    escrow: list[bytes] = field(default_factory=list)
+    heads: dict[str, bytes] = field(default_factory=dict)
     manifests: dict[str, list[bytes]] = field(default_factory=dict)
     wraps: dict[tuple[str, int, str], bytes] = field(default_factory=dict)
     threads: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
@@ -55,6 +58,9 @@ class Client:
         self._applied: dict[str, int] = {}
 
     def load_certs(self) -> None:
+        self.dir.set_revocation_list(self.s.revocations, NOW_MS)
+        for record in self.s.escrow:
+            self.dir.add_escrow_record(record)
         # issuers first: staff and bots (root-issued), then clients
         order = sorted(
             self.s.certs.items(), key=lambda kv: Certificate.decode(kv[1]).body.role is Role.CLIENT
@@ -76,6 +82,8 @@ class Client:
                 wrap = self.s.wraps[(matter, body.epoch, self.user)]
                 self.dir.unwrap(wrap, info, self.key.x_sk, NOW_MS)
         self._applied[matter] = len(served)
+        if matter in self.s.heads:
+            self.dir.accept_head(self.s.heads[matter], matter, NOW_MS)
 
     def post(
         self,
@@ -107,6 +115,7 @@ def publish_epoch(world: World, server: Server, matter: str, members: tuple[str,
     server.manifests.setdefault(matter, []).append(m.encode())
     for u in members:
         server.wraps[(matter, m.body.epoch, u)] = world.wrap_mek(matter, m.body.epoch, u).encode()
+    server.heads[matter] = world.head(matter).encode()
     return m
 
 
@@ -117,7 +126,11 @@ def setup() -> tuple[World, Server]:
     w.add_user("bot-1", Role.BOT, scopes=(M,))
     w.add_user("client-1", Role.CLIENT)
     w.add_user("client-2", Role.CLIENT)
-    s = Server(certs={u: c.encode() for u, c in w.certs.items()})
+    s = Server(
+        certs={u: c.encode() for u, c in w.certs.items()},
+        revocations=w.revocation_list().encode(),
+        escrow=[r.encode() for r in w.escrow.values()],
+    )
     publish_epoch(w, s, M, ("client-1", "client-2"))
     return w, s
 

@@ -6,8 +6,10 @@ derivations), ``keys`` (key types, key ids, fingerprints), ``edwards``
 (certificates, revocations), ``wrap`` (signed key wraps),
 ``manifest`` (epoch manifests), ``envelope`` (messages), ``attachment``
 (streamed files), ``backup`` (Argon2id login secret + key backup),
-``recovery`` (recovery-code proof), ``directory`` (a client's verifier
-state). The golden vectors shared with the JavaScript library, and the test
+``recovery`` (recovery-code proof, key handover), ``trust`` (what a
+client trusts about keys: root, certificates, revocation list, escrow
+records, status over time), ``directory`` (a client's verifier state on top
+of ``trust``). The golden vectors shared with the JavaScript library, and the test
 firm they are built from, are test tooling in ``tests/support/crypto/``.
 """
 

@@ -6,6 +6,11 @@ against certificates and the remembered ``(epoch, hash)`` per matter, wraps
 and messages against both, and seen ``msg_id``s are remembered so replays are
 refused. Holding this state on the client is what stops a malicious server
 from adding a reader, substituting a key, rolling an epoch back or replaying.
+
+Certificate status (revocation list, time of use, escrow records) is
+``TrustStore``'s; on top of it a writer needs a fresh signed head of the
+current epoch and the newest escrow version, and a reader refuses a removed
+member's message dated after the manifest that left them out.
 """
 
 from __future__ import annotations
@@ -14,8 +19,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rtportal.crypto.certs import FRK_ISSUER, CertBody, Certificate, Flag, Revocation, Role
-from rtportal.crypto.edwards import check_ed25519_public
+from rtportal.crypto.certs import CLOCK_SKEW_MS, CertBody, Flag, Role
 from rtportal.crypto.envelope import (
     CTYPE_BODY,
     CTYPE_TEXT,
@@ -33,16 +37,24 @@ from rtportal.crypto.errors import (
     EncodingInvalid,
     EpochGap,
     Replay,
-    Revoked,
     Rollback,
+    Stale,
     StaleEpochWrite,
     Uncertified,
     WrongContext,
 )
 from rtportal.crypto.kdf import commitment, internal_key, message_key
-from rtportal.crypto.keys import FirmEscrowKey, FirmRootPublic, IdentityKey, check_x25519_public
-from rtportal.crypto.manifest import GENESIS_HASH, Manifest, ManifestBody
+from rtportal.crypto.keys import FirmEscrowKey, FirmRootPublic, IdentityKey
+from rtportal.crypto.manifest import (
+    GENESIS_HASH,
+    HEAD_MAX_AGE_MS,
+    EpochHead,
+    HeadBody,
+    Manifest,
+    ManifestBody,
+)
 from rtportal.crypto.rng import Rng, system_rng
+from rtportal.crypto.trust import TrustStore
 from rtportal.crypto.wrap import Wrap, WrapInfo, WrapKind, open_wrap
 
 __all__ = ["Directory", "MatterState"]
@@ -55,94 +67,31 @@ class MatterState:
     manifests: dict[int, ManifestBody] = field(default_factory=dict)
     meks: dict[int, bytes] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)
+    head: HeadBody | None = None  # the newest verified head (may be ahead of the chain)
 
 
-class Directory:
+class Directory(TrustStore):
     """Verifier state of one client for one firm (see module docstring)."""
 
     def __init__(self, firm: str, frk: FirmRootPublic) -> None:
-        self.firm = firm
-        self.frk = frk
-        self._certs: dict[tuple[str, bytes], Certificate] = {}
-        self._revoked: set[tuple[str, bytes]] = set()
+        super().__init__(firm, frk)
         self._matters: dict[str, MatterState] = {}
         self._firm_keys: dict[int, FirmEscrowKey] = {}
-
-    # ---- certificates -------------------------------------------------
-    def add_certificate(self, cert: Certificate | bytes, now_ms: int) -> CertBody:
-        """Verify ``cert`` against the FRK (or a certifying staff member) and remember it."""
-        c = cert if isinstance(cert, Certificate) else Certificate.decode(cert)
-        b = c.body
-        if b.firm != self.firm:
-            raise WrongContext("certificate of another firm")
-        check_x25519_public(b.x_pk)
-        check_ed25519_public(b.ed_pk)
-        if b.role in (Role.STAFF, Role.BOT):
-            if b.issuer != FRK_ISSUER or b.issuer_kid != self.frk.kid:
-                raise Uncertified("staff and bot certificates are issued by the firm root key")
-            c.verify_signature(self.frk.ed_pk)
-        else:
-            issuer = self.certificate(b.issuer, b.issuer_kid, now_ms)
-            if issuer.role is not Role.STAFF or not issuer.flags & Flag.CERTIFY_CLIENTS:
-                raise Uncertified("issuer may not certify clients")
-            c.verify_signature(issuer.ed_pk)
-        if not b.valid_at(now_ms):
-            raise Uncertified("certificate not valid now")
-        if (b.user, b.kid) in self._revoked:
-            raise Revoked("certificate key is revoked")
-        known = self._certs.get((b.user, b.kid))
-        if known is not None and known.body.serial > b.serial:
-            # an older certificate of the same key (served again, e.g. with wider scopes
-            # or more flags) never replaces a newer one this client has seen
-            return known.body
-        if known is not None and known.body.serial == b.serial:
-            # a serial names one certificate: the same bytes again are a no-op, other bytes
-            # (wider scopes, more flags) are refused and the first is kept (never widen)
-            if known.body.encode() == b.encode():
-                return known.body
-            raise EncodingInvalid("another certificate of this key with the same serial")
-        self._certs[(b.user, b.kid)] = c
-        return b
-
-    def add_revocation(self, rev: Revocation | bytes, now_ms: int) -> None:
-        r = rev if isinstance(rev, Revocation) else Revocation.decode(rev)
-        b = r.body
-        if b.firm != self.firm:
-            raise WrongContext("revocation of another firm")
-        target = self._certs.get((b.user, b.kid))
-        if b.issuer == FRK_ISSUER and b.issuer_kid == self.frk.kid:
-            self.frk.verify(r.sig, b.encode())
-        else:
-            issuer = self.certificate(b.issuer, b.issuer_kid, now_ms)
-            if issuer.role is not Role.STAFF or not issuer.flags & Flag.CERTIFY_CLIENTS:
-                raise Uncertified("issuer may not revoke")
-            if target is None or target.body.role is not Role.CLIENT:
-                raise Uncertified("staff members revoke client certificates only")
-            issuer.public.verify(r.sig, b.encode())
-        self._revoked.add((b.user, b.kid))
-
-    def certificate(self, user: str, kid: bytes, now_ms: int) -> CertBody:
-        """The valid, unrevoked certificate of ``(user, kid)`` or an rtp1 error."""
-        if (user, kid) in self._revoked:
-            raise Revoked(f"key of {user} is revoked")
-        c = self._certs.get((user, kid))
-        if c is None:
-            raise Uncertified(f"no certificate for {user}")
-        if not c.body.valid_at(now_ms):
-            raise Uncertified(f"certificate of {user} not valid now")
-        return c.body
 
     # ---- manifests ----------------------------------------------------
     def matter(self, matter: str) -> MatterState:
         return self._matters.setdefault(matter, MatterState())
 
-    def _check_creator(self, body: ManifestBody, now_ms: int) -> CertBody:
-        creator = self.certificate(body.creator, body.creator_kid, now_ms)
-        if not (creator.role is Role.STAFF or creator.flags & Flag.CUSTODIAN):
-            raise Uncertified("manifests are signed by staff or a custodian bot")
-        if not creator.in_scope(body.matter):
-            raise Uncertified("creator not scoped to this matter")
-        return creator
+    def _check_epoch_signer(
+        self, user: str, kid: bytes, matter: str, now_ms: int, at_ms: int
+    ) -> CertBody:
+        """Manifests and heads: staff or a custodian bot in scope, usable at the object's time."""
+        signer = self.certificate(user, kid, now_ms, at_ms=at_ms)
+        if not (signer.role is Role.STAFF or signer.flags & Flag.CUSTODIAN):
+            raise Uncertified("manifests and heads are signed by staff or a custodian bot")
+        if not signer.in_scope(matter):
+            raise Uncertified("signer not scoped to this matter")
+        return signer
 
     def accept_manifest(
         self, manifest: Manifest | bytes, matter: str, now_ms: int, *, pin: bool = False
@@ -156,16 +105,20 @@ class Directory:
         b = m.body
         if (b.firm, b.matter) != (self.firm, matter):
             raise WrongContext("manifest of another firm or matter")
-        creator = self._check_creator(b, now_ms)
+        # judged at the manifest's time: a creator or member who left or expired since
+        # does not break the history (a compromised key does, whatever the time)
+        creator = self._check_epoch_signer(b.creator, b.creator_kid, matter, now_ms, b.ts_ms)
         creator.public.verify(m.sig, b.encode())
         for member in b.members:
-            cert = self.certificate(member.user, member.kid, now_ms)
+            cert = self.certificate(member.user, member.kid, now_ms, at_ms=b.ts_ms)
             if cert.role is not member.role:
                 raise Uncertified(f"member {member.user} has role {cert.role.name}")
             if not cert.in_scope(matter):
                 raise Uncertified(f"member {member.user} not scoped to this matter")
         st = self.matter(matter)
         h = b.hash
+        if st.head is not None and st.head.epoch == b.epoch and st.head.hash != h:
+            raise ChainBroken("manifest differs from the signed head of its epoch (a fork)")
         if st.last_epoch == 0 and not pin:
             if b.epoch != 1 or b.prev_hash != GENESIS_HASH:
                 raise ChainBroken("a matter's chain starts at epoch 1 with a zero prev_hash")
@@ -182,6 +135,48 @@ class Directory:
         st.manifests[b.epoch] = b
         return b
 
+    def accept_head(self, head: EpochHead | bytes, matter: str, now_ms: int) -> HeadBody:
+        """Check a signed head of ``matter`` and remember the newest.
+
+        Signer in scope and usable at the head's time; not older than
+        ``HEAD_MAX_AGE_MS`` (``crypto_stale``); not behind the verified chain
+        (``crypto_stale``) and, at the chain's last epoch, of the same hash
+        (``crypto_chain``: a fork). A head ahead of the chain is kept: the
+        writer must sync the newer epochs before it may write.
+        """
+        eh = head if isinstance(head, EpochHead) else EpochHead.decode(head)
+        b = eh.body
+        if (b.firm, b.matter) != (self.firm, matter):
+            raise WrongContext("head of another firm or matter")
+        # the bound first: a head too old to count is stale whoever signed it
+        if b.ts_ms + HEAD_MAX_AGE_MS < now_ms:
+            raise Stale("the epoch head is older than 90 days")
+        if b.ts_ms > now_ms + CLOCK_SKEW_MS:
+            raise Stale("the epoch head is dated in the future")
+        signer = self._check_epoch_signer(b.signer, b.signer_kid, matter, now_ms, b.ts_ms)
+        signer.public.verify(eh.sig, b.encode())
+        st = self.matter(matter)
+        if b.epoch < st.last_epoch:
+            raise Stale(f"head names epoch {b.epoch}, the chain is at {st.last_epoch}")
+        if b.epoch == st.last_epoch and b.hash != st.last_hash:
+            raise ChainBroken("head names another manifest of the current epoch (a fork)")
+        known = st.head
+        if known is not None and (known.epoch, known.ts_ms) > (b.epoch, b.ts_ms):
+            if known.epoch > b.epoch:
+                raise Stale(f"head names epoch {b.epoch}, a newer head names {known.epoch}")
+            return known
+        st.head = b
+        return b
+
+    def _check_head(self, matter: str, now_ms: int) -> None:
+        """A writer's view is current: a fresh head names the last verified epoch."""
+        st = self.matter(matter)
+        h = st.head
+        if h is None or (h.epoch, h.hash) != (st.last_epoch, st.last_hash):
+            raise Stale("no verified head of the current epoch: sync the matter")
+        if h.ts_ms + HEAD_MAX_AGE_MS < now_ms:
+            raise Stale("the epoch head is older than 90 days")
+
     def manifest(self, matter: str, epoch: int) -> ManifestBody:
         b = self.matter(matter).manifests.get(epoch)
         if b is None:
@@ -192,8 +187,14 @@ class Directory:
         return self.matter(matter).last_epoch
 
     # ---- keys ---------------------------------------------------------
-    def _check_wrapper(self, wrap: Wrap, matter: str, now_ms: int) -> CertBody:
-        w = self.certificate(wrap.wrapper, wrap.wrapper_kid, now_ms)
+    def _check_wrapper(self, wrap: Wrap, matter: str, now_ms: int, then_ms: int) -> CertBody:
+        """Staff or a custodian bot in scope, usable now or when the key was made (``then_ms``).
+
+        A wrap carries no time of its own: the epoch's (or escrow version's)
+        time keeps wraps from someone who left since valid, and "now" lets a
+        staff member who joined later re-wrap old epochs for a recovered client.
+        """
+        w = self.certificate_now_or_then(wrap.wrapper, wrap.wrapper_kid, now_ms, then_ms)
         if not (w.role is Role.STAFF or (w.role is Role.BOT and w.flags & Flag.CUSTODIAN)):
             raise Uncertified("key wraps are made by staff or a custodian bot")
         # a bot with scopes wraps only in those matters; firm keys ("#firm") are never in a
@@ -203,20 +204,27 @@ class Directory:
         return w
 
     def unwrap(self, wrap: Wrap | bytes, expected: WrapInfo, x_sk: bytes, now_ms: int) -> bytes:
-        """Open a wrap addressed to us (``expected`` built from our own context)."""
+        """Open a wrap addressed to us (``expected`` built from our own context).
+
+        Firm keys must be the FEK the FRK signed for that version (``RTF1``):
+        a staff member cannot hand others an escrow key of their own making.
+        """
         w = wrap if isinstance(wrap, Wrap) else Wrap.decode(wrap)
         if w.info != expected:
             raise WrongContext("wrap is for another firm, matter, epoch, kind or recipient")
-        wrapper = self._check_wrapper(w, expected.matter, now_ms)
         commit = None
         if expected.kind is WrapKind.MEK:
-            commit = self.manifest(expected.matter, expected.epoch).commit
+            manifest = self.manifest(expected.matter, expected.epoch)
+            commit, then_ms = manifest.commit, manifest.ts_ms
+        else:
+            escrow = self.escrow_record(expected.epoch)
+            then_ms = escrow.created_at_ms
+        wrapper = self._check_wrapper(w, expected.matter, now_ms, then_ms)
         key = open_wrap(w, expected, x_sk, wrapper.ed_pk, commit=commit)
         if expected.kind is WrapKind.MEK:
             self.matter(expected.matter).meks[expected.epoch] = key
         else:
-            fek = FirmEscrowKey(self.firm, expected.epoch, key[:32], key[32:])
-            self._firm_keys[expected.epoch] = fek
+            self.add_firm_keys(FirmEscrowKey(self.firm, expected.epoch, key[:32], key[32:]))
         return key
 
     def add_mek(self, matter: str, epoch: int, mek: bytes) -> None:
@@ -228,6 +236,11 @@ class Directory:
         self.matter(matter).meks[epoch] = mek
 
     def add_firm_keys(self, keys: FirmEscrowKey) -> None:
+        """FEK/FIR of a version; its public key must be the FRK-signed escrow record's."""
+        if keys.firm != self.firm:
+            raise WrongContext("firm keys of another firm")
+        if keys.public.x_pk != self.escrow_record(keys.version).x_pk:
+            raise Uncertified("FEK is not the one the firm root key signed for this version")
         self._firm_keys[keys.version] = keys
 
     def _key_for(self, h: Header) -> bytes:
@@ -245,8 +258,8 @@ class Directory:
 
     # ---- messages -----------------------------------------------------
     def _check_sender(self, h: Header, now_ms: int) -> CertBody:
-        """Step 3 of §8: the sender's certificate, role, visibility and scope."""
-        cert = self.certificate(h.sender, h.sender_kid, now_ms)
+        """Step 3 of §8: the sender's certificate at the message's time, role, vis, scope."""
+        cert = self.certificate(h.sender, h.sender_kid, now_ms, at_ms=h.ts_ms)
         if cert.role is Role.CLIENT and h.vis is not Visibility.PORTAL:
             raise Uncertified("clients cannot write staff-only content")
         if not cert.in_scope(h.matter):  # a scoped certificate acts only in its matters
@@ -261,6 +274,21 @@ class Directory:
             raise Uncertified("sender is not a member of this epoch")
         if cert.role is Role.BOT and not member and not cert.flags & Flag.CUSTODIAN:
             raise Uncertified("bot is not a member of this epoch")
+        if member and not (cert.role is Role.BOT and cert.flags & Flag.CUSTODIAN):
+            self._check_not_removed(h)
+
+    def _check_not_removed(self, h: Header) -> None:
+        """A member's message under an old epoch, dated at or after the first later
+        manifest that left them out, is a removed member still writing: refused."""
+        st = self.matter(h.matter)
+        for epoch in range(h.epoch + 1, st.last_epoch + 1):
+            later = st.manifests.get(epoch)
+            if later is not None and later.member(h.sender, h.sender_kid) is None:
+                if h.ts_ms >= later.ts_ms:
+                    raise StaleEpochWrite(
+                        f"{h.sender} was left out at epoch {epoch}; message dated after that"
+                    )
+                return
 
     def open_message(
         self, blob: Envelope | bytes, *, matter: str, thread: str, now_ms: int
@@ -308,6 +336,14 @@ class Directory:
         use = current if epoch is None else epoch
         if current == 0 or use != current:
             raise StaleEpochWrite(f"epoch {use} is not the newest verified ({current})")
+        self._check_head(matter, ts_ms)
+        newest = self.newest_escrow_version
+        fek_version = self.manifest(matter, current).fek_version
+        if fek_version < newest:
+            # a rotated escrow key (someone left): nothing new under the old one
+            raise StaleEpochWrite(f"epoch uses escrow version {fek_version}, newest is {newest}")
+        if fek_version > newest:
+            raise Stale(f"no FRK-signed escrow record of version {fek_version} yet")
         h = Header(
             self.firm,
             matter,

@@ -102,20 +102,33 @@ export function keyForMessage(vis, { firm, matter, epoch, mek, fir, fekVersion }
 }
 
 /**
- * Encrypt and sign a message. h: {firm, matter, thread, parent?, sender,
- * senderKid, epoch, vis, ctype, tsMs?, msgId?}; plaintext: bytes (an RTB1
- * body or UTF-8 text); keys: {mek} or {fir, fekVersion}; sender: {edSk}.
+ * Encrypt and sign a message as a writer. h: {firm, matter, thread, parent?,
+ * sender, senderKid, epoch, vis, ctype, tsMs?, msgId?}; plaintext: bytes (an
+ * RTB1 body or UTF-8 text); keys: {mek} or {fir, fekVersion}; sender: {edSk}.
  * opts: {verifier (required), nonce, rand} – `verifier` is the writer's
- * ManifestVerifier: an epoch that is not the newest it verified is refused.
+ * ManifestVerifier: an epoch that is not the newest it verified, one without a
+ * fresh head or under an older escrow version is refused.
  */
 export async function sealMessage(h, plaintext, keys, sender, opts = {}) {
-  const rand = opts.rand ?? randomBytes;
   // the verifier is required: without it a writer could encrypt under an epoch a removal
   // replaced (Python's Directory.seal_message always checks its own state)
-  check(opts.verifier && typeof opts.verifier.state === 'function', 'crypto_stale_epoch',
+  check(opts.verifier && typeof opts.verifier.checkWritable === 'function', 'crypto_stale_epoch',
     'sealMessage needs the ManifestVerifier of the matter');
   const st = opts.verifier.state(h.firm, h.matter);
   check(st && st.epoch === h.epoch, 'crypto_stale_epoch', `epoch ${h.epoch} is not the newest verified one`);
+  const rand = opts.rand ?? randomBytes;
+  const fields = { ...h, msgId: h.msgId ?? rand(16), tsMs: h.tsMs ?? Date.now() };
+  // a fresh head of this epoch and the newest escrow version (docs/keys.md)
+  opts.verifier.checkWritable(h.firm, h.matter, fields.tsMs);
+  return sealEnvelope(fields, plaintext, keys, sender, opts);
+}
+
+/**
+ * The format step of sealMessage with no writer checks (Python's
+ * seal_envelope): for the vector tools' deliberate cases and sealMessage.
+ */
+export async function sealEnvelope(h, plaintext, keys, sender, opts = {}) {
+  const rand = opts.rand ?? randomBytes;
   const fields = { ...h, msgId: h.msgId ?? rand(16), tsMs: h.tsMs ?? Date.now() };
   const aad = buildAad(fields);
   const msgKey = await keyForMessage(h.vis, { firm: h.firm, matter: h.matter, epoch: h.epoch, ...keys });
@@ -162,8 +175,8 @@ export async function openMessage(envBytes, view, ctx) {
   check(a.firm === view.firm && a.matter === view.matter && a.thread === view.thread, 'crypto_wrong_context',
     'message belongs to another firm, matter or thread');
   const aad = buildAad({ ...a, firm: view.firm, matter: view.matter, thread: view.thread });
-  // 3. sender certificate: role, visibility, scope
-  const cert = ctx.trust.lookup(a.sender, a.sender_kid, ctx.nowMs);
+  // 3. sender certificate at the message's time: role, visibility, scope
+  const cert = ctx.trust.lookup(a.sender, a.sender_kid, ctx.nowMs, a.ts_ms);
   if (cert.role === ROLE.client) check(a.vis === VIS.PORTAL, 'crypto_uncertified', 'clients cannot write staff-only content');
   // a scoped certificate acts only in its matters, whatever its role (as Python's _check_sender)
   if (cert.scopes.length) {
@@ -180,6 +193,12 @@ export async function openMessage(envBytes, view, ctx) {
   if (cert.role === ROLE.client) check(isMember, 'crypto_uncertified', 'client sender is not a member of this epoch');
   if (cert.role === ROLE.bot) {
     check(isMember || (cert.flags & FLAG.CUSTODIAN) !== 0, 'crypto_uncertified', 'bot is not a member of this epoch');
+  }
+  // a member's message under an old epoch dated at or after the first later manifest that
+  // left them out is a removed member still writing (custodian bots write without membership)
+  if (isMember && !(cert.role === ROLE.bot && (cert.flags & FLAG.CUSTODIAN) !== 0)) {
+    const leftAt = ctx.verifier.leftOutAt(view.firm, view.matter, a.epoch, a.sender, a.sender_kid);
+    check(leftAt === null || a.ts_ms < leftAt, 'crypto_stale_epoch', `${a.sender} was left out of a later epoch before this message`);
   }
   // 6. replay, then decrypt, then record
   check(!ctx.replay.seen(view.firm, view.matter, a.msg_id), 'crypto_replay', 'msg_id seen before');

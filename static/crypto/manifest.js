@@ -1,12 +1,13 @@
 // Epoch manifests (docs/security.md §7): who reads a matter in an epoch,
-// signed by a staff member or custodian bot, chained by prev_hash. The
-// ManifestVerifier remembers the last (epoch, hash) per matter, so a server
-// cannot add a reader, skip or roll back an epoch, or fork the chain unseen.
+// signed by a staff member or custodian bot, chained by prev_hash, and the
+// signed head naming the newest epoch. The ManifestVerifier remembers the last
+// (epoch, hash) and the newest head per matter, so a server cannot add a
+// reader, skip, hide or roll back an epoch, or fork the chain unseen.
 
 import { bytesEqual, toHex } from './bytes.js';
 import { decode, encode, schema } from './encoding.js';
 import { CryptoInvalid, check } from './errors.js';
-import { FLAG, ROLE } from './certs.js';
+import { CLOCK_SKEW_MS, FLAG, ROLE } from './certs.js';
 import { ed25519Sign, ed25519Verify, sha256 } from './primitives.js';
 
 export const ZERO_HASH = new Uint8Array(32);
@@ -105,6 +106,7 @@ export class ManifestVerifier {
     this.trust = trust;
     this._state = new Map();
     this._history = new Map(); // accepted manifests by (firm, matter, epoch)
+    this._heads = new Map(); // newest verified head by (firm, matter)
   }
 
   _key(firm, matter) {
@@ -132,29 +134,28 @@ export class ManifestVerifier {
     const m = decode(MANIFEST, bytes);
     const t = m.tbs;
     check(t.firm === firm && t.matter === matter, 'crypto_wrong_context', 'manifest of another matter');
-    const creator = this.trust.lookup(t.creator, t.creator_kid, nowMs);
-    const custodianBot = creator.role === ROLE.bot && (creator.flags & FLAG.CUSTODIAN) !== 0;
-    check(creator.role === ROLE.staff || custodianBot, 'crypto_uncertified', 'manifest creator may not sign manifests');
-    // a scoped certificate acts only in its matters, whatever its role (as Python's _check_creator)
-    if (creator.scopes.length) {
-      check(creator.scopes.includes(matter), 'crypto_uncertified', 'manifest creator not scoped to this matter');
-    }
+    // judged at the manifest's time: a creator or member who left or expired since does
+    // not break the history (a compromised key does, whatever the time)
+    const creator = this._epochSigner(t.creator, t.creator_kid, matter, nowMs, t.ts_ms);
     check(await ed25519Verify(creator.ed_pk, t.raw, m.sig), 'crypto_signature', 'manifest signature');
     for (const mem of t.members) {
       let c;
       try {
-        c = this.trust.lookup(mem.user, mem.kid, nowMs);
+        c = this.trust.lookup(mem.user, mem.kid, nowMs, t.ts_ms);
       } catch (e) {
         if (e instanceof CryptoInvalid && e.code === 'crypto_revoked') throw e;
         throw new CryptoInvalid('crypto_uncertified', `member ${mem.user} has no valid certificate`);
       }
       check(c.role === mem.role, 'crypto_uncertified', `member ${mem.user} certified with another role`);
-      if (c.role === ROLE.bot && c.scopes.length) {
-        check(c.scopes.includes(matter), 'crypto_uncertified', `bot ${mem.user} not scoped to this matter`);
+      if (c.scopes.length) {
+        check(c.scopes.includes(matter), 'crypto_uncertified', `member ${mem.user} not scoped to this matter`);
       }
     }
     const hash = await sha256(t.raw);
     const st = this.state(firm, matter);
+    const head = this._heads.get(this._key(firm, matter));
+    check(!head || head.epoch !== t.epoch || bytesEqual(head.hash, hash), 'crypto_chain',
+      'manifest differs from the signed head of its epoch (a fork)');
     if (!st) {
       // a matter's chain starts at epoch 1 with a zero prev_hash (same code as the Python verifier)
       check(pin || (t.epoch === 1 && bytesEqual(t.prev_hash, ZERO_HASH)), 'crypto_chain',
@@ -172,6 +173,79 @@ export class ManifestVerifier {
     }
     this._remember(firm, matter, t, hash);
     return t;
+  }
+
+  /** Manifests and heads: staff or a custodian bot in scope, usable at the object's time. */
+  _epochSigner(user, kid, matter, nowMs, atMs) {
+    const c = this.trust.lookup(user, kid, nowMs, atMs);
+    const custodianBot = c.role === ROLE.bot && (c.flags & FLAG.CUSTODIAN) !== 0;
+    check(c.role === ROLE.staff || custodianBot, 'crypto_uncertified', 'manifests and heads are signed by staff or a custodian bot');
+    // a scoped certificate acts only in its matters, whatever its role (as Python's _check_creator)
+    if (c.scopes.length) {
+      check(c.scopes.includes(matter), 'crypto_uncertified', 'signer not scoped to this matter');
+    }
+    return c;
+  }
+
+  /**
+   * Check a signed head (RTHX bytes) of the matter and remember the newest:
+   * signer in scope and usable at its time; not older than HEAD_MAX_AGE_MS and
+   * not behind the verified chain (crypto_stale); at the chain's last epoch, of
+   * the same hash (crypto_chain: a fork). A head ahead of the chain is kept:
+   * the writer must sync the newer epochs first. Returns the decoded head.
+   */
+  async acceptHead(bytes, firm, matter, nowMs) {
+    const h = decodeHead(bytes);
+    check(h.firm === firm && h.matter === matter, 'crypto_wrong_context', 'head of another matter');
+    // the bound first: a head too old to count is stale whoever signed it (as Python)
+    check(Number(h.ts_ms) + HEAD_MAX_AGE_MS >= nowMs, 'crypto_stale', 'the epoch head is older than 90 days');
+    check(Number(h.ts_ms) <= nowMs + CLOCK_SKEW_MS, 'crypto_stale', 'the epoch head is dated in the future');
+    const signer = this._epochSigner(h.signer, h.signer_kid, matter, nowMs, h.ts_ms);
+    check(await ed25519Verify(signer.ed_pk, h.tbs, h.sig), 'crypto_signature', 'head signature');
+    const st = this.state(firm, matter);
+    const last = st ? st.epoch : 0;
+    check(h.epoch >= last, 'crypto_stale', `head names epoch ${h.epoch}, the chain is at ${last}`);
+    check(!st || h.epoch !== last || bytesEqual(h.hash, st.hash), 'crypto_chain',
+      'head names another manifest of the current epoch (a fork)');
+    const k = this._key(firm, matter);
+    const known = this._heads.get(k);
+    if (known) {
+      check(known.epoch <= h.epoch, 'crypto_stale', `head names epoch ${h.epoch}, a newer head names ${known.epoch}`);
+      if (known.epoch === h.epoch && Number(known.ts_ms) > Number(h.ts_ms)) return known;
+    }
+    this._heads.set(k, h);
+    return h;
+  }
+
+  /**
+   * A writer's view is current (sealMessage calls this): a head no older than
+   * HEAD_MAX_AGE_MS names the last verified epoch (else crypto_stale), and the
+   * epoch's fek_version is the newest escrow version (older: crypto_stale_epoch).
+   */
+  checkWritable(firm, matter, nowMs) {
+    const st = this.state(firm, matter);
+    const h = this._heads.get(this._key(firm, matter));
+    check(st && st.manifest && h && h.epoch === st.epoch && bytesEqual(h.hash, st.hash), 'crypto_stale',
+      'no verified head of the current epoch: sync the matter');
+    check(Number(h.ts_ms) + HEAD_MAX_AGE_MS >= nowMs, 'crypto_stale', 'the epoch head is older than 90 days');
+    const newest = this.trust.newestEscrowVersion;
+    const v = st.manifest.fek_version;
+    // a rotated escrow key (someone left): nothing new under the old one
+    check(v >= newest, 'crypto_stale_epoch', `epoch uses escrow version ${v}, newest is ${newest}`);
+    check(v === newest, 'crypto_stale', `no FRK-signed escrow record of version ${v} yet`);
+  }
+
+  /**
+   * The ts_ms of the first manifest after `epoch` that left (user, kid) out, or
+   * null: a member's message under `epoch` dated at or after it is refused.
+   */
+  leftOutAt(firm, matter, epoch, user, kid) {
+    const st = this.state(firm, matter);
+    for (let e = epoch + 1; st && e <= st.epoch; e++) {
+      const m = this.manifestAt(firm, matter, e);
+      if (m && !m.members.some((x) => x.user === user && bytesEqual(x.kid, kid))) return m.ts_ms;
+    }
+    return null;
   }
 
   _remember(firm, matter, t, hash) {

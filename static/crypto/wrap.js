@@ -11,7 +11,7 @@ import { check } from './errors.js';
 import { FLAG, ROLE } from './certs.js';
 import * as hpke from './hpke.js';
 import { epochCommit } from './kdf.js';
-import { ed25519Sign, ed25519Verify } from './primitives.js';
+import { ed25519Sign, ed25519Verify, x25519Public } from './primitives.js';
 
 export const KIND = Object.freeze({ MEK: 1, FIRM: 2 });
 export const FEK_RECIPIENT = '#fek';
@@ -74,17 +74,21 @@ export async function wrapKey(ctx, key, wrapper, opts = {}) {
  * Unwrap as the reader. expected: {firm, matter, epoch, kind, recipient,
  * recipientKid}; me: {xSk, xPk?} (the recipient's X25519 private key);
  * trust: a TrustStore; nowMs: time for certificate validity;
- * commit: for kind 1, the 32-byte commitment of the epoch manifest.
+ * commit: for kind 1, the 32-byte commitment of the epoch manifest;
+ * thenMs: for kind 1, the epoch manifest's ts_ms (a wrapper who left since
+ * stays valid for it; kind 2 uses the escrow record's created_at_ms).
+ * Firm keys must be the FEK the FRK signed for that version (RTF1).
  * Returns the key bytes.
  */
-export async function unwrapKey(wrapBytes, expected, me, trust, nowMs, commit = null) {
+export async function unwrapKey(wrapBytes, expected, me, trust, nowMs, commit = null, thenMs = nowMs) {
   const w = decode(WRAP, wrapBytes);
   const kind = expected.kind;
   check(PT_LEN[kind] !== undefined, 'crypto_encoding', 'unknown wrap kind');
   check(w.ct.length === PT_LEN[w.info.kind] + 16, 'crypto_encoding', 'wrap ciphertext length for its kind');
   const info = wrapInfo(expected);
   check(bytesEqual(info, w.info.raw), 'crypto_wrong_context', 'wrap is for another context');
-  const cert = trust.lookup(w.wrapper, w.wrapper_kid, nowMs);
+  const escrow = kind === KIND.FIRM ? trust.escrowRecord(expected.epoch) : null;
+  const cert = trust.lookupNowOrThen(w.wrapper, w.wrapper_kid, nowMs, escrow ? escrow.created_at_ms : thenMs);
   const custodianBot = cert.role === ROLE.bot && (cert.flags & FLAG.CUSTODIAN) !== 0;
   check(cert.role === ROLE.staff || custodianBot, 'crypto_uncertified', 'wrapper is not staff or a custodian bot');
   // a scoped certificate acts only in its matters, whatever its role (as Python's _check_wrapper)
@@ -98,6 +102,11 @@ export async function unwrapKey(wrapBytes, expected, me, trust, nowMs, commit = 
     check(commit instanceof Uint8Array && commit.length === 32, 'crypto_commitment', 'no epoch commitment to check');
     const mine = await epochCommit(key, expected.firm, expected.matter, expected.epoch);
     check(ctEqual(mine, commit), 'crypto_commitment', 'MEK does not match the manifest commitment');
+  }
+  if (escrow) {
+    // a staff member cannot hand others an escrow key of their own making
+    check(bytesEqual(await x25519Public(key.slice(0, 32)), escrow.x_pk), 'crypto_uncertified',
+      'FEK is not the one the firm root key signed for this version');
   }
   return key;
 }

@@ -5,7 +5,7 @@ import { CERT, CERT_TBS, FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert, issueRev
 import { encode } from '../encoding.js';
 import { ed25519Sign } from '../primitives.js';
 import { uikFromSeeds } from '../keys.js';
-import { FIRM, MATTER, NOW, makeWorld } from './world.mjs';
+import { FIRM, MATTER, NOW, makeWorld, newTrust } from './world.mjs';
 import { rejectsWith } from './helpers.mjs';
 
 const w = await makeWorld('certs');
@@ -25,7 +25,7 @@ test('client certified by a CERTIFY_CLIENTS staff member; not by others', async 
   const k = await fresh(1);
   const ok = await issueCert(base(k), w.users['staff-1'].signer);
   await w.trust.addCert(ok.cert, NOW);
-  const t2 = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  const t2 = await newTrust(w);
   for (const n of ['staff-1', 'staff-2', 'client-1']) await t2.addCert(w.certs[n], NOW);
   const bad1 = await issueCert(base(k), w.users['staff-2'].signer);
   await rejectsWith(assert, t2.addCert(bad1.cert, NOW), 'crypto_uncertified');
@@ -88,14 +88,14 @@ test('a flipped bit anywhere in a certificate is rejected', async () => {
   for (let i = 0; i < c.length * 8; i += 7) {
     const t = new Uint8Array(c);
     t[i >> 3] ^= 1 << (i & 7);
-    const fresh2 = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+    const fresh2 = await newTrust(w);
     await fresh2.addCert(w.certs['staff-1'], NOW);
     await assert.rejects(fresh2.addCert(t, NOW), (e) => e.name === 'CryptoInvalid', `bit ${i}`);
   }
 });
 
 test('a staff revocation of a key the store has not seen is refused (it could be a staff key)', async () => {
-  const t = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  const t = await newTrust(w);
   await t.addCert(w.certs['staff-1'], NOW);
   const pre = await issueRevocation(
     { firm: FIRM, user: 'staff-2', kid: w.users['staff-2'].kid, serial: 2, revokedAtMs: NOW },
@@ -136,7 +136,7 @@ test('a non-canonical X25519 key (top bit set, or u >= p) in a certificate is re
 });
 
 test('an older certificate of a key does not replace a newer one (serial)', async () => {
-  const t = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  const t = await newTrust(w);
   const b = w.users['bot-1'];
   const wide = await issueCert({ firm: FIRM, role: ROLE.bot, user: 'bot-1', xPk: b.xPk, edPk: b.edPk, serial: 10,
     issuedAtMs: NOW - 1000, scopes: [] }, w.frkIssuer);

@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { concat, utf8 } from '../bytes.js';
 import { ROLE, TrustStore, issueCert } from '../certs.js';
-import { CTYPE, ReplayGuard, VIS, encodeBody, openMessage, sealMessage } from '../envelope.js';
+import { CTYPE, ReplayGuard, VIS, encodeBody, openMessage, sealEnvelope, sealMessage } from '../envelope.js';
 import { decryptAttachment, encryptAttachment } from '../attachment.js';
 import { epochCommit } from '../kdf.js';
 import { uikFromSeeds } from '../keys.js';
 import { ManifestVerifier, ZERO_HASH, createManifest } from '../manifest.js';
 import { KIND, unwrapKey, wrapKey } from '../wrap.js';
-import { FIRM, MATTER, NOW, makeWorld } from './world.mjs';
+import { FIRM, MATTER, NOW, makeWorld, newTrust } from './world.mjs';
 import { rejectsWith } from './helpers.mjs';
 
 const w = await makeWorld('directory');
@@ -39,14 +39,14 @@ async function honestHistory() {
   assert.deepEqual(file.blob.subarray(5, 21), attId);
   const body = encodeBody({ subject: 'Docs', text: 'see file', attachments: [
     { att_id: attId, fk, ct_sha256: file.ctSha256, size: file.size, name: 'passport.pdf', mime: 'application/pdf' }] });
-  const msg = await sealMessage({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: staff.id, senderKid: staff.kid,
+  const msg = await sealEnvelope({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: staff.id, senderKid: staff.kid,
     epoch: 2, vis: VIS.PORTAL, ctype: CTYPE.BODY, tsMs: NOW + 2 }, body, { mek: mek2 }, staff.signer, { verifier: staffView });
   return { mek1, mek2, m1, m2, wrap1, wrap2, wctx, file, msg };
 }
 
 /** A client (client-1) that pinned the FRK from its invite link and trusts nothing else. */
-function newClient() {
-  const trust = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+async function newClient() {
+  const trust = await newTrust(w);
   return { trust, verifier: new ManifestVerifier(trust), replay: new ReplayGuard() };
 }
 
@@ -57,7 +57,7 @@ async function loadCerts(client, certs) {
 const h = await honestHistory();
 
 test('honest directory: the client follows the epochs, unwraps, reads and opens the file', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
   await cl.verifier.accept(h.m2.manifest, FIRM, MATTER, NOW);
@@ -70,7 +70,7 @@ test('honest directory: the client follows the epochs, unwraps, reads and opens 
 });
 
 test('injects a member: an uncertified reader in a new manifest is rejected', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
   // the server made up its own key for "client-3" and signed a manifest with a key it controls
@@ -86,7 +86,7 @@ test('injects a member: an uncertified reader in a new manifest is rejected', as
 });
 
 test('substitutes a public key: a wrap to the server\'s key, or a cert with a swapped key, is rejected', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1']]);
   // certificate of client-1 with the X25519 key replaced by the server's
   const spy = await uikFromSeeds(new Uint8Array(32).fill(7), new Uint8Array(32).fill(6));
@@ -104,7 +104,7 @@ test('substitutes a public key: a wrap to the server\'s key, or a cert with a sw
 });
 
 test('moves a message to another thread or matter; replays it', async () => {
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   const ctx = { ...cl, nowMs: NOW, keys: async () => ({ mek: h.mek2 }) };
   // before the epoch's manifest is verified, nothing of that epoch is read
@@ -128,7 +128,7 @@ test('swaps an attachment blob: the descriptor hash catches it', async () => {
 
 test('after client-2 is removed: stale epoch, rollback and old wraps are refused', async () => {
   // client-2's view: it saw epoch 2 (where it is no longer a member)
-  const cl = newClient();
+  const cl = await newClient();
   await loadCerts(cl, [w.certs['staff-1'], w.certs['client-1'], w.certs['client-2']]);
   await cl.verifier.accept(h.m1.manifest, FIRM, MATTER, NOW);
   await cl.verifier.accept(h.m2.manifest, FIRM, MATTER, NOW);
@@ -138,7 +138,7 @@ test('after client-2 is removed: stale epoch, rollback and old wraps are refused
   await rejectsWith(assert, sealMessage({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: c1.id, senderKid: c1.kid,
     epoch: 1, vis: VIS.PORTAL, ctype: CTYPE.TEXT, tsMs: NOW }, utf8('hi'), { mek: h.mek1 }, c1.signer, { verifier: cl.verifier }), 'crypto_stale_epoch');
   // a message client-2 writes under epoch 2 (which it cannot hold) is not from a member
-  const fake = await sealMessage({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: c2.id, senderKid: c2.kid,
+  const fake = await sealEnvelope({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: c2.id, senderKid: c2.kid,
     epoch: 2, vis: VIS.PORTAL, ctype: CTYPE.TEXT, tsMs: NOW }, utf8('hi'), { mek: h.mek2 }, c2.signer, { verifier: cl.verifier });
   await rejectsWith(assert, openMessage(fake.envelope, { firm: FIRM, matter: MATTER, thread: 't-1' },
     { ...cl, nowMs: NOW, keys: async () => ({ mek: h.mek2 }) }), 'crypto_uncertified');

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromUtf8, utf8 } from '../bytes.js';
 import { decode, encode } from '../encoding.js';
-import { AAD, CTYPE, ENVELOPE, ReplayGuard, SIG_INPUT, VIS, decodeBody, encodeBody, openMessage, sealMessage } from '../envelope.js';
+import { AAD, CTYPE, ENVELOPE, ReplayGuard, SIG_INPUT, VIS, decodeBody, encodeBody, openMessage, sealEnvelope, sealMessage } from '../envelope.js';
 import { epochCommit } from '../kdf.js';
-import { ManifestVerifier, ZERO_HASH, createManifest } from '../manifest.js';
+import { ManifestVerifier, ZERO_HASH, createManifest, signHead } from '../manifest.js';
 import { ed25519Sign } from '../primitives.js';
 import { FIRM, MATTER, NOW, makeWorld } from './world.mjs';
 import { rejectsWith } from './helpers.mjs';
@@ -21,6 +21,8 @@ const m1 = await createManifest(
   w.users['staff-1'].signer,
 );
 await verifier.accept(m1.manifest, FIRM, MATTER, NOW);
+const head1 = await signHead({ firm: FIRM, matter: MATTER, epoch: 1, hash: m1.hash, tsMs: NOW }, w.users['staff-1'].signer);
+await verifier.acceptHead(head1.head, FIRM, MATTER, NOW);
 const VIEW = { firm: FIRM, matter: MATTER, thread: 't-1' };
 const header = (who, over = {}) => ({
   firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: who, senderKid: w.users[who].kid, epoch: 1,
@@ -105,9 +107,8 @@ test('staff-only content: clients cannot derive the key, clients cannot write it
 test('non-member clients, out-of-scope bots, stale epochs', async () => {
   const c2 = await sealMessage(header('client-2'), body, { mek }, w.users['client-2'].signer, { verifier });
   await rejectsWith(assert, openMessage(c2.envelope, VIEW, ctx()), 'crypto_uncertified');
-  // a client that skips its own writer check (a stub verifier): the reader still refuses
-  const rogue = { state: () => ({ epoch: 1 }) };
-  const b = await sealMessage({ ...header('bot-1'), matter: 'M-0002' }, body, { mek }, w.users['bot-1'].signer, { verifier: rogue });
+  // a client that skips its own writer checks (the bare format step): the reader still refuses
+  const b = await sealEnvelope({ ...header('bot-1'), matter: 'M-0002' }, body, { mek }, w.users['bot-1'].signer);
   await rejectsWith(assert, openMessage(b.envelope, { ...VIEW, matter: 'M-0002' }, ctx()), 'crypto_uncertified');
   await rejectsWith(assert, sealMessage(header('staff-1', { epoch: 2 }), body, { mek }, w.users['staff-1'].signer, { verifier }), 'crypto_stale_epoch');
   // the verifier is required: without it nothing is sealed (a stale epoch would go unnoticed)

@@ -10,7 +10,7 @@ import { AttachmentEncryptor, HEADER_LEN, attachmentHeader, decryptAttachment, e
 import { CHUNK, CT_CHUNK, chunkNonce } from '../stream.js';
 import { attachmentKey, epochCommit } from '../kdf.js';
 import { ManifestVerifier, ZERO_HASH, createManifest } from '../manifest.js';
-import { CTYPE, ReplayGuard, VIS, encodeBody, openMessage, sealMessage } from '../envelope.js';
+import { CTYPE, ReplayGuard, VIS, encodeBody, openMessage, sealEnvelope, sealMessage } from '../envelope.js';
 import { KIND, unwrapKey, wrapKey } from '../wrap.js';
 import { aesGcmEncrypt, ed25519Sign, ed25519Verify, sha256 } from '../primitives.js';
 import { FIRM, NOW, makeWorld } from './world.mjs';
@@ -76,7 +76,8 @@ test('a staff certificate scoped to one matter may not sign, write or wrap in an
   await v.accept(ok.manifest, FIRM, M1, NOW);
   const h = { firm: FIRM, matter: M1, thread: 't-1', parent: null, sender: 'staff-m2', senderKid: m2Staff.signer.kid, epoch: 1,
     vis: VIS.PORTAL, ctype: CTYPE.BODY, tsMs: NOW };
-  const s = await sealMessage(h, encodeBody({ subject: '', text: 'x' }), { mek }, m2Staff.signer, { verifier: v });
+  // what the M2-scoped staff member's own code could write (no writer checks): readers refuse it
+  const s = await sealEnvelope(h, encodeBody({ subject: '', text: 'x' }), { mek }, m2Staff.signer);
   const ctx = { trust: w.trust, verifier: v, replay: new ReplayGuard(), nowMs: NOW, keys: async () => ({ mek }) };
   await rejectsWith(assert, openMessage(s.envelope, { firm: FIRM, matter: M1, thread: 't-1' }, ctx), 'crypto_uncertified');
   // a key wrap in M1 by the M2-scoped staff member
@@ -90,6 +91,7 @@ test('a staff certificate scoped to one matter may not sign, write or wrap in an
 
 test('equal serial with different bytes is refused and the first kept; same bytes are a no-op', async () => {
   const t = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  await t.setRevocationList(w.revocations, NOW);
   const k = w.users['staff-2'];
   const narrow = await issueCert({ firm: FIRM, role: ROLE.staff, user: 'staff-x', xPk: k.xPk, edPk: k.edPk, serial: 7,
     issuedAtMs: NOW - 1000, scopes: [M2] }, w.frkIssuer);

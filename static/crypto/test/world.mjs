@@ -1,13 +1,28 @@
-// A small firm for tests: FRK, staff, clients, bots, FEK, certificates, a
-// trust store. Deterministic (seeded RNG) so failures reproduce.
+// A small firm for tests: FRK, staff, clients, bots, FEK, certificates, the
+// FRK-signed revocation list and escrow record, a trust store. Deterministic
+// (seeded RNG) so failures reproduce.
 import { utf8 } from '../bytes.js';
-import { FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert } from '../certs.js';
-import { fekFromSecret, frkFromSeed, uikFromSeeds } from '../keys.js';
+import { FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert, signRevocationList } from '../certs.js';
+import { fekFromSecret, frkFromSeed, signEscrowRecord, uikFromSeeds } from '../keys.js';
 import { deterministicRng } from '../rng.js';
 
 export const FIRM = 'firm-1';
 export const MATTER = 'M-0001';
 export const NOW = 1_700_000_000_000;
+export const DAY = 86_400_000;
+
+/** The FRK-signed revocation list: issued a day ago, next update in 30 days. */
+export async function revocationList(frk, { version = 1, entries = [], nextUpdateMs = NOW + 30 * DAY } = {}) {
+  return (await signRevocationList({ firm: FIRM, version, issuedAtMs: NOW - DAY, nextUpdateMs, entries }, frk)).list;
+}
+
+/** A trust store as a client sets it up: the pinned FRK, the current list, the escrow records. */
+export async function newTrust(w) {
+  const trust = new TrustStore({ firm: FIRM, frkEdPk: w.frk.edPk });
+  await trust.setRevocationList(w.revocations, NOW);
+  for (const r of w.escrow) await trust.addEscrowRecord(r);
+  return trust;
+}
 
 export async function makeWorld(seedText = 'world') {
   const rand = deterministicRng(utf8(seedText));
@@ -30,13 +45,15 @@ export async function makeWorld(seedText = 'world') {
     const issuer = role === ROLE.client ? users['staff-1'].signer : frkIssuer;
     certs[name] = (
       await issueCert(
-        { firm: FIRM, role, user: name, xPk: k.xPk, edPk: k.edPk, serial: serial++, issuedAtMs: NOW - 1000, flags, scopes },
+        { firm: FIRM, role, user: name, xPk: k.xPk, edPk: k.edPk, serial: serial++, issuedAtMs: NOW - DAY, flags, scopes },
         issuer,
       )
     ).cert;
   }
   const fek = await fekFromSecret(FIRM, 1, rand(32), rand(32));
-  const trust = new TrustStore({ firm: FIRM, frkEdPk: frk.edPk });
-  for (const name of Object.keys(certs)) await trust.addCert(certs[name], NOW);
-  return { rand, frk, frkIssuer, users, certs, fek, trust };
+  const escrow = [(await signEscrowRecord({ firm: FIRM, version: 1, xPk: fek.xPk, createdAtMs: NOW - DAY }, frk)).record];
+  const w = { rand, frk, frkIssuer, users, certs, fek, escrow, revocations: await revocationList(frk) };
+  w.trust = await newTrust(w);
+  for (const name of Object.keys(certs)) await w.trust.addCert(certs[name], NOW);
+  return w;
 }

@@ -16,12 +16,13 @@ import { fekFromSecret, fingerprintLink, fingerprintText, frkFromSeed, keyFile, 
 import { CERT, CERT_TBS, FLAG, FRK_ISSUER, ROLE, issueCert, issueRevocation } from '../certs.js';
 import { MANIFEST, MANIFEST_TBS, MEMBER, ZERO_HASH } from '../manifest.js';
 import { FEK_RECIPIENT, FIRM_MATTER, KIND, WRAP, WRAP_SIG, wrapInfo, wrapKey } from '../wrap.js';
-import { AAD, CTYPE, ENVELOPE, SIG_INPUT, VIS, encodeBody, sealMessage } from '../envelope.js';
+import { AAD, CTYPE, ENVELOPE, SIG_INPUT, VIS, encodeBody, sealEnvelope } from '../envelope.js';
 import { CHUNK, HEADER_LEN, attachmentHeader, encryptAttachment } from '../attachment.js';
 import { CT_CHUNK } from '../stream.js';
 import { MIN_PARAMS, createBackup } from '../backup.js';
 import { makeRecoveryProof, recoveryCodeLink, recoveryCodeText } from '../recovery.js';
 import { FILES, pattern } from './verify.mjs';
+import * as lc from './lifecycle_vectors.mjs';
 
 export const DEFAULT_SEED = Uint8Array.from({ length: 32 }, (_, i) => i);
 const FIRM = 'firm-1';
@@ -34,9 +35,8 @@ const ATTACHMENT_SIZES = [0, 1, 65535, 65536, 65537, 5 * 1024 * 1024];
 const INLINE_BLOB_MAX = 65537 + 1024;
 const LOW_ORDER_POINT = new Uint8Array(32);
 const FLOOR = Object.freeze({ ...MIN_PARAMS });
-// sealMessage requires the writer's ManifestVerifier; vectors deliberately seal under any
+// sealEnvelope requires the writer's ManifestVerifier; vectors deliberately seal under any
 // epoch (the reject cases are what a reader must refuse), so they state the epoch directly
-const writerAt = (epoch) => ({ state: () => ({ epoch }) });
 const SMALL_ORDER_ED25519 = Uint8Array.of(1, ...new Uint8Array(31)); // y = 1: the identity point
 const USERS = [
   // [user, role, flags, scopes, issuer]
@@ -265,7 +265,7 @@ async function caseManifests(w) {
   cases.push(await manifestCase('reject-member-added-after-signing', tampered, m4, p2, 'reject', 'crypto_signature'));
   p = await body(4, ['client-1'], chain[3].hash, m4, OTHER_MATTER);
   cases.push(await manifestCase('reject-other-matter', await sign(p), m4, p, 'reject', 'crypto_wrong_context'));
-  return { cases, bodies };
+  return { cases, bodies, chain };
 }
 
 function wrapCase(name, wr, wrapper, recipient, ctx, key, ephSk, commit, expect = 'ok', error = null, expectCtx = null) {
@@ -356,7 +356,7 @@ async function caseEnvelopes(w) {
       keys = { mek: key };
     }
     const nonce = w.rng(12);
-    const s = await sealMessage(hd, pt, keys, w.ids[sender].signer, { nonce, verifier: writerAt(epoch) });
+    const s = await sealEnvelope(hd, pt, keys, w.ids[sender].signer, { nonce });
     return { hd, s, keyName, key, pt };
   };
   const envCase = (name, e, body, expect = 'ok', error = null, expectCtx = null) => {
@@ -395,7 +395,8 @@ async function caseEnvelopes(w) {
   const body4 = { subject: '', text: 'Status: documents received (system update)', attachments: [] };
   ok.push(envCase('bot-update', await seal('bot-1', 3, encodeBody(body4)), body4));
   const body5 = { subject: 'Earlier', text: 'message from epoch 2', attachments: [] };
-  ok.push(envCase('client-2-epoch-2', await seal('client-2', 2, encodeBody(body5)), body5));
+  // dated before epoch 3 left client-2 out (after it, a removed member writing: refused)
+  ok.push(envCase('client-2-epoch-2', await seal('client-2', 2, encodeBody(body5), { ts: NOW_MS - 450_000 }), body5));
 
   bad.push(envCase('reject-replay', e1, null, 'reject', 'crypto_replay'));
   bad.push(envCase('reject-moved-thread', await seal('client-1', 3, utf8('moved')), null, 'reject', 'crypto_wrong_context',
@@ -433,8 +434,8 @@ async function caseEnvelopes(w) {
       senderKid: w.kid('client-1'), epoch: 3, vis: VIS.STAFF, tsMs: NOW_MS - 4000, ctype: CTYPE.TEXT,
     };
     const nonce = w.rng(12);
-    const s = await sealMessage(hd, utf8('sneaky'), { fir: w.fek.fir, fekVersion: 1 }, w.ids['client-1'].signer,
-      { nonce, verifier: writerAt(3) });
+    const s = await sealEnvelope(hd, utf8('sneaky'), { fir: w.fek.fir, fekVersion: 1 }, w.ids['client-1'].signer,
+      { nonce });
     bad.push(envCase('reject-client-staff-only', { hd, s, keyName: 'fir', key: w.fek.fir, pt: utf8('sneaky') }, null,
       'reject', 'crypto_uncertified'));
   }
@@ -582,11 +583,13 @@ export async function generate(outDir, seed = DEFAULT_SEED, { blobFiles = true }
   const w = await World.create(seed);
   const files = {};
   files['keys.json'] = await caseKeys(w);
+  files['lifecycle.json'] = await lc.caseLifecycle(w, FIRM, NOW_MS, seed);
   files['certs.json'] = await caseCerts(w);
   const m = await caseManifests(w);
-  files['manifests.json'] = m.cases;
-  files['wraps.json'] = await caseWraps(w, m.bodies);
-  files['envelopes.json'] = await caseEnvelopes(w);
+  const chain = Object.fromEntries([1, 2, 3].map((e) => [e, { ...m.bodies[e], hash: m.chain[e].hash }]));
+  files['manifests.json'] = [...m.cases, ...(await lc.caseHeads(w, chain, NOW_MS, seed))];
+  files['wraps.json'] = [...(await caseWraps(w, m.bodies)), ...(await lc.caseSelfMadeFek(w, NOW_MS, seed))];
+  files['envelopes.json'] = [...(await caseEnvelopes(w)), ...(await lc.caseRemovedMember(w, chain, NOW_MS, seed))];
   files['attachments.json'] = await caseAttachments(w, outDir, blobFiles);
   files['backups.json'] = await caseBackups(w);
   files['recovery.json'] = await caseRecovery(w);

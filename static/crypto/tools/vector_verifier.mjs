@@ -26,9 +26,10 @@ import {
   makeRecoveryProof, parseRecoveryCode, recoveryCodeFromLink, recoveryCodeLink, recoveryCodeText, verifyRecoveryProof,
 } from '../recovery.js';
 import { sha256 } from '../primitives.js';
+import * as lc from './lifecycle_vectors.mjs';
 
 export const FILES = [
-  'keys.json', 'certs.json', 'manifests.json', 'wraps.json', 'envelopes.json', 'attachments.json', 'backups.json',
+  'keys.json', 'lifecycle.json', 'certs.json', 'manifests.json', 'wraps.json', 'envelopes.json', 'attachments.json', 'backups.json',
   'recovery.json',
 ];
 const PIECE = 10007; // odd-sized pieces so chunk seams are exercised
@@ -192,6 +193,7 @@ export class Verifier {
 
   // ---- manifests.json
   async manifestOk(c) {
+    if (c.type === 'head') return lc.headOk(this, c, eq);
     const mek = u(c.mek);
     const commit = await epochCommit(mek, c.firm, c.matter, c.epoch);
     eq(commit, u(c.commit), 'commit');
@@ -209,6 +211,7 @@ export class Verifier {
   }
 
   async manifestReject(c) {
+    if (c.type === 'head') return lc.headReject(this, c);
     const matter = c.verifier_matter ?? c.matter;
     const firm = this.frk.firm;
     const before = this.manifests.describe(firm, matter);
@@ -403,6 +406,7 @@ export async function verifyDocs(docs, opts = {}) {
   for (const f of FILES) if (!docs[f]) v.fail(`${f}: missing`);
   const steps = [
     ['keys.json', (c) => v.keys(c), (c) => v.keys(c)],
+    ['lifecycle.json', (c) => lc.lifecycleOk(v, c, eq), (c) => lc.lifecycleReject(v, c)],
     ['certs.json', (c) => v.certOk(c), (c) => v.certReject(c)],
     ['manifests.json', (c) => v.manifestOk(c), (c) => v.manifestReject(c)],
     ['wraps.json', (c) => v.wrapOk(c), (c) => v.wrapReject(c)],

@@ -42,6 +42,7 @@ from rtportal.crypto.keys import FirmEscrowKey, FirmRootKey, IdentityKey
 from rtportal.crypto.manifest import GENESIS_HASH, Manifest, ManifestBody, Member, sign_manifest
 from rtportal.crypto.rng import DeterministicRng
 from rtportal.crypto.wrap import FEK_RECIPIENT, FIRM_MATTER, Wrap, WrapInfo, WrapKind, wrap_key
+from tests.support.crypto import vectors_lifecycle as lc
 
 __all__ = ["DEFAULT_SEED", "FILES", "NOW_MS", "generate", "main", "pattern"]
 
@@ -54,6 +55,7 @@ NOW_MS = 1_790_000_000_000
 DAY_MS = 86_400_000
 FILES = (
     "keys.json",
+    "lifecycle.json",
     "certs.json",
     "manifests.json",
     "wraps.json",
@@ -733,7 +735,8 @@ def _case_envelopes(w: _World) -> list[dict[str, Any]]:
     env4, kn, k, mk = seal("bot-1", 3, body4.encode())
     ok.append(_env_case("bot-update", env4, kn, k, mk, body4.encode(), body4))
     body5 = Body("Earlier", "message from epoch 2")
-    env5, kn, k, mk = seal("client-2", 2, body5.encode())
+    # dated before epoch 3 left client-2 out (after it, a removed member writing: refused)
+    env5, kn, k, mk = seal("client-2", 2, body5.encode(), ts=NOW_MS - 450_000)
     ok.append(_env_case("client-2-epoch-2", env5, kn, k, mk, body5.encode(), body5))
 
     # rejections (fed after the ok cases, to the same replay state)
@@ -1084,10 +1087,12 @@ def generate(out: Path, seed: bytes = DEFAULT_SEED, *, blob_files: bool = True) 
     w = _World(seed)
     files: dict[str, list[dict[str, Any]]] = {}
     files["keys.json"] = _case_keys(w)
+    files["lifecycle.json"] = lc.case_lifecycle(w, FIRM, NOW_MS, seed)
     files["certs.json"] = _case_certs(w)
     files["manifests.json"], chain = _case_manifests(w)
-    files["wraps.json"] = _case_wraps(w, chain)
-    files["envelopes.json"] = _case_envelopes(w)
+    files["manifests.json"] += lc.case_heads(w, chain, NOW_MS, seed)
+    files["wraps.json"] = _case_wraps(w, chain) + lc.case_self_made_fek(w, seed)
+    files["envelopes.json"] = _case_envelopes(w) + lc.case_removed_member(w, chain, seed)
     files["attachments.json"] = _case_attachments(w, out, blob_files)
     files["backups.json"] = _case_backups(w)
     files["recovery.json"] = _case_recovery(w)

@@ -34,6 +34,7 @@ from rtportal.crypto.keys import (
 from rtportal.crypto.manifest import Manifest, ManifestBody, Member
 from rtportal.crypto.wrap import FEK_RECIPIENT, WrapInfo, WrapKind, wrap_key
 from rtportal.errors import CryptoInvalid
+from tests.support.crypto import vectors_lifecycle as lc
 from tests.support.crypto.vectors import FILES, pattern
 
 __all__ = ["Report", "VectorMismatch", "verify_dir"]
@@ -233,6 +234,9 @@ class _Verifier:
 
     # ---- manifests ----------------------------------------------------
     def manifest_ok(self, case: Case) -> None:
+        if case.get("type") == "head":
+            lc.head_case(self, case)
+            return
         mek = u(case["mek"])
         commit = kdf.commitment(mek, case["firm"], case["matter"], case["epoch"])
         eq(commit, u(case["commit"]), "commit")
@@ -258,6 +262,9 @@ class _Verifier:
         self.d.add_mek(case["matter"], case["epoch"], mek)
 
     def manifest_reject(self, case: Case) -> None:
+        if case.get("type") == "head":
+            lc.head_reject(self, case)
+            return
         st = self.d.matter(case["verifier_matter"])
         before = (st.last_epoch, st.last_hash)
         try:
@@ -491,6 +498,7 @@ def verify_dir(path: Path, *, strict_codes: bool = False, skip: Collection[str] 
             report.fail(f"{name}: cannot read: {e}")
     steps: list[tuple[str, Callable[[Case], None], Callable[[Case], None]]] = [
         ("keys.json", v.keys, v.keys),
+        ("lifecycle.json", lambda c: lc.lifecycle_case(v, c), lambda c: lc.lifecycle_reject(v, c)),
         ("certs.json", v.cert_ok, v.cert_reject),
         ("manifests.json", v.manifest_ok, v.manifest_reject),
         ("wraps.json", v.wrap_ok, v.wrap_reject),
