@@ -13,12 +13,13 @@ import httpx
 from sqlalchemy import select
 
 from rtportal.base64url import decode
+from rtportal.crypto.certs import Role
 from rtportal.crypto.manifest import Manifest
 from rtportal.crypto.wrap import FEK_RECIPIENT, Wrap
 from rtportal.db.models import Event
 from tests.conftest import MakeFirm
 from tests.support.crypto.world import NOW_MS
-from tests.support.keyfirm import DAY_MS, KeyFirm, b64, key_firm
+from tests.support.keyfirm import DAY_MS, b64, key_firm
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -132,8 +133,6 @@ async def test_chain_rules(make_firm: MakeFirm, http: httpx.AsyncClient) -> None
     # A member whose key is not certified for the matter.
     kf.world.chains.pop(kf.ref)
     stranger, _ = await kf.kit.add_contact("Uncertified", matter=kf.kit.matter)
-    from rtportal.crypto.certs import Role
-
     kf.world.add_user(f"c{stranger.id}", Role.CLIENT, scopes=(kf.ref,), issuer=kf.staff)
     _, body = kf.epoch_body((kf.contact, f"c{stranger.id}"))
     error = _error(await kf.call("POST", url, "staff", body), 400, "bad_request")
