@@ -17,11 +17,9 @@ from rtportal.crypto.certs import (
     CertBody,
     Flag,
     Reason,
-    RevocationBody,
     RevocationEntry,
     Role,
     issue,
-    revoke,
 )
 from rtportal.crypto.keys import FirmRootKey, IdentityKey
 from rtportal.db.models import Event, KeyCert
@@ -261,16 +259,7 @@ async def test_escrow_versions(make_firm: MakeFirm, http: httpx.AsyncClient) -> 
 
 async def test_client_revocations(make_firm: MakeFirm, http: httpx.AsyncClient) -> None:
     kf = await key_firm(await make_firm(), http)
-    body = RevocationBody(
-        kf.slug,
-        kf.contact,
-        kf.world.ids[kf.contact].kid,
-        1,
-        NOW_MS,
-        kf.staff,
-        kf.world.ids[kf.staff].kid,
-    )
-    record = b64(revoke(body, kf.world.ids[kf.staff]).encode())
+    record = b64(kf.client_revocation())
     _error(
         await kf.call("POST", "/client-revocations", "contact", {"revocations": [record]}),
         404,
@@ -282,22 +271,9 @@ async def test_client_revocations(make_firm: MakeFirm, http: httpx.AsyncClient) 
     firm = (await kf.call("GET", "/firm", "staff", status=200)).json()
     assert firm["revocations"]["client"] == [record]
     # Signed by the admin's key but posted by the staff member: not the caller's.
-    forged = revoke(
-        RevocationBody(
-            kf.slug,
-            kf.contact,
-            kf.world.ids[kf.contact].kid,
-            2,
-            NOW_MS,
-            kf.admin,
-            kf.world.ids[kf.admin].kid,
-        ),
-        kf.world.ids[kf.admin],
-    )
+    forged = kf.client_revocation(2, issuer=kf.admin)
     _error(
-        await kf.call(
-            "POST", "/client-revocations", "staff", {"revocations": [b64(forged.encode())]}
-        ),
+        await kf.call("POST", "/client-revocations", "staff", {"revocations": [b64(forged)]}),
         403,
         "key_not_certified",
     )
@@ -314,3 +290,49 @@ async def test_unknown_fields_and_bad_bodies(make_firm: MakeFirm, http: httpx.As
     _error(await kf.call("PUT", "/me", "staff", {"public_keys": "AAAA"}), 400, "bad_request")
     anon = await http.get("/api/v1/keys/firm")
     _error(anon, 401, "unauthenticated")
+
+
+async def test_keys_events_go_to_the_right_streams_and_audiences(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
+    kit = await make_firm()
+    other = await kit.add_matter()
+    kf = await key_firm(kit, http)
+    await kf.post_epoch()
+    manifest = kf.world.chains[kf.ref].manifests[1]
+    head = {"head": b64(kf.head(manifest, ts_ms=NOW_MS + 1))}
+    await kf.call("PUT", f"/matters/{kf.ref}/head", "staff", head, 200)
+    wrap = kf.world.wrap_mek(kf.ref, 1, kf.contact, wrapper=kf.staff)
+    await kf.call("POST", f"/matters/{kf.ref}/wraps", "staff", {"wraps": [b64(wrap.encode())]}, 201)
+
+    async def stream(matter_id: int) -> list[tuple[str, str, str | None]]:
+        async with kit.db.read() as session:
+            rows = await session.execute(
+                select(Event)
+                .where(Event.matter_id == matter_id, Event.kind == "keys")
+                .order_by(Event.seq)
+            )
+            out = []
+            for e in rows.scalars():
+                payload = json.loads(e.payload)
+                out.append((e.audience, payload["what"], payload.get("user")))
+            return out
+
+    firm_wide = [
+        ("portal", "root", None),
+        ("staff", "pending", kf.admin),
+        ("staff", "pending", kf.staff),
+        ("portal", "cert", kf.admin),
+        ("portal", "cert", kf.staff),
+        ("staff", "escrow", None),
+        ("portal", "revocations", None),
+        ("portal", "cert", kf.bot),
+    ]
+    assert await stream(other.id) == firm_wide
+    assert await stream(kit.matter.id) == [
+        *firm_wide,
+        ("portal", "cert", kf.contact),
+        ("portal", "epoch", None),
+        ("portal", "head", None),
+        ("portal", "wraps", None),
+    ]

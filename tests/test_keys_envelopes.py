@@ -14,11 +14,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from rtportal.crypto.certs import RevocationBody, revoke
 from rtportal.crypto.envelope import Visibility
 from rtportal.crypto.keys import IdentityKey
 from tests.conftest import MakeFirm
-from tests.support.crypto.world import NOW_MS
 from tests.support.keyfirm import KeyFirm, b64, key_firm
 from tests.support.server import RunningServer
 
@@ -90,16 +88,7 @@ async def test_http_writes_to_an_encrypted_matter(
     assert _code(stale) == (409, "stale_epoch")
     assert stale.json()["error"]["details"]["epoch"] == 2
     # A revoked key is refused at once.
-    body = RevocationBody(
-        kf.slug,
-        kf.contact,
-        kf.world.ids[kf.contact].kid,
-        1,
-        NOW_MS,
-        kf.staff,
-        kf.world.ids[kf.staff].kid,
-    )
-    record = b64(revoke(body, kf.world.ids[kf.staff]).encode())
+    record = b64(kf.client_revocation())
     await kf.call("POST", "/client-revocations", "staff", {"revocations": [record]}, 201)
     revoked = await _post(kf, "contact", kf.seal(kf.contact).encode())
     assert _code(revoked) == (403, "key_not_certified")

@@ -53,6 +53,12 @@ __all__ = [
 ]
 
 
+# The largest value of the tables' Integer / BigInteger columns: rtp1's u32 and
+# u64 fields may be larger, and are refused before they reach a statement.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
+
+
 async def frk(session: AsyncSession, firm_id: int) -> FirmRootPublic | None:
     row = await session.get(KeyRoot, firm_id)
     return None if row is None else records.root(row.record)
@@ -185,6 +191,8 @@ async def escrow_records(session: AsyncSession, firm_id: int) -> list[KeyEscrow]
 
 async def escrow_kid(session: AsyncSession, firm_id: int, version: int) -> bytes | None:
     """The key id of the FEK of escrow ``version`` (``None``: no such record)."""
+    if not 1 <= version <= INT_MAX:
+        return None
     row = await session.get(KeyEscrow, (firm_id, version))
     return None if row is None else EscrowRecord.decode(row.record).body.public.kid
 

@@ -18,9 +18,11 @@ from rtportal.access.credentials import Kdf, set_login
 from rtportal.base64url import encode
 from rtportal.crypto.certs import (
     Flag,
+    RevocationBody,
     RevocationEntry,
     RevocationListBody,
     Role,
+    revoke,
     sign_revocation_list,
 )
 from rtportal.crypto.envelope import CTYPE_TEXT, Envelope, Header, Visibility, seal_envelope
@@ -123,6 +125,20 @@ class KeyFirm:
         await self.call("POST", "/certs", "admin", {"certs": [self.cert_of(self.bot)]}, 201)
         self.world.add_user(self.contact, Role.CLIENT, scopes=(self.ref,), issuer=self.staff)
         await self.call("POST", "/certs", "staff", {"certs": [self.cert_of(self.contact)]}, 201)
+
+    def client_revocation(self, serial: int = 1, issuer: str | None = None) -> bytes:
+        """The contact's key revoked by ``issuer`` (default: the staff member), ``RTVX``."""
+        issuer = issuer or self.staff
+        body = RevocationBody(
+            self.slug,
+            self.contact,
+            self.world.ids[self.contact].kid,
+            serial,
+            NOW_MS,
+            issuer,
+            self.world.ids[issuer].kid,
+        )
+        return revoke(body, self.world.ids[issuer]).encode()
 
     def escrow(self, version: int) -> bytes:
         body = EscrowRecordBody(self.slug, version, self.world.fek.public.x_pk, NOW_MS)
