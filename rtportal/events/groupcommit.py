@@ -124,7 +124,6 @@ class GroupCommit:
         "authorize",
         "check",
         "check_kinds",
-        "check_reads",
         "db",
         "publish",
         "settings",
@@ -146,9 +145,6 @@ class GroupCommit:
         # Run for the sends of ``check_kinds`` only, in one read per batch.
         self.check = check
         self.check_kinds = check_kinds
-        # Read transactions ``check`` ran (one per batch holding such sends):
-        # for tests and diagnostics, beside ``Database.direct_writes``.
-        self.check_reads = 0
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -299,7 +295,6 @@ class GroupCommit:
         if self.check is None or not any(r.send.kind in self.check_kinds for r, _ in ready):
             return ready
         items = [(request.principal, matter, request.send) for request, matter in ready]
-        self.check_reads += 1
         async with self.db.read() as session:
             refusals = await self.check(session, items)
         passed: list[tuple[_Request, Matter]] = []
