@@ -12,5 +12,5 @@ _PREFIX = {"staff": "s", "contact": "c", "bot": "b"}
 
 
 def principal_uid(kind: str, pid: int) -> str:
-    """``("staff", 3)`` -> ``"s3"``; ``("contact", 12)`` -> ``"c12"``; ``("bot", 1)`` -> ``"b1"``."""
+    """``("staff", 3)`` -> ``"s3"``, ``("contact", 12)`` -> ``"c12"``, bot 1 -> ``"b1"``."""
     return f"{_PREFIX[kind]}{pid}"

@@ -23,5 +23,5 @@ class Actor:
 
     def newest_fek(self) -> FirmEscrowKey:
         if not self.firm_keys:
-            raise PreconditionFailed("no firm escrow key: not approved yet", reason="no_firm_keys")
+            raise PreconditionFailed("no_firm_keys", "no firm escrow key: not approved yet")
         return self.firm_keys[max(self.firm_keys)]

@@ -91,13 +91,13 @@ class Client:
     @property
     def actor(self) -> Actor:
         if self._actor is None:
-            raise PreconditionFailed("no identity key: register or sign in first", reason="no_identity")
+            raise PreconditionFailed("no_identity", "no identity key: register or sign in first")
         return self._actor
 
     @property
     def state(self) -> TrustState:
         if self._state is None:
-            raise PreconditionFailed("not signed in", reason="not_signed_in")
+            raise PreconditionFailed("not_signed_in", "not signed in")
         return self._state
 
     def _state_path(self) -> Path:
@@ -119,7 +119,9 @@ class Client:
     async def sign_in(self, email: str, password: str) -> None:
         """prelogin -> Argon2id -> signin -> open the key backup (identity + pinned FRK)."""
         kdf = Kdf.from_json(
-            (await self.http.call("POST", "/api/v1/prelogin", {"firm": self.firm, "email": email}))["kdf"]
+            (await self.http.call("POST", "/api/v1/prelogin", {"firm": self.firm, "email": email}))[
+                "kdf"
+            ]
         )
         keys = kdf.keys(password)
         body = {"firm": self.firm, "email": email, "login_secret": _b64(keys.login_secret)}
@@ -128,7 +130,9 @@ class Client:
         self._kdf, self._password = kdf, password
         if answer.get("key_backup"):
             assert self.uid is not None
-            _, contents = open_backup_blob(answer["key_backup"], password, firm=self.firm, user=self.uid)
+            _, contents = open_backup_blob(
+                answer["key_backup"], password, firm=self.firm, user=self.uid
+            )
             self._pin(contents.frk_fingerprint)
             self._actor = Actor(self.firm, self.uid, contents.identity)
         self._save()
@@ -142,11 +146,11 @@ class Client:
         from the firm's record on first use.
         """
         if self._kdf is None or self._password is None or self.uid is None:
-            raise PreconditionFailed("sign in with a password first", reason="not_signed_in")
+            raise PreconditionFailed("not_signed_in", "sign in with a password first")
         if frk_fingerprint is None and self.state.frk_fingerprint is None:
             firm = await self.http.call("GET", f"{K}/firm")
             if firm.get("frk") is None:
-                raise PreconditionFailed("the firm has no root key yet", reason="frk_missing")
+                raise PreconditionFailed("frk_missing", "the firm has no root key yet")
             frk_fingerprint = sync.frk_from_record(sync.decode(firm["frk"])).fingerprint
         self._pin(frk_fingerprint or self.state.frk_fingerprint or b"")
         fp = self.state.frk_fingerprint
@@ -161,7 +165,9 @@ class Client:
             frk_fingerprint=fp,
             rng=self.rng,
         )
-        await self.http.call("PUT", f"{K}/me", {"public_keys": _b64(key.public.record()), "backup": blob})
+        await self.http.call(
+            "PUT", f"{K}/me", {"public_keys": _b64(key.public.record()), "backup": blob}
+        )
         self._actor = Actor(self.firm, self.uid, key)
         self._save()
         return key
@@ -175,7 +181,13 @@ class Client:
         keys = kdf.keys(password)
         identity = records.invite_identity(secret, self.firm, uid)
         blob = backup_blob(
-            kdf, keys, firm=self.firm, user=uid, identity=identity, frk_fingerprint=frk_fp, rng=self.rng
+            kdf,
+            keys,
+            firm=self.firm,
+            user=uid,
+            identity=identity,
+            frk_fingerprint=frk_fp,
+            rng=self.rng,
         )
         body = {
             "token": token,
@@ -202,7 +214,13 @@ class Client:
         for ref in matters:
             data = await self.http.call("GET", f"{K}/matters/{ref}")
             sync.verify_matter(
-                d, data, self.state, self.actor, ref, now, client_revocations=firm["revocations"]["client"]
+                d,
+                data,
+                self.state,
+                self.actor,
+                ref,
+                now,
+                client_revocations=firm["revocations"]["client"],
             )
         self._save()
         return d
@@ -224,7 +242,14 @@ class Client:
         d = await self.sync([matter])
         vis = Visibility.STAFF if staff_only else Visibility.PORTAL
         env = messages.seal(
-            d, self.actor, matter=matter, thread=thread, body=Body(subject, text), now_ms=self.clock(), vis=vis, rng=self.rng
+            d,
+            self.actor,
+            matter=matter,
+            thread=thread,
+            body=Body(subject, text),
+            now_ms=self.clock(),
+            vis=vis,
+            rng=self.rng,
         )
         [seq] = await self.http.send_events([messages.outgoing(matter, thread, env)])
         self.state.matter(matter).remember(env.header.msg_id, seq)
@@ -232,13 +257,15 @@ class Client:
         return seq
 
     async def read(self, matter: str) -> list[messages.Item]:
-        """Every content event of ``matter``, verified and decrypted (raises on the first failure)."""
+        """Every content event of ``matter``, verified, decrypted (raises at the first failure)."""
         d = await self.sync([matter])
         pin = self.state.matter(matter)
         items: list[messages.Item] = []
         after = 0
         while True:
-            page = await self.http.call("GET", f"/api/v1/matters/{matter}/events", after=after, limit=500)
+            page = await self.http.call(
+                "GET", f"/api/v1/matters/{matter}/events", after=after, limit=500
+            )
             for event in page["events"]:
                 item = messages.open_event(d, pin, event, self.clock())
                 if item is not None:
@@ -250,7 +277,9 @@ class Client:
         return items
 
     # ---- staff: epochs ----------------------------------------------------
-    async def post_epoch(self, bundle: epochs.EpochBundle, certs: Sequence[Certificate] = ()) -> None:
+    async def post_epoch(
+        self, bundle: epochs.EpochBundle, certs: Sequence[Certificate] = ()
+    ) -> None:
         body = bundle.body()
         if certs:
             body["certs"] = [_b64(c.encode()) for c in certs]
@@ -274,7 +303,13 @@ class Client:
         d = await self.sync([matter])
         bodies = [(cid, Body(subject, text)) for cid, subject, text in welcomes]
         rnd = invitekeys.invite_round(
-            d, self.actor, matter=matter, welcomes=bodies, delivery=delivery, now_ms=self.clock(), rng=self.rng
+            d,
+            self.actor,
+            matter=matter,
+            welcomes=bodies,
+            delivery=delivery,
+            now_ms=self.clock(),
+            rng=self.rng,
         )
         body = {
             "invites": [{"contact_id": cid, "method": method} for cid, _, _ in welcomes],
@@ -286,7 +321,9 @@ class Client:
             for inv, iid in zip(rnd.invitees, answer["invites"], strict=True)
         ]
 
-    def _invited(self, cid: int, iid: int, secret: bytes, answer: dict[str, Any], d: Directory) -> Invited:
+    def _invited(
+        self, cid: int, iid: int, secret: bytes, answer: dict[str, Any], d: Directory
+    ) -> Invited:
         token = (answer.get("links") or {}).get(str(cid))
         link = invitekeys.accept_link(self.public_url, token, secret, d.frk) if token else None
         return Invited(cid, iid, secret, link)
@@ -296,7 +333,11 @@ class Client:
         await self.http.call("POST", f"/api/v1/invites/{invite_id}/remove", {})
         d = await self.sync([matter])
         user = principal_uid("contact", contact_id)
-        await self.post_epoch(invitekeys.removal(d, self.actor, matter=matter, user=user, now_ms=self.clock(), rng=self.rng))
+        await self.post_epoch(
+            invitekeys.removal(
+                d, self.actor, matter=matter, user=user, now_ms=self.clock(), rng=self.rng
+            )
+        )
 
     async def regenerate(
         self, matter: str, *, invite_id: int, contact_id: int, delivery: str = "own_mail"
@@ -304,7 +345,9 @@ class Client:
         """New login details: key from ``R'``, next epoch without the old key, history re-wrapped,
         the old key revoked; then the invite's new link."""
         d = await self.sync([matter])
-        reg = invitekeys.regenerate(d, self.actor, matter=matter, contact_id=contact_id, now_ms=self.clock(), rng=self.rng)
+        reg = invitekeys.regenerate(
+            d, self.actor, matter=matter, contact_id=contact_id, now_ms=self.clock(), rng=self.rng
+        )
         await self.http.call("POST", f"{K}/certs", reg.certs_body())
         await self.post_epoch(reg.epoch)
         if reg.history:
@@ -314,13 +357,15 @@ class Client:
         crypto: dict[str, Any] = {"delivery": delivery}
         if delivery == "portal":
             crypto["secrets"] = {str(contact_id): _b64(reg.invitee.secret)}
-        answer = await self.http.call("POST", f"/api/v1/invites/{invite_id}/regenerate", {"crypto": crypto})
+        answer = await self.http.call(
+            "POST", f"/api/v1/invites/{invite_id}/regenerate", {"crypto": crypto}
+        )
         answer.setdefault("invites", [invite_id])
         return self._invited(contact_id, invite_id, reg.invitee.secret, answer, d)
 
     # ---- org admin: the firm's keys ---------------------------------------
     async def set_up_firm(self, frk: FirmRootKey) -> firmkeys.FirmSetup:
-        """Firm set-up (the admin, signed in with a password): root, identity, cert, FEK v1, list v1."""
+        """Firm set-up by the signed-in admin: root, identity, cert, FEK v1, revocation list v1."""
         await self.register_identity(frk_fingerprint=frk.public.fingerprint)
         setup = firmkeys.firm_setup(frk, self.actor, now_ms=self.clock(), rng=self.rng)
         await self.http.call("PUT", f"{K}/root", setup.root_body())
@@ -333,7 +378,9 @@ class Client:
     async def pending_staff(self) -> list[dict[str, Any]]:
         return list((await self.http.call("GET", f"{K}/pending"))["pending"])
 
-    async def approve_pending(self, frk: FirmRootKey, *, only: Iterable[str] | None = None) -> list[str]:
+    async def approve_pending(
+        self, frk: FirmRootKey, *, only: Iterable[str] | None = None
+    ) -> list[str]:
         """Certify the staff keys waiting for approval (all, or the rtp1 ids in ``only``)."""
         self._check_frk(frk)
         await self.sync()
@@ -344,7 +391,9 @@ class Client:
             if wanted is None or p["user"] in wanted
         ]
         if pending:
-            approval = firmkeys.approve_staff(frk, self.actor, pending, now_ms=self.clock(), rng=self.rng)
+            approval = firmkeys.approve_staff(
+                frk, self.actor, pending, now_ms=self.clock(), rng=self.rng
+            )
             await self.http.call("POST", f"{K}/certs", approval.body())
         return [user for user, _ in pending]
 
@@ -373,7 +422,13 @@ class Client:
                 remaining.append((body.user, body.public))
         current = records.decode_revocation_list(sync.decode(firm["revocations"]["list"]))
         rot = firmkeys.rotate_escrow(
-            frk, self.actor, current=current, leaving=leaving, remaining=sorted(set(remaining), key=lambda r: r[0]), now_ms=self.clock(), rng=self.rng
+            frk,
+            self.actor,
+            current=current,
+            leaving=leaving,
+            remaining=sorted(set(remaining), key=lambda r: r[0]),
+            now_ms=self.clock(),
+            rng=self.rng,
         )
         await self.http.call("PUT", f"{K}/revocations", rot.revocations_body())
         await self.http.call("POST", f"{K}/escrow", rot.escrow_body())
@@ -383,7 +438,11 @@ class Client:
             if d.current_epoch(ref) == 0:
                 continue
             members = epochs.current_members(d, ref)
-            await self.post_epoch(epochs.next_epoch(d, self.actor, matter=ref, members=members, now_ms=self.clock(), rng=self.rng))
+            await self.post_epoch(
+                epochs.next_epoch(
+                    d, self.actor, matter=ref, members=members, now_ms=self.clock(), rng=self.rng
+                )
+            )
             moved.append(ref)
         return moved
 
@@ -394,4 +453,3 @@ def _usable(d: Directory, user: str, kid: bytes, now: int) -> bool:
     except CryptoInvalid:  # revoked or not valid: not a recipient of the new firm keys
         return False
     return True
-

@@ -57,7 +57,14 @@ def current_members(d: Directory, matter: str) -> tuple[Member, ...]:
 
 
 def mek_wrap(
-    d: Directory, actor: Actor, matter: str, epoch: int, mek: bytes, member: Member, now_ms: int, rng: Rng
+    d: Directory,
+    actor: Actor,
+    matter: str,
+    epoch: int,
+    mek: bytes,
+    member: Member,
+    now_ms: int,
+    rng: Rng,
 ) -> Wrap:
     cert = d.certificate(member.user, member.kid, now_ms)
     info = WrapInfo(actor.firm, matter, epoch, WrapKind.MEK, member.user, member.kid)

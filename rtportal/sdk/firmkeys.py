@@ -58,7 +58,10 @@ def staff_certificate(
 
 
 def firm_wraps(
-    actor: Actor, keys: Iterable[FirmEscrowKey], recipients: Iterable[tuple[str, IdentityPublic]], rng: Rng
+    actor: Actor,
+    keys: Iterable[FirmEscrowKey],
+    recipients: Iterable[tuple[str, IdentityPublic]],
+    rng: Rng,
 ) -> tuple[Wrap, ...]:
     """Each FEK/FIR version in ``keys`` wrapped to each ``(user, public)``."""
     out: list[Wrap] = []
@@ -66,7 +69,9 @@ def firm_wraps(
         for user, public in recipients:
             info = WrapInfo(actor.firm, FIRM_MATTER, fek.version, WrapKind.FIRM, user, public.kid)
             out.append(
-                wrap_key(fek.wrapped_plaintext(), info, public.x_pk, actor.uid, actor.identity, rng=rng)
+                wrap_key(
+                    fek.wrapped_plaintext(), info, public.x_pk, actor.uid, actor.identity, rng=rng
+                )
             )
     return tuple(out)
 
@@ -87,7 +92,10 @@ class FirmSetup:
         return {"certs": [_b64(self.cert.encode())]}
 
     def escrow_body(self) -> dict[str, object]:
-        return {"record": _b64(self.escrow.encode()), "wraps": [_b64(w.encode()) for w in self.wraps]}
+        return {
+            "record": _b64(self.escrow.encode()),
+            "wraps": [_b64(w.encode()) for w in self.wraps],
+        }
 
     def revocations_body(self) -> dict[str, object]:
         return {"list": _b64(self.revocations.encode())}
@@ -146,7 +154,10 @@ class EscrowRotation:
         return {"list": _b64(self.revocations.encode())}
 
     def escrow_body(self) -> dict[str, object]:
-        return {"record": _b64(self.escrow.encode()), "wraps": [_b64(w.encode()) for w in self.wraps]}
+        return {
+            "record": _b64(self.escrow.encode()),
+            "wraps": [_b64(w.encode()) for w in self.wraps],
+        }
 
 
 def rotate_escrow(
@@ -159,7 +170,7 @@ def rotate_escrow(
     now_ms: int,
     rng: Rng = system_rng,
 ) -> EscrowRotation:
-    """"Staff member leaves": the next revocation list and FEK/FIR version for the others.
+    """ "Staff member leaves": the next revocation list and FEK/FIR version for the others.
 
     The matters' next epochs (under the new ``fek_version``) are made with
     ``epochs.next_epoch`` once the new key is in ``admin.firm_keys``.
@@ -168,7 +179,9 @@ def rotate_escrow(
         records.left_entry(user, kid, now_ms) for user, kid in leaving
     )
     version = records.revocation_version(current) + 1
-    rl = records.revocation_list(frk, firm=admin.firm, version=version, entries=entries, now_ms=now_ms)
+    rl = records.revocation_list(
+        frk, firm=admin.firm, version=version, entries=entries, now_ms=now_ms
+    )
     fek = FirmEscrowKey.generate(admin.firm, admin.newest_fek().version + 1, rng)
     escrow = records.escrow_record(frk, fek, now_ms)
     wraps = firm_wraps(admin, [fek], remaining, rng)

@@ -14,13 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rtportal import base64url
-from rtportal.crypto.certs import CertBody, Certificate, Flag, Revocation, RevocationBody, Role, issue, revoke
+from rtportal.crypto.certs import (
+    CertBody,
+    Certificate,
+    Flag,
+    Revocation,
+    RevocationBody,
+    Role,
+    issue,
+    revoke,
+)
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import CTYPE_BODY, Body, Envelope
 from rtportal.crypto.keys import FirmRootPublic, IdentityKey, IdentityPublic
 from rtportal.crypto.manifest import Member
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.crypto.wrap import Wrap
+from rtportal.errors import CryptoInvalid
 from rtportal.sdk import records
 from rtportal.sdk._ids import principal_uid
 from rtportal.sdk.actor import Actor
@@ -103,7 +113,13 @@ def parse_accept_fragment(link: str) -> tuple[str, bytes, bytes]:
     secret = base64url.decode(fields.get("r"), SECRET_LEN, "r")
     frk = base64url.decode(fields.get("frk"), 32, "frk")
     token = fields.get("t")
-    if token is None or secret is None or frk is None or len(secret) != SECRET_LEN or len(frk) != 32:
+    if (
+        token is None
+        or secret is None
+        or frk is None
+        or len(secret) != SECRET_LEN
+        or len(frk) != 32
+    ):
         raise ValueError("an accept link carries t, r (32 bytes) and frk (32 bytes)")
     return token, secret, frk
 
@@ -151,7 +167,12 @@ def invite_round(
     new_users = {inv.uid for inv in invitees}
     members = [m for m in current_members(d, matter) if m.user not in new_users]
     bundle = next_epoch(
-        d, actor, matter=matter, members=[*members, *(i.member for i in invitees)], now_ms=now_ms, rng=rng
+        d,
+        actor,
+        matter=matter,
+        members=[*members, *(i.member for i in invitees)],
+        now_ms=now_ms,
+        rng=rng,
     )
     bundle.apply(d, now_ms)
     welcome = {
@@ -204,8 +225,10 @@ def regenerate(
     inv = _new_invitee(actor, matter, contact_id, now_ms, rng)
     d.add_certificate(inv.cert, now_ms)
     current = current_members(d, matter)
-    old = [m for m in current if m.user == inv.uid]
-    history = rewrap_history(d, actor, matter=matter, user=inv.uid, new_member=inv.member, now_ms=now_ms, rng=rng)
+    old = _live_keys(d, matter, inv.uid, now_ms)
+    history = rewrap_history(
+        d, actor, matter=matter, user=inv.uid, new_member=inv.member, now_ms=now_ms, rng=rng
+    )
     members = [m for m in current if m.user != inv.uid] + [inv.member]
     bundle = next_epoch(d, actor, matter=matter, members=members, now_ms=now_ms, rng=rng)
     bundle.apply(d, now_ms)
@@ -214,14 +237,32 @@ def regenerate(
             RevocationBody(
                 actor.firm,
                 inv.uid,
-                m.kid,
-                d.certificate(inv.uid, m.kid, now_ms).serial,
+                kid,
+                d.certificate(inv.uid, kid, now_ms).serial,
                 now_ms,
                 actor.uid,
                 actor.kid,
             ),
             actor.identity,
         )
-        for m in old
+        for kid in old
     )
     return Regeneration(inv, bundle, history, revocations)
+
+
+def _live_keys(d: Directory, matter: str, user: str, now_ms: int) -> list[bytes]:
+    """Every still-valid key of ``user`` in any epoch of ``matter`` (all are revoked)."""
+    kids = {
+        m.kid
+        for body in d.matter(matter).manifests.values()
+        for m in body.members
+        if m.user == user
+    }
+    live: list[bytes] = []
+    for kid in sorted(kids):
+        try:
+            d.certificate(user, kid, now_ms)
+        except CryptoInvalid:
+            continue
+        live.append(kid)
+    return live

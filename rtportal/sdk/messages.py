@@ -76,9 +76,7 @@ def outgoing(matter: str, thread: str, env: Envelope) -> Outgoing:
     return Outgoing(matter, "message", "portal", {"thread": thread}, base64url.encode(env.encode()))
 
 
-def open_event(
-    d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int
-) -> Item | None:
+def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int) -> Item | None:
     """``None`` for events that carry no content (phase, access, ...); else verified or raises."""
     kind = event["kind"]
     if kind not in CONTENT_KINDS:

@@ -29,8 +29,8 @@ __all__ = [
     "head",
     "invite_identity",
     "left_entry",
-    "revocation_list",
     "revocation_entries",
+    "revocation_list",
     "revocation_version",
     "set_revocation_list",
 ]
@@ -115,7 +115,14 @@ def add_escrow_record(d: Directory, record: EscrowRecord) -> None:
 
 # ---- heads --------------------------------------------------------------------
 def head(
-    signer: IdentityKey, *, signer_id: str, firm: str, matter: str, epoch: int, hash_: bytes, now_ms: int
+    signer: IdentityKey,
+    *,
+    signer_id: str,
+    firm: str,
+    matter: str,
+    epoch: int,
+    hash_: bytes,
+    now_ms: int,
 ) -> EpochHead:
     body = manifest.HeadBody(firm, matter, epoch, hash_, now_ms, signer_id, signer.kid)
     return manifest.sign_head(body, signer)
@@ -137,7 +144,10 @@ def accept_head(d: Directory, h: EpochHead, matter: str, now_ms: int) -> None:
     st = d.matter(matter)
     if b.firm != d.firm or b.matter != matter or not signer.in_scope(matter):
         raise Stale("head of another firm or matter, or signer out of scope")
-    if now_ms - b.ts_ms > manifest.HEAD_MAX_AGE_MS or (b.epoch, b.hash) != (st.last_epoch, st.last_hash):
+    if now_ms - b.ts_ms > manifest.HEAD_MAX_AGE_MS or (b.epoch, b.hash) != (
+        st.last_epoch,
+        st.last_hash,
+    ):
         raise Stale("head too old or not the end of the verified chain")
 
 

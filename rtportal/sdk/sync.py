@@ -99,7 +99,11 @@ def verify_firm(
     _add_certs(d, state, data["certs"], now_ms)
     for raw in data["wraps"]:
         wrap = Wrap.decode(decode(raw))
-        expected = WrapInfo(actor.firm, FIRM_MATTER, wrap.info.epoch, WrapKind.FIRM, actor.uid, actor.kid)
+        if (wrap.info.recipient, wrap.info.recipient_kid) != (actor.uid, actor.kid):
+            continue  # another staff member's (or my previous key's) wrap
+        expected = WrapInfo(
+            actor.firm, FIRM_MATTER, wrap.info.epoch, WrapKind.FIRM, actor.uid, actor.kid
+        )
         try:
             key = d.unwrap(wrap, expected, actor.identity.x_sk, now_ms)
         except Revoked:
@@ -157,7 +161,9 @@ def _open_wraps(d: Directory, wraps: Iterable[Any], actor: Actor, matter: str, n
             fek = by_kid.get(info.recipient_kid)
             if fek is None or d.manifest(matter, info.epoch).fek_version != fek.version:
                 continue  # a firm key this reader does not hold (a client, or a newer staff key)
-            expected = WrapInfo(actor.firm, matter, info.epoch, WrapKind.MEK, FEK_RECIPIENT, fek.kid)
+            expected = WrapInfo(
+                actor.firm, matter, info.epoch, WrapKind.MEK, FEK_RECIPIENT, fek.kid
+            )
             x_sk = fek.x_sk
         else:
             expected = WrapInfo(actor.firm, matter, info.epoch, WrapKind.MEK, actor.uid, actor.kid)
@@ -168,4 +174,3 @@ def _open_wraps(d: Directory, wraps: Iterable[Any], actor: Actor, matter: str, n
             d.unwrap(wrap, expected, x_sk, now_ms)
         except Revoked:
             continue
-

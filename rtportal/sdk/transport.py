@@ -53,7 +53,10 @@ def _api_error(response: httpx.Response) -> ApiError:
     try:
         err = response.json()["error"]
         return ApiError(
-            str(err["code"]), str(err.get("message", "")), response.status_code, **err.get("details", {})
+            str(err["code"]),
+            str(err.get("message", "")),
+            response.status_code,
+            **err.get("details", {}),
         )
     except (ValueError, KeyError, TypeError):
         return ApiError("http_error", response.text[:200], response.status_code)
@@ -120,7 +123,10 @@ class Http:
                         seqs[frame["id"]] = int(frame["seq"])
                     elif frame.get("type") == "error" and frame.get("id") in wanted:
                         raise ApiError(
-                            str(frame.get("code")), str(frame.get("message", "")), 0, matter=frame.get("matter")
+                            str(frame.get("code")),
+                            str(frame.get("message", "")),
+                            0,
+                            matter=frame.get("matter"),
                         )
         return [seqs[e.id] for e in events]
 
