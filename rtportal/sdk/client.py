@@ -116,7 +116,7 @@ class Client:
             raise PinMismatch("this firm root key is not the one pinned before")
         st.frk_fingerprint = fingerprint
 
-    async def sign_in(self, email: str, password: str) -> None:
+    async def sign_in(self, email: str, password: str, *, totp: str | None = None) -> None:
         """prelogin -> Argon2id -> signin -> open the key backup (identity + pinned FRK)."""
         kdf = Kdf.from_json(
             (await self.http.call("POST", "/api/v1/prelogin", {"firm": self.firm, "email": email}))[
@@ -125,6 +125,8 @@ class Client:
         )
         keys = kdf.keys(password)
         body = {"firm": self.firm, "email": email, "login_secret": _b64(keys.login_secret)}
+        if totp is not None:
+            body["totp"] = totp
         answer = await self.http.call("POST", "/api/v1/signin", body)
         self._signed_in(answer["principal"])
         self._kdf, self._password = kdf, password
