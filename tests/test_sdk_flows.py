@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from rtportal import base64url
+from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body, Envelope
 from rtportal.crypto.errors import Revoked, StaleEpochWrite, WrongContext
 from rtportal.crypto.keys import FirmRootKey, IdentityKey
@@ -82,7 +83,7 @@ class Store:
         return seq
 
 
-def view(store: Store, actor: Actor, state: TrustState, pin: bytes | None = None):  # noqa: ANN201
+def view(store: Store, actor: Actor, state: TrustState, pin: bytes | None = None) -> Directory:
     d = sync.verify_firm(store.firm(), state, actor, NOW, pin_frk=pin)
     sync.verify_matter(
         d, store.matter(), state, actor, M, NOW, client_revocations=store.client_revocations

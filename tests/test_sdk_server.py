@@ -1,0 +1,262 @@
+"""The Python client against the real server: every flow of docs/keys.md, end to end.
+
+A real uvicorn serves the app on the test backend (SQLite, or PostgreSQL +
+Redis); the firm's keys are set up, staff approved, clients invited,
+removed and regenerated through ``rtportal.sdk`` only. The last test is
+the dump canary: unique plaintexts driven through the server are found
+nowhere in the database dump or the server's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from rtportal import base64url
+from rtportal.crypto.envelope import Body
+from rtportal.crypto.errors import WrongContext
+from rtportal.db.models import Matter
+from rtportal.errors import CryptoInvalid
+from rtportal.events.unit import Unit
+from rtportal.principal import Principal
+from rtportal.sdk import messages, sync
+from rtportal.sdk.client import Client
+from rtportal.sdk.errors import ApiError
+from tests.conftest import MakeFirm
+from tests.support.logins import staff_email
+from tests.support.sdkworld import SdkWorld, sdk_world
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def canary(what: str) -> str:
+    return f"canary-{what}-{secrets.token_hex(8)}"
+
+
+async def invite_and_accept(
+    w: SdkWorld, matter: Matter, name: str, welcome: tuple[str, str], password: str
+) -> tuple[Principal, int, Client, str]:
+    contact = await w.contact(name, matter)
+    [invited] = await w.staff.invite(matter.reference, [(contact.id, *welcome)])
+    assert invited.link is not None and "#t=" in invited.link
+    client = await w.client(name)
+    await client.accept_invite(invited.link, password)
+    return contact, invited.invite_id, client, invited.link
+
+
+async def test_invite_accept_reply_new_device_regenerate(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        matter = await w.matter("Partner visa")
+        ref = matter.reference
+        subject, text = canary("subject"), canary("welcome")
+        password = canary("client-password")
+        cleo, invite_id, client, _ = await invite_and_accept(
+            w, matter, "Cleo", (subject, text), password
+        )
+        # accepted with no staff online: the welcome opens with the link's key alone
+        [welcome] = await client.read(ref)
+        thread = f"welcome-{cleo.id}"
+        assert (welcome.thread, welcome.body.subject, welcome.body.text) == (thread, subject, text)
+        assert welcome.sender == f"s{kit.staff.id}"
+        reply = canary("reply")
+        await client.send(ref, thread=thread, text=reply)
+        staff_view = await w.staff.read(ref)
+        assert [(i.sender, i.body.text) for i in staff_view] == [
+            (f"s{kit.staff.id}", text),
+            (f"c{cleo.id}", reply),
+        ]
+        note = canary("note")
+        await w.staff.send(ref, thread=thread, text=note, staff_only=True)
+        assert [i.body.text for i in await w.admin.read(ref)] == [text, reply, note]
+        assert [i.body.text for i in await client.read(ref)] == [text, reply]  # no note
+
+        # a new device: the password alone unlocks everything (backup -> identity, FRK pin)
+        staff_email_ = await staff_email(kit.db, kit.staff.id)
+        device = await w.client("staff-device")
+        await device.sign_in(staff_email_, w.passwords["staff"])
+        assert [i.body.text for i in await device.read(ref)] == [text, reply, note]
+
+        # regenerate: a new key from R'; history readable again; the old key is revoked
+        invited = await w.staff.regenerate(ref, invite_id=invite_id, contact_id=cleo.id)
+        assert invited.link is not None
+        new_password = canary("client-password-2")
+        phone = await w.client("cleo-phone")
+        await phone.accept_invite(invited.link, new_password)
+        history = await phone.read(ref)
+        assert [i.body.text for i in history] == [text, reply]
+        d = await phone.sync([ref])
+        with pytest.raises(CryptoInvalid):
+            d.certificate(f"c{cleo.id}", client.actor.kid, w.admin.clock())
+        later = canary("after-regenerate")
+        await phone.send(ref, thread=thread, text=later)
+        assert [i.body.text for i in await w.staff.read(ref)][-1] == later
+
+        # the dump canary: none of the plaintexts or secrets is stored or logged
+        secrets_ = [
+            subject,
+            text,
+            reply,
+            note,
+            later,
+            password,
+            new_password,
+            *w.passwords.values(),
+        ]
+        r_values = [invited.secret]
+        await assert_nowhere(w, secrets_, r_values)
+
+
+async def assert_nowhere(w: SdkWorld, texts: list[str], raw: list[bytes]) -> None:
+    dump = await database_dump(w.kit.settings.database_url)
+    logged = "\n".join(CAPTURED)
+    needles = [t.encode() for t in texts]
+    needles += [r for r in raw] + [base64url.encode(r).encode() for r in raw]
+    needles += [r.hex().encode() for r in raw]
+    hits = [n for n in needles if n in dump or n.decode("latin-1") in logged]
+    assert hits == []
+
+
+def sqlite_bytes(path: Path) -> bytes:
+    """The database file and its side files (the WAL holds recent pages)."""
+    sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]
+    return b"".join(p.read_bytes() for p in [path, *sides] if p.exists())
+
+
+async def database_dump(url: str) -> bytes:
+    if url.startswith("sqlite"):
+        return await asyncio.to_thread(sqlite_bytes, Path(url.split("///", 1)[1]))
+    plain = url.replace("postgresql+asyncpg://", "postgresql://")
+    proc = await asyncio.to_thread(
+        subprocess.run, ["pg_dump", "--data-only", plain], capture_output=True, check=True
+    )
+    return proc.stdout
+
+
+CAPTURED: list[str] = []
+
+
+class _Capture(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        CAPTURED.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def _server_log() -> object:
+    """Every log line of the in-process server, at DEBUG, for the canary."""
+    handler = _Capture(logging.DEBUG)
+    loggers = [logging.getLogger(n) for n in ("rtportal", "uvicorn", "uvicorn.access", "")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    CAPTURED.clear()
+    yield None
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.removeHandler(handler)
+        lg.setLevel(level)
+
+
+async def test_removal_moves_the_matter_on(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        matter = await w.matter("Skilled visa")
+        ref = matter.reference
+        cleo, invite_id, client, _ = await invite_and_accept(
+            w, matter, "Cleo", ("Welcome", "hello"), "cleo password 1"
+        )
+        _, _, dan_client, _ = await invite_and_accept(
+            w, matter, "Dan", ("Welcome", "hello Dan"), "dan password 1"
+        )
+        stale = await client.sync([ref])
+        dan_stale = await dan_client.sync([ref])
+        before = stale.current_epoch(ref)
+        await w.staff.remove(ref, invite_id=invite_id, contact_id=cleo.id)
+        after = (await w.staff.sync([ref])).current_epoch(ref)
+        assert after == before + 1
+        news = canary("after-removal")
+        await w.staff.send(ref, thread="t", text=news)
+
+        # the removed client: no session, no new key; what they hold opens nothing new
+        with pytest.raises(ApiError):
+            await client.read(ref)
+        page = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/events", after=0)
+        with pytest.raises(WrongContext):
+            messages.open_event(
+                stale, client.state.matter(ref), page["events"][-1], w.admin.clock()
+            )
+
+        # a write under the old epoch: refused by the server ...
+        env = messages.seal(
+            dan_stale,
+            dan_client.actor,
+            matter=ref,
+            thread="t",
+            body=Body("", "old"),
+            now_ms=w.admin.clock(),
+        )
+        with pytest.raises(ApiError) as refused:
+            await dan_client.http.send_events([messages.outgoing(ref, "t", env)])
+        assert refused.value.server_code == "stale_epoch"
+        # ... and by readers, when a server stores the removed client's old-epoch post anyway
+        late = messages.seal(
+            stale,
+            client.actor,
+            matter=ref,
+            thread="t",
+            body=Body("", "late"),
+            now_ms=w.admin.clock(),
+        )
+        async with Unit(kit.db, None) as unit:
+            row = (
+                await unit.session.execute(select(Matter).where(Matter.id == matter.id))
+            ).scalar_one()
+            await unit.append(
+                matter=row,
+                actor=cleo,
+                kind="message",
+                audience="portal",
+                payload={"thread": "t"},
+                blob=late.encode(),
+            )
+        with pytest.raises(CryptoInvalid):
+            await w.staff.read(ref)
+
+
+async def test_staff_leaving_reads_nothing_new(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        quiet = await w.matter("Nobody writes here")
+        await invite_and_accept(w, quiet, "Cleo", ("Welcome", "hello"), "cleo password 1")
+        sam_actor = w.staff.actor
+        sam_state = w.staff.state
+        moved = await w.admin.staff_leaves(w.frk, staff_id=kit.staff.id)
+        assert quiet.reference in moved
+        # Sam can no longer sign in ...
+        with pytest.raises(ApiError):
+            await w.staff.read(quiet.reference)
+        # ... and the keys he took open nothing written after he left
+        news = canary("after-leaving")
+        await w.admin.send(quiet.reference, thread="t", text=news)
+        firm = await w.admin.http.call("GET", "/api/v1/keys/firm")
+        data = await w.admin.http.call("GET", f"/api/v1/keys/matters/{quiet.reference}")
+        now = w.admin.clock()
+        d = sync.verify_firm(firm, sam_state, sam_actor, now)
+        sync.verify_matter(d, data, sam_state, sam_actor, quiet.reference, now)
+        page = await w.admin.http.call("GET", f"/api/v1/matters/{quiet.reference}/events", after=0)
+        with pytest.raises(CryptoInvalid):
+            messages.open_event(d, sam_state.matter(quiet.reference), page["events"][-1], now)
+        assert set(w.admin.actor.firm_keys) == {1, 2}
