@@ -92,7 +92,10 @@ def set_revocation_list(d: Directory, rl: RevocationList, now_ms: int) -> None:
     if now_ms > rl.body.next_update_ms:
         raise Stale("revocation list past its next_update")
     for e in rl.body.entries:
-        d._revoked.add((e.user, e.kid))
+        # without revoked_at in the verifier, only a compromise can be applied: a key that
+        # left keeps its history valid (the FEK rotation is what locks it out of new content)
+        if e.reason is certs.Reason.COMPROMISED:
+            d._revoked.add((e.user, e.kid))
 
 
 # ---- escrow records -----------------------------------------------------------
