@@ -351,9 +351,13 @@ class Client:
     def _invited(
         self, cid: int, iid: int, secret: bytes, answer: dict[str, Any], d: Directory
     ) -> Invited:
-        token = (answer.get("links") or {}).get(str(cid))
-        link = invitekeys.accept_link(self.public_url, token, secret, d.frk) if token else None
-        return Invited(cid, iid, secret, link)
+        """``links`` (own_mail): ``[{invite, contact_id, token, url}]``; the fragment is ours."""
+        for entry in answer.get("links") or []:
+            if int(entry["contact_id"]) == cid:
+                base = str(entry.get("url") or self.public_url)
+                link = invitekeys.accept_link(base, str(entry["token"]), secret, d.frk)
+                return Invited(cid, int(entry.get("invite", iid)), secret, link)
+        return Invited(cid, iid, secret, None)
 
     async def remove(self, matter: str, *, invite_id: int, contact_id: int) -> None:
         """Remove the client (access), then the next epoch without them."""

@@ -101,9 +101,10 @@ def _new_invitee(actor: Actor, matter: str, contact_id: int, now_ms: int, rng: R
 
 
 def accept_link(public_url: str, token: str, secret: bytes, frk: FirmRootPublic) -> str:
-    """The ``own_mail`` link: token, secret and FRK fingerprint in the fragment only."""
-    base = public_url.rstrip("/")
-    return f"{base}/accept#t={token}&r={base64url.encode(secret)}&frk={frk.link}"
+    """The ``own_mail`` link: the portal's page (the server's ``url``) with token, secret and
+    FRK fingerprint in the fragment only, which browsers never send to the server."""
+    base = public_url.split("#", 1)[0]
+    return f"{base}#t={token}&r={base64url.encode(secret)}&frk={frk.link}"
 
 
 def parse_accept_fragment(link: str) -> tuple[str, bytes, bytes]:
