@@ -195,36 +195,43 @@ class Client:
         return key
 
     async def accept_invite(self, link: str, password: str) -> None:
-        """A client: the link's secret gives the identity key; the password protects its backup."""
+        """A client: the identity from the link's secret ``R``, the FRK pinned from ``frk=``.
+
+        The identity is derived for the invited contact's rtp1 id; when ``invites/open``
+        does not name the contact, the link is accepted first and the keys registered
+        with ``PUT /keys/me`` in the new session.
+        """
         token, secret, frk_fp = invitekeys.parse_accept_fragment(link)
         opened = await self.http.call("POST", "/api/v1/invites/open", {"token": token})
-        uid = principal_uid("contact", int(opened["contact"]["id"]))
         kdf = Kdf.from_json(opened["kdf"])
         keys = kdf.keys(password)
-        identity = records.invite_identity(secret, self.firm, uid)
-        blob = backup_blob(
-            kdf,
-            keys,
-            firm=self.firm,
-            user=uid,
-            identity=identity,
-            frk_fingerprint=frk_fp,
-            rng=self.rng,
-        )
-        body = {
+        body: dict[str, Any] = {
             "token": token,
             "kdf": kdf.to_json(),
             "login_secret": _b64(keys.login_secret),
-            "key_backup": blob,
-            "public_keys": _b64(identity.public.record()),
         }
+        named = (opened.get("contact") or {}).get("id")
+        if named is not None:
+            uid = principal_uid("contact", int(named))
+            identity = records.invite_identity(secret, self.firm, uid)
+            body["public_keys"] = _b64(identity.public.record())
+            body["key_backup"] = backup_blob(
+                kdf, keys, firm=self.firm, user=uid, identity=identity, frk_fingerprint=frk_fp
+            )
         answer = await self.http.call("POST", "/api/v1/invites/accept", body)
         self._signed_in(answer["principal"])
-        if self.uid != uid:
+        assert self.uid is not None
+        if named is not None and self.uid != uid:
             raise PinMismatch("signed in as someone other than the invited contact")
         self._kdf, self._password = kdf, password
         self._pin(frk_fp)
-        self._actor = Actor(self.firm, uid, identity)
+        if named is None:
+            await self.register_identity(
+                identity=records.invite_identity(secret, self.firm, self.uid),
+                frk_fingerprint=frk_fp,
+            )
+        else:
+            self._actor = Actor(self.firm, self.uid, identity)
         self._save()
 
     # ---- verified view of the directory -----------------------------------
