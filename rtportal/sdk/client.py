@@ -24,8 +24,9 @@ from rtportal.crypto.envelope import Body, Visibility
 from rtportal.crypto.keys import FirmRootKey, IdentityKey, IdentityPublic
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.errors import CryptoInvalid, PreconditionFailed
+from rtportal.keys.ids import of_kind
+from rtportal.principal import PrincipalKind
 from rtportal.sdk import epochs, firmkeys, invitekeys, messages, records, sync
-from rtportal.sdk._ids import principal_uid
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.errors import PinMismatch
 from rtportal.sdk.login import Kdf, backup_blob, open_backup_blob
@@ -35,6 +36,12 @@ from rtportal.sdk.transport import Http
 __all__ = ["Client", "Invited", "identity_public"]
 
 K = "/api/v1/keys"
+
+
+def _kind(value: object) -> PrincipalKind:
+    if value not in ("staff", "contact", "bot"):
+        raise PinMismatch(f"the server names an unknown kind of principal: {value!r}")
+    return value
 
 
 def now_ms() -> int:
@@ -108,7 +115,7 @@ class Client:
         self.state.save(self._state_path())
 
     def _signed_in(self, principal: dict[str, Any]) -> None:
-        self.uid = principal_uid(str(principal["kind"]), int(principal["id"]))
+        self.uid = of_kind(_kind(principal["kind"]), int(principal["id"]))
         self._state = TrustState.load(self._state_path(), firm=self.firm, user=self.uid)
 
     def _pin(self, fingerprint: bytes) -> None:
@@ -212,7 +219,7 @@ class Client:
         }
         named = (opened.get("contact") or {}).get("id")
         if named is not None:
-            uid = principal_uid("contact", int(named))
+            uid = of_kind("contact", int(named))
             identity = records.invite_identity(secret, self.firm, uid)
             body["public_keys"] = _b64(identity.public.record())
             body["key_backup"] = backup_blob(
@@ -370,7 +377,7 @@ class Client:
         """Remove the client (access), then the next epoch without them."""
         await self.http.call("POST", f"/api/v1/invites/{invite_id}/remove", {})
         d = await self.sync([matter])
-        user = principal_uid("contact", contact_id)
+        user = of_kind("contact", contact_id)
         await self.post_epoch(
             invitekeys.removal(
                 d, self.actor, matter=matter, user=user, now_ms=self.clock(), rng=self.rng
@@ -447,7 +454,7 @@ class Client:
         refs = await self.matters()
         firm = await self.http.call("GET", f"{K}/firm")
         d = await self.sync(refs)
-        leaving_uid = principal_uid("staff", staff_id)
+        leaving_uid = of_kind("staff", staff_id)
         leaving: list[tuple[str, bytes]] = []
         remaining: list[tuple[str, IdentityPublic]] = []
         for raw in firm["certs"]:

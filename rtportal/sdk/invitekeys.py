@@ -31,8 +31,8 @@ from rtportal.crypto.manifest import Member
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.crypto.wrap import Wrap
 from rtportal.errors import CryptoInvalid
+from rtportal.keys.ids import of_kind
 from rtportal.sdk import records
-from rtportal.sdk._ids import principal_uid
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.epochs import EpochBundle, current_members, next_epoch, rewrap_history
 
@@ -93,7 +93,7 @@ class Invitee:
 
 
 def _new_invitee(actor: Actor, matter: str, contact_id: int, now_ms: int, rng: Rng) -> Invitee:
-    uid = principal_uid("contact", contact_id)
+    uid = of_kind("contact", contact_id)
     secret = rng(SECRET_LEN)
     identity = records.invite_identity(secret, actor.firm, uid)
     cert = client_certificate(actor, matter=matter, user=uid, public=identity.public, now_ms=now_ms)
