@@ -240,31 +240,3 @@ async def test_staff_leaving_reads_nothing_new(
         with pytest.raises(CryptoInvalid):
             messages.open_event(d, sam_state.matter(quiet.reference), page["events"][-1], now)
         assert set(w.admin.actor.firm_keys) == {1, 2}
-
-
-async def test_regenerate_gives_history_back_and_revokes_the_old_key(
-    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
-) -> None:
-    kit = await make_firm()
-    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
-        matter = await w.matter("Student visa")
-        ref = matter.reference
-        cleo, invite_id, client, _ = await invite_and_accept(
-            w, matter, "Cleo", ("Welcome", "hello"), "cleo password 1"
-        )
-        thread = f"welcome-{cleo.id}"
-        await client.send(ref, thread=thread, text="my reply")
-        # regenerate: a new key from R'; history readable again; the old key is revoked
-        invited = await w.staff.regenerate(ref, invite_id=invite_id, contact_id=cleo.id)
-        assert invited.link is not None
-        new_password = canary("client-password-2")
-        phone = await w.client("cleo-phone")
-        await phone.accept_invite(invited.link, new_password)
-        history = await phone.read(ref)
-        assert [i.body.text for i in history] == ["hello", "my reply"]
-        d = await phone.sync([ref])
-        with pytest.raises(CryptoInvalid):
-            d.certificate(f"c{cleo.id}", client.actor.kid, w.admin.clock())
-        later = canary("after-regenerate")
-        await phone.send(ref, thread=thread, text=later)
-        assert [i.body.text for i in await w.staff.read(ref)][-1] == later
