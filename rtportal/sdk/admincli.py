@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from rtportal.sdk.client import Client
+from rtportal.sdk.errors import ApiError
 from rtportal.sdk.keyfile import init_key_file, read_key_file
 from rtportal.sdk.transport import Http
 
@@ -45,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"fingerprint: {frk.public.fingerprint_text}")
         return 0
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
-    approved = asyncio.run(_approve(args, password))
+    try:
+        approved = asyncio.run(_approve(args, password))
+    except ApiError as exc:
+        print(f"error [{exc.server_code}]: {exc.message}", file=sys.stderr)
+        return 1
     print("approved: " + (", ".join(approved) if approved else "nobody was waiting"))
     return 0
 

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtportal.errors import CryptoInvalid, RtPortalError
+from rtportal.errors import CryptoInvalid
 
 __all__ = ["ApiError", "NotEncrypted", "PinMismatch"]
 
 
-class ApiError(RtPortalError):
-    """The server answered with an error body (HTTP) or an ``error`` frame (websocket)."""
+class ApiError(Exception):
+    """The server answered with an error body (HTTP) or an ``error`` frame (websocket).
 
-    code = "api_error"
+    Not an ``RtPortalError``: the server raised that; this only carries its stable
+    ``server_code`` (``epoch_conflict``, ``stale_epoch``, ``not_found``, ...) to the caller.
+    """
 
     def __init__(self, server_code: str, message: str, status: int = 0, **details: Any) -> None:
-        super().__init__(f"{server_code}: {message}", **details)
+        super().__init__(f"{server_code}: {message}")
         self.server_code = server_code
+        self.message = message
         self.status = status
+        self.details = details
 
 
 class PinMismatch(CryptoInvalid):
