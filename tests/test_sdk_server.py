@@ -19,13 +19,14 @@ import pytest
 from sqlalchemy import select
 
 from rtportal import base64url
+from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body
 from rtportal.crypto.errors import WrongContext
 from rtportal.db.models import Matter
 from rtportal.errors import CryptoInvalid
 from rtportal.events.unit import Unit
 from rtportal.principal import Principal
-from rtportal.sdk import messages, sync
+from rtportal.sdk import epochs, messages, sync
 from rtportal.sdk.client import Client
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.invitekeys import parse_accept_fragment
@@ -221,6 +222,24 @@ async def test_staff_leaving_reads_nothing_new(
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
         quiet = await w.matter("Nobody writes here")
         await invite_and_accept(w, quiet, "Cleo", ("Welcome", "hello"), "cleo password 1")
+        ref = quiet.reference
+        # two staff make the same epoch: the loser gets epoch_conflict and re-bases
+        stale = await w.staff.sync([ref])
+        won = await w.admin.next_epoch_rebased(ref, w.admin._same_members(ref))
+        bases: list[Directory] = []
+
+        def make(d: Directory) -> epochs.EpochBundle:
+            base = stale if not bases else d
+            bases.append(d)
+            members = epochs.current_members(base, ref)
+            return epochs.next_epoch(
+                base, w.staff.actor, matter=ref, members=members, now_ms=w.staff.clock()
+            )
+
+        rebased = await w.staff.next_epoch_rebased(ref, make)
+        assert len(bases) == 2 and rebased.epoch == won.epoch + 1
+        await w.staff.refresh_head(ref)
+        assert [i.body.text for i in await w.admin.read(ref)] == ["hello"]
         sam_actor = w.staff.actor
         sam_state = w.staff.state
         moved = await w.admin.staff_leaves(w.frk, staff_id=kit.staff.id)

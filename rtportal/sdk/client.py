@@ -28,7 +28,7 @@ from rtportal.keys.ids import of_kind
 from rtportal.principal import PrincipalKind
 from rtportal.sdk import epochs, firmkeys, invitekeys, messages, records, sync
 from rtportal.sdk.actor import Actor
-from rtportal.sdk.errors import PinMismatch
+from rtportal.sdk.errors import ApiError, PinMismatch
 from rtportal.sdk.login import Kdf, backup_blob, open_backup_blob
 from rtportal.sdk.state import TrustState
 from rtportal.sdk.transport import Http
@@ -326,6 +326,21 @@ class Client:
             body["certs"] = [_b64(c.encode()) for c in certs]
         await self.http.call("POST", f"{K}/matters/{bundle.matter}/epochs", body)
 
+    async def next_epoch_rebased(
+        self, matter: str, make: Callable[[Directory], epochs.EpochBundle], *, tries: int = 3
+    ) -> epochs.EpochBundle:
+        """Make the next epoch from a fresh sync and post it; on ``epoch_conflict`` (another
+        staff member's epoch won the compare-and-set) sync again and re-base on theirs."""
+        for attempt in range(tries):
+            bundle = make(await self.sync([matter]))
+            try:
+                await self.post_epoch(bundle)
+                return bundle
+            except ApiError as exc:
+                if exc.server_code != "epoch_conflict" or attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     async def refresh_head(self, matter: str) -> None:
         d = await self.sync([matter])
         head = epochs.refresh_head(d, self.actor, matter=matter, now_ms=self.clock())
@@ -376,12 +391,12 @@ class Client:
     async def remove(self, matter: str, *, invite_id: int, contact_id: int) -> None:
         """Remove the client (access), then the next epoch without them."""
         await self.http.call("POST", f"/api/v1/invites/{invite_id}/remove", {})
-        d = await self.sync([matter])
         user = of_kind("contact", contact_id)
-        await self.post_epoch(
-            invitekeys.removal(
+        await self.next_epoch_rebased(
+            matter,
+            lambda d: invitekeys.removal(
                 d, self.actor, matter=matter, user=user, now_ms=self.clock(), rng=self.rng
-            )
+            ),
         )
 
     async def regenerate(
@@ -482,14 +497,18 @@ class Client:
         for ref in refs:
             if d.current_epoch(ref) == 0:
                 continue
-            members = epochs.current_members(d, ref)
-            await self.post_epoch(
-                epochs.next_epoch(
-                    d, self.actor, matter=ref, members=members, now_ms=self.clock(), rng=self.rng
-                )
-            )
+            await self.next_epoch_rebased(ref, self._same_members(ref))
             moved.append(ref)
         return moved
+
+    def _same_members(self, ref: str) -> Callable[[Directory], epochs.EpochBundle]:
+        def make(d: Directory) -> epochs.EpochBundle:
+            members = epochs.current_members(d, ref)
+            return epochs.next_epoch(
+                d, self.actor, matter=ref, members=members, now_ms=self.clock(), rng=self.rng
+            )
+
+        return make
 
 
 def _usable(d: Directory, user: str, kid: bytes, now: int) -> bool:
