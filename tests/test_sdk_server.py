@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -259,3 +260,27 @@ async def test_staff_leaving_reads_nothing_new(
         with pytest.raises(CryptoInvalid):
             messages.open_event(d, sam_state.matter(quiet.reference), page["events"][-1], now)
         assert set(w.admin.actor.firm_keys) == {1, 2}
+
+
+async def test_portal_delivery_link_from_the_email_opens_the_welcome(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """``delivery: portal``: the server mails the link with ``R`` in its fragment."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        matter = await w.matter("Visitor visa")
+        eve = await w.contact("Eve", matter)
+        [invited] = await w.admin.invite(
+            matter.reference, [(eve.id, "Welcome", "hello Eve")], delivery="portal"
+        )
+        assert invited.link is None  # the server sends it
+        outbox = await w.admin.http.call("GET", "/api/v1/outbox")
+        bodies = [
+            m["body"] or "" for m in outbox["messages"] if m["invite_id"] == invited.invite_id
+        ]
+        links = [x for b in bodies for x in re.findall(r"\S+#t=\S+", b)]
+        assert len(links) == 1 and base64url.encode(invited.secret) in links[0]
+        client = await w.client("eve")
+        await client.accept_invite(links[0], "eve password 1")
+        [welcome] = await client.read(matter.reference)
+        assert welcome.body.text == "hello Eve"
