@@ -24,6 +24,7 @@ from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
 from rtportal.db.models import Firm
 from rtportal.demo import format_demo, seed_demo
+from rtportal.demoportal import frk_path
 from rtportal.errors import RtPortalError
 from rtportal.firstrun import FirstRun, create_firm_with_admin, signin_url
 from rtportal.http.uvicorn_http import UVICORN_HTTP
@@ -135,7 +136,7 @@ async def _seed(settings: Settings) -> str:
         users = await seed_demo(db, settings)
     finally:
         await db.close()
-    return format_demo(users, settings.public_url)
+    return format_demo(users, settings.public_url, frk_path(settings))
 
 
 def _listen_defaults(host: str, port: int, environ: MutableMapping[str, str]) -> None:

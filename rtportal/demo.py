@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -314,7 +315,7 @@ async def _with_password(session: AsyncSession, settings: Settings, user: DemoUs
     return replace(user, password=DEMO_PASSWORD, firm_slug=firm.slug)
 
 
-def format_demo(users: list[DemoUser], public_url: str) -> str:
+def format_demo(users: list[DemoUser], public_url: str, frk_file: Path | None = None) -> str:
     """Human instructions: a login link per user (token in the URL fragment) and curl;
     the staff's password sign-in."""
     base = public_url.rstrip("/")
@@ -354,6 +355,13 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
             "Outbox: the email and SMS the portal holds while no provider is set "
             "(RTPORTAL_SMTP_URL, RTPORTAL_SMS_URL; docs/operations.md), for org admins:",
             f"  curl -H 'Authorization: Bearer {admins[0].token}' {base}/api/v1/outbox",
+            "",
+        ]
+    if admins and frk_file is not None:
+        lines += [
+            f"Firm root key (demo only, owner-only file): {frk_file}; approve staff keys with",
+            f"  rtportal firm-keys approve --url {base} --firm {admins[0].firm_slug}"
+            f" --email {admins[0].email} --key {frk_file} --totp <code>",
             "",
         ]
     lines.append(

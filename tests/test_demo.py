@@ -219,6 +219,7 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
             printed = log.read_text()
             tokens = dict(API_RE.findall(printed))
             logins = dict(TOKEN_RE.findall(printed))
+            assert "firm-keys approve" in printed and "demo-frk.key" in printed
             # The printed links and the allowed origins follow --port.
             assert f"login link: http://127.0.0.1:{port}/#token=" in printed
             # A login link works once.
