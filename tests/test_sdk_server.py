@@ -10,20 +10,25 @@ nowhere in the database dump or the server's log.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
 from rtportal import base64url
+from rtportal.cli import main
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body
 from rtportal.crypto.errors import WrongContext
-from rtportal.db.models import Matter
+from rtportal.db.models import Firm, Matter
+from rtportal.demo import create_staff
 from rtportal.errors import CryptoInvalid
 from rtportal.events.unit import Unit
 from rtportal.principal import Principal
@@ -31,8 +36,9 @@ from rtportal.sdk import epochs, messages, sync
 from rtportal.sdk.client import Client
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.invitekeys import parse_accept_fragment
+from rtportal.sdk.keyfile import encode_key_file
 from tests.conftest import MakeFirm
-from tests.support.logins import staff_email
+from tests.support.logins import give_password, staff_email
 from tests.support.sdkworld import SdkWorld, sdk_world
 from tests.support.server import RunningServer
 
@@ -284,3 +290,38 @@ async def test_portal_delivery_link_from_the_email_opens_the_welcome(
         await client.accept_invite(links[0], "eve password 1")
         [welcome] = await client.read(matter.reference)
         assert welcome.body.text == "hello Eve"
+
+
+async def test_firm_keys_approve_from_the_command_line(
+    uvicorn_server: RunningServer,
+    make_firm: MakeFirm,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new staff member registers a key; the org admin approves it with the key file."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        async with kit.db.write() as session:
+            firm = await session.get(Firm, kit.firm_id)
+            assert firm is not None
+            newbie = await create_staff(
+                session, firm, email=f"new{kit.firm_id}@firm.test", display_name="Nia"
+            )
+        await give_password(
+            kit.db, kit.settings, newbie, f"new{kit.firm_id}@firm.test", "nia password 1"
+        )
+        nia = await w.client("nia")
+        await nia.sign_in(f"new{kit.firm_id}@firm.test", "nia password 1")
+        await nia.register_identity(frk_fingerprint=w.frk.public.fingerprint)
+        key = tmp_path / "frk.key"
+        key.write_bytes(encode_key_file(w.slug, w.frk))
+        admin_email = await staff_email(kit.db, kit.admin.id)
+        argv = ["firm-keys", "approve", "--url", uvicorn_server.base_url, "--firm", w.slug]
+        argv += ["--email", admin_email, "--key", str(key), "--password-stdin"]
+        argv += ["--totp", pyotp.TOTP(w.totp_secret).at(time.time() + 30)]
+        argv += ["--state-dir", str(tmp_path / "cli-state")]
+        monkeypatch.setenv("RTPORTAL_DATA_DIR", str(tmp_path / "cli-data"))
+        monkeypatch.setattr("sys.stdin", io.StringIO(w.passwords["admin"] + "\n"))
+        assert await asyncio.to_thread(main, argv) == 0
+        await nia.sync()
+        assert set(nia.actor.firm_keys) == {1}  # approved: the firm keys were wrapped to Nia

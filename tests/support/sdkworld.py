@@ -41,6 +41,7 @@ class SdkWorld:
     staff: Client
     passwords: dict[str, str]
     state_root: Path
+    totp_secret: str = ""
     _open: list[Http] = field(default_factory=list)
 
     async def client(self, name: str) -> Client:
@@ -90,7 +91,7 @@ async def sdk_world(
         await give_password(kit.db, kit.settings, principal, emails[who], passwords[who])
     secret = await _totp(kit, kit.admin)
     frk = FirmRootKey.generate()
-    world = SdkWorld(server, kit, slug, frk, None, None, passwords, state_root)  # type: ignore[arg-type]
+    world = SdkWorld(server, kit, slug, frk, None, None, passwords, state_root, secret)  # type: ignore[arg-type]
     try:
         world.admin = await world.client("admin")
         await world.admin.sign_in(
