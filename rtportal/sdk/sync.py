@@ -138,7 +138,8 @@ def verify_matter(
             raise Rollback(f"{matter}: epoch {last} is older than {pin.epoch} seen before")
         if d.manifest(matter, pin.epoch).hash != pin.hash:
             raise ChainBroken(f"{matter}: epoch {pin.epoch} is not the one seen before")
-    for raw in client_revocations:
+    # staff get every client revocation with the firm; clients their matter's, with it
+    for raw in [*client_revocations, *data.get("revocations", [])]:
         try:
             d.add_revocation(Revocation.decode(decode(raw)), now_ms)
         except Uncertified:
