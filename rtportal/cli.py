@@ -1,4 +1,4 @@
-"""Command line: ``rtportal serve | migrate | seed-demo | create-firm | audit verify``.
+"""Command line: ``rtportal serve | migrate | seed-demo | create-firm | audit verify | firm-keys``.
 
 ``serve`` migrates once in the parent (workers then find the schema at
 head), optionally seeds the demo firm, and runs uvicorn with the app
@@ -24,9 +24,11 @@ from rtportal.db import Database
 from rtportal.db.migrate import current_revision, upgrade
 from rtportal.db.models import Firm
 from rtportal.demo import format_demo, seed_demo
+from rtportal.demoportal import frk_path
 from rtportal.errors import RtPortalError
 from rtportal.firstrun import FirstRun, create_firm_with_admin, signin_url
 from rtportal.http.uvicorn_http import UVICORN_HTTP
+from rtportal.sdk import admincli
 from rtportal.settings import Settings
 from rtportal.ws.native import UVICORN_WS
 
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain of every firm's audit log")
     verify.add_argument("--firm", metavar="SLUG", help="only this firm")
+    admincli.add_parser(sub)
     return parser
 
 
@@ -133,7 +136,7 @@ async def _seed(settings: Settings) -> str:
         users = await seed_demo(db, settings)
     finally:
         await db.close()
-    return format_demo(users, settings.public_url)
+    return format_demo(users, settings.public_url, frk_path(settings))
 
 
 def _listen_defaults(host: str, port: int, environ: MutableMapping[str, str]) -> None:
@@ -247,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_audit_verify(settings, args.firm))
         if args.command == "create-firm":
             return _create_firm(args, settings)
+        if args.command == "firm-keys":
+            return admincli.run(args)
     except RtPortalError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 1

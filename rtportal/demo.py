@@ -2,7 +2,9 @@
 
 ``seed_demo`` is idempotent: it finds the demo firm by its matter reference
 ``AAAA0000`` and only creates what is missing, so ``rtportal serve --demo``
-can run at every start. Each run issues, for every demo user, a fresh
+can run at every start. The demo matter's conversation is end-to-end
+encrypted through ``rtportal.sdk`` (``rtportal.demoportal``): nothing of it
+is stored in plaintext. Each run issues, for every demo user, a fresh
 login link (single-use, valid ``settings.login_link_ttl`` seconds) and a
 fresh API token for curl (30 days), because only hashes are stored.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +32,7 @@ from rtportal.db.models import (
     MatterMember,
     StaffUser,
 )
-from rtportal.demoportal import DEMO_CLIENT_PASSWORD, seed_portal
+from rtportal.demoportal import DEMO_CLIENT_PASSWORD, DemoKeyUser, seed_portal
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
 from rtportal.settings import Settings
@@ -200,7 +202,7 @@ async def _create_demo(unit: Unit) -> None:
     bot = await create_staff(
         session, firm, email="bot@harbourfinch.example", display_name="Visa Tracker", role="bot"
     )
-    client = await create_contact(
+    await create_contact(
         session,
         firm,
         display_name="Amira Haddad",
@@ -211,13 +213,7 @@ async def _create_demo(unit: Unit) -> None:
     matter = await create_matter(
         session, firm, title="Skilled visa 189 - Haddad", reference=DEMO_MATTER, responsible=admin
     )
-    await add_member(session, matter, client)
     await add_member(session, matter, bot)
-    samples: list[tuple[Principal, str, str, dict[str, Any]]] = [
-        (admin, "message", "portal", {"thread": "welcome"}),
-        (admin, "note", "staff", {"text": "Client prefers phone calls before 5pm"}),
-        (bot, "bot", "portal", {"status": "application lodged"}),
-    ]
     # A second matter whose portal is still OFF: two applicants to invite.
     partner = await create_matter(
         session, firm, title="Partner visa 820 - Nguyen", reference="AAAA0001", responsible=sam
@@ -230,16 +226,6 @@ async def _create_demo(unit: Unit) -> None:
             session, firm, display_name=name, email=email, phone=phone, personal_mobile=True
         )
         session.add(MatterApplicant(matter_id=partner.id, contact_id=applicant.id))
-    for i, (actor, kind, audience, payload) in enumerate(samples, start=1):
-        await unit.append(
-            matter=matter,
-            actor=actor,
-            kind=kind,
-            audience=audience,
-            payload=payload,
-            blob=None,
-            client_id=f"demo-seed-{i}",
-        )
 
 
 async def _demo_user(
@@ -291,12 +277,21 @@ async def seed_demo(
                 .where(Contact.firm_id == firm_id, ContactEmail.address == "amira@client.example")
             )
         ).scalar_one()
-        # The demo matter's portal is on: Amira accepted her invite (rtportal.demoportal).
-        await seed_portal(unit, settings, matter, contact, users[0].principal)
         principal = Principal("contact", contact.id, firm_id, contact.display_name)
         users.append(
             await _demo_user(session, settings, "client", principal, "amira@client.example")
         )
+    # The demo matter's portal is on: keys, Amira's invite and acceptance, and the
+    # conversation, all end-to-end encrypted through rtportal.sdk (rtportal.demoportal).
+    admin, staff = users[0], users[1]
+    await seed_portal(
+        settings,
+        firm=admin.firm_slug,
+        matter=DEMO_MATTER,
+        admin=DemoKeyUser(admin.email, admin.token, DEMO_PASSWORD),
+        staff=DemoKeyUser(staff.email, staff.token, DEMO_PASSWORD),
+        client_contact_id=contact.id,
+    )
     return users
 
 
@@ -320,7 +315,7 @@ async def _with_password(session: AsyncSession, settings: Settings, user: DemoUs
     return replace(user, password=DEMO_PASSWORD, firm_slug=firm.slug)
 
 
-def format_demo(users: list[DemoUser], public_url: str) -> str:
+def format_demo(users: list[DemoUser], public_url: str, frk_file: Path | None = None) -> str:
     """Human instructions: a login link per user (token in the URL fragment) and curl;
     the staff's password sign-in."""
     base = public_url.rstrip("/")
@@ -360,6 +355,13 @@ def format_demo(users: list[DemoUser], public_url: str) -> str:
             "Outbox: the email and SMS the portal holds while no provider is set "
             "(RTPORTAL_SMTP_URL, RTPORTAL_SMS_URL; docs/operations.md), for org admins:",
             f"  curl -H 'Authorization: Bearer {admins[0].token}' {base}/api/v1/outbox",
+            "",
+        ]
+    if admins and frk_file is not None:
+        lines += [
+            f"Firm root key (demo only, owner-only file): {frk_file}; approve staff keys with",
+            f"  rtportal firm-keys approve --url {base} --firm {admins[0].firm_slug}"
+            f" --email {admins[0].email} --key {frk_file} --totp <code>",
             "",
         ]
     lines.append(

@@ -24,11 +24,19 @@ from rtportal.crypto.backup import Argon2Params, derive_password_keys
 from rtportal.db import Database
 from rtportal.db import migrate as migrate_mod
 from rtportal.db.models import Firm, Invite
-from rtportal.demo import DEMO_FIRM, DEMO_MATTER, format_demo, seed_demo
-from rtportal.demoportal import DEMO_CLIENT_PASSWORD
+from rtportal.demo import DEMO_FIRM, DEMO_MATTER, DEMO_PASSWORD, format_demo, seed_demo, slug_of
+from rtportal.demoportal import (
+    DEMO_CLIENT_PASSWORD,
+    DOCS_TEXT,
+    NOTE_TEXT,
+    REPLY_TEXT,
+    WELCOME_TEXT,
+)
 from rtportal.errors import Unauthenticated
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
+from rtportal.sdk.client import Client
+from rtportal.sdk.transport import Http
 from rtportal.settings import Settings
 from tests.conftest import FAST_LOGIN_ENV, TEST_SECRET_HEX
 from tests.support.procs import ManagedProcess, free_port
@@ -72,13 +80,28 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
                 await authenticate(session, settings.secret_key, user.login)
         matter = await membership.can_access(session, client, DEMO_MATTER)
         events = await stream.read_since(session, matter.id, 0, 100)
-    assert [(e.kind, e.audience) for e in events] == [
+    content = [e for e in events if e.kind != "keys"]
+    assert [(e.kind, e.audience) for e in content if e.kind != "access"] == [
+        ("welcome", "portal"),
+        ("message", "portal"),
         ("message", "portal"),
         ("note", "staff"),
-        ("bot", "portal"),
-        ("welcome", "portal"),
     ]
-    assert [view_for(e, client) is None for e in events] == [False, True, False, False]
+    # end-to-end encrypted: every content event is an rtp1 envelope, its payload a thread
+    for e in content:
+        if e.kind in ("welcome", "message", "note"):
+            assert e.blob is not None and e.blob.startswith(b"RTMX"), e
+            assert set(e.payload) <= {"thread", "to"}, e.payload
+    assert [view_for(e, client) is None for e in content if e.kind != "access"] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    # the root key file is written where the keys were first set up (owner-only); a test
+    # database shared across tests may have been seeded from another data directory
+    key_file = settings.data_dir / "demo-frk.key"
+    assert not key_file.exists() or key_file.stat().st_mode & 0o777 == 0o600
     text = format_demo(first, "http://127.0.0.1:8000")
     assert len(TOKEN_RE.findall(text)) == len(API_RE.findall(text)) == 4
     assert "?token=" not in text and "curl -H 'Authorization: Bearer " in text
@@ -199,6 +222,7 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
             printed = log.read_text()
             tokens = dict(API_RE.findall(printed))
             logins = dict(TOKEN_RE.findall(printed))
+            assert "firm-keys approve" in printed and "demo-frk.key" in printed
             # The printed links and the allowed origins follow --port.
             assert f"login link: http://127.0.0.1:{port}/#token=" in printed
             # A login link works once.
@@ -221,7 +245,29 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
                 f"/api/v1/matters/{DEMO_MATTER}/events",
                 headers={"Authorization": f"Bearer {tokens['client']}"},
             )
-            assert [e["kind"] for e in history.json()["events"]] == ["message", "bot", "welcome"]
+            kinds = [e["kind"] for e in history.json()["events"] if e["kind"] != "keys"]
+            assert kinds == ["welcome", "message", "message"]
+            # the printed passwords open the demo people's keys: the conversation decrypts
+            base = f"http://127.0.0.1:{port}"
+            for email, password, expected in (
+                (
+                    "amira@client.example",
+                    DEMO_CLIENT_PASSWORD,
+                    [WELCOME_TEXT, DOCS_TEXT, REPLY_TEXT],
+                ),
+                (
+                    "sam@harbourfinch.example",
+                    DEMO_PASSWORD,
+                    [WELCOME_TEXT, DOCS_TEXT, REPLY_TEXT, NOTE_TEXT],
+                ),
+            ):
+                sdk_http = Http(base, origin=base)
+                try:
+                    person = Client(sdk_http, firm=slug_of(DEMO_FIRM), state_dir=tmp_path)
+                    await person.sign_in(email, password)
+                    assert [i.body.text for i in await person.read(DEMO_MATTER)] == expected
+                finally:
+                    await sdk_http.aclose()
     finally:
         proc.stop()
     assert proc.proc is not None and proc.proc.returncode is not None

@@ -1,0 +1,121 @@
+"""Messages: seal for sending, and open what the server serves (verified or an exception).
+
+A content event (``message``, ``note``, ``welcome``) is opened against the
+thread its payload names, so a message moved to another thread fails the
+signature; the sender's certificate, membership, epoch rules and replay are
+the ``Directory``'s. A ``msg_id`` already read at another seq is a replay;
+the same event read again (history re-read) is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rtportal import base64url
+from rtportal.crypto.certs import CertBody, Flag, Role
+from rtportal.crypto.directory import Directory
+from rtportal.crypto.envelope import CTYPE_BODY, CTYPE_TEXT, Body, Envelope, Header, Visibility
+from rtportal.crypto.errors import Replay, StaleEpochWrite
+from rtportal.crypto.rng import Rng, system_rng
+from rtportal.sdk.actor import Actor
+from rtportal.sdk.errors import NotEncrypted
+from rtportal.sdk.state import MatterPin
+from rtportal.sdk.transport import Outgoing
+
+__all__ = ["CONTENT_KINDS", "Item", "open_event", "outgoing", "seal"]
+
+CONTENT_KINDS = frozenset({"message", "note", "welcome"})
+BLOB_MAX = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One verified, decrypted message."""
+
+    seq: int
+    kind: str
+    thread: str
+    sender: str
+    role: Role
+    header: Header
+    body: Body
+
+
+def seal(
+    d: Directory,
+    actor: Actor,
+    *,
+    matter: str,
+    thread: str,
+    body: Body,
+    now_ms: int,
+    vis: Visibility = Visibility.PORTAL,
+    parent: bytes | None = None,
+    rng: Rng = system_rng,
+) -> Envelope:
+    """Under the newest verified epoch only (the Directory refuses a stale one)."""
+    return d.seal_message(
+        actor.identity,
+        sender_id=actor.uid,
+        matter=matter,
+        thread=thread,
+        plaintext=body.encode(),
+        ts_ms=now_ms,
+        ctype=CTYPE_BODY,
+        vis=vis,
+        parent=parent,
+        rng=rng,
+    )
+
+
+def outgoing(matter: str, thread: str, env: Envelope) -> Outgoing:
+    """The websocket send: staff-only envelopes are ``note``s (audience staff)."""
+    if env.header.vis is Visibility.STAFF:
+        return Outgoing(matter, "note", "staff", {"thread": thread}, base64url.encode(env.encode()))
+    return Outgoing(matter, "message", "portal", {"thread": thread}, base64url.encode(env.encode()))
+
+
+def _check_left_out(d: Directory, h: Header, cert: CertBody) -> None:
+    """A client's (or plain bot's) message under an old epoch, written at or after the
+    first later manifest that left its key out, is refused (docs/keys.md, last section):
+    a removed client cannot keep writing under the epoch it still holds."""
+    if cert.role is Role.STAFF or cert.flags & Flag.CUSTODIAN:
+        return
+    manifests = d.matter(h.matter).manifests
+    for epoch in sorted(e for e in manifests if e > h.epoch):
+        later = manifests[epoch]
+        if later.member(h.sender, h.sender_kid) is None:
+            if h.ts_ms >= later.ts_ms:
+                raise StaleEpochWrite(
+                    f"{h.sender} wrote under epoch {h.epoch} after epoch {epoch} left them out"
+                )
+            return
+
+
+def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int) -> Item | None:
+    """``None`` for events that carry no content (phase, access, ...); else verified or raises."""
+    kind = event["kind"]
+    if kind not in CONTENT_KINDS:
+        return None
+    matter, seq = event["matter"], int(event["seq"])
+    payload = event.get("payload") or {}
+    thread = payload.get("thread")
+    blob = base64url.decode(event.get("blob"), BLOB_MAX)
+    if blob is None or not isinstance(thread, str):
+        raise NotEncrypted(f"{matter} seq {seq}: a {kind} without an rtp1 envelope and thread")
+    env = Envelope.decode(blob)
+    msg_id = env.header.msg_id
+    seen_at = pin.seen.get(msg_id)
+    if seen_at is not None and seen_at != seq:
+        raise Replay(f"{matter} seq {seq}: msg_id read before at seq {seen_at}")
+    if seen_at == seq:
+        d.matter(matter).seen.discard(msg_id)  # the same event read again, not a replay
+    header, cert, plaintext = d.open_message(env, matter=matter, thread=thread, now_ms=now_ms)
+    _check_left_out(d, header, cert)
+    pin.remember(msg_id, seq)
+    if header.ctype == CTYPE_TEXT:
+        body = Body("", plaintext.decode("utf-8"))
+    else:
+        body = Body.decode(plaintext)
+    return Item(seq, kind, thread, header.sender, cert.role, header, body)

@@ -1,0 +1,109 @@
+"""A firm whose keys are set up through the Python client, against a real server.
+
+``sdk_world`` gives: the running server, the firm kit, the FRK, the org
+admin's and a staff member's signed-in ``Client`` (identity registered,
+the staff key approved by the admin with the FRK), and helpers to make a
+fresh client (a new device) and a new contact with an email address.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+
+from rtportal.access.credentials import credential_of
+from rtportal.access.totp import start_enrolment
+from rtportal.crypto.keys import FirmRootKey
+from rtportal.db.models import Firm, Matter, utcnow
+from rtportal.demo import create_contact, create_matter
+from rtportal.principal import Principal
+from rtportal.sdk.client import Client
+from rtportal.sdk.transport import Http
+from tests.conftest import FirmKit
+from tests.support.logins import firm_slug, give_password, staff_email
+from tests.support.server import RunningServer
+
+__all__ = ["SdkWorld", "sdk_world"]
+
+
+@dataclass
+class SdkWorld:
+    server: RunningServer
+    kit: FirmKit
+    slug: str
+    frk: FirmRootKey
+    admin: Client
+    staff: Client
+    passwords: dict[str, str]
+    state_root: Path
+    totp_secret: str = ""
+    _open: list[Http] = field(default_factory=list)
+
+    async def client(self, name: str) -> Client:
+        """A new ``Client`` with a state directory of its own (a device)."""
+        http = Http(self.server.base_url, origin=self.server.origin)
+        self._open.append(http)
+        state_dir = self.state_root / f"{name}-{secrets.token_hex(3)}"
+        state_dir.mkdir(mode=0o700)
+        return Client(http, firm=self.slug, state_dir=state_dir)
+
+    async def contact(self, name: str, matter: Matter) -> Principal:
+        email = f"{name.lower()}.{secrets.token_hex(3)}@client.test"
+        async with self.kit.db.write() as session:
+            firm = await session.get(Firm, self.kit.firm_id)
+            assert firm is not None
+            return await create_contact(session, firm, display_name=name, email=email)
+
+    async def matter(self, title: str) -> Matter:
+        async with self.kit.db.write() as session:
+            firm = await session.get(Firm, self.kit.firm_id)
+            assert firm is not None
+            return await create_matter(session, firm, title=title, responsible=self.kit.staff)
+
+
+async def _totp(kit: FirmKit, principal: Principal) -> str:
+    """Enrol ``principal``'s authenticator directly (org admins need one); its secret."""
+    async with kit.db.write() as session:
+        credential = await credential_of(session, principal.kind, principal.id)
+        assert credential is not None
+        enrolment = await start_enrolment(session, kit.settings, credential)
+        credential.totp_enabled_at = utcnow()
+    return enrolment.secret
+
+
+@asynccontextmanager
+async def sdk_world(
+    server: RunningServer, kit: FirmKit, state_root: Path
+) -> AsyncIterator[SdkWorld]:
+    slug = await firm_slug(kit.db, kit.firm_id)
+    passwords = {
+        "admin": "admin pw " + secrets.token_hex(6),
+        "staff": "staff pw " + secrets.token_hex(6),
+    }
+    emails = {}
+    for who, principal in (("admin", kit.admin), ("staff", kit.staff)):
+        emails[who] = await staff_email(kit.db, principal.id)
+        await give_password(kit.db, kit.settings, principal, emails[who], passwords[who])
+    secret = await _totp(kit, kit.admin)
+    frk = FirmRootKey.generate()
+    world = SdkWorld(server, kit, slug, frk, None, None, passwords, state_root, secret)  # type: ignore[arg-type]
+    try:
+        world.admin = await world.client("admin")
+        await world.admin.sign_in(
+            emails["admin"], passwords["admin"], totp=pyotp.TOTP(secret).now()
+        )
+        await world.admin.set_up_firm(frk)
+        world.staff = await world.client("staff")
+        await world.staff.sign_in(emails["staff"], passwords["staff"])
+        await world.staff.register_identity(frk_fingerprint=frk.public.fingerprint)
+        assert await world.admin.approve_pending(frk) == [f"s{kit.staff.id}"]
+        await world.staff.sync()  # picks up the firm keys wrapped to the new certificate
+        yield world
+    finally:
+        for http in world._open:
+            await http.aclose()
