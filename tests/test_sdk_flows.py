@@ -83,7 +83,7 @@ def test_every_flow_over_the_record_store(tmp_path: Path) -> None:
     d = view(store, client, client_state)
     assert d.current_epoch(M) == 2
     with pytest.raises(Revoked):
-        d.certificate("c7", old_client.kid, NOW)
+        d.certificate("c7", old_client.kid, NOW + 2)  # revoked from NOW + 1 on
     staff_written = [e for e in store.events if e["kind"] == "welcome"]
     opened = [messages.open_event(d, client_state.matter(M), e, NOW) for e in staff_written]
     assert [i.body.text for i in opened if i] == ["hello c7"]
