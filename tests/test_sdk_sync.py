@@ -111,7 +111,7 @@ def test_a_firm_key_that_is_not_the_signed_escrow_key_is_refused() -> None:
         rng=rng,
     )
     store.firm_wraps = [b64(wrap.encode())]
-    with pytest.raises(CryptoInvalid, match="escrow|FRK-signed|firm root key signed"):
+    with pytest.raises(CryptoInvalid, match=r"escrow|FRK-signed|firm root key signed"):
         view(store, admin, state)
 
 

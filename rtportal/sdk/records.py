@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from rtportal.crypto import certs, keys, manifest
 from rtportal.crypto.directory import Directory
-from rtportal.crypto.errors import Stale
 from rtportal.crypto.keys import FirmEscrowKey, FirmRootKey, IdentityKey
 
 __all__ = [
@@ -82,20 +81,8 @@ def decode_revocation_list(data: bytes) -> RevocationList:
 
 
 def set_revocation_list(d: Directory, rl: RevocationList, now_ms: int) -> None:
-    apply = getattr(d, "set_revocation_list", None)
-    if apply is not None:
-        apply(rl, now_ms)
-        return
-    # stopgap until the Directory gains the lifecycle rules (wip/lib-rules): signature,
-    # freshness and the listed keys revoked
-    rl.verify(d.frk)
-    if now_ms > rl.body.next_update_ms:
-        raise Stale("revocation list past its next_update")
-    for e in rl.body.entries:
-        # without revoked_at in the verifier, only a compromise can be applied: a key that
-        # left keeps its history valid (the FEK rotation is what locks it out of new content)
-        if e.reason is certs.Reason.COMPROMISED:
-            d._revoked.add((e.user, e.kid))
+    """FRK signature, freshness, never an older version (the library's rules)."""
+    d.set_revocation_list(rl, now_ms)
 
 
 # ---- escrow records -----------------------------------------------------------
@@ -109,11 +96,7 @@ def decode_escrow_record(data: bytes) -> EscrowRecord:
 
 
 def add_escrow_record(d: Directory, record: EscrowRecord) -> None:
-    apply = getattr(d, "add_escrow_record", None)
-    if apply is not None:
-        apply(record)
-        return
-    record.verify(d.frk)  # stopgap (see set_revocation_list)
+    d.add_escrow_record(record)
 
 
 # ---- heads --------------------------------------------------------------------
@@ -136,22 +119,8 @@ def decode_head(data: bytes) -> EpochHead:
 
 
 def accept_head(d: Directory, h: EpochHead, matter: str, now_ms: int) -> None:
-    apply = getattr(d, "accept_head", None)
-    if apply is not None:
-        apply(h, matter, now_ms)
-        return
-    # stopgap (see set_revocation_list): signer certified and in scope, fresh, the chain's end
-    b = h.body
-    signer = d.certificate(b.signer, b.signer_kid, now_ms)
-    signer.public.verify(h.sig, b.encode())
-    st = d.matter(matter)
-    if b.firm != d.firm or b.matter != matter or not signer.in_scope(matter):
-        raise Stale("head of another firm or matter, or signer out of scope")
-    if now_ms - b.ts_ms > manifest.HEAD_MAX_AGE_MS or (b.epoch, b.hash) != (
-        st.last_epoch,
-        st.last_hash,
-    ):
-        raise Stale("head too old or not the end of the verified chain")
+    """Signer in scope, not older than ``HEAD_MAX_AGE_MS``, the end of the verified chain."""
+    d.accept_head(h, matter, now_ms)
 
 
 def escrow_version(record: EscrowRecord) -> int:
