@@ -63,6 +63,8 @@ function noteKeys(kr, entries) {
     }
     if (known && known.kid !== kid && user !== kr.user) kr.keyChanges.push({ user, kid: e.kid });
     kr.state.keys[user] = { kid, serial: e.serial };
+    const next = kr._record.next;
+    if (user === kr.user && next && bytesEqual(e.kid, next.kid)) kr.promoteNext();
     if (user === kr.user && bytesEqual(e.kid, kr.identity.kid)) kr.mine = e;
   }
 }
@@ -129,10 +131,11 @@ export async function syncFirm(kr) {
     try {
       const bytes = bytesOf(w);
       const info = C.encoding.decode(wrap.WRAP, bytes).info;
-      if (info.kind !== wrap.KIND.FIRM || info.recipient !== kr.user) continue;
+      const mine = kr.identities().find((i) => bytesEqual(i.kid, info.recipient_kid));
+      if (info.kind !== wrap.KIND.FIRM || info.recipient !== kr.user || !mine) continue;
       const expected = { firm: kr.firm, matter: wrap.FIRM_MATTER, epoch: info.epoch, kind: wrap.KIND.FIRM,
-        recipient: kr.user, recipientKid: kr.identity.kid };
-      const pt = await wrap.unwrapKey(bytes, expected, kr.identity, kr.trust, now());
+        recipient: kr.user, recipientKid: mine.kid };
+      const pt = await wrap.unwrapKey(bytes, expected, mine, kr.trust, now());
       const fek = await keys.fekFromWrapped(kr.firm, info.epoch, pt);
       kr.firmKeys.set(info.epoch, { fek, fir: fek.fir });
     } catch (err) {
@@ -215,9 +218,10 @@ export async function syncMatter(kr, ref) {
       if (!tbs) continue;
       let me;
       let recipientKid;
-      if (info.recipient === kr.user && bytesEqual(info.recipient_kid, kr.identity.kid)) {
-        me = kr.identity;
-        recipientKid = kr.identity.kid;
+      const mine = kr.identities().find((i) => bytesEqual(i.kid, info.recipient_kid));
+      if (info.recipient === kr.user && mine) {
+        me = mine;
+        recipientKid = mine.kid;
       } else if (info.recipient === wrap.FEK_RECIPIENT && kr.firmKeys.has(tbs.fek_version)) {
         const { fek } = kr.firmKeys.get(tbs.fek_version);
         me = { xSk: fek.xSk, xPk: fek.xPk };
