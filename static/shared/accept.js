@@ -122,7 +122,7 @@ export async function acceptScreen(root, { kind, firm, secret, keyLink, onSigned
       if (pending) {
         const keyring = await pending.store();
         useKeyring(keyring);
-        if (answer && answer.principal && handoverWanted(info, keyLink)) await handOver(keyring, pending, password.value, kdf);
+        if (answer && answer.principal && handoverWanted(info, keyLink)) await handOver(keyring, password.value, kdf);
       }
       // No session: the account must sign in first (an org admin enrols an
       // authenticator at their first sign-in).

@@ -35,10 +35,8 @@ export function handoverWanted(info, keyLink) {
 }
 
 /** The verification code ("123 456") of my fresh identity, or null when the library has none. */
-export async function verificationCode(firm, user, identity) {
-  const sas = C.recovery.sasCode;
-  if (typeof sas !== 'function') return null;
-  return sas(firm, user, identity.record ?? C.keys.uikRecord(identity.xPk, identity.edPk));
+export function verificationCode(firm, user, identity) {
+  return C.recovery.sasCode(firm, user, identity.xPk, identity.edPk);
 }
 
 /**
@@ -47,22 +45,19 @@ export async function verificationCode(firm, user, identity) {
  * the keyring keeps reading with the invite key until staff compare the code
  * and certify the fresh one. The code is kept to show on the account page.
  */
-export async function handOver(keyring, invite, password, kdf) {
-  const sign = C.recovery.signHandover;
-  if (typeof sign !== 'function') return null; // library without handovers: the invite key stays
+export async function handOver(keyring, password, kdf) {
   const firm = keyring.firm;
   const user = keyring.user;
   const fresh = await createIdentity({ firm, user, frkFingerprint: keyring.frkFingerprint });
   const made = await fresh.createBackup(password, kdf);
-  const handover = await sign(
-    { firm, user, oldKid: invite.kid, newXPk: fresh.identity.xPk, newEdPk: fresh.identity.edPk, tsMs: Date.now() },
+  const { handover } = await C.recovery.signHandover(
+    { firm, user, xPk: fresh.identity.xPk, edPk: fresh.identity.edPk, tsMs: Date.now() },
     keyring.identity,
   );
-  const record = handover instanceof Uint8Array ? handover : handover.handover ?? handover.record;
   await api('PUT', '/api/v1/keys/me', {
     public_keys: b64url(fresh.publicKeys),
     backup: b64url(made.backup),
-    handover: b64url(record),
+    handover: b64url(handover),
   });
   const code = await verificationCode(firm, user, fresh.identity);
   await keyring.addNext(await fresh.storedIdentity(), code);
