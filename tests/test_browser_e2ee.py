@@ -58,12 +58,22 @@ async def shot(page: Any, name: str, layout: str) -> None:
     await page.screenshot(path=str(SHOTS / f"e2ee-{name}-{layout}.png"), full_page=True)
 
 
-async def serve_directory(context: Any, keys: KeyWorld, user: str, ref: str) -> None:
-    """The key directory's answers for ``user`` (docs/keys.md), from the library-built keys."""
+async def serve_directory(
+    context: Any, keys: KeyWorld, user: str, ref: str, registered: list[Any] | None = None
+) -> None:
+    """The key directory's answers for ``user`` (docs/keys.md), from the library-built keys;
+    ``PUT /keys/me`` bodies are kept in ``registered``."""
 
     async def handle(route: Any) -> None:
         url = route.request.url.split("?")[0]
-        if route.request.method != "GET":
+        if (
+            route.request.method == "PUT"
+            and url.endswith("/api/v1/keys/me")
+            and registered is not None
+        ):
+            registered.append(route.request.post_data_json)
+            await route.fulfill(json={"ok": True})
+        elif route.request.method != "GET":
             await route.fulfill(status=404, json={"error": {"code": "not_found", "message": "x"}})
         elif url.endswith("/api/v1/keys/firm"):
             await route.fulfill(json=keys.firm_json(user))
@@ -100,7 +110,9 @@ async def post_blob(
     body = {"kind": kind, "payload": {"thread": thread}, "blob": b64(blob)}
     if kind == "note":
         body["audience"] = "staff"
-    answer = await http.post(f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth("staff"))
+    answer = await http.post(
+        f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth("staff")
+    )
     assert answer.status_code == 201, answer.text
     event: dict[str, Any] = answer.json()["event"]
     return event
@@ -203,7 +215,11 @@ async def test_encrypted_conversation_journey(
         await page.locator(f"#matter-{ref} .composer button[type=submit]").click()
         reply_item = page.locator(f"#matter-{ref} .message-body[data-sender={client}]")
         await expect(reply_item.locator(".message-text")).to_have_text(reply_text, timeout=WAIT_MS)
-        stored = [e for e in await events_of(http, kit) if e["actor"]["kind"] == "contact" and e["kind"] == "message"]
+        stored = [
+            e
+            for e in await events_of(http, kit)
+            if e["actor"]["kind"] == "contact" and e["kind"] == "message"
+        ]
         assert len(stored) == 1 and stored[0]["payload"] == {"thread": thread}
         assert reply_text not in str(stored[0])
         from rtportal import base64url
@@ -237,7 +253,14 @@ async def test_encrypted_conversation_journey(
         await serve_directory(second, keys, client, ref)
         other = await second.new_page()
         other_watch = PageWatch(other)
-        await sign_in(other, other_watch, portal.base_url, slug, f"mei.{kit.firm_id}@client.test", CLIENT_PASSWORD)
+        await sign_in(
+            other,
+            other_watch,
+            portal.base_url,
+            slug,
+            f"mei.{kit.firm_id}@client.test",
+            CLIENT_PASSWORD,
+        )
         await expect(body_of(other, welcome["seq"], ref).locator(".message-text")).to_have_text(
             WELCOME, timeout=WAIT_MS
         )
@@ -259,4 +282,65 @@ async def test_encrypted_conversation_journey(
         assert held is False
         assert other_watch.problems == []
         await second.close()
+        await context.close()
+
+
+@pytest.mark.parametrize("layout", ["desktop", "mobile"])
+async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm, layout: str
+) -> None:
+    """An invite the portal delivered (``d=portal``): its server could have read R, so the
+    page registers a fresh key with a handover the invite key signed, and shows the
+    6-digit code of the fresh key on the account page for the adviser's call."""
+    from playwright.async_api import expect
+
+    from rtportal import base64url
+    from rtportal.crypto.recovery import sas_code, verify_handover
+
+    kit = await make_firm(name="Harbour & Co")
+    ref = kit.ref
+    slug = await firm_slug(kit.db, kit.firm_id)
+    staff = f"s{kit.staff.id}"
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=20) as http:
+        contact_id = await _new_contact(http, kit)
+        client = f"c{contact_id}"
+        thread = f"welcome-{contact_id}"
+        token = (await received(kit.db, await _invite(http, kit, contact_id))).link
+        keys = KeyWorld(slug, staff)
+        secret = keys.invite_client(client)
+        keys.new_epoch(ref, (client,))
+        welcome = await post_blob(http, kit, thread, keys.seal(staff, ref, thread, WELCOME))
+
+        context = await browser.new_context(**LAYOUTS[layout])
+        registered: list[Any] = []
+        await serve_directory(context, keys, client, ref, registered)
+        page = await context.new_page()
+        watch = PageWatch(page)
+        fragment = f"t={token}&r={b64(secret)}&frk={keys.frk_link}&d=portal"
+        await page.goto(f"{portal.base_url}/?firm={slug}#{fragment}")
+        form = page.locator("#accept form")
+        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
+        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
+        await form.locator("button[type=submit]").click()
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        # It still reads with the invite key until the adviser confirms the fresh one.
+        await expect(body_of(page, welcome["seq"], ref).locator(".message-text")).to_have_text(
+            WELCOME, timeout=WAIT_MS
+        )
+        (put,) = registered
+        invite_key = keys.world.ids[client].public
+        assert put["public_keys"] != b64(invite_key.record())
+        handover = base64url.decode(put["handover"], 4096)
+        assert handover is not None
+        body = verify_handover(handover, invite_key, firm=slug, user=client)
+        assert b64(body.new.record()) == put["public_keys"]
+        await page.locator("#account").click()
+        await expect(page.locator("#verification-code")).to_have_text(
+            sas_code(slug, client, body.new), timeout=WAIT_MS
+        )
+        await expect(page.locator("#keys-panel .firm-fingerprint")).to_have_text(
+            keys.world.frk.public.fingerprint_text
+        )
+        await shot(page, "client-verification-code", layout)
+        assert watch.problems == []
         await context.close()

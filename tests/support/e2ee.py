@@ -116,14 +116,20 @@ class KeyWorld:
 
     def open(self, reader: str, matter: str, thread: str, blob: bytes) -> tuple[str, Body]:
         d = self.reader(reader, matter)
-        h, _, pt = d.open_message(blob, matter=matter, thread=thread, now_ms=int(time.time() * 1000))
+        h, _, pt = d.open_message(
+            blob, matter=matter, thread=thread, now_ms=int(time.time() * 1000)
+        )
         return h.sender, Body.decode(pt)
 
     # ---- the directory's answers (docs/keys.md, HTTP API) -------------------------
     def firm_json(self, user: str) -> dict[str, Any]:
         w = self.world
         staff_certs = [c for c in w.certs.values() if c.body.role is not Role.CLIENT]
-        wraps = [b64(w.wrap_firm_keys(user, wrapper=self.staff).encode())] if w.role(user) is Role.STAFF else []
+        wraps = (
+            [b64(w.wrap_firm_keys(user, wrapper=self.staff).encode())]
+            if w.role(user) is Role.STAFF
+            else []
+        )
         return {
             "frk": b64(w.frk.public.record()),
             "revocations": {"list": None, "client": []},
