@@ -29,6 +29,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from rtportal.crypto.keys import fingerprint_text
 from rtportal.db.models import Credential, Event, OutboxMessage
 from rtportal.settings import Settings
 from tests import test_browser_feed as feed_test
@@ -51,6 +52,7 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "mobile": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
 }
 CLIENT_PASSWORD = "seven quiet harbours"
+NEW_CLIENT_PASSWORD = "eight loud lighthouses"
 STAFF_PASSWORD = "staple orbit lantern 42"
 WELCOME = "Welcome to your matter. Reply here with any question."
 
@@ -294,7 +296,21 @@ async def test_encrypted_conversation_journey(
         assert staff_watch.problems == []
         await staff_context.close()
 
-        # A second profile signs in as the same client and reads everything.
+        # The client changes the password: the key backup is encrypted again under the
+        # new one (the server could not do that: it never sees either password).
+        await page.locator("#account").click()
+        change = page.locator("#change-password")
+        await change.locator("input[name=current]").fill(CLIENT_PASSWORD)
+        await change.locator("input[name=new]").fill(NEW_CLIENT_PASSWORD)
+        await change.locator("input[name=again]").fill(NEW_CLIENT_PASSWORD)
+        await change.locator("button[type=submit]").click()
+        await expect(change).to_contain_text("Your password was changed.", timeout=WAIT_MS)
+        await expect(page.locator("#keys-panel .my-fingerprint")).to_have_text(
+            fingerprint_text(keys.world.ids[client].public.fingerprint)
+        )
+        await shot(page, "client-account", layout)
+
+        # A second profile signs in as the same client (new password) and reads everything.
         second = await browser.new_context(**LAYOUTS[layout])
         other = await second.new_page()
         other_watch = PageWatch(other)
@@ -304,7 +320,7 @@ async def test_encrypted_conversation_journey(
             portal.base_url,
             slug,
             f"mei.{kit.firm_id}@client.test",
-            CLIENT_PASSWORD,
+            NEW_CLIENT_PASSWORD,
         )
         await expect(body_of(other, welcome["seq"], ref).locator(".message-text")).to_have_text(
             WELCOME, timeout=WAIT_MS
@@ -383,5 +399,44 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
             keys.world.frk.public.fingerprint_text
         )
         await shot(page, "client-verification-code", layout)
+        assert watch.problems == []
+        await context.close()
+
+
+async def test_a_substituted_firm_root_is_refused(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm, settings: Settings
+) -> None:
+    """The server holds another root key than the one the invite link pins (a server
+    that replaced the firm's keys): the page says so and shows no message content."""
+    from playwright.async_api import expect
+
+    from rtportal.crypto.keys import FirmRootKey
+
+    kit = await make_firm(name="Harbour & Co")
+    ref = kit.ref
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=20) as http:
+        keys, slug = await e2ee_firm(http, kit, settings)
+        contact_id = await _new_contact(http, kit)
+        secret, token = await invite_round(http, kit, keys, contact_id, "own_mail")
+        (welcome,) = await events_of(http, kit, kind="welcome")
+        other_root = FirmRootKey.generate().public.link
+        context = await browser.new_context(**LAYOUTS["desktop"])
+        page = await context.new_page()
+        watch = PageWatch(page)
+        await page.goto(
+            f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={other_root}"
+        )
+        form = page.locator("#accept form")
+        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
+        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
+        await form.locator("button[type=submit]").click()
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        notice = page.locator(f"#matter-{ref} .key-notices [role=alert]")
+        await expect(notice).to_contain_text("do not match", timeout=WAIT_MS)
+        shown = body_of(page, welcome["seq"], ref)
+        await expect(shown).to_have_attribute("role", "alert", timeout=WAIT_MS)
+        assert WELCOME not in await page.content()
+        assert await page.locator(f"#reply-{ref}").count() == 0
+        await shot(page, "client-root-mismatch", "desktop")
         assert watch.problems == []
         await context.close()
