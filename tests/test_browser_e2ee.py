@@ -57,6 +57,14 @@ STAFF_PASSWORD = "staple orbit lantern 42"
 WELCOME = "Welcome to your matter. Reply here with any question."
 
 
+def api_client(portal: RunningServer) -> httpx.AsyncClient:
+    """The test's own HTTP client; no kept-alive connections: the server closes idle ones
+    while the browser works, and a reused closed one fails the next call."""
+    return httpx.AsyncClient(
+        base_url=portal.base_url, timeout=20, limits=httpx.Limits(max_keepalive_connections=0)
+    )
+
+
 async def shot(page: Any, name: str, layout: str) -> None:
     await page.screenshot(path=str(SHOTS / f"e2ee-{name}-{layout}.png"), full_page=True)
 
@@ -190,7 +198,7 @@ async def test_encrypted_conversation_journey(
 
     kit = await make_firm(name="Harbour & Co")
     ref = kit.ref
-    async with httpx.AsyncClient(base_url=portal.base_url, timeout=20) as http:
+    async with api_client(portal) as http:
         keys, slug = await e2ee_firm(http, kit, settings)
         admin = keys.staff
         contact_id = await _new_contact(http, kit)
@@ -360,7 +368,7 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
 
     kit = await make_firm(name="Harbour & Co")
     ref = kit.ref
-    async with httpx.AsyncClient(base_url=portal.base_url, timeout=20) as http:
+    async with api_client(portal) as http:
         keys, slug = await e2ee_firm(http, kit, settings)
         contact_id = await _new_contact(http, kit)
         client = f"c{contact_id}"
@@ -414,7 +422,7 @@ async def test_a_substituted_firm_root_is_refused(
 
     kit = await make_firm(name="Harbour & Co")
     ref = kit.ref
-    async with httpx.AsyncClient(base_url=portal.base_url, timeout=20) as http:
+    async with api_client(portal) as http:
         keys, slug = await e2ee_firm(http, kit, settings)
         contact_id = await _new_contact(http, kit)
         secret, token = await invite_round(http, kit, keys, contact_id, "own_mail")
@@ -431,8 +439,8 @@ async def test_a_substituted_firm_root_is_refused(
         await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
         await form.locator("button[type=submit]").click()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-        notice = page.locator(f"#matter-{ref} .key-notices [role=alert]")
-        await expect(notice).to_contain_text("do not match", timeout=WAIT_MS)
+        notice = page.locator(f"#matter-{ref} .key-notices [role=alert]", has_text="do not match")
+        await expect(notice).to_be_visible(timeout=WAIT_MS)
         shown = body_of(page, welcome["seq"], ref)
         await expect(shown).to_have_attribute("role", "alert", timeout=WAIT_MS)
         assert WELCOME not in await page.content()

@@ -97,6 +97,7 @@ export async function syncFirm(kr) {
     // trust on first use; the account page shows the fingerprint to compare.
     await kr.pinFrk(fingerprint);
   } else if (!bytesEqual(pin, fingerprint)) {
+    kr.problems.push({ what: 'root', scope: 'firm', code: 'crypto_wrong_context' });
     throw new CryptoInvalid('crypto_wrong_context', 'the server serves another firm root key than the one pinned');
   }
   // Built aside and swapped in at the end: the page keeps reading and writing with
