@@ -286,6 +286,7 @@ async def test_encrypted_conversation_journey(
         await expect(staff_page.locator(f"#matter-{ref} .reply")).to_contain_text(
             "waiting for approval", timeout=WAIT_MS
         )
+        await expect(staff_page.locator(f"#matter-{ref} li.event").first).to_be_visible()
         await shot(staff_page, "staff-waiting", layout)
         assert await keys.approve_pending(http, kit.auth("admin")) == [f"s{kit.staff.id}"]
         await staff_page.reload()
