@@ -50,7 +50,11 @@ async function fill(box, event, ref, keyring, names) {
   try {
     r = await keyring.open(ref, String(payload.thread ?? ''), event.blob, { seq: event.seq });
   } catch (err) {
-    r = { ok: false, code: (err && err.code) || 'network' };
+    // the key directory could not be read (network, session): nothing failed a check
+    box.className = 'message-body unreadable';
+    box.dataset.crypto = (err && err.code) || 'network';
+    box.replaceChildren(el('p', 'message-status', CRYPTO.keysUnavailable));
+    return;
   }
   if (!r.ok) {
     // "not shared with you" is only believable while the firm's keys verified

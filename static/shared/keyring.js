@@ -48,13 +48,11 @@
 import * as C from '../crypto/index.js';
 import { b64url, bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
 import { CryptoInvalid } from '../crypto/errors.js';
-import { api } from './http.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as store from './keystore.js';
 
-const { keys, certs, wrap, manifest, envelope, backup } = C;
+const { keys, certs, envelope, backup } = C;
 const ZERO32 = new Uint8Array(32);
-const enc = encodeURIComponent;
 const now = () => Date.now();
 
 export const ROLE_NAME = certs.ROLE_NAME;

@@ -81,6 +81,7 @@ export const CRYPTO = {
   decrypting: 'Decrypting…',
   noKeys: 'This message is end-to-end encrypted. Sign out and sign in again on this device to read it.',
   cannotRead: 'This message cannot be read on this device: its key was not shared with you.',
+  keysUnavailable: 'The keys to read this message could not be loaded. Reload the page to try again.',
   failedTitle: 'Warning: this message failed its security check and is not shown.',
   failedText: 'It may have been changed after it was sent. Tell the firm (by phone) if this keeps happening.',
   senderMismatch: 'The server names another sender than the one who signed this message.',
