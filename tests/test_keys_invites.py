@@ -137,6 +137,11 @@ async def test_own_mail_sends_nothing_and_answers_the_token(
     http.cookies.clear()
     matter = await http.get(f"/api/v1/keys/matters/{kf.ref}", headers=cookie)
     assert matter.status_code == 200 and len(matter.json()["wraps"]) == 1
+    # Its welcome item: the envelope, nothing in clear.
+    events = await http.get(f"/api/v1/matters/{kf.ref}/events", headers=cookie)
+    (item,) = [e for e in events.json()["events"] if e["kind"] == "welcome"]
+    assert item["payload"] == {"thread": f"welcome-{cid}", "to": [cid]}
+    assert item["blob"] == crypto["welcome"][str(cid)]
 
 
 async def test_portal_delivery_puts_r_in_the_fragment_only(

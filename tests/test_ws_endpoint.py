@@ -572,6 +572,7 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
     sockets = {**conns, "staff": staff, "bot": bot}
     begins: list[int] = []
     direct_before = server.app.state.db.direct_writes
+    committer = server.app.state.committer
 
     def began(_conn: Any) -> None:
         begins.append(1)
@@ -585,7 +586,6 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
         sa_event.listen(db.engine.sync_engine, "begin", began)
         for who, frame in frames.items():
             await sockets[who].send(frame)
-        committer = server.app.state.committer
         await wait_until(lambda: committer.waiting == len(frames), TIMEOUT, "queued sends")
     try:
         answers = {who: await recv(ws) for who, ws in sockets.items()}
@@ -594,7 +594,13 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
     # One lane: the held commit, then all the others together. Write
     # transactions: SQLAlchemy's, plus the group commit's own (PostgreSQL's
     # one-statement transactions, SQLite's writer thread).
-    writes = len(begins) + server.app.state.db.direct_writes - direct_before
+    # On PostgreSQL the group commit writes only through ``autocommit()``
+    # (direct writes) and readers share the writers' engine, so its ``begin``
+    # events are reads (authorisation, the key directory's check, the hub
+    # filling a gap) and are not counted.
+    writes = server.app.state.db.direct_writes - direct_before
+    if db.read_engine is not db.engine:
+        writes += len(begins)
     assert 1 <= writes <= 2 < len(frames)  # not one per send
     assert (answers["contact"]["type"], answers["contact"]["code"]) == ("error", "bad_request")
     assert (answers["staff"]["type"], answers["staff"]["code"]) == ("error", "conflict")
