@@ -6,7 +6,8 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { METHOD, STAFF } from '../shared/strings.js';
+import { KEYS, METHOD, STAFF } from '../shared/strings.js';
+import { ownMailPanel, roundKeys } from './invitekeys.js';
 
 const enc = encodeURIComponent;
 
@@ -35,7 +36,16 @@ function pickRow(contact, onTicked) {
   options.hidden = true;
   const method = select('method', Object.entries(METHOD), defaultMethod(contact));
   const see = select('see_applicants', [['no', STAFF.no], ['yes', STAFF.yes]], 'no');
-  options.append(field(STAFF.method, method), field(STAFF.seeApplicants, see));
+  const delivery = select('delivery', [['own_mail', KEYS.ownMail], ['portal', KEYS.portalMail]], 'own_mail');
+  const methodField = field(STAFF.method, method);
+  const note = el('p', 'hint portal-note', KEYS.portalNote);
+  const showDelivery = () => {
+    methodField.hidden = delivery.value !== 'portal';
+    note.hidden = delivery.value !== 'portal';
+  };
+  delivery.addEventListener('change', showDelivery);
+  showDelivery();
+  options.append(field(KEYS.delivery, delivery), note, methodField, field(STAFF.seeApplicants, see));
   tick.addEventListener('change', () => {
     options.hidden = !tick.checked;
     onTicked(contact, tick.checked);
@@ -46,7 +56,13 @@ function pickRow(contact, onTicked) {
   return {
     row,
     tick,
-    choice: () => ({ contact_id: contact.id, method: method.value, see_applicants: see.value === 'yes' }),
+    choice: () => ({
+      contact_id: contact.id,
+      method: delivery.value === 'portal' ? method.value : 'email',
+      see_applicants: see.value === 'yes',
+      delivery: delivery.value,
+    }),
+    contact,
   };
 }
 
@@ -105,7 +121,7 @@ function addContactForm(ref, onAdded, onFailed) {
  * after a round was sent; `onClose()`; `onAdded(contact)` after a contact
  * became an applicant; `onFailed(line, err)` shows errors.
  */
-export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed, onAdded = () => {} }) {
+export function inviteFlyout({ ctx, ref, applicants, onSent, onClose, onFailed, onAdded = () => {} }) {
   const aside = el('section', 'flyout');
   aside.id = 'invite-flyout';
   aside.setAttribute('role', 'dialog');
@@ -166,20 +182,40 @@ export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed, onAdd
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const chosen = picks.filter((p) => p.tick.checked).map((p) => p.choice());
+    const ticked = picks.filter((p) => p.tick.checked);
+    const chosen = ticked.map((p) => p.choice());
     if (!chosen.length) return say(line, STAFF.pickSomeone, 'error');
-    const payload = { invites: chosen, subject: subject.value, body: body.value };
+    const about = ticked.map((p) => ({ ...p.choice(), name: p.contact.name, email: (p.contact.emails || [])[0] }));
+    let keys = null;
     const sent = await busy(
       form,
       line,
       STAFF.sending,
-      () => api('POST', `/api/v1/matters/${enc(ref)}/invites`, payload),
+      async () => {
+        const payload = { invites: chosen, subject: subject.value, body: body.value };
+        // the bundle is made again on a 409 epoch_conflict (someone else moved the matter on)
+        for (let attempt = 0; ; attempt++) {
+          keys = ctx ? await roundKeys(ctx, ref, about, subject.value, body.value) : null;
+          if (keys) payload.crypto = keys.crypto;
+          try {
+            return await api('POST', `/api/v1/matters/${enc(ref)}/invites`, payload);
+          } catch (err) {
+            if (attempt > 0 || err.code !== 'epoch_conflict') throw err;
+          }
+        }
+      },
       (err) => {
         onFailed(line, err);
         return true;
       },
     );
-    if (sent) onSent(sent);
+    if (!sent) return undefined;
+    if (keys && about.some((c) => c.delivery === 'own_mail')) {
+      form.replaceWith(ownMailPanel(sent, keys, about, subject.value, body.value, () => onSent(sent)));
+      adder.remove();
+      return undefined;
+    }
+    onSent(sent);
   });
 
   const adder = addContactForm(ref, (contact) => {

@@ -1,0 +1,102 @@
+// The keys of an invite round, for the flyout: the bundle the round carries
+// (certificates, next epoch, encrypted welcomes, and secrets only for
+// "send by the portal"), and after the server's answer the own-mail result:
+// per contact a prepared mailto: message and the link to copy (the link's
+// fragment holds the invite secret and the firm root fingerprint, which the
+// server never sees).
+
+import { el } from '../shared/dom.js';
+import { button } from '../shared/forms.js';
+import { KEYS } from '../shared/strings.js';
+import * as C from '../crypto/index.js';
+import { inviteBundle, inviteLink, mailtoHref } from './epochflows.js';
+import { clientUser } from './keyflows.js';
+import { currentFek, keyringOf, matterState, unb64 } from './keyctx.js';
+import { api } from '../shared/http.js';
+
+/**
+ * The `crypto` field of a round for `chosen` [{contact_id, delivery, email,
+ * name}] with the welcome `subject`/`body`, and the secrets by contact id.
+ * Null when this browser holds no keys (the round then goes without: the
+ * server refuses it once the firm has keys).
+ */
+export async function roundKeys(ctx, ref, chosen, subject, body) {
+  const kr = await keyringOf(ctx);
+  if (!kr) return null;
+  if (!kr.trust) await kr.syncFirm();
+  const state = await matterState(kr, ref);
+  const joining = new Set(chosen.map((c) => clientUser(c.contact_id)));
+  const out = await inviteBundle({
+    firm: kr.firm,
+    matter: ref,
+    me: kr.identity,
+    fek: currentFek(kr),
+    prev: state.prev,
+    members: state.members.filter((m) => !joining.has(m.user)),
+    shareHistory: state.shareHistory,
+    invites: chosen.map((c) => ({
+      contactId: c.contact_id,
+      delivery: c.delivery,
+      subject,
+      text: body.split('{client_name}').join(c.name || ''),
+    })),
+    nowMs: Date.now(),
+  });
+  return { ...out, frkLink: C.keys.fingerprintLink(kr.frkFingerprint || (await frkFingerprint())) };
+}
+
+async function frkFingerprint() {
+  const data = await api('GET', '/api/v1/keys/firm');
+  return (await C.keys.fingerprintOf(unb64(data.frk))).fingerprint;
+}
+
+/** A read-only field with `link` and a Copy button (webmail users paste it into their message). */
+export function copyableLink(link, label) {
+  const text = el('input', 'link-text');
+  text.readOnly = true;
+  text.value = link;
+  text.setAttribute('aria-label', label);
+  const copy = button(KEYS.copyLink, 'button quiet', 'button');
+  copy.addEventListener('click', async () => {
+    text.select();
+    try {
+      await navigator.clipboard.writeText(link);
+    } catch {
+      // no clipboard permission: the selected text is there to copy by hand
+    }
+    copy.textContent = KEYS.copied;
+  });
+  return [text, copy];
+}
+
+/** The server's answer for one contact: {token} or {link}. */
+function answerFor(sent, contactId) {
+  const inv = (sent.invites || []).find((i) => Number(i.contact_id) === Number(contactId)) || {};
+  const token = inv.link_token || inv.token || (sent.links && sent.links[contactId]);
+  return inv.link ? { link: inv.link } : { token };
+}
+
+/**
+ * The own-mail result panel: per own-mail contact an "Open in my mail
+ * program" link (mailto:) and the link with a Copy button. `onDone()` closes.
+ */
+export function ownMailPanel(sent, keysOut, chosen, subject, body, onDone) {
+  const box = el('div', 'stack own-mail');
+  box.id = 'own-mail';
+  box.append(el('h3', null, KEYS.ownMailTitle));
+  for (const c of chosen.filter((x) => x.delivery === 'own_mail')) {
+    const link = inviteLink(location.origin, answerFor(sent, c.contact_id), keysOut.secrets[c.contact_id], keysOut.frkLink);
+    const row = el('div', 'own-mail-row');
+    row.dataset.contact = String(c.contact_id);
+    const open = el('a', 'button', KEYS.openMail);
+    open.href = mailtoHref(c.email, subject, body.split('{client_name}').join(c.name || ''), link);
+    open.dataset.action = 'mailto';
+    const [text, copy] = copyableLink(link, KEYS.linkLabel);
+    row.append(el('strong', null, c.name || ''), open, el('p', 'hint', KEYS.linkLabel), text, copy);
+    box.append(row);
+  }
+  const done = button(KEYS.close, 'button quiet', 'button');
+  done.addEventListener('click', onDone);
+  box.append(done);
+  return box;
+}
