@@ -1,0 +1,445 @@
+// The browser's keyring: this person's rtp1 identity and everything the page
+// needs to read and write the end-to-end encrypted conversation
+// (docs/keys.md; formats in docs/security.md; library in static/crypto/).
+//
+// PUBLIC INTERFACE (used by the client pages, the staff matter stream and the
+// staff admin flows of static/staff/):
+//
+//   openKeyring({firm, user})                      -> Keyring | null   (from IndexedDB)
+//   unlockWithPassword({firm, user, password, kdf, backupBytes, kek?})
+//                                                  -> Keyring          (opens the server-held backup)
+//   createIdentity({firm, user, frkFingerprint?})  -> PendingIdentity  (a fresh identity)
+//   identityFromInvite({firm, user, secret, frkFingerprint})
+//                                                  -> PendingIdentity  (the invite-derived identity)
+//   PendingIdentity: .publicKeys (bytes: the RTKU record), .kid, .fingerprint, .identity,
+//     await .createBackup(password, kdf)  -> {backup (bytes), loginSecret (b64url), kek}
+//     await .store()                      -> Keyring (keys imported non-extractable, seeds wiped)
+//   forgetAll()                                    (sign-out of a page that does not know who)
+//
+//   Keyring
+//     .firm, .user                 the firm slug and my rtp1 id ('c12', 's3')
+//     .identity                    {id, kid, xSk, edSk, xPk, edPk, record, fingerprint}: what the
+//                                  static/crypto signing and unwrapping functions take (issuer,
+//                                  creator, wrapper, `me`); xSk/edSk are non-extractable CryptoKeys
+//     .frkFingerprint              the pinned firm root fingerprint (32 bytes) or null (unpinned)
+//     .trust, .verifier            the verified TrustStore and ManifestVerifier (after syncFirm)
+//     .firmKeys                    Map FEK version -> {fek, fir} (staff, after syncFirm)
+//     .keyChanges                  [{user, kid}] people whose certified key changed since last visit
+//     .problems                    [{what, code}] records that did not verify on the last sync
+//     await .syncFirm()            GET /api/v1/keys/firm, verify everything, persist trust state
+//     await .syncMatter(ref)       GET /api/v1/keys/matters/{ref}, verify the chain, unwrap MEKs
+//     .certified()                 my own certificate (after syncFirm/syncMatter) or null
+//     .epochOf(ref)                newest verified epoch of a matter, or 0
+//     await .seal(ref, thread, bodyObj, {vis, parent})  -> envelope bytes (Uint8Array)
+//                                  bodyObj {text, subject?, attachments?}; vis 0 portal, 1 staff-only
+//     await .open(ref, thread, blob, {seq})  -> {ok: true, sender, role, body, vis, msgId, header}
+//                                            | {ok: false, code}   (never any content then)
+//     .pinFrk(fingerprint)         pin the root on a staff device that set the firm up
+//     await .forget()              sign-out: delete this identity and trust state from IndexedDB
+//
+// Non-extractable: the identity's X25519 and Ed25519 private keys are WebCrypto
+// CryptoKeys created with extractable=false; IndexedDB stores them as such.
+// Their seed bytes exist only while the backup is made or opened, then are
+// overwritten. Matter epoch keys, FEK and FIR stay byte arrays in this page's
+// memory (never stored): the library derives message keys from them with
+// HKDF, which WebCrypto cannot do over a non-extractable AES key. They are
+// unwrapped again with the non-extractable identity key on each visit.
+
+import * as C from '../crypto/index.js';
+import { b64url, bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
+import { CryptoInvalid } from '../crypto/errors.js';
+import { api } from './http.js';
+import { syncFirm, syncMatter } from './keysync.js';
+import * as store from './keystore.js';
+
+const { keys, certs, wrap, manifest, envelope, backup } = C;
+const ZERO32 = new Uint8Array(32);
+const enc = encodeURIComponent;
+const now = () => Date.now();
+
+export const ROLE_NAME = certs.ROLE_NAME;
+export const VIS = envelope.VIS;
+
+// ---------------------------------------------------------------- helpers
+
+function bytesOf(b64) {
+  return typeof b64 === 'string' ? fromB64url(b64) : b64;
+}
+
+function codeOf(err) {
+  if (err instanceof CryptoInvalid || (err && typeof err.code === 'string' && err.code.startsWith('crypto_'))) {
+    return err.code;
+  }
+  return 'crypto_encoding';
+}
+
+/** Overwrite secret bytes we no longer need (best effort: JS may hold copies). */
+function wipe(...arrays) {
+  for (const a of arrays) if (a instanceof Uint8Array) a.fill(0);
+}
+
+function freshState(frkFingerprint) {
+  return { v: 1, frkFingerprint: frkFingerprint ?? null, keys: {}, revocationVersion: 0, escrowVersion: 0, matters: {} };
+}
+
+/** The 32-byte root fingerprint a backup or state holds, or null when it is unpinned (zeros). */
+function pinned(fp) {
+  return fp instanceof Uint8Array && fp.length === 32 && !bytesEqual(fp, ZERO32) ? fp : null;
+}
+
+/** Import the seeds as non-extractable CryptoKeys; the identity object the library takes. */
+async function importIdentity(user, xSk, edSk) {
+  const uik = await keys.uikFromSeeds(xSk, edSk);
+  const identity = {
+    id: user,
+    kid: uik.kid,
+    fingerprint: uik.fingerprint,
+    record: uik.record,
+    xPk: uik.xPk,
+    edPk: uik.edPk,
+    xSk: await C.primitives.x25519PrivateKey(xSk, false),
+    edSk: await C.primitives.ed25519PrivateKey(edSk, false),
+  };
+  wipe(xSk, edSk, uik.xSk, uik.edSk);
+  return identity;
+}
+
+/** The backup's AES key from the sign-in's Argon2 output when its salt and parameters match. */
+function kekFits(blob, kdf) {
+  if (!kdf) return false;
+  const h = backup.backupHeader(blob);
+  return bytesEqual(h.salt, fromB64url(kdf.salt)) && h.m_kib === kdf.m_kib && h.t === kdf.t && h.p === kdf.p;
+}
+
+async function decryptBackup({ firm, user, password, kdf, backupBytes, kek }) {
+  const blob = bytesOf(backupBytes);
+  if (kek && kekFits(blob, kdf)) {
+    const b = C.encoding.decode(backup.BACKUP, blob);
+    if (b.header.firm !== firm || b.header.user !== user) {
+      throw new CryptoInvalid('crypto_wrong_context', 'backup of another user');
+    }
+    const pt = await C.primitives.aesGcmDecrypt(kek, b.nonce, b.ct, b.header.raw);
+    const r = C.encoding.decode(backup.BACKUP_PLAINTEXT, pt);
+    wipe(pt);
+    return { xSk: r.x_sk, edSk: r.ed_sk, frkFingerprint: r.frk_fingerprint };
+  }
+  return backup.openBackup(blob, password, { firm, user });
+}
+
+// ---------------------------------------------------------------- entry points
+
+/** The keyring of (firm, user) stored in this browser, or null. */
+export async function openKeyring({ firm, user }) {
+  let record;
+  try {
+    record = await store.load(firm, user);
+  } catch {
+    return null; // IndexedDB off (some private modes): the page asks for the password again
+  }
+  if (!record || !record.identity) return null;
+  return new Keyring(record);
+}
+
+/**
+ * Open the key backup the server gave at sign-in and keep the keys in this
+ * browser. `kek`: the backup key derived with the login secret (saves a second
+ * Argon2id when the backup uses the sign-in's salt). A root fingerprint pinned
+ * on this device before must equal the backup's.
+ */
+export async function unlockWithPassword({ firm, user, password, kdf, backupBytes, kek }) {
+  const opened = await decryptBackup({ firm, user, password, kdf, backupBytes, kek });
+  const old = await store.load(firm, user).catch(() => null);
+  const fromBackup = pinned(opened.frkFingerprint);
+  const before = old && old.state ? pinned(old.state.frkFingerprint) : null;
+  if (before && fromBackup && !bytesEqual(before, fromBackup)) {
+    wipe(opened.xSk, opened.edSk);
+    throw new CryptoInvalid('crypto_wrong_context', 'the backup names another firm root key than this device pinned');
+  }
+  const identity = await importIdentity(user, opened.xSk, opened.edSk);
+  const state = old && old.state && old.identity && bytesEqual(old.identity.kid, identity.kid)
+    ? old.state
+    : freshState(null);
+  state.frkFingerprint = fromBackup ?? before ?? null;
+  const record = { firm, user, identity, state };
+  await store.save(record);
+  return new Keyring(record);
+}
+
+/** A new identity, not stored yet (see PendingIdentity). */
+export async function createIdentity({ firm, user, frkFingerprint = null }) {
+  const uik = await keys.generateUik();
+  return new PendingIdentity(firm, user, uik, frkFingerprint);
+}
+
+/** The identity an invite secret R determines (docs/keys.md "Portal on / client invited"). */
+export async function identityFromInvite({ firm, user, secret, frkFingerprint }) {
+  if (typeof keys.identityFromInviteSecret !== 'function') {
+    throw new CryptoInvalid('crypto_encoding', 'this crypto library has no invite identities yet');
+  }
+  const uik = await keys.identityFromInviteSecret(bytesOf(secret), firm, user);
+  return new PendingIdentity(firm, user, uik, frkFingerprint);
+}
+
+/** Forget every identity this browser holds (sign-out when the page does not know whose). */
+export async function forgetAll() {
+  try {
+    await store.removeAll();
+  } catch {
+    // no IndexedDB: nothing was stored
+  }
+}
+
+/** An identity with its seeds in memory until it is backed up and stored. */
+export class PendingIdentity {
+  constructor(firm, user, uik, frkFingerprint) {
+    this.firm = firm;
+    this.user = user;
+    this._uik = uik;
+    this.frkFingerprint = frkFingerprint ?? null;
+    this.publicKeys = uik.record;
+    this.kid = uik.kid;
+    this.fingerprint = uik.fingerprint;
+    // usable for signing before it is stored (a handover, a self-certification)
+    this.identity = { id: user, kid: uik.kid, xSk: uik.xSk, edSk: uik.edSk, xPk: uik.xPk, edPk: uik.edPk,
+      record: uik.record, fingerprint: uik.fingerprint };
+  }
+
+  /** The backup under `password` with the account's `kdf` {salt, m_kib, t, p}: one Argon2id. */
+  async createBackup(password, kdf) {
+    const made = await backup.createBackup({
+      firm: this.firm,
+      user: this.user,
+      password,
+      xSk: this._uik.xSk,
+      edSk: this._uik.edSk,
+      frkFingerprint: pinned(this.frkFingerprint) ?? ZERO32,
+      salt: fromB64url(kdf.salt),
+      params: { mKib: kdf.m_kib, t: kdf.t, p: kdf.p },
+    });
+    wipe(made.plaintext, made.argon2Out);
+    return { backup: made.blob, loginSecret: b64url(made.loginSecret), kek: made.kek };
+  }
+
+  /** Keep the keys in this browser (non-extractable) and return the keyring. */
+  async store() {
+    const identity = await importIdentity(this.user, this._uik.xSk, this._uik.edSk);
+    this.identity.xSk = identity.xSk;
+    this.identity.edSk = identity.edSk;
+    const record = { firm: this.firm, user: this.user, identity, state: freshState(pinned(this.frkFingerprint)) };
+    try {
+      await store.save(record);
+    } catch {
+      // no IndexedDB: the keyring lives as long as this page
+    }
+    return new Keyring(record);
+  }
+}
+
+// ---------------------------------------------------------------- the keyring
+
+export class Keyring {
+  constructor(record) {
+    this._record = record;
+    this.firm = record.firm;
+    this.user = record.user;
+    this.identity = record.identity;
+    this.state = record.state;
+    this.trust = null;
+    this.verifier = null;
+    this.firmKeys = new Map(); // FEK version -> {fek, fir}
+    this.meks = new Map(); // ref -> Map epoch -> MEK
+    this.keyChanges = [];
+    this.problems = [];
+    this.revocations = []; // client revocations of the last firm sync (applied once their certs are known)
+    this.mine = null; // my own certificate entry, once seen
+    this._syncs = new Map();
+    this._saveTimer = null;
+  }
+
+  get frkFingerprint() {
+    return pinned(this.state.frkFingerprint);
+  }
+
+  /** Pin the firm root (a staff device that set the firm up, or first use); never replaces a pin. */
+  async pinFrk(fingerprint) {
+    const have = this.frkFingerprint;
+    if (have && !bytesEqual(have, fingerprint)) {
+      throw new CryptoInvalid('crypto_wrong_context', 'another firm root key is pinned on this device');
+    }
+    this.state.frkFingerprint = new Uint8Array(fingerprint);
+    await this.save();
+  }
+
+  /** Persist the identity and trust state now. */
+  async save() {
+    clearTimeout(this._saveTimer);
+    this._saveTimer = null;
+    try {
+      await store.save(this._record);
+    } catch {
+      // no IndexedDB: the trust state lives as long as this page
+    }
+  }
+
+  /** Persist soon: rendering 1,000 messages records 1,000 msg ids, written once. */
+  saveSoon() {
+    if (this._saveTimer !== null) return;
+    this._saveTimer = setTimeout(() => this.save(), 500);
+  }
+
+  syncFirm() {
+    return this._once('#firm', () => syncFirm(this));
+  }
+
+  syncMatter(ref) {
+    return this._once(ref, () => syncMatter(this, ref));
+  }
+
+  /** Concurrent callers of the same sync share one directory read. */
+  _once(key, fn) {
+    if (!this._syncs.has(key)) {
+      this._syncs.set(key, fn().finally(() => this._syncs.delete(key)));
+    }
+    return this._syncs.get(key);
+  }
+
+  certified() {
+    return this.mine;
+  }
+
+  epochOf(ref) {
+    const st = this.verifier ? this.verifier.state(this.firm, ref) : undefined;
+    return st ? st.epoch : 0;
+  }
+
+  /** Encrypt and sign `bodyObj` as a message of `thread` under the newest verified epoch. */
+  async seal(ref, thread, bodyObj, { vis = VIS.PORTAL, parent = null } = {}) {
+    if (!this.verifier || !this.verifier.state(this.firm, ref)) await this.syncMatter(ref);
+    const st = this.verifier.state(this.firm, ref);
+    if (!st || !st.manifest) throw new CryptoInvalid('crypto_stale_epoch', 'no verified epoch to write under');
+    const keysFor = vis === VIS.STAFF ? this._firmKeysFor(st.manifest.fek_version) : { mek: this._mek(ref, st.epoch) };
+    if (vis === VIS.STAFF && !keysFor.fir) throw new CryptoInvalid('crypto_uncertified', 'no firm internal key');
+    if (vis === VIS.PORTAL && !keysFor.mek) throw new CryptoInvalid('crypto_wrong_context', 'no key for this epoch');
+    const plaintext = envelope.encodeBody({
+      subject: bodyObj.subject ?? '',
+      text: bodyObj.text ?? '',
+      attachments: bodyObj.attachments ?? [],
+    });
+    const header = {
+      firm: this.firm,
+      matter: ref,
+      thread,
+      parent: parent ? bytesOf(parent) : null,
+      sender: this.user,
+      senderKid: this.identity.kid,
+      epoch: st.epoch,
+      vis,
+      ctype: envelope.CTYPE.BODY,
+    };
+    const sealed = await envelope.sealMessage(header, plaintext, keysFor, this.identity, { verifier: this.verifier });
+    return sealed.envelope;
+  }
+
+  /**
+   * Verify and decrypt the envelope `blob` (bytes or base64url) shown in
+   * `thread` of matter `ref` at log position `seq`. A check that fails gives
+   * {ok: false, code} and nothing of the content.
+   */
+  async open(ref, thread, blob, { seq } = {}) {
+    try {
+      const bytes = bytesOf(blob);
+      let epoch;
+      try {
+        epoch = C.encoding.decode(envelope.ENVELOPE, bytes).aad.epoch;
+      } catch (err) {
+        return { ok: false, code: codeOf(err) };
+      }
+      if (!this.verifier || (!this._mek(ref, epoch) && epoch > this.epochOf(ref))) {
+        await this.syncMatter(ref); // a new epoch (a key event may not have reached us yet)
+      }
+      return await this._open(ref, thread, bytes, seq);
+    } catch (err) {
+      if (err && err.name === 'ApiError') throw err;
+      return { ok: false, code: codeOf(err) };
+    }
+  }
+
+  async _open(ref, thread, bytes, seq) {
+    const seen = this._matterState(ref).seen;
+    const replay = {
+      // the same message at the same log position is a page reload, not a replay
+      seen: (_f, _m, id) => seen[toHex(id)] !== undefined && seen[toHex(id)] !== seq,
+      record: (_f, _m, id) => {
+        if (seq === undefined) return;
+        if (seen[toHex(id)] === seq) return;
+        seen[toHex(id)] = seq;
+        this.saveSoon();
+      },
+    };
+    const msg = await envelope.openMessage(bytes, { firm: this.firm, matter: ref, thread }, {
+      trust: this.trust,
+      verifier: this.verifier,
+      replay,
+      nowMs: now(),
+      keys: ({ epoch, vis, fekVersion }) =>
+        vis === VIS.STAFF ? this._firmKeysFor(fekVersion) : { mek: this._mek(ref, epoch) },
+    });
+    const h = msg.header;
+    this._checkLeftOut(ref, h, msg.senderRole);
+    const body = msg.body ?? { subject: '', text: C.bytes.fromUtf8(msg.plaintext), attachments: [] };
+    return {
+      ok: true,
+      sender: h.sender,
+      role: ROLE_NAME[msg.senderRole],
+      body,
+      vis: h.vis,
+      msgId: h.msg_id,
+      header: h,
+    };
+  }
+
+  /**
+   * A client or plain bot left out of a later epoch cannot write under the
+   * old one after that epoch began (docs/keys.md, the lifecycle rules).
+   */
+  _checkLeftOut(ref, h, role) {
+    if (role === certs.ROLE.staff) return;
+    const latest = this.epochOf(ref);
+    for (let e = h.epoch + 1; e <= latest; e++) {
+      const m = this.verifier.manifestAt(this.firm, ref, e);
+      if (!m) continue;
+      const member = m.members.some((x) => x.user === h.sender && bytesEqual(x.kid, h.sender_kid));
+      if (!member && h.ts_ms >= m.ts_ms) {
+        throw new CryptoInvalid('crypto_stale_epoch', 'written under an old epoch after the sender was removed');
+      }
+    }
+  }
+
+  _mek(ref, epoch) {
+    const m = this.meks.get(ref);
+    return m ? m.get(epoch) : undefined;
+  }
+
+  _firmKeysFor(version) {
+    const k = this.firmKeys.get(version);
+    return k ? { fir: k.fir } : {};
+  }
+
+  _matterState(ref) {
+    if (!this.state.matters[ref]) this.state.matters[ref] = { epoch: 0, hash: null, seen: {} };
+    return this.state.matters[ref];
+  }
+
+  /** Sign-out: this identity and its trust state leave the browser. */
+  async forget() {
+    clearTimeout(this._saveTimer);
+    this._saveTimer = null;
+    this.meks.clear();
+    this.firmKeys.clear();
+    try {
+      await store.remove(this.firm, this.user);
+    } catch {
+      // no IndexedDB: nothing was stored
+    }
+  }
+}

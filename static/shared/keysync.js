@@ -1,0 +1,237 @@
+// Reading the key directory (docs/keys.md, HTTP API) into a keyring: every
+// record the server hands over is verified with static/crypto against the
+// pinned firm root before it is used, and what must survive the visit
+// (certificate serials per person, each matter's newest epoch and hash) is
+// compared with what this browser remembered, so a server cannot roll a
+// matter back, fork its chain or swap someone's key without a notice.
+
+import * as C from '../crypto/index.js';
+import { bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
+import { CryptoInvalid } from '../crypto/errors.js';
+import { api } from './http.js';
+
+const { keys, certs, wrap, manifest } = C;
+const enc = encodeURIComponent;
+const now = () => Date.now();
+const bytesOf = (b64) => (typeof b64 === 'string' ? fromB64url(b64) : b64);
+const codeOf = (err) => (err && typeof err.code === 'string' && err.code.startsWith('crypto_') ? err.code : 'crypto_encoding');
+
+/** Call the first of `names` the object has (the library grows these in issue 11). */
+function optional(obj, names) {
+  for (const n of names) if (obj && typeof obj[n] === 'function') return obj[n].bind(obj);
+  return null;
+}
+
+/**
+ * Verify and remember certificates in any order (a client certificate needs
+ * its staff issuer first): passes until no more verify. Returns the entries
+ * accepted; the others become problems.
+ */
+async function addCerts(kr, list, scope) {
+  let pending = (list || []).map(bytesOf);
+  const accepted = [];
+  for (let progress = true; pending.length && progress; ) {
+    progress = false;
+    const failed = [];
+    for (const cert of pending) {
+      try {
+        accepted.push(await kr.trust.addCert(cert, now()));
+        progress = true;
+      } catch (err) {
+        failed.push([cert, err]);
+      }
+    }
+    pending = failed.map(([cert]) => cert);
+    if (!progress) for (const [, err] of failed) kr.problems.push({ what: 'cert', scope, code: codeOf(err) });
+  }
+  return accepted;
+}
+
+/** The newest certificate per person against the remembered one: key changes and serial rollbacks. */
+function noteKeys(kr, entries) {
+  const newest = new Map();
+  for (const e of entries) {
+    const had = newest.get(e.user);
+    if (!had || e.serial > had.serial) newest.set(e.user, e);
+  }
+  for (const [user, e] of newest) {
+    const kid = toHex(e.kid);
+    const known = kr.state.keys[user];
+    if (known && e.serial < known.serial && known.kid !== kid) {
+      kr.problems.push({ what: 'cert', scope: user, code: 'crypto_rollback' });
+      continue;
+    }
+    if (known && known.kid !== kid && user !== kr.user) kr.keyChanges.push({ user, kid: e.kid });
+    kr.state.keys[user] = { kid, serial: e.serial };
+    if (user === kr.user && bytesEqual(e.kid, kr.identity.kid)) kr.mine = e;
+  }
+}
+
+async function applyClientRevocations(kr) {
+  for (const r of kr.revocations) {
+    try {
+      await kr.trust.addRevocation(r, now());
+    } catch {
+      // its client certificate is not known yet (another matter's client): not needed here
+    }
+  }
+}
+
+/** GET /api/v1/keys/firm: the root, revocations, escrow records, staff and bot certs, my firm keys. */
+export async function syncFirm(kr) {
+  const data = await api('GET', '/api/v1/keys/firm');
+  kr.problems = [];
+  kr.keyChanges = [];
+  if (!data.frk) {
+    kr.trust = null;
+    kr.verifier = null;
+    return { ready: false };
+  }
+  const frk = bytesOf(data.frk);
+  const { fingerprint } = await keys.fingerprintOf(frk);
+  const pin = kr.frkFingerprint;
+  if (!pin) {
+    // A staff device with no pin (its backup was made before the firm had a root):
+    // trust on first use; the account page shows the fingerprint to compare.
+    await kr.pinFrk(fingerprint);
+  } else if (!bytesEqual(pin, fingerprint)) {
+    throw new CryptoInvalid('crypto_wrong_context', 'the server serves another firm root key than the one pinned');
+  }
+  const { ed_pk: frkEdPk } = C.encoding.decode(keys.FRK_RECORD, frk);
+  kr.trust = new certs.TrustStore({ firm: kr.firm, frkEdPk });
+  kr.verifier = new manifest.ManifestVerifier(kr.trust);
+  kr.meks.clear();
+
+  const revs = data.revocations || {};
+  const setList = optional(kr.trust, ['setRevocationList']);
+  if (setList && revs.list) {
+    try {
+      await setList(bytesOf(revs.list), now());
+    } catch (err) {
+      kr.problems.push({ what: 'revocations', scope: 'firm', code: codeOf(err) });
+    }
+  }
+  const addEscrow = optional(kr.trust, ['addEscrowRecord']) || optional(kr.verifier, ['addEscrowRecord']);
+  for (const rec of data.escrow || []) {
+    if (!addEscrow) break;
+    try {
+      await addEscrow(bytesOf(rec), now());
+    } catch (err) {
+      kr.problems.push({ what: 'escrow', scope: 'firm', code: codeOf(err) });
+    }
+  }
+  noteKeys(kr, await addCerts(kr, data.certs, 'firm'));
+  kr.revocations = (revs.client || []).map(bytesOf);
+  await applyClientRevocations(kr);
+
+  kr.firmKeys.clear();
+  for (const w of data.wraps || []) {
+    try {
+      const bytes = bytesOf(w);
+      const info = C.encoding.decode(wrap.WRAP, bytes).info;
+      if (info.kind !== wrap.KIND.FIRM || info.recipient !== kr.user) continue;
+      const expected = { firm: kr.firm, matter: wrap.FIRM_MATTER, epoch: info.epoch, kind: wrap.KIND.FIRM,
+        recipient: kr.user, recipientKid: kr.identity.kid };
+      const pt = await wrap.unwrapKey(bytes, expected, kr.identity, kr.trust, now());
+      const fek = await keys.fekFromWrapped(kr.firm, info.epoch, pt);
+      kr.firmKeys.set(info.epoch, { fek, fir: fek.fir });
+    } catch (err) {
+      kr.problems.push({ what: 'wrap', scope: 'firm', code: codeOf(err) });
+    }
+  }
+  await kr.save();
+  return { ready: true };
+}
+
+/**
+ * GET /api/v1/keys/matters/{ref}: client certificates, the manifest chain
+ * (checked link by link, and against the epoch and hash remembered from the
+ * last visit), the head, and the epoch keys wrapped to me (or, staff, to the
+ * firm escrow key). Returns {epoch, problems}.
+ */
+export async function syncMatter(kr, ref) {
+  if (!kr.trust) await kr.syncFirm();
+  if (!kr.trust) throw new CryptoInvalid('crypto_uncertified', 'the firm has no keys yet');
+  const data = await api('GET', `/api/v1/keys/matters/${enc(ref)}`);
+  const problems = [];
+  const fail = (what, err) => {
+    const p = { what, scope: ref, code: codeOf(err) };
+    problems.push(p);
+    kr.problems.push(p);
+  };
+  noteKeys(kr, await addCerts(kr, data.certs, ref));
+  await applyClientRevocations(kr);
+
+  const chain = [];
+  for (const m of data.manifests || []) {
+    try {
+      const bytes = bytesOf(m);
+      chain.push({ bytes, epoch: C.encoding.decode(manifest.MANIFEST, bytes).tbs.epoch });
+    } catch (err) {
+      fail('manifest', err);
+    }
+  }
+  chain.sort((a, b) => a.epoch - b.epoch);
+  const hashes = new Map();
+  for (const { bytes, epoch } of chain) {
+    try {
+      // a reader given a later first epoch (joined without history) pins it: trust on first use
+      const first = !kr.verifier.state(kr.firm, ref);
+      await kr.verifier.accept(bytes, kr.firm, ref, now(), { pin: first && epoch > 1 });
+      hashes.set(epoch, await manifest.manifestHash(bytes));
+    } catch (err) {
+      fail('manifest', err); // the chain stops at the last good link
+      break;
+    }
+  }
+  const st = kr.verifier.state(kr.firm, ref);
+  const mem = kr._matterState(ref);
+  const epoch = st ? st.epoch : 0;
+  if (mem.epoch && epoch < mem.epoch) {
+    fail('manifest', new CryptoInvalid('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`));
+  } else if (mem.epoch && hashes.has(mem.epoch) && !bytesEqual(hashes.get(mem.epoch), mem.hash)) {
+    fail('manifest', new CryptoInvalid('crypto_chain', 'the chain differs from the one seen before'));
+  } else if (st) {
+    mem.epoch = st.epoch;
+    mem.hash = new Uint8Array(st.hash);
+  }
+  const acceptHead = optional(kr.verifier, ['acceptHead']);
+  if (acceptHead && data.head) {
+    try {
+      await acceptHead(bytesOf(data.head), ref, now());
+    } catch (err) {
+      fail('head', err);
+    }
+  }
+
+  if (!kr.meks.has(ref)) kr.meks.set(ref, new Map());
+  const meks = kr.meks.get(ref);
+  for (const w of data.wraps || []) {
+    try {
+      const bytes = bytesOf(w);
+      const info = C.encoding.decode(wrap.WRAP, bytes).info;
+      if (info.kind !== wrap.KIND.MEK || info.matter !== ref || meks.has(info.epoch)) continue;
+      const tbs = kr.verifier.manifestAt(kr.firm, ref, info.epoch);
+      if (!tbs) continue;
+      let me;
+      let recipientKid;
+      if (info.recipient === kr.user && bytesEqual(info.recipient_kid, kr.identity.kid)) {
+        me = kr.identity;
+        recipientKid = kr.identity.kid;
+      } else if (info.recipient === wrap.FEK_RECIPIENT && kr.firmKeys.has(tbs.fek_version)) {
+        const { fek } = kr.firmKeys.get(tbs.fek_version);
+        me = { xSk: fek.xSk, xPk: fek.xPk };
+        recipientKid = fek.kid;
+      } else {
+        continue;
+      }
+      const expected = { firm: kr.firm, matter: ref, epoch: info.epoch, kind: wrap.KIND.MEK,
+        recipient: info.recipient, recipientKid };
+      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, kr.trust, now(), tbs.commit));
+    } catch (err) {
+      fail('wrap', err);
+    }
+  }
+  await kr.save();
+  return { epoch, problems };
+}
