@@ -1,10 +1,13 @@
-"""Certificates and revocations (docs/security.md §5).
+"""Certificates, client revocations and the firm's revocation list (docs/security.md §5).
 
 A certificate binds (firm, role, user) to both public keys of a UIK. Staff
 and bot certificates are signed by the firm root key; client certificates by
-a staff member whose certificate carries CERTIFY_CLIENTS. This module only
-encodes, signs and checks one signature; the chain rules (who may issue
-what, revocation, expiry) live in ``directory``, which has the trust state.
+a staff member whose certificate carries CERTIFY_CLIENTS (or an unscoped
+custodian bot). The revocation list ``RTL1`` is FRK-signed, versioned and
+time-bound, so a server cannot withhold a revocation without the client
+noticing. This module only encodes, signs and checks one signature; the
+chain rules (who may issue what, revocation, expiry, freshness) live in
+``directory``, which has the trust state.
 """
 
 from __future__ import annotations
@@ -15,20 +18,32 @@ from typing import Protocol
 
 from rtportal.crypto import encoding as enc
 from rtportal.crypto.errors import EncodingInvalid
-from rtportal.crypto.keys import IdentityPublic, check_x25519_public, ed25519_verify
+from rtportal.crypto.keys import (
+    FirmRootKey,
+    FirmRootPublic,
+    IdentityPublic,
+    check_x25519_public,
+    ed25519_verify,
+)
 
 __all__ = [
     "FRK_ISSUER",
     "CertBody",
     "Certificate",
     "Flag",
+    "Reason",
     "Revocation",
     "RevocationBody",
+    "RevocationEntry",
+    "RevocationList",
+    "RevocationListBody",
     "Role",
     "Signer",
     "issue",
+    "parse_reason",
     "parse_role",
     "revoke",
+    "sign_revocation_list",
 ]
 
 FRK_ISSUER = "#frk"
@@ -233,3 +248,120 @@ def revoke(body: RevocationBody, signer: Signer) -> Revocation:
     if body.issuer_kid != signer.kid:
         raise EncodingInvalid("issuer_kid is not the signer's key id")
     return Revocation(body, signer.sign(body.encode()))
+
+
+class Reason(IntEnum):
+    """Why a key is on the revocation list.
+
+    ``LEFT`` and ``SUPERSEDED`` are not compromises: what the key signed before
+    ``revoked_at_ms`` stays valid (history stays readable). ``COMPROMISED``:
+    nothing the key ever signed is valid, since a thief can backdate.
+    """
+
+    LEFT = 1
+    SUPERSEDED = 2
+    COMPROMISED = 3
+
+
+def parse_reason(value: int) -> Reason:
+    try:
+        return Reason(value)
+    except ValueError:
+        raise EncodingInvalid(f"unknown revocation reason {value}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEntry:
+    user: str
+    kid: bytes
+    revoked_at_ms: int
+    reason: Reason
+
+    def encode(self) -> bytes:
+        if len(self.kid) != 16:
+            raise EncodingInvalid("kid must be 16 bytes")
+        return enc.record(
+            b"RTLE",
+            enc.field(enc.id_(self.user)),
+            enc.field(self.kid),
+            enc.field(enc.u64(self.revoked_at_ms)),
+            enc.field(enc.u8(int(parse_reason(int(self.reason))))),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationEntry:
+        r = enc.Reader(data, b"RTLE")
+        entry = cls(r.id_(), r.fixed(16), r.u64(), parse_reason(r.u8()))
+        r.done()
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationListBody:
+    """``RTL1``: every revoked staff, bot (and FRK-revoked client) key of the firm."""
+
+    firm: str
+    version: int
+    issued_at_ms: int
+    next_update_ms: int
+    entries: tuple[RevocationEntry, ...]
+
+    def __post_init__(self) -> None:
+        # one canonical order (by encoded bytes) so equal lists compare equal
+        object.__setattr__(self, "entries", tuple(sorted(self.entries, key=RevocationEntry.encode)))
+
+    def encode(self) -> bytes:
+        if self.next_update_ms < self.issued_at_ms:
+            raise EncodingInvalid("next_update is before issued_at")
+        keys = [(e.user, e.kid) for e in self.entries]
+        if len(set(keys)) != len(keys):
+            raise EncodingInvalid("a key is on the revocation list twice")
+        return enc.record(
+            b"RTL1",
+            enc.field(enc.id_(self.firm)),
+            enc.field(enc.u32(self.version)),
+            enc.field(enc.u64(self.issued_at_ms)),
+            enc.field(enc.u64(self.next_update_ms)),
+            enc.field(enc.sorted_list(e.encode() for e in self.entries)),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationListBody:
+        r = enc.Reader(data, b"RTL1")
+        firm, version, issued, next_update = r.id_(), r.u32(), r.u64(), r.u64()
+        entries = tuple(RevocationEntry.decode(e) for e in r.list_(sorted_=True))
+        r.done()
+        body = cls(firm, version, issued, next_update, entries)
+        if body.encode() != data:  # the same (user, kid) twice, or next_update < issued_at
+            raise EncodingInvalid("non-canonical revocation list")
+        return body
+
+    def entry(self, user: str, kid: bytes) -> RevocationEntry | None:
+        for e in self.entries:
+            if e.user == user and e.kid == kid:
+                return e
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationList:
+    body: RevocationListBody
+    sig: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(b"RTLX", enc.field(self.body.encode()), enc.field(self.sig))
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationList:
+        r = enc.Reader(data, b"RTLX")
+        body, sig = RevocationListBody.decode(r.raw()), r.fixed(64)
+        r.done()
+        return cls(body, sig)
+
+    def verify(self, frk: FirmRootPublic) -> None:
+        """Only the FRK signature; freshness and versions are ``Directory``'s."""
+        frk.verify(self.sig, self.body.encode())
+
+
+def sign_revocation_list(body: RevocationListBody, frk: FirmRootKey) -> RevocationList:
+    return RevocationList(body, frk.sign(body.encode()))

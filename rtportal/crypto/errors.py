@@ -22,6 +22,7 @@ __all__ = [
     "Revoked",
     "Rollback",
     "SignatureInvalid",
+    "Stale",
     "StaleEpochWrite",
     "Uncertified",
     "WrongContext",
@@ -78,6 +79,12 @@ class EpochGap(CryptoInvalid):
 
 class StaleEpochWrite(CryptoInvalid):
     code = "crypto_stale_epoch"
+
+
+class Stale(CryptoInvalid):
+    """A time-bound record (revocation list, epoch head) is missing or past its bound."""
+
+    code = "crypto_stale"
 
 
 class Replay(CryptoInvalid):

@@ -17,9 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from rtportal.crypto import encoding as enc
 from rtportal.crypto.errors import EncodingInvalid, LowOrderPoint, SignatureInvalid
+from rtportal.crypto.kdf import derive
 from rtportal.crypto.rng import Rng, system_rng
 
 __all__ = [
+    "INVITE_SECRET_LEN",
+    "EscrowRecord",
+    "EscrowRecordBody",
     "FirmEscrowKey",
     "FirmEscrowPublic",
     "FirmRootKey",
@@ -29,8 +33,11 @@ __all__ = [
     "check_x25519_public",
     "ed25519_verify",
     "fingerprint_text",
+    "sign_escrow_record",
     "x25519",
 ]
+
+INVITE_SECRET_LEN = 32
 
 _CHECK_SCALAR = bytes([1]) + bytes(31)
 _P25519 = 2**255 - 19
@@ -201,6 +208,17 @@ class IdentityKey(_Signer):
     def generate(cls, rng: Rng = system_rng) -> IdentityKey:
         return cls(rng(32), rng(32))
 
+    @classmethod
+    def from_invite_secret(cls, secret: bytes, firm: str, user: str) -> IdentityKey:
+        """The invited client's key, derived from the link secret ``R`` (docs/keys.md).
+
+        Staff certify it before the client exists, so the client can read at
+        once; the (firm, user) context means one ``R`` never yields the same key twice.
+        """
+        _check_len(secret, INVITE_SECRET_LEN, "invite secret")
+        seeds = derive(secret, "rtp1/invite", enc.id_(firm), enc.id_(user), length=64)
+        return cls(seeds[:32], seeds[32:])
+
     @property
     def public(self) -> IdentityPublic:
         return self._public
@@ -270,3 +288,66 @@ class FirmEscrowKey:
     def wrapped_plaintext(self) -> bytes:
         """The 64-byte plaintext of a kind-2 wrap: ``FEK x_sk ‖ FIR``."""
         return self.x_sk + self.fir
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowRecordBody:
+    """``RTF1``: the FRK's word on which X25519 key is the FEK of a version.
+
+    A reader refuses a firm-key wrap whose FEK does not match, so a staff
+    member cannot hand others an escrow key of their own making.
+    """
+
+    firm: str
+    version: int
+    x_pk: bytes
+    created_at_ms: int
+
+    def encode(self) -> bytes:
+        if self.version < 1:
+            raise EncodingInvalid("escrow versions start at 1")
+        return enc.record(
+            b"RTF1",
+            enc.field(enc.id_(self.firm)),
+            enc.field(enc.u32(self.version)),
+            enc.field(_check_len(self.x_pk, 32, "FEK public key")),
+            enc.field(enc.u64(self.created_at_ms)),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> EscrowRecordBody:
+        r = enc.Reader(data, b"RTF1")
+        body = cls(r.id_(), r.u32(), r.fixed(32), r.u64())
+        r.done()
+        if body.version < 1:
+            raise EncodingInvalid("escrow versions start at 1")
+        return body
+
+    @property
+    def public(self) -> FirmEscrowPublic:
+        return FirmEscrowPublic(self.firm, self.version, self.x_pk)
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowRecord:
+    body: EscrowRecordBody
+    sig: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(b"RTFX", enc.field(self.body.encode()), enc.field(self.sig))
+
+    @classmethod
+    def decode(cls, data: bytes) -> EscrowRecord:
+        r = enc.Reader(data, b"RTFX")
+        body, sig = EscrowRecordBody.decode(r.raw()), r.fixed(64)
+        r.done()
+        return cls(body, sig)
+
+    def verify(self, frk: FirmRootPublic) -> None:
+        check_x25519_public(self.body.x_pk)
+        frk.verify(self.sig, self.body.encode())
+
+
+def sign_escrow_record(body: EscrowRecordBody, frk: FirmRootKey) -> EscrowRecord:
+    check_x25519_public(body.x_pk)
+    return EscrowRecord(body, frk.sign(body.encode()))

@@ -1,7 +1,10 @@
-"""Recovery codes and the proof a client's new key was made by someone who knows R (§11).
+"""Recovery codes, the proof a new key was made by someone who knows R (§11), key handover.
 
 The server relays the proof but never sees R, so it cannot certify a key of
 its own choosing; a staff client or the custodian bot (who know R) verify it.
+A handover (``RTK1``) is signed by an invite-derived key to name the fresh
+key that replaces it; since the server may have known that invite key, staff
+and client also compare :func:`sas_code` of the fresh key by phone.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import re
 from dataclasses import dataclass
 
 from rtportal.crypto import encoding as enc
+from rtportal.crypto.certs import Signer
 from rtportal.crypto.errors import EncodingInvalid, RecoveryInvalid
-from rtportal.crypto.kdf import recovery_key
-from rtportal.crypto.keys import IdentityPublic
+from rtportal.crypto.kdf import derivation_info, recovery_key
+from rtportal.crypto.keys import IdentityPublic, check_x25519_public
 from rtportal.crypto.rng import Rng, system_rng
 
 __all__ = [
     "CODE_LEN",
+    "Handover",
+    "HandoverBody",
     "RecoveryProof",
     "code_from_link",
     "code_link",
@@ -27,6 +33,9 @@ __all__ = [
     "new_code",
     "parse_code",
     "prove",
+    "sas_code",
+    "sign_handover",
+    "verify_handover",
     "verify_proof",
 ]
 
@@ -136,3 +145,88 @@ def verify_proof(code: bytes, proof: RecoveryProof, *, firm: str, user: str) -> 
     if not hmac.compare_digest(expected, proof.proof):
         raise RecoveryInvalid("recovery proof does not verify")
     return proof.public
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverBody:
+    """``RTK1``: "my key ``old_kid`` hands over to ``new``", signed by the old key."""
+
+    firm: str
+    user: str
+    old_kid: bytes
+    new: IdentityPublic
+    ts_ms: int
+
+    def encode(self) -> bytes:
+        if len(self.old_kid) != 16:
+            raise EncodingInvalid("old_kid must be 16 bytes")
+        return enc.record(
+            b"RTK1",
+            enc.field(enc.id_(self.firm)),
+            enc.field(enc.id_(self.user)),
+            enc.field(self.old_kid),
+            enc.field(self.new.x_pk),
+            enc.field(self.new.ed_pk),
+            enc.field(enc.u64(self.ts_ms)),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> HandoverBody:
+        r = enc.Reader(data, b"RTK1")
+        firm, user, old_kid, x_pk, ed_pk = r.id_(), r.id_(), r.fixed(16), r.fixed(32), r.fixed(32)
+        ts_ms = r.u64()
+        r.done()
+        return cls(firm, user, old_kid, IdentityPublic(x_pk, ed_pk), ts_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    body: HandoverBody
+    sig: bytes
+
+    def encode(self) -> bytes:
+        return enc.record(b"RTKX", enc.field(self.body.encode()), enc.field(self.sig))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Handover:
+        r = enc.Reader(data, b"RTKX")
+        body, sig = HandoverBody.decode(r.raw()), r.fixed(64)
+        r.done()
+        return cls(body, sig)
+
+
+def sign_handover(body: HandoverBody, old: Signer) -> Handover:
+    if body.old_kid != old.kid:
+        raise EncodingInvalid("old_kid is not the signer's key id")
+    check_x25519_public(body.new.x_pk)
+    return Handover(body, old.sign(body.encode()))
+
+
+def verify_handover(
+    handover: Handover | bytes, old: IdentityPublic, *, firm: str, user: str
+) -> HandoverBody:
+    """The handover, if ``old`` (the certified invite key of ``user``) signed it."""
+    h = handover if isinstance(handover, Handover) else Handover.decode(handover)
+    b = h.body
+    if (b.firm, b.user) != (firm, user):
+        raise RecoveryInvalid("handover is for another user")
+    if b.old_kid != old.kid:
+        raise RecoveryInvalid("handover is from another key")
+    if b.new.kid == old.kid:
+        raise RecoveryInvalid("a handover names a new key")
+    check_x25519_public(b.new.x_pk)
+    old.verify(h.sig, b.encode())
+    return b
+
+
+def sas_code(firm: str, user: str, new: IdentityPublic) -> str:
+    """Six digits ("123 456") both people read out to confirm the fresh key by phone.
+
+    SHA-256 of a labelled record of firm, user and the new public keys; the
+    first 8 bytes modulo 10^6 (bias below 2^-40). 20 bits only resist a live
+    attacker who must guess the key before the call, which is the use here.
+    """
+    info = derivation_info("rtp1/sas", enc.id_(firm), enc.id_(user), new.x_pk, new.ed_pk)
+    n = int.from_bytes(hashlib.sha256(info).digest()[:8], "big") % 1_000_000
+    digits = f"{n:06d}"
+    return f"{digits[:3]} {digits[3:]}"

@@ -47,6 +47,72 @@ export const REVOCATION = schema('RTVX', [
   ['sig', 'b64'],
 ]);
 
+// The firm's revocation list (docs/keys.md): FRK-signed, versioned, time-bound, so a
+// server cannot withhold a revocation unnoticed. left/superseded keep what the key signed
+// before revoked_at valid; compromised invalidates everything the key ever signed.
+export const REASON = Object.freeze({ left: 1, superseded: 2, compromised: 3 });
+export const REVOCATION_ENTRY = schema('RTLE', [
+  ['user', 'id'],
+  ['kid', 'b16'],
+  ['revoked_at_ms', 'u64'],
+  ['reason', { type: 'u8', enum: [1, 2, 3] }],
+]);
+export const REVOCATION_LIST_TBS = schema('RTL1', [
+  ['firm', 'id'],
+  ['version', 'u32'],
+  ['issued_at_ms', 'u64'],
+  ['next_update_ms', 'u64'],
+  ['entries', { list: { rec: REVOCATION_ENTRY }, sorted: true }],
+]);
+export const REVOCATION_LIST = schema('RTLX', [
+  ['tbs', { rec: REVOCATION_LIST_TBS }],
+  ['sig', 'b64'],
+]);
+
+/** Rules no schema can say (same as Python): one entry per key, next_update not before issue. */
+function checkListShape(t) {
+  check(Number(t.next_update_ms) >= Number(t.issued_at_ms), 'crypto_encoding', 'next_update is before issued_at');
+  const keys = new Set(t.entries.map((e) => certKey(e.user, e.kid)));
+  check(keys.size === t.entries.length, 'crypto_encoding', 'a key is on the revocation list twice');
+}
+
+/**
+ * The to-be-signed RTL1 bytes of p: {firm, version, issuedAtMs, nextUpdateMs,
+ * entries: [{user, kid, revokedAtMs, reason (1 left, 2 superseded, 3 compromised)}]}.
+ */
+export function encodeRevocationList(p) {
+  const t = {
+    firm: p.firm,
+    version: p.version,
+    issued_at_ms: p.issuedAtMs,
+    next_update_ms: p.nextUpdateMs,
+    entries: p.entries.map((e) => ({ user: e.user, kid: e.kid, revoked_at_ms: e.revokedAtMs, reason: e.reason })),
+  };
+  checkListShape(t);
+  return encode(REVOCATION_LIST_TBS, t);
+}
+
+/** Sign a revocation list with the FRK ({edSk}). Returns {tbs, sig, list} (bytes). */
+export async function signRevocationList(p, frk) {
+  const tbs = encodeRevocationList(p);
+  const sig = await ed25519Sign(frk.edSk, tbs);
+  return { tbs, sig, list: encode(REVOCATION_LIST, { tbs, sig }) };
+}
+
+/** Strictly decode an RTLX record: {firm, version, issued_at_ms, next_update_ms, entries, sig, tbs}. */
+export function decodeRevocationList(bytes) {
+  const l = decode(REVOCATION_LIST, bytes);
+  checkListShape(l.tbs);
+  return { ...l.tbs, tbs: l.tbs.raw, sig: l.sig };
+}
+
+/** Decode and check the FRK signature (freshness and versions are TrustStore's). */
+export async function verifyRevocationList(bytes, frkEdPk) {
+  const l = decodeRevocationList(bytes);
+  check(await ed25519Verify(frkEdPk, l.tbs, l.sig), 'crypto_signature', 'revocation list signature');
+  return l;
+}
+
 function roleCode(role) {
   return typeof role === 'string' ? ROLE[role] : role;
 }

@@ -18,6 +18,7 @@ export const CODES = Object.freeze([
   'crypto_replay',
   'crypto_attachment',
   'crypto_recovery',
+  'crypto_stale',
 ]);
 
 export class CryptoInvalid extends Error {

@@ -6,7 +6,8 @@ import { b64url, fromB64url, randomBytes } from './bytes.js';
 import { base32 } from './base32.js';
 import { decode, encode, schema } from './encoding.js';
 import { check } from './errors.js';
-import { ed25519Public, sha256, x25519, x25519Public } from './primitives.js';
+import { derive } from './kdf.js';
+import { ed25519Public, ed25519Sign, ed25519Verify, sha256, x25519, x25519Public } from './primitives.js';
 
 export const FRK_RECORD = schema('RTKR', [['ed_pk', 'b32']]);
 export const UIK_RECORD = schema('RTKU', [
@@ -18,6 +19,19 @@ export const FEK_RECORD = schema('RTKE', [
   ['version', 'u32'],
   ['x_pk', 'b32'],
 ]);
+// The FRK's word on which X25519 key is the FEK of a version: a firm-key wrap whose FEK
+// differs is refused, so a staff member cannot hand out an escrow key of their own making.
+export const ESCROW_TBS = schema('RTF1', [
+  ['firm', 'id'],
+  ['version', { type: 'u32', min: 1 }],
+  ['x_pk', 'b32'],
+  ['created_at_ms', 'u64'],
+]);
+export const ESCROW = schema('RTFX', [
+  ['tbs', { rec: ESCROW_TBS }],
+  ['sig', 'b64'],
+]);
+export const INVITE_SECRET_LEN = 32;
 export const KEY_FILE = schema('RTUK', [
   ['firm', 'id'],
   ['user', 'id'],
@@ -135,4 +149,36 @@ export async function readKeyFile(bytes) {
 export async function fekFromWrapped(firm, version, plaintext) {
   check(plaintext instanceof Uint8Array && plaintext.length === 64, 'crypto_encoding', 'firm keys are 64 bytes');
   return fekFromSecret(firm, version, plaintext.slice(0, 32), plaintext.slice(32));
+}
+
+/**
+ * The invited client's identity key from the link secret R (docs/keys.md):
+ * seeds = derive(R, "rtp1/invite", firm, user), 64 bytes (x_sk ‖ ed_sk).
+ */
+export async function identityFromInviteSecret(secret, firm, user) {
+  check(secret instanceof Uint8Array && secret.length === INVITE_SECRET_LEN, 'crypto_encoding', 'invite secret is 32 bytes');
+  const seeds = await derive(secret, 'rtp1/invite', [firm, user], { length: 64 });
+  return uikFromSeeds(seeds.slice(0, 32), seeds.slice(32));
+}
+
+/** Sign an escrow record p: {firm, version, xPk, createdAtMs} with the FRK ({edSk}). Returns {tbs, sig, record}. */
+export async function signEscrowRecord(p, frk) {
+  await checkX25519Public(p.xPk);
+  const tbs = encode(ESCROW_TBS, { firm: p.firm, version: p.version, x_pk: p.xPk, created_at_ms: p.createdAtMs });
+  const sig = await ed25519Sign(frk.edSk, tbs);
+  return { tbs, sig, record: encode(ESCROW, { tbs, sig }) };
+}
+
+/** Strictly decode an RTFX record: {firm, version, x_pk, created_at_ms, sig, tbs}. */
+export function decodeEscrowRecord(bytes) {
+  const r = decode(ESCROW, bytes);
+  return { ...r.tbs, tbs: r.tbs.raw, sig: r.sig };
+}
+
+/** Decode, check the FEK public key and the FRK signature. */
+export async function verifyEscrowRecord(bytes, frkEdPk) {
+  const r = decodeEscrowRecord(bytes);
+  await checkX25519Public(r.x_pk);
+  check(await ed25519Verify(frkEdPk, r.tbs, r.sig), 'crypto_signature', 'escrow record signature');
+  return r;
 }

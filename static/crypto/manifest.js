@@ -35,6 +35,38 @@ export const MANIFEST = schema('RTEX', [
   ['sig', 'b64'],
 ]);
 
+// The signed latest-epoch head: a writer needs one of the current epoch no older than this,
+// so a server hiding newer epochs (or forking the chain) is noticed even in a quiet matter.
+export const HEAD_MAX_AGE_MS = 90 * 86_400_000;
+export const HEAD_TBS = schema('RTH1', [
+  ['firm', 'id'],
+  ['matter', 'id'],
+  ['epoch', { type: 'u32', min: 1 }],
+  ['hash', 'b32'],
+  ['ts_ms', 'u64'],
+  ['signer', 'id'],
+  ['signer_kid', 'b16'],
+]);
+export const HEAD = schema('RTHX', [
+  ['tbs', { rec: HEAD_TBS }],
+  ['sig', 'b64'],
+]);
+
+/** Sign a head p: {firm, matter, epoch, hash, tsMs}; signer: {id, kid, edSk}. Returns {tbs, sig, head}. */
+export async function signHead(p, signer) {
+  const tbs = encode(HEAD_TBS, {
+    firm: p.firm, matter: p.matter, epoch: p.epoch, hash: p.hash, ts_ms: p.tsMs, signer: signer.id, signer_kid: signer.kid,
+  });
+  const sig = await ed25519Sign(signer.edSk, tbs);
+  return { tbs, sig, head: encode(HEAD, { tbs, sig }) };
+}
+
+/** Strictly decode an RTHX record: {firm, matter, epoch, hash, ts_ms, signer, signer_kid, sig, tbs}. */
+export function decodeHead(bytes) {
+  const h = decode(HEAD, bytes);
+  return { ...h.tbs, tbs: h.tbs.raw, sig: h.sig };
+}
+
 /**
  * Build and sign a manifest. p: {firm, matter, epoch, prevHash, fekVersion,
  * members: [{user, kid, role}], shareHistory, tsMs, commit};
