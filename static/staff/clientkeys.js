@@ -7,13 +7,13 @@ import { api } from '../shared/http.js';
 import * as C from '../crypto/index.js';
 import { inviteLink, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
 import { clientUser } from './keyflows.js';
-import { b64, currentFek, keyringOf, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
+import { b64, currentFek, keyedRing, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
 
 const enc = encodeURIComponent;
 
 /** After the server removed contact `contactId`: the next epoch without them. */
 export async function epochAfterRemoval(ctx, ref, contactId) {
-  const kr = await keyringOf(ctx);
+  const kr = await keyedRing(ctx);
   if (!kr) return false;
   const user = clientUser(contactId);
   await rekeyMatter(kr, ref, (s) => s.members.filter((m) => m.user !== user));
@@ -64,7 +64,7 @@ async function replaceKey(kr, ref, contactId, key) {
  * the handover must be signed by the invite key and the code must match.
  */
 export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCode) {
-  const kr = await keyringOf(ctx);
+  const kr = await keyedRing(ctx);
   if (!kr) return false;
   await kr.syncMatter(ref);
   const user = clientUser(contactId);
@@ -82,7 +82,7 @@ export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCod
  * client's place, and the link to deliver (shown by the caller).
  */
 export async function keysAfterRegenerate(ctx, ref, contactId, answer) {
-  const kr = await keyringOf(ctx);
+  const kr = await keyedRing(ctx);
   if (!kr) return null;
   const { R, key } = await regeneratedKey(kr.firm, contactId);
   await replaceKey(kr, ref, contactId, key);

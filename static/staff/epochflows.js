@@ -189,15 +189,14 @@ export const digits = (code) => String(code).replace(/\D/g, '');
  * code the client read out. Returns the new key {xPk, edPk, kid} or throws.
  */
 export async function verifiedFreshKey(firm, user, handoverBytes, inviteKey, typedCode) {
-  const t = fieldsOf(await lib.verifyHandover(handoverBytes, inviteKey));
-  const xPk = t.new_x_pk || t.newXPk || t.x_pk;
-  const edPk = t.new_ed_pk || t.newEdPk || t.ed_pk;
-  const kid = await C.keys.uikKid(xPk, edPk);
-  const code = await lib.sasCode(firm, user, C.keys.uikRecord(xPk, edPk));
-  if (digits(code) !== digits(typedCode) || digits(typedCode).length !== 6) {
+  const t = fieldsOf(await lib.verifyHandover(handoverBytes, { xPk: inviteKey.xPk, edPk: inviteKey.edPk }, firm, user));
+  const xPk = t.x_pk;
+  const edPk = t.ed_pk;
+  const code = await lib.sasCode(firm, user, xPk, edPk);
+  if (digits(typedCode).length !== 6 || digits(code) !== digits(typedCode)) {
     throw new C.CryptoInvalid('crypto_signature', 'the verification code does not match');
   }
-  return { xPk, edPk, kid };
+  return { xPk, edPk, kid: await C.keys.uikKid(xPk, edPk) };
 }
 
 /** Is the matter's head (ts_ms) older than the refresh age? */

@@ -36,7 +36,8 @@ function pickRow(contact, onTicked) {
   options.hidden = true;
   const method = select('method', Object.entries(METHOD), defaultMethod(contact));
   const see = select('see_applicants', [['no', STAFF.no], ['yes', STAFF.yes]], 'no');
-  const delivery = select('delivery', [['own_mail', KEYS.ownMail], ['portal', KEYS.portalMail]], 'own_mail');
+  // default: the portal sends (as before keys existed); "my email" keeps the secret from the server
+  const delivery = select('delivery', [['own_mail', KEYS.ownMail], ['portal', KEYS.portalMail]], 'portal');
   const methodField = field(STAFF.method, method);
   const note = el('p', 'hint portal-note', KEYS.portalNote);
   const showDelivery = () => {
@@ -60,8 +61,8 @@ function pickRow(contact, onTicked) {
       contact_id: contact.id,
       method: delivery.value === 'portal' ? method.value : 'email',
       see_applicants: see.value === 'yes',
-      delivery: delivery.value,
     }),
+    delivery: () => delivery.value,
     contact,
   };
 }
@@ -185,7 +186,13 @@ export function inviteFlyout({ ctx, ref, applicants, onSent, onClose, onFailed, 
     const ticked = picks.filter((p) => p.tick.checked);
     const chosen = ticked.map((p) => p.choice());
     if (!chosen.length) return say(line, STAFF.pickSomeone, 'error');
-    const about = ticked.map((p) => ({ ...p.choice(), name: p.contact.name, email: (p.contact.emails || [])[0] }));
+    const about = ticked.map((p) => ({
+      ...p.choice(),
+      delivery: p.delivery(),
+      name: p.contact.name,
+      email: (p.contact.emails || [])[0],
+    }));
+    const ownMail = about.some((c) => c.delivery === 'own_mail');
     let keys = null;
     const sent = await busy(
       form,
@@ -197,6 +204,7 @@ export function inviteFlyout({ ctx, ref, applicants, onSent, onClose, onFailed, 
         for (let attempt = 0; ; attempt++) {
           keys = ctx ? await roundKeys(ctx, ref, about, subject.value, body.value) : null;
           if (keys) payload.crypto = keys.crypto;
+          else if (ownMail) throw new Error(KEYS.noKeyring); // the link needs the keys this browser lacks
           try {
             return await api('POST', `/api/v1/matters/${enc(ref)}/invites`, payload);
           } catch (err) {
@@ -210,7 +218,7 @@ export function inviteFlyout({ ctx, ref, applicants, onSent, onClose, onFailed, 
       },
     );
     if (!sent) return undefined;
-    if (keys && about.some((c) => c.delivery === 'own_mail')) {
+    if (keys && ownMail) {
       form.replaceWith(ownMailPanel(sent, keys, about, subject.value, body.value, () => onSent(sent)));
       adder.remove();
       return undefined;

@@ -11,7 +11,7 @@ import { KEYS } from '../shared/strings.js';
 import * as C from '../crypto/index.js';
 import { inviteBundle, inviteLink, mailtoHref } from './epochflows.js';
 import { clientUser } from './keyflows.js';
-import { currentFek, keyringOf, matterState, unb64 } from './keyctx.js';
+import { currentFek, keyedRing, matterState, unb64 } from './keyctx.js';
 import { api } from '../shared/http.js';
 
 /**
@@ -21,9 +21,8 @@ import { api } from '../shared/http.js';
  * server refuses it once the firm has keys).
  */
 export async function roundKeys(ctx, ref, chosen, subject, body) {
-  const kr = await keyringOf(ctx);
-  if (!kr) return null;
-  if (!kr.trust) await kr.syncFirm();
+  const kr = await keyedRing(ctx);
+  if (!kr) return null; // no keys on this device or in the firm yet: the round goes as before
   const state = await matterState(kr, ref);
   const joining = new Set(chosen.map((c) => clientUser(c.contact_id)));
   const out = await inviteBundle({

@@ -153,7 +153,7 @@ function inviteRow(invite, handlers) {
     regenerate.dataset.action = 'regenerate';
     regenerate.addEventListener('click', () =>
       confirmInline(li, confirmRegenerateText(name), STAFF.confirmRegenerate, () =>
-        run(`${base}/regenerate`, { delivery: 'own_mail' }, (answer) =>
+        run(`${base}/regenerate`, {}, (answer) =>
           keysAfterRegenerate(ctx, ref, invite.contact_id, (answer.invites || [answer.invite || answer])[0] || answer),
         ),
       ),

@@ -27,6 +27,14 @@ export async function keyringOf(ctx) {
   return ctx.keyring;
 }
 
+/** My keyring when the firm has keys and I hold its escrow key (else null: nothing to re-key). */
+export async function keyedRing(ctx) {
+  const kr = await keyringOf(ctx);
+  if (!kr) return null;
+  if (!kr.trust || !currentFek(kr)) await kr.syncFirm();
+  return kr.trust && currentFek(kr) ? kr : null;
+}
+
 /** The newest firm escrow key I hold: the full FEK object (xSk, xPk, kid, version, fir). */
 export function currentFek(kr) {
   let best = null;

@@ -40,8 +40,8 @@ const lib = {
   },
   decodeHead: (b) => C.manifest.decodeHead(b),
   identityFromInviteSecret: (secret, firm, user) => C.keys.identityFromInviteSecret(secret, firm, user),
-  verifyHandover: (...args) => C.recovery.verifyHandover(...args),
-  sasCode: (firm, user, key) => C.recovery.sasCode(firm, user, key),
+  verifyHandover: (bytes, old, firm, user) => C.recovery.verifyHandover(bytes, old, firm, user),
+  sasCode: (firm, user, xPk, edPk) => C.recovery.sasCode(firm, user, xPk, edPk),
 };
 
 /** A signing call may answer the bytes or {<name>: bytes, ...}: the bytes. */
@@ -148,7 +148,7 @@ export async function firmWraps(firm, fek, staff, wrapper) {
 
 /** The escrow record of `fek` signed by the FRK. */
 export function escrowRecord(firm, fek, frk, nowMs) {
-  return lib.escrowRecord({ firm, version: fek.version, fek: fek.xPk, createdAtMs: nowMs }, frk);
+  return lib.escrowRecord({ firm, version: fek.version, xPk: fek.xPk, createdAtMs: nowMs }, frk);
 }
 
 /**

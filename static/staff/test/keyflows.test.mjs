@@ -9,7 +9,7 @@ import * as C from '../../crypto/index.js';
 import * as K from '../keyflows.js';
 import * as E from '../epochflows.js';
 
-const { bytes, certs, keys, wrap, primitives } = C;
+const { bytes, certs, keys, wrap, manifest, envelope, primitives } = C;
 const FIRM = 'demo';
 const MATTER = 'AAAA0002';
 const NOW = 1_790_000_000_000;
@@ -103,3 +103,123 @@ test('contact ids from client ids', () => {
   assert.equal(K.contactOf('s12'), null);
 });
 
+
+// ---------------------------------------------------------------- full flows, read back as a client would
+
+/** A client's reader: pinned FRK, staff certificates, the chain of the matter. */
+async function reader(frk, certList) {
+  const trust = new certs.TrustStore({ firm: FIRM, frkEdPk: frk.edPk });
+  for (const c of certList) await trust.addCert(c, NOW);
+  return { trust, verifier: new manifest.ManifestVerifier(trust) };
+}
+
+async function setUpFirm() {
+  const root = await frkSigner();
+  const admin = await staffIdentity(1);
+  const out = await K.firmSetup({ firm: FIRM, frk: root.signer, me: admin, nowMs: NOW });
+  return { ...root, admin, out };
+}
+
+test('firm set-up: self-certified admin, escrow v1 wrapped to the admin, first revocation list for 30 days', async () => {
+  const { frk, admin, out } = await setUpFirm();
+  const { trust } = await reader(frk, [out.cert]);
+  const list = await certs.verifyRevocationList(out.list, frk.edPk);
+  assert.equal(list.version, 1);
+  assert.equal(list.entries.length, 0);
+  assert.equal(Number(list.next_update_ms), NOW + 30 * K.DAY_MS);
+  const escrow = await keys.verifyEscrowRecord(out.escrow.record, frk.edPk);
+  assert.equal(escrow.version, 1);
+  assert.ok(bytes.bytesEqual(escrow.x_pk, out.fek.xPk));
+  const expected = { firm: FIRM, matter: wrap.FIRM_MATTER, epoch: 1, kind: wrap.KIND.FIRM, recipient: 's1', recipientKid: admin.kid };
+  const plain = await wrap.unwrapKey(out.escrow.wraps[0], expected, admin, trust, NOW);
+  assert.ok(bytes.bytesEqual(plain.slice(32), out.fek.fir));
+  const facts = K.listFacts(out.list);
+  assert.equal(K.listNeedsResign(facts, NOW + 16 * K.DAY_MS), true);
+  const next = K.listFacts(await K.resignedList(FIRM, (await frkSigner()).signer, facts, NOW + 16 * K.DAY_MS));
+  assert.equal(next.version, 2);
+});
+
+test('invite round: the client derives its key from R, verifies the chain, unwraps the MEK and reads the welcome', async () => {
+  const { frk, admin, out } = await setUpFirm();
+  const sent = await E.inviteBundle({
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    invites: [
+      { contactId: 12, delivery: 'own_mail', subject: 'Welcome', text: 'Hello Ann' },
+      { contactId: 13, delivery: 'portal', subject: 'Welcome', text: 'Hello Bob' },
+    ],
+  });
+  assert.deepEqual(sent.crypto.delivery, { 12: 'own_mail', 13: 'portal' });
+  assert.deepEqual(Object.keys(sent.crypto.secrets), ['13']); // the own-mail secret never goes to the server
+  assert.equal(sent.crypto.epoch.wraps.length, 3); // #fek + two clients
+  // Ann's browser: derive, verify, unwrap, read
+  const ann = await keys.identityFromInviteSecret(sent.secrets[12], FIRM, 'c12');
+  const { trust, verifier } = await reader(frk, [out.cert, ...sent.crypto.certs.map((c) => bytes.fromB64url(c))]);
+  const tbs = await verifier.accept(bytes.fromB64url(sent.crypto.epoch.manifest), FIRM, MATTER, NOW);
+  assert.deepEqual(tbs.members.map((m) => m.user), ['c12', 'c13']);
+  const head = manifest.decodeHead(bytes.fromB64url(sent.crypto.epoch.head));
+  assert.equal(head.epoch, 1);
+  const annWrap = sent.crypto.epoch.wraps.map((w) => bytes.fromB64url(w)).find((w) => C.encoding.decode(wrap.WRAP, w).info.recipient === 'c12');
+  const mek = await wrap.unwrapKey(annWrap, { firm: FIRM, matter: MATTER, epoch: 1, kind: 1, recipient: 'c12', recipientKid: ann.kid }, ann, trust, NOW, tbs.commit);
+  const msg = await envelope.openMessage(bytes.fromB64url(sent.crypto.welcome[12]), { firm: FIRM, matter: MATTER, thread: 'welcome-12' }, {
+    trust, verifier, replay: new envelope.ReplayGuard(), nowMs: NOW, keys: async () => ({ mek }),
+  });
+  assert.equal(envelope.decodeBody(msg.plaintext ?? msg.body ?? msg.bytes).text, 'Hello Ann');
+});
+
+test('portal delivery then the fresh key: handover + code -> new cert, old key revoked, next epoch, history re-wrapped', async () => {
+  const { frk, admin, out } = await setUpFirm();
+  const sent = await E.inviteBundle({
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    invites: [{ contactId: 13, delivery: 'portal', subject: 'S', text: 'T' }],
+  });
+  const invited = await keys.identityFromInviteSecret(bytes.fromB64url(sent.crypto.secrets[13]), FIRM, 'c13');
+  const fresh = await keys.generateUik();
+  const { handover } = await C.recovery.signHandover({ firm: FIRM, user: 'c13', xPk: fresh.xPk, edPk: fresh.edPk, tsMs: NOW }, invited);
+  const code = await C.recovery.sasCode(FIRM, 'c13', fresh.xPk, fresh.edPk);
+  const wrong = code === '000 000' ? '111 111' : '000 000';
+  await assert.rejects(E.verifiedFreshKey(FIRM, 'c13', handover, invited, wrong), /code/);
+  await assert.rejects(E.verifiedFreshKey(FIRM, 'c13', handover, fresh, code)); // not signed by the invite key
+  const key = await E.verifiedFreshKey(FIRM, 'c13', handover, invited, code);
+  assert.ok(bytes.bytesEqual(key.kid, fresh.kid));
+  const member = { user: 'c13', kid: invited.kid, role: 2, xPk: invited.xPk, serial: NOW };
+  const rep = await E.replaceClientKey({
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: { epoch: 1, hash: sent.epoch.hash }, members: [member],
+    shareHistory: true, old: member, key, history: [{ epoch: 1, mek: sent.epoch.mek }], nowMs: NOW + 1,
+  });
+  const { trust, verifier } = await reader(frk, [out.cert, bytes.fromB64url(sent.crypto.certs[0]), rep.cert]);
+  await verifier.accept(bytes.fromB64url(sent.crypto.epoch.manifest), FIRM, MATTER, NOW);
+  const t2 = await verifier.accept(rep.epoch.manifest, FIRM, MATTER, NOW + 1);
+  assert.equal(t2.epoch, 2);
+  assert.ok(bytes.bytesEqual(t2.members[0].kid, fresh.kid));
+  const back = await wrap.unwrapKey(bytes.fromB64url(rep.wraps[0]), { firm: FIRM, matter: MATTER, epoch: 1, kind: 1, recipient: 'c13', recipientKid: fresh.kid }, fresh, trust, NOW + 1, verifier.manifestAt(FIRM, MATTER, 1).commit);
+  assert.ok(bytes.bytesEqual(back, sent.epoch.mek)); // history comes back to the fresh key
+  const r = await trust.addRevocation(rep.revocation, NOW + 1);
+  assert.ok(bytes.bytesEqual(r.kid, invited.kid));
+  assert.equal(trust.isRevoked('c13', invited.kid), true);
+});
+
+test('removal: the next epoch leaves the client out; staff leaving: list v2 with reason left, FEK v2 to the rest', async () => {
+  const { frk, signer, admin, out } = await setUpFirm();
+  const sent = await E.inviteBundle({
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    invites: [{ contactId: 12, delivery: 'own_mail', subject: 'S', text: 'T' }],
+  });
+  const removed = await E.nextEpoch({ firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: { epoch: 1, hash: sent.epoch.hash }, members: [], shareHistory: true, nowMs: NOW + 5 });
+  assert.equal(removed.wraps.length, 1); // #fek only
+  const bob = await staffIdentity(2);
+  const facts = K.listFacts(out.list);
+  const left = await K.staffLeaving({
+    firm: FIRM, frk: signer, me: admin, facts, leaver: { user: 's2', kids: [bob.kid] },
+    remaining: [{ user: 's1', kid: admin.kid, xPk: admin.xPk }], fekVersion: 1, nowMs: NOW + 9,
+  });
+  const list = await certs.verifyRevocationList(left.list, frk.edPk);
+  assert.equal(list.version, 2);
+  assert.equal(list.entries[0].user, 's2');
+  assert.equal(list.entries[0].reason, K.REASON.left);
+  assert.equal(left.fek.version, 2);
+  assert.equal(left.escrow.wraps.length, 1);
+  const rekeyed = await E.nextEpoch({ firm: FIRM, matter: MATTER, me: admin, fek: left.fek, prev: { epoch: 2, hash: removed.hash }, members: [], shareHistory: true, nowMs: NOW + 10 });
+  assert.equal(C.encoding.decode(manifest.MANIFEST, rekeyed.manifest).tbs.fek_version, 2);
+  const head = await E.signHead(FIRM, MATTER, admin, 3, rekeyed.hash, NOW + 10);
+  assert.equal(E.headTime(head), NOW + 10);
+});
