@@ -28,15 +28,18 @@ export async function runStaffLeaving(ctx, staffId, onProgress = () => {}) {
   const kr = await keyringOf(ctx);
   if (!frk || !kr) return { done: false, reason: 'no_frk' };
   const data = await api('GET', '/api/v1/keys/firm');
-  if (!data.frk) return { done: true, matters: 0 }; // no keys yet: nothing to rotate
+  if (!data.frk) return { done: true, matters: 0, nothing: true }; // no keys yet: nothing to rotate
   await kr.syncFirm();
   const leaverId = staffUser(staffId);
   const all = await staffKeys(data);
   const revokedNow = new Set();
-  const facts = listFacts(unb64(data.revocations.list));
+  const list = data.revocations && data.revocations.list;
+  const facts = list ? listFacts(unb64(list)) : { version: 0, entries: [] };
   for (const e of facts.entries) revokedNow.add(`${e.user}:${C.bytes.toHex(e.kid)}`);
   const live = all.filter((s) => !revokedNow.has(`${s.user}:${C.bytes.toHex(s.kid)}`));
   const leaver = { user: leaverId, kids: live.filter((s) => s.user === leaverId).map((s) => s.kid) };
+  // never certified (or already revoked): they never held the firm keys, nothing to rotate
+  if (!leaver.kids.length) return { done: true, matters: 0, nothing: true };
   const remaining = live.filter((s) => s.user !== leaverId);
   const versions = [...(kr.firmKeys || new Map()).keys()];
   const out = await staffLeaving({

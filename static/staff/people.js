@@ -66,7 +66,8 @@ async function rekeyAfterLeaving(ctx, staffId, row) {
   say(line, KEYS.leaving, 'busy');
   try {
     const out = await runStaffLeaving(ctx, staffId, (done, total) => say(line, leavingProgress(done, total), 'busy'));
-    if (out.done) say(line, KEYS.leavingDone, 'ok');
+    if (out.nothing) line.remove();
+    else if (out.done) say(line, KEYS.leavingDone, 'ok');
     else say(line, KEYS.needFrk, 'error');
   } catch (err) {
     failed(ctx, line, err);
