@@ -141,7 +141,8 @@ async def open_invite(db: Database, settings: Settings, token: object) -> dict[s
     return {
         "firm": {"name": firm.name, "slug": firm.slug},
         "matter": {"ref": matter.reference, "title": matter.title},
-        "contact": {"name": contact.display_name},
+        # the id names the client's rtp1 user ("c<id>"), from which the page derives its keys
+        "contact": {"name": contact.display_name, "id": contact.id},
         "email": email,
         "needs_passcode": invite.method == "email_sms",
         "has_password": has_password,

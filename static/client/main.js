@@ -13,6 +13,7 @@ import { el } from '../shared/dom.js';
 import { api, ApiError } from '../shared/http.js';
 import { acceptScreen } from '../shared/accept.js';
 import { currentFirm, whoAmI } from '../shared/account.js';
+import { keyringFor } from '../shared/keysession.js';
 import { accountPanel } from '../shared/accountview.js';
 import { exchangeToken, logout, takeFragmentLink } from '../shared/login.js';
 import { signInScreen } from '../shared/signin.js';
@@ -237,6 +238,7 @@ async function openLink(link) {
     kind: link.kind,
     firm: currentFirm(),
     secret: link.secret,
+    keyLink: { r: link.r, frk: link.frk, d: link.d },
     onSignedIn: signedIn,
     onPasswordSet: () => showSignIn(NOTICE.passwordSet),
     onBadLink: (err) => {
@@ -303,6 +305,42 @@ async function load() {
   await loadStreams(principal);
 }
 
+/**
+ * This person's keyring on this device with the firm's keys read and
+ * verified, or null (no keys here: messages say how to get them). A failed
+ * check of the firm's keys stays on the keyring as a problem the views show.
+ */
+async function readyKeyring(principal) {
+  let keyring = null;
+  try {
+    keyring = await keyringFor(principal);
+    if (keyring) await keyring.syncFirm();
+  } catch (err) {
+    if (!keyring) return null;
+    keyring.problems.push({ what: 'root', scope: 'firm', code: err.code || 'network' });
+  }
+  return keyring;
+}
+
+/** Read each matter's keys (a few at a time), then let its view offer the reply form. */
+async function syncMatters(keyring, views) {
+  const refs = [...views.keys()];
+  for (let i = 0; i < refs.length; i += 4) {
+    await Promise.all(
+      refs.slice(i, i + 4).map(async (ref) => {
+        if (keyring && keyring.trust) {
+          try {
+            await keyring.syncMatter(ref);
+          } catch (err) {
+            keyring.problems.push({ what: 'matter', scope: ref, code: err.code || 'network' });
+          }
+        }
+        views.get(ref).keysReady();
+      }),
+    );
+  }
+}
+
 /** The stream of every matter of `principal`: history, then live. */
 async function loadStreams(principal) {
   stopStreams();
@@ -327,6 +365,7 @@ async function loadStreams(principal) {
 
   const staff = principal.viewer === 'staff' && principal.kind === 'staff';
   const tools = staff ? await import('../staff/phase.js') : null;
+  const keyring = await readyKeyring(principal);
   const views = new Map();
   const heads = new Map();
   const container = $('matters');
@@ -341,12 +380,13 @@ async function loadStreams(principal) {
       : undefined,
   };
   for (const matter of matters) {
-    const view = new MatterView(matter, handlers);
+    const view = new MatterView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut });
     views.set(matter.ref, view);
     heads.set(matter.ref, matter.head);
     container.append(view.section);
   }
 
+  await syncMatters(keyring, views);
   feed = new Feed({
     principal,
     views,

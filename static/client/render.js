@@ -9,10 +9,11 @@
 // after a reconnect and a POST response, and must appear once.
 
 import { el } from '../shared/dom.js';
-import { actorLabel, base64Bytes, formatTime, payloadRows } from '../shared/format.js';
-import { TEXT, bytesText, conversationLabel, encryptedMessage, eventLabel } from '../shared/strings.js';
+import { actorLabel, formatTime, payloadRows } from '../shared/format.js';
+import { CRYPTO, TEXT, conversationLabel, eventLabel } from '../shared/strings.js';
+import { composer, keyNotices, messageBody } from './cryptoview.js';
 
-function eventElement(event, ref) {
+function eventElement(event, ref, view) {
   const internal = event.audience === 'staff';
   const item = el('li', internal ? 'event internal' : 'event');
   item.id = `ev-${ref}-${event.seq}`;
@@ -37,14 +38,13 @@ function eventElement(event, ref) {
   head.append(seq);
   item.append(head);
 
+  const payload = event.payload || {};
   if (event.blob) {
-    // End-to-end ciphertext: the key directory that lets this page decrypt
-    // it arrives in a later release; until then say what it is.
-    const size = base64Bytes(event.blob);
-    item.append(el('p', 'blob', encryptedMessage(bytesText(size))));
+    // End-to-end ciphertext: the keyring verifies and decrypts it (or warns).
+    item.append(messageBody(event, ref, view.keyring, view.names));
+    return item;
   }
 
-  const payload = event.payload || {};
   if (event.kind === 'welcome' && typeof payload.text === 'string') {
     // The firm's welcome message reads as a letter, not as a list of fields.
     if (typeof payload.subject === 'string') item.append(el('p', 'welcome-subject', payload.subject));
@@ -71,8 +71,13 @@ export class MatterView {
    * `matter` is {ref, title}; `tools(ref)` (staff only, staff/phase.js)
    * returns an element added under the conversation.
    */
-  constructor(matter, { onLoadEarlier, tools } = {}) {
+  constructor(matter, { onLoadEarlier, tools, keyring = null, staff = false, onSignedOut } = {}) {
     this.ref = matter.ref;
+    this.keyring = keyring; // null: no keys on this device (messages say so)
+    this.staff = staff;
+    this.onSignedOut = onSignedOut || (() => {});
+    this.names = new Map(); // rtp1 id -> display name, from verified messages
+    this.thread = null; // the thread of the newest message: replies go there
     this.items = new Map(); // seq -> <li>
     this.maxSeq = 0;
     this.busy = false;
@@ -103,15 +108,48 @@ export class MatterView {
     this.empty = el('p', 'empty', TEXT.nothingYet);
     this.log.append(this.list);
 
-    this.section.append(title, this.state, this.earlier, this.log, this.empty);
+    this.notices = keyNotices(null, ref, this.names);
+    this.reply = el('div', 'reply');
+    this.section.append(title, this.state, this.notices, this.earlier, this.log, this.empty, this.reply);
     if (tools) this.section.append(tools(ref));
+  }
+
+  /**
+   * The matter's keys were read (keyring.syncMatter): show notices, and the
+   * reply form when there is an epoch to write under (or why not).
+   */
+  keysReady() {
+    const kr = this.keyring;
+    const notices = keyNotices(kr, this.ref, this.names);
+    this.notices.replaceWith(notices);
+    this.notices = notices;
+    if (!kr) return;
+    if (!kr.certified()) {
+      this.reply.replaceChildren(el('p', 'key-notice', this.staff ? CRYPTO.waitingApproval : CRYPTO.notReady));
+      return;
+    }
+    if (!kr.epochOf(this.ref)) {
+      this.reply.replaceChildren(el('p', 'key-notice', CRYPTO.notReady));
+      return;
+    }
+    this.reply.replaceChildren(
+      composer(this.ref, {
+        keyring: kr,
+        staff: this.staff,
+        thread: () => this.thread || 'general',
+        onPosted: (event) => this.add(event),
+        onSignedOut: this.onSignedOut,
+      }),
+    );
   }
 
   /** Render `event` in seq order; false if this seq is already shown. */
   add(event) {
     const seq = event.seq;
     if (!Number.isSafeInteger(seq) || this.items.has(seq)) return false;
-    const item = eventElement(event, this.ref);
+    const item = eventElement(event, this.ref, this);
+    const thread = event.blob && event.payload && typeof event.payload.thread === 'string' ? event.payload.thread : null;
+    if (thread && seq > this.maxSeq && event.audience !== 'staff') this.thread = thread;
     const follow = !this.busy && this.isLastVisible();
     if (seq > this.maxSeq) {
       this.list.append(item);
@@ -127,8 +165,23 @@ export class MatterView {
     }
     this.items.set(seq, item);
     this.empty.hidden = true;
+    if (event.kind === 'keys' && this.keyring) this.keysChanged(event.payload || {});
     if (follow && seq === this.maxSeq) item.scrollIntoView({ block: 'nearest' });
     return true;
+  }
+
+  /** A `keys` event: read the directory again (firm-wide changes: the firm's part too). */
+  keysChanged(payload) {
+    const kr = this.keyring;
+    const firmWide = ['cert', 'revocations', 'escrow', 'root'].includes(payload.what) && !payload.epoch;
+    const sync = firmWide ? kr.syncFirm().then(() => kr.syncMatter(this.ref)) : kr.syncMatter(this.ref);
+    sync.then(
+      () => this.keysReady(),
+      (err) => {
+        kr.problems.push({ what: 'matter', scope: this.ref, code: err.code || 'network' });
+        this.keysReady();
+      },
+    );
   }
 
   /** Was the newest event on screen (so a new one should scroll into view)? */

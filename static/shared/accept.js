@@ -6,7 +6,10 @@
 import { loginSecret, newKdf, rememberAccount } from './account.js';
 import { el } from './dom.js';
 import { button, busy, control, field, say, statusLine } from './forms.js';
+import { b64url } from '../crypto/bytes.js';
 import { ApiError, api, setCsrfToken } from './http.js';
+import { handOver, handoverWanted, inviteIdentity } from './invitekeys.js';
+import { useKeyring } from './keysession.js';
 import { passwordProblem } from './password.js';
 import { AUTH, ERRORS, inviteFor } from './strings.js';
 
@@ -20,7 +23,7 @@ const PATHS = {
  * signed in, `onPasswordSet()` when the password is set but the account
  * must sign in first; `onBadLink(err)` when the link does not open.
  */
-export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onPasswordSet, onBadLink }) {
+export async function acceptScreen(root, { kind, firm, secret, keyLink, onSignedIn, onPasswordSet, onBadLink }) {
   const [openPath, acceptPath] = PATHS[kind];
   const section = el('section', 'panel auth');
   section.id = 'accept';
@@ -42,6 +45,18 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onPas
   const matter = info.matter && typeof info.matter === 'object' ? info.matter.title || info.matter.ref : info.matter;
   const person = info.contact && typeof info.contact === 'object' ? info.contact.name : info.contact || info.name;
   section.append(el('p', 'lead', inviteFor(firmName, matter, person, info.email)));
+  // An end-to-end invite (`r` and `frk` in the link): the identity its secret
+  // determines, under the firm root the link pins. Derived now: it is cheap,
+  // and a link whose parts do not decode says so before a password is typed.
+  let pending = null;
+  if (kind === 'invite' && keyLink && keyLink.r && !info.has_password) {
+    try {
+      pending = await inviteIdentity(firmSlug, info, keyLink);
+    } catch (err) {
+      onBadLink(err);
+      return;
+    }
+  }
 
   const form = el('form', 'stack');
   const passcode = control('passcode', {
@@ -89,12 +104,26 @@ export async function acceptScreen(root, { kind, firm, secret, onSignedIn, onPas
     const done = await busy(form, line, AUTH.checking, async () => {
       // The server's salt and parameters when it gave them (an existing password needs them).
       const kdf = info.kdf && info.kdf.salt ? info.kdf : newKdf(info.kdf);
-      const body = { token: secret, kdf, login_secret: await loginSecret(password.value, kdf) };
+      const body = { token: secret, kdf };
+      if (pending) {
+        // one Argon2id run: the login secret, and the key backup under the same password
+        const made = await pending.createBackup(password.value, kdf);
+        body.login_secret = made.loginSecret;
+        body.key_backup = b64url(made.backup);
+        body.public_keys = b64url(pending.publicKeys);
+      } else {
+        body.login_secret = await loginSecret(password.value, kdf);
+      }
       if (info.needs_passcode) body.passcode = passcode.value.trim();
       if (!totpField.hidden && totp.value.trim()) body.totp = totp.value.trim();
       const answer = await api('POST', acceptPath, body, { session: false });
       rememberAccount(firmSlug, info.email);
       if (answer && answer.csrf_token) setCsrfToken(answer.csrf_token);
+      if (pending) {
+        const keyring = await pending.store();
+        useKeyring(keyring);
+        if (answer && answer.principal && handoverWanted(info, keyLink)) await handOver(keyring, password.value, kdf);
+      }
       // No session: the account must sign in first (an org admin enrols an
       // authenticator at their first sign-in).
       return Boolean(answer && answer.principal);

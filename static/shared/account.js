@@ -6,6 +6,7 @@
 import { DEFAULT_PARAMS, passwordKeys } from '../crypto/backup.js';
 import { b64url, fromB64url, randomBytes } from '../crypto/bytes.js';
 import { api, setCsrfToken } from './http.js';
+import { backupForNewPassword, forgetKeys, setSessionFirm } from './keysession.js';
 
 // Writes made before there is a session: no CSRF token to look up first.
 const NO_SESSION = { session: false };
@@ -47,8 +48,18 @@ function params(kdf) {
 
 /** The base64url login secret of `password` under the server's `kdf` ({salt, m_kib, t, p}). */
 export async function loginSecret(password, kdf) {
+  return (await passwordSecrets(password, kdf)).secret;
+}
+
+/**
+ * One Argon2id run: the base64url login secret and the key backup's
+ * encryption key (docs/security.md §10), so unlocking the keys after sign-in
+ * costs no second second of Argon2id.
+ */
+export async function passwordSecrets(password, kdf) {
   const keys = await passwordKeys(password, fromB64url(kdf.salt), params(kdf));
-  return b64url(keys.loginSecret);
+  keys.argon2Out.fill(0);
+  return { secret: b64url(keys.loginSecret), kek: keys.kek };
 }
 
 /** A new `kdf` (fresh 16-byte salt) for a new password; parameters from `base` or the defaults. */
@@ -69,7 +80,7 @@ function firmField(firm) {
 /** The login secret of `email`'s account: prelogin, then Argon2id in this browser (~1 s). */
 export async function secretFor(firm, email, password) {
   const { kdf } = await api('POST', '/api/v1/prelogin', { ...firmField(firm), email }, NO_SESSION);
-  return { kdf, secret: await loginSecret(password, kdf) };
+  return { kdf, ...(await passwordSecrets(password, kdf)) };
 }
 
 /**
@@ -98,7 +109,10 @@ export function rememberAccount(firm, email) {
 export async function whoAmI() {
   const data = await api('GET', '/api/v1/me');
   setCsrfToken(data.csrf_token);
-  if (data.firm && typeof data.firm.slug === 'string') remember(FIRM_KEY, data.firm.slug);
+  if (data.firm && typeof data.firm.slug === 'string') {
+    remember(FIRM_KEY, data.firm.slug);
+    setSessionFirm(data.firm.slug);
+  }
   return data.principal;
 }
 
@@ -107,6 +121,9 @@ export async function changePassword(firm, email, current, next) {
   const { kdf, secret } = await secretFor(firm, email, current);
   const fresh = newKdf(kdf);
   const body = { current_login_secret: secret, kdf: fresh, login_secret: await loginSecret(next, fresh) };
+  // the key backup is encrypted under the password: it changes with it
+  const keyBackup = await backupForNewPassword(current, next, fresh);
+  if (keyBackup) body.key_backup = keyBackup;
   const data = await api('POST', '/api/v1/me/password', body);
   if (data && data.csrf_token) setCsrfToken(data.csrf_token);
   return data;
@@ -116,4 +133,5 @@ export async function changePassword(firm, email, current, next) {
 export async function signOutEverywhere() {
   await api('DELETE', '/api/v1/sessions');
   setCsrfToken(null);
+  await forgetKeys();
 }

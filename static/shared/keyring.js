@@ -220,6 +220,11 @@ export class PendingIdentity {
     return { backup: made.blob, loginSecret: b64url(made.loginSecret), kek: made.kek };
   }
 
+  /** The identity imported non-extractable (seeds wiped), not stored on its own. */
+  storedIdentity() {
+    return importIdentity(this.user, this._uik.xSk, this._uik.edSk);
+  }
+
   /** Keep the keys in this browser (non-extractable) and return the keyring. */
   async store() {
     const identity = await importIdentity(this.user, this._uik.xSk, this._uik.edSk);
@@ -254,6 +259,35 @@ export class Keyring {
     this.mine = null; // my own certificate entry, once seen
     this._syncs = new Map();
     this._saveTimer = null;
+  }
+
+  /** Every identity of mine this browser holds: the one in use, a handed-over next one, the previous. */
+  identities() {
+    return [this.identity, this._record.next, this._record.previous].filter(Boolean);
+  }
+
+  /** The fresh identity a handover registered (used once staff certify it) and its verification code. */
+  async addNext(identity, code) {
+    this._record.next = identity;
+    this.state.verificationCode = code;
+    await this.save();
+  }
+
+  /** The handed-over identity is certified: it becomes the one in use; the invite key still reads history. */
+  promoteNext() {
+    const next = this._record.next;
+    if (!next) return;
+    this._record.previous = this.identity;
+    this._record.identity = next;
+    this._record.next = null;
+    this.identity = next;
+    this.state.verificationCode = null;
+    this.saveSoon();
+  }
+
+  /** The code to read to the adviser while a handed-over identity waits for them, or null. */
+  get verificationCode() {
+    return this._record.next ? this.state.verificationCode ?? null : null;
   }
 
   get frkFingerprint() {

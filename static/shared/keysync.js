@@ -63,6 +63,8 @@ function noteKeys(kr, entries) {
     }
     if (known && known.kid !== kid && user !== kr.user) kr.keyChanges.push({ user, kid: e.kid });
     kr.state.keys[user] = { kid, serial: e.serial };
+    const next = kr._record.next;
+    if (user === kr.user && next && bytesEqual(e.kid, next.kid)) kr.promoteNext();
     if (user === kr.user && bytesEqual(e.kid, kr.identity.kid)) kr.mine = e;
   }
 }
@@ -129,10 +131,11 @@ export async function syncFirm(kr) {
     try {
       const bytes = bytesOf(w);
       const info = C.encoding.decode(wrap.WRAP, bytes).info;
-      if (info.kind !== wrap.KIND.FIRM || info.recipient !== kr.user) continue;
+      const mine = kr.identities().find((i) => bytesEqual(i.kid, info.recipient_kid));
+      if (info.kind !== wrap.KIND.FIRM || info.recipient !== kr.user || !mine) continue;
       const expected = { firm: kr.firm, matter: wrap.FIRM_MATTER, epoch: info.epoch, kind: wrap.KIND.FIRM,
-        recipient: kr.user, recipientKid: kr.identity.kid };
-      const pt = await wrap.unwrapKey(bytes, expected, kr.identity, kr.trust, now());
+        recipient: kr.user, recipientKid: mine.kid };
+      const pt = await wrap.unwrapKey(bytes, expected, mine, kr.trust, now());
       const fek = await keys.fekFromWrapped(kr.firm, info.epoch, pt);
       kr.firmKeys.set(info.epoch, { fek, fir: fek.fir });
     } catch (err) {
@@ -141,6 +144,28 @@ export async function syncFirm(kr) {
   }
   await kr.save();
   return { ready: true };
+}
+
+/**
+ * The signed head of a matter (docs/keys.md lifecycle rules), for a library
+ * whose ManifestVerifier has no acceptHead yet: signed by staff or a custodian
+ * in scope, no older than HEAD_MAX_AGE_MS, naming the chain's last epoch and hash.
+ */
+async function checkHead(kr, bytes, ref, nowMs) {
+  const h = manifest.decodeHead(bytes);
+  const stale = (why) => new CryptoInvalid('crypto_stale', why);
+  if (h.firm !== kr.firm || h.matter !== ref) throw new CryptoInvalid('crypto_wrong_context', 'head of another matter');
+  const signer = kr.trust.lookup(h.signer, h.signer_kid, nowMs);
+  const custodian = signer.role === certs.ROLE.bot && (signer.flags & certs.FLAG.CUSTODIAN) !== 0;
+  if (signer.role !== certs.ROLE.staff && !(custodian && (!signer.scopes.length || signer.scopes.includes(ref)))) {
+    throw new CryptoInvalid('crypto_uncertified', 'head signer may not sign heads');
+  }
+  if (!(await C.primitives.ed25519Verify(signer.ed_pk, h.tbs, h.sig))) {
+    throw new CryptoInvalid('crypto_signature', 'head signature');
+  }
+  if (nowMs - Number(h.ts_ms) > manifest.HEAD_MAX_AGE_MS) throw stale('the head is too old');
+  const st = kr.verifier.state(kr.firm, ref);
+  if (!st || st.epoch !== h.epoch || !bytesEqual(st.hash, h.hash)) throw stale('the head names another epoch than the chain');
 }
 
 /**
@@ -195,8 +220,8 @@ export async function syncMatter(kr, ref) {
     mem.epoch = st.epoch;
     mem.hash = new Uint8Array(st.hash);
   }
-  const acceptHead = optional(kr.verifier, ['acceptHead']);
-  if (acceptHead && data.head) {
+  if (data.head) {
+    const acceptHead = optional(kr.verifier, ['acceptHead']) || ((bytes, matter, t) => checkHead(kr, bytes, matter, t));
     try {
       await acceptHead(bytesOf(data.head), ref, now());
     } catch (err) {
@@ -215,9 +240,10 @@ export async function syncMatter(kr, ref) {
       if (!tbs) continue;
       let me;
       let recipientKid;
-      if (info.recipient === kr.user && bytesEqual(info.recipient_kid, kr.identity.kid)) {
-        me = kr.identity;
-        recipientKid = kr.identity.kid;
+      const mine = kr.identities().find((i) => bytesEqual(i.kid, info.recipient_kid));
+      if (info.recipient === kr.user && mine) {
+        me = mine;
+        recipientKid = mine.kid;
       } else if (info.recipient === wrap.FEK_RECIPIENT && kr.firmKeys.has(tbs.fek_version)) {
         const { fek } = kr.firmKeys.get(tbs.fek_version);
         me = { xSk: fek.xSk, xPk: fek.xPk };

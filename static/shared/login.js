@@ -1,5 +1,6 @@
 // Links into the portal: `#token=` (a login link -> an HttpOnly session
-// cookie), `#invite=` and `#setup=` (read here, used by shared/accept.js).
+// cookie), `#invite=` / `#t=` and `#setup=` (read here, used by
+// shared/accept.js), with an invite's `r` (secret) and `frk` (root fingerprint).
 //
 // The fragment never reaches the server (browsers do not send it), and we
 // drop it from the address bar and the session history *before* using it,
@@ -7,6 +8,7 @@
 // screenshot of the page — even if the exchange then fails.
 
 import { api, setCsrfToken } from './http.js';
+import { forgetKeys } from './keysession.js';
 
 // The secrets a link may carry in its fragment: a demo/API login link
 // (`#token=`), a client's portal invitation (`#invite=`) and a staff
@@ -22,13 +24,18 @@ export function takeFragmentLink(loc = window.location, hist = window.history) {
   const hash = loc.hash.startsWith('#') ? loc.hash.slice(1) : loc.hash;
   if (!hash) return null;
   const params = new URLSearchParams(hash);
-  const kind = LINK_KINDS.find((k) => params.has(k));
+  // `#t=` is the end-to-end invite link of docs/keys.md (`t` the token, `r` the
+  // invite secret, `frk` the firm root fingerprint): an invitation.
+  const kind = params.has('t') ? 'invite' : LINK_KINDS.find((k) => params.has(k));
   if (!kind) return null;
   // replaceState, not `location.hash = ''`: no new history entry and no
   // trailing '#', and the Back button cannot bring the secret back.
   hist.replaceState(hist.state, '', loc.pathname + loc.search);
-  const secret = params.get(kind);
-  return secret ? { kind, secret } : null;
+  const secret = params.get(kind) || params.get('t');
+  if (!secret) return null;
+  const link = { kind, secret };
+  for (const extra of ['r', 'frk', 'd']) if (params.get(extra)) link[extra] = params.get(extra);
+  return link;
 }
 
 /** The login-link token of the URL fragment, or null (see takeFragmentLink). */
@@ -45,6 +52,11 @@ export async function exchangeToken(token) {
 
 /** DELETE /api/v1/session: revokes this session (and any exchanged from it) and clears the cookie. */
 export async function logout() {
-  await api('DELETE', '/api/v1/session');
+  try {
+    await api('DELETE', '/api/v1/session');
+  } finally {
+    // signing out forgets the keys on this device, whatever the server answered
+    await forgetKeys();
+  }
   setCsrfToken(null);
 }

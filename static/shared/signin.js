@@ -7,6 +7,7 @@ import { currentFirm, rememberedEmail, secretFor, signIn } from './account.js';
 import { el } from './dom.js';
 import { button, busy, control, field, say, statusLine } from './forms.js';
 import { ApiError } from './http.js';
+import { keysAfterSignIn } from './keysession.js';
 import { AUTH } from './strings.js';
 
 /** A first sign-in that confirmed an authenticator: its one-time recovery codes, shown once. */
@@ -83,13 +84,22 @@ export function signInScreen(root, { onSignedIn }) {
       AUTH.checking,
       async () => {
         if (!derived) derived = await secretFor(firmValue, emailValue, password.value);
+        let signedIn;
         try {
-          return await attempt();
+          signedIn = await attempt();
         } catch (err) {
           const mustEnrol = err instanceof ApiError && err.code === 'second_factor_required' && err.details.enrol;
           if (!mustEnrol || totp.value.trim()) throw err;
           return attempt({ totp_setup: true });
         }
+        // The keys: the backup of the answer opened with the same Argon2id output.
+        // Signed in either way; a backup that does not open is said on the page.
+        try {
+          await keysAfterSignIn({ answer: signedIn, password: password.value, kdf: derived.kdf, kek: derived.kek });
+        } catch (err) {
+          signedIn.keysError = err;
+        }
+        return signedIn;
       },
       (err) => {
         if (err instanceof ApiError && err.code === 'second_factor_required') {

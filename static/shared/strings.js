@@ -81,6 +81,45 @@ export const matterLink = (title, ref) => `${title} (${ref})`;
 /** The phase form's status line when the post failed. */
 export const notPosted = (message) => `Not posted: ${message}`;
 
+/** End-to-end encryption in the conversation and the account page (static/shared/keyring.js). */
+export const CRYPTO = {
+  decrypting: 'Decrypting…',
+  noKeys: 'This message is end-to-end encrypted. Sign out and sign in again on this device to read it.',
+  cannotRead: 'This message cannot be read on this device: its key was not shared with you.',
+  failedTitle: 'Warning: this message failed its security check and is not shown.',
+  failedText: 'It may have been changed after it was sent. Tell the firm (by phone) if this keeps happening.',
+  senderMismatch: 'The server names another sender than the one who signed this message.',
+  visMismatch: 'This message is marked for another audience than the one it was encrypted for.',
+  internalNote: 'Internal note (staff only)',
+  systemUpdate: 'System update',
+  matterWarning: 'Warning: the keys of this matter failed a security check. New messages cannot be verified; tell the firm.',
+  firmWarning: 'Warning: the firm’s keys on the server do not match the ones this device trusts. Do not continue; call the firm.',
+  notReady: 'End-to-end encryption is not set up for this matter yet.',
+  waitingApproval: 'Your keys are waiting for approval by an administrator of your firm. You can read and write encrypted messages once they are approved.',
+  replyLabel: 'Your message',
+  replyPlaceholder: 'Write a reply…',
+  send: 'Send',
+  sending: 'Encrypting and sending…',
+  sent: 'Sent.',
+  noteToggle: 'Internal note (only staff can read it)',
+  accountTitle: 'Encryption keys',
+  myFingerprint: 'Your key fingerprint',
+  firmFingerprint: 'Your firm’s root key fingerprint',
+  fingerprintHint: 'Compare these with the ones your firm shows you; if they differ, call the firm.',
+  noDeviceKeys: 'No encryption keys on this device. Sign out and sign in again to unlock them.',
+  verifyTitle: 'Verification code',
+  verifyText: 'Read this code to your adviser when they call.',
+};
+
+/** Why a message is not shown (the stable code stays visible for support). */
+export const cryptoFailed = (code) => `${CRYPTO.failedTitle} (${code})`;
+
+/** A notice that someone's key changed since this device last looked. */
+export const keyChanged = (name) => `The security key of ${name} changed. If you did not expect this, ask the firm.`;
+
+/** Who signed a message, as shown above it. */
+export const signedBy = (name, role) => (role === 'bot' ? `${name} (${CRYPTO.systemUpdate})` : name);
+
 /** Sign-in, invitation and password screens (shared by clients and staff). */
 export const AUTH = {
   signInTitle: 'Sign in',

@@ -8,6 +8,7 @@ import { Cursors } from '../shared/cursors.js';
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { api } from '../shared/http.js';
+import { keyringFor } from '../shared/keysession.js';
 import { ERRORS, STAFF, matterHeading } from '../shared/strings.js';
 import { failed, load, panel, routeHref } from './common.js';
 import { inviteFlyout } from './flyout.js';
@@ -18,12 +19,19 @@ import { phaseForm } from './phase.js';
 
 const enc = encodeURIComponent;
 
-/** The live conversation of one matter (the same Feed the stream page uses). */
-function startStream(ctx, matter, container, onEvent) {
+/**
+ * The live conversation of one matter (the same Feed the stream page uses),
+ * decrypted with the staff member's keyring (null: no keys on this device).
+ */
+async function startStream(ctx, matter, container, onEvent) {
   const views = new Map();
+  const keyring = await staffKeyring(ctx.principal, refOf(matter));
   const view = new MatterView(
     { ref: refOf(matter), title: matter.title, head: matter.head },
     {
+      keyring,
+      staff: true,
+      onSignedOut: ctx.onSignedOut,
       onLoadEarlier: (ref) => feed.loadEarlier(ref),
       tools: (ref) =>
         phaseForm(ref, { onPosted: (event) => view.add(event), onSignedOut: ctx.onSignedOut }),
@@ -46,8 +54,28 @@ function startStream(ctx, matter, container, onEvent) {
     onAccessRemoved: ctx.onSessionEnded,
     onFatal: () => ctx.onState('error'),
   });
+  view.keysReady();
   feed.start(new Map([[refOf(matter), matter.head ?? 0]]));
   return feed;
+}
+
+/** The keyring with the firm's and this matter's keys read (problems stay on it for the view). */
+async function staffKeyring(principal, ref) {
+  let keyring = null;
+  try {
+    keyring = await keyringFor(principal);
+    if (!keyring) return null;
+    await keyring.syncFirm();
+  } catch (err) {
+    if (keyring) keyring.problems.push({ what: 'root', scope: 'firm', code: err.code || 'network' });
+    return keyring;
+  }
+  try {
+    if (keyring.trust) await keyring.syncMatter(ref);
+  } catch (err) {
+    keyring.problems.push({ what: 'matter', scope: ref, code: err.code || 'network' });
+  }
+  return keyring;
 }
 
 export function matterView(ctx, ref) {
@@ -189,7 +217,8 @@ export function matterView(ctx, ref) {
     matter = found;
     section.append(portalRow, access, people, stream);
     await refresh();
-    if (!stopped) feed = startStream(ctx, matter, stream, onEvent);
+    if (!stopped) feed = await startStream(ctx, matter, stream, onEvent);
+    if (stopped && feed) feed.stop();
   });
 
   return {

@@ -1,0 +1,189 @@
+// The encrypted conversation on screen: an event's envelope opened by the
+// keyring and shown (textContent only), or a warning in its place when any
+// check fails (never the content that failed); notices for changed keys and
+// matters whose keys failed a check; and the reply form, which encrypts
+// before anything is sent.
+
+import { b64url } from '../crypto/bytes.js';
+import { el } from '../shared/dom.js';
+import { newClientId } from '../shared/format.js';
+import { ApiError, api } from '../shared/http.js';
+import { userId } from '../shared/keyids.js';
+import { VIS } from '../shared/keyring.js';
+import { CRYPTO, cryptoFailed, keyChanged, notPosted, signedBy } from '../shared/strings.js';
+
+const CANNOT_READ = new Set(['crypto_wrong_context']);
+
+function actorId(actor) {
+  try {
+    return actor && actor.kind && Number.isSafeInteger(actor.id) ? userId(actor) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a check failure looks like: a warning, the stable code, nothing of the content. */
+function warning(box, code, text) {
+  box.className = 'message-body crypto-warning';
+  box.dataset.crypto = code;
+  box.setAttribute('role', 'alert');
+  const title = el('p', 'crypto-warning-title', text || cryptoFailed(code));
+  box.replaceChildren(title, el('p', 'crypto-warning-text', CRYPTO.failedText));
+}
+
+/**
+ * The body element of an event carrying an envelope: a placeholder now,
+ * the verified content (or a warning) once the keyring has opened it.
+ * `names` (Map rtp1 id -> display name) learns who signed.
+ */
+export function messageBody(event, ref, keyring, names) {
+  const box = el('div', 'message-body pending');
+  box.append(el('p', 'message-status', keyring ? CRYPTO.decrypting : CRYPTO.noKeys));
+  box.dataset.crypto = keyring ? 'pending' : 'no_keys';
+  if (keyring) fill(box, event, ref, keyring, names);
+  return box;
+}
+
+async function fill(box, event, ref, keyring, names) {
+  const payload = event.payload || {};
+  let r;
+  try {
+    r = await keyring.open(ref, String(payload.thread ?? ''), event.blob, { seq: event.seq });
+  } catch (err) {
+    r = { ok: false, code: (err && err.code) || 'network' };
+  }
+  if (!r.ok) {
+    if (CANNOT_READ.has(r.code)) {
+      box.className = 'message-body unreadable';
+      box.dataset.crypto = r.code;
+      box.replaceChildren(el('p', 'message-status', CRYPTO.cannotRead));
+      return;
+    }
+    warning(box, r.code);
+    return;
+  }
+  // The server's word about who wrote it and for whom must agree with the signed envelope.
+  const actor = actorId(event.actor);
+  if (actor !== null && actor !== r.sender) return warning(box, 'sender_mismatch', CRYPTO.senderMismatch);
+  if ((event.audience === 'staff') !== (r.vis === VIS.STAFF)) return warning(box, 'vis_mismatch', CRYPTO.visMismatch);
+  const name = (event.actor && event.actor.name) || r.sender;
+  if (names) names.set(r.sender, name);
+  box.className = r.vis === VIS.STAFF ? 'message-body verified internal' : 'message-body verified';
+  box.dataset.crypto = 'ok';
+  box.dataset.sender = r.sender;
+  box.dataset.msgId = b64url(r.msgId);
+  const parts = [el('p', 'message-signer', signedBy(name, r.role))];
+  if (r.vis === VIS.STAFF) parts.push(el('p', 'badge internal-badge', CRYPTO.internalNote));
+  if (r.body.subject) parts.push(el('p', 'message-subject', r.body.subject));
+  parts.push(el('p', 'message-text', r.body.text));
+  if (r.body.attachments.length) {
+    const list = el('ul', 'message-attachments');
+    for (const a of r.body.attachments) list.append(el('li', null, a.name));
+    parts.push(list);
+  }
+  box.replaceChildren(...parts);
+}
+
+/** Notices above a matter: changed keys (named when known) and key checks that failed. */
+export function keyNotices(keyring, ref, names) {
+  const box = el('div', 'key-notices');
+  if (!keyring) return box;
+  for (const change of keyring.keyChanges) {
+    const p = el('p', 'key-notice', keyChanged((names && names.get(change.user)) || change.user));
+    p.dataset.user = change.user;
+    box.append(p);
+  }
+  if (keyring.problems.some((p) => p.what === 'root')) {
+    const p = el('p', 'crypto-warning-title', CRYPTO.firmWarning);
+    p.setAttribute('role', 'alert');
+    box.append(p);
+  }
+  if (keyring.problems.some((p) => p.scope === ref && p.what !== 'wrap')) {
+    const p = el('p', 'crypto-warning-title', CRYPTO.matterWarning);
+    p.setAttribute('role', 'alert');
+    box.append(p);
+  }
+  return box;
+}
+
+/** POST an event; a network failure is retried once with the same client_id (no second event). */
+async function post(ref, body) {
+  const path = `/api/v1/matters/${encodeURIComponent(ref)}/events`;
+  try {
+    return (await api('POST', path, body)).event;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'network')) throw err;
+    return (await api('POST', path, body)).event;
+  }
+}
+
+/**
+ * The reply form of matter `ref`: the text is sealed by the keyring under the
+ * matter's newest verified epoch, then posted. `thread()` names the thread
+ * replied to; staff may write an internal note (kind `note`, vis 1).
+ */
+export function composer(ref, { keyring, staff = false, thread, onPosted, onSignedOut }) {
+  const form = el('form', 'composer');
+  const id = `reply-${ref}`;
+  const label = el('label', null, CRYPTO.replyLabel);
+  label.htmlFor = id;
+  const text = el('textarea');
+  text.id = id;
+  text.name = 'text';
+  text.required = true;
+  text.rows = 3;
+  text.maxLength = 20000;
+  text.placeholder = CRYPTO.replyPlaceholder;
+  const send = el('button', 'button', CRYPTO.send);
+  send.type = 'submit';
+  const status = el('p', 'form-status');
+  status.setAttribute('role', 'status');
+  form.append(label, text);
+  let note = null;
+  if (staff) {
+    note = el('input');
+    note.type = 'checkbox';
+    note.id = `note-${ref}`;
+    const noteLabel = el('label', 'checkbox', CRYPTO.noteToggle);
+    noteLabel.prepend(note);
+    form.append(noteLabel);
+  }
+  form.append(send, status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = text.value.trim();
+    if (!value) return;
+    send.disabled = true;
+    status.textContent = CRYPTO.sending;
+    const internal = Boolean(note && note.checked);
+    const where = thread();
+    try {
+      const seal = () => keyring.seal(ref, where, { text: value }, { vis: internal ? VIS.STAFF : VIS.PORTAL });
+      const body = (blob) => ({
+        kind: internal ? 'note' : 'message',
+        audience: internal ? 'staff' : 'portal',
+        payload: { thread: where },
+        blob: b64url(blob),
+        client_id: newClientId(),
+      });
+      let event;
+      try {
+        event = await post(ref, body(await seal()));
+      } catch (err) {
+        // a new epoch began since the last sync: read the directory, seal again
+        if (!(err instanceof ApiError && err.code === 'stale_epoch')) throw err;
+        await keyring.syncMatter(ref);
+        event = await post(ref, body(await seal()));
+      }
+      onPosted(event);
+      status.textContent = CRYPTO.sent;
+      text.value = '';
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) onSignedOut();
+      status.textContent = notPosted(err.message || String(err.code));
+    } finally {
+      send.disabled = false;
+    }
+  });
+  return form;
+}

@@ -1,0 +1,65 @@
+// The keys of an end-to-end invite link (docs/keys.md "Portal on / client
+// invited"): the identity derived from the link's secret `r` under the firm
+// root the link pins (`frk`), and, for an invite the portal delivered (whose
+// server could have read `r`), the handover to a fresh identity signed by
+// the invite key, with the 6-digit code client and adviser compare by phone.
+
+import * as C from '../crypto/index.js';
+import { b64url, fromB64url } from '../crypto/bytes.js';
+import { CryptoInvalid } from '../crypto/errors.js';
+import { api } from './http.js';
+import { userId } from './keyids.js';
+import { createIdentity, identityFromInvite } from './keyring.js';
+
+/** The invite identity (a PendingIdentity) of `keyLink` {r, frk} for the invited contact. */
+export async function inviteIdentity(firm, info, keyLink) {
+  if (!keyLink.frk) throw new CryptoInvalid('crypto_encoding', 'the invite link names no firm root');
+  const contactId = info.contact && info.contact.id;
+  const frkFingerprint = C.keys.fingerprintFromLink(keyLink.frk);
+  let secret;
+  try {
+    secret = fromB64url(keyLink.r);
+  } catch {
+    secret = null;
+  }
+  if (!secret || secret.length !== 32) throw new CryptoInvalid('crypto_encoding', 'r= must be 32 bytes of base64url');
+  return identityFromInvite({ firm, user: userId('contact', contactId), secret, frkFingerprint });
+}
+
+/**
+ * Was the link's secret handled by the server (delivery 'portal')? Then the
+ * invite key is only a bridge. Said by the link (`d=portal`) or the invite.
+ */
+export function handoverWanted(info, keyLink) {
+  return (keyLink && keyLink.d === 'portal') || info.delivery === 'portal';
+}
+
+/** The verification code ("123 456") of my fresh identity, or null when the library has none. */
+export function verificationCode(firm, user, identity) {
+  return C.recovery.sasCode(firm, user, identity.xPk, identity.edPk);
+}
+
+/**
+ * A fresh identity replaces the invite key: registered with a handover the
+ * invite key signs (`PUT /api/v1/keys/me {public_keys, backup, handover}`);
+ * the keyring keeps reading with the invite key until staff compare the code
+ * and certify the fresh one. The code is kept to show on the account page.
+ */
+export async function handOver(keyring, password, kdf) {
+  const firm = keyring.firm;
+  const user = keyring.user;
+  const fresh = await createIdentity({ firm, user, frkFingerprint: keyring.frkFingerprint });
+  const made = await fresh.createBackup(password, kdf);
+  const { handover } = await C.recovery.signHandover(
+    { firm, user, xPk: fresh.identity.xPk, edPk: fresh.identity.edPk, tsMs: Date.now() },
+    keyring.identity,
+  );
+  await api('PUT', '/api/v1/keys/me', {
+    public_keys: b64url(fresh.publicKeys),
+    backup: b64url(made.backup),
+    handover: b64url(handover),
+  });
+  const code = await verificationCode(firm, user, fresh.identity);
+  await keyring.addNext(await fresh.storedIdentity(), code);
+  return code;
+}
