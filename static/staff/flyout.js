@@ -7,7 +7,7 @@ import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
 import { KEYS, METHOD, STAFF } from '../shared/strings.js';
-import { ownMailPanel, roundKeys } from './invitekeys.js';
+import { ownMailPanel, roundKeys } from './roundkeys.js';
 
 const enc = encodeURIComponent;
 

@@ -7,7 +7,7 @@ import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
 import { confirmFreshKey, epochAfterRemoval, keysAfterRegenerate } from './clientkeys.js';
-import { copyableLink } from './invitekeys.js';
+import { copyableLink } from './roundkeys.js';
 import {
   KEYS,
   INVITE_STATUS,

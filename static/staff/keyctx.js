@@ -6,7 +6,6 @@
 import * as C from '../crypto/index.js';
 import { ApiError, api } from '../shared/http.js';
 import { nextEpoch, headIsOld, headTime, signHead } from './epochflows.js';
-import { staffUser } from './keyflows.js';
 
 const enc = encodeURIComponent;
 export const b64 = (b) => C.bytes.b64url(b);
@@ -15,16 +14,14 @@ export const unb64 = (s) => (typeof s === 'string' ? C.bytes.fromB64url(s) : s);
 /** The firm slug of the signed-in staff member. */
 export const firmOf = (ctx) => (ctx.principal.firm && ctx.principal.firm.slug) || ctx.principal.firm_slug;
 
-/** My keyring (this browser's, unlocked at sign-in), or null when this device holds no keys. */
+/** My keyring (this browser's, unlocked at sign-in: static/shared/keysession.js), or null. */
 export async function keyringOf(ctx) {
-  if (ctx.keyring) return ctx.keyring;
   try {
-    const mod = await import('../shared/keyring.js');
-    ctx.keyring = await mod.openKeyring({ firm: firmOf(ctx), user: staffUser(ctx.principal.id) });
+    const { keyringFor } = await import('../shared/keysession.js');
+    return await keyringFor(ctx.principal);
   } catch {
-    ctx.keyring = null;
+    return null;
   }
-  return ctx.keyring;
 }
 
 /** My keyring when the firm has keys and I hold its escrow key (else null: nothing to re-key). */

@@ -10,6 +10,7 @@
 // time, so this module names each library call in one place (`lib` below).
 
 import * as C from '../crypto/index.js';
+import { principalOf, userId } from '../shared/keyids.js';
 
 const { bytes, certs, keys, kdf, wrap, manifest, envelope } = C;
 
@@ -21,10 +22,13 @@ export const HEAD_REFRESH_MS = 30 * DAY_MS;
 /** Revocation reasons of RTL1. */
 export const REASON = Object.freeze({ left: 1, superseded: 2, compromised: 3 });
 
-/** rtp1 ids of principals (docs/keys.md): staff `s<id>`, clients `c<id>`. */
-export const staffUser = (id) => `s${id}`;
-export const clientUser = (contactId) => `c${contactId}`;
-export const contactOf = (user) => (/^c\d+$/.test(user) ? Number(user.slice(1)) : null);
+/** rtp1 ids of principals (static/shared/keyids.js): staff `s<id>`, clients `c<id>`. */
+export const staffUser = (id) => userId('staff', Number(id));
+export const clientUser = (contactId) => userId('contact', Number(contactId));
+export const contactOf = (user) => {
+  const p = principalOf(user);
+  return p && p.kind === 'contact' ? p.id : null;
+};
 
 /** The library calls added with the key lifecycle (docs/keys.md, last table). */
 const lib = {
