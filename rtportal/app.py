@@ -32,6 +32,7 @@ from rtportal.http import routes as api
 from rtportal.http.headers import SecurityHeaders, security_headers
 from rtportal.http.requestid import RequestIds
 from rtportal.http.static import PortalStatic
+from rtportal.keys import envelopes
 from rtportal.limits import AuthFailures, UserLimits
 from rtportal.notify.notifier import notifier_for
 from rtportal.realtime.broker import from_url
@@ -97,7 +98,13 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             app.state.hub = hub
             # One per worker: websocket and HTTP sends share its transactions.
             committer = app.state.committer = GroupCommit(
-                db, hub.publish, settings, membership.can_access
+                db,
+                hub.publish,
+                settings,
+                membership.can_access,
+                # The key directory's check of encrypted matters' messages.
+                envelopes.check_sends,
+                envelopes.CHECKED_KINDS,
             )
             frames = FrameCache(max_bytes=settings.frame_cache_bytes)
             limiter = limiter_for(settings)

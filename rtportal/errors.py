@@ -39,6 +39,19 @@ code                        HTTP    meaning
                                     a state that allows it (``details.reason``:
                                     ``contact_no_email``, ``contact_no_mobile``,
                                     ``invite_not_pending``, ``weak_password``, …)
+``epoch_conflict``          409     a matter's next epoch was posted by someone else
+                                    first (``details``: the stored ``epoch`` and
+                                    ``head``): re-base on it
+``version_conflict``        409     a revocation list or escrow record is not the
+                                    stored newest version + 1 (``details.version``)
+``frk_exists``              409     the firm's root key is set already (set once)
+``frk_missing``             409     the firm has no root key yet
+``key_not_certified``       403     the signing key is not a certified, unrevoked key
+                                    of the writer (or of this matter)
+``stale_epoch``             409     a message under an epoch other than the matter's
+                                    newest (``details.epoch``)
+``e2ee_required``           409     the firm or matter is end-to-end encrypted: the
+                                    request must carry its ``crypto`` / ``blob``
 ==========================  ======  ==============================================
 
 Errors of other libraries are mapped to this tree once, at a boundary, and
@@ -59,21 +72,28 @@ __all__ = [
     "Conflict",
     "CryptoInvalid",
     "CsrfFailed",
+    "E2eeRequired",
+    "EpochConflict",
     "Forbidden",
     "ForbiddenOrigin",
+    "FrkExists",
+    "FrkMissing",
     "InvalidConfig",
     "InvalidCredentials",
     "InvalidCursor",
     "InvalidLink",
     "InvalidPasscode",
+    "KeyNotCertified",
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
     "RateLimited",
     "RtPortalError",
     "SecondFactorRequired",
+    "StaleEpoch",
     "Unauthenticated",
     "Unavailable",
+    "VersionConflict",
 ]
 
 
@@ -188,3 +208,32 @@ class PreconditionFailed(RtPortalError):
 
     def __init__(self, reason: str, message: str = "", **details: Any) -> None:
         super().__init__(message or reason.replace("_", " "), reason=reason, **details)
+
+
+class EpochConflict(Conflict):
+    code = "epoch_conflict"
+
+
+class VersionConflict(Conflict):
+    code = "version_conflict"
+
+
+class FrkExists(Conflict):
+    code = "frk_exists"
+
+
+class FrkMissing(Conflict):
+    code = "frk_missing"
+
+
+class StaleEpoch(Conflict):
+    code = "stale_epoch"
+
+
+class E2eeRequired(Conflict):
+    code = "e2ee_required"
+
+
+class KeyNotCertified(RtPortalError):
+    code = "key_not_certified"
+    http_status = 403

@@ -201,6 +201,21 @@ SPECS: dict[tuple[str, str], Spec] = {
         anon=400,
         body={"token": _JUNK_LINK, "kdf": _KDF, "login_secret": _SECRET},
     ),
+    # --- the key directory (docs/keys.md): staff actions do not exist for clients (404);
+    # firm-wide reads answer the caller's own firm; {ref} = M1
+    ("GET", "/api/v1/keys/firm"): Spec(client=OK, member=OK, foreign=OK),
+    ("PUT", "/api/v1/keys/root"): Spec(foreign=SKIP, staff=403, body={"frk": "AAAA"}),
+    ("GET", "/api/v1/keys/pending"): Spec(foreign=OK, staff=403),
+    ("POST", "/api/v1/keys/certs"): Spec(foreign=SKIP, body={"certs": ["AAAA"]}),
+    ("PUT", "/api/v1/keys/revocations"): Spec(foreign=SKIP, staff=403, body={"list": "AAAA"}),
+    ("POST", "/api/v1/keys/client-revocations"): Spec(foreign=SKIP, body={"revocations": ["AAAA"]}),
+    ("POST", "/api/v1/keys/escrow"): Spec(foreign=SKIP, staff=403, body={"record": "AAAA"}),
+    ("GET", "/api/v1/keys/matters/{ref}"): Spec(member=OK),
+    ("POST", "/api/v1/keys/matters/{ref}/epochs"): Spec(body={"manifest": "AAAA", "head": "AAAA"}),
+    ("PUT", "/api/v1/keys/matters/{ref}/head"): Spec(body={"head": "AAAA"}),
+    ("POST", "/api/v1/keys/matters/{ref}/wraps"): Spec(body={"wraps": ["AAAA"]}),
+    ("GET", "/api/v1/keys/me"): Spec(client=OK, member=OK, foreign=OK),
+    ("PUT", "/api/v1/keys/me"): Spec(client=SKIP, member=SKIP, foreign=SKIP, body={}),
     # --- the caller's own session and account: no id; without a session 401
     ("GET", "/api/v1/me"): Spec(client=OK, member=OK, foreign=OK),
     ("POST", "/api/v1/me/password"): Spec(

@@ -81,7 +81,7 @@ def test_error_codes_are_the_documented_ones() -> None:
     codes = _error_classes()
     # errors.py's own table lists every code with its HTTP status.
     doc = errors.__doc__ or ""
-    listed = dict(re.findall(r"^``([a-z_]+)``\s+(\d{3})", doc, flags=re.MULTILINE))
+    listed = dict(re.findall(r"^``([a-z0-9_]+)``\s+(\d{3})", doc, flags=re.MULTILINE))
     assert {c: int(s) for c, s in listed.items()} == codes
     # The HTTP table: each code with its status.
     api = table_rows((DOCS / "api.md").read_text(), "- **Errors**")

@@ -70,6 +70,9 @@ SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
         "portal",
         {"thread": "welcome-2", "to": [2**40], "subject": "LEAK-welcome", "text": "LEAK-other"},
     ),
+    # Staff-audience key events (escrow, pending registrations) stay with staff.
+    ("keys", "staff", {"what": "LEAK-keys", "user": "LEAK-s1"}),
+    ("keys", "portal", {"what": "epoch", "epoch": 2}),
 ]
 
 # Rows written around the registry (an older version, a manual fix, a bug):
@@ -275,7 +278,7 @@ async def test_no_staff_only_data_reaches_any_client_output(
         assert "LEAK" not in text, (name, text)
     # Clients got the portal events, with their declared client fields.
     seen = [f for f in live_frames if f.get("type") == "event"]
-    assert {f["kind"] for f in seen} == {"message", "phase", "bot", "welcome"}
+    assert {f["kind"] for f in seen} == {"message", "phase", "bot", "welcome", "keys"}
     phase = next(f for f in seen if f["kind"] == "phase")
     assert phase["payload"] == {
         "phase": "Lodged",

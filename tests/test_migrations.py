@@ -34,6 +34,14 @@ TABLES = {
     "message_templates",
     "outbox",
     "audit_log",
+    "key_roots",
+    "key_certs",
+    "key_revocation_lists",
+    "key_client_revocations",
+    "key_escrow",
+    "key_manifests",
+    "key_heads",
+    "key_wraps",
 }
 
 

@@ -307,6 +307,11 @@ async def accept(
             # link rolls back with this transaction).
             current = await credential_of(session, "contact", contact.id)
             assert current is not None
+            # A new identity (and its backup) with this acceptance, if the page sent one.
+            if request.public_keys is not None:
+                current.public_keys = request.public_keys
+            if request.key_backup is not None:
+                current.key_backup = request.key_backup
             await totp.check_second_factor(
                 session, settings, limiter, current, required=False, code=request.totp
             )

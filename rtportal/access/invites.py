@@ -17,7 +17,7 @@ next time staff act on the matter's invites (``expire_due``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -25,13 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit, directory, roles, templates
 from rtportal.access.credentials import clear_login, login_taken
-from rtportal.access.invitecodes import new_link, new_passcode
+from rtportal.access.invitesend import E2eeLink, portal_url, send_link
 from rtportal.access.removal import end_membership
 from rtportal.access.sessions import revoke_principal_tokens
 from rtportal.db.models import Contact, Firm, Invite, Matter, utcnow
 from rtportal.errors import BadRequest, NotFound, PreconditionFailed
 from rtportal.events.unit import Unit
-from rtportal.notify import outbox
 from rtportal.notify.outbox import Notifier, forget_held_bodies
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -42,6 +41,7 @@ __all__ = [
     "METHODS",
     "Closing",
     "InviteRequest",
+    "RoundKeys",
     "Sent",
     "effective_status",
     "expire_due",
@@ -77,6 +77,19 @@ class Sent:
 
     invites: list[Invite] = field(default_factory=list)
     messages: list[int] = field(default_factory=list)  # outbox ids to deliver
+    # ``own_mail`` delivery: (invite id, contact id, link token) for the caller's mail.
+    links: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundKeys:
+    """The end-to-end encrypted parts of an invite round, already checked by
+    ``rtportal.keys.invites`` (docs/keys.md "Portal on / client invited")."""
+
+    delivery: str  # "portal" or "own_mail"
+    frk: str  # the firm root key's fingerprint (base64url), for the link
+    welcome: dict[int, bytes]  # contact id -> the welcome item's envelope
+    secrets: dict[int, str]  # contact id -> the invite secret R (delivery "portal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +152,6 @@ def parse_round(body: dict[str, Any]) -> tuple[list[InviteRequest], str | None, 
     subject = _text(body.get("subject"), "subject", templates.MAX_SUBJECT)
     text = _text(body.get("body"), "body", templates.MAX_BODY)
     return requests, subject, text
-
-
-def portal_url(settings: Settings, firm: Firm) -> str:
-    """The firm's portal page (no secret): what the stream's welcome item links to."""
-    return f"{settings.public_url}/?firm={firm.slug}"
 
 
 def effective_status(invite: Invite, now: datetime) -> str:
@@ -259,71 +267,6 @@ def _bounded(text: str, maximum: int, field_name: str) -> str:
     return text
 
 
-async def _send(
-    session: AsyncSession,
-    settings: Settings,
-    notifier: Notifier,
-    firm: Firm,
-    matter: Matter,
-    invite: Invite,
-) -> list[int]:
-    """New link (and passcode) for ``invite``, replacing any previous ones, and
-    its messages queued; the outbox ids."""
-    now = utcnow()
-    await forget_held_bodies(session, invite.id)  # the previous link stops working
-    secret, invite.link_hash = new_link(settings.secret_key)
-    invite.link_expires_at = now + timedelta(seconds=settings.invite_link_ttl)
-    invite.sent_at = now
-    link = f"{portal_url(settings, firm)}#invite={secret}"
-    code = None
-    if invite.method == "email_sms":
-        code, invite.passcode_hash = new_passcode(settings.secret_key, invite.id)
-        invite.passcode_expires_at = now + timedelta(minutes=10)
-    else:
-        invite.passcode_hash = None
-        invite.passcode_expires_at = None
-    invite.passcode_tries = 0
-    ids: list[int] = []
-    if invite.method in ("email", "email_sms"):
-        address = await directory.primary_email(session, invite.contact_id)
-        assert address is not None  # checked by _address_for
-        body = templates.merge(invite.body, {"portal_link": link})
-        if link not in body:
-            body += f"\n\nYour personal link: {link}"
-        message = await outbox.queue(
-            session,
-            notifier,
-            firm_id=firm.id,
-            channel="email",
-            recipient=address,
-            subject=templates.merge(invite.subject, {"portal_link": portal_url(settings, firm)}),
-            body=body,
-            invite_id=invite.id,
-        )
-        ids.append(message.id)
-    if invite.method in ("sms", "email_sms"):
-        number = await directory.primary_mobile(session, invite.contact_id)
-        assert number is not None
-        text = (
-            f"{firm.name}: your secure client portal for {matter.reference}: {link}"
-            if code is None
-            else f"{firm.name}: your portal passcode is {code}. It expires in 10 minutes."
-        )
-        message = await outbox.queue(
-            session,
-            notifier,
-            firm_id=firm.id,
-            channel="sms",
-            recipient=number,
-            subject="",
-            body=text,
-            invite_id=invite.id,
-        )
-        ids.append(message.id)
-    await session.flush()
-    return ids
-
-
 async def _live_invite_of(session: AsyncSession, matter_id: int, contact_id: int) -> list[Invite]:
     rows = await session.execute(
         select(Invite).where(
@@ -345,12 +288,16 @@ async def invite_round(
     subject: str | None,
     body: str | None,
     address: str | None,
+    keys: RoundKeys | None = None,
 ) -> Sent:
     """Invite each contact (all or none): turn the matter's portal on.
 
     A contact not yet an applicant of the matter is linked as one. A
     contact with a pending or active invite on this matter is refused
     (``already_invited``); one whose access expired may be invited again.
+    With ``keys`` (an end-to-end encrypted firm) the welcome item is the
+    contact's envelope (thread ``welcome-<contact id>``, no plaintext) and
+    the link is delivered as ``keys.delivery`` says.
     """
     roles.require(principal, "portal.manage", matter)
     session = unit.session
@@ -388,6 +335,7 @@ async def invite_round(
             subject=templates.merge(subject or template.subject, values),
             body=templates.merge(body or template.body, values),
             created_by=principal.id,
+            delivery="portal" if keys is None else keys.delivery,
         )
         session.add(invite)
         await session.flush()
@@ -396,7 +344,13 @@ async def invite_round(
             templates.merge(invite.subject, public), MAX_WELCOME_SUBJECT, "subject"
         )
         welcome_text = _bounded(templates.merge(invite.body, public), MAX_WELCOME_TEXT, "body")
-        sent.messages += await _send(session, settings, notifier, firm, matter, invite)
+        e2ee = None
+        if keys is not None and contact.id in keys.secrets:
+            e2ee = E2eeLink(keys.secrets[contact.id], keys.frk)
+        link = await send_link(session, settings, notifier, firm, matter, invite, e2ee)
+        sent.messages += link.messages
+        if invite.delivery == "own_mail":
+            sent.links.append((invite.id, contact.id, link.token))
         sent.invites.append(invite)
         await _record(
             unit,
@@ -409,6 +363,18 @@ async def invite_round(
             address,
             {"contact_id": contact.id, "method": invite.method},
         )
+        if keys is not None:
+            # End-to-end encrypted: the server relays the envelope, knows no text.
+            await unit.append(
+                matter=matter,
+                actor=principal,
+                kind="welcome",
+                audience="portal",
+                payload={"thread": f"welcome-{contact.id}", "to": [contact.id]},
+                blob=keys.welcome[contact.id],
+                system=True,
+            )
+            continue
         await unit.append(
             matter=matter,
             actor=principal,
@@ -459,7 +425,7 @@ async def resend(
         await _address_for(unit.session, contact, method)
         invite.method = method
     invite.resends += 1
-    messages = await _send(unit.session, settings, notifier, firm, matter, invite)
+    messages = (await send_link(unit.session, settings, notifier, firm, matter, invite)).messages
     await _record(
         unit,
         principal,
@@ -538,7 +504,7 @@ async def regenerate(
         invite.method = method
     await clear_login(session, "contact", contact.id)
     await revoke_principal_tokens(session, "contact", contact.id)
-    messages = await _send(session, settings, notifier, firm, matter, invite)
+    messages = (await send_link(session, settings, notifier, firm, matter, invite)).messages
     await _record(
         unit,
         principal,

@@ -25,9 +25,12 @@ Action = Literal[
     "matter.edit",
     "contact.edit",  # create and edit contacts, link applicants
     "portal.manage",  # invite, resend, remove, regenerate (on one matter)
+    "keys.manage",  # the firm's key directory: root key, staff/bot certificates, escrow
 ]
 
-_ORG_ADMIN_ONLY = frozenset({"firm.manage", "staff.manage", "outbox.read", "audit.read"})
+_ORG_ADMIN_ONLY = frozenset(
+    {"firm.manage", "staff.manage", "outbox.read", "audit.read", "keys.manage"}
+)
 _MATTER_ADMIN = frozenset({"matter.create", "matter.edit", "contact.edit", "portal.manage"})
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,6 +54,16 @@ class Authorize(Protocol):
     def __call__(
         self, session: AsyncSession, principal: Principal, matter_ref: str, /
     ) -> Awaitable[Matter]: ...
+
+
+class WriteCheck(Protocol):
+    """Refusals of a batch's sends beyond their kind's rules (the key
+    directory's envelope check, ``rtportal.keys.envelopes.check_sends``):
+    one per item, ``None`` for a send that may be written."""
+
+    def __call__(
+        self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]], /
+    ) -> Awaitable[list[RtPortalError | None]]: ...
 
 
 Outcome = tuple[StoredEvent, bool, Matter]  # (event, created, matter)
@@ -107,15 +117,34 @@ class GroupCommit:
     ``authorize`` checks a send whose matter its caller has not checked.
     """
 
-    __slots__ = ("_drainer", "_inflight", "_queue", "authorize", "db", "publish", "settings")
+    __slots__ = (
+        "_drainer",
+        "_inflight",
+        "_queue",
+        "authorize",
+        "check",
+        "check_kinds",
+        "db",
+        "publish",
+        "settings",
+    )
 
     def __init__(
-        self, db: Database, publish: Publish, settings: Settings, authorize: Authorize
+        self,
+        db: Database,
+        publish: Publish,
+        settings: Settings,
+        authorize: Authorize,
+        check: WriteCheck | None = None,
+        check_kinds: frozenset[str] = frozenset(),
     ) -> None:
         self.db = db
         self.publish = publish
         self.settings = settings
         self.authorize = authorize
+        # Run for the sends of ``check_kinds`` only, in one read per batch.
+        self.check = check
+        self.check_kinds = check_kinds
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -241,6 +270,7 @@ class GroupCommit:
                 matter = request.matter or checked.get(id(request))
                 if matter is not None:
                     ready.append((request, matter))
+            ready = await self._checked(ready, failed)
             items = [
                 AppendItem(matter, request.principal, request.send) for request, matter in ready
             ]
@@ -257,6 +287,23 @@ class GroupCommit:
                 raise _BatchFailed from error  # retried one by one by _write_all
             del failed[mark:]  # the whole batch failed: one error for each
             failed.extend((request, error) for request in batch)
+
+    async def _checked(
+        self, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
+    ) -> list[tuple[_Request, Matter]]:
+        """``ready`` without the sends ``check`` refuses (those go to ``failed``)."""
+        if self.check is None or not any(r.send.kind in self.check_kinds for r, _ in ready):
+            return ready
+        items = [(request.principal, matter, request.send) for request, matter in ready]
+        async with self.db.read() as session:
+            refusals = await self.check(session, items)
+        passed: list[tuple[_Request, Matter]] = []
+        for (request, matter), refusal in zip(ready, refusals, strict=True):
+            if refusal is None:
+                passed.append((request, matter))
+            else:
+                failed.append((request, refusal))
+        return passed
 
     async def _publish(self, outcomes: _Outcomes) -> None:
         """Committed: publish (never before), then the senders are answered."""

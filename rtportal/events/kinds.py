@@ -138,7 +138,9 @@ _KINDS = (
         system=True,
     ),
     # The welcome message of a portal invite: the invited client's first thread
-    # (``welcome-<invite id>``), addressed to the contacts in ``to``.
+    # (``welcome-<invite id>``), addressed to the contacts in ``to``. In an end-to-end
+    # encrypted firm it is the staff browser's envelope in ``blob`` (thread
+    # ``welcome-<contact id>``, no subject or text: docs/keys.md).
     Kind(
         "welcome",
         _STAFF,
@@ -149,8 +151,25 @@ _KINDS = (
             subject=Field(Str(2000), client=True),
             text=Field(Str(48_000), client=True),
         ),
+        blob=True,
         system=True,
         addressed=True,
+    ),
+    # A change in the key directory (docs/keys.md "Events"): a client re-reads
+    # the directory (``/api/v1/keys/...``) and verifies before using anything.
+    # Written by rtportal.keys in the transaction of the change.
+    Kind(
+        "keys",
+        frozenset({"staff", "contact", "bot"}),
+        ("portal", "staff"),
+        _obj(
+            # epoch, head, wraps, cert, revocations, escrow, root or pending
+            what=Field(Str(16), required=True, client=True),
+            epoch=Field(Int(1, 2**32 - 1), client=True),
+            user=Field(Str(64), client=True),
+            version=Field(Int(1, 2**32 - 1), client=True),
+        ),
+        system=True,
     ),
     # An automated status update from the firm's bot; its raw detail stays with staff.
     Kind(

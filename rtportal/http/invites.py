@@ -22,9 +22,10 @@ from rtportal.access import (
     roles,
     templates,
 )
+from rtportal.access.invitesend import portal_url
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import Firm
-from rtportal.errors import BadRequest
+from rtportal.errors import BadRequest, E2eeRequired, PayloadTooLarge
 from rtportal.events.unit import Unit
 from rtportal.http.context import (
     check_origin,
@@ -41,11 +42,17 @@ from rtportal.http.context import (
 )
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
+from rtportal.keys import invites as key_invites
+from rtportal.keys import store as key_store
+from rtportal.keys.records import Limits, identity
 from rtportal.principal import Principal
 
 __all__ = ["INVITE_LIMIT", "LINK_LIMIT", "link_attempt", "routes"]
 
 _BODY = 64 * 1024
+# A round with its crypto object: the epoch's manifest, head, wraps and
+# certificates, and a welcome envelope per contact (docs/keys.md).
+_ROUND_BODY = 4 * 1024 * 1024
 # Invites sent (rounds count each contact, resends and regenerations one) per
 # staff member and per source address, an hour.
 INVITE_LIMIT = 200
@@ -147,17 +154,29 @@ async def draft(request: Request) -> Response:
 # --- the lifecycle ---------------------------------------------------------------------
 
 
+async def _not_e2ee(request: Request, principal: Principal) -> None:
+    """A resend or regeneration needs a new invite secret only the staff browser can
+    make (docs/keys.md): in a firm with a root key it is a new invite round."""
+    async with db_of(request).read() as session:
+        if await key_store.frk(session, principal.firm_id) is not None:
+            raise E2eeRequired("this firm is end-to-end encrypted: send a new invite round")
+
+
 @json_endpoint
 async def send_invites(request: Request) -> Response:
     principal = await principal_of(request)
-    requests, subject, text = invites.parse_round(await body_of(request, _BODY))
+    body = await body_of(request, _ROUND_BODY)
+    crypto = key_invites.parse_crypto(body.pop("crypto", None))
+    requests, subject, text = invites.parse_round(body)
     runtime = runtime_of(request)
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
+        firm = await session.get(Firm, matter.firm_id)
+        assert firm is not None
     roles.require(principal, "portal.manage", matter)
     await _count_invites(request, principal, len(requests))
     async with _unit(request) as unit:
-        sent = await invites.invite_round(
+        sent = await key_invites.e2ee_round(
             unit,
             settings_of(request),
             runtime.notifier,
@@ -167,10 +186,15 @@ async def send_invites(request: Request) -> Response:
             subject,
             text,
             client_address(request),
+            crypto,
         )
         ids = [i.id for i in sent.invites]
     await runtime.notifier.deliver(sent.messages)
-    return ok({"portal": "on", "invites": ids}, status=201)
+    answer: dict[str, object] = {"portal": "on", "invites": ids}
+    if crypto is not None:
+        answer["delivery"] = crypto.delivery
+        answer["links"] = key_invites.link_bodies(sent, portal_url(settings_of(request), firm))
+    return ok(answer, status=201)
 
 
 @json_endpoint
@@ -198,6 +222,7 @@ async def resend(request: Request) -> Response:
     principal = await principal_of(request)
     method = await _method(request)
     staff_only(principal, "invite")
+    await _not_e2ee(request, principal)
     await _count_invites(request, principal, 1)
     runtime = runtime_of(request)
     async with _unit(request) as unit:
@@ -233,6 +258,7 @@ async def regenerate(request: Request) -> Response:
     principal = await principal_of(request)
     method = await _method(request)
     staff_only(principal, "invite")
+    await _not_e2ee(request, principal)
     await _count_invites(request, principal, 1)
     runtime = runtime_of(request)
     async with _unit(request) as unit:
@@ -275,6 +301,14 @@ async def accept(request: Request) -> Response:
     # A foreign page must not sign a visitor in to an account of its choosing.
     check_origin(request)
     parsed = acceptance.parse_acceptance(await body_of(request, 3 * _BODY))
+    # The identity and backup the key directory keeps (docs/keys.md): bounded, and
+    # the public keys a usable rtp1 record.
+    if parsed.key_backup is not None and len(parsed.key_backup) > Limits.BACKUP:
+        raise PayloadTooLarge(f"key_backup: over {Limits.BACKUP} bytes")
+    if parsed.public_keys is not None:
+        if len(parsed.public_keys) > Limits.PUBLIC_KEYS:
+            raise PayloadTooLarge(f"public_keys: over {Limits.PUBLIC_KEYS} bytes")
+        identity(parsed.public_keys)
     await link_attempt(request)
     made = await acceptance.accept(
         db_of(request),

@@ -39,6 +39,7 @@ from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
 from rtportal.http import audit, auth, directory, firm, outbox, staff, totp
 from rtportal.http import invites as invite_routes
+from rtportal.http import keys as key_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
     check_csrf,
@@ -294,6 +295,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/sessions", delete_sessions, methods=["DELETE"]),
         *directory.routes(),
         *invite_routes.routes(),
+        *key_routes.routes(),
         *outbox.routes(),
         *totp.routes(),
         *audit.routes(),
