@@ -87,6 +87,6 @@ export async function keysAfterRegenerate(ctx, ref, contactId, answer) {
   const { R, key } = await regeneratedKey(kr.firm, contactId);
   await replaceKey(kr, ref, contactId, key);
   const fp = kr.frkFingerprint;
-  const link = inviteLink(location.origin, answer, R, C.keys.fingerprintLink(fp));
+  const link = inviteLink(answer.url || location.origin, answer.token, R, C.keys.fingerprintLink(fp));
   return { link, code: b64(R) };
 }

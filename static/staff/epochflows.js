@@ -94,14 +94,14 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
 }
 
 /**
- * The crypto part of an invite round. invites: [{contactId, delivery
- * ('own_mail' | 'portal'), subject, text}]. Per contact a fresh invite secret
+ * The crypto part of an invite round delivered by `delivery` ('own_mail' |
+ * 'portal', one per round). invites: [{contactId, subject, text}]. Per contact a fresh invite secret
  * R, the identity derived from it, its certificate; one next epoch with the
  * new clients; an encrypted welcome each. Returns {crypto, secrets, epoch}:
  * `crypto` is the round's `crypto` field (`secrets` only for portal
  * delivery), `secrets` every R (for the own-mail links the browser builds).
  */
-export async function inviteBundle({ firm, matter, me, fek, prev, members, shareHistory, invites, nowMs, rand = bytes.randomBytes }) {
+export async function inviteBundle({ firm, matter, me, fek, prev, members, shareHistory, delivery, invites, nowMs, rand = bytes.randomBytes }) {
   const secrets = {};
   const certList = [];
   const joining = [];
@@ -116,27 +116,23 @@ export async function inviteBundle({ firm, matter, me, fek, prev, members, share
   const stay = members.filter((m) => !joining.some((j) => j.user === m.user));
   const ep = await nextEpoch({ firm, matter, me, fek, prev, members: [...stay, ...joining], shareHistory, nowMs, rand });
   const welcome = {};
-  const delivery = {};
   const portalSecrets = {};
   for (const inv of invites) {
     welcome[inv.contactId] = b64(await welcomeEnvelope(firm, matter, me, ep, inv.contactId, inv.subject, inv.text, nowMs));
-    delivery[inv.contactId] = inv.delivery;
-    if (inv.delivery === 'portal') portalSecrets[inv.contactId] = b64(secrets[inv.contactId]);
+    if (delivery === 'portal') portalSecrets[inv.contactId] = b64(secrets[inv.contactId]);
   }
   const crypto = { delivery, certs: certList.map(b64), epoch: ep.post, welcome };
-  if (Object.keys(portalSecrets).length) crypto.secrets = portalSecrets;
+  if (delivery === 'portal') crypto.secrets = portalSecrets;
   return { crypto, secrets, epoch: ep };
 }
 
 /**
- * The link a client opens: the server's link (or token) plus the fragment
- * values the server never sees: `r` (the invite secret) and `frk` (the firm
- * root key fingerprint to pin).
+ * The link a client opens: the portal page `url` the server answered, with the
+ * fragment the browser never sends: the link token `t`, the invite secret `r`
+ * and the firm root fingerprint `frk` to pin (the server never sees `r`).
  */
-export function inviteLink(base, answer, R, frkLink) {
-  const frag = `r=${b64(R)}&frk=${frkLink}`;
-  if (answer.link) return `${answer.link}${answer.link.includes('#') ? '&' : '#'}${frag}`;
-  return `${base}/accept#t=${encodeURIComponent(answer.token || answer.link_token)}&${frag}`;
+export function inviteLink(url, token, R, frkLink) {
+  return `${url}#t=${encodeURIComponent(token)}&r=${b64(R)}&frk=${frkLink}`;
 }
 
 /** The prepared message of the staff member's own mail client. */

@@ -7,7 +7,7 @@ import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
 import { KEYS, METHOD, STAFF } from '../shared/strings.js';
-import { ownMailPanel, roundKeys } from './roundkeys.js';
+import { ownMailPanel, sendRounds } from './roundkeys.js';
 
 const enc = encodeURIComponent;
 
@@ -184,46 +184,32 @@ export function inviteFlyout({ ctx, ref, applicants, onSent, onClose, onFailed, 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const ticked = picks.filter((p) => p.tick.checked);
-    const chosen = ticked.map((p) => p.choice());
-    if (!chosen.length) return say(line, STAFF.pickSomeone, 'error');
+    if (!ticked.length) return say(line, STAFF.pickSomeone, 'error');
     const about = ticked.map((p) => ({
       ...p.choice(),
       delivery: p.delivery(),
       name: p.contact.name,
       email: (p.contact.emails || [])[0],
     }));
-    const ownMail = about.some((c) => c.delivery === 'own_mail');
-    let keys = null;
-    const sent = await busy(
+    const done = await busy(
       form,
       line,
       STAFF.sending,
-      async () => {
-        const payload = { invites: chosen, subject: subject.value, body: body.value };
-        // the bundle is made again on a 409 epoch_conflict (someone else moved the matter on)
-        for (let attempt = 0; ; attempt++) {
-          keys = ctx ? await roundKeys(ctx, ref, about, subject.value, body.value) : null;
-          if (keys) payload.crypto = keys.crypto;
-          else if (ownMail) throw new Error(KEYS.noKeyring); // the link needs the keys this browser lacks
-          try {
-            return await api('POST', `/api/v1/matters/${enc(ref)}/invites`, payload);
-          } catch (err) {
-            if (attempt > 0 || err.code !== 'epoch_conflict') throw err;
-          }
-        }
-      },
+      () => sendRounds(ctx, ref, about, subject.value, body.value),
       (err) => {
         onFailed(line, err);
         return true;
       },
     );
-    if (!sent) return undefined;
-    if (keys && ownMail) {
-      form.replaceWith(ownMailPanel(sent, keys, about, subject.value, body.value, () => onSent(sent)));
+    if (!done) return undefined;
+    if (done.own) {
+      const { sent, keys, chosen: mine } = done.own;
+      form.replaceWith(ownMailPanel(sent, keys, mine, subject.value, body.value, () => onSent(done.sent)));
       adder.remove();
       return undefined;
     }
-    onSent(sent);
+    onSent(done.sent);
+    return undefined;
   });
 
   const adder = addContactForm(ref, (contact) => {

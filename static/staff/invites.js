@@ -21,9 +21,10 @@ import {
 const LIVE = new Set(['pending', 'active', 'regenerated']);
 
 export const inviteStatus = (invite) => invite.status || invite.state;
+const contactIdOf = (invite) => (invite.contact && invite.contact.id) ?? invite.contact_id;
 export const isLive = (invite) => LIVE.has(inviteStatus(invite));
 const contactName = (invite) =>
-  (invite.contact && invite.contact.name) || invite.contact_name || invite.name || String(invite.contact_id);
+  (invite.contact && invite.contact.name) || invite.contact_name || invite.name || String(contactIdOf(invite));
 
 /** Delivery lines of an invite, whatever shape the answer gives: a list, a map or a text. */
 export function deliveryLines(invite) {
@@ -67,7 +68,7 @@ function verifyForm(invite, { ctx, ref, onChanged, onFailed }) {
   form.append(field(KEYS.codeLabel, code), button(KEYS.confirmCode), line);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const done = await busy(form, line, KEYS.confirming, () => confirmFreshKey(ctx, ref, invite.contact_id, invite.handover, code.value), (err) => {
+    const done = await busy(form, line, KEYS.confirming, () => confirmFreshKey(ctx, ref, contactIdOf(invite), invite.handover, code.value), (err) => {
       if (err && err.code === 'crypto_signature') say(line, KEYS.codeWrong, 'error');
       else onFailed(line, err);
       return true;
@@ -154,7 +155,7 @@ function inviteRow(invite, handlers) {
     regenerate.addEventListener('click', () =>
       confirmInline(li, confirmRegenerateText(name), STAFF.confirmRegenerate, () =>
         run(`${base}/regenerate`, {}, (answer) =>
-          keysAfterRegenerate(ctx, ref, invite.contact_id, (answer.invites || [answer.invite || answer])[0] || answer),
+          keysAfterRegenerate(ctx, ref, contactIdOf(invite), (answer.links || [answer])[0]),
         ),
       ),
     );
@@ -164,7 +165,7 @@ function inviteRow(invite, handlers) {
   remove.dataset.action = 'remove';
   remove.addEventListener('click', () =>
     confirmInline(li, confirmRemoveText(name), STAFF.confirmRemove, () =>
-      run(`${base}/remove`, {}, () => epochAfterRemoval(ctx, ref, invite.contact_id)),
+      run(`${base}/remove`, {}, () => epochAfterRemoval(ctx, ref, contactIdOf(invite))),
     ),
   );
   actions.append(remove);

@@ -15,12 +15,13 @@ import { currentFek, keyedRing, matterState, unb64 } from './keyctx.js';
 import { api } from '../shared/http.js';
 
 /**
- * The `crypto` field of a round for `chosen` [{contact_id, delivery, email,
- * name}] with the welcome `subject`/`body`, and the secrets by contact id.
+ * The `crypto` field of a round for `chosen` [{contact_id, email, name}]
+ * delivered by `delivery` ('own_mail' | 'portal': one per round) with the
+ * welcome `subject`/`body`, and the secrets by contact id.
  * Null when this browser holds no keys (the round then goes without: the
  * server refuses it once the firm has keys).
  */
-export async function roundKeys(ctx, ref, chosen, subject, body) {
+export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
   const kr = await keyedRing(ctx);
   if (!kr) return null; // no keys on this device or in the firm yet: the round goes as before
   const state = await matterState(kr, ref);
@@ -33,9 +34,9 @@ export async function roundKeys(ctx, ref, chosen, subject, body) {
     prev: state.prev,
     members: state.members.filter((m) => !joining.has(m.user)),
     shareHistory: state.shareHistory,
+    delivery,
     invites: chosen.map((c) => ({
       contactId: c.contact_id,
-      delivery: c.delivery,
       subject,
       text: body.split('{client_name}').join(c.name || ''),
     })),
@@ -68,11 +69,42 @@ export function copyableLink(link, label) {
   return [text, copy];
 }
 
-/** The server's answer for one contact: {token} or {link}. */
-function answerFor(sent, contactId) {
-  const inv = (sent.invites || []).find((i) => Number(i.contact_id) === Number(contactId)) || {};
-  const token = inv.link_token || inv.token || (sent.links && sent.links[contactId]);
-  return inv.link ? { link: inv.link } : { token };
+/**
+ * Send the invitations of the flyout: one round per delivery (the server
+ * takes one delivery per round), portal first; each round's bundle is made
+ * again once on 409 epoch_conflict. `about`: [{contact_id, method,
+ * see_applicants, delivery, name, email}]. Returns {sent (the last answer),
+ * own: {sent, keys, chosen} of the own-mail round or null}.
+ */
+export async function sendRounds(ctx, ref, about, subject, body) {
+  const groups = [
+    ['portal', about.filter((c) => c.delivery !== 'own_mail')],
+    ['own_mail', about.filter((c) => c.delivery === 'own_mail')],
+  ].filter(([, group]) => group.length);
+  let sent = null;
+  let own = null;
+  for (const [delivery, group] of groups) {
+    const invites = group.map((c) => ({ contact_id: c.contact_id, method: c.method, see_applicants: c.see_applicants }));
+    const payload = { invites, subject, body };
+    for (let attempt = 0; ; attempt++) {
+      const keys = ctx ? await roundKeys(ctx, ref, delivery, group, subject, body) : null;
+      if (keys) payload.crypto = keys.crypto;
+      else if (delivery === 'own_mail') throw new Error(KEYS.noKeyring); // the link needs keys this browser lacks
+      try {
+        sent = await api('POST', `/api/v1/matters/${encodeURIComponent(ref)}/invites`, payload);
+        if (delivery === 'own_mail') own = { sent, keys, chosen: group };
+        break;
+      } catch (err) {
+        if (attempt > 0 || err.code !== 'epoch_conflict') throw err;
+      }
+    }
+  }
+  return { sent, own };
+}
+
+/** The server's `links` entry of one contact: {url, token} (docs/keys.md: own_mail answers the tokens). */
+function linkOf(sent, contactId) {
+  return (sent.links || []).find((l) => Number(l.contact_id) === Number(contactId)) || {};
 }
 
 /**
@@ -80,11 +112,13 @@ function answerFor(sent, contactId) {
  * program" link (mailto:) and the link with a Copy button. `onDone()` closes.
  */
 export function ownMailPanel(sent, keysOut, chosen, subject, body, onDone) {
+  // `chosen`: the contacts of this own-mail round
   const box = el('div', 'stack own-mail');
   box.id = 'own-mail';
   box.append(el('h3', null, KEYS.ownMailTitle));
-  for (const c of chosen.filter((x) => x.delivery === 'own_mail')) {
-    const link = inviteLink(location.origin, answerFor(sent, c.contact_id), keysOut.secrets[c.contact_id], keysOut.frkLink);
+  for (const c of chosen) {
+    const { url, token } = linkOf(sent, c.contact_id);
+    const link = inviteLink(url || location.origin, token, keysOut.secrets[c.contact_id], keysOut.frkLink);
     const row = el('div', 'own-mail-row');
     row.dataset.contact = String(c.contact_id);
     const open = el('a', 'button', KEYS.openMail);

@@ -63,10 +63,8 @@ test('approving a pending staff member: an FRK certificate that may certify clie
 
 test('an own-mail link carries r and frk in the fragment; the mailto body holds the link', () => {
   const R = new Uint8Array(32).fill(7);
-  const link = E.inviteLink('https://portal.example', { token: 'tok' }, R, 'FRKFP');
-  assert.equal(link, `https://portal.example/accept#t=tok&r=${bytes.b64url(R)}&frk=FRKFP`);
-  const fromServer = E.inviteLink('x', { link: 'https://p.example/#t=abc' }, R, 'FP');
-  assert.equal(fromServer, `https://p.example/#t=abc&r=${bytes.b64url(R)}&frk=FP`);
+  const link = E.inviteLink('https://portal.example/?firm=demo', 'tok', R, 'FRKFP');
+  assert.equal(link, `https://portal.example/?firm=demo#t=tok&r=${bytes.b64url(R)}&frk=FRKFP`);
   const href = E.mailtoHref('ann@example.com', 'Welcome', 'Hello,\nopen {portal_link} today', link);
   assert.ok(href.startsWith('mailto:ann%40example.com?subject=Welcome&body='));
   assert.ok(decodeURIComponent(href.split('&body=')[1]).includes(`open ${link} today`));
@@ -143,13 +141,14 @@ test('invite round: the client derives its key from R, verifies the chain, unwra
   const { frk, admin, out } = await setUpFirm();
   const sent = await E.inviteBundle({
     firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    delivery: 'own_mail',
     invites: [
-      { contactId: 12, delivery: 'own_mail', subject: 'Welcome', text: 'Hello Ann' },
-      { contactId: 13, delivery: 'portal', subject: 'Welcome', text: 'Hello Bob' },
+      { contactId: 12, subject: 'Welcome', text: 'Hello Ann' },
+      { contactId: 13, subject: 'Welcome', text: 'Hello Bob' },
     ],
   });
-  assert.deepEqual(sent.crypto.delivery, { 12: 'own_mail', 13: 'portal' });
-  assert.deepEqual(Object.keys(sent.crypto.secrets), ['13']); // the own-mail secret never goes to the server
+  assert.equal(sent.crypto.delivery, 'own_mail');
+  assert.equal(sent.crypto.secrets, undefined); // own-mail secrets never go to the server
   assert.equal(sent.crypto.epoch.wraps.length, 3); // #fek + two clients
   // Ann's browser: derive, verify, unwrap, read
   const ann = await keys.identityFromInviteSecret(sent.secrets[12], FIRM, 'c12');
@@ -170,8 +169,11 @@ test('portal delivery then the fresh key: handover + code -> new cert, old key r
   const { frk, admin, out } = await setUpFirm();
   const sent = await E.inviteBundle({
     firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
-    invites: [{ contactId: 13, delivery: 'portal', subject: 'S', text: 'T' }],
+    delivery: 'portal',
+    invites: [{ contactId: 13, subject: 'S', text: 'T' }],
   });
+  assert.deepEqual(Object.keys(sent.crypto.secrets), ['13']);
+  assert.ok(bytes.bytesEqual(bytes.fromB64url(sent.crypto.secrets[13]), sent.secrets[13]));
   const invited = await keys.identityFromInviteSecret(bytes.fromB64url(sent.crypto.secrets[13]), FIRM, 'c13');
   const fresh = await keys.generateUik();
   const { handover } = await C.recovery.signHandover({ firm: FIRM, user: 'c13', xPk: fresh.xPk, edPk: fresh.edPk, tsMs: NOW }, invited);
@@ -202,7 +204,8 @@ test('removal: the next epoch leaves the client out; staff leaving: list v2 with
   const { frk, signer, admin, out } = await setUpFirm();
   const sent = await E.inviteBundle({
     firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
-    invites: [{ contactId: 12, delivery: 'own_mail', subject: 'S', text: 'T' }],
+    delivery: 'own_mail',
+    invites: [{ contactId: 12, subject: 'S', text: 'T' }],
   });
   const removed = await E.nextEpoch({ firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: { epoch: 1, hash: sent.epoch.hash }, members: [], shareHistory: true, nowMs: NOW + 5 });
   assert.equal(removed.wraps.length, 1); // #fek only
