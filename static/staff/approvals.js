@@ -23,12 +23,12 @@ async function pendingRow(ctx, row) {
   form.append(approve);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const frk = await loadFrk(firmOf(ctx));
+    const frk = await loadFrk(await firmOf(ctx));
     const kr = await keyringOf(ctx);
     if (!frk || !kr) return say(line, frk ? KEYS.noKeyring : KEYS.needFrk, 'error');
     const done = await busy(form, line, KEYS.approving, async () => {
       if (!kr.firmKeys || !kr.firmKeys.size) await kr.syncFirm();
-      const out = await approveStaff({ firm: firmOf(ctx), frk, fek: currentFek(kr), me: kr.identity, pending: row, nowMs: Date.now() });
+      const out = await approveStaff({ firm: await firmOf(ctx), frk, fek: currentFek(kr), me: kr.identity, pending: row, nowMs: Date.now() });
       await api('POST', '/api/v1/keys/certs', { certs: out.certs.map(b64), wraps: out.wraps.map(b64) });
       return true;
     }, (err) => {
@@ -53,7 +53,8 @@ export function approvalsPanel(ctx) {
   const refresh = async () => {
     const data = await load(ctx, section, () => api('GET', '/api/v1/keys/pending'));
     if (!data) return;
-    const rows = Array.isArray(data) ? data : data.pending || [];
+    // my own key is certified when I set the firm keys up (or by another org admin), not from here
+    const rows = (Array.isArray(data) ? data : data.pending || []).filter((r) => r.staff_id !== ctx.principal.id);
     list.replaceChildren(...(await Promise.all(rows.map((r) => pendingRow(ctx, r)))));
     if (!rows.length) list.append(el('li', 'empty', KEYS.noPending));
   };

@@ -137,7 +137,7 @@ export function inviteLink(url, token, R, frkLink) {
 
 /** The prepared message of the staff member's own mail client. */
 export function mailtoHref(to, subject, text, link) {
-  const body = text.includes('{portal_link}') ? text.split('{portal_link}').join(link) : `${text}\n\n${link}`;
+  const body = text.includes(link) ? text : `${text}\n\n${link}`;
   return `mailto:${encodeURIComponent(to || '')}?subject=${encodeURIComponent(subject)}&body=${encodeURIComponent(body)}`;
 }
 

@@ -11,8 +11,14 @@ const enc = encodeURIComponent;
 export const b64 = (b) => C.bytes.b64url(b);
 export const unb64 = (s) => (typeof s === 'string' ? C.bytes.fromB64url(s) : s);
 
-/** The firm slug of the signed-in staff member. */
-export const firmOf = (ctx) => (ctx.principal.firm && ctx.principal.firm.slug) || ctx.principal.firm_slug;
+/** The firm slug of the signed-in staff member (the principal may not carry it: then GET /me, once). */
+export async function firmOf(ctx) {
+  if (!ctx.firmSlug) {
+    const p = ctx.principal;
+    ctx.firmSlug = (p.firm && p.firm.slug) || (await api('GET', '/api/v1/me')).firm.slug;
+  }
+  return ctx.firmSlug;
+}
 
 /** My keyring (this browser's, unlocked at sign-in: static/shared/keysession.js), or null. */
 export async function keyringOf(ctx) {

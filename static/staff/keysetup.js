@@ -39,7 +39,7 @@ function setupForm(ctx, kr, section, done) {
     e.preventDefault();
     if (made) return;
     made = await newFirmRoot();
-    const firm = firmOf(ctx);
+    const firm = await firmOf(ctx);
     const saved = control('saved', { type: 'checkbox' });
     const label = el('label', 'inline', KEYS.saved);
     label.prepend(saved);
@@ -87,7 +87,7 @@ function loadFileForm(ctx, frkRecord, onLoaded) {
     try {
       const read = await readFrkKeyFile(await file.files[0].text());
       if (!C.bytes.bytesEqual(read.frk.record, frkRecord)) return say(line, KEYS.wrongFile, 'error');
-      await keepFrk(firmOf(ctx), read.seed);
+      await keepFrk(await firmOf(ctx), read.seed);
       read.seed.fill(0);
       say(line, KEYS.loaded, 'ok');
       onLoaded();
@@ -114,10 +114,10 @@ export function firmKeysPanel(ctx) {
     const record = unb64(data.frk);
     const { fingerprint } = await C.keys.fingerprintOf(record);
     section.append(fingerprintBox(C.keys.fingerprintText(fingerprint)));
-    if (await loadFrk(firmOf(ctx))) {
+    if (await loadFrk(await firmOf(ctx))) {
       const forget = button(KEYS.forget, 'button quiet', 'button');
       forget.addEventListener('click', async () => {
-        await forgetFrk(firmOf(ctx));
+        await forgetFrk(await firmOf(ctx));
         draw();
       });
       const p = el('p', 'hint', KEYS.heldHere);
@@ -139,14 +139,14 @@ export function firmKeysPanel(ctx) {
  */
 export async function maintainFirmKeys(ctx) {
   try {
-    const frk = await loadFrk(firmOf(ctx));
+    const frk = await loadFrk(await firmOf(ctx));
     if (!frk) return false;
     const data = await api('GET', '/api/v1/keys/firm');
     const list = data.revocations && data.revocations.list;
     if (!data.frk || !list) return false;
     const facts = listFacts(unb64(list));
     if (!listNeedsResign(facts, Date.now())) return false;
-    const next = await resignedList(firmOf(ctx), frk, facts, Date.now());
+    const next = await resignedList(await firmOf(ctx), frk, facts, Date.now());
     await api('PUT', '/api/v1/keys/revocations', { list: b64(next) });
     return true;
   } catch {

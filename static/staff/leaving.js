@@ -23,7 +23,7 @@ async function staffKeys(data) {
 }
 
 export async function runStaffLeaving(ctx, staffId, onProgress = () => {}) {
-  const firm = firmOf(ctx);
+  const firm = await firmOf(ctx);
   const frk = await loadFrk(firm);
   const kr = await keyringOf(ctx);
   if (!frk || !kr) return { done: false, reason: 'no_frk' };

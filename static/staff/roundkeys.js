@@ -35,14 +35,23 @@ export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
     members: state.members.filter((m) => !joining.has(m.user)),
     shareHistory: state.shareHistory,
     delivery,
+    // in the portal the welcome links to the portal page (the personal link is for the email only)
     invites: chosen.map((c) => ({
       contactId: c.contact_id,
       subject,
-      text: body.split('{client_name}').join(c.name || ''),
+      text: merge(body, c.name, portalPage(kr.firm)),
     })),
     nowMs: Date.now(),
   });
   return { ...out, frkLink: C.keys.fingerprintLink(kr.frkFingerprint || (await frkFingerprint())) };
+}
+
+/** The firm's portal page (no secret), what `{portal_link}` means inside the portal. */
+const portalPage = (firm) => `${location.origin}/?firm=${encodeURIComponent(firm)}`;
+
+/** The welcome text with the merge fields the browser knows filled in. */
+function merge(text, name, link) {
+  return text.split('{client_name}').join(name || '').split('{portal_link}').join(link);
 }
 
 async function frkFingerprint() {
@@ -122,7 +131,7 @@ export function ownMailPanel(sent, keysOut, chosen, subject, body, onDone) {
     const row = el('div', 'own-mail-row');
     row.dataset.contact = String(c.contact_id);
     const open = el('a', 'button', KEYS.openMail);
-    open.href = mailtoHref(c.email, subject, body.split('{client_name}').join(c.name || ''), link);
+    open.href = mailtoHref(c.email, subject, merge(body, c.name, link), link);
     open.dataset.action = 'mailto';
     const [text, copy] = copyableLink(link, KEYS.linkLabel);
     row.append(el('strong', null, c.name || ''), open, el('p', 'hint', KEYS.linkLabel), text, copy);

@@ -65,7 +65,7 @@ test('an own-mail link carries r and frk in the fragment; the mailto body holds 
   const R = new Uint8Array(32).fill(7);
   const link = E.inviteLink('https://portal.example/?firm=demo', 'tok', R, 'FRKFP');
   assert.equal(link, `https://portal.example/?firm=demo#t=tok&r=${bytes.b64url(R)}&frk=FRKFP`);
-  const href = E.mailtoHref('ann@example.com', 'Welcome', 'Hello,\nopen {portal_link} today', link);
+  const href = E.mailtoHref('ann@example.com', 'Welcome', `Hello,\nopen ${link} today`, link);
   assert.ok(href.startsWith('mailto:ann%40example.com?subject=Welcome&body='));
   assert.ok(decodeURIComponent(href.split('&body=')[1]).includes(`open ${link} today`));
   assert.ok(decodeURIComponent(E.mailtoHref('a@b.c', 'S', 'no field', link).split('&body=')[1]).endsWith(link));
