@@ -111,12 +111,13 @@ def main(argv: list[str]) -> None:
     # ---- 5 MiB attachment in 64 KiB pieces through the incremental objects
     size = 5 * MIB
     piece = os.urandom(65536)
-    att_id, fk = att.new_attachment()
     parts: list[bytes] = []
     digest = [b""]
+    ids = [b"", b""]  # (att_id, fk) of the last sealed blob
 
     def att_seal(_: int) -> None:
-        e = att.AttachmentEncryptor(fk, att_id)
+        e = att.AttachmentEncryptor()  # fresh (att_id, fk) each time, as in use
+        ids[:] = [e.att_id, e.fk]
         parts.clear()
         parts.append(e.header)
         for _o in range(0, size, len(piece)):
@@ -125,7 +126,7 @@ def main(argv: list[str]) -> None:
         digest[0] = e.ct_sha256
 
     def att_open(_: int) -> None:
-        d = att.AttachmentDecryptor(fk, att_id, ct_sha256=digest[0], size=size)
+        d = att.AttachmentDecryptor(ids[1], ids[0], ct_sha256=digest[0], size=size)
         for p in parts:
             d.update(p)
         d.finalize()

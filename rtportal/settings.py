@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtportal.crypto.backup import MIN_M_KIB, MIN_T
 from rtportal.datafiles import FILE_MODE, private_dir, private_file
 from rtportal.errors import InvalidConfig
 from rtportal.logs import LogFormat
@@ -69,8 +70,8 @@ DEFAULT_LOGIN_HASH_TIME_COST = 3
 DEFAULT_LOGIN_KDF_M_KIB = 65536
 DEFAULT_LOGIN_KDF_T = 3
 DEFAULT_LOGIN_KDF_P = 1
-DEFAULT_LOGIN_KDF_MIN_M_KIB = 19456
-DEFAULT_LOGIN_KDF_MIN_T = 2
+DEFAULT_LOGIN_KDF_MIN_M_KIB = MIN_M_KIB
+DEFAULT_LOGIN_KDF_MIN_T = MIN_T
 # Sign-in attempts per account and per source address in SIGNIN_WINDOW s.
 DEFAULT_SIGNIN_ACCOUNT_LIMIT = 10
 DEFAULT_SIGNIN_ADDRESS_LIMIT = 100
@@ -292,32 +293,50 @@ class Settings:
         )
 
 
+def _kdf_floor(values: dict[str, int]) -> dict[str, int]:
+    """The browser's Argon2id parameters never go below the rtp1 library's floor
+    (``rtportal.crypto.backup.MIN_M_KIB``/``MIN_T``: browsers refuse weaker ones) nor below
+    the minimum this server asks of clients (it must not hand out what it would refuse)."""
+    floors = {
+        "login_kdf_min_m_kib": ("RTPORTAL_LOGIN_KDF_MIN_M_KIB", MIN_M_KIB),
+        "login_kdf_min_t": ("RTPORTAL_LOGIN_KDF_MIN_T", MIN_T),
+        "login_kdf_m_kib": ("RTPORTAL_LOGIN_KDF_M_KIB", values["login_kdf_min_m_kib"]),
+        "login_kdf_t": ("RTPORTAL_LOGIN_KDF_T", values["login_kdf_min_t"]),
+    }
+    for key, (name, floor) in floors.items():
+        if values[key] < floor:
+            raise InvalidConfig(f"{name} must be >= {floor}, got {values[key]}")
+    return values
+
+
 def _login_settings(env: Mapping[str, str]) -> dict[str, int]:
     """The password and sign-in settings (``RTPORTAL_LOGIN_*``, ``RTPORTAL_SIGNIN_*``)."""
-    return {
-        "login_hash_concurrency": _int(
-            env, "RTPORTAL_LOGIN_HASH_CONCURRENCY", DEFAULT_LOGIN_HASH_CONCURRENCY
-        ),
-        "login_hash_queue": _int(env, "RTPORTAL_LOGIN_HASH_QUEUE", DEFAULT_LOGIN_HASH_QUEUE, 0),
-        "login_hash_memory_kib": _int(
-            env, "RTPORTAL_LOGIN_HASH_MEMORY_KIB", DEFAULT_LOGIN_HASH_MEMORY_KIB, 64
-        ),
-        "login_hash_time_cost": _int(
-            env, "RTPORTAL_LOGIN_HASH_TIME_COST", DEFAULT_LOGIN_HASH_TIME_COST
-        ),
-        "login_kdf_m_kib": _int(env, "RTPORTAL_LOGIN_KDF_M_KIB", DEFAULT_LOGIN_KDF_M_KIB, 8),
-        "login_kdf_t": _int(env, "RTPORTAL_LOGIN_KDF_T", DEFAULT_LOGIN_KDF_T),
-        "login_kdf_p": _int(env, "RTPORTAL_LOGIN_KDF_P", DEFAULT_LOGIN_KDF_P),
-        "login_kdf_min_m_kib": _int(
-            env, "RTPORTAL_LOGIN_KDF_MIN_M_KIB", DEFAULT_LOGIN_KDF_MIN_M_KIB, 8
-        ),
-        "login_kdf_min_t": _int(env, "RTPORTAL_LOGIN_KDF_MIN_T", DEFAULT_LOGIN_KDF_MIN_T),
-        "signin_account_limit": _int(
-            env, "RTPORTAL_SIGNIN_ACCOUNT_LIMIT", DEFAULT_SIGNIN_ACCOUNT_LIMIT
-        ),
-        "signin_address_limit": _int(
-            env, "RTPORTAL_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT
-        ),
-        "signin_window": _int(env, "RTPORTAL_SIGNIN_WINDOW", DEFAULT_SIGNIN_WINDOW),
-        "setup_link_ttl": _int(env, "RTPORTAL_SETUP_LINK_TTL", DEFAULT_SETUP_LINK_TTL),
-    }
+    return _kdf_floor(
+        {
+            "login_hash_concurrency": _int(
+                env, "RTPORTAL_LOGIN_HASH_CONCURRENCY", DEFAULT_LOGIN_HASH_CONCURRENCY
+            ),
+            "login_hash_queue": _int(env, "RTPORTAL_LOGIN_HASH_QUEUE", DEFAULT_LOGIN_HASH_QUEUE, 0),
+            "login_hash_memory_kib": _int(
+                env, "RTPORTAL_LOGIN_HASH_MEMORY_KIB", DEFAULT_LOGIN_HASH_MEMORY_KIB, 64
+            ),
+            "login_hash_time_cost": _int(
+                env, "RTPORTAL_LOGIN_HASH_TIME_COST", DEFAULT_LOGIN_HASH_TIME_COST
+            ),
+            "login_kdf_m_kib": _int(env, "RTPORTAL_LOGIN_KDF_M_KIB", DEFAULT_LOGIN_KDF_M_KIB, 8),
+            "login_kdf_t": _int(env, "RTPORTAL_LOGIN_KDF_T", DEFAULT_LOGIN_KDF_T),
+            "login_kdf_p": _int(env, "RTPORTAL_LOGIN_KDF_P", DEFAULT_LOGIN_KDF_P),
+            "login_kdf_min_m_kib": _int(
+                env, "RTPORTAL_LOGIN_KDF_MIN_M_KIB", DEFAULT_LOGIN_KDF_MIN_M_KIB, 8
+            ),
+            "login_kdf_min_t": _int(env, "RTPORTAL_LOGIN_KDF_MIN_T", DEFAULT_LOGIN_KDF_MIN_T),
+            "signin_account_limit": _int(
+                env, "RTPORTAL_SIGNIN_ACCOUNT_LIMIT", DEFAULT_SIGNIN_ACCOUNT_LIMIT
+            ),
+            "signin_address_limit": _int(
+                env, "RTPORTAL_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT
+            ),
+            "signin_window": _int(env, "RTPORTAL_SIGNIN_WINDOW", DEFAULT_SIGNIN_WINDOW),
+            "setup_link_ttl": _int(env, "RTPORTAL_SETUP_LINK_TTL", DEFAULT_SETUP_LINK_TTL),
+        }
+    )

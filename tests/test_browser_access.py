@@ -37,7 +37,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from rtportal.app import create_app
-from rtportal.crypto.backup import Argon2Params, derive_password_keys
+from rtportal.crypto.backup import MIN_M_KIB, MIN_T, Argon2Params, derive_password_keys
 from rtportal.db.models import Firm
 from rtportal.settings import Settings
 from tests import test_browser_feed as feed_test
@@ -538,12 +538,12 @@ async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer
     password check, reading (and removing) link fragments, the staff routes, and
     the login secret, which must equal the server side's derivation."""
     salt = bytes(range(16))
-    expected = derive_password_keys("seven quiet harbours", salt, Argon2Params(1024, 1, 1))
+    expected = derive_password_keys("seven quiet harbours", salt, Argon2Params(MIN_M_KIB, MIN_T, 1))
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{portal.base_url}/")
     result = await page.evaluate(
-        """async (salt) => {
+        """async ([salt, m, t]) => {
             const pw = await import('/shared/password.js');
             const login = await import('/shared/login.js');
             const account = await import('/shared/account.js');
@@ -563,11 +563,16 @@ async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer
                 routes: ['#/matter/ABCD1234', '#/staff', '#/nope', '#matter-ABCD1234', '']
                     .map(app.parseRoute),
                 secret: await account.loginSecret(
-                    'seven quiet harbours', {salt, m_kib: 1024, t: 1, p: 1}),
-                kdf: account.newKdf({m_kib: 1024, t: 2, p: 1}),
+                    'seven quiet harbours', {salt, m_kib: m, t, p: 1}),
+                kdf: account.newKdf({m_kib: m + 1024, t: t + 1, p: 1}),
+                // a server base below the library's floor never lowers a new password's kdf
+                floored: account.newKdf({m_kib: 1024, t: 1, p: 1}),
+                weakSecret: await account.loginSecret(
+                    'seven quiet harbours', {salt, m_kib: 1024, t: 1, p: 1})
+                    .then(() => 'derived', (e) => e.code),
             };
         }""",
-        base64.urlsafe_b64encode(salt).decode().rstrip("="),
+        [base64.urlsafe_b64encode(salt).decode().rstrip("="), MIN_M_KIB, MIN_T],
     )
     await context.close()
     assert result["weak"] == ["weak_password"] * 6
@@ -583,7 +588,15 @@ async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer
     secret = base64.urlsafe_b64decode(result["secret"] + "=" * (-len(result["secret"]) % 4))
     assert secret == expected.login_secret
     kdf = result["kdf"]
-    assert (kdf["alg"], kdf["m_kib"], kdf["t"], kdf["p"]) == ("argon2id", 1024, 2, 1)
+    assert (kdf["alg"], kdf["m_kib"], kdf["t"], kdf["p"]) == (
+        "argon2id",
+        MIN_M_KIB + 1024,
+        MIN_T + 1,
+        1,
+    )
+    floored = result["floored"]
+    assert (floored["m_kib"], floored["t"], floored["p"]) == (MIN_M_KIB, MIN_T, 1)
+    assert result["weakSecret"] == "crypto_encoding"  # sign-in refuses parameters below the floor
     assert len(base64.urlsafe_b64decode(kdf["salt"] + "==")) == 16
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from rtportal.crypto import attachment as att
 from rtportal.crypto.errors import AttachmentInvalid
+from rtportal.crypto.rng import Rng
 
 C = att.CHUNK
 SIZES = [0, 1, C - 1, C, C + 1, 2 * C, 2 * C + 1]
@@ -22,19 +23,26 @@ def keys() -> tuple[bytes, bytes]:
     return att.new_attachment()
 
 
+def sha(blob: bytes) -> bytes:
+    return hashlib.sha256(blob).digest()
+
+
+def fixed(att_id: bytes, fk: bytes) -> Rng:
+    """An rng that hands the encryptor this pair again (tests only: reuse is the bug)."""
+    return lambda n: att_id if n == 16 else fk
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_round_trip_and_length(size: int) -> None:
-    att_id, fk = keys()
     data = os.urandom(size)
-    blob = att.encrypt_bytes(fk, att_id, data)
+    att_id, fk, blob = att.encrypt_bytes(data)
     assert len(blob) == att.blob_length(size)
     assert blob[:21] == b"RTA1\x01" + att_id
-    assert att.decrypt_bytes(fk, att_id, blob, ct_sha256=hashlib.sha256(blob).digest()) == data
+    assert att.decrypt_bytes(fk, att_id, blob, ct_sha256=sha(blob)) == data
 
 
 def test_empty_file_is_one_empty_last_chunk() -> None:
-    att_id, fk = keys()
-    assert len(att.encrypt_bytes(fk, att_id, b"")) == 21 + 16
+    assert len(att.encrypt_bytes(b"")[2]) == 21 + 16
 
 
 @settings(max_examples=40, deadline=None)
@@ -44,9 +52,9 @@ def test_empty_file_is_one_empty_last_chunk() -> None:
 )
 def test_incremental_any_piece_sizes(size: int, pieces: list[int]) -> None:
     """decrypt(encrypt(x)) == x whatever the sizes fed to either side."""
-    att_id, fk = keys()
     data = os.urandom(size)
-    e = att.AttachmentEncryptor(fk, att_id)
+    e = att.AttachmentEncryptor()
+    att_id, fk = e.att_id, e.fk
     out = [e.header]
     pos, i = 0, 0
     while pos < size:
@@ -55,7 +63,7 @@ def test_incremental_any_piece_sizes(size: int, pieces: list[int]) -> None:
         pos, i = pos + n, i + 1
     out.append(e.finalize())
     blob = b"".join(out)
-    assert blob == att.encrypt_bytes(fk, att_id, data)
+    assert blob == att.encrypt_bytes(data, fixed(att_id, fk))[2]
     d = att.AttachmentDecryptor(fk, att_id, ct_sha256=e.ct_sha256, size=size)
     got, pos, i = [], 0, 0
     while pos < len(blob):
@@ -72,8 +80,7 @@ def _chunks(blob: bytes) -> tuple[bytes, list[bytes]]:
 
 
 def _three_chunk() -> tuple[bytes, bytes, bytes]:
-    att_id, fk = keys()
-    return att_id, fk, att.encrypt_bytes(fk, att_id, os.urandom(2 * C + 100))
+    return att.encrypt_bytes(os.urandom(2 * C + 100))
 
 
 def tampered() -> tuple[bytes, bytes, dict[str, bytes]]:
@@ -81,7 +88,7 @@ def tampered() -> tuple[bytes, bytes, dict[str, bytes]]:
     att_id, fk, blob = _three_chunk()
     head, ch = _chunks(blob)
     other_id = os.urandom(16)
-    other = att.encrypt_bytes(fk, other_id, os.urandom(2 * C + 100))
+    other = att.encrypt_bytes(os.urandom(2 * C + 100), fixed(other_id, fk))[2]
     return (
         att_id,
         fk,
@@ -109,23 +116,21 @@ CASES = list(tampered()[2])
 @pytest.mark.parametrize("case", CASES)
 def test_tampering_rejected(case: str) -> None:
     att_id, fk, cases = tampered()
-    with pytest.raises(AttachmentInvalid):
-        att.decrypt_bytes(fk, att_id, cases[case])
+    with pytest.raises(AttachmentInvalid):  # the blob's own hash: the structure alone refuses it
+        att.decrypt_bytes(fk, att_id, cases[case], ct_sha256=sha(cases[case]))
 
 
 def test_swapped_blob_with_same_id_fails_hash_check() -> None:
     """A blob re-encrypted by someone holding FK still fails the descriptor's hash."""
-    att_id, fk = keys()
-    good = att.encrypt_bytes(fk, att_id, b"original")
-    swapped = att.encrypt_bytes(fk, att_id, b"replaced")
+    att_id, fk, good = att.encrypt_bytes(b"original")
+    swapped = att.encrypt_bytes(b"replaced", fixed(att_id, fk))[2]
     with pytest.raises(AttachmentInvalid):
-        att.decrypt_bytes(fk, att_id, swapped, ct_sha256=hashlib.sha256(good).digest())
+        att.decrypt_bytes(fk, att_id, swapped, ct_sha256=sha(good))
 
 
 def test_decryptor_is_poisoned_after_failure() -> None:
-    att_id, fk = keys()
-    blob = att.encrypt_bytes(fk, att_id, os.urandom(3 * C))
-    d = att.AttachmentDecryptor(fk, att_id)
+    att_id, fk, blob = att.encrypt_bytes(os.urandom(3 * C))
+    d = att.AttachmentDecryptor(fk, att_id, ct_sha256=sha(blob))
     with pytest.raises(AttachmentInvalid):
         d.update(blob[:21] + bytes([blob[21] ^ 1]) + blob[22 : 21 + 2 * att.CT_CHUNK])
     with pytest.raises(AttachmentInvalid):
@@ -133,16 +138,15 @@ def test_decryptor_is_poisoned_after_failure() -> None:
 
 
 def test_size_mismatch_rejected() -> None:
-    att_id, fk = keys()
-    blob = att.encrypt_bytes(fk, att_id, b"12345")
+    att_id, fk, blob = att.encrypt_bytes(b"12345")
     for wrong in (4, 6):
-        d = att.AttachmentDecryptor(fk, att_id, size=wrong)
+        d = att.AttachmentDecryptor(fk, att_id, ct_sha256=sha(blob), size=wrong)
         assert d.update(blob) == b""  # the only chunk is the last: held until finalize
         with pytest.raises(AttachmentInvalid):
             d.finalize()
-    big = att.encrypt_bytes(fk, att_id, os.urandom(2 * C + 1))
+    big = att.encrypt_bytes(os.urandom(2 * C + 1), fixed(att_id, fk))[2]
     with pytest.raises(AttachmentInvalid):  # caught as soon as a chunk exceeds it
-        att.AttachmentDecryptor(fk, att_id, size=C - 1).update(big)
+        att.AttachmentDecryptor(fk, att_id, ct_sha256=sha(big), size=C - 1).update(big)
 
 
 def test_five_mib_file_streamed_without_holding_it_twice(tmp_path: Path) -> None:
@@ -151,10 +155,11 @@ def test_five_mib_file_streamed_without_holding_it_twice(tmp_path: Path) -> None
     with src.open("wb") as f:
         for _ in range(size // (1 << 20)):
             f.write(os.urandom(1 << 20))
-    att_id, fk = keys()
     tracemalloc.start()
-    digest, n = att.encrypt_file(src, enc, fk, att_id)
-    written = att.decrypt_file(enc, out, fk, att_id, ct_sha256=digest, size=n)
+    sealed = att.encrypt_file(src, enc)
+    n = sealed.size
+    written = att.decrypt_file(enc, out, sealed.fk, sealed.att_id, ct_sha256=sealed.ct_sha256,
+                               size=n)  # fmt: skip
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert n == written == size
@@ -164,13 +169,12 @@ def test_five_mib_file_streamed_without_holding_it_twice(tmp_path: Path) -> None
 
 
 def test_failed_file_decrypt_leaves_nothing(tmp_path: Path) -> None:
-    att_id, fk = keys()
     src, enc, out = tmp_path / "a.bin", tmp_path / "a.rta", tmp_path / "a.out"
     src.write_bytes(os.urandom(3 * C))
-    digest, _ = att.encrypt_file(src, enc, fk, att_id)
+    sealed = att.encrypt_file(src, enc)
     enc.write_bytes(enc.read_bytes()[: -att.CT_CHUNK])  # truncated at a seam
     with pytest.raises(AttachmentInvalid):
-        att.decrypt_file(enc, out, fk, att_id, ct_sha256=digest)
+        att.decrypt_file(enc, out, sealed.fk, sealed.att_id, ct_sha256=sealed.ct_sha256)
     assert not out.exists()
     assert {p.name for p in tmp_path.iterdir()} == {"a.bin", "a.rta"}
 
@@ -189,5 +193,6 @@ def test_empty_last_chunk_after_data_rejected() -> None:
     empty_last = aead.encrypt((1).to_bytes(11, "big") + b"\x01", b"", head)
     blob = head + first + empty_last
     with pytest.raises(AttachmentInvalid):
-        att.decrypt_bytes(fk, att_id, blob)
-    assert att.decrypt_bytes(fk, att_id, att.encrypt_bytes(fk, att_id, data)) == data
+        att.decrypt_bytes(fk, att_id, blob, ct_sha256=sha(blob))
+    canonical = att.encrypt_bytes(data, fixed(att_id, fk))[2]
+    assert att.decrypt_bytes(fk, att_id, canonical, ct_sha256=sha(canonical)) == data

@@ -12,7 +12,7 @@ from rtportal.crypto import recovery as rec
 from rtportal.crypto.errors import DecryptFailed, EncodingInvalid, RecoveryInvalid, WrongContext
 from rtportal.crypto.keys import FirmRootKey, IdentityKey
 
-FAST = bk.Argon2Params(1024, 1, 1)  # tests of the format; the real parameters are tested once
+FAST = bk.Argon2Params(bk.MIN_M_KIB, bk.MIN_T, 1)  # the floor (~30 ms); defaults tested once
 
 
 def make(
@@ -58,7 +58,7 @@ def test_every_backup_field_is_authenticated(field: str) -> None:
     changes = {
         "firm": {"firm": "firm-2"},
         "user": {"user": "client-2"},
-        "params": {"params": bk.Argon2Params(1024, 2, 1)},
+        "params": {"params": bk.Argon2Params(bk.MIN_M_KIB + 1024, bk.MIN_T, 1)},
         "salt": {"salt": os.urandom(16)},
         "nonce": {"nonce": os.urandom(12)},
         "ct": {"ct": bytes([b.ct[0] ^ 1]) + b.ct[1:]},
@@ -149,8 +149,9 @@ def test_recovery_link_is_strict_canonical_base64url() -> None:
 def test_parameter_bounds_are_inclusive() -> None:
     """The largest accepted parameters pass the check (no Argon2 run here: check() only)."""
     bk.Argon2Params(bk.MAX_M_KIB, bk.MAX_T, bk.MAX_P).check()
-    bk.Argon2Params(8, 1, 1).check()
+    bk.Argon2Params(bk.MIN_M_KIB, bk.MIN_T, 1).check()
     assert (bk.MAX_M_KIB, bk.MAX_T, bk.MAX_P) == (262_144, 10, 8)
+    assert (bk.MIN_M_KIB, bk.MIN_T) == (19_456, 2)
 
 
 def test_recovery_code_separators_match_javascript() -> None:

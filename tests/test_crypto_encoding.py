@@ -19,9 +19,20 @@ from rtportal.crypto.manifest import ManifestBody, Member
 from rtportal.crypto.wrap import WrapInfo, WrapKind
 from rtportal.errors import CryptoInvalid
 
-ids = st.text(min_size=1, max_size=40).filter(lambda s: 1 <= len(s.encode()) <= 255)
+
+def _id_ok(s: str) -> bool:
+    """The id rule: 1..255 bytes, no leading U+FEFF, no C0/C1 control character."""
+    bad = s.startswith("\ufeff") or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in s)
+    return 1 <= len(s.encode()) <= 255 and not bad
+
+
+ids = st.text(min_size=1, max_size=40).filter(_id_ok)
 b16 = st.binary(min_size=16, max_size=16)
 b32 = st.binary(min_size=32, max_size=32)
+# certifiable Ed25519 keys (random bytes are rarely canonical curve points of large order)
+ed_pks = st.binary(min_size=32, max_size=32).map(
+    lambda seed: IdentityKey(bytes(32), seed).public.ed_pk
+)
 u32s = st.integers(0, 2**32 - 1)
 u64s = st.integers(0, 2**64 - 1)
 ctypes = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64)
@@ -60,7 +71,7 @@ def test_envelope_round_trip(header: Header, nonce: bytes, ct: bytes, sig: bytes
 
 @settings(max_examples=60, deadline=None)
 @given(
-    ids, st.sampled_from(list(Role)), ids, b32, b32, u64s, u64s, u64s,
+    ids, st.sampled_from(list(Role)), ids, b32, ed_pks, u64s, u64s, u64s,
     st.lists(ids, max_size=5), ids, b16, st.binary(min_size=64, max_size=64),
 )  # fmt: skip
 def test_certificate_round_trip(
@@ -220,6 +231,29 @@ def test_integer_and_id_bounds_on_encode() -> None:
             enc.id_(lone_surrogate)
         with pytest.raises(EncodingInvalid):
             enc.text(lone_surrogate)
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["\ufeffclient-1", "\ufeff", "client\x00-1", "a\nb", "tab\there", "del\x7f", "c1\x85"],
+)
+def test_ids_never_silently_change(bad_id: str) -> None:
+    """One rule with static/crypto/encoding.js: a leading BOM or a control character in an
+    id is refused on encode and on decode, so "\ufeffclient-1" is never filed as client-1."""
+    with pytest.raises(EncodingInvalid):
+        enc.id_(bad_id)
+    raw = bad_id.encode()
+    blob = b"RTKT" + enc.field(raw)
+    with pytest.raises(EncodingInvalid):
+        enc.Reader(blob, b"RTKT").id_()
+    with pytest.raises(EncodingInvalid):  # inside a real record too (a wrap's recipient)
+        WrapInfo.decode(_rebuild(b"RTW1", [b"f", b"m", enc.u32(1), enc.u8(1), raw, bytes(16)]))
+
+
+def test_text_keeps_a_leading_bom_and_inner_bom_ids_are_fine() -> None:
+    body = Body("\ufeffsubject", "\ufefftext")
+    assert Body.decode(body.encode()) == body  # text is never changed either
+    assert enc.Reader(b"RTKT" + enc.field("a\ufeffb".encode()), b"RTKT").id_() == "a\ufeffb"
 
 
 def test_fingerprint_text_format() -> None:

@@ -200,8 +200,7 @@ def test_swapped_attachment_rejected(setup: tuple[World, Server]) -> None:
     a, b = client(w, s, "client-1"), client(w, s, "client-2")
     descs = []
     for content in (b"real passport scan", b"other file"):
-        att_id, fk = att.new_attachment()
-        blob = att.encrypt_bytes(fk, att_id, content)
+        att_id, fk, blob = att.encrypt_bytes(content)
         s.blobs[att_id] = blob
         descs.append(AttachmentDescriptor(att_id, fk, hashlib.sha256(blob).digest(), len(content),
                                           "scan.pdf", "application/pdf"))  # fmt: skip

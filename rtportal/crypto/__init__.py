@@ -1,8 +1,9 @@
 """rtp1: the end-to-end encryption library of rtportal (see docs/security.md).
 
 Modules, one idea each: ``encoding`` (canonical records), ``kdf`` (labelled
-derivations), ``keys`` (key types, key ids, fingerprints), ``hpke`` (RFC 9180
-base mode), ``certs`` (certificates, revocations), ``wrap`` (signed key wraps),
+derivations), ``keys`` (key types, key ids, fingerprints), ``edwards``
+(Ed25519 keys fit to certify), ``hpke`` (RFC 9180 base mode), ``certs``
+(certificates, revocations), ``wrap`` (signed key wraps),
 ``manifest`` (epoch manifests), ``envelope`` (messages), ``attachment``
 (streamed files), ``backup`` (Argon2id login secret + key backup),
 ``recovery`` (recovery-code proof), ``directory`` (a client's verifier

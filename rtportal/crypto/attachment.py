@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -27,6 +28,7 @@ __all__ = [
     "HEADER_LEN",
     "AttachmentDecryptor",
     "AttachmentEncryptor",
+    "Sealed",
     "blob_length",
     "decrypt_bytes",
     "decrypt_file",
@@ -61,18 +63,25 @@ def _nonce(i: int, last: bool) -> bytes:
 
 
 def new_attachment(rng: Rng = system_rng) -> tuple[bytes, bytes]:
-    """A fresh ``(att_id, fk)``."""
+    """A fresh ``(att_id, fk)`` (``att_id`` drawn first, as JavaScript's ``newAttachmentIds``)."""
     return rng(16), rng(32)
 
 
 class AttachmentEncryptor:
-    """``header`` first, then ``update()`` pieces, then ``finalize()``; concatenate all outputs."""
+    """``header`` first, then ``update()`` pieces, then ``finalize()``; concatenate all outputs.
 
-    def __init__(self, fk: bytes, att_id: bytes) -> None:
-        if len(fk) != 32:
-            raise EncodingInvalid("file keys are 32 bytes")
-        self.header = header(att_id)
-        self._aead = AESGCM(attachment_chunk_key(fk, att_id))
+    The encryptor draws its own ``(att_id, fk)`` (read them from ``.att_id`` and
+    ``.fk`` for the descriptor): the caller cannot hand it a pair used before,
+    and a reused pair would repeat every chunk nonce under one key. Only golden
+    vectors inject a deterministic ``rng``.
+    """
+
+    def __init__(self, rng: Rng = system_rng) -> None:
+        self.att_id, self.fk = new_attachment(rng)
+        if len(self.att_id) != 16 or len(self.fk) != 32:
+            raise EncodingInvalid("att_id is 16 bytes and file keys are 32")
+        self.header = header(self.att_id)
+        self._aead = AESGCM(attachment_chunk_key(self.fk, self.att_id))
         self._buf = bytearray()
         self._i = 0
         self._size = 0
@@ -123,6 +132,8 @@ class AttachmentDecryptor:
 
     Plaintext is released per authenticated chunk; if ``finalize()`` (or any
     call) raises, the consumer must discard everything it received.
+    ``ct_sha256`` (the descriptor's) is required: without it, whoever holds
+    ``fk`` could splice chunks of two blobs made under one ``(fk, att_id)``.
     """
 
     def __init__(
@@ -130,11 +141,13 @@ class AttachmentDecryptor:
         fk: bytes,
         att_id: bytes,
         *,
-        ct_sha256: bytes | None = None,
+        ct_sha256: bytes,
         size: int | None = None,
     ) -> None:
         if len(fk) != 32:
             raise EncodingInvalid("file keys are 32 bytes")
+        if not isinstance(ct_sha256, bytes) or len(ct_sha256) != 32:
+            raise EncodingInvalid("ct_sha256 (32 bytes) is required to open an attachment")
         self._header = header(att_id)
         self._aead = AESGCM(attachment_chunk_key(fk, att_id))
         self._expect_hash = ct_sha256
@@ -195,35 +208,42 @@ class AttachmentDecryptor:
             raise self._fail("empty last chunk after data")
         if self._expect_size is not None and self._size != self._expect_size:
             raise self._fail("attachment size differs from its descriptor")
-        if self._expect_hash is not None and not hmac.compare_digest(
-            self._hash.digest(), self._expect_hash
-        ):
+        if not hmac.compare_digest(self._hash.digest(), self._expect_hash):
             raise self._fail("attachment blob hash differs from its descriptor")
         self._state = "done"
         return pt
 
 
-def encrypt_bytes(fk: bytes, att_id: bytes, data: bytes) -> bytes:
-    e = AttachmentEncryptor(fk, att_id)
-    return e.header + e.update(data) + e.finalize()
+def encrypt_bytes(data: bytes, rng: Rng = system_rng) -> tuple[bytes, bytes, bytes]:
+    """``(att_id, fk, blob)`` of ``data`` under a fresh ``(att_id, fk)``."""
+    e = AttachmentEncryptor(rng)
+    return e.att_id, e.fk, e.header + e.update(data) + e.finalize()
 
 
-def decrypt_bytes(
-    fk: bytes, att_id: bytes, blob: bytes, *, ct_sha256: bytes | None = None
-) -> bytes:
+def decrypt_bytes(fk: bytes, att_id: bytes, blob: bytes, *, ct_sha256: bytes) -> bytes:
     d = AttachmentDecryptor(fk, att_id, ct_sha256=ct_sha256)
     return d.update(blob) + d.finalize()
 
 
-def encrypt_file(src: Path, dst: Path, fk: bytes, att_id: bytes) -> tuple[bytes, int]:
-    """Encrypt ``src`` into ``dst`` chunk by chunk; returns ``(ct_sha256, size)``."""
-    e = AttachmentEncryptor(fk, att_id)
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """What a descriptor needs of an encrypted file."""
+
+    att_id: bytes
+    fk: bytes
+    ct_sha256: bytes
+    size: int
+
+
+def encrypt_file(src: Path, dst: Path, rng: Rng = system_rng) -> Sealed:
+    """Encrypt ``src`` into ``dst`` chunk by chunk under a fresh ``(att_id, fk)``."""
+    e = AttachmentEncryptor(rng)
     with src.open("rb") as fin, dst.open("wb") as fout:
         fout.write(e.header)
         while piece := fin.read(_READ):
             fout.write(e.update(piece))
         fout.write(e.finalize())
-    return e.ct_sha256, e.size
+    return Sealed(e.att_id, e.fk, e.ct_sha256, e.size)
 
 
 def decrypt_file(

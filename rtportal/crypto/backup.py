@@ -22,6 +22,8 @@ from rtportal.crypto.rng import Rng, system_rng
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "MIN_M_KIB",
+    "MIN_T",
     "Argon2Params",
     "Backup",
     "BackupContents",
@@ -38,6 +40,12 @@ SALT_LEN = 16
 MAX_M_KIB = 262_144  # 256 MiB
 MAX_T = 10
 MAX_P = 8
+# The floor (OWASP's Argon2id minimum: 19 MiB, t=2): the stored backup is an offline
+# guessing oracle, so a server (or a tampered header) must not talk a client into
+# deriving the KEK with weaker parameters. The server's own settings may only raise it.
+MIN_M_KIB = 19_456
+MIN_T = 2
+MIN_P = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +55,18 @@ class Argon2Params:
     p: int = 1
 
     def check(self) -> None:
-        """Bounds refused before any work, so a hostile server cannot make us burn memory.
+        """Bounds refused before any work, so a hostile server cannot make us burn memory
+        nor derive a key that is cheap to guess.
 
         At most 4x the default memory and ~13x its work (256 MiB, t=10): room to
         raise the defaults, while a server-sent header cannot ask a browser
-        tab for 1 GiB of wasm memory and 16 passes over it.
+        tab for 1 GiB of wasm memory and 16 passes over it. At least
+        ``MIN_M_KIB``/``MIN_T``/``MIN_P`` (same bounds as static/crypto/backup.js).
         """
         if not (
-            1 <= self.p <= MAX_P and 8 * self.p <= self.m_kib <= MAX_M_KIB and 1 <= self.t <= MAX_T
+            MIN_P <= self.p <= MAX_P
+            and max(MIN_M_KIB, 8 * self.p) <= self.m_kib <= MAX_M_KIB
+            and MIN_T <= self.t <= MAX_T
         ):
             raise EncodingInvalid("Argon2id parameters out of bounds")
 

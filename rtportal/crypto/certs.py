@@ -17,6 +17,7 @@ from enum import IntEnum, IntFlag
 from typing import Protocol
 
 from rtportal.crypto import encoding as enc
+from rtportal.crypto.edwards import check_ed25519_public
 from rtportal.crypto.errors import EncodingInvalid
 from rtportal.crypto.keys import (
     FirmRootKey,
@@ -142,6 +143,7 @@ class CertBody:
         )
         if body.encode() != data:  # flags/role rules; also a belt-and-braces canonical check
             raise EncodingInvalid("non-canonical certificate")
+        check_ed25519_public(ed_pk)  # a small-order key would verify any message
         return body
 
     @property
@@ -191,8 +193,9 @@ class Certificate:
 
 
 def issue(body: CertBody, signer: Signer) -> Certificate:
-    """Sign ``body``; refuses a low-order X25519 key or a mismatched issuer kid."""
+    """Sign ``body``; refuses a low-order X25519 or Ed25519 key or a mismatched issuer kid."""
     check_x25519_public(body.x_pk)
+    check_ed25519_public(body.ed_pk)
     if body.issuer_kid != signer.kid:
         raise EncodingInvalid("issuer_kid is not the signer's key id")
     return Certificate(body, signer.sign(body.encode()))

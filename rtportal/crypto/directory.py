@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rtportal.crypto.certs import FRK_ISSUER, CertBody, Certificate, Flag, Revocation, Role
+from rtportal.crypto.edwards import check_ed25519_public
 from rtportal.crypto.envelope import (
     CTYPE_BODY,
     CTYPE_TEXT,
@@ -75,6 +76,7 @@ class Directory:
         if b.firm != self.firm:
             raise WrongContext("certificate of another firm")
         check_x25519_public(b.x_pk)
+        check_ed25519_public(b.ed_pk)
         if b.role in (Role.STAFF, Role.BOT):
             if b.issuer != FRK_ISSUER or b.issuer_kid != self.frk.kid:
                 raise Uncertified("staff and bot certificates are issued by the firm root key")
@@ -93,6 +95,12 @@ class Directory:
             # an older certificate of the same key (served again, e.g. with wider scopes
             # or more flags) never replaces a newer one this client has seen
             return known.body
+        if known is not None and known.body.serial == b.serial:
+            # a serial names one certificate: the same bytes again are a no-op, other bytes
+            # (wider scopes, more flags) are refused and the first is kept (never widen)
+            if known.body.encode() == b.encode():
+                return known.body
+            raise EncodingInvalid("another certificate of this key with the same serial")
         self._certs[(b.user, b.kid)] = c
         return b
 
@@ -241,8 +249,8 @@ class Directory:
         cert = self.certificate(h.sender, h.sender_kid, now_ms)
         if cert.role is Role.CLIENT and h.vis is not Visibility.PORTAL:
             raise Uncertified("clients cannot write staff-only content")
-        if cert.role is Role.BOT and not cert.in_scope(h.matter):
-            raise Uncertified("bot not scoped to this matter")
+        if not cert.in_scope(h.matter):  # a scoped certificate acts only in its matters
+            raise Uncertified("sender not scoped to this matter")
         return cert
 
     def _check_membership(self, h: Header, cert: CertBody) -> None:

@@ -88,11 +88,23 @@ def _encode_utf8(value: str) -> bytes:
         raise EncodingInvalid("text is not valid Unicode") from None
 
 
+def _check_id_text(value: str) -> None:
+    """Ids never silently change between languages (docs/security.md "One rule each").
+
+    A browser's TextDecoder strips a leading U+FEFF unless told not to, and a
+    control character (NUL above all) can split a key built by joining ids; so
+    an id may not start with U+FEFF nor hold a C0/C1 control character.
+    """
+    if value.startswith("\ufeff") or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        raise EncodingInvalid("identifiers may not start with U+FEFF or hold control characters")
+
+
 def id_(value: str) -> bytes:
-    """An identifier: UTF-8, 1..255 bytes."""
+    """An identifier: UTF-8, 1..255 bytes, no leading U+FEFF, no control characters."""
     raw = _encode_utf8(value)
     if not 1 <= len(raw) <= ID_MAX:
         raise EncodingInvalid("identifiers are 1..255 bytes of UTF-8")
+    _check_id_text(value)
     return raw
 
 
@@ -125,6 +137,8 @@ def sorted_list(items: Iterable[bytes]) -> bytes:
 
 
 def _decode_utf8(raw: bytes) -> str:
+    """Strict UTF-8 that keeps a leading U+FEFF (text fields keep it; JavaScript decodes
+    with ``ignoreBOM: true`` to match)."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -196,7 +210,9 @@ class Reader:
         raw = self.raw()
         if not 1 <= len(raw) <= ID_MAX:
             raise EncodingInvalid("identifiers are 1..255 bytes")
-        return _decode_utf8(raw)
+        value = _decode_utf8(raw)
+        _check_id_text(value)
+        return value
 
     def text(self) -> str:
         return _decode_utf8(self.raw())

@@ -26,17 +26,25 @@ export function blobLength(size) {
   return HEADER_LEN + sealedLength(size);
 }
 
-/** Incremental encryptor. Use `await AttachmentEncryptor.create(fk, attId)`. */
+/**
+ * Incremental encryptor. Use `await AttachmentEncryptor.create()`: it draws its
+ * own (attId, fk) (read `.attId` and `.fk` for the descriptor), so a caller can
+ * never hand it a pair used before — a reused pair repeats every chunk nonce
+ * under one key. Only golden vectors inject a deterministic `rand`.
+ */
 export class AttachmentEncryptor {
-  static async create(fk, attId) {
+  static async create(rand = randomBytes) {
+    const { attId, fk } = newAttachmentIds(rand);
     const header = attachmentHeader(attId);
+    check(fk instanceof Uint8Array && fk.length === 32, 'crypto_encoding', 'file keys are 32 bytes');
     const key = await aesKey(await attachmentKey(fk, attId));
-    return new AttachmentEncryptor(header, key, attId);
+    return new AttachmentEncryptor(header, key, attId, fk);
   }
 
-  constructor(header, key, attId) {
+  constructor(header, key, attId, fk) {
     this.header = header;
     this.attId = attId;
+    this.fk = fk;
     this._sealer = new ChunkSealer(key, header);
     this._hash = new Sha256(); // the header is hashed with the first output
     this._started = false;
@@ -64,12 +72,15 @@ export class AttachmentEncryptor {
 }
 
 /**
- * Incremental decryptor for an expected attachment (att_id from the
- * descriptor; ct_sha256 checked at the end when given). Plaintext released by
- * push() is authenticated chunk by chunk but final only after finish().
+ * Incremental decryptor for an expected attachment (att_id and ct_sha256 from
+ * the descriptor; the hash is required: without it, whoever holds fk could
+ * splice chunks of two blobs made under one (fk, att_id)). Plaintext released
+ * by push() is authenticated chunk by chunk but final only after finish().
  */
 export class AttachmentDecryptor {
-  static async create(fk, attId, ctSha256 = null, expectSize = null) {
+  static async create(fk, attId, ctSha256, expectSize = null) {
+    check(ctSha256 instanceof Uint8Array && ctSha256.length === 32, 'crypto_encoding',
+      'ct_sha256 (32 bytes) is required to open an attachment');
     const header = attachmentHeader(attId);
     const key = await aesKey(await attachmentKey(fk, attId));
     return new AttachmentDecryptor(header, key, ctSha256, expectSize);
@@ -114,20 +125,18 @@ export class AttachmentDecryptor {
       check(this.size === this._expectSize, 'crypto_attachment', 'attachment size differs from its descriptor');
     }
     const digest = this._hash.digest();
-    if (this._expectedHash) {
-      check(ctEqual(digest, this._expectedHash), 'crypto_attachment', 'attachment blob hash mismatch');
-    }
+    check(ctEqual(digest, this._expectedHash), 'crypto_attachment', 'attachment blob hash mismatch');
     this.ctSha256 = digest;
     return last;
   }
 }
 
 /**
- * Encrypting TransformStream (plaintext in, blob out). `result` resolves to
- * {ctSha256, size} when the stream closes.
+ * Encrypting TransformStream (plaintext in, blob out) under a fresh (attId, fk),
+ * returned with it; `result` resolves to {ctSha256, size} when the stream closes.
  */
-export async function encryptStream(fk, attId) {
-  const enc = await AttachmentEncryptor.create(fk, attId);
+export async function encryptStream(rand = randomBytes) {
+  const enc = await AttachmentEncryptor.create(rand);
   let resolve;
   let reject;
   const result = new Promise((res, rej) => {
@@ -155,7 +164,7 @@ export async function encryptStream(fk, attId) {
       }
     },
   });
-  return { readable: ts.readable, writable: ts.writable, result };
+  return { readable: ts.readable, writable: ts.writable, result, attId: enc.attId, fk: enc.fk };
 }
 
 /**
@@ -163,7 +172,7 @@ export async function encryptStream(fk, attId) {
  * CryptoInvalid on tampering; only a clean close proves the file complete,
  * so a consumer keeps the output provisional until then.
  */
-export async function decryptStream(fk, attId, ctSha256 = null, expectedSize = null) {
+export async function decryptStream(fk, attId, ctSha256, expectedSize = null) {
   const dec = await AttachmentDecryptor.create(fk, attId, ctSha256, expectedSize);
   return new TransformStream({
     async transform(chunk, controller) {
@@ -177,22 +186,23 @@ export async function decryptStream(fk, attId, ctSha256 = null, expectedSize = n
   });
 }
 
-/** One-shot helpers for small files (tests, vectors). */
-export async function encryptAttachment(fk, attId, plaintext) {
-  const enc = await AttachmentEncryptor.create(fk, attId);
+/** One-shot helpers for small files: {attId, fk, blob, ctSha256, size} under a fresh (attId, fk). */
+export async function encryptAttachment(plaintext, rand = randomBytes) {
+  const enc = await AttachmentEncryptor.create(rand);
   const a = await enc.push(plaintext);
   const { bytes, ctSha256, size } = await enc.finish();
-  return { blob: concat(a, bytes), ctSha256, size };
+  return { attId: enc.attId, fk: enc.fk, blob: concat(a, bytes), ctSha256, size };
 }
 
-export async function decryptAttachment(fk, attId, blob, ctSha256 = null, expectSize = null) {
+export async function decryptAttachment(fk, attId, blob, ctSha256, expectSize = null) {
   const dec = await AttachmentDecryptor.create(fk, attId, ctSha256, expectSize);
   const a = await dec.push(blob);
   const b = await dec.finish();
   return concat(a, b);
 }
 
-/** A fresh file key and attachment id. */
+/** A fresh attachment id and file key (attId drawn first, as Python's new_attachment). */
 export function newAttachmentIds(rand = randomBytes) {
-  return { fk: rand(32), attId: rand(16) };
+  const attId = rand(16);
+  return { attId, fk: rand(32) };
 }

@@ -35,12 +35,16 @@ export const BACKUP = schema('RTBK', [
 // Upper bounds (docs/security.md §10): 4x the default memory, ~13x its work. A
 // server-sent header must not make a browser tab allocate 1 GiB of wasm memory.
 export const MAX_PARAMS = Object.freeze({ mKib: 262144, t: 10, p: 8 });
+// Lower bounds (OWASP's Argon2id minimum, same as Python's MIN_M_KIB/MIN_T): the stored
+// backup is an offline guessing oracle, so no server or header may ask for weaker ones.
+export const MIN_PARAMS = Object.freeze({ mKib: 19456, t: 2, p: 1 });
 
-/** Refuse absurd parameters before any Argon2 work (a server could ask for 4 GiB). */
+/** Refuse weak or absurd parameters before any Argon2 work (a server could ask for 4 GiB, or t=1 and 8 KiB). */
 export function checkParams({ mKib, t, p }) {
-  check(Number.isInteger(p) && p >= 1 && p <= MAX_PARAMS.p, 'crypto_encoding', 'Argon2 p out of range');
-  check(Number.isInteger(t) && t >= 1 && t <= MAX_PARAMS.t, 'crypto_encoding', 'Argon2 t out of range');
-  check(Number.isInteger(mKib) && mKib >= 8 * p && mKib <= MAX_PARAMS.mKib, 'crypto_encoding', 'Argon2 m out of range');
+  check(Number.isInteger(p) && p >= MIN_PARAMS.p && p <= MAX_PARAMS.p, 'crypto_encoding', 'Argon2 p out of range');
+  check(Number.isInteger(t) && t >= MIN_PARAMS.t && t <= MAX_PARAMS.t, 'crypto_encoding', 'Argon2 t out of range');
+  check(Number.isInteger(mKib) && mKib >= Math.max(MIN_PARAMS.mKib, 8 * p) && mKib <= MAX_PARAMS.mKib,
+    'crypto_encoding', 'Argon2 m out of range');
 }
 
 /** Argon2id(password, salt) -> 64 bytes, plus the login secret and KEK derived from it. */

@@ -5,7 +5,8 @@
 /** @typedef {Uint8Array} Bytes */
 
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: keep a leading U+FEFF, as Python's bytes.decode("utf-8") does
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** @param {string} s @returns {Uint8Array} */
 export function utf8(s) {

@@ -6,6 +6,7 @@
 import { bytesEqual, toHex } from './bytes.js';
 import { decode, encode, schema } from './encoding.js';
 import { CryptoInvalid, check } from './errors.js';
+import { checkEd25519Public } from './edwards.js';
 import { checkX25519Public, fingerprintOf, frkRecord, uikKid } from './keys.js';
 import { ed25519Sign, ed25519Verify } from './primitives.js';
 
@@ -143,6 +144,8 @@ export async function issueCert(p, issuer) {
   };
   checkShape(tbsObj);
   const tbs = encode(CERT_TBS, tbsObj);
+  await checkX25519Public(tbsObj.x_pk); // as Python's certs.issue: never certify a weak key
+  checkEd25519Public(tbsObj.ed_pk);
   const sig = await ed25519Sign(issuer.edSk, tbs);
   return { tbs, sig, cert: encode(CERT, { tbs, sig }) };
 }
@@ -206,6 +209,7 @@ export class TrustStore {
     check(t.firm === this.firm, 'crypto_wrong_context', 'certificate of another firm');
     checkShape(t);
     await checkX25519Public(t.x_pk);
+    checkEd25519Public(t.ed_pk); // a small-order key would verify any message
     let issuerPk;
     if (t.issuer === FRK_ISSUER) {
       check(t.role === ROLE.staff || t.role === ROLE.bot, 'crypto_uncertified', 'the FRK certifies staff and bots only');
@@ -226,6 +230,13 @@ export class TrustStore {
     // flags) never replaces a newer one this store has seen (as in Python)
     const known = this._certs.get(certKey(t.user, kid));
     if (known && known.serial > t.serial) return known;
+    if (known && known.serial === t.serial) {
+      // a serial names one certificate: the same bytes again are a no-op, other bytes (wider
+      // scopes, more flags) are refused and the first is kept (never widen; as in Python)
+      check(bytesEqual(decode(CERT, known.cert).tbs.raw, t.raw), 'crypto_encoding',
+        'another certificate of this key with the same serial');
+      return known;
+    }
     const entry = Object.freeze({ ...t, kid, cert: c.raw });
     this._certs.set(certKey(t.user, kid), entry);
     return entry;

@@ -8,7 +8,9 @@ import { bytesEqual, concat, u16, u32, u64, u8 } from './bytes.js';
 import { CryptoInvalid, check } from './errors.js';
 
 const te = new TextEncoder();
-const td = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept (the default strips it, so "\ufeffclient-1" would
+// read as "client-1" here and not in Python): text keeps it, ids refuse it (checkIdText)
+const td = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const FIXED = { b12: 12, b16: 16, b32: 32, b64: 64 };
 const INTW = { u8: 1, u16: 2, u32: 4, u64: 8 };
 
@@ -32,6 +34,15 @@ function utf8Strict(s, what) {
   if (typeof s !== 'string') throw bad(`${what} must be a string`);
   if (typeof s.isWellFormed === 'function' && !s.isWellFormed()) throw bad(`${what} is not well-formed Unicode`);
   return te.encode(s);
+}
+
+/**
+ * Ids never silently change between languages (docs/security.md "One rule each"):
+ * no leading U+FEFF, no C0/C1 control character (NUL would split joined map keys).
+ */
+function checkIdText(s, name) {
+  check(!s.startsWith('\ufeff') && !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'crypto_encoding',
+    `${name}: ids may not start with U+FEFF or hold control characters`);
 }
 
 function intBytes(name, v, w) {
@@ -69,6 +80,7 @@ function encodeValue(name, t, v) {
     case 'id': {
       const b = utf8Strict(v, name);
       if (b.length < 1 || b.length > 255) throw bad(`${name}: id must be 1..255 bytes`);
+      checkIdText(v, name);
       return b;
     }
     case 'text':
@@ -175,7 +187,10 @@ function decodeValue(name, t, b) {
       } catch {
         throw bad(`${name}: invalid UTF-8`);
       }
-      if (tn === 'id') check(b.length >= 1 && b.length <= 255, 'crypto_encoding', `${name}: id must be 1..255 bytes`);
+      if (tn === 'id') {
+        check(b.length >= 1 && b.length <= 255, 'crypto_encoding', `${name}: id must be 1..255 bytes`);
+        checkIdText(s, name);
+      }
       if (tn === 'ascii') check(/^[\x21-\x7e]{1,64}$/.test(s), 'crypto_encoding', `${name}: bad ascii`);
       return s;
     }

@@ -105,15 +105,17 @@ export function keyForMessage(vis, { firm, matter, epoch, mek, fir, fekVersion }
  * Encrypt and sign a message. h: {firm, matter, thread, parent?, sender,
  * senderKid, epoch, vis, ctype, tsMs?, msgId?}; plaintext: bytes (an RTB1
  * body or UTF-8 text); keys: {mek} or {fir, fekVersion}; sender: {edSk}.
- * opts: {nonce, rand, verifier} – with `verifier` (a ManifestVerifier) the
- * writer refuses an epoch that is not the newest it verified.
+ * opts: {verifier (required), nonce, rand} – `verifier` is the writer's
+ * ManifestVerifier: an epoch that is not the newest it verified is refused.
  */
 export async function sealMessage(h, plaintext, keys, sender, opts = {}) {
   const rand = opts.rand ?? randomBytes;
-  if (opts.verifier) {
-    const st = opts.verifier.state(h.firm, h.matter);
-    check(st && st.epoch === h.epoch, 'crypto_stale_epoch', `epoch ${h.epoch} is not the newest verified one`);
-  }
+  // the verifier is required: without it a writer could encrypt under an epoch a removal
+  // replaced (Python's Directory.seal_message always checks its own state)
+  check(opts.verifier && typeof opts.verifier.state === 'function', 'crypto_stale_epoch',
+    'sealMessage needs the ManifestVerifier of the matter');
+  const st = opts.verifier.state(h.firm, h.matter);
+  check(st && st.epoch === h.epoch, 'crypto_stale_epoch', `epoch ${h.epoch} is not the newest verified one`);
   const fields = { ...h, msgId: h.msgId ?? rand(16), tsMs: h.tsMs ?? Date.now() };
   const aad = buildAad(fields);
   const msgKey = await keyForMessage(h.vis, { firm: h.firm, matter: h.matter, epoch: h.epoch, ...keys });
@@ -163,8 +165,9 @@ export async function openMessage(envBytes, view, ctx) {
   // 3. sender certificate: role, visibility, scope
   const cert = ctx.trust.lookup(a.sender, a.sender_kid, ctx.nowMs);
   if (cert.role === ROLE.client) check(a.vis === VIS.PORTAL, 'crypto_uncertified', 'clients cannot write staff-only content');
-  if (cert.role === ROLE.bot && cert.scopes.length) {
-    check(cert.scopes.includes(view.matter), 'crypto_uncertified', 'bot not scoped to this matter');
+  // a scoped certificate acts only in its matters, whatever its role (as Python's _check_sender)
+  if (cert.scopes.length) {
+    check(cert.scopes.includes(view.matter), 'crypto_uncertified', 'sender not scoped to this matter');
   }
   // 4. signature over the rebuilt AAD (so a rewritten header field is crypto_signature)
   const sigInput = encode(SIG_INPUT, { aad, nonce: e.nonce, ct: e.ct });

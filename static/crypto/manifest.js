@@ -135,7 +135,8 @@ export class ManifestVerifier {
     const creator = this.trust.lookup(t.creator, t.creator_kid, nowMs);
     const custodianBot = creator.role === ROLE.bot && (creator.flags & FLAG.CUSTODIAN) !== 0;
     check(creator.role === ROLE.staff || custodianBot, 'crypto_uncertified', 'manifest creator may not sign manifests');
-    if (creator.role === ROLE.bot && creator.scopes.length) {
+    // a scoped certificate acts only in its matters, whatever its role (as Python's _check_creator)
+    if (creator.scopes.length) {
       check(creator.scopes.includes(matter), 'crypto_uncertified', 'manifest creator not scoped to this matter');
     }
     check(await ed25519Verify(creator.ed_pk, t.raw, m.sig), 'crypto_signature', 'manifest signature');

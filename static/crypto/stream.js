@@ -133,6 +133,9 @@ export class ChunkOpener {
     if (this._done) throw new Error('opener already finished');
     this._done = true;
     check(this._fill >= GCM_TAG, 'crypto_attachment', 'attachment ends without a final chunk');
+    // one bound for every chunk, the last included: at most CHUNK bytes of plaintext (the
+    // buffer holds CT_CHUNK + 1 bytes, and Python refuses a 65,537-byte final chunk too)
+    check(this._fill <= CT_CHUNK, 'crypto_attachment', 'final chunk longer than 64 KiB');
     const ct = this._buf.subarray(0, this._fill);
     const pt = await this._open(ct, true);
     check(pt.length > 0 || this._i === 1, 'crypto_attachment', 'empty final chunk after data');

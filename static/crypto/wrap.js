@@ -87,8 +87,9 @@ export async function unwrapKey(wrapBytes, expected, me, trust, nowMs, commit = 
   const cert = trust.lookup(w.wrapper, w.wrapper_kid, nowMs);
   const custodianBot = cert.role === ROLE.bot && (cert.flags & FLAG.CUSTODIAN) !== 0;
   check(cert.role === ROLE.staff || custodianBot, 'crypto_uncertified', 'wrapper is not staff or a custodian bot');
-  if (cert.role === ROLE.bot && cert.scopes.length) {
-    check(cert.scopes.includes(expected.matter), 'crypto_uncertified', 'matter outside the bot scope');
+  // a scoped certificate acts only in its matters, whatever its role (as Python's _check_wrapper)
+  if (cert.scopes.length) {
+    check(cert.scopes.includes(expected.matter), 'crypto_uncertified', 'matter outside the wrapper scope');
   }
   const sigInput = encode(WRAP_SIG, { info, wrapper: w.wrapper, wrapper_kid: w.wrapper_kid, enc: w.enc, ct: w.ct });
   check(await ed25519Verify(cert.ed_pk, sigInput, w.sig), 'crypto_signature', 'wrap signature');

@@ -3,7 +3,7 @@
 // login secret (static/crypto/backup.js passwordKeys) and sends only that.
 // Also: the firm this browser signs in to, changing the password, sign-out.
 
-import { DEFAULT_PARAMS, passwordKeys } from '../crypto/backup.js';
+import { DEFAULT_PARAMS, MIN_PARAMS, passwordKeys } from '../crypto/backup.js';
 import { b64url, fromB64url, randomBytes } from '../crypto/bytes.js';
 import { api, setCsrfToken } from './http.js';
 import { backupForNewPassword, forgetKeys, setSessionFirm } from './keysession.js';
@@ -62,14 +62,17 @@ export async function passwordSecrets(password, kdf) {
   return { secret: b64url(keys.loginSecret), kek: keys.kek };
 }
 
-/** A new `kdf` (fresh 16-byte salt) for a new password; parameters from `base` or the defaults. */
+/**
+ * A new `kdf` (fresh 16-byte salt) for a new password; parameters from `base` or the
+ * defaults, never below the library's floor (MIN_PARAMS: passwordKeys refuses weaker ones).
+ */
 export function newKdf(base) {
   return {
     alg: 'argon2id',
     salt: b64url(randomBytes(16)),
-    m_kib: (base && base.m_kib) || DEFAULT_PARAMS.mKib,
-    t: (base && base.t) || DEFAULT_PARAMS.t,
-    p: (base && base.p) || DEFAULT_PARAMS.p,
+    m_kib: Math.max((base && base.m_kib) || DEFAULT_PARAMS.mKib, MIN_PARAMS.mKib),
+    t: Math.max((base && base.t) || DEFAULT_PARAMS.t, MIN_PARAMS.t),
+    p: Math.max((base && base.p) || DEFAULT_PARAMS.p, MIN_PARAMS.p),
   };
 }
 

@@ -63,8 +63,6 @@ async function pythonVectors() {
 
 async function streamedAttachment() {
   const SIZE = 1024 * 1024 + 7;
-  const fk = crypto.getRandomValues(new Uint8Array(32));
-  const att = crypto.getRandomValues(new Uint8Array(16));
   let made = 0;
   const src = new ReadableStream({
     pull(c) {
@@ -74,7 +72,8 @@ async function streamedAttachment() {
       made += n;
     },
   });
-  const enc = await encryptStream(fk, att);
+  const enc = await encryptStream(); // fresh (attId, fk) drawn by the encryptor
+  const { fk, attId: att } = enc;
   const parts = [];
   await src.pipeThrough(enc).pipeTo(new WritableStream({ write: (c) => parts.push(c) }));
   const { ctSha256 } = await enc.result;

@@ -13,6 +13,8 @@ import { rejectsWith } from './helpers.mjs';
 
 const FK = new Uint8Array(32).fill(0x42);
 const ATT = new Uint8Array(16).fill(0x17);
+// the encryptor draws its own (attId, fk); tests hand it these through an injected rng
+const FIXED = (n) => (n === 16 ? ATT : FK);
 const pattern = (n, from = 0) => {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (from + i) % 251;
@@ -21,7 +23,7 @@ const pattern = (n, from = 0) => {
 
 test('sizes 0, 1, 65535, 65536, 65537, 2*65536+1: length formula, hash, round trip', async () => {
   for (const n of [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 1]) {
-    const { blob, ctSha256, size } = await encryptAttachment(FK, ATT, pattern(n));
+    const { blob, ctSha256, size } = await encryptAttachment(pattern(n), FIXED);
     assert.equal(blob.length, blobLength(n));
     assert.equal(size, n);
     assert.deepEqual(ctSha256, await sha256(blob));
@@ -36,16 +38,23 @@ test('sizes 0, 1, 65535, 65536, 65537, 2*65536+1: length formula, hash, round tr
 test('5 MiB streams through TransformStreams in small pieces (never held in full)', async () => {
   const SIZE = 5 * 1024 * 1024;
   const PIECE = 10000; // not a multiple of the chunk size
-  let produced = 0;
-  const source = new ReadableStream({
-    pull(controller) {
-      if (produced >= SIZE) return controller.close();
-      const n = Math.min(PIECE, SIZE - produced);
-      controller.enqueue(pattern(n, produced));
-      produced += n;
-    },
-  });
-  const enc = await encryptStream(FK, ATT);
+  const source = () => {
+    let produced = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (produced >= SIZE) return controller.close();
+        const n = Math.min(PIECE, SIZE - produced);
+        controller.enqueue(pattern(n, produced));
+        produced += n;
+      },
+    });
+  };
+  // the descriptor's ct_sha256 is required to decrypt: a first streamed pass yields it
+  const first = await encryptStream(FIXED);
+  await source().pipeThrough(first).pipeTo(new WritableStream());
+  const { ctSha256: descriptorHash } = await first.result;
+  const enc = await encryptStream(FIXED);
+  assert.deepEqual([enc.attId, enc.fk], [ATT, FK]);
   const ctHash = new Sha256();
   let ctLen = 0;
   let maxPiece = 0;
@@ -57,12 +66,11 @@ test('5 MiB streams through TransformStreams in small pieces (never held in full
       c.enqueue(chunk);
     },
   });
-  // decrypt without knowing the hash up front, then check it against the encryptor's
-  const dec = await decryptStream(FK, ATT, null, SIZE);
+  const dec = await decryptStream(FK, ATT, descriptorHash, SIZE);
   const ptHash = new Sha256();
   const expectHash = new Sha256();
   let ptLen = 0;
-  await source.pipeThrough(enc).pipeThrough(tee).pipeThrough(dec).pipeTo(
+  await source().pipeThrough(enc).pipeThrough(tee).pipeThrough(dec).pipeTo(
     new WritableStream({
       write(chunk) {
         ptHash.update(chunk);
@@ -82,7 +90,7 @@ test('5 MiB streams through TransformStreams in small pieces (never held in full
 
 test('truncated, reordered, extended, re-headed, swapped, trailing bytes: all rejected', async () => {
   const pt = pattern(2 * CHUNK + 100);
-  const { blob, ctSha256 } = await encryptAttachment(FK, ATT, pt);
+  const { blob, ctSha256 } = await encryptAttachment(pt, FIXED);
   const h = blob.subarray(0, HEADER_LEN);
   const c0 = blob.subarray(HEADER_LEN, HEADER_LEN + CHUNK + 16);
   const c1 = blob.subarray(HEADER_LEN + CHUNK + 16, HEADER_LEN + 2 * (CHUNK + 16));
@@ -97,28 +105,29 @@ test('truncated, reordered, extended, re-headed, swapped, trailing bytes: all re
     trailing: concat(blob, Uint8Array.of(0)),
   };
   for (const [name, b] of Object.entries(bad)) {
-    await rejectsWith(assert, decryptAttachment(FK, ATT, b), 'crypto_attachment').catch((e) => {
+    // each blob's own hash: the STREAM structure alone refuses it
+    await rejectsWith(assert, decryptAttachment(FK, ATT, b, await sha256(b)), 'crypto_attachment').catch((e) => {
       throw new Error(`${name}: ${e.message}`);
     });
   }
   // re-headed: the same chunks under another att_id's header, or the version byte changed
   const otherAtt = new Uint8Array(16).fill(0x18);
-  await rejectsWith(assert, decryptAttachment(FK, otherAtt, blob), 'crypto_attachment');
+  await rejectsWith(assert, decryptAttachment(FK, otherAtt, blob, ctSha256), 'crypto_attachment');
   const v2 = new Uint8Array(blob);
   v2[4] = 2;
-  await rejectsWith(assert, decryptAttachment(FK, ATT, v2), 'crypto_attachment');
+  await rejectsWith(assert, decryptAttachment(FK, ATT, v2, await sha256(v2)), 'crypto_attachment');
   // swapped: a different, valid blob of the same att_id and key, but the descriptor's hash is of the first
-  const other = await encryptAttachment(FK, ATT, pattern(100, 7));
+  const other = await encryptAttachment(pattern(100, 7), FIXED);
   await rejectsWith(assert, decryptAttachment(FK, ATT, other.blob, ctSha256), 'crypto_attachment');
   // wrong size vs descriptor
   await rejectsWith(assert, decryptAttachment(FK, ATT, blob, ctSha256, pt.length - 1), 'crypto_attachment');
   // wrong file key
-  await rejectsWith(assert, decryptAttachment(new Uint8Array(32), ATT, blob), 'crypto_attachment');
+  await rejectsWith(assert, decryptAttachment(new Uint8Array(32), ATT, blob, ctSha256), 'crypto_attachment');
 });
 
 test('encryptor and decryptor objects in arbitrary piece sizes', async () => {
   const pt = pattern(3 * CHUNK + 17);
-  const enc = await AttachmentEncryptor.create(FK, ATT);
+  const enc = await AttachmentEncryptor.create(FIXED);
   const parts = [];
   for (let o = 0; o < pt.length; o += 777) parts.push(await enc.push(pt.subarray(o, o + 777)));
   const fin = await enc.finish();
@@ -138,15 +147,13 @@ test('property: random sizes around chunk boundaries round-trip; any single bit 
   for (let n = 0; n < 12; n++) {
     const boundary = CHUNK * (r16() % 3);
     const size = Math.max(0, boundary + (r16() % 64) - 32);
-    const fk = rand(32);
-    const att = rand(16);
     const pt = rand(size);
-    const { blob, ctSha256 } = await encryptAttachment(fk, att, pt);
+    const { attId: att, fk, blob, ctSha256 } = await encryptAttachment(pt, rand);
     assert.deepEqual(await decryptAttachment(fk, att, blob, ctSha256, size), pt, `size ${size}`);
     const bit = (((r16() << 16) | r16()) >>> 0) % (blob.length * 8);
     const bad = new Uint8Array(blob);
     bad[bit >> 3] ^= 1 << (bit & 7);
-    // without the descriptor hash too: the format alone must catch it
-    await rejectsWith(assert, decryptAttachment(fk, att, bad), 'crypto_attachment');
+    // with the flipped blob's own hash: the format alone must catch it
+    await rejectsWith(assert, decryptAttachment(fk, att, bad, await sha256(bad)), 'crypto_attachment');
   }
 });

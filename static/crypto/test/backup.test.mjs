@@ -1,7 +1,7 @@
 // Login secret and key backup; recovery-code proof.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_PARAMS, checkParams, createBackup, openBackup, passwordKeys } from '../backup.js';
+import { MAX_PARAMS, MIN_PARAMS, checkParams, createBackup, openBackup, passwordKeys } from '../backup.js';
 import { decode, encode } from '../encoding.js';
 import { BACKUP, BACKUP_HEADER } from '../backup.js';
 import {
@@ -10,7 +10,7 @@ import {
 import { uikFromSeeds } from '../keys.js';
 import { rejectsWith } from './helpers.mjs';
 
-const SMALL = { mKib: 256, t: 1, p: 1 }; // fast parameters for the negative cases
+const SMALL = { mKib: 19456, t: 2, p: 1 }; // the library's floor (~30 ms) for the negative cases
 const uik = await uikFromSeeds(new Uint8Array(32).fill(1), new Uint8Array(32).fill(2));
 const frkFp = new Uint8Array(32).fill(3);
 
@@ -30,7 +30,11 @@ test('wrong password, altered parameters or salt fail to decrypt; absurd paramet
   await rejectsWith(assert, openBackup(b.blob, 'PW'), 'crypto_decrypt');
   const d = decode(BACKUP, b.blob);
   const reheader = (over) => encode(BACKUP, { header: encode(BACKUP_HEADER, { ...d.header, ...over }), nonce: d.nonce, ct: d.ct });
-  await rejectsWith(assert, openBackup(reheader({ t: 2 }), 'pw'), 'crypto_decrypt');
+  await rejectsWith(assert, openBackup(reheader({ t: 3 }), 'pw'), 'crypto_decrypt');
+  // below the floor (a server lowering the parameters to make a cheap oracle): refused before work
+  for (const over of [{ t: 1 }, { m_kib: 19455 }, { m_kib: 8 }]) {
+    await rejectsWith(assert, openBackup(reheader(over), 'pw'), 'crypto_encoding');
+  }
   await rejectsWith(assert, openBackup(reheader({ user: 'v' }), 'pw'), 'crypto_decrypt');
   await rejectsWith(assert, openBackup(reheader({ salt: new Uint8Array(16) }), 'pw'), 'crypto_decrypt');
   await rejectsWith(assert, openBackup(reheader({ m_kib: 4 * 1048576 }), 'pw'), 'crypto_encoding');
@@ -84,10 +88,15 @@ test('link values (r=, frk=) are strict, canonical base64url', async () => {
   await rejectsWith(assert, async () => fingerprintFromLink(fbumped), 'crypto_encoding');
 });
 
-test('Argon2 parameter bounds are inclusive and match Python (256 MiB, t=10, p=8)', () => {
+test('Argon2 parameter bounds are inclusive and match Python (19 MiB..256 MiB, t=2..10, p=1..8)', async () => {
   assert.deepEqual({ ...MAX_PARAMS }, { mKib: 262144, t: 10, p: 8 });
+  assert.deepEqual({ ...MIN_PARAMS }, { mKib: 19456, t: 2, p: 1 });
   checkParams(MAX_PARAMS);
-  checkParams({ mKib: 8, t: 1, p: 1 });
+  checkParams(MIN_PARAMS);
+  for (const low of [{ mKib: 19455, t: 2, p: 1 }, { mKib: 19456, t: 1, p: 1 }, { mKib: 8, t: 1, p: 1 }, { mKib: 19456, t: 2, p: 0 }]) {
+    await rejectsWith(assert, async () => checkParams(low), 'crypto_encoding');
+    await rejectsWith(assert, passwordKeys('pw', new Uint8Array(16), low), 'crypto_encoding');
+  }
 });
 
 test('recovery code separators match Python (ASCII space, tab, CR, LF, "-")', async () => {

@@ -1,7 +1,9 @@
 // Certificates: who may issue what, expiry, revocation, low-order keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert, issueRevocation } from '../certs.js';
+import { CERT, CERT_TBS, FLAG, FRK_ISSUER, ROLE, TrustStore, issueCert, issueRevocation } from '../certs.js';
+import { encode } from '../encoding.js';
+import { ed25519Sign } from '../primitives.js';
 import { uikFromSeeds } from '../keys.js';
 import { FIRM, MATTER, NOW, makeWorld } from './world.mjs';
 import { rejectsWith } from './helpers.mjs';
@@ -64,9 +66,19 @@ test('another firm, expiry, future issue, revocation', async () => {
   await rejectsWith(assert, w.trust.addRevocation(revStaff.revocation, NOW), 'crypto_uncertified');
 });
 
+/** A certificate signed without issueCert's own key checks (an issuer that skips them). */
+async function signAnyway(p, issuer) {
+  const tbs = encode(CERT_TBS, {
+    firm: p.firm, role: p.role, user: p.user, x_pk: p.xPk, ed_pk: p.edPk, serial: p.serial, issued_at_ms: p.issuedAtMs,
+    expires_at_ms: p.expiresAtMs ?? 0, flags: p.flags ?? 0, scopes: p.scopes ?? [], issuer: issuer.id, issuer_kid: issuer.kid,
+  });
+  return { cert: encode(CERT, { tbs, sig: await ed25519Sign(issuer.edSk, tbs) }) };
+}
+
 test('low-order X25519 key in a certificate is rejected', async () => {
   const k = await fresh(5);
-  const c = await issueCert({ ...base(k), xPk: new Uint8Array(32) }, w.users['staff-1'].signer);
+  await rejectsWith(assert, issueCert({ ...base(k), xPk: new Uint8Array(32) }, w.users['staff-1'].signer), 'crypto_low_order');
+  const c = await signAnyway({ ...base(k), xPk: new Uint8Array(32) }, w.users['staff-1'].signer);
   await rejectsWith(assert, w.trust.addCert(c.cert, NOW), 'crypto_low_order');
 });
 
@@ -115,7 +127,8 @@ test('a non-canonical X25519 key (top bit set, or u >= p) in a certificate is re
   let v = 2n + (1n << 255n) - 19n;
   for (let i = 0; i < 32; i++, v >>= 8n) plusP[i] = Number(v & 0xffn);
   for (const xPk of [top, plusP]) {
-    const c = await issueCert({ ...base(k, { user: 'client-8' }), xPk }, w.users['staff-1'].signer);
+    await rejectsWith(assert, issueCert({ ...base(k, { user: 'client-8' }), xPk }, w.users['staff-1'].signer), 'crypto_encoding');
+    const c = await signAnyway({ ...base(k, { user: 'client-8' }), xPk }, w.users['staff-1'].signer);
     await rejectsWith(assert, w.trust.addCert(c.cert, NOW), 'crypto_encoding');
   }
   const ok = await issueCert(base(k, { user: 'client-8' }), w.users['staff-1'].signer);

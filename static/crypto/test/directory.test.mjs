@@ -29,15 +29,18 @@ async function honestHistory() {
   const m2 = await createManifest({ firm: FIRM, matter: MATTER, epoch: 2, prevHash: m1.hash, fekVersion: 1,
     members: [member(c1)], shareHistory: false, tsMs: NOW + 1, commit: await epochCommit(mek2, FIRM, MATTER, 2) }, staff.signer);
   const wctx = (u, epoch) => ({ firm: FIRM, matter: MATTER, epoch, kind: KIND.MEK, recipient: u.id, recipientKid: u.kid, recipientXPk: u.xPk });
+  const staffView = new ManifestVerifier(w.trust); // the writer's own verified epochs
+  await staffView.accept(m1.manifest, FIRM, MATTER, NOW);
+  await staffView.accept(m2.manifest, FIRM, MATTER, NOW);
   const wrap1 = await wrapKey(wctx(c1, 1), mek1, staff.signer);
   const wrap2 = await wrapKey(wctx(c1, 2), mek2, staff.signer);
-  const file = await encryptAttachment(w.rand(32).fill(1), w.rand(16), utf8('passport scan'));
-  const fk = new Uint8Array(32).fill(1);
-  const attId = file.blob.subarray(5, 21);
+  const file = await encryptAttachment(utf8('passport scan'), w.rand);
+  const { fk, attId } = file;
+  assert.deepEqual(file.blob.subarray(5, 21), attId);
   const body = encodeBody({ subject: 'Docs', text: 'see file', attachments: [
     { att_id: attId, fk, ct_sha256: file.ctSha256, size: file.size, name: 'passport.pdf', mime: 'application/pdf' }] });
   const msg = await sealMessage({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: staff.id, senderKid: staff.kid,
-    epoch: 2, vis: VIS.PORTAL, ctype: CTYPE.BODY, tsMs: NOW + 2 }, body, { mek: mek2 }, staff.signer);
+    epoch: 2, vis: VIS.PORTAL, ctype: CTYPE.BODY, tsMs: NOW + 2 }, body, { mek: mek2 }, staff.signer, { verifier: staffView });
   return { mek1, mek2, m1, m2, wrap1, wrap2, wctx, file, msg };
 }
 
@@ -115,10 +118,11 @@ test('moves a message to another thread or matter; replays it', async () => {
 });
 
 test('swaps an attachment blob: the descriptor hash catches it', async () => {
-  const d = { fk: new Uint8Array(32).fill(1), att_id: h.file.blob.subarray(5, 21) };
-  const other = await encryptAttachment(d.fk, d.att_id, utf8('something else'));
+  const d = { fk: h.file.fk, att_id: h.file.attId };
+  const same = (n) => (n === 16 ? d.att_id : d.fk); // only an injected rng can reuse a pair
+  const other = await encryptAttachment(utf8('something else'), same);
   await rejectsWith(assert, decryptAttachment(d.fk, d.att_id, other.blob, h.file.ctSha256), 'crypto_attachment');
-  const otherAtt = await encryptAttachment(d.fk, new Uint8Array(16).fill(0xee), utf8('passport scan'));
+  const otherAtt = await encryptAttachment(utf8('passport scan'), (n) => (n === 16 ? new Uint8Array(16).fill(0xee) : d.fk));
   await rejectsWith(assert, decryptAttachment(d.fk, d.att_id, otherAtt.blob, h.file.ctSha256), 'crypto_attachment');
 });
 
@@ -135,7 +139,7 @@ test('after client-2 is removed: stale epoch, rollback and old wraps are refused
     epoch: 1, vis: VIS.PORTAL, ctype: CTYPE.TEXT, tsMs: NOW }, utf8('hi'), { mek: h.mek1 }, c1.signer, { verifier: cl.verifier }), 'crypto_stale_epoch');
   // a message client-2 writes under epoch 2 (which it cannot hold) is not from a member
   const fake = await sealMessage({ firm: FIRM, matter: MATTER, thread: 't-1', parent: null, sender: c2.id, senderKid: c2.kid,
-    epoch: 2, vis: VIS.PORTAL, ctype: CTYPE.TEXT, tsMs: NOW }, utf8('hi'), { mek: h.mek2 }, c2.signer);
+    epoch: 2, vis: VIS.PORTAL, ctype: CTYPE.TEXT, tsMs: NOW }, utf8('hi'), { mek: h.mek2 }, c2.signer, { verifier: cl.verifier });
   await rejectsWith(assert, openMessage(fake.envelope, { firm: FIRM, matter: MATTER, thread: 't-1' },
     { ...cl, nowMs: NOW, keys: async () => ({ mek: h.mek2 }) }), 'crypto_uncertified');
   // replaying client-1's epoch-1 wrap as if it were epoch 2

@@ -19,7 +19,7 @@ import { FEK_RECIPIENT, FIRM_MATTER, KIND, WRAP, WRAP_SIG, wrapInfo, wrapKey } f
 import { AAD, CTYPE, ENVELOPE, SIG_INPUT, VIS, encodeBody, sealMessage } from '../envelope.js';
 import { CHUNK, HEADER_LEN, attachmentHeader, encryptAttachment } from '../attachment.js';
 import { CT_CHUNK } from '../stream.js';
-import { createBackup } from '../backup.js';
+import { MIN_PARAMS, createBackup } from '../backup.js';
 import { makeRecoveryProof, recoveryCodeLink, recoveryCodeText } from '../recovery.js';
 import { FILES, pattern } from './verify.mjs';
 
@@ -33,6 +33,11 @@ const DAY_MS = 86_400_000;
 const ATTACHMENT_SIZES = [0, 1, 65535, 65536, 65537, 5 * 1024 * 1024];
 const INLINE_BLOB_MAX = 65537 + 1024;
 const LOW_ORDER_POINT = new Uint8Array(32);
+const FLOOR = Object.freeze({ ...MIN_PARAMS });
+// sealMessage requires the writer's ManifestVerifier; vectors deliberately seal under any
+// epoch (the reject cases are what a reader must refuse), so they state the epoch directly
+const writerAt = (epoch) => ({ state: () => ({ epoch }) });
+const SMALL_ORDER_ED25519 = Uint8Array.of(1, ...new Uint8Array(31)); // y = 1: the identity point
 const USERS = [
   // [user, role, flags, scopes, issuer]
   ['staff-1', ROLE.staff, FLAG.CERTIFY_CLIENTS, [], 'frk'],
@@ -169,6 +174,10 @@ async function caseCerts(w) {
   b = { ...certBody(w, 'client-2', ROLE.client, 0, [], 'staff-1', 102), xPk: LOW_ORDER_POINT };
   s = await signedCert(w, b, 'staff-1');
   reject('reject-cert-low-order-key', 'client-2', 'staff-1', b, s.tbs, s.sig, 'crypto_low_order');
+  // a small-order Ed25519 key (the identity point verifies any message with R = identity, S = 0)
+  b = { ...certBody(w, 'client-2', ROLE.client, 0, [], 'staff-1', 104), edPk: SMALL_ORDER_ED25519 };
+  s = await signedCert(w, b, 'staff-1');
+  reject('reject-cert-small-order-ed25519-key', 'client-2', 'staff-1', b, s.tbs, s.sig, 'crypto_low_order');
   b = certBody(w, 'staff-2', ROLE.staff, 0, [], 'staff-1', 103);
   s = await signedCert(w, b, 'staff-1');
   reject('reject-staff-cert-by-staff', 'staff-2', 'staff-1', b, s.tbs, s.sig, 'crypto_uncertified');
@@ -347,7 +356,7 @@ async function caseEnvelopes(w) {
       keys = { mek: key };
     }
     const nonce = w.rng(12);
-    const s = await sealMessage(hd, pt, keys, w.ids[sender].signer, { nonce });
+    const s = await sealMessage(hd, pt, keys, w.ids[sender].signer, { nonce, verifier: writerAt(epoch) });
     return { hd, s, keyName, key, pt };
   };
   const envCase = (name, e, body, expect = 'ok', error = null, expectCtx = null) => {
@@ -370,9 +379,8 @@ async function caseEnvelopes(w) {
     if (expectCtx) c.expect_context = expectCtx;
     return c;
   };
-  const attId = w.rng(16);
-  const fk = w.rng(32);
-  const blob = await encryptAttachment(fk, attId, utf8('x'));
+  const blob = await encryptAttachment(utf8('x'), w.rng);
+  const { attId, fk } = blob;
   const body1 = {
     subject: 'Visa application', text: 'Hello, here is my passport scan. Grüße ✓',
     attachments: [{ att_id: attId, fk, ct_sha256: blob.ctSha256, size: 1, name: 'passport.pdf', mime: 'application/pdf' }],
@@ -425,7 +433,8 @@ async function caseEnvelopes(w) {
       senderKid: w.kid('client-1'), epoch: 3, vis: VIS.STAFF, tsMs: NOW_MS - 4000, ctype: CTYPE.TEXT,
     };
     const nonce = w.rng(12);
-    const s = await sealMessage(hd, utf8('sneaky'), { fir: w.fek.fir, fekVersion: 1 }, w.ids['client-1'].signer, { nonce });
+    const s = await sealMessage(hd, utf8('sneaky'), { fir: w.fek.fir, fekVersion: 1 }, w.ids['client-1'].signer,
+      { nonce, verifier: writerAt(3) });
     bad.push(envCase('reject-client-staff-only', { hd, s, keyName: 'fir', key: w.fek.fir, pt: utf8('sneaky') }, null,
       'reject', 'crypto_uncertified'));
   }
@@ -446,9 +455,7 @@ async function caseEnvelopes(w) {
 async function caseAttachments(w, out, blobFiles) {
   const cases = [];
   for (const size of ATTACHMENT_SIZES) {
-    const attId = w.rng(16);
-    const fk = w.rng(32);
-    const { blob, ctSha256 } = await encryptAttachment(fk, attId, pattern(size));
+    const { attId, fk, blob, ctSha256 } = await encryptAttachment(pattern(size), w.rng);
     const c = {
       name: `att-${size}`, att_id: h(attId), fk: h(fk), size, plaintext: 'pattern', chunk_key: h(await attachmentKey(fk, attId)),
       header: h(attachmentHeader(attId)), blob_sha256: h(ctSha256), expect: 'ok',
@@ -467,9 +474,7 @@ async function caseAttachments(w, out, blobFiles) {
 }
 
 async function attachmentRejects(w, size, twoChunk) {
-  const attId = w.rng(16);
-  const fk = w.rng(32);
-  const { blob, ctSha256 } = await encryptAttachment(fk, attId, pattern(size));
+  const { attId, fk, blob, ctSha256 } = await encryptAttachment(pattern(size), w.rng);
   const hl = HEADER_LEN;
   const cc = CT_CHUNK;
   let variants;
@@ -536,8 +541,10 @@ async function caseBackups(w) {
   return [
     await mk('backup-default-params', pw, pw, { mKib: 65536, t: 3, p: 1 }),
     await mk('reject-wrong-password', 'wrong password', pw, { mKib: 65536, t: 3, p: 1 }, 'reject', 'crypto_decrypt'),
-    await mk('reject-params-out-of-bounds', pw, pw, { mKib: 8, t: 1, p: 1 }, 'reject', 'crypto_encoding', { mKib: 4194304, t: 3, p: 1 }),
-    await mk('reject-params-lowered', pw, pw, { mKib: 1024, t: 2, p: 1 }, 'reject', 'crypto_decrypt', { mKib: 1024, t: 1, p: 1 }),
+    await mk('reject-params-out-of-bounds', pw, pw, FLOOR, 'reject', 'crypto_encoding', { mKib: 4194304, t: 3, p: 1 }),
+    await mk('reject-params-lowered', pw, pw, { ...FLOOR, t: FLOOR.t + 1 }, 'reject', 'crypto_decrypt', FLOOR),
+    // below the library's floor: refused before any Argon2 work
+    await mk('reject-params-below-floor', pw, pw, FLOOR, 'reject', 'crypto_encoding', { ...FLOOR, t: 1 }),
   ];
 }
 

@@ -65,6 +65,7 @@ FILES = (
 ATTACHMENT_SIZES = (0, 1, 65535, 65536, 65537, 5 * 1024 * 1024)
 INLINE_BLOB_MAX = 65537 + 1024
 LOW_ORDER_POINT = bytes(32)  # u = 0, the simplest of the low-order points
+SMALL_ORDER_ED25519 = bytes([1]) + bytes(31)  # y = 1: the identity point
 USERS: tuple[tuple[str, Role, Flag, tuple[str, ...], str], ...] = (
     # (user, role, flags, scopes, issuer)
     ("staff-1", Role.STAFF, Flag.CERTIFY_CLIENTS, (), "frk"),
@@ -293,6 +294,19 @@ def _case_certs(w: _World) -> list[dict[str, Any]]:
     )
     reject(
         "reject-cert-low-order-key",
+        "client-2",
+        "staff-1",
+        Certificate(body, w.ids["staff-1"].sign(body.encode())),
+        "crypto_low_order",
+    )
+    # a small-order Ed25519 key (the identity point verifies any message with R = identity,
+    # S = 0), signed anyway: refused at certification in both languages
+    body = replace(
+        _cert_body(w, "client-2", Role.CLIENT, Flag(0), (), "staff-1", 104),
+        ed_pk=SMALL_ORDER_ED25519,
+    )
+    reject(
+        "reject-cert-small-order-ed25519-key",
         "client-2",
         "staff-1",
         Certificate(body, w.ids["staff-1"].sign(body.encode())),
@@ -691,15 +705,15 @@ def _case_envelopes(w: _World) -> list[dict[str, Any]]:
             mkey = kdf.message_key(key, FIRM, MATTER, epoch)
         return seal_envelope(hd, mkey, pt, w.ids[sender], rng=w.rng), key_name, key, mkey
 
-    fk_att = w.rng(16), w.rng(32)
-    blob = att.encrypt_bytes(fk_att[1], fk_att[0], b"x")
+    att_x = att.encrypt_bytes(b"x", w.rng)  # (att_id, fk, blob)
+    blob = att_x[2]
     body1 = Body(
         "Visa application",
         "Hello, here is my passport scan. Grüße ✓",
         (
             AttachmentDescriptor(
-                fk_att[0],
-                fk_att[1],
+                att_x[0],
+                att_x[1],
                 hashlib.sha256(blob).digest(),
                 1,
                 "passport.pdf",
@@ -865,8 +879,7 @@ def _case_envelopes(w: _World) -> list[dict[str, Any]]:
 def _case_attachments(w: _World, out: Path | None, blob_files: bool) -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
     for size in ATTACHMENT_SIZES:
-        att_id, fk = att.new_attachment(w.rng)
-        blob = att.encrypt_bytes(fk, att_id, pattern(size))
+        att_id, fk, blob = att.encrypt_bytes(pattern(size), w.rng)
         case: dict[str, Any] = {
             "name": f"att-{size}",
             "att_id": h(att_id),
@@ -893,8 +906,7 @@ def _case_attachments(w: _World, out: Path | None, blob_files: bool) -> list[dic
 
 
 def _attachment_rejects(w: _World, size: int, *, two_chunk: bool) -> list[dict[str, Any]]:
-    att_id, fk = att.new_attachment(w.rng)
-    blob = att.encrypt_bytes(fk, att_id, pattern(size))
+    att_id, fk, blob = att.encrypt_bytes(pattern(size), w.rng)
     hl, cc = att.HEADER_LEN, att.CT_CHUNK
     if two_chunk:
         first, last = blob[hl : hl + cc], blob[hl + cc :]
@@ -974,6 +986,9 @@ def _backup_case(
     return case
 
 
+FLOOR = bk.Argon2Params(bk.MIN_M_KIB, bk.MIN_T, 1)
+
+
 def _case_backups(w: _World) -> list[dict[str, Any]]:
     pw = "correct horse — battery staple ✓"
     params = bk.DEFAULT_PARAMS
@@ -987,7 +1002,7 @@ def _case_backups(w: _World) -> list[dict[str, Any]]:
             w,
             pw,
             pw,
-            bk.Argon2Params(8, 1, 1),
+            FLOOR,
             "reject",
             "crypto_encoding",
             header_params=bk.Argon2Params(4_194_304, 3, 1),
@@ -997,10 +1012,20 @@ def _case_backups(w: _World) -> list[dict[str, Any]]:
             w,
             pw,
             pw,
-            bk.Argon2Params(1024, 2, 1),
+            bk.Argon2Params(bk.MIN_M_KIB, bk.MIN_T + 1, 1),
             "reject",
             "crypto_decrypt",
-            header_params=bk.Argon2Params(1024, 1, 1),
+            header_params=FLOOR,
+        ),
+        _backup_case(  # below the library's floor: refused before any Argon2 work
+            "reject-params-below-floor",
+            w,
+            pw,
+            pw,
+            FLOOR,
+            "reject",
+            "crypto_encoding",
+            header_params=bk.Argon2Params(bk.MIN_M_KIB, 1, 1),
         ),
     ]
 
