@@ -133,6 +133,10 @@ async def check_wraps(
             )
             if row is None:
                 raise KeyNotCertified(f"{field}: the recipient key is not certified", field=field)
+            if await store.escrow_kid(session, principal.firm_id, info.epoch) is None:
+                raise BadRequest(
+                    f"{field}: no escrow record of FEK version {info.epoch}", field=field
+                )
         else:
             manifest = (manifests or {}).get(info.epoch)
             if info.kind is not WrapKind.MEK or manifest is None:
@@ -143,6 +147,12 @@ async def check_wraps(
                 raise BadRequest(
                     f"{field}: the recipient is not a member of the epoch", field=field
                 )
+            if info.recipient == FEK_RECIPIENT:
+                fek = await store.escrow_kid(session, principal.firm_id, manifest.body.fek_version)
+                if fek is not None and fek != info.recipient_kid:
+                    raise BadRequest(
+                        f"{field}: not the escrow key of the epoch's FEK version", field=field
+                    )
         cert = await signer_cert(session, principal, w.wrapper, w.wrapper_kid, field)
         records.verify(cert.body.ed_pk, w.sig, w.sig_input(), field)
 

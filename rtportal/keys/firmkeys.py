@@ -123,6 +123,9 @@ async def add_certs(
         raise NotFound("no such endpoint")
     firm = await firm_of(unit, principal)
     decoded = [records.certificate(c, firm.slug, f"certs[{i}]") for i, c in enumerate(certs)]
+    for i, cert in enumerate(decoded):
+        if cert.body.serial > store.BIGINT_MAX:
+            raise BadRequest(f"certs[{i}]: serial out of range", field=f"certs[{i}]")
     scopes: list[list[Matter]] = []
     for i, cert in enumerate(decoded):
         field = f"certs[{i}]"

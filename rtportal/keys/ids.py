@@ -15,7 +15,8 @@ __all__ = ["PREFIX", "of", "of_kind", "parse"]
 
 PREFIX: dict[PrincipalKind, str] = {"staff": "s", "contact": "c", "bot": "b"}
 _KIND = {prefix: kind for kind, prefix in PREFIX.items()}
-_ID_RE = re.compile(r"([scb])([1-9][0-9]{0,17})")
+_ID_RE = re.compile(r"([scb])([1-9][0-9]{0,9})")
+_ID_MAX = 2**31 - 1  # the tables' integer ids
 
 
 def of_kind(kind: PrincipalKind, principal_id: int) -> str:
@@ -30,6 +31,6 @@ def of(principal: Principal) -> str:
 def parse(user: str) -> tuple[PrincipalKind, int] | None:
     """``(kind, id)`` of an rtp1 user id, or ``None`` for anything else."""
     match = _ID_RE.fullmatch(user)
-    if match is None:
+    if match is None or int(match.group(2)) > _ID_MAX:
         return None
     return _KIND[match.group(1)], int(match.group(2))

@@ -18,6 +18,7 @@ from rtportal.crypto.certs import Role
 from rtportal.crypto.keys import IdentityPublic
 from rtportal.crypto.wrap import FEK_RECIPIENT
 from rtportal.db.models import Credential, KeyRoot, Matter, StaffUser
+from rtportal.errors import BadRequest
 from rtportal.keys import ids, records, store
 from rtportal.principal import Principal
 
@@ -120,7 +121,10 @@ async def pending_body(session: AsyncSession, principal: Principal) -> list[dict
     out: list[dict[str, Any]] = []
     for staff, credential in rows.all():
         assert credential.public_keys is not None
-        public: IdentityPublic = records.identity(credential.public_keys)
+        try:
+            public: IdentityPublic = records.identity(credential.public_keys)
+        except BadRequest:  # stored before the directory checked it: not approvable
+            continue
         user = ids.of_kind("staff", staff.id)
         if await store.certified(session, principal.firm_id, user, public.kid) is not None:
             continue

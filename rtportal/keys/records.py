@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from rtportal import base64url
 from rtportal.crypto import encoding as enc
-from rtportal.crypto.certs import FRK_ISSUER, Certificate, Revocation, Role
+from rtportal.crypto.certs import FRK_ISSUER, Certificate, Revocation, RevocationList, Role
 from rtportal.crypto.envelope import Envelope
 from rtportal.crypto.errors import WrongContext
 from rtportal.crypto.keys import (
+    EscrowRecord,
     FirmRootPublic,
     IdentityPublic,
     check_x25519_public,
     ed25519_verify,
 )
-from rtportal.crypto.manifest import Manifest
+from rtportal.crypto.manifest import EpochHead, Manifest
 from rtportal.crypto.wrap import Wrap
 from rtportal.errors import BadRequest, CryptoInvalid
 
@@ -176,10 +176,10 @@ def envelope(data: bytes, field: str = "blob") -> Envelope:
 # is decoded here and nowhere else.
 
 
-def revocation_list(data: bytes, firm: str, frk: FirmRootPublic, field: str = "list") -> Any:
+def revocation_list(
+    data: bytes, firm: str, frk: FirmRootPublic, field: str = "list"
+) -> RevocationList:
     """The FRK-signed revocation list ``RTLX`` (its ``body.version`` is the CAS)."""
-    from rtportal.crypto.certs import RevocationList  # type: ignore[attr-defined]
-
     with decoding(field):
         rl = RevocationList.decode(data)
         _context(rl.body.firm == firm, "revocation list of another firm")
@@ -187,10 +187,10 @@ def revocation_list(data: bytes, firm: str, frk: FirmRootPublic, field: str = "l
     return rl
 
 
-def escrow_record(data: bytes, firm: str, frk: FirmRootPublic, field: str = "record") -> Any:
+def escrow_record(
+    data: bytes, firm: str, frk: FirmRootPublic, field: str = "record"
+) -> EscrowRecord:
     """The FRK-signed escrow key record ``RTFX`` (``body.version``: the FEK version)."""
-    from rtportal.crypto.keys import EscrowRecord  # type: ignore[attr-defined]
-
     with decoding(field):
         record = EscrowRecord.decode(data)
         _context(record.body.firm == firm, "escrow record of another firm")
@@ -198,10 +198,8 @@ def escrow_record(data: bytes, firm: str, frk: FirmRootPublic, field: str = "rec
     return record
 
 
-def head(data: bytes, firm: str, matter: str, field: str = "head") -> Any:
+def head(data: bytes, firm: str, matter: str, field: str = "head") -> EpochHead:
     """A signed epoch head ``RTHX`` (the signer's signature is checked by the caller)."""
-    from rtportal.crypto.manifest import EpochHead  # type: ignore[attr-defined]
-
     with decoding(field):
         h = EpochHead.decode(data)
         _context(h.body.firm == firm and h.body.matter == matter, "head of another matter")

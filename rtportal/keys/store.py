@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.crypto.certs import Certificate
-from rtportal.crypto.keys import FirmRootPublic
+from rtportal.crypto.keys import EscrowRecord, FirmRootPublic
 from rtportal.db.models import (
     Base,
     KeyCert,
@@ -35,16 +35,28 @@ __all__ = [
     "certified",
     "certs_of",
     "client_certs_of_matter",
+    "client_revocations",
+    "escrow_kid",
+    "escrow_records",
     "firm_certs",
     "frk",
+    "head_of",
     "insert_once",
+    "manifests_since",
     "mark_revoked",
     "newest_epoch",
     "newest_escrow_version",
     "newest_manifest",
     "newest_revocation_list",
     "save_cert",
+    "wraps_for",
 ]
+
+
+# The largest value of the tables' Integer / BigInteger columns: rtp1's u32 and
+# u64 fields may be larger, and are refused before they reach a statement.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
 
 
 async def frk(session: AsyncSession, firm_id: int) -> FirmRootPublic | None:
@@ -175,6 +187,14 @@ async def escrow_records(session: AsyncSession, firm_id: int) -> list[KeyEscrow]
         select(KeyEscrow).where(KeyEscrow.firm_id == firm_id).order_by(KeyEscrow.version)
     )
     return list(rows.scalars())
+
+
+async def escrow_kid(session: AsyncSession, firm_id: int, version: int) -> bytes | None:
+    """The key id of the FEK of escrow ``version`` (``None``: no such record)."""
+    if not 1 <= version <= INT_MAX:
+        return None
+    row = await session.get(KeyEscrow, (firm_id, version))
+    return None if row is None else EscrowRecord.decode(row.record).body.public.kid
 
 
 async def newest_escrow_version(session: AsyncSession, firm_id: int) -> int:
