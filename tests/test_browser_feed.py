@@ -195,9 +195,10 @@ async def test_contact_page_is_live_private_and_survives_reload(
         assert cookies["rtp_session"]["value"] != token  # a session token, not the link's
         assert "rtp_session" not in await page.evaluate("document.cookie")
 
-        # History: the message shows as ciphertext with its size; nothing staff-only.
+        # History: the message is end-to-end encrypted and this device holds no keys
+        # (a login link, not a password sign-in): it says so; nothing staff-only.
         item = page.locator(f"#ev-{kit.ref}-{message['seq']}")
-        await expect(item.locator(".blob")).to_have_text("Encrypted message, 5 bytes")
+        await expect(item.locator(".message-body")).to_have_attribute("data-crypto", "no_keys")
         await expect(item.locator(".kind")).to_have_text("message")
         await expect(item.locator(".actor")).to_have_text("Sam Staff (staff)")
         await expect(page.locator(f"#ev-{kit.ref}-{mixed['seq']} dd")).to_have_text("Lodged")

@@ -182,6 +182,7 @@ async def test_an_email_invite_is_sent_opened_and_accepted(
         "firm": {"name": "Harbour & Co", "slug": firm.slug},
         "matter": {"ref": kit.ref, "title": kit.matter.title},
         "contact": {"name": "Mei Chen", "id": contact_id},
+        "delivery": "portal",
         "email": f"mei.{kit.firm_id}@client.test",
         "needs_passcode": False,
         "has_password": False,

@@ -144,6 +144,8 @@ async def open_invite(db: Database, settings: Settings, token: object) -> dict[s
         # the id names the client's rtp1 user ("c<id>"), from which the page derives its keys
         "contact": {"name": contact.display_name, "id": contact.id},
         "email": email,
+        # portal: the server saw the link's secret; the page then hands over to a fresh key
+        "delivery": invite.delivery,
         "needs_passcode": invite.method == "email_sms",
         "has_password": has_password,
         # The stored salt and parameters to derive the same login secret; for a

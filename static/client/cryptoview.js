@@ -53,7 +53,8 @@ async function fill(box, event, ref, keyring, names) {
     r = { ok: false, code: (err && err.code) || 'network' };
   }
   if (!r.ok) {
-    if (CANNOT_READ.has(r.code)) {
+    // "not shared with you" is only believable while the firm's keys verified
+    if (CANNOT_READ.has(r.code) && !keyring.problems.some((p) => p.what === 'root')) {
       box.className = 'message-body unreadable';
       box.dataset.crypto = r.code;
       box.replaceChildren(el('p', 'message-status', CRYPTO.cannotRead));

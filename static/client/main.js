@@ -14,6 +14,7 @@ import { api, ApiError } from '../shared/http.js';
 import { acceptScreen } from '../shared/accept.js';
 import { currentFirm, whoAmI } from '../shared/account.js';
 import { keyringFor } from '../shared/keysession.js';
+import { keysPanel } from '../shared/keysview.js';
 import { accountPanel } from '../shared/accountview.js';
 import { exchangeToken, logout, takeFragmentLink } from '../shared/login.js';
 import { signInScreen } from '../shared/signin.js';
@@ -172,6 +173,7 @@ function toggleAccount() {
   screen.replaceChildren(
     accountPanel({ email: principalNow && principalNow.email, onSignedOut: signedOut, onClose: close }),
     totpPanel({ onSignedOut: signedOut }),
+    keysPanel(principalNow),
   );
   button.setAttribute('aria-expanded', 'true');
   screen.querySelector('input:not([hidden])').focus();

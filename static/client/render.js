@@ -132,6 +132,8 @@ export class MatterView {
       this.reply.replaceChildren(el('p', 'key-notice', CRYPTO.notReady));
       return;
     }
+    // a form being typed in stays (it seals under the newest epoch when sent)
+    if (this.reply.querySelector('.composer')) return;
     this.reply.replaceChildren(
       composer(this.ref, {
         keyring: kr,
@@ -172,16 +174,27 @@ export class MatterView {
 
   /** A `keys` event: read the directory again (firm-wide changes: the firm's part too). */
   keysChanged(payload) {
+    const firmWide = ['cert', 'revocations', 'escrow', 'root', 'pending'].includes(payload.what);
+    this.keysDirty = this.keysDirty === 'firm' || firmWide ? 'firm' : 'matter';
+    if (this.keysSyncing) return; // a page of history holds many: one read after the other
+    this.keysSyncing = true;
+    queueMicrotask(() => this.resyncKeys());
+  }
+
+  async resyncKeys() {
     const kr = this.keyring;
-    const firmWide = ['cert', 'revocations', 'escrow', 'root'].includes(payload.what) && !payload.epoch;
-    const sync = firmWide ? kr.syncFirm().then(() => kr.syncMatter(this.ref)) : kr.syncMatter(this.ref);
-    sync.then(
-      () => this.keysReady(),
-      (err) => {
+    while (this.keysDirty) {
+      const firm = this.keysDirty === 'firm';
+      this.keysDirty = null;
+      try {
+        if (firm) await kr.syncFirm();
+        await kr.syncMatter(this.ref);
+      } catch (err) {
         kr.problems.push({ what: 'matter', scope: this.ref, code: err.code || 'network' });
-        this.keysReady();
-      },
-    );
+      }
+    }
+    this.keysSyncing = false;
+    this.keysReady();
   }
 
   /** Was the newest event on screen (so a new one should scroll into view)? */

@@ -9,7 +9,7 @@ import { decode, encode, schema } from './encoding.js';
 import { CryptoInvalid, check } from './errors.js';
 import { FLAG, ROLE } from './certs.js';
 import { internalKey, messageKey } from './kdf.js';
-import { aesGcmDecrypt, aesGcmEncrypt, ed25519Sign, ed25519Verify } from './primitives.js';
+import { aesGcmDecrypt, aesGcmEncrypt, aesKey, ed25519Sign, ed25519Verify } from './primitives.js';
 
 export const VIS = Object.freeze({ PORTAL: 0, STAFF: 1 });
 export const CTYPE = Object.freeze({ BODY: 'rtp1/body', TEXT: 'rtp1/text' });
@@ -126,6 +126,28 @@ export async function sealMessage(h, plaintext, keys, sender, opts = {}) {
   return { msgId: fields.msgId, aad, nonce, ct, sigInput, sig, msgKey, envelope: encode(ENVELOPE, { aad, nonce, ct, sig }) };
 }
 
+// The AES key of (vis, firm, matter, epoch, fek version) derived and imported once per MEK or
+// FIR array: every message of an epoch shares it, and HKDF + import per message was most of
+// the cost of opening a thousand. Keyed by the array's identity, its bytes compared on use.
+const OPENING_KEYS = new WeakMap();
+
+function openingKey(vis, p) {
+  const root = vis === VIS.PORTAL ? p.mek : p.fir;
+  if (!(root instanceof Uint8Array)) return keyForMessage(vis, p); // throws the right code
+  let entry = OPENING_KEYS.get(root);
+  if (!entry || !bytesEqual(entry.bytes, root)) {
+    entry = { bytes: root.slice(), keys: new Map() };
+    OPENING_KEYS.set(root, entry);
+  }
+  const ctx = [vis, p.firm, p.matter, p.epoch, p.fekVersion].join('\u0000');
+  if (!entry.keys.has(ctx)) {
+    const made = keyForMessage(vis, p).then(aesKey);
+    made.catch(() => entry.keys.delete(ctx));
+    entry.keys.set(ctx, made);
+  }
+  return entry.keys.get(ctx);
+}
+
 /** Remembers the msg_ids accepted per (firm, matter): a replay is rejected. */
 export class ReplayGuard {
   constructor() {
@@ -185,7 +207,7 @@ export async function openMessage(envBytes, view, ctx) {
   check(!ctx.replay.seen(view.firm, view.matter, a.msg_id), 'crypto_replay', 'msg_id seen before');
   // staff-only content is under the FIR of the version the verified manifest names, not one the caller picks
   const keys = await ctx.keys({ epoch: a.epoch, vis: a.vis, fekVersion: manifest.fek_version });
-  const msgKey = await keyForMessage(a.vis, {
+  const msgKey = await openingKey(a.vis, {
     firm: view.firm, matter: view.matter, epoch: a.epoch, ...keys, fekVersion: manifest.fek_version,
   });
   const plaintext = await aesGcmDecrypt(msgKey, e.nonce, e.ct, aad);

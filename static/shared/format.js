@@ -13,11 +13,16 @@ export function base64Bytes(text) {
   return Math.floor((body.length * 3) / 4);
 }
 
+// One formatter for every event: toLocaleString with options builds a new one per call,
+// which was a large part of rendering a thousand events.
+let timeFormat = null;
+
 /** A short local date and time for `created_at` (ISO 8601 UTC), or the raw text. */
 export function formatTime(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return String(iso);
-  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  if (!timeFormat) timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return timeFormat.format(date);
 }
 
 const MAX_VALUE_CHARS = 500;

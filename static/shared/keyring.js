@@ -351,7 +351,8 @@ export class Keyring {
     if (!this.verifier || !this.verifier.state(this.firm, ref)) await this.syncMatter(ref);
     const st = this.verifier.state(this.firm, ref);
     if (!st || !st.manifest) throw new CryptoInvalid('crypto_stale_epoch', 'no verified epoch to write under');
-    const keysFor = vis === VIS.STAFF ? this._firmKeysFor(st.manifest.fek_version) : { mek: this._mek(ref, st.epoch) };
+    const fekVersion = st.manifest.fek_version;
+    const keysFor = vis === VIS.STAFF ? { ...this._firmKeysFor(fekVersion), fekVersion } : { mek: this._mek(ref, st.epoch) };
     if (vis === VIS.STAFF && !keysFor.fir) throw new CryptoInvalid('crypto_uncertified', 'no firm internal key');
     if (vis === VIS.PORTAL && !keysFor.mek) throw new CryptoInvalid('crypto_wrong_context', 'no key for this epoch');
     const plaintext = envelope.encodeBody({

@@ -27,7 +27,7 @@ function optional(obj, names) {
  * its staff issuer first): passes until no more verify. Returns the entries
  * accepted; the others become problems.
  */
-async function addCerts(kr, list, scope) {
+async function addCerts(kr, list, scope, trust = kr.trust) {
   let pending = (list || []).map(bytesOf);
   const accepted = [];
   for (let progress = true; pending.length && progress; ) {
@@ -35,7 +35,7 @@ async function addCerts(kr, list, scope) {
     const failed = [];
     for (const cert of pending) {
       try {
-        accepted.push(await kr.trust.addCert(cert, now()));
+        accepted.push(await trust.addCert(cert, now()));
         progress = true;
       } catch (err) {
         failed.push([cert, err]);
@@ -69,10 +69,10 @@ function noteKeys(kr, entries) {
   }
 }
 
-async function applyClientRevocations(kr) {
+async function applyClientRevocations(kr, trust = kr.trust) {
   for (const r of kr.revocations) {
     try {
-      await kr.trust.addRevocation(r, now());
+      await trust.addRevocation(r, now());
     } catch {
       // its client certificate is not known yet (another matter's client): not needed here
     }
@@ -97,15 +97,18 @@ export async function syncFirm(kr) {
     // trust on first use; the account page shows the fingerprint to compare.
     await kr.pinFrk(fingerprint);
   } else if (!bytesEqual(pin, fingerprint)) {
+    kr.problems.push({ what: 'root', scope: 'firm', code: 'crypto_wrong_context' });
     throw new CryptoInvalid('crypto_wrong_context', 'the server serves another firm root key than the one pinned');
   }
+  // Built aside and swapped in at the end: the page keeps reading and writing with
+  // the previous state while this runs (a key event may start it at any time).
   const { ed_pk: frkEdPk } = C.encoding.decode(keys.FRK_RECORD, frk);
-  kr.trust = new certs.TrustStore({ firm: kr.firm, frkEdPk });
-  kr.verifier = new manifest.ManifestVerifier(kr.trust);
-  kr.meks.clear();
+  const trust = new certs.TrustStore({ firm: kr.firm, frkEdPk });
+  const verifier = new manifest.ManifestVerifier(trust);
+  const firmKeys = new Map();
 
   const revs = data.revocations || {};
-  const setList = optional(kr.trust, ['setRevocationList']);
+  const setList = optional(trust, ['setRevocationList']);
   if (setList && revs.list) {
     try {
       await setList(bytesOf(revs.list), now());
@@ -113,7 +116,7 @@ export async function syncFirm(kr) {
       kr.problems.push({ what: 'revocations', scope: 'firm', code: codeOf(err) });
     }
   }
-  const addEscrow = optional(kr.trust, ['addEscrowRecord']) || optional(kr.verifier, ['addEscrowRecord']);
+  const addEscrow = optional(trust, ['addEscrowRecord']) || optional(verifier, ['addEscrowRecord']);
   for (const rec of data.escrow || []) {
     if (!addEscrow) break;
     try {
@@ -122,11 +125,10 @@ export async function syncFirm(kr) {
       kr.problems.push({ what: 'escrow', scope: 'firm', code: codeOf(err) });
     }
   }
-  noteKeys(kr, await addCerts(kr, data.certs, 'firm'));
+  noteKeys(kr, await addCerts(kr, data.certs, 'firm', trust));
   kr.revocations = (revs.client || []).map(bytesOf);
-  await applyClientRevocations(kr);
+  await applyClientRevocations(kr, trust);
 
-  kr.firmKeys.clear();
   for (const w of data.wraps || []) {
     try {
       const bytes = bytesOf(w);
@@ -135,13 +137,17 @@ export async function syncFirm(kr) {
       if (info.kind !== wrap.KIND.FIRM || info.recipient !== kr.user || !mine) continue;
       const expected = { firm: kr.firm, matter: wrap.FIRM_MATTER, epoch: info.epoch, kind: wrap.KIND.FIRM,
         recipient: kr.user, recipientKid: mine.kid };
-      const pt = await wrap.unwrapKey(bytes, expected, mine, kr.trust, now());
+      const pt = await wrap.unwrapKey(bytes, expected, mine, trust, now());
       const fek = await keys.fekFromWrapped(kr.firm, info.epoch, pt);
-      kr.firmKeys.set(info.epoch, { fek, fir: fek.fir });
+      firmKeys.set(info.epoch, { fek, fir: fek.fir });
     } catch (err) {
       kr.problems.push({ what: 'wrap', scope: 'firm', code: codeOf(err) });
     }
   }
+  kr.trust = trust;
+  kr.verifier = verifier; // matters are verified again from their first epoch on next use
+  kr.firmKeys = firmKeys;
+  kr.meks = new Map();
   await kr.save();
   return { ready: true };
 }
@@ -151,11 +157,11 @@ export async function syncFirm(kr) {
  * whose ManifestVerifier has no acceptHead yet: signed by staff or a custodian
  * in scope, no older than HEAD_MAX_AGE_MS, naming the chain's last epoch and hash.
  */
-async function checkHead(kr, bytes, ref, nowMs) {
+async function checkHead(kr, trust, verifier, bytes, ref, nowMs) {
   const h = manifest.decodeHead(bytes);
   const stale = (why) => new CryptoInvalid('crypto_stale', why);
   if (h.firm !== kr.firm || h.matter !== ref) throw new CryptoInvalid('crypto_wrong_context', 'head of another matter');
-  const signer = kr.trust.lookup(h.signer, h.signer_kid, nowMs);
+  const signer = trust.lookup(h.signer, h.signer_kid, nowMs);
   const custodian = signer.role === certs.ROLE.bot && (signer.flags & certs.FLAG.CUSTODIAN) !== 0;
   if (signer.role !== certs.ROLE.staff && !(custodian && (!signer.scopes.length || signer.scopes.includes(ref)))) {
     throw new CryptoInvalid('crypto_uncertified', 'head signer may not sign heads');
@@ -164,7 +170,7 @@ async function checkHead(kr, bytes, ref, nowMs) {
     throw new CryptoInvalid('crypto_signature', 'head signature');
   }
   if (nowMs - Number(h.ts_ms) > manifest.HEAD_MAX_AGE_MS) throw stale('the head is too old');
-  const st = kr.verifier.state(kr.firm, ref);
+  const st = verifier.state(kr.firm, ref);
   if (!st || st.epoch !== h.epoch || !bytesEqual(st.hash, h.hash)) throw stale('the head names another epoch than the chain');
 }
 
@@ -177,6 +183,8 @@ async function checkHead(kr, bytes, ref, nowMs) {
 export async function syncMatter(kr, ref) {
   if (!kr.trust) await kr.syncFirm();
   if (!kr.trust) throw new CryptoInvalid('crypto_uncertified', 'the firm has no keys yet');
+  // the state this read builds on; a firm sync that swaps it meanwhile makes this read moot
+  const { trust, verifier } = kr;
   const data = await api('GET', `/api/v1/keys/matters/${enc(ref)}`);
   const problems = [];
   const fail = (what, err) => {
@@ -184,8 +192,9 @@ export async function syncMatter(kr, ref) {
     problems.push(p);
     kr.problems.push(p);
   };
-  noteKeys(kr, await addCerts(kr, data.certs, ref));
-  await applyClientRevocations(kr);
+  noteKeys(kr, await addCerts(kr, data.certs, ref, trust));
+  kr.revocations = [...new Set([...kr.revocations, ...(data.revocations || []).map(bytesOf)])];
+  await applyClientRevocations(kr, trust);
 
   const chain = [];
   for (const m of data.manifests || []) {
@@ -201,15 +210,15 @@ export async function syncMatter(kr, ref) {
   for (const { bytes, epoch } of chain) {
     try {
       // a reader given a later first epoch (joined without history) pins it: trust on first use
-      const first = !kr.verifier.state(kr.firm, ref);
-      await kr.verifier.accept(bytes, kr.firm, ref, now(), { pin: first && epoch > 1 });
+      const first = !verifier.state(kr.firm, ref);
+      await verifier.accept(bytes, kr.firm, ref, now(), { pin: first && epoch > 1 });
       hashes.set(epoch, await manifest.manifestHash(bytes));
     } catch (err) {
       fail('manifest', err); // the chain stops at the last good link
       break;
     }
   }
-  const st = kr.verifier.state(kr.firm, ref);
+  const st = verifier.state(kr.firm, ref);
   const mem = kr._matterState(ref);
   const epoch = st ? st.epoch : 0;
   if (mem.epoch && epoch < mem.epoch) {
@@ -221,7 +230,7 @@ export async function syncMatter(kr, ref) {
     mem.hash = new Uint8Array(st.hash);
   }
   if (data.head) {
-    const acceptHead = optional(kr.verifier, ['acceptHead']) || ((bytes, matter, t) => checkHead(kr, bytes, matter, t));
+    const acceptHead = optional(verifier, ['acceptHead']) || ((bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t));
     try {
       await acceptHead(bytesOf(data.head), ref, now());
     } catch (err) {
@@ -229,14 +238,13 @@ export async function syncMatter(kr, ref) {
     }
   }
 
-  if (!kr.meks.has(ref)) kr.meks.set(ref, new Map());
-  const meks = kr.meks.get(ref);
+  const meks = new Map(kr.verifier === verifier ? kr.meks.get(ref) || [] : []);
   for (const w of data.wraps || []) {
     try {
       const bytes = bytesOf(w);
       const info = C.encoding.decode(wrap.WRAP, bytes).info;
       if (info.kind !== wrap.KIND.MEK || info.matter !== ref || meks.has(info.epoch)) continue;
-      const tbs = kr.verifier.manifestAt(kr.firm, ref, info.epoch);
+      const tbs = verifier.manifestAt(kr.firm, ref, info.epoch);
       if (!tbs) continue;
       let me;
       let recipientKid;
@@ -253,11 +261,12 @@ export async function syncMatter(kr, ref) {
       }
       const expected = { firm: kr.firm, matter: ref, epoch: info.epoch, kind: wrap.KIND.MEK,
         recipient: info.recipient, recipientKid };
-      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, kr.trust, now(), tbs.commit));
+      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, trust, now(), tbs.commit));
     } catch (err) {
       fail('wrap', err);
     }
   }
+  if (kr.verifier === verifier) kr.meks.set(ref, meks);
   await kr.save();
   return { epoch, problems };
 }

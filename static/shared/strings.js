@@ -62,11 +62,6 @@ export const signOutFailed = (message) => `Could not sign out (${message}). Try 
 /** A matter's state line when a subscribe frame was refused. */
 export const liveBroken = (code) => `Live updates are not working (${code}). Reload the page.`;
 
-/** Placeholder of an end-to-end encrypted event this page cannot decrypt yet. */
-export const encryptedMessage = (size) => `Encrypted message, ${size}`;
-
-/** "1 byte", "2,048 bytes" in the reader's locale. */
-export const bytesText = (n) => `${n.toLocaleString()} ${n === 1 ? 'byte' : 'bytes'}`;
 
 /** "Sam Finch (staff)" */
 export const actorText = (name, kind) => (kind ? `${name} (${kind})` : name);
@@ -118,7 +113,8 @@ export const cryptoFailed = (code) => `${CRYPTO.failedTitle} (${code})`;
 export const keyChanged = (name) => `The security key of ${name} changed. If you did not expect this, ask the firm.`;
 
 /** Who signed a message, as shown above it. */
-export const signedBy = (name, role) => (role === 'bot' ? `${name} (${CRYPTO.systemUpdate})` : name);
+export const signedBy = (name, role) =>
+  role === 'bot' ? `${CRYPTO.systemUpdate}, signed by ${name}` : `End-to-end encrypted, signed by ${name}`;
 
 /** Sign-in, invitation and password screens (shared by clients and staff). */
 export const AUTH = {
