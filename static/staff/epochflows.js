@@ -90,7 +90,10 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
     tsMs: nowMs,
   };
   const body = envelope.encodeBody({ subject, text });
-  return (await envelope.sealMessage(head, body, { mek: ep.mek }, { edSk: me.edSk })).envelope;
+  // the writer's view of the chain: the epoch this browser just made on top of the chain it
+  // verified is the newest (sealMessage refuses any other); it is posted with the envelope
+  const verifier = { state: (f, m) => (f === firm && m === matter ? { epoch: ep.epoch, hash: ep.hash } : undefined) };
+  return (await envelope.sealMessage(head, body, { mek: ep.mek }, { edSk: me.edSk }, { verifier })).envelope;
 }
 
 /**
