@@ -315,6 +315,7 @@ export const KEYS = {
   fingerprint: 'Firm root key fingerprint',
   fingerprintHint: 'Clients check this code. Read it to a colleague or keep it with the key file.',
   download: 'Download the key file',
+  keyFileWarning: 'Keep this file offline. Whoever holds it can certify staff of the firm.',
   saved: 'I have saved the key file in a safe place',
   finish: 'Finish set-up',
   finishing: 'Publishing the firm keys…',

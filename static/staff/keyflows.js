@@ -11,6 +11,7 @@
 
 import * as C from '../crypto/index.js';
 import { principalOf, userId } from '../shared/keyids.js';
+import { KEYS } from '../shared/strings.js';
 
 const { bytes, certs, keys, kdf, wrap, manifest, envelope } = C;
 
@@ -82,7 +83,7 @@ const KEY_FILE_HEAD = 'rtportal firm root key';
 export function frkKeyFileText(firm, frk, seed) {
   return [
     `${KEY_FILE_HEAD} (rtp1)`,
-    'Keep this file offline. Whoever holds it can certify staff of the firm.',
+    KEYS.keyFileWarning,
     `firm: ${firm}`,
     `fingerprint: ${frk.text}`,
     `seed: ${b64(seed)}`,
