@@ -322,6 +322,9 @@ def format_demo(users: list[DemoUser], public_url: str, frk_file: Path | None = 
     lines = [
         f"Demo firm: {DEMO_FIRM}; matter {DEMO_MATTER} (portal on), AAAA0001 (portal off:"
         " invite its applicants)",
+        f"The {DEMO_MATTER} conversation is end-to-end encrypted: sign in with a password"
+        " below to read it (a login link opens a session without the keys: the page shows"
+        " the stream, but not what the messages say).",
         "",
     ]
     for user in users:
@@ -362,10 +365,12 @@ def format_demo(users: list[DemoUser], public_url: str, frk_file: Path | None = 
             f"Firm root key (demo only, owner-only file): {frk_file}; approve staff keys with",
             f"  rtportal firm-keys approve --url {base} --firm {admins[0].firm_slug}"
             f" --email {admins[0].email} --key {frk_file} --totp <code>",
+            "  (<code>: from the authenticator app the org admin enrols at their first"
+            " sign-in in the browser)",
             "",
         ]
     lines.append(
-        "A login link works once, within a few minutes (run the command again for "
+        "A login link works once, within 15 minutes (run the command again for "
         "fresh ones). Its token rides in the URL fragment (#...), which browsers never "
         "send to the server; the page exchanges it for an HttpOnly session cookie via "
         "POST /api/v1/session."
