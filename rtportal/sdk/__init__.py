@@ -1,10 +1,16 @@
 """The Python client of rtportal: every flow of docs/keys.md against a real server.
 
-Sans-I/O flows (``firmkeys``, ``epochs``, ``invitekeys``, ``messages``)
-produce request bodies; ``sync`` verifies what the server serves into a
-``rtportal.crypto.directory.Directory`` checked against the trust state
-(``state``); ``transport`` and ``client`` are the thin network layer. See
-docs/sdk.md.
+Modules, one idea each. Sans-I/O flows that produce request bodies:
+``firmkeys`` (firm set-up, staff approval, escrow rotation), ``epochs``
+(the next epoch of a matter), ``invitekeys`` (invite, removal and
+regenerate bundles), ``messages`` (seal and open). Around them: ``actor``
+(who is acting), ``records`` (the lifecycle records), ``state`` (the trust
+state file), ``sync`` (what the server serves, verified into a
+``rtportal.crypto.directory.Directory`` against that state), ``login``
+(password -> login secret and key backup), ``keyfile`` (the firm root key
+file), ``errors``. The thin network layer: ``transport`` (HTTP and
+websocket) and ``client`` (one ``Client`` doing every flow);
+``admincli`` is ``rtportal firm-keys``. See docs/sdk.md.
 """
 
 from __future__ import annotations
