@@ -10,7 +10,7 @@ import path from 'node:path';
 import { concat, fromHex, toHex, u32, utf8 } from '../bytes.js';
 import { compareBytes, encode } from '../encoding.js';
 import { deterministicRng } from '../rng.js';
-import { D, attachmentKey, epochCommit, internalKey, messageKey, recoveryKey } from '../kdf.js';
+import { D, attachmentKey, epochCommit, internalKey, messageKey } from '../kdf.js';
 import { hkdf, ed25519Sign, sha256 } from '../primitives.js';
 import { fekFromSecret, fingerprintLink, fingerprintText, frkFromSeed, keyFile, uikFromSeeds } from '../keys.js';
 import { CERT, CERT_TBS, FLAG, FRK_ISSUER, ROLE, issueCert, issueRevocation } from '../certs.js';
@@ -19,10 +19,9 @@ import { FEK_RECIPIENT, FIRM_MATTER, KIND, WRAP, WRAP_SIG, wrapInfo, wrapKey } f
 import { AAD, CTYPE, ENVELOPE, SIG_INPUT, VIS, encodeBody, sealEnvelope } from '../envelope.js';
 import { CHUNK, HEADER_LEN, attachmentHeader, encryptAttachment } from '../attachment.js';
 import { CT_CHUNK } from '../stream.js';
-import { MIN_PARAMS, createBackup } from '../backup.js';
-import { makeRecoveryProof, recoveryCodeLink, recoveryCodeText } from '../recovery.js';
 import { FILES, pattern } from './verify.mjs';
 import * as lc from './lifecycle_vectors.mjs';
+import * as acct from './account_vectors.mjs';
 
 export const DEFAULT_SEED = Uint8Array.from({ length: 32 }, (_, i) => i);
 const FIRM = 'firm-1';
@@ -34,7 +33,6 @@ const DAY_MS = 86_400_000;
 const ATTACHMENT_SIZES = [0, 1, 65535, 65536, 65537, 5 * 1024 * 1024];
 const INLINE_BLOB_MAX = 65537 + 1024;
 const LOW_ORDER_POINT = new Uint8Array(32);
-const FLOOR = Object.freeze({ ...MIN_PARAMS });
 // sealEnvelope requires the writer's ManifestVerifier; vectors deliberately seal under any
 // epoch (the reject cases are what a reader must refuse), so they state the epoch directly
 const SMALL_ORDER_ED25519 = Uint8Array.of(1, ...new Uint8Array(31)); // y = 1: the identity point
@@ -510,73 +508,6 @@ async function attachmentRejects(w, size, twoChunk) {
   return out;
 }
 
-async function caseBackups(w) {
-  const pw = 'correct horse — battery staple ✓';
-  const u = w.ids['client-1'];
-  const mk = async (name, password, makePassword, params, expect = 'ok', error = null, headerParams = null) => {
-    const salt = w.rng(16);
-    const b = await createBackup(
-      { firm: FIRM, user: 'client-1', password: makePassword, xSk: u.xSk, edSk: u.edSk, frkFingerprint: w.frk.fingerprint, salt, params },
-      w.rng,
-    );
-    let header = b.header;
-    let blob = b.blob;
-    let shown = params;
-    if (headerParams) {
-      const { BACKUP, BACKUP_HEADER } = await import('../backup.js');
-      shown = headerParams;
-      header = encode(BACKUP_HEADER, { v: 1, firm: FIRM, user: 'client-1', m_kib: shown.mKib, t: shown.t, p: shown.p, salt });
-      const { decode } = await import('../encoding.js');
-      const d = decode(BACKUP, b.blob);
-      blob = encode(BACKUP, { header, nonce: d.nonce, ct: d.ct });
-    }
-    const c = {
-      name, firm: FIRM, user: 'client-1', password, salt: h(salt), m_kib: shown.mKib, t: shown.t, p: shown.p,
-      argon2_out: h(b.argon2Out), login_secret: h(b.loginSecret), kek: h(b.kek), x_sk: h(u.xSk), ed_sk: h(u.edSk),
-      frk_fingerprint: h(w.frk.fingerprint), header: h(header), plaintext: h(b.plaintext), nonce: h(b.nonce), blob: h(blob),
-      expect,
-    };
-    if (error) c.error = error;
-    return c;
-  };
-  return [
-    await mk('backup-default-params', pw, pw, { mKib: 65536, t: 3, p: 1 }),
-    await mk('reject-wrong-password', 'wrong password', pw, { mKib: 65536, t: 3, p: 1 }, 'reject', 'crypto_decrypt'),
-    await mk('reject-params-out-of-bounds', pw, pw, FLOOR, 'reject', 'crypto_encoding', { mKib: 4194304, t: 3, p: 1 }),
-    await mk('reject-params-lowered', pw, pw, { ...FLOOR, t: FLOOR.t + 1 }, 'reject', 'crypto_decrypt', FLOOR),
-    // below the library's floor: refused before any Argon2 work
-    await mk('reject-params-below-floor', pw, pw, FLOOR, 'reject', 'crypto_encoding', { ...FLOOR, t: 1 }),
-  ];
-}
-
-async function caseRecovery(w) {
-  const cases = [];
-  const add = async (name, code, firm, user, proof, expect = 'ok', error = null) => {
-    const c = {
-      name, firm, user, code: h(code), code_text: recoveryCodeText(code), link: recoveryCodeLink(code),
-      rk: h(await recoveryKey(code, firm, user)), x_pk: h(proof.xPk), ed_pk: h(proof.edPk), input: h(proof.input),
-      proof: h(proof.proof), transport: h(proof.transport), expect,
-    };
-    if (error) c.error = error;
-    cases.push(c);
-  };
-  const code = w.rng(16);
-  const nk = await uikFromSeeds(w.rng(32), w.rng(32));
-  const good = { ...(await makeRecoveryProof(code, FIRM, 'client-1', nk.xPk, nk.edPk)), xPk: nk.xPk, edPk: nk.edPk };
-  await add('recovery-client-1', code, FIRM, 'client-1', good);
-  await add('reject-wrong-code', w.rng(16), FIRM, 'client-1', good, 'reject', 'crypto_recovery');
-  const other = await uikFromSeeds(w.rng(32), w.rng(32));
-  const { PROOF, PROOF_INPUT } = await import('../recovery.js');
-  const sub = {
-    xPk: other.xPk, edPk: other.edPk, proof: good.proof,
-    input: encode(PROOF_INPUT, { firm: FIRM, user: 'client-1', x_pk: other.xPk, ed_pk: other.edPk }),
-    transport: encode(PROOF, { firm: FIRM, user: 'client-1', x_pk: other.xPk, ed_pk: other.edPk, proof: good.proof }),
-  };
-  await add('reject-key-substituted', code, FIRM, 'client-1', sub, 'reject', 'crypto_recovery');
-  await add('reject-other-user', code, FIRM, 'client-2', good, 'reject', 'crypto_recovery');
-  return cases;
-}
-
 /** Write the vector files of §13 into outDir; returns their paths. */
 export async function generate(outDir, seed = DEFAULT_SEED, { blobFiles = true } = {}) {
   fs.mkdirSync(outDir, { recursive: true });
@@ -591,8 +522,8 @@ export async function generate(outDir, seed = DEFAULT_SEED, { blobFiles = true }
   files['wraps.json'] = [...(await caseWraps(w, m.bodies)), ...(await lc.caseSelfMadeFek(w, NOW_MS, seed))];
   files['envelopes.json'] = [...(await caseEnvelopes(w)), ...(await lc.caseRemovedMember(w, chain, NOW_MS, seed))];
   files['attachments.json'] = await caseAttachments(w, outDir, blobFiles);
-  files['backups.json'] = await caseBackups(w);
-  files['recovery.json'] = await caseRecovery(w);
+  files['backups.json'] = await acct.caseBackups(w, FIRM);
+  files['recovery.json'] = await acct.caseRecovery(w, FIRM);
   const paths = [];
   for (const name of FILES) {
     const doc = { rtp1_vectors: 1, generator: 'js', file: name, seed: h(seed), cases: files[name] };
