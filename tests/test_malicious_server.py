@@ -501,7 +501,9 @@ async def test_browser_page_flags(
         warned = await notices.count() > 0
         texts = await page.locator(".message-body[data-crypto=ok] .message-text").all_inner_texts()
         shown_as_genuine = sum(attack.marker in x for x in texts) > (1 if attack.once else 0)
-        outcome = f"flagged ({code}{', matter warning' if warned else ''})"
+        # a warning (role=alert), or "cannot be read on this device" (a key not given)
+        how = "flagged" if await flagged.get_attribute("role") == "alert" else "unreadable"
+        outcome = f"{how} ({code}{', matter warning' if warned else ''})"
         if code == "ok" or shown_as_genuine:
             outcome = "NOT detected: shown as genuine"
         # a reply typed now must not be sealed under the lie (the stale epoch)

@@ -206,6 +206,8 @@ class KeyWorld:
                 d.unwrap(wrap, w.mek_info(matter, epoch, user), w.ids[user].x_sk, w.now_ms)
         if staff:
             d.add_firm_keys(w.fek)
+        if matter in self.heads:  # writers need a fresh head of the current epoch
+            d.accept_head(self.heads[matter], matter, w.now_ms)
         return d
 
     def seal(
