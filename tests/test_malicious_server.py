@@ -572,3 +572,48 @@ async def test_browser_page_flags_live_frames(
         record("move a message (websocket)", "browser", f"flagged ({codes[1]})")
         assert watch.problems == []
         await context.close()
+
+
+NEW_DEVICE_LIMIT = (
+    "documented limit (security.md §14): a device that never saw the newer state cannot "
+    "tell an older signed record from the newest within its time bound"
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *(
+            pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=NEW_DEVICE_LIMIT))
+            for n in ("withhold a revocation", "stale epoch after a removal")
+        ),
+        # caught here only because the epoch's real messages do not open under the
+        # forked key (crypto_decrypt); a fork at a fresh epoch would be the same limit
+        "fork the chain",
+    ],
+)
+async def test_python_new_device_limits(
+    name: str, settings: Settings, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """The same lies told to Cleo's new device (signed in with her password after the
+    server began to lie): nothing it remembers can contradict them."""
+    async with scene(settings, make_firm, tmp_path) as s:
+
+        async def sync() -> None:
+            await s.cleo.read(s.ref)
+
+        s.victim_sync = sync
+        attack = await ATTACKS[name](s)
+        attack.arm()
+        device = await s.w.client("cleo-new-device")
+        shown: list[str] = []
+        code = ""
+        try:
+            await device.sign_in(s.cleo_email, CLIENT_PASSWORD)
+            shown = [i.body.text for i in await device.read(s.ref)]
+        except CryptoInvalid as exc:
+            code = exc.code
+        row = f"{name} (a new device)"
+        record(row, "python", f"rejected ({code})" if code else "NOT detected (documented limit)")
+        record(row, "browser", "not run (the same limit)")
+        assert code and attack.marker not in shown
