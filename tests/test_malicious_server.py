@@ -615,5 +615,5 @@ async def test_python_new_device_limits(
             code = exc.code
         row = f"{name} (a new device)"
         record(row, "python", f"rejected ({code})" if code else "NOT detected (documented limit)")
-        record(row, "browser", "not run (the same limit)")
+        record(row, "browser", "not run")
         assert code and attack.marker not in shown
