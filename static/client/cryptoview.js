@@ -58,7 +58,7 @@ async function fill(box, event, ref, keyring, names) {
   }
   if (!r.ok) {
     // "not shared with you" is only believable while the firm's keys verified
-    if (CANNOT_READ.has(r.code) && !keyring.problems.some((p) => p.what === 'root')) {
+    if (CANNOT_READ.has(r.code) && !r.moved && !keyring.problems.some((p) => p.what === 'root')) {
       box.className = 'message-body unreadable';
       box.dataset.crypto = r.code;
       box.replaceChildren(el('p', 'message-status', CRYPTO.cannotRead));

@@ -33,7 +33,10 @@
 //     await .seal(ref, thread, bodyObj, {vis, parent})  -> envelope bytes (Uint8Array)
 //                                  bodyObj {text, subject?, attachments?}; vis 0 portal, 1 staff-only
 //     await .open(ref, thread, blob, {seq})  -> {ok: true, sender, role, body, vis, msgId, header}
-//                                            | {ok: false, code}   (never any content then)
+//                                            | {ok: false, code, moved?}   (never any content then;
+//                                              moved: signed for another matter or thread)
+//     .chainAlarms                 Map ref -> crypto_rollback | crypto_chain: the server served
+//                                  another chain than the one remembered; open/seal refuse it
 //     .pinFrk(fingerprint)         pin the root on a staff device that set the firm up
 //     await .forget()              sign-out: delete this identity and trust state from IndexedDB
 //
@@ -253,6 +256,7 @@ export class Keyring {
     this.meks = new Map(); // ref -> Map epoch -> MEK
     this.keyChanges = [];
     this.problems = [];
+    this.chainAlarms = new Map(); // ref -> code: its chain disagreed with the one remembered
     this.revocations = []; // client revocations of the last firm sync (applied once their certs are known)
     this.mine = null; // my own certificate entry, once seen
     this._syncs = new Map();
@@ -347,6 +351,8 @@ export class Keyring {
   /** Encrypt and sign `bodyObj` as a message of `thread` under the newest verified epoch. */
   async seal(ref, thread, bodyObj, { vis = VIS.PORTAL, parent = null } = {}) {
     if (!this.verifier || !this.verifier.state(this.firm, ref)) await this.syncMatter(ref);
+    const alarm = this.chainAlarms.get(ref);
+    if (alarm) throw new CryptoInvalid(alarm, 'the server serves another chain than the one seen before');
     const st = this.verifier.state(this.firm, ref);
     if (!st || !st.manifest) throw new CryptoInvalid('crypto_stale_epoch', 'no verified epoch to write under');
     const fekVersion = st.manifest.fek_version;
@@ -381,15 +387,22 @@ export class Keyring {
   async open(ref, thread, blob, { seq } = {}) {
     try {
       const bytes = bytesOf(blob);
-      let epoch;
+      let aad;
       try {
-        epoch = C.encoding.decode(envelope.ENVELOPE, bytes).aad.epoch;
+        aad = C.encoding.decode(envelope.ENVELOPE, bytes).aad;
       } catch (err) {
         return { ok: false, code: codeOf(err) };
+      }
+      const epoch = aad.epoch;
+      if (aad.firm !== this.firm || aad.matter !== ref || aad.thread !== thread) {
+        // signed for another place: the server moved it (not "a key not shared with you")
+        return { ok: false, code: 'crypto_wrong_context', moved: true };
       }
       if (!this.verifier || (!this._mek(ref, epoch) && epoch > this.epochOf(ref))) {
         await this.syncMatter(ref); // a new epoch (a key event may not have reached us yet)
       }
+      const alarm = this.chainAlarms.get(ref);
+      if (alarm) return { ok: false, code: alarm };
       return await this._open(ref, thread, bytes, seq);
     } catch (err) {
       if (err && err.name === 'ApiError') throw err;

@@ -111,7 +111,13 @@ export async function syncFirm(kr) {
   const setList = optional(trust, ['setRevocationList']);
   if (setList && revs.list) {
     try {
+      // an older list than one seen before hides a revocation: refuse it (no list, no usable
+      // certificate), as the Python client does
+      const { version } = certs.decodeRevocationList(bytesOf(revs.list));
+      const seen = kr.state.revocationVersion || 0;
+      if (version < seen) throw new CryptoInvalid('crypto_rollback', `revocation list ${version} after ${seen}`);
       await setList(bytesOf(revs.list), now());
+      kr.state.revocationVersion = version;
     } catch (err) {
       kr.problems.push({ what: 'revocations', scope: 'firm', code: codeOf(err) });
     }
@@ -221,16 +227,27 @@ export async function syncMatter(kr, ref) {
   const st = verifier.state(kr.firm, ref);
   const mem = kr._matterState(ref);
   const epoch = st ? st.epoch : 0;
+  // A chain shorter than, or different from, the one seen before is a lie: nothing of this
+  // matter is opened or sealed with it (keyring.open/seal) until a sync agrees again.
+  kr.chainAlarms.delete(ref);
+  const alarm = (code, why) => {
+    fail('manifest', new CryptoInvalid(code, why));
+    kr.chainAlarms.set(ref, code);
+  };
   if (mem.epoch && epoch < mem.epoch) {
-    fail('manifest', new CryptoInvalid('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`));
+    alarm('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`);
   } else if (mem.epoch && hashes.has(mem.epoch) && !bytesEqual(hashes.get(mem.epoch), mem.hash)) {
-    fail('manifest', new CryptoInvalid('crypto_chain', 'the chain differs from the one seen before'));
+    alarm('crypto_chain', 'the chain differs from the one seen before');
   } else if (st) {
     mem.epoch = st.epoch;
     mem.hash = new Uint8Array(st.hash);
   }
   if (data.head) {
-    const acceptHead = optional(verifier, ['acceptHead']) || ((bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t));
+    // the library's acceptHead takes the firm too: (bytes, firm, matter, nowMs)
+    const libHead = optional(verifier, ['acceptHead']);
+    const acceptHead = libHead
+      ? (bytes, matter, t) => libHead(bytes, kr.firm, matter, t)
+      : (bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t);
     try {
       await acceptHead(bytesOf(data.head), ref, now());
     } catch (err) {
@@ -261,7 +278,9 @@ export async function syncMatter(kr, ref) {
       }
       const expected = { firm: kr.firm, matter: ref, epoch: info.epoch, kind: wrap.KIND.MEK,
         recipient: info.recipient, recipientKid };
-      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, trust, now(), tbs.commit));
+      // a wrap has no time of its own: its wrapper must be usable now or when the epoch began
+      // (a staff member who left since still wrapped history validly)
+      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, trust, now(), tbs.commit, tbs.ts_ms));
     } catch (err) {
       fail('wrap', err);
     }
