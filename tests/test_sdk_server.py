@@ -55,6 +55,8 @@ async def invite_and_accept(
     contact = await w.contact(name, matter)
     [invited] = await w.staff.invite(matter.reference, [(contact.id, *welcome)])
     assert invited.link is not None and "#t=" in invited.link
+    # Built on the client's own base URL (the server's ``url`` is not used).
+    assert invited.link.startswith(f"{w.server.base_url.rstrip('/')}/?firm={w.slug}#t=")
     client = await w.client(name)
     await client.accept_invite(invited.link, password)
     return contact, invited.invite_id, client, invited.link

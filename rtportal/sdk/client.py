@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from rtportal import base64url
 from rtportal.crypto import encoding as enc
@@ -94,6 +95,11 @@ class Client:
         self._password: str | None = None
         self.uid: str | None = None
         self.websocket = True
+
+    def portal_page(self) -> str:
+        """The firm's portal page on the configured base URL: ``<public url>/?firm=<slug>``."""
+        base = self.public_url.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+        return f"{base}/?{urlencode({'firm': self.firm})}"
 
     # ---- who I am ---------------------------------------------------------
     @property
@@ -185,18 +191,22 @@ class Client:
         fp = self.state.frk_fingerprint
         assert fp is not None
         key = identity or IdentityKey.generate(self.rng)
+        keys = self._kdf.keys(self._password)
         blob = backup_blob(
             self._kdf,
-            self._kdf.keys(self._password),
+            keys,
             firm=self.firm,
             user=self.uid,
             identity=key,
             frk_fingerprint=fp,
             rng=self.rng,
         )
-        await self.http.call(
-            "PUT", f"{K}/me", {"public_keys": _b64(key.public.record()), "backup": blob}
-        )
+        body = {
+            "public_keys": _b64(key.public.record()),
+            "backup": blob,
+            "login_secret": _b64(keys.login_secret),  # the server asks for it again
+        }
+        await self.http.call("PUT", f"{K}/me", body)
         self._actor = Actor(self.firm, self.uid, key)
         self._save()
         return key
@@ -380,11 +390,14 @@ class Client:
     def _invited(
         self, cid: int, iid: int, secret: bytes, answer: dict[str, Any], d: Directory
     ) -> Invited:
-        """``links`` (own_mail): ``[{invite, contact_id, token, url}]``; the fragment is ours."""
+        """``links`` (own_mail): ``[{invite, contact_id, token, url}]``; the fragment is ours,
+        and so is the page: the link is built on the configured ``public_url``, never the
+        server's ``url`` (which could send the secret ``R`` in the fragment to any site)."""
         for entry in answer.get("links") or []:
             if int(entry["contact_id"]) == cid:
-                base = str(entry.get("url") or self.public_url)
-                link = invitekeys.accept_link(base, str(entry["token"]), secret, d.frk)
+                link = invitekeys.accept_link(
+                    self.portal_page(), str(entry["token"]), secret, d.frk
+                )
                 return Invited(cid, int(entry.get("invite", iid)), secret, link)
         return Invited(cid, iid, secret, None)
 
