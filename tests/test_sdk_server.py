@@ -224,6 +224,27 @@ async def test_removal_moves_the_matter_on(
             await w.staff.read(ref)
 
 
+async def test_a_removal_without_its_epoch_is_mended_by_the_next_staff_write(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        matter = await w.matter("Student visa")
+        ref = matter.reference
+        eve, invite_id, _, _ = await invite_and_accept(
+            w, matter, "Eve", ("Welcome", "hello Eve"), "eve password 1"
+        )
+        before = (await w.staff.sync([ref])).current_epoch(ref)
+        # The removal went through, its epoch did not (the staff member's client stopped):
+        # the server refuses the next write (rekey_required, over the websocket), the
+        # client posts the epoch without Eve and sends again.
+        await w.staff.http.call("POST", f"/api/v1/invites/{invite_id}/remove", {})
+        await w.staff.send(ref, thread="t", text=canary("mended"))
+        d = await w.staff.sync([ref])
+        assert d.current_epoch(ref) == before + 1
+        assert f"c{eve.id}" not in {m.user for m in epochs.current_members(d, ref)}
+
+
 async def test_staff_leaving_reads_nothing_new(
     uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
 ) -> None:

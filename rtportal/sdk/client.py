@@ -284,7 +284,26 @@ class Client:
         subject: str = "",
         staff_only: bool = False,
     ) -> int:
-        """Seal under the newest verified epoch and send over the websocket; returns the seq."""
+        """Seal under the newest verified epoch and send over the websocket; returns the seq.
+
+        Staff: a write refused ``stale_epoch`` ``rekey_required`` (a client left the
+        matter without the next epoch) posts that epoch without them, then sends again."""
+        try:
+            return await self._send(matter, thread, text, subject, staff_only)
+        except ApiError as exc:
+            if not (
+                exc.server_code == "stale_epoch"
+                and exc.details.get("reason") == "rekey_required"
+                and self.uid is not None
+                and self.uid.startswith("s")
+            ):
+                raise
+            await self.rekey_without(matter, exc.details.get("users") or [])
+        return await self._send(matter, thread, text, subject, staff_only)
+
+    async def _send(
+        self, matter: str, thread: str, text: str, subject: str, staff_only: bool
+    ) -> int:
         d = await self.sync([matter])
         vis = Visibility.STAFF if staff_only else Visibility.PORTAL
         env = messages.seal(
@@ -350,6 +369,21 @@ class Client:
                 if exc.server_code != "epoch_conflict" or attempt == tries - 1:
                     raise
         raise AssertionError("unreachable")
+
+    async def rekey_without(self, matter: str, users: Iterable[object]) -> epochs.EpochBundle:
+        """The next epoch without the clients ``users`` (the server's ``rekey_required``):
+        only clients are dropped, whatever the list names."""
+        gone = {u for u in users if isinstance(u, str) and u.startswith("c")}
+        if not gone:
+            raise PreconditionFailed("rekey_required", "the server names no client to drop")
+
+        def make(d: Directory) -> epochs.EpochBundle:
+            members = tuple(m for m in epochs.current_members(d, matter) if m.user not in gone)
+            return epochs.next_epoch(
+                d, self.actor, matter=matter, members=members, now_ms=self.clock(), rng=self.rng
+            )
+
+        return await self.next_epoch_rebased(matter, make)
 
     async def refresh_head(self, matter: str) -> None:
         d = await self.sync([matter])
