@@ -211,9 +211,14 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/keys/client-revocations"): Spec(foreign=SKIP, body={"revocations": ["AAAA"]}),
     ("POST", "/api/v1/keys/escrow"): Spec(foreign=SKIP, staff=403, body={"record": "AAAA"}),
     ("GET", "/api/v1/keys/matters/{ref}"): Spec(member=OK),
-    ("POST", "/api/v1/keys/matters/{ref}/epochs"): Spec(body={"manifest": "AAAA", "head": "AAAA"}),
+    # A new epoch or more wraps change who reads M1: portal.manage, as an invite round
+    # (checked before the body is read). A head refresh of the current epoch changes no
+    # membership: open to any staff member of the firm (docs/keys.md).
+    ("POST", "/api/v1/keys/matters/{ref}/epochs"): Spec(
+        staff=403, body={"manifest": "AAAA", "head": "AAAA"}
+    ),
     ("PUT", "/api/v1/keys/matters/{ref}/head"): Spec(body={"head": "AAAA"}),
-    ("POST", "/api/v1/keys/matters/{ref}/wraps"): Spec(body={"wraps": ["AAAA"]}),
+    ("POST", "/api/v1/keys/matters/{ref}/wraps"): Spec(staff=403, body={"wraps": ["AAAA"]}),
     ("GET", "/api/v1/keys/me"): Spec(client=OK, member=OK, foreign=OK),
     ("PUT", "/api/v1/keys/me"): Spec(client=SKIP, member=SKIP, foreign=SKIP, body={}),
     # --- the caller's own session and account: no id; without a session 401

@@ -29,7 +29,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from rtportal.access.removal import end_membership
+from rtportal.base64url import decode as b64decode
+from rtportal.crypto.backup import Argon2Params, derive_password_keys
 from rtportal.crypto.keys import fingerprint_text
+from rtportal.crypto.manifest import Manifest
 from rtportal.db.models import Credential, Event, OutboxMessage
 from rtportal.settings import Settings
 from tests import test_browser_feed as feed_test
@@ -159,9 +163,11 @@ async def e2ee_firm(
     """A firm set up for end-to-end encryption by its org admin (``kit.admin``)."""
     slug = await firm_slug(kit.db, kit.firm_id)
     admin_email = await staff_email(kit.db, kit.admin.id)
-    await give_password(kit.db, settings, kit.admin, admin_email, STAFF_PASSWORD)
+    kdf = await give_password(kit.db, settings, kit.admin, admin_email, STAFF_PASSWORD)
+    params = Argon2Params(kdf.m_kib, kdf.t, kdf.p)
+    secret = derive_password_keys(STAFF_PASSWORD, kdf.salt, params).login_secret
     keys = KeyWorld(slug, f"s{kit.admin.id}")
-    await keys.set_up_firm(http, kit.auth("admin"))
+    await keys.set_up_firm(http, kit.auth("admin"), secret)
     return keys, slug
 
 
@@ -352,6 +358,32 @@ async def test_encrypted_conversation_journey(
         assert held is False
         assert other_watch.problems == []
         await second.close()
+
+        # The client leaves without the next epoch (no staff browser was there, or an
+        # access expiry): the server refuses writes under the old epoch (409 stale_epoch,
+        # rekey_required) and the staff page posts the next epoch without them, then
+        # its message.
+        async with kit.db.write() as session:
+            await end_membership(session, kit.matter.id, "contact", contact_id)
+        before = (await http.get(f"/api/v1/keys/matters/{ref}", headers=kit.auth("admin"))).json()
+        again = await browser.new_context(**LAYOUTS[layout])
+        staff_page = await again.new_page()
+        staff_watch = PageWatch(staff_page)
+        await sign_in(staff_page, staff_watch, portal.base_url, slug, email, STAFF_PASSWORD)
+        await staff_page.goto(f"{portal.base_url}/?firm={slug}#/matter/{ref}")
+        await staff_page.locator(f"#reply-{ref}").fill("After the removal")
+        await staff_page.locator(f"#matter-{ref} .composer button[type=submit]").click()
+        mine = staff_page.locator(
+            f"#matter-{ref} .message-body[data-sender=s{kit.staff.id}] .message-text"
+        )
+        await expect(mine.last).to_have_text("After the removal", timeout=WAIT_MS)
+        after = (await http.get(f"/api/v1/keys/matters/{ref}", headers=kit.auth("admin"))).json()
+        assert len(after["manifests"]) == len(before["manifests"]) + 1
+        newest = Manifest.decode(b64decode(after["manifests"][-1], 1 << 17) or b"")
+        assert client not in {m.user for m in newest.body.members}
+        # The one refusal the page recovered from (the browser logs it too).
+        assert staff_watch.problems and all("409" in p for p in staff_watch.problems)
+        await again.close()
         await context.close()
 
 

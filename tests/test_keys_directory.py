@@ -115,7 +115,7 @@ async def test_registration_pending_and_approval(
     kf = await key_firm(await make_firm(), http)
     # No password yet: nowhere to keep the backup.
     key = IdentityKey.generate()
-    body = {"public_keys": b64(key.public.record())}
+    body = {"public_keys": b64(key.public.record()), "login_secret": b64(kf.logins[kf.staff][1])}
     new_staff, _ = kf.kit.staff, None
     _error(await kf.call("PUT", "/me", "bot", body), 404, "not_found")
     # A second staff key: the staff member re-registers (a new device's key).

@@ -47,6 +47,7 @@ async def test_damaged_records_are_client_errors(
     manifest, epoch = kf.epoch_body((kf.contact,))
     revocation = kf.client_revocation(7)
     fresh = await key_firm(await make_firm(), http, set_up=False)
+    me_body = kf.me_body(kf.kit.staff, kf.world.ids[kf.staff])
 
     cases: list[tuple[KeyFirm, str, str, str, bytes, Any]] = [
         (fresh, "PUT", "/root", "frk", kf.world.frk.public.record(), None),
@@ -54,7 +55,8 @@ async def test_damaged_records_are_client_errors(
         (kf, "PUT", "/revocations", "list", kf.revocation_list(2, []), None),
         (kf, "POST", "/escrow", "record", kf.escrow(2), None),
         (kf, "POST", "/client-revocations", "revocations", revocation, list),
-        (kf, "PUT", "/me", "public_keys", kf.world.ids[kf.staff].public.record(), None),
+        (kf, "PUT", "/me", "public_keys", kf.world.ids[kf.staff].public.record(), me_body),
+        (kf, "PUT", "/me", "backup", kf.backup(kf.kit.staff, kf.world.ids[kf.staff]), me_body),
     ]
     decode_b64 = __import__("rtportal.base64url", fromlist=["decode"]).decode
     for field in ("manifest", "head"):

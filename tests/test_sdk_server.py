@@ -55,6 +55,8 @@ async def invite_and_accept(
     contact = await w.contact(name, matter)
     [invited] = await w.staff.invite(matter.reference, [(contact.id, *welcome)])
     assert invited.link is not None and "#t=" in invited.link
+    # Built on the client's own base URL (the server's ``url`` is not used).
+    assert invited.link.startswith(f"{w.server.base_url.rstrip('/')}/?firm={w.slug}#t=")
     client = await w.client(name)
     await client.accept_invite(invited.link, password)
     return contact, invited.invite_id, client, invited.link
@@ -220,6 +222,27 @@ async def test_removal_moves_the_matter_on(
             )
         with pytest.raises(CryptoInvalid):
             await w.staff.read(ref)
+
+
+async def test_a_removal_without_its_epoch_is_mended_by_the_next_staff_write(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        matter = await w.matter("Student visa")
+        ref = matter.reference
+        eve, invite_id, _, _ = await invite_and_accept(
+            w, matter, "Eve", ("Welcome", "hello Eve"), "eve password 1"
+        )
+        before = (await w.staff.sync([ref])).current_epoch(ref)
+        # The removal went through, its epoch did not (the staff member's client stopped):
+        # the server refuses the next write (rekey_required, over the websocket), the
+        # client posts the epoch without Eve and sends again.
+        await w.staff.http.call("POST", f"/api/v1/invites/{invite_id}/remove", {})
+        await w.staff.send(ref, thread="t", text=canary("mended"))
+        d = await w.staff.sync([ref])
+        assert d.current_epoch(ref) == before + 1
+        assert f"c{eve.id}" not in {m.user for m in epochs.current_members(d, ref)}
 
 
 async def test_staff_leaving_reads_nothing_new(

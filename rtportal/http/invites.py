@@ -165,15 +165,16 @@ async def _not_e2ee(request: Request, principal: Principal) -> None:
 @json_endpoint
 async def send_invites(request: Request) -> Response:
     principal = await principal_of(request)
-    body = await body_of(request, _ROUND_BODY)
-    crypto = key_invites.parse_crypto(body.pop("crypto", None))
-    requests, subject, text = invites.parse_round(body)
-    runtime = runtime_of(request)
+    # Access first: a caller who may not invite here never gets a 4 MiB body parsed.
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
         firm = await session.get(Firm, matter.firm_id)
         assert firm is not None
     roles.require(principal, "portal.manage", matter)
+    body = await body_of(request, _ROUND_BODY)
+    crypto = key_invites.parse_crypto(body.pop("crypto", None))
+    requests, subject, text = invites.parse_round(body)
+    runtime = runtime_of(request)
     await _count_invites(request, principal, len(requests))
     async with _unit(request) as unit:
         sent = await key_invites.e2ee_round(

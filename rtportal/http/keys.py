@@ -17,16 +17,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal import base64url
-from rtportal.access import membership, roles
-from rtportal.errors import BadRequest
+from rtportal.access import accounts, membership, passwords, roles
+from rtportal.access.credentials import credential_of
+from rtportal.errors import BadRequest, InvalidCredentials, NotFound
 from rtportal.events.unit import Unit
-from rtportal.http.context import db_of, ok, principal_of, settings_of
+from rtportal.http.auth import secret_field
+from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
 from rtportal.keys import epochs, firmkeys, reads
 from rtportal.keys.records import Limits, raw, raw_list
+from rtportal.principal import Principal
 
-__all__ = ["routes"]
+__all__ = ["REAUTH_LIMIT", "routes"]
 
 _SINCE_RE = re.compile(r"[0-9]{1,9}")
 
@@ -41,6 +44,10 @@ _CERTS = Limits.CERTS_PER_REQUEST * _b64_len(Limits.CERT) + 4096
 _WRAPS = Limits.WRAPS_PER_REQUEST * _b64_len(Limits.WRAP) + 4096
 _EPOCH = _b64_len(Limits.MANIFEST) + _b64_len(Limits.HEAD) + _WRAPS + _CERTS
 _LIST = _b64_len(Limits.REVOCATION_LIST) + 1024
+# Wrong login secrets on PUT /keys/me per account in REAUTH_WINDOW seconds
+# (a success clears the count).
+REAUTH_LIMIT = 10
+REAUTH_WINDOW = 15 * 60
 
 
 def _unit(request: Request) -> Unit:
@@ -170,11 +177,17 @@ async def get_matter(request: Request) -> Response:
         return ok(await reads.matter_body(session, principal, matter, since))
 
 
-async def _staff_matter(request: Request, limit: int) -> tuple[Any, dict[str, Any], Any]:
+async def _staff_matter(
+    request: Request, limit: int, *, manage: bool = True
+) -> tuple[Any, dict[str, Any], Any]:
+    """The caller, body and matter of a staff change; ``portal.manage`` on the matter
+    (unless ``manage`` is off: a head refresh) is checked before the body is read."""
     principal = await principal_of(request)
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
     staff_only(principal)
+    if manage:
+        roles.require(principal, "portal.manage", matter)
     return principal, await body_of(request, limit), matter
 
 
@@ -192,7 +205,7 @@ async def post_epoch(request: Request) -> Response:
 
 @json_endpoint
 async def put_head(request: Request) -> Response:
-    principal, body, matter = await _staff_matter(request, _SMALL)
+    principal, body, matter = await _staff_matter(request, _SMALL, manage=False)
     _fields(body, {"head"})
     head = raw(body.get("head"), Limits.HEAD, "head")
     async with _unit(request) as unit:
@@ -222,13 +235,32 @@ async def get_me(request: Request) -> Response:
         return ok(await reads.me_body(session, principal))
 
 
+async def _reauthenticated(request: Request, principal: Principal, secret: bytes) -> None:
+    """The caller's current login secret, checked as sign-in checks it: a session
+    alone (stolen, or script in the page) may not replace the keys or their only
+    backup. Failed attempts count against the account (``rate_limited``)."""
+    limiter = runtime_of(request).limiter
+    key = f"{principal.kind}|{principal.id}"
+    await limiter.hit("keys_me", key, limit=REAUTH_LIMIT, window=REAUTH_WINDOW)
+    async with db_of(request).read() as session:
+        credential = await credential_of(session, principal.kind, principal.id)
+        verifier = credential.verifier if credential is not None else None
+    if not (await passwords.hashing().verify(verifier, secret)).ok:
+        raise InvalidCredentials(accounts.INVALID)
+    await limiter.reset("keys_me", key)
+
+
 @json_endpoint
 async def put_me(request: Request) -> Response:
     principal = await principal_of(request)
+    if principal.kind == "bot":
+        raise NotFound("bots are certified from their key file (POST /api/v1/keys/certs)")
     body = await body_of(request, _SMALL)
-    _fields(body, {"public_keys", "backup"})
+    _fields(body, {"public_keys", "backup", "login_secret"})
+    secret = secret_field(body, "login_secret")
     public_keys = raw(body.get("public_keys"), Limits.PUBLIC_KEYS, "public_keys")
     backup = base64url.decode(body.get("backup"), Limits.BACKUP, "backup")
+    await _reauthenticated(request, principal, secret)
     async with _unit(request) as unit:
         await firmkeys.register(unit, principal, public_keys, backup)
     async with db_of(request).read() as session:

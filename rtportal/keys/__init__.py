@@ -6,6 +6,7 @@ Modules, one idea each: ``ids`` (principals <-> rtp1 ids), ``records``
 ``checks`` (records against stored certificates), ``announce`` (the
 ``keys`` event of a change), ``firmkeys`` and ``epochs`` (the changes, each
 in a ``Unit``: published after the commit), ``reads`` (what a caller may
-read), ``envelopes`` (the check on every message write), ``invites`` (the
-crypto object of an invite round).
+read), ``envelopes`` (the check on every message write), ``liveness`` (which
+clients a manifest may name), ``invites`` (the crypto object of an invite
+round).
 """

@@ -8,7 +8,11 @@ whose visibility matches the audience (``portal`` 0, ``staff`` 1), whose
 (``key_not_certified``) and whose epoch is the matter's newest
 (``stale_epoch``). A write without a blob, or a note with plaintext, is
 ``e2ee_required``. Matters without a manifest are not checked (firms that
-have not set up keys behave as before).
+have not set up keys behave as before). While the newest manifest still
+names a client who is no longer a live member of the matter (removed or
+expired, and the next epoch not posted yet) every write is ``stale_epoch``
+with ``reason: rekey_required`` and ``users``: the staff browser posts the
+next epoch without them, then writes again.
 
 The group commit runs this for a batch before its write, in one read
 (``rtportal.events.groupcommit.WriteCheck``): one query finds which of the
@@ -31,7 +35,7 @@ from rtportal.errors import (
     StaleEpoch,
 )
 from rtportal.events.send import Send
-from rtportal.keys import ids, records, store
+from rtportal.keys import ids, liveness, records, store
 from rtportal.principal import Principal
 
 __all__ = ["CHECKED_KINDS", "check_send", "check_sends"]
@@ -83,13 +87,25 @@ async def check_sends(
     if not checked:
         return out
     epochs = await store.newest_epoch(session, sorted({items[i][1].id for i in checked}))
+    stale: dict[int, list[str]] = {}
     for i in checked:
         principal, matter, send = items[i]
-        epoch = epochs.get(matter.id)
-        if epoch is None:
+        newest = epochs.get(matter.id)
+        if newest is None:
             continue
+        epoch, hash_ = newest
         try:
             await check_send(session, principal, matter, send, epoch)
+            if matter.id not in stale:
+                stale[matter.id] = await liveness.stale_clients(session, matter.id, epoch, hash_)
+            if stale[matter.id]:
+                raise StaleEpoch(
+                    "a client named by the matter's newest epoch is no longer a member: "
+                    "post the next epoch without them first",
+                    epoch=epoch,
+                    reason="rekey_required",
+                    users=stale[matter.id],
+                )
         except RtPortalError as err:
             out[i] = err
     return out

@@ -13,12 +13,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from rtportal import base64url
+from rtportal.access import roles
 from rtportal.crypto.certs import Certificate, Role
 from rtportal.crypto.manifest import GENESIS_HASH, Manifest
 from rtportal.db.models import Firm, KeyHead, KeyManifest, Matter, utcnow
 from rtportal.errors import BadRequest, EpochConflict, NotFound
 from rtportal.events.unit import Unit
-from rtportal.keys import records, store
+from rtportal.keys import liveness, records, store
 from rtportal.keys.announce import announce
 from rtportal.keys.checks import check_wraps, signer_cert, wrap_rows
 from rtportal.keys.firmkeys import add_certs
@@ -27,9 +28,11 @@ from rtportal.principal import Principal
 __all__ = ["add_wraps", "post_epoch", "put_head"]
 
 
-async def _locked(unit: Unit, principal: Principal, matter: Matter) -> Firm:
+async def _locked(unit: Unit, principal: Principal, matter: Matter, *, manage: bool = True) -> Firm:
     if principal.kind != "staff":
         raise NotFound("no such endpoint")
+    if manage:
+        roles.require(principal, "portal.manage", matter)
     # One epoch writer at a time per matter (PostgreSQL; SQLite has one writer).
     await unit.session.execute(select(Matter.id).where(Matter.id == matter.id).with_for_update())
     firm = await unit.session.get(Firm, matter.firm_id)
@@ -113,6 +116,20 @@ async def post_epoch(
             )
         if member.role is Role.CLIENT and not Certificate.decode(row.record).body.scopes:
             raise BadRequest("manifest: a client key without scope", field="manifest")
+    stale = await liveness.not_live(
+        unit.session,
+        matter.id,
+        liveness.clients_of(manifest),
+        invited={cid for mid, cid in invited if mid == matter.id},
+    )
+    if stale:
+        raise BadRequest(
+            "manifest: names clients who are not members of the matter (removed, expired "
+            "or never invited)",
+            field="manifest",
+            reason="not_a_member",
+            users=stale,
+        )
     stored = KeyManifest(
         matter_id=matter.id, epoch=body.epoch, hash=body.hash, record=manifest.encode()
     )
@@ -137,7 +154,7 @@ async def post_epoch(
 
 async def put_head(unit: Unit, principal: Principal, matter: Matter, head_data: bytes) -> int:
     """A refreshed head of the newest epoch (no older than the stored one)."""
-    firm = await _locked(unit, principal, matter)
+    firm = await _locked(unit, principal, matter, manage=False)
     newest = await store.newest_manifest(unit.session, matter.id)
     if newest is None:
         raise await _conflict(unit, matter, "the matter has no epoch yet")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from rtportal.access import roles
-from rtportal.access.credentials import credential_of
+from rtportal.access.credentials import Kdf, credential_of
 from rtportal.crypto.certs import Certificate, Role
 from rtportal.crypto.keys import FirmRootPublic
 from rtportal.crypto.wrap import FIRM_MATTER
@@ -236,6 +236,19 @@ async def register(
     credential = await credential_of(unit.session, principal.kind, principal.id)
     if credential is None:
         raise PreconditionFailed("no_login", "set a password first: the backup is kept with it")
+    if backup is not None:
+        firm = await firm_of(unit, principal)
+        blob = records.backup(backup, firm.slug, ids.of(principal))
+        # Made in the same Argon2id run as the login secret (sign-in opens it with
+        # that run's KEK): the credential's own salt and parameters.
+        kdf = Kdf.of(credential)
+        params = blob.params
+        if (blob.salt, params.m_kib, params.t, params.p) != (kdf.salt, kdf.m_kib, kdf.t, kdf.p):
+            raise BadRequest(
+                "backup: not made with this login's salt and parameters",
+                field="backup",
+                reason="crypto_wrong_context",
+            )
     changed = credential.public_keys != public_keys
     credential.public_keys = public_keys
     if backup is not None:

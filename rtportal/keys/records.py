@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from rtportal import base64url
 from rtportal.crypto import encoding as enc
+from rtportal.crypto.backup import Backup
 from rtportal.crypto.certs import FRK_ISSUER, Certificate, Revocation, RevocationList, Role
 from rtportal.crypto.envelope import Envelope
 from rtportal.crypto.errors import WrongContext
@@ -31,6 +32,7 @@ from rtportal.errors import BadRequest, CryptoInvalid
 
 __all__ = [
     "Limits",
+    "backup",
     "certificate",
     "client_revocation",
     "decoding",
@@ -108,6 +110,16 @@ def root(data: bytes, field: str = "frk") -> FirmRootPublic:
         public = FirmRootPublic(r.fixed(32))
         r.done()
     return public
+
+
+def backup(data: bytes, firm: str, user: str, field: str = "backup") -> Backup:
+    """A key backup ``RTBK``/``RTBH`` of ``user`` at ``firm`` whose Argon2id parameters
+    are within the library's bounds (never below its floor)."""
+    with decoding(field):
+        blob = Backup.decode(data)
+        _context((blob.firm, blob.user) == (firm, user), "backup of another firm or user")
+        blob.params.check()
+    return blob
 
 
 def identity(data: bytes, field: str = "public_keys") -> IdentityPublic:

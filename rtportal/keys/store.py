@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -214,16 +214,29 @@ async def newest_manifest(session: AsyncSession, matter_id: int) -> KeyManifest 
     return rows.scalar_one_or_none()
 
 
-async def newest_epoch(session: AsyncSession, matter_ids: Sequence[int]) -> dict[int, int]:
-    """The newest epoch of each of the matters that has one (one query for a batch)."""
+async def newest_epoch(
+    session: AsyncSession, matter_ids: Sequence[int]
+) -> dict[int, tuple[int, bytes]]:
+    """The newest epoch and its manifest's hash of each of the matters that has one
+    (one query for a batch)."""
     if not matter_ids:
         return {}
-    rows = await session.execute(
-        select(KeyManifest.matter_id, func.max(KeyManifest.epoch))
+    newest = (
+        select(KeyManifest.matter_id, func.max(KeyManifest.epoch).label("epoch"))
         .where(KeyManifest.matter_id.in_(list(matter_ids)))
         .group_by(KeyManifest.matter_id)
+        .subquery()
     )
-    return {int(mid): int(epoch) for mid, epoch in rows.all()}
+    rows = await session.execute(
+        select(KeyManifest.matter_id, KeyManifest.epoch, KeyManifest.hash).join(
+            newest,
+            and_(
+                KeyManifest.matter_id == newest.c.matter_id,
+                KeyManifest.epoch == newest.c.epoch,
+            ),
+        )
+    )
+    return {int(mid): (int(epoch), bytes(hash_)) for mid, epoch, hash_ in rows.all()}
 
 
 async def manifests_since(session: AsyncSession, matter_id: int, since: int) -> list[KeyManifest]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from rtportal import base64url
 from rtportal.crypto import encoding as enc
@@ -94,6 +95,11 @@ class Client:
         self._password: str | None = None
         self.uid: str | None = None
         self.websocket = True
+
+    def portal_page(self) -> str:
+        """The firm's portal page on the configured base URL: ``<public url>/?firm=<slug>``."""
+        base = self.public_url.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+        return f"{base}/?{urlencode({'firm': self.firm})}"
 
     # ---- who I am ---------------------------------------------------------
     @property
@@ -185,18 +191,22 @@ class Client:
         fp = self.state.frk_fingerprint
         assert fp is not None
         key = identity or IdentityKey.generate(self.rng)
+        keys = self._kdf.keys(self._password)
         blob = backup_blob(
             self._kdf,
-            self._kdf.keys(self._password),
+            keys,
             firm=self.firm,
             user=self.uid,
             identity=key,
             frk_fingerprint=fp,
             rng=self.rng,
         )
-        await self.http.call(
-            "PUT", f"{K}/me", {"public_keys": _b64(key.public.record()), "backup": blob}
-        )
+        body = {
+            "public_keys": _b64(key.public.record()),
+            "backup": blob,
+            "login_secret": _b64(keys.login_secret),  # the server asks for it again
+        }
+        await self.http.call("PUT", f"{K}/me", body)
         self._actor = Actor(self.firm, self.uid, key)
         self._save()
         return key
@@ -274,7 +284,26 @@ class Client:
         subject: str = "",
         staff_only: bool = False,
     ) -> int:
-        """Seal under the newest verified epoch and send over the websocket; returns the seq."""
+        """Seal under the newest verified epoch and send over the websocket; returns the seq.
+
+        Staff: a write refused ``stale_epoch`` ``rekey_required`` (a client left the
+        matter without the next epoch) posts that epoch without them, then sends again."""
+        try:
+            return await self._send(matter, thread, text, subject, staff_only)
+        except ApiError as exc:
+            if not (
+                exc.server_code == "stale_epoch"
+                and exc.details.get("reason") == "rekey_required"
+                and self.uid is not None
+                and self.uid.startswith("s")
+            ):
+                raise
+            await self.rekey_without(matter, exc.details.get("users") or [])
+        return await self._send(matter, thread, text, subject, staff_only)
+
+    async def _send(
+        self, matter: str, thread: str, text: str, subject: str, staff_only: bool
+    ) -> int:
         d = await self.sync([matter])
         vis = Visibility.STAFF if staff_only else Visibility.PORTAL
         env = messages.seal(
@@ -341,6 +370,21 @@ class Client:
                     raise
         raise AssertionError("unreachable")
 
+    async def rekey_without(self, matter: str, users: Iterable[object]) -> epochs.EpochBundle:
+        """The next epoch without the clients ``users`` (the server's ``rekey_required``):
+        only clients are dropped, whatever the list names."""
+        gone = {u for u in users if isinstance(u, str) and u.startswith("c")}
+        if not gone:
+            raise PreconditionFailed("rekey_required", "the server names no client to drop")
+
+        def make(d: Directory) -> epochs.EpochBundle:
+            members = tuple(m for m in epochs.current_members(d, matter) if m.user not in gone)
+            return epochs.next_epoch(
+                d, self.actor, matter=matter, members=members, now_ms=self.clock(), rng=self.rng
+            )
+
+        return await self.next_epoch_rebased(matter, make)
+
     async def refresh_head(self, matter: str) -> None:
         d = await self.sync([matter])
         head = epochs.refresh_head(d, self.actor, matter=matter, now_ms=self.clock())
@@ -380,11 +424,14 @@ class Client:
     def _invited(
         self, cid: int, iid: int, secret: bytes, answer: dict[str, Any], d: Directory
     ) -> Invited:
-        """``links`` (own_mail): ``[{invite, contact_id, token, url}]``; the fragment is ours."""
+        """``links`` (own_mail): ``[{invite, contact_id, token, url}]``; the fragment is ours,
+        and so is the page: the link is built on the configured ``public_url``, never the
+        server's ``url`` (which could send the secret ``R`` in the fragment to any site)."""
         for entry in answer.get("links") or []:
             if int(entry["contact_id"]) == cid:
-                base = str(entry.get("url") or self.public_url)
-                link = invitekeys.accept_link(base, str(entry["token"]), secret, d.frk)
+                link = invitekeys.accept_link(
+                    self.portal_page(), str(entry["token"]), secret, d.frk
+                )
                 return Invited(cid, int(entry.get("invite", iid)), secret, link)
         return Invited(cid, iid, secret, None)
 

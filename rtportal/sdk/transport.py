@@ -143,10 +143,12 @@ class Http:
                     if frame.get("type") == "ack" and frame.get("id") in wanted:
                         seqs[frame["id"]] = int(frame["seq"])
                     elif frame.get("type") == "error" and frame.get("id") in wanted:
+                        details = frame.get("details")
                         raise ApiError(
                             str(frame.get("code")),
                             str(frame.get("message", "")),
                             0,
+                            **(details if isinstance(details, dict) else {}),
                             matter=frame.get("matter"),
                         )
         return [seqs[e.id] for e in events]

@@ -127,7 +127,7 @@ async function post(ref, body) {
  * matter's newest verified epoch, then posted. `thread()` names the thread
  * replied to; staff may write an internal note (kind `note`, vis 1).
  */
-export function composer(ref, { keyring, staff = false, thread, onPosted, onSignedOut }) {
+export function composer(ref, { keyring, staff = false, thread, onPosted, onSignedOut, onRekey = null }) {
   const form = el('form', 'composer');
   const id = `reply-${ref}`;
   const label = el('label', null, CRYPTO.replyLabel);
@@ -177,6 +177,9 @@ export function composer(ref, { keyring, staff = false, thread, onPosted, onSign
       } catch (err) {
         // a new epoch began since the last sync: read the directory, seal again
         if (!(err instanceof ApiError && err.code === 'stale_epoch')) throw err;
+        // the newest epoch still names a client who left: staff post the next one first
+        const rekey = err.details.reason === 'rekey_required';
+        if (rekey && !(onRekey && (await onRekey(err.details.users || [])))) throw err;
         await keyring.syncMatter(ref);
         event = await post(ref, body(await seal()));
       }

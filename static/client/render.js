@@ -71,11 +71,12 @@ export class MatterView {
    * `matter` is {ref, title}; `tools(ref)` (staff only, staff/phase.js)
    * returns an element added under the conversation.
    */
-  constructor(matter, { onLoadEarlier, tools, keyring = null, staff = false, onSignedOut } = {}) {
+  constructor(matter, { onLoadEarlier, tools, keyring = null, staff = false, onSignedOut, onRekey = null } = {}) {
     this.ref = matter.ref;
     this.keyring = keyring; // null: no keys on this device (messages say so)
     this.staff = staff;
     this.onSignedOut = onSignedOut || (() => {});
+    this.onRekey = onRekey; // staff: (users) => the next epoch without them (409 rekey_required)
     this.names = new Map(); // rtp1 id -> display name, from verified messages
     this.thread = null; // the thread of the newest message: replies go there
     this.items = new Map(); // seq -> <li>
@@ -141,6 +142,7 @@ export class MatterView {
         thread: () => this.thread || 'general',
         onPosted: (event) => this.add(event),
         onSignedOut: this.onSignedOut,
+        onRekey: this.onRekey,
       }),
     );
   }

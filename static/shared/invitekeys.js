@@ -41,7 +41,7 @@ export function verificationCode(firm, user, identity) {
 
 /**
  * A fresh identity replaces the invite key: registered with a handover the
- * invite key signs (`PUT /api/v1/keys/me {public_keys, backup, handover}`);
+ * invite key signs (`PUT /api/v1/keys/me {public_keys, backup, handover, login_secret}`);
  * the keyring keeps reading with the invite key until staff compare the code
  * and certify the fresh one. The code is kept to show on the account page.
  */
@@ -58,6 +58,7 @@ export async function handOver(keyring, password, kdf) {
     public_keys: b64url(fresh.publicKeys),
     backup: b64url(made.backup),
     handover: b64url(handover),
+    login_secret: made.loginSecret, // same password and kdf: the current login secret
   });
   const code = await verificationCode(firm, user, fresh.identity);
   await keyring.addNext(await fresh.storedIdentity(), code);

@@ -64,7 +64,12 @@ export async function keysAfterSignIn({ answer, password, kdf, kek }) {
   const pending = await createIdentity({ firm, user });
   const made = await pending.createBackup(password, kdf);
   try {
-    await api('PUT', '/api/v1/keys/me', { public_keys: b64url(pending.publicKeys), backup: b64url(made.backup) });
+    // the login secret of the same Argon2id run: the server asks for it again (a session alone may not replace keys)
+    await api('PUT', '/api/v1/keys/me', {
+      public_keys: b64url(pending.publicKeys),
+      backup: b64url(made.backup),
+      login_secret: made.loginSecret,
+    });
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return null; // a server without the key directory
     throw err;

@@ -11,13 +11,23 @@ import { b64, currentFek, keyedRing, postNextEpoch, rekeyMatter, unb64 } from '.
 
 const enc = encodeURIComponent;
 
-/** After the server removed contact `contactId`: the next epoch without them. */
-export async function epochAfterRemoval(ctx, ref, contactId) {
+/**
+ * The next epoch without the clients `users` (rtp1 ids): after a removal, or
+ * when a write was refused `rekey_required` (a client left without one). Only
+ * clients are ever dropped, whatever the list says.
+ */
+export async function epochWithout(ctx, ref, users) {
   const kr = await keyedRing(ctx);
   if (!kr) return false;
-  const user = clientUser(contactId);
-  await rekeyMatter(kr, ref, (s) => s.members.filter((m) => m.user !== user));
+  const gone = new Set(users.filter((u) => typeof u === 'string' && u.startsWith('c')));
+  if (!gone.size) return false;
+  await rekeyMatter(kr, ref, (s) => s.members.filter((m) => !gone.has(m.user)));
   return true;
+}
+
+/** After the server removed contact `contactId`: the next epoch without them. */
+export function epochAfterRemoval(ctx, ref, contactId) {
+  return epochWithout(ctx, ref, [clientUser(contactId)]);
 }
 
 /** The epochs whose MEK the client may read again with a new key: all they were a member of (or all, with share_history). */

@@ -14,6 +14,7 @@ import { failed, load, panel, routeHref } from './common.js';
 import { inviteFlyout } from './flyout.js';
 import { inviteList, isLive } from './invites.js';
 import { portalBadge, portalOn, refOf } from './matters.js';
+import { epochWithout } from './clientkeys.js';
 import { refreshHeadIfOld } from './keyctx.js';
 import { phaseForm } from './phase.js';
 
@@ -32,6 +33,7 @@ async function startStream(ctx, matter, container, onEvent) {
       keyring,
       staff: true,
       onSignedOut: ctx.onSignedOut,
+      onRekey: (users) => epochWithout(ctx, refOf(matter), users),
       onLoadEarlier: (ref) => feed.loadEarlier(ref),
       tools: (ref) =>
         phaseForm(ref, { onPosted: (event) => view.add(event), onSignedOut: ctx.onSignedOut }),

@@ -81,14 +81,18 @@ class KeyWorld:
         body = RevocationListBody(self.slug, 1, now, now + 30 * 86_400_000, ())
         return sign_revocation_list(body, self.world.frk).encode()
 
-    async def set_up_firm(self, http: httpx.AsyncClient, auth: dict[str, str]) -> None:
-        """Firm set-up by the org admin who is ``self.staff``: root, own identity and
-        certificate, escrow version 1 with the firm keys wrapped to them, revocation list."""
+    async def set_up_firm(
+        self, http: httpx.AsyncClient, auth: dict[str, str], login_secret: bytes
+    ) -> None:
+        """Firm set-up by the org admin who is ``self.staff`` (``login_secret``: theirs):
+        root, own identity and certificate, escrow version 1 with the firm keys wrapped
+        to them, revocation list."""
         w = self.world
         me = w.ids[self.staff]
+        mine = {"public_keys": b64(me.public.record()), "login_secret": b64(login_secret)}
         calls: list[tuple[str, str, dict[str, Any]]] = [
             ("PUT", "/api/v1/keys/root", {"frk": b64(w.frk.public.record())}),
-            ("PUT", "/api/v1/keys/me", {"public_keys": b64(me.public.record())}),
+            ("PUT", "/api/v1/keys/me", mine),
             ("POST", "/api/v1/keys/certs", {"certs": [b64(w.certs[self.staff].encode())]}),
             (
                 "POST",

@@ -16,6 +16,7 @@ import httpx
 
 from rtportal.access.credentials import Kdf, set_login
 from rtportal.base64url import encode
+from rtportal.crypto.backup import Argon2Params, BackupContents, create_backup
 from rtportal.crypto.certs import (
     Flag,
     RevocationBody,
@@ -56,6 +57,7 @@ class KeyFirm:
     slug: str
     revocation_version: int = 0
     heads: dict[str, EpochHead] = field(default_factory=dict)
+    logins: dict[str, tuple[Kdf, bytes]] = field(default_factory=dict)  # uid -> (kdf, secret)
 
     @property
     def admin(self) -> str:
@@ -89,6 +91,7 @@ class KeyFirm:
 
     async def login(self, principal: Principal) -> None:
         """A credential (a password) for ``principal``: what PUT /keys/me needs."""
+        kdf, secret = Kdf(os.urandom(16)), os.urandom(32)
         async with self.kit.db.write() as session:
             await set_login(
                 session,
@@ -96,14 +99,38 @@ class KeyFirm:
                 principal_kind=principal.kind,
                 principal_id=principal.id,
                 email=f"{uid(principal)}.{os.urandom(4).hex()}@keys.test",
-                kdf=Kdf(os.urandom(16)),
-                login_secret=os.urandom(32),
+                kdf=kdf,
+                login_secret=secret,
             )
+        self.logins[uid(principal)] = (kdf, secret)
+
+    def backup(self, principal: Principal, key: IdentityKey, *, user: str | None = None) -> bytes:
+        """A real key backup under ``principal``'s login kdf (the KEK is random here:
+        the server cannot open a backup, only read its header)."""
+        kdf, _ = self.logins[uid(principal)]
+        params = Argon2Params(kdf.m_kib, kdf.t, kdf.p)
+        contents = BackupContents(key, self.world.frk.public.fingerprint)
+        made = create_backup(
+            self.slug,
+            user or uid(principal),
+            os.urandom(32),
+            contents,
+            params=params,
+            salt=kdf.salt,
+        )
+        return made.encode()
+
+    def me_body(self, principal: Principal, key: IdentityKey) -> dict[str, str]:
+        """The body of ``PUT /keys/me``: keys, backup and the current login secret."""
+        return {
+            "public_keys": b64(key.public.record()),
+            "backup": b64(self.backup(principal, key)),
+            "login_secret": b64(self.logins[uid(principal)][1]),
+        }
 
     async def register(self, who: str, principal: Principal, key: IdentityKey) -> None:
         await self.login(principal)
-        body = {"public_keys": b64(key.public.record()), "backup": b64(b"RTBH-backup")}
-        await self.call("PUT", "/me", who, body, 200)
+        await self.call("PUT", "/me", who, self.me_body(principal, key), 200)
 
     def cert_of(self, user: str) -> str:
         return b64(self.world.certs[user].encode())
