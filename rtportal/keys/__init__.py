@@ -7,5 +7,6 @@ Modules, one idea each: ``ids`` (principals <-> rtp1 ids), ``records``
 ``keys`` event of a change), ``firmkeys`` and ``epochs`` (the changes, each
 in a ``Unit``: published after the commit), ``reads`` (what a caller may
 read), ``envelopes`` (the check on every message write), ``invites`` (the
-crypto object of an invite round).
+crypto object of an invite round), ``relink`` (a resend or regeneration
+with a new invite secret).
 """

@@ -230,7 +230,11 @@ export async function syncMatter(kr, ref) {
     mem.hash = new Uint8Array(st.hash);
   }
   if (data.head) {
-    const acceptHead = optional(verifier, ['acceptHead']) || ((bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t));
+    // the library's acceptHead takes (bytes, firm, matter, nowMs)
+    const libraryHead = optional(verifier, ['acceptHead']);
+    const acceptHead = libraryHead
+      ? (bytes, matter, t) => libraryHead(bytes, kr.firm, matter, t)
+      : (bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t);
     try {
       await acceptHead(bytesOf(data.head), ref, now());
     } catch (err) {
