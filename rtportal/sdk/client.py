@@ -414,18 +414,31 @@ class Client:
         return await self._relink("resend", matter, invite_id, contact_id, delivery)
 
     async def _relink(
-        self, act: str, matter: str, invite_id: int, contact_id: int, delivery: str
+        self, act: str, matter: str, invite_id: int, contact_id: int, delivery: str, tries: int = 3
     ) -> Invited:
-        d = await self.sync([matter])
-        reg = invitekeys.regenerate(
-            d, self.actor, matter=matter, contact_id=contact_id, now_ms=self.clock(), rng=self.rng
-        )
-        answer = await self.http.call(
-            "POST",
-            f"/api/v1/invites/{invite_id}/{act}",
-            {"crypto": reg.crypto_body(delivery)},
-        )
-        return self._invited(contact_id, invite_id, reg.invitee.secret, answer, d)
+        """On ``epoch_conflict`` nothing was stored (one transaction): sync and re-base."""
+        for attempt in range(tries):
+            d = await self.sync([matter])
+            reg = invitekeys.regenerate(
+                d,
+                self.actor,
+                matter=matter,
+                contact_id=contact_id,
+                now_ms=self.clock(),
+                rng=self.rng,
+            )
+            try:
+                answer = await self.http.call(
+                    "POST",
+                    f"/api/v1/invites/{invite_id}/{act}",
+                    {"crypto": reg.crypto_body(delivery)},
+                )
+            except ApiError as exc:
+                if exc.server_code != "epoch_conflict" or attempt == tries - 1:
+                    raise
+                continue
+            return self._invited(contact_id, invite_id, reg.invitee.secret, answer, d)
+        raise AssertionError("unreachable")
 
     # ---- org admin: the firm's keys ---------------------------------------
     async def set_up_firm(self, frk: FirmRootKey) -> firmkeys.FirmSetup:
