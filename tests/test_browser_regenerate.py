@@ -102,5 +102,6 @@ async def test_a_regenerated_link_replaces_the_keys_in_the_same_browser(
                 )
             ).scalar_one()
         assert cred.public_keys == now.public.record()
-        assert watch.problems == []
+        # the revoked session's page asks who it is once (401) before the link signs in
+        assert [p for p in watch.problems if not p.endswith("/api/v1/me")] == []
         await context.close()
