@@ -177,7 +177,7 @@ async def test_portal_delivery_puts_r_in_the_fragment_only(
         assert forgotten is not None and forgotten.body is None  # R is gone with the used link
 
 
-async def test_resend_in_an_encrypted_firm_is_a_new_round(
+async def test_resend_in_an_encrypted_firm_needs_its_crypto(
     make_firm: MakeFirm, http: httpx.AsyncClient
 ) -> None:
     kf = await key_firm(await make_firm(), http)

@@ -41,6 +41,7 @@ __all__ = [
     "METHODS",
     "Closing",
     "InviteRequest",
+    "LinkKeys",
     "RoundKeys",
     "Sent",
     "effective_status",
@@ -90,6 +91,16 @@ class RoundKeys:
     frk: str  # the firm root key's fingerprint (base64url), for the link
     welcome: dict[int, bytes]  # contact id -> the welcome item's envelope
     secrets: dict[int, str]  # contact id -> the invite secret R (delivery "portal")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkKeys:
+    """A resend's or regeneration's new invite secret in an end-to-end encrypted
+    firm (docs/keys.md "Regenerate login details / lost password")."""
+
+    delivery: str  # "portal" or "own_mail"
+    frk: str  # the firm root key's fingerprint (base64url), for the link
+    secret: str | None  # R' (delivery "portal"; ``None`` for own_mail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,9 +426,12 @@ async def resend(
     invite_id: object,
     method: str | None,
     address: str | None,
+    keys: LinkKeys | None = None,
 ) -> Sent:
     """A new link (and passcode) for a pending invite, optionally by another
-    method; the previous ones stop working in this transaction."""
+    method; the previous ones stop working in this transaction. ``keys``: an
+    end-to-end encrypted firm's new invite secret (``rtportal.keys.regenerate``
+    checked the rest)."""
     invite, matter, firm, contact = await _managed(unit, principal, invite_id)
     if invite.status != "pending":
         raise PreconditionFailed("invite_not_pending", invite_id=invite.id)
@@ -425,7 +439,7 @@ async def resend(
         await _address_for(unit.session, contact, method)
         invite.method = method
     invite.resends += 1
-    messages = (await send_link(unit.session, settings, notifier, firm, matter, invite)).messages
+    sent = await _new_link(unit.session, settings, notifier, firm, matter, invite, keys)
     await _record(
         unit,
         principal,
@@ -437,7 +451,29 @@ async def resend(
         address,
         {"contact_id": contact.id, "method": invite.method},
     )
-    return Sent([invite], messages)
+    return sent
+
+
+async def _new_link(
+    session: AsyncSession,
+    settings: Settings,
+    notifier: Notifier,
+    firm: Firm,
+    matter: Matter,
+    invite: Invite,
+    keys: LinkKeys | None,
+) -> Sent:
+    """The invite's new link, delivered as ``keys`` says (as before without)."""
+    e2ee = None
+    if keys is not None:
+        invite.delivery = keys.delivery
+        if keys.secret is not None:
+            e2ee = E2eeLink(keys.secret, keys.frk)
+    link = await send_link(session, settings, notifier, firm, matter, invite, e2ee)
+    sent = Sent([invite], link.messages)
+    if invite.delivery == "own_mail":
+        sent.links.append((invite.id, invite.contact_id, link.token))
+    return sent
 
 
 async def _other_live_invites(session: AsyncSession, contact_id: int, invite_id: int) -> bool:
@@ -491,10 +527,12 @@ async def regenerate(
     invite_id: object,
     method: str | None,
     address: str | None,
+    keys: LinkKeys | None = None,
 ) -> tuple[Sent, Closing]:
     """New login details: the contact's password is cleared, every session of
     theirs ends, and a new link (and passcode) goes out; accepting it sets a
-    new password. The invite keeps its state (an active client stays a member)."""
+    new password. The invite keeps its state (an active client stays a member).
+    ``keys``: as for ``resend``."""
     invite, matter, firm, contact = await _managed(unit, principal, invite_id)
     if invite.status not in LIVE:
         raise PreconditionFailed("invite_ended", invite_id=invite.id)
@@ -504,7 +542,7 @@ async def regenerate(
         invite.method = method
     await clear_login(session, "contact", contact.id)
     await revoke_principal_tokens(session, "contact", contact.id)
-    messages = (await send_link(session, settings, notifier, firm, matter, invite)).messages
+    sent = await _new_link(session, settings, notifier, firm, matter, invite, keys)
     await _record(
         unit,
         principal,
@@ -516,7 +554,7 @@ async def regenerate(
         address,
         {"contact_id": contact.id, "method": invite.method},
     )
-    return Sent([invite], messages), Closing(matter.id, contact.id, True, membership_ended=False)
+    return sent, Closing(matter.id, contact.id, True, membership_ended=False)
 
 
 async def has_active_invite(session: AsyncSession, contact_id: int) -> bool:

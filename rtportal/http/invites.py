@@ -9,6 +9,8 @@ login details, the contact's live websockets close on every worker.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -25,7 +27,7 @@ from rtportal.access import (
 from rtportal.access.invitesend import portal_url
 from rtportal.closecodes import CLOSE_ACCESS_REMOVED, CLOSE_REVOKED
 from rtportal.db.models import Firm
-from rtportal.errors import BadRequest, E2eeRequired, PayloadTooLarge
+from rtportal.errors import BadRequest, PayloadTooLarge
 from rtportal.events.unit import Unit
 from rtportal.http.context import (
     check_origin,
@@ -43,8 +45,9 @@ from rtportal.http.context import (
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
 from rtportal.keys import invites as key_invites
-from rtportal.keys import store as key_store
+from rtportal.keys import relink
 from rtportal.keys.records import Limits, identity
+from rtportal.keys.relink import RelinkCrypto
 from rtportal.principal import Principal
 
 __all__ = ["INVITE_LIMIT", "LINK_LIMIT", "link_attempt", "routes"]
@@ -154,14 +157,6 @@ async def draft(request: Request) -> Response:
 # --- the lifecycle ---------------------------------------------------------------------
 
 
-async def _not_e2ee(request: Request, principal: Principal) -> None:
-    """A resend or regeneration needs a new invite secret only the staff browser can
-    make (docs/keys.md): in a firm with a root key it is a new invite round."""
-    async with db_of(request).read() as session:
-        if await key_store.frk(session, principal.firm_id) is not None:
-            raise E2eeRequired("this firm is end-to-end encrypted: send a new invite round")
-
-
 @json_endpoint
 async def send_invites(request: Request) -> Response:
     principal = await principal_of(request)
@@ -209,25 +204,29 @@ async def list_invites(request: Request) -> Response:
     return ok({"matter": matter.reference, "portal": "on" if portal else "off", "invites": rows})
 
 
-async def _method(request: Request) -> str | None:
-    body = await body_of(request, 1024, allow_empty=True)
-    unknown = set(body) - {"method"}
+async def _relink_body(request: Request) -> tuple[str | None, RelinkCrypto | None]:
+    """``{method?, crypto?}`` of a resend or regeneration (``crypto``: an encrypted firm's
+    new key, docs/keys.md "Regenerate login details / lost password")."""
+    body = await body_of(request, _ROUND_BODY, allow_empty=True)
+    unknown = set(body) - {"method", "crypto"}
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    crypto = relink.parse_relink_crypto(body.get("crypto"))
     raw = body.get("method")
-    return None if raw is None else invites.parse_method(raw)
+    return (None if raw is None else invites.parse_method(raw)), crypto
 
 
-@json_endpoint
-async def resend(request: Request) -> Response:
+async def _relink(request: Request, act: Literal["resend", "regenerate"]) -> Response:
     principal = await principal_of(request)
-    method = await _method(request)
+    method, crypto = await _relink_body(request)
     staff_only(principal, "invite")
-    await _not_e2ee(request, principal)
     await _count_invites(request, principal, 1)
     runtime = runtime_of(request)
+    async with db_of(request).read() as session:
+        firm = await session.get(Firm, principal.firm_id)
+        assert firm is not None
     async with _unit(request) as unit:
-        sent = await invites.resend(
+        sent, closing = await relink.relink(
             unit,
             settings_of(request),
             runtime.notifier,
@@ -235,10 +234,23 @@ async def resend(request: Request) -> Response:
             request.path_params["id"],
             method,
             client_address(request),
+            crypto,
+            act,
         )
         invite_id = sent.invites[0].id
+    if closing is not None:
+        await _close(request, closing)
     await runtime.notifier.deliver(sent.messages)
-    return ok({"invite": invite_id})
+    answer: dict[str, object] = {"invite": invite_id}
+    if crypto is not None:
+        answer["delivery"] = crypto.delivery
+        answer["links"] = key_invites.link_bodies(sent, portal_url(settings_of(request), firm))
+    return ok(answer)
+
+
+@json_endpoint
+async def resend(request: Request) -> Response:
+    return await _relink(request, "resend")
 
 
 @json_endpoint
@@ -256,26 +268,7 @@ async def remove(request: Request) -> Response:
 
 @json_endpoint
 async def regenerate(request: Request) -> Response:
-    principal = await principal_of(request)
-    method = await _method(request)
-    staff_only(principal, "invite")
-    await _not_e2ee(request, principal)
-    await _count_invites(request, principal, 1)
-    runtime = runtime_of(request)
-    async with _unit(request) as unit:
-        sent, closing = await invites.regenerate(
-            unit,
-            settings_of(request),
-            runtime.notifier,
-            principal,
-            request.path_params["id"],
-            method,
-            client_address(request),
-        )
-        invite_id = sent.invites[0].id
-    await _close(request, closing)
-    await runtime.notifier.deliver(sent.messages)
-    return ok({"invite": invite_id})
+    return await _relink(request, "regenerate")
 
 
 # --- the client's side ----------------------------------------------------------------

@@ -8,5 +8,5 @@ Modules, one idea each: ``ids`` (principals <-> rtp1 ids), ``records``
 in a ``Unit``: published after the commit), ``reads`` (what a caller may
 read), ``envelopes`` (the check on every message write), ``liveness`` (which
 clients a manifest may name), ``invites`` (the crypto object of an invite
-round).
+round), ``relink`` (a resend or regeneration with a new invite secret).
 """

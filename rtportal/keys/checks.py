@@ -6,7 +6,11 @@ must verify with that certificate's key. Client certificates must name a
 contact of the firm linked to every matter in their scope, and be issued by
 the caller under a certificate that may certify clients. Wraps must come
 from the caller, address a member of the epoch they wrap (or the escrow
-key), and fit their matter and kind.
+key), and fit their matter and kind. A client's history is the exception
+(``history_wrap``): a wrap of epoch ``e`` may go to a key that is not in
+``e`` when the client was a member of ``e`` under another key and the new
+key is a member of the matter's newest epoch, made with ``share_history``
+(a regenerated or re-sent client reads what it could read before).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from rtportal.errors import BadRequest, KeyNotCertified
 from rtportal.keys import ids, records, store
 from rtportal.principal import Principal
 
-__all__ = ["check_client_cert", "check_wraps", "signer_cert", "wrap_rows"]
+__all__ = ["check_client_cert", "check_wraps", "history_wrap", "signer_cert", "wrap_rows"]
 
 
 async def signer_cert(
@@ -141,8 +145,12 @@ async def check_wraps(
             manifest = (manifests or {}).get(info.epoch)
             if info.kind is not WrapKind.MEK or manifest is None:
                 raise BadRequest(f"{field}: no such epoch of this matter", field=field)
-            if info.recipient != FEK_RECIPIENT and (
-                manifest.body.member(info.recipient, info.recipient_kid) is None
+            if (
+                info.recipient != FEK_RECIPIENT
+                and manifest.body.member(info.recipient, info.recipient_kid) is None
+                and not history_wrap(
+                    manifests or {}, info.epoch, info.recipient, info.recipient_kid
+                )
             ):
                 raise BadRequest(
                     f"{field}: the recipient is not a member of the epoch", field=field
@@ -155,6 +163,22 @@ async def check_wraps(
                     )
         cert = await signer_cert(session, principal, w.wrapper, w.wrapper_kid, field)
         records.verify(cert.body.ed_pk, w.sig, w.sig_input(), field)
+
+
+def history_wrap(manifests: dict[int, Manifest], epoch: int, user: str, kid: bytes) -> bool:
+    """May ``user``'s key ``kid`` get epoch ``epoch``'s key though it is not in that epoch?
+
+    Yes when ``user`` was a member of ``epoch`` (under any key) and ``(user,
+    kid)`` is a member of the newest epoch, whose manifest shares history:
+    only what the client could read before, only while it is a member now
+    (a removed client gets nothing more), never epochs it was left out of.
+    """
+    if not manifests or epoch not in manifests:
+        return False
+    newest = manifests[max(manifests)].body
+    if not newest.share_history or newest.member(user, kid) is None:
+        return False
+    return any(m.user == user for m in manifests[epoch].body.members)
 
 
 def wrap_rows(firm_id: int, matter_id: int | None, wraps: list[Wrap]) -> list[KeyWrap]:

@@ -450,25 +450,42 @@ class Client:
         self, matter: str, *, invite_id: int, contact_id: int, delivery: str = "own_mail"
     ) -> Invited:
         """New login details: key from ``R'``, next epoch without the old key, history re-wrapped,
-        the old key revoked; then the invite's new link."""
-        d = await self.sync([matter])
-        reg = invitekeys.regenerate(
-            d, self.actor, matter=matter, contact_id=contact_id, now_ms=self.clock(), rng=self.rng
-        )
-        await self.http.call("POST", f"{K}/certs", reg.certs_body())
-        await self.post_epoch(reg.epoch)
-        if reg.history:
-            await self.http.call("POST", f"{K}/matters/{matter}/wraps", reg.wraps_body())
-        if reg.revocations:
-            await self.http.call("POST", f"{K}/client-revocations", reg.revocations_body())
-        crypto: dict[str, Any] = {"delivery": delivery}
-        if delivery == "portal":
-            crypto["secrets"] = {str(contact_id): _b64(reg.invitee.secret)}
-        answer = await self.http.call(
-            "POST", f"/api/v1/invites/{invite_id}/regenerate", {"crypto": crypto}
-        )
-        answer.setdefault("invites", [invite_id])
-        return self._invited(contact_id, invite_id, reg.invitee.secret, answer, d)
+        the old key revoked, the password cleared and the sessions ended, all in
+        ``POST /invites/{id}/regenerate``; returns the invite's new link (own_mail)."""
+        return await self._relink("regenerate", matter, invite_id, contact_id, delivery)
+
+    async def resend(
+        self, matter: str, *, invite_id: int, contact_id: int, delivery: str = "own_mail"
+    ) -> Invited:
+        """A pending invite's new link with a new ``R'`` (the old key revoked as in regenerate)."""
+        return await self._relink("resend", matter, invite_id, contact_id, delivery)
+
+    async def _relink(
+        self, act: str, matter: str, invite_id: int, contact_id: int, delivery: str, tries: int = 3
+    ) -> Invited:
+        """On ``epoch_conflict`` nothing was stored (one transaction): sync and re-base."""
+        for attempt in range(tries):
+            d = await self.sync([matter])
+            reg = invitekeys.regenerate(
+                d,
+                self.actor,
+                matter=matter,
+                contact_id=contact_id,
+                now_ms=self.clock(),
+                rng=self.rng,
+            )
+            try:
+                answer = await self.http.call(
+                    "POST",
+                    f"/api/v1/invites/{invite_id}/{act}",
+                    {"crypto": reg.crypto_body(delivery)},
+                )
+            except ApiError as exc:
+                if exc.server_code != "epoch_conflict" or attempt == tries - 1:
+                    raise
+                continue
+            return self._invited(contact_id, invite_id, reg.invitee.secret, answer, d)
+        raise AssertionError("unreachable")
 
     # ---- org admin: the firm's keys ---------------------------------------
     async def set_up_firm(self, frk: FirmRootKey) -> firmkeys.FirmSetup:

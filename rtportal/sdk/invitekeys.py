@@ -209,6 +209,23 @@ class Regeneration:
     history: tuple[Wrap, ...]
     revocations: tuple[Revocation, ...]
 
+    def crypto_body(self, delivery: str = "own_mail") -> dict[str, object]:
+        """The ``crypto`` member of ``POST /invites/{id}/regenerate`` (or ``resend``): the new
+        key's certificate, the next epoch with its wraps and the history wraps, the revocations."""
+        if delivery not in DELIVERIES:
+            raise ValueError(f"delivery is one of {DELIVERIES}")
+        epoch = self.epoch.body()
+        epoch["wraps"] = [base64url.encode(w.encode()) for w in (*self.epoch.wraps, *self.history)]
+        out: dict[str, object] = {
+            "delivery": delivery,
+            "epoch": epoch,
+            **self.certs_body(),
+            **self.revocations_body(),
+        }
+        if delivery == "portal":
+            out["secrets"] = {str(self.invitee.contact_id): base64url.encode(self.invitee.secret)}
+        return out
+
     def certs_body(self) -> dict[str, object]:
         return {"certs": [base64url.encode(self.invitee.cert.encode())]}
 

@@ -208,6 +208,8 @@ class KeyWorld:
             elif body.member(user, w.ids[user].kid) is not None:
                 wrap = w.wrap_mek(matter, epoch, user, wrapper=self.staff)
                 d.unwrap(wrap, w.mek_info(matter, epoch, user), w.ids[user].x_sk, w.now_ms)
+        if matter in self.heads:  # writers need a fresh head of the current epoch
+            d.accept_head(self.heads[matter], matter, w.now_ms)
         if staff:
             d.add_firm_keys(w.fek)
         if matter in self.heads:  # a writer needs the signed head of the newest epoch
