@@ -226,11 +226,12 @@ async def get_me(request: Request) -> Response:
 async def put_me(request: Request) -> Response:
     principal = await principal_of(request)
     body = await body_of(request, _SMALL)
-    _fields(body, {"public_keys", "backup"})
+    _fields(body, {"public_keys", "backup", "handover"})
     public_keys = raw(body.get("public_keys"), Limits.PUBLIC_KEYS, "public_keys")
     backup = base64url.decode(body.get("backup"), Limits.BACKUP, "backup")
+    handover = base64url.decode(body.get("handover"), Limits.HANDOVER, "handover")
     async with _unit(request) as unit:
-        await firmkeys.register(unit, principal, public_keys, backup)
+        await firmkeys.register(unit, principal, public_keys, backup, handover)
     async with db_of(request).read() as session:
         return ok(await reads.me_body(session, principal))
 
