@@ -204,6 +204,9 @@ class KeyWorld:
             elif body.member(user, w.ids[user].kid) is not None:
                 wrap = w.wrap_mek(matter, epoch, user, wrapper=self.staff)
                 d.unwrap(wrap, w.mek_info(matter, epoch, user), w.ids[user].x_sk, w.now_ms)
+        if chain.manifests:
+            # the signed head of the newest epoch: a writer's view must be current to seal
+            d.accept_head(self.heads[matter], matter, w.now_ms)
         if staff:
             d.add_firm_keys(w.fek)
         return d
