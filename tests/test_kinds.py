@@ -73,6 +73,7 @@ SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
     # Staff-audience key events (escrow, pending registrations) stay with staff.
     ("keys", "staff", {"what": "LEAK-keys", "user": "LEAK-s1"}),
     ("keys", "portal", {"what": "epoch", "epoch": 2}),
+    ("keys", "portal", {"what": "cert", "user": "LEAK-c9"}),
 ]
 
 # Rows written around the registry (an older version, a manual fix, a bug):

@@ -166,7 +166,9 @@ _KINDS = (
             # epoch, head, wraps, cert, revocations, escrow, root or pending
             what=Field(Str(16), required=True, client=True),
             epoch=Field(Int(1, 2**32 - 1), client=True),
-            user=Field(Str(64), client=True),
+            # whose key changed: staff only (a client with applicants hidden must not
+            # learn other contacts' ids from the stream; it re-reads the directory)
+            user=Field(Str(64)),
             version=Field(Int(1, 2**32 - 1), client=True),
         ),
         system=True,

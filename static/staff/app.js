@@ -12,6 +12,7 @@ import { auditView } from './audit.js';
 import { matterView } from './matter.js';
 import { mattersView } from './matters.js';
 import { outboxView } from './outbox.js';
+import { maintainFirmKeys } from './keysetup.js';
 import { staffView } from './people.js';
 
 const VIEWS = {
@@ -87,6 +88,7 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
 
   window.addEventListener('hashchange', show);
   show();
+  if (admin) maintainFirmKeys(ctx); // re-sign the revocation list past half its life (silent)
   return {
     stop() {
       window.removeEventListener('hashchange', show);

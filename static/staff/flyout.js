@@ -6,7 +6,8 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { METHOD, STAFF } from '../shared/strings.js';
+import { KEYS, METHOD, STAFF } from '../shared/strings.js';
+import { ownMailPanel, sendRounds } from './roundkeys.js';
 
 const enc = encodeURIComponent;
 
@@ -35,7 +36,17 @@ function pickRow(contact, onTicked) {
   options.hidden = true;
   const method = select('method', Object.entries(METHOD), defaultMethod(contact));
   const see = select('see_applicants', [['no', STAFF.no], ['yes', STAFF.yes]], 'no');
-  options.append(field(STAFF.method, method), field(STAFF.seeApplicants, see));
+  // default: the portal sends (as before keys existed); "my email" keeps the secret from the server
+  const delivery = select('delivery', [['own_mail', KEYS.ownMail], ['portal', KEYS.portalMail]], 'portal');
+  const methodField = field(STAFF.method, method);
+  const note = el('p', 'hint portal-note', KEYS.portalNote);
+  const showDelivery = () => {
+    methodField.hidden = delivery.value !== 'portal';
+    note.hidden = delivery.value !== 'portal';
+  };
+  delivery.addEventListener('change', showDelivery);
+  showDelivery();
+  options.append(field(KEYS.delivery, delivery), note, methodField, field(STAFF.seeApplicants, see));
   tick.addEventListener('change', () => {
     options.hidden = !tick.checked;
     onTicked(contact, tick.checked);
@@ -46,7 +57,13 @@ function pickRow(contact, onTicked) {
   return {
     row,
     tick,
-    choice: () => ({ contact_id: contact.id, method: method.value, see_applicants: see.value === 'yes' }),
+    choice: () => ({
+      contact_id: contact.id,
+      method: delivery.value === 'portal' ? method.value : 'email',
+      see_applicants: see.value === 'yes',
+    }),
+    delivery: () => delivery.value,
+    contact,
   };
 }
 
@@ -105,7 +122,7 @@ function addContactForm(ref, onAdded, onFailed) {
  * after a round was sent; `onClose()`; `onAdded(contact)` after a contact
  * became an applicant; `onFailed(line, err)` shows errors.
  */
-export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed, onAdded = () => {} }) {
+export function inviteFlyout({ ctx, ref, applicants, onSent, onClose, onFailed, onAdded = () => {} }) {
   const aside = el('section', 'flyout');
   aside.id = 'invite-flyout';
   aside.setAttribute('role', 'dialog');
@@ -166,20 +183,33 @@ export function inviteFlyout({ ref, applicants, onSent, onClose, onFailed, onAdd
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const chosen = picks.filter((p) => p.tick.checked).map((p) => p.choice());
-    if (!chosen.length) return say(line, STAFF.pickSomeone, 'error');
-    const payload = { invites: chosen, subject: subject.value, body: body.value };
-    const sent = await busy(
+    const ticked = picks.filter((p) => p.tick.checked);
+    if (!ticked.length) return say(line, STAFF.pickSomeone, 'error');
+    const about = ticked.map((p) => ({
+      ...p.choice(),
+      delivery: p.delivery(),
+      name: p.contact.name,
+      email: (p.contact.emails || [])[0],
+    }));
+    const done = await busy(
       form,
       line,
       STAFF.sending,
-      () => api('POST', `/api/v1/matters/${enc(ref)}/invites`, payload),
+      () => sendRounds(ctx, ref, about, subject.value, body.value),
       (err) => {
         onFailed(line, err);
         return true;
       },
     );
-    if (sent) onSent(sent);
+    if (!done) return undefined;
+    if (done.own) {
+      const { sent, keys, chosen: mine } = done.own;
+      form.replaceWith(ownMailPanel(sent, keys, mine, subject.value, body.value, () => onSent(done.sent)));
+      adder.remove();
+      return undefined;
+    }
+    onSent(done.sent);
+    return undefined;
   });
 
   const adder = addContactForm(ref, (contact) => {

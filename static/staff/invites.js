@@ -4,9 +4,12 @@
 // login details (the last two ask once more, inline: no browser dialog).
 
 import { el } from '../shared/dom.js';
-import { button, busy, say, select, statusLine } from '../shared/forms.js';
+import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
+import { confirmFreshKey, epochAfterRemoval, keysAfterRegenerate } from './clientkeys.js';
+import { copyableLink } from './roundkeys.js';
 import {
+  KEYS,
   INVITE_STATUS,
   METHOD,
   STAFF,
@@ -18,9 +21,10 @@ import {
 const LIVE = new Set(['pending', 'active', 'regenerated']);
 
 export const inviteStatus = (invite) => invite.status || invite.state;
+const contactIdOf = (invite) => (invite.contact && invite.contact.id) ?? invite.contact_id;
 export const isLive = (invite) => LIVE.has(inviteStatus(invite));
 const contactName = (invite) =>
-  (invite.contact && invite.contact.name) || invite.contact_name || invite.name || String(invite.contact_id);
+  (invite.contact && invite.contact.name) || invite.contact_name || invite.name || String(contactIdOf(invite));
 
 /** Delivery lines of an invite, whatever shape the answer gives: a list, a map or a text. */
 export function deliveryLines(invite) {
@@ -56,7 +60,37 @@ function confirmInline(row, text, yesText, action) {
  * One invite row. `onChanged()` after an action succeeded; `onFailed(line, err)`
  * shows an error (a 401 ends the app).
  */
-function inviteRow(invite, { onChanged, onFailed }) {
+/** "Not verified" (portal delivery): the 6-digit code the client reads out, confirmed here. */
+function verifyForm(invite, { ctx, ref, onChanged, onFailed }) {
+  const form = el('form', 'stack verify-code');
+  const code = control('code', { inputMode: 'numeric', autocomplete: 'off', maxLength: 7, pattern: '[0-9 ]{6,7}', required: true });
+  const line = statusLine();
+  form.append(field(KEYS.codeLabel, code), button(KEYS.confirmCode), line);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const done = await busy(form, line, KEYS.confirming, () => confirmFreshKey(ctx, ref, contactIdOf(invite), invite.handover, code.value), (err) => {
+      if (err && err.code === 'crypto_signature') say(line, KEYS.codeWrong, 'error');
+      else onFailed(line, err);
+      return true;
+    });
+    if (done) {
+      say(line, KEYS.verified, 'ok');
+      onChanged();
+    }
+  });
+  return form;
+}
+
+/** The new login details to deliver after "regenerate": the link with a Copy button. */
+function deliverBox(link) {
+  const box = el('div', 'confirm new-login');
+  const [text, copy] = copyableLink(link, KEYS.newLogin);
+  box.append(el('p', null, KEYS.newLogin), text, copy);
+  return box;
+}
+
+function inviteRow(invite, handlers) {
+  const { onChanged, onFailed, ctx, ref } = handlers;
   const status = inviteStatus(invite);
   const name = contactName(invite);
   const li = el('li', 'invite-row');
@@ -68,7 +102,10 @@ function inviteRow(invite, { onChanged, onFailed }) {
     el('span', `badge status-${status}`, INVITE_STATUS[status] || status),
     el('span', 'invite-method', METHOD[invite.method] || invite.method),
   );
+  const unverified = status === 'active' && invite.verified === false && invite.handover && ctx;
+  if (unverified) head.append(el('span', 'badge status-unverified', KEYS.notVerified));
   li.append(head);
+  if (unverified) li.append(verifyForm(invite, handlers));
   const lines = deliveryLines(invite);
   if (lines.length) {
     const delivery = el('ul', 'delivery');
@@ -80,14 +117,19 @@ function inviteRow(invite, { onChanged, onFailed }) {
 
   const actions = el('form', 'invite-actions');
   const line = statusLine();
-  const run = (path, body) =>
-    busy(actions, line, STAFF.saving, () => api('POST', path, body), (err) => {
+  // `keysAfter(answer)`: what this browser does to the matter's keys once the server acted
+  const run = (path, body, keysAfter) =>
+    busy(actions, line, STAFF.saving, async () => {
+      const answer = await api('POST', path, body);
+      return { answer, keys: ctx && keysAfter ? await keysAfter(answer) : null };
+    }, (err) => {
       onFailed(line, err);
       return true;
     }).then((done) => {
       if (done) {
         say(line, STAFF.done, 'ok');
-        onChanged();
+        if (done.keys && done.keys.link) li.append(deliverBox(done.keys.link));
+        else onChanged();
       }
     });
   const base = `/api/v1/invites/${encodeURIComponent(invite.id)}`;
@@ -111,14 +153,20 @@ function inviteRow(invite, { onChanged, onFailed }) {
     const regenerate = button(STAFF.regenerate, 'button quiet', 'button');
     regenerate.dataset.action = 'regenerate';
     regenerate.addEventListener('click', () =>
-      confirmInline(li, confirmRegenerateText(name), STAFF.confirmRegenerate, () => run(`${base}/regenerate`, {})),
+      confirmInline(li, confirmRegenerateText(name), STAFF.confirmRegenerate, () =>
+        run(`${base}/regenerate`, {}, (answer) =>
+          keysAfterRegenerate(ctx, ref, contactIdOf(invite), (answer.links || [answer])[0]),
+        ),
+      ),
     );
     actions.append(regenerate);
   }
   const remove = button(STAFF.remove, 'button danger quiet', 'button');
   remove.dataset.action = 'remove';
   remove.addEventListener('click', () =>
-    confirmInline(li, confirmRemoveText(name), STAFF.confirmRemove, () => run(`${base}/remove`, {})),
+    confirmInline(li, confirmRemoveText(name), STAFF.confirmRemove, () =>
+      run(`${base}/remove`, {}, () => epochAfterRemoval(ctx, ref, contactIdOf(invite))),
+    ),
   );
   actions.append(remove);
   actions.addEventListener('submit', (e) => e.preventDefault());

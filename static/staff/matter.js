@@ -14,6 +14,7 @@ import { failed, load, panel, routeHref } from './common.js';
 import { inviteFlyout } from './flyout.js';
 import { inviteList, isLive } from './invites.js';
 import { portalBadge, portalOn, refOf } from './matters.js';
+import { refreshHeadIfOld } from './keyctx.js';
 import { phaseForm } from './phase.js';
 
 const enc = encodeURIComponent;
@@ -78,6 +79,7 @@ async function staffKeyring(principal, ref) {
 }
 
 export function matterView(ctx, ref) {
+  refreshHeadIfOld(ctx, ref); // a head older than 30 days is re-signed by the first staff member who opens the matter
   const section = panel('matter-page', ref);
   const back = el('a', 'back', STAFF.backToMatters);
   back.href = routeHref('matters');
@@ -135,6 +137,8 @@ export function matterView(ctx, ref) {
       renderApplicants();
       accessBody.replaceChildren(
         inviteList(invites.invites, {
+          ctx,
+          ref,
           onChanged: refresh,
           onFailed: (line, err) => failed(ctx, line, err),
         }),
@@ -185,6 +189,7 @@ export function matterView(ctx, ref) {
     const contacts = await applicantContacts();
     if (stopped) return;
     flyout = inviteFlyout({
+      ctx,
       ref,
       applicants: contacts,
       onClose: closeFlyout,

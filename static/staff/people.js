@@ -6,9 +6,12 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { ROLE, STAFF, STAFF_STATUS } from '../shared/strings.js';
+import { KEYS, ROLE, STAFF, STAFF_STATUS, leavingProgress } from '../shared/strings.js';
+import { approvalsPanel } from './approvals.js';
 import { failed, load, panel } from './common.js';
 import { firmPanel } from './firm.js';
+import { firmKeysPanel } from './keysetup.js';
+import { runStaffLeaving } from './leaving.js';
 
 const ROLES = Object.entries(ROLE);
 
@@ -43,13 +46,32 @@ function memberRow(ctx, member) {
     const toggle = button(disabled ? STAFF.enable : STAFF.disable, 'button quiet', 'button');
     toggle.addEventListener('click', async () => {
       const done = await patch({ status: disabled ? 'active' : 'disabled' });
-      if (done) li.replaceWith(memberRow(ctx, done.staff || { ...member, status: disabled ? 'active' : 'disabled' }));
+      if (!done) return;
+      const row = memberRow(ctx, done.staff || { ...member, status: disabled ? 'active' : 'disabled' });
+      li.replaceWith(row);
+      if (!disabled) rekeyAfterLeaving(ctx, member.id, row);
     });
     form.append(toggle);
   }
   form.addEventListener('submit', (e) => e.preventDefault());
   li.append(head, form, line);
   return li;
+}
+
+/** After disabling: revoke their keys, rotate the firm keys, re-key every matter (progress under the row). */
+async function rekeyAfterLeaving(ctx, staffId, row) {
+  const line = statusLine();
+  line.classList.add('leaving');
+  row.append(line);
+  say(line, KEYS.leaving, 'busy');
+  try {
+    const out = await runStaffLeaving(ctx, staffId, (done, total) => say(line, leavingProgress(done, total), 'busy'));
+    if (out.nothing) line.remove();
+    else if (out.done) say(line, KEYS.leavingDone, 'ok');
+    else say(line, KEYS.needFrk, 'error');
+  } catch (err) {
+    failed(ctx, line, err);
+  }
 }
 
 function inviteForm(ctx, onInvited) {
@@ -92,6 +114,6 @@ export function staffView(ctx) {
     for (const member of data.staff) list.append(memberRow(ctx, member));
   });
   const box = el('div', 'stack');
-  box.append(section, firmPanel(ctx));
+  box.append(approvalsPanel(ctx).node, section, firmKeysPanel(ctx), firmPanel(ctx));
   return { node: box };
 }

@@ -1,0 +1,92 @@
+// What a staff browser does to a matter's keys after an access action on one
+// client (docs/keys.md "Removal", "Regenerate login details", and the
+// verification of a fresh key after "send by the portal"): each ends in the
+// next epoch posted with one re-base on 409 epoch_conflict.
+
+import { api } from '../shared/http.js';
+import * as C from '../crypto/index.js';
+import { inviteLink, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
+import { clientUser } from './keyflows.js';
+import { b64, currentFek, keyedRing, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
+
+const enc = encodeURIComponent;
+
+/** After the server removed contact `contactId`: the next epoch without them. */
+export async function epochAfterRemoval(ctx, ref, contactId) {
+  const kr = await keyedRing(ctx);
+  if (!kr) return false;
+  const user = clientUser(contactId);
+  await rekeyMatter(kr, ref, (s) => s.members.filter((m) => m.user !== user));
+  return true;
+}
+
+/** The epochs whose MEK the client may read again with a new key: all they were a member of (or all, with share_history). */
+function historyFor(kr, ref, state, old) {
+  const out = [];
+  for (const [epoch, mek] of state.meks) {
+    const was = kr.verifier.isMemberAt(kr.firm, ref, epoch, old.user, old.kid);
+    if (was || state.shareHistory) out.push({ epoch, mek });
+  }
+  return out;
+}
+
+/** Replace the client's key by `key` and post cert, epoch, history wraps and the old key's revocation. */
+async function replaceKey(kr, ref, contactId, key) {
+  const user = clientUser(contactId);
+  let out = null;
+  await postNextEpoch(kr, ref, async (state) => {
+    const old = state.members.find((m) => m.user === user);
+    if (!old) throw new C.CryptoInvalid('crypto_uncertified', 'the client is not a member of the matter');
+    out = await replaceClientKey({
+      firm: kr.firm,
+      matter: ref,
+      me: kr.identity,
+      fek: currentFek(kr),
+      prev: state.prev,
+      members: state.members,
+      shareHistory: state.shareHistory,
+      old,
+      key,
+      history: historyFor(kr, ref, state, old),
+      nowMs: Date.now(),
+    });
+    // the new key's certificate must be there before the manifest that names it
+    await api('POST', '/api/v1/keys/certs', { certs: out.certs });
+    return { post: out.epoch.post };
+  });
+  if (out.wraps.length) await api('POST', `/api/v1/keys/matters/${enc(ref)}/wraps`, { wraps: out.wraps });
+  await api('POST', '/api/v1/keys/client-revocations', { revocations: out.revocations });
+  return out;
+}
+
+/**
+ * Staff confirm the 6-digit code of a client's fresh key (portal delivery):
+ * the handover must be signed by the invite key and the code must match.
+ */
+export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCode) {
+  const kr = await keyedRing(ctx);
+  if (!kr) return false;
+  await kr.syncMatter(ref);
+  const user = clientUser(contactId);
+  const st = kr.verifier.state(kr.firm, ref);
+  const old = st && st.manifest && st.manifest.members.find((m) => m.user === user);
+  if (!old) throw new C.CryptoInvalid('crypto_uncertified', 'the client is not a member of the matter');
+  const cert = kr.trust.lookup(user, old.kid, Date.now());
+  const key = await verifiedFreshKey(kr.firm, user, unb64(handoverB64), { edPk: cert.ed_pk, xPk: cert.x_pk, kid: old.kid }, typedCode);
+  await replaceKey(kr, ref, contactId, key);
+  return true;
+}
+
+/**
+ * After the server's regenerate answer: a new secret R', its key in the
+ * client's place, and the link to deliver (shown by the caller).
+ */
+export async function keysAfterRegenerate(ctx, ref, contactId, answer) {
+  const kr = await keyedRing(ctx);
+  if (!kr) return null;
+  const { R, key } = await regeneratedKey(kr.firm, contactId);
+  await replaceKey(kr, ref, contactId, key);
+  const fp = kr.frkFingerprint;
+  const link = inviteLink(answer.url || location.origin, answer.token, R, C.keys.fingerprintLink(fp));
+  return { link, code: b64(R) };
+}
