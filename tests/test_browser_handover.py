@@ -55,6 +55,7 @@ async def pat_row(http: httpx.AsyncClient, kit: Any) -> dict[str, Any]:
     listed = await http.get(f"/api/v1/matters/{kit.ref}/invites", headers=kit.auth("admin"))
     assert listed.status_code == 200, listed.text
     [row] = [r for r in listed.json()["invites"] if r["contact"]["name"] == "Pat Portal"]
+    assert isinstance(row, dict)
     return row
 
 

@@ -57,6 +57,7 @@ async def portal_invite(w: SdkWorld, name: str) -> tuple[str, int, str, Client]:
 async def invite_row(w: SdkWorld, ref: str, contact_id: int) -> dict[str, Any]:
     listed = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/invites")
     [row] = [r for r in listed["invites"] if r["contact"]["id"] == contact_id]
+    assert isinstance(row, dict)
     return row
 
 
