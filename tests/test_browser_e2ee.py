@@ -73,23 +73,6 @@ async def shot(page: Any, name: str, layout: str) -> None:
     await page.screenshot(path=str(SHOTS / f"e2ee-{name}-{layout}.png"), full_page=True)
 
 
-async def capture_registration(context: Any, registered: list[Any]) -> None:
-    """``PUT /api/v1/keys/me`` bodies of the page, kept in ``registered`` and answered here.
-
-    The server's ``PUT /keys/me`` does not take the ``handover`` field of docs/keys.md
-    yet; until it does, this stands in for that one call (every other call is real).
-    """
-
-    async def handle(route: Any) -> None:
-        if route.request.method != "PUT":
-            await route.continue_()
-            return
-        registered.append(route.request.post_data_json)
-        await route.fulfill(json={"ok": True})
-
-    await context.route("**/api/v1/keys/me", handle)
-
-
 async def alter_blob(kit: FirmKit, seq: int) -> None:
     """Flip one bit of a stored envelope, as a malicious server (or its database) could."""
     async with kit.db.write() as session:
@@ -411,8 +394,6 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
         assert "&r=" in link and f"frk={keys.frk_link}" in link
 
         context = await browser.new_context(**LAYOUTS[layout])
-        registered: list[Any] = []
-        await capture_registration(context, registered)
         page = await context.new_page()
         watch = PageWatch(page)
         await page.goto(link.replace("http://127.0.0.1:8000", portal.base_url))
@@ -425,13 +406,18 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
         await expect(body_of(page, invite["seq"], ref).locator(".message-text")).to_have_text(
             WELCOME, timeout=WAIT_MS
         )
-        (put,) = registered
+        # The directory took the handover (PUT /keys/me); staff see it, not verified yet.
+        listed = await http.get(f"/api/v1/matters/{ref}/invites", headers=kit.auth("admin"))
+        assert listed.status_code == 200, listed.text
+        (row,) = [r for r in listed.json()["invites"] if r["contact"]["id"] == contact_id]
+        assert row["sent_by"] == "portal" and row["verified"] is False
+        shown = row["handover"]
         invite_key = keys.world.ids[client].public
-        assert put["public_keys"] != b64(invite_key.record())
-        handover = base64url.decode(put["handover"], 4096)
+        assert shown["public_keys"] != b64(invite_key.record())
+        handover = base64url.decode(shown["record"], 4096)
         assert handover is not None
         body = verify_handover(handover, invite_key, firm=slug, user=client)
-        assert b64(body.new.record()) == put["public_keys"]
+        assert b64(body.new.record()) == shown["public_keys"]
         await page.locator("#account").click()
         await expect(page.locator("#verification-code")).to_have_text(
             sas_code(slug, client, body.new), timeout=WAIT_MS

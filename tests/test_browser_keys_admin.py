@@ -77,6 +77,17 @@ async def sign_in(page: Any, base: str, slug: str, email: str, password: str) ->
     return signin
 
 
+async def admin_signs_in(page: Any, base: str, slug: str, email: str, mails: Mailbox) -> None:
+    """An org admin's first sign-in: the authenticator key arrives by email, then Continue."""
+    from playwright.async_api import expect
+
+    signin = await sign_in(page, base, slug, email, ADMIN_PASSWORD)
+    await expect(page.locator("#enrol-text")).to_contain_text("emailed", timeout=WAIT_MS)
+    await signin.get_by_label("Authenticator code").fill(totp_code(await mails.totp_key(email)))
+    await signin.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Continue").click(timeout=WAIT_MS)
+
+
 async def add_contact(flyout: Any, name: str, email: str) -> Any:
     from playwright.async_api import expect
 
@@ -124,13 +135,7 @@ async def test_key_administration_journey(
         browser_page(browser, layout) as (client, client_watch),
     ):
         # --- The org admin signs in (authenticator enrolment by email) and sets up the firm keys.
-        signin = await sign_in(admin, base, slug, admin_email, ADMIN_PASSWORD)
-        await expect(admin.locator("#enrol-text")).to_contain_text("emailed", timeout=WAIT_MS)
-        await signin.get_by_label("Authenticator code").fill(
-            totp_code(await mailbox.totp_key(admin_email))
-        )
-        await signin.get_by_role("button", name="Sign in").click()
-        await admin.get_by_role("button", name="Continue").click(timeout=WAIT_MS)
+        await admin_signs_in(admin, base, slug, admin_email, mailbox)
         await admin.locator("nav.staff-nav").get_by_role("link", name="Staff").click()
         keys_panel = admin.locator("#firm-keys")
         await keys_panel.get_by_role("button", name="Set up the firm keys").click(timeout=WAIT_MS)

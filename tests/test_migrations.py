@@ -42,6 +42,7 @@ TABLES = {
     "key_manifests",
     "key_heads",
     "key_wraps",
+    "key_handovers",
 }
 
 

@@ -38,6 +38,8 @@ def invite_body(invite: Invite, contact: Contact, delivery: list[OutboxMessage])
         "contact": {"id": contact.id, "name": contact.display_name},
         "status": effective_status(invite, now),
         "method": invite.method,
+        # who sent the link: the portal, or the staff member's own mail client
+        "sent_by": invite.delivery,
         "see_applicants": invite.see_applicants,
         "resends": invite.resends,
         "created_at": _iso(invite.created_at),

@@ -27,6 +27,7 @@ __all__ = [
     "KeyCert",
     "KeyClientRevocation",
     "KeyEscrow",
+    "KeyHandover",
     "KeyHead",
     "KeyManifest",
     "KeyRevocationList",
@@ -155,5 +156,23 @@ class KeyWrap(Base):
     matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id", ondelete="CASCADE"))
     epoch: Mapped[int] = mapped_column(Integer)
     recipient: Mapped[str] = mapped_column(String(64))
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KeyHandover(Base):
+    """A client's fresh identity key named by a handover (``RTKX``) its invite key
+    signed (portal delivery: the server saw the invite secret). Append-only; staff
+    compare the 6-digit code of ``public_keys`` and certify it (docs/keys.md)."""
+
+    __tablename__ = "key_handovers"
+    __table_args__ = (Index("ix_key_handovers_firm_principal", "firm_id", "principal"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    principal: Mapped[str] = mapped_column(String(64))
+    old_kid: Mapped[bytes] = mapped_column(LargeBinary(16))
+    new_kid: Mapped[bytes] = mapped_column(LargeBinary(16))
+    public_keys: Mapped[bytes] = mapped_column(LargeBinary)
     record: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -163,7 +163,7 @@ _KINDS = (
         frozenset({"staff", "contact", "bot"}),
         ("portal", "staff"),
         _obj(
-            # epoch, head, wraps, cert, revocations, escrow, root or pending
+            # epoch, head, wraps, cert, revocations, escrow, root, pending or handover
             what=Field(Str(16), required=True, client=True),
             epoch=Field(Int(1, 2**32 - 1), client=True),
             # whose key changed: staff only (a client with applicants hidden must not

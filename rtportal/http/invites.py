@@ -44,8 +44,8 @@ from rtportal.http.context import (
 )
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
+from rtportal.keys import handovers, relink
 from rtportal.keys import invites as key_invites
-from rtportal.keys import relink
 from rtportal.keys.records import Limits, identity
 from rtportal.keys.relink import RelinkCrypto
 from rtportal.principal import Principal
@@ -200,6 +200,7 @@ async def list_invites(request: Request) -> Response:
         matter = await membership.can_access(session, principal, request.path_params["ref"])
         staff_only(principal, "matter")
         rows = await invitelist.list_invites(session, matter)
+        await handovers.annotate(session, matter, rows)
     portal = any(row["status"] in invites.LIVE for row in rows)
     return ok({"matter": matter.reference, "portal": "on" if portal else "off", "invites": rows})
 

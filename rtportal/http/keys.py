@@ -256,13 +256,14 @@ async def put_me(request: Request) -> Response:
     if principal.kind == "bot":
         raise NotFound("bots are certified from their key file (POST /api/v1/keys/certs)")
     body = await body_of(request, _SMALL)
-    _fields(body, {"public_keys", "backup", "login_secret"})
+    _fields(body, {"public_keys", "backup", "login_secret", "handover"})
     secret = secret_field(body, "login_secret")
     public_keys = raw(body.get("public_keys"), Limits.PUBLIC_KEYS, "public_keys")
     backup = base64url.decode(body.get("backup"), Limits.BACKUP, "backup")
+    handover = base64url.decode(body.get("handover"), Limits.HANDOVER, "handover")
     await _reauthenticated(request, principal, secret)
     async with _unit(request) as unit:
-        await firmkeys.register(unit, principal, public_keys, backup)
+        await firmkeys.register(unit, principal, public_keys, backup, handover)
     async with db_of(request).read() as session:
         return ok(await reads.me_body(session, principal))
 

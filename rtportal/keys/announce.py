@@ -19,7 +19,9 @@ from rtportal.principal import Principal
 
 __all__ = ["announce", "announce_firm"]
 
-What = Literal["epoch", "head", "wraps", "cert", "revocations", "escrow", "root", "pending"]
+What = Literal[
+    "epoch", "head", "wraps", "cert", "revocations", "escrow", "root", "pending", "handover"
+]
 
 
 async def announce(

@@ -34,7 +34,7 @@ from rtportal.errors import (
     VersionConflict,
 )
 from rtportal.events.unit import Unit
-from rtportal.keys import ids, records, store
+from rtportal.keys import handovers, ids, records, store
 from rtportal.keys.announce import announce, announce_firm
 from rtportal.keys.checks import check_client_cert, check_wraps, signer_cert, wrap_rows
 from rtportal.principal import Principal
@@ -227,12 +227,17 @@ async def add_escrow(unit: Unit, principal: Principal, data: bytes, wraps: list[
 
 
 async def register(
-    unit: Unit, principal: Principal, public_keys: bytes, backup: bytes | None
+    unit: Unit,
+    principal: Principal,
+    public_keys: bytes,
+    backup: bytes | None,
+    handover: bytes | None = None,
 ) -> None:
-    """The caller's identity public keys and key backup (staff: the approval queue)."""
+    """The caller's identity public keys and key backup (staff: the approval queue);
+    a client's fresh key comes with the handover its invite key signed."""
     if principal.kind == "bot":
         raise NotFound("bots are certified from their key file (POST /api/v1/keys/certs)")
-    records.identity(public_keys)
+    public = records.identity(public_keys)
     credential = await credential_of(unit.session, principal.kind, principal.id)
     if credential is None:
         raise PreconditionFailed("no_login", "set a password first: the backup is kept with it")
@@ -249,6 +254,8 @@ async def register(
                 field="backup",
                 reason="crypto_wrong_context",
             )
+    if handover is not None:
+        await handovers.accept(unit, principal, public, public_keys, handover)
     changed = credential.public_keys != public_keys
     credential.public_keys = public_keys
     if backup is not None:

@@ -16,10 +16,27 @@ class Actor:
     uid: str
     identity: IdentityKey
     firm_keys: dict[int, FirmEscrowKey] = field(default_factory=dict)  # FEK/FIR by version
+    # a client's other keys: the invite key it handed over from (it still opens what was
+    # wrapped to it), and the fresh key waiting for staff to confirm its code
+    previous: list[IdentityKey] = field(default_factory=list)
+    next: IdentityKey | None = None
 
     @property
     def kid(self) -> bytes:
         return self.identity.kid
+
+    def key_of(self, kid: bytes) -> IdentityKey | None:
+        """Whichever of my keys has ``kid``."""
+        for key in (self.identity, *self.previous, self.next):
+            if key is not None and key.kid == kid:
+                return key
+        return None
+
+    def promote(self) -> None:
+        """Staff certified the handed-over key: it signs from now on."""
+        if self.next is not None:
+            self.previous.append(self.identity)
+            self.identity, self.next = self.next, None
 
     def newest_fek(self) -> FirmEscrowKey:
         if not self.firm_keys:

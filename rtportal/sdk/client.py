@@ -23,6 +23,7 @@ from rtportal.crypto.certs import Certificate, Role
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body, Visibility
 from rtportal.crypto.keys import FirmRootKey, IdentityKey, IdentityPublic
+from rtportal.crypto.recovery import sas_code
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.errors import CryptoInvalid, PreconditionFailed
 from rtportal.keys.ids import of_kind
@@ -250,6 +251,42 @@ class Client:
         else:
             self._actor = Actor(self.firm, self.uid, identity)
         self._save()
+        if opened.get("delivery") == "portal":
+            await self.hand_over()
+
+    async def hand_over(self) -> str:
+        """Portal delivery (the server saw ``R``): a fresh identity registered with a handover
+        the invite key signs, its backup replacing the invite key's; returns the 6-digit code
+        to read to the adviser. The invite key reads and writes until staff certify the
+        fresh key (``sync`` then switches)."""
+        if self._kdf is None or self._password is None or self._actor is None:
+            raise PreconditionFailed("not_signed_in", "accept the invite first")
+        fp = self.state.frk_fingerprint
+        assert fp is not None
+        fresh, handover = invitekeys.hand_over(self._actor, now_ms=self.clock(), rng=self.rng)
+        blob = backup_blob(
+            self._kdf,
+            self._kdf.keys(self._password),
+            firm=self.firm,
+            user=self._actor.uid,
+            identity=fresh,
+            frk_fingerprint=fp,
+            rng=self.rng,
+        )
+        body = {
+            "public_keys": _b64(fresh.public.record()),
+            "backup": blob,
+            "handover": _b64(handover.encode()),
+        }
+        await self.http.call("PUT", f"{K}/me", body)
+        self._actor.next = fresh
+        return self.verification_code or ""
+
+    @property
+    def verification_code(self) -> str | None:
+        """The code of my handed-over key while staff have not confirmed it, else ``None``."""
+        nxt = None if self._actor is None else self._actor.next
+        return None if nxt is None else sas_code(self.firm, self.actor.uid, nxt.public)
 
     # ---- verified view of the directory -----------------------------------
     async def sync(self, matters: Iterable[str] = ()) -> Directory:
@@ -268,6 +305,9 @@ class Client:
                 now,
                 client_revocations=firm["revocations"]["client"],
             )
+        nxt = self.actor.next
+        if nxt is not None and matters and _usable(d, self.actor.uid, nxt.kid, now):
+            self.actor.promote()  # staff confirmed the code: the fresh key signs from now on
         self._save()
         return d
 
@@ -486,6 +526,32 @@ class Client:
                 continue
             return self._invited(contact_id, invite_id, reg.invitee.secret, answer, d)
         raise AssertionError("unreachable")
+
+    async def confirm_handover(self, matter: str, *, contact_id: int, code: str) -> None:
+        """Staff: the client read out ``code``; check it against the handover the invite
+        list shows (signed by the client's certified key), certify the fresh key, post the
+        next epoch with it in place of the invite key, and revoke the invite key."""
+        listed = await self.http.call("GET", f"/api/v1/matters/{matter}/invites")
+        records_ = [
+            row["handover"]["record"]
+            for row in listed["invites"]
+            if row["contact"]["id"] == contact_id and row.get("handover")
+        ]
+        if not records_:
+            raise PreconditionFailed("no_handover", "the client has not handed over a key yet")
+        made = invitekeys.confirm_handover(
+            await self.sync([matter]),
+            self.actor,
+            matter=matter,
+            contact_id=contact_id,
+            handover=sync.decode(records_[0]),
+            code=code,
+            now_ms=self.clock(),
+            rng=self.rng,
+        )
+        await self.http.call("POST", f"{K}/certs", made.certs_body())
+        await self.post_epoch(made.epoch)
+        await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
 
     # ---- org admin: the firm's keys ---------------------------------------
     async def set_up_firm(self, frk: FirmRootKey) -> firmkeys.FirmSetup:

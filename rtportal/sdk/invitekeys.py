@@ -10,6 +10,7 @@ and the epochs the client was in are wrapped again to the new key.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,8 +27,16 @@ from rtportal.crypto.certs import (
 )
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import CTYPE_BODY, Body, Envelope
+from rtportal.crypto.errors import RecoveryInvalid, Uncertified
 from rtportal.crypto.keys import FirmRootPublic, IdentityKey, IdentityPublic
 from rtportal.crypto.manifest import Member
+from rtportal.crypto.recovery import (
+    Handover,
+    HandoverBody,
+    sas_code,
+    sign_handover,
+    verify_handover,
+)
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.crypto.wrap import Wrap
 from rtportal.errors import CryptoInvalid
@@ -40,13 +49,17 @@ __all__ = [
     "SECRET_LEN",
     "InviteRound",
     "Invitee",
+    "KeyReplacement",
     "Regeneration",
     "accept_link",
     "client_certificate",
+    "confirm_handover",
+    "hand_over",
     "invite_round",
     "parse_accept_fragment",
     "regenerate",
     "removal",
+    "replace_key",
     "welcome_thread",
 ]
 
@@ -203,11 +216,29 @@ def removal(
 
 
 @dataclass(frozen=True, slots=True)
-class Regeneration:
-    invitee: Invitee
+class KeyReplacement:
+    """A client's new key in place of the old: certificate, next epoch, history, revocations."""
+
+    cert: Certificate
     epoch: EpochBundle
     history: tuple[Wrap, ...]
     revocations: tuple[Revocation, ...]
+
+    def certs_body(self) -> dict[str, object]:
+        return {"certs": [base64url.encode(self.cert.encode())]}
+
+    def wraps_body(self) -> dict[str, object]:
+        return {"wraps": [base64url.encode(w.encode()) for w in self.history]}
+
+    def revocations_body(self) -> dict[str, object]:
+        return {"revocations": [base64url.encode(r.encode()) for r in self.revocations]}
+
+
+@dataclass(frozen=True, slots=True)
+class Regeneration(KeyReplacement):
+    """A replacement whose new key comes from a new invite secret ``R'``."""
+
+    invitee: Invitee
 
     def crypto_body(self, delivery: str = "own_mail") -> dict[str, object]:
         """The ``crypto`` member of ``POST /invites/{id}/regenerate`` (or ``resend``): the new
@@ -226,37 +257,51 @@ class Regeneration:
             out["secrets"] = {str(self.invitee.contact_id): base64url.encode(self.invitee.secret)}
         return out
 
-    def certs_body(self) -> dict[str, object]:
-        return {"certs": [base64url.encode(self.invitee.cert.encode())]}
-
-    def wraps_body(self) -> dict[str, object]:
-        return {"wraps": [base64url.encode(w.encode()) for w in self.history]}
-
-    def revocations_body(self) -> dict[str, object]:
-        return {"revocations": [base64url.encode(r.encode()) for r in self.revocations]}
-
 
 def regenerate(
     d: Directory, actor: Actor, *, matter: str, contact_id: int, now_ms: int, rng: Rng = system_rng
 ) -> Regeneration:
     """New secret ``R'`` and key; history re-wrapped to it; next epoch without the old key."""
     inv = _new_invitee(actor, matter, contact_id, now_ms, rng)
-    d.add_certificate(inv.cert, now_ms)
+    r = replace_key(d, actor, matter=matter, cert=inv.cert, now_ms=now_ms, rng=rng)
+    return Regeneration(r.cert, r.epoch, r.history, r.revocations, inv)
+
+
+def replace_key(
+    d: Directory,
+    actor: Actor,
+    *,
+    matter: str,
+    cert: Certificate,
+    now_ms: int,
+    history: bool = True,
+    rng: Rng = system_rng,
+) -> KeyReplacement:
+    """The client's newly certified key (``cert``) in place of every live old one:
+    (``history``) the epochs they were in re-wrapped to it, the next epoch with it,
+    and the old keys revoked from now (what they signed before stays valid)."""
+    user, new = cert.body.user, cert.body.public
+    d.add_certificate(cert, now_ms)
+    member = Member(user, new.kid, Role.CLIENT)
     current = current_members(d, matter)
-    old = _live_keys(d, matter, inv.uid, now_ms)
-    history = rewrap_history(
-        d, actor, matter=matter, user=inv.uid, new_member=inv.member, now_ms=now_ms, rng=rng
+    old = [kid for kid in _live_keys(d, matter, user, now_ms) if kid != new.kid]
+    rewrapped = (
+        rewrap_history(
+            d, actor, matter=matter, user=user, new_member=member, now_ms=now_ms, rng=rng
+        )
+        if history
+        else ()
     )
-    members = [m for m in current if m.user != inv.uid] + [inv.member]
+    members = [m for m in current if m.user != user] + [member]
     bundle = next_epoch(d, actor, matter=matter, members=members, now_ms=now_ms, rng=rng)
     bundle.apply(d, now_ms)
     revocations = tuple(
         revoke(
             RevocationBody(
                 actor.firm,
-                inv.uid,
+                user,
                 kid,
-                d.certificate(inv.uid, kid, now_ms).serial,
+                d.certificate(user, kid, now_ms).serial,
                 now_ms,
                 actor.uid,
                 actor.kid,
@@ -265,7 +310,50 @@ def regenerate(
         )
         for kid in old
     )
-    return Regeneration(inv, bundle, history, revocations)
+    return KeyReplacement(cert, bundle, rewrapped, revocations)
+
+
+# ---- portal delivery: the handover to a fresh key and its 6-digit code ----------------
+
+
+def hand_over(invite: Actor, *, now_ms: int, rng: Rng = system_rng) -> tuple[IdentityKey, Handover]:
+    """A client: a fresh identity and the handover the invite key signs for it."""
+    fresh = IdentityKey.generate(rng)
+    body = HandoverBody(invite.firm, invite.uid, invite.kid, fresh.public, now_ms)
+    return fresh, sign_handover(body, invite.identity)
+
+
+def digits(code: str) -> str:
+    return "".join(ch for ch in code if ch.isdigit())
+
+
+def confirm_handover(
+    d: Directory,
+    actor: Actor,
+    *,
+    matter: str,
+    contact_id: int,
+    handover: bytes,
+    code: str,
+    now_ms: int,
+    rng: Rng = system_rng,
+) -> KeyReplacement:
+    """Staff: the handover must be signed by the client's certified key in the matter's
+    current epoch, and ``code`` (read out by the client) must be the 6-digit code of the
+    key it names; then that key replaces the invite key (no history re-wraps: the
+    client keeps the invite key to read what came before)."""
+    user = of_kind("contact", contact_id)
+    old = [m for m in current_members(d, matter) if m.user == user]
+    if len(old) != 1:
+        raise Uncertified(f"{user} is not a member of the current epoch of {matter}")
+    h = Handover.decode(handover)
+    old_public = d.certificate(user, old[0].kid, now_ms).public
+    body = verify_handover(h, old_public, firm=actor.firm, user=user)
+    wanted = digits(sas_code(actor.firm, user, body.new))
+    if len(digits(code)) != len(wanted) or not hmac.compare_digest(digits(code), wanted):
+        raise RecoveryInvalid("the verification code does not match the handed-over key")
+    cert = client_certificate(actor, matter=matter, user=user, public=body.new, now_ms=now_ms)
+    return replace_key(d, actor, matter=matter, cert=cert, now_ms=now_ms, history=False, rng=rng)
 
 
 def _live_keys(d: Directory, matter: str, user: str, now_ms: int) -> list[bytes]:

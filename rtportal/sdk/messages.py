@@ -2,8 +2,9 @@
 
 A content event (``message``, ``note``, ``welcome``) is opened against the
 thread its payload names, so a message moved to another thread fails the
-signature; the sender's certificate, membership, epoch rules and replay are
-the ``Directory``'s. A ``msg_id`` already read at another seq is a replay;
+signature; the sender's certificate, membership, epoch rules (a removed
+member's later writes under an old epoch) and replay are the ``Directory``'s,
+applied in ``open_message``. A ``msg_id`` already read at another seq is a replay;
 the same event read again (history re-read) is not.
 """
 
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rtportal import base64url
-from rtportal.crypto.certs import CertBody, Flag, Role
+from rtportal.crypto.certs import Role
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import CTYPE_BODY, CTYPE_TEXT, Body, Envelope, Header, Visibility
-from rtportal.crypto.errors import Replay, StaleEpochWrite
+from rtportal.crypto.errors import Replay
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.errors import NotEncrypted
@@ -76,23 +77,6 @@ def outgoing(matter: str, thread: str, env: Envelope) -> Outgoing:
     return Outgoing(matter, "message", "portal", {"thread": thread}, base64url.encode(env.encode()))
 
 
-def _check_left_out(d: Directory, h: Header, cert: CertBody) -> None:
-    """A client's (or plain bot's) message under an old epoch, written at or after the
-    first later manifest that left its key out, is refused (docs/keys.md, last section):
-    a removed client cannot keep writing under the epoch it still holds."""
-    if cert.role is Role.STAFF or cert.flags & Flag.CUSTODIAN:
-        return
-    manifests = d.matter(h.matter).manifests
-    for epoch in sorted(e for e in manifests if e > h.epoch):
-        later = manifests[epoch]
-        if later.member(h.sender, h.sender_kid) is None:
-            if h.ts_ms >= later.ts_ms:
-                raise StaleEpochWrite(
-                    f"{h.sender} wrote under epoch {h.epoch} after epoch {epoch} left them out"
-                )
-            return
-
-
 def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int) -> Item | None:
     """``None`` for events that carry no content (phase, access, ...); else verified or raises."""
     kind = event["kind"]
@@ -112,7 +96,6 @@ def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int)
     if seen_at == seq:
         d.matter(matter).seen.discard(msg_id)  # the same event read again, not a replay
     header, cert, plaintext = d.open_message(env, matter=matter, thread=thread, now_ms=now_ms)
-    _check_left_out(d, header, cert)
     pin.remember(msg_id, seq)
     if header.ctype == CTYPE_TEXT:
         body = Body("", plaintext.decode("utf-8"))

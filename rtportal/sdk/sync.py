@@ -167,10 +167,11 @@ def _open_wraps(d: Directory, wraps: Iterable[Any], actor: Actor, matter: str, n
             )
             x_sk = fek.x_sk
         else:
-            expected = WrapInfo(actor.firm, matter, info.epoch, WrapKind.MEK, actor.uid, actor.kid)
-            x_sk = actor.identity.x_sk
-            if (info.recipient, info.recipient_kid) != (actor.uid, actor.kid):
+            key = actor.key_of(info.recipient_kid) if info.recipient == actor.uid else None
+            if key is None:
                 continue  # another key of mine (regenerated) or another reader's wrap
+            expected = WrapInfo(actor.firm, matter, info.epoch, WrapKind.MEK, actor.uid, key.kid)
+            x_sk = key.x_sk
         try:
             d.unwrap(wrap, expected, x_sk, now_ms)
         except Revoked:

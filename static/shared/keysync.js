@@ -16,12 +16,6 @@ const now = () => Date.now();
 const bytesOf = (b64) => (typeof b64 === 'string' ? fromB64url(b64) : b64);
 const codeOf = (err) => (err && typeof err.code === 'string' && err.code.startsWith('crypto_') ? err.code : 'crypto_encoding');
 
-/** Call the first of `names` the object has (the library grows these in issue 11). */
-function optional(obj, names) {
-  for (const n of names) if (obj && typeof obj[n] === 'function') return obj[n].bind(obj);
-  return null;
-}
-
 /**
  * Verify and remember certificates in any order (a client certificate needs
  * its staff issuer first): passes until no more verify. Returns the entries
@@ -107,30 +101,34 @@ export async function syncFirm(kr) {
   const verifier = new manifest.ManifestVerifier(trust);
   const firmKeys = new Map();
 
+  // The revocation list first: until the library holds a fresh one, no certificate is
+  // usable (its rule: crypto_stale), so a missing or stale list reads nothing at all.
   const revs = data.revocations || {};
-  const setList = optional(trust, ['setRevocationList']);
-  if (setList && revs.list) {
-    try {
-      // an older list than one seen before hides a revocation: refuse it (no list, no usable
-      // certificate), as the Python client does
-      const { version } = certs.decodeRevocationList(bytesOf(revs.list));
-      const seen = kr.state.revocationVersion || 0;
-      if (version < seen) throw new CryptoInvalid('crypto_rollback', `revocation list ${version} after ${seen}`);
-      await setList(bytesOf(revs.list), now());
-      kr.state.revocationVersion = version;
-    } catch (err) {
-      kr.problems.push({ what: 'revocations', scope: 'firm', code: codeOf(err) });
+  try {
+    if (!revs.list) throw new CryptoInvalid('crypto_stale', 'the firm has no revocation list');
+    // across visits too: never an older list than this browser saw (the library's store is per visit)
+    const list = bytesOf(revs.list);
+    const seen = kr.state.revocationVersion || 0;
+    if (certs.decodeRevocationList(list).version < seen) {
+      throw new CryptoInvalid('crypto_rollback', `an older revocation list than version ${seen}`);
     }
+    kr.state.revocationVersion = (await trust.setRevocationList(list, now())).version;
+  } catch (err) {
+    kr.problems.push({ what: 'revocations', scope: 'firm', code: codeOf(err) });
   }
-  const addEscrow = optional(trust, ['addEscrowRecord']) || optional(verifier, ['addEscrowRecord']);
   for (const rec of data.escrow || []) {
-    if (!addEscrow) break;
     try {
-      await addEscrow(bytesOf(rec), now());
+      await trust.addEscrowRecord(bytesOf(rec));
     } catch (err) {
       kr.problems.push({ what: 'escrow', scope: 'firm', code: codeOf(err) });
     }
   }
+  if (trust.newestEscrowVersion < (kr.state.escrowVersion || 0)) {
+    // a server hiding a rotation: writers would seal under a key someone who left holds
+    kr.problems.push({ what: 'escrow', scope: 'firm', code: 'crypto_rollback' });
+    throw new CryptoInvalid('crypto_rollback', 'an older escrow version than this browser saw');
+  }
+  kr.state.escrowVersion = trust.newestEscrowVersion;
   noteKeys(kr, await addCerts(kr, data.certs, 'firm', trust));
   kr.revocations = (revs.client || []).map(bytesOf);
   await applyClientRevocations(kr, trust);
@@ -156,28 +154,6 @@ export async function syncFirm(kr) {
   kr.meks = new Map();
   await kr.save();
   return { ready: true };
-}
-
-/**
- * The signed head of a matter (docs/keys.md lifecycle rules), for a library
- * whose ManifestVerifier has no acceptHead yet: signed by staff or a custodian
- * in scope, no older than HEAD_MAX_AGE_MS, naming the chain's last epoch and hash.
- */
-async function checkHead(kr, trust, verifier, bytes, ref, nowMs) {
-  const h = manifest.decodeHead(bytes);
-  const stale = (why) => new CryptoInvalid('crypto_stale', why);
-  if (h.firm !== kr.firm || h.matter !== ref) throw new CryptoInvalid('crypto_wrong_context', 'head of another matter');
-  const signer = trust.lookup(h.signer, h.signer_kid, nowMs);
-  const custodian = signer.role === certs.ROLE.bot && (signer.flags & certs.FLAG.CUSTODIAN) !== 0;
-  if (signer.role !== certs.ROLE.staff && !(custodian && (!signer.scopes.length || signer.scopes.includes(ref)))) {
-    throw new CryptoInvalid('crypto_uncertified', 'head signer may not sign heads');
-  }
-  if (!(await C.primitives.ed25519Verify(signer.ed_pk, h.tbs, h.sig))) {
-    throw new CryptoInvalid('crypto_signature', 'head signature');
-  }
-  if (nowMs - Number(h.ts_ms) > manifest.HEAD_MAX_AGE_MS) throw stale('the head is too old');
-  const st = verifier.state(kr.firm, ref);
-  if (!st || st.epoch !== h.epoch || !bytesEqual(st.hash, h.hash)) throw stale('the head names another epoch than the chain');
 }
 
 /**
@@ -243,13 +219,10 @@ export async function syncMatter(kr, ref) {
     mem.hash = new Uint8Array(st.hash);
   }
   if (data.head) {
-    // the library's acceptHead takes the firm too: (bytes, firm, matter, nowMs)
-    const libHead = optional(verifier, ['acceptHead']);
-    const acceptHead = libHead
-      ? (bytes, matter, t) => libHead(bytes, kr.firm, matter, t)
-      : (bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t);
+    // the library's rule: signer in scope, within HEAD_MAX_AGE_MS, not behind the chain, no
+    // fork; a writer's sealMessage then needs it (checkWritable)
     try {
-      await acceptHead(bytesOf(data.head), ref, now());
+      await verifier.acceptHead(bytesOf(data.head), kr.firm, ref, now());
     } catch (err) {
       fail('head', err);
     }

@@ -7,7 +7,7 @@ import { api } from '../shared/http.js';
 import * as C from '../crypto/index.js';
 import { inviteLink, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
 import { clientUser } from './keyflows.js';
-import { b64, currentFek, keyedRing, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
+import { b64, currentFek, keyedRing, matterState, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
 
 const enc = encodeURIComponent;
 
@@ -40,8 +40,11 @@ function historyFor(kr, ref, state, old) {
   return out;
 }
 
-/** Replace the client's key by `key` and post cert, epoch, history wraps and the old key's revocation. */
-async function replaceKey(kr, ref, contactId, key) {
+/**
+ * Replace the client's key by `key` and post cert, epoch, (with `history`) the earlier
+ * epochs re-wrapped to it, and the old key's revocation.
+ */
+async function replaceKey(kr, ref, contactId, key, { history = true } = {}) {
   const user = clientUser(contactId);
   let out = null;
   await postNextEpoch(kr, ref, async (state) => {
@@ -57,7 +60,7 @@ async function replaceKey(kr, ref, contactId, key) {
       shareHistory: state.shareHistory,
       old,
       key,
-      history: historyFor(kr, ref, state, old),
+      history: history ? historyFor(kr, ref, state, old) : [],
       nowMs: Date.now(),
     });
     // the new key's certificate must be there before the manifest that names it
@@ -76,14 +79,13 @@ async function replaceKey(kr, ref, contactId, key) {
 export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCode) {
   const kr = await keyedRing(ctx);
   if (!kr) return false;
-  await kr.syncMatter(ref);
   const user = clientUser(contactId);
-  const st = kr.verifier.state(kr.firm, ref);
-  const old = st && st.manifest && st.manifest.members.find((m) => m.user === user);
+  const old = (await matterState(kr, ref)).members.find((m) => m.user === user);
   if (!old) throw new C.CryptoInvalid('crypto_uncertified', 'the client is not a member of the matter');
-  const cert = kr.trust.lookup(user, old.kid, Date.now());
-  const key = await verifiedFreshKey(kr.firm, user, unb64(handoverB64), { edPk: cert.ed_pk, xPk: cert.x_pk, kid: old.kid }, typedCode);
-  await replaceKey(kr, ref, contactId, key);
+  const key = await verifiedFreshKey(kr.firm, user, unb64(handoverB64), { edPk: old.edPk, xPk: old.xPk, kid: old.kid }, typedCode);
+  // no history re-wraps: the client keeps its invite key for the epochs wrapped to it
+  // (docs/keys.md "Handover, as built")
+  await replaceKey(kr, ref, contactId, key, { history: false });
   return true;
 }
 

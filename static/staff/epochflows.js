@@ -76,8 +76,27 @@ export async function clientCert(firm, matter, me, user, key, nowMs) {
   return (await certs.issueCert(p, signer(me))).cert;
 }
 
-/** The welcome item of a contact as an ordinary message of the epoch (thread `welcome-<contact id>`). */
-export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, text, nowMs) {
+/**
+ * The writer's view after making `ep` (what readers will verify): a ManifestVerifier
+ * over the keyring's `trust` (fresh revocation list, escrow records, the members'
+ * certificates, plus `newCerts` made for this epoch), the chain pinned at `prev`,
+ * the new manifest and head accepted by the library's own rules.
+ */
+export async function writerView(trust, firm, matter, prev, ep, newCerts, nowMs) {
+  for (const c of newCerts) await trust.addCert(c, nowMs);
+  const view = new manifest.ManifestVerifier(trust);
+  if (prev) view.pin(firm, matter, prev.epoch, prev.hash);
+  await view.accept(ep.manifest, firm, matter, nowMs);
+  await view.acceptHead(ep.head, firm, matter, nowMs);
+  return view;
+}
+
+/**
+ * The welcome item of a contact as an ordinary message of the epoch (thread
+ * `welcome-<contact id>`), sealed with the library's writer checks against `view`
+ * (writerView: the new epoch is the newest, its head fresh, its escrow version the newest).
+ */
+export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, text, nowMs, view) {
   const head = {
     firm,
     matter,
@@ -90,10 +109,7 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
     tsMs: nowMs,
   };
   const body = envelope.encodeBody({ subject, text });
-  // the writer's view of the chain: the epoch this browser just made on top of the chain it
-  // verified is the newest (sealMessage refuses any other); it is posted with the envelope
-  const verifier = { state: (f, m) => (f === firm && m === matter ? { epoch: ep.epoch, hash: ep.hash } : undefined) };
-  return (await envelope.sealMessage(head, body, { mek: ep.mek }, { edSk: me.edSk }, { verifier })).envelope;
+  return (await envelope.sealMessage(head, body, { mek: ep.mek }, { edSk: me.edSk }, { verifier: view })).envelope;
 }
 
 /**
@@ -104,7 +120,7 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
  * `crypto` is the round's `crypto` field (`secrets` only for portal
  * delivery), `secrets` every R (for the own-mail links the browser builds).
  */
-export async function inviteBundle({ firm, matter, me, fek, prev, members, shareHistory, delivery, invites, nowMs, rand = bytes.randomBytes }) {
+export async function inviteBundle({ firm, matter, me, trust, fek, prev, members, shareHistory, delivery, invites, nowMs, rand = bytes.randomBytes }) {
   const secrets = {};
   const certList = [];
   const joining = [];
@@ -118,10 +134,11 @@ export async function inviteBundle({ firm, matter, me, fek, prev, members, share
   }
   const stay = members.filter((m) => !joining.some((j) => j.user === m.user));
   const ep = await nextEpoch({ firm, matter, me, fek, prev, members: [...stay, ...joining], shareHistory, nowMs, rand });
+  const view = await writerView(trust, firm, matter, prev, ep, certList, nowMs);
   const welcome = {};
   const portalSecrets = {};
   for (const inv of invites) {
-    welcome[inv.contactId] = b64(await welcomeEnvelope(firm, matter, me, ep, inv.contactId, inv.subject, inv.text, nowMs));
+    welcome[inv.contactId] = b64(await welcomeEnvelope(firm, matter, me, ep, inv.contactId, inv.subject, inv.text, nowMs, view));
     if (delivery === 'portal') portalSecrets[inv.contactId] = b64(secrets[inv.contactId]);
   }
   const crypto = { delivery, certs: certList.map(b64), epoch: ep.post, welcome };

@@ -68,7 +68,7 @@ function verifyForm(invite, { ctx, ref, onChanged, onFailed }) {
   form.append(field(KEYS.codeLabel, code), button(KEYS.confirmCode), line);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const done = await busy(form, line, KEYS.confirming, () => confirmFreshKey(ctx, ref, contactIdOf(invite), invite.handover, code.value), (err) => {
+    const done = await busy(form, line, KEYS.confirming, () => confirmFreshKey(ctx, ref, contactIdOf(invite), invite.handover.record, code.value), (err) => {
       if (err && err.code === 'crypto_signature') say(line, KEYS.codeWrong, 'error');
       else onFailed(line, err);
       return true;

@@ -46,19 +46,33 @@ export function currentFek(kr) {
 }
 
 /**
+ * The matter as the keyring's sync just verified it. A firm sync (a `keys` event may
+ * start one at any time) swaps in a fresh verifier that has not read the matter yet:
+ * then the state read after the sync is not the one it built, and the read is repeated.
+ */
+async function syncedView(kr, ref) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const { epoch } = await kr.syncMatter(ref);
+    const { trust, verifier } = kr;
+    const st = verifier && verifier.state(kr.firm, ref);
+    if ((st ? st.epoch : 0) === epoch) return { st, trust };
+  }
+  throw new C.CryptoInvalid('crypto_stale', 'the keys changed while they were read: try again');
+}
+
+/**
  * The matter's verified state after a sync: prev {epoch, hash} (null before
- * epoch 1), members [{user, kid, role, xPk}] of the newest epoch, share_history,
- * and the MEKs this browser could unwrap (Map epoch -> mek).
+ * epoch 1), members [{user, kid, role, xPk, edPk, serial}] of the newest epoch,
+ * share_history, the MEKs this browser could unwrap (Map epoch -> mek) and `trust`.
  */
 export async function matterState(kr, ref) {
-  await kr.syncMatter(ref);
-  const st = kr.verifier && kr.verifier.state(kr.firm, ref);
+  const { st, trust } = await syncedView(kr, ref);
   const now = Date.now();
   const members = [];
   if (st && st.manifest) {
     for (const m of st.manifest.members) {
-      const cert = kr.trust.lookup(m.user, m.kid, now);
-      members.push({ user: m.user, kid: m.kid, role: m.role, xPk: cert.x_pk, serial: cert.serial });
+      const cert = trust.lookup(m.user, m.kid, now);
+      members.push({ user: m.user, kid: m.kid, role: m.role, xPk: cert.x_pk, edPk: cert.ed_pk, serial: cert.serial });
     }
   }
   return {
@@ -66,6 +80,7 @@ export async function matterState(kr, ref) {
     members,
     shareHistory: st && st.manifest ? st.manifest.share_history : true,
     meks: (kr.meks && kr.meks.get(ref)) || new Map(),
+    trust, // the TrustStore this state was verified with (a writer's view builds on it)
   };
 }
 

@@ -30,6 +30,7 @@ export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
     firm: kr.firm,
     matter: ref,
     me: kr.identity,
+    trust: state.trust,
     fek: currentFek(kr),
     prev: state.prev,
     members: state.members.filter((m) => !joining.has(m.user)),
