@@ -132,6 +132,7 @@ async def test_portal_invite_hands_over_and_staff_confirm_the_code(
         body = {
             "public_keys": base64url.encode(again.public.record()),
             "handover": base64url.encode(handover.encode()),
+            "login_secret": base64url.encode(client._kdf.keys(client._password).login_secret),  # type: ignore[union-attr,arg-type]
         }
         with pytest.raises(ApiError) as refused:
             await client.http.call("PUT", "/api/v1/keys/me", body)
@@ -236,22 +237,28 @@ async def test_the_directory_checks_a_handover(
         other = IdentityKey.generate()
         good = base64url.encode(handover.encode())
 
-        async def put(http: Any, public: bytes, record: str) -> str:
-            body = {"public_keys": base64url.encode(public), "handover": record}
+        async def put(who: Any, public: bytes, record: str) -> str:
+            # with the caller's current login secret: each refusal is about the handover
+            secret = who._kdf.keys(who._password).login_secret
+            body = {
+                "public_keys": base64url.encode(public),
+                "handover": record,
+                "login_secret": base64url.encode(secret),
+            }
             with pytest.raises(ApiError) as refused:
-                await http.call("PUT", "/api/v1/keys/me", body)
+                await who.http.call("PUT", "/api/v1/keys/me", body)
             return str(refused.value.server_code)
 
-        assert await put(w.staff.http, fresh.public.record(), good) == "bad_request"
-        assert await put(client.http, other.public.record(), good) == "bad_request"
-        assert await put(client.http, fresh.public.record(), "AAAA") == "bad_request"
-        assert await put(client.http, fresh.public.record(), "A" * 2000) in {
+        assert await put(w.staff, fresh.public.record(), good) == "bad_request"
+        assert await put(client, other.public.record(), good) == "bad_request"
+        assert await put(client, fresh.public.record(), "AAAA") == "bad_request"
+        assert await put(client, fresh.public.record(), "A" * 2000) in {
             "bad_request",
             "payload_too_large",
         }
         stranger = Actor(w.slug, user, other)
         _, unsigned = invitekeys.hand_over(stranger, now_ms=client.clock())
-        code = await put(client.http, fresh.public.record(), base64url.encode(unsigned.encode()))
+        code = await put(client, fresh.public.record(), base64url.encode(unsigned.encode()))
         assert code == "key_not_certified"
         async with kit.db.read() as session:
             stored = await session.execute(

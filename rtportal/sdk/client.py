@@ -264,9 +264,10 @@ class Client:
         fp = self.state.frk_fingerprint
         assert fp is not None
         fresh, handover = invitekeys.hand_over(self._actor, now_ms=self.clock(), rng=self.rng)
+        keys = self._kdf.keys(self._password)
         blob = backup_blob(
             self._kdf,
-            self._kdf.keys(self._password),
+            keys,
             firm=self.firm,
             user=self._actor.uid,
             identity=fresh,
@@ -277,6 +278,7 @@ class Client:
             "public_keys": _b64(fresh.public.record()),
             "backup": blob,
             "handover": _b64(handover.encode()),
+            "login_secret": _b64(keys.login_secret),  # the server asks for it again
         }
         await self.http.call("PUT", f"{K}/me", body)
         self._actor.next = fresh

@@ -353,7 +353,7 @@ def confirm_handover(
     if len(digits(code)) != len(wanted) or not hmac.compare_digest(digits(code), wanted):
         raise RecoveryInvalid("the verification code does not match the handed-over key")
     cert = client_certificate(actor, matter=matter, user=user, public=body.new, now_ms=now_ms)
-    return replace_key(d, actor, matter=matter, cert=cert, now_ms=now_ms, history=False, rng=rng)
+    return replace_key(d, actor, matter=matter, cert=cert, now_ms=now_ms, rng=rng)
 
 
 def _live_keys(d: Directory, matter: str, user: str, now_ms: int) -> list[bytes]:

@@ -83,9 +83,8 @@ export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCod
   const old = (await matterState(kr, ref)).members.find((m) => m.user === user);
   if (!old) throw new C.CryptoInvalid('crypto_uncertified', 'the client is not a member of the matter');
   const key = await verifiedFreshKey(kr.firm, user, unb64(handoverB64), { edPk: old.edPk, xPk: old.xPk, kid: old.kid }, typedCode);
-  // no history re-wraps: the client keeps its invite key for the epochs wrapped to it
-  // (docs/keys.md "Handover, as built")
-  await replaceKey(kr, ref, contactId, key, { history: false });
+  // history re-wrapped to the fresh key (keys.md's wrap rule), so a new device reads it all
+  await replaceKey(kr, ref, contactId, key);
   return true;
 }
 
