@@ -157,6 +157,8 @@ async def test_key_administration_journey(
         assert frk.fingerprint_text == shown  # the server holds the public record the page showed
         assert firm_keys["revocations"]["list"] and len(firm_keys["escrow"]) == 1
         assert seed_of(key_file) not in await everything_stored(kit)
+        # the pin went into the admin's backup at set-up: a new device takes it from there
+        assert await backup_pin(kit, kit.admin.id, ADMIN_PASSWORD) == frk.fingerprint
 
         # --- A staff member signs in: their browser registers a key and waits for approval.
         await sign_in(staff, base, slug, staff_email, STAFF_PASSWORD)
@@ -215,6 +217,9 @@ async def test_key_administration_journey(
         )
         assert found, body
         link, secret = found.group(1), found.group(2)
+        # on this page's origin and firm (never a server-supplied url), with the pinned root
+        assert link.startswith(f"{base}/?firm={slug}#t="), link
+        assert link.endswith(f"&frk={base64url.encode(frk.fingerprint)}"), link
         assert await staff.locator("#own-mail input.link-text").input_value() == link
         await no_sideways_scroll(staff)
         await shot(staff, "invite-own-mail-sent", layout)
@@ -348,6 +353,23 @@ def b64d(value: str) -> bytes:
     data = base64url.decode(value, 1 << 16)
     assert data is not None
     return data
+
+
+async def backup_pin(kit: Any, staff_id: int, password: str) -> bytes:
+    """The root fingerprint sealed in a staff member's server-held key backup."""
+    from rtportal.crypto.backup import open_backup
+
+    async with kit.db.read() as session:
+        cred = (
+            await session.execute(
+                select(Credential).where(
+                    Credential.principal_kind == "staff", Credential.principal_id == staff_id
+                )
+            )
+        ).scalar_one()
+    assert cred.key_backup is not None
+    _, _, contents = await asyncio.to_thread(open_backup, cred.key_backup, password)
+    return contents.frk_fingerprint
 
 
 def seed_of(key_file: str) -> str:

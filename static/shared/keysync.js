@@ -79,6 +79,49 @@ async function applyClientRevocations(kr, trust = kr.trust) {
   }
 }
 
+/**
+ * The revocation list and escrow versions never go back (docs/keys.md, the
+ * lifecycle rules): a served version lower than the highest this browser saw
+ * is crypto_rollback and nothing of that answer is used.
+ */
+function rolledBack(kr, trust) {
+  const list = trust.revocationList ? trust.revocationList.version : 0;
+  const escrow = trust.newestEscrowVersion;
+  const st = kr.state;
+  let bad = false;
+  if (list < (st.revocationVersion || 0)) {
+    kr.problems.push({ what: 'revocations', scope: 'firm', code: 'crypto_rollback' });
+    bad = true;
+  }
+  if (escrow < (st.escrowVersion || 0)) {
+    kr.problems.push({ what: 'escrow', scope: 'firm', code: 'crypto_rollback' });
+    bad = true;
+  }
+  return bad;
+}
+
+/** Remember the highest revocation list and escrow versions seen (after the answer verified). */
+function rememberVersions(kr, trust) {
+  kr.state.revocationVersion = Math.max(kr.state.revocationVersion || 0, trust.revocationList ? trust.revocationList.version : 0);
+  kr.state.escrowVersion = Math.max(kr.state.escrowVersion || 0, trust.newestEscrowVersion);
+}
+
+/**
+ * A staff device whose backup holds no root fingerprint (made before the firm
+ * had one, or before approval) pins the served root once: when my own
+ * certificate verifies under it. The pin then goes into my backup
+ * (keyring.pinFrk re-seals it), so later devices take it from there, never
+ * from the server. Until then the keyring is not ready and says so.
+ */
+async function pinAtFirstCertifiedSync(kr, fingerprint) {
+  if (!kr.mine) {
+    kr.problems.push({ what: 'unpinned', scope: 'firm', code: 'crypto_unpinned' });
+    return false;
+  }
+  await kr.pinFrk(fingerprint);
+  return true;
+}
+
 /** GET /api/v1/keys/firm: the root, revocations, escrow records, staff and bot certs, my firm keys. */
 export async function syncFirm(kr) {
   const data = await api('GET', '/api/v1/keys/firm');
@@ -92,11 +135,7 @@ export async function syncFirm(kr) {
   const frk = bytesOf(data.frk);
   const { fingerprint } = await keys.fingerprintOf(frk);
   const pin = kr.frkFingerprint;
-  if (!pin) {
-    // A staff device with no pin (its backup was made before the firm had a root):
-    // trust on first use; the account page shows the fingerprint to compare.
-    await kr.pinFrk(fingerprint);
-  } else if (!bytesEqual(pin, fingerprint)) {
+  if (pin && !bytesEqual(pin, fingerprint)) {
     kr.problems.push({ what: 'root', scope: 'firm', code: 'crypto_wrong_context' });
     throw new CryptoInvalid('crypto_wrong_context', 'the server serves another firm root key than the one pinned');
   }
@@ -125,7 +164,10 @@ export async function syncFirm(kr) {
       kr.problems.push({ what: 'escrow', scope: 'firm', code: codeOf(err) });
     }
   }
+  if (rolledBack(kr, trust)) return { ready: false };
   noteKeys(kr, await addCerts(kr, data.certs, 'firm', trust));
+  if (!pin && !(await pinAtFirstCertifiedSync(kr, fingerprint))) return { ready: false };
+  rememberVersions(kr, trust);
   kr.revocations = (revs.client || []).map(bytesOf);
   await applyClientRevocations(kr, trust);
 
@@ -150,28 +192,6 @@ export async function syncFirm(kr) {
   kr.meks = new Map();
   await kr.save();
   return { ready: true };
-}
-
-/**
- * The signed head of a matter (docs/keys.md lifecycle rules), for a library
- * whose ManifestVerifier has no acceptHead yet: signed by staff or a custodian
- * in scope, no older than HEAD_MAX_AGE_MS, naming the chain's last epoch and hash.
- */
-async function checkHead(kr, trust, verifier, bytes, ref, nowMs) {
-  const h = manifest.decodeHead(bytes);
-  const stale = (why) => new CryptoInvalid('crypto_stale', why);
-  if (h.firm !== kr.firm || h.matter !== ref) throw new CryptoInvalid('crypto_wrong_context', 'head of another matter');
-  const signer = trust.lookup(h.signer, h.signer_kid, nowMs);
-  const custodian = signer.role === certs.ROLE.bot && (signer.flags & certs.FLAG.CUSTODIAN) !== 0;
-  if (signer.role !== certs.ROLE.staff && !(custodian && (!signer.scopes.length || signer.scopes.includes(ref)))) {
-    throw new CryptoInvalid('crypto_uncertified', 'head signer may not sign heads');
-  }
-  if (!(await C.primitives.ed25519Verify(signer.ed_pk, h.tbs, h.sig))) {
-    throw new CryptoInvalid('crypto_signature', 'head signature');
-  }
-  if (nowMs - Number(h.ts_ms) > manifest.HEAD_MAX_AGE_MS) throw stale('the head is too old');
-  const st = verifier.state(kr.firm, ref);
-  if (!st || st.epoch !== h.epoch || !bytesEqual(st.hash, h.hash)) throw stale('the head names another epoch than the chain');
 }
 
 /**
@@ -221,18 +241,25 @@ export async function syncMatter(kr, ref) {
   const st = verifier.state(kr.firm, ref);
   const mem = kr._matterState(ref);
   const epoch = st ? st.epoch : 0;
+  // a shorter or different chain than this device remembered is not installed for writing:
+  // keyring.seal refuses this matter (the stable code shown) until a sync serves a good one
+  let block = null;
   if (mem.epoch && epoch < mem.epoch) {
-    fail('manifest', new CryptoInvalid('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`));
-  } else if (mem.epoch && hashes.has(mem.epoch) && !bytesEqual(hashes.get(mem.epoch), mem.hash)) {
-    fail('manifest', new CryptoInvalid('crypto_chain', 'the chain differs from the one seen before'));
+    block = new CryptoInvalid('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`);
+  } else if (mem.epoch && (!hashes.has(mem.epoch) || !bytesEqual(hashes.get(mem.epoch), mem.hash))) {
+    block = new CryptoInvalid('crypto_chain', 'the chain differs from the one seen before');
+  }
+  if (block) {
+    fail('manifest', block);
+    if (kr.verifier === verifier) kr.blocked.set(ref, block.code);
   } else if (st) {
     mem.epoch = st.epoch;
     mem.hash = new Uint8Array(st.hash);
+    if (kr.verifier === verifier) kr.blocked.delete(ref);
   }
   if (data.head) {
-    const acceptHead = optional(verifier, ['acceptHead']) || ((bytes, matter, t) => checkHead(kr, trust, verifier, bytes, matter, t));
     try {
-      await acceptHead(bytesOf(data.head), ref, now());
+      await verifier.acceptHead(bytesOf(data.head), kr.firm, ref, now());
     } catch (err) {
       fail('head', err);
     }

@@ -76,8 +76,24 @@ export async function clientCert(firm, matter, me, user, key, nowMs) {
   return (await certs.issueCert(p, signer(me))).cert;
 }
 
+/**
+ * The writer's view after the round: a ManifestVerifier over `trust` (the
+ * keyring's, with the round's new client certificates added: they are posted
+ * with it) pinned at `prev`, that accepted the new manifest and its head. So
+ * sealMessage's checkWritable (newest epoch, fresh head, newest escrow
+ * version) judges the new epoch honestly.
+ */
+export async function writerView(trust, firm, matter, prev, ep, certList, nowMs) {
+  for (const c of certList) await trust.addCert(c, nowMs);
+  const view = new manifest.ManifestVerifier(trust);
+  if (prev) view.pin(firm, matter, prev.epoch, prev.hash);
+  await view.accept(ep.manifest, firm, matter, nowMs);
+  await view.acceptHead(ep.head, firm, matter, nowMs);
+  return view;
+}
+
 /** The welcome item of a contact as an ordinary message of the epoch (thread `welcome-<contact id>`). */
-export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, text, nowMs) {
+export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, text, nowMs, verifier) {
   const head = {
     firm,
     matter,
@@ -90,21 +106,19 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
     tsMs: nowMs,
   };
   const body = envelope.encodeBody({ subject, text });
-  // the writer's view of the chain: the epoch this browser just made on top of the chain it
-  // verified is the newest (sealMessage refuses any other); it is posted with the envelope
-  const verifier = { state: (f, m) => (f === firm && m === matter ? { epoch: ep.epoch, hash: ep.hash } : undefined) };
   return (await envelope.sealMessage(head, body, { mek: ep.mek }, { edSk: me.edSk }, { verifier })).envelope;
 }
 
 /**
  * The crypto part of an invite round delivered by `delivery` ('own_mail' |
- * 'portal', one per round). invites: [{contactId, subject, text}]. Per contact a fresh invite secret
+ * 'portal', one per round). invites: [{contactId, subject, text}]; trust: the keyring's
+ * TrustStore (writerView). Per contact a fresh invite secret
  * R, the identity derived from it, its certificate; one next epoch with the
  * new clients; an encrypted welcome each. Returns {crypto, secrets, epoch}:
  * `crypto` is the round's `crypto` field (`secrets` only for portal
  * delivery), `secrets` every R (for the own-mail links the browser builds).
  */
-export async function inviteBundle({ firm, matter, me, fek, prev, members, shareHistory, delivery, invites, nowMs, rand = bytes.randomBytes }) {
+export async function inviteBundle({ firm, matter, me, fek, prev, members, shareHistory, delivery, invites, trust, nowMs, rand = bytes.randomBytes }) {
   const secrets = {};
   const certList = [];
   const joining = [];
@@ -118,10 +132,11 @@ export async function inviteBundle({ firm, matter, me, fek, prev, members, share
   }
   const stay = members.filter((m) => !joining.some((j) => j.user === m.user));
   const ep = await nextEpoch({ firm, matter, me, fek, prev, members: [...stay, ...joining], shareHistory, nowMs, rand });
+  const view = await writerView(trust, firm, matter, prev, ep, certList, nowMs);
   const welcome = {};
   const portalSecrets = {};
   for (const inv of invites) {
-    welcome[inv.contactId] = b64(await welcomeEnvelope(firm, matter, me, ep, inv.contactId, inv.subject, inv.text, nowMs));
+    welcome[inv.contactId] = b64(await welcomeEnvelope(firm, matter, me, ep, inv.contactId, inv.subject, inv.text, nowMs, view));
     if (delivery === 'portal') portalSecrets[inv.contactId] = b64(secrets[inv.contactId]);
   }
   const crypto = { delivery, certs: certList.map(b64), epoch: ep.post, welcome };
@@ -129,8 +144,13 @@ export async function inviteBundle({ firm, matter, me, fek, prev, members, share
   return { crypto, secrets, epoch: ep };
 }
 
+/** The firm's portal page on this page's origin (no secret): where invite links point. */
+export function portalPage(firm, origin = globalThis.location && globalThis.location.origin) {
+  return `${origin}/?firm=${encodeURIComponent(firm)}`;
+}
+
 /**
- * The link a client opens: the portal page `url` the server answered, with the
+ * The link a client opens: the portal page `url` (portalPage, never a server's url), with the
  * fragment the browser never sends: the link token `t`, the invite secret `r`
  * and the firm root fingerprint `frk` to pin (the server never sees `r`).
  */

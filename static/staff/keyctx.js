@@ -52,6 +52,8 @@ export function currentFek(kr) {
  */
 export async function matterState(kr, ref) {
   await kr.syncMatter(ref);
+  const block = kr.writeBlock(ref);
+  if (block) throw new C.CryptoInvalid(block, 'the served key chain is older or other than this device saw');
   const st = kr.verifier && kr.verifier.state(kr.firm, ref);
   const now = Date.now();
   const members = [];

@@ -44,6 +44,8 @@ test('approving a pending staff member: an FRK certificate that may certify clie
   const newcomer = await staffIdentity(7);
   const fek = await K.newFirmKeys(FIRM, 1);
   const trust = new certs.TrustStore({ firm: FIRM, frkEdPk: frk.edPk });
+  await trust.setRevocationList(await K.revocationList(FIRM, signer, 1, [], NOW), NOW);
+  await trust.addEscrowRecord(await K.escrowRecord(FIRM, fek, signer, NOW));
   await trust.addCert(await K.staffCert(FIRM, signer, admin.id, admin, NOW), NOW);
 
   const pending = { staff_id: 7, public_keys: bytes.b64url(newcomer.record) };
@@ -104,9 +106,11 @@ test('contact ids from client ids', () => {
 
 // ---------------------------------------------------------------- full flows, read back as a client would
 
-/** A client's reader: pinned FRK, staff certificates, the chain of the matter. */
-async function reader(frk, certList) {
+/** A client's reader: pinned FRK, the firm's revocation list and escrow record, certificates. */
+async function reader(frk, certList, firmOut) {
   const trust = new certs.TrustStore({ firm: FIRM, frkEdPk: frk.edPk });
+  await trust.setRevocationList(firmOut.list, NOW);
+  await trust.addEscrowRecord(firmOut.escrow.record);
   for (const c of certList) await trust.addCert(c, NOW);
   return { trust, verifier: new manifest.ManifestVerifier(trust) };
 }
@@ -115,12 +119,14 @@ async function setUpFirm() {
   const root = await frkSigner();
   const admin = await staffIdentity(1);
   const out = await K.firmSetup({ firm: FIRM, frk: root.signer, me: admin, nowMs: NOW });
-  return { ...root, admin, out };
+  // the admin's keyring's trust after the set-up (what the invite round's writer view builds on)
+  const { trust } = await reader(root.frk, [out.cert], out);
+  return { ...root, admin, out, trust };
 }
 
 test('firm set-up: self-certified admin, escrow v1 wrapped to the admin, first revocation list for 30 days', async () => {
   const { frk, admin, out } = await setUpFirm();
-  const { trust } = await reader(frk, [out.cert]);
+  const { trust } = await reader(frk, [out.cert], out);
   const list = await certs.verifyRevocationList(out.list, frk.edPk);
   assert.equal(list.version, 1);
   assert.equal(list.entries.length, 0);
@@ -138,9 +144,9 @@ test('firm set-up: self-certified admin, escrow v1 wrapped to the admin, first r
 });
 
 test('invite round: the client derives its key from R, verifies the chain, unwraps the MEK and reads the welcome', async () => {
-  const { frk, admin, out } = await setUpFirm();
+  const { frk, admin, out, trust: adminTrust } = await setUpFirm();
   const sent = await E.inviteBundle({
-    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW, trust: adminTrust,
     delivery: 'own_mail',
     invites: [
       { contactId: 12, subject: 'Welcome', text: 'Hello Ann' },
@@ -152,7 +158,7 @@ test('invite round: the client derives its key from R, verifies the chain, unwra
   assert.equal(sent.crypto.epoch.wraps.length, 3); // #fek + two clients
   // Ann's browser: derive, verify, unwrap, read
   const ann = await keys.identityFromInviteSecret(sent.secrets[12], FIRM, 'c12');
-  const { trust, verifier } = await reader(frk, [out.cert, ...sent.crypto.certs.map((c) => bytes.fromB64url(c))]);
+  const { trust, verifier } = await reader(frk, [out.cert, ...sent.crypto.certs.map((c) => bytes.fromB64url(c))], out);
   const tbs = await verifier.accept(bytes.fromB64url(sent.crypto.epoch.manifest), FIRM, MATTER, NOW);
   assert.deepEqual(tbs.members.map((m) => m.user), ['c12', 'c13']);
   const head = manifest.decodeHead(bytes.fromB64url(sent.crypto.epoch.head));
@@ -166,9 +172,9 @@ test('invite round: the client derives its key from R, verifies the chain, unwra
 });
 
 test('portal delivery then the fresh key: handover + code -> new cert, old key revoked, next epoch, history re-wrapped', async () => {
-  const { frk, admin, out } = await setUpFirm();
+  const { frk, admin, out, trust: adminTrust } = await setUpFirm();
   const sent = await E.inviteBundle({
-    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW, trust: adminTrust,
     delivery: 'portal',
     invites: [{ contactId: 13, subject: 'S', text: 'T' }],
   });
@@ -188,7 +194,7 @@ test('portal delivery then the fresh key: handover + code -> new cert, old key r
     firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: { epoch: 1, hash: sent.epoch.hash }, members: [member],
     shareHistory: true, old: member, key, history: [{ epoch: 1, mek: sent.epoch.mek }], nowMs: NOW + 1,
   });
-  const { trust, verifier } = await reader(frk, [out.cert, bytes.fromB64url(sent.crypto.certs[0]), rep.cert]);
+  const { trust, verifier } = await reader(frk, [out.cert, bytes.fromB64url(sent.crypto.certs[0]), rep.cert], out);
   await verifier.accept(bytes.fromB64url(sent.crypto.epoch.manifest), FIRM, MATTER, NOW);
   const t2 = await verifier.accept(rep.epoch.manifest, FIRM, MATTER, NOW + 1);
   assert.equal(t2.epoch, 2);
@@ -201,9 +207,9 @@ test('portal delivery then the fresh key: handover + code -> new cert, old key r
 });
 
 test('removal: the next epoch leaves the client out; staff leaving: list v2 with reason left, FEK v2 to the rest', async () => {
-  const { frk, signer, admin, out } = await setUpFirm();
+  const { frk, signer, admin, out, trust: adminTrust } = await setUpFirm();
   const sent = await E.inviteBundle({
-    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    firm: FIRM, matter: MATTER, me: admin, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW, trust: adminTrust,
     delivery: 'own_mail',
     invites: [{ contactId: 12, subject: 'S', text: 'T' }],
   });
