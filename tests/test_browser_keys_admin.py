@@ -193,6 +193,10 @@ async def test_key_administration_journey(
         users = {Certificate.decode(b64d(c)).body.user for c in certs}
         assert {f"s{kit.admin.id}", f"s{kit.staff.id}"} <= users
 
+        # The staff page, still holding the sign-in's KEK, pins the root at its first certified
+        # sync (the live keys event of the approval) and seals the pin into the backup.
+        await wait_for_backup_pin(kit, kit.staff.id, STAFF_PASSWORD, frk.fingerprint)
+
         # --- The staff member invites a client from their own mail client.
         await staff.reload()
         await staff.goto(f"{base}/?firm={slug}#/matter/{kit.ref}")
@@ -370,6 +374,13 @@ async def backup_pin(kit: Any, staff_id: int, password: str) -> bytes:
     assert cred.key_backup is not None
     _, _, contents = await asyncio.to_thread(open_backup, cred.key_backup, password)
     return contents.frk_fingerprint
+
+
+async def wait_for_backup_pin(kit: Any, staff_id: int, password: str, fingerprint: bytes) -> None:
+    deadline = asyncio.get_running_loop().time() + 15
+    while await backup_pin(kit, staff_id, password) != fingerprint:
+        assert asyncio.get_running_loop().time() < deadline, "the pin never reached the backup"
+        await asyncio.sleep(0.2)  # reason: polling the database for the browser's PUT /keys/me
 
 
 def seed_of(key_file: str) -> str:

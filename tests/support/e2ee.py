@@ -206,6 +206,9 @@ class KeyWorld:
                 d.unwrap(wrap, w.mek_info(matter, epoch, user), w.ids[user].x_sk, w.now_ms)
         if staff:
             d.add_firm_keys(w.fek)
+        if matter in self.heads:
+            # a writer needs the signed head of the chain's last epoch (the lifecycle rules)
+            d.accept_head(self.heads[matter], matter, w.now_ms)
         return d
 
     def seal(
