@@ -53,6 +53,7 @@ import { b64url, bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
 import { CryptoInvalid } from '../crypto/errors.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as store from './keystore.js';
+import { CRYPTO } from './strings.js';
 
 const { keys, certs, envelope, backup } = C;
 const ZERO32 = new Uint8Array(32);
@@ -401,7 +402,7 @@ export class Keyring {
   async seal(ref, thread, bodyObj, { vis = VIS.PORTAL, parent = null } = {}) {
     if (!this.verifier || !this.verifier.state(this.firm, ref)) await this.syncMatter(ref);
     const block = this.writeBlock(ref);
-    if (block) throw new CryptoInvalid(block, 'the server served an older or different key chain than this device saw');
+    if (block) throw new CryptoInvalid(block, CRYPTO.chainBlocked);
     const st = this.verifier.state(this.firm, ref);
     if (!st || !st.manifest) throw new CryptoInvalid('crypto_stale_epoch', 'no verified epoch to write under');
     const fekVersion = st.manifest.fek_version;

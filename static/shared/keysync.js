@@ -115,7 +115,7 @@ function rememberVersions(kr, trust) {
  */
 async function pinAtFirstCertifiedSync(kr, fingerprint) {
   if (!kr.mine) {
-    kr.problems.push({ what: 'unpinned', scope: 'firm', code: 'crypto_unpinned' });
+    kr.problems.push({ what: 'unpinned', scope: 'firm', code: 'crypto_uncertified' });
     return false;
   }
   await kr.pinFrk(fingerprint);
@@ -229,6 +229,14 @@ export async function syncMatter(kr, ref) {
   const hashes = new Map();
   for (const { bytes, epoch } of chain) {
     try {
+      const held = verifier.manifestAt(kr.firm, ref, epoch);
+      if (held) {
+        // verified earlier with this verifier (a second sync in the page): the same manifest, or a fork
+        const served = C.encoding.decode(manifest.MANIFEST, bytes).tbs;
+        if (!bytesEqual(served.raw, held.raw)) throw new CryptoInvalid('crypto_chain', 'another manifest of a verified epoch');
+        hashes.set(epoch, await manifest.manifestHash(bytes));
+        continue;
+      }
       // a reader given a later first epoch (joined without history) pins it: trust on first use
       const first = !verifier.state(kr.firm, ref);
       await verifier.accept(bytes, kr.firm, ref, now(), { pin: first && epoch > 1 });

@@ -104,6 +104,7 @@ export const CRYPTO = {
   fingerprintHint: 'Compare these with the ones your firm shows you; if they differ, call the firm.',
   noDeviceKeys: 'No encryption keys on this device. Sign out and sign in again to unlock them.',
   unpinned: 'This device has not confirmed your firm’s root key yet: encryption waits until an administrator approves your keys. Then compare the fingerprint below with your administrator’s.',
+  chainBlocked: 'The server served older keys for this matter than this device saw before. Nothing can be sent until it serves the current ones; tell the firm.',
   verifyTitle: 'Verification code',
   verifyText: 'Read this code to your adviser when they call.',
 };

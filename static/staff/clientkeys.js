@@ -85,7 +85,7 @@ export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCod
 export async function keysAfterRegenerate(ctx, ref, contactId, answer) {
   const kr = await keyedRing(ctx);
   if (!kr) return null;
-  if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_unpinned', KEYS.unpinned);
+  if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_uncertified', KEYS.unpinned);
   const { R, key } = await regeneratedKey(kr.firm, contactId);
   await replaceKey(kr, ref, contactId, key);
   const fp = kr.frkFingerprint;

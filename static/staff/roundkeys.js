@@ -25,7 +25,7 @@ export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
   const kr = await keyedRing(ctx);
   if (!kr) return null; // no keys on this device or in the firm yet: the round goes as before
   // the link's root fingerprint is the one this device pinned (from my backup), never the server's
-  if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_unpinned', KEYS.unpinned);
+  if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_uncertified', KEYS.unpinned);
   const state = await matterState(kr, ref);
   const joining = new Set(chosen.map((c) => clientUser(c.contact_id)));
   const out = await inviteBundle({

@@ -55,7 +55,7 @@ test('an unpinned staff device trusts no served root until its own certificate v
   assert.deepEqual(await kr.syncFirm(), { ready: false });
   assert.equal(kr.frkFingerprint, null);
   assert.equal(kr.trust, null);
-  assert.ok(kr.problems.some((p) => p.code === 'crypto_unpinned'));
+  assert.ok(kr.problems.some((p) => p.what === 'unpinned'));
 
   served = { '/api/v1/keys/firm': w.firm() };
   assert.deepEqual(await kr.syncFirm(), { ready: true });
@@ -128,6 +128,14 @@ test('a shorter or forked chain than this device remembered blocks writing until
   served = { '/api/v1/keys/firm': w.firm(), [path]: matter([e1, e2]) };
   assert.equal((await kr.syncMatter(REF)).epoch, 2);
   assert.ok((await kr.seal(REF, 't1', { text: 'hello' })).length > 0);
+  // the same chain again in the same page (a keys event, a staff flow's re-sync) stays writable
+  assert.deepEqual((await kr.syncMatter(REF)).problems, []);
+  assert.equal(kr.writeBlock(REF), null);
+  assert.ok((await kr.seal(REF, 't1', { text: 'hello' })).length > 0);
+  // a fork of a verified epoch served in the same page is refused too
+  served[path] = matter([e1, fork]);
+  await kr.syncMatter(REF);
+  assert.equal(kr.writeBlock(REF), 'crypto_chain');
 
   for (const [eps, code] of [[[e1], 'crypto_rollback'], [[e1, fork], 'crypto_chain']]) {
     await kr.syncFirm(); // a later visit: the chain is verified again from its first epoch
