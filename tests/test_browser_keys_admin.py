@@ -162,6 +162,8 @@ async def test_key_administration_journey(
         assert frk.fingerprint_text == shown  # the server holds the public record the page showed
         assert firm_keys["revocations"]["list"] and len(firm_keys["escrow"]) == 1
         assert seed_of(key_file) not in await everything_stored(kit)
+        # the pin went into the admin's backup at set-up: a new device takes it from there
+        assert await backup_pin(kit, kit.admin.id, ADMIN_PASSWORD) == frk.fingerprint
 
         # --- A staff member signs in: their browser registers a key and waits for approval.
         await sign_in(staff, base, slug, staff_email, STAFF_PASSWORD)
@@ -196,6 +198,10 @@ async def test_key_administration_journey(
         users = {Certificate.decode(b64d(c)).body.user for c in certs}
         assert {f"s{kit.admin.id}", f"s{kit.staff.id}"} <= users
 
+        # The staff page, still holding the sign-in's KEK, pins the root at its first certified
+        # sync (the live keys event of the approval) and seals the pin into the backup.
+        await wait_for_backup_pin(kit, kit.staff.id, STAFF_PASSWORD, frk.fingerprint)
+
         # --- The staff member invites a client from their own mail client.
         await staff.reload()
         await staff.goto(f"{base}/?firm={slug}#/matter/{kit.ref}")
@@ -220,6 +226,9 @@ async def test_key_administration_journey(
         )
         assert found, body
         link, secret = found.group(1), found.group(2)
+        # on this page's origin and firm (never a server-supplied url), with the pinned root
+        assert link.startswith(f"{base}/?firm={slug}#t="), link
+        assert link.endswith(f"&frk={base64url.encode(frk.fingerprint)}"), link
         assert await staff.locator("#own-mail input.link-text").input_value() == link
         await no_sideways_scroll(staff)
         await shot(staff, "invite-own-mail-sent", layout)
@@ -353,6 +362,30 @@ def b64d(value: str) -> bytes:
     data = base64url.decode(value, 1 << 16)
     assert data is not None
     return data
+
+
+async def backup_pin(kit: Any, staff_id: int, password: str) -> bytes:
+    """The root fingerprint sealed in a staff member's server-held key backup."""
+    from rtportal.crypto.backup import open_backup
+
+    async with kit.db.read() as session:
+        cred = (
+            await session.execute(
+                select(Credential).where(
+                    Credential.principal_kind == "staff", Credential.principal_id == staff_id
+                )
+            )
+        ).scalar_one()
+    assert cred.key_backup is not None
+    _, _, contents = await asyncio.to_thread(open_backup, cred.key_backup, password)
+    return contents.frk_fingerprint
+
+
+async def wait_for_backup_pin(kit: Any, staff_id: int, password: str, fingerprint: bytes) -> None:
+    deadline = asyncio.get_running_loop().time() + 15
+    while await backup_pin(kit, staff_id, password) != fingerprint:
+        assert asyncio.get_running_loop().time() < deadline, "the pin never reached the backup"
+        await asyncio.sleep(0.2)  # reason: polling the database for the browser's PUT /keys/me
 
 
 def seed_of(key_file: str) -> str:

@@ -98,7 +98,13 @@ export function keyNotices(keyring, ref, names) {
     p.dataset.user = change.user;
     box.append(p);
   }
-  if (keyring.problems.some((p) => p.what === 'root')) {
+  if (keyring.problems.some((p) => p.what === 'unpinned')) {
+    const p = el('p', 'key-notice unpinned', CRYPTO.unpinned);
+    p.setAttribute('role', 'status');
+    box.append(p);
+  }
+  // a served revocation list or escrow version older than seen: the server hides a revocation
+  if (keyring.problems.some((p) => p.what === 'root' || (p.scope === 'firm' && p.code === 'crypto_rollback'))) {
     const p = el('p', 'crypto-warning-title', CRYPTO.firmWarning);
     p.setAttribute('role', 'alert');
     box.append(p);

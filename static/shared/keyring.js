@@ -37,7 +37,9 @@
 //                                              moved: signed for another matter or thread)
 //     .chainAlarms                 Map ref -> crypto_rollback | crypto_chain: the server served
 //                                  another chain than the one remembered; open/seal refuse it
-//     .pinFrk(fingerprint)         pin the root on a staff device that set the firm up
+//     .pinFrk(fingerprint)         pin the root (firm set-up, or a staff device's first certified
+//                                  sync); sealed into my backup at once when .pinSealer is set
+//     .writeBlock(ref)             the chainAlarms code of the matter (seal refuses), or null
 //     await .forget()              sign-out: delete this identity and trust state from IndexedDB
 //
 // Non-extractable: the identity's X25519 and Ed25519 private keys are WebCrypto
@@ -53,6 +55,7 @@ import { b64url, bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
 import { CryptoInvalid } from '../crypto/errors.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as store from './keystore.js';
+import { CRYPTO } from './strings.js';
 
 const { keys, certs, envelope, backup } = C;
 const ZERO32 = new Uint8Array(32);
@@ -80,7 +83,8 @@ function wipe(...arrays) {
 }
 
 function freshState(frkFingerprint) {
-  return { v: 1, frkFingerprint: frkFingerprint ?? null, keys: {}, revocationVersion: 0, escrowVersion: 0, matters: {} };
+  // pinSealed: the pin is in the server-held backup too (later devices take it from there)
+  return { v: 1, frkFingerprint: frkFingerprint ?? null, pinSealed: false, keys: {}, revocationVersion: 0, escrowVersion: 0, matters: {} };
 }
 
 /** The 32-byte root fingerprint a backup or state holds, or null when it is unpinned (zeros). */
@@ -161,9 +165,29 @@ export async function unlockWithPassword({ firm, user, password, kdf, backupByte
     ? old.state
     : freshState(null);
   state.frkFingerprint = fromBackup ?? before ?? null;
+  state.pinSealed = fromBackup !== null;
   const record = { firm, user, identity, state };
   await store.save(record);
   return new Keyring(record);
+}
+
+/**
+ * The backup `backupBytes` sealed again under the same key `kek` (the
+ * sign-in's, same salt and parameters) with `frkFingerprint` as its pinned
+ * root: the seeds are decrypted, re-encrypted with a fresh nonce, wiped.
+ */
+export async function resealBackup({ firm, user, backupBytes, kek, frkFingerprint }) {
+  const b = C.encoding.decode(backup.BACKUP, bytesOf(backupBytes));
+  if (b.header.firm !== firm || b.header.user !== user) {
+    throw new CryptoInvalid('crypto_wrong_context', 'backup of another user');
+  }
+  const pt = await C.primitives.aesGcmDecrypt(kek, b.nonce, b.ct, b.header.raw);
+  const r = C.encoding.decode(backup.BACKUP_PLAINTEXT, pt);
+  const next = C.encoding.encode(backup.BACKUP_PLAINTEXT, { x_sk: r.x_sk, ed_sk: r.ed_sk, frk_fingerprint: frkFingerprint });
+  const nonce = C.bytes.randomBytes(12);
+  const ct = await C.primitives.aesGcmEncrypt(kek, nonce, next, b.header.raw);
+  wipe(pt, next, r.x_sk, r.ed_sk);
+  return C.encoding.encode(backup.BACKUP, { header: b.header.raw, nonce, ct });
 }
 
 /** A new identity, not stored yet (see PendingIdentity). */
@@ -259,6 +283,7 @@ export class Keyring {
     this.chainAlarms = new Map(); // ref -> code: its chain disagreed with the one remembered
     this.revocations = []; // client revocations of the last firm sync (applied once their certs are known)
     this.mine = null; // my own certificate entry, once seen
+    this.pinSealer = null; // async (fingerprint) => void, while the sign-in's KEK is in this page
     this._syncs = new Map();
     this._saveTimer = null;
   }
@@ -304,6 +329,33 @@ export class Keyring {
     }
     this.state.frkFingerprint = new Uint8Array(fingerprint);
     await this.save();
+    await this.sealPin();
+  }
+
+  /**
+   * Put the pin into my server-held backup when it is not there yet, with the
+   * sealer keysession.js gives a keyring while this page holds the sign-in's
+   * KEK (else the next sign-in does it). A failure leaves pinSealed false.
+   */
+  async sealPin() {
+    if (!this.frkFingerprint || this.state.pinSealed || !this.pinSealer) return false;
+    try {
+      await this.pinSealer(this.frkFingerprint);
+    } catch {
+      return false; // the next sign-in tries again
+    }
+    this.state.pinSealed = true;
+    await this.save();
+    return true;
+  }
+
+  /**
+   * Why this device must not write in matter `ref` now, or null: the served
+   * chain was shorter than or different from the one it remembered
+   * (crypto_rollback / crypto_chain) on the last sync of the matter.
+   */
+  writeBlock(ref) {
+    return this.chainAlarms.get(ref) ?? null;
   }
 
   /** Persist the identity and trust state now. */
@@ -351,8 +403,8 @@ export class Keyring {
   /** Encrypt and sign `bodyObj` as a message of `thread` under the newest verified epoch. */
   async seal(ref, thread, bodyObj, { vis = VIS.PORTAL, parent = null } = {}) {
     if (!this.verifier || !this.verifier.state(this.firm, ref)) await this.syncMatter(ref);
-    const alarm = this.chainAlarms.get(ref);
-    if (alarm) throw new CryptoInvalid(alarm, 'the server serves another chain than the one seen before');
+    const block = this.writeBlock(ref);
+    if (block) throw new CryptoInvalid(block, CRYPTO.chainBlocked);
     const st = this.verifier.state(this.firm, ref);
     if (!st || !st.manifest) throw new CryptoInvalid('crypto_stale_epoch', 'no verified epoch to write under');
     const fekVersion = st.manifest.fek_version;

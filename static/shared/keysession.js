@@ -8,7 +8,7 @@ import { b64url, fromB64url } from '../crypto/bytes.js';
 import { backupHeader, createBackup as sealBackup, openBackup } from '../crypto/backup.js';
 import { ApiError, api } from './http.js';
 import { userId } from './keyids.js';
-import { createIdentity, forgetAll, openKeyring, unlockWithPassword } from './keyring.js';
+import { createIdentity, forgetAll, openKeyring, resealBackup, unlockWithPassword } from './keyring.js';
 
 let current = null; // {firm, user, keyring}
 let firmSlug = null;
@@ -20,6 +20,22 @@ async function sessionFirm() {
     firmSlug = me.firm && me.firm.slug;
   }
   return firmSlug;
+}
+
+/**
+ * Give `keyring` the means to put its root pin into my server-held backup:
+ * the sign-in's KEK, held in this closure only (this page's memory, never
+ * stored; a reload or sign-out drops it, and the next sign-in seals a pin
+ * this device holds). The seeds are decrypted only for the re-seal.
+ */
+function holdKek(keyring, kek) {
+  if (!kek) return;
+  const { firm, user } = keyring;
+  keyring.pinSealer = async (fingerprint) => {
+    const mine = await api('GET', '/api/v1/keys/me');
+    const backupBytes = await resealBackup({ firm, user, backupBytes: mine.backup, kek, frkFingerprint: fingerprint });
+    await api('PUT', '/api/v1/keys/me', { public_keys: mine.public_keys, backup: b64url(backupBytes) });
+  };
 }
 
 /** Tell this module the firm of the session when the page already knows it (GET /api/v1/me). */
@@ -58,6 +74,8 @@ export async function keysAfterSignIn({ answer, password, kdf, kek }) {
   if (answer.key_backup) {
     const keyring = await unlockWithPassword({ firm, user, password, kdf, backupBytes: answer.key_backup, kek });
     current = { firm, user, keyring };
+    holdKek(keyring, kek);
+    await keyring.sealPin(); // a pin this device made after the backup (no-op when it is in there)
     return keyring;
   }
   if (principal.kind !== 'staff') return null;
@@ -76,6 +94,7 @@ export async function keysAfterSignIn({ answer, password, kdf, kek }) {
   }
   const keyring = await pending.store();
   current = { firm, user, keyring };
+  holdKek(keyring, made.kek); // the pin comes at approval (first certified sync) and goes into the backup
   return keyring;
 }
 
@@ -103,12 +122,16 @@ export async function backupForNewPassword(currentPassword, nextPassword, kdf) {
     password: nextPassword,
     xSk: opened.xSk,
     edSk: opened.edSk,
-    frkFingerprint: opened.frkFingerprint,
+    // the pin this device made goes in if the backup had none yet
+    frkFingerprint: current && current.keyring.frkFingerprint && !opened.frkFingerprint.some((b) => b !== 0)
+      ? current.keyring.frkFingerprint
+      : opened.frkFingerprint,
     salt: fromB64url(kdf.salt),
     params: { mKib: kdf.m_kib, t: kdf.t, p: kdf.p },
   });
   opened.xSk.fill(0);
   opened.edSk.fill(0);
+  if (current) current.keyring.pinSealer = null; // the old password's KEK no longer opens the backup
   made.plaintext.fill(0);
   return b64url(made.blob);
 }
@@ -117,6 +140,7 @@ export async function backupForNewPassword(currentPassword, nextPassword, kdf) {
 export async function forgetKeys() {
   const had = current;
   current = null;
+  if (had) had.keyring.pinSealer = null;
   firmSlug = null;
   if (had) await had.keyring.forget();
   await forgetAll();

@@ -35,6 +35,8 @@ function fill(section, keyring) {
   row(list, CRYPTO.myFingerprint, fingerprintText(keyring.identity.fingerprint), 'fingerprint my-fingerprint');
   if (keyring.frkFingerprint) {
     row(list, CRYPTO.firmFingerprint, fingerprintText(keyring.frkFingerprint), 'fingerprint firm-fingerprint');
+  } else {
+    section.append(el('p', 'key-notice unpinned', CRYPTO.unpinned)); // not silently ready
   }
   section.append(list, el('p', 'form-status', CRYPTO.fingerprintHint));
   const code = keyring.verificationCode;

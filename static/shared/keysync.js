@@ -73,6 +73,49 @@ async function applyClientRevocations(kr, trust = kr.trust) {
   }
 }
 
+/**
+ * The revocation list and escrow versions never go back (docs/keys.md, the
+ * lifecycle rules): a served version lower than the highest this browser saw
+ * is crypto_rollback and nothing of that answer is used.
+ */
+function rolledBack(kr, trust) {
+  const list = trust.revocationList ? trust.revocationList.version : 0;
+  const escrow = trust.newestEscrowVersion;
+  const st = kr.state;
+  let bad = false;
+  if (list < (st.revocationVersion || 0)) {
+    kr.problems.push({ what: 'revocations', scope: 'firm', code: 'crypto_rollback' });
+    bad = true;
+  }
+  if (escrow < (st.escrowVersion || 0)) {
+    kr.problems.push({ what: 'escrow', scope: 'firm', code: 'crypto_rollback' });
+    bad = true;
+  }
+  return bad;
+}
+
+/** Remember the highest revocation list and escrow versions seen (after the answer verified). */
+function rememberVersions(kr, trust) {
+  kr.state.revocationVersion = Math.max(kr.state.revocationVersion || 0, trust.revocationList ? trust.revocationList.version : 0);
+  kr.state.escrowVersion = Math.max(kr.state.escrowVersion || 0, trust.newestEscrowVersion);
+}
+
+/**
+ * A staff device whose backup holds no root fingerprint (made before the firm
+ * had one, or before approval) pins the served root once: when my own
+ * certificate verifies under it. The pin then goes into my backup
+ * (keyring.pinFrk re-seals it), so later devices take it from there, never
+ * from the server. Until then the keyring is not ready and says so.
+ */
+async function pinAtFirstCertifiedSync(kr, fingerprint) {
+  if (!kr.mine) {
+    kr.problems.push({ what: 'unpinned', scope: 'firm', code: 'crypto_uncertified' });
+    return false;
+  }
+  await kr.pinFrk(fingerprint);
+  return true;
+}
+
 /** GET /api/v1/keys/firm: the root, revocations, escrow records, staff and bot certs, my firm keys. */
 export async function syncFirm(kr) {
   const data = await api('GET', '/api/v1/keys/firm');
@@ -86,11 +129,7 @@ export async function syncFirm(kr) {
   const frk = bytesOf(data.frk);
   const { fingerprint } = await keys.fingerprintOf(frk);
   const pin = kr.frkFingerprint;
-  if (!pin) {
-    // A staff device with no pin (its backup was made before the firm had a root):
-    // trust on first use; the account page shows the fingerprint to compare.
-    await kr.pinFrk(fingerprint);
-  } else if (!bytesEqual(pin, fingerprint)) {
+  if (pin && !bytesEqual(pin, fingerprint)) {
     kr.problems.push({ what: 'root', scope: 'firm', code: 'crypto_wrong_context' });
     throw new CryptoInvalid('crypto_wrong_context', 'the server serves another firm root key than the one pinned');
   }
@@ -123,13 +162,10 @@ export async function syncFirm(kr) {
       kr.problems.push({ what: 'escrow', scope: 'firm', code: codeOf(err) });
     }
   }
-  if (trust.newestEscrowVersion < (kr.state.escrowVersion || 0)) {
-    // a server hiding a rotation: writers would seal under a key someone who left holds
-    kr.problems.push({ what: 'escrow', scope: 'firm', code: 'crypto_rollback' });
-    throw new CryptoInvalid('crypto_rollback', 'an older escrow version than this browser saw');
-  }
-  kr.state.escrowVersion = trust.newestEscrowVersion;
+  if (rolledBack(kr, trust)) return { ready: false };
   noteKeys(kr, await addCerts(kr, data.certs, 'firm', trust));
+  if (!pin && !(await pinAtFirstCertifiedSync(kr, fingerprint))) return { ready: false };
+  rememberVersions(kr, trust);
   kr.revocations = (revs.client || []).map(bytesOf);
   await applyClientRevocations(kr, trust);
 
@@ -191,6 +227,14 @@ export async function syncMatter(kr, ref) {
   const hashes = new Map();
   for (const { bytes, epoch } of chain) {
     try {
+      const held = verifier.manifestAt(kr.firm, ref, epoch);
+      if (held) {
+        // verified earlier with this verifier (a second sync in the page): the same manifest, or a fork
+        const served = C.encoding.decode(manifest.MANIFEST, bytes).tbs;
+        if (!bytesEqual(served.raw, held.raw)) throw new CryptoInvalid('crypto_chain', 'another manifest of a verified epoch');
+        hashes.set(epoch, await manifest.manifestHash(bytes));
+        continue;
+      }
       // a reader given a later first epoch (joined without history) pins it: trust on first use
       const first = !verifier.state(kr.firm, ref);
       await verifier.accept(bytes, kr.firm, ref, now(), { pin: first && epoch > 1 });
@@ -206,14 +250,15 @@ export async function syncMatter(kr, ref) {
   // A chain shorter than, or different from, the one seen before is a lie: nothing of this
   // matter is opened or sealed with it (keyring.open/seal) until a sync agrees again.
   kr.chainAlarms.delete(ref);
-  const alarm = (code, why) => {
-    fail('manifest', new CryptoInvalid(code, why));
-    kr.chainAlarms.set(ref, code);
-  };
+  let block = null;
   if (mem.epoch && epoch < mem.epoch) {
-    alarm('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`);
-  } else if (mem.epoch && hashes.has(mem.epoch) && !bytesEqual(hashes.get(mem.epoch), mem.hash)) {
-    alarm('crypto_chain', 'the chain differs from the one seen before');
+    block = new CryptoInvalid('crypto_rollback', `epoch ${epoch} after ${mem.epoch} was seen`);
+  } else if (mem.epoch && (!hashes.has(mem.epoch) || !bytesEqual(hashes.get(mem.epoch), mem.hash))) {
+    block = new CryptoInvalid('crypto_chain', 'the chain differs from the one seen before');
+  }
+  if (block) {
+    fail('manifest', block);
+    kr.chainAlarms.set(ref, block.code);
   } else if (st) {
     mem.epoch = st.epoch;
     mem.hash = new Uint8Array(st.hash);

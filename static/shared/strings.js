@@ -103,6 +103,8 @@ export const CRYPTO = {
   firmFingerprint: 'Your firm’s root key fingerprint',
   fingerprintHint: 'Compare these with the ones your firm shows you; if they differ, call the firm.',
   noDeviceKeys: 'No encryption keys on this device. Sign out and sign in again to unlock them.',
+  unpinned: 'This device has not confirmed your firm’s root key yet: encryption waits until an administrator approves your keys. Then compare the fingerprint below with your administrator’s.',
+  chainBlocked: 'The server served older keys for this matter than this device saw before. Nothing can be sent until it serves the current ones; tell the firm.',
   verifyTitle: 'Verification code',
   verifyText: 'Read this code to your adviser when they call.',
 };
@@ -310,6 +312,7 @@ export const confirmRegenerateText = (name) =>
 export const KEYS = {
   title: 'Firm keys',
   intro: 'The firm root key certifies every staff member. Its private part stays in your browser and in the key file you download; the server never sees it.',
+  unpinned: 'This device has not confirmed your firm’s root key yet (it is set when an administrator approves your keys). Compare the fingerprint on your account page with your administrator’s.',
   noKeyring: 'Your encryption keys are not unlocked on this device. Sign out and sign in again with your password.',
   setUp: 'Set up the firm keys',
   settingUp: 'Making the firm keys…',

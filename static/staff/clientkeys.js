@@ -5,7 +5,8 @@
 
 import { api } from '../shared/http.js';
 import * as C from '../crypto/index.js';
-import { inviteLink, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
+import { inviteLink, portalPage, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
+import { KEYS } from '../shared/strings.js';
 import { clientUser } from './keyflows.js';
 import { b64, currentFek, keyedRing, matterState, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
 
@@ -95,9 +96,11 @@ export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCod
 export async function keysAfterRegenerate(ctx, ref, contactId, answer) {
   const kr = await keyedRing(ctx);
   if (!kr) return null;
+  if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_uncertified', KEYS.unpinned);
   const { R, key } = await regeneratedKey(kr.firm, contactId);
   await replaceKey(kr, ref, contactId, key);
   const fp = kr.frkFingerprint;
-  const link = inviteLink(answer.url || location.origin, answer.token, R, C.keys.fingerprintLink(fp));
+  // on this page's origin, never the server's `url`: the link carries the secret
+  const link = inviteLink(portalPage(kr.firm), answer.token, R, C.keys.fingerprintLink(fp));
   return { link, code: b64(R) };
 }

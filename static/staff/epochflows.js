@@ -114,7 +114,8 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
 
 /**
  * The crypto part of an invite round delivered by `delivery` ('own_mail' |
- * 'portal', one per round). invites: [{contactId, subject, text}]. Per contact a fresh invite secret
+ * 'portal', one per round). invites: [{contactId, subject, text}]; trust: the keyring's
+ * TrustStore (writerView). Per contact a fresh invite secret
  * R, the identity derived from it, its certificate; one next epoch with the
  * new clients; an encrypted welcome each. Returns {crypto, secrets, epoch}:
  * `crypto` is the round's `crypto` field (`secrets` only for portal
@@ -146,8 +147,13 @@ export async function inviteBundle({ firm, matter, me, trust, fek, prev, members
   return { crypto, secrets, epoch: ep };
 }
 
+/** The firm's portal page on this page's origin (no secret): where invite links point. */
+export function portalPage(firm, origin = globalThis.location && globalThis.location.origin) {
+  return `${origin}/?firm=${encodeURIComponent(firm)}`;
+}
+
 /**
- * The link a client opens: the portal page `url` the server answered, with the
+ * The link a client opens: the portal page `url` (portalPage, never a server's url), with the
  * fragment the browser never sends: the link token `t`, the invite secret `r`
  * and the firm root fingerprint `frk` to pin (the server never sees `r`).
  */

@@ -67,6 +67,8 @@ async function syncedView(kr, ref) {
  */
 export async function matterState(kr, ref) {
   const { st, trust } = await syncedView(kr, ref);
+  const block = kr.writeBlock(ref);
+  if (block) throw new C.CryptoInvalid(block, 'the served key chain is older or other than this device saw');
   const now = Date.now();
   const members = [];
   if (st && st.manifest) {

@@ -9,9 +9,9 @@ import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { KEYS } from '../shared/strings.js';
 import * as C from '../crypto/index.js';
-import { inviteBundle, inviteLink, mailtoHref } from './epochflows.js';
+import { inviteBundle, inviteLink, mailtoHref, portalPage } from './epochflows.js';
 import { clientUser } from './keyflows.js';
-import { currentFek, keyedRing, matterState, unb64 } from './keyctx.js';
+import { currentFek, keyedRing, matterState } from './keyctx.js';
 import { api } from '../shared/http.js';
 
 /**
@@ -24,6 +24,8 @@ import { api } from '../shared/http.js';
 export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
   const kr = await keyedRing(ctx);
   if (!kr) return null; // no keys on this device or in the firm yet: the round goes as before
+  // the link's root fingerprint is the one this device pinned (from my backup), never the server's
+  if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_uncertified', KEYS.unpinned);
   const state = await matterState(kr, ref);
   const joining = new Set(chosen.map((c) => clientUser(c.contact_id)));
   const out = await inviteBundle({
@@ -37,6 +39,7 @@ export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
     shareHistory: state.shareHistory,
     delivery,
     // in the portal the welcome links to the portal page (the personal link is for the email only)
+    trust: kr.trust,
     invites: chosen.map((c) => ({
       contactId: c.contact_id,
       subject,
@@ -44,20 +47,12 @@ export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
     })),
     nowMs: Date.now(),
   });
-  return { ...out, frkLink: C.keys.fingerprintLink(kr.frkFingerprint || (await frkFingerprint())) };
+  return { ...out, frkLink: C.keys.fingerprintLink(kr.frkFingerprint), portal: portalPage(kr.firm) };
 }
-
-/** The firm's portal page (no secret), what `{portal_link}` means inside the portal. */
-const portalPage = (firm) => `${location.origin}/?firm=${encodeURIComponent(firm)}`;
 
 /** The welcome text with the merge fields the browser knows filled in. */
 function merge(text, name, link) {
   return text.split('{client_name}').join(name || '').split('{portal_link}').join(link);
-}
-
-async function frkFingerprint() {
-  const data = await api('GET', '/api/v1/keys/firm');
-  return (await C.keys.fingerprintOf(unb64(data.frk))).fingerprint;
 }
 
 /** A read-only field with `link` and a Copy button (webmail users paste it into their message). */
@@ -112,9 +107,13 @@ export async function sendRounds(ctx, ref, about, subject, body) {
   return { sent, own };
 }
 
-/** The server's `links` entry of one contact: {url, token} (docs/keys.md: own_mail answers the tokens). */
-function linkOf(sent, contactId) {
-  return (sent.links || []).find((l) => Number(l.contact_id) === Number(contactId)) || {};
+/**
+ * The link token the server answered for one contact (docs/keys.md: own_mail
+ * answers the tokens). Its `url` is ignored: the link is built on this page's
+ * origin, so a server cannot send the secret to another site.
+ */
+function tokenOf(sent, contactId) {
+  return ((sent.links || []).find((l) => Number(l.contact_id) === Number(contactId)) || {}).token;
 }
 
 /**
@@ -127,8 +126,7 @@ export function ownMailPanel(sent, keysOut, chosen, subject, body, onDone) {
   box.id = 'own-mail';
   box.append(el('h3', null, KEYS.ownMailTitle));
   for (const c of chosen) {
-    const { url, token } = linkOf(sent, c.contact_id);
-    const link = inviteLink(url || location.origin, token, keysOut.secrets[c.contact_id], keysOut.frkLink);
+    const link = inviteLink(keysOut.portal, tokenOf(sent, c.contact_id), keysOut.secrets[c.contact_id], keysOut.frkLink);
     const row = el('div', 'own-mail-row');
     row.dataset.contact = String(c.contact_id);
     const open = el('a', 'button', KEYS.openMail);

@@ -121,7 +121,9 @@ async function setUpFirm() {
   const root = await frkSigner();
   const admin = await staffIdentity(1);
   const out = await K.firmSetup({ firm: FIRM, frk: root.signer, me: admin, nowMs: NOW });
-  return { ...root, admin, out };
+  // the admin's keyring's trust after the set-up (what the invite round's writer view builds on)
+  const { trust } = await reader(root.frk, [out.cert], out);
+  return { ...root, admin, out, trust };
 }
 
 test('firm set-up: self-certified admin, escrow v1 wrapped to the admin, first revocation list for 30 days', async () => {
@@ -144,7 +146,7 @@ test('firm set-up: self-certified admin, escrow v1 wrapped to the admin, first r
 });
 
 test('invite round: the client derives its key from R, verifies the chain, unwraps the MEK and reads the welcome', async () => {
-  const { frk, admin, out } = await setUpFirm();
+  const { frk, admin, out, trust: adminTrust } = await setUpFirm();
   const sent = await E.inviteBundle({
     firm: FIRM, matter: MATTER, me: admin, trust: (await reader(frk, [out.cert], out)).trust, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
     delivery: 'own_mail',
@@ -172,7 +174,7 @@ test('invite round: the client derives its key from R, verifies the chain, unwra
 });
 
 test('portal delivery then the fresh key: handover + code -> new cert, old key revoked, next epoch, history re-wrapped', async () => {
-  const { frk, admin, out } = await setUpFirm();
+  const { frk, admin, out, trust: adminTrust } = await setUpFirm();
   const sent = await E.inviteBundle({
     firm: FIRM, matter: MATTER, me: admin, trust: (await reader(frk, [out.cert], out)).trust, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
     delivery: 'portal',
@@ -207,7 +209,7 @@ test('portal delivery then the fresh key: handover + code -> new cert, old key r
 });
 
 test('removal: the next epoch leaves the client out; staff leaving: list v2 with reason left, FEK v2 to the rest', async () => {
-  const { frk, signer, admin, out } = await setUpFirm();
+  const { frk, signer, admin, out, trust: adminTrust } = await setUpFirm();
   const sent = await E.inviteBundle({
     firm: FIRM, matter: MATTER, me: admin, trust: (await reader(frk, [out.cert], out)).trust, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
     delivery: 'own_mail',
