@@ -24,17 +24,18 @@ async function sessionFirm() {
 
 /**
  * Give `keyring` the means to put its root pin into my server-held backup:
- * the sign-in's KEK, held in this closure only (this page's memory, never
+ * the sign-in's KEK and login secret, held in this closure only (this page's memory, never
  * stored; a reload or sign-out drops it, and the next sign-in seals a pin
  * this device holds). The seeds are decrypted only for the re-seal.
  */
-function holdKek(keyring, kek) {
-  if (!kek) return;
+function holdKek(keyring, kek, loginSecret) {
+  if (!kek || !loginSecret) return;
   const { firm, user } = keyring;
   keyring.pinSealer = async (fingerprint) => {
     const mine = await api('GET', '/api/v1/keys/me');
     const backupBytes = await resealBackup({ firm, user, backupBytes: mine.backup, kek, frkFingerprint: fingerprint });
-    await api('PUT', '/api/v1/keys/me', { public_keys: mine.public_keys, backup: b64url(backupBytes) });
+    // the server asks for the current login secret again (a session alone may not replace a backup)
+    await api('PUT', '/api/v1/keys/me', { public_keys: mine.public_keys, backup: b64url(backupBytes), login_secret: loginSecret });
   };
 }
 
@@ -66,7 +67,7 @@ export function useKeyring(keyring) {
  * (`PUT /api/v1/keys/me`: the approval queue). Returns the keyring or null
  * (an account from before end-to-end encryption: nothing to open).
  */
-export async function keysAfterSignIn({ answer, password, kdf, kek }) {
+export async function keysAfterSignIn({ answer, password, kdf, kek, loginSecret }) {
   firmSlug = null;
   const firm = await sessionFirm();
   const principal = answer.principal;
@@ -74,7 +75,7 @@ export async function keysAfterSignIn({ answer, password, kdf, kek }) {
   if (answer.key_backup) {
     const keyring = await unlockWithPassword({ firm, user, password, kdf, backupBytes: answer.key_backup, kek });
     current = { firm, user, keyring };
-    holdKek(keyring, kek);
+    holdKek(keyring, kek, loginSecret);
     await keyring.sealPin(); // a pin this device made after the backup (no-op when it is in there)
     return keyring;
   }
@@ -94,7 +95,7 @@ export async function keysAfterSignIn({ answer, password, kdf, kek }) {
   }
   const keyring = await pending.store();
   current = { firm, user, keyring };
-  holdKek(keyring, made.kek); // the pin comes at approval (first certified sync) and goes into the backup
+  holdKek(keyring, made.kek, made.loginSecret); // the pin comes at approval (first certified sync) and goes into the backup
   return keyring;
 }
 

@@ -95,7 +95,9 @@ export function signInScreen(root, { onSignedIn }) {
         // The keys: the backup of the answer opened with the same Argon2id output.
         // Signed in either way; a backup that does not open is said on the page.
         try {
-          await keysAfterSignIn({ answer: signedIn, password: password.value, kdf: derived.kdf, kek: derived.kek });
+          await keysAfterSignIn({
+            answer: signedIn, password: password.value, kdf: derived.kdf, kek: derived.kek, loginSecret: derived.secret,
+          });
         } catch (err) {
           signedIn.keysError = err;
         }
