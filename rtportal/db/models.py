@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "Firm",
     "Invite",
+    "ItemTag",
     "KeyCert",
     "KeyClientRevocation",
     "KeyEscrow",
@@ -50,10 +51,15 @@ __all__ = [
     "Matter",
     "MatterApplicant",
     "MatterMember",
+    "MatterType",
     "MessageTemplate",
     "OutboxMessage",
+    "Phase",
+    "ReadMark",
     "RecoveryCode",
     "StaffUser",
+    "Tag",
+    "TimelineStep",
     "UTCDateTime",
     "utcnow",
 ]
@@ -116,6 +122,10 @@ class Firm(Base):
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # A client's portal access ends this many days after acceptance; NULL: until removed.
     invite_expiry_days: Mapped[int | None] = mapped_column(Integer)
+    # Clients see the matter's timeline of steps (docs/threads.md).
+    show_timeline: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Clients are not shown which staff members have read their messages.
+    hide_staff_receipts: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -198,6 +208,11 @@ class Matter(Base):
         ForeignKey("staff_users.id", ondelete="SET NULL")
     )
     matter_type: Mapped[str | None] = mapped_column(String(64))
+    # The matter's type and current internal phase (rtportal.timeline).
+    matter_type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("matter_types.id", ondelete="SET NULL")
+    )
+    phase_id: Mapped[int | None] = mapped_column(ForeignKey("phases.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -264,6 +279,8 @@ class Event(Base):
     blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     client_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A deleted item's events (rtportal.threads): its blob erased, shown as a tombstone.
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class AuthToken(Base):
@@ -494,4 +511,12 @@ from rtportal.db.models_keys import (  # noqa: E402
     KeyRevocationList,
     KeyRoot,
     KeyWrap,
+)
+from rtportal.db.models_threads import (  # noqa: E402
+    ItemTag,
+    MatterType,
+    Phase,
+    ReadMark,
+    Tag,
+    TimelineStep,
 )

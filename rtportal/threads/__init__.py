@@ -1,0 +1,10 @@
+"""Threads of a matter's conversation (docs/threads.md).
+
+Items (a thread's opener and its replies, internal notes) are the events
+that made them; this package decides who sees which thread, reads pages
+and unread counts through the thread index, keeps read marks, receipts and
+typing, the firm's tags and the staff activity feed.
+
+Modules:
+    sql.py    the thread expression of migration 0010's index, per dialect
+"""
