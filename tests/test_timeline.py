@@ -4,6 +4,7 @@ events, what a client sees (never a phase), and other firms' objects."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any
@@ -373,3 +374,45 @@ async def test_stored_phase_events_of_the_earlier_kind_still_read(
     }
     (staff,) = [e for e in await _events(http, kit, "staff") if e["kind"] == "phase"]
     assert staff["payload"] == legacy
+
+
+async def test_concurrent_moves_chain_their_from_and_steps_follow_the_order(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Moves racing on one matter are serialised by the matter's row: each
+    ``phase`` event's ``from`` is the phase before it in the log, and a
+    ``step`` event follows exactly the moves that changed the client's step."""
+    kit = await make_firm()
+    created = await _type(http, kit)
+    phases = [p["id"] for p in created["phases"]]
+    step_of = {p["id"]: p["step"] for p in created["phases"]}
+    targets = [phases[i % len(phases)] for i in (0, 3, 1, 4, 2, 0, 3, 4, 1, 2) * 2]
+    responses = await asyncio.gather(
+        *(
+            http.post(
+                f"/api/v1/matters/{kit.ref}/phase", json={"phase": p}, headers=kit.auth("staff")
+            )
+            for p in targets
+        )
+    )
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    log = await _events(http, kit, "staff")
+    moves = [e["payload"] for e in log if e["kind"] == "phase"]
+    previous = None
+    client_step: int | None = None
+    expected_steps = []
+    for move in moves:
+        assert move.get("from") == previous
+        previous = move["phase"]
+        # A phase of no step keeps the client on the step before (views.client_step).
+        mapped = step_of[move["phase"]]
+        order = phases.index(move["phase"])
+        if mapped is None:
+            earlier = [step_of[p] for p in phases[:order] if step_of[p] is not None]
+            mapped = earlier[-1] if earlier else None
+        if mapped != client_step:
+            expected_steps.append(mapped)
+            client_step = mapped
+    assert [e["payload"].get("index") for e in log if e["kind"] == "step"] == expected_steps
+    timeline = await http.get(f"/api/v1/matters/{kit.ref}/timeline", headers=kit.auth("staff"))
+    assert timeline.json()["timeline"]["phase"] == previous
