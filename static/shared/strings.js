@@ -408,6 +408,11 @@ export const TIMELINE = {
 
 /** "Step 2 of 5" (index is 0-based). */
 export const stepOf = (index, total) => `Step ${index + 1} of ${total}`;
+/** A `step` event in the conversation: where the matter now stands. */
+export const stepReached = (p) =>
+  Number.isInteger(p.index) && Number.isInteger(p.total)
+    ? `Now at step ${p.index + 1} of ${p.total}: ${p.name || ''}`
+    : 'The timeline changed.';
 /** A phase in the staff control: "Chasing documents → Preparing". */
 export const phaseOption = (phase, step) => (step ? `${phase} → ${step}` : phase);
 /** What the client currently sees, for staff. */
