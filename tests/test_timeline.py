@@ -5,6 +5,7 @@ events, what a client sees (never a phase), and other firms' objects."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from rtportal.app import create_app
 from rtportal.events.unit import Unit
+from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 
 TYPES = "/api/v1/firm/matter-types"
@@ -416,3 +419,24 @@ async def test_concurrent_moves_chain_their_from_and_steps_follow_the_order(
     assert [e["payload"].get("index") for e in log if e["kind"] == "step"] == expected_steps
     timeline = await http.get(f"/api/v1/matters/{kit.ref}/timeline", headers=kit.auth("staff"))
     assert timeline.json()["timeline"]["phase"] == previous
+
+
+async def test_moves_spend_the_users_write_rate(settings: Settings, make_firm: MakeFirm) -> None:
+    app = create_app(dataclasses.replace(settings, write_rate=0.001, write_burst=2))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            kit = await make_firm()
+            phases = [p["id"] for p in (await _type(http, kit))["phases"]]
+            path = f"/api/v1/matters/{kit.ref}/phase"
+            for phase in phases[:2]:
+                moved = await http.post(path, json={"phase": phase}, headers=kit.auth("staff"))
+                assert moved.status_code == 200, moved.text
+            refused = await http.post(path, json={"phase": phases[2]}, headers=kit.auth("staff"))
+            _error(refused, 429, "rate_limited")
+            timeline = await http.get(
+                f"/api/v1/matters/{kit.ref}/timeline", headers=kit.auth("staff")
+            )
+            assert (
+                timeline.json()["timeline"]["phase"] == phases[1]
+            )  # the refused move wrote nothing

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from rtportal.access import membership, roles
 from rtportal.events.unit import Unit
-from rtportal.http.context import db_of, ok, principal_of, settings_of
+from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
 from rtportal.timeline import change, types, views
@@ -63,6 +63,8 @@ async def patch_type(request: Request) -> Response:
 async def move_phase(request: Request) -> Response:
     principal = await principal_of(request)
     staff_only(principal, "matter")
+    # A move writes events: it spends the user's write rate, as a send does.
+    runtime_of(request).limits.check_write(principal)
     phase_id = change.phase_id_of(await body_of(request, _MOVE_BODY))
     unit = Unit(db_of(request), request.app.state.hub.publish, settings_of(request))
     async with unit:
