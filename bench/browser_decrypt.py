@@ -50,7 +50,9 @@ from rtportal.db import Database
 from rtportal.db.migrate import upgrade
 from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
 from rtportal.settings import Settings
-from tests.support.e2ee import KeyWorld, b64
+from tests.conftest import FirmKit
+from tests.support.crypto.world import World
+from tests.support.keyfirm import KeyFirm, b64, real_now_ms
 from tests.support.logins import give_password
 from tests.support.procs import free_port
 from tests.support.server import running_server
@@ -85,29 +87,41 @@ async def seed(settings: Settings, n: int) -> dict[str, Any]:
                 for who, p in (("admin", admin), ("client", client))
             }
             slug, ref = firm.slug, matter.reference
-        await give_password(db, settings, admin, "admin@bench.test", PASSWORD)
+            # the firm as the tests' KeyFirm knows one (the admin is its only staff member)
+            kit = FirmKit(
+                db, settings, firm.id, firm.name, admin, admin, client, admin, matter,
+                {"admin": tokens["admin"], "contact": tokens["client"]},
+            )  # fmt: skip
+        kdf = await give_password(db, settings, admin, "admin@bench.test", PASSWORD)
     finally:
         await db.close()
-    return {"slug": slug, "ref": ref, "admin": admin, "client": client, "tokens": tokens, "n": n}
+    # PUT /keys/me asks for the admin's login secret (what their browser derives at sign-in)
+    params = Argon2Params(kdf.m_kib, kdf.t, kdf.p)
+    login_secret = bk.derive_password_keys(PASSWORD, kdf.salt, params).login_secret
+    return {
+        "slug": slug, "ref": ref, "admin": admin, "client": client, "tokens": tokens, "n": n,
+        "login_secret": login_secret, "kit": kit,
+    }  # fmt: skip
 
 
-async def publish(base_url: str, s: dict[str, Any]) -> KeyWorld:
+async def publish(base_url: str, s: dict[str, Any]) -> KeyFirm:
     """Firm set-up, the client's certificate and epoch 1 (real API), then N sealed messages."""
     admin, client, ref = f"s{s['admin'].id}", f"c{s['client'].id}", s["ref"]
-    keys = KeyWorld(s["slug"], admin)
     auth = {"Authorization": f"Bearer {s['tokens']['admin']}"}
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-        await keys.set_up_firm(http, auth)
-        keys.invite_client(client, ref)
-        crypto = keys.round_crypto(ref, s["client"].id, "Welcome", "own_mail")
-        epoch = crypto["epoch"]
+        keys = KeyFirm(s["kit"], http, World(s["slug"], now_ms=real_now_ms()), s["slug"])
+        await keys.set_up_by_admin(s["login_secret"])
+        keys.invite_client(client)
+        crypto = keys.round_crypto(s["client"].id, "Welcome", "own_mail")
         answer = await http.post(
             "/api/v1/keys/certs", json={"certs": crypto["certs"]}, headers=auth
         )
         assert answer.status_code == 201, answer.text
-        answer = await http.post(f"/api/v1/keys/matters/{ref}/epochs", json=epoch, headers=auth)
+        answer = await http.post(
+            f"/api/v1/keys/matters/{ref}/epochs", json=crypto["epoch"], headers=auth
+        )
         assert answer.status_code in (200, 201), answer.text
-        sealer = keys.reader(admin, ref)
+        sealer = keys.reader(admin)
         me = keys.world.ids[admin]
 
         async def post(i: int) -> None:
