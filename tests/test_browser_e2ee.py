@@ -38,6 +38,7 @@ from rtportal.db.models import Credential, Event, OutboxMessage
 from rtportal.settings import Settings
 from tests import test_browser_feed as feed_test
 from tests.conftest import FirmKit, MakeFirm
+from tests.support.browserfirm import accept_link
 from tests.support.keyfirm import KeyFirm, b64, key_firm, real_now_ms, tamper
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
@@ -208,12 +209,7 @@ async def test_encrypted_conversation_journey(
         watch = PageWatch(page)
         frk = keys.world.frk.public.link
         link = f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={frk}"
-        await page.goto(link)
-        form = page.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        await accept_link(page, link, CLIENT_PASSWORD)
         # The link's secrets left the address bar before anything else.
         assert "#" not in page.url
 
@@ -397,12 +393,9 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
         context = await browser.new_context(**LAYOUTS[layout])
         page = await context.new_page()
         watch = PageWatch(page)
-        await page.goto(link.replace("http://127.0.0.1:8000", portal.base_url))
-        form = page.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        await accept_link(
+            page, link.replace("http://127.0.0.1:8000", portal.base_url), CLIENT_PASSWORD
+        )
         # It still reads with the invite key until the adviser confirms the fresh one.
         await expect(body_of(page, invite["seq"], ref).locator(".message-text")).to_have_text(
             WELCOME, timeout=WAIT_MS
@@ -451,14 +444,8 @@ async def test_a_substituted_firm_root_is_refused(
         context = await browser.new_context(**LAYOUTS["desktop"])
         page = await context.new_page()
         watch = PageWatch(page)
-        await page.goto(
-            f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={other_root}"
-        )
-        form = page.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        forged = f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={other_root}"
+        await accept_link(page, forged, CLIENT_PASSWORD)
         notice = page.locator(f"#matter-{ref} .key-notices [role=alert]", has_text="do not match")
         await expect(notice).to_be_visible(timeout=WAIT_MS)
         shown = body_of(page, welcome["seq"], ref)
