@@ -38,7 +38,8 @@ from rtportal.db.models import Credential, Event, OutboxMessage
 from rtportal.settings import Settings
 from tests import test_browser_feed as feed_test
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.e2ee import KeyWorld, b64, tamper
+from tests.support.browserfirm import accept_link
+from tests.support.keyfirm import KeyFirm, b64, key_firm, real_now_ms, tamper
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
 from tests.test_invites import _new_contact
@@ -142,27 +143,27 @@ def body_of(page: Any, seq: int, ref: str) -> Any:
 
 async def e2ee_firm(
     http: httpx.AsyncClient, kit: FirmKit, settings: Settings
-) -> tuple[KeyWorld, str]:
+) -> tuple[KeyFirm, str]:
     """A firm set up for end-to-end encryption by its org admin (``kit.admin``)."""
     slug = await firm_slug(kit.db, kit.firm_id)
     admin_email = await staff_email(kit.db, kit.admin.id)
     kdf = await give_password(kit.db, settings, kit.admin, admin_email, STAFF_PASSWORD)
     params = Argon2Params(kdf.m_kib, kdf.t, kdf.p)
     secret = derive_password_keys(STAFF_PASSWORD, kdf.salt, params).login_secret
-    keys = KeyWorld(slug, f"s{kit.admin.id}")
-    await keys.set_up_firm(http, kit.auth("admin"), secret)
+    keys = await key_firm(kit, http, set_up=False, now_ms=real_now_ms())
+    await keys.set_up_by_admin(secret)
     return keys, slug
 
 
 async def invite_round(
-    http: httpx.AsyncClient, kit: FirmKit, keys: KeyWorld, contact_id: int, delivery: str
+    http: httpx.AsyncClient, kit: FirmKit, keys: KeyFirm, contact_id: int, delivery: str
 ) -> tuple[bytes, str]:
     """The staff browser's invite round (docs/keys.md): R, the client's certificate, the
     first epoch and the encrypted welcome. Returns R and (own mail) the link token."""
-    secret = keys.invite_client(f"c{contact_id}", kit.ref)
+    secret = keys.invite_client(f"c{contact_id}")
     body = {
         "invites": [{"contact_id": contact_id, "method": "email", "see_applicants": True}],
-        "crypto": keys.round_crypto(kit.ref, contact_id, WELCOME, delivery),
+        "crypto": keys.round_crypto(contact_id, WELCOME, delivery),
     }
     answer = await http.post(
         f"/api/v1/matters/{kit.ref}/invites", json=body, headers=kit.auth("admin")
@@ -189,7 +190,7 @@ async def test_encrypted_conversation_journey(
     ref = kit.ref
     async with api_client(portal) as http:
         keys, slug = await e2ee_firm(http, kit, settings)
-        admin = keys.staff
+        admin = keys.admin
         contact_id = await _new_contact(http, kit)
         client = f"c{contact_id}"
         thread = f"welcome-{contact_id}"
@@ -198,7 +199,7 @@ async def test_encrypted_conversation_journey(
         welcome = next(e for e in await events_of(http, kit) if e["kind"] == "welcome")
         # A message the server altered after it was stored (a malicious server).
         altered = await post_blob(
-            http, kit, thread, keys.seal(admin, ref, thread, "ALTERED-SECRET"), who="admin"
+            http, kit, thread, keys.seal_body(admin, thread, "ALTERED-SECRET"), who="admin"
         )
         await alter_blob(kit, altered["seq"])
 
@@ -206,13 +207,9 @@ async def test_encrypted_conversation_journey(
         context = await browser.new_context(**LAYOUTS[layout])
         page = await context.new_page()
         watch = PageWatch(page)
-        link = f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={keys.frk_link}"
-        await page.goto(link)
-        form = page.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        frk = keys.world.frk.public.link
+        link = f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={frk}"
+        await accept_link(page, link, CLIENT_PASSWORD)
         # The link's secrets left the address bar before anything else.
         assert "#" not in page.url
 
@@ -257,7 +254,7 @@ async def test_encrypted_conversation_journey(
 
         blob = base64url.decode(stored[0]["blob"], 1 << 20)
         assert blob is not None
-        sender, body = keys.open(admin, ref, thread, blob)
+        sender, body = keys.open(admin, thread, blob)
         assert (sender, body.text) == (client, reply_text)
         await shot(page, "client-reply", layout)
         assert watch.problems == []
@@ -277,7 +274,7 @@ async def test_encrypted_conversation_journey(
         )
         await expect(staff_page.locator(f"#matter-{ref} li.event").first).to_be_visible()
         await shot(staff_page, "staff-waiting", layout)
-        assert await keys.approve_pending(http, kit.auth("admin")) == [f"s{kit.staff.id}"]
+        assert await keys.approve_pending() == [f"s{kit.staff.id}"]
         await staff_page.reload()
         staff_reply = staff_page.locator(f"#matter-{ref} .message-body[data-sender={client}]")
         await expect(staff_reply.locator(".message-text")).to_have_text(reply_text, timeout=WAIT_MS)
@@ -391,17 +388,14 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
         await invite_round(http, kit, keys, contact_id, "portal")
         (invite,) = await events_of(http, kit, kind="welcome")
         link = await portal_link(kit)
-        assert "&r=" in link and f"frk={keys.frk_link}" in link
+        assert "&r=" in link and f"frk={keys.world.frk.public.link}" in link
 
         context = await browser.new_context(**LAYOUTS[layout])
         page = await context.new_page()
         watch = PageWatch(page)
-        await page.goto(link.replace("http://127.0.0.1:8000", portal.base_url))
-        form = page.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        await accept_link(
+            page, link.replace("http://127.0.0.1:8000", portal.base_url), CLIENT_PASSWORD
+        )
         # It still reads with the invite key until the adviser confirms the fresh one.
         await expect(body_of(page, invite["seq"], ref).locator(".message-text")).to_have_text(
             WELCOME, timeout=WAIT_MS
@@ -450,14 +444,8 @@ async def test_a_substituted_firm_root_is_refused(
         context = await browser.new_context(**LAYOUTS["desktop"])
         page = await context.new_page()
         watch = PageWatch(page)
-        await page.goto(
-            f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={other_root}"
-        )
-        form = page.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        forged = f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={other_root}"
+        await accept_link(page, forged, CLIENT_PASSWORD)
         notice = page.locator(f"#matter-{ref} .key-notices [role=alert]", has_text="do not match")
         await expect(notice).to_be_visible(timeout=WAIT_MS)
         shown = body_of(page, welcome["seq"], ref)

@@ -13,8 +13,8 @@ from the certificates, and her page stops showing the code.
 
 from __future__ import annotations
 
-import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from rtportal.crypto.manifest import Manifest
 from rtportal.crypto.recovery import sas_code
 from rtportal.sdk.client import identity_public
 from tests.conftest import MakeFirm
+from tests.support.browserfirm import accept_link, add_contact, admin_signs_in, set_up_firm_keys
 from tests.support.logins import give_password
 from tests.support.server import RunningServer
 from tests.test_browser_access import (  # noqa: F401 - fixtures of the SMTP-backed portal
@@ -39,7 +40,7 @@ from tests.test_browser_access import (  # noqa: F401 - fixtures of the SMTP-bac
     settings,
 )
 from tests.test_browser_feed import WAIT_MS
-from tests.test_browser_keys_admin import add_contact, admin_signs_in, shot
+from tests.test_browser_keys_admin import shot
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -50,6 +51,10 @@ def b64d(value: str) -> bytes:
     data = base64url.decode(value, 1 << 20)
     assert data is not None
     return data
+
+
+def is_post(suffix: str) -> Callable[[Any], bool]:
+    return lambda r: r.request.method == "POST" and r.url.endswith(suffix)
 
 
 async def pat_row(http: httpx.AsyncClient, kit: Any) -> dict[str, Any]:
@@ -81,17 +86,8 @@ async def test_portal_invite_verified_by_the_code(
         browser_page(browser, layout) as (client, client_watch),
     ):
         # --- The org admin signs in and sets up the firm keys in the browser.
-        await admin_signs_in(admin, base, slug, admin_email, mailbox)
-        await admin.locator("nav.staff-nav").get_by_role("link", name="Staff").click()
-        keys_panel = admin.locator("#firm-keys")
-        await keys_panel.get_by_role("button", name="Set up the firm keys").click(timeout=WAIT_MS)
-        async with admin.expect_download():
-            await keys_panel.get_by_role("link", name="Download the key file").click()
-        await keys_panel.get_by_label("I have saved the key file in a safe place").check()
-        await keys_panel.get_by_role("button", name="Finish set-up").click()
-        await expect(keys_panel.get_by_text("This browser holds the firm root key")).to_be_visible(
-            timeout=WAIT_MS
-        )
+        await admin_signs_in(admin, base, slug, admin_email, ADMIN_PASSWORD, mailbox)
+        await set_up_firm_keys(admin)
 
         # --- Pat is invited by the portal: the email carries R.
         await admin.goto(f"{base}/?firm={slug}#/matter/{kit.ref}")
@@ -115,14 +111,7 @@ async def test_portal_invite_verified_by_the_code(
         link = found.group(0)
 
         # --- Pat accepts: a fresh key, registered with a handover; her code on the account page.
-        await client.goto(link)
-        form = client.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(client.locator("#conn")).to_have_attribute(
-            "data-state", "live", timeout=WAIT_MS
-        )
+        await accept_link(client, link, CLIENT_PASSWORD)
         welcome = client.locator(f"#matter-{kit.ref} .message-body[data-crypto='ok']")
         await expect(welcome.first).to_be_visible(timeout=WAIT_MS)
         await client.locator("#account").click()
@@ -150,22 +139,24 @@ async def test_portal_invite_verified_by_the_code(
             assert (await pat_row(http, kit))["verified"] is False
         await shot(admin, "handover-not-verified", layout)
         await box.locator("input").fill(code)
-        await box.get_by_role("button", name="Confirm the code").click()
+        # The page posts the fresh key's certificate, the invite key's revocation, then the
+        # epoch (never an epoch naming an unrevoked invite key) and last the history
+        # re-wrapped to the fresh key: its answer ends the flow.
+        posted: list[str] = []
+        admin.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+        async with admin.expect_response(is_post("/wraps"), timeout=WAIT_MS):
+            await box.get_by_role("button", name="Confirm the code").click()
+        keys_posts = [u.rsplit("/", 1)[-1] for u in posted if "/api/v1/keys/" in u]
+        assert keys_posts == ["certs", "client-revocations", "epochs", "wraps"]
         # the list is read again: the row no longer says "not verified" (nor asks for a code)
         await expect(invite.locator(".status-unverified")).to_have_count(0, timeout=WAIT_MS)
         await expect(invite.locator("form.verify-code")).to_have_count(0)
 
         async with httpx.AsyncClient(base_url=base, timeout=20) as http:
             row = await pat_row(http, kit)
-            # The page posts the invite key's revocation last (after the epoch, whose keys
-            # event already re-read the list): poll the directory until it is there.
-            for _ in range(WAIT_MS // 100):
-                chain = (
-                    await http.get(f"/api/v1/keys/matters/{kit.ref}", headers=kit.auth("admin"))
-                ).json()
-                if chain["revocations"]:
-                    break
-                await asyncio.sleep(0.1)  # reason: bounded poll of a request the page sends last
+            chain = (
+                await http.get(f"/api/v1/keys/matters/{kit.ref}", headers=kit.auth("admin"))
+            ).json()
         assert row["verified"] is True
         last = Manifest.decode(b64d(chain["manifests"][-1])).body
         assert [(m.user, m.kid) for m in last.members] == [(user, fresh.kid)]

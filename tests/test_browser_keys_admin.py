@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -34,6 +33,14 @@ from rtportal.crypto.manifest import Manifest
 from rtportal.db.models import Credential, OutboxMessage
 from rtportal.keys import records
 from tests.conftest import MakeFirm
+from tests.support.browserfirm import (
+    accept_link,
+    add_contact,
+    admin_signs_in,
+    own_mail_link,
+    set_up_firm_keys,
+    sign_in,
+)
 from tests.support.logins import give_password
 from tests.support.logins import staff_email as staff_email_of
 from tests.support.server import RunningServer
@@ -63,42 +70,6 @@ CLIENT_PASSWORD = "seven quiet harbours"
 async def shot(page: Any, name: str, layout: str) -> None:
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(SHOTS / f"keys-{name}-{layout}.png"), full_page=True)
-
-
-async def sign_in(page: Any, base: str, slug: str, email: str, password: str) -> Any:
-    from playwright.async_api import expect
-
-    await page.goto(f"{base}/?firm={slug}")
-    signin = page.locator("#signin")
-    await expect(signin).to_be_visible(timeout=WAIT_MS)
-    await signin.get_by_label("Email address").fill(email)
-    await signin.get_by_label("Password").fill(password)
-    await signin.get_by_role("button", name="Sign in").click()
-    return signin
-
-
-async def admin_signs_in(page: Any, base: str, slug: str, email: str, mails: Mailbox) -> None:
-    """An org admin's first sign-in: the authenticator key arrives by email, then Continue."""
-    from playwright.async_api import expect
-
-    signin = await sign_in(page, base, slug, email, ADMIN_PASSWORD)
-    await expect(page.locator("#enrol-text")).to_contain_text("emailed", timeout=WAIT_MS)
-    await signin.get_by_label("Authenticator code").fill(totp_code(await mails.totp_key(email)))
-    await signin.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Continue").click(timeout=WAIT_MS)
-
-
-async def add_contact(flyout: Any, name: str, email: str) -> Any:
-    from playwright.async_api import expect
-
-    await flyout.get_by_text("Add a contact", exact=True).click()
-    await flyout.get_by_label("Full name").fill(name)
-    await flyout.get_by_label("Email address").fill(email)
-    await flyout.get_by_label("Mobile phone").fill("")
-    await flyout.get_by_role("button", name="Add contact").click()
-    pick = flyout.locator(".pick-row").filter(has_text=name)
-    await expect(pick.get_by_role("checkbox")).to_be_checked(timeout=WAIT_MS)
-    return pick
 
 
 async def everything_stored(kit: Any) -> str:
@@ -135,33 +106,21 @@ async def test_key_administration_journey(
         browser_page(browser, layout) as (client, client_watch),
     ):
         # --- The org admin signs in (authenticator enrolment by email) and sets up the firm keys.
-        await admin_signs_in(admin, base, slug, admin_email, mailbox)
-        await admin.locator("nav.staff-nav").get_by_role("link", name="Staff").click()
-        keys_panel = admin.locator("#firm-keys")
-        await keys_panel.get_by_role("button", name="Set up the firm keys").click(timeout=WAIT_MS)
-        fingerprint = keys_panel.locator(".fingerprint-text")
-        await expect(fingerprint).to_have_text(re.compile(r"^([A-Z2-7]{4} ){7}[A-Z2-7]{4}$"))
-        shown = (await fingerprint.text_content() or "").strip()
-        async with admin.expect_download() as download_info:
-            await keys_panel.get_by_role("link", name="Download the key file").click()
-        key_file = (await (await download_info.value).path()).read_text(encoding="utf-8")
+        await admin_signs_in(admin, base, slug, admin_email, ADMIN_PASSWORD, mailbox)
+
+        async def at_key_file() -> None:
+            await no_sideways_scroll(admin)
+            await shot(admin, "firm-setup", layout)
+
+        root = await set_up_firm_keys(admin, at_key_file)
+        shown, key_file = root.fingerprint_text, root.key_file
         assert f"fingerprint: {shown}" in key_file and f"firm: {slug}" in key_file
-        await no_sideways_scroll(admin)
-        await shot(admin, "firm-setup", layout)
-        finish = keys_panel.get_by_role("button", name="Finish set-up")
-        await expect(finish).to_be_disabled()
-        await keys_panel.get_by_label("I have saved the key file in a safe place").check()
-        await finish.click()
-        await expect(keys_panel.get_by_text("This browser holds the firm root key")).to_be_visible(
-            timeout=WAIT_MS
-        )
-        await expect(keys_panel.locator(".fingerprint-text")).to_have_text(shown)
         async with httpx.AsyncClient(base_url=base, timeout=20) as http:
             firm_keys = (await http.get("/api/v1/keys/firm", headers=kit.auth("admin"))).json()
         frk = records.root(b64d(firm_keys["frk"]))
         assert frk.fingerprint_text == shown  # the server holds the public record the page showed
         assert firm_keys["revocations"]["list"] and len(firm_keys["escrow"]) == 1
-        assert seed_of(key_file) not in await everything_stored(kit)
+        assert root.seed_text not in await everything_stored(kit)
         # the pin went into the admin's backup at set-up: a new device takes it from there
         assert await backup_pin(kit, kit.admin.id, ADMIN_PASSWORD) == frk.fingerprint
 
@@ -216,16 +175,9 @@ async def test_key_administration_journey(
         )
         await shot(staff, "invite-own-mail", layout)
         await flyout.get_by_role("button", name="Send invitation").click()
-        mail = staff.locator("#own-mail a[data-action='mailto']")
-        await expect(mail).to_be_visible(timeout=WAIT_MS)
-        href = await mail.get_attribute("href") or ""
-        assert href.startswith(f"mailto:{own_email.replace('@', '%40')}?subject=")
-        body = unquote(href.split("&body=", 1)[1])
-        found = re.search(
-            r"(https?://\S+#t=[A-Za-z0-9_%-]+&r=([A-Za-z0-9_-]{43})&frk=[A-Za-z0-9_-]{43})", body
-        )
-        assert found, body
-        link, secret = found.group(1), found.group(2)
+        mail = await own_mail_link(staff)
+        assert mail.href.startswith(f"mailto:{own_email.replace('@', '%40')}?subject=")
+        link, secret = mail.link, mail.secret
         # on this page's origin and firm (never a server-supplied url), with the pinned root
         assert link.startswith(f"{base}/?firm={slug}#t="), link
         assert link.endswith(f"&frk={base64url.encode(frk.fingerprint)}"), link
@@ -270,14 +222,7 @@ async def test_key_administration_journey(
         await shot(staff, "invite-portal-sent", layout)
 
         # --- The first client opens the link from the mailto: message and reads the welcome.
-        await client.goto(link)
-        form = client.locator("#accept form")
-        await form.locator("input[name=password]").fill(CLIENT_PASSWORD)
-        await form.locator("input[name=confirm]").fill(CLIENT_PASSWORD)
-        await form.locator("button[type=submit]").click()
-        await expect(client.locator("#conn")).to_have_attribute(
-            "data-state", "live", timeout=WAIT_MS
-        )
+        await accept_link(client, link, CLIENT_PASSWORD)
         welcome = client.locator(f"#matter-{kit.ref} .message-body[data-crypto='ok']")
         await expect(welcome.first).to_be_visible(timeout=WAIT_MS)
         await shot(client, "client-welcome", layout)
@@ -386,9 +331,3 @@ async def wait_for_backup_pin(kit: Any, staff_id: int, password: str, fingerprin
     while await backup_pin(kit, staff_id, password) != fingerprint:
         assert asyncio.get_running_loop().time() < deadline, "the pin never reached the backup"
         await asyncio.sleep(0.2)  # reason: polling the database for the browser's PUT /keys/me
-
-
-def seed_of(key_file: str) -> str:
-    found = re.search(r"^seed: (\S+)$", key_file, re.M)
-    assert found, key_file
-    return found.group(1)

@@ -23,6 +23,7 @@ from rtportal.db.models import Credential
 from rtportal.sdk import invitekeys, records
 from tests import test_browser_feed as feed_test
 from tests.conftest import MakeFirm
+from tests.support.browserfirm import accept_link
 from tests.support.sdkworld import sdk_world
 from tests.support.server import RunningServer
 
@@ -37,15 +38,8 @@ WAIT_MS = feed_test.WAIT_MS
 async def _accept(page: Any, portal: RunningServer, link: str, password: str) -> None:
     """Open ``link``'s fragment on the test's server (the link names the settings'
     public URL) and set ``password``."""
-    from playwright.async_api import expect
-
     base, fragment = link.split("#", 1)
-    await page.goto(f"{portal.base_url}/?{base.split('?', 1)[1]}#{fragment}")
-    form = page.locator("#accept form")
-    await form.locator("input[name=password]").fill(password)
-    await form.locator("input[name=confirm]").fill(password)
-    await form.locator("button[type=submit]").click()
-    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    await accept_link(page, f"{portal.base_url}/?{base.split('?', 1)[1]}#{fragment}", password)
 
 
 async def test_a_regenerated_link_replaces_the_keys_in_the_same_browser(

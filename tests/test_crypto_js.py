@@ -10,18 +10,16 @@ by the other language. Node missing is a failure when CI=true.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.procs import service_unavailable
+from tests.support.staticsite import chromium_page
 
 REPO = Path(__file__).resolve().parent.parent
 STATIC = REPO / "static" / "crypto"
@@ -124,52 +122,11 @@ def test_python_verifier_rejects_a_tampered_js_vector(node: str, tmp_path: Path)
     assert f"FAIL {name}" in v.stdout, explain(v)
 
 
-class _StaticHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the repository read-only; ES modules need a JavaScript MIME type."""
-
-    extensions_map = {  # noqa: RUF012 - the base class declares it as a class attribute
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-        ".json": "application/json",
-    }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, directory=str(REPO), **kwargs)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-
 def test_library_runs_in_chromium() -> None:
     """Headless Chromium: standards KATs, Python's golden vectors, a streamed attachment."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        service_unavailable("chromium")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        service_unavailable("playwright (python package, test extra)")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StaticHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/static/crypto/browser/browser.html"
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                page = browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(url)
-                page.wait_for_function("window.__rtp1Result !== undefined", timeout=180_000)
-                result = page.evaluate("window.__rtp1Result")
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with chromium_page("/static/crypto/browser/browser.html") as (page, errors):
+        page.wait_for_function("window.__rtp1Result !== undefined", timeout=180_000)
+        result = page.evaluate("window.__rtp1Result")
     detail = "\n".join(result["lines"][-40:] + errors)
     assert result["failures"] == 0, detail
     assert result["passed"] > 100, detail

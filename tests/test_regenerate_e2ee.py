@@ -15,17 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from rtportal import base64url
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import CTYPE_BODY, Body
 from rtportal.crypto.errors import Revoked
-from rtportal.db.models import Matter
 from rtportal.errors import CryptoInvalid
-from rtportal.events.unit import Unit
 from rtportal.sdk import epochs, invitekeys, messages
-from rtportal.sdk.client import Client
 from rtportal.sdk.errors import ApiError
 from tests.conftest import MakeFirm
 from tests.support.sdkworld import SdkWorld, sdk_world
@@ -34,13 +30,8 @@ from tests.support.server import RunningServer
 pytestmark = pytest.mark.timeout(300)
 
 
-async def _accepted(w: SdkWorld, matter: Matter, name: str) -> tuple[Any, int, Client]:
-    contact = await w.contact(name, matter)
-    [invited] = await w.staff.invite(matter.reference, [(contact.id, "Welcome", f"hello {name}")])
-    assert invited.link is not None
-    client = await w.client(name)
-    await client.accept_invite(invited.link, f"{name} password one")
-    return contact, invited.invite_id, client
+def welcome(name: str) -> tuple[tuple[str, str], str]:
+    return ("Welcome", f"hello {name}"), f"{name} password one"
 
 
 async def test_regenerated_client_reads_history_and_the_old_key_is_revoked(
@@ -50,7 +41,7 @@ async def test_regenerated_client_reads_history_and_the_old_key_is_revoked(
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
         matter = await w.matter("Partner visa")
         ref = matter.reference
-        cleo, invite_id, old = await _accepted(w, matter, "Cleo")
+        cleo, invite_id, old, _ = await w.accepted(matter, "Cleo", *welcome("Cleo"))
         thread = f"welcome-{cleo.id}"
         await old.send(ref, thread=thread, text="my passport scan")
         await w.staff.send(ref, thread=thread, text="thanks, received")
@@ -95,18 +86,7 @@ async def test_regenerated_client_reads_history_and_the_old_key_is_revoked(
             await new.http.send_events([messages.outgoing(ref, thread, forged)])
         assert refused.value.server_code == "key_not_certified"
         # ... and by readers, when a server stores it anyway
-        async with Unit(kit.db, None) as unit:
-            row = (
-                await unit.session.execute(select(Matter).where(Matter.id == matter.id))
-            ).scalar_one()
-            await unit.append(
-                matter=row,
-                actor=cleo,
-                kind="message",
-                audience="portal",
-                payload={"thread": thread},
-                blob=forged.encode(),
-            )
+        await w.stored_anyway(matter, cleo, thread, forged.encode())
         with pytest.raises(CryptoInvalid):
             await w.staff.read(ref)
         with pytest.raises(CryptoInvalid):
@@ -157,8 +137,8 @@ async def test_the_server_refuses_an_incomplete_regeneration(
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
         matter = await w.matter("Work visa")
         ref = matter.reference
-        _, _, _ = await _accepted(w, matter, "Dan")  # epoch 1: Dan alone
-        eve, invite_id, _ = await _accepted(w, matter, "Eve")  # epoch 2: Dan and Eve
+        await w.accepted(matter, "Dan", *welcome("Dan"))  # epoch 1: Dan alone
+        eve, invite_id, _, _ = await w.accepted(matter, "Eve", *welcome("Eve"))  # epoch 2
 
         async def regeneration() -> tuple[invitekeys.Regeneration, Directory]:
             d = await w.staff.sync([ref])

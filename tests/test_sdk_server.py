@@ -11,33 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import re
-import secrets
-import subprocess
 import time
 from pathlib import Path
 
 import pyotp
 import pytest
-from sqlalchemy import select
 
 from rtportal import base64url
 from rtportal.cli import main
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body
 from rtportal.crypto.errors import WrongContext
-from rtportal.db.models import Firm, Matter
+from rtportal.db.models import Firm
 from rtportal.demo import create_staff
 from rtportal.errors import CryptoInvalid
-from rtportal.events.unit import Unit
-from rtportal.principal import Principal
 from rtportal.sdk import epochs, messages, sync
-from rtportal.sdk.client import Client
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.invitekeys import parse_accept_fragment
 from rtportal.sdk.keyfile import encode_key_file
 from tests.conftest import MakeFirm
+from tests.support.canary import canary, log_lines, needles, search  # noqa: F401
 from tests.support.logins import give_password, staff_email
 from tests.support.sdkworld import SdkWorld, sdk_world
 from tests.support.server import RunningServer
@@ -45,25 +39,11 @@ from tests.support.server import RunningServer
 pytestmark = pytest.mark.timeout(300)
 
 
-def canary(what: str) -> str:
-    return f"canary-{what}-{secrets.token_hex(8)}"
-
-
-async def invite_and_accept(
-    w: SdkWorld, matter: Matter, name: str, welcome: tuple[str, str], password: str
-) -> tuple[Principal, int, Client, str]:
-    contact = await w.contact(name, matter)
-    [invited] = await w.staff.invite(matter.reference, [(contact.id, *welcome)])
-    assert invited.link is not None and "#t=" in invited.link
-    # Built on the client's own base URL (the server's ``url`` is not used).
-    assert invited.link.startswith(f"{w.server.base_url.rstrip('/')}/?firm={w.slug}#t=")
-    client = await w.client(name)
-    await client.accept_invite(invited.link, password)
-    return contact, invited.invite_id, client, invited.link
-
-
 async def test_invite_accept_reply_new_device_and_the_dump_canary(
-    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+    log_lines: list[str],  # noqa: F811 - first: the log from the server's start
+    uvicorn_server: RunningServer,
+    make_firm: MakeFirm,
+    tmp_path: Path,
 ) -> None:
     kit = await make_firm()
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
@@ -71,9 +51,7 @@ async def test_invite_accept_reply_new_device_and_the_dump_canary(
         ref = matter.reference
         subject, text = canary("subject"), canary("welcome")
         password = canary("client-password")
-        cleo, _, client, link = await invite_and_accept(
-            w, matter, "Cleo", (subject, text), password
-        )
+        cleo, _, client, link = await w.accepted(matter, "Cleo", (subject, text), password)
         secret = parse_accept_fragment(link)[1]
         # accepted with no staff online: the welcome opens with the link's key alone
         [welcome] = await client.read(ref)
@@ -100,60 +78,16 @@ async def test_invite_accept_reply_new_device_and_the_dump_canary(
 
         # the dump canary: none of the plaintexts or secrets is stored or logged
         secrets_ = [subject, text, reply, note, password, *w.passwords.values()]
-        await assert_nowhere(w, secrets_, [secret])
+        await assert_nowhere(w, log_lines, secrets_, [secret])
 
 
-async def assert_nowhere(w: SdkWorld, texts: list[str], raw: list[bytes]) -> None:
-    dump = await database_dump(w.kit.settings.database_url)
-    logged = "\n".join(CAPTURED)
+async def assert_nowhere(w: SdkWorld, log: list[str], texts: list[str], raw: list[bytes]) -> None:
+    url, files = w.kit.settings.database_url, w.kit.settings.files_dir
     # the searches see what is there: stored metadata, and the server's log lines
-    assert w.kit.name.encode() in dump
-    assert CAPTURED
-    needles = [t.encode() for t in texts]
-    needles += [r for r in raw] + [base64url.encode(r).encode() for r in raw]
-    needles += [r.hex().encode() for r in raw]
-    hits = [n for n in needles if n in dump or n.decode("latin-1") in logged]
-    assert hits == []
-
-
-def sqlite_bytes(path: Path) -> bytes:
-    """The database file and its side files (the WAL holds recent pages)."""
-    sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]
-    return b"".join(p.read_bytes() for p in [path, *sides] if p.exists())
-
-
-async def database_dump(url: str) -> bytes:
-    if url.startswith("sqlite"):
-        return await asyncio.to_thread(sqlite_bytes, Path(url.split("///", 1)[1]))
-    plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    proc = await asyncio.to_thread(
-        subprocess.run, ["pg_dump", "--data-only", plain], capture_output=True, check=True
-    )
-    return proc.stdout
-
-
-CAPTURED: list[str] = []
-
-
-class _Capture(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        CAPTURED.append(self.format(record))
-
-
-@pytest.fixture(autouse=True)
-def _server_log() -> object:
-    """Every log line of the in-process server, at DEBUG, for the canary."""
-    handler = _Capture(logging.DEBUG)
-    loggers = [logging.getLogger(n) for n in ("rtportal", "uvicorn", "uvicorn.access", "")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    CAPTURED.clear()
-    yield None
-    for lg, level in zip(loggers, levels, strict=True):
-        lg.removeHandler(handler)
-        lg.setLevel(level)
+    [db, *_] = await search(url, files, log, [w.kit.name.encode()])
+    assert db.hits == 1 and log
+    stacks = await search(url, files, log, needles(texts, raw))
+    assert [(s.what, s.hits) for s in stacks] == [(s.what, 0) for s in stacks]
 
 
 async def test_removal_moves_the_matter_on(
@@ -163,11 +97,11 @@ async def test_removal_moves_the_matter_on(
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
         matter = await w.matter("Skilled visa")
         ref = matter.reference
-        cleo, invite_id, client, _ = await invite_and_accept(
-            w, matter, "Cleo", ("Welcome", "hello"), "cleo password 1"
+        cleo, invite_id, client, _ = await w.accepted(
+            matter, "Cleo", ("Welcome", "hello"), "cleo password 1"
         )
-        _, _, dan_client, _ = await invite_and_accept(
-            w, matter, "Dan", ("Welcome", "hello Dan"), "dan password 1"
+        _, _, dan_client, _ = await w.accepted(
+            matter, "Dan", ("Welcome", "hello Dan"), "dan password 1"
         )
         stale = await client.sync([ref])
         dan_stale = await dan_client.sync([ref])
@@ -208,18 +142,7 @@ async def test_removal_moves_the_matter_on(
             body=Body("", "late"),
             now_ms=w.admin.clock(),
         )
-        async with Unit(kit.db, None) as unit:
-            row = (
-                await unit.session.execute(select(Matter).where(Matter.id == matter.id))
-            ).scalar_one()
-            await unit.append(
-                matter=row,
-                actor=cleo,
-                kind="message",
-                audience="portal",
-                payload={"thread": "t"},
-                blob=late.encode(),
-            )
+        await w.stored_anyway(matter, cleo, "t", late.encode())
         with pytest.raises(CryptoInvalid):
             await w.staff.read(ref)
 
@@ -231,8 +154,8 @@ async def test_a_removal_without_its_epoch_is_mended_by_the_next_staff_write(
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
         matter = await w.matter("Student visa")
         ref = matter.reference
-        eve, invite_id, _, _ = await invite_and_accept(
-            w, matter, "Eve", ("Welcome", "hello Eve"), "eve password 1"
+        eve, invite_id, _, _ = await w.accepted(
+            matter, "Eve", ("Welcome", "hello Eve"), "eve password 1"
         )
         before = (await w.staff.sync([ref])).current_epoch(ref)
         # The removal went through, its epoch did not (the staff member's client stopped):
@@ -251,7 +174,7 @@ async def test_staff_leaving_reads_nothing_new(
     kit = await make_firm()
     async with sdk_world(uvicorn_server, kit, tmp_path) as w:
         quiet = await w.matter("Nobody writes here")
-        await invite_and_accept(w, quiet, "Cleo", ("Welcome", "hello"), "cleo password 1")
+        await w.accepted(quiet, "Cleo", ("Welcome", "hello"), "cleo password 1")
         ref = quiet.reference
         # two staff make the same epoch: the loser gets epoch_conflict and re-bases
         stale = await w.staff.sync([ref])

@@ -5,13 +5,9 @@ any script; forgetting it removes it."""
 
 from __future__ import annotations
 
-import http.server
-import shutil
-import threading
 from typing import Any
 
-from tests.support.procs import service_unavailable
-from tests.test_crypto_js import _StaticHandler
+from tests.support.staticsite import chromium_page
 
 KEEP = """async () => {
   const store = await import('/static/staff/frkstore.js');
@@ -48,32 +44,10 @@ USE = """async () => {
 
 
 def test_frk_kept_non_extractable_in_chromium() -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        service_unavailable("chromium")
-    from playwright import sync_api
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StaticHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/static/staff/"
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                page = browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(url)
-                kept: dict[str, Any] = page.evaluate(KEEP)
-                page.reload()  # a new page: the key comes back from IndexedDB only
-                used: dict[str, Any] = page.evaluate(USE)
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with chromium_page("/static/staff/") as (page, errors):
+        kept: dict[str, Any] = page.evaluate(KEEP)
+        page.reload()  # a new page: the key comes back from IndexedDB only
+        used: dict[str, Any] = page.evaluate(USE)
     assert not errors, errors
     assert kept == {"text": kept["text"], "extractable": False, "type": "private"}
     assert used == {

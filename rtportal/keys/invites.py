@@ -147,6 +147,10 @@ async def e2ee_round(
         send = Send(matter.reference, "welcome", "portal", {"thread": f"welcome-{cid}"}, blob)
         await envelopes.check_send(unit.session, principal, matter, send, epoch)
     keys = RoundKeys(crypto.delivery, frk.link, crypto.welcome, crypto.secrets)
+    if crypto.delivery == "own_mail":
+        # The server sends nothing, so it keeps none of the staff member's words: the
+        # welcome is the envelope, the mail text goes from their own mail client.
+        subject = text = None
     return await invites.invite_round(
         unit, settings, notifier, principal, matter, requests, subject, text, address, keys
     )

@@ -224,8 +224,8 @@ class Client(ClientCore):
 
     async def confirm_handover(self, matter: str, *, contact_id: int, code: str) -> None:
         """Staff: the client read out ``code``; check it against the handover the invite
-        list shows (signed by the client's certified key), certify the fresh key, post the
-        next epoch with it in place of the invite key, and revoke the invite key."""
+        list shows (signed by the client's certified key), certify the fresh key, revoke
+        the invite key, and post the next epoch with the fresh key in its place."""
         listed = await self.http.call("GET", f"/api/v1/matters/{matter}/invites")
         records_ = [
             row["handover"]["record"]
@@ -245,8 +245,9 @@ class Client(ClientCore):
             rng=self.rng,
         )
         await self.http.call("POST", f"{K}/certs", made.certs_body())
-        await self.post_epoch(made.epoch)
+        # revoked before the epoch that drops it: never a member of the newest epoch unrevoked
         await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
+        await self.post_epoch(made.epoch)
 
     # ---- org admin: the firm's keys ---------------------------------------
     async def set_up_firm(self, frk: FirmRootKey) -> firmkeys.FirmSetup:

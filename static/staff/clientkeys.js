@@ -42,12 +42,16 @@ function historyFor(kr, ref, state, old) {
 }
 
 /**
- * Replace the client's key by `key` and post cert, epoch, (with `history`) the earlier
- * epochs re-wrapped to it, and the old key's revocation.
+ * Replace the client's key by `key` and post cert, the old key's revocation, epoch
+ * and (with `history`) the earlier epochs re-wrapped to it. The revocation goes
+ * before the epoch: once the epoch names the new key, the old one (an invite key
+ * whose secret the server may have relayed) is already refused everywhere, so
+ * there is no moment where it is a member of the newest epoch and not revoked.
  */
 async function replaceKey(kr, ref, contactId, key, { history = true } = {}) {
   const user = clientUser(contactId);
   let out = null;
+  let revoked = false;
   await postNextEpoch(kr, ref, async (state) => {
     const old = state.members.find((m) => m.user === user);
     if (!old) throw new C.CryptoInvalid('crypto_uncertified', 'the client is not a member of the matter');
@@ -64,12 +68,16 @@ async function replaceKey(kr, ref, contactId, key, { history = true } = {}) {
       history: history ? historyFor(kr, ref, state, old) : [],
       nowMs: Date.now(),
     });
-    // the new key's certificate must be there before the manifest that names it
-    await api('POST', '/api/v1/keys/certs', { certs: out.certs });
+    if (!revoked) {
+      // the new key's certificate must be there before the manifest that names it; the
+      // old key's revocation once (a re-base after 409 keeps the one already posted)
+      await api('POST', '/api/v1/keys/certs', { certs: out.certs });
+      await api('POST', '/api/v1/keys/client-revocations', { revocations: out.revocations });
+      revoked = true;
+    }
     return { post: out.epoch.post };
   });
   if (out.wraps.length) await api('POST', `/api/v1/keys/matters/${enc(ref)}/wraps`, { wraps: out.wraps });
-  await api('POST', '/api/v1/keys/client-revocations', { revocations: out.revocations });
   return out;
 }
 

@@ -7,15 +7,15 @@
 // `me` (the keyring's identity {id, kid, edSk, ...}) with a certificate that may certify clients.
 
 import * as C from '../crypto/index.js';
-import { _lib as lib, HEAD_REFRESH_MS, clientUser, fieldsOf } from './keyflows.js';
+import { HEAD_REFRESH_MS, clientUser } from './keyflows.js';
 
 const { bytes, certs, kdf, wrap, manifest, envelope } = C;
 const b64 = (b) => bytes.b64url(b);
 const signer = (me) => ({ id: me.id, kid: me.kid, edSk: me.edSk });
 
 /** A signed head of (epoch, hash) at nowMs. */
-export function signHead(firm, matter, me, epoch, hash, nowMs) {
-  return lib.head({ firm, matter, epoch, hash, tsMs: nowMs }, signer(me));
+export async function signHead(firm, matter, me, epoch, hash, nowMs) {
+  return (await manifest.signHead({ firm, matter, epoch, hash, tsMs: nowMs }, signer(me))).head;
 }
 
 /** The MEK of `epoch` wrapped to a recipient ({user, kid, xPk}). */
@@ -128,7 +128,7 @@ export async function inviteBundle({ firm, matter, me, trust, fek, prev, members
   for (const inv of invites) {
     const user = clientUser(inv.contactId);
     const R = rand(32);
-    const key = await lib.identityFromInviteSecret(R, firm, user);
+    const key = await C.keys.identityFromInviteSecret(R, firm, user);
     secrets[inv.contactId] = R;
     certList.push(await clientCert(firm, matter, me, user, key, nowMs));
     joining.push({ user, kid: key.kid, role: certs.ROLE.client, xPk: key.xPk });
@@ -200,7 +200,7 @@ export async function replaceClientKey({ firm, matter, me, fek, prev, members, s
 /** A regenerated secret R': the key derived from it (then replaceClientKey). */
 export async function regeneratedKey(firm, contactId, rand = bytes.randomBytes) {
   const R = rand(32);
-  return { R, key: await lib.identityFromInviteSecret(R, firm, clientUser(contactId)) };
+  return { R, key: await C.keys.identityFromInviteSecret(R, firm, clientUser(contactId)) };
 }
 
 /** The six digits both sides compare, without its space. */
@@ -211,10 +211,10 @@ export const digits = (code) => String(code).replace(/\D/g, '');
  * code the client read out. Returns the new key {xPk, edPk, kid} or throws.
  */
 export async function verifiedFreshKey(firm, user, handoverBytes, inviteKey, typedCode) {
-  const t = fieldsOf(await lib.verifyHandover(handoverBytes, { xPk: inviteKey.xPk, edPk: inviteKey.edPk }, firm, user));
+  const t = await C.recovery.verifyHandover(handoverBytes, { xPk: inviteKey.xPk, edPk: inviteKey.edPk }, firm, user);
   const xPk = t.x_pk;
   const edPk = t.ed_pk;
-  const code = await lib.sasCode(firm, user, xPk, edPk);
+  const code = await C.recovery.sasCode(firm, user, xPk, edPk);
   if (digits(typedCode).length !== 6 || digits(code) !== digits(typedCode)) {
     throw new C.CryptoInvalid('crypto_signature', 'the verification code does not match');
   }
@@ -226,8 +226,7 @@ export function headIsOld(headTsMs, nowMs) {
   return nowMs - headTsMs > HEAD_REFRESH_MS;
 }
 
-/** The head's ts_ms whatever case the decoder uses. */
+/** The head's ts_ms. */
 export function headTime(headBytes) {
-  const t = fieldsOf(lib.decodeHead(headBytes));
-  return Number(t.ts_ms ?? t.tsMs);
+  return Number(manifest.decodeHead(headBytes).ts_ms);
 }

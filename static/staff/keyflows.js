@@ -4,24 +4,18 @@
 // Node tests run every flow without a page. Signers are {id, kid, edSk}: the
 // FRK's edSk may be a non-extractable CryptoKey (static/staff/frkstore.js);
 // a staff identity is what the keyring unlocked ({id, kid, edSk, xPk, ...}).
-//
-// Library records of the key lifecycle (revocation list, escrow record, epoch
-// head, invite identity, handover) are reached through the namespaces at call
-// time, so this module names each library call in one place (`lib` below).
 
 import * as C from '../crypto/index.js';
 import { principalOf, userId } from '../shared/keyids.js';
 import { KEYS } from '../shared/strings.js';
 
-const { bytes, certs, keys, kdf, wrap, manifest, envelope } = C;
+const { bytes, certs, keys, wrap } = C;
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 /** A revocation list is valid 30 days; the org admin's browser re-signs it past half its life. */
 export const REVOCATION_LIFE_MS = 30 * DAY_MS;
 /** Staff browsers refresh a matter's epoch head older than this (the library's bound is 90 days). */
 export const HEAD_REFRESH_MS = 30 * DAY_MS;
-/** Revocation reasons of RTL1. */
-export const REASON = Object.freeze({ left: 1, superseded: 2, compromised: 3 });
 
 /** rtp1 ids of principals (static/shared/keyids.js): staff `s<id>`, clients `c<id>`. */
 export const staffUser = (id) => userId('staff', Number(id));
@@ -31,38 +25,7 @@ export const contactOf = (user) => {
   return p && p.kind === 'contact' ? p.id : null;
 };
 
-/** The library calls added with the key lifecycle (docs/keys.md, last table). */
-const lib = {
-  async revocationList(body, frk) {
-    return record(await C.certs.signRevocationList(body, frk), 'list');
-  },
-  decodeRevocationList: (b) => C.certs.decodeRevocationList(b),
-  async escrowRecord(body, frk) {
-    return record(await C.keys.signEscrowRecord(body, frk), 'record');
-  },
-  async head(body, signer) {
-    return record(await C.manifest.signHead(body, signer), 'head');
-  },
-  decodeHead: (b) => C.manifest.decodeHead(b),
-  identityFromInviteSecret: (secret, firm, user) => C.keys.identityFromInviteSecret(secret, firm, user),
-  verifyHandover: (bytes, old, firm, user) => C.recovery.verifyHandover(bytes, old, firm, user),
-  sasCode: (firm, user, xPk, edPk) => C.recovery.sasCode(firm, user, xPk, edPk),
-};
-
-/** A signing call may answer the bytes or {<name>: bytes, ...}: the bytes. */
-function record(out, name) {
-  if (out instanceof Uint8Array) return out;
-  for (const k of [name, 'record', 'bytes', 'signed']) if (out && out[k] instanceof Uint8Array) return out[k];
-  throw new Error(`no ${name} bytes in the library's answer`);
-}
-
 const b64 = (b) => bytes.b64url(b);
-
-/** A decoded record's fields, flat or under body/tbs (the decoders differ). */
-export function fieldsOf(d) {
-  for (const k of ['body', 'tbs']) if (d[k] && !(d[k] instanceof Uint8Array)) return d[k];
-  return d;
-}
 
 // ---------------------------------------------------------------- firm root key
 
@@ -152,37 +115,24 @@ export async function firmWraps(firm, fek, staff, wrapper) {
 }
 
 /** The escrow record of `fek` signed by the FRK. */
-export function escrowRecord(firm, fek, frk, nowMs) {
-  return lib.escrowRecord({ firm, version: fek.version, xPk: fek.xPk, createdAtMs: nowMs }, frk);
+export async function escrowRecord(firm, fek, frk, nowMs) {
+  return (await keys.signEscrowRecord({ firm, version: fek.version, xPk: fek.xPk, createdAtMs: nowMs }, frk)).record;
 }
 
 /**
  * A revocation list `version` with `entries` [{user, kid, revokedAtMs, reason}],
  * valid REVOCATION_LIFE_MS from now.
  */
-export function revocationList(firm, frk, version, entries, nowMs) {
-  return lib.revocationList(
-    { firm, version, issuedAtMs: nowMs, nextUpdateMs: nowMs + REVOCATION_LIFE_MS, entries },
-    frk,
-  );
+export async function revocationList(firm, frk, version, entries, nowMs) {
+  const body = { firm, version, issuedAtMs: nowMs, nextUpdateMs: nowMs + REVOCATION_LIFE_MS, entries };
+  return (await certs.signRevocationList(body, frk)).list;
 }
 
-/** The decoded list's {version, issuedAtMs, nextUpdateMs, entries} whatever case the decoder uses. */
+/** The decoded list's {version, issuedAtMs, nextUpdateMs, entries} (entries as revocationList takes them). */
 export function listFacts(listBytes) {
-  const t = fieldsOf(lib.decodeRevocationList(listBytes));
-  const pick = (a, b) => (t[a] !== undefined ? t[a] : t[b]);
-  const entries = (t.entries || []).map((e) => ({
-    user: e.user,
-    kid: e.kid,
-    revokedAtMs: Number(e.revoked_at_ms ?? e.revokedAtMs),
-    reason: e.reason,
-  }));
-  return {
-    version: pick('version', 'version'),
-    issuedAtMs: Number(pick('issued_at_ms', 'issuedAtMs')),
-    nextUpdateMs: Number(pick('next_update_ms', 'nextUpdateMs')),
-    entries,
-  };
+  const t = certs.decodeRevocationList(listBytes);
+  const entries = t.entries.map((e) => ({ user: e.user, kid: e.kid, revokedAtMs: Number(e.revoked_at_ms), reason: e.reason }));
+  return { version: t.version, issuedAtMs: Number(t.issued_at_ms), nextUpdateMs: Number(t.next_update_ms), entries };
 }
 
 /** Past half its life: the org admin's browser signs the next version with the same entries. */
@@ -238,12 +188,10 @@ export async function pendingKey(pending) {
 export async function staffLeaving({ firm, frk, me, facts, leaver, remaining, fekVersion, nowMs, rand }) {
   const entries = [
     ...facts.entries,
-    ...leaver.kids.map((kid) => ({ user: leaver.user, kid, revokedAtMs: nowMs, reason: REASON.left })),
+    ...leaver.kids.map((kid) => ({ user: leaver.user, kid, revokedAtMs: nowMs, reason: certs.REASON.left })),
   ];
   const list = await revocationList(firm, frk, facts.version + 1, entries, nowMs);
   const fek = await newFirmKeys(firm, fekVersion + 1, rand);
   const escrow = { record: await escrowRecord(firm, fek, frk, nowMs), wraps: await firmWraps(firm, fek, remaining, me) };
   return { list, escrow, fek };
 }
-
-export { lib as _lib };

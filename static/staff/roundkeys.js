@@ -90,7 +90,8 @@ export async function sendRounds(ctx, ref, about, subject, body) {
   let own = null;
   for (const [delivery, group] of groups) {
     const invites = group.map((c) => ({ contact_id: c.contact_id, method: c.method, see_applicants: c.see_applicants }));
-    const payload = { invites, subject, body };
+    // own mail: the server sends nothing, so it is not told the text (only the envelope)
+    const payload = delivery === 'own_mail' ? { invites } : { invites, subject, body };
     for (let attempt = 0; ; attempt++) {
       const keys = ctx ? await roundKeys(ctx, ref, delivery, group, subject, body) : null;
       if (keys) payload.crypto = keys.crypto;

@@ -3,7 +3,8 @@
 ``sdk_world`` gives: the running server, the firm kit, the FRK, the org
 admin's and a staff member's signed-in ``Client`` (identity registered,
 the staff key approved by the admin with the FRK), and helpers to make a
-fresh client (a new device) and a new contact with an email address.
+fresh client (a new device), a new contact with an email address, and a
+contact invited and accepted on a device of their own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pyotp
 
@@ -21,6 +23,7 @@ from rtportal.access.totp import start_enrolment
 from rtportal.crypto.keys import FirmRootKey
 from rtportal.db.models import Firm, Matter, utcnow
 from rtportal.demo import create_contact, create_matter
+from rtportal.events.unit import Unit
 from rtportal.principal import Principal
 from rtportal.sdk.client import Client
 from rtportal.sdk.transport import Http
@@ -28,7 +31,16 @@ from tests.conftest import FirmKit
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
 
-__all__ = ["SdkWorld", "sdk_world"]
+__all__ = ["Accepted", "SdkWorld", "sdk_world"]
+
+
+class Accepted(NamedTuple):
+    """A client who accepted an invite: their contact, the invite, their device, the link."""
+
+    contact: Principal
+    invite_id: int
+    client: Client
+    link: str
 
 
 @dataclass
@@ -58,6 +70,38 @@ class SdkWorld:
             firm = await session.get(Firm, self.kit.firm_id)
             assert firm is not None
             return await create_contact(session, firm, display_name=name, email=email)
+
+    async def accepted(
+        self, matter: Matter, name: str, welcome: tuple[str, str], password: str
+    ) -> Accepted:
+        """A new contact invited by the staff member (own mail: the link comes back to the
+        caller, the server never sees its secret) and accepted on a new device."""
+        contact = await self.contact(name, matter)
+        [invited] = await self.staff.invite(matter.reference, [(contact.id, *welcome)])
+        assert invited.link is not None and "#t=" in invited.link
+        # Built on the client's own base URL (the server's ``url`` is not used).
+        base = self.server.base_url.rstrip("/")
+        assert invited.link.startswith(f"{base}/?firm={self.slug}#t=")
+        client = await self.client(name)
+        await client.accept_invite(invited.link, password)
+        return Accepted(contact, invited.invite_id, client, invited.link)
+
+    async def stored_anyway(
+        self, matter: Matter, actor: Principal, thread: str, blob: bytes
+    ) -> None:
+        """A message appended behind the server's checks, as a server that stores what
+        it should refuse would: what readers alone must catch."""
+        async with Unit(self.kit.db, None) as unit:
+            row = await unit.session.get(Matter, matter.id)
+            assert row is not None
+            await unit.append(
+                matter=row,
+                actor=actor,
+                kind="message",
+                audience="portal",
+                payload={"thread": thread},
+                blob=blob,
+            )
 
     async def matter(self, title: str) -> Matter:
         async with self.kit.db.write() as session:

@@ -226,7 +226,7 @@ test('removal: the next epoch leaves the client out; staff leaving: list v2 with
   const list = await certs.verifyRevocationList(left.list, frk.edPk);
   assert.equal(list.version, 2);
   assert.equal(list.entries[0].user, 's2');
-  assert.equal(list.entries[0].reason, K.REASON.left);
+  assert.equal(list.entries[0].reason, certs.REASON.left);
   assert.equal(left.fek.version, 2);
   assert.equal(left.escrow.wraps.length, 1);
   const rekeyed = await E.nextEpoch({ firm: FIRM, matter: MATTER, me: admin, fek: left.fek, prev: { epoch: 2, hash: removed.hash }, members: [], shareHistory: true, nowMs: NOW + 10 });
