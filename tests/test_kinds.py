@@ -154,7 +154,10 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
             {"kind": "phase", "payload": {"phase": "p", "checklist": [{}] * 51}},
             "payload.checklist has over 50 items",
         ),
-        ({"kind": "tag", "audience": "staff", "payload": {"tag": "t"}}, "written only by the server"),
+        (
+            {"kind": "tag", "audience": "staff", "payload": {"tag": "t"}},
+            "written only by the server",
+        ),
         ({"kind": "bot", "payload": {"status": "x"}}, "cannot be written by staff"),
         (
             {"kind": "welcome", "payload": {"thread": "t", "to": [1]}},

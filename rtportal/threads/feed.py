@@ -1,0 +1,224 @@
+"""The staff activity feed: newest first across every matter the reader may see.
+
+Rows are events of the feed kinds (``FEED_KINDS``), each of one type:
+``client_message`` (a ``message`` a contact wrote), ``message`` (one staff or
+a bot wrote), ``note``, ``phase``, ``invite`` (the ``access`` lifecycle) and
+``bot``; ``document`` is a type with no kind yet (its filter is empty).
+Deleted items (``redacted``) are not shown. Who reads: staff (every matter
+of their firm) and bots (their matters), by ``membership.visible_matters``;
+contacts get ``not_found``.
+
+Order and pages: the global ``events.id`` (insertion order), keyset pages
+below an opaque ``FeedCursor``. A page is read in two indexed statements,
+whatever the number of matters or events (migration 0011's
+``ix_events_feed`` on ``(matter_id, id, kind, actor_kind)`` over the feed
+kinds):
+
+1. per visible matter, the newest matching id below the cursor: one
+   backward index probe each;
+2. ``T`` = the ``limit``-th largest of those; the page's rows all have
+   ``id >= T`` (the ``limit`` matters whose newest row is ``>= T`` hold at
+   least ``limit`` such rows), and only matters whose newest is ``>= T``
+   hold any: the page is the newest ``limit`` rows of those matters with
+   ``id >= T``.
+
+A tag filter reads the tag's ``item_tags`` rows instead (a tag is on few
+items). The unread filter keeps items (``message``, ``note``) the reader
+did not write, after their read mark in the item's thread (``read_marks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, not_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal.access import membership
+from rtportal.db.models import Event, ItemTag, Matter, ReadMark, Tag
+from rtportal.db.models_threads import FEED_KINDS
+from rtportal.errors import BadRequest, NotFound
+from rtportal.events.audience import view_for
+from rtportal.events.log import event_of_row
+from rtportal.keys import ids
+from rtportal.principal import Principal
+from rtportal.threads import tags
+from rtportal.threads.sql import thread_expr
+
+__all__ = ["FEED_KINDS", "TYPES", "Feed", "FeedQuery", "read_feed", "type_of"]
+
+# ``FEED_KINDS`` is migration 0011's ``ix_events_feed`` predicate: every query
+# repeats it (SQLite uses a partial index only when the query holds its WHERE term).
+TYPES = ("client_message", "message", "note", "phase", "invite", "document", "bot")
+_ITEM_KINDS = ("message", "note")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    matter: str | None = None
+    type: str | None = None
+    tag: str | None = None
+    unread: bool = False
+    before: int | None = None  # an events.id (FeedCursor)
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    rows: list[dict[str, Any]]
+    last_id: int | None  # the next page is below it; None on the last page
+
+
+def type_of(kind: str, actor_kind: str) -> str:
+    if kind == "message":
+        return "client_message" if actor_kind == "contact" else "message"
+    return "invite" if kind == "access" else kind
+
+
+def _type_condition(feed_type: str | None) -> ColumnElement[bool] | None:
+    match feed_type:
+        case None:
+            return None
+        case "client_message":
+            return and_(Event.kind == "message", Event.actor_kind == "contact")
+        case "message":
+            return and_(Event.kind == "message", Event.actor_kind != "contact")
+        case "invite":
+            return Event.kind == "access"
+        case "note" | "phase" | "bot":
+            return Event.kind == feed_type
+        case "document":
+            return false()  # no document kind yet: the type exists, its rows do not
+    raise BadRequest(f"type must be one of {', '.join(TYPES)}", field="type", reason="bad_type")
+
+
+def _unread_condition(principal: Principal, dialect: str) -> ColumnElement[bool]:
+    marked = (
+        select(ReadMark.id)
+        .where(
+            ReadMark.matter_id == Event.matter_id,
+            ReadMark.reader == ids.of(principal),
+            ReadMark.thread == thread_expr(dialect),
+            ReadMark.seq >= Event.seq,
+        )
+        .exists()
+    )
+    return and_(
+        Event.kind.in_(_ITEM_KINDS),
+        not_(and_(Event.actor_kind == principal.kind, Event.actor_id == principal.id)),
+        not_(marked),
+    )
+
+
+async def _tag_id(session: AsyncSession, principal: Principal, tag: str) -> int:
+    row = None
+    if tags.valid_tag(tag):
+        query = select(Tag.id).where(Tag.firm_id == principal.firm_id, Tag.tag == tag)
+        row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise NotFound("no such tag", reason="no_such_tag")
+    return int(row)
+
+
+async def read_feed(session: AsyncSession, principal: Principal, q: FeedQuery) -> Feed:
+    """One page of ``principal``'s feed."""
+    if not principal.is_staff:
+        raise NotFound("no such endpoint")
+    dialect = session.get_bind().dialect.name
+    conditions: list[ColumnElement[bool]] = [
+        Event.kind.in_(FEED_KINDS),
+        Event.redacted.is_(False),
+    ]
+    typed = _type_condition(q.type)
+    if typed is not None:
+        conditions.append(typed)
+    if q.before is not None:
+        conditions.append(Event.id < q.before)
+    if q.unread:
+        conditions.append(_unread_condition(principal, dialect))
+    if q.tag is not None:
+        tag_id = await _tag_id(session, principal, q.tag)
+        conditions.append(
+            exists().where(
+                ItemTag.tag_id == tag_id,
+                ItemTag.matter_id == Event.matter_id,
+                ItemTag.seq == Event.seq,
+            )
+        )
+    visible = membership.visible_matters(principal)
+    if q.matter is not None:
+        matter = await membership.can_access(session, principal, q.matter)
+        visible = Matter.id == matter.id
+        matter_ids: Sequence[int] | None = [matter.id]
+    elif q.tag is not None:
+        matter_ids = None  # the tag's rows are few: no per-matter bound needed
+    else:
+        matter_ids, floor = await _candidates(session, visible, conditions, q.limit)
+        if not matter_ids:
+            return Feed([], None)
+        conditions.append(Event.id >= floor)
+    query = (
+        select(Event, Matter.reference, Matter.title)
+        .join(Matter, Matter.id == Event.matter_id)
+        .where(visible, *conditions)
+        .order_by(Event.id.desc())
+        .limit(q.limit)
+    )
+    if matter_ids is not None:
+        query = query.where(Event.matter_id.in_(matter_ids))
+    found = (await session.execute(query)).all()
+    on = await tags.tags_of(session, [(e.matter_id, e.seq) for e, _, _ in found])
+    rows = [_row(e, ref, title, principal, on) for e, ref, title in found]
+    last = found[-1][0].id if len(found) == q.limit else None
+    return Feed(rows, last)
+
+
+async def _candidates(
+    session: AsyncSession,
+    visible: ColumnElement[bool],
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> tuple[list[int], int]:
+    """Step 1: the matters that can hold a row of the page, and the page's floor id."""
+    newest = (
+        select(Event.id)
+        .where(Event.matter_id == Matter.id, *conditions)
+        .order_by(Event.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    result = await session.execute(select(Matter.id, newest).where(visible))
+    tops = sorted(((int(top), int(m)) for m, top in result.all() if top is not None), reverse=True)
+    if not tops:
+        return [], 0
+    floor = tops[min(limit, len(tops)) - 1][0]
+    return [m for top, m in tops if top >= floor], floor
+
+
+def _row(
+    event_row: Event,
+    reference: str,
+    title: str,
+    principal: Principal,
+    on: dict[tuple[int, int], list[str]],
+) -> dict[str, Any]:
+    event = event_of_row(event_row, reference)
+    thread = event.payload.get("thread")
+    item = event.payload.get("item")
+    if item is None and event.kind in _ITEM_KINDS and event.client_id is not None:
+        item = f"{ids.of_kind(event_row.actor_kind, event_row.actor_id)}.{event.client_id}"  # type: ignore[arg-type]
+    return {
+        "matter": reference,
+        "title": title,
+        "seq": event.seq,
+        "kind": event.kind,
+        "type": type_of(event.kind, event_row.actor_kind),
+        "from_client": event_row.actor_kind == "contact",
+        "thread": thread if isinstance(thread, str) else None,
+        "item": item if isinstance(item, str) else None,
+        "at": event.created_at,
+        "tags": on.get((event.matter_id, event.seq), []),
+        "event": view_for(event, principal),
+    }
