@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, select
+from sqlalchemy import ColumnElement, and_, exists, false, not_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import membership
@@ -148,26 +148,28 @@ async def read_feed(session: AsyncSession, principal: Principal, q: FeedQuery) -
             )
         )
     visible = membership.visible_matters(principal)
-    if q.matter is not None:
-        matter = await membership.can_access(session, principal, q.matter)
-        visible = Matter.id == matter.id
-        matter_ids: Sequence[int] | None = [matter.id]
-    elif q.tag is not None:
-        matter_ids = None  # the tag's rows are few: no per-matter bound needed
-    else:
-        matter_ids, floor = await _candidates(session, visible, conditions, q.limit)
-        if not matter_ids:
-            return Feed([], None)
-        conditions.append(Event.id >= floor)
-    query = (
+    one = None if q.matter is None else await membership.can_access(session, principal, q.matter)
+    if one is not None:
+        visible = Matter.id == one.id
+    page = (
         select(Event, Matter.reference, Matter.title)
         .join(Matter, Matter.id == Event.matter_id)
-        .where(visible, *conditions)
         .order_by(Event.id.desc())
         .limit(q.limit)
     )
-    if matter_ids is not None:
-        query = query.where(Event.matter_id.in_(matter_ids))
+    if q.tag is not None:
+        # The tag's rows are few (item_tags by tag): no per-matter bound needed.
+        query = page.where(visible, *conditions)
+    else:
+        if one is not None:
+            matter_ids = [one.id]
+        else:
+            matter_ids, floor = await _candidates(session, visible, conditions, q.limit)
+            if floor is not None:
+                conditions.append(Event.id >= floor)
+        if not matter_ids:
+            return Feed([], None)
+        query = page.where(Event.id.in_(_newest_of_each(matter_ids, conditions, q.limit)))
     found = (await session.execute(query)).all()
     on = await tags.tags_of(session, [(e.matter_id, e.seq) for e, _, _ in found])
     rows = [_row(e, ref, title, principal, on) for e, ref, title in found]
@@ -180,8 +182,9 @@ async def _candidates(
     visible: ColumnElement[bool],
     conditions: list[ColumnElement[bool]],
     limit: int,
-) -> tuple[list[int], int]:
-    """Step 1: the matters that can hold a row of the page, and the page's floor id."""
+) -> tuple[list[int], int | None]:
+    """Step 1: the (at most ``limit``) matters that can hold a row of the page, and
+    the page's floor id when there are more matters than that."""
     newest = (
         select(Event.id)
         .where(Event.matter_id == Matter.id, *conditions)
@@ -191,10 +194,24 @@ async def _candidates(
     )
     result = await session.execute(select(Matter.id, newest).where(visible))
     tops = sorted(((int(top), int(m)) for m, top in result.all() if top is not None), reverse=True)
-    if not tops:
-        return [], 0
-    floor = tops[min(limit, len(tops)) - 1][0]
-    return [m for top, m in tops if top >= floor], floor
+    floor = tops[limit - 1][0] if len(tops) >= limit else None
+    return [m for _, m in tops[:limit]], floor
+
+
+def _newest_of_each(
+    matter_ids: Sequence[int], conditions: list[ColumnElement[bool]], limit: int
+) -> Any:
+    """Step 2: the ids of each matter's newest ``limit`` rows, one index range each
+    (a branch per matter, so no plan sorts a matter's whole history)."""
+    branches = [
+        select(Event.id)
+        .where(Event.matter_id == matter_id, *conditions)
+        .order_by(Event.id.desc())
+        .limit(limit)
+        .subquery()
+        for matter_id in matter_ids
+    ]
+    return union_all(*(select(b.c.id) for b in branches))
 
 
 def _row(
