@@ -38,6 +38,7 @@ FEED_INDEX = Index(
     Event.id,
     Event.kind,
     Event.actor_kind,
+    Event.redacted,
     postgresql_where=Event.kind.in_(FEED_KINDS),
     sqlite_where=Event.kind.in_(FEED_KINDS),
 )

@@ -11,7 +11,7 @@ contacts get ``not_found``.
 Order and pages: the global ``events.id`` (insertion order), keyset pages
 below an opaque ``FeedCursor``. A page is read in two indexed statements,
 whatever the number of matters or events (migration 0011's
-``ix_events_feed`` on ``(matter_id, id, kind, actor_kind)`` over the feed
+``ix_events_feed`` on ``(matter_id, id, kind, actor_kind, redacted)`` over the feed
 kinds):
 
 1. per visible matter, the newest matching id below the cursor: one
@@ -29,11 +29,23 @@ did not write, after their read mark in the item's thread (``read_marks``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    false,
+    not_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import membership
@@ -94,22 +106,90 @@ def _type_condition(feed_type: str | None) -> ColumnElement[bool] | None:
     raise BadRequest(f"type must be one of {', '.join(TYPES)}", field="type", reason="bad_type")
 
 
-def _unread_condition(principal: Principal, dialect: str) -> ColumnElement[bool]:
+def _unread_condition(dialect: str) -> ColumnElement[bool]:
+    """Items the reader (``:reader``, ``:reader_kind``/``:reader_id``) did not write,
+    after their read mark in the item's thread."""
     marked = (
         select(ReadMark.id)
         .where(
             ReadMark.matter_id == Event.matter_id,
-            ReadMark.reader == ids.of(principal),
+            ReadMark.reader == bindparam("reader", type_=String),
             ReadMark.thread == thread_expr(dialect),
             ReadMark.seq >= Event.seq,
         )
         .exists()
     )
-    return and_(
-        Event.kind.in_(_ITEM_KINDS),
-        not_(and_(Event.actor_kind == principal.kind, Event.actor_id == principal.id)),
-        not_(marked),
+    mine = and_(
+        Event.actor_kind == bindparam("reader_kind", type_=String),
+        Event.actor_id == bindparam("reader_id", type_=Integer),
     )
+    return and_(Event.kind.in_(_ITEM_KINDS), not_(mine), not_(marked))
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a page's statements look like; their values are bind parameters, so a
+    statement is built once per shape (built per read, the per-matter branches
+    cost more than running them)."""
+
+    dialect: str
+    type: str | None
+    unread: bool
+    tag: bool
+    before: bool
+    floor: bool = False
+
+
+@functools.lru_cache(maxsize=512)
+def _conditions(shape: _Shape) -> tuple[ColumnElement[bool], ...]:
+    out: list[ColumnElement[bool]] = [Event.kind.in_(FEED_KINDS), Event.redacted.is_(False)]
+    typed = _type_condition(shape.type)
+    if typed is not None:
+        out.append(typed)
+    if shape.before:
+        out.append(Event.id < bindparam("before", type_=Integer))
+    if shape.floor:
+        out.append(Event.id >= bindparam("floor", type_=Integer))
+    if shape.unread:
+        out.append(_unread_condition(shape.dialect))
+    if shape.tag:
+        out.append(
+            exists().where(
+                ItemTag.tag_id == bindparam("tag_id", type_=Integer),
+                ItemTag.matter_id == Event.matter_id,
+                ItemTag.seq == Event.seq,
+            )
+        )
+    return tuple(out)
+
+
+def _page(limit: int) -> Any:
+    return (
+        select(Event, Matter.reference, Matter.title)
+        .join(Matter, Matter.id == Event.matter_id)
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _union_page(shape: _Shape, matters: int, limit: int) -> Any:
+    """Step 2: the newest ``limit`` rows of each of ``matters`` matters (``:m0``...),
+    one index range each (no plan sorts a matter's whole history), then the page."""
+    conditions = _conditions(shape)
+    branches = [
+        select(Event.id)
+        .where(Event.matter_id == bindparam(f"m{i}", type_=Integer), *conditions)
+        .order_by(Event.id.desc())
+        .limit(limit)
+        .subquery()
+        for i in range(matters)
+    ]
+    newest = union_all(*(select(b.c.id) for b in branches)).subquery()
+    # The page's ids first, then one primary-key read each: an ``IN`` over the
+    # union lets PostgreSQL walk the whole log backward to meet them.
+    top = select(newest.c.id).order_by(newest.c.id.desc()).limit(limit).subquery()
+    return _page(limit).join(top, top.c.id == Event.id)
 
 
 async def _tag_id(session: AsyncSession, principal: Principal, tag: str) -> int:
@@ -126,51 +206,34 @@ async def read_feed(session: AsyncSession, principal: Principal, q: FeedQuery) -
     """One page of ``principal``'s feed."""
     if not principal.is_staff:
         raise NotFound("no such endpoint")
-    dialect = session.get_bind().dialect.name
-    conditions: list[ColumnElement[bool]] = [
-        Event.kind.in_(FEED_KINDS),
-        Event.redacted.is_(False),
-    ]
-    typed = _type_condition(q.type)
-    if typed is not None:
-        conditions.append(typed)
-    if q.before is not None:
-        conditions.append(Event.id < q.before)
-    if q.unread:
-        conditions.append(_unread_condition(principal, dialect))
-    if q.tag is not None:
-        tag_id = await _tag_id(session, principal, q.tag)
-        conditions.append(
-            exists().where(
-                ItemTag.tag_id == tag_id,
-                ItemTag.matter_id == Event.matter_id,
-                ItemTag.seq == Event.seq,
-            )
-        )
-    visible = membership.visible_matters(principal)
-    one = None if q.matter is None else await membership.can_access(session, principal, q.matter)
-    if one is not None:
-        visible = Matter.id == one.id
-    page = (
-        select(Event, Matter.reference, Matter.title)
-        .join(Matter, Matter.id == Event.matter_id)
-        .order_by(Event.id.desc())
-        .limit(q.limit)
+    _type_condition(q.type)  # refuse an unknown type before reading anything
+    shape = _Shape(
+        session.get_bind().dialect.name, q.type, q.unread, q.tag is not None, q.before is not None
     )
+    params: dict[str, Any] = {
+        "before": q.before,
+        "reader": ids.of(principal),
+        "reader_kind": principal.kind,
+        "reader_id": principal.id,
+    }
+    if q.tag is not None:
+        params["tag_id"] = await _tag_id(session, principal, q.tag)
+    visible = membership.visible_matters(principal)
+    if q.matter is not None:
+        visible = Matter.id == (await membership.can_access(session, principal, q.matter)).id
     if q.tag is not None:
         # The tag's rows are few (item_tags by tag): no per-matter bound needed.
-        query = page.where(visible, *conditions)
+        query = _page(q.limit).where(visible, *_conditions(shape))
     else:
-        if one is not None:
-            matter_ids = [one.id]
-        else:
-            matter_ids, floor = await _candidates(session, visible, conditions, q.limit)
-            if floor is not None:
-                conditions.append(Event.id >= floor)
+        matter_ids, floor = await _candidates(session, visible, shape, params, q.limit)
         if not matter_ids:
             return Feed([], None)
-        query = page.where(Event.id.in_(_newest_of_each(matter_ids, conditions, q.limit)))
-    found = (await session.execute(query)).all()
+        if floor is not None:
+            shape = dataclasses.replace(shape, floor=True)
+            params["floor"] = floor
+        params.update({f"m{i}": m for i, m in enumerate(matter_ids)})
+        query = _union_page(shape, len(matter_ids), q.limit)
+    found = (await session.execute(query, params)).all()
     on = await tags.tags_of(session, [(e.matter_id, e.seq) for e, _, _ in found])
     rows = [_row(e, ref, title, principal, on) for e, ref, title in found]
     last = found[-1][0].id if len(found) == q.limit else None
@@ -180,38 +243,23 @@ async def read_feed(session: AsyncSession, principal: Principal, q: FeedQuery) -
 async def _candidates(
     session: AsyncSession,
     visible: ColumnElement[bool],
-    conditions: list[ColumnElement[bool]],
+    shape: _Shape,
+    params: dict[str, Any],
     limit: int,
 ) -> tuple[list[int], int | None]:
     """Step 1: the (at most ``limit``) matters that can hold a row of the page, and
     the page's floor id when there are more matters than that."""
     newest = (
         select(Event.id)
-        .where(Event.matter_id == Matter.id, *conditions)
+        .where(Event.matter_id == Matter.id, *_conditions(shape))
         .order_by(Event.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    result = await session.execute(select(Matter.id, newest).where(visible))
+    result = await session.execute(select(Matter.id, newest).where(visible), params)
     tops = sorted(((int(top), int(m)) for m, top in result.all() if top is not None), reverse=True)
     floor = tops[limit - 1][0] if len(tops) >= limit else None
     return [m for _, m in tops[:limit]], floor
-
-
-def _newest_of_each(
-    matter_ids: Sequence[int], conditions: list[ColumnElement[bool]], limit: int
-) -> Any:
-    """Step 2: the ids of each matter's newest ``limit`` rows, one index range each
-    (a branch per matter, so no plan sorts a matter's whole history)."""
-    branches = [
-        select(Event.id)
-        .where(Event.matter_id == matter_id, *conditions)
-        .order_by(Event.id.desc())
-        .limit(limit)
-        .subquery()
-        for matter_id in matter_ids
-    ]
-    return union_all(*(select(b.c.id) for b in branches))
 
 
 def _row(
