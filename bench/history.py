@@ -33,7 +33,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bench.append_cost import _recreate
 from bench.feed import analyse, table, timed
@@ -51,6 +51,8 @@ from rtportal.threads.sql import ITEM_KINDS, thread_expr
 __all__ = ["main", "thread_page"]
 
 PAGE = 50
+# Literals, as the partial index's predicate (SQLite matches the term, not a parameter).
+_ITEM_KINDS = bindparam(None, ITEM_KINDS, expanding=True, literal_execute=True)
 
 
 async def _seed(url: str, events: int, threads: int) -> tuple[Principal, int]:
@@ -87,7 +89,7 @@ async def thread_page(
         query = (
             select(Event, Matter.reference)
             .join(Matter, Matter.id == Event.matter_id)
-            .where(Event.matter_id == matter_id, expr == thread, Event.kind.in_(ITEM_KINDS))
+            .where(Event.matter_id == matter_id, expr == thread, Event.kind.in_(_ITEM_KINDS))
             .where(Event.seq < before)
             .order_by(Event.seq.desc())
             .limit(PAGE)
