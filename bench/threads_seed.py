@@ -105,7 +105,8 @@ async def seed_events(
             FROM {_series(dialect)}
             JOIN (SELECT id, last_seq, row_number() OVER (ORDER BY id) - 1 AS idx
                   FROM matters WHERE firm_id = :firm) AS m
-              ON m.idx = (g.k * 7919) % (SELECT count(*) FROM matters WHERE firm_id = :firm)
+              ON m.idx = (CAST(g.k AS BIGINT) * 7919)
+                         % (SELECT count(*) FROM matters WHERE firm_id = :firm)
         ) AS e
         ORDER BY k
     """
