@@ -40,7 +40,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    exists,
     false,
     not_,
     select,
@@ -159,14 +158,6 @@ def _conditions(shape: _Shape) -> tuple[ColumnElement[bool], ...]:
         out.append(Event.id >= bindparam("floor", type_=Integer))
     if shape.unread:
         out.append(_unread_condition(shape.dialect))
-    if shape.tag:
-        out.append(
-            exists().where(
-                ItemTag.tag_id == bindparam("tag_id", type_=Integer),
-                ItemTag.matter_id == Event.matter_id,
-                ItemTag.seq == Event.seq,
-            )
-        )
     return tuple(out)
 
 
@@ -229,8 +220,14 @@ async def read_feed(session: AsyncSession, principal: Principal, q: FeedQuery) -
     if q.matter is not None:
         visible = Matter.id == (await membership.can_access(session, principal, q.matter)).id
     if q.tag is not None:
-        # The tag's rows are few (item_tags by tag): no per-matter bound needed.
-        query = _page(q.limit).where(visible, *_conditions(shape))
+        # Read from the tag's item_tags rows (ix_item_tags_tag), each item's event by
+        # (matter, seq): a tag is on few items, so no per-matter bound is needed.
+        query = (
+            _page(q.limit)
+            .join(ItemTag, and_(ItemTag.matter_id == Event.matter_id, ItemTag.seq == Event.seq))
+            .where(ItemTag.tag_id == bindparam("tag_id", type_=Integer), visible)
+            .where(*_conditions(shape))
+        )
     else:
         matter_ids, floor = await _candidates(session, visible, shape, params, q.limit)
         if not matter_ids:
