@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_UNAUTHENTICATED
-from rtportal.db.models import Firm, StaffUser
+from rtportal.db.models import Firm, StaffUser, Tag
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, kdf_body, login_secret, received
@@ -44,6 +44,7 @@ from tests.test_invites import _reset_address_counts
 from tests.test_removal import workers
 
 TIMEOUT = 20.0
+MATRIX_TAG = "matrixTagOfFirmA_00000"  # a tag of firm A (22 base64url characters)
 # Requests and frames the matrix must at least make: a route table that
 # silently shrank (a spec that skips everyone) fails here.
 MATRIX_FLOOR = 300
@@ -212,6 +213,13 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/matters/{ref}/timeline"): Spec(member=OK),
     # --- the key directory (docs/keys.md): staff actions do not exist for clients (404);
     # firm-wide reads answer the caller's own firm; {ref} = M1
+    # --- tags and the activity feed (docs/threads.md): staff only; {tag} = firm A's tag,
+    # {item} = a message of M1; firm B's admin reads its own firm's (empty) lists
+    ("GET", "/api/v1/firm/tags"): Spec(foreign=OK),
+    ("POST", "/api/v1/firm/tags"): Spec(foreign=SKIP, body={"tag": MATRIX_TAG, "name_blob": "AA"}),
+    ("POST", "/api/v1/firm/tags/{tag}/archive"): Spec(body={}),
+    ("POST", "/api/v1/matters/{ref}/items/{item}/tags"): Spec(body={"tag": MATRIX_TAG}),
+    ("GET", "/api/v1/feed"): Spec(foreign=OK),
     ("GET", "/api/v1/keys/firm"): Spec(client=OK, member=OK, foreign=OK),
     ("PUT", "/api/v1/keys/root"): Spec(foreign=SKIP, staff=403, body={"frk": "AAAA"}),
     ("GET", "/api/v1/keys/pending"): Spec(foreign=OK, staff=403),
@@ -487,6 +495,8 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
             "phase_id": phase_id,
         },
     )
+    async with kit_a.db.write() as session:  # a tag of firm A (its name: opaque bytes)
+        session.add(Tag(firm_id=kit_a.firm_id, tag=MATRIX_TAG, name_blob=b"x", created_by="s1"))
     # Firm A's make_firm staff emails are firm A's too.
     async with kit_a.db.read() as session:
         for user_id in (kit_a.admin.id, kit_a.staff.id):
@@ -589,6 +599,8 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
         "ref": w.mb if own else w.m1,
         "contact_id": str(w.c1),
         "user_id": str(w.staff_id),
+        "tag": MATRIX_TAG,
+        "item": f"c{w.c1}.matrix-item",
         "id": str(
             w.c1_invite
             if invite_route

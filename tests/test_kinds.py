@@ -42,7 +42,6 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("message", "staff", "staff", {"thread": "LEAK-message-staff"}),
     ("message", "staff", "portal", {"thread": "ok", "reply_to": 1, "sent_at": 5}),
     ("note", "staff", "staff", {"text": "LEAK-note", "thread": "LEAK-note-thread"}),
-    ("tag", "staff", "staff", {"tag": "LEAK-tag", "removed": False}),
     ("bot", "bot", "portal", {"status": "checked", "staff_detail": "LEAK-bot-detail"}),
     ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
 ]
@@ -63,6 +62,7 @@ SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
         "portal",
         {"thread": "welcome-2", "to": [2**40], "subject": "LEAK-welcome", "text": "LEAK-other"},
     ),
+    ("tag", "staff", {"item": "LEAK-s1.item", "tag": "LEAK-tag", "removed": False}),
     # Staff-audience key events (escrow, pending registrations) stay with staff.
     ("keys", "staff", {"what": "LEAK-keys", "user": "LEAK-s1"}),
     ("keys", "portal", {"what": "epoch", "epoch": 2}),
@@ -154,7 +154,10 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
         ({"kind": "message", "payload": {"meta": {"a": 1}}}, "payload.meta: unknown field"),
         ({"kind": "phase", "payload": {"phase": 1}}, "kind 'phase' is written only by the server"),
         ({"kind": "step", "payload": {"total": 1}}, "kind 'step' is written only by the server"),
-        ({"kind": "tag", "audience": "portal", "payload": {"tag": "t"}}, "audience of kind"),
+        (
+            {"kind": "tag", "audience": "staff", "payload": {"tag": "t"}},
+            "written only by the server",
+        ),
         ({"kind": "bot", "payload": {"status": "x"}}, "cannot be written by staff"),
         (
             {"kind": "welcome", "payload": {"thread": "t", "to": [1]}},
@@ -169,7 +172,8 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
             "kind 'access' is written only by the server",
         ),
         ({"kind": "nope", "payload": {}}, "kind: unknown"),
-        ({"kind": "tag", "audience": "staff", "payload": {"tag": "t"}, "blob": "AQID"}, "no blob"),
+        ({"kind": "phase", "payload": {"phase": "p"}, "blob": "AQID"}, "no blob"),
+        ({"kind": "note", "audience": "portal", "payload": {}}, "audience of kind"),
     ]
     for body, message in cases:
         response = await _post(http, kit, "staff", body)

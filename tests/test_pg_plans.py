@@ -1,4 +1,5 @@
-"""PostgreSQL: the write path's plans do not go stale as the tables grow.
+"""PostgreSQL: the write path's plans do not go stale as the tables grow, and the
+read paths of threads (the staff feed, history and thread pages) use their indexes.
 
 ``rtp_append_events`` runs on generic plans, made once per connection. These
 tests make a plan while the tables are nearly empty, grow them, and read the
@@ -20,11 +21,18 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
 
 from rtportal.db import Database
 from rtportal.db import engine as db_module
 from rtportal.db.migrate import upgrade
+from rtportal.db.models import Event, Matter
 from rtportal.demo import create_firm, create_matter, create_staff
+from rtportal.events import log as stream
+from rtportal.principal import Principal
+from rtportal.threads.feed import FeedQuery, read_feed
+from rtportal.threads.sql import ITEM_KINDS, thread_expr
 from tests.support.pgdb import new_pg_database
 
 _APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -154,3 +162,114 @@ async def test_pooled_connection_replans_after_replan_seconds(
         assert "Seq Scan on matters" not in lock, lock
     else:
         assert "Seq Scan on matters" in lock, lock
+
+
+# --- the staff feed and history pages (docs/threads.md, docs/benchmarks.md) ---------------
+
+
+async def _seed_feed(url: str) -> Principal:
+    """A firm of 40 matters of 500 events each (every kind the feed shows, and keys
+    events it does not), vacuumed and analysed as a database that ran a while."""
+    database = Database(url)
+    try:
+        async with database.write() as session:
+            firm = await create_firm(session, "Feed Plans")
+            staff = await create_staff(session, firm, email="fp@firm.test", display_name="Flo")
+            principal = Principal("staff", staff.id, firm.id, "Flo", role="staff")
+    finally:
+        await database.close()
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        await conn.execute(
+            "INSERT INTO matters (firm_id, reference, title, last_seq, created_at)"
+            " SELECT $1, 'PLAN' || lpad(g::text, 4, '0'), 'Plan', 500, now()"
+            " FROM generate_series(1, 40) AS g",
+            principal.firm_id,
+        )
+        await conn.execute(
+            "INSERT INTO events (matter_id, seq, kind, audience, actor_kind, actor_id,"
+            " actor_name, payload, client_id, created_at)"
+            " SELECT m.id, g,"
+            "  (ARRAY['note','phase','access','bot','keys','message','message','message',"
+            "   'message','message'])[g % 10 + 1],"
+            "  'staff', CASE WHEN g % 2 = 1 THEN 'contact' ELSE 'staff' END, $2, 'X',"
+            "  '{\"thread\":\"t' || (g % 10) || '\"}', 'k' || g, now()"
+            " FROM matters m CROSS JOIN generate_series(1, 500) AS g"
+            " WHERE m.firm_id = $1 ORDER BY g, m.id",
+            principal.firm_id,
+            principal.id,
+        )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return principal
+
+
+async def _plans_of(url: str, run: Any) -> list[str]:
+    """EXPLAIN of every statement ``run(session)`` sends that reads ``events``."""
+    database = Database(url)
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+        if "events" in statement:
+            sent.append((statement, params))
+
+    sa_event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with database.read() as session:
+            await run(session)
+        plans = []
+        async with database.autocommit() as conn:
+            for statement, params in sent:
+                rows = await conn.fetch("EXPLAIN " + statement, *params)
+                plans.append("\n".join(str(r[0]) for r in rows))
+        return plans
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [FeedQuery(), FeedQuery(type="phase"), FeedQuery(unread=True), FeedQuery(matter="PLAN0003")],
+    ids=["all", "type", "unread", "matter"],
+)
+async def test_the_feed_reads_by_its_index(fresh_url: str, query: FeedQuery) -> None:
+    principal = await _seed_feed(fresh_url)
+
+    async def run(session: Any) -> None:
+        page = await read_feed(session, principal, query)
+        assert page.rows
+
+    plans = await _plans_of(fresh_url, run)
+    assert plans
+    for plan in plans:
+        assert "Seq Scan on events" not in plan, plan
+        assert "ix_events_feed" in plan or "pk_events" in plan, plan
+    # each matter probed newest first (index-only unless the filter reads the payload)
+    assert any("Scan Backward using ix_events_feed" in plan for plan in plans)
+
+
+async def test_history_and_thread_pages_read_by_their_indexes(fresh_url: str) -> None:
+    principal = await _seed_feed(fresh_url)
+
+    async def run(session: Any) -> None:
+        matter = (
+            await session.execute(select(Matter).where(Matter.reference == "PLAN0002"))
+        ).scalar_one()
+        assert len(await stream.read_before(session, matter.id, 501, 50, 4 << 20)) == 50
+        thread = thread_expr("postgresql")
+        items = (
+            select(Event.seq)
+            .where(Event.matter_id == matter.id, thread == "t5", Event.kind.in_(ITEM_KINDS))
+            .order_by(Event.seq.desc())
+            .limit(50)
+        )
+        assert len((await session.execute(items)).all()) == 50
+
+    plans = await _plans_of(fresh_url, run)
+    assert len(plans) >= 2
+    for plan in plans:
+        assert "Seq Scan on events" not in plan, plan
+    assert any("ix_events_thread" in plan for plan in plans), plans
+    assert any("uq_events_matter_id_seq" in plan for plan in plans), plans
+    assert principal.kind == "staff"

@@ -21,7 +21,14 @@ from rtportal.db.models import Matter, MatterMember, utcnow
 from rtportal.errors import NotFound
 from rtportal.principal import Principal
 
-__all__ = ["active_memberships", "can_access", "list_matters", "live", "valid_matter_ref"]
+__all__ = [
+    "active_memberships",
+    "can_access",
+    "list_matters",
+    "live",
+    "valid_matter_ref",
+    "visible_matters",
+]
 
 _MATTER_REF_RE = re.compile(r"[A-Z]{4}[0-9]{4}")
 
@@ -91,10 +98,16 @@ async def can_access(session: AsyncSession, principal: Principal, matter_ref: st
     return matter
 
 
+def visible_matters(principal: Principal) -> Any:
+    """The condition on ``Matter`` of the matters ``principal`` may see (``can_access``)."""
+    condition = Matter.firm_id == principal.firm_id
+    if principal.kind != "staff":
+        return and_(condition, select(MatterMember.id).where(_membership(principal)).exists())
+    return condition
+
+
 async def list_matters(session: AsyncSession, principal: Principal) -> list[Matter]:
     """Every matter ``principal`` may see (same rule as ``can_access``), by reference."""
-    query = select(Matter).where(Matter.firm_id == principal.firm_id)
-    if principal.kind != "staff":
-        query = query.where(select(MatterMember.id).where(_membership(principal)).exists())
+    query = select(Matter).where(visible_matters(principal))
     result = await session.execute(query.order_by(Matter.reference))
     return list(result.scalars())

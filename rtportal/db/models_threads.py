@@ -16,9 +16,32 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rtportal.db.models import Base, UTCDateTime, utcnow
+from rtportal.db.models import Base, Event, UTCDateTime, utcnow
 
-__all__ = ["ItemTag", "MatterType", "Phase", "ReadMark", "Tag", "TimelineStep"]
+__all__ = [
+    "FEED_INDEX",
+    "FEED_KINDS",
+    "ItemTag",
+    "MatterType",
+    "Phase",
+    "ReadMark",
+    "Tag",
+    "TimelineStep",
+]
+
+# Migration 0011: the staff activity feed's per-matter probe (rtportal.threads.feed),
+# partial on the feed kinds.
+FEED_KINDS = ("message", "note", "phase", "access", "bot")
+FEED_INDEX = Index(
+    "ix_events_feed",
+    Event.matter_id,
+    Event.id,
+    Event.kind,
+    Event.actor_kind,
+    Event.redacted,
+    postgresql_where=Event.kind.in_(FEED_KINDS),
+    sqlite_where=Event.kind.in_(FEED_KINDS),
+)
 
 
 class ReadMark(Base):

@@ -75,8 +75,22 @@ _KINDS = (
         _obj(text=Field(Str(8000)), thread=Field(Str(64))),
         blob=True,
     ),
-    # A label on the matter, set or (``removed``) taken off.
-    Kind("tag", _STAFF, ("staff",), _obj(tag=Field(Str(64), required=True), removed=Field(Bool()))),
+    # An internal-only tag put on (or, ``removed``, taken off) one item: written by
+    # rtportal.threads.tags with the ``item_tags`` row, in its transaction. ``tag`` is
+    # the firm tag's opaque id (its name is ciphertext in ``tags``); ``thread`` is the
+    # item's (set by the server), so the thread index finds the change.
+    Kind(
+        "tag",
+        _STAFF,
+        ("staff",),
+        _obj(
+            item=Field(Str(140), required=True),
+            tag=Field(Str(22), required=True),
+            removed=Field(Bool()),
+            thread=Field(Str(64)),
+        ),
+        system=True,
+    ),
     # A matter moved to another internal phase (rtportal.timeline.change): staff
     # only. Stored events of the earlier client-visible kind (audience
     # ``portal``, ``phase`` a step name, ``step``, ``checklist``) still read, so

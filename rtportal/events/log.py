@@ -57,6 +57,7 @@ __all__ = [
     "append",
     "append_batch",
     "commit_batch",
+    "event_of_row",
     "head",
     "heads",
     "read_before",
@@ -77,6 +78,11 @@ def _from_row(row: Event, reference: str) -> StoredEvent:
         client_id=row.client_id,
         created_at=iso_time(row.created_at),
     )
+
+
+def event_of_row(row: Event, reference: str) -> StoredEvent:
+    """The stored event of an ``events`` row read elsewhere (the staff feed)."""
+    return _from_row(row, reference)
 
 
 # Per item: ``(event, created)``, or the item's own error (nothing written for it).

@@ -7,4 +7,6 @@ typing, the firm's tags and the staff activity feed.
 
 Modules:
     sql.py    the thread expression of migration 0010's index, per dialect
+    tags.py   the firm's internal-only tags and tagging an item (row + ``tag`` event)
+    feed.py   the staff activity feed across the reader's matters
 """
