@@ -34,18 +34,25 @@ async def send(
     return int(response.json()["seq"])
 
 
-async def access_event(kit: FirmKit, matter: Matter) -> int:
-    """An ``access`` record as the invite lifecycle writes it (a system kind)."""
+async def system_event(kit: FirmKit, matter: Matter, kind: str, payload: dict[str, Any]) -> int:
+    """A system kind's event as its service writes it (``access``: the invite
+    lifecycle; ``phase``: rtportal.timeline), both staff-only."""
     async with Unit(kit.db, None, kit.settings) as unit:
         event, _ = await unit.append(
             matter=matter,
             actor=kit.staff,
-            kind="access",
+            kind=kind,
             audience="staff",
-            payload={"action": "invited", "contact_id": kit.contact.id, "invite_id": 1},
+            payload=payload,
             system=True,
         )
     return event.seq
+
+
+async def access_event(kit: FirmKit, matter: Matter) -> int:
+    """An ``access`` record as the invite lifecycle writes it."""
+    payload = {"action": "invited", "contact_id": kit.contact.id, "invite_id": 1}
+    return await system_event(kit, matter, "access", payload)
 
 
 async def feed(
@@ -77,7 +84,7 @@ async def scenario(
     made.append((b.reference, seq, "message"))
     seq = await send(http, kit, "staff", a, "note", {"thread": "n1"}, "n1")
     made.append((a.reference, seq, "note"))
-    seq = await send(http, kit, "staff", c, "phase", {"phase": "Lodged"})
+    seq = await system_event(kit, c, "phase", {"phase": 1, "name": "Lodged"})
     made.append((c.reference, seq, "phase"))
     seq = await access_event(kit, b)
     made.append((b.reference, seq, "invite"))
