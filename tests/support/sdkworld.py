@@ -15,20 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from rtportal.access.credentials import credential_of
 from rtportal.access.totp import start_enrolment
-from rtportal.crypto.keys import FirmRootKey
+from rtportal.crypto.errors import WrongContext
+from rtportal.crypto.keys import FirmRootKey, IdentityKey
 from rtportal.db.models import Firm, Matter, utcnow
 from rtportal.demo import create_contact, create_matter
 from rtportal.principal import Principal
+from rtportal.sdk import messages, sync
+from rtportal.sdk.actor import Actor
 from rtportal.sdk.client import Client
+from rtportal.sdk.state import TrustState
 from rtportal.sdk.transport import Http
 from tests.conftest import FirmKit
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
 
-__all__ = ["SdkWorld", "sdk_world"]
+__all__ = ["SdkWorld", "opens_nothing_new", "sdk_world"]
 
 
 @dataclass
@@ -74,6 +79,24 @@ async def _totp(kit: FirmKit, principal: Principal) -> str:
         enrolment = await start_enrolment(session, kit.settings, credential)
         credential.totp_enabled_at = utcnow()
     return enrolment.secret
+
+
+async def opens_nothing_new(w: SdkWorld, ref: str, user: str, key: IdentityKey) -> None:
+    """A reader holding only ``key`` gets no MEK of the matter's newest epoch: the staff
+    member's answer verifies for it, and the newest message does not open."""
+    holder = Actor(w.slug, user, key)
+    firm = await w.staff.http.call("GET", "/api/v1/keys/firm")
+    data = await w.staff.http.call("GET", f"/api/v1/keys/matters/{ref}")
+    now = w.staff.clock()
+    state = TrustState(w.slug, user, frk_fingerprint=w.frk.public.fingerprint)
+    d = sync.verify_firm(firm, state, holder, now)
+    # the staff member's answer has wraps to the escrow key only; the holder's are what
+    # ``key`` could open: every wrap to it is of an earlier epoch
+    sync.verify_matter(d, data, state, holder, ref, now)
+    page = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/events", after=0)
+    newest = [e for e in page["events"] if e["kind"] == "message"][-1]
+    with pytest.raises(WrongContext):
+        messages.open_event(d, state.matter(ref), newest, now)
 
 
 @asynccontextmanager

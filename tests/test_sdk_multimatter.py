@@ -1,0 +1,120 @@
+"""A client with a password invited to a second matter of the same firm.
+
+docs/keys.md "A second matter": the contact already has an identity key (in
+their key backup, certified in the first matter). The second invite's key,
+derived from that link's ``R``, reads the welcome and writes at once with no
+staff member online, and signs a binding (an ``RTK1`` handover) naming the
+contact's existing key; a staff member later certifies that key for the
+second matter too (no code to compare: it is already the contact's certified
+key), moves the matter to an epoch with it, re-wraps the history and revokes
+the invite key. The first matter keeps working throughout, the backup keeps
+the one identity, and a removal from one matter leaves the other readable.
+Driven through ``rtportal.sdk`` against a real server (SQLite, or PostgreSQL +
+Redis), for both deliveries of the second invite.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rtportal.access.directory import primary_email
+from rtportal.sdk.client import Client, Invited
+from rtportal.sdk.epochs import current_members
+from rtportal.sdk.errors import ApiError
+from tests.conftest import MakeFirm
+from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def link_of(w: SdkWorld, invited: Invited) -> str:
+    """own_mail: the link the staff client built; portal: the one in the outbox."""
+    if invited.link is not None:
+        return invited.link
+    outbox = await w.admin.http.call("GET", "/api/v1/outbox")
+    bodies = [m["body"] or "" for m in outbox["messages"] if m["invite_id"] == invited.invite_id]
+    [link] = [x for b in bodies for x in re.findall(r"\S+#t=\S+", b)]
+    return str(link)
+
+
+async def texts(client: Client, ref: str) -> list[str]:
+    return [i.body.text for i in await client.read(ref)]
+
+
+@pytest.mark.parametrize("delivery", ["own_mail", "portal"])
+async def test_second_matter_invite_accepted_with_the_existing_password(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path, delivery: str
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        visa = await w.matter("Visa")
+        contact = await w.contact("Ines", visa)
+        cid, password = contact.id, "Ines password 1"
+        async with kit.db.read() as session:
+            email = await primary_email(session, cid)
+        assert email is not None
+        [first] = await w.staff.invite(visa.reference, [(cid, "Welcome", "hello visa")])
+        laptop = await w.client("ines-laptop")
+        await laptop.accept_invite(await link_of(w, first), password)
+        identity = laptop.actor.identity
+        assert await texts(laptop, visa.reference) == ["hello visa"]
+
+        mortgage = await w.matter("Mortgage")
+        [second] = await w.staff.invite(
+            mortgage.reference, [(cid, "Welcome", "hello mortgage")], delivery=delivery
+        )
+        await w.staff.send(mortgage.reference, thread=f"welcome-{cid}", text="history 1")
+
+        # accepted on another device with the existing password, no staff member online
+        phone = await w.client("ines-phone")
+        await phone.accept_invite(await link_of(w, second), password)
+        assert phone.actor.kid == identity.kid  # the backup's identity, not a new one
+        assert phone.verification_code is None  # nothing to compare: a binding, not a new key
+        assert await texts(phone, mortgage.reference) == ["hello mortgage", "history 1"]
+        await phone.send(mortgage.reference, thread=f"welcome-{cid}", text="reply mortgage")
+        # the first matter keeps working on both devices
+        assert await texts(phone, visa.reference) == ["hello visa"]
+        await laptop.send(visa.reference, thread=f"welcome-{cid}", text="reply visa")
+        assert (await texts(w.staff, mortgage.reference))[-1] == "reply mortgage"
+        assert (await texts(w.staff, visa.reference))[-1] == "reply visa"
+
+        # the staff list shows the binding; a staff member certifies the existing key for the
+        # second matter (no code), the next epoch holds it, the invite key is revoked
+        await w.staff.confirm_bindings(mortgage.reference)
+        listed = await w.staff.http.call("GET", f"/api/v1/matters/{mortgage.reference}/invites")
+        [row] = [r for r in listed["invites"] if r["contact"]["id"] == cid]
+        assert row["verified"] is True
+        d = await w.staff.sync([mortgage.reference])
+        members = current_members(d, mortgage.reference)
+        assert [m.kid for m in members if m.user == f"c{cid}"] == [identity.kid]
+        # a new device signs in with the password: one identity reads both matters' history
+        tablet = await w.client("ines-tablet")
+        await tablet.sign_in(email, password)
+        assert tablet.actor.kid == identity.kid
+        assert await texts(tablet, mortgage.reference) == [
+            "hello mortgage",
+            "history 1",
+            "reply mortgage",
+        ]
+        assert await texts(tablet, visa.reference) == ["hello visa", "reply visa"]
+        await tablet.send(mortgage.reference, thread=f"welcome-{cid}", text="from the tablet")
+        assert (await texts(w.staff, mortgage.reference))[-1] == "from the tablet"
+        # the phone switches to the certified identity for the second matter
+        await phone.send(mortgage.reference, thread=f"welcome-{cid}", text="phone again")
+        assert (await texts(w.staff, mortgage.reference))[-1] == "phone again"
+
+        # removal from the second matter leaves the first readable and writable
+        await w.staff.remove(mortgage.reference, invite_id=second.invite_id, contact_id=cid)
+        await w.staff.send(mortgage.reference, thread=f"welcome-{cid}", text="after removal")
+        with pytest.raises(ApiError) as gone:
+            await tablet.read(mortgage.reference)
+        assert gone.value.status == 404
+        await tablet.send(visa.reference, thread=f"welcome-{cid}", text="still here")
+        assert await texts(tablet, visa.reference) == ["hello visa", "reply visa", "still here"]
+        assert (await texts(w.staff, visa.reference))[-1] == "still here"
+        # what was sent after the removal does not open with the contact's key
+        await opens_nothing_new(w, mortgage.reference, f"c{cid}", identity)
