@@ -87,7 +87,7 @@ async def accept(
 
 @dataclass(frozen=True, slots=True)
 class HandoverState:
-    handover: dict[str, str] | None
+    handover: dict[str, object] | None
     verified: bool
 
 
@@ -135,6 +135,18 @@ async def _newest_handover(
     return None
 
 
+async def _certified_in(session: AsyncSession, firm_id: int, user: str, kid: bytes) -> list[str]:
+    rows = await session.execute(
+        select(KeyCert.scopes).where(
+            KeyCert.firm_id == firm_id,
+            KeyCert.principal == user,
+            KeyCert.kid == kid,
+            KeyCert.revoked_at.is_(None),
+        )
+    )
+    return sorted({ref for scopes in rows.scalars() for ref in scopes.split()})
+
+
 async def state_of(
     session: AsyncSession, firm_id: int, matter: Matter, contact_id: int
 ) -> HandoverState | None:
@@ -147,11 +159,14 @@ async def state_of(
         return None
     if latest is None:
         return HandoverState(None, False)
-    shown = {
+    shown: dict[str, object] = {
         "public_keys": encode(latest.public_keys),
         "kid": encode(latest.new_kid),
         "record": encode(latest.record),
         "created_at": latest.created_at.isoformat().replace("+00:00", "Z"),
+        # where the named key is certified already: a binding (docs/keys.md "A second
+        # matter"); a staff browser verifies those matters' records before it trusts this
+        "certified_in": await _certified_in(session, firm_id, user, latest.new_kid),
     }
     verified = newest is not None and newest.kid == latest.new_kid
     return HandoverState(shown, verified)

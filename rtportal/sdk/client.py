@@ -259,8 +259,9 @@ class Client(ClientCore):
             if not row.get("handover") or row.get("status") != "active":
                 continue
             cid = int(row["contact"]["id"])
-            # every matter: the contact's identity is certified in one I may not have open
-            d = await self.sync(await self.matters())
+            # the matters the server says the named key is certified in: verified like any
+            # other, and a key certified nowhere is no binding
+            d = await self.sync([matter, *row["handover"].get("certified_in", [])])
             record = sync.decode(row["handover"]["record"])
             try:
                 made = bindings.confirm_binding(
