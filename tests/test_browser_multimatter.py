@@ -47,13 +47,14 @@ async def shot(page: Any, name: str, layout: str) -> None:
 
 
 async def link_of(w: SdkWorld, invited: Invited) -> str:
-    """own_mail: the link the staff client built; portal: the one the portal mailed."""
+    """own_mail: the link the staff client built; portal: the one the portal mailed (made
+    on the settings' public URL: the same page on this test server's port)."""
     if invited.link is not None:
         return invited.link
     outbox = await w.admin.http.call("GET", "/api/v1/outbox")
     bodies = [m["body"] or "" for m in outbox["messages"] if m["invite_id"] == invited.invite_id]
     [link] = [x for b in bodies for x in re.findall(r"\S+#t=\S+", b)]
-    return str(link)
+    return re.sub(r"^https?://[^/?#]+", w.server.base_url, str(link))
 
 
 async def texts(client: Client, ref: str) -> list[str]:
