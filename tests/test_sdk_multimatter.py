@@ -20,10 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from rtportal import base64url
+from rtportal.access.credentials import credential_of
 from rtportal.access.directory import primary_email
+from rtportal.crypto.keys import IdentityKey
+from rtportal.db.models import KeyHandover
+from rtportal.sdk import bindings, invitekeys, records
 from rtportal.sdk.client import Client, Invited
 from rtportal.sdk.epochs import current_members
 from rtportal.sdk.errors import ApiError
+from rtportal.sdk.login import Kdf
 from tests.conftest import MakeFirm
 from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world
 from tests.support.server import RunningServer
@@ -118,3 +124,98 @@ async def test_second_matter_invite_accepted_with_the_existing_password(
         assert (await texts(w.staff, visa.reference))[-1] == "still here"
         # what was sent after the removal does not open with the contact's key
         await opens_nothing_new(w, mortgage.reference, f"c{cid}", identity)
+
+
+async def visa_client(w: SdkWorld, name: str) -> tuple[int, str, Client]:
+    """A contact who accepted a first (visa) matter's invite: (contact id, ref, client)."""
+    visa = await w.matter("Visa")
+    contact = await w.contact(name, visa)
+    [first] = await w.staff.invite(visa.reference, [(contact.id, "Welcome", "hello visa")])
+    client = await w.client(name.lower())
+    await client.accept_invite(await link_of(w, first), f"{name} password 1")
+    return contact.id, visa.reference, client
+
+
+async def test_acceptance_with_a_password_keeps_the_identity(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A page that sends keys with an existing password is refused (``identity_exists``):
+    the link is not used up, the credential keeps its identity and backup."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        cid, _, client = await visa_client(w, "Jon")
+        mortgage = (await w.matter("Mortgage")).reference
+        [second] = await w.staff.invite(mortgage, [(cid, "Welcome", "hello mortgage")])
+        link = await link_of(w, second)
+        token, secret, _ = invitekeys.parse_accept_fragment(link)
+        async with kit.db.read() as session:
+            before = await credential_of(session, "contact", cid)
+        assert before is not None and before.key_backup is not None
+        opened = await client.http.call("POST", "/api/v1/invites/open", {"token": token})
+        assert opened["has_password"] is True
+        keys = Kdf.from_json(opened["kdf"]).keys("Jon password 1")
+        other = records.invite_identity(secret, w.slug, f"c{cid}")
+        body = {
+            "token": token,
+            "login_secret": base64url.encode(keys.login_secret),
+            "public_keys": base64url.encode(other.public.record()),
+        }
+        fresh = await w.client("jon-other")
+        with pytest.raises(ApiError) as refused:
+            await fresh.http.call("POST", "/api/v1/invites/accept", body)
+        assert refused.value.server_code == "bad_request"
+        assert refused.value.details.get("reason") == "identity_exists"
+        async with kit.db.read() as session:
+            after = await credential_of(session, "contact", cid)
+        assert after is not None
+        assert (after.public_keys, after.key_backup) == (before.public_keys, before.key_backup)
+        # the link still works, the ordinary way
+        await fresh.accept_invite(link, "Jon password 1")
+        assert await texts(fresh, mortgage) == ["hello mortgage"]
+        assert fresh.actor.kid == client.actor.kid
+
+
+async def test_a_handover_to_another_key_is_no_binding(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A server that knew the second link's ``R`` (portal delivery) stores a handover of
+    its own naming a key it made: that key is certified nowhere, so no staff client
+    confirms it without a code; the matter stays on the invite key, and the client's
+    identity is not certified there."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        cid, _, _ = await visa_client(w, "Kim")
+        user = f"c{cid}"
+        mortgage = (await w.matter("Mortgage")).reference
+        [second] = await w.staff.invite(
+            mortgage, [(cid, "Welcome", "hello mortgage")], delivery="portal"
+        )
+        link = await link_of(w, second)
+        phone = await w.client("kim-phone")
+        await phone.accept_invite(link, "Kim password 1")
+        secret = invitekeys.parse_accept_fragment(link)[1]
+        invite_key = records.invite_identity(secret, w.slug, user)
+        mine = IdentityKey.generate()
+        forged = bindings.bind(
+            invite_key, firm=w.slug, user=user, identity=mine.public, now_ms=w.staff.clock()
+        )
+        async with kit.db.write() as session:  # the server writes its own handover row
+            session.add(
+                KeyHandover(
+                    firm_id=kit.firm_id,
+                    principal=user,
+                    old_kid=invite_key.kid,
+                    new_kid=mine.public.kid,
+                    public_keys=mine.public.record(),
+                    record=forged.encode(),
+                )
+            )
+        listed = await w.staff.http.call("GET", f"/api/v1/matters/{mortgage}/invites")
+        [row] = [r for r in listed["invites"] if r["contact"]["id"] == cid]
+        assert row["handover"]["certified_in"] == [] and row["verified"] is False
+        assert await w.staff.confirm_bindings(mortgage) == []
+        d = await w.staff.sync([mortgage])
+        assert [m.kid for m in current_members(d, mortgage) if m.user == user] == [invite_key.kid]
+        # the client still reads and writes with the invite key meanwhile
+        await phone.send(mortgage, thread=f"welcome-{cid}", text="still the invite key")
+        assert (await texts(w.staff, mortgage))[-1] == "still the invite key"
