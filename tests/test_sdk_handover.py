@@ -23,14 +23,14 @@ from rtportal.access.directory import primary_email
 from rtportal.crypto.envelope import Body
 from rtportal.crypto.errors import RecoveryInvalid
 from rtportal.crypto.keys import IdentityKey
-from rtportal.crypto.recovery import HandoverBody, sas_code, sign_handover
+from rtportal.crypto.recovery import sas_code
 from rtportal.db.models import KeyHandover
 from rtportal.sdk import invitekeys, messages, records, sync
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.client import Client, identity_public
 from rtportal.sdk.errors import ApiError
 from tests.conftest import MakeFirm
-from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world
+from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world, server_handover
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -169,23 +169,7 @@ async def test_a_server_that_used_r_is_caught_by_the_code(
         user = f"c{cid}"
         client_code = client.verification_code
         assert client_code is not None
-        secret = invitekeys.parse_accept_fragment(link)[1]
-        invite_key = records.invite_identity(secret, w.slug, user)
-        mine = IdentityKey.generate()
-        forged = sign_handover(
-            HandoverBody(w.slug, user, invite_key.kid, mine.public, w.staff.clock()), invite_key
-        )
-        async with kit.db.write() as session:  # the server writes its own handover row
-            session.add(
-                KeyHandover(
-                    firm_id=kit.firm_id,
-                    principal=user,
-                    old_kid=invite_key.kid,
-                    new_kid=mine.public.kid,
-                    public_keys=mine.public.record(),
-                    record=forged.encode(),
-                )
-            )
+        mine = await server_handover(w, user, link)
         row = await invite_row(w, ref, cid)
         assert row["verified"] is False
         staff_code = shown_code(w, row, user)

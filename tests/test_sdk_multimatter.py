@@ -23,15 +23,13 @@ import pytest
 from rtportal import base64url
 from rtportal.access.credentials import credential_of
 from rtportal.access.directory import primary_email
-from rtportal.crypto.keys import IdentityKey
-from rtportal.db.models import KeyHandover
-from rtportal.sdk import bindings, invitekeys, records
+from rtportal.sdk import invitekeys, records
 from rtportal.sdk.client import Client, Invited
 from rtportal.sdk.epochs import current_members
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.login import Kdf
 from tests.conftest import MakeFirm
-from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world
+from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world, server_handover
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -193,23 +191,10 @@ async def test_a_handover_to_another_key_is_no_binding(
         link = await link_of(w, second)
         phone = await w.client("kim-phone")
         await phone.accept_invite(link, "Kim password 1")
-        secret = invitekeys.parse_accept_fragment(link)[1]
-        invite_key = records.invite_identity(secret, w.slug, user)
-        mine = IdentityKey.generate()
-        forged = bindings.bind(
-            invite_key, firm=w.slug, user=user, identity=mine.public, now_ms=w.staff.clock()
+        await server_handover(w, user, link)
+        invite_key = records.invite_identity(
+            invitekeys.parse_accept_fragment(link)[1], w.slug, user
         )
-        async with kit.db.write() as session:  # the server writes its own handover row
-            session.add(
-                KeyHandover(
-                    firm_id=kit.firm_id,
-                    principal=user,
-                    old_kid=invite_key.kid,
-                    new_kid=mine.public.kid,
-                    public_keys=mine.public.record(),
-                    record=forged.encode(),
-                )
-            )
         listed = await w.staff.http.call("GET", f"/api/v1/matters/{mortgage}/invites")
         [row] = [r for r in listed["invites"] if r["contact"]["id"] == cid]
         assert row["handover"]["certified_in"] == [] and row["verified"] is False

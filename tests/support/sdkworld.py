@@ -21,10 +21,11 @@ from rtportal.access.credentials import credential_of
 from rtportal.access.totp import start_enrolment
 from rtportal.crypto.errors import WrongContext
 from rtportal.crypto.keys import FirmRootKey, IdentityKey
-from rtportal.db.models import Firm, Matter, utcnow
+from rtportal.crypto.recovery import HandoverBody, sign_handover
+from rtportal.db.models import Firm, KeyHandover, Matter, utcnow
 from rtportal.demo import create_contact, create_matter
 from rtportal.principal import Principal
-from rtportal.sdk import messages, sync
+from rtportal.sdk import invitekeys, messages, records, sync
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.client import Client
 from rtportal.sdk.state import TrustState
@@ -33,7 +34,7 @@ from tests.conftest import FirmKit
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
 
-__all__ = ["SdkWorld", "opens_nothing_new", "sdk_world"]
+__all__ = ["SdkWorld", "opens_nothing_new", "sdk_world", "server_handover"]
 
 
 @dataclass
@@ -97,6 +98,30 @@ async def opens_nothing_new(w: SdkWorld, ref: str, user: str, key: IdentityKey) 
     newest = [e for e in page["events"] if e["kind"] == "message"][-1]
     with pytest.raises(WrongContext):
         messages.open_event(d, state.matter(ref), newest, now)
+
+
+async def server_handover(w: SdkWorld, user: str, link: str) -> IdentityKey:
+    """What a server that kept the link's ``R`` (portal delivery) can do: derive the invite
+    key, make a key of its own, sign a valid handover to it and store that row itself.
+    Returns the server's key."""
+    secret = invitekeys.parse_accept_fragment(link)[1]
+    invite_key = records.invite_identity(secret, w.slug, user)
+    mine = IdentityKey.generate()
+    forged = sign_handover(
+        HandoverBody(w.slug, user, invite_key.kid, mine.public, w.staff.clock()), invite_key
+    )
+    async with w.kit.db.write() as session:
+        session.add(
+            KeyHandover(
+                firm_id=w.kit.firm_id,
+                principal=user,
+                old_kid=invite_key.kid,
+                new_kid=mine.public.kid,
+                public_keys=mine.public.record(),
+                record=forged.encode(),
+            )
+        )
+    return mine
 
 
 @asynccontextmanager
