@@ -261,7 +261,9 @@ class Client(ClientCore):
             cid = int(row["contact"]["id"])
             # the matters the server says the named key is certified in: verified like any
             # other, and a key certified nowhere is no binding
-            d = await self.sync([matter, *row["handover"].get("certified_in", [])])
+            readable = set(await self.matters())  # another matter may be closed to me
+            others = [r for r in row["handover"].get("certified_in", []) if r in readable]
+            d = await self.sync([matter, *others])
             record = sync.decode(row["handover"]["record"])
             try:
                 made = bindings.confirm_binding(

@@ -291,6 +291,8 @@ class ClientCore:
             identity=contents.identity.public,
             now_ms=self.clock(),
         )
+        # kept first: the link is used up, and this key reads the matter until staff certify
+        self._actor.bound[str(opened["matter"]["ref"])] = invite
         await self.http.call(
             "PUT",
             f"{K}/me",
@@ -300,7 +302,6 @@ class ClientCore:
                 "login_secret": _b64(keys.login_secret),  # the server asks for it again
             },
         )
-        self._actor.bound[str(opened["matter"]["ref"])] = invite
         self._save()
 
     async def hand_over(self) -> str:

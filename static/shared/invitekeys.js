@@ -98,11 +98,12 @@ export async function bindInvite(firm, info, keyLink, password, kdf, loginSecret
     { firm, user: invite.user, xPk: keyring.identity.xPk, edPk: keyring.identity.edPk, tsMs: Date.now() },
     invite.identity,
   );
+  // kept first: the link is used up, and this key is what reads the matter until staff certify
+  await keyring.addBound(info.matter.ref, await invite.storedIdentity());
   await api('PUT', '/api/v1/keys/me', {
     public_keys: mine.public_keys,
     handover: b64url(handover),
     login_secret: loginSecret,
   });
-  await keyring.addBound(info.matter.ref, await invite.storedIdentity());
   return keyring;
 }

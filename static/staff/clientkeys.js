@@ -104,7 +104,11 @@ export async function confirmBinding(ctx, ref, contactId, handover) {
   const old = state.members.find((m) => m.user === user);
   if (!old) return false;
   for (const other of handover.certified_in || []) {
-    if (other !== ref) await kr.syncMatter(other);
+    try {
+      if (other !== ref) await kr.syncMatter(other);
+    } catch {
+      // a matter this staff member may not read: its certificate stays unknown here
+    }
   }
   let key;
   try {
