@@ -166,7 +166,12 @@ export function matterView(ctx, ref) {
       if (inviteStatus(invite) !== 'active' || !record || triedBindings.has(record)) continue;
       triedBindings.add(record);
       const contactId = (invite.contact && invite.contact.id) ?? invite.contact_id;
-      if (await confirmBinding(ctx, ref, contactId, invite.handover)) changed = true;
+      try {
+        if (await confirmBinding(ctx, ref, contactId, invite.handover)) changed = true;
+      } catch {
+        // not this browser's to do (no portal.manage on the matter, or the keys changed
+        // meanwhile): the list stays; another staff browser, or the next visit, confirms it
+      }
     }
     if (changed) {
       lastShown = null;
