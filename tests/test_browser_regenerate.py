@@ -68,6 +68,9 @@ async def test_a_regenerated_link_replaces_the_keys_in_the_same_browser(
         regenerated = await w.staff.regenerate(ref, invite_id=invited.invite_id, contact_id=cleo.id)
         assert regenerated.link is not None
         # the same profile (old keyring in IndexedDB, its session revoked) opens the new link
+        # once its page has shown that the session ended (else that screen, arriving late
+        # on a loaded machine, replaces the acceptance page the link opened)
+        await expect(page.locator("#signin")).to_be_visible(timeout=WAIT_MS)
         watch.problems.clear()
         await _accept(page, portal, regenerated.link, "second loud lighthouse")
         events = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/events", after=0)

@@ -20,19 +20,17 @@ from sqlalchemy import select
 
 from rtportal import base64url
 from rtportal.access.directory import primary_email
-from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body
-from rtportal.crypto.errors import RecoveryInvalid, WrongContext
+from rtportal.crypto.errors import RecoveryInvalid
 from rtportal.crypto.keys import IdentityKey
-from rtportal.crypto.recovery import HandoverBody, sas_code, sign_handover
+from rtportal.crypto.recovery import sas_code
 from rtportal.db.models import KeyHandover
 from rtportal.sdk import invitekeys, messages, records, sync
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.client import Client, identity_public
 from rtportal.sdk.errors import ApiError
-from rtportal.sdk.state import TrustState
 from tests.conftest import MakeFirm
-from tests.support.sdkworld import SdkWorld, sdk_world
+from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world, server_handover
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -156,19 +154,7 @@ async def test_portal_invite_hands_over_and_staff_confirm_the_code(
 async def assert_invite_key_opens_nothing_new(w: SdkWorld, ref: str, user: str, link: str) -> None:
     """A reader holding only the key ``R`` determines sees no MEK of the new epoch."""
     secret = invitekeys.parse_accept_fragment(link)[1]
-    holder = Actor(w.slug, user, records.invite_identity(secret, w.slug, user))
-    firm = await w.staff.http.call("GET", "/api/v1/keys/firm")
-    data = await w.staff.http.call("GET", f"/api/v1/keys/matters/{ref}")
-    now = w.staff.clock()
-    state = TrustState(w.slug, user, frk_fingerprint=w.frk.public.fingerprint)
-    d: Directory = sync.verify_firm(firm, state, holder, now)
-    # the staff member's answer has wraps to the escrow key only; the client's wraps are
-    # what the invite key could open: every wrap to the old key is of an earlier epoch
-    sync.verify_matter(d, data, state, holder, ref, now)
-    page = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/events", after=0)
-    newest = [e for e in page["events"] if e["kind"] == "message"][-1]
-    with pytest.raises(WrongContext):
-        messages.open_event(d, state.matter(ref), newest, now)
+    await opens_nothing_new(w, ref, user, records.invite_identity(secret, w.slug, user))
 
 
 async def test_a_server_that_used_r_is_caught_by_the_code(
@@ -183,23 +169,7 @@ async def test_a_server_that_used_r_is_caught_by_the_code(
         user = f"c{cid}"
         client_code = client.verification_code
         assert client_code is not None
-        secret = invitekeys.parse_accept_fragment(link)[1]
-        invite_key = records.invite_identity(secret, w.slug, user)
-        mine = IdentityKey.generate()
-        forged = sign_handover(
-            HandoverBody(w.slug, user, invite_key.kid, mine.public, w.staff.clock()), invite_key
-        )
-        async with kit.db.write() as session:  # the server writes its own handover row
-            session.add(
-                KeyHandover(
-                    firm_id=kit.firm_id,
-                    principal=user,
-                    old_kid=invite_key.kid,
-                    new_kid=mine.public.kid,
-                    public_keys=mine.public.record(),
-                    record=forged.encode(),
-                )
-            )
+        mine = await server_handover(w, user, link)
         row = await invite_row(w, ref, cid)
         assert row["verified"] is False
         staff_code = shown_code(w, row, user)

@@ -29,4 +29,4 @@ def test_staff_key_flows_under_node() -> None:
     assert p.returncode == 0, explain
     assert "# fail 0" in p.stdout, explain
     passed = [ln for ln in p.stdout.splitlines() if ln.startswith("# pass ")]
-    assert passed and int(passed[-1].split()[-1]) >= 16, explain
+    assert passed and int(passed[-1].split()[-1]) >= 17, explain

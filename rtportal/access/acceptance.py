@@ -309,10 +309,18 @@ async def accept(
             # link rolls back with this transaction).
             current = await credential_of(session, "contact", contact.id)
             assert current is not None
-            # A new identity (and its backup) with this acceptance, if the page sent one.
-            if request.public_keys is not None:
+            # The contact's identity is kept: it is certified in their other matters and
+            # the backup is its only copy (docs/keys.md "A second matter": the page binds
+            # this link's key to it instead). Only a password from before the firm's keys,
+            # with no identity yet, takes the one the page made.
+            if request.public_keys is not None or request.key_backup is not None:
+                if current.public_keys is not None or current.key_backup is not None:
+                    raise BadRequest(
+                        "public_keys: this account already has an identity key",
+                        field="public_keys",
+                        reason="identity_exists",
+                    )
                 current.public_keys = request.public_keys
-            if request.key_backup is not None:
                 current.key_backup = request.key_backup
             await totp.check_second_factor(
                 session, settings, limiter, current, required=False, code=request.totp

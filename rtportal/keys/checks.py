@@ -24,7 +24,14 @@ from rtportal.access import roles
 from rtportal.crypto.certs import Certificate, Flag, Role
 from rtportal.crypto.manifest import Manifest
 from rtportal.crypto.wrap import FEK_RECIPIENT, FIRM_MATTER, Wrap, WrapKind
-from rtportal.db.models import Contact, KeyWrap, Matter, MatterApplicant, MatterMember
+from rtportal.db.models import (
+    Contact,
+    KeyCert,
+    KeyWrap,
+    Matter,
+    MatterApplicant,
+    MatterMember,
+)
 from rtportal.errors import BadRequest, KeyNotCertified
 from rtportal.keys import ids, records, store
 from rtportal.principal import Principal
@@ -68,6 +75,19 @@ async def _linked(session: AsyncSession, matter: Matter, contact_id: int) -> boo
     return member is not None
 
 
+async def _held_scopes(session: AsyncSession, firm_id: int, user: str, kid: bytes) -> set[str]:
+    """The matters ``user``'s key ``kid`` is certified for now (unrevoked certificates)."""
+    rows = await session.execute(
+        select(KeyCert.scopes).where(
+            KeyCert.firm_id == firm_id,
+            KeyCert.principal == user,
+            KeyCert.kid == kid,
+            KeyCert.revoked_at.is_(None),
+        )
+    )
+    return {ref for scopes in rows.scalars() for ref in scopes.split()}
+
+
 async def check_client_cert(
     session: AsyncSession,
     principal: Principal,
@@ -90,6 +110,7 @@ async def check_client_cert(
         raise BadRequest(f"{field}: no such contact", field=field, reason="unknown_user")
     if not body.scopes:
         raise BadRequest(f"{field}: a client certificate is scoped to matters", field=field)
+    held = await _held_scopes(session, principal.firm_id, body.user, body.kid)
     matters: list[Matter] = []
     for ref in body.scopes:
         matter = await session.scalar(
@@ -97,6 +118,13 @@ async def check_client_cert(
         )
         if matter is None:
             raise BadRequest(f"{field}: no such matter {ref}", field=field, reason="unknown_matter")
+        if ref in held:
+            # A scope the key already holds grants nothing new: a staff member of the
+            # second matter widens a contact's key without managing the first (docs/keys.md
+            # "A second matter"); the widened certificate must keep the old scopes, since
+            # verifiers keep only the newest certificate of a key.
+            matters.append(matter)
+            continue
         roles.require(principal, "portal.manage", matter)
         if (matter.id, contact.id) not in invited and not await _linked(
             session, matter, contact.id

@@ -87,7 +87,7 @@ async def accept(
 
 @dataclass(frozen=True, slots=True)
 class HandoverState:
-    handover: dict[str, str] | None
+    handover: dict[str, object] | None
     verified: bool
 
 
@@ -110,6 +110,43 @@ async def _newest_cert(
     return None
 
 
+async def _newest_handover(
+    session: AsyncSession, firm_id: int, user: str, matter: str
+) -> KeyHandover | None:
+    """The newest handover signed by a key of ``user`` certified (then or now) in ``matter``:
+    a contact in several matters hands over (or binds, docs/keys.md "A second matter")
+    from each matter's invite key separately."""
+    certs = await session.execute(
+        select(KeyCert.kid, KeyCert.scopes).where(
+            KeyCert.firm_id == firm_id,
+            KeyCert.principal == user,
+            KeyCert.role == int(Role.CLIENT),
+        )
+    )
+    kids = {kid for kid, scopes in certs.all() if matter in scopes.split()}
+    rows = await session.execute(
+        select(KeyHandover)
+        .where(KeyHandover.firm_id == firm_id, KeyHandover.principal == user)
+        .order_by(KeyHandover.id.desc())
+    )
+    for row in rows.scalars():
+        if row.old_kid in kids:
+            return row
+    return None
+
+
+async def _certified_in(session: AsyncSession, firm_id: int, user: str, kid: bytes) -> list[str]:
+    rows = await session.execute(
+        select(KeyCert.scopes).where(
+            KeyCert.firm_id == firm_id,
+            KeyCert.principal == user,
+            KeyCert.kid == kid,
+            KeyCert.revoked_at.is_(None),
+        )
+    )
+    return sorted({ref for scopes in rows.scalars() for ref in scopes.split()})
+
+
 async def state_of(
     session: AsyncSession, firm_id: int, matter: Matter, contact_id: int
 ) -> HandoverState | None:
@@ -117,21 +154,19 @@ async def state_of(
     ``None`` when the contact has no certified key in the matter (not end-to-end)."""
     user = ids.of_kind("contact", contact_id)
     newest = await _newest_cert(session, firm_id, user, matter.reference)
-    latest = await session.scalar(
-        select(KeyHandover)
-        .where(KeyHandover.firm_id == firm_id, KeyHandover.principal == user)
-        .order_by(KeyHandover.id.desc())
-        .limit(1)
-    )
+    latest = await _newest_handover(session, firm_id, user, matter.reference)
     if newest is None and latest is None:
         return None
     if latest is None:
         return HandoverState(None, False)
-    shown = {
+    shown: dict[str, object] = {
         "public_keys": encode(latest.public_keys),
         "kid": encode(latest.new_kid),
         "record": encode(latest.record),
         "created_at": latest.created_at.isoformat().replace("+00:00", "Z"),
+        # where the named key is certified already: a binding (docs/keys.md "A second
+        # matter"); a staff browser verifies those matters' records before it trusts this
+        "certified_in": await _certified_in(session, firm_id, user, latest.new_kid),
     }
     verified = newest is not None and newest.kid == latest.new_kid
     return HandoverState(shown, verified)
@@ -155,6 +190,8 @@ async def annotate(session: AsyncSession, matter: Matter, rows: list[dict[str, o
         if state is None:
             row["handover"], row["verified"] = None, None
         elif row.get("sent_by") == "own_mail":
-            row["handover"], row["verified"] = None, True
+            # nothing to compare; a binding to the contact's identity (a second matter)
+            # is shown so that a staff browser certifies that identity here too
+            row["handover"], row["verified"] = state.handover, True
         else:
             row["handover"], row["verified"] = state.handover, state.verified

@@ -136,7 +136,9 @@ async def firm_certs(session: AsyncSession, firm_id: int, roles: Sequence[int]) 
 async def client_certs_of_matter(
     session: AsyncSession, firm_id: int, matter: str, role: int
 ) -> list[KeyCert]:
-    """Client certificates scoped to ``matter`` (scopes are stored space-separated)."""
+    """Client certificates scoped to ``matter`` (scopes are stored space-separated); of a
+    key certified again with wider scopes (docs/keys.md "A second matter") only the newest
+    (highest serial): clients refuse an older certificate of a key than one they saw."""
     rows = await session.execute(
         select(KeyCert)
         .where(
@@ -146,7 +148,12 @@ async def client_certs_of_matter(
         )
         .order_by(KeyCert.id)
     )
-    return [row for row in rows.scalars() if matter in row.scopes.split()]
+    scoped = [row for row in rows.scalars() if matter in row.scopes.split()]
+    newest: dict[tuple[str, bytes], int] = {}
+    for row in scoped:
+        key = (row.principal, row.kid)
+        newest[key] = max(newest.get(key, 0), row.serial)
+    return [row for row in scoped if row.serial == newest[(row.principal, row.kid)]]
 
 
 async def mark_revoked(session: AsyncSession, firm_id: int, user: str, kid: bytes) -> None:

@@ -20,6 +20,9 @@ class Actor:
     # wrapped to it), and the fresh key waiting for staff to confirm its code
     previous: list[IdentityKey] = field(default_factory=list)
     next: IdentityKey | None = None
+    # a client's second matter (docs/keys.md "A second matter"): the invite key that signs
+    # and reads there until staff certify the identity above for that matter too
+    bound: dict[str, IdentityKey] = field(default_factory=dict)
 
     @property
     def kid(self) -> bytes:
@@ -27,10 +30,20 @@ class Actor:
 
     def key_of(self, kid: bytes) -> IdentityKey | None:
         """Whichever of my keys has ``kid``."""
-        for key in (self.identity, *self.previous, self.next):
+        for key in (self.identity, *self.previous, self.next, *self.bound.values()):
             if key is not None and key.kid == kid:
                 return key
         return None
+
+    def signer(self, matter: str) -> IdentityKey:
+        """The key I sign with in ``matter``: its bound invite key, else my identity."""
+        return self.bound.get(matter, self.identity)
+
+    def unbind(self, matter: str) -> None:
+        """Staff certified my identity for ``matter``: it signs there from now on."""
+        key = self.bound.pop(matter, None)
+        if key is not None:
+            self.previous.append(key)  # still opens what was wrapped to it
 
     def promote(self) -> None:
         """Staff certified the handed-over key: it signs from now on."""

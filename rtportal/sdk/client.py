@@ -17,9 +17,9 @@ from rtportal.crypto.certs import Certificate, Role
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body, Visibility
 from rtportal.crypto.keys import FirmRootKey, IdentityPublic
-from rtportal.errors import PreconditionFailed
+from rtportal.errors import CryptoInvalid, PreconditionFailed
 from rtportal.keys.ids import of_kind
-from rtportal.sdk import epochs, firmkeys, invitekeys, messages, records, sync
+from rtportal.sdk import bindings, epochs, firmkeys, invitekeys, messages, records, sync
 from rtportal.sdk.clientcore import ClientCore, Invited, K, _b64, identity_public, now_ms, usable
 from rtportal.sdk.errors import ApiError, PinMismatch
 
@@ -248,6 +248,43 @@ class Client(ClientCore):
         # revoked before the epoch that drops it: never a member of the newest epoch unrevoked
         await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
         await self.post_epoch(made.epoch)
+
+    async def confirm_bindings(self, matter: str) -> list[int]:
+        """Staff: each client of ``matter`` whose invite key signed a binding to the identity
+        they already hold (certified in another matter) gets that identity certified here
+        too, the next epoch with it, the history re-wrapped and the invite key revoked; no
+        code to compare (docs/keys.md "A second matter"). Returns the contact ids."""
+        listed = await self.http.call("GET", f"/api/v1/matters/{matter}/invites")
+        done: list[int] = []
+        for row in listed["invites"]:
+            if not row.get("handover") or row.get("status") != "active":
+                continue
+            cid = int(row["contact"]["id"])
+            # the matters the server says the named key is certified in: verified like any
+            # other, and a key certified nowhere is no binding
+            readable = set(await self.matters())  # another matter may be closed to me
+            others = [r for r in row["handover"].get("certified_in", []) if r in readable]
+            d = await self.sync([matter, *others])
+            record = sync.decode(row["handover"]["record"])
+            try:
+                made = bindings.confirm_binding(
+                    d,
+                    self.actor,
+                    matter=matter,
+                    contact_id=cid,
+                    handover=record,
+                    now_ms=self.clock(),
+                    rng=self.rng,
+                )
+            except CryptoInvalid:
+                continue  # not a binding (an ordinary handover: compare its code)
+            await self.http.call("POST", f"{K}/certs", made.certs_body())
+            await self.post_epoch(made.epoch)
+            if made.history:
+                await self.http.call("POST", f"{K}/matters/{matter}/wraps", made.wraps_body())
+            await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
+            done.append(cid)
+        return done
 
     # ---- org admin: the firm's keys ---------------------------------------
     async def set_up_firm(self, frk: FirmRootKey) -> firmkeys.FirmSetup:

@@ -22,8 +22,9 @@ from rtportal.crypto.rng import Rng, system_rng
 from rtportal.errors import CryptoInvalid, PreconditionFailed
 from rtportal.keys.ids import of_kind
 from rtportal.principal import PrincipalKind
-from rtportal.sdk import invitekeys, messages, records, sync
+from rtportal.sdk import bindings, invitekeys, messages, records, sync
 from rtportal.sdk.actor import Actor
+from rtportal.sdk.epochs import current_members
 from rtportal.sdk.errors import PinMismatch
 from rtportal.sdk.login import Kdf, backup_blob, open_backup_blob
 from rtportal.sdk.state import TrustState
@@ -206,15 +207,19 @@ class ClientCore:
         self._save()
         return key
 
-    async def accept_invite(self, link: str, password: str) -> None:
+    async def accept_invite(self, link: str, password: str, *, totp: str | None = None) -> None:
         """A client: the identity from the link's secret ``R``, the FRK pinned from ``frk=``.
 
         The identity is derived for the invited contact's rtp1 id; when ``invites/open``
         does not name the contact, the link is accepted first and the keys registered
-        with ``PUT /keys/me`` in the new session.
+        with ``PUT /keys/me`` in the new session. A contact who already has a password
+        keeps their identity and binds the link's key to it (``_accept_another``).
         """
         token, secret, frk_fp = invitekeys.parse_accept_fragment(link)
         opened = await self.http.call("POST", "/api/v1/invites/open", {"token": token})
+        if opened.get("has_password"):
+            await self._accept_another(token, secret, frk_fp, opened, password, totp)
+            return
         kdf = Kdf.from_json(opened["kdf"])
         keys = kdf.keys(password)
         body: dict[str, Any] = {
@@ -247,6 +252,57 @@ class ClientCore:
         self._save()
         if opened.get("delivery") == "portal":
             await self.hand_over()
+
+    async def _accept_another(
+        self,
+        token: str,
+        secret: bytes,
+        frk_fp: bytes,
+        opened: dict[str, Any],
+        password: str,
+        totp: str | None,
+    ) -> None:
+        """docs/keys.md "A second matter": sign in through the link with my password (and
+        second factor), open my backup, and have the link's invite key sign a binding to
+        my identity; that key reads and writes in this matter until staff certify my
+        identity for it (``sync`` then switches). The backup stays as it is."""
+        kdf = Kdf.from_json(opened["kdf"])
+        keys = kdf.keys(password)
+        body: dict[str, Any] = {"token": token, "login_secret": _b64(keys.login_secret)}
+        if totp is not None:
+            body["totp"] = totp
+        answer = await self.http.call("POST", "/api/v1/invites/accept", body)
+        self._signed_in(answer["principal"])
+        self._kdf, self._password = kdf, password
+        assert self.uid is not None
+        invite = records.invite_identity(secret, self.firm, self.uid)
+        self._pin(frk_fp)
+        mine = await self.http.call("GET", f"{K}/me")
+        if not mine.get("backup"):  # a password from before the firm's keys: this is the first
+            await self.register_identity(identity=invite, frk_fingerprint=frk_fp)
+            return
+        _, contents = open_backup_blob(mine["backup"], password, firm=self.firm, user=self.uid)
+        self._pin(contents.frk_fingerprint)  # the link and my backup pin the same root
+        self._actor = Actor(self.firm, self.uid, contents.identity)
+        binding = bindings.bind(
+            invite,
+            firm=self.firm,
+            user=self.uid,
+            identity=contents.identity.public,
+            now_ms=self.clock(),
+        )
+        # kept first: the link is used up, and this key reads the matter until staff certify
+        self._actor.bound[str(opened["matter"]["ref"])] = invite
+        await self.http.call(
+            "PUT",
+            f"{K}/me",
+            {
+                "public_keys": _b64(contents.identity.public.record()),
+                "handover": _b64(binding.encode()),
+                "login_secret": _b64(keys.login_secret),  # the server asks for it again
+            },
+        )
+        self._save()
 
     async def hand_over(self) -> str:
         """Portal delivery (the server saw ``R``): a fresh identity registered with a handover
@@ -301,6 +357,11 @@ class ClientCore:
                 now,
                 client_revocations=firm["revocations"]["client"],
             )
+        for ref in matters:
+            if ref in self.actor.bound and self.actor.identity.kid in {
+                m.kid for m in current_members(d, ref) if m.user == self.actor.uid
+            }:
+                self.actor.unbind(ref)  # staff certified my identity for this matter too
         nxt = self.actor.next
         if nxt is not None and matters and usable(d, self.actor.uid, nxt.kid, now):
             self.actor.promote()  # staff confirmed the code: the fresh key signs from now on

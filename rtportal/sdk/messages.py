@@ -57,7 +57,7 @@ def seal(
 ) -> Envelope:
     """Under the newest verified epoch only (the Directory refuses a stale one)."""
     return d.seal_message(
-        actor.identity,
+        actor.signer(matter),
         sender_id=actor.uid,
         matter=matter,
         thread=thread,

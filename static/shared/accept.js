@@ -8,7 +8,7 @@ import { el } from './dom.js';
 import { button, busy, control, field, say, statusLine } from './forms.js';
 import { b64url } from '../crypto/bytes.js';
 import { ApiError, api, setCsrfToken } from './http.js';
-import { handOver, handoverWanted, inviteIdentity } from './invitekeys.js';
+import { bindInvite, handOver, handoverWanted, inviteIdentity } from './invitekeys.js';
 import { useKeyring } from './keysession.js';
 import { passwordProblem } from './password.js';
 import { AUTH, ERRORS, inviteFor } from './strings.js';
@@ -48,10 +48,13 @@ export async function acceptScreen(root, { kind, firm, secret, keyLink, onSigned
   // An end-to-end invite (`r` and `frk` in the link): the identity its secret
   // determines, under the firm root the link pins. Derived now: it is cheap,
   // and a link whose parts do not decode says so before a password is typed.
+  // With a password already (a second matter), the identity stays and this one binds to it
+  // after acceptance (bindInvite); derived here too, so a bad link fails before the password.
   let pending = null;
-  if (kind === 'invite' && keyLink && keyLink.r && !info.has_password) {
+  if (kind === 'invite' && keyLink && keyLink.r) {
     try {
-      pending = await inviteIdentity(firmSlug, info, keyLink);
+      const derived = await inviteIdentity(firmSlug, info, keyLink);
+      if (!info.has_password) pending = derived;
     } catch (err) {
       onBadLink(err);
       return;
@@ -119,6 +122,10 @@ export async function acceptScreen(root, { kind, firm, secret, keyLink, onSigned
       const answer = await api('POST', acceptPath, body, { session: false });
       rememberAccount(firmSlug, info.email);
       if (answer && answer.csrf_token) setCsrfToken(answer.csrf_token);
+      if (kind === 'invite' && keyLink && keyLink.r && info.has_password && answer && answer.principal) {
+        // a second matter: my identity stays; this link's key binds to it
+        useKeyring(await bindInvite(firmSlug, info, keyLink, password.value, kdf, body.login_secret));
+      }
       if (pending) {
         const keyring = await pending.store();
         useKeyring(keyring);

@@ -29,6 +29,9 @@
 //     await .syncFirm()            GET /api/v1/keys/firm, verify everything, persist trust state
 //     await .syncMatter(ref)       GET /api/v1/keys/matters/{ref}, verify the chain, unwrap MEKs
 //     .certified()                 my own certificate (after syncFirm/syncMatter) or null
+//     await .addBound(ref, identity), .signerFor(ref), .unbind(ref)
+//                                  a second matter's invite key (docs/keys.md "A second matter"):
+//                                  signs and reads in ref until my identity is in its epoch
 //     .epochOf(ref)                newest verified epoch of a matter, or 0
 //     await .seal(ref, thread, bodyObj, {vis, parent})  -> envelope bytes (Uint8Array)
 //                                  bodyObj {text, subject?, attachments?}; vis 0 portal, 1 staff-only
@@ -288,9 +291,38 @@ export class Keyring {
     this._saveTimer = null;
   }
 
-  /** Every identity of mine this browser holds: the one in use, a handed-over next one, the previous. */
+  /**
+   * Every identity of mine this browser holds: the one in use, a handed-over next one, the
+   * previous, and the invite keys of second matters (bound, or retired once staff certified
+   * my identity there: they still open what was wrapped to them).
+   */
   identities() {
-    return [this.identity, this._record.next, this._record.previous].filter(Boolean);
+    const bound = Object.values(this._record.bound || {});
+    return [this.identity, this._record.next, this._record.previous, ...bound, ...(this._record.retired || [])]
+      .filter(Boolean);
+  }
+
+  /**
+   * A second matter (docs/keys.md "A second matter"): `identity`, the key of that
+   * matter's invite link, signs and reads in `ref` until staff certify my identity there.
+   */
+  async addBound(ref, identity) {
+    this._record.bound = { ...(this._record.bound || {}), [ref]: identity };
+    await this.save();
+  }
+
+  /** The key I sign with in matter `ref`: its bound invite key, else my identity. */
+  signerFor(ref) {
+    return (this._record.bound || {})[ref] || this.identity;
+  }
+
+  /** Staff certified my identity in `ref` (it is in the epoch): it signs there from now on. */
+  unbind(ref) {
+    const bound = this._record.bound || {};
+    if (!bound[ref]) return;
+    this._record.retired = [...(this._record.retired || []), bound[ref]];
+    delete bound[ref];
+    this.saveSoon();
   }
 
   /** The fresh identity a handover registered (used once staff certify it) and its verification code. */
@@ -422,12 +454,12 @@ export class Keyring {
       thread,
       parent: parent ? bytesOf(parent) : null,
       sender: this.user,
-      senderKid: this.identity.kid,
+      senderKid: this.signerFor(ref).kid,
       epoch: st.epoch,
       vis,
       ctype: envelope.CTYPE.BODY,
     };
-    const sealed = await envelope.sealMessage(header, plaintext, keysFor, this.identity, { verifier: this.verifier });
+    const sealed = await envelope.sealMessage(header, plaintext, keysFor, this.signerFor(ref), { verifier: this.verifier });
     return sealed.envelope;
   }
 

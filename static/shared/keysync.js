@@ -41,8 +41,13 @@ async function addCerts(kr, list, scope, trust = kr.trust) {
   return accepted;
 }
 
-/** The newest certificate per person against the remembered one: key changes and serial rollbacks. */
-function noteKeys(kr, entries) {
+/**
+ * The newest certificate per person against the remembered one: key changes and serial
+ * rollbacks. A client's key is remembered per matter (`scope`): a contact of several
+ * matters holds another key in each until staff certify one identity for all of them
+ * (docs/keys.md "A second matter"), which is no change and no rollback.
+ */
+function noteKeys(kr, entries, scope) {
   const newest = new Map();
   for (const e of entries) {
     const had = newest.get(e.user);
@@ -50,16 +55,20 @@ function noteKeys(kr, entries) {
   }
   for (const [user, e] of newest) {
     const kid = toHex(e.kid);
-    const known = kr.state.keys[user];
+    const memo = e.role === certs.ROLE.client && scope !== 'firm' ? `${user} ${scope}` : user;
+    const known = kr.state.keys[memo];
     if (known && e.serial < known.serial && known.kid !== kid) {
       kr.problems.push({ what: 'cert', scope: user, code: 'crypto_rollback' });
       continue;
     }
     if (known && known.kid !== kid && user !== kr.user) kr.keyChanges.push({ user, kid: e.kid });
-    kr.state.keys[user] = { kid, serial: e.serial };
+    kr.state.keys[memo] = { kid, serial: e.serial };
     const next = kr._record.next;
     if (user === kr.user && next && bytesEqual(e.kid, next.kid)) kr.promoteNext();
-    if (user === kr.user && bytesEqual(e.kid, kr.identity.kid)) kr.mine = e;
+    // my certificate: of my identity, or of a second matter's invite key while it is bound
+    if (user === kr.user && (bytesEqual(e.kid, kr.identity.kid) || bytesEqual(e.kid, kr.signerFor(scope).kid))) {
+      kr.mine = e;
+    }
   }
 }
 
@@ -163,7 +172,7 @@ export async function syncFirm(kr) {
     }
   }
   if (rolledBack(kr, trust)) return { ready: false };
-  noteKeys(kr, await addCerts(kr, data.certs, 'firm', trust));
+  noteKeys(kr, await addCerts(kr, data.certs, 'firm', trust), 'firm');
   if (!pin && !(await pinAtFirstCertifiedSync(kr, fingerprint))) return { ready: false };
   rememberVersions(kr, trust);
   kr.revocations = (revs.client || []).map(bytesOf);
@@ -210,7 +219,7 @@ export async function syncMatter(kr, ref) {
     problems.push(p);
     kr.problems.push(p);
   };
-  noteKeys(kr, await addCerts(kr, data.certs, ref, trust));
+  noteKeys(kr, await addCerts(kr, data.certs, ref, trust), ref);
   kr.revocations = [...new Set([...kr.revocations, ...(data.revocations || []).map(bytesOf)])];
   await applyClientRevocations(kr, trust);
 
@@ -262,6 +271,10 @@ export async function syncMatter(kr, ref) {
   } else if (st) {
     mem.epoch = st.epoch;
     mem.hash = new Uint8Array(st.hash);
+    // a second matter: staff certified my identity there, so its invite key retires
+    if (st.manifest && st.manifest.members.some((m) => m.user === kr.user && bytesEqual(m.kid, kr.identity.kid))) {
+      kr.unbind(ref);
+    }
   }
   if (data.head) {
     // the library's rule: signer in scope, within HEAD_MAX_AGE_MS, not behind the chain, no

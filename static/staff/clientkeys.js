@@ -5,7 +5,7 @@
 
 import { api } from '../shared/http.js';
 import * as C from '../crypto/index.js';
-import { inviteLink, portalPage, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
+import { boundKey, inviteLink, portalPage, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
 import { KEYS } from '../shared/strings.js';
 import { clientUser } from './keyflows.js';
 import { b64, currentFek, keyedRing, matterState, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
@@ -93,6 +93,38 @@ export async function confirmFreshKey(ctx, ref, contactId, handoverB64, typedCod
   if (!old) throw new C.CryptoInvalid('crypto_uncertified', 'the client is not a member of the matter');
   const key = await verifiedFreshKey(kr.firm, user, unb64(handoverB64), { edPk: old.edPk, xPk: old.xPk, kid: old.kid }, typedCode);
   // history re-wrapped to the fresh key (keys.md's wrap rule), so a new device reads it all
+  await replaceKey(kr, ref, contactId, key);
+  return true;
+}
+
+/**
+ * A client's binding in `ref` (docs/keys.md "A second matter"): their invite key signed
+ * a handover naming the identity they hold certified in `handover.certified_in` (verified
+ * here like any record). That identity is certified for `ref` too, replaces the invite key
+ * in the next epoch with the history re-wrapped, and the invite key is revoked: no code to
+ * compare. False when it is not a binding (or not this browser's to do).
+ */
+export async function confirmBinding(ctx, ref, contactId, handover) {
+  const kr = await keyedRing(ctx);
+  if (!kr || !handover || !handover.record) return false;
+  const user = clientUser(contactId);
+  const state = await matterState(kr, ref);
+  const old = state.members.find((m) => m.user === user);
+  if (!old) return false;
+  for (const other of handover.certified_in || []) {
+    try {
+      if (other !== ref) await kr.syncMatter(other);
+    } catch {
+      // a matter this staff member may not read: its certificate stays unknown here
+    }
+  }
+  let key;
+  try {
+    key = await boundKey(state.trust, kr.firm, user, unb64(handover.record), old, Date.now());
+  } catch {
+    return false; // signed by another key than the one in the epoch: not about this matter
+  }
+  if (!key) return false;
   await replaceKey(kr, ref, contactId, key);
   return true;
 }

@@ -72,7 +72,11 @@ export async function nextEpoch({ firm, matter, me, fek, prev, members, shareHis
 
 /** A client certificate for `key` ({xPk, edPk}) of `user`, scoped to the matter, signed by me. */
 export async function clientCert(firm, matter, me, user, key, nowMs) {
-  const p = { firm, role: 'client', user, xPk: key.xPk, edPk: key.edPk, serial: nowMs, issuedAtMs: nowMs, scopes: [matter] };
+  // key.scopes / key.serial: a key certified again for one more matter keeps its other
+  // scopes under a higher serial (docs/keys.md "A second matter")
+  const scopes = key.scopes ? [...new Set([...key.scopes, matter])].sort() : [matter];
+  const serial = key.serial !== undefined ? Math.max(nowMs, Number(key.serial) + 1) : nowMs;
+  const p = { firm, role: 'client', user, xPk: key.xPk, edPk: key.edPk, serial, issuedAtMs: nowMs, scopes };
   return (await certs.issueCert(p, signer(me))).cert;
 }
 
@@ -219,6 +223,25 @@ export async function verifiedFreshKey(firm, user, handoverBytes, inviteKey, typ
     throw new C.CryptoInvalid('crypto_signature', 'the verification code does not match');
   }
   return { xPk, edPk, kid: await C.keys.uikKid(xPk, edPk) };
+}
+
+/**
+ * A binding (docs/keys.md "A second matter"): the handover signed by the client's invite
+ * key `inviteKey` names a key `trust` holds certified for the same client (their identity
+ * in another matter). Returns that key {xPk, edPk, kid, scopes, serial}, or null when the
+ * named key is not certified (an ordinary handover: its code must be compared).
+ */
+export async function boundKey(trust, firm, user, handoverBytes, inviteKey, nowMs) {
+  const t = fieldsOf(await lib.verifyHandover(handoverBytes, { xPk: inviteKey.xPk, edPk: inviteKey.edPk }, firm, user));
+  const kid = await C.keys.uikKid(t.x_pk, t.ed_pk);
+  let held;
+  try {
+    held = trust.lookup(user, kid, nowMs);
+  } catch {
+    return null;
+  }
+  if (!held || !bytes.bytesEqual(held.x_pk, t.x_pk) || !bytes.bytesEqual(held.ed_pk, t.ed_pk)) return null;
+  return { xPk: t.x_pk, edPk: t.ed_pk, kid, scopes: held.scopes, serial: held.serial };
 }
 
 /** Is the matter's head (ts_ms) older than the refresh age? */

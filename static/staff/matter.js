@@ -12,9 +12,9 @@ import { keyringFor } from '../shared/keysession.js';
 import { ERRORS, STAFF, matterHeading } from '../shared/strings.js';
 import { failed, load, panel, routeHref } from './common.js';
 import { inviteFlyout } from './flyout.js';
-import { inviteList, isLive } from './invites.js';
+import { inviteList, inviteStatus, isLive } from './invites.js';
 import { portalBadge, portalOn, refOf } from './matters.js';
-import { epochWithout } from './clientkeys.js';
+import { confirmBinding, epochWithout } from './clientkeys.js';
 import { refreshHeadIfOld } from './keyctx.js';
 import { phaseForm } from './phase.js';
 
@@ -102,6 +102,7 @@ export function matterView(ctx, ref) {
   let applicants = [];
   let refreshTimer = null;
   let lastShown = null;
+  const triedBindings = new Set(); // handover records this page tried to confirm as bindings
 
   function renderPortal(invites) {
     const on = portalOn(matter) || invites.some(isLive);
@@ -144,6 +145,7 @@ export function matterView(ctx, ref) {
           onFailed: (line, err) => failed(ctx, line, err),
         }),
       );
+      await confirmBindings(invites.invites);
     } catch (err) {
       lastShown = null;
       const line = el('p', 'form-status');
@@ -152,10 +154,35 @@ export function matterView(ctx, ref) {
     }
   }
 
+  // A client with a password accepted this matter's invite and bound its key to their
+  // identity (docs/keys.md "A second matter"): this browser certifies that identity here
+  // too, with no code to compare; each handover is tried once per page.
+  async function confirmBindings(invites) {
+    if (!ctx) return;
+    let changed = false;
+    for (const invite of invites) {
+      const record = invite.handover && invite.handover.record;
+      if (inviteStatus(invite) !== 'active' || !record || triedBindings.has(record)) continue;
+      triedBindings.add(record);
+      const contactId = (invite.contact && invite.contact.id) ?? invite.contact_id;
+      try {
+        if (await confirmBinding(ctx, ref, contactId, invite.handover)) changed = true;
+      } catch {
+        // not this browser's to do (no portal.manage on the matter, or the keys changed
+        // meanwhile): the list stays; another staff browser, or the next visit, confirms it
+      }
+    }
+    if (changed) {
+      lastShown = null;
+      await refresh();
+    }
+  }
+
   // Invite events (sent, resent, accepted, removed) and the welcome item
   // change the access list: read it again once they stop arriving.
   function onEvent(event) {
-    if (event.kind !== 'invite' && event.kind !== 'welcome') return;
+    const handover = event.kind === 'keys' && event.payload && event.payload.what === 'handover';
+    if (event.kind !== 'invite' && event.kind !== 'welcome' && !handover) return;
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(refresh, 300);
   }

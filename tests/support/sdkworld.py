@@ -17,21 +17,27 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pyotp
+import pytest
 
 from rtportal.access.credentials import credential_of
 from rtportal.access.totp import start_enrolment
-from rtportal.crypto.keys import FirmRootKey
-from rtportal.db.models import Firm, Matter, utcnow
+from rtportal.crypto.errors import WrongContext
+from rtportal.crypto.keys import FirmRootKey, IdentityKey
+from rtportal.crypto.recovery import HandoverBody, sign_handover
+from rtportal.db.models import Firm, KeyHandover, Matter, utcnow
 from rtportal.demo import create_contact, create_matter
 from rtportal.events.unit import Unit
 from rtportal.principal import Principal
+from rtportal.sdk import invitekeys, messages, records, sync
+from rtportal.sdk.actor import Actor
 from rtportal.sdk.client import Client
+from rtportal.sdk.state import TrustState
 from rtportal.sdk.transport import Http
 from tests.conftest import FirmKit
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
 
-__all__ = ["Accepted", "SdkWorld", "sdk_world"]
+__all__ = ["Accepted", "SdkWorld", "opens_nothing_new", "sdk_world", "server_handover"]
 
 
 class Accepted(NamedTuple):
@@ -118,6 +124,48 @@ async def _totp(kit: FirmKit, principal: Principal) -> str:
         enrolment = await start_enrolment(session, kit.settings, credential)
         credential.totp_enabled_at = utcnow()
     return enrolment.secret
+
+
+async def opens_nothing_new(w: SdkWorld, ref: str, user: str, key: IdentityKey) -> None:
+    """A reader holding only ``key`` gets no MEK of the matter's newest epoch: the staff
+    member's answer verifies for it, and the newest message does not open."""
+    holder = Actor(w.slug, user, key)
+    firm = await w.staff.http.call("GET", "/api/v1/keys/firm")
+    data = await w.staff.http.call("GET", f"/api/v1/keys/matters/{ref}")
+    now = w.staff.clock()
+    state = TrustState(w.slug, user, frk_fingerprint=w.frk.public.fingerprint)
+    d = sync.verify_firm(firm, state, holder, now)
+    # the staff member's answer has wraps to the escrow key only; the holder's are what
+    # ``key`` could open: every wrap to it is of an earlier epoch
+    sync.verify_matter(d, data, state, holder, ref, now)
+    page = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/events", after=0)
+    newest = [e for e in page["events"] if e["kind"] == "message"][-1]
+    with pytest.raises(WrongContext):
+        messages.open_event(d, state.matter(ref), newest, now)
+
+
+async def server_handover(w: SdkWorld, user: str, link: str) -> IdentityKey:
+    """What a server that kept the link's ``R`` (portal delivery) can do: derive the invite
+    key, make a key of its own, sign a valid handover to it and store that row itself.
+    Returns the server's key."""
+    secret = invitekeys.parse_accept_fragment(link)[1]
+    invite_key = records.invite_identity(secret, w.slug, user)
+    mine = IdentityKey.generate()
+    forged = sign_handover(
+        HandoverBody(w.slug, user, invite_key.kid, mine.public, w.staff.clock()), invite_key
+    )
+    async with w.kit.db.write() as session:
+        session.add(
+            KeyHandover(
+                firm_id=w.kit.firm_id,
+                principal=user,
+                old_kid=invite_key.kid,
+                new_kid=mine.public.kid,
+                public_keys=mine.public.record(),
+                record=forged.encode(),
+            )
+        )
+    return mine
 
 
 @asynccontextmanager

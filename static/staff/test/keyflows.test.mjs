@@ -234,3 +234,45 @@ test('removal: the next epoch leaves the client out; staff leaving: list v2 with
   const head = await E.signHead(FIRM, MATTER, admin, 3, rekeyed.hash, NOW + 10);
   assert.equal(E.headTime(head), NOW + 10);
 });
+
+test('a second matter: the invite key binds to the identity certified in the first; it is certified for both, the wider certificate replaces the narrower', async () => {
+  const { frk, admin, out } = await setUpFirm();
+  const SECOND = 'BBBB0003';
+  const identity = await keys.generateUik();
+  const first = await E.clientCert(FIRM, MATTER, admin, 'c12', identity, NOW);
+  const sent = await E.inviteBundle({
+    firm: FIRM, matter: SECOND, me: admin, trust: (await reader(frk, [out.cert], out)).trust, fek: out.fek, prev: null, members: [], shareHistory: true, nowMs: NOW,
+    delivery: 'portal',
+    invites: [{ contactId: 12, subject: 'S', text: 'T' }],
+  });
+  const invited = await keys.identityFromInviteSecret(sent.secrets[12], FIRM, 'c12');
+  const { handover } = await C.recovery.signHandover({ firm: FIRM, user: 'c12', xPk: identity.xPk, edPk: identity.edPk, tsMs: NOW }, invited);
+  const { trust, verifier } = await reader(frk, [out.cert, first, bytes.fromB64url(sent.crypto.certs[0])], out);
+  // a binding: the named key is the contact's certified identity
+  const key = await E.boundKey(trust, FIRM, 'c12', handover, invited, NOW);
+  assert.ok(key && bytes.bytesEqual(key.kid, identity.kid));
+  assert.deepEqual([...key.scopes], [MATTER]);
+  // signed by another key than the invite key in the epoch: refused; a fresh key: no binding
+  await assert.rejects(E.boundKey(trust, FIRM, 'c12', handover, identity, NOW));
+  const fresh = await keys.generateUik();
+  const toFresh = (await C.recovery.signHandover({ firm: FIRM, user: 'c12', xPk: fresh.xPk, edPk: fresh.edPk, tsMs: NOW }, invited)).handover;
+  assert.equal(await E.boundKey(trust, FIRM, 'c12', toFresh, invited, NOW), null);
+  // another contact's identity is not theirs
+  assert.equal(await E.boundKey(trust, FIRM, 'c13', handover, invited, NOW).catch(() => null), null);
+
+  const member = { user: 'c12', kid: invited.kid, role: 2, xPk: invited.xPk, serial: NOW };
+  const rep = await E.replaceClientKey({
+    firm: FIRM, matter: SECOND, me: admin, fek: out.fek, prev: { epoch: 1, hash: sent.epoch.hash }, members: [member],
+    shareHistory: true, old: member, key, history: [{ epoch: 1, mek: sent.epoch.mek }], nowMs: NOW + 1,
+  });
+  const widened = await trust.addCert(rep.cert, NOW + 1);
+  assert.deepEqual([...widened.scopes], [MATTER, SECOND].sort());
+  assert.ok(widened.serial > NOW);
+  await verifier.accept(bytes.fromB64url(sent.crypto.epoch.manifest), FIRM, SECOND, NOW);
+  const t2 = await verifier.accept(rep.epoch.manifest, FIRM, SECOND, NOW + 1);
+  assert.ok(bytes.bytesEqual(t2.members[0].kid, identity.kid));
+  const back = await wrap.unwrapKey(bytes.fromB64url(rep.wraps[0]), { firm: FIRM, matter: SECOND, epoch: 1, kind: 1, recipient: 'c12', recipientKid: identity.kid }, identity, trust, NOW + 1, verifier.manifestAt(FIRM, SECOND, 1).commit);
+  assert.ok(bytes.bytesEqual(back, sent.epoch.mek)); // the second matter's history comes to the identity
+  assert.ok(bytes.bytesEqual(trust.lookup('c12', identity.kid, NOW + 1).kid, identity.kid));
+  assert.deepEqual([...trust.lookup('c12', identity.kid, NOW + 1).scopes], [MATTER, SECOND].sort());
+});

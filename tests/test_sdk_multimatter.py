@@ -1,0 +1,206 @@
+"""A client with a password invited to a second matter of the same firm.
+
+docs/keys.md "A second matter": the contact already has an identity key (in
+their key backup, certified in the first matter). The second invite's key,
+derived from that link's ``R``, reads the welcome and writes at once with no
+staff member online, and signs a binding (an ``RTK1`` handover) naming the
+contact's existing key; a staff member later certifies that key for the
+second matter too (no code to compare: it is already the contact's certified
+key), moves the matter to an epoch with it, re-wraps the history and revokes
+the invite key. The first matter keeps working throughout, the backup keeps
+the one identity, and a removal from one matter leaves the other readable.
+Driven through ``rtportal.sdk`` against a real server (SQLite, or PostgreSQL +
+Redis), for both deliveries of the second invite.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rtportal import base64url
+from rtportal.access.credentials import credential_of
+from rtportal.access.directory import primary_email
+from rtportal.sdk import invitekeys, records
+from rtportal.sdk.client import Client, Invited
+from rtportal.sdk.epochs import current_members
+from rtportal.sdk.errors import ApiError
+from rtportal.sdk.login import Kdf
+from tests.conftest import MakeFirm
+from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world, server_handover
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def link_of(w: SdkWorld, invited: Invited) -> str:
+    """own_mail: the link the staff client built; portal: the one in the outbox."""
+    if invited.link is not None:
+        return invited.link
+    outbox = await w.admin.http.call("GET", "/api/v1/outbox")
+    bodies = [m["body"] or "" for m in outbox["messages"] if m["invite_id"] == invited.invite_id]
+    [link] = [x for b in bodies for x in re.findall(r"\S+#t=\S+", b)]
+    return str(link)
+
+
+async def texts(client: Client, ref: str) -> list[str]:
+    return [i.body.text for i in await client.read(ref)]
+
+
+@pytest.mark.parametrize("delivery", ["own_mail", "portal"])
+async def test_second_matter_invite_accepted_with_the_existing_password(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path, delivery: str
+) -> None:
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        visa = await w.matter("Visa")
+        contact = await w.contact("Ines", visa)
+        cid, password = contact.id, "Ines password 1"
+        async with kit.db.read() as session:
+            email = await primary_email(session, cid)
+        assert email is not None
+        [first] = await w.staff.invite(visa.reference, [(cid, "Welcome", "hello visa")])
+        laptop = await w.client("ines-laptop")
+        await laptop.accept_invite(await link_of(w, first), password)
+        identity = laptop.actor.identity
+        assert await texts(laptop, visa.reference) == ["hello visa"]
+
+        mortgage = await w.matter("Mortgage")
+        [second] = await w.staff.invite(
+            mortgage.reference, [(cid, "Welcome", "hello mortgage")], delivery=delivery
+        )
+        await w.staff.send(mortgage.reference, thread=f"welcome-{cid}", text="history 1")
+
+        # accepted on another device with the existing password, no staff member online
+        phone = await w.client("ines-phone")
+        await phone.accept_invite(await link_of(w, second), password)
+        assert phone.actor.kid == identity.kid  # the backup's identity, not a new one
+        assert phone.verification_code is None  # nothing to compare: a binding, not a new key
+        assert await texts(phone, mortgage.reference) == ["hello mortgage", "history 1"]
+        await phone.send(mortgage.reference, thread=f"welcome-{cid}", text="reply mortgage")
+        # the first matter keeps working on both devices
+        assert await texts(phone, visa.reference) == ["hello visa"]
+        await laptop.send(visa.reference, thread=f"welcome-{cid}", text="reply visa")
+        assert (await texts(w.staff, mortgage.reference))[-1] == "reply mortgage"
+        assert (await texts(w.staff, visa.reference))[-1] == "reply visa"
+
+        # the staff list shows the binding; a staff member certifies the existing key for the
+        # second matter (no code), the next epoch holds it, the invite key is revoked
+        await w.staff.confirm_bindings(mortgage.reference)
+        listed = await w.staff.http.call("GET", f"/api/v1/matters/{mortgage.reference}/invites")
+        [row] = [r for r in listed["invites"] if r["contact"]["id"] == cid]
+        assert row["verified"] is True
+        d = await w.staff.sync([mortgage.reference])
+        members = current_members(d, mortgage.reference)
+        assert [m.kid for m in members if m.user == f"c{cid}"] == [identity.kid]
+        # a new device signs in with the password: one identity reads both matters' history
+        tablet = await w.client("ines-tablet")
+        await tablet.sign_in(email, password)
+        assert tablet.actor.kid == identity.kid
+        assert await texts(tablet, mortgage.reference) == [
+            "hello mortgage",
+            "history 1",
+            "reply mortgage",
+        ]
+        assert await texts(tablet, visa.reference) == ["hello visa", "reply visa"]
+        await tablet.send(mortgage.reference, thread=f"welcome-{cid}", text="from the tablet")
+        assert (await texts(w.staff, mortgage.reference))[-1] == "from the tablet"
+        # the phone switches to the certified identity for the second matter
+        await phone.send(mortgage.reference, thread=f"welcome-{cid}", text="phone again")
+        assert (await texts(w.staff, mortgage.reference))[-1] == "phone again"
+
+        # removal from the second matter leaves the first readable and writable
+        await w.staff.remove(mortgage.reference, invite_id=second.invite_id, contact_id=cid)
+        await w.staff.send(mortgage.reference, thread=f"welcome-{cid}", text="after removal")
+        with pytest.raises(ApiError) as gone:
+            await tablet.read(mortgage.reference)
+        assert gone.value.status == 404
+        await tablet.send(visa.reference, thread=f"welcome-{cid}", text="still here")
+        assert await texts(tablet, visa.reference) == ["hello visa", "reply visa", "still here"]
+        assert (await texts(w.staff, visa.reference))[-1] == "still here"
+        # what was sent after the removal does not open with the contact's key
+        await opens_nothing_new(w, mortgage.reference, f"c{cid}", identity)
+
+
+async def visa_client(w: SdkWorld, name: str) -> tuple[int, str, Client]:
+    """A contact who accepted a first (visa) matter's invite: (contact id, ref, client)."""
+    visa = await w.matter("Visa")
+    contact = await w.contact(name, visa)
+    [first] = await w.staff.invite(visa.reference, [(contact.id, "Welcome", "hello visa")])
+    client = await w.client(name.lower())
+    await client.accept_invite(await link_of(w, first), f"{name} password 1")
+    return contact.id, visa.reference, client
+
+
+async def test_acceptance_with_a_password_keeps_the_identity(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A page that sends keys with an existing password is refused (``identity_exists``):
+    the link is not used up, the credential keeps its identity and backup."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        cid, _, client = await visa_client(w, "Jon")
+        mortgage = (await w.matter("Mortgage")).reference
+        [second] = await w.staff.invite(mortgage, [(cid, "Welcome", "hello mortgage")])
+        link = await link_of(w, second)
+        token, secret, _ = invitekeys.parse_accept_fragment(link)
+        async with kit.db.read() as session:
+            before = await credential_of(session, "contact", cid)
+        assert before is not None and before.key_backup is not None
+        opened = await client.http.call("POST", "/api/v1/invites/open", {"token": token})
+        assert opened["has_password"] is True
+        keys = Kdf.from_json(opened["kdf"]).keys("Jon password 1")
+        other = records.invite_identity(secret, w.slug, f"c{cid}")
+        body = {
+            "token": token,
+            "login_secret": base64url.encode(keys.login_secret),
+            "public_keys": base64url.encode(other.public.record()),
+        }
+        fresh = await w.client("jon-other")
+        with pytest.raises(ApiError) as refused:
+            await fresh.http.call("POST", "/api/v1/invites/accept", body)
+        assert refused.value.server_code == "bad_request"
+        assert refused.value.details.get("reason") == "identity_exists"
+        async with kit.db.read() as session:
+            after = await credential_of(session, "contact", cid)
+        assert after is not None
+        assert (after.public_keys, after.key_backup) == (before.public_keys, before.key_backup)
+        # the link still works, the ordinary way
+        await fresh.accept_invite(link, "Jon password 1")
+        assert await texts(fresh, mortgage) == ["hello mortgage"]
+        assert fresh.actor.kid == client.actor.kid
+
+
+async def test_a_handover_to_another_key_is_no_binding(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A server that knew the second link's ``R`` (portal delivery) stores a handover of
+    its own naming a key it made: that key is certified nowhere, so no staff client
+    confirms it without a code; the matter stays on the invite key, and the client's
+    identity is not certified there."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        cid, _, _ = await visa_client(w, "Kim")
+        user = f"c{cid}"
+        mortgage = (await w.matter("Mortgage")).reference
+        [second] = await w.staff.invite(
+            mortgage, [(cid, "Welcome", "hello mortgage")], delivery="portal"
+        )
+        link = await link_of(w, second)
+        phone = await w.client("kim-phone")
+        await phone.accept_invite(link, "Kim password 1")
+        await server_handover(w, user, link)
+        invite_key = records.invite_identity(
+            invitekeys.parse_accept_fragment(link)[1], w.slug, user
+        )
+        listed = await w.staff.http.call("GET", f"/api/v1/matters/{mortgage}/invites")
+        [row] = [r for r in listed["invites"] if r["contact"]["id"] == cid]
+        assert row["handover"]["certified_in"] == [] and row["verified"] is False
+        assert await w.staff.confirm_bindings(mortgage) == []
+        d = await w.staff.sync([mortgage])
+        assert [m.kid for m in current_members(d, mortgage) if m.user == user] == [invite_key.kid]
+        # the client still reads and writes with the invite key meanwhile
+        await phone.send(mortgage, thread=f"welcome-{cid}", text="still the invite key")
+        assert (await texts(w.staff, mortgage))[-1] == "still the invite key"
