@@ -232,7 +232,7 @@ export async function verifiedFreshKey(firm, user, handoverBytes, inviteKey, typ
  * named key is not certified (an ordinary handover: its code must be compared).
  */
 export async function boundKey(trust, firm, user, handoverBytes, inviteKey, nowMs) {
-  const t = fieldsOf(await lib.verifyHandover(handoverBytes, { xPk: inviteKey.xPk, edPk: inviteKey.edPk }, firm, user));
+  const t = await C.recovery.verifyHandover(handoverBytes, { xPk: inviteKey.xPk, edPk: inviteKey.edPk }, firm, user);
   const kid = await C.keys.uikKid(t.x_pk, t.ed_pk);
   let held;
   try {
