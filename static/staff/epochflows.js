@@ -7,6 +7,7 @@
 // `me` (the keyring's identity {id, kid, edSk, ...}) with a certificate that may certify clients.
 
 import * as C from '../crypto/index.js';
+import { welcomeThread } from '../shared/keyids.js';
 import { HEAD_REFRESH_MS, clientUser } from './keyflows.js';
 
 const { bytes, certs, kdf, wrap, manifest, envelope } = C;
@@ -104,7 +105,7 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
   const head = {
     firm,
     matter,
-    thread: `welcome-${contactId}`,
+    thread: welcomeThread(contactId),
     sender: me.id,
     senderKid: me.kid,
     epoch: ep.epoch,
