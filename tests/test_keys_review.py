@@ -1,4 +1,4 @@
-"""Findings of the attacker review of the key directory and the Python client:
+"""The key directory's and the Python client's guards against a hostile user:
 who may change a matter's membership (``portal.manage``), which clients a
 manifest may name (live members or pending invitees), writes refused until
 a removed client's epoch is replaced (``rekey_required``), ``PUT /keys/me``
