@@ -92,7 +92,7 @@ async def test_a_firm_without_keys_refuses_crypto(
     crypto = {"delivery": "own_mail", "epoch": epoch, "welcome": {str(cid): "AAAA"}}
     response = await _invite(kf, {**_round(cid), "crypto": crypto})
     assert response.status_code == 409 and response.json()["error"]["code"] == "frk_missing"
-    assert (await _invite(kf, _round(cid))).status_code == 201  # as today
+    assert (await _invite(kf, _round(cid))).status_code == 201  # a round without crypto
 
 
 async def test_own_mail_sends_nothing_and_answers_the_token(

@@ -11,7 +11,8 @@ client revocation of every previous key. In the access change's transaction
 ``POST /keys/matters/{ref}/epochs`` would, the revocations as ``POST
 /keys/client-revocations`` would, and the server then requires that the
 contact's only usable key in the matter is the new one. A firm without a
-root key behaves as before; ``crypto`` there is ``frk_missing``.
+root key resends and regenerates without keys (docs/access.md); ``crypto``
+there is ``frk_missing``.
 """
 
 from __future__ import annotations

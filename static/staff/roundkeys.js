@@ -23,7 +23,7 @@ import { api } from '../shared/http.js';
  */
 export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
   const kr = await keyedRing(ctx);
-  if (!kr) return null; // no keys on this device or in the firm yet: the round goes as before
+  if (!kr) return null; // no keys on this device or in the firm yet: the round goes without crypto
   // the link's root fingerprint is the one this device pinned (from my backup), never the server's
   if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_uncertified', KEYS.unpinned);
   const state = await matterState(kr, ref);
