@@ -4,10 +4,12 @@ server has: the same routes, the same body fields, the same answer fields."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 from starlette.routing import Route
 
+from rtportal import errors
 from rtportal.http import keys as http_keys
 from tests.conftest import MakeFirm
 from tests.support.keyfirm import key_firm
@@ -79,6 +81,17 @@ def test_both_tables_list_exactly_the_routes_the_server_has() -> None:
     }
     assert set(_keys_md()) == served
     assert set(_api_md()) == served
+
+
+def test_keys_md_names_every_error_code_api_md_gives_for_the_key_directory() -> None:
+    known = set(re.findall(r'code = "([a-z_]+)"', Path(errors.__file__).read_text()))
+
+    def codes(text: str) -> set[str]:
+        return {c for c in re.findall(r"`(?:[0-9]{3} )?([a-z_]+)`", text) if c in known}
+
+    api = (DOCS / "api.md").read_text().split(API_HEADING, 1)[1].split("\n## ", 1)[0]
+    keys = (DOCS / "keys.md").read_text().split(KEYS_HEADING, 1)[1].split("| method and path", 1)[0]
+    assert codes(api) <= codes(keys), codes(api) - codes(keys)
 
 
 def test_both_tables_name_the_same_fields_for_every_route() -> None:
