@@ -87,7 +87,7 @@ export async function clientCert(firm, matter, me, user, key, nowMs) {
  * certificates, plus `newCerts` made for this epoch), the chain pinned at `prev`,
  * the new manifest and head accepted by the library's own rules.
  */
-export async function writerView(trust, firm, matter, prev, ep, newCerts, nowMs) {
+async function writerView(trust, firm, matter, prev, ep, newCerts, nowMs) {
   for (const c of newCerts) await trust.addCert(c, nowMs);
   const view = new manifest.ManifestVerifier(trust);
   if (prev) view.pin(firm, matter, prev.epoch, prev.hash);
