@@ -4,6 +4,9 @@
 
 import { Feed } from '../client/feed.js';
 import { MatterView } from '../client/render.js';
+import { ThreadsView } from '../client/threads.js';
+import { userId } from '../shared/keyids.js';
+import { threadsServed } from '../shared/threadapi.js';
 import { Cursors } from '../shared/cursors.js';
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
@@ -17,6 +20,7 @@ import { portalBadge, portalOn, refOf } from './matters.js';
 import { epochWithout } from './clientkeys.js';
 import { refreshHeadIfOld } from './keyctx.js';
 import { phaseForm } from './phase.js';
+import { threadTools } from './threadtools.js';
 
 const enc = encodeURIComponent;
 
@@ -27,11 +31,16 @@ const enc = encodeURIComponent;
 async function startStream(ctx, matter, container, onEvent) {
   const views = new Map();
   const keyring = await staffKeyring(ctx.principal, refOf(matter));
-  const view = new MatterView(
+  // threads once the server serves them (docs/threads.md); the flat stream until then
+  const threaded = await threadsServed(refOf(matter));
+  const View = threaded ? ThreadsView : MatterView;
+  const view = new View(
     { ref: refOf(matter), title: matter.title, head: matter.head },
     {
       keyring,
       staff: true,
+      me: userId(ctx.principal),
+      threadTools: threaded ? threadTools({ onSignedOut: ctx.onSignedOut }) : null,
       onSignedOut: ctx.onSignedOut,
       onRekey: (users) => epochWithout(ctx, refOf(matter), users),
       onLoadEarlier: (ref) => feed.loadEarlier(ref),

@@ -1,0 +1,663 @@
+// A matter's conversation as threads (docs/threads.md), for clients and
+// staff: the thread list (unread counts, last activity, typing), one thread
+// with its replies (edited and deleted markers, "Seen by", typing), jump to
+// the first unread, and the composer (reply; a new thread). Every item's
+// body goes through cryptoview.messageBody: verified content or a warning.
+// The folding is threadmodel.js's; this module only draws it. Events that
+// are not items (phase, keys, access, bot) stay in the flat list of
+// MatterView, under "Updates". Staff extras (recipients, tags, filters)
+// come in as `threadTools` from static/staff/threadtools.js.
+//
+// Stable hooks for tests (ref = the matter reference, T = thread id):
+//   #threads-<ref>              the threads area; data-open = the open thread ('' none)
+//   #thread-list-<ref>          <ul> of li.thread-row[data-thread][data-kind][data-unread]
+//     .thread-open (button) .thread-title .thread-time .unread-count .thread-typing .internal-badge
+//   #new-thread-<ref>           button: start a new thread
+//   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal
+//     .thread-back  #jump-unread-<ref>  .thread-to
+//     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
+//       .item-head .internal-badge .edited-marker .edit-flagged .tombstone .message-body
+//       .item-tags  .item-actions button.item-edit button.item-delete  .seen-by
+//     #typing-<ref>             who is typing (role=status)
+//   form#thread-composer-<ref>  data-mode = reply | new | edit; data-internal = 0|1
+//     #thread-subject-<ref> (new)  #thread-text-<ref>  #thread-note-<ref> (staff, in a client thread)
+//     button[type=submit]  .form-status
+
+import { el } from '../shared/dom.js';
+import { button } from '../shared/forms.js';
+import { actorLabel, formatTime } from '../shared/format.js';
+import { ApiError } from '../shared/http.js';
+import {
+  CRYPTO,
+  THREADS,
+  editedAt,
+  notSent,
+  seenByText,
+  typingText,
+  unreadText,
+} from '../shared/strings.js';
+import { listThreads, markRead, readFrame, rowsOf, threadReceipts, typingFrame, TYPING_EVERY_MS } from '../shared/threadapi.js';
+import { ITEM_KINDS, ThreadModel, msgIdOfItem } from '../shared/threadmodel.js';
+import { messageBody } from './cryptoview.js';
+import { deleteItem, editItem, newThreadId, sendItem } from './itemsend.js';
+import { MatterView } from './render.js';
+
+const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
+const TITLE_CHARS = 80;
+
+/** The first line of a body, cut for a list row. */
+function titleOf(body) {
+  const text = (body.subject || body.text || '').trim().split('\n')[0];
+  return text.length > TITLE_CHARS ? `${text.slice(0, TITLE_CHARS)}…` : text;
+}
+
+/** A keyring whose `open` is done once per event (the list's titles and the thread share it). */
+function memoKeyring(keyring) {
+  if (!keyring) return null;
+  const opened = new Map();
+  const open = (ref, thread, blob, opts = {}) => {
+    const key = `${thread}\u0000${opts.seq}\u0000${blob}`;
+    if (!opened.has(key)) {
+      const p = keyring.open(ref, thread, blob, opts);
+      p.catch(() => opened.delete(key)); // a network failure is tried again next time
+      opened.set(key, p);
+    }
+    return opened.get(key);
+  };
+  return new Proxy(keyring, {
+    get(target, prop) {
+      if (prop === 'open') return open;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export class ThreadsView extends MatterView {
+  /**
+   * As MatterView, plus: `me` (my rtp1 id), `threadTools` (staff extras),
+   * `sendFrame(frame)` set by the Feed (false when the socket is down).
+   */
+  constructor(matter, opts = {}) {
+    super(matter, opts);
+    this.me = opts.me;
+    this.tools = opts.threadTools || null;
+    this.model = new ThreadModel({ me: opts.me, staff: Boolean(opts.staff) });
+    this.sendFrame = () => false;
+    this.readKeyring = memoKeyring(this.keyring);
+    this.open = null; // the thread on screen
+    this.mode = 'reply'; // composer: reply | new | edit
+    this.editing = null; // the item being edited
+    this.titles = new Map(); // thread -> title from its verified opener
+    this.rows = new Map(); // item id -> {key, li} of the open thread
+    this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
+    this.lastTyping = 0;
+    this.drawn = -1;
+    this.timer = null;
+    this.build();
+    this.loadSummaries();
+  }
+
+  build() {
+    const ref = this.ref;
+    this.area = el('div', 'threads');
+    this.area.id = `threads-${ref}`;
+    this.area.dataset.open = '';
+    const listPane = el('div', 'thread-list-pane');
+    const bar = el('div', 'thread-list-bar');
+    this.newButton = el('button', 'button', THREADS.newThread);
+    this.newButton.type = 'button';
+    this.newButton.id = `new-thread-${ref}`;
+    this.newButton.addEventListener('click', () => this.startNew());
+    bar.append(this.newButton);
+    if (this.tools) bar.append(this.tools.listFilter(this));
+    this.listEl = el('ul', 'thread-list');
+    this.listEl.id = `thread-list-${ref}`;
+    this.listEl.setAttribute('aria-label', THREADS.listLabel);
+    this.listEmpty = el('p', 'empty', THREADS.empty);
+    listPane.append(bar, this.listEl, this.listEmpty);
+
+    this.pane = el('section', 'thread-pane');
+    this.pane.id = `thread-${ref}`;
+    this.pane.hidden = true;
+    this.area.append(listPane, this.pane);
+
+    // The flat list keeps what is not a thread item, under its own heading.
+    const updates = el('h3', 'updates-title', THREADS.updates);
+    this.log.before(this.area);
+    this.log.before(updates);
+    this.reply.remove(); // items are written from the thread composer
+  }
+
+  /** The server's thread rows (unread counts for threads whose items are not loaded); none before it serves them. */
+  async loadSummaries() {
+    try {
+      const answer = await listThreads(this.ref, { limit: 100 });
+      if (this.model.setSummaries(rowsOf(answer, 'threads'))) this.schedule();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+      // otherwise the events alone draw the threads
+    }
+  }
+
+  // -- MatterView's interface (the Feed drives it) -----------------------
+
+  add(event) {
+    if (!THREAD_KINDS.has(event.kind)) return super.add(event);
+    const changed = this.model.apply(event);
+    if (changed) this.schedule();
+    return changed;
+  }
+
+  /** A `receipt`, `typing` or `unread` frame of this matter. */
+  liveFrame(frame) {
+    if (this.model.applyFrame(frame)) this.schedule();
+  }
+
+  keysReady() {
+    super.keysReady();
+    this.readKeyring = memoKeyring(this.keyring);
+    this.rows.clear(); // bodies that said "no keys" are opened again
+    this.schedule(true);
+  }
+
+  setBusy(busy) {
+    super.setBusy(busy);
+    if (!busy) this.schedule();
+  }
+
+  clear() {
+    super.clear();
+    this.model = new ThreadModel({ me: this.me, staff: this.staff });
+    this.rows.clear();
+    this.schedule(true);
+  }
+
+  revealLatest() {
+    if (this.open) this.pane.scrollIntoView({ block: 'start' });
+  }
+
+  // -- drawing -------------------------------------------------------------
+
+  schedule(force = false) {
+    if (force) this.drawn = -1;
+    if (this.pending || this.busy) return;
+    this.pending = true;
+    queueMicrotask(() => {
+      this.pending = false;
+      this.draw();
+    });
+  }
+
+  draw() {
+    if (this.drawn === this.model.version && !this.typingDue) return;
+    this.drawn = this.model.version;
+    this.typingDue = false;
+    this.drawList();
+    if (this.open) this.drawThread();
+    this.empty.hidden = true;
+    clearTimeout(this.timer);
+    const next = this.model.nextTypingExpiry();
+    if (next !== null) {
+      this.timer = setTimeout(() => {
+        this.typingDue = true;
+        this.draw();
+      }, next + 10);
+    }
+  }
+
+  drawList() {
+    const filter = this.tools ? this.tools.threadFilter(this) : null;
+    const rows = this.model.threads().filter((t) => !filter || filter(t));
+    const items = rows.map((t) => this.listRow(t));
+    this.listEl.replaceChildren(...items);
+    this.listEmpty.hidden = items.length > 0;
+  }
+
+  listRow(t) {
+    const li = el('li', t.kind === 'internal' ? 'thread-row internal' : 'thread-row');
+    li.dataset.thread = t.thread;
+    li.dataset.kind = t.kind;
+    li.dataset.unread = String(t.unread);
+    if (t.thread === this.open) li.setAttribute('aria-current', 'true');
+    const open = el('button', 'thread-open');
+    open.type = 'button';
+    open.addEventListener('click', () => this.openThread(t.thread));
+    const title = el('span', 'thread-title', this.titles.get(t.thread) || THREADS.untitled);
+    open.append(title);
+    if (t.kind === 'internal') open.append(el('span', 'badge internal-badge', THREADS.internalThread));
+    const meta = el('span', 'thread-meta');
+    if (t.lastAt) {
+      const time = el('time', 'thread-time', formatTime(new Date(t.lastAt).toISOString()));
+      time.dateTime = new Date(t.lastAt).toISOString();
+      meta.append(time);
+    }
+    if (t.unread > 0) {
+      const badge = el('span', 'unread-count', String(t.unread));
+      badge.setAttribute('aria-label', unreadText(t.unread));
+      meta.append(badge);
+    }
+    if (t.typing) meta.append(el('span', 'thread-typing', typingText(this.model.typing(t.thread).map((x) => x.name))));
+    open.append(meta);
+    li.append(open);
+    this.learnTitle(t.thread);
+    return li;
+  }
+
+  /** Open the thread's opener once (memoized) to title its row with the subject or first line. */
+  learnTitle(thread) {
+    if (this.titles.has(thread) || !this.readKeyring) return;
+    const data = this.model.thread(thread);
+    const shown = data && data.opener && data.opener.shown;
+    if (!shown) return;
+    if (!shown.blob) {
+      const p = shown.payload || {};
+      if (typeof p.subject === 'string' || typeof p.text === 'string') this.titles.set(thread, titleOf(p));
+      return;
+    }
+    this.titles.set(thread, THREADS.untitled); // asked once
+    this.readKeyring
+      .open(this.ref, thread, shown.blob, { seq: shown.seq })
+      .then((r) => {
+        if (r.ok && titleOf(r.body)) {
+          this.titles.set(thread, titleOf(r.body));
+          this.schedule(true);
+        }
+      })
+      .catch(() => {});
+  }
+
+  openThread(thread) {
+    this.open = thread;
+    this.jumpTarget = this.model.firstUnread(thread);
+    this.mode = 'reply';
+    this.editing = null;
+    this.rows.clear();
+    this.area.dataset.open = thread;
+    this.pane.hidden = false;
+    this.pane.replaceChildren();
+    this.composerForm = null;
+    this.drawThread();
+    this.drawList();
+    this.loadReceipts(thread);
+    if (this.jumpTarget) this.jumpToUnread();
+    else this.pane.scrollIntoView({ block: 'start' });
+  }
+
+  closeThread() {
+    this.open = null;
+    this.area.dataset.open = '';
+    this.pane.hidden = true;
+    this.pane.replaceChildren();
+    this.composerForm = null;
+    this.drawList();
+    const row = this.listEl.querySelector('.thread-open');
+    if (row) row.focus();
+  }
+
+  async loadReceipts(thread) {
+    try {
+      const answer = await threadReceipts(this.ref, thread);
+      if (this.model.setReceipts(thread, rowsOf(answer, 'receipts'))) this.schedule();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+    }
+  }
+
+  /** The open thread: head, items (kept when unchanged), seen-by, typing, composer. */
+  drawThread() {
+    const data = this.model.thread(this.open);
+    if (!data) return;
+    const ref = this.ref;
+    if (!this.pane.firstChild) {
+      const back = button(THREADS.back, 'button quiet thread-back', 'button');
+      back.addEventListener('click', () => this.closeThread());
+      this.heading = el('h3', 'thread-heading');
+      this.jump = el('button', 'button quiet jump-unread', THREADS.jumpUnread);
+      this.jump.type = 'button';
+      this.jump.id = `jump-unread-${ref}`;
+      this.jump.addEventListener('click', () => this.jumpToUnread());
+      this.toLine = el('p', 'thread-to');
+      this.itemsEl = el('ol', 'thread-items');
+      this.itemsEl.setAttribute('role', 'log');
+      this.typingEl = el('p', 'typing');
+      this.typingEl.id = `typing-${ref}`;
+      this.typingEl.setAttribute('role', 'status');
+      this.pane.append(back, this.heading, this.toLine, this.jump, this.itemsEl, this.typingEl);
+    }
+    this.pane.dataset.thread = data.thread;
+    this.pane.dataset.kind = data.kind;
+    this.pane.classList.toggle('internal', data.kind === 'internal');
+    this.heading.replaceChildren(el('span', null, this.titles.get(data.thread) || THREADS.untitled));
+    if (data.kind === 'internal') this.heading.append(el('span', 'badge internal-badge', THREADS.internalThread));
+    const to = this.tools && data.opener ? this.tools.recipientsLine(this, data) : null;
+    this.toLine.hidden = !to;
+    this.toLine.textContent = to || '';
+
+    const keep = new Set();
+    const nodes = data.items.map((item) => {
+      keep.add(item.id);
+      const key = [item.shown ? item.shown.seq : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(','), item.unread].join('|');
+      const row = this.rows.get(item.id);
+      if (row && row.key === key) return row.li;
+      const li = this.itemRow(item);
+      this.rows.set(item.id, { key, li });
+      return li;
+    });
+    for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
+    for (const li of nodes) li.querySelector('.seen-by')?.remove();
+    // where the unread began when the thread was opened: a divider, and the jump's target
+    const target = this.jumpTarget && this.rows.get(this.jumpTarget);
+    this.jump.hidden = !target;
+    if (target) {
+      const divider = el('li', 'divider', THREADS.newMessages);
+      divider.setAttribute('role', 'separator');
+      nodes.splice(nodes.indexOf(target.li), 0, divider);
+    }
+    for (const [id, names] of data.seenBy) {
+      const row = this.rows.get(id);
+      if (row) row.li.append(el('p', 'seen-by', seenByText(names)));
+    }
+    this.itemsEl.replaceChildren(...nodes);
+    const typing = data.typing.map((t) => t.name);
+    this.typingEl.textContent = typing.length ? typingText(typing) : '';
+    this.drawComposer(data);
+    this.markRead(data.thread);
+  }
+
+  itemRow(item) {
+    const li = el('li', item.internal ? 'item internal' : 'item');
+    li.id = `item-${this.ref}-${item.seq}`;
+    li.dataset.item = item.id;
+    li.dataset.seq = String(item.seq);
+    li.dataset.kind = item.kind;
+    li.dataset.internal = item.internal ? '1' : '0';
+    li.dataset.deleted = item.deleted ? '1' : '0';
+    li.dataset.edited = item.edited ? '1' : '0';
+    if (item.unread) li.classList.add('unread');
+    const head = el('p', 'item-head');
+    head.append(el('span', 'actor', actorLabel(item.actor)));
+    if (item.internal) head.append(el('span', 'badge internal-badge', THREADS.internalNote));
+    const time = el('time', 'time', formatTime(item.createdAt));
+    time.dateTime = String(item.createdAt);
+    head.append(time);
+    if (item.edited) {
+      const marker = el('span', 'edited-marker', THREADS.edited);
+      marker.title = editedAt(formatTime(item.editedAt));
+      head.append(marker);
+    }
+    li.append(head);
+    if (item.deleted) {
+      li.append(el('p', 'tombstone', THREADS.deleted));
+      return li;
+    }
+    li.append(this.itemBody(item));
+    if (item.flaggedEdits.length) {
+      const flag = el('p', 'edit-flagged', THREADS.editFlagged);
+      flag.setAttribute('role', 'alert');
+      li.append(flag);
+    }
+    if (this.tools) li.append(this.tools.itemTags(this, item));
+    if (item.mine && this.keyring) li.append(this.itemActions(item));
+    return li;
+  }
+
+  /** The verified body of the item's shown version (an edit must be its sender's, naming the item). */
+  itemBody(item) {
+    const shown = item.shown;
+    if (!shown.blob) {
+      // a welcome of a firm without end-to-end encryption: a letter in the payload
+      const p = shown.payload || {};
+      const box = el('div', 'message-body plain');
+      if (typeof p.subject === 'string') box.append(el('p', 'message-subject', p.subject));
+      if (typeof p.text === 'string') box.append(el('p', 'message-text', p.text));
+      return box;
+    }
+    const msgId = msgIdOfItem(item.id);
+    let expect = null;
+    if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
+    else if (msgId) expect = { sender: item.sender, msgId };
+    const opts = { expect };
+    if (item.mine) opts.onOpened = (body) => (this.bodies || (this.bodies = new Map())).set(item.id, body);
+    return messageBody(shown, this.ref, this.readKeyring, this.names, opts);
+  }
+
+  itemActions(item) {
+    const box = el('div', 'item-actions');
+    const edit = button(THREADS.edit, 'button quiet item-edit', 'button');
+    edit.addEventListener('click', () => {
+      this.setMode('edit', item);
+      this.composerForm.querySelector('textarea').focus();
+    });
+    const del = button(THREADS.delete, 'button quiet item-delete', 'button');
+    del.addEventListener('click', () => this.confirmDelete(box, item));
+    box.append(edit, del);
+    return box;
+  }
+
+  confirmDelete(box, item) {
+    if (box.querySelector('.confirm')) return;
+    const confirm = el('div', 'confirm');
+    const yes = button(THREADS.yesDelete, 'button danger', 'button');
+    const no = button(THREADS.cancel, 'button quiet', 'button');
+    const status = el('p', 'form-status');
+    status.setAttribute('role', 'status');
+    confirm.append(el('p', null, THREADS.confirmDelete), yes, no, status);
+    no.addEventListener('click', () => confirm.remove());
+    yes.addEventListener('click', async () => {
+      yes.disabled = true;
+      try {
+        this.add(await deleteItem(this.ref, item));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+        status.textContent = notSent(err.message || String(err.code));
+        yes.disabled = false;
+      }
+    });
+    box.append(confirm);
+    yes.focus();
+  }
+
+  jumpToUnread() {
+    const row = this.jumpTarget && this.rows.get(this.jumpTarget);
+    if (!row) return;
+    row.li.scrollIntoView({ block: 'start' });
+    row.li.tabIndex = -1;
+    row.li.focus({ preventScroll: true });
+  }
+
+  /** Tell the server (socket, else HTTP) how far I read the open thread, once per newer item. */
+  markRead(thread) {
+    if (document.visibilityState === 'hidden' || this.model.unread(thread) === 0) return;
+    const at = this.model.readUpto(thread);
+    if (!at || (this.sentMark.get(thread) ?? -1) >= at.seq) return;
+    this.sentMark.set(thread, at.seq);
+    queueMicrotask(() => {
+      this.model.setReadMark(thread, at.upto);
+      this.schedule();
+    });
+    if (this.sendFrame(readFrame(this.ref, thread, at.upto))) return;
+    markRead(this.ref, thread, at.upto)
+      .then((answer) => {
+        if (answer && Number.isSafeInteger(answer.unread) && this.model.setServerUnread(thread, answer.unread)) this.schedule();
+      })
+      .catch((err) => {
+        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+      });
+  }
+
+  // -- composer --------------------------------------------------------------
+
+  startNew() {
+    this.open = null;
+    this.mode = 'new';
+    this.editing = null;
+    this.area.dataset.open = '';
+    this.pane.hidden = false;
+    this.pane.replaceChildren();
+    this.pane.dataset.thread = '';
+    this.pane.dataset.kind = 'new';
+    this.pane.classList.remove('internal');
+    const back = button(THREADS.back, 'button quiet thread-back', 'button');
+    back.addEventListener('click', () => this.closeThread());
+    this.pane.append(back, el('h3', 'thread-heading', THREADS.newThreadTitle));
+    this.composerForm = null;
+    this.drawComposer(null);
+    this.drawList();
+    this.composerForm.querySelector('input, textarea').focus();
+  }
+
+  /** The composer of the open thread in `mode` (reply, or edit of `item`). */
+  setMode(mode, item = null) {
+    this.mode = mode;
+    this.editing = item;
+    this.drawComposer(this.model.thread(this.open));
+  }
+
+  /** Why nothing can be written here, or null (same notices as the flat stream's reply form). */
+  cannotWrite() {
+    const kr = this.keyring;
+    if (!kr) return CRYPTO.noKeys;
+    if (!kr.certified()) return this.staff ? CRYPTO.waitingApproval : CRYPTO.notReady;
+    if (!kr.epochOf(this.ref)) return CRYPTO.notReady;
+    return null;
+  }
+
+  drawComposer(data) {
+    const blocked = this.cannotWrite();
+    const mode = this.mode;
+    const want = `${mode}|${this.open}|${this.editing ? this.editing.id : ''}|${blocked}`;
+    if (this.composerForm && this.composerForm.dataset.want === want) {
+      this.pane.append(this.composerForm); // stays last, keeps what is typed
+      return;
+    }
+    if (this.composerForm) this.composerForm.remove();
+    if (blocked) {
+      this.composerForm = el('p', 'key-notice', blocked);
+      this.composerForm.dataset.want = want;
+      this.pane.append(this.composerForm);
+      return;
+    }
+    this.composerForm = this.composer(data, mode);
+    this.composerForm.dataset.want = want;
+    this.pane.append(this.composerForm);
+  }
+
+  composer(data, mode) {
+    const ref = this.ref;
+    const form = el('form', 'composer thread-composer');
+    form.id = `thread-composer-${ref}`;
+    form.dataset.mode = mode;
+    const internalThread = data && data.kind === 'internal';
+    let subject = null;
+    let extra = null;
+    if (mode === 'new') {
+      if (this.tools) {
+        extra = this.tools.newThreadFields(this);
+        form.append(extra.node);
+      }
+      subject = el('input');
+      subject.id = `thread-subject-${ref}`;
+      subject.maxLength = 300;
+      subject.required = true;
+      subject.autocomplete = 'off';
+      const label = el('label', null, THREADS.subject);
+      label.htmlFor = subject.id;
+      form.append(label, subject);
+    }
+    const text = el('textarea');
+    text.id = `thread-text-${ref}`;
+    text.required = true;
+    text.rows = 3;
+    text.maxLength = 20000;
+    const label = el('label');
+    label.htmlFor = text.id;
+    form.append(label, text);
+    let note = null;
+    if (mode === 'reply' && this.staff && !internalThread) {
+      note = el('input');
+      note.type = 'checkbox';
+      note.id = `thread-note-${ref}`;
+      const noteLabel = el('label', 'checkbox note-toggle', THREADS.noteToggle);
+      noteLabel.prepend(note);
+      form.append(noteLabel);
+    }
+    const send = el('button', 'button');
+    send.type = 'submit';
+    const actions = el('div', 'form-row');
+    actions.append(send);
+    if (mode === 'edit') {
+      const cancel = button(THREADS.cancel, 'button quiet', 'button');
+      cancel.addEventListener('click', () => this.setMode('reply'));
+      actions.append(cancel);
+      const body = this.bodies && this.bodies.get(this.editing.id);
+      if (body) text.value = body.text;
+    }
+    const status = el('p', 'form-status');
+    status.setAttribute('role', 'status');
+    form.append(actions, status);
+
+    const internalNow = () => internalThread || (mode === 'edit' && this.editing.internal) || Boolean(note && note.checked) || Boolean(extra && extra.internal());
+    const look = () => {
+      // an internal note never looks like a reply to the client: colour, label, button
+      const internal = internalNow();
+      form.dataset.internal = internal ? '1' : '0';
+      form.classList.toggle('internal', internal);
+      if (mode === 'edit') label.textContent = THREADS.editLabel;
+      else if (mode === 'new') label.textContent = THREADS.message;
+      else label.textContent = internal ? THREADS.noteLabel : THREADS.replyLabel;
+      text.placeholder = internal ? THREADS.notePlaceholder : THREADS.replyPlaceholder;
+      if (mode === 'edit') send.textContent = THREADS.save;
+      else if (mode === 'new') send.textContent = THREADS.start;
+      else send.textContent = internal ? THREADS.noteSend : THREADS.send;
+    };
+    look();
+    if (note) note.addEventListener('change', look);
+    if (extra) extra.onChange(look);
+    text.addEventListener('input', () => this.typed(internalNow()));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const value = text.value.trim();
+      if (!value) return;
+      const where = extra ? extra.read() : {};
+      if (where.error) {
+        status.textContent = where.error;
+        return;
+      }
+      send.disabled = true;
+      status.textContent = THREADS.sending;
+      try {
+        const event = await this.submit(mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to });
+        this.add(event);
+        status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
+        text.value = '';
+        if (mode === 'new') this.openThread(event.payload.thread);
+        else if (mode === 'edit') this.setMode('reply');
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+        status.textContent = notSent(err.message || String(err.code));
+      } finally {
+        send.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  submit(mode, { text, subject, internal, to }) {
+    const kr = this.keyring;
+    const onRekey = this.onRekey;
+    if (mode === 'edit') return editItem(this.ref, kr, this.editing, { text, onRekey });
+    if (mode === 'new') return sendItem(this.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
+    const data = this.model.thread(this.open);
+    return sendItem(this.ref, kr, { thread: this.open, parent: data.opener ? data.opener.id : null, text, internal, onRekey });
+  }
+
+  /** A typing frame at most once per TYPING_EVERY_MS while I type in a thread (not in a new one). */
+  typed(internal) {
+    if (!this.open || this.mode === 'edit') return;
+    const now = Date.now();
+    if (now - this.lastTyping < TYPING_EVERY_MS) return;
+    if (this.sendFrame(typingFrame(this.ref, this.open, internal))) this.lastTyping = now;
+  }
+
+}
