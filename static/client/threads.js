@@ -14,7 +14,8 @@
 //     .thread-open (button) .thread-title .thread-time .unread-count .thread-typing .internal-badge
 //   #new-thread-<ref>           button: start a new thread
 //   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal
-//     .thread-back  #jump-unread-<ref>  .thread-to
+//     .thread-back  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
+//     li.divider                where the unread began when the thread was opened
 //     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
 //       .item-head .internal-badge .edited-marker .edit-flagged .tombstone .message-body
 //       .item-tags  .item-actions button.item-edit button.item-delete  .seen-by
@@ -27,23 +28,16 @@ import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { actorLabel, formatTime } from '../shared/format.js';
 import { ApiError } from '../shared/http.js';
-import {
-  CRYPTO,
-  THREADS,
-  editedAt,
-  notSent,
-  seenByText,
-  typingText,
-  unreadText,
-} from '../shared/strings.js';
-import { listThreads, markRead, readFrame, rowsOf, threadReceipts, typingFrame, TYPING_EVERY_MS } from '../shared/threadapi.js';
+import { THREADS, editedAt, seenByText, typingText, unreadText } from '../shared/strings.js';
+import { listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
 import { ITEM_KINDS, ThreadModel, msgIdOfItem } from '../shared/threadmodel.js';
 import { messageBody } from './cryptoview.js';
-import { deleteItem, editItem, newThreadId, sendItem } from './itemsend.js';
 import { MatterView } from './render.js';
+import { cannotWrite, itemActions, threadComposer } from './threadcompose.js';
 
 const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
 const TITLE_CHARS = 80;
+const PAGE = 50; // items per page of one thread
 
 /** The first line of a body, cut for a list row. */
 function titleOf(body) {
@@ -91,6 +85,7 @@ export class ThreadsView extends MatterView {
     this.titles = new Map(); // thread -> title from its verified opener
     this.rows = new Map(); // item id -> {key, li} of the open thread
     this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
+    this.pages = new Map(); // thread -> {before, more, asked}: its own history pages
     this.lastTyping = 0;
     this.drawn = -1;
     this.timer = null;
@@ -170,6 +165,7 @@ export class ThreadsView extends MatterView {
     super.clear();
     this.model = new ThreadModel({ me: this.me, staff: this.staff });
     this.rows.clear();
+    this.pages.clear();
     this.schedule(true);
   }
 
@@ -280,6 +276,7 @@ export class ThreadsView extends MatterView {
     this.drawThread();
     this.drawList();
     this.loadReceipts(thread);
+    this.loadThreadPage(thread, true);
     if (this.jumpTarget) this.jumpToUnread();
     else this.pane.scrollIntoView({ block: 'start' });
   }
@@ -293,6 +290,35 @@ export class ThreadsView extends MatterView {
     this.drawList();
     const row = this.listEl.querySelector('.thread-open');
     if (row) row.focus();
+  }
+
+  /**
+   * A page of the thread's own events (GET …/items): on open, around my
+   * first unread (what the matter's latest page did not hold, and where the
+   * jump goes); then older ones. Events fold as any other.
+   */
+  async loadThreadPage(thread, first) {
+    const state = this.pages.get(thread) || { before: null, more: false, asked: false };
+    if (first && state.asked) return;
+    state.asked = true;
+    this.pages.set(thread, state);
+    try {
+      const query = first ? { around: 'unread', limit: PAGE } : { before: state.before, limit: PAGE };
+      const answer = await threadItems(this.ref, thread, query);
+      for (const event of rowsOf(answer, 'events').concat(rowsOf(answer, 'items'))) this.add(event);
+      state.before = answer.prev ?? answer.before ?? null;
+      state.more = Boolean(answer.more && state.before);
+      if (first && answer.first_unread != null && this.open === thread) {
+        const pos = this.model.pos(answer.first_unread);
+        const data = this.model.thread(thread);
+        const target = pos === null || !data ? null : data.items.find((it) => it.seq >= pos && !it.mine);
+        if (target && !this.jumpTarget) this.jumpTarget = target.id;
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+      state.more = false;
+    }
+    this.schedule(true);
   }
 
   async loadReceipts(thread) {
@@ -318,15 +344,20 @@ export class ThreadsView extends MatterView {
       this.jump.id = `jump-unread-${ref}`;
       this.jump.addEventListener('click', () => this.jumpToUnread());
       this.toLine = el('p', 'thread-to');
+      this.earlierItems = button(THREADS.earlier, 'button quiet thread-earlier', 'button');
+      this.earlierItems.id = `thread-earlier-${ref}`;
+      this.earlierItems.addEventListener('click', () => this.loadThreadPage(this.open, false));
       this.itemsEl = el('ol', 'thread-items');
       this.itemsEl.setAttribute('role', 'log');
       this.typingEl = el('p', 'typing');
       this.typingEl.id = `typing-${ref}`;
       this.typingEl.setAttribute('role', 'status');
-      this.pane.append(back, this.heading, this.toLine, this.jump, this.itemsEl, this.typingEl);
+      this.pane.append(back, this.heading, this.toLine, this.jump, this.earlierItems, this.itemsEl, this.typingEl);
     }
     this.pane.dataset.thread = data.thread;
     this.pane.dataset.kind = data.kind;
+    const paging = this.pages.get(data.thread);
+    this.earlierItems.hidden = !(paging && paging.more);
     this.pane.classList.toggle('internal', data.kind === 'internal');
     this.heading.replaceChildren(el('span', null, this.titles.get(data.thread) || THREADS.untitled));
     if (data.kind === 'internal') this.heading.append(el('span', 'badge internal-badge', THREADS.internalThread));
@@ -398,7 +429,8 @@ export class ThreadsView extends MatterView {
       li.append(flag);
     }
     if (this.tools) li.append(this.tools.itemTags(this, item));
-    if (item.mine && this.keyring) li.append(this.itemActions(item));
+    // the welcome item is the server's record of the invite: not edited or deleted from here
+    if (item.mine && this.keyring && item.kind !== 'welcome') li.append(itemActions(this, item));
     return li;
   }
 
@@ -420,42 +452,6 @@ export class ThreadsView extends MatterView {
     const opts = { expect };
     if (item.mine) opts.onOpened = (body) => (this.bodies || (this.bodies = new Map())).set(item.id, body);
     return messageBody(shown, this.ref, this.readKeyring, this.names, opts);
-  }
-
-  itemActions(item) {
-    const box = el('div', 'item-actions');
-    const edit = button(THREADS.edit, 'button quiet item-edit', 'button');
-    edit.addEventListener('click', () => {
-      this.setMode('edit', item);
-      this.composerForm.querySelector('textarea').focus();
-    });
-    const del = button(THREADS.delete, 'button quiet item-delete', 'button');
-    del.addEventListener('click', () => this.confirmDelete(box, item));
-    box.append(edit, del);
-    return box;
-  }
-
-  confirmDelete(box, item) {
-    if (box.querySelector('.confirm')) return;
-    const confirm = el('div', 'confirm');
-    const yes = button(THREADS.yesDelete, 'button danger', 'button');
-    const no = button(THREADS.cancel, 'button quiet', 'button');
-    const status = el('p', 'form-status');
-    status.setAttribute('role', 'status');
-    confirm.append(el('p', null, THREADS.confirmDelete), yes, no, status);
-    no.addEventListener('click', () => confirm.remove());
-    yes.addEventListener('click', async () => {
-      yes.disabled = true;
-      try {
-        this.add(await deleteItem(this.ref, item));
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
-        status.textContent = notSent(err.message || String(err.code));
-        yes.disabled = false;
-      }
-    });
-    box.append(confirm);
-    yes.focus();
   }
 
   jumpToUnread() {
@@ -514,17 +510,8 @@ export class ThreadsView extends MatterView {
     this.drawComposer(this.model.thread(this.open));
   }
 
-  /** Why nothing can be written here, or null (same notices as the flat stream's reply form). */
-  cannotWrite() {
-    const kr = this.keyring;
-    if (!kr) return CRYPTO.noKeys;
-    if (!kr.certified()) return this.staff ? CRYPTO.waitingApproval : CRYPTO.notReady;
-    if (!kr.epochOf(this.ref)) return CRYPTO.notReady;
-    return null;
-  }
-
   drawComposer(data) {
-    const blocked = this.cannotWrite();
+    const blocked = cannotWrite(this);
     const mode = this.mode;
     const want = `${mode}|${this.open}|${this.editing ? this.editing.id : ''}|${blocked}`;
     if (this.composerForm && this.composerForm.dataset.want === want) {
@@ -538,126 +525,9 @@ export class ThreadsView extends MatterView {
       this.pane.append(this.composerForm);
       return;
     }
-    this.composerForm = this.composer(data, mode);
+    this.composerForm = threadComposer(this, data, mode);
     this.composerForm.dataset.want = want;
     this.pane.append(this.composerForm);
-  }
-
-  composer(data, mode) {
-    const ref = this.ref;
-    const form = el('form', 'composer thread-composer');
-    form.id = `thread-composer-${ref}`;
-    form.dataset.mode = mode;
-    const internalThread = data && data.kind === 'internal';
-    let subject = null;
-    let extra = null;
-    if (mode === 'new') {
-      if (this.tools) {
-        extra = this.tools.newThreadFields(this);
-        form.append(extra.node);
-      }
-      subject = el('input');
-      subject.id = `thread-subject-${ref}`;
-      subject.maxLength = 300;
-      subject.required = true;
-      subject.autocomplete = 'off';
-      const label = el('label', null, THREADS.subject);
-      label.htmlFor = subject.id;
-      form.append(label, subject);
-    }
-    const text = el('textarea');
-    text.id = `thread-text-${ref}`;
-    text.required = true;
-    text.rows = 3;
-    text.maxLength = 20000;
-    const label = el('label');
-    label.htmlFor = text.id;
-    form.append(label, text);
-    let note = null;
-    if (mode === 'reply' && this.staff && !internalThread) {
-      note = el('input');
-      note.type = 'checkbox';
-      note.id = `thread-note-${ref}`;
-      const noteLabel = el('label', 'checkbox note-toggle', THREADS.noteToggle);
-      noteLabel.prepend(note);
-      form.append(noteLabel);
-    }
-    const send = el('button', 'button');
-    send.type = 'submit';
-    const actions = el('div', 'form-row');
-    actions.append(send);
-    if (mode === 'edit') {
-      const cancel = button(THREADS.cancel, 'button quiet', 'button');
-      cancel.addEventListener('click', () => this.setMode('reply'));
-      actions.append(cancel);
-      const body = this.bodies && this.bodies.get(this.editing.id);
-      if (body) text.value = body.text;
-    }
-    const status = el('p', 'form-status');
-    status.setAttribute('role', 'status');
-    form.append(actions, status);
-
-    const internalNow = () => internalThread || (mode === 'edit' && this.editing.internal) || Boolean(note && note.checked) || Boolean(extra && extra.internal());
-    const look = () => {
-      // an internal note never looks like a reply to the client: colour, label, button
-      const internal = internalNow();
-      form.dataset.internal = internal ? '1' : '0';
-      form.classList.toggle('internal', internal);
-      if (mode === 'edit') label.textContent = THREADS.editLabel;
-      else if (mode === 'new') label.textContent = THREADS.message;
-      else label.textContent = internal ? THREADS.noteLabel : THREADS.replyLabel;
-      text.placeholder = internal ? THREADS.notePlaceholder : THREADS.replyPlaceholder;
-      if (mode === 'edit') send.textContent = THREADS.save;
-      else if (mode === 'new') send.textContent = THREADS.start;
-      else send.textContent = internal ? THREADS.noteSend : THREADS.send;
-    };
-    look();
-    if (note) note.addEventListener('change', look);
-    if (extra) extra.onChange(look);
-    text.addEventListener('input', () => this.typed(internalNow()));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const value = text.value.trim();
-      if (!value) return;
-      const where = extra ? extra.read() : {};
-      if (where.error) {
-        status.textContent = where.error;
-        return;
-      }
-      send.disabled = true;
-      status.textContent = THREADS.sending;
-      try {
-        const event = await this.submit(mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to });
-        this.add(event);
-        status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
-        text.value = '';
-        if (mode === 'new') this.openThread(event.payload.thread);
-        else if (mode === 'edit') this.setMode('reply');
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
-        status.textContent = notSent(err.message || String(err.code));
-      } finally {
-        send.disabled = false;
-      }
-    });
-    return form;
-  }
-
-  submit(mode, { text, subject, internal, to }) {
-    const kr = this.keyring;
-    const onRekey = this.onRekey;
-    if (mode === 'edit') return editItem(this.ref, kr, this.editing, { text, onRekey });
-    if (mode === 'new') return sendItem(this.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
-    const data = this.model.thread(this.open);
-    return sendItem(this.ref, kr, { thread: this.open, parent: data.opener ? data.opener.id : null, text, internal, onRekey });
-  }
-
-  /** A typing frame at most once per TYPING_EVERY_MS while I type in a thread (not in a new one). */
-  typed(internal) {
-    if (!this.open || this.mode === 'edit') return;
-    const now = Date.now();
-    if (now - this.lastTyping < TYPING_EVERY_MS) return;
-    if (this.sendFrame(typingFrame(this.ref, this.open, internal))) this.lastTyping = now;
   }
 
 }

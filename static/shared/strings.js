@@ -380,6 +380,7 @@ export const THREADS = {
   saved: 'Saved.',
   back: 'All conversations',
   jumpUnread: 'Jump to first unread',
+  earlier: 'Show earlier messages',
   newMessages: 'New',
   edited: 'Edited',
   deleted: 'This message was deleted.',
