@@ -1,7 +1,8 @@
 """The browser's thread and feed models (static/shared/threadmodel.js,
-feedmodel.js) under Node's test runner: every folding rule of docs/threads.md
-as a page applies it (threads, replies, notes, edits, deletes, tags,
-receipts, unread, typing; the staff feed's filters and live prepend).
+feedmodel.js) and their wiring (threadapi.js) under Node's test runner: every
+folding rule of docs/threads.md as a page applies it (threads, replies,
+notes, edits, deletes, tags, receipts, unread, typing; the staff feed's
+filters and live prepend), and the endpoints and frames by their names.
 Node missing is a failure when CI=true."""
 
 from __future__ import annotations
@@ -32,4 +33,4 @@ def test_thread_and_feed_models_under_node() -> None:
     assert "# fail 0" in p.stdout, explain
     passed = [ln for ln in p.stdout.splitlines() if ln.startswith("# pass ")]
     # guard against a runner that found nothing to run
-    assert passed and int(passed[-1].split()[-1]) >= 18, explain
+    assert passed and int(passed[-1].split()[-1]) >= 25, explain

@@ -145,6 +145,8 @@ export class Feed {
     if (hello.limits && Number.isSafeInteger(hello.limits.max_subs_per_frame)) {
       this.limits = hello.limits;
     }
+    // thread views switch from the flat stream once the server speaks threads (v2)
+    for (const view of this.views.values()) if (typeof view.serverVersion === 'function') view.serverVersion(hello.v);
     this.subFrames.clear();
     for (const ref of this.subs.keys()) {
       if (this.subs.get(ref) !== 'gone') this.subs.set(ref, 'none');

@@ -29,9 +29,7 @@ import {
   signOutFailed,
 } from '../shared/strings.js';
 import { userId } from '../shared/keyids.js';
-import { threadsServed } from '../shared/threadapi.js';
 import { Feed } from './feed.js';
-import { MatterView } from './render.js';
 import { ThreadsView } from './threads.js';
 
 const $ = (id) => document.getElementById(id);
@@ -370,10 +368,7 @@ async function loadStreams(principal) {
 
   const staff = principal.viewer === 'staff' && principal.kind === 'staff';
   const tools = staff ? await import('../staff/phase.js') : null;
-  // threads once the server serves them (docs/threads.md); the flat stream until then
-  const threaded = matters.length > 0 && (await threadsServed(matters[0].ref));
-  const threadTools = threaded && staff ? (await import('../staff/threadtools.js')).threadTools({ onSignedOut: signedOut }) : null;
-  const View = threaded ? ThreadsView : MatterView;
+  const threadTools = staff ? (await import('../staff/threadtools.js')).threadTools({ onSignedOut: signedOut }) : null;
   const keyring = await readyKeyring(principal);
   const views = new Map();
   const heads = new Map();
@@ -389,7 +384,8 @@ async function loadStreams(principal) {
       : undefined,
   };
   for (const matter of matters) {
-    const view = new View(matter, { ...handlers, keyring, staff, onSignedOut: signedOut, me: userId(principal), threadTools });
+    // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
+    const view = new ThreadsView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut, me: userId(principal), threadTools });
     views.set(matter.ref, view);
     heads.set(matter.ref, matter.head);
     container.append(view.section);

@@ -39,6 +39,9 @@ const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
 const TITLE_CHARS = 80;
 const PAGE = 50; // items per page of one thread
 
+/** A message from before threads (no thread in its payload): it stays in the flat list. */
+const isLegacy = (event) => ITEM_KINDS.has(event.kind) && typeof (event.payload || {}).thread !== 'string';
+
 /** The first line of a body, cut for a list row. */
 function titleOf(body) {
   const text = (body.subject || body.text || '').trim().split('\n')[0];
@@ -89,8 +92,12 @@ export class ThreadsView extends MatterView {
     this.lastTyping = 0;
     this.drawn = -1;
     this.timer = null;
+    this.threaded = false; // the flat stream until the server's hello says threads
     this.build();
-    this.loadSummaries();
+    // a thread open in a tab in the background is read when the tab comes back
+    document.addEventListener('visibilitychange', () => {
+      if (this.threaded && this.open && this.section.isConnected) this.markRead(this.open);
+    });
   }
 
   build() {
@@ -105,7 +112,7 @@ export class ThreadsView extends MatterView {
     this.newButton.id = `new-thread-${ref}`;
     this.newButton.addEventListener('click', () => this.startNew());
     bar.append(this.newButton);
-    if (this.tools) bar.append(this.tools.listFilter(this));
+    this.listBar = bar;
     this.listEl = el('ul', 'thread-list');
     this.listEl.id = `thread-list-${ref}`;
     this.listEl.setAttribute('aria-label', THREADS.listLabel);
@@ -118,10 +125,35 @@ export class ThreadsView extends MatterView {
     this.area.append(listPane, this.pane);
 
     // The flat list keeps what is not a thread item, under its own heading.
-    const updates = el('h3', 'updates-title', THREADS.updates);
+    this.updatesTitle = el('h3', 'updates-title', THREADS.updates);
+    this.area.hidden = true;
+    this.updatesTitle.hidden = true;
     this.log.before(this.area);
-    this.log.before(updates);
+    this.log.before(this.updatesTitle);
+  }
+
+  /**
+   * The server's hello says which protocol it speaks: from version 2 (threads,
+   * docs/threads.md) the items leave the flat list for the threads; a server
+   * of version 1 keeps the flat stream and is asked nothing it cannot answer.
+   */
+  serverVersion(v) {
+    if (this.threaded || !(Number.isSafeInteger(v) && v >= 2)) return;
+    this.threaded = true;
+    for (const [seq, li] of [...this.items]) {
+      if (!THREAD_KINDS.has(li.dataset.kind)) continue;
+      const event = this.model.seen.get(seq);
+      if (event && !isLegacy(event)) {
+        li.remove();
+        this.items.delete(seq);
+      }
+    }
+    if (this.tools) this.listBar.append(this.tools.listFilter(this)); // reads the firm's tags: v2 only
+    this.area.hidden = false;
+    this.updatesTitle.hidden = false;
     this.reply.remove(); // items are written from the thread composer
+    this.loadSummaries();
+    this.schedule(true);
   }
 
   /** The server's thread rows (unread counts for threads whose items are not loaded); none before it serves them. */
@@ -138,8 +170,9 @@ export class ThreadsView extends MatterView {
   // -- MatterView's interface (the Feed drives it) -----------------------
 
   add(event) {
-    if (!THREAD_KINDS.has(event.kind)) return super.add(event);
+    if (!THREAD_KINDS.has(event.kind) || isLegacy(event)) return super.add(event);
     const changed = this.model.apply(event);
+    if (!this.threaded) return super.add(event);
     if (changed) this.schedule();
     return changed;
   }
@@ -177,7 +210,7 @@ export class ThreadsView extends MatterView {
 
   schedule(force = false) {
     if (force) this.drawn = -1;
-    if (this.pending || this.busy) return;
+    if (this.pending || this.busy || !this.threaded) return;
     this.pending = true;
     queueMicrotask(() => {
       this.pending = false;
@@ -206,7 +239,13 @@ export class ThreadsView extends MatterView {
     const filter = this.tools ? this.tools.threadFilter(this) : null;
     const rows = this.model.threads().filter((t) => !filter || filter(t));
     const items = rows.map((t) => this.listRow(t));
+    // a live event redraws the list: the row a keyboard user is on keeps the focus
+    const focused = this.listEl.contains(document.activeElement) ? document.activeElement.closest('.thread-row') : null;
     this.listEl.replaceChildren(...items);
+    if (focused) {
+      const again = items.find((li) => li.dataset.thread === focused.dataset.thread);
+      if (again) again.querySelector('.thread-open').focus();
+    }
     this.listEmpty.hidden = items.length > 0;
   }
 
@@ -368,12 +407,14 @@ export class ThreadsView extends MatterView {
     const keep = new Set();
     const nodes = data.items.map((item) => {
       keep.add(item.id);
-      const key = [item.shown ? item.shown.seq : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(','), item.unread].join('|');
-      const row = this.rows.get(item.id);
-      if (row && row.key === key) return row.li;
-      const li = this.itemRow(item);
-      this.rows.set(item.id, { key, li });
-      return li;
+      const key = [item.shown ? item.shown.seq : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
+      let row = this.rows.get(item.id);
+      if (!row || row.key !== key) {
+        row = { key, li: this.itemRow(item) };
+        this.rows.set(item.id, row);
+      }
+      row.li.classList.toggle('unread', item.unread); // read marks restyle a row, never reopen its body
+      return row.li;
     });
     for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
     for (const li of nodes) li.querySelector('.seen-by')?.remove();
@@ -405,7 +446,6 @@ export class ThreadsView extends MatterView {
     li.dataset.internal = item.internal ? '1' : '0';
     li.dataset.deleted = item.deleted ? '1' : '0';
     li.dataset.edited = item.edited ? '1' : '0';
-    if (item.unread) li.classList.add('unread');
     const head = el('p', 'item-head');
     head.append(el('span', 'actor', actorLabel(item.actor)));
     if (item.internal) head.append(el('span', 'badge internal-badge', THREADS.internalNote));

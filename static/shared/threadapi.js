@@ -68,17 +68,3 @@ export const typingFrame = (matter, thread, internal = false) =>
 export const THREAD_FRAMES = new Set(['receipt', 'typing', 'unread']);
 
 export const TYPING_EVERY_MS = 3000; // the server drops more than one per 3 s per thread
-
-/**
- * Whether the server serves threads (GET …/threads of a matter I am a
- * member of answers): until it does, pages keep the flat stream. A matter
- * of mine never answers 404 on a server that has the endpoint.
- */
-export async function threadsServed(ref) {
-  try {
-    await listThreads(ref, { limit: 1 });
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -3,10 +3,8 @@
 // its actions, the applicants, and the matter's live conversation.
 
 import { Feed } from '../client/feed.js';
-import { MatterView } from '../client/render.js';
 import { ThreadsView } from '../client/threads.js';
 import { userId } from '../shared/keyids.js';
-import { threadsServed } from '../shared/threadapi.js';
 import { Cursors } from '../shared/cursors.js';
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
@@ -31,16 +29,14 @@ const enc = encodeURIComponent;
 async function startStream(ctx, matter, container, onEvent) {
   const views = new Map();
   const keyring = await staffKeyring(ctx.principal, refOf(matter));
-  // threads once the server serves them (docs/threads.md); the flat stream until then
-  const threaded = await threadsServed(refOf(matter));
-  const View = threaded ? ThreadsView : MatterView;
-  const view = new View(
+  // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
+  const view = new ThreadsView(
     { ref: refOf(matter), title: matter.title, head: matter.head },
     {
       keyring,
       staff: true,
       me: userId(ctx.principal),
-      threadTools: threaded ? threadTools({ onSignedOut: ctx.onSignedOut }) : null,
+      threadTools: threadTools({ onSignedOut: ctx.onSignedOut }),
       onSignedOut: ctx.onSignedOut,
       onRekey: (users) => epochWithout(ctx, refOf(matter), users),
       onLoadEarlier: (ref) => feed.loadEarlier(ref),
