@@ -73,7 +73,7 @@ export function threadComposer(view, data, mode) {
   let extra = null;
   if (mode === 'new') {
     if (view.tools) {
-      extra = view.tools.newThreadFields(this);
+      extra = view.tools.newThreadFields(view);
       form.append(extra.node);
     }
     subject = el('input');
