@@ -25,6 +25,9 @@
 // * unread: items after my read mark, not mine, not deleted;
 // * typing: who typed in a thread until TYPING_MS after their last frame,
 //   ended at once by an item of theirs.
+// Readers (`reader` of a receipt) and typers (`who`) are rtp1 ids ('s3',
+// 'c12'), as an item id names its sender; positions (`upto`) are a seq or an
+// opaque cursor the model learnt from an event carrying it (`event.cursor`).
 
 export const ITEM_KINDS = new Set(['message', 'note', 'welcome']);
 export const TYPING_MS = 6000; // the server passes one frame per 3 s: two missed frames end it
