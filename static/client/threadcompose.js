@@ -167,7 +167,11 @@ export function threadComposer(view, data, mode) {
 function submit(view, mode, { text, subject, internal, to }) {
   const kr = view.keyring;
   const onRekey = view.onRekey;
-  if (mode === 'edit') return editItem(view.ref, kr, view.editing, { text, onRekey });
+  if (mode === 'edit') {
+    // an edit replaces the body: the opener's subject (not editable here) goes along unchanged
+    const before = view.bodies && view.bodies.get(view.editing.id);
+    return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', onRekey });
+  }
   if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
   const data = view.model.thread(view.open);
   return sendItem(view.ref, kr, { thread: view.open, parent: data.opener ? data.opener.id : null, text, internal, onRekey });
