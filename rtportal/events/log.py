@@ -76,6 +76,7 @@ def _from_row(row: Event, reference: str) -> StoredEvent:
         blob=row.blob,
         client_id=row.client_id,
         created_at=iso_time(row.created_at),
+        redacted=bool(row.redacted),
     )
 
 
