@@ -40,6 +40,7 @@ from rtportal.events.send import Send
 from rtportal.http import audit, auth, directory, firm, outbox, staff, totp
 from rtportal.http import invites as invite_routes
 from rtportal.http import keys as key_routes
+from rtportal.http import threads as thread_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
     check_csrf,
@@ -302,5 +303,6 @@ def routes() -> list[BaseRoute]:
         *firm.routes(),
         *auth.routes(),
         *staff.routes(),
+        *thread_routes.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

@@ -294,6 +294,8 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
             "message", item, thread, "portal", tuple(to), _key(principal)
         )
         return made
+    if opener.item == item:  # this send opened the thread: a retry of the opener
+        return _retried_opener(principal, send, item)
     if not opener.seen_by(principal, sees):
         raise _no_thread()  # a thread this sender may not see does not exist for them
     _server_field(send, "parent", opener.item)
@@ -308,6 +310,19 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     to = list(opener.to)
     _server_field(send, "to", to)
     return _set(send, item=item, parent=opener.item, to=to)
+
+
+def _retried_opener(principal: Principal, send: Send, item: str) -> Send:
+    """The opener again, prepared as it was (whatever changed since: the log's
+    idempotency then answers with the stored event, or ``conflict``)."""
+    if send.kind == "note":
+        return _set(send, item=item)
+    to = send.payload.get("to")
+    if principal.kind == "contact":
+        to = [principal.id] if to is None else to
+    elif isinstance(to, list) and all(type(c) is int for c in to):
+        to = sorted(to)
+    return _set(send, item=item, to=to)
 
 
 def _key(principal: Principal) -> tuple[str, int]:
