@@ -274,7 +274,9 @@ async def test_an_edit_retried_is_one_edit_and_only_the_sender_edits(
     staff_edit = {"kind": "edit", "client_id": "e2", "payload": {"item": item}}
     assert _error(await _post(http, kit, "staff", staff_edit)) == (403, "forbidden", "not_sender")
     async with kit.db.read() as session:
-        kinds = await session.scalars(select(Event.kind).where(Event.matter_id == kit.matter.id))
+        kinds = await session.scalars(
+            select(Event.kind).where(Event.matter_id == kit.matter.id).order_by(Event.seq)
+        )
         assert list(kinds) == ["message", "edit"]
 
 
@@ -315,7 +317,9 @@ async def test_a_delete_redacts_and_its_tombstone_reaches_viewers_live(
             assert _error(await _post(http, kit, "staff", edit2))[2] == "no_such_item"
     async with kit.db.read() as session:
         rows = await session.execute(
-            select(Event.kind, Event.blob, Event.redacted).where(Event.matter_id == kit.matter.id)
+            select(Event.kind, Event.blob, Event.redacted)
+            .where(Event.matter_id == kit.matter.id)
+            .order_by(Event.seq)
         )
         assert [tuple(r) for r in rows] == [
             ("message", None, True),

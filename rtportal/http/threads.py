@@ -29,6 +29,7 @@ from rtportal.threads.items import find_opener
 
 __all__ = ["routes"]
 
+_SEQ_MAX = 2**31 - 1  # events.seq is a 32-bit column: a larger cursor is "the end"
 _THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LIMIT_RE = re.compile(r"[0-9]{1,4}")
 LIST_DEFAULT, LIST_MAX = 20, 100
@@ -49,7 +50,7 @@ async def list_threads(request: Request) -> Response:
     """The threads the caller sees: ``{"threads": [...], "next": cursor or null}``."""
     principal = await principal_of(request)
     raw = request.query_params.get("before")
-    before = Cursor.from_string(raw).after if raw else MAX_SEQ
+    before = min(Cursor.from_string(raw).after if raw else MAX_SEQ, _SEQ_MAX)
     limit = _limit(request, LIST_DEFAULT, LIST_MAX)
     async with db_of(request).read() as session:
         matter, sees = await membership.can_view(session, principal, request.path_params["ref"])
@@ -76,6 +77,7 @@ async def thread_items(request: Request) -> Response:
     forward = "after" in query
     raw = query.get("after" if forward else "before")
     cursor = Cursor.from_string(raw) if raw else Cursor(0 if forward else MAX_SEQ)
+    cursor = Cursor(min(cursor.after, _SEQ_MAX))
     settings = settings_of(request)
     limit = _limit(request, PAGE_DEFAULT, settings.history_page_max)
     thread = request.path_params["thread"]
