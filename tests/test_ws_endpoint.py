@@ -784,7 +784,7 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
         async with serve(create_app(app_settings)) as srv:
             ws = await connected(srv, token)
             # (internal notes: the matter has no client to address a thread to)
-            internal = {"audience": "staff"}
+            internal: dict[str, Any] = {"audience": "staff"}
             assert (await send_many(ws, matter.reference, ["before"], **internal)) == {"before": 1}
             proxy.cut()
             await ws.send(send_frame("during", matter.reference, **internal))
