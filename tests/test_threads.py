@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from rtportal.app import create_app
-from rtportal.db.models import Event, MatterMember
+from rtportal.db.models import Event, Matter, MatterMember
+from rtportal.events.log import append
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -395,3 +396,36 @@ async def test_thread_pages_go_both_ways(
     assert [(t["thread"], t["items"], t["opener"]) for t in rest["threads"]] == [
         ("long", 7, f"{ids.of(kit.contact)}.m0")
     ]
+
+
+async def test_a_note_before_the_first_reply_leaves_the_welcome_thread_a_client_thread(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    thread = f"welcome-{kit.contact.id}"
+    async with kit.db.write() as session:
+        matter = await session.get(Matter, kit.matter.id)
+        assert matter is not None
+        await append(
+            session,
+            matter=matter,
+            actor=kit.staff,
+            kind="welcome",
+            audience="portal",
+            payload={"thread": thread, "to": [kit.contact.id]},
+            blob=None,
+            client_id=None,
+            system=True,
+        )
+    note = {"kind": "note", "audience": "staff", "client_id": "n", "payload": {"thread": thread}}
+    made = await _post(http, kit, "staff", note)
+    assert made.json()["event"]["payload"]["parent"] == thread
+    reply = await _post(http, kit, "contact", _msg(thread, "r"))
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["event"]["payload"]["to"] == [kit.contact.id]
+    page = await http.get(
+        f"/api/v1/matters/{kit.ref}/threads/{thread}/items", headers=kit.auth("contact")
+    )
+    body = page.json()
+    assert body["kind"] == "client" and body["welcome"]["kind"] == "welcome"
+    assert [e["kind"] for e in body["events"]] == ["message"]  # never the note

@@ -130,12 +130,14 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
             .limit(1)
         )
     ).first()
-    if row is not None:
+    if row is not None and (row.kind != "note" or not thread.startswith(_WELCOME)):
         return _found(row, thread)
     if not thread.startswith(_WELCOME):
         return None
-    # A welcome thread before its first reply: the welcome event is not an
-    # item kind (outside the index); invites come early in a matter's log.
+    first_note = None if row is None else _found(row, thread)
+    # A welcome thread before its first reply (staff notes may already sit in
+    # it): the welcome event is not an item kind (outside the index); invites
+    # come early in a matter's log.
     row = (
         await session.execute(
             select(*_COLUMNS)
@@ -145,7 +147,7 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
         )
     ).first()
     if row is None:
-        return None
+        return first_note  # an internal thread that happens to be named welcome-<n>
     payload = stored_payload(row.payload)
     return Found(
         "welcome",
