@@ -304,7 +304,8 @@ async def run_sender(
             # ``pad``: bytes of event on the wire, carried by the blob (base64: 4/3).
             kw: dict[str, Any] = {"blob": b"x" * (pad * 3 // 4)} if pad else {}
             if notes_every and i % notes_every == 0:
-                payload = {"thread": client.name, "text": f"t{i}"}
+                # (a thread of their own: an internal thread takes notes only)
+                payload = {"thread": f"{client.name}-notes", "text": f"t{i}"}
                 kw = {**kw, "kind": "note", "audience": "staff"}
             matter = matters[i % len(matters)]
             await reliable_send(client, matter, f"{client.name}-{i}", payload, stats, **kw)
@@ -785,8 +786,8 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
     gone = client(clients, ws, cast.contacts[0], "gone", prefer=1)
     kept = client(clients, ws, cast.contacts[1], "kept", prefer=1)
     ref = cast.matters[0]
-    assert (await gone.send(ref, "before", {"sent_at": 0}))["type"] == "ack"
-    assert (await kept.send(ref, "kept-before", {"sent_at": 0}))["type"] == "ack"
+    assert (await gone.send(ref, "before", {"thread": "g", "sent_at": 0}))["type"] == "ack"
+    assert (await kept.send(ref, "kept-before", {"thread": "k", "sent_at": 0}))["type"] == "ack"
     assert gone.url == ws[1].ws_url and gone.hello is not None
     contact_id = int(gone.hello["principal"]["id"])
 
@@ -810,7 +811,7 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
         await admin.stop()
         await broker.close()
     with pytest.raises(ServerError) as refused:
-        await gone.send(ref, "after", {"sent_at": 1})  # reconnects, then sends
+        await gone.send(ref, "after", {"thread": "g", "sent_at": 1})  # reconnects, then sends
     assert refused.value.code == "not_found"
     assert (await kept.send(ref, "kept-after", {"sent_at": 1}))["type"] == "ack"
     assert all(w.alive() for w in ws), dead_worker_report(ws)
