@@ -77,7 +77,7 @@ def open_page(browser: Any, url: str, width: int, height: int) -> tuple[Any, lis
 
 
 def items(page: Any) -> list[dict[str, str]]:
-    return page.eval_on_selector_all(
+    found: list[dict[str, str]] = page.eval_on_selector_all(
         f"#thread-{REF} li.item",
         "els => els.map(e => ({id: e.dataset.item, edited: e.dataset.edited,"
         " deleted: e.dataset.deleted, internal: e.dataset.internal,"
@@ -86,20 +86,24 @@ def items(page: Any) -> list[dict[str, str]]:
         " body: e.querySelector('.message-body')"
         " ? e.querySelector('.message-body').dataset.crypto : ''}))",
     )
+    return found
 
 
 def kinds(page: Any) -> list[str]:
     """The kinds of the flat list's events (what is not a thread item)."""
-    return page.eval_on_selector_all(
+    found: list[str] = page.eval_on_selector_all(
         f"#matter-{REF} li.event", "els => els.map(e => e.dataset.kind)"
     )
+    return found
 
 
-def rows(page: Any) -> list[tuple[str, str, str]]:
-    return page.eval_on_selector_all(
+def rows(page: Any) -> list[list[str]]:
+    """[thread, kind, unread] of each row of the thread list, top first."""
+    found: list[list[str]] = page.eval_on_selector_all(
         f"#thread-list-{REF} li.thread-row",
         "els => els.map(e => [e.dataset.thread, e.dataset.kind, e.dataset.unread])",
     )
+    return found
 
 
 @pytest.mark.parametrize("size", [(360, 800), (390, 844)])

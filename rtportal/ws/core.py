@@ -395,7 +395,7 @@ class ConnectionCore:
                 closes = self._closes()
                 # Always checked against the database at subscribe (never cached).
                 async with self.db.read() as session:
-                    matter = await membership.can_access(session, self.principal, action.matter)
+                    matter, sees = await membership.can_view(session, self.principal, action.matter)
                     matter_id = matter.id
                 self._remember(action.matter, matter)
                 async with self._hub_guard():
@@ -419,7 +419,7 @@ class ConnectionCore:
                 async with self.db.read() as session:
                     db_head = await stream.head(session, matter_id)
             head = max(hub_head, db_head)
-            self.feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
+            self.feed(self.proto.subscribed(action.sub, action.matter, matter_id, head, sees))
         except Exception as exc:
             self._forget(action.matter)
             err = as_error(exc, "subscribe")

@@ -379,17 +379,18 @@ def event_frame(view: dict[str, Any]) -> str:
     Fields are picked by name so that nothing the view carries for internal
     use (e.g. ``matter_id``) reaches the wire.
     """
-    return encode(
-        {
-            "type": "event",
-            "matter": view["matter"],
-            "seq": view["seq"],
-            "kind": view["kind"],
-            "audience": view["audience"],
-            "actor": view["actor"],
-            "payload": view["payload"],
-            "blob": view.get("blob"),  # unpadded base64url (StoredEvent.to_wire)
-            "client_id": view.get("client_id"),
-            "created_at": view["created_at"],
-        }
-    )
+    frame = {
+        "type": "event",
+        "matter": view["matter"],
+        "seq": view["seq"],
+        "kind": view["kind"],
+        "audience": view["audience"],
+        "actor": view["actor"],
+        "payload": view["payload"],
+        "blob": view.get("blob"),  # unpadded base64url (StoredEvent.to_wire)
+        "client_id": view.get("client_id"),
+        "created_at": view["created_at"],
+    }
+    if view.get("redacted"):
+        frame["redacted"] = True  # a deleted item's event: its blob erased
+    return encode(frame)
