@@ -182,7 +182,10 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
             "kind 'access' is written only by the server",
         ),
         ({"kind": "nope", "payload": {}}, "kind: unknown"),
-        ({"kind": "note", "audience": "portal", "payload": {}}, "audience of kind"),
+        (
+            {"kind": "note", "audience": "portal", "client_id": "n", "payload": {"thread": "n"}},
+            "audience of kind",
+        ),
     ]
     for body, message in cases:
         response = await _post(http, kit, "staff", body)
