@@ -37,7 +37,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, auth, directory, firm, outbox, staff, totp
+from rtportal.http import audit, auth, directory, firm, outbox, reads, staff, totp
 from rtportal.http import invites as invite_routes
 from rtportal.http import keys as key_routes
 from rtportal.http.bodies import json_object
@@ -302,5 +302,6 @@ def routes() -> list[BaseRoute]:
         *firm.routes(),
         *auth.routes(),
         *staff.routes(),
+        *reads.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

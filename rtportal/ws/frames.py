@@ -38,9 +38,11 @@ __all__ = [
     "FrameError",
     "Limits",
     "Ping",
+    "Read",
     "Send",
     "SubRequest",
     "Subscribe",
+    "Typing",
     "Unsubscribe",
     "ack_frame",
     "encode",
@@ -49,6 +51,7 @@ __all__ = [
     "hello_frame",
     "parse_client_frame",
     "pong_frame",
+    "read_ack_frame",
     "resync_frame",
     "subscribed_frame",
     "unsubscribed_frame",
@@ -62,6 +65,7 @@ PROTOCOL_VERSION = 1
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
+_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # docs/threads.md "Ids"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +153,30 @@ class Ack:
     duplicate: bool
 
 
-ClientFrame = Subscribe | Unsubscribe | Send | Ping
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A read mark: the caller has read ``thread`` up to the cursor ``upto``."""
+
+    id: str
+    matter: str
+    thread: str
+    upto: Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The caller is typing in ``thread`` (``internal``: a note's composer, staff only).
+
+    ``id`` is optional: nothing answers a typing frame but a refusal.
+    """
+
+    id: str | None
+    matter: str
+    thread: str
+    internal: bool
+
+
+ClientFrame = Subscribe | Unsubscribe | Send | Ping | Read | Typing
 
 
 def encode(obj: Any) -> str:
@@ -175,7 +202,7 @@ def _require_id(raw: dict[str, Any]) -> str:
     return frame_id
 
 
-def _matter(value: object, frame_id: str, where: str) -> str:
+def _matter(value: object, frame_id: str | None, where: str) -> str:
     if not isinstance(value, str) or not _MATTER_RE.fullmatch(value):
         raise _bad(f"{where}: must be a matter reference (1-32 of A-Z a-z 0-9 _ -)", frame_id)
     return value
@@ -279,6 +306,8 @@ def parse_client_frame(text: str, limits: Limits, send_only: bool = False) -> Cl
     parser = _PARSERS.get(frame_type) if isinstance(frame_type, str) else None
     if parser is None:
         raise _bad("type: unknown frame type", _frame_id(raw))
+    if frame_type == "typing":
+        return _parse_typing(raw)
     return parser(raw, _require_id(raw), limits)
 
 
@@ -287,13 +316,49 @@ def _parse_ping(raw: dict[str, Any], frame_id: str, limits: Limits) -> Ping:
     return Ping(frame_id)
 
 
+def _thread(value: object, frame_id: str | None) -> str:
+    if not isinstance(value, str) or not _THREAD_RE.fullmatch(value):
+        raise _bad("thread: must be a thread id (1-64 of A-Z a-z 0-9 _ -)", frame_id)
+    return value
+
+
+def _parse_read(raw: dict[str, Any], frame_id: str, limits: Limits) -> Read:
+    _only(raw, _READ_FIELDS, frame_id)
+    matter = _matter(raw.get("matter"), frame_id, "matter")
+    thread = _thread(raw.get("thread"), frame_id)
+    if "upto" not in raw:
+        raise _bad("upto: required (a cursor)", frame_id)
+    try:
+        upto = Cursor.from_json(raw["upto"], "upto")
+    except RtPortalError as err:
+        raise FrameError(err, frame_id) from None
+    return Read(frame_id, matter, thread, upto)
+
+
+def _parse_typing(raw: dict[str, Any]) -> Typing:
+    frame_id = _frame_id(raw)
+    if "id" in raw and frame_id is None:
+        raise _bad("id: a string of 1-64 characters without control characters", None)
+    _only(raw, _TYPING_FIELDS, frame_id)
+    matter = _matter(raw.get("matter"), frame_id, "matter")
+    thread = _thread(raw.get("thread"), frame_id)
+    internal = raw.get("internal", False)
+    if not isinstance(internal, bool):
+        raise _bad("internal: must be true or false", frame_id)
+    return Typing(frame_id, matter, thread, internal)
+
+
 _PING_FIELDS = frozenset({"type", "id"})
+_READ_FIELDS = frozenset({"type", "id", "matter", "thread", "upto"})
+_TYPING_FIELDS = frozenset({"type", "id", "matter", "thread", "internal"})
 _SUBSCRIBE_FIELDS = frozenset({"type", "id", "subs"})
 _SUB_FIELDS = frozenset({"matter", "after"})
 _UNSUBSCRIBE_FIELDS = frozenset({"type", "id", "matters"})
 
 
-def _only(raw: dict[str, Any], allowed: frozenset[str], frame_id: str, where: str = "") -> None:
+def _only(
+    raw: dict[str, Any], allowed: frozenset[str], frame_id: str | None, where: str = ""
+) -> None:
     """Refuse fields a frame (other than send) does not define."""
     if not allowed.issuperset(raw):
         extra = sorted(k for k in raw if k not in allowed)[0]
@@ -305,6 +370,8 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str, Limits], ClientFrame]] = {
     "unsubscribe": _parse_unsubscribe,
     "send": _parse_send,
     "ping": _parse_ping,
+    "read": _parse_read,
+    "typing": lambda raw, frame_id, limits: _parse_typing(raw),
 }
 
 
@@ -351,6 +418,21 @@ def ack_frame(ack: Ack) -> str:
             "matter": ack.matter,
             "seq": ack.seq,
             "duplicate": ack.duplicate,
+        }
+    )
+
+
+def read_ack_frame(frame: Read, upto: Cursor, unread: int, matter_unread: int) -> str:
+    """The answer to a ``read``: the mark now in effect and the caller's unread counts."""
+    return encode(
+        {
+            "type": "ack",
+            "id": frame.id,
+            "matter": frame.matter,
+            "thread": frame.thread,
+            "upto": upto.to_json(),
+            "unread": unread,
+            "matter_unread": matter_unread,
         }
     )
 
