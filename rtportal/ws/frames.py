@@ -302,12 +302,12 @@ def parse_client_frame(text: str, limits: Limits, send_only: bool = False) -> Cl
     if not isinstance(raw, dict):
         raise _bad("frame must be a JSON object", None)
     frame_type = raw.get("type")
+    if frame_type == "typing":  # its id is optional: nothing answers it but a refusal
+        return _parse_typing(raw)
     # isinstance first: a list or object "type" is unhashable for the dict lookup.
     parser = _PARSERS.get(frame_type) if isinstance(frame_type, str) else None
     if parser is None:
         raise _bad("type: unknown frame type", _frame_id(raw))
-    if frame_type == "typing":
-        return _parse_typing(raw)
     return parser(raw, _require_id(raw), limits)
 
 
@@ -371,7 +371,6 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str, Limits], ClientFrame]] = {
     "send": _parse_send,
     "ping": _parse_ping,
     "read": _parse_read,
-    "typing": lambda raw, frame_id, limits: _parse_typing(raw),
 }
 
 
