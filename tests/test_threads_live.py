@@ -202,6 +202,11 @@ async def test_typing_and_read_frames_are_refused_where_the_sender_may_not_see(
         (a1, {"type": "read", "id": "r2", "matter": ref, "thread": "tI", "upto": 1}),
         (a1, {"type": "read", "id": "r3", "matter": other.ref, "thread": "tA", "upto": 1}),
     ]
+    # A cursor is parsed once the matter is known: a bad one is invalid_cursor, after access.
+    for fid, upto in (("c1", "1"), ("c2", -1), ("c3", 10**9)):
+        await a1.send(type="read", id=fid, matter=ref, thread="tA", upto=upto)
+        err = (await a1.until(is_("error", id=fid)))[-1]
+        assert (err["code"], err["matter"]) == ("invalid_cursor", ref), err
     for conn, frame in refused:
         await conn.send(**frame)
         err = (await conn.until(is_("error", id=frame["id"])))[-1]

@@ -29,7 +29,6 @@ from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
 from rtportal.errors import InvalidCursor, NotFound
-from rtportal.events.cursor import Cursor
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -141,7 +140,7 @@ class ReadsMachine(RuleBasedStateMachine):
         upto = data.draw(st.integers(0, self.head + 1))
         try:
             marked = self.runner.run(
-                mark_read(self.db, None, reader, self.matter.reference, thread, Cursor(upto))
+                mark_read(self.db, None, reader, self.matter.reference, thread, upto)
             )
         except NotFound:
             assert not self.visible(reader, thread), (who, thread)
@@ -152,7 +151,7 @@ class ReadsMachine(RuleBasedStateMachine):
         assert upto <= self.head and self.visible(reader, thread), (who, thread)
         key = (ids.of(reader), thread)
         self.marks[key] = max(self.marks.get(key, 0), upto)
-        assert marked.upto == Cursor(self.marks[key])
+        assert marked.upto == self.marks[key]
         counts = self.unread(reader)
         assert (marked.unread, marked.matter_unread) == (
             counts.get(thread, 0),

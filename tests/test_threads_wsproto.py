@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from rtportal.errors import NotFound
-from rtportal.events.cursor import Cursor
 from rtportal.principal import Principal
 from rtportal.realtime.message import (
     Ephemeral,
@@ -77,9 +76,10 @@ def live(p: Protocol, matter: str = M, matter_id: int = MID) -> None:
 def test_a_read_is_executed_and_answered_by_its_ack() -> None:
     p, _ = new(CONTACT)
     [action] = p.receive_text(text(type="read", id="r1", matter=M, thread="t-1", upto=42))
-    assert action == MarkRead(Read("r1", M, "t-1", Cursor(42)))
+    # The cursor is parsed once the matter is known (threads.cursors): kept as sent.
+    assert action == MarkRead(Read("r1", M, "t-1", 42))
     assert frames(p) == []
-    assert p.read_marked(action.frame, Cursor(42), 3, 5) == []
+    assert p.read_marked(action.frame, 42, 3, 5) == []
     assert frames(p) == [
         {
             "type": "ack",
@@ -102,12 +102,17 @@ def test_a_read_is_executed_and_answered_by_its_ack() -> None:
         ({"type": "read", "matter": M, "thread": "t", "upto": 1}, "bad_request", None),
         ({"type": "read", "id": "r", "matter": M, "thread": "t"}, "bad_request", "r"),
         (
-            {"type": "read", "id": "r", "matter": M, "thread": "t", "upto": "1"},
+            {"type": "read", "id": "r", "matter": M, "thread": "t", "upto": [1]},
             "invalid_cursor",
             "r",
         ),
         (
-            {"type": "read", "id": "r", "matter": M, "thread": "t", "upto": -1},
+            {"type": "read", "id": "r", "matter": M, "thread": "t", "upto": None},
+            "invalid_cursor",
+            "r",
+        ),
+        (
+            {"type": "read", "id": "r", "matter": M, "thread": "t", "upto": "x" * 65},
             "invalid_cursor",
             "r",
         ),
@@ -282,10 +287,18 @@ def test_ephemeral_frames_never_close_a_slow_consumer() -> None:
 
 def test_ephemeral_messages_round_trip_and_never_pass_for_events() -> None:
     msg = eph(
-        contacts=frozenset({3, 9}), user=("contact", 9), skip_user=("staff", 2), skip_conn="c7"
+        contacts=frozenset({3, 9}),
+        user=("contact", 9),
+        skip_user=("staff", 2),
+        skip_conn="c7",
+        portal_frame='{"type":"y"}',
     )
     data = encode_ephemeral(msg)
     assert decode_ephemeral(data) == msg
+    # A frame spelled per viewer class: contacts get theirs.
+    assert (msg.frame_for(STAFF), msg.frame_for(BOT)) == ('{"type":"x"}', '{"type":"x"}')
+    assert msg.frame_for(CONTACT) == '{"type":"y"}'
+    assert eph().frame_for(CONTACT) == '{"type":"x"}'
     with pytest.raises(ValueError):
         peek_event_message(data)  # an ephemeral message is never read as an event
     with pytest.raises(ValueError):

@@ -14,10 +14,10 @@ from starlette.routing import BaseRoute, Route
 
 from rtportal.access import membership
 from rtportal.errors import BadRequest
-from rtportal.events.cursor import Cursor
 from rtportal.http.bodies import json_object
 from rtportal.http.context import db_of, ok, principal_of, runtime_of
 from rtportal.http.errors import json_endpoint
+from rtportal.threads.cursors import cursor_out
 from rtportal.threads.readers import reader_for
 from rtportal.threads.reads import mark_read, visible_thread
 from rtportal.threads.receipts import receipts
@@ -40,20 +40,19 @@ async def post_read(request: Request) -> Response:
         raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
     if "upto" not in body:
         raise BadRequest("upto is required (a cursor)", field="upto")
-    upto = Cursor.from_json(body["upto"], "upto")
     marked = await mark_read(
         runtime.db,
         runtime.hub.publish_ephemeral,
         principal,
         request.path_params["ref"],
         request.path_params["thread"],
-        upto,
+        body["upto"],
     )
     return ok(
         {
             "matter": marked.matter,
             "thread": marked.thread,
-            "upto": marked.upto.to_json(),
+            "upto": cursor_out(principal, marked.matter_id, marked.upto),
             "unread": marked.unread,
             "matter_unread": marked.matter_unread,
         }
@@ -85,8 +84,8 @@ async def get_first_unread(request: Request) -> Response:
     return ok(
         {
             "thread": thread,
-            "after": Cursor(mark).to_json(),
-            "first_unread": None if seq is None else Cursor(seq).to_json(),
+            "after": cursor_out(principal, matter.id, mark),
+            "first_unread": None if seq is None else cursor_out(principal, matter.id, seq),
         }
     )
 

@@ -154,7 +154,9 @@ class Ephemeral:
     principal), when set, sends it only to that user's connections; otherwise staff and bots
     get it when ``staff`` and contacts when ``contacts`` names them.
     ``skip_user`` and ``skip_conn`` exclude the typist's own connections
-    and the connection a read mark came from.
+    and the connection a read mark came from. ``portal_frame``, when set, is
+    what contacts get instead of ``frame`` (a frame whose cursor is spelled
+    per viewer class).
     """
 
     id: str  # a worker skips the echo of its own
@@ -166,6 +168,13 @@ class Ephemeral:
     user: tuple[str, int] | None = None
     skip_user: tuple[str, int] | None = None
     skip_conn: str | None = None
+    portal_frame: str | None = None
+
+    def frame_for(self, principal: Principal) -> str:
+        """The frame as ``principal``'s viewer class reads it."""
+        if principal.is_staff or self.portal_frame is None:
+            return self.frame
+        return self.portal_frame
 
     def reaches(self, principal: Principal, conn_id: str) -> bool:
         """Whether the connection ``conn_id`` of ``principal`` receives this message."""
@@ -193,6 +202,7 @@ def encode_ephemeral(msg: Ephemeral) -> bytes:
         "u": None if msg.user is None else list(msg.user),
         "su": None if msg.skip_user is None else list(msg.skip_user),
         "sc": msg.skip_conn,
+        "pf": msg.portal_frame,
     }
     return EPHEMERAL_PREFIX + wirejson.dumpb(body)
 
@@ -243,4 +253,5 @@ def decode_ephemeral(data: bytes) -> Ephemeral:
         _opt_user(msg.get("u")),
         _opt_user(msg.get("su")),
         _opt_str(msg.get("sc")),
+        _opt_str(msg.get("pf")),
     )

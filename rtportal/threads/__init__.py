@@ -13,4 +13,5 @@ Modules:
     receipts.py     read receipts as each viewer may see them
     typingrelay.py  typing indicators, relayed and never stored
     liveframes.py   the receipt, typing and unread frames, built once by their publisher
+    cursors.py      the read side's cursors: parsed once the matter is known, written per viewer
 """

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from rtportal import wirejson
-from rtportal.events.cursor import Cursor
 from rtportal.realtime.message import Ephemeral
 
 __all__ = ["PublishEphemeral", "new_id", "publish", "receipt_frame", "typing_frame", "unread_frame"]
@@ -39,7 +38,7 @@ async def publish(send: PublishEphemeral | None, msg: Ephemeral) -> None:
         log.exception("publishing an ephemeral %s frame failed", msg.frame[:24])
 
 
-def receipt_frame(matter: str, thread: str, reader: str, name: str, upto: Cursor) -> str:
+def receipt_frame(matter: str, thread: str, reader: str, name: str, upto: object) -> str:
     return wirejson.dumps(
         {
             "type": "receipt",
@@ -47,7 +46,7 @@ def receipt_frame(matter: str, thread: str, reader: str, name: str, upto: Cursor
             "thread": thread,
             "reader": reader,
             "name": name,
-            "upto": upto.to_json(),
+            "upto": upto,
         }
     )
 

@@ -27,9 +27,9 @@ from rtportal.db import Database
 from rtportal.db.models import Matter, utcnow
 from rtportal.db.models_threads import ReadMark
 from rtportal.errors import InvalidCursor, NotFound
-from rtportal.events.cursor import Cursor
 from rtportal.principal import Principal
 from rtportal.realtime.message import Ephemeral
+from rtportal.threads.cursors import parse_upto
 from rtportal.threads.liveframes import PublishEphemeral, new_id, publish, unread_frame
 from rtportal.threads.readers import (
     Reader,
@@ -50,8 +50,9 @@ class Marked:
     """The outcome of a read mark: the mark in effect and the reader's unread counts."""
 
     matter: str
+    matter_id: int
     thread: str
-    upto: Cursor
+    upto: int  # the mark in effect (a seq: threads.cursors.cursor_out writes it)
     moved: bool
     unread: int  # of this thread
     matter_unread: int
@@ -93,25 +94,27 @@ async def mark_read(
     principal: Principal,
     ref: str,
     thread: str,
-    upto: Cursor,
+    upto: object,
     *,
     conn_id: str | None = None,
 ) -> Marked:
     """Move the caller's read mark of ``thread`` to ``upto`` (never back); publish after commit.
 
-    ``conn_id``: the websocket connection the mark came from (its ``unread``
-    frame is the ack instead).
+    ``upto``: the cursor as sent (a JSON value), parsed for the caller and
+    the matter (``threads.cursors.parse_upto``). ``conn_id``: the websocket
+    connection the mark came from (its ``unread`` frame is the ack instead).
     """
     async with db.write() as session:
         matter, reader, info = await visible_thread(session, principal, ref, thread)
-        if upto.after > matter.last_seq:
+        seq = parse_upto(upto, principal, matter.id).after
+        if seq > matter.last_seq:
             raise InvalidCursor("upto: ahead of the matter's log")
-        moved = upto.after > 0 and await _advance(session, matter.id, reader.id, thread, upto.after)
+        moved = seq > 0 and await _advance(session, matter.id, reader.id, thread, seq)
         receipt = None
         if moved:
             members = await client_members(session, matter.id)
             hide = await hides_staff(session, matter.firm_id)
-            receipt = receipt_message(matter, info, reader, members, hide, upto.after)
+            receipt = receipt_message(matter, info, reader, members, hide, seq)
     async with db.read() as session:
         mark = await mark_of(session, matter.id, reader, thread)
         counts = await unread_counts(session, matter.id, reader)
@@ -130,4 +133,4 @@ async def mark_read(
             skip_conn=conn_id,
         ),
     )
-    return Marked(matter.reference, thread, Cursor(mark), moved, unread, counts.total)
+    return Marked(matter.reference, matter.id, thread, mark, moved, unread, counts.total)

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Contact, Firm, Matter, StaffUser
 from rtportal.db.models_threads import ReadMark
-from rtportal.events.cursor import Cursor
 from rtportal.keys import ids
 from rtportal.realtime.message import Ephemeral
+from rtportal.threads.cursors import ViewerClass, cursor_out
 from rtportal.threads.liveframes import new_id, receipt_frame
 from rtportal.threads.readers import Reader, ThreadInfo, client_viewers, knows
 
@@ -85,7 +85,7 @@ async def receipts(
         {
             "reader": ids.of_kind(kind, pid),
             "name": names.get((kind, pid), ""),
-            "upto": Cursor(seq).to_json(),
+            "upto": cursor_out(viewer.principal, matter.id, seq),
         }
         for (kind, pid), seq in shown
         if (kind, pid) in names  # a reader whose account is gone is not shown
@@ -106,5 +106,18 @@ def receipt_message(
     contacts = (
         frozenset() if reader.staff and hide_staff else client_viewers(members, info, about=p)
     )
-    frame = receipt_frame(matter.reference, info.thread, reader.id, p.display_name, Cursor(upto))
-    return Ephemeral(new_id(), matter.id, matter.reference, frame, staff=True, contacts=contacts)
+    ref, name = matter.reference, p.display_name
+
+    def frame(viewer: ViewerClass) -> str:
+        return receipt_frame(ref, info.thread, reader.id, name, cursor_out(viewer, matter.id, upto))
+
+    staff_frame, portal_frame = frame("staff"), frame("portal")
+    return Ephemeral(
+        new_id(),
+        matter.id,
+        ref,
+        staff_frame,
+        staff=True,
+        contacts=contacts,
+        portal_frame=None if portal_frame == staff_frame else portal_frame,
+    )

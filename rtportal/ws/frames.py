@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtportal import base64url, jsonlimits, wirejson
-from rtportal.errors import BadRequest, RtPortalError
+from rtportal.errors import BadRequest, InvalidCursor, RtPortalError
 from rtportal.events.cursor import Cursor
 from rtportal.events.send import Send
 from rtportal.events.validate import valid_client_id
@@ -66,6 +66,7 @@ _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
 _THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # docs/threads.md "Ids"
+_UPTO_MAX = 64  # characters of a read mark's cursor as sent (parsed later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +156,17 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """A read mark: the caller has read ``thread`` up to the cursor ``upto``."""
+    """A read mark: the caller has read ``thread`` up to the cursor ``upto``.
+
+    ``upto`` is the JSON value as sent (an integer or a string, of at most
+    ``_UPTO_MAX`` characters): a cursor is parsed once its matter is known
+    (``rtportal.threads.cursors.parse_upto``).
+    """
 
     id: str
     matter: str
     thread: str
-    upto: Cursor
+    upto: int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,10 +334,9 @@ def _parse_read(raw: dict[str, Any], frame_id: str, limits: Limits) -> Read:
     thread = _thread(raw.get("thread"), frame_id)
     if "upto" not in raw:
         raise _bad("upto: required (a cursor)", frame_id)
-    try:
-        upto = Cursor.from_json(raw["upto"], "upto")
-    except RtPortalError as err:
-        raise FrameError(err, frame_id) from None
+    upto = raw["upto"]
+    if isinstance(upto, bool) or not isinstance(upto, int | str) or len(str(upto)) > _UPTO_MAX:
+        raise FrameError(InvalidCursor("upto: not a cursor"), frame_id)
     return Read(frame_id, matter, thread, upto)
 
 
@@ -421,7 +426,7 @@ def ack_frame(ack: Ack) -> str:
     )
 
 
-def read_ack_frame(frame: Read, upto: Cursor, unread: int, matter_unread: int) -> str:
+def read_ack_frame(frame: Read, upto: object, unread: int, matter_unread: int) -> str:
     """The answer to a ``read``: the mark now in effect and the caller's unread counts."""
     return encode(
         {
@@ -429,7 +434,7 @@ def read_ack_frame(frame: Read, upto: Cursor, unread: int, matter_unread: int) -
             "id": frame.id,
             "matter": frame.matter,
             "thread": frame.thread,
-            "upto": upto.to_json(),
+            "upto": upto,  # already written for this viewer (threads.cursors)
             "unread": unread,
             "matter_unread": matter_unread,
         }

@@ -19,6 +19,7 @@ from rtportal.limits import UserLimits
 from rtportal.principal import Principal
 from rtportal.realtime.hub import Hub
 from rtportal.realtime.message import Ephemeral
+from rtportal.threads.cursors import cursor_out
 from rtportal.threads.reads import mark_read
 from rtportal.threads.typingrelay import relay_typing
 from rtportal.ws.admission import as_error
@@ -70,7 +71,8 @@ class ThreadIO:
         except Exception as exc:
             self.feed(self.proto.read_failed(frame, as_error(exc, "read mark")))
             return
-        self.feed(self.proto.read_marked(frame, marked.upto, marked.unread, marked.matter_unread))
+        upto = cursor_out(self.principal, marked.matter_id, marked.upto)
+        self.feed(self.proto.read_marked(frame, upto, marked.unread, marked.matter_unread))
 
     async def _typing(self, action: RelayTyping) -> None:
         frame = action.frame

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from rtportal.errors import BadRequest, RtPortalError
-from rtportal.events.cursor import Cursor
 from rtportal.principal import Principal
 from rtportal.realtime.message import Ephemeral
 from rtportal.ws.frames import Read, Typing, error_frame, read_ack_frame
@@ -104,7 +103,7 @@ class ThreadFrames:
         gate[key] = now
         actions.append(RelayTyping(frame))
 
-    def read_marked(self, frame: Read, upto: Cursor, unread: int, matter_unread: int) -> list[Any]:
+    def read_marked(self, frame: Read, upto: object, unread: int, matter_unread: int) -> list[Any]:
         """The read mark is stored: ``ack`` with the mark in effect and the unread counts."""
         if self.closed is not None:
             return []
@@ -139,5 +138,5 @@ class ThreadFrames:
         if self._queued_bytes * 2 > self._queued_max or len(self._outbox) * 2 >= self._send_queue:
             return []  # dropped: the client is behind; never a 4008 for an ephemeral frame
         actions: list[Any] = []
-        self._emit(msg.frame, actions)
+        self._emit(msg.frame_for(self.principal), actions)
         return actions
