@@ -150,6 +150,11 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/matters/{ref}/events"): Spec(
         member=OK, body={"kind": "message", "audience": "portal", "payload": {}}
     ),
+    # Threads, reading: {thread} = C1's welcome thread, which C2 (applicants hidden) may not see.
+    ("GET", "/api/v1/matters/{ref}/unread"): Spec(member=OK),
+    ("POST", "/api/v1/matters/{ref}/threads/{thread}/read"): Spec(body={"upto": 1}),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/receipts"): Spec(),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/first-unread"): Spec(),
     ("PUT", "/api/v1/matters/{ref}/applicants/{contact_id}"): Spec(cross=True),
     ("DELETE", "/api/v1/matters/{ref}/applicants/{contact_id}"): Spec(cross=True),
     # --- the directory: {id} = C1
@@ -560,6 +565,7 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
         "ref": w.mb if own else w.m1,
         "contact_id": str(w.c1),
         "user_id": str(w.staff_id),
+        "thread": f"welcome-{w.c1_invite}",
         "id": str(w.c1_invite if invite_route else w.template_id if template_route else w.c1),
     }
     for name, value in values.items():

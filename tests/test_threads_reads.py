@@ -320,3 +320,24 @@ async def test_every_new_endpoint_is_not_found_for_whoever_may_not_see(
             checked += 1
     assert await marks_stored(kit) == 0
     print(f"access matrix: {checked} refusals")
+
+
+async def test_a_welcome_thread_is_its_recipients_before_anyone_replies(
+    http: httpx.AsyncClient, world: Applicants
+) -> None:
+    kit = world.kit
+    # Named by an invite id (firms without end-to-end encryption): its opener's ``to`` decides.
+    seq = await world.item(
+        kit.admin, f"welcome-{world.b.id + 1000}", kind="welcome", to=(world.a.id,)
+    )
+    thread = f"welcome-{world.b.id + 1000}"
+    for headers, status in (
+        (kit.auth("contact"), 200),
+        (kit.auth("staff"), 200),
+        (bearer(world.b_token), 404),
+    ):
+        r = await mark(http, kit, thread, seq, headers)
+        assert r.status_code == status, r.text
+    # A welcome-like name without its welcome event is no thread.
+    r = await mark(http, kit, f"welcome-{world.a.id}", seq, kit.auth("staff"))
+    assert r.status_code == 404 and code(r) == "not_found", r.text

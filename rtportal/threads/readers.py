@@ -17,9 +17,10 @@ A thread's kind and recipients are read through the thread index
 (``rtportal.threads.sql``): its first portal ``message`` makes it a client
 thread addressed to that message's ``to`` (the server copies the opener's
 ``to`` onto every reply); a thread of only notes (or staff messages) is
-internal. ``welcome-<contact id>`` is the welcome thread of that contact
-even before anyone replied in it (its opener is a ``welcome`` event, not
-an indexed item).
+internal. A welcome thread (``welcome-<id>``) is a client thread even
+before anyone replied in it: its opener is a ``welcome`` event (not an
+indexed kind), whose ``to`` it takes; only such threads are looked up
+outside the index.
 """
 
 from __future__ import annotations
@@ -127,9 +128,17 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
     ).scalar()
     if opener is not None:
         return ThreadInfo(thread, False, _to(opener))
-    welcome = _WELCOME_RE.fullmatch(thread)
-    if welcome is not None:
-        return ThreadInfo(thread, False, (int(welcome.group(1)),))
+    if _WELCOME_RE.fullmatch(thread) is not None:
+        welcome = (
+            await session.execute(
+                select(Event.payload)
+                .where(Event.matter_id == matter_id, Event.kind == "welcome", th == thread)
+                .order_by(Event.seq)
+                .limit(1)
+            )
+        ).scalar()
+        if welcome is not None:
+            return ThreadInfo(thread, False, _to(welcome))
     internal = (
         await session.execute(base.where(Event.kind.in_(("message", "note"))).limit(1))
     ).scalar()
