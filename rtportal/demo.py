@@ -36,6 +36,8 @@ from rtportal.demoportal import DEMO_CLIENT_PASSWORD, DemoKeyUser, seed_portal
 from rtportal.events.unit import Publish, Unit
 from rtportal.principal import Principal, PrincipalKind
 from rtportal.settings import Settings
+from rtportal.timeline.change import move
+from rtportal.timeline.types import PhaseInput, StepInput, TypeInput, create_type
 
 __all__ = [
     "DEMO_FIRM",
@@ -214,6 +216,7 @@ async def _create_demo(unit: Unit) -> None:
         session, firm, title="Skilled visa 189 - Haddad", reference=DEMO_MATTER, responsible=admin
     )
     await add_member(session, matter, bot)
+    await _visa_timeline(unit, firm, admin, matter)
     # A second matter whose portal is still OFF: two applicants to invite.
     partner = await create_matter(
         session, firm, title="Partner visa 820 - Nguyen", reference="AAAA0001", responsible=sam
@@ -226,6 +229,36 @@ async def _create_demo(unit: Unit) -> None:
             session, firm, display_name=name, email=email, phone=phone, personal_mobile=True
         )
         session.add(MatterApplicant(matter_id=partner.id, contact_id=applicant.id))
+
+
+# The demo's matter type: internal phases (staff only) over the steps a client sees.
+_VISA_STEPS = (
+    ("Getting started", "We confirm your eligibility and plan your application."),
+    ("Gathering documents", "Send us the documents we ask for; we check each one."),
+    ("Lodged", "Your application is with the Department of Home Affairs."),
+    ("Decision", "The Department has decided; we explain what it means for you."),
+)
+_VISA_PHASES = (
+    ("Conflict check and engagement", 0),
+    ("Eligibility assessment", 0),
+    ("Documents requested", 1),
+    ("Documents under review", 1),
+    ("Awaiting skills assessment body", None),
+    ("Application lodged", 2),
+    ("Further information requested", 2),
+    ("Granted or refused", 3),
+)
+
+
+async def _visa_timeline(unit: Unit, firm: Firm, admin: Principal, matter: Matter) -> None:
+    """A "Skilled visa (subclass 189)" type; the demo matter waits on documents."""
+    data = TypeInput(
+        "Skilled visa (subclass 189)",
+        [StepInput(None, name, text) for name, text in _VISA_STEPS],
+        [PhaseInput(None, name, step) for name, step in _VISA_PHASES],
+    )
+    loaded = await create_type(unit.session, firm.id, data)
+    await move(unit, admin, matter, loaded.phases[3].id)
 
 
 async def _demo_user(

@@ -85,6 +85,25 @@ async def _probe_database(url: str) -> None:
         await engine.dispose()
 
 
+async def _fresh_schema(url: str) -> None:
+    """Empty the external test database before the session's first migration.
+
+    The database is the test run's own (CI: db ``test``), but it outlives
+    runs: one of another checkout may have left tables at a revision this
+    checkout does not know, and Alembic would refuse to start from it.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, connect_args={"timeout": 5})
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
 async def _probe_redis(url: str) -> None:
     import redis.asyncio as aioredis
 
@@ -136,6 +155,7 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
     if external:
         _require(external, _probe_database, "the test database")
         if external not in _migrated:
+            _run_sync(_fresh_schema(external))
             _run_sync(upgrade(external))
             _migrated.add(external)
         return external

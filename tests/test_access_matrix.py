@@ -206,6 +206,15 @@ SPECS: dict[tuple[str, str], Spec] = {
         anon=400,
         body={"token": _JUNK_LINK, "kdf": _KDF, "login_secret": _SECRET},
     ),
+    # --- the phase timeline (docs/threads.md): {id} = firm A's matter type, whose
+    # phase M1 is on; a client member reads M1's steps, never a phase name
+    ("GET", "/api/v1/firm/matter-types"): Spec(foreign=OK),
+    ("POST", "/api/v1/firm/matter-types"): Spec(
+        foreign=SKIP, staff=403, body={"name": "Intruder type"}
+    ),
+    ("PATCH", "/api/v1/firm/matter-types/{id}"): Spec(staff=403, body={"name": "Renamed"}),
+    ("POST", "/api/v1/matters/{ref}/phase"): Spec(body={"phase": "@phase_id"}, cross=True),
+    ("GET", "/api/v1/matters/{ref}/timeline"): Spec(member=OK),
     # --- the key directory (docs/keys.md): staff actions do not exist for clients (404);
     # firm-wide reads answer the caller's own firm; {ref} = M1
     ("GET", "/api/v1/keys/firm"): Spec(client=OK, member=OK, foreign=OK),
@@ -310,6 +319,7 @@ def _canaries() -> dict[str, str]:
         "m2_title": f"Second matter Cnry{tag}",
         "c3_name": f"Cora Cnry{tag} Three",
         "firm_a": f"Firm A Cnry{tag} Lawyers",
+        "phase_name": f"Phase Cnry{tag} chasing the embassy",
     }
 
 
@@ -324,6 +334,8 @@ _C1_PRIVATE = {
     "template_subject",
     "staff_email",
     "staff_name",
+    # Internal phase names are staff-only: no client, not even C1, sees them.
+    "phase_name",
 }
 _FIRM_A = set(_canaries())  # everything of firm A
 
@@ -439,6 +451,18 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
     await post(f"/api/v1/matters/{m1}/events", note)
     r_token = await _token(kit_a, "contact", others["r"])
     await post(f"/api/v1/invites/{r_m1}/remove", {}, status=200)
+    # A matter type whose second phase (the canary) maps to the first step; M1 is on it.
+    matter_type = await post(
+        "/api/v1/firm/matter-types",
+        {
+            "name": f"Visa {tag}",
+            "steps": [{"name": "Preparing", "description": "We gather your papers"}],
+            "phases": [{"name": "Intake", "step": 0}, {"name": canary["phase_name"], "step": 0}],
+        },
+    )
+    type_id = matter_type["matter_type"]["id"]
+    phase_id = matter_type["matter_type"]["phases"][1]["id"]
+    await post(f"/api/v1/matters/{m1}/phase", {"phase": phase_id}, status=200)
 
     mb = kit_b.ref
     async with kit_a.db.read() as session:
@@ -464,6 +488,8 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
             "junk": secrets.token_urlsafe(32),
             "slug": slug,
             "c1_email": canary["c1_email"],
+            "type_id": type_id,
+            "phase_id": phase_id,
         },
     )
     # Firm A's make_firm staff emails are firm A's too.
@@ -532,6 +558,8 @@ async def planted(http: httpx.AsyncClient, w: World) -> None:
     contact = await text(f"/api/v1/contacts/{w.c1}", admin)
     assert c["c1_email"] in contact and c["c1_phone"] in contact
     assert c["template_subject"] in await text("/api/v1/templates", admin)
+    assert c["phase_name"] in await text(f"/api/v1/matters/{w.m1}/timeline", admin)
+    assert c["phase_name"] in await text(f"/api/v1/matters/{w.m1}/events", admin)
     assert c["staff_email"] in await text("/api/v1/staff", admin)
     # C1 sees the applicants (its invite allows it) and its own welcome.
     c1 = {"Authorization": f"Bearer {await _token(w.kit_a, 'contact', w.c1)}"}
@@ -561,12 +589,21 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
     """The route's path with firm A's victims (or, ``own``, firm B's matter)."""
     invite_route = path.startswith("/api/v1/invites/")
     template_route = path.startswith("/api/v1/templates/")
+    type_route = path.startswith("/api/v1/firm/matter-types/")
     values = {
         "ref": w.mb if own else w.m1,
         "contact_id": str(w.c1),
         "user_id": str(w.staff_id),
         "thread": f"welcome-{w.c1_invite}",
-        "id": str(w.c1_invite if invite_route else w.template_id if template_route else w.c1),
+        "id": str(
+            w.c1_invite
+            if invite_route
+            else w.template_id
+            if template_route
+            else w.strings["type_id"]
+            if type_route
+            else w.c1
+        ),
     }
     for name, value in values.items():
         path = path.replace(f"{{{name}}}", value)
@@ -660,7 +697,7 @@ async def http_matrix(http: httpx.AsyncClient, w: World, tally: Tally) -> None:
         history = _checked(await http.get(url, headers=c2.headers), 200)
         for event in history["events"]:
             foreign_welcome = event["kind"] == "welcome" and event["payload"]["to"] != [w.c2]
-            if event["kind"] not in ("message", "welcome") or foreign_welcome:
+            if event["kind"] not in ("message", "welcome", "step") or foreign_welcome:
                 tally.failures.append(f"GET {url} as {c2.name}: LEAK {event}")
         tally.requests += 2
 
@@ -733,7 +770,7 @@ async def ws_matrix(server: RunningServer, http: httpx.AsyncClient, w: World, ta
 
                 got = await _frames(ws, backlog_read)
                 assert got[0]["type"] == "subscribed", (label, got)
-                assert {f["kind"] for f in got[1:]} <= {"message", "welcome"}, (label, got)
+                assert {f["kind"] for f in got[1:]} <= {"message", "welcome", "step"}, (label, got)
             else:
                 got = await _frames(ws, lambda f: f.get("id") == "s1")
                 assert [(f["type"], f.get("code"), f.get("matter")) for f in got] == [

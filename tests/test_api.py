@@ -203,14 +203,14 @@ async def test_bad_event_bodies(http: httpx.AsyncClient, make_firm: MakeFirm, db
 async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     for i in range(5):
-        phase = {"phase": f"p{i}", "staff_detail": "x"}
-        await _post(http, kit, "staff", {"kind": "phase", "payload": phase})
+        status = {"status": f"p{i}", "staff_detail": "x"}
+        await _post(http, kit, "bot", {"kind": "bot", "payload": status})
         await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
     assert page["next"] == 4 and page["head"] == 10 and page["more"] is True
-    assert page["events"][0]["payload"] == {"phase": "p0", "staff_detail": "x"}
+    assert page["events"][0]["payload"] == {"status": "p0", "staff_detail": "x"}
     seen: list[dict[str, Any]] = []
     after: int | str = ""
     while True:
@@ -224,7 +224,7 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
             break
     assert [e["seq"] for e in seen] == [1, 3, 5, 7, 9]
     assert all(
-        e["audience"] == "portal" and e["payload"] == {"phase": f"p{e['seq'] // 2}"} for e in seen
+        e["audience"] == "portal" and e["payload"] == {"status": f"p{e['seq'] // 2}"} for e in seen
     )
     assert after == 10
     tail = (await http.get(url, headers=kit.auth("contact"), params={"after": "10"})).json()

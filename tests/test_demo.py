@@ -82,17 +82,28 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
         events = await stream.read_since(session, matter.id, 0, 100)
     content = [e for e in events if e.kind != "keys"]
     assert [(e.kind, e.audience) for e in content if e.kind != "access"] == [
+        ("phase", "staff"),  # the demo matter waits on documents (its visa type's timeline)
+        ("step", "portal"),
         ("welcome", "portal"),
         ("message", "portal"),
         ("message", "portal"),
         ("note", "staff"),
     ]
+    step = content[1]
+    assert step.payload == {
+        "index": 1,
+        "total": 4,
+        "name": "Gathering documents",
+        "description": "Send us the documents we ask for; we check each one.",
+    }
     # end-to-end encrypted: every content event is an rtp1 envelope, its payload a thread
     for e in content:
         if e.kind in ("welcome", "message", "note"):
             assert e.blob is not None and e.blob.startswith(b"RTMX"), e
             assert set(e.payload) <= {"thread", "to"}, e.payload
     assert [view_for(e, client) is None for e in content if e.kind != "access"] == [
+        True,
+        False,
         False,
         False,
         False,
@@ -246,7 +257,7 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
                 headers={"Authorization": f"Bearer {tokens['client']}"},
             )
             kinds = [e["kind"] for e in history.json()["events"] if e["kind"] != "keys"]
-            assert kinds == ["welcome", "message", "message"]
+            assert kinds == ["step", "welcome", "message", "message"]
             # the printed passwords open the demo people's keys: the conversation decrypts
             base = f"http://127.0.0.1:{port}"
             for email, password, expected in (

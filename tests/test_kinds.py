@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +22,13 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter
+from rtportal.errors import BadRequest
 from rtportal.events.audience import view_for
 from rtportal.events.event import StoredEvent
 from rtportal.events.kinds import KINDS
+from rtportal.events.send import Send
 from rtportal.events.unit import Unit
+from rtportal.events.validate import validate
 from rtportal.principal import Principal
 from rtportal.ws.protocol import FrameCache
 from tests.conftest import FirmKit, MakeFirm
@@ -39,17 +43,6 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("message", "staff", "portal", {"thread": "ok", "reply_to": 1, "sent_at": 5}),
     ("note", "staff", "staff", {"text": "LEAK-note", "thread": "LEAK-note-thread"}),
     ("tag", "staff", "staff", {"tag": "LEAK-tag", "removed": False}),
-    (
-        "phase",
-        "staff",
-        "portal",
-        {
-            "phase": "Lodged",
-            "step": {"index": 1, "total": 3, "staff_reason": "LEAK-phase-step"},
-            "checklist": [{"label": "Passport", "done": True, "staff_comment": "LEAK-phase-check"}],
-            "staff_detail": "LEAK-phase-detail",
-        },
-    ),
     ("bot", "bot", "portal", {"status": "checked", "staff_detail": "LEAK-bot-detail"}),
     ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
 ]
@@ -74,6 +67,21 @@ SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
     ("keys", "staff", {"what": "LEAK-keys", "user": "LEAK-s1"}),
     ("keys", "portal", {"what": "epoch", "epoch": 2}),
     ("keys", "portal", {"what": "cert", "user": "LEAK-c9"}),
+    # A phase move (rtportal.timeline): staff only; the client's step is its own kind.
+    ("phase", "staff", {"phase": 3, "name": "LEAK-phase-name", "from": 2}),
+    ("step", "portal", {"index": 1, "total": 3, "name": "Lodged", "description": "With them"}),
+    # A stored event of the earlier client-visible phase kind still reads: its
+    # client fields only.
+    (
+        "phase",
+        "portal",
+        {
+            "phase": "Lodged",
+            "step": {"index": 1, "total": 3, "staff_reason": "LEAK-phase-step"},
+            "checklist": [{"label": "Passport", "done": True, "staff_comment": "LEAK-phase-check"}],
+            "staff_detail": "LEAK-phase-detail",
+        },
+    ),
 ]
 
 # Rows written around the registry (an older version, a manual fix, a bug):
@@ -144,16 +152,8 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
     kit = await make_firm()
     cases: list[tuple[dict[str, Any], str]] = [
         ({"kind": "message", "payload": {"meta": {"a": 1}}}, "payload.meta: unknown field"),
-        ({"kind": "phase", "payload": {"step": {"index": 1}}}, "payload.phase is required"),
-        (
-            {"kind": "phase", "payload": {"phase": "p", "step": {"secret": "x"}}},
-            "payload.step.secret: unknown field",
-        ),
-        ({"kind": "phase", "payload": {"phase": "p" * 201}}, "payload.phase is over 200 bytes"),
-        (
-            {"kind": "phase", "payload": {"phase": "p", "checklist": [{}] * 51}},
-            "payload.checklist has over 50 items",
-        ),
+        ({"kind": "phase", "payload": {"phase": 1}}, "kind 'phase' is written only by the server"),
+        ({"kind": "step", "payload": {"total": 1}}, "kind 'step' is written only by the server"),
         ({"kind": "tag", "audience": "portal", "payload": {"tag": "t"}}, "audience of kind"),
         ({"kind": "bot", "payload": {"status": "x"}}, "cannot be written by staff"),
         (
@@ -178,6 +178,27 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
         assert error["code"] == "bad_request" and message in error["message"], error
 
 
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"step": {"index": 1}}, "payload.phase is required"),
+        ({"phase": 1, "step": {"secret": "x"}}, "payload.step.secret: unknown field"),
+        ({"phase": "p" * 201}, "payload.phase is over 200 bytes"),
+        ({"phase": 0}, "payload.phase must be between 1"),
+        ({"phase": True}, "payload.phase must be an integer or payload.phase must be a string"),
+        ({"phase": 1, "checklist": [{}] * 51}, "payload.checklist has over 50 items"),
+        ({"phase": 1, "from": "2"}, "payload.from must be an integer"),
+    ],
+)
+def test_the_server_written_phase_still_fits_its_schema(
+    payload: dict[str, Any], message: str
+) -> None:
+    staff = Principal(kind="staff", id=1, firm_id=1, display_name="S")
+    send = Send("AAAA0000", "phase", "staff", payload, None, None)
+    with pytest.raises(BadRequest, match=re.escape(message)):
+        validate(staff, send, 65536, 65536, system=True)
+
+
 async def test_a_websocket_send_is_checked_against_the_registry(
     uvicorn_server: RunningServer, make_firm: MakeFirm
 ) -> None:
@@ -187,6 +208,7 @@ async def test_a_websocket_send_is_checked_against_the_registry(
             ("a", "message", {"meta": {"staff_comment": "x"}}),
             ("b", "note", {"text": "x"}),
             ("c", "phase", {"phase": "x"}),
+            ("e", "step", {"total": 1}),
             ("d", "welcome", {"thread": "t", "to": [1]}),
         ):
             frame = {"type": "send", "id": fid, "matter": kit.ref, "kind": kind}
@@ -279,7 +301,7 @@ async def test_no_staff_only_data_reaches_any_client_output(
         assert "LEAK" not in text, (name, text)
     # Clients got the portal events, with their declared client fields.
     seen = [f for f in live_frames if f.get("type") == "event"]
-    assert {f["kind"] for f in seen} == {"message", "phase", "bot", "welcome", "keys"}
+    assert {f["kind"] for f in seen} == {"message", "phase", "step", "bot", "welcome", "keys"}
     phase = next(f for f in seen if f["kind"] == "phase")
     assert phase["payload"] == {
         "phase": "Lodged",
@@ -322,9 +344,9 @@ async def test_the_unit_of_work_publishes_only_after_commit(
             await unit.append(
                 matter=matter,
                 actor=kit.staff,
-                kind="phase",
-                audience="portal",
-                payload={"phase": f"step {n}"},
+                kind="note",
+                audience="staff",
+                payload={"thread": f"t{n}"},
             )
         assert published == []  # nothing before the commit
     assert published == [[1, 2, 3]] and committed_heads == [3]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from rtportal.events.event import Audience
-from rtportal.events.schema import Bool, Field, Int, List, Obj, Str
+from rtportal.events.schema import AnyOf, Bool, Field, Int, List, Obj, Str
 from rtportal.principal import PrincipalKind
 
 __all__ = ["KINDS", "Kind", "kind_of"]
@@ -77,13 +77,19 @@ _KINDS = (
     ),
     # A label on the matter, set or (``removed``) taken off.
     Kind("tag", _STAFF, ("staff",), _obj(tag=Field(Str(64), required=True), removed=Field(Bool()))),
-    # The matter's current step, shown to the client; reasons stay with staff.
+    # A matter moved to another internal phase (rtportal.timeline.change): staff
+    # only. Stored events of the earlier client-visible kind (audience
+    # ``portal``, ``phase`` a step name, ``step``, ``checklist``) still read, so
+    # ``portal`` stays an audience and those fields stay declared; the server
+    # writes only ``staff`` events of ``phase`` (id), ``name`` and ``from``.
     Kind(
         "phase",
         frozenset({"staff", "bot"}),
-        ("portal",),
+        ("staff", "portal"),
         _obj(
-            phase=Field(Str(200), required=True, client=True),
+            phase=Field(AnyOf((Int(1, _MAX_SEQ), Str(200))), required=True, client=True),
+            name=Field(Str(200)),
+            **{"from": Field(Int(1, _MAX_SEQ))},
             step=Field(
                 _obj(
                     index=Field(Int(0, 1000), client=True),
@@ -105,6 +111,23 @@ _KINDS = (
             ),
             staff_detail=Field(Str(2000)),
         ),
+        system=True,
+    ),
+    # The client's step of the matter's timeline changed (rtportal.timeline.change):
+    # written only when the step the new phase maps to differs from the old one
+    # and the firm shows the timeline. ``index`` is 0-based; absent when the
+    # matter is before its first step. Never names a phase.
+    Kind(
+        "step",
+        frozenset({"staff", "bot"}),
+        ("portal",),
+        _obj(
+            index=Field(Int(0, 1000), client=True),
+            total=Field(Int(0, 1000), required=True, client=True),
+            name=Field(Str(200), client=True),
+            description=Field(Str(2000), client=True),
+        ),
+        system=True,
     ),
     # The first record of an invitation, before the access lifecycle: ``access``
     # has replaced it. Kept so stored events of it still read; nobody writes it

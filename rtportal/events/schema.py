@@ -2,7 +2,8 @@
 
 Types: ``Str`` (a maximum length in UTF-8 bytes), ``Int`` (bounds), ``Bool``,
 ``Obj`` (named ``Field``s, each required or optional and visible to clients
-or not) and ``List`` (one item type, a maximum number of items). JSON
+or not), ``List`` (one item type, a maximum number of items) and ``AnyOf``
+(one of several scalar types). JSON
 ``null`` fits no type: an optional field is left out, not ``null``.
 
 Two operations per type: ``check`` (a write: the value fits exactly, no
@@ -21,7 +22,7 @@ from typing import Any
 
 from rtportal.errors import BadRequest
 
-__all__ = ["MISSING", "Bool", "Field", "Int", "List", "Obj", "Str", "Type"]
+__all__ = ["MISSING", "AnyOf", "Bool", "Field", "Int", "List", "Obj", "Str", "Type"]
 
 
 class _Missing:
@@ -136,4 +137,30 @@ class List:
         return [item for item in items if item is not MISSING]
 
 
-Type = Str | Int | Bool | Obj | List
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """A value of any one of ``types``: a field whose type changed, so stored
+    events of the old type still read (``phase``: a step name, now an id)."""
+
+    types: tuple[Str | Int, ...]
+
+    def check(self, value: Any, path: str) -> None:
+        errors = []
+        for option in self.types:
+            try:
+                option.check(value, path)
+            except BadRequest as exc:
+                errors.append(exc.message)
+            else:
+                return
+        raise BadRequest(" or ".join(errors))
+
+    def client_copy(self, value: Any) -> Any:
+        for option in self.types:
+            copied = option.client_copy(value)
+            if copied is not MISSING:
+                return copied
+        return MISSING
+
+
+Type = Str | Int | Bool | Obj | List | AnyOf

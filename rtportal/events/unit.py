@@ -1,11 +1,12 @@
 """A unit of work: append events in one write transaction, publish after commit.
 
 Every writer outside the group commit (seeding, administrative changes,
-the coming access and threads services) appends through a ``Unit``::
+the access lifecycle, the key directory, the phase timeline) appends
+through a ``Unit``::
 
     async with Unit(db, hub.publish) as unit:
-        await unit.append(matter=m, actor=a, kind="phase", audience="portal",
-                          payload={"phase": "Lodged"})
+        await unit.append(matter=m, actor=a, kind="phase", audience="staff",
+                          payload={"phase": 3, "name": "Lodged"}, system=True)
 
 The events it appended are published once, in order, after the
 transaction committed; if the block or the commit fails, the transaction

@@ -37,7 +37,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, auth, directory, firm, outbox, reads, staff, totp
+from rtportal.http import audit, auth, directory, firm, outbox, reads, staff, timeline, totp
 from rtportal.http import invites as invite_routes
 from rtportal.http import keys as key_routes
 from rtportal.http.bodies import json_object
@@ -303,5 +303,6 @@ def routes() -> list[BaseRoute]:
         *auth.routes(),
         *staff.routes(),
         *reads.routes(),
+        *timeline.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

@@ -30,6 +30,7 @@ import {
 } from '../shared/strings.js';
 import { Feed } from './feed.js';
 import { MatterView } from './render.js';
+import { timelineView } from './timeline.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -343,6 +344,18 @@ async function syncMatters(keyring, views) {
   }
 }
 
+/** A client's timeline of steps under the matter's title, moved by `step` events. */
+function withTimeline(view, ref) {
+  const timeline = timelineView(ref, { onSignedOut: signedOut });
+  view.section.querySelector('.matter-title').after(timeline.element);
+  const add = view.add.bind(view);
+  view.add = (event) => {
+    const added = add(event);
+    if (added) timeline.onEvent(event);
+    return added;
+  };
+}
+
 /** The stream of every matter of `principal`: history, then live. */
 async function loadStreams(principal) {
   stopStreams();
@@ -375,14 +388,12 @@ async function loadStreams(principal) {
     onLoadEarlier: (ref) => feed && feed.loadEarlier(ref),
     tools: tools
       ? (ref) =>
-          tools.phaseForm(ref, {
-            onPosted: (event) => views.get(ref).add(event),
-            onSignedOut: signedOut,
-          })
+          tools.phaseForm(ref, { onSignedOut: signedOut })
       : undefined,
   };
   for (const matter of matters) {
     const view = new MatterView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut });
+    if (!staff) withTimeline(view, matter.ref);
     views.set(matter.ref, view);
     heads.set(matter.ref, matter.head);
     container.append(view.section);

@@ -10,7 +10,7 @@
 
 import { el } from '../shared/dom.js';
 import { actorLabel, formatTime, payloadRows } from '../shared/format.js';
-import { CRYPTO, TEXT, conversationLabel, eventLabel } from '../shared/strings.js';
+import { CRYPTO, TEXT, conversationLabel, eventLabel, stepReached } from '../shared/strings.js';
 import { composer, keyNotices, messageBody } from './cryptoview.js';
 
 function eventElement(event, ref, view) {
@@ -49,6 +49,12 @@ function eventElement(event, ref, view) {
     // The firm's welcome message reads as a letter, not as a list of fields.
     if (typeof payload.subject === 'string') item.append(el('p', 'welcome-subject', payload.subject));
     item.append(el('p', 'welcome-text', payload.text));
+    return item;
+  }
+  if (event.kind === 'step') {
+    // The client's timeline moved (client/timeline.js): a sentence, not fields.
+    item.append(el('p', 'step-event', stepReached(payload)));
+    if (typeof payload.description === 'string' && payload.description) item.append(el('p', null, payload.description));
     return item;
   }
   const rows = payloadRows(event.payload);

@@ -13,8 +13,6 @@ export const TEXT = {
   showEarlier: 'Show earlier events',
   nothingYet: 'Nothing here yet.',
   newSinceLastVisit: 'New since your last visit',
-  phaseLabel: 'New phase (visible to the client)',
-  phaseSubmit: 'Post phase',
   posting: 'Posting…',
   posted: 'Posted.',
   noAccess: 'You no longer have access to this matter.',
@@ -359,3 +357,67 @@ export const KEYS = {
   close: 'Done',
 };
 export const leavingProgress = (done, total) => `Re-keying matters: ${done} of ${total}`;
+
+/** The phase timeline: the client's steps, the staff phase control and the matter types editor. */
+export const TIMELINE = {
+  title: 'Progress',
+  current: 'Current step',
+  done: 'Done',
+  upcoming: 'Coming up',
+  // staff: the phase control on a matter
+  phase: 'Phase (internal)',
+  noType: 'No matter type yet: choose a phase to start its timeline.',
+  move: 'Move',
+  moving: 'Moving…',
+  moved: 'Moved.',
+  unchanged: 'Already in that phase.',
+  noTypes: 'The firm has no matter types yet. An organisation admin adds them in Firm settings.',
+  hiddenFromClients: 'The firm hides the timeline from clients.',
+  // org admins: firm settings
+  showTimeline: 'Clients see the timeline of steps of their matters',
+  typesTitle: 'Matter types',
+  typesIntro: 'Each type has internal phases (staff only) and the steps its clients see. Each phase shows one step, or keeps the client on the step before it.',
+  newType: 'New matter type',
+  typeName: 'Type name',
+  steps: 'Client steps',
+  phases: 'Internal phases',
+  stepName: 'Step name',
+  stepDescription: 'What the client reads',
+  phaseName: 'Phase name',
+  phaseStep: 'Client step',
+  noStep: '(keeps the step before)',
+  addStep: 'Add step',
+  addPhase: 'Add phase',
+  remove: 'Remove',
+  up: 'Up',
+  down: 'Down',
+  save: 'Save type',
+  create: 'Create type',
+  saving: 'Saving…',
+  saved: 'Saved.',
+  errors: {
+    invalid_name: 'Every name needs 1 to 200 characters on one line.',
+    invalid_description: 'A description holds at most 2000 characters.',
+    too_many_phases: 'A type has at most 50 phases.',
+    too_many_steps: 'A type has at most 50 steps.',
+    duplicate_name: 'That name is used already (names differ within a list, and types within the firm).',
+    too_many_types: 'The firm has the most matter types allowed (100).',
+    unknown_step: 'A phase names a step that is not in the list.',
+  },
+};
+
+/** "Step 2 of 5" (index is 0-based). */
+export const stepOf = (index, total) => `Step ${index + 1} of ${total}`;
+/** A `step` event in the conversation: where the matter now stands. */
+export const stepReached = (p) =>
+  Number.isInteger(p.index) && Number.isInteger(p.total)
+    ? `Now at step ${p.index + 1} of ${p.total}: ${p.name || ''}`
+    : 'The timeline changed.';
+/** A phase in the staff control: "Chasing documents → Preparing". */
+export const phaseOption = (phase, step) => (step ? `${phase} → ${step}` : phase);
+/** What the client currently sees, for staff. */
+export const clientSees = (step, index, total) =>
+  step ? `The client sees: ${stepOf(index, total)}, ${step}` : 'The client sees no step yet.';
+/** Accessible names of the editor's rows. */
+export const stepRow = (n) => `Step ${n}`;
+export const phaseRow = (n) => `Phase ${n}`;

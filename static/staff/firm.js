@@ -1,11 +1,12 @@
 // The firm's settings (org admins): whether every staff member needs an
-// authenticator (org admins always do), and how long a client's access
-// lasts after they accept an invite (empty: until removed).
+// authenticator (org admins always do), whether clients see their matters'
+// timeline of steps, and how long a client's access lasts after they accept
+// an invite (empty: until removed).
 
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { STAFF } from '../shared/strings.js';
+import { STAFF, TIMELINE } from '../shared/strings.js';
 import { failed, load, panel } from './common.js';
 
 export function firmPanel(ctx) {
@@ -24,12 +25,16 @@ export function firmPanel(ctx) {
       inputMode: 'numeric',
       value: firm.invite_expiry_days ?? '',
     });
+    const timeline = control('show_timeline', { type: 'checkbox', checked: firm.show_timeline !== false });
+    const timelineLabel = el('label', 'inline', TIMELINE.showTimeline);
+    timelineLabel.prepend(timeline);
     const line = statusLine();
-    form.append(totpLabel, field(STAFF.accessDays, days, STAFF.accessDaysHint), button(STAFF.save), line);
+    form.append(totpLabel, timelineLabel, field(STAFF.accessDays, days, STAFF.accessDaysHint), button(STAFF.save), line);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const body = {
         require_totp: totp.checked,
+        show_timeline: timeline.checked,
         invite_expiry_days: days.value.trim() ? Number(days.value) : null,
       };
       const done = await busy(form, line, STAFF.saving, () => api('PATCH', '/api/v1/firm', body), (err) => {

@@ -35,8 +35,7 @@ async function startStream(ctx, matter, container, onEvent) {
       onSignedOut: ctx.onSignedOut,
       onRekey: (users) => epochWithout(ctx, refOf(matter), users),
       onLoadEarlier: (ref) => feed.loadEarlier(ref),
-      tools: (ref) =>
-        phaseForm(ref, { onPosted: (event) => view.add(event), onSignedOut: ctx.onSignedOut }),
+      tools: (ref) => phaseForm(ref, { onSignedOut: ctx.onSignedOut }),
     },
   );
   const add = view.add.bind(view);

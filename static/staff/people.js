@@ -10,6 +10,7 @@ import { KEYS, ROLE, STAFF, STAFF_STATUS, leavingProgress } from '../shared/stri
 import { approvalsPanel } from './approvals.js';
 import { failed, load, panel } from './common.js';
 import { firmPanel } from './firm.js';
+import { matterTypesPanel } from './mattertypes.js';
 import { firmKeysPanel } from './keysetup.js';
 import { runStaffLeaving } from './leaving.js';
 
@@ -114,6 +115,6 @@ export function staffView(ctx) {
     for (const member of data.staff) list.append(memberRow(ctx, member));
   });
   const box = el('div', 'stack');
-  box.append(approvalsPanel(ctx).node, section, firmKeysPanel(ctx), firmPanel(ctx));
+  box.append(approvalsPanel(ctx).node, section, firmKeysPanel(ctx), firmPanel(ctx), matterTypesPanel(ctx));
   return { node: box };
 }

@@ -1,0 +1,93 @@
+"""HTTP: matter types, moving a matter's phase, and its timeline (docs/threads.md).
+
+``GET /api/v1/firm/matter-types`` (staff), ``POST`` and ``PATCH
+/api/v1/firm/matter-types/{id}`` (org admins), ``POST
+/api/v1/matters/{ref}/phase`` (staff), ``GET /api/v1/matters/{ref}/timeline``
+(members; a client's answer names steps only). Clients and bots asking for
+the types or a move get ``not_found``, as for every staff endpoint.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from rtportal.access import membership, roles
+from rtportal.events.unit import Unit
+from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
+from rtportal.http.directory import body_of, staff_only
+from rtportal.http.errors import json_endpoint
+from rtportal.timeline import change, types, views
+
+__all__ = ["routes"]
+
+# A type's two lists of 50 named, described items fit with room to spare.
+_TYPE_BODY = 256 * 1024
+_MOVE_BODY = 1024
+
+
+@json_endpoint
+async def list_types(request: Request) -> Response:
+    principal = await principal_of(request)
+    staff_only(principal)
+    async with db_of(request).read() as session:
+        found = await types.list_types(session, principal.firm_id)
+    return ok({"matter_types": [types.type_body(t) for t in found]})
+
+
+@json_endpoint
+async def create_type(request: Request) -> Response:
+    principal = await principal_of(request)
+    roles.require(principal, "firm.manage")
+    data = types.parse_type(await body_of(request, _TYPE_BODY), partial=False)
+    async with db_of(request).write() as session:
+        created = await types.create_type(session, principal.firm_id, data)
+        body = types.type_body(created)
+    return ok({"matter_type": body}, status=201)
+
+
+@json_endpoint
+async def patch_type(request: Request) -> Response:
+    principal = await principal_of(request)
+    roles.require(principal, "firm.manage")
+    data = types.parse_type(await body_of(request, _TYPE_BODY), partial=True)
+    type_id = request.path_params["id"]
+    async with db_of(request).write() as session:
+        updated = await types.update_type(session, principal.firm_id, type_id, data)
+        body = types.type_body(updated)
+    return ok({"matter_type": body})
+
+
+@json_endpoint
+async def move_phase(request: Request) -> Response:
+    principal = await principal_of(request)
+    staff_only(principal, "matter")
+    # A move writes events: it spends the user's write rate, as a send does.
+    runtime_of(request).limits.check_write(principal)
+    phase_id = change.phase_id_of(await body_of(request, _MOVE_BODY))
+    unit = Unit(db_of(request), request.app.state.hub.publish, settings_of(request))
+    async with unit:
+        matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
+        events = await change.move(unit, principal, matter, phase_id)
+        body = await views.timeline_body(unit.session, principal, matter)
+    return ok({"timeline": body, "events": [e.seq for e in events]})
+
+
+@json_endpoint
+async def get_timeline(request: Request) -> Response:
+    principal = await principal_of(request)
+    async with db_of(request).read() as session:
+        matter = await membership.can_access(session, principal, request.path_params["ref"])
+        body = await views.timeline_body(session, principal, matter)
+    return ok({"timeline": body})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/firm/matter-types", list_types, methods=["GET"]),
+        Route("/api/v1/firm/matter-types", create_type, methods=["POST"]),
+        Route("/api/v1/firm/matter-types/{id:int}", patch_type, methods=["PATCH"]),
+        Route("/api/v1/matters/{ref}/phase", move_phase, methods=["POST"]),
+        Route("/api/v1/matters/{ref}/timeline", get_timeline, methods=["GET"]),
+    ]
