@@ -160,6 +160,11 @@ SPECS: dict[tuple[str, str], Spec] = {
     # --- threads: {thread} = C1's welcome thread (C2's applicants are hidden: 404)
     ("GET", "/api/v1/matters/{ref}/threads"): Spec(member=OK),
     ("GET", "/api/v1/matters/{ref}/threads/{thread}/items"): Spec(),
+    # Threads, reading: {thread} = C1's welcome thread, which C2 (applicants hidden) may not see.
+    ("GET", "/api/v1/matters/{ref}/unread"): Spec(member=OK),
+    ("POST", "/api/v1/matters/{ref}/threads/{thread}/read"): Spec(body={"upto": 1}),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/receipts"): Spec(),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/first-unread"): Spec(),
     ("PUT", "/api/v1/matters/{ref}/applicants/{contact_id}"): Spec(cross=True),
     ("DELETE", "/api/v1/matters/{ref}/applicants/{contact_id}"): Spec(cross=True),
     # --- the directory: {id} = C1

@@ -37,7 +37,19 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, auth, directory, feed, firm, outbox, staff, tags, timeline, totp
+from rtportal.http import (
+    audit,
+    auth,
+    directory,
+    feed,
+    firm,
+    outbox,
+    reads,
+    staff,
+    tags,
+    timeline,
+    totp,
+)
 from rtportal.http import invites as invite_routes
 from rtportal.http import keys as key_routes
 from rtportal.http import threads as thread_routes
@@ -303,6 +315,7 @@ def routes() -> list[BaseRoute]:
         *firm.routes(),
         *auth.routes(),
         *staff.routes(),
+        *reads.routes(),
         *timeline.routes(),
         *tags.routes(),
         *feed.routes(),

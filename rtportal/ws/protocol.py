@@ -1,7 +1,8 @@
 """Sans-I/O state machine of one websocket connection (protocol v1, ``docs/protocol.md``).
 
-No sockets, no database, no clock: the endpoint feeds inputs (client text,
-database results, live events from the hub) and executes what comes out.
+No sockets, no database, no clock (typing's rate reads ``clock``, injected):
+the endpoint feeds inputs (client text, database results, live events and
+ephemeral frames from the hub) and executes what comes out.
 
 * Frames for the client accumulate in a bounded outbox; the endpoint's
   writer drains it with ``take_frames``. When the outbox would exceed
@@ -63,6 +64,7 @@ from rtportal.ws.frames import (
     subscribed_frame,
     unsubscribed_frame,
 )
+from rtportal.ws.threadproto import THREAD_FRAMES, MarkRead, RelayTyping, ThreadFrames
 
 __all__ = [
     "Action",
@@ -160,7 +162,7 @@ class Heartbeat:
     """The client pinged: it is there (activity on an idle-timeout session)."""
 
 
-Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat
+Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat | MarkRead | RelayTyping
 
 _HEARTBEAT = Heartbeat()
 
@@ -203,8 +205,8 @@ class _Pending:
     waiters: int = 1
 
 
-class Protocol:
-    """The state of one authenticated websocket connection."""
+class Protocol(ThreadFrames):
+    """The state of one authenticated websocket connection (reads, typing: ``ThreadFrames``)."""
 
     def __init__(
         self,
@@ -342,6 +344,8 @@ class Protocol:
         elif isinstance(frame, Ping):
             self._emit(pong_frame(frame.id), actions)
             actions.append(_HEARTBEAT)
+        elif isinstance(frame, THREAD_FRAMES):
+            self._on_thread_frame(frame, actions)
         return actions
 
     # --- subscribe / unsubscribe ------------------------------------------------
