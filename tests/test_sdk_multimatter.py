@@ -19,12 +19,18 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, select
 
 from rtportal import base64url
 from rtportal.access.credentials import credential_of
 from rtportal.access.directory import primary_email
+from rtportal.crypto.certs import CertBody, Flag, Role, issue
+from rtportal.db.models import Firm, KeyCert, MatterApplicant
+from rtportal.demo import create_matter
 from rtportal.sdk import invitekeys, records
+from rtportal.sdk.bindings import widened_certificate
 from rtportal.sdk.client import Client, Invited
+from rtportal.sdk.clientcore import now_ms
 from rtportal.sdk.epochs import current_members
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.login import Kdf
@@ -204,3 +210,61 @@ async def test_a_handover_to_another_key_is_no_binding(
         # the client still reads and writes with the invite key meanwhile
         await phone.send(mortgage, thread=f"welcome-{cid}", text="still the invite key")
         assert (await texts(w.staff, mortgage))[-1] == "still the invite key"
+
+
+async def test_a_held_scope_is_no_licence_to_certify(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A scope a client key already holds is taken as is only when a certificate widens it
+    for a matter the caller manages: a staff member who manages none of a certificate's
+    matters may not re-issue a client's key (a higher serial replaces it in every verifier),
+    and a manager of one matter may not narrow the key out of another (the contact's key
+    would stop verifying there)."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        async with kit.db.write() as session:
+            firm = await session.get(Firm, kit.firm_id)
+            assert firm is not None
+            # the org admin's matter: the staff member has no role in it
+            audit = await create_matter(session, firm, title="Audit", responsible=kit.admin)
+        contact = await w.contact("Lea", audit)
+        [invited] = await w.admin.invite(audit.reference, [(contact.id, "Welcome", "hello")])
+        client = await w.client("lea")
+        await client.accept_invite(await link_of(w, invited), "Lea password 1")
+        user, kid = f"c{contact.id}", client.actor.kid
+        d = await w.admin.sync([audit.reference])
+        held = d.certificate(user, kid, now_ms())
+        assert held.scopes == (audit.reference,)
+
+        # re-issued by a staff member who manages no matter of it: refused
+        again = widened_certificate(w.staff.actor, held, audit.reference, now_ms())
+        with pytest.raises(ApiError) as refused:
+            await w.staff.http.call(
+                "POST", "/api/v1/keys/certs", {"certs": [base64url.encode(again.encode())]}
+            )
+        assert refused.value.status == 403
+
+        # a manager of the staff member's own matter narrows the key out of the audit: refused
+        visa = await w.matter("Visa")
+        async with kit.db.write() as session:
+            await session.execute(
+                insert(MatterApplicant).values(matter_id=visa.id, contact_id=contact.id)
+            )
+        body = CertBody(
+            w.slug, Role.CLIENT, user, held.public.x_pk, held.public.ed_pk,
+            held.serial + 1, now_ms(), 0, Flag(0), (visa.reference,),
+            w.staff.actor.uid, w.staff.actor.kid,
+        )  # fmt: skip
+        narrowed = issue(body, w.staff.actor.identity)
+        with pytest.raises(ApiError) as refused:
+            await w.staff.http.call(
+                "POST", "/api/v1/keys/certs", {"certs": [base64url.encode(narrowed.encode())]}
+            )
+        assert refused.value.status == 403
+        async with kit.db.read() as session:
+            scopes = (
+                await session.scalars(
+                    select(KeyCert.scopes).where(KeyCert.principal == user, KeyCert.kid == kid)
+                )
+            ).all()
+        assert scopes == [audit.reference]

@@ -111,6 +111,13 @@ async def check_client_cert(
     if not body.scopes:
         raise BadRequest(f"{field}: a client certificate is scoped to matters", field=field)
     held = await _held_scopes(session, principal.firm_id, body.user, body.kid)
+    # A scope the key already holds grants nothing new: a staff member of the second
+    # matter widens a contact's key without managing the first (docs/keys.md "A second
+    # matter"). Only a widening, though: the certificate keeps every held scope (verifiers
+    # keep only the newest certificate of a key, so a dropped scope would cut the contact
+    # out of that matter) and adds one the caller manages (checked below in full); a mere
+    # re-issue is checked in full for every scope, as before.
+    widening = held.issubset(body.scopes) and not held.issuperset(body.scopes)
     matters: list[Matter] = []
     for ref in body.scopes:
         matter = await session.scalar(
@@ -118,11 +125,7 @@ async def check_client_cert(
         )
         if matter is None:
             raise BadRequest(f"{field}: no such matter {ref}", field=field, reason="unknown_matter")
-        if ref in held:
-            # A scope the key already holds grants nothing new: a staff member of the
-            # second matter widens a contact's key without managing the first (docs/keys.md
-            # "A second matter"); the widened certificate must keep the old scopes, since
-            # verifiers keep only the newest certificate of a key.
+        if widening and ref in held:
             matters.append(matter)
             continue
         roles.require(principal, "portal.manage", matter)
@@ -133,6 +136,14 @@ async def check_client_cert(
                 f"{field}: the contact is not a client of {ref}", field=field, reason="not_a_client"
             )
         matters.append(matter)
+    for ref in sorted(held.difference(body.scopes)):
+        # a narrower certificate replaces the wider one in every verifier: it takes the
+        # contact's key out of the dropped matter, which only its managers may do
+        dropped = await session.scalar(
+            select(Matter).where(Matter.reference == ref, Matter.firm_id == principal.firm_id)
+        )
+        if dropped is not None:
+            roles.require(principal, "portal.manage", dropped)
     issuer = await signer_cert(session, principal, body.issuer, body.issuer_kid, field)
     if not issuer.body.flags & Flag.CERTIFY_CLIENTS:
         raise KeyNotCertified(f"{field}: the issuer may not certify clients", field=field)
