@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -268,3 +269,30 @@ async def test_a_held_scope_is_no_licence_to_certify(
                 )
             ).all()
         assert scopes == [audit.reference]
+
+
+async def test_a_binding_revokes_the_invite_key_before_the_epoch_that_drops_it(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """The handover order (docs/keys.md): the invite key's revocation is posted before the
+    epoch without it, as the staff page's binding does, so a flow cut short after the
+    epoch never leaves the link's key certified and unrevoked."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        cid, _, _ = await visa_client(w, "Ada")
+        mortgage = (await w.matter("Mortgage")).reference
+        [second] = await w.staff.invite(mortgage, [(cid, "Welcome", "hello mortgage")])
+        await w.staff.send(mortgage, thread=f"welcome-{cid}", text="history 1")
+        phone = await w.client("ada-phone")
+        await phone.accept_invite(await link_of(w, second), "Ada password 1")
+        sent: list[str] = []
+        real = w.staff.http.call
+
+        async def recorded(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "POST":
+                sent.append(path.rsplit("/", 1)[-1])
+            return await real(method, path, *args, **kwargs)
+
+        w.staff.http.call = recorded  # type: ignore[method-assign]
+        assert await w.staff.confirm_bindings(mortgage) == [cid]
+        assert sent == ["certs", "client-revocations", "epochs", "wraps"]
