@@ -36,6 +36,7 @@ from rtportal.sdk.epochs import current_members
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.login import Kdf
 from tests.conftest import MakeFirm
+from tests.support.logins import give_password
 from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world, server_handover
 from tests.support.server import RunningServer
 
@@ -296,3 +297,52 @@ async def test_a_binding_revokes_the_invite_key_before_the_epoch_that_drops_it(
         w.staff.http.call = recorded  # type: ignore[method-assign]
         assert await w.staff.confirm_bindings(mortgage) == [cid]
         assert sent == ["certs", "client-revocations", "epochs", "wraps"]
+
+
+async def invited_with_old_password(w: SdkWorld, password: str) -> tuple[str, int, Invited]:
+    """A contact given a password before the firm's keys (no identity, no backup), then
+    invited to a new matter with portal delivery: (matter ref, contact id, invite)."""
+    matter = await w.matter("Visa")
+    contact = await w.contact("Noa", matter)
+    async with w.kit.db.read() as session:
+        email = await primary_email(session, contact.id)
+    assert email is not None
+    await give_password(w.kit.db, w.kit.settings, contact, email, password)
+    [invited] = await w.staff.invite(
+        matter.reference, [(contact.id, "Welcome", "hello visa")], delivery="portal"
+    )
+    return matter.reference, contact.id, invited
+
+
+async def handed_over(w: SdkWorld, ref: str, contact_id: int, link: str) -> None:
+    """The contact's identity is not the link's invite key, and staff see a handover of it
+    waiting for its code."""
+    invite_key = records.invite_identity(
+        invitekeys.parse_accept_fragment(link)[1], w.slug, f"c{contact_id}"
+    )
+    async with w.kit.db.read() as session:
+        credential = await credential_of(session, "contact", contact_id)
+    assert credential is not None and credential.key_backup is not None
+    assert credential.public_keys != invite_key.public.record()
+    listed = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/invites")
+    [row] = [r for r in listed["invites"] if r["contact"]["id"] == contact_id]
+    assert row["handover"] is not None and row["verified"] is False
+    assert row["handover"]["kid"] != base64url.encode(invite_key.kid)
+
+
+async def test_a_password_from_before_the_keys_hands_a_portal_invite_key_over(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A contact whose password predates the firm's keys (no identity, no backup) accepts a
+    portal-delivered invite: the server mailed ``R``, so the invite key cannot become the
+    identity as it is (the server would read the matter, and every later matter bound to
+    it, for good). The client hands over to a fresh key with a code to compare, as a
+    first acceptance of a portal invite does."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        ref, cid, invited = await invited_with_old_password(w, "Noa password 1")
+        link = await link_of(w, invited)
+        client = await w.client("noa")
+        await client.accept_invite(link, "Noa password 1")
+        assert client.verification_code is not None
+        await handed_over(w, ref, cid, link)
