@@ -271,6 +271,19 @@ async def test_a_held_scope_is_no_licence_to_certify(
             ).all()
         assert scopes == [audit.reference]
 
+        # the manager of the visa matter widens the key to it (the audit kept, not checked),
+        # and may certify it again with the same scopes (a re-invite binding to the key)
+        for serial in (held.serial + 2, held.serial + 3):
+            body = CertBody(
+                w.slug, Role.CLIENT, user, held.public.x_pk, held.public.ed_pk,
+                serial, now_ms(), 0, Flag(0), tuple(sorted((audit.reference, visa.reference))),
+                w.staff.actor.uid, w.staff.actor.kid,
+            )  # fmt: skip
+            widened = issue(body, w.staff.actor.identity)
+            await w.staff.http.call(
+                "POST", "/api/v1/keys/certs", {"certs": [base64url.encode(widened.encode())]}
+            )
+
 
 async def test_a_binding_revokes_the_invite_key_before_the_epoch_that_drops_it(
     uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
