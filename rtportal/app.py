@@ -39,6 +39,7 @@ from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import Settings
+from rtportal.threads import acts, items
 from rtportal.ws.endpoint import websocket_endpoint
 from rtportal.ws.protocol import FrameCache
 
@@ -105,6 +106,12 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 # The key directory's check of encrypted matters' messages.
                 envelopes.check_sends,
                 envelopes.CHECKED_KINDS,
+                # The thread rules and the fields the server sets (docs/threads.md).
+                items.prepare_sends,
+                items.ITEM_SEND_KINDS | items.ACT_KINDS,
+                # Edits and deletes: one transaction each (a delete erases blobs).
+                acts.ActWriter(db, settings),
+                items.ACT_KINDS,
             )
             frames = FrameCache(max_bytes=settings.frame_cache_bytes)
             limiter = limiter_for(settings)

@@ -89,7 +89,13 @@ async def seed_portal(
             amira = person(None)
             await amira.accept_invite(invited.link, client_password)
             thread = f"welcome-{client_contact_id}"
-            await boss.send(matter, thread="documents", subject="Documents we need", text=DOCS_TEXT)
+            await boss.send(
+                matter,
+                thread="documents",
+                subject="Documents we need",
+                text=DOCS_TEXT,
+                to=[client_contact_id],
+            )
             await amira.send(matter, thread=thread, text=REPLY_TEXT)
             await sam.send(matter, thread=thread, text=NOTE_TEXT, staff_only=True)
         finally:

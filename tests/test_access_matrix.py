@@ -149,8 +149,22 @@ SPECS: dict[tuple[str, str], Spec] = {
     ),
     ("GET", "/api/v1/matters/{ref}/events"): Spec(member=OK, query={"after": "0"}),
     ("POST", "/api/v1/matters/{ref}/events"): Spec(
-        member=OK, body={"kind": "message", "audience": "portal", "payload": {}}
+        member=OK,
+        body={
+            "kind": "message",
+            "audience": "portal",
+            "payload": {"thread": "matrix"},
+            "client_id": "matrix",
+        },
     ),
+    # --- threads: {thread} = C1's welcome thread (C2's applicants are hidden: 404)
+    ("GET", "/api/v1/matters/{ref}/threads"): Spec(member=OK),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/items"): Spec(),
+    # Threads, reading: {thread} = C1's welcome thread, which C2 (applicants hidden) may not see.
+    ("GET", "/api/v1/matters/{ref}/unread"): Spec(member=OK),
+    ("POST", "/api/v1/matters/{ref}/threads/{thread}/read"): Spec(body={"upto": 1}),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/receipts"): Spec(),
+    ("GET", "/api/v1/matters/{ref}/threads/{thread}/first-unread"): Spec(),
     ("PUT", "/api/v1/matters/{ref}/applicants/{contact_id}"): Spec(cross=True),
     ("DELETE", "/api/v1/matters/{ref}/applicants/{contact_id}"): Spec(cross=True),
     # --- the directory: {id} = C1
@@ -450,7 +464,12 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
     r_cookie = await _accept(http, r_m2, kit_a, secrets_of["r"], kdf=False)
     c3_cookie = await _accept(http, c3_invite, kit_a, secrets_of["c3"])
     # The internal note, and R's removal (R keeps M2, so stays signed in).
-    note = {"kind": "note", "audience": "staff", "payload": {"text": canary["note"]}}
+    note = {
+        "kind": "note",
+        "audience": "staff",
+        "client_id": "note",
+        "payload": {"thread": "internal", "text": canary["note"]},
+    }
     await post(f"/api/v1/matters/{m1}/events", note)
     r_token = await _token(kit_a, "contact", others["r"])
     await post(f"/api/v1/invites/{r_m1}/remove", {}, status=200)
@@ -601,6 +620,7 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
         "user_id": str(w.staff_id),
         "tag": MATRIX_TAG,
         "item": f"c{w.c1}.matrix-item",
+        "thread": f"welcome-{w.c1_invite}",
         "id": str(
             w.c1_invite
             if invite_route
@@ -740,7 +760,7 @@ async def ws_matrix(server: RunningServer, http: httpx.AsyncClient, w: World, ta
         "matter": w.m1,
         "kind": "message",
         "audience": "portal",
-        "payload": {},
+        "payload": {"thread": "ws-matrix"},
         "blob": None,
     }
     for who in w.identities:

@@ -92,20 +92,25 @@ async def test_a_removal_during_subscribe_closes_before_any_live_event(
     rare_polls: Settings, make_firm: MakeFirm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kit: FirmKit = await make_firm()
+    # Another client the staff member's thread is addressed to (the removed one
+    # would see it too: applicants visible by default).
+    other, _ = await kit.add_contact("Otto Other", matter=kit.matter)
     async with running_server(create_app(rare_polls)) as server:
         state = server.app.state
-        original: Check = membership.can_access
+        original = membership.can_view  # a contact's subscribe check
         removed = False
 
-        async def can_access(session: AsyncSession, principal: Principal, ref: str) -> Matter:
+        async def can_view(
+            session: AsyncSession, principal: Principal, ref: str
+        ) -> tuple[Matter, bool]:
             nonlocal removed
-            matter = await original(session, principal, ref)
+            matter, sees = await original(session, principal, ref)
             if principal.kind == "contact" and not removed:
                 removed = True
                 await remove_member(state.db, state.hub, matter.id, "contact", principal.id)
-            return matter
+            return matter, sees
 
-        monkeypatch.setattr(membership, "can_access", can_access)
+        monkeypatch.setattr(membership, "can_view", can_view)
         ws = await connected(server, kit.tokens["contact"])
         try:
             subscribe = {"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref, "after": 0}]}
@@ -114,7 +119,11 @@ async def test_a_removal_during_subscribe_closes_before_any_live_event(
                 posted = await http.post(
                     f"/api/v1/matters/{kit.ref}/events",
                     headers=kit.auth("staff"),
-                    json={"kind": "message", "payload": {"thread": "after-removal"}},
+                    json={
+                        "kind": "message",
+                        "client_id": "after-removal",
+                        "payload": {"thread": "after-removal", "to": [other.id]},
+                    },
                 )
                 assert posted.status_code == 201, posted.text
             code, frames = await until_closed(ws)

@@ -45,7 +45,12 @@ async def test_parallel_backlogs_are_paced_not_closed_4008(
                     r = await http.post(
                         f"/api/v1/matters/{ref}/events",
                         headers=kit.auth("staff"),
-                        json={"kind": "message", "payload": {"thread": f"t{i}"}, "blob": blob},
+                        json={
+                            "kind": "message",
+                            "client_id": f"{ref}-{i}",
+                            "payload": {"thread": f"t{i}", "to": [kit.contact.id]},
+                            "blob": blob,
+                        },
                     )
                     assert r.status_code == 201, r.text
         sock = socket.socket()

@@ -454,7 +454,7 @@ async def test_portal_access_journey(
             await expect(nina_nav).to_be_visible(timeout=WAIT_MS)
             await expect(nina.locator("#who")).to_contain_text("Nina New")
             await expect(nina_nav.get_by_role("link")).to_have_text(
-                ["Conversations", "Matters", "Account"]
+                ["Conversations", "Activity", "Matters", "Account"]
             )
             # A plain staff member may enrol an authenticator from their account.
             await nina_nav.get_by_role("link", name="Account").click()

@@ -100,7 +100,7 @@ async def test_seed_is_idempotent_and_tokens_work(db: Database, settings: Settin
     for e in content:
         if e.kind in ("welcome", "message", "note"):
             assert e.blob is not None and e.blob.startswith(b"RTMX"), e
-            assert set(e.payload) <= {"thread", "to"}, e.payload
+            assert set(e.payload) <= {"thread", "to", "item", "parent"}, e.payload
     assert [view_for(e, client) is None for e in content if e.kind != "access"] == [
         True,
         False,

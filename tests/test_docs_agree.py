@@ -212,7 +212,7 @@ async def test_the_cookie_http_origin_check_is_exact(
     async def post(with_origin: str) -> httpx.Response:
         return await http.post(
             url,
-            json={"kind": "message"},
+            json={"kind": "message", "client_id": "o", "payload": {"thread": "o"}},
             headers={
                 "Cookie": f"rtp_session={cookie}",
                 "Origin": with_origin,
@@ -236,7 +236,7 @@ async def test_history_cursors_are_integers_a_subscribe_accepts(
         for n in range(3):
             response = await client.post(
                 f"/api/v1/matters/{kit.ref}/events",
-                json={"kind": "message", "payload": {"sent_at": n}},
+                json={"kind": "message", "client_id": f"n{n}", "payload": {"thread": "t"}},
                 headers=kit.auth("contact"),
             )
             assert response.status_code == 201
@@ -274,7 +274,12 @@ async def test_send_defaults_and_blob_form_are_the_same_over_http_and_websocket(
     try:
         await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref}]}))
         assert (await recv(ws))["type"] == "subscribed"
-        # No audience, payload null: "portal" and {} (docs/protocol.md, docs/api.md).
+        # Payload null is {} (docs/protocol.md, docs/api.md): a message without a thread.
+        frame = {"type": "send", "id": "w0", "matter": kit.ref, "kind": "message"}
+        await ws.send(json.dumps({**frame, "payload": None, "blob": b64url(blob)}))
+        err = await recv(ws)
+        assert (err["code"], err["details"]["reason"]) == ("bad_request", "thread_required")
+        # No audience: "portal".
         await ws.send(
             json.dumps(
                 {
@@ -282,7 +287,7 @@ async def test_send_defaults_and_blob_form_are_the_same_over_http_and_websocket(
                     "id": "w1",
                     "matter": kit.ref,
                     "kind": "message",
-                    "payload": None,
+                    "payload": {"thread": "t"},
                     "blob": b64url(blob),
                 }
             )
@@ -290,7 +295,11 @@ async def test_send_defaults_and_blob_form_are_the_same_over_http_and_websocket(
         got = {f["type"]: f for f in [await recv(ws), await recv(ws)]}
         assert got["ack"]["seq"] == 1
         event = got["event"]
-        assert (event["audience"], event["payload"], event["blob"]) == ("portal", {}, "-_-_AQ")
+        assert (event["audience"], event["payload"]["thread"], event["blob"]) == (
+            "portal",
+            "t",
+            "-_-_AQ",
+        )
         # The padded and the standard-alphabet spellings are not the documented form.
         for spelling in ("-_-_AQ==", "+/+/AQ", "+/+/AQ=="):
             frame = {"type": "send", "id": "w2", "matter": kit.ref, "kind": "message"}
@@ -301,14 +310,19 @@ async def test_send_defaults_and_blob_form_are_the_same_over_http_and_websocket(
         await ws.close()
     async with httpx.AsyncClient(base_url=uvicorn_server.base_url, timeout=TIMEOUT) as client:
         url = f"/api/v1/matters/{kit.ref}/events"
+        null = {"kind": "message", "client_id": "h", "payload": None, "blob": b64url(blob)}
+        refused = await client.post(url, json=null, headers=kit.auth("contact"))
+        assert refused.json()["error"]["details"]["reason"] == "thread_required"
         posted = await client.post(
-            url,
-            json={"kind": "message", "payload": None, "blob": b64url(blob)},
-            headers=kit.auth("contact"),
+            url, json={**null, "payload": {"thread": "t"}}, headers=kit.auth("contact")
         )
         assert posted.status_code == 201, posted.text
         event = posted.json()["event"]
-        assert (event["audience"], event["payload"], event["blob"]) == ("portal", {}, "-_-_AQ")
+        assert (event["audience"], event["payload"]["thread"], event["blob"]) == (
+            "portal",
+            "t",
+            "-_-_AQ",
+        )
         for spelling in ("-_-_AQ==", "+/+/AQ", "+/+/AQ=="):
             refused = await client.post(
                 url, json={"kind": "message", "blob": spelling}, headers=kit.auth("contact")

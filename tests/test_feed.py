@@ -80,7 +80,9 @@ async def scenario(
     made: list[Row] = []
     seq = await send(http, kit, "contact", a, "message", {"thread": "t1"}, "c1")
     made.append((a.reference, seq, "client_message"))
-    seq = await send(http, kit, "staff", b, "message", {"thread": "t2"}, "s1")
+    seq = await send(
+        http, kit, "staff", b, "message", {"thread": "t2", "to": [kit.contact.id]}, "s1"
+    )
     made.append((b.reference, seq, "message"))
     seq = await send(http, kit, "staff", a, "note", {"thread": "n1"}, "n1")
     made.append((a.reference, seq, "note"))

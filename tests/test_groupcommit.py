@@ -536,7 +536,8 @@ async def test_http_posts_share_the_group_commit(
     url = f"/api/v1/matters/{kit.ref}/events"
 
     async def post(client_id: str, n: int) -> Any:
-        body = {"kind": "message", "client_id": client_id, "payload": {"sent_at": n}}
+        payload = {"thread": "t", "to": [kit.contact.id], "sent_at": n}
+        body = {"kind": "message", "client_id": client_id, "payload": payload}
         return await http.post(url, json=body, headers=kit.auth("staff"))
 
     async with asyncio.timeout(TIMEOUT):
@@ -553,7 +554,11 @@ async def test_http_posts_share_the_group_commit(
     assert len(same) == 1
     conflict = await http.post(
         url,
-        json={"kind": "message", "client_id": "same", "payload": {"sent_at": 1}},
+        json={
+            "kind": "message",
+            "client_id": "same",
+            "payload": {"thread": "t", "to": [kit.contact.id], "sent_at": 1},
+        },
         headers=kit.auth("staff"),
     )
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "conflict"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,11 +27,15 @@ TIMEOUT = 20.0
 async def _post(
     kf: KeyFirm, who: str, blob: bytes | None, *, thread: str = "t1", **extra: Any
 ) -> httpx.Response:
+    kind = extra.pop("kind", "message")
+    if kind == "message" and who != "contact":
+        extra.setdefault("to", [kf.kit.contact.id])  # a staff thread names its client
     body: dict[str, Any] = {
-        "kind": extra.pop("kind", "message"),
+        "kind": kind,
         "audience": extra.pop("audience", "portal"),
         "payload": {"thread": thread, **extra},
         "blob": None if blob is None else b64(blob),
+        "client_id": secrets.token_hex(6),
     }
     return await kf.http.post(
         f"/api/v1/matters/{kf.ref}/events", json=body, headers=kf.kit.auth(who)
@@ -101,7 +106,7 @@ async def test_other_matters_are_not_checked(make_firm: MakeFirm, http: httpx.As
     other = await kit.add_matter()
     response = await http.post(
         f"/api/v1/matters/{other.reference}/events",
-        json={"kind": "message", "payload": {"thread": "x"}},
+        json={"kind": "message", "client_id": "x", "payload": {"thread": "x"}},
         headers=kit.auth("contact"),
     )
     assert response.status_code == 201, response.text

@@ -39,9 +39,11 @@ Frame = dict[str, Any]
 
 # kind -> (writer, audience, payload): every staff-only field holds a marker.
 WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("message", "staff", "staff", {"thread": "LEAK-message-staff"}),
-    ("message", "staff", "portal", {"thread": "ok", "reply_to": 1, "sent_at": 5}),
+    ("message", "contact", "portal", {"thread": "ok", "sent_at": 5}),
     ("note", "staff", "staff", {"text": "LEAK-note", "thread": "LEAK-note-thread"}),
+    # "MINE": the contact's message above (client id w0); "NOTE": the note (w1).
+    ("edit", "contact", "portal", {"item": "MINE"}),
+    ("delete", "staff", "staff", {"item": "NOTE"}),
     ("bot", "bot", "portal", {"status": "checked", "staff_detail": "LEAK-bot-detail"}),
     ("bot", "bot", "staff", {"status": "LEAK-bot-staff"}),
 ]
@@ -139,7 +141,8 @@ async def test_a_client_cannot_write_staff_kinds_or_undeclared_fields(
         response = await _post(http, kit, "contact", body)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["code"] == "bad_request"
-    ok = await _post(http, kit, "contact", {"kind": "message", "payload": {"thread": "t"}})
+    body = {"kind": "message", "payload": {"thread": "t"}, "client_id": "ok"}
+    ok = await _post(http, kit, "contact", body)
     assert ok.status_code == 201
     async with kit.db.read() as session:
         head = (await session.get(Matter, kit.matter.id)).last_seq  # type: ignore[union-attr]
@@ -151,7 +154,14 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
 ) -> None:
     kit = await make_firm()
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"kind": "message", "payload": {"meta": {"a": 1}}}, "payload.meta: unknown field"),
+        (
+            {
+                "kind": "message",
+                "client_id": "m",
+                "payload": {"thread": "t", "to": [kit.contact.id], "meta": {"a": 1}},
+            },
+            "payload.meta: unknown field",
+        ),
         ({"kind": "phase", "payload": {"phase": 1}}, "kind 'phase' is written only by the server"),
         ({"kind": "step", "payload": {"total": 1}}, "kind 'step' is written only by the server"),
         (
@@ -172,7 +182,10 @@ async def test_unknown_fields_and_kinds_are_refused_for_staff_too(
             "kind 'access' is written only by the server",
         ),
         ({"kind": "nope", "payload": {}}, "kind: unknown"),
-        ({"kind": "note", "audience": "portal", "payload": {}}, "audience of kind"),
+        (
+            {"kind": "note", "audience": "portal", "client_id": "n", "payload": {"thread": "n"}},
+            "audience of kind",
+        ),
     ]
     for body, message in cases:
         response = await _post(http, kit, "staff", body)
@@ -269,8 +282,11 @@ async def test_no_staff_only_data_reaches_any_client_output(
     ):
         for ws in (live, staff_live):
             assert (await _subscribe(ws, kit.ref))["type"] == "subscribed"
-        for kind, who, audience, payload in WRITES:
-            body = {"kind": kind, "audience": audience, "payload": payload}
+        items = {"MINE": f"c{kit.contact.id}.w0", "NOTE": f"s{kit.staff.id}.w1"}
+        for n, (kind, who, audience, payload) in enumerate(WRITES):
+            if payload.get("item") in items:
+                payload = {**payload, "item": items[payload["item"]]}
+            body = {"kind": kind, "audience": audience, "payload": payload, "client_id": f"w{n}"}
             response = await _post(http, kit, who, body)
             assert response.status_code == 201, (body, response.text)
         async with Unit(db, uvicorn_server.app.state.hub.publish) as unit:
@@ -290,7 +306,10 @@ async def test_no_staff_only_data_reaches_any_client_output(
         await _insert_directly(db, kit)
         # A last regular event: the hub reads the directly inserted rows to
         # fill the gap before it, so they are delivered live too.
-        last = await _post(http, kit, "staff", {"kind": "message", "payload": {"thread": "end"}})
+        end = {"thread": "end", "to": [kit.contact.id]}
+        last = await _post(
+            http, kit, "staff", {"kind": "message", "payload": end, "client_id": "e"}
+        )
         head = last.json()["seq"]
         assert head == len(WRITES) + len(SYSTEM) + len(DIRECT) + 1
 
@@ -310,7 +329,8 @@ async def test_no_staff_only_data_reaches_any_client_output(
         assert "LEAK" not in text, (name, text)
     # Clients got the portal events, with their declared client fields.
     seen = [f for f in live_frames if f.get("type") == "event"]
-    assert {f["kind"] for f in seen} == {"message", "phase", "step", "bot", "welcome", "keys"}
+    kinds = {"message", "edit", "phase", "step", "bot", "welcome", "keys"}
+    assert {f["kind"] for f in seen} == kinds
     phase = next(f for f in seen if f["kind"] == "phase")
     assert phase["payload"] == {
         "phase": "Lodged",

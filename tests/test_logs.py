@@ -194,7 +194,12 @@ async def test_a_slow_consumer_is_logged_with_its_close(
                 posted = await http.post(
                     f"/api/v1/matters/{kit.ref}/events",
                     headers=kit.auth("staff"),
-                    json={"kind": "message", "payload": {"sent_at": n}, "blob": blob},
+                    json={
+                        "kind": "message",
+                        "client_id": f"l{n}",
+                        "payload": {"thread": "t", "to": [kit.contact.id], "sent_at": n},
+                        "blob": blob,
+                    },
                 )
                 assert posted.status_code == 201
         slow_line = await _line(worker, _event("slow_consumer"), "slow_consumer")

@@ -203,7 +203,15 @@ async def seed(db: Database, *, staff: int, contacts: int, matters: int) -> Cast
             for c in clients
         ]
         ids = {m.reference: m.id for m in rows}
+    STAFF_TOKENS.update(staff_tokens)
+    for ref in refs:
+        RECIPIENTS[ref] = sorted(c.id for c in clients)
     return Cast(refs, ids, staff_tokens, contact_tokens)
+
+
+# Who sends as staff, and each seeded matter's client members (reliable_send).
+STAFF_TOKENS: set[str] = set()
+RECIPIENTS: dict[str, list[int]] = {}
 
 
 async def db_log(db: Database, matter_id: int) -> list[tuple[int, str | None, str]]:
@@ -237,7 +245,18 @@ async def reliable_send(
     stats: SendStats,
     **kw: Any,
 ) -> int:
-    """Send until acked, retrying the same id (lost connection or `unavailable`)."""
+    """Send until acked, retrying the same id (lost connection or `unavailable`).
+
+    A staff member's message names the matter's client members (``to``: a
+    new client thread needs recipients, docs/threads.md); a matter without
+    any gets an internal note instead."""
+    if client.token in STAFF_TOKENS and kw.get("kind", "message") == "message":
+        to = RECIPIENTS.get(matter)
+        if to:
+            payload = {**payload, "to": to}
+        else:
+            payload = {k: v for k, v in payload.items() if k != "sent_at"}
+            kw = {**kw, "kind": "note", "audience": "staff"}
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -285,7 +304,8 @@ async def run_sender(
             # ``pad``: bytes of event on the wire, carried by the blob (base64: 4/3).
             kw: dict[str, Any] = {"blob": b"x" * (pad * 3 // 4)} if pad else {}
             if notes_every and i % notes_every == 0:
-                payload = {"thread": client.name, "text": f"t{i}"}
+                # (a thread of their own: an internal thread takes notes only)
+                payload = {"thread": f"{client.name}-notes", "text": f"t{i}"}
                 kw = {**kw, "kind": "note", "audience": "staff"}
             matter = matters[i % len(matters)]
             await reliable_send(client, matter, f"{client.name}-{i}", payload, stats, **kw)
@@ -335,7 +355,7 @@ async def assert_all_delivered(
                     assert e["client_id"] == f"{p['thread']}-{p['sent_at']}", (r.name, e)
                 if r.is_contact:
                     assert e["audience"] == "portal" and e["kind"] == "message", (r.name, e)
-                    assert set(p) <= {"thread", "reply_to", "sent_at"}, (r.name, e)
+                    assert set(p) <= {"thread", "parent", "to", "item", "sent_at"}, (r.name, e)
         assert r.gaps == [], f"{r.name}: gaps on one connection: {r.gaps[:5]}"
         # Resubscribing from the cursor must not replay: exactly once, even raw.
         assert r.duplicates == 0, f"{r.name}: {r.duplicates} events delivered twice"
@@ -388,8 +408,9 @@ async def test_two_workers_deliver_each_others_events(
 
     ack_b = await staff_b.send(m, "from-b", {"thread": "hello A"})
     ack_a = await contact_a.send(m, "from-a", {"thread": "hello B"})
-    note = await staff_a.send(m, "note-a", {"text": "x"}, kind="note", audience="staff")
-    last = await staff_b.send(m, "last-b", {"thread": "bye"})
+    note_payload = {"thread": "n", "text": "x"}
+    note = await staff_a.send(m, "note-a", note_payload, kind="note", audience="staff")
+    last = await staff_b.send(m, "last-b", {"thread": "bye", "to": RECIPIENTS[m]})
     assert (ack_b["seq"], ack_a["seq"], note["seq"], last["seq"]) == (1, 2, 3, 4)
 
     await staff_a.caught_up({m: 4}, 15)
@@ -763,8 +784,8 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
     gone = client(clients, ws, cast.contacts[0], "gone", prefer=1)
     kept = client(clients, ws, cast.contacts[1], "kept", prefer=1)
     ref = cast.matters[0]
-    assert (await gone.send(ref, "before", {"sent_at": 0}))["type"] == "ack"
-    assert (await kept.send(ref, "kept-before", {"sent_at": 0}))["type"] == "ack"
+    assert (await gone.send(ref, "before", {"thread": "g", "sent_at": 0}))["type"] == "ack"
+    assert (await kept.send(ref, "kept-before", {"thread": "k", "sent_at": 0}))["type"] == "ack"
     assert gone.url == ws[1].ws_url and gone.hello is not None
     contact_id = int(gone.hello["principal"]["id"])
 
@@ -788,7 +809,7 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
         await admin.stop()
         await broker.close()
     with pytest.raises(ServerError) as refused:
-        await gone.send(ref, "after", {"sent_at": 1})  # reconnects, then sends
+        await gone.send(ref, "after", {"thread": "g", "sent_at": 1})  # reconnects, then sends
     assert refused.value.code == "not_found"
     assert (await kept.send(ref, "kept-after", {"sent_at": 1}))["type"] == "ack"
     assert all(w.alive() for w in ws), dead_worker_report(ws)

@@ -100,7 +100,7 @@ async def test_removal_moves_the_matter_on(
         cleo, invite_id, client, _ = await w.accepted(
             matter, "Cleo", ("Welcome", "hello"), "cleo password 1"
         )
-        _, _, dan_client, _ = await w.accepted(
+        dan, _, dan_client, _ = await w.accepted(
             matter, "Dan", ("Welcome", "hello Dan"), "dan password 1"
         )
         stale = await client.sync([ref])
@@ -110,7 +110,7 @@ async def test_removal_moves_the_matter_on(
         after = (await w.staff.sync([ref])).current_epoch(ref)
         assert after == before + 1
         news = canary("after-removal")
-        await w.staff.send(ref, thread="t", text=news)
+        await w.staff.send(ref, thread="t", text=news, to=[dan.id])
 
         # the removed client: no session, no new key; what they hold opens nothing new
         with pytest.raises(ApiError):
@@ -162,7 +162,8 @@ async def test_a_removal_without_its_epoch_is_mended_by_the_next_staff_write(
         # the server refuses the next write (rekey_required, over the websocket), the
         # client posts the epoch without Eve and sends again.
         await w.staff.http.call("POST", f"/api/v1/invites/{invite_id}/remove", {})
-        await w.staff.send(ref, thread="t", text=canary("mended"))
+        # (an internal note: no client member is left to address)
+        await w.staff.send(ref, thread="t", text=canary("mended"), staff_only=True)
         d = await w.staff.sync([ref])
         assert d.current_epoch(ref) == before + 1
         assert f"c{eve.id}" not in {m.user for m in epochs.current_members(d, ref)}
@@ -202,7 +203,7 @@ async def test_staff_leaving_reads_nothing_new(
             await w.staff.read(quiet.reference)
         # ... and the keys he took open nothing written after he left
         news = canary("after-leaving")
-        await w.admin.send(quiet.reference, thread="t", text=news)
+        await w.admin.send(quiet.reference, thread="t", text=news, staff_only=True)
         firm = await w.admin.http.call("GET", "/api/v1/keys/firm")
         data = await w.admin.http.call("GET", f"/api/v1/keys/matters/{quiet.reference}")
         now = w.admin.clock()

@@ -103,7 +103,11 @@ async def test_staff_sign_in_gives_a_session_with_a_csrf_token(
     assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf_failed"
     written = await http.post(
         url,
-        json={"kind": "message"},
+        json={
+            "kind": "message",
+            "client_id": "w",
+            "payload": {"thread": "w", "to": [kit.contact.id]},
+        },
         headers={"Origin": TEST_ORIGIN, "X-CSRF-Token": body["csrf_token"]},
     )
     assert written.status_code == 201, written.text

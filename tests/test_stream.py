@@ -195,7 +195,7 @@ async def test_reused_client_id_with_other_content_conflicts(
         {"payload": {"sent_at": 2}, "blob": b"one"},
         {"payload": {"sent_at": 1}, "blob": b"two"},
         {"payload": {}, "blob": b"one", "kind": "note", "audience": "staff"},
-        {"payload": {"sent_at": 1}, "blob": b"one", "audience": "staff"},
+        {"payload": {"sent_at": 1, "thread": "t"}, "blob": b"one"},
     ):
         with pytest.raises(Conflict):
             await _append(db, kit, kit.staff, client_id="x", **change)  # type: ignore[arg-type]
@@ -390,8 +390,9 @@ async def test_wire_round_trip(db: Database, make_firm: MakeFirm) -> None:
         kit,
         kit.bot,
         client_id="rt",
-        payload={"thread": "ü", "reply_to": 1},
+        payload={"thread": "ü", "parent": "s1.x", "item": f"b{kit.bot.id}.rt"},
         blob=bytes(range(256)),
+        kind="note",
         audience="staff",
     )
     wire = event.to_wire()

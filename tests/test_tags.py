@@ -289,7 +289,11 @@ async def test_the_python_client_creates_opens_and_puts_a_tag(
         await w.staff.http.call(
             "POST",
             f"/api/v1/matters/{kit.ref}/events",
-            {"kind": "message", "payload": {"thread": "sdk"}, "client_id": item_id},
+            {
+                "kind": "message",
+                "payload": {"thread": "sdk", "to": [kit.contact.id]},
+                "client_id": item_id,
+            },
         )
         item = f"s{kit.staff.id}.{item_id}"
         answer = await sdk_tags.tag_item(w.staff, kit.ref, item, tag)

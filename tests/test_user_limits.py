@@ -34,6 +34,7 @@ from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
 from tests.support.wsclient import wait_until
 from tests.test_ws_endpoint import (
+    RECIPIENTS,
     TRANSPORTS,
     close_code,
     connected,
@@ -75,7 +76,9 @@ async def server(serve: Serve, limited: Settings) -> AsyncIterator[RunningServer
 
 @pytest.fixture
 async def kit(make_firm: MakeFirm) -> FirmKit:
-    return await make_firm()
+    made = await make_firm()
+    RECIPIENTS[made.ref] = [made.contact.id]  # the client a thread is addressed to
+    return made
 
 
 async def _answers(ws: Any, ids: list[str]) -> dict[str, Json]:
@@ -137,7 +140,7 @@ async def test_the_bucket_is_the_users_across_connections_and_http(
             assert {a["type"] for a in (await _answers(ws, ids)).values()} == {"ack"}
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             url = f"/api/v1/matters/{kit.ref}/events"
-            body = {"kind": "message", "payload": {}}
+            body = {"kind": "message", "client_id": "h", "payload": {"thread": "h"}}
             refused = await http.post(url, json=body, headers=kit.auth("staff"))
             assert refused.status_code == 429
             assert refused.json()["error"]["code"] == "rate_limited"

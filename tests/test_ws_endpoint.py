@@ -77,8 +77,25 @@ async def server(serve: Serve, ws_settings: Settings) -> AsyncIterator[RunningSe
 
 
 @pytest.fixture
+def make_firm(make_firm: MakeFirm) -> MakeFirm:
+    """conftest's ``make_firm``, each kit's matter registered in ``RECIPIENTS``."""
+
+    async def factory(name: str | None = None) -> FirmKit:
+        made = await make_firm(name)
+        RECIPIENTS[made.ref] = [made.contact.id]
+        return made
+
+    return factory
+
+
+@pytest.fixture
 async def kit(make_firm: MakeFirm) -> FirmKit:
     return await make_firm()
+
+
+# Each kit's matter -> its client: a thread's ``to`` (docs/threads.md), which a
+# staff member's new thread must name and a contact's own thread may name (itself).
+RECIPIENTS: dict[str, list[int]] = {}
 
 
 async def open_ws(
@@ -162,14 +179,19 @@ def send_frame(
     payload: Any = None,
     blob: bytes | None = b"RTM1-ciphertext",
 ) -> str:
+    if payload is None:
+        payload = {"thread": fid}
+    if audience == "portal" and isinstance(payload, dict) and "thread" in payload:
+        payload = {**payload, "to": RECIPIENTS.get(matter, [])}
     return json.dumps(
         {
             "type": "send",
             "id": fid,
             "matter": matter,
-            "kind": "message",
+            # Internal items are notes (a staff-audience message is refused).
+            "kind": "message" if audience == "portal" else "note",
             "audience": audience,
-            "payload": payload if payload is not None else {"thread": fid},
+            "payload": payload,
             "blob": None if blob is None else base64.urlsafe_b64encode(blob).decode().rstrip("="),
         }
     )
@@ -464,7 +486,7 @@ async def test_contact_never_sees_staff_events_or_fields(
         contact_frames,
         staff_frames,
     )
-    assert contact_frames[0]["payload"] == {"thread": "hi"}
+    assert contact_frames[0]["payload"]["thread"] == "hi"
     assert "staff_" not in json.dumps(contact_frames) and "internal" not in json.dumps(
         contact_frames
     )
@@ -507,7 +529,12 @@ async def test_other_matters_are_not_found_with_no_data(
 def _is_access_check(sql: str) -> bool:
     # stream.can_access: the matter row if an active membership EXISTS (the
     # hub's own periodic membership re-check is a different statement).
-    return "FROM matters" in sql and "EXISTS" in sql and "matter_members" in sql
+    # (a contact's subscribe reads its membership too: ``can_view``, a join)
+    return (
+        "FROM matters" in sql
+        and "matter_members" in sql
+        and ("EXISTS" in sql or "JOIN matter_members" in sql)
+    )
 
 
 async def test_sends_reuse_the_connections_access_check(
@@ -629,7 +656,7 @@ async def test_group_commit_takes_a_send_queued_as_its_lane_finishes(
     async with db.read() as session:
         matter = await can_access(session, kit.contact, kit.ref)
     for n in range(4):
-        send = Send(kit.ref, "message", "portal", {"sent_at": n}, None, f"q-{n}")
+        send = Send(kit.ref, "message", "portal", {"thread": "q", "sent_at": n}, None, f"q-{n}")
         async with asyncio.timeout(TIMEOUT):  # no extra task: the race is one loop turn
             event, created, _ = await committer.append(kit.contact, send, matter)
         assert (event.seq, created) == (n + 1, True)
@@ -658,6 +685,7 @@ async def test_two_matters_in_one_subscribe_and_shutdown_closes_1012(
 ) -> None:
     kit = await make_firm()
     second = await kit.add_matter(title="Second")
+    RECIPIENTS[second.reference] = [kit.contact.id]
     async with serve(create_app(ws_settings)) as srv:
         ws = await connected(srv, kit.tokens["contact"])
         await ws.send(
@@ -755,9 +783,11 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
         app_settings = dataclasses.replace(settings, database_url=proxied)
         async with serve(create_app(app_settings)) as srv:
             ws = await connected(srv, token)
-            assert (await send_many(ws, matter.reference, ["before"])) == {"before": 1}
+            # (internal notes: the matter has no client to address a thread to)
+            internal: dict[str, Any] = {"audience": "staff"}
+            assert (await send_many(ws, matter.reference, ["before"], **internal)) == {"before": 1}
             proxy.cut()
-            await ws.send(send_frame("during", matter.reference))
+            await ws.send(send_frame("during", matter.reference, **internal))
             err = await recv(ws)
             assert (err["type"], err["id"], err["code"]) == ("error", "during", "unavailable")
             await ws.send(
@@ -787,7 +817,7 @@ async def test_database_outage_is_an_unavailable_error_and_a_retry_works(
                     assert response.json()["error"]["code"] == "unavailable"
             # The connection survived; once the database is back the same id goes through.
             proxy.open = True
-            assert await send_many(ws, matter.reference, ["during"]) == {"during": 2}
+            assert await send_many(ws, matter.reference, ["during"], **internal) == {"during": 2}
             await ws.close()
         rows = await stored(db, matter.id)
         assert [r.client_id for r in rows] == ["before", "during"]

@@ -103,7 +103,7 @@ def only_load(actions: list[Action]) -> LoadBacklog:
 def live_sub(p: Protocol, after: int = 0, head: int = 0) -> None:
     """Subscribe and finish the (empty) backlog: the subscription is live."""
     auth = subscribe(p, after)
-    load = only_load(p.subscribed(auth.sub, M, MID, head))
+    load = only_load(p.subscribed(auth.sub, M, MID, head, see_applicants=True))
     p.backlog_loaded(load.sub, M, [ev(s) for s in range(after + 1, head + 1)])
     frames(p)
 
@@ -318,7 +318,7 @@ def test_subscribe_backlog_then_live_with_events_arriving_during_every_phase() -
     auth = subscribe(p, after=2)
     assert auth.matter == M and auth.after == 2
     p.deliver(ev(5))  # joined the hub, not yet authorised: buffered
-    load = only_load(p.subscribed(auth.sub, M, MID, head=5))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=5, see_applicants=True))
     assert load == LoadBacklog(auth.sub, M, MID, 2, load.limit, load.max_bytes)
     p.deliver(ev(6))  # backlog loading: buffered
     p.deliver(ev(6))  # repeated delivery
@@ -361,7 +361,7 @@ def test_live_gap_requests_a_fill_and_buffers_until_it_arrives() -> None:
 def test_gap_in_the_buffer_after_backlog_requests_another_load() -> None:
     p = connected()
     auth = subscribe(p, 0)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=1))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=1, see_applicants=True))
     for s in (2, 4, 5):  # seq 3 was lost by the broker
         p.deliver(ev(s))
     [again] = p.backlog_loaded(load.sub, M, [ev(1), ev(2)])
@@ -397,7 +397,7 @@ def test_stale_or_future_cursor_gets_resync_and_no_subscription(
 ) -> None:
     p = connected(backlog_limit=1000)
     auth = subscribe(p, after)
-    assert p.subscribed(auth.sub, M, MID, head) == [Leave(M)]
+    assert p.subscribed(auth.sub, M, MID, head, see_applicants=True) == [Leave(M)]
     assert frames(p) == [
         {"type": "resync", "id": "c1", "matter": M, "after": after, "head": head, "reason": reason}
     ]
@@ -407,7 +407,7 @@ def test_stale_or_future_cursor_gets_resync_and_no_subscription(
 def test_cursor_exactly_backlog_limit_behind_is_served() -> None:
     p = connected(backlog_limit=4, send_queue=100)
     auth = subscribe(p, 1)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=5))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=5, see_applicants=True))
     p.backlog_loaded(load.sub, M, [ev(s) for s in range(2, 6)])
     assert event_seqs(frames(p)) == [2, 3, 4, 5]
 
@@ -415,7 +415,7 @@ def test_cursor_exactly_backlog_limit_behind_is_served() -> None:
 def test_backlog_is_paged_so_one_load_never_fills_the_send_queue() -> None:
     p = connected(backlog_limit=100, send_queue=8)  # page = 4
     auth = subscribe(p, 0)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=10))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=10, see_applicants=True))
     assert load.limit == 4
     got: list[int] = []
     after = 0
@@ -436,7 +436,7 @@ def test_full_live_buffer_while_loading_reloads_from_the_database() -> None:
     p = connected(backlog_limit=1000, send_queue=4)  # page 2, live buffer 4
     db = [ev(s) for s in range(1, 9)]
     auth = subscribe(p, 0)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=1))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=1, see_applicants=True))
     for e in db[1:]:  # 7 live events while loading: the buffer overflows
         p.deliver(e)
     got = event_seqs(frames(p))
@@ -474,7 +474,7 @@ def test_not_found_and_unavailable_end_the_subscription_with_an_error() -> None:
         }
     ]
     auth = subscribe(p, 0, fid="c2")
-    load = only_load(p.subscribed(auth.sub, M, MID, 3))
+    load = only_load(p.subscribed(auth.sub, M, MID, 3, see_applicants=True))
     p.backlog_failed(load.sub, M, Unavailable("database unreachable"))
     assert frames(p)[-1]["code"] == "unavailable"
     assert p.subscriptions() == {}
@@ -500,12 +500,12 @@ def test_answers_for_a_subscription_that_was_dropped_are_ignored() -> None:
     second = subscribe(p, 0, fid="c2")
     frames(p)
     # The first authorisation returns after a newer subscription exists: no Leave.
-    assert p.subscribed(first.sub, M, MID, 0) == []
-    load = only_load(p.subscribed(second.sub, M, MID, 0))
+    assert p.subscribed(first.sub, M, MID, 0, see_applicants=True) == []
+    load = only_load(p.subscribed(second.sub, M, MID, 0, see_applicants=True))
     assert p.backlog_loaded(first.sub, M, [ev(1)]) == []
     p.backlog_loaded(load.sub, M, [])
     p.receive_text('{"type":"unsubscribe","id":"u2","matters":["AAAA0000"]}')
-    assert p.subscribed(second.sub, M, MID, 0) == [Leave(M)]
+    assert p.subscribed(second.sub, M, MID, 0, see_applicants=True) == [Leave(M)]
     assert [f["type"] for f in frames(p)] == ["subscribed", "unsubscribed"]
 
 
@@ -572,7 +572,7 @@ def big(seq: int, chars: int = 10_000) -> StoredEvent:
 def test_a_page_cut_short_by_bytes_is_followed_by_the_next() -> None:
     p = connected(backlog_limit=100, send_queue=8, backlog_page_bytes=5000)  # page = 4
     auth = subscribe(p, 0)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=6))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=6, see_applicants=True))
     assert (load.limit, load.max_bytes) == (4, 5000)
     got: list[int] = []
     # The database answers fewer than ``limit`` events (its byte bound): the
@@ -593,7 +593,7 @@ def test_a_page_cut_short_by_bytes_is_followed_by_the_next() -> None:
 def test_backlog_page_stops_at_a_full_outbox_and_reads_on_later() -> None:
     p = connected(send_queue_bytes=25_000)
     auth = subscribe(p, 0)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=5))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=5, see_applicants=True))
     db = [big(s) for s in range(1, 6)]
     got: list[int] = []
     answer = db[: load.limit]
@@ -615,7 +615,7 @@ def test_backlog_page_stops_at_a_full_outbox_and_reads_on_later() -> None:
 def test_live_events_buffered_while_loading_are_bounded_in_bytes() -> None:
     p = connected(send_queue_bytes=25_000)
     auth = subscribe(p, 0)
-    load = only_load(p.subscribed(auth.sub, M, MID, head=1))
+    load = only_load(p.subscribed(auth.sub, M, MID, head=1, see_applicants=True))
     for s in (2, 3, 4):  # the third passes 25,000 bytes: dropped, read again later
         assert p.deliver(big(s)) == []
     frames(p)
@@ -687,7 +687,7 @@ def test_contact_never_gets_staff_events_or_staff_fields_but_staff_and_bots_do()
         p.connected()
         frames(p)
         auth = subscribe(p, 0)
-        load = only_load(p.subscribed(auth.sub, M, MID, 2))
+        load = only_load(p.subscribed(auth.sub, M, MID, 2, see_applicants=True))
         frames(p)
         p.backlog_loaded(load.sub, M, events[:2])
         for e in events[2:]:
@@ -932,7 +932,7 @@ class SeamMachine(RuleBasedStateMachine):
         p = self.conns[name]
         if isinstance(a, Authorize):
             self.joined[name] = True  # join first, then read the head
-            self._run(name, p.subscribed(a.sub, a.matter, MID, len(self.log)))
+            self._run(name, p.subscribed(a.sub, a.matter, MID, len(self.log), see_applicants=True))
         elif isinstance(a, LoadBacklog):
             events = self.log[a.after : a.after + a.limit]
             self._run(name, p.backlog_loaded(a.sub, a.matter, events))
@@ -964,7 +964,7 @@ class SeamMachine(RuleBasedStateMachine):
                 for f in self.got[name]:
                     if f["type"] == "event":
                         assert f["audience"] == "portal"
-                        assert set(f["payload"]) <= {"thread", "reply_to", "sent_at"}
+                        assert set(f["payload"]) <= {"thread", "parent", "to", "item", "sent_at"}
 
     def teardown(self) -> None:
         if not hasattr(self, "conns"):

@@ -1,6 +1,7 @@
 """A firm's settings: whether every staff member needs a second factor, how
-long a client's portal access lasts after acceptance, and whether clients see
-their matters' timeline of steps (org admins change them)."""
+long a client's portal access lasts after acceptance, whether clients see
+their matters' timeline of steps, and whether clients see which staff
+members read their messages (org admins change them)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from rtportal.principal import Principal
 __all__ = ["MAX_EXPIRY_DAYS", "Updated", "firm_body", "update_settings"]
 
 MAX_EXPIRY_DAYS = 3650
-_FIELDS = frozenset({"require_totp", "invite_expiry_days", "show_timeline"})
+_FIELDS = frozenset({"require_totp", "invite_expiry_days", "show_timeline", "hide_staff_receipts"})
+# The settings that are a plain true or false, each a ``firms`` column of that name:
+# ``show_timeline`` (clients see their matters' step timeline, rtportal.timeline;
+# off, they get neither the timeline nor ``step`` events) and
+# ``hide_staff_receipts`` (clients are not shown staff readers, rtportal.threads).
+_FLAGS = ("show_timeline", "hide_staff_receipts")
 
 
 def firm_body(firm: Firm) -> dict[str, Any]:
@@ -29,6 +35,7 @@ def firm_body(firm: Firm) -> dict[str, Any]:
         "require_totp": firm.require_totp,
         "invite_expiry_days": firm.invite_expiry_days,
         "show_timeline": firm.show_timeline,
+        "hide_staff_receipts": firm.hide_staff_receipts,
     }
 
 
@@ -59,7 +66,7 @@ async def _end_sessions_without_second_factor(session: AsyncSession, firm_id: in
 async def update_settings(
     session: AsyncSession, principal: Principal, body: dict[str, Any], address: str | None
 ) -> Updated:
-    """Apply ``{require_totp?, invite_expiry_days?, show_timeline?}``
+    """Apply ``{require_totp?, invite_expiry_days?, show_timeline?, hide_staff_receipts?}``
     (``invite_expiry_days`` ``null``: access until removed).
 
     Turning ``require_totp`` on revokes the tokens of the staff who have no
@@ -92,13 +99,13 @@ async def update_settings(
                 field="invite_expiry_days",
             )
         firm.invite_expiry_days = changed["invite_expiry_days"] = days
-    if "show_timeline" in body:
-        # Clients see their matters' step timeline (rtportal.timeline); off, they
-        # get neither the timeline nor ``step`` events.
-        shown = body["show_timeline"]
-        if not isinstance(shown, bool):
-            raise BadRequest("show_timeline: must be true or false", field="show_timeline")
-        firm.show_timeline = changed["show_timeline"] = shown
+    for flag in _FLAGS:
+        if flag in body:
+            value = body[flag]
+            if not isinstance(value, bool):
+                raise BadRequest(f"{flag}: must be true or false", field=flag)
+            setattr(firm, flag, value)
+            changed[flag] = value
     if changed:
         await audit.record(
             session,

@@ -24,6 +24,7 @@ from rtportal.principal import Principal
 __all__ = [
     "active_memberships",
     "can_access",
+    "can_view",
     "list_matters",
     "live",
     "valid_matter_ref",
@@ -104,6 +105,31 @@ def visible_matters(principal: Principal) -> Any:
     if principal.kind != "staff":
         return and_(condition, select(MatterMember.id).where(_membership(principal)).exists())
     return condition
+
+
+async def can_view(
+    session: AsyncSession, principal: Principal, matter_ref: str
+) -> tuple[Matter, bool]:
+    """``can_access`` and whether the caller sees every applicant's threads.
+
+    The second value is the membership's ``see_applicants`` for a contact
+    (``rtportal.events.audience.view_for``), ``True`` for staff and bots, in
+    the same one query.
+    """
+    if principal.kind != "contact":
+        return await can_access(session, principal, matter_ref), True
+    if not valid_matter_ref(matter_ref):
+        raise NotFound("no such matter")
+    query = (
+        select(Matter, MatterMember.see_applicants)
+        .join(MatterMember, _membership(principal))
+        .where(Matter.reference == matter_ref, Matter.firm_id == principal.firm_id)
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound("no such matter")
+    return row[0], bool(row[1])
 
 
 async def list_matters(session: AsyncSession, principal: Principal) -> list[Matter]:

@@ -58,6 +58,10 @@ class Cursor:
             raise InvalidCursor(f"{where}: must be an integer from 0 to {MAX_SEQ}")
         return cls(value)
 
+    def to_json(self) -> int:
+        """The cursor as a JSON value in a frame or body (what ``from_json`` reads)."""
+        return self.after
+
     def __str__(self) -> str:
         return str(self.after)
 

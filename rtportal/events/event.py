@@ -53,6 +53,9 @@ class StoredEvent:
     blob: bytes | None
     client_id: str | None
     created_at: str
+    # A deleted item's event (or one of its edits): ``blob`` erased in the
+    # delete's transaction (rtportal.threads.items); on the wire only when true.
+    redacted: bool = False
     # Per-viewer-class views built by rtportal.events.audience.view_for, shared
     # by every connection of that class (read-only by convention).
     views: dict[str, dict[str, Any] | None] = field(
@@ -61,7 +64,7 @@ class StoredEvent:
 
     def to_wire(self) -> dict[str, Any]:
         """The full (staff) view; ``blob`` as unpadded base64url or ``None``."""
-        return {
+        wire = {
             "matter": self.matter,
             "seq": self.seq,
             "kind": self.kind,
@@ -72,6 +75,9 @@ class StoredEvent:
             "client_id": self.client_id,
             "created_at": self.created_at,
         }
+        if self.redacted:
+            wire["redacted"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, matter_id: int, data: dict[str, Any]) -> StoredEvent:
@@ -89,4 +95,5 @@ class StoredEvent:
             blob=None if blob is None else base64url.decode(blob, len(blob)),
             client_id=data.get("client_id"),
             created_at=str(data["created_at"]),
+            redacted=data.get("redacted") is True,
         )

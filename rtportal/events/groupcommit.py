@@ -66,6 +66,26 @@ class WriteCheck(Protocol):
     ) -> Awaitable[list[RtPortalError | None]]: ...
 
 
+class Prepare(Protocol):
+    """Each send of a batch as it will be written (fields the server sets, filled
+    in) or its refusal, in order (the thread rules, ``rtportal.threads.items
+    .prepare_sends``); sends it does not concern are returned unchanged."""
+
+    def __call__(
+        self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]], /
+    ) -> Awaitable[list[Send | RtPortalError]]: ...
+
+
+class WriteAlone(Protocol):
+    """Write one prepared send in a transaction of its own (edits and deletes,
+    ``rtportal.threads.acts.ActWriter``): ``(event, created)`` once committed;
+    an ``RtPortalError`` refuses it. Published with its batch."""
+
+    def __call__(
+        self, principal: Principal, matter: Matter, send: Send, /
+    ) -> Awaitable[tuple[StoredEvent, bool]]: ...
+
+
 Outcome = tuple[StoredEvent, bool, Matter]  # (event, created, matter)
 OnDone = Callable[[Outcome | None, BaseException | None], None]
 
@@ -121,10 +141,14 @@ class GroupCommit:
         "_drainer",
         "_inflight",
         "_queue",
+        "alone",
+        "alone_kinds",
         "authorize",
         "check",
         "check_kinds",
         "db",
+        "prepare",
+        "prepare_kinds",
         "publish",
         "settings",
     )
@@ -137,6 +161,10 @@ class GroupCommit:
         authorize: Authorize,
         check: WriteCheck | None = None,
         check_kinds: frozenset[str] = frozenset(),
+        prepare: Prepare | None = None,
+        prepare_kinds: frozenset[str] = frozenset(),
+        alone: WriteAlone | None = None,
+        alone_kinds: frozenset[str] = frozenset(),
     ) -> None:
         self.db = db
         self.publish = publish
@@ -145,6 +173,15 @@ class GroupCommit:
         # Run for the sends of ``check_kinds`` only, in one read per batch.
         self.check = check
         self.check_kinds = check_kinds
+        # Run for the sends of ``prepare_kinds`` only, in one read per batch,
+        # before ``check`` (which sees the prepared sends).
+        self.prepare = prepare
+        self.prepare_kinds = prepare_kinds
+        # The sends of ``alone_kinds`` are written by ``alone`` after the batch's
+        # write, one transaction each (what one statement cannot do: a delete
+        # erases blobs in its transaction).
+        self.alone = alone
+        self.alone_kinds = alone_kinds
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -270,7 +307,11 @@ class GroupCommit:
                 matter = request.matter or checked.get(id(request))
                 if matter is not None:
                     ready.append((request, matter))
+            ready = await self._prepared(ready, failed)
             ready = await self._checked(ready, failed)
+            alone = [(r, m) for r, m in ready if r.send.kind in self.alone_kinds]
+            if alone:
+                ready = [(r, m) for r, m in ready if r.send.kind not in self.alone_kinds]
             items = [
                 AppendItem(matter, request.principal, request.send) for request, matter in ready
             ]
@@ -281,12 +322,48 @@ class GroupCommit:
                     failed.append((request, outcome))  # wrote nothing for it
                 else:
                     done.append((request, outcome[0], outcome[1], matter))
+            for request, matter in alone:
+                await self._write_alone(request, matter, done, failed)
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):
                 raise _BatchFailed from error  # retried one by one by _write_all
             del failed[mark:]  # the whole batch failed: one error for each
             failed.extend((request, error) for request in batch)
+
+    async def _prepared(
+        self, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
+    ) -> list[tuple[_Request, Matter]]:
+        """``ready`` with each send as ``prepare`` made it, without those it refuses."""
+        if self.prepare is None or not any(r.send.kind in self.prepare_kinds for r, _ in ready):
+            return ready
+        items = [(request.principal, matter, request.send) for request, matter in ready]
+        async with self.db.read() as session:
+            prepared = await self.prepare(session, items)
+        passed: list[tuple[_Request, Matter]] = []
+        for (request, matter), outcome in zip(ready, prepared, strict=True):
+            if isinstance(outcome, RtPortalError):
+                failed.append((request, outcome))
+            else:
+                request.send = outcome  # deterministic: a retry prepares the same send
+                passed.append((request, matter))
+        return passed
+
+    async def _write_alone(
+        self, request: _Request, matter: Matter, done: list[_Done], failed: list[_Failed]
+    ) -> None:
+        """One send through ``alone``, after the batch's commit: its failure is its own
+        (never the batch's, which is committed and must not be retried)."""
+        assert self.alone is not None
+        try:
+            event, created = await self.alone(request.principal, matter, request.send)
+        except RtPortalError as err:
+            failed.append((request, err))
+        except Exception as err:
+            log.exception("a send written alone failed")
+            failed.append((request, err))
+        else:
+            done.append((request, event, created, matter))
 
     async def _checked(
         self, ready: list[tuple[_Request, Matter]], failed: list[_Failed]

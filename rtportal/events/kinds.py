@@ -28,6 +28,8 @@ from rtportal.principal import PrincipalKind
 __all__ = ["KINDS", "Kind", "kind_of"]
 
 _MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exact
+_ITEM_MAX = 140  # an item id: "<rtp1 id>.<client id>" (item_tags.item is as wide)
+_TO_MAX = 20  # recipients of a client thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,10 @@ class Kind:
     # A client sees it only when addressed: their contact id is in ``payload.to``
     # (rtportal.events.audience.view_for); staff see every one.
     addressed: bool = False
+    # A thread item or an act on one: a client sees it when ``payload.to`` names
+    # them, when they sent it, or when their membership sees applicants
+    # (rtportal.threads.visibility).
+    threaded: bool = False
 
 
 def _obj(**fields: Field) -> Obj:
@@ -52,28 +58,70 @@ def _obj(**fields: Field) -> Obj:
 _STAFF: frozenset[PrincipalKind] = frozenset({"staff"})
 
 _KINDS = (
-    # A conversation message. Its body is end-to-end encrypted in ``blob``;
-    # the payload holds only metadata, all of it visible to the matter's
-    # members. Audience ``staff``: an internal message clients never see.
+    # A thread item (docs/threads.md): an opener (no ``parent``) or a reply.
+    # Its body is end-to-end encrypted in ``blob``; the payload holds only
+    # metadata. ``item``, ``to`` and a reply's ``parent`` are set by the
+    # server (rtportal.threads.items). Stored messages from before threads
+    # (``reply_to``, no ``thread``) still read: a view copies declared fields.
+    # Internal items are ``note``s (stored staff-audience messages still read).
     Kind(
         "message",
         frozenset({"staff", "contact", "bot"}),
-        ("portal", "staff"),
+        ("portal",),
         _obj(
+            # Required of every send (rtportal.threads.items: ``thread_required``);
+            # optional here, where the server's own writes are checked too.
             thread=Field(Str(64), client=True),
-            reply_to=Field(Int(1, _MAX_SEQ), client=True),
+            parent=Field(Str(_ITEM_MAX), client=True),
+            to=Field(List(Int(1, _MAX_SEQ), _TO_MAX), client=True),
+            item=Field(Str(_ITEM_MAX), client=True),
             # The sender's clock (ns since the Unix epoch): informational.
             sent_at=Field(Int(0, 2**63 - 1), client=True),
         ),
         blob=True,
+        threaded=True,
     ),
-    # A staff note on the matter (body optionally encrypted in ``blob``).
+    # An internal note: a staff thread of its own or inside a client thread
+    # (body sealed under the firm internal key in ``blob``; ``text``: the
+    # plaintext of firms without keys and of notes stored before threads).
     Kind(
         "note",
-        _STAFF,
+        frozenset({"staff", "bot"}),
         ("staff",),
-        _obj(text=Field(Str(8000)), thread=Field(Str(64))),
+        _obj(
+            text=Field(Str(8000)),
+            thread=Field(Str(64)),
+            parent=Field(Str(_ITEM_MAX)),
+            item=Field(Str(_ITEM_MAX)),
+        ),
         blob=True,
+    ),
+    # A new body of an item, from the item's sender only (a new envelope in
+    # ``blob``). ``thread`` and ``to`` are the item's (set by the server).
+    Kind(
+        "edit",
+        frozenset({"staff", "contact", "bot"}),
+        ("portal", "staff"),
+        _obj(
+            item=Field(Str(_ITEM_MAX), required=True, client=True),
+            thread=Field(Str(64), client=True),
+            to=Field(List(Int(1, _MAX_SEQ), _TO_MAX), client=True),
+        ),
+        blob=True,
+        threaded=True,
+    ),
+    # An item deleted by its sender (or by staff): its events' blobs are
+    # erased in the delete's transaction (``events.redacted``).
+    Kind(
+        "delete",
+        frozenset({"staff", "contact", "bot"}),
+        ("portal", "staff"),
+        _obj(
+            item=Field(Str(_ITEM_MAX), required=True, client=True),
+            thread=Field(Str(64), client=True),
+            to=Field(List(Int(1, _MAX_SEQ), _TO_MAX), client=True),
+        ),
+        threaded=True,
     ),
     # An internal-only tag put on (or, ``removed``, taken off) one item: written by
     # rtportal.threads.tags with the ``item_tags`` row, in its transaction. ``tag`` is

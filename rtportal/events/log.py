@@ -65,7 +65,8 @@ __all__ = [
 ]
 
 
-def _from_row(row: Event, reference: str) -> StoredEvent:
+def event_of_row(row: Event, reference: str) -> StoredEvent:
+    """A stored row as the event every layer sees (the log's reads, thread pages, the feed)."""
     return StoredEvent(
         matter_id=row.matter_id,
         matter=reference,
@@ -77,12 +78,8 @@ def _from_row(row: Event, reference: str) -> StoredEvent:
         blob=row.blob,
         client_id=row.client_id,
         created_at=iso_time(row.created_at),
+        redacted=bool(row.redacted),
     )
-
-
-def event_of_row(row: Event, reference: str) -> StoredEvent:
-    """The stored event of an ``events`` row read elsewhere (the staff feed)."""
-    return _from_row(row, reference)
 
 
 # Per item: ``(event, created)``, or the item's own error (nothing written for it).
@@ -401,7 +398,7 @@ async def read_since(
     if limit <= 0:
         return []
     rows = await _read_page(session, matter_id, after_seq, limit, max_bytes, True)
-    return [_from_row(row, ref) for row, ref in rows]
+    return [event_of_row(row, ref) for row, ref in rows]
 
 
 async def read_before(
@@ -420,7 +417,7 @@ async def read_before(
     if limit <= 0 or before_seq <= 1:
         return []
     rows = await _read_page(session, matter_id, before_seq, limit, max_bytes, False)
-    return [_from_row(row, ref) for row, ref in reversed(rows)]
+    return [event_of_row(row, ref) for row, ref in reversed(rows)]
 
 
 async def head(session: AsyncSession, matter_id: int) -> int:

@@ -37,9 +37,22 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
-from rtportal.http import audit, auth, directory, feed, firm, outbox, staff, tags, timeline, totp
+from rtportal.http import (
+    audit,
+    auth,
+    directory,
+    feed,
+    firm,
+    outbox,
+    reads,
+    staff,
+    tags,
+    timeline,
+    totp,
+)
 from rtportal.http import invites as invite_routes
 from rtportal.http import keys as key_routes
+from rtportal.http import threads as thread_routes
 from rtportal.http.bodies import json_object
 from rtportal.http.context import (
     check_csrf,
@@ -136,14 +149,14 @@ async def _history_page(
 ) -> Response:
     page_bytes = settings_of(request).history_page_bytes
     async with db_of(request).read() as session:
-        matter = await membership.can_access(session, principal, ref)
+        matter, sees = await membership.can_view(session, principal, ref)
         # Bounded in bytes too: a page may hold fewer than ``limit`` events.
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
             events = await stream.read_since(session, matter.id, cursor.after, limit, page_bytes)
         head = await stream.head(session, matter.id)
-    views = [v for v in (view_for(e, principal) for e in events) if v is not None]
+    views = [v for v in (view_for(e, principal, sees) for e in events) if v is not None]
     # Cursors advance over events this caller may not see, so paging ends.
     if backward:
         first = events[0].seq if events else min(cursor.after, head + 1)
@@ -302,8 +315,10 @@ def routes() -> list[BaseRoute]:
         *firm.routes(),
         *auth.routes(),
         *staff.routes(),
+        *reads.routes(),
         *timeline.routes(),
         *tags.routes(),
         *feed.routes(),
+        *thread_routes.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

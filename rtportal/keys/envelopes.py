@@ -1,4 +1,4 @@
-"""The directory's check on every ``message`` and ``note`` write (websocket and HTTP).
+"""The directory's check on every ``message``, ``note`` and ``edit`` write (websocket and HTTP).
 
 Once a matter has a manifest its messages are end-to-end encrypted: the
 event's ``blob`` must be an rtp1 envelope whose firm, matter, thread
@@ -12,7 +12,9 @@ that has not set up keys writes plain payloads). While the newest manifest still
 names a client who is no longer a live member of the matter (removed or
 expired, and the next epoch not posted yet) every write is ``stale_epoch``
 with ``reason: rekey_required`` and ``users``: the staff browser posts the
-next epoch without them, then writes again.
+next epoch without them, then writes again. An ``edit`` is checked after
+the thread rules set its ``thread`` (the item's): its envelope's ``parent``
+must be the edited item's ``msg_id`` (the client id its item id ends with).
 
 The group commit runs this for a batch before its write, in one read
 (``rtportal.events.groupcommit.WriteCheck``): one query finds which of the
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rtportal import base64url
 from rtportal.crypto.envelope import Visibility
 from rtportal.db.models import Firm, Matter
 from rtportal.errors import (
@@ -40,8 +43,18 @@ from rtportal.principal import Principal
 
 __all__ = ["CHECKED_KINDS", "check_send", "check_sends"]
 
-CHECKED_KINDS = frozenset({"message", "note"})
+CHECKED_KINDS = frozenset({"message", "note", "edit"})
 _VIS = {"portal": Visibility.PORTAL, "staff": Visibility.STAFF}
+
+
+def _item_msg_id(item: object) -> bytes | None:
+    """The ``msg_id`` an encrypted item's id ends with (``<sender>.<msg_id base64url>``)."""
+    if not isinstance(item, str):
+        return None
+    try:
+        return base64url.decode(item.partition(".")[2], 16)
+    except RtPortalError:
+        return None
 
 
 async def check_send(
@@ -64,6 +77,12 @@ async def check_send(
     ):
         raise BadRequest(
             "blob: the envelope names another firm, matter, thread or visibility",
+            field="blob",
+            reason="crypto_wrong_context",
+        )
+    if send.kind == "edit" and header.parent != _item_msg_id(send.payload.get("item")):
+        raise BadRequest(
+            "blob: an edit's envelope names the edited item's msg_id as its parent",
             field="blob",
             reason="crypto_wrong_context",
         )

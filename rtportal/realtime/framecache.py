@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from rtportal.events.audience import addressed, view_for
+from rtportal.events.audience import personal, view_for
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
@@ -37,9 +37,17 @@ class FrameCache:
     first. A fan-out uses an entry within one loop iteration, so eviction
     only costs a re-encode for a later backlog read.
 
-    (matter_id, seq) names one immutable event only within one database, so
-    use one cache per app (``Runtime.frames``); each entry
-    also remembers ``created_at`` and is re-encoded if it does not match.
+    (matter_id, seq) names one event only within one database, so use one
+    cache per app (``Runtime.frames``); each entry also remembers
+    ``created_at`` and ``redacted`` and is re-encoded if they do not match.
+    An event changes once at most: a delete erases an item's blobs
+    (``redacted``). Every read after that comes from the database with
+    ``redacted`` set (the hub keeps no events; the broker carries only new
+    ones), so the old frame is never served again, on any worker, without
+    an eviction message: its entry just misses and is replaced.
+
+    Thread items a client sees only when they name them (``audience.personal``:
+    ``see_applicants`` off) and addressed kinds are keyed per contact.
     """
 
     ENTRY_COST = 200  # bytes of key, tuple and dict slot per entry, roughly
@@ -54,7 +62,7 @@ class FrameCache:
         self._size = size
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._frames: OrderedDict[tuple[int, int, str], tuple[str, str]] = OrderedDict()
+        self._frames: OrderedDict[tuple[int, int, str], tuple[str, bool, str]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -63,25 +71,29 @@ class FrameCache:
         """What the cached entries count against ``max_bytes``."""
         return self._bytes
 
-    def frame(self, event: StoredEvent, principal: Principal, cls: str) -> str:
-        if cls == "portal" and addressed(event):
-            # Seen only by the contacts it names: one entry per contact.
+    def frame(
+        self, event: StoredEvent, principal: Principal, cls: str, see_applicants: bool = False
+    ) -> str:
+        """The frame of ``event`` for ``principal`` (of viewer class ``cls``);
+        ``see_applicants``: their membership of the matter's (``view_for``)."""
+        if cls == "portal" and personal(event, see_applicants):
+            # Seen only by some contacts: one entry per contact.
             cls = f"portal:{principal.id}"
         key = (event.matter_id, event.seq, cls)
         frames = self._frames
         entry = frames.get(key)
-        if entry is not None and entry[0] == event.created_at:
+        if entry is not None and entry[0] == event.created_at and entry[1] == event.redacted:
             self.hits += 1
             frames.move_to_end(key)
-            return entry[1]
+            return entry[2]
         self.misses += 1
-        view = view_for(event, principal)
+        view = view_for(event, principal, see_applicants)
         text = "" if view is None else self._encode(view)
         if entry is not None:
-            self._bytes -= len(entry[1]) + self.ENTRY_COST
-        frames[key] = (event.created_at, text)
+            self._bytes -= len(entry[2]) + self.ENTRY_COST
+        frames[key] = (event.created_at, event.redacted, text)
         self._bytes += len(text) + self.ENTRY_COST
         while self._bytes > self._max_bytes or len(frames) > self._size:
-            _, (_, old) = frames.popitem(last=False)
+            _, (_, _, old) = frames.popitem(last=False)
             self._bytes -= len(old) + self.ENTRY_COST
         return text

@@ -36,6 +36,9 @@ whole life, so both reach connections that only send. Being on the broker,
 these messages are at-most-once too: ``rtportal.realtime.recheck`` re-reads
 the database for the sessions and memberships the connections rely on,
 after a broker reset and a slice at each safety poll.
+
+A matter's topic also carries ephemeral messages (receipts, typing, unread
+counts; never stored): ``rtportal.realtime.ephemeral``.
 """
 
 from __future__ import annotations
@@ -57,10 +60,12 @@ from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.realtime.broker.base import Broker
 from rtportal.realtime.control import ControlPlane
+from rtportal.realtime.ephemeral import EphemeralPlane
 from rtportal.realtime.listener import Listener
 from rtportal.realtime.matterstate import CloseCounts, MatterState, PendingBudget, PendingEvents
 from rtportal.realtime.message import (
     CTL_TOPIC,
+    EPHEMERAL_PREFIX,
     encode_event_message,
     matter_topic,
     peek_event_message,
@@ -91,7 +96,7 @@ _HEADS_CHUNK = 500
 _RECENT_CTL = 256  # ids of our own control messages, to skip their echo
 
 
-class Hub(ControlPlane):
+class Hub(ControlPlane, EphemeralPlane):
     """Per-worker fan-out; see the module docstring and docs/delivery.md."""
 
     def __init__(
@@ -296,6 +301,9 @@ class Hub(ControlPlane):
             return
         if topic == CTL_TOPIC:
             self._on_control(data)
+            return
+        if data.startswith(EPHEMERAL_PREFIX):  # receipts, typing: never in the log
+            self._on_ephemeral(topic, data)
             return
         try:
             matter_id, seq, body = peek_event_message(data)

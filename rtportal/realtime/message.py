@@ -1,5 +1,6 @@
 """The broker message format: topics, an event as published on its matter's topic,
-and the control messages of ``CTL_TOPIC``."""
+the ephemeral messages of a matter's topic (receipts, typing, unread counts:
+never stored) and the control messages of ``CTL_TOPIC``."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from dataclasses import dataclass
 from rtportal import jsonlimits, wirejson
 from rtportal.errors import BadRequest
 from rtportal.events.event import StoredEvent
+from rtportal.principal import Principal
 
 __all__ = [
     "CTL_TOPIC",
+    "EPHEMERAL_PREFIX",
     "CloseAccess",
     "ClosePrincipal",
+    "Ephemeral",
     "decode_control",
+    "decode_ephemeral",
     "encode_control",
+    "encode_ephemeral",
     "encode_event_message",
     "matter_topic",
     "peek_event_message",
@@ -125,3 +131,127 @@ def decode_control(data: bytes) -> ClosePrincipal | CloseAccess:
     ):
         raise ValueError("malformed control message")
     return ClosePrincipal(msg_id, kind, pid, code, None if sids is None else frozenset(sids))
+
+
+# --- ephemeral messages ---------------------------------------------------------------
+
+# An event message starts with its matter id (digits): this prefix can never
+# be one, so one byte comparison tells the two kinds of a matter topic apart.
+EPHEMERAL_PREFIX = b"e:"
+# Contacts one ephemeral message may name: a matter's client members (the
+# invite lists are far smaller); a message naming more is malformed.
+_MAX_CONTACTS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Ephemeral:
+    """A server frame for some connections of a matter, never stored (docs/threads.md).
+
+    ``frame`` is the encoded frame, built once by the publisher (who also
+    decided who may see it: the thread's visibility rule, evaluated against
+    the database) and the same for every receiver; ``reaches`` is the
+    per-connection filter each worker applies. ``user`` (``(kind, id)`` of a
+    principal), when set, sends it only to that user's connections; otherwise staff and bots
+    get it when ``staff`` and contacts when ``contacts`` names them.
+    ``skip_user`` and ``skip_conn`` exclude the typist's own connections
+    and the connection a read mark came from. ``portal_frame``, when set, is
+    what contacts get instead of ``frame`` (a frame whose cursor is spelled
+    per viewer class).
+    """
+
+    id: str  # a worker skips the echo of its own
+    matter_id: int
+    matter: str
+    frame: str
+    staff: bool = True
+    contacts: frozenset[int] = frozenset()
+    user: tuple[str, int] | None = None
+    skip_user: tuple[str, int] | None = None
+    skip_conn: str | None = None
+    portal_frame: str | None = None
+
+    def frame_for(self, principal: Principal) -> str:
+        """The frame as ``principal``'s viewer class reads it."""
+        if principal.is_staff or self.portal_frame is None:
+            return self.frame
+        return self.portal_frame
+
+    def reaches(self, principal: Principal, conn_id: str) -> bool:
+        """Whether the connection ``conn_id`` of ``principal`` receives this message."""
+        if conn_id == self.skip_conn:
+            return False
+        me = (principal.kind, principal.id)
+        if self.user is not None:
+            return me == self.user
+        if me == self.skip_user:
+            return False
+        if principal.is_staff:
+            return self.staff
+        return principal.id in self.contacts
+
+
+def encode_ephemeral(msg: Ephemeral) -> bytes:
+    """``EPHEMERAL_PREFIX + JSON`` as published on the matter's topic."""
+    body = {
+        "id": msg.id,
+        "m": msg.matter_id,
+        "ref": msg.matter,
+        "f": msg.frame,
+        "s": msg.staff,
+        "c": sorted(msg.contacts),
+        "u": None if msg.user is None else list(msg.user),
+        "su": None if msg.skip_user is None else list(msg.skip_user),
+        "sc": msg.skip_conn,
+        "pf": msg.portal_frame,
+    }
+    return EPHEMERAL_PREFIX + wirejson.dumpb(body)
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError("malformed ephemeral message")
+
+
+def _opt_user(value: object) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and len(value) == 2:
+        kind, pid = value
+        if isinstance(kind, str) and type(pid) is int:
+            return kind, pid
+    raise ValueError("malformed ephemeral message")
+
+
+def decode_ephemeral(data: bytes) -> Ephemeral:
+    """The ephemeral message in ``data``; ``ValueError`` if it is not a valid one."""
+    if not data.startswith(EPHEMERAL_PREFIX):
+        raise ValueError("not an ephemeral message")
+    try:
+        msg = jsonlimits.loads(data[len(EPHEMERAL_PREFIX) :], "ephemeral message")
+        if not isinstance(msg, dict) or jsonlimits.too_deep(msg, jsonlimits.MAX_DOCUMENT_DEPTH):
+            raise ValueError("malformed ephemeral message")
+        msg_id, matter_id, ref, frame = msg["id"], msg["m"], msg["ref"], msg["f"]
+        staff, contacts = msg["s"], msg["c"]
+    except (BadRequest, KeyError, TypeError) as exc:
+        raise ValueError("malformed ephemeral message") from exc
+    if not (isinstance(msg_id, str) and isinstance(ref, str) and isinstance(frame, str)):
+        raise ValueError("malformed ephemeral message")
+    if type(matter_id) is not int or type(staff) is not bool:
+        raise ValueError("malformed ephemeral message")
+    if not isinstance(contacts, list) or len(contacts) > _MAX_CONTACTS:
+        raise ValueError("malformed ephemeral message")
+    if not all(type(c) is int for c in contacts):
+        raise ValueError("malformed ephemeral message")
+    return Ephemeral(
+        msg_id,
+        matter_id,
+        ref,
+        frame,
+        staff,
+        frozenset(contacts),
+        _opt_user(msg.get("u")),
+        _opt_user(msg.get("su")),
+        _opt_str(msg.get("sc")),
+        _opt_str(msg.get("pf")),
+    )

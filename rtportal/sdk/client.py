@@ -11,8 +11,10 @@ returns content it did not verify (a failed check raises).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from rtportal import base64url
 from rtportal.crypto.certs import Certificate, Role
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import Body, Visibility
@@ -22,8 +24,29 @@ from rtportal.keys.ids import of_kind
 from rtportal.sdk import bindings, epochs, firmkeys, invitekeys, messages, records, sync
 from rtportal.sdk.clientcore import ClientCore, Invited, K, _b64, identity_public, now_ms, usable
 from rtportal.sdk.errors import ApiError, PinMismatch
+from rtportal.sdk.transport import Outgoing
 
 __all__ = ["Client", "Invited", "identity_public", "now_ms"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Sealing:
+    """What one send seals (kept for its retry after a re-key)."""
+
+    thread: str
+    text: str
+    subject: str
+    staff_only: bool
+    to: Sequence[int] | None
+    edits: str | None
+
+
+def _msg_id_of(item: str) -> bytes:
+    """The ``msg_id`` an item id ends with (``<sender>.<msg_id base64url>``)."""
+    raw = base64url.decode(item.partition(".")[2], 16)
+    if raw is None or len(raw) != 16:
+        raise PreconditionFailed("item_id", "not an encrypted item's id")
+    return raw
 
 
 class Client(ClientCore):
@@ -38,13 +61,20 @@ class Client(ClientCore):
         text: str,
         subject: str = "",
         staff_only: bool = False,
+        to: Sequence[int] | None = None,
+        edits: str | None = None,
     ) -> int:
         """Seal under the newest verified epoch and send over the websocket; returns the seq.
 
-        Staff: a write refused ``stale_epoch`` ``rekey_required`` (a client left the
-        matter without the next epoch) posts that epoch without them, then sends again."""
+        A new ``thread`` opens it (staff name its recipients in ``to``: contact ids
+        of client members), an existing one is replied to; ``staff_only``: an
+        internal note. ``edits``: the id of the caller's own item (of ``thread``)
+        this text replaces. Staff: a write refused ``stale_epoch``
+        ``rekey_required`` (a client left the matter without the next epoch)
+        posts that epoch without them, then sends again."""
+        sealing = _Sealing(thread, text, subject, staff_only, to, edits)
         try:
-            return await self._send(matter, thread, text, subject, staff_only)
+            return await self._send(matter, sealing)
         except ApiError as exc:
             if not (
                 exc.server_code == "stale_epoch"
@@ -54,32 +84,45 @@ class Client(ClientCore):
             ):
                 raise
             await self.rekey_without(matter, exc.details.get("users") or [])
-        return await self._send(matter, thread, text, subject, staff_only)
+        return await self._send(matter, sealing)
 
-    async def _send(
-        self, matter: str, thread: str, text: str, subject: str, staff_only: bool
-    ) -> int:
+    async def _send(self, matter: str, s: _Sealing) -> int:
         d = await self.sync([matter])
-        vis = Visibility.STAFF if staff_only else Visibility.PORTAL
+        vis = Visibility.STAFF if s.staff_only else Visibility.PORTAL
+        parent = None if s.edits is None else _msg_id_of(s.edits)
         env = messages.seal(
             d,
             self.actor,
             matter=matter,
-            thread=thread,
-            body=Body(subject, text),
+            thread=s.thread,
+            body=Body(s.subject, s.text),
             now_ms=self.clock(),
             vis=vis,
+            parent=parent,
             rng=self.rng,
         )
-        out = [messages.outgoing(matter, thread, env)]
-        # over the websocket; an in-process (ASGI) transport has none, so it posts over HTTP
-        if self.websocket:
-            [seq] = await self.http.send_events(out)
-        else:
-            [seq] = await self.http.post_events(out)
+        to = None if s.to is None else list(s.to)
+        seq = await self._out(messages.outgoing(matter, s.thread, env, to=to, edits=s.edits))
         self.state.matter(matter).remember(env.header.msg_id, seq)
         self._save()
         return seq
+
+    async def _out(self, out: Outgoing) -> int:
+        # over the websocket; an in-process (ASGI) transport has none, so it posts over HTTP
+        if self.websocket:
+            [seq] = await self.http.send_events([out])
+        else:
+            [seq] = await self.http.post_events([out])
+        return seq
+
+    async def delete(self, matter: str, item: str, *, client_id: str | None = None) -> int:
+        """Delete an item (the caller's own; staff: any); its blobs are erased.
+        ``client_id``: the same id again is the same delete (a retry)."""
+        audience = "portal"  # the server sets the item's own
+        out = Outgoing(matter, "delete", audience, {"item": item}, None)
+        if client_id is not None:
+            out = Outgoing(matter, "delete", audience, {"item": item}, None, client_id)
+        return await self._out(out)
 
     # ---- staff: epochs ----------------------------------------------------
     async def post_epoch(
@@ -279,10 +322,11 @@ class Client(ClientCore):
             except CryptoInvalid:
                 continue  # not a binding (an ordinary handover: compare its code)
             await self.http.call("POST", f"{K}/certs", made.certs_body())
+            # revoked before the epoch that drops it, as confirm_handover (the handover order)
+            await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
             await self.post_epoch(made.epoch)
             if made.history:
                 await self.http.call("POST", f"{K}/matters/{matter}/wraps", made.wraps_body())
-            await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
             done.append(cid)
         return done
 

@@ -1,5 +1,12 @@
 """Messages: seal for sending, and open what the server serves (verified or an exception).
 
+Thread items (docs/threads.md): a send's client id is its envelope's
+``msg_id`` (base64url), so the item id the server sets is
+``<sender>.<msg_id>`` and a reader checks it against the envelope; an
+``edit`` is an envelope whose ``parent`` is the edited item's ``msg_id``,
+accepted only from the item's sender. A deleted item's events come back
+``redacted`` (no blob): nothing to open.
+
 A content event (``message``, ``note``, ``welcome``) is opened against the
 thread its payload names, so a message moved to another thread fails the
 signature; the sender's certificate, membership, epoch rules (a removed
@@ -17,16 +24,16 @@ from rtportal import base64url
 from rtportal.crypto.certs import Role
 from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import CTYPE_BODY, CTYPE_TEXT, Body, Envelope, Header, Visibility
-from rtportal.crypto.errors import Replay
+from rtportal.crypto.errors import Replay, WrongContext
 from rtportal.crypto.rng import Rng, system_rng
 from rtportal.sdk.actor import Actor
 from rtportal.sdk.errors import NotEncrypted
 from rtportal.sdk.state import MatterPin
 from rtportal.sdk.transport import Outgoing
 
-__all__ = ["CONTENT_KINDS", "Item", "open_event", "outgoing", "seal"]
+__all__ = ["CONTENT_KINDS", "Item", "item_of", "open_event", "outgoing", "seal"]
 
-CONTENT_KINDS = frozenset({"message", "note", "welcome"})
+CONTENT_KINDS = frozenset({"message", "note", "welcome", "edit"})
 BLOB_MAX = 256 * 1024
 
 
@@ -41,6 +48,12 @@ class Item:
     role: Role
     header: Header
     body: Body
+    item: str | None = None  # the item's id; an edit: the id of the item it edits
+
+
+def item_of(header: Header) -> str:
+    """The id the server gives the item this envelope makes (``<sender>.<msg_id>``)."""
+    return f"{header.sender}.{base64url.encode(header.msg_id)}"
 
 
 def seal(
@@ -70,18 +83,34 @@ def seal(
     )
 
 
-def outgoing(matter: str, thread: str, env: Envelope) -> Outgoing:
-    """The websocket send: staff-only envelopes are ``note``s (audience staff)."""
-    if env.header.vis is Visibility.STAFF:
-        return Outgoing(matter, "note", "staff", {"thread": thread}, base64url.encode(env.encode()))
-    return Outgoing(matter, "message", "portal", {"thread": thread}, base64url.encode(env.encode()))
+def outgoing(
+    matter: str,
+    thread: str,
+    env: Envelope,
+    *,
+    to: list[int] | None = None,
+    edits: str | None = None,
+) -> Outgoing:
+    """The send of ``env``: staff-only envelopes are ``note``s (audience staff);
+    ``to``: a staff member's new client thread's recipients; ``edits``: the
+    item this envelope replaces (an ``edit``). Its id is the envelope's ``msg_id``."""
+    blob = base64url.encode(env.encode())
+    cid = base64url.encode(env.header.msg_id)
+    staff = env.header.vis is Visibility.STAFF
+    audience = "staff" if staff else "portal"
+    if edits is not None:
+        return Outgoing(matter, "edit", audience, {"item": edits}, blob, cid)
+    payload: dict[str, Any] = {"thread": thread}
+    if to is not None and not staff:
+        payload["to"] = list(to)
+    return Outgoing(matter, "note" if staff else "message", audience, payload, blob, cid)
 
 
 def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int) -> Item | None:
     """``None`` for events that carry no content (phase, access, ...); else verified or raises."""
     kind = event["kind"]
-    if kind not in CONTENT_KINDS:
-        return None
+    if kind not in CONTENT_KINDS or event.get("redacted") is True:
+        return None  # no content, or a deleted item's (its blob erased)
     matter, seq = event["matter"], int(event["seq"])
     payload = event.get("payload") or {}
     thread = payload.get("thread")
@@ -96,9 +125,28 @@ def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int)
     if seen_at == seq:
         d.matter(matter).seen.discard(msg_id)  # the same event read again, not a replay
     header, cert, plaintext = d.open_message(env, matter=matter, thread=thread, now_ms=now_ms)
+    item = _item_checked(kind, payload, header, matter, seq)
     pin.remember(msg_id, seq)
     if header.ctype == CTYPE_TEXT:
         body = Body("", plaintext.decode("utf-8"))
     else:
         body = Body.decode(plaintext)
-    return Item(seq, kind, thread, header.sender, cert.role, header, body)
+    return Item(seq, kind, thread, header.sender, cert.role, header, body, item)
+
+
+def _item_checked(
+    kind: str, payload: dict[str, Any], header: Header, matter: str, seq: int
+) -> str | None:
+    """The item id the server set, checked against the envelope (``WrongContext``)."""
+    item = payload.get("item")
+    if kind == "edit":
+        # Only the item's sender edits it, and the envelope names the item.
+        who, _, cid = str(item).partition(".")
+        if who != header.sender or header.parent is None or base64url.encode(header.parent) != cid:
+            raise WrongContext(f"{matter} seq {seq}: an edit not by the item's sender")
+        return str(item)
+    if item is None:
+        return None  # stored before threads
+    if item != item_of(header):
+        raise WrongContext(f"{matter} seq {seq}: the item id does not match its envelope")
+    return str(item)

@@ -28,13 +28,14 @@ TIMEOUT_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One event to send: ``kind`` ``message``/``note``, the envelope as unpadded base64url."""
+    """One event to send: ``message``/``note``/``edit`` with the envelope as unpadded
+    base64url, or a ``delete`` (no blob)."""
 
     matter: str
     kind: str
     audience: str
     payload: dict[str, Any]
-    blob: str
+    blob: str | None
     id: str = field(default_factory=lambda: "sdk-" + secrets.token_hex(8))
 
     def frame(self) -> dict[str, Any]:

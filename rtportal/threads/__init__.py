@@ -6,7 +6,14 @@ and unread counts through the thread index, keeps read marks, receipts and
 typing, the firm's tags and the staff activity feed.
 
 Modules:
-    sql.py    the thread expression of migration 0010's index, per dialect
-    tags.py   the firm's internal-only tags and tagging an item (row + ``tag`` event)
-    feed.py   the staff activity feed across the reader's matters
+    sql.py          the thread expression of migration 0010's index, per dialect
+    tags.py         the firm's internal-only tags and tagging an item (row + ``tag`` event)
+    feed.py         the staff activity feed across the reader's matters
+    readers.py      who reads a thread: the visibility rule for marks, counts, receipts, typing
+    unread.py       unread counts and the first unread item, through the thread index
+    reads.py        read marks (forward only) and what a mark publishes after commit
+    receipts.py     read receipts as each viewer may see them
+    typingrelay.py  typing indicators, relayed and never stored
+    liveframes.py   the receipt, typing and unread frames, built once by their publisher
+    cursors.py      the read side's cursors: parsed once the matter is known, written per viewer
 """

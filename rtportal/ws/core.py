@@ -12,6 +12,7 @@ on any ASGI server):
   at most once a minute (``rtportal.access.sessions.touch``);
 * appends through the worker's ``GroupCommit`` (no access query per send):
   **commit**, then ``hub.publish``, then ack;
+* read marks, typing and the hub's ephemeral frames (``rtportal.ws.threadcore``);
 * backlog pacing: a backlog page is read only once the connection's unsent
   bytes are at most ``settings.ws_backlog_low_water`` (``_until_writable``),
   so a client that does not read holds at most about one page.
@@ -51,6 +52,8 @@ from rtportal.ws.protocol import (
     LoadBacklog,
     Protocol,
 )
+from rtportal.ws.threadcore import ThreadIO
+from rtportal.ws.threadproto import MarkRead, RelayTyping
 
 __all__ = [
     "CLOSE_TIMEOUT",
@@ -96,7 +99,7 @@ def backlog_low_water(settings: Settings) -> int:
     return min(settings.ws_backlog_low_water, settings.ws_send_buffer_max // 4)
 
 
-class ConnectionCore:
+class ConnectionCore(ThreadIO):
     """What every transport shares: a ``Protocol`` core plus the I/O it asks for.
 
     The hub ``Listener`` (``principal``, ``deliver``, ``close``): ``deliver``
@@ -275,6 +278,10 @@ class ConnectionCore:
             elif isinstance(action, Heartbeat):
                 if self.principal.session_idle:
                     self._active()  # an open page that only reads is active too
+            elif isinstance(action, (MarkRead, RelayTyping)):
+                if self.principal.session_idle:
+                    self._active()
+                self._spawn(self._thread_task(action))  # rtportal.ws.threadcore
         if self.proto.queued:
             self._frames_ready()
 
@@ -395,7 +402,7 @@ class ConnectionCore:
                 closes = self._closes()
                 # Always checked against the database at subscribe (never cached).
                 async with self.db.read() as session:
-                    matter = await membership.can_access(session, self.principal, action.matter)
+                    matter, sees = await membership.can_view(session, self.principal, action.matter)
                     matter_id = matter.id
                 self._remember(action.matter, matter)
                 async with self._hub_guard():
@@ -419,7 +426,7 @@ class ConnectionCore:
                 async with self.db.read() as session:
                     db_head = await stream.head(session, matter_id)
             head = max(hub_head, db_head)
-            self.feed(self.proto.subscribed(action.sub, action.matter, matter_id, head))
+            self.feed(self.proto.subscribed(action.sub, action.matter, matter_id, head, sees))
         except Exception as exc:
             self._forget(action.matter)
             err = as_error(exc, "subscribe")

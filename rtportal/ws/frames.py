@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtportal import base64url, jsonlimits, wirejson
-from rtportal.errors import BadRequest, RtPortalError
+from rtportal.errors import BadRequest, InvalidCursor, RtPortalError
 from rtportal.events.cursor import Cursor
 from rtportal.events.send import Send
 from rtportal.events.validate import valid_client_id
@@ -38,9 +38,11 @@ __all__ = [
     "FrameError",
     "Limits",
     "Ping",
+    "Read",
     "Send",
     "SubRequest",
     "Subscribe",
+    "Typing",
     "Unsubscribe",
     "ack_frame",
     "encode",
@@ -49,6 +51,7 @@ __all__ = [
     "hello_frame",
     "parse_client_frame",
     "pong_frame",
+    "read_ack_frame",
     "resync_frame",
     "subscribed_frame",
     "unsubscribed_frame",
@@ -62,6 +65,8 @@ PROTOCOL_VERSION = 1
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
+_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # docs/threads.md "Ids"
+_UPTO_MAX = 64  # characters of a read mark's cursor as sent (parsed later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +154,35 @@ class Ack:
     duplicate: bool
 
 
-ClientFrame = Subscribe | Unsubscribe | Send | Ping
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A read mark: the caller has read ``thread`` up to the cursor ``upto``.
+
+    ``upto`` is the JSON value as sent (an integer or a string, of at most
+    ``_UPTO_MAX`` characters): a cursor is parsed once its matter is known
+    (``rtportal.threads.cursors.parse_upto``).
+    """
+
+    id: str
+    matter: str
+    thread: str
+    upto: int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The caller is typing in ``thread`` (``internal``: a note's composer, staff only).
+
+    ``id`` is optional: nothing answers a typing frame but a refusal.
+    """
+
+    id: str | None
+    matter: str
+    thread: str
+    internal: bool
+
+
+ClientFrame = Subscribe | Unsubscribe | Send | Ping | Read | Typing
 
 
 def encode(obj: Any) -> str:
@@ -175,7 +208,7 @@ def _require_id(raw: dict[str, Any]) -> str:
     return frame_id
 
 
-def _matter(value: object, frame_id: str, where: str) -> str:
+def _matter(value: object, frame_id: str | None, where: str) -> str:
     if not isinstance(value, str) or not _MATTER_RE.fullmatch(value):
         raise _bad(f"{where}: must be a matter reference (1-32 of A-Z a-z 0-9 _ -)", frame_id)
     return value
@@ -275,6 +308,8 @@ def parse_client_frame(text: str, limits: Limits, send_only: bool = False) -> Cl
     if not isinstance(raw, dict):
         raise _bad("frame must be a JSON object", None)
     frame_type = raw.get("type")
+    if frame_type == "typing":  # its id is optional: nothing answers it but a refusal
+        return _parse_typing(raw)
     # isinstance first: a list or object "type" is unhashable for the dict lookup.
     parser = _PARSERS.get(frame_type) if isinstance(frame_type, str) else None
     if parser is None:
@@ -287,13 +322,48 @@ def _parse_ping(raw: dict[str, Any], frame_id: str, limits: Limits) -> Ping:
     return Ping(frame_id)
 
 
+def _thread(value: object, frame_id: str | None) -> str:
+    if not isinstance(value, str) or not _THREAD_RE.fullmatch(value):
+        raise _bad("thread: must be a thread id (1-64 of A-Z a-z 0-9 _ -)", frame_id)
+    return value
+
+
+def _parse_read(raw: dict[str, Any], frame_id: str, limits: Limits) -> Read:
+    _only(raw, _READ_FIELDS, frame_id)
+    matter = _matter(raw.get("matter"), frame_id, "matter")
+    thread = _thread(raw.get("thread"), frame_id)
+    if "upto" not in raw:
+        raise _bad("upto: required (a cursor)", frame_id)
+    upto = raw["upto"]
+    if isinstance(upto, bool) or not isinstance(upto, int | str) or len(str(upto)) > _UPTO_MAX:
+        raise FrameError(InvalidCursor("upto: not a cursor"), frame_id)
+    return Read(frame_id, matter, thread, upto)
+
+
+def _parse_typing(raw: dict[str, Any]) -> Typing:
+    frame_id = _frame_id(raw)
+    if "id" in raw and frame_id is None:
+        raise _bad("id: a string of 1-64 characters without control characters", None)
+    _only(raw, _TYPING_FIELDS, frame_id)
+    matter = _matter(raw.get("matter"), frame_id, "matter")
+    thread = _thread(raw.get("thread"), frame_id)
+    internal = raw.get("internal", False)
+    if not isinstance(internal, bool):
+        raise _bad("internal: must be true or false", frame_id)
+    return Typing(frame_id, matter, thread, internal)
+
+
 _PING_FIELDS = frozenset({"type", "id"})
+_READ_FIELDS = frozenset({"type", "id", "matter", "thread", "upto"})
+_TYPING_FIELDS = frozenset({"type", "id", "matter", "thread", "internal"})
 _SUBSCRIBE_FIELDS = frozenset({"type", "id", "subs"})
 _SUB_FIELDS = frozenset({"matter", "after"})
 _UNSUBSCRIBE_FIELDS = frozenset({"type", "id", "matters"})
 
 
-def _only(raw: dict[str, Any], allowed: frozenset[str], frame_id: str, where: str = "") -> None:
+def _only(
+    raw: dict[str, Any], allowed: frozenset[str], frame_id: str | None, where: str = ""
+) -> None:
     """Refuse fields a frame (other than send) does not define."""
     if not allowed.issuperset(raw):
         extra = sorted(k for k in raw if k not in allowed)[0]
@@ -305,6 +375,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str, Limits], ClientFrame]] = {
     "unsubscribe": _parse_unsubscribe,
     "send": _parse_send,
     "ping": _parse_ping,
+    "read": _parse_read,
 }
 
 
@@ -355,6 +426,21 @@ def ack_frame(ack: Ack) -> str:
     )
 
 
+def read_ack_frame(frame: Read, upto: object, unread: int, matter_unread: int) -> str:
+    """The answer to a ``read``: the mark now in effect and the caller's unread counts."""
+    return encode(
+        {
+            "type": "ack",
+            "id": frame.id,
+            "matter": frame.matter,
+            "thread": frame.thread,
+            "upto": upto,  # already written for this viewer (threads.cursors)
+            "unread": unread,
+            "matter_unread": matter_unread,
+        }
+    )
+
+
 def pong_frame(frame_id: str) -> str:
     return encode({"type": "pong", "id": frame_id})
 
@@ -379,17 +465,18 @@ def event_frame(view: dict[str, Any]) -> str:
     Fields are picked by name so that nothing the view carries for internal
     use (e.g. ``matter_id``) reaches the wire.
     """
-    return encode(
-        {
-            "type": "event",
-            "matter": view["matter"],
-            "seq": view["seq"],
-            "kind": view["kind"],
-            "audience": view["audience"],
-            "actor": view["actor"],
-            "payload": view["payload"],
-            "blob": view.get("blob"),  # unpadded base64url (StoredEvent.to_wire)
-            "client_id": view.get("client_id"),
-            "created_at": view["created_at"],
-        }
-    )
+    frame = {
+        "type": "event",
+        "matter": view["matter"],
+        "seq": view["seq"],
+        "kind": view["kind"],
+        "audience": view["audience"],
+        "actor": view["actor"],
+        "payload": view["payload"],
+        "blob": view.get("blob"),  # unpadded base64url (StoredEvent.to_wire)
+        "client_id": view.get("client_id"),
+        "created_at": view["created_at"],
+    }
+    if view.get("redacted"):
+        frame["redacted"] = True  # a deleted item's event: its blob erased
+    return encode(frame)

@@ -1,7 +1,8 @@
 """Sans-I/O state machine of one websocket connection (protocol v1, ``docs/protocol.md``).
 
-No sockets, no database, no clock: the endpoint feeds inputs (client text,
-database results, live events from the hub) and executes what comes out.
+No sockets, no database, no clock (typing's rate reads ``clock``, injected):
+the endpoint feeds inputs (client text, database results, live events and
+ephemeral frames from the hub) and executes what comes out.
 
 * Frames for the client accumulate in a bounded outbox; the endpoint's
   writer drains it with ``take_frames``. When the outbox would exceed
@@ -63,6 +64,7 @@ from rtportal.ws.frames import (
     subscribed_frame,
     unsubscribed_frame,
 )
+from rtportal.ws.threadproto import THREAD_FRAMES, MarkRead, RelayTyping, ThreadFrames
 
 __all__ = [
     "Action",
@@ -160,7 +162,7 @@ class Heartbeat:
     """The client pinged: it is there (activity on an idle-timeout session)."""
 
 
-Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat
+Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat | MarkRead | RelayTyping
 
 _HEARTBEAT = Heartbeat()
 
@@ -193,6 +195,8 @@ class _Sub:
     buffer: list[StoredEvent] = field(default_factory=list)
     buffer_bytes: int = 0  # encoded frame sizes of ``buffer``
     overflow: bool = False
+    # The membership sees every applicant's threads (``audience.view_for``).
+    see_applicants: bool = False
 
 
 @dataclass(slots=True)
@@ -201,8 +205,8 @@ class _Pending:
     waiters: int = 1
 
 
-class Protocol:
-    """The state of one authenticated websocket connection."""
+class Protocol(ThreadFrames):
+    """The state of one authenticated websocket connection (reads, typing: ``ThreadFrames``)."""
 
     def __init__(
         self,
@@ -340,6 +344,8 @@ class Protocol:
         elif isinstance(frame, Ping):
             self._emit(pong_frame(frame.id), actions)
             actions.append(_HEARTBEAT)
+        elif isinstance(frame, THREAD_FRAMES):
+            self._on_thread_frame(frame, actions)
         return actions
 
     # --- subscribe / unsubscribe ------------------------------------------------
@@ -369,8 +375,11 @@ class Protocol:
         sub = self._subs.get(matter)
         return sub if sub is not None and sub.token == token else None
 
-    def subscribed(self, token: int, matter: str, matter_id: int, head: int) -> list[Action]:
-        """Access granted and the hub joined; ``head`` is the matter's head after the join."""
+    def subscribed(
+        self, token: int, matter: str, matter_id: int, head: int, see_applicants: bool = False
+    ) -> list[Action]:
+        """Access granted and the hub joined; ``head`` is the matter's head after the join;
+        ``see_applicants``: the membership's (a client sees every applicant's threads)."""
         if self.closed is not None:
             return []
         sub = self._current(token, matter)
@@ -379,6 +388,7 @@ class Protocol:
             return [] if matter in self._subs else [Leave(matter)]
         actions: list[Action] = []
         sub.matter_id = matter_id
+        sub.see_applicants = see_applicants
         if sub.after > head or head - sub.after > self.limits.backlog_limit:
             reason = "cursor_ahead" if sub.after > head else "cursor_too_old"
             del self._subs[matter]
@@ -437,7 +447,7 @@ class Protocol:
             if event.seq != sub.after + 1:
                 more = True  # the log has no gaps: never skip a seq, read again instead
                 break
-            text = self.cache.frame(event, self.principal, self._cls)
+            text = self.cache.frame(event, self.principal, self._cls, sub.see_applicants)
             if text and self._outbox and self._queued_bytes + len(text) > self._queued_max:
                 # The outbox is full: a backlog never closes the connection;
                 # the rest is read again once the client has drained it.
@@ -490,7 +500,7 @@ class Protocol:
                 sub.known = max(sub.known, event.seq)  # dropped: read from the database
             elif event.seq > sub.after:
                 # Sized by its frame (encoded once per viewer class, then cached).
-                size = len(self.cache.frame(event, self.principal, self._cls))
+                size = len(self.cache.frame(event, self.principal, self._cls, sub.see_applicants))
                 sub.buffer_bytes += size
                 if (
                     len(sub.buffer) >= self._buffer_max
@@ -529,7 +539,7 @@ class Protocol:
 
     def _send_event(self, sub: _Sub, event: StoredEvent, actions: list[Action]) -> None:
         sub.after = event.seq
-        text = self.cache.frame(event, self.principal, self._cls)
+        text = self.cache.frame(event, self.principal, self._cls, sub.see_applicants)
         if text:
             self._emit(text, actions)
 

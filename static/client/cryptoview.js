@@ -7,10 +7,11 @@
 import { b64url } from '../crypto/bytes.js';
 import { el } from '../shared/dom.js';
 import { newClientId } from '../shared/format.js';
-import { ApiError, api } from '../shared/http.js';
+import { ApiError } from '../shared/http.js';
 import { userId } from '../shared/keyids.js';
 import { VIS } from '../shared/keyring.js';
 import { CRYPTO, cryptoFailed, keyChanged, notPosted, signedBy } from '../shared/strings.js';
+import { sealAndPost } from './itemsend.js';
 
 const CANNOT_READ = new Set(['crypto_wrong_context']);
 
@@ -34,17 +35,35 @@ function warning(box, code, text) {
 /**
  * The body element of an event carrying an envelope: a placeholder now,
  * the verified content (or a warning) once the keyring has opened it.
- * `names` (Map rtp1 id -> display name) learns who signed.
+ * `names` (Map rtp1 id -> display name) learns who signed. `opts`: `expect`
+ * (a thread item's sender, msg id and edit parent, see itemMismatch) and
+ * `onOpened(body)` once the verified body is shown (never on a warning).
  */
-export function messageBody(event, ref, keyring, names) {
+export function messageBody(event, ref, keyring, names, opts = {}) {
   const box = el('div', 'message-body pending');
   box.append(el('p', 'message-status', keyring ? CRYPTO.decrypting : CRYPTO.noKeys));
   box.dataset.crypto = keyring ? 'pending' : 'no_keys';
-  if (keyring) fill(box, event, ref, keyring, names);
+  if (keyring) fill(box, event, ref, keyring, names, opts);
   return box;
 }
 
-async function fill(box, event, ref, keyring, names) {
+/**
+ * A thread item's envelope must be the one its id names (docs/threads.md
+ * "Ids"): `expect` = {sender, msgId} of the item, and for an edit `parent`
+ * (the edited item's msg_id). The reason code of the first that differs.
+ */
+function itemMismatch(r, expect) {
+  if (!expect) return null;
+  if (expect.sender && r.sender !== expect.sender) return 'item_sender';
+  if (expect.msgId && b64url(r.msgId) !== expect.msgId) return 'item_id';
+  if (expect.parent !== undefined) {
+    const parent = r.header && r.header.parent ? b64url(r.header.parent) : null;
+    if (parent !== expect.parent) return 'edit_parent';
+  }
+  return null;
+}
+
+async function fill(box, event, ref, keyring, names, { expect = null, onOpened = null } = {}) {
   const payload = event.payload || {};
   let r;
   try {
@@ -71,6 +90,8 @@ async function fill(box, event, ref, keyring, names) {
   const actor = actorId(event.actor);
   if (actor !== null && actor !== r.sender) return warning(box, 'sender_mismatch', CRYPTO.senderMismatch);
   if ((event.audience === 'staff') !== (r.vis === VIS.STAFF)) return warning(box, 'vis_mismatch', CRYPTO.visMismatch);
+  const mismatch = itemMismatch(r, expect);
+  if (mismatch) return warning(box, mismatch, CRYPTO.itemMismatch);
   const name = (event.actor && event.actor.name) || r.sender;
   if (names) names.set(r.sender, name);
   box.className = r.vis === VIS.STAFF ? 'message-body verified internal' : 'message-body verified';
@@ -87,6 +108,7 @@ async function fill(box, event, ref, keyring, names) {
     parts.push(list);
   }
   box.replaceChildren(...parts);
+  if (onOpened) onOpened(r.body);
 }
 
 /** Notices above a matter: changed keys (named when known) and key checks that failed. */
@@ -115,17 +137,6 @@ export function keyNotices(keyring, ref, names) {
     box.append(p);
   }
   return box;
-}
-
-/** POST an event; a network failure is retried once with the same client_id (no second event). */
-async function post(ref, body) {
-  const path = `/api/v1/matters/${encodeURIComponent(ref)}/events`;
-  try {
-    return (await api('POST', path, body)).event;
-  } catch (err) {
-    if (!(err instanceof ApiError && err.code === 'network')) throw err;
-    return (await api('POST', path, body)).event;
-  }
 }
 
 /**
@@ -177,18 +188,7 @@ export function composer(ref, { keyring, staff = false, thread, onPosted, onSign
         blob: b64url(blob),
         client_id: newClientId(),
       });
-      let event;
-      try {
-        event = await post(ref, body(await seal()));
-      } catch (err) {
-        // a new epoch began since the last sync: read the directory, seal again
-        if (!(err instanceof ApiError && err.code === 'stale_epoch')) throw err;
-        // the newest epoch still names a client who left: staff post the next one first
-        const rekey = err.details.reason === 'rekey_required';
-        if (rekey && !(onRekey && (await onRekey(err.details.users || [])))) throw err;
-        await keyring.syncMatter(ref);
-        event = await post(ref, body(await seal()));
-      }
+      const event = await sealAndPost(ref, keyring, seal, body, onRekey);
       onPosted(event);
       status.textContent = CRYPTO.sent;
       text.value = '';

@@ -11,6 +11,7 @@
 import { ApiError, historyPage } from '../shared/http.js';
 import { Socket } from '../shared/socket.js';
 import { TEXT, liveBroken } from '../shared/strings.js';
+import { THREAD_FRAMES } from '../shared/threadapi.js';
 
 const PAGE = 100; // events per history page on screen at first
 const RESYNC_PAGE = 500; // RTPORTAL_HISTORY_PAGE_MAX default
@@ -48,6 +49,8 @@ export class Feed {
     this.subFrames = new Map(); // subscribe frame id -> refs (on this connection)
     this.stopped = false;
     for (const ref of views.keys()) this.subs.set(ref, 'none');
+    // thread views send read marks and typing over this socket (false while it is down)
+    for (const view of views.values()) if ('sendFrame' in view) view.sendFrame = (frame) => this.socket.send(frame);
     this.socket = new Socket({
       onOpen: (hello) => this.opened(hello),
       onFrame: (frame) => this.frame(frame),
@@ -70,6 +73,12 @@ export class Feed {
     }
     // One matter (a client's usual case): open on its newest events, as a chat does.
     if (this.views.size === 1) [...this.views.values()][0].revealLatest();
+    if (!this.stopped) this.socket.start();
+  }
+
+  /** Live only, from `heads` (ref -> seq): no history (the staff activity feed pages its own). */
+  startLive(heads) {
+    for (const [ref, head] of heads) this.cursors.set(ref, head);
     if (!this.stopped) this.socket.start();
   }
 
@@ -136,6 +145,8 @@ export class Feed {
     if (hello.limits && Number.isSafeInteger(hello.limits.max_subs_per_frame)) {
       this.limits = hello.limits;
     }
+    // thread views switch from the flat stream once the server speaks threads (v2)
+    for (const view of this.views.values()) if (typeof view.serverVersion === 'function') view.serverVersion(hello.v);
     this.subFrames.clear();
     for (const ref of this.subs.keys()) {
       if (this.subs.get(ref) !== 'gone') this.subs.set(ref, 'none');
@@ -182,7 +193,11 @@ export class Feed {
         this.subscribeError(ref, frame);
         break;
       default:
-        break; // unknown server frames are ignored (protocol v1 is additive)
+        // receipt, typing, unread (docs/threads.md) go to a thread view; others are ignored
+        if (THREAD_FRAMES.has(frame.type) && typeof this.views.get(ref).liveFrame === 'function') {
+          this.views.get(ref).liveFrame(frame);
+        }
+        break;
     }
   }
 

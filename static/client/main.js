@@ -28,9 +28,10 @@ import {
   reconnectingIn,
   signOutFailed,
 } from '../shared/strings.js';
+import { userId } from '../shared/keyids.js';
 import { Feed } from './feed.js';
-import { MatterView } from './render.js';
 import { timelineView } from './timeline.js';
+import { ThreadsView } from './threads.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -380,6 +381,7 @@ async function loadStreams(principal) {
 
   const staff = principal.viewer === 'staff' && principal.kind === 'staff';
   const tools = staff ? await import('../staff/phase.js') : null;
+  const threadTools = staff ? (await import('../staff/threadtools.js')).threadTools({ onSignedOut: signedOut }) : null;
   const keyring = await readyKeyring(principal);
   const views = new Map();
   const heads = new Map();
@@ -392,7 +394,8 @@ async function loadStreams(principal) {
       : undefined,
   };
   for (const matter of matters) {
-    const view = new MatterView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut });
+    // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
+    const view = new ThreadsView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut, me: userId(principal), threadTools });
     if (!staff) withTimeline(view, matter.ref);
     views.set(matter.ref, view);
     heads.set(matter.ref, matter.head);

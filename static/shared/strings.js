@@ -105,6 +105,7 @@ export const CRYPTO = {
   chainBlocked: 'The server served older keys for this matter than this device saw before. Nothing can be sent until it serves the current ones; tell the firm.',
   verifyTitle: 'Verification code',
   verifyText: 'Read this code to your adviser when they call.',
+  itemMismatch: 'This message is not the one its place in the conversation names (sender or message id differ).',
 };
 
 /** Why a message is not shown (the stable code stays visible for support). */
@@ -421,3 +422,103 @@ export const clientSees = (step, index, total) =>
 /** Accessible names of the editor's rows. */
 export const stepRow = (n) => `Step ${n}`;
 export const phaseRow = (n) => `Phase ${n}`;
+
+/** Threads of a matter's conversation (static/client/threads.js, staff/threadtools.js). */
+export const THREADS = {
+  listLabel: 'Conversations',
+  empty: 'No conversations yet.',
+  untitled: 'Message',
+  updates: 'Updates',
+  newThread: 'New conversation',
+  newThreadTitle: 'Start a new conversation',
+  subject: 'Subject',
+  message: 'Message',
+  replyLabel: 'Your reply',
+  replyPlaceholder: 'Write a reply…',
+  send: 'Send',
+  start: 'Start conversation',
+  sending: 'Encrypting and sending…',
+  sent: 'Sent.',
+  saved: 'Saved.',
+  back: 'All conversations',
+  jumpUnread: 'Jump to first unread',
+  earlier: 'Show earlier messages',
+  newMessages: 'New',
+  edited: 'Edited',
+  deleted: 'This message was deleted.',
+  editFlagged: 'Someone other than the sender tried to change this message; their change is not shown.',
+  edit: 'Edit',
+  delete: 'Delete',
+  confirmDelete: 'Delete this message for everyone?',
+  yesDelete: 'Yes, delete',
+  cancel: 'Cancel',
+  save: 'Save changes',
+  editLabel: 'Edit your message',
+  internalThread: 'Internal thread: staff only',
+  internalNote: 'Internal note: staff only',
+  noteToggle: 'Internal note (clients never see it)',
+  noteSend: 'Add internal note',
+  noteLabel: 'Internal note: clients never see this',
+  notePlaceholder: 'Write a note for your colleagues…',
+  newClientThread: 'New message to the client',
+  newInternalThread: 'New internal thread (staff only)',
+  threadKind: 'Conversation with',
+  recipients: 'Send to',
+  noRecipients: 'No client of this matter has accepted the portal invitation yet.',
+  pickRecipient: 'Choose at least one client.',
+  tags: 'Tags',
+  addTag: 'Add a tag',
+  pickTag: 'Choose a tag',
+  newTagName: 'New tag name',
+  createTag: 'Create tag',
+  filterTag: 'Show threads tagged',
+  allThreads: 'All threads',
+  tagUnnamed: 'Tag (name not readable here)',
+  tagNamesUnavailable: 'Tag names are encrypted with the firm keys, which this device cannot use yet.',
+  notYet: 'Not available on this server yet.',
+};
+
+/** "3 unread" */
+export const unreadText = (n) => `${n} unread`;
+/** "Seen by Cleo Client, Sam Staff" */
+export const seenByText = (names) => `Seen by ${names.join(', ')}`;
+/** "Cleo is typing…" / "Cleo, Sam are typing…" */
+export const typingText = (names) => (names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`);
+/** "To: Cleo Client, Carl Client" */
+export const toText = (names) => `To: ${names.join(', ')}`;
+/** "Remove tag urgent" */
+export const removeTagText = (name) => `Remove tag ${name}`;
+/** "Edited 6 Dec 2026, 10:01" */
+export const editedAt = (time) => `Edited ${time}`;
+/** "Not sent: …" */
+export const notSent = (message) => `Not sent: ${message}`;
+
+/** The staff activity feed (static/staff/feed.js). */
+export const FEED = {
+  nav: 'Activity',
+  title: 'Activity across your matters',
+  filters: 'Filters',
+  matter: 'Matter',
+  allMatters: 'All matters',
+  type: 'Type',
+  allTypes: 'All types',
+  tag: 'Tag',
+  allTags: 'All tags',
+  unreadOnly: 'Unread only',
+  fromClient: 'From the client',
+  internal: 'Internal',
+  empty: 'Nothing matches these filters.',
+  more: 'Show older activity',
+  open: 'Open',
+  notYet: 'The activity feed is not available on this server yet.',
+};
+
+/** Feed item types as shown (docs/threads.md "Activity feed"). */
+export const FEED_TYPE = {
+  client_message: 'Client message',
+  note: 'Internal note',
+  phase: 'Phase change',
+  invite: 'Invite',
+  document: 'Document',
+  bot: 'Bot card',
+};

@@ -1,14 +1,15 @@
 // The staff app: a navigation bar and one view at a time, chosen by the
-// URL fragment (`#/matters`, `#/matter/ABCD1234`, `#/staff`, `#/outbox`,
+// URL fragment (`#/feed`, `#/matters`, `#/matter/ABCD1234`, `#/staff`, `#/outbox`,
 // `#/audit`, `#/account`; anything else is the live stream of every
 // matter, which client/main.js draws). Org admins also see staff, outbox
 // and audit log.
 
 import { el } from '../shared/dom.js';
-import { STAFF } from '../shared/strings.js';
+import { FEED, STAFF } from '../shared/strings.js';
 import { accountView } from './account.js';
 import { routeHref } from './common.js';
 import { auditView } from './audit.js';
+import { feedView } from './feed.js';
 import { matterView } from './matter.js';
 import { mattersView } from './matters.js';
 import { outboxView } from './outbox.js';
@@ -16,6 +17,7 @@ import { maintainFirmKeys } from './keysetup.js';
 import { staffView } from './people.js';
 
 const VIEWS = {
+  feed: feedView,
   matters: mattersView,
   matter: matterView,
   staff: staffView,
@@ -44,6 +46,7 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
   const list = el('ul');
   const entries = [
     ['', STAFF.conversations],
+    ['feed', FEED.nav],
     ['matters', STAFF.matters],
     ...(admin ? [['staff', STAFF.staff], ['outbox', STAFF.outbox], ['audit', STAFF.audit]] : []),
     ['account', STAFF.account],

@@ -21,9 +21,9 @@ import {
 const LIVE = new Set(['pending', 'active', 'regenerated']);
 
 export const inviteStatus = (invite) => invite.status || invite.state;
-const contactIdOf = (invite) => (invite.contact && invite.contact.id) ?? invite.contact_id;
+export const contactIdOf = (invite) => (invite.contact && invite.contact.id) ?? invite.contact_id;
 export const isLive = (invite) => LIVE.has(inviteStatus(invite));
-const contactName = (invite) =>
+export const contactName = (invite) =>
   (invite.contact && invite.contact.name) || invite.contact_name || invite.name || String(contactIdOf(invite));
 
 /** Delivery lines of an invite, whatever shape the answer gives: a list, a map or a text. */

@@ -3,7 +3,8 @@
 // its actions, the applicants, and the matter's live conversation.
 
 import { Feed } from '../client/feed.js';
-import { MatterView } from '../client/render.js';
+import { ThreadsView } from '../client/threads.js';
+import { userId } from '../shared/keyids.js';
 import { Cursors } from '../shared/cursors.js';
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
@@ -17,6 +18,7 @@ import { portalBadge, portalOn, refOf } from './matters.js';
 import { confirmBinding, epochWithout } from './clientkeys.js';
 import { refreshHeadIfOld } from './keyctx.js';
 import { phaseForm } from './phase.js';
+import { threadTools } from './threadtools.js';
 
 const enc = encodeURIComponent;
 
@@ -27,11 +29,14 @@ const enc = encodeURIComponent;
 async function startStream(ctx, matter, container, onEvent) {
   const views = new Map();
   const keyring = await staffKeyring(ctx.principal, refOf(matter));
-  const view = new MatterView(
+  // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
+  const view = new ThreadsView(
     { ref: refOf(matter), title: matter.title, head: matter.head },
     {
       keyring,
       staff: true,
+      me: userId(ctx.principal),
+      threadTools: threadTools({ onSignedOut: ctx.onSignedOut }),
       onSignedOut: ctx.onSignedOut,
       onRekey: (users) => epochWithout(ctx, refOf(matter), users),
       onLoadEarlier: (ref) => feed.loadEarlier(ref),

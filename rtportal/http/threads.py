@@ -1,0 +1,133 @@
+"""HTTP: a matter's threads and a thread's items (docs/api.md "Threads").
+
+``GET /api/v1/matters/{ref}/threads?before=&limit=``: the threads the caller
+sees, newest activity first (keyset by ``last``, the seq of the thread's
+newest event the caller sees). ``GET /api/v1/matters/{ref}/threads/{thread}
+/items?before=|after=&limit=``: a page of the thread's events (items, edits,
+deletes; for staff also notes), both ways by cursor (``rtportal.events
+.cursor``), bounded in bytes like the matter's history. A thread the caller
+may not see, like another matter's, is ``not_found``. (Unread counts join
+the list rows as ``unread``: rtportal.threads' read marks.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from rtportal.access import membership
+from rtportal.errors import BadRequest, NotFound
+from rtportal.events.audience import view_for
+from rtportal.events.cursor import MAX_SEQ, Cursor
+from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
+from rtportal.http.errors import json_endpoint
+from rtportal.threads import reading
+from rtportal.threads.items import find_opener
+
+__all__ = ["routes"]
+
+_SEQ_MAX = 2**31 - 1  # events.seq is a 32-bit column: a larger cursor is "the end"
+_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LIMIT_RE = re.compile(r"[0-9]{1,4}")
+LIST_DEFAULT, LIST_MAX = 20, 100
+PAGE_DEFAULT = 50
+
+
+def _limit(request: Request, default: int, maximum: int) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None or raw == "":
+        return min(default, maximum)
+    if _LIMIT_RE.fullmatch(raw) is None or not 1 <= int(raw) <= maximum:
+        raise BadRequest(f"limit must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+@json_endpoint
+async def list_threads(request: Request) -> Response:
+    """The threads the caller sees: ``{"threads": [...], "next": cursor or null}``."""
+    principal = await principal_of(request)
+    raw = request.query_params.get("before")
+    before = min(Cursor.from_string(raw).after if raw else MAX_SEQ, _SEQ_MAX)
+    limit = _limit(request, LIST_DEFAULT, LIST_MAX)
+    async with db_of(request).read() as session:
+        matter, sees = await membership.can_view(session, principal, request.path_params["ref"])
+        rows = await reading.list_threads(session, matter.id, principal, sees, before, limit)
+    body = [row.to_json() for row in rows]
+    return ok(
+        {
+            "matter": matter.reference,
+            "threads": body,
+            "next": rows[-1].last_seq if len(rows) == limit else None,
+        }
+    )
+
+
+@json_endpoint
+async def thread_items(request: Request) -> Response:
+    """A page of one thread's events as the caller may see them, in seq order:
+    ``before`` (default: the newest page) or ``after`` a cursor; ``prev``/``next``
+    are the cursors of the pages before and after it; ``more``: another page
+    exists in the direction read."""
+    query = request.query_params
+    if "after" in query and "before" in query:
+        raise BadRequest("use either after or before, not both")
+    forward = "after" in query
+    raw = query.get("after" if forward else "before")
+    cursor = Cursor.from_string(raw) if raw else Cursor(0 if forward else MAX_SEQ)
+    cursor = Cursor(min(cursor.after, _SEQ_MAX))
+    settings = settings_of(request)
+    limit = _limit(request, PAGE_DEFAULT, settings.history_page_max)
+    thread = request.path_params["thread"]
+    principal = await principal_of(request)
+    async with runtime_of(request).reads.hold(settings.history_page_bytes):
+        async with db_of(request).read() as session:
+            ref = request.path_params["ref"]
+            matter, sees = await membership.can_view(session, principal, ref)
+            if _THREAD_RE.fullmatch(thread) is None:
+                raise NotFound("no such thread", reason="no_such_thread")
+            opener = await find_opener(session, matter.id, thread)
+            if opener is None or not reading.seen(opener, principal, sees):
+                raise NotFound("no such thread", reason="no_such_thread")
+            events = await reading.read_thread(
+                session,
+                matter.id,
+                matter.reference,
+                thread,
+                cursor.after,
+                forward,
+                limit,
+                settings.history_page_bytes,
+            )
+            edge = (events[-1].seq if forward else events[0].seq) if events else cursor.after
+            more = bool(events) and await reading.more_beyond(
+                session, matter.id, thread, edge, forward
+            )
+            welcome = None
+            if opener.kind == "welcome" and not (forward and events) and not more:
+                welcome = await reading.welcome_event(session, matter.id, matter.reference, thread)
+        views = reading.views(events, principal, sees)
+        return ok(
+            {
+                "matter": matter.reference,
+                "thread": thread,
+                "kind": "internal" if opener.kind == "note" else "client",
+                "opener": opener.item,
+                # A welcome thread's opener is its welcome event (not an item):
+                # with the page that reaches the thread's start.
+                "welcome": None if welcome is None else view_for(welcome, principal, sees),
+                "events": views,
+                "prev": events[0].seq if events else None,
+                "next": events[-1].seq if events else None,
+                "more": more,
+            }
+        )
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/matters/{ref}/threads", list_threads, methods=["GET"]),
+        Route("/api/v1/matters/{ref}/threads/{thread}/items", thread_items, methods=["GET"]),
+    ]

@@ -1,0 +1,409 @@
+"""Thread items before the write: the rules of docs/threads.md, and the fields the server sets.
+
+The group commit hands every batch of sends here before its write
+(``rtportal.events.groupcommit.Prepare``), in one read. For ``message``
+and ``note`` sends (items): a thread is found through migration 0010's
+index (``sql.thread_expr``): its opener is the thread's first ``message``
+or ``note``, or the ``welcome`` event of a ``welcome-<n>`` thread. A send
+without a found thread opens one (a ``parent`` then is ``no_such_thread``);
+a send into a found thread is a reply. The server sets ``item``
+(``<sender rtp1 id>.<client id>``), a reply's ``parent`` (the opener's
+item; in a welcome thread its thread id) and ``to`` (a staff opener names
+client members of the matter; a client's opener is addressed to that
+client; a reply copies the opener's). For ``edit`` and ``delete``: the item
+(found by its idempotency key, which its id spells) must be in the matter
+and seen by the writer; the server sets ``thread``, ``to`` and the
+audience from it. Sends of one batch are considered in order: an opener
+and its reply, or an item and its edit, may share a batch.
+
+Every value the server sets follows from the send and the stored opener
+(which never changes), so a retried send is the same content and its
+idempotency key finds the stored event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal.access.membership import live
+from rtportal.db.models import Event, Matter, MatterMember
+from rtportal.errors import BadRequest, Forbidden, NotFound, RtPortalError
+from rtportal.events.send import Send
+from rtportal.jsonlimits import stored_payload
+from rtportal.keys import ids
+from rtportal.principal import Principal
+from rtportal.threads.sql import ITEM_KINDS, thread_expr
+
+__all__ = ["ACT_KINDS", "ITEM_SEND_KINDS", "Found", "find_item", "item_id", "prepare_sends"]
+
+ITEM_SEND_KINDS = frozenset({"message", "note"})
+ACT_KINDS = frozenset({"edit", "delete"})  # written by rtportal.threads.acts
+_WELCOME = "welcome-"
+
+
+def item_id(principal: Principal, client_id: str) -> str:
+    """The id of the item ``principal`` sends with ``client_id``."""
+    return f"{ids.of(principal)}.{client_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A thread's opener, or an item: what a send into it or an act on it needs."""
+
+    kind: str  # message, note (or welcome: a welcome thread's opener)
+    item: str
+    thread: str
+    audience: str
+    to: tuple[int, ...] | None  # None: a note, or a message stored before threads
+    actor: tuple[str, int]
+    redacted: bool = False
+
+    def seen_by(self, principal: Principal, see_applicants: bool) -> bool:
+        """Does ``principal`` see it (the rule of ``audience.view_for``)?"""
+        if principal.is_staff:
+            return True
+        if self.audience != "portal":
+            return False
+        if self.kind == "welcome":
+            return self.to is not None and principal.id in self.to
+        if see_applicants or self.actor == (principal.kind, principal.id):
+            return True
+        return self.to is not None and principal.id in self.to
+
+
+def _to(value: Any) -> tuple[int, ...] | None:
+    if isinstance(value, list) and all(type(v) is int for v in value):
+        return tuple(value)
+    return None
+
+
+def _found(row: Any, thread: str) -> Found:
+    payload = stored_payload(row.payload)
+    item = payload.get("item")
+    if not isinstance(item, str):  # stored before threads: its key spells the id
+        who = ids.of_kind(row.actor_kind, row.actor_id)
+        item = f"{who}.{row.client_id}" if row.client_id else f"{who}.seq{row.seq}"
+    to = _to(payload.get("to"))
+    if to is None and row.kind == "message" and row.actor_kind == "contact":
+        to = (int(row.actor_id),)  # a client's own thread, stored before threads
+    return Found(
+        row.kind,
+        item,
+        thread,
+        row.audience,
+        to,
+        (str(row.actor_kind), int(row.actor_id)),
+        bool(row.redacted),
+    )
+
+
+_COLUMNS = (
+    Event.seq,
+    Event.kind,
+    Event.audience,
+    Event.actor_kind,
+    Event.actor_id,
+    Event.client_id,
+    Event.payload,
+    Event.redacted,
+)
+
+
+async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Found | None:
+    """The thread's opener (through the thread index), or ``None``: no such thread."""
+    expr = thread_expr(session.get_bind().dialect.name)
+    row = (
+        await session.execute(
+            select(*_COLUMNS)
+            .where(
+                Event.matter_id == matter_id,
+                expr == thread,
+                Event.kind.in_(ITEM_KINDS),  # the index's predicate
+                Event.kind.in_(tuple(ITEM_SEND_KINDS)),
+            )
+            .order_by(Event.seq)
+            .limit(1)
+        )
+    ).first()
+    if row is not None and (row.kind != "note" or not thread.startswith(_WELCOME)):
+        return _found(row, thread)
+    if not thread.startswith(_WELCOME):
+        return None
+    first_note = None if row is None else _found(row, thread)
+    # A welcome thread before its first reply (staff notes may already sit in
+    # it): the welcome event is not an item kind (outside the index); invites
+    # come early in a matter's log.
+    row = (
+        await session.execute(
+            select(*_COLUMNS)
+            .where(Event.matter_id == matter_id, Event.kind == "welcome", expr == thread)
+            .order_by(Event.seq)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return first_note  # an internal thread that happens to be named welcome-<n>
+    payload = stored_payload(row.payload)
+    return Found(
+        "welcome",
+        thread,
+        thread,
+        "portal",
+        _to(payload.get("to")) or (),
+        (str(row.actor_kind), int(row.actor_id)),
+    )
+
+
+async def find_item(session: AsyncSession, matter_id: int, item: str) -> Found | None:
+    """The item ``item`` of the matter (its event found by the idempotency key its id spells)."""
+    who, dot, client_id = item.partition(".")
+    actor = ids.parse(who)
+    if not dot or actor is None or not client_id:
+        return None
+    row = (
+        await session.execute(
+            select(*_COLUMNS).where(
+                Event.matter_id == matter_id,
+                Event.actor_kind == actor[0],
+                Event.actor_id == actor[1],
+                Event.client_id == client_id,
+                Event.kind.in_(tuple(ITEM_SEND_KINDS)),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    thread = stored_payload(row.payload).get("thread")
+    return _found(row, thread if isinstance(thread, str) else "")
+
+
+async def _client_members(
+    session: AsyncSession, matter_ids: set[int]
+) -> dict[int, dict[int, bool]]:
+    """Per matter: its live client members and their ``see_applicants``."""
+    if not matter_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            MatterMember.matter_id, MatterMember.principal_id, MatterMember.see_applicants
+        ).where(
+            MatterMember.matter_id.in_(sorted(matter_ids)),
+            MatterMember.principal_kind == "contact",
+            live(),
+        )
+    )
+    out: dict[int, dict[int, bool]] = {m: {} for m in matter_ids}
+    for matter_id, contact_id, sees in rows.all():
+        out[int(matter_id)][int(contact_id)] = bool(sees)
+    return out
+
+
+class _Batch:
+    """What one batch's prepare has read and made so far (openers and items by key)."""
+
+    def __init__(self, session: AsyncSession, members: dict[int, dict[int, bool]]) -> None:
+        self.session = session
+        self.members = members
+        self.threads: dict[tuple[int, str], Found | None] = {}
+        self.items: dict[tuple[int, str], Found | None] = {}
+
+    async def opener(self, matter_id: int, thread: str) -> Found | None:
+        key = (matter_id, thread)
+        if key not in self.threads:
+            self.threads[key] = await find_opener(self.session, matter_id, thread)
+        return self.threads[key]
+
+    async def item(self, matter_id: int, item: str) -> Found | None:
+        key = (matter_id, item)
+        if key not in self.items:
+            self.items[key] = await find_item(self.session, matter_id, item)
+        return self.items[key]
+
+    def remember(self, matter_id: int, principal: Principal, send: Send) -> None:
+        item, thread = send.payload["item"], send.payload["thread"]
+        to = _to(send.payload.get("to"))
+        found = Found(send.kind, item, thread, send.audience, to, _key(principal))
+        self.items[(matter_id, item)] = found
+
+    def sees_applicants(self, principal: Principal, matter_id: int) -> bool:
+        return principal.is_staff or self.members.get(matter_id, {}).get(principal.id, False)
+
+
+def _no_thread() -> NotFound:
+    return NotFound("no such thread", reason="no_such_thread")
+
+
+def _no_item() -> NotFound:
+    return NotFound("no such item", reason="no_such_item")
+
+
+def _set(send: Send, audience: str | None = None, **fields: Any) -> Send:
+    payload = dict(send.payload)
+    for key, value in fields.items():
+        if value is None:
+            payload.pop(key, None)
+        else:
+            payload[key] = value
+    return replace(send, payload=payload, audience=audience or send.audience)
+
+
+_REASONS = {
+    "to": "thread_recipients",
+    "parent": "thread_parent",
+    "item": "item_id",
+    "thread": "item_thread",
+}
+
+
+def _server_field(send: Send, name: str, value: Any) -> None:
+    """A field the server sets may be sent only with the value the server sets."""
+    if name in send.payload and send.payload[name] != value:
+        reason = _REASONS[name]
+        where = f"payload.{name}"
+        raise BadRequest(f"{where}: set by the server", field=where, reason=reason)
+
+
+async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send) -> Send:
+    thread = send.payload.get("thread")
+    if thread is None:
+        raise BadRequest(
+            "payload.thread is required", field="payload.thread", reason="thread_required"
+        )
+    if not isinstance(thread, str):
+        return send  # validate refuses it with its own message
+    if send.client_id is None:
+        raise BadRequest("an item needs a client id (the send's id)", reason="client_id_required")
+    item = item_id(principal, send.client_id)
+    _server_field(send, "item", item)
+    opener = await b.opener(matter.id, thread)
+    sees = b.sees_applicants(principal, matter.id)
+    if opener is None:
+        if "parent" in send.payload:
+            raise _no_thread()
+        if send.kind == "note":
+            made = _set(send, item=item)
+            opened = Found("note", item, thread, "staff", None, _key(principal))
+            b.threads[(matter.id, thread)] = opened
+            return made
+        to = await _opener_to(b, principal, matter, send)
+        made = _set(send, item=item, to=to)
+        b.threads[(matter.id, thread)] = Found(
+            "message", item, thread, "portal", tuple(to), _key(principal)
+        )
+        return made
+    if opener.item == item:  # this send opened the thread: a retry of the opener
+        return _retried_opener(principal, send, item)
+    if not opener.seen_by(principal, sees):
+        raise _no_thread()  # a thread this sender may not see does not exist for them
+    _server_field(send, "parent", opener.item)
+    if send.kind == "note":
+        return _set(send, item=item, parent=opener.item)
+    if opener.kind == "note":
+        raise BadRequest(
+            "an internal thread takes notes only", field="payload.thread", reason="internal_thread"
+        )
+    if opener.to is None:  # a thread opened before threads had recipients
+        return _set(send, item=item, parent=opener.item)
+    to = list(opener.to)
+    _server_field(send, "to", to)
+    return _set(send, item=item, parent=opener.item, to=to)
+
+
+def _retried_opener(principal: Principal, send: Send, item: str) -> Send:
+    """The opener again, prepared as it was (whatever changed since: the log's
+    idempotency then answers with the stored event, or ``conflict``)."""
+    if send.kind == "note":
+        return _set(send, item=item)
+    to = send.payload.get("to")
+    if principal.kind == "contact":
+        to = [principal.id] if to is None else to
+    elif isinstance(to, list) and all(type(c) is int for c in to):
+        to = sorted(to)
+    return _set(send, item=item, to=to)
+
+
+def _key(principal: Principal) -> tuple[str, int]:
+    return (principal.kind, principal.id)
+
+
+async def _opener_to(b: _Batch, principal: Principal, matter: Matter, send: Send) -> list[int]:
+    to = send.payload.get("to")
+    if principal.kind == "contact":
+        if to is not None and to != [principal.id]:
+            raise BadRequest(
+                "a client's thread is addressed to that client",
+                field="payload.to",
+                reason="thread_recipients",
+            )
+        return [principal.id]
+    members = b.members.get(matter.id, {})
+    if (
+        not isinstance(to, list)
+        or not to
+        or len(to) != len(set(to))
+        or not all(type(c) is int and c in members for c in to)
+    ):
+        raise BadRequest(
+            "a new client thread names its recipients: client members of the matter",
+            field="payload.to",
+            reason="thread_recipients",
+        )
+    return sorted(to)
+
+
+async def _act_send(b: _Batch, principal: Principal, matter: Matter, send: Send) -> Send:
+    item_ref = send.payload.get("item")
+    if not isinstance(item_ref, str):
+        return send  # validate refuses it (item required)
+    if send.client_id is None:
+        raise BadRequest("an edit or delete needs a client id", reason="client_id_required")
+    found = await b.item(matter.id, item_ref)
+    if found is None or not found.seen_by(principal, b.sees_applicants(principal, matter.id)):
+        raise _no_item()
+    sender = found.actor == _key(principal)
+    if send.kind == "edit" and not sender:
+        raise Forbidden("only the item's sender may edit it", reason="not_sender")
+    if send.kind == "delete" and not sender and principal.kind != "staff":
+        raise Forbidden("only the item's sender or staff may delete it", reason="not_sender")
+    _server_field(send, "thread", found.thread)
+    to = list(found.to) if found.to is not None and found.audience == "portal" else None
+    if to is not None and "to" in send.payload:
+        _server_field(send, "to", to)
+    return _set(send, audience=found.audience, thread=found.thread, to=to)
+
+
+async def prepare_sends(
+    session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]]
+) -> list[Send | RtPortalError]:
+    """Each send as it will be written (server fields set) or its refusal, in order.
+
+    The group commit's ``Prepare``; sends of other kinds pass unchanged.
+    """
+    out: list[Send | RtPortalError] = [send for _, _, send in items]
+    todo = [i for i, (_, _, s) in enumerate(items) if s.kind in ITEM_SEND_KINDS | ACT_KINDS]
+    if not todo:
+        return out
+    members = await _client_members(session, {items[i][1].id for i in todo})
+    batch = _Batch(session, members)
+    for i in todo:
+        principal, matter, send = items[i]
+        if not isinstance(send.payload, dict):
+            continue  # validate refuses it
+        try:
+            if send.kind in ITEM_SEND_KINDS:
+                if send.kind == "note" and not principal.is_staff:
+                    continue  # validate refuses a client's note
+                made = await _item_send(batch, principal, matter, send)
+                if made is not send:  # an item of this batch: its edit may follow
+                    batch.remember(matter.id, principal, made)
+            else:
+                made = await _act_send(batch, principal, matter, send)
+            out[i] = made
+        except RtPortalError as err:
+            out[i] = err
+    return out

@@ -1,0 +1,74 @@
+// A page for tests/test_threads_dom.py: a ThreadsView (client/threads.js)
+// fed the event shapes of docs/threads.md in Chromium, with no thread
+// endpoints on the static server that serves it (their 404s are what a v1
+// server answers). Keys: none on the device (bodies say so), or a device
+// whose every check fails (`keys: 'failing'`: each body must be a warning,
+// never content; the composer is offered as to a certified writer).
+// The test drives it through `window.check` and reads the DOM hooks that
+// client/threads.js documents.
+import { ThreadsView } from '../threads.js';
+import { threadTools } from '../../staff/threadtools.js';
+
+const REF = 'ABCD1234';
+const S3 = { kind: 'staff', id: 3, name: 'Sam Staff' };
+const S4 = { kind: 'staff', id: 4, name: 'Tess Staff' };
+const C12 = { kind: 'contact', id: 12, name: 'Cleo Client' };
+const at = (n) => new Date(Date.UTC(2026, 11, 6, 9, n)).toISOString();
+const ev = (seq, kind, actor, payload, audience = 'portal', blob = `b${seq}`) =>
+  ({ seq, kind, actor, payload, blob, audience, created_at: at(seq) });
+
+const CLIENT_EVENTS = [
+  ev(1, 'message', S3, { thread: 'T1', item: 's3.aaaa', to: [12] }),
+  ev(2, 'message', C12, { thread: 'T1', item: 'c12.bbbb', parent: 's3.aaaa', to: [12] }),
+  ev(3, 'message', S3, { thread: 'T1', item: 's3.cccc', parent: 's3.aaaa', to: [12] }),
+  ev(5, 'edit', C12, { thread: 'T1', item: 'c12.bbbb' }),
+  ev(6, 'edit', S3, { thread: 'T1', item: 'c12.bbbb' }),
+  ev(9, 'phase', S3, { phase: 'Lodged' }, 'portal', null),
+  ev(10, 'message', C12, { thread: 'T2', item: 'c12.gggg', to: [12] }),
+  ev(11, 'delete', C12, { thread: 'T2', item: 'c12.hhhh' }, 'portal', null),
+  ev(12, 'message', C12, { thread: 'T2', item: 'c12.hhhh', parent: 'c12.gggg' }),
+];
+const STAFF_EVENTS = [
+  ...CLIENT_EVENTS,
+  ev(4, 'note', S4, { thread: 'T1', item: 's4.dddd', parent: 's3.aaaa' }, 'staff'),
+  ev(7, 'note', S4, { thread: 'N1', item: 's4.eeee' }, 'staff'),
+  ev(8, 'tag', S3, { item: 'c12.bbbb', tag: 'tagAAAAAAAAAAAAAAAAAAA' }, 'staff', null),
+];
+
+function failingKeyring() {
+  return {
+    problems: [],
+    keyChanges: [],
+    certified: () => ({ user: 'me' }),
+    epochOf: () => 1,
+    open: async () => ({ ok: false, code: 'crypto_signature' }),
+  };
+}
+
+const frames = [];
+window.check = {
+  frames,
+  /** A view as `who` ('client' | 'staff'), fed in `order` ('log' | 'reverse'), on protocol `v`. */
+  setup(who, { order = 'log', v = 2, keys = 'none' } = {}) {
+    const staff = who === 'staff';
+    const events = staff ? STAFF_EVENTS : CLIENT_EVENTS;
+    const view = new ThreadsView({ ref: REF, title: 'Smith visa' }, {
+      staff,
+      me: staff ? 's3' : 'c12',
+      keyring: keys === 'failing' ? failingKeyring() : null,
+      onSignedOut() {},
+      threadTools: staff ? threadTools({ onSignedOut() {} }) : null,
+    });
+    view.sendFrame = (frame) => frames.push(frame) > 0;
+    document.getElementById('matters').replaceChildren(view.section);
+    for (const e of order === 'reverse' ? [...events].reverse() : events) view.add(e);
+    view.serverVersion(v);
+    window.view = view;
+  },
+  frame(frame) {
+    window.view.liveFrame({ matter: REF, ...frame });
+  },
+  add(event) {
+    window.view.add({ created_at: at(event.seq), audience: 'portal', blob: `b${event.seq}`, ...event });
+  },
+};

@@ -1,0 +1,186 @@
+// Writing in a thread view (client/threads.js): the composer (a reply,
+// with the staff's internal-note mode; a new thread; an edit of my item),
+// the edit and delete actions of my items, and typing frames while I write.
+// An internal note never looks like a reply to the client: its own colour,
+// label, placeholder and button text, all from strings.js.
+
+import { el } from '../shared/dom.js';
+import { button } from '../shared/forms.js';
+import { ApiError } from '../shared/http.js';
+import { CRYPTO, THREADS, notSent } from '../shared/strings.js';
+import { TYPING_EVERY_MS, typingFrame } from '../shared/threadapi.js';
+import { deleteItem, editItem, newThreadId, sendItem } from './itemsend.js';
+
+/** Edit and Delete under an item of mine (Delete asks once more, inline). */
+export function itemActions(view, item) {
+  const box = el('div', 'item-actions');
+  const edit = button(THREADS.edit, 'button quiet item-edit', 'button');
+  edit.addEventListener('click', () => {
+    view.setMode('edit', item);
+    view.composerForm.querySelector('textarea').focus();
+  });
+  const del = button(THREADS.delete, 'button quiet item-delete', 'button');
+  del.addEventListener('click', () => confirmDelete(view, box, item));
+  box.append(edit, del);
+  return box;
+}
+
+function confirmDelete(view, box, item) {
+  if (box.querySelector('.confirm')) return;
+  const confirm = el('div', 'confirm');
+  const yes = button(THREADS.yesDelete, 'button danger', 'button');
+  const no = button(THREADS.cancel, 'button quiet', 'button');
+  const status = el('p', 'form-status');
+  status.setAttribute('role', 'status');
+  confirm.append(el('p', null, THREADS.confirmDelete), yes, no, status);
+  no.addEventListener('click', () => confirm.remove());
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    try {
+      view.add(await deleteItem(view.ref, item));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) view.onSignedOut();
+      status.textContent = notSent(err.message || String(err.code));
+      yes.disabled = false;
+    }
+  });
+  box.append(confirm);
+  yes.focus();
+}
+
+/** Why nothing can be written here, or null (same notices as the flat stream's reply form). */
+export function cannotWrite(view) {
+  const kr = view.keyring;
+  if (!kr) return CRYPTO.noKeys;
+  if (!kr.certified()) return view.staff ? CRYPTO.waitingApproval : CRYPTO.notReady;
+  if (!kr.epochOf(view.ref)) return CRYPTO.notReady;
+  return null;
+}
+
+/**
+ * The composer of `view` in `mode`: `reply` in the open thread `data`
+ * (staff: a note toggle in a client thread; always a note in an internal
+ * one), `new` (subject; staff choose recipients or an internal thread via
+ * the view's threadTools), `edit` (the item `view.editing`).
+ */
+export function threadComposer(view, data, mode) {
+  const ref = view.ref;
+  const form = el('form', 'composer thread-composer');
+  form.id = `thread-composer-${ref}`;
+  form.dataset.mode = mode;
+  const internalThread = data && data.kind === 'internal';
+  let subject = null;
+  let extra = null;
+  if (mode === 'new') {
+    if (view.tools) {
+      extra = view.tools.newThreadFields(view);
+      form.append(extra.node);
+    }
+    subject = el('input');
+    subject.id = `thread-subject-${ref}`;
+    subject.maxLength = 300;
+    subject.required = true;
+    subject.autocomplete = 'off';
+    const label = el('label', null, THREADS.subject);
+    label.htmlFor = subject.id;
+    form.append(label, subject);
+  }
+  const text = el('textarea');
+  text.id = `thread-text-${ref}`;
+  text.required = true;
+  text.rows = 3;
+  text.maxLength = 20000;
+  const label = el('label');
+  label.htmlFor = text.id;
+  form.append(label, text);
+  let note = null;
+  if (mode === 'reply' && view.staff && !internalThread) {
+    note = el('input');
+    note.type = 'checkbox';
+    note.id = `thread-note-${ref}`;
+    const noteLabel = el('label', 'checkbox note-toggle', THREADS.noteToggle);
+    noteLabel.prepend(note);
+    form.append(noteLabel);
+  }
+  const send = el('button', 'button');
+  send.type = 'submit';
+  const actions = el('div', 'form-row');
+  actions.append(send);
+  if (mode === 'edit') {
+    const cancel = button(THREADS.cancel, 'button quiet', 'button');
+    cancel.addEventListener('click', () => view.setMode('reply'));
+    actions.append(cancel);
+    const body = view.bodies && view.bodies.get(view.editing.id);
+    if (body) text.value = body.text;
+  }
+  const status = el('p', 'form-status');
+  status.setAttribute('role', 'status');
+  form.append(actions, status);
+
+  const internalNow = () => internalThread || (mode === 'edit' && view.editing.internal) || Boolean(note && note.checked) || Boolean(extra && extra.internal());
+  const look = () => {
+    // an internal note never looks like a reply to the client: colour, label, button
+    const internal = internalNow();
+    form.dataset.internal = internal ? '1' : '0';
+    form.classList.toggle('internal', internal);
+    if (mode === 'edit') label.textContent = THREADS.editLabel;
+    else if (mode === 'new') label.textContent = THREADS.message;
+    else label.textContent = internal ? THREADS.noteLabel : THREADS.replyLabel;
+    text.placeholder = internal ? THREADS.notePlaceholder : THREADS.replyPlaceholder;
+    if (mode === 'edit') send.textContent = THREADS.save;
+    else if (mode === 'new') send.textContent = THREADS.start;
+    else send.textContent = internal ? THREADS.noteSend : THREADS.send;
+  };
+  look();
+  if (note) note.addEventListener('change', look);
+  if (extra) extra.onChange(look);
+  text.addEventListener('input', () => typed(view, internalNow()));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = text.value.trim();
+    if (!value) return;
+    const where = extra ? extra.read() : {};
+    if (where.error) {
+      status.textContent = where.error;
+      return;
+    }
+    send.disabled = true;
+    status.textContent = THREADS.sending;
+    try {
+      const event = await submit(view, mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to });
+      view.add(event);
+      status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
+      text.value = '';
+      if (mode === 'new') view.openThread(event.payload.thread);
+      else if (mode === 'edit') view.setMode('reply');
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) view.onSignedOut();
+      status.textContent = notSent(err.message || String(err.code));
+    } finally {
+      send.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** Seal and send what the composer holds; resolves with the stored event. */
+function submit(view, mode, { text, subject, internal, to }) {
+  const kr = view.keyring;
+  const onRekey = view.onRekey;
+  if (mode === 'edit') {
+    // an edit replaces the body: the opener's subject (not editable here) goes along unchanged
+    const before = view.bodies && view.bodies.get(view.editing.id);
+    return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', onRekey });
+  }
+  if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
+  const data = view.model.thread(view.open);
+  return sendItem(view.ref, kr, { thread: view.open, parent: data.opener ? data.opener.id : null, text, internal, onRekey });
+}
+
+/** A typing frame at most once per TYPING_EVERY_MS while I type in a thread (not in a new one). */
+function typed(view, internal) {
+  if (!view.open || view.mode === 'edit') return;
+  const now = Date.now();
+  if (now - view.lastTyping < TYPING_EVERY_MS) return;
+  if (view.sendFrame(typingFrame(view.ref, view.open, internal))) view.lastTyping = now;
+}

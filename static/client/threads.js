@@ -1,0 +1,573 @@
+// A matter's conversation as threads (docs/threads.md), for clients and
+// staff: the thread list (unread counts, last activity, typing), one thread
+// with its replies (edited and deleted markers, "Seen by", typing), jump to
+// the first unread, and the composer (reply; a new thread). Every item's
+// body goes through cryptoview.messageBody: verified content or a warning.
+// The folding is threadmodel.js's; this module only draws it. Events that
+// are not items (phase, keys, access, bot) stay in the flat list of
+// MatterView, under "Updates". Staff extras (recipients, tags, filters)
+// come in as `threadTools` from static/staff/threadtools.js.
+//
+// Stable hooks for tests (ref = the matter reference, T = thread id):
+//   #threads-<ref>              the threads area; data-open = the open thread ('' none)
+//   #thread-list-<ref>          <ul> of li.thread-row[data-thread][data-kind][data-unread]
+//     .thread-open (button) .thread-title .thread-time .unread-count .thread-typing .internal-badge
+//   #new-thread-<ref>           button: start a new thread
+//   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal
+//     .thread-back  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
+//     li.divider                where the unread began when the thread was opened
+//     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
+//       .item-head .internal-badge .edited-marker .edit-flagged .tombstone .message-body
+//       .item-tags  .item-actions button.item-edit button.item-delete  .seen-by
+//     #typing-<ref>             who is typing (role=status)
+//   form#thread-composer-<ref>  data-mode = reply | new | edit; data-internal = 0|1
+//     #thread-subject-<ref> (new)  #thread-text-<ref>  #thread-note-<ref> (staff, in a client thread)
+//     button[type=submit]  .form-status
+
+import { el } from '../shared/dom.js';
+import { button } from '../shared/forms.js';
+import { actorLabel, formatTime } from '../shared/format.js';
+import { ApiError } from '../shared/http.js';
+import { THREADS, editedAt, seenByText, typingText, unreadText } from '../shared/strings.js';
+import { listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
+import { ITEM_KINDS, ThreadModel, msgIdOfItem } from '../shared/threadmodel.js';
+import { messageBody } from './cryptoview.js';
+import { MatterView } from './render.js';
+import { cannotWrite, itemActions, threadComposer } from './threadcompose.js';
+
+const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
+const TITLE_CHARS = 80;
+const PAGE = 50; // items per page of one thread
+
+/** A message from before threads (no thread in its payload): it stays in the flat list. */
+const isLegacy = (event) => ITEM_KINDS.has(event.kind) && typeof (event.payload || {}).thread !== 'string';
+
+/** The first line of a body, cut for a list row. */
+function titleOf(body) {
+  const text = (body.subject || body.text || '').trim().split('\n')[0];
+  return text.length > TITLE_CHARS ? `${text.slice(0, TITLE_CHARS)}…` : text;
+}
+
+/** A keyring whose `open` is done once per event (the list's titles and the thread share it). */
+function memoKeyring(keyring) {
+  if (!keyring) return null;
+  const opened = new Map();
+  const open = (ref, thread, blob, opts = {}) => {
+    const key = `${thread}\u0000${opts.seq}\u0000${blob}`;
+    if (!opened.has(key)) {
+      const p = keyring.open(ref, thread, blob, opts);
+      p.catch(() => opened.delete(key)); // a network failure is tried again next time
+      opened.set(key, p);
+    }
+    return opened.get(key);
+  };
+  return new Proxy(keyring, {
+    get(target, prop) {
+      if (prop === 'open') return open;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export class ThreadsView extends MatterView {
+  /**
+   * As MatterView, plus: `me` (my rtp1 id), `threadTools` (staff extras),
+   * `sendFrame(frame)` set by the Feed (false when the socket is down).
+   */
+  constructor(matter, opts = {}) {
+    super(matter, opts);
+    this.me = opts.me;
+    this.tools = opts.threadTools || null;
+    this.model = new ThreadModel({ me: opts.me, staff: Boolean(opts.staff) });
+    this.sendFrame = () => false;
+    this.readKeyring = memoKeyring(this.keyring);
+    this.open = null; // the thread on screen
+    this.mode = 'reply'; // composer: reply | new | edit
+    this.editing = null; // the item being edited
+    this.titles = new Map(); // thread -> title from its verified opener
+    this.rows = new Map(); // item id -> {key, li} of the open thread
+    this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
+    this.pages = new Map(); // thread -> {before, more, asked}: its own history pages
+    this.lastTyping = 0;
+    this.drawn = -1;
+    this.timer = null;
+    this.threaded = false; // the flat stream until the server's hello says threads
+    this.build();
+    // a thread open in a tab in the background is read when the tab comes back
+    document.addEventListener('visibilitychange', () => {
+      if (this.threaded && this.open && this.section.isConnected) this.markRead(this.open);
+    });
+  }
+
+  build() {
+    const ref = this.ref;
+    this.area = el('div', 'threads');
+    this.area.id = `threads-${ref}`;
+    this.area.dataset.open = '';
+    const listPane = el('div', 'thread-list-pane');
+    const bar = el('div', 'thread-list-bar');
+    this.newButton = el('button', 'button', THREADS.newThread);
+    this.newButton.type = 'button';
+    this.newButton.id = `new-thread-${ref}`;
+    this.newButton.addEventListener('click', () => this.startNew());
+    bar.append(this.newButton);
+    this.listBar = bar;
+    this.listEl = el('ul', 'thread-list');
+    this.listEl.id = `thread-list-${ref}`;
+    this.listEl.setAttribute('aria-label', THREADS.listLabel);
+    this.listEmpty = el('p', 'empty', THREADS.empty);
+    listPane.append(bar, this.listEl, this.listEmpty);
+
+    this.pane = el('section', 'thread-pane');
+    this.pane.id = `thread-${ref}`;
+    this.pane.hidden = true;
+    this.area.append(listPane, this.pane);
+
+    // The flat list keeps what is not a thread item, under its own heading.
+    this.updatesTitle = el('h3', 'updates-title', THREADS.updates);
+    this.area.hidden = true;
+    this.updatesTitle.hidden = true;
+    this.log.before(this.area);
+    this.log.before(this.updatesTitle);
+  }
+
+  /**
+   * The server's hello says which protocol it speaks: from version 2 (threads,
+   * docs/threads.md) the items leave the flat list for the threads; a server
+   * of version 1 keeps the flat stream and is asked nothing it cannot answer.
+   */
+  serverVersion(v) {
+    if (this.threaded || !(Number.isSafeInteger(v) && v >= 2)) return;
+    this.threaded = true;
+    for (const [seq, li] of [...this.items]) {
+      if (!THREAD_KINDS.has(li.dataset.kind)) continue;
+      const event = this.model.seen.get(seq);
+      if (event && !isLegacy(event)) {
+        li.remove();
+        this.items.delete(seq);
+      }
+    }
+    if (this.tools) this.listBar.append(this.tools.listFilter(this)); // reads the firm's tags: v2 only
+    this.area.hidden = false;
+    this.updatesTitle.hidden = false;
+    this.reply.remove(); // items are written from the thread composer
+    this.loadSummaries();
+    this.schedule(true);
+  }
+
+  /** The server's thread rows (unread counts for threads whose items are not loaded); none before it serves them. */
+  async loadSummaries() {
+    try {
+      const answer = await listThreads(this.ref, { limit: 100 });
+      if (this.model.setSummaries(rowsOf(answer, 'threads'))) this.schedule();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+      // otherwise the events alone draw the threads
+    }
+  }
+
+  // -- MatterView's interface (the Feed drives it) -----------------------
+
+  add(event) {
+    if (!THREAD_KINDS.has(event.kind) || isLegacy(event)) return super.add(event);
+    const changed = this.model.apply(event);
+    if (!this.threaded) return super.add(event);
+    if (changed) this.schedule();
+    return changed;
+  }
+
+  /** A `receipt`, `typing` or `unread` frame of this matter. */
+  liveFrame(frame) {
+    if (this.model.applyFrame(frame)) this.schedule();
+  }
+
+  keysReady() {
+    super.keysReady();
+    this.readKeyring = memoKeyring(this.keyring);
+    this.rows.clear(); // bodies that said "no keys" are opened again
+    this.schedule(true);
+  }
+
+  setBusy(busy) {
+    super.setBusy(busy);
+    if (!busy) this.schedule();
+  }
+
+  clear() {
+    super.clear();
+    this.model = new ThreadModel({ me: this.me, staff: this.staff });
+    this.rows.clear();
+    this.pages.clear();
+    this.schedule(true);
+  }
+
+  revealLatest() {
+    if (this.open) this.pane.scrollIntoView({ block: 'start' });
+  }
+
+  // -- drawing -------------------------------------------------------------
+
+  schedule(force = false) {
+    if (force) this.drawn = -1;
+    if (this.pending || this.busy || !this.threaded) return;
+    this.pending = true;
+    queueMicrotask(() => {
+      this.pending = false;
+      this.draw();
+    });
+  }
+
+  draw() {
+    if (this.drawn === this.model.version && !this.typingDue) return;
+    this.drawn = this.model.version;
+    this.typingDue = false;
+    this.drawList();
+    if (this.open) this.drawThread();
+    this.empty.hidden = true;
+    clearTimeout(this.timer);
+    const next = this.model.nextTypingExpiry();
+    if (next !== null) {
+      this.timer = setTimeout(() => {
+        this.typingDue = true;
+        this.draw();
+      }, next + 10);
+    }
+  }
+
+  drawList() {
+    const filter = this.tools ? this.tools.threadFilter(this) : null;
+    const rows = this.model.threads().filter((t) => !filter || filter(t));
+    const items = rows.map((t) => this.listRow(t));
+    // a live event redraws the list: the row a keyboard user is on keeps the focus
+    const focused = this.listEl.contains(document.activeElement) ? document.activeElement.closest('.thread-row') : null;
+    this.listEl.replaceChildren(...items);
+    if (focused) {
+      const again = items.find((li) => li.dataset.thread === focused.dataset.thread);
+      if (again) again.querySelector('.thread-open').focus();
+    }
+    this.listEmpty.hidden = items.length > 0;
+  }
+
+  listRow(t) {
+    const li = el('li', t.kind === 'internal' ? 'thread-row internal' : 'thread-row');
+    li.dataset.thread = t.thread;
+    li.dataset.kind = t.kind;
+    li.dataset.unread = String(t.unread);
+    if (t.thread === this.open) li.setAttribute('aria-current', 'true');
+    const open = el('button', 'thread-open');
+    open.type = 'button';
+    open.addEventListener('click', () => this.openThread(t.thread));
+    const title = el('span', 'thread-title', this.titles.get(t.thread) || THREADS.untitled);
+    open.append(title);
+    if (t.kind === 'internal') open.append(el('span', 'badge internal-badge', THREADS.internalThread));
+    const meta = el('span', 'thread-meta');
+    if (t.lastAt) {
+      const time = el('time', 'thread-time', formatTime(new Date(t.lastAt).toISOString()));
+      time.dateTime = new Date(t.lastAt).toISOString();
+      meta.append(time);
+    }
+    if (t.unread > 0) {
+      const badge = el('span', 'unread-count', String(t.unread));
+      badge.setAttribute('aria-label', unreadText(t.unread));
+      meta.append(badge);
+    }
+    if (t.typing) meta.append(el('span', 'thread-typing', typingText(this.model.typing(t.thread).map((x) => x.name))));
+    open.append(meta);
+    li.append(open);
+    this.learnTitle(t.thread);
+    return li;
+  }
+
+  /** Open the thread's opener once (memoized) to title its row with the subject or first line. */
+  learnTitle(thread) {
+    if (this.titles.has(thread) || !this.readKeyring) return;
+    const data = this.model.thread(thread);
+    const shown = data && data.opener && data.opener.shown;
+    if (!shown) return;
+    if (!shown.blob) {
+      const p = shown.payload || {};
+      if (typeof p.subject === 'string' || typeof p.text === 'string') this.titles.set(thread, titleOf(p));
+      return;
+    }
+    this.titles.set(thread, THREADS.untitled); // asked once
+    this.readKeyring
+      .open(this.ref, thread, shown.blob, { seq: shown.seq })
+      .then((r) => {
+        if (r.ok && titleOf(r.body)) {
+          this.titles.set(thread, titleOf(r.body));
+          this.schedule(true);
+        }
+      })
+      .catch(() => {});
+  }
+
+  openThread(thread) {
+    this.open = thread;
+    this.jumpTarget = this.model.firstUnread(thread);
+    this.mode = 'reply';
+    this.editing = null;
+    this.rows.clear();
+    this.area.dataset.open = thread;
+    this.pane.hidden = false;
+    this.pane.replaceChildren();
+    this.composerForm = null;
+    this.drawThread();
+    this.drawList();
+    this.loadReceipts(thread);
+    this.loadThreadPage(thread, true);
+    if (this.jumpTarget) this.jumpToUnread();
+    else this.pane.scrollIntoView({ block: 'start' });
+  }
+
+  closeThread() {
+    this.open = null;
+    this.area.dataset.open = '';
+    this.pane.hidden = true;
+    this.pane.replaceChildren();
+    this.composerForm = null;
+    this.drawList();
+    const row = this.listEl.querySelector('.thread-open');
+    if (row) row.focus();
+  }
+
+  /**
+   * A page of the thread's own events (GET …/items): on open, around my
+   * first unread (what the matter's latest page did not hold, and where the
+   * jump goes); then older ones. Events fold as any other.
+   */
+  async loadThreadPage(thread, first) {
+    const state = this.pages.get(thread) || { before: null, more: false, asked: false };
+    if (first && state.asked) return;
+    state.asked = true;
+    this.pages.set(thread, state);
+    try {
+      const query = first ? { around: 'unread', limit: PAGE } : { before: state.before, limit: PAGE };
+      const answer = await threadItems(this.ref, thread, query);
+      for (const event of rowsOf(answer, 'events').concat(rowsOf(answer, 'items'))) this.add(event);
+      state.before = answer.prev ?? answer.before ?? null;
+      state.more = Boolean(answer.more && state.before);
+      if (first && answer.first_unread != null && this.open === thread) {
+        const pos = this.model.pos(answer.first_unread);
+        const data = this.model.thread(thread);
+        const target = pos === null || !data ? null : data.items.find((it) => it.seq >= pos && !it.mine);
+        if (target && !this.jumpTarget) this.jumpTarget = target.id;
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+      state.more = false;
+    }
+    this.schedule(true);
+  }
+
+  async loadReceipts(thread) {
+    try {
+      const answer = await threadReceipts(this.ref, thread);
+      if (this.model.setReceipts(thread, rowsOf(answer, 'receipts'))) this.schedule();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+    }
+  }
+
+  /** The open thread: head, items (kept when unchanged), seen-by, typing, composer. */
+  drawThread() {
+    const data = this.model.thread(this.open);
+    if (!data) return;
+    const ref = this.ref;
+    if (!this.pane.firstChild) {
+      const back = button(THREADS.back, 'button quiet thread-back', 'button');
+      back.addEventListener('click', () => this.closeThread());
+      this.heading = el('h3', 'thread-heading');
+      this.jump = el('button', 'button quiet jump-unread', THREADS.jumpUnread);
+      this.jump.type = 'button';
+      this.jump.id = `jump-unread-${ref}`;
+      this.jump.addEventListener('click', () => this.jumpToUnread());
+      this.toLine = el('p', 'thread-to');
+      this.earlierItems = button(THREADS.earlier, 'button quiet thread-earlier', 'button');
+      this.earlierItems.id = `thread-earlier-${ref}`;
+      this.earlierItems.addEventListener('click', () => this.loadThreadPage(this.open, false));
+      this.itemsEl = el('ol', 'thread-items');
+      this.itemsEl.setAttribute('role', 'log');
+      this.typingEl = el('p', 'typing');
+      this.typingEl.id = `typing-${ref}`;
+      this.typingEl.setAttribute('role', 'status');
+      this.pane.append(back, this.heading, this.toLine, this.jump, this.earlierItems, this.itemsEl, this.typingEl);
+    }
+    this.pane.dataset.thread = data.thread;
+    this.pane.dataset.kind = data.kind;
+    const paging = this.pages.get(data.thread);
+    this.earlierItems.hidden = !(paging && paging.more);
+    this.pane.classList.toggle('internal', data.kind === 'internal');
+    this.heading.replaceChildren(el('span', null, this.titles.get(data.thread) || THREADS.untitled));
+    if (data.kind === 'internal') this.heading.append(el('span', 'badge internal-badge', THREADS.internalThread));
+    const to = this.tools && data.opener ? this.tools.recipientsLine(this, data) : null;
+    this.toLine.hidden = !to;
+    this.toLine.textContent = to || '';
+
+    const keep = new Set();
+    const nodes = data.items.map((item) => {
+      keep.add(item.id);
+      const key = [item.shown ? item.shown.seq : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
+      let row = this.rows.get(item.id);
+      if (!row || row.key !== key) {
+        row = { key, li: this.itemRow(item) };
+        this.rows.set(item.id, row);
+      }
+      row.li.classList.toggle('unread', item.unread); // read marks restyle a row, never reopen its body
+      return row.li;
+    });
+    for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
+    for (const li of nodes) li.querySelector('.seen-by')?.remove();
+    // where the unread began when the thread was opened: a divider, and the jump's target
+    const target = this.jumpTarget && this.rows.get(this.jumpTarget);
+    this.jump.hidden = !target;
+    if (target) {
+      const divider = el('li', 'divider', THREADS.newMessages);
+      divider.setAttribute('role', 'separator');
+      nodes.splice(nodes.indexOf(target.li), 0, divider);
+    }
+    for (const [id, names] of data.seenBy) {
+      const row = this.rows.get(id);
+      if (row) row.li.append(el('p', 'seen-by', seenByText(names)));
+    }
+    this.itemsEl.replaceChildren(...nodes);
+    const typing = data.typing.map((t) => t.name);
+    this.typingEl.textContent = typing.length ? typingText(typing) : '';
+    this.drawComposer(data);
+    this.markRead(data.thread);
+  }
+
+  itemRow(item) {
+    const li = el('li', item.internal ? 'item internal' : 'item');
+    li.id = `item-${this.ref}-${item.seq}`;
+    li.dataset.item = item.id;
+    li.dataset.seq = String(item.seq);
+    li.dataset.kind = item.kind;
+    li.dataset.internal = item.internal ? '1' : '0';
+    li.dataset.deleted = item.deleted ? '1' : '0';
+    li.dataset.edited = item.edited ? '1' : '0';
+    const head = el('p', 'item-head');
+    head.append(el('span', 'actor', actorLabel(item.actor)));
+    if (item.internal) head.append(el('span', 'badge internal-badge', THREADS.internalNote));
+    const time = el('time', 'time', formatTime(item.createdAt));
+    time.dateTime = String(item.createdAt);
+    head.append(time);
+    if (item.edited) {
+      const marker = el('span', 'edited-marker', THREADS.edited);
+      marker.title = editedAt(formatTime(item.editedAt));
+      head.append(marker);
+    }
+    li.append(head);
+    if (item.deleted) {
+      li.append(el('p', 'tombstone', THREADS.deleted));
+      return li;
+    }
+    li.append(this.itemBody(item));
+    if (item.flaggedEdits.length) {
+      const flag = el('p', 'edit-flagged', THREADS.editFlagged);
+      flag.setAttribute('role', 'alert');
+      li.append(flag);
+    }
+    if (this.tools) li.append(this.tools.itemTags(this, item));
+    // the welcome item is the server's record of the invite: not edited or deleted from here
+    if (item.mine && this.keyring && item.kind !== 'welcome') li.append(itemActions(this, item));
+    return li;
+  }
+
+  /** The verified body of the item's shown version (an edit must be its sender's, naming the item). */
+  itemBody(item) {
+    const shown = item.shown;
+    if (!shown.blob) {
+      // a welcome of a firm without end-to-end encryption: a letter in the payload
+      const p = shown.payload || {};
+      const box = el('div', 'message-body plain');
+      if (typeof p.subject === 'string') box.append(el('p', 'message-subject', p.subject));
+      if (typeof p.text === 'string') box.append(el('p', 'message-text', p.text));
+      return box;
+    }
+    const msgId = msgIdOfItem(item.id);
+    let expect = null;
+    if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
+    else if (msgId) expect = { sender: item.sender, msgId };
+    const opts = { expect };
+    if (item.mine) opts.onOpened = (body) => (this.bodies || (this.bodies = new Map())).set(item.id, body);
+    return messageBody(shown, this.ref, this.readKeyring, this.names, opts);
+  }
+
+  jumpToUnread() {
+    const row = this.jumpTarget && this.rows.get(this.jumpTarget);
+    if (!row) return;
+    row.li.scrollIntoView({ block: 'start' });
+    row.li.tabIndex = -1;
+    row.li.focus({ preventScroll: true });
+  }
+
+  /** Tell the server (socket, else HTTP) how far I read the open thread, once per newer item. */
+  markRead(thread) {
+    if (document.visibilityState === 'hidden' || this.model.unread(thread) === 0) return;
+    const at = this.model.readUpto(thread);
+    if (!at || (this.sentMark.get(thread) ?? -1) >= at.seq) return;
+    this.sentMark.set(thread, at.seq);
+    queueMicrotask(() => {
+      this.model.setReadMark(thread, at.upto);
+      this.schedule();
+    });
+    if (this.sendFrame(readFrame(this.ref, thread, at.upto))) return;
+    markRead(this.ref, thread, at.upto)
+      .then((answer) => {
+        if (answer && Number.isSafeInteger(answer.unread) && this.model.setServerUnread(thread, answer.unread)) this.schedule();
+      })
+      .catch((err) => {
+        if (err instanceof ApiError && err.status === 401) this.onSignedOut();
+      });
+  }
+
+  // -- composer --------------------------------------------------------------
+
+  startNew() {
+    this.open = null;
+    this.mode = 'new';
+    this.editing = null;
+    this.area.dataset.open = '';
+    this.pane.hidden = false;
+    this.pane.replaceChildren();
+    this.pane.dataset.thread = '';
+    this.pane.dataset.kind = 'new';
+    this.pane.classList.remove('internal');
+    const back = button(THREADS.back, 'button quiet thread-back', 'button');
+    back.addEventListener('click', () => this.closeThread());
+    this.pane.append(back, el('h3', 'thread-heading', THREADS.newThreadTitle));
+    this.composerForm = null;
+    this.drawComposer(null);
+    this.drawList();
+    this.composerForm.querySelector('input, textarea').focus();
+  }
+
+  /** The composer of the open thread in `mode` (reply, or edit of `item`). */
+  setMode(mode, item = null) {
+    this.mode = mode;
+    this.editing = item;
+    this.drawComposer(this.model.thread(this.open));
+  }
+
+  drawComposer(data) {
+    const blocked = cannotWrite(this);
+    const mode = this.mode;
+    const want = `${mode}|${this.open}|${this.editing ? this.editing.id : ''}|${blocked}`;
+    if (this.composerForm && this.composerForm.dataset.want === want) {
+      this.pane.append(this.composerForm); // stays last, keeps what is typed
+      return;
+    }
+    if (this.composerForm) this.composerForm.remove();
+    if (blocked) {
+      this.composerForm = el('p', 'key-notice', blocked);
+      this.composerForm.dataset.want = want;
+      this.pane.append(this.composerForm);
+      return;
+    }
+    this.composerForm = threadComposer(this, data, mode);
+    this.composerForm.dataset.want = want;
+    this.pane.append(this.composerForm);
+  }
+
+}

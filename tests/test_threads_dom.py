@@ -1,0 +1,228 @@
+"""The thread screens (static/client/threads.js, threadcompose.js,
+staff/threadtools.js) in Chromium at phone sizes, fed the event shapes of
+docs/threads.md: the list's unread counts and order, replies in order,
+edited and deleted markers, a foreign edit flagged, receipts, typing, the
+read mark sent, internal notes and threads marked, the note mode of the
+composer, the flat stream kept for a v1 server. The page is
+static/client/test/threads_check.html (not served by the app); the server
+side of threads is not part of this test."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.procs import service_unavailable
+
+REPO = Path(__file__).resolve().parent.parent
+REF = "ABCD1234"
+
+
+class _Static(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {  # noqa: RUF012 - the base class declares it as a class attribute
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, directory=str(REPO), **kwargs)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Static)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/static/client/test/threads_check.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        service_unavailable("chromium")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        service_unavailable("playwright (python package, test extra)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_page(browser: Any, url: str, width: int, height: int) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.check !== undefined")
+    return page, errors
+
+
+def items(page: Any) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = page.eval_on_selector_all(
+        f"#thread-{REF} li.item",
+        "els => els.map(e => ({id: e.dataset.item, edited: e.dataset.edited,"
+        " deleted: e.dataset.deleted, internal: e.dataset.internal,"
+        " flagged: String(!!e.querySelector('.edit-flagged')),"
+        " tombstone: String(!!e.querySelector('.tombstone')),"
+        " body: e.querySelector('.message-body')"
+        " ? e.querySelector('.message-body').dataset.crypto : ''}))",
+    )
+    return found
+
+
+def kinds(page: Any) -> list[str]:
+    """The kinds of the flat list's events (what is not a thread item)."""
+    found: list[str] = page.eval_on_selector_all(
+        f"#matter-{REF} li.event", "els => els.map(e => e.dataset.kind)"
+    )
+    return found
+
+
+def rows(page: Any) -> list[list[str]]:
+    """[thread, kind, unread] of each row of the thread list, top first."""
+    found: list[list[str]] = page.eval_on_selector_all(
+        f"#thread-list-{REF} li.thread-row",
+        "els => els.map(e => [e.dataset.thread, e.dataset.kind, e.dataset.unread])",
+    )
+    return found
+
+
+@pytest.mark.parametrize("size", [(360, 800), (390, 844)])
+def test_client_threads_on_a_phone(browser: Any, base_url: str, size: tuple[int, int]) -> None:
+    page, errors = open_page(browser, base_url, *size)
+    page.evaluate("check.setup('client')")
+    # newest activity first; the staff opener and reply are unread, my own items never
+    assert rows(page) == [["T2", "client", "0"], ["T1", "client", "2"]]
+    assert kinds(page) == ["phase"], "only what is not a thread item stays in the flat list"
+    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    assert page.is_hidden(f"#thread-list-{REF}"), "on a phone the open thread replaces the list"
+    shown = items(page)
+    assert [i["id"] for i in shown] == ["s3.aaaa", "c12.bbbb", "s3.cccc"]
+    assert shown[1]["edited"] == "1", "the client's own edit is shown"
+    assert shown[1]["flagged"] == "true", "the edit by staff is flagged"
+    assert {i["body"] for i in shown} == {"no_keys"}, "no keys here: every body says so"
+    # where the unread began: a divider before the first unread item, and the jump to it
+    assert page.is_visible(f"#jump-unread-{REF}")
+    after = "d => d.nextElementSibling.dataset.item"
+    assert page.eval_on_selector(f"#thread-{REF} li.divider", after) == "s3.aaaa"
+    # the read mark went over the socket, upto the newest item; the count is 0
+    page.wait_for_function("check.frames.some(f => f.type === 'read')")
+    assert page.evaluate("check.frames.filter(f => f.type === 'read')") == [
+        {"type": "read", "matter": REF, "thread": "T1", "upto": 3}
+    ]
+    row = f"#thread-list-{REF} li[data-thread=T1]"
+    page.wait_for_function(f"document.querySelector('{row}').dataset.unread === '0'")
+
+    sam = "who: 's3', reader: 's3', name: 'Sam Staff'"
+    page.evaluate(f"check.frame({{type: 'receipt', thread: 'T1', {sam}, upto: 3}})")
+    page.evaluate(f"check.frame({{type: 'typing', thread: 'T1', {sam}}})")
+    page.wait_for_selector(f"#thread-{REF} li[data-item='s3.cccc'] .seen-by")
+    assert "Sam Staff" in page.inner_text(f"#thread-{REF} li[data-item='s3.cccc'] .seen-by")
+    assert "Sam Staff" in page.inner_text(f"#typing-{REF}")
+    # their message ends their typing
+    page.evaluate(
+        "check.add({seq: 20, kind: 'message', actor: {kind: 'staff', id: 3, name: 'Sam Staff'},"
+        " payload: {thread: 'T1', item: 's3.zzzz', parent: 's3.aaaa'}})"
+    )
+    page.wait_for_selector(f"#thread-{REF} li[data-item='s3.zzzz']")
+    assert page.inner_text(f"#typing-{REF}") == ""
+    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+
+    page.click(f"#thread-{REF} .thread-back")
+    page.click(f"#thread-list-{REF} li[data-thread=T2] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li[data-item='c12.hhhh']")
+    gone = items(page)[1]
+    assert (gone["deleted"], gone["tombstone"], gone["body"]) == ("1", "true", ""), gone
+    assert errors == []
+
+
+def test_the_same_events_in_reverse_draw_the_same_thread(browser: Any, base_url: str) -> None:
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('client', {order: 'reverse'})")
+    assert rows(page) == [["T2", "client", "0"], ["T1", "client", "2"]]
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    assert [(i["id"], i["edited"], i["flagged"]) for i in items(page)] == [
+        ("s3.aaaa", "0", "false"),
+        ("c12.bbbb", "1", "true"),
+        ("s3.cccc", "0", "false"),
+    ]
+    assert errors == []
+
+
+def test_a_v1_server_keeps_the_flat_stream(browser: Any, base_url: str) -> None:
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('client', {v: 1})")
+    assert page.is_hidden(f"#threads-{REF}")
+    assert page.eval_on_selector_all(f"#matter-{REF} li.event", "els => els.length") == 9
+    page.evaluate("view.serverVersion(2)")
+    page.wait_for_selector(f"#thread-list-{REF} li.thread-row")
+    assert kinds(page) == ["phase"]
+    assert errors == []
+
+
+def test_staff_notes_internal_threads_tags_and_the_note_mode(browser: Any, base_url: str) -> None:
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    assert rows(page) == [["T2", "client", "1"], ["N1", "internal", "1"], ["T1", "client", "2"]]
+    assert page.is_visible(f"#thread-list-{REF} li[data-thread=N1] .internal-badge")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li[data-item='s4.dddd']")
+    shown = {i["id"]: i for i in items(page)}
+    assert shown["s4.dddd"]["internal"] == "1"
+    assert page.is_visible(f"#thread-{REF} li[data-item='s4.dddd'] .internal-badge")
+    assert shown["s3.aaaa"]["internal"] == "0"
+    # a device whose checks fail shows a warning for every item, never content
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#thread-{REF} li.item .message-body')]"
+        ".every(b => b.dataset.crypto === 'crypto_signature')"
+    )
+    assert page.eval_on_selector_all(f"#thread-{REF} .message-text", "els => els.length") == 0
+    assert page.eval_on_selector_all(
+        f"#thread-{REF} li[data-item='c12.bbbb'] li.tag-chip", "els => els.map(e => e.dataset.tag)"
+    ) == ["tagAAAAAAAAAAAAAAAAAAA"]
+    # the note mode: the form itself says internal (class, data-internal, label and button change)
+    form = f"#thread-composer-{REF}"
+    assert page.get_attribute(form, "data-internal") == "0"
+    reply_button = page.inner_text(f"{form} button[type=submit]")
+    page.check(f"#thread-note-{REF}")
+    assert page.get_attribute(form, "data-internal") == "1"
+    assert "internal" in page.get_attribute(form, "class")
+    assert page.inner_text(f"{form} button[type=submit]") != reply_button
+    # an internal thread's composer is a note without a toggle
+    page.click(f"#thread-{REF} .thread-back")
+    page.click(f"#thread-list-{REF} li[data-thread=N1] .thread-open")
+    page.wait_for_selector(f"{form}[data-internal='1']")
+    assert page.query_selector(f"#thread-note-{REF}") is None
+    # a new thread: a client message to chosen clients, or an internal thread (no recipients then)
+    page.click(f"#thread-{REF} .thread-back")
+    page.click(f"#new-thread-{REF}")
+    page.wait_for_selector(f"#new-thread-kind-{REF}")
+    assert page.is_visible(f"#recipients-{REF}")
+    page.check(f"#new-thread-kind-{REF} input[value=internal]")
+    assert page.is_hidden(f"#recipients-{REF}")
+    assert page.get_attribute(form, "data-internal") == "1"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert errors == []
