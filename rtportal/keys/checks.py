@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import roles
-from rtportal.crypto.certs import Certificate, Flag, Role
+from rtportal.crypto.certs import Certificate, Flag
 from rtportal.crypto.manifest import Manifest
 from rtportal.crypto.wrap import FEK_RECIPIENT, FIRM_MATTER, Wrap, WrapKind
 from rtportal.db.models import (
@@ -245,7 +245,3 @@ def wrap_rows(firm_id: int, matter_id: int | None, wraps: list[Wrap]) -> list[Ke
         )
         for w in wraps
     ]
-
-
-def role_of(kind: str) -> Role:
-    return {"staff": Role.STAFF, "contact": Role.CLIENT, "bot": Role.BOT}[kind]
