@@ -80,7 +80,7 @@ async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) 
     kit = await make_firm()
     other = await make_firm()
     private = await kit.add_matter(title="Staff only", members=())
-    await _post(http, kit, "staff", {"kind": "message", "payload": {}})
+    await _post(http, kit, "staff", {"kind": "message", "payload": {"thread": "t"}})
     staff = (await http.get("/api/v1/matters", headers=kit.auth("staff"))).json()["matters"]
     assert sorted(staff, key=lambda m: m["ref"]) == sorted(
         [
@@ -205,7 +205,9 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
     for i in range(5):
         status = {"status": f"p{i}", "staff_detail": "x"}
         await _post(http, kit, "bot", {"kind": "bot", "payload": status})
-        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
+        await _post(
+            http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {"thread": "n"}}
+        )
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
@@ -261,7 +263,13 @@ async def test_other_matters_are_404_never_data(
         for ref in targets:
             for response in (
                 await http.get(f"/api/v1/matters/{ref}/events", headers=kit.auth(who)),
-                await _post(http, kit, who, {"kind": "message", "client_id": "x"}, ref=ref),
+                await _post(
+                    http,
+                    kit,
+                    who,
+                    {"kind": "message", "client_id": "x", "payload": {"thread": "t"}},
+                    ref=ref,
+                ),
             ):
                 _error(response, 404, "not_found")
                 assert "s3cr3t" not in response.text
@@ -303,13 +311,13 @@ async def test_cookie_session_lifecycle(http: httpx.AsyncClient, make_firm: Make
         # Cookie-authenticated writes from a foreign page are refused.
         evil = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message"},
+            json={"kind": "message", "payload": {"thread": "t"}},
             headers={"Origin": "https://evil.example"},
         )
         _error(evil, 403, "forbidden_origin")
         ok = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message"},
+            json={"kind": "message", "payload": {"thread": "t"}},
             headers={"Origin": TEST_ORIGIN, "X-CSRF-Token": csrf},
         )
         assert ok.status_code == 201
@@ -366,7 +374,7 @@ async def test_through_real_uvicorn(uvicorn_server: RunningServer, make_firm: Ma
         assert (await client.get("/healthz")).status_code == 200
         response = await client.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message", "client_id": "u1"},
+            json={"kind": "message", "client_id": "u1", "payload": {"thread": "t"}},
             headers=kit.auth("bot"),
         )
         assert response.status_code == 201 and response.json()["seq"] == 1
@@ -412,8 +420,12 @@ async def test_history_backward_from_the_latest_page(
 ) -> None:
     kit = await make_firm()
     for i in range(4):
-        await _post(http, kit, "staff", {"kind": "message", "payload": {"sent_at": i}})
-        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
+        await _post(
+            http, kit, "staff", {"kind": "message", "payload": {"thread": "t", "sent_at": i}}
+        )
+        await _post(
+            http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {"thread": "n"}}
+        )
     url = f"/api/v1/matters/{kit.ref}/events"
     latest = (
         await http.get(url, headers=kit.auth("staff"), params={"before": "9", "limit": 3})
