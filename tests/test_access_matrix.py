@@ -40,6 +40,7 @@ from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, kdf_body, login_secret, received
 from tests.support.server import RunningServer
+from tests.support.wsjson import HELLO
 from tests.test_invites import _reset_address_counts
 from tests.test_removal import workers
 
@@ -682,6 +683,7 @@ async def _ws(server: RunningServer, who: Identity) -> AsyncIterator[ClientConne
     async with connect(
         server.ws_url, additional_headers=who.ws_headers, proxy=None, open_timeout=TIMEOUT
     ) as ws:
+        await ws.send(HELLO)  # read by the server after its own hello
         yield ws
 
 

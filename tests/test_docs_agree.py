@@ -31,7 +31,7 @@ from rtportal.ws.native import UVICORN_WS
 from rtportal.ws.protocol import Close, FrameCache, Protocol
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
-from tests.support.wsjson import TIMEOUT, connected, open_ws, recv, until_closed
+from tests.support.wsjson import HELLO_FRAME, TIMEOUT, connected, open_ws, recv, until_closed
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -363,6 +363,7 @@ async def raw_connect(
     writer.write(upgrade_request(server, token))
     await writer.drain()
     await read_hello(reader)
+    writer.write(client_frame(HELLO_FRAME))
     return reader, writer
 
 
@@ -377,7 +378,9 @@ async def test_frames_in_the_upgrade_request_read_are_not_answered(
         writer.write(upgrade_request(uvicorn_server, kit.tokens["contact"]) + early)
         await writer.drain()
         await read_hello(reader)
-        writer.write(client_frame({"type": "ping", "id": "after-hello"}))
+        writer.write(
+            client_frame(HELLO_FRAME) + client_frame({"type": "ping", "id": "after-hello"})
+        )
         await writer.drain()
         # The next frame answers the ping sent after hello: "early" was never answered.
         assert await read_frame(reader) == (

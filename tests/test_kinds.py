@@ -29,6 +29,7 @@ from rtportal.principal import Principal
 from rtportal.ws.protocol import FrameCache
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 20.0
 Frame = dict[str, Any]
@@ -371,6 +372,7 @@ class _WS:
             open_timeout=TIMEOUT,
         )
         assert (await _recv(self.ws))["type"] == "hello"
+        await self.ws.send(HELLO)
         return self.ws
 
     async def __aexit__(self, *exc: object) -> None:

@@ -52,6 +52,7 @@ from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.settings import load_secret_key
 from tests.support.worker import Worker, migrated_db, worker_env
+from tests.support.wsjson import HELLO_FRAME
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -166,6 +167,7 @@ class RawReader:
         assert client.response.status_code == 101, client.response
         hello = await client.next_json()
         assert hello["type"] == "hello", hello
+        await client.send_json(HELLO_FRAME)
         client.received = 0
         return client
 

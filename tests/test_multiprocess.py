@@ -381,7 +381,7 @@ async def test_two_workers_deliver_each_others_events(
     everyone = [staff_a, staff_b, contact_a, contact_b]
     for c in everyone:
         hello = await c.connect()
-        assert hello["type"] == "hello" and hello["v"] == 1
+        assert hello["type"] == "hello" and hello["v"] == 2
         answer = await c.subscribe([m])
         assert answer[m]["type"] == "subscribed" and answer[m]["head"] == 0
     assert [c.url for c in everyone] == [a.ws_url, b.ws_url, a.ws_url, b.ws_url]

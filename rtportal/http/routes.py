@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +35,7 @@ from rtportal.errors import (
 )
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
-from rtportal.events.cursor import Cursor
+from rtportal.events.cursor import MAX_SEQ, Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
 from rtportal.http import audit, auth, directory, firm, outbox, staff, totp
@@ -88,7 +89,9 @@ async def list_matters(request: Request) -> Response:
         )
     rows = []
     for m in matters:
-        row: dict[str, object] = {"ref": m.reference, "title": m.title, "head": m.last_seq}
+        row: dict[str, object] = {"ref": m.reference, "title": m.title}
+        if principal.is_staff:
+            row["head"] = m.last_seq  # a client never sees a seq (history before=end)
         if on is not None:
             row["portal"] = "on" if m.id in on else "off"
         rows.append(row)
@@ -112,38 +115,52 @@ async def history(request: Request) -> Response:
     """One page of a matter's events, as this caller may see them.
 
     Forward from ``after`` (default: the start), or backward from
-    ``before`` (the newest events with a smaller seq; ``before = head + 1``
-    is the latest page). Pages are always in seq order, at most ``limit``
-    events and about ``history_page_bytes`` stored bytes; ``next``/``prev``
-    say where the next page starts.
+    ``before`` (the newest events with a smaller seq; ``before=end`` is the
+    latest page). Pages are always in seq order, at most ``limit`` events
+    and about ``history_page_bytes`` stored bytes; ``next``/``prev`` say
+    where the next page starts. Cursors are seqs for staff and bots, tokens
+    for contacts (``rtportal.events.cursor``), read once the matter is known.
     """
     query = request.query_params
     if "after" in query and "before" in query:
         raise BadRequest("use either after or before, not both")
     backward = "before" in query
-    cursor = Cursor.from_string(query.get("before" if backward else "after"))
+    text = query.get("before" if backward else "after")
     limit = _limit(request)
     principal = await principal_of(request)
     ref = request.path_params["ref"]
     # The page's byte bound is reserved from the worker's budget while it is
     # read and encoded (rtportal.bytebudget).
     async with runtime_of(request).reads.hold(settings_of(request).history_page_bytes):
-        return await _history_page(request, principal, ref, cursor, limit, backward)
+        return await _history_page(request, principal, ref, text, limit, backward)
+
+
+_END = MAX_SEQ + 1  # ``before=end``: every seq is below it
 
 
 async def _history_page(
-    request: Request, principal: Principal, ref: str, cursor: Cursor, limit: int, backward: bool
+    request: Request, principal: Principal, ref: str, text: str | None, limit: int, backward: bool
 ) -> Response:
     page_bytes = settings_of(request).history_page_bytes
+    cursors = runtime_of(request).frames.cursors
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, ref)
+        if backward and text == "end":
+            cursor = Cursor(_END)
+        else:
+            where = "before" if backward else "after"
+            cursor = cursors.parse_query(text, principal, matter.id, where)
         # Bounded in bytes too: a page may hold fewer than ``limit`` events.
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
             events = await stream.read_since(session, matter.id, cursor.after, limit, page_bytes)
         head = await stream.head(session, matter.id)
-    views = [v for v in (view_for(e, principal) for e in events) if v is not None]
+    views = [
+        cursors.event_view(v, principal, matter.id)
+        for v in (view_for(e, principal) for e in events)
+        if v is not None
+    ]
     # Cursors advance over events this caller may not see, so paging ends.
     if backward:
         first = events[0].seq if events else min(cursor.after, head + 1)
@@ -157,9 +174,9 @@ async def _history_page(
         {
             "matter": matter.reference,
             "events": views,
-            "next": max(last, 0),
-            "prev": max(first, 1),
-            "head": head,
+            "next": cursors.position_for(principal, matter.id, max(last, 0)),
+            "prev": cursors.position_for(principal, matter.id, max(first, 1)),
+            "head": cursors.position_for(principal, matter.id, head),
             "more": more,
         }
     )
@@ -204,10 +221,15 @@ async def post_event(request: Request) -> Response:
     committer: GroupCommit = request.app.state.committer
     send = Send(request.path_params["ref"], kind, audience, payload, blob, client_id)
     event, created, _ = await committer.append(principal, send, None)
-    return ok(
-        {"seq": event.seq, "duplicate": not created, "event": view_for(event, principal)},
-        status=201 if created else 200,
-    )
+    cursors = runtime_of(request).frames.cursors
+    view = view_for(event, principal)
+    answer: dict[str, Any] = {"duplicate": not created}
+    if principal.is_staff:
+        answer["seq"] = event.seq
+    else:
+        answer["cursor"] = cursors.cursor_for(principal, event.matter_id, event.seq)
+    answer["event"] = None if view is None else cursors.event_view(view, principal, event.matter_id)
+    return ok(answer, status=201 if created else 200)
 
 
 @json_endpoint

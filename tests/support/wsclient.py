@@ -40,6 +40,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
 
+from tests.support.wsjson import HELLO
+
 __all__ = [
     "ConnectionLost",
     "Gap",
@@ -273,6 +275,7 @@ class StreamClient:
             lost = ConnectionLost(f"{self.name}: no hello from {url} (close {conn.close_code})")
             lost.definitive = conn.close_code in _DEFINITIVE
             raise lost from exc
+        await ws.send(HELLO)  # the version this client speaks (docs/protocol.md)
         return conn, hello
 
     async def subscribe(self, matters: Sequence[str], after: int = 0) -> dict[str, dict[str, Any]]:
