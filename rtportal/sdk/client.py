@@ -38,8 +38,9 @@ class Client(ClientCore):
         text: str,
         subject: str = "",
         staff_only: bool = False,
-    ) -> int:
-        """Seal under the newest verified epoch and send over the websocket; returns the seq.
+    ) -> int | str:
+        """Seal under the newest verified epoch and send over the websocket; returns where
+        the event is (its seq, or a contact's cursor token).
 
         Staff: a write refused ``stale_epoch`` ``rekey_required`` (a client left the
         matter without the next epoch) posts that epoch without them, then sends again."""
@@ -58,7 +59,7 @@ class Client(ClientCore):
 
     async def _send(
         self, matter: str, thread: str, text: str, subject: str, staff_only: bool
-    ) -> int:
+    ) -> int | str:
         d = await self.sync([matter])
         vis = Visibility.STAFF if staff_only else Visibility.PORTAL
         env = messages.seal(
@@ -74,12 +75,12 @@ class Client(ClientCore):
         out = [messages.outgoing(matter, thread, env)]
         # over the websocket; an in-process (ASGI) transport has none, so it posts over HTTP
         if self.websocket:
-            [seq] = await self.http.send_events(out)
+            [at] = await self.http.send_events(out)
         else:
-            [seq] = await self.http.post_events(out)
-        self.state.matter(matter).remember(env.header.msg_id, seq)
+            [at] = await self.http.post_events(out)
+        self.state.matter(matter).remember(env.header.msg_id, at)
         self._save()
-        return seq
+        return at
 
     # ---- staff: epochs ----------------------------------------------------
     async def post_epoch(

@@ -369,7 +369,6 @@ async function loadStreams(principal) {
   const tools = staff ? await import('../staff/phase.js') : null;
   const keyring = await readyKeyring(principal);
   const views = new Map();
-  const heads = new Map();
   const container = $('matters');
   const handlers = {
     onLoadEarlier: (ref) => feed && feed.loadEarlier(ref),
@@ -384,7 +383,6 @@ async function loadStreams(principal) {
   for (const matter of matters) {
     const view = new MatterView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut });
     views.set(matter.ref, view);
-    heads.set(matter.ref, matter.head);
     container.append(view.section);
   }
 
@@ -403,7 +401,7 @@ async function loadStreams(principal) {
     },
     onFatal: (message) => showNotice(NOTICE.cannotConnect(message), 'error'),
   });
-  await feed.start(heads);
+  await feed.start();
 }
 
 boot().catch((err) => {
