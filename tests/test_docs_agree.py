@@ -160,6 +160,7 @@ async def test_pipelined_malformed_frames_are_each_answered_before_4002(
 def core(principal: Principal) -> Protocol:
     proto = Protocol(principal, Limits(), FrameCache())
     proto.connected()
+    proto.receive_text(json.dumps(HELLO_FRAME))
     proto.take_frames()
     return proto
 
@@ -229,9 +230,11 @@ async def test_the_cookie_http_origin_check_is_exact(
 # --- one cursor type, one blob form, one default ------------------------------------------
 
 
-async def test_history_cursors_are_integers_a_subscribe_accepts(
+async def test_history_cursors_are_what_a_subscribe_accepts(
     uvicorn_server: RunningServer, kit: FirmKit
 ) -> None:
+    """docs/api.md: staff cursors are integers, a contact's are tokens; a
+    history page's ``next`` is what a subscribe takes as ``after``."""
     async with httpx.AsyncClient(base_url=uvicorn_server.base_url, timeout=TIMEOUT) as client:
         for n in range(3):
             response = await client.post(
@@ -240,26 +243,34 @@ async def test_history_cursors_are_integers_a_subscribe_accepts(
                 headers=kit.auth("contact"),
             )
             assert response.status_code == 201
-        page = (
-            await client.get(
-                f"/api/v1/matters/{kit.ref}/events",
-                params={"limit": 2},
-                headers=kit.auth("contact"),
-            )
-        ).json()
-    assert (page["next"], page["prev"], page["head"]) == (2, 1, 3)
-    ws = await connected(uvicorn_server, kit.tokens["contact"])
-    try:
-        subs = [{"matter": kit.ref, "after": page["next"]}]
-        await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": subs}))
-        assert (await recv(ws))["type"] == "subscribed"
-        assert (await recv(ws))["seq"] == 3
-        subs = [{"matter": kit.ref, "after": str(page["next"])}]
-        await ws.send(json.dumps({"type": "subscribe", "id": "t", "subs": subs}))
-        err = await recv(ws)
-        assert (err["type"], err["id"], err["code"]) == ("error", "t", "invalid_cursor")
-    finally:
-        await ws.close()
+        pages = {
+            who: (
+                await client.get(
+                    f"/api/v1/matters/{kit.ref}/events",
+                    params={"limit": 2},
+                    headers=kit.auth(who),
+                )
+            ).json()
+            for who in ("staff", "contact")
+        }
+    assert (pages["staff"]["next"], pages["staff"]["prev"], pages["staff"]["head"]) == (2, 1, 3)
+    assert all(isinstance(pages["contact"][k], str) for k in ("next", "prev", "head"))
+    codec = uvicorn_server.app.state.runtime.frames.cursors
+    for who, wrong in (("staff", str(2)), ("contact", 2)):
+        ws = await connected(uvicorn_server, kit.tokens[who])
+        try:
+            subs = [{"matter": kit.ref, "after": pages[who]["next"]}]
+            await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": subs}))
+            assert (await recv(ws))["type"] == "subscribed"
+            event = await recv(ws)
+            at = event["seq"] if who == "staff" else codec.seq_of(event["cursor"], kit.matter.id)
+            assert at == 3
+            subs = [{"matter": kit.ref, "after": wrong}]
+            await ws.send(json.dumps({"type": "subscribe", "id": "t", "subs": subs}))
+            err = await recv(ws)
+            assert (err["type"], err["id"], err["code"]) == ("error", "t", "invalid_cursor")
+        finally:
+            await ws.close()
 
 
 def b64url(data: bytes) -> str:
@@ -288,8 +299,8 @@ async def test_send_defaults_and_blob_form_are_the_same_over_http_and_websocket(
             )
         )
         got = {f["type"]: f for f in [await recv(ws), await recv(ws)]}
-        assert got["ack"]["seq"] == 1
         event = got["event"]
+        assert got["ack"]["cursor"] == event["cursor"]  # a contact's: the event's token
         assert (event["audience"], event["payload"], event["blob"]) == ("portal", {}, "-_-_AQ")
         # The padded and the standard-alphabet spellings are not the documented form.
         for spelling in ("-_-_AQ==", "+/+/AQ", "+/+/AQ=="):

@@ -36,7 +36,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from rtportal.closecodes import (
     CLOSE_ACCESS_REMOVED,
@@ -48,11 +48,20 @@ from rtportal.closecodes import (
 )
 from rtportal.errors import BadRequest, Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import viewer_class
-from rtportal.events.cursor import CursorCodec
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime import framecache
-from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
+from rtportal.ws.actions import (
+    HEARTBEAT,
+    Action,
+    Append,
+    Authorize,
+    Close,
+    FrameCache,
+    Heartbeat,
+    Leave,
+    LoadBacklog,
+)
 from rtportal.ws.frames import (
     SUPPORTED_VERSIONS,
     Ack,
@@ -66,7 +75,6 @@ from rtportal.ws.frames import (
     Unsubscribe,
     ack_frame,
     error_frame,
-    event_frame,
     hello_frame,
     parse_client_frame,
     pong_frame,
@@ -105,99 +113,6 @@ def _over(text: str, max_bytes: int) -> bool:
 
 
 _DROP_QUEUED = frozenset({CLOSE_SLOW, CLOSE_REVOKED, CLOSE_ACCESS_REMOVED})
-
-
-# --- actions (I/O requests for the endpoint) ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Authorize:
-    """Check access to ``matter``, join the hub, then call ``subscribed``/``subscribe_failed``.
-
-    ``head`` passed back must be at least the database head at a moment
-    after the hub join, so that every event after it arrives live.
-    """
-
-    sub: int
-    matter: str
-    after: int | str | None  # as the client sent it (read once the matter is known)
-
-
-@dataclass(frozen=True, slots=True)
-class LoadBacklog:
-    """Read up to ``limit`` events and ``max_bytes`` stored bytes with seq > ``after``.
-
-    Answer ``backlog_loaded``/``_failed``. The endpoint reads only once the
-    connection's unsent bytes are below its low-water mark (pacing).
-    """
-
-    sub: int
-    matter: str
-    matter_id: int
-    after: int
-    limit: int
-    max_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Leave:
-    """The connection no longer wants live events of ``matter`` (hub.leave if joined)."""
-
-    matter: str
-
-
-@dataclass(frozen=True, slots=True)
-class Append:
-    """Append ``send`` (its ``client_id`` is the frame's id) through the group
-    commit: commit, publish; answer ``appended``/``failed``."""
-
-    send: Send
-
-    @property
-    def request_id(self) -> str:
-        """The frame's id (the parser always sets ``send.client_id`` to it)."""
-        return self.send.client_id or ""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the websocket with ``code``; the protocol accepts no more input."""
-
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """The client pinged: it is there (activity on an idle-timeout session)."""
-
-
-Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat
-
-_HEARTBEAT = Heartbeat()
-
-
-# --- encoded event frames, shared by every connection of a worker ------------------
-
-
-class FrameCache(framecache.FrameCache):
-    """The worker's frame cache (``rtportal.realtime.framecache``) bound to the
-    ``event`` frame encoder of this protocol and the worker's cursor codec
-    (``None``: a random key, for tests that run no server)."""
-
-    def __init__(
-        self,
-        cursors: CursorCodec | None = None,
-        size: int = 8192,
-        max_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
-    ) -> None:
-        codec = cursors if cursors is not None else CursorCodec.ephemeral()
-        super().__init__(self._event_frame, codec, size, max_bytes)
-
-    def _event_frame(self, view: dict[str, Any], event: StoredEvent, cls: str) -> str:
-        if cls == "staff":
-            return event_frame(view)
-        return event_frame(view, self.cursors.event_token(event.matter_id, event.seq))
 
 
 # --- per-subscription and per-send state ----------------------------------------
@@ -377,7 +292,7 @@ class Protocol:
             self._on_send(frame, actions)
         elif isinstance(frame, Ping):
             self._emit(pong_frame(frame.id), actions)
-            actions.append(_HEARTBEAT)
+            actions.append(HEARTBEAT)
         return actions
 
     def _refuse_version(self, frame_id: str | None, actions: list[Action]) -> list[Action]:
@@ -391,6 +306,13 @@ class Protocol:
 
     def _on_subscribe(self, frame: Subscribe, actions: list[Action]) -> None:
         for req in frame.subs:
+            if req.after is not None and isinstance(req.after, str) == self._staff:
+                # Staff send seqs, contacts tokens (checked fully at ``subscribed``).
+                try:
+                    self.cursors.parse(req.after, self._cls, 0)
+                except RtPortalError as exc:
+                    self._emit(error_frame(frame.id, exc, req.matter), actions)
+                    continue
             if req.matter in self._subs:
                 err: RtPortalError = Conflict("already subscribed to this matter")
                 self._emit(error_frame(frame.id, err, req.matter), actions)
@@ -399,13 +321,6 @@ class Protocol:
                 err = RateLimited(f"at most {self.limits.max_subscriptions} subscriptions")
                 self._emit(error_frame(frame.id, err, req.matter), actions)
                 continue
-            if req.after is not None and isinstance(req.after, str) == self._staff:
-                # Staff send seqs, contacts tokens (checked fully at ``subscribed``).
-                try:
-                    self.cursors.parse(req.after, self._cls, 0)
-                except RtPortalError as exc:
-                    self._emit(error_frame(frame.id, exc, req.matter), actions)
-                    continue
             token = self._next_token
             self._next_token += 1
             self._subs[req.matter] = _Sub(token, req.matter, frame.id, req.after)
