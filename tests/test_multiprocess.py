@@ -53,6 +53,7 @@ from rtportal.db.models import (
     OutboxMessage,
     StaffUser,
 )
+from rtportal.events.cursor import CursorCodec
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
@@ -67,6 +68,7 @@ pytestmark = pytest.mark.timeout(300)
 SEED = int(os.environ.get("RTPORTAL_TEST_SEED", "0")) or secrets.randbelow(2**31)
 # The workers' server secret; the test process issues tokens with it too.
 SECRET_HEX = secrets.token_hex(32)
+CODEC = CursorCodec(bytes.fromhex(SECRET_HEX))  # the workers' cursor tokens (contacts)
 KEY = bytes.fromhex(SECRET_HEX)
 
 
@@ -353,6 +355,7 @@ def client(
     prefer: int,
     **kw: Any,
 ) -> StreamClient:
+    kw.setdefault("cursors", CODEC)
     c = StreamClient([w.ws_url for w in workers], token, name=name, prefer=prefer, **kw)
     made.append(c)
     return c
@@ -383,7 +386,7 @@ async def test_two_workers_deliver_each_others_events(
         hello = await c.connect()
         assert hello["type"] == "hello" and hello["v"] == 2
         answer = await c.subscribe([m])
-        assert answer[m]["type"] == "subscribed" and answer[m]["head"] == 0
+        assert answer[m]["type"] == "subscribed" and c.heads[m] == 0  # a contact's: a token
     assert [c.url for c in everyone] == [a.ws_url, b.ws_url, a.ws_url, b.ws_url]
 
     phase = {"phase": "hello A", "staff_detail": "internal"}
@@ -908,7 +911,7 @@ async def test_removing_an_invite_closes_the_clients_websocket_in_another_proces
         assert accepted.status_code == 201, accepted.text
         session_token = accepted.cookies["rtp_session"]
         http.cookies.clear()
-        client_ws = StreamClient([b.ws_url], session_token, name="removed")
+        client_ws = StreamClient([b.ws_url], session_token, name="removed", cursors=CODEC)
         clients.append(client_ws)
         await client_ws.subscribe([ref])
         removed = await http.post(f"/api/v1/invites/{invite_id}/remove", headers=staff)

@@ -159,6 +159,14 @@ class CursorCodec:
 
     def seq_of(self, token: object, matter_id: int, where: str = "cursor") -> int:
         """The seq a token of ``matter_id`` names; ``InvalidCursor`` for anything else."""
+        owner, seq = self.open(token, where)
+        if owner != matter_id:
+            raise _invalid(f"{where}: not a cursor of this matter", "foreign_cursor")
+        return seq
+
+    def open(self, token: object, where: str = "cursor") -> tuple[int, int]:
+        """(matter id, seq) inside a well-formed token, unchecked: for tools and
+        tests that hold the key. Requests are read with ``seq_of`` (their matter)."""
         if not isinstance(token, str) or TOKEN_RE.fullmatch(token) is None:
             raise _invalid(f"{where}: not a cursor token", "not_a_cursor")
         try:
@@ -168,9 +176,7 @@ class CursorCodec:
         if raw is None or len(raw) != 16:
             raise _invalid(f"{where}: not a cursor token", "not_a_cursor")
         owner, low = _BLOCK.unpack(self._decrypt.update(raw))
-        if owner != matter_id:
-            raise _invalid(f"{where}: not a cursor of this matter", "foreign_cursor")
-        return int(low & MAX_SEQ)
+        return int(owner), int(low & MAX_SEQ)
 
     # --- by viewer (the API) -----------------------------------------------------
 
