@@ -35,7 +35,7 @@ from rtportal.errors import (
 )
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
-from rtportal.events.cursor import MAX_SEQ, Cursor
+from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
 from rtportal.http import audit, auth, directory, firm, outbox, staff, totp
@@ -135,9 +135,6 @@ async def history(request: Request) -> Response:
         return await _history_page(request, principal, ref, text, limit, backward)
 
 
-_END = MAX_SEQ + 1  # ``before=end``: every seq is below it
-
-
 async def _history_page(
     request: Request, principal: Principal, ref: str, text: str | None, limit: int, backward: bool
 ) -> Response:
@@ -146,7 +143,9 @@ async def _history_page(
     async with db_of(request).read() as session:
         matter = await membership.can_access(session, principal, ref)
         if backward and text == "end":
-            cursor = Cursor(_END)
+            # The head read now: everything up to it (the seq column is 32-bit
+            # on PostgreSQL, so no sentinel beyond it).
+            cursor = Cursor(await stream.head(session, matter.id) + 1)
         else:
             where = "before" if backward else "after"
             cursor = cursors.parse_query(text, principal, matter.id, where)

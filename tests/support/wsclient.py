@@ -480,6 +480,11 @@ class StreamClient:
     def _on_event(self, conn: _Conn, frame: dict[str, Any]) -> None:
         self._accept(str(frame.get("matter")), frame, conn.number)
 
+    def at(self, frame: dict[str, Any]) -> int:
+        """The seq an ``ack`` or ``event`` names (a contact's: read from its token)."""
+        matter = str(frame.get("matter"))
+        return self._seq(matter, frame["seq"] if "seq" in frame else frame["cursor"])
+
     def _wire(self, matter: str, seq: int) -> int | str:
         """``seq`` as this principal sends it: a contact's is a token (0: the start)."""
         if not self.is_contact or seq == 0:
