@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from sqlalchemy import func, select
+from starlette.applications import Starlette
 
 from rtportal.db.models_threads import ReadMark
 from rtportal.events.cursor import CursorCodec

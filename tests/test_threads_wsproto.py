@@ -27,8 +27,8 @@ from rtportal.realtime.message import (
 from rtportal.ws.frames import Limits, Read, Typing
 from rtportal.ws.protocol import Authorize, FrameCache, LoadBacklog, Protocol
 from rtportal.ws.threadproto import TYPING_INTERVAL, TYPING_TRACKED, MarkRead, RelayTyping
-from tests.test_ws_protocol import ev
 from tests.support.wsjson import HELLO
+from tests.test_ws_protocol import ev
 
 STAFF = Principal(kind="staff", id=1, firm_id=1, display_name="Ada Staff")
 BOT = Principal(kind="bot", id=9, firm_id=1, display_name="Robo")
