@@ -80,7 +80,13 @@ async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) 
     kit = await make_firm()
     other = await make_firm()
     private = await kit.add_matter(title="Staff only", members=())
-    await _post(http, kit, "staff", {"kind": "message", "payload": {}})
+    to = [kit.contact.id]  # a staff member's new client thread names its recipients
+    await _post(
+        http,
+        kit,
+        "staff",
+        {"kind": "message", "client_id": "m1", "payload": {"thread": "t", "to": to}},
+    )
     staff = (await http.get("/api/v1/matters", headers=kit.auth("staff"))).json()["matters"]
     assert sorted(staff, key=lambda m: m["ref"]) == sorted(
         [
@@ -215,7 +221,13 @@ async def test_history_pages_through_view_for(
     for i in range(5):
         status = {"status": f"p{i}", "staff_detail": "x"}
         await _post(http, kit, "bot", {"kind": "bot", "payload": status})
-        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
+        note = {
+            "kind": "note",
+            "audience": "staff",
+            "client_id": f"n{i}",
+            "payload": {"thread": "n"},
+        }
+        await _post(http, kit, "staff", note)
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
@@ -274,7 +286,13 @@ async def test_other_matters_are_404_never_data(
     await kit.remove_member(kit.contact, removed)
     await kit.remove_member(kit.bot, removed)
     for k, who in ((kit, "staff"), (other, "staff")):
-        await _post(http, k, who, {"kind": "message", "payload": {"thread": "s3cr3t"}})
+        body = {
+            "kind": "message",
+            "client_id": "m1",
+            "payload": {"thread": "s3cr3t", "to": [k.contact.id]},
+        }
+        r = await _post(http, k, who, body)
+        assert r.status_code == 201, r.text
     targets = [other.ref, private.reference, removed.reference, "ZZZZ9999", "bad-ref"]
     bodies = set()
     for who in ("contact", "bot"):
@@ -329,7 +347,11 @@ async def test_cookie_session_lifecycle(http: httpx.AsyncClient, make_firm: Make
         _error(evil, 403, "forbidden_origin")
         ok = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message"},
+            json={
+                "kind": "message",
+                "client_id": "m1",
+                "payload": {"thread": "c", "to": [kit.contact.id]},
+            },
             headers={"Origin": TEST_ORIGIN, "X-CSRF-Token": csrf},
         )
         assert ok.status_code == 201
@@ -386,7 +408,11 @@ async def test_through_real_uvicorn(uvicorn_server: RunningServer, make_firm: Ma
         assert (await client.get("/healthz")).status_code == 200
         response = await client.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message", "client_id": "u1"},
+            json={
+                "kind": "message",
+                "client_id": "u1",
+                "payload": {"thread": "u", "to": [kit.contact.id]},
+            },
             headers=kit.auth("bot"),
         )
         assert response.status_code == 201 and response.json()["seq"] == 1
@@ -433,8 +459,17 @@ async def test_history_backward_from_the_latest_page(
     kit = await make_firm()
     codec = app.state.runtime.frames.cursors
     for i in range(4):
-        await _post(http, kit, "staff", {"kind": "message", "payload": {"sent_at": i}})
-        await _post(http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {}})
+        payload = {"thread": "t", "to": [kit.contact.id], "sent_at": i}
+        await _post(
+            http, kit, "staff", {"kind": "message", "client_id": f"m{i}", "payload": payload}
+        )
+        note = {
+            "kind": "note",
+            "audience": "staff",
+            "client_id": f"n{i}",
+            "payload": {"thread": "n"},
+        }
+        await _post(http, kit, "staff", note)
     url = f"/api/v1/matters/{kit.ref}/events"
     latest = (
         await http.get(url, headers=kit.auth("staff"), params={"before": "9", "limit": 3})
