@@ -110,7 +110,7 @@ async def kit(make_firm: MakeFirm) -> FirmKit:
     return await make_firm()
 
 
-_INT_CURSOR = re.compile(r'"(seq|head|after|next|prev|reply_to)":\s*[0-9]')
+_INT_CURSOR = re.compile(r'"(seq|head|after|next|prev|reply_to|upto|last|first_unread)":\s*[0-9]')
 
 
 def no_seq(text: str) -> None:
@@ -188,7 +188,10 @@ async def test_a_contact_never_sees_a_seq_and_resumes_from_a_token(
     earlier = await _history(server, kit, "contact", before=latest["prev"], limit=2)
     assert [unseal(server, e, mid)["seq"] for e in earlier.json()["events"]] == [6, 7]
     bodies.append(earlier.text)
-    posted = await _post(server, kit, "contact", kind="message", client_id="h10", blob="UlRNMQ")
+    posted = await _post(
+        server, kit, "contact", kind="message", client_id="h10", blob="UlRNMQ",
+        payload={"thread": "h10"},
+    )  # fmt: skip
     assert posted["cursor"] == posted["event"]["cursor"]
     bodies.append(json.dumps(posted))
     async with httpx.AsyncClient(base_url=server.base_url) as client:
