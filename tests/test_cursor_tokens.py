@@ -27,7 +27,7 @@ from rtportal.ws.native import UVICORN_WS
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
 from tests.support.wsjson import HELLO, Frame, open_ws, recv, unseal, until_closed
-from tests.test_ws_endpoint import connected, send_frame, send_many, subscribe
+from tests.test_ws_endpoint import RECIPIENTS, connected, send_frame, send_many, subscribe
 
 # --- the codec ---------------------------------------------------------------------
 
@@ -107,7 +107,9 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def kit(make_firm: MakeFirm) -> FirmKit:
-    return await make_firm()
+    made = await make_firm()
+    RECIPIENTS[made.ref] = [made.contact.id]  # the client a staff thread is addressed to
+    return made
 
 
 _INT_CURSOR = re.compile(r'"(seq|head|after|next|prev|reply_to|upto|last|first_unread)":\s*[0-9]')
