@@ -194,7 +194,7 @@ async def test_contact_page_is_live_private_and_survives_reload(
             client, kit, "staff", kind="message", payload={"thread": "t-1"}, blob="AQIDBAU"
         )
         await post_event(client, kit, "staff", kind="note", audience="staff",
-                         payload={"text": "SECRET-HISTORY"})  # fmt: skip
+                         payload={"thread": "n", "text": "SECRET-HISTORY"})  # fmt: skip
         mixed = await post_event(
             client, kit, "bot", kind="bot",
             payload={"status": "Lodged", "staff_detail": "SECRET-FIELD"},
@@ -230,7 +230,7 @@ async def test_contact_page_is_live_private_and_survives_reload(
         await record_states(page)
         note, hostile = await asyncio.gather(
             post_event(client, kit, "admin", kind="note", audience="staff",
-                       payload={"text": "SECRET-LIVE"}),
+                       payload={"thread": "n", "text": "SECRET-LIVE"}),
             post_event(client, kit, "bot", kind="bot",
                        payload={"status": "<img src=x onerror=window.__xss=1>"}),
         )  # fmt: skip
@@ -310,7 +310,7 @@ async def test_staff_page_marks_internal_events_and_shows_the_phase_control(
 
         note = await post_event(
             client, kit, "admin", kind="note", audience="staff",
-            payload={"text": "Client prefers calls"},
+            payload={"thread": "n", "text": "Client prefers calls"},
         )  # fmt: skip
         update = await post_event(
             client, kit, "bot", kind="bot",
@@ -320,7 +320,7 @@ async def test_staff_page_marks_internal_events_and_shows_the_phase_control(
         await expect(note_item).to_be_visible(timeout=WAIT_MS)
         await expect(note_item).to_have_class("event internal")
         await expect(note_item.locator(".event-head .internal-badge")).to_have_text("Internal")
-        await expect(note_item.locator("dd")).to_have_text("Client prefers calls")
+        await expect(note_item.locator("dd", has_text="Client prefers calls")).to_have_count(1)
 
         update_item = page.locator(f"#ev-{kit.ref}-{update['seq']}")
         await expect(update_item).to_be_visible(timeout=WAIT_MS)
@@ -407,7 +407,7 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
             for i in range(5)
         ]
         note = await post_event(client, kit, "admin", kind="note", audience="staff",
-                                payload={"text": "SECRET-OUTAGE"})  # fmt: skip
+                                payload={"thread": "n", "text": "SECRET-OUTAGE"})  # fmt: skip
         network["up"] = True
         # Staff see the note too; a client never does.
         expected = [first["seq"], *(e["seq"] for e in missed)]

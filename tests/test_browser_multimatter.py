@@ -32,6 +32,7 @@ from tests.support.logins import staff_email
 from tests.support.sdkworld import SdkWorld, sdk_world
 from tests.support.server import RunningServer
 from tests.test_browser_e2ee import LAYOUTS, WAIT_MS, PageWatch, browser, portal, sign_in
+from tests.test_sdk_multimatter import handed_over, invited_with_old_password
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -209,3 +210,23 @@ async def test_second_matter_in_the_browser(
         finally:
             for ctx in contexts:
                 await ctx.close()
+
+
+async def test_a_password_from_before_the_keys_hands_a_portal_invite_key_over_in_the_browser(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A contact whose password predates the firm's keys accepts a portal-delivered invite
+    in the page: the invite key (the server mailed its ``R``) is handed over to a fresh
+    identity with a code, never kept as the identity itself."""
+    kit = await make_firm(name="Old Password")
+    async with sdk_world(portal, kit, tmp_path) as w:
+        ref, cid, invited = await invited_with_old_password(w, PASSWORD)
+        link = await link_of(w, invited)
+        ctx = await browser.new_context(**LAYOUTS["desktop"])
+        try:
+            page = await ctx.new_page()
+            await accept(page, link, new=False)
+            await shows(page, ref, "hello visa")
+        finally:
+            await ctx.close()
+        await handed_over(w, ref, cid, link)

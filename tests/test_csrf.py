@@ -77,7 +77,7 @@ async def test_every_unsafe_cookie_route_needs_the_csrf_token(
     assert me.status_code == 200 and me.json()["csrf_token"] == token
     ok = await http.post(
         f"/api/v1/matters/{kit.ref}/events",
-        json={"kind": "message"},
+        json={"kind": "message", "payload": {"thread": "t"}},
         headers={"Origin": TEST_ORIGIN, csrf.HEADER: token},
     )
     assert ok.status_code == 201, ok.text
@@ -93,7 +93,7 @@ async def test_another_sessions_token_does_not_do(
     # The client now holds the second session's cookie; the first one's token fails.
     r = await http.post(
         f"/api/v1/matters/{kit.ref}/events",
-        json={"kind": "message"},
+        json={"kind": "message", "payload": {"thread": "t"}},
         headers={"Origin": TEST_ORIGIN, csrf.HEADER: token},
     )
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
@@ -104,6 +104,8 @@ async def test_bearer_writes_need_no_csrf_token(
 ) -> None:
     kit = await make_firm()
     r = await http.post(
-        f"/api/v1/matters/{kit.ref}/events", json={"kind": "message"}, headers=kit.auth("staff")
+        f"/api/v1/matters/{kit.ref}/events",
+        json={"kind": "message", "payload": {"thread": "t"}},
+        headers=kit.auth("staff"),
     )
     assert r.status_code == 201, r.text

@@ -245,7 +245,9 @@ async def test_revocation_list_versions_and_revoked_keys(
     _error(await kf.call("PUT", "/revocations", "staff", stale), 403, "forbidden")
 
 
-async def test_escrow_versions(make_firm: MakeFirm, http: httpx.AsyncClient) -> None:
+async def test_escrow_versions_only_go_up_and_only_org_admins_add_them(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
     kf = await key_firm(await make_firm(), http)
     again = {"record": b64(kf.escrow(1))}
     error = _error(await kf.call("POST", "/escrow", "admin", again), 409, "version_conflict")
@@ -257,7 +259,9 @@ async def test_escrow_versions(make_firm: MakeFirm, http: httpx.AsyncClient) -> 
     _error(await kf.call("POST", "/escrow", "bot", again), 404, "not_found")
 
 
-async def test_client_revocations(make_firm: MakeFirm, http: httpx.AsyncClient) -> None:
+async def test_client_revocations_come_from_staff_signing_as_themselves_and_reach_the_matter(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
     kf = await key_firm(await make_firm(), http)
     record = b64(kf.client_revocation())
     _error(
@@ -279,7 +283,9 @@ async def test_client_revocations(make_firm: MakeFirm, http: httpx.AsyncClient) 
     )
 
 
-async def test_unknown_fields_and_bad_bodies(make_firm: MakeFirm, http: httpx.AsyncClient) -> None:
+async def test_unknown_fields_and_malformed_records_are_bad_request_and_anonymous_is_401(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
     kf = await key_firm(await make_firm(), http, set_up=False)
     _error(await kf.call("PUT", "/root", "admin", {"frk": "AAAA", "x": 1}), 400, "bad_request")
     _error(await kf.call("PUT", "/root", "admin", {"frk": 5}), 400, "bad_request")

@@ -53,7 +53,7 @@ async def test_http_writes_to_an_encrypted_matter(
     make_firm: MakeFirm, http: httpx.AsyncClient
 ) -> None:
     kf = await key_firm(await make_firm(), http)
-    # No epoch yet: the matter is as before (a plaintext-less message is fine).
+    # No epoch yet: the matter is not checked (a plaintext-less message is fine).
     assert _code(await _post(kf, "staff", None)) == (201, None)
     await kf.post_epoch()
     assert _code(await _post(kf, "contact", kf.seal(kf.contact).encode())) == (201, None)

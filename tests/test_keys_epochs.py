@@ -118,7 +118,9 @@ async def test_two_concurrent_epochs_one_wins(make_firm: MakeFirm, http: httpx.A
     assert [decode(m, 70_000) for m in stored["manifests"]] == [winner.encode()]
 
 
-async def test_chain_rules(make_firm: MakeFirm, http: httpx.AsyncClient) -> None:
+async def test_an_epoch_must_chain_be_signed_by_the_caller_name_certified_members_and_fit(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
     kf = await key_firm(await make_firm(), http)
     url = f"/matters/{kf.ref}/epochs"
     # Epoch 2 before epoch 1: a conflict, with no head yet.
@@ -167,7 +169,9 @@ async def test_chain_rules(make_firm: MakeFirm, http: httpx.AsyncClient) -> None
     assert manifest.body.matter == matter_b.reference
 
 
-async def test_heads_and_wraps(make_firm: MakeFirm, http: httpx.AsyncClient) -> None:
+async def test_a_head_moves_only_forward_signed_by_its_sender_and_wraps_reach_only_members(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
     kf = await key_firm(await make_firm(), http)
     _error(
         await kf.call("PUT", f"/matters/{kf.ref}/head", "staff", {"head": "AAAA"}),

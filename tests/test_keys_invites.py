@@ -92,7 +92,7 @@ async def test_a_firm_without_keys_refuses_crypto(
     crypto = {"delivery": "own_mail", "epoch": epoch, "welcome": {str(cid): "AAAA"}}
     response = await _invite(kf, {**_round(cid), "crypto": crypto})
     assert response.status_code == 409 and response.json()["error"]["code"] == "frk_missing"
-    assert (await _invite(kf, _round(cid))).status_code == 201  # as today
+    assert (await _invite(kf, _round(cid))).status_code == 201  # a round without crypto
 
 
 async def test_own_mail_sends_nothing_and_answers_the_token(
@@ -188,6 +188,27 @@ async def test_resend_in_an_encrypted_firm_needs_its_crypto(
         f"/api/v1/invites/{invite_id}/resend", json={}, headers=kf.kit.auth("staff")
     )
     assert response.status_code == 409 and response.json()["error"]["code"] == "e2ee_required"
+
+
+async def test_a_malformed_epoch_wrap_is_refused_naming_its_field_in_a_round_and_a_resend(
+    make_firm: MakeFirm, http: httpx.AsyncClient
+) -> None:
+    kf = await key_firm(await make_firm(), http)
+    cid = await _new_contact(kf)
+    crypto, _ = _crypto(kf, cid, "own_mail")
+    bad_epoch = {**crypto["epoch"], "wraps": "not a list"}
+    refused = await _invite(kf, {**_round(cid), "crypto": {**crypto, "epoch": bad_epoch}})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["field"] == "crypto.epoch.wraps"
+    (invite_id,) = (await _invite(kf, {**_round(cid), "crypto": crypto})).json()["invites"]
+    relink = {"delivery": "own_mail", "certs": [], "epoch": bad_epoch, "revocations": []}
+    refused = await http.post(
+        f"/api/v1/invites/{invite_id}/resend",
+        json={"crypto": relink},
+        headers=kf.kit.auth("staff"),
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["field"] == "crypto.epoch.wraps"
 
 
 async def test_acceptance_refuses_a_bad_identity(

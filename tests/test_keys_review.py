@@ -1,4 +1,4 @@
-"""Findings of the attacker review of the key directory and the Python client:
+"""The key directory's and the Python client's guards against a hostile user:
 who may change a matter's membership (``portal.manage``), which clients a
 manifest may name (live members or pending invitees), writes refused until
 a removed client's epoch is replaced (``rekey_required``), ``PUT /keys/me``
@@ -9,6 +9,7 @@ before its body is read."""
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,13 @@ def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 async def _post_message(kf: KeyFirm, who: str, blob: bytes) -> httpx.Response:
-    body = {"kind": "message", "audience": "portal", "payload": {"thread": "t1"}, "blob": b64(blob)}
+    body = {
+        "kind": "message",
+        "audience": "portal",
+        "client_id": secrets.token_hex(6),  # an item needs its send's id (docs/threads.md)
+        "payload": {"thread": "t1", "to": [kf.kit.contact.id]},  # a staff thread names its client
+        "blob": b64(blob),
+    }
     return await kf.http.post(
         f"/api/v1/matters/{kf.ref}/events", json=body, headers=kf.kit.auth(who)
     )

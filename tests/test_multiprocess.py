@@ -428,7 +428,9 @@ async def test_two_workers_deliver_each_others_events(
     # Staff-only events never reach a contact, on either worker.
     for c in (contact_a, contact_b):
         assert all(e["audience"] == "portal" for e in c.events[m])
-    assert staff_a.events[m][2]["payload"] == {"text": "x"}
+    note_seen = staff_a.events[m][2]["payload"]
+    assert (note_seen["text"], note_seen["thread"]) == ("x", "n")
+    assert note_seen["item"].startswith("s") and note_seen["item"].endswith(".note-a")
     assert staff_a.events[m][1]["actor"]["kind"] == "contact"
     for c in everyone:
         assert c.duplicates == 0 and c.gaps == [] and c.errors == []
@@ -815,7 +817,7 @@ async def test_removal_closes_a_send_only_socket_on_another_worker(
     with pytest.raises(ServerError) as refused:
         await gone.send(ref, "after", {"thread": "g", "sent_at": 1})  # reconnects, then sends
     assert refused.value.code == "not_found"
-    assert (await kept.send(ref, "kept-after", {"sent_at": 1}))["type"] == "ack"
+    assert (await kept.send(ref, "kept-after", {"thread": "k", "sent_at": 1}))["type"] == "ack"
     assert all(w.alive() for w in ws), dead_worker_report(ws)
 
 

@@ -104,7 +104,7 @@ async def test_history_page_is_bounded_in_bytes_and_next_continues(
             url = f"/api/v1/matters/{kit.ref}/events"
             blob = base64.b64encode(bytes(600)).decode()
             for i in range(7):
-                body = {"kind": "message", "payload": {"sent_at": i}, "blob": blob}
+                body = {"kind": "message", "payload": {"thread": "t", "sent_at": i}, "blob": blob}
                 r = await http.post(url, json=body, headers=kit.auth("staff"))
                 assert r.status_code == 201, r.text
             # ~610 stored bytes per event: a page stops at the second event.

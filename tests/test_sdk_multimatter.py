@@ -17,18 +17,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import insert, select
 
 from rtportal import base64url
 from rtportal.access.credentials import credential_of
 from rtportal.access.directory import primary_email
+from rtportal.crypto.certs import CertBody, Flag, Role, issue
+from rtportal.db.models import Firm, KeyCert, MatterApplicant
+from rtportal.demo import create_matter
 from rtportal.sdk import invitekeys, records
+from rtportal.sdk.bindings import widened_certificate
 from rtportal.sdk.client import Client, Invited
+from rtportal.sdk.clientcore import now_ms
 from rtportal.sdk.epochs import current_members
 from rtportal.sdk.errors import ApiError
 from rtportal.sdk.login import Kdf
 from tests.conftest import MakeFirm
+from tests.support.logins import give_password
 from tests.support.sdkworld import SdkWorld, opens_nothing_new, sdk_world, server_handover
 from tests.support.server import RunningServer
 
@@ -204,3 +212,150 @@ async def test_a_handover_to_another_key_is_no_binding(
         # the client still reads and writes with the invite key meanwhile
         await phone.send(mortgage, thread=f"welcome-{cid}", text="still the invite key")
         assert (await texts(w.staff, mortgage))[-1] == "still the invite key"
+
+
+async def test_a_held_scope_is_no_licence_to_certify(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A scope a client key already holds is taken as is only when a certificate widens it
+    for a matter the caller manages: a staff member who manages none of a certificate's
+    matters may not re-issue a client's key (a higher serial replaces it in every verifier),
+    and a manager of one matter may not narrow the key out of another (the contact's key
+    would stop verifying there)."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        async with kit.db.write() as session:
+            firm = await session.get(Firm, kit.firm_id)
+            assert firm is not None
+            # the org admin's matter: the staff member has no role in it
+            audit = await create_matter(session, firm, title="Audit", responsible=kit.admin)
+        contact = await w.contact("Lea", audit)
+        [invited] = await w.admin.invite(audit.reference, [(contact.id, "Welcome", "hello")])
+        client = await w.client("lea")
+        await client.accept_invite(await link_of(w, invited), "Lea password 1")
+        user, kid = f"c{contact.id}", client.actor.kid
+        d = await w.admin.sync([audit.reference])
+        held = d.certificate(user, kid, now_ms())
+        assert held.scopes == (audit.reference,)
+
+        # re-issued by a staff member who manages no matter of it: refused
+        again = widened_certificate(w.staff.actor, held, audit.reference, now_ms())
+        with pytest.raises(ApiError) as refused:
+            await w.staff.http.call(
+                "POST", "/api/v1/keys/certs", {"certs": [base64url.encode(again.encode())]}
+            )
+        assert refused.value.status == 403
+
+        # a manager of the staff member's own matter narrows the key out of the audit: refused
+        visa = await w.matter("Visa")
+        async with kit.db.write() as session:
+            await session.execute(
+                insert(MatterApplicant).values(matter_id=visa.id, contact_id=contact.id)
+            )
+        body = CertBody(
+            w.slug, Role.CLIENT, user, held.public.x_pk, held.public.ed_pk,
+            held.serial + 1, now_ms(), 0, Flag(0), (visa.reference,),
+            w.staff.actor.uid, w.staff.actor.kid,
+        )  # fmt: skip
+        narrowed = issue(body, w.staff.actor.identity)
+        with pytest.raises(ApiError) as refused:
+            await w.staff.http.call(
+                "POST", "/api/v1/keys/certs", {"certs": [base64url.encode(narrowed.encode())]}
+            )
+        assert refused.value.status == 403
+        async with kit.db.read() as session:
+            scopes = (
+                await session.scalars(
+                    select(KeyCert.scopes).where(KeyCert.principal == user, KeyCert.kid == kid)
+                )
+            ).all()
+        assert scopes == [audit.reference]
+
+        # the manager of the visa matter widens the key to it (the audit kept, not checked),
+        # and may certify it again with the same scopes (a re-invite binding to the key)
+        for serial in (held.serial + 2, held.serial + 3):
+            body = CertBody(
+                w.slug, Role.CLIENT, user, held.public.x_pk, held.public.ed_pk,
+                serial, now_ms(), 0, Flag(0), tuple(sorted((audit.reference, visa.reference))),
+                w.staff.actor.uid, w.staff.actor.kid,
+            )  # fmt: skip
+            widened = issue(body, w.staff.actor.identity)
+            await w.staff.http.call(
+                "POST", "/api/v1/keys/certs", {"certs": [base64url.encode(widened.encode())]}
+            )
+
+
+async def test_a_binding_revokes_the_invite_key_before_the_epoch_that_drops_it(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """The handover order (docs/keys.md): the invite key's revocation is posted before the
+    epoch without it, as the staff page's binding does, so a flow cut short after the
+    epoch never leaves the link's key certified and unrevoked."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        cid, _, _ = await visa_client(w, "Ada")
+        mortgage = (await w.matter("Mortgage")).reference
+        [second] = await w.staff.invite(mortgage, [(cid, "Welcome", "hello mortgage")])
+        await w.staff.send(mortgage, thread=f"welcome-{cid}", text="history 1")
+        phone = await w.client("ada-phone")
+        await phone.accept_invite(await link_of(w, second), "Ada password 1")
+        sent: list[str] = []
+        real = w.staff.http.call
+
+        async def recorded(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "POST":
+                sent.append(path.rsplit("/", 1)[-1])
+            return await real(method, path, *args, **kwargs)
+
+        w.staff.http.call = recorded  # type: ignore[method-assign]
+        assert await w.staff.confirm_bindings(mortgage) == [cid]
+        assert sent == ["certs", "client-revocations", "epochs", "wraps"]
+
+
+async def invited_with_old_password(w: SdkWorld, password: str) -> tuple[str, int, Invited]:
+    """A contact given a password before the firm's keys (no identity, no backup), then
+    invited to a new matter with portal delivery: (matter ref, contact id, invite)."""
+    matter = await w.matter("Visa")
+    contact = await w.contact("Noa", matter)
+    async with w.kit.db.read() as session:
+        email = await primary_email(session, contact.id)
+    assert email is not None
+    await give_password(w.kit.db, w.kit.settings, contact, email, password)
+    [invited] = await w.staff.invite(
+        matter.reference, [(contact.id, "Welcome", "hello visa")], delivery="portal"
+    )
+    return matter.reference, contact.id, invited
+
+
+async def handed_over(w: SdkWorld, ref: str, contact_id: int, link: str) -> None:
+    """The contact's identity is not the link's invite key, and staff see a handover of it
+    waiting for its code."""
+    invite_key = records.invite_identity(
+        invitekeys.parse_accept_fragment(link)[1], w.slug, f"c{contact_id}"
+    )
+    async with w.kit.db.read() as session:
+        credential = await credential_of(session, "contact", contact_id)
+    assert credential is not None and credential.key_backup is not None
+    assert credential.public_keys != invite_key.public.record()
+    listed = await w.staff.http.call("GET", f"/api/v1/matters/{ref}/invites")
+    [row] = [r for r in listed["invites"] if r["contact"]["id"] == contact_id]
+    assert row["handover"] is not None and row["verified"] is False
+    assert row["handover"]["kid"] != base64url.encode(invite_key.kid)
+
+
+async def test_a_password_from_before_the_keys_hands_a_portal_invite_key_over(
+    uvicorn_server: RunningServer, make_firm: MakeFirm, tmp_path: Path
+) -> None:
+    """A contact whose password predates the firm's keys (no identity, no backup) accepts a
+    portal-delivered invite: the server mailed ``R``, so the invite key cannot become the
+    identity as it is (the server would read the matter, and every later matter bound to
+    it, for good). The client hands over to a fresh key with a code to compare, as a
+    first acceptance of a portal invite does."""
+    kit = await make_firm()
+    async with sdk_world(uvicorn_server, kit, tmp_path) as w:
+        ref, cid, invited = await invited_with_old_password(w, "Noa password 1")
+        link = await link_of(w, invited)
+        client = await w.client("noa")
+        await client.accept_invite(link, "Noa password 1")
+        assert client.verification_code is not None
+        await handed_over(w, ref, cid, link)

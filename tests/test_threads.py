@@ -101,11 +101,11 @@ async def test_the_server_sets_item_to_and_parent(
 @pytest.mark.parametrize(
     ("who", "body", "status", "code", "reason"),
     [
-        ("staff", _msg("new", "x1"), 400, "bad_request", "thread_recipients"),
+        ("staff", _msg("new", "x1", to=[]), 400, "bad_request", "thread_recipients"),
         ("staff", _msg("new", "x2", to=[999999]), 400, "bad_request", "thread_recipients"),
         ("contact", _msg("new", "x3", to=[1, 2]), 400, "bad_request", "thread_recipients"),
         ("contact", _msg("nope", "x4", parent="s1.zz"), 404, "not_found", "no_such_thread"),
-        ("contact", {"kind": "message", "payload": {"thread": "t"}}, 400, "bad_request",
+        ("contact", {"kind": "edit", "payload": {"item": "c1.x"}}, 400, "bad_request",
          "client_id_required"),
         ("contact", {"kind": "message", "client_id": "x5", "payload": {}}, 400, "bad_request",
          "thread_required"),

@@ -183,8 +183,8 @@ def send_frame(
 ) -> str:
     if payload is None:
         payload = {"thread": fid}
-    if audience == "portal" and isinstance(payload, dict) and "thread" in payload:
-        payload = {**payload, "to": RECIPIENTS.get(matter, [])}
+    if audience == "portal" and isinstance(payload, dict) and matter in RECIPIENTS:
+        payload = {**payload, "to": RECIPIENTS[matter]}  # else: every client member
     return json.dumps(
         {
             "type": "send",

@@ -463,7 +463,7 @@ async def _new_link(
     invite: Invite,
     keys: LinkKeys | None,
 ) -> Sent:
-    """The invite's new link, delivered as ``keys`` says (as before without)."""
+    """The invite's new link, delivered as ``keys`` says (without: as its stored delivery)."""
     e2ee = None
     if keys is not None:
         invite.delivery = keys.delivery

@@ -9,8 +9,10 @@ derivations), ``keys`` (key types, key ids, fingerprints), ``edwards``
 ``recovery`` (recovery-code proof, key handover), ``trust`` (what a
 client trusts about keys: root, certificates, revocation list, escrow
 records, status over time), ``directory`` (a client's verifier state on top
-of ``trust``). The golden vectors shared with the JavaScript library, and the test
-firm they are built from, are test tooling in ``tests/support/crypto/``.
+of ``trust``), ``errors`` (each refusal a ``CryptoInvalid`` with its stable
+code), ``rng`` (the OS, or a seeded stream for golden vectors). The golden
+vectors shared with the JavaScript library, and the test firm they are
+built from, are test tooling in ``tests/support/crypto/``.
 """
 
 from __future__ import annotations

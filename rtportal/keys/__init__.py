@@ -8,5 +8,7 @@ Modules, one idea each: ``ids`` (principals <-> rtp1 ids), ``records``
 in a ``Unit``: published after the commit), ``reads`` (what a caller may
 read), ``envelopes`` (the check on every message write), ``liveness`` (which
 clients a manifest may name), ``invites`` (the crypto object of an invite
-round), ``relink`` (a resend or regeneration with a new invite secret).
+round), ``relink`` (a resend or regeneration with a new invite secret),
+``handovers`` (a client's handover to a fresh key, or binding a second
+matter's invite key to their identity).
 """

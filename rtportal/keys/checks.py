@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import roles
-from rtportal.crypto.certs import Certificate, Flag, Role
+from rtportal.crypto.certs import Certificate, Flag
 from rtportal.crypto.manifest import Manifest
 from rtportal.crypto.wrap import FEK_RECIPIENT, FIRM_MATTER, Wrap, WrapKind
 from rtportal.db.models import (
@@ -32,7 +32,7 @@ from rtportal.db.models import (
     MatterApplicant,
     MatterMember,
 )
-from rtportal.errors import BadRequest, KeyNotCertified
+from rtportal.errors import BadRequest, Forbidden, KeyNotCertified, NotFound
 from rtportal.keys import ids, records, store
 from rtportal.principal import Principal
 
@@ -111,6 +111,14 @@ async def check_client_cert(
     if not body.scopes:
         raise BadRequest(f"{field}: a client certificate is scoped to matters", field=field)
     held = await _held_scopes(session, principal.firm_id, body.user, body.kid)
+    # A scope the key already holds grants nothing new: a staff member of the second
+    # matter widens a contact's key without managing the first (docs/keys.md "A second
+    # matter"), and a contact re-invited there after a removal binds to the same key.
+    # Only when the certificate keeps every held scope (verifiers keep only the newest
+    # certificate of a key, so a dropped scope would cut the contact out of that matter)
+    # and the caller vouches through one of its matters: manages it, the contact its client.
+    keeps = held.issubset(body.scopes)
+    vouched = False
     matters: list[Matter] = []
     for ref in body.scopes:
         matter = await session.scalar(
@@ -118,12 +126,14 @@ async def check_client_cert(
         )
         if matter is None:
             raise BadRequest(f"{field}: no such matter {ref}", field=field, reason="unknown_matter")
-        if ref in held:
-            # A scope the key already holds grants nothing new: a staff member of the
-            # second matter widens a contact's key without managing the first (docs/keys.md
-            # "A second matter"); the widened certificate must keep the old scopes, since
-            # verifiers keep only the newest certificate of a key.
+        if keeps and ref in held:
             matters.append(matter)
+            vouched = vouched or (
+                roles.allowed(principal, "portal.manage", matter)
+                and (
+                    (matter.id, contact.id) in invited or await _linked(session, matter, contact.id)
+                )
+            )
             continue
         roles.require(principal, "portal.manage", matter)
         if (matter.id, contact.id) not in invited and not await _linked(
@@ -132,7 +142,22 @@ async def check_client_cert(
             raise BadRequest(
                 f"{field}: the contact is not a client of {ref}", field=field, reason="not_a_client"
             )
+        vouched = True
         matters.append(matter)
+    if not vouched:
+        if principal.kind != "staff":
+            raise NotFound("no such endpoint or object")  # as roles.require answers clients
+        raise Forbidden(
+            f"{field}: no matter of its scope is one you manage with the contact its client"
+        )
+    for ref in sorted(held.difference(body.scopes)):
+        # a narrower certificate replaces the wider one in every verifier: it takes the
+        # contact's key out of the dropped matter, which only its managers may do
+        dropped = await session.scalar(
+            select(Matter).where(Matter.reference == ref, Matter.firm_id == principal.firm_id)
+        )
+        if dropped is not None:
+            roles.require(principal, "portal.manage", dropped)
     issuer = await signer_cert(session, principal, body.issuer, body.issuer_kid, field)
     if not issuer.body.flags & Flag.CERTIFY_CLIENTS:
         raise KeyNotCertified(f"{field}: the issuer may not certify clients", field=field)
@@ -220,7 +245,3 @@ def wrap_rows(firm_id: int, matter_id: int | None, wraps: list[Wrap]) -> list[Ke
         )
         for w in wraps
     ]
-
-
-def role_of(kind: str) -> Role:
-    return {"staff": Role.STAFF, "contact": Role.CLIENT, "bot": Role.BOT}[kind]

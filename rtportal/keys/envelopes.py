@@ -7,8 +7,8 @@ whose visibility matches the audience (``portal`` 0, ``staff`` 1), whose
 ``sender_kid`` is a certified, unrevoked key of the writer for this matter
 (``key_not_certified``) and whose epoch is the matter's newest
 (``stale_epoch``). A write without a blob, or a note with plaintext, is
-``e2ee_required``. Matters without a manifest are not checked (firms that
-have not set up keys behave as before). While the newest manifest still
+``e2ee_required``. Matters without a manifest are not checked (a firm
+that has not set up keys writes plain payloads). While the newest manifest still
 names a client who is no longer a live member of the matter (removed or
 expired, and the next epoch not posted yet) every write is ``stale_epoch``
 with ``reason: rekey_required`` and ``users``: the staff browser posts the

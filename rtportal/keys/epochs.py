@@ -70,6 +70,51 @@ async def _manifests(unit: Unit, matter: Matter) -> dict[int, Manifest]:
     return {row.epoch: Manifest.decode(row.record) for row in rows}
 
 
+async def _check_members(
+    unit: Unit,
+    firm_id: int,
+    matter: Matter,
+    manifest: Manifest,
+    invited: frozenset[tuple[int, int]],
+) -> None:
+    """Who a manifest may name: under the newest escrow version, each member with a key
+    certified for this matter in its role, each client a live member or invitee."""
+    body = manifest.body
+    escrow = await store.newest_escrow_version(unit.session, firm_id)
+    if body.fek_version < escrow:
+        raise BadRequest(
+            f"manifest: fek_version is older than the newest escrow version {escrow}",
+            field="manifest",
+            reason="crypto_stale_epoch",
+        )
+    for i, member in enumerate(body.members):
+        row = await store.certified(
+            unit.session, firm_id, member.user, member.kid, matter.reference
+        )
+        if row is None or row.role != int(member.role):
+            raise BadRequest(
+                f"manifest: member {i} ({member.user}) has no certified key for this matter",
+                field="manifest",
+                reason="crypto_uncertified",
+            )
+        if member.role is Role.CLIENT and not Certificate.decode(row.record).body.scopes:
+            raise BadRequest("manifest: a client key without scope", field="manifest")
+    stale = await liveness.not_live(
+        unit.session,
+        matter.id,
+        liveness.clients_of(manifest),
+        invited={cid for mid, cid in invited if mid == matter.id},
+    )
+    if stale:
+        raise BadRequest(
+            "manifest: names clients who are not members of the matter (removed, expired "
+            "or never invited)",
+            field="manifest",
+            reason="not_a_member",
+            users=stale,
+        )
+
+
 async def post_epoch(
     unit: Unit,
     principal: Principal,
@@ -97,39 +142,7 @@ async def post_epoch(
         fits = body.epoch == newest.epoch + 1 and body.prev_hash == newest.hash
     if not fits:
         raise await _conflict(unit, matter, "the matter's chain moved on: re-base on its head")
-    escrow = await store.newest_escrow_version(unit.session, firm.id)
-    if body.fek_version < escrow:
-        raise BadRequest(
-            f"manifest: fek_version is older than the newest escrow version {escrow}",
-            field="manifest",
-            reason="crypto_stale_epoch",
-        )
-    for i, member in enumerate(body.members):
-        row = await store.certified(
-            unit.session, firm.id, member.user, member.kid, matter.reference
-        )
-        if row is None or row.role != int(member.role):
-            raise BadRequest(
-                f"manifest: member {i} ({member.user}) has no certified key for this matter",
-                field="manifest",
-                reason="crypto_uncertified",
-            )
-        if member.role is Role.CLIENT and not Certificate.decode(row.record).body.scopes:
-            raise BadRequest("manifest: a client key without scope", field="manifest")
-    stale = await liveness.not_live(
-        unit.session,
-        matter.id,
-        liveness.clients_of(manifest),
-        invited={cid for mid, cid in invited if mid == matter.id},
-    )
-    if stale:
-        raise BadRequest(
-            "manifest: names clients who are not members of the matter (removed, expired "
-            "or never invited)",
-            field="manifest",
-            reason="not_a_member",
-            users=stale,
-        )
+    await _check_members(unit, firm.id, matter, manifest, invited)
     stored = KeyManifest(
         matter_id=matter.id, epoch=body.epoch, hash=body.hash, record=manifest.encode()
     )

@@ -9,7 +9,9 @@ certificates and the next epoch are stored (as ``POST /keys/certs`` and
 like a message under that epoch, and the invites go out as ``delivery``
 says: ``own_mail`` sends nothing and gives the link tokens back;
 ``portal`` puts ``R`` into the link's fragment (and nowhere else). A firm
-without a root key behaves as before; ``crypto`` there is ``frk_missing``.
+without a root key invites without keys (docs/access.md); ``crypto`` there
+is ``frk_missing``. ``parse_epoch_part`` and ``parse_secret`` are the parts
+of a ``crypto`` object that resend and regenerate (``keys.relink``) share.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ from rtportal.notify.outbox import Notifier
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
-__all__ = ["DELIVERIES", "RoundCrypto", "e2ee_round", "link_bodies", "parse_crypto"]
+__all__ = [
+    "DELIVERIES",
+    "EpochPart",
+    "RoundCrypto",
+    "e2ee_round",
+    "link_bodies",
+    "parse_crypto",
+    "parse_epoch_part",
+    "parse_secret",
+]
 
 DELIVERIES = ("portal", "own_mail")
 SECRET_BYTES = 32
@@ -58,6 +69,45 @@ def _by_contact(raw_map: object, field: str) -> dict[int, object]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class EpochPart:
+    """What every ``crypto`` object carries: how the links go out, the client
+    certificates and the next epoch's records."""
+
+    delivery: str
+    certs: list[bytes]
+    manifest: bytes
+    head: bytes
+    wraps: list[bytes]
+
+
+def parse_epoch_part(value: dict[str, Any]) -> EpochPart:
+    """``delivery``, ``certs`` and ``epoch: {manifest, head, wraps}`` of a ``crypto`` object."""
+    delivery = value.get("delivery")
+    if delivery not in DELIVERIES:
+        raise BadRequest("crypto.delivery: portal or own_mail", field="crypto.delivery")
+    epoch = value.get("epoch")
+    if not isinstance(epoch, dict) or set(epoch) - {"manifest", "head", "wraps"}:
+        raise BadRequest("crypto.epoch: must be {manifest, head, wraps}", field="crypto.epoch")
+    return EpochPart(
+        delivery=str(delivery),
+        certs=raw_list(value.get("certs"), Limits.CERT, "crypto.certs", Limits.CERTS_PER_REQUEST),
+        manifest=raw(epoch.get("manifest"), Limits.MANIFEST, "crypto.epoch.manifest"),
+        head=raw(epoch.get("head"), Limits.HEAD, "crypto.epoch.head"),
+        wraps=raw_list(
+            epoch.get("wraps"), Limits.WRAP, "crypto.epoch.wraps", Limits.WRAPS_PER_REQUEST
+        ),
+    )
+
+
+def parse_secret(value: object, field: str) -> str:
+    """An invite secret ``R``: 32 bytes of base64url, kept in its text form."""
+    if len(raw(value, SECRET_BYTES, field)) != SECRET_BYTES:
+        raise BadRequest(f"{field}: 32 bytes of base64url", field=field)
+    assert isinstance(value, str)
+    return value
+
+
 def parse_crypto(value: object) -> RoundCrypto | None:
     """The round's ``crypto`` object (``None`` when absent)."""
     if value is None:
@@ -72,12 +122,7 @@ def parse_crypto(value: object) -> RoundCrypto | None:
         raise BadRequest(
             "crypto: must be {delivery, certs, epoch, welcome, secrets?}", field="crypto"
         )
-    delivery = value.get("delivery")
-    if delivery not in DELIVERIES:
-        raise BadRequest("crypto.delivery: portal or own_mail", field="crypto.delivery")
-    epoch = value.get("epoch")
-    if not isinstance(epoch, dict) or set(epoch) - {"manifest", "head", "wraps"}:
-        raise BadRequest("crypto.epoch: must be {manifest, head, wraps}", field="crypto.epoch")
+    part = parse_epoch_part(value)
     welcome = {
         cid: raw(v, WELCOME_MAX, f"crypto.welcome.{cid}")
         for cid, v in _by_contact(value.get("welcome"), "crypto.welcome").items()
@@ -85,19 +130,9 @@ def parse_crypto(value: object) -> RoundCrypto | None:
     secrets: dict[int, str] = {}
     if value.get("secrets") is not None:
         for cid, v in _by_contact(value["secrets"], "crypto.secrets").items():
-            field = f"crypto.secrets.{cid}"
-            if len(raw(v, SECRET_BYTES, field)) != SECRET_BYTES:
-                raise BadRequest(f"{field}: 32 bytes of base64url", field=field)
-            assert isinstance(v, str)
-            secrets[cid] = v
+            secrets[cid] = parse_secret(v, f"crypto.secrets.{cid}")
     return RoundCrypto(
-        delivery=str(delivery),
-        certs=raw_list(value.get("certs"), Limits.CERT, "crypto.certs", Limits.CERTS_PER_REQUEST),
-        manifest=raw(epoch.get("manifest"), Limits.MANIFEST, "crypto.epoch.manifest"),
-        head=raw(epoch.get("head"), Limits.HEAD, "crypto.epoch.head"),
-        wraps=raw_list(epoch.get("wraps"), Limits.WRAP, "wraps", Limits.WRAPS_PER_REQUEST),
-        welcome=welcome,
-        secrets=secrets,
+        part.delivery, part.certs, part.manifest, part.head, part.wraps, welcome, secrets
     )
 
 

@@ -11,7 +11,8 @@ client revocation of every previous key. In the access change's transaction
 ``POST /keys/matters/{ref}/epochs`` would, the revocations as ``POST
 /keys/client-revocations`` would, and the server then requires that the
 contact's only usable key in the matter is the new one. A firm without a
-root key behaves as before; ``crypto`` there is ``frk_missing``.
+root key resends and regenerates without keys (docs/access.md); ``crypto``
+there is ``frk_missing``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from rtportal.errors import BadRequest, E2eeRequired, FrkMissing
 from rtportal.events.unit import Unit
 from rtportal.keys import epochs, ids, store
 from rtportal.keys.firmkeys import add_client_revocations
-from rtportal.keys.invites import DELIVERIES, SECRET_BYTES
-from rtportal.keys.records import Limits, raw, raw_list
+from rtportal.keys.invites import parse_epoch_part, parse_secret
+from rtportal.keys.records import Limits, raw_list
 from rtportal.notify.outbox import Notifier
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -58,32 +59,23 @@ def parse_relink_crypto(value: object) -> RelinkCrypto | None:
         raise BadRequest(
             "crypto: must be {delivery, certs, epoch, revocations, secrets?}", field="crypto"
         )
-    delivery = value.get("delivery")
-    if delivery not in DELIVERIES:
-        raise BadRequest("crypto.delivery: portal or own_mail", field="crypto.delivery")
-    epoch = value.get("epoch")
-    if not isinstance(epoch, dict) or set(epoch) - {"manifest", "head", "wraps"}:
-        raise BadRequest("crypto.epoch: must be {manifest, head, wraps}", field="crypto.epoch")
+    part = parse_epoch_part(value)
     secrets = value.get("secrets") or {}
     if not isinstance(secrets, dict):
         raise BadRequest("crypto.secrets: an object keyed by contact id", field="crypto.secrets")
-    for key, secret in secrets.items():
-        field = f"crypto.secrets.{key}"
-        if len(raw(secret, SECRET_BYTES, field)) != SECRET_BYTES:
-            raise BadRequest(f"{field}: 32 bytes of base64url", field=field)
     return RelinkCrypto(
-        delivery=str(delivery),
-        certs=raw_list(value.get("certs"), Limits.CERT, "crypto.certs", Limits.CERTS_PER_REQUEST),
-        manifest=raw(epoch.get("manifest"), Limits.MANIFEST, "crypto.epoch.manifest"),
-        head=raw(epoch.get("head"), Limits.HEAD, "crypto.epoch.head"),
-        wraps=raw_list(epoch.get("wraps"), Limits.WRAP, "wraps", Limits.WRAPS_PER_REQUEST),
+        delivery=part.delivery,
+        certs=part.certs,
+        manifest=part.manifest,
+        head=part.head,
+        wraps=part.wraps,
         revocations=raw_list(
             value.get("revocations"),
             Limits.REVOCATION,
             "crypto.revocations",
             Limits.CERTS_PER_REQUEST,
         ),
-        secrets={str(k): str(v) for k, v in secrets.items()},
+        secrets={str(k): parse_secret(v, f"crypto.secrets.{k}") for k, v in secrets.items()},
     )
 
 

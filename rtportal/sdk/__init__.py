@@ -3,7 +3,9 @@
 Modules, one idea each. Sans-I/O flows that produce request bodies:
 ``firmkeys`` (firm set-up, staff approval, escrow rotation), ``epochs``
 (the next epoch of a matter), ``invitekeys`` (invite, removal and
-regenerate bundles), ``messages`` (seal and open). Around them: ``actor``
+regenerate bundles), ``bindings`` (a client's second matter: the invite
+key bound to their identity, staff certifying it there), ``messages``
+(seal and open), ``tags`` (tag names sealed under the firm internal key). Around them: ``actor``
 (who is acting), ``records`` (the lifecycle records), ``state`` (the trust
 state file), ``sync`` (what the server serves, verified into a
 ``rtportal.crypto.directory.Directory`` against that state), ``login``

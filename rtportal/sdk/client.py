@@ -323,10 +323,11 @@ class Client(ClientCore):
             except CryptoInvalid:
                 continue  # not a binding (an ordinary handover: compare its code)
             await self.http.call("POST", f"{K}/certs", made.certs_body())
+            # revoked before the epoch that drops it, as confirm_handover (the handover order)
+            await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
             await self.post_epoch(made.epoch)
             if made.history:
                 await self.http.call("POST", f"{K}/matters/{matter}/wraps", made.wraps_body())
-            await self.http.call("POST", f"{K}/client-revocations", made.revocations_body())
             done.append(cid)
         return done
 

@@ -280,6 +280,9 @@ class ClientCore:
         mine = await self.http.call("GET", f"{K}/me")
         if not mine.get("backup"):  # a password from before the firm's keys: this is the first
             await self.register_identity(identity=invite, frk_fingerprint=frk_fp)
+            if opened.get("delivery") == "portal":
+                # the server mailed R: its key is handed over, as at a first acceptance
+                await self.hand_over()
             return
         _, contents = open_backup_blob(mine["backup"], password, firm=self.firm, user=self.uid)
         self._pin(contents.frk_fingerprint)  # the link and my backup pin the same root

@@ -7,6 +7,9 @@ typing, the firm's tags and the staff activity feed.
 
 Modules:
     sql.py          the thread expression of migration 0010's index, per dialect
+    items.py        thread items before the write: the rules and the fields the server sets
+    acts.py         edits and deletes, one write transaction each; a delete redacts
+    reading.py      a matter's thread list and a thread's byte-bounded pages, as seen by the caller
     tags.py         the firm's internal-only tags and tagging an item (row + ``tag`` event)
     feed.py         the staff activity feed across the reader's matters
     readers.py      who reads a thread: the visibility rule for marks, counts, receipts, typing

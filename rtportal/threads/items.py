@@ -23,6 +23,7 @@ idempotency key finds the stored event.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -277,7 +278,11 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if not isinstance(thread, str):
         return send  # validate refuses it with its own message
     if send.client_id is None:
-        raise BadRequest("an item needs a client id (the send's id)", reason="client_id_required")
+        # A send without an id (an HTTP post that did not give one) is not
+        # retry-safe, as it never was; its item still needs an id, which must
+        # not be a seq (docs/threads.md "Ids"): a random one.
+        send = replace(send, client_id="g" + secrets.token_urlsafe(12))
+    assert send.client_id is not None
     item = item_id(principal, send.client_id)
     _server_field(send, "item", item)
     opener = await b.opener(matter.id, thread)
@@ -297,7 +302,7 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
         )
         return made
     if opener.item == item:  # this send opened the thread: a retry of the opener
-        return _retried_opener(principal, send, item)
+        return _retried_opener(principal, send, item, b.members.get(matter.id, {}))
     if not opener.seen_by(principal, sees):
         raise _no_thread()  # a thread this sender may not see does not exist for them
     _server_field(send, "parent", opener.item)
@@ -314,7 +319,7 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     return _set(send, item=item, parent=opener.item, to=to)
 
 
-def _retried_opener(principal: Principal, send: Send, item: str) -> Send:
+def _retried_opener(principal: Principal, send: Send, item: str, members: dict[int, bool]) -> Send:
     """The opener again, prepared as it was (whatever changed since: the log's
     idempotency then answers with the stored event, or ``conflict``)."""
     if send.kind == "note":
@@ -322,6 +327,8 @@ def _retried_opener(principal: Principal, send: Send, item: str) -> Send:
     to = send.payload.get("to")
     if principal.kind == "contact":
         to = [principal.id] if to is None else to
+    elif to is None:
+        to = sorted(members)
     elif isinstance(to, list) and all(type(c) is int for c in to):
         to = sorted(to)
     return _set(send, item=item, to=to)
@@ -342,6 +349,10 @@ async def _opener_to(b: _Batch, principal: Principal, matter: Matter, send: Send
             )
         return [principal.id]
     members = b.members.get(matter.id, {})
+    if to is None:
+        # No recipients named: the thread is addressed to every client member
+        # (what a message to "the portal" meant before threads had recipients).
+        return sorted(members)
     if (
         not isinstance(to, list)
         or not to

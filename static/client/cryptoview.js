@@ -6,12 +6,11 @@
 
 import { b64url } from '../crypto/bytes.js';
 import { el } from '../shared/dom.js';
-import { newClientId } from '../shared/format.js';
 import { ApiError } from '../shared/http.js';
 import { userId } from '../shared/keyids.js';
 import { VIS } from '../shared/keyring.js';
 import { CRYPTO, cryptoFailed, keyChanged, notPosted, signedBy } from '../shared/strings.js';
-import { sealAndPost } from './itemsend.js';
+import { envelopeMsgId, sealAndPost } from './itemsend.js';
 
 const CANNOT_READ = new Set(['crypto_wrong_context']);
 
@@ -186,7 +185,7 @@ export function composer(ref, { keyring, staff = false, thread, onPosted, onSign
         audience: internal ? 'staff' : 'portal',
         payload: { thread: where },
         blob: b64url(blob),
-        client_id: newClientId(),
+        client_id: envelopeMsgId(blob), // the item id readers check against the envelope
       });
       const event = await sealAndPost(ref, keyring, seal, body, onRekey);
       onPosted(event);

@@ -87,7 +87,10 @@ export async function bindInvite(firm, info, keyLink, password, kdf, loginSecret
       backup: b64url(made.backup),
       login_secret: made.loginSecret,
     });
-    return invite.store();
+    const first = await invite.store();
+    // the server mailed `r`: its key is handed over, as at a first acceptance
+    if (handoverWanted(info, keyLink)) await handOver(first, password, kdf);
+    return first;
   }
   const keyring = await unlockWithPassword({ firm, user: invite.user, password, kdf, backupBytes: mine.backup });
   if (!keyring.frkFingerprint) await keyring.pinFrk(invite.frkFingerprint);

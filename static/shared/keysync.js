@@ -202,29 +202,13 @@ export async function syncFirm(kr) {
 }
 
 /**
- * GET /api/v1/keys/matters/{ref}: client certificates, the manifest chain
- * (checked link by link, and against the epoch and hash remembered from the
- * last visit), the head, and the epoch keys wrapped to me (or, staff, to the
- * firm escrow key). Returns {epoch, problems}.
+ * The served manifests of `ref`, in epoch order, into `verifier`: the hash of each
+ * epoch accepted (or already held and served again unchanged). The chain stops at
+ * the first bad link; each refusal goes to `fail`.
  */
-export async function syncMatter(kr, ref) {
-  if (!kr.trust) await kr.syncFirm();
-  if (!kr.trust) throw new CryptoInvalid('crypto_uncertified', 'the firm has no keys yet');
-  // the state this read builds on; a firm sync that swaps it meanwhile makes this read moot
-  const { trust, verifier } = kr;
-  const data = await api('GET', `/api/v1/keys/matters/${enc(ref)}`);
-  const problems = [];
-  const fail = (what, err) => {
-    const p = { what, scope: ref, code: codeOf(err) };
-    problems.push(p);
-    kr.problems.push(p);
-  };
-  noteKeys(kr, await addCerts(kr, data.certs, ref, trust), ref);
-  kr.revocations = [...new Set([...kr.revocations, ...(data.revocations || []).map(bytesOf)])];
-  await applyClientRevocations(kr, trust);
-
+async function acceptChain(kr, verifier, ref, manifests, fail) {
   const chain = [];
-  for (const m of data.manifests || []) {
+  for (const m of manifests) {
     try {
       const bytes = bytesOf(m);
       chain.push({ bytes, epoch: C.encoding.decode(manifest.MANIFEST, bytes).tbs.epoch });
@@ -253,6 +237,71 @@ export async function syncMatter(kr, ref) {
       break;
     }
   }
+  return hashes;
+}
+
+/**
+ * The MEKs of `ref` this reader can unwrap from the served wraps, by epoch: each
+ * wrap checked against the verified manifest of its epoch (mine, or the FEK's for
+ * staff). Kept MEKs of the same verifier are reused; each refusal goes to `fail`.
+ */
+async function unwrapMeks(kr, verifier, trust, ref, wraps, fail) {
+  const meks = new Map(kr.verifier === verifier ? kr.meks.get(ref) || [] : []);
+  for (const w of wraps) {
+    try {
+      const bytes = bytesOf(w);
+      const info = C.encoding.decode(wrap.WRAP, bytes).info;
+      if (info.kind !== wrap.KIND.MEK || info.matter !== ref || meks.has(info.epoch)) continue;
+      const tbs = verifier.manifestAt(kr.firm, ref, info.epoch);
+      if (!tbs) continue;
+      let me;
+      let recipientKid;
+      const mine = kr.identities().find((i) => bytesEqual(i.kid, info.recipient_kid));
+      if (info.recipient === kr.user && mine) {
+        me = mine;
+        recipientKid = mine.kid;
+      } else if (info.recipient === wrap.FEK_RECIPIENT && kr.firmKeys.has(tbs.fek_version)) {
+        const { fek } = kr.firmKeys.get(tbs.fek_version);
+        me = { xSk: fek.xSk, xPk: fek.xPk };
+        recipientKid = fek.kid;
+      } else {
+        continue;
+      }
+      const expected = { firm: kr.firm, matter: ref, epoch: info.epoch, kind: wrap.KIND.MEK,
+        recipient: info.recipient, recipientKid };
+      // a wrap has no time of its own: its wrapper must be usable now or when the epoch began
+      // (a staff member who left since still wrapped history validly)
+      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, trust, now(), tbs.commit, tbs.ts_ms));
+    } catch (err) {
+      fail('wrap', err);
+    }
+  }
+  return meks;
+}
+
+/**
+ * GET /api/v1/keys/matters/{ref}: client certificates, the manifest chain
+ * (checked link by link, and against the epoch and hash remembered from the
+ * last visit), the head, and the epoch keys wrapped to me (or, staff, to the
+ * firm escrow key). Returns {epoch, problems}.
+ */
+export async function syncMatter(kr, ref) {
+  if (!kr.trust) await kr.syncFirm();
+  if (!kr.trust) throw new CryptoInvalid('crypto_uncertified', 'the firm has no keys yet');
+  // the state this read builds on; a firm sync that swaps it meanwhile makes this read moot
+  const { trust, verifier } = kr;
+  const data = await api('GET', `/api/v1/keys/matters/${enc(ref)}`);
+  const problems = [];
+  const fail = (what, err) => {
+    const p = { what, scope: ref, code: codeOf(err) };
+    problems.push(p);
+    kr.problems.push(p);
+  };
+  noteKeys(kr, await addCerts(kr, data.certs, ref, trust), ref);
+  kr.revocations = [...new Set([...kr.revocations, ...(data.revocations || []).map(bytesOf)])];
+  await applyClientRevocations(kr, trust);
+
+  const hashes = await acceptChain(kr, verifier, ref, data.manifests || [], fail);
   const st = verifier.state(kr.firm, ref);
   const mem = kr._matterState(ref);
   const epoch = st ? st.epoch : 0;
@@ -286,36 +335,7 @@ export async function syncMatter(kr, ref) {
     }
   }
 
-  const meks = new Map(kr.verifier === verifier ? kr.meks.get(ref) || [] : []);
-  for (const w of data.wraps || []) {
-    try {
-      const bytes = bytesOf(w);
-      const info = C.encoding.decode(wrap.WRAP, bytes).info;
-      if (info.kind !== wrap.KIND.MEK || info.matter !== ref || meks.has(info.epoch)) continue;
-      const tbs = verifier.manifestAt(kr.firm, ref, info.epoch);
-      if (!tbs) continue;
-      let me;
-      let recipientKid;
-      const mine = kr.identities().find((i) => bytesEqual(i.kid, info.recipient_kid));
-      if (info.recipient === kr.user && mine) {
-        me = mine;
-        recipientKid = mine.kid;
-      } else if (info.recipient === wrap.FEK_RECIPIENT && kr.firmKeys.has(tbs.fek_version)) {
-        const { fek } = kr.firmKeys.get(tbs.fek_version);
-        me = { xSk: fek.xSk, xPk: fek.xPk };
-        recipientKid = fek.kid;
-      } else {
-        continue;
-      }
-      const expected = { firm: kr.firm, matter: ref, epoch: info.epoch, kind: wrap.KIND.MEK,
-        recipient: info.recipient, recipientKid };
-      // a wrap has no time of its own: its wrapper must be usable now or when the epoch began
-      // (a staff member who left since still wrapped history validly)
-      meks.set(info.epoch, await wrap.unwrapKey(bytes, expected, me, trust, now(), tbs.commit, tbs.ts_ms));
-    } catch (err) {
-      fail('wrap', err);
-    }
-  }
+  const meks = await unwrapMeks(kr, verifier, trust, ref, data.wraps || [], fail);
   if (kr.verifier === verifier) kr.meks.set(ref, meks);
   await kr.save();
   return { epoch, problems };

@@ -7,6 +7,7 @@
 // `me` (the keyring's identity {id, kid, edSk, ...}) with a certificate that may certify clients.
 
 import * as C from '../crypto/index.js';
+import { welcomeThread } from '../shared/keyids.js';
 import { HEAD_REFRESH_MS, clientUser } from './keyflows.js';
 
 const { bytes, certs, kdf, wrap, manifest, envelope } = C;
@@ -86,7 +87,7 @@ export async function clientCert(firm, matter, me, user, key, nowMs) {
  * certificates, plus `newCerts` made for this epoch), the chain pinned at `prev`,
  * the new manifest and head accepted by the library's own rules.
  */
-export async function writerView(trust, firm, matter, prev, ep, newCerts, nowMs) {
+async function writerView(trust, firm, matter, prev, ep, newCerts, nowMs) {
   for (const c of newCerts) await trust.addCert(c, nowMs);
   const view = new manifest.ManifestVerifier(trust);
   if (prev) view.pin(firm, matter, prev.epoch, prev.hash);
@@ -104,7 +105,7 @@ export async function welcomeEnvelope(firm, matter, me, ep, contactId, subject, 
   const head = {
     firm,
     matter,
-    thread: `welcome-${contactId}`,
+    thread: welcomeThread(contactId),
     sender: me.id,
     senderKid: me.kid,
     epoch: ep.epoch,

@@ -36,7 +36,7 @@ function pickRow(contact, onTicked) {
   options.hidden = true;
   const method = select('method', Object.entries(METHOD), defaultMethod(contact));
   const see = select('see_applicants', [['no', STAFF.no], ['yes', STAFF.yes]], 'no');
-  // default: the portal sends (as before keys existed); "my email" keeps the secret from the server
+  // default: the portal sends (the least effort for staff); "my email" keeps the secret from the server
   const delivery = select('delivery', [['own_mail', KEYS.ownMail], ['portal', KEYS.portalMail]], 'portal');
   const methodField = field(STAFF.method, method);
   const note = el('p', 'hint portal-note', KEYS.portalNote);

@@ -27,7 +27,7 @@ export const contactName = (invite) =>
   (invite.contact && invite.contact.name) || invite.contact_name || invite.name || String(contactIdOf(invite));
 
 /** Delivery lines of an invite, whatever shape the answer gives: a list, a map or a text. */
-export function deliveryLines(invite) {
+function deliveryLines(invite) {
   const raw = invite.delivery ?? invite.deliveries ?? invite.delivery_status;
   if (!raw) return [];
   if (typeof raw === 'string') return [raw];

@@ -96,7 +96,7 @@ export async function newFirmKeys(firm, version, rand = bytes.randomBytes) {
 }
 
 /** The firm keys (kind 2) wrapped to each staff member [{user, kid, xPk}] by `wrapper` ({id, kid, edSk}). */
-export async function firmWraps(firm, fek, staff, wrapper) {
+async function firmWraps(firm, fek, staff, wrapper) {
   const plain = bytes.concat(fek.xSk, fek.fir);
   const out = [];
   for (const s of staff) {

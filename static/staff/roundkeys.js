@@ -21,9 +21,9 @@ import { api } from '../shared/http.js';
  * Null when this browser holds no keys (the round then goes without: the
  * server refuses it once the firm has keys).
  */
-export async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
+async function roundKeys(ctx, ref, delivery, chosen, subject, body) {
   const kr = await keyedRing(ctx);
-  if (!kr) return null; // no keys on this device or in the firm yet: the round goes as before
+  if (!kr) return null; // no keys on this device or in the firm yet: the round goes without crypto
   // the link's root fingerprint is the one this device pinned (from my backup), never the server's
   if (!kr.frkFingerprint) throw new C.CryptoInvalid('crypto_uncertified', KEYS.unpinned);
   const state = await matterState(kr, ref);
