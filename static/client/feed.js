@@ -125,7 +125,7 @@ export class Feed {
     view.setBusy(true);
     try {
       const page = await historyPage(ref, { before, limit: PAGE });
-      view.addPage(page.events);
+      view.addPage(page.events, true);
       this.earliest.set(ref, page.prev);
       view.setMoreEarlier(page.more);
     } catch (err) {

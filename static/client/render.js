@@ -12,15 +12,12 @@
 // the seq for staff and the server's commit time (`created_at`) for clients.
 
 import { el } from '../shared/dom.js';
+import { eventKey } from '../shared/threadmodel.js';
 import { actorLabel, formatTime, payloadRows } from '../shared/format.js';
 import { CRYPTO, TEXT, conversationLabel, eventLabel, stepReached } from '../shared/strings.js';
 import { composer, keyNotices, messageBody } from './cryptoview.js';
 
-/** What names `event`: its seq (staff), else its cursor token; null if neither. */
-export function eventKey(event) {
-  if (Number.isSafeInteger(event.seq)) return event.seq;
-  return typeof event.cursor === 'string' && event.cursor ? event.cursor : null;
-}
+export { eventKey }; // what names an event (the thread model's rule, one place)
 
 /** Is `a` before `b` in the log (seqs compare as numbers, times as ISO text)? */
 function before(a, b) {
