@@ -387,6 +387,23 @@ async def test_portal_access_journey(
         await expect(welcome).to_have_count(1, timeout=WAIT_MS)
         await shot(staff, "staff-invite-active")
 
+        # --- The activity feed across matters: the invite and its acceptance, as
+        # invite rows of this matter; the type filter keeps only those.
+        await nav.get_by_role("link", name="Activity").click()
+        rows = staff.locator(f"#feed-list li.feed-row[data-matter='{kit.ref}']")
+        invites = rows.and_(staff.locator("[data-type='invite']"))
+        await expect(invites.first).to_be_visible(timeout=WAIT_MS)
+        await staff.locator("#feed-filters select[name=type]").select_option("invite")
+        await expect(
+            staff.locator("#feed-list li.feed-row:not([data-type='invite'])")
+        ).to_have_count(0, timeout=WAIT_MS)
+        await expect(invites.first).to_be_visible(timeout=WAIT_MS)
+        await no_sideways_scroll(staff)
+        await shot(staff, "staff-activity")
+        await nav.get_by_role("link", name="Matters").click()
+        await staff.locator(f".matter-row[data-ref='{kit.ref}']").get_by_role("link").click()
+        await expect(active).to_have_attribute("data-status", "active", timeout=WAIT_MS)
+
         # --- The client forgot the password: staff generate new login details. The
         # client's open page is signed out at once; a new link and passcode arrive.
         await active.locator("[data-action='regenerate']").click()

@@ -57,6 +57,13 @@ export function rowsOf(answer, key) {
   return [];
 }
 
+/**
+ * The events of a `GET /api/v1/feed` page (`{rows, next}`): each row's staff
+ * view of its event, with the row's matter, feed type and tags on it.
+ */
+export const feedRows = (answer) =>
+  rowsOf(answer, 'rows').map((r) => ({ ...r.event, matter: r.matter, type: r.type, tags: r.tags }));
+
 /** Client -> server: a read mark (answered by `ack`). */
 export const readFrame = (matter, thread, upto) => ({ type: 'read', matter, thread, upto });
 

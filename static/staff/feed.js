@@ -21,7 +21,7 @@ import { keyringFor } from '../shared/keysession.js';
 import { userId } from '../shared/keyids.js';
 import { FEED, FEED_TYPE, THREADS, matterHeading } from '../shared/strings.js';
 import { FEED_TYPES, FeedList } from '../shared/feedmodel.js';
-import { feedPage, rowsOf } from '../shared/threadapi.js';
+import { feedPage, feedRows } from '../shared/threadapi.js';
 import { TagStore } from './threadtools.js';
 import { failed, panel, routeHref } from './common.js';
 import { refOf } from './matters.js';
@@ -154,9 +154,9 @@ export function feedView(ctx) {
     try {
       const answer = await feedPage({ ...filters(), before, limit: PAGE });
       if (stopped) return;
-      feed.addPage(rowsOf(answer, 'items').concat(rowsOf(answer, 'events')));
-      before = answer.before ?? answer.prev ?? answer.next ?? null;
-      more.hidden = !(answer.more && before);
+      feed.addPage(feedRows(answer));
+      before = answer.next ?? null; // null: no older page
+      more.hidden = !before;
       line.textContent = '';
     } catch (err) {
       more.hidden = true;

@@ -54,3 +54,14 @@ test('frames: read, typing (internal only when asked), and the server frames a v
   assert.deepEqual(A.rowsOf([2], 'threads'), [2]);
   assert.deepEqual(A.rowsOf({ other: 1 }, 'threads'), []);
 });
+
+test('a feed page: each row is its event view with the row matter, type and tags', () => {
+  const answer = {
+    rows: [{ matter: 'AB12', title: 'T', seq: 7, type: 'invite', tags: ['x'], event: { seq: 7, kind: 'access', actor: { kind: 'staff' } } }],
+    next: null,
+  };
+  assert.deepEqual(A.feedRows(answer), [
+    { seq: 7, kind: 'access', actor: { kind: 'staff' }, matter: 'AB12', type: 'invite', tags: ['x'] },
+  ]);
+  assert.deepEqual(A.feedRows({}), []);
+});
