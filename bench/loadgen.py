@@ -104,10 +104,13 @@ class Worker:
             step.received += 1
             if len(step.latencies_us) < self.max_samples:
                 step.latencies_us.append(max(0, (now - payload["sent_at"]) // 1000))
-            seq = frame.get("seq", 0)
-            if seq <= client.last_seq:
-                step.out_of_order += 1
-            client.last_seq = seq
+            # Members are contacts: protocol v2 gives them a cursor token, not a
+            # seq (order is then not checkable here; the reference servers send seqs).
+            seq = frame.get("seq")
+            if isinstance(seq, int):
+                if seq <= client.last_seq:
+                    step.out_of_order += 1
+                client.last_seq = seq
         elif kind == "ack":
             sid = frame.get("id")
             sent = client.pending.pop(sid, None) if sid else None
@@ -167,6 +170,8 @@ class Worker:
                     return
                 loop = asyncio.get_running_loop()
                 client.subscribed = loop.create_future()
+                # The protocol version (rtportal v2; the reference servers ignore it).
+                client.ws.send_text(json.dumps({"type": "hello", "id": "h", "v": 2}))
                 client.ws.send_text(
                     json.dumps(
                         {

@@ -26,6 +26,7 @@ from rtportal.access.ratelimit_redis import limiter_for
 from rtportal.bytebudget import ByteBudget
 from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
+from rtportal.events.cursor import CursorCodec
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.http import errors as http_errors
 from rtportal.http import routes as api
@@ -113,7 +114,11 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 acts.ActWriter(db, settings),
                 items.ACT_KINDS,
             )
-            frames = FrameCache(max_bytes=settings.frame_cache_bytes)
+            # Its cursor codec (contacts' tokens) is keyed by the server secret:
+            # every worker reads the others' tokens.
+            frames = FrameCache(
+                CursorCodec(settings.secret_key), max_bytes=settings.frame_cache_bytes
+            )
             limiter = limiter_for(settings)
             stack.push_async_callback(limiter.close)
             # Sends queued email/SMS in the background; its start sweeps rows a

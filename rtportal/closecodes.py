@@ -23,6 +23,7 @@ __all__ = [
     "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_TRY_LATER",
     "CLOSE_UNAUTHENTICATED",
+    "CLOSE_UNSUPPORTED_VERSION",
     "REASONS",
     "reason",
 ]
@@ -36,6 +37,7 @@ CLOSE_TRY_LATER = 1013
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_PROTOCOL = 4002
 CLOSE_FORBIDDEN_ORIGIN = 4003
+CLOSE_UNSUPPORTED_VERSION = 4006  # after the protocol_version error frame
 CLOSE_SLOW = 4008
 CLOSE_REVOKED = 4010
 CLOSE_ACCESS_REMOVED = 4011
@@ -51,6 +53,7 @@ REASONS: dict[int, str] = {
     CLOSE_UNAUTHENTICATED: "unauthenticated",
     CLOSE_PROTOCOL: "protocol violation",
     CLOSE_FORBIDDEN_ORIGIN: "forbidden origin",
+    CLOSE_UNSUPPORTED_VERSION: "unsupported protocol version",
     CLOSE_SLOW: "slow consumer",
     CLOSE_REVOKED: "session revoked",
     CLOSE_ACCESS_REMOVED: "access removed",

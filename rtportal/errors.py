@@ -9,6 +9,7 @@ code                        HTTP    meaning
 ==========================  ======  ==============================================
 ``bad_request``             400     malformed input (JSON, frame, field type)
 ``invalid_cursor``          400     a cursor/token that does not parse
+``protocol_version``        400     a websocket client's version is not supported
 ``payload_too_large``       413     a body, frame or upload over its limit
 ``unauthenticated``         401     no or bad credentials
 ``forbidden_origin``        403     websocket/HTTP Origin not allowed
@@ -87,6 +88,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "ProtocolVersion",
     "RateLimited",
     "RtPortalError",
     "SecondFactorRequired",
@@ -123,6 +125,13 @@ class BadRequest(RtPortalError):
 
 class InvalidCursor(BadRequest):
     code = "invalid_cursor"
+
+
+class ProtocolVersion(BadRequest):
+    """A websocket client that did not say a supported version in its ``hello``
+    (``details.supported``); the connection is closed with 4006."""
+
+    code = "protocol_version"
 
 
 class PayloadTooLarge(RtPortalError):

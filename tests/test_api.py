@@ -80,7 +80,13 @@ async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) 
     kit = await make_firm()
     other = await make_firm()
     private = await kit.add_matter(title="Staff only", members=())
-    await _post(http, kit, "staff", {"kind": "message", "payload": {"thread": "t"}})
+    to = [kit.contact.id]  # a staff member's new client thread names its recipients
+    await _post(
+        http,
+        kit,
+        "staff",
+        {"kind": "message", "client_id": "m1", "payload": {"thread": "t", "to": to}},
+    )
     staff = (await http.get("/api/v1/matters", headers=kit.auth("staff"))).json()["matters"]
     assert sorted(staff, key=lambda m: m["ref"]) == sorted(
         [
@@ -91,7 +97,8 @@ async def test_matters_are_scoped(http: httpx.AsyncClient, make_firm: MakeFirm) 
         key=lambda m: str(m["ref"]),
     )
     contact = (await http.get("/api/v1/matters", headers=kit.auth("contact"))).json()
-    assert contact == {"matters": [{"ref": kit.ref, "title": "Visa application", "head": 1}]}
+    # No head for a client: it would be a seq (docs/protocol.md, cursor tokens).
+    assert contact == {"matters": [{"ref": kit.ref, "title": "Visa application"}]}
     theirs = (await http.get("/api/v1/matters", headers=other.auth("staff"))).json()["matters"]
     assert [m["ref"] for m in theirs] == [other.ref]
 
@@ -124,19 +131,25 @@ async def test_post_is_idempotent_and_published_after_commit(
             "payload": {"thread": "t1"},
             "blob": base64.urlsafe_b64encode(blob).decode().rstrip("="),
         }
+        codec = app.state.runtime.frames.cursors
         first = await _post(http, kit, "contact", body)
         assert first.status_code == 201, first.text
-        assert first.json()["seq"] == 1 and first.json()["duplicate"] is False
+        # A contact's answer names the event by its token, never by seq.
+        assert "seq" not in first.json() and "seq" not in first.json()["event"]
+        assert first.json()["cursor"] == first.json()["event"]["cursor"]
+        assert codec.seq_of(first.json()["cursor"], kit.matter.id) == 1
+        assert first.json()["duplicate"] is False
         assert first.json()["event"]["blob"] == base64.urlsafe_b64encode(blob).decode().rstrip("=")
         await asyncio.wait_for(arrived.wait(), 5)
         assert [(e.seq, e.client_id, e.blob) for e in got] == [(1, "c-1", blob)]
         again = await _post(http, kit, "contact", body)
         assert again.status_code == 200
-        assert again.json()["seq"] == 1 and again.json()["duplicate"] is True
+        assert again.json()["cursor"] == first.json()["cursor"]
+        assert again.json()["duplicate"] is True
         changed = await _post(http, kit, "contact", {**body, "payload": {"thread": "t2"}})
         _error(changed, 409, "conflict")
         second = await _post(http, kit, "contact", {**body, "client_id": "c-2"})
-        assert second.json()["seq"] == 2
+        assert codec.seq_of(second.json()["cursor"], kit.matter.id) == 2
         deadline = asyncio.get_running_loop().time() + 5
         while len(got) < 2:  # the duplicate was not published again
             assert asyncio.get_running_loop().time() < deadline, got
@@ -200,14 +213,21 @@ async def test_bad_event_bodies(http: httpx.AsyncClient, make_firm: MakeFirm, db
         assert await stream.head(session, kit.matter.id) == 0  # nothing half-written
 
 
-async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
+async def test_history_pages_through_view_for(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
     kit = await make_firm()
+    codec = app.state.runtime.frames.cursors
     for i in range(5):
         status = {"status": f"p{i}", "staff_detail": "x"}
         await _post(http, kit, "bot", {"kind": "bot", "payload": status})
-        await _post(
-            http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {"thread": "n"}}
-        )
+        note = {
+            "kind": "note",
+            "audience": "staff",
+            "client_id": f"n{i}",
+            "payload": {"thread": "n"},
+        }
+        await _post(http, kit, "staff", note)
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
@@ -224,13 +244,23 @@ async def test_history_pages_through_view_for(http: httpx.AsyncClient, make_firm
         after = body["next"]
         if not body["more"]:
             break
-    assert [e["seq"] for e in seen] == [1, 3, 5, 7, 9]
+    # A contact's events and cursors are tokens: read back with the server's key.
+    seqs = [codec.seq_of(e["cursor"], kit.matter.id) for e in seen]
+    assert seqs == [1, 3, 5, 7, 9] and all("seq" not in e for e in seen)
     assert all(
-        e["audience"] == "portal" and e["payload"] == {"status": f"p{e['seq'] // 2}"} for e in seen
+        e["audience"] == "portal" and e["payload"] == {"status": f"p{s // 2}"}
+        for e, s in zip(seen, seqs, strict=True)
     )
-    assert after == 10
-    tail = (await http.get(url, headers=kit.auth("contact"), params={"after": "10"})).json()
-    assert tail["events"] == [] and tail["next"] == 10 and tail["more"] is False
+    assert codec.seq_of(after, kit.matter.id) == 10
+    tail = (await http.get(url, headers=kit.auth("contact"), params={"after": after})).json()
+    assert tail["events"] == [] and tail["more"] is False
+    assert codec.seq_of(tail["next"], kit.matter.id) == 10
+    # A contact's seq cursor is refused (it would name a position by number).
+    _error(
+        await http.get(url, headers=kit.auth("contact"), params={"after": "10"}),
+        400,
+        "invalid_cursor",
+    )
     for params, code in (
         ({"after": "-1"}, "invalid_cursor"),
         ({"after": "abc"}, "invalid_cursor"),
@@ -256,20 +286,20 @@ async def test_other_matters_are_404_never_data(
     await kit.remove_member(kit.contact, removed)
     await kit.remove_member(kit.bot, removed)
     for k, who in ((kit, "staff"), (other, "staff")):
-        await _post(http, k, who, {"kind": "message", "payload": {"thread": "s3cr3t"}})
+        body = {
+            "kind": "message",
+            "client_id": "m1",
+            "payload": {"thread": "s3cr3t", "to": [k.contact.id]},
+        }
+        r = await _post(http, k, who, body)
+        assert r.status_code == 201, r.text
     targets = [other.ref, private.reference, removed.reference, "ZZZZ9999", "bad-ref"]
     bodies = set()
     for who in ("contact", "bot"):
         for ref in targets:
             for response in (
                 await http.get(f"/api/v1/matters/{ref}/events", headers=kit.auth(who)),
-                await _post(
-                    http,
-                    kit,
-                    who,
-                    {"kind": "message", "client_id": "x", "payload": {"thread": "t"}},
-                    ref=ref,
-                ),
+                await _post(http, kit, who, {"kind": "message", "client_id": "x"}, ref=ref),
             ):
                 _error(response, 404, "not_found")
                 assert "s3cr3t" not in response.text
@@ -311,13 +341,17 @@ async def test_cookie_session_lifecycle(http: httpx.AsyncClient, make_firm: Make
         # Cookie-authenticated writes from a foreign page are refused.
         evil = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message", "payload": {"thread": "t"}},
+            json={"kind": "message"},
             headers={"Origin": "https://evil.example"},
         )
         _error(evil, 403, "forbidden_origin")
         ok = await http.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message", "payload": {"thread": "t"}},
+            json={
+                "kind": "message",
+                "client_id": "m1",
+                "payload": {"thread": "c", "to": [kit.contact.id]},
+            },
             headers={"Origin": TEST_ORIGIN, "X-CSRF-Token": csrf},
         )
         assert ok.status_code == 201
@@ -374,7 +408,11 @@ async def test_through_real_uvicorn(uvicorn_server: RunningServer, make_firm: Ma
         assert (await client.get("/healthz")).status_code == 200
         response = await client.post(
             f"/api/v1/matters/{kit.ref}/events",
-            json={"kind": "message", "client_id": "u1", "payload": {"thread": "t"}},
+            json={
+                "kind": "message",
+                "client_id": "u1",
+                "payload": {"thread": "u", "to": [kit.contact.id]},
+            },
             headers=kit.auth("bot"),
         )
         assert response.status_code == 201 and response.json()["seq"] == 1
@@ -416,29 +454,38 @@ async def test_security_headers(http: httpx.AsyncClient) -> None:
 
 
 async def test_history_backward_from_the_latest_page(
-    http: httpx.AsyncClient, make_firm: MakeFirm
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
+    codec = app.state.runtime.frames.cursors
     for i in range(4):
+        payload = {"thread": "t", "to": [kit.contact.id], "sent_at": i}
         await _post(
-            http, kit, "staff", {"kind": "message", "payload": {"thread": "t", "sent_at": i}}
+            http, kit, "staff", {"kind": "message", "client_id": f"m{i}", "payload": payload}
         )
-        await _post(
-            http, kit, "staff", {"kind": "note", "audience": "staff", "payload": {"thread": "n"}}
-        )
+        note = {
+            "kind": "note",
+            "audience": "staff",
+            "client_id": f"n{i}",
+            "payload": {"thread": "n"},
+        }
+        await _post(http, kit, "staff", note)
     url = f"/api/v1/matters/{kit.ref}/events"
     latest = (
         await http.get(url, headers=kit.auth("staff"), params={"before": "9", "limit": 3})
     ).json()
     assert [e["seq"] for e in latest["events"]] == [6, 7, 8]
     assert (latest["prev"], latest["next"], latest["more"]) == (6, 8, True)
+    assert (
+        await http.get(url, headers=kit.auth("staff"), params={"before": "end", "limit": 3})
+    ).json() == latest  # before=end: the latest page
     pages: list[list[int]] = []
-    before: int | str = "9"
+    before: int | str = "end"
     while True:
         body = (
             await http.get(url, headers=kit.auth("contact"), params={"before": before, "limit": 3})
         ).json()
-        pages.append([e["seq"] for e in body["events"]])
+        pages.append([codec.seq_of(e["cursor"], kit.matter.id) for e in body["events"]])
         before = body["prev"]
         if not body["more"]:
             break

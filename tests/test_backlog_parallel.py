@@ -23,6 +23,7 @@ from rtportal.app import create_app
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import running_server
+from tests.support.wsjson import HELLO
 
 _MATTERS = 8
 _PER_MATTER = 3
@@ -68,6 +69,7 @@ async def test_parallel_backlogs_are_paced_not_closed_4008(
         )
         try:
             assert json.loads(await ws.recv())["type"] == "hello"
+            await ws.send(HELLO)
             subs = [{"matter": r, "after": 0} for r in refs]
             await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": subs}))
             # A slow client: reads nothing for a moment while the pages are read.

@@ -137,8 +137,16 @@ async def sign_in(
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
 
 
-def body_of(page: Any, seq: int, ref: str) -> Any:
-    return page.locator(f"#ev-{ref}-{seq} .message-body")
+def body_of(page: Any, at: int | str, ref: str) -> Any:
+    """The message body of the event ``at`` (a seq on a staff page, the event's
+    cursor token on a client's: protocol v2, see ``client_at``)."""
+    return page.locator(f"#ev-{ref}-{at} .message-body")
+
+
+def client_at(server: Any, kit: FirmKit, seq: int) -> str:
+    """What names event ``seq`` of ``kit``'s matter on a client's page (its token)."""
+    token: str = server.app.state.runtime.frames.cursors.event_token(kit.matter.id, seq)
+    return token
 
 
 async def e2ee_firm(
@@ -213,12 +221,12 @@ async def test_encrypted_conversation_journey(
         # The link's secrets left the address bar before anything else.
         assert "#" not in page.url
 
-        shown = body_of(page, welcome["seq"], ref)
+        shown = body_of(page, client_at(portal, kit, welcome["seq"]), ref)
         await expect(shown).to_have_attribute("data-crypto", "ok", timeout=WAIT_MS)
         await expect(shown.locator(".message-text")).to_have_text(WELCOME)
         await expect(shown.locator(".message-subject")).to_have_text("Welcome")
         # The altered message: a warning, never its content.
-        bad = body_of(page, altered["seq"], ref)
+        bad = body_of(page, client_at(portal, kit, altered["seq"]), ref)
         await expect(bad).to_have_attribute("data-crypto", "crypto_signature", timeout=WAIT_MS)
         await expect(bad).to_have_attribute("role", "alert")
         assert "ALTERED-SECRET" not in await page.content()
@@ -317,9 +325,9 @@ async def test_encrypted_conversation_journey(
             f"mei.{kit.firm_id}@client.test",
             NEW_CLIENT_PASSWORD,
         )
-        await expect(body_of(other, welcome["seq"], ref).locator(".message-text")).to_have_text(
-            WELCOME, timeout=WAIT_MS
-        )
+        await expect(
+            body_of(other, client_at(portal, kit, welcome["seq"]), ref).locator(".message-text")
+        ).to_have_text(WELCOME, timeout=WAIT_MS)
         await expect(
             other.locator(f"#matter-{ref} .message-body[data-sender={client}] .message-text")
         ).to_have_text(reply_text, timeout=WAIT_MS)
@@ -397,9 +405,9 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
             page, link.replace("http://127.0.0.1:8000", portal.base_url), CLIENT_PASSWORD
         )
         # It still reads with the invite key until the adviser confirms the fresh one.
-        await expect(body_of(page, invite["seq"], ref).locator(".message-text")).to_have_text(
-            WELCOME, timeout=WAIT_MS
-        )
+        await expect(
+            body_of(page, client_at(portal, kit, invite["seq"]), ref).locator(".message-text")
+        ).to_have_text(WELCOME, timeout=WAIT_MS)
         # The directory took the handover (PUT /keys/me); staff see it, not verified yet.
         listed = await http.get(f"/api/v1/matters/{ref}/invites", headers=kit.auth("admin"))
         assert listed.status_code == 200, listed.text
@@ -448,7 +456,7 @@ async def test_a_substituted_firm_root_is_refused(
         await accept_link(page, forged, CLIENT_PASSWORD)
         notice = page.locator(f"#matter-{ref} .key-notices [role=alert]", has_text="do not match")
         await expect(notice).to_be_visible(timeout=WAIT_MS)
-        shown = body_of(page, welcome["seq"], ref)
+        shown = body_of(page, client_at(portal, kit, welcome["seq"]), ref)
         await expect(shown).to_have_attribute("role", "alert", timeout=WAIT_MS)
         assert WELCOME not in await page.content()
         assert await page.locator(f"#reply-{ref}").count() == 0

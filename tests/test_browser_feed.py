@@ -145,10 +145,27 @@ async def open_portal(context: Any, base_url: str, token: str) -> tuple[Any, Pag
     return page, watch
 
 
-async def shown_seqs(page: Any) -> list[int]:
-    """Seqs of the rendered events, in page order (duplicates would show twice)."""
-    values = await page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.seq)")
-    return [int(v) for v in values]
+def client_at(server: RunningServer, matter_id: int, seq: int) -> str:
+    """What names event ``seq`` on a client's page: its cursor token (protocol v2)."""
+    token: str = server.app.state.runtime.frames.cursors.event_token(matter_id, seq)
+    return token
+
+
+async def shown_seqs(
+    page: Any, server: RunningServer | None = None, matter_id: int = 0
+) -> list[int]:
+    """Seqs of the rendered events, in page order (duplicates would show twice).
+
+    On a client's page (``server`` given) the page holds no seq, only each
+    event's token: asserted, then read back with the server's key."""
+    if server is None:
+        values = await page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.seq)")
+        return [int(v) for v in values]
+    seqs = await page.locator("li.event[data-seq], span.seq").count()
+    assert seqs == 0, "a client's page shows a seq"
+    tokens = await page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.cursor)")
+    codec = server.app.state.runtime.frames.cursors
+    return [codec.seq_of(t, matter_id) for t in tokens]
 
 
 async def record_states(page: Any) -> None:
@@ -183,6 +200,9 @@ async def test_contact_page_is_live_private_and_survives_reload(
             payload={"status": "Lodged", "staff_detail": "SECRET-FIELD"},
         )  # fmt: skip
 
+        def at(seq: int) -> str:
+            return client_at(portal, kit.matter.id, seq)
+
         context = await browser.new_context()
         page, watch = await open_portal(context, portal.base_url, token)
 
@@ -197,12 +217,12 @@ async def test_contact_page_is_live_private_and_survives_reload(
 
         # History: the message is end-to-end encrypted and this device holds no keys
         # (a login link, not a password sign-in): it says so; nothing staff-only.
-        item = page.locator(f"#ev-{kit.ref}-{message['seq']}")
+        item = page.locator(f"#ev-{kit.ref}-{at(message['seq'])}")
         await expect(item.locator(".message-body")).to_have_attribute("data-crypto", "no_keys")
         await expect(item.locator(".kind")).to_have_text("message")
         await expect(item.locator(".actor")).to_have_text("Sam Staff (staff)")
-        await expect(page.locator(f"#ev-{kit.ref}-{mixed['seq']} dd")).to_have_text("Lodged")
-        assert await shown_seqs(page) == [message["seq"], mixed["seq"]]
+        await expect(page.locator(f"#ev-{kit.ref}-{at(mixed['seq'])} dd")).to_have_text("Lodged")
+        assert await shown_seqs(page, portal, kit.matter.id) == [message["seq"], mixed["seq"]]
 
         # Live: a staff note and a portal event at the same time, then a later
         # portal event. Once the later one is on the page, the note would
@@ -216,18 +236,20 @@ async def test_contact_page_is_live_private_and_survives_reload(
         )  # fmt: skip
         later = await post_event(client, kit, "bot", kind="bot", payload={"status": "checked"})
         assert later["seq"] > note["seq"]
-        await expect(page.locator(f"#ev-{kit.ref}-{later['seq']}")).to_be_visible(timeout=WAIT_MS)
-        hostile_item = page.locator(f"#ev-{kit.ref}-{hostile['seq']} dd")
+        await expect(page.locator(f"#ev-{kit.ref}-{at(later['seq'])}")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        hostile_item = page.locator(f"#ev-{kit.ref}-{at(hostile['seq'])} dd")
         await expect(hostile_item).to_have_text("<img src=x onerror=window.__xss=1>")
         assert await page.locator("img").count() == 0
         assert await page.evaluate("window.__xss") is None
-        assert await page.locator(f"#ev-{kit.ref}-{note['seq']}").count() == 0
+        assert await page.locator(f"#ev-{kit.ref}-{at(note['seq'])}").count() == 0
         assert await page.locator("[data-audience=staff], .internal-badge").count() == 0
         body = await page.locator("body").inner_text()
         for secret in ("SECRET-HISTORY", "SECRET-LIVE", "SECRET-FIELD", "staff_"):
             assert secret not in body
         portal_seqs = [message["seq"], mixed["seq"], hostile["seq"], later["seq"]]
-        assert await shown_seqs(page) == portal_seqs
+        assert await shown_seqs(page, portal, kit.matter.id) == portal_seqs
         assert await page.evaluate("window.__states") == ["live"]  # no reconnect so far
 
         # The server drops the socket as a slow consumer (4008); an event
@@ -235,29 +257,29 @@ async def test_contact_page_is_live_private_and_survives_reload(
         hub = portal.app.state.hub
         await hub.close_principal("contact", kit.contact.id, 4008)
         gap = await post_event(client, kit, "bot", kind="bot", payload={"status": "Review"})
-        await expect(page.locator(f"#ev-{kit.ref}-{gap['seq']}")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator(f"#ev-{kit.ref}-{at(gap['seq'])}")).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
         states = await page.evaluate("window.__states")
         assert "reconnecting" in states, states
         portal_seqs.append(gap["seq"])
-        assert await shown_seqs(page) == portal_seqs
-        cursor_key = f"rtportal.cursor.v1.contact.{kit.contact.id}.{kit.ref}"
+        assert await shown_seqs(page, portal, kit.matter.id) == portal_seqs
+        cursor_key = f"rtportal.cursor.v2.contact.{kit.contact.id}.{kit.ref}"
         cursor = await page.evaluate(f"sessionStorage.getItem({cursor_key!r})")
-        assert cursor == str(gap["seq"])
+        assert cursor == at(gap["seq"])  # the last event's token, never a seq
 
         # Reload: same history, once each, still live; nothing new since.
         await page.reload()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         await expect(page.locator("li.event")).to_have_count(len(portal_seqs))
-        assert await shown_seqs(page) == portal_seqs
+        assert await shown_seqs(page, portal, kit.matter.id) == portal_seqs
         assert await page.locator(".divider").count() == 0
         after_reload = await post_event(
             client, kit, "bot", kind="bot", payload={"status": "Decision"}
         )
-        await expect(page.locator(f"#ev-{kit.ref}-{after_reload['seq']}")).to_be_visible(
+        await expect(page.locator(f"#ev-{kit.ref}-{at(after_reload['seq'])}")).to_be_visible(
             timeout=WAIT_MS
         )
-        assert await shown_seqs(page) == [*portal_seqs, after_reload["seq"]]
+        assert await shown_seqs(page, portal, kit.matter.id) == [*portal_seqs, after_reload["seq"]]
 
         # Logout: the session token is revoked server-side and the cookie is gone.
         session_token = cookies["rtp_session"]["value"]
@@ -319,17 +341,31 @@ async def test_staff_page_marks_internal_events_and_shows_the_phase_control(
         await context.close()
 
 
+@pytest.mark.parametrize("who", ["staff", "contact"])
 async def test_outage_longer_than_the_backlog_resyncs_over_http(
-    browser: Any, small_backlog_portal: RunningServer, make_firm: MakeFirm
+    browser: Any, small_backlog_portal: RunningServer, make_firm: MakeFirm, who: str
 ) -> None:
     """Network down (websockets refused) while more events than the backlog
-    limit are committed: on the way back the server answers ``resync``, the
-    page pages the history over HTTP, resubscribes, and shows everything once."""
+    limit are committed: on the way back the server answers a staff page
+    ``resync``, the page pages the history over HTTP, resubscribes, and shows
+    everything once. A client's page gets no resync (its size would count
+    staff-only events): its backlog is read on, and it too shows everything once."""
     from playwright.async_api import expect
 
     portal = small_backlog_portal
     kit = await make_firm()
     app = portal.app
+    principal = kit.staff if who == "staff" else kit.contact
+
+    def element(seq: int) -> str:
+        at = seq if who == "staff" else client_at(portal, kit.matter.id, seq)
+        return f"#ev-{kit.ref}-{at}"
+
+    async def shown() -> list[int]:
+        if who == "staff":
+            return await shown_seqs(page)
+        return await shown_seqs(page, portal, kit.matter.id)
+
     network = {"up": True}
     refused = asyncio.Event()
     resyncs: list[dict[str, Any]] = []
@@ -359,32 +395,39 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
         page = await context.new_page()
         watch = PageWatch(page)
         await page.route_web_socket(f"{portal.ws_url}", route)
-        await page.goto(f"{portal.base_url}/#token={kit.tokens['contact']}")
+        await page.goto(f"{portal.base_url}/#token={kit.tokens[who]}")
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-        assert await shown_seqs(page) == [first["seq"]]
+        assert await shown() == [first["seq"]]
 
         network["up"] = False
-        await app.state.hub.close_principal("contact", kit.contact.id, 1012)
+        await app.state.hub.close_principal(who, principal.id, 1012)
         await asyncio.wait_for(refused.wait(), WAIT_MS / 1000)
         missed = [
             await post_event(client, kit, "bot", kind="bot", payload={"status": f"Step {i}"})
             for i in range(5)
         ]
-        await post_event(client, kit, "admin", kind="note", audience="staff",
-                         payload={"thread": "n", "text": "SECRET-OUTAGE"})  # fmt: skip
+        note = await post_event(client, kit, "admin", kind="note", audience="staff",
+                                payload={"thread": "n", "text": "SECRET-OUTAGE"})  # fmt: skip
         network["up"] = True
-        last = missed[-1]["seq"]
-        await expect(page.locator(f"#ev-{kit.ref}-{last}")).to_be_visible(timeout=WAIT_MS)
+        # Staff see the note too; a client never does.
+        expected = [first["seq"], *(e["seq"] for e in missed)]
+        if who == "staff":
+            expected.append(note["seq"])
+        await expect(page.locator(element(expected[-1]))).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-        assert [r["reason"] for r in resyncs] == ["cursor_too_old"]
-        assert resyncs[0]["after"] == first["seq"]
-        assert await shown_seqs(page) == [first["seq"], *(e["seq"] for e in missed)]
+        if who == "staff":
+            assert [r["reason"] for r in resyncs] == ["cursor_too_old"]
+            assert resyncs[0]["after"] == first["seq"]
+        else:
+            assert resyncs == []
+        assert await shown() == expected
 
         # Resubscribed after the resync: live again, from the right cursor.
         live = await post_event(client, kit, "bot", kind="bot", payload={"status": "Back"})
-        await expect(page.locator(f"#ev-{kit.ref}-{live['seq']}")).to_be_visible(timeout=WAIT_MS)
-        assert await shown_seqs(page) == [first["seq"], *(e["seq"] for e in missed), live["seq"]]
-        assert "SECRET-OUTAGE" not in await page.locator("body").inner_text()
+        await expect(page.locator(element(live["seq"]))).to_be_visible(timeout=WAIT_MS)
+        assert await shown() == [*expected, live["seq"]]
+        if who == "contact":
+            assert "SECRET-OUTAGE" not in await page.locator("body").inner_text()
         assert watch.problems == []
         await context.close()
 
@@ -419,8 +462,8 @@ async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out
             headers=kit.auth("bot"),
         )
         assert response.status_code == 201, response.text
-        seq = response.json()["seq"]
-        await expect(page.locator(f"#ev-{second.reference}-{seq}")).to_be_visible(timeout=WAIT_MS)
+        at = client_at(portal, second.id, response.json()["seq"])
+        await expect(page.locator(f"#ev-{second.reference}-{at}")).to_be_visible(timeout=WAIT_MS)
 
         # The session itself is revoked (e.g. signed out elsewhere): signed-out screen.
         cookie = {c["name"]: c["value"] for c in await context.cookies()}["rtp_session"]

@@ -40,6 +40,7 @@ from rtportal.sdk.transport import Http
 from rtportal.settings import Settings
 from tests.conftest import FAST_LOGIN_ENV, TEST_SECRET_HEX
 from tests.support.procs import ManagedProcess, free_port
+from tests.support.wsjson import HELLO
 
 TOKEN_RE = re.compile(r"^(org admin|staff|bot|client): .*?\n  login link: \S+#token=(\S+)", re.M)
 API_RE = re.compile(
@@ -248,6 +249,7 @@ async def test_serve_demo_end_to_end(settings: Settings, tmp_path: Path) -> None
             ) as ws:
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 assert hello["type"] == "hello"
+                await ws.send(HELLO)
             me = await client.get(
                 "/api/v1/me", headers={"Authorization": f"Bearer {tokens['client']}"}
             )

@@ -179,9 +179,8 @@ async def test_matter_details_edit_and_applicants(
     assert client_view == {
         "ref": kit.ref,
         "title": kit.matter.title,
-        "head": 0,
         "applicants": [{"name": "Second Applicant"}],
-    }
+    }  # no ``head``: a client never sees a seq
     # A client whose invite does not allow it sees no other applicants.
     async with kit.db.write() as session:
         await session.execute(

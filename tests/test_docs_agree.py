@@ -31,7 +31,7 @@ from rtportal.ws.native import UVICORN_WS
 from rtportal.ws.protocol import Close, FrameCache, Protocol
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
-from tests.support.wsjson import TIMEOUT, connected, open_ws, recv, until_closed
+from tests.support.wsjson import HELLO_FRAME, TIMEOUT, connected, open_ws, recv, until_closed
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -160,6 +160,7 @@ async def test_pipelined_malformed_frames_are_each_answered_before_4002(
 def core(principal: Principal) -> Protocol:
     proto = Protocol(principal, Limits(), FrameCache())
     proto.connected()
+    proto.receive_text(json.dumps(HELLO_FRAME))
     proto.take_frames()
     return proto
 
@@ -229,9 +230,11 @@ async def test_the_cookie_http_origin_check_is_exact(
 # --- one cursor type, one blob form, one default ------------------------------------------
 
 
-async def test_history_cursors_are_integers_a_subscribe_accepts(
+async def test_history_cursors_are_what_a_subscribe_accepts(
     uvicorn_server: RunningServer, kit: FirmKit
 ) -> None:
+    """docs/api.md: staff cursors are integers, a contact's are tokens; a
+    history page's ``next`` is what a subscribe takes as ``after``."""
     async with httpx.AsyncClient(base_url=uvicorn_server.base_url, timeout=TIMEOUT) as client:
         for n in range(3):
             response = await client.post(
@@ -240,26 +243,34 @@ async def test_history_cursors_are_integers_a_subscribe_accepts(
                 headers=kit.auth("contact"),
             )
             assert response.status_code == 201
-        page = (
-            await client.get(
-                f"/api/v1/matters/{kit.ref}/events",
-                params={"limit": 2},
-                headers=kit.auth("contact"),
-            )
-        ).json()
-    assert (page["next"], page["prev"], page["head"]) == (2, 1, 3)
-    ws = await connected(uvicorn_server, kit.tokens["contact"])
-    try:
-        subs = [{"matter": kit.ref, "after": page["next"]}]
-        await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": subs}))
-        assert (await recv(ws))["type"] == "subscribed"
-        assert (await recv(ws))["seq"] == 3
-        subs = [{"matter": kit.ref, "after": str(page["next"])}]
-        await ws.send(json.dumps({"type": "subscribe", "id": "t", "subs": subs}))
-        err = await recv(ws)
-        assert (err["type"], err["id"], err["code"]) == ("error", "t", "invalid_cursor")
-    finally:
-        await ws.close()
+        pages = {
+            who: (
+                await client.get(
+                    f"/api/v1/matters/{kit.ref}/events",
+                    params={"limit": 2},
+                    headers=kit.auth(who),
+                )
+            ).json()
+            for who in ("staff", "contact")
+        }
+    assert (pages["staff"]["next"], pages["staff"]["prev"], pages["staff"]["head"]) == (2, 1, 3)
+    assert all(isinstance(pages["contact"][k], str) for k in ("next", "prev", "head"))
+    codec = uvicorn_server.app.state.runtime.frames.cursors
+    for who, wrong in (("staff", str(2)), ("contact", 2)):
+        ws = await connected(uvicorn_server, kit.tokens[who])
+        try:
+            subs = [{"matter": kit.ref, "after": pages[who]["next"]}]
+            await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": subs}))
+            assert (await recv(ws))["type"] == "subscribed"
+            event = await recv(ws)
+            at = event["seq"] if who == "staff" else codec.seq_of(event["cursor"], kit.matter.id)
+            assert at == 3
+            subs = [{"matter": kit.ref, "after": wrong}]
+            await ws.send(json.dumps({"type": "subscribe", "id": "t", "subs": subs}))
+            err = await recv(ws)
+            assert (err["type"], err["id"], err["code"]) == ("error", "t", "invalid_cursor")
+        finally:
+            await ws.close()
 
 
 def b64url(data: bytes) -> str:
@@ -293,8 +304,8 @@ async def test_send_defaults_and_blob_form_are_the_same_over_http_and_websocket(
             )
         )
         got = {f["type"]: f for f in [await recv(ws), await recv(ws)]}
-        assert got["ack"]["seq"] == 1
         event = got["event"]
+        assert got["ack"]["cursor"] == event["cursor"]  # a contact's: the event's token
         assert (event["audience"], event["payload"]["thread"], event["blob"]) == (
             "portal",
             "t",
@@ -377,6 +388,7 @@ async def raw_connect(
     writer.write(upgrade_request(server, token))
     await writer.drain()
     await read_hello(reader)
+    writer.write(client_frame(HELLO_FRAME))
     return reader, writer
 
 
@@ -391,7 +403,9 @@ async def test_frames_in_the_upgrade_request_read_are_not_answered(
         writer.write(upgrade_request(uvicorn_server, kit.tokens["contact"]) + early)
         await writer.drain()
         await read_hello(reader)
-        writer.write(client_frame({"type": "ping", "id": "after-hello"}))
+        writer.write(
+            client_frame(HELLO_FRAME) + client_frame({"type": "ping", "id": "after-hello"})
+        )
         await writer.drain()
         # The next frame answers the ping sent after hello: "early" was never answered.
         assert await read_frame(reader) == (

@@ -43,6 +43,7 @@ from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, login_secret, received
 from tests.support.mailsink import http_sink, mail_sink
+from tests.support.wsjson import HELLO
 from tests.test_removal import frames_until_closed, workers
 
 TIMEOUT = 20.0
@@ -473,6 +474,7 @@ async def test_removal_closes_the_contacts_live_websocket_on_another_worker(
             open_timeout=TIMEOUT,
         )
         assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "hello"
+        await ws.send(HELLO)
         await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref}]}))
         while json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)).get("type") != "subscribed":
             pass
@@ -868,6 +870,7 @@ async def test_regenerated_login_details_close_the_contacts_websockets(
             open_timeout=TIMEOUT,
         )
         assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "hello"
+        await ws.send(HELLO)
         # Subscribed: the socket holds the matter, which the client keeps (4010, not 4011).
         await ws.send(json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref}]}))
         while json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)).get("type") != "subscribed":

@@ -24,7 +24,7 @@ from rtportal.events.log import read_since
 from rtportal.jsonlimits import MAX_PAYLOAD_DEPTH, stored_payload
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer
-from tests.support.wsjson import connected, recv
+from tests.support.wsjson import connected, recv, unseal
 
 TIMEOUT = 20.0
 
@@ -82,7 +82,9 @@ async def test_a_deep_send_is_refused_over_the_websocket_and_nothing_is_stored(
         # limit is up to its kind's schema: a message's is flat).
         await ws.send(send_text("ok-1", kit.ref, json.dumps({"thread": "t"})))
         ack = await recv(ws)
-        assert (ack["type"], ack["id"], ack["seq"]) == ("ack", "ok-1", 1)
+        # A contact's ack names its event by token (protocol v2: never a seq).
+        assert (ack["type"], ack["id"]) == ("ack", "ok-1") and "seq" not in ack, ack
+        assert unseal(uvicorn_server, ack, kit.matter.id)["seq"] == 1
     finally:
         await ws.close()
     assert await stored_count(db, kit.matter.id) == 1
@@ -157,14 +159,17 @@ async def poison(db: Database, matter: Matter, seq: int, payload_text: str) -> N
         )
 
 
-async def post(client: httpx.AsyncClient, kit: FirmKit, n: int) -> int:
+async def post(client: httpx.AsyncClient, kit: FirmKit, n: int, server: RunningServer) -> int:
+    """Post the contact's message ``n``; its seq, read from its token with the server's key."""
     response = await client.post(
         f"/api/v1/matters/{kit.ref}/events",
         json={"kind": "message", "client_id": f"c{n}", "payload": {"thread": "t", "sent_at": n}},
         headers=kit.auth("contact"),
     )
     assert response.status_code == 201, response.text
-    seq: int = response.json()["seq"]
+    answer = response.json()
+    assert "seq" not in answer  # a contact never sees a seq
+    seq: int = unseal(server, answer, kit.matter.id)["seq"]
     return seq
 
 
@@ -188,8 +193,8 @@ async def test_a_bad_stored_payload_does_not_break_its_matter(
     db: Database,
     bad: str,
 ) -> None:
-    assert await post(http_client, kit, 1) == 1
-    assert await post(http_client, kit, 2) == 2
+    assert await post(http_client, kit, 1, uvicorn_server) == 1
+    assert await post(http_client, kit, 2, uvicorn_server) == 2
     await poison(db, kit.matter, 2, bad)
     # A live subscriber from before the next write: it receives the bad event
     # through the hub's gap fill (read from the database) and stays open.
@@ -219,7 +224,7 @@ async def test_a_bad_stored_payload_does_not_break_its_matter(
                     created_at=utcnow(),
                 )
             )
-        assert await post(http_client, kit, 4) == 4
+        assert await post(http_client, kit, 4, uvicorn_server) == 4
         got = [await recv(live), await recv(live)]
         assert [(f["type"], f["seq"], core(f["payload"])) for f in got] == [
             ("event", 3, {"unreadable": True}),
@@ -232,8 +237,13 @@ async def test_a_bad_stored_payload_does_not_break_its_matter(
                 json.dumps({"type": "subscribe", "id": "s2", "subs": [{"matter": kit.ref}]})
             )
             frames = [await recv(fresh) for _ in range(5)]
-            assert frames[0]["type"] == "subscribed" and frames[0]["head"] == 4
-            assert [(f["seq"], core(f["payload"])) for f in frames[1:]] == [
+            codec = uvicorn_server.app.state.runtime.frames.cursors
+            # A contact's head and events are tokens (read back with the server's key).
+            head = codec.seq_of(frames[0]["head"], kit.matter.id)
+            assert frames[0]["type"] == "subscribed" and head == 4
+            mid = kit.matter.id
+            unsealed = [unseal(uvicorn_server, f, mid) for f in frames[1:]]
+            assert [(f["seq"], core(f["payload"])) for f in unsealed] == [
                 (1, {"sent_at": 1}),
                 (2, {"unreadable": True}),
                 (3, {"unreadable": True}),
@@ -246,7 +256,8 @@ async def test_a_bad_stored_payload_does_not_break_its_matter(
             f"/api/v1/matters/{kit.ref}/events", headers=kit.auth("contact")
         )
         assert response.status_code == 200, response.text
-        assert [(e["seq"], core(e["payload"])) for e in response.json()["events"]] == [
+        events = [unseal(uvicorn_server, e, kit.matter.id) for e in response.json()["events"]]
+        assert [(e["seq"], core(e["payload"])) for e in events] == [
             (1, {"sent_at": 1}),
             (2, {"unreadable": True}),
             (3, {"unreadable": True}),

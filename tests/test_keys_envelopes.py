@@ -20,6 +20,7 @@ from rtportal.crypto.keys import IdentityKey
 from tests.conftest import MakeFirm
 from tests.support.keyfirm import KeyFirm, b64, key_firm
 from tests.support.server import RunningServer
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 20.0
 
@@ -153,6 +154,7 @@ async def test_websocket_sends_are_checked(served: tuple[RunningServer, KeyFirm]
         server.ws_url, additional_headers=kf.kit.auth("contact"), proxy=None, open_timeout=TIMEOUT
     ) as ws:
         assert (await _recv(ws))["type"] == "hello"
+        await ws.send(HELLO)
         good = await _send(ws, kf, "a", kf.seal(kf.contact).encode())
         assert good["type"] == "ack", good
         for frame_id, blob, code in (

@@ -16,6 +16,7 @@ from rtportal.app import create_app
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 20.0
 
@@ -36,6 +37,7 @@ async def _open(server: RunningServer, token: str) -> ClientConnection:
     )
     hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
     assert hello["type"] == "hello"
+    await ws.send(HELLO)
     return ws
 
 

@@ -33,6 +33,7 @@ from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import ManagedProcess, free_port
 from tests.support.worker import Worker, worker_env
 from tests.support.wsclient import wait_until
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 30.0
 Line = dict[str, Any]
@@ -154,6 +155,7 @@ async def test_websocket_events_are_logged_with_the_connection_id(
         worker.ws_url, additional_headers=auth, proxy=None, open_timeout=TIMEOUT
     ) as ws:
         assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.send(HELLO)
         await ws.send(
             json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": "ZZZZ9999"}]})
         )
@@ -186,6 +188,7 @@ async def test_a_slow_consumer_is_logged_with_its_close(
     )
     try:
         assert json.loads(await slow.recv())["type"] == "hello"
+        await slow.send(HELLO)
         await slow.send(json.dumps({"type": "subscribe", "id": "s", "subs": [{"matter": kit.ref}]}))
         assert json.loads(await slow.recv())["type"] == "subscribed"
         blob = base64.b64encode(bytes(150_000)).decode()

@@ -73,6 +73,12 @@ class Scene:
     extra: dict[str, Any] = field(default_factory=dict)
     victim_sync: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
 
+    def at(self, seq: int) -> str:
+        """What names event ``seq`` on Cleo's page: its cursor token (protocol v2)."""
+        codec = self.tamper.app.state.runtime.frames.cursors  # type: ignore[attr-defined]
+        token: str = codec.event_token(self.tamper.matter_ids[self.ref], seq)
+        return token
+
     async def keys_answer(self, client: Client, path: str) -> dict[str, Any]:
         answer: dict[str, Any] = await client.http.call("GET", f"/api/v1/keys/{path}")
         return answer
@@ -107,6 +113,7 @@ async def scene(settings: Settings, make_firm: MakeFirm, tmp_path: Path) -> Asyn
         async with sdk_world(server, kit, tmp_path) as w:
             matter = await w.matter("Partner visa")
             ref = matter.reference
+            layer.matter_ids[ref] = matter.id
             email = f"cleo.{secrets.token_hex(3)}@client.test"
             async with kit.db.write() as session:
                 firm = await session.get(Firm, kit.firm_id)
@@ -119,6 +126,7 @@ async def scene(settings: Settings, make_firm: MakeFirm, tmp_path: Path) -> Asyn
             thread = f"welcome-{cleo_p.id}"
             genuine = f"GENUINE-{secrets.token_hex(6)}"
             seq = await w.staff.send(ref, thread=thread, text=genuine)
+            assert isinstance(seq, int)  # staff see seqs
             assert genuine in [i.body.text for i in await cleo.read(ref)]
             yield Scene(
                 w, layer, ref, cleo, f"c{cleo_p.id}", email, thread, genuine, seq,
@@ -476,7 +484,7 @@ async def test_browser_page_flags(
 
     async with scene(settings, make_firm, tmp_path) as s:
         context, page, watch = await cleo_page(browser, s)
-        genuine = body_of(page, s.genuine_seq, s.ref)
+        genuine = body_of(page, s.at(s.genuine_seq), s.ref)
 
         async def sync() -> None:
             # the page has seen the change: its keyring remembers the new state
@@ -494,7 +502,7 @@ async def test_browser_page_flags(
         await page.reload()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         assert attack.flagged_seq is not None
-        flagged = body_of(page, attack.flagged_seq, s.ref)
+        flagged = body_of(page, s.at(attack.flagged_seq), s.ref)
         settled = re.compile(r"^(?!pending$).+")
         await expect(flagged).to_have_attribute("data-crypto", settled, timeout=WAIT_MS)
         code = await flagged.get_attribute("data-crypto") or ""
@@ -534,7 +542,7 @@ async def test_browser_page_flags_live_frames(
 
     async with scene(settings, make_firm, tmp_path) as s:
         context, page, watch = await cleo_page(browser, s)
-        await expect(body_of(page, s.genuine_seq, s.ref)).to_have_attribute(
+        await expect(body_of(page, s.at(s.genuine_seq), s.ref)).to_have_attribute(
             "data-crypto", "ok", timeout=WAIT_MS
         )
         frames = s.tamper.rewrites
@@ -553,13 +561,14 @@ async def test_browser_page_flags_live_frames(
         s.tamper.events = lie
         marker = f"LIVE-{secrets.token_hex(6)}"
         seq = await s.w.staff.send(s.ref, thread=s.thread, text=marker)
+        assert isinstance(seq, int)  # staff see seqs
         assert s.tamper.rewrites > frames  # the frames went through the tampering layer
-        await expect(body_of(page, seq, s.ref).locator(".message-text")).to_have_text(
+        await expect(body_of(page, s.at(seq), s.ref).locator(".message-text")).to_have_text(
             marker, timeout=WAIT_MS
         )
         codes = []
         for fake in (seq + 100, seq + 200):
-            box = body_of(page, fake, s.ref)
+            box = body_of(page, s.at(fake), s.ref)
             await expect(box).to_have_attribute("role", "alert", timeout=WAIT_MS)
             codes.append(await box.get_attribute("data-crypto") or "")
         texts = await page.locator(".message-body[data-crypto=ok] .message-text").all_inner_texts()

@@ -47,11 +47,13 @@ from rtportal.db import Database
 from rtportal.db.models import Contact, Firm, Matter, MatterMember, StaffUser
 from rtportal.events import log as stream
 from rtportal.events.batch import AppendItem
+from rtportal.events.cursor import CursorCodec
 from rtportal.events.event import canonical_json
 from rtportal.events.send import Send
 from rtportal.principal import Principal
 from rtportal.settings import load_secret_key
 from tests.support.worker import Worker, migrated_db, worker_env
+from tests.support.wsjson import HELLO_FRAME
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -166,6 +168,7 @@ class RawReader:
         assert client.response.status_code == 101, client.response
         hello = await client.next_json()
         assert hello["type"] == "hello", hello
+        await client.send_json(HELLO_FRAME)
         client.received = 0
         return client
 
@@ -302,7 +305,13 @@ async def test_readers_that_never_read_cannot_blow_up_the_workers_memory(
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     secret_hex = secrets.token_hex(32)
-    ref, _, staff_token, tokens = await _seed(db, load_secret_key(data_dir, secret_hex))
+    key = load_secret_key(data_dir, secret_hex)
+    ref, mid, staff_token, tokens = await _seed(db, key)
+    codec = CursorCodec(key)  # the readers are contacts: their frames carry tokens
+
+    def seq(frame: dict[str, Any]) -> int:
+        return codec.seq_of(frame["cursor"], mid)
+
     extra = {f"RTPORTAL_{k.upper()}": str(v) for k, v in LIMITS.items()}
     extra["RTPORTAL_HISTORY_PAGE_MAX"] = str(HISTORY_PAGE_MAX)
     env = worker_env(
@@ -341,7 +350,7 @@ async def test_readers_that_never_read_cannot_blow_up_the_workers_memory(
             warm = await RawReader.open(worker.port, tokens[0])
             await warm.send_json({"type": "subscribe", "id": "w", "subs": [{"matter": ref}]})
             assert (await warm.next_json())["type"] == "subscribed"
-            assert (await warm.next_json())["seq"] == 1
+            assert seq(await warm.next_json()) == 1
             warm.close()
             baseline = _status_kib(worker.pid, "VmRSS") * 1024
             peak_reset = _reset_peak(worker.pid)
@@ -357,7 +366,8 @@ async def test_readers_that_never_read_cannot_blow_up_the_workers_memory(
                     {"type": "subscribe", "id": f"b{i}", "subs": [{"matter": ref}]}
                 )
             for i, reader in enumerate(live):
-                sub = {"matter": ref, "after": BACKLOG_EVENTS}
+                # Subscribed at the head: a contact names it by a token.
+                sub = {"matter": ref, "after": codec.position_token(mid, BACKLOG_EVENTS)}
                 await reader.send_json({"type": "subscribe", "id": f"l{i}", "subs": [sub]})
                 assert (await reader.next_json())["type"] == "subscribed"
             reader_start = {id(r): r.received for r in live}
@@ -396,7 +406,7 @@ async def test_readers_that_never_read_cannot_blow_up_the_workers_memory(
                 frames = await reader.read_until_close()
                 sent = reader.received - reader_start[id(reader)]
                 assert reader.close_code == 4008, (reader.close_code, len(frames))
-                seqs = [f["seq"] for f in frames if f.get("type") == "event"]
+                seqs = [seq(f) for f in frames if f.get("type") == "event"]
                 assert seqs == list(range(BACKLOG_EVENTS + 1, BACKLOG_EVENTS + 1 + len(seqs)))
                 assert len(seqs) < LIVE_EVENTS
                 assert sent <= LIMITS["ws_send_buffer_max"] + kernel + FRAME_BYTES, sent
@@ -410,7 +420,7 @@ async def test_readers_that_never_read_cannot_blow_up_the_workers_memory(
             while len(seqs) < total:
                 frame = await first.next_json()
                 assert frame["type"] == "event", frame
-                seqs.append(frame["seq"])
+                seqs.append(seq(frame))
             assert seqs == list(range(1, total + 1))
             assert worker.alive(), worker.log_text()
     finally:

@@ -25,6 +25,7 @@ from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 20.0
 
@@ -50,6 +51,7 @@ async def sender(server: RunningServer, token: str) -> ClientConnection:
         open_timeout=TIMEOUT,
     )
     assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "hello"
+    await ws.send(HELLO)
     return ws
 
 

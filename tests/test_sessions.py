@@ -32,6 +32,7 @@ from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.csrf import csrf_header
 from tests.support.server import RunningServer, running_server
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 20.0
 
@@ -219,6 +220,7 @@ async def open_socket(
     ws = await connect(server.ws_url, additional_headers=[header], proxy=None, open_timeout=TIMEOUT)
     hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
     assert hello["type"] == "hello", hello
+    await ws.send(HELLO)
     return ws
 
 
@@ -395,6 +397,7 @@ async def test_the_websocket_picks_the_cookie_by_the_same_rule_as_http(
         try:
             hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert hello["type"] == "hello", hello
+            await ws.send(HELLO)
         finally:
             await ws.close()
 

@@ -20,6 +20,7 @@ from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.logins import give_password, secret_for, signin_body
 from tests.support.server import RunningServer
+from tests.support.wsjson import HELLO
 
 TIMEOUT = 10.0
 
@@ -214,6 +215,7 @@ async def open_socket(server: RunningServer, token: str) -> ClientConnection:
     )
     hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
     assert hello["type"] == "hello", hello
+    await ws.send(HELLO)
     return ws
 
 

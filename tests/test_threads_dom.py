@@ -158,6 +158,33 @@ def test_client_threads_on_a_phone(browser: Any, base_url: str, size: tuple[int,
     assert errors == []
 
 
+def test_a_contact_shaped_stream_draws_in_arrival_order(browser: Any, base_url: str) -> None:
+    """Protocol v2: a contact's events carry no seq, only an opaque cursor token
+    (whose text order is the reverse of the log's here): the threads keep the
+    stream's order, name items by token and send the read mark as a token."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('client', {shape: 'contact'})")
+    assert rows(page) == [["T2", "client", "0"], ["T1", "client", "2"]]
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    shown = items(page)
+    assert [(i["id"], i["edited"], i["flagged"]) for i in shown] == [
+        ("s3.aaaa", "0", "false"),
+        ("c12.bbbb", "1", "true"),
+        ("s3.cccc", "0", "false"),
+    ]
+    hooks = page.eval_on_selector_all(
+        f"#thread-{REF} li.item", "els => els.map(e => [e.id, e.dataset.seq ?? null])"
+    )
+    tokens = [page.evaluate(f"contactToken({n})") for n in (1, 2, 3)]
+    assert hooks == [[f"item-{REF}-{t}", None] for t in tokens], "named by token, no seq"
+    page.wait_for_function("check.frames.some(f => f.type === 'read')")
+    assert page.evaluate("check.frames.filter(f => f.type === 'read')") == [
+        {"type": "read", "matter": REF, "thread": "T1", "upto": tokens[2]}
+    ]
+    assert errors == []
+
+
 def test_the_same_events_in_reverse_draw_the_same_thread(browser: Any, base_url: str) -> None:
     page, errors = open_page(browser, base_url, 390, 844)
     page.evaluate("check.setup('client', {order: 'reverse'})")

@@ -85,7 +85,15 @@ def is_(kind: str, **fields: Any) -> Callable[[Frame], bool]:
     return lambda f: f.get("type") == kind and all(f.get(k) == v for k, v in fields.items())
 
 
-async def open_conn(server: RunningServer, token: str, ref: str, head: int, name: str) -> Conn:
+def tok(server: RunningServer, world: Applicants, seq: int) -> str:
+    """A contact's cursor of ``seq`` (protocol v2: a contact never sends or sees a seq),
+    made with the server's key as only the server can."""
+    return str(server.app.state.runtime.frames.cursors.event_token(world.kit.matter.id, seq))
+
+
+async def open_conn(
+    server: RunningServer, token: str, ref: str, head: int | str, name: str
+) -> Conn:
     conn = Conn(await connected(server, token), name)
     await conn.send(type="subscribe", id="s", subs=[{"matter": ref, "after": head}])
     await conn.until(is_("subscribed"))
@@ -96,12 +104,13 @@ async def open_conn(server: RunningServer, token: str, ref: str, head: int, name
 async def conns(server: RunningServer, world: Applicants) -> AsyncIterator[dict[str, Conn]]:
     kit = world.kit
     head = max(max(s) for s in world.seqs.values())
+    at = tok(server, world, head)
     made = {
         "s1": await open_conn(server, kit.tokens["staff"], kit.ref, head, "s1"),
         "s2": await open_conn(server, kit.tokens["admin"], kit.ref, head, "s2"),
-        "a1": await open_conn(server, kit.tokens["contact"], kit.ref, head, "a1"),
-        "a2": await open_conn(server, kit.tokens["contact"], kit.ref, head, "a2"),
-        "b": await open_conn(server, world.b_token, kit.ref, head, "b"),
+        "a1": await open_conn(server, kit.tokens["contact"], kit.ref, at, "a1"),
+        "a2": await open_conn(server, kit.tokens["contact"], kit.ref, at, "a2"),
+        "b": await open_conn(server, world.b_token, kit.ref, at, "b"),
     }
     yield made
     for conn in made.values():
@@ -229,14 +238,16 @@ async def test_a_read_mark_is_acked_tells_the_readers_other_connections_and_send
     s1, s2, a1, a2, b = (conns[k] for k in ("s1", "s2", "a1", "a2", "b"))
     cid_a, cid_b, s_id = f"c{world.a.id}", f"c{world.b.id}", f"s{kit.staff.id}"
     ta, tb, tab = world.seqs["tA"][0], world.seqs["tB"], world.seqs["tAB"][0]
-    await a1.send(type="read", id="r1", matter=ref, thread="tA", upto=ta)
+    # A contact's marks are event cursors (tokens) in and out; staff's are seqs.
+    c_ta, c_tb0, c_tab = (tok(server, world, s) for s in (ta, tb[0], tab))
+    await a1.send(type="read", id="r1", matter=ref, thread="tA", upto=c_ta)
     ack = (await a1.until(is_("ack", id="r1")))[-1]
     assert ack == {
         "type": "ack",
         "id": "r1",
         "matter": ref,
         "thread": "tA",
-        "upto": ta,
+        "upto": c_ta,
         "unread": 0,
         "matter_unread": 3,
     }
@@ -263,18 +274,19 @@ async def test_a_read_mark_is_acked_tells_the_readers_other_connections_and_send
     assert (await s1.until(is_("ack", id="r2")))[-1]["unread"] == 1
     for conn in (a1, a2, b, s2):
         before = await conn.until(is_("receipt", reader=s_id, thread="tB"))
-        assert before[-1]["name"] == "Sam Staff" and before[-1]["upto"] == tb[0]
+        upto = tb[0] if conn is s2 else c_tb0
+        assert before[-1]["name"] == "Sam Staff" and before[-1]["upto"] == upto
         if conn is b:
             none_of(before, is_("receipt", thread="tA"))  # tA is not b's
     none_of(s1.seen, is_("unread"))  # s1's only connection sent the read: the ack is its answer
     # A mark that does not move sends no receipt: the next receipt staff get is the next move.
-    await a1.send(type="read", id="r3", matter=ref, thread="tA", upto=ta)
+    await a1.send(type="read", id="r3", matter=ref, thread="tA", upto=c_ta)
     await a1.until(is_("ack", id="r3"))
     await a2.until(is_("unread", thread="tA"))
-    await a1.send(type="read", id="r4", matter=ref, thread="tAB", upto=tab)
+    await a1.send(type="read", id="r4", matter=ref, thread="tAB", upto=c_tab)
     assert (await s2.until(is_("receipt", reader=cid_a)))[-1]["thread"] == "tAB"
     # b reads tAB: a learns it (b is addressed there), staff too.
-    await b.send(type="read", id="r5", matter=ref, thread="tAB", upto=tab)
+    await b.send(type="read", id="r5", matter=ref, thread="tAB", upto=c_tab)
     await b.until(is_("ack", id="r5"))
     for conn in (a1, a2, s1, s2):
         await conn.until(is_("receipt", reader=cid_b, thread="tAB"))
@@ -290,7 +302,7 @@ async def test_a_read_mark_is_acked_tells_the_readers_other_connections_and_send
         # receipt (b's own thread tB, a sees it) is the barrier for the hidden staff one.
         r = await http.post(
             f"/api/v1/matters/{ref}/threads/tB/read",
-            json={"upto": tb[1]},
+            json={"upto": tok(server, world, tb[1])},
             headers={"Authorization": f"Bearer {world.b_token}"},
         )
         assert r.status_code == 200 and r.json()["unread"] == 0, r.text

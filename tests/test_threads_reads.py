@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from starlette.applications import Starlette
 
 from rtportal.db.models_threads import ReadMark
+from rtportal.events.cursor import CursorCodec
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.threadworld import Applicants
 
@@ -51,6 +53,25 @@ async def unread(http: httpx.AsyncClient, kit: FirmKit, headers: dict[str, str])
     assert r.status_code == 200, r.text
     body: Json = r.json()
     return body
+
+
+@pytest.fixture
+def codec(app: Starlette) -> CursorCodec:
+    """The server's cursor codec: a contact sends and reads tokens, never a seq."""
+    cursors: CursorCodec = app.state.runtime.frames.cursors
+    return cursors
+
+
+def tok(codec: CursorCodec, kit: FirmKit, seq: int) -> str:
+    return codec.event_token(kit.matter.id, seq)
+
+
+def seq_of(codec: CursorCodec, kit: FirmKit, upto: object) -> int:
+    """A cursor a contact was given, read back with the server's key (0: none)."""
+    if upto == 0:
+        return 0
+    assert isinstance(upto, str), upto  # a contact never sees a seq
+    return codec.seq_of(upto, kit.matter.id)
 
 
 async def mark(
@@ -105,26 +126,29 @@ async def test_unread_counts_are_exact_for_staff_a_client_and_an_applicants_hidd
 
 
 async def test_marks_move_only_forward_and_answer_the_counts(
-    http: httpx.AsyncClient, world: Applicants
+    http: httpx.AsyncClient, world: Applicants, codec: CursorCodec
 ) -> None:
     kit = world.kit
     tb = world.seqs["tB"]
-    r = await mark(http, kit, "tB", tb[0], bearer(world.b_token))
+    r = await mark(http, kit, "tB", tok(codec, kit, tb[0]), bearer(world.b_token))
     assert r.status_code == 200, r.text
     assert r.json() == {
         "matter": kit.ref,
         "thread": "tB",
-        "upto": tb[0],
+        "upto": tok(codec, kit, tb[0]),  # the event cursor b sent: never a seq
         "unread": 1,
         "matter_unread": 2,
     }
     head = world.seqs["tA"][-1]
+    r = await mark(http, kit, "tB", tok(codec, kit, head), bearer(world.b_token))
+    assert seq_of(codec, kit, r.json()["upto"]) == head and r.json()["unread"] == 0
+    # A seq from a contact is refused (it would name a position by number).
     r = await mark(http, kit, "tB", head, bearer(world.b_token))
-    assert r.json()["upto"] == head and r.json()["unread"] == 0
+    assert r.status_code == 400 and code(r) == "invalid_cursor", r.text
     # Backward and zero leave the mark where it is.
-    for upto in (tb[0], 0):
+    for upto in (tok(codec, kit, tb[0]), 0):
         r = await mark(http, kit, "tB", upto, bearer(world.b_token))
-        assert r.status_code == 200 and r.json()["upto"] == head, r.text
+        assert r.status_code == 200 and seq_of(codec, kit, r.json()["upto"]) == head, r.text
     assert await unread(http, kit, bearer(world.b_token)) == {"matter": 1, "threads": {"tAB": 1}}
     # Other readers' counts are their own.
     assert (await unread(http, kit, kit.auth("contact")))["threads"]["tB"] == 2
@@ -184,7 +208,7 @@ async def test_bad_marks_are_refused_and_nothing_is_stored(
 
 
 async def test_first_unread_is_the_first_item_after_the_mark_the_reader_may_see(
-    http: httpx.AsyncClient, world: Applicants
+    http: httpx.AsyncClient, world: Applicants, codec: CursorCodec
 ) -> None:
     kit = world.kit
     ta, tb = world.seqs["tA"], world.seqs["tB"]
@@ -200,16 +224,16 @@ async def test_first_unread_is_the_first_item_after_the_mark_the_reader_may_see(
     assert await first("tB", bearer(world.b_token)) == {
         "thread": "tB",
         "after": 0,
-        "first_unread": tb[0],
+        "first_unread": tok(codec, kit, tb[0]),
     }
-    await mark(http, kit, "tB", tb[0], bearer(world.b_token))
+    await mark(http, kit, "tB", tok(codec, kit, tb[0]), bearer(world.b_token))
     assert await first("tB", bearer(world.b_token)) == {
         "thread": "tB",
-        "after": tb[0],
-        "first_unread": tb[1],
+        "after": tok(codec, kit, tb[0]),
+        "first_unread": tok(codec, kit, tb[1]),
     }
     # a: after reading the opener, a's own reply, the note and the deleted item are not unread.
-    await mark(http, kit, "tA", ta[0], kit.auth("contact"))
+    await mark(http, kit, "tA", tok(codec, kit, ta[0]), kit.auth("contact"))
     assert (await first("tA", kit.auth("contact")))["first_unread"] is None
     # Staff: the note is.
     assert (await first("tA", kit.auth("staff")))["first_unread"] == ta[0]
@@ -218,18 +242,22 @@ async def test_first_unread_is_the_first_item_after_the_mark_the_reader_may_see(
 
 
 async def test_receipts_are_seen_both_ways_and_staff_hidden_when_the_firm_says(
-    http: httpx.AsyncClient, world: Applicants
+    http: httpx.AsyncClient, world: Applicants, codec: CursorCodec
 ) -> None:
     kit = world.kit
     tab = world.seqs["tAB"][0]
-    await mark(http, kit, "tAB", tab, kit.auth("contact"))
-    await mark(http, kit, "tAB", tab, bearer(world.b_token))
+    await mark(http, kit, "tAB", tok(codec, kit, tab), kit.auth("contact"))
+    await mark(http, kit, "tAB", tok(codec, kit, tab), bearer(world.b_token))
     await mark(http, kit, "tAB", tab - 1, kit.auth("staff"))
 
     async def readers(thread: str, headers: dict[str, str]) -> list[tuple[str, str, int]]:
         r = await http.get(f"/api/v1/matters/{kit.ref}/threads/{thread}/receipts", headers=headers)
         assert r.status_code == 200, r.text
-        return sorted((x["reader"], x["name"], x["upto"]) for x in r.json()["receipts"])
+        staff = headers in (kit.auth("staff"), kit.auth("admin"))
+        return sorted(
+            (x["reader"], x["name"], x["upto"] if staff else seq_of(codec, kit, x["upto"]))
+            for x in r.json()["receipts"]
+        )
 
     a, b, s = f"c{world.a.id}", f"c{world.b.id}", f"s{kit.staff.id}"
     everyone = sorted(
@@ -238,8 +266,8 @@ async def test_receipts_are_seen_both_ways_and_staff_hidden_when_the_firm_says(
     for headers in (kit.auth("staff"), kit.auth("contact"), bearer(world.b_token)):
         assert await readers("tAB", headers) == everyone
     # tB is b's: a (who sees the applicants) sees b's receipt; b may not learn of a.
-    await mark(http, kit, "tB", world.seqs["tB"][-1], kit.auth("contact"))
-    await mark(http, kit, "tB", world.seqs["tB"][0], bearer(world.b_token))
+    await mark(http, kit, "tB", tok(codec, kit, world.seqs["tB"][-1]), kit.auth("contact"))
+    await mark(http, kit, "tB", tok(codec, kit, world.seqs["tB"][0]), bearer(world.b_token))
     assert [r[0] for r in await readers("tB", kit.auth("contact"))] == sorted([a, b])
     assert [r[0] for r in await readers("tB", bearer(world.b_token))] == [b]
     assert [r[0] for r in await readers("tB", kit.auth("staff"))] == sorted([a, b])
@@ -323,7 +351,7 @@ async def test_every_new_endpoint_is_not_found_for_whoever_may_not_see(
 
 
 async def test_a_welcome_thread_is_its_recipients_before_anyone_replies(
-    http: httpx.AsyncClient, world: Applicants
+    http: httpx.AsyncClient, world: Applicants, codec: CursorCodec
 ) -> None:
     kit = world.kit
     # Named by an invite id (firms without end-to-end encryption): its opener's ``to`` decides.
@@ -336,7 +364,8 @@ async def test_a_welcome_thread_is_its_recipients_before_anyone_replies(
         (kit.auth("staff"), 200),
         (bearer(world.b_token), 404),
     ):
-        r = await mark(http, kit, thread, seq, headers)
+        upto = seq if headers == kit.auth("staff") else tok(codec, kit, seq)
+        r = await mark(http, kit, thread, upto, headers)
         assert r.status_code == status, r.text
     # A welcome-like name without its welcome event is no thread.
     r = await mark(http, kit, f"welcome-{world.a.id}", seq, kit.auth("staff"))

@@ -29,6 +29,7 @@ from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
 from rtportal.errors import InvalidCursor, NotFound
+from rtportal.events.cursor import CursorCodec
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from rtportal.settings import Settings
@@ -58,6 +59,7 @@ class ReadsMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
         self.staff, self.admin, self.a, self.b, self.matter = self.runner.run(self._seed())
+        self.codec = CursorCodec.ephemeral()  # the server's key: a contact's cursors are tokens
         self.to = {"tA": (self.a.id,), "tB": (self.b.id,), "tAB": (self.a.id, self.b.id)}
         self.items: list[Item] = []
         self.marks: dict[tuple[str, str], int] = {}  # (reader rtp1 id, thread) -> seq
@@ -140,7 +142,15 @@ class ReadsMachine(RuleBasedStateMachine):
         upto = data.draw(st.integers(0, self.head + 1))
         try:
             marked = self.runner.run(
-                mark_read(self.db, None, reader, self.matter.reference, thread, upto)
+                mark_read(
+                    self.db,
+                    None,
+                    reader,
+                    self.matter.reference,
+                    thread,
+                    self._cursor(reader, upto),
+                    cursors=self.codec,
+                )
             )
         except NotFound:
             assert not self.visible(reader, thread), (who, thread)
@@ -175,6 +185,19 @@ class ReadsMachine(RuleBasedStateMachine):
                 }
                 assert readers == expected, (ids.of(who), thread)
 
+    def _cursor(self, who: Principal, seq: int) -> int | str:
+        """``seq`` as ``who`` spells it: a contact never sends a seq (0: the start)."""
+        if who.is_staff or seq == 0:
+            return seq
+        return self.codec.event_token(self.matter.id, seq)
+
+    def _seq(self, who: Principal, upto: object) -> int:
+        if who.is_staff:
+            assert isinstance(upto, int)
+            return upto
+        assert isinstance(upto, str), upto  # a contact is never sent a seq
+        return self.codec.seq_of(upto, self.matter.id)
+
     def _may_know(self, viewer: Principal, reader: str, thread: str) -> bool:
         if viewer.is_staff or reader.startswith("s") or reader == ids.of(viewer):
             return True
@@ -190,8 +213,10 @@ class ReadsMachine(RuleBasedStateMachine):
                 assert (info is not None) == (self.kind(thread) is not None), thread
                 if info is None or not self.visible(who, thread):
                     continue
-                rows: list[dict[str, Any]] = await receipts(session, self.matter, reader, info)
-                shown[thread] = {r["reader"]: r["upto"] for r in rows}
+                rows: list[dict[str, Any]] = await receipts(
+                    session, self.codec, self.matter, reader, info
+                )
+                shown[thread] = {r["reader"]: self._seq(who, r["upto"]) for r in rows}
         return counts, shown
 
 

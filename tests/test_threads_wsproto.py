@@ -27,6 +27,7 @@ from rtportal.realtime.message import (
 from rtportal.ws.frames import Limits, Read, Typing
 from rtportal.ws.protocol import Authorize, FrameCache, LoadBacklog, Protocol
 from rtportal.ws.threadproto import TYPING_INTERVAL, TYPING_TRACKED, MarkRead, RelayTyping
+from tests.support.wsjson import HELLO
 from tests.test_ws_protocol import ev
 
 STAFF = Principal(kind="staff", id=1, firm_id=1, display_name="Ada Staff")
@@ -49,6 +50,7 @@ def new(principal: Principal = STAFF, **limits: int) -> tuple[Protocol, Clock]:
     clock = Clock()
     p.clock = clock
     p.connected()
+    assert p.receive_text(HELLO) == []  # the client's version (protocol v2) first
     p.take_frames()
     return p, clock
 

@@ -49,6 +49,7 @@ from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
 from tests.support.wsclient import wait_until
+from tests.support.wsjson import HELLO, unseal
 
 Frame = dict[str, Any]
 TIMEOUT = 20.0
@@ -162,6 +163,7 @@ async def connected(server: RunningServer, token: str, **options: Any) -> Client
     ws = await open_ws(server, token, **options)
     hello = await recv(ws)
     assert hello["type"] == "hello"
+    await ws.send(HELLO)
     return ws
 
 
@@ -197,15 +199,16 @@ def send_frame(
     )
 
 
-async def send_many(ws: ClientConnection, matter: str, ids: list[str], **kw: Any) -> dict[str, int]:
-    """Pipeline sends; id -> acked seq (event frames on this connection are skipped)."""
+async def send_many(ws: ClientConnection, matter: str, ids: list[str], **kw: Any) -> dict[str, Any]:
+    """Pipeline sends; id -> acked seq, or a contact's event token (event frames
+    on this connection are skipped)."""
     for fid in ids:
         await ws.send(send_frame(fid, matter, **kw))
     acks: dict[str, int] = {}
     while len(acks) < len(ids):
         frame = await recv(ws)
         if frame["type"] == "ack":
-            acks[frame["id"]] = frame["seq"]
+            acks[frame["id"]] = frame["seq"] if "seq" in frame else frame["cursor"]
         else:
             assert frame["type"] == "event", frame
     return acks
@@ -222,7 +225,7 @@ async def stored(db: Database, matter_id: int) -> list[Any]:
 async def test_bearer_and_cookie_authenticate(server: RunningServer, kit: FirmKit) -> None:
     ws = await open_ws(server, kit.tokens["contact"])
     hello = await recv(ws)
-    assert hello["v"] == 1
+    assert hello["v"] == 2 and hello["versions"] == [2]
     assert hello["principal"] == {"kind": "contact", "id": kit.contact.id, "name": "Cleo Client"}
     assert hello["limits"]["max_frame_bytes"] == 1_048_576
     await ws.close()
@@ -309,14 +312,15 @@ async def test_idempotent_send_one_row_same_seq(server: RunningServer, kit: Firm
     await ws.send(frame)  # retried while the first is in flight
     acks = [await recv(ws), await recv(ws)]
     assert [a["type"] for a in acks] == ["ack", "ack"]
-    assert acks[0]["seq"] == acks[1]["seq"]
+    # A contact's ack names the event by its token: the same for the retry.
+    assert "seq" not in acks[0] and acks[0]["cursor"] == acks[1]["cursor"]
     assert sorted(a["duplicate"] for a in acks) == [False, True]
     await ws.close()
     # A retry after a reconnect is still the same event.
     ws = await connected(server, kit.tokens["contact"])
     await ws.send(frame)
     again = await recv(ws)
-    assert (again["seq"], again["duplicate"]) == (acks[0]["seq"], True)
+    assert (again["cursor"], again["duplicate"]) == (acks[0]["cursor"], True)
     # Same id, other content: conflict, nothing written.
     await ws.send(send_frame("m-1", kit.ref, payload={"thread": "other"}))
     err = await recv(ws)
@@ -453,14 +457,19 @@ async def test_slow_consumer_is_closed_4008_and_resumes_with_nothing_lost(
         # The slow one now reads what was buffered, then the 4008 close.
         code, got = await close_code(slow, wait=60)
         assert code == 4008
-        seqs = [f["seq"] for f in got if f["type"] == "event"]
+        events = [unseal(srv, f, kit.matter.id) for f in got if f["type"] == "event"]
+        seqs = [f["seq"] for f in events]
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < count
-        # Resume from the cursor: nothing lost, nothing twice.
+        # Resume from the last event's token: nothing lost, nothing twice.
         again = await connected(srv, kit.tokens["contact"])
-        last = seqs[-1] if seqs else 0
+        last = events[-1]["cursor"] if events else 0
         assert (await subscribe(again, kit.ref, last))["type"] == "subscribed"
-        rest = await recv_until(again, lambda f: f.get("seq") == count, wait=60)
-        assert seqs + [f["seq"] for f in rest] == list(range(1, count + 1))
+        rest = await recv_until(
+            again, lambda f: unseal(srv, f, kit.matter.id).get("seq") == count, wait=60
+        )
+        assert seqs + [unseal(srv, f, kit.matter.id)["seq"] for f in rest] == list(
+            range(1, count + 1)
+        )
         for ws in (again, fast, writer):
             await ws.close()
 
@@ -481,11 +490,12 @@ async def test_contact_never_sees_staff_events_or_fields(
     await staff.send(send_frame("p2", kit.ref, payload={"thread": "bye"}))
     staff_frames = await recv_until(staff, lambda f: f.get("type") == "event" and f["seq"] == 4)
     assert [f["seq"] for f in staff_frames if f["type"] == "event"] == [1, 2, 3, 4]
-    contact_frames = await recv_until(contact, lambda f: f.get("seq") == 4)
-    assert [(f["seq"], f["audience"]) for f in contact_frames] == [(2, "portal"), (4, "portal")], (
-        contact_frames,
-        staff_frames,
-    )
+    mid = kit.matter.id
+    contact_frames = await recv_until(contact, lambda f: unseal(server, f, mid).get("seq") == 4)
+    assert [(unseal(server, f, mid)["seq"], f["audience"]) for f in contact_frames] == [
+        (2, "portal"),
+        (4, "portal"),
+    ], (contact_frames, staff_frames)
     assert contact_frames[0]["payload"]["thread"] == "hi"
     assert "staff_" not in json.dumps(contact_frames) and "internal" not in json.dumps(
         contact_frames
@@ -493,8 +503,9 @@ async def test_contact_never_sees_staff_events_or_fields(
     # The backlog path filters the same way.
     late = await connected(server, kit.tokens["contact"])
     assert (await subscribe(late, kit.ref))["type"] == "subscribed"
-    backlog = await recv_until(late, lambda f: f.get("seq") == 4)
-    assert [f["seq"] for f in backlog] == [2, 4] and backlog == contact_frames
+    backlog = await recv_until(late, lambda f: unseal(server, f, mid).get("seq") == 4)
+    assert [unseal(server, f, mid)["seq"] for f in backlog] == [2, 4]
+    assert backlog == contact_frames  # the same tokens: one frame per event
     for ws in (contact, staff, late):
         await ws.close()
 
@@ -561,7 +572,8 @@ async def test_sends_reuse_the_connections_access_check(
     finally:
         for engine in engines:
             sa_event.remove(engine, "before_cursor_execute", seen)
-    assert sorted(acks.values()) == [1, 2, 3, 4, 5]
+    codec = server.app.state.runtime.frames.cursors
+    assert sorted(codec.seq_of(c, kit.matter.id) for c in acks.values()) == [1, 2, 3, 4, 5]
     assert sum(_is_access_check(sql) for sql in statements) == checks
     assert [r.client_id for r in await stored(kit.db, kit.matter.id)] == [
         f"c-{n}" for n in range(5)
@@ -632,6 +644,7 @@ async def test_sends_of_many_connections_share_one_commit_and_fail_alone(
     assert (answers["contact"]["type"], answers["contact"]["code"]) == ("error", "bad_request")
     assert (answers["staff"]["type"], answers["staff"]["code"]) == ("error", "conflict")
     assert (answers["bot"]["seq"], answers["bot"]["duplicate"]) == (2, True)
+    answers["contact2"] = unseal(server, answers["contact2"], kit.matter.id)
     new = sorted(answers[who]["seq"] for who in ("contact2", "staff2", "admin"))
     assert new == [3, 4, 5]
     assert all(answers[who]["duplicate"] is False for who in ("contact2", "staff2", "admin"))
@@ -698,12 +711,13 @@ async def test_two_matters_in_one_subscribe_and_shutdown_closes_1012(
             )
         )
         frames = [await recv(ws), await recv(ws)]
-        assert sorted((f["type"], f["matter"], f["head"]) for f in frames) == sorted(
-            [("subscribed", kit.ref, 0), ("subscribed", second.reference, 0)]
+        assert sorted((f["type"], f["matter"]) for f in frames) == sorted(
+            [("subscribed", kit.ref), ("subscribed", second.reference)]
         )
+        assert all(isinstance(f["head"], str) for f in frames)  # a contact's head: a token
         staff = await connected(srv, kit.tokens["staff"])
         await send_many(staff, second.reference, ["s1"])
-        event = await recv(ws)
+        event = unseal(srv, await recv(ws), second.id)
         assert (event["matter"], event["seq"], event["client_id"]) == (second.reference, 1, "s1")
     # Leaving the block stops the server: live connections are told to reconnect.
     assert (await close_code(ws))[0] == 1012

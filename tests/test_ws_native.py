@@ -41,6 +41,7 @@ from rtportal.ws.native import UVICORN_WS, WebSocketProtocol
 from tests.conftest import TEST_ORIGIN, FirmKit, MakeFirm
 from tests.support.server import RunningServer, running_server
 from tests.support.wsclient import wait_until
+from tests.support.wsjson import HELLO, unseal
 from tests.test_ws_endpoint import (
     close_code,
     connected,
@@ -124,6 +125,7 @@ class RawClient:
         assert response.status_code == 101, response
         hello = await client.recv_json()
         assert hello["type"] == "hello", hello
+        await client.send_text(HELLO)
         return client, hello
 
     async def flush(self) -> None:
@@ -255,6 +257,7 @@ async def test_other_websocket_paths_are_refused_404(
     url = f"{server.ws_url}?v=1"
     async with connect(url, additional_headers=headers, proxy=None, open_timeout=TIMEOUT) as ws:
         assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "hello"
+        await ws.send(HELLO)
     await drained(server)
 
 
@@ -373,6 +376,7 @@ async def test_bearer_and_cookie_both_authenticate(server: RunningServer, kit: F
         assert (await client.handshake()).status_code == 101
         hello = await client.recv_json()
         assert hello["principal"]["id"] == kit.contact.id, headers
+        await client.send_text(HELLO)
         await client.send_text('{"type":"ping","id":"p"}')
         assert await client.recv_json() == {"type": "pong", "id": "p"}
         client.close()
@@ -579,17 +583,18 @@ async def test_slow_consumer_is_closed_4008_and_resumes_from_its_cursor(
         assert slow_reading is not None, "the slow client never overflowed ws_send_buffer_max"
         code, frames = await slow_reading
         assert code == 4008
-        seqs = [f["seq"] for f in frames if f["type"] == "event"]
+        events = [unseal(srv, f, kit.matter.id) for f in frames if f["type"] == "event"]
+        seqs = [f["seq"] for f in events]
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < count
         assert await slow.next_frame() is None
         slow.close()
-        # Resume from the cursor: the rest, nothing twice, nothing lost.
+        # Resume from the last event's token: the rest, nothing twice, nothing lost.
         again = await connected(srv, kit.tokens["contact"])
-        last = seqs[-1] if seqs else 0
+        last = events[-1]["cursor"] if events else 0
         assert (await subscribe(again, kit.ref, last))["type"] == "subscribed"
         rest: list[int] = []
         while not rest or rest[-1] < count:
-            rest.append((await recv(again))["seq"])
+            rest.append(unseal(srv, await recv(again), kit.matter.id)["seq"])
         assert seqs + rest == list(range(1, count + 1))
         for ws in (again, fast, writer):
             await ws.close()
@@ -674,8 +679,9 @@ async def test_frames_sent_before_the_101_wait_for_the_token_check(
     async with every_connection_held(server.app.state.db.read_engine):
         client = await RawClient.open(server, [("Authorization", f"Bearer {kit.tokens['staff']}")])
         await wait_until(lambda: len(state.tasks) == 1, TIMEOUT, "the authentication task")
+        hello = Frame(Opcode.TEXT, HELLO.encode()).serialize(mask=True)
         early = Frame(Opcode.TEXT, b'{"type":"ping","id":"early"}').serialize(mask=True)
-        await asyncio.get_running_loop().sock_sendall(client.sock, early)
+        await asyncio.get_running_loop().sock_sendall(client.sock, hello + early)
     assert (await client.handshake()).status_code == 101
     assert (await client.recv_json())["type"] == "hello"
     assert await client.recv_json() == {"type": "pong", "id": "early"}

@@ -59,7 +59,11 @@ async def matter_body(
 ) -> dict[str, Any]:
     """A matter as ``principal`` may see it: staff get everything, a client the
     reference, title and (when their invite allows) the other applicants' names."""
-    body: dict[str, Any] = {"ref": matter.reference, "title": matter.title, "head": matter.last_seq}
+    body: dict[str, Any] = {"ref": matter.reference, "title": matter.title}
+    if principal.is_staff:
+        # A client never sees a seq (docs/protocol.md, cursor tokens): it
+        # opens a matter on its latest page (history ``before=end``).
+        body["head"] = matter.last_seq
     applicants = await directory.applicants_of(session, matter.id)
     if principal.kind == "staff":
         if portal is None:

@@ -47,12 +47,13 @@ async def post_read(request: Request) -> Response:
         request.path_params["ref"],
         request.path_params["thread"],
         body["upto"],
+        cursors=runtime.frames.cursors,
     )
     return ok(
         {
             "matter": marked.matter,
             "thread": marked.thread,
-            "upto": cursor_out(principal, marked.matter_id, marked.upto),
+            "upto": cursor_out(runtime.frames.cursors, principal, marked.matter_id, marked.upto),
             "unread": marked.unread,
             "matter_unread": marked.matter_unread,
         }
@@ -76,6 +77,7 @@ async def get_first_unread(request: Request) -> Response:
     caller's mark; ``first_unread`` is the first unread item's cursor, or ``null``."""
     principal = await principal_of(request)
     thread = request.path_params["thread"]
+    cursors = runtime_of(request).frames.cursors
     async with db_of(request).read() as session:
         matter, reader, _ = await visible_thread(
             session, principal, request.path_params["ref"], thread
@@ -84,8 +86,8 @@ async def get_first_unread(request: Request) -> Response:
     return ok(
         {
             "thread": thread,
-            "after": cursor_out(principal, matter.id, mark),
-            "first_unread": None if seq is None else cursor_out(principal, matter.id, seq),
+            "after": cursor_out(cursors, principal, matter.id, mark),
+            "first_unread": None if seq is None else cursor_out(cursors, principal, matter.id, seq),
         }
     )
 
@@ -99,7 +101,7 @@ async def get_receipts(request: Request) -> Response:
         matter, reader, info = await visible_thread(
             session, principal, request.path_params["ref"], thread
         )
-        shown = await receipts(session, matter, reader, info)
+        shown = await receipts(session, runtime_of(request).frames.cursors, matter, reader, info)
     return ok({"thread": thread, "receipts": shown})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -101,7 +102,9 @@ async def list_matters(request: Request) -> Response:
         )
     rows = []
     for m in matters:
-        row: dict[str, object] = {"ref": m.reference, "title": m.title, "head": m.last_seq}
+        row: dict[str, object] = {"ref": m.reference, "title": m.title}
+        if principal.is_staff:
+            row["head"] = m.last_seq  # a client never sees a seq (history before=end)
         if on is not None:
             row["portal"] = "on" if m.id in on else "off"
         rows.append(row)
@@ -125,38 +128,51 @@ async def history(request: Request) -> Response:
     """One page of a matter's events, as this caller may see them.
 
     Forward from ``after`` (default: the start), or backward from
-    ``before`` (the newest events with a smaller seq; ``before = head + 1``
-    is the latest page). Pages are always in seq order, at most ``limit``
-    events and about ``history_page_bytes`` stored bytes; ``next``/``prev``
-    say where the next page starts.
+    ``before`` (the newest events with a smaller seq; ``before=end`` is the
+    latest page). Pages are always in seq order, at most ``limit`` events
+    and about ``history_page_bytes`` stored bytes; ``next``/``prev`` say
+    where the next page starts. Cursors are seqs for staff and bots, tokens
+    for contacts (``rtportal.events.cursor``), read once the matter is known.
     """
     query = request.query_params
     if "after" in query and "before" in query:
         raise BadRequest("use either after or before, not both")
     backward = "before" in query
-    cursor = Cursor.from_string(query.get("before" if backward else "after"))
+    text = query.get("before" if backward else "after")
     limit = _limit(request)
     principal = await principal_of(request)
     ref = request.path_params["ref"]
     # The page's byte bound is reserved from the worker's budget while it is
     # read and encoded (rtportal.bytebudget).
     async with runtime_of(request).reads.hold(settings_of(request).history_page_bytes):
-        return await _history_page(request, principal, ref, cursor, limit, backward)
+        return await _history_page(request, principal, ref, text, limit, backward)
 
 
 async def _history_page(
-    request: Request, principal: Principal, ref: str, cursor: Cursor, limit: int, backward: bool
+    request: Request, principal: Principal, ref: str, text: str | None, limit: int, backward: bool
 ) -> Response:
     page_bytes = settings_of(request).history_page_bytes
+    cursors = runtime_of(request).frames.cursors
     async with db_of(request).read() as session:
         matter, sees = await membership.can_view(session, principal, ref)
+        if backward and text == "end":
+            # The head read now: everything up to it (the seq column is 32-bit
+            # on PostgreSQL, so no sentinel beyond it).
+            cursor = Cursor(await stream.head(session, matter.id) + 1)
+        else:
+            where = "before" if backward else "after"
+            cursor = cursors.parse_query(text, principal, matter.id, where)
         # Bounded in bytes too: a page may hold fewer than ``limit`` events.
         if backward:
             events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
         else:
             events = await stream.read_since(session, matter.id, cursor.after, limit, page_bytes)
         head = await stream.head(session, matter.id)
-    views = [v for v in (view_for(e, principal, sees) for e in events) if v is not None]
+    views = [
+        cursors.event_view(v, principal, matter.id)
+        for v in (view_for(e, principal, sees) for e in events)
+        if v is not None
+    ]
     # Cursors advance over events this caller may not see, so paging ends.
     if backward:
         first = events[0].seq if events else min(cursor.after, head + 1)
@@ -170,9 +186,9 @@ async def _history_page(
         {
             "matter": matter.reference,
             "events": views,
-            "next": max(last, 0),
-            "prev": max(first, 1),
-            "head": head,
+            "next": cursors.position_for(principal, matter.id, max(last, 0)),
+            "prev": cursors.position_for(principal, matter.id, max(first, 1)),
+            "head": cursors.position_for(principal, matter.id, head),
             "more": more,
         }
     )
@@ -217,10 +233,15 @@ async def post_event(request: Request) -> Response:
     committer: GroupCommit = request.app.state.committer
     send = Send(request.path_params["ref"], kind, audience, payload, blob, client_id)
     event, created, _ = await committer.append(principal, send, None)
-    return ok(
-        {"seq": event.seq, "duplicate": not created, "event": view_for(event, principal)},
-        status=201 if created else 200,
-    )
+    cursors = runtime_of(request).frames.cursors
+    view = view_for(event, principal)
+    answer: dict[str, Any] = {"duplicate": not created}
+    if principal.is_staff:
+        answer["seq"] = event.seq
+    else:
+        answer["cursor"] = cursors.cursor_for(principal, event.matter_id, event.seq)
+    answer["event"] = None if view is None else cursors.event_view(view, principal, event.matter_id)
+    return ok(answer, status=201 if created else 200)
 
 
 @json_endpoint

@@ -13,6 +13,7 @@ the list rows as ``unread``: rtportal.threads' read marks.)
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,10 +22,13 @@ from starlette.routing import BaseRoute, Route
 from rtportal.access import membership
 from rtportal.errors import BadRequest, NotFound
 from rtportal.events.audience import view_for
-from rtportal.events.cursor import MAX_SEQ, Cursor
+from rtportal.events.cursor import MAX_SEQ, CursorCodec
+from rtportal.events.event import StoredEvent
 from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.errors import json_endpoint
+from rtportal.principal import Principal
 from rtportal.threads import reading
+from rtportal.threads.cursors import event_out, parse_query, position_out
 from rtportal.threads.items import find_opener
 
 __all__ = ["routes"]
@@ -50,17 +54,25 @@ async def list_threads(request: Request) -> Response:
     """The threads the caller sees: ``{"threads": [...], "next": cursor or null}``."""
     principal = await principal_of(request)
     raw = request.query_params.get("before")
-    before = min(Cursor.from_string(raw).after if raw else MAX_SEQ, _SEQ_MAX)
     limit = _limit(request, LIST_DEFAULT, LIST_MAX)
+    cursors = runtime_of(request).frames.cursors
     async with db_of(request).read() as session:
         matter, sees = await membership.can_view(session, principal, request.path_params["ref"])
+        # Parsed once the matter is known (a contact's cursor is a token of it).
+        given = parse_query(cursors, raw, principal, matter.id, "before")
+        before = min(MAX_SEQ if given is None else given.after, _SEQ_MAX)
         rows = await reading.list_threads(session, matter.id, principal, sees, before, limit)
-    body = [row.to_json() for row in rows]
+    body = []
+    for row in rows:
+        summary = row.to_json()
+        summary["last"] = position_out(cursors, principal, matter.id, row.last_seq)
+        body.append(summary)
+    last = rows[-1].last_seq if len(rows) == limit else None
     return ok(
         {
             "matter": matter.reference,
             "threads": body,
-            "next": rows[-1].last_seq if len(rows) == limit else None,
+            "next": None if last is None else position_out(cursors, principal, matter.id, last),
         }
     )
 
@@ -76,8 +88,7 @@ async def thread_items(request: Request) -> Response:
         raise BadRequest("use either after or before, not both")
     forward = "after" in query
     raw = query.get("after" if forward else "before")
-    cursor = Cursor.from_string(raw) if raw else Cursor(0 if forward else MAX_SEQ)
-    cursor = Cursor(min(cursor.after, _SEQ_MAX))
+    cursors = runtime_of(request).frames.cursors
     settings = settings_of(request)
     limit = _limit(request, PAGE_DEFAULT, settings.history_page_max)
     thread = request.path_params["thread"]
@@ -86,6 +97,11 @@ async def thread_items(request: Request) -> Response:
         async with db_of(request).read() as session:
             ref = request.path_params["ref"]
             matter, sees = await membership.can_view(session, principal, ref)
+            given = parse_query(
+                cursors, raw, principal, matter.id, "after" if forward else "before"
+            )
+            at = (0 if forward else MAX_SEQ) if given is None else given.after
+            at = min(at, _SEQ_MAX)
             if _THREAD_RE.fullmatch(thread) is None:
                 raise NotFound("no such thread", reason="no_such_thread")
             opener = await find_opener(session, matter.id, thread)
@@ -96,19 +112,22 @@ async def thread_items(request: Request) -> Response:
                 matter.id,
                 matter.reference,
                 thread,
-                cursor.after,
+                at,
                 forward,
                 limit,
                 settings.history_page_bytes,
             )
-            edge = (events[-1].seq if forward else events[0].seq) if events else cursor.after
+            edge = (events[-1].seq if forward else events[0].seq) if events else at
             more = bool(events) and await reading.more_beyond(
                 session, matter.id, thread, edge, forward
             )
             welcome = None
             if opener.kind == "welcome" and not (forward and events) and not more:
                 welcome = await reading.welcome_event(session, matter.id, matter.reference, thread)
-        views = reading.views(events, principal, sees)
+        views = [
+            event_out(cursors, v, principal, matter.id)
+            for v in reading.views(events, principal, sees)
+        ]
         return ok(
             {
                 "matter": matter.reference,
@@ -117,13 +136,28 @@ async def thread_items(request: Request) -> Response:
                 "opener": opener.item,
                 # A welcome thread's opener is its welcome event (not an item):
                 # with the page that reaches the thread's start.
-                "welcome": None if welcome is None else view_for(welcome, principal, sees),
+                "welcome": _welcome(cursors, welcome, principal, sees, matter.id),
                 "events": views,
-                "prev": events[0].seq if events else None,
-                "next": events[-1].seq if events else None,
+                "prev": position_out(cursors, principal, matter.id, events[0].seq)
+                if events
+                else None,
+                "next": position_out(cursors, principal, matter.id, events[-1].seq)
+                if events
+                else None,
                 "more": more,
             }
         )
+
+
+def _welcome(
+    cursors: CursorCodec,
+    welcome: StoredEvent | None,
+    principal: Principal,
+    sees: bool,
+    matter_id: int,
+) -> dict[str, Any] | None:
+    view = None if welcome is None else view_for(welcome, principal, sees)
+    return None if view is None else event_out(cursors, view, principal, matter_id)
 
 
 def routes() -> list[BaseRoute]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rtportal.events.audience import personal, view_for
+from rtportal.events.cursor import CursorCodec
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
@@ -23,9 +24,13 @@ __all__ = ["FrameCache"]
 class FrameCache:
     """LRU of encoded ``event`` frames keyed by (matter_id, seq, viewer class).
 
-    ``encode`` turns a view (``audience.view_for``) into the frame text: the
-    websocket layer passes its ``event`` frame encoder (``rtportal.ws.protocol
-    .FrameCache``), so this module knows no wire format.
+    ``encode(view, event, cls)`` turns a view (``audience.view_for``) of
+    ``event`` for viewer class ``cls`` into the frame text: the websocket
+    layer passes its ``event`` frame encoder (``rtportal.ws.protocol
+    .FrameCache``), so this module knows no wire format. ``cursors`` is the
+    worker's cursor codec (``rtportal.events.cursor``): contacts' frames
+    carry an event token instead of the seq, deterministic per event, so the
+    one-text-per-class sharing holds for them too.
 
     With 1,000 members in a matter, JSON-encoding an event per connection
     would dominate CPU; encoding once per viewer class and reusing the text
@@ -54,11 +59,13 @@ class FrameCache:
 
     def __init__(
         self,
-        encode: Callable[[dict[str, Any]], str],
+        encode: Callable[[dict[str, Any], StoredEvent, str], str],
+        cursors: CursorCodec,
         size: int = 8192,
         max_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
     ) -> None:
         self._encode = encode
+        self.cursors = cursors
         self._size = size
         self._max_bytes = max_bytes
         self._bytes = 0
@@ -76,6 +83,7 @@ class FrameCache:
     ) -> str:
         """The frame of ``event`` for ``principal`` (of viewer class ``cls``);
         ``see_applicants``: their membership of the matter's (``view_for``)."""
+        base = cls
         if cls == "portal" and personal(event, see_applicants):
             # Seen only by some contacts: one entry per contact.
             cls = f"portal:{principal.id}"
@@ -88,7 +96,7 @@ class FrameCache:
             return entry[2]
         self.misses += 1
         view = view_for(event, principal, see_applicants)
-        text = "" if view is None else self._encode(view)
+        text = "" if view is None else self._encode(view, event, base)
         if entry is not None:
             self._bytes -= len(entry[2]) + self.ENTRY_COST
         frames[key] = (event.created_at, event.redacted, text)

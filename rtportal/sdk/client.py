@@ -63,8 +63,9 @@ class Client(ClientCore):
         staff_only: bool = False,
         to: Sequence[int] | None = None,
         edits: str | None = None,
-    ) -> int:
-        """Seal under the newest verified epoch and send over the websocket; returns the seq.
+    ) -> int | str:
+        """Seal under the newest verified epoch and send over the websocket; returns where
+        the event is (its seq, or a contact's cursor token).
 
         A new ``thread`` opens it (staff name its recipients in ``to``: contact ids
         of client members), an existing one is replied to; ``staff_only``: an
@@ -86,7 +87,7 @@ class Client(ClientCore):
             await self.rekey_without(matter, exc.details.get("users") or [])
         return await self._send(matter, sealing)
 
-    async def _send(self, matter: str, s: _Sealing) -> int:
+    async def _send(self, matter: str, s: _Sealing) -> int | str:
         d = await self.sync([matter])
         vis = Visibility.STAFF if s.staff_only else Visibility.PORTAL
         parent = None if s.edits is None else _msg_id_of(s.edits)
@@ -102,20 +103,20 @@ class Client(ClientCore):
             rng=self.rng,
         )
         to = None if s.to is None else list(s.to)
-        seq = await self._out(messages.outgoing(matter, s.thread, env, to=to, edits=s.edits))
-        self.state.matter(matter).remember(env.header.msg_id, seq)
+        at = await self._out(messages.outgoing(matter, s.thread, env, to=to, edits=s.edits))
+        self.state.matter(matter).remember(env.header.msg_id, at)
         self._save()
-        return seq
+        return at
 
-    async def _out(self, out: Outgoing) -> int:
+    async def _out(self, out: Outgoing) -> int | str:
         # over the websocket; an in-process (ASGI) transport has none, so it posts over HTTP
         if self.websocket:
-            [seq] = await self.http.send_events([out])
+            [at] = await self.http.send_events([out])
         else:
-            [seq] = await self.http.post_events([out])
-        return seq
+            [at] = await self.http.post_events([out])
+        return at
 
-    async def delete(self, matter: str, item: str, *, client_id: str | None = None) -> int:
+    async def delete(self, matter: str, item: str, *, client_id: str | None = None) -> int | str:
         """Delete an item (the caller's own; staff: any); its blobs are erased.
         ``client_id``: the same id again is the same delete (a retry)."""
         audience = "portal"  # the server sets the item's own

@@ -389,7 +389,7 @@ class ClientCore:
                 item = messages.open_event(d, pin, event, self.clock())
                 if item is not None:
                     items.append(item)
-            after = int(page["next"])
+            after = page["next"]  # a seq, or a contact's cursor token
             if not page["more"]:
                 break
         self._save()

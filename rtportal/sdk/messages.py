@@ -11,8 +11,10 @@ A content event (``message``, ``note``, ``welcome``) is opened against the
 thread its payload names, so a message moved to another thread fails the
 signature; the sender's certificate, membership, epoch rules (a removed
 member's later writes under an old epoch) and replay are the ``Directory``'s,
-applied in ``open_message``. A ``msg_id`` already read at another seq is a replay;
-the same event read again (history re-read) is not.
+applied in ``open_message``. A ``msg_id`` already read at another event is a
+replay; the same event read again (history re-read) is not. An event is
+named by its seq (staff, bots) or, for a contact, by its cursor token (the
+same text for the same event: protocol v2, docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rtportal.sdk.errors import NotEncrypted
 from rtportal.sdk.state import MatterPin
 from rtportal.sdk.transport import Outgoing
 
-__all__ = ["CONTENT_KINDS", "Item", "item_of", "open_event", "outgoing", "seal"]
+__all__ = ["CONTENT_KINDS", "Item", "event_at", "item_of", "open_event", "outgoing", "seal"]
 
 CONTENT_KINDS = frozenset({"message", "note", "welcome", "edit"})
 BLOB_MAX = 256 * 1024
@@ -41,7 +43,7 @@ BLOB_MAX = 256 * 1024
 class Item:
     """One verified, decrypted message."""
 
-    seq: int
+    at: int | str  # the event's seq (staff, bots) or cursor token (contacts)
     kind: str
     thread: str
     sender: str
@@ -111,31 +113,31 @@ def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int)
     kind = event["kind"]
     if kind not in CONTENT_KINDS or event.get("redacted") is True:
         return None  # no content, or a deleted item's (its blob erased)
-    matter, seq = event["matter"], int(event["seq"])
+    matter, at = event["matter"], event_at(event)
     payload = event.get("payload") or {}
     thread = payload.get("thread")
     blob = base64url.decode(event.get("blob"), BLOB_MAX)
     if blob is None or not isinstance(thread, str):
-        raise NotEncrypted(f"{matter} seq {seq}: a {kind} without an rtp1 envelope and thread")
+        raise NotEncrypted(f"{matter} event {at}: a {kind} without an rtp1 envelope and thread")
     env = Envelope.decode(blob)
     msg_id = env.header.msg_id
     seen_at = pin.seen.get(msg_id)
-    if seen_at is not None and seen_at != seq:
-        raise Replay(f"{matter} seq {seq}: msg_id read before at seq {seen_at}")
-    if seen_at == seq:
+    if seen_at is not None and seen_at != at:
+        raise Replay(f"{matter} event {at}: msg_id read before at event {seen_at}")
+    if seen_at == at:
         d.matter(matter).seen.discard(msg_id)  # the same event read again, not a replay
     header, cert, plaintext = d.open_message(env, matter=matter, thread=thread, now_ms=now_ms)
-    item = _item_checked(kind, payload, header, matter, seq)
-    pin.remember(msg_id, seq)
+    item = _item_checked(kind, payload, header, matter, at)
+    pin.remember(msg_id, at)
     if header.ctype == CTYPE_TEXT:
         body = Body("", plaintext.decode("utf-8"))
     else:
         body = Body.decode(plaintext)
-    return Item(seq, kind, thread, header.sender, cert.role, header, body, item)
+    return Item(at, kind, thread, header.sender, cert.role, header, body, item)
 
 
 def _item_checked(
-    kind: str, payload: dict[str, Any], header: Header, matter: str, seq: int
+    kind: str, payload: dict[str, Any], header: Header, matter: str, at: int | str
 ) -> str | None:
     """The item id the server set, checked against the envelope (``WrongContext``)."""
     item = payload.get("item")
@@ -143,10 +145,19 @@ def _item_checked(
         # Only the item's sender edits it, and the envelope names the item.
         who, _, cid = str(item).partition(".")
         if who != header.sender or header.parent is None or base64url.encode(header.parent) != cid:
-            raise WrongContext(f"{matter} seq {seq}: an edit not by the item's sender")
+            raise WrongContext(f"{matter} event {at}: an edit not by the item's sender")
         return str(item)
     if item is None:
         return None  # stored before threads
     if item != item_of(header):
-        raise WrongContext(f"{matter} seq {seq}: the item id does not match its envelope")
+        raise WrongContext(f"{matter} event {at}: the item id does not match its envelope")
     return str(item)
+
+
+def event_at(event: dict[str, Any]) -> int | str:
+    """Where ``event`` is: ``seq`` for staff and bots, ``cursor`` for a contact."""
+    if "cursor" in event:
+        if not isinstance(event["cursor"], str):
+            raise NotEncrypted("an event cursor that is not a token")
+        return str(event["cursor"])
+    return int(event["seq"])

@@ -24,19 +24,26 @@ from rtportal.errors import BadRequest
 __all__ = ["MAX_SEEN", "MatterPin", "TrustState", "load_identity", "save_identity"]
 
 VERSION = 1
-MAX_SEEN = 10_000  # msg_ids kept per matter; the oldest (lowest seq) go first
+MAX_SEEN = 10_000  # msg_ids kept per matter; the first remembered go first
+
+# Where an event is: its seq for staff and bots, its cursor token for a
+# contact (protocol v2: a contact never sees a seq). Tokens are the same for
+# the same event every time, so "read before at another cursor" is a replay.
+At = int | str
 
 
 @dataclass(slots=True)
 class MatterPin:
     epoch: int = 0
     hash: bytes = b""
-    seen: dict[bytes, int] = field(default_factory=dict)  # msg_id -> seq it was read at
+    seen: dict[bytes, At] = field(default_factory=dict)  # msg_id -> the event it was read at
 
-    def remember(self, msg_id: bytes, seq: int) -> None:
-        self.seen[msg_id] = seq
+    def remember(self, msg_id: bytes, at: At) -> None:
+        self.seen.pop(msg_id, None)  # re-inserted: insertion order is reading order
+        self.seen[msg_id] = at
         if len(self.seen) > MAX_SEEN:
-            for old, _ in sorted(self.seen.items(), key=lambda kv: kv[1])[: len(self.seen) // 10]:
+            # Tokens have no order: the first remembered (read longest ago) go.
+            for old in list(self.seen)[: len(self.seen) // 10]:
                 del self.seen[old]
 
 
@@ -89,7 +96,7 @@ class TrustState:
             state.revocation_version = int(data["revocation_version"])
             state.escrow_version = int(data["escrow_version"])
             for ref, m in data["matters"].items():
-                seen = {bytes.fromhex(k): int(v) for k, v in m["seen"].items()}
+                seen = {bytes.fromhex(k): _at(v) for k, v in m["seen"].items()}
                 state.matters[ref] = MatterPin(int(m["epoch"]), bytes.fromhex(m["hash"]), seen)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"unreadable trust state: {exc}") from None
@@ -108,6 +115,13 @@ class TrustState:
     def save(self, path: Path) -> None:
         """Write atomically (a 0600 temporary file renamed over the old one)."""
         _write_private(path, json.dumps(self.to_json(), indent=1).encode("utf-8"))
+
+
+def _at(value: object) -> At:
+    """A remembered event position from the state file: a seq or a token."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError("seen: a seq or a cursor token")
+    return value
 
 
 def _write_private(path: Path, data: bytes) -> None:

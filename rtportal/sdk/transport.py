@@ -24,6 +24,7 @@ from rtportal.sdk.errors import ApiError
 __all__ = ["Http", "Outgoing"]
 
 TIMEOUT_S = 30.0
+PROTOCOL_VERSION = 2  # the websocket protocol this client speaks (docs/protocol.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,9 @@ class Http:
             self.csrf = str(data["csrf_token"])
         return data
 
-    async def post_events(self, events: Sequence[Outgoing]) -> list[int]:
+    async def post_events(self, events: Sequence[Outgoing]) -> list[int | str]:
         """The same sends over ``POST /matters/{ref}/events`` (the server checks them alike)."""
-        seqs = []
+        seqs: list[int | str] = []
         for e in events:
             body = {
                 "kind": e.kind,
@@ -112,7 +113,7 @@ class Http:
                 "client_id": e.id,
             }
             answer = await self.call("POST", f"/api/v1/matters/{e.matter}/events", body)
-            seqs.append(int(answer["seq"]))
+            seqs.append(_at(answer))
         return seqs
 
     def _auth_headers(self) -> dict[str, str]:
@@ -125,10 +126,11 @@ class Http:
         scheme, rest = self.base_url.split("://", 1)
         return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
 
-    async def send_events(self, events: Sequence[Outgoing]) -> list[int]:
-        """Send over one websocket; returns each event's seq (in order) once acked."""
+    async def send_events(self, events: Sequence[Outgoing]) -> list[int | str]:
+        """Send over one websocket; returns where each event is (in order) once acked:
+        its seq, or a contact's cursor token (protocol v2)."""
         origin = Origin(self.origin) if self.origin else None
-        seqs: dict[str, int] = {}
+        seqs: dict[str, int | str] = {}
         async with asyncio.timeout(TIMEOUT_S):
             async with connect(
                 self.ws_url, additional_headers=self._auth_headers(), origin=origin
@@ -136,13 +138,14 @@ class Http:
                 hello = json.loads(await ws.recv())
                 if hello.get("type") != "hello":
                     raise ApiError("protocol", f"expected hello, got {hello.get('type')}")
+                await ws.send(json.dumps({"type": "hello", "id": "hello", "v": PROTOCOL_VERSION}))
                 for event in events:
                     await ws.send(json.dumps(event.frame()))
                 wanted = {e.id for e in events}
                 while wanted - seqs.keys():
                     frame = json.loads(await ws.recv())
                     if frame.get("type") == "ack" and frame.get("id") in wanted:
-                        seqs[frame["id"]] = int(frame["seq"])
+                        seqs[frame["id"]] = _at(frame)
                     elif frame.get("type") == "error" and frame.get("id") in wanted:
                         details = frame.get("details")
                         raise ApiError(
@@ -156,3 +159,10 @@ class Http:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _at(answer: dict[str, Any]) -> int | str:
+    """An ack's (or a POST answer's) event: ``seq`` (staff, bots) or ``cursor`` (contacts)."""
+    if "cursor" in answer:
+        return str(answer["cursor"])
+    return int(answer["seq"])

@@ -27,6 +27,7 @@ from rtportal.db import Database
 from rtportal.db.models import Matter, utcnow
 from rtportal.db.models_threads import ReadMark
 from rtportal.errors import InvalidCursor, NotFound
+from rtportal.events.cursor import CursorCodec
 from rtportal.principal import Principal
 from rtportal.realtime.message import Ephemeral
 from rtportal.threads.cursors import parse_upto
@@ -96,6 +97,7 @@ async def mark_read(
     thread: str,
     upto: object,
     *,
+    cursors: CursorCodec,
     conn_id: str | None = None,
 ) -> Marked:
     """Move the caller's read mark of ``thread`` to ``upto`` (never back); publish after commit.
@@ -106,7 +108,7 @@ async def mark_read(
     """
     async with db.write() as session:
         matter, reader, info = await visible_thread(session, principal, ref, thread)
-        seq = parse_upto(upto, principal, matter.id).after
+        seq = parse_upto(cursors, upto, principal, matter.id).after
         if seq > matter.last_seq:
             raise InvalidCursor("upto: ahead of the matter's log")
         moved = seq > 0 and await _advance(session, matter.id, reader.id, thread, seq)
@@ -114,7 +116,7 @@ async def mark_read(
         if moved:
             members = await client_members(session, matter.id)
             hide = await hides_staff(session, matter.firm_id)
-            receipt = receipt_message(matter, info, reader, members, hide, seq)
+            receipt = receipt_message(cursors, matter, info, reader, members, hide, seq)
     async with db.read() as session:
         mark = await mark_of(session, matter.id, reader, thread)
         counts = await unread_counts(session, matter.id, reader)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Contact, Firm, Matter, StaffUser
 from rtportal.db.models_threads import ReadMark
+from rtportal.events.cursor import CursorCodec
 from rtportal.keys import ids
 from rtportal.realtime.message import Ephemeral
 from rtportal.threads.cursors import ViewerClass, cursor_out
@@ -61,7 +62,7 @@ async def _names(
 
 
 async def receipts(
-    session: AsyncSession, matter: Matter, viewer: Reader, info: ThreadInfo
+    session: AsyncSession, cursors: CursorCodec, matter: Matter, viewer: Reader, info: ThreadInfo
 ) -> list[dict[str, Any]]:
     """``[{"reader", "name", "upto"}]`` of the thread, furthest first, as ``viewer`` sees them."""
     rows = await session.execute(
@@ -85,7 +86,7 @@ async def receipts(
         {
             "reader": ids.of_kind(kind, pid),
             "name": names.get((kind, pid), ""),
-            "upto": cursor_out(viewer.principal, matter.id, seq),
+            "upto": cursor_out(cursors, viewer.principal, matter.id, seq),
         }
         for (kind, pid), seq in shown
         if (kind, pid) in names  # a reader whose account is gone is not shown
@@ -93,6 +94,7 @@ async def receipts(
 
 
 def receipt_message(
+    cursors: CursorCodec,
     matter: Matter,
     info: ThreadInfo,
     reader: Reader,
@@ -109,7 +111,9 @@ def receipt_message(
     ref, name = matter.reference, p.display_name
 
     def frame(viewer: ViewerClass) -> str:
-        return receipt_frame(ref, info.thread, reader.id, name, cursor_out(viewer, matter.id, upto))
+        return receipt_frame(
+            ref, info.thread, reader.id, name, cursor_out(cursors, viewer, matter.id, upto)
+        )
 
     staff_frame, portal_frame = frame("staff"), frame("portal")
     return Ephemeral(

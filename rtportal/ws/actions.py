@@ -1,30 +1,38 @@
-"""The actions of the websocket protocol: the I/O a ``Protocol`` asks its endpoint for.
+"""What the websocket state machine asks of its transport, and the frame cache it uses.
 
-``rtportal.ws.protocol.Protocol`` returns them from every input; the
-endpoint (``core.ConnectionCore``) executes them and feeds the results back
-(``subscribed``/``subscribe_failed``, ``backlog_loaded``/``backlog_failed``,
-``appended``/``failed``). ``MarkRead`` and ``RelayTyping``, the thread
-frames' actions, live with those frames in ``threadproto``.
+The actions (``Authorize``, ``LoadBacklog``, ``Leave``, ``Append``,
+``Close``, ``Heartbeat``) are I/O requests ``rtportal.ws.protocol.Protocol``
+returns; the endpoint executes them and feeds the results back. The
+``FrameCache`` binds the worker's frame cache to this protocol's ``event``
+frame and the worker's cursor codec (contacts' frames carry tokens).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from rtportal.ws.frames import Send
+from rtportal.events.cursor import CursorCodec
+from rtportal.events.event import StoredEvent
+from rtportal.events.send import Send
+from rtportal.realtime import framecache
+from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
+from rtportal.ws.frames import event_frame
 from rtportal.ws.threadproto import MarkRead, RelayTyping
 
 __all__ = [
+    "HEARTBEAT",
     "Action",
     "Append",
     "Authorize",
     "Close",
+    "FrameCache",
     "Heartbeat",
     "Leave",
     "LoadBacklog",
-    "MarkRead",
-    "RelayTyping",
 ]
+
+# --- actions (I/O requests for the endpoint) ----------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +45,7 @@ class Authorize:
 
     sub: int
     matter: str
-    after: int
+    after: int | str | None  # as the client sent it (read once the matter is known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +98,28 @@ class Heartbeat:
 
 
 Action = Authorize | LoadBacklog | Leave | Append | Close | Heartbeat | MarkRead | RelayTyping
+
+HEARTBEAT = Heartbeat()
+
+
+# --- encoded event frames, shared by every connection of a worker ------------------
+
+
+class FrameCache(framecache.FrameCache):
+    """The worker's frame cache (``rtportal.realtime.framecache``) bound to the
+    ``event`` frame encoder of this protocol and the worker's cursor codec
+    (``None``: a random key, for tests that run no server)."""
+
+    def __init__(
+        self,
+        cursors: CursorCodec | None = None,
+        size: int = 8192,
+        max_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
+    ) -> None:
+        codec = cursors if cursors is not None else CursorCodec.ephemeral()
+        super().__init__(self._event_frame, codec, size, max_bytes)
+
+    def _event_frame(self, view: dict[str, Any], event: StoredEvent, cls: str) -> str:
+        if cls == "staff":
+            return event_frame(view)
+        return event_frame(view, self.cursors.event_token(event.matter_id, event.seq))

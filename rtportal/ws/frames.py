@@ -1,9 +1,13 @@
-"""Websocket frames of protocol v1: parse and validate client frames, encode server frames.
+"""Websocket frames of protocol v2: parse and validate client frames, encode server frames.
 
 This is the only module that turns wire text into typed frames and typed
 frames into wire text (see ``docs/protocol.md``). It knows nothing about
 connections or state: ``parse_client_frame`` is a pure function that either
 returns a frame or raises ``FrameError`` carrying a stable error code.
+
+Cursors (``after``, ``head``, an event's ``seq``/``cursor``, an ack's) are
+``int`` for staff and bots and opaque tokens (``str``) for contacts; they are
+made and read only by ``rtportal.events.cursor`` (the callers pass them in).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtportal import base64url, jsonlimits, wirejson
-from rtportal.errors import BadRequest, InvalidCursor, RtPortalError
-from rtportal.events.cursor import Cursor
+from rtportal.errors import BadRequest, InvalidCursor, ProtocolVersion, RtPortalError
+from rtportal.events.cursor import check_shape
 from rtportal.events.send import Send
 from rtportal.events.validate import valid_client_id
 from rtportal.settings import (
@@ -32,8 +36,10 @@ from rtportal.settings import (
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "SUPPORTED_VERSIONS",
     "Ack",
     "ClientFrame",
+    "ClientHello",
     "ControlFrameTooBig",
     "FrameError",
     "Limits",
@@ -57,7 +63,9 @@ __all__ = [
     "unsubscribed_frame",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+# The versions a client may say in its ``hello``: v1 showed contacts seqs.
+SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
 
 # No control characters, and no lone UTF-16 surrogates ("\ud800" is valid JSON
 # but not UTF-8): the id is echoed, and a frame that cannot be encoded would
@@ -126,7 +134,9 @@ class FrameError(Exception):
 @dataclass(frozen=True, slots=True)
 class SubRequest:
     matter: str
-    after: int
+    # A staff seq (int), a contact's token (str), or None (the start): shape
+    # checked here, read for the viewer and matter by rtportal.events.cursor.
+    after: int | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +157,18 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientHello:
+    """The client's first frame: the protocol version it speaks."""
+
+    id: str
+    v: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ack:
     id: str
     matter: str
-    seq: int
+    cursor: int | str  # the seq (staff, bots) or the event token (contacts)
     duplicate: bool
 
 
@@ -182,7 +200,7 @@ class Typing:
     internal: bool
 
 
-ClientFrame = Subscribe | Unsubscribe | Send | Ping | Read | Typing
+ClientFrame = Subscribe | Unsubscribe | Send | Ping | Read | Typing | ClientHello
 
 
 def encode(obj: Any) -> str:
@@ -214,11 +232,14 @@ def _matter(value: object, frame_id: str | None, where: str) -> str:
     return value
 
 
-def _after(value: object, frame_id: str, where: str) -> int:
+def _after(value: object, frame_id: str, where: str) -> int | str | None:
+    if value is None:
+        return None
     try:
-        return Cursor.from_json(value, where).after
+        check_shape(value, where)
     except RtPortalError as err:
         raise FrameError(err, frame_id) from None
+    return value  # type: ignore[return-value]  # check_shape: an int or a token str
 
 
 def _decode_blob(value: object, limit: int, frame_id: str | None = None) -> bytes | None:
@@ -243,7 +264,7 @@ def _parse_subscribe(raw: dict[str, Any], frame_id: str, limits: Limits) -> Subs
             raise _bad(f"subs[{i}]: must be an object", frame_id)
         _only(entry, _SUB_FIELDS, frame_id, f"subs[{i}].")
         matter = _matter(entry.get("matter"), frame_id, f"subs[{i}].matter")
-        after = _after(entry.get("after", 0), frame_id, f"subs[{i}].after")
+        after = _after(entry.get("after"), frame_id, f"subs[{i}].after")
         if matter in seen:
             raise _bad(f"subs[{i}]: matter {matter} listed twice", frame_id)
         seen.add(matter)
@@ -353,6 +374,24 @@ def _parse_typing(raw: dict[str, Any]) -> Typing:
     return Typing(frame_id, matter, thread, internal)
 
 
+def _parse_hello(raw: dict[str, Any], frame_id: str, limits: Limits) -> ClientHello:
+    _only(raw, _HELLO_FIELDS, frame_id)
+    version = raw.get("v")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise FrameError(version_error(), frame_id)
+    return ClientHello(frame_id, version)
+
+
+def version_error() -> ProtocolVersion:
+    """The refusal of a version (or of a first frame that is no ``hello``)."""
+    supported = list(SUPPORTED_VERSIONS)
+    return ProtocolVersion(
+        f"protocol version {PROTOCOL_VERSION} required: send hello with v first",
+        supported=supported,
+    )
+
+
+_HELLO_FIELDS = frozenset({"type", "id", "v"})
 _PING_FIELDS = frozenset({"type", "id"})
 _READ_FIELDS = frozenset({"type", "id", "matter", "thread", "upto"})
 _TYPING_FIELDS = frozenset({"type", "id", "matter", "thread", "internal"})
@@ -376,6 +415,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str, Limits], ClientFrame]] = {
     "send": _parse_send,
     "ping": _parse_ping,
     "read": _parse_read,
+    "hello": _parse_hello,
 }
 
 
@@ -387,27 +427,26 @@ def hello_frame(kind: str, principal_id: int, name: str, limits: Limits) -> str:
         {
             "type": "hello",
             "v": PROTOCOL_VERSION,
+            "versions": list(SUPPORTED_VERSIONS),
             "principal": {"kind": kind, "id": principal_id, "name": name},
             "limits": limits.to_wire(),
         }
     )
 
 
-def subscribed_frame(frame_id: str, matter: str, head: int) -> str:
+def subscribed_frame(frame_id: str, matter: str, head: int | str) -> str:
     return encode({"type": "subscribed", "id": frame_id, "matter": matter, "head": head})
 
 
-def resync_frame(frame_id: str | None, matter: str, after: int, head: int, reason: str) -> str:
-    return encode(
-        {
-            "type": "resync",
-            "id": frame_id,
-            "matter": matter,
-            "after": after,
-            "head": head,
-            "reason": reason,
-        }
-    )
+def resync_frame(
+    frame_id: str | None, matter: str, after: int | str, head: int | str | None, reason: str
+) -> str:
+    """``head`` is None for contacts on a ``cursor_ahead`` (nothing to page to)."""
+    body: dict[str, Any] = {"type": "resync", "id": frame_id, "matter": matter, "after": after}
+    if head is not None:
+        body["head"] = head
+    body["reason"] = reason
+    return encode(body)
 
 
 def unsubscribed_frame(frame_id: str, matters: tuple[str, ...]) -> str:
@@ -415,12 +454,14 @@ def unsubscribed_frame(frame_id: str, matters: tuple[str, ...]) -> str:
 
 
 def ack_frame(ack: Ack) -> str:
+    """``seq`` for staff and bots, ``cursor`` (the event token) for contacts."""
+    field = "cursor" if isinstance(ack.cursor, str) else "seq"
     return encode(
         {
             "type": "ack",
             "id": ack.id,
             "matter": ack.matter,
-            "seq": ack.seq,
+            field: ack.cursor,
             "duplicate": ack.duplicate,
         }
     )
@@ -459,16 +500,22 @@ def error_frame(frame_id: str | None, error: RtPortalError, matter: str | None =
     return encode(body)
 
 
-def event_frame(view: dict[str, Any]) -> str:
+def event_frame(view: dict[str, Any], token: str | None = None) -> str:
     """Encode an ``audience.view_for`` result (never a raw event) as an ``event`` frame.
 
     Fields are picked by name so that nothing the view carries for internal
-    use (e.g. ``matter_id``) reaches the wire.
+    use (e.g. ``matter_id``) reaches the wire. With ``token`` (a contact's
+    frame: ``CursorCodec.event_token``) the frame carries ``cursor`` instead
+    of ``seq``.
     """
+    if token is None:
+        position: tuple[str, int | str] = ("seq", view["seq"])
+    else:
+        position = ("cursor", token)
     frame = {
         "type": "event",
         "matter": view["matter"],
-        "seq": view["seq"],
+        position[0]: position[1],
         "kind": view["kind"],
         "audience": view["audience"],
         "actor": view["actor"],

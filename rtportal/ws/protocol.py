@@ -1,4 +1,4 @@
-"""Sans-I/O state machine of one websocket connection (protocol v1, ``docs/protocol.md``).
+"""Sans-I/O state machine of one websocket connection (protocol v2, ``docs/protocol.md``).
 
 No sockets, no database, no clock (typing's rate reads ``clock``, injected):
 the endpoint feeds inputs (client text, database results, live events and
@@ -22,6 +22,13 @@ dropped and read again from the database); afterwards the backlog is emitted, th
 the buffer through the same live path, which drops ``seq <= after``
 (duplicates) and turns ``seq > after + 1`` (a gap) into another backlog
 load, or a ``resync`` when the gap is larger than ``backlog_limit``.
+
+The client's first frame must be its ``hello`` with a supported version;
+anything else is answered ``protocol_version`` and closed (4006). Contacts
+never see a seq: every cursor of theirs, in and out, goes through the
+cursor codec (``rtportal.events.cursor``), and they get no resync that
+counts events they may not see (``cursor_too_old``, ``gap_too_large``):
+their backlog is read on from the database instead (it is paced anyway).
 """
 
 from __future__ import annotations
@@ -38,24 +45,28 @@ from rtportal.closecodes import (
     CLOSE_PROTOCOL,
     CLOSE_REVOKED,
     CLOSE_SLOW,
+    CLOSE_UNSUPPORTED_VERSION,
 )
-from rtportal.errors import Conflict, RateLimited, RtPortalError
+from rtportal.errors import BadRequest, Conflict, RateLimited, RtPortalError
 from rtportal.events.audience import viewer_class
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime import framecache
-from rtportal.settings import DEFAULT_FRAME_CACHE_BYTES
 from rtportal.ws.actions import (
+    HEARTBEAT,
     Action,
     Append,
     Authorize,
     Close,
+    FrameCache,
     Heartbeat,
     Leave,
     LoadBacklog,
 )
 from rtportal.ws.frames import (
+    SUPPORTED_VERSIONS,
     Ack,
+    ClientHello,
     ControlFrameTooBig,
     FrameError,
     Limits,
@@ -65,13 +76,13 @@ from rtportal.ws.frames import (
     Unsubscribe,
     ack_frame,
     error_frame,
-    event_frame,
     hello_frame,
     parse_client_frame,
     pong_frame,
     resync_frame,
     subscribed_frame,
     unsubscribed_frame,
+    version_error,
 )
 from rtportal.ws.threadproto import THREAD_FRAMES, ThreadFrames
 
@@ -106,20 +117,6 @@ def _over(text: str, max_bytes: int) -> bool:
 _DROP_QUEUED = frozenset({CLOSE_SLOW, CLOSE_REVOKED, CLOSE_ACCESS_REMOVED})
 
 
-_HEARTBEAT = Heartbeat()
-
-
-# --- encoded event frames, shared by every connection of a worker ------------------
-
-
-class FrameCache(framecache.FrameCache):
-    """The worker's frame cache (``rtportal.realtime.framecache``) bound to the
-    ``event`` frame encoder of this protocol."""
-
-    def __init__(self, size: int = 8192, max_bytes: int = DEFAULT_FRAME_CACHE_BYTES) -> None:
-        super().__init__(event_frame, size, max_bytes)
-
-
 # --- per-subscription and per-send state ----------------------------------------
 
 
@@ -128,7 +125,8 @@ class _Sub:
     token: int
     matter: str
     frame_id: str
-    after: int
+    requested: int | str | None  # the cursor as sent (read at ``subscribed``)
+    after: int = 0
     state: Literal["authorizing", "loading", "live"] = "authorizing"
     matter_id: int = 0
     # The highest seq known to be in the database (the head at subscribe, the
@@ -159,7 +157,10 @@ class Protocol(ThreadFrames):
         self.principal = principal
         self.limits = limits or Limits()
         self.cache = cache if cache is not None else FrameCache(size=256)
+        self.cursors = self.cache.cursors
         self._cls = viewer_class(principal)
+        self._staff = self._cls == "staff"
+        self.version: int | None = None  # said by the client's hello
         # A list, not a deque: an empty deque costs ~600 bytes per idle
         # connection, and the outbox is drained whole (take_frames).
         self._outbox: list[str] = []
@@ -265,6 +266,8 @@ class Protocol(ThreadFrames):
         except ControlFrameTooBig:
             return self._close(CLOSE_FRAME_TOO_BIG, "frame too big")
         except FrameError as exc:
+            if exc.error.code == "protocol_version":
+                return self._refuse_version(exc.frame_id, actions)
             self._bad_frames += 1
             # Every malformed frame is answered, the one that ends the connection too.
             self._emit(error_frame(exc.frame_id, exc.error), actions)
@@ -277,7 +280,15 @@ class Protocol(ThreadFrames):
             self._emit(error_frame(None, RtPortalError("internal error")), actions)
             return actions
         self._bad_frames = 0
-        if isinstance(frame, Subscribe):
+        if self.version is None:
+            if not isinstance(frame, ClientHello) or frame.v not in SUPPORTED_VERSIONS:
+                frame_id = frame.client_id if isinstance(frame, Send) else frame.id
+                return self._refuse_version(frame_id, actions)
+            self.version = frame.v
+            return actions
+        if isinstance(frame, ClientHello):
+            self._emit(error_frame(frame.id, BadRequest("hello: sent twice")), actions)
+        elif isinstance(frame, Subscribe):
             self._on_subscribe(frame, actions)
         elif isinstance(frame, Unsubscribe):
             self._on_unsubscribe(frame, actions)
@@ -285,15 +296,29 @@ class Protocol(ThreadFrames):
             self._on_send(frame, actions)
         elif isinstance(frame, Ping):
             self._emit(pong_frame(frame.id), actions)
-            actions.append(_HEARTBEAT)
+            actions.append(HEARTBEAT)
         elif isinstance(frame, THREAD_FRAMES):
             self._on_thread_frame(frame, actions)
+        return actions
+
+    def _refuse_version(self, frame_id: str | None, actions: list[Action]) -> list[Action]:
+        """A client that did not open with a supported ``hello`` (a v1 client):
+        tell it which versions are spoken, then close (4006)."""
+        self._emit(error_frame(frame_id, version_error()), actions)
+        actions.extend(self._close(CLOSE_UNSUPPORTED_VERSION, "unsupported protocol version"))
         return actions
 
     # --- subscribe / unsubscribe ------------------------------------------------
 
     def _on_subscribe(self, frame: Subscribe, actions: list[Action]) -> None:
         for req in frame.subs:
+            if req.after is not None and isinstance(req.after, str) == self._staff:
+                # Staff send seqs, contacts tokens (checked fully at ``subscribed``).
+                try:
+                    self.cursors.parse(req.after, self._cls, 0)
+                except RtPortalError as exc:
+                    self._emit(error_frame(frame.id, exc, req.matter), actions)
+                    continue
             if req.matter in self._subs:
                 err: RtPortalError = Conflict("already subscribed to this matter")
                 self._emit(error_frame(frame.id, err, req.matter), actions)
@@ -331,16 +356,37 @@ class Protocol(ThreadFrames):
         actions: list[Action] = []
         sub.matter_id = matter_id
         sub.see_applicants = see_applicants
-        if sub.after > head or head - sub.after > self.limits.backlog_limit:
+        try:
+            sub.after = self.cursors.parse(sub.requested, self._cls, matter_id).after
+        except RtPortalError as exc:
+            # Checked after access: a matter the viewer may not see is not_found.
+            return self.subscribe_failed(token, matter, exc)
+        too_old = self._staff and head - sub.after > self.limits.backlog_limit
+        if sub.after > head or too_old:
             reason = "cursor_ahead" if sub.after > head else "cursor_too_old"
             del self._subs[matter]
-            self._emit(resync_frame(sub.frame_id, matter, sub.after, head, reason), actions)
+            frame = resync_frame(
+                sub.frame_id,
+                matter,
+                self.cursors.position_for(self._cls, matter_id, sub.after),
+                self._head(matter_id, head, reason),
+                reason,
+            )
+            self._emit(frame, actions)
             actions.append(Leave(matter))
             return actions
-        self._emit(subscribed_frame(sub.frame_id, matter, head), actions)
+        wire_head = self.cursors.position_for(self._cls, matter_id, head)
+        self._emit(subscribed_frame(sub.frame_id, matter, wire_head), actions)
         sub.known = max(sub.known, head)
         self._load(sub, actions)
         return actions
+
+    def _head(self, matter_id: int, head: int, reason: str) -> int | str | None:
+        """A resync's ``head``; none for a contact whose cursor is ahead (a
+        restored database): paging to it would re-read what they have."""
+        if not self._staff and reason == "cursor_ahead":
+            return None
+        return self.cursors.position_for(self._cls, matter_id, head)
 
     def subscribe_failed(self, token: int, matter: str, error: RtPortalError) -> list[Action]:
         """Access denied (``NotFound``) or the database failed (``Unavailable``)."""
@@ -467,7 +513,9 @@ class Protocol(ThreadFrames):
         if event.seq == sub.after + 1:
             self._send_event(sub, event, actions)
             return "live"
-        if event.seq - sub.after > self.limits.backlog_limit:
+        if self._staff and event.seq - sub.after > self.limits.backlog_limit:
+            # (A contact's gap is read from the database: its size would
+            # count events they may not see.)
             del self._subs[sub.matter]
             frame = resync_frame(None, sub.matter, sub.after, event.seq, "gap_too_large")
             self._emit(frame, actions)
@@ -519,7 +567,8 @@ class Protocol(ThreadFrames):
         actions: list[Action] = []
         for i in range(waiters):
             duplicate = not created or i > 0
-            ack = Ack(request_id, event.matter, event.seq, duplicate)
+            cursor = self.cursors.cursor_for(self._cls, event.matter_id, event.seq)
+            ack = Ack(request_id, event.matter, cursor, duplicate)
             self._emit(ack_frame(ack), actions)
         return actions
 

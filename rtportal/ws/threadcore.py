@@ -66,12 +66,13 @@ class ThreadIO:
                     frame.matter,
                     frame.thread,
                     frame.upto,
+                    cursors=self.proto.cursors,
                     conn_id=self.conn_id,
                 )
         except Exception as exc:
             self.feed(self.proto.read_failed(frame, as_error(exc, "read mark")))
             return
-        upto = cursor_out(self.principal, marked.matter_id, marked.upto)
+        upto = cursor_out(self.proto.cursors, self.principal, marked.matter_id, marked.upto)
         self.feed(self.proto.read_marked(frame, upto, marked.unread, marked.matter_unread))
 
     async def _typing(self, action: RelayTyping) -> None:

@@ -66,7 +66,7 @@ async function fill(box, event, ref, keyring, names, { expect = null, onOpened =
   const payload = event.payload || {};
   let r;
   try {
-    r = await keyring.open(ref, String(payload.thread ?? ''), event.blob, { seq: event.seq });
+    r = await keyring.open(ref, String(payload.thread ?? ''), event.blob, { seq: event.seq ?? event.cursor });
   } catch (err) {
     // the key directory could not be read (network, session): nothing failed a check
     box.className = 'message-body unreadable';

@@ -3,10 +3,13 @@
 //
 // Invariants:
 // * a matter's cursor only moves over a contiguous stream: a history page
-//   (its `next`/`head`) or websocket events after a subscribe from that
+//   (its `next`) or websocket events after a subscribe from that
 //   cursor. An event seen any other way (a POST answer) is shown but never
 //   moves the cursor, so a reconnect cannot skip what lay in between;
-// * every event goes through MatterView.add, which renders a seq once.
+// * every event goes through MatterView.add, which renders an event once;
+// * cursors are what the server hands out: seqs for staff, opaque tokens
+//   for clients (protocol v2), so nothing here does arithmetic on a
+//   client's cursor.
 
 import { ApiError, historyPage } from '../shared/http.js';
 import { Socket } from '../shared/socket.js';
@@ -58,18 +61,19 @@ export class Feed {
       onEnd: (reason) => {
         if (reason === 'signed-out') onSessionEnded();
         else if (reason === 'access-removed') onAccessRemoved();
+        else if (reason === 'outdated') this.onFatal(TEXT.pageOutdated);
         else this.onFatal(TEXT.forbiddenOrigin);
       },
     });
   }
 
-  /** First paint: the latest page of every matter, then go live. `heads`: ref -> head. */
-  async start(heads) {
+  /** First paint: the latest page of every matter, then go live. */
+  async start() {
     const refs = [...this.views.keys()];
     // A few matters at a time: staff may see many matters.
     for (let i = 0; i < refs.length; i += 4) {
       const chunk = refs.slice(i, i + 4);
-      await Promise.all(chunk.map((ref) => this.loadLatest(ref, heads.get(ref) ?? 0, true)));
+      await Promise.all(chunk.map((ref) => this.loadLatest(ref, true)));
     }
     // One matter (a client's usual case): open on its newest events, as a chat does.
     if (this.views.size === 1) [...this.views.values()][0].revealLatest();
@@ -88,21 +92,21 @@ export class Feed {
   }
 
   /**
-   * Show the page of `ref` that ends at `head` (backward paging from
-   * head + 1 opens on the latest events, as a chat does) and put the cursor
-   * at `head`: the page covers every seq below `before`, whatever was
-   * appended since, so subscribing from `head` leaves no gap.
+   * Show the latest page of `ref` (`before=end`: it opens on the newest
+   * events, as a chat does) and put the cursor at the page's `next`: the
+   * page covers everything up to the head it was read at, so subscribing
+   * from there leaves no gap.
    */
-  async loadLatest(ref, head, first = false) {
+  async loadLatest(ref, first = false) {
     const view = this.views.get(ref);
     const seen = this.cursors.get(ref);
     view.setBusy(true);
     try {
-      const page = await historyPage(ref, { before: head + 1, limit: PAGE });
-      for (const event of page.events) view.add(event);
+      const page = await historyPage(ref, { before: 'end', limit: PAGE });
+      view.addPage(page.events);
       this.earliest.set(ref, page.prev);
       view.setMoreEarlier(page.more);
-      this.cursors.set(ref, head);
+      this.cursors.set(ref, page.next);
       if (first) view.markNewAfter(seen);
       return true;
     } catch (err) {
@@ -121,7 +125,7 @@ export class Feed {
     view.setBusy(true);
     try {
       const page = await historyPage(ref, { before, limit: PAGE });
-      for (const event of page.events) view.add(event);
+      view.addPage(page.events, true);
       this.earliest.set(ref, page.prev);
       view.setMoreEarlier(page.more);
     } catch (err) {
@@ -183,7 +187,7 @@ export class Feed {
         break;
       case 'event':
         this.views.get(ref).add(frame);
-        this.cursors.advance(ref, frame.seq);
+        this.cursors.advance(ref, frame.seq ?? frame.cursor);
         break;
       case 'resync':
         this.subs.set(ref, 'none');
@@ -238,22 +242,24 @@ export class Feed {
     let ok = true;
     try {
       let cursor = this.cursors.get(ref) ?? 0;
-      const head = Number.isSafeInteger(frame.head) ? frame.head : cursor;
-      if (frame.reason === 'cursor_ahead' || cursor > head) {
+      // A client's cursors are tokens: no distance to measure (its only
+      // resync is cursor_ahead); a staff member's are seqs.
+      const seqs = typeof cursor === 'number' && Number.isSafeInteger(frame.head);
+      if (frame.reason === 'cursor_ahead' || (seqs && cursor > frame.head)) {
         // The server's log is behind this tab (restored database, other
         // deployment): what we show may not exist. Start over from its head.
         view.clear();
-        ok = await this.loadLatest(ref, head);
-      } else if (head - cursor > RESYNC_MAX_FORWARD) {
+        ok = await this.loadLatest(ref);
+      } else if (seqs && frame.head - cursor > RESYNC_MAX_FORWARD) {
         // Too far behind to replay on a phone: open on the latest page;
         // "Show earlier events" reaches the rest, without a hidden hole.
         view.clear();
-        ok = await this.loadLatest(ref, head);
+        ok = await this.loadLatest(ref);
       } else {
         for (;;) {
           const page = await historyPage(ref, { after: cursor, limit: RESYNC_PAGE });
           for (const event of page.events) view.add(event);
-          cursor = page.next; // an integer seq, as over the websocket
+          cursor = page.next; // a seq or a token, as over the websocket
           this.cursors.advance(ref, cursor);
           if (!page.more) break;
         }

@@ -384,7 +384,6 @@ async function loadStreams(principal) {
   const threadTools = staff ? (await import('../staff/threadtools.js')).threadTools({ onSignedOut: signedOut }) : null;
   const keyring = await readyKeyring(principal);
   const views = new Map();
-  const heads = new Map();
   const container = $('matters');
   const handlers = {
     onLoadEarlier: (ref) => feed && feed.loadEarlier(ref),
@@ -398,7 +397,6 @@ async function loadStreams(principal) {
     const view = new ThreadsView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut, me: userId(principal), threadTools });
     if (!staff) withTimeline(view, matter.ref);
     views.set(matter.ref, view);
-    heads.set(matter.ref, matter.head);
     container.append(view.section);
   }
 
@@ -417,7 +415,7 @@ async function loadStreams(principal) {
     },
     onFatal: (message) => showNotice(NOTICE.cannotConnect(message), 'error'),
   });
-  await feed.start(heads);
+  await feed.start();
 }
 
 boot().catch((err) => {

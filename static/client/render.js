@@ -4,20 +4,32 @@
 // values) is only ever put in the page with textContent — never innerHTML —
 // so a payload like "<img onerror=...>" is shown as text, not run.
 //
-// A MatterView keeps its events ordered by seq and renders each seq at most
+// A MatterView keeps its events in log order and renders each event at most
 // once: the same event can arrive from a history page, a websocket backlog
-// after a reconnect and a POST response, and must appear once.
+// after a reconnect and a POST response, and must appear once. An event is
+// named by its seq (staff) or its cursor token (clients never see a seq,
+// protocol v2: the same token for the same event every time); log order is
+// the seq for staff and the server's commit time (`created_at`) for clients.
 
 import { el } from '../shared/dom.js';
+import { eventKey } from '../shared/threadmodel.js';
 import { actorLabel, formatTime, payloadRows } from '../shared/format.js';
 import { CRYPTO, TEXT, conversationLabel, eventLabel, stepReached } from '../shared/strings.js';
 import { composer, keyNotices, messageBody } from './cryptoview.js';
 
+export { eventKey }; // what names an event (the thread model's rule, one place)
+
+/** Is `a` before `b` in the log (seqs compare as numbers, times as ISO text)? */
+function before(a, b) {
+  return typeof a === 'number' && typeof b === 'number' ? a < b : String(a) < String(b);
+}
+
 function eventElement(event, ref, view) {
   const internal = event.audience === 'staff';
   const item = el('li', internal ? 'event internal' : 'event');
-  item.id = `ev-${ref}-${event.seq}`;
-  item.dataset.seq = String(event.seq);
+  item.id = `ev-${ref}-${eventKey(event)}`;
+  if (Number.isSafeInteger(event.seq)) item.dataset.seq = String(event.seq);
+  else item.dataset.cursor = String(event.cursor);
   item.dataset.kind = String(event.kind);
   item.dataset.audience = String(event.audience);
 
@@ -33,9 +45,11 @@ function eventElement(event, ref, view) {
   time.dateTime = String(event.created_at);
   time.title = String(event.created_at);
   head.append(time);
-  const seq = el('span', 'seq', `#${event.seq}`);
-  seq.setAttribute('aria-label', eventLabel(event.seq));
-  head.append(seq);
+  if (Number.isSafeInteger(event.seq)) {
+    const seq = el('span', 'seq', `#${event.seq}`);
+    seq.setAttribute('aria-label', eventLabel(event.seq));
+    head.append(seq);
+  }
   item.append(head);
 
   const payload = event.payload || {};
@@ -85,8 +99,9 @@ export class MatterView {
     this.onRekey = onRekey; // staff: (users) => the next epoch without them (409 rekey_required)
     this.names = new Map(); // rtp1 id -> display name, from verified messages
     this.thread = null; // the thread of the newest message: replies go there
-    this.items = new Map(); // seq -> <li>
-    this.maxSeq = 0;
+    this.items = new Map(); // event key (seq or token) -> <li>
+    this.order = new Map(); // <li> -> its place in the log (seq, or created_at)
+    this.newest = null; // the place of the newest event shown
     this.busy = false;
 
     const ref = matter.ref;
@@ -153,31 +168,39 @@ export class MatterView {
     );
   }
 
-  /** Render `event` in seq order; false if this seq is already shown. */
+  /** Render `event` in log order; false if this event is already shown. */
   add(event) {
-    const seq = event.seq;
-    if (!Number.isSafeInteger(seq) || this.items.has(seq)) return false;
+    const key = eventKey(event);
+    if (key === null || this.items.has(key)) return false;
+    const place = typeof key === 'number' ? key : String(event.created_at);
     const item = eventElement(event, this.ref, this);
+    const newest = this.newest === null || !before(place, this.newest);
     const thread = event.blob && event.payload && typeof event.payload.thread === 'string' ? event.payload.thread : null;
-    if (thread && seq > this.maxSeq && event.audience !== 'staff') this.thread = thread;
+    if (thread && newest && event.audience !== 'staff') this.thread = thread;
     const follow = !this.busy && this.isLastVisible();
-    if (seq > this.maxSeq) {
+    if (newest) {
       this.list.append(item);
-      this.maxSeq = seq;
+      this.newest = place;
     } else {
       // Older than the newest (history paged backwards): find its place.
       let after = this.list.lastElementChild;
-      while (after && !(after.dataset.seq && Number(after.dataset.seq) < seq)) {
+      while (after && !(this.order.has(after) && !before(place, this.order.get(after)))) {
         after = after.previousElementSibling;
       }
       if (after) after.after(item);
       else this.list.prepend(item);
     }
-    this.items.set(seq, item);
+    this.items.set(key, item);
+    this.order.set(item, place);
     this.empty.hidden = true;
     if (event.kind === 'keys' && this.keyring) this.keysChanged(event.payload || {});
-    if (follow && seq === this.maxSeq) item.scrollIntoView({ block: 'nearest' });
+    if (follow && newest) item.scrollIntoView({ block: 'nearest' });
     return true;
+  }
+
+  /** A history page (in log order): each event at its place. */
+  addPage(events) {
+    for (const event of events) this.add(event);
   }
 
   /** A `keys` event: read the directory again (firm-wide changes: the firm's part too). */
@@ -213,11 +236,22 @@ export class MatterView {
     return rect.top < window.innerHeight && rect.bottom > 0;
   }
 
-  /** A "New" divider before the first event after `seenSeq`, if any. */
-  markNewAfter(seenSeq) {
+  /**
+   * A "New" divider before the first event after the cursor `seen` (a seq,
+   * or the token of the last event this tab received), if any.
+   */
+  markNewAfter(seen) {
     for (const old of this.list.querySelectorAll('.divider')) old.remove();
-    if (seenSeq === null) return;
-    const first = [...this.items.keys()].filter((s) => s > seenSeq).sort((a, b) => a - b)[0];
+    if (seen === null) return;
+    let first;
+    if (typeof seen === 'number') {
+      first = [...this.items.keys()].filter((s) => s > seen).sort((a, b) => a - b)[0];
+    } else {
+      // A token only names an event: the divider goes after that event.
+      const last = this.items.get(seen);
+      const next = last ? last.nextElementSibling : null;
+      first = next ? [...this.items.keys()].find((k) => this.items.get(k) === next) : undefined;
+    }
     if (first === undefined) return;
     const divider = el('li', 'divider', TEXT.newSinceLastVisit);
     divider.setAttribute('role', 'separator');
@@ -227,7 +261,8 @@ export class MatterView {
   clear() {
     this.list.replaceChildren();
     this.items.clear();
-    this.maxSeq = 0;
+    this.order.clear();
+    this.newest = null;
     this.empty.hidden = false;
   }
 

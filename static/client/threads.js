@@ -30,7 +30,7 @@ import { actorLabel, formatTime } from '../shared/format.js';
 import { ApiError } from '../shared/http.js';
 import { THREADS, editedAt, seenByText, typingText, unreadText } from '../shared/strings.js';
 import { listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
-import { ITEM_KINDS, ThreadModel, msgIdOfItem } from '../shared/threadmodel.js';
+import { ITEM_KINDS, ThreadModel, eventKey, msgIdOfItem } from '../shared/threadmodel.js';
 import { messageBody } from './cryptoview.js';
 import { MatterView } from './render.js';
 import { cannotWrite, itemActions, threadComposer } from './threadcompose.js';
@@ -177,6 +177,13 @@ export class ThreadsView extends MatterView {
     return changed;
   }
 
+  /** A page of history in log order; `older`: before everything shown (a contact's tokens place by it). */
+  addPage(events, older = false) {
+    const threaded = events.filter((e) => THREAD_KINDS.has(e.kind) && !isLegacy(e));
+    if (this.model.applyPage(threaded, { older })) this.schedule();
+    for (const event of events) if (!threaded.includes(event) || !this.threaded) super.add(event);
+  }
+
   /** A `receipt`, `typing` or `unread` frame of this matter. */
   liveFrame(frame) {
     if (this.model.applyFrame(frame)) this.schedule();
@@ -292,7 +299,7 @@ export class ThreadsView extends MatterView {
     }
     this.titles.set(thread, THREADS.untitled); // asked once
     this.readKeyring
-      .open(this.ref, thread, shown.blob, { seq: shown.seq })
+      .open(this.ref, thread, shown.blob, { seq: shown.seq ?? shown.cursor })
       .then((r) => {
         if (r.ok && titleOf(r.body)) {
           this.titles.set(thread, titleOf(r.body));
@@ -344,13 +351,13 @@ export class ThreadsView extends MatterView {
     try {
       const query = first ? { around: 'unread', limit: PAGE } : { before: state.before, limit: PAGE };
       const answer = await threadItems(this.ref, thread, query);
-      for (const event of rowsOf(answer, 'events').concat(rowsOf(answer, 'items'))) this.add(event);
+      this.addPage(rowsOf(answer, 'events').concat(rowsOf(answer, 'items')), !first);
       state.before = answer.prev ?? answer.before ?? null;
       state.more = Boolean(answer.more && state.before);
       if (first && answer.first_unread != null && this.open === thread) {
         const pos = this.model.pos(answer.first_unread);
         const data = this.model.thread(thread);
-        const target = pos === null || !data ? null : data.items.find((it) => it.seq >= pos && !it.mine);
+        const target = pos === null || !data ? null : data.items.find((it) => it.pos >= pos && !it.mine);
         if (target && !this.jumpTarget) this.jumpTarget = target.id;
       }
     } catch (err) {
@@ -407,7 +414,7 @@ export class ThreadsView extends MatterView {
     const keep = new Set();
     const nodes = data.items.map((item) => {
       keep.add(item.id);
-      const key = [item.shown ? item.shown.seq : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
+      const key = [item.shown ? eventKey(item.shown) : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
       let row = this.rows.get(item.id);
       if (!row || row.key !== key) {
         row = { key, li: this.itemRow(item) };
@@ -439,9 +446,10 @@ export class ThreadsView extends MatterView {
 
   itemRow(item) {
     const li = el('li', item.internal ? 'item internal' : 'item');
-    li.id = `item-${this.ref}-${item.seq}`;
+    li.id = `item-${this.ref}-${item.key}`;
     li.dataset.item = item.id;
-    li.dataset.seq = String(item.seq);
+    if (item.seq !== null) li.dataset.seq = String(item.seq); // a contact never sees a seq
+    else li.dataset.cursor = String(item.key);
     li.dataset.kind = item.kind;
     li.dataset.internal = item.internal ? '1' : '0';
     li.dataset.deleted = item.deleted ? '1' : '0';
@@ -506,8 +514,8 @@ export class ThreadsView extends MatterView {
   markRead(thread) {
     if (document.visibilityState === 'hidden' || this.model.unread(thread) === 0) return;
     const at = this.model.readUpto(thread);
-    if (!at || (this.sentMark.get(thread) ?? -1) >= at.seq) return;
-    this.sentMark.set(thread, at.seq);
+    if (!at || (this.sentMark.get(thread) ?? -Infinity) >= at.pos) return;
+    this.sentMark.set(thread, at.pos);
     queueMicrotask(() => {
       this.model.setReadMark(thread, at.upto);
       this.schedule();

@@ -1,4 +1,9 @@
-// Per-matter cursors (the last seq this tab has seen), kept in sessionStorage.
+// Per-matter cursors (where this tab is in each matter's log), kept in sessionStorage.
+//
+// A cursor is what the server handed out (protocol v2, docs/protocol.md):
+// an integer seq for staff, an opaque token (a string) for a client, who
+// never sees a seq. Tokens cannot be compared: a client's cursor simply
+// follows its stream.
 //
 // sessionStorage is per tab and dies with it: a reload or a webview that
 // the phone's OS killed and restored resumes from the cursor, while another
@@ -7,7 +12,16 @@
 // inherits someone else's position. Some webviews throw on storage access
 // (private mode, storage disabled): we then keep the cursors in memory only.
 
-const PREFIX = 'rtportal.cursor.v1.';
+// v2: a client's v1 cursor (a seq) would be refused by the server.
+const PREFIX = 'rtportal.cursor.v2.';
+const SEQ = /^(0|[1-9][0-9]{0,15})$/;
+const TOKEN = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+
+/** A cursor as the server spells it: a safe non-negative integer or a token. */
+export function isCursor(value) {
+  if (typeof value === 'string') return TOKEN.test(value);
+  return Number.isSafeInteger(value) && value >= 0;
+}
 
 function storage() {
   try {
@@ -33,26 +47,30 @@ export class Cursors {
     if (this.memory.has(ref)) return this.memory.get(ref);
     if (!this.store) return null;
     const raw = this.store.getItem(this.scope + ref);
-    const value = raw === null ? NaN : Number(raw);
-    return Number.isSafeInteger(value) && value >= 0 ? value : null;
+    if (raw === null) return null;
+    if (SEQ.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
+    return TOKEN.test(raw) ? raw : null;
   }
 
-  /** Move the cursor of `ref` forward to `seq` (never backwards). */
-  advance(ref, seq) {
-    if (!Number.isSafeInteger(seq) || seq < 0) return;
+  /**
+   * Move the cursor of `ref` to `cursor`, an event's or a page's: a seq only
+   * forward; a token (not comparable) always, as it comes in stream order.
+   */
+  advance(ref, cursor) {
+    if (!isCursor(cursor)) return;
     const current = this.get(ref);
-    if (current !== null && current >= seq) return;
-    this.set(ref, seq);
+    if (typeof cursor === 'number' && typeof current === 'number' && current >= cursor) return;
+    this.set(ref, cursor);
   }
 
   /** Set the cursor exactly (a resync after `cursor_ahead` moves it back). */
-  set(ref, seq) {
+  set(ref, cursor) {
     // A bad value would make every later subscribe a bad_request: refuse it.
-    if (!Number.isSafeInteger(seq) || seq < 0) throw new TypeError(`bad cursor ${seq}`);
-    this.memory.set(ref, seq);
+    if (!isCursor(cursor)) throw new TypeError(`bad cursor ${cursor}`);
+    this.memory.set(ref, cursor);
     if (this.store) {
       try {
-        this.store.setItem(this.scope + ref, String(seq));
+        this.store.setItem(this.scope + ref, String(cursor));
       } catch (err) {
         // Quota or disabled storage: the in-memory cursor still works.
       }

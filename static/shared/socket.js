@@ -7,6 +7,7 @@
 //   4001/4010  the session is gone        -> stop, ask the user to sign in
 //   4011       removed from a matter      -> stop; the page reloads its matters
 //   4003       origin not allowed         -> stop (misconfigured site)
+//   4006       protocol version refused   -> stop (this page is out of date)
 //   4008       slow consumer              -> reconnect at once, resume
 //   1012       server restarting          -> reconnect soon, spread out
 //   anything else, network loss           -> exponential backoff with jitter
@@ -20,6 +21,9 @@ const MAX_DELAY_MS = 30_000;
 export const CLOSE_SIGNED_OUT = new Set([4001, 4010]);
 export const CLOSE_FATAL = new Set([4003]);
 export const CLOSE_ACCESS_REMOVED = 4011;
+export const CLOSE_UNSUPPORTED_VERSION = 4006;
+// The protocol this page speaks, said in the client's hello (docs/protocol.md).
+export const PROTOCOL_VERSION = 2;
 
 /** Delay before reconnect attempt `attempt` (0-based) after close `code`. */
 export function reconnectDelay(attempt, code, random = Math.random) {
@@ -32,7 +36,8 @@ export function reconnectDelay(attempt, code, random = Math.random) {
 export class Socket {
   /**
    * Callbacks: onOpen(hello), onFrame(frame), onState(state, detail),
-   * onEnd(reason) with reason 'signed-out' | 'access-removed' | 'forbidden-origin'.
+   * onEnd(reason) with reason 'signed-out' | 'access-removed' | 'forbidden-origin' |
+   * 'outdated' (the server no longer speaks this page's protocol: reload).
    * States: connecting, live, reconnecting (detail: ms), offline, stopped.
    */
   constructor(callbacks) {
@@ -125,6 +130,8 @@ export class Socket {
     if (!frame || typeof frame !== 'object') return;
     this.alive();
     if (frame.type === 'hello') {
+      // Our version first: the server refuses any other first frame (4006).
+      this.ws.send(JSON.stringify({ type: 'hello', id: 'hello', v: PROTOCOL_VERSION }));
       clearTimeout(this.helloTimer);
       this.helloTimer = null;
       this.live = true;
@@ -151,6 +158,11 @@ export class Socket {
     if (code === CLOSE_ACCESS_REMOVED) {
       this.stopped = true;
       this.cb.onEnd('access-removed');
+      return;
+    }
+    if (code === CLOSE_UNSUPPORTED_VERSION) {
+      this.stopped = true;
+      this.cb.onEnd('outdated');
       return;
     }
     if (CLOSE_FATAL.has(code)) {

@@ -20,6 +20,7 @@ export const TEXT = {
   catchingUp: 'Catching up…',
   historyRetrying: 'Could not load the history; retrying…',
   forbiddenOrigin: 'This page is not allowed to connect to the server (origin).',
+  pageOutdated: 'This page is out of date. Reload it to continue.',
 };
 
 /** The connection line for each state of the socket (socket.js). */

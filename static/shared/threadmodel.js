@@ -3,9 +3,11 @@
 //
 // Events come in log order (live, resync) and in pages loaded backwards
 // (history), and the same event may arrive twice (a POST answer and the
-// websocket): everything here is a function of the *set* of events seen,
-// never of their order, so a repeat changes nothing and a page of older
-// events lands where it belongs. Edits, deletes and tags may arrive before
+// websocket). An event is named by its seq (staff) or, for a contact who
+// never sees a seq (protocol v2), by its opaque cursor token; its position
+// in the log is its seq, or for a token the order it arrived in: the stream
+// delivers in log order, and an older history page (applyPage with
+// `older`) lands before everything seen. A repeat changes nothing. Edits, deletes and tags may arrive before
 // the item they name (an older page not loaded yet): they are kept by item
 // id and count once the item is there.
 //
@@ -53,6 +55,12 @@ export function msgIdOfItem(item) {
   return dot > 0 && dot < item.length - 1 ? item.slice(dot + 1) : null;
 }
 
+/** What names `event`: its seq (staff), else its cursor token (a contact); null if neither. */
+export function eventKey(event) {
+  if (Number.isSafeInteger(event.seq)) return event.seq;
+  return typeof event.cursor === 'string' && event.cursor ? event.cursor : null;
+}
+
 const str = (v) => (typeof v === 'string' && v ? v : null);
 const timeOf = (iso) => {
   const t = Date.parse(iso);
@@ -69,8 +77,11 @@ export class ThreadModel {
     this.me = me;
     this.staff = staff;
     this.now = now;
-    this.seen = new Map(); // seq -> event (repeats are no change)
-    this.cursorSeq = new Map(); // opaque cursor -> seq, learnt from events that carry one
+    this.seen = new Map(); // key (seq, else cursor token) -> event (repeats are no change)
+    this.at = new Map(); // key -> position in the log (the seq, else the arrival order)
+    this.cursorPos = new Map(); // opaque cursor -> position, learnt from events that carry one
+    this.hi = 0; // the newest arrival position given to a token-named event
+    this.lo = 0; // the oldest one (older pages count down from here)
     this.items = new Map(); // item id -> record
     this.threadIds = new Map(); // thread -> Set of item ids
     this.summaries = new Map(); // thread -> the server's row of GET /threads
@@ -82,27 +93,66 @@ export class ThreadModel {
 
   // ---------------------------------------------------------------- input
 
+  /**
+   * A page of history in log order. `older`: it lies before every event seen
+   * ("show earlier"). Otherwise the events it shares with what was seen
+   * anchor it: the new ones before the first shared event go before
+   * everything, those between two shared events between them, the rest after.
+   * (Seqs place themselves; this matters for a contact's tokens only.)
+   */
+  applyPage(events, { older = false } = {}) {
+    const list = (Array.isArray(events) ? events : []).filter((e) => e && eventKey(e) !== null);
+    const known = list.map((e) => this.at.get(eventKey(e)));
+    let first = older ? list.length : known.findIndex((p) => p !== undefined);
+    if (first < 0) first = 0;
+    let any = false;
+    for (let i = first - 1; i >= 0; i -= 1) any = this.apply(list[i], { older: true }) || any;
+    let prev = null;
+    for (let i = first; i < list.length; i += 1) {
+      if (known[i] !== undefined) {
+        prev = known[i];
+        any = this.apply(list[i]) || any;
+        continue;
+      }
+      const next = known.slice(i + 1).find((p) => p !== undefined);
+      const at = next === undefined || prev === null ? undefined : prev + (next - prev) / 2;
+      if (at !== undefined) prev = at;
+      any = this.apply(list[i], { at }) || any;
+    }
+    return any;
+  }
+
   /** Fold one stored event (history page, live frame, POST answer); true if anything changed. */
-  apply(event) {
-    if (!event || !Number.isSafeInteger(event.seq)) return false;
-    const before = this.seen.get(event.seq);
+  apply(event, { older = false, at } = {}) {
+    const key = event ? eventKey(event) : null;
+    if (key === null) return false;
+    const before = this.seen.get(key);
     if (before) {
       // the same event again; only its redaction (a later page after a delete) is news
       if (!event.redacted || before.redacted) return false;
       const redacted = { ...before, redacted: true, blob: null };
-      this.seen.set(event.seq, redacted);
+      this.seen.set(key, redacted);
       for (const rec of this.items.values()) if (rec.event === before) rec.event = redacted;
       return this.changed();
     }
-    this.seen.set(event.seq, event);
-    if (str(event.cursor)) this.cursorSeq.set(event.cursor, event.seq);
+    this.seen.set(key, event);
+    let pos = key;
+    if (typeof key !== 'number' && at !== undefined) pos = at;
+    else if (typeof key !== 'number') {
+      if (older) this.lo -= 1;
+      else this.hi += 1;
+      pos = older ? this.lo : this.hi;
+      if (this.seen.size === 1) this.lo = this.hi = pos;
+    }
+    this.at.set(key, pos);
+    if (str(event.cursor)) this.cursorPos.set(event.cursor, pos);
     const p = event.payload && typeof event.payload === 'object' ? event.payload : {};
     if (ITEM_KINDS.has(event.kind)) {
       const thread = str(p.thread);
       if (!thread) return this.changed();
-      const id = str(p.item) || `#${event.seq}`; // an item from before item ids: its seq names it
+      const id = str(p.item) || `#${key}`; // an item from before item ids: its seq (or token) names it
       const rec = this.record(id);
-      if (rec.event && rec.event.seq <= event.seq) return this.changed(); // a second event claiming the id
+      if (rec.event && this.posOf(rec.event) <= pos) return this.changed(); // a second event claiming the id
       rec.event = event;
       rec.thread = thread;
       if (!this.threadIds.has(thread)) this.threadIds.set(thread, new Set());
@@ -112,13 +162,13 @@ export class ThreadModel {
       const typing = this.typers.get(thread);
       if (typing && who) typing.delete(who);
     } else if (event.kind === 'edit' && str(p.item)) {
-      this.record(p.item).edits.set(event.seq, event);
+      this.record(p.item).edits.set(key, event);
     } else if (event.kind === 'delete' && str(p.item)) {
-      this.record(p.item).deletes.set(event.seq, event);
+      this.record(p.item).deletes.set(key, event);
     } else if (event.kind === 'tag' && str(p.item) && str(p.tag)) {
       const tags = this.record(p.item).tags;
       const had = tags.get(p.tag);
-      if (!had || had.seq < event.seq) tags.set(p.tag, { seq: event.seq, removed: p.removed === true });
+      if (!had || had.pos < pos) tags.set(p.tag, { pos, removed: p.removed === true });
     }
     return this.changed();
   }
@@ -176,7 +226,7 @@ export class ThreadModel {
   /** My read mark in `thread` (a seq or a cursor); only forward. */
   setReadMark(thread, upto) {
     const pos = this.pos(upto);
-    if (pos === null || (this.marks.get(thread) ?? -1) >= pos) return false;
+    if (pos === null || (this.marks.get(thread) ?? -Infinity) >= pos) return false;
     this.marks.set(thread, pos);
     const s = this.summaries.get(thread);
     if (s && Number.isSafeInteger(s.unread)) this.summaries.set(thread, { ...s, unread: 0 });
@@ -189,12 +239,13 @@ export class ThreadModel {
    * newest `n` unread items I have.
    */
   setServerUnread(thread, n) {
-    const counted = this.unreadItems(thread, -1);
+    const counted = this.unreadItems(thread, -Infinity);
     const s = this.summaries.get(thread) || { thread };
     this.summaries.set(thread, { ...s, unread: n });
     if (n < counted.length) {
       const lastRead = counted[counted.length - 1 - n];
-      if ((this.marks.get(thread) ?? -1) < lastRead.event.seq) this.marks.set(thread, lastRead.event.seq);
+      const at = this.posOf(lastRead.event);
+      if ((this.marks.get(thread) ?? -Infinity) < at) this.marks.set(thread, at);
     }
     return this.changed();
   }
@@ -218,7 +269,7 @@ export class ThreadModel {
     let lastSeq = null;
     for (const rec of all) {
       lastAt = Math.max(lastAt, timeOf(rec.event.created_at));
-      lastSeq = Math.max(lastSeq ?? 0, rec.event.seq);
+      lastSeq = Math.max(lastSeq ?? -Infinity, this.posOf(rec.event));
     }
     return {
       thread: id,
@@ -250,7 +301,7 @@ export class ThreadModel {
 
   /** Unread items of `thread`: after my read mark, not mine, not deleted. */
   unread(thread) {
-    const local = this.unreadItems(thread, this.marks.get(thread) ?? -1).length;
+    const local = this.unreadItems(thread, this.marks.get(thread) ?? -Infinity).length;
     const server = this.summaries.get(thread);
     const { opener } = this.visibleItems(thread);
     // with the opener not loaded, older unread items may be missing here: the server counted them
@@ -264,17 +315,17 @@ export class ThreadModel {
 
   /** The id of the first unread item of `thread` (jump target), or null. */
   firstUnread(thread) {
-    const first = this.unreadItems(thread, this.marks.get(thread) ?? -1)[0];
+    const first = this.unreadItems(thread, this.marks.get(thread) ?? -Infinity)[0];
     return first ? first.id : null;
   }
 
-  /** The newest position of `thread` to send as a read mark: {upto, seq} or null. */
+  /** The newest position of `thread` to send as a read mark: {upto (a seq or a token), pos} or null. */
   readUpto(thread) {
     const { opener, replies } = this.visibleItems(thread);
     const last = replies.length ? replies[replies.length - 1] : opener;
     if (!last) return null;
     const e = last.event;
-    return { upto: str(e.cursor) || e.seq, seq: e.seq };
+    return { upto: str(e.cursor) || e.seq, pos: this.posOf(e) };
   }
 
   /** Who is typing in `thread` now (not me), by name. */
@@ -327,11 +378,16 @@ export class ThreadModel {
     return rec;
   }
 
+  /** The position in the log of a folded event. */
+  posOf(event) {
+    return this.at.get(eventKey(event)) ?? -Infinity;
+  }
+
   /** A position in the log: a seq, or a cursor learnt from an event (or one made of digits). */
   pos(upto) {
     if (Number.isSafeInteger(upto)) return upto;
     if (typeof upto !== 'string') return null;
-    if (this.cursorSeq.has(upto)) return this.cursorSeq.get(upto);
+    if (this.cursorPos.has(upto)) return this.cursorPos.get(upto);
     return /^[0-9]{1,15}$/.test(upto) ? Number(upto) : null;
   }
 
@@ -345,8 +401,8 @@ export class ThreadModel {
     const ok = [];
     const flagged = [];
     for (const e of rec.edits.values()) (sender && actorId(e.actor) === sender ? ok : flagged).push(e);
-    ok.sort((a, b) => a.seq - b.seq);
-    flagged.sort((a, b) => a.seq - b.seq);
+    ok.sort((a, b) => this.posOf(a) - this.posOf(b));
+    flagged.sort((a, b) => this.posOf(a) - this.posOf(b));
     return { ok, flagged };
   }
 
@@ -356,7 +412,7 @@ export class ThreadModel {
     for (const e of rec.deletes.values()) {
       const by = actorId(e.actor);
       if ((by && by === sender) || (e.actor && e.actor.kind === 'staff')) {
-        if (!first || e.seq < first.seq) first = e;
+        if (!first || this.posOf(e) < this.posOf(first)) first = e;
       }
     }
     return first;
@@ -370,7 +426,7 @@ export class ThreadModel {
   visibleItems(thread) {
     const ids = this.threadIds.get(thread);
     const recs = ids ? [...ids].map((id) => this.items.get(id)).filter((r) => r && r.event) : [];
-    recs.sort((a, b) => a.event.seq - b.event.seq);
+    recs.sort((a, b) => this.posOf(a.event) - this.posOf(b.event));
     const opener = recs.find((r) => !str(r.event.payload && r.event.payload.parent)) || recs[0] || null;
     const replies = recs.filter((r) => r !== opener);
     let kind = null;
@@ -381,7 +437,7 @@ export class ThreadModel {
   unreadItems(thread, mark) {
     const { opener, replies } = this.visibleItems(thread);
     return [...(opener ? [opener] : []), ...replies].filter(
-      (r) => r.event.seq > mark && this.senderOf(r) !== this.me && !this.isDeleted(r),
+      (r) => this.posOf(r.event) > mark && this.senderOf(r) !== this.me && !this.isDeleted(r),
     );
   }
 
@@ -395,10 +451,13 @@ export class ThreadModel {
     const { ok, flagged } = this.acceptedEdits(rec);
     const edit = deleted ? null : ok[ok.length - 1] || null;
     const shown = deleted ? null : edit ? { ...edit, payload: { ...edit.payload, thread: rec.thread } } : e;
+    const pos = this.posOf(e);
     return {
       id: rec.id,
       thread: rec.thread,
-      seq: e.seq,
+      seq: Number.isSafeInteger(e.seq) ? e.seq : null, // none for a contact (protocol v2)
+      key: eventKey(e), // the seq, else the cursor token: what names the event
+      pos, // its place in the log (order and read marks compare these)
       kind: e.kind,
       audience: e.audience,
       internal: e.audience === 'staff',
@@ -412,9 +471,9 @@ export class ThreadModel {
       edited: Boolean(edit),
       editedAt: edit ? edit.created_at : null,
       deleted,
-      flaggedEdits: flagged.map((f) => f.seq),
+      flaggedEdits: flagged.map((f) => eventKey(f)),
       tags: this.tagsOf(rec.id),
-      unread: e.seq > (this.marks.get(rec.thread) ?? -1) && this.senderOf(rec) !== this.me && !deleted,
+      unread: pos > (this.marks.get(rec.thread) ?? -Infinity) && this.senderOf(rec) !== this.me && !deleted,
     };
   }
 
@@ -426,7 +485,7 @@ export class ThreadModel {
     for (const r of map.values()) {
       if (r.reader === this.me || r.pos === null) continue;
       let at = null;
-      for (const it of items) if (!it.deleted && it.seq <= r.pos) at = it;
+      for (const it of items) if (!it.deleted && it.pos <= r.pos) at = it;
       if (!at) continue;
       if (!out.has(at.id)) out.set(at.id, []);
       out.get(at.id).push(r.name);

@@ -61,7 +61,7 @@ async function startStream(ctx, matter, container, onEvent) {
     onFatal: () => ctx.onState('error'),
   });
   view.keysReady();
-  feed.start(new Map([[refOf(matter), matter.head ?? 0]]));
+  feed.start();
   return feed;
 }
 

@@ -12,6 +12,11 @@ implementation (``ws="websockets"``): rtportal's native transport writes
 frames straight to the socket, so the tampered server runs the ASGI
 endpoint (the same protocol core).
 
+A client's events carry cursor tokens, not seqs (protocol v2). The server
+holds the key, and so does a compromised one: ``events`` rules see and
+return seqs; the layer reads a client's tokens back and makes new ones for
+what the rule returns (``matter_ids`` names the matters it may read).
+
 The records an attacker needs are made with the rtp1 library here: a
 certificate "signed" by a root key nobody pinned, a manifest chained onto
 the real head but signed by such a key, an envelope under a key the
@@ -74,6 +79,23 @@ class Tamper:
     events: EventRule | None = None
     posted: list[dict[str, Any]] = field(default_factory=list)
     rewrites: int = 0
+    matter_ids: dict[str, int] = field(default_factory=dict)  # ref -> id, for tokens
+
+    def _apply(self, rule: EventRule, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rule`` over seqs; a client's answer gets tokens again (see the docstring)."""
+        tokens = any("cursor" in e for e in events)
+        if not tokens:
+            return rule(events)
+        codec = self.app.state.runtime.frames.cursors  # type: ignore[attr-defined]
+        opened = []
+        for e in events:
+            seq = codec.seq_of(e["cursor"], self.matter_ids[e["matter"]])
+            opened.append({**{k: v for k, v in e.items() if k != "cursor"}, "seq": seq})
+        out = []
+        for e in rule(opened):
+            token = codec.event_token(self.matter_ids[e["matter"]], e["seq"])
+            out.append({**{k: v for k, v in e.items() if k != "seq"}, "cursor": token})
+        return out
 
     @property
     def state(self) -> Any:
@@ -96,7 +118,7 @@ class Tamper:
             events = self.events
 
             def history(page: dict[str, Any]) -> dict[str, Any]:
-                return {**page, "events": events(list(page["events"]))}
+                return {**page, "events": self._apply(events, list(page["events"]))}
 
             found.append(history)
         if not found:
@@ -174,7 +196,7 @@ class Tamper:
                 await send(message)
                 return
             self.rewrites += 1
-            for out in self.events([frame]):
+            for out in self._apply(self.events, [frame]):
                 await send({"type": "websocket.send", "text": json.dumps(out)})
 
         return rewrite

@@ -40,6 +40,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
 
+from rtportal.events.cursor import CursorCodec
+from tests.support.wsjson import HELLO
+
 __all__ = [
     "ConnectionLost",
     "Gap",
@@ -120,6 +123,7 @@ class StreamClient:
         rcvbuf: int | None = None,
         connect_timeout: float = 30.0,
         auto_reconnect: bool = False,
+        cursors: CursorCodec | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one worker URL")
@@ -135,6 +139,11 @@ class StreamClient:
         self._closing = False
 
         self.hello: dict[str, Any] | None = None
+        # A contact gets tokens, never seqs (protocol v2): this harness holds the
+        # servers' key (``cursors``) to keep its bookkeeping in seqs; the wire
+        # carries tokens (``_wire``). Matter ids are learnt from the tokens.
+        self.codec = cursors
+        self._mids: dict[str, int] = {}
         self.cursors: dict[str, int] = {}  # matter -> last accepted seq
         self.heads: dict[str, int] = {}  # matter -> head from the last `subscribed`
         self.answers: dict[str, dict[str, Any]] = {}  # matter -> last subscribed/resync frame
@@ -273,6 +282,7 @@ class StreamClient:
             lost = ConnectionLost(f"{self.name}: no hello from {url} (close {conn.close_code})")
             lost.definitive = conn.close_code in _DEFINITIVE
             raise lost from exc
+        await ws.send(HELLO)  # the version this client speaks (docs/protocol.md)
         return conn, hello
 
     async def subscribe(self, matters: Sequence[str], after: int = 0) -> dict[str, dict[str, Any]]:
@@ -302,7 +312,7 @@ class StreamClient:
         frame = {
             "type": "subscribe",
             "id": rid,
-            "subs": [{"matter": m, "after": a} for m, a in cursors.items()],
+            "subs": [{"matter": m, "after": self._wire(m, a)} for m, a in cursors.items()],
         }
         await self._send_frame(conn, frame)
         out: dict[str, dict[str, Any]] = {}
@@ -344,7 +354,8 @@ class StreamClient:
             after = self.cursors[matter]
             while True:
                 r = await http.get(
-                    f"/api/v1/matters/{matter}/events", params={"after": after, "limit": 500}
+                    f"/api/v1/matters/{matter}/events",
+                    params={"after": self._wire(matter, after), "limit": 500},
                 )
                 if r.status_code != 200:
                     raise ConnectionLost(f"{self.name}: history {r.status_code}: {r.text[:200]}")
@@ -353,7 +364,7 @@ class StreamClient:
                     self._accept(matter, {**event, "matter": matter}, 0)
                 read += len(page["events"])
                 self.history_pages += 1
-                after = int(page["next"])
+                after = self._seq(matter, page["next"])
                 # Contacts: the cursor moves past staff events they never see.
                 self.cursors[matter] = max(self.cursors[matter], after)
                 if not page["more"]:
@@ -436,7 +447,7 @@ class StreamClient:
         elif kind in ("subscribed", "resync"):
             matter = str(frame.get("matter"))
             if kind == "subscribed":
-                self.heads[matter] = int(frame.get("head", 0))
+                self.heads[matter] = self._seq(matter, frame.get("head", 0))
             else:
                 self.resyncs.append(frame)
             fut = conn.subs.pop((str(frame.get("id")), matter), None)
@@ -469,8 +480,35 @@ class StreamClient:
     def _on_event(self, conn: _Conn, frame: dict[str, Any]) -> None:
         self._accept(str(frame.get("matter")), frame, conn.number)
 
+    def at(self, frame: dict[str, Any]) -> int:
+        """The seq an ``ack`` or ``event`` names (a contact's: read from its token)."""
+        matter = str(frame.get("matter"))
+        return self._seq(matter, frame["seq"] if "seq" in frame else frame["cursor"])
+
+    def _wire(self, matter: str, seq: int) -> int | str:
+        """``seq`` as this principal sends it: a contact's is a token (0: the start)."""
+        if not self.is_contact or seq == 0:
+            return seq
+        if self.codec is None:
+            raise ConnectionLost(f"{self.name}: a contact's cursor needs the servers' key")
+        return self.codec.position_token(self._mids[matter], seq)
+
+    def _seq(self, matter: str, value: Any) -> int:
+        """A cursor as received (a seq, or a contact's token) read back into the seq."""
+        if not isinstance(value, str):
+            return int(value)
+        if self.codec is None:
+            raise ConnectionLost(f"{self.name}: a contact's cursor needs the servers' key")
+        mid, seq = self.codec.open(value)
+        self._mids[matter] = mid
+        return seq
+
     def _accept(self, matter: str, frame: dict[str, Any], source: int) -> None:
         """Accept one event (``source``: connection number, 0 for HTTP history)."""
+        if "cursor" in frame:
+            if "seq" in frame:
+                self.errors.append({"type": "seq_and_cursor", "frame": frame})
+            frame = {**frame, "seq": self._seq(matter, frame["cursor"])}
         seq = int(frame["seq"])
         cursor = self.cursors.get(matter)
         if cursor is None:

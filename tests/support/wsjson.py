@@ -1,4 +1,4 @@
-"""Small helpers for tests that speak protocol v1 as JSON over a real websocket client."""
+"""Small helpers for tests that speak protocol v2 as JSON over a real websocket client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from tests.support.server import RunningServer
 
 Frame = dict[str, Any]
 TIMEOUT = 20.0
+# The client's first frame: the protocol version it speaks (docs/protocol.md).
+HELLO_FRAME: Frame = {"type": "hello", "id": "hello", "v": 2}
+HELLO = json.dumps(HELLO_FRAME)
 
 
 async def open_ws(
@@ -34,7 +37,18 @@ async def connected(server: RunningServer, token: str) -> ClientConnection:
     ws = await open_ws(server, token)
     hello = await recv(ws)
     assert hello["type"] == "hello"
+    await ws.send(HELLO)
     return ws
+
+
+def unseal(server: RunningServer, frame: Frame, matter_id: int) -> Frame:
+    """A contact's ``event``/``ack`` with its cursor token read back into the seq
+    (as only the server, holding the key, can); a staff frame as it is."""
+    if "cursor" not in frame:
+        return frame
+    assert "seq" not in frame, frame  # a contact never sees a seq
+    codec = server.app.state.runtime.frames.cursors
+    return dict(frame, seq=codec.seq_of(frame["cursor"], matter_id))
 
 
 async def recv(ws: ClientConnection) -> Frame:

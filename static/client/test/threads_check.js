@@ -35,6 +35,10 @@ const STAFF_EVENTS = [
   ev(8, 'tag', S3, { item: 'c12.bbbb', tag: 'tagAAAAAAAAAAAAAAAAAAA' }, 'staff', null),
 ];
 
+/** The token a contact gets for the event at `seq` ('tok-y' for 1: later events sort first as text). */
+export const contactToken = (seq) => `tok-${String.fromCharCode(122 - seq)}`;
+window.contactToken = contactToken;
+
 function failingKeyring() {
   return {
     problems: [],
@@ -48,10 +52,15 @@ function failingKeyring() {
 const frames = [];
 window.check = {
   frames,
-  /** A view as `who` ('client' | 'staff'), fed in `order` ('log' | 'reverse'), on protocol `v`. */
-  setup(who, { order = 'log', v = 2, keys = 'none' } = {}) {
+  /**
+   * A view as `who` ('client' | 'staff'), fed in `order` ('log' | 'reverse'), on protocol `v`;
+   * `shape: 'contact'`: the events as protocol v2 sends them to a contact (no seq, an
+   * opaque cursor token, `tok-<letters>`, whose text order is the reverse of the log's).
+   */
+  setup(who, { order = 'log', v = 2, keys = 'none', shape = 'seq' } = {}) {
     const staff = who === 'staff';
-    const events = staff ? STAFF_EVENTS : CLIENT_EVENTS;
+    let events = staff ? STAFF_EVENTS : CLIENT_EVENTS;
+    if (shape === 'contact') events = events.map(({ seq, ...rest }) => ({ ...rest, cursor: contactToken(seq) }));
     const view = new ThreadsView({ ref: REF, title: 'Smith visa' }, {
       staff,
       me: staff ? 's3' : 'c12',

@@ -184,7 +184,7 @@ test('unread: after my read mark, not mine, not deleted; the mark only moves for
   assert.equal(m.firstUnread('T1'), null);
   m.apply(msg(51, STAFF, 'T1', 's3.ggg', { parent: 's3.aaa' }));
   assert.equal(m.matterUnread(), 1);
-  assert.deepEqual(m.readUpto('T1'), { upto: 51, seq: 51 });
+  assert.deepEqual(m.readUpto('T1'), { upto: 51, pos: 51 });
   m.setReadMark('T1', m.readUpto('T1').upto);
   assert.equal(m.matterUnread(), 0);
 });
@@ -199,7 +199,7 @@ test('unread counts notes for staff; a client model never sees one to count', ()
 
 test('read marks and receipts by opaque cursor: learnt from the events that carry one', () => {
   const m = model('c12', false, [{ ...opener, cursor: 'k1' }, { ...reply1, cursor: 'k2' }, { ...reply2, cursor: 'k3' }]);
-  assert.deepEqual(m.readUpto('T1'), { upto: 'k3', seq: 3 });
+  assert.deepEqual(m.readUpto('T1'), { upto: 'k3', pos: 3 });
   m.setReadMark('T1', 'k1');
   assert.equal(m.unread('T1'), 1);
   assert.equal(m.setReadMark('T1', 'never-seen'), false);
@@ -286,4 +286,50 @@ test('threads are listed newest activity first; a thread of only edits or tags i
   m.apply(msg(92, CLIENT, 'T1', 'c12.late', { parent: 's3.aaa' }));
   assert.deepEqual(m.threads().map((t) => t.thread), ['T1', 'N1']);
   assert.equal(m.summary('T1').items, 5);
+});
+
+// A contact's events as protocol v2 sends them: no seq, an opaque cursor
+// token and created_at only (the tokens below sort against their log order
+// on purpose: the model must not order by them).
+const asContact = (event, cursor) => {
+  const { seq, ...rest } = event;
+  return { ...rest, cursor };
+};
+
+test('a contact-shaped stream: keyed by token, ordered by arrival; repeats change nothing', () => {
+  const m = new ThreadModel({ me: 'c12', staff: false, now });
+  const stream = [asContact(opener, 'zz'), asContact(reply1, 'yy'), asContact(reply2, 'aa')];
+  for (const e of stream) assert.equal(m.apply(e), true);
+  assert.equal(m.apply(asContact(reply2, 'aa')), false, 'the POST answer and the socket: once');
+  const t = m.thread('T1');
+  assert.deepEqual(t.items.map((i) => i.id), ['s3.aaa', 'c12.bbb', 's3.ccc']);
+  assert.deepEqual(t.items.map((i) => i.key), ['zz', 'yy', 'aa']);
+  assert.ok(t.items.every((i) => i.seq === null), 'a contact never sees a seq');
+  assert.equal(m.unread('T1'), 2);
+  assert.deepEqual(m.readUpto('T1'), { upto: 'aa', pos: m.thread('T1').items[2].pos });
+  m.setReadMark('T1', 'yy');
+  assert.equal(m.unread('T1'), 1);
+  assert.equal(m.firstUnread('T1'), 's3.ccc');
+  m.setReceipts('T1', [{ reader: 's3', name: 'Sam Staff', upto: 'yy' }]);
+  assert.deepEqual(m.thread('T1').seenBy.get('c12.bbb'), ['Sam Staff']);
+});
+
+test('a contact-shaped history: an older page lands before, a page anchored on what was seen fills in', () => {
+  const m = new ThreadModel({ me: 'c12', staff: false, now });
+  const e1 = asContact(opener, 't-q');
+  const e2 = asContact(reply1, 't-b');
+  const e3 = asContact(reply2, 't-x');
+  const e4 = asContact(msg(7, CLIENT, 'T1', 'c12.ggg', { parent: 's3.aaa' }), 't-a');
+  m.applyPage([e3, e4]); // the latest page
+  m.applyPage([e1, e2], { older: true }); // "show earlier"
+  assert.deepEqual(m.thread('T1').items.map((i) => i.id), ['s3.aaa', 'c12.bbb', 's3.ccc', 'c12.ggg']);
+  // an edit after everything (live), then a page that overlaps: nothing moves, the gap fills in order
+  const fresh = new ThreadModel({ me: 'c12', staff: false, now });
+  fresh.applyPage([e1, e4]);
+  fresh.applyPage([e1, e2, e3, e4]);
+  assert.deepEqual(fresh.thread('T1').items.map((i) => i.id), ['s3.aaa', 'c12.bbb', 's3.ccc', 'c12.ggg']);
+  const ed = asContact(edit(8, CLIENT, 'c12.ggg', 'T1'), 't-e');
+  fresh.apply(ed);
+  assert.equal(fresh.item('c12.ggg').edited, true);
+  assert.deepEqual(fresh.item('c12.ggg').flaggedEdits, []);
 });
