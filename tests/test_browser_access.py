@@ -294,7 +294,7 @@ async def test_portal_access_journey(
         await expect(pending).to_have_attribute("data-status", "pending", timeout=WAIT_MS)
         await expect(staff.locator(".portal-row .portal-badge")).to_have_text("Portal ON")
         # The welcome item appears live in the staff stream of the matter.
-        welcome = staff.locator(".matter-stream li.event[data-kind='welcome']")
+        welcome = staff.locator(".matter-stream li.item[data-kind='welcome']")
         await expect(welcome).to_have_count(1, timeout=WAIT_MS)
 
         first_link = await mailbox.link(CLIENT_EMAIL, 1)
@@ -340,7 +340,7 @@ async def test_portal_access_journey(
         )
         await shot(client, "client-invite-accept")
         await accept_invite(accept, None, CLIENT_PASSWORD)
-        client_welcome = client.locator("#matters li.event[data-kind='welcome']")
+        client_welcome = client.locator("#matters li.item[data-kind='welcome']")
         await expect(client_welcome).to_have_count(1, timeout=WAIT_MS)
         await expect(client.locator("#who")).to_have_text("Jo Client")
         await expect(client.locator("#conn")).to_have_attribute(

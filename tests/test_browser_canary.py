@@ -90,18 +90,18 @@ async def test_what_the_pages_type_is_stored_and_logged_nowhere(
         matter = client.locator(f"#matter-{ref}")
         await expect(matter.locator(".message-text").first).to_have_text(welcome, timeout=WAIT_MS)
         await expect(matter.locator(".message-subject").first).to_have_text(subject)
-        await client.locator(f"#reply-{ref}").fill(reply)
+        await client.locator(f"#thread-text-{ref}").fill(reply)
         await matter.locator(".composer button[type=submit]").click()
         await expect(matter.get_by_text(reply, exact=True)).to_be_visible(timeout=WAIT_MS)
 
         # --- The admin reads the reply, answers, and writes an internal note.
         staff_view = admin.locator(f"#matter-{ref}")
         await expect(staff_view.get_by_text(reply, exact=True)).to_be_visible(timeout=WAIT_MS)
-        await admin.locator(f"#reply-{ref}").fill(answer)
+        await admin.locator(f"#thread-text-{ref}").fill(answer)
         await staff_view.locator(".composer button[type=submit]").click()
         await expect(staff_view.get_by_text(answer, exact=True)).to_be_visible(timeout=WAIT_MS)
-        await admin.locator(f"#reply-{ref}").fill(note)
-        await admin.locator(f"#note-{ref}").check()
+        await admin.locator(f"#thread-text-{ref}").fill(note)
+        await admin.locator(f"#thread-note-{ref}").check()
         await staff_view.locator(".composer button[type=submit]").click()
         await expect(staff_view.locator(".message-body.internal .message-text")).to_have_text(
             note, timeout=WAIT_MS

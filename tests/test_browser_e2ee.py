@@ -42,6 +42,7 @@ from tests.support.browserfirm import accept_link
 from tests.support.keyfirm import KeyFirm, b64, key_firm, real_now_ms, tamper
 from tests.support.logins import firm_slug, give_password, staff_email
 from tests.support.server import RunningServer
+from tests.support.threadpage import client_at, item_body
 from tests.test_invites import _new_contact
 
 pytestmark = pytest.mark.timeout(240)
@@ -137,18 +138,6 @@ async def sign_in(
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
 
 
-def body_of(page: Any, at: int | str, ref: str) -> Any:
-    """The message body of the event ``at`` (a seq on a staff page, the event's
-    cursor token on a client's: protocol v2, see ``client_at``)."""
-    return page.locator(f"#ev-{ref}-{at} .message-body")
-
-
-def client_at(server: Any, kit: FirmKit, seq: int) -> str:
-    """What names event ``seq`` of ``kit``'s matter on a client's page (its token)."""
-    token: str = server.app.state.runtime.frames.cursors.event_token(kit.matter.id, seq)
-    return token
-
-
 async def e2ee_firm(
     http: httpx.AsyncClient, kit: FirmKit, settings: Settings
 ) -> tuple[KeyFirm, str]:
@@ -221,12 +210,12 @@ async def test_encrypted_conversation_journey(
         # The link's secrets left the address bar before anything else.
         assert "#" not in page.url
 
-        shown = body_of(page, client_at(portal, kit, welcome["seq"]), ref)
+        shown = item_body(page, ref, client_at(portal, kit.matter.id, welcome["seq"]))
         await expect(shown).to_have_attribute("data-crypto", "ok", timeout=WAIT_MS)
         await expect(shown.locator(".message-text")).to_have_text(WELCOME)
         await expect(shown.locator(".message-subject")).to_have_text("Welcome")
         # The altered message: a warning, never its content.
-        bad = body_of(page, client_at(portal, kit, altered["seq"]), ref)
+        bad = item_body(page, ref, client_at(portal, kit.matter.id, altered["seq"]))
         await expect(bad).to_have_attribute("data-crypto", "crypto_signature", timeout=WAIT_MS)
         await expect(bad).to_have_attribute("role", "alert")
         assert "ALTERED-SECRET" not in await page.content()
@@ -247,7 +236,7 @@ async def test_encrypted_conversation_journey(
 
         # Reply at once: encrypted in the page, read back with the library as staff.
         reply_text = f"Thanks! A question from the {layout} page."
-        await page.locator(f"#reply-{ref}").fill(reply_text)
+        await page.locator(f"#thread-text-{ref}").fill(reply_text)
         await page.locator(f"#matter-{ref} .composer button[type=submit]").click()
         reply_item = page.locator(f"#matter-{ref} .message-body[data-sender={client}]")
         await expect(reply_item.locator(".message-text")).to_have_text(reply_text, timeout=WAIT_MS)
@@ -280,18 +269,18 @@ async def test_encrypted_conversation_journey(
         await expect(staff_page.locator(f"#matter-{ref} .reply")).to_contain_text(
             "waiting for approval", timeout=WAIT_MS
         )
-        await expect(staff_page.locator(f"#matter-{ref} li.event").first).to_be_visible()
+        await expect(staff_page.locator(f"#matter-{ref} li.item").first).to_be_visible()
         await shot(staff_page, "staff-waiting", layout)
         assert await keys.approve_pending() == [f"s{kit.staff.id}"]
         await staff_page.reload()
         staff_reply = staff_page.locator(f"#matter-{ref} .message-body[data-sender={client}]")
         await expect(staff_reply.locator(".message-text")).to_have_text(reply_text, timeout=WAIT_MS)
         await expect(
-            body_of(staff_page, welcome["seq"], ref).locator(".message-text")
+            item_body(staff_page, ref, welcome["seq"]).locator(".message-text")
         ).to_have_text(WELCOME)
         # Staff write an internal note (vis 1, under the firm internal key) and a reply.
-        await staff_page.locator(f"#reply-{ref}").fill("NOTE: check the visa dates")
-        await staff_page.locator(f"#note-{ref}").check()
+        await staff_page.locator(f"#thread-text-{ref}").fill("NOTE: check the visa dates")
+        await staff_page.locator(f"#thread-note-{ref}").check()
         await staff_page.locator(f"#matter-{ref} .composer button[type=submit]").click()
         note = staff_page.locator(f"#matter-{ref} .message-body.internal .message-text")
         await expect(note).to_have_text("NOTE: check the visa dates", timeout=WAIT_MS)
@@ -326,7 +315,9 @@ async def test_encrypted_conversation_journey(
             NEW_CLIENT_PASSWORD,
         )
         await expect(
-            body_of(other, client_at(portal, kit, welcome["seq"]), ref).locator(".message-text")
+            item_body(other, ref, client_at(portal, kit.matter.id, welcome["seq"])).locator(
+                ".message-text"
+            )
         ).to_have_text(WELCOME, timeout=WAIT_MS)
         await expect(
             other.locator(f"#matter-{ref} .message-body[data-sender={client}] .message-text")
@@ -359,7 +350,7 @@ async def test_encrypted_conversation_journey(
         staff_watch = PageWatch(staff_page)
         await sign_in(staff_page, staff_watch, portal.base_url, slug, email, STAFF_PASSWORD)
         await staff_page.goto(f"{portal.base_url}/?firm={slug}#/matter/{ref}")
-        await staff_page.locator(f"#reply-{ref}").fill("After the removal")
+        await staff_page.locator(f"#thread-text-{ref}").fill("After the removal")
         await staff_page.locator(f"#matter-{ref} .composer button[type=submit]").click()
         mine = staff_page.locator(
             f"#matter-{ref} .message-body[data-sender=s{kit.staff.id}] .message-text"
@@ -406,7 +397,9 @@ async def test_portal_delivered_invite_hands_over_to_a_fresh_key(
         )
         # It still reads with the invite key until the adviser confirms the fresh one.
         await expect(
-            body_of(page, client_at(portal, kit, invite["seq"]), ref).locator(".message-text")
+            item_body(page, ref, client_at(portal, kit.matter.id, invite["seq"])).locator(
+                ".message-text"
+            )
         ).to_have_text(WELCOME, timeout=WAIT_MS)
         # The directory took the handover (PUT /keys/me); staff see it, not verified yet.
         listed = await http.get(f"/api/v1/matters/{ref}/invites", headers=kit.auth("admin"))
@@ -456,10 +449,10 @@ async def test_a_substituted_firm_root_is_refused(
         await accept_link(page, forged, CLIENT_PASSWORD)
         notice = page.locator(f"#matter-{ref} .key-notices [role=alert]", has_text="do not match")
         await expect(notice).to_be_visible(timeout=WAIT_MS)
-        shown = body_of(page, client_at(portal, kit, welcome["seq"]), ref)
+        shown = item_body(page, ref, client_at(portal, kit.matter.id, welcome["seq"]))
         await expect(shown).to_have_attribute("role", "alert", timeout=WAIT_MS)
         assert WELCOME not in await page.content()
-        assert await page.locator(f"#reply-{ref}").count() == 0
+        assert await page.locator(f"#thread-text-{ref}").count() == 0
         await shot(page, "client-root-mismatch", "desktop")
         assert watch.problems == []
         await context.close()

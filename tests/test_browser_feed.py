@@ -32,6 +32,7 @@ from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.procs import free_port, service_unavailable
 from tests.support.server import RunningServer, running_server
+from tests.support.threadpage import client_at
 from tests.support.wsclient import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -143,12 +144,6 @@ async def open_portal(context: Any, base_url: str, token: str) -> tuple[Any, Pag
     await page.goto(f"{base_url}/#token={token}")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     return page, watch
-
-
-def client_at(server: RunningServer, matter_id: int, seq: int) -> str:
-    """What names event ``seq`` on a client's page: its cursor token (protocol v2)."""
-    token: str = server.app.state.runtime.frames.cursors.event_token(matter_id, seq)
-    return token
 
 
 async def shown_seqs(

@@ -84,7 +84,7 @@ async def accept(page: Any, link: str, *, new: bool) -> None:
 
 
 async def reply(page: Any, ref: str, text: str) -> None:
-    await page.locator(f"#reply-{ref}").fill(text)
+    await page.locator(f"#thread-text-{ref}").fill(text)
     await page.locator(f"#matter-{ref} .composer button[type=submit]").click()
     await shows(page, ref, text)
 

@@ -26,6 +26,7 @@ from tests.conftest import MakeFirm
 from tests.support.browserfirm import accept_link
 from tests.support.sdkworld import sdk_world
 from tests.support.server import RunningServer
+from tests.support.threadpage import client_at, item_body
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -58,7 +59,7 @@ async def test_a_regenerated_link_replaces_the_keys_in_the_same_browser(
         page = await context.new_page()
         watch = PageWatch(page)
         await _accept(page, portal, invited.link, "first quiet harbour")
-        await page.locator(f"#reply-{ref}").fill("written with the first key")
+        await page.locator(f"#thread-text-{ref}").fill("written with the first key")
         await page.locator(f"#matter-{ref} .composer button[type=submit]").click()
         mine = page.locator(f"#matter-{ref} .message-body[data-sender=c{cleo.id}]")
         await expect(mine.locator(".message-text")).to_have_text(
@@ -77,10 +78,10 @@ async def test_a_regenerated_link_replaces_the_keys_in_the_same_browser(
         shown = [e for e in events["events"] if e["kind"] in ("welcome", "message")]
         assert len(shown) == 2
         for event, text in zip(shown, ["hello Cleo", "written with the first key"], strict=True):
-            body = page.locator(f"#ev-{ref}-{event['seq']} .message-body")
+            body = item_body(page, ref, client_at(portal, matter.id, event["seq"]))
             await expect(body).to_have_attribute("data-crypto", "ok", timeout=WAIT_MS)
             await expect(body.locator(".message-text")).to_have_text(text)
-        await page.locator(f"#reply-{ref}").fill("written with the new key")
+        await page.locator(f"#thread-text-{ref}").fill("written with the new key")
         await page.locator(f"#matter-{ref} .composer button[type=submit]").click()
         await expect(mine.last.locator(".message-text")).to_have_text(
             "written with the new key", timeout=WAIT_MS

@@ -40,7 +40,8 @@ from tests.support import tamper as t
 from tests.support.procs import free_port
 from tests.support.sdkworld import SdkWorld, sdk_world
 from tests.support.server import RunningServer, running_server
-from tests.test_browser_e2ee import body_of, sign_in
+from tests.support.threadpage import item_body, open_thread
+from tests.test_browser_e2ee import sign_in
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -484,7 +485,7 @@ async def test_browser_page_flags(
 
     async with scene(settings, make_firm, tmp_path) as s:
         context, page, watch = await cleo_page(browser, s)
-        genuine = body_of(page, s.at(s.genuine_seq), s.ref)
+        genuine = item_body(page, s.ref, s.at(s.genuine_seq))
 
         async def sync() -> None:
             # the page has seen the change: its keyring remembers the new state
@@ -502,7 +503,7 @@ async def test_browser_page_flags(
         await page.reload()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         assert attack.flagged_seq is not None
-        flagged = body_of(page, s.at(attack.flagged_seq), s.ref)
+        flagged = item_body(page, s.ref, s.at(attack.flagged_seq))
         settled = re.compile(r"^(?!pending$).+")
         await expect(flagged).to_have_attribute("data-crypto", settled, timeout=WAIT_MS)
         code = await flagged.get_attribute("data-crypto") or ""
@@ -518,7 +519,7 @@ async def test_browser_page_flags(
         stale = s.extra.get("stale_epoch")
         if stale is not None:
             before = len(s.tamper.posted)
-            await page.locator(f"#reply-{s.ref}").fill("a reply under a lie")
+            await page.locator(f"#thread-text-{s.ref}").fill("a reply under a lie")
             await page.locator(f"#matter-{s.ref} .composer button[type=submit]").click()
             status = page.locator(f"#matter-{s.ref} .composer .form-status")
             await expect(status).not_to_have_text(re.compile("^$|Sending"), timeout=WAIT_MS)
@@ -542,7 +543,7 @@ async def test_browser_page_flags_live_frames(
 
     async with scene(settings, make_firm, tmp_path) as s:
         context, page, watch = await cleo_page(browser, s)
-        await expect(body_of(page, s.at(s.genuine_seq), s.ref)).to_have_attribute(
+        await expect(item_body(page, s.ref, s.at(s.genuine_seq))).to_have_attribute(
             "data-crypto", "ok", timeout=WAIT_MS
         )
         frames = s.tamper.rewrites
@@ -563,12 +564,12 @@ async def test_browser_page_flags_live_frames(
         seq = await s.w.staff.send(s.ref, thread=s.thread, text=marker)
         assert isinstance(seq, int)  # staff see seqs
         assert s.tamper.rewrites > frames  # the frames went through the tampering layer
-        await expect(body_of(page, s.at(seq), s.ref).locator(".message-text")).to_have_text(
+        await expect(item_body(page, s.ref, s.at(seq)).locator(".message-text")).to_have_text(
             marker, timeout=WAIT_MS
         )
         codes = []
         for fake in (seq + 100, seq + 200):
-            box = body_of(page, s.at(fake), s.ref)
+            box = item_body(page, s.ref, s.at(fake))
             await expect(box).to_have_attribute("role", "alert", timeout=WAIT_MS)
             codes.append(await box.get_attribute("data-crypto") or "")
         texts = await page.locator(".message-body[data-crypto=ok] .message-text").all_inner_texts()

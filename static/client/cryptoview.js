@@ -31,6 +31,13 @@ function warning(box, code, text) {
   box.replaceChildren(title, el('p', 'crypto-warning-text', CRYPTO.failedText));
 }
 
+/** A body that is a warning only (`code`: a stable reason, `text`: what the reader is told). */
+export function flaggedBody(code, text) {
+  const box = el('div', 'message-body');
+  warning(box, code, text);
+  return box;
+}
+
 /**
  * The body element of an event carrying an envelope: a placeholder now,
  * the verified content (or a warning) once the keyring has opened it.

@@ -51,13 +51,12 @@ export async function sealAndPost(ref, keyring, seal, body, onRekey = null) {
 }
 
 /**
- * A new item: an opener (no `parent`) or a reply; staff may address a new
+ * A new item: an opener, or a reply (the server sets its `parent`); staff may address a new
  * client thread `to` contacts, or write an internal note (`internal`).
  */
-export function sendItem(ref, keyring, { thread, parent = null, to = null, subject = '', text, internal = false, onRekey = null }) {
+export function sendItem(ref, keyring, { thread, to = null, subject = '', text, internal = false, onRekey = null }) {
   const vis = internal ? VIS.STAFF : VIS.PORTAL;
   const payload = { thread };
-  if (parent) payload.parent = parent;
   if (to && to.length && !internal) payload.to = to;
   return sealAndPost(
     ref,

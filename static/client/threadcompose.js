@@ -173,8 +173,10 @@ function submit(view, mode, { text, subject, internal, to }) {
     return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', onRekey });
   }
   if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
-  const data = view.model.thread(view.open);
-  return sendItem(view.ref, kr, { thread: view.open, parent: data.opener ? data.opener.id : null, text, internal, onRekey });
+  // a reply names its thread only: the server sets `parent` to the thread's
+  // opener (docs/threads.md), which this page may not have loaded, or may
+  // name differently (a welcome's item is its thread id)
+  return sendItem(view.ref, kr, { thread: view.open, text, internal, onRekey });
 }
 
 /** A typing frame at most once per TYPING_EVERY_MS while I type in a thread (not in a new one). */

@@ -19,6 +19,7 @@
 //     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
 //       .item-head .internal-badge .edited-marker .edit-flagged .tombstone .message-body
 //       .item-tags  .item-actions button.item-edit button.item-delete  .seen-by
+//     li.item.claim#item-<ref>-<key>  another event under an item's id (replay, move): a warning
 //     #typing-<ref>             who is typing (role=status)
 //   form#thread-composer-<ref>  data-mode = reply | new | edit; data-internal = 0|1
 //     #thread-subject-<ref> (new)  #thread-text-<ref>  #thread-note-<ref> (staff, in a client thread)
@@ -31,7 +32,7 @@ import { ApiError } from '../shared/http.js';
 import { THREADS, editedAt, seenByText, typingText, unreadText } from '../shared/strings.js';
 import { listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
 import { ITEM_KINDS, ThreadModel, eventKey, msgIdOfItem } from '../shared/threadmodel.js';
-import { messageBody } from './cryptoview.js';
+import { flaggedBody, messageBody } from './cryptoview.js';
 import { MatterView } from './render.js';
 import { cannotWrite, itemActions, threadComposer } from './threadcompose.js';
 
@@ -231,6 +232,7 @@ export class ThreadsView extends MatterView {
     this.typingDue = false;
     this.drawList();
     if (this.open) this.drawThread();
+    else this.openFirst();
     this.empty.hidden = true;
     clearTimeout(this.timer);
     const next = this.model.nextTypingExpiry();
@@ -309,7 +311,22 @@ export class ThreadsView extends MatterView {
       .catch(() => {});
   }
 
-  openThread(thread) {
+  /**
+   * The conversation a reader came for, once: the thread at the top of the
+   * list (newest activity) opens by itself when the matter first shows
+   * threads, so a client with one conversation reads it at once, as in a
+   * chat. Going back to the list, or starting a new thread, keeps it closed.
+   */
+  openFirst() {
+    if (this.autoOpened || this.mode === 'new') return;
+    const first = this.listEl.querySelector('li.thread-row');
+    if (!first) return;
+    this.autoOpened = true;
+    this.openThread(first.dataset.thread, { scroll: false });
+  }
+
+  openThread(thread, { scroll = true } = {}) {
+    this.autoOpened = true;
     this.open = thread;
     this.jumpTarget = this.model.firstUnread(thread);
     this.mode = 'reply';
@@ -323,6 +340,7 @@ export class ThreadsView extends MatterView {
     this.drawList();
     this.loadReceipts(thread);
     this.loadThreadPage(thread, true);
+    if (!scroll) return;
     if (this.jumpTarget) this.jumpToUnread();
     else this.pane.scrollIntoView({ block: 'start' });
   }
@@ -412,7 +430,7 @@ export class ThreadsView extends MatterView {
     this.toLine.textContent = to || '';
 
     const keep = new Set();
-    const nodes = data.items.map((item) => {
+    const nodes = data.items.flatMap((item) => {
       keep.add(item.id);
       const key = [item.shown ? eventKey(item.shown) : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
       let row = this.rows.get(item.id);
@@ -421,7 +439,7 @@ export class ThreadsView extends MatterView {
         this.rows.set(item.id, row);
       }
       row.li.classList.toggle('unread', item.unread); // read marks restyle a row, never reopen its body
-      return row.li;
+      return [row.li, ...item.claims.map((claim) => this.claimRow(item, claim))];
     });
     for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
     for (const li of nodes) li.querySelector('.seen-by')?.remove();
@@ -482,6 +500,19 @@ export class ThreadsView extends MatterView {
     return li;
   }
 
+  /**
+   * Another event the server sent under this item's id (threadmodel.js
+   * "claims"): a replay or a copy moved to another thread. Never opened or
+   * shown: a warning in its place, under the item it copies.
+   */
+  claimRow(item, claim) {
+    const li = el('li', 'item claim');
+    li.id = `item-${this.ref}-${claim.key}`;
+    li.dataset.item = item.id;
+    li.append(flaggedBody(claim.code, claim.code === 'crypto_replay' ? THREADS.replayed : THREADS.moved));
+    return li;
+  }
+
   /** The verified body of the item's shown version (an edit must be its sender's, naming the item). */
   itemBody(item) {
     const shown = item.shown;
@@ -533,6 +564,7 @@ export class ThreadsView extends MatterView {
   // -- composer --------------------------------------------------------------
 
   startNew() {
+    this.autoOpened = true;
     this.open = null;
     this.mode = 'new';
     this.editing = null;

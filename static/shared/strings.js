@@ -448,6 +448,8 @@ export const THREADS = {
   edited: 'Edited',
   deleted: 'This message was deleted.',
   editFlagged: 'Someone other than the sender tried to change this message; their change is not shown.',
+  replayed: 'The server sent this message a second time. The copy is not shown: this should never happen.',
+  moved: 'The server sent a copy of this message under another conversation. The copy is not shown: this should never happen.',
   edit: 'Edit',
   delete: 'Delete',
   confirmDelete: 'Delete this message for everyone?',

@@ -22,6 +22,9 @@
 //   shown; an edit from anyone else is flagged on the item, never shown;
 // * a delete from the sender or from staff makes the item a tombstone
 //   (edits and content gone); a redacted event (blob erased) is one too;
+// * a second event claiming an item id (a server replaying it, or moving a
+//   copy to another thread) is never shown as the item: the earliest in the
+//   log is the item, the others its `claims`, which views flag;
 // * tags (staff): per (item, tag) the newest `tag` event decides;
 // * receipts: reader -> upto, only forward; mine move my read mark;
 // * unread: items after my read mark, not mine, not deleted;
@@ -152,7 +155,21 @@ export class ThreadModel {
       if (!thread) return this.changed();
       const id = str(p.item) || `#${key}`; // an item from before item ids: its seq (or token) names it
       const rec = this.record(id);
-      if (rec.event && this.posOf(rec.event) <= pos) return this.changed(); // a second event claiming the id
+      if (rec.event && this.posOf(rec.event) <= pos) {
+        // a second event claiming the id (a replay, or a copy moved to another
+        // thread): kept to be flagged, never shown as the item
+        rec.claims.push(event);
+        return this.changed();
+      }
+      if (rec.event) {
+        // an earlier position wins: the event shown so far becomes the claim
+        rec.claims.push(rec.event);
+        const old = this.threadIds.get(rec.thread);
+        if (old && rec.thread !== thread) {
+          old.delete(id);
+          if (!old.size) this.threadIds.delete(rec.thread);
+        }
+      }
       rec.event = event;
       rec.thread = thread;
       if (!this.threadIds.has(thread)) this.threadIds.set(thread, new Set());
@@ -372,7 +389,7 @@ export class ThreadModel {
   record(id) {
     let rec = this.items.get(id);
     if (!rec) {
-      rec = { id, thread: null, event: null, edits: new Map(), deletes: new Map(), tags: new Map() };
+      rec = { id, thread: null, event: null, claims: [], edits: new Map(), deletes: new Map(), tags: new Map() };
       this.items.set(id, rec);
     }
     return rec;
@@ -472,6 +489,14 @@ export class ThreadModel {
       editedAt: edit ? edit.created_at : null,
       deleted,
       flaggedEdits: flagged.map((f) => eventKey(f)),
+      // other events claiming this item id, in log order: a copy in the same
+      // thread is a replay, one in another thread a move (both flagged)
+      claims: [...rec.claims]
+        .sort((a, b) => this.posOf(a) - this.posOf(b))
+        .map((c) => ({
+          key: eventKey(c),
+          code: str(c.payload && c.payload.thread) === rec.thread ? 'crypto_replay' : 'crypto_wrong_context',
+        })),
       tags: this.tagsOf(rec.id),
       unread: pos > (this.marks.get(rec.thread) ?? -Infinity) && this.senderOf(rec) !== this.me && !deleted,
     };

@@ -106,6 +106,22 @@ test('the same event twice is no change; order of arrival does not matter', () =
   assert.equal(m.apply({ kind: 'message' }), false, 'an event without a seq is ignored');
 });
 
+test('a second event claiming an item id is flagged, never shown: a replay in its thread, a move elsewhere', () => {
+  const replay = { ...opener, seq: 40 };
+  const moved = { ...opener, seq: 41, payload: { ...opener.payload, thread: 'ELSEWHERE' } };
+  for (const order of [[...WORLD, replay, moved], [moved, replay, ...WORLD]]) {
+    const m = model('c12', false, order);
+    const item = m.item('s3.aaa');
+    assert.equal(item.key, opener.seq, 'the earliest in the log is the item');
+    assert.deepEqual(item.claims, [
+      { key: 40, code: 'crypto_replay' },
+      { key: 41, code: 'crypto_wrong_context' },
+    ]);
+    assert.equal(m.thread('ELSEWHERE'), null, 'a moved copy opens no thread');
+    assert.deepEqual(m.thread('T1').items.map((i) => i.id), ['s3.aaa', 'c12.bbb', 's3.ccc', 's4.ddd']);
+  }
+});
+
 test('edits: the newest by the sender is shown; an edit by anyone else is flagged, not shown', () => {
   const events = [...WORLD, edit(10, CLIENT, 'c12.bbb', 'T1'), edit(12, CLIENT, 'c12.bbb', 'T1'), edit(11, STAFF, 'c12.bbb', 'T1')];
   const m = model('s3', true, events);
