@@ -30,6 +30,7 @@ import pytest
 from rtportal.app import create_app
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
+from tests.support import pagewait
 from tests.support.procs import free_port, service_unavailable
 from tests.support.server import RunningServer, running_server
 from tests.support.threadpage import client_at
@@ -48,7 +49,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-WAIT_MS = 15_000  # generous: 2 shared cores under a full test suite
+WAIT_MS = pagewait.WAIT_MS
 
 
 @pytest.fixture

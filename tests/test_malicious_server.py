@@ -40,7 +40,7 @@ from tests.support import tamper as t
 from tests.support.procs import free_port
 from tests.support.sdkworld import SdkWorld, sdk_world
 from tests.support.server import RunningServer, running_server
-from tests.support.threadpage import item_body, open_thread
+from tests.support.threadpage import item_body
 from tests.test_browser_e2ee import sign_in
 
 pytestmark = pytest.mark.timeout(300)

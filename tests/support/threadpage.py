@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.browserfirm import WAIT_MS
+from tests.support.pagewait import WAIT_MS
 
 
 def client_at(server: Any, matter_id: int, seq: int) -> str:
