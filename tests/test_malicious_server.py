@@ -145,6 +145,7 @@ class Attack:
     flagged_seq: int | None = None  # the event whose place must hold a warning
     once: bool = False  # the marker is genuine content, shown once at most (replay)
     about_keys: bool = True  # a lie about keys: the victim must not write under it either
+    thread: str | None = None  # the thread that holds the flagged event (default: the scene's)
 
 
 def injected_event(s: Scene, seq: int, blob: bytes, actor_id: int) -> dict[str, Any]:
@@ -360,7 +361,7 @@ async def move_message(s: Scene) -> Attack:
     def arm() -> None:
         s.tamper.events = move
 
-    return Attack(s.genuine, arm, s.genuine_seq, about_keys=False)
+    return Attack(s.genuine, arm, s.genuine_seq, about_keys=False, thread="moved-elsewhere")
 
 
 async def replay(s: Scene) -> Attack:
@@ -490,8 +491,10 @@ async def test_browser_page_flags(
         async def sync() -> None:
             # the page has seen the change: its keyring remembers the new state
             await page.reload()
+            await open_thread(page, s.ref, s.thread)
             await expect(genuine).to_have_attribute("data-crypto", "ok", timeout=WAIT_MS)
 
+        await open_thread(page, s.ref, s.thread)
         await expect(genuine).to_have_attribute("data-crypto", "ok", timeout=WAIT_MS)
         notices = page.locator(f"#matter-{s.ref} .key-notices [role=alert]")
         # the genuine state raises no alarm (so an alarm below is the attack's)
@@ -503,6 +506,7 @@ async def test_browser_page_flags(
         await page.reload()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         assert attack.flagged_seq is not None
+        await open_thread(page, s.ref, attack.thread or s.thread)
         flagged = item_body(page, s.ref, s.at(attack.flagged_seq))
         settled = re.compile(r"^(?!pending$).+")
         await expect(flagged).to_have_attribute("data-crypto", settled, timeout=WAIT_MS)
@@ -543,6 +547,7 @@ async def test_browser_page_flags_live_frames(
 
     async with scene(settings, make_firm, tmp_path) as s:
         context, page, watch = await cleo_page(browser, s)
+        await open_thread(page, s.ref, s.thread)
         await expect(item_body(page, s.ref, s.at(s.genuine_seq))).to_have_attribute(
             "data-crypto", "ok", timeout=WAIT_MS
         )

@@ -46,7 +46,10 @@ test('every endpoint of the contract, by its path and method', async () => {
 });
 
 test('frames: read, typing (internal only when asked), and the server frames a view folds', () => {
-  assert.deepEqual(A.readFrame('M', 'T', 'k1'), { type: 'read', matter: 'M', thread: 'T', upto: 'k1' });
+  const read = A.readFrame('M', 'T', 'k1');
+  assert.deepEqual({ ...read, id: undefined }, { type: 'read', id: undefined, matter: 'M', thread: 'T', upto: 'k1' });
+  assert.match(read.id, /^r[0-9]+$/);
+  assert.notEqual(A.readFrame('M', 'T', 'k1').id, read.id, 'each read frame has its own id');
   assert.deepEqual(A.typingFrame('M', 'T'), { type: 'typing', matter: 'M', thread: 'T' });
   assert.deepEqual(A.typingFrame('M', 'T', true), { type: 'typing', matter: 'M', thread: 'T', internal: true });
   assert.deepEqual([...A.THREAD_FRAMES].sort(), ['receipt', 'typing', 'unread']);
