@@ -57,6 +57,8 @@ export function cannotWrite(view) {
   return null;
 }
 
+const drafts = new Map(); // `${ref}\0${thread}` ('' for a new thread) -> {text, subject}: this page's unsent drafts
+
 /**
  * The composer of `view` in `mode`: `reply` in the open thread `data`
  * (staff: a note toggle in a client thread; always a note in an internal
@@ -116,6 +118,19 @@ export function threadComposer(view, data, mode) {
   const status = el('p', 'form-status');
   status.setAttribute('role', 'status');
   form.append(actions, status);
+  // What is typed survives the composer being drawn again (keys arriving, the
+  // matter redrawn, another thread opened and this one again) until it is sent.
+  const draft = mode === 'edit' ? null : `${ref}\u0000${mode === 'new' ? '' : view.open}`;
+  if (draft !== null) {
+    const kept = drafts.get(draft);
+    if (kept) {
+      text.value = kept.text;
+      if (subject) subject.value = kept.subject;
+    }
+    const keep = () => drafts.set(draft, { text: text.value, subject: subject ? subject.value : '' });
+    text.addEventListener('input', keep);
+    if (subject) subject.addEventListener('input', keep);
+  }
 
   const internalNow = () => internalThread || (mode === 'edit' && view.editing.internal) || Boolean(note && note.checked) || Boolean(extra && extra.internal());
   const look = () => {
@@ -151,6 +166,7 @@ export function threadComposer(view, data, mode) {
       view.add(event);
       status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
       text.value = '';
+      if (draft !== null) drafts.delete(draft);
       if (mode === 'new') view.openThread(event.payload.thread);
       else if (mode === 'edit') view.setMode('reply');
     } catch (err) {
