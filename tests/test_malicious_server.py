@@ -40,7 +40,7 @@ from tests.support import tamper as t
 from tests.support.procs import free_port
 from tests.support.sdkworld import SdkWorld, sdk_world
 from tests.support.server import RunningServer, running_server
-from tests.support.threadpage import item_body
+from tests.support.threadpage import item_body, open_thread
 from tests.test_browser_e2ee import sign_in
 
 pytestmark = pytest.mark.timeout(300)
@@ -535,7 +535,11 @@ async def test_browser_page_flags(
         assert code not in ("ok", "pending")
         assert not shown_as_genuine
         assert "NOT detected" not in outcome
-        assert watch.problems == []  # no script error: the page handled every lie
+        # no script error: the page handled every lie. The one refusal allowed is the
+        # real server's 404 for the thread a moved copy names (the lie is in the events
+        # only: the server behind the tampering knows no such thread).
+        moved = f"/threads/{attack.thread}/" if attack.thread else None
+        assert [p for p in watch.problems if not (moved and moved in p and "404" in p)] == []
 
 
 async def test_browser_page_flags_live_frames(
