@@ -11,9 +11,12 @@ skip, read marks for half of each matter's threads and a tag on one message
 in 97. Each case reads a page of 50 exactly as ``GET /api/v1/feed`` does
 (``rtportal.threads.feed.read_feed`` in a read session of ``Database``:
 statements, rows, the wire views), ``--runs`` times after 20 warm-up reads;
-the table gives the median and p95 in ms. The PostgreSQL database
-``rtportal_bench_feed`` is recreated beside the ``--pg`` URL and vacuumed
-and analysed after the seed (as autovacuum would have).
+the table gives the median and p95 in ms. On PostgreSQL the server's own
+time for the page's statements is measured too (``server``: planning +
+execution by ``EXPLAIN (ANALYZE, TIMING OFF)``, summed over the statements,
+median and min of 30): the database's cost apart from the client process.
+The PostgreSQL database ``--pg-name`` is recreated beside the ``--pg`` URL
+and vacuumed and analysed after the seed (as autovacuum would have).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from bench.append_cost import _recreate
@@ -135,6 +139,8 @@ async def measure(url: str, principal: Principal, runs: int) -> dict[str, dict[s
             first = await page()
             assert first.rows, name  # every case has rows to show
             out[name] = await timed(page, runs)
+            if db.backend == "postgresql":
+                out[name].update(await server_time(db, page))
             if name == "all types":  # and the page after it, by its cursor
                 before = FeedCursor(first.last_id).before if first.last_id else None
                 second = FeedQuery(limit=PAGE, before=before)
@@ -149,8 +155,38 @@ async def measure(url: str, principal: Principal, runs: int) -> dict[str, dict[s
     return out
 
 
+async def server_time(db: Database, page: Callable[[], Awaitable[Any]]) -> dict[str, float]:
+    """PostgreSQL's planning + execution time (ms) of the statements one page sends,
+    summed: median and min of 30 ``EXPLAIN (ANALYZE, TIMING OFF)`` runs."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            sent.append((statement, params))
+
+    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await page()
+    finally:
+        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    totals = []
+    async with db.autocommit() as conn:
+        for _ in range(30):
+            total = 0.0
+            for statement, params in sent:
+                explain = "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement
+                value = await conn.fetchval(explain, *params)  # decoded or not, per codec
+                plan = (json.loads(value) if isinstance(value, str) else value)[0]
+                total += plan["Planning Time"] + plan["Execution Time"]
+            totals.append(total)
+    return {"server": round(statistics.median(totals), 2), "server_min": round(min(totals), 2)}
+
+
 def _cell(r: dict[str, float]) -> str:
-    return f"{r['min']} / {r['p50']} / {r['p95']} ({r['cpu']})"
+    cell = f"{r['min']} / {r['p50']} / {r['p95']} ({r['cpu']})"
+    if "server" in r:
+        cell += f" [server {r['server']} ({r['server_min']})]"
+    return cell
 
 
 def table(what: str, results: dict[str, dict[str, dict[str, float]]]) -> None:
@@ -171,13 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-name", default="rtportal_bench_feed", help="database to recreate")
     parser.add_argument("--no-pg", action="store_true")
     args = parser.parse_args(argv)
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         urls = {"sqlite": f"sqlite+aiosqlite:///{Path(tmp) / 'feed.db'}"}
         if not args.no_pg:
-            urls["postgresql"] = asyncio.run(_recreate(args.pg, "rtportal_bench_feed"))
+            urls["postgresql"] = asyncio.run(_recreate(args.pg, args.pg_name))
         for backend, url in urls.items():
             start = time.monotonic()
             principal = asyncio.run(_seed(url, args.matters, args.events, args.noise))
