@@ -14,6 +14,7 @@ plan PostgreSQL then runs (``auto_explain`` notices of the nested statements):
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -273,3 +274,40 @@ async def test_history_and_thread_pages_read_by_their_indexes(fresh_url: str) ->
     assert any("ix_events_thread" in plan for plan in plans), plans
     assert any("uq_events_matter_id_seq" in plan for plan in plans), plans
     assert principal.kind == "staff"
+
+
+async def test_a_feed_page_is_one_statement_through_the_index(fresh_url: str) -> None:
+    """The page is one statement (its size does not grow with the matters, so
+    its planning stays cheap), each matter probed backward index-only; with
+    ``unread=1`` the walk skips the reader's own rows inside the index (its
+    ``actor_id``, migration 0012) and checks marks by their unique index."""
+    principal = await _seed_feed(fresh_url)
+    conn = await asyncpg.connect(fresh_url.replace("+asyncpg", ""))
+    try:  # the reader has read threads t0-t4 of every matter up to seq 490
+        await conn.execute(
+            "INSERT INTO read_marks (matter_id, reader, thread, seq, updated_at)"
+            " SELECT m.id, $1, 't' || g, 490, now() FROM matters m"
+            " CROSS JOIN generate_series(0, 4) AS g",
+            f"s{principal.id}",
+        )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    for query in (FeedQuery(), FeedQuery(unread=True), FeedQuery(before=10_000)):
+
+        async def run(session: Any, query: FeedQuery = query) -> None:
+            assert (await read_feed(session, principal, query)).rows
+
+        plans = await _plans_of(fresh_url, run)
+        assert len(plans) == 1, plans
+        plan = plans[0]
+        assert "Index Only Scan Backward using ix_events_feed" in plan, plan
+        assert "Seq Scan on events" not in plan, plan
+        if query.unread:
+            # the own-rows test is a filter of the index-only scan, not of a table read
+            walk = (
+                r"Index Only Scan Backward using ix_events_feed .*\n"
+                r".*Index Cond: .*\n.*Filter: .*actor_id <> "
+            )
+            assert re.search(walk, plan), plan
+            assert "uq_read_marks_matter_id_reader_thread" in plan, plan

@@ -29,8 +29,8 @@ __all__ = [
     "TimelineStep",
 ]
 
-# Migration 0011: the staff activity feed's per-matter probe (rtportal.threads.feed),
-# partial on the feed kinds.
+# Migrations 0011/0012: the staff activity feed's per-matter probe
+# (rtportal.threads.feed), partial on the feed kinds.
 FEED_KINDS = ("message", "note", "phase", "access", "bot")
 FEED_INDEX = Index(
     "ix_events_feed",
@@ -38,6 +38,7 @@ FEED_INDEX = Index(
     Event.id,
     Event.kind,
     Event.actor_kind,
+    Event.actor_id,
     Event.redacted,
     postgresql_where=Event.kind.in_(FEED_KINDS),
     sqlite_where=Event.kind.in_(FEED_KINDS),
