@@ -64,8 +64,11 @@ export function rowsOf(answer, key) {
 export const feedRows = (answer) =>
   rowsOf(answer, 'rows').map((r) => ({ ...r.event, matter: r.matter, type: r.type, tags: r.tags }));
 
-/** Client -> server: a read mark (answered by `ack`). */
-export const readFrame = (matter, thread, upto) => ({ type: 'read', matter, thread, upto });
+let readFrames = 0;
+
+/** Client -> server: a read mark (answered by `ack`, so it carries the frame `id` the server requires). */
+export const readFrame = (matter, thread, upto, id = `read-${(readFrames += 1)}`) =>
+  ({ type: 'read', id, matter, thread, upto });
 
 /** Client -> server: I am typing (staff writing a note add `internal`: staff-only typing). */
 export const typingFrame = (matter, thread, internal = false) =>

@@ -46,7 +46,10 @@ test('every endpoint of the contract, by its path and method', async () => {
 });
 
 test('frames: read, typing (internal only when asked), and the server frames a view folds', () => {
-  assert.deepEqual(A.readFrame('M', 'T', 'k1'), { type: 'read', matter: 'M', thread: 'T', upto: 'k1' });
+  assert.deepEqual(A.readFrame('M', 'T', 'k1', 'r1'), { type: 'read', id: 'r1', matter: 'M', thread: 'T', upto: 'k1' });
+  // the server refuses a read frame without an id (docs/protocol.md): each gets its own
+  const [a, b] = [A.readFrame('M', 'T', 1), A.readFrame('M', 'T', 2)];
+  assert.ok(typeof a.id === 'string' && a.id.length <= 64 && a.id !== b.id);
   assert.deepEqual(A.typingFrame('M', 'T'), { type: 'typing', matter: 'M', thread: 'T' });
   assert.deepEqual(A.typingFrame('M', 'T', true), { type: 'typing', matter: 'M', thread: 'T', internal: true });
   assert.deepEqual([...A.THREAD_FRAMES].sort(), ['receipt', 'typing', 'unread']);
