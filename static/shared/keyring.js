@@ -38,6 +38,9 @@
 //     await .open(ref, thread, blob, {seq})  -> {ok: true, sender, role, body, vis, msgId, header}
 //                                            | {ok: false, code, moved?}   (never any content then;
 //                                              moved: signed for another matter or thread)
+//     await .sealTagName(tag, name)  -> name_blob (base64url): a tag name under the firm internal key
+//     await .openTagName(tag, blob)  -> the name, verified and decrypted (throws CryptoInvalid)
+//                                  (static/shared/tagnames.js: the SDK's format, rtportal/sdk/tags.py)
 //     .chainAlarms                 Map ref -> crypto_rollback | crypto_chain: the server served
 //                                  another chain than the one remembered; open/seal refuse it
 //     .pinFrk(fingerprint)         pin the root (firm set-up, or a staff device's first certified
@@ -57,6 +60,7 @@ import * as C from '../crypto/index.js';
 import { b64url, bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
 import { CryptoInvalid } from '../crypto/errors.js';
 import { syncFirm, syncMatter } from './keysync.js';
+import * as tagNames from './tagnames.js';
 import * as store from './keystore.js';
 import { CRYPTO } from './strings.js';
 
@@ -526,6 +530,16 @@ export class Keyring {
       msgId: h.msg_id,
       header: h,
     };
+  }
+
+  /** An internal-only tag's name sealed for tag id `tag` (staff: needs the firm internal key). */
+  sealTagName(tag, name) {
+    return tagNames.sealTagName(this, tag, name);
+  }
+
+  /** The name in tag `tag`'s `name_blob`, or throws (another tag's, not staff's, altered). */
+  openTagName(tag, blob) {
+    return tagNames.openTagName(this, tag, blob);
   }
 
   _mek(ref, epoch) {

@@ -478,6 +478,7 @@ export const THREADS = {
   allThreads: 'All threads',
   tagUnnamed: 'Tag (name not readable here)',
   tagNamesUnavailable: 'Tag names are encrypted with the firm keys, which this device cannot use yet.',
+  tagSealFailed: 'The tag could not be encrypted with the firm keys on this device. Reload the page and try again.',
   notYet: 'Not available on this server yet.',
 };
 

@@ -2,16 +2,16 @@
 // a new thread is a client message to chosen client members of the matter or
 // an internal thread; the "To:" line of a client thread; internal-only tags
 // on items (add, remove, create) and the thread list's tag filter. Tag names
-// are ciphertext under the firm internal key (docs/threads.md
-// "Encryption"): the keyring names them (`openTagName`, `sealTagName`) when
-// it can; until then a tag shows a short form of its id and new tags cannot
-// be named here.
+// are ciphertext under the firm internal key (docs/threads.md "Tags"): the
+// keyring opens and seals them (`openTagName`, `sealTagName`,
+// static/shared/tagnames.js); a device without the firm keys shows a short
+// form of a tag's id and cannot create tags. A name is only ever set as text.
 //
 // Stable hooks for tests (ref = the matter reference):
 //   #new-thread-kind-<ref>       fieldset: input[name=thread-kind][value=client|internal]
 //   #recipients-<ref>            fieldset of input.recipient[type=checkbox][value=<contact id>]
 //   #tag-filter-<ref>            <select> of the thread list's tag filter ('' = all)
-//   .item-tags[data-item]        per item: li.tag-chip[data-tag] with button.tag-remove,
+//   .item-tags[data-item]        per item: li.tag-chip[data-tag] with span.tag-name, button.tag-remove,
 //                                select.tag-add, input.tag-new + button.tag-create
 
 import { el } from '../shared/dom.js';
@@ -30,16 +30,21 @@ export class TagStore {
     this.onSignedOut = onSignedOut;
     this.names = new Map();
     this.loading = null;
+    this.loaded = false;
+    this.keyring = null;
+    this.asked = new Set(); // tags met on items that the last list did not have
     this.listeners = new Set();
   }
 
   load(keyring) {
+    this.keyring = keyring;
     if (!this.loading) {
       this.loading = firmTags()
         .then(async (answer) => {
           for (const row of rowsOf(answer, 'tags')) {
             if (row && typeof row.tag === 'string') this.names.set(row.tag, await this.open(keyring, row));
           }
+          this.loaded = true;
           this.changed();
         })
         .catch((err) => {
@@ -59,19 +64,35 @@ export class TagStore {
   }
 
   canName(keyring) {
-    return Boolean(keyring && typeof keyring.sealTagName === 'function');
+    // the firm internal key: a device waiting for approval has none yet
+    return Boolean(keyring && typeof keyring.sealTagName === 'function' && keyring.firmKeys && keyring.firmKeys.size > 0);
   }
 
   async create(keyring, name) {
     const tag = newThreadId(); // 16 random bytes, base64url: the same shape as a tag id
-    await createTag(tag, await keyring.sealTagName(tag, name));
+    let blob;
+    try {
+      blob = await keyring.sealTagName(tag, name);
+    } catch {
+      throw new Error(THREADS.tagSealFailed); // no firm internal key on this device (yet)
+    }
+    await createTag(tag, blob);
     this.names.set(tag, name);
     this.changed();
     return tag;
   }
 
   label(tag) {
+    if (!this.names.has(tag)) this.learn(tag);
     return this.names.get(tag) || `${THREADS.tagUnnamed} ${tag.slice(0, 6)}`;
+  }
+
+  /** A tag another staff member created since the list was read: read the list again, once. */
+  learn(tag) {
+    if (!this.loaded || this.asked.has(tag)) return;
+    this.asked.add(tag);
+    this.loading = null;
+    this.load(this.keyring);
   }
 
   changed() {
@@ -97,6 +118,7 @@ export function threadTools({ onSignedOut }) {
     return members.get(ref);
   };
   const names = new Map(); // contact id -> name (from the invites)
+  const drafts = new Map(); // item id -> the tag name being typed: a row may be redrawn meanwhile
 
   return {
     /** The thread list's tag filter. */
@@ -225,8 +247,9 @@ export function threadTools({ onSignedOut }) {
       const list = el('ul', 'tag-chips');
       list.setAttribute('aria-label', THREADS.tags);
       for (const tag of item.tags) {
-        const chip = el('li', 'tag-chip', tags.label(tag));
+        const chip = el('li', 'tag-chip');
         chip.dataset.tag = tag;
+        chip.append(el('span', 'tag-name', tags.label(tag)));
         const remove = el('button', 'tag-remove', '×');
         remove.type = 'button';
         remove.setAttribute('aria-label', removeTagText(tags.label(tag)));
@@ -246,7 +269,22 @@ export function threadTools({ onSignedOut }) {
         }));
       };
       fill();
-      tags.load(view.keyring).then(fill);
+      // names read (or learnt) after this item was drawn: relabel in place, so a name
+      // being typed in the field below stays; a box no longer on screen lets go
+      const relabel = () => {
+        if (!box.isConnected) {
+          tags.listeners.delete(relabel);
+          return;
+        }
+        for (const chip of list.children) {
+          const text = tags.label(chip.dataset.tag);
+          chip.querySelector('.tag-name').textContent = text;
+          chip.querySelector('.tag-remove').setAttribute('aria-label', removeTagText(text));
+        }
+        fill();
+      };
+      tags.listeners.add(relabel);
+      tags.load(view.keyring);
       add.addEventListener('change', () => add.value && act(add.value, false));
       box.append(list, add);
       if (tags.canName(view.keyring)) {
@@ -254,13 +292,18 @@ export function threadTools({ onSignedOut }) {
         name.maxLength = 100;
         name.setAttribute('aria-label', THREADS.newTagName);
         name.placeholder = THREADS.newTagName;
+        name.value = drafts.get(item.id) || '';
+        name.addEventListener('input', () => drafts.set(item.id, name.value));
         const create = el('button', 'button quiet tag-create', THREADS.createTag);
         create.type = 'button';
         create.addEventListener('click', async () => {
           const value = name.value.trim();
           if (!value) return;
           try {
-            await act(await tags.create(view.keyring, value), false);
+            const tag = await tags.create(view.keyring, value);
+            drafts.delete(item.id);
+            name.value = '';
+            await act(tag, false);
           } catch (err) {
             status.textContent = errorText(err);
           }
