@@ -29,9 +29,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from rtportal import base64url
 from rtportal.access.removal import end_membership
 from rtportal.base64url import decode as b64decode
 from rtportal.crypto.backup import Argon2Params, derive_password_keys
+from rtportal.crypto.envelope import Envelope
 from rtportal.crypto.keys import fingerprint_text
 from rtportal.crypto.manifest import Manifest
 from rtportal.db.models import Credential, Event, OutboxMessage
@@ -116,7 +118,15 @@ async def portal_link(kit: FirmKit) -> str:
 async def post_blob(
     http: httpx.AsyncClient, kit: FirmKit, thread: str, blob: bytes, *, who: str = "staff"
 ) -> dict[str, Any]:
-    body = {"kind": "message", "payload": {"thread": thread}, "blob": b64(blob)}
+    # the item id's client part is the envelope's msg_id, as a page sends it (readers
+    # check an item's id against its envelope: docs/threads.md "Ids")
+    msg_id = base64url.encode(Envelope.decode(blob).header.msg_id)
+    body = {
+        "kind": "message",
+        "payload": {"thread": thread},
+        "blob": b64(blob),
+        "client_id": msg_id,
+    }
     answer = await http.post(f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth(who))
     assert answer.status_code == 201, answer.text
     event: dict[str, Any] = answer.json()["event"]

@@ -13,18 +13,10 @@ checked after a later message reached it; neither name is in the
 database, the file store or the server log. Screenshots:
 docs/screenshots/staff-tags-{desktop,phone}.png.
 
-The server's ``hello`` still says protocol 1 (docs/protocol.md) and the
-pages show threads from version 2 on; the staff pages' websocket goes
-through ``threads_on``, which passes every frame unchanged both ways and
-only reads ``hello.v`` as 2. A staff page's frames are the same in both
-versions (version 2 changes what contacts see); the client's page is not
-routed and stays on the flat list.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import pytest
@@ -45,6 +37,7 @@ from tests.support.canary import canary, log_lines, search  # noqa: F401 - log_l
 from tests.support.keyfirm import b64, real_now_ms
 from tests.support.logins import give_password, staff_email
 from tests.support.server import RunningServer
+from tests.support.threadpage import open_thread
 from tests.test_browser_feed import PageWatch
 from tests.test_browser_timeline import fits
 from tests.test_invites import _new_contact
@@ -61,50 +54,16 @@ SDK_NAME = "Visa <b>lodged</b> — SDK"
 PASSWORD = e2ee.STAFF_PASSWORD
 
 
-async def threads_on(page: Any) -> None:
-    """Every /ws frame passed through unchanged, ``hello.v`` read as 2 (see the docstring)."""
-
-    def handler(ws: Any) -> None:
-        server = ws.connect_to_server()
-
-        def to_page(message: str | bytes) -> None:
-            if isinstance(message, str) and message.startswith('{"type":"hello"'):
-                frame = json.loads(message)
-                if frame.get("v") == 1:
-                    frame["v"] = 2
-                    message = json.dumps(frame, separators=(",", ":"))
-            ws.send(message)
-
-        server.on_message(to_page)
-
-    await page.route_web_socket(re.compile(r"^wss?://[^/]+/ws$"), handler)
-
-
 async def staff_page(
     browser: Any, layout: str, base: str, slug: str, email: str, dialogs: list[str]
 ) -> tuple[Any, Any, PageWatch]:
-    """A staff member signed in in a browser of their own (the page registers their key);
-    the flat page until ``threads_on`` (its "waiting for approval" line is the flat composer's)."""
+    """A staff member signed in in a browser of their own (the page registers their key)."""
     context = await browser.new_context(**LAYOUTS[layout])
     page = await context.new_page()
     page.on("dialog", lambda d: dialogs.append(d.message))
     watch = PageWatch(page)
     await e2ee.sign_in(page, watch, base, slug, email, PASSWORD)
     return context, page, watch
-
-
-async def open_thread(page: Any, ref: str, thread: str) -> Any:
-    """The matter's thread list, then ``thread``: its pane."""
-    from playwright.async_api import expect
-
-    row = page.locator(f"#thread-list-{ref} li.thread-row[data-thread='{thread}']")
-    # the thread's first page of items redraws its rows: typed into after it arrived
-    page_of_items = f"/api/v1/matters/{ref}/threads/{thread}/items"
-    async with page.expect_response(lambda r: page_of_items in r.url, timeout=WAIT_MS):
-        await row.locator(".thread-open").click(timeout=WAIT_MS)
-    pane = page.locator(f"#thread-{ref}")
-    await expect(pane).to_have_attribute("data-thread", thread, timeout=WAIT_MS)
-    return pane
 
 
 @pytest.mark.parametrize("layout", ["desktop", "phone"])
@@ -127,7 +86,7 @@ async def test_staff_name_tags_in_the_page_and_only_staff_read_them(
         secret, token = await e2ee.invite_round(http, kit, keys, contact_id, "own_mail")
         thread = f"welcome-{contact_id}"
 
-        # The client accepts; their page is not routed (protocol 1: the flat list).
+        # The client accepts and opens the welcome thread.
         client_context = await browser.new_context(**LAYOUTS[layout])
         client = await client_context.new_page()
         client.on("dialog", lambda d: dialogs.append(d.message))
@@ -137,7 +96,7 @@ async def test_staff_name_tags_in_the_page_and_only_staff_read_them(
         await accept_link(client, link, e2ee.CLIENT_PASSWORD)
         # The client asks a question: the item the staff will tag.
         question = "When will my visa be decided?"
-        await client.locator(f"#reply-{ref}").fill(question)
+        await client.locator(f"#thread-text-{ref}").fill(question)
         await client.locator(f"#matter-{ref} .composer button[type=submit]").click()
         asked = client.locator(f"#matter-{ref} .message-body[data-sender=c{contact_id}]")
         await expect(asked.locator(".message-text")).to_have_text(question, timeout=WAIT_MS)
@@ -155,15 +114,14 @@ async def test_staff_name_tags_in_the_page_and_only_staff_read_them(
         pages = [await staff_page(browser, layout, base, slug, e, dialogs) for e in emails]
         for _, page, _ in pages:
             await page.goto(f"{base}/?firm={slug}#/matter/{ref}")
-            await expect(page.locator(f"#matter-{ref} .reply")).to_contain_text(
+            await expect(page.locator(f"#thread-{ref} .key-notice")).to_contain_text(
                 "waiting for approval", timeout=WAIT_MS
             )
         approved = await keys.approve_pending()
         assert sorted(approved) == sorted([f"s{kit.staff.id}", f"s{tess.id}"])
         (_, sam, sam_watch), (_, tes, tes_watch) = pages
         for page in (sam, tes):
-            await threads_on(page)
-            await page.reload()
+            await page.reload()  # the firm keys wrapped to them since
         # The second staff member has the thread open before the tag exists.
         tes_pane = await open_thread(tes, ref, thread)
         sam_pane = await open_thread(sam, ref, thread)

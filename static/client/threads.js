@@ -13,7 +13,8 @@
 //   #thread-list-<ref>          <ul> of li.thread-row[data-thread][data-kind][data-unread]
 //     .thread-open (button) .thread-title .thread-time .unread-count .thread-typing .internal-badge
 //   #new-thread-<ref>           button: start a new thread
-//   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal
+//   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal,
+//                               data-loaded=1 once its first page of items arrived
 //     .thread-back  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
 //     li.divider                where the unread began when the thread was opened
 //     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
@@ -382,6 +383,7 @@ export class ThreadsView extends MatterView {
       if (err instanceof ApiError && err.status === 401) this.onSignedOut();
       state.more = false;
     }
+    if (first) state.loaded = true; // the pane says so (data-loaded) on its next draw
     this.schedule(true);
   }
 
@@ -421,6 +423,7 @@ export class ThreadsView extends MatterView {
     this.pane.dataset.thread = data.thread;
     this.pane.dataset.kind = data.kind;
     const paging = this.pages.get(data.thread);
+    this.pane.dataset.loaded = paging && paging.loaded ? '1' : '0';
     this.earlierItems.hidden = !(paging && paging.more);
     this.pane.classList.toggle('internal', data.kind === 'internal');
     this.heading.replaceChildren(el('span', null, this.titles.get(data.thread) || THREADS.untitled));

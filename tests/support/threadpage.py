@@ -24,12 +24,20 @@ def item_body(page: Any, ref: str, key: int | str) -> Any:
     return page.locator(f"#item-{ref}-{key} .message-body")
 
 
-async def open_thread(page: Any, ref: str, thread: str) -> None:
-    """Click the thread's row in the thread list and wait for its view."""
+async def open_thread(page: Any, ref: str, thread: str) -> Any:
+    """Open ``thread`` from the matter's thread list, as a reader would; returns its pane.
+
+    On a phone an open thread (the newest opens by itself) replaces the list:
+    back to the list first. Returns once the thread's first page of items has
+    arrived (it redraws the rows, so anything typed in earlier could be lost)."""
     from playwright.async_api import expect
 
     row = page.locator(f"#thread-list-{ref} li.thread-row[data-thread='{thread}'] .thread-open")
+    await expect(row).to_have_count(1, timeout=WAIT_MS)
+    if not await row.is_visible():
+        await page.locator(f"#thread-{ref} .thread-back").click(timeout=WAIT_MS)
     await row.click(timeout=WAIT_MS)
-    await expect(page.locator(f"#thread-{ref}")).to_have_attribute(
-        "data-thread", thread, timeout=WAIT_MS
-    )
+    pane = page.locator(f"#thread-{ref}")
+    await expect(pane).to_have_attribute("data-thread", thread, timeout=WAIT_MS)
+    await expect(pane).to_have_attribute("data-loaded", "1", timeout=WAIT_MS)
+    return pane
