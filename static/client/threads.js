@@ -497,7 +497,8 @@ export class ThreadsView extends MatterView {
       flag.setAttribute('role', 'alert');
       li.append(flag);
     }
-    if (this.tools) li.append(this.tools.itemTags(this, item));
+    // the welcome is the server's record of the invite, not an item the tag routes can name
+    if (this.tools && item.kind !== 'welcome') li.append(this.tools.itemTags(this, item));
     // the welcome item is the server's record of the invite: not edited or deleted from here
     if (item.mine && this.keyring && item.kind !== 'welcome') li.append(itemActions(this, item));
     return li;
