@@ -207,3 +207,22 @@ async def test_hub_gap_fill_reads_pages_bounded_in_bytes(
             await hub.stop()
             await broker.close()
             await worker_db.close()
+
+
+async def test_a_cursor_past_any_seq_is_a_bad_request_not_a_server_error(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Seqs are 32-bit columns (and the PostgreSQL append function's types): a larger
+    cursor names no event and must be refused as such, not fail in the driver."""
+    kit = await make_firm()
+    url = f"/api/v1/matters/{kit.ref}/events"
+    for name in ("after", "before"):
+        for value, status in ((2**31 - 1, 200), (2**31, 400), (2**40, 400), (2**53 - 1, 400)):
+            r = await http.get(url, params={name: str(value)}, headers=kit.auth("staff"))
+            assert r.status_code == status, (name, value, r.text)
+            if status == 400:
+                assert r.json()["error"]["details"]["reason"] == "not_a_cursor"
+    threads = f"/api/v1/matters/{kit.ref}/threads"
+    for path in (threads, f"{threads}/t1/items"):
+        r = await http.get(path, params={"before": str(2**40)}, headers=kit.auth("staff"))
+        assert r.status_code == 400, (path, r.text)

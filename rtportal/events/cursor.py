@@ -71,12 +71,17 @@ from rtportal.principal import Principal
 
 __all__ = ["MAX_SEQ", "TOKEN_RE", "Cursor", "CursorCodec", "FeedCursor", "Viewer", "check_shape"]
 
-MAX_SEQ = 2**53 - 1  # exact in JavaScript numbers
+# The largest seq a cursor may name: events.seq (and the PostgreSQL append
+# function's types) are 32-bit integers, so a larger cursor could name no
+# event, and bound as a query parameter it would fail in the driver. Well
+# inside 2^53 - 1, the largest integer JavaScript keeps exact.
+MAX_SEQ = 2**31 - 1
 _CURSOR_RE = re.compile(r"0|[1-9][0-9]{0,15}")
 # 16 bytes in unpadded base64url: 21 characters and one that carries 2 bits.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")
 _SEQ_BITS = 53
 _SALT_MAX = (1 << (64 - _SEQ_BITS)) - 1  # 11 bits beside the seq
+_SEQ_MASK = (1 << _SEQ_BITS) - 1
 _BLOCK = struct.Struct(">QQ")
 _KEY_LABEL = b"rtportal cursor token v2"
 
@@ -105,7 +110,7 @@ class Cursor:
 
     @classmethod
     def from_json(cls, value: object, where: str = "cursor") -> Cursor:
-        """Parse a staff cursor given as a JSON value: an integer 0 … 2^53−1, never a string."""
+        """Parse a staff cursor given as a JSON value: an integer 0 … 2^31−1, never a string."""
         # bool is an int subclass in Python; true/false is never a cursor.
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
             raise _invalid(f"{where}: must be an integer from 0 to {MAX_SEQ}", "not_a_cursor")
@@ -230,7 +235,7 @@ class CursorCodec:
         if raw is None or len(raw) != 16:
             raise _invalid(f"{where}: not a cursor token", "not_a_cursor")
         owner, low = _BLOCK.unpack(self._decrypt.update(raw))
-        return int(owner), int(low & MAX_SEQ)
+        return int(owner), int(low & _SEQ_MASK)
 
     # --- by viewer (the API) -----------------------------------------------------
 

@@ -33,7 +33,6 @@ from rtportal.threads.items import find_opener
 
 __all__ = ["routes"]
 
-_SEQ_MAX = 2**31 - 1  # events.seq is a 32-bit column: a larger cursor is "the end"
 _THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LIMIT_RE = re.compile(r"[0-9]{1,4}")
 LIST_DEFAULT, LIST_MAX = 20, 100
@@ -60,7 +59,7 @@ async def list_threads(request: Request) -> Response:
         matter, sees = await membership.can_view(session, principal, request.path_params["ref"])
         # Parsed once the matter is known (a contact's cursor is a token of it).
         given = parse_query(cursors, raw, principal, matter.id, "before")
-        before = min(MAX_SEQ if given is None else given.after, _SEQ_MAX)
+        before = MAX_SEQ if given is None else given.after
         rows = await reading.list_threads(session, matter.id, principal, sees, before, limit)
     body = []
     for row in rows:
@@ -101,7 +100,6 @@ async def thread_items(request: Request) -> Response:
                 cursors, raw, principal, matter.id, "after" if forward else "before"
             )
             at = (0 if forward else MAX_SEQ) if given is None else given.after
-            at = min(at, _SEQ_MAX)
             if _THREAD_RE.fullmatch(thread) is None:
                 raise NotFound("no such thread", reason="no_such_thread")
             opener = await find_opener(session, matter.id, thread)
