@@ -510,14 +510,25 @@ async def test_portal_access_journey(
         await nina_row.get_by_label("Role").select_option("matter_admin")
         await expect(nina_row.locator(".form-status")).to_have_text("Saved.", timeout=WAIT_MS)
         # Firm settings: client access lasts 90 days from now on.
+        # and staff read receipts are hidden from clients.
         firm_form = staff.locator("#firm-settings form")
         await firm_form.get_by_label("Client access lasts").fill("90")
+        receipts = firm_form.get_by_label("Clients see when staff have read their messages")
+        await expect(receipts).to_be_checked()
+        await receipts.uncheck()
         await firm_form.get_by_role("button", name="Save").click()
         await expect(firm_form.locator(".form-status")).to_have_text("Saved.", timeout=WAIT_MS)
+        async with kit.db.read() as session:
+            stored = await session.get(Firm, kit.firm_id)
+            assert stored is not None and stored.hide_staff_receipts is True
         await staff.reload()
+        settings_panel = staff.locator("#firm-settings")
+        await expect(settings_panel.get_by_label("Client access lasts")).to_have_value(
+            "90", timeout=WAIT_MS
+        )
         await expect(
-            staff.locator("#firm-settings").get_by_label("Client access lasts")
-        ).to_have_value("90", timeout=WAIT_MS)
+            settings_panel.get_by_label("Clients see when staff have read their messages")
+        ).not_to_be_checked()
         await nav.get_by_role("link", name="Audit log").click()
         await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)
         await expect(staff.get_by_role("link", name="Export CSV")).to_have_attribute(

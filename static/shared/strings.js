@@ -426,6 +426,7 @@ export const phaseRow = (n) => `Phase ${n}`;
 
 /** Threads of a matter's conversation (static/client/threads.js, staff/threadtools.js). */
 export const THREADS = {
+  showStaffReceipts: 'Clients see when staff have read their messages ("Seen by")',
   listLabel: 'Conversations',
   empty: 'No conversations yet.',
   untitled: 'Message',

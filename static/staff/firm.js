@@ -1,12 +1,13 @@
 // The firm's settings (org admins): whether every staff member needs an
 // authenticator (org admins always do), whether clients see their matters'
-// timeline of steps, and how long a client's access lasts after they accept
-// an invite (empty: until removed).
+// timeline of steps, whether clients see when staff read their messages
+// ("Seen by" receipts), and how long a client's access lasts after they
+// accept an invite (empty: until removed).
 
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { STAFF, TIMELINE } from '../shared/strings.js';
+import { STAFF, THREADS, TIMELINE } from '../shared/strings.js';
 import { failed, load, panel } from './common.js';
 
 export function firmPanel(ctx) {
@@ -28,13 +29,17 @@ export function firmPanel(ctx) {
     const timeline = control('show_timeline', { type: 'checkbox', checked: firm.show_timeline !== false });
     const timelineLabel = el('label', 'inline', TIMELINE.showTimeline);
     timelineLabel.prepend(timeline);
+    const receipts = control('show_staff_receipts', { type: 'checkbox', checked: firm.hide_staff_receipts !== true });
+    const receiptsLabel = el('label', 'inline', THREADS.showStaffReceipts);
+    receiptsLabel.prepend(receipts);
     const line = statusLine();
-    form.append(totpLabel, timelineLabel, field(STAFF.accessDays, days, STAFF.accessDaysHint), button(STAFF.save), line);
+    form.append(totpLabel, timelineLabel, receiptsLabel, field(STAFF.accessDays, days, STAFF.accessDaysHint), button(STAFF.save), line);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const body = {
         require_totp: totp.checked,
         show_timeline: timeline.checked,
+        hide_staff_receipts: !receipts.checked,
         invite_expiry_days: days.value.trim() ? Number(days.value) : null,
       };
       const done = await busy(form, line, STAFF.saving, () => api('PATCH', '/api/v1/firm', body), (err) => {
