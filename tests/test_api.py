@@ -40,6 +40,12 @@ async def _post(
     )
 
 
+async def _post_note(http: httpx.AsyncClient, kit: FirmKit, i: int) -> None:
+    """Staff's ``i``-th note in the internal thread ``n`` (an event no client sees)."""
+    note = {"kind": "note", "audience": "staff", "client_id": f"n{i}", "payload": {"thread": "n"}}
+    await _post(http, kit, "staff", note)
+
+
 async def test_healthz(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
@@ -221,13 +227,7 @@ async def test_history_pages_through_view_for(
     for i in range(5):
         status = {"status": f"p{i}", "staff_detail": "x"}
         await _post(http, kit, "bot", {"kind": "bot", "payload": status})
-        note = {
-            "kind": "note",
-            "audience": "staff",
-            "client_id": f"n{i}",
-            "payload": {"thread": "n"},
-        }
-        await _post(http, kit, "staff", note)
+        await _post_note(http, kit, i)
     url = f"/api/v1/matters/{kit.ref}/events"
     page = (await http.get(url, headers=kit.auth("staff"), params={"limit": 4})).json()
     assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
@@ -463,13 +463,7 @@ async def test_history_backward_from_the_latest_page(
         await _post(
             http, kit, "staff", {"kind": "message", "client_id": f"m{i}", "payload": payload}
         )
-        note = {
-            "kind": "note",
-            "audience": "staff",
-            "client_id": f"n{i}",
-            "payload": {"thread": "n"},
-        }
-        await _post(http, kit, "staff", note)
+        await _post_note(http, kit, i)
     url = f"/api/v1/matters/{kit.ref}/events"
     latest = (
         await http.get(url, headers=kit.auth("staff"), params={"before": "9", "limit": 3})
