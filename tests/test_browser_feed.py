@@ -8,6 +8,9 @@ the HTTP API appear live, staff-only events never reach a contact's page
 (checked after a *later* portal event arrived, so a leak would be seen),
 a reload shows the history once, a server-side close (4008 slow consumer)
 is survived without loss or duplicates, and logout revokes the session.
+Protocol v2: messages and notes are thread items (``#thread-<ref>
+li.item``, docs/threads.md), the rest stays in the flat list ("Updates",
+``li.event``); both are counted, each in its place.
 
 Every wait is Playwright's auto-waiting ``expect`` with a timeout: no sleeps.
 Without Chromium or Playwright the tests skip locally and fail in CI
@@ -33,7 +36,7 @@ from tests.conftest import FirmKit, MakeFirm
 from tests.support import pagewait
 from tests.support.procs import free_port, service_unavailable
 from tests.support.server import RunningServer, running_server
-from tests.support.threadpage import client_at
+from tests.support.threadpage import client_at, item_body
 from tests.support.wsclient import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -150,18 +153,36 @@ async def open_portal(context: Any, base_url: str, token: str) -> tuple[Any, Pag
 async def shown_seqs(
     page: Any, server: RunningServer | None = None, matter_id: int = 0
 ) -> list[int]:
-    """Seqs of the rendered events, in page order (duplicates would show twice).
+    """Seqs of the rendered events of the flat list ("Updates"), in page order
+    (duplicates would show twice). Thread items are not there: ``shown_items``.
 
     On a client's page (``server`` given) the page holds no seq, only each
     event's token: asserted, then read back with the server's key."""
     if server is None:
         values = await page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.seq)")
         return [int(v) for v in values]
-    seqs = await page.locator("li.event[data-seq], span.seq").count()
+    seqs = await page.locator("li.event[data-seq], li.item[data-seq], span.seq").count()
     assert seqs == 0, "a client's page shows a seq"
     tokens = await page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.cursor)")
     codec = server.app.state.runtime.frames.cursors
     return [codec.seq_of(t, matter_id) for t in tokens]
+
+
+async def shown_items(
+    page: Any, ref: str, server: RunningServer | None = None, matter_id: int = 0
+) -> list[int]:
+    """Seqs of the items of the open thread (``#thread-<ref> li.item``), in page
+    order: a duplicate, or a claim row (a second event under an item's id,
+    which names no event), would show. A client's items carry tokens, as
+    ``shown_seqs`` reads them."""
+    rows = page.locator(f"#thread-{ref} li.item")
+    field = "seq" if server is None else "cursor"
+    values = await rows.evaluate_all(f"els => els.map(e => e.dataset.{field} ?? null)")
+    assert None not in values, f"a thread row names no event (a claim?): {values}"
+    if server is None:
+        return [int(v) for v in values]
+    codec = server.app.state.runtime.frames.cursors
+    return [codec.seq_of(t, matter_id) for t in values]
 
 
 async def record_states(page: Any) -> None:
@@ -189,8 +210,8 @@ async def test_contact_page_is_live_private_and_survives_reload(
         message = await post_event(
             client, kit, "staff", kind="message", payload={"thread": "t-1"}, blob="AQIDBAU"
         )
-        await post_event(client, kit, "staff", kind="note", audience="staff",
-                         payload={"thread": "n", "text": "SECRET-HISTORY"})  # fmt: skip
+        old_note = await post_event(client, kit, "staff", kind="note", audience="staff",
+                                    payload={"thread": "n", "text": "SECRET-HISTORY"})  # fmt: skip
         mixed = await post_event(
             client, kit, "bot", kind="bot",
             payload={"status": "Lodged", "staff_detail": "SECRET-FIELD"},
@@ -211,14 +232,26 @@ async def test_contact_page_is_live_private_and_survives_reload(
         assert cookies["rtp_session"]["value"] != token  # a session token, not the link's
         assert "rtp_session" not in await page.evaluate("document.cookie")
 
-        # History: the message is end-to-end encrypted and this device holds no keys
-        # (a login link, not a password sign-in): it says so; nothing staff-only.
-        item = page.locator(f"#ev-{kit.ref}-{at(message['seq'])}")
-        await expect(item.locator(".message-body")).to_have_attribute("data-crypto", "no_keys")
-        await expect(item.locator(".kind")).to_have_text("message")
-        await expect(item.locator(".actor")).to_have_text("Sam Staff (staff)")
+        # History: the message is a thread item (its thread, the only one the
+        # contact sees, opens by itself); it is end-to-end encrypted and this
+        # device holds no keys (a login link, not a password sign-in): it says
+        # so. The bot event stays in the flat list; nothing staff-only.
+        await expect(page.locator(f"#thread-{kit.ref}")).to_have_attribute(
+            "data-thread", "t-1", timeout=WAIT_MS
+        )
+        item = page.locator(f"#item-{kit.ref}-{at(message['seq'])}")
+        await expect(item_body(page, kit.ref, at(message["seq"]))).to_have_attribute(
+            "data-crypto", "no_keys"
+        )
+        await expect(item).to_have_attribute("data-kind", "message")
+        await expect(item.locator(".item-head .actor")).to_have_text("Sam Staff (staff)")
         await expect(page.locator(f"#ev-{kit.ref}-{at(mixed['seq'])} dd")).to_have_text("Lodged")
-        assert await shown_seqs(page, portal, kit.matter.id) == [message["seq"], mixed["seq"]]
+        assert await shown_seqs(page, portal, kit.matter.id) == [mixed["seq"]]
+        assert await shown_items(page, kit.ref, portal, kit.matter.id) == [message["seq"]]
+        threads = f"#thread-list-{kit.ref} li.thread-row"
+        assert await page.locator(threads).evaluate_all(
+            "els => els.map(e => e.dataset.thread)"
+        ) == ["t-1"]
 
         # Live: a staff note and a portal event at the same time, then a later
         # portal event. Once the later one is on the page, the note would
@@ -239,13 +272,22 @@ async def test_contact_page_is_live_private_and_survives_reload(
         await expect(hostile_item).to_have_text("<img src=x onerror=window.__xss=1>")
         assert await page.locator("img").count() == 0
         assert await page.evaluate("window.__xss") is None
-        assert await page.locator(f"#ev-{kit.ref}-{at(note['seq'])}").count() == 0
-        assert await page.locator("[data-audience=staff], .internal-badge").count() == 0
+        # The notes are items of an internal thread: neither they nor their
+        # thread show, in the flat list or the threads.
+        for hidden in (old_note, note):
+            key = at(hidden["seq"])
+            assert await page.locator(f"#ev-{kit.ref}-{key}, #item-{kit.ref}-{key}").count() == 0
+        assert await page.locator(f"{threads}[data-thread=n]").count() == 0
+        internal = (
+            "[data-audience=staff], [data-internal='1'], [data-kind=internal], .internal-badge"
+        )
+        assert await page.locator(internal).count() == 0
         body = await page.locator("body").inner_text()
         for secret in ("SECRET-HISTORY", "SECRET-LIVE", "SECRET-FIELD", "staff_"):
             assert secret not in body
-        portal_seqs = [message["seq"], mixed["seq"], hostile["seq"], later["seq"]]
+        portal_seqs = [mixed["seq"], hostile["seq"], later["seq"]]
         assert await shown_seqs(page, portal, kit.matter.id) == portal_seqs
+        assert await shown_items(page, kit.ref, portal, kit.matter.id) == [message["seq"]]
         assert await page.evaluate("window.__states") == ["live"]  # no reconnect so far
 
         # The server drops the socket as a slow consumer (4008); an event
@@ -259,15 +301,23 @@ async def test_contact_page_is_live_private_and_survives_reload(
         assert "reconnecting" in states, states
         portal_seqs.append(gap["seq"])
         assert await shown_seqs(page, portal, kit.matter.id) == portal_seqs
+        assert await shown_items(page, kit.ref, portal, kit.matter.id) == [message["seq"]]
         cursor_key = f"rtportal.cursor.v2.contact.{kit.contact.id}.{kit.ref}"
         cursor = await page.evaluate(f"sessionStorage.getItem({cursor_key!r})")
         assert cursor == at(gap["seq"])  # the last event's token, never a seq
 
-        # Reload: same history, once each, still live; nothing new since.
+        # Reload: same history, once each, still live; nothing new since (the
+        # thread was read on the first visit: no "New" divider in it either).
         await page.reload()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         await expect(page.locator("li.event")).to_have_count(len(portal_seqs))
+        await expect(item_body(page, kit.ref, at(message["seq"]))).to_have_attribute(
+            "data-crypto", "no_keys", timeout=WAIT_MS
+        )
         assert await shown_seqs(page, portal, kit.matter.id) == portal_seqs
+        assert await shown_items(page, kit.ref, portal, kit.matter.id) == [message["seq"]]
+        # its first page came (with where the unread began): the divider is settled
+        await expect(page.locator(f"#thread-{kit.ref}")).to_have_attribute("data-loaded", "1")
         assert await page.locator(".divider").count() == 0
         after_reload = await post_event(
             client, kit, "bot", kind="bot", payload={"status": "Decision"}
@@ -276,19 +326,80 @@ async def test_contact_page_is_live_private_and_survives_reload(
             timeout=WAIT_MS
         )
         assert await shown_seqs(page, portal, kit.matter.id) == [*portal_seqs, after_reload["seq"]]
+        assert await shown_items(page, kit.ref, portal, kit.matter.id) == [message["seq"]]
 
         # Logout: the session token is revoked server-side and the cookie is gone.
         session_token = cookies["rtp_session"]["value"]
         await page.get_by_role("button", name="Sign out").click()
         await expect(page.locator("#conn")).to_have_attribute("data-state", "signed-out")
         await expect(page.locator("#notice")).to_be_visible()
-        assert await page.locator("li.event").count() == 0
+        assert await page.locator("li.event, li.item, li.thread-row").count() == 0
         assert "rtp_session" not in {c["name"] for c in await context.cookies()}
         me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {session_token}"})
         assert me.status_code == 401
         assert await page.evaluate("sessionStorage.length") == 0
 
         assert watch.problems == []
+        await context.close()
+
+
+async def test_a_thread_opened_again_marks_only_what_came_since_it_was_read(
+    browser: Any, portal: RunningServer, make_firm: MakeFirm
+) -> None:
+    """A fresh page knows no read mark: the "New" divider of the thread that
+    opens by itself comes from the server's mark (GET .../first-unread, asked
+    before the page moves it), not from "nothing read here yet"."""
+    from playwright.async_api import expect
+
+    kit = await make_firm()
+    first_unread = f"/api/v1/matters/{kit.ref}/threads/t-1/first-unread"
+    async with httpx.AsyncClient(base_url=portal.base_url, timeout=10) as client:
+        read = await post_event(
+            client, kit, "staff", kind="message", payload={"thread": "t-1"}, blob="AQIDBAU"
+        )
+
+        def at(seq: int) -> str:
+            return client_at(portal, kit.matter.id, seq)
+
+        context = await browser.new_context()
+        page, watch = await open_portal(context, portal.base_url, kit.tokens["contact"])
+        # Unread on the first visit: the divider is before it; opening it reads it.
+        # (each draw makes a new divider: found through the selector, never held)
+        divider = f"#thread-{kit.ref} li.divider"
+        await expect(page.locator(divider)).to_have_count(1, timeout=WAIT_MS)
+        await expect(page.locator(f"{divider} + li.item")).to_have_id(
+            f"item-{kit.ref}-{at(read['seq'])}"
+        )
+        marked: dict[str, Any] = {}
+        for _ in range(WAIT_MS // 20):
+            answer = await client.get(first_unread, headers=kit.auth("contact"))
+            marked = answer.json()
+            if marked["after"] == at(read["seq"]):
+                break
+            await asyncio.sleep(0.02)  # reason: polling the server's mark with a deadline
+        assert marked == {"thread": "t-1", "after": at(read["seq"]), "first_unread": None}
+        await page.close()
+
+        # Away, a reply comes; the thread opens by itself on the next visit.
+        reply = await post_event(
+            client, kit, "staff", kind="message", payload={"thread": "t-1"}, blob="BQQDAgE"
+        )
+        page = await context.new_page()
+        again = PageWatch(page)
+        await page.goto(f"{portal.base_url}/")
+        await expect(page.locator(f"#item-{kit.ref}-{at(reply['seq'])}")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        assert await shown_items(page, kit.ref, portal, kit.matter.id) == [
+            read["seq"],
+            reply["seq"],
+        ]
+        await expect(page.locator(f"#jump-unread-{kit.ref}")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator(divider)).to_have_count(1)
+        await expect(page.locator(f"{divider} + li.item")).to_have_id(
+            f"item-{kit.ref}-{at(reply['seq'])}"
+        )
+        assert watch.problems == [] and again.problems == []
         await context.close()
 
 
@@ -312,11 +423,28 @@ async def test_staff_page_marks_internal_events_and_shows_the_phase_control(
             client, kit, "bot", kind="bot",
             payload={"status": "lodged", "staff_detail": "ref 42"},
         )  # fmt: skip
-        note_item = page.locator(f"#ev-{kit.ref}-{note['seq']}")
+        # The note is an item of an internal thread, the only thread: it opens
+        # by itself, marked internal as a thread, a row of the list and an item.
+        await expect(page.locator(f"#thread-{kit.ref}")).to_have_attribute(
+            "data-thread", "n", timeout=WAIT_MS
+        )
+        await expect(page.locator(f"#thread-{kit.ref}")).to_have_attribute("data-kind", "internal")
+        await expect(
+            page.locator(f"#thread-{kit.ref} .thread-heading .internal-badge")
+        ).to_have_text("Internal thread: staff only")
+        row = page.locator(f"#thread-list-{kit.ref} li.thread-row[data-thread=n]")
+        await expect(row).to_have_attribute("data-kind", "internal")
+        await expect(row.locator(".internal-badge")).to_have_text("Internal thread: staff only")
+        note_item = page.locator(f"#item-{kit.ref}-{note['seq']}")
         await expect(note_item).to_be_visible(timeout=WAIT_MS)
-        await expect(note_item).to_have_class("event internal")
-        await expect(note_item.locator(".event-head .internal-badge")).to_have_text("Internal")
-        await expect(note_item.locator("dd", has_text="Client prefers calls")).to_have_count(1)
+        await expect(note_item).to_have_class("item internal")
+        await expect(note_item).to_have_attribute("data-internal", "1")
+        await expect(note_item.locator(".item-head .internal-badge")).to_have_text(
+            "Internal note: staff only"
+        )
+        await expect(item_body(page, kit.ref, note["seq"]).locator(".message-text")).to_have_text(
+            "Client prefers calls"
+        )
 
         update_item = page.locator(f"#ev-{kit.ref}-{update['seq']}")
         await expect(update_item).to_be_visible(timeout=WAIT_MS)
@@ -331,7 +459,8 @@ async def test_staff_page_marks_internal_events_and_shows_the_phase_control(
         # matter types yet, so it says where to add them; tests/test_browser_timeline.py
         # moves a phase).
         await expect(page.locator(f"#phase-{kit.ref}")).to_contain_text("no matter types yet")
-        assert await shown_seqs(page) == [note["seq"], update["seq"]]
+        assert await shown_seqs(page) == [update["seq"]]
+        assert await shown_items(page, kit.ref) == [note["seq"]]
 
         assert watch.problems == []
         await context.close()
@@ -353,14 +482,19 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
     app = portal.app
     principal = kit.staff if who == "staff" else kit.contact
 
-    def element(seq: int) -> str:
+    def element(seq: int, kind: str = "ev") -> str:
         at = seq if who == "staff" else client_at(portal, kit.matter.id, seq)
-        return f"#ev-{kit.ref}-{at}"
+        return f"#{kind}-{kit.ref}-{at}"
 
     async def shown() -> list[int]:
         if who == "staff":
             return await shown_seqs(page)
         return await shown_seqs(page, portal, kit.matter.id)
+
+    async def shown_thread_items() -> list[int]:
+        if who == "staff":
+            return await shown_items(page, kit.ref)
+        return await shown_items(page, kit.ref, portal, kit.matter.id)
 
     network = {"up": True}
     refused = asyncio.Event()
@@ -405,11 +539,14 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
         note = await post_event(client, kit, "admin", kind="note", audience="staff",
                                 payload={"thread": "n", "text": "SECRET-OUTAGE"})  # fmt: skip
         network["up"] = True
-        # Staff see the note too; a client never does.
+        # Staff see the note too, as an item of its thread (the only one: it
+        # opens by itself), after the bot events; a client never does.
         expected = [first["seq"], *(e["seq"] for e in missed)]
-        if who == "staff":
-            expected.append(note["seq"])
         await expect(page.locator(element(expected[-1]))).to_be_visible(timeout=WAIT_MS)
+        items = []
+        if who == "staff":
+            items.append(note["seq"])
+            await expect(page.locator(element(note["seq"], "item"))).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
         if who == "staff":
             assert [r["reason"] for r in resyncs] == ["cursor_too_old"]
@@ -417,11 +554,13 @@ async def test_outage_longer_than_the_backlog_resyncs_over_http(
         else:
             assert resyncs == []
         assert await shown() == expected
+        assert await shown_thread_items() == items
 
         # Resubscribed after the resync: live again, from the right cursor.
         live = await post_event(client, kit, "bot", kind="bot", payload={"status": "Back"})
         await expect(page.locator(element(live["seq"]))).to_be_visible(timeout=WAIT_MS)
         assert await shown() == [*expected, live["seq"]]
+        assert await shown_thread_items() == items
         if who == "contact":
             assert "SECRET-OUTAGE" not in await page.locator("body").inner_text()
         assert watch.problems == []

@@ -31,7 +31,7 @@ import { button } from '../shared/forms.js';
 import { actorLabel, formatTime } from '../shared/format.js';
 import { ApiError } from '../shared/http.js';
 import { THREADS, editedAt, seenByText, typingText, unreadText } from '../shared/strings.js';
-import { listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
+import { firstUnread, listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
 import { ITEM_KINDS, ThreadModel, eventKey, msgIdOfItem } from '../shared/threadmodel.js';
 import { flaggedBody, messageBody } from './cryptoview.js';
 import { MatterView } from './render.js';
@@ -329,7 +329,9 @@ export class ThreadsView extends MatterView {
   openThread(thread, { scroll = true } = {}) {
     this.autoOpened = true;
     this.open = thread;
-    this.jumpTarget = this.model.firstUnread(thread);
+    // where the unread began: known once the thread's first page came (loadThreadPage)
+    this.jumpTarget = this.pages.get(thread)?.loaded ? this.model.firstUnread(thread) : null;
+    this.jumpOnLoad = scroll;
     this.mode = 'reply';
     this.editing = null;
     this.rows.clear();
@@ -337,10 +339,10 @@ export class ThreadsView extends MatterView {
     this.pane.hidden = false;
     this.pane.replaceChildren();
     this.composerForm = null;
+    this.loadThreadPage(thread, true); // first: no read mark goes before its answer (markRead)
     this.drawThread();
     this.drawList();
     this.loadReceipts(thread);
-    this.loadThreadPage(thread, true);
     if (!scroll) return;
     if (this.jumpTarget) this.jumpToUnread();
     else this.pane.scrollIntoView({ block: 'start' });
@@ -363,28 +365,35 @@ export class ThreadsView extends MatterView {
    * jump goes); then older ones. Events fold as any other.
    */
   async loadThreadPage(thread, first) {
-    const state = this.pages.get(thread) || { before: null, more: false, asked: false };
+    const state = this.pages.get(thread) || { before: null, more: false, asked: false, loaded: false };
     if (first && state.asked) return;
     state.asked = true;
     this.pages.set(thread, state);
+    let mark = null;
     try {
       const query = first ? { around: 'unread', limit: PAGE } : { before: state.before, limit: PAGE };
+      // A fresh page knows no read mark: where the unread began is the server's
+      // (asked before this view moves the mark: markRead waits for `loaded`).
+      const unread = first ? firstUnread(this.ref, thread).catch(() => null) : null;
       const answer = await threadItems(this.ref, thread, query);
       this.addPage(rowsOf(answer, 'events').concat(rowsOf(answer, 'items')), !first);
       state.before = answer.prev ?? answer.before ?? null;
       state.more = Boolean(answer.more && state.before);
-      if (first && answer.first_unread != null && this.open === thread) {
-        const pos = this.model.pos(answer.first_unread);
-        const data = this.model.thread(thread);
-        const target = pos === null || !data ? null : data.items.find((it) => it.pos >= pos && !it.mine);
-        if (target && !this.jumpTarget) this.jumpTarget = target.id;
-      }
+      mark = await unread;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) this.onSignedOut();
       state.more = false;
     }
     if (first) state.loaded = true; // the pane says so (data-loaded) on its next draw
+    if (first && this.open === thread) {
+      const pos = mark && mark.first_unread != null ? this.model.pos(mark.first_unread) : null;
+      const data = this.model.thread(thread);
+      const target = pos === null || !data ? null : data.items.find((it) => it.pos >= pos && !it.mine);
+      // without the server's answer, this page's own marks (none read here yet: all unread)
+      this.jumpTarget = mark ? target?.id ?? null : this.model.firstUnread(thread);
+    }
     this.schedule(true);
+    if (first && this.jumpOnLoad && this.open === thread) queueMicrotask(() => this.jumpToUnread()); // after the draw
   }
 
   async loadReceipts(thread) {
@@ -548,6 +557,7 @@ export class ThreadsView extends MatterView {
   /** Tell the server (socket, else HTTP) how far I read the open thread, once per newer item. */
   markRead(thread) {
     if (document.visibilityState === 'hidden' || this.model.unread(thread) === 0) return;
+    if (this.pages.get(thread)?.loaded === false) return; // its first page tells where the unread began first
     const at = this.model.readUpto(thread);
     if (!at || (this.sentMark.get(thread) ?? -Infinity) >= at.pos) return;
     this.sentMark.set(thread, at.pos);

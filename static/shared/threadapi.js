@@ -27,6 +27,9 @@ export const listThreads = (ref, { before, limit } = {}) =>
 export const threadItems = (ref, thread, { before, after, limit, around } = {}) =>
   api('GET', `${matterPath(ref)}/threads/${enc(thread)}/items${queryString({ before, after, limit, around })}`);
 
+/** GET …/threads/{thread}/first-unread: {thread, after (my read mark), first_unread (a cursor or null)}. */
+export const firstUnread = (ref, thread) => api('GET', `${matterPath(ref)}/threads/${enc(thread)}/first-unread`);
+
 /** POST …/threads/{thread}/read {upto}: my read mark (only forward); answers `unread` for the thread and the matter. */
 export const markRead = (ref, thread, upto) => api('POST', `${matterPath(ref)}/threads/${enc(thread)}/read`, { upto });
 

@@ -23,6 +23,7 @@ test('every endpoint of the contract, by its path and method', async () => {
   calls.length = 0;
   await A.listThreads('AB/1', { limit: 20 });
   await A.threadItems('AB/1', 'T 1', { around: 'unread', limit: 50 });
+  await A.firstUnread('AB/1', 'T 1');
   await A.markRead('AB/1', 'T 1', 'k9');
   await A.unreadCounts('AB/1');
   await A.threadReceipts('AB/1', 'T 1');
@@ -34,6 +35,7 @@ test('every endpoint of the contract, by its path and method', async () => {
   assert.deepEqual(calls.map((c) => [c.method, c.path, c.body]), [
     ['GET', '/api/v1/matters/AB%2F1/threads?limit=20', undefined],
     ['GET', '/api/v1/matters/AB%2F1/threads/T%201/items?limit=50&around=unread', undefined],
+    ['GET', '/api/v1/matters/AB%2F1/threads/T%201/first-unread', undefined],
     ['POST', '/api/v1/matters/AB%2F1/threads/T%201/read', { upto: 'k9' }],
     ['GET', '/api/v1/matters/AB%2F1/unread', undefined],
     ['GET', '/api/v1/matters/AB%2F1/threads/T%201/receipts', undefined],
