@@ -40,6 +40,8 @@ import { cannotWrite, itemActions, threadComposer } from './threadcompose.js';
 const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
 const TITLE_CHARS = 80;
 const PAGE = 50; // items per page of one thread
+// the thread list stays beside the open thread (app.css: the same breakpoint)
+const SIDE_BY_SIDE = window.matchMedia('(min-width: 60rem)');
 
 /** A message from before threads (no thread in its payload): it stays in the flat list. */
 const isLegacy = (event) => ITEM_KINDS.has(event.kind) && typeof (event.payload || {}).thread !== 'string';
@@ -315,13 +317,16 @@ export class ThreadsView extends MatterView {
   /**
    * The conversation a reader came for, once: the thread at the top of the
    * list (newest activity) opens by itself when the matter first shows
-   * threads, so a client with one conversation reads it at once, as in a
-   * chat. Going back to the list, or starting a new thread, keeps it closed.
+   * threads — when the list stays beside it (a wide screen, see app.css), or
+   * when it is the only thread (a client with one conversation reads it at
+   * once, as in a chat). On a phone with several threads the list comes
+   * first. Going back to the list, or starting a new thread, keeps it closed.
    */
   openFirst() {
     if (this.autoOpened || this.mode === 'new') return;
-    const first = this.listEl.querySelector('li.thread-row');
-    if (!first) return;
+    const rows = this.listEl.querySelectorAll('li.thread-row');
+    if (!rows.length || (rows.length > 1 && !SIDE_BY_SIDE.matches)) return;
+    const first = rows[0];
     this.autoOpened = true;
     this.openThread(first.dataset.thread, { scroll: false });
   }
