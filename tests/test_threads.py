@@ -173,7 +173,20 @@ async def test_applicants_visibility_history_thread_list_and_pages(
     threads = {e["payload"].get("thread") for e in hist.json()["events"]}
     assert threads == {"to-cleo"}
     listed = await http.get(f"/api/v1/matters/{kit.ref}/threads", headers=kit.auth("contact"))
-    assert [t["thread"] for t in listed.json()["threads"]] == ["to-cleo"]
+    assert [(t["thread"], t["unread"]) for t in listed.json()["threads"]] == [("to-cleo", 1)]
+    # a note in the client's thread moves the staff's list, never the client's
+    note = {
+        "kind": "note",
+        "audience": "staff",
+        "client_id": "nn",
+        "payload": {"thread": "to-cleo"},
+    }
+    assert (await _post(http, kit, "staff", note)).status_code == 201
+    listed = await http.get(f"/api/v1/matters/{kit.ref}/threads", headers=kit.auth("contact"))
+    assert [(t["thread"], t["unread"]) for t in listed.json()["threads"]] == [("to-cleo", 1)]
+    mine = await http.get(f"/api/v1/matters/{kit.ref}/threads", headers=kit.auth("admin"))
+    unread = {t["thread"]: t["unread"] for t in mine.json()["threads"]}
+    assert unread == {"to-cleo": 2, "to-other": 2}  # another staff member's items, and the client's
     page = await http.get(
         f"/api/v1/matters/{kit.ref}/threads/to-other/items", headers=kit.auth("contact")
     )

@@ -6,8 +6,8 @@ newest event the caller sees). ``GET /api/v1/matters/{ref}/threads/{thread}
 /items?before=|after=&limit=``: a page of the thread's events (items, edits,
 deletes; for staff also notes), both ways by cursor (``rtportal.events
 .cursor``), bounded in bytes like the matter's history. A thread the caller
-may not see, like another matter's, is ``not_found``. (Unread counts join
-the list rows as ``unread``: rtportal.threads' read marks.)
+may not see, like another matter's, is ``not_found``. Each list row carries
+the caller's ``unread`` items in it (rtportal.threads' read marks).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from rtportal.principal import Principal
 from rtportal.threads import reading
 from rtportal.threads.cursors import event_out, parse_query, position_out
 from rtportal.threads.items import find_opener
+from rtportal.threads.readers import reader_for
+from rtportal.threads.unread import unread_counts
 
 __all__ = ["routes"]
 
@@ -61,10 +63,15 @@ async def list_threads(request: Request) -> Response:
         given = parse_query(cursors, raw, principal, matter.id, "before")
         before = MAX_SEQ if given is None else given.after
         rows = await reading.list_threads(session, matter.id, principal, sees, before, limit)
+        # the caller's unread items per listed thread (their read marks)
+        counts = await unread_counts(
+            session, matter.id, await reader_for(session, principal, matter.id)
+        )
     body = []
     for row in rows:
         summary = row.to_json()
         summary["last"] = position_out(cursors, principal, matter.id, row.last_seq)
+        summary["unread"] = counts.get(row.thread, 0)
         body.append(summary)
     last = rows[-1].last_seq if len(rows) == limit else None
     return ok(

@@ -365,9 +365,9 @@ export class ThreadsView extends MatterView {
   }
 
   /**
-   * A page of the thread's own events (GET …/items): on open, around my
-   * first unread (what the matter's latest page did not hold, and where the
-   * jump goes); then older ones. Events fold as any other.
+   * A page of the thread's own events (GET …/items): on open its newest
+   * page, with where my unread begins (GET …/first-unread: the divider and
+   * the jump); then older ones. Events fold as any other.
    */
   async loadThreadPage(thread, first) {
     const state = this.pages.get(thread) || { before: null, more: false, asked: false, loaded: false };
@@ -376,7 +376,7 @@ export class ThreadsView extends MatterView {
     this.pages.set(thread, state);
     let mark = null;
     try {
-      const query = first ? { around: 'unread', limit: PAGE } : { before: state.before, limit: PAGE };
+      const query = first ? { limit: PAGE } : { before: state.before, limit: PAGE };
       // A fresh page knows no read mark: where the unread began is the server's
       // (asked before this view moves the mark: markRead waits for `loaded`).
       const unread = first ? firstUnread(this.ref, thread).catch(() => null) : null;
