@@ -290,6 +290,11 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if opener is None:
         if "parent" in send.payload:
             raise _no_thread()
+        if thread.startswith(_WELCOME) and not principal.is_staff:
+            # The server names an invitee's first thread: a client opening one would
+            # own a future invitee's welcome thread, and the refusals of the ids
+            # taken would list who else was invited. Taken or not: no such thread.
+            raise _no_thread()
         if send.kind == "note":
             made = _set(send, item=item)
             opened = Found("note", item, thread, "staff", None, _key(principal))
