@@ -1,0 +1,146 @@
+"""Issue 12 reviewed as an attacker: each test is one finding of that review, on the
+test backends (a client learning of staff-only events through page sizes, receipts
+or its own read mark; a client taking over a welcome thread)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from tests.conftest import FirmKit, MakeFirm
+from tests.support.threadworld import hide_applicants, put_welcome
+
+Json = dict[str, Any]
+
+
+async def _post(http: httpx.AsyncClient, kit: FirmKit, who: str, body: Json) -> httpx.Response:
+    return await http.post(f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth(who))
+
+
+def _msg(thread: str, cid: str, **payload: Any) -> Json:
+    return {"kind": "message", "client_id": cid, "payload": {"thread": thread, **payload}}
+
+
+def _note(thread: str, cid: str) -> Json:
+    return {"kind": "note", "audience": "staff", "client_id": cid, "payload": {"thread": thread}}
+
+
+async def _thread_with_notes(http: httpx.AsyncClient, kit: FirmKit, notes: int) -> None:
+    """Client thread ``t`` (staff opener to the kit's client), then ``notes`` notes in it."""
+    opened = await _post(http, kit, "staff", _msg("t", "open", to=[kit.contact.id]))
+    assert opened.status_code == 201, opened.text
+    for n in range(notes):
+        made = await _post(http, kit, "staff", _note("t", f"n{n}"))
+        assert made.status_code == 201, made.text
+
+
+async def _page(http: httpx.AsyncClient, kit: FirmKit, query: str) -> Json:
+    url = f"/api/v1/matters/{kit.ref}/threads/t/items?{query}"
+    r = await http.get(url, headers=kit.auth("contact"))
+    assert r.status_code == 200, r.text
+    body: Json = r.json()
+    return body
+
+
+async def test_a_clients_thread_pages_do_not_count_the_notes_in_it(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Paging a client thread one item at a time must not walk over notes: an empty
+    page (or one more page) per note would count them."""
+    kit = await make_firm()
+    await _thread_with_notes(http, kit, 3)
+    newest = await _page(http, kit, "limit=1")
+    assert [e["kind"] for e in newest["events"]] == ["message"]
+    assert newest["more"] is False
+    forward = await _page(http, kit, "limit=1&after=0")
+    assert [e["kind"] for e in forward["events"]] == ["message"]
+    assert forward["more"] is False
+    after = await _page(http, kit, f"limit=1&after={forward['next']}")
+    assert after["events"] == [] and after["more"] is False
+
+
+async def _receipts(http: httpx.AsyncClient, kit: FirmKit, who: str) -> list[Json]:
+    r = await http.get(f"/api/v1/matters/{kit.ref}/threads/t/receipts", headers=kit.auth(who))
+    assert r.status_code == 200, r.text
+    out: list[Json] = r.json()["receipts"]
+    return out
+
+
+async def test_a_staff_receipt_never_points_a_client_at_a_note(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Staff read a client thread up to a note in it: the client's view of that
+    receipt names the last item the client holds, not a cursor it cannot match."""
+    kit = await make_firm()
+    await _thread_with_notes(http, kit, 1)
+    history = await http.get(
+        f"/api/v1/matters/{kit.ref}/events?before=end", headers=kit.auth("staff")
+    )
+    staff_head = history.json()["head"]
+    r = await http.post(
+        f"/api/v1/matters/{kit.ref}/threads/t/read",
+        json={"upto": staff_head},
+        headers=kit.auth("staff"),
+    )
+    assert r.status_code == 200, r.text
+    held = [e["cursor"] for e in (await _page(http, kit, ""))["events"]]
+    shown = await _receipts(http, kit, "contact")
+    assert [x["upto"] for x in shown if x["reader"] == f"s{kit.staff.id}"] == [held[-1]]
+    staff_view = await _receipts(http, kit, "staff")
+    assert [x["upto"] for x in staff_view] == [staff_head]  # staff still see the mark
+
+
+async def test_a_clients_read_mark_does_not_turn_a_position_into_an_event_cursor(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A position (``head``) may point past notes; marking read up to it must not
+    answer the event cursor of that seq (an oracle for "something hidden follows")."""
+    kit = await make_firm()
+    await _thread_with_notes(http, kit, 2)
+    page = await http.get(
+        f"/api/v1/matters/{kit.ref}/events?before=end", headers=kit.auth("contact")
+    )
+    assert page.status_code == 200, page.text
+    head = page.json()["head"]
+    held = [e["cursor"] for e in (await _page(http, kit, ""))["events"]]
+    r = await http.post(
+        f"/api/v1/matters/{kit.ref}/threads/t/read",
+        json={"upto": head},
+        headers=kit.auth("contact"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["upto"] == held[-1]
+    first = await http.get(
+        f"/api/v1/matters/{kit.ref}/threads/t/first-unread", headers=kit.auth("contact")
+    )
+    assert first.json()["after"] == held[-1]
+
+
+async def test_a_client_cannot_open_a_welcome_thread(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """``welcome-<contact id>`` is the server's name for an invitee's first thread.
+    A client opening one would (a) learn, by which ids are refused, who else was
+    invited to the matter, and (b) own a future invitee's welcome thread (its opener,
+    addressed to the attacker: the invitee could not even open it)."""
+    kit = await make_firm()
+    await hide_applicants(kit.db, kit.matter, kit.contact)
+    other, other_token = await kit.add_contact("Other Applicant", matter=kit.matter)
+    await put_welcome(kit.db, kit.matter, kit.staff, other.id)
+    taken = await _post(http, kit, "contact", _msg(f"welcome-{other.id}", "probe1"))
+    future = other.id + 1000
+    free = await _post(http, kit, "contact", _msg(f"welcome-{future}", "probe2"))
+    assert (taken.status_code, free.status_code) == (404, 404), (taken.text, free.text)
+    assert taken.json()["error"] == free.json()["error"]
+    # The client's own welcome thread still takes their reply.
+    await put_welcome(kit.db, kit.matter, kit.staff, kit.contact.id)
+    mine = await _post(http, kit, "contact", _msg(f"welcome-{kit.contact.id}", "r1"))
+    assert mine.status_code == 201, mine.text
+    # And the other applicant's welcome thread is theirs.
+    headers = {"Authorization": f"Bearer {other_token}"}
+    page = await http.get(
+        f"/api/v1/matters/{kit.ref}/threads/welcome-{other.id}/items", headers=headers
+    )
+    assert page.status_code == 200, page.text
