@@ -10,8 +10,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from rtportal.app import create_app
+from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.threadworld import hide_applicants, put_welcome
+from tests.support.server import running_server
+from tests.support.threadworld import hide_applicants, put_item, put_welcome
+from tests.test_threads_live import is_, none_of, open_conn
 
 Json = dict[str, Any]
 
@@ -172,3 +176,36 @@ async def test_a_clients_history_pages_do_not_count_staff_events(
             break
         query = f"before={body['prev']}"
     assert pages == max(seen, 1)
+
+
+async def test_a_staff_mark_over_a_note_sends_clients_no_receipt_live(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    """Live: staff reading on over a note in a client thread is news to staff only; a
+    client's receipt frame names only an item it holds."""
+    kit = await make_firm()
+    opener = await put_item(kit.db, kit.matter, kit.admin, "tA", to=(kit.contact.id,))
+    note = await put_item(kit.db, kit.matter, kit.admin, "tA", kind="note")
+    ref, s_id = kit.ref, f"s{kit.staff.id}"
+    async with running_server(create_app(settings)) as server:
+        codec = server.app.state.runtime.frames.cursors
+        held = codec.event_token(kit.matter.id, opener)
+        a = await open_conn(server, kit.tokens["contact"], ref, held, "a")
+        s2 = await open_conn(server, kit.tokens["admin"], ref, note, "s2")
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            url = f"/api/v1/matters/{ref}/threads/tA/read"
+            r = await http.post(url, json={"upto": opener}, headers=kit.auth("staff"))
+            assert r.status_code == 200, r.text
+            got = await a.until(is_("receipt", reader=s_id))
+            assert got[-1]["upto"] == held
+            r = await http.post(url, json={"upto": note}, headers=kit.auth("staff"))
+            assert r.status_code == 200, r.text
+            assert (await s2.until(is_("receipt", reader=s_id, upto=note)))[-1]
+            reply = await put_item(kit.db, kit.matter, kit.admin, "tA", to=(kit.contact.id,))
+            r = await http.post(url, json={"upto": reply}, headers=kit.auth("staff"))
+            assert r.status_code == 200, r.text
+        before = await a.until(is_("receipt", reader=s_id))
+        assert before[-1]["upto"] == codec.event_token(kit.matter.id, reply)
+        none_of(before[:-1], is_("receipt"))  # nothing for the move over the note
+        await a.ws.close()
+        await s2.ws.close()
