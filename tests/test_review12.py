@@ -209,3 +209,21 @@ async def test_a_staff_mark_over_a_note_sends_clients_no_receipt_live(
         none_of(before[:-1], is_("receipt"))  # nothing for the move over the note
         await a.ws.close()
         await s2.ws.close()
+
+
+async def test_a_reply_in_a_thread_without_recipients_cannot_name_its_own(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A thread opened before threads had recipients (a staff message without ``to``):
+    a client's reply there named any ``to`` it liked, and was then shown to a
+    co-applicant who may not see the thread (``to`` is what the visibility rule reads)."""
+    kit = await make_firm()
+    other, _ = await kit.add_contact("Other Applicant", matter=kit.matter)
+    await hide_applicants(kit.db, kit.matter, other)
+    await put_item(kit.db, kit.matter, kit.admin, "old")  # no ``to``: stored before threads
+    r = await _post(http, kit, "contact", _msg("old", "r1", to=[other.id]))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"]["reason"] == "thread_recipients"
+    fine = await _post(http, kit, "contact", _msg("old", "r2"))
+    assert fine.status_code == 201, fine.text
+    assert "to" not in fine.json()["event"]["payload"]

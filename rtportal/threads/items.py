@@ -318,6 +318,9 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
             "an internal thread takes notes only", field="payload.thread", reason="internal_thread"
         )
     if opener.to is None:  # a thread opened before threads had recipients
+        # ... has none for a reply to name: ``to`` is what the visibility rule
+        # reads, so a reply naming its own would reach whom the sender chose.
+        _server_field(send, "to", None)
         return _set(send, item=item, parent=opener.item)
     to = list(opener.to)
     _server_field(send, "to", to)
