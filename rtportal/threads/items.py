@@ -38,7 +38,7 @@ from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import in_thread_index, thread_expr
 
 __all__ = ["ACT_KINDS", "ITEM_SEND_KINDS", "Found", "find_item", "item_id", "prepare_sends"]
 
@@ -124,7 +124,7 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
             .where(
                 Event.matter_id == matter_id,
                 expr == thread,
-                Event.kind.in_(ITEM_KINDS),  # the index's predicate
+                in_thread_index(),  # the index's predicate
                 Event.kind.in_(tuple(ITEM_SEND_KINDS)),
             )
             .order_by(Event.seq)

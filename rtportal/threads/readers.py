@@ -37,7 +37,7 @@ from rtportal.access import membership
 from rtportal.db.models import Event, MatterMember
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import in_thread_index, thread_expr
 
 __all__ = [
     "Reader",
@@ -120,7 +120,7 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
     dialect = session.get_bind().dialect.name
     th = thread_expr(dialect)
     base = select(Event.payload).where(
-        Event.matter_id == matter_id, th == thread, Event.kind.in_(ITEM_KINDS)
+        Event.matter_id == matter_id, th == thread, in_thread_index()
     )
     opener = (
         await session.execute(
@@ -216,7 +216,7 @@ def portal_seq(dialect: str, matter_id: Any, thread: Any, upto: Any) -> ColumnEl
     items = select(func.max(Event.seq)).where(
         Event.matter_id == matter_id,
         th == thread,
-        Event.kind.in_(ITEM_KINDS),  # the index's predicate
+        in_thread_index(),  # the index's predicate
         Event.kind.in_(("message", "edit", "delete")),
         Event.audience == "portal",
         Event.seq <= upto,

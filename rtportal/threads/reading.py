@@ -38,7 +38,7 @@ from rtportal.events.event import StoredEvent, iso_time
 from rtportal.events.log import event_of_row
 from rtportal.principal import Principal
 from rtportal.threads.items import Found, find_opener
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import ITEM_KINDS, in_thread_index, thread_expr
 
 __all__ = [
     "ThreadRow",
@@ -180,7 +180,7 @@ async def read_thread(
     where = (
         Event.matter_id == matter_id,
         expr == thread,
-        Event.kind.in_(ITEM_KINDS),
+        in_thread_index(),
         visible(dialect, principal, see_applicants),
         Event.seq > seq if forward else Event.seq < seq,
     )
@@ -233,7 +233,7 @@ async def more_beyond(
     query = select(Event.seq).where(
         Event.matter_id == matter_id,
         expr == thread,
-        Event.kind.in_(ITEM_KINDS),
+        in_thread_index(),
         visible(dialect, principal, see_applicants),
         Event.seq > seq if forward else Event.seq < seq,
     )
