@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from rtportal.app import create_app
-from rtportal.db.models import Event, Matter, MatterMember
-from rtportal.events.log import append
+from rtportal.db.models import Event, MatterMember
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import running_server
+from tests.support.threadworld import put_welcome
 from tests.support.wsjson import connected, recv
 
 Json = dict[str, Any]
@@ -417,20 +417,7 @@ async def test_a_note_before_the_first_reply_leaves_the_welcome_thread_a_client_
 ) -> None:
     kit = await make_firm()
     thread = f"welcome-{kit.contact.id}"
-    async with kit.db.write() as session:
-        matter = await session.get(Matter, kit.matter.id)
-        assert matter is not None
-        await append(
-            session,
-            matter=matter,
-            actor=kit.staff,
-            kind="welcome",
-            audience="portal",
-            payload={"thread": thread, "to": [kit.contact.id]},
-            blob=None,
-            client_id=None,
-            system=True,
-        )
+    await put_welcome(kit.db, kit.matter, kit.staff, kit.contact.id)
     note = {"kind": "note", "audience": "staff", "client_id": "n", "payload": {"thread": thread}}
     made = await _post(http, kit, "staff", note)
     assert made.json()["event"]["payload"]["parent"] == thread

@@ -5,7 +5,9 @@ staff writers, the client ``a`` (sees the applicants) and the client ``b``
 (does not). Rules: an item (a message or a note, maybe deleted) from
 whoever may write it there, a read mark (any cursor up to the head, or one
 ahead of it) by whoever sees the thread, a mark refused for a thread the
-reader may not see. A plain model says what every reader's counts, marks
+reader may not see. A client's mark is kept as the thread's last message at or
+before it, and a client is shown every mark so (never a staff-only event's
+cursor). A plain model says what every reader's counts, marks
 and visible receipts must be; after every step the real services on the
 test database (SQLite or PostgreSQL) agree.
 """
@@ -115,6 +117,11 @@ class ReadsMachine(RuleBasedStateMachine):
                 counts[item.thread] = counts.get(item.thread, 0) + 1
         return counts
 
+    def clamp(self, thread: str, seq: int) -> int:
+        """A mark as a client holds it: the thread's last message at or before ``seq``."""
+        held = [i.seq for i in self.items if i.thread == thread and i.kind == "message"]
+        return max((s for s in held if s <= seq), default=0)
+
     @property
     def head(self) -> int:
         return self.items[-1].seq if self.items else 0
@@ -160,7 +167,8 @@ class ReadsMachine(RuleBasedStateMachine):
             return
         assert upto <= self.head and self.visible(reader, thread), (who, thread)
         key = (ids.of(reader), thread)
-        self.marks[key] = max(self.marks.get(key, 0), upto)
+        stored = upto if reader.is_staff else self.clamp(thread, upto)
+        self.marks[key] = max(self.marks.get(key, 0), stored)
         assert marked.upto == self.marks[key]
         counts = self.unread(reader)
         assert (marked.unread, marked.matter_unread) == (
@@ -178,10 +186,15 @@ class ReadsMachine(RuleBasedStateMachine):
             got, shown = self.runner.run(self._read(who))
             assert got == self.unread(who), ids.of(who)
             for thread, readers in shown.items():
+                shown_as = {
+                    r: seq if who.is_staff else self.clamp(thread, seq)
+                    for (r, t), seq in self.marks.items()
+                    if t == thread
+                }
                 expected = {
                     r: seq
-                    for (r, t), seq in self.marks.items()
-                    if t == thread and seq > 0 and self._may_know(who, r, thread)
+                    for r, seq in shown_as.items()
+                    if seq > 0 and self._may_know(who, r, thread)
                 }
                 assert readers == expected, (ids.of(who), thread)
 

@@ -121,10 +121,12 @@ async def thread_items(request: Request) -> Response:
                 forward,
                 limit,
                 settings.history_page_bytes,
+                principal=principal,
+                see_applicants=sees,
             )
             edge = (events[-1].seq if forward else events[0].seq) if events else at
             more = bool(events) and await reading.more_beyond(
-                session, matter.id, thread, edge, forward
+                session, matter.id, thread, edge, forward, principal=principal, see_applicants=sees
             )
             welcome = None
             if opener.kind == "welcome" and not (forward and events) and not more:

@@ -34,7 +34,7 @@ from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
 from rtportal.principal import Principal
 from rtportal.threads.items import Found, find_item
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import in_thread_index, thread_expr
 
 if TYPE_CHECKING:
     from rtportal.db import Database
@@ -69,7 +69,7 @@ async def redact(session: AsyncSession, matter_id: int, item: Found) -> int:
         select(Event.id, Event.payload).where(
             Event.matter_id == matter_id,
             expr == item.thread,
-            Event.kind.in_(ITEM_KINDS),  # the index's predicate
+            in_thread_index(),  # the index's predicate
             Event.kind == "edit",
         )
     )

@@ -38,7 +38,7 @@ from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import in_thread_index, thread_expr
 
 __all__ = ["ACT_KINDS", "ITEM_SEND_KINDS", "Found", "find_item", "item_id", "prepare_sends"]
 
@@ -124,7 +124,7 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
             .where(
                 Event.matter_id == matter_id,
                 expr == thread,
-                Event.kind.in_(ITEM_KINDS),  # the index's predicate
+                in_thread_index(),  # the index's predicate
                 Event.kind.in_(tuple(ITEM_SEND_KINDS)),
             )
             .order_by(Event.seq)
@@ -290,6 +290,11 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if opener is None:
         if "parent" in send.payload:
             raise _no_thread()
+        if thread.startswith(_WELCOME) and not principal.is_staff:
+            # The server names an invitee's first thread: a client opening one would
+            # own a future invitee's welcome thread, and the refusals of the ids
+            # taken would list who else was invited. Taken or not: no such thread.
+            raise _no_thread()
         if send.kind == "note":
             made = _set(send, item=item)
             opened = Found("note", item, thread, "staff", None, _key(principal))
@@ -313,6 +318,9 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
             "an internal thread takes notes only", field="payload.thread", reason="internal_thread"
         )
     if opener.to is None:  # a thread opened before threads had recipients
+        # ... has none for a reply to name: ``to`` is what the visibility rule
+        # reads, so a reply naming its own would reach whom the sender chose.
+        _server_field(send, "to", None)
         return _set(send, item=item, parent=opener.item)
     to = list(opener.to)
     _server_field(send, "to", to)

@@ -28,15 +28,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import membership
 from rtportal.db.models import Event, MatterMember
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import in_thread_index, thread_expr
 
 __all__ = [
     "Reader",
@@ -44,6 +45,8 @@ __all__ = [
     "client_members",
     "client_viewers",
     "knows",
+    "portal_seq",
+    "portal_upto",
     "reader_for",
     "sees",
     "thread_info",
@@ -117,7 +120,7 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
     dialect = session.get_bind().dialect.name
     th = thread_expr(dialect)
     base = select(Event.payload).where(
-        Event.matter_id == matter_id, th == thread, Event.kind.in_(ITEM_KINDS)
+        Event.matter_id == matter_id, th == thread, in_thread_index()
     )
     opener = (
         await session.execute(
@@ -197,3 +200,38 @@ def client_viewers(
         if (see or cid in info.to)
         and (about is None or knows(cid, see, info, about.kind, about.id))
     )
+
+
+def portal_seq(dialect: str, matter_id: Any, thread: Any, upto: Any) -> ColumnElement[Any]:
+    """SQL: the seq of the thread's last event a client who sees it holds, at or before
+    ``upto`` (``NULL``: none). ``matter_id``, ``thread`` and ``upto`` are values or
+    columns (a correlated subquery over ``read_marks``).
+
+    Every client who sees a client thread sees the same events of it (its portal
+    items, edits and deletes carry the opener's ``to``), so one clamp serves them
+    all. A mark shown to a client as this event, never as a staff-only one: an
+    event cursor of a note would tell that something hidden follows their last
+    item (and a mark set from a position would turn it into that hint)."""
+    th = thread_expr(dialect)
+    items = select(func.max(Event.seq)).where(
+        Event.matter_id == matter_id,
+        th == thread,
+        in_thread_index(),  # the index's predicate
+        Event.kind.in_(("message", "edit", "delete")),
+        Event.audience == "portal",
+        Event.seq <= upto,
+    )
+    welcome = select(func.max(Event.seq)).where(
+        Event.matter_id == matter_id,
+        Event.kind == "welcome",
+        th == thread,
+        Event.seq <= upto,
+    )
+    return func.coalesce(items.scalar_subquery(), welcome.scalar_subquery())
+
+
+async def portal_upto(session: AsyncSession, matter_id: int, thread: str, upto: int) -> int:
+    """``portal_seq`` of one mark (0: no event of the thread a client holds)."""
+    dialect = session.get_bind().dialect.name
+    value = (await session.execute(select(portal_seq(dialect, matter_id, thread, upto)))).scalar()
+    return int(value or 0)

@@ -38,7 +38,7 @@ from rtportal.events.event import StoredEvent, iso_time
 from rtportal.events.log import event_of_row
 from rtportal.principal import Principal
 from rtportal.threads.items import Found, find_opener
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import ITEM_KINDS, in_thread_index, thread_expr
 
 __all__ = [
     "ThreadRow",
@@ -167,16 +167,21 @@ async def read_thread(
     forward: bool,
     limit: int,
     max_bytes: int,
+    *,
+    principal: Principal,
+    see_applicants: bool,
 ) -> list[StoredEvent]:
-    """Up to ``limit`` events of the thread after (``forward``) or before ``seq``, in
-    seq order, and about ``max_bytes`` stored bytes (the first always). Unfiltered:
-    the caller applies ``view_for``; cursors move over what it drops."""
+    """Up to ``limit`` events of the thread after (``forward``) or before ``seq`` that
+    ``principal`` sees, in seq order, and about ``max_bytes`` stored bytes (the first
+    always). Filtered in SQL, not after: a client's page skipping a note (an empty
+    page, one page more) would count the notes; ``view_for`` still shapes each."""
     dialect = session.get_bind().dialect.name
     expr = thread_expr(dialect)
     where = (
         Event.matter_id == matter_id,
         expr == thread,
-        Event.kind.in_(ITEM_KINDS),
+        in_thread_index(),
+        visible(dialect, principal, see_applicants),
         Event.seq > seq if forward else Event.seq < seq,
     )
     order = Event.seq if forward else Event.seq.desc()
@@ -213,14 +218,23 @@ def views(
 
 
 async def more_beyond(
-    session: AsyncSession, matter_id: int, thread: str, seq: int, forward: bool
+    session: AsyncSession,
+    matter_id: int,
+    thread: str,
+    seq: int,
+    forward: bool,
+    *,
+    principal: Principal,
+    see_applicants: bool,
 ) -> bool:
-    """Does the thread hold an event after (``forward``) or before ``seq``?"""
-    expr = thread_expr(session.get_bind().dialect.name)
+    """Does the thread hold an event ``principal`` sees after (``forward``) or before ``seq``?"""
+    dialect = session.get_bind().dialect.name
+    expr = thread_expr(dialect)
     query = select(Event.seq).where(
         Event.matter_id == matter_id,
         expr == thread,
-        Event.kind.in_(ITEM_KINDS),
+        in_thread_index(),
+        visible(dialect, principal, see_applicants),
         Event.seq > seq if forward else Event.seq < seq,
     )
     return (await session.execute(query.limit(1))).first() is not None

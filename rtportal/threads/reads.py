@@ -36,6 +36,7 @@ from rtportal.threads.readers import (
     Reader,
     ThreadInfo,
     client_members,
+    portal_upto,
     reader_for,
     sees,
     thread_info,
@@ -111,12 +112,23 @@ async def mark_read(
         seq = parse_upto(cursors, upto, principal, matter.id).after
         if seq > matter.last_seq:
             raise InvalidCursor("upto: ahead of the matter's log")
+        if not reader.staff and seq > 0:
+            # A client's mark is the last event of the thread it holds: a position
+            # past staff-only events must not come back as their event cursor.
+            seq = await portal_upto(session, matter.id, thread, seq)
+        before = await mark_of(session, matter.id, reader, thread) if reader.staff else 0
         moved = seq > 0 and await _advance(session, matter.id, reader.id, thread, seq)
         receipt = None
         if moved:
             members = await client_members(session, matter.id)
             hide = await hides_staff(session, matter.firm_id)
-            receipt = receipt_message(cursors, matter, info, reader, members, hide, seq)
+            shown: int | None = seq
+            if reader.staff and not info.internal:
+                # Clients see a staff mark only when it moved over an event they hold.
+                shown = await portal_upto(session, matter.id, thread, seq)
+                if shown <= await portal_upto(session, matter.id, thread, before):
+                    shown = None
+            receipt = receipt_message(cursors, matter, info, reader, members, hide, seq, shown)
     async with db.read() as session:
         mark = await mark_of(session, matter.id, reader, thread)
         counts = await unread_counts(session, matter.id, reader)

@@ -22,7 +22,7 @@ from rtportal.keys import ids
 from rtportal.realtime.message import Ephemeral
 from rtportal.threads.cursors import ViewerClass, cursor_out
 from rtportal.threads.liveframes import new_id, receipt_frame
-from rtportal.threads.readers import Reader, ThreadInfo, client_viewers, knows
+from rtportal.threads.readers import Reader, ThreadInfo, client_viewers, knows, portal_seq
 
 __all__ = ["MAX_RECEIPTS", "hides_staff", "receipt_message", "receipts"]
 
@@ -65,13 +65,19 @@ async def receipts(
     session: AsyncSession, cursors: CursorCodec, matter: Matter, viewer: Reader, info: ThreadInfo
 ) -> list[dict[str, Any]]:
     """``[{"reader", "name", "upto"}]`` of the thread, furthest first, as ``viewer`` sees them."""
+    seq: Any = ReadMark.seq
+    if not viewer.staff:  # a client is shown each mark as the last event it holds
+        dialect = session.get_bind().dialect.name
+        seq = portal_seq(dialect, ReadMark.matter_id, ReadMark.thread, ReadMark.seq)
     rows = await session.execute(
-        select(ReadMark.reader, ReadMark.seq)
+        select(ReadMark.reader, seq.label("upto"))
         .where(ReadMark.matter_id == matter.id, ReadMark.thread == info.thread, ReadMark.seq > 0)
         .order_by(ReadMark.seq.desc(), ReadMark.reader)
         .limit(MAX_RECEIPTS)
     )
-    marks = [(parsed, int(seq)) for reader, seq in rows.all() if (parsed := ids.parse(reader))]
+    marks = [
+        (parsed, int(upto)) for reader, upto in rows.all() if upto and (parsed := ids.parse(reader))
+    ]
     hide = not viewer.staff and await hides_staff(session, matter.firm_id)
     shown = []
     for (kind, pid), seq in marks:
@@ -101,18 +107,23 @@ def receipt_message(
     members: dict[int, bool],
     hide_staff: bool,
     upto: int,
+    portal_upto: int | None,
 ) -> Ephemeral:
     """The live ``receipt`` of ``reader``'s new mark, for those who see the thread
-    and may know of the reader (``members``: ``readers.client_members``)."""
+    and may know of the reader (``members``: ``readers.client_members``).
+    ``portal_upto``: the mark as clients are shown it (``readers.portal_upto``), or
+    ``None`` when it did not move for them (staff read on over staff-only events):
+    then clients get nothing."""
     p = reader.principal
-    contacts = (
-        frozenset() if reader.staff and hide_staff else client_viewers(members, info, about=p)
-    )
+    hidden = (reader.staff and hide_staff) or not portal_upto
+    contacts = frozenset() if hidden else client_viewers(members, info, about=p)
+    portal_seq_ = portal_upto or upto
     ref, name = matter.reference, p.display_name
 
     def frame(viewer: ViewerClass) -> str:
+        seq = upto if viewer == "staff" else portal_seq_
         return receipt_frame(
-            ref, info.thread, reader.id, name, cursor_out(cursors, viewer, matter.id, upto)
+            ref, info.thread, reader.id, name, cursor_out(cursors, viewer, matter.id, seq)
         )
 
     staff_frame, portal_frame = frame("staff"), frame("portal")

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.db.models import Event
 from rtportal.db.models_threads import ReadMark
 from rtportal.threads.readers import Reader
-from rtportal.threads.sql import ITEM_KINDS, thread_expr
+from rtportal.threads.sql import in_thread_index, thread_expr
 
 __all__ = [
     "UnreadCounts",
@@ -59,7 +59,7 @@ def _items(dialect: str, reader: Reader) -> list[Any]:
     """The conditions of an item the reader sees and did not send (not deleted)."""
     principal = reader.principal
     conds: list[Any] = [
-        Event.kind.in_(ITEM_KINDS),  # the index's own predicate, spelled as it is
+        in_thread_index(),  # the index's own predicate, spelled as it is
         thread_expr(dialect).is_not(None),
         Event.redacted.is_(False),
         not_(and_(Event.actor_kind == principal.kind, Event.actor_id == principal.id)),

@@ -17,11 +17,12 @@ from sqlalchemy import select, update
 from rtportal.db import Database
 from rtportal.db.models import Event, Matter, MatterMember
 from rtportal.events.event import canonical_json
+from rtportal.events.log import append
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from tests.conftest import FirmKit
 
-__all__ = ["Applicants", "hide_applicants", "put_item"]
+__all__ = ["Applicants", "hide_applicants", "put_item", "put_welcome"]
 
 
 async def put_item(
@@ -61,6 +62,24 @@ async def put_item(
             )
         )
     return seq
+
+
+async def put_welcome(db: Database, matter: Matter, staff: Principal, contact_id: int) -> None:
+    """The ``welcome`` event an invite writes: thread ``welcome-<contact_id>``, to that contact."""
+    async with db.write() as session:
+        row = await session.get(Matter, matter.id)
+        assert row is not None
+        await append(
+            session,
+            matter=row,
+            actor=staff,
+            kind="welcome",
+            audience="portal",
+            payload={"thread": f"welcome-{contact_id}", "to": [contact_id]},
+            blob=None,
+            client_id=None,
+            system=True,
+        )
 
 
 async def hide_applicants(db: Database, matter: Matter, contact: Principal) -> None:
