@@ -155,12 +155,6 @@ async def test_a_client_cannot_open_a_welcome_thread(
     assert page.status_code == 200, page.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed: the matter history pages over every event and filters after "
-    "(rtportal/http/routes.py _history_page); filtering in SQL per kind is a change of "
-    "the stream core's read path and of its benchmarked page",
-)
 async def test_a_clients_history_pages_do_not_count_staff_events(
     app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
 ) -> None:

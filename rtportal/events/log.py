@@ -44,6 +44,7 @@ from rtportal.events.batch import (
 from rtportal.events.event import StoredEvent, iso_time
 from rtportal.events.send import Send
 from rtportal.events.validate import validate
+from rtportal.events.visiblesql import CONTACT, client_sees
 from rtportal.principal import Principal
 from rtportal.settings import DEFAULT_EVENT_BLOB_MAX, DEFAULT_EVENT_PAYLOAD_MAX
 
@@ -62,6 +63,7 @@ __all__ = [
     "heads",
     "read_before",
     "read_since",
+    "visible_beyond",
 ]
 
 
@@ -84,6 +86,8 @@ def event_of_row(row: Event, reference: str) -> StoredEvent:
 
 # Per item: ``(event, created)``, or the item's own error (nothing written for it).
 AppendResult = tuple[StoredEvent, bool] | RtPortalError
+# A client's history: (contact id, their membership's see_applicants).
+Client = tuple[int, bool]
 
 
 def _same_content(
@@ -341,12 +345,14 @@ async def append(
 
 
 @cache
-def _page_query(dialect: str | None, forward: bool) -> Any:
+def _page_query(dialect: str | None, forward: bool, client: tuple[str, bool] | None = None) -> Any:
     """A page of a matter's log after (``forward``) or before ``pages.SEQ``, at
     most ``pages.LIMIT`` events and, with a ``dialect``, ``pages.MAX_BYTES``.
 
     Built once (see ``rtportal.events.pages``): executed with the parameters
-    ``pages.MATTER_ID``, ``pages.SEQ``, ``pages.LIMIT`` (and ``pages.MAX_BYTES``).
+    ``pages.MATTER_ID``, ``pages.SEQ``, ``pages.LIMIT`` (and ``pages.MAX_BYTES``
+    with a ``dialect``; with ``client``, (dialect, a client's ``see_applicants``),
+    also ``visiblesql.CONTACT``: the page holds only the events that client sees).
     """
     seq = bindparam(pages.SEQ, type_=Integer)
     query = (
@@ -357,8 +363,10 @@ def _page_query(dialect: str | None, forward: bool) -> Any:
             Event.seq > seq if forward else Event.seq < seq,
         )
     )
+    if client is not None:
+        query = query.where(client_sees(*client))
     if dialect is not None:
-        edge = pages.seq_within(dialect, forward)
+        edge = pages.seq_within(dialect, forward, None if client is None else client[1])
         query = query.where(Event.seq <= edge if forward else Event.seq >= edge)
     return query.order_by(Event.seq if forward else Event.seq.desc()).limit(
         bindparam(pages.LIMIT, type_=Integer)
@@ -372,14 +380,34 @@ async def _read_page(
     limit: int,
     max_bytes: int | None,
     forward: bool,
+    client: Client | None = None,
 ) -> Sequence[Any]:
     params = {pages.MATTER_ID: matter_id, pages.SEQ: seq, pages.LIMIT: limit}
     dialect = None
     if max_bytes is not None:
         dialect = session.get_bind().dialect.name
         params[pages.MAX_BYTES] = max_bytes
-    result = await session.execute(_page_query(dialect, forward), params)
+    only = None
+    if client is not None:
+        params[CONTACT], sees = client
+        only = (session.get_bind().dialect.name, sees)
+    result = await session.execute(_page_query(dialect, forward, only), params)
     return result.all()
+
+
+async def visible_beyond(
+    session: AsyncSession, matter_id: int, seq: int, forward: bool, client: Client
+) -> bool:
+    """Does the client see an event after (``forward``) or before ``seq``?"""
+    dialect = session.get_bind().dialect.name
+    contact, sees = client
+    query = select(Event.id).where(
+        Event.matter_id == matter_id,
+        Event.seq > seq if forward else Event.seq < seq,
+        client_sees(dialect, sees),
+    )
+    found = await session.execute(query.limit(1), {CONTACT: contact})
+    return found.first() is not None
 
 
 async def read_since(
@@ -388,16 +416,18 @@ async def read_since(
     after_seq: int,
     limit: int,
     max_bytes: int | None = None,
+    client: Client | None = None,
 ) -> list[StoredEvent]:
     """Events of a matter with ``seq > after_seq``, in seq order, at most ``limit``.
 
     With ``max_bytes``, also at most that many stored bytes (the first event
     always; ``rtportal.events.pages``): fewer than ``limit`` events do not
-    mean the log ends there.
+    mean the log ends there. With ``client``, only the events that client
+    sees (``rtportal.events.visiblesql``).
     """
     if limit <= 0:
         return []
-    rows = await _read_page(session, matter_id, after_seq, limit, max_bytes, True)
+    rows = await _read_page(session, matter_id, after_seq, limit, max_bytes, True, client)
     return [event_of_row(row, ref) for row, ref in rows]
 
 
@@ -407,6 +437,7 @@ async def read_before(
     before_seq: int,
     limit: int,
     max_bytes: int | None = None,
+    client: Client | None = None,
 ) -> list[StoredEvent]:
     """The newest ``limit`` events with ``seq < before_seq``, returned in seq order.
 
@@ -416,7 +447,7 @@ async def read_before(
     """
     if limit <= 0 or before_seq <= 1:
         return []
-    rows = await _read_page(session, matter_id, before_seq, limit, max_bytes, False)
+    rows = await _read_page(session, matter_id, before_seq, limit, max_bytes, False, client)
     return [event_of_row(row, ref) for row, ref in reversed(rows)]
 
 

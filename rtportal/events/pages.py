@@ -24,9 +24,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, LargeBinary, bindparam, cast, func, select
+from sqlalchemy import ColumnElement, Integer, LargeBinary, bindparam, cast, func, select, true
 
 from rtportal.db.models import Event
+from rtportal.events.visiblesql import client_sees
 
 __all__ = ["LIMIT", "MATTER_ID", "MAX_BYTES", "SEQ", "seq_within"]
 
@@ -49,13 +50,15 @@ def _stored_bytes(dialect: str) -> ColumnElement[Any]:
 
 
 @functools.cache
-def seq_within(dialect: str, ascending: bool) -> Any:
+def seq_within(dialect: str, ascending: bool, client: bool | None = None) -> Any:
     """A scalar subquery: the last seq of the forward page after ``SEQ``
     (``ascending``), or the first seq of the backward page before it.
 
     Built once per ``dialect`` (``session.get_bind().dialect.name``) and
     direction; the caller's query binds ``MATTER_ID``, ``SEQ``, ``LIMIT``
-    and ``MAX_BYTES``.
+    and ``MAX_BYTES``. ``client`` (a client's ``see_applicants``; ``None``
+    for staff): over the events that client sees only, whose id the caller
+    binds as ``visiblesql.CONTACT``.
     """
     seq = bindparam(SEQ, type_=Integer)
     order = Event.seq if ascending else Event.seq.desc()
@@ -64,6 +67,7 @@ def seq_within(dialect: str, ascending: bool) -> Any:
         .where(
             Event.matter_id == bindparam(MATTER_ID, type_=Integer),
             Event.seq > seq if ascending else Event.seq < seq,
+            true() if client is None else client_sees(dialect, client),
         )
         .order_by(order)
         .limit(bindparam(LIMIT, type_=Integer))

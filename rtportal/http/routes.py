@@ -162,26 +162,36 @@ async def _history_page(
         else:
             where = "before" if backward else "after"
             cursor = cursors.parse_query(text, principal, matter.id, where)
-        # Bounded in bytes too: a page may hold fewer than ``limit`` events.
+        # Bounded in bytes too: a page may hold fewer than ``limit`` events. A
+        # client's page holds only what they see, filtered in the database, so
+        # its size and ``more`` never count staff-only events (docs/protocol.md).
+        client = None if principal.is_staff else (principal.id, sees)
         if backward:
-            events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
+            events = await stream.read_before(
+                session, matter.id, cursor.after, limit, page_bytes, client
+            )
         else:
-            events = await stream.read_since(session, matter.id, cursor.after, limit, page_bytes)
+            events = await stream.read_since(
+                session, matter.id, cursor.after, limit, page_bytes, client
+            )
         head = await stream.head(session, matter.id)
+        if backward:
+            first = events[0].seq if events else min(cursor.after, head + 1)
+            last = events[-1].seq if events else first - 1
+            more = first > 1
+        else:
+            last = events[-1].seq if events else cursor.after
+            first = events[0].seq if events else cursor.after + 1
+            more = last < head
+        if client is not None and more:
+            # another page only if it would hold something this client sees
+            edge = first if backward else last
+            more = await stream.visible_beyond(session, matter.id, edge, not backward, client)
     views = [
         cursors.event_view(v, principal, matter.id)
         for v in (view_for(e, principal, sees) for e in events)
         if v is not None
     ]
-    # Cursors advance over events this caller may not see, so paging ends.
-    if backward:
-        first = events[0].seq if events else min(cursor.after, head + 1)
-        last = events[-1].seq if events else first - 1
-        more = first > 1
-    else:
-        last = events[-1].seq if events else cursor.after
-        first = events[0].seq if events else cursor.after + 1
-        more = last < head
     return ok(
         {
             "matter": matter.reference,
