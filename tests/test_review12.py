@@ -268,12 +268,6 @@ async def test_a_thread_lookup_reads_the_thread_index_as_executed(
         assert "ix_events_thread (matter_id=? AND <expr>=?)" in got, (sql, got)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed: a welcome event is outside the thread index (migration 0010 covers "
-    "the item kinds only); looking one up walks the matter's whole log. Needs an index "
-    "(a migration) on (matter_id, thread) for kind = 'welcome'",
-)
 async def test_looking_up_a_welcome_thread_is_an_index_range_not_the_matters_log(
     db: Database, make_firm: MakeFirm
 ) -> None:

@@ -5,7 +5,8 @@ what the log cannot answer by itself, read marks, the firm's tags (names as
 ciphertext) and which item carries which, and the firm's matter types with
 their phases and client steps. The thread of an event is indexed, not
 copied: migration 0010's expression index ``ix_events_thread`` on
-``(matter_id, payload.thread, seq)`` (``rtportal.threads.sql``).
+``(matter_id, payload.thread, seq)`` and 0013's ``ix_events_welcome`` on
+``(matter_id, payload.thread, seq)`` of welcomes (``rtportal.threads.sql``).
 Created by migration 0010, like every table by Alembic.
 """
 

@@ -38,7 +38,7 @@ from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import in_thread_index, thread_expr
+from rtportal.threads.sql import in_thread_index, in_welcome_index, thread_expr
 
 __all__ = ["ACT_KINDS", "ITEM_SEND_KINDS", "Found", "find_item", "item_id", "prepare_sends"]
 
@@ -142,7 +142,7 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
     row = (
         await session.execute(
             select(*_COLUMNS)
-            .where(Event.matter_id == matter_id, Event.kind == "welcome", expr == thread)
+            .where(Event.matter_id == matter_id, in_welcome_index(), expr == thread)
             .order_by(Event.seq)
             .limit(1)
         )

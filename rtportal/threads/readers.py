@@ -37,7 +37,7 @@ from rtportal.access import membership
 from rtportal.db.models import Event, MatterMember
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import in_thread_index, thread_expr
+from rtportal.threads.sql import in_thread_index, in_welcome_index, thread_expr
 
 __all__ = [
     "Reader",
@@ -135,7 +135,7 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
         welcome = (
             await session.execute(
                 select(Event.payload)
-                .where(Event.matter_id == matter_id, Event.kind == "welcome", th == thread)
+                .where(Event.matter_id == matter_id, in_welcome_index(), th == thread)
                 .order_by(Event.seq)
                 .limit(1)
             )

@@ -1,15 +1,17 @@
 """The thread of an event as SQL: the expression migration 0010 indexes.
 
 ``ix_events_thread`` is ``(matter_id, <thread expr>, seq)`` over the item
-kinds; a query uses the index only when it spells the expression exactly as
-the migration did, so every query of the package takes it from here.
+kinds, ``ix_events_welcome`` ``(matter_id, <thread expr>, seq)`` over welcomes
+(migration 0013); a query uses an index only when it spells the expression
+and the predicate exactly as the migration did, so every query of the
+package takes them from here.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, TextClause, literal_column, text
 
-__all__ = ["ITEM_KINDS", "in_thread_index", "thread_expr"]
+__all__ = ["ITEM_KINDS", "in_thread_index", "in_welcome_index", "thread_expr"]
 
 # The kinds the partial index covers: items and what acts on one.
 ITEM_KINDS = ("message", "note", "edit", "delete", "tag")
@@ -36,3 +38,9 @@ def in_thread_index() -> TextClause:
     plan): a thread lookup then walked the matter's whole log in seq order
     (0.3-0.6 s per typing frame or read mark at 200,000 events on SQLite)."""
     return text(_PREDICATE)
+
+
+def in_welcome_index() -> TextClause:
+    """``ix_events_welcome``'s predicate (``kind = 'welcome'``, migration 0013), as
+    literal SQL for the same reason as ``in_thread_index``."""
+    return text("events.kind = 'welcome'")
