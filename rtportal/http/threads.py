@@ -30,6 +30,8 @@ from rtportal.principal import Principal
 from rtportal.threads import reading
 from rtportal.threads.cursors import event_out, parse_query, position_out
 from rtportal.threads.items import find_opener
+from rtportal.threads.readers import reader_for
+from rtportal.threads.unread import unread_counts
 
 __all__ = ["routes"]
 
@@ -62,9 +64,13 @@ async def list_threads(request: Request) -> Response:
         given = parse_query(cursors, raw, principal, matter.id, "before")
         before = min(MAX_SEQ if given is None else given.after, _SEQ_MAX)
         rows = await reading.list_threads(session, matter.id, principal, sees, before, limit)
+        # Read in the same snapshot as the rows, by the rule of GET .../unread.
+        reader = await reader_for(session, principal, matter.id)
+        unread = await unread_counts(session, matter.id, reader)
     body = []
     for row in rows:
         summary = row.to_json()
+        summary["unread"] = unread.get(row.thread, 0)
         summary["last"] = position_out(cursors, principal, matter.id, row.last_seq)
         body.append(summary)
     last = rows[-1].last_seq if len(rows) == limit else None
