@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -52,6 +53,11 @@ from tests.test_invite_lifecycle_stateful import _Loop, settings_for_machine
 Json = dict[str, Any]
 ACTORS = ("s0", "s1", "c0", "c1", "c2")
 CLIENTS = ("c0", "c1", "c2")
+SEEN: Counter[str] = Counter()  # outcomes over the run, printed at its end (pytest -s)
+
+
+def _seen(outcome: str) -> None:
+    SEEN[outcome] += 1
 
 
 class _Host:
@@ -274,6 +280,7 @@ class ThreadsMachine(RuleBasedStateMachine):
         return counts
 
     def _refused(self, response: httpx.Response, status: int, reason: str | None) -> None:
+        _seen(f"refused {status} {reason}")  # the statistics say which refusals ran
         assert response.status_code == status, response.text
         if reason is not None:
             details = response.json()["error"].get("details") or {}
@@ -355,7 +362,10 @@ class ThreadsMachine(RuleBasedStateMachine):
         else:
             self._add_item(who, response, "message", thread, cid, blob)
 
-    @rule(data=st.data(), who=st.sampled_from(("s0", "s1")), new=st.booleans())
+    # A client's note is drawn now and then: it is refused (``validate``).
+    @rule(
+        data=st.data(), who=st.sampled_from(("s0", "s1", "s0", "s1", *CLIENTS)), new=st.booleans()
+    )
     def note(self, data: st.DataObject, who: str, new: bool) -> None:
         if new or not self.m.threads:
             thread = self._fresh("t")
@@ -369,15 +379,10 @@ class ThreadsMachine(RuleBasedStateMachine):
             "payload": {"thread": thread},
             "blob": blob,
         }
-        self._add_item(who, self._send(who, body), "note", thread, cid, blob)
-
-    @rule(who=st.sampled_from(CLIENTS))
-    def client_note_is_refused(self, who: str) -> None:
-        """A client never writes a note (``validate`` refuses it)."""
-        body = {"kind": "note", "audience": "staff", "client_id": self._fresh("x"),
-                "payload": {"thread": self._fresh("t")}, "blob": self._blob()}  # fmt: skip
         response = self._send(who, body)
-        if self.actors[who].removed:
+        if self.actors[who].staff:
+            self._add_item(who, response, "note", thread, cid, blob)
+        elif self.actors[who].removed:
             self._refused(response, 404, None)
         else:
             self._refused(response, 400, None)
@@ -405,11 +410,12 @@ class ThreadsMachine(RuleBasedStateMachine):
         if item.deleted:
             self._refused(response, 404, "no_such_item")
             return
-        event = self._stored(who, response, kind, item.thread)
-        assert event["payload"]["item"] == item_id
+        stored = self._stored(who, response, kind, item.thread)
+        _seen(f"{kind} by {'the sender' if sender else 'staff'}")
+        assert stored["payload"]["item"] == item_id
         expected_to = list(item.to) if item.to is not None else None
-        assert event["payload"].get("to") == expected_to, event
-        seq = self._seq_of(who, event)
+        assert stored["payload"].get("to") == expected_to, stored
+        seq = self._seq_of(who, stored)
         ev = Ev(seq, kind, item.thread, item_id, item.audience, item.to, who, blob)
         self.m.events.append(ev)
         if kind == "delete":
@@ -418,21 +424,46 @@ class ThreadsMachine(RuleBasedStateMachine):
                 if old.item == item_id and old.kind in ("message", "note", "edit"):
                     old.blob, old.redacted = None, True
 
-    @precondition(lambda self: bool(self.m.items))
-    @rule(data=st.data(), who=st.sampled_from(ACTORS), kind=st.sampled_from(("edit", "delete")))
-    def act(self, data: st.DataObject, who: str, kind: str) -> None:
-        # Mostly the sender's own items, so that edits and deletes happen.
+    def _target(self, data: st.DataObject, who: str) -> str:
+        """Mostly an item the actor sees (often their own), so that acts happen."""
         own = sorted(i for i, item in self.m.items.items() if item.sender == who)
-        mine: bool = bool(own) and data.draw(st.booleans())
-        pool = own if mine else sorted(self.m.items)
-        self._act(who, kind, data.draw(st.sampled_from(pool)))
+        seen = sorted(i for i in self.m.items if self._sees_item(who, i))
+        pools = [p for p in (own, seen, sorted(self.m.items)) if p]
+        return data.draw(st.sampled_from(data.draw(st.sampled_from(pools))))
+
+    @precondition(lambda self: bool(self.m.items))
+    @rule(data=st.data(), who=st.sampled_from(ACTORS))
+    def edit(self, data: st.DataObject, who: str) -> None:
+        self._act(who, "edit", self._target(data, who))
+
+    @precondition(lambda self: bool(self.m.items))
+    @rule(data=st.data(), who=st.sampled_from(ACTORS))
+    def delete(self, data: st.DataObject, who: str) -> None:
+        self._act(who, "delete", self._target(data, who))
+
+    def _visible_seqs(self, who: str, thread: str) -> list[int]:
+        return [e.seq for e in self.m.events if e.thread == thread and self._sees_event(who, e)]
 
     @precondition(lambda self: bool(self.m.threads))
     @rule(data=st.data(), who=st.sampled_from(ACTORS))
     def read(self, data: st.DataObject, who: str) -> None:
-        thread = data.draw(st.sampled_from(sorted(self.m.threads)))
-        visible = [e.seq for e in self.m.events if e.thread == thread and self._sees_event(who, e)]
-        seq = data.draw(st.sampled_from(visible)) if visible else 0
+        """A mark up to any event of any thread (one the reader sees, mostly)."""
+        seen = sorted(t for t in self.m.threads if self._sees_thread(who, t))
+        pools = [p for p in (seen, sorted(self.m.threads)) if p]
+        thread = data.draw(st.sampled_from(data.draw(st.sampled_from(pools))))
+        visible = self._visible_seqs(who, thread)
+        self._mark(who, thread, data.draw(st.sampled_from(visible)) if visible else 0)
+
+    @precondition(lambda self: bool(self.m.threads))
+    @rule(data=st.data(), who=st.sampled_from(ACTORS))
+    def catch_up(self, data: st.DataObject, who: str) -> None:
+        """What a screen does: the newest event of a thread the reader sees."""
+        seen = sorted(t for t in self.m.threads if self._sees_thread(who, t))
+        if seen:
+            thread = data.draw(st.sampled_from(seen))
+            self._mark(who, thread, self._visible_seqs(who, thread)[-1])
+
+    def _mark(self, who: str, thread: str, seq: int) -> None:
         body = {"upto": self._cursor(who, seq)}
         response = self._call(who, "POST", f"/matters/{self.ref}/threads/{thread}/read", body)
         if not self._sees_thread(who, thread):
@@ -440,6 +471,7 @@ class ThreadsMachine(RuleBasedStateMachine):
             return
         assert response.status_code == 200, response.text
         key = (self.actors[who].rid, thread)
+        _seen("read moved" if seq > self.m.marks.get(key, 0) else "read kept")
         self.m.marks[key] = max(self.m.marks.get(key, 0), seq)
         got = response.json()
         mark = self.m.marks[key]
@@ -450,6 +482,8 @@ class ThreadsMachine(RuleBasedStateMachine):
             sum(counts.values()),
         ), (who, thread)
 
+    # One removal at most: a removed client has nothing left to do.
+    @precondition(lambda self: not any(a.removed for a in self.actors.values()))
     @rule(who=st.sampled_from(CLIENTS))
     def remove(self, who: str) -> None:
         actor = self.actors[who]
@@ -459,6 +493,7 @@ class ThreadsMachine(RuleBasedStateMachine):
         )
         assert ended is not actor.removed
         actor.removed = True
+        _seen("removed")
 
     @rule(hide=st.booleans())
     def hide_staff_receipts(self, hide: bool) -> None:
@@ -506,8 +541,10 @@ class ThreadsMachine(RuleBasedStateMachine):
             if not viewer.staff and reader != viewer.rid:
                 if reader.startswith("s"):
                     if self.m.hide_staff:
+                        _seen("staff receipt hidden")
                         continue
                 elif not viewer.sees and int(reader[1:]) not in found.to:
+                    _seen("co-applicant receipt hidden")
                     continue
             shown[reader] = seq
         return shown
@@ -584,3 +621,4 @@ def test_threads_reads_and_receipts_follow_their_model(settings: Settings) -> No
     finally:
         runner.run(host.stop())
         runner.close()
+    print(sorted(SEEN.items()))
