@@ -552,12 +552,21 @@ class ThreadsMachine(RuleBasedStateMachine):
                 self._refused(shown, 404, None)
                 continue
             assert page.status_code == 200, page.text
-            events = page.json()["events"]
+            body, found = page.json(), self.m.threads[thread]
+            kind = "internal" if found.internal else "client"
+            assert (body["kind"], body["opener"]) == (kind, found.opener), body
             got_items = [
                 (e["kind"], e["payload"]["item"], e["blob"], bool(e.get("redacted")))
-                for e in events
+                for e in body["events"]
             ]
             assert got_items == self._expected_items(who, thread), (who, thread)
+            # Each event's position as the actor spells it: a contact never sees a seq.
+            seqs = [
+                self._as_seq(who, e["seq"] if "seq" in e else e["cursor"]) for e in body["events"]
+            ]
+            assert seqs == [
+                e.seq for e in self.m.events if e.thread == thread and self._sees_event(who, e)
+            ]
             assert shown.status_code == 200, shown.text
             receipts = {r["reader"]: self._as_seq(who, r["upto"]) for r in shown.json()["receipts"]}
             assert receipts == self._expected_receipts(who, thread), (who, thread)
