@@ -63,15 +63,14 @@ async def list_threads(request: Request) -> Response:
         given = parse_query(cursors, raw, principal, matter.id, "before")
         before = MAX_SEQ if given is None else given.after
         rows = await reading.list_threads(session, matter.id, principal, sees, before, limit)
-        # the caller's unread items per listed thread (their read marks)
-        counts = await unread_counts(
-            session, matter.id, await reader_for(session, principal, matter.id)
-        )
+        # Read in the same snapshot as the rows, by the rule of GET .../unread.
+        reader = await reader_for(session, principal, matter.id)
+        unread = await unread_counts(session, matter.id, reader)
     body = []
     for row in rows:
         summary = row.to_json()
+        summary["unread"] = unread.get(row.thread, 0)
         summary["last"] = position_out(cursors, principal, matter.id, row.last_seq)
-        summary["unread"] = counts.get(row.thread, 0)
         body.append(summary)
     last = rows[-1].last_seq if len(rows) == limit else None
     return ok(
