@@ -11,7 +11,7 @@
 // Stable hooks for tests (ref = the matter reference, T = thread id):
 //   #threads-<ref>              the threads area; data-open = the open thread ('' none)
 //   #thread-list-<ref>          <ul> of li.thread-row[data-thread][data-kind][data-unread]
-//     .thread-open (button) .thread-title .thread-time .unread-count .thread-typing .internal-badge
+//     .thread-open (button) .thread-title .thread-to (staff) .thread-time .unread-count .thread-typing .internal-badge
 //   #new-thread-<ref>           button: start a new thread
 //   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal,
 //                               data-loaded=1 once its first page of items arrived
@@ -270,6 +270,9 @@ export class ThreadsView extends MatterView {
     open.addEventListener('click', () => this.openThread(t.thread));
     const title = el('span', 'thread-title', this.titles.get(t.thread) || THREADS.untitled);
     open.append(title);
+    // staff: whose thread it is (two applicants' welcome threads share one title)
+    const to = this.tools ? this.tools.recipientsLine(this, t) : null;
+    if (to) open.append(el('span', 'thread-to', to));
     if (t.kind === 'internal') open.append(el('span', 'badge internal-badge', THREADS.internalThread));
     const meta = el('span', 'thread-meta');
     if (t.lastAt) {
