@@ -268,6 +268,9 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             mei_row = mei.locator(f"#thread-list-{ref} li.thread-row[data-thread='{thread}']")
             await expect(mei_row).to_have_attribute("data-unread", "1", timeout=WAIT_MS)
             await expect(mei_row.locator(".thread-title")).to_have_text(SUBJECT, timeout=WAIT_MS)
+            # the welcome thread she is reading says so too (on a phone it hides the list)
+            back_count = mei.locator(f"#thread-{ref} .thread-back .unread-count")
+            await expect(back_count).to_have_text("1")
             mei_pane = await open_thread(mei, ref, thread)
             await expect(mei_pane.locator(".message-text")).to_have_text(OPENER, timeout=WAIT_MS)
 
@@ -296,8 +299,8 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             # new one (where a reply would count as unread for her) and tags her reply.
             await open_thread(mei, ref, f"welcome-{mei_id}")
             await expect(mei_row).to_have_attribute("data-unread", "0")
+            await sam.locator(f"#thread-note-{ref}").check()  # before typing: internal typing
             await sam.locator(f"#thread-text-{ref}").fill(NOTE)
-            await sam.locator(f"#thread-note-{ref}").check()
             await sam.locator(f"#thread-composer-{ref} button[type=submit]").click()
             note_row = sam_pane.locator("li.item[data-internal='1']")
             await expect(note_row.locator(".message-text")).to_have_text(NOTE, timeout=WAIT_MS)
@@ -323,7 +326,10 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             # By now the note, the tag and the move reached every page that gets them.
             # Mei: no note, no tag, and her count did not move for the note.
             await expect(mei_row).to_have_attribute("data-unread", "0")
+            await expect(back_count).to_have_count(0)
             assert (await server_unread(mei, ref))["matter"] == 0
+            typed = [f for f in mei_frames.parsed() if f.get("type") == "typing"]
+            assert typed == [], typed  # Sam typed a note only
             mei_text = await mei.locator("body").inner_text()
             mei_html = await mei.content()
             for needle in ("INTERNAL", "tag-chip", "tag-filter", "Internal note"):
@@ -337,6 +343,7 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             await sam.locator(f"#thread-text-{ref}").fill(later)
             await sam.locator(f"#thread-composer-{ref} button[type=submit]").click()
             await expect(mei_row).to_have_attribute("data-unread", "1", timeout=WAIT_MS)
+            await expect(back_count).to_have_text("1")
             assert (await server_unread(mei, ref))["matter"] == 1
             await open_thread(mei, ref, thread)
             await expect(mei_pane.locator("li.item").last.locator(".message-text")).to_have_text(
@@ -353,6 +360,7 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             assert await unread_rows(omar, ref) == omar_before
             assert await server_unread(omar, ref) == omar_unread_before
             omar_html = await omar.content()
+            await expect(omar.locator(f"#thread-{ref} .thread-back .unread-count")).to_have_count(0)
             # ("Seen by Sam Staff" may be on his own welcome: Sam's page opened it)
             for needle in (thread, SUBJECT, "Mei Chen", "is typing", "INTERNAL"):
                 assert needle not in omar_html, needle

@@ -15,7 +15,7 @@
 //   #new-thread-<ref>           button: start a new thread
 //   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal,
 //                               data-loaded=1 once its first page of items arrived
-//     .thread-back  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
+//     .thread-back (.unread-count: unread items of the other threads)  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
 //     li.divider                where the unread began when the thread was opened
 //     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
 //       .item-head .internal-badge .edited-marker .edit-flagged .tombstone .message-body
@@ -407,6 +407,7 @@ export class ThreadsView extends MatterView {
     if (!this.pane.firstChild) {
       const back = button(THREADS.back, 'button quiet thread-back', 'button');
       back.addEventListener('click', () => this.closeThread());
+      this.backButton = back;
       this.heading = el('h3', 'thread-heading');
       this.jump = el('button', 'button quiet jump-unread', THREADS.jumpUnread);
       this.jump.type = 'button';
@@ -425,6 +426,7 @@ export class ThreadsView extends MatterView {
     }
     this.pane.dataset.thread = data.thread;
     this.pane.dataset.kind = data.kind;
+    this.drawBackCount(data.thread);
     const paging = this.pages.get(data.thread);
     this.pane.dataset.loaded = paging && paging.loaded ? '1' : '0';
     this.earlierItems.hidden = !(paging && paging.more);
@@ -466,6 +468,13 @@ export class ThreadsView extends MatterView {
     this.typingEl.textContent = typing.length ? typingText(typing) : '';
     this.drawComposer(data);
     this.markRead(data.thread);
+  }
+
+  /** On a phone the open thread hides the list: its back button counts the other threads' unread items. */
+  drawBackCount(thread) {
+    const others = this.model.matterUnread() - this.model.unread(thread);
+    this.backButton.querySelector('.unread-count')?.remove();
+    if (others > 0) this.backButton.append(el('span', 'unread-count', String(others)));
   }
 
   itemRow(item) {
