@@ -273,6 +273,7 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             # the welcome thread she is reading says so too (on a phone it hides the list)
             back_count = mei.locator(f"#thread-{ref} .thread-back .unread-count")
             await expect(back_count).to_have_text("1")
+            await shot(mei, "arrived", layout, mei.locator(f"#threads-{ref}"))
             mei_pane = await open_thread(mei, ref, thread)
             await expect(mei_pane.locator(".message-text")).to_have_text(OPENER, timeout=WAIT_MS)
 
