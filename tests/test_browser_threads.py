@@ -274,6 +274,14 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             back_count = mei.locator(f"#thread-{ref} .thread-back .unread-count")
             await expect(back_count).to_have_text("1")
             await shot(mei, "arrived", layout, mei.locator(f"#threads-{ref}"))
+            # She had begun a note in her welcome thread (a typing frame there), and
+            # turns to the new thread at once: her typing there must show all the same.
+            await mei.locator(f"#thread-text-{ref}").fill("About my visa")
+            welcome_typing = sam.locator(
+                f"#thread-list-{ref} li.thread-row[data-thread='welcome-{mei_id}'] .thread-typing"
+            )
+            if layout == "desktop":  # (a phone shows Sam the open thread, not the list)
+                await expect(welcome_typing).to_have_text("Mei Chen is typing…", timeout=WAIT_MS)
             mei_pane = await open_thread(mei, ref, thread)
             await expect(mei_pane.locator(".message-text")).to_have_text(OPENER, timeout=WAIT_MS)
 

@@ -91,7 +91,7 @@ export class ThreadsView extends MatterView {
     this.rows = new Map(); // item id -> {key, li} of the open thread
     this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
     this.pages = new Map(); // thread -> {before, more, asked}: its own history pages
-    this.lastTyping = 0;
+    this.lastTyping = new Map(); // thread -> when my last typing frame there went
     this.drawn = -1;
     this.timer = null;
     this.threaded = false; // the flat stream until the server's hello says threads
@@ -233,6 +233,7 @@ export class ThreadsView extends MatterView {
     this.typingDue = false;
     this.drawList();
     if (this.open) this.drawThread();
+    else if (this.mode === 'new') this.drawComposer(null); // keys that arrived since replace the notice
     else this.openFirst();
     this.empty.hidden = true;
     clearTimeout(this.timer);
