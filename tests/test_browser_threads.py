@@ -26,6 +26,7 @@ docs/screenshots/threads-{staff,typing,client,other-applicant}-{desktop,phone}.p
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -248,7 +249,21 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             for cid, name in ((mei_id, "Mei Chen"), (omar_id, "Omar Haddad")):
                 row = sam.locator(f"#thread-list-{ref} li.thread-row[data-thread='welcome-{cid}']")
                 await expect(row.locator(".thread-to")).to_have_text(f"To: {name}", timeout=WAIT_MS)
+            # The firm's revocation list is renewed (a `keys` event): Sam's page reads the
+            # firm's keys and the matter's again, the matter's held back here until he has
+            # asked for a new thread: a notice meanwhile, then the form.
+            keys_held = asyncio.Event()
+
+            async def hold(route: Any) -> None:
+                await keys_held.wait()
+                await route.continue_()
+
+            await sam.route(f"**/api/v1/keys/matters/{ref}*", hold)
+            async with sam.expect_request(f"**/api/v1/keys/matters/{ref}*"):
+                await keys.put_revocations([])
             await sam.locator(f"#new-thread-{ref}").click(timeout=WAIT_MS)
+            await expect(sam.locator(f"#thread-{ref} .key-notice")).to_be_visible(timeout=WAIT_MS)
+            keys_held.set()
             recipients = sam.locator(f"#recipients-{ref}")
             await expect(recipients.locator("input.recipient")).to_have_count(2, timeout=WAIT_MS)
             await recipients.locator(f"input.recipient[value='{mei_id}']").check()

@@ -597,7 +597,7 @@ export class ThreadsView extends MatterView {
     this.composerForm = null;
     this.drawComposer(null);
     this.drawList();
-    this.composerForm.querySelector('input, textarea').focus();
+    this.composerForm.querySelector('input, textarea')?.focus(); // none while the keys are not ready
   }
 
   /** The composer of the open thread in `mode` (reply, or edit of `item`). */
