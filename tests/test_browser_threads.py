@@ -7,12 +7,15 @@ alone is none of Omar's business. A staff member signs in in a third
 browser (their page registers a key; the org admin, here the test with the
 library, approves it) and:
 
+- asks for a new thread while his page re-reads the keys (a `keys` event;
+  the matter's key chain held back in the browser): a notice, then the form;
 - opens a new client thread addressed to Mei only (the recipients
-  checkboxes): Mei's page shows it live; Omar's never shows it nor any hint
+  checkboxes): Mei's page shows it live (on a phone, counted on the open
+  thread's back button); Omar's never shows it nor any hint
   of it (thread rows, unread counts, websocket frames), checked after later
   events that did reach him;
-- sees "Mei Chen is typing…" while Mei types her reply, before she sends it,
-  then the reply itself live;
+- sees "Mei Chen is typing…" while Mei types her reply, before she sends it
+  (just after typing in her welcome thread), then the reply itself live;
 - both pages show read receipts ("Seen by …");
 - adds an internal note inside the client thread and a tag on Mei's reply:
   Mei's page never shows either, and her unread count does not move for the
@@ -21,7 +24,7 @@ library, approves it) and:
   step, never showing a phase name.
 
 Every wait is Playwright's ``expect``: no sleeps. Screenshots:
-docs/screenshots/threads-{staff,typing,client,other-applicant}-{desktop,phone}.png.
+docs/screenshots/threads-{arrived,typing,staff,client,other-applicant}-{desktop,phone}.png.
 """
 
 from __future__ import annotations
