@@ -195,10 +195,14 @@ function submit(view, mode, { text, subject, internal, to }) {
   return sendItem(view.ref, kr, { thread: view.open, text, internal, onRekey });
 }
 
-/** A typing frame at most once per TYPING_EVERY_MS while I type in a thread (not in a new one). */
+/**
+ * A typing frame at most once per TYPING_EVERY_MS per thread while I type
+ * in it (not in a new one): the server's limit is per thread too, so typing
+ * in another thread just after shows there at once.
+ */
 function typed(view, internal) {
   if (!view.open || view.mode === 'edit') return;
   const now = Date.now();
-  if (now - view.lastTyping < TYPING_EVERY_MS) return;
-  if (view.sendFrame(typingFrame(view.ref, view.open, internal))) view.lastTyping = now;
+  if (now - (view.lastTyping.get(view.open) ?? -Infinity) < TYPING_EVERY_MS) return;
+  if (view.sendFrame(typingFrame(view.ref, view.open, internal))) view.lastTyping.set(view.open, now);
 }

@@ -11,11 +11,11 @@
 // Stable hooks for tests (ref = the matter reference, T = thread id):
 //   #threads-<ref>              the threads area; data-open = the open thread ('' none)
 //   #thread-list-<ref>          <ul> of li.thread-row[data-thread][data-kind][data-unread]
-//     .thread-open (button) .thread-title .thread-time .unread-count .thread-typing .internal-badge
+//     .thread-open (button) .thread-title .thread-to (staff) .thread-time .unread-count .thread-typing .internal-badge
 //   #new-thread-<ref>           button: start a new thread
 //   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal,
 //                               data-loaded=1 once its first page of items arrived
-//     .thread-back  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
+//     .thread-back (.unread-count: unread items of the other threads)  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
 //     li.divider                where the unread began when the thread was opened
 //     ol.thread-items > li.item[data-item][data-seq][data-kind][data-internal][data-deleted][data-edited]
 //       .item-head .internal-badge .edited-marker .edit-flagged .tombstone .message-body
@@ -93,7 +93,7 @@ export class ThreadsView extends MatterView {
     this.rows = new Map(); // item id -> {key, li} of the open thread
     this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
     this.pages = new Map(); // thread -> {before, more, asked}: its own history pages
-    this.lastTyping = 0;
+    this.lastTyping = new Map(); // thread -> when my last typing frame there went
     this.drawn = -1;
     this.timer = null;
     this.threaded = false; // the flat stream until the server's hello says threads
@@ -235,6 +235,7 @@ export class ThreadsView extends MatterView {
     this.typingDue = false;
     this.drawList();
     if (this.open) this.drawThread();
+    else if (this.mode === 'new') this.drawComposer(null); // keys that arrived since replace the notice
     else this.openFirst();
     this.empty.hidden = true;
     clearTimeout(this.timer);
@@ -272,6 +273,9 @@ export class ThreadsView extends MatterView {
     open.addEventListener('click', () => this.openThread(t.thread));
     const title = el('span', 'thread-title', this.titles.get(t.thread) || THREADS.untitled);
     open.append(title);
+    // staff: whose thread it is (two applicants' welcome threads share one title)
+    const to = this.tools ? this.tools.recipientsLine(this, t) : null;
+    if (to) open.append(el('span', 'thread-to', to));
     if (t.kind === 'internal') open.append(el('span', 'badge internal-badge', THREADS.internalThread));
     const meta = el('span', 'thread-meta');
     if (t.lastAt) {
@@ -418,6 +422,7 @@ export class ThreadsView extends MatterView {
     if (!this.pane.firstChild) {
       const back = button(THREADS.back, 'button quiet thread-back', 'button');
       back.addEventListener('click', () => this.closeThread());
+      this.backButton = back;
       this.heading = el('h3', 'thread-heading');
       this.jump = el('button', 'button quiet jump-unread', THREADS.jumpUnread);
       this.jump.type = 'button';
@@ -436,6 +441,7 @@ export class ThreadsView extends MatterView {
     }
     this.pane.dataset.thread = data.thread;
     this.pane.dataset.kind = data.kind;
+    this.drawBackCount(data.thread);
     const paging = this.pages.get(data.thread);
     this.pane.dataset.loaded = paging && paging.loaded ? '1' : '0';
     this.earlierItems.hidden = !(paging && paging.more);
@@ -477,6 +483,13 @@ export class ThreadsView extends MatterView {
     this.typingEl.textContent = typing.length ? typingText(typing) : '';
     this.drawComposer(data);
     this.markRead(data.thread);
+  }
+
+  /** On a phone the open thread hides the list: its back button counts the other threads' unread items. */
+  drawBackCount(thread) {
+    const others = this.model.matterUnread() - this.model.unread(thread);
+    this.backButton.querySelector('.unread-count')?.remove();
+    if (others > 0) this.backButton.append(el('span', 'unread-count', String(others)));
   }
 
   itemRow(item) {
@@ -599,7 +612,7 @@ export class ThreadsView extends MatterView {
     this.composerForm = null;
     this.drawComposer(null);
     this.drawList();
-    this.composerForm.querySelector('input, textarea').focus();
+    this.composerForm.querySelector('input, textarea')?.focus(); // none while the keys are not ready
   }
 
   /** The composer of the open thread in `mode` (reply, or edit of `item`). */
