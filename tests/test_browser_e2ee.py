@@ -276,7 +276,7 @@ async def test_encrypted_conversation_journey(
         staff_watch = PageWatch(staff_page)
         await sign_in(staff_page, staff_watch, portal.base_url, slug, email, STAFF_PASSWORD)
         await staff_page.goto(f"{portal.base_url}/?firm={slug}#/matter/{ref}")
-        await expect(staff_page.locator(f"#thread-{ref} .key-notice")).to_contain_text(
+        await expect(staff_page.locator(f"#write-state-{ref}")).to_contain_text(
             "waiting for approval", timeout=WAIT_MS
         )
         await expect(staff_page.locator(f"#matter-{ref} li.item").first).to_be_visible()

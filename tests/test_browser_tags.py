@@ -114,7 +114,7 @@ async def test_staff_name_tags_in_the_page_and_only_staff_read_them(
         pages = [await staff_page(browser, layout, base, slug, e, dialogs) for e in emails]
         for _, page, _ in pages:
             await page.goto(f"{base}/?firm={slug}#/matter/{ref}")
-            await expect(page.locator(f"#thread-{ref} .key-notice")).to_contain_text(
+            await expect(page.locator(f"#write-state-{ref}")).to_contain_text(
                 "waiting for approval", timeout=WAIT_MS
             )
         approved = await keys.approve_pending()

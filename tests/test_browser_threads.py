@@ -228,7 +228,7 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
         contexts.append(context)
         await e2ee.sign_in(sam, sam_watch, base, slug, email, e2ee.STAFF_PASSWORD)
         await sam.goto(f"{base}/?firm={slug}#/matter/{ref}")
-        await expect(sam.locator(f"#thread-{ref} .key-notice")).to_contain_text(
+        await expect(sam.locator(f"#write-state-{ref}")).to_contain_text(
             "waiting for approval", timeout=WAIT_MS
         )
         assert await keys.approve_pending() == [f"s{kit.staff.id}"]

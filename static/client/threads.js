@@ -13,6 +13,7 @@
 //   #thread-list-<ref>          <ul> of li.thread-row[data-thread][data-kind][data-unread]
 //     .thread-open (button) .thread-title .thread-to (staff) .thread-time .unread-count .thread-typing .internal-badge
 //   #new-thread-<ref>           button: start a new thread
+//   #write-state-<ref>          why this device cannot write yet (hidden when it can)
 //   #thread-<ref>               the open thread, data-thread=T, data-kind=client|internal,
 //                               data-loaded=1 once its first page of items arrived
 //     .thread-back (.unread-count: unread items of the other threads)  #jump-unread-<ref>  #thread-earlier-<ref> (older items of the thread)  .thread-to
@@ -28,29 +29,21 @@
 
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
-import { actorLabel, formatTime } from '../shared/format.js';
 import { ApiError } from '../shared/http.js';
-import { THREADS, editedAt, seenByText, typingText, unreadText } from '../shared/strings.js';
+import { THREADS, seenByText, typingText } from '../shared/strings.js';
 import { firstUnread, listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
-import { ITEM_KINDS, ThreadModel, eventKey, msgIdOfItem } from '../shared/threadmodel.js';
-import { flaggedBody, messageBody } from './cryptoview.js';
+import { ITEM_KINDS, ThreadModel, eventKey } from '../shared/threadmodel.js';
 import { MatterView } from './render.js';
-import { cannotWrite, itemActions, threadComposer } from './threadcompose.js';
+import { cannotWrite, threadComposer } from './threadcompose.js';
+import { claimRow, itemRow, listRow } from './threadrows.js';
 
 const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
-const TITLE_CHARS = 80;
 const PAGE = 50; // items per page of one thread
 // the thread list stays beside the open thread (app.css: the same breakpoint)
 const SIDE_BY_SIDE = window.matchMedia('(min-width: 60rem)');
 
 /** A message from before threads (no thread in its payload): it stays in the flat list. */
 const isLegacy = (event) => ITEM_KINDS.has(event.kind) && typeof (event.payload || {}).thread !== 'string';
-
-/** The first line of a body, cut for a list row. */
-function titleOf(body) {
-  const text = (body.subject || body.text || '').trim().split('\n')[0];
-  return text.length > TITLE_CHARS ? `${text.slice(0, TITLE_CHARS)}…` : text;
-}
 
 /** A keyring whose `open` is done once per event (the list's titles and the thread share it). */
 function memoKeyring(keyring) {
@@ -115,7 +108,12 @@ export class ThreadsView extends MatterView {
     this.newButton.type = 'button';
     this.newButton.id = `new-thread-${ref}`;
     this.newButton.addEventListener('click', () => this.startNew());
-    bar.append(this.newButton);
+    // why this device cannot write yet (keys not ready, waiting for approval):
+    // said above the list, so a phone showing the list says it too
+    this.writeState = el('p', 'key-notice write-state');
+    this.writeState.id = `write-state-${ref}`;
+    this.writeState.hidden = true;
+    bar.append(this.newButton, this.writeState);
     this.listBar = bar;
     this.listEl = el('ul', 'thread-list');
     this.listEl.id = `thread-list-${ref}`;
@@ -234,6 +232,9 @@ export class ThreadsView extends MatterView {
     this.drawn = this.model.version;
     this.typingDue = false;
     this.drawList();
+    const blocked = cannotWrite(this);
+    this.writeState.hidden = !blocked;
+    this.writeState.textContent = blocked || '';
     if (this.open) this.drawThread();
     else if (this.mode === 'new') this.drawComposer(null); // keys that arrived since replace the notice
     else this.openFirst();
@@ -251,7 +252,7 @@ export class ThreadsView extends MatterView {
   drawList() {
     const filter = this.tools ? this.tools.threadFilter(this) : null;
     const rows = this.model.threads().filter((t) => !filter || filter(t));
-    const items = rows.map((t) => this.listRow(t));
+    const items = rows.map((t) => listRow(this, t));
     // a live event redraws the list: the row a keyboard user is on keeps the focus
     const focused = this.listEl.contains(document.activeElement) ? document.activeElement.closest('.thread-row') : null;
     this.listEl.replaceChildren(...items);
@@ -260,62 +261,6 @@ export class ThreadsView extends MatterView {
       if (again) again.querySelector('.thread-open').focus();
     }
     this.listEmpty.hidden = items.length > 0;
-  }
-
-  listRow(t) {
-    const li = el('li', t.kind === 'internal' ? 'thread-row internal' : 'thread-row');
-    li.dataset.thread = t.thread;
-    li.dataset.kind = t.kind;
-    li.dataset.unread = String(t.unread);
-    if (t.thread === this.open) li.setAttribute('aria-current', 'true');
-    const open = el('button', 'thread-open');
-    open.type = 'button';
-    open.addEventListener('click', () => this.openThread(t.thread));
-    const title = el('span', 'thread-title', this.titles.get(t.thread) || THREADS.untitled);
-    open.append(title);
-    // staff: whose thread it is (two applicants' welcome threads share one title)
-    const to = this.tools ? this.tools.recipientsLine(this, t) : null;
-    if (to) open.append(el('span', 'thread-to', to));
-    if (t.kind === 'internal') open.append(el('span', 'badge internal-badge', THREADS.internalThread));
-    const meta = el('span', 'thread-meta');
-    if (t.lastAt) {
-      const time = el('time', 'thread-time', formatTime(new Date(t.lastAt).toISOString()));
-      time.dateTime = new Date(t.lastAt).toISOString();
-      meta.append(time);
-    }
-    if (t.unread > 0) {
-      const badge = el('span', 'unread-count', String(t.unread));
-      badge.setAttribute('aria-label', unreadText(t.unread));
-      meta.append(badge);
-    }
-    if (t.typing) meta.append(el('span', 'thread-typing', typingText(this.model.typing(t.thread).map((x) => x.name))));
-    open.append(meta);
-    li.append(open);
-    this.learnTitle(t.thread);
-    return li;
-  }
-
-  /** Open the thread's opener once (memoized) to title its row with the subject or first line. */
-  learnTitle(thread) {
-    if (this.titles.has(thread) || !this.readKeyring) return;
-    const data = this.model.thread(thread);
-    const shown = data && data.opener && data.opener.shown;
-    if (!shown) return;
-    if (!shown.blob) {
-      const p = shown.payload || {};
-      if (typeof p.subject === 'string' || typeof p.text === 'string') this.titles.set(thread, titleOf(p));
-      return;
-    }
-    this.titles.set(thread, THREADS.untitled); // asked once
-    this.readKeyring
-      .open(this.ref, thread, shown.blob, { seq: shown.seq ?? shown.cursor })
-      .then((r) => {
-        if (r.ok && titleOf(r.body)) {
-          this.titles.set(thread, titleOf(r.body));
-          this.schedule(true);
-        }
-      })
-      .catch(() => {});
   }
 
   /**
@@ -458,11 +403,11 @@ export class ThreadsView extends MatterView {
       const key = [item.shown ? eventKey(item.shown) : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
       let row = this.rows.get(item.id);
       if (!row || row.key !== key) {
-        row = { key, li: this.itemRow(item) };
+        row = { key, li: itemRow(this, item) };
         this.rows.set(item.id, row);
       }
       row.li.classList.toggle('unread', item.unread); // read marks restyle a row, never reopen its body
-      return [row.li, ...item.claims.map((claim) => this.claimRow(item, claim))];
+      return [row.li, ...item.claims.map((claim) => claimRow(this, item, claim))];
     });
     for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
     for (const li of nodes) li.querySelector('.seen-by')?.remove();
@@ -490,78 +435,6 @@ export class ThreadsView extends MatterView {
     const others = this.model.matterUnread() - this.model.unread(thread);
     this.backButton.querySelector('.unread-count')?.remove();
     if (others > 0) this.backButton.append(el('span', 'unread-count', String(others)));
-  }
-
-  itemRow(item) {
-    const li = el('li', item.internal ? 'item internal' : 'item');
-    li.id = `item-${this.ref}-${item.key}`;
-    li.dataset.item = item.id;
-    if (item.seq !== null) li.dataset.seq = String(item.seq); // a contact never sees a seq
-    else li.dataset.cursor = String(item.key);
-    li.dataset.kind = item.kind;
-    li.dataset.internal = item.internal ? '1' : '0';
-    li.dataset.deleted = item.deleted ? '1' : '0';
-    li.dataset.edited = item.edited ? '1' : '0';
-    const head = el('p', 'item-head');
-    head.append(el('span', 'actor', actorLabel(item.actor)));
-    if (item.internal) head.append(el('span', 'badge internal-badge', THREADS.internalNote));
-    const time = el('time', 'time', formatTime(item.createdAt));
-    time.dateTime = String(item.createdAt);
-    head.append(time);
-    if (item.edited) {
-      const marker = el('span', 'edited-marker', THREADS.edited);
-      marker.title = editedAt(formatTime(item.editedAt));
-      head.append(marker);
-    }
-    li.append(head);
-    if (item.deleted) {
-      li.append(el('p', 'tombstone', THREADS.deleted));
-      return li;
-    }
-    li.append(this.itemBody(item));
-    if (item.flaggedEdits.length) {
-      const flag = el('p', 'edit-flagged', THREADS.editFlagged);
-      flag.setAttribute('role', 'alert');
-      li.append(flag);
-    }
-    // the welcome is the server's record of the invite, not an item the tag routes can name
-    if (this.tools && item.kind !== 'welcome') li.append(this.tools.itemTags(this, item));
-    // the welcome item is the server's record of the invite: not edited or deleted from here
-    if (item.mine && this.keyring && item.kind !== 'welcome') li.append(itemActions(this, item));
-    return li;
-  }
-
-  /**
-   * Another event the server sent under this item's id (threadmodel.js
-   * "claims"): a replay or a copy moved to another thread. Never opened or
-   * shown: a warning in its place, under the item it copies.
-   */
-  claimRow(item, claim) {
-    const li = el('li', 'item claim');
-    li.id = `item-${this.ref}-${claim.key}`;
-    li.dataset.item = item.id;
-    li.append(flaggedBody(claim.code, claim.code === 'crypto_replay' ? THREADS.replayed : THREADS.moved));
-    return li;
-  }
-
-  /** The verified body of the item's shown version (an edit must be its sender's, naming the item). */
-  itemBody(item) {
-    const shown = item.shown;
-    if (!shown.blob) {
-      // a welcome of a firm without end-to-end encryption: a letter in the payload
-      const p = shown.payload || {};
-      const box = el('div', 'message-body plain');
-      if (typeof p.subject === 'string') box.append(el('p', 'message-subject', p.subject));
-      if (typeof p.text === 'string') box.append(el('p', 'message-text', p.text));
-      return box;
-    }
-    const msgId = msgIdOfItem(item.id);
-    let expect = null;
-    if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
-    else if (msgId) expect = { sender: item.sender, msgId };
-    const opts = { expect };
-    if (item.mine) opts.onOpened = (body) => (this.bodies || (this.bodies = new Map())).set(item.id, body);
-    return messageBody(shown, this.ref, this.readKeyring, this.names, opts);
   }
 
   jumpToUnread() {
