@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtportal.db.models import Base, Event, UTCDateTime, utcnow
@@ -22,6 +22,7 @@ from rtportal.db.models import Base, Event, UTCDateTime, utcnow
 __all__ = [
     "FEED_INDEX",
     "FEED_KINDS",
+    "PORTAL_INDEX",
     "ItemTag",
     "MatterType",
     "Phase",
@@ -43,6 +44,16 @@ FEED_INDEX = Index(
     Event.redacted,
     postgresql_where=Event.kind.in_(FEED_KINDS),
     sqlite_where=Event.kind.in_(FEED_KINDS),
+)
+
+# Migration 0014: a client's history pages walk the matter's portal events
+# only (rtportal.events.visiblesql spells the predicate as this literal).
+PORTAL_INDEX = Index(
+    "ix_events_portal",
+    Event.matter_id,
+    Event.seq,
+    postgresql_where=text("audience = 'portal'"),
+    sqlite_where=text("audience = 'portal'"),
 )
 
 

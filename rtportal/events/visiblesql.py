@@ -8,7 +8,7 @@ tokens). ``view_for`` still builds every view; this predicate is never
 looser than it for a page's count, and never stricter (a test compares the
 two over every kind, tests/test_history_visible.py):
 
-* ``audience = 'portal'``;
+* ``audience = 'portal'`` (the partial index ``ix_events_portal``);
 * an addressed kind (``welcome``) only when its ``payload.to`` names the
   client;
 * a threaded kind (``message``, ``edit``, ``delete``) when the client sees
@@ -34,6 +34,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
 )
 
@@ -64,7 +65,9 @@ def client_sees(dialect: str, see_applicants: bool) -> ColumnElement[bool]:
     named = names(dialect, contact)
     own = and_(Event.actor_kind == "contact", Event.actor_id == contact)
     return and_(
-        Event.audience == "portal",
+        # literal, so that both planners may use the partial ix_events_portal
+        # (migration 0014); bound, SQLite never would
+        text("events.audience = 'portal'"),
         or_(
             Event.kind.not_in(ADDRESSED + THREADED),
             and_(Event.kind.in_(THREADED), or_(true() if see_applicants else false(), own, named)),

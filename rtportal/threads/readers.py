@@ -51,6 +51,7 @@ __all__ = [
     "sees",
     "thread_info",
     "valid_thread",
+    "welcome_readers",
 ]
 
 _THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -84,6 +85,16 @@ class ThreadInfo:
     thread: str
     internal: bool
     to: tuple[int, ...]  # contact ids a client thread is addressed to
+
+
+def welcome_readers(info: ThreadInfo) -> frozenset[int] | None:
+    """The clients a welcome thread's marks may be shown to: those its ``welcome``
+    names (``None``: not a welcome thread). A co-applicant who sees the other
+    applicants sees the replies in it, never the welcome event itself, and a
+    mark clamped to that event would hand them its cursor."""
+    if info.internal or _WELCOME_RE.fullmatch(info.thread) is None:
+        return None
+    return frozenset(info.to)
 
 
 async def reader_for(session: AsyncSession, principal: Principal, matter_id: int) -> Reader:
@@ -202,7 +213,9 @@ def client_viewers(
     )
 
 
-def portal_seq(dialect: str, matter_id: Any, thread: Any, upto: Any) -> ColumnElement[Any]:
+def portal_seq(
+    dialect: str, matter_id: Any, thread: Any, upto: Any, welcome: bool = True
+) -> ColumnElement[Any]:
     """SQL: the seq of the thread's last event a client who sees it holds, at or before
     ``upto`` (``NULL``: none). ``matter_id``, ``thread`` and ``upto`` are values or
     columns (a correlated subquery over ``read_marks``).
@@ -211,7 +224,9 @@ def portal_seq(dialect: str, matter_id: Any, thread: Any, upto: Any) -> ColumnEl
     items, edits and deletes carry the opener's ``to``), so one clamp serves them
     all. A mark shown to a client as this event, never as a staff-only one: an
     event cursor of a note would tell that something hidden follows their last
-    item (and a mark set from a position would turn it into that hint)."""
+    item (and a mark set from a position would turn it into that hint).
+    ``welcome=False``: for a client the thread's ``welcome`` does not name
+    (``welcome_readers``), who holds its items only."""
     th = thread_expr(dialect)
     items = select(func.max(Event.seq)).where(
         Event.matter_id == matter_id,
@@ -221,17 +236,22 @@ def portal_seq(dialect: str, matter_id: Any, thread: Any, upto: Any) -> ColumnEl
         Event.audience == "portal",
         Event.seq <= upto,
     )
-    welcome = select(func.max(Event.seq)).where(
+    if not welcome:
+        return items.scalar_subquery()
+    opener = select(func.max(Event.seq)).where(
         Event.matter_id == matter_id,
-        Event.kind == "welcome",
+        in_welcome_index(),
         th == thread,
         Event.seq <= upto,
     )
-    return func.coalesce(items.scalar_subquery(), welcome.scalar_subquery())
+    return func.coalesce(items.scalar_subquery(), opener.scalar_subquery())
 
 
-async def portal_upto(session: AsyncSession, matter_id: int, thread: str, upto: int) -> int:
+async def portal_upto(
+    session: AsyncSession, matter_id: int, thread: str, upto: int, welcome: bool = True
+) -> int:
     """``portal_seq`` of one mark (0: no event of the thread a client holds)."""
     dialect = session.get_bind().dialect.name
-    value = (await session.execute(select(portal_seq(dialect, matter_id, thread, upto)))).scalar()
+    query = select(portal_seq(dialect, matter_id, thread, upto, welcome))
+    value = (await session.execute(query)).scalar()
     return int(value or 0)

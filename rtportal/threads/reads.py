@@ -40,6 +40,7 @@ from rtportal.threads.readers import (
     reader_for,
     sees,
     thread_info,
+    welcome_readers,
 )
 from rtportal.threads.receipts import hides_staff, receipt_message
 from rtportal.threads.unread import mark_of, unread_counts
@@ -115,7 +116,9 @@ async def mark_read(
         if not reader.staff and seq > 0:
             # A client's mark is the last event of the thread it holds: a position
             # past staff-only events must not come back as their event cursor.
-            seq = await portal_upto(session, matter.id, thread, seq)
+            named = welcome_readers(info)
+            holds_welcome = named is None or principal.id in named
+            seq = await portal_upto(session, matter.id, thread, seq, holds_welcome)
         before = await mark_of(session, matter.id, reader, thread) if reader.staff else 0
         moved = seq > 0 and await _advance(session, matter.id, reader.id, thread, seq)
         receipt = None

@@ -22,7 +22,14 @@ from rtportal.keys import ids
 from rtportal.realtime.message import Ephemeral
 from rtportal.threads.cursors import ViewerClass, cursor_out
 from rtportal.threads.liveframes import new_id, receipt_frame
-from rtportal.threads.readers import Reader, ThreadInfo, client_viewers, knows, portal_seq
+from rtportal.threads.readers import (
+    Reader,
+    ThreadInfo,
+    client_viewers,
+    knows,
+    portal_seq,
+    welcome_readers,
+)
 
 __all__ = ["MAX_RECEIPTS", "hides_staff", "receipt_message", "receipts"]
 
@@ -65,6 +72,9 @@ async def receipts(
     session: AsyncSession, cursors: CursorCodec, matter: Matter, viewer: Reader, info: ThreadInfo
 ) -> list[dict[str, Any]]:
     """``[{"reader", "name", "upto"}]`` of the thread, furthest first, as ``viewer`` sees them."""
+    named = welcome_readers(info)
+    if not viewer.staff and named is not None and viewer.principal.id not in named:
+        return []  # a co-applicant in a welcome thread: see ``welcome_readers``
     seq: Any = ReadMark.seq
     if not viewer.staff:  # a client is shown each mark as the last event it holds
         dialect = session.get_bind().dialect.name
@@ -117,6 +127,9 @@ def receipt_message(
     p = reader.principal
     hidden = (reader.staff and hide_staff) or not portal_upto
     contacts = frozenset() if hidden else client_viewers(members, info, about=p)
+    named = welcome_readers(info)
+    if named is not None:
+        contacts = contacts & named
     portal_seq_ = portal_upto or upto
     ref, name = matter.reference, p.display_name
 
