@@ -115,6 +115,18 @@ class ReadsMachine(RuleBasedStateMachine):
                 counts[item.thread] = counts.get(item.thread, 0) + 1
         return counts
 
+    def client_view(self, thread: str, seq: int) -> int:
+        """A mark as clients are shown it: the thread's last message (the one kind
+        of this model a client sees) at or before it; 0: none, not shown."""
+        return max(
+            (
+                i.seq
+                for i in self.items
+                if i.thread == thread and i.kind == "message" and i.seq <= seq
+            ),
+            default=0,
+        )
+
     @property
     def head(self) -> int:
         return self.items[-1].seq if self.items else 0
@@ -160,6 +172,8 @@ class ReadsMachine(RuleBasedStateMachine):
             return
         assert upto <= self.head and self.visible(reader, thread), (who, thread)
         key = (ids.of(reader), thread)
+        if not reader.is_staff:  # a client's mark stays on an event it sees
+            upto = self.client_view(thread, upto)
         self.marks[key] = max(self.marks.get(key, 0), upto)
         assert marked.upto == self.marks[key]
         counts = self.unread(reader)
@@ -179,10 +193,11 @@ class ReadsMachine(RuleBasedStateMachine):
             assert got == self.unread(who), ids.of(who)
             for thread, readers in shown.items():
                 expected = {
-                    r: seq
+                    r: seq if who.is_staff else self.client_view(thread, seq)
                     for (r, t), seq in self.marks.items()
                     if t == thread and seq > 0 and self._may_know(who, r, thread)
                 }
+                expected = {r: seq for r, seq in expected.items() if seq > 0}
                 assert readers == expected, (ids.of(who), thread)
 
     def _cursor(self, who: Principal, seq: int) -> int | str:

@@ -48,6 +48,7 @@ __all__ = [
     "sees",
     "thread_info",
     "valid_thread",
+    "welcome_of",
 ]
 
 _THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -143,6 +144,29 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
         await session.execute(base.where(Event.kind.in_(("message", "note"))).limit(1))
     ).scalar()
     return None if internal is None else ThreadInfo(thread, True, ())
+
+
+async def welcome_of(
+    session: AsyncSession, matter_id: int, thread: str
+) -> tuple[int, frozenset[int]] | None:
+    """``(seq, to)`` of a welcome thread's ``welcome`` event (seen only by the
+    contacts it names), or ``None``."""
+    if _WELCOME_RE.fullmatch(thread) is None:
+        return None
+    dialect = session.get_bind().dialect.name
+    row = (
+        await session.execute(
+            select(Event.seq, Event.payload)
+            .where(
+                Event.matter_id == matter_id,
+                Event.kind == "welcome",
+                thread_expr(dialect) == thread,
+            )
+            .order_by(Event.seq)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (int(row[0]), frozenset(_to(row[1])))
 
 
 def sees(reader: Reader, info: ThreadInfo) -> bool:

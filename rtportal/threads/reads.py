@@ -40,7 +40,7 @@ from rtportal.threads.readers import (
     sees,
     thread_info,
 )
-from rtportal.threads.receipts import hides_staff, receipt_message
+from rtportal.threads.receipts import hides_staff, receipt_message, shown_to
 from rtportal.threads.unread import mark_of, unread_counts
 
 __all__ = ["Marked", "mark_read", "visible_thread"]
@@ -111,12 +111,22 @@ async def mark_read(
         seq = parse_upto(cursors, upto, principal, matter.id).after
         if seq > matter.last_seq:
             raise InvalidCursor("upto: ahead of the matter's log")
+        if not reader.staff:
+            # A client's mark stays on an event it sees (a position such as a
+            # subscribe's head may name a staff-only one): its own mark and
+            # its receipt are cursors it can match, and hint at nothing.
+            seq, only = await shown_to(session, matter.id, thread, seq)
+            if only is not None and principal.id not in only:
+                seq = 0
         moved = seq > 0 and await _advance(session, matter.id, reader.id, thread, seq)
         receipt = None
         if moved:
             members = await client_members(session, matter.id)
             hide = await hides_staff(session, matter.firm_id)
-            receipt = receipt_message(cursors, matter, info, reader, members, hide, seq)
+            shown, only = await shown_to(session, matter.id, thread, seq)
+            receipt = receipt_message(
+                cursors, matter, info, reader, members, hide, seq, shown, only
+            )
     async with db.read() as session:
         mark = await mark_of(session, matter.id, reader, thread)
         counts = await unread_counts(session, matter.id, reader)
