@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from rtportal.sdk.client import Client
+from tests.support.server import RunningServer
 from tests.support.wsjson import HELLO, TIMEOUT
 
 Frame = dict[str, Any]
@@ -60,6 +61,20 @@ class Live:
         origin = Origin(http.origin) if http.origin else None
         ws = await connect(
             http.ws_url, additional_headers=http._auth_headers(), origin=origin, proxy=None
+        )
+        live = cls(ws, name)
+        await live.until(is_("hello"))
+        await ws.send(HELLO)
+        return live
+
+    @classmethod
+    async def bearer(cls, server: RunningServer, token: str, name: str) -> Live:
+        """The same with an API token (``Authorization: Bearer``)."""
+        ws = await connect(
+            server.ws_url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            origin=Origin(server.origin),
+            proxy=None,
         )
         live = cls(ws, name)
         await live.until(is_("hello"))
