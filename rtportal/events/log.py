@@ -342,6 +342,10 @@ async def append(
 
 @cache
 def _page_query(dialect: str | None, forward: bool) -> Any:
+    return _page_query_where(dialect, forward, None)
+
+
+def _page_query_where(dialect: str | None, forward: bool, where: Any) -> Any:
     """A page of a matter's log after (``forward``) or before ``pages.SEQ``, at
     most ``pages.LIMIT`` events and, with a ``dialect``, ``pages.MAX_BYTES``.
 
@@ -357,8 +361,14 @@ def _page_query(dialect: str | None, forward: bool) -> Any:
             Event.seq > seq if forward else Event.seq < seq,
         )
     )
+    if where is not None:
+        query = query.where(where)
     if dialect is not None:
-        edge = pages.seq_within(dialect, forward)
+        edge = (
+            pages.seq_within(dialect, forward)
+            if where is None
+            else pages.seq_within_where(dialect, forward, where)
+        )
         query = query.where(Event.seq <= edge if forward else Event.seq >= edge)
     return query.order_by(Event.seq if forward else Event.seq.desc()).limit(
         bindparam(pages.LIMIT, type_=Integer)
@@ -372,13 +382,19 @@ async def _read_page(
     limit: int,
     max_bytes: int | None,
     forward: bool,
+    where: Any = None,
 ) -> Sequence[Any]:
     params = {pages.MATTER_ID: matter_id, pages.SEQ: seq, pages.LIMIT: limit}
     dialect = None
     if max_bytes is not None:
         dialect = session.get_bind().dialect.name
         params[pages.MAX_BYTES] = max_bytes
-    result = await session.execute(_page_query(dialect, forward), params)
+    query = (
+        _page_query(dialect, forward)
+        if where is None
+        else _page_query_where(dialect, forward, where)
+    )
+    result = await session.execute(query, params)
     return result.all()
 
 
@@ -388,8 +404,10 @@ async def read_since(
     after_seq: int,
     limit: int,
     max_bytes: int | None = None,
+    where: Any = None,
 ) -> list[StoredEvent]:
-    """Events of a matter with ``seq > after_seq``, in seq order, at most ``limit``.
+    """Events of a matter with ``seq > after_seq``, in seq order, at most ``limit``
+    (of those matching ``where`` when given: ``rtportal.events.visible``).
 
     With ``max_bytes``, also at most that many stored bytes (the first event
     always; ``rtportal.events.pages``): fewer than ``limit`` events do not
@@ -397,7 +415,7 @@ async def read_since(
     """
     if limit <= 0:
         return []
-    rows = await _read_page(session, matter_id, after_seq, limit, max_bytes, True)
+    rows = await _read_page(session, matter_id, after_seq, limit, max_bytes, True, where)
     return [event_of_row(row, ref) for row, ref in rows]
 
 
@@ -407,8 +425,10 @@ async def read_before(
     before_seq: int,
     limit: int,
     max_bytes: int | None = None,
+    where: Any = None,
 ) -> list[StoredEvent]:
-    """The newest ``limit`` events with ``seq < before_seq``, returned in seq order.
+    """The newest ``limit`` events with ``seq < before_seq``, returned in seq order
+    (of those matching ``where`` when given).
 
     For a chat opening on its latest page (``before_seq = head + 1``) and
     scrolling back. ``max_bytes`` bounds the page as in ``read_since``,
@@ -416,7 +436,7 @@ async def read_before(
     """
     if limit <= 0 or before_seq <= 1:
         return []
-    rows = await _read_page(session, matter_id, before_seq, limit, max_bytes, False)
+    rows = await _read_page(session, matter_id, before_seq, limit, max_bytes, False, where)
     return [event_of_row(row, ref) for row, ref in reversed(rows)]
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Integer, LargeBinary, bindparam, cast, fun
 
 from rtportal.db.models import Event
 
-__all__ = ["LIMIT", "MATTER_ID", "MAX_BYTES", "SEQ", "seq_within"]
+__all__ = ["LIMIT", "MATTER_ID", "MAX_BYTES", "SEQ", "seq_within", "seq_within_where"]
 
 # Bind parameter names of the bound (a page query uses the same ones).
 MATTER_ID = "page_matter_id"
@@ -52,19 +52,27 @@ def _stored_bytes(dialect: str) -> ColumnElement[Any]:
 def seq_within(dialect: str, ascending: bool) -> Any:
     """A scalar subquery: the last seq of the forward page after ``SEQ``
     (``ascending``), or the first seq of the backward page before it.
-
     Built once per ``dialect`` (``session.get_bind().dialect.name``) and
     direction; the caller's query binds ``MATTER_ID``, ``SEQ``, ``LIMIT``
     and ``MAX_BYTES``.
     """
+    return seq_within_where(dialect, ascending, None)
+
+
+def seq_within_where(dialect: str, ascending: bool, where: ColumnElement[bool] | None) -> Any:
+    """``seq_within`` over the events that match ``where`` only (a client's page:
+    ``rtportal.events.visible``), built per read."""
     seq = bindparam(SEQ, type_=Integer)
     order = Event.seq if ascending else Event.seq.desc()
+    conds = [
+        Event.matter_id == bindparam(MATTER_ID, type_=Integer),
+        Event.seq > seq if ascending else Event.seq < seq,
+    ]
+    if where is not None:
+        conds.append(where)
     sized = (
         select(Event.seq.label("seq"), _stored_bytes(dialect).label("size"))
-        .where(
-            Event.matter_id == bindparam(MATTER_ID, type_=Integer),
-            Event.seq > seq if ascending else Event.seq < seq,
-        )
+        .where(*conds)
         .order_by(order)
         .limit(bindparam(LIMIT, type_=Integer))
         .subquery()

@@ -38,6 +38,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.cursor import Cursor
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
+from rtportal.events.visible import seen_by_contact
 from rtportal.http import (
     audit,
     auth,
@@ -162,18 +163,30 @@ async def _history_page(
         else:
             where = "before" if backward else "after"
             cursor = cursors.parse_query(text, principal, matter.id, where)
-        # Bounded in bytes too: a page may hold fewer than ``limit`` events.
-        if backward:
-            events = await stream.read_before(session, matter.id, cursor.after, limit, page_bytes)
-        else:
-            events = await stream.read_since(session, matter.id, cursor.after, limit, page_bytes)
+        # A client's page holds only events it sees, filtered in the statement
+        # (rtportal.events.visible): an empty page or ``more`` must not tell it
+        # that events it may not see exist. Bounded in bytes too: a page may
+        # hold fewer than ``limit`` events.
+        seen = None
+        if not principal.is_staff:
+            dialect = session.get_bind().dialect.name
+            seen = seen_by_contact(dialect, principal.id, sees)
+        read = stream.read_before if backward else stream.read_since
+        events = await read(session, matter.id, cursor.after, limit, page_bytes, seen)
         head = await stream.head(session, matter.id)
+        if seen is not None:
+            if backward:
+                edge = events[0].seq if events else min(cursor.after, head + 1)
+            else:
+                edge = events[-1].seq if events else cursor.after
+            beyond = await read(session, matter.id, edge, 1, None, seen)
     views = [
         cursors.event_view(v, principal, matter.id)
         for v in (view_for(e, principal, sees) for e in events)
         if v is not None
     ]
-    # Cursors advance over events this caller may not see, so paging ends.
+    # Staff cursors advance over every event read; a client's page held only
+    # events it sees, so its cursors stop at them (``more`` from ``beyond``).
     if backward:
         first = events[0].seq if events else min(cursor.after, head + 1)
         last = events[-1].seq if events else first - 1
@@ -182,6 +195,8 @@ async def _history_page(
         last = events[-1].seq if events else cursor.after
         first = events[0].seq if events else cursor.after + 1
         more = last < head
+    if seen is not None:
+        more = bool(beyond)  # an event the client sees lies beyond the page
     return ok(
         {
             "matter": matter.reference,

@@ -17,15 +17,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     LargeBinary,
     and_,
     case,
     cast,
-    exists,
     false,
     func,
-    literal_column,
     or_,
     select,
     true,
@@ -36,6 +33,7 @@ from rtportal.db.models import Event
 from rtportal.events.audience import view_for
 from rtportal.events.event import StoredEvent, iso_time
 from rtportal.events.log import event_of_row
+from rtportal.events.visible import names_contact
 from rtportal.principal import Principal
 from rtportal.threads.items import Found, find_opener
 from rtportal.threads.sql import ITEM_KINDS, thread_expr
@@ -55,21 +53,11 @@ _LISTED = (*ITEM_KINDS, "welcome")
 _PORTAL_ITEMS = ("message", "edit", "delete")
 
 
-def _names(dialect: str, contact_id: int) -> ColumnElement[bool]:
-    """``payload.to`` holds ``contact_id``."""
-    if dialect == "postgresql":
-        return literal_column("(events.payload::jsonb -> 'to')").op("@>")(
-            func.to_jsonb(cast(contact_id, Integer))
-        )
-    each = func.json_each(Event.payload, "$.to").table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value == contact_id))
-
-
 def visible(dialect: str, principal: Principal, see_applicants: bool) -> ColumnElement[bool]:
     """The events of the index's kinds (and welcomes) ``principal`` sees, as SQL."""
     if principal.is_staff:
         return true()
-    named = _names(dialect, principal.id)
+    named = names_contact(dialect, principal.id)
     own = and_(Event.actor_kind == "contact", Event.actor_id == principal.id)
     items = and_(
         Event.kind.in_(_PORTAL_ITEMS), or_(true() if see_applicants else false(), own, named)
