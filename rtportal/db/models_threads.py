@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtportal.db.models import Base, Event, UTCDateTime, utcnow
@@ -42,6 +42,16 @@ FEED_INDEX = Index(
     Event.redacted,
     postgresql_where=Event.kind.in_(FEED_KINDS),
     sqlite_where=Event.kind.in_(FEED_KINDS),
+)
+
+# Migration 0013: a client's history pages walk the matter's portal events
+# only (rtportal.events.visible spells the predicate as this literal).
+PORTAL_INDEX = Index(
+    "ix_events_portal",
+    Event.matter_id,
+    Event.seq,
+    postgresql_where=text("audience = 'portal'"),
+    sqlite_where=text("audience = 'portal'"),
 )
 
 

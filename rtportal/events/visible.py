@@ -13,6 +13,8 @@ sent it or sees the matter's applicants.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, Integer, and_, cast, exists, func, literal_column, or_, select
 
 from rtportal.db.models import Event
@@ -46,4 +48,7 @@ def seen_by_contact(dialect: str, contact_id: int, see_applicants: bool) -> Colu
             rules.append(Event.kind.in_(threaded))
         else:
             rules.append(and_(Event.kind.in_(threaded), or_(own, named)))
-    return and_(Event.audience == "portal", Event.kind.in_(portal), or_(*rules))
+    # The audience as a literal: a partial index (ix_events_portal) is usable
+    # only when the statement's own text implies its predicate.
+    audience: ColumnElement[Any] = literal_column("events.audience = 'portal'")
+    return and_(audience, Event.kind.in_(portal), or_(*rules))
