@@ -9,28 +9,11 @@ other applicants and one who does not, both must pick the same events.
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
-from rtportal.db.models import MatterMember
 from rtportal.events import log as stream
 from rtportal.events.audience import view_for
 from rtportal.events.unit import Unit
-from rtportal.principal import Principal
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.threadworld import put_item, put_welcome
-
-
-async def _member(kit: FirmKit, name: str, sees: bool) -> Principal:
-    contact, _ = await kit.add_contact(name, matter=kit.matter)
-    async with kit.db.write() as session:
-        await session.execute(
-            update(MatterMember)
-            .where(
-                MatterMember.principal_id == contact.id, MatterMember.principal_kind == "contact"
-            )
-            .values(see_applicants=sees)
-        )
-    return contact
+from tests.support.threadworld import add_applicant, put_item, put_welcome
 
 
 async def _system(kit: FirmKit, kind: str, audience: str, payload: dict[str, object]) -> None:
@@ -43,8 +26,8 @@ async def _system(kit: FirmKit, kind: str, audience: str, payload: dict[str, obj
 
 async def test_the_sql_rule_and_view_for_pick_the_same_events(make_firm: MakeFirm) -> None:
     kit = await make_firm()
-    ann = await _member(kit, "Ann Applicant", sees=False)
-    bob = await _member(kit, "Bob Applicant", sees=True)
+    ann = (await add_applicant(kit, "Ann Applicant", sees=False))[0]
+    bob = (await add_applicant(kit, "Bob Applicant", sees=True))[0]
     m = kit.matter
     await put_welcome(kit.db, m, kit.staff, ann.id)
     await put_welcome(kit.db, m, kit.staff, bob.id)

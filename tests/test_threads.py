@@ -17,11 +17,10 @@ from starlette.applications import Starlette
 from rtportal.app import create_app
 from rtportal.db.models import Event, MatterMember
 from rtportal.keys import ids
-from rtportal.principal import Principal
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import running_server
-from tests.support.threadworld import put_welcome
+from tests.support.threadworld import add_applicant, put_welcome
 from tests.support.wsjson import connected, recv
 
 Json = dict[str, Any]
@@ -38,20 +37,6 @@ async def _post(
 
 def _msg(thread: str, cid: str, **payload: Any) -> Json:
     return {"kind": "message", "client_id": cid, "payload": {"thread": thread, **payload}}
-
-
-async def _applicant(kit: FirmKit, name: str, *, sees: bool) -> tuple[Principal, str]:
-    """A second client member of the kit's matter (``see_applicants`` as given)."""
-    contact, token = await kit.add_contact(name, matter=kit.matter)
-    async with kit.db.write() as session:
-        await session.execute(
-            update(MatterMember)
-            .where(
-                MatterMember.principal_id == contact.id, MatterMember.principal_kind == "contact"
-            )
-            .values(see_applicants=sees)
-        )
-    return contact, token
 
 
 async def _no_see(kit: FirmKit) -> None:
@@ -162,7 +147,7 @@ async def test_applicants_visibility_history_thread_list_and_pages(
 ) -> None:
     kit = await make_firm()
     await _no_see(kit)
-    other, other_token = await _applicant(kit, "Otto Other", sees=True)
+    other, other_token = await add_applicant(kit, "Otto Other", sees=True)
     kit.tokens["other"] = other_token
     assert (
         await _post(http, kit, "staff", _msg("to-other", "a", to=[other.id]))
@@ -218,7 +203,7 @@ async def test_live_and_backlog_respect_applicants_visibility(
 ) -> None:
     kit = await make_firm()
     await _no_see(kit)
-    other, _ = await _applicant(kit, "Otto Other", sees=True)
+    other, _ = await add_applicant(kit, "Otto Other", sees=True)
     async with running_server(create_app(settings)) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             await _post(http, kit, "staff", _msg("early", "e1", to=[other.id]))

@@ -129,3 +129,17 @@ class Applicants:
         seq = await put_item(db, matter, sender, thread, kind=kind, to=to, redacted=redacted)
         self.seqs.setdefault(thread, []).append(seq)
         return seq
+
+
+async def add_applicant(kit: FirmKit, name: str, *, sees: bool) -> tuple[Principal, str]:
+    """Another client member of the kit's matter (``see_applicants`` as given) and its token."""
+    contact, token = await kit.add_contact(name, matter=kit.matter)
+    async with kit.db.write() as session:
+        await session.execute(
+            update(MatterMember)
+            .where(
+                MatterMember.principal_id == contact.id, MatterMember.principal_kind == "contact"
+            )
+            .values(see_applicants=sees)
+        )
+    return contact, token
