@@ -50,7 +50,7 @@ WAIT_MS, SHOTS = feed_test.WAIT_MS, e2ee.SHOTS
 LAYOUTS = {"desktop": e2ee.LAYOUTS["desktop"], "phone": e2ee.LAYOUTS["mobile"]}  # 390 × 844
 # markup, and unique: the database, file store and server log are searched for it
 NAME = f"Urgent <img src=x onerror=alert(1)> {canary('tag-name')}"
-SDK_NAME = "Visa <b>lodged</b> — SDK"
+SDK_NAME = f"Visa <b>lodged</b> — SDK {canary('sdk-tag-name')}"
 PASSWORD = e2ee.STAFF_PASSWORD
 
 
@@ -229,7 +229,10 @@ async def test_staff_name_tags_in_the_page_and_only_staff_read_them(
 
     # --- The names typed in the page and given to the SDK are stored and logged nowhere.
     stacks = await search(
-        kit.settings.database_url, kit.settings.files_dir, log_lines, [NAME.encode(), b"lodged"]
+        kit.settings.database_url,
+        kit.settings.files_dir,
+        log_lines,
+        [NAME.encode(), SDK_NAME.encode()],
     )
     assert stacks[0].data and log_lines  # the searches see what is there
     assert [(s.what, s.hits) for s in stacks] == [(s.what, 0) for s in stacks]
