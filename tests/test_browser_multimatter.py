@@ -84,6 +84,14 @@ async def accept(page: Any, link: str, *, new: bool) -> None:
 
 
 async def reply(page: Any, ref: str, text: str) -> None:
+    from playwright.async_api import expect
+
+    # typed once the page can write: its thread loaded, its keys ready (typing
+    # into a composer that is drawn again as the keys arrive raced the redraw)
+    await expect(page.locator(f"#thread-{ref}")).to_have_attribute(
+        "data-loaded", "1", timeout=WAIT_MS
+    )
+    await expect(page.locator(f"#write-state-{ref}")).to_be_hidden(timeout=WAIT_MS)
     await page.locator(f"#thread-text-{ref}").fill(text)
     await page.locator(f"#matter-{ref} .composer button[type=submit]").click()
     await shows(page, ref, text)

@@ -51,7 +51,7 @@ from tests.test_browser_feed import PageWatch
 from tests.test_browser_timeline import fits
 from tests.test_invites import _new_contact
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)  # three browsers and a server on 2 shared cores
 
 browser = feed_test.browser  # Debian's Chromium (fails in CI when missing, never downloaded)
 portal = feed_test.portal
