@@ -403,9 +403,18 @@ class Database:
             await self.read_engine.dispose()
 
 
+_ROLLBACK_SECONDS = 5.0
+
+
 async def _quiet_rollback(session: AsyncSession) -> None:
     # A rollback on a dead connection raises again; the original error matters more.
+    # Bounded: a connection whose worker thread already stopped (aiosqlite, at
+    # shutdown) never answers, and a task cancelled mid-write would wait here
+    # forever, holding up the event loop's shutdown.
     try:
-        await session.rollback()
+        async with asyncio.timeout(_ROLLBACK_SECONDS):
+            await session.rollback()
     except _BACKEND_ERRORS:
+        pass
+    except TimeoutError:
         pass
