@@ -503,6 +503,16 @@ class ThreadsMachine(RuleBasedStateMachine):
                 elif not viewer.sees and int(reader[1:]) not in found.to:
                     _seen("co-applicant receipt hidden")
                     continue
+            if not viewer.staff:
+                # a client is shown a mark at the thread's last event it sees
+                held = [
+                    e.seq
+                    for e in self.m.events
+                    if e.thread == thread and e.seq <= seq and self._sees_event(who, e)
+                ]
+                if not held:
+                    continue
+                seq = max(held)
             shown[reader] = seq
         return shown
 
