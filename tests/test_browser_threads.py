@@ -76,10 +76,12 @@ class FrameLog:
 
     def __init__(self, page: Any) -> None:
         self.frames: list[str] = []
+        self.sent: list[str] = []  # what the page said (a failure's explanation)
         page.on("websocket", self._socket)
 
     def _socket(self, ws: Any) -> None:
         ws.on("framereceived", lambda payload: self.frames.append(str(payload)))
+        ws.on("framesent", lambda payload: self.sent.append(str(payload)))
 
     def parsed(self) -> list[dict[str, Any]]:
         out = []
@@ -224,7 +226,7 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
         # --- The staff member signs in; the org admin approves their key.
         email = await staff_email(kit.db, kit.staff.id)
         await give_password(kit.db, settings, kit.staff, email, e2ee.STAFF_PASSWORD)
-        context, sam, sam_watch, _ = await new_page(browser, layout)
+        context, sam, sam_watch, sam_frames = await new_page(browser, layout)
         contexts.append(context)
         await e2ee.sign_in(sam, sam_watch, base, slug, email, e2ee.STAFF_PASSWORD)
         await sam.goto(f"{base}/?firm={slug}#/matter/{ref}")
@@ -307,9 +309,18 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             await expect(mei_pane.locator(".message-text")).to_have_text(OPENER, timeout=WAIT_MS)
 
             # --- Mei types: the staff page says so before anything is sent.
-            await mei.locator(f"#thread-text-{ref}").fill(REPLY)
+            # (typed key by key, as a person does: a typing frame is best-effort, one
+            # per 3 s while she types, so one lost under load is followed by another)
+            await mei.locator(f"#thread-text-{ref}").press_sequentially(REPLY, delay=150)
             typing = sam.locator(f"#typing-{ref}")
-            await expect(typing).to_have_text("Mei Chen is typing…", timeout=WAIT_MS)
+            try:
+                await expect(typing).to_have_text("Mei Chen is typing…", timeout=WAIT_MS)
+            except AssertionError as exc:
+                said = [f for f in mei_frames.sent if "typing" in f]
+                told = [f for f in sam_frames.frames if "typing" in f]
+                mei_told = [f for f in mei_frames.frames if '"error"' in f]
+                why = f"Mei sent {said}\nSam got {told}\nMei errors {mei_told}"
+                raise AssertionError(f"{exc}\n{why}") from exc
             await shot(sam, "typing", layout, sam.locator(f"#threads-{ref}"))
             assert await sam_pane.locator(".message-text").filter(has_text=REPLY).count() == 0
             await mei.locator(f"#thread-composer-{ref} button[type=submit]").click()

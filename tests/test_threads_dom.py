@@ -255,3 +255,31 @@ def test_staff_notes_internal_threads_tags_and_the_note_mode(browser: Any, base_
     assert page.get_attribute(form, "data-internal") == "1"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert errors == []
+
+
+def test_live_redraws_never_take_the_composer_from_someone_typing(
+    browser: Any, base_url: str
+) -> None:
+    """A receipt, a typing frame or a new item redraws the open thread while its
+    reader types a reply: the composer keeps the focus and every key (moving a
+    focused node in the DOM blurs it, and the next keys went nowhere)."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('client', {keys: 'failing'})")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    box = page.locator(f"#thread-text-{REF}")
+    box.click()
+    sam = "who: 's3', reader: 's3', name: 'Sam Staff'"
+    for n, key in enumerate("Thanks!"):
+        page.keyboard.type(key)
+        # something live arrives between two keys: the thread is drawn again
+        page.evaluate(f"check.frame({{type: 'typing', thread: 'T1', {sam}}})")
+        page.evaluate(
+            f"check.add({{seq: {30 + n}, kind: 'message', actor: {{kind: 'staff', id: 3,"
+            f" name: 'Sam Staff'}}, payload: {{thread: 'T1', item: 's3.live{n}',"
+            " parent: 's3.aaaa'}})"
+        )
+        page.wait_for_selector(f"#thread-{REF} li[data-item='s3.live{n}']")
+    assert box.input_value() == "Thanks!"
+    assert page.evaluate("document.activeElement.id") == f"thread-text-{REF}"
+    assert errors == []

@@ -205,7 +205,10 @@ export class ThreadsView extends MatterView {
 
   clear() {
     super.clear();
+    // who is typing is not in the events: it survives starting the events over
+    const typers = this.model.typers;
     this.model = new ThreadModel({ me: this.me, staff: this.staff });
+    this.model.typers = typers;
     this.rows.clear();
     this.pages.clear();
     this.schedule(true);
@@ -500,9 +503,14 @@ export class ThreadsView extends MatterView {
     const mode = this.mode;
     const want = `${mode}|${this.open}|${this.editing ? this.editing.id : ''}|${blocked}`;
     if (this.composerForm && this.composerForm.dataset.want === want) {
-      this.pane.append(this.composerForm); // stays last, keeps what is typed
+      // stays last and keeps what is typed; moved only if it is not last, since
+      // moving a node blurs it: a redraw while someone types (a receipt, a
+      // read mark) would send their next keys nowhere
+      if (this.pane.lastChild !== this.composerForm) this.pane.append(this.composerForm);
       return;
     }
+    // a composer drawn again (keys arrived, approval came) keeps the focus it had
+    const focused = this.composerForm && this.composerForm.contains(document.activeElement) ? document.activeElement.id : null;
     if (this.composerForm) this.composerForm.remove();
     if (blocked) {
       this.composerForm = el('p', 'key-notice', blocked);
@@ -513,6 +521,7 @@ export class ThreadsView extends MatterView {
     this.composerForm = threadComposer(this, data, mode);
     this.composerForm.dataset.want = want;
     this.pane.append(this.composerForm);
+    if (focused) this.composerForm.querySelector(`[id="${focused}"]`)?.focus({ preventScroll: true });
   }
 
 }
