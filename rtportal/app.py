@@ -107,8 +107,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 # The key directory's check of encrypted matters' messages.
                 envelopes.check_sends,
                 envelopes.CHECKED_KINDS,
-                # The thread rules and the fields the server sets (docs/threads.md).
-                items.prepare_sends,
+                # The thread rules and the fields the server sets (docs/threads.md),
+                # with this worker's memory of thread openers.
+                items.Preparer(),
                 items.ITEM_SEND_KINDS | items.ACT_KINDS,
                 # Edits and deletes: one transaction each (a delete erases blobs).
                 acts.ActWriter(db, settings),

@@ -529,6 +529,7 @@ async def test_portal_access_journey(
         await expect(
             settings_panel.get_by_label("Clients see when staff have read their messages")
         ).not_to_be_checked()
+        await shot(staff, "staff-firm-settings")
         await nav.get_by_role("link", name="Audit log").click()
         await expect(staff.locator(".audit-row").first).to_be_visible(timeout=WAIT_MS)
         await expect(staff.get_by_role("link", name="Export CSV")).to_have_attribute(

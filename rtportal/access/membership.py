@@ -39,11 +39,15 @@ def valid_matter_ref(ref: str) -> bool:
     return isinstance(ref, str) and _MATTER_REF_RE.fullmatch(ref) is not None
 
 
-def live() -> Any:
-    """The condition of an active ``MatterMember`` row: not removed, not expired."""
+def live(now: Any = None) -> Any:
+    """The condition of an active ``MatterMember`` row: not removed, not expired.
+
+    ``now``: a bound parameter, for a statement built once (the clock then
+    comes with each execution); by default the time of the call."""
+    columns = MatterMember.__table__.c
     return and_(
-        MatterMember.removed_at.is_(None),
-        or_(MatterMember.expires_at.is_(None), MatterMember.expires_at > utcnow()),
+        columns.removed_at.is_(None),
+        or_(columns.expires_at.is_(None), columns.expires_at > (utcnow() if now is None else now)),
     )
 
 

@@ -288,27 +288,15 @@ class GroupCommit:
         """Write ``batch`` in one transaction; outcomes into ``done``/``failed``."""
         mark = len(failed)
         try:
-            checked: dict[int, Matter] = {}
-            unchecked = [request for request in batch if request.matter is None]
-            if unchecked:
-                # Not yet authorised by the connection's cache (HTTP, a first
-                # send): one read for the lot, before the write (a read
-                # committed check, as it was inside the write transaction).
+            ready: list[tuple[_Request, Matter]]
+            if self._reads_first(batch):
+                # Every read before the write in one read session: a session's
+                # begin, checkout and end cost more than these queries (one hop
+                # each to the SQLite reader thread), and they are paid per batch.
                 async with self.db.read() as session:
-                    for request in unchecked:
-                        try:
-                            checked[id(request)] = await self.authorize(
-                                session, request.principal, request.send.matter
-                            )
-                        except NotFound as err:  # nothing written for it
-                            failed.append((request, err))
-            ready: list[tuple[_Request, Matter]] = []
-            for request in batch:
-                matter = request.matter or checked.get(id(request))
-                if matter is not None:
-                    ready.append((request, matter))
-            ready = await self._prepared(ready, failed)
-            ready = await self._checked(ready, failed)
+                    ready = await self._ready(session, batch, failed)
+            else:
+                ready = [(r, r.matter) for r in batch if r.matter is not None]
             alone = [(r, m) for r, m in ready if r.send.kind in self.alone_kinds]
             if alone:
                 ready = [(r, m) for r, m in ready if r.send.kind not in self.alone_kinds]
@@ -331,15 +319,44 @@ class GroupCommit:
             del failed[mark:]  # the whole batch failed: one error for each
             failed.extend((request, error) for request in batch)
 
+    def _reads_first(self, batch: list[_Request]) -> bool:
+        """Does anything in ``batch`` need a read before the write?"""
+        kinds = self.prepare_kinds | self.check_kinds
+        return any(r.matter is None or r.send.kind in kinds for r in batch)
+
+    async def _ready(
+        self, session: AsyncSession, batch: list[_Request], failed: list[_Failed]
+    ) -> list[tuple[_Request, Matter]]:
+        """The sends of ``batch`` that may be written, each with its matter, as
+        ``prepare`` made them; the refused go to ``failed``."""
+        checked: dict[int, Matter] = {}
+        for request in batch:
+            if request.matter is None:
+                # Not yet authorised by the connection's cache (HTTP, a first
+                # send): read before the write (a read committed check, as it
+                # was inside the write transaction).
+                try:
+                    checked[id(request)] = await self.authorize(
+                        session, request.principal, request.send.matter
+                    )
+                except NotFound as err:  # nothing written for it
+                    failed.append((request, err))
+        ready: list[tuple[_Request, Matter]] = []
+        for request in batch:
+            matter = request.matter or checked.get(id(request))
+            if matter is not None:
+                ready.append((request, matter))
+        ready = await self._prepared(session, ready, failed)
+        return await self._checked(session, ready, failed)
+
     async def _prepared(
-        self, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
+        self, session: AsyncSession, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
     ) -> list[tuple[_Request, Matter]]:
         """``ready`` with each send as ``prepare`` made it, without those it refuses."""
         if self.prepare is None or not any(r.send.kind in self.prepare_kinds for r, _ in ready):
             return ready
         items = [(request.principal, matter, request.send) for request, matter in ready]
-        async with self.db.read() as session:
-            prepared = await self.prepare(session, items)
+        prepared = await self.prepare(session, items)
         passed: list[tuple[_Request, Matter]] = []
         for (request, matter), outcome in zip(ready, prepared, strict=True):
             if isinstance(outcome, RtPortalError):
@@ -366,14 +383,13 @@ class GroupCommit:
             done.append((request, event, created, matter))
 
     async def _checked(
-        self, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
+        self, session: AsyncSession, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
     ) -> list[tuple[_Request, Matter]]:
         """``ready`` without the sends ``check`` refuses (those go to ``failed``)."""
         if self.check is None or not any(r.send.kind in self.check_kinds for r, _ in ready):
             return ready
         items = [(request.principal, matter, request.send) for request, matter in ready]
-        async with self.db.read() as session:
-            refusals = await self.check(session, items)
+        refusals = await self.check(session, items)
         passed: list[tuple[_Request, Matter]] = []
         for (request, matter), refusal in zip(ready, refusals, strict=True):
             if refusal is None:

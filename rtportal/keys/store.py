@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -221,6 +221,20 @@ async def newest_manifest(session: AsyncSession, matter_id: int) -> KeyManifest 
     return rows.scalar_one_or_none()
 
 
+_MANIFESTS = KeyManifest.__table__.c
+_NEWEST = (
+    select(_MANIFESTS.matter_id, func.max(_MANIFESTS.epoch).label("epoch"))
+    .where(_MANIFESTS.matter_id.in_(bindparam("ids", expanding=True)))
+    .group_by(_MANIFESTS.matter_id)
+    .subquery()
+)
+# Built once (bound ``ids``): the group commit runs it once per batch, and building
+# an ORM select each time cost more than running it.
+_NEWEST_EPOCHS = select(_MANIFESTS.matter_id, _MANIFESTS.epoch, _MANIFESTS.hash).join(
+    _NEWEST, and_(_MANIFESTS.matter_id == _NEWEST.c.matter_id, _MANIFESTS.epoch == _NEWEST.c.epoch)
+)
+
+
 async def newest_epoch(
     session: AsyncSession, matter_ids: Sequence[int]
 ) -> dict[int, tuple[int, bytes]]:
@@ -228,21 +242,7 @@ async def newest_epoch(
     (one query for a batch)."""
     if not matter_ids:
         return {}
-    newest = (
-        select(KeyManifest.matter_id, func.max(KeyManifest.epoch).label("epoch"))
-        .where(KeyManifest.matter_id.in_(list(matter_ids)))
-        .group_by(KeyManifest.matter_id)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(KeyManifest.matter_id, KeyManifest.epoch, KeyManifest.hash).join(
-            newest,
-            and_(
-                KeyManifest.matter_id == newest.c.matter_id,
-                KeyManifest.epoch == newest.c.epoch,
-            ),
-        )
-    )
+    rows = await session.execute(_NEWEST_EPOCHS, {"ids": list(matter_ids)})
     return {int(mid): (int(epoch), bytes(hash_)) for mid, epoch, hash_ in rows.all()}
 
 

@@ -28,19 +28,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access.membership import live
-from rtportal.db.models import Event, Matter, MatterMember
+from rtportal.db.models import Event, Matter, MatterMember, utcnow
 from rtportal.errors import BadRequest, Forbidden, NotFound, RtPortalError
 from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
 from rtportal.keys import ids
 from rtportal.principal import Principal
+from rtportal.threads.openers import OpenerCache
 from rtportal.threads.sql import in_thread_index, in_welcome_index, thread_expr
 
-__all__ = ["ACT_KINDS", "ITEM_SEND_KINDS", "Found", "find_item", "item_id", "prepare_sends"]
+__all__ = [
+    "ACT_KINDS",
+    "ITEM_SEND_KINDS",
+    "Found",
+    "Preparer",
+    "find_item",
+    "item_id",
+    "prepare_sends",
+]
 
 ITEM_SEND_KINDS = frozenset({"message", "note"})
 ACT_KINDS = frozenset({"edit", "delete"})  # written by rtportal.threads.acts
@@ -183,21 +192,23 @@ async def find_item(session: AsyncSession, matter_id: int, item: str) -> Found |
     return _found(row, thread if isinstance(thread, str) else "")
 
 
+_MEMBERS = MatterMember.__table__.c
+# Built once (bound ``ids`` and ``now``): it runs once per group-commit batch, and
+# building an ORM select each time cost more than running it.
+_CLIENT_MEMBERS = select(_MEMBERS.matter_id, _MEMBERS.principal_id, _MEMBERS.see_applicants).where(
+    _MEMBERS.matter_id.in_(bindparam("ids", expanding=True)),
+    _MEMBERS.principal_kind == "contact",
+    live(bindparam("now", type_=_MEMBERS.expires_at.type)),
+)
+
+
 async def _client_members(
     session: AsyncSession, matter_ids: set[int]
 ) -> dict[int, dict[int, bool]]:
     """Per matter: its live client members and their ``see_applicants``."""
     if not matter_ids:
         return {}
-    rows = await session.execute(
-        select(
-            MatterMember.matter_id, MatterMember.principal_id, MatterMember.see_applicants
-        ).where(
-            MatterMember.matter_id.in_(sorted(matter_ids)),
-            MatterMember.principal_kind == "contact",
-            live(),
-        )
-    )
+    rows = await session.execute(_CLIENT_MEMBERS, {"ids": sorted(matter_ids), "now": utcnow()})
     out: dict[int, dict[int, bool]] = {m: {} for m in matter_ids}
     for matter_id, contact_id, sees in rows.all():
         out[int(matter_id)][int(contact_id)] = bool(sees)
@@ -207,16 +218,29 @@ async def _client_members(
 class _Batch:
     """What one batch's prepare has read and made so far (openers and items by key)."""
 
-    def __init__(self, session: AsyncSession, members: dict[int, dict[int, bool]]) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        members: dict[int, dict[int, bool]],
+        openers: OpenerCache | None,
+    ) -> None:
         self.session = session
         self.members = members
+        self.openers = openers
+        # this batch's: read here, or made by an opener earlier in the batch
+        # (not committed yet: never into ``openers``)
         self.threads: dict[tuple[int, str], Found | None] = {}
         self.items: dict[tuple[int, str], Found | None] = {}
 
     async def opener(self, matter_id: int, thread: str) -> Found | None:
         key = (matter_id, thread)
         if key not in self.threads:
-            self.threads[key] = await find_opener(self.session, matter_id, thread)
+            kept = self.openers.get(matter_id, thread) if self.openers is not None else None
+            if kept is None:
+                kept = await find_opener(self.session, matter_id, thread)
+                if self.openers is not None:
+                    self.openers.keep(matter_id, thread, kept)
+            self.threads[key] = kept
         return self.threads[key]
 
     async def item(self, matter_id: int, item: str) -> Found | None:
@@ -397,18 +421,21 @@ async def _act_send(b: _Batch, principal: Principal, matter: Matter, send: Send)
 
 
 async def prepare_sends(
-    session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]]
+    session: AsyncSession,
+    items: Sequence[tuple[Principal, Matter, Send]],
+    openers: OpenerCache | None = None,
 ) -> list[Send | RtPortalError]:
     """Each send as it will be written (server fields set) or its refusal, in order.
 
-    The group commit's ``Prepare``; sends of other kinds pass unchanged.
+    The group commit's ``Prepare`` (``Preparer``: with the worker's ``openers``);
+    sends of other kinds pass unchanged.
     """
     out: list[Send | RtPortalError] = [send for _, _, send in items]
     todo = [i for i, (_, _, s) in enumerate(items) if s.kind in ITEM_SEND_KINDS | ACT_KINDS]
     if not todo:
         return out
     members = await _client_members(session, {items[i][1].id for i in todo})
-    batch = _Batch(session, members)
+    batch = _Batch(session, members, openers)
     for i in todo:
         principal, matter, send = items[i]
         if not isinstance(send.payload, dict):
@@ -426,3 +453,15 @@ async def prepare_sends(
         except RtPortalError as err:
             out[i] = err
     return out
+
+
+class Preparer:
+    """``prepare_sends`` with one worker's ``OpenerCache`` (the group commit's ``Prepare``)."""
+
+    def __init__(self, openers: OpenerCache | None = None) -> None:
+        self.openers = openers if openers is not None else OpenerCache()
+
+    async def __call__(
+        self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]], /
+    ) -> list[Send | RtPortalError]:
+        return await prepare_sends(session, items, self.openers)
