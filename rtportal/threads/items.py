@@ -221,11 +221,14 @@ class _Batch:
     def __init__(
         self,
         session: AsyncSession,
-        members: dict[int, dict[int, bool]],
+        matter_ids: set[int],
         openers: OpenerCache | None,
     ) -> None:
         self.session = session
-        self.members = members
+        self.matter_ids = matter_ids
+        # the batch's matters' client members: read once, when a send first needs
+        # them (a reply in a thread addressed to its sender never does)
+        self.members: dict[int, dict[int, bool]] | None = None
         self.openers = openers
         # this batch's: read here, or made by an opener earlier in the batch
         # (not committed yet: never into ``openers``)
@@ -255,8 +258,17 @@ class _Batch:
         found = Found(send.kind, item, thread, send.audience, to, _key(principal))
         self.items[(matter_id, item)] = found
 
-    def sees_applicants(self, principal: Principal, matter_id: int) -> bool:
-        return principal.is_staff or self.members.get(matter_id, {}).get(principal.id, False)
+    async def members_of(self, matter_id: int) -> dict[int, bool]:
+        """The matter's live client members and their ``see_applicants``."""
+        if self.members is None:
+            self.members = await _client_members(self.session, self.matter_ids)
+        return self.members.get(matter_id, {})
+
+    async def sees(self, principal: Principal, found: Found, matter_id: int) -> bool:
+        """Does ``principal`` see the thread or item ``found``?"""
+        if principal.is_staff or found.seen_by(principal, False):
+            return True  # without reading who sees applicants
+        return found.seen_by(principal, (await self.members_of(matter_id)).get(principal.id, False))
 
 
 def _no_thread() -> NotFound:
@@ -310,7 +322,6 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     item = item_id(principal, send.client_id)
     _server_field(send, "item", item)
     opener = await b.opener(matter.id, thread)
-    sees = b.sees_applicants(principal, matter.id)
     if opener is None:
         if "parent" in send.payload:
             raise _no_thread()
@@ -331,8 +342,8 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
         )
         return made
     if opener.item == item:  # this send opened the thread: a retry of the opener
-        return _retried_opener(principal, send, item, b.members.get(matter.id, {}))
-    if not opener.seen_by(principal, sees):
+        return _retried_opener(principal, send, item, await b.members_of(matter.id))
+    if not await b.sees(principal, opener, matter.id):
         raise _no_thread()  # a thread this sender may not see does not exist for them
     _server_field(send, "parent", opener.item)
     if send.kind == "note":
@@ -380,7 +391,7 @@ async def _opener_to(b: _Batch, principal: Principal, matter: Matter, send: Send
                 reason="thread_recipients",
             )
         return [principal.id]
-    members = b.members.get(matter.id, {})
+    members = await b.members_of(matter.id)
     if to is None:
         # No recipients named: the thread is addressed to every client member
         # (what a message to "the portal" meant before threads had recipients).
@@ -406,7 +417,7 @@ async def _act_send(b: _Batch, principal: Principal, matter: Matter, send: Send)
     if send.client_id is None:
         raise BadRequest("an edit or delete needs a client id", reason="client_id_required")
     found = await b.item(matter.id, item_ref)
-    if found is None or not found.seen_by(principal, b.sees_applicants(principal, matter.id)):
+    if found is None or not await b.sees(principal, found, matter.id):
         raise _no_item()
     sender = found.actor == _key(principal)
     if send.kind == "edit" and not sender:
@@ -434,8 +445,7 @@ async def prepare_sends(
     todo = [i for i, (_, _, s) in enumerate(items) if s.kind in ITEM_SEND_KINDS | ACT_KINDS]
     if not todo:
         return out
-    members = await _client_members(session, {items[i][1].id for i in todo})
-    batch = _Batch(session, members, openers)
+    batch = _Batch(session, {items[i][1].id for i in todo}, openers)
     for i in todo:
         principal, matter, send = items[i]
         if not isinstance(send.payload, dict):
