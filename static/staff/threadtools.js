@@ -174,6 +174,7 @@ export function threadTools({ onSignedOut }) {
     /** The new-thread choice: a client message to chosen clients, or an internal thread. */
     newThreadFields(view) {
       const ref = view.ref;
+      members.delete(ref); // asked again each time: a client may have joined or left since
       const node = el('div', 'new-thread-fields');
       const kinds = el('fieldset', 'thread-kind');
       kinds.id = `new-thread-kind-${ref}`;
