@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 from starlette.applications import Starlette
 
+from rtportal.db.models import Event
 from rtportal.events.visiblesql import THREADED
 from rtportal.threads.sql import PORTAL_ITEM_KINDS
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.threadworld import put_welcome
+from tests.support.threadworld import hide_applicants, put_item, put_welcome
 
 Json = dict[str, Any]
 
@@ -148,3 +150,41 @@ async def test_receipts_are_ordered_as_a_client_sees_the_marks(
     assert [x["reader"] for x in shown] == [r for _, r in readers]
     staff_view = (await http.get(url, headers=kit.auth("staff"))).json()["receipts"]
     assert [x["reader"] for x in staff_view] == [r for _, r in reversed(readers)]
+
+
+async def test_a_clients_own_thread_from_before_threads_is_theirs_for_marks_too(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A client's message stored before threads had recipients (no ``to``) opens a
+    thread addressed to that client for sends and pages (``items.Found``), but the
+    read side (``readers.thread_info``) took it as addressed to nobody: its client,
+    applicants hidden, could read and answer it but not mark it read (404)."""
+    kit = await make_firm()
+    await hide_applicants(kit.db, kit.matter, kit.contact)
+    await put_item(kit.db, kit.matter, kit.contact, "old")  # no ``to``: before threads
+    assert await _statuses(http, kit, "old", kit.auth("contact")) == [200] * 4
+
+
+async def test_an_internal_message_from_before_notes_keeps_its_thread_internal(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A ``message`` of audience staff (how internal messages were stored before
+    notes) opened an internal thread for the read side, but a client thread for
+    sends: a staff reply there was a portal message, shown to every client who
+    sees the applicants."""
+    kit = await make_firm()
+    seq = await put_item(kit.db, kit.matter, kit.staff, "inside")
+    async with kit.db.write() as session:
+        await session.execute(
+            update(Event)
+            .where(Event.matter_id == kit.matter.id, Event.seq == seq)
+            .values(audience="staff")
+        )
+    reply = await _post(http, kit, kit.auth("staff"), _msg("inside", "r1"))
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["details"]["reason"] == "internal_thread"
+    note = {"kind": "note", "audience": "staff", "client_id": "n", "payload": {"thread": "inside"}}
+    assert (await _post(http, kit, kit.auth("staff"), note)).status_code == 201
+    url = f"/api/v1/matters/{kit.ref}/threads/inside/items"
+    assert (await http.get(url, headers=kit.auth("staff"))).json()["kind"] == "internal"
+    assert await _statuses(http, kit, "inside", kit.auth("contact")) == [404] * 4

@@ -98,8 +98,12 @@ def _found(row: Any, thread: str) -> Found:
     to = _to(payload.get("to"))
     if to is None and row.kind == "message" and row.actor_kind == "contact":
         to = (int(row.actor_id),)  # a client's own thread, stored before threads
+    # An internal message stored before notes (audience staff) is a note: its thread
+    # is internal (rtportal.threads.readers says so too), never a client thread
+    # whose replies would reach clients.
+    kind = "note" if row.kind == "message" and row.audience != "portal" else row.kind
     return Found(
-        row.kind,
+        kind,
         item,
         thread,
         row.audience,

@@ -123,13 +123,14 @@ async def reader_for(session: AsyncSession, principal: Principal, matter_id: int
     return Reader(principal, bool(see))
 
 
-def _to(payload: str) -> tuple[int, ...]:
+def _to(payload: str) -> tuple[int, ...] | None:
+    """``payload.to`` (``None``: none stored, as on messages from before threads)."""
     try:
         value = json.loads(payload).get("to")
     except (ValueError, AttributeError):
-        return ()
+        return None
     if not isinstance(value, list):
-        return ()
+        return None
     return tuple(v for v in value if type(v) is int)
 
 
@@ -144,13 +145,18 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
     )
     opener = (
         await session.execute(
-            base.where(Event.kind == "message", Event.audience == "portal")
+            select(Event.payload, Event.actor_kind, Event.actor_id)
+            .where(Event.matter_id == matter_id, th == thread, in_thread_index())
+            .where(Event.kind == "message", Event.audience == "portal")
             .order_by(Event.seq)
             .limit(1)
         )
-    ).scalar()
+    ).first()
     if opener is not None:
-        return ThreadInfo(thread, False, _to(opener))
+        to = _to(opener.payload)
+        if to is None and opener.actor_kind == "contact":
+            to = (int(opener.actor_id),)  # a client's own thread, stored before threads
+        return ThreadInfo(thread, False, to or ())
     if _WELCOME_RE.fullmatch(thread) is not None:
         welcome = (
             await session.execute(
@@ -161,7 +167,7 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
             )
         ).scalar()
         if welcome is not None:
-            return ThreadInfo(thread, False, _to(welcome), invitees_only=True)
+            return ThreadInfo(thread, False, _to(welcome) or (), invitees_only=True)
     internal = (
         await session.execute(base.where(Event.kind.in_(("message", "note"))).limit(1))
     ).scalar()
