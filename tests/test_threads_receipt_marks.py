@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from rtportal.db.models import Event, Matter
+from rtportal.errors import NotFound
 from rtportal.events.cursor import CursorCodec
 from rtportal.events.event import canonical_json
 from rtportal.principal import Principal
@@ -108,8 +110,9 @@ async def test_clients_get_marks_only_at_events_they_see(make_firm: MakeFirm) ->
     # is stored at the event before it; one naming another thread's event, likewise.
     assert await mark(a, "tAB", codec.position_token(kit.matter.id, note)) == first
     assert await mark(b, "tAB", codec.event_token(kit.matter.id, other)) == first
-    # The welcome of b: staff and b see a mark on it; a (who sees the applicants,
-    # so sees b's welcome thread, but not b's welcome event) is not shown it.
+    # The welcome of b: staff and b see a mark on it; a (who sees the applicants, but
+    # not b's welcome event, nor b's welcome thread before anyone replies) is not
+    # shown it, and may not mark it.
     sent.clear()
     thread_b = f"welcome-{b.id}"
     assert await mark(staff, thread_b, welcome_b) == welcome_b
@@ -117,4 +120,5 @@ async def test_clients_get_marks_only_at_events_they_see(make_firm: MakeFirm) ->
     assert await shown(b, thread_b) == {s: welcome_b}
     assert await shown(a, thread_b) == {}
     assert await mark(b, thread_b, codec.event_token(kit.matter.id, welcome_b)) == welcome_b
-    assert await mark(a, thread_b, codec.event_token(kit.matter.id, welcome_b)) == 0
+    with pytest.raises(NotFound):
+        await mark(a, thread_b, codec.event_token(kit.matter.id, welcome_b))

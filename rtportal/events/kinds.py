@@ -47,7 +47,7 @@ class Kind:
     addressed: bool = False
     # A thread item or an act on one: a client sees it when ``payload.to`` names
     # them, when they sent it, or when their membership sees applicants
-    # (rtportal.threads.visibility).
+    # (rtportal.events.audience.view_for; as SQL, rtportal.events.visiblesql).
     threaded: bool = False
 
 

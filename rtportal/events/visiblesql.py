@@ -41,7 +41,7 @@ from sqlalchemy import (
 from rtportal.db.models import Event
 from rtportal.events.kinds import KINDS
 
-__all__ = ["ADDRESSED", "CONTACT", "THREADED", "client_sees", "names"]
+__all__ = ["ADDRESSED", "CONTACT", "THREADED", "client_rule", "client_sees", "names"]
 
 CONTACT = "visible_contact"
 ADDRESSED = tuple(sorted(name for name, kind in KINDS.items() if kind.addressed))
@@ -61,7 +61,13 @@ def names(dialect: str, contact: object) -> ColumnElement[bool]:
 @functools.cache
 def client_sees(dialect: str, see_applicants: bool) -> ColumnElement[bool]:
     """The events the client ``CONTACT`` sees (``see_applicants``: their membership's)."""
-    contact = bindparam(CONTACT, type_=Integer)
+    return client_rule(dialect, see_applicants, bindparam(CONTACT, type_=Integer))
+
+
+def client_rule(dialect: str, see_applicants: bool, contact: object) -> ColumnElement[bool]:
+    """The events the client ``contact`` (an id, or a bound parameter) sees: the one
+    spelling of the rule in SQL, for history pages (``client_sees``) and for the
+    thread reads (``rtportal.threads.reading``, ``rtportal.threads.unread``)."""
     named = names(dialect, contact)
     own = and_(Event.actor_kind == "contact", Event.actor_id == contact)
     return and_(

@@ -72,6 +72,9 @@ class Found:
     to: tuple[int, ...] | None  # None: a note, or a message stored before threads
     actor: tuple[str, int]
     redacted: bool = False
+    # A welcome opener only: someone has replied (a portal ``message`` is in the
+    # thread). Before that the thread is its invitees' alone.
+    replied: bool = False
 
     def seen_by(self, principal: Principal, see_applicants: bool) -> bool:
         """Does ``principal`` see it (the rule of ``audience.view_for``)?"""
@@ -80,7 +83,10 @@ class Found:
         if self.audience != "portal":
             return False
         if self.kind == "welcome":
-            return self.to is not None and principal.id in self.to
+            # The welcome event is seen by those it names; its replies (which carry
+            # its ``to``) also by whoever sees the applicants, as every client thread.
+            named = self.to is not None and principal.id in self.to
+            return named or (self.replied and see_applicants)
         if see_applicants or self.actor == (principal.kind, principal.id):
             return True
         return self.to is not None and principal.id in self.to
@@ -101,8 +107,12 @@ def _found(row: Any, thread: str) -> Found:
     to = _to(payload.get("to"))
     if to is None and row.kind == "message" and row.actor_kind == "contact":
         to = (int(row.actor_id),)  # a client's own thread, stored before threads
+    # An internal message stored before notes (audience staff) is a note: its thread
+    # is internal (rtportal.threads.readers says so too), never a client thread
+    # whose replies would reach clients.
+    kind = "note" if row.kind == "message" and row.audience != "portal" else row.kind
     return Found(
-        row.kind,
+        kind,
         item,
         thread,
         row.audience,
@@ -125,7 +135,12 @@ _COLUMNS = (
 
 
 async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Found | None:
-    """The thread's opener (through the thread index), or ``None``: no such thread."""
+    """The thread's opener (through the thread index), or ``None``: no such thread.
+
+    A ``welcome-<n>`` thread's opener is its ``welcome`` event (outside the item
+    index: ``ix_events_welcome``) for good, before and after the first reply, so a
+    reply's ``parent`` and ``to`` never depend on what was sent before it (a retried
+    first reply is prepared as it was stored)."""
     expr = thread_expr(session.get_bind().dialect.name)
     row = (
         await session.execute(
@@ -140,15 +155,10 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
             .limit(1)
         )
     ).first()
-    if row is not None and (row.kind != "note" or not thread.startswith(_WELCOME)):
-        return _found(row, thread)
+    first = None if row is None else _found(row, thread)
     if not thread.startswith(_WELCOME):
-        return None
-    first_note = None if row is None else _found(row, thread)
-    # A welcome thread before its first reply (staff notes may already sit in
-    # it): the welcome event is not an item kind (outside the index); invites
-    # come early in a matter's log.
-    row = (
+        return first
+    welcome = (
         await session.execute(
             select(*_COLUMNS)
             .where(Event.matter_id == matter_id, in_welcome_index(), expr == thread)
@@ -156,17 +166,35 @@ async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Fou
             .limit(1)
         )
     ).first()
-    if row is None:
-        return first_note  # an internal thread that happens to be named welcome-<n>
-    payload = stored_payload(row.payload)
+    if welcome is None:
+        return first  # an internal thread that happens to be named welcome-<n>
+    if row is not None and row.kind != "note" and row.seq < welcome.seq:
+        return first  # a thread staff opened under that name before the invite
+    replied = row is not None and row.kind == "message"
+    if row is not None and not replied:  # staff notes came first: any reply since?
+        replied = await _has_message(session, matter_id, thread)
+    payload = stored_payload(welcome.payload)
     return Found(
         "welcome",
         thread,
         thread,
         "portal",
         _to(payload.get("to")) or (),
-        (str(row.actor_kind), int(row.actor_id)),
+        (str(welcome.actor_kind), int(welcome.actor_id)),
+        replied=replied,
     )
+
+
+async def _has_message(session: AsyncSession, matter_id: int, thread: str) -> bool:
+    """Does the thread hold a ``message`` (through the thread index)?"""
+    expr = thread_expr(session.get_bind().dialect.name)
+    query = select(Event.seq).where(
+        Event.matter_id == matter_id,
+        expr == thread,
+        in_thread_index(),
+        Event.kind == "message",
+    )
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 async def find_item(session: AsyncSession, matter_id: int, item: str) -> Found | None:
@@ -325,10 +353,13 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if opener is None:
         if "parent" in send.payload:
             raise _no_thread()
-        if thread.startswith(_WELCOME) and not principal.is_staff:
-            # The server names an invitee's first thread: a client opening one would
-            # own a future invitee's welcome thread, and the refusals of the ids
-            # taken would list who else was invited. Taken or not: no such thread.
+        if thread.startswith(_WELCOME):
+            # The server names an invitee's first thread, and only its welcome opens
+            # it: a client opening one would own a future invitee's welcome thread
+            # (and the refusals of the ids taken would list who else was invited);
+            # a staff or bot thread under the name of a coming invite (invite ids
+            # are sequential) would take the invitee's replies to its recipients.
+            # Taken or not: no such thread.
             raise _no_thread()
         if send.kind == "note":
             made = _set(send, item=item)
@@ -348,6 +379,8 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     _server_field(send, "parent", opener.item)
     if send.kind == "note":
         return _set(send, item=item, parent=opener.item)
+    if opener.kind == "welcome" and not opener.replied:  # this reply opens it to co-applicants
+        b.threads[(matter.id, thread)] = replace(opener, replied=True)
     if opener.kind == "note":
         raise BadRequest(
             "an internal thread takes notes only", field="payload.thread", reason="internal_thread"

@@ -6,7 +6,8 @@ three forms, all here so they cannot drift apart:
 * may this reader see this thread (``sees``): staff and bots every thread
   of their matters; a client member only client threads, and of those the
   ones addressed to them (``to``) unless their membership says
-  ``see_applicants``;
+  ``see_applicants``; a welcome thread nobody has replied in only its
+  invitees (the rule of ``items.Found.seen_by``, which pages and sends use);
 * which contacts see a thread (``client_viewers``), for live frames;
 * may a viewer learn of another person in the thread (``knows``): a
   receipt or a typing frame names its reader or typist, and a client
@@ -37,7 +38,12 @@ from rtportal.access import membership
 from rtportal.db.models import Event, MatterMember
 from rtportal.keys import ids
 from rtportal.principal import Principal
-from rtportal.threads.sql import in_thread_index, in_welcome_index, thread_expr
+from rtportal.threads.sql import (
+    held_by_clients,
+    in_thread_index,
+    in_welcome_index,
+    thread_expr,
+)
 
 __all__ = [
     "Reader",
@@ -85,6 +91,9 @@ class ThreadInfo:
     thread: str
     internal: bool
     to: tuple[int, ...]  # contact ids a client thread is addressed to
+    # A welcome thread nobody has replied in: only its ``welcome``'s ``to`` see it,
+    # whatever their membership (``items.Found.seen_by``, the same rule).
+    invitees_only: bool = False
 
 
 def welcome_readers(info: ThreadInfo) -> frozenset[int] | None:
@@ -114,13 +123,14 @@ async def reader_for(session: AsyncSession, principal: Principal, matter_id: int
     return Reader(principal, bool(see))
 
 
-def _to(payload: str) -> tuple[int, ...]:
+def _to(payload: str) -> tuple[int, ...] | None:
+    """``payload.to`` (``None``: none stored, as on messages from before threads)."""
     try:
         value = json.loads(payload).get("to")
     except (ValueError, AttributeError):
-        return ()
+        return None
     if not isinstance(value, list):
-        return ()
+        return None
     return tuple(v for v in value if type(v) is int)
 
 
@@ -135,13 +145,18 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
     )
     opener = (
         await session.execute(
-            base.where(Event.kind == "message", Event.audience == "portal")
+            select(Event.payload, Event.actor_kind, Event.actor_id)
+            .where(Event.matter_id == matter_id, th == thread, in_thread_index())
+            .where(Event.kind == "message", Event.audience == "portal")
             .order_by(Event.seq)
             .limit(1)
         )
-    ).scalar()
+    ).first()
     if opener is not None:
-        return ThreadInfo(thread, False, _to(opener))
+        to = _to(opener.payload)
+        if to is None and opener.actor_kind == "contact":
+            to = (int(opener.actor_id),)  # a client's own thread, stored before threads
+        return ThreadInfo(thread, False, to or ())
     if _WELCOME_RE.fullmatch(thread) is not None:
         welcome = (
             await session.execute(
@@ -152,7 +167,7 @@ async def thread_info(session: AsyncSession, matter_id: int, thread: str) -> Thr
             )
         ).scalar()
         if welcome is not None:
-            return ThreadInfo(thread, False, _to(welcome))
+            return ThreadInfo(thread, False, _to(welcome) or (), invitees_only=True)
     internal = (
         await session.execute(base.where(Event.kind.in_(("message", "note"))).limit(1))
     ).scalar()
@@ -165,7 +180,8 @@ def sees(reader: Reader, info: ThreadInfo) -> bool:
         return True
     if info.internal:
         return False
-    return reader.see_applicants or reader.principal.id in info.to
+    see_applicants = reader.see_applicants and not info.invitees_only
+    return see_applicants or reader.principal.id in info.to
 
 
 async def client_members(session: AsyncSession, matter_id: int) -> dict[int, bool]:
@@ -208,7 +224,7 @@ def client_viewers(
     return frozenset(
         cid
         for cid, see in members.items()
-        if (see or cid in info.to)
+        if ((see and not info.invitees_only) or cid in info.to)
         and (about is None or knows(cid, see, info, about.kind, about.id))
     )
 
@@ -232,8 +248,7 @@ def portal_seq(
         Event.matter_id == matter_id,
         th == thread,
         in_thread_index(),  # the index's predicate
-        Event.kind.in_(("message", "edit", "delete")),
-        Event.audience == "portal",
+        held_by_clients(),
         Event.seq <= upto,
     )
     if not welcome:

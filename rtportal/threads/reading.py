@@ -15,25 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    LargeBinary,
-    and_,
-    case,
-    cast,
-    false,
-    func,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, LargeBinary, case, cast, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Event
 from rtportal.events.audience import view_for
 from rtportal.events.event import StoredEvent, iso_time
 from rtportal.events.log import event_of_row
-from rtportal.events.visiblesql import names
+from rtportal.events.visiblesql import client_rule
 from rtportal.principal import Principal
 from rtportal.threads.items import Found, find_opener
 from rtportal.threads.sql import ITEM_KINDS, in_thread_index, thread_expr
@@ -50,19 +39,15 @@ __all__ = [
 ]
 
 _LISTED = (*ITEM_KINDS, "welcome")
-_PORTAL_ITEMS = ("message", "edit", "delete")
 
 
 def visible(dialect: str, principal: Principal, see_applicants: bool) -> ColumnElement[bool]:
-    """The events of the index's kinds (and welcomes) ``principal`` sees, as SQL."""
+    """The events of the index's kinds (and welcomes) ``principal`` sees, as SQL: the
+    client rule of ``rtportal.events.visiblesql`` (the history pages' own), bound to
+    this client."""
     if principal.is_staff:
         return true()
-    named = names(dialect, principal.id)
-    own = and_(Event.actor_kind == "contact", Event.actor_id == principal.id)
-    items = and_(
-        Event.kind.in_(_PORTAL_ITEMS), or_(true() if see_applicants else false(), own, named)
-    )
-    return and_(Event.audience == "portal", or_(items, and_(Event.kind == "welcome", named)))
+    return client_rule(dialect, see_applicants, principal.id)
 
 
 @dataclass(frozen=True, slots=True)

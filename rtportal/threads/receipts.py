@@ -79,10 +79,17 @@ async def receipts(
     if not viewer.staff:  # a client is shown each mark as the last event it holds
         dialect = session.get_bind().dialect.name
         seq = portal_seq(dialect, ReadMark.matter_id, ReadMark.thread, ReadMark.seq)
-    rows = await session.execute(
-        select(ReadMark.reader, seq.label("upto"))
+    marked = (
+        select(ReadMark.reader.label("reader"), seq.label("upto"))
         .where(ReadMark.matter_id == matter.id, ReadMark.thread == info.thread, ReadMark.seq > 0)
-        .order_by(ReadMark.seq.desc(), ReadMark.reader)
+        .subquery()
+    )
+    # Ordered by the marks as the viewer is shown them: ordered by the stored ones, two
+    # staff marks shown at one item would tell a client which read on over a note.
+    rows = await session.execute(
+        select(marked.c.reader, marked.c.upto)
+        .where(marked.c.upto.is_not(None))
+        .order_by(marked.c.upto.desc(), marked.c.reader)
         .limit(MAX_RECEIPTS)
     )
     marks = [

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, TextClause, literal_column, text
 
-__all__ = ["ITEM_KINDS", "in_thread_index", "in_welcome_index", "thread_expr"]
+__all__ = [
+    "ITEM_KINDS",
+    "PORTAL_ITEM_KINDS",
+    "held_by_clients",
+    "in_thread_index",
+    "in_welcome_index",
+    "thread_expr",
+]
 
 # The kinds the partial index covers: items and what acts on one.
 ITEM_KINDS = ("message", "note", "edit", "delete", "tag")
+# Of those, what a client thread shows its clients: its messages and what acts on
+# them (``rtportal.events.kinds``' threaded kinds), when of audience ``portal``.
+PORTAL_ITEM_KINDS = ("message", "edit", "delete")
 
 _EXPR = {
     "postgresql": "((events.payload::jsonb) ->> 'thread')",
@@ -44,3 +54,11 @@ def in_welcome_index() -> TextClause:
     """``ix_events_welcome``'s predicate (``kind = 'welcome'``, migration 0013), as
     literal SQL for the same reason as ``in_thread_index``."""
     return text("events.kind = 'welcome'")
+
+
+def held_by_clients() -> TextClause:
+    """``kind IN PORTAL_ITEM_KINDS AND audience = 'portal'``, as literal SQL: the events
+    of a client thread that every client who sees the thread holds (they carry the
+    opener's ``to``). Literal for the same reason as ``in_thread_index``."""
+    kinds = ", ".join(f"'{k}'" for k in PORTAL_ITEM_KINDS)
+    return text(f"events.kind IN ({kinds}) AND events.audience = 'portal'")

@@ -59,8 +59,9 @@ NAME_BLOB_MAX = 1024
 # AAAA0000), so a tag name can never be replayed as a matter's note.
 TAG_CONTEXT = "#tag"
 _TAG_RE = re.compile(r"[A-Za-z0-9_-]{22}")
-# Kinds whose events are items (an item is the event that made it).
-_ITEM_KINDS = ("message", "note", "welcome")
+# Kinds whose events are items that can be tagged (an item is the event that made it;
+# a welcome, whose item id is its thread id, is not one: it has no client id).
+_ITEM_KINDS = ("message", "note")
 
 
 def valid_tag(tag: object) -> bool:

@@ -17,14 +17,14 @@ unread item one index range.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, not_, select, text
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Event
 from rtportal.db.models_threads import ReadMark
+from rtportal.events.visiblesql import client_rule
 from rtportal.threads.readers import Reader
 from rtportal.threads.sql import in_thread_index, thread_expr
 
@@ -36,15 +36,6 @@ __all__ = [
     "mark_of",
     "unread_counts",
 ]
-
-# ``payload.to`` holds the reader's contact id, per dialect (a JSON list of integers).
-_ADDRESSED = {
-    "postgresql": text("((events.payload::jsonb) -> 'to') @> CAST(:to_contact AS jsonb)"),
-    "sqlite": text(
-        "EXISTS (SELECT 1 FROM json_each(events.payload, '$.to') "
-        "WHERE json_each.value = :to_contact)"
-    ),
-}
 
 
 class UnreadCounts(dict[str, int]):
@@ -67,10 +58,9 @@ def _items(dialect: str, reader: Reader) -> list[Any]:
     if reader.staff:
         conds.append(Event.kind.in_(("message", "note")))
         return conds
-    conds += [Event.kind == "message", Event.audience == "portal"]
-    if not reader.see_applicants:
-        value: object = json.dumps([principal.id]) if dialect == "postgresql" else principal.id
-        conds.append(_ADDRESSED[dialect].bindparams(bindparam("to_contact", value)))
+    # The client rule of every read (``rtportal.events.visiblesql``), bound to the reader.
+    sees = client_rule(dialect, reader.see_applicants, principal.id)
+    conds += [Event.kind == "message", sees]
     return conds
 
 
@@ -125,9 +115,9 @@ async def first_unread(
     """``(mark, seq)``: the reader's mark in the thread and the seq of the first
     unread item after it (``None`` when everything is read).
 
-    What ``around=unread`` of a thread's items starts from: a page read
-    ``after`` the mark begins with the first unread item (or the reader's own
-    items sent since, which are not unread).
+    ``GET .../first-unread``: a page of the thread's items read ``after`` the
+    mark begins with the first unread item (or the reader's own items sent
+    since, which are not unread).
     """
     dialect = session.get_bind().dialect.name
     mark = await mark_of(session, matter_id, reader, thread)

@@ -333,8 +333,8 @@ export class ThreadsView extends MatterView {
       // (asked before this view moves the mark: markRead waits for `loaded`).
       const unread = first ? firstUnread(this.ref, thread).catch(() => null) : null;
       const answer = await threadItems(this.ref, thread, query);
-      this.addPage(rowsOf(answer, 'events').concat(rowsOf(answer, 'items')), !first);
-      state.before = answer.prev ?? answer.before ?? null;
+      this.addPage(rowsOf(answer, 'events'), !first);
+      state.before = answer.prev ?? null;
       state.more = Boolean(answer.more && state.before);
       mark = await unread;
     } catch (err) {

@@ -23,9 +23,9 @@ export function queryString(query) {
 export const listThreads = (ref, { before, limit } = {}) =>
   api('GET', `${matterPath(ref)}/threads${queryString({ before, limit })}`);
 
-/** GET …/threads/{thread}/items: a page of the thread's events, both ways; `around: 'unread'` adds `first_unread`. */
-export const threadItems = (ref, thread, { before, after, limit, around } = {}) =>
-  api('GET', `${matterPath(ref)}/threads/${enc(thread)}/items${queryString({ before, after, limit, around })}`);
+/** GET …/threads/{thread}/items: {events, prev, next, more, kind, opener, welcome}: a page of the thread's events, both ways. */
+export const threadItems = (ref, thread, { before, after, limit } = {}) =>
+  api('GET', `${matterPath(ref)}/threads/${enc(thread)}/items${queryString({ before, after, limit })}`);
 
 /** GET …/threads/{thread}/first-unread: {thread, after (my read mark), first_unread (a cursor or null)}. */
 export const firstUnread = (ref, thread) => api('GET', `${matterPath(ref)}/threads/${enc(thread)}/first-unread`);
@@ -36,7 +36,7 @@ export const markRead = (ref, thread, upto) => api('POST', `${matterPath(ref)}/t
 /** GET …/unread: {matter: n, threads: {thread: n}}. */
 export const unreadCounts = (ref) => api('GET', `${matterPath(ref)}/unread`);
 
-/** GET …/threads/{thread}/receipts: [{reader, name, upto}] (or {receipts: […]}). */
+/** GET …/threads/{thread}/receipts: {thread, receipts: [{reader, name, upto}]}, furthest first. */
 export const threadReceipts = (ref, thread) => api('GET', `${matterPath(ref)}/threads/${enc(thread)}/receipts`);
 
 /** GET /feed (staff): newest first across matters; filters matter, type, tag, unread; keyset pages. */
@@ -53,9 +53,8 @@ export const createTag = (tag, nameBlob) => api('POST', '/api/v1/firm/tags', { t
 export const tagItem = (ref, item, tag, removed = false) =>
   api('POST', `${matterPath(ref)}/items/${enc(item)}/tags`, removed ? { tag, removed: true } : { tag });
 
-/** The rows of an answer that may be a list or {key: list}. */
+/** The list `answer[key]` of an answer (`[]` when the answer has none). */
 export function rowsOf(answer, key) {
-  if (Array.isArray(answer)) return answer;
   if (answer && Array.isArray(answer[key])) return answer[key];
   return [];
 }
