@@ -58,14 +58,15 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 async def upload(request: Request) -> Response:
     principal = await principal_of(request)
     runtime = runtime_of(request)
+    # The matter first: a caller who may not see it learns nothing from the body's checks.
+    async with db_of(request).read() as session:
+        matter = await can_access(session, principal, request.path_params["ref"])
+        limits = await firm_limits(session, principal.firm_id, runtime.settings)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/octet-stream":
         raise BadRequest("Content-Type must be application/octet-stream")
     digest = parse_digest(request.headers.get("content-digest"))
     declared = _declared(request)
-    async with db_of(request).read() as session:
-        matter = await can_access(session, principal, request.path_params["ref"])
-        limits = await firm_limits(session, principal.firm_id, runtime.settings)
     # One upload spends one write token, as a send does (rtportal.limits).
     runtime.limits.check_write(principal)
     row = await receive(
