@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -19,10 +22,12 @@ import pytest
 from sqlalchemy import func, select
 
 from rtportal import logs
-from rtportal.db.models import StoredFile
+from rtportal.app import create_app
+from rtportal.db.models import StoredFile, utcnow
 from rtportal.files.rows import new_file_id
+from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, running_server
 from tests.support.threadworld import add_applicant
 
 pytestmark = pytest.mark.timeout(300)
@@ -501,3 +506,59 @@ async def test_a_deleted_items_files_are_gone(
     assert got.status_code == 404
     assert await file_rows(kit) == []
     assert leftovers(uvicorn_server) == []
+
+
+async def test_a_stalled_upload_is_refused_and_leaves_nothing(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    """A body that stops arriving: refused after RTPORTAL_UPLOAD_IDLE_TIMEOUT, cleaned up."""
+    kit = await make_firm()
+    quick = dataclasses.replace(settings, upload_idle_timeout=0.3)
+    async with running_server(create_app(quick)) as server:
+        data = blob(LIMIT)
+        headers = {**upload_headers(kit, "contact", data), "Content-Length": str(LIMIT)}
+        _, writer = await asyncio.open_connection(server.host, server.port)
+        head = [f"POST /api/v1/matters/{kit.ref}/files HTTP/1.1", "Host: x"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        with refusals() as seen:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data[:MB])
+            await writer.drain()
+            assert await seen.wait(1) == ["bad_request"]
+            assert seen.why == ["upload_stalled"]
+        writer.close()
+        assert await file_rows(kit) == []
+        assert leftovers(server) == []
+
+
+async def test_a_dead_workers_upload_is_swept_at_start(
+    settings: Settings, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    old = utcnow() - timedelta(hours=2)
+    async with kit.db.write() as session:
+        for state, created in (("pending", old), ("pending", utcnow()), ("stored", old)):
+            session.add(
+                StoredFile(
+                    id=new_file_id(),
+                    matter_id=kit.matter.id,
+                    uploader_kind="staff",
+                    uploader_id=kit.staff.id,
+                    state=state,
+                    size=100,
+                    created_at=created,
+                )
+            )
+    tmp = Path(settings.files_dir) / "tmp"
+    await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
+    stale, fresh = tmp / "dead.part", tmp / "live.part"
+    for part in (stale, fresh):
+        await asyncio.to_thread(part.write_bytes, b"RTA1")
+    stamp = old.timestamp()
+    await asyncio.to_thread(os.utime, stale, (stamp, stamp))
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        pass
+    # The stale pending row and temporary file went; a fresh upload's and stored rows stay.
+    assert sorted(await file_rows(kit)) == [("pending", 100), ("stored", 100)]
+    assert not await asyncio.to_thread(stale.exists)
+    assert await asyncio.to_thread(fresh.exists)
