@@ -23,10 +23,42 @@ import aiofiles.os
 from rtportal.datafiles import DIR_MODE, FILE_MODE, private_dir
 from rtportal.errors import NotFound
 
-__all__ = ["READ_CHUNK", "LocalStorage"]
+__all__ = ["READ_CHUNK", "LocalStorage", "spool", "sweep_parts"]
 
 READ_CHUNK = 64 * 1024  # one RTA1 chunk and its tag fit in two reads
 _KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+async def spool(tmp: Path, chunks: AsyncIterable[bytes]) -> tuple[Path, int]:
+    """The whole stream in a new 0600 file of ``tmp``: its path and length. If the
+    stream raises (a limit, a client gone, a cancelled task) the file is removed."""
+    part = tmp / f"{secrets.token_hex(12)}.part"
+    size = 0
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        async with aiofiles.open(fd, "wb") as out:
+            async for chunk in chunks:
+                await out.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        # Not awaited in a thread: a cancelled task may not get to run another await.
+        part.unlink(missing_ok=True)
+        raise
+    return part, size
+
+
+def sweep_parts(tmp: Path, older_than: float) -> int:
+    """Remove ``tmp``'s temporary files older than ``older_than`` seconds; how many."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for part in tmp.glob("*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 class LocalStorage:
@@ -50,19 +82,11 @@ class LocalStorage:
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         final = self.path(key)
-        part = self.tmp / f"{secrets.token_hex(12)}.part"
-        size = 0
+        part, size = await spool(self.tmp, chunks)
         try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-            async with aiofiles.open(fd, "wb") as out:
-                async for chunk in chunks:
-                    await out.write(chunk)
-                    size += len(chunk)
             await aiofiles.os.makedirs(final.parent, mode=DIR_MODE, exist_ok=True)
             await aiofiles.os.replace(part, final)
         except BaseException:
-            # A limit, a client gone, a cancelled task: nothing kept. Not awaited
-            # in a thread: a cancelled task may not get to run another await.
             part.unlink(missing_ok=True)
             raise
         return size
@@ -88,16 +112,4 @@ class LocalStorage:
             return None
 
     async def sweep(self, older_than: float) -> int:
-        return await asyncio.to_thread(self._sweep, older_than)
-
-    def _sweep(self, older_than: float) -> int:
-        cutoff = time.time() - older_than
-        removed = 0
-        for part in self.tmp.glob("*.part"):
-            try:
-                if part.stat().st_mtime < cutoff:
-                    part.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return await asyncio.to_thread(sweep_parts, self.tmp, older_than)

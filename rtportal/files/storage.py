@@ -49,7 +49,9 @@ class Storage(Protocol):
 
 def storage_for(settings: Settings) -> Storage:
     """The backend of ``RTPORTAL_FILES_URL``: unset or ``file:///path`` the local
-    directory (``files_dir`` when unset); anything else ``InvalidConfig``."""
+    directory (``files_dir`` when unset); ``s3://bucket[/prefix]?endpoint=&region=``
+    an S3-compatible store (uploads spooled in ``files_dir/tmp``); anything else
+    ``InvalidConfig``."""
     from rtportal.files.localstore import LocalStorage
 
     url = settings.files_url
@@ -58,4 +60,8 @@ def storage_for(settings: Settings) -> Storage:
     parts = urlsplit(url)
     if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path:
         return LocalStorage(Path(unquote(parts.path)))
+    if parts.scheme == "s3":
+        from rtportal.files.s3store import s3_from_url
+
+        return s3_from_url(url, settings.files_dir / "tmp")
     raise InvalidConfig(f"RTPORTAL_FILES_URL: unsupported storage {parts.scheme or url!r}")
