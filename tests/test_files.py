@@ -337,6 +337,23 @@ async def test_a_firm_sets_its_own_limits(
         "details": {"quota": 1500},
     }
     assert (await upload(client, kit, blob(500))).status_code == 201
+    for bad in (0, -1, 2**40 + 1, "5", True, 1.5):
+        refused = await client.patch(
+            "/api/v1/firm", json={"file_max_bytes": bad}, headers=kit.auth("admin")
+        )
+        assert refused.status_code == 400, bad
+    # null: the server's defaults again.
+    reset = await client.patch(
+        "/api/v1/firm",
+        json={"file_max_bytes": None, "portal_quota_bytes": None},
+        headers=kit.auth("admin"),
+    )
+    assert reset.json()["firm"]["file_max_bytes"] is None
+    assert (await upload(client, kit, blob(4000))).status_code == 201
+    staff = await client.patch(
+        "/api/v1/firm", json={"file_max_bytes": 10}, headers=kit.auth("staff")
+    )
+    assert staff.status_code == 403
 
 
 def bearer(token: str) -> dict[str, str]:
