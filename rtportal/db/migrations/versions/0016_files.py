@@ -19,7 +19,7 @@ from alembic import op
 from rtportal.db.models import UTCDateTime
 
 revision: str = "0016_files"
-down_revision: str | None = "0014_portal_events"  # TEMPORARY: 0015_thread_stats once merged
+down_revision: str | None = "0015_thread_stats"
 branch_labels: str | None = None
 depends_on: str | None = None
 
