@@ -13,6 +13,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -28,6 +29,8 @@ from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.cursor import CursorCodec
 from rtportal.events.groupcommit import GroupCommit
+from rtportal.files import attach, quota
+from rtportal.files.storage import storage_for
 from rtportal.http import errors as http_errors
 from rtportal.http import routes as api
 from rtportal.http.headers import SecurityHeaders, security_headers
@@ -59,6 +62,9 @@ def _routes() -> list[BaseRoute]:
     return routes
 
 
+# An upload's pending row or temporary file older than this is a dead worker's.
+_STALE_UPLOAD_S = 3600.0
+
 # The cyclic collector's thresholds in a server process (see create_app);
 # Python's default is (700, 10, 10).
 GC_THRESHOLDS = (10_000, 10, 10)
@@ -83,10 +89,15 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
         async with AsyncExitStack() as stack:
             private_dir(settings.data_dir)
-            private_dir(settings.files_dir)
+            storage = storage_for(settings)
+            storage.prepare()
             await migrate.upgrade(settings.database_url)
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
+            # What a worker that died mid-upload left: its reservation and its
+            # temporary file (docs/files.md "Upload").
+            await quota.sweep_pending(db, timedelta(seconds=_STALE_UPLOAD_S))
+            await storage.sweep(_STALE_UPLOAD_S)
             # The process's password hashing pool, with this app's parameters.
             app.state.hashing = passwords.configure(settings)
             broker = from_url(settings.broker_url)
@@ -111,9 +122,11 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 # with this worker's memory of thread openers.
                 items.Preparer(),
                 items.ITEM_SEND_KINDS | items.ACT_KINDS,
-                # Edits and deletes: one transaction each (a delete erases blobs).
-                acts.ActWriter(db, settings),
+                # Edits and deletes: one transaction each (a delete erases blobs);
+                # items naming files: claimed in the transaction that writes them.
+                attach.AttachWriter(db, settings, storage, acts.ActWriter(db, settings)),
                 items.ACT_KINDS,
+                attach.names_files,
             )
             # Its cursor codec (contacts' tokens) is keyed by the server secret:
             # every worker reads the others' tokens.
@@ -138,6 +151,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 ByteBudget(settings.read_budget_bytes),
                 limiter,
                 notifier,
+                storage,
             )
             log.info(
                 "rtportal started (database %s, broker %s)",

@@ -53,6 +53,10 @@ code                        HTTP    meaning
                                     newest (``details.epoch``)
 ``e2ee_required``           409     the firm or matter is end-to-end encrypted: the
                                     request must carry its ``crypto`` / ``blob``
+``file_too_large``          413     an uploaded file's ciphertext is over the firm's
+                                    file limit (``details.limit``; docs/files.md)
+``portal_quota_exceeded``   413     the matter has no room left for the file
+                                    (``details.quota``; docs/files.md)
 ==========================  ======  ==============================================
 
 Errors of other libraries are mapped to this tree once, at a boundary, and
@@ -75,6 +79,7 @@ __all__ = [
     "CsrfFailed",
     "E2eeRequired",
     "EpochConflict",
+    "FileTooLarge",
     "Forbidden",
     "ForbiddenOrigin",
     "FrkExists",
@@ -87,6 +92,7 @@ __all__ = [
     "KeyNotCertified",
     "NotFound",
     "PayloadTooLarge",
+    "PortalQuotaExceeded",
     "PreconditionFailed",
     "ProtocolVersion",
     "RateLimited",
@@ -137,6 +143,18 @@ class ProtocolVersion(BadRequest):
 class PayloadTooLarge(RtPortalError):
     code = "payload_too_large"
     http_status = 413
+
+
+class FileTooLarge(PayloadTooLarge):
+    """An upload's ciphertext passed the firm's per-file limit (counted as it arrives)."""
+
+    code = "file_too_large"
+
+
+class PortalQuotaExceeded(PayloadTooLarge):
+    """A matter's stored and reserved files leave no room for this upload."""
+
+    code = "portal_quota_exceeded"
 
 
 class Unauthenticated(RtPortalError):

@@ -15,6 +15,7 @@ from rtportal.access.ratelimit import Limiter
 from rtportal.bytebudget import ByteBudget
 from rtportal.db import Database
 from rtportal.events.groupcommit import GroupCommit
+from rtportal.files.storage import Storage
 from rtportal.limits import AuthFailures, UserLimits
 from rtportal.notify.outbox import Notifier
 from rtportal.realtime.framecache import FrameCache
@@ -43,3 +44,5 @@ class Runtime:
     limiter: Limiter
     # Delivers queued email/SMS after their transaction committed.
     notifier: Notifier
+    # Where files' blobs are (rtportal.files.storage: RTPORTAL_FILES_URL).
+    files: Storage

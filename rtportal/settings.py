@@ -78,6 +78,11 @@ DEFAULT_SIGNIN_ADDRESS_LIMIT = 100
 DEFAULT_SIGNIN_WINDOW = 15 * 60
 # A staff member's setup link (rtportal.access.staff).
 DEFAULT_SETUP_LINK_TTL = 7 * 24 * 60 * 60
+# Attachments (docs/files.md): ciphertext bytes per file and per matter (each
+# firm may set its own), and how long an upload's body may stall.
+DEFAULT_FILE_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_PORTAL_QUOTA_BYTES = 200 * 1024 * 1024
+DEFAULT_UPLOAD_IDLE_TIMEOUT = 30.0
 
 __all__ = ["Settings", "load_secret_key"]
 
@@ -213,6 +218,11 @@ class Settings:
     signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
     signin_window: int = DEFAULT_SIGNIN_WINDOW
     setup_link_ttl: int = DEFAULT_SETUP_LINK_TTL
+    # Where files are stored (rtportal.files.storage.storage_for); None: files_dir.
+    files_url: str | None = field(default=None, repr=False)
+    file_max_bytes: int = DEFAULT_FILE_MAX_BYTES
+    portal_quota_bytes: int = DEFAULT_PORTAL_QUOTA_BYTES
+    upload_idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -289,6 +299,12 @@ class Settings:
             mail_from=env.get("RTPORTAL_MAIL_FROM") or "rtportal@localhost",
             sms_url=env.get("RTPORTAL_SMS_URL") or None,
             sms_secret=(env.get("RTPORTAL_SMS_SECRET") or "").encode() or None,
+            files_url=env.get("RTPORTAL_FILES_URL") or None,
+            file_max_bytes=_int(env, "RTPORTAL_FILE_MAX_BYTES", DEFAULT_FILE_MAX_BYTES),
+            portal_quota_bytes=_int(env, "RTPORTAL_PORTAL_QUOTA_BYTES", DEFAULT_PORTAL_QUOTA_BYTES),
+            upload_idle_timeout=_float(
+                env, "RTPORTAL_UPLOAD_IDLE_TIMEOUT", DEFAULT_UPLOAD_IDLE_TIMEOUT
+            ),
             **_login_settings(env),
         )
 

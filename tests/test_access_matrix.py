@@ -17,7 +17,9 @@ added later without an entry in ``SPECS`` fails the test.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import re
 import secrets
@@ -160,6 +162,9 @@ SPECS: dict[tuple[str, str], Spec] = {
     ),
     # --- threads: {thread} = C1's welcome thread (C2's applicants are hidden: 404)
     ("GET", "/api/v1/matters/{ref}/threads"): Spec(member=OK),
+    # --- files: {file} = a file attached to a message to C1 only (C2 may not see it)
+    ("POST", "/api/v1/matters/{ref}/files"): Spec(member=SKIP),
+    ("GET", "/api/v1/matters/{ref}/files/{file}"): Spec(),
     ("GET", "/api/v1/matters/{ref}/threads/{thread}/items"): Spec(),
     # Threads, reading: {thread} = C1's welcome thread, which C2 (applicants hidden) may not see.
     ("GET", "/api/v1/matters/{ref}/unread"): Spec(member=OK),
@@ -338,6 +343,7 @@ def _canaries() -> dict[str, str]:
         "c3_name": f"Cora Cnry{tag} Three",
         "firm_a": f"Firm A Cnry{tag} Lawyers",
         "phase_name": f"Phase Cnry{tag} chasing the embassy",
+        "file_body": f"Attached file Cnry{tag} bytes",
     }
 
 
@@ -354,6 +360,8 @@ _C1_PRIVATE = {
     "staff_name",
     # Internal phase names are staff-only: no client, not even C1, sees them.
     "phase_name",
+    # The bytes of a file attached to a message to C1 (docs/files.md).
+    "file_body",
 }
 _FIRM_A = set(_canaries())  # everything of firm A
 
@@ -487,6 +495,28 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
     phase_id = matter_type["matter_type"]["phases"][1]["id"]
     await post(f"/api/v1/matters/{m1}/phase", {"phase": phase_id}, status=200)
 
+    # A file attached to a message addressed to C1 only (C2 does not see applicants).
+    blob = b"RTA1\x01" + bytes(16) + canary["file_body"].encode() * 4
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode()
+    upload = await http.post(
+        f"/api/v1/matters/{m1}/files",
+        content=blob,
+        headers={
+            **admin,
+            "Content-Type": "application/octet-stream",
+            "Content-Digest": f"sha-256=:{digest}:",
+        },
+    )
+    file_id = _checked(upload, 201)["file"]["id"]
+    await post(
+        f"/api/v1/matters/{m1}/events",
+        {
+            "kind": "message",
+            "client_id": "filed",
+            "payload": {"thread": "files-c1", "to": [c1], "files": [file_id]},
+        },
+    )
+
     mb = kit_b.ref
     async with kit_a.db.read() as session:
         firm = await session.get(Firm, kit_a.firm_id)
@@ -513,6 +543,7 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
             "c1_email": canary["c1_email"],
             "type_id": type_id,
             "phase_id": phase_id,
+            "file_id": file_id,
         },
     )
     async with kit_a.db.write() as session:  # a tag of firm A (its name: opaque bytes)
@@ -590,6 +621,10 @@ async def planted(http: httpx.AsyncClient, w: World) -> None:
     c1 = {"Authorization": f"Bearer {await _token(w.kit_a, 'contact', w.c1)}"}
     assert c["c1_name"] in await text(f"/api/v1/matters/{w.m1}", c1)
     assert c["welcome_text"] in await text(f"/api/v1/matters/{w.m1}/events", c1)
+    for who in (admin, c1):
+        assert c["file_body"] in await text(
+            f"/api/v1/matters/{w.m1}/files/{w.strings['file_id']}", who
+        )
 
 
 # --- the HTTP matrix -----------------------------------------------------------------------
@@ -622,6 +657,7 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
         "tag": MATRIX_TAG,
         "item": f"c{w.c1}.matrix-item",
         "thread": f"welcome-{w.c1_invite}",
+        "file": str(w.strings["file_id"]),
         "id": str(
             w.c1_invite
             if invite_route

@@ -49,6 +49,7 @@ TABLES = {
     "matter_types",
     "timeline_steps",
     "phases",
+    "files",
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 PACKAGES = Path(__file__).resolve().parent.parent / "rtportal"
 
 
-@pytest.mark.parametrize("package", ["keys", "sdk", "threads", "timeline", "crypto"])
+@pytest.mark.parametrize("package", ["keys", "sdk", "threads", "timeline", "crypto", "files"])
 def test_the_package_docstring_names_every_module(package: str) -> None:
     folder = PACKAGES / package
     doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""

@@ -1,7 +1,7 @@
 """A firm's settings: whether every staff member needs a second factor, how
 long a client's portal access lasts after acceptance, whether clients see
-their matters' timeline of steps, and whether clients see which staff
-members read their messages (org admins change them)."""
+their matters' timeline of steps, whether clients see which staff
+members read their messages, and its files' limits (org admins change them)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ from rtportal.principal import Principal
 __all__ = ["MAX_EXPIRY_DAYS", "Updated", "firm_body", "update_settings"]
 
 MAX_EXPIRY_DAYS = 3650
-_FIELDS = frozenset({"require_totp", "invite_expiry_days", "show_timeline", "hide_staff_receipts"})
+# Bytes of ciphertext per file and per matter (docs/files.md); null: the server's defaults.
+_FILE_LIMITS = ("file_max_bytes", "portal_quota_bytes")
+MAX_FILE_LIMIT = 2**40
+_FIELDS = frozenset(
+    {"require_totp", "invite_expiry_days", "show_timeline", "hide_staff_receipts", *_FILE_LIMITS}
+)
 # The settings that are a plain true or false, each a ``firms`` column of that name:
 # ``show_timeline`` (clients see their matters' step timeline, rtportal.timeline;
 # off, they get neither the timeline nor ``step`` events) and
@@ -36,6 +41,8 @@ def firm_body(firm: Firm) -> dict[str, Any]:
         "invite_expiry_days": firm.invite_expiry_days,
         "show_timeline": firm.show_timeline,
         "hide_staff_receipts": firm.hide_staff_receipts,
+        "file_max_bytes": firm.file_max_bytes,
+        "portal_quota_bytes": firm.portal_quota_bytes,
     }
 
 
@@ -66,8 +73,9 @@ async def _end_sessions_without_second_factor(session: AsyncSession, firm_id: in
 async def update_settings(
     session: AsyncSession, principal: Principal, body: dict[str, Any], address: str | None
 ) -> Updated:
-    """Apply ``{require_totp?, invite_expiry_days?, show_timeline?, hide_staff_receipts?}``
-    (``invite_expiry_days`` ``null``: access until removed).
+    """Apply ``{require_totp?, invite_expiry_days?, show_timeline?, hide_staff_receipts?,
+    file_max_bytes?, portal_quota_bytes?}`` (``invite_expiry_days`` ``null``: access
+    until removed; a files limit ``null``: the server's default).
 
     Turning ``require_totp`` on revokes the tokens of the staff who have no
     enrolled second factor (their sessions never saw one; the next sign-in
@@ -99,6 +107,19 @@ async def update_settings(
                 field="invite_expiry_days",
             )
         firm.invite_expiry_days = changed["invite_expiry_days"] = days
+    for name in _FILE_LIMITS:
+        if name in body:
+            limit = body[name]
+            if limit is not None and (
+                not isinstance(limit, int)
+                or isinstance(limit, bool)
+                or not 1 <= limit <= MAX_FILE_LIMIT
+            ):
+                raise BadRequest(
+                    f"{name}: null or an integer from 1 to {MAX_FILE_LIMIT}", field=name
+                )
+            setattr(firm, name, limit)
+            changed[name] = limit
     for flag in _FLAGS:
         if flag in body:
             value = body[flag]

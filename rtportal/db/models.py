@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -58,6 +59,7 @@ __all__ = [
     "ReadMark",
     "RecoveryCode",
     "StaffUser",
+    "StoredFile",
     "Tag",
     "TimelineStep",
     "UTCDateTime",
@@ -126,6 +128,9 @@ class Firm(Base):
     show_timeline: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Clients are not shown which staff members have read their messages.
     hide_staff_receipts: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Attachments (docs/files.md): ciphertext bytes per file and per matter; NULL: the server's.
+    file_max_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    portal_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -501,6 +506,7 @@ class AuditEntry(Base):
 # The key directory's tables live in their own module (one idea each); imported
 # here so the metadata Alembic and tests compare holds every table, and so
 # ``from rtportal.db.models import KeyCert`` keeps working.
+from rtportal.db.models_files import StoredFile  # noqa: E402
 from rtportal.db.models_keys import (  # noqa: E402
     KeyCert,
     KeyClientRevocation,

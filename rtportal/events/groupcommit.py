@@ -142,6 +142,7 @@ class GroupCommit:
         "_inflight",
         "_queue",
         "alone",
+        "alone_if",
         "alone_kinds",
         "authorize",
         "check",
@@ -165,6 +166,7 @@ class GroupCommit:
         prepare_kinds: frozenset[str] = frozenset(),
         alone: WriteAlone | None = None,
         alone_kinds: frozenset[str] = frozenset(),
+        alone_if: Callable[[Send], bool] | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -182,6 +184,9 @@ class GroupCommit:
         # erases blobs in its transaction).
         self.alone = alone
         self.alone_kinds = alone_kinds
+        # Sends of other kinds written alone too, by what they hold (an item
+        # that names files: rtportal.files.attach claims them in its transaction).
+        self.alone_if = alone_if
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -250,7 +255,7 @@ class GroupCommit:
                 outcomes, committed = committed, None
                 await self._publish(outcomes)
                 continue
-            batch = [self._queue.popleft() for _ in range(min(_BATCH_MAX, len(self._queue)))]
+            batch = self._take()
             self._inflight += len(batch)
             writing = asyncio.get_running_loop().create_task(self._write_all(batch))
             try:
@@ -271,6 +276,19 @@ class GroupCommit:
                 raise
             finally:
                 self._inflight -= len(batch)
+
+    def _take(self) -> list[_Request]:
+        """The next batch: up to ``_BATCH_MAX`` sends, ending at the first that
+        ``alone_if`` picks. Sends written alone are written after their batch's
+        others, so one there must be last: a reply queued after an opener that
+        names files must not be written before it."""
+        batch: list[_Request] = []
+        while self._queue and len(batch) < _BATCH_MAX:
+            request = self._queue.popleft()
+            batch.append(request)
+            if self.alone_if is not None and self.alone_if(request.send):
+                break
+        return batch
 
     async def _write_all(self, batch: list[_Request]) -> _Outcomes:
         done: list[_Done] = []
@@ -297,9 +315,9 @@ class GroupCommit:
                     ready = await self._ready(session, batch, failed)
             else:
                 ready = [(r, r.matter) for r in batch if r.matter is not None]
-            alone = [(r, m) for r, m in ready if r.send.kind in self.alone_kinds]
+            alone = [(r, m) for r, m in ready if self._alone(r.send)]
             if alone:
-                ready = [(r, m) for r, m in ready if r.send.kind not in self.alone_kinds]
+                ready = [(r, m) for r, m in ready if not self._alone(r.send)]
             items = [
                 AppendItem(matter, request.principal, request.send) for request, matter in ready
             ]
@@ -348,6 +366,9 @@ class GroupCommit:
                 ready.append((request, matter))
         ready = await self._prepared(session, ready, failed)
         return await self._checked(session, ready, failed)
+
+    def _alone(self, send: Send) -> bool:
+        return send.kind in self.alone_kinds or (self.alone_if is not None and self.alone_if(send))
 
     async def _prepared(
         self, session: AsyncSession, ready: list[tuple[_Request, Matter]], failed: list[_Failed]

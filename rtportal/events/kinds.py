@@ -30,6 +30,8 @@ __all__ = ["KINDS", "Kind", "kind_of"]
 _MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exact
 _ITEM_MAX = 140  # an item id: "<rtp1 id>.<client id>" (item_tags.item is as wide)
 _TO_MAX = 20  # recipients of a client thread
+_FILE_ID = 22  # a file id (rtportal.files.rows)
+_FILES_MAX = 20  # files one item attaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,9 @@ _KINDS = (
             item=Field(Str(_ITEM_MAX), client=True),
             # The sender's clock (ns since the Unix epoch): informational.
             sent_at=Field(Int(0, 2**63 - 1), client=True),
+            # Attached files' ids, in the order of the body's descriptors
+            # (docs/files.md; claimed by rtportal.files.attach).
+            files=Field(List(Str(_FILE_ID), _FILES_MAX), client=True),
         ),
         blob=True,
         threaded=True,
@@ -93,6 +98,7 @@ _KINDS = (
             thread=Field(Str(64)),
             parent=Field(Str(_ITEM_MAX)),
             item=Field(Str(_ITEM_MAX)),
+            files=Field(List(Str(_FILE_ID), _FILES_MAX)),
         ),
         blob=True,
     ),

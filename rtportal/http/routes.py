@@ -43,6 +43,7 @@ from rtportal.http import (
     auth,
     directory,
     feed,
+    files,
     firm,
     outbox,
     reads,
@@ -351,5 +352,6 @@ def routes() -> list[BaseRoute]:
         *tags.routes(),
         *feed.routes(),
         *thread_routes.routes(),
+        *files.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

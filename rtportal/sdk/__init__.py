@@ -11,7 +11,8 @@ state file), ``sync`` (what the server serves, verified into a
 ``rtportal.crypto.directory.Directory`` against that state), ``login``
 (password -> login secret and key backup), ``keyfile`` (the firm root key
 file), ``errors``. The thin network layer: ``transport`` (HTTP and
-websocket), ``clientcore`` (sign-in, keys, verified sync, reading) and
+websocket), ``files`` (attachments: RTA1 up and down as streams),
+``clientcore`` (sign-in, keys, verified sync, reading) and
 ``client`` (one ``Client`` doing every flow on it); ``admincli`` is
 ``rtportal firm-keys``. See docs/sdk.md.
 """

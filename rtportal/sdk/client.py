@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rtportal import base64url
 from rtportal.crypto.certs import Certificate, Role
 from rtportal.crypto.directory import Directory
-from rtportal.crypto.envelope import Body, Visibility
+from rtportal.crypto.envelope import AttachmentDescriptor, Body, Visibility
 from rtportal.crypto.keys import FirmRootKey, IdentityPublic
 from rtportal.errors import CryptoInvalid, PreconditionFailed
 from rtportal.keys.ids import of_kind
 from rtportal.sdk import bindings, epochs, firmkeys, invitekeys, messages, records, sync
 from rtportal.sdk.clientcore import ClientCore, Invited, K, _b64, identity_public, now_ms, usable
 from rtportal.sdk.errors import ApiError, PinMismatch
+from rtportal.sdk.files import Attached, download_attachment, upload_attachment
 from rtportal.sdk.transport import Outgoing
 
 __all__ = ["Client", "Invited", "identity_public", "now_ms"]
@@ -39,6 +41,7 @@ class _Sealing:
     staff_only: bool
     to: Sequence[int] | None
     edits: str | None
+    attachments: tuple[Attached, ...] = ()
 
 
 def _msg_id_of(item: str) -> bytes:
@@ -63,6 +66,7 @@ class Client(ClientCore):
         staff_only: bool = False,
         to: Sequence[int] | None = None,
         edits: str | None = None,
+        attachments: Sequence[Attached] = (),
     ) -> int | str:
         """Seal under the newest verified epoch and send over the websocket; returns where
         the event is (its seq, or a contact's cursor token).
@@ -72,8 +76,10 @@ class Client(ClientCore):
         internal note. ``edits``: the id of the caller's own item (of ``thread``)
         this text replaces. Staff: a write refused ``stale_epoch``
         ``rekey_required`` (a client left the matter without the next epoch)
-        posts that epoch without them, then sends again."""
-        sealing = _Sealing(thread, text, subject, staff_only, to, edits)
+        posts that epoch without them, then sends again. ``attachments``: files
+        uploaded with ``attach`` (their descriptors go into the body, their ids
+        into ``payload.files``)."""
+        sealing = _Sealing(thread, text, subject, staff_only, to, edits, tuple(attachments))
         try:
             return await self._send(matter, sealing)
         except ApiError as exc:
@@ -96,14 +102,17 @@ class Client(ClientCore):
             self.actor,
             matter=matter,
             thread=s.thread,
-            body=Body(s.subject, s.text),
+            body=Body(s.subject, s.text, tuple(a.descriptor for a in s.attachments)),
             now_ms=self.clock(),
             vis=vis,
             parent=parent,
             rng=self.rng,
         )
         to = None if s.to is None else list(s.to)
-        at = await self._out(messages.outgoing(matter, s.thread, env, to=to, edits=s.edits))
+        files = [a.file_id for a in s.attachments]
+        at = await self._out(
+            messages.outgoing(matter, s.thread, env, to=to, edits=s.edits, files=files)
+        )
         self.state.matter(matter).remember(env.header.msg_id, at)
         self._save()
         return at
@@ -115,6 +124,19 @@ class Client(ClientCore):
         else:
             [at] = await self.http.post_events([out])
         return at
+
+    async def attach(
+        self, matter: str, src: Path, *, name: str | None = None, mime: str = ""
+    ) -> Attached:
+        """Encrypt the file ``src`` (RTA1) and upload it to ``matter``, for a ``send``."""
+        return await upload_attachment(self.http, matter, src, name=name, mime=mime)
+
+    async def fetch(
+        self, matter: str, file_id: str, descriptor: AttachmentDescriptor, dst: Path
+    ) -> int:
+        """Download the file ``file_id`` and decrypt it to ``dst`` against ``descriptor``
+        (from a verified item's body); the plaintext size."""
+        return await download_attachment(self.http, matter, file_id, descriptor, dst)
 
     async def delete(self, matter: str, item: str, *, client_id: str | None = None) -> int | str:
         """Delete an item (the caller's own; staff: any); its blobs are erased.

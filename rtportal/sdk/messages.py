@@ -51,6 +51,9 @@ class Item:
     header: Header
     body: Body
     item: str | None = None  # the item's id; an edit: the id of the item it edits
+    # The ids of the files its body's attachments describe, in their order (the
+    # payload's, unsigned: a download is checked against its descriptor).
+    files: tuple[str, ...] = ()
 
 
 def item_of(header: Header) -> str:
@@ -92,10 +95,13 @@ def outgoing(
     *,
     to: list[int] | None = None,
     edits: str | None = None,
+    files: list[str] | None = None,
 ) -> Outgoing:
     """The send of ``env``: staff-only envelopes are ``note``s (audience staff);
     ``to``: a staff member's new client thread's recipients; ``edits``: the
-    item this envelope replaces (an ``edit``). Its id is the envelope's ``msg_id``."""
+    item this envelope replaces (an ``edit``); ``files``: the ids of the files
+    its body's descriptors describe, in their order. Its id is the envelope's
+    ``msg_id``."""
     blob = base64url.encode(env.encode())
     cid = base64url.encode(env.header.msg_id)
     staff = env.header.vis is Visibility.STAFF
@@ -105,6 +111,8 @@ def outgoing(
     payload: dict[str, Any] = {"thread": thread}
     if to is not None and not staff:
         payload["to"] = list(to)
+    if files:
+        payload["files"] = list(files)
     return Outgoing(matter, "note" if staff else "message", audience, payload, blob, cid)
 
 
@@ -133,7 +141,9 @@ def open_event(d: Directory, pin: MatterPin, event: dict[str, Any], now_ms: int)
         body = Body("", plaintext.decode("utf-8"))
     else:
         body = Body.decode(plaintext)
-    return Item(at, kind, thread, header.sender, cert.role, header, body, item)
+    listed = payload.get("files")
+    files = tuple(f for f in listed if isinstance(f, str)) if isinstance(listed, list) else ()
+    return Item(at, kind, thread, header.sender, cert.role, header, body, item, files)
 
 
 def _item_checked(

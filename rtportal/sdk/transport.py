@@ -9,10 +9,13 @@ event, the ``ack`` or ``error`` with the same id).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,7 @@ from rtportal.sdk.errors import ApiError
 __all__ = ["Http", "Outgoing"]
 
 TIMEOUT_S = 30.0
+_PIECE = 64 * 1024  # bytes per read of a file being uploaded
 PROTOCOL_VERSION = 2  # the websocket protocol this client speaks (docs/protocol.md)
 
 
@@ -115,6 +119,36 @@ class Http:
             answer = await self.call("POST", f"/api/v1/matters/{e.matter}/events", body)
             seqs.append(_at(answer))
         return seqs
+
+    async def upload(self, path: str, src: Path, digest: bytes) -> Any:
+        """POST the file ``src`` as a streamed ``application/octet-stream`` body
+        (read a piece at a time, never whole) with its ``Content-Digest``."""
+
+        async def pieces() -> AsyncIterator[bytes]:
+            with src.open("rb") as fh:
+                while piece := await asyncio.to_thread(fh.read, _PIECE):
+                    yield piece
+
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Digest": f"sha-256=:{base64.b64encode(digest).decode()}:",
+            "Content-Length": str(await asyncio.to_thread(os.path.getsize, src)),
+        }
+        if self.csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        response = await self._client.post(path, content=pieces(), headers=headers)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response.json()
+
+    async def download(self, path: str) -> AsyncIterator[bytes]:
+        """GET ``path`` as a stream of pieces (an error answer raises ``ApiError``)."""
+        async with self._client.stream("GET", path) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _api_error(response)
+            async for piece in response.aiter_bytes():
+                yield piece
 
     def _auth_headers(self) -> dict[str, str]:
         if self.token is not None:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from rtportal.db import Database
     from rtportal.settings import Settings
 
-__all__ = ["ActWriter", "redact"]
+__all__ = ["ActWriter", "append_send", "redact"]
 
 
 async def _lock(session: AsyncSession, matter_id: int) -> None:
@@ -88,6 +88,27 @@ async def redact(session: AsyncSession, matter_id: int, item: Found) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def append_send(
+    session: AsyncSession,
+    principal: Principal,
+    matter: Matter,
+    send: Send,
+    settings: Settings | None,
+) -> tuple[StoredEvent, bool]:
+    """Append one prepared send in the caller's transaction (a send written alone)."""
+    return await append(
+        session,
+        matter=matter,
+        actor=principal,
+        kind=send.kind,
+        audience=send.audience,
+        payload=send.payload,
+        blob=send.blob,
+        client_id=send.client_id,
+        settings=settings,
+    )
+
+
 class ActWriter:
     """``WriteAlone`` of the group commit for ``edit`` and ``delete`` sends."""
 
@@ -110,17 +131,7 @@ class ActWriter:
             ):
                 if found is None or found.redacted:
                     raise NotFound("no such item", reason="no_such_item")
-            event, created = await append(
-                session,
-                matter=matter,
-                actor=principal,
-                kind=send.kind,
-                audience=send.audience,
-                payload=send.payload,
-                blob=send.blob,
-                client_id=send.client_id,
-                settings=self.settings,
-            )
+            event, created = await append_send(session, principal, matter, send, self.settings)
             if created and send.kind == "delete" and found is not None:
                 await redact(session, matter.id, found)
         return event, created

@@ -1,0 +1,127 @@
+"""An item that names files: the files are claimed in the transaction that writes it.
+
+A ``message`` or ``note`` send with ``payload.files`` (docs/files.md
+"Attaching") is written alone (the group commit's ``WriteAlone``, after
+the thread rules prepared it): the matter's row is locked, the files are
+claimed (``item`` set where it is unset or already this item: a retry of
+the send claims its own files again), and the event is appended, in one
+transaction. A file that is not a stored file of this matter uploaded by
+the sender and free (or this item's) is ``no_such_file``: nothing is
+written. Edits and deletes go on to ``rtportal.threads.acts.ActWriter``; a
+delete that removed an item then removes its files (rows and blobs) after
+its commit, which gives their room back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+
+from rtportal.db import Database
+from rtportal.db.models import Matter, StoredFile
+from rtportal.errors import BadRequest, NotFound
+from rtportal.events.event import StoredEvent
+from rtportal.events.groupcommit import WriteAlone
+from rtportal.events.send import Send
+from rtportal.files.quota import lock_matter
+from rtportal.files.rows import MAX_FILES, valid_file_id
+from rtportal.files.storage import Storage
+from rtportal.principal import Principal
+from rtportal.settings import Settings
+from rtportal.threads.acts import append_send
+from rtportal.threads.items import ACT_KINDS, ITEM_SEND_KINDS
+
+__all__ = ["AttachWriter", "file_ids", "names_files"]
+
+log = logging.getLogger("rtportal.files")
+
+
+def names_files(send: Send) -> bool:
+    """Is ``send`` an item naming files (written by ``AttachWriter``)?"""
+    return (
+        send.kind in ITEM_SEND_KINDS and isinstance(send.payload, dict) and "files" in send.payload
+    )
+
+
+def file_ids(payload: dict[str, Any]) -> list[str]:
+    """``payload.files``: 1 to ``MAX_FILES`` distinct file ids, else ``bad_files``."""
+    files = payload.get("files")
+    if (
+        not isinstance(files, list)
+        or not 1 <= len(files) <= MAX_FILES
+        or not all(valid_file_id(f) for f in files)
+        or len(set(files)) != len(files)
+    ):
+        raise BadRequest(
+            f"payload.files: 1 to {MAX_FILES} distinct file ids",
+            field="payload.files",
+            reason="bad_files",
+        )
+    return list(files)
+
+
+class AttachWriter:
+    """``WriteAlone`` of the group commit: items naming files here, edits and deletes
+    to ``acts`` (then a deleted item's files are removed)."""
+
+    __slots__ = ("acts", "db", "settings", "storage")
+
+    def __init__(
+        self, db: Database, settings: Settings, storage: Storage, acts: WriteAlone
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.storage = storage
+        self.acts = acts
+
+    async def __call__(
+        self, principal: Principal, matter: Matter, send: Send
+    ) -> tuple[StoredEvent, bool]:
+        if send.kind in ACT_KINDS:
+            event, created = await self.acts(principal, matter, send)
+            if created and send.kind == "delete":
+                await self._drop_files(matter.id, str(send.payload.get("item")))
+            return event, created
+        files = file_ids(send.payload)
+        item = str(send.payload.get("item"))
+        async with self.db.write() as session:
+            await lock_matter(session, matter.id)
+            claimed = await session.execute(
+                update(StoredFile)
+                .where(
+                    StoredFile.id.in_(files),
+                    StoredFile.matter_id == matter.id,
+                    StoredFile.uploader_kind == principal.kind,
+                    StoredFile.uploader_id == principal.id,
+                    StoredFile.state == "stored",
+                    or_(StoredFile.item.is_(None), StoredFile.item == item),
+                )
+                .values(item=item)
+            )
+            if int(getattr(claimed, "rowcount", 0) or 0) != len(files):
+                raise NotFound("no such file", reason="no_such_file")  # rolled back
+            return await append_send(session, principal, matter, send, self.settings)
+
+    async def _drop_files(self, matter_id: int, item: str) -> None:
+        """A deleted item's files: rows, then blobs (a blob left by a failure is
+        unreachable: no row names it)."""
+        try:
+            async with self.db.write() as session:
+                ids = list(
+                    (
+                        await session.execute(
+                            select(StoredFile.id).where(
+                                StoredFile.matter_id == matter_id, StoredFile.item == item
+                            )
+                        )
+                    ).scalars()
+                )
+                if ids:
+                    await session.execute(delete(StoredFile).where(StoredFile.id.in_(ids)))
+            for file_id in ids:
+                await self.storage.delete(file_id)
+        except Exception:
+            # The delete is committed; its files are no longer served (readable.py).
+            log.exception("removing a deleted item's files failed")
