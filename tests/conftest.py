@@ -39,6 +39,7 @@ from rtportal.realtime.hub import Hub
 from rtportal.settings import Settings
 from tests.support.procs import service_unavailable
 from tests.support.server import RunningServer, running_server
+from tests.support.stucktasks import no_stuck_tasks  # noqa: F401 - a fixture (browser journeys)
 
 TEST_SECRET_HEX = "5e" * 32
 TEST_ORIGIN = "http://127.0.0.1:8000"
@@ -353,3 +354,10 @@ async def uvicorn_server(settings: Settings) -> AsyncIterator[RunningServer]:
 
     async with running_server(create_app(settings)) as server:
         yield server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser journeys clear the tasks they leave behind (tests/support/stucktasks.py)."""
+    for item in items:
+        if item.path.name.startswith("test_browser_"):
+            item.add_marker(pytest.mark.usefixtures("no_stuck_tasks"))

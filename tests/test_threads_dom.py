@@ -125,7 +125,8 @@ def test_client_threads_on_a_phone(browser: Any, base_url: str, size: tuple[int,
     assert shown[1]["flagged"] == "true", "the edit by staff is flagged"
     assert {i["body"] for i in shown} == {"no_keys"}, "no keys here: every body says so"
     # where the unread began: a divider before the first unread item, and the jump to it
-    assert page.is_visible(f"#jump-unread-{REF}")
+    # (drawn once the thread's first page has come: wait for it, not assume it)
+    page.wait_for_selector(f"#jump-unread-{REF}", state="visible")
     after = "d => d.nextElementSibling.dataset.item"
     assert page.eval_on_selector(f"#thread-{REF} li.divider", after) == "s3.aaaa"
     # the read mark went over the socket, upto the newest item; the count is 0

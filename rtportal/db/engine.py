@@ -153,6 +153,30 @@ def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql(begin_sql)
 
 
+def _bound_aiosqlite_terminate() -> None:
+    """Bound SQLAlchemy's graceful close of an aiosqlite connection it terminates.
+
+    A connection is terminated when a task is cancelled in the middle of using it
+    (a websocket closed, the server stopping). SQLAlchemy then closes it in a
+    shielded task while force-stopping its aiosqlite thread; when the thread stops
+    first, the close queued to it is never answered and that task waits forever
+    (seen: the event loop's shutdown hung on it). Bounded, it ends with
+    ``TimeoutError``, which SQLAlchemy's terminate already handles."""
+    from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
+
+    adapter = sa_aiosqlite.AsyncAdapt_aiosqlite_connection
+    graceful = getattr(adapter, "_terminate_graceful_close", None)
+    if graceful is None or getattr(graceful, "rtportal_bounded", False):
+        return
+
+    async def bounded(self: Any) -> None:
+        async with asyncio.timeout(_ROLLBACK_SECONDS):
+            await graceful(self)
+
+    bounded.rtportal_bounded = True  # type: ignore[attr-defined]
+    setattr(adapter, "_terminate_graceful_close", bounded)  # noqa: B010
+
+
 def make_engine(
     url: str,
     *,
@@ -168,6 +192,7 @@ def make_engine(
     """
     backend = backend_of(url)
     if backend == "sqlite":
+        _bound_aiosqlite_terminate()
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
             private_sqlite(path)  # 0600 before SQLite creates it (and its WAL/SHM)
