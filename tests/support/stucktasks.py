@@ -1,14 +1,13 @@
 """A test's leftover asyncio tasks, cancelled and waited for with a bound.
 
-Seen in full runs (never alone): after a browser journey passed, the
-event loop's teardown waited forever for one cancelled task (the thread
-dump showed only the loop waiting; the task's awaitable never completed),
-which hung the whole suite. Until its cause is found, ``no_stuck_tasks``
-(used by every ``test_browser_*`` module, tests/conftest.py) cancels the
-tasks a test left behind, waits up to ``STUCK_AFTER`` seconds, and for a
-task still pending then: a warning with its stack (shown in the run's
-warnings summary: the clue to the defect) and the task taken off the
-loop's task list, so the loop's own teardown does not wait for it.
+A task that never finishes once cancelled makes the event loop's teardown
+wait forever and hangs the whole run (one such case, SQLAlchemy's close
+of a terminated aiosqlite connection, is bounded in rtportal/db/engine.py).
+``no_stuck_tasks`` (used by every ``test_browser_*`` module,
+tests/conftest.py) cancels the tasks a test left behind, waits up to
+``STUCK_AFTER`` seconds, and for a task still pending then: a warning with
+its stack (in the run's warnings summary) and the task taken off the loop's
+task list, so the loop's own teardown does not wait for it.
 """
 
 from __future__ import annotations
