@@ -219,6 +219,10 @@ class Matter(Base):
     )
     phase_id: Mapped[int | None] = mapped_column(ForeignKey("phases.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moved by triggers whenever what a send's checks read about the matter
+    # moves (members, invites, key epochs, revocations): a worker's remembered
+    # checks hold for one version only (migration 0015, rtportal.events.guards).
+    access_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

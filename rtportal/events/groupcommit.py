@@ -25,6 +25,7 @@ from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError, Unavailable
 from rtportal.events.batch import AppendItem
 from rtportal.events.event import StoredEvent
+from rtportal.events.guards import GuardMoved, Guards
 from rtportal.events.log import commit_batch
 from rtportal.events.send import Send
 from rtportal.events.unit import Publish
@@ -148,6 +149,7 @@ class GroupCommit:
         "check",
         "check_kinds",
         "db",
+        "guards",
         "prepare",
         "prepare_kinds",
         "publish",
@@ -167,6 +169,7 @@ class GroupCommit:
         alone: WriteAlone | None = None,
         alone_kinds: frozenset[str] = frozenset(),
         alone_if: Callable[[Send], bool] | None = None,
+        guards: Guards | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -187,6 +190,10 @@ class GroupCommit:
         # Sends of other kinds written alone too, by what they hold (an item
         # that names files: rtportal.files.attach claims them in its transaction).
         self.alone_if = alone_if
+        # What ``prepare`` and ``check`` remember of matters (shared with them):
+        # a send checked with it carries its matter's version into the write,
+        # which refuses the batch if it moved (rtportal.events.guards).
+        self.guards = guards
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -302,8 +309,19 @@ class GroupCommit:
                 await self._write([request], done, failed)  # a batch of one never raises
         return done, failed
 
-    async def _write(self, batch: list[_Request], done: list[_Done], failed: list[_Failed]) -> None:
-        """Write ``batch`` in one transaction; outcomes into ``done``/``failed``."""
+    async def _write(
+        self,
+        batch: list[_Request],
+        done: list[_Done],
+        failed: list[_Failed],
+        *,
+        again: bool = False,
+    ) -> None:
+        """Write ``batch`` in one transaction; outcomes into ``done``/``failed``.
+
+        ``GuardMoved`` (a matter changed since what its checks remembered): the
+        batch wrote nothing; its matters are forgotten and it is checked and
+        written once more (``again``), from fresh reads."""
         mark = len(failed)
         try:
             ready: list[tuple[_Request, Matter]]
@@ -319,10 +337,21 @@ class GroupCommit:
             if alone:
                 ready = [(r, m) for r, m in ready if not self._alone(r.send)]
             items = [
-                AppendItem(matter, request.principal, request.send) for request, matter in ready
+                AppendItem(
+                    matter, request.principal, request.send, guard=self._guard(request, matter)
+                )
+                for request, matter in ready
             ]
             # One transaction of its own (PostgreSQL: one round trip).
-            results = await commit_batch(self.db, items, self.settings)
+            try:
+                results = await commit_batch(self.db, items, self.settings)
+            except GuardMoved as moved:
+                if again or self.guards is None:
+                    raise
+                self.guards.forget(moved.matter_ids)
+                del failed[mark:]
+                await self._write(batch, done, failed, again=True)
+                return
             for (request, matter), outcome in zip(ready, results, strict=True):
                 if isinstance(outcome, RtPortalError):
                     failed.append((request, outcome))  # wrote nothing for it
@@ -336,6 +365,16 @@ class GroupCommit:
                 raise _BatchFailed from error  # retried one by one by _write_all
             del failed[mark:]  # the whole batch failed: one error for each
             failed.extend((request, error) for request in batch)
+
+    def _guard(self, request: _Request, matter: Matter) -> int | None:
+        """The version the send's checks read the matter at, if they remembered
+        anything of it (``None``: nothing to hold the write to)."""
+        if self.guards is None:
+            return None
+        kind = request.send.kind
+        if kind not in self.prepare_kinds and kind not in self.check_kinds:
+            return None
+        return self.guards.version(matter.id)
 
     def _reads_first(self, batch: list[_Request]) -> bool:
         """Does anything in ``batch`` need a read before the write?"""
@@ -364,8 +403,22 @@ class GroupCommit:
             matter = request.matter or checked.get(id(request))
             if matter is not None:
                 ready.append((request, matter))
-        ready = await self._prepared(session, ready, failed)
-        return await self._checked(session, ready, failed)
+        start = len(failed)
+        passed = await self._checked(session, await self._prepared(session, ready, failed), failed)
+        if self.guards is None or len(failed) == start:
+            return passed
+        # A refusal may rest on what the worker remembered from before a change
+        # (a new epoch, a client who now sees applicants): the write never sees a
+        # refused send, so its matter is read afresh and the batch checked again.
+        refused = {id(request) for request, _ in failed[start:]}
+        doubtful = {
+            m.id for r, m in ready if id(r) in refused and self.guards.version(m.id) is not None
+        }
+        if not doubtful:
+            return passed
+        self.guards.forget(doubtful)
+        del failed[start:]
+        return await self._checked(session, await self._prepared(session, ready, failed), failed)
 
     def _alone(self, send: Send) -> bool:
         return send.kind in self.alone_kinds or (self.alone_if is not None and self.alone_if(send))

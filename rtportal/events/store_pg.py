@@ -17,7 +17,8 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rtportal.events.batch import Checked, Stored, Written, driver_of, row_values
+from rtportal.events.batch import Checked, Stored, Written, driver_of, guards_of, row_values
+from rtportal.events.guards import GuardMoved
 
 __all__ = ["commit", "write", "write_one"]
 
@@ -88,12 +89,20 @@ APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $1
 # Most batches: the function of migration 0004, the same without looking the
 # sends up first; a retried send fails it on this key (``commit``).
 APPEND_FRESH = "SELECT * FROM rtp_append_fresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+# A batch whose sends carry the versions their checks read (``batch.guards_of``):
+# the function of migration 0015 locks the matters, refuses the batch if a
+# version moved (``moved`` rows, nothing written), else runs ``APPEND_FRESH``'s
+# (``$3`` true) or ``APPEND``'s function in the same statement.
+APPEND_GUARDED = (
+    "SELECT * FROM rtp_append_guarded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+)
 IDEMPOTENCY_KEY = "uq_events_matter_id_actor_kind_actor_id_client_id"
 
 
 async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> Written:
     """Two statements: the ordered row locks (through SQLAlchemy: it starts
     the transaction), then ``WRITE`` on the driver."""
+    _no_guards(unique)
     ids = sorted({c.matter_id for c in unique})
     locked = set((await conn.exec_driver_sql(LOCK, (ids,))).scalars())
     live = [c for c in unique if c.matter_id in locked]  # the others: NotFound
@@ -103,12 +112,22 @@ async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> W
     return _result(await driver.fetch(WRITE, *_arrays(live), at))
 
 
+def _no_guards(unique: list[Checked]) -> None:
+    """In a caller's transaction the checks run in that transaction: a send that
+    carries a version (checked outside it) belongs to ``commit``."""
+    if guards_of(unique):  # pragma: no cover - a bug in the caller
+        raise RuntimeError("versioned sends go through commit_batch")
+
+
 async def commit(driver: Any, unique: list[Checked], at: datetime) -> Written:
     """The whole batch in one autocommitted statement: ``APPEND_FRESH``
     (no idempotency lookup) for two or more sends, and if one of them was
     stored already (its insert hits the idempotency key: the statement wrote
     nothing), or for a batch of one, ``APPEND``."""
     arrays = _arrays(unique)
+    guards = guards_of(unique)
+    if guards:
+        return await _commit_guarded(driver, guards, arrays, at)
     try:
         if len(unique) > 1:
             try:
@@ -118,6 +137,23 @@ async def commit(driver: Any, unique: list[Checked], at: datetime) -> Written:
                 if err.constraint_name != IDEMPOTENCY_KEY:
                     raise
         return _result(await driver.fetch(APPEND, *arrays, at))
+    except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
+        raise IntegrityError(None, None, err) from err
+
+
+async def _commit_guarded(
+    driver: Any, guards: list[tuple[int, int]], arrays: list[list[Any]], at: datetime
+) -> Written:
+    """``commit`` for a batch carrying versions: ``APPEND_GUARDED``, fresh first."""
+    ids, versions = [m for m, _ in guards], [v for _, v in guards]
+    try:
+        if len(arrays[0]) > 1:
+            try:
+                return _result(await driver.fetch(APPEND_GUARDED, ids, versions, True, *arrays, at))
+            except asyncpg.UniqueViolationError as err:
+                if err.constraint_name != IDEMPOTENCY_KEY:
+                    raise
+        return _result(await driver.fetch(APPEND_GUARDED, ids, versions, False, *arrays, at))
     except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
         raise IntegrityError(None, None, err) from err
 
@@ -142,11 +178,16 @@ def _arrays(live: list[Checked]) -> list[list[Any]]:
 def _result(rows: Sequence[Any]) -> Written:
     stored: dict[int, Stored] = {}
     heads: dict[int, int] = {}
+    moved: list[int] = []
     for src, idx, seq, kind, audience, actor_name, payload, blob, created_at in rows:
         if src == "old":
             stored[idx] = Stored(seq, kind, audience, actor_name, payload, blob, created_at)
+        elif src == "moved":
+            moved.append(idx)
         else:
             heads[idx] = seq
+    if moved:
+        raise GuardMoved(moved)
     return stored, heads
 
 
@@ -154,6 +195,7 @@ async def write_one(conn: AsyncConnection, c: Checked, at: datetime) -> Written:
     """A batch of one: UPDATE ... RETURNING (through SQLAlchemy: it starts
     the transaction), then INSERT on the driver (a retry: the stored row is
     looked up and the seq given back while the lock is held: no gap)."""
+    _no_guards([c])
     matter_id = c.matter_id
     head = (await conn.exec_driver_sql(NEXT_SEQ, (matter_id,))).scalar_one_or_none()
     if head is None:
