@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +26,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    exists,
+    or_,
+    select,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +44,7 @@ __all__ = [
     "DocumentItem",
     "DocumentRecipient",
     "DocumentType",
+    "client_sees_item",
 ]
 
 # A document the client provides moves not_requested -> requested -> uploaded ->
@@ -153,3 +160,26 @@ class DocumentFile(Base):
     round: Mapped[int] = mapped_column(Integer)
     added_by: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def client_sees_item(contact_id: int, see_applicants: bool) -> ColumnElement[bool]:
+    """The checklist items a client member of the matter sees, as SQL: the one
+    spelling of the rule (the checklist, downloads of an item's files, the
+    timeline's blockers). A shared document the firm provides: every client
+    member. A request once requested: those it is addressed to, and every
+    client member whose membership sees the other applicants (the thread rule,
+    docs/threads.md). Never an item not yet requested or shared."""
+    addressed = exists(
+        select(DocumentRecipient.item_id).where(
+            DocumentRecipient.item_id == DocumentItem.id,
+            DocumentRecipient.contact_id == contact_id,
+        )
+    )
+    return or_(
+        and_(DocumentItem.provided.is_(True), DocumentItem.status == "shared"),
+        and_(
+            DocumentItem.provided.is_(False),
+            DocumentItem.status != "not_requested",
+            true() if see_applicants else addressed,
+        ),
+    )
