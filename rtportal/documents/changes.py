@@ -16,16 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.db.models import Matter, StoredFile
+from rtportal.db.models import Matter
 from rtportal.db.models_documents import DocumentFile, DocumentItem, DocumentRecipient
 from rtportal.documents.rows import file_item, no_item
-from rtportal.errors import NotFound
 from rtportal.events.event import StoredEvent
 from rtportal.events.unit import Unit
 from rtportal.files.quota import lock_matter
+from rtportal.files.rows import claim
 from rtportal.keys import ids
 from rtportal.principal import Principal
 
@@ -94,21 +94,7 @@ async def claim_files(
     docs/files.md): stored files of this matter uploaded by the caller, free or
     the item's already; else ``not_found`` ``no_such_file``, nothing written.
     The files the item did not hold yet, in the order given."""
-    mark = file_item(item.ref)
-    claimed = await session.execute(
-        update(StoredFile)
-        .where(
-            StoredFile.id.in_(files),
-            StoredFile.matter_id == matter.id,
-            StoredFile.uploader_kind == principal.kind,
-            StoredFile.uploader_id == principal.id,
-            StoredFile.state == "stored",
-            or_(StoredFile.item.is_(None), StoredFile.item == mark),
-        )
-        .values(item=mark)
-    )
-    if int(getattr(claimed, "rowcount", 0) or 0) != len(files):
-        raise NotFound("no such file", reason="no_such_file")
+    await claim(session, principal, matter.id, files, file_item(item.ref))
     held = set(
         (
             await session.scalars(

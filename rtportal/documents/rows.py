@@ -16,7 +16,7 @@ from typing import Any
 
 from rtportal.errors import BadRequest, NotFound
 from rtportal.files.readable import DOCUMENT_PREFIX
-from rtportal.files.rows import MAX_FILES, valid_file_id
+from rtportal.files.rows import MAX_FILES, distinct_ids, valid_file_id
 
 __all__ = [
     "FILE_ITEM_PREFIX",
@@ -77,28 +77,10 @@ def int_id(value: Any, field: str, reason: str) -> int:
 
 def refs(value: Any, field: str = "items") -> list[str]:
     """1 to ``MAX_BATCH`` distinct item ids, else ``bad_request`` ``bad_items``."""
-    if (
-        not isinstance(value, list)
-        or not 1 <= len(value) <= MAX_BATCH
-        or not all(valid_ref(v) for v in value)
-        or len(set(value)) != len(value)
-    ):
-        raise BadRequest(
-            f"{field}: 1 to {MAX_BATCH} distinct document ids", reason="bad_items", field=field
-        )
-    return list(value)
+    return distinct_ids(value, valid_ref, MAX_BATCH, field, "bad_items")
 
 
 def file_ids(value: Any) -> list[str]:
     """1 to ``MAX_FILES`` distinct file ids, else ``bad_request`` ``bad_files``
     (the rule of ``payload.files``, docs/files.md)."""
-    if (
-        not isinstance(value, list)
-        or not 1 <= len(value) <= MAX_FILES
-        or not all(valid_file_id(f) for f in value)
-        or len(set(value)) != len(value)
-    ):
-        raise BadRequest(
-            f"files: 1 to {MAX_FILES} distinct file ids", reason="bad_files", field="files"
-        )
-    return list(value)
+    return distinct_ids(value, valid_file_id, MAX_FILES, "files", "bad_files")
