@@ -322,3 +322,37 @@ async def test_concurrent_decisions_write_one_event(
         ).all()
     assert kinds.count("document") == 3
     assert claimed == [f"doc.{item}"]
+
+
+async def test_a_checklist_is_bounded_and_archived_types_stay_out(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    docs, passport, _ = await _world(http, kit)
+    for _ in range(4):
+        assert len(await docs.add([passport] * 50)) == 50
+    r = await http.post(docs.path(), json={"types": [passport]}, headers=kit.auth("staff"))
+    assert code(r) == (400, "bad_request", "too_many")
+    r = await http.post(docs.path(), json={"types": [passport] * 51}, headers=kit.auth("staff"))
+    assert code(r) == (400, "bad_request", "unknown_type")
+    other = await make_firm()
+    foreign = await Docs(http, other).new_type("Theirs")
+    r = await http.post(docs.path(), json={"types": [foreign]}, headers=kit.auth("staff"))
+    assert code(r) == (400, "bad_request", "unknown_type")
+    kind = await docs.new_type("Old form")
+    archived = await http.patch(
+        f"/api/v1/firm/document-types/{kind}", json={"archived": True}, headers=kit.auth("admin")
+    )
+    assert archived.status_code == 200 and archived.json()["document_type"]["archived"]
+    r = await http.post(docs.path(), json={"types": [kind]}, headers=kit.auth("staff"))
+    assert code(r) == (400, "bad_request", "unknown_type")
+    r = await http.patch(
+        f"/api/v1/firm/document-types/{foreign}", json={"label": "x"}, headers=kit.auth("admin")
+    )
+    assert code(r) == (404, "not_found", None)
+    listed = await http.get("/api/v1/firm/document-types", headers=kit.auth("staff"))
+    assert [t["label"] for t in listed.json()["document_types"]] == [
+        "Credit guide",
+        "Old form",
+        "Passport",
+    ]
