@@ -7,6 +7,7 @@ backend. Every refusal has its stable code; nothing answers 500.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from rtportal.events.audience import view_for
 from rtportal.events.log import read_since
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.docworld import Docs, envelope
+from tests.support.keyfirm import b64, key_firm
 from tests.support.threadworld import add_applicant
 
 
@@ -356,3 +358,46 @@ async def test_a_checklist_is_bounded_and_archived_types_stay_out(
         "Old form",
         "Passport",
     ]
+
+
+async def test_envelopes_of_an_encrypted_matter_are_checked(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Once a matter has an epoch, an upload's, a share's and a rejection's
+    envelope is checked as a message of the item's thread (docs/documents.md)."""
+    kf = await key_firm(await make_firm(), http)
+    await kf.post_epoch()
+    docs, passport, guide = await _world(http, kf.kit)
+    req, prov = (i["id"] for i in await docs.add([passport, guide]))
+    thread = (await docs.checklist())[req]["thread"]
+    await docs.request([req])
+    path = f"{docs.path()}/{req}/upload"
+
+    async def upload(blob: bytes) -> httpx.Response:
+        body = {"files": [await docs.upload_file()], "blob": b64(blob)}
+        return await http.post(path, json=body, headers=kf.kit.auth("contact"))
+
+    assert code(await upload(secrets.token_bytes(64))) == (400, "bad_request", "crypto_encoding")
+    other = kf.seal(kf.contact, thread="another-thread").encode()
+    assert code(await upload(other)) == (400, "bad_request", "crypto_wrong_context")
+    as_staff = kf.seal(kf.contact, thread=thread, key=kf.world.ids[kf.staff]).encode()
+    assert (await upload(as_staff)).json()["error"]["code"] == "key_not_certified"
+    assert (await upload(kf.seal(kf.contact, thread=thread).encode())).status_code == 200
+    # Refused uploads wrote nothing: one round, one file.
+    item = (await docs.checklist())[req]
+    assert (item["status"], item["round"], len(item["files"])) == ("uploaded", 1, 1)
+    reason = b64(kf.seal(kf.staff, thread=thread).encode())
+    wrong = b64(kf.seal(kf.staff, thread="elsewhere").encode())
+    refused = await docs.reject(req, wrong)
+    assert code(refused) == (400, "bad_request", "crypto_wrong_context")
+    assert (await docs.reject(req, reason)).json()["documents"][0]["reason"] == reason
+    prov_thread = (await docs.checklist())[prov]["thread"]
+    shared = await http.post(
+        f"{docs.path()}/{prov}/share",
+        json={
+            "files": [await docs.upload_file("staff")],
+            "blob": b64(kf.seal(kf.staff, thread=prov_thread).encode()),
+        },
+        headers=kf.kit.auth("staff"),
+    )
+    assert shared.status_code == 200, shared.text

@@ -1,6 +1,8 @@
 """What every status change shares: the matter's lock, the items it names, the
 clients a request is addressed to, and its one event.
 
+An envelope a change carries (an upload's descriptors, a rejection's
+reason) is checked like a message of the item's thread (``check_envelope``).
 A change runs in a unit of work (``rtportal.events.unit.Unit``) holding the
 matter's row lock (the lock uploads and attachments take,
 ``rtportal.files.quota.lock_matter``), so concurrent changes of one
@@ -23,16 +25,19 @@ from rtportal.db.models import Matter
 from rtportal.db.models_documents import DocumentFile, DocumentItem, DocumentRecipient
 from rtportal.documents.rows import file_item, no_item
 from rtportal.events.event import StoredEvent
+from rtportal.events.send import Send
 from rtportal.events.unit import Unit
 from rtportal.files.quota import lock_matter
 from rtportal.files.rows import claim
 from rtportal.keys import ids
+from rtportal.keys.envelopes import check_sends
 from rtportal.principal import Principal
 
 __all__ = [
     "Change",
     "add_files",
     "append_event",
+    "check_envelope",
     "claim_files",
     "locked_item",
     "recipients",
@@ -138,3 +143,17 @@ async def append_event(
         system=True,
     )
     return event
+
+
+async def check_envelope(
+    session: AsyncSession, principal: Principal, matter: Matter, thread: str, blob: bytes
+) -> None:
+    """An upload's, share's or rejection's envelope, checked as a message of the
+    item's thread is (``rtportal.keys.envelopes``): once the matter has an epoch,
+    an rtp1 envelope of this firm, matter and thread, portal visibility, the
+    writer's certified key, the newest epoch, no stale client named. A matter
+    without an epoch is not checked (a firm without keys)."""
+    send = Send(matter.reference, "message", "portal", {"thread": thread}, blob)
+    (refusal,) = await check_sends(session, [(principal, matter, send)])
+    if refusal is not None:
+        raise refusal

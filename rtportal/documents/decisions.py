@@ -14,7 +14,13 @@ decided already changes nothing (a retry); anything else is
 from __future__ import annotations
 
 from rtportal.db.models import Matter, utcnow
-from rtportal.documents.changes import Change, append_event, locked_item, recipients
+from rtportal.documents.changes import (
+    Change,
+    append_event,
+    check_envelope,
+    locked_item,
+    recipients,
+)
 from rtportal.errors import PreconditionFailed
 from rtportal.events.unit import Unit
 from rtportal.keys import ids
@@ -42,10 +48,12 @@ async def decide(
     allowed = {"uploaded"} if accept else {"uploaded", "accepted"}
     if item.status not in allowed:
         raise PreconditionFailed("document_not_uploaded", "nothing uploaded to decide on")
+    if not accept:
+        assert reason is not None  # the route requires one
+        await check_envelope(unit.session, principal, matter, item.thread, reason)
+        item.reason_blob = reason
     item.status = target
     item.decided_at, item.decided_by = utcnow(), ids.of(principal)
-    if not accept:
-        item.reason_blob = reason
     await unit.session.flush()
     payload = {
         "action": target,

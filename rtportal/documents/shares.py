@@ -12,7 +12,14 @@ change nothing. One ``document_shared`` event per change.
 from __future__ import annotations
 
 from rtportal.db.models import Matter, utcnow
-from rtportal.documents.changes import Change, add_files, append_event, claim_files, locked_item
+from rtportal.documents.changes import (
+    Change,
+    add_files,
+    append_event,
+    check_envelope,
+    claim_files,
+    locked_item,
+)
 from rtportal.errors import PreconditionFailed
 from rtportal.events.unit import Unit
 from rtportal.keys import ids
@@ -31,7 +38,8 @@ async def share(
     new = await claim_files(session, principal, matter, item, files)
     change = Change(items=[item])
     if not new:
-        return change
+        return change  # a retry: nothing new, whatever the envelope
+    await check_envelope(session, principal, matter, item.thread, blob)  # refused: rolled back
     item.round += 1
     item.status = "shared"
     item.decided_at, item.decided_by = utcnow(), ids.of(principal)

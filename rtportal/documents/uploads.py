@@ -22,6 +22,7 @@ from rtportal.documents.changes import (
     Change,
     add_files,
     append_event,
+    check_envelope,
     claim_files,
     locked_item,
     recipients,
@@ -56,7 +57,8 @@ async def submit(
     new = await claim_files(session, principal, matter, item, files)
     change = Change(items=[item])
     if not new:
-        return change
+        return change  # a retry: nothing new, whatever the envelope
+    await check_envelope(session, principal, matter, item.thread, blob)  # refused: rolled back
     if item.status in _OPEN:
         item.round += 1
         item.status = "uploaded"
