@@ -41,6 +41,7 @@ __all__ = [
     "claim_files",
     "locked_item",
     "recipients",
+    "take_files",
 ]
 
 
@@ -157,3 +158,20 @@ async def check_envelope(
     (refusal,) = await check_sends(session, [(principal, matter, send)])
     if refusal is not None:
         raise refusal
+
+
+async def take_files(
+    session: AsyncSession,
+    principal: Principal,
+    matter: Matter,
+    item: DocumentItem,
+    files: list[str],
+    blob: bytes,
+) -> list[str]:
+    """An upload's or a share's files: claimed for ``item`` and, when any is new,
+    their descriptors' envelope checked (a retry naming only the item's own
+    files changes nothing, whatever its envelope). The new files, in order."""
+    new = await claim_files(session, principal, matter, item, files)
+    if new:
+        await check_envelope(session, principal, matter, item.thread, blob)
+    return new

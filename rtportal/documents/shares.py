@@ -16,9 +16,8 @@ from rtportal.documents.changes import (
     Change,
     add_files,
     append_event,
-    check_envelope,
-    claim_files,
     locked_item,
+    take_files,
 )
 from rtportal.errors import PreconditionFailed
 from rtportal.events.unit import Unit
@@ -35,11 +34,10 @@ async def share(
     if not item.provided:
         raise PreconditionFailed("not_provided", "the client provides this document")
     session = unit.session
-    new = await claim_files(session, principal, matter, item, files)
+    new = await take_files(session, principal, matter, item, files, blob)
     change = Change(items=[item])
     if not new:
-        return change  # a retry: nothing new, whatever the envelope
-    await check_envelope(session, principal, matter, item.thread, blob)  # refused: rolled back
+        return change
     item.round += 1
     item.status = "shared"
     item.decided_at, item.decided_by = utcnow(), ids.of(principal)

@@ -22,10 +22,9 @@ from rtportal.documents.changes import (
     Change,
     add_files,
     append_event,
-    check_envelope,
-    claim_files,
     locked_item,
     recipients,
+    take_files,
 )
 from rtportal.errors import PreconditionFailed
 from rtportal.events.unit import Unit
@@ -54,11 +53,10 @@ async def submit(
     if item.status == "accepted":
         raise PreconditionFailed("document_accepted", "the document is accepted already")
     session = unit.session
-    new = await claim_files(session, principal, matter, item, files)
+    new = await take_files(session, principal, matter, item, files, blob)
     change = Change(items=[item])
     if not new:
-        return change  # a retry: nothing new, whatever the envelope
-    await check_envelope(session, principal, matter, item.thread, blob)  # refused: rolled back
+        return change
     if item.status in _OPEN:
         item.round += 1
         item.status = "uploaded"
