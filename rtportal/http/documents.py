@@ -64,14 +64,12 @@ def _blob(body: dict[str, Any], name: str, limit: int) -> bytes:
     return value
 
 
-async def _answer(
-    unit: Unit, principal: Principal, matter: Matter, change: Change, status: int = 200
-) -> Response:
+async def _answer(unit: Unit, principal: Principal, matter: Matter, change: Change) -> Response:
     bodies = await items.item_bodies(unit.session, principal, matter, change.items)
     answer: dict[str, Any] = {"documents": bodies, "changed": change.changed}
     if principal.is_staff:
         answer["events"] = [e.seq for e in change.events]
-    return ok(answer, status=status)
+    return ok(answer)
 
 
 # --- the firm's document types and defaults ---------------------------------------------
@@ -160,7 +158,8 @@ async def add_documents(request: Request) -> Response:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         await lock_matter(unit.session, matter.id)
         added = await items.add_items(unit.session, principal, matter, wanted, step)
-        return await _answer(unit, principal, matter, Change(items=added), status=201)
+        bodies = await items.item_bodies(unit.session, principal, matter, added)
+    return ok({"documents": bodies}, status=201)
 
 
 @json_endpoint
