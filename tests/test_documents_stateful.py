@@ -12,8 +12,6 @@ may answer anything the model did not expect, 500 least of all.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from rtportal.app import create_app
 from rtportal.db.models import Event, MatterMember
 from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
 from rtportal.settings import Settings
+from tests.support.docworld import upload_rta1
 from tests.test_invite_lifecycle_stateful import _Loop, settings_for_machine
 
 ITEMS = 3
@@ -147,19 +146,7 @@ class Requests(RuleBasedStateMachine):
 
     async def _upload(self, who: str, index: int, file_id: str | None) -> tuple[str, Any]:
         if file_id is None:
-            data = b"RTA1\x01" + secrets.token_bytes(16) + b"x" * 64
-            digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-            up = await self.http.post(
-                f"/api/v1/matters/{self.ref}/files",
-                content=data,
-                headers={
-                    **self.auth[who],
-                    "Content-Type": "application/octet-stream",
-                    "Content-Digest": f"sha-256=:{digest}:",
-                },
-            )
-            assert up.status_code == 201, up.text
-            file_id = str(up.json()["file"]["id"])
+            file_id = await upload_rta1(self.http, self.ref, self.auth[who])
         r = await self.http.post(
             f"{self.base}/{self.items[index].ref}/upload",
             json={"files": [file_id], "blob": "AAAA"},

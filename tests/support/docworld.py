@@ -20,7 +20,7 @@ import httpx
 from rtportal import base64url
 from tests.conftest import FirmKit
 
-__all__ = ["Docs", "envelope", "rta1"]
+__all__ = ["Docs", "envelope", "rta1", "upload_rta1"]
 
 _HEADER = b"RTA1\x01"
 
@@ -33,6 +33,23 @@ def rta1(size: int = 512) -> bytes:
 def envelope(size: int = 200) -> str:
     """An opaque envelope as the wire carries it (base64url)."""
     return base64url.encode(secrets.token_bytes(size))
+
+
+async def upload_rta1(http: httpx.AsyncClient, ref: str, headers: dict[str, str]) -> str:
+    """A new file of the matter ``ref`` through the files endpoint: its id."""
+    data = rta1()
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    r = await http.post(
+        f"/api/v1/matters/{ref}/files",
+        content=data,
+        headers={
+            **headers,
+            "Content-Type": "application/octet-stream",
+            "Content-Digest": f"sha-256=:{digest}:",
+        },
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["file"]["id"])
 
 
 @dataclass
@@ -72,19 +89,7 @@ class Docs:
         return await self.http.post(f"{self.path()}/request", json=body, headers=self.headers(who))
 
     async def upload_file(self, who: str | dict[str, str] = "contact") -> str:
-        data = rta1()
-        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        r = await self.http.post(
-            f"/api/v1/matters/{self.kit.ref}/files",
-            content=data,
-            headers={
-                **self.headers(who),
-                "Content-Type": "application/octet-stream",
-                "Content-Digest": f"sha-256=:{digest}:",
-            },
-        )
-        assert r.status_code == 201, r.text
-        return str(r.json()["file"]["id"])
+        return await upload_rta1(self.http, self.kit.ref, self.headers(who))
 
     async def upload(
         self, item: str, files: list[str], who: str | dict[str, str] = "contact"
