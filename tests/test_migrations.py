@@ -50,6 +50,11 @@ TABLES = {
     "timeline_steps",
     "phases",
     "files",
+    "document_types",
+    "document_defaults",
+    "document_items",
+    "document_recipients",
+    "document_files",
 }
 
 

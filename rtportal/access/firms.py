@@ -1,10 +1,12 @@
 """A firm's settings: whether every staff member needs a second factor, how
 long a client's portal access lasts after acceptance, whether clients see
 their matters' timeline of steps, whether clients see which staff
-members read their messages, and its files' limits (org admins change them)."""
+members read their messages, its files' limits, and the disclosure documents
+a matter must share before an invite (org admins change them)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit
+from rtportal.access.disclosures import parse_required, required
 from rtportal.access.sessions import revoke_principal_tokens
 from rtportal.db.models import Credential, Firm, StaffUser
 from rtportal.errors import BadRequest, NotFound
@@ -24,7 +27,14 @@ MAX_EXPIRY_DAYS = 3650
 _FILE_LIMITS = ("file_max_bytes", "portal_quota_bytes")
 MAX_FILE_LIMIT = 2**40
 _FIELDS = frozenset(
-    {"require_totp", "invite_expiry_days", "show_timeline", "hide_staff_receipts", *_FILE_LIMITS}
+    {
+        "require_totp",
+        "invite_expiry_days",
+        "show_timeline",
+        "hide_staff_receipts",
+        "required_disclosures",
+        *_FILE_LIMITS,
+    }
 )
 # The settings that are a plain true or false, each a ``firms`` column of that name:
 # ``show_timeline`` (clients see their matters' step timeline, rtportal.timeline;
@@ -43,6 +53,7 @@ def firm_body(firm: Firm) -> dict[str, Any]:
         "hide_staff_receipts": firm.hide_staff_receipts,
         "file_max_bytes": firm.file_max_bytes,
         "portal_quota_bytes": firm.portal_quota_bytes,
+        "required_disclosures": required(firm),
     }
 
 
@@ -74,8 +85,10 @@ async def update_settings(
     session: AsyncSession, principal: Principal, body: dict[str, Any], address: str | None
 ) -> Updated:
     """Apply ``{require_totp?, invite_expiry_days?, show_timeline?, hide_staff_receipts?,
-    file_max_bytes?, portal_quota_bytes?}`` (``invite_expiry_days`` ``null``: access
-    until removed; a files limit ``null``: the server's default).
+    file_max_bytes?, portal_quota_bytes?, required_disclosures?}``
+    (``invite_expiry_days`` ``null``: access until removed; a files limit
+    ``null``: the server's default; ``required_disclosures``: a list of labels,
+    rtportal.access.disclosures).
 
     Turning ``require_totp`` on revokes the tokens of the staff who have no
     enrolled second factor (their sessions never saw one; the next sign-in
@@ -120,6 +133,10 @@ async def update_settings(
                 )
             setattr(firm, name, limit)
             changed[name] = limit
+    if "required_disclosures" in body:
+        labels = parse_required(body["required_disclosures"])
+        firm.required_disclosures = json.dumps(labels)
+        changed["required_disclosures"] = labels
     for flag in _FLAGS:
         if flag in body:
             value = body[flag]

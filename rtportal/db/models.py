@@ -36,6 +36,11 @@ __all__ = [
     "ContactEmail",
     "ContactPhone",
     "Credential",
+    "DocumentDefault",
+    "DocumentFile",
+    "DocumentItem",
+    "DocumentRecipient",
+    "DocumentType",
     "Event",
     "Firm",
     "Invite",
@@ -131,6 +136,9 @@ class Firm(Base):
     # Attachments (docs/files.md): ciphertext bytes per file and per matter; NULL: the server's.
     file_max_bytes: Mapped[int | None] = mapped_column(BigInteger)
     portal_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The disclosure documents a matter must have shared before a contact is
+    # invited (docs/documents.md): a JSON list of document type labels.
+    required_disclosures: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -510,6 +518,13 @@ class AuditEntry(Base):
 # The key directory's tables live in their own module (one idea each); imported
 # here so the metadata Alembic and tests compare holds every table, and so
 # ``from rtportal.db.models import KeyCert`` keeps working.
+from rtportal.db.models_documents import (  # noqa: E402
+    DocumentDefault,
+    DocumentFile,
+    DocumentItem,
+    DocumentRecipient,
+    DocumentType,
+)
 from rtportal.db.models_files import StoredFile  # noqa: E402
 from rtportal.db.models_keys import (  # noqa: E402
     KeyCert,

@@ -16,7 +16,8 @@ from rtportal.http.errors import json_endpoint
 
 __all__ = ["routes"]
 
-_BODY = 1024
+# Twenty disclosure labels of 200 characters (4 bytes each at most) fit.
+_BODY = 20 * 1024
 
 
 @json_endpoint
