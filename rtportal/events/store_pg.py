@@ -90,12 +90,13 @@ APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $1
 # sends up first; a retried send fails it on this key (``commit``).
 APPEND_FRESH = "SELECT * FROM rtp_append_fresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 # A batch whose sends carry the versions their checks read (``batch.guards_of``):
-# the function of migration 0015 locks the matters, refuses the batch if a
-# version moved (``moved`` rows, nothing written), else runs ``APPEND_FRESH``'s
-# (``$3`` true) or ``APPEND``'s function in the same statement.
+# the function of migration 0015 locks the matters and raises ``GUARD_MOVED``
+# (nothing written, whatever else the statement writes) if a version moved,
+# else runs ``APPEND_FRESH``'s function (``$12`` true) or ``APPEND``'s.
 APPEND_GUARDED = (
     "SELECT * FROM rtp_append_guarded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 )
+GUARD_MOVED = "RTP01"
 IDEMPOTENCY_KEY = "uq_events_matter_id_actor_kind_actor_id_client_id"
 
 
@@ -149,13 +150,17 @@ async def _commit_guarded(
     try:
         if len(arrays[0]) > 1:
             try:
-                return _result(await driver.fetch(APPEND_GUARDED, ids, versions, True, *arrays, at))
+                return _result(await driver.fetch(APPEND_GUARDED, *arrays, at, True, ids, versions))
             except asyncpg.UniqueViolationError as err:
                 if err.constraint_name != IDEMPOTENCY_KEY:
                     raise
-        return _result(await driver.fetch(APPEND_GUARDED, ids, versions, False, *arrays, at))
-    except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
-        raise IntegrityError(None, None, err) from err
+        return _result(await driver.fetch(APPEND_GUARDED, *arrays, at, False, ids, versions))
+    except asyncpg.PostgresError as err:
+        if err.sqlstate == GUARD_MOVED:
+            raise GuardMoved(int(m) for m in str(err.detail or "").split(",") if m) from err
+        if isinstance(err, asyncpg.IntegrityConstraintViolationError):  # pragma: no cover
+            raise IntegrityError(None, None, err) from err
+        raise
 
 
 def _arrays(live: list[Checked]) -> list[list[Any]]:
@@ -178,16 +183,11 @@ def _arrays(live: list[Checked]) -> list[list[Any]]:
 def _result(rows: Sequence[Any]) -> Written:
     stored: dict[int, Stored] = {}
     heads: dict[int, int] = {}
-    moved: list[int] = []
     for src, idx, seq, kind, audience, actor_name, payload, blob, created_at in rows:
         if src == "old":
             stored[idx] = Stored(seq, kind, audience, actor_name, payload, blob, created_at)
-        elif src == "moved":
-            moved.append(idx)
         else:
             heads[idx] = seq
-    if moved:
-        raise GuardMoved(moved)
     return stored, heads
 
 

@@ -31,9 +31,10 @@ matters (as the write path locks them), so a revocation and a batch append
 queue rather than deadlock.
 
 PostgreSQL: ``rtp_append_guarded`` is the group commit's append when a batch
-carries versions: it locks the batch's matters, returns ``moved`` rows (and
-writes nothing) if any version differs, else runs ``rtp_append_fresh`` or
-``rtp_append_events`` (0002-0004) in the same statement.
+carries versions: it locks the batch's matters, raises SQLSTATE ``RTP01``
+(detail: the moved matter ids) if any version differs, which undoes the
+whole statement, else runs ``rtp_append_fresh`` or ``rtp_append_events``
+(0002-0004) in the same statement.
 """
 
 from __future__ import annotations
@@ -110,23 +111,26 @@ $fn$
 """,
     """
 CREATE OR REPLACE FUNCTION rtp_append_guarded(
-    p_guard_matter INTEGER[], p_guard_version INTEGER[], p_fresh BOOLEAN,
     p_idx INTEGER[], p_matter INTEGER[], p_kind TEXT[], p_audience TEXT[],
     p_actor_kind TEXT[], p_actor_id INTEGER[], p_actor_name TEXT[], p_payload TEXT[],
-    p_blob BYTEA[], p_client_id TEXT[], p_at TIMESTAMPTZ)
+    p_blob BYTEA[], p_client_id TEXT[], p_at TIMESTAMPTZ,
+    p_fresh BOOLEAN, p_guard_matter INTEGER[], p_guard_version INTEGER[])
 RETURNS TABLE (o_src TEXT, o_idx INTEGER, o_seq INTEGER, o_kind TEXT, o_audience TEXT,
     o_actor_name TEXT, o_payload TEXT, o_blob BYTEA, o_created_at TIMESTAMPTZ)
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
 AS $fn$
+DECLARE
+    v_moved TEXT;
 BEGIN
     PERFORM 1 FROM matters WHERE id = ANY(p_matter) ORDER BY id FOR UPDATE;
-    RETURN QUERY SELECT 'moved'::TEXT, m.id, m.access_version, NULL::TEXT, NULL::TEXT,
-        NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::TIMESTAMPTZ
+    SELECT string_agg(m.id::TEXT, ',') INTO v_moved
         FROM matters AS m JOIN unnest(p_guard_matter, p_guard_version) AS g(mid, ver)
         ON m.id = g.mid WHERE m.access_version <> g.ver;
-    IF FOUND THEN
-        RETURN;  -- nothing written: the caller reads again and retries
+    IF v_moved IS NOT NULL THEN
+        -- an error, not rows: it undoes the whole statement, whatever else it
+        -- writes beside this call (a companion's rows)
+        RAISE EXCEPTION 'access_version moved' USING ERRCODE = 'RTP01', DETAIL = v_moved;
     END IF;
     IF p_fresh THEN
         RETURN QUERY SELECT f.o_src, f.o_idx, f.o_seq, NULL::TEXT, NULL::TEXT, NULL::TEXT,
@@ -185,9 +189,9 @@ def downgrade() -> None:
         for table, _, _ in _PG_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS rtp_access_{table} ON {table}")
         op.execute(
-            "DROP FUNCTION IF EXISTS rtp_append_guarded(INTEGER[], INTEGER[], BOOLEAN, INTEGER[],"
-            " INTEGER[], TEXT[], TEXT[], TEXT[], INTEGER[], TEXT[], TEXT[], BYTEA[], TEXT[],"
-            " TIMESTAMPTZ)"
+            "DROP FUNCTION IF EXISTS rtp_append_guarded(INTEGER[], INTEGER[], TEXT[], TEXT[],"
+            " TEXT[], INTEGER[], TEXT[], TEXT[], BYTEA[], TEXT[], TIMESTAMPTZ, BOOLEAN,"
+            " INTEGER[], INTEGER[])"
         )
         op.execute("DROP FUNCTION IF EXISTS rtp_access_moved_matter()")
         op.execute("DROP FUNCTION IF EXISTS rtp_access_moved_firm()")
