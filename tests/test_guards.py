@@ -314,3 +314,34 @@ async def test_a_refusal_is_never_made_from_what_a_change_ended(
     await _another_worker_sets_see_applicants(settings, kit, jo.id, True)
     event, created, _ = await committer.append(jo, _send(kit, "for-sam", "jo-2"), None)
     assert created and event.payload["thread"] == "for-sam"
+
+
+async def test_a_send_written_alone_is_checked_from_the_database(
+    db: Database, settings: Settings, make_firm: MakeFirm, worker: tuple[GroupCommit, Guards]
+) -> None:
+    """A send written in a transaction of its own (an item naming files, an edit)
+    is written where no version is compared: the worker's memory must not decide
+    it. Jo's replies in Sam's thread are remembered as allowed; another worker
+    stops Jo seeing the applicants; Jo's next reply, written alone, is refused."""
+    committer, _ = worker
+
+    async def write_alone(principal: Any, matter: Matter, send: Send) -> tuple[Any, bool]:
+        [result] = await commit_batch(db, [AppendItem(matter, principal, send)], settings)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    committer.alone = write_alone
+    committer.alone_if = lambda send: (send.client_id or "").startswith("alone")
+    kit = await make_firm()
+    sam, _ = await kit.add_contact("Sam", matter=kit.matter)
+    jo = kit.contact
+    opener = Send(kit.ref, "message", "portal", {"thread": "for-sam", "to": [sam.id]}, b"o", "o1")
+    await committer.append(kit.staff, opener, None)
+    await committer.append(jo, _send(kit, "for-sam", "jo-1"), None)
+    await committer.append(jo, _send(kit, "for-sam", "alone-1"), None)
+    await _another_worker_sets_see_applicants(settings, kit, jo.id, False)
+    head = await _events(db, kit.matter.id)
+    with pytest.raises(NotFound):
+        await committer.append(jo, _send(kit, "for-sam", "alone-2"), None)
+    assert await _events(db, kit.matter.id) == head

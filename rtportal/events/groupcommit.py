@@ -403,6 +403,11 @@ class GroupCommit:
             matter = request.matter or checked.get(id(request))
             if matter is not None:
                 ready.append((request, matter))
+        if self.guards is not None:
+            # A send written alone (an edit, a delete, an item naming files) is
+            # written outside ``commit_batch``, where no version is compared: its
+            # matter's checks read the database, as they did before Guards.
+            self.guards.forget({m.id for r, m in ready if self._alone(r.send)})
         start = len(failed)
         passed = await self._checked(session, await self._prepared(session, ready, failed), failed)
         if self.guards is None or len(failed) == start:
