@@ -284,3 +284,44 @@ def test_live_redraws_never_take_the_composer_from_someone_typing(
     assert box.input_value() == "Thanks!"
     assert page.evaluate("document.activeElement.id") == f"thread-text-{REF}"
     assert errors == []
+
+
+def test_a_note_drawn_again_stays_a_note(browser: Any, base_url: str) -> None:
+    """Staff tick "internal note" and type; the composer is drawn again (keys
+    arriving, approval coming) before they send: it comes back ticked. Drawn
+    back unticked, the note would go to the client as a reply."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    page.fill(f"#thread-text-{REF}", "check the visa dates")
+    page.check(f"#thread-note-{REF}")
+    page.evaluate("check.keys('none')")  # the device's keys go: a notice instead
+    page.wait_for_selector(f"#thread-text-{REF}", state="detached")
+    page.evaluate("check.keys('failing')")  # and come back: a new composer
+    page.wait_for_selector(f"#thread-note-{REF}")
+    assert page.is_checked(f"#thread-note-{REF}")
+    assert page.input_value(f"#thread-text-{REF}") == "check the visa dates"
+    assert page.get_attribute(f"#thread-composer-{REF}", "data-internal") == "1"
+    assert errors == []
+
+
+def test_an_internal_thread_drawn_again_stays_internal(browser: Any, base_url: str) -> None:
+    """Staff start a new conversation, choose "internal" and type; the composer is
+    drawn again before they send: still internal. Drawn back as a client thread
+    (its one client ticked by default), it would go to the client."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.click(f"#new-thread-{REF}")
+    page.check(f"#new-thread-kind-{REF} input[value=internal]")
+    page.fill(f"#thread-subject-{REF}", "Visa dates")
+    page.fill(f"#thread-text-{REF}", "check the visa dates")
+    page.evaluate("check.keys('none')")
+    page.wait_for_selector(f"#thread-text-{REF}", state="detached")
+    page.evaluate("check.keys('failing')")
+    page.wait_for_selector(f"#new-thread-kind-{REF}")
+    assert page.is_checked(f"#new-thread-kind-{REF} input[value=internal]")
+    assert page.is_hidden(f"#recipients-{REF}")
+    assert page.get_attribute(f"#thread-composer-{REF}", "data-internal") == "1"
+    assert page.input_value(f"#thread-text-{REF}") == "check the visa dates"
+    assert errors == []

@@ -57,7 +57,7 @@ export function cannotWrite(view) {
   return null;
 }
 
-const drafts = new Map(); // `${ref}\0${thread}` ('' for a new thread) -> {text, subject}: this page's unsent drafts
+const drafts = new Map(); // `${ref}\0${thread}` ('' for a new thread) -> {text, subject, note, internal}: this page's unsent drafts
 
 /**
  * The composer of `view` in `mode`: `reply` in the open thread `data`
@@ -75,7 +75,10 @@ export function threadComposer(view, data, mode) {
   let extra = null;
   if (mode === 'new') {
     if (view.tools) {
-      extra = view.tools.newThreadFields(view);
+      // the kind chosen survives a redraw, as the draft does: drawn back as a
+      // client thread, an internal one would go to the client
+      const kept = drafts.get(`${ref}\u0000`);
+      extra = view.tools.newThreadFields(view, { internal: Boolean(kept && kept.internal) });
       form.append(extra.node);
     }
     subject = el('input');
@@ -119,17 +122,27 @@ export function threadComposer(view, data, mode) {
   status.setAttribute('role', 'status');
   form.append(actions, status);
   // What is typed survives the composer being drawn again (keys arriving, the
-  // matter redrawn, another thread opened and this one again) until it is sent.
+  // matter redrawn, another thread opened and this one again) until it is sent;
+  // so does the note toggle: a note drawn again unticked would go to the client.
   const draft = mode === 'edit' ? null : `${ref}\u0000${mode === 'new' ? '' : view.open}`;
   if (draft !== null) {
     const kept = drafts.get(draft);
     if (kept) {
       text.value = kept.text;
       if (subject) subject.value = kept.subject;
+      if (note) note.checked = kept.note;
     }
-    const keep = () => drafts.set(draft, { text: text.value, subject: subject ? subject.value : '' });
+    const keep = () =>
+      drafts.set(draft, {
+        text: text.value,
+        subject: subject ? subject.value : '',
+        note: Boolean(note && note.checked),
+        internal: Boolean(extra && extra.internal()),
+      });
     text.addEventListener('input', keep);
     if (subject) subject.addEventListener('input', keep);
+    if (note) note.addEventListener('change', keep);
+    if (extra) extra.onChange(keep);
   }
 
   const internalNow = () => internalThread || (mode === 'edit' && view.editing.internal) || Boolean(note && note.checked) || Boolean(extra && extra.internal());

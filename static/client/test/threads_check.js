@@ -77,6 +77,11 @@ window.check = {
   frame(frame) {
     window.view.liveFrame({ matter: REF, ...frame });
   },
+  /** The device's keys change (`'none'` | `'failing'`): the composer is drawn again. */
+  keys(kind) {
+    window.view.keyring = kind === 'failing' ? failingKeyring() : null;
+    window.view.keysReady(); // as client/main.js does when a device's keys change
+  },
   add(event) {
     window.view.add({ created_at: at(event.seq), audience: 'portal', blob: `b${event.seq}`, ...event });
   },
