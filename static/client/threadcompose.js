@@ -7,8 +7,9 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { CRYPTO, THREADS, notSent } from '../shared/strings.js';
+import { CRYPTO, FILES, THREADS, notSent } from '../shared/strings.js';
 import { TYPING_EVERY_MS, typingFrame } from '../shared/threadapi.js';
+import { attachPicker } from './attachui.js';
 import { deleteItem, editItem, newThreadId, sendItem } from './itemsend.js';
 
 /** Edit and Delete under an item of mine (Delete asks once more, inline). */
@@ -104,6 +105,14 @@ export function threadComposer(view, data, mode) {
     noteLabel.prepend(note);
     form.append(noteLabel);
   }
+  // attachments: on a new item only (an edit cannot name files, docs/files.md)
+  const picker = mode === 'edit' ? null : attachPicker(ref);
+  if (picker) {
+    form.append(picker.node);
+    picker.onChange(() => {
+      text.required = picker.files().length === 0; // files alone are a message too
+    });
+  }
   const send = el('button', 'button');
   send.type = 'submit';
   const actions = el('div', 'form-row');
@@ -153,19 +162,23 @@ export function threadComposer(view, data, mode) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = text.value.trim();
-    if (!value) return;
+    const files = picker ? picker.files() : [];
+    if (!value && !files.length) return;
     const where = extra ? extra.read() : {};
-    if (where.error) {
-      status.textContent = where.error;
+    if (where.error || (picker && picker.tooMany())) {
+      status.textContent = where.error || FILES.tooMany;
       return;
     }
     send.disabled = true;
     status.textContent = THREADS.sending;
     try {
-      const event = await submit(view, mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to });
+      const attached = files.length ? await picker.upload((said) => (status.textContent = said)) : [];
+      status.textContent = THREADS.sending;
+      const event = await submit(view, mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to, attached });
       view.add(event);
       status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
       text.value = '';
+      if (picker) picker.clear();
       if (draft !== null) drafts.delete(draft);
       if (mode === 'new') view.openThread(event.payload.thread);
       else if (mode === 'edit') view.setMode('reply');
@@ -180,19 +193,20 @@ export function threadComposer(view, data, mode) {
 }
 
 /** Seal and send what the composer holds; resolves with the stored event. */
-function submit(view, mode, { text, subject, internal, to }) {
+function submit(view, mode, { text, subject, internal, to, attached }) {
   const kr = view.keyring;
   const onRekey = view.onRekey;
   if (mode === 'edit') {
     // an edit replaces the body: the opener's subject (not editable here) goes along unchanged
     const before = view.bodies && view.bodies.get(view.editing.id);
-    return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', onRekey });
+    const attachments = before ? before.attachments : [];
+    return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', attachments, onRekey });
   }
-  if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
+  if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, attached, onRekey });
   // a reply names its thread only: the server sets `parent` to the thread's
   // opener (docs/threads.md), which this page may not have loaded, or may
   // name differently (a welcome's item is its thread id)
-  return sendItem(view.ref, kr, { thread: view.open, text, internal, onRekey });
+  return sendItem(view.ref, kr, { thread: view.open, text, internal, attached, onRekey });
 }
 
 /**

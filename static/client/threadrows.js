@@ -142,7 +142,7 @@ function itemBody(view, item) {
   let expect = null;
   if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
   else if (msgId) expect = { sender: item.sender, msgId };
-  const opts = { expect };
+  const opts = { expect, files: (item.event.payload || {}).files ?? null };
   if (item.mine) opts.onOpened = (body) => (view.bodies || (view.bodies = new Map())).set(item.id, body);
   return messageBody(shown, view.ref, view.readKeyring, view.names, opts);
 }
