@@ -148,8 +148,9 @@ async function uploadOne(ref, c, signal, say) {
     return { id: String(answer.id), descriptor };
   } catch (err) {
     bar.hidden = true;
-    if (err instanceof ApiError && err.code === 'cancelled') err.message = FILES.cancelled;
-    else if (!(err instanceof ApiError && err.status === 401)) err.message = uploadFailed(file.name, reason(err));
+    // the whole sentence the composer shows (`said`: not wrapped in "Not sent: …" again)
+    if (err instanceof ApiError && err.code === 'cancelled') err.said = FILES.cancelled;
+    else err.said = uploadFailed(file.name, reason(err));
     throw err;
   }
 }

@@ -184,7 +184,7 @@ export function threadComposer(view, data, mode) {
       else if (mode === 'edit') view.setMode('reply');
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) view.onSignedOut();
-      status.textContent = notSent(err.message || String(err.code));
+      status.textContent = err.said || notSent(err.message || String(err.code));
     } finally {
       send.disabled = false;
     }
