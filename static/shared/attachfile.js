@@ -9,8 +9,8 @@
 import { AttachmentDecryptor, AttachmentEncryptor, blobLength } from '../crypto/attachment.js';
 import { ApiError, csrfHeaders } from './http.js';
 
-/** Plaintext read from the File per step: small enough that no step holds the page for long. */
-export const SLICE = 1024 * 1024;
+/** Plaintext read and sealed per step: its SHA-256 runs in JavaScript, about 8 ms here, so no step holds the page for long. */
+export const SLICE = 256 * 1024;
 export const MAX_FILES = 20; // payload.files holds 1–20 ids (docs/files.md)
 
 /** Standard base64 (RFC 9530's byte sequences), not base64url. */
