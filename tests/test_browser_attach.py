@@ -3,20 +3,21 @@
 The org admin (the staff member here) sets up the firm keys in the page and
 invites a client from their own mail client; the client accepts. Then:
 
-- staff attach two files to a reply in the client's thread, chosen through
-  the visible "Attach files" button: a 4 MiB file, sent through the
+- staff attach three files to a reply in the client's thread, chosen
+  through the visible "Attach files" button: a 4 MiB file, sent through the
   browser's own upload throttling (1 MB/s) until the test has seen the
-  upload's progress bar part-way (no sleeps), and an SVG named
-  ``<img src=x onerror=alert(1)>.svg`` holding a script;
-- the client's page shows the reply live with both attachments listed by
+  upload's progress bar part-way (no sleeps), an SVG named
+  ``<img src=x onerror=alert(1)>.svg`` and an HTML file, both with scripts;
+- the client's page shows the reply live with the attachments listed by
   name and size, the markup in the name as text (no element made of it);
-- the client downloads both: the bytes equal what staff attached, each a
+- the client downloads them: the bytes equal what staff attached, each a
   download from a ``blob:`` URL (never a navigation: the page stays where
-  it was, no page opens, no dialog, the script never runs);
+  it was, no page opens, no dialog, the scripts never run);
 - the client replies with an attachment of her own; staff see it live and
-  download it (bytes equal);
+  download it (bytes equal); she edits her reply, and its file stays;
 - an upload cancelled mid-way sends nothing, and a file over the firm's file
-  limit is refused with the limit's own words, the composer keeping its text.
+  limit, then over the matter's quota, is refused in the limit's own words,
+  the composer keeping its text.
 
 Screenshots: docs/screenshots/staff-attach-{desktop,mobile}.png (the upload's
 progress bar) and client-attachment-{desktop,mobile}.png.
@@ -25,6 +26,7 @@ progress bar) and client-attachment-{desktop,mobile}.png.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -57,6 +59,7 @@ from tests.test_browser_timeline import fits
 pytestmark = pytest.mark.timeout(400)
 
 XSS_NAME = "<img src=x onerror=alert(1)>.svg"
+HTML = b"<!doctype html><script>alert('html');opener.xssRan=1;parent.xssRan=1</script>"
 SVG = (
     b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(\'svg\')">'
     b"<script>alert(document.domain);parent.xssRan=1</script></svg>"
@@ -105,7 +108,7 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
     mailbox: Mailbox,  # noqa: F811
     layout: str,
 ) -> None:
-    from playwright.async_api import expect
+    from playwright.async_api import Error, expect
 
     kit = await make_firm(name="Attach & Co")
     slug = await firm_slug(kit)
@@ -114,6 +117,7 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
     await give_password(kit.db, kit.settings, kit.admin, email, password)
     big = Upload("passport-scan.bin", "application/octet-stream", os.urandom(4 * 1024 * 1024))
     svg = Upload(XSS_NAME, "image/svg+xml", SVG)
+    html = Upload("statement.html", "text/html", HTML)
     mine = Upload("payslip.txt", "text/plain", b"Payslip for November\n" * 500)
 
     async with (
@@ -139,7 +143,7 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
         network = await staff.context.new_cdp_session(staff)
         await network.send("Network.enable")
         await throttle(network, 1_000_000)
-        await choose_files(staff, ref, [big, svg])
+        await choose_files(staff, ref, [big, svg, html])
         await staff.locator(f"#thread-text-{ref}").fill("Here is the form, and the diagram.")
         await staff.locator(f"#thread-composer-{ref} button[type=submit]").click()
         bar = staff.locator(f"#thread-composer-{ref} progress.attach-progress[data-phase=upload]")
@@ -153,12 +157,12 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
             await fits(staff)
         await throttle(network, -1)
         sent = staff_pane.locator("li.item").filter(has=staff.locator(".message-attachments"))
-        await expect(sent.locator("li.attachment")).to_have_count(2, timeout=WAIT_MS)
+        await expect(sent.locator("li.attachment")).to_have_count(3, timeout=WAIT_MS)
         await expect(staff.locator(f"#thread-composer-{ref} li.attach-file")).to_have_count(0)
 
         # --- The client sees it live: names and sizes as text, no element made of a name.
         item = client_pane.locator("li.item").filter(has=client.locator(".message-attachments"))
-        await expect(item.locator("li.attachment")).to_have_count(2, timeout=WAIT_MS)
+        await expect(item.locator("li.attachment")).to_have_count(3, timeout=WAIT_MS)
         big_row, svg_row = attachment(item, big.name), attachment(item, XSS_NAME)
         await expect(big_row.locator(".attachment-size")).to_have_text("4.2 MB")
         await expect(svg_row.locator(".attachment-name")).to_have_text(XSS_NAME)
@@ -175,6 +179,18 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
         got = await download(client, svg_row)
         assert got.data == SVG and got.url.startswith(f"blob:{base}/")
         assert got.suggested.endswith(".svg")  # the browser's own clean-up of the name aside
+        got = await download(client, attachment(item, html.name))
+        assert got.data == HTML and got.url.startswith(f"blob:{base}/")
+        assert got.suggested == html.name
+        # even opened as a page (its blob: URL pasted into a tab), it is only saved
+        tab = await client.context.new_page()
+        tab.on("dialog", lambda d: dialogs.append(d.message))
+        async with tab.expect_download(timeout=WAIT_MS) as again:
+            with contextlib.suppress(Error):  # "Download is starting": no document
+                await tab.goto(got.url)
+        assert await (await again.value).failure() is None
+        assert await tab.evaluate("document.scripts.length") == 0
+        await tab.close()
         assert client.url == before and len(client.context.pages) == 1
         assert await client.evaluate("window.xssRan === undefined")
 
@@ -184,6 +200,19 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
         theirs = staff_pane.locator("li.item").filter(has=staff.locator(".attachment-name"))
         row = attachment(theirs, mine.name)
         await expect(row).to_have_count(1, timeout=WAIT_MS)
+        assert (await download(staff, row)).data == mine.data
+        # an edit of it keeps its file (an edit names none: the item's ids, the same descriptor)
+        reply = client_pane.locator("li.item").filter(has=client.locator(".attachment-name"))
+        reply = reply.filter(has_text=mine.name)
+        await reply.get_by_role("button", name="Edit").click()
+        await client.locator(f"#thread-text-{ref}").fill("My payslip, as asked.")
+        await client.locator(f"#thread-composer-{ref} button[type=submit]").click()
+        await expect(theirs.filter(has_text=mine.name)).to_have_attribute(
+            "data-edited", "1", timeout=WAIT_MS
+        )
+        await expect(theirs.filter(has_text=mine.name).locator(".message-text")).to_have_text(
+            "My payslip, as asked."
+        )
         assert (await download(staff, row)).data == mine.data
 
         # --- A cancelled upload sends nothing; the composer keeps the file to try again.
@@ -212,6 +241,17 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
             timeout=WAIT_MS,
         )
         await expect(client.locator(f"#thread-text-{ref}")).to_have_value("Cancelled one")
+        # the matter's quota: no room left, said so
+        async with api_client(portal) as http:
+            limits = {"file_max_bytes": None, "portal_quota_bytes": 1000}
+            limited = await http.patch("/api/v1/firm", json=limits, headers=kit.auth("admin"))
+            assert limited.status_code == 200, limited.text
+        await client.locator(f"#thread-composer-{ref} button[type=submit]").click()
+        await expect(status).to_have_text(
+            "Not sent: payslip.txt could not be uploaded"
+            " (This matter has no room left for more files. Ask the firm.).",
+            timeout=WAIT_MS,
+        )
         assert await client_pane.get_by_text("Cancelled one", exact=True).count() == 0
 
         assert dialogs == []
