@@ -118,6 +118,7 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
     big = Upload("passport-scan.bin", "application/octet-stream", os.urandom(4 * 1024 * 1024))
     svg = Upload(XSS_NAME, "image/svg+xml", SVG)
     html = Upload("statement.html", "text/html", HTML)
+    statement = Upload("bank-statement.pdf", "application/pdf", os.urandom(3 * 1024 * 1024))
     mine = Upload("payslip.txt", "text/plain", b"Payslip for November\n" * 500)
 
     async with (
@@ -227,16 +228,19 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
         release.set()
         await client.unroute("**/api/v1/matters/*/files")
         await expect(client.locator(f"#thread-composer-{ref} li.attach-file")).to_have_count(1)
+        await client.locator(f"#thread-composer-{ref} .attach-remove").click()
 
-        # --- Over the firm's file limit: refused in the limit's own words.
+        # --- Over the firm's file limit: refused in the limit's own words (the server
+        # answers before it reads the body: the page still gets the answer, not a reset).
         async with api_client(portal) as http:
             limited = await http.patch(
-                "/api/v1/firm", json={"file_max_bytes": 1000}, headers=kit.auth("admin")
+                "/api/v1/firm", json={"file_max_bytes": 20_000}, headers=kit.auth("admin")
             )
             assert limited.status_code == 200, limited.text
+        await choose_files(client, ref, [mine, statement])
         await client.locator(f"#thread-composer-{ref} button[type=submit]").click()
         await expect(status).to_have_text(
-            "Not sent: payslip.txt could not be uploaded"
+            f"Not sent: {statement.name} could not be uploaded"
             " (A file is too large to send. Send a smaller file, or split it.).",
             timeout=WAIT_MS,
         )
@@ -248,7 +252,7 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
             assert limited.status_code == 200, limited.text
         await client.locator(f"#thread-composer-{ref} button[type=submit]").click()
         await expect(status).to_have_text(
-            "Not sent: payslip.txt could not be uploaded"
+            f"Not sent: {statement.name} could not be uploaded"
             " (This matter has no room left for more files. Ask the firm.).",
             timeout=WAIT_MS,
         )

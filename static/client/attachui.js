@@ -17,12 +17,12 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { FILES, downloadFailed, downloadName, fileSize, removeFileName, uploadFailed } from '../shared/strings.js';
+import { ERRORS, FILES, downloadFailed, downloadName, fileSize, removeFileName, uploadFailed } from '../shared/strings.js';
 import { MAX_FILES, downloadFile, encryptFile, safeFileName, uploadBlob } from '../shared/attachfile.js';
 
 /** The message a failed upload or download shows: the stable code's text where there is one. */
 function reason(err) {
-  if (err instanceof ApiError && FILES[err.code]) return FILES[err.code];
+  if (err instanceof ApiError && (FILES[err.code] || ERRORS[err.code])) return FILES[err.code] || ERRORS[err.code];
   return (err && err.message) || String((err && err.code) || err);
 }
 
@@ -219,7 +219,7 @@ function save(blob, name) {
   const url = URL.createObjectURL(blob);
   const a = el('a');
   a.href = url;
-  a.download = safeFileName(name);
+  a.download = safeFileName(name, FILES.defaultName);
   a.rel = 'noopener';
   a.hidden = true;
   document.body.append(a);

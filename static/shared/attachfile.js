@@ -180,9 +180,9 @@ export async function downloadFile(ref, fileId, descriptor, { signal = null, onP
   return new Blob(parts, { type: 'application/octet-stream' });
 }
 
-/** A name fit for a download attribute: no path, no control characters, never empty. */
-export function safeFileName(name) {
+/** A name fit for a download attribute: no path, no control characters; `fallback` when empty. */
+export function safeFileName(name, fallback) {
   // eslint-disable-next-line no-control-regex
   const clean = String(name || '').replace(/[\u0000-\u001f\u007f/\\]/g, '_').replace(/^\.+/, '_').trim();
-  return clean.slice(0, 200) || 'attachment';
+  return clean.slice(0, 200) || fallback;
 }

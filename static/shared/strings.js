@@ -547,6 +547,7 @@ export const FILES = {
   file_too_large: 'A file is too large to send. Send a smaller file, or split it.',
   portal_quota_exceeded: 'This matter has no room left for more files. Ask the firm.',
   tooMany: 'At most 20 files per message.',
+  defaultName: 'attachment', // a saved file whose name was empty
 };
 
 /** "1.5 MB", "320 KB", "12 bytes" (1000-based, as file managers show it). */

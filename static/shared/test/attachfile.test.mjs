@@ -102,7 +102,7 @@ test('a cancelled encryption stops (code cancelled)', async () => {
 test('download names lose paths and control characters, never empty', () => {
   assert.equal(F.safeFileName('../../etc/passwd'), '__.._etc_passwd');
   assert.equal(F.safeFileName('a\u0000b\nc.txt'), 'a_b_c.txt');
-  assert.equal(F.safeFileName(''), 'attachment');
+  assert.equal(F.safeFileName('', FILES.defaultName), 'attachment');
   assert.equal(F.safeFileName('<img src=x onerror=alert(1)>.svg'), '<img src=x onerror=alert(1)>.svg');
 });
 
