@@ -299,7 +299,12 @@ def test_attachments_are_text_and_the_composer_attaches(
     as text, removable; files alone make the reply sendable (no text required)."""
     page, errors = open_page(browser, base_url, *size)
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
     page.evaluate("check.setup('client', {keys: 'attached'})")
     page.wait_for_selector(f"#thread-{REF} li.attachment")  # the only thread opens by itself
     pane = page.locator(f"#thread-{REF}")
