@@ -44,6 +44,7 @@ export function attachPicker(ref) {
   pick.setAttribute('aria-controls', input.id);
   const list = el('ul', 'attach-chosen');
   list.setAttribute('aria-label', FILES.chosen);
+  list.hidden = true; // until a file is chosen
   const cancel = button(FILES.cancel, 'button quiet attach-cancel', 'button');
   cancel.hidden = true;
   box.append(pick, input, list, cancel);

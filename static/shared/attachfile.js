@@ -26,7 +26,22 @@ export function contentDigest(ctSha256) {
 }
 
 const aborted = () => new ApiError(0, 'cancelled', 'cancelled');
-const yieldToPage = () => new Promise((resolve) => setTimeout(resolve, 0));
+/**
+ * Give the page a turn (input, painting) between two slices. Not setTimeout:
+ * a tab in the background runs timers at most once a second, and an upload
+ * started before switching tabs would crawl; a message is not throttled.
+ */
+function yieldToPage() {
+  if (globalThis.scheduler && typeof globalThis.scheduler.yield === 'function') return globalThis.scheduler.yield();
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
 
 /**
  * Encrypt `file` (a File or Blob) under a fresh (att_id, fk): read and sealed
