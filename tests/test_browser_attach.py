@@ -20,7 +20,9 @@ invites a client from their own mail client; the client accepts. Then:
   the composer keeping its text.
 
 Screenshots: docs/screenshots/staff-attach-{desktop,mobile}.png (the upload's
-progress bar) and client-attachment-{desktop,mobile}.png.
+progress bar) and client-attachment-{desktop,mobile}.png (the attachments as
+the client sees them, the big one's download bar part-way: her downloads
+throttled as the upload was).
 """
 
 from __future__ import annotations
@@ -85,18 +87,20 @@ async def held_upload(page: Any) -> tuple[asyncio.Event, asyncio.Event]:
     return arrived, release
 
 
-# the upload's bar shows some of the file sent, not all of it
+# an upload's or a download's bar shows some of the file moved, not all of it
 PART_WAY = """() => {
-  const bar = document.querySelector('progress.attach-progress[data-phase=upload]');
+  const bar = document.querySelector('progress.attach-progress[data-phase=upload],'
+    + ' li.attachment[data-state=busy] progress.attachment-progress');
   return bar !== null && bar.value > 0 && bar.value < bar.max;
 }"""
 
 
-async def throttle(network: Any, upload_bytes_per_s: int) -> None:
-    """The page's uploads limited to ``upload_bytes_per_s`` (-1: no limit)."""
-    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+async def throttle(network: Any, upload: int, download: int = -1) -> None:
+    """The page's uploads and downloads limited to so many bytes a second (-1: no limit)."""
+    conditions = {"offline": False, "latency": 0}
     await network.send(
-        "Network.emulateNetworkConditions", {**conditions, "uploadThroughput": upload_bytes_per_s}
+        "Network.emulateNetworkConditions",
+        {**conditions, "uploadThroughput": upload, "downloadThroughput": download},
     )
 
 
@@ -168,14 +172,23 @@ async def test_attachments_both_ways_with_progress_and_no_script_in_the_portal(
         await expect(big_row.locator(".attachment-size")).to_have_text("4.2 MB")
         await expect(svg_row.locator(".attachment-name")).to_have_text(XSS_NAME)
         assert await client_pane.locator("img").count() == 0
-        await item.scroll_into_view_if_needed()
-        await client.screenshot(path=str(SHOTS / f"client-attachment-{layout}.png"))
-        if layout == "mobile":
-            await fits(client)
 
-        # --- Downloads: the same bytes, from blob: URLs; the page goes nowhere.
+        # --- Downloads: the same bytes, from blob: URLs; the page goes nowhere. The big
+        # one comes slowly (the client's downloads throttled): its bar is seen part-way.
         before = client.url
-        got = await download(client, big_row)
+        network = await client.context.new_cdp_session(client)
+        await network.send("Network.enable")
+        await throttle(network, -1, download=1_000_000)
+
+        async def part_way() -> None:
+            await client.wait_for_function(PART_WAY, timeout=WAIT_MS)
+            await item.scroll_into_view_if_needed()
+            await client.screenshot(path=str(SHOTS / f"client-attachment-{layout}.png"))
+            if layout == "mobile":
+                await fits(client)
+            await throttle(network, -1)
+
+        got = await download(client, big_row, part_way)
         assert got.data == big.data and got.url.startswith(f"blob:{base}/")
         got = await download(client, svg_row)
         assert got.data == SVG and got.url.startswith(f"blob:{base}/")

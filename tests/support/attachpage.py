@@ -8,6 +8,7 @@ the browser's file chooser; a download is the browser's own download
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,17 @@ class Saved:
     suggested: str  # the file name the browser was given
 
 
-async def download(page: Any, row: Any) -> Saved:
-    """Click the row's Download: the browser's download, its bytes and where it came from."""
+async def download(
+    page: Any, row: Any, during: Callable[[], Awaitable[None]] | None = None
+) -> Saved:
+    """Click the row's Download: the browser's download, its bytes and where it came
+    from; ``during`` runs once clicked, while the page fetches and decrypts."""
     from playwright.async_api import expect
 
     async with page.expect_download(timeout=WAIT_MS) as info:
         await row.get_by_role("button", name="Download").click()
+        if during is not None:
+            await during()
     got = await info.value
     path = await got.path()
     await expect(row).to_have_attribute("data-state", "saved", timeout=WAIT_MS)
