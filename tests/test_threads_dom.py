@@ -296,7 +296,8 @@ def test_attachments_are_text_and_the_composer_attaches(
     """An item's attachments: each name and size as text (a name made of markup
     makes no element), Download per file; an item naming fewer file ids than its
     body has descriptors offers none. The composer's picker: chosen files listed
-    as text, removable; files alone make the reply sendable (no text required)."""
+    as text, removable, kept when the composer is drawn again; files alone make
+    the reply sendable (no text required)."""
     page, errors = open_page(browser, base_url, *size)
     dialogs: list[str] = []
 
@@ -344,6 +345,12 @@ def test_attachments_are_text_and_the_composer_attaches(
     assert not text.evaluate("t => t.required"), "files alone are a message"
     assert page.locator("img").count() == 0
     assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+    # the composer drawn again (keys arrived, approval came): the files stay chosen
+    page.evaluate(
+        "view.composerForm.dataset.want = 'before'; view.drawComposer(view.model.thread(view.open))"
+    )
+    assert chosen.locator(".attach-name").all_text_contents() == [XSS_NAME, "b.txt"]
+    assert not text.evaluate("t => t.required")
     chosen.nth(0).get_by_role("button", name=f"Remove {XSS_NAME}").click()
     assert chosen.locator(".attach-name").all_text_contents() == ["b.txt"]
     chosen.nth(0).get_by_role("button", name="Remove").click()

@@ -30,7 +30,8 @@ function reason(err) {
  * The composer's attachments. `files()`: what is chosen; `upload(ref)`
  * encrypts and uploads each not yet uploaded, resolving with
  * [{id, descriptor}] in the order shown (an upload done before a failed
- * send is not done again); `clear()` after the send; `onChange(fn)`.
+ * send is not done again); `clear()` after the send; `onChange(fn)` (called
+ * at once too: a picker moves into a composer drawn again, files and all).
  */
 export function attachPicker(ref) {
   const box = el('div', 'attach-picker');
@@ -94,6 +95,7 @@ export function attachPicker(ref) {
     files: () => chosen.map((c) => c.file),
     onChange(fn) {
       changed = fn;
+      fn();
     },
     tooMany: () => chosen.length > MAX_FILES,
     clear() {

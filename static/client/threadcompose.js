@@ -59,6 +59,9 @@ export function cannotWrite(view) {
 }
 
 const drafts = new Map(); // `${ref}\0${thread}` ('' for a new thread) -> {text, subject}: this page's unsent drafts
+// the same key -> its attachment picker: chosen files (and an upload under way)
+// stay with the draft when the composer is drawn again
+const pickers = new Map();
 
 /**
  * The composer of `view` in `mode`: `reply` in the open thread `data`
@@ -106,9 +109,11 @@ export function threadComposer(view, data, mode) {
     form.append(noteLabel);
   }
   // attachments: on a new item only (an edit cannot name files, docs/files.md)
-  const picker = mode === 'edit' ? null : attachPicker(ref);
+  const draft = mode === 'edit' ? null : `${ref}\u0000${mode === 'new' ? '' : view.open}`;
+  if (draft !== null && !pickers.has(draft)) pickers.set(draft, attachPicker(ref));
+  const picker = draft === null ? null : pickers.get(draft);
   if (picker) {
-    form.append(picker.node);
+    form.append(picker.node); // moved here from a composer drawn before
     picker.onChange(() => {
       text.required = picker.files().length === 0; // files alone are a message too
     });
@@ -129,7 +134,6 @@ export function threadComposer(view, data, mode) {
   form.append(actions, status);
   // What is typed survives the composer being drawn again (keys arriving, the
   // matter redrawn, another thread opened and this one again) until it is sent.
-  const draft = mode === 'edit' ? null : `${ref}\u0000${mode === 'new' ? '' : view.open}`;
   if (draft !== null) {
     const kept = drafts.get(draft);
     if (kept) {
