@@ -13,9 +13,10 @@ import { itemActions } from './threadcompose.js';
 
 const TITLE_CHARS = 80;
 
-/** The first line of a body, cut for a list row. */
+/** The first line of a body (files alone: the first file's name), cut for a list row. */
 function titleOf(body) {
-  const text = (body.subject || body.text || '').trim().split('\n')[0];
+  const first = Array.isArray(body.attachments) && body.attachments.length ? body.attachments[0].name : '';
+  const text = (body.subject || body.text || first || '').trim().split('\n')[0];
   return text.length > TITLE_CHARS ? `${text.slice(0, TITLE_CHARS)}…` : text;
 }
 
