@@ -55,6 +55,9 @@ async def test_a_file_from_python_to_the_page_and_back(
         frk = keys.world.frk.public.link
         link = f"{portal.base_url}/?firm={slug}#t={token}&r={b64(secret)}&frk={frk}"
         await accept_link(page, link, e2ee.CLIENT_PASSWORD)
+        pane = page.locator(f"#thread-{ref}")
+        # (the thread's first page drawn: a row clicked later is not drawn again under it)
+        await expect(pane).to_have_attribute("data-loaded", "1", timeout=WAIT_MS)
 
         # --- Python: seal, upload, and send a message naming the file.
         data = os.urandom(200_000)
@@ -80,7 +83,6 @@ async def test_a_file_from_python_to_the_page_and_back(
         assert sent.status_code == 201, sent.text
 
         # --- The page lists it and downloads it: the same bytes.
-        pane = page.locator(f"#thread-{ref}")
         row = attachment(pane, desc.name)
         await expect(row).to_have_count(1, timeout=WAIT_MS)
         await expect(row.locator(".attachment-size")).to_have_text("200 KB")

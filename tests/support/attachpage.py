@@ -60,11 +60,15 @@ async def download(
     from; ``during`` runs once clicked, while the page fetches and decrypts."""
     from playwright.async_api import expect
 
-    async with page.expect_download(timeout=WAIT_MS) as info:
-        await row.get_by_role("button", name="Download").click()
-        if during is not None:
-            await during()
-    got = await info.value
+    try:
+        async with page.expect_download(timeout=WAIT_MS) as info:
+            await row.get_by_role("button", name="Download").click()
+            if during is not None:
+                await during()
+        got = await info.value
+    except Exception as exc:  # what the page said of it explains a download that never came
+        said = await row.evaluate("r => [r.dataset.state, r.textContent]")
+        raise AssertionError(f"no download: {exc}; the row: {said}") from exc
     path = await got.path()
     await expect(row).to_have_attribute("data-state", "saved", timeout=WAIT_MS)
     data = await asyncio.to_thread(Path(path).read_bytes)
