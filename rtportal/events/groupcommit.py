@@ -80,10 +80,12 @@ class Prepare(Protocol):
 class WriteAlone(Protocol):
     """Write one prepared send in a transaction of its own (edits and deletes,
     ``rtportal.threads.acts.ActWriter``): ``(event, created)`` once committed;
-    an ``RtPortalError`` refuses it. Published with its batch."""
+    an ``RtPortalError`` refuses it. Published with its batch. ``guard``: the
+    matter's version its checks remembered facts at; the write holds to it
+    (``rtportal.events.guards.hold`` after the matter's lock: ``GuardMoved``)."""
 
     def __call__(
-        self, principal: Principal, matter: Matter, send: Send, /
+        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
     ) -> Awaitable[tuple[StoredEvent, bool]]: ...
 
 
@@ -333,7 +335,8 @@ class GroupCommit:
                     ready = await self._ready(session, batch, failed)
             else:
                 ready = [(r, r.matter) for r in batch if r.matter is not None]
-            alone = [(r, m) for r, m in ready if self._alone(r.send)]
+            # Held to the versions their checks read, like the batch's items.
+            alone = [(r, m, self._guard(r, m)) for r, m in ready if self._alone(r.send)]
             if alone:
                 ready = [(r, m) for r, m in ready if not self._alone(r.send)]
             items = [
@@ -357,8 +360,8 @@ class GroupCommit:
                     failed.append((request, outcome))  # wrote nothing for it
                 else:
                     done.append((request, outcome[0], outcome[1], matter))
-            for request, matter in alone:
-                await self._write_alone(request, matter, done, failed)
+            for request, matter, guard in alone:
+                await self._write_alone(request, matter, guard, done, failed, again=again)
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):
@@ -441,13 +444,27 @@ class GroupCommit:
         return passed
 
     async def _write_alone(
-        self, request: _Request, matter: Matter, done: list[_Done], failed: list[_Failed]
+        self,
+        request: _Request,
+        matter: Matter,
+        guard: int | None,
+        done: list[_Done],
+        failed: list[_Failed],
+        *,
+        again: bool,
     ) -> None:
         """One send through ``alone``, after the batch's commit: its failure is its own
-        (never the batch's, which is committed and must not be retried)."""
+        (never the batch's, which is committed and must not be retried). Its matter
+        moved since its checks (``GuardMoved``): checked and written once more, alone."""
         assert self.alone is not None
         try:
-            event, created = await self.alone(request.principal, matter, request.send)
+            event, created = await self.alone(request.principal, matter, request.send, guard)
+        except GuardMoved as moved:
+            if again or self.guards is None:
+                failed.append((request, moved))
+            else:
+                self.guards.forget(moved.matter_ids)
+                await self._write([request], done, failed, again=True)
         except RtPortalError as err:
             failed.append((request, err))
         except Exception as err:

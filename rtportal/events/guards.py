@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.db.models import Matter, MatterMember, utcnow
 from rtportal.errors import Unavailable
 
-__all__ = ["MISSING", "GuardMoved", "Guards"]
+__all__ = ["MISSING", "GuardMoved", "Guards", "hold"]
 
 MISSING: Any = object()
 """``Guards.fact``'s answer when nothing current is remembered."""
@@ -75,6 +75,18 @@ class _Entry:
     version: int
     until: datetime | None  # the facts hold until then (the next membership expiry)
     facts: dict[Any, Any] = field(default_factory=dict)
+
+
+async def hold(session: AsyncSession, matter_id: int, guard: int | None) -> None:
+    """A send written alone (its own transaction, after its batch's): refuse it with
+    ``GuardMoved`` if the matter's version is no longer ``guard``, the version its
+    checks read remembered facts at. Call it after the matter's row lock, in the
+    write's transaction: then no change can come between it and the commit."""
+    if guard is None:
+        return
+    version = await session.scalar(select(_M.access_version).where(_M.id == matter_id))
+    if version is None or int(version) != guard:
+        raise GuardMoved([matter_id])
 
 
 class Guards:
