@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db import Database
+from rtportal.db.models import Matter
 from rtportal.db.models_files import StoredFile
-from rtportal.errors import NotFound
-from rtportal.events.groupcommit import GroupCommit
+from rtportal.errors import NotFound, Unavailable
+from rtportal.events.groupcommit import GroupCommit, OnDone
 from rtportal.events.guards import Guards
 from rtportal.events.send import Send
 from rtportal.files.attach import AttachWriter
@@ -65,3 +70,47 @@ async def test_a_send_written_alone_is_held_to_what_its_checks_remembered(
     with pytest.raises(NotFound):
         await committer.append(jo, _send(kit, "for-sam", "jo-2", files=[file_id]), None)
     assert await _events(db, kit.matter.id) == head
+
+
+async def test_a_matter_that_keeps_moving_holds_up_only_its_own_sends(
+    db: Database, settings: Settings, make_firm: MakeFirm
+) -> None:
+    """Another firm's matter changes between every check and its write (here: its
+    version moved by another connection each time this worker prepares a batch).
+    A send to it may fail ``unavailable``; a send of another firm's matter in the
+    same batch must still be written."""
+    busy = await make_firm()
+    calm = await make_firm()
+    async with wired_worker(db, settings) as (committer, guards):
+        prepare = committer.prepare
+        assert prepare is not None
+
+        async def moving(session: AsyncSession, batch: Any, /) -> Any:
+            out = await prepare(session, batch)
+            await guards.ensure(session, [busy.matter.id])  # checked at this version
+            async with db.write() as other:  # another worker changes it meanwhile
+                await other.execute(
+                    update(Matter)
+                    .where(Matter.id == busy.matter.id)
+                    .values(access_version=Matter.access_version + 1)
+                )
+            return out
+
+        committer.prepare = moving
+        outcomes: dict[str, BaseException | None] = {}
+        both = asyncio.Event()
+
+        def done(name: str) -> OnDone:
+            def answered(_outcome: object, error: BaseException | None) -> None:
+                outcomes[name] = error
+                if len(outcomes) == 2:
+                    both.set()
+
+            return answered
+
+        committer.submit(busy.staff, _send(busy, "t", "b1"), busy.matter, done("busy"))
+        committer.submit(calm.staff, _send(calm, "t", "c1"), calm.matter, done("calm"))
+        await both.wait()
+    assert isinstance(outcomes["busy"], Unavailable)
+    assert outcomes["calm"] is None
+    assert await _events(db, calm.matter.id) == 1

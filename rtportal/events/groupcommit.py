@@ -323,7 +323,8 @@ class GroupCommit:
 
         ``GuardMoved`` (a matter changed since what its checks remembered): the
         batch wrote nothing; its matters are forgotten and it is checked and
-        written once more (``again``), from fresh reads."""
+        written once more (``again``), from fresh reads. Moved again: the sends of
+        those matters fail (``unavailable``), the others are written."""
         mark = len(failed)
         try:
             ready: list[tuple[_Request, Matter]]
@@ -336,7 +337,8 @@ class GroupCommit:
             else:
                 ready = [(r, r.matter) for r in batch if r.matter is not None]
             # Held to the versions their checks read, like the batch's items.
-            alone = [(r, m, self._guard(r, m)) for r, m in ready if self._alone(r.send)]
+            alone = [(r, m) for r, m in ready if self._alone(r.send)]
+            guards = [self._guard(r, m) for r, m in alone]
             if alone:
                 ready = [(r, m) for r, m in ready if not self._alone(r.send)]
             items = [
@@ -349,18 +351,26 @@ class GroupCommit:
             try:
                 results = await commit_batch(self.db, items, self.settings)
             except GuardMoved as moved:
-                if again or self.guards is None:
+                if self.guards is None:
                     raise
                 self.guards.forget(moved.matter_ids)
                 del failed[mark:]
-                await self._write(batch, done, failed, again=True)
+                if again:
+                    # Moved again since the fresh reads: those matters' sends answer
+                    # ``unavailable``, the other matters' are written without them
+                    # (a matter changing all the time holds up only its own sends).
+                    held = {id(r) for r, m in ready + alone if m.id in moved.matter_ids}
+                    failed.extend((r, moved) for r in batch if id(r) in held)
+                    batch = [r for r in batch if id(r) not in held]
+                if batch:
+                    await self._write(batch, done, failed, again=True)
                 return
             for (request, matter), outcome in zip(ready, results, strict=True):
                 if isinstance(outcome, RtPortalError):
                     failed.append((request, outcome))  # wrote nothing for it
                 else:
                     done.append((request, outcome[0], outcome[1], matter))
-            for request, matter, guard in alone:
+            for (request, matter), guard in zip(alone, guards, strict=True):
                 await self._write_alone(request, matter, guard, done, failed, again=again)
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
