@@ -11,8 +11,11 @@ write (``AppendItem.guard``). The write compares it with the matter's
 current version in its own transaction, under the matter's row lock, and
 refuses the whole batch with ``GuardMoved`` if any differs; the group commit
 then forgets those matters and checks the batch again from the database
-(once). So a remembered fact is never trusted past a change, whichever
-process made the change, and the check and the write are one step.
+(once). A send written alone (an item naming files, an edit, a delete:
+its own transaction after the batch's) carries the version too and its
+writer holds it after the matter's lock (``hold``). So a remembered fact is
+never trusted past a change, whichever process made the change, and the
+check and the write are one step.
 
 Time moves facts too: a membership past its ``expires_at`` is no longer
 live, with no row changing. A matter's entry therefore holds until the
