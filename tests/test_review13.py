@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db import Database
-from rtportal.db.models import Matter
+from rtportal.db.models import Matter, utcnow
 from rtportal.db.models_files import StoredFile
 from rtportal.errors import NotFound, Unavailable
 from rtportal.events.groupcommit import GroupCommit, OnDone
@@ -114,3 +115,40 @@ async def test_a_matter_that_keeps_moving_holds_up_only_its_own_sends(
     assert isinstance(outcomes["busy"], Unavailable)
     assert outcomes["calm"] is None
     assert await _events(db, calm.matter.id) == 1
+
+
+async def test_an_entry_read_again_within_a_batch_does_not_vouch_for_older_facts(
+    db: Database, settings: Settings, make_firm: MakeFirm
+) -> None:
+    """Jo replies in Sam's thread while she sees the applicants; another worker turns
+    that off. In Jo's next batch the thread rules use the members remembered at the
+    old version, then the matter's entry ends (a membership's expiry passes between
+    the rules and the key checks, which read the version again: the new one). The
+    write must be held to the version the members were used at, not the new one."""
+    kit = await make_firm()
+    sam, _ = await kit.add_contact("Sam", matter=kit.matter)
+    jo = kit.contact
+    async with wired_worker(db, settings) as (committer, guards):
+        opener = Send(
+            kit.ref, "message", "portal", {"thread": "for-sam", "to": [sam.id]}, b"o", "o1"
+        )
+        await committer.append(kit.staff, opener, None)
+        await committer.append(jo, _send(kit, "for-sam", "jo-1"), None)
+        await _another_worker_sets_see_applicants(settings, kit, jo.id, False)
+        prepare = committer.prepare
+        assert prepare is not None
+
+        async def expiry_passes(session: AsyncSession, batch: Any, /) -> Any:
+            out = await prepare(session, batch)
+            # The clock reaches the entry's end (a membership's expiry): the same
+            # as that time passing here, without waiting for it.
+            entry = guards._entries.get(kit.matter.id)
+            if entry is not None:
+                entry.until = utcnow() - timedelta(seconds=1)
+            return out
+
+        committer.prepare = expiry_passes
+        head = await _events(db, kit.matter.id)
+        with pytest.raises(NotFound):
+            await committer.append(jo, _send(kit, "for-sam", "jo-2"), None)
+        assert await _events(db, kit.matter.id) == head

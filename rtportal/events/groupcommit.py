@@ -387,7 +387,7 @@ class GroupCommit:
         kind = request.send.kind
         if kind not in self.prepare_kinds and kind not in self.check_kinds:
             return None
-        return self.guards.version(matter.id)
+        return self.guards.checked_at(matter.id)
 
     def _reads_first(self, batch: list[_Request]) -> bool:
         """Does anything in ``batch`` need a read before the write?"""
@@ -399,6 +399,8 @@ class GroupCommit:
     ) -> list[tuple[_Request, Matter]]:
         """The sends of ``batch`` that may be written, each with its matter, as
         ``prepare`` made them; the refused go to ``failed``."""
+        if self.guards is not None:
+            self.guards.begin()
         checked: dict[int, Matter] = {}
         for request in batch:
             if request.matter is None:
@@ -425,7 +427,7 @@ class GroupCommit:
         # refused send, so its matter is read afresh and the batch checked again.
         refused = {id(request) for request, _ in failed[start:]}
         doubtful = {
-            m.id for r, m in ready if id(r) in refused and self.guards.version(m.id) is not None
+            m.id for r, m in ready if id(r) in refused and self.guards.checked_at(m.id) is not None
         }
         if not doubtful:
             return passed

@@ -99,6 +99,20 @@ class Guards:
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._max = max_matters
         self.reads = 0  # version reads done (for tests and diagnostics)
+        # Per matter, the version of the first fact the batch being checked used.
+        # Not ``version()`` at write time: an entry may end (its expiry, the LRU
+        # bound) and be read again at a newer version within one batch's checks,
+        # after an earlier check used a fact of the old one.
+        self._used: dict[int, int] = {}
+
+    def begin(self) -> None:
+        """A new batch's checks start: nothing used yet."""
+        self._used.clear()
+
+    def checked_at(self, matter_id: int) -> int | None:
+        """The version the batch's checks used the matter's facts at (``None``: none
+        used): what the write must find unchanged."""
+        return self._used.get(matter_id)
 
     def version(self, matter_id: int) -> int | None:
         """The version the matter's facts were read at (``None``: nothing read)."""
@@ -110,6 +124,7 @@ class Guards:
         entry = self._current(matter_id, now)
         if entry is None:
             return MISSING
+        self._used.setdefault(matter_id, entry.version)
         return entry.facts.get(key, MISSING)
 
     def remember(self, matter_id: int, key: Any, value: Any) -> None:
@@ -119,10 +134,12 @@ class Guards:
         entry = self._entries.get(matter_id)
         if entry is not None:
             entry.facts[key] = value
+            self._used.setdefault(matter_id, entry.version)
 
     def forget(self, matter_ids: Iterable[int]) -> None:
         for matter_id in matter_ids:
             self._entries.pop(matter_id, None)
+            self._used.pop(matter_id, None)
 
     async def ensure(
         self, session: AsyncSession, matter_ids: Iterable[int], now: datetime | None = None
