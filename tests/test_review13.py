@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,3 +154,23 @@ async def test_an_entry_read_again_within_a_batch_does_not_vouch_for_older_facts
         with pytest.raises(NotFound):
             await committer.append(jo, _send(kit, "for-sam", "jo-2"), None)
         assert await _events(db, kit.matter.id) == head
+
+
+async def test_the_largest_valid_document_type_and_disclosures_fit_their_bodies(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A label of 200 and a description of 2,000 characters are valid whatever the
+    characters; the body limit is in bytes, and a client may send them as raw
+    UTF-8 (4 bytes for an emoji) or as JSON escapes (12 bytes for one). The same
+    for twenty disclosure labels of 200 characters."""
+    kit = await make_firm()
+    headers = {**kit.auth("admin"), "Content-Type": "application/json"}
+    for i, ascii_only in enumerate((False, True)):
+        body = {"label": f"{i}" + "é" * 199, "description": "\U0001f600" * 2000}
+        raw = json.dumps(body, ensure_ascii=ascii_only).encode()
+        r = await http.post("/api/v1/firm/document-types", content=raw, headers=headers)
+        assert r.status_code == 201, r.text
+    labels = [f"{i:02}" + "\U0001f600" * 198 for i in range(20)]
+    raw = json.dumps({"required_disclosures": labels}).encode()
+    r = await http.patch("/api/v1/firm", content=raw, headers=headers)
+    assert r.status_code == 200, r.text
