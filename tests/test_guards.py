@@ -339,7 +339,11 @@ async def test_a_send_written_alone_is_checked_from_the_database(
     stops Jo seeing the applicants; Jo's next reply, written alone, is refused."""
     committer, _ = worker
 
-    async def write_alone(principal: Any, matter: Matter, send: Send) -> tuple[Any, bool]:
+    async def write_alone(
+        principal: Any, matter: Matter, send: Send, guard: int | None = None
+    ) -> tuple[Any, bool]:
+        # a writer that holds no version (``guard`` ignored): only the fresh
+        # checks of the batch can refuse its send
         [result] = await commit_batch(db, [AppendItem(matter, principal, send)], settings)
         if isinstance(result, Exception):
             raise result

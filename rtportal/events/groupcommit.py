@@ -420,8 +420,8 @@ class GroupCommit:
                 ready.append((request, matter))
         if self.guards is not None:
             # A send written alone (an edit, a delete, an item naming files) is
-            # written outside ``commit_batch``, where no version is compared: its
-            # matter's checks read the database, as they did before Guards.
+            # rare and its writer may hold no version: its matter's checks read the
+            # database (the writers here also hold the version: both, for safety).
             self.guards.forget({m.id for r, m in ready if self._alone(r.send)})
         start = len(failed)
         passed = await self._checked(session, await self._prepared(session, ready, failed), failed)
