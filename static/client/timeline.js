@@ -8,6 +8,7 @@
 // coalesced so a page full of old step events costs at most two.
 
 import { el } from '../shared/dom.js';
+import { coalesced } from '../shared/coalesce.js';
 import { api, ApiError } from '../shared/http.js';
 import { TIMELINE, stepOf } from '../shared/strings.js';
 
@@ -44,9 +45,6 @@ export function timelineView(ref, { onSignedOut = () => {} } = {}) {
   const list = el('ol', 'steps');
   element.append(title, summary, list);
 
-  let loading = false;
-  let again = false;
-
   function render(timeline) {
     const steps = Array.isArray(timeline.steps) ? timeline.steps : [];
     element.hidden = !timeline.shown || steps.length === 0;
@@ -56,25 +54,13 @@ export function timelineView(ref, { onSignedOut = () => {} } = {}) {
     list.replaceChildren(...steps.map((step, i) => stepItem(step, i, current)));
   }
 
-  async function refresh() {
-    if (loading) {
-      again = true;
-      return;
-    }
-    loading = true;
-    try {
-      do {
-        again = false;
-        const body = await api('GET', `/api/v1/matters/${encodeURIComponent(ref)}/timeline`);
-        render(body.timeline);
-      } while (again);
-    } catch (err) {
+  const refresh = coalesced(
+    async () => render((await api('GET', `/api/v1/matters/${encodeURIComponent(ref)}/timeline`)).timeline),
+    (err) => {
       if (err instanceof ApiError && err.status === 401) onSignedOut();
       // Anything else: the timeline stays as it was; the next step event reads again.
-    } finally {
-      loading = false;
-    }
-  }
+    },
+  );
 
   refresh();
   return {

@@ -527,3 +527,19 @@ export const FEED_TYPE = {
   document: 'Document',
   bot: 'Bot card',
 };
+
+/** The document checklist: the client's Documents section (client/documents.js), the staff checklist (staff/checklist.js). */
+export const DOCS = {
+  title: 'Documents', requested: 'Requested of you', provided: 'From the firm', none: 'No documents requested yet.',
+  status: { not_requested: 'Not requested', requested: 'Requested', uploaded: 'Uploaded', accepted: 'Accepted', rejected: 'Rejected', not_shared: 'Not shared', shared: 'Shared' },
+  choose: 'Choose file', upload: 'Upload', uploadAgain: 'Upload again', uploading: 'Uploading…', uploaded: 'Uploaded. The firm will review it.',
+  reason: 'Reason', reasonUnreadable: 'The reason cannot be read on this device.', download: 'Download', noKeys: 'Your keys are not on this device yet: uploads and downloads wait for them.',
+  checklist: 'Document checklist', addType: 'Document type', addToChecklist: 'Add to checklist', addToPortal: 'Add to portal', noTypes: 'The firm has no document types yet.',
+  accept: 'Accept', reject: 'Reject', rejectReason: 'Why is it rejected? The client reads this.', confirmReject: 'Reject with this reason', cancel: 'Cancel', share: 'Share with the client', select: 'Select',
+  errors: { file_too_large: 'The file is too large (at most 5 MB).', portal_quota_exceeded: 'This matter has no room left for files. Ask the firm.', document_accepted: 'Already accepted.', no_clients: 'The matter has no client in the portal yet.' },
+};
+export const requestedOn = (date) => `Requested ${date}`;
+export const fileLabel = (name, n) => name || `File ${n}`;
+export const openRequests = (open, review) => `Open requests: ${open} · awaiting review: ${review}`;
+export const docFailed = (message) => `Not done: ${message}`;
+export const selectDoc = (label) => `Select ${label}`;
