@@ -2,7 +2,9 @@
 feedmodel.js) and their wiring (threadapi.js) under Node's test runner: every
 folding rule of docs/threads.md as a page applies it (threads, replies,
 notes, edits, deletes, tags, receipts, unread, typing; the staff feed's
-filters and live prepend), and the endpoints and frames by their names.
+filters and live prepend), the endpoints and frames by their names, and
+the document checklist's page logic (docitems.js: descriptors, sealed
+reasons, decrypted downloads).
 Node missing is a failure when CI=true."""
 
 from __future__ import annotations
