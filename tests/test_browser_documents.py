@@ -251,6 +251,10 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         if layout == "mobile":
             await fits(client)
 
+        # the matter's log tells of each change in a sentence, its envelope not opened there
+        log = client.locator(f"#matter-{ref} li.event[data-kind=document]")
+        await expect(log.locator(".doc-event").first).to_have_text("Documents requested")
+        assert await log.locator(".message-body").count() == 0
         assert dialogs == []
         assert client_watch.problems == []
         assert staff_watch.problems == []

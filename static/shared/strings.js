@@ -538,6 +538,9 @@ export const DOCS = {
   accept: 'Accept', reject: 'Reject', rejectReason: 'Why is it rejected? The client reads this.', confirmReject: 'Reject with this reason', cancel: 'Cancel', share: 'Share with the client', select: 'Select',
   errors: { file_too_large: 'The file is too large (at most 5 MB).', portal_quota_exceeded: 'This matter has no room left for files. Ask the firm.', document_accepted: 'Already accepted.', no_clients: 'The matter has no client in the portal yet.' },
 };
+const DOC_EVENTS = { requested: 'Documents requested', uploaded: 'A document was uploaded', accepted: 'A document was accepted', rejected: 'A document was rejected', shared: 'The firm shared a document' };
+/** A `document` or `document_shared` event in the matter's log, by its action. */
+export const documentEvent = (action) => DOC_EVENTS[action] || 'Documents changed';
 export const requestedOn = (date) => `Requested ${date}`;
 export const fileLabel = (name, n) => name || `File ${n}`;
 export const openRequests = (open, review) => `Open requests: ${open} · awaiting review: ${review}`;
