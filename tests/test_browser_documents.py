@@ -2,15 +2,19 @@
 
 An end-to-end encrypted matter (the firm's keys set up by its org admin, the
 client invited with the library as a staff browser would, docs/keys.md).
-A staff member, signed in in one browser (approved by the org admin), adds two document types to the
-matter's checklist, selects them and adds them to the portal; the client,
-in another, sees both requested live and uploads a file against each, the
+A staff member, signed in in one browser (approved by the org admin), adds
+documents to the matter's checklist (the matter type's defaults: a passport
+that blocks the next step; then a payslip type and a firm-provided credit
+guide), selects two and adds them to the portal. The client, in another
+browser, sees both requested live, and the passport named on her timeline
+as what stands before the next step; she uploads a file against each, the
 first through a throttled network (the browser's own upload throttling)
-until the test has seen its progress bar part-way, with no sleeps. Staff see
-both uploaded live (the file names decrypted from the upload's envelope),
-reject one with a reason (an envelope sealed in the page); the client reads
-the reason decrypted, as text, and uploads again; staff accept both, and
-share a firm-provided document the client downloads (the same bytes).
+until the test has seen its progress bar part-way, with no sleeps. Staff
+see both uploaded live (file names decrypted from the upload's envelope,
+the passport downloaded: the same bytes), reject the payslip with a reason
+(an envelope sealed in the page); the client reads the reason decrypted, as
+text, and uploads again; staff accept both (the timeline's blocker goes),
+and share the credit guide, which the client downloads (the same bytes).
 
 A document type's label and the rejection's reason hold markup: both show
 as text, no element is made of them, no script runs.
@@ -23,10 +27,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import httpx
 import pytest
 
 from tests import test_browser_feed as feed_test
-from tests.conftest import MakeFirm
+from tests.conftest import FirmKit, MakeFirm
 from tests.support.browserfirm import accept_link
 from tests.support.keyfirm import b64
 from tests.support.logins import give_password, staff_email
@@ -78,6 +83,34 @@ async def shot(page: Any, section: Any, who: str, name: str, layout: str) -> Non
     await page.screenshot(path=str(SHOTS / f"documents-{who}-{name}-{layout}.png"))
 
 
+async def blocking_type(http: httpx.AsyncClient, kit: FirmKit, passport: int) -> None:
+    """A matter type whose defaults hold the passport, blocking step 2; the matter in
+    its first phase (step 1), so the passport stands before the next step."""
+    made = await http.post(
+        "/api/v1/firm/matter-types",
+        json={
+            "name": "Visa",
+            "steps": [{"name": "Documents"}, {"name": "Lodged"}],
+            "phases": [{"name": "Collect", "step": 0}, {"name": "Submit", "step": 1}],
+        },
+        headers=kit.auth("admin"),
+    )
+    assert made.status_code == 201, made.text
+    matter_type = made.json()["matter_type"]
+    put = await http.put(
+        f"/api/v1/firm/matter-types/{matter_type['id']}/documents",
+        json={"documents": [{"type": passport, "blocks_step": 1}]},
+        headers=kit.auth("admin"),
+    )
+    assert put.status_code == 200, put.text
+    moved = await http.post(
+        f"/api/v1/matters/{kit.ref}/phase",
+        json={"phase": matter_type["phases"][0]["id"]},
+        headers=kit.auth("staff"),
+    )
+    assert moved.status_code == 200, moved.text
+
+
 def row(page: Any, ref: str, scope: str, label: str) -> Any:
     return page.locator(f"#{scope}-{ref} li.doc-item").filter(
         has=page.locator(".doc-label", has_text=label)
@@ -100,6 +133,7 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         keys, slug = await e2ee_firm(http, kit, settings)
         contact_id = await _new_contact(http, kit)
         secret, token = await invite_round(http, kit, keys, contact_id, "own_mail")
+        types = {}
         for label, provided in ((PASSPORT, False), (XSS_LABEL, False), ("Credit guide", True)):
             made = await http.post(
                 "/api/v1/firm/document-types",
@@ -107,6 +141,8 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
                 headers=kit.auth("admin"),
             )
             assert made.status_code == 201, made.text
+            types[label] = made.json()["document_type"]["id"]
+        await blocking_type(http, kit, types[PASSPORT])
 
         client_context = await browser.new_context(**LAYOUTS[layout], accept_downloads=True)
         client = await client_context.new_page()
@@ -138,8 +174,11 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         checklist = staff.locator(f"#checklist-{ref}")
         await expect(checklist).to_have_attribute("data-loaded", "1", timeout=WAIT_MS)
 
-        # --- Staff add two types and a firm-provided one, select the two, add to portal.
-        for label in (PASSPORT, XSS_LABEL, "Credit guide"):
+        # --- Staff add the matter type's documents (the passport, which blocks the next
+        # step), another type and a firm-provided one; select two, add them to the portal.
+        await checklist.locator("button.doc-defaults").click()
+        await expect(row(staff, ref, "checklist", PASSPORT)).to_have_count(1, timeout=WAIT_MS)
+        for label in (XSS_LABEL, "Credit guide"):
             await checklist.locator("select.doc-type").select_option(label=label)
             await checklist.locator("button.doc-add").click()
             await expect(row(staff, ref, "checklist", label)).to_have_count(1, timeout=WAIT_MS)
@@ -161,6 +200,11 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         await expect(payslip).to_have_attribute("data-status", "requested", timeout=WAIT_MS)
         await expect(payslip.locator(".doc-label")).to_have_text(XSS_LABEL)
         await expect(passport.locator(".doc-when")).to_contain_text("Requested")
+        # the timeline says what stands before the next step
+        blockers = client.locator(f"#timeline-{ref} .blocking-item")
+        await expect(blockers).to_have_count(1, timeout=WAIT_MS)
+        await expect(blockers).to_have_text("Passport Requested")
+        await shot(client, client.locator(f"#timeline-{ref}"), "client", "requested", layout)
         assert await docs.locator("img, b, script").count() == 0
 
         # --- The first upload crawls (1 MB at 200 kB/s): its bar is seen part-way.
@@ -240,6 +284,7 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         # --- The client sees both accepted and downloads the firm's document.
         await expect(passport).to_have_attribute("data-status", "accepted", timeout=WAIT_MS)
         await expect(payslip).to_have_attribute("data-status", "accepted", timeout=WAIT_MS)
+        await expect(blockers).to_have_count(0, timeout=WAIT_MS)
         shared = row(client, ref, "documents", "Credit guide")
         await expect(shared.locator("button.doc-download")).to_be_visible(timeout=WAIT_MS)
         async with client.expect_download() as got:

@@ -82,7 +82,9 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     label.htmlFor = pick.id;
     const add = actionButton(DOCS.addToChecklist, 'quiet doc-add');
     add.addEventListener('click', () => act(add, () => api('POST', docsPath(ref), { types: [Number(pick.value)] })));
-    adder.replaceChildren(label, pick, add);
+    const defaults = actionButton(DOCS.defaults, 'quiet doc-defaults');
+    defaults.addEventListener('click', () => act(defaults, () => api('POST', docsPath(ref), { from_defaults: true })));
+    adder.replaceChildren(label, pick, add, defaults);
   }
 
   function rejectForm(item, row) {
