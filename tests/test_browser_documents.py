@@ -222,6 +222,17 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
             await fits(client)
         await throttle(network, -1)
         await expect(passport).to_have_attribute("data-status", "uploaded", timeout=WAIT_MS)
+        # a file over the firm's file limit (5 MiB of ciphertext) is refused in its own words
+        await payslip.locator("input[type=file]").set_input_files(
+            {"name": "huge.pdf", "mimeType": "application/pdf", "buffer": b"\0" * (5 << 20)}
+        )
+        await payslip.locator("button.doc-send").click()
+        await expect(payslip.locator(".doc-upload-status")).to_have_text(
+            "Not done: The file is too large (at most 5 MB).", timeout=WAIT_MS
+        )
+        await expect(payslip).to_have_attribute("data-status", "requested")
+        assert [p for p in client_watch.problems if "413" in p and p.endswith("/files")]
+        client_watch.problems[:] = [p for p in client_watch.problems if "413" not in p]
         await payslip.locator("input[type=file]").set_input_files(
             {
                 "name": "payslip <i>nov</i>.pdf",

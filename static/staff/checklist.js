@@ -189,6 +189,8 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     const review = items.filter((i) => !i.provided && i.status === 'uploaded').length;
     count.textContent = openRequests(open, review);
     count.dataset.open = String(open);
+    count.hidden = items.length === 0;
+    request.hidden = !items.some((i) => i.status === 'not_requested');
     for (const id of [...selected]) if (!items.some((i) => i.id === id && i.status === 'not_requested')) selected.delete(id);
     request.disabled = selected.size === 0;
     await descriptors.open((id) => (items.find((i) => i.id === id) || {}).thread);
