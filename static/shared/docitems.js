@@ -37,8 +37,12 @@ export function errorText(err) {
  */
 export async function openReason(keyring, ref, item) {
   if (!keyring || !item.reason) return null;
-  const r = await keyring.open(ref, item.thread, item.reason, { seq: `reason-${item.id}-${item.round}` });
-  return r.ok ? r.body.text : null;
+  try {
+    const r = await keyring.open(ref, item.thread, item.reason, { seq: `reason-${item.id}-${item.round}` });
+    return r.ok ? r.body.text : null;
+  } catch {
+    return null; // the keys could not be read (network): the row says it cannot be read, the rest renders
+  }
 }
 
 /**
@@ -73,7 +77,13 @@ export class Descriptors {
         still.push(event);
         continue;
       }
-      const r = await this.keyring.open(this.ref, thread, event.blob, { seq: event.seq ?? event.cursor });
+      let r;
+      try {
+        r = await this.keyring.open(this.ref, thread, event.blob, { seq: event.seq ?? event.cursor });
+      } catch {
+        still.push(event); // the keys could not be read (network): tried again on the next read
+        continue;
+      }
       if (!r.ok) continue;
       event.payload.files.forEach((id, i) => {
         if (r.body.attachments[i]) this.byFile.set(id, r.body.attachments[i]);

@@ -534,6 +534,7 @@ export const DOCS = {
   status: { not_requested: 'Not requested', requested: 'Requested', uploaded: 'Uploaded', accepted: 'Accepted', rejected: 'Rejected', not_shared: 'Not shared', shared: 'Shared' },
   choose: 'Choose file', upload: 'Upload', uploadAgain: 'Upload again', uploading: 'Uploading…', uploaded: 'Uploaded. The firm will review it.',
   reason: 'Reason', reasonUnreadable: 'The reason cannot be read on this device.', download: 'Download', noKeys: 'Your keys are not on this device yet: uploads and downloads wait for them.',
+  staffNoKeys: 'This device has no keys yet: rejecting, sharing and downloads wait for them.',
   blocking: 'Before the next step, the firm needs:', defaults: 'Add the matter type’s documents',
   checklist: 'Document checklist', addType: 'Document type', addToChecklist: 'Add to checklist', addToPortal: 'Add to portal', noTypes: 'The firm has no document types yet.',
   accept: 'Accept', reject: 'Reject', rejectReason: 'Why is it rejected? The client reads this.', confirmReject: 'Reject with this reason', cancel: 'Cancel', share: 'Share with the client', select: 'Select',

@@ -37,6 +37,7 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
   const status = el('p', 'form-status');
   status.setAttribute('aria-live', 'polite');
   element.append(title, count, adder, list, request, status);
+  if (!keyring) element.append(el('p', 'key-notice', DOCS.staffNoKeys));
   const descriptors = new Descriptors(keyring, ref);
   const selected = new Set();
 
@@ -169,7 +170,7 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
       accept.addEventListener('click', () => act(accept, () => api('POST', docsPath(ref, `/${enc(item.id)}/accept`), {})));
       actions.append(accept);
     }
-    if (!item.provided && (item.status === 'uploaded' || item.status === 'accepted')) {
+    if (keyring && !item.provided && (item.status === 'uploaded' || item.status === 'accepted')) {
       const reject = actionButton(DOCS.reject, 'quiet doc-reject');
       reject.addEventListener('click', () => row.querySelector('.doc-reject-form') || rejectForm(item, row));
       actions.append(reject);

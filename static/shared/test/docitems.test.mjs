@@ -123,3 +123,23 @@ test('a download is decrypted against its descriptor; a changed blob is refused'
   globalThis.fetch = async () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no' } }), { status: 404 });
   await assert.rejects(downloadDocumentFile('M1', 'f/1', descriptor), (err) => err.code === 'not_found');
 });
+
+test('keys that cannot be read leave the reason unread and the descriptors waiting', async () => {
+  const kr = fakeKeyring();
+  let fail = true;
+  const open = kr.open.bind(kr);
+  kr.open = async (...args) => {
+    if (fail) throw Object.assign(new Error('offline'), { name: 'ApiError', code: 'network' });
+    return open(...args);
+  };
+  assert.equal(await openReason(kr, 'M1', { id: 'i', thread: 't', round: 1, reason: 'R' }), null);
+  const d = new Descriptors(kr, 'M1');
+  d.learn({ kind: 'document_shared', seq: 7, blob: 'S', payload: { items: ['i'], files: ['f'] } });
+  assert.equal(await d.open(() => 't'), false);
+  assert.equal(d.waiting.length, 1);
+  fail = false;
+  kr.open = async () => ({ ok: true, body: { attachments: [{ name: 'guide.pdf' }] } });
+  assert.equal(await d.open(() => 't'), true);
+  assert.equal(d.byFile.get('f').name, 'guide.pdf');
+  assert.equal(d.waiting.length, 0);
+});
