@@ -12,7 +12,7 @@ import { el } from '../shared/dom.js';
 import { coalesced } from '../shared/coalesce.js';
 import { ApiError, api } from '../shared/http.js';
 import { formatTime } from '../shared/format.js';
-import { Descriptors, docsPath, documentEvents, errorText, fileList, openReason, sendFiles, statusBadge } from '../shared/docitems.js';
+import { Descriptors, docsPath, documentEvents, errorText, fileList, filePicker, openReason, sendFiles, statusBadge } from '../shared/docitems.js';
 import { DOCS, requestedOn } from '../shared/strings.js';
 
 const UPLOADABLE = new Set(['requested', 'rejected', 'uploaded']);
@@ -42,12 +42,8 @@ export function documentsView(ref, { keyring = null, onSignedOut = () => {} } = 
 
   function uploadControl(row, current) {
     const box = el('div', 'doc-upload');
-    const input = el('input', 'doc-file-input');
-    input.type = 'file';
-    input.multiple = true;
-    input.id = `doc-file-${row.dataset.item}`;
-    const label = el('label', 'doc-file-label', DOCS.choose);
-    label.htmlFor = input.id;
+    const picker = filePicker(`doc-file-${row.dataset.item}`, DOCS.choose);
+    const input = picker.input;
     const send = el('button', 'button doc-send', DOCS.upload);
     send.type = 'button';
     send.disabled = true;
@@ -66,7 +62,7 @@ export function documentsView(ref, { keyring = null, onSignedOut = () => {} } = 
       try {
         await sendFiles(ref, keyring, current(), '/upload', input.files, progress);
         status.textContent = DOCS.uploaded;
-        input.value = '';
+        picker.clear();
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) onSignedOut();
         status.textContent = errorText(err);
@@ -78,7 +74,7 @@ export function documentsView(ref, { keyring = null, onSignedOut = () => {} } = 
         refresh();
       }
     });
-    box.append(label, input, send, progress, status);
+    box.append(picker.box, send, progress, status);
     return box;
   }
 

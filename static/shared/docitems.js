@@ -104,6 +104,34 @@ export function documentEvents(descriptors, refresh) {
   };
 }
 
+/**
+ * A file chooser: the native input hidden from the eye only (keyboards and
+ * screen readers still reach it), its label drawn as a button, the chosen
+ * files' names as text. `clear()` after a send.
+ */
+export function filePicker(id, text) {
+  const input = el('input', 'doc-file-input visually-hidden');
+  input.type = 'file';
+  input.multiple = true;
+  input.id = id;
+  const label = el('label', 'button quiet doc-file-label', text);
+  label.htmlFor = id;
+  const chosen = el('span', 'doc-chosen');
+  input.addEventListener('change', () => {
+    chosen.textContent = [...input.files].map((f) => f.name).join(', ');
+  });
+  const box = el('span', 'doc-picker');
+  box.append(input, label, chosen);
+  return {
+    box,
+    input,
+    clear() {
+      input.value = '';
+      chosen.textContent = '';
+    },
+  };
+}
+
 /** Hand `blob` to the browser as a download named `name` (never opened as a page). */
 function save(blob, name) {
   const a = el('a');

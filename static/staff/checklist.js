@@ -12,7 +12,7 @@ import { el } from '../shared/dom.js';
 import { coalesced } from '../shared/coalesce.js';
 import { ApiError, api } from '../shared/http.js';
 import { formatTime } from '../shared/format.js';
-import { Descriptors, docsPath, documentEvents, errorText, fileList, openReason, postSealed, sendFiles, statusBadge } from '../shared/docitems.js';
+import { Descriptors, docsPath, documentEvents, errorText, fileList, filePicker, openReason, postSealed, sendFiles, statusBadge } from '../shared/docitems.js';
 import { DOCS, openRequests, requestedOn, selectDoc } from '../shared/strings.js';
 
 const enc = encodeURIComponent;
@@ -111,11 +111,8 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
   }
 
   function shareControl(item, row) {
-    const input = el('input', 'doc-file-input');
-    input.type = 'file';
-    input.multiple = true;
-    input.id = `doc-share-${item.id}`;
-    input.setAttribute('aria-label', DOCS.choose);
+    const picker = filePicker(`doc-share-${item.id}`, DOCS.choose);
+    const input = picker.input;
     const progress = el('progress', 'doc-progress');
     progress.hidden = true;
     const go = actionButton(DOCS.share, 'doc-share');
@@ -125,7 +122,7 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
       return act(go, async () => {
         try {
           await sendFiles(ref, keyring, item, '/share', input.files, progress);
-          input.value = '';
+          picker.clear();
         } finally {
           delete row.dataset.busy;
           progress.hidden = true;
@@ -133,7 +130,7 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
       });
     });
     const box = el('div', 'doc-upload');
-    box.append(input, go, progress);
+    box.append(picker.box, go, progress);
     return box;
   }
 
