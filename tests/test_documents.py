@@ -326,6 +326,35 @@ async def test_concurrent_decisions_write_one_event(
     assert claimed == [f"doc.{item}"]
 
 
+async def test_concurrent_renames_to_one_label_never_fail_with_500(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Two admins rename two types to the same label at once: one wins, the
+    other gets ``duplicate_label`` (the firm's row orders them), never the
+    unique index's error as a 500."""
+    kit = await make_firm()
+    ids = []
+    for label in ("Payslip", "Bank statement"):
+        made = await http.post(
+            "/api/v1/firm/document-types", json={"label": label}, headers=kit.auth("admin")
+        )
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["document_type"]["id"])
+    answers = await asyncio.gather(
+        *(
+            http.patch(
+                f"/api/v1/firm/document-types/{i}",
+                json={"label": "Income proof"},
+                headers=kit.auth("admin"),
+            )
+            for i in ids
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 400)
+    assert refused.json()["error"]["details"]["reason"] == "duplicate_label"
+
+
 async def test_a_checklist_is_bounded_and_archived_types_stay_out(
     http: httpx.AsyncClient, make_firm: MakeFirm
 ) -> None:

@@ -7,6 +7,7 @@ membership's expiry ends what was remembered without any row changing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -20,10 +21,11 @@ from rtportal.db.models import Invite, Matter, MatterMember, utcnow
 from rtportal.db.models_keys import KeyCert, KeyManifest
 from rtportal.errors import NotFound
 from rtportal.events.batch import AppendItem
-from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.groupcommit import GroupCommit, WriteAlone
 from rtportal.events.guards import MISSING, GuardMoved, Guards
 from rtportal.events.log import commit_batch
 from rtportal.events.send import Send
+from rtportal.files.attach import names_files
 from rtportal.keys import envelopes
 from rtportal.realtime.broker import from_url as broker_from_url
 from rtportal.realtime.hub import Hub
@@ -239,9 +241,12 @@ async def _another_worker_sets_see_applicants(
         await other.close()
 
 
-@pytest.fixture
-async def worker(db: Database, settings: Settings) -> AsyncIterator[tuple[GroupCommit, Guards]]:
-    """A worker's group commit wired as the app wires it (remembering checks)."""
+@asynccontextmanager
+async def wired_worker(
+    db: Database, settings: Settings, alone: WriteAlone | None = None
+) -> AsyncIterator[tuple[GroupCommit, Guards]]:
+    """A worker's group commit wired as the app wires it (remembering checks);
+    ``alone``: its writer of edits, deletes and items naming files."""
     broker = broker_from_url("memory://")
     hub = Hub(db, broker, settings, ACCESS_QUERIES)
     await hub.start()
@@ -255,6 +260,9 @@ async def worker(db: Database, settings: Settings) -> AsyncIterator[tuple[GroupC
         envelopes.CHECKED_KINDS,
         items.Preparer(guards=guards),
         items.ITEM_SEND_KINDS | items.ACT_KINDS,
+        alone,
+        items.ACT_KINDS if alone is not None else frozenset(),
+        names_files if alone is not None else None,
         guards=guards,
     )
     try:
@@ -262,6 +270,12 @@ async def worker(db: Database, settings: Settings) -> AsyncIterator[tuple[GroupC
     finally:
         await hub.stop()
         await broker.close()
+
+
+@pytest.fixture
+async def worker(db: Database, settings: Settings) -> AsyncIterator[tuple[GroupCommit, Guards]]:
+    async with wired_worker(db, settings) as wired:
+        yield wired
 
 
 async def test_a_change_by_another_worker_is_never_missed(
@@ -314,3 +328,38 @@ async def test_a_refusal_is_never_made_from_what_a_change_ended(
     await _another_worker_sets_see_applicants(settings, kit, jo.id, True)
     event, created, _ = await committer.append(jo, _send(kit, "for-sam", "jo-2"), None)
     assert created and event.payload["thread"] == "for-sam"
+
+
+async def test_a_send_written_alone_is_checked_from_the_database(
+    db: Database, settings: Settings, make_firm: MakeFirm, worker: tuple[GroupCommit, Guards]
+) -> None:
+    """A send written in a transaction of its own (an item naming files, an edit)
+    is written where no version is compared: the worker's memory must not decide
+    it. Jo's replies in Sam's thread are remembered as allowed; another worker
+    stops Jo seeing the applicants; Jo's next reply, written alone, is refused."""
+    committer, _ = worker
+
+    async def write_alone(
+        principal: Any, matter: Matter, send: Send, guard: int | None = None
+    ) -> tuple[Any, bool]:
+        # a writer that holds no version (``guard`` ignored): only the fresh
+        # checks of the batch can refuse its send
+        [result] = await commit_batch(db, [AppendItem(matter, principal, send)], settings)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    committer.alone = write_alone
+    committer.alone_if = lambda send: (send.client_id or "").startswith("alone")
+    kit = await make_firm()
+    sam, _ = await kit.add_contact("Sam", matter=kit.matter)
+    jo = kit.contact
+    opener = Send(kit.ref, "message", "portal", {"thread": "for-sam", "to": [sam.id]}, b"o", "o1")
+    await committer.append(kit.staff, opener, None)
+    await committer.append(jo, _send(kit, "for-sam", "jo-1"), None)
+    await committer.append(jo, _send(kit, "for-sam", "alone-1"), None)
+    await _another_worker_sets_see_applicants(settings, kit, jo.id, False)
+    head = await _events(db, kit.matter.id)
+    with pytest.raises(NotFound):
+        await committer.append(jo, _send(kit, "for-sam", "alone-2"), None)
+    assert await _events(db, kit.matter.id) == head

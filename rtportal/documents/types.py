@@ -141,6 +141,10 @@ async def update_type(
 ) -> DocumentType:
     row = await get_type(session, firm_id, type_id)
     if change.label is not None and change.label != row.label:
+        # The firm's row serialises renames with creations and each other, so the
+        # label check holds until commit (two admins renaming to one label: the
+        # second gets ``label_taken``, never the unique index's error).
+        await session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update())
         await _check_label(session, firm_id, change.label, row.id)
         row.label = change.label
     if change.description is not None:

@@ -80,10 +80,12 @@ class Prepare(Protocol):
 class WriteAlone(Protocol):
     """Write one prepared send in a transaction of its own (edits and deletes,
     ``rtportal.threads.acts.ActWriter``): ``(event, created)`` once committed;
-    an ``RtPortalError`` refuses it. Published with its batch."""
+    an ``RtPortalError`` refuses it. Published with its batch. ``guard``: the
+    matter's version its checks remembered facts at; the write holds to it
+    (``rtportal.events.guards.hold`` after the matter's lock: ``GuardMoved``)."""
 
     def __call__(
-        self, principal: Principal, matter: Matter, send: Send, /
+        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
     ) -> Awaitable[tuple[StoredEvent, bool]]: ...
 
 
@@ -321,7 +323,8 @@ class GroupCommit:
 
         ``GuardMoved`` (a matter changed since what its checks remembered): the
         batch wrote nothing; its matters are forgotten and it is checked and
-        written once more (``again``), from fresh reads."""
+        written once more (``again``), from fresh reads. Moved again: the sends of
+        those matters fail (``unavailable``), the others are written."""
         mark = len(failed)
         try:
             ready: list[tuple[_Request, Matter]]
@@ -333,7 +336,9 @@ class GroupCommit:
                     ready = await self._ready(session, batch, failed)
             else:
                 ready = [(r, r.matter) for r in batch if r.matter is not None]
+            # Held to the versions their checks read, like the batch's items.
             alone = [(r, m) for r, m in ready if self._alone(r.send)]
+            guards = [self._guard(r, m) for r, m in alone]
             if alone:
                 ready = [(r, m) for r, m in ready if not self._alone(r.send)]
             items = [
@@ -346,19 +351,27 @@ class GroupCommit:
             try:
                 results = await commit_batch(self.db, items, self.settings)
             except GuardMoved as moved:
-                if again or self.guards is None:
+                if self.guards is None:
                     raise
                 self.guards.forget(moved.matter_ids)
                 del failed[mark:]
-                await self._write(batch, done, failed, again=True)
+                if again:
+                    # Moved again since the fresh reads: those matters' sends answer
+                    # ``unavailable``, the other matters' are written without them
+                    # (a matter changing all the time holds up only its own sends).
+                    held = {id(r) for r, m in ready + alone if m.id in moved.matter_ids}
+                    failed.extend((r, moved) for r in batch if id(r) in held)
+                    batch = [r for r in batch if id(r) not in held]
+                if batch:
+                    await self._write(batch, done, failed, again=True)
                 return
             for (request, matter), outcome in zip(ready, results, strict=True):
                 if isinstance(outcome, RtPortalError):
                     failed.append((request, outcome))  # wrote nothing for it
                 else:
                     done.append((request, outcome[0], outcome[1], matter))
-            for request, matter in alone:
-                await self._write_alone(request, matter, done, failed)
+            for (request, matter), guard in zip(alone, guards, strict=True):
+                await self._write_alone(request, matter, guard, done, failed, again=again)
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):
@@ -374,7 +387,7 @@ class GroupCommit:
         kind = request.send.kind
         if kind not in self.prepare_kinds and kind not in self.check_kinds:
             return None
-        return self.guards.version(matter.id)
+        return self.guards.checked_at(matter.id)
 
     def _reads_first(self, batch: list[_Request]) -> bool:
         """Does anything in ``batch`` need a read before the write?"""
@@ -386,6 +399,8 @@ class GroupCommit:
     ) -> list[tuple[_Request, Matter]]:
         """The sends of ``batch`` that may be written, each with its matter, as
         ``prepare`` made them; the refused go to ``failed``."""
+        if self.guards is not None:
+            self.guards.begin()
         checked: dict[int, Matter] = {}
         for request in batch:
             if request.matter is None:
@@ -403,6 +418,11 @@ class GroupCommit:
             matter = request.matter or checked.get(id(request))
             if matter is not None:
                 ready.append((request, matter))
+        if self.guards is not None:
+            # A send written alone (an edit, a delete, an item naming files) is
+            # rare and its writer may hold no version: its matter's checks read the
+            # database (the writers here also hold the version: both, for safety).
+            self.guards.forget({m.id for r, m in ready if self._alone(r.send)})
         start = len(failed)
         passed = await self._checked(session, await self._prepared(session, ready, failed), failed)
         if self.guards is None or len(failed) == start:
@@ -412,7 +432,7 @@ class GroupCommit:
         # refused send, so its matter is read afresh and the batch checked again.
         refused = {id(request) for request, _ in failed[start:]}
         doubtful = {
-            m.id for r, m in ready if id(r) in refused and self.guards.version(m.id) is not None
+            m.id for r, m in ready if id(r) in refused and self.guards.checked_at(m.id) is not None
         }
         if not doubtful:
             return passed
@@ -441,13 +461,27 @@ class GroupCommit:
         return passed
 
     async def _write_alone(
-        self, request: _Request, matter: Matter, done: list[_Done], failed: list[_Failed]
+        self,
+        request: _Request,
+        matter: Matter,
+        guard: int | None,
+        done: list[_Done],
+        failed: list[_Failed],
+        *,
+        again: bool,
     ) -> None:
         """One send through ``alone``, after the batch's commit: its failure is its own
-        (never the batch's, which is committed and must not be retried)."""
+        (never the batch's, which is committed and must not be retried). Its matter
+        moved since its checks (``GuardMoved``): checked and written once more, alone."""
         assert self.alone is not None
         try:
-            event, created = await self.alone(request.principal, matter, request.send)
+            event, created = await self.alone(request.principal, matter, request.send, guard)
+        except GuardMoved as moved:
+            if again or self.guards is None:
+                failed.append((request, moved))
+            else:
+                self.guards.forget(moved.matter_ids)
+                await self._write([request], done, failed, again=True)
         except RtPortalError as err:
             failed.append((request, err))
         except Exception as err:

@@ -11,8 +11,11 @@ write (``AppendItem.guard``). The write compares it with the matter's
 current version in its own transaction, under the matter's row lock, and
 refuses the whole batch with ``GuardMoved`` if any differs; the group commit
 then forgets those matters and checks the batch again from the database
-(once). So a remembered fact is never trusted past a change, whichever
-process made the change, and the check and the write are one step.
+(once). A send written alone (an item naming files, an edit, a delete:
+its own transaction after the batch's) carries the version too and its
+writer holds it after the matter's lock (``hold``). So a remembered fact is
+never trusted past a change, whichever process made the change, and the
+check and the write are one step.
 
 Time moves facts too: a membership past its ``expires_at`` is no longer
 live, with no row changing. A matter's entry therefore holds until the
@@ -37,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.db.models import Matter, MatterMember, utcnow
 from rtportal.errors import Unavailable
 
-__all__ = ["MISSING", "GuardMoved", "Guards"]
+__all__ = ["MISSING", "GuardMoved", "Guards", "hold"]
 
 MISSING: Any = object()
 """``Guards.fact``'s answer when nothing current is remembered."""
@@ -77,6 +80,18 @@ class _Entry:
     facts: dict[Any, Any] = field(default_factory=dict)
 
 
+async def hold(session: AsyncSession, matter_id: int, guard: int | None) -> None:
+    """A send written alone (its own transaction, after its batch's): refuse it with
+    ``GuardMoved`` if the matter's version is no longer ``guard``, the version its
+    checks read remembered facts at. Call it after the matter's row lock, in the
+    write's transaction: then no change can come between it and the commit."""
+    if guard is None:
+        return
+    version = await session.scalar(select(_M.access_version).where(_M.id == matter_id))
+    if version is None or int(version) != guard:
+        raise GuardMoved([matter_id])
+
+
 class Guards:
     """One worker's facts about its matters, each valid for one ``access_version``."""
 
@@ -84,6 +99,20 @@ class Guards:
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._max = max_matters
         self.reads = 0  # version reads done (for tests and diagnostics)
+        # Per matter, the version of the first fact the batch being checked used.
+        # Not ``version()`` at write time: an entry may end (its expiry, the LRU
+        # bound) and be read again at a newer version within one batch's checks,
+        # after an earlier check used a fact of the old one.
+        self._used: dict[int, int] = {}
+
+    def begin(self) -> None:
+        """A new batch's checks start: nothing used yet."""
+        self._used.clear()
+
+    def checked_at(self, matter_id: int) -> int | None:
+        """The version the batch's checks used the matter's facts at (``None``: none
+        used): what the write must find unchanged."""
+        return self._used.get(matter_id)
 
     def version(self, matter_id: int) -> int | None:
         """The version the matter's facts were read at (``None``: nothing read)."""
@@ -95,6 +124,7 @@ class Guards:
         entry = self._current(matter_id, now)
         if entry is None:
             return MISSING
+        self._used.setdefault(matter_id, entry.version)
         return entry.facts.get(key, MISSING)
 
     def remember(self, matter_id: int, key: Any, value: Any) -> None:
@@ -104,10 +134,12 @@ class Guards:
         entry = self._entries.get(matter_id)
         if entry is not None:
             entry.facts[key] = value
+            self._used.setdefault(matter_id, entry.version)
 
     def forget(self, matter_ids: Iterable[int]) -> None:
         for matter_id in matter_ids:
             self._entries.pop(matter_id, None)
+            self._used.pop(matter_id, None)
 
     async def ensure(
         self, session: AsyncSession, matter_ids: Iterable[int], now: datetime | None = None

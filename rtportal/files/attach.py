@@ -23,6 +23,7 @@ from rtportal.db import Database
 from rtportal.db.models import Matter, StoredFile
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import WriteAlone
+from rtportal.events.guards import hold
 from rtportal.events.send import Send
 from rtportal.files.quota import lock_matter
 from rtportal.files.rows import MAX_FILES, claim, distinct_ids, valid_file_id
@@ -66,10 +67,10 @@ class AttachWriter:
         self.acts = acts
 
     async def __call__(
-        self, principal: Principal, matter: Matter, send: Send
+        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
     ) -> tuple[StoredEvent, bool]:
         if send.kind in ACT_KINDS:
-            event, created = await self.acts(principal, matter, send)
+            event, created = await self.acts(principal, matter, send, guard)
             if created and send.kind == "delete":
                 await self._drop_files(matter.id, str(send.payload.get("item")))
             return event, created
@@ -77,6 +78,7 @@ class AttachWriter:
         item = str(send.payload.get("item"))
         async with self.db.write() as session:
             await lock_matter(session, matter.id)
+            await hold(session, matter.id, guard)  # its checks' remembered facts still hold
             await claim(session, principal, matter.id, files, item)  # refused: rolled back
             return await append_send(session, principal, matter, send, self.settings)
 

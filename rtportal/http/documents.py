@@ -38,7 +38,9 @@ from rtportal.timeline.types import get_type
 
 __all__ = ["routes"]
 
-_TYPE_BODY = 8 * 1024  # a label and a description of 2,000 characters
+# A label of 200 and a description of 2,000 characters, which are code points:
+# up to 12 bytes each in the body (an emoji as two JSON escapes), 4 when parsed.
+_TYPE_BODY = 32 * 1024
 _DEFAULTS_BODY = 8 * 1024  # 50 entries
 _SMALL_BODY = 4 * 1024  # 50 ids
 # An envelope as base64url plus the file ids and field names.
