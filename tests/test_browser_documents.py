@@ -228,7 +228,8 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         )
         await payslip.locator("button.doc-send").click()
         await expect(payslip.locator(".doc-upload-status")).to_have_text(
-            "Not done: The file is too large (at most 5 MB).", timeout=WAIT_MS
+            "Not done: A file is too large to send. Send a smaller file, or split it.",
+            timeout=WAIT_MS,
         )
         await expect(payslip).to_have_attribute("data-status", "requested")
         assert [p for p in client_watch.problems if "413" in p and p.endswith("/files")]

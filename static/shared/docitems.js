@@ -2,15 +2,16 @@
 // a checklist item (docs/documents.md): its status badge, its sealed parts
 // (a rejection's reason, an upload's or a share's file descriptors) opened
 // with the keyring, envelopes sealed into the item's own thread, its files
-// with their downloads. Text from the server or an envelope goes in as
+// with their downloads. Files are encrypted, uploaded and downloaded by the
+// attachments' own module (attachfile.js), as a thread's attachments are. Text from the server or an envelope goes in as
 // textContent only (dom.js).
 
 import { b64url } from '../crypto/bytes.js';
-import { downloadDocumentFile, uploadDocumentFile } from '../client/docupload.js';
+import { downloadFile, encryptFile, safeFileName, uploadBlob } from './attachfile.js';
 import { el } from './dom.js';
 import { ApiError, api } from './http.js';
 import { VIS } from './keyring.js';
-import { DOCS, docFailed, fileLabel } from './strings.js';
+import { DOCS, FILES, docFailed, fileLabel } from './strings.js';
 
 const enc = encodeURIComponent;
 
@@ -27,7 +28,7 @@ export function statusBadge(item) {
 /** An API error as a line of text (the stable code's own words when there are some). */
 export function errorText(err) {
   const code = err && ((err.details && err.details.reason) || err.code);
-  return docFailed(DOCS.errors[code] || (err && err.message) || String(err));
+  return docFailed(DOCS.errors[code] || FILES[code] || (err && err.message) || String(err));
 }
 
 /**
@@ -136,7 +137,7 @@ export function filePicker(id, text) {
 function save(blob, name) {
   const a = el('a');
   a.href = URL.createObjectURL(blob);
-  a.download = String(name || 'document').replace(/[\u0000-\u001f\u007f/\\]/g, '_'); // eslint-disable-line no-control-regex
+  a.download = safeFileName(name, FILES.defaultName);
   document.body.append(a);
   a.click();
   a.remove();
@@ -158,7 +159,7 @@ export function fileList(ref, item, descriptors, status) {
       get.addEventListener('click', async () => {
         get.disabled = true;
         try {
-          save(await downloadDocumentFile(ref, f.id, d), d.name);
+          save(await downloadFile(ref, f.id, d), d.name);
         } catch (err) {
           status.textContent = errorText(err);
         } finally {
@@ -205,12 +206,13 @@ export async function sendFiles(ref, keyring, item, tail, files, progress) {
   progress.hidden = false;
   const done = [];
   for (const [i, file] of list.entries()) {
-    done.push(
-      await uploadDocumentFile(ref, file, (n, total) => {
-        sent[i] = total ? (n / total) * sizes[i] : 0;
-        progress.value = Math.min(progress.max, sent.reduce((a, b) => a + b, 0));
-      }),
-    );
+    const { blob, descriptor } = await encryptFile(file);
+    const onProgress = (n, total) => {
+      sent[i] = total ? (n / total) * sizes[i] : 0;
+      progress.value = Math.min(progress.max, sent.reduce((a, b) => a + b, 0));
+    };
+    const answer = await uploadBlob(ref, blob, descriptor.ct_sha256, { onProgress });
+    done.push({ id: answer.id, descriptor });
   }
   return postSealed(ref, keyring, item, tail, { attachments: done.map((d) => d.descriptor) }, (blob) => ({
     files: done.map((d) => d.id),

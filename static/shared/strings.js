@@ -434,7 +434,7 @@ export const DOCS = {
   blocking: 'Before the next step, the firm needs:', defaults: 'Add the matter type’s documents',
   checklist: 'Document checklist', addType: 'Document type', addToChecklist: 'Add to checklist', addToPortal: 'Add to portal', noTypes: 'The firm has no document types yet.',
   accept: 'Accept', reject: 'Reject', rejectReason: 'Why is it rejected? The client reads this.', confirmReject: 'Reject with this reason', cancel: 'Cancel', share: 'Share with the client', select: 'Select',
-  errors: { file_too_large: 'The file is too large (at most 5 MB).', portal_quota_exceeded: 'This matter has no room left for files. Ask the firm.', document_accepted: 'Already accepted.', no_clients: 'The matter has no client in the portal yet.', no_matter_type: 'The matter has no matter type yet.' },
+  errors: { document_accepted: 'Already accepted.', no_clients: 'The matter has no client in the portal yet.', no_matter_type: 'The matter has no matter type yet.' },
 };
 const DOC_EVENTS = { requested: 'Documents requested', uploaded: 'A document was uploaded', accepted: 'A document was accepted', rejected: 'A document was rejected', shared: 'The firm shared a document' };
 /** A `document` or `document_shared` event in the matter's log, by its action. */

@@ -1,14 +1,12 @@
 // The document checklist's page logic without a page (static/shared/docitems.js,
-// coalesce.js, client/docupload.js's download): descriptors matched to file
-// ids by position once the item's thread is known, envelopes sealed into the
-// item's thread and sealed again on stale_epoch, a reason opened in its own
-// replay slot, reads coalesced, a download decrypted and checked against its
-// descriptor. The keyring is a recording stand-in; the crypto is the real one.
+// coalesce.js): descriptors matched to file ids by position once the item's
+// thread is known, envelopes sealed into the item's thread and sealed again on
+// stale_epoch, a reason opened in its own replay slot, reads coalesced. The
+// keyring is a recording stand-in. (Files go through attachfile.js, tested
+// in attachfile.test.mjs.)
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { encryptAttachment } from '../../crypto/attachment.js';
-import { downloadDocumentFile } from '../../client/docupload.js';
 import { coalesced } from '../coalesce.js';
 import { Descriptors, openReason, postSealed } from '../docitems.js';
 import { setCsrfToken } from '../http.js';
@@ -101,27 +99,6 @@ test('an envelope is sealed into the item thread, and sealed again after stale_e
   assert.equal(calls[1].path, '/api/v1/matters/M%201/documents/i%2F1/reject');
   assert.deepEqual(calls[1].body, { reason: 'AQIDAg' });
   assert.equal(calls[1].csrf, 't');
-});
-
-test('a download is decrypted against its descriptor; a changed blob is refused', async () => {
-  const plain = new TextEncoder().encode('<svg onload=alert(1)> credit guide');
-  const { attId, fk, blob, ctSha256, size } = await encryptAttachment(plain);
-  const descriptor = { att_id: attId, fk, ct_sha256: ctSha256, size, name: 'guide.svg', mime: 'image/svg+xml' };
-  let served = blob;
-  const paths = [];
-  globalThis.fetch = async (path) => {
-    paths.push(path);
-    return new Response(served, { status: 200 });
-  };
-  const got = await downloadDocumentFile('M1', 'f/1', descriptor);
-  assert.equal(got.type, 'application/octet-stream'); // never the descriptor's type
-  assert.deepEqual(new Uint8Array(await got.arrayBuffer()), plain);
-  assert.equal(paths[0], '/api/v1/matters/M1/files/f%2F1');
-  served = blob.slice();
-  served[served.length - 1] ^= 1;
-  await assert.rejects(downloadDocumentFile('M1', 'f/1', descriptor), (err) => err.code === 'crypto_attachment');
-  globalThis.fetch = async () => new Response(JSON.stringify({ error: { code: 'not_found', message: 'no' } }), { status: 404 });
-  await assert.rejects(downloadDocumentFile('M1', 'f/1', descriptor), (err) => err.code === 'not_found');
 });
 
 test('keys that cannot be read leave the reason unread and the descriptors waiting', async () => {
