@@ -106,7 +106,12 @@ def _string_tables() -> dict[str, set[str]]:
     text = STRINGS.read_text()
     tables: dict[str, set[str]] = {}
     for match in re.finditer(r"^export const ([A-Z_]+) = \{\n(.*?)^\};", text, re.M | re.S):
-        keys = re.findall(r"^  (?:'([^']+)'|([A-Za-z_][A-Za-z0-9_]*)):", match.group(2), re.M)
+        body = match.group(2)
+        # A nested table's keys are not the table's own: drop its braces' contents.
+        while (flat := re.sub(r"\{[^{}]*\}", "{}", body)) != body:
+            body = flat
+        # Keys open a line ("  key:") or follow a comma on it ("..., key:").
+        keys = re.findall(r"(?:^  |, )(?:'([^']+)'|([A-Za-z_][A-Za-z0-9_]*)):", body, re.M)
         tables[match.group(1)] = {quoted or bare for quoted, bare in keys}
     return tables
 

@@ -144,6 +144,13 @@ def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         sqlite_pragmas(cursor)
+        if not immediate:
+            # The reader engine's connections never write: a write there would
+            # upgrade a read snapshot, which SQLite refuses at once ("database is
+            # locked", no busy wait) whenever another write committed since the
+            # snapshot began - a failure only under concurrency. Refused always,
+            # it is found by any test that takes the path.
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
