@@ -50,6 +50,7 @@ TABLES = {
     "timeline_steps",
     "phases",
     "files",
+    "reviews",
 }
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "Phase",
     "ReadMark",
     "RecoveryCode",
+    "Review",
     "StaffUser",
     "StoredFile",
     "Tag",
@@ -131,6 +132,12 @@ class Firm(Base):
     # Attachments (docs/files.md): ciphertext bytes per file and per matter; NULL: the server's.
     file_max_bytes: Mapped[int | None] = mapped_column(BigInteger)
     portal_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The review inbox (docs/reviews.md): the firm's day (an IANA name; NULL: UTC) and
+    # who reviews what clients send (NULL: each matter's responsible staff member).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    review_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL", use_alter=True)
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -518,6 +525,7 @@ from rtportal.db.models_keys import (  # noqa: E402
     KeyRoot,
     KeyWrap,
 )
+from rtportal.db.models_reviews import Review  # noqa: E402
 from rtportal.db.models_threads import (  # noqa: E402
     ItemTag,
     MatterType,

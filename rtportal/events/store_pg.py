@@ -19,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rtportal.events.batch import Checked, Stored, Written, driver_of, row_values
 
-__all__ = ["commit", "write", "write_one"]
+__all__ = ["Also", "commit", "write", "write_one"]
+
+# A companion's statement and rows (``rtportal.events.companion``).
+Also = tuple[str, list[tuple[Any, ...]]]
 
 # Row locks in ascending id order: two transactions (of two workers) that
 # lock overlapping sets of matters always queue, never deadlock. Sent
@@ -103,21 +106,38 @@ async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> W
     return _result(await driver.fetch(WRITE, *_arrays(live), at))
 
 
-async def commit(driver: Any, unique: list[Checked], at: datetime) -> Written:
+def _with_also(statement: str, sql: str) -> str:
+    """``statement`` and a companion's INSERT ``sql`` as one statement: a
+    data-modifying CTE runs to completion whatever the outer query reads (same
+    transaction, no extra round trip)."""
+    # Both are the program's own SQL constants, never input.
+    return f"WITH a AS ({statement}), b AS ({sql}) SELECT * FROM a"  # noqa: S608
+
+
+async def commit(
+    driver: Any, unique: list[Checked], at: datetime, also: Also | None = None
+) -> Written:
     """The whole batch in one autocommitted statement: ``APPEND_FRESH``
     (no idempotency lookup) for two or more sends, and if one of them was
     stored already (its insert hits the idempotency key: the statement wrote
-    nothing), or for a batch of one, ``APPEND``."""
-    arrays = _arrays(unique)
+    nothing), or for a batch of one, ``APPEND``. ``also``: a companion's
+    statement and rows (``rtportal.events.companion``), in the same statement,
+    its columns as arrays ``$12``... ."""
+    fresh_sql, append_sql = APPEND_FRESH, APPEND
+    params: list[Any] = [*_arrays(unique), at]
+    if also is not None:
+        sql, also_rows = also
+        params.extend(list(column) for column in zip(*also_rows, strict=True))
+        fresh_sql, append_sql = _with_also(APPEND_FRESH, sql), _with_also(APPEND, sql)
     try:
         if len(unique) > 1:
             try:
-                rows = await driver.fetch(APPEND_FRESH, *arrays, at)
+                rows = await driver.fetch(fresh_sql, *params)
                 return {}, {matter_id: head for _, matter_id, head in rows}
             except asyncpg.UniqueViolationError as err:
                 if err.constraint_name != IDEMPOTENCY_KEY:
                     raise
-        return _result(await driver.fetch(APPEND, *arrays, at))
+        return _result(await driver.fetch(append_sql, *params))
     except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
         raise IntegrityError(None, None, err) from err
 
