@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.routing import Route
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -37,7 +38,9 @@ from websockets.exceptions import ConnectionClosed
 from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_UNAUTHENTICATED
-from rtportal.db.models import Firm, StaffUser, Tag
+from rtportal.db.models import Firm, Matter, Review, StaffUser, Tag
+from rtportal.reviews.choose import today_in
+from rtportal.reviews.enqueue import enqueue
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, kdf_body, login_secret, received
@@ -240,6 +243,13 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/firm/tags/{tag}/archive"): Spec(body={}),
     ("POST", "/api/v1/matters/{ref}/items/{item}/tags"): Spec(body={"tag": MATRIX_TAG}),
     ("GET", "/api/v1/feed"): Spec(foreign=OK),
+    # --- the review inbox (docs/reviews.md): staff only, not even a count for a client;
+    # {id} = a review of M1 (C1's message); firm B's admin reads its own (empty) inbox
+    ("GET", "/api/v1/reviews"): Spec(foreign=OK),
+    ("GET", "/api/v1/reviews/count"): Spec(foreign=OK),
+    ("POST", "/api/v1/reviews/{id}/reviewed"): Spec(body={}),
+    ("POST", "/api/v1/reviews/{id}/reassign"): Spec(body={"reviewer": "@staff_a"}),
+    ("PATCH", "/api/v1/reviews/{id}"): Spec(body={"review_on": "@today"}),
     ("GET", "/api/v1/keys/firm"): Spec(client=OK, member=OK, foreign=OK),
     ("PUT", "/api/v1/keys/root"): Spec(foreign=SKIP, staff=403, body={"frk": "AAAA"}),
     ("GET", "/api/v1/keys/pending"): Spec(foreign=OK, staff=403),
@@ -517,6 +527,17 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
         },
     )
 
+    # A review of M1: C1's message waiting for firm A's staff (its id the routes' {id}).
+    async with kit_a.db.write() as session:
+        matter_m1 = (
+            await session.execute(select(Matter).where(Matter.reference == m1))
+        ).scalar_one()
+        await enqueue(session, matter_m1, "message", f"c{c1}.matrix-review", c1, thread="t")
+    async with kit_a.db.read() as session:
+        review_id = (
+            await session.execute(select(Review.id).where(Review.matter_id == matter_m1.id))
+        ).scalar_one()
+
     mb = kit_b.ref
     async with kit_a.db.read() as session:
         firm = await session.get(Firm, kit_a.firm_id)
@@ -544,6 +565,8 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
             "type_id": type_id,
             "phase_id": phase_id,
             "file_id": file_id,
+            "review_id": review_id,
+            "today": today_in(None).isoformat(),
         },
     )
     async with kit_a.db.write() as session:  # a tag of firm A (its name: opaque bytes)
@@ -650,6 +673,7 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
     invite_route = path.startswith("/api/v1/invites/")
     template_route = path.startswith("/api/v1/templates/")
     type_route = path.startswith("/api/v1/firm/matter-types/")
+    review_route = path.startswith("/api/v1/reviews/")
     values = {
         "ref": w.mb if own else w.m1,
         "contact_id": str(w.c1),
@@ -665,6 +689,8 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
             if template_route
             else w.strings["type_id"]
             if type_route
+            else w.strings["review_id"]
+            if review_route
             else w.c1
         ),
     }
