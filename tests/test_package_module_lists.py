@@ -12,7 +12,9 @@ import pytest
 PACKAGES = Path(__file__).resolve().parent.parent / "rtportal"
 
 
-@pytest.mark.parametrize("package", ["keys", "sdk", "threads", "timeline", "crypto", "files"])
+@pytest.mark.parametrize(
+    "package", ["keys", "sdk", "threads", "timeline", "crypto", "files", "reviews"]
+)
 def test_the_package_docstring_names_every_module(package: str) -> None:
     folder = PACKAGES / package
     doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
