@@ -5,9 +5,10 @@ retry never queues a thing twice):
 
 * ``ReviewCompanion``: the group commit's companion (``rtportal.events
   .companion``). A client's ``message`` item gets its row in its batch's
-  transaction: reviewers and dates for the whole batch in one read, the
-  rows in the batch's one statement (PostgreSQL) or write transaction
-  (SQLite). After the commit the reviewers' live counts are pushed.
+  transaction: its row is written in the batch's one statement
+  (PostgreSQL) or write transaction (SQLite), its reviewer chosen by that
+  statement; nothing is read before it but the firms' days, which a
+  worker keeps. After the commit the reviewers' live counts are pushed.
 * ``enqueue``: any other writer, in its own transaction (an item naming
   files, written alone by ``rtportal.files.attach``; a document uploaded
   against a request). The caller pushes the count after its commit
@@ -27,7 +28,7 @@ from rtportal.db.models import Matter, Review, utcnow
 from rtportal.events.companion import Row
 from rtportal.events.send import Send
 from rtportal.principal import Principal
-from rtportal.reviews.choose import targets
+from rtportal.reviews.choose import REVIEWER, FirmDays, targets
 from rtportal.reviews.live import ReviewCounts
 from rtportal.reviews.rows import Queued
 
@@ -35,23 +36,30 @@ __all__ = ["ReviewCompanion", "enqueue", "wants"]
 
 Kind = Literal["message", "document"]
 
-# A row: (firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on), then
-# the batch's time. PostgreSQL: the append function's statement's CTE ($11 its time).
+# A row: (firm_id, matter_id, kind, ref, thread, sender_id, review_on), then the batch's
+# time; the reviewer is chosen in the statement (``choose.REVIEWER`` over the matter's
+# row), so nothing is read before it. A matter gone or a firm with nobody to review:
+# no row (the event of a matter gone is not written either).
+_COLUMNS = "firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on, created_at"
+# PostgreSQL: a CTE of the append function's statement ($11 its time, $12... the columns).
 _PG = (
-    "INSERT INTO reviews (firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id,"
-    " review_on, created_at)"
-    " SELECT v.firm_id, v.matter_id, v.kind, v.ref, v.thread, v.sender_id, v.reviewer_id,"
-    " v.review_on, $11::TIMESTAMPTZ"
+    f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants
+    f" SELECT {_COLUMNS} FROM (SELECT v.firm_id, v.matter_id, v.kind, v.ref, v.thread,"
+    f" v.sender_id, {REVIEWER} AS reviewer_id, v.review_on, $11::TIMESTAMPTZ AS created_at"
     " FROM unnest($12::INTEGER[], $13::INTEGER[], $14::TEXT[], $15::TEXT[], $16::TEXT[],"
-    " $17::INTEGER[], $18::INTEGER[], $19::DATE[])"
-    " AS v(firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on)"
-    " WHERE EXISTS (SELECT 1 FROM matters AS m WHERE m.id = v.matter_id)"
+    " $17::INTEGER[], $18::DATE[])"
+    " AS v(firm_id, matter_id, kind, ref, thread, sender_id, review_on)"
+    # OFFSET 0 keeps the derived table whole: flattened, the reviewer's subqueries
+    # would run twice per row (for the WHERE and for the value).
+    " JOIN matters AS m ON m.id = v.matter_id OFFSET 0) AS x WHERE x.reviewer_id IS NOT NULL"
     " ON CONFLICT (matter_id, kind, ref) DO NOTHING"
 )
+# SQLite: one row per execution of an ``executemany`` in the batch's write transaction.
 _SQLITE = (
-    "INSERT INTO reviews (firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id,"
-    " review_on, created_at)"
-    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM matters WHERE id = ?2)"
+    f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants
+    f" SELECT {_COLUMNS} FROM (SELECT ?1 AS firm_id, ?2 AS matter_id, ?3 AS kind, ?4 AS ref,"
+    f" ?5 AS thread, ?6 AS sender_id, {REVIEWER} AS reviewer_id, ?7 AS review_on,"
+    " ?8 AS created_at FROM matters AS m WHERE m.id = ?2) AS x WHERE x.reviewer_id IS NOT NULL"
     " ON CONFLICT (matter_id, kind, ref) DO NOTHING"
 )
 
@@ -64,13 +72,14 @@ def wants(principal: Principal, send: Send) -> bool:
 class ReviewCompanion:
     """The group commit's ``Companion``: a client's message items into the inbox."""
 
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "days")
 
     pg = _PG
     sqlite = _SQLITE
 
-    def __init__(self, counts: ReviewCounts | None) -> None:
+    def __init__(self, counts: ReviewCounts | None, days: FirmDays | None = None) -> None:
         self.counts = counts
+        self.days = days if days is not None else FirmDays()
 
     def wants(self, principal: Principal, send: Send) -> bool:
         return wants(principal, send)
@@ -78,35 +87,35 @@ class ReviewCompanion:
     async def rows(
         self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]]
     ) -> list[Row | None]:
-        found = await targets(session, (matter.id for _, matter, _ in items))
+        """Each item's row: the reviewer is left to the statement; the firm's day from
+        the worker's cache (a read only for firms it does not know)."""
+        today = await self.days.today(session, (matter.firm_id for _, matter, _ in items))
         sqlite = session.get_bind().dialect.name == "sqlite"
         out: list[Row | None] = []
         for principal, matter, send in items:
-            target = found.get(matter.id)
             payload = send.payload if isinstance(send.payload, dict) else {}
             item, thread = payload.get("item"), payload.get("thread")
-            if target is None or target.reviewer_id is None or not isinstance(item, str):
-                out.append(None)  # a matter gone (its send fails too); no reviewer at all
+            day = today.get(matter.firm_id)
+            if day is None or not isinstance(item, str):
+                out.append(None)  # the firm is gone (the send fails too)
                 continue
-            day = target.today()
             out.append(
                 (
-                    target.firm_id,
+                    matter.firm_id,
                     matter.id,
                     "message",
                     item,
                     thread if isinstance(thread, str) else None,
                     principal.id,
-                    target.reviewer_id,
                     day.isoformat() if sqlite else day,
                 )
             )
         return out
 
     def committed(self, rows: Sequence[Row]) -> None:
+        """Push the reviewers' counts (who they are is read off the work: ``touch_items``)."""
         if self.counts is not None:
-            for row in rows:
-                self.counts.touch(Queued(int(row[6]), int(row[1])))
+            self.counts.touch_items([(int(row[1]), str(row[3])) for row in rows])
 
 
 async def enqueue(

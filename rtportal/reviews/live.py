@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from rtportal import wirejson
 from rtportal.db import Database
-from rtportal.db.models import Matter
+from rtportal.db.models import Matter, Review
 from rtportal.realtime.message import Ephemeral
 from rtportal.reviews.counts import counts_of, frame_body
 from rtportal.reviews.rows import Queued
@@ -43,22 +43,39 @@ _MAX_DIRTY = 10_000  # reviewers marked between two flushes (beyond: the oldest 
 class ReviewCounts:
     """Per worker: pushes reviewers' counts after changes (``touch``), coalesced."""
 
-    __slots__ = ("_dirty", "_task", "db", "publish")
+    __slots__ = ("_dirty", "_items", "_task", "db", "publish")
 
     def __init__(self, db: Database, publish: PublishEphemeral | None) -> None:
         self.db = db
         self.publish = publish
         self._dirty: dict[int, int] = {}  # reviewer -> the matter of their latest change
+        # Messages just queued whose reviewer the statement chose: (matter_id, item).
+        self._items: list[tuple[int, str]] = []
         self._task: asyncio.Task[None] | None = None
 
     def touch(self, queued: Queued) -> None:
         """After a commit: ``queued.reviewer_id``'s counts changed on ``queued.matter_id``."""
         if self.publish is None:
             return
-        self._dirty.pop(queued.reviewer_id, None)
-        self._dirty[queued.reviewer_id] = queued.matter_id
+        self._mark(queued.reviewer_id, queued.matter_id)
+        self._start()
+
+    def touch_items(self, items: list[tuple[int, str]]) -> None:
+        """After a commit: these ``(matter_id, item)`` messages were queued; their
+        reviewers (chosen by the statement that queued them) are read when pushing."""
+        if self.publish is None or not items:
+            return
+        self._items.extend(items)
+        del self._items[:-_MAX_DIRTY]
+        self._start()
+
+    def _mark(self, reviewer_id: int, matter_id: int) -> None:
+        self._dirty.pop(reviewer_id, None)
+        self._dirty[reviewer_id] = matter_id
         while len(self._dirty) > _MAX_DIRTY:
             del self._dirty[next(iter(self._dirty))]
+
+    def _start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._flush(), name="review-counts")
 
@@ -69,9 +86,12 @@ class ReviewCounts:
 
     async def _flush(self) -> None:
         try:
-            while self._dirty:
-                dirty, self._dirty = self._dirty, {}
+            while self._dirty or self._items:
                 try:
+                    if self._items:
+                        items, self._items = self._items, []
+                        await self._reviewers_of(items)
+                    dirty, self._dirty = self._dirty, {}
                     await self._push(dirty)
                 except Exception:
                     # The counts are in the database: the header's next read has them.
@@ -79,7 +99,22 @@ class ReviewCounts:
         finally:
             self._task = None
 
+    async def _reviewers_of(self, items: list[tuple[int, str]]) -> None:
+        """Mark the reviewers of just-queued messages (one read)."""
+        matters = sorted({m for m, _ in items})
+        refs = sorted({r for _, r in items})
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Review.reviewer_id, Review.matter_id).where(
+                    Review.matter_id.in_(matters), Review.kind == "message", Review.ref.in_(refs)
+                )
+            )
+            for reviewer, matter_id in rows.all():
+                self._mark(int(reviewer), int(matter_id))
+
     async def _push(self, dirty: dict[int, int]) -> None:
+        if not dirty:
+            return
         assert self.publish is not None
         async with self.db.read() as session:
             counts = await counts_of(session, dirty)

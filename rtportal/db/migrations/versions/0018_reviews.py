@@ -59,9 +59,6 @@ def upgrade() -> None:
         sa.Column("reviewed_by", sa.Integer(), nullable=True),
         sa.CheckConstraint("kind IN ('message', 'document')", name="ck_reviews_kind"),
         sa.ForeignKeyConstraint(
-            ["firm_id"], ["firms.id"], name="fk_reviews_firm_id_firms", ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
             ["matter_id"], ["matters.id"], name="fk_reviews_matter_id_matters", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
