@@ -14,6 +14,8 @@ from rtportal.reviews.choose import today_in
 from rtportal.reviews.enqueue import enqueue
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.reviewworld import client_says, counts, inbox
+from tests.support.server import RunningServer
+from tests.test_files import blob, upload_headers
 
 
 def _today(tz: str | None = None) -> str:
@@ -336,3 +338,66 @@ async def test_the_inbox_lists_a_document_labelled_portal_doc(
         )
     (row,) = await inbox(http, kit.auth("staff"))
     assert row["label"] == "Portal Doc" and row["files"] == ["a" * 22] and row["request"] == "r1"
+
+
+async def test_the_firm_sets_its_timezone_and_its_reviewer(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    other = await make_firm()
+    admin = kit.auth("admin")
+    ok = await http.patch(
+        "/api/v1/firm",
+        json={"timezone": "Pacific/Auckland", "review_staff_id": kit.admin.id},
+        headers=admin,
+    )
+    assert ok.status_code == 200, ok.text
+    firm = ok.json()["firm"]
+    assert firm["timezone"] == "Pacific/Auckland" and firm["review_staff_id"] == kit.admin.id
+    for body in (
+        {"timezone": "Mars/Olympus"},
+        {"timezone": "../../etc/passwd"},
+        {"timezone": 12},
+        {"timezone": "x" * 65},
+        {"review_staff_id": kit.bot.id},
+        {"review_staff_id": other.staff.id},
+        {"review_staff_id": "1"},
+        {"review_staff_id": True},
+    ):
+        bad = await http.patch("/api/v1/firm", json=body, headers=admin)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request", body
+    plain = await http.patch("/api/v1/firm", json={"timezone": None}, headers=kit.auth("staff"))
+    assert plain.status_code == 403
+    back = await http.patch(
+        "/api/v1/firm", json={"timezone": None, "review_staff_id": None}, headers=admin
+    )
+    assert back.json()["firm"]["timezone"] is None
+    assert back.json()["firm"]["review_staff_id"] is None
+
+
+async def test_a_client_item_naming_files_is_queued_with_its_files(
+    uvicorn_server: RunningServer, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    async with httpx.AsyncClient(base_url=uvicorn_server.base_url, timeout=60) as c:
+        data = blob(100)
+        uploaded = await c.post(
+            f"/api/v1/matters/{kit.ref}/files",
+            content=data,
+            headers=upload_headers(kit, "contact", data),
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        file_id = uploaded.json()["file"]["id"]
+        body = {"kind": "message", "client_id": "withfile",
+                "payload": {"thread": "papers", "files": [file_id]}}  # fmt: skip
+        sent = await c.post(
+            f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth("contact")
+        )
+        assert sent.status_code == 201, sent.text
+        again = await c.post(
+            f"/api/v1/matters/{kit.ref}/events", json=body, headers=kit.auth("contact")
+        )
+        assert again.status_code in (200, 201), again.text
+        (row,) = await inbox(c, kit.auth("staff"))
+    assert row["ref"] == f"c{kit.contact.id}.withfile" and row["files"] == [file_id]
+    assert row["label"] == "Portal Message" and row["thread"] == "papers"
