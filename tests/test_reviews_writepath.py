@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from rtportal.db.models import Review
+from rtportal.db.models import Review, utcnow
+from rtportal.events import store_sqlite
 from rtportal.events.batch import AppendItem
 from rtportal.events.companion import Also
 from rtportal.events.log import commit_batch
@@ -72,3 +73,15 @@ async def _also(kit: FirmKit, items: list[AppendItem]) -> Also:
     async with kit.db.read() as session:
         made = await companion.rows(session, [(i.actor, i.matter, i.send) for i in items])
     return Also(companion.pg, companion.sqlite, {i: r for i, r in enumerate(made) if r is not None})
+
+
+async def test_rows_written_in_a_sessions_transaction(make_firm: MakeFirm) -> None:
+    """In-memory SQLite's batches: the rows through the session's own driver connection."""
+    kit = await make_firm()
+    if kit.db.backend != "sqlite":
+        return  # PostgreSQL's batches never take this path
+    also = await _also(kit, [_item(kit, "s1")])
+    async with kit.db.write() as session:
+        await store_sqlite.write_also(session, also.sqlite, also.kept([0]), utcnow())
+        await store_sqlite.write_also(session, also.sqlite, also.kept([0]), utcnow())  # again
+    assert [r[0] for r in await _refs(kit)] == [f"c{kit.contact.id}.s1"]
