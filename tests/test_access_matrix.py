@@ -888,6 +888,11 @@ async def ws_matrix(server: RunningServer, http: httpx.AsyncClient, w: World, ta
             assert got[-1]["type"] == "unsubscribed", (label, got)
             received += got
         tally.frames += 3
+        # A client member's message queued a review of M1: its reviewer's count frame
+        # (staff only) never reaches a client (the timing-tight check: test_reviews_live).
+        reviews = [f for f in received if f.get("type") == "reviews"]
+        if reviews:
+            tally.failures.append(f"{label}: LEAK a review count frame {reviews}")
         leaked = _leaks(json.dumps(received), who.forbidden, "")
         if leaked:
             tally.failures.append(f"{label}: LEAK {leaked} in frames {received}")
