@@ -5,7 +5,7 @@ statement fails on the idempotency key and the batch goes again through the othe
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from rtportal.db.models import Review, utcnow
 from rtportal.events import store_sqlite
@@ -13,7 +13,7 @@ from rtportal.events.batch import AppendItem
 from rtportal.events.companion import Also
 from rtportal.events.log import commit_batch
 from rtportal.events.send import Send
-from rtportal.reviews.choose import today_in
+from rtportal.reviews.choose import REVIEWER, today_in
 from rtportal.reviews.enqueue import ReviewCompanion
 from tests.conftest import FirmKit, MakeFirm
 
@@ -85,3 +85,15 @@ async def test_rows_written_in_a_sessions_transaction(make_firm: MakeFirm) -> No
         await store_sqlite.write_also(session, also.sqlite, also.kept([0]), utcnow())
         await store_sqlite.write_also(session, also.sqlite, also.kept([0]), utcnow())  # again
     assert [r[0] for r in await _refs(kit)] == [f"c{kit.contact.id}.s1"]
+
+
+async def test_postgresqls_function_chooses_by_the_same_rule(make_firm: MakeFirm) -> None:
+    """Migration 0018's ``rtp_queue_reviews`` holds ``choose.REVIEWER`` as it is."""
+    kit = await make_firm()
+    if kit.db.backend != "postgresql":
+        return  # SQLite's statement is built from the rule itself
+    async with kit.db.read() as session:
+        source = await session.scalar(
+            text("SELECT prosrc FROM pg_proc WHERE proname = 'rtp_queue_reviews'")
+        )
+    assert isinstance(source, str) and REVIEWER in source

@@ -8,14 +8,17 @@ each item a client sends), cannot open its own transaction there; it is a
 no capability). Per batch it picks the sends it wants and makes their rows
 in the batch's read (``rows``: one read per batch, not per send); the log
 then writes them with the events, in the same statement on PostgreSQL (a
-data-modifying CTE beside the append function: no extra round trip) and
+CTE beside the append function: no extra round trip) and
 in the same write transaction on SQLite (one ``executemany``). After the
 commit, ``committed`` gets the rows of the events that were created.
 
-The SQL is the companion's: ``pg`` an INSERT whose parameters are ``$11``
-(the batch's time, ``TIMESTAMPTZ``) and ``$12`` onward, one array per
-column of a row; ``sqlite`` an INSERT with ``?1``... for a row's columns
-and the time after them. Both must be idempotent (``ON CONFLICT DO
+The SQL is the companion's: ``pg`` a query that writes the rows and
+returns one row (a function's call: a function is planned once per
+connection, where a bare statement taking arrays is planned at every
+execution), whose parameters are ``$11`` (the batch's time,
+``TIMESTAMPTZ``) and ``$12`` onward, one array per column of a row;
+``sqlite`` an INSERT with ``?1``... for a row's columns and the time
+after them. Both must be idempotent (``ON CONFLICT DO
 NOTHING``: a retried send's row is there already) and must skip a row
 whose matter is gone (the event is not written either).
 """

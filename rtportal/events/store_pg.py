@@ -107,11 +107,12 @@ async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> W
 
 
 def _with_also(statement: str, sql: str) -> str:
-    """``statement`` and a companion's INSERT ``sql`` as one statement: a
-    data-modifying CTE runs to completion whatever the outer query reads (same
-    transaction, no extra round trip)."""
+    """``statement`` and a companion's query ``sql`` (one row: a function that
+    writes, planned once) as one statement: same transaction, no extra round
+    trip. ``b`` is materialised, so it runs once; it may not run when ``a``
+    has no row, and then nothing was written for it to go with."""
     # Both are the program's own SQL constants, never input.
-    return f"WITH a AS ({statement}), b AS ({sql}) SELECT * FROM a"  # noqa: S608
+    return f"WITH a AS ({statement}), b AS MATERIALIZED ({sql}) SELECT a.* FROM a, b"  # noqa: S608
 
 
 async def commit(

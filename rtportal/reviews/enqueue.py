@@ -41,19 +41,10 @@ Kind = Literal["message", "document"]
 # row), so nothing is read before it. A matter gone or a firm with nobody to review:
 # no row (the event of a matter gone is not written either).
 _COLUMNS = "firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on, created_at"
-# PostgreSQL: a CTE of the append function's statement ($11 its time, $12... the columns).
-_PG = (
-    f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants
-    f" SELECT {_COLUMNS} FROM (SELECT v.firm_id, v.matter_id, v.kind, v.ref, v.thread,"
-    f" v.sender_id, {REVIEWER} AS reviewer_id, v.review_on, $11::TIMESTAMPTZ AS created_at"
-    " FROM unnest($12::INTEGER[], $13::INTEGER[], $14::TEXT[], $15::TEXT[], $16::TEXT[],"
-    " $17::INTEGER[], $18::DATE[])"
-    " AS v(firm_id, matter_id, kind, ref, thread, sender_id, review_on)"
-    # OFFSET 0 keeps the derived table whole: flattened, the reviewer's subqueries
-    # would run twice per row (for the WHERE and for the value).
-    " JOIN matters AS m ON m.id = v.matter_id OFFSET 0) AS x WHERE x.reviewer_id IS NOT NULL"
-    " ON CONFLICT (matter_id, kind, ref) DO NOTHING"
-)
+# PostgreSQL: the function of migration 0018 (the same INSERT, ``REVIEWER`` as of that
+# revision, planned once per connection), in the append function's statement ($11
+# its time, $12... the columns).
+_PG = "SELECT rtp_queue_reviews($12, $13, $14, $15, $16, $17, $18, $11)"
 # SQLite: one row per execution of an ``executemany`` in the batch's write transaction.
 _SQLITE = (
     f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants

@@ -12,6 +12,13 @@ Create Date: 2026-12-06
   per (matter, kind, reference): a retried send never queues it twice.
 * ``ix_reviews_inbox``: a reviewer's open rows by review date, partial
   (reviewed rows leave it), for the inbox's pages and its counts.
+* PostgreSQL: ``rtp_queue_reviews``, the group commit's INSERT of a batch's
+  client messages (run in the batch's one statement, beside the append
+  function). A function so that it is planned once per connection
+  (``force_generic_plan``, as ``rtp_append_events``): as a bare statement
+  whose parameters are arrays, PostgreSQL re-planned it at every execution.
+  Its reviewer rule is ``rtportal.reviews.choose.REVIEWER`` as of this
+  revision (``tests/test_reviews_writepath.py`` checks they agree).
 * ``firms`` gains ``timezone`` (an IANA name; NULL: UTC), the day a review
   date is "today" in, and ``review_staff_id`` (NULL: each matter's
   responsible staff member), the firm's preference for who reviews.
@@ -28,6 +35,49 @@ revision: str = "0018_reviews"
 down_revision: str | None = "0016_files"
 branch_labels: str | None = None
 depends_on: str | None = None
+
+
+_ABLE = "s.status = 'active' AND s.role <> 'bot'"
+_REVIEWER = (
+    "COALESCE("  # noqa: S608 - this module's constants
+    "(SELECT s.id FROM staff_users AS s WHERE s.id ="
+    f" (SELECT f.review_staff_id FROM firms AS f WHERE f.id = m.firm_id) AND {_ABLE}),"
+    f" (SELECT s.id FROM staff_users AS s WHERE s.id = m.responsible_staff_id AND {_ABLE}),"
+    " (SELECT min(s.id) FROM staff_users AS s WHERE s.firm_id = m.firm_id"
+    " AND s.role = 'org_admin' AND s.status = 'active'))"
+)
+_CREATE = """
+CREATE OR REPLACE FUNCTION rtp_queue_reviews(
+    p_firm INTEGER[], p_matter INTEGER[], p_kind TEXT[], p_ref TEXT[], p_thread TEXT[],
+    p_sender INTEGER[], p_on DATE[], p_at TIMESTAMPTZ)
+RETURNS INTEGER
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+DECLARE
+    n INTEGER;
+BEGIN
+    INSERT INTO reviews (firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id,
+        review_on, created_at)
+    SELECT x.firm_id, x.matter_id, x.kind, x.ref, x.thread, x.sender_id, x.reviewer_id,
+        x.review_on, p_at
+    FROM (SELECT v.firm_id, v.matter_id, v.kind, v.ref, v.thread, v.sender_id,
+            @REVIEWER AS reviewer_id, v.review_on
+        FROM unnest(p_firm, p_matter, p_kind, p_ref, p_thread, p_sender, p_on)
+            AS v(firm_id, matter_id, kind, ref, thread, sender_id, review_on)
+        JOIN matters AS m ON m.id = v.matter_id
+        OFFSET 0) AS x
+    WHERE x.reviewer_id IS NOT NULL
+    ON CONFLICT (matter_id, kind, ref) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$fn$
+""".replace("@REVIEWER", _REVIEWER)
+_DROP = (
+    "DROP FUNCTION IF EXISTS rtp_queue_reviews(INTEGER[], INTEGER[], TEXT[], TEXT[], TEXT[],"
+    " INTEGER[], DATE[], TIMESTAMPTZ)"
+)
 
 
 def upgrade() -> None:
@@ -77,9 +127,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("reviewed_at IS NULL"),
         sqlite_where=sa.text("reviewed_at IS NULL"),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_CREATE)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_DROP)
     op.drop_index("ix_reviews_inbox", "reviews")
     op.drop_table("reviews")
     with op.batch_alter_table("firms") as batch:
