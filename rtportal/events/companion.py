@@ -15,8 +15,9 @@ commit, ``committed`` gets the rows of the events that were created.
 The SQL is the companion's: ``pg`` a query that writes the rows and
 returns one row (a function's call: a function is planned once per
 connection, where a bare statement taking arrays is planned at every
-execution), whose parameters are ``$11`` (the batch's time,
-``TIMESTAMPTZ``) and ``$12`` onward, one array per column of a row;
+execution), whose parameters are ``:at`` (the batch's time,
+``TIMESTAMPTZ``) and ``:c1``, ``:c2``... one array per column of a row
+(the store numbers them after its statement's own parameters);
 ``sqlite`` an INSERT with ``?1``... for a row's columns and the time
 after them. Both must be idempotent (``ON CONFLICT DO
 NOTHING``: a retried send's row is there already) and must skip a row

@@ -9,6 +9,7 @@ guarantee. ``write``/``write_one`` run inside the caller's transaction;
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -106,11 +107,17 @@ async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> W
     return _result(await driver.fetch(WRITE, *_arrays(live), at))
 
 
-def _with_also(statement: str, sql: str) -> str:
+_COLUMN = re.compile(r":c([1-9][0-9]?)\b")
+
+
+def _with_also(statement: str, sql: str, first: int) -> str:
     """``statement`` and a companion's query ``sql`` (one row: a function that
     writes, planned once) as one statement: same transaction, no extra round
     trip. ``b`` is materialised, so it runs once; it may not run when ``a``
-    has no row, and then nothing was written for it to go with."""
+    has no row, and then nothing was written for it to go with. The
+    companion's ``:at`` is the batch's time (``$11``), its ``:c1``... the
+    parameters from ``$first`` on, after the statement's own."""
+    sql = _COLUMN.sub(lambda m: f"${first + int(m[1]) - 1}", sql).replace(":at", "$11")
     # Both are the program's own SQL constants, never input.
     return f"WITH a AS ({statement}), b AS MATERIALIZED ({sql}) SELECT a.* FROM a, b"  # noqa: S608
 
@@ -123,13 +130,15 @@ async def commit(
     stored already (its insert hits the idempotency key: the statement wrote
     nothing), or for a batch of one, ``APPEND``. ``also``: a companion's
     statement and rows (``rtportal.events.companion``), in the same statement,
-    its columns as arrays ``$12``... ."""
+    its columns as arrays after the statement's own parameters."""
     fresh_sql, append_sql = APPEND_FRESH, APPEND
     params: list[Any] = [*_arrays(unique), at]
     if also is not None:
         sql, also_rows = also
+        first = len(params) + 1
         params.extend(list(column) for column in zip(*also_rows, strict=True))
-        fresh_sql, append_sql = _with_also(APPEND_FRESH, sql), _with_also(APPEND, sql)
+        fresh_sql = _with_also(APPEND_FRESH, sql, first)
+        append_sql = _with_also(APPEND, sql, first)
     try:
         if len(unique) > 1:
             try:

@@ -42,9 +42,9 @@ Kind = Literal["message", "document"]
 # no row (the event of a matter gone is not written either).
 _COLUMNS = "firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on, created_at"
 # PostgreSQL: the function of migration 0018 (the same INSERT, ``REVIEWER`` as of that
-# revision, planned once per connection), in the append function's statement ($11
-# its time, $12... the columns).
-_PG = "SELECT rtp_queue_reviews($12, $13, $14, $15, $16, $17, $18, $11)"
+# revision, planned once per connection), in the append function's statement (``:at``
+# its time, ``:c1``... the columns: numbered by the log's store).
+_PG = "SELECT rtp_queue_reviews(:c1, :c2, :c3, :c4, :c5, :c6, :c7, :at)"
 # SQLite: one row per execution of an ``executemany`` in the batch's write transaction.
 _SQLITE = (
     f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants
