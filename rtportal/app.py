@@ -29,6 +29,7 @@ from rtportal.datafiles import private_dir
 from rtportal.db import Database, migrate
 from rtportal.events.cursor import CursorCodec
 from rtportal.events.groupcommit import GroupCommit
+from rtportal.events.guards import Guards
 from rtportal.files import attach, quota
 from rtportal.files.storage import storage_for
 from rtportal.http import errors as http_errors
@@ -111,6 +112,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             app.state.db = db
             app.state.broker = broker
             app.state.hub = hub
+            # What this worker's send checks remember of matters, each fact at the
+            # matter's access version, which the write holds them to.
+            guards = Guards()
             # The review inbox's live counts (docs/reviews.md), pushed after commits.
             review_counts = app.state.review_counts = ReviewCounts(db, hub.publish_ephemeral)
             stack.push_async_callback(review_counts.idle)
@@ -122,11 +126,11 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 settings,
                 membership.can_access,
                 # The key directory's check of encrypted matters' messages.
-                envelopes.check_sends,
+                envelopes.KeyChecks(guards),
                 envelopes.CHECKED_KINDS,
                 # The thread rules and the fields the server sets (docs/threads.md),
                 # with this worker's memory of thread openers.
-                items.Preparer(),
+                items.Preparer(guards=guards),
                 items.ITEM_SEND_KINDS | items.ACT_KINDS,
                 # Edits and deletes: one transaction each (a delete erases blobs);
                 # items naming files: claimed in the transaction that writes them.
@@ -135,6 +139,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 ),
                 items.ACT_KINDS,
                 attach.names_files,
+                guards,
                 # A client's message items queued for review in their transaction.
                 review_companion,
             )

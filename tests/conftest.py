@@ -361,3 +361,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name.startswith("test_browser_"):
             item.add_marker(pytest.mark.usefixtures("no_stuck_tasks"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Captured logs (shown with a failing test) in the operator's text format,
+    fields included: ``backend_unavailable cause=...`` says which backend error
+    it was, where pytest's own format would print the event name alone."""
+    from rtportal.logs import TextFormatter
+
+    plugin = config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("caplog_handler", "report_handler"):
+        handler = getattr(plugin, name, None)
+        if handler is not None:
+            handler.setFormatter(TextFormatter())

@@ -234,6 +234,36 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("PATCH", "/api/v1/firm/matter-types/{id}"): Spec(staff=403, body={"name": "Renamed"}),
     ("POST", "/api/v1/matters/{ref}/phase"): Spec(body={"phase": "@phase_id"}, cross=True),
     ("GET", "/api/v1/matters/{ref}/timeline"): Spec(member=OK),
+    # --- the document checklist (docs/documents.md): {id} = firm A's document type
+    # (a matter type's defaults: its matter type), {item} = M1's request to C1 only
+    # (C2's applicants are hidden: it does not exist for C2); firm B's admin names
+    # firm A's type or item from its own matter
+    ("GET", "/api/v1/firm/document-types"): Spec(foreign=OK),
+    ("POST", "/api/v1/firm/document-types"): Spec(
+        foreign=SKIP, staff=403, body={"label": "Intruder type"}
+    ),
+    ("PATCH", "/api/v1/firm/document-types/{id}"): Spec(staff=403, body={"label": "Renamed"}),
+    ("GET", "/api/v1/firm/matter-types/{id}/documents"): Spec(),
+    ("PUT", "/api/v1/firm/matter-types/{id}/documents"): Spec(
+        staff=403, body={"documents": [{"type": "@doc_type"}]}
+    ),
+    ("GET", "/api/v1/matters/{ref}/documents"): Spec(member=OK),
+    ("POST", "/api/v1/matters/{ref}/documents"): Spec(
+        body={"types": ["@doc_type"]}, cross=True, cross_status=400, cross_code="bad_request"
+    ),
+    ("POST", "/api/v1/matters/{ref}/documents/request"): Spec(
+        body={"items": ["@doc_item"]}, cross=True
+    ),
+    ("POST", "/api/v1/matters/{ref}/documents/{item}/upload"): Spec(
+        body={"files": ["@file_id"], "blob": "AAAA"}, cross=True
+    ),
+    ("POST", "/api/v1/matters/{ref}/documents/{item}/accept"): Spec(body={}, cross=True),
+    ("POST", "/api/v1/matters/{ref}/documents/{item}/reject"): Spec(
+        body={"reason": "AAAA"}, cross=True
+    ),
+    ("POST", "/api/v1/matters/{ref}/documents/{item}/share"): Spec(
+        body={"files": ["@file_id"], "blob": "AAAA"}, cross=True
+    ),
     # --- the key directory (docs/keys.md): staff actions do not exist for clients (404);
     # firm-wide reads answer the caller's own firm; {ref} = M1
     # --- tags and the activity feed (docs/threads.md): staff only; {tag} = firm A's tag,
@@ -354,6 +384,8 @@ def _canaries() -> dict[str, str]:
         "firm_a": f"Firm A Cnry{tag} Lawyers",
         "phase_name": f"Phase Cnry{tag} chasing the embassy",
         "file_body": f"Attached file Cnry{tag} bytes",
+        "doc_label": f"Document Cnry{tag} label",
+        "doc_description": f"Bring Cnry{tag} description",
     }
 
 
@@ -372,6 +404,10 @@ _C1_PRIVATE = {
     "phase_name",
     # The bytes of a file attached to a message to C1 (docs/files.md).
     "file_body",
+    # A document requested of C1 only (docs/documents.md): its type's label and
+    # description reach C1 and staff only.
+    "doc_label",
+    "doc_description",
 }
 _FIRM_A = set(_canaries())  # everything of firm A
 
@@ -537,6 +573,21 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
         review_id = (
             await session.execute(select(Review.id).where(Review.matter_id == matter_m1.id))
         ).scalar_one()
+    # A document of firm A's (canary label) requested of C1 only on M1.
+    doc_type = (
+        await post(
+            "/api/v1/firm/document-types",
+            {"label": canary["doc_label"], "description": canary["doc_description"]},
+        )
+    )["document_type"]["id"]
+    (doc_item,) = (await post(f"/api/v1/matters/{m1}/documents", {"types": [doc_type]}))[
+        "documents"
+    ]
+    await post(
+        f"/api/v1/matters/{m1}/documents/request",
+        {"items": [doc_item["id"]], "to": [c1]},
+        status=200,
+    )
 
     mb = kit_b.ref
     async with kit_a.db.read() as session:
@@ -567,6 +618,8 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
             "file_id": file_id,
             "review_id": review_id,
             "today": today_in(None).isoformat(),
+            "doc_type": doc_type,
+            "doc_item": doc_item["id"],
         },
     )
     async with kit_a.db.write() as session:  # a tag of firm A (its name: opaque bytes)
@@ -645,6 +698,9 @@ async def planted(http: httpx.AsyncClient, w: World) -> None:
     assert c["c1_name"] in await text(f"/api/v1/matters/{w.m1}", c1)
     assert c["welcome_text"] in await text(f"/api/v1/matters/{w.m1}/events", c1)
     for who in (admin, c1):
+        documents = await text(f"/api/v1/matters/{w.m1}/documents", who)
+        assert c["doc_label"] in documents and c["doc_description"] in documents
+    for who in (admin, c1):
         assert c["file_body"] in await text(
             f"/api/v1/matters/{w.m1}/files/{w.strings['file_id']}", who
         )
@@ -674,12 +730,15 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
     template_route = path.startswith("/api/v1/templates/")
     type_route = path.startswith("/api/v1/firm/matter-types/")
     review_route = path.startswith("/api/v1/reviews/")
+    doc_type_route = path.startswith("/api/v1/firm/document-types/")
     values = {
         "ref": w.mb if own else w.m1,
         "contact_id": str(w.c1),
         "user_id": str(w.staff_id),
         "tag": MATRIX_TAG,
-        "item": f"c{w.c1}.matrix-item",
+        "item": (
+            str(w.strings["doc_item"]) if "/documents/{item}" in path else f"c{w.c1}.matrix-item"
+        ),
         "thread": f"welcome-{w.c1_invite}",
         "file": str(w.strings["file_id"]),
         "id": str(
@@ -691,6 +750,8 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
             if type_route
             else w.strings["review_id"]
             if review_route
+            else w.strings["doc_type"]
+            if doc_type_route
             else w.c1
         ),
     }

@@ -79,7 +79,11 @@ async def test_a_removal_during_the_first_send_is_not_cached(
         try:
             await ws.send(_send(kit.ref, "first"))
             first = await recv(ws)
-            assert removed and first["type"] == "ack", first  # checked before the removal
+            # Checked before the removal: stored, or refused when the write saw
+            # the matter's access version moved by it (rtportal.events.guards;
+            # SQLite's read snapshot predates the removal) - never half of each.
+            assert removed, first
+            assert first["type"] == "ack" or first.get("code") == "not_found", first
             for i in range(3):
                 await ws.send(_send(kit.ref, f"after-{i}"))
                 answer = await recv(ws)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import logging
 from typing import Any
 
 import httpx
@@ -375,7 +376,7 @@ async def test_unknown_routes_and_methods_are_json(http: httpx.AsyncClient) -> N
 
 
 async def test_backend_down_is_unavailable(
-    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm, caplog: pytest.LogCaptureFixture
 ) -> None:
     kit = await make_firm()
     real = app.state.db
@@ -383,7 +384,15 @@ async def test_backend_down_is_unavailable(
     app.state.db = dead
     try:
         _error(await http.get("/healthz"), 503, "unavailable")
-        _error(await http.get("/api/v1/me", headers=kit.auth("staff")), 503, "unavailable")
+        with caplog.at_level(logging.WARNING, logger="rtportal.http.routes"):
+            _error(await http.get("/api/v1/me", headers=kit.auth("staff")), 503, "unavailable")
+        # The caller learns only "unavailable"; the operator's log names the
+        # driver's own error (here: the refused connection).
+        logged = [r for r in caplog.records if r.getMessage() == "backend_unavailable"]
+        assert len(logged) == 1, caplog.text
+        cause = getattr(logged[0], "rtportal_fields")["cause"]  # noqa: B009
+        assert "asyncpg" in cause or "OSError" in cause or "Connection" in cause, cause
+        assert "backend_unavailable" in caplog.text and "cause=" in caplog.text
     finally:
         app.state.db = real
         await dead.close()

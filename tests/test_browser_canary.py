@@ -4,28 +4,30 @@ The org admin signs in with a unique password, sets up the firm keys in the
 page and invites a client from their own mail client with a unique subject
 and welcome text; the client opens the link from the prepared message (its
 invite secret ``r`` unique by construction), chooses a unique password and
-replies with a unique message; the admin answers and writes an internal note,
-each unique, and each side sees the other's text decrypted. Then the database
+replies with a unique message and a file (unique name, unique contents); the
+admin downloads it, answers with a file of their own and writes an internal
+note, each unique, and each side sees the other's text decrypted and
+downloads the other's file intact. Then the database
 as stored (the SQLite file, or ``pg_dump``), the file store directory and the
-server's log lines are searched for every one of them: 0 hits, with what was
+server's log lines are searched for every one of them (the files' names and
+contents too): 0 hits, with what was
 searched and the counts printed. The Python client's half of the canary is
 tests/test_sdk_server.py.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from rtportal import base64url
 from tests.conftest import MakeFirm
+from tests.support.attachpage import Upload, attachment, choose_files, download
 from tests.support.browserfirm import (
     accept_link,
-    add_contact,
     admin_signs_in,
-    own_mail_link,
+    invite_by_own_mail,
     set_up_firm_keys,
 )
 from tests.support.canary import canary, log_lines, needles, search  # noqa: F401
@@ -46,6 +48,11 @@ from tests.test_browser_feed import WAIT_MS
 pytestmark = pytest.mark.timeout(300)
 
 
+def _contents(what: str) -> bytes:
+    """A file's unique plaintext: its canary line again and again (about 100 KB)."""
+    return (canary(what) + "\n").encode() * 3000
+
+
 async def test_what_the_pages_type_is_stored_and_logged_nowhere(
     log_lines: list[str],  # noqa: F811 - first: the log from the server's start
     browser: Any,  # noqa: F811
@@ -61,6 +68,9 @@ async def test_what_the_pages_type_is_stored_and_logged_nowhere(
     admin_password, client_password = canary("admin-password"), canary("client-password")
     subject, welcome = canary("subject"), canary("welcome")
     reply, answer, note = canary("client-reply"), canary("staff-answer"), canary("staff-note")
+    # attachments both ways: a unique name and unique contents (more than one RTA1 chunk)
+    client_file = Upload(f"{canary('client-file')}.txt", "text/plain", _contents("client-data"))
+    staff_file = Upload(f"{canary('staff-file')}.pdf", "application/pdf", _contents("staff-data"))
     admin_email = "ada.canary@harbour.test"
     await give_password(kit.db, kit.settings, kit.admin, admin_email, admin_password)
 
@@ -73,17 +83,8 @@ async def test_what_the_pages_type_is_stored_and_logged_nowhere(
         root = await set_up_firm_keys(admin)
 
         # --- An invite from the admin's own mail client, subject and welcome typed in.
-        await admin.goto(f"{base}/?firm={slug}#/matter/{ref}")
-        await admin.locator("#portal-control").click(timeout=WAIT_MS)
-        flyout = admin.locator("#invite-flyout")
-        pick = await add_contact(flyout, "Cora Canary", "cora.canary@client.test")
-        await pick.get_by_label("Delivery").select_option("own_mail")
-        await expect(flyout.get_by_label("Subject")).to_have_value(re.compile(ref), timeout=WAIT_MS)
-        await flyout.get_by_label("Subject").fill(subject)
-        await flyout.get_by_label("Welcome message").fill(welcome)
-        await flyout.get_by_role("button", name="Send invitation").click()
-        mail = await own_mail_link(admin)
-        await admin.locator("#own-mail").get_by_role("button", name="Done").click()
+        contact = ("Cora Canary", "cora.canary@client.test")
+        mail = await invite_by_own_mail(admin, base, slug, ref, contact, (subject, welcome))
 
         # --- The client opens the link, sets a password in the page, reads and replies.
         await accept_link(client, mail.link, client_password)
@@ -91,13 +92,17 @@ async def test_what_the_pages_type_is_stored_and_logged_nowhere(
         await expect(matter.locator(".message-text").first).to_have_text(welcome, timeout=WAIT_MS)
         await expect(matter.locator(".message-subject").first).to_have_text(subject)
         await client.locator(f"#thread-text-{ref}").fill(reply)
+        await choose_files(client, ref, [client_file])
         await matter.locator(".composer button[type=submit]").click()
         await expect(matter.get_by_text(reply, exact=True)).to_be_visible(timeout=WAIT_MS)
 
         # --- The admin reads the reply, answers, and writes an internal note.
         staff_view = admin.locator(f"#matter-{ref}")
         await expect(staff_view.get_by_text(reply, exact=True)).to_be_visible(timeout=WAIT_MS)
+        row = attachment(staff_view, client_file.name)
+        assert (await download(admin, row)).data == client_file.data
         await admin.locator(f"#thread-text-{ref}").fill(answer)
+        await choose_files(admin, ref, [staff_file])
         await staff_view.locator(".composer button[type=submit]").click()
         await expect(staff_view.get_by_text(answer, exact=True)).to_be_visible(timeout=WAIT_MS)
         await admin.locator(f"#thread-text-{ref}").fill(note)
@@ -108,6 +113,8 @@ async def test_what_the_pages_type_is_stored_and_logged_nowhere(
         )
         # the client sees the answer (live), never the note
         await expect(matter.get_by_text(answer, exact=True)).to_be_visible(timeout=WAIT_MS)
+        row = attachment(matter, staff_file.name)
+        assert (await download(client, row)).data == staff_file.data
         assert note not in await client.content()
         # the admin's first sign-in asks for the authenticator code (401 on signin and me)
         expected = ("/api/v1/me", "/api/v1/signin")
@@ -116,9 +123,12 @@ async def test_what_the_pages_type_is_stored_and_logged_nowhere(
 
     # --- Everything the server keeps, searched.
     url, files = kit.settings.database_url, kit.settings.files_dir
-    [db, *_] = await search(url, files, log_lines, [kit.name.encode()])
+    [db, store, _] = await search(url, files, log_lines, [kit.name.encode()])
     assert db.hits == 1 and log_lines  # the searches see what is there
+    assert "(2 files)" in store.what, store.what  # both attachments' ciphertext
     texts = [admin_password, client_password, subject, welcome, reply, answer, note]
+    texts += [client_file.name, staff_file.name]
+    texts += [f.data[:64].decode() for f in (client_file, staff_file)]
     secret = base64url.decode(mail.secret, 32)
     assert secret is not None
     raw = [secret, root.seed]  # the link's invite secret; the firm root key's seed

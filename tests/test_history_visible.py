@@ -42,6 +42,13 @@ async def test_the_sql_rule_and_view_for_pick_the_same_events(make_firm: MakeFir
     await _system(kit, "keys", "portal", {"what": "epoch", "epoch": 1})
     await _system(kit, "keys", "staff", {"what": "escrow", "version": 1})
     await _system(kit, "phase", "staff", {"phase": 1, "name": "Lodged"})
+    await _system(
+        kit, "document", "portal", {"action": "requested", "items": ["A" * 22], "to": [ann.id]}
+    )
+    await _system(
+        kit, "document", "portal", {"action": "requested", "items": ["B" * 22], "to": [bob.id]}
+    )
+    await _system(kit, "document_shared", "portal", {"items": ["C" * 22]})
     async with kit.db.read() as session:
         everything = await stream.read_since(session, m.id, 0, 1000)
         for who, sees in ((ann, False), (bob, True), (kit.contact, True), (kit.contact, False)):

@@ -73,6 +73,12 @@ SYSTEM: list[tuple[str, str, dict[str, Any]]] = [
     # A phase move (rtportal.timeline): staff only; the client's step is its own kind.
     ("phase", "staff", {"phase": 3, "name": "LEAK-phase-name", "from": 2}),
     ("step", "portal", {"index": 1, "total": 3, "name": "Lodged", "description": "With them"}),
+    # The document checklist (rtportal.documents): a request reaches the clients it
+    # names and, as a thread item, those who see the applicants (ME does); a shared
+    # document every client. ``types`` is staff-only (tests/test_documents.py).
+    ("document", "portal", {"action": "requested", "items": ["A" * 22], "to": "ME", "types": [1]}),
+    ("document", "portal", {"action": "uploaded", "items": ["B" * 22], "to": [2**40]}),
+    ("document_shared", "portal", {"items": ["C" * 22], "files": ["D" * 22], "types": [3]}),
     # A stored event of the earlier client-visible phase kind still reads: its
     # client fields only.
     (
@@ -332,7 +338,10 @@ async def test_no_staff_only_data_reaches_any_client_output(
     # Clients got the portal events, with their declared client fields.
     seen = [f for f in live_frames if f.get("type") == "event"]
     kinds = {"message", "edit", "phase", "step", "bot", "welcome", "keys"}
-    assert {f["kind"] for f in seen} == kinds
+    assert {f["kind"] for f in seen} == kinds | {"document", "document_shared"}
+    for frame in seen:
+        if frame["kind"].startswith("document"):
+            assert "types" not in frame["payload"]
     phase = next(f for f in seen if f["kind"] == "phase")
     assert phase["payload"] == {
         "phase": "Lodged",

@@ -51,6 +51,11 @@ TABLES = {
     "phases",
     "files",
     "reviews",
+    "document_types",
+    "document_defaults",
+    "document_items",
+    "document_recipients",
+    "document_files",
 }
 
 

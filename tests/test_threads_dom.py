@@ -284,3 +284,116 @@ def test_live_redraws_never_take_the_composer_from_someone_typing(
     assert box.input_value() == "Thanks!"
     assert page.evaluate("document.activeElement.id") == f"thread-text-{REF}"
     assert errors == []
+
+
+def test_a_note_drawn_again_stays_a_note(browser: Any, base_url: str) -> None:
+    """Staff tick "internal note" and type; the composer is drawn again (keys
+    arriving, approval coming) before they send: it comes back ticked. Drawn
+    back unticked, the note would go to the client as a reply."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    page.fill(f"#thread-text-{REF}", "check the visa dates")
+    page.check(f"#thread-note-{REF}")
+    page.evaluate("check.keys('none')")  # the device's keys go: a notice instead
+    page.wait_for_selector(f"#thread-text-{REF}", state="detached")
+    page.evaluate("check.keys('failing')")  # and come back: a new composer
+    page.wait_for_selector(f"#thread-note-{REF}")
+    assert page.is_checked(f"#thread-note-{REF}")
+    assert page.input_value(f"#thread-text-{REF}") == "check the visa dates"
+    assert page.get_attribute(f"#thread-composer-{REF}", "data-internal") == "1"
+    assert errors == []
+
+
+def test_an_internal_thread_drawn_again_stays_internal(browser: Any, base_url: str) -> None:
+    """Staff start a new conversation, choose "internal" and type; the composer is
+    drawn again before they send: still internal. Drawn back as a client thread
+    (its one client ticked by default), it would go to the client."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.click(f"#new-thread-{REF}")
+    page.check(f"#new-thread-kind-{REF} input[value=internal]")
+    page.fill(f"#thread-subject-{REF}", "Visa dates")
+    page.fill(f"#thread-text-{REF}", "check the visa dates")
+    page.evaluate("check.keys('none')")
+    page.wait_for_selector(f"#thread-text-{REF}", state="detached")
+    page.evaluate("check.keys('failing')")
+    page.wait_for_selector(f"#new-thread-kind-{REF}")
+    assert page.is_checked(f"#new-thread-kind-{REF} input[value=internal]")
+    assert page.is_hidden(f"#recipients-{REF}")
+    assert page.get_attribute(f"#thread-composer-{REF}", "data-internal") == "1"
+    assert page.input_value(f"#thread-text-{REF}") == "check the visa dates"
+    assert errors == []
+
+
+XSS_NAME = "<img src=x onerror=alert(1)>.svg"
+
+
+@pytest.mark.parametrize("size", [(360, 800), (1280, 800)])
+def test_attachments_are_text_and_the_composer_attaches(
+    browser: Any, base_url: str, size: tuple[int, int]
+) -> None:
+    """An item's attachments: each name and size as text (a name made of markup
+    makes no element), Download per file; an item naming fewer file ids than its
+    body has descriptors offers none. The composer's picker: chosen files listed
+    as text, removable, kept when the composer is drawn again; files alone make
+    the reply sendable (no text required)."""
+    page, errors = open_page(browser, base_url, *size)
+    dialogs: list[str] = []
+
+    def dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.evaluate("check.setup('client', {keys: 'attached'})")
+    page.wait_for_selector(f"#thread-{REF} li.attachment")  # the only thread opens by itself
+    pane = page.locator(f"#thread-{REF}")
+    first = pane.locator("li.item[data-item='s3.aaaa'] li.attachment")
+    assert first.locator(".attachment-name").all_text_contents() == [XSS_NAME, "report.pdf"]
+    assert first.locator(".attachment-size").all_text_contents() == ["123 bytes", "4.2 MB"]
+    assert [first.nth(i).get_attribute("data-file") for i in range(2)] == ["F1", "F2"]
+    assert first.get_by_role("button", name=f"Download {XSS_NAME}").count() == 1
+    assert page.locator("img").count() == 0
+    second = pane.locator("li.item[data-item='c12.bbbb'] li.attachment")
+    assert second.locator(".attachment-status").all_text_contents() == [
+        "This file is not available.",
+        "This file is not available.",
+    ]
+    assert second.locator("button").count() == 0
+    # a download the server refuses (this static server has no such file): said, nothing saved
+    first.nth(0).get_by_role("button", name="Download").click()
+    page.wait_for_selector(f"#thread-{REF} li.attachment[data-file=F1][data-state=failed]")
+    assert first.nth(0).locator(".attachment-status").text_content() == (
+        "Could not download (HTTP 404)."
+    )
+
+    composer = page.locator(f"#thread-composer-{REF}")
+    assert composer.get_by_role("button", name="Attach files").is_visible()
+    text = page.locator(f"#thread-text-{REF}")
+    assert text.evaluate("t => t.required")
+    page.set_input_files(
+        f"#thread-files-{REF}",
+        [
+            {"name": XSS_NAME, "mimeType": "image/svg+xml", "buffer": b"<svg/>"},
+            {"name": "b.txt", "mimeType": "text/plain", "buffer": b"b" * 1500},
+        ],
+    )
+    chosen = composer.locator("li.attach-file")
+    assert chosen.locator(".attach-name").all_text_contents() == [XSS_NAME, "b.txt"]
+    assert chosen.locator(".attach-size").all_text_contents() == ["6 bytes", "1.5 KB"]
+    assert not text.evaluate("t => t.required"), "files alone are a message"
+    assert page.locator("img").count() == 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+    # the composer drawn again (keys arrived, approval came): the files stay chosen
+    page.evaluate(
+        "view.composerForm.dataset.want = 'before'; view.drawComposer(view.model.thread(view.open))"
+    )
+    assert chosen.locator(".attach-name").all_text_contents() == [XSS_NAME, "b.txt"]
+    assert not text.evaluate("t => t.required")
+    chosen.nth(0).get_by_role("button", name=f"Remove {XSS_NAME}").click()
+    assert chosen.locator(".attach-name").all_text_contents() == ["b.txt"]
+    chosen.nth(0).get_by_role("button", name="Remove").click()
+    assert chosen.count() == 0 and text.evaluate("t => t.required")
+    assert dialogs == [] and errors == []

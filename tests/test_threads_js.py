@@ -2,7 +2,8 @@
 feedmodel.js) and their wiring (threadapi.js) under Node's test runner: every
 folding rule of docs/threads.md as a page applies it (threads, replies,
 notes, edits, deletes, tags, receipts, unread, typing; the staff feed's
-filters and live prepend), and the endpoints and frames by their names.
+filters and live prepend), the endpoints and frames by their names, and
+attachments (attachfile.js: RTA1 from a File, the upload request, decryption).
 Node missing is a failure when CI=true."""
 
 from __future__ import annotations
@@ -11,4 +12,4 @@ from tests.support.nodetests import run_node_tests
 
 
 def test_thread_and_feed_models_under_node() -> None:
-    run_node_tests("static/shared/test/", minimum=25)
+    run_node_tests("static/shared/test/", minimum=38)

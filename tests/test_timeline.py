@@ -244,6 +244,7 @@ async def test_moving_writes_phase_always_and_step_only_when_the_clients_step_ch
             {"name": "Decided", "description": "The decision has arrived"},
         ],
         "current": 0,
+        "blocking": [],
     }
     await _move(http, kit, phases[3])
     assert [
@@ -292,7 +293,12 @@ async def test_a_firm_that_hides_the_timeline_gives_clients_no_steps_and_no_even
     assert len(moved["events"]) == 1 and moved["timeline"]["current"] == 1
     assert await _events(http, kit, "contact") == before
     timeline = await http.get(f"/api/v1/matters/{kit.ref}/timeline", headers=kit.auth("contact"))
-    assert timeline.json()["timeline"] == {"shown": False, "steps": [], "current": None}
+    assert timeline.json()["timeline"] == {
+        "shown": False,
+        "steps": [],
+        "current": None,
+        "blocking": [],
+    }
     shown = await http.patch(
         "/api/v1/firm", json={"show_timeline": True}, headers=kit.auth("admin")
     )

@@ -1,12 +1,14 @@
 """A firm's settings: whether every staff member needs a second factor, how
 long a client's portal access lasts after acceptance, whether clients see
 their matters' timeline of steps, whether clients see which staff
-members read their messages, its files' limits, and for its review inbox
+members read their messages, its files' limits, the disclosure documents
+a matter must share before an invite, and for its review inbox
 (docs/reviews.md) its timezone and who reviews what clients send (org
 admins change them)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit
+from rtportal.access.disclosures import parse_required, required
 from rtportal.access.sessions import revoke_principal_tokens
 from rtportal.db.models import Credential, Firm, StaffUser
 from rtportal.errors import BadRequest, NotFound
@@ -33,6 +36,7 @@ _FIELDS = frozenset(
         "invite_expiry_days",
         "show_timeline",
         "hide_staff_receipts",
+        "required_disclosures",
         *_FILE_LIMITS,
         "timezone",
         "review_staff_id",
@@ -56,6 +60,7 @@ def firm_body(firm: Firm) -> dict[str, Any]:
         "hide_staff_receipts": firm.hide_staff_receipts,
         "file_max_bytes": firm.file_max_bytes,
         "portal_quota_bytes": firm.portal_quota_bytes,
+        "required_disclosures": required(firm),
         "timezone": firm.timezone,
         "review_staff_id": firm.review_staff_id,
     }
@@ -89,9 +94,10 @@ async def update_settings(
     session: AsyncSession, principal: Principal, body: dict[str, Any], address: str | None
 ) -> Updated:
     """Apply ``{require_totp?, invite_expiry_days?, show_timeline?, hide_staff_receipts?,
-    file_max_bytes?, portal_quota_bytes?, timezone?, review_staff_id?}``
-    (``invite_expiry_days`` ``null``: access until removed; a files limit
-    ``null``: the server's default; ``timezone`` ``null``: UTC;
+    file_max_bytes?, portal_quota_bytes?, required_disclosures?, timezone?,
+    review_staff_id?}`` (``invite_expiry_days`` ``null``: access until removed; a
+    files limit ``null``: the server's default; ``required_disclosures``: a list of
+    labels, rtportal.access.disclosures; ``timezone`` ``null``: UTC;
     ``review_staff_id`` ``null``: each matter's responsible staff member).
 
     Turning ``require_totp`` on revokes the tokens of the staff who have no
@@ -137,6 +143,10 @@ async def update_settings(
                 )
             setattr(firm, name, limit)
             changed[name] = limit
+    if "required_disclosures" in body:
+        labels = parse_required(body["required_disclosures"])
+        firm.required_disclosures = json.dumps(labels)
+        changed["required_disclosures"] = labels
     await _review_settings(session, firm, body, changed)
     for flag in _FLAGS:
         if flag in body:

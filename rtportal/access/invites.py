@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit, directory, roles, templates
 from rtportal.access.credentials import clear_login, login_taken
+from rtportal.access.disclosures import check_disclosures
 from rtportal.access.invitesend import E2eeLink, portal_url, send_link
 from rtportal.access.removal import end_membership
 from rtportal.access.sessions import revoke_principal_tokens
@@ -317,6 +318,8 @@ async def invite_round(
     await expire_due(unit, matter, principal)
     firm = await session.get(Firm, matter.firm_id)
     assert firm is not None
+    # The firm's disclosure documents come before any invite (docs/documents.md).
+    await check_disclosures(session, firm, matter.id)
     template = await templates.default_template(session, firm.id)
     contacts: list[Contact] = []
     for request in requests:

@@ -14,6 +14,7 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,6 +29,7 @@ __all__ = [
     "HEADER_LEN",
     "AttachmentDecryptor",
     "AttachmentEncryptor",
+    "PlaintextFile",
     "Sealed",
     "blob_length",
     "decrypt_bytes",
@@ -246,24 +248,56 @@ def encrypt_file(src: Path, dst: Path, rng: Rng = system_rng) -> Sealed:
     return Sealed(e.att_id, e.fk, e.ct_sha256, e.size)
 
 
+class PlaintextFile:
+    """A decryptor's plaintext written to ``dst`` by pieces, atomically: into
+    ``dst.part``, renamed to ``dst`` only once ``finalize`` has verified the
+    whole file, removed on any failure (a wrong tag, a short file, an error
+    of the caller's). ``written``: the plaintext bytes so far.
+
+    ``with PlaintextFile(dst, decryptor) as out: out.feed(piece)`` for each
+    piece of ciphertext, from a file or from a network stream alike."""
+
+    def __init__(self, dst: Path, decryptor: AttachmentDecryptor) -> None:
+        self._dst = dst
+        self._part = dst.with_name(dst.name + ".part")
+        self._d = decryptor
+        self._out: BinaryIO | None = None
+        self.written = 0
+
+    def __enter__(self) -> PlaintextFile:
+        self._out = self._part.open("wb")
+        return self
+
+    def feed(self, piece: bytes) -> None:
+        assert self._out is not None
+        plain = self._d.update(piece)
+        self._out.write(plain)
+        self.written += len(plain)
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        assert self._out is not None
+        try:
+            if exc is None:
+                plain = self._d.finalize()
+                self._out.write(plain)
+                self.written += len(plain)
+            self._out.close()
+            if exc is None:
+                os.replace(self._part, self._dst)
+        except BaseException:
+            self._out.close()
+            self._part.unlink(missing_ok=True)
+            raise
+        if exc is not None:
+            self._part.unlink(missing_ok=True)
+
+
 def decrypt_file(
     src: Path, dst: Path, fk: bytes, att_id: bytes, *, ct_sha256: bytes, size: int | None = None
 ) -> int:
     """Decrypt into a temporary file renamed to ``dst`` only if everything checks out."""
     d = AttachmentDecryptor(fk, att_id, ct_sha256=ct_sha256, size=size)
-    tmp = dst.with_name(dst.name + ".part")
-    written = 0
-    try:
-        with src.open("rb") as fin, tmp.open("wb") as fout:
-            while piece := fin.read(_READ):
-                out = d.update(piece)
-                fout.write(out)
-                written += len(out)
-            out = d.finalize()
-            fout.write(out)
-            written += len(out)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return written
+    with src.open("rb") as fin, PlaintextFile(dst, d) as out:
+        while piece := fin.read(_READ):
+            out.feed(piece)
+    return out.written

@@ -36,6 +36,11 @@ __all__ = [
     "ContactEmail",
     "ContactPhone",
     "Credential",
+    "DocumentDefault",
+    "DocumentFile",
+    "DocumentItem",
+    "DocumentRecipient",
+    "DocumentType",
     "Event",
     "Firm",
     "Invite",
@@ -132,6 +137,9 @@ class Firm(Base):
     # Attachments (docs/files.md): ciphertext bytes per file and per matter; NULL: the server's.
     file_max_bytes: Mapped[int | None] = mapped_column(BigInteger)
     portal_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The disclosure documents a matter must have shared before a contact is
+    # invited (docs/documents.md): a JSON list of document type labels.
+    required_disclosures: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     # The review inbox (docs/reviews.md): the firm's day (an IANA name; NULL: UTC) and
     # who reviews what clients send (NULL: each matter's responsible staff member).
     timezone: Mapped[str | None] = mapped_column(String(64))
@@ -226,6 +234,10 @@ class Matter(Base):
     )
     phase_id: Mapped[int | None] = mapped_column(ForeignKey("phases.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moved by triggers whenever what a send's checks read about the matter
+    # moves (members, invites, key epochs, revocations): a worker's remembered
+    # checks hold for one version only (migration 0015, rtportal.events.guards).
+    access_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -513,6 +525,13 @@ class AuditEntry(Base):
 # The key directory's tables live in their own module (one idea each); imported
 # here so the metadata Alembic and tests compare holds every table, and so
 # ``from rtportal.db.models import KeyCert`` keeps working.
+from rtportal.db.models_documents import (  # noqa: E402
+    DocumentDefault,
+    DocumentFile,
+    DocumentItem,
+    DocumentRecipient,
+    DocumentType,
+)
 from rtportal.db.models_files import StoredFile  # noqa: E402
 from rtportal.db.models_keys import (  # noqa: E402
     KeyCert,

@@ -41,6 +41,7 @@ __all__ = [
     "Written",
     "driver_error",
     "driver_of",
+    "guards_of",
     "row_values",
     "seqs_of",
 ]
@@ -59,6 +60,11 @@ class AppendItem:
     # Written by the server's own service (may write system kinds): never
     # set for a client's HTTP or websocket send.
     system: bool = False
+    # The matter's ``access_version`` this send was checked at (remembered
+    # facts, ``rtportal.events.guards``): the write refuses the batch
+    # (``GuardMoved``) if the matter's version is no longer it. ``None``: the
+    # send's checks ran in the write's own transaction, or it has none.
+    guard: int | None = None
 
 
 Key = tuple[int, str, int, str]  # (matter_id, actor_kind, actor_id, client_id)
@@ -90,6 +96,11 @@ class Stored(NamedTuple):
 
 
 Written = tuple[dict[int, Stored], dict[int, int]]  # (stored by item index, new heads)
+
+
+def guards_of(unique: list[Checked]) -> list[tuple[int, int]]:
+    """The batch's distinct ``(matter_id, access_version)`` the write must find unchanged."""
+    return sorted({(c.matter_id, c.item.guard) for c in unique if c.item.guard is not None})
 
 
 def seqs_of(fresh: list[Checked], heads: dict[int, int]) -> dict[int, int]:

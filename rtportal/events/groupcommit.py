@@ -26,6 +26,7 @@ from rtportal.errors import NotFound, RtPortalError, Unavailable
 from rtportal.events.batch import AppendItem
 from rtportal.events.companion import Also, Companion, Row
 from rtportal.events.event import StoredEvent
+from rtportal.events.guards import GuardMoved, Guards
 from rtportal.events.log import commit_batch
 from rtportal.events.send import Send
 from rtportal.events.unit import Publish
@@ -80,10 +81,12 @@ class Prepare(Protocol):
 class WriteAlone(Protocol):
     """Write one prepared send in a transaction of its own (edits and deletes,
     ``rtportal.threads.acts.ActWriter``): ``(event, created)`` once committed;
-    an ``RtPortalError`` refuses it. Published with its batch."""
+    an ``RtPortalError`` refuses it. Published with its batch. ``guard``: the
+    matter's version its checks remembered facts at; the write holds to it
+    (``rtportal.events.guards.hold`` after the matter's lock: ``GuardMoved``)."""
 
     def __call__(
-        self, principal: Principal, matter: Matter, send: Send, /
+        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
     ) -> Awaitable[tuple[StoredEvent, bool]]: ...
 
 
@@ -151,6 +154,7 @@ class GroupCommit:
         "check_kinds",
         "companion",
         "db",
+        "guards",
         "prepare",
         "prepare_kinds",
         "publish",
@@ -170,6 +174,7 @@ class GroupCommit:
         alone: WriteAlone | None = None,
         alone_kinds: frozenset[str] = frozenset(),
         alone_if: Callable[[Send], bool] | None = None,
+        guards: Guards | None = None,
         companion: Companion | None = None,
     ) -> None:
         self.db = db
@@ -191,6 +196,10 @@ class GroupCommit:
         # Sends of other kinds written alone too, by what they hold (an item
         # that names files: rtportal.files.attach claims them in its transaction).
         self.alone_if = alone_if
+        # What ``prepare`` and ``check`` remember of matters (shared with them):
+        # a send checked with it carries its matter's version into the write,
+        # which refuses the batch if it moved (rtportal.events.guards).
+        self.guards = guards
         # Rows written with some sends' events, in their transaction (the review
         # inbox's, for a client's items: rtportal.events.companion).
         self.companion = companion
@@ -312,10 +321,21 @@ class GroupCommit:
         return done, failed, rows
 
     async def _write(
-        self, batch: list[_Request], done: list[_Done], failed: list[_Failed], rows: list[Row]
+        self,
+        batch: list[_Request],
+        done: list[_Done],
+        failed: list[_Failed],
+        rows: list[Row],
+        *,
+        again: bool = False,
     ) -> None:
         """Write ``batch`` in one transaction; outcomes into ``done``/``failed``, the
-        companion's rows of the events created into ``rows``."""
+        companion's rows of the events created into ``rows``.
+
+        ``GuardMoved`` (a matter changed since what its checks remembered): the
+        batch wrote nothing; its matters are forgotten and it is checked and
+        written once more (``again``), from fresh reads. Moved again: the sends of
+        those matters fail (``unavailable``), the others are written."""
         mark = len(failed)
         try:
             ready: list[tuple[_Request, Matter]]
@@ -329,14 +349,35 @@ class GroupCommit:
                     also = await self._also(session, ready)
             else:
                 ready = [(r, r.matter) for r in batch if r.matter is not None]
+            # Held to the versions their checks read, like the batch's items.
             alone = [(r, m) for r, m in ready if self._alone(r.send)]
+            guards = [self._guard(r, m) for r, m in alone]
             if alone:
                 ready = [(r, m) for r, m in ready if not self._alone(r.send)]
             items = [
-                AppendItem(matter, request.principal, request.send) for request, matter in ready
+                AppendItem(
+                    matter, request.principal, request.send, guard=self._guard(request, matter)
+                )
+                for request, matter in ready
             ]
             # One transaction of its own (PostgreSQL: one round trip).
-            results = await commit_batch(self.db, items, self.settings, also)
+            try:
+                results = await commit_batch(self.db, items, self.settings, also)
+            except GuardMoved as moved:
+                if self.guards is None:
+                    raise
+                self.guards.forget(moved.matter_ids)
+                del failed[mark:]
+                if again:
+                    # Moved again since the fresh reads: those matters' sends answer
+                    # ``unavailable``, the other matters' are written without them
+                    # (a matter changing all the time holds up only its own sends).
+                    held = {id(r) for r, m in ready + alone if m.id in moved.matter_ids}
+                    failed.extend((r, moved) for r in batch if id(r) in held)
+                    batch = [r for r in batch if id(r) not in held]
+                if batch:
+                    await self._write(batch, done, failed, rows, again=True)
+                return
             for index, ((request, matter), outcome) in enumerate(zip(ready, results, strict=True)):
                 if isinstance(outcome, RtPortalError):
                     failed.append((request, outcome))  # wrote nothing for it
@@ -344,14 +385,24 @@ class GroupCommit:
                     done.append((request, outcome[0], outcome[1], matter))
                     if also is not None and outcome[1] and index in also.rows:
                         rows.append(also.rows[index])
-            for request, matter in alone:
-                await self._write_alone(request, matter, done, failed)
+            for (request, matter), guard in zip(alone, guards, strict=True):
+                await self._write_alone(request, matter, guard, done, failed, again=again)
         except Exception as error:
             # A lost connection arrives as Unavailable (Database maps it).
             if len(batch) > 1 and not isinstance(error, Unavailable):
                 raise _BatchFailed from error  # retried one by one by _write_all
             del failed[mark:]  # the whole batch failed: one error for each
             failed.extend((request, error) for request in batch)
+
+    def _guard(self, request: _Request, matter: Matter) -> int | None:
+        """The version the send's checks read the matter at, if they remembered
+        anything of it (``None``: nothing to hold the write to)."""
+        if self.guards is None:
+            return None
+        kind = request.send.kind
+        if kind not in self.prepare_kinds and kind not in self.check_kinds:
+            return None
+        return self.guards.checked_at(matter.id)
 
     def _reads_first(self, batch: list[_Request]) -> bool:
         """Does anything in ``batch`` need a read before the write?"""
@@ -391,6 +442,8 @@ class GroupCommit:
     ) -> list[tuple[_Request, Matter]]:
         """The sends of ``batch`` that may be written, each with its matter, as
         ``prepare`` made them; the refused go to ``failed``."""
+        if self.guards is not None:
+            self.guards.begin()
         checked: dict[int, Matter] = {}
         for request in batch:
             if request.matter is None:
@@ -408,8 +461,27 @@ class GroupCommit:
             matter = request.matter or checked.get(id(request))
             if matter is not None:
                 ready.append((request, matter))
-        ready = await self._prepared(session, ready, failed)
-        return await self._checked(session, ready, failed)
+        if self.guards is not None:
+            # A send written alone (an edit, a delete, an item naming files) is
+            # rare and its writer may hold no version: its matter's checks read the
+            # database (the writers here also hold the version: both, for safety).
+            self.guards.forget({m.id for r, m in ready if self._alone(r.send)})
+        start = len(failed)
+        passed = await self._checked(session, await self._prepared(session, ready, failed), failed)
+        if self.guards is None or len(failed) == start:
+            return passed
+        # A refusal may rest on what the worker remembered from before a change
+        # (a new epoch, a client who now sees applicants): the write never sees a
+        # refused send, so its matter is read afresh and the batch checked again.
+        refused = {id(request) for request, _ in failed[start:]}
+        doubtful = {
+            m.id for r, m in ready if id(r) in refused and self.guards.checked_at(m.id) is not None
+        }
+        if not doubtful:
+            return passed
+        self.guards.forget(doubtful)
+        del failed[start:]
+        return await self._checked(session, await self._prepared(session, ready, failed), failed)
 
     def _alone(self, send: Send) -> bool:
         return send.kind in self.alone_kinds or (self.alone_if is not None and self.alone_if(send))
@@ -432,13 +504,28 @@ class GroupCommit:
         return passed
 
     async def _write_alone(
-        self, request: _Request, matter: Matter, done: list[_Done], failed: list[_Failed]
+        self,
+        request: _Request,
+        matter: Matter,
+        guard: int | None,
+        done: list[_Done],
+        failed: list[_Failed],
+        *,
+        again: bool,
     ) -> None:
         """One send through ``alone``, after the batch's commit: its failure is its own
-        (never the batch's, which is committed and must not be retried)."""
+        (never the batch's, which is committed and must not be retried). Its matter
+        moved since its checks (``GuardMoved``): checked and written once more, alone."""
         assert self.alone is not None
         try:
-            event, created = await self.alone(request.principal, matter, request.send)
+            event, created = await self.alone(request.principal, matter, request.send, guard)
+        except GuardMoved as moved:
+            if again or self.guards is None:
+                failed.append((request, moved))
+            else:
+                self.guards.forget(moved.matter_ids)
+                # Written alone again: no companion rows (its writer records them).
+                await self._write([request], done, failed, [], again=True)
         except RtPortalError as err:
             failed.append((request, err))
         except Exception as err:

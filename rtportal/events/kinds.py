@@ -264,6 +264,45 @@ _KINDS = (
         ),
         system=True,
     ),
+    # A change of the document checklist (docs/documents.md), written by
+    # rtportal.documents in the change's transaction: ``action`` is requested,
+    # uploaded, accepted or rejected; ``items`` the checklist items' public ids;
+    # ``to`` the clients the requests are addressed to (the thread rule: those,
+    # the sender, and members who see applicants); ``files`` an upload's file ids
+    # and ``round`` its upload round. ``blob``: an upload's descriptors or a
+    # rejection's reason, an rtp1 envelope the server never reads.
+    Kind(
+        "document",
+        frozenset({"staff", "contact", "bot"}),
+        ("portal",),
+        _obj(
+            action=Field(Str(16), required=True, client=True),
+            items=Field(List(Str(22), 50), required=True, client=True),
+            to=Field(List(Int(1, _MAX_SEQ), _TO_MAX), client=True),
+            files=Field(List(Str(_FILE_ID), _FILES_MAX), client=True),
+            round=Field(Int(0, 2**31 - 1), client=True),
+            # The document types' ids: the staff screens' grouping, no client's business.
+            types=Field(List(Int(1, _MAX_SEQ), 50)),
+        ),
+        blob=True,
+        system=True,
+        threaded=True,
+    ),
+    # A document the firm provides (a disclosure) shared with the matter's
+    # clients, every one of them, present and future: ``items``, ``files`` as
+    # above; ``blob`` the envelope of the files' descriptors.
+    Kind(
+        "document_shared",
+        _STAFF,
+        ("portal",),
+        _obj(
+            items=Field(List(Str(22), 50), required=True, client=True),
+            files=Field(List(Str(_FILE_ID), _FILES_MAX), client=True),
+            types=Field(List(Int(1, _MAX_SEQ), 50)),
+        ),
+        blob=True,
+        system=True,
+    ),
     # An automated status update from the firm's bot; its raw detail stays with staff.
     Kind(
         "bot",

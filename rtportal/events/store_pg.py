@@ -18,7 +18,8 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rtportal.events.batch import Checked, Stored, Written, driver_of, row_values
+from rtportal.events.batch import Checked, Stored, Written, driver_of, guards_of, row_values
+from rtportal.events.guards import GuardMoved
 
 __all__ = ["Also", "commit", "write", "write_one"]
 
@@ -92,12 +93,21 @@ APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $1
 # Most batches: the function of migration 0004, the same without looking the
 # sends up first; a retried send fails it on this key (``commit``).
 APPEND_FRESH = "SELECT * FROM rtp_append_fresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+# A batch whose sends carry the versions their checks read (``batch.guards_of``):
+# the function of migration 0015 locks the matters and raises ``GUARD_MOVED``
+# (nothing written, whatever else the statement writes) if a version moved,
+# else runs ``APPEND_FRESH``'s function (``$12`` true) or ``APPEND``'s.
+APPEND_GUARDED = (
+    "SELECT * FROM rtp_append_guarded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+)
+GUARD_MOVED = "RTP01"
 IDEMPOTENCY_KEY = "uq_events_matter_id_actor_kind_actor_id_client_id"
 
 
 async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> Written:
     """Two statements: the ordered row locks (through SQLAlchemy: it starts
     the transaction), then ``WRITE`` on the driver."""
+    _no_guards(unique)
     ids = sorted({c.matter_id for c in unique})
     locked = set((await conn.exec_driver_sql(LOCK, (ids,))).scalars())
     live = [c for c in unique if c.matter_id in locked]  # the others: NotFound
@@ -122,6 +132,18 @@ def _with_also(statement: str, sql: str, first: int) -> str:
     return f"WITH a AS ({statement}), b AS MATERIALIZED ({sql}) SELECT a.* FROM a, b"  # noqa: S608
 
 
+def _also_columns(also: Also) -> list[list[Any]]:
+    """A companion's rows as one array per column."""
+    return [list(column) for column in zip(*also[1], strict=True)]
+
+
+def _no_guards(unique: list[Checked]) -> None:
+    """In a caller's transaction the checks run in that transaction: a send that
+    carries a version (checked outside it) belongs to ``commit``."""
+    if guards_of(unique):  # pragma: no cover - a bug in the caller
+        raise RuntimeError("versioned sends go through commit_batch")
+
+
 async def commit(
     driver: Any, unique: list[Checked], at: datetime, also: Also | None = None
 ) -> Written:
@@ -131,14 +153,17 @@ async def commit(
     nothing), or for a batch of one, ``APPEND``. ``also``: a companion's
     statement and rows (``rtportal.events.companion``), in the same statement,
     its columns as arrays after the statement's own parameters."""
+    arrays = _arrays(unique)
+    guards = guards_of(unique)
+    if guards:
+        return await _commit_guarded(driver, guards, arrays, at, also)
     fresh_sql, append_sql = APPEND_FRESH, APPEND
-    params: list[Any] = [*_arrays(unique), at]
+    params: list[Any] = [*arrays, at]
     if also is not None:
-        sql, also_rows = also
         first = len(params) + 1
-        params.extend(list(column) for column in zip(*also_rows, strict=True))
-        fresh_sql = _with_also(APPEND_FRESH, sql, first)
-        append_sql = _with_also(APPEND, sql, first)
+        fresh_sql = _with_also(APPEND_FRESH, also[0], first)
+        append_sql = _with_also(APPEND, also[0], first)
+        params.extend(_also_columns(also))
     try:
         if len(unique) > 1:
             try:
@@ -150,6 +175,36 @@ async def commit(
         return _result(await driver.fetch(append_sql, *params))
     except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
         raise IntegrityError(None, None, err) from err
+
+
+async def _commit_guarded(
+    driver: Any,
+    guards: list[tuple[int, int]],
+    arrays: list[list[Any]],
+    at: datetime,
+    also: Also | None = None,
+) -> Written:
+    """``commit`` for a batch carrying versions: ``APPEND_GUARDED``, fresh first
+    (with a companion's statement and rows, as ``commit``)."""
+    ids, versions = [m for m, _ in guards], [v for _, v in guards]
+    sql, extra = APPEND_GUARDED, []
+    if also is not None:
+        sql = _with_also(APPEND_GUARDED, also[0], len(arrays) + 5)  # after $11 .. $14
+        extra = _also_columns(also)
+    try:
+        if len(arrays[0]) > 1:
+            try:
+                return _result(await driver.fetch(sql, *arrays, at, True, ids, versions, *extra))
+            except asyncpg.UniqueViolationError as err:
+                if err.constraint_name != IDEMPOTENCY_KEY:
+                    raise
+        return _result(await driver.fetch(sql, *arrays, at, False, ids, versions, *extra))
+    except asyncpg.PostgresError as err:
+        if err.sqlstate == GUARD_MOVED:
+            raise GuardMoved(int(m) for m in str(err.detail or "").split(",") if m) from err
+        if isinstance(err, asyncpg.IntegrityConstraintViolationError):  # pragma: no cover
+            raise IntegrityError(None, None, err) from err
+        raise
 
 
 def _arrays(live: list[Checked]) -> list[list[Any]]:
@@ -184,6 +239,7 @@ async def write_one(conn: AsyncConnection, c: Checked, at: datetime) -> Written:
     """A batch of one: UPDATE ... RETURNING (through SQLAlchemy: it starts
     the transaction), then INSERT on the driver (a retry: the stored row is
     looked up and the seq given back while the lock is held: no gap)."""
+    _no_guards([c])
     matter_id = c.matter_id
     head = (await conn.exec_driver_sql(NEXT_SEQ, (matter_id,))).scalar_one_or_none()
     if head is None:

@@ -19,7 +19,16 @@ from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from rtportal.events.batch import Checked, Stored, Written, driver_of, row_values, seqs_of
+from rtportal.events.batch import (
+    Checked,
+    Stored,
+    Written,
+    driver_of,
+    guards_of,
+    row_values,
+    seqs_of,
+)
+from rtportal.events.guards import GuardMoved
 
 __all__ = ["Also", "commit", "write", "write_also"]
 
@@ -51,6 +60,12 @@ FIND_STORED = (
     " WHERE matter_id = ? AND actor_kind = ? AND actor_id = ? AND client_id = ?"
 )
 GIVE_BACK_SEQ = "UPDATE matters SET last_seq = last_seq - 1 WHERE id = ?"
+# The matters whose access_version moved since the batch's checks (pairs of
+# [matter_id, version] as JSON): any row refuses the batch (``GuardMoved``).
+MOVED = (
+    "SELECT m.id FROM json_each(?) AS g JOIN matters AS m ON m.id = json_extract(g.value, '$[0]')"
+    " WHERE m.access_version <> json_extract(g.value, '$[1]')"
+)
 
 
 def _time(at: datetime) -> str:
@@ -77,8 +92,15 @@ def _plan(unique: list[Checked], at: datetime) -> _Plan:
     """The statements of a batch (the transaction already holds the write
     lock): for one send, its seq then its row (a retry gives the seq back
     and returns the stored row); for several, up to three: the stored keys,
-    the seqs, the rows."""
+    the seqs, the rows. First, when sends carry the versions their checks
+    read (``guards_of``), one statement that they still hold (in the same
+    transaction: nothing can move them before the commit)."""
     when = _time(at)
+    guards = guards_of(unique)
+    if guards:
+        moved = yield MOVED, (json.dumps(guards),), False
+        if moved:
+            raise GuardMoved(int(row[0]) for row in moved)
     if len(unique) == 1:
         c = unique[0]
         matter_id = c.matter_id

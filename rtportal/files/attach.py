@@ -18,16 +18,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select
 
 from rtportal.db import Database
 from rtportal.db.models import Matter, StoredFile
-from rtportal.errors import BadRequest, NotFound
 from rtportal.events.event import StoredEvent
 from rtportal.events.groupcommit import WriteAlone
+from rtportal.events.guards import hold
 from rtportal.events.send import Send
 from rtportal.files.quota import lock_matter
-from rtportal.files.rows import MAX_FILES, valid_file_id
+from rtportal.files.rows import MAX_FILES, claim, distinct_ids, valid_file_id
 from rtportal.files.storage import Storage
 from rtportal.principal import Principal
 from rtportal.reviews.enqueue import ReviewCompanion, enqueue, wants
@@ -49,19 +49,9 @@ def names_files(send: Send) -> bool:
 
 def file_ids(payload: dict[str, Any]) -> list[str]:
     """``payload.files``: 1 to ``MAX_FILES`` distinct file ids, else ``bad_files``."""
-    files = payload.get("files")
-    if (
-        not isinstance(files, list)
-        or not 1 <= len(files) <= MAX_FILES
-        or not all(valid_file_id(f) for f in files)
-        or len(set(files)) != len(files)
-    ):
-        raise BadRequest(
-            f"payload.files: 1 to {MAX_FILES} distinct file ids",
-            field="payload.files",
-            reason="bad_files",
-        )
-    return list(files)
+    return distinct_ids(
+        payload.get("files"), valid_file_id, MAX_FILES, "payload.files", "bad_files"
+    )
 
 
 class AttachWriter:
@@ -86,10 +76,10 @@ class AttachWriter:
         self.reviews = reviews
 
     async def __call__(
-        self, principal: Principal, matter: Matter, send: Send
+        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
     ) -> tuple[StoredEvent, bool]:
         if send.kind in ACT_KINDS:
-            event, created = await self.acts(principal, matter, send)
+            event, created = await self.acts(principal, matter, send, guard)
             if created and send.kind == "delete":
                 await self._drop_files(matter.id, str(send.payload.get("item")))
             return event, created
@@ -97,20 +87,8 @@ class AttachWriter:
         item = str(send.payload.get("item"))
         async with self.db.write() as session:
             await lock_matter(session, matter.id)
-            claimed = await session.execute(
-                update(StoredFile)
-                .where(
-                    StoredFile.id.in_(files),
-                    StoredFile.matter_id == matter.id,
-                    StoredFile.uploader_kind == principal.kind,
-                    StoredFile.uploader_id == principal.id,
-                    StoredFile.state == "stored",
-                    or_(StoredFile.item.is_(None), StoredFile.item == item),
-                )
-                .values(item=item)
-            )
-            if int(getattr(claimed, "rowcount", 0) or 0) != len(files):
-                raise NotFound("no such file", reason="no_such_file")  # rolled back
+            await hold(session, matter.id, guard)  # its checks' remembered facts still hold
+            await claim(session, principal, matter.id, files, item)  # refused: rolled back
             event, created = await append_send(session, principal, matter, send, self.settings)
             queued = None
             if created and self.reviews is not None and wants(principal, send):

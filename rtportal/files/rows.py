@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Firm, StoredFile
+from rtportal.errors import BadRequest, NotFound
 from rtportal.events.event import iso_time
+from rtportal.principal import Principal
 from rtportal.settings import Settings
 
 __all__ = [
     "MAX_FILES",
     "FileLimits",
+    "claim",
+    "distinct_ids",
     "file_body",
     "firm_limits",
     "new_file_id",
@@ -38,6 +43,21 @@ def new_file_id() -> str:
 
 def valid_file_id(value: Any) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def distinct_ids(
+    value: Any, valid: Callable[[Any], bool], maximum: int, field: str, reason: str
+) -> list[str]:
+    """A list of 1 to ``maximum`` distinct ids, each ``valid``; else ``bad_request``
+    with ``reason`` (``payload.files``, a document's ``files`` and ``items``)."""
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= maximum
+        or not all(valid(v) for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise BadRequest(f"{field}: 1 to {maximum} distinct ids", field=field, reason=reason)
+    return list(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +101,27 @@ async def stored_file(session: AsyncSession, matter_id: int, file_id: str) -> St
 
 def file_body(row: StoredFile) -> dict[str, Any]:
     return {"id": row.id, "size": int(row.size), "created_at": iso_time(row.created_at)}
+
+
+async def claim(
+    session: AsyncSession, principal: Principal, matter_id: int, files: list[str], item: str
+) -> None:
+    """Set ``item`` on ``files``: stored files of the matter uploaded by
+    ``principal``, free or ``item``'s already (a retry claims its own again);
+    else ``not_found`` ``no_such_file`` (one answer for all three: a file of
+    someone else does not exist for the caller) and the caller rolls back.
+    The caller holds the matter's lock (``rtportal.files.quota.lock_matter``)."""
+    claimed = await session.execute(
+        update(StoredFile)
+        .where(
+            StoredFile.id.in_(files),
+            StoredFile.matter_id == matter_id,
+            StoredFile.uploader_kind == principal.kind,
+            StoredFile.uploader_id == principal.id,
+            StoredFile.state == "stored",
+            or_(StoredFile.item.is_(None), StoredFile.item == item),
+        )
+        .values(item=item)
+    )
+    if int(getattr(claimed, "rowcount", 0) or 0) != len(files):
+        raise NotFound("no such file", reason="no_such_file")

@@ -27,6 +27,7 @@ from rtportal.errors import (
     RateLimited,
     RtPortalError,
     Unauthenticated,
+    Unavailable,
 )
 from rtportal.http.requestid import request_id
 
@@ -82,6 +83,8 @@ def _log_refusal(request: Request, exc: RtPortalError) -> None:
         name, extra = "auth_failed", {"reason": exc.message}
     elif isinstance(exc, RateLimited):
         name, extra = "rate_limited", {}
+    elif isinstance(exc, Unavailable):
+        name, extra = "backend_unavailable", {"reason": exc.message, "cause": _cause(exc)}
     else:
         return
     client = request.client
@@ -96,6 +99,19 @@ def _log_refusal(request: Request, exc: RtPortalError) -> None:
         client=client.host if client else None,
         **extra,
     )
+
+
+def _cause(exc: BaseException) -> str | None:
+    """The backend's own words for an ``Unavailable`` (the caller gets only
+    "unavailable"; the operator needs which error, from which library). The
+    driver's error, not SQLAlchemy's text: that quotes the statement's
+    parameters, which may hold token hashes."""
+    cause = exc.__cause__
+    if cause is None:
+        return None
+    driver = getattr(cause, "orig", None) or cause
+    kind = f"{type(driver).__module__}.{type(driver).__qualname__}"
+    return f"{type(cause).__name__}/{kind}: {driver}"[:300]
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -16,7 +16,9 @@ from rtportal.http.errors import json_endpoint
 
 __all__ = ["routes"]
 
-_BODY = 1024
+# Twenty disclosure labels of 200 characters fit: 4 bytes each at most as UTF-8,
+# 12 as JSON escapes (an emoji's two ``\u`` escapes), which a client may send.
+_BODY = 64 * 1024
 
 
 @json_endpoint

@@ -42,6 +42,7 @@ from rtportal.http import (
     audit,
     auth,
     directory,
+    documents,
     feed,
     files,
     firm,
@@ -355,5 +356,6 @@ def routes() -> list[BaseRoute]:
         *reviews.routes(),
         *thread_routes.routes(),
         *files.routes(),
+        *documents.routes(),
         Route("/api/{rest:path}", api_not_found),
     ]

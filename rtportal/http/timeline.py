@@ -3,7 +3,8 @@
 ``GET /api/v1/firm/matter-types`` (staff), ``POST`` and ``PATCH
 /api/v1/firm/matter-types/{id}`` (org admins), ``POST
 /api/v1/matters/{ref}/phase`` (staff), ``GET /api/v1/matters/{ref}/timeline``
-(members; a client's answer names steps only). Clients and bots asking for
+(members; a client's answer names steps only, and ``blocking``: the open
+document requests they see that block the next step). Clients and bots asking for
 the types or a move get ``not_found``, as for every staff endpoint.
 """
 
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rtportal.access import membership, roles
+from rtportal.documents import blockers
 from rtportal.events.unit import Unit
 from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.directory import body_of, staff_only
@@ -78,8 +80,16 @@ async def move_phase(request: Request) -> Response:
 async def get_timeline(request: Request) -> Response:
     principal = await principal_of(request)
     async with db_of(request).read() as session:
-        matter = await membership.can_access(session, principal, request.path_params["ref"])
+        matter, sees = await membership.can_view(session, principal, request.path_params["ref"])
         body = await views.timeline_body(session, principal, matter)
+        # The open requests before the next step (docs/documents.md); a client of a
+        # firm that hides the timeline is shown no steps, so nothing blocks one.
+        shown = principal.is_staff or body["shown"]
+        body["blocking"] = (
+            await blockers.blocking(session, principal, matter, sees, body["current"])
+            if shown
+            else []
+        )
     return ok({"timeline": body})
 
 

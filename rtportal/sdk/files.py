@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtportal.crypto.attachment import AttachmentDecryptor, encrypt_file
+from rtportal.crypto.attachment import AttachmentDecryptor, PlaintextFile, encrypt_file
 from rtportal.crypto.envelope import AttachmentDescriptor
 from rtportal.sdk.transport import Http
 
@@ -64,19 +64,7 @@ async def download_attachment(
     d = AttachmentDecryptor(
         descriptor.fk, descriptor.att_id, ct_sha256=descriptor.ct_sha256, size=descriptor.size
     )
-    part = dst.with_name(dst.name + ".part")
-    written = 0
-    try:
-        with part.open("wb") as out:
-            async for piece in http.download(f"/api/v1/matters/{matter}/files/{file_id}"):
-                plain = d.update(piece)
-                out.write(plain)
-                written += len(plain)
-            plain = d.finalize()
-            out.write(plain)
-            written += len(plain)
-        os.replace(part, dst)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return written
+    with PlaintextFile(dst, d) as out:
+        async for piece in http.download(f"/api/v1/matters/{matter}/files/{file_id}"):
+            out.feed(piece)
+    return out.written

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.db.models import Event, Matter
 from rtportal.errors import NotFound
 from rtportal.events.event import StoredEvent
+from rtportal.events.guards import hold
 from rtportal.events.log import append
 from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
@@ -119,12 +120,14 @@ class ActWriter:
         self.settings = settings
 
     async def __call__(
-        self, principal: Principal, matter: Matter, send: Send
+        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
     ) -> tuple[StoredEvent, bool]:
-        """Write one prepared edit or delete; ``(event, created)`` once committed."""
+        """Write one prepared edit or delete; ``(event, created)`` once committed
+        (``guard``: the version its checks remembered facts at, ``rtportal.events.guards``)."""
         # Published by the group commit with its batch, in commit order.
         async with self.db.write() as session:
             await _lock(session, matter.id)
+            await hold(session, matter.id, guard)
             found = await find_item(session, matter.id, str(send.payload.get("item")))
             if send.client_id is None or not await _stored(
                 session, matter.id, principal, send.client_id

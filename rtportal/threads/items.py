@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rtportal.access.membership import live
 from rtportal.db.models import Event, Matter, MatterMember, utcnow
 from rtportal.errors import BadRequest, Forbidden, NotFound, RtPortalError
+from rtportal.events.guards import MISSING, Guards
 from rtportal.events.send import Send
 from rtportal.jsonlimits import stored_payload
 from rtportal.keys import ids
@@ -243,6 +244,9 @@ async def _client_members(
     return out
 
 
+_MEMBERS_FACT = "client_members"  # a matter's {contact id: see_applicants}, never changed in place
+
+
 class _Batch:
     """What one batch's prepare has read and made so far (openers and items by key)."""
 
@@ -251,9 +255,11 @@ class _Batch:
         session: AsyncSession,
         matter_ids: set[int],
         openers: OpenerCache | None,
+        guards: Guards | None = None,
     ) -> None:
         self.session = session
         self.matter_ids = matter_ids
+        self.guards = guards
         # the batch's matters' client members: read once, when a send first needs
         # them (a reply in a thread addressed to its sender never does)
         self.members: dict[int, dict[int, bool]] | None = None
@@ -289,8 +295,29 @@ class _Batch:
     async def members_of(self, matter_id: int) -> dict[int, bool]:
         """The matter's live client members and their ``see_applicants``."""
         if self.members is None:
-            self.members = await _client_members(self.session, self.matter_ids)
+            self.members = await self._read_members()
         return self.members.get(matter_id, {})
+
+    async def _read_members(self) -> dict[int, dict[int, bool]]:
+        """All the batch's matters' members: those the worker remembers at their
+        current version (``guards``), the others read (and remembered)."""
+        guards = self.guards
+        if guards is None:
+            return await _client_members(self.session, self.matter_ids)
+        now = utcnow()
+        await guards.ensure(self.session, self.matter_ids, now)  # versions before facts
+        out: dict[int, dict[int, bool]] = {}
+        for matter_id in self.matter_ids:
+            known = guards.fact(matter_id, _MEMBERS_FACT, now)
+            if known is not MISSING:
+                out[matter_id] = known
+        unknown = self.matter_ids - out.keys()
+        if unknown:
+            read = await _client_members(self.session, unknown)
+            for matter_id, members in read.items():
+                guards.remember(matter_id, _MEMBERS_FACT, members)
+            out.update(read)
+        return out
 
     async def sees(self, principal: Principal, found: Found, matter_id: int) -> bool:
         """Does ``principal`` see the thread or item ``found``?"""
@@ -468,6 +495,7 @@ async def prepare_sends(
     session: AsyncSession,
     items: Sequence[tuple[Principal, Matter, Send]],
     openers: OpenerCache | None = None,
+    guards: Guards | None = None,
 ) -> list[Send | RtPortalError]:
     """Each send as it will be written (server fields set) or its refusal, in order.
 
@@ -478,7 +506,7 @@ async def prepare_sends(
     todo = [i for i, (_, _, s) in enumerate(items) if s.kind in ITEM_SEND_KINDS | ACT_KINDS]
     if not todo:
         return out
-    batch = _Batch(session, {items[i][1].id for i in todo}, openers)
+    batch = _Batch(session, {items[i][1].id for i in todo}, openers, guards)
     for i in todo:
         principal, matter, send = items[i]
         if not isinstance(send.payload, dict):
@@ -499,12 +527,14 @@ async def prepare_sends(
 
 
 class Preparer:
-    """``prepare_sends`` with one worker's ``OpenerCache`` (the group commit's ``Prepare``)."""
+    """``prepare_sends`` with one worker's ``OpenerCache`` and ``Guards`` (the group
+    commit's ``Prepare``; the same ``Guards`` as the group commit's)."""
 
-    def __init__(self, openers: OpenerCache | None = None) -> None:
+    def __init__(self, openers: OpenerCache | None = None, guards: Guards | None = None) -> None:
         self.openers = openers if openers is not None else OpenerCache()
+        self.guards = guards
 
     async def __call__(
         self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]], /
     ) -> list[Send | RtPortalError]:
-        return await prepare_sends(session, items, self.openers)
+        return await prepare_sends(session, items, self.openers, self.guards)

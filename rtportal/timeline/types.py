@@ -34,6 +34,8 @@ __all__ = [
     "REASONS",
     "Loaded",
     "TypeInput",
+    "checked_description",
+    "checked_name",
     "create_type",
     "get_type",
     "list_types",
@@ -112,7 +114,7 @@ def _fields(value: Any, allowed: frozenset[str], field: str) -> dict[str, Any]:
     return value
 
 
-def _name(value: Any, field: str) -> str:
+def checked_name(value: Any, field: str) -> str:
     """1-200 characters after trimming, no control characters (a name is one line)."""
     if not isinstance(value, str):
         raise _refuse("invalid_name", f"{field} must be a string", field)
@@ -124,7 +126,7 @@ def _name(value: Any, field: str) -> str:
     return name
 
 
-def _description(value: Any, field: str) -> str:
+def checked_description(value: Any, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
@@ -165,8 +167,8 @@ def _steps(value: Any) -> list[StepInput]:
         steps.append(
             StepInput(
                 _row_id(item.get("id"), f"steps[{i}].id", "unknown_step"),
-                _name(item.get("name"), f"steps[{i}].name"),
-                _description(item.get("description"), f"steps[{i}].description"),
+                checked_name(item.get("name"), f"steps[{i}].name"),
+                checked_description(item.get("description"), f"steps[{i}].description"),
             )
         )
     _unique([s.name for s in steps], "steps")
@@ -189,7 +191,7 @@ def _phases(value: Any, step_count: int) -> list[PhaseInput]:
         phases.append(
             PhaseInput(
                 _row_id(item.get("id"), f"phases[{i}].id", "unknown_phase"),
-                _name(item.get("name"), f"phases[{i}].name"),
+                checked_name(item.get("name"), f"phases[{i}].name"),
                 step,
             )
         )
@@ -201,7 +203,7 @@ def parse_type(body: dict[str, Any], *, partial: bool) -> TypeInput:
     """The checked request; ``partial`` (PATCH): each part optional, but steps and
     phases together (a phase names its step by index in the same request)."""
     _fields(body, _TYPE_FIELDS, "body")
-    name = _name(body.get("name"), "name") if "name" in body or not partial else None
+    name = checked_name(body.get("name"), "name") if "name" in body or not partial else None
     if ("steps" in body) != ("phases" in body):
         raise _refuse("steps_and_phases", "steps and phases are given together", "phases")
     if "steps" not in body:

@@ -10,6 +10,7 @@ import { ApiError } from '../shared/http.js';
 import { userId } from '../shared/keyids.js';
 import { VIS } from '../shared/keyring.js';
 import { CRYPTO, cryptoFailed, keyChanged, notPosted, signedBy } from '../shared/strings.js';
+import { attachmentList } from './attachui.js';
 import { envelopeMsgId, sealAndPost } from './itemsend.js';
 
 const CANNOT_READ = new Set(['crypto_wrong_context']);
@@ -42,8 +43,9 @@ export function flaggedBody(code, text) {
  * The body element of an event carrying an envelope: a placeholder now,
  * the verified content (or a warning) once the keyring has opened it.
  * `names` (Map rtp1 id -> display name) learns who signed. `opts`: `expect`
- * (a thread item's sender, msg id and edit parent, see itemMismatch) and
- * `onOpened(body)` once the verified body is shown (never on a warning).
+ * (a thread item's sender, msg id and edit parent, see itemMismatch),
+ * `onOpened(body)` once the verified body is shown (never on a warning), and
+ * `files` (the item's payload.files when `event` is an edit of it).
  */
 export function messageBody(event, ref, keyring, names, opts = {}) {
   const box = el('div', 'message-body pending');
@@ -69,7 +71,7 @@ function itemMismatch(r, expect) {
   return null;
 }
 
-async function fill(box, event, ref, keyring, names, { expect = null, onOpened = null } = {}) {
+async function fill(box, event, ref, keyring, names, { expect = null, onOpened = null, files = null } = {}) {
   const payload = event.payload || {};
   let r;
   try {
@@ -108,11 +110,9 @@ async function fill(box, event, ref, keyring, names, { expect = null, onOpened =
   if (r.vis === VIS.STAFF) parts.push(el('p', 'badge internal-badge', CRYPTO.internalNote));
   if (r.body.subject) parts.push(el('p', 'message-subject', r.body.subject));
   parts.push(el('p', 'message-text', r.body.text));
-  if (r.body.attachments.length) {
-    const list = el('ul', 'message-attachments');
-    for (const a of r.body.attachments) list.append(el('li', null, a.name));
-    parts.push(list);
-  }
+  // the file ids: the item's own payload.files (an edit's body keeps the
+  // descriptors but its event names no files: `files` comes from the item)
+  if (r.body.attachments.length) parts.push(attachmentList(ref, r.body.attachments, files ?? payload.files));
   box.replaceChildren(...parts);
   if (onOpened) onOpened(r.body);
 }

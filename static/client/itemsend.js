@@ -52,16 +52,20 @@ export async function sealAndPost(ref, keyring, seal, body, onRekey = null) {
 
 /**
  * A new item: an opener, or a reply (the server sets its `parent`); staff may address a new
- * client thread `to` contacts, or write an internal note (`internal`).
+ * client thread `to` contacts, or write an internal note (`internal`). `attached`: uploaded
+ * files [{id, descriptor}]: the ids go in payload.files, the descriptors (name, type, file
+ * key) in the sealed body, in the same order (docs/files.md "Attaching").
  */
-export function sendItem(ref, keyring, { thread, to = null, subject = '', text, internal = false, onRekey = null }) {
+export function sendItem(ref, keyring, { thread, to = null, subject = '', text, internal = false, attached = [], onRekey = null }) {
   const vis = internal ? VIS.STAFF : VIS.PORTAL;
   const payload = { thread };
   if (to && to.length && !internal) payload.to = to;
+  if (attached.length) payload.files = attached.map((a) => a.id);
+  const attachments = attached.map((a) => a.descriptor);
   return sealAndPost(
     ref,
     keyring,
-    () => keyring.seal(ref, thread, { subject, text }, { vis }),
+    () => keyring.seal(ref, thread, { subject, text, attachments }, { vis }),
     (envelope) => ({
       kind: internal ? 'note' : 'message',
       audience: internal ? 'staff' : 'portal',
@@ -76,14 +80,16 @@ export function sendItem(ref, keyring, { thread, to = null, subject = '', text, 
 /**
  * An edit of my item `item` (the thread model's item view): a new envelope
  * whose `parent` is the item's msg_id, in the item's thread and audience.
+ * An edit cannot name files: it carries the item's `attachments` (their
+ * descriptors) unchanged, matched with the item's payload.files as before.
  */
-export function editItem(ref, keyring, item, { subject = '', text, onRekey = null }) {
+export function editItem(ref, keyring, item, { subject = '', text, attachments = [], onRekey = null }) {
   const parent = msgIdOfItem(item.id);
   return sealAndPost(
     ref,
     keyring,
     () =>
-      keyring.seal(ref, item.thread, { subject, text }, {
+      keyring.seal(ref, item.thread, { subject, text, attachments }, {
         vis: item.internal ? VIS.STAFF : VIS.PORTAL,
         parent: parent ? fromB64url(parent) : null,
       }),

@@ -7,8 +7,9 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { CRYPTO, THREADS, notSent } from '../shared/strings.js';
+import { CRYPTO, FILES, THREADS, notSent } from '../shared/strings.js';
 import { TYPING_EVERY_MS, typingFrame } from '../shared/threadapi.js';
+import { attachPicker } from './attachui.js';
 import { deleteItem, editItem, newThreadId, sendItem } from './itemsend.js';
 
 /** Edit and Delete under an item of mine (Delete asks once more, inline). */
@@ -57,7 +58,10 @@ export function cannotWrite(view) {
   return null;
 }
 
-const drafts = new Map(); // `${ref}\0${thread}` ('' for a new thread) -> {text, subject}: this page's unsent drafts
+const drafts = new Map(); // `${ref}\0${thread}` ('' for a new thread) -> {text, subject, note, internal}: this page's unsent drafts
+// the same key -> its attachment picker: chosen files (and an upload under way)
+// stay with the draft when the composer is drawn again
+const pickers = new Map();
 
 /**
  * The composer of `view` in `mode`: `reply` in the open thread `data`
@@ -75,7 +79,10 @@ export function threadComposer(view, data, mode) {
   let extra = null;
   if (mode === 'new') {
     if (view.tools) {
-      extra = view.tools.newThreadFields(view);
+      // the kind chosen survives a redraw, as the draft does: drawn back as a
+      // client thread, an internal one would go to the client
+      const kept = drafts.get(`${ref}\u0000`);
+      extra = view.tools.newThreadFields(view, { internal: Boolean(kept && kept.internal) });
       form.append(extra.node);
     }
     subject = el('input');
@@ -104,6 +111,16 @@ export function threadComposer(view, data, mode) {
     noteLabel.prepend(note);
     form.append(noteLabel);
   }
+  // attachments: on a new item only (an edit cannot name files, docs/files.md)
+  const draft = mode === 'edit' ? null : `${ref}\u0000${mode === 'new' ? '' : view.open}`;
+  if (draft !== null && !pickers.has(draft)) pickers.set(draft, attachPicker(ref));
+  const picker = draft === null ? null : pickers.get(draft);
+  if (picker) {
+    form.append(picker.node); // moved here from a composer drawn before
+    picker.onChange(() => {
+      text.required = picker.files().length === 0; // files alone are a message too
+    });
+  }
   const send = el('button', 'button');
   send.type = 'submit';
   const actions = el('div', 'form-row');
@@ -119,17 +136,26 @@ export function threadComposer(view, data, mode) {
   status.setAttribute('role', 'status');
   form.append(actions, status);
   // What is typed survives the composer being drawn again (keys arriving, the
-  // matter redrawn, another thread opened and this one again) until it is sent.
-  const draft = mode === 'edit' ? null : `${ref}\u0000${mode === 'new' ? '' : view.open}`;
+  // matter redrawn, another thread opened and this one again) until it is sent;
+  // so does the note toggle: a note drawn again unticked would go to the client.
   if (draft !== null) {
     const kept = drafts.get(draft);
     if (kept) {
       text.value = kept.text;
       if (subject) subject.value = kept.subject;
+      if (note) note.checked = kept.note;
     }
-    const keep = () => drafts.set(draft, { text: text.value, subject: subject ? subject.value : '' });
+    const keep = () =>
+      drafts.set(draft, {
+        text: text.value,
+        subject: subject ? subject.value : '',
+        note: Boolean(note && note.checked),
+        internal: Boolean(extra && extra.internal()),
+      });
     text.addEventListener('input', keep);
     if (subject) subject.addEventListener('input', keep);
+    if (note) note.addEventListener('change', keep);
+    if (extra) extra.onChange(keep);
   }
 
   const internalNow = () => internalThread || (mode === 'edit' && view.editing.internal) || Boolean(note && note.checked) || Boolean(extra && extra.internal());
@@ -153,25 +179,29 @@ export function threadComposer(view, data, mode) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = text.value.trim();
-    if (!value) return;
+    const files = picker ? picker.files() : [];
+    if (!value && !files.length) return;
     const where = extra ? extra.read() : {};
-    if (where.error) {
-      status.textContent = where.error;
+    if (where.error || (picker && picker.tooMany())) {
+      status.textContent = where.error || FILES.tooMany;
       return;
     }
     send.disabled = true;
     status.textContent = THREADS.sending;
     try {
-      const event = await submit(view, mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to });
+      const attached = files.length ? await picker.upload((said) => (status.textContent = said)) : [];
+      status.textContent = THREADS.sending;
+      const event = await submit(view, mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to, attached });
       view.add(event);
       status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
       text.value = '';
+      if (picker) picker.clear();
       if (draft !== null) drafts.delete(draft);
       if (mode === 'new') view.openThread(event.payload.thread);
       else if (mode === 'edit') view.setMode('reply');
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) view.onSignedOut();
-      status.textContent = notSent(err.message || String(err.code));
+      status.textContent = err.said || notSent(err.message || String(err.code));
     } finally {
       send.disabled = false;
     }
@@ -180,19 +210,20 @@ export function threadComposer(view, data, mode) {
 }
 
 /** Seal and send what the composer holds; resolves with the stored event. */
-function submit(view, mode, { text, subject, internal, to }) {
+function submit(view, mode, { text, subject, internal, to, attached }) {
   const kr = view.keyring;
   const onRekey = view.onRekey;
   if (mode === 'edit') {
     // an edit replaces the body: the opener's subject (not editable here) goes along unchanged
     const before = view.bodies && view.bodies.get(view.editing.id);
-    return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', onRekey });
+    const attachments = before ? before.attachments : [];
+    return editItem(view.ref, kr, view.editing, { text, subject: before ? before.subject : '', attachments, onRekey });
   }
-  if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, onRekey });
+  if (mode === 'new') return sendItem(view.ref, kr, { thread: newThreadId(), subject, text, internal, to, attached, onRekey });
   // a reply names its thread only: the server sets `parent` to the thread's
   // opener (docs/threads.md), which this page may not have loaded, or may
   // name differently (a welcome's item is its thread id)
-  return sendItem(view.ref, kr, { thread: view.open, text, internal, onRekey });
+  return sendItem(view.ref, kr, { thread: view.open, text, internal, attached, onRekey });
 }
 
 /**

@@ -13,9 +13,10 @@ import { itemActions } from './threadcompose.js';
 
 const TITLE_CHARS = 80;
 
-/** The first line of a body, cut for a list row. */
+/** The first line of a body (files alone: the first file's name), cut for a list row. */
 function titleOf(body) {
-  const text = (body.subject || body.text || '').trim().split('\n')[0];
+  const first = Array.isArray(body.attachments) && body.attachments.length ? body.attachments[0].name : '';
+  const text = (body.subject || body.text || first || '').trim().split('\n')[0];
   return text.length > TITLE_CHARS ? `${text.slice(0, TITLE_CHARS)}…` : text;
 }
 
@@ -142,7 +143,7 @@ function itemBody(view, item) {
   let expect = null;
   if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
   else if (msgId) expect = { sender: item.sender, msgId };
-  const opts = { expect };
+  const opts = { expect, files: (item.event.payload || {}).files ?? null };
   if (item.mine) opts.onOpened = (body) => (view.bodies || (view.bodies = new Map())).set(item.id, body);
   return messageBody(shown, view.ref, view.readKeyring, view.names, opts);
 }

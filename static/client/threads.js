@@ -24,6 +24,7 @@
 //     li.item.claim#item-<ref>-<key>  another event under an item's id (replay, move): a warning
 //     #typing-<ref>             who is typing (role=status)
 //   form#thread-composer-<ref>  data-mode = reply | new | edit; data-internal = 0|1
+//     .attach-picker, ul.message-attachments: client/attachui.js (its own hooks)
 //     #thread-subject-<ref> (new)  #thread-text-<ref>  #thread-note-<ref> (staff, in a client thread)
 //     button[type=submit]  .form-status
 

@@ -34,6 +34,17 @@ async function ensureCsrf() {
 }
 
 /**
+ * The headers of a write sent outside api() (an upload by XMLHttpRequest,
+ * which alone reports upload progress): the session's CSRF token, read
+ * again when `fresh` (the server said `csrf_failed`).
+ */
+export async function csrfHeaders(fresh = false) {
+  if (fresh) csrfToken = null;
+  await ensureCsrf();
+  return csrfToken === null ? {} : { 'X-CSRF-Token': csrfToken };
+}
+
+/**
  * One request. `body` (an object) is sent as JSON; a write carries the
  * session's X-CSRF-Token (fetched once from /api/v1/me, and again once when
  * the server says `csrf_failed`: the session changed). Writes that need no

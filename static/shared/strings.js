@@ -527,3 +527,40 @@ export const FEED_TYPE = {
   document: 'Document',
   bot: 'Bot card',
 };
+
+/** Attachments in threads (static/shared/attachfile.js, static/client/attachui.js). */
+export const FILES = {
+  attach: 'Attach files',
+  chosen: 'Files to send',
+  remove: 'Remove',
+  encrypting: 'Encrypting…',
+  uploading: 'Uploading…',
+  cancel: 'Cancel upload',
+  cancelled: 'Upload cancelled. Nothing was sent.',
+  attachments: 'Attachments',
+  download: 'Download',
+  downloading: 'Downloading…',
+  decrypting: 'Decrypting…',
+  saved: 'Decrypted and saved.',
+  unavailable: 'This file is not available.',
+  corrupt: 'This file failed its integrity check and was not saved. Ask the sender to send it again.',
+  file_too_large: 'A file is too large to send. Send a smaller file, or split it.',
+  portal_quota_exceeded: 'This matter has no room left for more files. Ask the firm.',
+  tooMany: 'At most 20 files per message.',
+  defaultName: 'attachment', // a saved file whose name was empty
+};
+
+/** "1.5 MB", "320 KB", "12 bytes" (1000-based, as file managers show it). */
+export const fileSize = (n) => {
+  if (n < 1000) return `${n} ${n === 1 ? 'byte' : 'bytes'}`;
+  if (n < 1000 * 1000) return `${(n / 1000).toFixed(n < 10000 ? 1 : 0)} KB`;
+  return `${(n / 1000000).toFixed(1)} MB`;
+};
+/** "Download report.pdf": a download button's accessible name. */
+export const downloadName = (name) => `Download ${name}`;
+/** "Remove report.pdf" */
+export const removeFileName = (name) => `Remove ${name}`;
+/** "Not sent: report.pdf could not be uploaded (…)" */
+export const uploadFailed = (name, message) => `Not sent: ${name} could not be uploaded (${message}).`;
+/** "Could not download (…)" */
+export const downloadFailed = (message) => `Could not download (${message}).`;

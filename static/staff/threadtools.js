@@ -172,7 +172,8 @@ export function threadTools({ onSignedOut }) {
     },
 
     /** The new-thread choice: a client message to chosen clients, or an internal thread. */
-    newThreadFields(view) {
+    /** The new-thread fields; `kept.internal`: an internal thread was chosen before a redraw. */
+    newThreadFields(view, kept = {}) {
       const ref = view.ref;
       members.delete(ref); // asked again each time: a client may have joined or left since
       const node = el('div', 'new-thread-fields');
@@ -190,8 +191,8 @@ export function threadTools({ onSignedOut }) {
         kinds.append(label);
         return input;
       };
-      const client = radio('client', THREADS.newClientThread, true);
-      const internal = radio('internal', THREADS.newInternalThread, false);
+      const client = radio('client', THREADS.newClientThread, !kept.internal);
+      const internal = radio('internal', THREADS.newInternalThread, Boolean(kept.internal));
       const people = el('fieldset', 'recipients');
       people.id = `recipients-${ref}`;
       people.append(el('legend', null, THREADS.recipients));
@@ -211,6 +212,7 @@ export function threadTools({ onSignedOut }) {
         }
       });
       node.append(kinds, people);
+      people.hidden = internal.checked;
       const listeners = [];
       const changed = () => {
         people.hidden = internal.checked;

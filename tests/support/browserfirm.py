@@ -153,3 +153,30 @@ async def accept_link(page: Any, link: str, password: str) -> None:
     await form.locator("input[name=confirm]").fill(password)
     await form.locator("button[type=submit]").click()
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+
+
+async def invite_by_own_mail(
+    admin: Any,
+    base: str,
+    slug: str,
+    ref: str,
+    contact: tuple[str, str],
+    words: tuple[str, str] | None = None,
+) -> OwnMail:
+    """The signed-in admin invites a new ``contact`` (name, email) to matter ``ref``
+    from their own mail client; ``words`` (subject, welcome) typed in when given."""
+    from playwright.async_api import expect
+
+    await admin.goto(f"{base}/?firm={slug}#/matter/{ref}")
+    await admin.locator("#portal-control").click(timeout=WAIT_MS)
+    flyout = admin.locator("#invite-flyout")
+    pick = await add_contact(flyout, *contact)
+    await pick.get_by_label("Delivery").select_option("own_mail")
+    await expect(flyout.get_by_label("Subject")).to_have_value(re.compile(ref), timeout=WAIT_MS)
+    if words is not None:
+        await flyout.get_by_label("Subject").fill(words[0])
+        await flyout.get_by_label("Welcome message").fill(words[1])
+    await flyout.get_by_role("button", name="Send invitation").click()
+    mail = await own_mail_link(admin)
+    await admin.locator("#own-mail").get_by_role("button", name="Done").click()
+    return mail

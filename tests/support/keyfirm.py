@@ -40,6 +40,7 @@ from rtportal.crypto.directory import Directory
 from rtportal.crypto.envelope import (
     CTYPE_BODY,
     CTYPE_TEXT,
+    AttachmentDescriptor,
     Body,
     Envelope,
     Header,
@@ -285,12 +286,13 @@ class KeyFirm:
         subject: str = "",
         vis: Visibility = Visibility.PORTAL,
         matter: str | None = None,
+        attachments: tuple[AttachmentDescriptor, ...] = (),
     ) -> bytes:
         """An envelope of a message body as a page seals it (real time, newest epoch)."""
         matter = matter or self.ref
         env = self.reader(sender, matter).seal_message(
             self.world.ids[sender], sender_id=sender, matter=matter, thread=thread,
-            plaintext=Body(subject, text, ()).encode(), ts_ms=real_now_ms(),
+            plaintext=Body(subject, text, attachments).encode(), ts_ms=real_now_ms(),
             ctype=CTYPE_BODY, vis=vis,
         )  # fmt: skip
         return env.encode()

@@ -49,6 +49,34 @@ function failingKeyring() {
   };
 }
 
+// Bodies with attachments (`keys: 'attached'`): every item opens as verified,
+// its descriptors from ATTACHED by blob; the file ids are in the events'
+// payload.files (the second item names fewer ids than descriptors: none usable).
+export const XSS_NAME = '<img src=x onerror=alert(1)>.svg';
+const descriptor = (name, size) => ({ att_id: new Uint8Array(16), fk: new Uint8Array(32), ct_sha256: new Uint8Array(32), size, name, mime: '' });
+const ATTACHED = {
+  x1: { sender: 's3', msg: 'aaaa', attachments: [descriptor(XSS_NAME, 123), descriptor('report.pdf', 4200000)] },
+  x2: { sender: 'c12', msg: 'bbbb', attachments: [descriptor('a.txt', 1), descriptor('b.txt', 2)] },
+};
+const ATTACHED_EVENTS = [
+  ev(1, 'message', S3, { thread: 'T1', item: 's3.aaaa', to: [12], files: ['F1', 'F2'] }, 'portal', 'x1'),
+  ev(2, 'message', C12, { thread: 'T1', item: 'c12.bbbb', parent: 's3.aaaa', to: [12], files: ['F3'] }, 'portal', 'x2'),
+];
+
+function attachedKeyring() {
+  return {
+    problems: [],
+    keyChanges: [],
+    certified: () => ({ user: 'me' }),
+    epochOf: () => 1,
+    open: async (_ref, _thread, blob) => {
+      const b = ATTACHED[blob];
+      const msgId = Uint8Array.from(atob(b.msg), (c) => c.charCodeAt(0));
+      return { ok: true, sender: b.sender, role: 'staff', vis: 0, msgId, header: {}, body: { subject: '', text: `text ${blob}`, attachments: b.attachments } };
+    },
+  };
+}
+
 const frames = [];
 window.check = {
   frames,
@@ -59,12 +87,12 @@ window.check = {
    */
   setup(who, { order = 'log', v = 2, keys = 'none', shape = 'seq' } = {}) {
     const staff = who === 'staff';
-    let events = staff ? STAFF_EVENTS : CLIENT_EVENTS;
+    let events = keys === 'attached' ? ATTACHED_EVENTS : staff ? STAFF_EVENTS : CLIENT_EVENTS;
     if (shape === 'contact') events = events.map(({ seq, ...rest }) => ({ ...rest, cursor: contactToken(seq) }));
     const view = new ThreadsView({ ref: REF, title: 'Smith visa' }, {
       staff,
       me: staff ? 's3' : 'c12',
-      keyring: keys === 'failing' ? failingKeyring() : null,
+      keyring: { failing: failingKeyring, attached: attachedKeyring }[keys]?.() ?? null,
       onSignedOut() {},
       threadTools: staff ? threadTools({ onSignedOut() {} }) : null,
     });
@@ -76,6 +104,11 @@ window.check = {
   },
   frame(frame) {
     window.view.liveFrame({ matter: REF, ...frame });
+  },
+  /** The device's keys change (`'none'` | `'failing'`): the composer is drawn again. */
+  keys(kind) {
+    window.view.keyring = kind === 'failing' ? failingKeyring() : null;
+    window.view.keysReady(); // as client/main.js does when a device's keys change
   },
   add(event) {
     window.view.add({ created_at: at(event.seq), audience: 'portal', blob: `b${event.seq}`, ...event });

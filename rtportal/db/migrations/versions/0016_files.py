@@ -1,7 +1,7 @@
 """Files: encrypted attachments of a matter (docs/files.md).
 
 Revision ID: 0016_files
-Revises: 0014_portal_events
+Revises: 0015_access_version
 Create Date: 2026-12-06
 
 * ``files``: one row per upload, ``pending`` while its bytes arrive (its
@@ -19,7 +19,7 @@ from alembic import op
 from rtportal.db.models import UTCDateTime
 
 revision: str = "0016_files"
-down_revision: str | None = "0014_portal_events"
+down_revision: str | None = "0015_access_version"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """The staff review inbox (docs/reviews.md).
 
 Revision ID: 0018_reviews
-Revises: 0016_files (re-chained after 0017_documents when the document checklist lands)
+Revises: 0017_documents
 Create Date: 2026-12-06
 
 * ``reviews``: one row per thing a client sent that a staff member must
@@ -32,7 +32,7 @@ from alembic import op
 from rtportal.db.models import UTCDateTime
 
 revision: str = "0018_reviews"
-down_revision: str | None = "0016_files"
+down_revision: str | None = "0017_documents"
 branch_labels: str | None = None
 depends_on: str | None = None
 
