@@ -143,9 +143,9 @@ class Firm(Base):
     # The review inbox (docs/reviews.md): the firm's day (an IANA name; NULL: UTC) and
     # who reviews what clients send (NULL: each matter's responsible staff member).
     timezone: Mapped[str | None] = mapped_column(String(64))
-    review_staff_id: Mapped[int | None] = mapped_column(
-        ForeignKey("staff_users.id", ondelete="SET NULL", use_alter=True)
-    )
+    # No foreign key (migration 0018 says why): checked when set; the reviewer rule
+    # skips an id that no longer names an active staff member.
+    review_staff_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
