@@ -47,8 +47,9 @@ class Kind:
     # A client sees it only when addressed: their contact id is in ``payload.to``
     # (rtportal.events.audience.view_for); staff see every one.
     addressed: bool = False
-    # A thread item or an act on one: a client sees it when ``payload.to`` names
-    # them, when they sent it, or when their membership sees applicants
+    # A thread item, an act on one, or a document request's change: a client sees
+    # it when ``payload.to`` names them, when they sent it, or when their
+    # membership sees applicants
     # (rtportal.events.audience.view_for; as SQL, rtportal.events.visiblesql).
     threaded: bool = False
 

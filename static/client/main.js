@@ -30,6 +30,7 @@ import {
 } from '../shared/strings.js';
 import { userId } from '../shared/keyids.js';
 import { Feed } from './feed.js';
+import { documentsView } from './documents.js';
 import { timelineView } from './timeline.js';
 import { ThreadsView } from './threads.js';
 
@@ -357,6 +358,19 @@ function withTimeline(view, ref) {
   };
 }
 
+/** A client's Documents section under the timeline, read again on `document` events. */
+function withDocuments(view, ref, keyring) {
+  const documents = documentsView(ref, { keyring, onSignedOut: signedOut });
+  const timeline = view.section.querySelector('.timeline');
+  (timeline || view.section.querySelector('.matter-title')).after(documents.element);
+  const add = view.add.bind(view);
+  view.add = (event) => {
+    const added = add(event);
+    if (added) documents.onEvent(event);
+    return added;
+  };
+}
+
 /** The stream of every matter of `principal`: history, then live. */
 async function loadStreams(principal) {
   stopStreams();
@@ -395,7 +409,10 @@ async function loadStreams(principal) {
   for (const matter of matters) {
     // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
     const view = new ThreadsView(matter, { ...handlers, keyring, staff, onSignedOut: signedOut, me: userId(principal), threadTools });
-    if (!staff) withTimeline(view, matter.ref);
+    if (!staff) {
+      withTimeline(view, matter.ref);
+      withDocuments(view, matter.ref, keyring);
+    }
     views.set(matter.ref, view);
     container.append(view.section);
   }

@@ -14,7 +14,7 @@
 import { el } from '../shared/dom.js';
 import { eventKey } from '../shared/threadmodel.js';
 import { actorLabel, formatTime, payloadRows } from '../shared/format.js';
-import { CRYPTO, TEXT, conversationLabel, eventLabel, stepReached } from '../shared/strings.js';
+import { CRYPTO, TEXT, conversationLabel, documentEvent, eventLabel, stepReached } from '../shared/strings.js';
 import { composer, keyNotices, messageBody } from './cryptoview.js';
 
 export { eventKey }; // what names an event (the thread model's rule, one place)
@@ -53,6 +53,13 @@ function eventElement(event, ref, view) {
   item.append(head);
 
   const payload = event.payload || {};
+  if (event.kind === 'document' || event.kind === 'document_shared') {
+    // A sentence, not fields (item ids mean nothing to a reader). Its envelope
+    // (descriptors, a reason) is bound to the item's thread, which only the
+    // checklist names: the Documents section opens it, not the log.
+    item.append(el('p', 'doc-event', documentEvent(event.kind === 'document_shared' ? 'shared' : payload.action)));
+    return item;
+  }
   if (event.blob) {
     // End-to-end ciphertext: the keyring verifies and decrypts it (or warns).
     item.append(messageBody(event, ref, view.keyring, view.names));

@@ -5,11 +5,14 @@
 // It reads GET /api/v1/matters/{ref}/timeline and reads it again when a
 // `step` event arrives (live, or in a history page): the event is published
 // after its commit, so the read sees that step or a newer one, and reads are
-// coalesced so a page full of old step events costs at most two.
+// coalesced so a page full of old step events costs at most two. Under the
+// steps: the open requests that stand before the next step (`blocking`),
+// read again on `document` events.
 
 import { el } from '../shared/dom.js';
+import { coalesced } from '../shared/coalesce.js';
 import { api, ApiError } from '../shared/http.js';
-import { TIMELINE, stepOf } from '../shared/strings.js';
+import { DOCS, TIMELINE, stepOf } from '../shared/strings.js';
 
 function stepItem(step, index, current) {
   const state = current === null || index > current ? 'upcoming' : index === current ? 'current' : 'done';
@@ -42,10 +45,21 @@ export function timelineView(ref, { onSignedOut = () => {} } = {}) {
   const summary = el('p', 'timeline-summary');
   summary.setAttribute('aria-live', 'polite');
   const list = el('ol', 'steps');
-  element.append(title, summary, list);
+  const blocking = el('div', 'timeline-blocking');
+  element.append(title, summary, list, blocking);
 
-  let loading = false;
-  let again = false;
+  // The open requests before the next step (docs/documents.md "What blocks the next step").
+  function renderBlocking(items) {
+    blocking.hidden = items.length === 0;
+    const rows = items.map((b) => {
+      const row = el('li', 'blocking-item', `${b.label} `);
+      row.append(el('span', `badge doc-status doc-${b.status}`, DOCS.status[b.status] || b.status));
+      return row;
+    });
+    const ul = el('ul', 'blocking-list');
+    ul.append(...rows);
+    blocking.replaceChildren(el('p', 'blocking-title', DOCS.blocking), ul);
+  }
 
   function render(timeline) {
     const steps = Array.isArray(timeline.steps) ? timeline.steps : [];
@@ -54,33 +68,23 @@ export function timelineView(ref, { onSignedOut = () => {} } = {}) {
     element.dataset.current = current === null ? '' : String(current);
     summary.textContent = current === null ? '' : `${stepOf(current, steps.length)}: ${steps[current].name}`;
     list.replaceChildren(...steps.map((step, i) => stepItem(step, i, current)));
+    renderBlocking(Array.isArray(timeline.blocking) ? timeline.blocking : []);
   }
 
-  async function refresh() {
-    if (loading) {
-      again = true;
-      return;
-    }
-    loading = true;
-    try {
-      do {
-        again = false;
-        const body = await api('GET', `/api/v1/matters/${encodeURIComponent(ref)}/timeline`);
-        render(body.timeline);
-      } while (again);
-    } catch (err) {
+  const refresh = coalesced(
+    async () => render((await api('GET', `/api/v1/matters/${encodeURIComponent(ref)}/timeline`)).timeline),
+    (err) => {
       if (err instanceof ApiError && err.status === 401) onSignedOut();
       // Anything else: the timeline stays as it was; the next step event reads again.
-    } finally {
-      loading = false;
-    }
-  }
+    },
+  );
 
   refresh();
   return {
     element,
     onEvent(event) {
-      if (event.kind === 'step') refresh();
+      // a step moves the timeline; a document changes what blocks the next step
+      if (event.kind === 'step' || event.kind === 'document') refresh();
     },
   };
 }

@@ -424,6 +424,27 @@ export const clientSees = (step, index, total) =>
 export const stepRow = (n) => `Step ${n}`;
 export const phaseRow = (n) => `Phase ${n}`;
 
+/** The document checklist: the client's Documents section (client/documents.js), the staff checklist (staff/checklist.js). */
+export const DOCS = {
+  title: 'Documents', requested: 'Requested of you', provided: 'From the firm', none: 'No documents requested yet.',
+  status: { not_requested: 'Not requested', requested: 'Requested', uploaded: 'Uploaded', accepted: 'Accepted', rejected: 'Rejected', not_shared: 'Not shared', shared: 'Shared' },
+  choose: 'Choose file', upload: 'Upload', uploadAgain: 'Upload again', uploading: 'Uploading…', uploaded: 'Uploaded. The firm will review it.',
+  reason: 'Reason', reasonUnreadable: 'The reason cannot be read on this device.', download: 'Download', noKeys: 'Your keys are not on this device yet: uploads and downloads wait for them.',
+  staffNoKeys: 'This device has no keys yet: rejecting, sharing and downloads wait for them.',
+  blocking: 'Before the next step, the firm needs:', defaults: 'Add the matter type’s documents',
+  checklist: 'Document checklist', addType: 'Document type', addToChecklist: 'Add to checklist', addToPortal: 'Add to portal', noTypes: 'The firm has no document types yet.',
+  accept: 'Accept', reject: 'Reject', rejectReason: 'Why is it rejected? The client reads this.', confirmReject: 'Reject with this reason', cancel: 'Cancel', share: 'Share with the client', select: 'Select',
+  errors: { document_accepted: 'Already accepted.', no_clients: 'The matter has no client in the portal yet.', no_matter_type: 'The matter has no matter type yet.' },
+};
+const DOC_EVENTS = { requested: 'Documents requested', uploaded: 'A document was uploaded', accepted: 'A document was accepted', rejected: 'A document was rejected', shared: 'The firm shared a document' };
+/** A `document` or `document_shared` event in the matter's log, by its action. */
+export const documentEvent = (action) => DOC_EVENTS[action] || 'Documents changed';
+export const requestedOn = (date) => `Requested ${date}`;
+export const fileLabel = (name, n) => name || `File ${n}`;
+export const openRequests = (open, review) => `Open requests: ${open} · awaiting review: ${review}`;
+export const docFailed = (message) => `Not done: ${message}`;
+export const selectDoc = (label) => `Select ${label}`;
+
 /** Threads of a matter's conversation (static/client/threads.js, staff/threadtools.js). */
 export const THREADS = {
   showStaffReceipts: 'Clients see when staff have read their messages ("Seen by")',

@@ -18,6 +18,7 @@ import { portalBadge, portalOn, refOf } from './matters.js';
 import { confirmBinding, epochWithout } from './clientkeys.js';
 import { refreshHeadIfOld } from './keyctx.js';
 import { phaseForm } from './phase.js';
+import { checklistView } from './checklist.js';
 import { threadTools } from './threadtools.js';
 
 const enc = encodeURIComponent;
@@ -26,9 +27,8 @@ const enc = encodeURIComponent;
  * The live conversation of one matter (the same Feed the stream page uses),
  * decrypted with the staff member's keyring (null: no keys on this device).
  */
-async function startStream(ctx, matter, container, onEvent) {
+async function startStream(ctx, matter, container, onEvent, keyring) {
   const views = new Map();
-  const keyring = await staffKeyring(ctx.principal, refOf(matter));
   // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
   const view = new ThreadsView(
     { ref: refOf(matter), title: matter.title, head: matter.head },
@@ -250,7 +250,15 @@ export function matterView(ctx, ref) {
     matter = found;
     section.append(portalRow, access, people, stream);
     await refresh();
-    if (!stopped) feed = await startStream(ctx, matter, stream, onEvent);
+    if (stopped) return;
+    const keyring = await staffKeyring(ctx.principal, refOf(matter));
+    const checklist = checklistView(refOf(matter), { keyring, onSignedOut: ctx.onSignedOut });
+    people.after(checklist.element);
+    const events = (event) => {
+      onEvent(event);
+      checklist.onEvent(event);
+    };
+    if (!stopped) feed = await startStream(ctx, matter, stream, events, keyring);
     if (stopped && feed) feed.stop();
   });
 
