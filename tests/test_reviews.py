@@ -13,6 +13,7 @@ from rtportal.db.models import Firm, Review, StaffUser
 from rtportal.reviews.choose import today_in
 from rtportal.reviews.enqueue import enqueue
 from tests.conftest import FirmKit, MakeFirm
+from tests.support.docworld import Docs
 from tests.support.reviewworld import client_says, counts, inbox
 from tests.support.server import RunningServer
 from tests.test_files import blob, upload_headers
@@ -401,3 +402,27 @@ async def test_a_client_item_naming_files_is_queued_with_its_files(
         (row,) = await inbox(c, kit.auth("staff"))
     assert row["ref"] == f"c{kit.contact.id}.withfile" and row["files"] == [file_id]
     assert row["label"] == "Portal Message" and row["thread"] == "papers"
+
+
+async def test_a_clients_upload_against_a_request_is_a_portal_doc_to_review(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    docs = Docs(http, kit)
+    passport = await docs.new_type("Passport")
+    (item,) = await docs.add([passport])
+    req = item["id"]
+    assert (await docs.request([req])).status_code == 200
+    first = await docs.upload_file()
+    assert (await docs.upload(req, [first])).json()["changed"]
+    assert not (await docs.upload(req, [first])).json()["changed"]  # a retry: nothing new
+    staff_file = await docs.upload_file("staff")
+    assert (await docs.upload(req, [staff_file], "staff")).status_code == 200
+    (row,) = await inbox(http, kit.auth("staff"))
+    assert row["kind"] == "document" and row["label"] == "Portal Doc"
+    assert row["request"] == req and row["files"] == [first] and row["thread"] is None
+    assert row["sender"] == {"id": kit.contact.id, "name": "Cleo Client"}
+    second = await docs.upload_file()
+    assert (await docs.upload(req, [second])).json()["changed"]  # more files, same round
+    rows = await inbox(http, kit.auth("staff"))
+    assert [r["files"] for r in rows] == [[first], [second]]
