@@ -42,6 +42,8 @@ from rtportal.limits import AuthFailures, UserLimits
 from rtportal.notify.notifier import notifier_for
 from rtportal.realtime.broker import from_url
 from rtportal.realtime.hub import Hub
+from rtportal.reviews.enqueue import ReviewCompanion
+from rtportal.reviews.live import ReviewCounts
 from rtportal.runtime import RUNTIME_KEY, Runtime
 from rtportal.settings import Settings
 from rtportal.threads import acts, items
@@ -113,6 +115,10 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
             # What this worker's send checks remember of matters, each fact at the
             # matter's access version, which the write holds them to.
             guards = Guards()
+            # The review inbox's live counts (docs/reviews.md), pushed after commits.
+            review_counts = app.state.review_counts = ReviewCounts(db, hub.publish_ephemeral)
+            stack.push_async_callback(review_counts.idle)
+            review_companion = ReviewCompanion(review_counts)
             # One per worker: websocket and HTTP sends share its transactions.
             committer = app.state.committer = GroupCommit(
                 db,
@@ -128,10 +134,14 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Starlette:
                 items.ITEM_SEND_KINDS | items.ACT_KINDS,
                 # Edits and deletes: one transaction each (a delete erases blobs);
                 # items naming files: claimed in the transaction that writes them.
-                attach.AttachWriter(db, settings, storage, acts.ActWriter(db, settings)),
+                attach.AttachWriter(
+                    db, settings, storage, acts.ActWriter(db, settings), review_companion
+                ),
                 items.ACT_KINDS,
                 attach.names_files,
                 guards,
+                # A client's message items queued for review in their transaction.
+                review_companion,
             )
             # Its cursor codec (contacts' tokens) is keyed by the server secret:
             # every worker reads the others' tokens.

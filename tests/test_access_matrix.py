@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.routing import Route
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -37,7 +38,9 @@ from websockets.exceptions import ConnectionClosed
 from rtportal.access.sessions import issue_token
 from rtportal.app import create_app
 from rtportal.closecodes import CLOSE_UNAUTHENTICATED
-from rtportal.db.models import Firm, StaffUser, Tag
+from rtportal.db.models import Firm, Matter, Review, StaffUser, Tag
+from rtportal.reviews.choose import today_in
+from rtportal.reviews.enqueue import enqueue
 from rtportal.settings import Settings
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.invites import acceptance, kdf_body, login_secret, received
@@ -270,6 +273,13 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/firm/tags/{tag}/archive"): Spec(body={}),
     ("POST", "/api/v1/matters/{ref}/items/{item}/tags"): Spec(body={"tag": MATRIX_TAG}),
     ("GET", "/api/v1/feed"): Spec(foreign=OK),
+    # --- the review inbox (docs/reviews.md): staff only, not even a count for a client;
+    # {id} = a review of M1 (C1's message); firm B's admin reads its own (empty) inbox
+    ("GET", "/api/v1/reviews"): Spec(foreign=OK),
+    ("GET", "/api/v1/reviews/count"): Spec(foreign=OK),
+    ("POST", "/api/v1/reviews/{id}/reviewed"): Spec(body={}),
+    ("POST", "/api/v1/reviews/{id}/reassign"): Spec(body={"reviewer": "@staff_a"}),
+    ("PATCH", "/api/v1/reviews/{id}"): Spec(body={"review_on": "@today"}),
     ("GET", "/api/v1/keys/firm"): Spec(client=OK, member=OK, foreign=OK),
     ("PUT", "/api/v1/keys/root"): Spec(foreign=SKIP, staff=403, body={"frk": "AAAA"}),
     ("GET", "/api/v1/keys/pending"): Spec(foreign=OK, staff=403),
@@ -553,6 +563,16 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
         },
     )
 
+    # A review of M1: C1's message waiting for firm A's staff (its id the routes' {id}).
+    async with kit_a.db.write() as session:
+        matter_m1 = (
+            await session.execute(select(Matter).where(Matter.reference == m1))
+        ).scalar_one()
+        await enqueue(session, matter_m1, "message", f"c{c1}.matrix-review", c1, thread="t")
+    async with kit_a.db.read() as session:
+        review_id = (
+            await session.execute(select(Review.id).where(Review.matter_id == matter_m1.id))
+        ).scalar_one()
     # A document of firm A's (canary label) requested of C1 only on M1.
     doc_type = (
         await post(
@@ -596,6 +616,8 @@ async def build_world(http: httpx.AsyncClient, make_firm: MakeFirm) -> World:
             "type_id": type_id,
             "phase_id": phase_id,
             "file_id": file_id,
+            "review_id": review_id,
+            "today": today_in(None).isoformat(),
             "doc_type": doc_type,
             "doc_item": doc_item["id"],
         },
@@ -707,6 +729,7 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
     invite_route = path.startswith("/api/v1/invites/")
     template_route = path.startswith("/api/v1/templates/")
     type_route = path.startswith("/api/v1/firm/matter-types/")
+    review_route = path.startswith("/api/v1/reviews/")
     doc_type_route = path.startswith("/api/v1/firm/document-types/")
     values = {
         "ref": w.mb if own else w.m1,
@@ -725,6 +748,8 @@ def _path(path: str, w: World, *, own: bool = False) -> str:
             if template_route
             else w.strings["type_id"]
             if type_route
+            else w.strings["review_id"]
+            if review_route
             else w.strings["doc_type"]
             if doc_type_route
             else w.c1
@@ -924,6 +949,11 @@ async def ws_matrix(server: RunningServer, http: httpx.AsyncClient, w: World, ta
             assert got[-1]["type"] == "unsubscribed", (label, got)
             received += got
         tally.frames += 3
+        # A client member's message queued a review of M1: its reviewer's count frame
+        # (staff only) never reaches a client (the timing-tight check: test_reviews_live).
+        reviews = [f for f in received if f.get("type") == "reviews"]
+        if reviews:
+            tally.failures.append(f"{label}: LEAK a review count frame {reviews}")
         leaked = _leaks(json.dumps(received), who.forbidden, "")
         if leaked:
             tally.failures.append(f"{label}: LEAK {leaked} in frames {received}")

@@ -50,6 +50,7 @@ TABLES = {
     "timeline_steps",
     "phases",
     "files",
+    "reviews",
     "document_types",
     "document_defaults",
     "document_items",

@@ -13,7 +13,8 @@ PACKAGES = Path(__file__).resolve().parent.parent / "rtportal"
 
 
 @pytest.mark.parametrize(
-    "package", ["keys", "sdk", "threads", "timeline", "crypto", "files", "documents"]
+    "package",
+    ["keys", "sdk", "threads", "timeline", "crypto", "files", "documents", "reviews"],
 )
 def test_the_package_docstring_names_every_module(package: str) -> None:
     folder = PACKAGES / package

@@ -1,14 +1,18 @@
 """A firm's settings: whether every staff member needs a second factor, how
 long a client's portal access lasts after acceptance, whether clients see
 their matters' timeline of steps, whether clients see which staff
-members read their messages, its files' limits, and the disclosure documents
-a matter must share before an invite (org admins change them)."""
+members read their messages, its files' limits, the disclosure documents
+a matter must share before an invite, and for its review inbox
+(docs/reviews.md) its timezone and who reviews what clients send (org
+admins change them)."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +38,11 @@ _FIELDS = frozenset(
         "hide_staff_receipts",
         "required_disclosures",
         *_FILE_LIMITS,
+        "timezone",
+        "review_staff_id",
     }
 )
+_TZ_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
 # The settings that are a plain true or false, each a ``firms`` column of that name:
 # ``show_timeline`` (clients see their matters' step timeline, rtportal.timeline;
 # off, they get neither the timeline nor ``step`` events) and
@@ -54,6 +61,8 @@ def firm_body(firm: Firm) -> dict[str, Any]:
         "file_max_bytes": firm.file_max_bytes,
         "portal_quota_bytes": firm.portal_quota_bytes,
         "required_disclosures": required(firm),
+        "timezone": firm.timezone,
+        "review_staff_id": firm.review_staff_id,
     }
 
 
@@ -85,10 +94,11 @@ async def update_settings(
     session: AsyncSession, principal: Principal, body: dict[str, Any], address: str | None
 ) -> Updated:
     """Apply ``{require_totp?, invite_expiry_days?, show_timeline?, hide_staff_receipts?,
-    file_max_bytes?, portal_quota_bytes?, required_disclosures?}``
-    (``invite_expiry_days`` ``null``: access until removed; a files limit
-    ``null``: the server's default; ``required_disclosures``: a list of labels,
-    rtportal.access.disclosures).
+    file_max_bytes?, portal_quota_bytes?, required_disclosures?, timezone?,
+    review_staff_id?}`` (``invite_expiry_days`` ``null``: access until removed; a
+    files limit ``null``: the server's default; ``required_disclosures``: a list of
+    labels, rtportal.access.disclosures; ``timezone`` ``null``: UTC;
+    ``review_staff_id`` ``null``: each matter's responsible staff member).
 
     Turning ``require_totp`` on revokes the tokens of the staff who have no
     enrolled second factor (their sessions never saw one; the next sign-in
@@ -137,6 +147,7 @@ async def update_settings(
         labels = parse_required(body["required_disclosures"])
         firm.required_disclosures = json.dumps(labels)
         changed["required_disclosures"] = labels
+    await _review_settings(session, firm, body, changed)
     for flag in _FLAGS:
         if flag in body:
             value = body[flag]
@@ -154,3 +165,49 @@ async def update_settings(
             detail=changed,
         )
     return Updated(firm, ended)
+
+
+def _timezone(value: object) -> str | None:
+    """``null`` or an IANA timezone name this server knows, else ``bad_request``."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 64 and _TZ_RE.fullmatch(value):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return value
+    raise BadRequest(
+        "timezone: null or an IANA timezone name (such as Pacific/Auckland)",
+        field="timezone",
+        reason="timezone",
+    )
+
+
+async def _review_settings(
+    session: AsyncSession, firm: Firm, body: dict[str, Any], changed: dict[str, Any]
+) -> None:
+    """The review inbox's settings: the firm's day and who reviews (docs/reviews.md)."""
+    if "timezone" in body:
+        firm.timezone = changed["timezone"] = _timezone(body["timezone"])
+    if "review_staff_id" in body:
+        who = body["review_staff_id"]
+        if who is not None:
+            found = None
+            if type(who) is int and 1 <= who <= 2**63 - 1:
+                found = await session.scalar(
+                    select(StaffUser.id).where(
+                        StaffUser.id == who,
+                        StaffUser.firm_id == firm.id,
+                        StaffUser.status == "active",
+                        StaffUser.role != "bot",
+                    )
+                )
+            if found is None:
+                raise BadRequest(
+                    "review_staff_id: null or an active staff member of this firm",
+                    field="review_staff_id",
+                    reason="no_such_reviewer",
+                )
+        firm.review_staff_id = changed["review_staff_id"] = who

@@ -63,6 +63,7 @@ __all__ = [
     "Phase",
     "ReadMark",
     "RecoveryCode",
+    "Review",
     "StaffUser",
     "StoredFile",
     "Tag",
@@ -139,6 +140,12 @@ class Firm(Base):
     # The disclosure documents a matter must have shared before a contact is
     # invited (docs/documents.md): a JSON list of document type labels.
     required_disclosures: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    # The review inbox (docs/reviews.md): the firm's day (an IANA name; NULL: UTC) and
+    # who reviews what clients send (NULL: each matter's responsible staff member).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # No foreign key (migration 0018 says why): checked when set; the reviewer rule
+    # skips an id that no longer names an active staff member.
+    review_staff_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -537,6 +544,7 @@ from rtportal.db.models_keys import (  # noqa: E402
     KeyRoot,
     KeyWrap,
 )
+from rtportal.db.models_reviews import Review  # noqa: E402
 from rtportal.db.models_threads import (  # noqa: E402
     ItemTag,
     MatterType,

@@ -32,6 +32,7 @@ from rtportal.files.rows import claim
 from rtportal.keys import ids
 from rtportal.keys.envelopes import check_sends
 from rtportal.principal import Principal
+from rtportal.reviews.rows import Queued
 
 __all__ = [
     "Change",
@@ -53,6 +54,8 @@ class Change:
     events: list[StoredEvent] = field(default_factory=list)
     # Items a client's upload moved to ``uploaded`` (what awaits a review).
     received: list[DocumentItem] = field(default_factory=list)
+    # Their reviews, queued in the change's transaction: whose count to push after it.
+    queued: list[Queued] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

@@ -9,7 +9,8 @@ caller, free or this item's already: else ``no_such_file``). A request that
 is ``requested`` or ``rejected`` starts a new upload round and becomes
 ``uploaded``; one already ``uploaded`` takes more files into the same
 round. One ``document`` event (``action: uploaded``) carries the new files
-and the envelope. Files the item holds already are not news: a retry
+and the envelope; a client's upload is queued for review with it
+(``rtportal.reviews``). Files the item holds already are not news: a retry
 changes nothing and writes nothing. An ``accepted`` request takes no more
 (``document_accepted``).
 """
@@ -29,6 +30,7 @@ from rtportal.documents.changes import (
 from rtportal.errors import PreconditionFailed
 from rtportal.events.unit import Unit
 from rtportal.principal import Principal
+from rtportal.reviews.enqueue import enqueue
 
 __all__ = ["submit"]
 
@@ -70,6 +72,21 @@ async def submit(
         "round": item.round,
         "types": [item.document_type_id],
     }
-    change.events.append(await append_event(unit, matter, principal, "document", payload, blob))
+    event = await append_event(unit, matter, principal, "document", payload, blob)
+    change.events.append(event)
     change.received.append(item)
+    if principal.kind == "contact":
+        # Received from a client: queued for review in this transaction, one review per
+        # upload (its event), labelled "Portal Doc" (docs/reviews.md).
+        queued = await enqueue(
+            session,
+            matter,
+            "document",
+            f"{item.ref}.{event.seq}",
+            principal.id,
+            request=item.ref,
+            files=new,
+        )
+        if queued is not None:
+            change.queued.append(queued)
     return change

@@ -24,6 +24,7 @@ from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError, Unavailable
 from rtportal.events.batch import AppendItem
+from rtportal.events.companion import Also, Companion, Row
 from rtportal.events.event import StoredEvent
 from rtportal.events.guards import GuardMoved, Guards
 from rtportal.events.log import commit_batch
@@ -104,7 +105,8 @@ class _Request:
 
 _Done = tuple[_Request, StoredEvent, bool, Matter]
 _Failed = tuple[_Request, BaseException]
-_Outcomes = tuple[list[_Done], list[_Failed]]  # a written batch: (committed, refused)
+# A written batch: (committed, refused, the companion's rows of the events created).
+_Outcomes = tuple[list[_Done], list[_Failed], list[Row]]
 
 
 class _BatchFailed(Exception):
@@ -150,6 +152,7 @@ class GroupCommit:
         "authorize",
         "check",
         "check_kinds",
+        "companion",
         "db",
         "guards",
         "prepare",
@@ -172,6 +175,7 @@ class GroupCommit:
         alone_kinds: frozenset[str] = frozenset(),
         alone_if: Callable[[Send], bool] | None = None,
         guards: Guards | None = None,
+        companion: Companion | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -196,6 +200,9 @@ class GroupCommit:
         # a send checked with it carries its matter's version into the write,
         # which refuses the batch if it moved (rtportal.events.guards).
         self.guards = guards
+        # Rows written with some sends' events, in their transaction (the review
+        # inbox's, for a client's items: rtportal.events.companion).
+        self.companion = companion
         self._queue: deque[_Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
@@ -302,24 +309,28 @@ class GroupCommit:
     async def _write_all(self, batch: list[_Request]) -> _Outcomes:
         done: list[_Done] = []
         failed: list[_Failed] = []
+        rows: list[Row] = []
         try:
-            await self._write(batch, done, failed)
+            await self._write(batch, done, failed, rows)
         except _BatchFailed:
             done.clear()
             failed.clear()
+            rows.clear()
             for request in batch:  # isolate the culprit: one transaction each
-                await self._write([request], done, failed)  # a batch of one never raises
-        return done, failed
+                await self._write([request], done, failed, rows)  # a batch of one never raises
+        return done, failed, rows
 
     async def _write(
         self,
         batch: list[_Request],
         done: list[_Done],
         failed: list[_Failed],
+        rows: list[Row],
         *,
         again: bool = False,
     ) -> None:
-        """Write ``batch`` in one transaction; outcomes into ``done``/``failed``.
+        """Write ``batch`` in one transaction; outcomes into ``done``/``failed``, the
+        companion's rows of the events created into ``rows``.
 
         ``GuardMoved`` (a matter changed since what its checks remembered): the
         batch wrote nothing; its matters are forgotten and it is checked and
@@ -328,12 +339,14 @@ class GroupCommit:
         mark = len(failed)
         try:
             ready: list[tuple[_Request, Matter]]
+            also = None
             if self._reads_first(batch):
                 # Every read before the write in one read session: a session's
                 # begin, checkout and end cost more than these queries (one hop
                 # each to the SQLite reader thread), and they are paid per batch.
                 async with self.db.read() as session:
                     ready = await self._ready(session, batch, failed)
+                    also = await self._also(session, ready)
             else:
                 ready = [(r, r.matter) for r in batch if r.matter is not None]
             # Held to the versions their checks read, like the batch's items.
@@ -349,7 +362,7 @@ class GroupCommit:
             ]
             # One transaction of its own (PostgreSQL: one round trip).
             try:
-                results = await commit_batch(self.db, items, self.settings)
+                results = await commit_batch(self.db, items, self.settings, also)
             except GuardMoved as moved:
                 if self.guards is None:
                     raise
@@ -363,13 +376,15 @@ class GroupCommit:
                     failed.extend((r, moved) for r in batch if id(r) in held)
                     batch = [r for r in batch if id(r) not in held]
                 if batch:
-                    await self._write(batch, done, failed, again=True)
+                    await self._write(batch, done, failed, rows, again=True)
                 return
-            for (request, matter), outcome in zip(ready, results, strict=True):
+            for index, ((request, matter), outcome) in enumerate(zip(ready, results, strict=True)):
                 if isinstance(outcome, RtPortalError):
                     failed.append((request, outcome))  # wrote nothing for it
                 else:
                     done.append((request, outcome[0], outcome[1], matter))
+                    if also is not None and outcome[1] and index in also.rows:
+                        rows.append(also.rows[index])
             for (request, matter), guard in zip(alone, guards, strict=True):
                 await self._write_alone(request, matter, guard, done, failed, again=again)
         except Exception as error:
@@ -392,7 +407,35 @@ class GroupCommit:
     def _reads_first(self, batch: list[_Request]) -> bool:
         """Does anything in ``batch`` need a read before the write?"""
         kinds = self.prepare_kinds | self.check_kinds
-        return any(r.matter is None or r.send.kind in kinds for r in batch)
+        companion = self.companion
+        return any(
+            r.matter is None
+            or r.send.kind in kinds
+            or (companion is not None and companion.wants(r.principal, r.send))
+            for r in batch
+        )
+
+    async def _also(
+        self, session: AsyncSession, ready: list[tuple[_Request, Matter]]
+    ) -> Also | None:
+        """The companion's rows of the batch's sends it wants (not those written alone,
+        whose writer records them itself), by their index among the batch's items."""
+        companion = self.companion
+        if companion is None:
+            return None
+        batched = [(r, m) for r, m in ready if not self._alone(r.send)]  # the items, in order
+        wanted = [
+            (index, request, matter)
+            for index, (request, matter) in enumerate(batched)
+            if companion.wants(request.principal, request.send)
+        ]
+        if not wanted:
+            return None
+        made = await companion.rows(session, [(r.principal, m, r.send) for _, r, m in wanted])
+        rows = {
+            index: row for (index, _, _), row in zip(wanted, made, strict=True) if row is not None
+        }
+        return Also(companion.pg, companion.sqlite, rows)
 
     async def _ready(
         self, session: AsyncSession, batch: list[_Request], failed: list[_Failed]
@@ -481,7 +524,8 @@ class GroupCommit:
                 failed.append((request, moved))
             else:
                 self.guards.forget(moved.matter_ids)
-                await self._write([request], done, failed, again=True)
+                # Written alone again: no companion rows (its writer records them).
+                await self._write([request], done, failed, [], again=True)
         except RtPortalError as err:
             failed.append((request, err))
         except Exception as err:
@@ -508,7 +552,7 @@ class GroupCommit:
 
     async def _publish(self, outcomes: _Outcomes) -> None:
         """Committed: publish (never before), then the senders are answered."""
-        done, _ = outcomes
+        done, _, rows = outcomes
         created_events = [event for _, event, created, _ in done if created]
         if created_events:
             try:
@@ -516,11 +560,16 @@ class GroupCommit:
             except Exception:
                 # The rows are committed; workers catch up with their safety poll.
                 log.exception("publish failed after commit")
+        if rows and self.companion is not None:
+            try:
+                self.companion.committed(rows)
+            except Exception:
+                log.exception("a companion's after-commit step failed")
         _answer(outcomes)
 
 
 def _answer(outcomes: _Outcomes) -> None:
-    done, failed = outcomes
+    done, failed, _ = outcomes
     for request, event, created, matter in done:
         _settle(request, value=(event, created, matter))
     for request, exc in failed:

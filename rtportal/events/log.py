@@ -41,6 +41,7 @@ from rtportal.events.batch import (
     driver_error,
     seqs_of,
 )
+from rtportal.events.companion import Also
 from rtportal.events.event import StoredEvent, iso_time
 from rtportal.events.send import Send
 from rtportal.events.validate import validate
@@ -177,7 +178,10 @@ async def append_batch(
 
 
 async def commit_batch(
-    db: Database, items: Sequence[AppendItem], settings: Settings | None = None
+    db: Database,
+    items: Sequence[AppendItem],
+    settings: Settings | None = None,
+    also: Also | None = None,
 ) -> list[AppendResult]:
     """``append_batch`` in a transaction of its own, committed on return.
 
@@ -192,20 +196,35 @@ async def commit_batch(
     process's write lock) instead of a hop per statement. Results as
     ``append_batch``'s; committed when returned (backend errors raise,
     nothing written).
+
+    ``also``: a companion's rows (``rtportal.events.companion``), written in
+    the same transaction (PostgreSQL: the same statement) for the items
+    that are valid; idempotent, so a retried item's row is not doubled.
     """
     pg = db.backend == "postgresql"
     if not pg and not db.has_sqlite_writer:  # in-memory SQLite
         async with db.write() as session:
-            return await append_batch(session, items, settings)
+            written = await append_batch(session, items, settings)
+            if also is not None:
+                valid = [i for i, r in enumerate(written) if not isinstance(r, RtPortalError)]
+                await store_sqlite.write_also(session, also.sqlite, also.kept(valid), utcnow())
+            return written
     results, checked = _check(items, settings)
     if checked:
         unique, repeats = _unique(checked)
         at = utcnow()
+        extra = None
+        if also is not None:
+            rows = also.kept([c.index for c in unique])
+            if rows:
+                extra = (also.pg if pg else also.sqlite, rows)
         if pg:
             async with db.autocommit() as driver:
-                stored, heads = await store_pg.commit(driver, unique, at)
+                stored, heads = await store_pg.commit(driver, unique, at, extra)
         else:
-            stored, heads = await db.sqlite_transaction(partial(store_sqlite.commit, unique, at))
+            stored, heads = await db.sqlite_transaction(
+                partial(store_sqlite.commit, unique, at, extra)
+            )
         _finish(unique, repeats, stored, heads, at, results)
     return [r if r is not None else NotFound("no such matter") for r in results]
 

@@ -9,6 +9,7 @@ guarantee. ``write``/``write_one`` run inside the caller's transaction;
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rtportal.events.batch import Checked, Stored, Written, driver_of, guards_of, row_values
 from rtportal.events.guards import GuardMoved
 
-__all__ = ["commit", "write", "write_one"]
+__all__ = ["Also", "commit", "write", "write_one"]
+
+# A companion's statement and rows (``rtportal.events.companion``).
+Also = tuple[str, list[tuple[Any, ...]]]
 
 # Row locks in ascending id order: two transactions (of two workers) that
 # lock overlapping sets of matters always queue, never deadlock. Sent
@@ -113,6 +117,26 @@ async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> W
     return _result(await driver.fetch(WRITE, *_arrays(live), at))
 
 
+_COLUMN = re.compile(r":c([1-9][0-9]?)\b")
+
+
+def _with_also(statement: str, sql: str, first: int) -> str:
+    """``statement`` and a companion's query ``sql`` (one row: a function that
+    writes, planned once) as one statement: same transaction, no extra round
+    trip. ``b`` is materialised, so it runs once; it may not run when ``a``
+    has no row, and then nothing was written for it to go with. The
+    companion's ``:at`` is the batch's time (``$11``), its ``:c1``... the
+    parameters from ``$first`` on, after the statement's own."""
+    sql = _COLUMN.sub(lambda m: f"${first + int(m[1]) - 1}", sql).replace(":at", "$11")
+    # Both are the program's own SQL constants, never input.
+    return f"WITH a AS ({statement}), b AS MATERIALIZED ({sql}) SELECT a.* FROM a, b"  # noqa: S608
+
+
+def _also_columns(also: Also) -> list[list[Any]]:
+    """A companion's rows as one array per column."""
+    return [list(column) for column in zip(*also[1], strict=True)]
+
+
 def _no_guards(unique: list[Checked]) -> None:
     """In a caller's transaction the checks run in that transaction: a send that
     carries a version (checked outside it) belongs to ``commit``."""
@@ -120,41 +144,61 @@ def _no_guards(unique: list[Checked]) -> None:
         raise RuntimeError("versioned sends go through commit_batch")
 
 
-async def commit(driver: Any, unique: list[Checked], at: datetime) -> Written:
+async def commit(
+    driver: Any, unique: list[Checked], at: datetime, also: Also | None = None
+) -> Written:
     """The whole batch in one autocommitted statement: ``APPEND_FRESH``
     (no idempotency lookup) for two or more sends, and if one of them was
     stored already (its insert hits the idempotency key: the statement wrote
-    nothing), or for a batch of one, ``APPEND``."""
+    nothing), or for a batch of one, ``APPEND``. ``also``: a companion's
+    statement and rows (``rtportal.events.companion``), in the same statement,
+    its columns as arrays after the statement's own parameters."""
     arrays = _arrays(unique)
     guards = guards_of(unique)
     if guards:
-        return await _commit_guarded(driver, guards, arrays, at)
+        return await _commit_guarded(driver, guards, arrays, at, also)
+    fresh_sql, append_sql = APPEND_FRESH, APPEND
+    params: list[Any] = [*arrays, at]
+    if also is not None:
+        first = len(params) + 1
+        fresh_sql = _with_also(APPEND_FRESH, also[0], first)
+        append_sql = _with_also(APPEND, also[0], first)
+        params.extend(_also_columns(also))
     try:
         if len(unique) > 1:
             try:
-                rows = await driver.fetch(APPEND_FRESH, *arrays, at)
+                rows = await driver.fetch(fresh_sql, *params)
                 return {}, {matter_id: head for _, matter_id, head in rows}
             except asyncpg.UniqueViolationError as err:
                 if err.constraint_name != IDEMPOTENCY_KEY:
                     raise
-        return _result(await driver.fetch(APPEND, *arrays, at))
+        return _result(await driver.fetch(append_sql, *params))
     except asyncpg.IntegrityConstraintViolationError as err:  # pragma: no cover - a bug
         raise IntegrityError(None, None, err) from err
 
 
 async def _commit_guarded(
-    driver: Any, guards: list[tuple[int, int]], arrays: list[list[Any]], at: datetime
+    driver: Any,
+    guards: list[tuple[int, int]],
+    arrays: list[list[Any]],
+    at: datetime,
+    also: Also | None = None,
 ) -> Written:
-    """``commit`` for a batch carrying versions: ``APPEND_GUARDED``, fresh first."""
+    """``commit`` for a batch carrying versions: ``APPEND_GUARDED``, fresh first
+    (with a companion's statement and rows, as ``commit``)."""
     ids, versions = [m for m, _ in guards], [v for _, v in guards]
+    sql, extra = APPEND_GUARDED, []
+    if also is not None:
+        sql = _with_also(APPEND_GUARDED, also[0], len(arrays) + 5)  # after $11 .. $14
+        extra = _also_columns(also)
     try:
         if len(arrays[0]) > 1:
             try:
-                return _result(await driver.fetch(APPEND_GUARDED, *arrays, at, True, ids, versions))
+                return _result(await driver.fetch(sql, *arrays, at, True, ids, versions, *extra))
             except asyncpg.UniqueViolationError as err:
                 if err.constraint_name != IDEMPOTENCY_KEY:
                     raise
-        return _result(await driver.fetch(APPEND_GUARDED, *arrays, at, False, ids, versions))
+        return _result(await driver.fetch(sql, *arrays, at, False, ids, versions, *extra))
     except asyncpg.PostgresError as err:
         if err.sqlstate == GUARD_MOVED:
             raise GuardMoved(int(m) for m in str(err.detail or "").split(",") if m) from err

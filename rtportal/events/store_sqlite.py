@@ -17,7 +17,7 @@ from collections.abc import Generator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rtportal.events.batch import (
     Checked,
@@ -30,7 +30,10 @@ from rtportal.events.batch import (
 )
 from rtportal.events.guards import GuardMoved
 
-__all__ = ["commit", "write"]
+__all__ = ["Also", "commit", "write", "write_also"]
+
+# A companion's statement and rows (``rtportal.events.companion``).
+Also = tuple[str, list[tuple[Any, ...]]]
 
 STORED = (
     "SELECT e.matter_id, e.actor_kind, e.actor_id, e.client_id, e.seq, e.kind, e.audience,"
@@ -152,10 +155,33 @@ async def write(conn: AsyncConnection, unique: list[Checked], at: datetime) -> W
         return cast(Written, done.value)
 
 
-def commit(unique: list[Checked], at: datetime, conn: sqlite3.Connection) -> Written:
+def _plan_also(unique: list[Checked], at: datetime, also: Also | None) -> _Plan:
+    """``_plan``, then a companion's rows (their time last) in one ``executemany``."""
+    written = yield from _plan(unique, at)
+    if also is not None:
+        sql, rows = also
+        when = _time(at)
+        yield sql, [(*row, when) for row in rows], True
+    return written
+
+
+async def write_also(
+    session: AsyncSession, sql: str, rows: list[tuple[Any, ...]], at: datetime
+) -> None:
+    """A companion's rows in the session's transaction (in-memory SQLite's batches)."""
+    if rows:
+        driver = await driver_of(await session.connection())
+        when = _time(at)
+        await driver.executemany(sql, [(*row, when) for row in rows])
+
+
+def commit(
+    unique: list[Checked], at: datetime, also: Also | None, conn: sqlite3.Connection
+) -> Written:
     """``_plan`` on the writer thread's connection, inside its
-    transaction (``SQLiteWriter.run``): no hop between the statements."""
-    plan = _plan(unique, at)
+    transaction (``SQLiteWriter.run``): no hop between the statements; with
+    a companion's rows (``rtportal.events.companion``) after the events."""
+    plan = _plan_also(unique, at, also)
     try:
         sql, params, many = next(plan)
         while True:

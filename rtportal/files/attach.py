@@ -9,7 +9,8 @@ transaction. A file that is not a stored file of this matter uploaded by
 the sender and free (or this item's) is ``no_such_file``: nothing is
 written. Edits and deletes go on to ``rtportal.threads.acts.ActWriter``; a
 delete that removed an item then removes its files (rows and blobs) after
-its commit, which gives their room back.
+its commit, which gives their room back. A client's item is queued for
+review (``rtportal.reviews``) in the same transaction, its files with it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rtportal.files.quota import lock_matter
 from rtportal.files.rows import MAX_FILES, claim, distinct_ids, valid_file_id
 from rtportal.files.storage import Storage
 from rtportal.principal import Principal
+from rtportal.reviews.enqueue import ReviewCompanion, enqueue, wants
 from rtportal.settings import Settings
 from rtportal.threads.acts import append_send
 from rtportal.threads.items import ACT_KINDS, ITEM_SEND_KINDS
@@ -56,15 +58,22 @@ class AttachWriter:
     """``WriteAlone`` of the group commit: items naming files here, edits and deletes
     to ``acts`` (then a deleted item's files are removed)."""
 
-    __slots__ = ("acts", "db", "settings", "storage")
+    __slots__ = ("acts", "db", "reviews", "settings", "storage")
 
     def __init__(
-        self, db: Database, settings: Settings, storage: Storage, acts: WriteAlone
+        self,
+        db: Database,
+        settings: Settings,
+        storage: Storage,
+        acts: WriteAlone,
+        reviews: ReviewCompanion | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.storage = storage
         self.acts = acts
+        # The group commit's review companion: its live counts (None: no review inbox).
+        self.reviews = reviews
 
     async def __call__(
         self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
@@ -80,7 +89,22 @@ class AttachWriter:
             await lock_matter(session, matter.id)
             await hold(session, matter.id, guard)  # its checks' remembered facts still hold
             await claim(session, principal, matter.id, files, item)  # refused: rolled back
-            return await append_send(session, principal, matter, send, self.settings)
+            event, created = await append_send(session, principal, matter, send, self.settings)
+            queued = None
+            if created and self.reviews is not None and wants(principal, send):
+                thread = send.payload.get("thread")
+                queued = await enqueue(
+                    session,
+                    matter,
+                    "message",
+                    item,
+                    principal.id,
+                    thread=thread if isinstance(thread, str) else None,
+                    files=files,
+                )
+        if queued is not None and self.reviews is not None and self.reviews.counts is not None:
+            self.reviews.counts.touch(queued)  # committed
+        return event, created
 
     async def _drop_files(self, matter_id: int, item: str) -> None:
         """A deleted item's files: rows, then blobs (a blob left by a failure is

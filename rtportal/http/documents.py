@@ -34,6 +34,7 @@ from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
 from rtportal.principal import Principal
+from rtportal.reviews.live import ReviewCounts
 from rtportal.timeline.types import get_type
 
 __all__ = ["routes"]
@@ -230,7 +231,12 @@ async def upload_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter, sees = await membership.can_view(unit.session, principal, ref)
         change = await uploads.submit(unit, principal, matter, sees, item, files, blob)
-        return await _answer(unit, principal, matter, change)
+        answer = await _answer(unit, principal, matter, change)
+    counts: ReviewCounts | None = getattr(request.app.state, "review_counts", None)
+    if counts is not None:
+        for queued in change.queued:  # committed: the reviewer's live count
+            counts.touch(queued)
+    return answer
 
 
 def routes() -> list[BaseRoute]:

@@ -1,0 +1,153 @@
+"""What staff do to a review: mark it reviewed, reassign it, change its review date.
+
+Any staff member of the firm may act on the firm's reviews (staff see
+every matter of their firm; a colleague covers an absent reviewer); a
+client or a bot gets ``not_found``, as for a review of another firm. Each
+act locks the row (PostgreSQL; SQLite's write transaction holds the
+database) and is idempotent: doing it again changes nothing
+(``changed: false``). A reviewed item is final: reassigning it or moving
+its date is ``precondition_failed`` (``already_reviewed``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rtportal.db.models import Contact, Matter, Review, StaffUser, utcnow
+from rtportal.errors import BadRequest, NotFound, PreconditionFailed
+from rtportal.principal import Principal
+from rtportal.reviews.choose import able
+from rtportal.reviews.inbox import firm_today, require_reviewer
+from rtportal.reviews.rows import Queued, review_body
+
+__all__ = ["Acted", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
+
+_ID_RE = re.compile(r"[1-9][0-9]{0,17}")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_RANGE = timedelta(days=3660)  # a review date within ten years of today
+
+
+@dataclass(frozen=True, slots=True)
+class Acted:
+    """The review after the act, whether it changed, and whose counts to push after commit."""
+
+    review: dict[str, Any]
+    changed: bool
+    touched: list[Queued] = field(default_factory=list)
+
+
+def _no_review() -> NotFound:
+    return NotFound("no such review", reason="no_such_review")
+
+
+async def _locked(session: AsyncSession, principal: Principal, raw_id: str) -> Review:
+    require_reviewer(principal)
+    if not isinstance(raw_id, str) or _ID_RE.fullmatch(raw_id) is None:
+        raise _no_review()
+    row = (
+        await session.execute(
+            select(Review)
+            .where(Review.id == int(raw_id), Review.firm_id == principal.firm_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise _no_review()
+    return row
+
+
+async def _answer(
+    session: AsyncSession, row: Review, changed: bool, touched: list[Queued]
+) -> Acted:
+    await session.flush()
+    found = (
+        await session.execute(
+            select(Matter.reference, Matter.title, Contact.display_name)
+            .select_from(Matter)
+            .outerjoin(Contact, Contact.id == row.sender_id)
+            .where(Matter.id == row.matter_id)
+        )
+    ).one()
+    today = await firm_today(session, row.firm_id)
+    return Acted(review_body(row, found[0], found[1], found[2], today), changed, touched)
+
+
+async def mark_reviewed(session: AsyncSession, principal: Principal, raw_id: str) -> Acted:
+    """Mark the review reviewed by ``principal``; again: unchanged (who and when kept)."""
+    row = await _locked(session, principal, raw_id)
+    if row.reviewed_at is not None:
+        return await _answer(session, row, False, [])
+    row.reviewed_at = utcnow()
+    row.reviewed_by = principal.id
+    return await _answer(session, row, True, [Queued(row.reviewer_id, row.matter_id)])
+
+
+def _open(row: Review) -> None:
+    if row.reviewed_at is not None:
+        raise PreconditionFailed("already_reviewed", "the item is reviewed already")
+
+
+async def reassign(
+    session: AsyncSession, principal: Principal, raw_id: str, reviewer: object
+) -> Acted:
+    """Give the review to ``reviewer``: an active staff member (not a bot) of the firm."""
+    row = await _locked(session, principal, raw_id)
+    if type(reviewer) is not int or not 1 <= reviewer <= 2**63 - 1:
+        raise BadRequest(
+            "reviewer: a staff member's id", field="reviewer", reason="no_such_reviewer"
+        )
+    found = (
+        await session.execute(
+            select(StaffUser.id).where(
+                StaffUser.id == reviewer, StaffUser.firm_id == principal.firm_id, able(StaffUser)
+            )
+        )
+    ).first()
+    if found is None:
+        raise BadRequest(
+            "reviewer: no active staff member of this firm has that id",
+            field="reviewer",
+            reason="no_such_reviewer",
+        )
+    _open(row)
+    if row.reviewer_id == reviewer:
+        return await _answer(session, row, False, [])
+    before = row.reviewer_id
+    row.reviewer_id = reviewer
+    touched = [Queued(before, row.matter_id), Queued(reviewer, row.matter_id)]
+    return await _answer(session, row, True, touched)
+
+
+def parse_date(raw: object, today: date) -> date:
+    """``YYYY-MM-DD``, a real date within ten years of ``today``, else ``bad_request``."""
+    if isinstance(raw, str) and _DATE_RE.fullmatch(raw) is not None:
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            value = None
+        if value is not None and abs(value - today) <= _DATE_RANGE:
+            return value
+    raise BadRequest(
+        "review_on: a date (YYYY-MM-DD) within ten years of today",
+        field="review_on",
+        reason="review_date",
+    )
+
+
+async def set_review_date(
+    session: AsyncSession, principal: Principal, raw_id: str, raw_date: object
+) -> Acted:
+    """Move the review's date (``YYYY-MM-DD``)."""
+    row = await _locked(session, principal, raw_id)
+    value = parse_date(raw_date, await firm_today(session, row.firm_id))
+    _open(row)
+    if row.review_on == value:
+        return await _answer(session, row, False, [])
+    row.review_on = value
+    return await _answer(session, row, True, [Queued(row.reviewer_id, row.matter_id)])

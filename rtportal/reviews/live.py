@@ -1,0 +1,148 @@
+"""The reviewer's live count: a staff-only ``reviews`` frame when their counts change.
+
+Follows the read side's live frames (``rtportal.threads.liveframes``): an
+ephemeral message on the topic of the matter the change happened in,
+addressed to the reviewer alone (``Ephemeral.user``: never a contact, a
+bot or another staff member), relayed to their connections subscribed to
+that matter on every worker (the staff app subscribes to every matter for
+its feed). Never stored: lost, the next change or ``GET
+/api/v1/reviews/count`` brings the counts back.
+
+Changes are coalesced per worker: ``touch`` marks a reviewer, and one task
+reads the counts of every marked reviewer together (``counts.counts_of``)
+and publishes one frame each, so a burst of client messages costs one
+count per reviewer, off the write path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+
+from rtportal import wirejson
+from rtportal.db import Database
+from rtportal.db.models import Matter, Review
+from rtportal.realtime.message import Ephemeral
+from rtportal.reviews.counts import counts_of, frame_body
+from rtportal.reviews.rows import Queued
+
+__all__ = ["PublishEphemeral", "ReviewCounts"]
+
+log = logging.getLogger("rtportal.reviews")
+
+PublishEphemeral = Callable[[Ephemeral], Awaitable[None]]
+"""``Hub.publish_ephemeral``."""
+
+_MAX_DIRTY = 10_000  # reviewers marked between two flushes (beyond: the oldest marks dropped)
+
+
+class ReviewCounts:
+    """Per worker: pushes reviewers' counts after changes (``touch``), coalesced."""
+
+    __slots__ = ("_dirty", "_items", "_task", "db", "publish")
+
+    def __init__(self, db: Database, publish: PublishEphemeral | None) -> None:
+        self.db = db
+        self.publish = publish
+        self._dirty: dict[int, int] = {}  # reviewer -> the matter of their latest change
+        # Messages just queued whose reviewer the statement chose: (matter_id, item).
+        self._items: list[tuple[int, str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def touch(self, queued: Queued) -> None:
+        """After a commit: ``queued.reviewer_id``'s counts changed on ``queued.matter_id``."""
+        if self.publish is None:
+            return
+        self._mark(queued.reviewer_id, queued.matter_id)
+        self._start()
+
+    def touch_items(self, items: list[tuple[int, str]]) -> None:
+        """After a commit: these ``(matter_id, item)`` messages were queued; their
+        reviewers (chosen by the statement that queued them) are read when pushing."""
+        if self.publish is None or not items:
+            return
+        self._items.extend(items)
+        del self._items[:-_MAX_DIRTY]
+        self._start()
+
+    def _mark(self, reviewer_id: int, matter_id: int) -> None:
+        self._dirty.pop(reviewer_id, None)
+        self._dirty[reviewer_id] = matter_id
+        while len(self._dirty) > _MAX_DIRTY:
+            del self._dirty[next(iter(self._dirty))]
+
+    def _start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush(), name="review-counts")
+
+    async def idle(self) -> None:
+        """Wait until every marked change is pushed (tests; shutdown)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _flush(self) -> None:
+        try:
+            while self._dirty or self._items:
+                try:
+                    if self._items:
+                        items, self._items = self._items, []
+                        await self._reviewers_of(items)
+                    dirty, self._dirty = self._dirty, {}
+                    await self._push(dirty)
+                except Exception:
+                    # The counts are in the database: the header's next read has them.
+                    log.exception("pushing review counts failed")
+        finally:
+            self._task = None
+
+    async def _reviewers_of(self, items: list[tuple[int, str]]) -> None:
+        """Mark the reviewers of just-queued messages (one read)."""
+        matters = sorted({m for m, _ in items})
+        refs = sorted({r for _, r in items})
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Review.reviewer_id, Review.matter_id).where(
+                    Review.matter_id.in_(matters), Review.kind == "message", Review.ref.in_(refs)
+                )
+            )
+            for reviewer, matter_id in rows.all():
+                self._mark(int(reviewer), int(matter_id))
+
+    async def _push(self, dirty: dict[int, int]) -> None:
+        if not dirty:
+            return
+        assert self.publish is not None
+        async with self.db.read() as session:
+            counts = await counts_of(session, dirty)
+            refs = dict(
+                (
+                    await session.execute(
+                        select(Matter.id, Matter.reference).where(
+                            Matter.id.in_(set(dirty.values()))
+                        )
+                    )
+                ).all()
+            )
+        for reviewer, matter_id in dirty.items():
+            ref = refs.get(matter_id)
+            if ref is None:
+                continue  # the matter is gone: nobody is subscribed to it
+            frame = wirejson.dumps(frame_body(counts[reviewer]))
+            msg = Ephemeral(
+                id=_new_id(),
+                matter_id=matter_id,
+                matter=str(ref),
+                frame=frame,
+                staff=True,
+                user=("staff", reviewer),
+            )
+            await self.publish(msg)
+
+
+def _new_id() -> str:
+    """An ephemeral message's id (a worker skips the echo of its own)."""
+    return uuid.uuid4().hex
