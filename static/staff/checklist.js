@@ -192,11 +192,13 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     for (const id of [...selected]) if (!items.some((i) => i.id === id && i.status === 'not_requested')) selected.delete(id);
     request.disabled = selected.size === 0;
     await descriptors.open((id) => (items.find((i) => i.id === id) || {}).thread);
-    // a row busy with a share, holding files chosen or a reason being typed stays as it is
+    const fresh = await Promise.all(items.map((item) => itemRow(item)));
+    // a row busy with a share, holding files chosen or a reason being typed stays as
+    // it is: looked at only now, after the awaits, so files chosen while the new
+    // rows were being made are not swapped out from under the person choosing them
     const keep = new Map();
     for (const row of list.children) if (inUse(row)) keep.set(row.dataset.item, row);
-    const rows = await Promise.all(items.map((item) => keep.get(item.id) || itemRow(item)));
-    list.replaceChildren(...rows);
+    list.replaceChildren(...fresh.map((row) => keep.get(row.dataset.item) || row));
     element.dataset.loaded = '1';
   }
 
