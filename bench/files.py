@@ -1,0 +1,427 @@
+"""Files: 5 MB uploads and downloads, and 50 concurrent uploads, beside a minimal peer.
+
+    python -m bench.files [--quick] [--backend sqlite|pg] [--files 20] [--concurrent 50]
+                          [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+Each system is its own uvicorn process (bench.systems.uvicorn_argv: one worker,
+uvloop, httptools), started and stopped by its pid (bench.run's helpers), on a
+fresh data directory:
+
+* ``peer``: ``bench/servers/files_peer.py``, starlette + aiofiles + ``FileResponse``
+  (no auth, no database, no checks): the floor;
+* ``rtportal-sqlite``: rtportal, SQLite + in-process broker;
+* ``rtportal-pg``: rtportal, PostgreSQL (database ``rtportal_bench_files``,
+  recreated) + a private Redis broker.
+
+rtportal is seeded by ``bench.rtportal_system.make_rtportal`` (two matters, one
+contact member each, a bearer token each); the portal quota is raised for the
+run (``RTPORTAL_PORTAL_QUOTA_BYTES``: 50 files of 5 MB are more than the
+default 200 MiB of a matter). One 5 MB plaintext is encrypted once, here, with
+``rtportal.crypto.attachment`` (an RTA1 blob of 5,001,253 bytes, under the
+5 MiB file limit); every upload sends that blob with its ``Content-Digest``.
+
+Phases, after a warm-up of 2 uploads and downloads:
+
+* ``upload``: ``--files`` uploads one after the other, then ``download``: each
+  of them downloaded once. MB/s = ciphertext bytes / wall time; server CPU per
+  MB = the server process's CPU time (user + system, /proc by psutil) over the
+  phase / MB; ``backend`` adds PostgreSQL's backends of the database and Redis;
+* ``concurrent``: ``--concurrent`` uploads at once, each on its own connection.
+  Before it the server's VmRSS is read and its VmHWM reset (``5`` into
+  ``/proc/<pid>/clear_refs``); after it VmHWM is the peak RSS of the run. A
+  thread also samples VmRSS and the number of temporary files in the storage's
+  ``tmp/`` (uploads in flight on the server) every 5 ms.
+
+Nothing here asserts on time. stdout: one JSON line (machine, arguments,
+results), then the Markdown table of docs/benchmarks.md; server logs in
+``bench/results/files-<system>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench.machine import describe
+from bench.run import RESULTS, cpu_seconds, free_port, log, private_redis, stop_proc, wait_for_port
+from bench.systems import ROOT, Layout, uvicorn_argv
+from rtportal.crypto.attachment import encrypt_bytes
+
+__all__ = ["main"]
+
+PLAINTEXT = 5_000_000  # "a 5 MB file"
+MB = 1_000_000
+PG_DB = "rtportal_bench_files"
+MATTERS = ["FILS0000", "FILC0000"]  # sequential phases, concurrent phases
+PIECE = 64 * 1024  # a gated upload's pieces
+HELD_WAIT_S = 20.0  # for all held uploads to be open on the server (under the 30 s idle timeout)
+
+
+@dataclass
+class Target:
+    """One server under test: how to start it and how to reach its files."""
+
+    name: str
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    upload_path: Callable[[str], str]  # matter -> path
+    download_path: Callable[[str, str], str]  # matter, file id -> path
+    headers: Callable[[int], dict[str, str]]  # matter index -> auth headers
+    parts_dir: Path  # where bodies in flight are written
+    backend_pids: Callable[[], list[int]] = list
+
+
+def peer_target(port: int, tmp: Path) -> Target:
+    root = tmp / "peer"
+    return Target(
+        "peer",
+        "starlette + aiofiles + FileResponse (no auth, no database, no checks)",
+        uvicorn_argv("bench.servers.files_peer:app", port, lifespan="off"),
+        {"BENCH_FILES_DIR": str(root)},
+        lambda m: "/files",
+        lambda m, f: f"/files/{f}",
+        lambda m: {},
+        root / "tmp",
+    )
+
+
+def rtportal_target(name: str, port: int, tmp: Path, redis: tuple[str, int], pg_url: str) -> Target:
+    from bench.rtportal_system import make_rtportal
+
+    layout = Layout("files", MATTERS, 1, 1, len(MATTERS))
+    system = make_rtportal(
+        name, port, "FIL", 0, tmp, *redis, pg_url, layouts={"files": layout}, db_name=PG_DB
+    )
+    system.env["RTPORTAL_PORTAL_QUOTA_BYTES"] = str(2**31)
+    auth = system.layouts["files"].headers
+    return Target(
+        name,
+        system.label,
+        system.argv,
+        system.env,
+        lambda m: f"/api/v1/matters/{m}/files",
+        lambda m, f: f"/api/v1/matters/{m}/files/{f}",
+        lambda m: dict(auth(m, 0)),
+        tmp / name / "files" / "tmp",  # RTPORTAL_FILES_DIR's default under the data dir
+        system.backend_pids,
+    )
+
+
+# --- /proc ------------------------------------------------------------------------------
+def _status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_hwm(pid: int) -> bool:
+    """Reset the process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+@contextmanager
+def memory(pid: int, parts_dir: Path) -> Iterator[dict[str, Any]]:
+    """The server's RSS over the block: VmRSS before, the peak (VmHWM, reset at the
+    start, or the highest VmRSS sampled every 5 ms, whichever is higher) and the
+    growth, in MB; and the most files seen at once in ``parts_dir`` (uploads in flight)."""
+    before = _status_kib(pid, "VmRSS")
+    hwm_reset = _reset_hwm(pid)
+    peaks = {"rss_kib": before, "in_flight": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peaks["rss_kib"] = max(peaks["rss_kib"], _status_kib(pid, "VmRSS"))
+            peaks["in_flight"] = max(peaks["in_flight"], len(os.listdir(parts_dir)))
+            done.wait(0.005)  # reason: sampling /proc has no event to await
+
+    out: dict[str, Any] = {}
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        thread.join()
+    hwm = _status_kib(pid, "VmHWM") if hwm_reset else 0
+    peak = max(hwm, peaks["rss_kib"])
+    out.update(
+        in_flight_max=peaks["in_flight"],
+        rss_before_mb=round(before * 1024 / MB, 1),
+        rss_peak_mb=round(peak * 1024 / MB, 1),
+        rss_growth_mb=round((peak - before) * 1024 / MB, 1),
+        rss_after_mb=round(_status_kib(pid, "VmRSS") * 1024 / MB, 1),
+        peak_from="VmHWM" if hwm >= peaks["rss_kib"] else "sampled VmRSS",
+    )
+
+
+# --- the client ----------------------------------------------------------------------------
+@dataclass
+class Blob:
+    data: bytes
+    digest: str  # Content-Digest
+
+    @classmethod
+    def make(cls, plaintext: int = PLAINTEXT) -> Blob:
+        _att_id, _fk, data = encrypt_bytes(secrets.token_bytes(plaintext))
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        return cls(data, f"sha-256=:{digest}:")
+
+
+async def upload(
+    client: httpx.AsyncClient, t: Target, m: int, blob: Blob, gate: asyncio.Event | None = None
+) -> str:
+    """Upload ``blob`` to matter ``m``: in one write, or with a ``gate``, in 64 KiB
+    pieces that stop at the half until the gate opens."""
+    headers = {
+        **t.headers(m),
+        "Content-Type": "application/octet-stream",
+        "Content-Digest": blob.digest,
+        "Content-Length": str(len(blob.data)),
+    }
+    content: bytes | AsyncIterator[bytes] = blob.data
+    if gate is not None:
+        content = _gated(blob.data, gate)
+    r = await client.post(t.upload_path(MATTERS[m]), content=content, headers=headers)
+    if r.status_code != 201:
+        raise RuntimeError(f"{t.name}: upload answered {r.status_code} {r.text[:200]}")
+    return str(r.json()["file"]["id"])
+
+
+async def _gated(data: bytes, gate: asyncio.Event) -> AsyncIterator[bytes]:
+    half = len(data) // 2
+    for i in range(0, len(data), PIECE):
+        if i >= half and not gate.is_set():
+            await gate.wait()
+        yield data[i : i + PIECE]
+
+
+async def held_open(client: httpx.AsyncClient, t: Target, blob: Blob, k: int) -> dict[str, Any]:
+    """``k`` uploads that send half their body, then wait until the server has all
+    ``k`` in flight (``k`` temporary files in its storage) before sending the rest."""
+    gate = asyncio.Event()
+    tasks = [asyncio.create_task(upload(client, t, 1, blob, gate)) for _ in range(k)]
+    deadline = time.monotonic() + HELD_WAIT_S
+    while len(os.listdir(t.parts_dir)) < k and time.monotonic() < deadline:
+        if any(task.done() for task in tasks):
+            break  # one failed (or the server finished one: then not all are open)
+        await asyncio.sleep(0.01)  # reason: the server's files, not an event of ours
+    at_gate = len(os.listdir(t.parts_dir))
+    gate.set()
+    ids = await asyncio.gather(*tasks)
+    return {"uploads": len(set(ids)), "in_flight_at_half": at_gate}
+
+
+async def download(client: httpx.AsyncClient, t: Target, m: int, file_id: str) -> int:
+    got = 0
+    path = t.download_path(MATTERS[m], file_id)
+    async with client.stream("GET", path, headers=t.headers(m)) as r:
+        if r.status_code != 200:
+            raise RuntimeError(f"{t.name}: download answered {r.status_code}")
+        async for piece in r.aiter_raw():
+            got += len(piece)
+    return got
+
+
+class Phase:
+    """Wall time, server and backend CPU and this client's CPU over one phase."""
+
+    def __init__(self, t: Target, pid: int, nbytes: int) -> None:
+        self.t, self.pid, self.nbytes = t, pid, nbytes
+
+    def __enter__(self) -> Phase:
+        self.backend = _cpu_by_pid(self.t.backend_pids())
+        self.server = cpu_seconds([self.pid])
+        self.client = time.process_time()
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self.client = time.process_time() - self.client
+        self.server = cpu_seconds([self.pid]) - self.server
+        after = _cpu_by_pid(self.t.backend_pids())  # a backend started meanwhile counts too
+        self.backend = sum(cpu - self.backend.get(pid, 0.0) for pid, cpu in after.items())
+
+    def figures(self) -> dict[str, Any]:
+        mb = self.nbytes / MB
+        return {
+            "mb": round(mb, 1),
+            "seconds": round(self.seconds, 3),
+            "mb_per_s": round(mb / self.seconds, 1),
+            "server_cpu_ms_per_mb": round(self.server * 1000 / mb, 2),
+            "backend_cpu_ms_per_mb": round(self.backend * 1000 / mb, 2),
+            "client_cpu_ms_per_mb": round(self.client * 1000 / mb, 2),
+        }
+
+
+async def measure(t: Target, port: int, pid: int, blob: Blob, n: int, k: int) -> dict[str, Any]:
+    size = len(blob.data)
+    limits = httpx.Limits(max_connections=k + 4, max_keepalive_connections=k + 4)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=300, limits=limits
+    ) as client:
+        for _ in range(2):  # warm-up: imports, pools, first writes
+            assert await download(client, t, 0, await upload(client, t, 0, blob)) == size
+        out: dict[str, Any] = {"load_avg": [round(x, 2) for x in os.getloadavg()]}
+        with Phase(t, pid, n * size) as phase:
+            ids = [await upload(client, t, 0, blob) for _ in range(n)]
+        out["upload"] = phase.figures()
+        with Phase(t, pid, n * size) as phase:
+            for file_id in ids:
+                if await download(client, t, 0, file_id) != size:
+                    raise RuntimeError(f"{t.name}: a download came back short")
+        out["download"] = phase.figures()
+        # The same with empty files (37 bytes): what a request costs whatever its size.
+        empty = Blob.make(0)
+        with Phase(t, pid, n * len(empty.data)) as phase:
+            ids = [await upload(client, t, 0, empty) for _ in range(n)]
+            for file_id in ids:
+                await download(client, t, 0, file_id)
+        out["empty_files"] = {
+            "server_cpu_ms_per_upload_and_download": round(phase.server * 1000 / n, 2),
+            "backend_cpu_ms_per_upload_and_download": round(phase.backend * 1000 / n, 2),
+        }
+
+        with memory(pid, t.parts_dir) as mem, Phase(t, pid, k * size) as phase:
+            ids = await asyncio.gather(*(upload(client, t, 1, blob) for _ in range(k)))
+        out["concurrent"] = {"uploads": len(set(ids)), **phase.figures(), **mem}
+        with memory(pid, t.parts_dir) as mem:
+            held = await held_open(client, t, blob, k)
+        out["held_open"] = {**held, **mem}
+    return out
+
+
+def bench_target(t: Target, port: int, blob: Blob, n: int, k: int) -> dict[str, Any]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log_path = RESULTS / f"files-{t.name}.log"
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            t.argv,
+            env={**os.environ, **t.env},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, proc)
+        log(f"{t.name}: server pid {proc.pid} on port {port}")
+        res = asyncio.run(measure(t, port, proc.pid, blob, n, k))
+    except Exception as exc:  # one system failing must not hide the others' figures
+        log(f"{t.name}: FAILED: {exc!r} (server log: {log_path})")
+        res = {"error": repr(exc)}
+    finally:
+        stop_proc(proc)
+    return {"system": t.name, "label": t.label, **res}
+
+
+def table(results: list[dict[str, Any]], k: int) -> None:
+    """The Markdown tables of docs/benchmarks.md: speed and CPU, then memory."""
+    ok = [r for r in results if "error" not in r]
+    for r in results:
+        if "error" in r:
+            print(f"\n{r['system']}: {r['error']}")
+
+    def cpu(p: dict[str, Any]) -> str:
+        extra = f" (+{p['backend_cpu_ms_per_mb']} backend)" if p["backend_cpu_ms_per_mb"] else ""
+        return f"{p['server_cpu_ms_per_mb']}{extra}"
+
+    print(
+        "\n| system | upload MB/s | server CPU ms/MB | download MB/s | server CPU ms/MB "
+        f"| {k} at once: MB/s | server CPU ms/MB | empty file: server CPU ms, up + down |"
+    )
+    print("| --- " * 8 + "|")
+    for r in ok:
+        up, down, c, e = r["upload"], r["download"], r["concurrent"], r["empty_files"]
+        fixed = e["server_cpu_ms_per_upload_and_download"]
+        if e["backend_cpu_ms_per_upload_and_download"]:
+            fixed = f"{fixed} (+{e['backend_cpu_ms_per_upload_and_download']} backend)"
+        print(
+            f"| {r['system']} | {up['mb_per_s']} | {cpu(up)} | {down['mb_per_s']} "
+            f"| {cpu(down)} | {c['mb_per_s']} | {cpu(c)} | {fixed} |"
+        )
+    print(
+        f"\n| system | {k} at once: RSS before → peak (growth) MB | in flight (max) "
+        f"| {k} held open at the half: RSS before → peak (growth) MB | in flight |"
+    )
+    print("| --- " * 5 + "|")
+    for r in ok:
+        c, h = r["concurrent"], r["held_open"]
+        print(
+            f"| {r['system']} | {c['rss_before_mb']} → {c['rss_peak_mb']} (+{c['rss_growth_mb']}) "
+            f"| {c['in_flight_max']} | {h['rss_before_mb']} → {h['rss_peak_mb']} "
+            f"(+{h['rss_growth_mb']}) | {h['in_flight_at_half']} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 sequential files, not 20")
+    parser.add_argument("--backend", choices=["sqlite", "pg"], default=None, help="default both")
+    parser.add_argument("--files", type=int, default=None, help="sequential files (20)")
+    parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args(argv)
+    n = args.files or (5 if args.quick else 20)
+    names = ["peer"] + [f"rtportal-{b}" for b in ("sqlite", "pg") if args.backend in (None, b)]
+    machine = describe()
+    log(f"files on {machine['cpu']} x{machine['cores']}, load {machine['load_avg_at_start']}")
+    blob = Blob.make()
+    results: list[dict[str, Any]] = []
+    need_redis = "rtportal-pg" in names
+    with private_redis() if need_redis else nullcontext(("", 0)) as redis:
+        for name in names:
+            with tempfile.TemporaryDirectory() as tmp:
+                port = free_port()
+                try:
+                    if name == "peer":
+                        target = peer_target(port, Path(tmp))
+                    else:
+                        target = rtportal_target(name, port, Path(tmp), redis, args.pg_url)
+                except Exception as exc:
+                    log(f"{name}: cannot set up: {exc!r}")
+                    results.append({"system": name, "error": repr(exc)})
+                    continue
+                log(f"== {name}: {target.label}")
+                results.append(bench_target(target, port, blob, n, args.concurrent))
+    summary = {"machine": machine, "args": vars(args), "blob_bytes": len(blob.data)}
+    print(json.dumps({**summary, "results": results}))
+    table(results, args.concurrent)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
