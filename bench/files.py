@@ -1,7 +1,8 @@
 """Files: 5 MB uploads and downloads, and 50 concurrent uploads, beside a minimal peer.
 
     python -m bench.files [--quick] [--backend sqlite|pg] [--files 20] [--concurrent 50]
-                          [--rounds 5] [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+                          [--rounds 5] [--profile]
+                          [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Each system is its own uvicorn process (bench.systems.uvicorn_argv: one worker,
 uvloop, httptools), started and stopped by its pid (bench.run's helpers), on a
@@ -76,7 +77,17 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 import httpx
 
 from bench.machine import describe
-from bench.run import RESULTS, cpu_seconds, free_port, log, private_redis, stop_proc, wait_for_port
+from bench.run import (
+    RESULTS,
+    cpu_seconds,
+    free_port,
+    log,
+    private_redis,
+    start_profiler,
+    stop_proc,
+    stop_profiler,
+    wait_for_port,
+)
 from bench.systems import ROOT, Layout, uvicorn_argv
 from rtportal.crypto.attachment import encrypt_bytes
 
@@ -368,7 +379,9 @@ async def measure(
     return out
 
 
-def bench_target(t: Target, port: int, blob: Blob, n: int, k: int, rounds: int) -> dict[str, Any]:
+def bench_target(
+    t: Target, port: int, blob: Blob, n: int, k: int, rounds: int, profile: bool = False
+) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     log_path = RESULTS / f"files-{t.name}.log"
     with open(log_path, "wb") as out:
@@ -383,7 +396,10 @@ def bench_target(t: Target, port: int, blob: Blob, n: int, k: int, rounds: int) 
     try:
         wait_for_port(port, proc)
         log(f"{t.name}: server pid {proc.pid} on port {port}")
+        profiler = start_profiler(proc.pid, t.name, "files") if profile else None
         res = asyncio.run(measure(t, port, proc.pid, blob, n, k, rounds))
+        if profiler is not None:
+            res["profile"] = stop_profiler(*profiler)
     except Exception as exc:  # one system failing must not hide the others' figures
         log(f"{t.name}: FAILED: {exc!r} (server log: {log_path})")
         res = {"error": repr(exc)}
@@ -438,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=None, help="sequential files (20)")
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=None, help="of each speed phase (5)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each server with py-spy over its whole run (figures then include py-spy's "
+        "cost): bench/results/profile-<system>-files-summary.txt",
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
     n = args.files or (5 if args.quick else 20)
@@ -462,7 +484,9 @@ def main(argv: list[str] | None = None) -> int:
                     results.append({"system": name, "error": repr(exc)})
                     continue
                 log(f"== {name}: {target.label}")
-                results.append(bench_target(target, port, blob, n, args.concurrent, rounds))
+                results.append(
+                    bench_target(target, port, blob, n, args.concurrent, rounds, args.profile)
+                )
     summary = {"machine": machine, "args": vars(args), "blob_bytes": len(blob.data)}
     print(json.dumps({**summary, "results": results}))
     table(results, args.concurrent)
