@@ -332,21 +332,28 @@ async def sequential(
 
 
 async def measure(
-    t: Target, port: int, pid: int, blob: Blob, n: int, k: int, rounds: int
+    t: Target, port: int, pid: int, blob: Blob, n: int, k: int, rounds: int, where: list[str]
 ) -> dict[str, Any]:
+    """The figures of one server; ``where[0]`` names the phase running (for a failure)."""
     size = len(blob.data)
-    limits = httpx.Limits(max_connections=k + 4, max_keepalive_connections=k + 4)
+    # Idle connections are dropped here well before uvicorn's keep-alive timeout
+    # (5 s) closes them: httpx's default expiry is those same 5 s, a race.
+    limits = httpx.Limits(
+        max_connections=k + 4, max_keepalive_connections=k + 4, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", timeout=300, limits=limits
     ) as client:
         for _ in range(2):  # warm-up: imports, pools, first writes
             assert await download(client, t, 0, await upload(client, t, 0, blob)) == size
         out: dict[str, Any] = {"load_avg": [round(x, 2) for x in os.getloadavg()]}
+        where[0] = "sequential"
         seq = [await sequential(client, t, pid, blob, n) for _ in range(rounds)]
         ups, downs = [up for up, _ in seq], [down for _, down in seq]
         out.update(upload=_median(ups), download=_median(downs))
         out.update(upload_rounds=ups, download_rounds=downs)
         # The same with empty files (37 bytes): what a request costs whatever its size.
+        where[0] = "empty files"
         empty = Blob.make(0)
         with Phase(t, pid, 0) as up:
             ids = [await upload(client, t, 0, empty) for _ in range(n * rounds)]
@@ -362,17 +369,19 @@ async def measure(
         # and the allocator's arenas at their steady size), for every round after.
         base = _status_kib(pid, "VmRSS")
         together = []
+        where[0] = "concurrent"
         for _ in range(rounds):
             with memory(pid, t.parts_dir, base) as mem, Phase(t, pid, k * size) as phase:
                 ids = await asyncio.gather(*(upload(client, t, 1, blob) for _ in range(k)))
             together.append({"uploads": len(set(ids)), **phase.figures(), **mem})
         worst = max(together, key=lambda r: r["rss_growth_mb"])
         out["concurrent"] = {
-            **_median([{k: v for k, v in r.items() if k != "peak_from"} for r in together]),
-            **{k: v for k, v in worst.items() if k.startswith("rss_") or k == "peak_from"},
+            **_median([{f: v for f, v in r.items() if f != "peak_from"} for r in together]),
+            **{f: v for f, v in worst.items() if f.startswith("rss_") or f == "peak_from"},
             "in_flight_max": max(r["in_flight_max"] for r in together),
         }
         out["concurrent_rounds"] = together
+        where[0] = "held open"
         with memory(pid, t.parts_dir, base) as mem:
             held = await held_open(client, t, blob, k)
         out["held_open"] = {**held, **mem}
@@ -383,7 +392,7 @@ def bench_target(
     t: Target, port: int, blob: Blob, n: int, k: int, rounds: int, profile: bool = False
 ) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    log_path = RESULTS / f"files-{t.name}.log"
+    log_path = RESULTS / f"files-{t.name}-{time.strftime('%H%M%S')}.log"  # one per run
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             t.argv,
@@ -393,16 +402,17 @@ def bench_target(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    where = ["start"]
     try:
         wait_for_port(port, proc)
         log(f"{t.name}: server pid {proc.pid} on port {port}")
         profiler = start_profiler(proc.pid, t.name, "files") if profile else None
-        res = asyncio.run(measure(t, port, proc.pid, blob, n, k, rounds))
+        res = asyncio.run(measure(t, port, proc.pid, blob, n, k, rounds, where))
         if profiler is not None:
             res["profile"] = stop_profiler(*profiler)
     except Exception as exc:  # one system failing must not hide the others' figures
-        log(f"{t.name}: FAILED: {exc!r} (server log: {log_path})")
-        res = {"error": repr(exc)}
+        log(f"{t.name}: FAILED in {where[0]}: {exc!r} (server log: {log_path})")
+        res = {"error": f"{where[0]}: {exc!r}"}
     finally:
         stop_proc(proc)
     return {"system": t.name, "label": t.label, **res}
