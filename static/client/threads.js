@@ -31,7 +31,7 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { THREADS, seenByText, typingText } from '../shared/strings.js';
+import { THREADS, seenByText, typingText } from '../shared/strings_threads.js';
 import { firstUnread, listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
 import { ITEM_KINDS, ThreadModel, eventKey } from '../shared/threadmodel.js';
 import { MatterView } from './render.js';

@@ -5,7 +5,7 @@
 // and audit log.
 
 import { el } from '../shared/dom.js';
-import { FEED, STAFF } from '../shared/strings.js';
+import { FEED, STAFF } from '../shared/strings_staff.js';
 import { accountView } from './account.js';
 import { routeHref } from './common.js';
 import { auditView } from './audit.js';

@@ -4,7 +4,7 @@
 import { el } from '../shared/dom.js';
 import { errorText, say, statusLine } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { STAFF } from '../shared/strings.js';
+import { STAFF } from '../shared/strings_staff.js';
 
 /** The fragment of a staff view: `#/matters`, `#/matter/ABCD1234`. */
 export const routeHref = (name, arg) => (arg ? `#/${name}/${encodeURIComponent(arg)}` : `#/${name}`);
