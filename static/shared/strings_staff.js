@@ -203,3 +203,55 @@ export const FEED_TYPE = {
   document: 'Document',
   bot: 'Bot card',
 };
+
+/** The review inbox (static/staff/reviews.js) and its count in the navigation (staff/reviewcount.js). */
+export const REVIEWS = {
+  nav: 'Reviews',
+  title: 'Review inbox',
+  intro: 'What clients sent that awaits your review, oldest review date first.',
+  show: 'Show',
+  all: 'Everything awaiting review',
+  due: 'Due',
+  overdue: 'Overdue',
+  empty: 'Nothing awaits your review.',
+  emptyFiltered: 'Nothing here with this filter.',
+  more: 'Show more',
+  kind: { document: 'Portal Doc', message: 'Portal Message' },
+  client: 'Client',
+  reviewOn: 'Review date',
+  received: 'Received',
+  files: 'Files',
+  open: 'Open',
+  markReviewed: 'Mark reviewed',
+  marking: 'Marking…',
+  reviewed: 'Marked reviewed.',
+  reassign: 'Reassign',
+  reassignTo: 'Give to',
+  reassignSubmit: 'Reassign',
+  reassigned: 'Reassigned.',
+  changeDate: 'Change date',
+  newDate: 'New review date',
+  changeDateSubmit: 'Move',
+  moved: 'Review date changed.',
+  saving: 'Saving…',
+  cancel: 'Cancel',
+  changed: 'New items arrived.',
+  reload: 'Show them',
+  unknownSender: 'Unknown client',
+  errors: {
+    already_reviewed: 'Someone has already marked this reviewed.',
+    no_such_reviewer: 'That staff member cannot review (disabled or not set up yet).',
+    review_date: 'Choose a real date within ten years of today.',
+    no_such_review: 'This review no longer exists.',
+  },
+};
+
+/** The count's accessible name: "Reviews: 3 awaiting review, 2 due, 1 overdue". */
+export const reviewCountLabel = (open, due, overdue) =>
+  `${REVIEWS.nav}: ${open} awaiting review, ${due} due, ${overdue} overdue`;
+/** The overdue part of the count: "1 overdue". */
+export const overdueCount = (n) => `${n} overdue`;
+/** A row's accessible name of its actions: "Actions for Portal Doc from Cleo Client". */
+export const reviewActions = (label, sender) => `Actions for ${label} from ${sender}`;
+/** The due part of the count: "2 due". */
+export const dueCount = (n) => `${n} due`;

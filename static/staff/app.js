@@ -1,8 +1,9 @@
 // The staff app: a navigation bar and one view at a time, chosen by the
 // URL fragment (`#/feed`, `#/matters`, `#/matter/ABCD1234`, `#/staff`, `#/outbox`,
-// `#/audit`, `#/account`; anything else is the live stream of every
-// matter, which client/main.js draws). Org admins also see staff, outbox
-// and audit log.
+// `#/audit`, `#/account`, `#/reviews`; anything else is the live stream of
+// every matter, which client/main.js draws). Org admins also see staff,
+// outbox and audit log. The bar carries the reviewer's live count
+// (reviewcount.js), a link to the review inbox.
 
 import { el } from '../shared/dom.js';
 import { FEED, STAFF } from '../shared/strings_staff.js';
@@ -13,6 +14,8 @@ import { feedView } from './feed.js';
 import { matterView } from './matter.js';
 import { mattersView } from './matters.js';
 import { outboxView } from './outbox.js';
+import { ReviewCount } from './reviewcount.js';
+import { reviewsView } from './reviews.js';
 import { maintainFirmKeys } from './keysetup.js';
 import { staffView } from './people.js';
 
@@ -24,6 +27,7 @@ const VIEWS = {
   outbox: outboxView,
   audit: auditView,
   account: accountView,
+  reviews: reviewsView,
 };
 const ADMIN_ONLY = new Set(['staff', 'outbox', 'audit']);
 
@@ -61,11 +65,17 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
     li.append(a);
     list.append(li);
   }
+  // the reviewer's count: after Activity, where the day's work starts
+  const reviews = new ReviewCount({ principal });
+  links.set('reviews', reviews.link);
+  const countItem = el('li', 'review-count-item');
+  countItem.append(reviews.link);
+  list.children[1].after(countItem);
   nav.append(list);
   const body = el('div', 'staff-view');
   root.replaceChildren(nav, body);
 
-  const ctx = { principal, admin, onSignedOut, onSessionEnded, onState, go: (hash) => (location.hash = hash) };
+  const ctx = { principal, admin, reviews, onSignedOut, onSessionEnded, onState, go: (hash) => (location.hash = hash) };
   let current = null;
 
   function show() {
@@ -91,10 +101,12 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
 
   window.addEventListener('hashchange', show);
   show();
+  reviews.start();
   if (admin) maintainFirmKeys(ctx); // re-sign the revocation list past half its life (silent)
   return {
     stop() {
       window.removeEventListener('hashchange', show);
+      reviews.stop();
       if (current && current.stop) current.stop();
       current = null;
       root.replaceChildren();
