@@ -60,7 +60,8 @@ def test_the_inbox_lists_pages_and_acts(browser: Any, base_url: str, size: tuple
         ("1", "document", "Portal Doc", "Overdue"),
         ("2", "message", "Portal Message", "Due"),
     ]
-    assert {r["open"] for r in shown} == {"#/matter/AAAA0000"}, "a row opens its matter"
+    # a document opens its matter's page (the checklist), a message its thread there
+    assert [r["open"] for r in shown] == ["#/matter/AAAA0000", "#/matter/AAAA0000/t1"]
     # the matter's title and the client's name hold markup: shown as text, nothing run
     assert shown[0]["matter"] == 'Visa <img src=x onerror="window.pwned=1"> (AAAA0000)'
     assert "Cleo <script>window.pwned=2</script>" in shown[0]["facts"]

@@ -31,11 +31,24 @@ const VIEWS = {
 };
 const ADMIN_ONLY = new Set(['staff', 'outbox', 'audit']);
 
-/** `#/matter/ABCD1234` -> ['matter', 'ABCD1234']; the stream view is ['']. */
+/** A part of a route as text; a malformed escape is no part. */
+function decoded(part) {
+  try {
+    return part ? decodeURIComponent(part) : undefined;
+  } catch (err) {
+    return undefined;
+  }
+}
+
+/**
+ * `#/matter/ABCD1234` -> ['matter', 'ABCD1234']; `#/matter/ABCD1234/t1` (a thread
+ * of it opened) -> ['matter', 'ABCD1234', 't1']; the stream view is [''].
+ */
 export function parseRoute(hash) {
   if (!hash.startsWith('#/')) return [''];
-  const [name, arg] = hash.slice(2).split('/');
-  return VIEWS[name] ? [name, arg ? decodeURIComponent(arg) : undefined] : [''];
+  const [name, arg, sub] = hash.slice(2).split('/').map(decoded);
+  if (!VIEWS[name]) return [''];
+  return sub ? [name, arg, sub] : [name, arg];
 }
 
 /**
@@ -79,7 +92,7 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
   let current = null;
 
   function show() {
-    let [name, arg] = parseRoute(location.hash);
+    let [name, arg, sub] = parseRoute(location.hash);
     if (ADMIN_ONLY.has(name) && !admin) name = 'matters';
     if (current && current.stop) current.stop();
     current = null;
@@ -94,7 +107,7 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
     }
     streams.hide();
     onState('idle'); // no live stream on this view (a matter's page goes live itself)
-    current = VIEWS[name](ctx, arg);
+    current = VIEWS[name](ctx, arg, sub);
     body.replaceChildren(current.node);
     window.scrollTo(0, 0);
   }

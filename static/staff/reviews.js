@@ -13,7 +13,7 @@
 //   #review-filter               form: select[name=due] (all | due | overdue)
 //   #review-changed              "New items arrived" with button.review-reload (hidden until then)
 //   #review-list                 <ol> of li.review-row[data-id][data-kind=message|document][data-due=1|0][data-overdue=1|0]
-//     .review-kind .review-due-badge .review-open (link to #/matter/<ref>) .facts .review-on
+//     .review-kind .review-due-badge .review-open (link to #/matter/<ref>, a message's: #/matter/<ref>/<thread>) .facts .review-on
 //     .review-actions button.review-done button.review-reassign button.review-date
 //     form.review-form[data-form=reassign|date]: select[name=reviewer] | input[name=review_on], button[type=submit], button.review-cancel
 //     .form-status
@@ -75,7 +75,9 @@ function drawFacts(li, review) {
   on.dateTime = String(review.review_on || '');
   head.append(on);
   const open = el('a', 'review-open', matterHeading(review.matter_title, review.matter));
-  open.href = routeHref('matter', review.matter);
+  // a message opens its thread on the matter's page; a document, the page (its checklist)
+  const thread = kindOf(review) === 'message' && typeof review.thread === 'string' ? review.thread : null;
+  open.href = routeHref('matter', review.matter, thread);
   const files = Array.isArray(review.files) && review.files.length ? String(review.files.length) : null;
   const list = facts([
     [REVIEWS.client, senderOf(review)],
