@@ -1,6 +1,6 @@
 """The review inbox's screens (static/staff/reviews.js, reviewcount.js) in Chromium at
 360 px and desktop, fed the answers of docs/reviews.md by the recording stand-ins of
-static/staff/test/reviews_check.html (not served by the app; the server side of the
+static/staff/browser/reviews_check.html (not served by the app; the server side of the
 inbox is tested by tests/test_reviews.py, the whole journey by
 tests/test_browser_documents.py): rows labelled Portal Doc / Portal Message with
 their due and overdue markers, the matter linked, server text as text; paging; mark
@@ -25,7 +25,7 @@ ROWS = "#review-list li.review-row"
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     with served_repository() as base:
-        yield f"{base}/static/staff/test/reviews_check.html"
+        yield f"{base}/static/staff/browser/reviews_check.html"
 
 
 def open_inbox(browser: Any, url: str, width: int, height: int) -> tuple[Any, list[str]]:

@@ -14,7 +14,7 @@ import { feedView } from './feed.js';
 import { matterView } from './matter.js';
 import { mattersView } from './matters.js';
 import { outboxView } from './outbox.js';
-import { ReviewCount } from './reviewcount.js';
+import { ReviewCount, countLink, showCounts } from './reviewcount.js';
 import { reviewsView } from './reviews.js';
 import { maintainFirmKeys } from './keysetup.js';
 import { staffView } from './people.js';
@@ -80,9 +80,11 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
   }
   // the reviewer's count: after Activity, where the day's work starts
   const reviews = new ReviewCount({ principal });
-  links.set('reviews', reviews.link);
   const countItem = el('li', 'review-count-item');
-  countItem.append(reviews.link);
+  const count = countLink();
+  reviews.onChange((counts) => showCounts(count, counts));
+  links.set('reviews', count);
+  countItem.append(count);
   list.children[1].after(countItem);
   nav.append(list);
   const body = el('div', 'staff-view');

@@ -15,7 +15,8 @@
 // tells the user of a session that ended.
 //
 // Stable hooks for tests:
-//   a#review-count[data-open][data-due][data-overdue]   the link ('' until read)
+//   a#review-count[data-open][data-due][data-overdue]   the link ('' until read; app.js shows
+//                                                       the counts on it: showCounts)
 //     .review-count-open  .review-count-due  .review-count-overdue   (hidden when 0)
 
 import { el } from '../shared/dom.js';
@@ -74,11 +75,22 @@ export function showCounts(a, counts) {
   a.classList.toggle('has-overdue', overdue > 0);
 }
 
-/** The live count: `link` for the navigation, `onChange(fn)` for the inbox, `refresh()`, `stop()`. */
+/** What the count reads over HTTP; a test hands its own. */
+export const COUNT_API = {
+  counts: () => api('GET', '/api/v1/reviews/count'),
+  matters: () => api('GET', '/api/v1/matters'),
+};
+
+/**
+ * The live count, no DOM: `counts` ({open, due, overdue} or null until read),
+ * `onChange(fn)` (the navigation's link, the inbox), `refresh()`, `stop()`.
+ * `calls` and `socket` (callbacks -> a Socket) are the real ones unless a test
+ * hands its own.
+ */
 export class ReviewCount {
-  constructor({ principal }) {
+  constructor({ principal, calls = COUNT_API, socket = (callbacks) => new Socket(callbacks) }) {
     this.principal = principal;
-    this.link = countLink();
+    this.calls = calls;
     this.counts = null;
     this.listeners = new Set();
     this.cursors = new Map(); // ref -> the seq this socket has seen
@@ -89,7 +101,7 @@ export class ReviewCount {
     this.opens = 0;
     this.stopped = false;
     this.timer = null;
-    this.socket = new Socket({
+    this.socket = socket({
       onOpen: (hello) => this.opened(hello),
       onFrame: (frame) => this.frame(frame),
       onState: () => {}, // the connection line is the views'
@@ -120,27 +132,24 @@ export class ReviewCount {
   set(counts) {
     if (!counts || this.stopped) return;
     this.counts = counts;
-    showCounts(this.link, counts);
     for (const fn of this.listeners) fn(counts);
   }
 
   /** Read the counts (and, with `matters`, the matter list: new ones are subscribed). */
   async refresh(matters = false) {
     const [counts, list] = await Promise.all([
-      api('GET', '/api/v1/reviews/count').catch(() => null),
-      matters ? api('GET', '/api/v1/matters').catch(() => null) : null,
+      this.calls.counts().catch(() => null),
+      matters ? this.calls.matters().catch(() => null) : null,
     ]);
     this.set(readCounts(counts));
     if (!list || !Array.isArray(list.matters)) return;
-    const added = [];
     for (const m of list.matters) {
       const ref = refOf(m);
       if (typeof ref !== 'string' || this.subs.has(ref)) continue;
       this.cursors.set(ref, Number.isSafeInteger(m.head) ? m.head : 0);
       this.subs.set(ref, 'none');
-      added.push(ref);
     }
-    this.subscribe(added);
+    this.subscribe([...this.subs.keys()]); // new matters, and any a refused frame left out
   }
 
   /** At the next quarter hour, then every quarter hour. */
