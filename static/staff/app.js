@@ -47,7 +47,7 @@ function decoded(part) {
 export function parseRoute(hash) {
   if (!hash.startsWith('#/')) return [''];
   const [name, arg, sub] = hash.slice(2).split('/').map(decoded);
-  if (!VIEWS[name]) return [''];
+  if (!name || !Object.hasOwn(VIEWS, name)) return [''];
   return sub ? [name, arg, sub] : [name, arg];
 }
 

@@ -246,14 +246,16 @@ export function reviewsView(ctx, _arg, calls = REVIEW_API) {
   async function act(name, review, value) {
     const leaves = name === 'reviewed' || (name === 'reassign' && value !== me);
     if (leaves && known !== null) known -= 1; // before the count's frame can come
+    let answer = null;
     try {
-      if (name === 'reviewed') return await calls.reviewed(review.id);
-      if (name === 'reassign') return await calls.reassign(review.id, value);
-      return await calls.move(review.id, value);
-    } catch (err) {
-      if (leaves && known !== null) known += 1;
-      throw err;
+      if (name === 'reviewed') answer = await calls.reviewed(review.id);
+      else if (name === 'reassign') answer = await calls.reassign(review.id, value);
+      else answer = await calls.move(review.id, value);
+    } finally {
+      // refused, or done already by someone else: this act moved no count
+      if (leaves && known !== null && !(answer && answer.changed)) known += 1;
     }
+    return answer;
   }
 
   function gone(li, text) {
