@@ -1,9 +1,11 @@
 """CPU of one client send through the served app's group commit, part by part.
 
-    python -m bench.send_cost [--n 2000] [--rounds 3] [--pg URL]
+    python -m bench.send_cost [--n 2000] [--rounds 3] [--concurrency 1,64] [--pg URL]
 
-What a client's ``message`` costs the worker when sends come one at a time
-(a batch of one: the rooms benchmark's low rates), without sockets: the app
+What a client's ``message`` costs the worker, without sockets: one at a
+time (a batch of one: the rooms benchmark's low rates) or ``--concurrency``
+senders at once, one matter each (batches of about that many: its high
+rates). The app
 is built by ``create_app`` and its lifespan runs (real wiring, real
 database), then ``--n`` sends by one contact go through
 ``GroupCommit.append``. Variants, alternated round by round on the same
@@ -37,9 +39,11 @@ from typing import Any
 from rtportal.access import membership
 from rtportal.app import create_app
 from rtportal.db import Database, migrate
+from rtportal.db.models import Matter
 from rtportal.demo import add_member, create_contact, create_firm, create_matter
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
+from rtportal.principal import Principal
 from rtportal.settings import Settings
 
 __all__ = ["measure"]
@@ -69,27 +73,34 @@ def _variant(full: GroupCommit, name: str) -> GroupCommit:
     )
 
 
-async def _seed(url: str, ref: str) -> Any:
+async def _seed(url: str, refs: list[str]) -> list[tuple[Principal, Matter]]:
+    """Per matter: its first client and the matter as their connection caches it."""
     await migrate.upgrade(url)
     db = Database(url)
+    senders = []
     try:
         async with db.write() as session:
             firm = await create_firm(session, "Send Cost")
-            matter = await create_matter(session, firm, title="send cost", reference=ref)
-            clients = []
-            for k in range(10):  # the rooms benchmark's matter: ten clients
-                clients.append(await create_contact(session, firm, display_name=f"Client {k}"))
-                await add_member(session, matter, clients[-1])
-            who = clients[0]
+            for ref in refs:
+                matter = await create_matter(session, firm, title="send cost", reference=ref)
+                clients = []
+                for k in range(10):  # the rooms benchmark's matters: ten clients each
+                    name = f"Client {ref} {k}"
+                    clients.append(await create_contact(session, firm, display_name=name))
+                    await add_member(session, matter, clients[-1])
+                senders.append((clients[0], ref))
         async with db.read() as session:
-            return who, await membership.can_access(session, who, ref)
+            return [(who, await membership.can_access(session, who, ref)) for who, ref in senders]
     finally:
         await db.close()
 
 
-async def measure(url: str, data_dir: Path, n: int, rounds: int) -> list[dict[str, Any]]:
-    ref = "SEND" + f"{secrets.randbelow(10_000):04d}"  # a PostgreSQL database may be reused
-    who, matter = await _seed(url, ref)
+async def measure(
+    url: str, data_dir: Path, n: int, rounds: int, concurrency: int
+) -> list[dict[str, Any]]:
+    # Random references: a PostgreSQL database may be reused.
+    refs = sorted({"SEND" + f"{secrets.randbelow(10_000):04d}" for _ in range(concurrency)})
+    senders = await _seed(url, refs)
     settings = Settings.from_env({"RTPORTAL_DATA_DIR": str(data_dir), "RTPORTAL_DATABASE_URL": url})
     app = create_app(settings)
     best: dict[str, tuple[float, float]] = {}
@@ -98,21 +109,29 @@ async def measure(url: str, data_dir: Path, n: int, rounds: int) -> list[dict[st
         made: dict[str, GroupCommit] = {v: _variant(full, v) for v in VARIANTS}
         counter = iter(range(10**9))
 
-        async def run(committer: GroupCommit, count: int) -> None:
+        async def sender(committer: GroupCommit, k: int, count: int) -> None:
+            who, matter = senders[k % len(senders)]
             for _ in range(count):
                 i = next(counter)
                 payload = {"sent_at": i, "thread": "7"}
-                send = Send(ref, "message", "portal", payload, os.urandom(256), f"sc{i}")
+                blob = os.urandom(256)
+                send = Send(matter.reference, "message", "portal", payload, blob, f"sc{i}")
                 await committer.append(who, send, matter)
 
+        async def run(committer: GroupCommit, count: int) -> None:
+            # ``concurrency`` senders, one send in flight each: batches of about that many.
+            each = max(1, count // concurrency)
+            await asyncio.gather(*(sender(committer, k, each) for k in range(concurrency)))
+
         for committer in made.values():
-            await run(committer, 50)  # caches, the pool, the thread's opener
+            await run(committer, 50 * concurrency)  # caches, the pool, the thread's opener
         for _ in range(rounds):
             for name, committer in made.items():
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 await run(committer, n)
-                cpu = (time.process_time() - cpu0) / n
-                wall = (time.perf_counter() - wall0) / n
+                sent = max(1, n // concurrency) * concurrency
+                cpu = (time.process_time() - cpu0) / sent
+                wall = (time.perf_counter() - wall0) / sent
                 old = best.get(name)
                 best[name] = (min(cpu, old[0]), min(wall, old[1])) if old else (cpu, wall)
         await app.state.review_counts.idle()
@@ -121,6 +140,7 @@ async def measure(url: str, data_dir: Path, n: int, rounds: int) -> list[dict[st
         {
             "backend": backend,
             "variant": name,
+            "concurrency": concurrency,
             "sends": n,
             "cpu_us_per_send": round(1e6 * cpu, 1),
             "wall_us_per_send": round(1e6 * wall, 1),
@@ -133,6 +153,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--concurrency", default="1", help="comma-separated: senders at once (one matter each)"
+    )
     ap.add_argument("--pg", default=None, help="a PostgreSQL URL (a fresh database) as well")
     args = ap.parse_args()
     urls = []
@@ -141,8 +164,9 @@ def main() -> None:
         if args.pg:
             urls.append((args.pg, Path(tmp)))
         for url, data_dir in urls:
-            for line in asyncio.run(measure(url, data_dir, args.n, args.rounds)):
-                print(json.dumps(line), flush=True)
+            for c in (int(x) for x in args.concurrency.split(",")):
+                for line in asyncio.run(measure(url, data_dir, args.n, args.rounds, c)):
+                    print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
