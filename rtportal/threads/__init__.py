@@ -7,6 +7,7 @@ typing, the firm's tags and the staff activity feed.
 
 Modules:
     sql.py          the thread expression of migration 0010's index, per dialect
+    found.py        a thread's opener or an item, and the reads that find them
     openers.py      a worker's memory of thread openers (immutable once found)
     items.py        thread items before the write: the rules and the fields the server sets
     acts.py         edits and deletes, one write transaction each; a delete redacts
