@@ -24,11 +24,11 @@ from rtportal.errors import BadRequest, NotFound, PreconditionFailed
 from rtportal.principal import Principal
 from rtportal.reviews.choose import able
 from rtportal.reviews.inbox import firm_today, require_reviewer
-from rtportal.reviews.rows import Queued, review_body
+from rtportal.reviews.rows import MAX_ID, Queued, review_body
 
 __all__ = ["Acted", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
 
-_ID_RE = re.compile(r"[1-9][0-9]{0,17}")
+_ID_RE = re.compile(r"[1-9][0-9]{0,9}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_RANGE = timedelta(days=3660)  # a review date within ten years of today
 
@@ -48,7 +48,7 @@ def _no_review() -> NotFound:
 
 async def _locked(session: AsyncSession, principal: Principal, raw_id: str) -> Review:
     require_reviewer(principal)
-    if not isinstance(raw_id, str) or _ID_RE.fullmatch(raw_id) is None:
+    if not isinstance(raw_id, str) or _ID_RE.fullmatch(raw_id) is None or int(raw_id) > MAX_ID:
         raise _no_review()
     row = (
         await session.execute(
@@ -98,7 +98,7 @@ async def reassign(
 ) -> Acted:
     """Give the review to ``reviewer``: an active staff member (not a bot) of the firm."""
     row = await _locked(session, principal, raw_id)
-    if type(reviewer) is not int or not 1 <= reviewer <= 2**63 - 1:
+    if type(reviewer) is not int or not 1 <= reviewer <= MAX_ID:
         raise BadRequest(
             "reviewer: a staff member's id", field="reviewer", reason="no_such_reviewer"
         )

@@ -1,0 +1,68 @@
+"""The review inbox at its edges (docs/reviews.md): ids the database cannot hold,
+the rows' place in the batch's statement beside other workers' batches, a guard
+that refuses the batch, and a reviewer who is disabled."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from rtportal.db.models import Matter
+from rtportal.events.batch import AppendItem
+from rtportal.events.guards import GuardMoved
+from rtportal.events.log import commit_batch
+from tests.conftest import MakeFirm
+from tests.support.reviewworld import client_says, inbox
+from tests.test_reviews_writepath import _also, _item, _refs
+
+
+async def test_ids_past_32_bits_are_no_such_thing_never_a_500(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Ids are 32-bit integers on PostgreSQL: a larger one names nothing (and must not
+    reach the database, whose driver refuses it)."""
+    kit = await make_firm()
+    await client_says(http, kit, "t", "m1")
+    (row,) = await inbox(http, kit.auth("staff"))
+    staff, big = kit.auth("staff"), 2**31
+    for method, path, body, status, code in (
+        ("POST", f"/api/v1/reviews/{big}/reviewed", {}, 404, "not_found"),
+        ("POST", "/api/v1/reviews/999999999999999999/reviewed", {}, 404, "not_found"),
+        ("PATCH", f"/api/v1/reviews/{big}", {"review_on": row["review_on"]}, 404, "not_found"),
+        ("POST", f"/api/v1/reviews/{big}/reassign", {"reviewer": kit.admin.id}, 404, "not_found"),
+        ("POST", f"/api/v1/reviews/{row['id']}/reassign", {"reviewer": big}, 400, "bad_request"),
+        ("POST", f"/api/v1/reviews/{row['id']}/reassign", {"reviewer": 2**62}, 400, "bad_request"),
+        ("GET", f"/api/v1/reviews?after=2026-01-01.{big}", None, 400, "invalid_cursor"),
+        ("PATCH", "/api/v1/firm", {"review_staff_id": big}, 400, "bad_request"),
+    ):
+        headers = kit.auth("admin") if path == "/api/v1/firm" else staff
+        response = await http.request(method, path, json=body, headers=headers)
+        assert response.status_code == status, (path, body, response.text)
+        assert response.json()["error"]["code"] == code, (path, body, response.text)
+    assert (await inbox(http, staff))[0]["reviewer"] == kit.staff.id
+
+
+async def test_a_batch_its_guard_refuses_queues_nothing(make_firm: MakeFirm) -> None:
+    """The rows go with the batch's write: a matter that moved since its checks
+    (``GuardMoved``) leaves no event and no review, on both backends."""
+    kit = await make_firm()
+    async with kit.db.read() as session:
+        version = await session.scalar(
+            select(Matter.access_version).where(Matter.id == kit.matter.id)
+        )
+    assert version is not None
+    items = [
+        AppendItem(i.matter, i.actor, i.send, guard=version + 1)
+        for i in (_item(kit, "g1"), _item(kit, "g2"))
+    ]
+    refused = None
+    try:
+        await commit_batch(kit.db, items, kit.settings, await _also(kit, items))
+    except GuardMoved as moved:
+        refused = moved
+    assert refused is not None and kit.matter.id in refused.matter_ids
+    assert await _refs(kit) == []
+    items = [AppendItem(i.matter, i.actor, i.send, guard=version) for i in items]
+    written = await commit_batch(kit.db, items, kit.settings, await _also(kit, items))
+    assert all(isinstance(r, tuple) and r[1] for r in written)
+    assert [r[0] for r in await _refs(kit)] == [f"c{kit.contact.id}.g{i}" for i in (1, 2)]
