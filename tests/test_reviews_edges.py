@@ -4,6 +4,9 @@ that refuses the batch, and a reviewer who is disabled."""
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import select
 
@@ -66,3 +69,48 @@ async def test_a_batch_its_guard_refuses_queues_nothing(make_firm: MakeFirm) -> 
     written = await commit_batch(kit.db, items, kit.settings, await _also(kit, items))
     assert all(isinstance(r, tuple) and r[1] for r in written)
     assert [r[0] for r in await _refs(kit)] == [f"c{kit.contact.id}.g{i}" for i in (1, 2)]
+
+
+async def _waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
+    """Until ``n`` other backends of this database wait for a lock (polled: what is
+    awaited happens in the server, which says so only when asked)."""
+    async with asyncio.timeout(30):
+        while True:
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if waiting >= n:
+                return
+
+
+async def test_two_workers_batches_on_one_matter_do_not_deadlock(make_firm: MakeFirm) -> None:
+    """PostgreSQL: the batch's statement takes its matters' row locks in id order
+    before anything else (its review rows' foreign-key checks take key-share locks on
+    the same rows): two workers' batches of one matter queue, never deadlock.
+
+    A third transaction holds the reviewer's row so that both batches are in their
+    statements at once (a review's check of its reviewer waits for it)."""
+    kit = await make_firm()
+    if kit.db.backend != "postgresql":
+        return  # SQLite: one writer, nothing to interleave
+    one, two = [_item(kit, "w1"), _item(kit, "w1b")], [_item(kit, "w2"), _item(kit, "w2b")]
+    also_one, also_two = await _also(kit, one), await _also(kit, two)
+    dsn = kit.settings.database_url.replace("+asyncpg", "")
+    holder, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM staff_users WHERE id = $1 FOR UPDATE", kit.staff.id)
+        first = asyncio.create_task(commit_batch(kit.db, one, kit.settings, also_one))
+        second = asyncio.create_task(commit_batch(kit.db, two, kit.settings, also_two))
+        await _waiting_on_locks(watcher, 2)
+        await tx.commit()
+        results = await asyncio.gather(first, second, return_exceptions=True)
+    finally:
+        await holder.close()
+        await watcher.close()
+    assert all(isinstance(r, list) for r in results), results
+    assert all(isinstance(x, tuple) and x[1] for r in results for x in r), results  # type: ignore[union-attr]
+    me = f"c{kit.contact.id}"
+    assert [r[0] for r in await _refs(kit)] == [f"{me}.{c}" for c in ("w1", "w1b", "w2", "w2b")]

@@ -8,7 +8,8 @@ each item a client sends), cannot open its own transaction there; it is a
 no capability). Per batch it picks the sends it wants and makes their rows
 in the batch's read (``rows``: one read per batch, not per send); the log
 then writes them with the events, in the same statement on PostgreSQL (a
-CTE beside the append function: no extra round trip) and
+CTE run after the append function, which locks the matters first: no extra
+round trip) and
 in the same write transaction on SQLite (one ``executemany``). After the
 commit, ``committed`` gets the rows of the events that were created.
 
