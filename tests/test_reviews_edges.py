@@ -8,14 +8,14 @@ import asyncio
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from rtportal.db.models import Matter
+from rtportal.db.models import Matter, Review
 from rtportal.events.batch import AppendItem
 from rtportal.events.guards import GuardMoved
 from rtportal.events.log import commit_batch
 from tests.conftest import MakeFirm
-from tests.support.reviewworld import client_says, inbox
+from tests.support.reviewworld import client_says, counts, inbox
 from tests.test_reviews_writepath import _also, _item, _refs
 
 
@@ -114,3 +114,37 @@ async def test_two_workers_batches_on_one_matter_do_not_deadlock(make_firm: Make
     assert all(isinstance(x, tuple) and x[1] for r in results for x in r), results  # type: ignore[union-attr]
     me = f"c{kit.contact.id}"
     assert [r[0] for r in await _refs(kit)] == [f"{me}.{c}" for c in ("w1", "w1b", "w2", "w2b")]
+
+
+async def test_a_disabled_reviewers_open_reviews_go_to_whoever_the_rule_names_now(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Nobody else can see a staff member's inbox: disabling them hands their open
+    reviews over, in the same transaction, to the reviewer the firm's rule names
+    without them (here the matter's responsible member is the one disabled: the
+    firm's first org admin); their reviewed ones keep who reviewed them."""
+    kit = await make_firm()
+    other = await make_firm()
+    for c in ("d1", "d2", "d3"):
+        assert (await client_says(http, kit, "t", c)).status_code == 201
+    await client_says(http, other, "t", "o1")
+    rows = await inbox(http, kit.auth("staff"))
+    done = await http.post(f"/api/v1/reviews/{rows[0]['id']}/reviewed", headers=kit.auth("staff"))
+    assert done.status_code == 200, done.text
+    off = await http.patch(
+        f"/api/v1/staff/{kit.staff.id}", json={"status": "disabled"}, headers=kit.auth("admin")
+    )
+    assert off.status_code == 200, off.text
+    moved = await inbox(http, kit.auth("admin"))
+    assert sorted(r["id"] for r in moved) == sorted(r["id"] for r in rows[1:])
+    assert {r["reviewer"] for r in moved} == {kit.admin.id}
+    assert await counts(http, kit.auth("admin")) == {"open": 2, "due": 2, "overdue": 0}
+    async with kit.db.read() as session:
+        reviewed = await session.get(Review, rows[0]["id"])
+        assert reviewed is not None and reviewed.reviewer_id == kit.staff.id
+        assert reviewed.reviewed_by == kit.staff.id
+        theirs = await session.scalar(
+            text("SELECT count(*) FROM reviews WHERE firm_id = :f AND reviewer_id = :s"),
+            {"f": other.firm_id, "s": other.staff.id},
+        )
+    assert theirs == 1  # another firm's are not touched

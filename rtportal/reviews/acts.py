@@ -1,4 +1,5 @@
-"""What staff do to a review: mark it reviewed, reassign it, change its review date.
+"""What staff do to a review: mark it reviewed, reassign it, change its review date;
+and what becomes of a staff member's open reviews when they are disabled.
 
 Any staff member of the firm may act on the firm's reviews (staff see
 every matter of their firm; a colleague covers an absent reviewer); a
@@ -7,6 +8,11 @@ act locks the row (PostgreSQL; SQLite's write transaction holds the
 database) and is idempotent: doing it again changes nothing
 (``changed: false``). A reviewed item is final: reassigning it or moving
 its date is ``precondition_failed`` (``already_reviewed``).
+
+Nobody sees another staff member's inbox, so a disabled member's open
+reviews are handed over in the transaction that disables them
+(``hand_over``): each to the reviewer the firm's rule names now, which skips
+them (``choose.REVIEWER``). Their reviewed ones keep who reviewed them.
 """
 
 from __future__ import annotations
@@ -16,17 +22,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Contact, Matter, Review, StaffUser, utcnow
 from rtportal.errors import BadRequest, NotFound, PreconditionFailed
 from rtportal.principal import Principal
-from rtportal.reviews.choose import able
+from rtportal.reviews.choose import REVIEWER, able
 from rtportal.reviews.inbox import firm_today, require_reviewer
 from rtportal.reviews.rows import MAX_ID, Queued, review_body
 
-__all__ = ["Acted", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
+__all__ = ["Acted", "hand_over", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
 
 _ID_RE = re.compile(r"[1-9][0-9]{0,9}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -151,3 +157,21 @@ async def set_review_date(
         return await _answer(session, row, False, [])
     row.review_on = value
     return await _answer(session, row, True, [Queued(row.reviewer_id, row.matter_id)])
+
+
+# The reviewer the rule names now, for each open review of ``:who`` (kept, in the
+# impossible case that the firm has no active org admin left: the firm keeps one).
+_HAND_OVER = text(
+    "UPDATE reviews SET reviewer_id = COALESCE("  # noqa: S608 - this module's constants
+    f"(SELECT {REVIEWER} FROM matters AS m WHERE m.id = reviews.matter_id), reviewer_id)"
+    " WHERE reviewer_id = :who AND reviewed_at IS NULL RETURNING reviewer_id, matter_id"
+)
+
+
+async def hand_over(session: AsyncSession, staff_id: int) -> list[Queued]:
+    """In the transaction that disabled ``staff_id`` (flushed: the rule skips them),
+    their open reviews to the reviewer the firm's rule names now. Returns whose
+    counts to push after the commit (``ReviewCounts.touch``)."""
+    rows = (await session.execute(_HAND_OVER, {"who": staff_id})).all()
+    touched = {int(matter_id): int(who) for who, matter_id in rows}
+    return [Queued(who, matter_id) for matter_id, who in touched.items()]
