@@ -10,10 +10,12 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import select, text
 
+from rtportal.access import staff as staff_service
 from rtportal.db.models import Matter, Review
 from rtportal.events.batch import AppendItem
 from rtportal.events.guards import GuardMoved
 from rtportal.events.log import commit_batch
+from rtportal.reviews.acts import hand_over
 from tests.conftest import MakeFirm
 from tests.support.reviewworld import client_says, counts, inbox
 from tests.test_reviews_writepath import _also, _item, _refs
@@ -148,3 +150,48 @@ async def test_a_disabled_reviewers_open_reviews_go_to_whoever_the_rule_names_no
             {"f": other.firm_id, "s": other.staff.id},
         )
     assert theirs == 1  # another firm's are not touched
+
+
+async def test_a_reassignment_racing_the_disabling_of_its_new_reviewer_is_refused(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """PostgreSQL: a reassignment to a member whom an uncommitted transaction is
+    disabling (and whose open reviews it hands over) waits for it, then finds no
+    active member (``no_such_reviewer``): it never gives them a review after their
+    hand-over read theirs. (SQLite: one writer at a time, nothing to interleave.)"""
+    kit = await make_firm()
+    if kit.db.backend != "postgresql":
+        return
+    await client_says(http, kit, "t", "r1")
+    (row,) = await inbox(http, kit.auth("staff"))
+    given = await http.post(
+        f"/api/v1/reviews/{row['id']}/reassign",
+        json={"reviewer": kit.admin.id},
+        headers=kit.auth("admin"),
+    )
+    assert given.status_code == 200, given.text
+    dsn = kit.settings.database_url.replace("+asyncpg", "")
+    watcher = await asyncpg.connect(dsn)
+    try:
+        async with kit.db.write() as session:
+            changed = await staff_service.change(
+                session, kit.admin, kit.staff.id, role=None, status="disabled", address=None
+            )
+            assert changed.disabled and await hand_over(session, kit.staff.id) == []
+            racing = asyncio.create_task(
+                http.post(
+                    f"/api/v1/reviews/{row['id']}/reassign",
+                    json={"reviewer": kit.staff.id},
+                    headers=kit.auth("admin"),
+                )
+            )
+            waiting = asyncio.create_task(_waiting_on_locks(watcher, 1))
+            await asyncio.wait({racing, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        answer = await racing
+    finally:
+        await watcher.close()
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["details"]["reason"] == "no_such_reviewer"
+    (mine,) = await inbox(http, kit.auth("admin"))
+    assert mine["id"] == row["id"]

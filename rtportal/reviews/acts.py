@@ -108,11 +108,16 @@ async def reassign(
         raise BadRequest(
             "reviewer: a staff member's id", field="reviewer", reason="no_such_reviewer"
         )
+    # Shared-locked (PostgreSQL) until the commit: a transaction disabling them, which
+    # hands their open reviews over, waits for this one, or this one for it (and then
+    # finds them disabled): never a review given after their hand-over read theirs.
     found = (
         await session.execute(
-            select(StaffUser.id).where(
+            select(StaffUser.id)
+            .where(
                 StaffUser.id == reviewer, StaffUser.firm_id == principal.firm_id, able(StaffUser)
             )
+            .with_for_update(read=True)
         )
     ).first()
     if found is None:
