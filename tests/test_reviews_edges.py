@@ -16,6 +16,7 @@ from rtportal.events.batch import AppendItem
 from rtportal.events.guards import GuardMoved
 from rtportal.events.log import commit_batch
 from rtportal.reviews.acts import hand_over
+from rtportal.reviews.enqueue import enqueue
 from tests.conftest import MakeFirm
 from tests.support.reviewworld import client_says, counts, inbox
 from tests.test_reviews_writepath import _also, _item, _refs
@@ -195,3 +196,34 @@ async def test_a_reassignment_racing_the_disabling_of_its_new_reviewer_is_refuse
     assert answer.json()["error"]["details"]["reason"] == "no_such_reviewer"
     (mine,) = await inbox(http, kit.auth("admin"))
     assert mine["id"] == row["id"]
+
+
+async def test_two_transactions_queueing_one_thing_queue_it_once(make_firm: MakeFirm) -> None:
+    """``enqueue`` in two transactions at once (a writer that does not hold the
+    matter's lock): the second waits for the first and queues nothing, no error."""
+    kit = await make_firm()
+    if kit.db.backend != "postgresql":
+        return  # SQLite: one writer at a time
+    dsn = kit.settings.database_url.replace("+asyncpg", "")
+    watcher = await asyncpg.connect(dsn)
+
+    async def second() -> object:
+        async with kit.db.write() as session:
+            return await enqueue(session, kit.matter, "document", "u.1", kit.contact.id)
+
+    try:
+        async with kit.db.write() as session:
+            first = await enqueue(session, kit.matter, "document", "u.1", kit.contact.id)
+            racing = asyncio.create_task(second())
+            waiting = asyncio.create_task(_waiting_on_locks(watcher, 1))
+            await asyncio.wait({racing, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        again = await racing
+    finally:
+        await watcher.close()
+    assert first is not None and again is None
+    async with kit.db.read() as session:
+        n = await session.scalar(
+            text("SELECT count(*) FROM reviews WHERE matter_id = :m"), {"m": kit.matter.id}
+        )
+    assert n == 1

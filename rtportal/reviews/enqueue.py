@@ -21,7 +21,8 @@ import json
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Matter, Review, utcnow
@@ -131,15 +132,12 @@ async def enqueue(
     target = (await targets(session, [matter.id])).get(matter.id)
     if target is None or target.reviewer_id is None:
         return None
-    there = await session.execute(
-        select(Review.id).where(
-            Review.matter_id == matter.id, Review.kind == kind, Review.ref == ref
-        )
-    )
-    if there.first() is not None:
-        return None
-    await session.execute(
-        insert(Review).values(
+    # ``ON CONFLICT DO NOTHING``: a concurrent transaction queueing the same thing
+    # (a writer that does not hold the matter's lock) is waited for, not an error.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new = (
+        insert(Review)
+        .values(
             firm_id=target.firm_id,
             matter_id=matter.id,
             kind=kind,
@@ -152,5 +150,9 @@ async def enqueue(
             review_on=target.today(),
             created_at=utcnow(),
         )
+        .on_conflict_do_nothing(index_elements=["matter_id", "kind", "ref"])
+        .returning(Review.id)
     )
+    if (await session.execute(new)).first() is None:
+        return None  # queued before
     return Queued(target.reviewer_id, matter.id)
