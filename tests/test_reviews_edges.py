@@ -5,6 +5,7 @@ that refuses the batch, and a reviewer who is disabled."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
@@ -17,7 +18,7 @@ from rtportal.events.guards import GuardMoved
 from rtportal.events.log import commit_batch
 from rtportal.reviews.acts import hand_over
 from rtportal.reviews.enqueue import enqueue
-from tests.conftest import MakeFirm
+from tests.conftest import FirmKit, MakeFirm
 from tests.support.reviewworld import client_says, counts, inbox
 from tests.test_reviews_writepath import _also, _item, _refs
 
@@ -85,6 +86,18 @@ async def _waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
             )
             if waiting >= n:
                 return
+
+
+async def _blocked_or_done(kit: FirmKit, task: asyncio.Task[Any]) -> None:
+    """Until ``task`` is done or another backend waits for a lock (``task``'s, for
+    one the caller's open transaction holds)."""
+    watcher = await asyncpg.connect(kit.settings.database_url.replace("+asyncpg", ""))
+    try:
+        waiting = asyncio.create_task(_waiting_on_locks(watcher, 1))
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+    finally:
+        await watcher.close()
 
 
 async def test_two_workers_batches_on_one_matter_do_not_deadlock(make_firm: MakeFirm) -> None:
@@ -171,27 +184,20 @@ async def test_a_reassignment_racing_the_disabling_of_its_new_reviewer_is_refuse
         headers=kit.auth("admin"),
     )
     assert given.status_code == 200, given.text
-    dsn = kit.settings.database_url.replace("+asyncpg", "")
-    watcher = await asyncpg.connect(dsn)
-    try:
-        async with kit.db.write() as session:
-            changed = await staff_service.change(
-                session, kit.admin, kit.staff.id, role=None, status="disabled", address=None
+    async with kit.db.write() as session:
+        changed = await staff_service.change(
+            session, kit.admin, kit.staff.id, role=None, status="disabled", address=None
+        )
+        assert changed.disabled and await hand_over(session, kit.staff.id) == []
+        racing = asyncio.create_task(
+            http.post(
+                f"/api/v1/reviews/{row['id']}/reassign",
+                json={"reviewer": kit.staff.id},
+                headers=kit.auth("admin"),
             )
-            assert changed.disabled and await hand_over(session, kit.staff.id) == []
-            racing = asyncio.create_task(
-                http.post(
-                    f"/api/v1/reviews/{row['id']}/reassign",
-                    json={"reviewer": kit.staff.id},
-                    headers=kit.auth("admin"),
-                )
-            )
-            waiting = asyncio.create_task(_waiting_on_locks(watcher, 1))
-            await asyncio.wait({racing, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-        answer = await racing
-    finally:
-        await watcher.close()
+        )
+        await _blocked_or_done(kit, racing)
+    answer = await racing
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["details"]["reason"] == "no_such_reviewer"
     (mine,) = await inbox(http, kit.auth("admin"))
@@ -204,23 +210,16 @@ async def test_two_transactions_queueing_one_thing_queue_it_once(make_firm: Make
     kit = await make_firm()
     if kit.db.backend != "postgresql":
         return  # SQLite: one writer at a time
-    dsn = kit.settings.database_url.replace("+asyncpg", "")
-    watcher = await asyncpg.connect(dsn)
 
     async def second() -> object:
         async with kit.db.write() as session:
             return await enqueue(session, kit.matter, "document", "u.1", kit.contact.id)
 
-    try:
-        async with kit.db.write() as session:
-            first = await enqueue(session, kit.matter, "document", "u.1", kit.contact.id)
-            racing = asyncio.create_task(second())
-            waiting = asyncio.create_task(_waiting_on_locks(watcher, 1))
-            await asyncio.wait({racing, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-        again = await racing
-    finally:
-        await watcher.close()
+    async with kit.db.write() as session:
+        first = await enqueue(session, kit.matter, "document", "u.1", kit.contact.id)
+        racing = asyncio.create_task(second())
+        await _blocked_or_done(kit, racing)
+    again = await racing
     assert first is not None and again is None
     async with kit.db.read() as session:
         n = await session.scalar(
