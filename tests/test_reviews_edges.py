@@ -226,3 +226,31 @@ async def test_two_transactions_queueing_one_thing_queue_it_once(make_firm: Make
             text("SELECT count(*) FROM reviews WHERE matter_id = :m"), {"m": kit.matter.id}
         )
     assert n == 1
+
+
+async def test_a_send_refused_for_a_client_id_another_kind_used_queues_nothing(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """The idempotency key is the sender's ``client_id`` whatever the kind: a message
+    reusing a delete's is ``conflict``, nothing written, and no review of the item it
+    would have been (the review's row is written only with its message's event)."""
+    kit = await make_firm()
+    me = f"c{kit.contact.id}"
+    for n in ("1", "2"):
+        assert (await client_says(http, kit, "t", f"m{n}")).status_code == 201
+        delete = {"kind": "delete", "audience": "portal", "payload": {"item": f"{me}.m{n}"}}
+        gone = await http.post(
+            f"/api/v1/matters/{kit.ref}/events",
+            json={**delete, "client_id": f"d{n}"},
+            headers=kit.auth("contact"),
+        )
+        assert gone.status_code == 201, gone.text
+    lone = await client_says(http, kit, "t", "d1")  # a batch of one
+    assert lone.status_code == 409, lone.text
+    # In a batch with a new item (PostgreSQL: the retry's statement, not the fresh one).
+    both = await asyncio.gather(
+        client_says(http, kit, "t", "d2"), client_says(http, kit, "t", "n1")
+    )
+    assert sorted(r.status_code for r in both) == [201, 409], [r.text for r in both]
+    assert [r[0] for r in await _refs(kit)] == [f"{me}.m1", f"{me}.m2", f"{me}.n1"]
+    assert await counts(http, kit.auth("staff")) == {"open": 3, "due": 3, "overdue": 0}

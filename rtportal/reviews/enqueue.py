@@ -37,21 +37,27 @@ __all__ = ["ReviewCompanion", "enqueue", "wants"]
 
 Kind = Literal["message", "document"]
 
-# A row: (firm_id, matter_id, kind, ref, thread, sender_id, review_on), then the batch's
-# time; the reviewer is chosen in the statement (``choose.REVIEWER`` over the matter's
-# row), so nothing is read before it. A matter gone or a firm with nobody to review:
-# no row (the event of a matter gone is not written either).
+# A row: (firm_id, matter_id, kind, ref, thread, sender_id, review_on, client_id), then
+# the batch's time; the reviewer is chosen in the statement (``choose.REVIEWER`` over
+# the matter's row), so nothing is read before it. No row where the sender's
+# ``message`` event of that ``client_id`` is not in the matter once the batch's events
+# are written: a send refused at the write (its ``client_id`` taken by another kind of
+# the sender's: ``conflict``) queues nothing; nor for a matter gone, or a firm with
+# nobody to review.
 _COLUMNS = "firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on, created_at"
-# PostgreSQL: the function of migration 0018 (the same INSERT, ``REVIEWER`` as of that
-# revision, planned once per connection), in the append function's statement (``:at``
-# its time, ``:c1``... the columns: numbered by the log's store).
-_PG = "SELECT rtp_queue_reviews(:c1, :c2, :c3, :c4, :c5, :c6, :c7, :at)"
-# SQLite: one row per execution of an ``executemany`` in the batch's write transaction.
+# PostgreSQL: the function of migration 0019 (the same INSERT, ``REVIEWER`` as of 0018,
+# planned once per connection), in the append function's statement, run after it
+# (``:at`` its time, ``:c1``... the columns: numbered by the log's store).
+_PG = "SELECT rtp_queue_reviews(:c1, :c2, :c3, :c4, :c5, :c6, :c7, :c8, :at)"
+# SQLite: one row per execution of an ``executemany`` in the batch's write transaction,
+# after the events' INSERT.
 _SQLITE = (
     f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants
     f" SELECT {_COLUMNS} FROM (SELECT ?1 AS firm_id, ?2 AS matter_id, ?3 AS kind, ?4 AS ref,"
     f" ?5 AS thread, ?6 AS sender_id, {REVIEWER} AS reviewer_id, ?7 AS review_on,"
-    " ?8 AS created_at FROM matters AS m WHERE m.id = ?2) AS x WHERE x.reviewer_id IS NOT NULL"
+    " ?9 AS created_at FROM matters AS m WHERE m.id = ?2 AND EXISTS (SELECT 1 FROM events"
+    " AS e WHERE e.matter_id = ?2 AND e.actor_kind = 'contact' AND e.actor_id = ?6"
+    " AND e.client_id = ?8 AND e.kind = 'message')) AS x WHERE x.reviewer_id IS NOT NULL"
     " ON CONFLICT (matter_id, kind, ref) DO NOTHING"
 )
 
@@ -100,6 +106,7 @@ class ReviewCompanion:
                     thread if isinstance(thread, str) else None,
                     principal.id,
                     day.isoformat() if sqlite else day,
+                    send.client_id,  # set by the thread rules (``prepare``) for every item
                 )
             )
         return out
