@@ -1,6 +1,9 @@
-"""The review inbox at its edges (docs/reviews.md): ids the database cannot hold,
-the rows' place in the batch's statement beside other workers' batches, a guard
-that refuses the batch, and a reviewer who is disabled."""
+"""The review inbox reviewed as an attacker and as a newcomer (docs/reviews.md): each
+test but the guard's is one finding, on the test backends: ids the database cannot
+hold, the rows' place in the batch's statement beside other workers' batches, a
+reviewer who is disabled (and a reassignment racing it), two writers queueing one
+thing, and a send refused at the write. The guard's shows the rows go with the
+batch's write when its guard refuses it."""
 
 from __future__ import annotations
 
