@@ -16,11 +16,13 @@ from sqlalchemy import select, text
 
 from rtportal.access import staff as staff_service
 from rtportal.db.models import Matter, Review
+from rtportal.errors import BadRequest
 from rtportal.events.batch import AppendItem
 from rtportal.events.guards import GuardMoved
 from rtportal.events.log import commit_batch
-from rtportal.reviews.acts import hand_over
+from rtportal.reviews.acts import hand_over, reassign
 from rtportal.reviews.enqueue import enqueue
+from rtportal.reviews.rows import Queued
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.reviewworld import client_says, counts, inbox
 from tests.test_reviews_writepath import _also, _item, _refs
@@ -257,3 +259,39 @@ async def test_a_send_refused_for_a_client_id_another_kind_used_queues_nothing(
     assert sorted(r.status_code for r in both) == [201, 409], [r.text for r in both]
     assert [r[0] for r in await _refs(kit)] == [f"{me}.m1", f"{me}.m2", f"{me}.n1"]
     assert await counts(http, kit.auth("staff")) == {"open": 3, "due": 3, "overdue": 0}
+
+
+async def test_a_retried_reassignment_racing_its_reviewers_disabling_does_not_deadlock(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """PostgreSQL: a reassignment takes its new reviewer's row before the review's, in
+    the order the disabling of that reviewer takes them (their row, then their reviews
+    to hand over): a reassignment again to the reviewer being disabled (a retry) waits
+    for it and is refused; taken the other way round the two deadlocked."""
+    kit = await make_firm()
+    if kit.db.backend != "postgresql":
+        return
+    await client_says(http, kit, "t", "x1")
+    (row,) = await inbox(http, kit.auth("staff"))
+
+    async def again() -> object:
+        async with kit.db.write() as session:
+            return await reassign(session, kit.admin, str(row["id"]), kit.staff.id)
+
+    async with kit.db.write() as session:
+        changed = await staff_service.change(
+            session, kit.admin, kit.staff.id, role=None, status="disabled", address=None
+        )
+        assert changed.disabled  # flushed: the member's row is locked until the commit
+        racing = asyncio.create_task(again())
+        await _blocked_or_done(kit, racing)
+        handed = await hand_over(session, kit.staff.id)
+    assert handed == [Queued(kit.admin.id, kit.matter.id)]
+    refused = None
+    try:
+        await racing
+    except BadRequest as err:
+        refused = err
+    assert refused is not None and refused.details["reason"] == "no_such_reviewer"
+    (mine,) = await inbox(http, kit.auth("admin"))
+    assert mine["id"] == row["id"]

@@ -52,14 +52,18 @@ def _no_review() -> NotFound:
     return NotFound("no such review", reason="no_such_review")
 
 
-async def _locked(session: AsyncSession, principal: Principal, raw_id: str) -> Review:
+def _review_id(principal: Principal, raw_id: str) -> int:
     require_reviewer(principal)
     if not isinstance(raw_id, str) or _ID_RE.fullmatch(raw_id) is None or int(raw_id) > MAX_ID:
         raise _no_review()
+    return int(raw_id)
+
+
+async def _locked(session: AsyncSession, principal: Principal, raw_id: str) -> Review:
     row = (
         await session.execute(
             select(Review)
-            .where(Review.id == int(raw_id), Review.firm_id == principal.firm_id)
+            .where(Review.id == _review_id(principal, raw_id), Review.firm_id == principal.firm_id)
             .with_for_update()
         )
     ).scalar_one_or_none()
@@ -103,7 +107,14 @@ async def reassign(
     session: AsyncSession, principal: Principal, raw_id: str, reviewer: object
 ) -> Acted:
     """Give the review to ``reviewer``: an active staff member (not a bot) of the firm."""
-    row = await _locked(session, principal, raw_id)
+    # Another firm's review (or none) is ``not_found`` whatever the body names.
+    there = await session.execute(
+        select(Review.id).where(
+            Review.id == _review_id(principal, raw_id), Review.firm_id == principal.firm_id
+        )
+    )
+    if there.first() is None:
+        raise _no_review()
     if type(reviewer) is not int or not 1 <= reviewer <= MAX_ID:
         raise BadRequest(
             "reviewer: a staff member's id", field="reviewer", reason="no_such_reviewer"
@@ -111,6 +122,9 @@ async def reassign(
     # Shared-locked (PostgreSQL) until the commit: a transaction disabling them, which
     # hands their open reviews over, waits for this one, or this one for it (and then
     # finds them disabled): never a review given after their hand-over read theirs.
+    # Taken before the review's row, in the order the disabling takes them (their row,
+    # then their reviews): the other way round, reassigning a review again to the one
+    # being disabled deadlocked with it.
     found = (
         await session.execute(
             select(StaffUser.id)
@@ -126,6 +140,7 @@ async def reassign(
             field="reviewer",
             reason="no_such_reviewer",
         )
+    row = await _locked(session, principal, raw_id)
     _open(row)
     if row.reviewer_id == reviewer:
         return await _answer(session, row, False, [])
