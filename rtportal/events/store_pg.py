@@ -126,11 +126,12 @@ def _with_also(statement: str, sql: str, first: int) -> str:
     trip. ``b`` is materialised, so it runs once, and only after ``a`` has
     run (its condition reads ``a``), when ``a`` returned a row (else nothing
     was written for it to go with): ``a`` takes its matters' row locks in id
-    order first. Run first (the planner scans the one-row ``b`` outermost),
-    ``b``'s foreign-key checks took key-share locks on those matters before
-    them, and two workers' batches of one matter each waited for the other's
-    (a deadlock). The companion's ``:at`` is the batch's time (``$11``), its
-    ``:c1``... the parameters from ``$first`` on, after the statement's own."""
+    order first. Left to the planner, ``b`` (one row) is scanned outermost
+    and so runs first: its foreign-key checks would take key-share locks on
+    those matters before them, and two workers' batches of one matter would
+    each wait for the other's (a deadlock). The companion's ``:at`` is the
+    batch's time (``$11``), its ``:c1``... the parameters from ``$first``
+    on, after the statement's own."""
     sql = _COLUMN.sub(lambda m: f"${first + int(m[1]) - 1}", sql).replace(":at", "$11")
     # Both are the program's own SQL constants, never input.
     return (
