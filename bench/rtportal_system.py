@@ -22,17 +22,17 @@ BENCH_DB = "rtportal_bench"
 _SECRET_KEY = "bench-secret-key-0123456789abcdef"
 
 
-async def _recreate_database(admin_url: str) -> None:
-    """Drop and create ``rtportal_bench``: a database of its own, never the tests'."""
+async def _recreate_database(admin_url: str, name: str = BENCH_DB) -> None:
+    """Drop and create ``name``: a database of its own, never the tests'."""
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
 
 
-def _pg_backend_pids() -> list[int]:
+def _pg_backend_pids(name: str = BENCH_DB) -> list[int]:
     """PostgreSQL backends serving the bench database (their CPU is the DB's cost)."""
     pids = []
     for proc in psutil.process_iter(["name", "cmdline"]):
@@ -40,7 +40,7 @@ def _pg_backend_pids() -> list[int]:
             cmd = " ".join(proc.info["cmdline"] or ())
         except psutil.Error:
             continue
-        if proc.info["name"] == "postgres" and BENCH_DB in cmd:
+        if proc.info["name"] == "postgres" and name in cmd.split():
             pids.append(proc.pid)
     return pids
 
@@ -56,25 +56,29 @@ def make_rtportal(
     pg_admin_url: str,
     sql_trace: Path | None = None,
     tracemalloc: bool = False,
+    layouts: dict[str, Layout] | None = None,
+    db_name: str = BENCH_DB,
 ) -> System:
     # rtportal-pg2: the same as rtportal-pg with two uvicorn worker processes
     # (Redis carries events between them), CPU and RSS summed over the tree.
     workers = 2 if name == "rtportal-pg2" else 1
     prefix = {"rtportal-pg": "P", "rtportal-pg2": "Q"}.get(name, "S")
-    layouts = plain_layouts(run_id + prefix, idle_n)
+    # Another bench (bench.files) seeds its own matters and database.
+    if layouts is None:
+        layouts = plain_layouts(run_id + prefix, idle_n)
     data_dir = tmp / name
     data_dir.mkdir(parents=True, exist_ok=True)
     if name in ("rtportal-pg", "rtportal-pg2"):
-        asyncio.run(_recreate_database(pg_admin_url))
+        asyncio.run(_recreate_database(pg_admin_url, db_name))
         base = pg_admin_url.rsplit("/", 1)[0]
-        db_url = base.replace("postgresql://", "postgresql+asyncpg://") + "/" + BENCH_DB
+        db_url = base.replace("postgresql://", "postgresql+asyncpg://") + "/" + db_name
         broker_url = redis_url
         label = "rtportal, PostgreSQL + Redis broker" + (
             f", {workers} workers" if workers > 1 else ""
         )
 
         def backend() -> list[int]:
-            return [redis_pid, *_pg_backend_pids()]
+            return [redis_pid, *_pg_backend_pids(db_name)]
     else:
         db_url = f"sqlite+aiosqlite:///{data_dir / 'rtportal.db'}"
         broker_url = "memory://"

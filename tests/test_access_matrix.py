@@ -277,6 +277,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     # {id} = a review of M1 (C1's message); firm B's admin reads its own (empty) inbox
     ("GET", "/api/v1/reviews"): Spec(foreign=OK),
     ("GET", "/api/v1/reviews/count"): Spec(foreign=OK),
+    ("GET", "/api/v1/reviews/reviewers"): Spec(foreign=OK),
     ("POST", "/api/v1/reviews/{id}/reviewed"): Spec(body={}),
     ("POST", "/api/v1/reviews/{id}/reassign"): Spec(body={"reviewer": "@staff_a"}),
     ("PATCH", "/api/v1/reviews/{id}"): Spec(body={"review_on": "@today"}),

@@ -589,7 +589,8 @@ async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer
                 strong: ['seven quiet harbours', 'Tr1cky-but-fine'].map(pw.passwordProblem),
                 links: [take('#invite=abc'), take('#setup=s3t'), take('#token=t'),
                         take('#/matters'), take('')],
-                routes: ['#/matter/ABCD1234', '#/staff', '#/nope', '#matter-ABCD1234', '']
+                routes: ['#/matter/ABCD1234', '#/staff', '#/nope', '#matter-ABCD1234', '',
+                         '#/matter/ABCD1234/t%2F1']
                     .map(app.parseRoute),
                 secret: await account.loginSecret(
                     'seven quiet harbours', {salt, m_kib: m, t, p: 1}),
@@ -613,7 +614,14 @@ async def test_screen_helpers_in_the_browser(browser: Any, portal: RunningServer
         [None, None],  # a staff route is no secret: it stays in the address bar
         [None, None],
     ]
-    assert result["routes"] == [["matter", "ABCD1234"], ["staff", None], [""], [""], [""]]
+    assert result["routes"] == [
+        ["matter", "ABCD1234"],
+        ["staff", None],
+        [""],
+        [""],
+        [""],
+        ["matter", "ABCD1234", "t/1"],
+    ]
     secret = base64.urlsafe_b64decode(result["secret"] + "=" * (-len(result["secret"]) % 4))
     assert secret == expected.login_secret
     kdf = result["kdf"]

@@ -16,10 +16,17 @@ the passport downloaded: the same bytes), reject the payslip with a reason
 text, and uploads again; staff accept both (the timeline's blocker goes),
 and share the credit guide, which the client downloads (the same bytes).
 
+Each upload is a Portal Doc for the matter's responsible staff member to review
+(docs/reviews.md): the count in their navigation goes up live as the client
+uploads (no reload: the staff page is the one it was); they open the review
+inbox from it, see the three Portal Doc rows, mark one reviewed, and the count
+goes down.
+
 A document type's label and the rejection's reason hold markup: both show
 as text, no element is made of them, no script runs.
 
-Screenshots: docs/screenshots/documents-client-*.png and documents-staff-*.png.
+Screenshots: docs/screenshots/documents-client-*.png, documents-staff-*.png,
+reviews-header-count-*.png and reviews-inbox-*.png.
 """
 
 from __future__ import annotations
@@ -81,6 +88,13 @@ async def shot(page: Any, section: Any, who: str, name: str, layout: str) -> Non
     capture of a scrolled page repeats the sticky header over it)."""
     await section.evaluate("(node) => node.scrollIntoView({block: 'start'})")
     await page.screenshot(path=str(SHOTS / f"documents-{who}-{name}-{layout}.png"))
+
+
+async def shot_inbox(page: Any, inbox: Any, layout: str) -> None:
+    """The inbox under the bar with its count (the top of the page)."""
+    await inbox.wait_for()
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(SHOTS / f"reviews-inbox-{layout}.png"))
 
 
 async def blocking_type(http: httpx.AsyncClient, kit: FirmKit, passport: int) -> None:
@@ -173,6 +187,10 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         await staff.reload()
         checklist = staff.locator(f"#checklist-{ref}")
         await expect(checklist).to_have_attribute("data-loaded", "1", timeout=WAIT_MS)
+        # the responsible staff member reviews what the client sends: nothing yet
+        count = staff.locator("#review-count")
+        await expect(count).to_have_attribute("data-open", "0", timeout=WAIT_MS)
+        await staff.evaluate("window.sameStaffPage = true")  # gone if the page reloads
 
         # --- Staff add the matter type's documents (the passport, which blocks the next
         # step), another type and a firm-provided one; select two, add them to the portal.
@@ -252,6 +270,12 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         await expect(staff_passport.locator(".doc-file-name")).to_have_text(
             "passport-scan.pdf", timeout=WAIT_MS
         )
+        # two uploads, two Portal Docs to review: the count went up live, no reload
+        await expect(count).to_have_attribute("data-open", "2", timeout=WAIT_MS)
+        await expect(count.locator(".review-count-open")).to_have_text("2")
+        assert await staff.evaluate("window.sameStaffPage") is True
+        await staff.evaluate("window.scrollTo(0, 0)")
+        await staff.screenshot(path=str(SHOTS / f"reviews-header-count-{layout}.png"))
         async with staff.expect_download() as got:
             await staff_passport.locator("button.doc-download").click()
         download = await got.value
@@ -307,6 +331,33 @@ async def test_documents_requested_uploaded_rejected_reuploaded_accepted(
         await shot(client, docs, "client", "accepted", layout)
         if layout == "mobile":
             await fits(client)
+
+        # --- The reviewer opens the inbox from the count: three Portal Docs (the
+        # re-upload is one more); marking one reviewed takes the count down, live.
+        await expect(count).to_have_attribute("data-open", "3", timeout=WAIT_MS)
+        assert await staff.evaluate("window.sameStaffPage") is True
+        await count.click()
+        inbox = staff.locator("#review-inbox")
+        await expect(inbox).to_have_attribute("data-loaded", "1", timeout=WAIT_MS)
+        reviews = inbox.locator("li.review-row")
+        await expect(reviews).to_have_count(3)
+        await expect(reviews.locator(".review-kind")).to_have_text(["Portal Doc"] * 3)
+        await expect(reviews.locator(".review-open")).to_have_text(
+            [f"Visa application ({ref})"] * 3
+        )
+        await expect(reviews.first).to_have_attribute("data-due", "1")
+        await shot_inbox(staff, inbox, layout)
+        if layout == "mobile":
+            await fits(staff)
+        await reviews.first.locator("button.review-done").click()
+        await expect(reviews).to_have_count(2, timeout=WAIT_MS)
+        await expect(count).to_have_attribute("data-open", "2", timeout=WAIT_MS)
+        await expect(staff.locator("#review-status")).to_have_text("Marked reviewed.")
+        # a row opens its matter's page
+        await reviews.first.locator(".review-open").click()
+        await expect(staff.locator(f"#checklist-{ref}")).to_have_attribute(
+            "data-loaded", "1", timeout=WAIT_MS
+        )
 
         # the matter's log tells of each change in a sentence, its envelope not opened there
         log = client.locator(f"#matter-{ref} li.event[data-kind=document]")

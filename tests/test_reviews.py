@@ -186,6 +186,30 @@ async def test_mark_reassign_and_date_are_idempotent_and_final_once_reviewed(
     assert late.status_code == 422
 
 
+async def test_the_reassign_picker_lists_the_firms_active_staff_but_bots(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    kit = await make_firm()
+    other = await make_firm()
+    async with kit.db.write() as session:
+        await session.execute(
+            update(StaffUser).where(StaffUser.id == kit.admin.id).values(display_name="Ann Admin")
+        )
+    listed = await http.get("/api/v1/reviews/reviewers", headers=kit.auth("staff"))
+    assert listed.status_code == 200, listed.text
+    people = listed.json()["reviewers"]
+    assert {p["id"] for p in people} == {kit.admin.id, kit.staff.id}  # not the bot, no other firm
+    assert people[0] == {"id": kit.admin.id, "name": "Ann Admin"}  # by name
+    async with kit.db.write() as session:
+        await session.execute(
+            update(StaffUser).where(StaffUser.id == kit.admin.id).values(status="disabled")
+        )
+    again = await http.get("/api/v1/reviews/reviewers", headers=kit.auth("staff"))
+    assert [p["id"] for p in again.json()["reviewers"]] == [kit.staff.id]
+    theirs = await http.get("/api/v1/reviews/reviewers", headers=other.auth("staff"))
+    assert kit.staff.id not in {p["id"] for p in theirs.json()["reviewers"]}
+
+
 async def test_pages_and_filters(http: httpx.AsyncClient, make_firm: MakeFirm) -> None:
     kit = await make_firm()
     for i in range(7):
@@ -274,6 +298,7 @@ async def test_clients_bots_and_other_firms_see_nothing_of_reviews(
         for method, path, body in (
             ("GET", "/api/v1/reviews", None),
             ("GET", "/api/v1/reviews/count", None),
+            ("GET", "/api/v1/reviews/reviewers", None),
             ("POST", f"/api/v1/reviews/{rid}/reviewed", {}),
             ("POST", f"/api/v1/reviews/{rid}/reassign", {"reviewer": kit.staff.id}),
             ("PATCH", f"/api/v1/reviews/{rid}", {"review_on": _today()}),

@@ -1,8 +1,10 @@
 """The layout rules of static/ and of the installed package, read from the files.
 
-* Every text the portal page shows comes from ``static/shared/strings.js``:
-  no other page module holds an English phrase, and ``index.html`` holds
-  text only in ``<noscript>`` (which no script can fill).
+* Every text the portal page shows comes from ``static/shared/strings.js`` and
+  the screen modules it is split into (``strings_*.js`` beside it), each
+  table or text defined in one of them only: no other page module holds an
+  English phrase, and ``index.html`` holds text only in ``<noscript>``
+  (which no script can fill). A client's page loads no staff strings.
 * A client's page never loads the staff tools: nothing in ``shared/`` or
   ``client/`` imports ``staff/`` statically (``client/main.js`` imports it
   with ``import()`` after a staff member signed in).
@@ -20,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 STATIC = REPO / "static"
 PAGE_DIRS = ("shared", "client", "staff")
 STRINGS = STATIC / "shared" / "strings.js"
+STRINGS_MODULES = sorted((STATIC / "shared").glob("strings*.js"))
 
 # A quoted or template literal holding a capitalised word followed by another
 # word ("Sign out", `Could not sign out (${...})`): user-visible text. Code
@@ -36,9 +39,9 @@ def page_modules() -> list[Path]:
 
 def page_code_lines() -> Iterator[tuple[str, str]]:
     """("static/x.js:12", line) of every code line (not a comment) of the page
-    modules other than strings.js."""
+    modules other than the strings modules."""
     for path in page_modules():
-        if path == STRINGS:
+        if path in STRINGS_MODULES:
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not COMMENT.match(line):
@@ -102,8 +105,8 @@ def test_crypto_test_tooling_is_not_in_the_package() -> None:
 
 
 def _string_tables() -> dict[str, set[str]]:
-    """The keys of each ``export const NAME = {...}`` table of strings.js."""
-    text = STRINGS.read_text()
+    """The keys of each ``export const NAME = {...}`` table of the strings modules."""
+    text = "\n".join(path.read_text() for path in STRINGS_MODULES)
     tables: dict[str, set[str]] = {}
     for match in re.finditer(r"^export const ([A-Z_]+) = \{\n(.*?)^\};", text, re.M | re.S):
         body = match.group(2)
@@ -126,6 +129,28 @@ def test_every_string_a_page_uses_exists_in_strings_js() -> None:
             if table in tables and key not in tables[table]:
                 missing.append(f"{where}: {table}.{key}")
     assert missing == []
+
+
+def test_strings_modules_define_each_name_once_and_stay_small() -> None:
+    """One place per string: no exported name in two strings modules; each module
+    under the 600-line limit; a client or shared module never imports the staff
+    app's strings (a client's page would load them)."""
+    assert [p.name for p in STRINGS_MODULES] == [
+        "strings.js",
+        "strings_docs.js",
+        "strings_staff.js",
+        "strings_threads.js",
+    ]
+    seen: dict[str, str] = {}
+    for path in STRINGS_MODULES:
+        text = path.read_text()
+        assert len(text.splitlines()) <= 600, path.name
+        for name in re.findall(r"^export const ([A-Za-z_][A-Za-z0-9_]*)", text, re.M):
+            assert name not in seen, f"{name} in {seen.get(name)} and {path.name}"
+            seen[name] = path.name
+    for path in page_modules():
+        if path.parent.name != "staff" and path not in STRINGS_MODULES:
+            assert "strings_staff.js" not in path.read_text(), path.relative_to(REPO)
 
 
 def test_page_modules_put_no_literal_text_in_elements() -> None:

@@ -8,6 +8,7 @@ from rtportal.db import Database
 from rtportal.events.batch import AppendItem
 from rtportal.events.log import commit_batch
 from rtportal.events.send import Send
+from rtportal.threads.found import find_openers
 from rtportal.threads.items import Found, Preparer, find_opener, prepare_sends
 from rtportal.threads.openers import OpenerCache
 from tests.conftest import MakeFirm
@@ -58,3 +59,45 @@ async def test_replies_prepared_from_memory_match_the_log(
     assert len(preparer.openers) == 1
     assert first == again == fresh
     assert isinstance(first, Send) and first.payload["parent"] == made.payload["item"]
+
+
+async def test_a_batch_reads_its_unknown_openers_at_once_as_one_by_one(
+    db: Database, make_firm: MakeFirm
+) -> None:
+    """``find_openers`` (a batch's threads the worker does not know, in one read)
+    finds what ``find_opener`` finds for each, and a batch prepared with it makes
+    the same sends as each send prepared alone from the log."""
+    kit = await make_firm()
+    matter, staff, client = kit.matter, kit.staff, kit.contact
+    openers = [
+        (staff, Send(matter.reference, "message", "portal", {"thread": "T1"}, b"a", "o1")),
+        (staff, Send(matter.reference, "note", "staff", {"thread": "N1"}, b"b", "o2")),
+        (client, Send(matter.reference, "message", "portal", {"thread": "T2"}, b"c", "o3")),
+        (staff, Send(matter.reference, "note", "staff", {"thread": "T2"}, b"d", "o4")),
+    ]
+    for who, send in openers:  # one batch each: a thread's opener is written first
+        async with db.read() as session:
+            [made] = await prepare_sends(session, [(who, matter, send)])
+        assert isinstance(made, Send)
+        [written] = await commit_batch(db, [AppendItem(matter, who, made)], kit.settings)
+        assert not isinstance(written, Exception)
+    keys = [(matter.id, t) for t in ("T1", "N1", "T2", "T9")] + [(matter.id + 1000, "T1")]
+    replies = [
+        (staff, Send(matter.reference, "message", "portal", {"thread": "T1"}, b"e", "r1")),
+        (staff, Send(matter.reference, "note", "staff", {"thread": "N1"}, b"f", "r2")),
+        (client, Send(matter.reference, "message", "portal", {"thread": "T2"}, b"g", "r3")),
+        (client, Send(matter.reference, "message", "portal", {"thread": "T9"}, b"h", "r4")),
+    ]
+    preparer = Preparer()
+    async with db.read() as session:
+        together = await find_openers(session, keys)
+        one_by_one = {k: await find_opener(session, *k) for k in keys}
+        batch = await preparer(session, [(who, matter, send) for who, send in replies])
+        alone = [(await prepare_sends(session, [(w, matter, s)]))[0] for w, s in replies]
+    assert together == {k: v for k, v in one_by_one.items() if v is not None}
+    assert set(together) == {(matter.id, "T1"), (matter.id, "N1"), (matter.id, "T2")}
+    assert together[(matter.id, "N1")].kind == "note"
+    assert together[(matter.id, "T2")].to == (client.id,)
+    assert batch == alone
+    assert all(isinstance(made, Send) for made in batch)
+    assert len(preparer.openers) == 3  # the found ones kept; T9 (opened by r4) not

@@ -397,3 +397,18 @@ def test_attachments_are_text_and_the_composer_attaches(
     chosen.nth(0).get_by_role("button", name="Remove").click()
     assert chosen.count() == 0 and text.evaluate("t => t.required")
     assert dialogs == [] and errors == []
+
+
+def test_a_thread_a_link_names_opens_first_on_a_phone(browser: Any, base_url: str) -> None:
+    """The staff review inbox links a client's message to its thread: on a phone, where
+    the list of several threads would come first, that thread opens instead."""
+    page, errors = open_page(browser, base_url, 360, 800)
+    page.evaluate("check.setup('staff', {keys: 'failing', open: 'T1'})")
+    page.wait_for_function(f"document.querySelector('#threads-{REF}').dataset.open === 'T1'")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    assert page.is_hidden(f"#thread-list-{REF}")
+    # without a link the list comes first, as before
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.wait_for_selector(f"#thread-list-{REF} li.thread-row")
+    assert page.get_attribute(f"#threads-{REF}", "data-open") == ""
+    assert errors == []

@@ -12,17 +12,26 @@ With ``$BENCH_TRACEMALLOC`` (run.py --tracemalloc) it also traces Python
 allocations and writes, every few seconds, the biggest growths since the app
 was created, by source line: with N idle connections open, lines with about
 N (or k x N) new blocks are the per-connection memory.
+
+With ``$BENCH_CPROFILE`` set to a path, the event loop's thread runs under
+cProfile and its stats are written to PATH.1, PATH.2, ... every 5 s (``pstats``
+format; cumulative, so two of them subtract to one phase). Call counts per delivered message are
+the point: greenlet switches blur the times SQLAlchemy's async layer takes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
+import cProfile
 import os
 import re
 import threading
 import time
 import tracemalloc
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -98,7 +107,25 @@ def _dump_memory() -> None:
             )
 
 
+def _profile_loop(path: str) -> None:
+    # Enabled from the loop's own thread (cProfile hooks the enabling thread)
+    # and dumped there too: dump_stats disables the profiler, so re-enable.
+    prof = cProfile.Profile()
+    prof.enable()
+    count = [0]
+
+    def dump() -> None:
+        # Numbered, so two dumps give one phase alone (bench/profile_diff.py).
+        count[0] += 1
+        prof.dump_stats(f"{path}.{count[0]}")
+        prof.enable()
+        asyncio.get_running_loop().call_later(5.0, dump)
+
+    asyncio.get_running_loop().call_later(5.0, dump)
+
+
 def create_app() -> Starlette:
+    cprofile = os.environ.get("BENCH_CPROFILE")
     if os.environ.get("BENCH_TRACEMALLOC"):
         tracemalloc.start(1)
         _baseline.append(tracemalloc.take_snapshot())
@@ -106,4 +133,18 @@ def create_app() -> Starlette:
     event.listen(Engine, "after_cursor_execute", _after)
     atexit.register(_dump)
     threading.Thread(target=_dump_every, args=(5.0,), name="sql-trace", daemon=True).start()
-    return create_app_from_env()
+    app = create_app_from_env()
+    if cprofile:
+        started: list[bool] = []
+        inner = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(a: Starlette) -> AsyncIterator[Any]:
+            async with inner(a) as state:
+                if not started:
+                    started.append(True)
+                    _profile_loop(cprofile)
+                yield state
+
+        app.router.lifespan_context = lifespan
+    return app

@@ -378,16 +378,23 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (deferred snapshot on SQLite); never commits."""
-        async with self._readers() as session:
-            # No rollback here: closing the session (by the context manager)
-            # ends the transaction without expiring loaded objects, so ORM
-            # rows read here stay usable after the block.
-            try:
-                yield session
-            except Exception as exc:
-                if _backend_failure(exc):
-                    raise Unavailable("the database is unavailable") from exc
-                raise
+        session = self._readers()
+        try:
+            yield session
+        except Exception as exc:
+            if _backend_failure(exc):
+                raise Unavailable("the database is unavailable") from exc
+            raise
+        finally:
+            # No rollback here: closing the session ends the transaction without
+            # expiring loaded objects, so ORM rows read here stay usable after
+            # the block. A session that ran nothing holds no connection and no
+            # object: its close (a greenlet hop and SQLAlchemy's teardown) is
+            # skipped. The group commit opens one per batch and its checks
+            # usually answer from what the worker remembers.
+            if session.in_transaction() or session.identity_map:
+                async with session:  # its exit closes it, to the end even if cancelled
+                    pass
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Any]:

@@ -30,6 +30,7 @@ from rtportal.documents.rows import MAX_BLOB, MAX_REASON, fields, file_ids, vali
 from rtportal.errors import BadRequest, NotFound
 from rtportal.events.unit import Unit
 from rtportal.files.quota import lock_matter
+from rtportal.http.catalog import catalog_endpoints
 from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
@@ -78,35 +79,10 @@ async def _answer(unit: Unit, principal: Principal, matter: Matter, change: Chan
 # --- the firm's document types and defaults ---------------------------------------------
 
 
-@json_endpoint
-async def list_types(request: Request) -> Response:
-    principal = await principal_of(request)
-    staff_only(principal)
-    async with db_of(request).read() as session:
-        found = await types.list_types(session, principal.firm_id)
-        return ok({"document_types": [types.type_body(t) for t in found]})
-
-
-@json_endpoint
-async def create_type(request: Request) -> Response:
-    principal = await principal_of(request)
-    roles.require(principal, "firm.manage")
-    change = types.parse_type(await body_of(request, _TYPE_BODY), partial=False)
-    async with db_of(request).write() as session:
-        row = await types.create_type(session, principal.firm_id, change)
-        body = types.type_body(row)
-    return ok({"document_type": body}, status=201)
-
-
-@json_endpoint
-async def patch_type(request: Request) -> Response:
-    principal = await principal_of(request)
-    roles.require(principal, "firm.manage")
-    change = types.parse_type(await body_of(request, _TYPE_BODY), partial=True)
-    async with db_of(request).write() as session:
-        row = await types.update_type(session, principal.firm_id, request.path_params["id"], change)
-        body = types.type_body(row)
-    return ok({"document_type": body})
+# The firm's catalogue's three endpoints (rtportal.http.catalog).
+list_types, create_type, patch_type = catalog_endpoints(
+    types, "document_type", "document_types", _TYPE_BODY
+)
 
 
 @json_endpoint

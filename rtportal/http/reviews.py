@@ -2,6 +2,7 @@
 
 ``GET /api/v1/reviews`` (the caller's inbox: ``?due=all|due|overdue&after=&limit=``),
 ``GET /api/v1/reviews/count`` (the header's counts at load),
+``GET /api/v1/reviews/reviewers`` (whom a review may be given to),
 ``POST /api/v1/reviews/{id}/reviewed``, ``POST /api/v1/reviews/{id}/reassign``
 (``{"reviewer": <staff id>}``) and ``PATCH /api/v1/reviews/{id}``
 (``{"review_on": "YYYY-MM-DD"}``). Staff only: for a client or a bot none
@@ -91,6 +92,14 @@ async def review_count(request: Request) -> Response:
     return ok(counts.body())
 
 
+@json_endpoint
+async def list_reviewers(request: Request) -> Response:
+    principal = await _staff(request)
+    async with db_of(request).read() as session:
+        people = await inbox.reviewers(session, principal)
+    return ok({"reviewers": people})
+
+
 Act = Callable[[AsyncSession, Principal, str, dict[str, Any]], Awaitable[acts.Acted]]
 
 
@@ -134,6 +143,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/api/v1/reviews", list_reviews, methods=["GET"]),
         Route("/api/v1/reviews/count", review_count, methods=["GET"]),
+        Route("/api/v1/reviews/reviewers", list_reviewers, methods=["GET"]),
         Route("/api/v1/reviews/{id}", change_date, methods=["PATCH"]),
         Route("/api/v1/reviews/{id}/reviewed", mark_reviewed, methods=["POST"]),
         Route("/api/v1/reviews/{id}/reassign", reassign, methods=["POST"]),

@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from rtportal.access import membership, roles
+from rtportal.access import membership
 from rtportal.documents import blockers
 from rtportal.events.unit import Unit
+from rtportal.http.catalog import catalog_endpoints
 from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.directory import body_of, staff_only
 from rtportal.http.errors import json_endpoint
@@ -29,36 +30,10 @@ _TYPE_BODY = 256 * 1024
 _MOVE_BODY = 1024
 
 
-@json_endpoint
-async def list_types(request: Request) -> Response:
-    principal = await principal_of(request)
-    staff_only(principal)
-    async with db_of(request).read() as session:
-        found = await types.list_types(session, principal.firm_id)
-    return ok({"matter_types": [types.type_body(t) for t in found]})
-
-
-@json_endpoint
-async def create_type(request: Request) -> Response:
-    principal = await principal_of(request)
-    roles.require(principal, "firm.manage")
-    data = types.parse_type(await body_of(request, _TYPE_BODY), partial=False)
-    async with db_of(request).write() as session:
-        created = await types.create_type(session, principal.firm_id, data)
-        body = types.type_body(created)
-    return ok({"matter_type": body}, status=201)
-
-
-@json_endpoint
-async def patch_type(request: Request) -> Response:
-    principal = await principal_of(request)
-    roles.require(principal, "firm.manage")
-    data = types.parse_type(await body_of(request, _TYPE_BODY), partial=True)
-    type_id = request.path_params["id"]
-    async with db_of(request).write() as session:
-        updated = await types.update_type(session, principal.firm_id, type_id, data)
-        body = types.type_body(updated)
-    return ok({"matter_type": body})
+# The firm's catalogue's three endpoints (rtportal.http.catalog).
+list_types, create_type, patch_type = catalog_endpoints(
+    types, "matter_type", "matter_types", _TYPE_BODY
+)
 
 
 @json_endpoint

@@ -16,10 +16,10 @@ from typing import Any, Literal
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rtportal.db.models import Contact, Firm, Matter, Review
+from rtportal.db.models import Contact, Firm, Matter, Review, StaffUser
 from rtportal.errors import NotFound
 from rtportal.principal import Principal
-from rtportal.reviews.choose import today_in
+from rtportal.reviews.choose import able, today_in
 from rtportal.reviews.counts import Counts, counts_of
 from rtportal.reviews.rows import Cursor, review_body
 
@@ -32,6 +32,7 @@ __all__ = [
     "my_counts",
     "read_inbox",
     "require_reviewer",
+    "reviewers",
 ]
 
 LIMIT_MAX = 100
@@ -100,3 +101,15 @@ async def my_counts(session: AsyncSession, principal: Principal) -> Counts:
     """``principal``'s counts (the header's number at load)."""
     require_reviewer(principal)
     return (await counts_of(session, [principal.id]))[principal.id]
+
+
+async def reviewers(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+    """Whom a review may be given to (the inbox's reassign picker): the firm's active
+    staff, bots excepted (``acts.reassign``'s rule), by name."""
+    require_reviewer(principal)
+    rows = await session.execute(
+        select(StaffUser.id, StaffUser.display_name)
+        .where(StaffUser.firm_id == principal.firm_id, able(StaffUser))
+        .order_by(StaffUser.display_name, StaffUser.id)
+    )
+    return [{"id": int(i), "name": name} for i, name in rows.all()]

@@ -10,7 +10,8 @@ its feed). Never stored: lost, the next change or ``GET
 
 Changes are coalesced per worker: ``touch`` marks a reviewer, and one task
 waits ``_WINDOW_S`` (0.2 s), then reads the counts of every marked reviewer
-together (``counts.counts_of``) and publishes one frame each, so a stream
+together (``counts.counts_of``, in one read session with the reviewers
+of the messages queued) and publishes one frame each, so a stream
 of client messages costs one count per reviewer per window, off the write
 path.
 """
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import wirejson
 from rtportal.db import Database
@@ -94,35 +96,23 @@ class ReviewCounts:
             while self._dirty or self._items:
                 await asyncio.sleep(_WINDOW_S)  # reason: gather a window's changes
                 try:
-                    if self._items:
-                        items, self._items = self._items, []
-                        await self._reviewers_of(items)
-                    dirty, self._dirty = self._dirty, {}
-                    await self._push(dirty)
+                    await self._push()
                 except Exception:
                     # The counts are in the database: the header's next read has them.
                     log.exception("pushing review counts failed")
         finally:
             self._task = None
 
-    async def _reviewers_of(self, items: list[tuple[int, str]]) -> None:
-        """Mark the reviewers of just-queued messages (one read)."""
-        matters = sorted({m for m, _ in items})
-        refs = sorted({r for _, r in items})
+    async def _push(self) -> None:
+        """One read session: the reviewers of the messages queued, then every marked
+        reviewer's counts; one frame each."""
+        items, self._items = self._items, []
         async with self.db.read() as session:
-            rows = await session.execute(
-                select(Review.reviewer_id, Review.matter_id).where(
-                    Review.matter_id.in_(matters), Review.kind == "message", Review.ref.in_(refs)
-                )
-            )
-            for reviewer, matter_id in rows.all():
-                self._mark(int(reviewer), int(matter_id))
-
-    async def _push(self, dirty: dict[int, int]) -> None:
-        if not dirty:
-            return
-        assert self.publish is not None
-        async with self.db.read() as session:
+            if items:
+                await self._reviewers_of(session, items)
+            dirty, self._dirty = self._dirty, {}
+            if not dirty:
+                return
             counts = await counts_of(session, dirty)
             refs = dict(
                 (
@@ -133,6 +123,7 @@ class ReviewCounts:
                     )
                 ).all()
             )
+        assert self.publish is not None
         for reviewer, matter_id in dirty.items():
             ref = refs.get(matter_id)
             if ref is None:
@@ -147,6 +138,18 @@ class ReviewCounts:
                 user=("staff", reviewer),
             )
             await self.publish(msg)
+
+    async def _reviewers_of(self, session: AsyncSession, items: list[tuple[int, str]]) -> None:
+        """Mark the reviewers of just-queued messages (one query)."""
+        matters = sorted({m for m, _ in items})
+        refs = sorted({r for _, r in items})
+        rows = await session.execute(
+            select(Review.reviewer_id, Review.matter_id).where(
+                Review.matter_id.in_(matters), Review.kind == "message", Review.ref.in_(refs)
+            )
+        )
+        for reviewer, matter_id in rows.all():
+            self._mark(int(reviewer), int(matter_id))
 
 
 def _new_id() -> str:

@@ -25,22 +25,29 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access.membership import live
-from rtportal.db.models import Event, Matter, MatterMember, utcnow
+from rtportal.db.models import Matter, MatterMember, utcnow
 from rtportal.errors import BadRequest, Forbidden, NotFound, RtPortalError
 from rtportal.events.guards import MISSING, Guards
 from rtportal.events.send import Send
-from rtportal.jsonlimits import stored_payload
 from rtportal.keys import ids
 from rtportal.principal import Principal
+from rtportal.threads.found import (
+    ITEM_SEND_KINDS,
+    WELCOME_PREFIX,
+    Found,
+    find_item,
+    find_opener,
+    find_openers,
+    to_ids,
+)
 from rtportal.threads.openers import OpenerCache
-from rtportal.threads.sql import in_thread_index, in_welcome_index, thread_expr
 
 __all__ = [
     "ACT_KINDS",
@@ -48,177 +55,17 @@ __all__ = [
     "Found",
     "Preparer",
     "find_item",
+    "find_opener",
     "item_id",
     "prepare_sends",
 ]
 
-ITEM_SEND_KINDS = frozenset({"message", "note"})
 ACT_KINDS = frozenset({"edit", "delete"})  # written by rtportal.threads.acts
-_WELCOME = "welcome-"
 
 
 def item_id(principal: Principal, client_id: str) -> str:
     """The id of the item ``principal`` sends with ``client_id``."""
     return f"{ids.of(principal)}.{client_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A thread's opener, or an item: what a send into it or an act on it needs."""
-
-    kind: str  # message, note (or welcome: a welcome thread's opener)
-    item: str
-    thread: str
-    audience: str
-    to: tuple[int, ...] | None  # None: a note, or a message stored before threads
-    actor: tuple[str, int]
-    redacted: bool = False
-    # A welcome opener only: someone has replied (a portal ``message`` is in the
-    # thread). Before that the thread is its invitees' alone.
-    replied: bool = False
-
-    def seen_by(self, principal: Principal, see_applicants: bool) -> bool:
-        """Does ``principal`` see it (the rule of ``audience.view_for``)?"""
-        if principal.is_staff:
-            return True
-        if self.audience != "portal":
-            return False
-        if self.kind == "welcome":
-            # The welcome event is seen by those it names; its replies (which carry
-            # its ``to``) also by whoever sees the applicants, as every client thread.
-            named = self.to is not None and principal.id in self.to
-            return named or (self.replied and see_applicants)
-        if see_applicants or self.actor == (principal.kind, principal.id):
-            return True
-        return self.to is not None and principal.id in self.to
-
-
-def _to(value: Any) -> tuple[int, ...] | None:
-    if isinstance(value, list) and all(type(v) is int for v in value):
-        return tuple(value)
-    return None
-
-
-def _found(row: Any, thread: str) -> Found:
-    payload = stored_payload(row.payload)
-    item = payload.get("item")
-    if not isinstance(item, str):  # stored before threads: its key spells the id
-        who = ids.of_kind(row.actor_kind, row.actor_id)
-        item = f"{who}.{row.client_id}" if row.client_id else f"{who}.seq{row.seq}"
-    to = _to(payload.get("to"))
-    if to is None and row.kind == "message" and row.actor_kind == "contact":
-        to = (int(row.actor_id),)  # a client's own thread, stored before threads
-    # An internal message stored before notes (audience staff) is a note: its thread
-    # is internal (rtportal.threads.readers says so too), never a client thread
-    # whose replies would reach clients.
-    kind = "note" if row.kind == "message" and row.audience != "portal" else row.kind
-    return Found(
-        kind,
-        item,
-        thread,
-        row.audience,
-        to,
-        (str(row.actor_kind), int(row.actor_id)),
-        bool(row.redacted),
-    )
-
-
-_COLUMNS = (
-    Event.seq,
-    Event.kind,
-    Event.audience,
-    Event.actor_kind,
-    Event.actor_id,
-    Event.client_id,
-    Event.payload,
-    Event.redacted,
-)
-
-
-async def find_opener(session: AsyncSession, matter_id: int, thread: str) -> Found | None:
-    """The thread's opener (through the thread index), or ``None``: no such thread.
-
-    A ``welcome-<n>`` thread's opener is its ``welcome`` event (outside the item
-    index: ``ix_events_welcome``) for good, before and after the first reply, so a
-    reply's ``parent`` and ``to`` never depend on what was sent before it (a retried
-    first reply is prepared as it was stored)."""
-    expr = thread_expr(session.get_bind().dialect.name)
-    row = (
-        await session.execute(
-            select(*_COLUMNS)
-            .where(
-                Event.matter_id == matter_id,
-                expr == thread,
-                in_thread_index(),  # the index's predicate
-                Event.kind.in_(tuple(ITEM_SEND_KINDS)),
-            )
-            .order_by(Event.seq)
-            .limit(1)
-        )
-    ).first()
-    first = None if row is None else _found(row, thread)
-    if not thread.startswith(_WELCOME):
-        return first
-    welcome = (
-        await session.execute(
-            select(*_COLUMNS)
-            .where(Event.matter_id == matter_id, in_welcome_index(), expr == thread)
-            .order_by(Event.seq)
-            .limit(1)
-        )
-    ).first()
-    if welcome is None:
-        return first  # an internal thread that happens to be named welcome-<n>
-    if row is not None and row.kind != "note" and row.seq < welcome.seq:
-        return first  # a thread staff opened under that name before the invite
-    replied = row is not None and row.kind == "message"
-    if row is not None and not replied:  # staff notes came first: any reply since?
-        replied = await _has_message(session, matter_id, thread)
-    payload = stored_payload(welcome.payload)
-    return Found(
-        "welcome",
-        thread,
-        thread,
-        "portal",
-        _to(payload.get("to")) or (),
-        (str(welcome.actor_kind), int(welcome.actor_id)),
-        replied=replied,
-    )
-
-
-async def _has_message(session: AsyncSession, matter_id: int, thread: str) -> bool:
-    """Does the thread hold a ``message`` (through the thread index)?"""
-    expr = thread_expr(session.get_bind().dialect.name)
-    query = select(Event.seq).where(
-        Event.matter_id == matter_id,
-        expr == thread,
-        in_thread_index(),
-        Event.kind == "message",
-    )
-    return (await session.execute(query.limit(1))).first() is not None
-
-
-async def find_item(session: AsyncSession, matter_id: int, item: str) -> Found | None:
-    """The item ``item`` of the matter (its event found by the idempotency key its id spells)."""
-    who, dot, client_id = item.partition(".")
-    actor = ids.parse(who)
-    if not dot or actor is None or not client_id:
-        return None
-    row = (
-        await session.execute(
-            select(*_COLUMNS).where(
-                Event.matter_id == matter_id,
-                Event.actor_kind == actor[0],
-                Event.actor_id == actor[1],
-                Event.client_id == client_id,
-                Event.kind.in_(tuple(ITEM_SEND_KINDS)),
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    thread = stored_payload(row.payload).get("thread")
-    return _found(row, thread if isinstance(thread, str) else "")
 
 
 _MEMBERS = MatterMember.__table__.c
@@ -280,6 +127,28 @@ class _Batch:
             self.threads[key] = kept
         return self.threads[key]
 
+    async def prefetch(self, keys: Sequence[tuple[int, str]]) -> None:
+        """Read the openers of the batch's threads the worker does not know, at once
+        (``find_openers``); a welcome thread's is read when needed, as it changes."""
+        cached = self.openers
+        wanted = sorted(
+            {
+                key
+                for key in keys
+                if not key[1].startswith(WELCOME_PREFIX)
+                and key not in self.threads
+                and (cached is None or cached.get(*key) is None)
+            }
+        )
+        if len(wanted) < 2:
+            return  # one: ``opener`` reads it with the same statement
+        found = await find_openers(self.session, wanted)
+        for key in wanted:
+            kept = found.get(key)
+            if cached is not None:
+                cached.keep(key[0], key[1], kept)
+            self.threads[key] = kept
+
     async def item(self, matter_id: int, item: str) -> Found | None:
         key = (matter_id, item)
         if key not in self.items:
@@ -288,7 +157,7 @@ class _Batch:
 
     def remember(self, matter_id: int, principal: Principal, send: Send) -> None:
         item, thread = send.payload["item"], send.payload["thread"]
-        to = _to(send.payload.get("to"))
+        to = to_ids(send.payload.get("to"))
         found = Found(send.kind, item, thread, send.audience, to, _key(principal))
         self.items[(matter_id, item)] = found
 
@@ -380,7 +249,7 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if opener is None:
         if "parent" in send.payload:
             raise _no_thread()
-        if thread.startswith(_WELCOME):
+        if thread.startswith(WELCOME_PREFIX):
             # The server names an invitee's first thread, and only its welcome opens
             # it: a client opening one would own a future invitee's welcome thread
             # (and the refusals of the ids taken would list who else was invited);
@@ -507,6 +376,15 @@ async def prepare_sends(
     if not todo:
         return out
     batch = _Batch(session, {items[i][1].id for i in todo}, openers, guards)
+    await batch.prefetch(
+        [
+            (matter.id, send.payload["thread"])
+            for principal, matter, send in (items[i] for i in todo)
+            if send.kind in ITEM_SEND_KINDS
+            and isinstance(send.payload, dict)
+            and isinstance(send.payload.get("thread"), str)
+        ]
+    )
     for i in todo:
         principal, matter, send = items[i]
         if not isinstance(send.payload, dict):

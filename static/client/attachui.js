@@ -17,7 +17,8 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { ERRORS, FILES, downloadFailed, downloadName, fileSize, removeFileName, uploadFailed } from '../shared/strings.js';
+import { ERRORS } from '../shared/strings.js';
+import { FILES, downloadFailed, downloadName, fileSize, removeFileName, uploadFailed } from '../shared/strings_threads.js';
 import { MAX_FILES, downloadFile, encryptFile, safeFileName, uploadBlob } from '../shared/attachfile.js';
 
 /** The message a failed upload or download shows: the stable code's text where there is one. */

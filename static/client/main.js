@@ -19,15 +19,7 @@ import { accountPanel } from '../shared/accountview.js';
 import { exchangeToken, logout, takeFragmentLink } from '../shared/login.js';
 import { signInScreen } from '../shared/signin.js';
 import { totpPanel } from '../shared/totpview.js';
-import {
-  AUTH,
-  NOTICE,
-  STATE_TEXT,
-  TEXT,
-  matterLink,
-  reconnectingIn,
-  signOutFailed,
-} from '../shared/strings.js';
+import { AUTH, NOTICE, STATE_TEXT, TEXT, matterLink, reconnectingIn, signOutFailed } from '../shared/strings.js';
 import { userId } from '../shared/keyids.js';
 import { Feed } from './feed.js';
 import { documentsView } from './documents.js';

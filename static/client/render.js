@@ -14,7 +14,8 @@
 import { el } from '../shared/dom.js';
 import { eventKey } from '../shared/threadmodel.js';
 import { actorLabel, formatTime, payloadRows } from '../shared/format.js';
-import { CRYPTO, TEXT, conversationLabel, documentEvent, eventLabel, stepReached } from '../shared/strings.js';
+import { CRYPTO, TEXT, conversationLabel, eventLabel } from '../shared/strings.js';
+import { documentEvent, stepReached } from '../shared/strings_docs.js';
 import { composer, keyNotices, messageBody } from './cryptoview.js';
 
 export { eventKey }; // what names an event (the thread model's rule, one place)

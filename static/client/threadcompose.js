@@ -7,7 +7,8 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { CRYPTO, FILES, THREADS, notSent } from '../shared/strings.js';
+import { CRYPTO } from '../shared/strings.js';
+import { FILES, THREADS, notSent } from '../shared/strings_threads.js';
 import { TYPING_EVERY_MS, typingFrame } from '../shared/threadapi.js';
 import { attachPicker } from './attachui.js';
 import { deleteItem, editItem, newThreadId, sendItem } from './itemsend.js';

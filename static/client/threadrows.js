@@ -6,7 +6,7 @@
 
 import { el } from '../shared/dom.js';
 import { actorLabel, formatTime } from '../shared/format.js';
-import { THREADS, editedAt, typingText, unreadText } from '../shared/strings.js';
+import { THREADS, editedAt, typingText, unreadText } from '../shared/strings_threads.js';
 import { msgIdOfItem } from '../shared/threadmodel.js';
 import { flaggedBody, messageBody } from './cryptoview.js';
 import { itemActions } from './threadcompose.js';

@@ -31,7 +31,7 @@
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { THREADS, seenByText, typingText } from '../shared/strings.js';
+import { THREADS, seenByText, typingText } from '../shared/strings_threads.js';
 import { firstUnread, listThreads, markRead, readFrame, rowsOf, threadItems, threadReceipts } from '../shared/threadapi.js';
 import { ITEM_KINDS, ThreadModel, eventKey } from '../shared/threadmodel.js';
 import { MatterView } from './render.js';
@@ -81,6 +81,7 @@ export class ThreadsView extends MatterView {
     this.sendFrame = () => false;
     this.readKeyring = memoKeyring(this.keyring);
     this.open = null; // the thread on screen
+    this.wanted = typeof opts.openThread === 'string' ? opts.openThread : null; // opens first (a link named it)
     this.mode = 'reply'; // composer: reply | new | edit
     this.editing = null; // the item being edited
     this.titles = new Map(); // thread -> title from its verified opener
@@ -274,8 +275,16 @@ export class ThreadsView extends MatterView {
    * when it is the only thread (a client with one conversation reads it at
    * once, as in a chat). On a phone with several threads the list comes
    * first. Going back to the list, or starting a new thread, keeps it closed.
+   * A thread the view was made for (`opts.openThread`: a link named it, as the
+   * staff review inbox's do) opens instead, on any screen.
    */
   openFirst() {
+    if (this.wanted) {
+      const thread = this.wanted;
+      this.wanted = null;
+      this.openThread(thread, { scroll: false });
+      return;
+    }
     if (this.autoOpened || this.mode === 'new') return;
     const rows = this.listEl.querySelectorAll('li.thread-row');
     if (!rows.length || (rows.length > 1 && !SIDE_BY_SIDE.matches)) return;

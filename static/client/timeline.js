@@ -12,7 +12,7 @@
 import { el } from '../shared/dom.js';
 import { coalesced } from '../shared/coalesce.js';
 import { api, ApiError } from '../shared/http.js';
-import { DOCS, TIMELINE, stepOf } from '../shared/strings.js';
+import { DOCS, TIMELINE, stepOf } from '../shared/strings_docs.js';
 
 function stepItem(step, index, current) {
   const state = current === null || index > current ? 'upcoming' : index === current ? 'current' : 'done';

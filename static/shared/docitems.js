@@ -11,7 +11,8 @@ import { downloadFile, encryptFile, safeFileName, uploadBlob } from './attachfil
 import { el } from './dom.js';
 import { ApiError, api } from './http.js';
 import { VIS } from './keyring.js';
-import { DOCS, FILES, docFailed, fileLabel } from './strings.js';
+import { DOCS, docFailed, fileLabel } from './strings_docs.js';
+import { FILES } from './strings_threads.js';
 
 const enc = encodeURIComponent;
 

@@ -1,11 +1,12 @@
 // The staff app: a navigation bar and one view at a time, chosen by the
 // URL fragment (`#/feed`, `#/matters`, `#/matter/ABCD1234`, `#/staff`, `#/outbox`,
-// `#/audit`, `#/account`; anything else is the live stream of every
-// matter, which client/main.js draws). Org admins also see staff, outbox
-// and audit log.
+// `#/audit`, `#/account`, `#/reviews`; anything else is the live stream of
+// every matter, which client/main.js draws). Org admins also see staff,
+// outbox and audit log. The bar carries the reviewer's live count
+// (reviewcount.js), a link to the review inbox.
 
 import { el } from '../shared/dom.js';
-import { FEED, STAFF } from '../shared/strings.js';
+import { FEED, STAFF } from '../shared/strings_staff.js';
 import { accountView } from './account.js';
 import { routeHref } from './common.js';
 import { auditView } from './audit.js';
@@ -13,6 +14,8 @@ import { feedView } from './feed.js';
 import { matterView } from './matter.js';
 import { mattersView } from './matters.js';
 import { outboxView } from './outbox.js';
+import { ReviewCount, countLink, showCounts } from './reviewcount.js';
+import { reviewsView } from './reviews.js';
 import { maintainFirmKeys } from './keysetup.js';
 import { staffView } from './people.js';
 
@@ -24,14 +27,28 @@ const VIEWS = {
   outbox: outboxView,
   audit: auditView,
   account: accountView,
+  reviews: reviewsView,
 };
 const ADMIN_ONLY = new Set(['staff', 'outbox', 'audit']);
 
-/** `#/matter/ABCD1234` -> ['matter', 'ABCD1234']; the stream view is ['']. */
+/** A part of a route as text; a malformed escape is no part. */
+function decoded(part) {
+  try {
+    return part ? decodeURIComponent(part) : undefined;
+  } catch (err) {
+    return undefined;
+  }
+}
+
+/**
+ * `#/matter/ABCD1234` -> ['matter', 'ABCD1234']; `#/matter/ABCD1234/t1` (a thread
+ * of it opened) -> ['matter', 'ABCD1234', 't1']; the stream view is [''].
+ */
 export function parseRoute(hash) {
   if (!hash.startsWith('#/')) return [''];
-  const [name, arg] = hash.slice(2).split('/');
-  return VIEWS[name] ? [name, arg ? decodeURIComponent(arg) : undefined] : [''];
+  const [name, arg, sub] = hash.slice(2).split('/').map(decoded);
+  if (!name || !Object.hasOwn(VIEWS, name)) return [''];
+  return sub ? [name, arg, sub] : [name, arg];
 }
 
 /**
@@ -61,15 +78,23 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
     li.append(a);
     list.append(li);
   }
+  // the reviewer's count: after Activity, where the day's work starts
+  const reviews = new ReviewCount({ principal });
+  const countItem = el('li', 'review-count-item');
+  const count = countLink();
+  reviews.onChange((counts) => showCounts(count, counts));
+  links.set('reviews', count);
+  countItem.append(count);
+  list.children[1].after(countItem);
   nav.append(list);
   const body = el('div', 'staff-view');
   root.replaceChildren(nav, body);
 
-  const ctx = { principal, admin, onSignedOut, onSessionEnded, onState, go: (hash) => (location.hash = hash) };
+  const ctx = { principal, admin, reviews, onSignedOut, onSessionEnded, onState, go: (hash) => (location.hash = hash) };
   let current = null;
 
   function show() {
-    let [name, arg] = parseRoute(location.hash);
+    let [name, arg, sub] = parseRoute(location.hash);
     if (ADMIN_ONLY.has(name) && !admin) name = 'matters';
     if (current && current.stop) current.stop();
     current = null;
@@ -84,17 +109,19 @@ export function startStaff({ principal, root, streams, onSignedOut, onSessionEnd
     }
     streams.hide();
     onState('idle'); // no live stream on this view (a matter's page goes live itself)
-    current = VIEWS[name](ctx, arg);
+    current = VIEWS[name](ctx, arg, sub);
     body.replaceChildren(current.node);
     window.scrollTo(0, 0);
   }
 
   window.addEventListener('hashchange', show);
   show();
+  reviews.start();
   if (admin) maintainFirmKeys(ctx); // re-sign the revocation list past half its life (silent)
   return {
     stop() {
       window.removeEventListener('hashchange', show);
+      reviews.stop();
       if (current && current.stop) current.stop();
       current = null;
       root.replaceChildren();

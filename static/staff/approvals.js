@@ -6,7 +6,7 @@
 import { el } from '../shared/dom.js';
 import { button, busy, say, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { KEYS } from '../shared/strings.js';
+import { KEYS } from '../shared/strings_staff.js';
 import { facts, failed, load, panel } from './common.js';
 import { loadFrk } from './frkstore.js';
 import { approveStaff, pendingKey } from './keyflows.js';

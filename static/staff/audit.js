@@ -3,7 +3,7 @@
 
 import { el } from '../shared/dom.js';
 import { api } from '../shared/http.js';
-import { STAFF } from '../shared/strings.js';
+import { STAFF } from '../shared/strings_staff.js';
 import { facts, load, panel, when } from './common.js';
 
 function actorText(entry) {

@@ -13,7 +13,7 @@ import { coalesced } from '../shared/coalesce.js';
 import { ApiError, api } from '../shared/http.js';
 import { formatTime } from '../shared/format.js';
 import { Descriptors, docsPath, documentEvents, errorText, fileList, filePicker, openReason, postSealed, sendFiles, statusBadge } from '../shared/docitems.js';
-import { DOCS, openRequests, requestedOn, selectDoc } from '../shared/strings.js';
+import { DOCS, openRequests, requestedOn, selectDoc } from '../shared/strings_docs.js';
 
 const enc = encodeURIComponent;
 const OPEN = new Set(['requested', 'rejected']);

@@ -6,7 +6,7 @@
 import { api } from '../shared/http.js';
 import * as C from '../crypto/index.js';
 import { boundKey, inviteLink, portalPage, regeneratedKey, replaceClientKey, verifiedFreshKey } from './epochflows.js';
-import { KEYS } from '../shared/strings.js';
+import { KEYS } from '../shared/strings_staff.js';
 import { clientUser } from './keyflows.js';
 import { b64, currentFek, keyedRing, matterState, postNextEpoch, rekeyMatter, unb64 } from './keyctx.js';
 

@@ -4,10 +4,11 @@
 import { el } from '../shared/dom.js';
 import { errorText, say, statusLine } from '../shared/forms.js';
 import { ApiError } from '../shared/http.js';
-import { STAFF } from '../shared/strings.js';
+import { STAFF } from '../shared/strings_staff.js';
 
-/** The fragment of a staff view: `#/matters`, `#/matter/ABCD1234`. */
-export const routeHref = (name, arg) => (arg ? `#/${name}/${encodeURIComponent(arg)}` : `#/${name}`);
+/** The fragment of a staff view: `#/matters`, `#/matter/ABCD1234`, `#/matter/ABCD1234/t1` (a thread). */
+export const routeHref = (name, arg, sub) =>
+  `#/${name}${arg ? `/${encodeURIComponent(arg)}` : ''}${arg && sub ? `/${encodeURIComponent(sub)}` : ''}`;
 
 /** `<section class="panel" id=…><h2>title</h2></section>` */
 export function panel(id, title) {

@@ -7,7 +7,9 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { STAFF, THREADS, TIMELINE } from '../shared/strings.js';
+import { TIMELINE } from '../shared/strings_docs.js';
+import { STAFF } from '../shared/strings_staff.js';
+import { THREADS } from '../shared/strings_threads.js';
 import { failed, load, panel } from './common.js';
 
 export function firmPanel(ctx) {

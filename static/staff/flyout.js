@@ -6,7 +6,7 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { KEYS, METHOD, STAFF } from '../shared/strings.js';
+import { KEYS, METHOD, STAFF } from '../shared/strings_staff.js';
 import { ownMailPanel, sendRounds } from './roundkeys.js';
 
 const enc = encodeURIComponent;

@@ -8,15 +8,7 @@ import { button, busy, control, field, say, select, statusLine } from '../shared
 import { api } from '../shared/http.js';
 import { confirmFreshKey, epochAfterRemoval, keysAfterRegenerate } from './clientkeys.js';
 import { copyableLink } from './roundkeys.js';
-import {
-  KEYS,
-  INVITE_STATUS,
-  METHOD,
-  STAFF,
-  confirmRegenerateText,
-  confirmRemoveText,
-  deliveryLine,
-} from '../shared/strings.js';
+import { KEYS, INVITE_STATUS, METHOD, STAFF, confirmRegenerateText, confirmRemoveText, deliveryLine } from '../shared/strings_staff.js';
 
 const LIVE = new Set(['pending', 'active', 'regenerated']);
 

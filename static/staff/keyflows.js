@@ -7,7 +7,7 @@
 
 import * as C from '../crypto/index.js';
 import { principalOf, userId } from '../shared/keyids.js';
-import { KEYS } from '../shared/strings.js';
+import { KEYS } from '../shared/strings_staff.js';
 
 const { bytes, certs, keys, wrap } = C;
 

@@ -7,7 +7,7 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { KEYS } from '../shared/strings.js';
+import { KEYS } from '../shared/strings_staff.js';
 import * as C from '../crypto/index.js';
 import { failed, load, panel } from './common.js';
 import { forgetFrk, keepFrk, loadFrk } from './frkstore.js';

@@ -10,7 +10,8 @@ import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
 import { api } from '../shared/http.js';
 import { keyringFor } from '../shared/keysession.js';
-import { ERRORS, STAFF, matterHeading } from '../shared/strings.js';
+import { ERRORS } from '../shared/strings.js';
+import { STAFF, matterHeading } from '../shared/strings_staff.js';
 import { failed, load, panel, routeHref } from './common.js';
 import { inviteFlyout } from './flyout.js';
 import { inviteList, inviteStatus, isLive } from './invites.js';
@@ -27,7 +28,7 @@ const enc = encodeURIComponent;
  * The live conversation of one matter (the same Feed the stream page uses),
  * decrypted with the staff member's keyring (null: no keys on this device).
  */
-async function startStream(ctx, matter, container, onEvent, keyring) {
+async function startStream(ctx, matter, container, onEvent, keyring, thread) {
   const views = new Map();
   // threads once the server's hello says so (ThreadsView.serverVersion); the flat stream until then
   const view = new ThreadsView(
@@ -35,6 +36,7 @@ async function startStream(ctx, matter, container, onEvent, keyring) {
     {
       keyring,
       staff: true,
+      openThread: thread,
       me: userId(ctx.principal),
       threadTools: threadTools({ onSignedOut: ctx.onSignedOut }),
       onSignedOut: ctx.onSignedOut,
@@ -84,7 +86,7 @@ async function staffKeyring(principal, ref) {
   return keyring;
 }
 
-export function matterView(ctx, ref) {
+export function matterView(ctx, ref, thread) {
   refreshHeadIfOld(ctx, ref); // a head older than 30 days is re-signed by the first staff member who opens the matter
   const section = panel('matter-page', ref);
   const back = el('a', 'back', STAFF.backToMatters);
@@ -258,7 +260,7 @@ export function matterView(ctx, ref) {
       onEvent(event);
       checklist.onEvent(event);
     };
-    if (!stopped) feed = await startStream(ctx, matter, stream, events, keyring);
+    if (!stopped) feed = await startStream(ctx, matter, stream, events, keyring, thread);
     if (stopped && feed) feed.stop();
   });
 

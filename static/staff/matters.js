@@ -4,7 +4,7 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { STAFF, matterHeading } from '../shared/strings.js';
+import { STAFF, matterHeading } from '../shared/strings_staff.js';
 import { load, panel, routeHref } from './common.js';
 
 /** A matter's reference, whichever name the answer uses. */

@@ -7,7 +7,7 @@
 import { el } from '../shared/dom.js';
 import { button, control, errorText, field, say, select, statusLine } from '../shared/forms.js';
 import { api, ApiError } from '../shared/http.js';
-import { TIMELINE, phaseRow, stepRow } from '../shared/strings.js';
+import { TIMELINE, phaseRow, stepRow } from '../shared/strings_docs.js';
 import { failed, load, panel } from './common.js';
 
 const MAX_ITEMS = 50;

@@ -4,7 +4,7 @@
 
 import { el } from '../shared/dom.js';
 import { api } from '../shared/http.js';
-import { METHOD, STAFF } from '../shared/strings.js';
+import { METHOD, STAFF } from '../shared/strings_staff.js';
 import { facts, load, panel, when } from './common.js';
 
 function messageRow(m) {

@@ -6,7 +6,7 @@
 import { el } from '../shared/dom.js';
 import { button, busy, control, field, say, select, statusLine } from '../shared/forms.js';
 import { api } from '../shared/http.js';
-import { KEYS, ROLE, STAFF, STAFF_STATUS, leavingProgress } from '../shared/strings.js';
+import { KEYS, ROLE, STAFF, STAFF_STATUS, leavingProgress } from '../shared/strings_staff.js';
 import { approvalsPanel } from './approvals.js';
 import { failed, load, panel } from './common.js';
 import { firmPanel } from './firm.js';

@@ -7,7 +7,7 @@
 import { el } from '../shared/dom.js';
 import { button, errorText, field, say, select, statusLine } from '../shared/forms.js';
 import { api, ApiError } from '../shared/http.js';
-import { TIMELINE, clientSees, phaseOption } from '../shared/strings.js';
+import { TIMELINE, clientSees, phaseOption } from '../shared/strings_docs.js';
 
 const path = (ref, what) => `/api/v1/matters/${encodeURIComponent(ref)}/${what}`;
 

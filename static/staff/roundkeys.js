@@ -7,7 +7,7 @@
 
 import { el } from '../shared/dom.js';
 import { button } from '../shared/forms.js';
-import { KEYS } from '../shared/strings.js';
+import { KEYS } from '../shared/strings_staff.js';
 import * as C from '../crypto/index.js';
 import { inviteBundle, inviteLink, mailtoHref, portalPage } from './epochflows.js';
 import { clientUser } from './keyflows.js';

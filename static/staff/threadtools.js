@@ -17,7 +17,7 @@
 import { el } from '../shared/dom.js';
 import { errorText } from '../shared/forms.js';
 import { ApiError, api } from '../shared/http.js';
-import { THREADS, removeTagText, toText } from '../shared/strings.js';
+import { THREADS, removeTagText, toText } from '../shared/strings_threads.js';
 import { createTag, firmTags, rowsOf, tagItem } from '../shared/threadapi.js';
 import { newThreadId } from '../client/itemsend.js';
 import { contactIdOf, contactName, inviteStatus } from './invites.js';

@@ -83,9 +83,10 @@ window.check = {
   /**
    * A view as `who` ('client' | 'staff'), fed in `order` ('log' | 'reverse'), on protocol `v`;
    * `shape: 'contact'`: the events as protocol v2 sends them to a contact (no seq, an
-   * opaque cursor token, `tok-<letters>`, whose text order is the reverse of the log's).
+   * opaque cursor token, `tok-<letters>`, whose text order is the reverse of the log's);
+   * `open`: the thread a link named (it opens first, on any screen).
    */
-  setup(who, { order = 'log', v = 2, keys = 'none', shape = 'seq' } = {}) {
+  setup(who, { order = 'log', v = 2, keys = 'none', shape = 'seq', open } = {}) {
     const staff = who === 'staff';
     let events = keys === 'attached' ? ATTACHED_EVENTS : staff ? STAFF_EVENTS : CLIENT_EVENTS;
     if (shape === 'contact') events = events.map(({ seq, ...rest }) => ({ ...rest, cursor: contactToken(seq) }));
@@ -94,6 +95,7 @@ window.check = {
       me: staff ? 's3' : 'c12',
       keyring: { failing: failingKeyring, attached: attachedKeyring }[keys]?.() ?? null,
       onSignedOut() {},
+      openThread: open, // a link named this thread (the staff review inbox's)
       threadTools: staff ? threadTools({ onSignedOut() {} }) : null,
     });
     view.sendFrame = (frame) => frames.push(frame) > 0;

@@ -11,7 +11,7 @@ import test from 'node:test';
 import * as F from '../attachfile.js';
 import { blobLength } from '../../crypto/attachment.js';
 import { setCsrfToken } from '../http.js';
-import { FILES, fileSize } from '../strings.js';
+import { FILES, fileSize } from '../strings_threads.js';
 
 const sha256 = (bytes) => new Uint8Array(createHash('sha256').update(bytes).digest());
 const blobBytes = async (blob) => new Uint8Array(await blob.arrayBuffer());
