@@ -133,3 +133,34 @@ async def test_workers_starting_together_do_not_race(empty_url: str) -> None:
     await asyncio.wait_for(asyncio.gather(*(upgrade(empty_url) for _ in range(3))), 60)
     assert await current_revision(empty_url) == head_revision()
     assert (await _inspect(empty_url))[0] == []
+
+
+_FIRM_TRIGGERS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'firms'",
+    "postgresql": "SELECT DISTINCT trigger_name FROM information_schema.triggers"
+    " WHERE event_object_table = 'firms'",
+}
+
+
+async def _firm_triggers(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            dialect = conn.dialect.name
+            return set((await conn.execute(text(_FIRM_TRIGGERS[dialect]))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_undoing_0018_keeps_the_firms_triggers(empty_url: str) -> None:
+    """0018 adds two columns to ``firms``; undoing it drops them without rebuilding the
+    table (on SQLite a rebuild drops its triggers: 0015's access_version, which the
+    write path's guards rely on)."""
+    await upgrade(empty_url)
+    before = await _firm_triggers(empty_url)
+    assert before
+    await downgrade(empty_url, "0017_documents")
+    assert await _firm_triggers(empty_url) == before
+    await upgrade(empty_url)
+    assert await _firm_triggers(empty_url) == before
+    assert (await _inspect(empty_url))[0] == []

@@ -11,7 +11,7 @@ from rtportal.db.models import Review, utcnow
 from rtportal.events import store_sqlite
 from rtportal.events.batch import AppendItem
 from rtportal.events.companion import Also
-from rtportal.events.log import commit_batch
+from rtportal.events.log import append_batch, commit_batch
 from rtportal.events.send import Send
 from rtportal.reviews.choose import REVIEWER, today_in
 from rtportal.reviews.enqueue import ReviewCompanion
@@ -80,15 +80,17 @@ async def test_rows_written_in_a_sessions_transaction(make_firm: MakeFirm) -> No
     kit = await make_firm()
     if kit.db.backend != "sqlite":
         return  # PostgreSQL's batches never take this path
-    also = await _also(kit, [_item(kit, "s1")])
+    items = [_item(kit, "s1"), _item(kit, "s2")]
+    also = await _also(kit, items)
     async with kit.db.write() as session:
-        await store_sqlite.write_also(session, also.sqlite, also.kept([0]), utcnow())
+        await append_batch(session, items[:1], kit.settings)  # s2's event is not written
+        await store_sqlite.write_also(session, also.sqlite, also.kept([0, 1]), utcnow())
         await store_sqlite.write_also(session, also.sqlite, also.kept([0]), utcnow())  # again
     assert [r[0] for r in await _refs(kit)] == [f"c{kit.contact.id}.s1"]
 
 
 async def test_postgresqls_function_chooses_by_the_same_rule(make_firm: MakeFirm) -> None:
-    """Migration 0018's ``rtp_queue_reviews`` holds ``choose.REVIEWER`` as it is."""
+    """Migration 0019's ``rtp_queue_reviews`` holds ``choose.REVIEWER`` as it is."""
     kit = await make_firm()
     if kit.db.backend != "postgresql":
         return  # SQLite's statement is built from the rule itself

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import audit
+from rtportal.access.directory import MAX_ID
 from rtportal.access.disclosures import parse_required, required
 from rtportal.access.sessions import revoke_principal_tokens
 from rtportal.db.models import Credential, Firm, StaffUser
@@ -195,7 +196,7 @@ async def _review_settings(
         who = body["review_staff_id"]
         if who is not None:
             found = None
-            if type(who) is int and 1 <= who <= 2**63 - 1:
+            if type(who) is int and 1 <= who <= MAX_ID:
                 found = await session.scalar(
                     select(StaffUser.id).where(
                         StaffUser.id == who,

@@ -3,7 +3,9 @@
 Only for callers who may already see the object: a caller of another firm,
 or a client who is not a member, gets ``not_found`` from the lookup before
 a role is ever checked. ``require`` raises ``Forbidden`` (403) for staff,
-``NotFound`` for clients and bots.
+``NotFound`` for clients and bots. Not here: what every staff role may do
+alike (read and write every matter of the firm; the review inbox and its acts,
+``rtportal.reviews.inbox.require_reviewer``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ each item a client sends), cannot open its own transaction there; it is a
 no capability). Per batch it picks the sends it wants and makes their rows
 in the batch's read (``rows``: one read per batch, not per send); the log
 then writes them with the events, in the same statement on PostgreSQL (a
-CTE beside the append function: no extra round trip) and
+CTE run after the append function, which locks the matters first: no extra
+round trip) and
 in the same write transaction on SQLite (one ``executemany``). After the
 commit, ``committed`` gets the rows of the events that were created.
 
@@ -19,9 +20,12 @@ execution), whose parameters are ``:at`` (the batch's time,
 ``TIMESTAMPTZ``) and ``:c1``, ``:c2``... one array per column of a row
 (the store numbers them after its statement's own parameters);
 ``sqlite`` an INSERT with ``?1``... for a row's columns and the time
-after them. Both must be idempotent (``ON CONFLICT DO
-NOTHING``: a retried send's row is there already) and must skip a row
-whose matter is gone (the event is not written either).
+after them. Both run after the batch's events are written, in the same
+transaction, and are given every valid item's row: they must be
+idempotent (``ON CONFLICT DO NOTHING``: a retried send's row is there
+already) and must skip a row whose event is not in the log then (its
+matter gone, or its ``client_id`` taken by another kind of its sender's:
+the send is refused at the write, ``conflict``).
 """
 
 from __future__ import annotations

@@ -123,13 +123,22 @@ _COLUMN = re.compile(r":c([1-9][0-9]?)\b")
 def _with_also(statement: str, sql: str, first: int) -> str:
     """``statement`` and a companion's query ``sql`` (one row: a function that
     writes, planned once) as one statement: same transaction, no extra round
-    trip. ``b`` is materialised, so it runs once; it may not run when ``a``
-    has no row, and then nothing was written for it to go with. The
-    companion's ``:at`` is the batch's time (``$11``), its ``:c1``... the
-    parameters from ``$first`` on, after the statement's own."""
+    trip. ``b`` is materialised, so it runs once, and only after ``a`` has
+    run (its condition reads ``a``), when ``a`` returned a row (else nothing
+    was written for it to go with): ``a`` takes its matters' row locks in id
+    order first. Left to the planner, ``b`` (one row) is scanned outermost
+    and so runs first: its foreign-key checks would take key-share locks on
+    those matters before them, and two workers' batches of one matter would
+    each wait for the other's (a deadlock). The companion's ``:at`` is the
+    batch's time (``$11``), its ``:c1``... the parameters from ``$first``
+    on, after the statement's own."""
     sql = _COLUMN.sub(lambda m: f"${first + int(m[1]) - 1}", sql).replace(":at", "$11")
     # Both are the program's own SQL constants, never input.
-    return f"WITH a AS ({statement}), b AS MATERIALIZED ({sql}) SELECT a.* FROM a, b"  # noqa: S608
+    return (
+        f"WITH a AS ({statement}), b AS MATERIALIZED"  # noqa: S608
+        f" (SELECT * FROM ({sql}) AS w WHERE EXISTS (SELECT 1 FROM a))"
+        " SELECT a.* FROM a, b"
+    )
 
 
 def _also_columns(also: Also) -> list[list[Any]]:

@@ -29,6 +29,8 @@ from rtportal.http.context import (
 from rtportal.http.errors import json_endpoint
 from rtportal.http.invites import link_attempt
 from rtportal.principal import Principal
+from rtportal.reviews import acts as reviews
+from rtportal.reviews.live import ReviewCounts
 
 __all__ = ["routes"]
 
@@ -112,7 +114,13 @@ async def update_staff(request: Request) -> Response:
         changed = await service.change(
             session, actor, user_id, role=role, status=status, address=client_address(request)
         )
+        # Nobody else sees their inbox: their open reviews go to whom the rule names now.
+        handed = await reviews.hand_over(session, user_id) if changed.disabled else []
         answer = service.staff_json(changed.user)
+    counts: ReviewCounts | None = getattr(request.app.state, "review_counts", None)
+    if counts is not None:
+        for queued in handed:  # committed: the new reviewers' live counts
+            counts.touch(queued)
     if changed.disabled or changed.sessions_ended:
         # After commit: their live websockets on every worker close with 4010.
         await request.app.state.hub.close_principal("staff", user_id, CLOSE_REVOKED)

@@ -1,4 +1,5 @@
-"""What staff do to a review: mark it reviewed, reassign it, change its review date.
+"""What staff do to a review: mark it reviewed, reassign it, change its review date;
+and what becomes of a staff member's open reviews when they are disabled.
 
 Any staff member of the firm may act on the firm's reviews (staff see
 every matter of their firm; a colleague covers an absent reviewer); a
@@ -7,6 +8,11 @@ act locks the row (PostgreSQL; SQLite's write transaction holds the
 database) and is idempotent: doing it again changes nothing
 (``changed: false``). A reviewed item is final: reassigning it or moving
 its date is ``precondition_failed`` (``already_reviewed``).
+
+Nobody sees another staff member's inbox, so a disabled member's open
+reviews are handed over in the transaction that disables them
+(``hand_over``): each to the reviewer the firm's rule names now, which skips
+them (``choose.REVIEWER``). Their reviewed ones keep who reviewed them.
 """
 
 from __future__ import annotations
@@ -16,19 +22,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Contact, Matter, Review, StaffUser, utcnow
 from rtportal.errors import BadRequest, NotFound, PreconditionFailed
 from rtportal.principal import Principal
-from rtportal.reviews.choose import able
+from rtportal.reviews.choose import REVIEWER, able
 from rtportal.reviews.inbox import firm_today, require_reviewer
-from rtportal.reviews.rows import Queued, review_body
+from rtportal.reviews.rows import MAX_ID, Queued, review_body
 
-__all__ = ["Acted", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
+__all__ = ["Acted", "hand_over", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
 
-_ID_RE = re.compile(r"[1-9][0-9]{0,17}")
+_ID_RE = re.compile(r"[1-9][0-9]{0,9}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_RANGE = timedelta(days=3660)  # a review date within ten years of today
 
@@ -46,14 +52,18 @@ def _no_review() -> NotFound:
     return NotFound("no such review", reason="no_such_review")
 
 
-async def _locked(session: AsyncSession, principal: Principal, raw_id: str) -> Review:
+def _review_id(principal: Principal, raw_id: str) -> int:
     require_reviewer(principal)
-    if not isinstance(raw_id, str) or _ID_RE.fullmatch(raw_id) is None:
+    if not isinstance(raw_id, str) or _ID_RE.fullmatch(raw_id) is None or int(raw_id) > MAX_ID:
         raise _no_review()
+    return int(raw_id)
+
+
+async def _locked(session: AsyncSession, principal: Principal, raw_id: str) -> Review:
     row = (
         await session.execute(
             select(Review)
-            .where(Review.id == int(raw_id), Review.firm_id == principal.firm_id)
+            .where(Review.id == _review_id(principal, raw_id), Review.firm_id == principal.firm_id)
             .with_for_update()
         )
     ).scalar_one_or_none()
@@ -97,16 +107,31 @@ async def reassign(
     session: AsyncSession, principal: Principal, raw_id: str, reviewer: object
 ) -> Acted:
     """Give the review to ``reviewer``: an active staff member (not a bot) of the firm."""
-    row = await _locked(session, principal, raw_id)
-    if type(reviewer) is not int or not 1 <= reviewer <= 2**63 - 1:
+    # Another firm's review (or none) is ``not_found`` whatever the body names.
+    there = await session.execute(
+        select(Review.id).where(
+            Review.id == _review_id(principal, raw_id), Review.firm_id == principal.firm_id
+        )
+    )
+    if there.first() is None:
+        raise _no_review()
+    if type(reviewer) is not int or not 1 <= reviewer <= MAX_ID:
         raise BadRequest(
             "reviewer: a staff member's id", field="reviewer", reason="no_such_reviewer"
         )
+    # Shared-locked (PostgreSQL) until the commit: a transaction disabling them, which
+    # hands their open reviews over, waits for this one, or this one for it (and then
+    # finds them disabled): never a review given after their hand-over read theirs.
+    # Taken before the review's row, in the order the disabling takes them (their row,
+    # then their reviews): the other way round, reassigning a review again to the one
+    # being disabled deadlocked with it.
     found = (
         await session.execute(
-            select(StaffUser.id).where(
+            select(StaffUser.id)
+            .where(
                 StaffUser.id == reviewer, StaffUser.firm_id == principal.firm_id, able(StaffUser)
             )
+            .with_for_update(read=True)
         )
     ).first()
     if found is None:
@@ -115,6 +140,7 @@ async def reassign(
             field="reviewer",
             reason="no_such_reviewer",
         )
+    row = await _locked(session, principal, raw_id)
     _open(row)
     if row.reviewer_id == reviewer:
         return await _answer(session, row, False, [])
@@ -151,3 +177,21 @@ async def set_review_date(
         return await _answer(session, row, False, [])
     row.review_on = value
     return await _answer(session, row, True, [Queued(row.reviewer_id, row.matter_id)])
+
+
+# The reviewer the rule names now, for each open review of ``:who`` (kept, in the
+# impossible case that the firm has no active org admin left: the firm keeps one).
+_HAND_OVER = text(
+    "UPDATE reviews SET reviewer_id = COALESCE("  # noqa: S608 - this module's constants
+    f"(SELECT {REVIEWER} FROM matters AS m WHERE m.id = reviews.matter_id), reviewer_id)"
+    " WHERE reviewer_id = :who AND reviewed_at IS NULL RETURNING reviewer_id, matter_id"
+)
+
+
+async def hand_over(session: AsyncSession, staff_id: int) -> list[Queued]:
+    """In the transaction that disabled ``staff_id`` (flushed: the rule skips them),
+    their open reviews to the reviewer the firm's rule names now. Returns whose
+    counts to push after the commit (``ReviewCounts.touch``)."""
+    rows = (await session.execute(_HAND_OVER, {"who": staff_id})).all()
+    touched = {int(matter_id): int(who) for who, matter_id in rows}
+    return [Queued(who, matter_id) for matter_id, who in touched.items()]

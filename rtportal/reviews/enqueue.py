@@ -21,7 +21,8 @@ import json
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Matter, Review, utcnow
@@ -36,21 +37,27 @@ __all__ = ["ReviewCompanion", "enqueue", "wants"]
 
 Kind = Literal["message", "document"]
 
-# A row: (firm_id, matter_id, kind, ref, thread, sender_id, review_on), then the batch's
-# time; the reviewer is chosen in the statement (``choose.REVIEWER`` over the matter's
-# row), so nothing is read before it. A matter gone or a firm with nobody to review:
-# no row (the event of a matter gone is not written either).
+# A row: (firm_id, matter_id, kind, ref, thread, sender_id, review_on, client_id), then
+# the batch's time; the reviewer is chosen in the statement (``choose.REVIEWER`` over
+# the matter's row), so nothing is read before it. No row where the sender's
+# ``message`` event of that ``client_id`` is not in the matter once the batch's events
+# are written: a send refused at the write (its ``client_id`` taken by another kind of
+# the sender's: ``conflict``) queues nothing; nor for a matter gone, or a firm with
+# nobody to review.
 _COLUMNS = "firm_id, matter_id, kind, ref, thread, sender_id, reviewer_id, review_on, created_at"
-# PostgreSQL: the function of migration 0018 (the same INSERT, ``REVIEWER`` as of that
-# revision, planned once per connection), in the append function's statement (``:at``
-# its time, ``:c1``... the columns: numbered by the log's store).
-_PG = "SELECT rtp_queue_reviews(:c1, :c2, :c3, :c4, :c5, :c6, :c7, :at)"
-# SQLite: one row per execution of an ``executemany`` in the batch's write transaction.
+# PostgreSQL: the function of migration 0019 (the same INSERT, ``REVIEWER`` as of 0018,
+# planned once per connection), in the append function's statement, run after it
+# (``:at`` its time, ``:c1``... the columns: numbered by the log's store).
+_PG = "SELECT rtp_queue_reviews(:c1, :c2, :c3, :c4, :c5, :c6, :c7, :c8, :at)"
+# SQLite: one row per execution of an ``executemany`` in the batch's write transaction,
+# after the events' INSERT.
 _SQLITE = (
     f"INSERT INTO reviews ({_COLUMNS})"  # noqa: S608 - this module's constants
     f" SELECT {_COLUMNS} FROM (SELECT ?1 AS firm_id, ?2 AS matter_id, ?3 AS kind, ?4 AS ref,"
     f" ?5 AS thread, ?6 AS sender_id, {REVIEWER} AS reviewer_id, ?7 AS review_on,"
-    " ?8 AS created_at FROM matters AS m WHERE m.id = ?2) AS x WHERE x.reviewer_id IS NOT NULL"
+    " ?9 AS created_at FROM matters AS m WHERE m.id = ?2 AND EXISTS (SELECT 1 FROM events"
+    " AS e WHERE e.matter_id = ?2 AND e.actor_kind = 'contact' AND e.actor_id = ?6"
+    " AND e.client_id = ?8 AND e.kind = 'message')) AS x WHERE x.reviewer_id IS NOT NULL"
     " ON CONFLICT (matter_id, kind, ref) DO NOTHING"
 )
 
@@ -99,6 +106,7 @@ class ReviewCompanion:
                     thread if isinstance(thread, str) else None,
                     principal.id,
                     day.isoformat() if sqlite else day,
+                    send.client_id,  # set by the thread rules (``prepare``) for every item
                 )
             )
         return out
@@ -131,15 +139,12 @@ async def enqueue(
     target = (await targets(session, [matter.id])).get(matter.id)
     if target is None or target.reviewer_id is None:
         return None
-    there = await session.execute(
-        select(Review.id).where(
-            Review.matter_id == matter.id, Review.kind == kind, Review.ref == ref
-        )
-    )
-    if there.first() is not None:
-        return None
-    await session.execute(
-        insert(Review).values(
+    # ``ON CONFLICT DO NOTHING``: a concurrent transaction queueing the same thing
+    # (a writer that does not hold the matter's lock) is waited for, not an error.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new = (
+        insert(Review)
+        .values(
             firm_id=target.firm_id,
             matter_id=matter.id,
             kind=kind,
@@ -152,5 +157,9 @@ async def enqueue(
             review_on=target.today(),
             created_at=utcnow(),
         )
+        .on_conflict_do_nothing(index_elements=["matter_id", "kind", "ref"])
+        .returning(Review.id)
     )
+    if (await session.execute(new)).first() is None:
+        return None  # queued before
     return Queued(target.reviewer_id, matter.id)

@@ -17,10 +17,14 @@ from rtportal.db.models import Review
 from rtportal.errors import InvalidCursor
 from rtportal.events.event import iso_time
 
-__all__ = ["LABELS", "Cursor", "Queued", "review_body"]
+__all__ = ["LABELS", "MAX_ID", "Cursor", "Queued", "review_body"]
 
 # What the staff app shows beside a row (Migration Manager's words; docs/reviews.md).
 LABELS = {"message": "Portal Message", "document": "Portal Doc"}
+
+# Ids are 32-bit integers on PostgreSQL: a larger one names nothing, and is answered
+# as such before a query (the driver refuses it as a parameter).
+MAX_ID = 2**31 - 1
 
 _CURSOR_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.([1-9][0-9]{0,17})")
 
@@ -43,9 +47,12 @@ class Cursor:
         if match is None:
             raise InvalidCursor("after: not a cursor of this list", field="after")
         try:
-            return cls(date.fromisoformat(match[1]), int(match[2]))
+            on = date.fromisoformat(match[1])
         except ValueError:
-            raise InvalidCursor("after: not a cursor of this list", field="after") from None
+            on = None
+        if on is None or int(match[2]) > MAX_ID:
+            raise InvalidCursor("after: not a cursor of this list", field="after")
+        return cls(on, int(match[2]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,9 @@ SQLite has no server side: nothing here.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from rtportal.db.migrations import revision_module
 
 revision: str = "0003_pg_append_lookup"
 down_revision: str | None = "0002_pg_append"
@@ -124,9 +123,4 @@ def downgrade() -> None:
 
 def _previous() -> str:
     """0002's function text (a downgrade puts it back; not copied here)."""
-    path = Path(__file__).with_name("0002_pg_append.py")
-    spec = importlib.util.spec_from_file_location("rtportal_migration_0002", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module._CREATE)
+    return str(revision_module("0002_pg_append.py")._CREATE)

@@ -132,6 +132,7 @@ def downgrade() -> None:
         op.execute(_DROP)
     op.drop_index("ix_reviews_inbox", "reviews")
     op.drop_table("reviews")
-    with op.batch_alter_table("firms") as batch:
-        batch.drop_column("review_staff_id")
-        batch.drop_column("timezone")
+    # Not in a batch: on SQLite that rebuilds ``firms`` and drops its triggers (0015's
+    # access_version); SQLite 3.35+ drops a column in place, as PostgreSQL does.
+    op.drop_column("firms", "review_staff_id")
+    op.drop_column("firms", "timezone")
