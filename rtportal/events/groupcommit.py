@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +23,14 @@ from rtportal.db import Database
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RtPortalError, Unavailable
 from rtportal.events.batch import AppendItem
+from rtportal.events.commitparts import (
+    Authorize,
+    OnDone,
+    Outcome,
+    Prepare,
+    WriteAlone,
+    WriteCheck,
+)
 from rtportal.events.companion import Also, Companion, Row
 from rtportal.events.event import StoredEvent
 from rtportal.events.guards import GuardMoved, Guards
@@ -33,7 +40,16 @@ from rtportal.events.unit import Publish
 from rtportal.principal import Principal
 from rtportal.settings import Settings
 
-__all__ = ["Authorize", "GroupCommit", "OnDone", "Outcome", "Publish"]
+__all__ = [
+    "Authorize",
+    "GroupCommit",
+    "OnDone",
+    "Outcome",
+    "Prepare",
+    "Publish",
+    "WriteAlone",
+    "WriteCheck",
+]
 
 log = logging.getLogger("rtportal.commit")
 
@@ -47,51 +63,6 @@ _BATCH_MAX = 128  # sends per group-commit transaction
 # flight (the websocket does not wait for an ack before the next send):
 # sends are taken first in, first out and batches are committed one after
 # the other, by one drain task (GroupCommit._drainer).
-
-
-class Authorize(Protocol):
-    """The matter ``matter_ref`` if ``principal`` may write to it, else
-    ``NotFound`` (``rtportal.access.membership.can_access``)."""
-
-    def __call__(
-        self, session: AsyncSession, principal: Principal, matter_ref: str, /
-    ) -> Awaitable[Matter]: ...
-
-
-class WriteCheck(Protocol):
-    """Refusals of a batch's sends beyond their kind's rules (the key
-    directory's envelope check, ``rtportal.keys.envelopes.check_sends``):
-    one per item, ``None`` for a send that may be written."""
-
-    def __call__(
-        self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]], /
-    ) -> Awaitable[list[RtPortalError | None]]: ...
-
-
-class Prepare(Protocol):
-    """Each send of a batch as it will be written (fields the server sets, filled
-    in) or its refusal, in order (the thread rules, ``rtportal.threads.items
-    .prepare_sends``); sends it does not concern are returned unchanged."""
-
-    def __call__(
-        self, session: AsyncSession, items: Sequence[tuple[Principal, Matter, Send]], /
-    ) -> Awaitable[list[Send | RtPortalError]]: ...
-
-
-class WriteAlone(Protocol):
-    """Write one prepared send in a transaction of its own (edits and deletes,
-    ``rtportal.threads.acts.ActWriter``): ``(event, created)`` once committed;
-    an ``RtPortalError`` refuses it. Published with its batch. ``guard``: the
-    matter's version its checks remembered facts at; the write holds to it
-    (``rtportal.events.guards.hold`` after the matter's lock: ``GuardMoved``)."""
-
-    def __call__(
-        self, principal: Principal, matter: Matter, send: Send, guard: int | None = None, /
-    ) -> Awaitable[tuple[StoredEvent, bool]]: ...
-
-
-Outcome = tuple[StoredEvent, bool, Matter]  # (event, created, matter)
-OnDone = Callable[[Outcome | None, BaseException | None], None]
 
 
 @dataclass(slots=True)
@@ -135,7 +106,7 @@ class GroupCommit:
     order however many it has in here.
 
     One batch is committed at a time per worker (why not more: see the
-    comment above ``Authorize``); the sends that arrive meanwhile form the
+    comment above ``_BATCH_MAX``); the sends that arrive meanwhile form the
     next batch, so batches grow with the load.
 
     ``publish`` gets each batch's new events after its commit (the hub);

@@ -22,8 +22,8 @@ from sqlalchemy import delete, select
 
 from rtportal.db import Database
 from rtportal.db.models import Matter, StoredFile
+from rtportal.events.commitparts import WriteAlone
 from rtportal.events.event import StoredEvent
-from rtportal.events.groupcommit import WriteAlone
 from rtportal.events.guards import hold
 from rtportal.events.send import Send
 from rtportal.files.quota import lock_matter

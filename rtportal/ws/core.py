@@ -35,8 +35,8 @@ from rtportal.access.sessions import TOUCH_INTERVAL, authenticate, touch
 from rtportal.db.models import Matter
 from rtportal.errors import NotFound, RateLimited, Unauthenticated
 from rtportal.events import log as stream
+from rtportal.events.commitparts import Outcome
 from rtportal.events.event import StoredEvent
-from rtportal.events.groupcommit import Outcome
 from rtportal.principal import Principal
 from rtportal.runtime import Runtime
 from rtportal.settings import Settings
