@@ -430,3 +430,52 @@ async def test_envelopes_of_an_encrypted_matter_are_checked(
         headers=kf.kit.auth("staff"),
     )
     assert shared.status_code == 200, shared.text
+
+
+async def test_an_items_current_envelopes_come_with_it(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Each item carries its current round's upload (or share) envelopes with their
+    files, at the position its reader knows the event by: a page that never loaded
+    an old upload's event still names and opens its files (docs/documents.md)."""
+    kit = await make_firm()
+    docs, passport, guide = await _world(http, kit)
+    req, provided = (i["id"] for i in await docs.add([passport, guide]))
+    await docs.request([req])
+    assert (await docs.checklist("contact"))[req]["uploads"] == []
+    first, second = await docs.upload_file(), await docs.upload_file()
+    for file_id in (first, second):  # two uploads into one round
+        assert (await docs.upload(req, [file_id])).json()["changed"]
+
+    staff = (await docs.checklist())[req]["uploads"]
+    assert [(u["kind"], u["files"]) for u in staff] == [
+        ("document", [first]),
+        ("document", [second]),
+    ]
+    assert all(isinstance(u["seq"], int) and "cursor" not in u for u in staff)
+    history = await http.get(f"/api/v1/matters/{kit.ref}/events", headers=kit.auth("staff"))
+    uploaded = {e["seq"]: e for e in history.json()["events"] if e["kind"] == "document"}
+    assert [uploaded[u["seq"]]["blob"] for u in staff] == [u["blob"] for u in staff]
+
+    # The client gets the events' own cursors, never a seq.
+    mine = (await docs.checklist("contact"))[req]["uploads"]
+    theirs = await http.get(f"/api/v1/matters/{kit.ref}/events", headers=kit.auth("contact"))
+    by_cursor = {e["cursor"]: e for e in theirs.json()["events"] if e["kind"] == "document"}
+    assert all("seq" not in u for u in mine)
+    assert [(by_cursor[u["cursor"]]["blob"], u["files"]) for u in mine] == [
+        (u["blob"], u["files"]) for u in staff
+    ]
+
+    # A rejection keeps the round; the next upload starts one, with its envelope alone.
+    await docs.reject(req)
+    assert len((await docs.checklist())[req]["uploads"]) == 2
+    third = await docs.upload_file()
+    await docs.upload(req, [third])
+    assert [u["files"] for u in (await docs.checklist())[req]["uploads"]] == [[third]]
+
+    # A firm-provided document's share, for staff and clients alike.
+    shared = await docs.upload_file("staff")
+    assert (await docs.share(provided, [shared])).status_code == 200
+    for who in ("staff", "contact"):
+        [share] = (await docs.checklist(who))[provided]["uploads"]
+        assert share["kind"] == "document_shared" and share["files"] == [shared]

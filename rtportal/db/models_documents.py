@@ -160,6 +160,9 @@ class DocumentFile(Base):
     round: Mapped[int] = mapped_column(Integer)
     added_by: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The seq of the upload's or share's event, whose envelope names the file (NULL:
+    # added before migration 0020).
+    event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 def client_sees_item(contact_id: int, see_applicants: bool) -> ColumnElement[bool]:

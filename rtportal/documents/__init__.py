@@ -6,6 +6,7 @@ firm provides, and what blocks the client's next step.
 Modules, each one idea, importing only downward (``rows`` first):
 ``rows`` (ids, limits, the checked parts of a request), ``types`` (a
 firm's document types), ``defaults`` (a matter type's default checklist),
+``envelopes`` (an item's current upload envelopes, handed out with it),
 ``items`` (a matter's checklist: read and add), ``changes`` (the status
 changes' shared writes: lock, event), ``requests`` (add to portal),
 ``uploads`` (a client's upload against a request), ``decisions`` (accept,

@@ -117,12 +117,23 @@ async def claim_files(
 
 
 async def add_files(
-    session: AsyncSession, principal: Principal, item: DocumentItem, files: list[str]
+    session: AsyncSession,
+    principal: Principal,
+    item: DocumentItem,
+    files: list[str],
+    event_seq: int,
 ) -> None:
+    """The item holds ``files`` from its round; ``event_seq``: the event whose envelope
+    names them (the checklist hands it out, so a page that never loaded the event
+    still shows the files' names: ``items.item_bodies``)."""
     for file_id in files:
         session.add(
             DocumentFile(
-                file_id=file_id, item_id=item.id, round=item.round, added_by=ids.of(principal)
+                file_id=file_id,
+                item_id=item.id,
+                round=item.round,
+                added_by=ids.of(principal),
+                event_seq=event_seq,
             )
         )
     await session.flush()

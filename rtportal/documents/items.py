@@ -28,8 +28,10 @@ from rtportal.db.models_documents import (
     DocumentType,
     client_sees_item,
 )
+from rtportal.documents.envelopes import uploads_of
 from rtportal.documents.rows import MAX_BATCH, MAX_ITEMS, fields, new_ref
 from rtportal.errors import BadRequest, PreconditionFailed
+from rtportal.events.cursor import CursorCodec
 from rtportal.events.event import iso_time
 from rtportal.keys import ids
 from rtportal.principal import Principal
@@ -59,11 +61,26 @@ async def visible_items(
 
 
 async def item_bodies(
-    session: AsyncSession, principal: Principal, matter: Matter, rows: list[DocumentItem]
+    session: AsyncSession,
+    principal: Principal,
+    matter: Matter,
+    rows: list[DocumentItem],
+    cursors: CursorCodec | None = None,
 ) -> list[dict[str, Any]]:
-    """The items as ``principal`` may see them (``rows`` already filtered)."""
+    """The items as ``principal`` may see them (``rows`` already filtered); with
+    ``cursors``, each with its current files' envelopes (``envelopes.uploads_of``)."""
     if not rows:
         return []
+    uploads = (
+        await uploads_of(
+            session,
+            matter,
+            rows,
+            lambda seq: cursors.event_view({"seq": seq}, principal, matter.id),
+        )
+        if cursors is not None
+        else None
+    )
     item_ids = [r.id for r in rows]
     types = {
         t.id: t
@@ -108,6 +125,7 @@ async def item_bodies(
                 else None
             ),
             "files": files.get(r.id, []),
+            **({} if uploads is None else {"uploads": uploads.get(r.id, [])}),
             "blocks_step": steps.get(r.blocks_step_id) if r.blocks_step_id else None,
         }
         if principal.is_staff:
@@ -124,10 +142,14 @@ async def item_bodies(
 
 
 async def checklist(
-    session: AsyncSession, principal: Principal, matter: Matter, see_applicants: bool
+    session: AsyncSession,
+    principal: Principal,
+    matter: Matter,
+    see_applicants: bool,
+    cursors: CursorCodec | None = None,
 ) -> list[dict[str, Any]]:
     rows = await visible_items(session, principal, matter, see_applicants)
-    return await item_bodies(session, principal, matter, rows)
+    return await item_bodies(session, principal, matter, rows, cursors)
 
 
 def parse_add(body: dict[str, Any]) -> tuple[list[int] | None, int | None]:

@@ -41,13 +41,12 @@ async def share(
     item.round += 1
     item.status = "shared"
     item.decided_at, item.decided_by = utcnow(), ids.of(principal)
-    await add_files(session, principal, item, new)
     payload = {
         "items": [item.ref],
         "files": new,
         "types": [item.document_type_id],
     }
-    change.events.append(
-        await append_event(unit, matter, principal, "document_shared", payload, blob)
-    )
+    event = await append_event(unit, matter, principal, "document_shared", payload, blob)
+    await add_files(session, principal, item, new, event.seq)
+    change.events.append(event)
     return change

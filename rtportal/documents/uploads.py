@@ -63,7 +63,6 @@ async def submit(
         item.round += 1
         item.status = "uploaded"
     item.uploaded_at = utcnow()
-    await add_files(session, principal, item, new)
     payload = {
         "action": "uploaded",
         "items": [item.ref],
@@ -73,6 +72,7 @@ async def submit(
         "types": [item.document_type_id],
     }
     event = await append_event(unit, matter, principal, "document", payload, blob)
+    await add_files(session, principal, item, new, event.seq)
     change.events.append(event)
     change.received.append(item)
     if principal.kind == "contact":

@@ -28,6 +28,7 @@ from rtportal.documents import decisions, defaults, items, requests, shares, typ
 from rtportal.documents.changes import Change
 from rtportal.documents.rows import MAX_BLOB, MAX_REASON, fields, file_ids, valid_ref
 from rtportal.errors import BadRequest, NotFound
+from rtportal.events.cursor import CursorCodec
 from rtportal.events.unit import Unit
 from rtportal.files.quota import lock_matter
 from rtportal.http.catalog import catalog_endpoints
@@ -68,8 +69,15 @@ def _blob(body: dict[str, Any], name: str, limit: int) -> bytes:
     return value
 
 
-async def _answer(unit: Unit, principal: Principal, matter: Matter, change: Change) -> Response:
-    bodies = await items.item_bodies(unit.session, principal, matter, change.items)
+def _cursors(request: Request) -> CursorCodec:
+    """How the caller knows events (an item's envelopes carry their positions)."""
+    return runtime_of(request).frames.cursors
+
+
+async def _answer(
+    unit: Unit, principal: Principal, matter: Matter, change: Change, cursors: CursorCodec
+) -> Response:
+    bodies = await items.item_bodies(unit.session, principal, matter, change.items, cursors)
     answer: dict[str, Any] = {"documents": bodies, "changed": change.changed}
     if principal.is_staff:
         answer["events"] = [e.seq for e in change.events]
@@ -114,7 +122,7 @@ async def get_checklist(request: Request) -> Response:
     principal = await principal_of(request)
     async with db_of(request).read() as session:
         matter, sees = await membership.can_view(session, principal, request.path_params["ref"])
-        body = await items.checklist(session, principal, matter, sees)
+        body = await items.checklist(session, principal, matter, sees, _cursors(request))
     return ok({"documents": body})
 
 
@@ -137,7 +145,7 @@ async def add_documents(request: Request) -> Response:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         await lock_matter(unit.session, matter.id)
         added = await items.add_items(unit.session, principal, matter, wanted, step)
-        bodies = await items.item_bodies(unit.session, principal, matter, added)
+        bodies = await items.item_bodies(unit.session, principal, matter, added, _cursors(request))
     return ok({"documents": bodies}, status=201)
 
 
@@ -148,7 +156,7 @@ async def request_documents(request: Request) -> Response:
     async with _unit(request) as unit:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         change = await requests.request_items(unit, principal, matter, wanted, to)
-        return await _answer(unit, principal, matter, change)
+        return await _answer(unit, principal, matter, change, _cursors(request))
 
 
 @json_endpoint
@@ -159,7 +167,7 @@ async def accept_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         change = await decisions.decide(unit, principal, matter, ref, accept=True)
-        return await _answer(unit, principal, matter, change)
+        return await _answer(unit, principal, matter, change, _cursors(request))
 
 
 @json_endpoint
@@ -172,7 +180,7 @@ async def reject_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         change = await decisions.decide(unit, principal, matter, ref, accept=False, reason=reason)
-        return await _answer(unit, principal, matter, change)
+        return await _answer(unit, principal, matter, change, _cursors(request))
 
 
 def _files_body(body: dict[str, Any]) -> tuple[list[str], bytes]:
@@ -188,7 +196,7 @@ async def share_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         change = await shares.share(unit, principal, matter, ref, files, blob)
-        return await _answer(unit, principal, matter, change)
+        return await _answer(unit, principal, matter, change, _cursors(request))
 
 
 @json_endpoint
@@ -207,7 +215,7 @@ async def upload_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter, sees = await membership.can_view(unit.session, principal, ref)
         change = await uploads.submit(unit, principal, matter, sees, item, files, blob)
-        answer = await _answer(unit, principal, matter, change)
+        answer = await _answer(unit, principal, matter, change, _cursors(request))
     counts: ReviewCounts | None = getattr(request.app.state, "review_counts", None)
     if counts is not None:
         for queued in change.queued:  # committed: the reviewer's live count

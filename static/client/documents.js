@@ -130,6 +130,7 @@ export function documentsView(ref, { keyring = null, onSignedOut = () => {} } = 
     provided.replaceChildren(...byList.provided);
     requestsTitle.hidden = !byList.requests.length;
     providedTitle.hidden = !byList.provided.length;
+    for (const item of items) descriptors.learnItem(item);
     await descriptors.open((id) => (items.find((i) => i.id === id) || {}).thread);
     await Promise.all(list.map((item) => rows.get(item.id).update(item)));
     element.dataset.loaded = '1';

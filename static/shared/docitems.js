@@ -68,6 +68,21 @@ export class Descriptors {
     }
   }
 
+  /**
+   * An item's current envelopes (its `uploads`, docs/documents.md): learnt as
+   * their events are, at the position the events have, so an upload whose
+   * event this page never loaded still names its files. One already open or
+   * waiting is skipped.
+   */
+  learnItem(item) {
+    for (const u of item.uploads || []) {
+      const at = u.seq ?? u.cursor;
+      if (!Array.isArray(u.files) || u.files.every((id) => this.byFile.has(id))) continue;
+      if (this.waiting.some((e) => (e.seq ?? e.cursor) === at)) continue;
+      this.learn({ kind: u.kind, seq: u.seq, cursor: u.cursor, blob: u.blob, payload: { items: [item.id], files: u.files } });
+    }
+  }
+
   /** Open what waits whose item `threadOf(itemId)` knows; true when a descriptor was added. */
   async open(threadOf) {
     if (!this.keyring) return false;

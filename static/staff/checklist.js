@@ -182,6 +182,14 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     return Boolean(row.dataset.busy || row.querySelector('.doc-reject-form') || (input && input.files.length));
   }
 
+  const drawn = new Map(); // item id -> {sig, row}: what each row shows
+
+  /** What an item's row shows: the item and which of its files have names. */
+  function signature(item) {
+    const named = (item.files || []).map((f) => (descriptors.byFile.has(f.id) ? 1 : 0)).join('');
+    return `${JSON.stringify(item)}|${named}`;
+  }
+
   async function render(items) {
     const open = items.filter((i) => !i.provided && OPEN.has(i.status)).length;
     const review = items.filter((i) => !i.provided && i.status === 'uploaded').length;
@@ -191,14 +199,30 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     request.hidden = !items.some((i) => i.status === 'not_requested');
     for (const id of [...selected]) if (!items.some((i) => i.id === id && i.status === 'not_requested')) selected.delete(id);
     request.disabled = selected.size === 0;
+    for (const item of items) descriptors.learnItem(item);
     await descriptors.open((id) => (items.find((i) => i.id === id) || {}).thread);
-    const fresh = await Promise.all(items.map((item) => itemRow(item)));
-    // a row busy with a share, holding files chosen or a reason being typed stays as
-    // it is: looked at only now, after the awaits, so files chosen while the new
-    // rows were being made are not swapped out from under the person choosing them
+    // An item drawn as it is now keeps its row: a file being chosen in it (the
+    // picker's dialog may be open) lands in the row that stays on the page.
+    const fresh = await Promise.all(
+      items.map(async (item) => {
+        const sig = signature(item);
+        const had = drawn.get(item.id);
+        const row = had && had.sig === sig ? had.row : await itemRow(item);
+        return { id: item.id, sig, row };
+      }),
+    );
+    // a changed row busy with a share, holding files chosen or a reason being typed
+    // stays as it is: looked at only now, after the awaits, so files chosen while the
+    // new rows were being made are not swapped out from under the person choosing them
     const keep = new Map();
     for (const row of list.children) if (inUse(row)) keep.set(row.dataset.item, row);
-    list.replaceChildren(...fresh.map((row) => keep.get(row.dataset.item) || row));
+    drawn.clear();
+    for (const f of fresh) {
+      const kept = keep.get(f.id);
+      // a busy row kept over a change shows the old item: drawn again next time
+      drawn.set(f.id, kept && kept !== f.row ? { sig: null, row: kept } : { sig: f.sig, row: f.row });
+    }
+    list.replaceChildren(...fresh.map((f) => drawn.get(f.id).row));
     element.dataset.loaded = '1';
   }
 

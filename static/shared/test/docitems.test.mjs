@@ -68,6 +68,31 @@ test('descriptors wait for their item thread and match files by position', async
   assert.equal(d.byFile.has('x'), false);
 });
 
+test("an item's own envelopes are learnt at their events' positions, once", async () => {
+  const a = { name: 'old.pdf' };
+  const kr = fakeKeyring({ E1: { ok: true, body: { attachments: [a] } }, E2: { ok: true, body: { attachments: [{ name: 'n.pdf' }] } } });
+  const d = new Descriptors(kr, 'M1');
+  const item = {
+    id: 'i1',
+    thread: 'thr-1',
+    uploads: [
+      { kind: 'document', cursor: 'tok1', files: ['f1'], blob: 'E1' },
+      { kind: 'document', seq: 7, files: ['f2'], blob: 'E2' },
+    ],
+  };
+  d.learnItem(item);
+  d.learnItem(item); // a second read of the checklist before they open: waits once
+  d.learn({ kind: 'document', cursor: 'tok1', blob: 'E1', payload: { items: ['i1'], files: ['f1'] } }); // its event too
+  assert.equal(await d.open((id) => (id === 'i1' ? 'thr-1' : undefined)), true);
+  assert.deepEqual(kr.opened.map((o) => [o.thread, o.seq]), [['thr-1', 'tok1'], ['thr-1', 7], ['thr-1', 'tok1']]);
+  assert.equal(d.byFile.get('f1'), a);
+  assert.equal(d.byFile.get('f2').name, 'n.pdf');
+  d.learnItem(item); // every file named already: nothing to open
+  assert.equal(d.waiting.length, 0);
+  d.learnItem({ id: 'i2', uploads: [{ kind: 'document', seq: 9, files: 'x', blob: 'E1' }] }); // malformed: skipped
+  assert.equal(d.waiting.length, 0);
+});
+
 test('a reason opens in its own replay slot, and not without keys', async () => {
   const kr = fakeKeyring({ R: { ok: true, body: { text: 'cut off <img>' } } });
   const item = { id: 'i9', thread: 'thr-9', round: 2, reason: 'R', status: 'rejected' };
