@@ -451,3 +451,35 @@ async def test_a_clients_upload_against_a_request_is_a_portal_doc_to_review(
     assert (await docs.upload(req, [second])).json()["changed"]  # more files, same round
     rows = await inbox(http, kit.auth("staff"))
     assert [r["files"] for r in rows] == [[first], [second]]
+
+
+async def test_a_decision_on_an_upload_is_its_review(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """Accepting or rejecting a request closes its uploads' open reviews (by the
+    decider, in the decision's transaction); a message's review stays open."""
+    kit = await make_firm()
+    docs = Docs(http, kit)
+    passport = await docs.new_type("Passport")
+    (item,) = await docs.add([passport])
+    req = item["id"]
+    assert (await docs.request([req])).status_code == 200
+    for _ in range(2):  # two uploads into one round: two reviews
+        assert (await docs.upload(req, [await docs.upload_file()])).json()["changed"]
+    assert (await client_says(http, kit, "t", "m1")).status_code == 201
+    assert (await counts(http, kit.auth("staff")))["open"] == 3
+
+    assert (await docs.reject(req, who="admin")).status_code == 200
+    assert (await counts(http, kit.auth("staff")))["open"] == 1
+    closed = [r for r in await _reviews(kit) if r.kind == "document"]
+    assert len(closed) == 2
+    assert all(r.reviewed_by == kit.admin.id and r.reviewed_at is not None for r in closed)
+
+    # The client uploads again: a new review, open until staff accept.
+    assert (await docs.upload(req, [await docs.upload_file()])).json()["changed"]
+    assert (await counts(http, kit.auth("staff")))["open"] == 2
+    assert (await docs.accept(req)).json()["changed"]
+    assert (await counts(http, kit.auth("staff")))["open"] == 1
+    assert not (await docs.accept(req)).json()["changed"]  # a retry closes nothing more
+    [message] = [r for r in await _reviews(kit) if r.kind == "message"]
+    assert message.reviewed_at is None

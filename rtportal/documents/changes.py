@@ -54,7 +54,7 @@ class Change:
     events: list[StoredEvent] = field(default_factory=list)
     # Items a client's upload moved to ``uploaded`` (what awaits a review).
     received: list[DocumentItem] = field(default_factory=list)
-    # Their reviews, queued in the change's transaction: whose count to push after it.
+    # Reviews queued or closed in the change's transaction: whose count to push after it.
     queued: list[Queued] = field(default_factory=list)
 
     @property

@@ -8,7 +8,9 @@ never reads (a reason is about the client's own document: it is content,
 not configuration). Each decision records who and when, and writes one
 ``document`` event (the reason's envelope in its ``blob``). Deciding what is
 decided already changes nothing (a retry); anything else is
-``document_not_uploaded``.
+``document_not_uploaded``. A decision is the upload's review: the open
+reviews of uploads against the request close with it (``reviews.acts
+.settle_documents``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rtportal.errors import PreconditionFailed
 from rtportal.events.unit import Unit
 from rtportal.keys import ids
 from rtportal.principal import Principal
+from rtportal.reviews.acts import settle_documents
 
 __all__ = ["decide"]
 
@@ -64,4 +67,6 @@ async def decide(
     }
     event = await append_event(unit, matter, principal, "document", payload, reason)
     change.events.append(event)
+    # Deciding on the upload is reviewing it: its open reviews close with the decision.
+    change.queued += await settle_documents(unit.session, matter.id, item.ref, principal.id)
     return change

@@ -69,6 +69,15 @@ def _blob(body: dict[str, Any], name: str, limit: int) -> bytes:
     return value
 
 
+def _pushed(request: Request, change: Change) -> None:
+    """Committed: the live counts of the reviewers whose reviews the change queued or
+    closed."""
+    counts: ReviewCounts | None = getattr(request.app.state, "review_counts", None)
+    if counts is not None:
+        for queued in change.queued:
+            counts.touch(queued)
+
+
 def _cursors(request: Request) -> CursorCodec:
     """How the caller knows events (an item's envelopes carry their positions)."""
     return runtime_of(request).frames.cursors
@@ -167,7 +176,9 @@ async def accept_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         change = await decisions.decide(unit, principal, matter, ref, accept=True)
-        return await _answer(unit, principal, matter, change, _cursors(request))
+        answer = await _answer(unit, principal, matter, change, _cursors(request))
+    _pushed(request, change)
+    return answer
 
 
 @json_endpoint
@@ -180,7 +191,9 @@ async def reject_document(request: Request) -> Response:
     async with _unit(request) as unit:
         matter = await membership.can_access(unit.session, principal, request.path_params["ref"])
         change = await decisions.decide(unit, principal, matter, ref, accept=False, reason=reason)
-        return await _answer(unit, principal, matter, change, _cursors(request))
+        answer = await _answer(unit, principal, matter, change, _cursors(request))
+    _pushed(request, change)
+    return answer
 
 
 def _files_body(body: dict[str, Any]) -> tuple[list[str], bytes]:
@@ -216,10 +229,7 @@ async def upload_document(request: Request) -> Response:
         matter, sees = await membership.can_view(unit.session, principal, ref)
         change = await uploads.submit(unit, principal, matter, sees, item, files, blob)
         answer = await _answer(unit, principal, matter, change, _cursors(request))
-    counts: ReviewCounts | None = getattr(request.app.state, "review_counts", None)
-    if counts is not None:
-        for queued in change.queued:  # committed: the reviewer's live count
-            counts.touch(queued)
+    _pushed(request, change)
     return answer
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.db.models import Contact, Matter, Review, StaffUser, utcnow
@@ -32,7 +32,15 @@ from rtportal.reviews.choose import REVIEWER, able
 from rtportal.reviews.inbox import firm_today, require_reviewer
 from rtportal.reviews.rows import MAX_ID, Queued, review_body
 
-__all__ = ["Acted", "hand_over", "mark_reviewed", "parse_date", "reassign", "set_review_date"]
+__all__ = [
+    "Acted",
+    "hand_over",
+    "mark_reviewed",
+    "parse_date",
+    "reassign",
+    "set_review_date",
+    "settle_documents",
+]
 
 _ID_RE = re.compile(r"[1-9][0-9]{0,9}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -195,3 +203,25 @@ async def hand_over(session: AsyncSession, staff_id: int) -> list[Queued]:
     rows = (await session.execute(_HAND_OVER, {"who": staff_id})).all()
     touched = {int(matter_id): int(who) for who, matter_id in rows}
     return [Queued(who, matter_id) for matter_id, who in touched.items()]
+
+
+async def settle_documents(
+    session: AsyncSession, matter_id: int, request: str, staff_id: int
+) -> list[Queued]:
+    """A staff decision on request ``request`` (accepted or rejected) is its review:
+    the uploads against it still open are marked reviewed by the decider, in the
+    decision's transaction. Returns whose counts to push after the commit."""
+    rows = (
+        await session.execute(
+            update(Review)
+            .where(
+                Review.matter_id == matter_id,
+                Review.kind == "document",
+                Review.request == request,
+                Review.reviewed_at.is_(None),
+            )
+            .values(reviewed_at=utcnow(), reviewed_by=staff_id)
+            .returning(Review.reviewer_id, Review.matter_id)
+        )
+    ).all()
+    return [Queued(int(who), int(matter)) for who, matter in {tuple(r) for r in rows}]
