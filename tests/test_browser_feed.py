@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,7 @@ class PageWatch:
 
     def __init__(self, page: Any) -> None:
         self.problems: list[str] = []
+        self.answered: list[str] = []  # the URL of every response, in order
         page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
         page.on("console", self._console)
         page.on("response", self._response)
@@ -136,6 +137,7 @@ class PageWatch:
             self.problems.append(f"console.error: {msg.text}")
 
     def _response(self, response: Any) -> None:
+        self.answered.append(response.url)
         if response.status >= 400 and not response.url.endswith("/favicon.ico"):
             self.problems.append(f"HTTP {response.status} {response.url}")
 
@@ -599,6 +601,14 @@ async def test_removal_from_one_matter_keeps_the_others_and_revocation_signs_out
     # (the matter then shows "no access"), not a close.
     both = {kit.matter.id, second.id}
     await wait_until(lambda: both <= set(hub.subscribed_matters()), WAIT_MS / 1000, "subscribed")
+
+    # ... and each matter's thread list read (asked after the socket's hello): a
+    # removal before that answer makes it a 404, a failed response of its own.
+    def listed(ref: str) -> Callable[[], bool]:
+        return lambda: any(f"/api/v1/matters/{ref}/threads?" in url for url in watch.answered)
+
+    for ref in (kit.ref, second.reference):
+        await wait_until(listed(ref), WAIT_MS / 1000, f"the thread list of {ref}")
 
     await kit.remove_member(kit.contact, hub=hub)  # closes the page's socket 4011
     await expect(page.locator("section.matter")).to_have_count(1, timeout=WAIT_MS)
