@@ -216,6 +216,28 @@ async def no_sideways_scroll(page: Any) -> None:
     assert widths[0] <= widths[1], widths
 
 
+async def nav_fits_360(page: Any) -> None:
+    """An org admin's navigation (every link, the reviewer's count among them)
+    on the narrowest phone: it wraps onto more lines, no link leaves the screen."""
+    from playwright.async_api import expect
+
+    size = page.viewport_size
+    await page.set_viewport_size({"width": 360, "height": size["height"]})
+    links = page.locator("nav.staff-nav a")
+    await expect(links).to_have_count(8)
+    await expect(page.locator("#review-count")).not_to_have_attribute(
+        "data-open", "", timeout=WAIT_MS
+    )
+    outside = await links.evaluate_all(
+        "links => links.filter((a) => { const r = a.getBoundingClientRect();"
+        " return r.left < 0 || r.right > document.documentElement.clientWidth; })"
+        ".map((a) => a.textContent)"
+    )
+    assert outside == []
+    await no_sideways_scroll(page)
+    await page.set_viewport_size(size)
+
+
 @pytest.mark.parametrize("layout", ["desktop", "mobile"])
 async def test_portal_access_journey(
     browser: Any, portal: RunningServer, make_firm: MakeFirm, mailbox: Mailbox, layout: str
@@ -258,6 +280,8 @@ async def test_portal_access_journey(
         nav = staff.locator("nav.staff-nav")
         await expect(nav).to_be_visible(timeout=WAIT_MS)
         await expect(staff.locator("#who")).to_contain_text("Ada Admin")
+        if layout == "mobile":
+            await nav_fits_360(staff)
 
         # --- Matters list: this matter's portal is OFF.
         await nav.get_by_role("link", name="Matters").click()
@@ -345,6 +369,11 @@ async def test_portal_access_journey(
         await expect(client.locator("#who")).to_have_text("Jo Client")
         await expect(client.locator("#conn")).to_have_attribute(
             "data-state", "live", timeout=WAIT_MS
+        )
+        # The shot once the thread's first page is in (the unread divider and
+        # its jump come with it), not the welcome the stream showed before.
+        await expect(client.locator(f"#thread-{kit.ref}")).to_have_attribute(
+            "data-loaded", "1", timeout=WAIT_MS
         )
         await no_sideways_scroll(client)
         await shot(client, "client-stream")
@@ -470,8 +499,13 @@ async def test_portal_access_journey(
             nina_nav = nina.locator("nav.staff-nav")
             await expect(nina_nav).to_be_visible(timeout=WAIT_MS)
             await expect(nina.locator("#who")).to_contain_text("Nina New")
+            # The reviewer's count follows Activity: its visible text runs the
+            # name into its badges, its accessible name spells the counts out.
             await expect(nina_nav.get_by_role("link")).to_have_text(
-                ["Conversations", "Activity", "Matters", "Account"]
+                ["Conversations", "Activity", re.compile(r"^Reviews"), "Matters", "Account"]
+            )
+            await expect(nina_nav.locator("#review-count")).to_have_accessible_name(
+                "Reviews: 0 awaiting review, 0 due, 0 overdue", timeout=WAIT_MS
             )
             # A plain staff member may enrol an authenticator from their account.
             await nina_nav.get_by_role("link", name="Account").click()
