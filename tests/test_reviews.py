@@ -429,15 +429,19 @@ async def test_a_client_item_naming_files_is_queued_with_its_files(
     assert row["label"] == "Portal Message" and row["thread"] == "papers"
 
 
+async def _passport_requested(http: httpx.AsyncClient, kit: FirmKit) -> tuple[Docs, str]:
+    """A "Passport" request of the kit's matter, asked of its client."""
+    docs = Docs(http, kit)
+    (item,) = await docs.add([await docs.new_type("Passport")])
+    assert (await docs.request([item["id"]])).status_code == 200
+    return docs, str(item["id"])
+
+
 async def test_a_clients_upload_against_a_request_is_a_portal_doc_to_review(
     http: httpx.AsyncClient, make_firm: MakeFirm
 ) -> None:
     kit = await make_firm()
-    docs = Docs(http, kit)
-    passport = await docs.new_type("Passport")
-    (item,) = await docs.add([passport])
-    req = item["id"]
-    assert (await docs.request([req])).status_code == 200
+    docs, req = await _passport_requested(http, kit)
     first = await docs.upload_file()
     assert (await docs.upload(req, [first])).json()["changed"]
     assert not (await docs.upload(req, [first])).json()["changed"]  # a retry: nothing new
@@ -459,11 +463,7 @@ async def test_a_decision_on_an_upload_is_its_review(
     """Accepting or rejecting a request closes its uploads' open reviews (by the
     decider, in the decision's transaction); a message's review stays open."""
     kit = await make_firm()
-    docs = Docs(http, kit)
-    passport = await docs.new_type("Passport")
-    (item,) = await docs.add([passport])
-    req = item["id"]
-    assert (await docs.request([req])).status_code == 200
+    docs, req = await _passport_requested(http, kit)
     for _ in range(2):  # two uploads into one round: two reviews
         assert (await docs.upload(req, [await docs.upload_file()])).json()["changed"]
     assert (await client_says(http, kit, "t", "m1")).status_code == 201
