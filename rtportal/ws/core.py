@@ -381,7 +381,10 @@ class ConnectionCore(ThreadIO):
 
     async def _touch(self, session_id: str) -> None:
         try:
-            await touch(self.db, session_id)
+            # Shielded from the connection's end, as a read mark's write is
+            # (rtportal.ws.threadcore): a write cancelled mid-statement holds
+            # SQLite's write lock.
+            await asyncio.shield(touch(self.db, session_id))
         except Exception:
             log.warning("recording session activity failed", exc_info=True)
 

@@ -5,7 +5,8 @@ write, so it spends one token of the user's write bucket, like a send) and
 ``RelayTyping`` (``rtportal.threads.typingrelay``: a read), and hands the
 hub's ephemeral frames to the protocol core with this connection's id.
 Both run as the connection's short tasks (counted in ``in_flight``), and
-every failure is answered with the frame's stable error code.
+every failure is answered with the frame's stable error code. A mark's write
+is shielded from the connection's end (``ConnectionCore.cancel_tasks``).
 """
 
 from __future__ import annotations
@@ -59,15 +60,21 @@ class ThreadIO:
         try:
             self.limits.check_write(self.principal)  # a read mark is a write
             async with self._slots():
-                marked = await mark_read(
-                    self.db,
-                    self.hub.publish_ephemeral,
-                    self.principal,
-                    frame.matter,
-                    frame.thread,
-                    frame.upto,
-                    cursors=self.proto.cursors,
-                    conn_id=self.conn_id,
+                # Shielded: a connection closing cancels its tasks, and a write
+                # cancelled in the middle of a statement leaves SQLite's connection
+                # terminated but open, holding the write lock (every later write
+                # waits out the busy timeout). The mark finishes; its answer is dropped.
+                marked = await asyncio.shield(
+                    mark_read(
+                        self.db,
+                        self.hub.publish_ephemeral,
+                        self.principal,
+                        frame.matter,
+                        frame.thread,
+                        frame.upto,
+                        cursors=self.proto.cursors,
+                        conn_id=self.conn_id,
+                    )
                 )
         except Exception as exc:
             self.feed(self.proto.read_failed(frame, as_error(exc, "read mark")))
