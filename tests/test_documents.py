@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from rtportal import base64url
 from rtportal.db.models import Event, StoredFile
+from rtportal.documents.envelopes import MAX_UPLOAD_BYTES, MAX_UPLOADS
+from rtportal.documents.rows import MAX_BLOB
 from rtportal.events.audience import view_for
 from rtportal.events.log import read_since
 from tests.conftest import FirmKit, MakeFirm
@@ -479,3 +482,31 @@ async def test_an_items_current_envelopes_come_with_it(
     for who in ("staff", "contact"):
         [share] = (await docs.checklist(who))[provided]["uploads"]
         assert share["kind"] == "document_shared" and share["files"] == [shared]
+
+
+async def test_an_items_envelopes_are_bounded_in_bytes(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A client padding each upload's envelope to the limit does not make every read of
+    the checklist carry MAX_UPLOADS of them per item (at 200 items, tens of MB): an
+    item's envelopes are its newest within ``MAX_UPLOAD_BYTES``, the newest always."""
+    kit = await make_firm()
+    docs, passport, _guide = await _world(http, kit)
+    [req] = [i["id"] for i in await docs.add([passport])]
+    await docs.request([req])
+    padded = envelope(MAX_BLOB)
+    for _ in range(MAX_UPLOADS):
+        file_id = await docs.upload_file()
+        answer = await http.post(
+            f"{docs.path()}/{req}/upload",
+            json={"files": [file_id], "blob": padded},
+            headers=kit.auth("contact"),
+        )
+        assert answer.status_code == 200, answer.text
+    for who in ("staff", "contact"):
+        uploads = (await docs.checklist(who))[req]["uploads"]
+        sent = sum(len(base64url.decode(u["blob"], MAX_BLOB) or b"") for u in uploads)
+        assert 1 <= len(uploads) < MAX_UPLOADS and sent <= MAX_UPLOAD_BYTES, (len(uploads), sent)
+    files = (await docs.checklist())[req]["files"]
+    newest = (await docs.checklist())[req]["uploads"][-1]["files"]
+    assert newest == [files[-1]["id"]]
