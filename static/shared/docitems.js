@@ -112,6 +112,19 @@ export class Descriptors {
   }
 }
 
+/**
+ * What a staff checklist row drawn for `item` shows, as text: a row drawn with
+ * the same text may stay on the page (a file being chosen in it stays). Null
+ * while the item's reason is not open in `reasons` (reason envelope -> text,
+ * filled as rows open them) though the keyring could open it: the read that
+ * failed (the keys' fetch) is tried again on the next draw.
+ */
+export function rowSignature(item, descriptors, reasons) {
+  if (descriptors.keyring && item.status === 'rejected' && item.reason && !reasons.has(item.reason)) return null;
+  const named = (item.files || []).map((f) => (descriptors.byFile.has(f.id) ? 1 : 0)).join('');
+  return `${JSON.stringify(item)}|${named}`;
+}
+
 /** A view's `onEvent`: a document event's descriptors learned, and the checklist read again. */
 export function documentEvents(descriptors, refresh) {
   return (event) => {
