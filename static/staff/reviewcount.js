@@ -11,8 +11,10 @@
 // frame lost while down) and every quarter of an hour (a new day makes
 // items due with no frame; every timezone's midnight falls on a quarter
 // hour); the matter list is read again then too (a new matter is
-// subscribed). Closes go quietly: a view's own stream or its next request
-// tells the user of a session that ended.
+// subscribed). At most the hello's `max_subscriptions` matters are
+// subscribed: beyond, a `reviews` frame of another matter is not heard, and
+// the count is the HTTP reads'. Closes go quietly: a view's own stream or
+// its next request tells the user of a session that ended.
 //
 // Stable hooks for tests:
 //   a#review-count[data-open][data-due][data-overdue]   the link ('' until read; app.js shows
@@ -97,7 +99,7 @@ export class ReviewCount {
     this.subs = new Map(); // ref -> 'none' | 'pending' | 'active' | 'gone'
     this.subFrames = new Map(); // subscribe frame id -> refs
     this.frameId = 0;
-    this.limits = { max_subs_per_frame: 100 };
+    this.limits = { max_subs_per_frame: 100, max_subscriptions: 1000 };
     this.opens = 0;
     this.stopped = false;
     this.timer = null;
@@ -176,7 +178,13 @@ export class ReviewCount {
   }
 
   subscribe(refs) {
-    const wanted = refs.filter((ref) => this.subs.get(ref) === 'none');
+    // No more than the server takes on a connection (past it each was refused and
+    // asked for again every RETRY_MS): the rest are counted by the HTTP reads.
+    const most = this.limits.max_subscriptions;
+    let held = 0;
+    for (const state of this.subs.values()) if (state === 'pending' || state === 'active') held += 1;
+    const room = Number.isSafeInteger(most) ? Math.max(0, most - held) : Infinity;
+    const wanted = refs.filter((ref) => this.subs.get(ref) === 'none').slice(0, room);
     const size = Math.max(1, this.limits.max_subs_per_frame || 100);
     for (let i = 0; i < wanted.length; i += size) {
       const chunk = wanted.slice(i, i + size);

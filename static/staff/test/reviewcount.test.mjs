@@ -134,3 +134,18 @@ test('a hello for someone else stops the count', async () => {
   assert.equal(w.count.stopped, true);
   assert.deepEqual(w.sent, []);
 });
+
+test('no more matters are subscribed than the server takes on a connection', async () => {
+  // Past max_subscriptions each further matter was refused rate_limited and asked for
+  // again every 3 s, for as long as the tab was open: the rest wait for the HTTP reads.
+  const w = world({ matters: [['AAAA0001', 1], ['AAAA0002', 2], ['AAAA0003', 3], ['AAAA0004', 4]] });
+  await w.count.refresh(true);
+  w.hello(ME, { max_subs_per_frame: 2, max_subscriptions: 3 });
+  const asked = () => w.sent.flatMap((f) => f.subs.map((s) => s.matter));
+  assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003']);
+  await w.count.refresh(true); // the quarter-hour read: still full
+  assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003']);
+  w.frame({ type: 'error', id: w.sent[1].id, matter: 'AAAA0003', code: 'not_found', message: 'gone' });
+  await w.count.refresh(true); // a matter gone frees its place
+  assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003', 'AAAA0004']);
+});
