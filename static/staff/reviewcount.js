@@ -94,6 +94,7 @@ export class ReviewCount {
     this.principal = principal;
     this.calls = calls;
     this.counts = null;
+    this.pushed = 0; // reviews frames received
     this.listeners = new Set();
     this.cursors = new Map(); // ref -> the seq this socket has seen
     this.subs = new Map(); // ref -> 'none' | 'pending' | 'active' | 'gone'
@@ -139,11 +140,14 @@ export class ReviewCount {
 
   /** Read the counts (and, with `matters`, the matter list: new ones are subscribed). */
   async refresh(matters = false) {
+    const pushed = this.pushed;
     const [counts, list] = await Promise.all([
       this.calls.counts().catch(() => null),
       matters ? this.calls.matters().catch(() => null) : null,
     ]);
-    this.set(readCounts(counts));
+    // a frame that came while the read was out was counted after it: the read's
+    // older answer would stand until the next change
+    if (this.pushed === pushed) this.set(readCounts(counts));
     if (!list || !Array.isArray(list.matters)) return;
     for (const m of list.matters) {
       const ref = refOf(m);
@@ -199,7 +203,9 @@ export class ReviewCount {
 
   frame(frame) {
     if (frame.type === 'reviews') {
-      this.set(readCounts(frame));
+      const counts = readCounts(frame);
+      if (counts) this.pushed += 1;
+      this.set(counts);
       return;
     }
     const ref = typeof frame.matter === 'string' ? frame.matter : null;

@@ -149,3 +149,19 @@ test('no more matters are subscribed than the server takes on a connection', asy
   await w.count.refresh(true); // a matter gone frees its place
   assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003', 'AAAA0004']);
 });
+
+test('a count read over HTTP while a reviews frame came does not undo the frame', async () => {
+  const w = world();
+  await w.count.refresh(true);
+  w.hello();
+  let answer;
+  w.count.calls = { counts: () => new Promise((r) => (answer = r)), matters: async () => ({ matters: [] }) };
+  const read = w.count.refresh(); // a reconnect's read, its answer slow
+  w.frame({ type: 'reviews', open: 5, due: 2, overdue: 1 }); // a change pushed meanwhile
+  answer({ open: 4, due: 2, overdue: 1 }); // read before that change
+  await read;
+  assert.deepEqual(w.count.counts, { open: 5, due: 2, overdue: 1 });
+  w.count.calls.counts = async () => ({ open: 4, due: 2, overdue: 1 });
+  await w.count.refresh(); // a read with no frame meanwhile is taken
+  assert.deepEqual(w.count.counts, { open: 4, due: 2, overdue: 1 });
+});
