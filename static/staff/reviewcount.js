@@ -140,14 +140,7 @@ export class ReviewCount {
 
   /** Read the counts (and, with `matters`, the matter list: new ones are subscribed). */
   async refresh(matters = false) {
-    const pushed = this.pushed;
-    const [counts, list] = await Promise.all([
-      this.calls.counts().catch(() => null),
-      matters ? this.calls.matters().catch(() => null) : null,
-    ]);
-    // a frame that came while the read was out was counted after it: the read's
-    // older answer would stand until the next change
-    if (this.pushed === pushed) this.set(readCounts(counts));
+    const [, list] = await Promise.all([this.readCounts(), matters ? this.calls.matters().catch(() => null) : null]);
     if (!list || !Array.isArray(list.matters)) return;
     for (const m of list.matters) {
       const ref = refOf(m);
@@ -156,6 +149,20 @@ export class ReviewCount {
       this.subs.set(ref, 'none');
     }
     this.subscribe([...this.subs.keys()]); // new matters, and any a refused frame left out
+  }
+
+  /**
+   * Read the counts over HTTP. A `reviews` frame that came while a read was out
+   * may have been counted after it (the read's older answer would stand until
+   * the next change) or before (a change of a matter not yet subscribed, after a
+   * reconnect, would go unseen): the read is made once more.
+   */
+  async readCounts() {
+    for (let tries = 0; tries < 2; tries += 1) {
+      const pushed = this.pushed;
+      const counts = await this.calls.counts().catch(() => null);
+      if (this.pushed === pushed) return this.set(readCounts(counts));
+    }
   }
 
   /** At the next quarter hour, then every quarter hour. */
