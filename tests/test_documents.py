@@ -510,3 +510,38 @@ async def test_an_items_envelopes_are_bounded_in_bytes(
     files = (await docs.checklist())[req]["files"]
     newest = (await docs.checklist())[req]["uploads"][-1]["files"]
     assert newest == [files[-1]["id"]]
+
+
+async def test_a_clients_item_envelopes_are_events_of_their_own_history(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """An item's envelopes follow the item's visibility, which for the upload and share
+    events is their own (a request's recipients are fixed when it is requested; the
+    upload event's ``to`` is them): whatever a client's checklist hands them, at a
+    cursor, is an event of their history, never a seq."""
+    kit = await make_firm()
+    docs, passport, guide = await _world(http, kit)
+    ann, ann_token = await add_applicant(kit, "Ann", sees=False)
+    ann_auth = {"Authorization": f"Bearer {ann_token}"}
+    to_cleo, to_ann, to_all, provided = (
+        i["id"] for i in await docs.add([passport, passport, passport, guide])
+    )
+    await docs.request([to_cleo], to=[kit.contact.id])
+    await docs.request([to_ann], to=[ann.id])
+    await docs.request([to_all])
+    for item, who in ((to_cleo, "contact"), (to_ann, ann_auth), (to_all, "contact")):
+        assert (await docs.upload(item, [await docs.upload_file(who)], who)).status_code == 200
+    assert (await docs.share(provided, [await docs.upload_file("staff")])).status_code == 200
+    for who, expected in (
+        ("contact", {to_cleo, to_ann, to_all, provided}),
+        (ann_auth, {to_ann, to_all, provided}),
+    ):
+        items = await docs.checklist(who)
+        assert set(items) == expected
+        history = await http.get(f"/api/v1/matters/{kit.ref}/events", headers=docs.headers(who))
+        mine = {e["cursor"]: e for e in history.json()["events"]}
+        for item in items.values():
+            [upload] = item["uploads"]
+            assert "seq" not in upload
+            event = mine[upload["cursor"]]
+            assert (event["blob"], event["payload"]["files"]) == (upload["blob"], upload["files"])
