@@ -165,3 +165,14 @@ test("a checklist row stays while its item and names do, not while its reason is
   // without keys nothing could open it: the row stays
   assert.equal(typeof rowSignature(rejected, new Descriptors(null, 'M1'), new Map()), 'string');
 });
+
+test("an item's envelope that does not open is not opened again at each read", async () => {
+  const kr = fakeKeyring({}); // every envelope fails (a bad signature)
+  const d = new Descriptors(kr, 'M1');
+  const item = { id: 'i1', thread: 'thr-1', uploads: [{ kind: 'document', seq: 4, files: ['f1'], blob: 'BAD' }] };
+  d.learnItem(item);
+  assert.equal(await d.open(() => 'thr-1'), false);
+  d.learnItem(item); // the checklist read again: the same envelope, known not to open
+  await d.open(() => 'thr-1');
+  assert.equal(kr.opened.length, 1);
+});
