@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from rtportal import base64url
 from rtportal.db.models import Event, StoredFile
+from rtportal.documents.envelopes import MAX_UPLOAD_BYTES, MAX_UPLOADS
+from rtportal.documents.rows import MAX_BLOB
 from rtportal.events.audience import view_for
 from rtportal.events.log import read_since
 from tests.conftest import FirmKit, MakeFirm
@@ -479,3 +482,66 @@ async def test_an_items_current_envelopes_come_with_it(
     for who in ("staff", "contact"):
         [share] = (await docs.checklist(who))[provided]["uploads"]
         assert share["kind"] == "document_shared" and share["files"] == [shared]
+
+
+async def test_an_items_envelopes_are_bounded_in_bytes(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A client padding each upload's envelope to the limit does not make every read of
+    the checklist carry MAX_UPLOADS of them per item (at 200 items, tens of MB): an
+    item's envelopes are its newest within ``MAX_UPLOAD_BYTES``, the newest always."""
+    kit = await make_firm()
+    docs, passport, _guide = await _world(http, kit)
+    [req] = [i["id"] for i in await docs.add([passport])]
+    await docs.request([req])
+    padded = envelope(MAX_BLOB)
+    for _ in range(MAX_UPLOADS):
+        file_id = await docs.upload_file()
+        answer = await http.post(
+            f"{docs.path()}/{req}/upload",
+            json={"files": [file_id], "blob": padded},
+            headers=kit.auth("contact"),
+        )
+        assert answer.status_code == 200, answer.text
+    for who in ("staff", "contact"):
+        uploads = (await docs.checklist(who))[req]["uploads"]
+        sent = sum(len(base64url.decode(u["blob"], MAX_BLOB) or b"") for u in uploads)
+        assert 1 <= len(uploads) < MAX_UPLOADS and sent <= MAX_UPLOAD_BYTES, (len(uploads), sent)
+    files = (await docs.checklist())[req]["files"]
+    newest = (await docs.checklist())[req]["uploads"][-1]["files"]
+    assert newest == [files[-1]["id"]]
+
+
+async def test_a_clients_item_envelopes_are_events_of_their_own_history(
+    http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """An item's envelopes follow the item's visibility, which for the upload and share
+    events is their own (a request's recipients are fixed when it is requested; the
+    upload event's ``to`` is them): whatever a client's checklist hands them, at a
+    cursor, is an event of their history, never a seq."""
+    kit = await make_firm()
+    docs, passport, guide = await _world(http, kit)
+    ann, ann_token = await add_applicant(kit, "Ann", sees=False)
+    ann_auth = {"Authorization": f"Bearer {ann_token}"}
+    to_cleo, to_ann, to_all, provided = (
+        i["id"] for i in await docs.add([passport, passport, passport, guide])
+    )
+    await docs.request([to_cleo], to=[kit.contact.id])
+    await docs.request([to_ann], to=[ann.id])
+    await docs.request([to_all])
+    for item, who in ((to_cleo, "contact"), (to_ann, ann_auth), (to_all, "contact")):
+        assert (await docs.upload(item, [await docs.upload_file(who)], who)).status_code == 200
+    assert (await docs.share(provided, [await docs.upload_file("staff")])).status_code == 200
+    for who, expected in (
+        ("contact", {to_cleo, to_ann, to_all, provided}),
+        (ann_auth, {to_ann, to_all, provided}),
+    ):
+        items = await docs.checklist(who)
+        assert set(items) == expected
+        history = await http.get(f"/api/v1/matters/{kit.ref}/events", headers=docs.headers(who))
+        mine = {e["cursor"]: e for e in history.json()["events"]}
+        for item in items.values():
+            [upload] = item["uploads"]
+            assert "seq" not in upload
+            event = mine[upload["cursor"]]
+            assert (event["blob"], event["payload"]["files"]) == (upload["blob"], upload["files"])

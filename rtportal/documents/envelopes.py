@@ -12,8 +12,8 @@ the keyring's replay guard sees one message at one position either way.
 
 Whoever sees an item sees these events (the item's visibility and the
 document events' are one rule: ``models_documents.client_sees_item``).
-Bounded: the newest ``MAX_UPLOADS`` per item, each envelope at most
-``rows.MAX_BLOB`` bytes.
+Bounded: per item its newest envelopes, at most ``MAX_UPLOADS`` of them and
+``MAX_UPLOAD_BYTES`` together (the newest one always: at most ``rows.MAX_BLOB``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal import base64url
@@ -30,9 +30,14 @@ from rtportal.db.models import Event, Matter
 from rtportal.db.models_documents import DocumentFile, DocumentItem
 from rtportal.jsonlimits import stored_payload
 
-__all__ = ["MAX_UPLOADS", "Position", "uploads_of"]
+__all__ = ["MAX_UPLOADS", "MAX_UPLOAD_BYTES", "Position", "uploads_of"]
 
 MAX_UPLOADS = 20  # envelopes per item in one answer (its newest)
+# An item's envelopes' bytes in one answer (its newest within it, the newest always):
+# a client padding each upload's envelope to ``rows.MAX_BLOB`` would otherwise make
+# each of up to ``rows.MAX_ITEMS`` items carry MAX_UPLOADS * 16 KiB in every read.
+# Descriptors of a file or two take a few hundred bytes.
+MAX_UPLOAD_BYTES = 64 * 1024
 
 Position = Callable[[int], dict[str, Any]]
 """A seq as the caller knows events by: ``{"seq": n}`` or ``{"cursor": token}``."""
@@ -55,23 +60,46 @@ async def uploads_of(
     ):
         if round_ == current[int(item_id)] and seq is not None:
             seqs[int(item_id)].add(int(seq))
-    wanted = {s for item_seqs in seqs.values() for s in sorted(item_seqs)[-MAX_UPLOADS:]}
-    if not wanted:
+    newest = {s for item_seqs in seqs.values() for s in sorted(item_seqs)[-MAX_UPLOADS:]}
+    if not newest:
         return {}
+    # Sizes first: the blobs read are only those an answer carries.
+    sizes = {
+        int(seq): (str(kind), int(size or 0))
+        for seq, kind, size in await session.execute(
+            select(Event.seq, Event.kind, func.length(Event.blob)).where(
+                Event.matter_id == matter.id,
+                Event.seq.in_(sorted(newest)),
+                Event.kind.in_(_KINDS),
+                Event.blob.is_not(None),
+            )
+        )
+    }
+    chosen: dict[int, list[int]] = {}
+    for item_id, item_seqs in seqs.items():
+        picked: list[int] = []
+        total = 0
+        for seq in sorted(item_seqs)[-MAX_UPLOADS:][::-1]:  # newest first
+            if seq not in sizes:
+                continue
+            total += sizes[seq][1]
+            if picked and total > MAX_UPLOAD_BYTES:
+                break
+            picked.append(seq)
+        chosen[item_id] = picked[::-1]
+    wanted = {s for picked in chosen.values() for s in picked}
     events = {
         int(seq): (str(kind), payload, blob)
         for seq, kind, payload, blob in await session.execute(
             select(Event.seq, Event.kind, Event.payload, Event.blob).where(
-                Event.matter_id == matter.id,
-                Event.seq.in_(sorted(wanted)),
-                Event.kind.in_(_KINDS),
+                Event.matter_id == matter.id, Event.seq.in_(sorted(wanted))
             )
         )
     }
     out: dict[int, list[dict[str, Any]]] = {}
-    for item_id, item_seqs in seqs.items():
+    for item_id, picked in chosen.items():
         found = []
-        for seq in sorted(item_seqs)[-MAX_UPLOADS:]:
+        for seq in picked:
             kind, payload, blob = events.get(seq, ("", "", None))
             if blob is None:
                 continue

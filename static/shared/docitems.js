@@ -59,6 +59,7 @@ export class Descriptors {
     this.ref = ref;
     this.byFile = new Map(); // file id -> descriptor
     this.waiting = [];
+    this.refused = new Set(); // positions whose envelope did not open (learnItem skips them)
   }
 
   learn(event) {
@@ -71,14 +72,14 @@ export class Descriptors {
   /**
    * An item's current envelopes (its `uploads`, docs/documents.md): learnt as
    * their events are, at the position the events have, so an upload whose
-   * event this page never loaded still names its files. One already open or
-   * waiting is skipped.
+   * event this page never loaded still names its files. One already open,
+   * waiting or refused by the keyring is skipped.
    */
   learnItem(item) {
     for (const u of item.uploads || []) {
       const at = u.seq ?? u.cursor;
       if (!Array.isArray(u.files) || u.files.every((id) => this.byFile.has(id))) continue;
-      if (this.waiting.some((e) => (e.seq ?? e.cursor) === at)) continue;
+      if (this.refused.has(at) || this.waiting.some((e) => (e.seq ?? e.cursor) === at)) continue;
       this.learn({ kind: u.kind, seq: u.seq, cursor: u.cursor, blob: u.blob, payload: { items: [item.id], files: u.files } });
     }
   }
@@ -101,7 +102,10 @@ export class Descriptors {
         still.push(event); // the keys could not be read (network): tried again on the next read
         continue;
       }
-      if (!r.ok) continue;
+      if (!r.ok) {
+        this.refused.add(event.seq ?? event.cursor); // not tried again at every read
+        continue;
+      }
       event.payload.files.forEach((id, i) => {
         if (r.body.attachments[i]) this.byFile.set(id, r.body.attachments[i]);
       });
@@ -110,6 +114,19 @@ export class Descriptors {
     this.waiting = still;
     return added;
   }
+}
+
+/**
+ * What a staff checklist row drawn for `item` shows, as text: a row drawn with
+ * the same text may stay on the page (a file being chosen in it stays). Null
+ * while the item's reason is not open in `reasons` (reason envelope -> text,
+ * filled as rows open them) though the keyring could open it: the read that
+ * failed (the keys' fetch) is tried again on the next draw.
+ */
+export function rowSignature(item, descriptors, reasons) {
+  if (descriptors.keyring && item.status === 'rejected' && item.reason && !reasons.has(item.reason)) return null;
+  const named = (item.files || []).map((f) => (descriptors.byFile.has(f.id) ? 1 : 0)).join('');
+  return `${JSON.stringify(item)}|${named}`;
 }
 
 /** A view's `onEvent`: a document event's descriptors learned, and the checklist read again. */

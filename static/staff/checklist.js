@@ -12,7 +12,7 @@ import { el } from '../shared/dom.js';
 import { coalesced } from '../shared/coalesce.js';
 import { ApiError, api } from '../shared/http.js';
 import { formatTime } from '../shared/format.js';
-import { Descriptors, docsPath, documentEvents, errorText, fileList, filePicker, openReason, postSealed, sendFiles, statusBadge } from '../shared/docitems.js';
+import { Descriptors, docsPath, documentEvents, errorText, fileList, filePicker, openReason, postSealed, rowSignature, sendFiles, statusBadge } from '../shared/docitems.js';
 import { DOCS, openRequests, requestedOn, selectDoc } from '../shared/strings_docs.js';
 
 const enc = encodeURIComponent;
@@ -39,6 +39,7 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
   element.append(title, count, adder, list, request, status);
   if (!keyring) element.append(el('p', 'key-notice', DOCS.staffNoKeys));
   const descriptors = new Descriptors(keyring, ref);
+  const reasons = new Map(); // a reason's envelope -> its text, once opened
   const selected = new Set();
 
   async function act(button, work) {
@@ -157,7 +158,12 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     if (item.status === 'rejected') {
       const reason = el('p', 'doc-reason');
       reason.append(el('span', 'doc-reason-label', `${DOCS.reason}: `));
-      reason.append(el('span', 'doc-reason-text', (await openReason(keyring, ref, item)) ?? DOCS.reasonUnreadable));
+      let text = reasons.get(item.reason);
+      if (text === undefined) {
+        text = await openReason(keyring, ref, item);
+        if (text !== null && item.reason) reasons.set(item.reason, text);
+      }
+      reason.append(el('span', 'doc-reason-text', text ?? DOCS.reasonUnreadable));
       row.append(reason);
     }
     row.append(fileList(ref, item, descriptors, status));
@@ -184,12 +190,6 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
 
   const drawn = new Map(); // item id -> {sig, row}: what each row shows
 
-  /** What an item's row shows: the item and which of its files have names. */
-  function signature(item) {
-    const named = (item.files || []).map((f) => (descriptors.byFile.has(f.id) ? 1 : 0)).join('');
-    return `${JSON.stringify(item)}|${named}`;
-  }
-
   async function render(items) {
     const open = items.filter((i) => !i.provided && OPEN.has(i.status)).length;
     const review = items.filter((i) => !i.provided && i.status === 'uploaded').length;
@@ -205,9 +205,9 @@ export function checklistView(ref, { keyring = null, onSignedOut = () => {} } = 
     // picker's dialog may be open) lands in the row that stays on the page.
     const fresh = await Promise.all(
       items.map(async (item) => {
-        const sig = signature(item);
+        const sig = rowSignature(item, descriptors, reasons);
         const had = drawn.get(item.id);
-        const row = had && had.sig === sig ? had.row : await itemRow(item);
+        const row = sig !== null && had && had.sig === sig ? had.row : await itemRow(item);
         return { id: item.id, sig, row };
       }),
     );

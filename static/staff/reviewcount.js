@@ -11,8 +11,10 @@
 // frame lost while down) and every quarter of an hour (a new day makes
 // items due with no frame; every timezone's midnight falls on a quarter
 // hour); the matter list is read again then too (a new matter is
-// subscribed). Closes go quietly: a view's own stream or its next request
-// tells the user of a session that ended.
+// subscribed). At most the hello's `max_subscriptions` matters are
+// subscribed: beyond, a `reviews` frame of another matter is not heard, and
+// the count is the HTTP reads'. Closes go quietly: a view's own stream or
+// its next request tells the user of a session that ended.
 //
 // Stable hooks for tests:
 //   a#review-count[data-open][data-due][data-overdue]   the link ('' until read; app.js shows
@@ -92,12 +94,13 @@ export class ReviewCount {
     this.principal = principal;
     this.calls = calls;
     this.counts = null;
+    this.pushed = 0; // reviews frames received
     this.listeners = new Set();
     this.cursors = new Map(); // ref -> the seq this socket has seen
     this.subs = new Map(); // ref -> 'none' | 'pending' | 'active' | 'gone'
     this.subFrames = new Map(); // subscribe frame id -> refs
     this.frameId = 0;
-    this.limits = { max_subs_per_frame: 100 };
+    this.limits = { max_subs_per_frame: 100, max_subscriptions: 1000 };
     this.opens = 0;
     this.stopped = false;
     this.timer = null;
@@ -137,11 +140,7 @@ export class ReviewCount {
 
   /** Read the counts (and, with `matters`, the matter list: new ones are subscribed). */
   async refresh(matters = false) {
-    const [counts, list] = await Promise.all([
-      this.calls.counts().catch(() => null),
-      matters ? this.calls.matters().catch(() => null) : null,
-    ]);
-    this.set(readCounts(counts));
+    const [, list] = await Promise.all([this.readCounts(), matters ? this.calls.matters().catch(() => null) : null]);
     if (!list || !Array.isArray(list.matters)) return;
     for (const m of list.matters) {
       const ref = refOf(m);
@@ -150,6 +149,20 @@ export class ReviewCount {
       this.subs.set(ref, 'none');
     }
     this.subscribe([...this.subs.keys()]); // new matters, and any a refused frame left out
+  }
+
+  /**
+   * Read the counts over HTTP. A `reviews` frame that came while a read was out
+   * may have been counted after it (the read's older answer would stand until
+   * the next change) or before (a change of a matter not yet subscribed, after a
+   * reconnect, would go unseen): the read is made once more.
+   */
+  async readCounts() {
+    for (let tries = 0; tries < 2; tries += 1) {
+      const pushed = this.pushed;
+      const counts = await this.calls.counts().catch(() => null);
+      if (this.pushed === pushed) return this.set(readCounts(counts));
+    }
   }
 
   /** At the next quarter hour, then every quarter hour. */
@@ -176,7 +189,13 @@ export class ReviewCount {
   }
 
   subscribe(refs) {
-    const wanted = refs.filter((ref) => this.subs.get(ref) === 'none');
+    // No more than the server takes on a connection (past it each was refused and
+    // asked for again every RETRY_MS): the rest are counted by the HTTP reads.
+    const most = this.limits.max_subscriptions;
+    let held = 0;
+    for (const state of this.subs.values()) if (state === 'pending' || state === 'active') held += 1;
+    const room = Number.isSafeInteger(most) ? Math.max(0, most - held) : Infinity;
+    const wanted = refs.filter((ref) => this.subs.get(ref) === 'none').slice(0, room);
     const size = Math.max(1, this.limits.max_subs_per_frame || 100);
     for (let i = 0; i < wanted.length; i += size) {
       const chunk = wanted.slice(i, i + size);
@@ -191,7 +210,9 @@ export class ReviewCount {
 
   frame(frame) {
     if (frame.type === 'reviews') {
-      this.set(readCounts(frame));
+      const counts = readCounts(frame);
+      if (counts) this.pushed += 1;
+      this.set(counts);
       return;
     }
     const ref = typeof frame.matter === 'string' ? frame.matter : null;

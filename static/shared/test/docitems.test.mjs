@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { coalesced } from '../coalesce.js';
-import { Descriptors, openReason, postSealed } from '../docitems.js';
+import { Descriptors, openReason, postSealed, rowSignature } from '../docitems.js';
 import { setCsrfToken } from '../http.js';
 
 function fakeKeyring(answers = {}) {
@@ -144,4 +144,35 @@ test('keys that cannot be read leave the reason unread and the descriptors waiti
   assert.equal(await d.open(() => 't'), true);
   assert.equal(d.byFile.get('f').name, 'guide.pdf');
   assert.equal(d.waiting.length, 0);
+});
+
+test("a checklist row stays while its item and names do, not while its reason is unread", () => {
+  const d = new Descriptors(fakeKeyring(), 'M1');
+  const reasons = new Map();
+  const item = { id: 'i1', status: 'uploaded', round: 1, files: [{ id: 'f1', round: 1 }] };
+  const drawn = rowSignature(item, d, reasons);
+  assert.equal(rowSignature({ ...item }, d, reasons), drawn);
+  d.byFile.set('f1', { name: 'a.pdf' }); // the file named since: drawn again
+  assert.notEqual(rowSignature(item, d, reasons), drawn);
+  assert.notEqual(rowSignature({ ...item, status: 'accepted' }, d, reasons), rowSignature(item, d, reasons));
+  // a reason the keys' read failed to open is tried again on the next draw
+  const rejected = { ...item, status: 'rejected', reason: 'R1' };
+  assert.equal(rowSignature(rejected, d, reasons), null);
+  reasons.set('R1', 'blurry');
+  assert.equal(typeof rowSignature(rejected, d, reasons), 'string');
+  // rejected again after an accept, in the same round: its new reason is read
+  assert.equal(rowSignature({ ...rejected, reason: 'R2' }, d, reasons), null);
+  // without keys nothing could open it: the row stays
+  assert.equal(typeof rowSignature(rejected, new Descriptors(null, 'M1'), new Map()), 'string');
+});
+
+test("an item's envelope that does not open is not opened again at each read", async () => {
+  const kr = fakeKeyring({}); // every envelope fails (a bad signature)
+  const d = new Descriptors(kr, 'M1');
+  const item = { id: 'i1', thread: 'thr-1', uploads: [{ kind: 'document', seq: 4, files: ['f1'], blob: 'BAD' }] };
+  d.learnItem(item);
+  assert.equal(await d.open(() => 'thr-1'), false);
+  d.learnItem(item); // the checklist read again: the same envelope, known not to open
+  await d.open(() => 'thr-1');
+  assert.equal(kr.opened.length, 1);
 });

@@ -134,3 +134,35 @@ test('a hello for someone else stops the count', async () => {
   assert.equal(w.count.stopped, true);
   assert.deepEqual(w.sent, []);
 });
+
+test('no more matters are subscribed than the server takes on a connection', async () => {
+  // Past max_subscriptions each further matter was refused rate_limited and asked for
+  // again every 3 s, for as long as the tab was open: the rest wait for the HTTP reads.
+  const w = world({ matters: [['AAAA0001', 1], ['AAAA0002', 2], ['AAAA0003', 3], ['AAAA0004', 4]] });
+  await w.count.refresh(true);
+  w.hello(ME, { max_subs_per_frame: 2, max_subscriptions: 3 });
+  const asked = () => w.sent.flatMap((f) => f.subs.map((s) => s.matter));
+  assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003']);
+  await w.count.refresh(true); // the quarter-hour read: still full
+  assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003']);
+  w.frame({ type: 'error', id: w.sent[1].id, matter: 'AAAA0003', code: 'not_found', message: 'gone' });
+  await w.count.refresh(true); // a matter gone frees its place
+  assert.deepEqual(asked(), ['AAAA0001', 'AAAA0002', 'AAAA0003', 'AAAA0004']);
+});
+
+test('a count read over HTTP while a reviews frame came is read again, not taken', async () => {
+  const w = world();
+  await w.count.refresh(true);
+  w.hello();
+  const answers = [];
+  w.count.calls = { counts: () => new Promise((r) => answers.push(r)), matters: async () => ({ matters: [] }) };
+  const read = w.count.refresh(); // a reconnect's read, its answer slow
+  w.frame({ type: 'reviews', open: 5, due: 2, overdue: 1 }); // a change pushed meanwhile
+  answers[0]({ open: 4, due: 2, overdue: 1 }); // read before that change
+  await new Promise(setImmediate);
+  assert.deepEqual(w.count.counts, { open: 5, due: 2, overdue: 1 }, 'the older answer is not taken');
+  assert.equal(answers.length, 2, 'the count is read again');
+  answers[1]({ open: 6, due: 2, overdue: 1 }); // a change whose frame went to a matter not yet subscribed
+  await read;
+  assert.deepEqual(w.count.counts, { open: 6, due: 2, overdue: 1 });
+});
