@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -52,7 +53,7 @@ async def test_a_send_written_alone_is_held_to_what_its_checks_remembered(
     kit = await make_firm()
     sam, _ = await kit.add_contact("Sam", matter=kit.matter)
     jo = kit.contact
-    file_id = "f" * 22
+    file_id = secrets.token_hex(11)  # 22 characters; unique in a database the suite reuses
     async with db.write() as session:
         session.add(
             StoredFile(
