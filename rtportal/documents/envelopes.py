@@ -65,9 +65,9 @@ async def uploads_of(
         return {}
     # Sizes first: the blobs read are only those an answer carries.
     sizes = {
-        int(seq): (str(kind), int(size or 0))
-        for seq, kind, size in await session.execute(
-            select(Event.seq, Event.kind, func.length(Event.blob)).where(
+        int(seq): int(size or 0)
+        for seq, size in await session.execute(
+            select(Event.seq, func.length(Event.blob)).where(
                 Event.matter_id == matter.id,
                 Event.seq.in_(sorted(newest)),
                 Event.kind.in_(_KINDS),
@@ -82,7 +82,7 @@ async def uploads_of(
         for seq in sorted(item_seqs)[-MAX_UPLOADS:][::-1]:  # newest first
             if seq not in sizes:
                 continue
-            total += sizes[seq][1]
+            total += sizes[seq]
             if picked and total > MAX_UPLOAD_BYTES:
                 break
             picked.append(seq)
