@@ -1,28 +1,30 @@
 """A connection's write outlives the connection (rtportal.ws.threadcore, ws.core).
 
-A closing websocket cancels its tasks. A database write cancelled in the
-middle of a statement left SQLite's connection terminated but never closed,
-holding the write lock: every later write of the worker waited out the busy
-timeout and failed ``unavailable`` (seen as a browser journey's "the database
-is unavailable"); on PostgreSQL the write was lost. A read mark's write is
-shielded from the connection's end: it finishes, and the database stays
-writable. The write is made slow by a trigger on ``read_marks`` (about two
-seconds), so the connection closes while it runs, every time.
+A closing websocket cancels its tasks. A read mark the client sent before it
+went is still recorded (its write is shielded from the connection's end), and
+the database stays writable: with SQLAlchemy's own aiosqlite adapter, a write
+cancelled there in the middle of a statement left SQLite's connection
+terminated but never closed, holding the write lock, so every later write of
+the worker waited out the busy timeout and failed ``unavailable`` (seen as a
+browser journey's "the database is unavailable"); rtportal's adapter
+(``rtportal.db.sqlite_onehop``) runs a statement as one call, which a
+cancellation does not split. The write is made slow by a trigger on
+``read_marks`` (about two seconds), so the connection closes while it runs,
+every time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 
 from rtportal.app import create_app
 from rtportal.db.models_threads import ReadMark
 from tests.conftest import FirmKit, MakeFirm
 from tests.support.server import running_server
+from tests.support.sqlitelock import sqlite_write_locked
 from tests.support.threadworld import Applicants
 from tests.support.wsjson import connected, recv
 
@@ -62,17 +64,7 @@ async def _undo_slow_marks(kit: FirmKit) -> None:
 async def _mark_being_written(kit: FirmKit) -> bool:
     """Is a read mark's write in flight (its slow trigger running)?"""
     if kit.db.backend == "sqlite":
-        path = make_url(kit.settings.database_url).database
-        assert path
-        conn = sqlite3.connect(path, timeout=0)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError:
-            return True  # the write lock is taken
-        finally:
-            conn.close()
+        return sqlite_write_locked(kit.settings.database_url)
     async with kit.db.read() as session:
         busy = await session.scalar(
             text(

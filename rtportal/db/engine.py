@@ -54,6 +54,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from rtportal.datafiles import private_sqlite
+from rtportal.db.sqlite_onehop import dbapi as onehop_dbapi
+from rtportal.db.sqlite_onehop import defer_begin
 from rtportal.db.sqlite_writer import SQLiteWriter
 from rtportal.errors import InvalidConfig, Unavailable
 
@@ -157,7 +159,10 @@ def _setup_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin_sql)
+        # Sent with the transaction's first statement, in its round trip
+        # (``sqlite_onehop``); a transaction that runs nothing sends nothing.
+        if not defer_begin(conn.connection.dbapi_connection, begin_sql):
+            conn.exec_driver_sql(begin_sql)
 
 
 def _bound_aiosqlite_terminate() -> None:
@@ -205,6 +210,7 @@ def make_engine(
             private_sqlite(path)  # 0600 before SQLite creates it (and its WAL/SHM)
         engine = create_async_engine(
             url,
+            module=onehop_dbapi(),  # one thread hop per statement (sqlite_onehop)
             pool_size=8 if pool_size is None else pool_size,
             max_overflow=8 if max_overflow is None else max_overflow,
             pool_timeout=pool_timeout,

@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from rtportal.db.engine import make_engine
+from rtportal.db.sqlite_onehop import begin_now
 
 __all__ = [
     "MIGRATION_LOCK_KEY",
@@ -71,6 +72,12 @@ async def _locked(url: str, step: Callable[[Connection, str], None], target: str
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
                 )
+            else:
+                # The lock before Alembic starts: its module-level ``context`` is
+                # one per process, and another upgrade of this process must not
+                # run it at the same time (the engine would send the BEGIN with
+                # Alembic's first statement).
+                await begin_now((await conn.get_raw_connection()).dbapi_connection)
             await conn.run_sync(step, target)
     finally:
         await engine.dispose()

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rtportal.db.models import Matter
+from rtportal.db.sqlite_onehop import begin_now
 from rtportal.events.send import Send
 from rtportal.principal import Principal
 
@@ -136,6 +137,7 @@ async def driver_of(conn: AsyncConnection) -> Any:
     if conn.dialect.name == "postgresql":
         in_transaction = driver.is_in_transaction()
     else:
+        await begin_now(raw.dbapi_connection)  # SQLite sends BEGIN with a statement
         in_transaction = driver.in_transaction
     if not in_transaction:  # pragma: no cover - a bug in the order of statements
         raise RuntimeError("the write path's statements must run in the open transaction")

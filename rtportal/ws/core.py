@@ -382,8 +382,7 @@ class ConnectionCore(ThreadIO):
     async def _touch(self, session_id: str) -> None:
         try:
             # Shielded from the connection's end, as a read mark's write is
-            # (rtportal.ws.threadcore): a write cancelled mid-statement holds
-            # SQLite's write lock.
+            # (rtportal.ws.threadcore): the activity happened, so it is recorded.
             await asyncio.shield(touch(self.db, session_id))
         except Exception:
             log.warning("recording session activity failed", exc_info=True)

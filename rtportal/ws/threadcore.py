@@ -60,10 +60,9 @@ class ThreadIO:
         try:
             self.limits.check_write(self.principal)  # a read mark is a write
             async with self._slots():
-                # Shielded: a connection closing cancels its tasks, and a write
-                # cancelled in the middle of a statement leaves SQLite's connection
-                # terminated but open, holding the write lock (every later write
-                # waits out the busy timeout). The mark finishes; its answer is dropped.
+                # Shielded: a connection closing cancels its tasks, and the client
+                # sent this mark before it went: it is recorded (and pushed to the
+                # matter's other readers); only its answer is dropped.
                 marked = await asyncio.shield(
                     mark_read(
                         self.db,
