@@ -69,3 +69,26 @@ async def test_the_first_unread_item_is_one_index_range(db: Database, who: str) 
     assert "ix_events_thread" in got, got
     if dialect == "sqlite":
         assert "ix_events_thread (matter_id=? AND <expr>=? AND seq>?)" in got, got
+
+
+async def test_a_batch_of_openers_is_one_index_lookup_per_thread(db: Database) -> None:
+    """``find_openers``' one statement (its threads as one parameter) finds each
+    thread's first item through the thread index, on both backends."""
+    from rtportal.threads.found import _OPENERS
+
+    async with db.read() as session:
+        dialect = session.get_bind().dialect.name
+        statement = _OPENERS[dialect]
+        if dialect == "postgresql":
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            await session.execute(text("DROP INDEX IF EXISTS ix_events_feed"))
+            params: dict[str, object] = {"matters": [1, 2], "threads": ["a", "b"]}
+            rows = await session.execute(text(f"EXPLAIN {statement.text}"), params)
+        else:
+            params = {"keys": '[[1, "a"], [2, "b"]]'}
+            rows = await session.execute(text(f"EXPLAIN QUERY PLAN {statement.text}"), params)
+        got = "\n".join(" ".join(str(c) for c in row) for row in rows.all())
+        await session.rollback()
+    assert "ix_events_thread" in got, got
+    if dialect == "sqlite":
+        assert "ix_events_thread (matter_id=? AND <expr>=?)" in got, got
