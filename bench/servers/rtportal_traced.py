@@ -17,6 +17,12 @@ With ``$BENCH_CPROFILE`` set to a path, the event loop's thread runs under
 cProfile and its stats are written to PATH.1, PATH.2, ... every 5 s (``pstats``
 format; cumulative, so two of them subtract to one phase). Call counts per delivered message are
 the point: greenlet switches blur the times SQLAlchemy's async layer takes.
+
+With ``$BENCH_STALLS`` set to a path, it records what holds deliveries up:
+the event loop's lag (a timer due every 5 ms, how late it ran) and every
+group-commit batch slower than 20 ms with its size and phases (the reads
+before the write, the write, the publish), written to PATH every 5 s: a
+p99 over 100 ms at a modest CPU is a stall, and this names it.
 """
 
 from __future__ import annotations
@@ -124,8 +130,97 @@ def _profile_loop(path: str) -> None:
     asyncio.get_running_loop().call_later(5.0, dump)
 
 
+_SLOW_BATCH_S = 0.020
+_lags: list[float] = []
+_slow: list[tuple[float, str]] = []  # (seconds, what)
+_batches = [0, 0]  # batches, sends
+
+
+def _trace_stalls(path: str) -> None:
+    """Loop lag and slow batches (``$BENCH_STALLS``), from the loop's thread."""
+    from rtportal.events import groupcommit, log
+
+    loop = asyncio.get_running_loop()
+    tick = 0.005
+
+    def lag(due: float) -> None:
+        _lags.append(loop.time() - due)
+        loop.call_at(loop.time() + tick, lag, loop.time() + tick)
+
+    loop.call_at(loop.time() + tick, lag, loop.time() + tick)
+    phases: dict[str, float] = {}
+    orig_write_all = groupcommit.GroupCommit._write_all
+    orig_ready = groupcommit.GroupCommit._ready
+    orig_commit = log.commit_batch
+    orig_publish = groupcommit.GroupCommit._publish
+
+    async def ready(self: Any, *a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await orig_ready(self, *a, **k)
+        finally:
+            phases["ready"] = phases.get("ready", 0.0) + time.perf_counter() - t0
+
+    async def commit(*a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await orig_commit(*a, **k)
+        finally:
+            phases["commit"] = phases.get("commit", 0.0) + time.perf_counter() - t0
+
+    async def write_all(self: Any, batch: list[Any]) -> Any:
+        phases.clear()
+        t0 = time.perf_counter()
+        try:
+            return await orig_write_all(self, batch)
+        finally:
+            took = time.perf_counter() - t0
+            _batches[0] += 1
+            _batches[1] += len(batch)
+            if took > _SLOW_BATCH_S:
+                parts = " ".join(f"{k} {1000 * v:.1f}" for k, v in phases.items())
+                _slow.append((took, f"batch of {len(batch)}: {1000 * took:.1f} ms ({parts})"))
+
+    async def publish(self: Any, outcomes: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await orig_publish(self, outcomes)
+        finally:
+            took = time.perf_counter() - t0
+            if took > _SLOW_BATCH_S:
+                _slow.append((took, f"publish of {len(outcomes[0])}: {1000 * took:.1f} ms"))
+
+    groupcommit.GroupCommit._write_all = write_all  # type: ignore[method-assign]
+    groupcommit.GroupCommit._ready = ready  # type: ignore[method-assign]
+    groupcommit.GroupCommit._publish = publish  # type: ignore[method-assign]
+    groupcommit.commit_batch = commit  # type: ignore[attr-defined]
+
+    def dump() -> None:
+        lags = sorted(_lags)
+        with open(path, "w") as f:
+            n = len(lags)
+            if n:
+                f.write(
+                    f"loop lag over {n} ticks: p50 {1000 * lags[n // 2]:.1f} ms, "
+                    f"p99 {1000 * lags[int(n * 0.99)]:.1f} ms, max {1000 * lags[-1]:.1f} ms, "
+                    f"over 20 ms: {sum(1 for x in lags if x > 0.02)}\n"
+                )
+            if _batches[0]:
+                f.write(
+                    f"batches {_batches[0]}, sends {_batches[1]} "
+                    f"({_batches[1] / _batches[0]:.2f} per batch)\n"
+                )
+            f.write(f"slow (> {1000 * _SLOW_BATCH_S:.0f} ms), in order:\n")
+            for _, what in _slow[-300:]:
+                f.write(f"  {what}\n")
+        loop.call_later(5.0, dump)
+
+    loop.call_later(5.0, dump)
+
+
 def create_app() -> Starlette:
     cprofile = os.environ.get("BENCH_CPROFILE")
+    stalls = os.environ.get("BENCH_STALLS")
     if os.environ.get("BENCH_TRACEMALLOC"):
         tracemalloc.start(1)
         _baseline.append(tracemalloc.take_snapshot())
@@ -134,7 +229,7 @@ def create_app() -> Starlette:
     atexit.register(_dump)
     threading.Thread(target=_dump_every, args=(5.0,), name="sql-trace", daemon=True).start()
     app = create_app_from_env()
-    if cprofile:
+    if cprofile or stalls:
         started: list[bool] = []
         inner = app.router.lifespan_context
 
@@ -143,7 +238,10 @@ def create_app() -> Starlette:
             async with inner(a) as state:
                 if not started:
                     started.append(True)
-                    _profile_loop(cprofile)
+                    if cprofile:
+                        _profile_loop(cprofile)
+                    if stalls:
+                        _trace_stalls(stalls)
                 yield state
 
         app.router.lifespan_context = lifespan
