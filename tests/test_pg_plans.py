@@ -27,14 +27,13 @@ from sqlalchemy import select
 
 from rtportal.db import Database
 from rtportal.db import engine as db_module
-from rtportal.db.migrate import upgrade
 from rtportal.db.models import Event, Matter
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.events import log as stream
 from rtportal.principal import Principal
 from rtportal.threads.feed import FeedQuery, read_feed
 from rtportal.threads.sql import ITEM_KINDS, thread_expr
-from tests.support.pgdb import new_pg_database
+from tests.support.pgdb import migrated_pg_database, nested_plans
 
 _APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
@@ -43,8 +42,7 @@ _APPEND = "SELECT * FROM rtp_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $
 async def fresh_url() -> AsyncIterator[str]:
     """A new, migrated PostgreSQL database (small tables: plans made here are
     made for small tables)."""
-    async with new_pg_database("rtp_plantest") as url:
-        await upgrade(url)
+    async with migrated_pg_database("rtp_plantest") as url:
         yield url
 
 
@@ -85,16 +83,7 @@ async def _append(conn: Any, matter_id: int, staff_id: int, n: int = 3) -> None:
 
 async def _plans_of_next_append(conn: Any, matter_id: int, staff_id: int) -> str:
     """The plans PostgreSQL runs for the function's statements, as text."""
-    notices: list[str] = []
-    conn.add_log_listener(lambda _conn, msg: notices.append(str(msg.message)))
-    await conn.execute(
-        "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
-        " SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice;"
-        " SET client_min_messages = notice"
-    )
-    await _append(conn, matter_id, staff_id)
-    await conn.execute("SET auto_explain.log_min_duration = -1")
-    return "\n".join(notices)
+    return await nested_plans(conn, _append(conn, matter_id, staff_id))
 
 
 async def _grow_events(url: str, matter_id: int, staff_id: int, rows: int) -> None:

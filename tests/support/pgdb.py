@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from rtportal.db.migrate import upgrade
 from tests.support.procs import service_unavailable
 
-__all__ = ["PG_URL", "new_pg_database"]
+__all__ = ["PG_URL", "migrated_pg_database", "nested_plans", "new_pg_database"]
 
 # The machine's PostgreSQL (trust auth); each test creates its own database there.
 PG_URL = os.environ.get("RTPORTAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -36,3 +38,27 @@ async def new_pg_database(prefix: str) -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def nested_plans(conn: Any, call: Awaitable[Any]) -> str:
+    """The plans PostgreSQL runs for ``call``'s statements, the nested ones inside
+    functions included (``auto_explain`` notices on the asyncpg ``conn``), as text."""
+    notices: list[str] = []
+    conn.add_log_listener(lambda _conn, msg: notices.append(str(msg.message)))
+    await conn.execute(
+        "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+        " SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice;"
+        " SET client_min_messages = notice"
+    )
+    await call
+    await conn.execute("SET auto_explain.log_min_duration = -1")
+    return "\n".join(notices)
+
+
+@asynccontextmanager
+async def migrated_pg_database(prefix: str) -> AsyncIterator[str]:
+    """``new_pg_database`` brought to the newest revision: its tables are empty, so
+    the plans a test makes there first are made for small tables."""
+    async with new_pg_database(prefix) as url:
+        await upgrade(url)
+        yield url
