@@ -40,7 +40,7 @@ from rtportal.access import membership
 from rtportal.app import create_app
 from rtportal.db import Database, migrate
 from rtportal.db.models import Matter
-from rtportal.demo import add_member, create_contact, create_firm, create_matter
+from rtportal.demo import add_member, create_contact, create_firm, create_matter, create_staff
 from rtportal.events.groupcommit import GroupCommit
 from rtportal.events.send import Send
 from rtportal.principal import Principal
@@ -81,8 +81,12 @@ async def _seed(url: str, refs: list[str]) -> list[tuple[Principal, Matter]]:
     try:
         async with db.write() as session:
             firm = await create_firm(session, "Send Cost")
+            # The matters' reviewer: a client's message queues a review row (``full``).
+            staff = await create_staff(session, firm, email="rev@x.test", display_name="Rev")
             for ref in refs:
-                matter = await create_matter(session, firm, title="send cost", reference=ref)
+                matter = await create_matter(
+                    session, firm, title="send cost", reference=ref, responsible=staff
+                )
                 clients = []
                 for k in range(10):  # the rooms benchmark's matters: ten clients each
                     name = f"Client {ref} {k}"
