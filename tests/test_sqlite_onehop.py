@@ -1,0 +1,101 @@
+"""SQLite's one-hop adapter (``rtportal.db.sqlite_onehop``) keeps SQLAlchemy's
+transactions: whatever runs a session's first statement, it runs inside the
+transaction the engine's ``begin`` sends (``BEGIN IMMEDIATE`` for writers), and
+a rollback undoes it. Real SQLite files; another connection looks at the lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from rtportal.db import Database
+from tests.support.sqlitelock import sqlite_write_locked
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'onehop.db'}")
+    async with db.write() as session:
+        await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+    yield db
+    await db.close()
+
+
+async def _values(db: Database) -> list[str]:
+    async with db.read() as session:
+        return list((await session.execute(text("SELECT v FROM t ORDER BY id"))).scalars())
+
+
+async def test_a_streamed_first_statement_runs_in_the_write_transaction(
+    sqlite_db: Database,
+) -> None:
+    """``session.stream`` (a server-side cursor, ``stream_results``) as a write
+    session's first statement: the write lock is taken before it reads, and what
+    it wrote is undone by the rollback (it ran in the transaction, not on its own)."""
+    db = sqlite_db
+    async with db.session() as session:
+        result = await session.stream(text("SELECT count(*) FROM t"))
+        assert [tuple(r) for r in await result.all()] == [(0,)]
+        assert sqlite_write_locked(db.url)  # BEGIN IMMEDIATE before the read
+        await session.rollback()
+    async with db.session() as session:
+        result = await session.stream(text("INSERT INTO t (v) VALUES ('streamed') RETURNING id"))
+        assert len(await result.all()) == 1
+        assert sqlite_write_locked(db.url)
+        await session.rollback()
+    assert await _values(db) == []
+    assert not sqlite_write_locked(db.url)
+    async with db.write() as session:  # and committed when committed
+        result = await session.stream(text("INSERT INTO t (v) VALUES ('kept') RETURNING id"))
+        await result.all()
+    assert await _values(db) == ["kept"]
+
+
+async def test_a_streamed_read_session_reads_one_snapshot(sqlite_db: Database) -> None:
+    """A read session's streamed first statement opens its snapshot: a write
+    committed after it is not seen by the session's next statement."""
+    db = sqlite_db
+    async with db.read() as session:
+        result = await session.stream(text("SELECT count(*) FROM t"))
+        assert [tuple(r) for r in await result.all()] == [(0,)]
+        other = sqlite3.connect(db.url.split("///", 1)[1])
+        try:
+            other.execute("INSERT INTO t (v) VALUES ('later')")
+            other.commit()
+        finally:
+            other.close()
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 0
+    assert await _values(db) == ["later"]
+
+
+async def test_a_statement_after_a_failed_begin_is_in_a_transaction(
+    sqlite_db: Database,
+) -> None:
+    """The transaction's ``BEGIN IMMEDIATE`` fails (another process holds the write
+    lock): a caller that goes on in the same transaction once the lock is free does
+    not write outside it; its rollback undoes what it wrote."""
+    db = sqlite_db
+    path = db.url.split("///", 1)[1]
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("PRAGMA busy_timeout=0")  # fail at once, not in 10 s
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(OperationalError, match="locked"):
+                await conn.execute(text("INSERT INTO t (v) VALUES ('first')"))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await conn.execute(text("INSERT INTO t (v) VALUES ('second')"))
+        assert sqlite_write_locked(db.url)
+        await conn.rollback()
+        await driver.execute("PRAGMA busy_timeout=10000")
+    assert await _values(db) == []
+    assert not sqlite_write_locked(db.url)
