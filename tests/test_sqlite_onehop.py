@@ -5,6 +5,7 @@ a rollback undoes it. Real SQLite files; another connection looks at the lock.""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -99,3 +100,65 @@ async def test_a_statement_after_a_failed_begin_is_in_a_transaction(
         await driver.execute("PRAGMA busy_timeout=10000")
     assert await _values(db) == []
     assert not sqlite_write_locked(db.url)
+
+
+async def _lock_freed(db: Database) -> bool:
+    """Is SQLite's write lock free within 5 s? A connection terminated by a
+    cancellation closes on its own thread, after the statement it was running.
+    (A probe that does not wait can also meet a moment's ``SQLITE_BUSY`` of WAL
+    bookkeeping: one free probe answers.)"""
+    for _ in range(500):
+        if not sqlite_write_locked(db.url):
+            return True
+        await asyncio.sleep(0.01)  # reason: polling SQLite's lock, bounded
+    return False
+
+
+@pytest.mark.parametrize("cancels", [1, 2])
+async def test_a_write_cancelled_anywhere_leaves_all_or_nothing_and_clean_connections(
+    tmp_path: Path, cancels: int
+) -> None:
+    """A write session cancelled at each of its awaits in turn (its statements,
+    the deferred BEGIN, the commit, the pool's return), once or twice: each time
+    both rows or none are written, the write lock is free and no pooled
+    connection is left inside a transaction."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cancel.db'}", pool_size=2, max_overflow=0)
+    try:
+        async with db.write() as session:
+            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+
+        async def write() -> None:
+            async with db.write() as session:
+                await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
+                await session.execute(text("INSERT INTO t (v) VALUES ('b')"))
+
+        outcomes: list[str] = []
+        steps = 0
+        while outcomes[-3:] != ["written"] * 3:  # until it finishes before the cancel
+            assert steps < 1000, outcomes
+            before = len(await _values(db))
+            task = asyncio.get_running_loop().create_task(write())
+            for _ in range(steps):
+                await asyncio.sleep(0)  # reason: the cancellation lands after `steps` turns
+            for _ in range(cancels):
+                task.cancel()
+                await asyncio.sleep(0)  # reason: the second lands in the first's clean-up
+            try:
+                await task
+                outcomes.append("written")
+            except asyncio.CancelledError:
+                outcomes.append("cancelled")
+            assert await _lock_freed(db), steps
+            assert len(await _values(db)) - before in (0, 2), steps
+            conns = [await db.engine.connect() for _ in range(2)]
+            try:
+                for conn in conns:
+                    driver = (await conn.get_raw_connection()).driver_connection
+                    assert driver is not None and not driver.in_transaction, steps
+            finally:
+                for conn in conns:
+                    await conn.close()
+            steps += 1
+        assert "cancelled" in outcomes
+    finally:
+        await db.close()
