@@ -209,8 +209,10 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         ``BEGIN`` itself failed: the database locked past the busy timeout), it is
         sent again with the next statement. SQLAlchemy's transaction stays open
         after the error; a caller going on in it must not write outside one."""
-        raw = self._connection._connection  # the call has ended: the thread is idle
-        if begin is not None and raw is not None and not raw.in_transaction:
+        conn = self._connection
+        raw = conn._connection  # the call has ended: the thread is idle
+        # Not when stopped: a close may be queued to the thread (it is dead anyway).
+        if begin is not None and conn._running and raw is not None and not raw.in_transaction:
             self._begin = begin
 
     def rollback(self) -> None:
