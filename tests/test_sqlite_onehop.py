@@ -162,3 +162,28 @@ async def test_a_write_cancelled_anywhere_leaves_all_or_nothing_and_clean_connec
         assert "cancelled" in outcomes
     finally:
         await db.close()
+
+
+async def test_counts_and_ids_are_sqlites(sqlite_db: Database) -> None:
+    """``rowcount`` (the single-use claims: sessions, recovery codes, invites test
+    it is 1), ``lastrowid`` and ``RETURNING`` rows, as the statement ran them."""
+    db = sqlite_db
+    async with db.write() as session:
+        first = await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        assert first.lastrowid == 1  # type: ignore[attr-defined]
+        await session.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}])
+        claims = [
+            ("UPDATE t SET v = 'x' WHERE v = 'none'", 0),
+            ("UPDATE t SET v = 'a1' WHERE v = 'a'", 1),
+            ("UPDATE t SET v = v || '!' WHERE v IN ('b', 'c')", 2),
+            ("DELETE FROM t WHERE v = 'c!'", 1),
+        ]
+        for statement, count in claims:
+            assert (await session.execute(text(statement))).rowcount == count, statement  # type: ignore[attr-defined]
+        many = await session.execute(
+            text("UPDATE t SET v = v || '?' WHERE id = :i"), [{"i": 1}, {"i": 2}, {"i": 9}]
+        )
+        assert many.rowcount == 2  # type: ignore[attr-defined]
+        returned = await session.execute(text("UPDATE t SET v = v || 'r' RETURNING id"))
+        assert sorted(returned.scalars()) == [1, 2]
+    assert await _values(db) == ["a1?r", "b!?r"]
