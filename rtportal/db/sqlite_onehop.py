@@ -9,6 +9,9 @@ query. Here a statement runs in one call (cursor, execute, fetch, close on
 the thread), and a transaction's ``BEGIN`` is sent with its first statement
 (``defer_begin``): that read session is two round trips (the statement, the
 rollback that ends it). A transaction that ran nothing sends nothing.
+A server-side cursor (``stream_results``: ``session.stream``, ``yield_per``)
+stays SQLAlchemy's, which fetches rows as they are read, and sends the deferred
+``BEGIN`` first (``OneHopStreamCursor``).
 
 Used by every SQLite engine of ``rtportal.db`` (``make_engine`` passes
 ``module=dbapi()``); the URL and the dialect stay SQLAlchemy's
@@ -29,11 +32,12 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
+    AsyncAdapt_aiosqlite_ss_cursor,
 )
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["OneHopConnection", "begin_now", "dbapi", "defer_begin"]
+__all__ = ["OneHopConnection", "OneHopStreamCursor", "begin_now", "dbapi", "defer_begin"]
 
 # description, rows, rowcount, lastrowid, in a transaction after it
 _Ran = tuple[Any, list[Any], int, int | None, bool]
@@ -122,9 +126,13 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         async with adapt._execute_mutex:
             begin, adapt._begin = adapt._begin, None
             adapt._in_transaction = True  # until the statement says (it may fail)
-            ran: _Ran = await self._connection._execute(
-                _run, self._connection, begin, operation, parameters, many
-            )
+            try:
+                ran: _Ran = await self._connection._execute(
+                    _run, self._connection, begin, operation, parameters, many
+                )
+            except Exception:
+                adapt._begin_failed(begin)
+                raise
         self._description, rows, self._rowcount, self._lastrowid, in_transaction = ran
         adapt._in_transaction = in_transaction
         self._rows = collections.deque(rows)
@@ -138,6 +146,29 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         return rows
 
 
+class OneHopStreamCursor(AsyncAdapt_aiosqlite_ss_cursor):
+    """SQLAlchemy's server-side cursor (``stream_results``: ``session.stream``,
+    ``yield_per``), its rows fetched as they are read, after the deferred
+    ``BEGIN``: without it the statement would run before the transaction
+    (autocommitted, outside the write lock, not undone by a rollback)."""
+
+    __slots__ = ()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        adapt = self._adapt_connection
+        assert isinstance(adapt, OneHopConnection)
+        await adapt.begin_now()
+        adapt._in_transaction = True  # what it ran is not looked at: assume open
+        return await super()._execute_async(operation, parameters)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        adapt = self._adapt_connection
+        assert isinstance(adapt, OneHopConnection)
+        await adapt.begin_now()
+        adapt._in_transaction = True
+        return await super()._executemany_async(operation, seq_of_parameters)
+
+
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     """aiosqlite's adapted connection with ``OneHopCursor`` and a deferred ``BEGIN``.
 
@@ -149,6 +180,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("_begin", "_in_transaction")
 
     _cursor_cls = OneHopCursor
+    _ss_cursor_cls = OneHopStreamCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:  # an aiosqlite.Connection
         super().__init__(dbapi, connection)
@@ -166,7 +198,22 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         if begin is not None:
             self._in_transaction = True
             raw = self._connection._conn
-            await self._connection._execute(raw.execute, begin)
+            try:
+                await self._connection._execute(raw.execute, begin)
+            except Exception:
+                self._begin_failed(begin)
+                raise
+
+    def _begin_failed(self, begin: str | None) -> None:
+        """After a call that sent ``begin`` failed: if no transaction is open (the
+        ``BEGIN`` itself failed: the database locked past the busy timeout), it is
+        sent again with the next statement. SQLAlchemy's transaction stays open
+        after the error; a caller going on in it must not write outside one."""
+        conn = self._connection
+        raw = conn._connection  # the call has ended: the thread is idle
+        # Not when stopped: a close may be queued to the thread (it is dead anyway).
+        if begin is not None and conn._running and raw is not None and not raw.in_transaction:
+            self._begin = begin
 
     def rollback(self) -> None:
         self._begin = None  # a deferred BEGIN never sent: nothing to end

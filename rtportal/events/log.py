@@ -161,7 +161,7 @@ async def append_batch(
     results, checked = _check(items, settings)
     if checked:
         unique, repeats = _unique(checked)
-        conn = await session.connection()  # SQLite: BEGIN IMMEDIATE has run
+        conn = await session.connection()  # SQLite: BEGIN IMMEDIATE is sent by driver_of
         at = utcnow()
         pg = conn.dialect.name == "postgresql"
         try:

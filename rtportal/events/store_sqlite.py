@@ -3,7 +3,8 @@
 The plan (``_plan``) yields each statement and is sent its rows back; it
 runs two ways: on the session's aiosqlite connection (``write``, in the
 caller's transaction) and on the writer thread's sqlite3 connection
-(``commit``, ``rtportal.db.sqlite_writer``). ``session.connection()`` or
+(``commit``, ``rtportal.db.sqlite_writer``). ``driver_of`` (which sends
+the session's deferred BEGIN IMMEDIATE, ``rtportal.db.sqlite_onehop``) or
 the writer has run BEGIN IMMEDIATE: the transaction holds the database
 write lock, nothing to lock row by row. SQLite 3.35+ (RETURNING).
 """

@@ -179,6 +179,17 @@ async def find_openers(
     read at once). Threads with no opener are absent."""
     dialect = session.get_bind().dialect.name
     out: dict[tuple[int, str], Found] = {}
+    if dialect == "sqlite" and any("\x00" in t for _, t in keys):
+        # SQLite's JSON functions end a string at ``\u0000``: through the JSON list,
+        # ``T1\x00x`` would be read as ``T1``, another thread. Such a name (any
+        # string is a send's ``thread`` until it is validated) is read as
+        # ``find_opener`` reads it, bound as itself.
+        expr = thread_expr(dialect)
+        for key in {k for k in keys if "\x00" in k[1]}:
+            row = (await session.execute(_first_item(expr, *key))).first()
+            if row is not None:
+                out[key] = _found(row, key[1])
+        keys = [k for k in keys if "\x00" not in k[1]]
     for start in range(0, len(keys), _OPENERS_PER_READ):
         chunk = keys[start : start + _OPENERS_PER_READ]
         if dialect == "postgresql":

@@ -136,6 +136,7 @@ class _Batch:
                 key
                 for key in keys
                 if not key[1].startswith(WELCOME_PREFIX)
+                and "\x00" not in key[1]  # refused (``_item_send``), never read
                 and key not in self.threads
                 and (cached is None or cached.get(*key) is None)
             }
@@ -237,6 +238,11 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
         )
     if not isinstance(thread, str):
         return send  # validate refuses it with its own message
+    if "\x00" in thread:
+        # SQLite's JSON functions end a string at U+0000: the thread index would
+        # file ``N1\x00`` under ``N1``, a thread this send was never checked
+        # against (PostgreSQL cannot store it). Not an id (docs/threads.md "Ids").
+        raise BadRequest("payload.thread: holds U+0000", field="payload.thread")
     if send.client_id is None:
         # A send without an id (an HTTP post that did not give one) is not
         # retry-safe, as it never was; its item still needs an id, which must

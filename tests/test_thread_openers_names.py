@@ -1,0 +1,85 @@
+"""``find_openers`` (a batch's unknown threads in one statement, the thread names as
+one parameter) agrees with ``find_opener`` (one statement per thread, the name bound
+as itself) for any thread name a send may carry: ``payload.thread`` is any string of
+up to 64 bytes, and the batch reads it before the send is validated."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtportal.db import Database
+from rtportal.events.batch import AppendItem
+from rtportal.events.log import commit_batch
+from rtportal.events.send import Send
+from rtportal.threads import found
+from rtportal.threads.found import find_openers
+from rtportal.threads.items import find_opener, prepare_sends
+from tests.conftest import FirmKit, MakeFirm
+
+# Names that mean something to JSON, to SQL or to arrays, and non-ASCII text.
+_NAMES = [
+    'q"uote',
+    "it's",
+    "back\\slash",
+    "{a,b}",
+    '["x",1]',
+    "' OR 1=1 --",
+    "ünïcode😀",
+    "a\u2028b",
+    "tab\there",
+    "T1",
+]
+
+
+async def _open(db: Database, kit: FirmKit, thread: str, client_id: str) -> None:
+    matter, staff = kit.matter, kit.staff
+    send = Send(matter.reference, "message", "portal", {"thread": thread}, b"x", client_id)
+    async with db.read() as session:
+        [made] = await prepare_sends(session, [(staff, matter, send)])
+    assert isinstance(made, Send)
+    [written] = await commit_batch(db, [AppendItem(matter, staff, made)], kit.settings)
+    assert not isinstance(written, Exception)
+
+
+async def test_openers_of_odd_names_agree_one_by_one(db: Database, make_firm: MakeFirm) -> None:
+    kit = await make_firm()
+    for i, name in enumerate(_NAMES):
+        await _open(db, kit, name, f"o{i}")
+    m = kit.matter.id
+    keys = [(m, n) for n in _NAMES] + [(m, n + "x") for n in _NAMES] + [(m, "T1")]
+    async with db.read() as session:
+        together = await find_openers(session, keys)
+        one_by_one = {k: await find_opener(session, *k) for k in keys}
+    assert together == {k: v for k, v in one_by_one.items() if v is not None}
+    assert set(together) == {(m, n) for n in _NAMES}
+
+
+async def test_a_name_with_nul_is_not_the_name_before_it(db: Database, make_firm: MakeFirm) -> None:
+    """SQLite's JSON functions end a string at ``\\u0000``: a thread named
+    ``T1\\x00x`` read through a JSON list would be ``T1``, another thread."""
+    if db.backend != "sqlite":
+        pytest.skip("PostgreSQL text holds no NUL")
+    kit = await make_firm()
+    await _open(db, kit, "T1", "o1")
+    m = kit.matter.id
+    keys = [(m, "T1\x00x"), (m, "other")]
+    async with db.read() as session:
+        together = await find_openers(session, keys)
+        alone = await find_opener(session, m, "T1\x00x")
+    assert alone is None
+    assert together == {}
+
+
+async def test_more_threads_than_one_read_takes(
+    db: Database, make_firm: MakeFirm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kit = await make_firm()
+    await _open(db, kit, "T1", "o1")
+    await _open(db, kit, "T2", "o2")
+    m = kit.matter.id
+    keys = [(m, f"none{i}") for i in range(300)] + [(m, "T2"), (m, "T1"), (m, "T1")]
+    async with db.read() as session:
+        together = await find_openers(session, keys)
+        want = {k: await find_opener(session, *k) for k in [(m, "T1"), (m, "T2")]}
+    assert found._OPENERS_PER_READ < len(keys)
+    assert together == want
