@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from rtportal.reviews.live import next_window
 from tests.conftest import MakeFirm
 from tests.support.recorder import Live, is_
 from tests.support.reviewworld import client_says
@@ -76,3 +77,11 @@ async def test_the_reviewers_count_goes_up_and_down_live(
             await live.close()
     for who in ("contact", "bot"):
         assert not any("reviews" in text for text in lives[who].texts), who
+
+
+def test_a_slow_count_push_widens_the_next_window() -> None:
+    """Pushes take at most a twentieth of the worker's time, however long the
+    counts take to read (a reviewer with hundreds of thousands open)."""
+    assert next_window(0.001) == 0.2  # the usual: a window of 0.2 s
+    assert next_window(0.045) == pytest.approx(0.9)  # 45 ms of counting: 0.9 s apart
+    assert next_window(0.5) == pytest.approx(10.0)
