@@ -26,7 +26,8 @@ Depth counts nested objects and arrays: ``{}`` is 1 deep, ``{"a": [1]}`` is 2.
   passes its limit (``Settings.event_payload_max``, the frame and body caps).
 
 Syntax is strict: ``NaN``, ``Infinity`` and numbers that overflow to
-infinity are refused (they are not JSON and cannot be encoded back). A
+infinity are refused (they are not JSON and cannot be encoded back), and so
+is a string holding U+0000 (no database here stores it). A
 payload is also refused when it holds a string with a lone UTF-16 surrogate
 (not UTF-8) or an integer outside -2^63 … 2^64−1 (orjson, which writes every
 server frame and broker message, cannot carry it).
@@ -93,12 +94,38 @@ def loads(text: str | bytes, what: str = "body") -> Any:
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        return _STRICT.decode(text)
+        value = _STRICT.decode(text)
     except ValueError:  # also UnicodeDecodeError
         raise BadRequest(f"{what} is not valid JSON") from None
     except RecursionError:
         # "[[[[..." deeper than the decoder's stack, so far deeper than allowed.
         raise BadRequest(f"{what}: nested deeper than {MAX_DOCUMENT_DEPTH} levels") from None
+    # Strict JSON spells U+0000 only as this escape: rare, then the value is walked.
+    if "\\u0000" in text and _holds_nul(value):
+        raise BadRequest(f"{what}: a string holds U+0000 (NUL)")
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    """Does a key or string anywhere in ``value`` hold U+0000? Level by level.
+
+    Why refused: PostgreSQL's text and jsonb cannot hold it (a server error
+    wherever such a string reached a statement) and SQLite's JSON functions end
+    a string there (a thread name ``N1\\x00`` read as ``N1``)."""
+    level: list[Any] = [value]
+    while level:
+        nested: list[Any] = []
+        for item in level:
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return True
+            elif isinstance(item, dict):
+                nested.extend(item.keys())
+                nested.extend(item.values())
+            elif isinstance(item, list):
+                nested.extend(item)
+        level = nested
+    return False
 
 
 def too_deep(value: Any, limit: int) -> bool:
