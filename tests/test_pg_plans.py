@@ -31,6 +31,7 @@ from rtportal.db.migrations import revision_module
 from rtportal.db.models import Event, Matter
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.events import log as stream
+from rtportal.events import store_pg
 from rtportal.principal import Principal
 from rtportal.threads.feed import FeedQuery, read_feed
 from rtportal.threads.sql import ITEM_KINDS, thread_expr
@@ -210,6 +211,54 @@ async def test_the_append_functions_read_matters_by_key_after_it_grew(
         assert all("pk_matters" in p for p in reading), plans
     else:
         assert "Seq Scan on matters" in plans, plans
+
+
+# ``store_pg.WRITE``'s ``old`` as it was: a plain join of the items and ``events``.
+_LATERAL = (
+    "CROSS JOIN LATERAL (SELECT x.seq, x.kind, x.audience, x.actor_name, x.payload, x.blob,"
+    " x.created_at FROM events AS x WHERE x.matter_id = r.matter_id"
+    " AND x.actor_kind = r.actor_kind AND x.actor_id = r.actor_id"
+    " AND x.client_id = r.client_id LIMIT 1) AS e"
+)
+_JOINED = (
+    "JOIN events AS e ON e.matter_id = r.matter_id AND e.actor_kind = r.actor_kind"
+    " AND e.actor_id = r.actor_id AND e.client_id = r.client_id"
+)
+
+
+async def _write(conn: Any, statement: str, matter_id: int, staff_id: int) -> None:
+    """``store_pg.write``'s two statements (a batch of three) in a transaction."""
+    async with conn.transaction():
+        await conn.fetch(store_pg.LOCK, [matter_id])
+        await conn.fetch(statement, *_columns([matter_id] * 3, staff_id))
+
+
+@pytest.mark.parametrize("spelling", ["lateral", "join"])
+async def test_the_transactions_batch_statement_probes_the_key_after_events_grew(
+    fresh_url: str, spelling: str
+) -> None:
+    """``store_pg.WRITE`` (a batch in a caller's transaction) stays prepared on its
+    connection: after five custom plans PostgreSQL keeps a generic one, made here on
+    ~no events. Once ``events`` holds 20,000 rows its ``old`` still probes the key's
+    index; the plain join it was (the control) hash-joins a scan of the table."""
+    one, two, staff = await _seed(fresh_url)
+    text = " ".join(store_pg.WRITE.split())
+    assert text.count(_LATERAL) == 1
+    statement = text if spelling == "lateral" else text.replace(_LATERAL, _JOINED)
+    conn = await asyncpg.connect(fresh_url.replace("+asyncpg", ""))
+    try:
+        for _ in range(8):  # PostgreSQL's plan cache: generic from the sixth run
+            await _write(conn, statement, one, staff)
+        await _grow_events(fresh_url, two, staff, 20_000)
+        plans = await nested_plans(conn, _write(conn, statement, one, staff))
+    finally:
+        await conn.close()
+    batch = next(part for part in plans.split("duration:") if "WITH r AS" in part)
+    if spelling == "lateral":
+        assert "Seq Scan on events" not in batch, batch
+        assert "uq_events_matter_id_actor_kind_actor_id_client_id" in batch, batch
+    else:
+        assert "Seq Scan on events" in batch, batch
 
 
 # --- the staff feed and history pages (docs/threads.md, docs/benchmarks.md) ---------------
