@@ -84,3 +84,26 @@ async def test_a_path_or_query_with_nul_is_not_a_server_error(
     kit = await make_firm()
     r = await http.get(path.format(ref=kit.ref), headers=kit.auth("staff"))
     assert r.status_code in (400, 404), r.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/contacts?q=%00",  # was a server error on PostgreSQL: q went to a LIKE
+        "/api/v1/contacts?q=Cle%00o&limit=5",
+        "/api/v1/feed?tag=t%00",
+        "/api/v1/matters/{ref}/threads/T%00/items",
+    ],
+)
+async def test_a_url_holding_nul_is_a_bad_request(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm, path: str
+) -> None:
+    """Every endpoint refuses a path or query string holding U+0000 before it runs
+    (``http.errors.refuse_nul``): no parameter carries it to a statement."""
+    kit = await make_firm()
+    r = await http.get(path.format(ref=kit.ref), headers=kit.auth("staff"))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "bad_request", r.text
+    assert "U+0000" in r.json()["error"]["message"], r.text
+    found = await http.get("/api/v1/contacts?q=%2500", headers=kit.auth("staff"))
+    assert found.status_code == 200, found.text  # the text "%00" is not U+0000

@@ -27,9 +27,11 @@ from sqlalchemy import select
 
 from rtportal.db import Database
 from rtportal.db import engine as db_module
+from rtportal.db.migrations import revision_module
 from rtportal.db.models import Event, Matter
 from rtportal.demo import create_firm, create_matter, create_staff
 from rtportal.events import log as stream
+from rtportal.events import store_pg
 from rtportal.principal import Principal
 from rtportal.threads.feed import FeedQuery, read_feed
 from rtportal.threads.sql import ITEM_KINDS, thread_expr
@@ -62,23 +64,28 @@ async def _seed(url: str) -> tuple[int, int, int]:
         await database.close()
 
 
-async def _append(conn: Any, matter_id: int, staff_id: int, n: int = 3) -> None:
-    """A batch of ``n`` new events (several rows: the function's batch statement)."""
+def _columns(matters: list[int], staff_id: int) -> list[Any]:
+    """The append functions' parameters for a new send of the staff member in each of
+    ``matters`` (the arrays, then the time)."""
+    n = len(matters)
     ids = [secrets.token_hex(8) for _ in range(n)]
-    await conn.fetch(
-        _APPEND,
+    actor = [["staff"] * n, [staff_id] * n, ["Pat Plans"] * n]
+    return [
         list(range(n)),
-        [matter_id] * n,
+        matters,
         ["message"] * n,
         ["portal"] * n,
-        ["staff"] * n,
-        [staff_id] * n,
-        ["Pat Plans"] * n,
+        *actor,
         ["{}"] * n,
         [None] * n,
         ids,
         datetime.now(UTC),
-    )
+    ]
+
+
+async def _append(conn: Any, matter_id: int, staff_id: int, n: int = 3) -> None:
+    """A batch of ``n`` new events (several rows: the function's batch statement)."""
+    await conn.fetch(_APPEND, *_columns([matter_id] * n, staff_id))
 
 
 async def _plans_of_next_append(conn: Any, matter_id: int, staff_id: int) -> str:
@@ -140,6 +147,9 @@ async def test_pooled_connection_replans_after_replan_seconds(
     database = Database(fresh_url, pool_size=1, max_overflow=0)
     try:
         async with database.autocommit() as conn:
+            # The mechanism, for plans that may scan: the function as 0021 left it
+            # (0022's setting keeps its own plans off scans, see below).
+            await _reset_no_seqscan(conn)
             await _append(conn, one, staff)  # plans made on 2 matters: a scan of the table
         await _grow_matters(fresh_url, 20_000)
         async with database.autocommit() as conn:  # the same pooled connection
@@ -152,6 +162,103 @@ async def test_pooled_connection_replans_after_replan_seconds(
         assert "Seq Scan on matters" not in lock, lock
     else:
         assert "Seq Scan on matters" in lock, lock
+
+
+async def _reset_no_seqscan(conn: Any) -> None:
+    """Migration 0022's downgrade: the append functions without ``enable_seqscan = off``."""
+    for function in revision_module("0022_append_no_seqscan.py").FUNCTIONS:
+        await conn.execute(f"ALTER FUNCTION {function} RESET enable_seqscan")
+
+
+async def _guarded(conn: Any, matters: list[int], staff_id: int) -> None:
+    """A guarded batch over ``matters`` (fresh: ``rtp_append_guarded``, ``rtp_append_fresh``)."""
+    versions = await conn.fetch(
+        "SELECT id, access_version FROM matters WHERE id = ANY($1::int[])", matters
+    )
+    await conn.fetch(
+        "SELECT * FROM rtp_append_guarded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+        " true, $12, $13)",
+        *_columns(matters, staff_id),
+        [row[0] for row in versions],
+        [row[1] for row in versions],
+    )
+
+
+@pytest.mark.parametrize("revision", ["0022", "0021"])
+async def test_the_append_functions_read_matters_by_key_after_it_grew(
+    fresh_url: str, revision: str
+) -> None:
+    """Plans made on two matters, run once there are 20,000 (no re-plan, no ANALYZE):
+    the row lock, ``heads``' UPDATE and the guard's version check each probe
+    ``pk_matters`` (0022); before it (the control) they scanned the table."""
+    one, two, staff = await _seed(fresh_url)
+    conn = await asyncpg.connect(fresh_url.replace("+asyncpg", ""))
+    try:
+        if revision == "0021":
+            await _reset_no_seqscan(conn)
+        await _guarded(conn, [one, two], staff)  # planned on 2 matters
+        await _grow_matters(fresh_url, 20_000)
+        plans = await nested_plans(conn, _guarded(conn, [one, two], staff))
+    finally:
+        await conn.close()
+    parts = plans.split("duration:")
+    reading = [p for p in parts if re.search(r"(FROM|UPDATE) matters", p)]
+    assert any("FOR UPDATE" in p for p in reading), plans  # the lock
+    assert any("access_version <>" in p for p in reading), plans  # the guard's check
+    assert any("UPDATE matters AS m" in p for p in reading), plans  # heads
+    if revision == "0022":
+        assert "Seq Scan on matters" not in plans, plans
+        assert all("pk_matters" in p for p in reading), plans
+    else:
+        assert "Seq Scan on matters" in plans, plans
+
+
+# ``store_pg.WRITE``'s ``old`` as it was: a plain join of the items and ``events``.
+_LATERAL = (
+    "CROSS JOIN LATERAL (SELECT x.seq, x.kind, x.audience, x.actor_name, x.payload, x.blob,"
+    " x.created_at FROM events AS x WHERE x.matter_id = r.matter_id"
+    " AND x.actor_kind = r.actor_kind AND x.actor_id = r.actor_id"
+    " AND x.client_id = r.client_id LIMIT 1) AS e"
+)
+_JOINED = (
+    "JOIN events AS e ON e.matter_id = r.matter_id AND e.actor_kind = r.actor_kind"
+    " AND e.actor_id = r.actor_id AND e.client_id = r.client_id"
+)
+
+
+async def _write(conn: Any, statement: str, matter_id: int, staff_id: int) -> None:
+    """``store_pg.write``'s two statements (a batch of three) in a transaction."""
+    async with conn.transaction():
+        await conn.fetch(store_pg.LOCK, [matter_id])
+        await conn.fetch(statement, *_columns([matter_id] * 3, staff_id))
+
+
+@pytest.mark.parametrize("spelling", ["lateral", "join"])
+async def test_the_transactions_batch_statement_probes_the_key_after_events_grew(
+    fresh_url: str, spelling: str
+) -> None:
+    """``store_pg.WRITE`` (a batch in a caller's transaction) stays prepared on its
+    connection: after five custom plans PostgreSQL keeps a generic one, made here on
+    ~no events. Once ``events`` holds 20,000 rows its ``old`` still probes the key's
+    index; the plain join it was (the control) hash-joins a scan of the table."""
+    one, two, staff = await _seed(fresh_url)
+    text = " ".join(store_pg.WRITE.split())
+    assert text.count(_LATERAL) == 1
+    statement = text if spelling == "lateral" else text.replace(_LATERAL, _JOINED)
+    conn = await asyncpg.connect(fresh_url.replace("+asyncpg", ""))
+    try:
+        for _ in range(8):  # PostgreSQL's plan cache: generic from the sixth run
+            await _write(conn, statement, one, staff)
+        await _grow_events(fresh_url, two, staff, 20_000)
+        plans = await nested_plans(conn, _write(conn, statement, one, staff))
+    finally:
+        await conn.close()
+    batch = next(part for part in plans.split("duration:") if "WITH r AS" in part)
+    if spelling == "lateral":
+        assert "Seq Scan on events" not in batch, batch
+        assert "uq_events_matter_id_actor_kind_actor_id_client_id" in batch, batch
+    else:
+        assert "Seq Scan on events" in batch, batch
 
 
 # --- the staff feed and history pages (docs/threads.md, docs/benchmarks.md) ---------------

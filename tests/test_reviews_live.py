@@ -3,10 +3,15 @@ reviewer's connections when their counts change, never to a client, a bot or any
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 
-from rtportal.reviews.live import next_window
+from rtportal.realtime.message import Ephemeral
+from rtportal.reviews.live import ReviewCounts, next_window
+from rtportal.reviews.rows import Queued
 from tests.conftest import MakeFirm
 from tests.support.recorder import Live, is_
 from tests.support.reviewworld import client_says
@@ -84,4 +89,33 @@ def test_a_slow_count_push_widens_the_next_window() -> None:
     counts take to read (a reviewer with hundreds of thousands open)."""
     assert next_window(0.001) == 0.2  # the usual: a window of 0.2 s
     assert next_window(0.045) == pytest.approx(0.9)  # 45 ms of counting: 0.9 s apart
-    assert next_window(0.5) == pytest.approx(10.0)
+    assert next_window(0.2) == pytest.approx(4.0)
+
+
+def test_the_window_has_a_ceiling() -> None:
+    """A push that waited (a 30 s pool timeout, a stalled broker) does not hold every
+    later count back for 20 times as long: 5 s at most."""
+    assert next_window(30.0) == 5.0
+    assert next_window(0.25) == 5.0
+
+
+async def test_idle_pushes_at_once_after_a_slow_push(make_firm: MakeFirm) -> None:
+    """Shutdown (``idle``) does not wait out a long window: what is marked is pushed
+    now. The first push is slow (its publisher takes 0.3 s: a 5 s window next) and
+    another change comes while it runs."""
+    kit = await make_firm()
+    sent: list[Ephemeral] = []
+    counts: ReviewCounts
+
+    async def slow_publish(msg: Ephemeral) -> None:
+        await asyncio.sleep(0.3)  # reason: a slow broker (the push's cost)
+        if not sent:
+            counts.touch(Queued(kit.admin.id, kit.matter.id))  # during the push
+        sent.append(msg)
+
+    counts = ReviewCounts(kit.db, slow_publish)
+    counts.touch(Queued(kit.staff.id, kit.matter.id))
+    started = time.perf_counter()
+    await counts.idle()
+    assert time.perf_counter() - started < 2.5  # not a 6 s (or 5 s) window
+    assert [m.user for m in sent] == [("staff", kit.staff.id), ("staff", kit.admin.id)]

@@ -35,7 +35,12 @@ Also = tuple[str, list[tuple[Any, ...]]]
 LOCK = "SELECT id FROM matters WHERE id = ANY($1::INTEGER[]) ORDER BY id FOR UPDATE"
 # After the locks, one statement does the rest (its snapshot is taken once
 # the locks are held, so it sees whatever a writer that held them committed):
-# ``old`` finds the stored events among the items' idempotency keys; the
+# ``old`` finds the stored events among the items' idempotency keys (one probe
+# of the key's index per item, a LATERAL subquery with LIMIT 1 as migration
+# 0003's function: asyncpg keeps the statement prepared, and a generic plan
+# PostgreSQL made for a plain join while ``events`` was small hash-joined a
+# scan of the whole table once it was not, until the connection re-planned,
+# ``REPLAN_SECONDS``); the
 # other items (``fresh``) are numbered per matter (``k`` of ``n``, in item
 # order); ``heads`` adds ``n`` to each matter's ``last_seq``; the insert
 # gives item ``k`` the seq ``head - n + k``. Returned: the ``old`` rows and
@@ -47,9 +52,10 @@ WRITE = (
     " AS r(idx, matter_id, kind, audience, actor_kind, actor_id, actor_name, payload, blob,"
     " client_id)),"
     " old AS (SELECT r.idx, e.seq, e.kind, e.audience, e.actor_name, e.payload, e.blob,"
-    " e.created_at FROM r JOIN events AS e ON e.matter_id = r.matter_id"
-    " AND e.actor_kind = r.actor_kind AND e.actor_id = r.actor_id"
-    " AND e.client_id = r.client_id),"
+    " e.created_at FROM r CROSS JOIN LATERAL (SELECT x.seq, x.kind, x.audience,"
+    " x.actor_name, x.payload, x.blob, x.created_at FROM events AS x"
+    " WHERE x.matter_id = r.matter_id AND x.actor_kind = r.actor_kind"
+    " AND x.actor_id = r.actor_id AND x.client_id = r.client_id LIMIT 1) AS e),"
     " fresh AS (SELECT r.*, row_number() OVER (PARTITION BY r.matter_id ORDER BY r.idx) AS k,"
     " count(*) OVER (PARTITION BY r.matter_id) AS n FROM r"
     " WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.idx = r.idx)),"

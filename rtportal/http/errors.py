@@ -1,6 +1,7 @@
 """The HTTP error boundary: every failure of an endpoint becomes the JSON error shape.
 
-``json_endpoint`` wraps each endpoint: an ``RtPortalError`` becomes
+``json_endpoint`` wraps each endpoint: a path or query string holding U+0000
+is refused (``refuse_nul``); an ``RtPortalError`` becomes
 ``{"error": {"code", "message"}}`` with its HTTP status; anything else is a
 bug and becomes ``internal`` (500) without details (the traceback goes to
 the log only). Backend failures arrive here already mapped to
@@ -31,7 +32,7 @@ from rtportal.errors import (
 )
 from rtportal.http.requestid import request_id
 
-__all__ = ["Endpoint", "error_response", "exception_handlers", "json_endpoint"]
+__all__ = ["Endpoint", "error_response", "exception_handlers", "json_endpoint", "refuse_nul"]
 
 log = logging.getLogger("rtportal.http.routes")
 
@@ -50,11 +51,26 @@ def error_response(error: RtPortalError, status: int | None = None) -> JSONRespo
     )
 
 
+def refuse_nul(request: Request) -> None:
+    """``bad_request`` for a path or query string holding U+0000.
+
+    No text column (PostgreSQL's text cannot hold it) nor anything the server
+    names takes it, and a query parameter goes to statements as it is (the
+    directory's search was a server error on PostgreSQL): refused here, for
+    every endpoint, as ``jsonlimits.loads`` refuses it in bodies and frames.
+    In the raw query string it can only be the escape ``%00``; the path is
+    decoded already."""
+    query = request.scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query or "\x00" in request.scope["path"]:
+        raise BadRequest("the URL holds U+0000 (NUL)")
+
+
 def json_endpoint(fn: Endpoint) -> Endpoint:
     """Map every failure of ``fn`` to the JSON error shape; never leak internals."""
 
     async def wrapper(request: Request) -> Response:
         try:
+            refuse_nul(request)
             return await fn(request)
         except RtPortalError as exc:
             _log_refusal(request, exc)

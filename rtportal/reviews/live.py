@@ -9,7 +9,8 @@ its feed). Never stored: lost, the next change or ``GET
 /api/v1/reviews/count`` brings the counts back.
 
 Changes are coalesced per worker: ``touch`` marks a reviewer, and one task
-waits a window (0.2 s, longer after a slow push: ``next_window``), then
+waits a window (0.2 s, longer after a slow push, at most 5 s:
+``next_window``), then
 reads the counts of every marked reviewer together (``counts.counts_of``,
 in one read session with the reviewers of the messages queued) and
 publishes one frame each, so a stream
@@ -20,6 +21,7 @@ path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -53,17 +55,22 @@ _WINDOW_S = 0.2
 # (and of the database's) however large an inbox grows; the header's count
 # then moves less often, never wrongly.
 _COST_FACTOR = 20.0
+# ... but never longer than this: a push's duration also counts what is not
+# counting (a wait for a pooled connection, a stalled broker, a push that failed
+# after a timeout), and one such push must not hold every later count back for
+# 20 times as long (a 30 s pool timeout: ten minutes without a count).
+_MAX_WINDOW_S = 5.0
 
 
 def next_window(last_push_s: float) -> float:
     """How long the next window gathers changes, after a push that took ``last_push_s``."""
-    return max(_WINDOW_S, _COST_FACTOR * last_push_s)
+    return min(_MAX_WINDOW_S, max(_WINDOW_S, _COST_FACTOR * last_push_s))
 
 
 class ReviewCounts:
     """Per worker: pushes reviewers' counts after changes (``touch``), coalesced."""
 
-    __slots__ = ("_dirty", "_items", "_task", "db", "publish")
+    __slots__ = ("_dirty", "_hurry", "_items", "_task", "db", "publish")
 
     def __init__(self, db: Database, publish: PublishEphemeral | None) -> None:
         self.db = db
@@ -72,6 +79,8 @@ class ReviewCounts:
         # Messages just queued whose reviewer the statement chose: (matter_id, item).
         self._items: list[tuple[int, str]] = []
         self._task: asyncio.Task[None] | None = None
+        # Set by ``idle``: the window ends now (shutdown does not wait it out).
+        self._hurry = asyncio.Event()
 
     def touch(self, queued: Queued) -> None:
         """After a commit: ``queued.reviewer_id``'s counts changed on ``queued.matter_id``."""
@@ -100,15 +109,19 @@ class ReviewCounts:
             self._task = asyncio.get_running_loop().create_task(self._flush(), name="review-counts")
 
     async def idle(self) -> None:
-        """Wait until every marked change is pushed (tests; shutdown)."""
+        """Push every marked change now, and wait until it is pushed (tests; shutdown)."""
         while self._task is not None:
+            self._hurry.set()
             await asyncio.shield(self._task)
+        self._hurry.clear()
 
     async def _flush(self) -> None:
         try:
             window = _WINDOW_S
             while self._dirty or self._items:
-                await asyncio.sleep(window)  # reason: gather a window's changes
+                # reason: gather a window's changes (``idle`` ends it early)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), window)
                 started = time.perf_counter()
                 try:
                     await self._push()
