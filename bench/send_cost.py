@@ -7,7 +7,9 @@ time (a batch of one: the rooms benchmark's low rates) or ``--concurrency``
 senders at once, one matter each (batches of about that many: its high
 rates). The app
 is built by ``create_app`` and its lifespan runs (real wiring, real
-database), then ``--n`` sends by one contact go through
+database; each matter has ten clients and a responsible staff member, who
+reviews: every message queues a review, as in the rooms benchmark), then
+``--n`` sends by one contact go through
 ``GroupCommit.append``. Variants, alternated round by round on the same
 database, each a ``GroupCommit`` over the app's own database and hub with
 some of the app's parts:
