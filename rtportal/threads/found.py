@@ -131,11 +131,10 @@ _OPENERS_PER_READ = 256  # threads per statement of ``find_openers``
 
 # ``find_openers``' one statement per dialect: the wanted threads arrive as one
 # parameter (SQLite: a JSON list of [matter, thread]; PostgreSQL: two arrays),
-# so its text is the same for any number of them: compiled once, no cache key
-# to build from a statement that grows with the batch. (A UNION of one
-# subquery per thread cost 21 ms of CPU for 32 threads once cached, 134 ms the
-# first time per count: a group commit's batch of new threads stalled every
-# delivery behind it.) Each key's opener is its thread's first item by seq
+# so its text is the same for any number of them: compiled once, with a small
+# cache key (a statement that grows with the batch is compiled per size and
+# keyed per call, milliseconds the group commit's batch would wait on before
+# its write). Each key's opener is its thread's first item by seq
 # through ``ix_events_thread``: the subquery spells the index's expression and
 # predicate on the unaliased ``events`` (``threads.sql``).
 _OPENERS_SQL = {
@@ -179,17 +178,10 @@ async def find_openers(
     read at once). Threads with no opener are absent."""
     dialect = session.get_bind().dialect.name
     out: dict[tuple[int, str], Found] = {}
-    if dialect == "sqlite" and any("\x00" in t for _, t in keys):
-        # SQLite's JSON functions end a string at ``\u0000``: through the JSON list,
-        # ``T1\x00x`` would be read as ``T1``, another thread. Such a name (any
-        # string is a send's ``thread`` until it is validated) is read as
-        # ``find_opener`` reads it, bound as itself.
-        expr = thread_expr(dialect)
-        for key in {k for k in keys if "\x00" in k[1]}:
-            row = (await session.execute(_first_item(expr, *key))).first()
-            if row is not None:
-                out[key] = _found(row, key[1])
-        keys = [k for k in keys if "\x00" not in k[1]]
+    # A name holding U+0000 has no opener: no send stores one (client JSON refuses
+    # it, the thread rules too), and through SQLite's JSON functions ``T1\x00x``
+    # would read as ``T1``, another thread (PostgreSQL refuses it as a parameter).
+    keys = [k for k in keys if "\x00" not in k[1]]
     for start in range(0, len(keys), _OPENERS_PER_READ):
         chunk = keys[start : start + _OPENERS_PER_READ]
         if dialect == "postgresql":

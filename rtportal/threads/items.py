@@ -136,7 +136,6 @@ class _Batch:
                 key
                 for key in keys
                 if not key[1].startswith(WELCOME_PREFIX)
-                and "\x00" not in key[1]  # refused (``_item_send``), never read
                 and key not in self.threads
                 and (cached is None or cached.get(*key) is None)
             }
