@@ -24,6 +24,7 @@ from rtportal.reviews.acts import hand_over, reassign
 from rtportal.reviews.enqueue import enqueue
 from rtportal.reviews.rows import Queued
 from tests.conftest import FirmKit, MakeFirm
+from tests.support.pgdb import waiting_on_locks
 from tests.support.reviewworld import client_says, counts, inbox
 from tests.test_reviews_writepath import _also, _item, _refs
 
@@ -80,25 +81,12 @@ async def test_a_batch_its_guard_refuses_queues_nothing(make_firm: MakeFirm) -> 
     assert [r[0] for r in await _refs(kit)] == [f"c{kit.contact.id}.g{i}" for i in (1, 2)]
 
 
-async def _waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
-    """Until ``n`` other backends of this database wait for a lock (polled: what is
-    awaited happens in the server, which says so only when asked)."""
-    async with asyncio.timeout(30):
-        while True:
-            waiting = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            if waiting >= n:
-                return
-
-
 async def _blocked_or_done(kit: FirmKit, task: asyncio.Task[Any]) -> None:
     """Until ``task`` is done or another backend waits for a lock (``task``'s, for
     one the caller's open transaction holds)."""
     watcher = await asyncpg.connect(kit.settings.database_url.replace("+asyncpg", ""))
     try:
-        waiting = asyncio.create_task(_waiting_on_locks(watcher, 1))
+        waiting = asyncio.create_task(waiting_on_locks(watcher, 1))
         await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
     finally:
@@ -125,7 +113,7 @@ async def test_two_workers_batches_on_one_matter_do_not_deadlock(make_firm: Make
         await holder.execute("SELECT 1 FROM staff_users WHERE id = $1 FOR UPDATE", kit.staff.id)
         first = asyncio.create_task(commit_batch(kit.db, one, kit.settings, also_one))
         second = asyncio.create_task(commit_batch(kit.db, two, kit.settings, also_two))
-        await _waiting_on_locks(watcher, 2)
+        await waiting_on_locks(watcher, 2)
         await tx.commit()
         results = await asyncio.gather(first, second, return_exceptions=True)
     finally:

@@ -2,7 +2,9 @@
 
 Every send of a worker, websocket or HTTP, goes through one ``GroupCommit``
 (created by the app's lifespan, ``app.state.committer``): the sends that
-arrive while a commit is in flight share the next transaction
+arrive while a commit is in flight share the next transaction, written
+while the one before it is still in the database's hands when their
+matters differ
 (``log.commit_batch``: on PostgreSQL one round trip, a statement that is
 its own transaction; on SQLite a handful of statements in one write
 transaction), then their events are published once, in order, after the
@@ -15,7 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +36,18 @@ from rtportal.events.commitparts import (
 from rtportal.events.companion import Also, Companion, Row
 from rtportal.events.event import StoredEvent
 from rtportal.events.guards import GuardMoved, Guards
+from rtportal.events.lanes import (
+    LANES,
+    Done,
+    Failed,
+    Lane,
+    Outcomes,
+    Request,
+    answer,
+    set_underway,
+    settle,
+    take,
+)
 from rtportal.events.log import commit_batch
 from rtportal.events.send import Send
 from rtportal.events.unit import Publish
@@ -52,32 +66,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("rtportal.commit")
-
-_BATCH_MAX = 128  # sends per group-commit transaction
-# One batch in flight per worker, on both backends: the batches of one
-# worker would lock the same hot ``matters`` rows and queue on each other,
-# commit out of order (the hub would see gaps and read the database to fill
-# them) and wait for the same WAL flush anyway. One lane's batches grow with
-# the load instead (up to _BATCH_MAX): a commit costs mostly per batch. One
-# lane is also what keeps a connection's sends in order while several are in
-# flight (the websocket does not wait for an ack before the next send):
-# sends are taken first in, first out and batches are committed one after
-# the other, by one drain task (GroupCommit._drainer).
-
-
-@dataclass(slots=True)
-class _Request:
-    principal: Principal
-    send: Send
-    matter: Matter | None  # from the connection's access cache; None: check it here
-    result: asyncio.Future[Outcome] | None  # append(): awaited
-    on_done: OnDone | None  # submit(): called
-
-
-_Done = tuple[_Request, StoredEvent, bool, Matter]
-_Failed = tuple[_Request, BaseException]
-# A written batch: (committed, refused, the companion's rows of the events created).
-_Outcomes = tuple[list[_Done], list[_Failed], list[Row]]
 
 
 class _BatchFailed(Exception):
@@ -101,19 +89,21 @@ class GroupCommit:
     retried one transaction each, so one bad request cannot fail the others.
     The write locks the batch's matter rows in ascending id order
     (PostgreSQL), so two workers' batches cannot deadlock; sends of one
-    matter get seqs in queue order, and the queue is first in, first out
-    with one batch committed at a time, so a connection's sends keep their
-    order however many it has in here.
+    matter get seqs in queue order, and one principal's sends are answered in
+    queue order (those to one matter also written in it), so a connection's
+    sends keep their order however many it has in here.
 
-    One batch is committed at a time per worker (why not more: see the
-    comment above ``_BATCH_MAX``); the sends that arrive meanwhile form the
-    next batch, so batches grow with the load.
+    Up to two batches are written at once per worker, on matters the other
+    does not hold, and published in the order they were taken (why two, and
+    not more: the comment above ``lanes.LANES``); the sends that arrive meanwhile
+    form the next batch, so batches grow with the load.
 
     ``publish`` gets each batch's new events after its commit (the hub);
     ``authorize`` checks a send whose matter its caller has not checked.
     """
 
     __slots__ = (
+        "_arrived",
         "_drainer",
         "_inflight",
         "_queue",
@@ -174,7 +164,7 @@ class GroupCommit:
         # Rows written with some sends' events, in their transaction (the review
         # inbox's, for a client's items: rtportal.events.companion).
         self.companion = companion
-        self._queue: deque[_Request] = deque()
+        self._queue: deque[Request] = deque()
         self._inflight = 0  # requests of the batches being committed
         # The task draining the queue, if any. Cleared by _drain itself, not
         # by a done-callback: that runs a loop iteration after the drain has
@@ -182,6 +172,8 @@ class GroupCommit:
         # stranded with nobody to take it. (Also the strong reference: the
         # loop keeps only weak ones.)
         self._drainer: asyncio.Task[None] | None = None
+        # Set while the drain waits with a free lane: a send arriving wakes it.
+        self._arrived: asyncio.Future[None] | None = None
 
     @property
     def waiting(self) -> int:
@@ -200,7 +192,7 @@ class GroupCommit:
         result: asyncio.Future[tuple[StoredEvent, bool, Matter]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._enqueue(_Request(principal, send, matter, result, None))
+        self._enqueue(Request(principal, send, matter, result, None))
         return await result
 
     def submit(
@@ -209,10 +201,13 @@ class GroupCommit:
         """``append`` without a task or future per send (the websocket hot path):
         ``on_done(outcome, None)`` once committed and published, or
         ``on_done(None, error)``; called on the event loop, exactly once."""
-        self._enqueue(_Request(principal, send, matter, None, on_done))
+        self._enqueue(Request(principal, send, matter, None, on_done))
 
-    def _enqueue(self, request: _Request) -> None:
+    def _enqueue(self, request: Request) -> None:
         self._queue.append(request)
+        arrived = self._arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
         if self._drainer is None:
             # The drain runs on its own: a sender that goes away does not
             # cancel a commit (whatever commits is still published at once).
@@ -229,76 +224,109 @@ class GroupCommit:
             self._drainer = None
 
     async def _drain_queue(self) -> None:
-        # Two batches overlap: while one is being written, the one before it
-        # (committed) is published and answered. The worker's CPU work for a
-        # batch then runs during the next one's round trip instead of after
-        # it; publishes keep the commit order (batch k is published before
-        # batch k+1's write returns).
-        committed: _Outcomes | None = None
-        while True:
-            if not self._queue:
-                if committed is None:
-                    return  # no await since the check: see _drain
-                outcomes, committed = committed, None
-                await self._publish(outcomes)
-                continue
-            batch = self._take()
-            self._inflight += len(batch)
-            writing = asyncio.get_running_loop().create_task(self._write_all(batch))
-            try:
-                if committed is not None:
-                    outcomes, committed = committed, None
-                    await self._publish(outcomes)
-                committed = await writing
-            except BaseException:
-                # Cancelled (shutdown): no sender may wait forever.
+        # Up to ``LANES`` batches are written at once, on matters no other batch
+        # in flight holds (``lanes.take``), and published in the order they were
+        # taken. A batch is taken once the one before it is under way (its
+        # statement sent: ``underway``), so the worker checks and builds batch
+        # k+1 while the database writes batch k. A committed batch is
+        # published once the newest batch is under way too: its fan-out to
+        # every local connection (one long stretch of CPU) then runs during
+        # a round trip instead of before the next write's first step.
+        loop = asyncio.get_running_loop()
+        lanes: deque[Lane] = deque()  # in flight, in the order taken
+        committed: deque[Outcomes] = deque()  # written, not yet published, in order
+        try:
+            while True:
+                while lanes and lanes[0].writing.done():
+                    lane = lanes.popleft()
+                    self._inflight -= len(lane.batch)
+                    committed.append(lane.writing.result())
+                if self._queue and self._may_take(lanes):
+                    busy = {m for lane in lanes for m in lane.matters}
+                    batch = take(self._queue, busy, self.alone_if)
+                    if batch:
+                        underway: asyncio.Future[None] = loop.create_future()
+                        writing = loop.create_task(self._write_all(batch, underway))
+                        lanes.append(Lane(batch, {r.send.matter for r in batch}, underway, writing))
+                        self._inflight += len(batch)
+                        continue
+                if committed:
+                    if lanes and not lanes[-1].underway.done():
+                        await lanes[-1].underway
+                        continue
+                    await self._publish(committed[0])
+                    committed.popleft()
+                    continue
+                if not lanes:
+                    return  # nothing queued, nothing in flight; no await since the check
+                await self._next_change(lanes)
+        except BaseException:
+            # Cancelled (shutdown): no sender may wait forever.
+            stopping = Unavailable("the server is stopping")
+            for outcomes in committed:  # committed, not published: acked
+                answer(outcomes)
+            for lane in lanes:
+                writing = lane.writing
+                if writing.done() and not writing.cancelled() and writing.exception() is None:
+                    # Written behind an older batch still in the database: committed,
+                    # so acked (a retry would find it written, ``created`` false).
+                    answer(writing.result())
+                    continue
                 writing.cancel()
-                stopping = Unavailable("the server is stopping")
-                if committed is not None:  # committed, not published: acked
-                    _answer(committed)
-                for request in batch:
-                    _settle(request, exc=stopping)
-                while self._queue:
-                    _settle(self._queue.popleft(), exc=stopping)
-                raise
-            finally:
-                self._inflight -= len(batch)
+                for request in lane.batch:
+                    settle(request, exc=stopping)
+            self._inflight = 0
+            while self._queue:
+                settle(self._queue.popleft(), exc=stopping)
+            raise
 
-    def _take(self) -> list[_Request]:
-        """The next batch: up to ``_BATCH_MAX`` sends, ending at the first that
-        ``alone_if`` picks. Sends written alone are written after their batch's
-        others, so one there must be last: a reply queued after an opener that
-        names files must not be written before it."""
-        batch: list[_Request] = []
-        while self._queue and len(batch) < _BATCH_MAX:
-            request = self._queue.popleft()
-            batch.append(request)
-            if self.alone_if is not None and self.alone_if(request.send):
-                break
-        return batch
+    def _may_take(self, lanes: deque[Lane]) -> bool:
+        return not lanes or (len(lanes) < LANES and lanes[-1].underway.done())
 
-    async def _write_all(self, batch: list[_Request]) -> _Outcomes:
-        done: list[_Done] = []
-        failed: list[_Failed] = []
+    async def _next_change(self, lanes: deque[Lane]) -> None:
+        """Wait until the oldest batch is written, or another may be taken: the
+        newest is under way, or (it is, and a lane is free) a send arrives."""
+        waits: list[asyncio.Future[Any]] = [lanes[0].writing]
+        if len(lanes) < LANES:
+            if not lanes[-1].underway.done():
+                waits.append(lanes[-1].underway)
+            else:
+                self._arrived = asyncio.get_running_loop().create_future()
+                waits.append(self._arrived)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._arrived = None
+
+    async def _write_all(
+        self, batch: list[Request], underway: asyncio.Future[None] | None = None
+    ) -> Outcomes:
+        """Write ``batch``; ``underway`` is set once its statement is on its way
+        (or the write is over, however it ended)."""
+        done: list[Done] = []
+        failed: list[Failed] = []
         rows: list[Row] = []
         try:
-            await self._write(batch, done, failed, rows)
+            await self._write(batch, done, failed, rows, underway=underway)
         except _BatchFailed:
             done.clear()
             failed.clear()
             rows.clear()
             for request in batch:  # isolate the culprit: one transaction each
                 await self._write([request], done, failed, rows)  # a batch of one never raises
+        finally:
+            set_underway(underway)
         return done, failed, rows
 
     async def _write(
         self,
-        batch: list[_Request],
-        done: list[_Done],
-        failed: list[_Failed],
+        batch: list[Request],
+        done: list[Done],
+        failed: list[Failed],
         rows: list[Row],
         *,
         again: bool = False,
+        underway: asyncio.Future[None] | None = None,
     ) -> None:
         """Write ``batch`` in one transaction; outcomes into ``done``/``failed``, the
         companion's rows of the events created into ``rows``.
@@ -309,7 +337,7 @@ class GroupCommit:
         those matters fail (``unavailable``), the others are written."""
         mark = len(failed)
         try:
-            ready: list[tuple[_Request, Matter]]
+            ready: list[tuple[Request, Matter]]
             also = None
             if self._reads_first(batch):
                 # Every read before the write in one read session: a session's
@@ -331,7 +359,10 @@ class GroupCommit:
                 )
                 for request, matter in ready
             ]
-            # One transaction of its own (PostgreSQL: one round trip).
+            # One transaction of its own (PostgreSQL: one round trip). Set now, the
+            # publish of the batch before this one runs once this task next waits:
+            # in the round trip (commit_batch's CPU work before it runs first).
+            set_underway(underway)
             try:
                 results = await commit_batch(self.db, items, self.settings, also)
             except GuardMoved as moved:
@@ -365,7 +396,7 @@ class GroupCommit:
             del failed[mark:]  # the whole batch failed: one error for each
             failed.extend((request, error) for request in batch)
 
-    def _guard(self, request: _Request, matter: Matter) -> int | None:
+    def _guard(self, request: Request, matter: Matter) -> int | None:
         """The version the send's checks read the matter at, if they remembered
         anything of it (``None``: nothing to hold the write to)."""
         if self.guards is None:
@@ -375,7 +406,7 @@ class GroupCommit:
             return None
         return self.guards.checked_at(matter.id)
 
-    def _reads_first(self, batch: list[_Request]) -> bool:
+    def _reads_first(self, batch: list[Request]) -> bool:
         """Does anything in ``batch`` need a read before the write?"""
         kinds = self.prepare_kinds | self.check_kinds
         companion = self.companion
@@ -387,7 +418,7 @@ class GroupCommit:
         )
 
     async def _also(
-        self, session: AsyncSession, ready: list[tuple[_Request, Matter]]
+        self, session: AsyncSession, ready: list[tuple[Request, Matter]]
     ) -> Also | None:
         """The companion's rows of the batch's sends it wants (not those written alone,
         whose writer records them itself), by their index among the batch's items."""
@@ -409,8 +440,8 @@ class GroupCommit:
         return Also(companion.pg, companion.sqlite, rows)
 
     async def _ready(
-        self, session: AsyncSession, batch: list[_Request], failed: list[_Failed]
-    ) -> list[tuple[_Request, Matter]]:
+        self, session: AsyncSession, batch: list[Request], failed: list[Failed]
+    ) -> list[tuple[Request, Matter]]:
         """The sends of ``batch`` that may be written, each with its matter, as
         ``prepare`` made them; the refused go to ``failed``."""
         if self.guards is not None:
@@ -427,7 +458,7 @@ class GroupCommit:
                     )
                 except NotFound as err:  # nothing written for it
                     failed.append((request, err))
-        ready: list[tuple[_Request, Matter]] = []
+        ready: list[tuple[Request, Matter]] = []
         for request in batch:
             matter = request.matter or checked.get(id(request))
             if matter is not None:
@@ -458,29 +489,31 @@ class GroupCommit:
         return send.kind in self.alone_kinds or (self.alone_if is not None and self.alone_if(send))
 
     async def _prepared(
-        self, session: AsyncSession, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
-    ) -> list[tuple[_Request, Matter]]:
+        self, session: AsyncSession, ready: list[tuple[Request, Matter]], failed: list[Failed]
+    ) -> list[tuple[Request, Matter]]:
         """``ready`` with each send as ``prepare`` made it, without those it refuses."""
         if self.prepare is None or not any(r.send.kind in self.prepare_kinds for r, _ in ready):
             return ready
-        items = [(request.principal, matter, request.send) for request, matter in ready]
+        items = [(r.principal, matter, r.sent or r.send) for r, matter in ready]
         prepared = await self.prepare(session, items)
-        passed: list[tuple[_Request, Matter]] = []
+        passed: list[tuple[Request, Matter]] = []
         for (request, matter), outcome in zip(ready, prepared, strict=True):
             if isinstance(outcome, RtPortalError):
                 failed.append((request, outcome))
             else:
-                request.send = outcome  # deterministic: a retry prepares the same send
+                if request.sent is None:
+                    request.sent = request.send
+                request.send = outcome
                 passed.append((request, matter))
         return passed
 
     async def _write_alone(
         self,
-        request: _Request,
+        request: Request,
         matter: Matter,
         guard: int | None,
-        done: list[_Done],
-        failed: list[_Failed],
+        done: list[Done],
+        failed: list[Failed],
         *,
         again: bool,
     ) -> None:
@@ -506,14 +539,14 @@ class GroupCommit:
             done.append((request, event, created, matter))
 
     async def _checked(
-        self, session: AsyncSession, ready: list[tuple[_Request, Matter]], failed: list[_Failed]
-    ) -> list[tuple[_Request, Matter]]:
+        self, session: AsyncSession, ready: list[tuple[Request, Matter]], failed: list[Failed]
+    ) -> list[tuple[Request, Matter]]:
         """``ready`` without the sends ``check`` refuses (those go to ``failed``)."""
         if self.check is None or not any(r.send.kind in self.check_kinds for r, _ in ready):
             return ready
         items = [(request.principal, matter, request.send) for request, matter in ready]
         refusals = await self.check(session, items)
-        passed: list[tuple[_Request, Matter]] = []
+        passed: list[tuple[Request, Matter]] = []
         for (request, matter), refusal in zip(ready, refusals, strict=True):
             if refusal is None:
                 passed.append((request, matter))
@@ -521,7 +554,7 @@ class GroupCommit:
                 failed.append((request, refusal))
         return passed
 
-    async def _publish(self, outcomes: _Outcomes) -> None:
+    async def _publish(self, outcomes: Outcomes) -> None:
         """Committed: publish (never before), then the senders are answered."""
         done, _, rows = outcomes
         created_events = [event for _, event, created, _ in done if created]
@@ -536,36 +569,4 @@ class GroupCommit:
                 self.companion.committed(rows)
             except Exception:
                 log.exception("a companion's after-commit step failed")
-        _answer(outcomes)
-
-
-def _answer(outcomes: _Outcomes) -> None:
-    done, failed, _ = outcomes
-    for request, event, created, matter in done:
-        _settle(request, value=(event, created, matter))
-    for request, exc in failed:
-        _settle(request, exc=exc)
-
-
-def _settle(
-    request: _Request,
-    *,
-    value: Outcome | None = None,
-    exc: BaseException | None = None,
-) -> None:
-    on_done = request.on_done
-    if on_done is not None:
-        request.on_done = None  # exactly once
-        try:
-            on_done(value, exc)
-        except Exception:
-            # A connection's bug must not stop the lane (the others' acks).
-            log.exception("a send's completion callback failed")
-        return
-    result = request.result
-    if result is None or result.done():  # the sender was cancelled (connection gone)
-        return
-    if exc is not None:
-        result.set_exception(exc)
-    elif value is not None:
-        result.set_result(value)
+        answer(outcomes)

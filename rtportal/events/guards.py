@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -102,17 +103,27 @@ class Guards:
         # Per matter, the version of the first fact the batch being checked used.
         # Not ``version()`` at write time: an entry may end (its expiry, the LRU
         # bound) and be read again at a newer version within one batch's checks,
-        # after an earlier check used a fact of the old one.
-        self._used: dict[int, int] = {}
+        # after an earlier check used a fact of the old one. One map per batch,
+        # in its task's context: the group commit checks one batch while another
+        # is being written (``begin`` in the write's task; no map outside one).
+        self._used: ContextVar[dict[int, int] | None] = ContextVar(
+            f"rtportal_guards_used_{id(self)}", default=None
+        )
 
     def begin(self) -> None:
-        """A new batch's checks start: nothing used yet."""
-        self._used.clear()
+        """A new batch's checks start, in the calling task: nothing used yet."""
+        self._used.set({})
 
     def checked_at(self, matter_id: int) -> int | None:
         """The version the batch's checks used the matter's facts at (``None``: none
         used): what the write must find unchanged."""
-        return self._used.get(matter_id)
+        used = self._used.get()
+        return None if used is None else used.get(matter_id)
+
+    def _use(self, matter_id: int, version: int) -> None:
+        used = self._used.get()
+        if used is not None:
+            used.setdefault(matter_id, version)
 
     def version(self, matter_id: int) -> int | None:
         """The version the matter's facts were read at (``None``: nothing read)."""
@@ -124,7 +135,7 @@ class Guards:
         entry = self._current(matter_id, now)
         if entry is None:
             return MISSING
-        self._used.setdefault(matter_id, entry.version)
+        self._use(matter_id, entry.version)
         return entry.facts.get(key, MISSING)
 
     def remember(self, matter_id: int, key: Any, value: Any) -> None:
@@ -134,12 +145,14 @@ class Guards:
         entry = self._entries.get(matter_id)
         if entry is not None:
             entry.facts[key] = value
-            self._used.setdefault(matter_id, entry.version)
+            self._use(matter_id, entry.version)
 
     def forget(self, matter_ids: Iterable[int]) -> None:
+        used = self._used.get()
         for matter_id in matter_ids:
             self._entries.pop(matter_id, None)
-            self._used.pop(matter_id, None)
+            if used is not None:
+                used.pop(matter_id, None)
 
     async def ensure(
         self, session: AsyncSession, matter_ids: Iterable[int], now: datetime | None = None

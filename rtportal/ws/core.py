@@ -491,9 +491,9 @@ class ConnectionCore(ThreadIO):
     # Sends: no task per send, no wait for the previous ack. Each goes to the
     # group commit as it arrives; the group commit calls ``_appended`` back
     # once it is committed and published. A connection's sends keep their
-    # order (seqs and acks): the group commit takes sends first in, first
-    # out and commits one batch at a time, and one
-    # batch gives a matter's sends their seqs in queue order. Not waiting
+    # order (seqs and acks): the group commit gives a matter's sends their
+    # seqs in queue order (two batches in flight never hold the same matter)
+    # and answers one principal's sends in queue order. Not waiting
     # for the ack matters: the next batch forms while one commits, so a
     # client that pipelines sends is not held to one per commit round trip.
 

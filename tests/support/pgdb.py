@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable
@@ -14,7 +15,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from rtportal.db.migrate import upgrade
 from tests.support.procs import service_unavailable
 
-__all__ = ["PG_URL", "migrated_pg_database", "nested_plans", "new_pg_database"]
+__all__ = [
+    "PG_URL",
+    "migrated_pg_database",
+    "nested_plans",
+    "new_pg_database",
+    "waiting_on_locks",
+]
 
 # The machine's PostgreSQL (trust auth); each test creates its own database there.
 PG_URL = os.environ.get("RTPORTAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -62,3 +69,17 @@ async def migrated_pg_database(prefix: str) -> AsyncIterator[str]:
     async with new_pg_database(prefix) as url:
         await upgrade(url)
         yield url
+
+
+async def waiting_on_locks(conn: Any, n: int) -> None:
+    """Until ``n`` other backends of ``conn``'s database (an asyncpg connection) wait
+    for a lock (polled: what is awaited happens in the server, which says so only
+    when asked)."""
+    async with asyncio.timeout(30):
+        while True:
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if waiting >= n:
+                return
