@@ -27,6 +27,7 @@ from rtportal.events import log as stream
 from rtportal.events.event import StoredEvent
 from rtportal.principal import Principal
 from rtportal.realtime.broker import Broker, from_url
+from rtportal.realtime.broker.memory import MemoryBroker
 from rtportal.realtime.broker.redis import RedisBroker, split_prefix
 from rtportal.realtime.hub import Hub, Listener
 from rtportal.realtime.matterstate import PendingBudget, PendingEvents
@@ -190,6 +191,26 @@ async def test_in_order_delivery_and_echo_dedupe(make_hub: MakeHub, make_firm: M
     assert a.seqs() == b.seqs() == [1, 2, 3, 4, 5, 6]
     assert hub.gap_reads == 0  # happy path: no database reads
     assert a.events[0].matter == kit.ref and a.events[0].payload
+
+
+async def test_a_private_bus_hears_nothing_a_named_one_hears_every_event(
+    make_hub: MakeHub, make_firm: MakeFirm
+) -> None:
+    """``memory://`` is one worker's alone: the hub delivers locally and publishes
+    nothing (no encoding, no echo to drop); on a bus others may join it publishes
+    every event."""
+    kit = await make_firm()
+    alone, private = await make_hub(url="memory://")
+    shared, named = await make_hub(url=f"memory://hub-{uuid.uuid4().hex}")
+    assert isinstance(private, MemoryBroker) and isinstance(named, MemoryBroker)
+    assert private.private and not named.private
+    for hub in (alone, shared):
+        rec = Rec(kit.contact)
+        await hub.join(kit.matter.id, rec)
+        await hub.publish(await write(kit, 2))
+        assert len(rec.events) == 2  # delivered here either way
+    assert private.published == 0
+    assert named.published == 2
 
 
 async def test_first_join_returns_database_head(make_hub: MakeHub, make_firm: MakeFirm) -> None:

@@ -48,11 +48,13 @@ class EphemeralPlane:
 
     async def publish_ephemeral(self, msg: Ephemeral) -> None:
         """Deliver ``msg`` to the matter's listeners on every worker (at most once)."""
+        self._fan_out_ephemeral(msg)
+        if self._broker.private:
+            return  # nobody else could hear it (and no echo of it comes back)
         recent = self._recent_ephemeral
         if recent is None:
             recent = self._recent_ephemeral = deque(maxlen=_RECENT)
-        recent.append(msg.id)
-        self._fan_out_ephemeral(msg)
+        recent.append(msg.id)  # its echo is dropped
         await self._broker.publish(matter_topic(msg.matter_id), encode_ephemeral(msg))
 
     def _on_ephemeral(self, topic: str, data: bytes) -> None:

@@ -288,9 +288,12 @@ class Hub(ControlPlane, EphemeralPlane):
     # -- publishing -------------------------------------------------------
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        """After commit: fan out to this worker's listeners now, then tell the others."""
+        """After commit: fan out to this worker's listeners now, then tell the others
+        (if there can be any: not over a private bus)."""
         for event in events:
             self._apply(event)
+        if self._broker.private:
+            return
         for event in events:
             await self._broker.publish(matter_topic(event.matter_id), encode_event_message(event))
 

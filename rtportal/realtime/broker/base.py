@@ -39,6 +39,11 @@ OnReset = Callable[[], None]
 class Broker(Protocol):
     """One per worker process; see docs/architecture.md ("Broker")."""
 
+    # True when no other broker can ever subscribe to what this one publishes
+    # (a private in-process bus: one worker): a message would reach only its
+    # own publisher, so the hub does not encode or publish at all.
+    private: bool
+
     async def start(self) -> None:
         """Connect (or start trying to) and start delivering to the handler."""
 

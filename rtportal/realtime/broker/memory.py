@@ -46,6 +46,9 @@ class MemoryBroker:
 
     def __init__(self, name: str = "") -> None:
         self._bus = _bus_for(name)
+        # An unnamed bus is this broker's alone: nothing another worker could hear.
+        self.private = not name
+        self.published = 0  # messages published (for tests and diagnostics)
         self._topics: set[str] = set()
         self._on_message: OnMessage | None = None
         self._on_reset: OnReset | None = None
@@ -71,6 +74,7 @@ class MemoryBroker:
         self._topics.clear()
 
     async def publish(self, topic: str, data: bytes) -> None:
+        self.published += 1
         subs = self._bus.subscribers.get(topic)
         if not subs or self._closed:
             return

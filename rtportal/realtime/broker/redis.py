@@ -100,6 +100,7 @@ class RedisBroker:
         confirm_timeout: float = 2.0,
     ) -> None:
         self._url, self._prefix = split_prefix(url)
+        self.private = False  # other workers subscribe through the same server
         self._pfx = self._prefix.encode()
         self._connect_timeout = connect_timeout
         self._keepalive = keepalive
