@@ -409,8 +409,8 @@ async def test_two_workers_deliver_each_others_events(
         assert answer[m]["type"] == "subscribed" and c.heads[m] == 0  # a contact's: a token
     assert [c.url for c in everyone] == [a.ws_url, b.ws_url, a.ws_url, b.ws_url]
 
-    ack_b = await staff_b.send(m, "from-b", {"thread": "hello A"})
-    ack_a = await contact_a.send(m, "from-a", {"thread": "hello B"})
+    ack_b = await staff_b.send(m, "from-b", {"thread": "hello-A"})
+    ack_a = await contact_a.send(m, "from-a", {"thread": "hello-B"})
     note_payload = {"thread": "n", "text": "x"}
     note = await staff_a.send(m, "note-a", note_payload, kind="note", audience="staff")
     last = await staff_b.send(m, "last-b", {"thread": "bye", "to": RECIPIENTS[m]})

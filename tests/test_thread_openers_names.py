@@ -1,9 +1,13 @@
 """``find_openers`` (a batch's unknown threads in one statement, the thread names as
 one parameter) agrees with ``find_opener`` (one statement per thread, the name bound
 as itself) for any thread name a send may carry: ``payload.thread`` is any string of
-up to 64 bytes, and the batch reads it before the send is validated."""
+up to 64 bytes, and the batch reads it before the send is validated. A new thread's
+name must be 1-64 of ``A-Za-z0-9_-`` (``thread_id``), but threads stored before that
+rule keep theirs: the odd names here are written as such a thread was."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -33,11 +37,14 @@ _NAMES = [
 
 
 async def _open(db: Database, kit: FirmKit, thread: str, client_id: str) -> None:
+    """An opener of ``thread``: prepared under a valid name, stored under ``thread``
+    (a thread opened before the id rule)."""
     matter, staff = kit.matter, kit.staff
-    send = Send(matter.reference, "message", "portal", {"thread": thread}, b"x", client_id)
+    send = Send(matter.reference, "message", "portal", {"thread": client_id}, b"x", client_id)
     async with db.read() as session:
         [made] = await prepare_sends(session, [(staff, matter, send)])
     assert isinstance(made, Send)
+    made = dataclasses.replace(made, payload={**made.payload, "thread": thread})
     [written] = await commit_batch(db, [AppendItem(matter, staff, made)], kit.settings)
     assert not isinstance(written, Exception)
 
@@ -94,3 +101,52 @@ async def test_more_threads_than_one_read_takes(
         want = {k: await find_opener(session, *k) for k in [(m, "T1"), (m, "T2")]}
     assert found._OPENERS_PER_READ < len(keys)
     assert together == want
+
+
+async def test_old_odd_names_take_replies_new_ones_are_refused(
+    db: Database, make_firm: MakeFirm
+) -> None:
+    """The id rule holds for threads being opened: a thread stored under an odd name
+    before it still takes replies; a new one under such a name is ``thread_id``."""
+    kit = await make_firm()
+    await _open(db, kit, "ünïcode😀", "o1")
+    sends = [
+        Send(kit.matter.reference, "message", "portal", {"thread": t}, b"x", f"r{i}")
+        for i, t in enumerate(["ünïcode😀", "ünïcode😀 new"])
+    ]
+    async with db.read() as session:
+        made = await prepare_sends(session, [(kit.staff, kit.matter, s) for s in sends])
+    assert isinstance(made[0], Send) and made[0].payload["parent"] == f"s{kit.staff.id}.o1"
+    assert isinstance(made[1], BadRequest) and made[1].details["reason"] == "thread_id"
+
+
+async def test_an_odd_name_unseen_reads_as_a_free_one(db: Database, make_firm: MakeFirm) -> None:
+    """A client naming a thread it may not see (here staff's internal one) under an
+    odd name is refused as if the name were free (``thread_id``), not ``no_such_thread``:
+    else a refusal that writes nothing tells which odd names are taken, a probe that
+    leaves no trace (a free valid name opens a thread, which staff see)."""
+    kit = await make_firm()
+    matter, staff = kit.matter, kit.staff
+    note = Send(matter.reference, "note", "staff", {"thread": "n1"}, b"x", "n1")
+    async with db.read() as session:
+        [made] = await prepare_sends(session, [(staff, matter, note)])
+    assert isinstance(made, Send)
+    made = dataclasses.replace(made, payload={**made.payload, "thread": "billing 2023"})
+    [written] = await commit_batch(db, [AppendItem(matter, staff, made)], kit.settings)
+    assert not isinstance(written, Exception)
+
+    def send(thread: str, client_id: str, **extra: str) -> Send:
+        payload = {"thread": thread, **extra}
+        return Send(matter.reference, "message", "portal", payload, b"x", client_id)
+
+    sends = [
+        send("billing 2023", "c1"),
+        send("billing 2024", "c2"),
+        send("billing 2023", "c3", parent="s1.n1"),
+        send("billing 2024", "c4", parent="s1.n1"),
+    ]
+    async with db.read() as session:
+        out = await prepare_sends(session, [(kit.contact, matter, s) for s in sends])
+    reasons = [o.details.get("reason") if isinstance(o, Exception) else o for o in out]
+    assert reasons[0] == reasons[1] == "thread_id"
+    assert reasons[2] == reasons[3] == "no_such_thread"

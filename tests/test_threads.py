@@ -95,6 +95,10 @@ async def test_the_server_sets_item_to_and_parent(
         ("contact", {"kind": "message", "client_id": "x5", "payload": {}}, 400, "bad_request",
          "thread_required"),
         ("contact", _msg("t", "x6", item="c1.other"), 400, "bad_request", "item_id"),
+        ("contact", _msg("a b", "x9"), 400, "bad_request", "thread_id"),
+        ("staff", _msg("<b>", "x10", to=[1]), 400, "bad_request", "thread_id"),
+        ("contact", _msg("t" * 65, "x11"), 400, "bad_request", "thread_id"),
+        ("contact", _msg("café", "x12"), 400, "bad_request", "thread_id"),
         ("contact", {"kind": "note", "audience": "portal", "client_id": "x7",
                      "payload": {"thread": "t"}}, 400, "bad_request", None),
         ("contact", {"kind": "edit", "client_id": "x8", "payload": {"item": "s1.none"}}, 404,
@@ -415,3 +419,22 @@ async def test_a_note_before_the_first_reply_leaves_the_welcome_thread_a_client_
     body = page.json()
     assert body["kind"] == "client" and body["welcome"]["kind"] == "welcome"
     assert [e["kind"] for e in body["events"]] == ["message"]  # never the note
+
+
+async def test_an_opener_after_a_client_left_goes_to_those_who_remain(
+    app: Starlette, http: httpx.AsyncClient, make_firm: MakeFirm
+) -> None:
+    """A staff opener naming no recipients goes to the matter's client members. Sent
+    just after one left, it is first checked against what the worker remembers of the
+    matter (with the one who left); the write finds that stale and the send is checked
+    again, from the send as it came: checked again as first prepared, its ``to``
+    named the one who left and it was refused (``thread_recipients``), though its
+    sender named nobody."""
+    kit = await make_firm()
+    other, _ = await add_applicant(kit, "Omar", sees=True)
+    first = await _post(http, kit, "staff", _msg("t1", "a1"))
+    assert first.json()["event"]["payload"]["to"] == sorted([kit.contact.id, other.id])
+    await kit.remove_member(other, hub=app.state.runtime.hub)
+    second = await _post(http, kit, "staff", _msg("t2", "a2"))
+    assert second.status_code == 201, second.text
+    assert second.json()["event"]["payload"]["to"] == [kit.contact.id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from rtportal.errors import BadRequest, PayloadTooLarge
 from rtportal.events.event import canonical_json
@@ -10,15 +11,22 @@ from rtportal.events.kinds import KINDS
 from rtportal.events.send import Send
 from rtportal.principal import Principal
 
-__all__ = ["valid_client_id", "validate"]
+__all__ = ["valid_client_id", "valid_thread", "validate"]
 
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
+_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ROLE = {"staff": "staff", "contact": "a contact", "bot": "a bot"}
 
 
 def valid_client_id(client_id: str) -> bool:
     """Client ids: 1-64 characters of ``A-Za-z0-9_.:~-`` (uuids, ulids fit)."""
     return isinstance(client_id, str) and _CLIENT_ID_RE.fullmatch(client_id) is not None
+
+
+def valid_thread(thread: object) -> TypeGuard[str]:
+    """Thread ids (docs/threads.md "Ids"): 1-64 of ``A-Za-z0-9_-``. The one rule for a
+    new thread's send, the thread paths and the websocket's thread frames."""
+    return isinstance(thread, str) and _THREAD_RE.fullmatch(thread) is not None
 
 
 def validate(

@@ -24,6 +24,7 @@ from rtportal.errors import BadRequest, NotFound
 from rtportal.events.audience import view_for
 from rtportal.events.cursor import MAX_SEQ, CursorCodec
 from rtportal.events.event import StoredEvent
+from rtportal.events.validate import valid_thread
 from rtportal.http.context import db_of, ok, principal_of, runtime_of, settings_of
 from rtportal.http.errors import json_endpoint
 from rtportal.principal import Principal
@@ -35,7 +36,6 @@ from rtportal.threads.unread import unread_counts
 
 __all__ = ["routes"]
 
-_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LIMIT_RE = re.compile(r"[0-9]{1,4}")
 LIST_DEFAULT, LIST_MAX = 20, 100
 PAGE_DEFAULT = 50
@@ -106,7 +106,7 @@ async def thread_items(request: Request) -> Response:
                 cursors, raw, principal, matter.id, "after" if forward else "before"
             )
             at = (0 if forward else MAX_SEQ) if given is None else given.after
-            if _THREAD_RE.fullmatch(thread) is None:
+            if not valid_thread(thread):
                 raise NotFound("no such thread", reason="no_such_thread")
             opener = await find_opener(session, matter.id, thread)
             if opener is None or not reading.seen(opener, principal, sees):

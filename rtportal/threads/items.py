@@ -36,6 +36,7 @@ from rtportal.db.models import Matter, MatterMember, utcnow
 from rtportal.errors import BadRequest, Forbidden, NotFound, RtPortalError
 from rtportal.events.guards import MISSING, Guards
 from rtportal.events.send import Send
+from rtportal.events.validate import valid_thread
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from rtportal.threads.found import (
@@ -199,6 +200,12 @@ def _no_thread() -> NotFound:
     return NotFound("no such thread", reason="no_such_thread")
 
 
+def _bad_thread_id() -> BadRequest:
+    return BadRequest(
+        "payload.thread: 1-64 of A-Z a-z 0-9 _ -", field="payload.thread", reason="thread_id"
+    )
+
+
 def _no_item() -> NotFound:
     return NotFound("no such item", reason="no_such_item")
 
@@ -254,6 +261,10 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if opener is None:
         if "parent" in send.payload:
             raise _no_thread()
+        if not valid_thread(thread):
+            # A new thread's id is one its readers can name in a path and a frame
+            # (docs/threads.md "Ids"); threads stored before this rule keep theirs.
+            raise _bad_thread_id()
         if thread.startswith(WELCOME_PREFIX):
             # The server names an invitee's first thread, and only its welcome opens
             # it: a client opening one would own a future invitee's welcome thread
@@ -276,7 +287,12 @@ async def _item_send(b: _Batch, principal: Principal, matter: Matter, send: Send
     if opener.item == item:  # this send opened the thread: a retry of the opener
         return _retried_opener(principal, send, item, await b.members_of(matter.id))
     if not await b.sees(principal, opener, matter.id):
-        raise _no_thread()  # a thread this sender may not see does not exist for them
+        # A thread this sender may not see does not exist for them: refused as a
+        # free name would be (an odd one is ``thread_id``, a refusal that writes
+        # nothing: telling it from ``no_such_thread`` would list the odd names taken).
+        if "parent" not in send.payload and not valid_thread(thread):
+            raise _bad_thread_id()
+        raise _no_thread()
     _server_field(send, "parent", opener.item)
     if send.kind == "note":
         return _set(send, item=item, parent=opener.item)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rtportal.access import membership
 from rtportal.db.models import Event, MatterMember
+from rtportal.events.validate import valid_thread
 from rtportal.keys import ids
 from rtportal.principal import Principal
 from rtportal.threads.sql import (
@@ -56,17 +57,10 @@ __all__ = [
     "reader_for",
     "sees",
     "thread_info",
-    "valid_thread",
     "welcome_readers",
 ]
 
-_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _WELCOME_RE = re.compile(r"welcome-([1-9][0-9]{0,9})")
-
-
-def valid_thread(thread: str) -> bool:
-    """A thread id as docs/threads.md defines it (1-64 of ``A-Za-z0-9_-``)."""
-    return _THREAD_RE.fullmatch(thread) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from rtportal import base64url, jsonlimits, wirejson
 from rtportal.errors import BadRequest, InvalidCursor, ProtocolVersion, RtPortalError
 from rtportal.events.cursor import check_shape
 from rtportal.events.send import Send
-from rtportal.events.validate import valid_client_id
+from rtportal.events.validate import valid_client_id, valid_thread
 from rtportal.settings import (
     DEFAULT_BACKLOG_LIMIT,
     DEFAULT_BACKLOG_PAGE_BYTES,
@@ -73,7 +73,6 @@ SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
 _ID_RE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")
 _MATTER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # the registry (events.kinds) decides the rest
-_THREAD_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # docs/threads.md "Ids"
 _UPTO_MAX = 64  # characters of a read mark's cursor as sent (parsed later)
 
 
@@ -344,7 +343,7 @@ def _parse_ping(raw: dict[str, Any], frame_id: str, limits: Limits) -> Ping:
 
 
 def _thread(value: object, frame_id: str | None) -> str:
-    if not isinstance(value, str) or not _THREAD_RE.fullmatch(value):
+    if not valid_thread(value):
         raise _bad("thread: must be a thread id (1-64 of A-Z a-z 0-9 _ -)", frame_id)
     return value
 
