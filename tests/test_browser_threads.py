@@ -258,8 +258,9 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
                 row = sam.locator(f"#thread-list-{ref} li.thread-row[data-thread='welcome-{cid}']")
                 await expect(row.locator(".thread-to")).to_have_text(f"To: {name}", timeout=WAIT_MS)
             # The firm's revocation list is renewed (a `keys` event): Sam's page reads the
-            # firm's keys and the matter's again, the matter's held back here until he has
-            # asked for a new thread: a notice meanwhile, then the form.
+            # firm's keys and the matter's again, the matter's held back here while he
+            # writes a new thread: the form stays (no notice comes and goes under his
+            # hands), and what he sends is sealed once the matter's keys are read.
             keys_held = asyncio.Event()
 
             async def hold(route: Any) -> None:
@@ -270,8 +271,8 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             async with sam.expect_request(f"**/api/v1/keys/matters/{ref}*"):
                 await keys.put_revocations([])
             await sam.locator(f"#new-thread-{ref}").click(timeout=WAIT_MS)
-            await expect(sam.locator(f"#thread-{ref} .key-notice")).to_be_visible(timeout=WAIT_MS)
-            keys_held.set()
+            await expect(sam.locator(f"#thread-subject-{ref}")).to_be_visible(timeout=WAIT_MS)
+            await expect(sam.locator(f"#thread-{ref} .key-notice")).to_have_count(0)
             recipients = sam.locator(f"#recipients-{ref}")
             await expect(recipients.locator("input.recipient")).to_have_count(2, timeout=WAIT_MS)
             await recipients.locator(f"input.recipient[value='{mei_id}']").check()
@@ -281,6 +282,10 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             await sam.locator(f"#thread-subject-{ref}").fill(SUBJECT)
             await sam.locator(f"#thread-text-{ref}").fill(OPENER)
             await sam.locator(f"#thread-composer-{ref} button[type=submit]").click()
+            await expect(sam.locator(f"#thread-composer-{ref} .form-status")).to_have_text(
+                "Encrypting and sending…"
+            )
+            keys_held.set()
             sam_pane = sam.locator(f"#thread-{ref}")
             await expect(sam_pane).to_have_attribute("data-kind", "client", timeout=WAIT_MS)
             thread = await sam_pane.get_attribute("data-thread")
@@ -381,10 +386,30 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
             assert "step" in kinds and not kinds & {"note", "tag", "phase"}, kinds
             # A reply there does count (one, not two: the note never did), and opening
             # the thread reads it.
+            # The reply is held on its way here while Sam starts his next message: what
+            # he typed meanwhile is still in the box when the reply has gone.
             later = "We have lodged your application."
+            following = "Next: the medical"
+            post_held = asyncio.Event()
+
+            async def hold_post(route: Any) -> None:
+                if route.request.method == "POST":
+                    await post_held.wait()
+                await route.continue_()
+
+            events_url = f"**/api/v1/matters/{ref}/events"
+            await sam.route(events_url, hold_post)
             await sam.locator(f"#thread-note-{ref}").uncheck()
             await sam.locator(f"#thread-text-{ref}").fill(later)
-            await sam.locator(f"#thread-composer-{ref} button[type=submit]").click()
+            async with sam.expect_request(lambda r: r.method == "POST" and "/events" in r.url):
+                await sam.locator(f"#thread-composer-{ref} button[type=submit]").click()
+            await sam.locator(f"#thread-text-{ref}").fill(following)
+            post_held.set()
+            await expect(sam.locator(f"#thread-composer-{ref} .form-status")).to_have_text(
+                "Sent.", timeout=WAIT_MS
+            )
+            await expect(sam.locator(f"#thread-text-{ref}")).to_have_value(following)
+            await sam.unroute(events_url, hold_post)
             await expect(mei_row).to_have_attribute("data-unread", "1", timeout=WAIT_MS)
             await expect(back_count).to_have_text("1")
             assert (await server_unread(mei, ref))["matter"] == 1
@@ -409,8 +434,10 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
                 assert needle not in omar_html, needle
             omar_kinds = {f.get("kind") for f in omar_frames.parsed() if f.get("type") == "event"}
             assert "step" in omar_kinds, omar_kinds  # the move reached him
+            # (Mei's user id is short, "c2": looked for as a JSON string, not as two
+            # letters a random cursor may hold.)
             for text in omar_frames.frames:
-                assert thread not in text and mei_uid not in text, text
+                assert thread not in text and json.dumps(mei_uid) not in text, text
             await shot(omar, "other-applicant", layout, timeline[omar])
 
             # --- Read again from the server (thread list, history, receipts, counts over

@@ -77,6 +77,18 @@ def open_page(browser: Any, url: str, width: int, height: int) -> tuple[Any, lis
     return page, errors
 
 
+def typing_in_t1(browser: Any, url: str, who: str) -> tuple[Any, list[str], Any]:
+    """A phone-sized page as ``who``, thread T1 open, its composer focused: the page,
+    its errors and the composer's box."""
+    page, errors = open_page(browser, url, 390, 844)
+    page.evaluate(f"check.setup('{who}', {{keys: 'failing'}})")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    page.wait_for_selector(f"#thread-{REF} li.item")
+    box = page.locator(f"#thread-text-{REF}")
+    box.click()
+    return page, errors, box
+
+
 def items(page: Any) -> list[dict[str, str]]:
     found: list[dict[str, str]] = page.eval_on_selector_all(
         f"#thread-{REF} li.item",
@@ -264,12 +276,7 @@ def test_live_redraws_never_take_the_composer_from_someone_typing(
     """A receipt, a typing frame or a new item redraws the open thread while its
     reader types a reply: the composer keeps the focus and every key (moving a
     focused node in the DOM blurs it, and the next keys went nowhere)."""
-    page, errors = open_page(browser, base_url, 390, 844)
-    page.evaluate("check.setup('client', {keys: 'failing'})")
-    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
-    page.wait_for_selector(f"#thread-{REF} li.item")
-    box = page.locator(f"#thread-text-{REF}")
-    box.click()
+    page, errors, box = typing_in_t1(browser, base_url, "client")
     sam = "who: 's3', reader: 's3', name: 'Sam Staff'"
     for n, key in enumerate("Thanks!"):
         page.keyboard.type(key)
@@ -303,6 +310,23 @@ def test_a_note_drawn_again_stays_a_note(browser: Any, base_url: str) -> None:
     assert page.is_checked(f"#thread-note-{REF}")
     assert page.input_value(f"#thread-text-{REF}") == "check the visa dates"
     assert page.get_attribute(f"#thread-composer-{REF}", "data-internal") == "1"
+    assert errors == []
+
+
+def test_a_firm_sync_never_takes_the_composer_away(browser: Any, base_url: str) -> None:
+    """A firm sync (a certificate or key event arriving) swaps the keyring's
+    verifier: the matter's chain is verified again at the next seal, and its epoch
+    reads 0 until then. The composer stays, the same node with its text and the
+    focus (drawn again, keys typed in between would go nowhere)."""
+    page, errors, box = typing_in_t1(browser, base_url, "staff")
+    page.keyboard.type("check the ")
+    page.evaluate(f"window.before = document.getElementById('thread-text-{REF}')")
+    page.evaluate("check.keys('resyncing')")
+    page.keyboard.type("visa dates")
+    assert page.evaluate(f"document.getElementById('thread-text-{REF}') === window.before")
+    assert box.input_value() == "check the visa dates"
+    assert page.evaluate("document.activeElement.id") == f"thread-text-{REF}"
+    assert page.is_hidden(f"#write-state-{REF}")
     assert errors == []
 
 
@@ -411,4 +435,95 @@ def test_a_thread_a_link_names_opens_first_on_a_phone(browser: Any, base_url: st
     page.evaluate("check.setup('staff', {keys: 'failing'})")
     page.wait_for_selector(f"#thread-list-{REF} li.thread-row")
     assert page.get_attribute(f"#threads-{REF}", "data-open") == ""
+    assert errors == []
+
+
+VERIFIED = "li.item > .message-body[data-crypto=ok]"
+
+
+def verified_thread(browser: Any, base_url: str) -> tuple[Any, list[str]]:
+    """A phone-sized client page whose one thread (T1, open by itself) shows its two
+    items verified (``keys: 'attached'``): the page and its errors."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('client', {keys: 'attached'})")
+    page.wait_for_function(f"document.querySelectorAll('#thread-{REF} {VERIFIED}').length === 2")
+    return page, errors
+
+
+# Every .message-body of the thread that ever says "pending" from now on (added, or
+# its data-crypto changed): the page records them for the test to read.
+WATCH_PENDING = """() => {
+  window.pendingSeen = 0;
+  const pane = document.getElementById('thread-ABCD1234');
+  const pending = (n) => n.nodeType === 1 && (n.matches('.message-body[data-crypto=pending]')
+    || n.querySelector('.message-body[data-crypto=pending]'));
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'attributes' ? pending(r.target) : [...r.addedNodes].some(pending)) {
+        window.pendingSeen += 1;
+      }
+    }
+  }).observe(pane, { subtree: true, childList: true, attributes: true,
+                      attributeFilter: ['data-crypto'] });
+}"""
+
+
+def test_a_key_change_opens_the_bodies_again_without_a_flash(browser: Any, base_url: str) -> None:
+    """A key change (a resync after a ``keys`` event) opens every shown body again with
+    the keys as read now, off screen: the verified bodies stay on screen, never
+    "Decrypting" again, and take the new outcome in place, here a warning when the new
+    keys no longer verify them."""
+    page, errors = verified_thread(browser, base_url)
+    pane = page.locator(f"#thread-{REF}")
+    bodies = pane.locator("li.item > .message-body")
+    sam = "who: 's3', reader: 's3', name: 'Sam Staff'"
+    page.evaluate(f"check.frame({{type: 'receipt', thread: 'T1', {sam}, upto: 2}})")
+    page.wait_for_selector(f"#thread-{REF} li[data-item='c12.bbbb'] .seen-by")
+    page.evaluate(WATCH_PENDING)
+    page.evaluate("check.keys('attached')")  # the same keys read again: the same outcome
+    page.wait_for_function(
+        "window.view.rows.size === 2 && [...window.view.rows.values()].every((r) => !r.stale)"
+    )
+    page.evaluate("check.keys('failing')")  # keys under which they no longer verify
+    page.wait_for_function(
+        f"document.querySelectorAll('#thread-{REF} li.item > .message-body[role=alert]')"
+        ".length === 2"
+    )
+    assert [bodies.nth(i).get_attribute("data-crypto") for i in range(2)] == [
+        "crypto_signature",
+        "crypto_signature",
+    ]
+    assert page.evaluate("window.pendingSeen") == 0
+    # what the draw put on the row went on to its copy (no redraw came since)
+    assert page.locator(f"#thread-{REF} li[data-item='c12.bbbb'] .seen-by").count() == 1
+    assert pane.locator("li.item[aria-busy]").count() == 0
+    assert errors == []
+
+
+def test_a_body_opened_again_never_keeps_its_old_content_for_long(
+    browser: Any, base_url: str
+) -> None:
+    """The copy opened with the new keys takes the row's place even when it has no
+    outcome to wait for (the keys are gone: "no keys" at once) or its check never ends
+    (then "Decrypting" after a short wait): content verified under earlier keys never
+    stays on screen, aria-busy, for good."""
+    page, errors = verified_thread(browser, base_url)
+    pane = page.locator(f"#thread-{REF}")
+    codes = "li.item > .message-body"
+    verified = f"#thread-{REF} {VERIFIED}"
+    page.evaluate("check.keys('none')")
+    page.wait_for_function(
+        f"document.querySelectorAll('#thread-{REF} {codes}[data-crypto=no_keys]').length === 2"
+        f" && !document.querySelector('#thread-{REF} li.item[aria-busy]')"
+    )
+    page.evaluate("check.keys('attached')")
+    page.wait_for_function(f"document.querySelectorAll('{verified}').length === 2")
+    page.evaluate("check.keys('hanging')")
+    assert pane.locator("li.item[aria-busy=true]").count() == 2  # the old outcome, being checked
+    page.wait_for_function(
+        f"document.querySelectorAll('#thread-{REF} {codes}[data-crypto=pending]').length === 2"
+        f" && !document.querySelector('#thread-{REF} li.item[aria-busy]')",
+        timeout=10_000,
+    )
+    assert pane.locator(f"{codes}.verified").count() == 0
     assert errors == []

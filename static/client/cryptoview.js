@@ -44,14 +44,17 @@ export function flaggedBody(code, text) {
  * the verified content (or a warning) once the keyring has opened it.
  * `names` (Map rtp1 id -> display name) learns who signed. `opts`: `expect`
  * (a thread item's sender, msg id and edit parent, see itemMismatch),
- * `onOpened(body)` once the verified body is shown (never on a warning), and
+ * `onOpened(body)` once the verified body is shown (never on a warning),
+ * `onSettled(box)` once the outcome, whatever it is, is in the box, and
  * `files` (the item's payload.files when `event` is an edit of it).
  */
 export function messageBody(event, ref, keyring, names, opts = {}) {
   const box = el('div', 'message-body pending');
   box.append(el('p', 'message-status', keyring ? CRYPTO.decrypting : CRYPTO.noKeys));
   box.dataset.crypto = keyring ? 'pending' : 'no_keys';
-  if (keyring) fill(box, event, ref, keyring, names, opts);
+  // without keys the outcome (no_keys) is there now: onSettled still comes after the return
+  const settled = keyring ? fill(box, event, ref, keyring, names, opts) : Promise.resolve();
+  if (opts.onSettled) settled.finally(() => opts.onSettled(box));
   return box;
 }
 
@@ -179,7 +182,8 @@ export function composer(ref, { keyring, staff = false, thread, onPosted, onSign
   form.append(send, status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const value = text.value.trim();
+    const typedText = text.value;
+    const value = typedText.trim();
     if (!value) return;
     send.disabled = true;
     status.textContent = CRYPTO.sending;
@@ -197,7 +201,7 @@ export function composer(ref, { keyring, staff = false, thread, onPosted, onSign
       const event = await sealAndPost(ref, keyring, seal, body, onRekey);
       onPosted(event);
       status.textContent = CRYPTO.sent;
-      text.value = '';
+      if (text.value === typedText) text.value = ''; // typed meanwhile: the next message, kept
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) onSignedOut();
       status.textContent = notPosted(err.message || String(err.code));

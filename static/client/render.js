@@ -116,6 +116,9 @@ export class MatterView {
     this.section = el('section', 'matter');
     this.section.id = `matter-${ref}`;
     this.section.dataset.ref = ref;
+    // 'reading' until the matter's keys were first read, 'syncing' while a key
+    // change is read again (bodies are opened again after it), then 'ready'
+    this.section.dataset.keys = 'reading';
     const title = el('h2', 'matter-title', matter.title || ref);
     title.id = `matter-${ref}-title`;
     title.append(el('span', 'ref', ref));
@@ -150,6 +153,8 @@ export class MatterView {
    */
   keysReady() {
     const kr = this.keyring;
+    // a caller's keysReady while a key change is still read again is not the end of it
+    this.section.dataset.keys = this.keysSyncing ? 'syncing' : 'ready';
     const notices = keyNotices(kr, this.ref, this.names);
     this.notices.replaceWith(notices);
     this.notices = notices;
@@ -158,7 +163,7 @@ export class MatterView {
       this.reply.replaceChildren(el('p', 'key-notice', this.staff ? CRYPTO.waitingApproval : CRYPTO.notReady));
       return;
     }
-    if (!kr.epochOf(this.ref)) {
+    if (!kr.canSeal(this.ref)) {
       this.reply.replaceChildren(el('p', 'key-notice', CRYPTO.notReady));
       return;
     }
@@ -217,6 +222,7 @@ export class MatterView {
     this.keysDirty = this.keysDirty === 'firm' || firmWide ? 'firm' : 'matter';
     if (this.keysSyncing) return; // a page of history holds many: one read after the other
     this.keysSyncing = true;
+    this.section.dataset.keys = 'syncing';
     queueMicrotask(() => this.resyncKeys());
   }
 

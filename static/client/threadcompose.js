@@ -55,7 +55,7 @@ export function cannotWrite(view) {
   const kr = view.keyring;
   if (!kr) return CRYPTO.noKeys;
   if (!kr.certified()) return view.staff ? CRYPTO.waitingApproval : CRYPTO.notReady;
-  if (!kr.epochOf(view.ref)) return CRYPTO.notReady;
+  if (!kr.canSeal(view.ref)) return CRYPTO.notReady;
   return null;
 }
 
@@ -179,7 +179,8 @@ export function threadComposer(view, data, mode) {
   text.addEventListener('input', () => typed(view, internalNow()));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const value = text.value.trim();
+    const typedText = text.value;
+    const value = typedText.trim();
     const files = picker ? picker.files() : [];
     if (!value && !files.length) return;
     const where = extra ? extra.read() : {};
@@ -195,9 +196,12 @@ export function threadComposer(view, data, mode) {
       const event = await submit(view, mode, { text: value, subject: subject ? subject.value.trim() : '', internal: internalNow(), to: where.to, attached });
       view.add(event);
       status.textContent = mode === 'edit' ? THREADS.saved : THREADS.sent;
-      text.value = '';
+      // What was typed while this was sending is the next message: kept, with its draft.
+      if (text.value === typedText) {
+        text.value = '';
+        if (draft !== null) drafts.delete(draft);
+      }
       if (picker) picker.clear();
-      if (draft !== null) drafts.delete(draft);
       if (mode === 'new') view.openThread(event.payload.thread);
       else if (mode === 'edit') view.setMode('reply');
     } catch (err) {

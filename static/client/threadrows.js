@@ -76,7 +76,7 @@ function learnTitle(view, thread) {
     .catch(() => {});
 }
 
-export function itemRow(view, item) {
+export function itemRow(view, item, onSettled = null) {
   const li = el('li', item.internal ? 'item internal' : 'item');
   li.id = `item-${view.ref}-${item.key}`;
   li.dataset.item = item.id;
@@ -102,7 +102,7 @@ export function itemRow(view, item) {
     li.append(el('p', 'tombstone', THREADS.deleted));
     return li;
   }
-  li.append(itemBody(view, item));
+  li.append(itemBody(view, item, onSettled));
   if (item.flaggedEdits.length) {
     const flag = el('p', 'edit-flagged', THREADS.editFlagged);
     flag.setAttribute('role', 'alert');
@@ -129,7 +129,7 @@ export function claimRow(view, item, claim) {
 }
 
 /** The verified body of the item's shown version (an edit must be its sender's, naming the item). */
-function itemBody(view, item) {
+function itemBody(view, item, onSettled) {
   const shown = item.shown;
   if (!shown.blob) {
     // a welcome of a firm without end-to-end encryption: a letter in the payload
@@ -143,7 +143,7 @@ function itemBody(view, item) {
   let expect = null;
   if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
   else if (msgId) expect = { sender: item.sender, msgId };
-  const opts = { expect, files: (item.event.payload || {}).files ?? null };
+  const opts = { expect, files: (item.event.payload || {}).files ?? null, onSettled };
   if (item.mine) opts.onOpened = (body) => (view.bodies || (view.bodies = new Map())).set(item.id, body);
   return messageBody(shown, view.ref, view.readKeyring, view.names, opts);
 }

@@ -40,6 +40,8 @@ import { claimRow, itemRow, listRow } from './threadrows.js';
 
 const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
 const PAGE = 50; // items per page of one thread
+// how long a body verified under earlier keys stays while it is opened again (reopen)
+const REOPEN_WAIT_MS = 3000;
 // the thread list stays beside the open thread (app.css: the same breakpoint)
 const SIDE_BY_SIDE = window.matchMedia('(min-width: 60rem)');
 
@@ -196,7 +198,11 @@ export class ThreadsView extends MatterView {
   keysReady() {
     super.keysReady();
     this.readKeyring = memoKeyring(this.keyring);
-    this.rows.clear(); // bodies that said "no keys" are opened again
+    // Every body is opened again with the keys as read now (a revocation learned
+    // since can flag a message shown as genuine): a body that said "no keys" at
+    // once, one with an outcome off screen, in place once its new one is known
+    // (drawThread), so a key change does not flash every message to "Decrypting".
+    for (const row of this.rows.values()) row.stale = true;
     this.schedule(true);
   }
 
@@ -415,6 +421,7 @@ export class ThreadsView extends MatterView {
       keep.add(item.id);
       const key = [item.shown ? eventKey(item.shown) : 'x', item.deleted, item.flaggedEdits.join(','), item.tags.join(',')].join('|');
       let row = this.rows.get(item.id);
+      if (row && row.key === key && row.stale) row = this.reopen(item, row);
       if (!row || row.key !== key) {
         row = { key, li: itemRow(this, item) };
         this.rows.set(item.id, row);
@@ -441,6 +448,41 @@ export class ThreadsView extends MatterView {
     this.typingEl.textContent = typing.length ? typingText(typing) : '';
     this.drawComposer(data);
     this.markRead(data.thread);
+  }
+
+  /**
+   * A row whose body was opened with earlier keys (keysReady): null to draw it
+   * anew now (its body had no outcome yet), or the row kept on screen while a
+   * copy opens with the new keys off screen and takes its place once settled,
+   * or after REOPEN_WAIT_MS still opening.
+   */
+  reopen(item, row) {
+    row.stale = false;
+    const code = row.li.querySelector(':scope > .message-body')?.dataset.crypto;
+    if (code === undefined) return row; // no envelope (a tombstone, a letter): nothing to open
+    if (code === 'pending' || code === 'no_keys') return null;
+    const turn = (row.turn = (row.turn || 0) + 1);
+    row.li.setAttribute('aria-busy', 'true'); // its outcome is being checked again
+    const swap = () => {
+      if (this.rows.get(item.id) !== row || row.turn !== turn) return; // drawn anew, reopened since, or swapped
+      row.turn += 1; // once: the outcome, or the wait running out, whichever comes first
+      const old = row.li;
+      // what drawThread put on the row goes on to its copy (a draw now would be a
+      // no-op: the model did not change): the unread mark, "seen by", the jump's focus
+      fresh.classList.toggle('unread', old.classList.contains('unread'));
+      const seen = old.querySelector(':scope > .seen-by');
+      if (seen) fresh.append(seen);
+      const focused = document.activeElement === old;
+      if (old.hasAttribute('tabindex')) fresh.tabIndex = old.tabIndex;
+      old.replaceWith(fresh);
+      row.li = fresh;
+      if (focused) fresh.focus({ preventScroll: true });
+    };
+    const fresh = itemRow(this, item, swap);
+    // content verified under the earlier keys stays only so long: a new check that
+    // does not end (a key directory read that never answers) shows "Decrypting"
+    setTimeout(swap, REOPEN_WAIT_MS);
+    return row;
   }
 
   /** On a phone the open thread hides the list: its back button counts the other threads' unread items. */

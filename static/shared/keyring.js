@@ -33,6 +33,7 @@
 //                                  a second matter's invite key (docs/keys.md "A second matter"):
 //                                  signs and reads in ref until my identity is in its epoch
 //     .epochOf(ref)                newest verified epoch of a matter, or 0
+//     .canSeal(ref)                an epoch verified now or on this device's last sync (seal re-verifies)
 //     await .seal(ref, thread, bodyObj, {vis, parent})  -> envelope bytes (Uint8Array)
 //                                  bodyObj {text, subject?, attachments?}; vis 0 portal, 1 staff-only
 //     await .open(ref, thread, blob, {seq})  -> {ok: true, sender, role, body, vis, msgId, header}
@@ -47,6 +48,8 @@
 //                                  sync); sealed into my backup at once when .pinSealer is set
 //     .writeBlock(ref)             the chainAlarms code of the matter (seal refuses), or null
 //     await .forget()              sign-out: delete this identity and trust state from IndexedDB
+//     .gone                        true once it saves nothing more: forgotten, or a save found its
+//                                  record removed or stored anew (another gen) by another tab
 //
 // Non-extractable: the identity's X25519 and Ed25519 private keys are WebCrypto
 // CryptoKeys created with extractable=false; IndexedDB stores them as such.
@@ -59,6 +62,7 @@
 import * as C from '../crypto/index.js';
 import { b64url, bytesEqual, fromB64url, toHex } from '../crypto/bytes.js';
 import { CryptoInvalid } from '../crypto/errors.js';
+import { bytesOf, decryptBackup, wipe } from './keybackup.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as tagNames from './tagnames.js';
 import * as store from './keystore.js';
@@ -73,20 +77,11 @@ export const VIS = envelope.VIS;
 
 // ---------------------------------------------------------------- helpers
 
-function bytesOf(b64) {
-  return typeof b64 === 'string' ? fromB64url(b64) : b64;
-}
-
 function codeOf(err) {
   if (err instanceof CryptoInvalid || (err && typeof err.code === 'string' && err.code.startsWith('crypto_'))) {
     return err.code;
   }
   return 'crypto_encoding';
-}
-
-/** Overwrite secret bytes we no longer need (best effort: JS may hold copies). */
-function wipe(...arrays) {
-  for (const a of arrays) if (a instanceof Uint8Array) a.fill(0);
 }
 
 function freshState(frkFingerprint) {
@@ -116,29 +111,17 @@ async function importIdentity(user, xSk, edSk) {
   return identity;
 }
 
-/** The backup's AES key from the sign-in's Argon2 output when its salt and parameters match. */
-function kekFits(blob, kdf) {
-  if (!kdf) return false;
-  const h = backup.backupHeader(blob);
-  return bytesEqual(h.salt, fromB64url(kdf.salt)) && h.m_kib === kdf.m_kib && h.t === kdf.t && h.p === kdf.p;
-}
-
-async function decryptBackup({ firm, user, password, kdf, backupBytes, kek }) {
-  const blob = bytesOf(backupBytes);
-  if (kek && kekFits(blob, kdf)) {
-    const b = C.encoding.decode(backup.BACKUP, blob);
-    if (b.header.firm !== firm || b.header.user !== user) {
-      throw new CryptoInvalid('crypto_wrong_context', 'backup of another user');
-    }
-    const pt = await C.primitives.aesGcmDecrypt(kek, b.nonce, b.ct, b.header.raw);
-    const r = C.encoding.decode(backup.BACKUP_PLAINTEXT, pt);
-    wipe(pt);
-    return { xSk: r.x_sk, edSk: r.ed_sk, frkFingerprint: r.frk_fingerprint };
-  }
-  return backup.openBackup(blob, password, { firm, user });
-}
-
 // ---------------------------------------------------------------- entry points
+
+/**
+ * A stored record's generation: new each time a sign-in or a new identity
+ * stores the keys. A keyring saves only over its own generation, so a tab
+ * left open across a sign-out and a sign-in in another tab cannot put its
+ * older record (an older identity, older trust state) over the new one.
+ */
+function newGen() {
+  return b64url(crypto.getRandomValues(new Uint8Array(12)));
+}
 
 /** The keyring of (firm, user) stored in this browser, or null. */
 export async function openKeyring({ firm, user }) {
@@ -173,28 +156,9 @@ export async function unlockWithPassword({ firm, user, password, kdf, backupByte
     : freshState(null);
   state.frkFingerprint = fromBackup ?? before ?? null;
   state.pinSealed = fromBackup !== null;
-  const record = { firm, user, identity, state };
+  const record = { firm, user, identity, state, gen: newGen() };
   await store.save(record);
   return new Keyring(record);
-}
-
-/**
- * The backup `backupBytes` sealed again under the same key `kek` (the
- * sign-in's, same salt and parameters) with `frkFingerprint` as its pinned
- * root: the seeds are decrypted, re-encrypted with a fresh nonce, wiped.
- */
-export async function resealBackup({ firm, user, backupBytes, kek, frkFingerprint }) {
-  const b = C.encoding.decode(backup.BACKUP, bytesOf(backupBytes));
-  if (b.header.firm !== firm || b.header.user !== user) {
-    throw new CryptoInvalid('crypto_wrong_context', 'backup of another user');
-  }
-  const pt = await C.primitives.aesGcmDecrypt(kek, b.nonce, b.ct, b.header.raw);
-  const r = C.encoding.decode(backup.BACKUP_PLAINTEXT, pt);
-  const next = C.encoding.encode(backup.BACKUP_PLAINTEXT, { x_sk: r.x_sk, ed_sk: r.ed_sk, frk_fingerprint: frkFingerprint });
-  const nonce = C.bytes.randomBytes(12);
-  const ct = await C.primitives.aesGcmEncrypt(kek, nonce, next, b.header.raw);
-  wipe(pt, next, r.x_sk, r.ed_sk);
-  return C.encoding.encode(backup.BACKUP, { header: b.header.raw, nonce, ct });
 }
 
 /** A new identity, not stored yet (see PendingIdentity). */
@@ -262,7 +226,7 @@ export class PendingIdentity {
     const identity = await importIdentity(this.user, this._uik.xSk, this._uik.edSk);
     this.identity.xSk = identity.xSk;
     this.identity.edSk = identity.edSk;
-    const record = { firm: this.firm, user: this.user, identity, state: freshState(pinned(this.frkFingerprint)) };
+    const record = { firm: this.firm, user: this.user, identity, state: freshState(pinned(this.frkFingerprint)), gen: newGen() };
     try {
       await store.save(record);
     } catch {
@@ -293,6 +257,7 @@ export class Keyring {
     this.pinSealer = null; // async (fingerprint) => void, while the sign-in's KEK is in this page
     this._syncs = new Map();
     this._saveTimer = null;
+    this._forgotten = false; // signed out, or the record is gone: nothing of this keyring is written again
   }
 
   /**
@@ -394,20 +359,30 @@ export class Keyring {
     return this.chainAlarms.get(ref) ?? null;
   }
 
-  /** Persist the identity and trust state now. */
+  /**
+   * Persist the identity and trust state now: never once forgotten (see
+   * forget()), and never again once the record is gone (a sign-out in another
+   * tab of this browser removed it: this page's keys must not come back).
+   */
   async save() {
     clearTimeout(this._saveTimer);
     this._saveTimer = null;
+    if (this._forgotten) return;
     try {
-      await store.save(this._record);
+      if (!(await store.update(this._record))) this._forgotten = true;
     } catch {
       // no IndexedDB: the trust state lives as long as this page
     }
   }
 
+  /** Signed out, or its stored record was removed or stored again by another tab: it saves nothing more. */
+  get gone() {
+    return this._forgotten;
+  }
+
   /** Persist soon: rendering 1,000 messages records 1,000 msg ids, written once. */
   saveSoon() {
-    if (this._saveTimer !== null) return;
+    if (this._saveTimer !== null || this._forgotten) return;
     this._saveTimer = setTimeout(() => this.save(), 500);
   }
 
@@ -436,9 +411,26 @@ export class Keyring {
     return st ? st.epoch : 0;
   }
 
+  /**
+   * Whether a message can be sealed for `ref` now: an epoch is verified, or this
+   * device verified one before and nothing since disagreed (a firm sync swaps in a
+   * new verifier: every matter's chain is verified again when next used, and
+   * seal() does that first). The composer asks this, not epochOf, so that it stays
+   * through a firm sync: drawn again, it would lose keys typed in between.
+   */
+  canSeal(ref) {
+    if (this.epochOf(ref)) return true;
+    const mem = this.state.matters[ref];
+    return Boolean(mem && mem.epoch) && !this.chainAlarms.has(ref);
+  }
+
   /** Encrypt and sign `bodyObj` as a message of `thread` under the newest verified epoch. */
   async seal(ref, thread, bodyObj, { vis = VIS.PORTAL, parent = null } = {}) {
-    if (!this.verifier || !this.verifier.state(this.firm, ref)) await this.syncMatter(ref);
+    // A matter sync this joins may have begun before a firm sync swapped the
+    // verifier (it then verified the old one): sync again, a few times at most.
+    for (let i = 0; i < 3 && !(this.verifier && this.verifier.state(this.firm, ref)); i++) {
+      await this.syncMatter(ref);
+    }
     const block = this.writeBlock(ref);
     if (block) throw new CryptoInvalid(block, CRYPTO.chainBlocked);
     const st = this.verifier.state(this.firm, ref);
@@ -559,6 +551,10 @@ export class Keyring {
 
   /** Sign-out: this identity and its trust state leave the browser. */
   async forget() {
+    // Work still under way when the user signs out (messages being opened record
+    // their ids, a sync its epochs) would otherwise save the record again after
+    // it was removed, and the keys would outlive the sign-out.
+    this._forgotten = true;
     clearTimeout(this._saveTimer);
     this._saveTimer = null;
     this.meks.clear();

@@ -8,7 +8,8 @@ import { b64url, fromB64url } from '../crypto/bytes.js';
 import { backupHeader, createBackup as sealBackup, openBackup } from '../crypto/backup.js';
 import { ApiError, api } from './http.js';
 import { userId } from './keyids.js';
-import { createIdentity, forgetAll, openKeyring, resealBackup, unlockWithPassword } from './keyring.js';
+import { resealBackup } from './keybackup.js';
+import { createIdentity, forgetAll, openKeyring, unlockWithPassword } from './keyring.js';
 
 let current = null; // {firm, user, keyring}
 let firmSlug = null;
@@ -48,7 +49,9 @@ export function setSessionFirm(slug) {
 export async function keyringFor(principal) {
   const firm = await sessionFirm();
   const user = userId(principal);
-  if (current && current.firm === firm && current.user === user) return current.keyring;
+  // a keyring that stopped saving (another tab signed out, or in again) is opened
+  // anew from the store: the record there, if any, is the newest
+  if (current && current.firm === firm && current.user === user && !current.keyring.gone) return current.keyring;
   const keyring = await openKeyring({ firm, user });
   current = keyring ? { firm, user, keyring } : null;
   return keyring;

@@ -29,15 +29,20 @@ function database() {
   return opening;
 }
 
-async function run(mode, fn) {
-  const db = await database();
-  const tx = db.transaction(STORE, mode);
-  const result = await request(fn(tx.objectStore(STORE)));
-  await new Promise((resolve, reject) => {
+/** Resolves once `tx` committed (rejects if it failed or was aborted). */
+function completed(tx) {
+  return new Promise((resolve, reject) => {
     tx.oncomplete = resolve;
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error);
   });
+}
+
+async function run(mode, fn) {
+  const db = await database();
+  const tx = db.transaction(STORE, mode);
+  const result = await request(fn(tx.objectStore(STORE)));
+  await completed(tx);
   return result;
 }
 
@@ -50,6 +55,30 @@ export async function load(firm, user) {
 
 export function save(record) {
   return run('readwrite', (s) => s.put(record, keyOf(record.firm, record.user)));
+}
+
+/**
+ * Overwrite the record of (firm, user) only if the stored one is still of the
+ * same generation (`gen`, set when a sign-in or a new identity stores it);
+ * resolves true if written. A keyring's own saves use this: after a sign-out
+ * in another tab removed the record (or a sign-in there stored a new one), a
+ * page still open must not write its keys back.
+ */
+export async function update(record) {
+  const db = await database();
+  const tx = db.transaction(STORE, 'readwrite');
+  const s = tx.objectStore(STORE);
+  const key = keyOf(record.firm, record.user);
+  let written = false;
+  // get and put in one readwrite transaction: no removal can come between them
+  s.get(key).onsuccess = (e) => {
+    const stored = e.target.result;
+    if (stored === undefined || stored.gen !== record.gen) return;
+    s.put(record, key);
+    written = true;
+  };
+  await completed(tx);
+  return written;
 }
 
 export function remove(firm, user) {

@@ -300,12 +300,16 @@ export function threadTools({ onSignedOut }) {
         const create = el('button', 'button quiet tag-create', THREADS.createTag);
         create.type = 'button';
         create.addEventListener('click', async () => {
-          const value = name.value.trim();
+          const typedName = name.value;
+          const value = typedName.trim();
           if (!value) return;
           try {
             const tag = await tags.create(view.keyring, value);
-            drafts.delete(item.id);
-            name.value = '';
+            if (name.value === typedName) {
+              // else typed meanwhile: the next name, kept with its draft
+              drafts.delete(item.id);
+              name.value = '';
+            }
             await act(tag, false);
           } catch (err) {
             status.textContent = errorText(err);

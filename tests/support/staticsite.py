@@ -67,7 +67,8 @@ def chromium_page(path: str) -> Iterator[tuple[Any, list[str]]]:
     with served_repository() as base, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
+            # a context of its own (not new_page's): a test may open a second tab in it
+            page = browser.new_context().new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{base}{path}")

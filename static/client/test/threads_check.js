@@ -45,6 +45,7 @@ function failingKeyring() {
     keyChanges: [],
     certified: () => ({ user: 'me' }),
     epochOf: () => 1,
+    canSeal: () => true,
     open: async () => ({ ok: false, code: 'crypto_signature' }),
   };
 }
@@ -69,6 +70,7 @@ function attachedKeyring() {
     keyChanges: [],
     certified: () => ({ user: 'me' }),
     epochOf: () => 1,
+    canSeal: () => true,
     open: async (_ref, _thread, blob) => {
       const b = ATTACHED[blob];
       const msgId = Uint8Array.from(atob(b.msg), (c) => c.charCodeAt(0));
@@ -107,9 +109,17 @@ window.check = {
   frame(frame) {
     window.view.liveFrame({ matter: REF, ...frame });
   },
-  /** The device's keys change (`'none'` | `'failing'`): the composer is drawn again. */
+  /**
+   * The device's keys change (`'none'` | `'failing'` | `'resyncing'` | `'attached'` |
+   * `'hanging'`): the composer is drawn again and every body opened again.
+   */
   keys(kind) {
-    window.view.keyring = kind === 'failing' ? failingKeyring() : null;
+    // 'resyncing': a firm sync swapped the verifier; the matter is verified again at the next seal
+    const resyncing = () => ({ ...failingKeyring(), epochOf: () => 0 });
+    // 'hanging': opening never ends (a key directory read the server never answers)
+    const hanging = () => ({ ...attachedKeyring(), open: () => new Promise(() => {}) });
+    const make = { failing: failingKeyring, resyncing, attached: attachedKeyring, hanging }[kind];
+    window.view.keyring = make ? make() : null;
     window.view.keysReady(); // as client/main.js does when a device's keys change
   },
   add(event) {

@@ -11,7 +11,8 @@ import test from 'node:test';
 import * as C from '../../crypto/index.js';
 import * as K from '../keyflows.js';
 import * as E from '../epochflows.js';
-import { Keyring, createIdentity, resealBackup } from '../../shared/keyring.js';
+import { resealBackup } from '../../shared/keybackup.js';
+import { Keyring, createIdentity } from '../../shared/keyring.js';
 
 const { bytes, certs, keys, primitives, backup } = C;
 const FIRM = 'demo';

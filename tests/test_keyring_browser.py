@@ -1,0 +1,191 @@
+"""The browser keyring (static/shared/keyring.js) in a real Chromium, on what its
+pages rely on: signing out forgets the keys for good (work still under way at
+sign-out, a message being opened that saves its id soon, a sync that saves when
+it ends, in this tab or in another tab of the browser, must not write the
+removed record back into IndexedDB, or the keys would outlive the sign-out);
+and whether a matter can be written in does not flicker while a firm sync has
+its chain verified again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tests.support.staticsite import chromium_page
+
+FORGET = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const who = { firm: 'demo', user: 'c7' };
+  const kr = await (await K.createIdentity(who)).store();
+  const stored = (await K.openKeyring(who)) !== null;
+  kr.saveSoon();               // a message just opened: its id saved soon
+  const late = kr.save();      // a sync that ends while the user signs out
+  await kr.forget();
+  await late;
+  await kr.save();             // the work that finishes after the sign-out
+  kr.saveSoon();
+  return { stored, timer: kr._saveTimer, held: (await K.openKeyring(who)) !== null };
+}"""
+
+
+def test_forgotten_keyring_is_never_saved_again() -> None:
+    with chromium_page("/static/staff/") as (page, errors):
+        result: dict[str, Any] = page.evaluate(FORGET)
+    assert not errors, errors
+    assert result == {"stored": True, "timer": None, "held": False}
+
+
+CAN_SEAL = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const who = { firm: 'demo', user: 's3' };
+  const kr = await (await K.createIdentity(who)).store();
+  const unknown = kr.canSeal('R1');
+  // what this device verified on an earlier sync, kept with its trust state; no
+  // verifier holds the matter now (a new page, or a firm sync swapped it)
+  kr.state.matters.R1 = { epoch: 2, hash: new Uint8Array(32), seen: {} };
+  const remembered = [kr.epochOf('R1'), kr.canSeal('R1'), kr.canSeal('R2')];
+  kr.chainAlarms.set('R1', 'crypto_rollback');  // the last sync disagreed: no writing
+  const alarmed = kr.canSeal('R1');
+  await kr.forget();
+  return { unknown, remembered, alarmed };
+}"""
+
+
+def test_a_remembered_epoch_can_be_sealed_until_a_sync_disagrees() -> None:
+    with chromium_page("/static/staff/") as (page, errors):
+        result: dict[str, Any] = page.evaluate(CAN_SEAL)
+    assert not errors, errors
+    assert result == {"unknown": False, "remembered": [0, True, False], "alarmed": False}
+
+
+RESEAL = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await (await K.createIdentity({ firm: 'demo', user: 's3' })).store();
+  // the first matter sync seal() waits for was one begun before a firm sync swapped
+  // the verifier: it leaves the new one without the matter; the next one verifies it
+  let calls = 0;
+  kr.verifier = { state: () => null };
+  kr.syncMatter = async () => {
+    calls += 1;
+    if (calls === 2) kr.verifier = { state: () => ({ epoch: 1, manifest: { fek_version: 1 } }) };
+    return { epoch: calls === 2 ? 1 : 0, problems: [] };
+  };
+  let code = null;
+  try {
+    await kr.seal('R1', 'T1', { text: 'x' });
+  } catch (err) {
+    code = err.code;
+  }
+  await kr.forget();
+  return { calls, code };
+}"""
+
+
+def test_seal_syncs_again_after_a_sync_of_a_swapped_verifier() -> None:
+    """Sealed past the stale sync: it gets as far as the epoch's key (none in this
+    stub, ``crypto_wrong_context``), where it stopped at ``crypto_stale_epoch``."""
+    with chromium_page("/static/staff/") as (page, errors):
+        result: dict[str, Any] = page.evaluate(RESEAL)
+    assert not errors, errors
+    assert result == {"calls": 2, "code": "crypto_wrong_context"}
+
+
+@contextmanager
+def two_tabs(user: str) -> Iterator[tuple[Any, Any, list[str]]]:
+    """Tabs A and B of one browser: A stored a new identity of ``user``
+    (``window.pending`` in A), B opened its keyring (``window.kr`` in B)."""
+    with chromium_page("/static/staff/") as (a, errors):
+        a.evaluate(
+            """async (user) => {
+              const K = await import('/static/shared/keyring.js');
+              window.pending = await K.createIdentity({ firm: 'demo', user });
+              await window.pending.store();
+            }""",
+            user,
+        )
+        b = a.context.new_page()
+        b.on("pageerror", lambda e: errors.append(str(e)))
+        b.goto(a.url)
+        assert b.evaluate(
+            """async (user) => {
+              const K = await import('/static/shared/keyring.js');
+              window.kr = await K.openKeyring({ firm: 'demo', user });
+              return window.kr !== null;
+            }""",
+            user,
+        )
+        yield a, b, errors
+
+
+SIGN_OUT_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await K.openKeyring({ firm: 'demo', user: 'c8' });
+  await kr.forget();
+  return (await K.openKeyring({ firm: 'demo', user: 'c8' })) !== null;
+}"""
+
+SAVE_IN_B = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  window.kr.state.matters.R1 = { epoch: 3, hash: null, seen: {} };
+  await window.kr.save();   // a sync that ended after the other tab signed out
+  window.kr.saveSoon();
+  return { held: (await K.openKeyring({ firm: 'demo', user: 'c8' })) !== null,
+           timer: window.kr._saveTimer };
+}"""
+
+
+def test_a_tab_open_during_a_sign_out_in_another_never_saves_the_keys_back() -> None:
+    """Two tabs of one browser hold the same keyring; signing out in one removes it
+    from IndexedDB, and the other's later saves (a sync, messages opened) must not
+    put it back. Before the sign-out, the other tab's saves do reach the store."""
+    with two_tabs("c8") as (a, b, errors):
+        # while the record is there, the other tab's saves update it
+        b.evaluate(
+            """async () => {
+              window.kr.state.matters.R0 = { epoch: 2, hash: null, seen: {} };
+              await window.kr.save();
+            }"""
+        )
+        epoch = a.evaluate(
+            """async () => {
+              const K = await import('/static/shared/keyring.js');
+              return (await K.openKeyring({ firm: 'demo', user: 'c8' })).state.matters.R0.epoch;
+            }"""
+        )
+        assert epoch == 2
+        assert a.evaluate(SIGN_OUT_IN_A) is False
+        after: dict[str, Any] = b.evaluate(SAVE_IN_B)
+    assert not errors, errors
+    assert after == {"held": False, "timer": None}
+
+
+SIGN_IN_AGAIN_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const who = { firm: 'demo', user: 'c9' };
+  await (await K.openKeyring(who)).forget();
+  // a sign-in stores the same identity again (as a backup opened again would): only
+  // the record's generation tells it from the one tab B holds
+  const kr = await window.pending.store();
+  return Array.from(kr.identity.kid);
+}"""
+
+SAVE_STALE_IN_B = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  window.kr.state.matters.R1 = { epoch: 3, hash: null, seen: {} };
+  await window.kr.save();
+  const held = await K.openKeyring({ firm: 'demo', user: 'c9' });
+  const kid = Array.from(held.identity.kid);
+  return { kid, r1: 'R1' in held.state.matters, gone: window.kr.gone };
+}"""
+
+
+def test_a_stale_tab_never_overwrites_the_record_a_later_sign_in_stored() -> None:
+    """Tab B holds the keyring of an earlier sign-in; tab A signs out and in again (a
+    new record of the same identity). B's next save must leave A's record as it is,
+    and B's keyring says it is gone (the page opens the stored one again)."""
+    with two_tabs("c9") as (a, b, errors):
+        new_kid = a.evaluate(SIGN_IN_AGAIN_IN_A)
+        after: dict[str, Any] = b.evaluate(SAVE_STALE_IN_B)
+    assert not errors, errors
+    assert after == {"kid": new_kid, "r1": False, "gone": True}
