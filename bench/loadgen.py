@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+import orjson
+
 from bench.wsclient import WSClient, open_ws
 
 __all__ = ["ClientSpec", "StepCounters", "worker_main"]
@@ -89,7 +91,7 @@ class Worker:
     # frames in -----------------------------------------------------------------------
     def on_text(self, ws: WSClient, text: str) -> None:
         client: _Client = ws.tag  # type: ignore[assignment]
-        frame: dict[str, Any] = json.loads(text)
+        frame: dict[str, Any] = orjson.loads(text)  # what a lean client would use
         kind = frame.get("type")
         if kind == "event":
             now = time.time_ns()

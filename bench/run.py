@@ -541,6 +541,7 @@ def start_profiler(pid: int, system: str, workload: str) -> tuple[subprocess.Pop
             "raw",
             "--nonblocking",
             "--gil",
+            "--subprocesses",  # uvicorn --workers N: the workers are the master's children
             "--output",
             str(out),
         ],

@@ -5,7 +5,12 @@ bottleneck, and on a 2-core machine every microsecond the client spends per
 received frame is taken from the server under test. Driving the sans-I/O
 ``ClientProtocol`` straight from ``data_received`` skips the per-connection
 reader task, the message queue and the assembler: a received text frame costs
-one parse and one callback.
+one parse and one callback. From the end of the handshake's response on,
+server frames are parsed here (``_fast``): a server's frames are unmasked, and the servers
+measured send each text message as one frame, so the header is a few bytes
+to read, where websockets' generator-based reader costs several times the
+server's own per-delivery work. Anything else (a fragmented message, a close)
+goes back to websockets' reader for the rest of the connection.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ class WSClient(asyncio.Protocol):
         self.closed = False
         self.close_code: int | None = None
         self.tag = tag  # the owner's per-connection state (set before any frame arrives)
+        self.fast = False  # frames parsed here (after the handshake; see the module docstring)
+        self.buffer = bytearray()
+        self.done_fast = False  # handed back to websockets for good (``_slow``)
+        self.head_tail = b""  # the handshake's last bytes: its end may span two reads
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -55,6 +64,21 @@ class WSClient(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self.fast:
+            self._fast(data)
+            return
+        rest = b""
+        if not self.opened.done():
+            # Websockets gets the handshake's bytes only, up to the blank line that
+            # ends the response: whatever follows is frames, parsed here from the
+            # first (websockets' reader, once fed a frame's first bytes, may be in
+            # the middle of it with an empty buffer: no safe point to take over).
+            seen = self.head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            if end >= 0:
+                cut = end + 4 - len(self.head_tail)
+                data, rest = data[:cut], data[cut:]
+            self.head_tail = seen[-3:]
         self.proto.receive_data(data)
         for event in self.proto.events_received():
             if isinstance(event, Response):
@@ -72,6 +96,55 @@ class WSClient(asyncio.Protocol):
                 rcvd = self.proto.close_rcvd
                 self.close_code = rcvd.code if rcvd is not None else None
         self._flush()
+        opened = self.opened
+        if self.done_fast or not opened.done():
+            return  # websockets reads on, or the response is not complete yet
+        if not opened.cancelled() and opened.exception() is None and self.proto.state is State.OPEN:
+            self.fast = True  # open: every frame from here on is parsed here
+            self._fast(rest)
+        elif rest:  # refused, or closing already: websockets reads on
+            self.done_fast = True
+            self.data_received(rest)
+
+    def _fast(self, data: bytes) -> None:
+        buf = self.buffer
+        buf += data
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            if b1 & 0x80:  # a masked server frame: websockets' reader refuses it
+                self._slow(pos)
+                return
+            size, head = b1 & 0x7F, 2
+            if size == 126:
+                if end - pos < 4:
+                    break
+                size, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif size == 127:
+                if end - pos < 10:
+                    break
+                size, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if end - pos < head + size:
+                break  # the rest of the frame is still on its way
+            first, last = pos + head, pos + head + size
+            if b0 == 0x81:  # FIN, text: one whole message
+                self.on_text(self, buf[first:last].decode())
+            elif b0 == 0x89:  # FIN, ping: answered at once
+                self.proto.send_pong(bytes(buf[first:last]))
+                self._flush()
+            elif b0 != 0x8A:  # not a pong either (a close, a fragment): websockets
+                self._slow(pos)
+                return
+            pos = last
+        del buf[:pos]
+
+    def _slow(self, pos: int) -> None:
+        """Back to websockets' reader, from the frame at ``pos`` on, for good."""
+        rest = bytes(self.buffer[pos:])
+        self.buffer.clear()
+        self.fast = False
+        self.done_fast = True
+        self.data_received(rest)
 
     def eof_received(self) -> bool | None:
         self.proto.receive_eof()

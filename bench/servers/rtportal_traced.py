@@ -21,7 +21,9 @@ the point: greenlet switches blur the times SQLAlchemy's async layer takes.
 With ``$BENCH_STALLS`` set to a path, it records what holds deliveries up:
 the event loop's lag (a timer due every 5 ms, how late it ran) and every
 group-commit batch slower than 20 ms with its size and phases (the reads
-before the write, the write, the publish), written to PATH every 5 s: a
+before the write, the write, PostgreSQL's round trip within it, the
+publish), the phases' time per send over every batch, and the cyclic
+garbage collector's pauses per generation, written to PATH every 5 s: a
 p99 over 100 ms at a modest CPU is a stall, and this names it.
 """
 
@@ -30,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import cProfile
+import gc
 import os
 import re
 import threading
@@ -133,12 +137,14 @@ def _profile_loop(path: str) -> None:
 _SLOW_BATCH_S = 0.020
 _lags: list[float] = []
 _slow: list[tuple[float, str]] = []  # (seconds, what)
-_batches = [0, 0]  # batches, sends
+_batches: list[float] = [0, 0, 0.0]  # batches, sends, seconds writing
+_totals: dict[str, float] = {}  # phase -> seconds, over every batch
+_gc: list[list[float]] = [[0, 0.0, 0.0] for _ in range(3)]  # per generation: count, s, max s
 
 
 def _trace_stalls(path: str) -> None:
     """Loop lag and slow batches (``$BENCH_STALLS``), from the loop's thread."""
-    from rtportal.events import groupcommit, log
+    from rtportal.events import groupcommit, log, store_pg
 
     loop = asyncio.get_running_loop()
     tick = 0.005
@@ -148,35 +154,55 @@ def _trace_stalls(path: str) -> None:
         loop.call_at(loop.time() + tick, lag, loop.time() + tick)
 
     loop.call_at(loop.time() + tick, lag, loop.time() + tick)
-    phases: dict[str, float] = {}
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        # The cyclic collector's pauses: each one holds every delivery up.
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - gc_started[0]
+        gen = info["generation"]
+        _gc[gen][0] += 1
+        _gc[gen][1] += took
+        _gc[gen][2] = max(_gc[gen][2], took)
+
+    gc.callbacks.append(on_gc)
+    # Per batch, in its write task's context: two batches are in flight at once
+    # (the group commit's lanes), and one shared map would mix their phases.
+    batch_phases: contextvars.ContextVar[dict[str, float]] = contextvars.ContextVar(
+        "bench_batch_phases"
+    )
     orig_write_all = groupcommit.GroupCommit._write_all
-    orig_ready = groupcommit.GroupCommit._ready
-    orig_commit = log.commit_batch
     orig_publish = groupcommit.GroupCommit._publish
 
-    async def ready(self: Any, *a: Any, **k: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return await orig_ready(self, *a, **k)
-        finally:
-            phases["ready"] = phases.get("ready", 0.0) + time.perf_counter() - t0
+    def timed(name: str, fn: Any) -> Any:
+        """``fn`` (a coroutine function), its time added to the batch's phase ``name``."""
 
-    async def commit(*a: Any, **k: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return await orig_commit(*a, **k)
-        finally:
-            phases["commit"] = phases.get("commit", 0.0) + time.perf_counter() - t0
+        async def wrapper(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await fn(*a, **k)
+            finally:
+                phases = batch_phases.get(None)
+                if phases is not None:
+                    phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
 
-    async def write_all(self: Any, batch: list[Any]) -> Any:
-        phases.clear()
+        return wrapper
+
+    async def write_all(self: Any, batch: list[Any], *a: Any, **k: Any) -> Any:
+        phases: dict[str, float] = {}
+        batch_phases.set(phases)  # this task's (the drain creates one per batch)
         t0 = time.perf_counter()
         try:
-            return await orig_write_all(self, batch)
+            return await orig_write_all(self, batch, *a, **k)
         finally:
             took = time.perf_counter() - t0
             _batches[0] += 1
             _batches[1] += len(batch)
+            _batches[2] += took
+            for name, seconds in phases.items():
+                _totals[name] = _totals.get(name, 0.0) + seconds
             if took > _SLOW_BATCH_S:
                 parts = " ".join(f"{k} {1000 * v:.1f}" for k, v in phases.items())
                 _slow.append((took, f"batch of {len(batch)}: {1000 * took:.1f} ms ({parts})"))
@@ -191,9 +217,10 @@ def _trace_stalls(path: str) -> None:
                 _slow.append((took, f"publish of {len(outcomes[0])}: {1000 * took:.1f} ms"))
 
     groupcommit.GroupCommit._write_all = write_all  # type: ignore[method-assign]
-    groupcommit.GroupCommit._ready = ready  # type: ignore[method-assign]
+    groupcommit.GroupCommit._ready = timed("ready", groupcommit.GroupCommit._ready)  # type: ignore[method-assign]
     groupcommit.GroupCommit._publish = publish  # type: ignore[method-assign]
-    groupcommit.commit_batch = commit  # type: ignore[attr-defined]
+    groupcommit.commit_batch = timed("commit", log.commit_batch)  # type: ignore[attr-defined]
+    store_pg.commit = timed("pg", store_pg.commit)  # the round trip, in the commit
 
     def dump() -> None:
         lags = sorted(_lags)
@@ -208,8 +235,19 @@ def _trace_stalls(path: str) -> None:
             if _batches[0]:
                 f.write(
                     f"batches {_batches[0]}, sends {_batches[1]} "
-                    f"({_batches[1] / _batches[0]:.2f} per batch)\n"
+                    f"({_batches[1] / _batches[0]:.2f} per batch), writing"
+                    f" {1e6 * _batches[2] / _batches[1]:.0f} us per send ("
+                    + " ".join(
+                        f"{k} {1e6 * v / _batches[1]:.0f}" for k, v in sorted(_totals.items())
+                    )
+                    + ")\n"
                 )
+            for gen, (count, total, longest) in enumerate(_gc):
+                if count:
+                    f.write(
+                        f"gc generation {gen}: {count:.0f} collections, {1000 * total:.1f} ms"
+                        f" in all, longest {1000 * longest:.1f} ms\n"
+                    )
             f.write(f"slow (> {1000 * _SLOW_BATCH_S:.0f} ms), in order:\n")
             for _, what in _slow[-300:]:
                 f.write(f"  {what}\n")
