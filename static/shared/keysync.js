@@ -72,6 +72,16 @@ function noteKeys(kr, entries, scope) {
   }
 }
 
+/**
+ * My certificate stops counting once a revocation of it is known (I left the firm, my
+ * key was replaced or compromised): `certified()` then says so, and the page stops
+ * offering a composer the server would refuse.
+ */
+function dropRevokedMine(kr, trust) {
+  const mine = kr.mine;
+  if (mine && trust.isRevoked(mine.user, mine.kid)) kr.mine = null;
+}
+
 async function applyClientRevocations(kr, trust = kr.trust) {
   for (const r of kr.revocations) {
     try {
@@ -177,6 +187,7 @@ export async function syncFirm(kr) {
   rememberVersions(kr, trust);
   kr.revocations = (revs.client || []).map(bytesOf);
   await applyClientRevocations(kr, trust);
+  dropRevokedMine(kr, trust);
 
   for (const w of data.wraps || []) {
     try {
@@ -300,6 +311,7 @@ export async function syncMatter(kr, ref) {
   noteKeys(kr, await addCerts(kr, data.certs, ref, trust), ref);
   kr.revocations = [...new Set([...kr.revocations, ...(data.revocations || []).map(bytesOf)])];
   await applyClientRevocations(kr, trust);
+  dropRevokedMine(kr, trust);
 
   const hashes = await acceptChain(kr, verifier, ref, data.manifests || [], fail);
   const st = verifier.state(kr.firm, ref);

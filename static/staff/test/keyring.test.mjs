@@ -158,3 +158,25 @@ test('invite links are built on this page origin, never on a server url', () => 
   assert.equal(E.portalPage('demo', 'https://portal.example'), 'https://portal.example/?firm=demo');
   assert.equal(E.portalPage('a b', 'https://p.example'), 'https://p.example/?firm=a%20b');
 });
+
+test('my certificate stops counting once the revocation list names my key: certified() is null again', async () => {
+  const w = await firmWorld();
+  const kr = keyringOf(w);
+  served = { '/api/v1/keys/firm': w.firm() };
+  await kr.syncFirm();
+  assert.ok(kr.certified());
+  assert.ok(bytes.bytesEqual(kr.certified().kid, w.admin.kid));
+  const facts = K.listFacts(w.out.list);
+  const left = { user: 's1', kid: w.admin.kid, revokedAtMs: Date.now() - 1000, reason: 1 };
+  const v2 = await K.resignedList(FIRM, w.signer, { ...facts, entries: [...facts.entries, left] }, Date.now());
+  served = { '/api/v1/keys/firm': w.firm(v2) };
+  await kr.syncFirm();
+  assert.equal(kr.certified(), null);
+  // a list that does not name it (another key of mine, long gone) leaves it certified
+  const kr2 = keyringOf(w);
+  const other = { ...left, kid: bytes.randomBytes(w.admin.kid.length) };
+  const v2b = await K.resignedList(FIRM, w.signer, { ...facts, entries: [...facts.entries, other] }, Date.now());
+  served = { '/api/v1/keys/firm': w.firm(v2b) };
+  await kr2.syncFirm();
+  assert.ok(kr2.certified());
+});
