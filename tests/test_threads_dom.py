@@ -527,3 +527,19 @@ def test_a_body_opened_again_never_keeps_its_old_content_for_long(
     )
     assert pane.locator(f"{codes}.verified").count() == 0
     assert errors == []
+
+
+def test_a_key_change_opens_the_thread_titles_again(browser: Any, base_url: str) -> None:
+    """A thread's title comes from its verified opener: after a key change it is opened
+    again like the bodies, kept on screen until then, and a thread whose opener no
+    longer verifies loses the title it had (the generic one instead)."""
+    page, errors = verified_thread(browser, base_url)
+    title = f"#thread-list-{REF} li.thread-row[data-thread='T1'] .thread-title"
+    page.wait_for_function(f"document.querySelector(\"{title}\").textContent === 'text x1'")
+    page.evaluate("check.keys('attached')")  # the same keys read again: the same title
+    page.wait_for_function("window.view.staleTitles.size === 0")
+    assert page.locator(title).text_content() == "text x1"
+    page.evaluate("check.keys('failing')")  # keys under which the opener no longer verifies
+    page.wait_for_function(f"document.querySelector(\"{title}\").textContent === 'Message'")
+    assert "text x1" not in page.locator(f"#thread-{REF}").inner_text()
+    assert errors == []

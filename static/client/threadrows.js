@@ -53,9 +53,16 @@ export function listRow(view, t) {
   return li;
 }
 
-/** Open the thread's opener once (memoized) to title its row with the subject or first line. */
+/**
+ * Open the thread's opener once (memoized) to title its row with the subject or first
+ * line; again after a key change (`view.staleTitles`), the old title staying until the
+ * new outcome replaces it (an opener that no longer verifies leaves the thread untitled).
+ */
 function learnTitle(view, thread) {
-  if (view.titles.has(thread) || !view.readKeyring) return;
+  const keyring = view.readKeyring;
+  if (!keyring) return;
+  const stale = view.staleTitles.delete(thread);
+  if (view.titles.has(thread) && !stale) return;
   const data = view.model.thread(thread);
   const shown = data && data.opener && data.opener.shown;
   if (!shown) return;
@@ -64,16 +71,20 @@ function learnTitle(view, thread) {
     if (typeof p.subject === 'string' || typeof p.text === 'string') view.titles.set(thread, titleOf(p));
     return;
   }
-  view.titles.set(thread, THREADS.untitled); // asked once
-  view.readKeyring
+  if (!stale) view.titles.set(thread, THREADS.untitled); // asked once
+  keyring
     .open(view.ref, thread, shown.blob, { seq: shown.seq ?? shown.cursor })
     .then((r) => {
-      if (r.ok && titleOf(r.body)) {
-        view.titles.set(thread, titleOf(r.body));
+      if (view.readKeyring !== keyring) return; // the keys changed again: that open decides
+      const title = (r.ok && titleOf(r.body)) || THREADS.untitled;
+      if (view.titles.get(thread) !== title) {
+        view.titles.set(thread, title);
         view.schedule(true);
       }
     })
-    .catch(() => {});
+    .catch(() => {
+      if (stale) view.staleTitles.add(thread); // not read (the network): asked again at the next draw
+    });
 }
 
 export function itemRow(view, item, onSettled = null) {

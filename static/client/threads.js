@@ -87,6 +87,7 @@ export class ThreadsView extends MatterView {
     this.mode = 'reply'; // composer: reply | new | edit
     this.editing = null; // the item being edited
     this.titles = new Map(); // thread -> title from its verified opener
+    this.staleTitles = new Set(); // threads whose title is opened again (keysReady)
     this.rows = new Map(); // item id -> {key, li} of the open thread
     this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
     this.pages = new Map(); // thread -> {before, more, asked}: its own history pages
@@ -203,6 +204,7 @@ export class ThreadsView extends MatterView {
     // once, one with an outcome off screen, in place once its new one is known
     // (drawThread), so a key change does not flash every message to "Decrypting".
     for (const row of this.rows.values()) row.stale = true;
+    this.staleTitles = new Set(this.titles.keys()); // titles too, each kept until its new outcome
     this.schedule(true);
   }
 
