@@ -543,3 +543,17 @@ def test_a_key_change_opens_the_thread_titles_again(browser: Any, base_url: str)
     page.wait_for_function(f"document.querySelector(\"{title}\").textContent === 'Message'")
     assert "text x1" not in page.locator(f"#thread-{REF}").inner_text()
     assert errors == []
+
+
+def test_a_redraw_keeps_the_keyboard_on_an_items_button(browser: Any, base_url: str) -> None:
+    """Someone tabbing through the items (here to Edit on their own message) keeps the
+    focus when the thread is drawn again under them: a receipt arrives ("Seen by")."""
+    page, errors = verified_thread(browser, base_url)
+    edit = f"#thread-{REF} li[data-item='c12.bbbb'] .item-edit"
+    page.locator(edit).focus()
+    sam = "who: 's3', reader: 's3', name: 'Sam Staff'"
+    page.evaluate(f"check.frame({{type: 'receipt', thread: 'T1', {sam}, upto: 2}})")
+    page.wait_for_selector(f"#thread-{REF} li[data-item='c12.bbbb'] .seen-by")
+    focused = "(() => { const a = document.activeElement; return a.matches(\"" + edit + "\"); })()"
+    assert page.evaluate(focused)
+    assert errors == []

@@ -36,6 +36,7 @@ import { firstUnread, listThreads, markRead, readFrame, rowsOf, threadItems, thr
 import { ITEM_KINDS, ThreadModel, eventKey } from '../shared/threadmodel.js';
 import { MatterView } from './render.js';
 import { cannotWrite, threadComposer } from './threadcompose.js';
+import { focusInside } from './keepfocus.js';
 import { claimRow, itemRow, listRow } from './threadrows.js';
 
 const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
@@ -445,7 +446,9 @@ export class ThreadsView extends MatterView {
       const row = this.rows.get(id);
       if (row) row.li.append(el('p', 'seen-by', seenByText(names)));
     }
+    const focus = focusInside(this.itemsEl);
     this.itemsEl.replaceChildren(...nodes);
+    focus();
     const typing = data.typing.map((t) => t.name);
     this.typingEl.textContent = typing.length ? typingText(typing) : '';
     this.drawComposer(data);
