@@ -606,3 +606,43 @@ def test_a_redraw_keeps_the_keyboard_on_an_items_button(browser: Any, base_url: 
     focused = '(() => { const a = document.activeElement; return a.matches("' + edit + '"); })()'
     assert page.evaluate(focused)
     assert errors == []
+
+
+def test_a_tags_button_keeps_the_focus_as_that_tags_not_anothers(
+    browser: Any, base_url: str
+) -> None:
+    """A staff member on the × of one of an item's tags, when the item's row is drawn
+    anew (another tag comes): the focus is on the × of the same tag, never on another's
+    (Enter would remove the wrong tag)."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    row = f"#thread-{REF} li.item[data-item='c12.bbbb']"
+    tag = "kind: 'tag', actor: {kind: 'staff', id: 4, name: 'Tess Staff'}, audience: 'staff'"
+    payload = "payload: {item: 'c12.bbbb', tag: 'tagBBBBBBBBBBBBBBBBBBB'}"
+    page.evaluate(f"check.add({{seq: 30, {tag}, {payload}, blob: null}})")
+    second = f"{row} li.tag-chip[data-tag='tagBBBBBBBBBBBBBBBBBBB'] .tag-remove"
+    page.locator(second).focus()
+    payload = "payload: {item: 'c12.bbbb', tag: 'tagCCCCCCCCCCCCCCCCCCC'}"
+    page.evaluate(f"check.add({{seq: 31, {tag}, {payload}, blob: null}})")
+    page.wait_for_selector(f"{row} li.tag-chip[data-tag='tagCCCCCCCCCCCCCCCCCCC']")
+    focused = "s => document.activeElement === document.querySelector(s)"
+    assert page.evaluate(focused, second)
+    assert errors == []
+
+
+def test_a_row_opened_again_with_new_keys_keeps_the_focus_on_its_button(
+    browser: Any, base_url: str
+) -> None:
+    """A key change swaps each row for its copy opened with the new keys: the keyboard on
+    the second file's Download stays there (not on the first file's, not lost)."""
+    page, errors = verified_thread(browser, base_url)
+    row = f"#thread-{REF} li.item[data-item='s3.aaaa']"
+    second = f"{row} li[data-file='F2'] .attachment-download"
+    page.locator(second).focus()
+    page.evaluate(f"document.querySelector(\"{row}\").dataset.before = '1'")
+    page.evaluate("check.keys('attached')")
+    page.wait_for_selector(f"{row}:not([data-before]) li[data-file='F2'] .attachment-download")
+    focused = "s => document.activeElement === document.querySelector(s)"
+    assert page.evaluate(focused, second)
+    assert errors == []

@@ -474,15 +474,15 @@ export class ThreadsView extends MatterView {
       row.turn += 1; // once: the outcome, or the wait running out, whichever comes first
       const old = row.li;
       // what drawThread put on the row goes on to its copy (a draw now would be a
-      // no-op: the model did not change): the unread mark, "seen by", the jump's focus
+      // no-op: the model did not change): the unread mark, "seen by", the keyboard focus
       fresh.classList.toggle('unread', old.classList.contains('unread'));
       const seen = old.querySelector(':scope > .seen-by');
       if (seen) fresh.append(seen);
-      const focused = document.activeElement === old;
       if (old.hasAttribute('tabindex')) fresh.tabIndex = old.tabIndex;
+      const focus = focusInside(this.itemsEl); // on the row, or a button of it
       old.replaceWith(fresh);
       row.li = fresh;
-      if (focused) fresh.focus({ preventScroll: true });
+      focus();
     };
     const fresh = itemRow(this, item, swap);
     // content verified under the earlier keys stays only so long: a new check that
