@@ -646,3 +646,18 @@ def test_a_row_opened_again_with_new_keys_keeps_the_focus_on_its_button(
     focused = "s => document.activeElement === document.querySelector(s)"
     assert page.evaluate(focused, second)
     assert errors == []
+
+
+def test_my_key_revoked_takes_the_composer_away(browser: Any, base_url: str) -> None:
+    """Once a revocation of this device's key is known (keysync: certified() is null) a
+    key change draws the notice in the composer's place, and above the list, instead of
+    a form whose sends the server would refuse; the conversation stays readable."""
+    page, errors = verified_thread(browser, base_url)
+    page.wait_for_selector(f"#thread-text-{REF}")
+    page.evaluate("check.keys('revoked')")
+    page.wait_for_selector(f"#thread-{REF} > p.key-notice")
+    assert page.locator(f"#thread-composer-{REF}").count() == 0
+    state = page.locator(f"#write-state-{REF}")  # above the list (behind the thread on a phone)
+    assert state.get_attribute("hidden") is None and state.text_content()
+    page.wait_for_function(f"document.querySelectorAll('#thread-{REF} {VERIFIED}').length === 2")
+    assert errors == []

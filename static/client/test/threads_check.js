@@ -113,14 +113,16 @@ window.check = {
   },
   /**
    * The device's keys change (`'none'` | `'failing'` | `'resyncing'` | `'attached'` |
-   * `'hanging'`): the composer is drawn again and every body opened again.
+   * `'hanging'` | `'revoked'`): the composer is drawn again and every body opened again.
    */
   keys(kind) {
     // 'resyncing': a firm sync swapped the verifier; the matter is verified again at the next seal
     const resyncing = () => ({ ...failingKeyring(), epochOf: () => 0 });
     // 'hanging': opening never ends (a key directory read the server never answers)
     const hanging = () => ({ ...attachedKeyring(), open: () => new Promise(() => {}) });
-    const make = { failing: failingKeyring, resyncing, attached: attachedKeyring, hanging }[kind];
+    // 'revoked': a revocation of my own key is known (keysync: certified() is null)
+    const revoked = () => ({ ...attachedKeyring(), certified: () => null });
+    const make = { failing: failingKeyring, resyncing, attached: attachedKeyring, hanging, revoked }[kind];
     window.view.keyring = make ? make() : null;
     window.view.keysReady(); // as client/main.js does when a device's keys change
   },
