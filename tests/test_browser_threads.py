@@ -8,7 +8,8 @@ browser (their page registers a key; the org admin, here the test with the
 library, approves it) and:
 
 - asks for a new thread while his page re-reads the keys (a `keys` event;
-  the matter's key chain held back in the browser): a notice, then the form;
+  the matter's key chain held back in the browser): the form stays, and what
+  he sends is sealed once the keys are read;
 - opens a new client thread addressed to Mei only (the recipients
   checkboxes): Mei's page shows it live (on a phone, counted on the open
   thread's back button); Omar's never shows it nor any hint
@@ -93,6 +94,58 @@ class FrameLog:
             if isinstance(frame, dict):
                 out.append(frame)
         return out
+
+
+def names_contact(frame: Any, contact_id: int, name: str) -> bool:
+    """Whether a parsed websocket frame names the contact in any of the ways frames name
+    people: the user id ``c<id>`` (a receipt's ``reader``, a typing frame's ``who``, an
+    item id's prefix ``c<id>.``), the contact id (an actor's or principal's ``{"kind":
+    "contact", "id"}``, a ``to`` list), the welcome thread ``welcome-<id>``, the display
+    name; in values and keys alike. Compared as values, never as text: a short user id
+    such as ``c2`` is in many a random cursor."""
+    if isinstance(frame, dict):
+        if frame.get("kind") == "contact" and frame.get("id") == contact_id:
+            return True
+        to = frame.get("to")
+        if isinstance(to, list) and contact_id in to:
+            return True
+        return any(
+            names_contact(k, contact_id, name) or names_contact(v, contact_id, name)
+            for k, v in frame.items()
+        )
+    if isinstance(frame, list):
+        return any(names_contact(v, contact_id, name) for v in frame)
+    if isinstance(frame, str):
+        uid = f"c{contact_id}"
+        return (
+            frame in (uid, f"welcome-{contact_id}") or frame.startswith(f"{uid}.") or name in frame
+        )
+    return False
+
+
+def test_a_frame_names_a_contact_by_value_never_by_letters() -> None:
+    """The check of Omar's frames below: every way a frame can name Mei (contact 2) is
+    found, none of which the JSON string ``"c2"`` alone finds but the first; the letters
+    in a cursor or another contact's id are not."""
+    found = [
+        {"type": "receipt", "thread": "t", "reader": "c2", "name": "M", "upto": "tok"},
+        {"type": "event", "actor": {"kind": "contact", "id": 2, "name": "M"}, "payload": {}},
+        {"type": "event", "actor": {"kind": "staff", "id": 1}, "payload": {"to": [3, 2]}},
+        {"type": "event", "payload": {"item": "s1.AbC", "parent": "c2.AbC", "thread": "t"}},
+        {"type": "typing", "thread": "welcome-2", "who": "s1", "name": "Sam"},
+        {"type": "unread", "threads": {"welcome-2": 1}},
+        {"type": "receipt", "thread": "t", "reader": "s1", "name": "Mei Chen"},
+    ]
+    for frame in found:
+        assert names_contact(frame, 2, "Mei Chen"), frame
+    assert [f for f in found if json.dumps("c2") in json.dumps(f)] == found[:1]
+    for frame in (
+        {"type": "subscribed", "head": "Xc2c2Y-c2"},
+        {"type": "event", "actor": {"kind": "staff", "id": 2}, "payload": {"to": [3]}},
+        {"type": "event", "payload": {"item": "c22.x", "thread": "welcome-22", "to": [22]}},
+        {"type": "typing", "thread": "t", "who": "c3", "name": "Omar Haddad"},
+    ):
+        assert not names_contact(frame, 2, "Mei Chen"), frame
 
 
 def invite_two(keys: KeyFirm, mei: int, omar: int) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -434,10 +487,12 @@ async def test_thread_to_one_applicant_typing_receipts_notes_tags_and_timeline(
                 assert needle not in omar_html, needle
             omar_kinds = {f.get("kind") for f in omar_frames.parsed() if f.get("type") == "event"}
             assert "step" in omar_kinds, omar_kinds  # the move reached him
-            # (Mei's user id is short, "c2": looked for as a JSON string, not as two
-            # letters a random cursor may hold.)
+            # Nothing he was sent names the thread or Mei (her short user id is compared
+            # as a value: its letters may be in a random cursor).
             for text in omar_frames.frames:
-                assert thread not in text and json.dumps(mei_uid) not in text, text
+                assert thread not in text and "Mei Chen" not in text, text
+            for frame in omar_frames.parsed():
+                assert not names_contact(frame, mei_id, "Mei Chen"), frame
             await shot(omar, "other-applicant", layout, timeline[omar])
 
             # --- Read again from the server (thread list, history, receipts, counts over

@@ -545,6 +545,55 @@ def test_a_key_change_opens_the_thread_titles_again(browser: Any, base_url: str)
     assert errors == []
 
 
+SAM = "{kind: 'staff', id: 3, name: 'Sam Staff'}"
+T1_TITLE = f"#thread-list-{REF} li.thread-row[data-thread='T1'] .thread-title"
+
+
+def title_is(page: Any, text: str, timeout: float = 5000) -> None:
+    page.wait_for_function(
+        f"document.querySelector(\"{T1_TITLE}\").textContent === '{text}'", timeout=timeout
+    )
+
+
+def test_a_thread_title_follows_its_openers_edits_and_deletion(browser: Any, base_url: str) -> None:
+    """The title is taken from the opener's shown version as its body is: never from an
+    edit whose envelope is another item's (its body warns), from an edit that verifies,
+    and from nothing once the opener is deleted (its words leave the list and the
+    heading as they leave the thread)."""
+    page, errors = verified_thread(browser, base_url)
+    title_is(page, "text x1")
+    edit = f"kind: 'edit', actor: {SAM}, payload: {{thread: 'T1', item: 's3.aaaa'}}"
+    # Cleo's reply's envelope served as Sam's edit of his opener
+    page.evaluate(f"check.add({{seq: 20, {edit}, blob: 'x2'}})")
+    opener = f"#thread-{REF} li[data-item='s3.aaaa'] > .message-body"
+    page.wait_for_selector(f"{opener}[data-crypto=sender_mismatch]")
+    title_is(page, "Message")
+    page.evaluate(f"check.add({{seq: 21, {edit}, blob: 'x3'}})")  # his own edit
+    title_is(page, "text x3")
+    assert page.locator(f"#thread-{REF} .thread-heading").text_content() == "text x3"
+    page.evaluate(f"check.add({{seq: 22, {edit.replace('edit', 'delete', 1)}, blob: null}})")
+    title_is(page, "Message")
+    assert page.locator(f"#thread-{REF} .thread-heading").text_content() == "Message"
+    assert "text x3" not in page.locator(f"#threads-{REF}").inner_text()
+    assert errors == []
+
+
+def test_a_title_from_earlier_keys_gives_way_when_its_check_never_ends(
+    browser: Any, base_url: str
+) -> None:
+    """As a body does: a title verified under the earlier keys stays while its opener is
+    opened again, but not for ever when that never ends (a key directory read the server
+    never answers): the generic title then, the new outcome once it comes."""
+    page, errors = verified_thread(browser, base_url)
+    title_is(page, "text x1")
+    page.evaluate("check.keys('hanging')")
+    assert page.locator(T1_TITLE).text_content() == "text x1"
+    title_is(page, "Message", timeout=10000)
+    page.evaluate("check.keys('attached')")
+    title_is(page, "text x1")
+    assert errors == []
+
+
 def test_a_redraw_keeps_the_keyboard_on_an_items_button(browser: Any, base_url: str) -> None:
     """Someone tabbing through the items (here to Edit on their own message) keeps the
     focus when the thread is drawn again under them: a receipt arrives ("Seen by")."""
@@ -554,6 +603,61 @@ def test_a_redraw_keeps_the_keyboard_on_an_items_button(browser: Any, base_url: 
     sam = "who: 's3', reader: 's3', name: 'Sam Staff'"
     page.evaluate(f"check.frame({{type: 'receipt', thread: 'T1', {sam}, upto: 2}})")
     page.wait_for_selector(f"#thread-{REF} li[data-item='c12.bbbb'] .seen-by")
-    focused = "(() => { const a = document.activeElement; return a.matches(\"" + edit + "\"); })()"
+    focused = '(() => { const a = document.activeElement; return a.matches("' + edit + '"); })()'
     assert page.evaluate(focused)
+    assert errors == []
+
+
+def test_a_tags_button_keeps_the_focus_as_that_tags_not_anothers(
+    browser: Any, base_url: str
+) -> None:
+    """A staff member on the × of one of an item's tags, when the item's row is drawn
+    anew (another tag comes): the focus is on the × of the same tag, never on another's
+    (Enter would remove the wrong tag)."""
+    page, errors = open_page(browser, base_url, 390, 844)
+    page.evaluate("check.setup('staff', {keys: 'failing'})")
+    page.click(f"#thread-list-{REF} li[data-thread=T1] .thread-open")
+    row = f"#thread-{REF} li.item[data-item='c12.bbbb']"
+    tag = "kind: 'tag', actor: {kind: 'staff', id: 4, name: 'Tess Staff'}, audience: 'staff'"
+    payload = "payload: {item: 'c12.bbbb', tag: 'tagBBBBBBBBBBBBBBBBBBB'}"
+    page.evaluate(f"check.add({{seq: 30, {tag}, {payload}, blob: null}})")
+    second = f"{row} li.tag-chip[data-tag='tagBBBBBBBBBBBBBBBBBBB'] .tag-remove"
+    page.locator(second).focus()
+    payload = "payload: {item: 'c12.bbbb', tag: 'tagCCCCCCCCCCCCCCCCCCC'}"
+    page.evaluate(f"check.add({{seq: 31, {tag}, {payload}, blob: null}})")
+    page.wait_for_selector(f"{row} li.tag-chip[data-tag='tagCCCCCCCCCCCCCCCCCCC']")
+    focused = "s => document.activeElement === document.querySelector(s)"
+    assert page.evaluate(focused, second)
+    assert errors == []
+
+
+def test_a_row_opened_again_with_new_keys_keeps_the_focus_on_its_button(
+    browser: Any, base_url: str
+) -> None:
+    """A key change swaps each row for its copy opened with the new keys: the keyboard on
+    the second file's Download stays there (not on the first file's, not lost)."""
+    page, errors = verified_thread(browser, base_url)
+    row = f"#thread-{REF} li.item[data-item='s3.aaaa']"
+    second = f"{row} li[data-file='F2'] .attachment-download"
+    page.locator(second).focus()
+    page.evaluate(f"document.querySelector(\"{row}\").dataset.before = '1'")
+    page.evaluate("check.keys('attached')")
+    page.wait_for_selector(f"{row}:not([data-before]) li[data-file='F2'] .attachment-download")
+    focused = "s => document.activeElement === document.querySelector(s)"
+    assert page.evaluate(focused, second)
+    assert errors == []
+
+
+def test_my_key_revoked_takes_the_composer_away(browser: Any, base_url: str) -> None:
+    """Once a revocation of this device's key is known (keysync: certified() is null) a
+    key change draws the notice in the composer's place, and above the list, instead of
+    a form whose sends the server would refuse; the conversation stays readable."""
+    page, errors = verified_thread(browser, base_url)
+    page.wait_for_selector(f"#thread-text-{REF}")
+    page.evaluate("check.keys('revoked')")
+    page.wait_for_selector(f"#thread-{REF} > p.key-notice")
+    assert page.locator(f"#thread-composer-{REF}").count() == 0
+    state = page.locator(f"#write-state-{REF}")  # above the list (behind the thread on a phone)
+    assert state.get_attribute("hidden") is None and state.text_content()
+    page.wait_for_function(f"document.querySelectorAll('#thread-{REF} {VERIFIED}').length === 2")
     assert errors == []

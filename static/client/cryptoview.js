@@ -74,6 +74,20 @@ function itemMismatch(r, expect) {
   return null;
 }
 
+/**
+ * Why an opened envelope (`r`, ok) is not what the server says `event` is, as
+ * [code, text], or null: the server's word about who wrote it and for whom must
+ * agree with the signed envelope, and a thread item's with `expect` (itemMismatch).
+ * A body shows the warning; a thread's title (client/threadrows.js) stays generic.
+ */
+export function notAsClaimed(event, r, expect = null) {
+  const actor = actorId(event.actor);
+  if (actor !== null && actor !== r.sender) return ['sender_mismatch', CRYPTO.senderMismatch];
+  if ((event.audience === 'staff') !== (r.vis === VIS.STAFF)) return ['vis_mismatch', CRYPTO.visMismatch];
+  const mismatch = itemMismatch(r, expect);
+  return mismatch ? [mismatch, CRYPTO.itemMismatch] : null;
+}
+
 async function fill(box, event, ref, keyring, names, { expect = null, onOpened = null, files = null } = {}) {
   const payload = event.payload || {};
   let r;
@@ -97,12 +111,8 @@ async function fill(box, event, ref, keyring, names, { expect = null, onOpened =
     warning(box, r.code);
     return;
   }
-  // The server's word about who wrote it and for whom must agree with the signed envelope.
-  const actor = actorId(event.actor);
-  if (actor !== null && actor !== r.sender) return warning(box, 'sender_mismatch', CRYPTO.senderMismatch);
-  if ((event.audience === 'staff') !== (r.vis === VIS.STAFF)) return warning(box, 'vis_mismatch', CRYPTO.visMismatch);
-  const mismatch = itemMismatch(r, expect);
-  if (mismatch) return warning(box, mismatch, CRYPTO.itemMismatch);
+  const off = notAsClaimed(event, r, expect);
+  if (off) return warning(box, ...off);
   const name = (event.actor && event.actor.name) || r.sender;
   if (names) names.set(r.sender, name);
   box.className = r.vis === VIS.STAFF ? 'message-body verified internal' : 'message-body verified';

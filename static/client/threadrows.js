@@ -7,8 +7,8 @@
 import { el } from '../shared/dom.js';
 import { actorLabel, formatTime } from '../shared/format.js';
 import { THREADS, editedAt, typingText, unreadText } from '../shared/strings_threads.js';
-import { msgIdOfItem } from '../shared/threadmodel.js';
-import { flaggedBody, messageBody } from './cryptoview.js';
+import { eventKey, msgIdOfItem } from '../shared/threadmodel.js';
+import { flaggedBody, messageBody, notAsClaimed } from './cryptoview.js';
 import { itemActions } from './threadcompose.js';
 
 const TITLE_CHARS = 80;
@@ -49,42 +49,83 @@ export function listRow(view, t) {
   if (t.typing) meta.append(el('span', 'thread-typing', typingText(view.model.typing(t.thread).map((x) => x.name))));
   open.append(meta);
   li.append(open);
-  learnTitle(view, t.thread);
+  learnTitle(view, t);
   return li;
 }
 
+const DELETED = Symbol('deleted'); // what a deleted opener's title was asked of (no event)
+
 /**
- * Open the thread's opener once (memoized) to title its row with the subject or first
- * line; again after a key change (`view.staleTitles`), the old title staying until the
- * new outcome replaces it (an opener that no longer verifies leaves the thread untitled).
+ * Title a thread's row with the subject or first line of its opener's shown version,
+ * opened (memoized) and checked as its body is (notAsClaimed): asked again when that
+ * version changes (an edit, a delete: the deleted words go) or the keys do (keysReady).
+ * Until the new outcome the title stays as it was, for REOPEN_WAIT_MS at most after a
+ * key change (staleTitles); an opener that does not verify leaves the generic title.
  */
-function learnTitle(view, thread) {
-  const keyring = view.readKeyring;
-  if (!keyring) return;
-  const stale = view.staleTitles.delete(thread);
-  if (view.titles.has(thread) && !stale) return;
-  const data = view.model.thread(thread);
-  const shown = data && data.opener && data.opener.shown;
-  if (!shown) return;
-  if (!shown.blob) {
-    const p = shown.payload || {};
-    if (typeof p.subject === 'string' || typeof p.text === 'string') view.titles.set(thread, titleOf(p));
+function learnTitle(view, t) {
+  const thread = t.thread;
+  const opener = t.opener ? view.model.item(t.opener) : null;
+  if (!opener || opener.thread !== thread) return; // not loaded (a row of the server's list): asked once it is
+  const shown = opener.shown;
+  const keyring = shown && shown.blob ? view.readKeyring : null;
+  const asked = shown ? eventKey(shown) : DELETED;
+  const had = view.titleAsked.get(thread);
+  if (had && had.asked === asked && had.keyring === keyring) return;
+  const ask = { asked, keyring };
+  view.titleAsked.set(thread, ask);
+  if (!keyring) {
+    // a letter in the payload (a firm without end-to-end encryption), a deleted opener, or no keys here
+    const p = (shown && !shown.blob && shown.payload) || {};
+    settleTitle(view, thread, typeof p.subject === 'string' || typeof p.text === 'string' ? titleOf(p) : '');
     return;
   }
-  if (!stale) view.titles.set(thread, THREADS.untitled); // asked once
-  keyring
-    .open(view.ref, thread, shown.blob, { seq: shown.seq ?? shown.cursor })
-    .then((r) => {
-      if (view.readKeyring !== keyring) return; // the keys changed again: that open decides
-      const title = (r.ok && titleOf(r.body)) || THREADS.untitled;
-      if (view.titles.get(thread) !== title) {
-        view.titles.set(thread, title);
-        view.schedule(true);
-      }
-    })
-    .catch(() => {
-      if (stale) view.staleTitles.add(thread); // not read (the network): asked again at the next draw
-    });
+  keyring.open(view.ref, thread, shown.blob, { seq: shown.seq ?? shown.cursor }).then(
+    (r) => {
+      if (view.titleAsked.get(thread) !== ask) return; // asked again since (new keys, an edit): that outcome decides
+      settleTitle(view, thread, r.ok && !notAsClaimed(shown, r, expectOf(opener)) ? titleOf(r.body) : '');
+    },
+    () => {
+      // not read (the network): asked again at the next draw, the title as it was meanwhile
+      if (view.titleAsked.get(thread) === ask) view.titleAsked.delete(thread);
+    },
+  );
+}
+
+function settleTitle(view, thread, title) {
+  view.staleTitles.delete(thread);
+  const shown = title || THREADS.untitled;
+  if (view.titles.get(thread) === shown) return;
+  view.titles.set(thread, shown);
+  view.schedule(true);
+}
+
+/**
+ * The keys changed (ThreadsView.keysReady): every title opened with keys is asked
+ * again at the next draw; one whose new outcome is not known after `waitMs` (an open
+ * that does not end, an opener not loaded) gives way to the generic title until it is.
+ */
+export function titlesStale(view, waitMs) {
+  // a letter's title needs no keys; any other (one whose last open failed too) was verified with keys
+  const keyed = (thread) => !view.titleAsked.has(thread) || view.titleAsked.get(thread).keyring !== null;
+  const stale = new Set([...view.titles.keys()].filter(keyed));
+  view.staleTitles = stale;
+  setTimeout(() => {
+    if (view.staleTitles !== stale) return; // the keys changed again: its own wait
+    let changed = false;
+    for (const thread of stale) {
+      if (view.titles.get(thread) === THREADS.untitled) continue;
+      view.titles.set(thread, THREADS.untitled);
+      changed = true;
+    }
+    if (changed) view.schedule(true);
+  }, waitMs);
+}
+
+/** What a thread item's envelope must be (docs/threads.md "Ids"): its sender's, its msg id, an edit's parent. */
+function expectOf(item) {
+  const msgId = msgIdOfItem(item.id);
+  if (!msgId) return null;
+  return item.edited ? { sender: item.sender, parent: msgId } : { sender: item.sender, msgId };
 }
 
 export function itemRow(view, item, onSettled = null) {
@@ -150,11 +191,7 @@ function itemBody(view, item, onSettled) {
     if (typeof p.text === 'string') box.append(el('p', 'message-text', p.text));
     return box;
   }
-  const msgId = msgIdOfItem(item.id);
-  let expect = null;
-  if (msgId && item.edited) expect = { sender: item.sender, parent: msgId };
-  else if (msgId) expect = { sender: item.sender, msgId };
-  const opts = { expect, files: (item.event.payload || {}).files ?? null, onSettled };
+  const opts = { expect: expectOf(item), files: (item.event.payload || {}).files ?? null, onSettled };
   if (item.mine) opts.onOpened = (body) => (view.bodies || (view.bodies = new Map())).set(item.id, body);
   return messageBody(shown, view.ref, view.readKeyring, view.names, opts);
 }

@@ -37,11 +37,11 @@ import { ITEM_KINDS, ThreadModel, eventKey } from '../shared/threadmodel.js';
 import { MatterView } from './render.js';
 import { cannotWrite, threadComposer } from './threadcompose.js';
 import { focusInside } from './keepfocus.js';
-import { claimRow, itemRow, listRow } from './threadrows.js';
+import { claimRow, itemRow, listRow, titlesStale } from './threadrows.js';
 
 const THREAD_KINDS = new Set([...ITEM_KINDS, 'edit', 'delete', 'tag']);
 const PAGE = 50; // items per page of one thread
-// how long a body verified under earlier keys stays while it is opened again (reopen)
+// how long a body (or title) verified under earlier keys stays while it is opened again (reopen)
 const REOPEN_WAIT_MS = 3000;
 // the thread list stays beside the open thread (app.css: the same breakpoint)
 const SIDE_BY_SIDE = window.matchMedia('(min-width: 60rem)');
@@ -88,7 +88,8 @@ export class ThreadsView extends MatterView {
     this.mode = 'reply'; // composer: reply | new | edit
     this.editing = null; // the item being edited
     this.titles = new Map(); // thread -> title from its verified opener
-    this.staleTitles = new Set(); // threads whose title is opened again (keysReady)
+    this.titleAsked = new Map(); // thread -> {asked: the opener's shown event key, keyring} its title is the outcome of
+    this.staleTitles = new Set(); // threads whose title awaits its outcome under new keys (keysReady)
     this.rows = new Map(); // item id -> {key, li} of the open thread
     this.sentMark = new Map(); // thread -> the newest seq a read mark was sent for
     this.pages = new Map(); // thread -> {before, more, asked}: its own history pages
@@ -205,7 +206,7 @@ export class ThreadsView extends MatterView {
     // once, one with an outcome off screen, in place once its new one is known
     // (drawThread), so a key change does not flash every message to "Decrypting".
     for (const row of this.rows.values()) row.stale = true;
-    this.staleTitles = new Set(this.titles.keys()); // titles too, each kept until its new outcome
+    titlesStale(this, REOPEN_WAIT_MS); // titles too, each kept until its new outcome (or the wait's end)
     this.schedule(true);
   }
 
@@ -473,15 +474,15 @@ export class ThreadsView extends MatterView {
       row.turn += 1; // once: the outcome, or the wait running out, whichever comes first
       const old = row.li;
       // what drawThread put on the row goes on to its copy (a draw now would be a
-      // no-op: the model did not change): the unread mark, "seen by", the jump's focus
+      // no-op: the model did not change): the unread mark, "seen by", the keyboard focus
       fresh.classList.toggle('unread', old.classList.contains('unread'));
       const seen = old.querySelector(':scope > .seen-by');
       if (seen) fresh.append(seen);
-      const focused = document.activeElement === old;
       if (old.hasAttribute('tabindex')) fresh.tabIndex = old.tabIndex;
+      const focus = focusInside(this.itemsEl); // on the row, or a button of it
       old.replaceWith(fresh);
       row.li = fresh;
-      if (focused) fresh.focus({ preventScroll: true });
+      focus();
     };
     const fresh = itemRow(this, item, swap);
     // content verified under the earlier keys stays only so long: a new check that

@@ -252,7 +252,7 @@ export class Keyring {
     this.keyChanges = [];
     this.problems = [];
     this.chainAlarms = new Map(); // ref -> code: its chain disagreed with the one remembered
-    this.revocations = []; // client revocations of the last firm sync (applied once their certs are known)
+    this.revocations = []; // client revocations of the last firm sync and the matters read since, once each (applied once their certs are known)
     this.mine = null; // my own certificate entry, once seen
     this.pinSealer = null; // async (fingerprint) => void, while the sign-in's KEK is in this page
     this._syncs = new Map();

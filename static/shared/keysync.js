@@ -309,7 +309,9 @@ export async function syncMatter(kr, ref) {
     kr.problems.push(p);
   };
   noteKeys(kr, await addCerts(kr, data.certs, ref, trust), ref);
-  kr.revocations = [...new Set([...kr.revocations, ...(data.revocations || []).map(bytesOf)])];
+  // by content: the same revocation served at every sync is held (and verified) once
+  const held = new Map([...kr.revocations, ...(data.revocations || []).map(bytesOf)].map((r) => [toHex(r), r]));
+  kr.revocations = [...held.values()];
   await applyClientRevocations(kr, trust);
   dropRevokedMine(kr, trust);
 

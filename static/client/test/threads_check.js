@@ -58,7 +58,9 @@ const descriptor = (name, size) => ({ att_id: new Uint8Array(16), fk: new Uint8A
 const ATTACHED = {
   x1: { sender: 's3', msg: 'aaaa', attachments: [descriptor(XSS_NAME, 123), descriptor('report.pdf', 4200000)] },
   x2: { sender: 'c12', msg: 'bbbb', attachments: [descriptor('a.txt', 1), descriptor('b.txt', 2)] },
+  x3: { sender: 's3', msg: 'eeee', parent: 'aaaa', attachments: [] }, // an edit of the opener (check.add)
 };
+const bytesOf = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 const ATTACHED_EVENTS = [
   ev(1, 'message', S3, { thread: 'T1', item: 's3.aaaa', to: [12], files: ['F1', 'F2'] }, 'portal', 'x1'),
   ev(2, 'message', C12, { thread: 'T1', item: 'c12.bbbb', parent: 's3.aaaa', to: [12], files: ['F3'] }, 'portal', 'x2'),
@@ -73,8 +75,8 @@ function attachedKeyring() {
     canSeal: () => true,
     open: async (_ref, _thread, blob) => {
       const b = ATTACHED[blob];
-      const msgId = Uint8Array.from(atob(b.msg), (c) => c.charCodeAt(0));
-      return { ok: true, sender: b.sender, role: 'staff', vis: 0, msgId, header: {}, body: { subject: '', text: `text ${blob}`, attachments: b.attachments } };
+      const header = b.parent ? { parent: bytesOf(b.parent) } : {};
+      return { ok: true, sender: b.sender, role: 'staff', vis: 0, msgId: bytesOf(b.msg), header, body: { subject: '', text: `text ${blob}`, attachments: b.attachments } };
     },
   };
 }
@@ -111,14 +113,16 @@ window.check = {
   },
   /**
    * The device's keys change (`'none'` | `'failing'` | `'resyncing'` | `'attached'` |
-   * `'hanging'`): the composer is drawn again and every body opened again.
+   * `'hanging'` | `'revoked'`): the composer is drawn again and every body opened again.
    */
   keys(kind) {
     // 'resyncing': a firm sync swapped the verifier; the matter is verified again at the next seal
     const resyncing = () => ({ ...failingKeyring(), epochOf: () => 0 });
     // 'hanging': opening never ends (a key directory read the server never answers)
     const hanging = () => ({ ...attachedKeyring(), open: () => new Promise(() => {}) });
-    const make = { failing: failingKeyring, resyncing, attached: attachedKeyring, hanging }[kind];
+    // 'revoked': a revocation of my own key is known (keysync: certified() is null)
+    const revoked = () => ({ ...attachedKeyring(), certified: () => null });
+    const make = { failing: failingKeyring, resyncing, attached: attachedKeyring, hanging, revoked }[kind];
     window.view.keyring = make ? make() : null;
     window.view.keysReady(); // as client/main.js does when a device's keys change
   },

@@ -180,3 +180,48 @@ test('my certificate stops counting once the revocation list names my key: certi
   await kr2.syncFirm();
   assert.ok(kr2.certified());
 });
+
+test("a client's handover: the old key's revocation leaves the new key certified; a revocation of the key in use, once its certificate is known, does not", async () => {
+  const w = await firmWorld();
+  const fek = { ...w.out.fek, version: 1 };
+  const [invite, fresh] = [await keys.generateUik(), await keys.generateUik()];
+  const t0 = Date.now() - 60_000;
+  const member = (k) => ({ user: 'c5', kid: k.kid, role: certs.ROLE.client, xPk: k.xPk });
+  const certI = await E.clientCert(FIRM, REF, w.admin, 'c5', invite, t0);
+  const e1 = await E.nextEpoch({ firm: FIRM, matter: REF, me: w.admin, fek, prev: null, members: [member(invite)], shareHistory: true, nowMs: t0 });
+  const swap = await E.replaceClientKey({ firm: FIRM, matter: REF, me: w.admin, fek, prev: { epoch: 1, hash: e1.hash },
+    members: [member(invite)], shareHistory: true, old: { user: 'c5', kid: invite.kid, serial: t0 }, key: fresh,
+    history: [{ epoch: 1, mek: e1.mek }], nowMs: t0 + 1000 });
+  const state = { v: 1, frkFingerprint: w.frk.fingerprint, pinSealed: true, keys: {}, revocationVersion: 0, escrowVersion: 0, matters: {} };
+  const kr = new Keyring({ firm: FIRM, user: 'c5', identity: invite, next: fresh, state });
+  const path = `/api/v1/keys/matters/${REF}`;
+  const matter = (certList, revocations, eps) => ({
+    certs: certList.map(b64),
+    revocations: revocations.map(b64),
+    manifests: eps.map((e) => b64(e.manifest)),
+    head: b64(eps[eps.length - 1].head),
+    wraps: eps.flatMap((e) => e.wraps.map(b64)),
+  });
+  served = { '/api/v1/keys/firm': w.firm(), [path]: matter([certI], [], [e1]) };
+  await kr.syncFirm();
+  await kr.syncMatter(REF);
+  assert.ok(bytes.bytesEqual(kr.certified().kid, invite.kid));
+
+  // staff confirmed the handover: the fresh key certified, the invite key revoked (superseded)
+  served[path] = matter([certI, swap.cert], [swap.revocation], [e1, swap.epoch]);
+  for (let i = 0; i < 3; i++) await kr.syncMatter(REF); // keys events: each matter sync reads them again
+  assert.ok(bytes.bytesEqual(kr.certified().kid, fresh.kid));
+  assert.ok(bytes.bytesEqual(kr.identity.kid, fresh.kid));
+  assert.equal(kr.revocations.length, 1); // the same revocation served again is held once
+  await kr.syncFirm(); // a firm sync (client certificates unknown there) leaves it as it is
+  assert.ok(bytes.bytesEqual(kr.certified().kid, fresh.kid));
+
+  // a server that serves the revocation without the new certificate: not certified
+  const kr2 = new Keyring({ firm: FIRM, user: 'c5', identity: invite, next: fresh, state: { ...state, keys: {}, matters: {} } });
+  served = { '/api/v1/keys/firm': w.firm(), [path]: matter([certI], [], [e1]) };
+  await kr2.syncMatter(REF);
+  assert.ok(kr2.certified());
+  served[path] = matter([certI], [swap.revocation], [e1]);
+  await kr2.syncMatter(REF);
+  assert.equal(kr2.certified(), null);
+});
