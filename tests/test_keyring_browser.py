@@ -189,3 +189,45 @@ def test_a_stale_tab_never_overwrites_the_record_a_later_sign_in_stored() -> Non
         after: dict[str, Any] = b.evaluate(SAVE_STALE_IN_B)
     assert not errors, errors
     assert after == {"kid": new_kid, "r1": False, "gone": True}
+
+
+MOVE_ON_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await K.openKeyring({ firm: 'demo', user: 'c10' });
+  kr.state.revocationVersion = 3;
+  kr.state.escrowVersion = 2;
+  kr.state.keys.s1 = { kid: 'aa', serial: 5 };
+  kr.state.matters.R1 = { epoch: 4, hash: new Uint8Array([4, 4]), seen: { m2: 7 } };
+  await kr.save();
+}"""
+
+SAVE_BEHIND_IN_B = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const st = window.kr.state;   // what tab B learnt before tab A moved on
+  st.revocationVersion = 1;
+  st.keys.s1 = { kid: 'aa', serial: 2 };
+  st.keys.c4 = { kid: 'bb', serial: 1 };
+  st.matters.R1 = { epoch: 2, hash: new Uint8Array([2, 2]), seen: { m1: 3 } };
+  st.matters.R2 = { epoch: 1, hash: new Uint8Array([1]), seen: {} };
+  await window.kr.save();
+  const read = (s) => ({
+    rv: s.revocationVersion, ev: s.escrowVersion, s1: s.keys.s1.serial, c4: s.keys.c4.serial,
+    r1: [s.matters.R1.epoch, Array.from(s.matters.R1.hash), Object.keys(s.matters.R1.seen).sort()],
+    r2: s.matters.R2.epoch,
+  });
+  const held = await K.openKeyring({ firm: 'demo', user: 'c10' });
+  return { stored: read(held.state), page: read(window.kr.state) };
+}"""
+
+
+def test_a_tab_behind_another_never_saves_its_trust_state_back() -> None:
+    """Tab A learns newer facts (a revocation list, a certificate serial, a matter's
+    next epoch) and saves; tab B, which learnt older ones before, saves after it.
+    What A remembered must survive (else the next visit would take a rollback for
+    the truth), B's own facts too, and B's page moves forward to A's."""
+    with two_tabs("c10") as (a, b, errors):
+        a.evaluate(MOVE_ON_IN_A)
+        after: dict[str, Any] = b.evaluate(SAVE_BEHIND_IN_B)
+    assert not errors, errors
+    want = {"rv": 3, "ev": 2, "s1": 5, "c4": 1, "r1": [4, [4, 4], ["m1", "m2"]], "r2": 1}
+    assert after == {"stored": want, "page": want}

@@ -66,6 +66,7 @@ import { bytesOf, decryptBackup, wipe } from './keybackup.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as tagNames from './tagnames.js';
 import * as store from './keystore.js';
+import { mergeTrust } from './trustmerge.js';
 import { CRYPTO } from './strings.js';
 
 const { keys, certs, envelope, backup } = C;
@@ -369,7 +370,9 @@ export class Keyring {
     this._saveTimer = null;
     if (this._forgotten) return;
     try {
-      if (!(await store.update(this._record))) this._forgotten = true;
+      // what another tab of this browser saved meanwhile moves this one's state forward too
+      const merge = (stored) => mergeTrust(this.state, stored.state);
+      if (!(await store.update(this._record, merge))) this._forgotten = true;
     } catch {
       // no IndexedDB: the trust state lives as long as this page
     }

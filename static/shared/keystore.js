@@ -62,9 +62,12 @@ export function save(record) {
  * same generation (`gen`, set when a sign-in or a new identity stores it);
  * resolves true if written. A keyring's own saves use this: after a sign-out
  * in another tab removed the record (or a sign-in there stored a new one), a
- * page still open must not write its keys back.
+ * page still open must not write its keys back. `merge(stored)`, if given, is
+ * called with the stored record in the same transaction, just before the put
+ * (synchronously: another tab's save cannot come between its read and this
+ * write).
  */
-export async function update(record) {
+export async function update(record, merge = null) {
   const db = await database();
   const tx = db.transaction(STORE, 'readwrite');
   const s = tx.objectStore(STORE);
@@ -74,6 +77,7 @@ export async function update(record) {
   s.get(key).onsuccess = (e) => {
     const stored = e.target.result;
     if (stored === undefined || stored.gen !== record.gen) return;
+    if (merge) merge(stored);
     s.put(record, key);
     written = true;
   };

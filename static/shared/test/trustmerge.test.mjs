@@ -1,0 +1,43 @@
+// mergeTrust (static/shared/trustmerge.js): a tab's save takes in what another
+// tab of the browser stored; every remembered fact only moves forward.
+import assert from 'node:assert/strict';
+import test from 'node:test';
+
+import { mergeTrust } from '../trustmerge.js';
+
+const fresh = () => ({ v: 1, frkFingerprint: null, pinSealed: false, keys: {}, revocationVersion: 0, escrowVersion: 0, matters: {} });
+
+test('a matter at the same epoch under another hash keeps the stored one: the next sync of this tab sees the fork', () => {
+  const mine = fresh();
+  mine.matters.R1 = { epoch: 3, hash: new Uint8Array([9]), seen: {} };
+  const stored = fresh();
+  stored.matters.R1 = { epoch: 3, hash: new Uint8Array([1]), seen: { a: 1 } };
+  mergeTrust(mine, stored);
+  assert.deepEqual([...mine.matters.R1.hash], [1]);
+  assert.deepEqual(mine.matters.R1.seen, { a: 1 });
+});
+
+test('a tab ahead keeps what it has; a tab without a pin takes the stored one, never the reverse', () => {
+  const mine = fresh();
+  mine.revocationVersion = 5;
+  mine.keys.s1 = { kid: 'new', serial: 4 };
+  mine.matters.R1 = { epoch: 6, hash: new Uint8Array([6]), seen: { x: 2 } };
+  const stored = fresh();
+  stored.revocationVersion = 2;
+  stored.frkFingerprint = new Uint8Array([7, 7]);
+  stored.pinSealed = true;
+  stored.keys.s1 = { kid: 'old', serial: 3 };
+  stored.matters.R1 = { epoch: 5, hash: new Uint8Array([5]), seen: { x: 9, y: 1 } };
+  mergeTrust(mine, stored);
+  assert.equal(mine.revocationVersion, 5);
+  assert.equal(mine.keys.s1.kid, 'new');
+  assert.deepEqual([mine.matters.R1.epoch, [...mine.matters.R1.hash]], [6, [6]]);
+  assert.deepEqual(mine.matters.R1.seen, { x: 2, y: 1 }); // this tab's seq for a msg id it saw stays
+  assert.deepEqual([...mine.frkFingerprint], [7, 7]);
+  assert.equal(mine.pinSealed, true);
+
+  const pinned = fresh();
+  pinned.frkFingerprint = new Uint8Array([1, 1]);
+  mergeTrust(pinned, stored);
+  assert.deepEqual([...pinned.frkFingerprint], [1, 1]); // a pin is never replaced by another tab's
+});
