@@ -231,3 +231,34 @@ def test_a_tab_behind_another_never_saves_its_trust_state_back() -> None:
     assert not errors, errors
     want = {"rv": 3, "ev": 2, "s1": 5, "c4": 1, "r1": [4, [4, 4], ["m1", "m2"]], "r2": 1}
     assert after == {"stored": want, "page": want}
+
+
+PIN_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await K.openKeyring({ firm: 'demo', user: 's5' });
+  await kr.pinFrk(new Uint8Array(32).fill(1));
+}"""
+
+PIN_ANOTHER_IN_B = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  let code = null;
+  try {
+    await window.kr.pinFrk(new Uint8Array(32).fill(2));  // the server served this tab another root
+  } catch (err) {
+    code = err.code;
+  }
+  const held = await K.openKeyring({ firm: 'demo', user: 's5' });
+  return { code, stored: held.frkFingerprint[0], page: window.kr.frkFingerprint[0] };
+}"""
+
+
+def test_two_tabs_pinning_two_roots_keep_the_first_and_the_second_is_refused() -> None:
+    """A staff device with no pin in its backup pins at its first certified sync; two
+    tabs open at once each pin, and a server serving each another root must not see
+    both accepted (the stored pin flipping with every save): the tab that pins second
+    keeps the stored pin and its pinning fails, as a served root unlike the pin does."""
+    with two_tabs("s5") as (a, b, errors):
+        a.evaluate(PIN_IN_A)
+        after: dict[str, Any] = b.evaluate(PIN_ANOTHER_IN_B)
+    assert not errors, errors
+    assert after == {"code": "crypto_wrong_context", "stored": 1, "page": 1}

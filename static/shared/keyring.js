@@ -331,6 +331,11 @@ export class Keyring {
     }
     this.state.frkFingerprint = new Uint8Array(fingerprint);
     await this.save();
+    // another tab of this browser pinned another root meanwhile (served another one): its pin stays
+    const kept = this.frkFingerprint;
+    if (kept && !bytesEqual(kept, fingerprint)) {
+      throw new CryptoInvalid('crypto_wrong_context', 'another tab of this browser pinned another firm root key');
+    }
     await this.sealPin();
   }
 

@@ -17,7 +17,7 @@ test('a matter at the same epoch under another hash keeps the stored one: the ne
   assert.deepEqual(mine.matters.R1.seen, { a: 1 });
 });
 
-test('a tab ahead keeps what it has; a tab without a pin takes the stored one, never the reverse', () => {
+test('a tab ahead keeps what it has; a tab without a pin takes the stored one', () => {
   const mine = fresh();
   mine.revocationVersion = 5;
   mine.keys.s1 = { kid: 'new', serial: 4 };
@@ -32,12 +32,38 @@ test('a tab ahead keeps what it has; a tab without a pin takes the stored one, n
   assert.equal(mine.revocationVersion, 5);
   assert.equal(mine.keys.s1.kid, 'new');
   assert.deepEqual([mine.matters.R1.epoch, [...mine.matters.R1.hash]], [6, [6]]);
-  assert.deepEqual(mine.matters.R1.seen, { x: 2, y: 1 }); // this tab's seq for a msg id it saw stays
+  assert.deepEqual(mine.matters.R1.seen, { x: 9, y: 1 });
   assert.deepEqual([...mine.frkFingerprint], [7, 7]);
   assert.equal(mine.pinSealed, true);
+});
 
-  const pinned = fresh();
-  pinned.frkFingerprint = new Uint8Array([1, 1]);
-  mergeTrust(pinned, stored);
-  assert.deepEqual([...pinned.frkFingerprint], [1, 1]); // a pin is never replaced by another tab's
+test('two tabs told two stories keep the stored one, so this tab sees the disagreement next time', () => {
+  const mine = fresh();
+  mine.frkFingerprint = new Uint8Array([1, 1]); // the server served this tab another root to pin
+  mine.pinSealed = true;
+  mine.keys.s1 = { kid: 'mine', serial: 4 }; // another key under the same serial
+  mine.matters.R1 = { epoch: 2, hash: new Uint8Array([2]), seen: { m: 7 } }; // m at another log position
+  const stored = fresh();
+  stored.frkFingerprint = new Uint8Array([7, 7]);
+  stored.keys.s1 = { kid: 'theirs', serial: 4 };
+  stored.matters.R1 = { epoch: 2, hash: new Uint8Array([2]), seen: { m: 3 } };
+  mergeTrust(mine, stored);
+  // keyring.pinFrk then refuses, and a firm sync refuses the root this tab was served
+  assert.deepEqual([...mine.frkFingerprint], [7, 7]);
+  assert.equal(mine.pinSealed, false); // the stored pin's own: not in my backup yet
+  assert.equal(mine.keys.s1.kid, 'theirs'); // the next sync reports a key change
+  assert.deepEqual(mine.matters.R1.seen, { m: 3 }); // opened again at 7: crypto_replay
+});
+
+test('the same pin: sealed into the backup once either tab sealed it', () => {
+  const mine = fresh();
+  mine.frkFingerprint = new Uint8Array([7, 7]);
+  const stored = fresh();
+  stored.frkFingerprint = new Uint8Array([7, 7]);
+  stored.pinSealed = true;
+  mergeTrust(mine, stored);
+  assert.equal(mine.pinSealed, true);
+  stored.pinSealed = false;
+  mergeTrust(mine, stored);
+  assert.equal(mine.pinSealed, true);
 });
