@@ -262,3 +262,54 @@ def test_two_tabs_pinning_two_roots_keep_the_first_and_the_second_is_refused() -
         after: dict[str, Any] = b.evaluate(PIN_ANOTHER_IN_B)
     assert not errors, errors
     assert after == {"code": "crypto_wrong_context", "stored": 1, "page": 1}
+
+
+LATER_EPOCH_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await K.openKeyring({ firm: 'demo', user: 's6' });
+  kr.state.matters.R1 = { epoch: 4, hash: new Uint8Array([4]), seen: {} };
+  kr.state.matters.R2 = { epoch: 3, hash: new Uint8Array([3]), seen: {} };
+  kr.state.matters.R3 = { epoch: 2, hash: new Uint8Array([2]), seen: {} };
+  await kr.save();
+}"""
+
+SEAL_IN_B = """async () => {
+  const kr = window.kr;
+  // what this page verified: R1 at an older epoch, R2 another chain at the same one, R3 as A
+  const held = { R1: [2, 2], R2: [3, 9], R3: [2, 2] };
+  const at = (ref) => ({ epoch: held[ref][0], hash: new Uint8Array([held[ref][1]]) });
+  kr.verifier = { state: (_f, ref) => ({ ...at(ref), manifest: { fek_version: 1 } }) };
+  for (const ref of Object.keys(held)) kr.state.matters[ref] = { ...at(ref), seen: {} };
+  await kr.save();  // takes in what tab A stored
+  const synced = [];
+  kr.syncMatter = async (ref) => {
+    synced.push(ref);  // the server still serves this page's chain: the sync's verdict
+    kr.chainAlarms.set(ref, ref === 'R1' ? 'crypto_rollback' : 'crypto_chain');
+    return { epoch: held[ref][0], problems: [] };
+  };
+  const codes = {};
+  for (const ref of Object.keys(held)) {
+    try {
+      await kr.seal(ref, 'T1', { text: 'x' });
+    } catch (err) {
+      codes[ref] = err.code;
+    }
+  }
+  return { synced, codes };
+}"""
+
+
+def test_seal_syncs_first_when_another_tab_verified_more_of_the_chain() -> None:
+    """Tab B verified a matter at epoch 2; tab A, at epoch 4 (a member removed meanwhile).
+    B's save takes A's epoch in; B must not then seal under epoch 2 (readable by whoever
+    left) on the word of its old verifier: seal syncs first, and a server still serving
+    the old chain is refused (crypto_rollback; another chain at one epoch, crypto_chain).
+    R3, where both tabs agree, seals with no sync (to the stub's missing key)."""
+    with two_tabs("s6") as (a, b, errors):
+        a.evaluate(LATER_EPOCH_IN_A)
+        after: dict[str, Any] = b.evaluate(SEAL_IN_B)
+    assert not errors, errors
+    assert after == {
+        "synced": ["R1", "R2"],
+        "codes": {"R1": "crypto_rollback", "R2": "crypto_chain", "R3": "crypto_wrong_context"},
+    }

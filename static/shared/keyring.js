@@ -439,6 +439,14 @@ export class Keyring {
     for (let i = 0; i < 3 && !(this.verifier && this.verifier.state(this.firm, ref)); i++) {
       await this.syncMatter(ref);
     }
+    // another tab of this browser verified more of the chain than this page (a later epoch, or
+    // another hash of this one: taken in at a save, trustmerge.js): a sync must serve it here too
+    const held = this.verifier && this.verifier.state(this.firm, ref);
+    const mem = this.state.matters[ref];
+    if (held && mem && mem.epoch && !this.writeBlock(ref)
+      && (held.epoch < mem.epoch || (held.epoch === mem.epoch && held.hash && mem.hash && !bytesEqual(held.hash, mem.hash)))) {
+      await this.syncMatter(ref);
+    }
     const block = this.writeBlock(ref);
     if (block) throw new CryptoInvalid(block, CRYPTO.chainBlocked);
     const st = this.verifier.state(this.firm, ref);
