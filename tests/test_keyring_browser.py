@@ -313,3 +313,82 @@ def test_seal_syncs_first_when_another_tab_verified_more_of_the_chain() -> None:
         "synced": ["R1", "R2"],
         "codes": {"R1": "crypto_rollback", "R2": "crypto_chain", "R3": "crypto_wrong_context"},
     }
+
+
+KIDS = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kid = (i) => (i ? Array.from(i.kid).slice(0, 4).join('.') : null);
+  const read = (kr) => ({
+    identity: kid(kr.identity),
+    next: kid(kr._record.next),
+    previous: kid(kr._record.previous),
+    bound: Object.fromEntries(Object.entries(kr._record.bound || {}).map(([r, i]) => [r, kid(i)])),
+    retired: (kr._record.retired || []).map(kid),
+    signer: kid(kr.signerFor('R2')),
+    code: kr.verificationCode,
+  });
+  const held = await K.openKeyring({ firm: 'demo', user: window.who });
+  return { stored: read(held), page: window.kr ? read(window.kr) : null };
+}"""
+
+IN_A = """async ([who, step]) => {
+  const K = await import('/static/shared/keyring.js');
+  window.who = who;
+  const kr = window.krA || (window.krA = await K.openKeyring({ firm: 'demo', user: who }));
+  const fresh = async () => (await K.createIdentity({ firm: 'demo', user: who })).storedIdentity();
+  if (step === 'handover') await kr.addNext(await fresh(), '123 456');
+  if (step === 'promote') kr.promoteNext();    // staff certified the fresh identity
+  if (step === 'bind') await kr.addBound('R2', await fresh());
+  if (step === 'unbind') kr.unbind('R2');      // staff certified my identity in R2
+  await kr.save();
+  const kid = (i) => Array.from(i.kid).slice(0, 4).join('.');
+  return { identity: kid(kr.identity), keys: kr.identities().map(kid) };
+}"""
+
+SAVE_IN_B_AGAIN = """async (who) => {
+  window.who = who;
+  window.kr.state.matters.R9 = { epoch: 1, hash: new Uint8Array([1]), seen: {} };
+  await window.kr.save();   // a sync, messages opened: this tab saves
+}"""
+
+
+def test_a_tab_behind_a_handover_in_another_never_saves_the_fresh_identity_away() -> None:
+    """Tab A hands the invite key over to a fresh identity (kept as ``next`` until staff
+    certify it, then promoted, the invite key kept as ``previous``); tab B opened the
+    record before. B's saves must keep the fresh key (else, A closed, the browser holds
+    only the invite key: the fresh one's certificate is never its own, nothing wrapped
+    to it opens) and B moves forward with A: the same next, then the same identity."""
+    with two_tabs("c12") as (a, b, errors):
+        first = a.evaluate(IN_A, ["c12", "handover"])
+        invite, fresh = first["keys"][0], first["keys"][1]
+        b.evaluate(SAVE_IN_B_AGAIN, "c12")
+        handed: dict[str, Any] = b.evaluate(KIDS)
+        assert a.evaluate(IN_A, ["c12", "promote"])["identity"] == fresh
+        b.evaluate(SAVE_IN_B_AGAIN, "c12")
+        promoted: dict[str, Any] = b.evaluate(KIDS)
+    assert not errors, errors
+    waiting = {"identity": invite, "next": fresh, "previous": None, "bound": {}, "retired": []}
+    assert handed["stored"] == handed["page"] == {**waiting, "signer": invite, "code": "123 456"}
+    done = {"identity": fresh, "next": None, "previous": invite, "bound": {}, "retired": []}
+    assert promoted["stored"] == promoted["page"] == {**done, "signer": fresh, "code": None}
+
+
+def test_a_tab_behind_a_second_matter_in_another_never_drops_its_invite_key() -> None:
+    """Tab A keeps a second matter's invite key (bound to R2: the link is used up, it
+    alone reads and signs there) and later retires it (staff certified my identity in
+    R2). Tab B, opened before, must keep the key through its saves: bound, then retired
+    (it still opens what was wrapped to it), and sign in R2 as A does."""
+    with two_tabs("c13") as (a, b, errors):
+        bound = a.evaluate(IN_A, ["c13", "bind"])
+        me, key = bound["keys"][0], bound["keys"][1]
+        b.evaluate(SAVE_IN_B_AGAIN, "c13")
+        held: dict[str, Any] = b.evaluate(KIDS)
+        a.evaluate(IN_A, ["c13", "unbind"])
+        b.evaluate(SAVE_IN_B_AGAIN, "c13")
+        retired: dict[str, Any] = b.evaluate(KIDS)
+    assert not errors, errors
+    base = {"identity": me, "next": None, "previous": None, "code": None}
+    was_bound = {**base, "bound": {"R2": key}, "retired": [], "signer": key}
+    assert held["stored"] == held["page"] == was_bound
+    was_retired = {**base, "bound": {}, "retired": [key], "signer": me}
+    assert retired["stored"] == retired["page"] == was_retired

@@ -66,7 +66,7 @@ import { bytesOf, decryptBackup, wipe } from './keybackup.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as tagNames from './tagnames.js';
 import * as store from './keystore.js';
-import { mergeTrust } from './trustmerge.js';
+import { mergeKeys, mergeTrust } from './trustmerge.js';
 import { CRYPTO } from './strings.js';
 
 const { keys, certs, envelope, backup } = C;
@@ -375,8 +375,12 @@ export class Keyring {
     this._saveTimer = null;
     if (this._forgotten) return;
     try {
-      // what another tab of this browser saved meanwhile moves this one's state forward too
-      const merge = (stored) => mergeTrust(this.state, stored.state);
+      // what another tab of this browser saved meanwhile moves this one's state and keys forward too
+      const merge = (stored) => {
+        mergeTrust(this.state, stored.state);
+        mergeKeys(this._record, stored);
+        this.identity = this._record.identity; // a handover promoted there
+      };
       if (!(await store.update(this._record, merge))) this._forgotten = true;
     } catch {
       // no IndexedDB: the trust state lives as long as this page

@@ -60,3 +60,43 @@ export function mergeTrust(state, stored) {
     Object.assign(mine.seen, theirs.seen || {});
   }
 }
+
+const same = (a, b) => Boolean(a && b) && bytesEqual(a.kid, b.kid);
+const keysOf = (r) => [r.identity, r.next, r.previous, ...Object.values(r.bound || {}), ...(r.retired || [])].filter(Boolean);
+
+/**
+ * Merge the keys of `stored` (the record another tab saved) into `record` (this
+ * tab's, in place): they only move forward too, and none is ever dropped. A
+ * handover (identity I, then next N, then N with previous I) the other tab got
+ * further with is taken, with its verification code; a second matter's invite
+ * key bound there is bound here, one retired there is retired here. A key of
+ * either record that none of these rules keeps (two tabs that did two things
+ * at once) stays among the retired ones: it opens what was wrapped to it.
+ */
+export function mergeKeys(record, stored) {
+  if (!stored || !stored.identity) return;
+  const all = [...keysOf(record), ...keysOf(stored)];
+  const code = stored.state ? stored.state.verificationCode ?? null : null;
+  if (!same(stored.identity, record.identity) && same(stored.previous, record.identity)) {
+    record.previous = stored.previous;
+    record.identity = stored.identity;
+    record.next = stored.next ?? null;
+    record.state.verificationCode = code;
+  } else if (same(stored.identity, record.identity) && stored.next && !record.next) {
+    record.next = stored.next;
+    record.state.verificationCode = code;
+  }
+  const retired = [...(record.retired || [])];
+  for (const key of stored.retired || []) if (!retired.some((r) => same(r, key))) retired.push(key);
+  const bound = { ...(stored.bound || {}), ...(record.bound || {}) };
+  for (const [ref, key] of Object.entries(bound)) if (retired.some((r) => same(r, key))) delete bound[ref];
+  record.bound = bound;
+  record.retired = retired;
+  const held = keysOf(record);
+  for (const key of all) {
+    if (!held.some((h) => same(h, key))) {
+      retired.push(key);
+      held.push(key);
+    }
+  }
+}

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { mergeTrust } from '../trustmerge.js';
+import { mergeKeys, mergeTrust } from '../trustmerge.js';
 
 const fresh = () => ({ v: 1, frkFingerprint: null, pinSealed: false, keys: {}, revocationVersion: 0, escrowVersion: 0, matters: {} });
 
@@ -66,4 +66,28 @@ test('the same pin: sealed into the backup once either tab sealed it', () => {
   stored.pinSealed = false;
   mergeTrust(mine, stored);
   assert.equal(mine.pinSealed, true);
+});
+
+const key = (n) => ({ kid: new Uint8Array([n]) });
+const kids = (list) => list.map((k) => k.kid[0]);
+
+test('keys move forward with a handover or an unbinding the other tab got further with', () => {
+  const mine = { identity: key(1), state: fresh(), bound: { R2: key(5) } };
+  const stored = { identity: key(2), previous: key(1), next: null, state: { ...fresh(), verificationCode: null },
+    bound: {}, retired: [key(5)] };
+  mine.state.verificationCode = '123 456';
+  mergeKeys(mine, stored);
+  assert.deepEqual([mine.identity.kid[0], mine.previous.kid[0], mine.next], [2, 1, null]);
+  assert.equal(mine.state.verificationCode, null);
+  assert.deepEqual([Object.keys(mine.bound), kids(mine.retired)], [[], [5]]);
+});
+
+test('keys of two things two tabs did at once are all kept: the retired ones still open what was wrapped to them', () => {
+  // this tab handed over to 3 and bound R2 to 6; the other promoted 2 and bound R2 to 7
+  const mine = { identity: key(1), next: key(3), state: fresh(), bound: { R2: key(6) } };
+  const stored = { identity: key(2), previous: key(1), state: fresh(), bound: { R2: key(7) }, retired: [] };
+  mergeKeys(mine, stored);
+  assert.deepEqual([mine.identity.kid[0], mine.previous.kid[0], mine.next], [2, 1, null]);
+  assert.deepEqual(kids(Object.values(mine.bound)), [6]);
+  assert.deepEqual(kids(mine.retired).sort(), [3, 7]);
 });
