@@ -392,3 +392,38 @@ def test_a_tab_behind_a_second_matter_in_another_never_drops_its_invite_key() ->
     assert held["stored"] == held["page"] == was_bound
     was_retired = {**base, "bound": {}, "retired": [key], "signer": me}
     assert retired["stored"] == retired["page"] == was_retired
+
+
+UNLOCK_AGAIN = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const { b64url } = await import('/static/crypto/bytes.js');
+  const who = { firm: 'demo', user: 'c14' };
+  const password = 'a long enough password';
+  const salt = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  const kdf = { salt, m_kib: 19456, t: 2, p: 1 };
+  const pending = await K.createIdentity(who);
+  const made = await pending.createBackup(password, kdf);
+  const kr = await pending.store();
+  const invite = await (await K.createIdentity(who)).storedIdentity();
+  await kr.addBound('R2', invite);  // a second matter's invite key: the link is used up
+  // the session ended (or a third matter's invite is accepted): the same backup is opened again
+  const again = await K.unlockWithPassword({ ...who, password, kdf, backupBytes: made.backup });
+  const held = await K.openKeyring(who);
+  const kid = (i) => Array.from(i.kid).join('.');
+  return {
+    same: kid(again.identity) === kid(kr.identity),
+    page: kid(again.signerFor('R2')) === kid(invite),
+    stored: kid(held.signerFor('R2')) === kid(invite),
+  };
+}"""
+
+
+def test_a_sign_in_that_opens_the_same_identity_again_keeps_its_other_keys() -> None:
+    """A password sign-in (or a further matter's invite) opens the key backup, which
+    holds the identity only, and stored a new record of it: the second matter's
+    invite key this browser alone held was dropped, and with it what only it reads
+    and signs. The same identity opened again keeps the keys stored beside it."""
+    with chromium_page("/static/staff/") as (page, errors):
+        result: dict[str, Any] = page.evaluate(UNLOCK_AGAIN)
+    assert not errors, errors
+    assert result == {"same": True, "page": True, "stored": True}

@@ -152,12 +152,14 @@ export async function unlockWithPassword({ firm, user, password, kdf, backupByte
     throw new CryptoInvalid('crypto_wrong_context', 'the backup names another firm root key than this device pinned');
   }
   const identity = await importIdentity(user, opened.xSk, opened.edSk);
-  const state = old && old.state && old.identity && bytesEqual(old.identity.kid, identity.kid)
-    ? old.state
-    : freshState(null);
+  const same = Boolean(old && old.state && old.identity && bytesEqual(old.identity.kid, identity.kid));
+  const state = same ? old.state : freshState(null);
   state.frkFingerprint = fromBackup ?? before ?? null;
   state.pinSealed = fromBackup !== null;
-  const record = { firm, user, identity, state, gen: newGen() };
+  // the same identity again (a sign-in after the session ended, a further matter's invite): the
+  // keys this browser alone holds beside it stay (a handover's, second matters' invite keys)
+  const kept = same ? { next: old.next, previous: old.previous, bound: old.bound, retired: old.retired } : {};
+  const record = { firm, user, identity, ...kept, state, gen: newGen() };
   await store.save(record);
   return new Keyring(record);
 }
