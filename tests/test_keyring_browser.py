@@ -231,3 +231,199 @@ def test_a_tab_behind_another_never_saves_its_trust_state_back() -> None:
     assert not errors, errors
     want = {"rv": 3, "ev": 2, "s1": 5, "c4": 1, "r1": [4, [4, 4], ["m1", "m2"]], "r2": 1}
     assert after == {"stored": want, "page": want}
+
+
+PIN_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await K.openKeyring({ firm: 'demo', user: 's5' });
+  await kr.pinFrk(new Uint8Array(32).fill(1));
+}"""
+
+PIN_ANOTHER_IN_B = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  let code = null;
+  try {
+    await window.kr.pinFrk(new Uint8Array(32).fill(2));  // the server served this tab another root
+  } catch (err) {
+    code = err.code;
+  }
+  const held = await K.openKeyring({ firm: 'demo', user: 's5' });
+  return { code, stored: held.frkFingerprint[0], page: window.kr.frkFingerprint[0] };
+}"""
+
+
+def test_two_tabs_pinning_two_roots_keep_the_first_and_the_second_is_refused() -> None:
+    """A staff device with no pin in its backup pins at its first certified sync; two
+    tabs open at once each pin, and a server serving each another root must not see
+    both accepted (the stored pin flipping with every save): the tab that pins second
+    keeps the stored pin and its pinning fails, as a served root unlike the pin does."""
+    with two_tabs("s5") as (a, b, errors):
+        a.evaluate(PIN_IN_A)
+        after: dict[str, Any] = b.evaluate(PIN_ANOTHER_IN_B)
+    assert not errors, errors
+    assert after == {"code": "crypto_wrong_context", "stored": 1, "page": 1}
+
+
+LATER_EPOCH_IN_A = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kr = await K.openKeyring({ firm: 'demo', user: 's6' });
+  kr.state.matters.R1 = { epoch: 4, hash: new Uint8Array([4]), seen: {} };
+  kr.state.matters.R2 = { epoch: 3, hash: new Uint8Array([3]), seen: {} };
+  kr.state.matters.R3 = { epoch: 2, hash: new Uint8Array([2]), seen: {} };
+  await kr.save();
+}"""
+
+SEAL_IN_B = """async () => {
+  const kr = window.kr;
+  // what this page verified: R1 at an older epoch, R2 another chain at the same one, R3 as A
+  const held = { R1: [2, 2], R2: [3, 9], R3: [2, 2] };
+  const at = (ref) => ({ epoch: held[ref][0], hash: new Uint8Array([held[ref][1]]) });
+  kr.verifier = { state: (_f, ref) => ({ ...at(ref), manifest: { fek_version: 1 } }) };
+  for (const ref of Object.keys(held)) kr.state.matters[ref] = { ...at(ref), seen: {} };
+  await kr.save();  // takes in what tab A stored
+  const synced = [];
+  kr.syncMatter = async (ref) => {
+    synced.push(ref);  // the server still serves this page's chain: the sync's verdict
+    kr.chainAlarms.set(ref, ref === 'R1' ? 'crypto_rollback' : 'crypto_chain');
+    return { epoch: held[ref][0], problems: [] };
+  };
+  const codes = {};
+  for (const ref of Object.keys(held)) {
+    try {
+      await kr.seal(ref, 'T1', { text: 'x' });
+    } catch (err) {
+      codes[ref] = err.code;
+    }
+  }
+  return { synced, codes };
+}"""
+
+
+def test_seal_syncs_first_when_another_tab_verified_more_of_the_chain() -> None:
+    """Tab B verified a matter at epoch 2; tab A, at epoch 4 (a member removed meanwhile).
+    B's save takes A's epoch in; B must not then seal under epoch 2 (readable by whoever
+    left) on the word of its old verifier: seal syncs first, and a server still serving
+    the old chain is refused (crypto_rollback; another chain at one epoch, crypto_chain).
+    R3, where both tabs agree, seals with no sync (to the stub's missing key)."""
+    with two_tabs("s6") as (a, b, errors):
+        a.evaluate(LATER_EPOCH_IN_A)
+        after: dict[str, Any] = b.evaluate(SEAL_IN_B)
+    assert not errors, errors
+    assert after == {
+        "synced": ["R1", "R2"],
+        "codes": {"R1": "crypto_rollback", "R2": "crypto_chain", "R3": "crypto_wrong_context"},
+    }
+
+
+KIDS = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const kid = (i) => (i ? Array.from(i.kid).slice(0, 4).join('.') : null);
+  const read = (kr) => ({
+    identity: kid(kr.identity),
+    next: kid(kr._record.next),
+    previous: kid(kr._record.previous),
+    bound: Object.fromEntries(Object.entries(kr._record.bound || {}).map(([r, i]) => [r, kid(i)])),
+    retired: (kr._record.retired || []).map(kid),
+    signer: kid(kr.signerFor('R2')),
+    code: kr.verificationCode,
+  });
+  const held = await K.openKeyring({ firm: 'demo', user: window.who });
+  return { stored: read(held), page: window.kr ? read(window.kr) : null };
+}"""
+
+IN_A = """async ([who, step]) => {
+  const K = await import('/static/shared/keyring.js');
+  window.who = who;
+  const kr = window.krA || (window.krA = await K.openKeyring({ firm: 'demo', user: who }));
+  const fresh = async () => (await K.createIdentity({ firm: 'demo', user: who })).storedIdentity();
+  if (step === 'handover') await kr.addNext(await fresh(), '123 456');
+  if (step === 'promote') kr.promoteNext();    // staff certified the fresh identity
+  if (step === 'bind') await kr.addBound('R2', await fresh());
+  if (step === 'unbind') kr.unbind('R2');      // staff certified my identity in R2
+  await kr.save();
+  const kid = (i) => Array.from(i.kid).slice(0, 4).join('.');
+  return { identity: kid(kr.identity), keys: kr.identities().map(kid) };
+}"""
+
+SAVE_IN_B_AGAIN = """async (who) => {
+  window.who = who;
+  window.kr.state.matters.R9 = { epoch: 1, hash: new Uint8Array([1]), seen: {} };
+  await window.kr.save();   // a sync, messages opened: this tab saves
+}"""
+
+
+def test_a_tab_behind_a_handover_in_another_never_saves_the_fresh_identity_away() -> None:
+    """Tab A hands the invite key over to a fresh identity (kept as ``next`` until staff
+    certify it, then promoted, the invite key kept as ``previous``); tab B opened the
+    record before. B's saves must keep the fresh key (else, A closed, the browser holds
+    only the invite key: the fresh one's certificate is never its own, nothing wrapped
+    to it opens) and B moves forward with A: the same next, then the same identity."""
+    with two_tabs("c12") as (a, b, errors):
+        first = a.evaluate(IN_A, ["c12", "handover"])
+        invite, fresh = first["keys"][0], first["keys"][1]
+        b.evaluate(SAVE_IN_B_AGAIN, "c12")
+        handed: dict[str, Any] = b.evaluate(KIDS)
+        assert a.evaluate(IN_A, ["c12", "promote"])["identity"] == fresh
+        b.evaluate(SAVE_IN_B_AGAIN, "c12")
+        promoted: dict[str, Any] = b.evaluate(KIDS)
+    assert not errors, errors
+    waiting = {"identity": invite, "next": fresh, "previous": None, "bound": {}, "retired": []}
+    assert handed["stored"] == handed["page"] == {**waiting, "signer": invite, "code": "123 456"}
+    done = {"identity": fresh, "next": None, "previous": invite, "bound": {}, "retired": []}
+    assert promoted["stored"] == promoted["page"] == {**done, "signer": fresh, "code": None}
+
+
+def test_a_tab_behind_a_second_matter_in_another_never_drops_its_invite_key() -> None:
+    """Tab A keeps a second matter's invite key (bound to R2: the link is used up, it
+    alone reads and signs there) and later retires it (staff certified my identity in
+    R2). Tab B, opened before, must keep the key through its saves: bound, then retired
+    (it still opens what was wrapped to it), and sign in R2 as A does."""
+    with two_tabs("c13") as (a, b, errors):
+        bound = a.evaluate(IN_A, ["c13", "bind"])
+        me, key = bound["keys"][0], bound["keys"][1]
+        b.evaluate(SAVE_IN_B_AGAIN, "c13")
+        held: dict[str, Any] = b.evaluate(KIDS)
+        a.evaluate(IN_A, ["c13", "unbind"])
+        b.evaluate(SAVE_IN_B_AGAIN, "c13")
+        retired: dict[str, Any] = b.evaluate(KIDS)
+    assert not errors, errors
+    base = {"identity": me, "next": None, "previous": None, "code": None}
+    was_bound = {**base, "bound": {"R2": key}, "retired": [], "signer": key}
+    assert held["stored"] == held["page"] == was_bound
+    was_retired = {**base, "bound": {}, "retired": [key], "signer": me}
+    assert retired["stored"] == retired["page"] == was_retired
+
+
+UNLOCK_AGAIN = """async () => {
+  const K = await import('/static/shared/keyring.js');
+  const { b64url } = await import('/static/crypto/bytes.js');
+  const who = { firm: 'demo', user: 'c14' };
+  const password = 'a long enough password';
+  const salt = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  const kdf = { salt, m_kib: 19456, t: 2, p: 1 };
+  const pending = await K.createIdentity(who);
+  const made = await pending.createBackup(password, kdf);
+  const kr = await pending.store();
+  const invite = await (await K.createIdentity(who)).storedIdentity();
+  await kr.addBound('R2', invite);  // a second matter's invite key: the link is used up
+  // the session ended (or a third matter's invite is accepted): the same backup is opened again
+  const again = await K.unlockWithPassword({ ...who, password, kdf, backupBytes: made.backup });
+  const held = await K.openKeyring(who);
+  const kid = (i) => Array.from(i.kid).join('.');
+  return {
+    same: kid(again.identity) === kid(kr.identity),
+    page: kid(again.signerFor('R2')) === kid(invite),
+    stored: kid(held.signerFor('R2')) === kid(invite),
+  };
+}"""
+
+
+def test_a_sign_in_that_opens_the_same_identity_again_keeps_its_other_keys() -> None:
+    """A password sign-in (or a further matter's invite) opens the key backup, which
+    holds the identity only, and stored a new record of it: the second matter's
+    invite key this browser alone held was dropped, and with it what only it reads
+    and signs. The same identity opened again keeps the keys stored beside it."""
+    with chromium_page("/static/staff/") as (page, errors):
+        result: dict[str, Any] = page.evaluate(UNLOCK_AGAIN)
+    assert not errors, errors
+    assert result == {"same": True, "page": True, "stored": True}

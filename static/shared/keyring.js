@@ -66,7 +66,7 @@ import { bytesOf, decryptBackup, wipe } from './keybackup.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as tagNames from './tagnames.js';
 import * as store from './keystore.js';
-import { mergeTrust } from './trustmerge.js';
+import { mergeKeys, mergeTrust } from './trustmerge.js';
 import { CRYPTO } from './strings.js';
 
 const { keys, certs, envelope, backup } = C;
@@ -152,12 +152,14 @@ export async function unlockWithPassword({ firm, user, password, kdf, backupByte
     throw new CryptoInvalid('crypto_wrong_context', 'the backup names another firm root key than this device pinned');
   }
   const identity = await importIdentity(user, opened.xSk, opened.edSk);
-  const state = old && old.state && old.identity && bytesEqual(old.identity.kid, identity.kid)
-    ? old.state
-    : freshState(null);
+  const same = Boolean(old && old.state && old.identity && bytesEqual(old.identity.kid, identity.kid));
+  const state = same ? old.state : freshState(null);
   state.frkFingerprint = fromBackup ?? before ?? null;
   state.pinSealed = fromBackup !== null;
-  const record = { firm, user, identity, state, gen: newGen() };
+  // the same identity again (a sign-in after the session ended, a further matter's invite): the
+  // keys this browser alone holds beside it stay (a handover's, second matters' invite keys)
+  const kept = same ? { next: old.next, previous: old.previous, bound: old.bound, retired: old.retired } : {};
+  const record = { firm, user, identity, ...kept, state, gen: newGen() };
   await store.save(record);
   return new Keyring(record);
 }
@@ -331,6 +333,11 @@ export class Keyring {
     }
     this.state.frkFingerprint = new Uint8Array(fingerprint);
     await this.save();
+    // another tab of this browser pinned another root meanwhile (served another one): its pin stays
+    const kept = this.frkFingerprint;
+    if (kept && !bytesEqual(kept, fingerprint)) {
+      throw new CryptoInvalid('crypto_wrong_context', 'another tab of this browser pinned another firm root key');
+    }
     await this.sealPin();
   }
 
@@ -370,8 +377,12 @@ export class Keyring {
     this._saveTimer = null;
     if (this._forgotten) return;
     try {
-      // what another tab of this browser saved meanwhile moves this one's state forward too
-      const merge = (stored) => mergeTrust(this.state, stored.state);
+      // what another tab of this browser saved meanwhile moves this one's state and keys forward too
+      const merge = (stored) => {
+        mergeTrust(this.state, stored.state);
+        mergeKeys(this._record, stored);
+        this.identity = this._record.identity; // a handover promoted there
+      };
       if (!(await store.update(this._record, merge))) this._forgotten = true;
     } catch {
       // no IndexedDB: the trust state lives as long as this page
@@ -432,6 +443,14 @@ export class Keyring {
     // A matter sync this joins may have begun before a firm sync swapped the
     // verifier (it then verified the old one): sync again, a few times at most.
     for (let i = 0; i < 3 && !(this.verifier && this.verifier.state(this.firm, ref)); i++) {
+      await this.syncMatter(ref);
+    }
+    // another tab of this browser verified more of the chain than this page (a later epoch, or
+    // another hash of this one: taken in at a save, trustmerge.js): a sync must serve it here too
+    const held = this.verifier && this.verifier.state(this.firm, ref);
+    const mem = this.state.matters[ref];
+    if (held && mem && mem.epoch && !this.writeBlock(ref)
+      && (held.epoch < mem.epoch || (held.epoch === mem.epoch && held.hash && mem.hash && !bytesEqual(held.hash, mem.hash)))) {
       await this.syncMatter(ref);
     }
     const block = this.writeBlock(ref);

@@ -170,7 +170,10 @@ export async function syncFirm(kr) {
     if (certs.decodeRevocationList(list).version < seen) {
       throw new CryptoInvalid('crypto_rollback', `an older revocation list than version ${seen}`);
     }
-    kr.state.revocationVersion = (await trust.setRevocationList(list, now())).version;
+    const { version } = await trust.setRevocationList(list, now());
+    // never lowered: a save meanwhile may have taken in a newer version another tab saw
+    // (trustmerge.js), which rolledBack below then holds this list against
+    kr.state.revocationVersion = Math.max(kr.state.revocationVersion || 0, version);
   } catch (err) {
     kr.problems.push({ what: 'revocations', scope: 'firm', code: codeOf(err) });
   }

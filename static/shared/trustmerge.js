@@ -4,6 +4,10 @@
 // the next visit. Every remembered fact only ever moves forward, so a save
 // merges the stored state into its own, in place, before it is written:
 // the higher version, serial or epoch wins, message ids seen are the union.
+// Where the two tabs remember the same fact differently (the server told
+// each another story: another root, another key under one serial, another
+// chain at one epoch, a message at another log position), the one stored
+// first stays, so this tab's next check sees the disagreement.
 
 import { bytesEqual } from '../crypto/bytes.js';
 
@@ -12,24 +16,34 @@ const ahead = (mine, stored) => (stored || 0) > (mine || 0);
 /**
  * Merge `stored` (the trust state another tab saved) into `state` (this tab's,
  * changed in place): revocation list and escrow versions (the highest), the
- * pinned root (kept once pinned: a tab without one takes the stored pin),
- * certificate serials per person (the highest), each matter's epoch and hash
- * (the highest epoch; the same epoch with another hash keeps the one stored
- * first, so the next sync of this tab sees the disagreement) and its seen
- * message ids (the union). Anything else stays this tab's.
+ * pinned root (a tab without one takes the stored pin; a tab pinned to
+ * another root takes the stored one too, and its next firm sync refuses the
+ * root it was served; pinSealed once either says so), certificate serials per
+ * person (the highest; the same serial with another kid keeps the stored one,
+ * so this tab's next sync reports a key change), each matter's epoch and hash
+ * (the highest epoch; the same epoch with another hash keeps the stored one,
+ * so the next sync of this tab sees the fork) and its seen message ids (the
+ * union; a msg id stored at another seq keeps the stored seq, so this tab
+ * takes its copy for a replay). Anything else stays this tab's.
  */
 export function mergeTrust(state, stored) {
   if (!stored || !state) return;
   if (ahead(state.revocationVersion, stored.revocationVersion)) state.revocationVersion = stored.revocationVersion;
   if (ahead(state.escrowVersion, stored.escrowVersion)) state.escrowVersion = stored.escrowVersion;
-  if (!state.frkFingerprint && stored.frkFingerprint) {
-    state.frkFingerprint = stored.frkFingerprint;
-    state.pinSealed = Boolean(stored.pinSealed);
+  if (stored.frkFingerprint) {
+    if (!state.frkFingerprint || !bytesEqual(state.frkFingerprint, stored.frkFingerprint)) {
+      state.frkFingerprint = stored.frkFingerprint;
+      state.pinSealed = Boolean(stored.pinSealed);
+    } else if (stored.pinSealed) {
+      state.pinSealed = true;
+    }
   }
   state.keys = state.keys || {};
   for (const [memo, known] of Object.entries(stored.keys || {})) {
     const mine = state.keys[memo];
-    if (!mine || ahead(mine.serial, known.serial)) state.keys[memo] = known;
+    if (!mine || ahead(mine.serial, known.serial) || (known.serial === mine.serial && known.kid !== mine.kid)) {
+      state.keys[memo] = known;
+    }
   }
   state.matters = state.matters || {};
   for (const [ref, theirs] of Object.entries(stored.matters || {})) {
@@ -43,6 +57,46 @@ export function mergeTrust(state, stored) {
       mine.hash = theirs.hash;
     }
     mine.seen = mine.seen || {};
-    for (const [id, seq] of Object.entries(theirs.seen || {})) if (!(id in mine.seen)) mine.seen[id] = seq;
+    Object.assign(mine.seen, theirs.seen || {});
+  }
+}
+
+const same = (a, b) => Boolean(a && b) && bytesEqual(a.kid, b.kid);
+const keysOf = (r) => [r.identity, r.next, r.previous, ...Object.values(r.bound || {}), ...(r.retired || [])].filter(Boolean);
+
+/**
+ * Merge the keys of `stored` (the record another tab saved) into `record` (this
+ * tab's, in place): they only move forward too, and none is ever dropped. A
+ * handover (identity I, then next N, then N with previous I) the other tab got
+ * further with is taken, with its verification code; a second matter's invite
+ * key bound there is bound here, one retired there is retired here. A key of
+ * either record that none of these rules keeps (two tabs that did two things
+ * at once) stays among the retired ones: it opens what was wrapped to it.
+ */
+export function mergeKeys(record, stored) {
+  if (!stored || !stored.identity) return;
+  const all = [...keysOf(record), ...keysOf(stored)];
+  const code = stored.state ? stored.state.verificationCode ?? null : null;
+  if (!same(stored.identity, record.identity) && same(stored.previous, record.identity)) {
+    record.previous = stored.previous;
+    record.identity = stored.identity;
+    record.next = stored.next ?? null;
+    record.state.verificationCode = code;
+  } else if (same(stored.identity, record.identity) && stored.next && !record.next) {
+    record.next = stored.next;
+    record.state.verificationCode = code;
+  }
+  const retired = [...(record.retired || [])];
+  for (const key of stored.retired || []) if (!retired.some((r) => same(r, key))) retired.push(key);
+  const bound = { ...(stored.bound || {}), ...(record.bound || {}) };
+  for (const [ref, key] of Object.entries(bound)) if (retired.some((r) => same(r, key))) delete bound[ref];
+  record.bound = bound;
+  record.retired = retired;
+  const held = keysOf(record);
+  for (const key of all) {
+    if (!held.some((h) => same(h, key))) {
+      retired.push(key);
+      held.push(key);
+    }
   }
 }

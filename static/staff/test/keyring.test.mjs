@@ -108,6 +108,28 @@ test('a revocation list older than the one this browser saw is a rollback: nothi
   assert.ok(kr.problems.some((p) => p.what === 'escrow' && p.code === 'crypto_rollback'));
 });
 
+test('a newer revocation list another tab saw, taken in while a firm sync verifies a served older one, is still a rollback', async () => {
+  const w = await firmWorld();
+  const kr = keyringOf(w);
+  served = { '/api/v1/keys/firm': w.firm() };
+  await kr.syncFirm();
+  assert.equal(kr.state.revocationVersion, 1);
+  // a save of this tab (trustmerge.js) lands while the served list verifies: another tab saw version 2
+  const verify = certs.TrustStore.prototype.setRevocationList;
+  certs.TrustStore.prototype.setRevocationList = async function (...args) {
+    const list = await verify.apply(this, args);
+    kr.state.revocationVersion = 2;
+    return list;
+  };
+  try {
+    assert.deepEqual(await kr.syncFirm(), { ready: false });
+  } finally {
+    certs.TrustStore.prototype.setRevocationList = verify;
+  }
+  assert.equal(kr.state.revocationVersion, 2);
+  assert.ok(kr.problems.some((p) => p.what === 'revocations' && p.code === 'crypto_rollback'));
+});
+
 test('a shorter or forked chain than this device remembered blocks writing until a good sync', async () => {
   const w = await firmWorld();
   const kr = keyringOf(w);
