@@ -66,7 +66,7 @@ import { bytesOf, decryptBackup, wipe } from './keybackup.js';
 import { syncFirm, syncMatter } from './keysync.js';
 import * as tagNames from './tagnames.js';
 import * as store from './keystore.js';
-import { mergeKeys, mergeTrust } from './trustmerge.js';
+import { keysOf, mergeKeys, mergeTrust } from './trustmerge.js';
 import { CRYPTO } from './strings.js';
 
 const { keys, certs, envelope, backup } = C;
@@ -269,9 +269,7 @@ export class Keyring {
    * my identity there: they still open what was wrapped to them).
    */
   identities() {
-    const bound = Object.values(this._record.bound || {});
-    return [this.identity, this._record.next, this._record.previous, ...bound, ...(this._record.retired || [])]
-      .filter(Boolean);
+    return keysOf(this._record); // (this.identity is the record's, kept so by promoteNext and save)
   }
 
   /**

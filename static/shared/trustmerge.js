@@ -62,7 +62,8 @@ export function mergeTrust(state, stored) {
 }
 
 const same = (a, b) => Boolean(a && b) && bytesEqual(a.kid, b.kid);
-const keysOf = (r) => [r.identity, r.next, r.previous, ...Object.values(r.bound || {}), ...(r.retired || [])].filter(Boolean);
+/** Every key a stored keyring record holds: the one in use, a handover's next, the previous, second matters' bound and retired invite keys. */
+export const keysOf = (r) => [r.identity, r.next, r.previous, ...Object.values(r.bound || {}), ...(r.retired || [])].filter(Boolean);
 
 /**
  * Merge the keys of `stored` (the record another tab saved) into `record` (this
