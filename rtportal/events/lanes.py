@@ -96,11 +96,13 @@ def take(
     ``busy`` (a batch in flight holds it) stays queued, and so does every later
     send of its principal, and every later send to a matter those are to: a
     matter's sends are written in the order they came, and one principal's are
-    answered in it (taken in no earlier batch than an earlier one of theirs)."""
+    answered in it (taken in no earlier batch than an earlier one of theirs).
+    At most ``BATCH_MAX`` sends are held back per call, the rest left queued as they
+    are: a flood to one busy matter costs each batch a bounded look, not the queue."""
     batch: list[Request] = []
     kept: list[Request] = []
     held: set[tuple[str, int]] = set()
-    while queue and len(batch) < BATCH_MAX:
+    while queue and len(batch) < BATCH_MAX and len(kept) < BATCH_MAX:
         request = queue.popleft()
         who = (request.principal.kind, request.principal.id)
         if request.send.matter in busy or who in held:
