@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache, partial
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +42,7 @@ from rtportal.events.batch import (
     seqs_of,
 )
 from rtportal.events.companion import Also
-from rtportal.events.event import StoredEvent, iso_time
+from rtportal.events.event import Audience, StoredEvent, iso_time
 from rtportal.events.send import Send
 from rtportal.events.validate import validate
 from rtportal.events.visiblesql import CONTACT, client_sees
@@ -75,7 +75,7 @@ def event_of_row(row: Event, reference: str) -> StoredEvent:
         matter=reference,
         seq=row.seq,
         kind=row.kind,
-        audience=cast(Literal["portal", "staff"], row.audience),
+        audience=cast("Audience", row.audience),
         actor={"kind": row.actor_kind, "id": row.actor_id, "name": row.actor_name},
         payload=jsonlimits.stored_payload(row.payload),
         blob=row.blob,
@@ -120,7 +120,7 @@ def _stored_event(row: Stored, c: Checked) -> StoredEvent:
         matter=item.matter.reference,
         seq=int(row.seq),
         kind=row.kind,
-        audience=cast(Literal["portal", "staff"], row.audience),
+        audience=cast("Audience", row.audience),
         actor={"kind": item.actor.kind, "id": item.actor.id, "name": row.actor_name},
         payload=jsonlimits.stored_payload(row.payload),
         blob=None if row.blob is None else bytes(row.blob),
@@ -304,7 +304,7 @@ def _finish(
                 matter=item.matter.reference,
                 seq=seq,
                 kind=item.send.kind,
-                audience=cast(Literal["portal", "staff"], item.send.audience),
+                audience=cast("Audience", item.send.audience),
                 actor=item.actor.actor(),
                 payload=wirejson.loads(c.payload_text),
                 blob=c.blob,

@@ -217,7 +217,11 @@ def _set(send: Send, audience: str | None = None, **fields: Any) -> Send:
             payload.pop(key, None)
         else:
             payload[key] = value
-    return replace(send, payload=payload, audience=audience or send.audience)
+    # The constructor, not ``dataclasses.replace``: this runs for every item
+    # sent, and ``replace`` inspects the fields on each call.
+    return Send(
+        send.matter, send.kind, audience or send.audience, payload, send.blob, send.client_id
+    )
 
 
 _REASONS = {
