@@ -427,3 +427,55 @@ def test_a_sign_in_that_opens_the_same_identity_again_keeps_its_other_keys() -> 
         result: dict[str, Any] = page.evaluate(UNLOCK_AGAIN)
     assert not errors, errors
     assert result == {"same": True, "page": True, "stored": True}
+
+
+SPOIL_IN_A = """async () => {
+  const S = await import('/static/shared/keystore.js');
+  const record = await S.load('demo', 'c15');
+  record.state.matters = { R1: null };  // a shape this code cannot merge (another version's)
+  await S.save(record);
+  let thrown = null;  // the store itself: a merge that throws writes nothing
+  try {
+    await S.update({ ...record, state: { marker: 1 } }, () => { throw new RangeError('no'); });
+  } catch (err) {
+    thrown = err.name;
+  }
+  return { thrown, kept: (await S.load('demo', 'c15')).state.marker === undefined };
+}"""
+
+SAVE_OVER_SPOILT_IN_B = """async () => {
+  const S = await import('/static/shared/keystore.js');
+  const logged = [];
+  const log = console.error;
+  console.error = (...args) => logged.push(String(args[0]));
+  try {
+    window.kr.state.matters.R1 = { epoch: 2, hash: null, seen: {} };
+    await window.kr.save();
+    await window.kr.save();  // said once
+  } finally {
+    console.error = log;
+  }
+  const stored = await S.load('demo', 'c15');
+  return { error: window.kr.saveError, gone: window.kr.gone, logged,
+           stored: stored.state.matters.R1 };
+}"""
+
+
+def test_a_stored_record_that_cannot_be_merged_is_kept_and_the_failure_said() -> None:
+    """A save merges what another tab stored, in the store's transaction; a stored
+    record that merge cannot read must neither be overwritten (with a state that may
+    know less) nor fail in silence like a browser without IndexedDB: the store
+    rejects with the merge's own error (not the abort it causes), the record stays,
+    and the keyring says ``keyring_unmergeable`` once. Fails without the catch in
+    ``keystore.update`` (an AbortError) or in ``keyring.save`` (nothing said)."""
+    with two_tabs("c15") as (a, b, errors):
+        spoilt: dict[str, Any] = a.evaluate(SPOIL_IN_A)
+        after: dict[str, Any] = b.evaluate(SAVE_OVER_SPOILT_IN_B)
+    assert not errors, errors
+    assert spoilt == {"thrown": "RangeError", "kept": True}
+    assert after == {
+        "error": "keyring_unmergeable",
+        "gone": False,
+        "logged": ["rtportal keyring: keyring_unmergeable"],
+        "stored": None,
+    }

@@ -261,6 +261,7 @@ export class Keyring {
     this._syncs = new Map();
     this._saveTimer = null;
     this._forgotten = false; // signed out, or the record is gone: nothing of this keyring is written again
+    this.saveError = null; // 'keyring_unmergeable' while the stored record cannot be merged (see save)
   }
 
   /**
@@ -374,16 +375,28 @@ export class Keyring {
     clearTimeout(this._saveTimer);
     this._saveTimer = null;
     if (this._forgotten) return;
+    let unmergeable = null;
     try {
       // what another tab of this browser saved meanwhile moves this one's state and keys forward too
       const merge = (stored) => {
-        mergeTrust(this.state, stored.state);
-        mergeKeys(this._record, stored);
+        try {
+          mergeTrust(this.state, stored.state);
+          mergeKeys(this._record, stored);
+        } catch (err) {
+          unmergeable = err;
+          throw err;
+        }
         this.identity = this._record.identity; // a handover promoted there
       };
       if (!(await store.update(this._record, merge))) this._forgotten = true;
-    } catch {
-      // no IndexedDB: the trust state lives as long as this page
+      this.saveError = null;
+    } catch (err) {
+      if (unmergeable === null) return; // no IndexedDB: the trust state lives as long as this page
+      // A stored record this page cannot read (another version's shape): it is
+      // kept as it is, never overwritten by a state that may know less, and the
+      // merges only move facts forward, so what did merge before the error stays.
+      if (this.saveError === null) console.error('rtportal keyring: keyring_unmergeable', err);
+      this.saveError = 'keyring_unmergeable';
     }
   }
 

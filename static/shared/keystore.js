@@ -65,7 +65,8 @@ export function save(record) {
  * page still open must not write its keys back. `merge(stored)`, if given, is
  * called with the stored record in the same transaction, just before the put
  * (synchronously: another tab's save cannot come between its read and this
- * write).
+ * write). If `merge` throws, nothing is written and update rejects with
+ * that error.
  */
 export async function update(record, merge = null) {
   const db = await database();
@@ -73,15 +74,28 @@ export async function update(record, merge = null) {
   const s = tx.objectStore(STORE);
   const key = keyOf(record.firm, record.user);
   let written = false;
+  let failure = null;
   // get and put in one readwrite transaction: no removal can come between them
   s.get(key).onsuccess = (e) => {
     const stored = e.target.result;
     if (stored === undefined || stored.gen !== record.gen) return;
-    if (merge) merge(stored);
+    try {
+      if (merge) merge(stored);
+    } catch (err) {
+      // nothing is written (the stored record stays as it is) and the caller
+      // gets the merge's own error, not the abort it causes
+      failure = err;
+      tx.abort();
+      return;
+    }
     s.put(record, key);
     written = true;
   };
-  await completed(tx);
+  try {
+    await completed(tx);
+  } catch (err) {
+    throw failure ?? err;
+  }
   return written;
 }
 
