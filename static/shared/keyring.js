@@ -393,8 +393,11 @@ export class Keyring {
     } catch (err) {
       if (unmergeable === null) return; // no IndexedDB: the trust state lives as long as this page
       // A stored record this page cannot read (another version's shape): it is
-      // kept as it is, never overwritten by a state that may know less, and the
-      // merges only move facts forward, so what did merge before the error stays.
+      // kept as it is, never overwritten by a state that may know less. What
+      // mergeTrust took in before the error stays in this page (each fact on its
+      // own, only forward); mergeKeys sets nothing unless it completes, so
+      // this.identity is still the record's. Nothing this page learns from now
+      // on is stored while that record stays (saveError says so).
       if (this.saveError === null) console.error('rtportal keyring: keyring_unmergeable', err);
       this.saveError = 'keyring_unmergeable';
     }

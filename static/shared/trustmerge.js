@@ -73,31 +73,36 @@ export const keysOf = (r) => [r.identity, r.next, r.previous, ...Object.values(r
  * key bound there is bound here, one retired there is retired here. A key of
  * either record that none of these rules keeps (two tabs that did two things
  * at once) stays among the retired ones: it opens what was wrapped to it.
+ * Everything is worked out before any of it is set: a stored record this code
+ * cannot read (it throws, keyring.save keeps that record) leaves `record` as it
+ * was, never a handover taken half-way with the keys it moved out of place dropped.
  */
 export function mergeKeys(record, stored) {
   if (!stored || !stored.identity) return;
   const all = [...keysOf(record), ...keysOf(stored)];
   const code = stored.state ? stored.state.verificationCode ?? null : null;
+  let moved = null; // the slots a handover the other tab got further with sets
   if (!same(stored.identity, record.identity) && same(stored.previous, record.identity)) {
-    record.previous = stored.previous;
-    record.identity = stored.identity;
-    record.next = stored.next ?? null;
-    record.state.verificationCode = code;
+    moved = { previous: stored.previous, identity: stored.identity, next: stored.next ?? null };
   } else if (same(stored.identity, record.identity) && stored.next && !record.next) {
-    record.next = stored.next;
-    record.state.verificationCode = code;
+    moved = { next: stored.next };
   }
   const retired = [...(record.retired || [])];
   for (const key of stored.retired || []) if (!retired.some((r) => same(r, key))) retired.push(key);
   const bound = { ...(stored.bound || {}), ...(record.bound || {}) };
   for (const [ref, key] of Object.entries(bound)) if (retired.some((r) => same(r, key))) delete bound[ref];
-  record.bound = bound;
-  record.retired = retired;
-  const held = keysOf(record);
+  const held = keysOf({ ...record, ...moved, bound, retired });
   for (const key of all) {
     if (!held.some((h) => same(h, key))) {
       retired.push(key);
       held.push(key);
     }
   }
+  // nothing below throws
+  if (moved) {
+    record.state.verificationCode = code;
+    Object.assign(record, moved);
+  }
+  record.bound = bound;
+  record.retired = retired;
 }

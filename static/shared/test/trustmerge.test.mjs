@@ -91,3 +91,14 @@ test('keys of two things two tabs did at once are all kept: the retired ones sti
   assert.deepEqual(kids(Object.values(mine.bound)), [6]);
   assert.deepEqual(kids(mine.retired).sort(), [3, 7]);
 });
+
+test('a stored record whose keys cannot be read changes no key of this tab, not even half-way', () => {
+  // the other tab promoted 2 (previous 1); one of its retired keys has no kid (another version's shape)
+  const mine = { identity: key(1), previous: key(0), state: { ...fresh(), verificationCode: '123 456' }, bound: { R2: key(5) },
+    retired: [key(4)] };
+  const stored = { identity: key(2), previous: key(1), next: null, state: fresh(), bound: {}, retired: [{ kid: null }] };
+  assert.throws(() => mergeKeys(mine, stored), TypeError);
+  assert.deepEqual([mine.identity.kid[0], mine.previous.kid[0], mine.next], [1, 0, undefined]);
+  assert.equal(mine.state.verificationCode, '123 456');
+  assert.deepEqual([kids(Object.values(mine.bound)), kids(mine.retired)], [[5], [4]]);
+});
