@@ -220,7 +220,12 @@ def _set(send: Send, audience: str | None = None, **fields: Any) -> Send:
     # The constructor, not ``dataclasses.replace``: this runs for every item
     # sent, and ``replace`` inspects the fields on each call.
     return Send(
-        send.matter, send.kind, audience or send.audience, payload, send.blob, send.client_id
+        matter=send.matter,
+        kind=send.kind,
+        audience=audience or send.audience,
+        payload=payload,
+        blob=send.blob,
+        client_id=send.client_id,
     )
 
 
