@@ -440,7 +440,13 @@ SPOIL_IN_A = """async () => {
   } catch (err) {
     thrown = err.name;
   }
-  return { thrown, kept: (await S.load('demo', 'c15')).state.marker === undefined };
+  let uncloned = null;  // a record IndexedDB cannot store: the put's own error, nothing written
+  try {
+    await S.update({ ...record, state: { marker: 2 }, extra: () => 1 });
+  } catch (err) {
+    uncloned = err.name;
+  }
+  return { thrown, uncloned, kept: (await S.load('demo', 'c15')).state.marker === undefined };
 }"""
 
 SAVE_OVER_SPOILT_IN_B = """async () => {
@@ -472,7 +478,7 @@ def test_a_stored_record_that_cannot_be_merged_is_kept_and_the_failure_said() ->
         spoilt: dict[str, Any] = a.evaluate(SPOIL_IN_A)
         after: dict[str, Any] = b.evaluate(SAVE_OVER_SPOILT_IN_B)
     assert not errors, errors
-    assert spoilt == {"thrown": "RangeError", "kept": True}
+    assert spoilt == {"thrown": "RangeError", "uncloned": "DataCloneError", "kept": True}
     assert after == {
         "error": "keyring_unmergeable",
         "gone": False,

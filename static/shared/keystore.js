@@ -65,8 +65,8 @@ export function save(record) {
  * page still open must not write its keys back. `merge(stored)`, if given, is
  * called with the stored record in the same transaction, just before the put
  * (synchronously: another tab's save cannot come between its read and this
- * write). If `merge` throws, nothing is written and update rejects with
- * that error.
+ * write). If `merge` throws (or the put does), nothing is written and update
+ * rejects with that error.
  */
 export async function update(record, merge = null) {
   const db = await database();
@@ -81,14 +81,14 @@ export async function update(record, merge = null) {
     if (stored === undefined || stored.gen !== record.gen) return;
     try {
       if (merge) merge(stored);
+      s.put(record, key); // throws at once for a record IndexedDB cannot clone
     } catch (err) {
       // nothing is written (the stored record stays as it is) and the caller
-      // gets the merge's own error, not the abort it causes
+      // gets the merge's or the put's own error, not the abort it causes
       failure = err;
       tx.abort();
       return;
     }
-    s.put(record, key);
     written = true;
   };
   try {
